@@ -1,0 +1,46 @@
+-- Users, their API tokens (consumer + token in one row: MAAS deletes the
+-- consumer with its token), SSH/SSL keys, and the MAAS configuration store.
+CREATE TABLE users (
+    id BIGSERIAL PRIMARY KEY,
+    username TEXT NOT NULL UNIQUE,
+    email TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    is_superuser BOOLEAN NOT NULL DEFAULT FALSE,
+    is_active BOOLEAN NOT NULL DEFAULT TRUE,
+    is_local BOOLEAN NOT NULL DEFAULT TRUE,
+    created_at TIMESTAMP NOT NULL,
+    last_login TIMESTAMP
+);
+
+CREATE TABLE api_tokens (
+    id BIGSERIAL PRIMARY KEY,
+    user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    consumer_key TEXT NOT NULL UNIQUE,
+    token_key TEXT NOT NULL UNIQUE,
+    token_secret TEXT NOT NULL,
+    created_at TIMESTAMP NOT NULL
+);
+CREATE INDEX api_tokens_user_id ON api_tokens(user_id);
+
+CREATE TABLE sshkeys (
+    id BIGSERIAL PRIMARY KEY,
+    user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    key TEXT NOT NULL,
+    keysource TEXT,
+    created_at TIMESTAMP NOT NULL,
+    UNIQUE (user_id, key)
+);
+
+CREATE TABLE sslkeys (
+    id BIGSERIAL PRIMARY KEY,
+    user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    key TEXT NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    UNIQUE (user_id, key)
+);
+
+CREATE TABLE config (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);

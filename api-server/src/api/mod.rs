@@ -1,0 +1,42 @@
+//! MAAS handler families: one module per group of MAAS handlers. Each module
+//! declares its handlers (URL, name, actions, parameter docs) and implements
+//! the actions as thin functions: parse, authorize, call the engine, render.
+
+pub mod account;
+pub mod maas;
+pub mod site;
+pub mod sshkeys;
+pub mod users;
+pub mod version;
+
+use serde_json::{json, Value};
+
+use crate::db::users::User;
+use crate::http::registry::{Handler, API_PREFIX};
+
+/// Every handler the API 2.0 router serves and `describe/` lists.
+pub fn handlers() -> Vec<Handler> {
+    let mut all = Vec::new();
+    all.extend(version::handlers());
+    all.extend(users::handlers());
+    all.extend(account::handlers());
+    all.extend(sshkeys::handlers());
+    all.extend(maas::handlers());
+    all
+}
+
+/// An absolute-path `resource_uri` for a path under the API prefix.
+pub fn resource_uri(rel: &str) -> String {
+    format!("{API_PREFIX}{rel}")
+}
+
+/// MAAS's user object.
+pub fn user_json(u: &User) -> Value {
+    json!({
+        "username": u.username,
+        "email": u.email,
+        "is_local": u.is_local,
+        "is_superuser": u.is_superuser,
+        "resource_uri": resource_uri(&format!("users/{}/", percent_encoding::utf8_percent_encode(&u.username, percent_encoding::NON_ALPHANUMERIC))),
+    })
+}

@@ -1,0 +1,93 @@
+//! The region's URLs outside API 2.0: the API version probe and landing page,
+//! password authentication (`/MAAS/accounts/authenticate/`, what
+//! python-libmaas' `login()` calls), the login state probe, and API 1.0's
+//! place-holder.
+
+use std::sync::Arc;
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest};
+use serde_json::json;
+
+use crate::db::users as users_db;
+use crate::engine::accounts;
+use crate::error::{Error, Result};
+use crate::http::params::Params;
+use crate::http::reply::Reply;
+use crate::http::AppState;
+
+const FORM_LIMIT: usize = 64 * 1024;
+
+pub async fn route(req: &HttpRequest, payload: web::Payload, state: Arc<AppState>, path: &str) -> Result<Reply> {
+    let method = req.method().as_str();
+    match path {
+        "/MAAS/api/version/" => only(method, &["GET"]).map(|_| Reply::Text(StatusCode::OK, "2.0".into())),
+        "/MAAS/api/" | "/MAAS/api" => {
+            only(method, &["GET"])?;
+            Ok(landing(req))
+        }
+        "/MAAS/accounts/authenticate/" => {
+            only(method, &["POST"])?;
+            let body = crate::http::read_body_limited(payload, FORM_LIMIT).await?;
+            let mut p = Params::default();
+            let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+            p.extend_body(ct, &body)?;
+            authenticate(&state, &p).await
+        }
+        "/MAAS/accounts/login/" => {
+            only(method, &["GET"])?;
+            let no_users = state.db.run(users_db::count).await? == 0;
+            Ok(Reply::json(json!({"authenticated": false, "external_auth_url": null, "no_users": no_users})))
+        }
+        p if p.starts_with("/MAAS/api/1.0/") => {
+            Err(Error::Gone("The MAAS API 1.0 is not served by this region; use /MAAS/api/2.0/.".into()))
+        }
+        p if p.starts_with("/MAAS/api/") => Err(Error::UnknownEndpoint(p.to_string())),
+        _ => Ok(Reply::Text(StatusCode::NOT_FOUND, format!("Not Found: {path}"))),
+    }
+}
+
+fn only(method: &str, allowed: &[&'static str]) -> Result<()> {
+    if allowed.contains(&method) {
+        Ok(())
+    } else {
+        Err(Error::MethodNotAllowed { allow: allowed.to_vec() })
+    }
+}
+
+fn landing(req: &HttpRequest) -> Reply {
+    let ci = req.connection_info();
+    let base = format!("{}://{}", ci.scheme(), ci.host());
+    let link = |path: &str, rel: &str, ty: &str, title: &str| json!({"path": path, "rel": rel, "type": ty, "title": title, "href": format!("{base}{path}")});
+    Reply::json(json!({
+        "title": "MAAS API",
+        "description": "API landing page for MAAS",
+        "resources": [
+            link("/MAAS/api", "self", "application/json", "this document"),
+            link("/MAAS/api/2.0/describe/", "service-desc", "application/json", "API description"),
+            link("/MAAS/api/2.0/version/", "version", "application/json", "version and capabilities"),
+        ],
+    }))
+}
+
+/// `POST /MAAS/accounts/authenticate/`: checks a password without creating a
+/// session and returns an API token (`maas-api.md` §5.7). Bad credentials and
+/// inactive users are 403, as python-libmaas expects.
+async fn authenticate(state: &AppState, p: &Params) -> Result<Reply> {
+    let username = p.get("username").unwrap_or("").to_string();
+    let password = p.get("password").unwrap_or("").to_string();
+    if username.is_empty() || password.is_empty() {
+        return Err(Error::Forbidden("Username and password are required.".into()));
+    }
+    let consumer = p.get_nonempty("consumer").map(str::to_string);
+    let user = accounts::authenticate(&state.db, username, password)
+        .await?
+        .ok_or_else(|| Error::Forbidden("Invalid username or password.".into()))?;
+    let t = state.db.write(move |c| accounts::token_for_login(c, user.id, consumer.as_deref())).await?;
+    Ok(Reply::json(json!({
+        "consumer_key": t.consumer_key,
+        "token_key": t.token_key,
+        "token_secret": t.token_secret,
+        "name": t.name,
+    })))
+}

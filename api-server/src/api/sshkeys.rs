@@ -1,0 +1,190 @@
+//! `account/prefs/sshkeys/` and `account/prefs/sslkeys/`: the caller's keys.
+
+use actix_web::http::StatusCode;
+use serde_json::{json, Value};
+
+use crate::db::userkeys::{self, SshKey, SslKey};
+use crate::db::users as users_db;
+use crate::engine::keys;
+use crate::error::{Error, Result};
+use crate::handler_fn;
+use crate::http::registry::{optional, required, Access, Action, Handler, Method};
+use crate::http::reply::Reply;
+use crate::http::Ctx;
+
+use super::resource_uri;
+
+pub fn handlers() -> Vec<Handler> {
+    vec![
+        Handler::new(
+            "SSHKeysHandler",
+            "account/prefs/sshkeys/",
+            Access::Authenticated,
+            "Manage the SSH keys of the logged-in user",
+        )
+        .action(Action::new(Method::Get, None, "List SSH keys", handler_fn!(ssh_list)))
+        .action(
+            Action::new(
+                Method::Post,
+                None,
+                "Add a new SSH key to the requesting or supplied user's account",
+                handler_fn!(ssh_create),
+            )
+            .describe("The key is validated; it is installed on machines the user deploys.")
+            .params(&[
+                required("key", "String", "A public SSH key, as found in ~/.ssh/id_ed25519.pub."),
+                optional("user", "String", "Administrators only: the user to add the key for."),
+            ]),
+        )
+        .action(
+            Action::new(Method::Post, Some("import"), "Import SSH keys", handler_fn!(ssh_import))
+                .describe("Imports public keys from Launchpad (lp:<user>) or GitHub (gh:<user>).")
+                .params(&[required("keysource", "String", "lp:<user> or gh:<user>.")]),
+        ),
+        Handler::new("SSHKeyHandler", "account/prefs/sshkeys/{id}/", Access::Authenticated, "Manage an SSH key")
+            .action(Action::new(Method::Get, None, "Retrieve an SSH key", handler_fn!(ssh_read)))
+            .action(Action::new(Method::Delete, None, "Delete an SSH key", handler_fn!(ssh_delete))),
+        Handler::new(
+            "SSLKeysHandler",
+            "account/prefs/sslkeys/",
+            Access::Authenticated,
+            "Manage the SSL keys of the logged-in user",
+        )
+        .action(Action::new(Method::Get, None, "List SSL keys", handler_fn!(ssl_list)))
+        .action(
+            Action::new(
+                Method::Post,
+                None,
+                "Add a new SSL key to the requesting user's account",
+                handler_fn!(ssl_create),
+            )
+            .params(&[required("key", "String", "An SSL certificate in PEM format.")]),
+        ),
+        Handler::new("SSLKeyHandler", "account/prefs/sslkeys/{id}/", Access::Authenticated, "Manage an SSL key")
+            .action(Action::new(Method::Get, None, "Retrieve an SSL key", handler_fn!(ssl_read)))
+            .action(Action::new(Method::Delete, None, "Delete an SSL key", handler_fn!(ssl_delete))),
+    ]
+}
+
+fn ssh_json(k: &SshKey) -> Value {
+    json!({
+        "id": k.id,
+        "key": k.key,
+        "keysource": k.keysource.clone().unwrap_or_default(),
+        "resource_uri": resource_uri(&format!("account/prefs/sshkeys/{}/", k.id)),
+    })
+}
+
+fn ssl_json(k: &SslKey) -> Value {
+    json!({
+        "id": k.id,
+        "key": k.key,
+        "resource_uri": resource_uri(&format!("account/prefs/sslkeys/{}/", k.id)),
+    })
+}
+
+/// The numeric `{id}` of the URL; anything else cannot name a key.
+fn key_id(ctx: &Ctx, model: &'static str) -> Result<i64> {
+    ctx.path("id").parse().map_err(|_| Error::NotFound(model))
+}
+
+async fn ssh_list(ctx: Ctx) -> Result<Reply> {
+    let uid = ctx.user()?.id;
+    let list = ctx.db().run(move |c| userkeys::ssh_list(c, uid)).await?;
+    Ok(Reply::json(list.iter().map(ssh_json).collect::<Vec<_>>()))
+}
+
+async fn ssh_create(ctx: Ctx) -> Result<Reply> {
+    let me = ctx.user()?;
+    let key = keys::validate_ssh_key(ctx.params.get("key").unwrap_or(""))?;
+    let target = match ctx.params.get_nonempty("user") {
+        Some(name) if name != me.username => {
+            ctx.admin()?;
+            let name = name.to_string();
+            ctx.db()
+                .run(move |c| users_db::by_username(c, &name))
+                .await?
+                .ok_or_else(|| Error::field("user", "No such user."))?
+                .id
+        }
+        _ => me.id,
+    };
+    let k = ctx.db().write(move |c| userkeys::ssh_insert(c, target, &key, None, crate::engine::now())).await?;
+    Ok(Reply::JsonStatus(StatusCode::CREATED, ssh_json(&k)))
+}
+
+async fn ssh_import(ctx: Ctx) -> Result<Reply> {
+    ctx.user()?;
+    let source = ctx.params.required("keysource")?;
+    let (proto, who) = source.split_once(':').unwrap_or(("", source));
+    if !matches!(proto, "lp" | "gh") || who.is_empty() {
+        return Err(Error::field("keysource", "Invalid keysource: use lp:<user> (Launchpad) or gh:<user> (GitHub)."));
+    }
+    Err(Error::Unavailable(format!(
+        "Cannot import SSH keys from {source}: this region has no route to {}. Add the keys with POST account/prefs/sshkeys/ instead.",
+        if proto == "lp" { "Launchpad" } else { "GitHub" }
+    )))
+}
+
+async fn ssh_read(ctx: Ctx) -> Result<Reply> {
+    let uid = ctx.user()?.id;
+    let id = key_id(&ctx, "SSHKey")?;
+    let k = ctx.db().run(move |c| userkeys::ssh_get(c, id)).await?.ok_or(Error::NotFound("SSHKey"))?;
+    if k.user_id != uid {
+        return Err(Error::Forbidden("Can't get a key you don't own.".into()));
+    }
+    Ok(Reply::json(ssh_json(&k)))
+}
+
+async fn ssh_delete(ctx: Ctx) -> Result<Reply> {
+    let uid = ctx.user()?.id;
+    let id = key_id(&ctx, "SSHKey")?;
+    ctx.db()
+        .write(move |c| {
+            let k = userkeys::ssh_get(c, id)?.ok_or(Error::NotFound("SSHKey"))?;
+            if k.user_id != uid {
+                return Err(Error::Forbidden("Can't delete a key you don't own.".into()));
+            }
+            userkeys::ssh_delete(c, id)
+        })
+        .await?;
+    Ok(Reply::NoContent)
+}
+
+async fn ssl_list(ctx: Ctx) -> Result<Reply> {
+    let uid = ctx.user()?.id;
+    let list = ctx.db().run(move |c| userkeys::ssl_list(c, uid)).await?;
+    Ok(Reply::json(list.iter().map(ssl_json).collect::<Vec<_>>()))
+}
+
+async fn ssl_create(ctx: Ctx) -> Result<Reply> {
+    let uid = ctx.user()?.id;
+    let key = keys::validate_ssl_key(ctx.params.get("key").unwrap_or(""))?;
+    let k = ctx.db().write(move |c| userkeys::ssl_insert(c, uid, &key, crate::engine::now())).await?;
+    Ok(Reply::JsonStatus(StatusCode::CREATED, ssl_json(&k)))
+}
+
+async fn ssl_read(ctx: Ctx) -> Result<Reply> {
+    let uid = ctx.user()?.id;
+    let id = key_id(&ctx, "SSLKey")?;
+    let k = ctx.db().run(move |c| userkeys::ssl_get(c, id)).await?.ok_or(Error::NotFound("SSLKey"))?;
+    if k.user_id != uid {
+        return Err(Error::Forbidden("Can't get a key you don't own.".into()));
+    }
+    Ok(Reply::json(ssl_json(&k)))
+}
+
+async fn ssl_delete(ctx: Ctx) -> Result<Reply> {
+    let uid = ctx.user()?.id;
+    let id = key_id(&ctx, "SSLKey")?;
+    ctx.db()
+        .write(move |c| {
+            let k = userkeys::ssl_get(c, id)?.ok_or(Error::NotFound("SSLKey"))?;
+            if k.user_id != uid {
+                return Err(Error::Forbidden("Can't delete a key you don't own.".into()));
+            }
+            userkeys::ssl_delete(c, id)
+        })
+        .await?;
+    Ok(Reply::NoContent)
+}

@@ -1,0 +1,91 @@
+//! `users/` and `users/{username}/`.
+
+use crate::db::users as users_db;
+use crate::engine::accounts::{self, UserInput};
+use crate::error::{Error, Result};
+use crate::handler_fn;
+use crate::http::registry::{optional, required, Access, Action, Handler, Method};
+use crate::http::reply::Reply;
+use crate::http::Ctx;
+
+use super::user_json;
+
+pub fn handlers() -> Vec<Handler> {
+    vec![
+        Handler::new("UsersHandler", "users/", Access::Authenticated, "Manage the user accounts of this MAAS")
+            .action(Action::new(Method::Get, None, "List users", handler_fn!(list)))
+            .action(
+                Action::new(Method::Post, None, "Create a MAAS user account", handler_fn!(create))
+                    .describe("Administrators only. The new user gets one API token named 'MAAS consumer'.")
+                    .params(&[
+                        required("username", "String", "Identifier-style username for the new user."),
+                        required("email", "String", "Email address for the new user."),
+                        required("password", "String", "Password for the new user."),
+                        required("is_superuser", "Boolean", "Whether the new user is to be an administrator."),
+                    ]),
+            )
+            .action(
+                Action::new(Method::Get, Some("whoami"), "Retrieve the logged-in user", handler_fn!(whoami))
+                    .describe("Returns the user the request's credentials belong to; 401 for bad credentials."),
+            ),
+        Handler::new("UserHandler", "users/{username}/", Access::Authenticated, "Manage a user account")
+            .action(Action::new(Method::Get, None, "Retrieve a user", handler_fn!(read)))
+            .action(
+                Action::new(Method::Delete, None, "Delete a user", handler_fn!(delete))
+                    .describe("Administrators only. An administrator cannot delete their own account.")
+                    .params(&[optional(
+                        "transfer_resources_to",
+                        "String",
+                        "Username to receive the deleted user's resources.",
+                    )]),
+            ),
+    ]
+}
+
+async fn list(ctx: Ctx) -> Result<Reply> {
+    ctx.user()?;
+    let users = ctx.db().run(users_db::list).await?;
+    Ok(Reply::json(users.iter().map(user_json).collect::<Vec<_>>()))
+}
+
+async fn whoami(ctx: Ctx) -> Result<Reply> {
+    Ok(Reply::json(user_json(ctx.user()?)))
+}
+
+async fn create(ctx: Ctx) -> Result<Reply> {
+    ctx.admin()?;
+    let p = &ctx.params;
+    let is_superuser = match p.get_nonempty("is_superuser") {
+        None => return Err(Error::required("is_superuser")),
+        Some(_) => p.bool("is_superuser")?.unwrap_or(false),
+    };
+    let input = UserInput {
+        username: p.get("username").unwrap_or("").trim().to_string(),
+        email: p.get("email").unwrap_or("").trim().to_string(),
+        password: p.get("password").unwrap_or("").to_string(),
+        is_superuser,
+    };
+    let user = accounts::create_user(ctx.db(), input).await?;
+    Ok(Reply::json(user_json(&user)))
+}
+
+async fn read(ctx: Ctx) -> Result<Reply> {
+    ctx.user()?;
+    let name = ctx.path("username").to_string();
+    let user = ctx.db().run(move |c| users_db::by_username(c, &name)).await?.ok_or(Error::NotFound("User"))?;
+    Ok(Reply::json(user_json(&user)))
+}
+
+async fn delete(ctx: Ctx) -> Result<Reply> {
+    let actor = ctx.admin()?.clone();
+    if let Some(to) = ctx.params.get_nonempty("transfer_resources_to") {
+        let to = to.to_string();
+        let exists = ctx.db().run(move |c| users_db::by_username(c, &to)).await?.is_some();
+        if !exists {
+            return Err(Error::BadRequest("The user to transfer resources to does not exist.".into()));
+        }
+    }
+    let name = ctx.path("username").to_string();
+    ctx.db().write(move |c| accounts::delete_user(c, &actor, &name)).await?;
+    Ok(Reply::NoContent)
+}

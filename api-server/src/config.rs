@@ -1,0 +1,46 @@
+//! Region configuration: what the `ironpool` binary resolves from flags,
+//! environment, the TOML file and defaults (in that precedence) and hands to
+//! [`crate::server`].
+
+use std::path::PathBuf;
+
+/// Everything the region needs to start. Built by the CLI; tests build it directly.
+#[derive(Debug, Clone)]
+pub struct RegionConfig {
+    /// `sqlite://path`, a bare path, or `postgres://…`. Always set by the time the
+    /// server starts (the CLI fills in `<data-dir>/ironpool.db`).
+    pub database_url: String,
+    /// Where the region keeps its files (SQLite database, secrets, uploaded blobs).
+    pub data_dir: PathBuf,
+    /// Address to bind, e.g. `0.0.0.0:5240`; port 0 picks a free port.
+    pub listen: String,
+    /// Maximum database connections in the pool.
+    pub db_pool_size: u32,
+    /// HTTP worker threads; 0 means one per core.
+    pub http_workers: usize,
+    /// OAuth timestamps older than this many seconds are rejected (MAAS: 300).
+    pub oauth_timestamp_window_secs: i64,
+    /// Reject a nonce already used with the same token inside the window, as MAAS
+    /// does. Turning it off accepts clients that reuse one header for a whole run
+    /// (the MAAS Ansible collection) at the cost of replay protection.
+    pub oauth_reject_nonce_reuse: bool,
+    /// Default request-body limit for API calls that do not upload files.
+    pub max_body_bytes: usize,
+}
+
+impl RegionConfig {
+    /// Defaults for a region whose database lives in `data_dir`.
+    pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        let data_dir = data_dir.into();
+        RegionConfig {
+            database_url: format!("sqlite://{}", data_dir.join("ironpool.db").display()),
+            data_dir,
+            listen: format!("0.0.0.0:{}", ironpool_common::DEFAULT_REGION_PORT),
+            db_pool_size: 8,
+            http_workers: 0,
+            oauth_timestamp_window_secs: 300,
+            oauth_reject_nonce_reuse: true,
+            max_body_bytes: 2 * 1024 * 1024,
+        }
+    }
+}

@@ -1,0 +1,362 @@
+//! Request parameters: the query string and the body, decoded into one multimap.
+//!
+//! MAAS clients send parameters every way there is (see `maas-api.md` §2): query
+//! strings, `x-www-form-urlencoded`, multipart with base64-encoded parts and
+//! quoted boundaries (python-libmaas, the MAAS CLI), plain multipart (Ansible),
+//! JSON objects (early OpenAPI SDKs), or no body at all. Handlers see only
+//! [`Params`] and never care which one arrived.
+
+use base64::Engine as _;
+
+use crate::error::{Error, Result};
+
+/// A file part of a multipart body.
+#[derive(Debug, Clone)]
+pub struct FilePart {
+    pub name: String,
+    pub filename: String,
+    pub data: Vec<u8>,
+}
+
+/// Decoded parameters in arrival order; repeated names form lists.
+#[derive(Debug, Clone, Default)]
+pub struct Params {
+    pairs: Vec<(String, String)>,
+    files: Vec<FilePart>,
+}
+
+pub use crate::engine::parse_bool;
+
+impl Params {
+    pub fn push(&mut self, k: impl Into<String>, v: impl Into<String>) {
+        self.pairs.push((k.into(), v.into()));
+    }
+
+    /// The first value of `name`, if any.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The first non-blank value of `name`: clients omit or blank optional values.
+    pub fn get_nonempty(&self, name: &str) -> Option<&str> {
+        self.get(name).map(str::trim).filter(|v| !v.is_empty())
+    }
+
+    pub fn get_all(&self, name: &str) -> Vec<&str> {
+        self.pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect()
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.pairs.iter().any(|(k, _)| k == name)
+    }
+
+    /// A required, non-blank parameter; absent → `{"<name>": ["This field is required."]}`.
+    pub fn required(&self, name: &str) -> Result<&str> {
+        self.get_nonempty(name).ok_or_else(|| Error::required(name))
+    }
+
+    /// An optional boolean in any of the spellings clients use.
+    pub fn bool(&self, name: &str) -> Result<Option<bool>> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(v) => parse_bool(v)
+                .map(Some)
+                .ok_or_else(|| Error::field(name, format!("'{v}' is not a valid boolean; use true or false."))),
+        }
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.pairs.iter().map(|(k, _)| k.as_str())
+    }
+
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.pairs
+    }
+
+    pub fn files(&self) -> &[FilePart] {
+        &self.files
+    }
+
+    /// Removes every pair whose name satisfies `pred` (OAuth parameters, `op`).
+    pub fn remove_where(&mut self, pred: impl Fn(&str) -> bool) {
+        self.pairs.retain(|(k, _)| !pred(k));
+    }
+
+    /// Adds the pairs of a query string or `x-www-form-urlencoded` body.
+    pub fn extend_urlencoded(&mut self, data: &[u8]) {
+        for (k, v) in url::form_urlencoded::parse(data) {
+            self.pairs.push((k.into_owned(), v.into_owned()));
+        }
+    }
+
+    /// Adds the fields of a body according to its `Content-Type`.
+    pub fn extend_body(&mut self, content_type: Option<&str>, body: &[u8]) -> Result<()> {
+        let Some(ct) = content_type else {
+            // The MAAS CLI sends bodiless POSTs with no Content-Type; anything
+            // else without a type is not something we can interpret.
+            return Ok(());
+        };
+        let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        match mime.as_str() {
+            "application/x-www-form-urlencoded" => {
+                if std::str::from_utf8(body).is_err() {
+                    return Err(Error::BadRequest("The form body is not valid UTF-8.".into()));
+                }
+                self.extend_urlencoded(body);
+                Ok(())
+            }
+            "multipart/form-data" => {
+                let boundary = content_type_param(ct, "boundary").ok_or_else(|| {
+                    Error::BadRequest("multipart/form-data body without a boundary parameter.".into())
+                })?;
+                self.extend_multipart(&boundary, body)
+            }
+            "application/json" => self.extend_json(body),
+            // Raw uploads (boot-resource chunks) are read by their handlers.
+            _ => Ok(()),
+        }
+    }
+
+    fn extend_json(&mut self, body: &[u8]) -> Result<()> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(());
+        }
+        let value: serde_json::Value = serde_json::from_slice(body)
+            .map_err(|e| Error::BadRequest(format!("The JSON body is not valid JSON: {e}.")))?;
+        let serde_json::Value::Object(map) = value else {
+            return Err(Error::BadRequest("The JSON body must be an object of parameters.".into()));
+        };
+        for (k, v) in map {
+            match v {
+                serde_json::Value::Array(items) => {
+                    for item in items {
+                        self.pairs.push((k.clone(), json_scalar(&k, item)?));
+                    }
+                }
+                other => {
+                    let s = json_scalar(&k, other)?;
+                    self.pairs.push((k, s));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn extend_multipart(&mut self, boundary: &str, body: &[u8]) -> Result<()> {
+        for part in split_multipart(boundary, body)? {
+            let Some(name) = part.name else {
+                // The degenerate "empty" body python-libmaas sends on DELETE has
+                // one headerless part; it carries nothing.
+                continue;
+            };
+            let data = if part.base64 {
+                decode_base64_lenient(&part.body).map_err(|_| {
+                    Error::BadRequest(format!("Part '{name}' claims base64 transfer encoding but is not valid base64."))
+                })?
+            } else {
+                part.body
+            };
+            match part.filename {
+                Some(filename) => self.files.push(FilePart { name, filename, data }),
+                None => {
+                    let value = String::from_utf8(data)
+                        .map_err(|_| Error::BadRequest(format!("Field '{name}' is not valid UTF-8 text.")))?;
+                    self.pairs.push((name, value));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn json_scalar(key: &str, v: serde_json::Value) -> Result<String> {
+    use serde_json::Value;
+    Ok(match v {
+        Value::String(s) => s,
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::Null => String::new(),
+        _ => {
+            return Err(Error::BadRequest(format!(
+                "JSON parameter '{key}' must be a string, number, boolean or a list of those."
+            )))
+        }
+    })
+}
+
+/// A parameter of a header value like `multipart/form-data; boundary="x"`.
+pub fn content_type_param(header: &str, param: &str) -> Option<String> {
+    header.split(';').skip(1).find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        if k.trim().eq_ignore_ascii_case(param) {
+            Some(v.trim().trim_matches('"').to_string())
+        } else {
+            None
+        }
+    })
+}
+
+/// Base64 as MIME writes it: wrapped lines, possibly missing padding.
+fn decode_base64_lenient(data: &[u8]) -> std::result::Result<Vec<u8>, base64::DecodeError> {
+    let compact: Vec<u8> = data.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+    base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+    )
+    .decode(compact)
+}
+
+struct RawPart {
+    name: Option<String>,
+    filename: Option<String>,
+    base64: bool,
+    body: Vec<u8>,
+}
+
+fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    if needle.is_empty() || from > hay.len() {
+        return None;
+    }
+    hay[from..].windows(needle.len()).position(|w| w == needle).map(|p| p + from)
+}
+
+/// Splits a multipart body into parts. Written by hand because generic parsers
+/// reject or mangle what MAAS clients send: quoted boundaries, base64 parts with
+/// per-part MIME headers, and a headerless empty part.
+fn split_multipart(boundary: &str, body: &[u8]) -> Result<Vec<RawPart>> {
+    let bad = |why: &str| Error::BadRequest(format!("Malformed multipart body: {why}."));
+    let delim = format!("--{boundary}");
+    let delim = delim.as_bytes();
+    let mut pos = find(body, delim, 0).ok_or_else(|| bad("the boundary never appears"))?;
+    let mut parts = Vec::new();
+    loop {
+        pos += delim.len();
+        if body[pos..].starts_with(b"--") {
+            return Ok(parts); // closing delimiter
+        }
+        // Skip transport padding and the line break after the delimiter.
+        while pos < body.len() && (body[pos] == b' ' || body[pos] == b'\t') {
+            pos += 1;
+        }
+        if body[pos..].starts_with(b"\r\n") {
+            pos += 2;
+        } else if body[pos..].starts_with(b"\n") {
+            pos += 1;
+        } else {
+            return Err(bad("a boundary is not followed by a line break"));
+        }
+        let next_crlf = [b"\r\n".as_slice(), delim].concat();
+        let next_lf = [b"\n".as_slice(), delim].concat();
+        let (end, skip) = match (find(body, &next_crlf, pos), find(body, &next_lf, pos)) {
+            (Some(a), Some(b)) if a <= b => (a, 2),
+            (_, Some(b)) => (b, 1),
+            (Some(a), None) => (a, 2),
+            (None, None) => return Err(bad("a part is not terminated by the boundary")),
+        };
+        let raw = &body[pos..end];
+        parts.push(parse_part(raw).map_err(|w| bad(&w))?);
+        pos = end + skip;
+    }
+}
+
+fn parse_part(raw: &[u8]) -> std::result::Result<RawPart, String> {
+    // Headers end at the first blank line; a part that starts with the blank
+    // line (or is empty) has no headers.
+    let (head, body) = if raw.is_empty() {
+        (&raw[..0], &raw[..0])
+    } else if raw.starts_with(b"\r\n") {
+        (&raw[..0], &raw[2..])
+    } else if raw.starts_with(b"\n") {
+        (&raw[..0], &raw[1..])
+    } else if let Some(i) = find(raw, b"\r\n\r\n", 0) {
+        (&raw[..i], &raw[i + 4..])
+    } else if let Some(i) = find(raw, b"\n\n", 0) {
+        (&raw[..i], &raw[i + 2..])
+    } else {
+        return Err("a part has headers but no blank line before its body".into());
+    };
+    let head = std::str::from_utf8(head).map_err(|_| "part headers are not UTF-8".to_string())?;
+    let mut part = RawPart { name: None, filename: None, base64: false, body: body.to_vec() };
+    for line in head.lines() {
+        let Some((k, v)) = line.split_once(':') else { continue };
+        let k = k.trim();
+        if k.eq_ignore_ascii_case("content-disposition") {
+            part.name = disposition_param(v, "name");
+            part.filename = disposition_param(v, "filename");
+        } else if k.eq_ignore_ascii_case("content-transfer-encoding") {
+            part.base64 = v.trim().eq_ignore_ascii_case("base64");
+        }
+    }
+    Ok(part)
+}
+
+fn disposition_param(v: &str, name: &str) -> Option<String> {
+    v.split(';').skip(1).find_map(|p| {
+        let (k, val) = p.split_once('=')?;
+        if k.trim().eq_ignore_ascii_case(name) {
+            Some(val.trim().trim_matches('"').to_string())
+        } else {
+            None
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn libmaas_style_base64_multipart() {
+        let body = "--===============42==\r\nContent-Disposition: form-data; name=\"key\"\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=\"utf-8\"\r\nContent-Transfer-Encoding: base64\r\n\r\naGVs\r\nbG8=\r\n--===============42==\r\nContent-Disposition: form-data; name=\"file\"; filename=\"file\"\r\nContent-Transfer-Encoding: base64\r\n\r\nAAEC\r\n--===============42==--\r\n";
+        let mut p = Params::default();
+        p.extend_body(Some("multipart/form-data; boundary=\"===============42==\""), body.as_bytes()).unwrap();
+        assert_eq!(p.get("key"), Some("hello"));
+        assert_eq!(p.files()[0].data, vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn degenerate_empty_multipart() {
+        let body = "--XX\r\n\r\n--XX--\r\n";
+        let mut p = Params::default();
+        p.extend_body(Some("multipart/form-data; boundary=XX"), body.as_bytes()).unwrap();
+        assert!(p.pairs().is_empty());
+    }
+
+    #[test]
+    fn plain_multipart_with_repeats() {
+        let body = "--b\r\nContent-Disposition: form-data; name=\"t\"\r\n\r\na\r\n--b\r\nContent-Disposition: form-data; name=\"t\"\r\n\r\nb\r\n--b--";
+        let mut p = Params::default();
+        p.extend_body(Some("multipart/form-data; boundary=b"), body.as_bytes()).unwrap();
+        assert_eq!(p.get_all("t"), vec!["a", "b"]);
+    }
+
+    #[test]
+    fn malformed_multipart_is_a_bad_request() {
+        let mut p = Params::default();
+        let err = p.extend_body(Some("multipart/form-data; boundary=b"), b"garbage").unwrap_err();
+        assert!(matches!(err, Error::BadRequest(_)));
+        let err = p.extend_body(Some("multipart/form-data"), b"x").unwrap_err();
+        assert!(matches!(err, Error::BadRequest(_)));
+    }
+
+    #[test]
+    fn json_objects_become_fields() {
+        let mut p = Params::default();
+        p.extend_body(Some("application/json"), br#"{"a": "x", "b": [1, true], "c": null}"#).unwrap();
+        assert_eq!(p.get("a"), Some("x"));
+        assert_eq!(p.get_all("b"), vec!["1", "true"]);
+        assert!(p.extend_body(Some("application/json"), b"[1]").is_err());
+    }
+
+    #[test]
+    fn booleans_in_every_spelling() {
+        for t in ["true", "True", "1", "yes", "on", "t", "Y"] {
+            assert_eq!(parse_bool(t), Some(true), "{t}");
+        }
+        for f in ["false", "False", "0", "no", "off", "f", "N"] {
+            assert_eq!(parse_bool(f), Some(false), "{f}");
+        }
+        assert_eq!(parse_bool("maybe"), None);
+    }
+}

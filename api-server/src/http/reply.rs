@@ -1,0 +1,55 @@
+//! What a handler returns, and how it goes on the wire.
+//!
+//! MAAS's content types are part of the contract: JSON objects carry
+//! `application/json; charset=utf-8`, `describe/` carries exactly
+//! `application/json` (the MAAS CLI compares the whole header), and an empty
+//! body never carries a JSON type (python-libmaas would try to parse it).
+
+use actix_web::http::StatusCode;
+use actix_web::HttpResponse;
+use serde_json::Value;
+
+pub const JSON_UTF8: &str = "application/json; charset=utf-8";
+pub const TEXT_UTF8: &str = "text/plain; charset=utf-8";
+
+#[derive(Debug)]
+pub enum Reply {
+    /// A JSON document, 200.
+    Json(Value),
+    /// A JSON document with another status (201 for SSH key creation).
+    JsonStatus(StatusCode, Value),
+    /// JSON with the bare `application/json` type (`describe/`).
+    JsonBare(Value),
+    /// A plain-text body (`OK`, `Accepted`).
+    Text(StatusCode, String),
+    /// No body and no Content-Type (deletes: 204).
+    NoContent,
+    /// An empty body with another status (file upload: 201).
+    Empty(StatusCode),
+    /// Raw bytes with their content type.
+    Bytes(&'static str, Vec<u8>),
+}
+
+impl Reply {
+    pub fn json(v: impl serde::Serialize) -> Reply {
+        Reply::Json(serde_json::to_value(v).expect("API objects serialise"))
+    }
+
+    pub fn into_response(self) -> HttpResponse {
+        match self {
+            Reply::Json(v) => json_response(StatusCode::OK, JSON_UTF8, &v),
+            Reply::JsonStatus(s, v) => json_response(s, JSON_UTF8, &v),
+            Reply::JsonBare(v) => json_response(StatusCode::OK, "application/json", &v),
+            Reply::Text(s, t) => HttpResponse::build(s).content_type(TEXT_UTF8).body(t),
+            Reply::NoContent => HttpResponse::NoContent().finish(),
+            Reply::Empty(s) => HttpResponse::build(s).finish(),
+            Reply::Bytes(ct, b) => HttpResponse::Ok().content_type(ct).body(b),
+        }
+    }
+}
+
+fn json_response(status: StatusCode, ct: &'static str, v: &Value) -> HttpResponse {
+    // Pretty-printed like MAAS; clients do not care, humans with curl do.
+    let body = serde_json::to_vec_pretty(v).expect("JSON values serialise");
+    HttpResponse::build(status).content_type(ct).body(body)
+}

@@ -1,0 +1,18 @@
+//! The Ironpool region: the MAAS REST API 2.0 and everything behind it.
+//!
+//! Layers, outermost first (see `docs/architecture.md`):
+//! - [`http`]: routing, parameter decoding, OAuth, error → status mapping;
+//! - [`api`]: one module per MAAS handler family, thin handlers;
+//! - [`engine`]: domain rules with no HTTP in them;
+//! - [`db`]: schema, migrations, queries; database errors end here.
+
+pub mod api;
+pub mod config;
+pub mod db;
+pub mod engine;
+pub mod error;
+pub mod http;
+pub mod server;
+
+pub use config::RegionConfig;
+pub use error::{Error, Result};

@@ -1,0 +1,50 @@
+//! Starting a region: open the datastore, build the handler registry, bind the
+//! HTTP server. Used by the `ironpool` binary and by the integration tests
+//! (which bind port 0).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+
+use crate::config::RegionConfig;
+use crate::db::Datastore;
+use crate::error::{Error, Result};
+use crate::http::{self, oauth::NonceCache, registry::Registry, AppState};
+
+/// A bound, not yet awaited, region server.
+pub struct Region {
+    pub addr: SocketAddr,
+    pub state: Arc<AppState>,
+    pub server: actix_web::dev::Server,
+}
+
+/// Opens the database (migrating it) and builds the shared state.
+pub fn state(config: RegionConfig) -> Result<Arc<AppState>> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| Error::Internal(format!("cannot create data dir {}: {e}", config.data_dir.display())))?;
+    let db = Datastore::open(&config.database_url, config.db_pool_size)?;
+    let registry = Registry::new(crate::api::handlers());
+    Ok(Arc::new(AppState { db, config, registry, nonces: NonceCache::default() }))
+}
+
+/// Binds the HTTP server on `config.listen`. The returned server handles
+/// SIGINT/SIGTERM itself: it stops accepting, lets in-flight requests finish
+/// (up to 30 s), then resolves.
+pub fn bind(config: RegionConfig) -> Result<Region> {
+    let listen = config.listen.clone();
+    let workers = config.http_workers;
+    let state = state(config)?;
+    let data = web::Data::from(state.clone());
+    let mut server = HttpServer::new(move || {
+        App::new().app_data(data.clone()).wrap(from_fn(http::log_request)).default_service(web::to(http::entry))
+    })
+    .shutdown_timeout(30);
+    if workers > 0 {
+        server = server.workers(workers);
+    }
+    let server = server.bind(&listen).map_err(|e| Error::Internal(format!("cannot listen on {listen}: {e}")))?;
+    let addr = *server.addrs().first().ok_or_else(|| Error::Internal(format!("no address bound for {listen}")))?;
+    Ok(Region { addr, state, server: server.run() })
+}

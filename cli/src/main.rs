@@ -1,0 +1,247 @@
+//! The `ironpool` command: runs the region, the rack controller, or both, and
+//! performs the administrative tasks MAAS's `maas` command-line does
+//! (`createadmin`, `apikey`, `migrate`).
+
+mod settings;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use ironpool_region::db::{self, tokens, users, Datastore};
+use ironpool_region::engine::accounts::{self, UserInput};
+use ironpool_region::{server, RegionConfig};
+
+use settings::{CommonArgs, Settings};
+
+#[derive(Parser, Debug)]
+#[command(name = "ironpool", version, about = "A MAAS-compatible bare-metal cloud")]
+struct Cli {
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the region API server.
+    Region,
+    /// Run a rack controller (DHCP, TFTP, HTTP boot, BMC power).
+    Rack {
+        /// Region URL(s) to connect to, comma-separated.
+        #[arg(long, env = "IRONPOOL_REGION_URL")]
+        region_url: Option<String>,
+        /// The region's shared rack secret.
+        #[arg(long, env = "IRONPOOL_SECRET", hide_env_values = true)]
+        secret: Option<String>,
+    },
+    /// Run region and rack in one process (the single-machine default).
+    Serve,
+    /// `serve` with a ready administrator account, for trying Ironpool out.
+    Demo {
+        /// Username of the demo administrator.
+        #[arg(long, default_value = "admin")]
+        admin_username: String,
+        /// Password of the demo administrator (random when absent).
+        #[arg(long, env = "IRONPOOL_DEMO_PASSWORD", hide_env_values = true)]
+        admin_password: Option<String>,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Create an administrator account, like `maas createadmin`.
+    Createadmin {
+        #[arg(long)]
+        username: String,
+        #[arg(long, env = "IRONPOOL_ADMIN_PASSWORD", hide_env_values = true)]
+        password: String,
+        #[arg(long)]
+        email: String,
+    },
+    /// Print a user's API keys (consumer_key:token_key:token_secret), like `maas apikey`.
+    Apikey {
+        #[arg(long)]
+        username: String,
+        /// Create and print a new key.
+        #[arg(long, conflicts_with = "delete")]
+        generate: bool,
+        /// Delete this key.
+        #[arg(long, value_name = "KEY")]
+        delete: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::resolve(&cli.common) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("ironpool: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&settings.log);
+    match run(cli.command, settings.region) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ironpool: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn run(command: Command, config: RegionConfig) -> anyhow::Result<()> {
+    match command {
+        Command::Region => serve_region(config, None),
+        Command::Serve => {
+            tracing::warn!("the embedded rack controller is not available yet; serving the region only");
+            serve_region(config, None)
+        }
+        Command::Demo { admin_username, admin_password } => {
+            let db = open(&config)?;
+            let password = admin_password.unwrap_or_else(random_password);
+            let existing = db.blocking(|c| users::by_username(c, &admin_username))?;
+            let user = match existing {
+                Some(u) => {
+                    let hash = accounts::hash_password(&password)?;
+                    db.blocking(|c| users::set_password_hash(c, u.id, &hash))?;
+                    u
+                }
+                None => accounts::create_user_blocking(
+                    &db,
+                    UserInput {
+                        username: admin_username.clone(),
+                        email: format!("{admin_username}@ironpool.invalid"),
+                        password: password.clone(),
+                        is_superuser: true,
+                    },
+                )?,
+            };
+            let key = db.blocking(|c| accounts::token_for_login(c, user.id, None))?.api_key();
+            drop(db);
+            serve_region(config, Some(DemoBanner { username: admin_username, password, key }))
+        }
+        Command::Rack { .. } => {
+            anyhow::bail!("the rack controller (DHCP, TFTP, HTTP boot, BMC power) is not implemented in this build yet")
+        }
+        Command::Migrate => {
+            let n = db::migrate(&config.database_url)?;
+            println!("Applied {n} migration(s) to {}.", redact_url(&config.database_url));
+            Ok(())
+        }
+        Command::Createadmin { username, password, email } => {
+            let db = open(&config)?;
+            if db.blocking(|c| users::by_username(c, &username))?.is_some() {
+                anyhow::bail!("a user named '{username}' already exists");
+            }
+            accounts::create_user_blocking(
+                &db,
+                UserInput { username: username.clone(), email, password, is_superuser: true },
+            )
+            .map_err(friendly)?;
+            println!("Created administrator '{username}'.");
+            Ok(())
+        }
+        Command::Apikey { username, generate, delete } => {
+            let db = open(&config)?;
+            let user = db
+                .blocking(|c| users::by_username(c, &username))?
+                .ok_or_else(|| anyhow::anyhow!("no user named '{username}'"))?;
+            if let Some(key) = delete {
+                let parsed: ironpool_common::apikey::ApiKey = key.parse()?;
+                db.blocking(|c| {
+                    let t = tokens::by_token_key(c, user.id, &parsed.token_key)?
+                        .filter(|t| t.consumer_key == parsed.consumer_key)
+                        .ok_or(ironpool_region::Error::NotFound("Token"))?;
+                    tokens::delete(c, t.id)
+                })
+                .map_err(|_| anyhow::anyhow!("user '{username}' has no such API key"))?;
+                return Ok(());
+            }
+            if generate {
+                let t = db.blocking(|c| accounts::create_token(c, user.id, accounts::DEFAULT_TOKEN_NAME))?;
+                println!("{}", t.api_key());
+                return Ok(());
+            }
+            let mut all = db.blocking(|c| tokens::for_user(c, user.id))?;
+            if all.is_empty() {
+                all.push(db.blocking(|c| accounts::create_token(c, user.id, accounts::DEFAULT_TOKEN_NAME))?);
+            }
+            for t in all {
+                println!("{}", t.api_key());
+            }
+            Ok(())
+        }
+    }
+}
+
+struct DemoBanner {
+    username: String,
+    password: String,
+    key: String,
+}
+
+fn serve_region(config: RegionConfig, banner: Option<DemoBanner>) -> anyhow::Result<()> {
+    actix_web::rt::System::new().block_on(async move {
+        let region = server::bind(config)?;
+        let url = format!("http://{}/MAAS/", display_addr(region.addr));
+        tracing::info!(%url, "region listening");
+        if let Some(b) = banner {
+            println!("Ironpool demo is running at {url}");
+            println!("  username: {}", b.username);
+            println!("  password: {}", b.password);
+            println!("  API key:  {}", b.key);
+            println!("Try: curl {url}api/2.0/version/");
+        }
+        region.server.await?;
+        tracing::info!("region stopped");
+        Ok(())
+    })
+}
+
+fn display_addr(addr: std::net::SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        format!("localhost:{}", addr.port())
+    } else {
+        addr.to_string()
+    }
+}
+
+fn open(config: &RegionConfig) -> anyhow::Result<Datastore> {
+    std::fs::create_dir_all(&config.data_dir)?;
+    Ok(Datastore::open(&config.database_url, 2)?)
+}
+
+/// Turns validation errors into one readable line for the terminal.
+fn friendly(e: ironpool_region::Error) -> anyhow::Error {
+    match e {
+        ironpool_region::Error::Validation(fields) => anyhow::anyhow!(
+            "{}",
+            fields.iter().map(|(k, v)| format!("{k}: {}", v.join(" "))).collect::<Vec<_>>().join("; ")
+        ),
+        other => other.into(),
+    }
+}
+
+fn random_password() -> String {
+    use std::io::Read;
+    let mut buf = [0u8; 12];
+    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf)).expect("/dev/urandom is readable");
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Hides a password inside a database URL.
+fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("****"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}

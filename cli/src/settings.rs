@@ -1,0 +1,134 @@
+//! Resolving settings: command-line flag > environment variable > TOML file >
+//! default. Clap handles the first two (flags carry `env`), so every field
+//! here is optional and the file and defaults fill the gaps.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Args;
+use ironpool_region::RegionConfig;
+use serde::Deserialize;
+
+#[derive(Args, Debug, Clone)]
+pub struct CommonArgs {
+    /// Database URL: postgres://… for PostgreSQL; sqlite://PATH or a path for
+    /// SQLite. Default: SQLite at <data-dir>/ironpool.db.
+    #[arg(long, global = true, env = "IRONPOOL_DATABASE_URL", hide_env_values = true)]
+    pub database: Option<String>,
+    /// Data directory (default ./ironpool-data, or /var/lib/ironpool under systemd).
+    #[arg(long, global = true, env = "IRONPOOL_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address for servers to listen on (default 0.0.0.0:5240).
+    #[arg(long, global = true, env = "IRONPOOL_LISTEN")]
+    pub listen: Option<String>,
+    /// TOML configuration file.
+    #[arg(long, global = true, env = "IRONPOOL_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// The TOML file. Unknown keys are an error, so a typo is not silently ignored.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub database: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub db_pool_size: Option<u32>,
+    pub http_workers: Option<usize>,
+    pub oauth_timestamp_window_secs: Option<i64>,
+    pub oauth_reject_nonce_reuse: Option<bool>,
+    pub max_body_bytes: Option<usize>,
+    /// tracing filter, e.g. `info` or `ironpool=debug` (RUST_LOG wins).
+    pub log: Option<String>,
+}
+
+pub struct Settings {
+    pub region: RegionConfig,
+    pub log: String,
+}
+
+impl Settings {
+    pub fn resolve(args: &CommonArgs) -> anyhow::Result<Settings> {
+        let file = match &args.config {
+            Some(path) => load(path)?,
+            None => FileConfig::default(),
+        };
+        Ok(Self::merge(args, file, under_systemd()))
+    }
+
+    fn merge(args: &CommonArgs, file: FileConfig, systemd: bool) -> Settings {
+        let default_dir = if systemd { PathBuf::from("/var/lib/ironpool") } else { PathBuf::from("./ironpool-data") };
+        let data_dir = args.data_dir.clone().or(file.data_dir).unwrap_or(default_dir);
+        let mut region = RegionConfig::with_data_dir(data_dir);
+        if let Some(db) = args.database.clone().or(file.database) {
+            region.database_url = db;
+        }
+        if let Some(l) = args.listen.clone().or(file.listen) {
+            region.listen = l;
+        }
+        if let Some(v) = file.db_pool_size {
+            region.db_pool_size = v;
+        }
+        if let Some(v) = file.http_workers {
+            region.http_workers = v;
+        }
+        if let Some(v) = file.oauth_timestamp_window_secs {
+            region.oauth_timestamp_window_secs = v;
+        }
+        if let Some(v) = file.oauth_reject_nonce_reuse {
+            region.oauth_reject_nonce_reuse = v;
+        }
+        if let Some(v) = file.max_body_bytes {
+            region.max_body_bytes = v;
+        }
+        Settings { region, log: file.log.unwrap_or_else(|| "info".into()) }
+    }
+}
+
+fn load(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+}
+
+/// systemd sets INVOCATION_ID for every unit it starts.
+fn under_systemd() -> bool {
+    std::env::var_os("INVOCATION_ID").is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> CommonArgs {
+        CommonArgs { database: None, data_dir: None, listen: None, config: None }
+    }
+
+    #[test]
+    fn defaults() {
+        let s = Settings::merge(&args(), FileConfig::default(), false);
+        assert_eq!(s.region.data_dir, PathBuf::from("./ironpool-data"));
+        assert_eq!(s.region.database_url, "sqlite://./ironpool-data/ironpool.db");
+        assert_eq!(s.region.listen, "0.0.0.0:5240");
+        assert_eq!(
+            Settings::merge(&args(), FileConfig::default(), true).region.data_dir,
+            PathBuf::from("/var/lib/ironpool")
+        );
+    }
+
+    #[test]
+    fn flag_beats_file_beats_default() {
+        let file: FileConfig = toml::from_str("listen = \"127.0.0.1:1\"\ndata_dir = \"/f\"\ndb_pool_size = 3").unwrap();
+        let mut a = args();
+        a.listen = Some("127.0.0.1:2".into());
+        let s = Settings::merge(&a, file, false);
+        assert_eq!(s.region.listen, "127.0.0.1:2");
+        assert_eq!(s.region.data_dir, PathBuf::from("/f"));
+        assert_eq!(s.region.database_url, "sqlite:///f/ironpool.db");
+        assert_eq!(s.region.db_pool_size, 3);
+    }
+
+    #[test]
+    fn unknown_file_keys_are_rejected() {
+        assert!(toml::from_str::<FileConfig>("lisen = \"x\"").is_err());
+    }
+}
