@@ -134,6 +134,7 @@ impl Datastore {
         };
         let pool = Pool::builder()
             .max_size(pool_size.max(1))
+            .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(30))
             .connection_customizer(Box::new(Customizer))
             .build(ConnectionManager::<DbConn>::new(target))

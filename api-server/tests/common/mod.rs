@@ -1,0 +1,174 @@
+//! Test harness: a real region on port 0 against a real database.
+//!
+//! SQLite databases are fresh files in a temp dir. PostgreSQL tests need a
+//! server: `./test.sh` starts a throwaway cluster and exports
+//! `IRONPOOL_TEST_PG_URL` (a URL to its `postgres` database); each test then
+//! gets its own freshly created database in it.
+
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use ironpool_region::engine::accounts::{self, UserInput};
+use ironpool_region::http::AppState;
+use ironpool_region::{server, RegionConfig};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh, empty database of either kind.
+pub struct TestDb {
+    pub url: String,
+    pub dir: tempfile::TempDir,
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+pub fn pg_base_url() -> String {
+    std::env::var("IRONPOOL_TEST_PG_URL").unwrap_or_else(|_| {
+        panic!(
+            "IRONPOOL_TEST_PG_URL is not set. PostgreSQL tests need a server: run ./test.sh, \
+             or start one and export IRONPOOL_TEST_PG_URL=postgres://postgres@127.0.0.1:PORT/postgres"
+        )
+    })
+}
+
+impl TestDb {
+    pub fn new(backend: Backend) -> TestDb {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = match backend {
+            Backend::Sqlite => format!("sqlite://{}", dir.path().join("test.db").display()),
+            Backend::Postgres => {
+                let base = pg_base_url();
+                let name = format!(
+                    "t_{}_{}_{}",
+                    std::process::id(),
+                    COUNTER.fetch_add(1, Ordering::SeqCst),
+                    chrono::Utc::now().timestamp_subsec_nanos()
+                );
+                let mut c = PgConnection::establish(&base).expect("connect to the test PostgreSQL server");
+                diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut c).expect("create test database");
+                let (prefix, _) = base.rsplit_once('/').expect("database URL has a path");
+                format!("{prefix}/{name}")
+            }
+        };
+        TestDb { url, dir }
+    }
+}
+
+/// A running region and what a test needs to talk to it.
+pub struct TestServer {
+    /// `http://127.0.0.1:PORT`
+    pub origin: String,
+    pub state: Arc<AppState>,
+    handle: actix_web::dev::ServerHandle,
+    pub db: TestDb,
+}
+
+impl TestServer {
+    pub fn start(backend: Backend) -> TestServer {
+        Self::start_with(backend, |_| {})
+    }
+
+    pub fn start_with(backend: Backend, tweak: impl FnOnce(&mut RegionConfig)) -> TestServer {
+        let db = TestDb::new(backend);
+        let mut cfg = RegionConfig::with_data_dir(db.dir.path());
+        cfg.database_url = db.url.clone();
+        cfg.listen = "127.0.0.1:0".into();
+        cfg.http_workers = 1;
+        cfg.db_pool_size = 4;
+        tweak(&mut cfg);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let region = server::bind(cfg).expect("region binds");
+                tx.send((region.addr, region.state.clone(), region.server.handle())).unwrap();
+                region.server.await.expect("server runs");
+            })
+        });
+        let (addr, state, handle) = rx.recv().expect("server started");
+        TestServer { origin: format!("http://{addr}"), state, handle, db }
+    }
+
+    /// `http://127.0.0.1:PORT/MAAS/api/2.0/<rel>`
+    pub fn api(&self, rel: &str) -> String {
+        format!("{}/MAAS/api/2.0/{rel}", self.origin)
+    }
+
+    /// Creates a user through the engine and returns their API key.
+    pub async fn user(&self, name: &str, admin: bool) -> ApiKey {
+        let user = accounts::create_user(
+            &self.state.db,
+            UserInput {
+                username: name.into(),
+                email: format!("{name}@example.com"),
+                password: format!("{name}-password"),
+                is_superuser: admin,
+            },
+        )
+        .await
+        .expect("create user");
+        let t = self.state.db.write(move |c| accounts::token_for_login(c, user.id, None)).await.expect("token");
+        ApiKey { consumer: t.consumer_key, token: t.token_key, secret: t.token_secret }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        // Sends the stop command at once; the server thread then winds down.
+        let _ = self.handle.stop(false);
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiKey {
+    pub consumer: String,
+    pub token: String,
+    pub secret: String,
+}
+
+static NONCE: AtomicU32 = AtomicU32::new(0);
+
+impl ApiKey {
+    /// A PLAINTEXT header as python-libmaas sends it.
+    pub fn plaintext(&self) -> String {
+        format!(
+            "OAuth realm=\"OAuth\", oauth_nonce=\"{}{}\", oauth_timestamp=\"{}\", oauth_version=\"1.0\", \
+             oauth_signature_method=\"PLAINTEXT\", oauth_consumer_key=\"{}\", oauth_token=\"{}\", oauth_signature=\"%26{}\"",
+            std::process::id(),
+            NONCE.fetch_add(1, Ordering::SeqCst),
+            chrono::Utc::now().timestamp(),
+            self.consumer,
+            self.token,
+            self.secret
+        )
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().build().unwrap()
+}
+
+/// Runs a test body once per backend: `backend_tests!(name, |b| async move {...})`
+/// makes `name_sqlite` and `name_postgres`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                ($body)(Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                ($body)(Backend::Postgres).await
+            }
+        }
+    };
+}

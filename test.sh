@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Runs every Ironpool test on a fresh Debian machine with cargo.
+#
+# Installs what the tests need (idempotently), starts a throwaway PostgreSQL
+# cluster on a free loopback port, runs formatting and lint checks and the
+# whole test suite against real SQLite and real PostgreSQL, and removes the
+# cluster on exit.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+log() { printf '\n== %s\n' "$*"; }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# --- packages -----------------------------------------------------------------
+pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
+missing=()
+[ -n "$(pg_bin)" ] && [ -x "$(pg_bin)/initdb" ] || missing+=(postgresql)
+command -v python3 >/dev/null || missing+=(python3)
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+PGBIN=$(pg_bin)
+
+# --- PostgreSQL ---------------------------------------------------------------
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+PGDIR=$(mktemp -d /tmp/ironpool-pg.XXXXXX)
+PGPORT=$(free_port)
+run_pg() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+[ "$(id -u)" = 0 ] && chown postgres "$PGDIR"
+cleanup() {
+  run_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -m immediate -w stop >/dev/null 2>&1 || true
+  rm -rf "$PGDIR"
+}
+trap cleanup EXIT
+log "starting PostgreSQL ($PGBIN) on 127.0.0.1:$PGPORT"
+run_pg "$PGBIN/initdb" -D "$PGDIR/data" -U postgres -A trust --no-sync -E UTF8 --locale=C.UTF-8 >/dev/null
+run_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/log" -w \
+  -o "-p $PGPORT -k $PGDIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=400" start >/dev/null
+export IRONPOOL_TEST_PG_URL="postgres://postgres@127.0.0.1:$PGPORT/postgres"
+
+# --- checks and tests ---------------------------------------------------------
+log "cargo fmt --check"
+cargo fmt --all -- --check
+log "cargo clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+log "cargo test"
+cargo test --workspace 2>&1
