@@ -56,15 +56,21 @@ async fn create(ctx: Ctx) -> Result<Reply> {
     ctx.admin()?;
     let p = &ctx.params;
     let is_superuser = match p.get_nonempty("is_superuser") {
-        None => return Err(Error::required("is_superuser")),
-        Some(_) => p.bool("is_superuser")?.unwrap_or(false),
+        None => Err("This field is required.".to_string()),
+        Some(v) => crate::engine::parse_bool(v).ok_or(format!("'{v}' is not a valid boolean; use true or false.")),
     };
     let input = UserInput {
         username: p.get("username").unwrap_or("").trim().to_string(),
         email: p.get("email").unwrap_or("").trim().to_string(),
         password: p.get("password").unwrap_or("").to_string(),
-        is_superuser,
+        is_superuser: *is_superuser.as_ref().unwrap_or(&false),
     };
+    // Report every bad field at once, as MAAS's forms do.
+    if let Err(msg) = is_superuser {
+        let mut errors = accounts::field_errors(&input);
+        errors.insert("is_superuser".into(), vec![msg]);
+        return Err(Error::Validation(errors));
+    }
     let user = accounts::create_user(ctx.db(), input).await?;
     Ok(Reply::json(user_json(&user)))
 }

@@ -83,7 +83,8 @@ fn validate_email(email: &str) -> Option<String> {
     (!valid).then(|| "Enter a valid email address.".to_string())
 }
 
-fn validate(input: &UserInput) -> Result<()> {
+/// Every problem with `input`, keyed by field (empty when valid).
+pub fn field_errors(input: &UserInput) -> FieldErrors {
     let mut errors = FieldErrors::new();
     if let Some(m) = validate_username(&input.username) {
         errors.insert("username".into(), vec![m]);
@@ -96,6 +97,11 @@ fn validate(input: &UserInput) -> Result<()> {
     if input.password.is_empty() {
         errors.insert("password".into(), vec!["This field is required.".into()]);
     }
+    errors
+}
+
+fn validate(input: &UserInput) -> Result<()> {
+    let errors = field_errors(input);
     if errors.is_empty() {
         Ok(())
     } else {

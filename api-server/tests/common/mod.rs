@@ -172,3 +172,77 @@ macro_rules! backend_tests {
         }
     };
 }
+
+/// A response, fully read.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Resp {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+impl TestServer {
+    /// Sends `method rel` as `who` (None = anonymous) with a form-encoded body
+    /// for POST/PUT (query string for GET/DELETE).
+    pub async fn call(&self, who: Option<&ApiKey>, method: &str, rel: &str, form: &[(&str, &str)]) -> Resp {
+        let c = client();
+        let url = self.api(rel);
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut rb = c.request(m, &url);
+        if matches!(method, "POST" | "PUT") {
+            if !form.is_empty() {
+                rb = rb.form(form);
+            }
+        } else if !form.is_empty() {
+            rb = rb.query(form);
+        }
+        if let Some(k) = who {
+            rb = rb.header(reqwest::header::AUTHORIZATION, k.plaintext());
+        }
+        read(rb.send().await.unwrap()).await
+    }
+
+    pub async fn get(&self, who: Option<&ApiKey>, rel: &str) -> Resp {
+        self.call(who, "GET", rel, &[]).await
+    }
+
+    pub async fn post(&self, who: Option<&ApiKey>, rel: &str, form: &[(&str, &str)]) -> Resp {
+        self.call(who, "POST", rel, form).await
+    }
+}
+
+pub async fn read(r: reqwest::Response) -> Resp {
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let content_type = headers.get("content-type").map(|v| v.to_str().unwrap().to_string());
+    let body = r.text().await.unwrap();
+    Resp { status, content_type, headers, body }
+}
+
+/// A syntactically valid ed25519 public key line with the given comment.
+pub fn ed25519_key(seed: u8, comment: &str) -> String {
+    use base64::Engine as _;
+    let mut blob = Vec::new();
+    for part in [b"ssh-ed25519".to_vec(), vec![seed; 32]] {
+        blob.extend((part.len() as u32).to_be_bytes());
+        blob.extend(part);
+    }
+    format!("ssh-ed25519 {} {comment}", base64::engine::general_purpose::STANDARD.encode(blob))
+}
+
+/// A minimal DER structure in a PEM certificate envelope.
+pub fn pem_cert(seed: u8) -> String {
+    use base64::Engine as _;
+    let der = [0x30u8, 0x03, 0x02, 0x01, seed];
+    format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----",
+        base64::engine::general_purpose::STANDARD.encode(der)
+    )
+}
