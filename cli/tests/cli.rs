@@ -1,0 +1,235 @@
+//! The `ironpool` binary end to end: createadmin, apikey, migrate, region,
+//! demo and graceful shutdown, on SQLite and (with IRONPOOL_TEST_PG_URL) on
+//! PostgreSQL.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ironpool");
+
+fn ironpool(dir: &std::path::Path, db: &str, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("IRONPOOL_DATA_DIR", dir)
+        .env("IRONPOOL_DATABASE_URL", db)
+        .env_remove("IRONPOOL_LISTEN")
+        .env_remove("IRONPOOL_CONFIG")
+        .output()
+        .expect("run ironpool")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A fresh database URL of each kind: SQLite in `dir`, or a new PostgreSQL
+/// database on the test server.
+fn databases(dir: &std::path::Path) -> Vec<String> {
+    let mut v = vec![format!("sqlite://{}", dir.join("cli.db").display())];
+    let base = std::env::var("IRONPOOL_TEST_PG_URL").expect("IRONPOOL_TEST_PG_URL must be set (run ./test.sh)");
+    let name = format!(
+        "cli_{}_{}",
+        std::process::id(),
+        dir.file_name().unwrap().to_string_lossy().to_lowercase().replace(|c: char| !c.is_ascii_alphanumeric(), "")
+    );
+    let status =
+        Command::new("psql").args([&base, "-qAtc", &format!("CREATE DATABASE {name}")]).status().expect("psql");
+    assert!(status.success());
+    v.push(format!("{}/{name}", base.rsplit_once('/').unwrap().0));
+    v
+}
+
+/// Minimal HTTP/1.1 client: (status, body).
+fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let mut req =
+        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let status = resp[9..12].parse().unwrap();
+    let body = resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+fn oauth(key: &str) -> String {
+    let parts: Vec<&str> = key.trim().split(':').collect();
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    format!(
+        "OAuth oauth_version=\"1.0\", oauth_signature_method=\"PLAINTEXT\", oauth_consumer_key=\"{}\", oauth_token=\"{}\", oauth_signature=\"%26{}\", oauth_nonce=\"{}\", oauth_timestamp=\"{}\"",
+        parts[0], parts[1], parts[2], nanos.as_nanos(), nanos.as_secs()
+    )
+}
+
+/// Starts a server command and waits for the "region listening" log line.
+fn start(dir: &std::path::Path, db: &str, args: &[&str]) -> (Child, String, Vec<String>) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .args(["--listen", "127.0.0.1:0"])
+        .env("IRONPOOL_DATA_DIR", dir)
+        .env("IRONPOOL_DATABASE_URL", db)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("url=http://").nth(1) {
+                let _ = tx.send(rest.trim_end_matches("/MAAS/").to_string());
+            }
+        }
+    });
+    let addr = rx.recv_timeout(Duration::from_secs(30)).expect("server reports its address");
+    let mut stdout_lines = Vec::new();
+    if args.first() == Some(&"demo") {
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        for _ in 0..4 {
+            let mut l = String::new();
+            out.read_line(&mut l).unwrap();
+            stdout_lines.push(l.trim().to_string());
+        }
+    }
+    (child, addr, stdout_lines)
+}
+
+fn terminate(mut child: Child) {
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "graceful exit on SIGTERM, got {status}");
+            return;
+        }
+        assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn admin_commands_and_region_on_both_databases() {
+    let dir = tempfile::tempdir().unwrap();
+    for db in databases(dir.path()) {
+        let out = ironpool(dir.path(), &db, &["migrate"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(text(&out.stdout).contains("Applied"));
+
+        let out = ironpool(
+            dir.path(),
+            &db,
+            &["createadmin", "--username", "root", "--password", "pw", "--email", "root@example.com"],
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let out = ironpool(
+            dir.path(),
+            &db,
+            &["createadmin", "--username", "root", "--password", "pw", "--email", "root@example.com"],
+        );
+        assert!(!out.status.success());
+        assert!(text(&out.stderr).contains("already exists"), "{}", text(&out.stderr));
+        let out =
+            ironpool(dir.path(), &db, &["createadmin", "--username", "x y", "--password", "pw", "--email", "bad"]);
+        assert!(!out.status.success());
+        assert!(text(&out.stderr).contains("email"), "{}", text(&out.stderr));
+
+        // apikey: print, generate, delete
+        let out = ironpool(dir.path(), &db, &["apikey", "--username", "root"]);
+        assert!(out.status.success());
+        let first = text(&out.stdout).trim().to_string();
+        assert_eq!(first.split(':').count(), 3, "{first}");
+        let out = ironpool(dir.path(), &db, &["apikey", "--username", "root", "--generate"]);
+        let second = text(&out.stdout).trim().to_string();
+        assert_ne!(first, second);
+        let listed = text(&ironpool(dir.path(), &db, &["apikey", "--username", "root"]).stdout);
+        assert_eq!(listed.lines().collect::<Vec<_>>(), vec![first.as_str(), second.as_str()]);
+        assert!(ironpool(dir.path(), &db, &["apikey", "--username", "root", "--delete", &second]).status.success());
+        let listed = text(&ironpool(dir.path(), &db, &["apikey", "--username", "root"]).stdout);
+        assert_eq!(listed.trim(), first);
+        let out = ironpool(dir.path(), &db, &["apikey", "--username", "nobody"]);
+        assert!(!out.status.success());
+        assert!(text(&out.stderr).contains("no user named"));
+
+        // region: version, signed whoami, then SIGTERM
+        let (child, addr, _) = start(dir.path(), &db, &["region"]);
+        let (st, body) = http(&addr, "GET", "/MAAS/api/2.0/version/", &[], "");
+        assert_eq!(st, 200);
+        assert!(body.contains("capabilities"));
+        let (st, body) = http(&addr, "GET", "/MAAS/api/2.0/users/?op=whoami", &[("Authorization", &oauth(&first))], "");
+        assert_eq!(st, 200, "{body}");
+        assert!(body.contains("\"username\": \"root\""), "{body}");
+        let (st, _) = http(&addr, "GET", "/MAAS/api/2.0/users/?op=whoami", &[("Authorization", &oauth(&second))], "");
+        assert_eq!(st, 401, "deleted key is refused");
+        terminate(child);
+    }
+}
+
+#[test]
+fn demo_has_a_working_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("demo.db").display());
+    let (child, addr, banner) = start(dir.path(), &db, &["demo"]);
+    let field = |name: &str| {
+        banner
+            .iter()
+            .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
+            .unwrap_or_else(|| panic!("{name} in {banner:?}"))
+    };
+    let key = field("API key:");
+    let password = field("password:");
+    let (st, body) = http(&addr, "GET", "/MAAS/api/2.0/users/?op=whoami", &[("Authorization", &oauth(&key))], "");
+    assert_eq!(st, 200);
+    assert!(body.contains("\"is_superuser\": true"));
+    let form = format!("username=admin&password={password}");
+    let (st, body) = http(
+        &addr,
+        "POST",
+        "/MAAS/accounts/authenticate/",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        &form,
+    );
+    assert_eq!(st, 200, "{body}");
+    terminate(child);
+}
+
+#[test]
+fn config_file_is_validated_and_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "lisen = \"127.0.0.1:1\"\n").unwrap();
+    let out = Command::new(BIN).args(["--config", bad.to_str().unwrap(), "migrate"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("invalid config file"), "{}", text(&out.stderr));
+
+    // data_dir from the file is where the default SQLite database goes.
+    let good = dir.path().join("good.toml");
+    let data = dir.path().join("from-file");
+    std::fs::write(&good, format!("data_dir = \"{}\"\n", data.display())).unwrap();
+    let out = Command::new(BIN)
+        .args(["--config", good.to_str().unwrap(), "migrate"])
+        .env_remove("IRONPOOL_DATA_DIR")
+        .env_remove("IRONPOOL_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(data.join("ironpool.db").exists());
+    // The environment beats the file.
+    let env_dir = dir.path().join("from-env");
+    let out = Command::new(BIN)
+        .args(["--config", good.to_str().unwrap(), "migrate"])
+        .env("IRONPOOL_DATA_DIR", &env_dir)
+        .env_remove("IRONPOOL_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(env_dir.join("ironpool.db").exists());
+}
