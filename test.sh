@@ -49,4 +49,9 @@ cargo fmt --all -- --check
 log "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 log "cargo test"
-cargo test --workspace 2>&1
+TEST_LOG="$PGDIR/cargo-test.log"
+cargo test --workspace 2>&1 | tee "$TEST_LOG"
+
+# One closing line for the whole run, summed over every test binary.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;?$/) p += $i; if ($(i+1) ~ /^failed;?$/) f += $i; if ($(i+1) ~ /^ignored;?$/) s += $i } }
+     END { printf "\nironpool: %d passed, %d failed, %d skipped\n", p, f, s }' "$TEST_LOG"

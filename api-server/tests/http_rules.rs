@@ -155,9 +155,8 @@ backend_tests!(body_encodings, |b| async move {
         assert_eq!(r.status, 400, "{ct}: {}", r.body);
         assert!(!r.body.is_empty());
     }
-    let bad_b64 = format!(
-        "--b\r\nContent-Disposition: form-data; name=\"username\"\r\nContent-Transfer-Encoding: base64\r\n\r\n!!!*\r\n--b--\r\n"
-    );
+    let bad_b64 =
+        "--b\r\nContent-Disposition: form-data; name=\"username\"\r\nContent-Transfer-Encoding: base64\r\n\r\n!!!*\r\n--b--\r\n";
     let r = read(
         c.post(s.api("users/"))
             .header(AUTHORIZATION, admin.plaintext())

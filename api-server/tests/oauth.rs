@@ -106,7 +106,7 @@ backend_tests!(bad_credentials_are_401, |b| async move {
     assert_eq!(r.text().await.unwrap(), "Authorization Error: 'Invalid signature.'");
 
     // Wrong secret under HMAC-SHA1.
-    let r = send(oauth::get(&s.api("users/"), &OpQuery { op: "whoami" }, &token(&wrong), oauth::HMAC_SHA1)).await;
+    let r = send(oauth::get(s.api("users/"), &OpQuery { op: "whoami" }, &token(&wrong), oauth::HMAC_SHA1)).await;
     assert_eq!(r.status(), 401);
 
     // Unknown consumer.

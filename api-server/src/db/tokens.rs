@@ -81,7 +81,7 @@ pub fn rename(c: &mut DbConn, id: i64, name: &str) -> Result<()> {
 pub enum AuthLookup {
     UnknownConsumer,
     UnknownToken,
-    Found(Token, User),
+    Found(Box<(Token, User)>),
 }
 
 /// Finds the token and its user in one query; on a miss, tells whether the
@@ -96,7 +96,7 @@ pub fn lookup_for_auth(c: &mut DbConn, consumer_key: &str, token_key: &str) -> R
         .optional()
         .map_err(from_diesel)?;
     if let Some((t, u)) = found {
-        return Ok(AuthLookup::Found(t, u));
+        return Ok(AuthLookup::Found(Box::new((t, u))));
     }
     let consumer_exists: i64 = api_tokens::table
         .filter(api_tokens::consumer_key.eq(consumer_key))

@@ -167,7 +167,7 @@ pub async fn verify(
         crate::db::tokens::AuthLookup::UnknownToken => {
             return Err(Error::OAuth(format!("'Invalid access token: {}'", p.token_key())));
         }
-        crate::db::tokens::AuthLookup::Found(t, u) => (t, u),
+        crate::db::tokens::AuthLookup::Found(found) => *found,
     };
     let ts: i64 = p
         .get("oauth_timestamp")

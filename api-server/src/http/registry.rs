@@ -341,7 +341,9 @@ impl Registry {
     }
 
     fn route_segments(&self, segments: &[&str], path_op: Option<String>) -> Option<Route<'_>> {
-        let mut best: [Option<(&Handler, Vec<(String, String)>, usize)>; 2] = [None, None];
+        // Best match per access kind: (handler, placeholder values, literal segments).
+        type Candidate<'h> = Option<(&'h Handler, Vec<(String, String)>, usize)>;
+        let mut best: [Candidate<'_>; 2] = [None, None];
         for h in &self.handlers {
             if let Some((vals, lits)) = h.matches(segments) {
                 let slot = &mut best[(h.access == Access::Anonymous) as usize];

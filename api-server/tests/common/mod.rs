@@ -121,7 +121,7 @@ impl TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         // Sends the stop command at once; the server thread then winds down.
-        let _ = self.handle.stop(false);
+        drop(self.handle.stop(false));
     }
 }
 
