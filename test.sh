@@ -17,6 +17,7 @@ pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
 missing=()
 [ -n "$(pg_bin)" ] && [ -x "$(pg_bin)/initdb" ] || missing+=(postgresql)
 command -v python3 >/dev/null || missing+=(python3)
+python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"
   as_root apt-get update -qq
@@ -52,6 +53,10 @@ log "cargo test"
 TEST_LOG="$PGDIR/cargo-test.log"
 cargo test --workspace 2>&1 | tee "$TEST_LOG"
 
-# One closing line for the whole run, summed over every test binary.
+log "compat-tests: python-libmaas"
+IRONPOOL_BIN="$PWD/target/debug/ironpool" compat-tests/python/run.sh 2>&1 | tee -a "$TEST_LOG"
+
+# One closing line for the whole run: every cargo test binary plus pytest.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;?$/) p += $i; if ($(i+1) ~ /^failed;?$/) f += $i; if ($(i+1) ~ /^ignored;?$/) s += $i } }
+     /^=+ .* in [0-9.]+s/ || /^[0-9]+ (passed|failed)/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed,?$/) p += $i; if ($(i+1) ~ /^failed,?$/) f += $i; if ($(i+1) ~ /^(skipped|xfailed),?$/) s += $i } }
      END { printf "\nironpool: %d passed, %d failed, %d skipped\n", p, f, s }' "$TEST_LOG"

@@ -168,21 +168,31 @@ fn run(command: Command, config: RegionConfig) -> anyhow::Result<()> {
                 .map_err(|_| anyhow::anyhow!("user '{username}' has no such API key"))?;
                 return Ok(());
             }
-            if generate {
-                let t = db.blocking(|c| accounts::create_token(c, user.id, accounts::DEFAULT_TOKEN_NAME))?;
-                println!("{}", t.api_key());
-                return Ok(());
-            }
-            let mut all = db.blocking(|c| tokens::for_user(c, user.id))?;
-            if all.is_empty() {
-                all.push(db.blocking(|c| accounts::create_token(c, user.id, accounts::DEFAULT_TOKEN_NAME))?);
-            }
-            for t in all {
-                println!("{}", t.api_key());
-            }
-            Ok(())
+            let all = if generate {
+                vec![db.blocking(|c| accounts::create_token(c, user.id, accounts::DEFAULT_TOKEN_NAME))?]
+            } else {
+                let mut all = db.blocking(|c| tokens::for_user(c, user.id))?;
+                if all.is_empty() {
+                    all.push(db.blocking(|c| accounts::create_token(c, user.id, accounts::DEFAULT_TOKEN_NAME))?);
+                }
+                all
+            };
+            print_lines(all.iter().map(|t| t.api_key()))
         }
     }
+}
+
+/// Prints one line per item; a closed pipe (`| head -1`) ends quietly.
+fn print_lines(lines: impl Iterator<Item = String>) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    for l in lines {
+        match writeln!(out, "{l}") {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            other => other?,
+        }
+    }
+    Ok(())
 }
 
 struct DemoBanner {

@@ -442,11 +442,6 @@ def test_fresh_region_config_defaults(fresh_config):
     assert c["ports_archive"] == "http://ports.ubuntu.com/ubuntu-ports"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "server: GET maas/?op=get_config&name=upstream_dns on a fresh region answers \"\" where "
-    "MAAS answers null (MAAS get_default_config: 'upstream_dns': None); libmaas "
-    "MAAS.get_upstream_dns (maas/client/viscera/maas.py) does "
-    "`[] if data is None else re.split(r'[,\\s]+', data)`, so it returns [''] instead of []"))
 def test_fresh_region_has_no_upstream_dns(fresh_config):
     assert fresh_config["upstream_dns"] == []
 

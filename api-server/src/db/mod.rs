@@ -8,7 +8,12 @@
 //! Database errors become [`crate::error::Error`] here and nowhere else.
 
 pub mod config;
+pub mod events;
+pub mod jobs;
+pub mod nodes;
+pub mod places;
 pub mod schema;
+pub mod tags;
 pub mod tokens;
 pub mod userkeys;
 pub mod users;

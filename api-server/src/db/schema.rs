@@ -36,10 +36,10 @@ pub struct TableDef {
 }
 
 macro_rules! tables {
-    ($( $table:ident ($pk:ident) { $( $col:ident -> $ty:ty, )+ } )+) => {
+    ($( $table:ident ($($pk:ident),+) { $( $col:ident -> $ty:ty, )+ } )+) => {
         $(
             diesel::table! {
-                $table ($pk) {
+                $table ($($pk),+) {
                     $( $col -> $ty, )+
                 }
             }
@@ -97,9 +97,161 @@ tables! {
         name -> Text,
         value -> Text,
     }
+
+    zones (id) {
+        id -> BigInt,
+        name -> Text,
+        description -> Text,
+        created_at -> Timestamp,
+    }
+
+    resource_pools (id) {
+        id -> BigInt,
+        name -> Text,
+        description -> Text,
+        created_at -> Timestamp,
+    }
+
+    domains (id) {
+        id -> BigInt,
+        name -> Text,
+        authoritative -> Bool,
+        ttl -> Nullable<Integer>,
+        is_default -> Bool,
+        created_at -> Timestamp,
+    }
+
+    nodes (id) {
+        id -> BigInt,
+        system_id -> Text,
+        node_type -> Integer,
+        hostname -> Text,
+        description -> Text,
+        domain_id -> BigInt,
+        architecture -> Nullable<Text>,
+        min_hwe_kernel -> Nullable<Text>,
+        hwe_kernel -> Nullable<Text>,
+        cpu_count -> Integer,
+        cpu_speed -> Integer,
+        memory -> BigInt,
+        swap_size -> Nullable<BigInt>,
+        status -> Integer,
+        previous_status -> Integer,
+        status_message -> Nullable<Text>,
+        status_action -> Nullable<Text>,
+        status_expires_at -> Nullable<Timestamp>,
+        error_description -> Text,
+        owner_id -> Nullable<BigInt>,
+        agent_name -> Text,
+        owner_data -> Text,
+        zone_id -> BigInt,
+        pool_id -> Nullable<BigInt>,
+        osystem -> Text,
+        distro_series -> Text,
+        user_data -> Nullable<Binary>,
+        power_type -> Text,
+        power_parameters -> Text,
+        power_state -> Text,
+        netboot -> Bool,
+        locked -> Bool,
+        ephemeral_deploy -> Bool,
+        enable_hw_sync -> Bool,
+        enable_kernel_crash_dump -> Bool,
+        hardware_uuid -> Nullable<Text>,
+        bios_boot_method -> Nullable<Text>,
+        hardware_info -> Text,
+        parent_id -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+
+    interfaces (id) {
+        id -> BigInt,
+        node_id -> BigInt,
+        name -> Text,
+        iftype -> Text,
+        mac_address -> Nullable<Text>,
+        enabled -> Bool,
+        is_boot -> Bool,
+        vlan_id -> Nullable<BigInt>,
+        params -> Text,
+        tags -> Text,
+        link_connected -> Bool,
+        interface_speed -> BigInt,
+        link_speed -> BigInt,
+        vendor -> Nullable<Text>,
+        product -> Nullable<Text>,
+        firmware_version -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+
+    tags (id) {
+        id -> BigInt,
+        name -> Text,
+        definition -> Text,
+        comment -> Text,
+        kernel_opts -> Text,
+        created_at -> Timestamp,
+    }
+
+    node_tags (node_id, tag_id) {
+        node_id -> BigInt,
+        tag_id -> BigInt,
+    }
+
+    events (id) {
+        id -> BigInt,
+        node_id -> Nullable<BigInt>,
+        system_id -> Nullable<Text>,
+        hostname -> Text,
+        username -> Text,
+        level -> Integer,
+        type_name -> Text,
+        action -> Text,
+        description -> Text,
+        created_at -> Timestamp,
+    }
+
+    jobs (id) {
+        id -> BigInt,
+        kind -> Text,
+        node_id -> Nullable<BigInt>,
+        payload -> Text,
+        state -> Text,
+        run_after -> Timestamp,
+        attempts -> Integer,
+        last_error -> Nullable<Text>,
+        claimed_by -> Nullable<Text>,
+        claimed_until -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
 }
 
 diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(sshkeys -> users (user_id));
 diesel::joinable!(sslkeys -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(users, api_tokens, sshkeys, sslkeys, config);
+diesel::joinable!(nodes -> zones (zone_id));
+diesel::joinable!(nodes -> resource_pools (pool_id));
+diesel::joinable!(nodes -> domains (domain_id));
+diesel::joinable!(nodes -> users (owner_id));
+diesel::joinable!(interfaces -> nodes (node_id));
+diesel::joinable!(node_tags -> nodes (node_id));
+diesel::joinable!(node_tags -> tags (tag_id));
+diesel::joinable!(events -> nodes (node_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    api_tokens,
+    sshkeys,
+    sslkeys,
+    config,
+    zones,
+    resource_pools,
+    domains,
+    nodes,
+    interfaces,
+    tags,
+    node_tags,
+    events,
+    jobs,
+);

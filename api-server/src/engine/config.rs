@@ -112,20 +112,19 @@ fn default_of(name: &str) -> Value {
     match name {
         "maas_name" => json!(host_name()),
         "maas_url" => json!(format!("http://{}:{}/MAAS", host_name(), ironpool_common::DEFAULT_REGION_PORT)),
+        // MAAS's defaults for these are None, which clients read as "unset"
+        // (python-libmaas: `get_upstream_dns()` is `[]` only for null).
+        "kernel_opts" | "upstream_dns" | "dns_trusted_acl" | "http_proxy" | "remote_syslog" | "windows_kms_host" => {
+            Value::Null
+        }
         "theme"
         | "default_min_hwe_kernel"
-        | "kernel_opts"
-        | "upstream_dns"
-        | "dns_trusted_acl"
-        | "http_proxy"
-        | "remote_syslog"
         | "prometheus_push_gateway"
         | "maas_auto_ipmi_k_g_bmc_key"
         | "vcenter_server"
         | "vcenter_username"
         | "vcenter_password"
-        | "vcenter_datacenter"
-        | "windows_kms_host" => json!(""),
+        | "vcenter_datacenter" => json!(""),
         "default_osystem" => json!("ubuntu"),
         "default_distro_series" | "commissioning_distro_series" => json!("noble"),
         "default_storage_layout" => json!("flat"),
@@ -282,7 +281,7 @@ mod tests {
                 Kind::Bool => v.is_boolean(),
                 Kind::Int { min, max } => v.as_i64().is_some_and(|n| n >= min && n <= max),
                 Kind::Choice(c) => c.contains(&v.as_str().unwrap_or("?")),
-                _ => v.is_string(),
+                _ => v.is_string() || v.is_null(),
             };
             assert!(ok, "{} default {v}", d.name);
         }

@@ -6,8 +6,14 @@
 //! [`Error`](crate::error::Error) values that name the problem in MAAS's words.
 
 pub mod accounts;
+pub mod allocation;
 pub mod config;
+pub mod jobs;
 pub mod keys;
+pub mod lifecycle;
+pub mod names;
+pub mod nodes;
+pub mod power;
 
 /// Values MAAS (Django) accepts as booleans: `true/false`, `t/f`, `yes/no`,
 /// `y/n`, `on/off`, `1/0`, any case. Blank is false.

@@ -1,0 +1,9 @@
+DROP TABLE jobs;
+DROP TABLE events;
+DROP TABLE node_tags;
+DROP TABLE tags;
+DROP TABLE interfaces;
+DROP TABLE nodes;
+DROP TABLE domains;
+DROP TABLE resource_pools;
+DROP TABLE zones;

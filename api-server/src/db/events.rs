@@ -1,0 +1,85 @@
+//! Queries of the event log.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{events, nodes};
+use super::{from_diesel, DbConn};
+use crate::error::Result;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = events)]
+pub struct Event {
+    pub id: i64,
+    pub node_id: Option<i64>,
+    pub system_id: Option<String>,
+    pub hostname: String,
+    pub username: String,
+    pub level: i32,
+    pub type_name: String,
+    pub action: String,
+    pub description: String,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = events)]
+pub struct NewEvent<'a> {
+    pub node_id: Option<i64>,
+    pub system_id: Option<&'a str>,
+    pub hostname: &'a str,
+    pub username: &'a str,
+    pub level: i32,
+    pub type_name: &'a str,
+    pub action: &'a str,
+    pub description: &'a str,
+    pub created_at: NaiveDateTime,
+}
+
+pub fn insert(c: &mut DbConn, e: &NewEvent<'_>) -> Result<()> {
+    diesel::insert_into(events::table).values(e).execute(c).map_err(from_diesel)?;
+    Ok(())
+}
+
+/// What `events/?op=query` filters on, resolved to node ids by the engine.
+#[derive(Debug, Default)]
+pub struct EventQuery {
+    /// `None`: any node; `Some(ids)`: only these nodes' events.
+    pub node_ids: Option<Vec<i64>>,
+    pub min_level: i32,
+    /// Exactly this level (AUDIT selects only audit events).
+    pub exact_level: Option<i32>,
+    pub before: Option<i64>,
+    pub after: Option<i64>,
+    pub limit: i64,
+}
+
+/// Newest first; device events are excluded as MAAS does.
+pub fn query(c: &mut DbConn, q: &EventQuery) -> Result<Vec<Event>> {
+    let devices = nodes::table.filter(nodes::node_type.eq(1)).select(nodes::id.nullable());
+    let mut b = events::table.into_boxed();
+    b = b.filter(events::node_id.is_null().or(events::node_id.ne_all(devices)));
+    if let Some(ids) = &q.node_ids {
+        b = b.filter(events::node_id.eq_any(ids));
+    }
+    b = match q.exact_level {
+        Some(l) => b.filter(events::level.eq(l)),
+        None => b.filter(events::level.ge(q.min_level)),
+    };
+    if let Some(before) = q.before {
+        b = b.filter(events::id.lt(before));
+    }
+    if let Some(after) = q.after {
+        // Paging forward: the oldest events newer than `after`, shown newest first.
+        let mut rows: Vec<Event> = b
+            .filter(events::id.gt(after))
+            .order(events::id.asc())
+            .limit(q.limit)
+            .select(Event::as_select())
+            .load(c)
+            .map_err(from_diesel)?;
+        rows.reverse();
+        return Ok(rows);
+    }
+    b.order(events::id.desc()).limit(q.limit).select(Event::as_select()).load(c).map_err(from_diesel)
+}

@@ -1,0 +1,95 @@
+//! Queries of the durable job queue.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::jobs;
+use super::{from_diesel, DbConn};
+use crate::error::Result;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = jobs)]
+pub struct Job {
+    pub id: i64,
+    pub kind: String,
+    pub node_id: Option<i64>,
+    pub payload: String,
+    pub state: String,
+    pub run_after: NaiveDateTime,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub claimed_by: Option<String>,
+    pub claimed_until: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+pub fn insert(c: &mut DbConn, kind: &str, node_id: Option<i64>, payload: &str, run_after: NaiveDateTime) -> Result<()> {
+    let now = crate::engine::now();
+    diesel::insert_into(jobs::table)
+        .values((
+            jobs::kind.eq(kind),
+            jobs::node_id.eq(node_id),
+            jobs::payload.eq(payload),
+            jobs::state.eq("pending"),
+            jobs::run_after.eq(run_after),
+            jobs::attempts.eq(0),
+            jobs::created_at.eq(now),
+            jobs::updated_at.eq(now),
+        ))
+        .execute(c)
+        .map_err(from_diesel)?;
+    Ok(())
+}
+
+/// The oldest pending job that is due, if any.
+pub fn next_due(c: &mut DbConn, now: NaiveDateTime) -> Result<Option<Job>> {
+    jobs::table
+        .filter(jobs::state.eq("pending"))
+        .filter(jobs::run_after.le(now))
+        .order((jobs::run_after, jobs::id))
+        .select(Job::as_select())
+        .first(c)
+        .optional()
+        .map_err(from_diesel)
+}
+
+pub fn delete(c: &mut DbConn, id: i64) -> Result<()> {
+    diesel::delete(jobs::table.find(id)).execute(c).map_err(from_diesel)?;
+    Ok(())
+}
+
+pub fn fail(c: &mut DbConn, id: i64, error: &str, retry_at: Option<NaiveDateTime>) -> Result<()> {
+    let now = crate::engine::now();
+    let q = diesel::update(jobs::table.find(id));
+    match retry_at {
+        Some(at) => q
+            .set((
+                jobs::attempts.eq(jobs::attempts + 1),
+                jobs::last_error.eq(error),
+                jobs::run_after.eq(at),
+                jobs::updated_at.eq(now),
+            ))
+            .execute(c),
+        None => q
+            .set((
+                jobs::attempts.eq(jobs::attempts + 1),
+                jobs::last_error.eq(error),
+                jobs::state.eq("failed"),
+                jobs::updated_at.eq(now),
+            ))
+            .execute(c),
+    }
+    .map_err(from_diesel)?;
+    Ok(())
+}
+
+pub fn pending_for_node(c: &mut DbConn, node_id: i64) -> Result<Vec<Job>> {
+    jobs::table
+        .filter(jobs::node_id.eq(node_id))
+        .filter(jobs::state.eq("pending"))
+        .order(jobs::id)
+        .select(Job::as_select())
+        .load(c)
+        .map_err(from_diesel)
+}

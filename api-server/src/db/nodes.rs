@@ -1,0 +1,592 @@
+//! Queries of the node aggregate: machines, devices and controllers (one
+//! table, one `system_id` namespace), their interfaces' identity and tags.
+//!
+//! Lists are N+1-free: [`load_related`] fetches zones, pools, domains,
+//! owners, tags and interfaces for any number of nodes in a fixed number of
+//! queries.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{domains, interfaces, node_tags, nodes, resource_pools, tags, users, zones};
+use super::{from_diesel, is_unique_violation, DbConn};
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = nodes)]
+pub struct Node {
+    pub id: i64,
+    pub system_id: String,
+    pub node_type: i32,
+    pub hostname: String,
+    pub description: String,
+    pub domain_id: i64,
+    pub architecture: Option<String>,
+    pub min_hwe_kernel: Option<String>,
+    pub hwe_kernel: Option<String>,
+    pub cpu_count: i32,
+    pub cpu_speed: i32,
+    pub memory: i64,
+    pub swap_size: Option<i64>,
+    pub status: i32,
+    pub previous_status: i32,
+    pub status_message: Option<String>,
+    pub status_action: Option<String>,
+    pub status_expires_at: Option<NaiveDateTime>,
+    pub error_description: String,
+    pub owner_id: Option<i64>,
+    pub agent_name: String,
+    /// JSON object of string values (workload annotations).
+    pub owner_data: String,
+    pub zone_id: i64,
+    pub pool_id: Option<i64>,
+    pub osystem: String,
+    pub distro_series: String,
+    pub user_data: Option<Vec<u8>>,
+    pub power_type: String,
+    /// JSON object; secret (BMC passwords). Never rendered to non-admins.
+    pub power_parameters: String,
+    pub power_state: String,
+    pub netboot: bool,
+    pub locked: bool,
+    pub ephemeral_deploy: bool,
+    pub enable_hw_sync: bool,
+    pub enable_kernel_crash_dump: bool,
+    pub hardware_uuid: Option<String>,
+    pub bios_boot_method: Option<String>,
+    /// JSON object of string values.
+    pub hardware_info: String,
+    pub parent_id: Option<i64>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = nodes)]
+pub struct NewNode {
+    pub system_id: String,
+    pub node_type: i32,
+    pub hostname: String,
+    pub description: String,
+    pub domain_id: i64,
+    pub architecture: Option<String>,
+    pub min_hwe_kernel: Option<String>,
+    pub hwe_kernel: Option<String>,
+    pub cpu_count: i32,
+    pub cpu_speed: i32,
+    pub memory: i64,
+    pub swap_size: Option<i64>,
+    pub status: i32,
+    pub previous_status: i32,
+    pub status_message: Option<String>,
+    pub status_action: Option<String>,
+    pub error_description: String,
+    pub owner_id: Option<i64>,
+    pub agent_name: String,
+    pub owner_data: String,
+    pub zone_id: i64,
+    pub pool_id: Option<i64>,
+    pub osystem: String,
+    pub distro_series: String,
+    pub power_type: String,
+    pub power_parameters: String,
+    pub power_state: String,
+    pub netboot: bool,
+    pub locked: bool,
+    pub ephemeral_deploy: bool,
+    pub enable_hw_sync: bool,
+    pub enable_kernel_crash_dump: bool,
+    pub hardware_info: String,
+    pub parent_id: Option<i64>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// A partial update; `None` leaves a column alone, `Some(None)` sets NULL.
+#[derive(Debug, Clone, Default, AsChangeset)]
+#[diesel(table_name = nodes)]
+pub struct NodeChanges {
+    pub hostname: Option<String>,
+    pub description: Option<String>,
+    pub domain_id: Option<i64>,
+    pub architecture: Option<Option<String>>,
+    pub min_hwe_kernel: Option<Option<String>>,
+    pub hwe_kernel: Option<Option<String>>,
+    pub cpu_count: Option<i32>,
+    pub cpu_speed: Option<i32>,
+    pub memory: Option<i64>,
+    pub swap_size: Option<Option<i64>>,
+    pub status: Option<i32>,
+    pub previous_status: Option<i32>,
+    pub status_expires_at: Option<Option<NaiveDateTime>>,
+    pub error_description: Option<String>,
+    pub owner_id: Option<Option<i64>>,
+    pub agent_name: Option<String>,
+    pub owner_data: Option<String>,
+    pub zone_id: Option<i64>,
+    pub pool_id: Option<Option<i64>>,
+    pub osystem: Option<String>,
+    pub distro_series: Option<String>,
+    pub user_data: Option<Option<Vec<u8>>>,
+    pub power_type: Option<String>,
+    pub power_parameters: Option<String>,
+    pub power_state: Option<String>,
+    pub netboot: Option<bool>,
+    pub locked: Option<bool>,
+    pub ephemeral_deploy: Option<bool>,
+    pub enable_hw_sync: Option<bool>,
+    pub enable_kernel_crash_dump: Option<bool>,
+    pub parent_id: Option<Option<i64>>,
+    pub updated_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = interfaces)]
+pub struct Interface {
+    pub id: i64,
+    pub node_id: i64,
+    pub name: String,
+    pub iftype: String,
+    pub mac_address: Option<String>,
+    pub enabled: bool,
+    pub is_boot: bool,
+    pub vlan_id: Option<i64>,
+    pub params: String,
+    pub tags: String,
+    pub link_connected: bool,
+    pub interface_speed: i64,
+    pub link_speed: i64,
+    pub vendor: Option<String>,
+    pub product: Option<String>,
+    pub firmware_version: Option<String>,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = interfaces)]
+pub struct NewInterface {
+    pub node_id: i64,
+    pub name: String,
+    pub iftype: String,
+    pub mac_address: Option<String>,
+    pub enabled: bool,
+    pub is_boot: bool,
+    pub vlan_id: Option<i64>,
+    pub params: String,
+    pub tags: String,
+    pub link_connected: bool,
+    pub interface_speed: i64,
+    pub link_speed: i64,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = zones)]
+pub struct Zone {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = resource_pools)]
+pub struct Pool {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = domains)]
+pub struct Domain {
+    pub id: i64,
+    pub name: String,
+    pub authoritative: bool,
+    pub ttl: Option<i32>,
+    pub is_default: bool,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = tags)]
+pub struct Tag {
+    pub id: i64,
+    pub name: String,
+    pub definition: String,
+    pub comment: String,
+    pub kernel_opts: String,
+    pub created_at: NaiveDateTime,
+}
+
+/// Which nodes a list or an allocation looks at. Empty `Vec`s mean "no
+/// restriction"; `Some(vec![])` on an `Option` means "match nothing".
+#[derive(Debug, Clone, Default)]
+pub struct NodeFilter {
+    pub node_types: Vec<i32>,
+    pub ids: Option<Vec<String>>,
+    pub not_ids: Vec<String>,
+    pub hostnames: Option<Vec<String>>,
+    pub not_hostnames: Vec<String>,
+    pub mac_addresses: Option<Vec<String>>,
+    pub domain_ids: Option<Vec<i64>>,
+    pub not_domain_ids: Vec<i64>,
+    pub zone_ids: Option<Vec<i64>>,
+    pub not_zone_ids: Vec<i64>,
+    pub pool_ids: Option<Vec<i64>>,
+    pub not_pool_ids: Vec<i64>,
+    pub agent_names: Option<Vec<String>>,
+    pub not_agent_names: Vec<String>,
+    pub statuses: Option<Vec<i32>>,
+    pub not_statuses: Vec<i32>,
+    pub owner_ids: Option<Vec<i64>>,
+    pub not_owner_ids: Vec<i64>,
+    /// `amd64` matches every `amd64/*`; `amd64/generic` matches exactly.
+    pub arches: Option<Vec<String>>,
+    pub not_arches: Vec<String>,
+    pub power_states: Option<Vec<String>>,
+    pub not_power_states: Vec<String>,
+    pub min_cpu_count: Option<i32>,
+    pub min_memory: Option<i64>,
+    pub min_cpu_speed: Option<i32>,
+    /// The node must carry every one of these tags.
+    pub all_tag_ids: Vec<i64>,
+    /// The node must carry none of these tags.
+    pub no_tag_ids: Vec<i64>,
+    /// Non-admin callers see unowned nodes and their own.
+    pub visible_to: Option<i64>,
+    /// Exclude locked nodes (allocation).
+    pub unlocked_only: bool,
+    /// Only unowned nodes or those of this user (allocation).
+    pub unowned_or: Option<i64>,
+    /// Keyset pagination: nodes with a larger internal id.
+    pub after_id: Option<i64>,
+    pub limit: Option<i64>,
+}
+
+type Boxed<'a> = nodes::BoxedQuery<'a, super::MultiBackend>;
+
+fn apply<'a>(f: &'a NodeFilter) -> Boxed<'a> {
+    let mut q = nodes::table.into_boxed();
+    if !f.node_types.is_empty() {
+        q = q.filter(nodes::node_type.eq_any(&f.node_types));
+    }
+    if let Some(ids) = &f.ids {
+        q = q.filter(nodes::system_id.eq_any(ids));
+    }
+    if !f.not_ids.is_empty() {
+        q = q.filter(nodes::system_id.ne_all(&f.not_ids));
+    }
+    if let Some(h) = &f.hostnames {
+        q = q.filter(nodes::hostname.eq_any(h));
+    }
+    if !f.not_hostnames.is_empty() {
+        q = q.filter(nodes::hostname.ne_all(&f.not_hostnames));
+    }
+    if let Some(macs) = &f.mac_addresses {
+        let sub = interfaces::table.filter(interfaces::mac_address.eq_any(macs)).select(interfaces::node_id);
+        q = q.filter(nodes::id.eq_any(sub));
+    }
+    if let Some(v) = &f.domain_ids {
+        q = q.filter(nodes::domain_id.eq_any(v));
+    }
+    if !f.not_domain_ids.is_empty() {
+        q = q.filter(nodes::domain_id.ne_all(&f.not_domain_ids));
+    }
+    if let Some(v) = &f.zone_ids {
+        q = q.filter(nodes::zone_id.eq_any(v));
+    }
+    if !f.not_zone_ids.is_empty() {
+        q = q.filter(nodes::zone_id.ne_all(&f.not_zone_ids));
+    }
+    if let Some(v) = &f.pool_ids {
+        q = q.filter(nodes::pool_id.eq_any(v));
+    }
+    if !f.not_pool_ids.is_empty() {
+        q = q.filter(nodes::pool_id.ne_all(&f.not_pool_ids).or(nodes::pool_id.is_null()));
+    }
+    if let Some(v) = &f.agent_names {
+        q = q.filter(nodes::agent_name.eq_any(v));
+    }
+    if !f.not_agent_names.is_empty() {
+        q = q.filter(nodes::agent_name.ne_all(&f.not_agent_names));
+    }
+    if let Some(v) = &f.statuses {
+        q = q.filter(nodes::status.eq_any(v));
+    }
+    if !f.not_statuses.is_empty() {
+        q = q.filter(nodes::status.ne_all(&f.not_statuses));
+    }
+    if let Some(v) = &f.owner_ids {
+        q = q.filter(nodes::owner_id.eq_any(v));
+    }
+    if !f.not_owner_ids.is_empty() {
+        q = q.filter(nodes::owner_id.ne_all(&f.not_owner_ids).or(nodes::owner_id.is_null()));
+    }
+    if let Some(arches) = &f.arches {
+        let mut cond: Box<dyn BoxableExpression<nodes::table, super::MultiBackend, SqlType = diesel::sql_types::Bool>> =
+            Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0"));
+        for a in arches {
+            cond = if a.contains('/') {
+                Box::new(cond.or(nodes::architecture.eq(a.clone()).assume_not_null()))
+            } else {
+                Box::new(cond.or(nodes::architecture.like(format!("{a}/%")).assume_not_null()))
+            };
+        }
+        q = q.filter(cond);
+    }
+    for a in &f.not_arches {
+        if a.contains('/') {
+            q = q.filter(nodes::architecture.ne(a.clone()).or(nodes::architecture.is_null()));
+        } else {
+            q = q.filter(nodes::architecture.not_like(format!("{a}/%")).or(nodes::architecture.is_null()));
+        }
+    }
+    if let Some(v) = &f.power_states {
+        q = q.filter(nodes::power_state.eq_any(v));
+    }
+    if !f.not_power_states.is_empty() {
+        q = q.filter(nodes::power_state.ne_all(&f.not_power_states));
+    }
+    if let Some(n) = f.min_cpu_count {
+        q = q.filter(nodes::cpu_count.ge(n));
+    }
+    if let Some(n) = f.min_memory {
+        q = q.filter(nodes::memory.ge(n));
+    }
+    if let Some(n) = f.min_cpu_speed {
+        q = q.filter(nodes::cpu_speed.ge(n));
+    }
+    for t in &f.all_tag_ids {
+        let sub = node_tags::table.filter(node_tags::tag_id.eq(*t)).select(node_tags::node_id);
+        q = q.filter(nodes::id.eq_any(sub));
+    }
+    if !f.no_tag_ids.is_empty() {
+        let sub = node_tags::table.filter(node_tags::tag_id.eq_any(&f.no_tag_ids)).select(node_tags::node_id);
+        q = q.filter(nodes::id.ne_all(sub));
+    }
+    if let Some(uid) = f.visible_to {
+        q = q.filter(nodes::owner_id.is_null().or(nodes::owner_id.eq(uid)));
+    }
+    if let Some(uid) = f.unowned_or {
+        q = q.filter(nodes::owner_id.is_null().or(nodes::owner_id.eq(uid)));
+    }
+    if f.unlocked_only {
+        q = q.filter(nodes::locked.eq(false));
+    }
+    if let Some(after) = f.after_id {
+        q = q.filter(nodes::id.gt(after));
+    }
+    if let Some(limit) = f.limit {
+        q = q.limit(limit);
+    }
+    q.order(nodes::id)
+}
+
+pub fn list(c: &mut DbConn, f: &NodeFilter) -> Result<Vec<Node>> {
+    apply(f).select(Node::as_select()).load(c).map_err(from_diesel)
+}
+
+/// Internal ids only (allocation scans candidates without loading them whole).
+pub fn list_ids(c: &mut DbConn, f: &NodeFilter) -> Result<Vec<i64>> {
+    apply(f).select(nodes::id).load(c).map_err(from_diesel)
+}
+
+pub fn by_system_id(c: &mut DbConn, system_id: &str) -> Result<Option<Node>> {
+    nodes::table
+        .filter(nodes::system_id.eq(system_id))
+        .select(Node::as_select())
+        .first(c)
+        .optional()
+        .map_err(from_diesel)
+}
+
+pub fn by_ids(c: &mut DbConn, ids: &[i64]) -> Result<Vec<Node>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(CHUNK) {
+        out.extend(
+            nodes::table
+                .filter(nodes::id.eq_any(chunk))
+                .order(nodes::id)
+                .select(Node::as_select())
+                .load(c)
+                .map_err(from_diesel)?,
+        );
+    }
+    Ok(out)
+}
+
+pub fn system_id_exists(c: &mut DbConn, system_id: &str) -> Result<bool> {
+    let n: i64 = nodes::table.filter(nodes::system_id.eq(system_id)).count().get_result(c).map_err(from_diesel)?;
+    Ok(n > 0)
+}
+
+pub fn hostname_taken(c: &mut DbConn, hostname: &str, domain_id: i64, except: Option<i64>) -> Result<bool> {
+    let mut q = nodes::table.filter(nodes::hostname.eq(hostname)).filter(nodes::domain_id.eq(domain_id)).into_boxed();
+    if let Some(id) = except {
+        q = q.filter(nodes::id.ne(id));
+    }
+    let n: i64 = q.count().get_result(c).map_err(from_diesel)?;
+    Ok(n > 0)
+}
+
+pub fn insert(c: &mut DbConn, new: &NewNode) -> Result<Node> {
+    let id: i64 = diesel::insert_into(nodes::table).values(new).returning(nodes::id).get_result(c).map_err(|e| {
+        if is_unique_violation(&e) {
+            Error::field("hostname", format!("Node with this hostname '{}' already exists.", new.hostname))
+        } else {
+            from_diesel(e)
+        }
+    })?;
+    nodes::table.find(id).select(Node::as_select()).first(c).map_err(from_diesel)
+}
+
+pub fn update(c: &mut DbConn, id: i64, changes: &NodeChanges) -> Result<Node> {
+    diesel::update(nodes::table.find(id)).set(changes).execute(c).map_err(|e| {
+        if is_unique_violation(&e) {
+            Error::field("hostname", "Node with this hostname already exists.")
+        } else {
+            from_diesel(e)
+        }
+    })?;
+    nodes::table.find(id).select(Node::as_select()).first(c).map_err(from_diesel)
+}
+
+/// Moves a node from `expected` status to `to` only if it is still in
+/// `expected` (a compare-and-set guarding against concurrent changes).
+pub fn cas_status(c: &mut DbConn, id: i64, expected: i32, changes: &NodeChanges) -> Result<bool> {
+    let n = diesel::update(nodes::table.filter(nodes::id.eq(id)).filter(nodes::status.eq(expected)))
+        .set(changes)
+        .execute(c)
+        .map_err(from_diesel)?;
+    Ok(n == 1)
+}
+
+pub fn set_status_message(c: &mut DbConn, id: i64, message: &str, action: &str) -> Result<()> {
+    diesel::update(nodes::table.find(id))
+        .set((nodes::status_message.eq(message), nodes::status_action.eq(action)))
+        .execute(c)
+        .map_err(from_diesel)?;
+    Ok(())
+}
+
+pub fn delete(c: &mut DbConn, id: i64) -> Result<()> {
+    diesel::delete(nodes::table.find(id)).execute(c).map_err(from_diesel)?;
+    Ok(())
+}
+
+pub fn insert_interface(c: &mut DbConn, new: &NewInterface) -> Result<()> {
+    diesel::insert_into(interfaces::table).values(new).execute(c).map_err(from_diesel)?;
+    Ok(())
+}
+
+/// Nodes owning any of these MACs (normalised lower-case colon form).
+pub fn node_ids_with_macs(c: &mut DbConn, macs: &[String]) -> Result<Vec<(i64, String)>> {
+    interfaces::table
+        .filter(interfaces::mac_address.eq_any(macs))
+        .select((interfaces::node_id, interfaces::mac_address.assume_not_null()))
+        .load(c)
+        .map_err(from_diesel)
+}
+
+pub fn set_zone(c: &mut DbConn, ids: &[i64], zone_id: i64) -> Result<usize> {
+    let mut n = 0;
+    for chunk in ids.chunks(CHUNK) {
+        n += diesel::update(nodes::table.filter(nodes::id.eq_any(chunk)))
+            .set(nodes::zone_id.eq(zone_id))
+            .execute(c)
+            .map_err(from_diesel)?;
+    }
+    Ok(n)
+}
+
+/// Bound parameters per `IN (…)`: below SQLite's 32766 and PostgreSQL's 65535
+/// limits, so up to this many nodes cost one query per related table.
+const CHUNK: usize = 30_000;
+
+/// Everything rendering a list of nodes needs, loaded in a fixed number of
+/// queries (one per related table) however many nodes there are.
+#[derive(Debug, Default)]
+pub struct Related {
+    pub zones: HashMap<i64, Zone>,
+    pub pools: HashMap<i64, Pool>,
+    pub domains: HashMap<i64, Domain>,
+    pub owners: HashMap<i64, String>,
+    pub tags: HashMap<i64, Vec<String>>,
+    pub interfaces: HashMap<i64, Vec<Interface>>,
+    pub parents: HashMap<i64, String>,
+}
+
+pub fn load_related(c: &mut DbConn, list: &[Node]) -> Result<Related> {
+    let mut r = Related::default();
+    if list.is_empty() {
+        return Ok(r);
+    }
+    // Zones, pools and domains are few: load them whole.
+    r.zones =
+        zones::table.select(Zone::as_select()).load(c).map_err(from_diesel)?.into_iter().map(|z| (z.id, z)).collect();
+    r.pools = resource_pools::table
+        .select(Pool::as_select())
+        .load(c)
+        .map_err(from_diesel)?
+        .into_iter()
+        .map(|p| (p.id, p))
+        .collect();
+    r.domains = domains::table
+        .select(Domain::as_select())
+        .load(c)
+        .map_err(from_diesel)?
+        .into_iter()
+        .map(|d| (d.id, d))
+        .collect();
+    let mut owner_ids: Vec<i64> = list.iter().filter_map(|n| n.owner_id).collect();
+    owner_ids.sort_unstable();
+    owner_ids.dedup();
+    if !owner_ids.is_empty() {
+        r.owners = users::table
+            .filter(users::id.eq_any(&owner_ids))
+            .select((users::id, users::username))
+            .load::<(i64, String)>(c)
+            .map_err(from_diesel)?
+            .into_iter()
+            .collect();
+    }
+    let mut parent_ids: Vec<i64> = list.iter().filter_map(|n| n.parent_id).collect();
+    parent_ids.sort_unstable();
+    parent_ids.dedup();
+    if !parent_ids.is_empty() {
+        r.parents = nodes::table
+            .filter(nodes::id.eq_any(&parent_ids))
+            .select((nodes::id, nodes::system_id))
+            .load::<(i64, String)>(c)
+            .map_err(from_diesel)?
+            .into_iter()
+            .collect();
+    }
+    for chunk in list.chunks(CHUNK) {
+        let ids: Vec<i64> = chunk.iter().map(|n| n.id).collect();
+        let tag_rows: Vec<(i64, String)> = node_tags::table
+            .inner_join(tags::table)
+            .filter(node_tags::node_id.eq_any(&ids))
+            .order((node_tags::node_id, tags::name))
+            .select((node_tags::node_id, tags::name))
+            .load(c)
+            .map_err(from_diesel)?;
+        for (node, tag) in tag_rows {
+            r.tags.entry(node).or_default().push(tag);
+        }
+        let ifaces: Vec<Interface> = interfaces::table
+            .filter(interfaces::node_id.eq_any(&ids))
+            .order(interfaces::id)
+            .select(Interface::as_select())
+            .load(c)
+            .map_err(from_diesel)?;
+        for i in ifaces {
+            r.interfaces.entry(i.node_id).or_default().push(i);
+        }
+    }
+    Ok(r)
+}

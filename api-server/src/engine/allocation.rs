@@ -1,0 +1,609 @@
+//! `machines/?op=allocate`: MAAS's constraint language, parsed into a
+//! [`NodeFilter`] plus the labelled constraints evaluated per machine, and the
+//! race-free choice of the cheapest matching machine (`maas-api.md` §9).
+//!
+//! Race-freedom: the chosen machine is claimed with a compare-and-set UPDATE
+//! (`WHERE status = READY AND owner IS NULL`). On SQLite the whole allocation
+//! runs in one `BEGIN IMMEDIATE` transaction (one writer at a time); on
+//! PostgreSQL a concurrent claimer blocks on the row and then sees zero rows
+//! updated, so it moves on to the next candidate. No machine is ever handed
+//! out twice.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use super::lifecycle::{NodeType, Status};
+use super::names;
+use crate::db::nodes::{self as nodes_db, Node, NodeChanges, NodeFilter, Related};
+use crate::db::users::User;
+use crate::db::{places, tags as tags_db, DbConn};
+use crate::error::{Error, FieldErrors, Result};
+
+/// Parameters that are not constraints but are allowed on allocate.
+const NON_CONSTRAINTS: &[&str] =
+    &["agent_name", "comment", "bridge_all", "bridge_type", "bridge_stp", "bridge_fd", "dry_run", "verbose"];
+
+/// Every constraint name allocate accepts.
+const CONSTRAINTS: &[&str] = &[
+    "name",
+    "system_id",
+    "arch",
+    "cpu_count",
+    "mem",
+    "cpu_speed",
+    "tags",
+    "not_tags",
+    "zone",
+    "not_in_zone",
+    "not_in_zones",
+    "pool",
+    "not_in_pool",
+    "fabrics",
+    "not_fabrics",
+    "fabric_classes",
+    "not_fabric_classes",
+    "vlans",
+    "not_vlans",
+    "subnets",
+    "not_subnets",
+    "link_speed",
+    "interfaces",
+    "storage",
+    "devices",
+    "deployment_target",
+    "not_deployment_target",
+    "owner",
+    "not_owner",
+    "power_state",
+    "not_power_state",
+    "pod",
+    "not_pod",
+    "pod_type",
+    "not_pod_type",
+];
+
+/// One `label:size(tags)` storage constraint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StorageSpec {
+    pub label: Option<String>,
+    pub size_gb: f64,
+    pub tags: Vec<String>,
+}
+
+/// Parses `[label:]size[(tag,…)][,…]`; the whole value must parse.
+pub fn parse_storage(value: &str) -> Result<Vec<StorageSpec>> {
+    let bad = || Error::field("storage", format!("Malformed storage constraint, \"{value}\"."));
+    let mut out = Vec::new();
+    let mut rest = value.trim();
+    if rest.is_empty() {
+        return Ok(out);
+    }
+    loop {
+        // label (optional) up to ':' if it comes before any '(' or ','
+        let mut label = None;
+        if let Some(colon) = rest.find(':') {
+            let before = &rest[..colon];
+            if !before.contains(',') && !before.contains('(') {
+                if before.is_empty() || !before.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                    return Err(bad());
+                }
+                label = Some(before.to_string());
+                rest = &rest[colon + 1..];
+            }
+        }
+        let size_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let size: f64 = rest[..size_end].parse().map_err(|_| bad())?;
+        if !size.is_finite() || size < 0.0 {
+            return Err(bad());
+        }
+        rest = &rest[size_end..];
+        let mut tags = Vec::new();
+        if let Some(r) = rest.strip_prefix('(') {
+            let close = r.find(')').ok_or_else(bad)?;
+            for t in r[..close].split(',') {
+                let t = t.trim();
+                if t.is_empty() || !t.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+                    return Err(bad());
+                }
+                tags.push(t.to_string());
+            }
+            rest = &r[close + 1..];
+        }
+        out.push(StorageSpec { label, size_gb: size, tags });
+        if rest.is_empty() {
+            return Ok(out);
+        }
+        rest = rest.strip_prefix(',').ok_or_else(bad)?;
+        if rest.is_empty() {
+            return Err(bad());
+        }
+    }
+}
+
+/// One label of an `interfaces` constraint: key → values (ORed), keys ANDed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InterfaceSpec {
+    pub label: String,
+    pub terms: BTreeMap<String, Vec<String>>,
+}
+
+const INTERFACE_KEYS: &[&str] = &[
+    "id",
+    "fabric",
+    "fabric_class",
+    "ip",
+    "mode",
+    "name",
+    "hostname",
+    "subnet",
+    "space",
+    "subnet_cidr",
+    "type",
+    "vlan",
+    "vid",
+    "tag",
+    "link_speed",
+];
+
+/// Parses `label:key=value[,key=value…][;label:…]`.
+pub fn parse_interfaces(value: &str) -> Result<Vec<InterfaceSpec>> {
+    let bad = |why: String| Error::field("interfaces", why);
+    let mut out: Vec<InterfaceSpec> = Vec::new();
+    for part in value.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+        let (label, body) = part
+            .split_once(':')
+            .ok_or_else(|| bad(format!("Malformed interfaces constraint '{part}': expected label:key=value.")))?;
+        let label_ok = label.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !label_ok {
+            return Err(bad(format!("Invalid interfaces label '{label}'.")));
+        }
+        if out.iter().any(|s| s.label == label) {
+            return Err(bad(format!("Duplicate interfaces label '{label}'.")));
+        }
+        let mut terms: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for pair in body.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (k, v) = pair
+                .split_once('=')
+                .ok_or_else(|| bad(format!("Malformed interfaces constraint '{pair}': expected key=value.")))?;
+            let base = k.strip_prefix("not_").unwrap_or(k);
+            if !INTERFACE_KEYS.contains(&base) {
+                return Err(bad(format!("Unknown interfaces constraint: '{k}")));
+            }
+            terms.entry(k.to_string()).or_default().push(v.to_string());
+        }
+        if terms.is_empty() {
+            return Err(bad(format!("Interfaces label '{label}' has no constraints.")));
+        }
+        out.push(InterfaceSpec { label: label.to_string(), terms });
+    }
+    Ok(out)
+}
+
+/// A parsed allocation request.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub filter: NodeFilter,
+    pub storage: Vec<StorageSpec>,
+    pub interfaces: Vec<InterfaceSpec>,
+    /// Constraints the network/storage model must satisfy but cannot yet:
+    /// a machine matches them only once those rows exist.
+    pub network: Vec<(String, Vec<String>)>,
+    pub agent_name: String,
+    pub comment: String,
+    pub dry_run: bool,
+    pub verbose: bool,
+    /// The submitted parameters (for MAAS's no-match message).
+    pub submitted: Vec<(String, Vec<String>)>,
+    pub resolved: BTreeMap<String, String>,
+    pub system_id_only: Option<String>,
+}
+
+fn split_list(values: &[&str]) -> Vec<String> {
+    values.iter().flat_map(|v| v.split([',', ' '])).map(str::trim).filter(|v| !v.is_empty()).map(String::from).collect()
+}
+
+fn min_number(field: &str, values: &[&str]) -> Result<Option<f64>> {
+    let mut best: Option<f64> = None;
+    for v in values.iter().filter(|v| !v.trim().is_empty()) {
+        let n: f64 = v.trim().parse().map_err(|_| Error::field(field, format!("Invalid number: {v}")))?;
+        if !n.is_finite() || n < 0.0 {
+            return Err(Error::field(field, format!("Invalid number: {v}")));
+        }
+        best = Some(best.map_or(n, |b: f64| b.min(n)));
+    }
+    Ok(best)
+}
+
+/// Parses and validates the parameters of an allocate call (400 naming the
+/// field for anything wrong), resolving names to ids.
+pub fn parse(c: &mut DbConn, pairs: &[(String, String)]) -> Result<Request> {
+    let mut by_name: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let mut order: Vec<&str> = Vec::new();
+    for (k, v) in pairs {
+        if !by_name.contains_key(k.as_str()) {
+            order.push(k);
+        }
+        by_name.entry(k).or_default().push(v);
+    }
+    let mut errors = FieldErrors::new();
+    for k in &order {
+        if !CONSTRAINTS.contains(k) && !NON_CONSTRAINTS.contains(k) {
+            errors.insert(k.to_string(), vec!["No such constraint.".into()]);
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Error::Validation(errors));
+    }
+    let get = |k: &str| by_name.get(k).cloned().unwrap_or_default();
+    let mut r = Request {
+        filter: NodeFilter {
+            node_types: vec![NodeType::Machine as i32],
+            statuses: Some(vec![Status::Ready.code()]),
+            unlocked_only: true,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    r.submitted = order
+        .iter()
+        .filter(|k| CONSTRAINTS.contains(k))
+        .map(|k| (k.to_string(), get(k).iter().map(|s| s.to_string()).collect()))
+        .collect();
+
+    let names_v = split_list(&get("name"));
+    if !names_v.is_empty() {
+        // `host.domain` must match both parts; a bare name matches the hostname.
+        let hosts: Vec<String> = names_v.iter().map(|n| n.split('.').next().unwrap_or(n).to_string()).collect();
+        r.resolved.insert("name".into(), names_v.join(","));
+        r.filter.hostnames = Some(hosts);
+        let domains: Vec<String> =
+            names_v.iter().filter_map(|n| n.split_once('.').map(|(_, d)| d.to_string())).collect();
+        if !domains.is_empty() {
+            let ids: Vec<i64> =
+                places::domains(c)?.into_iter().filter(|d| domains.contains(&d.name)).map(|d| d.id).collect();
+            r.filter.domain_ids = Some(ids);
+        }
+    }
+    let sids = split_list(&get("system_id"));
+    if !sids.is_empty() {
+        if sids.len() == 1 {
+            r.system_id_only = Some(sids[0].clone());
+        }
+        r.resolved.insert("system_id".into(), sids.join(","));
+        r.filter.ids = Some(sids);
+    }
+    let arches = split_list(&get("arch"));
+    if !arches.is_empty() {
+        let mut norm = Vec::new();
+        for a in &arches {
+            let primary = a.split('/').next().unwrap_or(a);
+            let primary = if primary == "arm" { "armhf" } else { primary };
+            if !names::ARCHES.contains(&primary) {
+                return Err(Error::field("arch", "Architecture not recognised."));
+            }
+            norm.push(if a.contains('/') {
+                names::normalise_arch(a).ok_or_else(|| Error::field("arch", "Architecture not recognised."))?
+            } else {
+                primary.to_string()
+            });
+        }
+        r.resolved.insert("arch".into(), norm.join(","));
+        r.filter.arches = Some(norm);
+    }
+    if let Some(n) = min_number("cpu_count", &get("cpu_count"))? {
+        r.filter.min_cpu_count = Some(n.ceil() as i32);
+        r.resolved.insert("cpu_count".into(), format!("{n:.1}"));
+    }
+    if let Some(n) = min_number("mem", &get("mem"))? {
+        r.filter.min_memory = Some(n.ceil() as i64);
+        r.resolved.insert("mem".into(), format!("{n:.1}"));
+    }
+    if let Some(n) = min_number("cpu_speed", &get("cpu_speed"))? {
+        r.filter.min_cpu_speed = Some(n.ceil() as i32);
+        r.resolved.insert("cpu_speed".into(), format!("{n:.0}"));
+    }
+    for (field, negate) in [("tags", false), ("not_tags", true)] {
+        let wanted = split_list(&get(field));
+        if wanted.is_empty() {
+            continue;
+        }
+        let found = tags_db::by_names(c, &wanted)?;
+        let missing: Vec<&String> = wanted.iter().filter(|w| !found.iter().any(|t| &t.name == *w)).collect();
+        if !missing.is_empty() && !negate {
+            return Err(Error::field(
+                "tags",
+                format!("No such tag(s): {}.", missing.iter().map(|m| format!("'{m}'")).collect::<Vec<_>>().join(", ")),
+            ));
+        }
+        let ids = found.iter().map(|t| t.id).collect();
+        if negate {
+            r.filter.no_tag_ids = ids;
+        } else {
+            r.filter.all_tag_ids = ids;
+        }
+        r.resolved.insert(field.into(), wanted.join(","));
+    }
+    let zones = places::zones(c)?;
+    for (field, negate) in [("zone", false), ("not_in_zone", true), ("not_in_zones", true)] {
+        let wanted = split_list(&get(field));
+        if wanted.is_empty() {
+            continue;
+        }
+        let missing: Vec<&String> = wanted.iter().filter(|w| !zones.iter().any(|z| &z.name == *w)).collect();
+        if !missing.is_empty() {
+            let f = if field == "zone" { "zone" } else { "not_in_zone" };
+            return Err(Error::field(
+                f,
+                format!("No such zone(s): {}.", missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")),
+            ));
+        }
+        let ids: Vec<i64> = zones.iter().filter(|z| wanted.contains(&z.name)).map(|z| z.id).collect();
+        if negate {
+            r.filter.not_zone_ids.extend(ids);
+        } else {
+            r.filter.zone_ids = Some(ids);
+        }
+        r.resolved.insert(field.into(), wanted.join(","));
+    }
+    let pools = places::pools(c)?;
+    for (field, negate) in [("pool", false), ("not_in_pool", true)] {
+        let wanted = split_list(&get(field));
+        if wanted.is_empty() {
+            continue;
+        }
+        let missing: Vec<&String> = wanted.iter().filter(|w| !pools.iter().any(|p| &p.name == *w)).collect();
+        if !missing.is_empty() {
+            return Err(Error::field(
+                field,
+                format!("No such pool(s): {}.", missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")),
+            ));
+        }
+        let ids: Vec<i64> = pools.iter().filter(|p| wanted.contains(&p.name)).map(|p| p.id).collect();
+        if negate {
+            r.filter.not_pool_ids = ids;
+        } else {
+            r.filter.pool_ids = Some(ids);
+        }
+        r.resolved.insert(field.into(), wanted.join(","));
+    }
+    for (field, negate) in [("power_state", false), ("not_power_state", true)] {
+        let v = split_list(&get(field));
+        if v.is_empty() {
+            continue;
+        }
+        if negate {
+            r.filter.not_power_states = v;
+        } else {
+            r.filter.power_states = Some(v);
+        }
+    }
+    if let Some(s) = get("storage").first().filter(|s| !s.trim().is_empty()) {
+        r.storage = parse_storage(s)?;
+        r.resolved.insert("storage".into(), s.to_string());
+    }
+    if let Some(s) = get("interfaces").first().filter(|s| !s.trim().is_empty()) {
+        r.interfaces = parse_interfaces(s)?;
+        r.resolved.insert("interfaces".into(), s.to_string());
+    }
+    for field in [
+        "fabrics",
+        "not_fabrics",
+        "fabric_classes",
+        "not_fabric_classes",
+        "vlans",
+        "not_vlans",
+        "subnets",
+        "not_subnets",
+        "link_speed",
+        "devices",
+        "pod",
+        "pod_type",
+    ] {
+        let v: Vec<String> = get(field).iter().filter(|s| !s.trim().is_empty()).map(|s| s.to_string()).collect();
+        if !v.is_empty() {
+            r.resolved.insert(field.into(), v.join(","));
+            r.network.push((field.to_string(), v));
+        }
+    }
+    for field in ["deployment_target", "not_deployment_target"] {
+        for v in split_list(&get(field)) {
+            if v != "memory" && v != "disk" {
+                return Err(Error::field(
+                    field,
+                    format!("Select a valid choice. {v} is not one of the available choices."),
+                ));
+            }
+        }
+    }
+    r.agent_name = get("agent_name").first().map(|s| s.to_string()).unwrap_or_default();
+    r.comment = get("comment").first().map(|s| s.to_string()).unwrap_or_default();
+    let flag = |k: &str| -> Result<bool> {
+        match get(k).first() {
+            None => Ok(false),
+            Some(v) => super::parse_bool(v).ok_or_else(|| Error::field(k, format!("'{v}' is not a valid boolean."))),
+        }
+    };
+    r.dry_run = flag("dry_run")?;
+    r.verbose = flag("verbose")?;
+    flag("bridge_all")?;
+    Ok(r)
+}
+
+/// Cost MAAS sorts candidates by: the smallest adequate machine wins.
+fn cost(n: &Node) -> f64 {
+    n.cpu_count as f64 + n.memory as f64 / 1024.0
+}
+
+/// Labelled-constraint matches for one machine, or `None` if it fails them.
+fn match_labelled(req: &Request, n: &Node, rel: &Related) -> Option<Value> {
+    // Constraints on the network model (fabrics, subnets, spaces…) and on
+    // storage cannot be satisfied by a machine without those rows.
+    if !req.network.is_empty() || !req.storage.is_empty() {
+        return None;
+    }
+    let mut by_type = serde_json::Map::new();
+    if !req.interfaces.is_empty() {
+        let ifaces = rel.interfaces.get(&n.id).cloned().unwrap_or_default();
+        let mut map = serde_json::Map::new();
+        for spec in &req.interfaces {
+            let ids: Vec<i64> = ifaces
+                .iter()
+                .filter(|i| {
+                    spec.terms.iter().all(|(k, vals)| {
+                        let (neg, key) = match k.strip_prefix("not_") {
+                            Some(b) => (true, b),
+                            None => (false, k.as_str()),
+                        };
+                        let hit = vals.iter().any(|v| match key {
+                            "id" => v.parse::<i64>().ok() == Some(i.id),
+                            "name" => &i.name == v,
+                            "type" => &i.iftype == v,
+                            "tag" => serde_json::from_str::<Vec<String>>(&i.tags).unwrap_or_default().contains(v),
+                            "link_speed" => v.parse::<i64>().is_ok_and(|s| i.link_speed >= s),
+                            "hostname" => &n.hostname == v,
+                            // Keys about VLANs, subnets and spaces need the network model.
+                            _ => false,
+                        });
+                        hit != neg
+                    })
+                })
+                .map(|i| i.id)
+                .collect();
+            if ids.is_empty() {
+                return None;
+            }
+            map.insert(spec.label.clone(), json!(ids));
+        }
+        by_type.insert("interfaces".into(), Value::Object(map));
+    }
+    Some(Value::Object(by_type))
+}
+
+/// The no-match message, MAAS's wording.
+fn no_match(req: &Request) -> Error {
+    if req.submitted.is_empty() {
+        return Error::Conflict("No machine available.".into());
+    }
+    if let (Some(id), 1) = (&req.system_id_only, req.submitted.len()) {
+        return Error::Conflict(format!("No machine with system ID {id} available."));
+    }
+    let list: Vec<String> = req
+        .submitted
+        .iter()
+        .map(|(k, vs)| format!("('{k}', [{}])", vs.iter().map(|v| format!("'{v}'")).collect::<Vec<_>>().join(", ")))
+        .collect();
+    let resolved: Vec<String> = req.resolved.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    Error::Conflict(format!(
+        "No available machine matches constraints: [{}] (resolved to \"{}\")",
+        list.join(", "),
+        resolved.join(" ")
+    ))
+}
+
+/// Chooses and (unless `dry_run`) claims a machine. Returns it with its
+/// `constraints_by_type`.
+pub fn allocate(c: &mut DbConn, actor: &User, req: &Request) -> Result<(Node, Value)> {
+    let mut filter = req.filter.clone();
+    if !actor.is_superuser {
+        filter.visible_to = Some(actor.id);
+    }
+    filter.unowned_or = Some(actor.id);
+    let mut candidates = nodes_db::list(c, &filter)?;
+    let rel = if req.interfaces.is_empty() { Related::default() } else { nodes_db::load_related(c, &candidates)? };
+    candidates.sort_by(|a, b| cost(a).total_cmp(&cost(b)).then(a.id.cmp(&b.id)));
+    for n in candidates {
+        let Some(by_type) = match_labelled(req, &n, &rel) else { continue };
+        if req.dry_run {
+            return Ok((n, by_type));
+        }
+        // Claim: only if still READY and unowned (another allocation may have won).
+        let note = format!(" (to {})", actor.username);
+        let claimed = nodes_db::cas_status(
+            c,
+            n.id,
+            Status::Ready.code(),
+            &NodeChanges {
+                status: Some(Status::Allocated.code()),
+                previous_status: Some(Status::Ready.code()),
+                owner_id: Some(Some(actor.id)),
+                agent_name: Some(req.agent_name.clone()),
+                updated_at: Some(super::now()),
+                ..Default::default()
+            },
+        )?;
+        if !claimed {
+            continue;
+        }
+        let node = nodes_db::by_system_id(c, &n.system_id)?.ok_or(Error::NotFound("Machine"))?;
+        super::nodes::event(
+            c,
+            &node,
+            &actor.username,
+            super::nodes::level::INFO,
+            "Node changed status",
+            &format!("From 'Ready' to 'Allocated'{note}"),
+        )?;
+        if !req.comment.is_empty() {
+            super::nodes::event(
+                c,
+                &node,
+                &actor.username,
+                super::nodes::level::INFO,
+                "User acquiring node",
+                &req.comment,
+            )?;
+        }
+        let node = nodes_db::by_system_id(c, &n.system_id)?.ok_or(Error::NotFound("Machine"))?;
+        return Ok((node, by_type));
+    }
+    Err(no_match(req))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_syntax() {
+        let s = parse_storage("root:32(ssd),data:100,5.5(a,b)").unwrap();
+        assert_eq!(s.len(), 3);
+        assert_eq!(s[0], StorageSpec { label: Some("root".into()), size_gb: 32.0, tags: vec!["ssd".into()] });
+        assert_eq!(s[2].label, None);
+        assert_eq!(s[2].tags, vec!["a", "b"]);
+        for bad in ["root:", "x", "10(ssd", "10,", ":10", "10 20", "a b:10", "-5", "10()"] {
+            assert!(parse_storage(bad).is_err(), "{bad}");
+        }
+        assert!(parse_storage("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn interfaces_syntax() {
+        let s = parse_interfaces("2:space=2;eth:name=eth0,name=eth1,not_type=bond").unwrap();
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[1].terms["name"], vec!["eth0", "eth1"]);
+        assert!(parse_interfaces("a:bogus=1").unwrap_err().to_string().contains("validation"));
+        assert!(parse_interfaces("a:space=1;a:space=2").is_err());
+        assert!(parse_interfaces("nolabel").is_err());
+        assert!(parse_interfaces("-x:space=1").is_err());
+    }
+
+    #[test]
+    fn random_garbage_never_panics() {
+        // Fuzz-style: random printable input must parse or be a 400, never panic.
+        use rand::Rng;
+        let mut rng = rand::thread_rng();
+        let alphabet: Vec<char> = "abc019:;,=()._- xyz".chars().collect();
+        for _ in 0..5000 {
+            let len = rng.gen_range(0..24);
+            let s: String = (0..len).map(|_| alphabet[rng.gen_range(0..alphabet.len())]).collect();
+            if let Err(e) = parse_storage(&s) {
+                assert!(matches!(e, Error::Validation(_)));
+            }
+            if let Err(e) = parse_interfaces(&s) {
+                assert!(matches!(e, Error::Validation(_)));
+            }
+        }
+    }
+}
