@@ -3,9 +3,14 @@
 //! the actions as thin functions: parse, authorize, call the engine, render.
 
 pub mod account;
+pub mod events;
 pub mod maas;
+pub mod machines;
+pub mod places;
+pub mod render;
 pub mod site;
 pub mod sshkeys;
+pub mod tags;
 pub mod users;
 pub mod version;
 
@@ -22,6 +27,10 @@ pub fn handlers() -> Vec<Handler> {
     all.extend(account::handlers());
     all.extend(sshkeys::handlers());
     all.extend(maas::handlers());
+    all.extend(machines::handlers());
+    all.extend(places::handlers());
+    all.extend(tags::handlers());
+    all.extend(events::handlers());
     all
 }
 

@@ -20,6 +20,34 @@ use crate::db::users::User;
 use crate::db::{places, tags as tags_db, DbConn};
 use crate::error::{Error, FieldErrors, Result};
 
+/// What the parameters are for: MAAS filters machine lists with the same
+/// constraint form it allocates with, plus list-only filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Allocate,
+    List,
+}
+
+/// Filters only lists accept (allocation always looks at unowned READY machines).
+const LIST_ONLY: &[&str] = &[
+    "id",
+    "not_id",
+    "hostname",
+    "not_hostname",
+    "mac_address",
+    "domain",
+    "not_domain",
+    "agent_name",
+    "not_agent_name",
+    "status",
+    "not_status",
+    "simple_status",
+    "not_simple_status",
+    "not_arch",
+    "limit",
+    "cursor",
+];
+
 /// Parameters that are not constraints but are allowed on allocate.
 const NON_CONSTRAINTS: &[&str] =
     &["agent_name", "comment", "bridge_all", "bridge_type", "bridge_stp", "bridge_fd", "dry_run", "verbose"];
@@ -218,7 +246,7 @@ fn min_number(field: &str, values: &[&str]) -> Result<Option<f64>> {
 
 /// Parses and validates the parameters of an allocate call (400 naming the
 /// field for anything wrong), resolving names to ids.
-pub fn parse(c: &mut DbConn, pairs: &[(String, String)]) -> Result<Request> {
+pub fn parse(c: &mut DbConn, pairs: &[(String, String)], mode: Mode) -> Result<Request> {
     let mut by_name: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     let mut order: Vec<&str> = Vec::new();
     for (k, v) in pairs {
@@ -229,7 +257,12 @@ pub fn parse(c: &mut DbConn, pairs: &[(String, String)]) -> Result<Request> {
     }
     let mut errors = FieldErrors::new();
     for k in &order {
-        if !CONSTRAINTS.contains(k) && !NON_CONSTRAINTS.contains(k) {
+        let known = CONSTRAINTS.contains(k)
+            || match mode {
+                Mode::Allocate => NON_CONSTRAINTS.contains(k),
+                Mode::List => LIST_ONLY.contains(k),
+            };
+        if !known {
             errors.insert(k.to_string(), vec!["No such constraint.".into()]);
         }
     }
@@ -238,14 +271,20 @@ pub fn parse(c: &mut DbConn, pairs: &[(String, String)]) -> Result<Request> {
     }
     let get = |k: &str| by_name.get(k).cloned().unwrap_or_default();
     let mut r = Request {
-        filter: NodeFilter {
-            node_types: vec![NodeType::Machine as i32],
-            statuses: Some(vec![Status::Ready.code()]),
-            unlocked_only: true,
-            ..Default::default()
+        filter: match mode {
+            Mode::Allocate => NodeFilter {
+                node_types: vec![NodeType::Machine as i32],
+                statuses: Some(vec![Status::Ready.code()]),
+                unlocked_only: true,
+                ..Default::default()
+            },
+            Mode::List => NodeFilter::default(),
         },
         ..Default::default()
     };
+    if mode == Mode::List {
+        parse_list_filters(c, &get, &mut r.filter)?;
+    }
     r.submitted = order
         .iter()
         .filter(|k| CONSTRAINTS.contains(k))
@@ -417,7 +456,9 @@ pub fn parse(c: &mut DbConn, pairs: &[(String, String)]) -> Result<Request> {
             }
         }
     }
-    r.agent_name = get("agent_name").first().map(|s| s.to_string()).unwrap_or_default();
+    if mode == Mode::Allocate {
+        r.agent_name = get("agent_name").first().map(|s| s.to_string()).unwrap_or_default();
+    }
     r.comment = get("comment").first().map(|s| s.to_string()).unwrap_or_default();
     let flag = |k: &str| -> Result<bool> {
         match get(k).first() {
@@ -429,6 +470,139 @@ pub fn parse(c: &mut DbConn, pairs: &[(String, String)]) -> Result<Request> {
     r.verbose = flag("verbose")?;
     flag("bridge_all")?;
     Ok(r)
+}
+
+/// The filters only lists have: ids, hostnames, MACs, domains, agent names,
+/// statuses, owners, and our keyset pagination (`limit`, `cursor`).
+fn parse_list_filters<'a>(c: &mut DbConn, get: &dyn Fn(&str) -> Vec<&'a str>, f: &mut NodeFilter) -> Result<()> {
+    let ids: Vec<String> = split_list(&get("id")).into_iter().chain(split_list(&get("system_id"))).collect();
+    if !ids.is_empty() {
+        f.ids = Some(ids);
+    }
+    f.not_ids = split_list(&get("not_id"));
+    let hosts = split_list(&get("hostname"));
+    if !hosts.is_empty() {
+        // A FQDN filter matches on its first label.
+        f.hostnames = Some(hosts.iter().map(|h| h.split('.').next().unwrap_or(h).to_string()).collect());
+    }
+    f.not_hostnames = split_list(&get("not_hostname"));
+    let macs = split_list(&get("mac_address"));
+    if !macs.is_empty() {
+        let mut norm = Vec::new();
+        for m in &macs {
+            norm.push(
+                names::normalise_mac(m)
+                    .ok_or_else(|| Error::field("mac_address", format!("'{m}' is not a valid MAC address.")))?,
+            );
+        }
+        f.mac_addresses = Some(norm);
+    }
+    let domains = places::domains(c)?;
+    let wanted = split_list(&get("domain"));
+    if !wanted.is_empty() {
+        f.domain_ids = Some(domains.iter().filter(|d| wanted.contains(&d.name)).map(|d| d.id).collect());
+    }
+    let unwanted = split_list(&get("not_domain"));
+    f.not_domain_ids = domains.iter().filter(|d| unwanted.contains(&d.name)).map(|d| d.id).collect();
+    let agents: Vec<String> = get("agent_name").iter().map(|s| s.to_string()).collect();
+    if !agents.is_empty() {
+        f.agent_names = Some(agents);
+    }
+    f.not_agent_names = get("not_agent_name").iter().map(|s| s.to_string()).collect();
+    for (field, negate) in [("status", false), ("not_status", true)] {
+        let vals = split_list(&get(field));
+        if vals.is_empty() {
+            continue;
+        }
+        let mut codes = Vec::new();
+        for v in &vals {
+            codes.push(
+                Status::from_filter_name(v)
+                    .ok_or_else(|| Error::field(field, format!("'{v}' is not a valid status.")))?
+                    .code(),
+            );
+        }
+        if negate {
+            f.not_statuses.extend(codes);
+        } else {
+            f.statuses = Some(codes);
+        }
+    }
+    for (field, negate) in [("simple_status", false), ("not_simple_status", true)] {
+        let vals = split_list(&get(field));
+        if vals.is_empty() {
+            continue;
+        }
+        let mut codes = Vec::new();
+        for v in &vals {
+            let matching: Vec<i32> = super::lifecycle::ALL
+                .iter()
+                .filter(|s| s.simple().eq_ignore_ascii_case(&v.replace('_', " ")))
+                .map(|s| s.code())
+                .collect();
+            if matching.is_empty() {
+                return Err(Error::field(field, format!("'{v}' is not a valid simple status.")));
+            }
+            codes.extend(matching);
+        }
+        if negate {
+            f.not_statuses.extend(codes);
+        } else {
+            f.statuses = Some(
+                f.statuses.take().map_or(codes.clone(), |s| s.into_iter().filter(|x| codes.contains(x)).collect()),
+            );
+        }
+    }
+    for (field, negate) in [("owner", false), ("not_owner", true)] {
+        let vals = split_list(&get(field));
+        if vals.is_empty() {
+            continue;
+        }
+        let mut ids = Vec::new();
+        for v in &vals {
+            if let Some(u) = crate::db::users::by_username(c, v)? {
+                ids.push(u.id);
+            }
+        }
+        if negate {
+            f.not_owner_ids = ids;
+        } else {
+            f.owner_ids = Some(ids);
+        }
+    }
+    let not_arch = split_list(&get("not_arch"));
+    f.not_arches = not_arch
+        .iter()
+        .map(|a| if a.contains('/') { names::normalise_arch(a).unwrap_or_else(|| a.clone()) } else { a.clone() })
+        .collect();
+    if let Some(l) = get("limit").first() {
+        let n: i64 = l
+            .trim()
+            .parse()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| Error::field("limit", "limit must be a positive whole number."))?;
+        f.limit = Some(n);
+    }
+    if let Some(cur) = get("cursor").first() {
+        f.after_id = Some(
+            decode_cursor(cur)
+                .ok_or_else(|| Error::field("cursor", "Invalid cursor; use the one from the Link header."))?,
+        );
+    }
+    Ok(())
+}
+
+/// Opaque keyset cursor: the last internal id of a page.
+pub fn encode_cursor(last_id: i64) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("n{last_id}"))
+}
+
+pub fn decode_cursor(s: &str) -> Option<i64> {
+    use base64::Engine as _;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s.trim()).ok()?;
+    std::str::from_utf8(&raw).ok()?.strip_prefix('n')?.parse().ok()
 }
 
 /// Cost MAAS sorts candidates by: the smallest adequate machine wins.
@@ -479,6 +653,12 @@ fn match_labelled(req: &Request, n: &Node, rel: &Related) -> Option<Value> {
         by_type.insert("interfaces".into(), Value::Object(map));
     }
     Some(Value::Object(by_type))
+}
+
+/// Whether a listed node satisfies the labelled (interfaces, storage,
+/// network) constraints of a list filter.
+pub fn list_matches(req: &Request, n: &Node, rel: &Related) -> bool {
+    match_labelled(req, n, rel).is_some()
 }
 
 /// The no-match message, MAAS's wording.

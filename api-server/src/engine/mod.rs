@@ -13,6 +13,7 @@ pub mod keys;
 pub mod lifecycle;
 pub mod names;
 pub mod nodes;
+pub mod places;
 pub mod power;
 
 /// Values MAAS (Django) accepts as booleans: `true/false`, `t/f`, `yes/no`,

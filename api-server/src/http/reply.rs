@@ -18,6 +18,9 @@ pub enum Reply {
     Json(Value),
     /// A JSON document with another status (201 for SSH key creation).
     JsonStatus(StatusCode, Value),
+    /// A JSON page with a `Link: <…>; rel="next"` header (Ironpool's
+    /// optional pagination; MAAS clients never ask for it).
+    JsonLinked(Value, String),
     /// JSON with the bare `application/json` type (`describe/`).
     JsonBare(Value),
     /// A plain-text body (`OK`, `Accepted`).
@@ -39,6 +42,13 @@ impl Reply {
         match self {
             Reply::Json(v) => json_response(StatusCode::OK, JSON_UTF8, &v),
             Reply::JsonStatus(s, v) => json_response(s, JSON_UTF8, &v),
+            Reply::JsonLinked(v, link) => {
+                let mut r = json_response(StatusCode::OK, JSON_UTF8, &v);
+                if let Ok(h) = actix_web::http::header::HeaderValue::from_str(&link) {
+                    r.headers_mut().insert(actix_web::http::header::LINK, h);
+                }
+                r
+            }
             Reply::JsonBare(v) => json_response(StatusCode::OK, "application/json", &v),
             Reply::Text(s, t) => HttpResponse::build(s).content_type(TEXT_UTF8).body(t),
             Reply::NoContent => HttpResponse::NoContent().finish(),

@@ -1,0 +1,1045 @@
+//! `machines/`, `machines/{system_id}/`, `nodes/`, `nodes/{system_id}/`.
+
+use actix_web::http::StatusCode;
+use base64::Engine as _;
+use serde_json::{json, Value};
+
+use super::render::{anonymous_machine_json, machine_json};
+use crate::db::nodes::{self as nodes_db, Node, NodeFilter};
+use crate::db::users::User;
+use crate::db::DbConn;
+use crate::engine::allocation::{self, Mode};
+use crate::engine::lifecycle::{NodeType, Status};
+use crate::engine::names;
+use crate::engine::nodes::{self as engine, DeployInput, MachineInput, MachineUpdate, ReleaseInput};
+use crate::engine::power::PowerParams;
+use crate::error::{Error, FieldErrors, Result};
+use crate::handler_fn;
+use crate::http::params::Params;
+use crate::http::registry::{optional, required, Access, Action, Handler, Method};
+use crate::http::reply::Reply;
+use crate::http::Ctx;
+
+pub fn handlers() -> Vec<Handler> {
+    vec![
+        Handler::new("MachinesHandler", "machines/", Access::Authenticated, "Manage the collection of all machines")
+            .describe("List, create, allocate and release machines.")
+            .action(
+                Action::new(Method::Get, None, "List machines", handler_fn!(list_machines))
+                    .describe("Machines the caller may see, ordered by id, filtered by any of the constraints allocate takes plus id, hostname, mac_address, domain, agent_name, status and owner. Ironpool also takes limit and cursor (next page in the Link header).")
+                    .params(&[
+                        optional("hostname", "String", "Only machines with this short hostname (repeatable)."),
+                        optional("id", "String", "Only machines with this system_id (repeatable)."),
+                        optional("mac_address", "String", "Only machines with an interface with this MAC (repeatable)."),
+                        optional("zone", "String", "Only machines in this zone."),
+                        optional("pool", "String", "Only machines in this resource pool."),
+                        optional("agent_name", "String", "Only machines allocated with this agent name."),
+                        optional("status", "String", "Only machines in this status (lower-case name, repeatable)."),
+                        optional("tags", "String", "Only machines with all of these tags."),
+                        optional("limit", "Int", "Page size (Ironpool extension)."),
+                        optional("cursor", "String", "Page cursor from the Link header (Ironpool extension)."),
+                    ]),
+            )
+            .action(
+                Action::new(Method::Post, None, "Create a new machine", handler_fn!(create_machine))
+                    .describe("Admins' machines start commissioning unless commission=false; deployed=true registers an already-running machine.")
+                    .params(&[
+                        required("architecture", "String", "Architecture, e.g. amd64/generic."),
+                        required("mac_addresses", "String", "One or more MAC addresses (repeatable)."),
+                        optional("hostname", "String", "Hostname; generated when absent."),
+                        optional("description", "String", "Free-text description."),
+                        optional("domain", "String", "DNS domain (default maas)."),
+                        optional("power_type", "String", "Power driver: ipmi, redfish, manual, ..."),
+                        optional("power_parameters_{param}", "String", "One power parameter, e.g. power_parameters_power_address."),
+                        optional("commission", "Boolean", "Start commissioning at once (default true for admins)."),
+                        optional("deployed", "Boolean", "Register a machine that is already deployed."),
+                        optional("zone", "String", "Zone name."),
+                        optional("pool", "String", "Resource pool name."),
+                    ]),
+            )
+            .action(
+                Action::new(Method::Post, Some("allocate"), "Allocate a machine", handler_fn!(allocate))
+                    .describe("Allocates the cheapest Ready machine matching every constraint. 409 when none matches.")
+                    .params(&[
+                        optional("name", "String", "Hostname or FQDN."),
+                        optional("system_id", "String", "system_id."),
+                        optional("arch", "String", "Architecture (amd64 matches every amd64/*)."),
+                        optional("cpu_count", "Int", "Minimum number of CPUs."),
+                        optional("mem", "Int", "Minimum memory in MiB."),
+                        optional("tags", "String", "Tags the machine must have (repeatable)."),
+                        optional("not_tags", "String", "Tags the machine must not have."),
+                        optional("zone", "String", "Zone."),
+                        optional("not_in_zone", "String", "Zones to avoid."),
+                        optional("pool", "String", "Resource pool."),
+                        optional("interfaces", "String", "label:key=value[,...][;...] interface constraints."),
+                        optional("storage", "String", "[label:]size(tags)[,...] storage constraints in GB."),
+                        optional("agent_name", "String", "Stored on the machine (Juju: the model UUID)."),
+                        optional("comment", "String", "Event-log comment."),
+                        optional("dry_run", "Boolean", "Find a machine without allocating it."),
+                        optional("verbose", "Boolean", "Add verbose mappings to constraints_by_type."),
+                    ]),
+            )
+            .action(
+                Action::new(Method::Post, Some("release"), "Release machines", handler_fn!(release_many))
+                    .describe("Releases the given machines; returns the system_ids whose status changed.")
+                    .params(&[required("machines", "String", "system_ids (repeatable)."), optional("comment", "String", "Event-log comment.")]),
+            )
+            .action(
+                Action::new(Method::Post, Some("accept"), "Accept declared machines", handler_fn!(accept))
+                    .describe("Administrators only: starts commissioning NEW machines.")
+                    .params(&[required("machines", "String", "system_ids (repeatable).")]),
+            )
+            .action(Action::new(Method::Post, Some("accept_all"), "Accept all declared machines", handler_fn!(accept_all)))
+            .action(
+                Action::new(Method::Get, Some("list_allocated"), "List allocated machines", handler_fn!(list_allocated))
+                    .params(&[optional("id", "String", "Only these system_ids (repeatable).")]),
+            )
+            .action(
+                Action::new(Method::Get, Some("power_parameters"), "Get power parameters", handler_fn!(power_parameters_many))
+                    .describe("Administrators only; includes BMC passwords.")
+                    .params(&[optional("id", "String", "Only these system_ids (repeatable).")]),
+            )
+            .action(
+                Action::new(Method::Get, Some("is_registered"), "MAC address registered", handler_fn!(is_registered))
+                    .params(&[required("mac_address", "String", "The MAC address.")]),
+            )
+            .action(
+                Action::new(Method::Get, Some("is_action_in_progress"), "MAC address of deploying or commissioning node", handler_fn!(is_action_in_progress))
+                    .params(&[required("mac_address", "String", "The MAC address.")]),
+            )
+            .action(
+                Action::new(Method::Post, Some("set_zone"), "Assign nodes to a zone", handler_fn!(set_zone))
+                    .params(&[required("zone", "String", "Zone name."), required("nodes", "String", "system_ids (repeatable).")]),
+            ),
+        Handler::new("AnonMachinesHandler", "machines/", Access::Anonymous, "Anonymous access to machines")
+            .describe("Used during enlistment.")
+            .paired_with("MachinesHandler")
+            .action(
+                Action::new(Method::Post, None, "Create a new machine", handler_fn!(create_machine_anon))
+                    .describe("Anonymous enlistment: the machine is created NEW.")
+                    .params(&[required("architecture", "String", "Architecture."), required("mac_addresses", "String", "MAC addresses (repeatable).")]),
+            )
+            .action(Action::new(Method::Post, Some("accept"), "Accept a machine's enlistment", handler_fn!(accept_anon)).describe("Not allowed anonymously; always 401."))
+            .action(
+                Action::new(Method::Get, Some("is_registered"), "MAC address registered", handler_fn!(is_registered))
+                    .params(&[required("mac_address", "String", "The MAC address.")]),
+            )
+            .action(
+                Action::new(Method::Get, Some("is_action_in_progress"), "MAC address of deploying or commissioning node", handler_fn!(is_action_in_progress))
+                    .params(&[required("mac_address", "String", "The MAC address.")]),
+            ),
+        machine_handler(),
+        Handler::new("NodesHandler", "nodes/", Access::Authenticated, "Manage the collection of all the nodes in the MAAS")
+            .describe("Machines, devices and controllers together.")
+            .action(Action::new(Method::Get, None, "List nodes", handler_fn!(list_nodes)).params(&[optional("id", "String", "Only these system_ids (repeatable).")]))
+            .action(
+                Action::new(Method::Get, Some("is_registered"), "MAC address registered", handler_fn!(is_registered))
+                    .params(&[required("mac_address", "String", "The MAC address.")]),
+            )
+            .action(
+                Action::new(Method::Post, Some("set_zone"), "Assign nodes to a zone", handler_fn!(set_zone))
+                    .params(&[required("zone", "String", "Zone name."), required("nodes", "String", "system_ids (repeatable).")]),
+            ),
+        Handler::new("AnonNodesHandler", "nodes/", Access::Anonymous, "Anonymous access to nodes")
+            .paired_with("NodesHandler")
+            .action(
+                Action::new(Method::Get, Some("is_registered"), "MAC address registered", handler_fn!(is_registered))
+                    .params(&[required("mac_address", "String", "The MAC address.")]),
+            ),
+        Handler::new("NodeHandler", "nodes/{system_id}/", Access::Authenticated, "Manage an individual node")
+            .action(Action::new(Method::Get, None, "Read a node", handler_fn!(read_node)))
+            .action(Action::new(Method::Delete, None, "Delete a node", handler_fn!(delete_node)))
+            .action(Action::new(Method::Get, Some("power_parameters"), "Get power parameters", handler_fn!(power_parameters_one)))
+            .action(Action::new(Method::Get, Some("details"), "Get system details", handler_fn!(details))),
+    ]
+}
+
+fn machine_handler() -> Handler {
+    let comment = optional("comment", "String", "Event-log comment.");
+    Handler::new("MachineHandler", "machines/{system_id}/", Access::Authenticated, "Manage an individual machine")
+        .action(Action::new(Method::Get, None, "Read a machine", handler_fn!(read_machine)))
+        .action(
+            Action::new(Method::Put, None, "Update a machine", handler_fn!(update_machine))
+                .describe("Administrators only.")
+                .params(&[
+                    optional("hostname", "String", "New hostname."),
+                    optional("description", "String", "Description."),
+                    optional("domain", "String", "Domain."),
+                    optional("architecture", "String", "Architecture."),
+                    optional("min_hwe_kernel", "String", "Minimum kernel."),
+                    optional("power_type", "String", "Power driver."),
+                    optional("power_parameters_{param}", "String", "A power parameter."),
+                    optional("power_parameters_skip_check", "Boolean", "Skip parameter validation."),
+                    optional("zone", "String", "Zone."),
+                    optional("pool", "String", "Resource pool."),
+                    optional("swap_size", "String", "Swap size in bytes (K, M, G, T suffixes)."),
+                    optional("cpu_count", "Int", "CPU count."),
+                    optional("memory", "Int", "Memory in MiB."),
+                ]),
+        )
+        .action(
+            Action::new(Method::Delete, None, "Delete a machine", handler_fn!(delete_node))
+                .describe("Administrators only."),
+        )
+        .action(
+            Action::new(Method::Post, Some("deploy"), "Deploy a machine", handler_fn!(deploy))
+                .describe("Ready machines are allocated to the caller first.")
+                .params(&[
+                    optional("distro_series", "String", "Series to deploy (jammy, ubuntu/jammy, 22.04)."),
+                    optional("hwe_kernel", "String", "Kernel (ga-22.04, hwe-22.04)."),
+                    optional("user_data", "String", "Base64-encoded cloud-init user data."),
+                    optional("agent_name", "String", "Agent name."),
+                    comment,
+                ]),
+        )
+        .action(Action::new(Method::Post, Some("release"), "Release a machine", handler_fn!(release_one)).params(&[
+            optional("erase", "Boolean", "Erase the disks."),
+            optional("secure_erase", "Boolean", "Use secure erase."),
+            optional("quick_erase", "Boolean", "Wipe only the start and end of each disk."),
+            optional("force", "Boolean", "Release even if it would lose data."),
+            comment,
+        ]))
+        .action(
+            Action::new(Method::Post, Some("commission"), "Commission a machine", handler_fn!(commission))
+                .describe("Administrators only.")
+                .params(&[
+                    optional("enable_ssh", "Boolean", "Keep SSH enabled."),
+                    optional("skip_networking", "Boolean", "Keep the network configuration."),
+                    optional("skip_storage", "Boolean", "Keep the storage configuration."),
+                ]),
+        )
+        .action(
+            Action::new(Method::Post, Some("abort"), "Abort a machine's current operation", handler_fn!(abort))
+                .params(&[comment]),
+        )
+        .action(
+            Action::new(Method::Post, Some("power_on"), "Turn on a machine", handler_fn!(power_on))
+                .params(&[optional("user_data", "String", "Base64 user data."), comment]),
+        )
+        .action(
+            Action::new(Method::Post, Some("power_off"), "Power off a machine", handler_fn!(power_off))
+                .params(&[optional("stop_mode", "String", "soft or hard."), comment]),
+        )
+        .action(Action::new(
+            Method::Get,
+            Some("query_power_state"),
+            "Get the power state of a node",
+            handler_fn!(query_power_state),
+        ))
+        .action(
+            Action::new(
+                Method::Get,
+                Some("power_parameters"),
+                "Get power parameters",
+                handler_fn!(power_parameters_one),
+            )
+            .describe("Administrators only."),
+        )
+        .action(Action::new(Method::Get, Some("details"), "Get system details", handler_fn!(details)))
+        .action(
+            Action::new(Method::Post, Some("mark_broken"), "Mark a machine as Broken", handler_fn!(mark_broken))
+                .params(&[comment, optional("error_description", "String", "Legacy name of comment.")]),
+        )
+        .action(
+            Action::new(Method::Post, Some("mark_fixed"), "Mark a machine as Fixed", handler_fn!(mark_fixed))
+                .params(&[comment]),
+        )
+        .action(
+            Action::new(
+                Method::Post,
+                Some("override_failed_testing"),
+                "Ignore failed tests",
+                handler_fn!(override_failed_testing),
+            )
+            .params(&[comment]),
+        )
+        .action(Action::new(Method::Post, Some("lock"), "Lock a machine", handler_fn!(lock)).params(&[comment]))
+        .action(Action::new(Method::Post, Some("unlock"), "Unlock a machine", handler_fn!(unlock)).params(&[comment]))
+        .action(Action::new(Method::Post, Some("rescue_mode"), "Enter rescue mode", handler_fn!(rescue_mode)))
+        .action(Action::new(Method::Post, Some("exit_rescue_mode"), "Exit rescue mode", handler_fn!(exit_rescue_mode)))
+        .action(
+            Action::new(
+                Method::Post,
+                Some("set_owner_data"),
+                "Deprecated, use set_workload_annotations",
+                handler_fn!(set_owner_data),
+            )
+            .params(&[optional("{key}", "String", "Any key=value; an empty value deletes the key.")]),
+        )
+        .action(
+            Action::new(
+                Method::Post,
+                Some("set_workload_annotations"),
+                "Set key=value data for the current owner",
+                handler_fn!(set_owner_data),
+            )
+            .params(&[optional("{key}", "String", "Any key=value; an empty value deletes the key.")]),
+        )
+}
+
+// ---- helpers -------------------------------------------------------------
+
+fn render(c: &mut DbConn, n: Node) -> Result<Value> {
+    let rel = nodes_db::load_related(c, std::slice::from_ref(&n))?;
+    Ok(machine_json(&n, &rel))
+}
+
+fn model_of(ctx: &Ctx) -> &'static str {
+    if ctx.path("system_id").is_empty() {
+        "Node"
+    } else {
+        "Machine"
+    }
+}
+
+/// Loads the URL's machine (visible to the caller), runs `op` in one write
+/// transaction, and renders the resulting machine.
+async fn with_machine<F>(ctx: Ctx, op: F) -> Result<Reply>
+where
+    F: FnOnce(&mut DbConn, &User, Node) -> Result<Node> + Send + 'static,
+{
+    let user = ctx.user()?.clone();
+    let sid = ctx.path("system_id").to_string();
+    let model = model_of(&ctx);
+    let v = ctx
+        .db()
+        .write(move |c| {
+            let n = engine::get_visible(c, &user, &sid, model)?;
+            if n.node_type != NodeType::Machine as i32 {
+                return Err(Error::NotFound("Machine"));
+            }
+            let n = op(c, &user, n)?;
+            render(c, n)
+        })
+        .await?;
+    Ok(Reply::Json(v))
+}
+
+fn comment(p: &Params) -> String {
+    p.get("comment").unwrap_or("").to_string()
+}
+
+fn flag(p: &Params, name: &str) -> Result<bool> {
+    Ok(p.bool(name)?.unwrap_or(false))
+}
+
+fn power_params(p: &Params) -> Result<PowerParams> {
+    let mut out = PowerParams::new();
+    if let Some(js) = p.get_nonempty("power_parameters") {
+        let v: Value = serde_json::from_str(js)
+            .map_err(|e| Error::field("power_parameters", format!("power_parameters must be a JSON object: {e}.")))?;
+        let Value::Object(m) = v else {
+            return Err(Error::field("power_parameters", "power_parameters must be a JSON object."));
+        };
+        for (k, v) in m {
+            out.insert(
+                k,
+                match v {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                },
+            );
+        }
+    }
+    for (k, v) in p.pairs() {
+        if let Some(name) = k.strip_prefix("power_parameters_") {
+            if name != "skip_check" {
+                out.insert(name.to_string(), v.clone());
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn user_data(p: &Params) -> Result<Option<Vec<u8>>> {
+    match p.get_nonempty("user_data") {
+        None => Ok(None),
+        Some(b64) => {
+            let compact: String = b64.chars().filter(|c| !c.is_whitespace()).collect();
+            base64::engine::general_purpose::STANDARD
+                .decode(compact)
+                .map(Some)
+                .map_err(|_| Error::field("user_data", "user_data must be base64-encoded."))
+        }
+    }
+}
+
+fn list_of(p: &Params, name: &str) -> Vec<String> {
+    p.get_all(name).iter().flat_map(|v| v.split([',', ' '])).filter(|v| !v.is_empty()).map(String::from).collect()
+}
+
+// ---- collection ----------------------------------------------------------
+
+async fn list_nodes_of(ctx: Ctx, types: Vec<i32>) -> Result<Reply> {
+    let user = ctx.user()?.clone();
+    let pairs = ctx.params.pairs().to_vec();
+    let base_query: Vec<(String, String)> = pairs.iter().filter(|(k, _)| k != "cursor").cloned().collect();
+    let path = format!("{}{}", ctx.origin, crate::http::registry::API_PREFIX);
+    let collection = if types == [NodeType::Machine as i32] { "machines/" } else { "nodes/" };
+    let (list, next) = ctx
+        .db()
+        .run(move |c| {
+            let req = allocation::parse(c, &pairs, Mode::List)?;
+            let mut filter: NodeFilter = req.filter.clone();
+            filter.node_types = types;
+            if !user.is_superuser {
+                filter.visible_to = Some(user.id);
+            }
+            let nodes = nodes_db::list(c, &filter)?;
+            let next = match (filter.limit, nodes.last()) {
+                (Some(l), Some(last)) if nodes.len() as i64 == l => Some(allocation::encode_cursor(last.id)),
+                _ => None,
+            };
+            let rel = nodes_db::load_related(c, &nodes)?;
+            let out: Vec<Value> = nodes
+                .iter()
+                .filter(|n| allocation::list_matches(&req, n, &rel))
+                .map(|n| machine_json(n, &rel))
+                .collect();
+            Ok((out, next))
+        })
+        .await?;
+    Ok(match next {
+        None => Reply::Json(json!(list)),
+        Some(cursor) => {
+            let mut q = url::form_urlencoded::Serializer::new(String::new());
+            for (k, v) in &base_query {
+                q.append_pair(k, v);
+            }
+            q.append_pair("cursor", &cursor);
+            Reply::JsonLinked(json!(list), format!("<{path}{collection}?{}>; rel=\"next\"", q.finish()))
+        }
+    })
+}
+
+async fn list_machines(ctx: Ctx) -> Result<Reply> {
+    list_nodes_of(ctx, vec![NodeType::Machine as i32]).await
+}
+
+async fn list_nodes(ctx: Ctx) -> Result<Reply> {
+    list_nodes_of(ctx, vec![]).await
+}
+
+fn machine_input(p: &Params, is_admin: bool) -> Result<MachineInput> {
+    let mut architecture = p.get_nonempty("architecture").map(str::to_string);
+    if let (Some(a), Some(sub)) = (&architecture, p.get_nonempty("subarchitecture")) {
+        if !a.contains('/') {
+            architecture = Some(format!("{a}/{sub}"));
+        }
+    }
+    let commission = p.bool("commission")?.unwrap_or(is_admin);
+    Ok(MachineInput {
+        architecture,
+        mac_addresses: p.get_all("mac_addresses").iter().map(|s| s.to_string()).collect(),
+        hostname: p.get_nonempty("hostname").map(str::to_string),
+        description: p.get("description").unwrap_or("").to_string(),
+        domain: p.get_nonempty("domain").map(str::to_string),
+        power_type: p.get("power_type").unwrap_or("").trim().to_string(),
+        power_parameters: power_params(p)?,
+        power_skip_check: flag(p, "power_parameters_skip_check")?,
+        min_hwe_kernel: p.get_nonempty("min_hwe_kernel").map(str::to_string),
+        commission,
+        deployed: flag(p, "deployed")?,
+        zone: p.get_nonempty("zone").map(str::to_string),
+        pool: p.get_nonempty("pool").map(str::to_string),
+        cpu_count: 0,
+        memory: 0,
+    })
+}
+
+async fn create_machine(ctx: Ctx) -> Result<Reply> {
+    let user = ctx.user()?.clone();
+    let input = machine_input(&ctx.params, user.is_superuser)?;
+    let v = ctx
+        .db()
+        .write(move |c| {
+            let n = engine::create_machine(c, Some(&user), input)?;
+            render(c, n)
+        })
+        .await?;
+    Ok(Reply::Json(v))
+}
+
+async fn create_machine_anon(ctx: Ctx) -> Result<Reply> {
+    let mut input = machine_input(&ctx.params, false)?;
+    input.commission = false;
+    input.deployed = false;
+    let v = ctx
+        .db()
+        .write(move |c| {
+            let n = engine::create_machine(c, None, input)?;
+            let rel = nodes_db::load_related(c, std::slice::from_ref(&n))?;
+            Ok(anonymous_machine_json(&n, &rel))
+        })
+        .await?;
+    Ok(Reply::Json(v))
+}
+
+async fn accept_anon(_ctx: Ctx) -> Result<Reply> {
+    Err(Error::Unauthorized("You must be logged in to accept machines.".into()))
+}
+
+async fn allocate(ctx: Ctx) -> Result<Reply> {
+    let user = ctx.user()?.clone();
+    let pairs = ctx.params.pairs().to_vec();
+    let v = ctx
+        .db()
+        .write(move |c| {
+            let req = allocation::parse(c, &pairs, Mode::Allocate)?;
+            let (n, by_type) = allocation::allocate(c, &user, &req)?;
+            let mut v = render(c, n)?;
+            v["constraints_by_type"] = by_type;
+            Ok(v)
+        })
+        .await?;
+    Ok(Reply::Json(v))
+}
+
+/// Resolves system_ids for a bulk op: 400 `Unknown machine(s): …` for misses.
+fn bulk_nodes(c: &mut DbConn, ids: &[String]) -> Result<Vec<Node>> {
+    let filter =
+        NodeFilter { ids: Some(ids.to_vec()), node_types: vec![NodeType::Machine as i32], ..Default::default() };
+    let found = nodes_db::list(c, &filter)?;
+    let missing: Vec<&String> = ids.iter().filter(|id| !found.iter().any(|n| &&n.system_id == id)).collect();
+    if !missing.is_empty() {
+        return Err(Error::BadRequest(format!(
+            "Unknown machine(s): {}.",
+            missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    Ok(found)
+}
+
+async fn release_many(ctx: Ctx) -> Result<Reply> {
+    let user = ctx.user()?.clone();
+    let ids = list_of(&ctx.params, "machines");
+    if ids.is_empty() {
+        return Err(Error::required("machines"));
+    }
+    let comment = comment(&ctx.params);
+    let released = ctx
+        .db()
+        .write(move |c| {
+            let nodes = bulk_nodes(c, &ids)?;
+            let denied: Vec<&str> = nodes
+                .iter()
+                .filter(|n| !user.is_superuser && n.owner_id.is_some() && n.owner_id != Some(user.id))
+                .map(|n| n.system_id.as_str())
+                .collect();
+            if !denied.is_empty() {
+                return Err(Error::Forbidden(format!(
+                    "You don't have the required permission to release the following machine(s): {}.",
+                    denied.join(", ")
+                )));
+            }
+            let wrong: Vec<String> = nodes
+                .iter()
+                .filter(|n| engine::check_releasable(n).is_err())
+                .map(|n| format!("{} ('{}')", n.system_id, engine::status_of(n).label()))
+                .collect();
+            if !wrong.is_empty() {
+                return Err(Error::Conflict(format!(
+                    "Machine(s) cannot be released in their current state: {}.",
+                    wrong.join(", ")
+                )));
+            }
+            let mut changed = Vec::new();
+            for n in nodes {
+                if engine::check_releasable(&n)? {
+                    engine::release(c, &user, &n, ReleaseInput { comment: comment.clone(), ..Default::default() })?;
+                    changed.push(n.system_id);
+                }
+            }
+            Ok(changed)
+        })
+        .await?;
+    Ok(Reply::json(released))
+}
+
+async fn accept(ctx: Ctx) -> Result<Reply> {
+    let user = ctx.admin()?.clone();
+    let ids = list_of(&ctx.params, "machines");
+    let v = ctx
+        .db()
+        .write(move |c| {
+            let nodes = bulk_nodes(c, &ids)?;
+            let mut out = Vec::new();
+            for n in nodes {
+                if let Some(n) = engine::accept(c, &user, &n)? {
+                    out.push(render(c, n)?);
+                }
+            }
+            Ok(out)
+        })
+        .await?;
+    Ok(Reply::json(v))
+}
+
+async fn accept_all(ctx: Ctx) -> Result<Reply> {
+    let user = ctx.admin()?.clone();
+    let v = ctx
+        .db()
+        .write(move |c| {
+            let filter = NodeFilter {
+                node_types: vec![NodeType::Machine as i32],
+                statuses: Some(vec![Status::New.code()]),
+                ..Default::default()
+            };
+            let mut out = Vec::new();
+            for n in nodes_db::list(c, &filter)? {
+                if let Some(n) = engine::accept(c, &user, &n)? {
+                    out.push(render(c, n)?);
+                }
+            }
+            Ok(out)
+        })
+        .await?;
+    Ok(Reply::json(v))
+}
+
+async fn list_allocated(ctx: Ctx) -> Result<Reply> {
+    let user = ctx.user()?.clone();
+    let ids = list_of(&ctx.params, "id");
+    let v = ctx
+        .db()
+        .run(move |c| {
+            let filter = NodeFilter {
+                node_types: vec![NodeType::Machine as i32],
+                statuses: Some(vec![Status::Allocated.code()]),
+                owner_ids: Some(vec![user.id]),
+                ids: (!ids.is_empty()).then_some(ids),
+                ..Default::default()
+            };
+            let nodes = nodes_db::list(c, &filter)?;
+            let rel = nodes_db::load_related(c, &nodes)?;
+            Ok(nodes.iter().map(|n| machine_json(n, &rel)).collect::<Vec<_>>())
+        })
+        .await?;
+    Ok(Reply::json(v))
+}
+
+async fn power_parameters_many(ctx: Ctx) -> Result<Reply> {
+    ctx.admin()?;
+    let ids = list_of(&ctx.params, "id");
+    let v = ctx
+        .db()
+        .run(move |c| {
+            let filter = NodeFilter {
+                node_types: vec![NodeType::Machine as i32],
+                ids: (!ids.is_empty()).then_some(ids),
+                ..Default::default()
+            };
+            let mut out = serde_json::Map::new();
+            for n in nodes_db::list(c, &filter)? {
+                out.insert(n.system_id.clone(), engine::power_parameters(&n));
+            }
+            Ok(Value::Object(out))
+        })
+        .await?;
+    Ok(Reply::Json(v))
+}
+
+async fn is_registered(ctx: Ctx) -> Result<Reply> {
+    let mac = ctx.params.required("mac_address")?;
+    let mac = names::normalise_mac(mac)
+        .ok_or_else(|| Error::field("mac_address", format!("'{mac}' is not a valid MAC address.")))?;
+    let anonymous = ctx.user.is_none();
+    let found = ctx
+        .db()
+        .run(move |c| {
+            let ids: Vec<i64> = nodes_db::node_ids_with_macs(c, &[mac])?.into_iter().map(|(id, _)| id).collect();
+            let nodes = nodes_db::by_ids(c, &ids)?;
+            // Anonymous callers (enlistment) ignore NEW, COMMISSIONING and RETIRED nodes.
+            Ok(nodes.iter().any(|n| {
+                !anonymous || !matches!(engine::status_of(n), Status::New | Status::Commissioning | Status::Retired)
+            }))
+        })
+        .await?;
+    Ok(Reply::json(found))
+}
+
+async fn is_action_in_progress(ctx: Ctx) -> Result<Reply> {
+    let mac = ctx.params.required("mac_address")?;
+    let mac = names::normalise_mac(mac)
+        .ok_or_else(|| Error::field("mac_address", format!("'{mac}' is not a valid MAC address.")))?;
+    let busy = ctx
+        .db()
+        .run(move |c| {
+            let ids: Vec<i64> = nodes_db::node_ids_with_macs(c, &[mac])?.into_iter().map(|(id, _)| id).collect();
+            Ok(nodes_db::by_ids(c, &ids)?.iter().any(|n| {
+                matches!(
+                    engine::status_of(n),
+                    Status::Commissioning
+                        | Status::Deploying
+                        | Status::Testing
+                        | Status::DiskErasing
+                        | Status::Releasing
+                )
+            }))
+        })
+        .await?;
+    Ok(Reply::json(busy))
+}
+
+async fn set_zone(ctx: Ctx) -> Result<Reply> {
+    ctx.admin()?;
+    let zone = ctx.params.required("zone")?.to_string();
+    let ids = list_of(&ctx.params, "nodes");
+    if ids.is_empty() {
+        return Err(Error::required("nodes"));
+    }
+    ctx.db()
+        .write(move |c| {
+            let z = crate::db::places::zone_by_name(c, &zone)?
+                .ok_or_else(|| Error::field("zone", format!("No such zone: '{zone}'.")))?;
+            let filter = NodeFilter { ids: Some(ids.clone()), ..Default::default() };
+            let nodes = nodes_db::list(c, &filter)?;
+            let missing: Vec<&String> = ids.iter().filter(|id| !nodes.iter().any(|n| &&n.system_id == id)).collect();
+            if !missing.is_empty() {
+                return Err(Error::BadRequest(format!(
+                    "Unknown node(s): {}.",
+                    missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                )));
+            }
+            nodes_db::set_zone(c, &nodes.iter().map(|n| n.id).collect::<Vec<_>>(), z.id)?;
+            Ok(())
+        })
+        .await?;
+    Ok(Reply::Empty(StatusCode::OK))
+}
+
+// ---- one machine ---------------------------------------------------------
+
+async fn read_machine(ctx: Ctx) -> Result<Reply> {
+    let user = ctx.user()?.clone();
+    let sid = ctx.path("system_id").to_string();
+    let v = ctx
+        .db()
+        .run(move |c| {
+            let n = engine::get_visible(c, &user, &sid, "Machine")?;
+            if n.node_type != NodeType::Machine as i32 {
+                return Err(Error::NotFound("Machine"));
+            }
+            render(c, n)
+        })
+        .await?;
+    Ok(Reply::Json(v))
+}
+
+async fn read_node(ctx: Ctx) -> Result<Reply> {
+    let user = ctx.user()?.clone();
+    let sid = ctx.path("system_id").to_string();
+    let v = ctx
+        .db()
+        .run(move |c| {
+            let n = engine::get_visible(c, &user, &sid, "Node")?;
+            render(c, n)
+        })
+        .await?;
+    Ok(Reply::Json(v))
+}
+
+async fn delete_node(ctx: Ctx) -> Result<Reply> {
+    let user = ctx.user()?.clone();
+    let sid = ctx.path("system_id").to_string();
+    let model = model_of(&ctx);
+    ctx.db()
+        .write(move |c| {
+            let n = engine::get_visible(c, &user, &sid, model)?;
+            engine::delete_machine(c, &user, &n)
+        })
+        .await?;
+    Ok(Reply::NoContent)
+}
+
+fn parse_size(field: &str, v: &str) -> Result<i64> {
+    let v = v.trim();
+    let (num, mult) = match v.chars().last() {
+        Some('K' | 'k') => (&v[..v.len() - 1], 1_000i64),
+        Some('M' | 'm') => (&v[..v.len() - 1], 1_000_000),
+        Some('G' | 'g') => (&v[..v.len() - 1], 1_000_000_000),
+        Some('T' | 't') => (&v[..v.len() - 1], 1_000_000_000_000),
+        _ => (v, 1),
+    };
+    let n: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| Error::field(field, format!("Invalid size '{v}': use bytes or a K, M, G, T suffix.")))?;
+    if n < 0.0 || !n.is_finite() {
+        return Err(Error::field(field, format!("Invalid size '{v}'.")));
+    }
+    Ok((n * mult as f64) as i64)
+}
+
+fn int_field<T: std::str::FromStr>(p: &Params, name: &str) -> Result<Option<T>> {
+    match p.get_nonempty(name) {
+        None => Ok(None),
+        Some(v) => v.parse().map(Some).map_err(|_| Error::field(name, format!("'{v}' is not a whole number."))),
+    }
+}
+
+async fn update_machine(ctx: Ctx) -> Result<Reply> {
+    let p = &ctx.params;
+    if p.bool("disable_ipv4")? == Some(true) {
+        return Err(Error::field("disable_ipv4", "IPv4 cannot be disabled."));
+    }
+    let swap_size = match p.get("swap_size") {
+        None => None,
+        Some(v) if v.trim().is_empty() => Some(None),
+        Some(v) => Some(Some(parse_size("swap_size", v)?)),
+    };
+    let u = MachineUpdate {
+        hostname: p.get_nonempty("hostname").map(str::to_string),
+        description: p.get("description").map(str::to_string),
+        domain: p.get_nonempty("domain").map(str::to_string),
+        architecture: p.get_nonempty("architecture").map(str::to_string),
+        min_hwe_kernel: p.get("min_hwe_kernel").map(str::to_string),
+        power_type: p.get("power_type").map(|s| s.trim().to_string()),
+        power_parameters: power_params(p)?,
+        power_skip_check: flag(p, "power_parameters_skip_check")?,
+        zone: p.get_nonempty("zone").map(str::to_string),
+        pool: p.get_nonempty("pool").map(str::to_string),
+        swap_size,
+        cpu_count: int_field(p, "cpu_count")?,
+        memory: int_field(p, "memory")?,
+    };
+    with_machine(ctx, move |c, user, n| engine::update_machine(c, user, &n, u)).await
+}
+
+/// Known Ubuntu series: name → version (until boot resources list images).
+const SERIES: &[(&str, &str)] = &[
+    ("bionic", "18.04"),
+    ("focal", "20.04"),
+    ("jammy", "22.04"),
+    ("noble", "24.04"),
+    ("oracular", "24.10"),
+    ("plucky", "25.04"),
+    ("questing", "25.10"),
+];
+
+/// `jammy`, `ubuntu/jammy`, `22.04` → ("ubuntu", "jammy").
+fn resolve_series(v: &str) -> Result<(String, String)> {
+    let v = v.trim();
+    let (os, series) = v.split_once('/').unwrap_or(("ubuntu", v));
+    let found = SERIES.iter().find(|(name, ver)| *name == series || *ver == series);
+    match (os, found) {
+        ("ubuntu", Some((name, _))) => Ok(("ubuntu".into(), name.to_string())),
+        _ => Err(Error::field(
+            "distro_series",
+            format!(
+                "'{v}' is not a valid distro_series.  It should be one of: {}.",
+                SERIES.iter().map(|(n, _)| format!("'ubuntu/{n}'")).collect::<Vec<_>>().join(", ")
+            ),
+        )),
+    }
+}
+
+fn validate_kernel(k: &str) -> Result<()> {
+    let ok = k == "generic"
+        || k.split('-').collect::<Vec<_>>().as_slice().first().is_some_and(|p| matches!(*p, "ga" | "hwe"))
+            && k.split('-').nth(1).is_some_and(|v| v.len() == 5 && v.as_bytes()[2] == b'.');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::field(
+            "hwe_kernel",
+            format!("{k} is not available: use ga-<version> or hwe-<version>, e.g. ga-24.04."),
+        ))
+    }
+}
+
+async fn deploy(ctx: Ctx) -> Result<Reply> {
+    let p = &ctx.params;
+    let mut errors = FieldErrors::new();
+    for banned in ["install_rackd"] {
+        if p.bool(banned)? == Some(true) {
+            errors.insert(banned.into(), vec!["The rack controller cannot be installed with deploy.".into()]);
+        }
+    }
+    if p.bool("install_kvm")? == Some(true) || p.bool("register_vmhost")? == Some(true) {
+        errors.insert("install_kvm".into(), vec!["Ironpool does not manage VM hosts.".into()]);
+    }
+    if !errors.is_empty() {
+        return Err(Error::Validation(errors));
+    }
+    let series = match p.get_nonempty("distro_series") {
+        Some(s) => Some(resolve_series(s)?),
+        None => None,
+    };
+    let hwe_kernel = p.get_nonempty("hwe_kernel").map(str::to_string);
+    if let Some(k) = &hwe_kernel {
+        validate_kernel(k)?;
+    }
+    let user_data = user_data(p)?;
+    let default_series = crate::engine::config::get(ctx.db(), "default_distro_series", true).await?;
+    let (osystem, distro_series) = match series {
+        Some(s) => s,
+        None => resolve_series(default_series.as_str().unwrap_or("noble"))?,
+    };
+    let input = DeployInput {
+        osystem,
+        distro_series,
+        hwe_kernel,
+        user_data,
+        agent_name: p.get_nonempty("agent_name").map(str::to_string),
+        comment: comment(p),
+        ephemeral_deploy: flag(p, "ephemeral_deploy")?,
+        enable_hw_sync: flag(p, "enable_hw_sync")?,
+        enable_kernel_crash_dump: flag(p, "enable_kernel_crash_dump")?,
+    };
+    with_machine(ctx, move |c, user, n| engine::deploy(c, user, &n, input)).await
+}
+
+async fn release_one(ctx: Ctx) -> Result<Reply> {
+    let p = &ctx.params;
+    let input = ReleaseInput {
+        erase: flag(p, "erase")?,
+        secure_erase: flag(p, "secure_erase")?,
+        quick_erase: flag(p, "quick_erase")?,
+        force: flag(p, "force")?,
+        comment: comment(p),
+    };
+    with_machine(ctx, move |c, user, n| engine::release(c, user, &n, input)).await
+}
+
+async fn commission(ctx: Ctx) -> Result<Reply> {
+    for f in ["enable_ssh", "skip_bmc_config", "skip_networking", "skip_storage"] {
+        ctx.params.bool(f)?;
+    }
+    with_machine(ctx, |c, user, n| engine::commission(c, user, &n)).await
+}
+
+async fn abort(ctx: Ctx) -> Result<Reply> {
+    let cm = comment(&ctx.params);
+    with_machine(ctx, move |c, user, n| engine::abort(c, user, &n, &cm)).await
+}
+
+async fn power_on(ctx: Ctx) -> Result<Reply> {
+    let ud = user_data(&ctx.params)?;
+    let series = crate::engine::config::get(ctx.db(), "default_distro_series", true).await?;
+    let series = resolve_series(series.as_str().unwrap_or("noble"))?.1;
+    with_machine(ctx, move |c, user, n| engine::power_on(c, user, &n, ud, &series)).await
+}
+
+async fn power_off(ctx: Ctx) -> Result<Reply> {
+    if let Some(m) = ctx.params.get_nonempty("stop_mode") {
+        if m != "soft" && m != "hard" {
+            return Err(Error::field("stop_mode", "stop_mode must be soft or hard."));
+        }
+    }
+    with_machine(ctx, |c, user, n| engine::power_off(c, user, &n)).await
+}
+
+async fn query_power_state(ctx: Ctx) -> Result<Reply> {
+    let user = ctx.user()?.clone();
+    let sid = ctx.path("system_id").to_string();
+    let state = ctx
+        .db()
+        .run(move |c| {
+            let n = engine::get_visible(c, &user, &sid, "Machine")?;
+            if crate::engine::power::region_can_drive(&n.power_type) {
+                Ok(n.power_state)
+            } else {
+                Err(Error::Unavailable(format!(
+                    "Unable to query the power state of {}: no rack controller is connected to drive '{}' power.",
+                    n.system_id, n.power_type
+                )))
+            }
+        })
+        .await?;
+    Ok(Reply::json(json!({"state": state})))
+}
+
+async fn power_parameters_one(ctx: Ctx) -> Result<Reply> {
+    let user = ctx.admin()?.clone();
+    let sid = ctx.path("system_id").to_string();
+    let v = ctx.db().run(move |c| Ok(engine::power_parameters(&engine::get_visible(c, &user, &sid, "Node")?))).await?;
+    Ok(Reply::Json(v))
+}
+
+/// Minimal BSON: a document mapping probe names to null until commissioning
+/// stores their output.
+fn bson_nulls(keys: &[&str]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for k in keys {
+        body.push(0x0A); // null
+        body.extend_from_slice(k.as_bytes());
+        body.push(0);
+    }
+    let len = (4 + body.len() + 1) as i32;
+    let mut doc = len.to_le_bytes().to_vec();
+    doc.extend(body);
+    doc.push(0);
+    doc
+}
+
+async fn details(ctx: Ctx) -> Result<Reply> {
+    let user = ctx.user()?.clone();
+    let sid = ctx.path("system_id").to_string();
+    ctx.db().run(move |c| engine::get_visible(c, &user, &sid, "Node").map(|_| ())).await?;
+    Ok(Reply::Bytes("application/bson", bson_nulls(&["lshw", "lldp"])))
+}
+
+async fn mark_broken(ctx: Ctx) -> Result<Reply> {
+    let cm = ctx.params.get("comment").or(ctx.params.get("error_description")).unwrap_or("").to_string();
+    with_machine(ctx, move |c, user, n| engine::mark_broken(c, user, &n, &cm)).await
+}
+
+async fn mark_fixed(ctx: Ctx) -> Result<Reply> {
+    let cm = comment(&ctx.params);
+    with_machine(ctx, move |c, user, n| engine::mark_fixed(c, user, &n, &cm)).await
+}
+
+async fn override_failed_testing(ctx: Ctx) -> Result<Reply> {
+    with_machine(ctx, |c, user, n| engine::override_failed_testing(c, user, &n)).await
+}
+
+async fn lock(ctx: Ctx) -> Result<Reply> {
+    let cm = comment(&ctx.params);
+    with_machine(ctx, move |c, user, n| engine::lock(c, user, &n, &cm)).await
+}
+
+async fn unlock(ctx: Ctx) -> Result<Reply> {
+    let cm = comment(&ctx.params);
+    with_machine(ctx, move |c, user, n| engine::unlock(c, user, &n, &cm)).await
+}
+
+async fn rescue_mode(ctx: Ctx) -> Result<Reply> {
+    with_machine(ctx, |c, user, n| engine::rescue_mode(c, user, &n)).await
+}
+
+async fn exit_rescue_mode(ctx: Ctx) -> Result<Reply> {
+    with_machine(ctx, |c, user, n| engine::exit_rescue_mode(c, user, &n)).await
+}
+
+async fn set_owner_data(ctx: Ctx) -> Result<Reply> {
+    let pairs: Vec<(String, String)> = ctx.params.pairs().to_vec();
+    with_machine(ctx, move |c, user, n| engine::set_owner_data(c, user, &n, &pairs)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn series_and_kernels() {
+        assert_eq!(resolve_series("jammy").unwrap().1, "jammy");
+        assert_eq!(resolve_series("ubuntu/noble").unwrap().1, "noble");
+        assert_eq!(resolve_series("22.04").unwrap().1, "jammy");
+        assert!(resolve_series("windows/2019").is_err());
+        assert!(resolve_series("nonsense").is_err());
+        assert!(validate_kernel("ga-22.04").is_ok());
+        assert!(validate_kernel("hwe-24.04-edge").is_ok());
+        assert!(validate_kernel("linux").is_err());
+    }
+
+    #[test]
+    fn sizes_and_bson() {
+        assert_eq!(parse_size("s", "2G").unwrap(), 2_000_000_000);
+        assert_eq!(parse_size("s", "512").unwrap(), 512);
+        assert!(parse_size("s", "lots").is_err());
+        let doc = bson_nulls(&["lshw"]);
+        assert_eq!(doc.len(), 4 + 1 + 5 + 1);
+        assert_eq!(i32::from_le_bytes([doc[0], doc[1], doc[2], doc[3]]) as usize, doc.len());
+    }
+}

@@ -1,0 +1,114 @@
+//! Zones, resource pools and tags: validation and the rules around the
+//! defaults (the default zone and pool always exist).
+
+use crate::db::nodes::{Pool, Tag, Zone};
+use crate::db::{places, tags as tags_db, DbConn};
+use crate::error::{Error, Result};
+
+/// Names MAAS accepts for zones, pools and tags: letters, digits, `-` and `_`
+/// (tags also `.`, `:` and `+`… kept to the safe subset).
+fn validate_name(field: &str, name: &str, extra: &str) -> Result<()> {
+    if name.is_empty() {
+        return Err(Error::required(field));
+    }
+    if name.len() > 256 || !name.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '_' || extra.contains(c)) {
+        return Err(Error::field(field, format!("Invalid name '{name}': use letters, digits, '-' and '_'.")));
+    }
+    Ok(())
+}
+
+pub fn create_zone(c: &mut DbConn, name: &str, description: &str) -> Result<Zone> {
+    validate_name("name", name, "")?;
+    places::zone_insert(c, name, description)
+}
+
+pub fn update_zone(c: &mut DbConn, z: &Zone, name: Option<&str>, description: Option<&str>) -> Result<Zone> {
+    let new_name = name.unwrap_or(&z.name);
+    validate_name("name", new_name, "")?;
+    if z.id == super::nodes::DEFAULT_ZONE_ID && new_name != z.name {
+        return Err(Error::BadRequest("The default zone cannot be renamed.".into()));
+    }
+    places::zone_update(c, z.id, new_name, description.unwrap_or(&z.description))?;
+    places::zone_by_name(c, new_name)?.ok_or(Error::NotFound("Zone"))
+}
+
+/// Deletes a zone; its nodes move to the default zone, as in MAAS.
+pub fn delete_zone(c: &mut DbConn, z: &Zone) -> Result<()> {
+    if z.id == super::nodes::DEFAULT_ZONE_ID {
+        return Err(Error::BadRequest("This zone is the default zone, it cannot be deleted.".into()));
+    }
+    places::move_zone_nodes(c, z.id, super::nodes::DEFAULT_ZONE_ID)?;
+    places::zone_delete(c, z.id)
+}
+
+pub fn create_pool(c: &mut DbConn, name: &str, description: &str) -> Result<Pool> {
+    validate_name("name", name, "")?;
+    places::pool_insert(c, name, description)
+}
+
+pub fn update_pool(c: &mut DbConn, p: &Pool, name: Option<&str>, description: Option<&str>) -> Result<Pool> {
+    let new_name = name.unwrap_or(&p.name);
+    validate_name("name", new_name, "")?;
+    places::pool_update(c, p.id, new_name, description.unwrap_or(&p.description))?;
+    places::pool_by_id(c, p.id)?.ok_or(Error::NotFound("ResourcePool"))
+}
+
+pub fn delete_pool(c: &mut DbConn, p: &Pool) -> Result<()> {
+    if p.id == super::nodes::DEFAULT_POOL_ID {
+        return Err(Error::BadRequest("This is the default pool, it cannot be deleted.".into()));
+    }
+    let n = places::pool_node_count(c, p.id)?;
+    if n > 0 {
+        return Err(Error::BadRequest(format!(
+            "Pool {} has {n} machine(s) in it; move them to another pool first.",
+            p.name
+        )));
+    }
+    places::pool_delete(c, p.id)
+}
+
+/// A pool by numeric id or by name (`resourcepool/{id}/` takes both).
+pub fn pool_by_key(c: &mut DbConn, key: &str) -> Result<Pool> {
+    let p = match key.parse::<i64>() {
+        Ok(id) => places::pool_by_id(c, id)?,
+        Err(_) => places::pool_by_name(c, key)?,
+    };
+    p.ok_or(Error::NotFound("ResourcePool"))
+}
+
+pub fn create_tag(c: &mut DbConn, name: &str, comment: &str, definition: &str, kernel_opts: &str) -> Result<Tag> {
+    validate_name("name", name, ".:+")?;
+    if !definition.trim().is_empty() {
+        // Definitions are XPath over commissioning data, evaluated once the
+        // inventory exists; until then refuse rather than silently ignore.
+        return Err(Error::field(
+            "definition",
+            "Tag definitions (XPath over hardware details) are not supported yet: create a manual tag and use update_nodes.",
+        ));
+    }
+    tags_db::insert(c, name, definition, comment, kernel_opts)
+}
+
+pub fn update_tag(
+    c: &mut DbConn,
+    t: &Tag,
+    name: Option<&str>,
+    comment: Option<&str>,
+    definition: Option<&str>,
+    kernel_opts: Option<&str>,
+) -> Result<Tag> {
+    let new_name = name.unwrap_or(&t.name);
+    validate_name("name", new_name, ".:+")?;
+    if definition.is_some_and(|d| !d.trim().is_empty()) {
+        return Err(Error::field("definition", "Tag definitions (XPath over hardware details) are not supported yet."));
+    }
+    tags_db::update(
+        c,
+        t.id,
+        new_name,
+        definition.unwrap_or(&t.definition),
+        comment.unwrap_or(&t.comment),
+        kernel_opts.unwrap_or(&t.kernel_opts),
+    )?;
+    tags_db::by_name(c, new_name)?.ok_or(Error::NotFound("Tag"))
+}
