@@ -85,6 +85,15 @@ fn execute(c: &mut DbConn, job: &Job) -> Result<()> {
             let st = status_of(&node);
             let Some(failed) = st.failed_counterpart() else { return Ok(()) };
             let minutes = payload["minutes"].as_i64().unwrap_or(0);
+            let node = engine_nodes::transition(
+                c,
+                &node,
+                failed,
+                SYSTEM_ACTOR,
+                "",
+                NodeChanges { status_expires_at: Some(None), ..Default::default() },
+            )?;
+            // Logged after the status change so it becomes the status message.
             event(
                 c,
                 &node,
@@ -92,14 +101,6 @@ fn execute(c: &mut DbConn, job: &Job) -> Result<()> {
                 level::ERROR,
                 "Marking node failed",
                 &format!("Node operation '{}' timed out after {minutes} minutes.", st.label()),
-            )?;
-            engine_nodes::transition(
-                c,
-                &node,
-                failed,
-                SYSTEM_ACTOR,
-                "",
-                NodeChanges { status_expires_at: Some(None), ..Default::default() },
             )?;
             Ok(())
         }

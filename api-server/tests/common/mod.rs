@@ -246,3 +246,53 @@ pub fn pem_cert(seed: u8) -> String {
         base64::engine::general_purpose::STANDARD.encode(der)
     )
 }
+
+/// A machine created through the API by `admin` (power_type manual), with
+/// CPUs and memory set by PUT, taken to READY by the engine's commissioning
+/// completion (what the commissioning environment's success signal does).
+/// Returns its system_id.
+pub async fn ready_machine(s: &TestServer, admin: &ApiKey, hostname: &str, cpus: u32, mem_mib: u32) -> String {
+    let mac = format!("52:54:00:{:02x}:{:02x}:{:02x}", rand_byte(), rand_byte(), rand_byte());
+    let r = s
+        .post(
+            Some(admin),
+            "machines/",
+            &[
+                ("architecture", "amd64/generic"),
+                ("mac_addresses", &mac),
+                ("hostname", hostname),
+                ("power_type", "manual"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "create {hostname}: {}", r.body);
+    let v = r.json();
+    assert_eq!(v["status_name"], "Commissioning");
+    let sid = v["system_id"].as_str().unwrap().to_string();
+    let r = s
+        .call(
+            Some(admin),
+            "PUT",
+            &format!("machines/{sid}/"),
+            &[("cpu_count", &cpus.to_string()), ("memory", &mem_mib.to_string())],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let sid2 = sid.clone();
+    s.state
+        .db
+        .write(move |c| {
+            let n = ironpool_region::db::nodes::by_system_id(c, &sid2)?.unwrap();
+            ironpool_region::engine::nodes::complete_commissioning(c, &n, "test")
+        })
+        .await
+        .unwrap();
+    sid
+}
+
+fn rand_byte() -> u8 {
+    use std::sync::atomic::AtomicU64;
+    static SEQ: AtomicU64 = AtomicU64::new(1);
+    let n = SEQ.fetch_add(1, Ordering::SeqCst) ^ (std::process::id() as u64).wrapping_mul(2654435761);
+    (n.wrapping_mul(6364136223846793005) >> 33) as u8
+}
