@@ -76,7 +76,17 @@ impl TestServer {
     }
 
     pub fn start_with(backend: Backend, tweak: impl FnOnce(&mut RegionConfig)) -> TestServer {
-        let db = TestDb::new(backend);
+        Self::start_on(TestDb::new(backend), tweak)
+    }
+
+    /// A second region on the same database as `self` (PostgreSQL: several
+    /// regions share one database).
+    pub fn second_region(&self) -> TestServer {
+        let db = TestDb { url: self.db.url.clone(), dir: tempfile::tempdir().expect("temp dir") };
+        Self::start_on(db, |_| {})
+    }
+
+    pub fn start_on(db: TestDb, tweak: impl FnOnce(&mut RegionConfig)) -> TestServer {
         let mut cfg = RegionConfig::with_data_dir(db.dir.path());
         cfg.database_url = db.url.clone();
         cfg.listen = "127.0.0.1:0".into();
