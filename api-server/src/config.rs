@@ -26,6 +26,9 @@ pub struct RegionConfig {
     pub oauth_reject_nonce_reuse: bool,
     /// Default request-body limit for API calls that do not upload files.
     pub max_body_bytes: usize,
+    /// Run the durable-job worker in this process (on by default; tests that
+    /// count queries turn it off).
+    pub run_jobs: bool,
 }
 
 impl RegionConfig {
@@ -41,6 +44,7 @@ impl RegionConfig {
             oauth_timestamp_window_secs: 300,
             oauth_reject_nonce_reuse: true,
             max_body_bytes: 2 * 1024 * 1024,
+            run_jobs: true,
         }
     }
 }

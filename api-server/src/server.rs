@@ -36,7 +36,9 @@ pub fn bind(config: RegionConfig) -> Result<Region> {
     let listen = config.listen.clone();
     let workers = config.http_workers;
     let state = state(config)?;
-    crate::engine::jobs::spawn_worker(state.db.clone());
+    if state.config.run_jobs {
+        crate::engine::jobs::spawn_worker(state.db.clone());
+    }
     let data = web::Data::from(state.clone());
     let mut server = HttpServer::new(move || {
         App::new().app_data(data.clone()).wrap(from_fn(http::log_request)).default_service(web::to(http::entry))

@@ -12,7 +12,10 @@ backend_tests!(zones_pools_tags, |b| async move {
 
     // Zones: default exists; CRUD is admin-only; everyone reads.
     let z = s.get(Some(&user), "zones/").await.json();
-    assert_eq!(z, json!([{"id": 1, "name": "default", "description": "", "resource_uri": "/MAAS/api/2.0/zones/default/"}]));
+    assert_eq!(
+        z,
+        json!([{"id": 1, "name": "default", "description": "", "resource_uri": "/MAAS/api/2.0/zones/default/"}])
+    );
     assert_eq!(s.post(Some(&user), "zones/", &[("name", "az1")]).await.status, 403);
     assert_eq!(s.get(None, "zones/").await.status, 401);
     let r = s.post(Some(&admin), "zones/", &[("name", "az1"), ("description", "rack row 1")]).await;
@@ -37,7 +40,10 @@ backend_tests!(zones_pools_tags, |b| async move {
 
     // Pools: plural collection, singular item by id or name; pools/ does not exist.
     let p = s.get(Some(&user), "resourcepools/").await.json();
-    assert_eq!(p[0], json!({"id": 0, "name": "default", "description": "Default pool", "resource_uri": "/MAAS/api/2.0/resourcepool/0/"}));
+    assert_eq!(
+        p[0],
+        json!({"id": 0, "name": "default", "description": "Default pool", "resource_uri": "/MAAS/api/2.0/resourcepool/0/"})
+    );
     let r = s.get(Some(&user), "pools/").await;
     assert_eq!((r.status, r.body.as_str()), (404, "Unknown API endpoint: /MAAS/api/2.0/pools/."));
     let r = s.post(Some(&admin), "resourcepools/", &[("name", "gpu"), ("description", "GPUs")]).await;
@@ -45,7 +51,11 @@ backend_tests!(zones_pools_tags, |b| async move {
     assert_eq!(s.get(Some(&user), &format!("resourcepool/{gid}/")).await.json()["name"], "gpu");
     assert_eq!(s.get(Some(&user), "resourcepool/gpu/").await.json()["id"], gid);
     assert_eq!(s.get(Some(&user), "resourcepool/999/").await.body, "No ResourcePool matches the given query.");
-    assert_eq!(s.call(Some(&admin), "PUT", "resourcepool/gpu/", &[("description", "accelerators")]).await.json()["description"], "accelerators");
+    assert_eq!(
+        s.call(Some(&admin), "PUT", "resourcepool/gpu/", &[("description", "accelerators")]).await.json()
+            ["description"],
+        "accelerators"
+    );
     assert_eq!(s.call(Some(&admin), "PUT", &format!("machines/{sid}/"), &[("pool", "gpu")]).await.status, 200);
     assert_eq!(s.call(Some(&admin), "DELETE", "resourcepool/gpu/", &[]).await.status, 400, "has machines");
     assert_eq!(s.call(Some(&admin), "PUT", &format!("machines/{sid}/"), &[("pool", "default")]).await.status, 200);
@@ -55,7 +65,10 @@ backend_tests!(zones_pools_tags, |b| async move {
 
     // Tags: kernel_opts never null; manual tags via update_nodes.
     let r = s.post(Some(&admin), "tags/", &[("name", "ssd"), ("comment", "fast disks")]).await;
-    assert_eq!(r.json(), json!({"name": "ssd", "definition": "", "comment": "fast disks", "kernel_opts": "", "resource_uri": "/MAAS/api/2.0/tags/ssd/"}));
+    assert_eq!(
+        r.json(),
+        json!({"name": "ssd", "definition": "", "comment": "fast disks", "kernel_opts": "", "resource_uri": "/MAAS/api/2.0/tags/ssd/"})
+    );
     assert_eq!(s.post(Some(&user), "tags/", &[("name", "x")]).await.status, 403);
     assert_eq!(s.post(Some(&admin), "tags/", &[("name", "ssd")]).await.status, 400);
     assert_eq!(s.post(Some(&admin), "tags/", &[("name", "xp"), ("definition", "//node")]).await.status, 400);
@@ -73,7 +86,11 @@ backend_tests!(zones_pools_tags, |b| async move {
     assert_eq!(s.post(Some(&admin), "tags/ssd/?op=rebuild", &[]).await.json(), json!({"rebuilding": "ssd"}));
     let r = s.post(Some(&admin), "tags/ssd/?op=update_nodes", &[("remove", &sid)]).await;
     assert_eq!(r.json(), json!({"added": 0, "removed": 1}));
-    assert_eq!(s.call(Some(&admin), "PUT", "tags/ssd/", &[("name", "nvme"), ("kernel_opts", "nomodeset")]).await.json()["kernel_opts"], "nomodeset");
+    assert_eq!(
+        s.call(Some(&admin), "PUT", "tags/ssd/", &[("name", "nvme"), ("kernel_opts", "nomodeset")]).await.json()
+            ["kernel_opts"],
+        "nomodeset"
+    );
     assert_eq!(s.get(Some(&user), "tags/").await.json().as_array().unwrap().len(), 1);
     assert_eq!(s.call(Some(&admin), "DELETE", "tags/nvme/", &[]).await.status, 204);
     assert_eq!(s.get(Some(&user), "tags/nvme/").await.body, "No Tag matches the given query.");

@@ -1,0 +1,85 @@
+//! Lists are N+1-free: listing 1 and 1,000 machines costs the same number of
+//! SQL statements. Alone in its test binary because it counts queries through
+//! diesel's process-wide instrumentation.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use common::*;
+use diesel::connection::{Instrumentation, InstrumentationEvent};
+use ironpool_region::engine::nodes::{self as engine, MachineInput};
+
+static QUERIES: AtomicUsize = AtomicUsize::new(0);
+
+struct Counter;
+
+impl Instrumentation for Counter {
+    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+        if matches!(event, InstrumentationEvent::StartQuery { .. }) {
+            QUERIES.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+async fn count_list(s: &TestServer, key: &ApiKey) -> (usize, usize) {
+    let before = QUERIES.load(Ordering::SeqCst);
+    let r = s.get(Some(key), "machines/").await;
+    assert_eq!(r.status, 200);
+    (QUERIES.load(Ordering::SeqCst) - before, r.json().as_array().unwrap().len())
+}
+
+async fn seed(s: &TestServer, from: usize, to: usize) {
+    s.state
+        .db
+        .write(move |c| {
+            let admin = ironpool_region::db::users::by_username(c, "admin")?.unwrap();
+            for i in from..to {
+                let n = engine::create_machine(
+                    c,
+                    Some(&admin),
+                    MachineInput {
+                        architecture: Some("amd64".into()),
+                        mac_addresses: vec![format!("02:00:00:00:{:02x}:{:02x}", i / 256, i % 256)],
+                        hostname: Some(format!("m{i}")),
+                        power_type: "manual".into(),
+                        commission: false,
+                        ..Default::default()
+                    },
+                )?;
+                if i % 3 == 0 {
+                    engine::event(c, &n, "admin", 20, "Seeded", "")?;
+                }
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
+
+async fn check(b: Backend) {
+    let s = TestServer::start_with(b, |c| {
+        c.run_jobs = false;
+        c.db_pool_size = 1;
+        c.http_workers = 1;
+    });
+    let admin = s.user("admin", true).await;
+    s.post(Some(&admin), "tags/", &[("name", "t1")]).await;
+    seed(&s, 0, 1).await;
+    count_list(&s, &admin).await; // warm-up: connection setup is not counted
+    let (one, n1) = count_list(&s, &admin).await;
+    assert_eq!(n1, 1);
+    seed(&s, 1, 1000).await;
+    let (thousand, n1000) = count_list(&s, &admin).await;
+    assert_eq!(n1000, 1000);
+    println!("{b:?}: listing 1 machine = {one} queries, 1000 machines = {thousand} queries");
+    assert_eq!(one, thousand, "{b:?}: query count must not grow with the number of machines");
+    assert!(one <= 12, "{b:?}: {one} queries for a list is too many");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn machine_list_query_count_is_fixed() {
+    diesel::connection::set_default_instrumentation(|| Some(Box::new(Counter))).unwrap();
+    check(Backend::Sqlite).await;
+    check(Backend::Postgres).await;
+}
