@@ -4,8 +4,10 @@
 
 pub mod account;
 pub mod events;
+pub mod files;
 pub mod maas;
 pub mod machines;
+pub mod notifications;
 pub mod places;
 pub mod render;
 pub mod site;
@@ -31,6 +33,8 @@ pub fn handlers() -> Vec<Handler> {
     all.extend(places::handlers());
     all.extend(tags::handlers());
     all.extend(events::handlers());
+    all.extend(files::handlers());
+    all.extend(notifications::handlers());
     all
 }
 

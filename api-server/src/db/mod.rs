@@ -9,6 +9,7 @@
 
 pub mod config;
 pub mod events;
+pub mod files;
 pub mod jobs;
 pub mod nodes;
 pub mod places;

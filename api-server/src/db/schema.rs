@@ -212,6 +212,34 @@ tables! {
         created_at -> Timestamp,
     }
 
+    files (id) {
+        id -> BigInt,
+        filename -> Text,
+        owner_id -> BigInt,
+        anon_key -> Text,
+        content -> Binary,
+        created_at -> Timestamp,
+    }
+
+    notifications (id) {
+        id -> BigInt,
+        ident -> Nullable<Text>,
+        message -> Text,
+        context -> Text,
+        category -> Text,
+        user_id -> Nullable<BigInt>,
+        for_users -> Bool,
+        for_admins -> Bool,
+        dismissable -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+
+    notification_dismissals (notification_id, user_id) {
+        notification_id -> BigInt,
+        user_id -> BigInt,
+    }
+
     jobs (id) {
         id -> BigInt,
         kind -> Text,
@@ -239,6 +267,7 @@ diesel::joinable!(interfaces -> nodes (node_id));
 diesel::joinable!(node_tags -> nodes (node_id));
 diesel::joinable!(node_tags -> tags (tag_id));
 diesel::joinable!(events -> nodes (node_id));
+diesel::joinable!(files -> users (owner_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     api_tokens,
@@ -253,5 +282,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     tags,
     node_tags,
     events,
+    files,
+    notifications,
+    notification_dismissals,
     jobs,
 );

@@ -1,0 +1,30 @@
+-- Per-user files (Juju's provider storage) and notifications.
+CREATE TABLE files (
+    id BIGSERIAL PRIMARY KEY,
+    filename TEXT NOT NULL,
+    owner_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    anon_key TEXT NOT NULL UNIQUE,
+    content BYTEA NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    UNIQUE (owner_id, filename)
+);
+
+CREATE TABLE notifications (
+    id BIGSERIAL PRIMARY KEY,
+    ident TEXT,
+    message TEXT NOT NULL,
+    context TEXT NOT NULL,
+    category TEXT NOT NULL,
+    user_id BIGINT REFERENCES users(id) ON DELETE CASCADE,
+    for_users BOOLEAN NOT NULL,
+    for_admins BOOLEAN NOT NULL,
+    dismissable BOOLEAN NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    updated_at TIMESTAMP NOT NULL
+);
+
+CREATE TABLE notification_dismissals (
+    notification_id BIGINT NOT NULL REFERENCES notifications(id) ON DELETE CASCADE,
+    user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    PRIMARY KEY (notification_id, user_id)
+);

@@ -1,0 +1,3 @@
+DROP TABLE notification_dismissals;
+DROP TABLE notifications;
+DROP TABLE files;

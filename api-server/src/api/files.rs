@@ -1,0 +1,147 @@
+//! `files/` and `files/{filename}/`: per-user blob storage (Juju's provider
+//! storage). Files are private to their owner, except through the anonymous
+//! `get_by_key` URL each file advertises.
+
+use actix_web::http::StatusCode;
+use base64::Engine as _;
+use serde_json::{json, Value};
+
+use super::resource_uri;
+use crate::db::files::{self as files_db, FileMeta};
+use crate::error::{Error, Result};
+use crate::handler_fn;
+use crate::http::registry::{optional, required, Access, Action, Handler, Method};
+use crate::http::reply::Reply;
+use crate::http::Ctx;
+
+/// Uploads may be large (Juju stores tools and state); other calls are small.
+const MAX_UPLOAD: usize = 512 * 1024 * 1024;
+
+pub fn handlers() -> Vec<Handler> {
+    let by_key = || {
+        Action::new(Method::Get, Some("get_by_key"), "Get a file by key", handler_fn!(get_by_key))
+            .describe("Works anonymously: this is what a file's anon_resource_uri points at.")
+            .params(&[required("key", "String", "The file's key.")])
+    };
+    vec![
+        Handler::new(
+            "FilesHandler",
+            "files/",
+            Access::Authenticated,
+            "Manage the collection of all the files in this MAAS",
+        )
+        .action(Action::new(Method::Get, None, "List files", handler_fn!(list)).params(&[optional(
+            "prefix",
+            "String",
+            "Only files whose name starts with this string.",
+        )]))
+        .action(
+            Action::new(Method::Post, None, "Add a new file", handler_fn!(add))
+                .describe("Multipart: a filename field and one file part. An existing file of that name is replaced.")
+                .params(&[required("filename", "String", "The file's name."), required("file", "File", "The content.")])
+                .max_body(MAX_UPLOAD),
+        )
+        .action(Action::new(Method::Delete, None, "Delete a file", handler_fn!(delete_by_query)).params(&[required(
+            "filename",
+            "String",
+            "The file's name.",
+        )]))
+        .action(Action::new(Method::Get, Some("get"), "Get a named file", handler_fn!(get_raw)).params(&[required(
+            "filename",
+            "String",
+            "The file's name.",
+        )]))
+        .action(by_key()),
+        Handler::new("AnonFilesHandler", "files/", Access::Anonymous, "Anonymous file operations")
+            .describe("Files are reachable anonymously only by their key.")
+            .paired_with("FilesHandler")
+            .action(by_key()),
+        Handler::new("FileHandler", "files/{filename}/", Access::Authenticated, "Manage a FileStorage object")
+            .greedy("filename")
+            .action(
+                Action::new(Method::Get, None, "Read a stored file", handler_fn!(read))
+                    .describe("The content is base64-encoded."),
+            )
+            .action(Action::new(Method::Delete, None, "Delete a FileStorage object", handler_fn!(delete_one))),
+    ]
+}
+
+fn file_json(f: &FileMeta, owner: &str) -> Value {
+    json!({
+        "filename": f.filename,
+        "owner": owner,
+        "anon_resource_uri": resource_uri(&format!("files/?op=get_by_key&key={}", f.anon_key)),
+        "resource_uri": resource_uri(&format!("files/{}/", f.filename)),
+    })
+}
+
+async fn list(ctx: Ctx) -> Result<Reply> {
+    let user = ctx.user()?.clone();
+    let prefix = ctx.params.get_nonempty("prefix").map(str::to_string);
+    let files = ctx.db().run(move |c| files_db::list(c, user.id, prefix.as_deref())).await?;
+    let owner = ctx.user()?.username.clone();
+    Ok(Reply::json(files.iter().map(|f| file_json(f, &owner)).collect::<Vec<_>>()))
+}
+
+fn new_key() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+async fn add(ctx: Ctx) -> Result<Reply> {
+    let user = ctx.user()?.clone();
+    let filename = ctx.params.required("filename")?.to_string();
+    let parts = ctx.params.files();
+    if parts.len() != 1 {
+        return Err(Error::BadRequest(format!("Exactly one file must be uploaded; got {}.", parts.len())));
+    }
+    let content = parts[0].data.clone();
+    ctx.db().write(move |c| files_db::put(c, user.id, &filename, &new_key(), &content, crate::engine::now())).await?;
+    Ok(Reply::Empty(StatusCode::CREATED))
+}
+
+async fn get_raw(ctx: Ctx) -> Result<Reply> {
+    let user = ctx.user()?.clone();
+    let filename = ctx.params.required("filename")?.to_string();
+    let f = ctx.db().run(move |c| files_db::get(c, user.id, &filename)).await?.ok_or(Error::NotFound("FileStorage"))?;
+    Ok(Reply::Bytes("application/octet-stream", f.1))
+}
+
+async fn get_by_key(ctx: Ctx) -> Result<Reply> {
+    let key = ctx.params.required("key")?.to_string();
+    let data = ctx.db().run(move |c| files_db::by_key(c, &key)).await?.ok_or(Error::NotFound("FileStorage"))?;
+    Ok(Reply::Bytes("application/octet-stream", data))
+}
+
+async fn read(ctx: Ctx) -> Result<Reply> {
+    let user = ctx.user()?.clone();
+    let filename = ctx.path("filename").to_string();
+    let (meta, content) =
+        ctx.db().run(move |c| files_db::get(c, user.id, &filename)).await?.ok_or(Error::NotFound("FileStorage"))?;
+    let mut v = file_json(&meta, &ctx.user()?.username);
+    v["content"] = json!(base64::engine::general_purpose::STANDARD.encode(content));
+    Ok(Reply::Json(v))
+}
+
+async fn delete_named(ctx: &Ctx, filename: String) -> Result<Reply> {
+    let user = ctx.user()?.clone();
+    let gone = ctx.db().write(move |c| files_db::delete(c, user.id, &filename)).await?;
+    if gone {
+        Ok(Reply::NoContent)
+    } else {
+        Err(Error::NotFound("FileStorage"))
+    }
+}
+
+async fn delete_one(ctx: Ctx) -> Result<Reply> {
+    let filename = ctx.path("filename").to_string();
+    delete_named(&ctx, filename).await
+}
+
+async fn delete_by_query(ctx: Ctx) -> Result<Reply> {
+    let filename = ctx.params.required("filename")?.to_string();
+    delete_named(&ctx, filename).await
+}
