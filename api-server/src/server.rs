@@ -26,7 +26,8 @@ pub fn state(config: RegionConfig) -> Result<Arc<AppState>> {
         .map_err(|e| Error::Internal(format!("cannot create data dir {}: {e}", config.data_dir.display())))?;
     let db = Datastore::open(&config.database_url, config.db_pool_size)?;
     let registry = Registry::new(crate::api::handlers());
-    Ok(Arc::new(AppState { db, config, registry, nonces: NonceCache::default() }))
+    let registry_v1 = Registry::new(crate::api::v1::handlers());
+    Ok(Arc::new(AppState { db, config, registry, registry_v1, nonces: NonceCache::default() }))
 }
 
 /// Binds the HTTP server on `config.listen`. The returned server handles

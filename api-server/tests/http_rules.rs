@@ -55,8 +55,8 @@ backend_tests!(url_rules, |b| async move {
     // Outside API 2.0.
     let r = read(client().get(format!("{}/MAAS/api/version/", s.origin)).send().await.unwrap()).await;
     assert_eq!((r.status, r.body.as_str()), (200, "2.0"));
-    let r = read(client().get(format!("{}/MAAS/api/1.0/nodes/", s.origin)).send().await.unwrap()).await;
-    assert_eq!(r.status, 410);
+    let r = read(client().get(format!("{}/MAAS/api/1.0/nodegroups/", s.origin)).send().await.unwrap()).await;
+    assert_eq!((r.status, r.body.as_str()), (404, "Unknown API endpoint: /MAAS/api/1.0/nodegroups/."));
     let r = read(client().get(format!("{}/MAAS/api/", s.origin)).send().await.unwrap()).await;
     assert_eq!(r.json()["title"], "MAAS API");
 });

@@ -52,8 +52,19 @@ fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &s
     req.push_str("\r\n");
     req.push_str(body);
     s.write_all(req.as_bytes()).unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
+    // Read until the server closes; a reset after the response has arrived
+    // (the server closing a `Connection: close` socket) is not an error.
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(e) if !raw.is_empty() && e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("reading the response from {addr}: {e}"),
+        }
+    }
+    let resp = String::from_utf8_lossy(&raw).into_owned();
     let status = resp[9..12].parse().unwrap();
     let body = resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
     (status, body)

@@ -294,7 +294,7 @@ fn model_of(ctx: &Ctx) -> &'static str {
 
 /// Loads the URL's machine (visible to the caller), runs `op` in one write
 /// transaction, and renders the resulting machine.
-async fn with_machine<F>(ctx: Ctx, op: F) -> Result<Reply>
+pub(crate) async fn with_machine<F>(ctx: Ctx, op: F) -> Result<Reply>
 where
     F: FnOnce(&mut DbConn, &User, Node) -> Result<Node> + Send + 'static,
 {
@@ -370,7 +370,7 @@ fn list_of(p: &Params, name: &str) -> Vec<String> {
 
 // ---- collection ----------------------------------------------------------
 
-async fn list_nodes_of(ctx: Ctx, types: Vec<i32>) -> Result<Reply> {
+pub(crate) async fn list_nodes_of(ctx: Ctx, types: Vec<i32>) -> Result<Reply> {
     let user = ctx.user()?.clone();
     let pairs = ctx.params.pairs().to_vec();
     let base_query: Vec<(String, String)> = pairs.iter().filter(|(k, _)| k != "cursor").cloned().collect();
@@ -412,11 +412,11 @@ async fn list_nodes_of(ctx: Ctx, types: Vec<i32>) -> Result<Reply> {
     })
 }
 
-async fn list_machines(ctx: Ctx) -> Result<Reply> {
+pub(crate) async fn list_machines(ctx: Ctx) -> Result<Reply> {
     list_nodes_of(ctx, vec![NodeType::Machine as i32]).await
 }
 
-async fn list_nodes(ctx: Ctx) -> Result<Reply> {
+pub(crate) async fn list_nodes(ctx: Ctx) -> Result<Reply> {
     list_nodes_of(ctx, vec![]).await
 }
 
@@ -447,7 +447,7 @@ fn machine_input(p: &Params, is_admin: bool) -> Result<MachineInput> {
     })
 }
 
-async fn create_machine(ctx: Ctx) -> Result<Reply> {
+pub(crate) async fn create_machine(ctx: Ctx) -> Result<Reply> {
     let user = ctx.user()?.clone();
     let input = machine_input(&ctx.params, user.is_superuser)?;
     let v = ctx
@@ -460,7 +460,7 @@ async fn create_machine(ctx: Ctx) -> Result<Reply> {
     Ok(Reply::Json(v))
 }
 
-async fn create_machine_anon(ctx: Ctx) -> Result<Reply> {
+pub(crate) async fn create_machine_anon(ctx: Ctx) -> Result<Reply> {
     let mut input = machine_input(&ctx.params, false)?;
     input.commission = false;
     input.deployed = false;
@@ -475,11 +475,11 @@ async fn create_machine_anon(ctx: Ctx) -> Result<Reply> {
     Ok(Reply::Json(v))
 }
 
-async fn accept_anon(_ctx: Ctx) -> Result<Reply> {
+pub(crate) async fn accept_anon(_ctx: Ctx) -> Result<Reply> {
     Err(Error::Unauthorized("You must be logged in to accept machines.".into()))
 }
 
-async fn allocate(ctx: Ctx) -> Result<Reply> {
+pub(crate) async fn allocate(ctx: Ctx) -> Result<Reply> {
     let user = ctx.user()?.clone();
     let pairs = ctx.params.pairs().to_vec();
     let v = ctx
@@ -510,7 +510,7 @@ fn bulk_nodes(c: &mut DbConn, ids: &[String]) -> Result<Vec<Node>> {
     Ok(found)
 }
 
-async fn release_many(ctx: Ctx) -> Result<Reply> {
+pub(crate) async fn release_many(ctx: Ctx) -> Result<Reply> {
     let user = ctx.user()?.clone();
     let ids = list_of(&ctx.params, "machines");
     if ids.is_empty() {
@@ -556,7 +556,7 @@ async fn release_many(ctx: Ctx) -> Result<Reply> {
     Ok(Reply::json(released))
 }
 
-async fn accept(ctx: Ctx) -> Result<Reply> {
+pub(crate) async fn accept(ctx: Ctx) -> Result<Reply> {
     let user = ctx.admin()?.clone();
     let ids = list_of(&ctx.params, "machines");
     let v = ctx
@@ -575,7 +575,7 @@ async fn accept(ctx: Ctx) -> Result<Reply> {
     Ok(Reply::json(v))
 }
 
-async fn accept_all(ctx: Ctx) -> Result<Reply> {
+pub(crate) async fn accept_all(ctx: Ctx) -> Result<Reply> {
     let user = ctx.admin()?.clone();
     let v = ctx
         .db()
@@ -597,7 +597,7 @@ async fn accept_all(ctx: Ctx) -> Result<Reply> {
     Ok(Reply::json(v))
 }
 
-async fn list_allocated(ctx: Ctx) -> Result<Reply> {
+pub(crate) async fn list_allocated(ctx: Ctx) -> Result<Reply> {
     let user = ctx.user()?.clone();
     let ids = list_of(&ctx.params, "id");
     let v = ctx
@@ -618,7 +618,7 @@ async fn list_allocated(ctx: Ctx) -> Result<Reply> {
     Ok(Reply::json(v))
 }
 
-async fn power_parameters_many(ctx: Ctx) -> Result<Reply> {
+pub(crate) async fn power_parameters_many(ctx: Ctx) -> Result<Reply> {
     ctx.admin()?;
     let ids = list_of(&ctx.params, "id");
     let v = ctx
@@ -639,7 +639,7 @@ async fn power_parameters_many(ctx: Ctx) -> Result<Reply> {
     Ok(Reply::Json(v))
 }
 
-async fn is_registered(ctx: Ctx) -> Result<Reply> {
+pub(crate) async fn is_registered(ctx: Ctx) -> Result<Reply> {
     let mac = ctx.params.required("mac_address")?;
     let mac = names::normalise_mac(mac)
         .ok_or_else(|| Error::field("mac_address", format!("'{mac}' is not a valid MAC address.")))?;
@@ -658,7 +658,7 @@ async fn is_registered(ctx: Ctx) -> Result<Reply> {
     Ok(Reply::json(found))
 }
 
-async fn is_action_in_progress(ctx: Ctx) -> Result<Reply> {
+pub(crate) async fn is_action_in_progress(ctx: Ctx) -> Result<Reply> {
     let mac = ctx.params.required("mac_address")?;
     let mac = names::normalise_mac(mac)
         .ok_or_else(|| Error::field("mac_address", format!("'{mac}' is not a valid MAC address.")))?;
@@ -681,7 +681,7 @@ async fn is_action_in_progress(ctx: Ctx) -> Result<Reply> {
     Ok(Reply::json(busy))
 }
 
-async fn set_zone(ctx: Ctx) -> Result<Reply> {
+pub(crate) async fn set_zone(ctx: Ctx) -> Result<Reply> {
     ctx.admin()?;
     let zone = ctx.params.required("zone")?.to_string();
     let ids = list_of(&ctx.params, "nodes");
@@ -710,7 +710,7 @@ async fn set_zone(ctx: Ctx) -> Result<Reply> {
 
 // ---- one machine ---------------------------------------------------------
 
-async fn read_machine(ctx: Ctx) -> Result<Reply> {
+pub(crate) async fn read_machine(ctx: Ctx) -> Result<Reply> {
     let user = ctx.user()?.clone();
     let sid = ctx.path("system_id").to_string();
     let v = ctx
@@ -726,7 +726,7 @@ async fn read_machine(ctx: Ctx) -> Result<Reply> {
     Ok(Reply::Json(v))
 }
 
-async fn read_node(ctx: Ctx) -> Result<Reply> {
+pub(crate) async fn read_node(ctx: Ctx) -> Result<Reply> {
     let user = ctx.user()?.clone();
     let sid = ctx.path("system_id").to_string();
     let v = ctx
@@ -739,7 +739,7 @@ async fn read_node(ctx: Ctx) -> Result<Reply> {
     Ok(Reply::Json(v))
 }
 
-async fn delete_node(ctx: Ctx) -> Result<Reply> {
+pub(crate) async fn delete_node(ctx: Ctx) -> Result<Reply> {
     let user = ctx.user()?.clone();
     let sid = ctx.path("system_id").to_string();
     let model = model_of(&ctx);
@@ -778,7 +778,7 @@ fn int_field<T: std::str::FromStr>(p: &Params, name: &str) -> Result<Option<T>> 
     }
 }
 
-async fn update_machine(ctx: Ctx) -> Result<Reply> {
+pub(crate) async fn update_machine(ctx: Ctx) -> Result<Reply> {
     let p = &ctx.params;
     if p.bool("disable_ipv4")? == Some(true) {
         return Err(Error::field("disable_ipv4", "IPv4 cannot be disabled."));
@@ -848,13 +848,13 @@ fn validate_kernel(k: &str) -> Result<()> {
     }
 }
 
-async fn deploy(ctx: Ctx) -> Result<Reply> {
+/// The deployment options of `deploy` (and of `power_on` on an allocated
+/// machine, which starts a deployment), validated.
+async fn deploy_input(ctx: &Ctx) -> Result<DeployInput> {
     let p = &ctx.params;
     let mut errors = FieldErrors::new();
-    for banned in ["install_rackd"] {
-        if p.bool(banned)? == Some(true) {
-            errors.insert(banned.into(), vec!["The rack controller cannot be installed with deploy.".into()]);
-        }
+    if p.bool("install_rackd")? == Some(true) {
+        errors.insert("install_rackd".into(), vec!["The rack controller cannot be installed with deploy.".into()]);
     }
     if p.bool("install_kvm")? == Some(true) || p.bool("register_vmhost")? == Some(true) {
         errors.insert("install_kvm".into(), vec!["Ironpool does not manage VM hosts.".into()]);
@@ -871,12 +871,14 @@ async fn deploy(ctx: Ctx) -> Result<Reply> {
         validate_kernel(k)?;
     }
     let user_data = user_data(p)?;
-    let default_series = crate::engine::config::get(ctx.db(), "default_distro_series", true).await?;
     let (osystem, distro_series) = match series {
         Some(s) => s,
-        None => resolve_series(default_series.as_str().unwrap_or("noble"))?,
+        None => {
+            let default_series = crate::engine::config::get(ctx.db(), "default_distro_series", true).await?;
+            resolve_series(default_series.as_str().unwrap_or("noble"))?
+        }
     };
-    let input = DeployInput {
+    Ok(DeployInput {
         osystem,
         distro_series,
         hwe_kernel,
@@ -886,11 +888,15 @@ async fn deploy(ctx: Ctx) -> Result<Reply> {
         ephemeral_deploy: flag(p, "ephemeral_deploy")?,
         enable_hw_sync: flag(p, "enable_hw_sync")?,
         enable_kernel_crash_dump: flag(p, "enable_kernel_crash_dump")?,
-    };
+    })
+}
+
+pub(crate) async fn deploy(ctx: Ctx) -> Result<Reply> {
+    let input = deploy_input(&ctx).await?;
     with_machine(ctx, move |c, user, n| engine::deploy(c, user, &n, input)).await
 }
 
-async fn release_one(ctx: Ctx) -> Result<Reply> {
+pub(crate) async fn release_one(ctx: Ctx) -> Result<Reply> {
     let p = &ctx.params;
     let input = ReleaseInput {
         erase: flag(p, "erase")?,
@@ -902,26 +908,24 @@ async fn release_one(ctx: Ctx) -> Result<Reply> {
     with_machine(ctx, move |c, user, n| engine::release(c, user, &n, input)).await
 }
 
-async fn commission(ctx: Ctx) -> Result<Reply> {
+pub(crate) async fn commission(ctx: Ctx) -> Result<Reply> {
     for f in ["enable_ssh", "skip_bmc_config", "skip_networking", "skip_storage"] {
         ctx.params.bool(f)?;
     }
     with_machine(ctx, |c, user, n| engine::commission(c, user, &n)).await
 }
 
-async fn abort(ctx: Ctx) -> Result<Reply> {
+pub(crate) async fn abort(ctx: Ctx) -> Result<Reply> {
     let cm = comment(&ctx.params);
     with_machine(ctx, move |c, user, n| engine::abort(c, user, &n, &cm)).await
 }
 
-async fn power_on(ctx: Ctx) -> Result<Reply> {
-    let ud = user_data(&ctx.params)?;
-    let series = crate::engine::config::get(ctx.db(), "default_distro_series", true).await?;
-    let series = resolve_series(series.as_str().unwrap_or("noble"))?.1;
-    with_machine(ctx, move |c, user, n| engine::power_on(c, user, &n, ud, &series)).await
+pub(crate) async fn power_on(ctx: Ctx) -> Result<Reply> {
+    let input = deploy_input(&ctx).await?;
+    with_machine(ctx, move |c, user, n| engine::power_on(c, user, &n, input)).await
 }
 
-async fn power_off(ctx: Ctx) -> Result<Reply> {
+pub(crate) async fn power_off(ctx: Ctx) -> Result<Reply> {
     if let Some(m) = ctx.params.get_nonempty("stop_mode") {
         if m != "soft" && m != "hard" {
             return Err(Error::field("stop_mode", "stop_mode must be soft or hard."));
@@ -930,7 +934,7 @@ async fn power_off(ctx: Ctx) -> Result<Reply> {
     with_machine(ctx, |c, user, n| engine::power_off(c, user, &n)).await
 }
 
-async fn query_power_state(ctx: Ctx) -> Result<Reply> {
+pub(crate) async fn query_power_state(ctx: Ctx) -> Result<Reply> {
     let user = ctx.user()?.clone();
     let sid = ctx.path("system_id").to_string();
     let state = ctx
@@ -950,21 +954,25 @@ async fn query_power_state(ctx: Ctx) -> Result<Reply> {
     Ok(Reply::json(json!({"state": state})))
 }
 
-async fn power_parameters_one(ctx: Ctx) -> Result<Reply> {
+pub(crate) async fn power_parameters_one(ctx: Ctx) -> Result<Reply> {
     let user = ctx.admin()?.clone();
     let sid = ctx.path("system_id").to_string();
     let v = ctx.db().run(move |c| Ok(engine::power_parameters(&engine::get_visible(c, &user, &sid, "Node")?))).await?;
     Ok(Reply::Json(v))
 }
 
-/// Minimal BSON: a document mapping probe names to null until commissioning
-/// stores their output.
-fn bson_nulls(keys: &[&str]) -> Vec<u8> {
+/// Minimal BSON: a document mapping probe names to binary XML blobs (empty
+/// documents until commissioning stores real probe output). knife-maas
+/// parses each value as XML, so they are never null.
+fn bson_blobs(entries: &[(&str, &[u8])]) -> Vec<u8> {
     let mut body = Vec::new();
-    for k in keys {
-        body.push(0x0A); // null
+    for (k, v) in entries {
+        body.push(0x05); // binary
         body.extend_from_slice(k.as_bytes());
         body.push(0);
+        body.extend_from_slice(&(v.len() as i32).to_le_bytes());
+        body.push(0x00); // generic subtype
+        body.extend_from_slice(v);
     }
     let len = (4 + body.len() + 1) as i32;
     let mut doc = len.to_le_bytes().to_vec();
@@ -973,46 +981,48 @@ fn bson_nulls(keys: &[&str]) -> Vec<u8> {
     doc
 }
 
-async fn details(ctx: Ctx) -> Result<Reply> {
+pub(crate) async fn details(ctx: Ctx) -> Result<Reply> {
     let user = ctx.user()?.clone();
     let sid = ctx.path("system_id").to_string();
     ctx.db().run(move |c| engine::get_visible(c, &user, &sid, "Node").map(|_| ())).await?;
-    Ok(Reply::Bytes("application/bson", bson_nulls(&["lshw", "lldp"])))
+    let lshw: &[u8] = b"<?xml version=\"1.0\" standalone=\"yes\" ?>\n<list>\n</list>\n";
+    let lldp: &[u8] = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<lldp label=\"LLDP neighbors\"/>\n";
+    Ok(Reply::Bytes("application/bson", bson_blobs(&[("lshw", lshw), ("lldp", lldp)])))
 }
 
-async fn mark_broken(ctx: Ctx) -> Result<Reply> {
+pub(crate) async fn mark_broken(ctx: Ctx) -> Result<Reply> {
     let cm = ctx.params.get("comment").or(ctx.params.get("error_description")).unwrap_or("").to_string();
     with_machine(ctx, move |c, user, n| engine::mark_broken(c, user, &n, &cm)).await
 }
 
-async fn mark_fixed(ctx: Ctx) -> Result<Reply> {
+pub(crate) async fn mark_fixed(ctx: Ctx) -> Result<Reply> {
     let cm = comment(&ctx.params);
     with_machine(ctx, move |c, user, n| engine::mark_fixed(c, user, &n, &cm)).await
 }
 
-async fn override_failed_testing(ctx: Ctx) -> Result<Reply> {
+pub(crate) async fn override_failed_testing(ctx: Ctx) -> Result<Reply> {
     with_machine(ctx, |c, user, n| engine::override_failed_testing(c, user, &n)).await
 }
 
-async fn lock(ctx: Ctx) -> Result<Reply> {
+pub(crate) async fn lock(ctx: Ctx) -> Result<Reply> {
     let cm = comment(&ctx.params);
     with_machine(ctx, move |c, user, n| engine::lock(c, user, &n, &cm)).await
 }
 
-async fn unlock(ctx: Ctx) -> Result<Reply> {
+pub(crate) async fn unlock(ctx: Ctx) -> Result<Reply> {
     let cm = comment(&ctx.params);
     with_machine(ctx, move |c, user, n| engine::unlock(c, user, &n, &cm)).await
 }
 
-async fn rescue_mode(ctx: Ctx) -> Result<Reply> {
+pub(crate) async fn rescue_mode(ctx: Ctx) -> Result<Reply> {
     with_machine(ctx, |c, user, n| engine::rescue_mode(c, user, &n)).await
 }
 
-async fn exit_rescue_mode(ctx: Ctx) -> Result<Reply> {
+pub(crate) async fn exit_rescue_mode(ctx: Ctx) -> Result<Reply> {
     with_machine(ctx, |c, user, n| engine::exit_rescue_mode(c, user, &n)).await
 }
 
-async fn set_owner_data(ctx: Ctx) -> Result<Reply> {
+pub(crate) async fn set_owner_data(ctx: Ctx) -> Result<Reply> {
     let pairs: Vec<(String, String)> = ctx.params.pairs().to_vec();
     with_machine(ctx, move |c, user, n| engine::set_owner_data(c, user, &n, &pairs)).await
 }
@@ -1038,8 +1048,8 @@ mod tests {
         assert_eq!(parse_size("s", "2G").unwrap(), 2_000_000_000);
         assert_eq!(parse_size("s", "512").unwrap(), 512);
         assert!(parse_size("s", "lots").is_err());
-        let doc = bson_nulls(&["lshw"]);
-        assert_eq!(doc.len(), 4 + 1 + 5 + 1);
+        let doc = bson_blobs(&[("lshw", b"<a/>")]);
+        assert_eq!(doc.len(), 4 + 1 + 5 + 4 + 1 + 4 + 1);
         assert_eq!(i32::from_le_bytes([doc[0], doc[1], doc[2], doc[3]]) as usize, doc.len());
     }
 }

@@ -14,6 +14,7 @@ pub mod site;
 pub mod sshkeys;
 pub mod tags;
 pub mod users;
+pub mod v1;
 pub mod version;
 
 use serde_json::{json, Value};

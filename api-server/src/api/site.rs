@@ -39,9 +39,6 @@ pub async fn route(req: &HttpRequest, payload: web::Payload, state: Arc<AppState
             let no_users = state.db.run(users_db::count).await? == 0;
             Ok(Reply::json(json!({"authenticated": false, "external_auth_url": null, "no_users": no_users})))
         }
-        p if p.starts_with("/MAAS/api/1.0/") => {
-            Err(Error::Gone("The MAAS API 1.0 is not served by this region; use /MAAS/api/2.0/.".into()))
-        }
         p if p.starts_with("/MAAS/api/") => Err(Error::UnknownEndpoint(p.to_string())),
         _ => Ok(Reply::Text(StatusCode::NOT_FOUND, format!("Not Found: {path}"))),
     }

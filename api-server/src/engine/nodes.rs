@@ -825,29 +825,13 @@ pub fn unlock(c: &mut DbConn, actor: &User, n: &Node, comment: &str) -> Result<N
 }
 
 /// `power_on`: the machine must be owned; from ALLOCATED it starts a deploy.
-pub fn power_on(
-    c: &mut DbConn,
-    actor: &User,
-    n: &Node,
-    user_data: Option<Vec<u8>>,
-    default_series: &str,
-) -> Result<Node> {
+pub fn power_on(c: &mut DbConn, actor: &User, n: &Node, deploy_input: DeployInput) -> Result<Node> {
     require_edit(actor, n)?;
     if n.owner_id.is_none() {
         return Err(Error::Conflict("Can't start node: it hasn't been allocated.".into()));
     }
     if status_of(n) == Status::Allocated {
-        return deploy(
-            c,
-            actor,
-            n,
-            DeployInput {
-                osystem: "ubuntu".into(),
-                distro_series: default_series.to_string(),
-                user_data,
-                ..Default::default()
-            },
-        );
+        return deploy(c, actor, n, deploy_input);
     }
     request_power(c, n, &actor.username, power::PowerAction::On)?;
     nodes_db::by_system_id(c, &n.system_id)?.ok_or(Error::NotFound("Machine"))

@@ -34,6 +34,8 @@ pub struct AppState {
     pub db: Datastore,
     pub config: RegionConfig,
     pub registry: Arc<Registry>,
+    /// The API 1.0 node calls Chef integrations use (not described).
+    pub registry_v1: Arc<Registry>,
     pub nonces: oauth::NonceCache,
 }
 
@@ -110,9 +112,10 @@ pub async fn read_body_limited(mut payload: web::Payload, limit: usize) -> Resul
 pub async fn entry(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
     let path = normalise_path(req.path());
     let state = state.into_inner();
-    let result = if let Some(rel) = path.strip_prefix(API_PREFIX) {
-        let rel = rel.to_string();
-        let r = api(&req, payload, state.clone(), &path, &rel).await;
+    let v1 = path.strip_prefix(V1_PREFIX).map(|rel| (rel.to_string(), state.registry_v1.clone()));
+    let v2 = path.strip_prefix(API_PREFIX).map(|rel| (rel.to_string(), state.registry.clone()));
+    let result = if let Some((rel, registry)) = v2.or(v1) {
+        let r = api(&req, payload, state.clone(), registry, &path, &rel).await;
         let mut resp = match r {
             Ok(reply) => reply.into_response(),
             Err(e) => error::to_response(&e),
@@ -131,21 +134,24 @@ pub async fn entry(req: HttpRequest, payload: web::Payload, state: web::Data<App
     }
 }
 
+/// Where the API 1.0 compatibility calls live.
+pub const V1_PREFIX: &str = "/MAAS/api/1.0/";
+
 async fn api(
     req: &HttpRequest,
     payload: web::Payload,
     state: Arc<AppState>,
+    registry: Arc<Registry>,
     full_path: &str,
     rel: &str,
 ) -> Result<Reply> {
-    if rel == "describe/" {
+    if rel == "describe/" && Arc::ptr_eq(&registry, &state.registry) {
         // Anonymous; signed requests are accepted and their signature ignored.
         return match req.method().as_str() {
             "GET" => Ok(Reply::JsonBare(state.registry.describe(&origin_of(req)))),
             _ => Err(Error::MethodNotAllowed { allow: vec!["GET"] }),
         };
     }
-    let registry = state.registry.clone();
     let route = registry.route(rel).ok_or_else(|| Error::UnknownEndpoint(full_path.to_string()))?;
     let handlers: Vec<&registry::Handler> = route.auth.iter().chain(route.anon.iter()).copied().collect();
     let method = Method::parse(req.method().as_str()).ok_or_else(|| allowed(&handlers))?;

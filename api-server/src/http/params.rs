@@ -77,6 +77,15 @@ impl Params {
         &self.files
     }
 
+    /// Renames a parameter (API 1.0's names for 2.0 ones).
+    pub fn rename(&mut self, from: &str, to: &str) {
+        for (k, _) in self.pairs.iter_mut() {
+            if k == from {
+                *k = to.to_string();
+            }
+        }
+    }
+
     /// Removes every pair whose name satisfies `pred` (OAuth parameters, `op`).
     pub fn remove_where(&mut self, pred: impl Fn(&str) -> bool) {
         self.pairs.retain(|(k, _)| !pred(k));
