@@ -2,6 +2,7 @@
 //! performs the administrative tasks MAAS's `maas` command-line does
 //! (`createadmin`, `apikey`, `migrate`).
 
+mod bench;
 mod settings;
 
 use std::process::ExitCode;
@@ -57,6 +58,20 @@ enum Command {
         #[arg(long)]
         email: String,
     },
+    /// Seed a throwaway region with many machines and measure list latency,
+    /// allocation throughput and memory against a bare-handler baseline.
+    Bench {
+        #[arg(long, default_value_t = 10_000)]
+        machines: usize,
+        /// How many of them are Ready (allocatable).
+        #[arg(long, default_value_t = 400)]
+        ready: usize,
+        #[arg(long, default_value_t = 500)]
+        allocations: usize,
+        /// Allocate calls in flight at once.
+        #[arg(long, default_value_t = 500)]
+        concurrency: usize,
+    },
     /// Print a user's API keys (consumer_key:token_key:token_secret), like `maas apikey`.
     Apikey {
         #[arg(long)]
@@ -80,6 +95,16 @@ fn main() -> ExitCode {
         }
     };
     init_logging(&settings.log);
+    if let Command::Bench { machines, ready, allocations, concurrency } = cli.command {
+        let opts = bench::Options { machines, ready, allocations, concurrency, database: cli.common.database.clone() };
+        return match bench::run(opts) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("ironpool bench: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match run(cli.command, settings.region) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -152,6 +177,7 @@ fn run(command: Command, config: RegionConfig) -> anyhow::Result<()> {
             println!("Created administrator '{username}'.");
             Ok(())
         }
+        Command::Bench { .. } => unreachable!("handled before logging is set up"),
         Command::Apikey { username, generate, delete } => {
             let db = open(&config)?;
             let user = db
