@@ -231,3 +231,58 @@ async fn two_regions_sharing_postgres_never_double_allocate() {
     }
     assert_eq!(won.len(), MACHINES);
 }
+
+backend_tests!(random_constraints_never_500, |b| async move {
+    // Fuzz-style: random names and values in allocate and list filters must
+    // give 200, 400 or 409, never a server error.
+    let s = TestServer::start(b);
+    let admin = s.user("admin", true).await;
+    ready_machine(&s, &admin, "fuzz", 2, 2048).await;
+    let names = [
+        "arch",
+        "cpu_count",
+        "mem",
+        "tags",
+        "not_tags",
+        "zone",
+        "not_in_zone",
+        "pool",
+        "storage",
+        "interfaces",
+        "subnets",
+        "name",
+        "system_id",
+        "dry_run",
+        "bogus",
+        "status",
+        "id",
+        "mac_address",
+        "limit",
+        "cursor",
+        "agent_name",
+        "",
+    ];
+    let alphabet: Vec<char> = "abc019:;,=()._-/ %&!\u{e9}xyz".chars().collect();
+    let mut seed: u64 = 0x9e3779b97f4a7c15;
+    let mut next = move |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    for i in 0..150 {
+        let mut form: Vec<(String, String)> = Vec::new();
+        for _ in 0..1 + next(3) {
+            let name = names[next(names.len())].to_string();
+            let len = next(12);
+            let value: String = (0..len).map(|_| alphabet[next(alphabet.len())]).collect();
+            form.push((name, value));
+        }
+        form.push(("dry_run".into(), "true".into()));
+        let f: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let r = s.post(Some(&admin), "machines/?op=allocate", &f).await;
+        assert!(matches!(r.status, 200 | 400 | 409), "allocate #{i} {form:?}: {} {}", r.status, r.body);
+        let r = s.call(Some(&admin), "GET", "machines/", &f[..f.len() - 1]).await;
+        assert!(matches!(r.status, 200 | 400), "list #{i} {form:?}: {} {}", r.status, r.body);
+    }
+});

@@ -38,6 +38,26 @@ backend_tests!(zones_pools_tags, |b| async move {
     let r = s.call(Some(&admin), "DELETE", "zones/default/", &[]).await;
     assert_eq!((r.status, r.body.as_str()), (400, "This zone is the default zone, it cannot be deleted."));
 
+    // Every list read pages with limit/cursor (Ironpool extension).
+    for z in ["p1", "p2", "p3"] {
+        s.post(Some(&admin), "zones/", &[("name", z)]).await;
+    }
+    let r = s.get(Some(&user), "zones/?limit=3").await;
+    assert_eq!(r.json().as_array().unwrap().len(), 3);
+    let link = r.headers["link"].to_str().unwrap();
+    let next = link.split('<').nth(1).unwrap().split('>').next().unwrap().to_string();
+    let r2 = read(client().get(&next).header("authorization", user.plaintext()).send().await.unwrap()).await;
+    assert_eq!(
+        r2.json(),
+        json!([{"id": r2.json()[0]["id"], "name": "p3", "description": "", "resource_uri": "/MAAS/api/2.0/zones/p3/"}])
+    );
+    assert!(r2.headers.get("link").is_none());
+    assert_eq!(s.get(Some(&user), "zones/?limit=0").await.status, 400);
+    assert_eq!(s.get(Some(&user), "tags/?cursor=bogus").await.status, 400);
+    for z in ["p1", "p2", "p3"] {
+        s.call(Some(&admin), "DELETE", &format!("zones/{z}/"), &[]).await;
+    }
+
     // Pools: plural collection, singular item by id or name; pools/ does not exist.
     let p = s.get(Some(&user), "resourcepools/").await.json();
     assert_eq!(

@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use base64::Engine as _;
 use serde_json::{json, Value};
 
-use super::render::{anonymous_machine_json, machine_json};
+use super::render::{anonymous_machine_json, machine_json, machines_bytes};
 use crate::db::nodes::{self as nodes_db, Node, NodeFilter};
 use crate::db::users::User;
 use crate::db::DbConn;
@@ -26,6 +26,7 @@ pub fn handlers() -> Vec<Handler> {
             .describe("List, create, allocate and release machines.")
             .action(
                 Action::new(Method::Get, None, "List machines", handler_fn!(list_machines))
+                    .pages_itself()
                     .describe("Machines the caller may see, ordered by id, filtered by any of the constraints allocate takes plus id, hostname, mac_address, domain, agent_name, status and owner. Ironpool also takes limit and cursor (next page in the Link header).")
                     .params(&[
                         optional("hostname", "String", "Only machines with this short hostname (repeatable)."),
@@ -131,7 +132,7 @@ pub fn handlers() -> Vec<Handler> {
         machine_handler(),
         Handler::new("NodesHandler", "nodes/", Access::Authenticated, "Manage the collection of all the nodes in the MAAS")
             .describe("Machines, devices and controllers together.")
-            .action(Action::new(Method::Get, None, "List nodes", handler_fn!(list_nodes)).params(&[optional("id", "String", "Only these system_ids (repeatable).")]))
+            .action(Action::new(Method::Get, None, "List nodes", handler_fn!(list_nodes)).pages_itself().params(&[optional("id", "String", "Only these system_ids (repeatable).")]))
             .action(
                 Action::new(Method::Get, Some("is_registered"), "MAC address registered", handler_fn!(is_registered))
                     .params(&[required("mac_address", "String", "The MAC address.")]),
@@ -391,25 +392,19 @@ pub(crate) async fn list_nodes_of(ctx: Ctx, types: Vec<i32>) -> Result<Reply> {
                 _ => None,
             };
             let rel = nodes_db::load_related(c, &nodes)?;
-            let out: Vec<Value> = nodes
-                .iter()
-                .filter(|n| allocation::list_matches(&req, n, &rel))
-                .map(|n| machine_json(n, &rel))
-                .collect();
-            Ok((out, next))
+            let body = machines_bytes(nodes.iter().filter(|n| allocation::list_matches(&req, n, &rel)), &rel);
+            Ok((body, next))
         })
         .await?;
-    Ok(match next {
-        None => Reply::Json(json!(list)),
-        Some(cursor) => {
-            let mut q = url::form_urlencoded::Serializer::new(String::new());
-            for (k, v) in &base_query {
-                q.append_pair(k, v);
-            }
-            q.append_pair("cursor", &cursor);
-            Reply::JsonLinked(json!(list), format!("<{path}{collection}?{}>; rel=\"next\"", q.finish()))
+    let link = next.map(|cursor| {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &base_query {
+            q.append_pair(k, v);
         }
-    })
+        q.append_pair("cursor", &cursor);
+        format!("<{path}{collection}?{}>; rel=\"next\"", q.finish())
+    });
+    Ok(Reply::JsonBytes(list, link))
 }
 
 pub(crate) async fn list_machines(ctx: Ctx) -> Result<Reply> {
@@ -482,16 +477,24 @@ pub(crate) async fn accept_anon(_ctx: Ctx) -> Result<Reply> {
 pub(crate) async fn allocate(ctx: Ctx) -> Result<Reply> {
     let user = ctx.user()?.clone();
     let pairs = ctx.params.pairs().to_vec();
-    let v = ctx
+    // Parse (reads) before the write transaction and render after it commits,
+    // so the single-writer lock (SQLite) is held only for the claim.
+    let req = ctx.db().run(move |c| allocation::parse(c, &pairs, Mode::Allocate)).await?;
+    let (sid, by_type) = ctx
         .db()
         .write(move |c| {
-            let req = allocation::parse(c, &pairs, Mode::Allocate)?;
             let (n, by_type) = allocation::allocate(c, &user, &req)?;
-            let mut v = render(c, n)?;
-            v["constraints_by_type"] = by_type;
-            Ok(v)
+            Ok((n.system_id, by_type))
         })
         .await?;
+    let mut v = ctx
+        .db()
+        .run(move |c| {
+            let n = nodes_db::by_system_id(c, &sid)?.ok_or(Error::NotFound("Machine"))?;
+            render(c, n)
+        })
+        .await?;
+    v["constraints_by_type"] = by_type;
     Ok(Reply::Json(v))
 }
 
@@ -612,10 +615,10 @@ pub(crate) async fn list_allocated(ctx: Ctx) -> Result<Reply> {
             };
             let nodes = nodes_db::list(c, &filter)?;
             let rel = nodes_db::load_related(c, &nodes)?;
-            Ok(nodes.iter().map(|n| machine_json(n, &rel)).collect::<Vec<_>>())
+            Ok(machines_bytes(nodes.iter(), &rel))
         })
         .await?;
-    Ok(Reply::json(v))
+    Ok(Reply::JsonBytes(v, None))
 }
 
 pub(crate) async fn power_parameters_many(ctx: Ctx) -> Result<Reply> {

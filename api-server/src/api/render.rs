@@ -4,7 +4,9 @@
 //! the zone of `zones/{name}/`); optional keys are omitted rather than null
 //! where gomaasapi rejects null (`maas-api.md` §13).
 
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
 
 use super::resource_uri;
 use crate::db::events::Event;
@@ -55,48 +57,6 @@ fn enc(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
-pub fn interface_json(system_id: &str, i: &Interface) -> Value {
-    let tags: Vec<String> = serde_json::from_str(&i.tags).unwrap_or_default();
-    let params: Value = serde_json::from_str(&i.params).unwrap_or(Value::Null);
-    let params = match params {
-        Value::Object(m) if !m.is_empty() => Value::Object(m),
-        _ => json!(""),
-    };
-    let mtu = params.get("mtu").and_then(Value::as_i64).unwrap_or(1500);
-    json!({
-        "system_id": system_id,
-        "id": i.id,
-        "name": i.name,
-        "type": i.iftype,
-        "vlan": null,
-        "mac_address": i.mac_address,
-        "parents": [],
-        "children": [],
-        "tags": tags,
-        "enabled": i.enabled,
-        "links": [],
-        "params": params,
-        "discovered": null,
-        "effective_mtu": mtu,
-        "vendor": i.vendor,
-        "product": i.product,
-        "firmware_version": i.firmware_version,
-        "link_connected": i.link_connected,
-        "interface_speed": i.interface_speed,
-        "link_speed": i.link_speed,
-        "numa_node": 0,
-        "sriov_max_vf": 0,
-        "resource_uri": resource_uri(&format!("nodes/{system_id}/interfaces/{}/", i.id)),
-    })
-}
-
-fn string_map(json_text: &str) -> Value {
-    match serde_json::from_str::<Value>(json_text) {
-        Ok(Value::Object(m)) => Value::Object(m.into_iter().filter(|(_, v)| v.is_string()).collect()),
-        _ => json!({}),
-    }
-}
-
 /// The collection a node's `resource_uri` lives under.
 pub fn node_collection(node_type: i32) -> &'static str {
     match NodeType::from_code(node_type) {
@@ -107,113 +67,342 @@ pub fn node_collection(node_type: i32) -> &'static str {
     }
 }
 
-const TEST_STATUS_KEYS: &[&str] = &[
-    "commissioning_status",
-    "testing_status",
-    "cpu_test_status",
-    "memory_test_status",
-    "network_test_status",
-    "storage_test_status",
-    "other_test_status",
-    "interface_test_status",
-];
+/// Shared, precomputed pieces of a machine list: each zone, pool and domain
+/// rendered once, not once per machine.
+pub struct Shared<'a> {
+    rel: &'a Related,
+    zones: std::collections::HashMap<i64, Value>,
+    pools: std::collections::HashMap<i64, Value>,
+    domains: std::collections::HashMap<i64, Value>,
+}
 
-/// A machine (or any node) in MAAS's full shape.
-pub fn machine_json(n: &Node, rel: &Related) -> Value {
-    let status = Status::from_code(n.status).unwrap_or(Status::New);
-    let ntype = NodeType::from_code(n.node_type);
-    let domain = rel.domains.get(&n.domain_id);
-    let domain_name = domain.map(|d| d.name.as_str()).unwrap_or("maas");
-    let ifaces = rel.interfaces.get(&n.id).map(Vec::as_slice).unwrap_or(&[]);
-    let interface_set: Vec<Value> = ifaces.iter().map(|i| interface_json(&n.system_id, i)).collect();
-    let boot_interface =
-        ifaces.iter().find(|i| i.is_boot).or_else(|| ifaces.first()).map(|i| interface_json(&n.system_id, i));
-    let owner_data = string_map(&n.owner_data);
-    let mut m = Map::new();
-    let mut put = |k: &str, v: Value| {
-        m.insert(k.to_string(), v);
-    };
-    put("system_id", json!(n.system_id));
-    put("hostname", json!(n.hostname));
-    put("description", json!(n.description));
-    put("hardware_uuid", json!(n.hardware_uuid));
-    put("domain", domain.map(|d| domain_json(d, 0)).unwrap_or(Value::Null));
-    put("fqdn", json!(format!("{}.{domain_name}", n.hostname)));
-    put("owner", json!(n.owner_id.and_then(|id| rel.owners.get(&id))));
-    put("owner_data", owner_data.clone());
-    put("workload_annotations", owner_data);
-    put("locked", json!(n.locked));
-    put("cache_sets", json!([]));
-    put("bcaches", json!([]));
-    put("raids", json!([]));
-    put("volume_groups", json!([]));
-    put("bios_boot_method", json!(n.bios_boot_method));
-    put("boot_interface", boot_interface.unwrap_or(Value::Null));
-    put("architecture", json!(n.architecture));
-    put("min_hwe_kernel", json!(n.min_hwe_kernel));
-    put("hwe_kernel", json!(n.hwe_kernel));
-    put("cpu_count", json!(n.cpu_count));
-    put("cpu_speed", json!(n.cpu_speed));
-    put("memory", json!(n.memory));
-    put("swap_size", json!(n.swap_size));
-    put("storage", json!(0.0));
-    put("status", json!(status.code()));
-    put("status_name", json!(status.label()));
-    put("status_message", json!(n.status_message));
-    put("status_action", json!(n.status_action.clone().unwrap_or_default()));
-    put("osystem", json!(n.osystem));
-    put("distro_series", json!(n.distro_series));
-    put("ephemeral_deploy", json!(n.ephemeral_deploy));
-    put("error_description", json!(n.error_description));
-    put("netboot", json!(n.netboot));
-    put("power_type", json!(n.power_type));
-    put("power_state", json!(n.power_state));
-    put("tag_names", json!(rel.tags.get(&n.id).cloned().unwrap_or_default()));
-    put("address_ttl", Value::Null);
-    put("ip_addresses", json!([]));
-    put("interface_set", json!(interface_set));
-    put("zone", rel.zones.get(&n.zone_id).map(zone_json).unwrap_or(Value::Null));
-    put("pool", n.pool_id.and_then(|p| rel.pools.get(&p)).map(pool_json).unwrap_or(Value::Null));
-    put("disable_ipv4", json!(false));
-    put("boot_disk", Value::Null);
-    put("blockdevice_set", json!([]));
-    put("physicalblockdevice_set", json!([]));
-    put("virtualblockdevice_set", json!([]));
-    put("special_filesystems", json!([]));
-    put(
-        "parent",
-        n.parent_id
-            .and_then(|p| rel.parents.get(&p))
-            .map(|sid| json!({"system_id": sid, "resource_uri": resource_uri(&format!("nodes/{sid}/")), "__incomplete__": true}))
-            .unwrap_or(Value::Null),
-    );
-    put(
-        "default_gateways",
-        json!({"ipv4": {"gateway_ip": null, "link_id": null}, "ipv6": {"gateway_ip": null, "link_id": null}}),
-    );
-    put("node_type", json!(ntype as i32));
-    put("node_type_name", json!(ntype.label()));
-    put("current_commissioning_result_id", Value::Null);
-    put("current_testing_result_id", Value::Null);
-    put("current_installation_result_id", Value::Null);
-    for k in TEST_STATUS_KEYS {
-        put(k, json!(-1));
-        put(&format!("{k}_name"), json!("Unknown"));
+impl<'a> Shared<'a> {
+    pub fn new(rel: &'a Related) -> Shared<'a> {
+        Shared {
+            rel,
+            zones: rel.zones.iter().map(|(id, z)| (*id, zone_json(z))).collect(),
+            pools: rel.pools.iter().map(|(id, p)| (*id, pool_json(p))).collect(),
+            domains: rel.domains.iter().map(|(id, d)| (*id, domain_json(d, 0))).collect(),
+        }
     }
-    put("hardware_info", string_map(&n.hardware_info));
-    put(
-        "numanode_set",
-        json!([{"index": 0, "cores": (0..n.cpu_count.max(0)).collect::<Vec<_>>(), "memory": n.memory, "hugepages_set": []}]),
-    );
-    put("last_sync", Value::Null);
-    put("next_sync", Value::Null);
-    put("sync_interval", Value::Null);
-    put("enable_hw_sync", json!(n.enable_hw_sync));
-    put("enable_kernel_crash_dump", json!(n.enable_kernel_crash_dump));
-    put("pod", Value::Null);
-    put("virtualmachine_id", Value::Null);
-    put("resource_uri", json!(resource_uri(&format!("{}/{}/", node_collection(n.node_type), n.system_id))));
-    Value::Object(m)
+}
+
+/// An interface as rendered inside a node.
+#[derive(Serialize)]
+struct InterfaceView<'a> {
+    system_id: &'a str,
+    id: i64,
+    name: &'a str,
+    #[serde(rename = "type")]
+    iftype: &'a str,
+    vlan: Option<()>,
+    mac_address: &'a Option<String>,
+    parents: [u8; 0],
+    children: [u8; 0],
+    tags: Box<RawValue>,
+    enabled: bool,
+    links: [u8; 0],
+    params: Value,
+    discovered: Option<()>,
+    effective_mtu: i64,
+    vendor: &'a Option<String>,
+    product: &'a Option<String>,
+    firmware_version: &'a Option<String>,
+    link_connected: bool,
+    interface_speed: i64,
+    link_speed: i64,
+    numa_node: i32,
+    sriov_max_vf: i32,
+    resource_uri: String,
+}
+
+fn raw(text: &str, fallback: &str) -> Box<RawValue> {
+    RawValue::from_string(text.to_string())
+        .or_else(|_| RawValue::from_string(fallback.to_string()))
+        .expect("fallback is valid JSON")
+}
+
+impl<'a> InterfaceView<'a> {
+    fn new(system_id: &'a str, i: &'a Interface) -> InterfaceView<'a> {
+        let params: Value = serde_json::from_str(&i.params).unwrap_or(Value::Null);
+        let params = match params {
+            Value::Object(m) if !m.is_empty() => Value::Object(m),
+            _ => json!(""),
+        };
+        InterfaceView {
+            system_id,
+            id: i.id,
+            name: &i.name,
+            iftype: &i.iftype,
+            vlan: None,
+            mac_address: &i.mac_address,
+            parents: [],
+            children: [],
+            tags: raw(&i.tags, "[]"),
+            enabled: i.enabled,
+            links: [],
+            effective_mtu: params.get("mtu").and_then(Value::as_i64).unwrap_or(1500),
+            params,
+            discovered: None,
+            vendor: &i.vendor,
+            product: &i.product,
+            firmware_version: &i.firmware_version,
+            link_connected: i.link_connected,
+            interface_speed: i.interface_speed,
+            link_speed: i.link_speed,
+            numa_node: 0,
+            sriov_max_vf: 0,
+            resource_uri: resource_uri(&format!("nodes/{system_id}/interfaces/{}/", i.id)),
+        }
+    }
+}
+
+pub fn interface_json(system_id: &str, i: &Interface) -> Value {
+    serde_json::to_value(InterfaceView::new(system_id, i)).expect("interface serialises")
+}
+
+#[derive(Serialize)]
+struct ParentStub {
+    system_id: String,
+    resource_uri: String,
+    __incomplete__: bool,
+}
+
+#[derive(Serialize)]
+struct Gateway {
+    gateway_ip: Option<String>,
+    link_id: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct Gateways {
+    ipv4: Gateway,
+    ipv6: Gateway,
+}
+
+#[derive(Serialize)]
+struct Numa {
+    index: i32,
+    cores: Vec<i32>,
+    memory: i64,
+    hugepages_set: [u8; 0],
+}
+
+/// A machine (or any node) in MAAS's full shape (`maas-api.md` §10.1). One
+/// typed view serves both single objects and lists, so lists serialise
+/// straight to bytes without building a JSON tree per machine.
+#[derive(Serialize)]
+pub struct MachineView<'a> {
+    system_id: &'a str,
+    hostname: &'a str,
+    description: &'a str,
+    hardware_uuid: &'a Option<String>,
+    domain: Option<&'a Value>,
+    fqdn: String,
+    owner: Option<&'a String>,
+    owner_data: Box<RawValue>,
+    workload_annotations: Box<RawValue>,
+    locked: bool,
+    cache_sets: [u8; 0],
+    bcaches: [u8; 0],
+    raids: [u8; 0],
+    volume_groups: [u8; 0],
+    bios_boot_method: &'a Option<String>,
+    boot_interface: Option<InterfaceView<'a>>,
+    architecture: &'a Option<String>,
+    min_hwe_kernel: &'a Option<String>,
+    hwe_kernel: &'a Option<String>,
+    cpu_count: i32,
+    cpu_speed: i32,
+    memory: i64,
+    swap_size: Option<i64>,
+    storage: f64,
+    status: i32,
+    status_name: &'static str,
+    status_message: &'a Option<String>,
+    status_action: &'a str,
+    osystem: &'a str,
+    distro_series: &'a str,
+    ephemeral_deploy: bool,
+    error_description: &'a str,
+    netboot: bool,
+    power_type: &'a str,
+    power_state: &'a str,
+    tag_names: &'a [String],
+    address_ttl: Option<i32>,
+    ip_addresses: [u8; 0],
+    interface_set: Vec<InterfaceView<'a>>,
+    zone: Option<&'a Value>,
+    pool: Option<&'a Value>,
+    disable_ipv4: bool,
+    boot_disk: Option<()>,
+    blockdevice_set: [u8; 0],
+    physicalblockdevice_set: [u8; 0],
+    virtualblockdevice_set: [u8; 0],
+    special_filesystems: [u8; 0],
+    parent: Option<ParentStub>,
+    default_gateways: Gateways,
+    node_type: i32,
+    node_type_name: &'static str,
+    current_commissioning_result_id: Option<i64>,
+    current_testing_result_id: Option<i64>,
+    current_installation_result_id: Option<i64>,
+    commissioning_status: i32,
+    commissioning_status_name: &'static str,
+    testing_status: i32,
+    testing_status_name: &'static str,
+    cpu_test_status: i32,
+    cpu_test_status_name: &'static str,
+    memory_test_status: i32,
+    memory_test_status_name: &'static str,
+    network_test_status: i32,
+    network_test_status_name: &'static str,
+    storage_test_status: i32,
+    storage_test_status_name: &'static str,
+    other_test_status: i32,
+    other_test_status_name: &'static str,
+    interface_test_status: i32,
+    interface_test_status_name: &'static str,
+    hardware_info: Box<RawValue>,
+    numanode_set: [Numa; 1],
+    last_sync: Option<()>,
+    next_sync: Option<()>,
+    sync_interval: Option<()>,
+    enable_hw_sync: bool,
+    enable_kernel_crash_dump: bool,
+    pod: Option<()>,
+    virtualmachine_id: Option<()>,
+    resource_uri: String,
+}
+
+impl<'a> MachineView<'a> {
+    pub fn new(n: &'a Node, sh: &'a Shared<'a>) -> MachineView<'a> {
+        let rel = sh.rel;
+        let status = Status::from_code(n.status).unwrap_or(Status::New);
+        let ntype = NodeType::from_code(n.node_type);
+        let domain_name = rel.domains.get(&n.domain_id).map(|d| d.name.as_str()).unwrap_or("maas");
+        let ifaces = rel.interfaces.get(&n.id).map(Vec::as_slice).unwrap_or(&[]);
+        let boot = ifaces.iter().find(|i| i.is_boot).or_else(|| ifaces.first());
+        // Owner data is stored as a JSON object of strings; anything else reads as {}.
+        let owner_data = raw(&n.owner_data, "{}");
+        const UNKNOWN: (i32, &str) = (-1, "Unknown");
+        MachineView {
+            system_id: &n.system_id,
+            hostname: &n.hostname,
+            description: &n.description,
+            hardware_uuid: &n.hardware_uuid,
+            domain: sh.domains.get(&n.domain_id),
+            fqdn: format!("{}.{domain_name}", n.hostname),
+            owner: n.owner_id.and_then(|id| rel.owners.get(&id)),
+            workload_annotations: owner_data.clone(),
+            owner_data,
+            locked: n.locked,
+            cache_sets: [],
+            bcaches: [],
+            raids: [],
+            volume_groups: [],
+            bios_boot_method: &n.bios_boot_method,
+            boot_interface: boot.map(|i| InterfaceView::new(&n.system_id, i)),
+            architecture: &n.architecture,
+            min_hwe_kernel: &n.min_hwe_kernel,
+            hwe_kernel: &n.hwe_kernel,
+            cpu_count: n.cpu_count,
+            cpu_speed: n.cpu_speed,
+            memory: n.memory,
+            swap_size: n.swap_size,
+            storage: 0.0,
+            status: status.code(),
+            status_name: status.label(),
+            status_message: &n.status_message,
+            status_action: n.status_action.as_deref().unwrap_or(""),
+            osystem: &n.osystem,
+            distro_series: &n.distro_series,
+            ephemeral_deploy: n.ephemeral_deploy,
+            error_description: &n.error_description,
+            netboot: n.netboot,
+            power_type: &n.power_type,
+            power_state: &n.power_state,
+            tag_names: rel.tags.get(&n.id).map(Vec::as_slice).unwrap_or(&[]),
+            address_ttl: None,
+            ip_addresses: [],
+            interface_set: ifaces.iter().map(|i| InterfaceView::new(&n.system_id, i)).collect(),
+            zone: sh.zones.get(&n.zone_id),
+            pool: n.pool_id.and_then(|p| sh.pools.get(&p)),
+            disable_ipv4: false,
+            boot_disk: None,
+            blockdevice_set: [],
+            physicalblockdevice_set: [],
+            virtualblockdevice_set: [],
+            special_filesystems: [],
+            parent: n.parent_id.and_then(|p| rel.parents.get(&p)).map(|sid| ParentStub {
+                system_id: sid.clone(),
+                resource_uri: resource_uri(&format!("nodes/{sid}/")),
+                __incomplete__: true,
+            }),
+            default_gateways: Gateways {
+                ipv4: Gateway { gateway_ip: None, link_id: None },
+                ipv6: Gateway { gateway_ip: None, link_id: None },
+            },
+            node_type: ntype as i32,
+            node_type_name: ntype.label(),
+            current_commissioning_result_id: None,
+            current_testing_result_id: None,
+            current_installation_result_id: None,
+            commissioning_status: UNKNOWN.0,
+            commissioning_status_name: UNKNOWN.1,
+            testing_status: UNKNOWN.0,
+            testing_status_name: UNKNOWN.1,
+            cpu_test_status: UNKNOWN.0,
+            cpu_test_status_name: UNKNOWN.1,
+            memory_test_status: UNKNOWN.0,
+            memory_test_status_name: UNKNOWN.1,
+            network_test_status: UNKNOWN.0,
+            network_test_status_name: UNKNOWN.1,
+            storage_test_status: UNKNOWN.0,
+            storage_test_status_name: UNKNOWN.1,
+            other_test_status: UNKNOWN.0,
+            other_test_status_name: UNKNOWN.1,
+            interface_test_status: UNKNOWN.0,
+            interface_test_status_name: UNKNOWN.1,
+            hardware_info: raw(&n.hardware_info, "{}"),
+            numanode_set: [Numa {
+                index: 0,
+                cores: (0..n.cpu_count.max(0)).collect(),
+                memory: n.memory,
+                hugepages_set: [],
+            }],
+            last_sync: None,
+            next_sync: None,
+            sync_interval: None,
+            enable_hw_sync: n.enable_hw_sync,
+            enable_kernel_crash_dump: n.enable_kernel_crash_dump,
+            pod: None,
+            virtualmachine_id: None,
+            resource_uri: resource_uri(&format!("{}/{}/", node_collection(n.node_type), n.system_id)),
+        }
+    }
+}
+
+/// One machine as a JSON value (single-object responses, which callers may
+/// extend, e.g. with `constraints_by_type`).
+pub fn machine_json(n: &Node, rel: &Related) -> Value {
+    let sh = Shared::new(rel);
+    serde_json::to_value(MachineView::new(n, &sh)).expect("machine serialises")
+}
+
+/// A list of machines serialised straight to JSON bytes.
+pub fn machines_bytes<'a>(nodes: impl Iterator<Item = &'a Node>, rel: &'a Related) -> Vec<u8> {
+    let sh = Shared::new(rel);
+    let mut out = Vec::with_capacity(4096);
+    out.push(b'[');
+    for (i, n) in nodes.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut out, &MachineView::new(n, &sh)).expect("machine serialises");
+    }
+    out.push(b']');
+    out
 }
 
 /// The reduced view anonymous enlistment gets back.

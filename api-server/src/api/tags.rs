@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use super::render::{machine_json, tag_json};
+use super::render::{machines_bytes, tag_json};
 use crate::db::nodes::{self as nodes_db, NodeFilter};
 use crate::db::tags as tags_db;
 use crate::engine::lifecycle::NodeType;
@@ -212,10 +212,10 @@ async fn tagged(ctx: Ctx, types: Vec<i32>) -> Result<Reply> {
             };
             let nodes = nodes_db::list(c, &filter)?;
             let rel = nodes_db::load_related(c, &nodes)?;
-            Ok(nodes.iter().map(|n| machine_json(n, &rel)).collect::<Vec<_>>())
+            Ok(machines_bytes(nodes.iter(), &rel))
         })
         .await?;
-    Ok(Reply::json(v))
+    Ok(Reply::JsonBytes(v, None))
 }
 
 async fn tagged_nodes(ctx: Ctx) -> Result<Reply> {

@@ -176,6 +176,10 @@ pub fn node_v1(m: &Value) -> Value {
 /// Re-renders a 2.0 reply (one machine or a list) in the 1.0 node shape, and
 /// MAAS 1.0's "node" wording in conflict messages.
 fn to_v1(r: Result<Reply>) -> Result<Reply> {
+    let r = match r {
+        Ok(Reply::JsonBytes(b, _)) => Ok(Reply::Json(serde_json::from_slice(&b).map_err(Error::internal)?)),
+        other => other,
+    };
     match r {
         Ok(Reply::Json(Value::Array(items))) => Ok(Reply::Json(Value::Array(items.iter().map(node_v1).collect()))),
         Ok(Reply::Json(v)) if v.get("system_id").is_some() => {
@@ -235,8 +239,8 @@ async fn accept_all(ctx: Ctx) -> Result<Reply> {
 
 async fn deployment_status(mut ctx: Ctx) -> Result<Reply> {
     ctx.params.rename("nodes", "id");
-    let listed = v2::list_machines(ctx).await?;
-    let Reply::Json(Value::Array(items)) = listed else { return Err(Error::Internal("list is not an array".into())) };
+    let listed = v2::list_machines(ctx).await?.into_json();
+    let Some(Value::Array(items)) = listed else { return Err(Error::Internal("list is not an array".into())) };
     let mut out = serde_json::Map::new();
     for m in items {
         out.insert(m["system_id"].as_str().unwrap_or("").to_string(), m["status_name"].clone());

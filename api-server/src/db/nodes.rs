@@ -265,6 +265,9 @@ pub struct NodeFilter {
     /// Keyset pagination: nodes with a larger internal id.
     pub after_id: Option<i64>,
     pub limit: Option<i64>,
+    pub offset: Option<i64>,
+    /// Order by MAAS's allocation cost (`cpu_count + memory/1024`), then id.
+    pub cheapest_first: bool,
 }
 
 type Boxed<'a> = nodes::BoxedQuery<'a, super::MultiBackend>;
@@ -383,7 +386,14 @@ fn apply<'a>(f: &'a NodeFilter) -> Boxed<'a> {
     if let Some(limit) = f.limit {
         q = q.limit(limit);
     }
-    q.order(nodes::id)
+    if let Some(offset) = f.offset {
+        q = q.offset(offset);
+    }
+    if f.cheapest_first {
+        q.order(diesel::dsl::sql::<diesel::sql_types::Double>("(cpu_count + memory / 1024.0)")).then_order_by(nodes::id)
+    } else {
+        q.order(nodes::id)
+    }
 }
 
 pub fn list(c: &mut DbConn, f: &NodeFilter) -> Result<Vec<Node>> {

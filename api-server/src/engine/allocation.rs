@@ -605,11 +605,6 @@ pub fn decode_cursor(s: &str) -> Option<i64> {
     std::str::from_utf8(&raw).ok()?.strip_prefix('n')?.parse().ok()
 }
 
-/// Cost MAAS sorts candidates by: the smallest adequate machine wins.
-fn cost(n: &Node) -> f64 {
-    n.cpu_count as f64 + n.memory as f64 / 1024.0
-}
-
 /// Labelled-constraint matches for one machine, or `None` if it fails them.
 fn match_labelled(req: &Request, n: &Node, rel: &Related) -> Option<Value> {
     // Constraints on the network model (fabrics, subnets, spaces…) and on
@@ -682,7 +677,8 @@ fn no_match(req: &Request) -> Error {
     ))
 }
 
-/// Chooses and (unless `dry_run`) claims a machine. Returns it with its
+/// Chooses and (unless `dry_run`) claims a machine. Returns the chosen row
+/// (as read before the claim; callers re-read it to render) with its
 /// `constraints_by_type`.
 pub fn allocate(c: &mut DbConn, actor: &User, req: &Request) -> Result<(Node, Value)> {
     let mut filter = req.filter.clone();
@@ -690,53 +686,65 @@ pub fn allocate(c: &mut DbConn, actor: &User, req: &Request) -> Result<(Node, Va
         filter.visible_to = Some(actor.id);
     }
     filter.unowned_or = Some(actor.id);
-    let mut candidates = nodes_db::list(c, &filter)?;
-    let rel = if req.interfaces.is_empty() { Related::default() } else { nodes_db::load_related(c, &candidates)? };
-    candidates.sort_by(|a, b| cost(a).total_cmp(&cost(b)).then(a.id.cmp(&b.id)));
-    for n in candidates {
-        let Some(by_type) = match_labelled(req, &n, &rel) else { continue };
-        if req.dry_run {
-            return Ok((n, by_type));
-        }
-        // Claim: only if still READY and unowned (another allocation may have won).
-        let note = format!(" (to {})", actor.username);
-        let claimed = nodes_db::cas_status(
-            c,
-            n.id,
-            Status::Ready.code(),
-            &NodeChanges {
-                status: Some(Status::Allocated.code()),
-                previous_status: Some(Status::Ready.code()),
-                owner_id: Some(Some(actor.id)),
-                agent_name: Some(req.agent_name.clone()),
-                updated_at: Some(super::now()),
-                ..Default::default()
-            },
-        )?;
-        if !claimed {
-            continue;
-        }
-        let node = nodes_db::by_system_id(c, &n.system_id)?.ok_or(Error::NotFound("Machine"))?;
-        super::nodes::event(
-            c,
-            &node,
-            &actor.username,
-            super::nodes::level::INFO,
-            "Node changed status",
-            &format!("From 'Ready' to 'Allocated'{note}"),
-        )?;
-        if !req.comment.is_empty() {
+    // Candidates come cheapest first, a batch at a time: the first batch
+    // nearly always holds the winner, so an allocation reads a few rows, not
+    // every Ready machine.
+    filter.cheapest_first = true;
+    const BATCH: i64 = 32;
+    let mut offset = 0;
+    loop {
+        filter.limit = Some(BATCH);
+        filter.offset = Some(offset);
+        let candidates = nodes_db::list(c, &filter)?;
+        let exhausted = (candidates.len() as i64) < BATCH;
+        let rel = if req.interfaces.is_empty() { Related::default() } else { nodes_db::load_related(c, &candidates)? };
+        for n in candidates {
+            let Some(by_type) = match_labelled(req, &n, &rel) else { continue };
+            if req.dry_run {
+                return Ok((n, by_type));
+            }
+            // Claim: only if still READY (another allocation may have won).
+            let claimed = nodes_db::cas_status(
+                c,
+                n.id,
+                Status::Ready.code(),
+                &NodeChanges {
+                    status: Some(Status::Allocated.code()),
+                    previous_status: Some(Status::Ready.code()),
+                    owner_id: Some(Some(actor.id)),
+                    agent_name: Some(req.agent_name.clone()),
+                    updated_at: Some(super::now()),
+                    ..Default::default()
+                },
+            )?;
+            if !claimed {
+                continue;
+            }
+            let note = format!(" (to {})", actor.username);
             super::nodes::event(
                 c,
-                &node,
+                &n,
                 &actor.username,
                 super::nodes::level::INFO,
-                "User acquiring node",
-                &req.comment,
+                "Node changed status",
+                &format!("From 'Ready' to 'Allocated'{note}"),
             )?;
+            if !req.comment.is_empty() {
+                super::nodes::event(
+                    c,
+                    &n,
+                    &actor.username,
+                    super::nodes::level::INFO,
+                    "User acquiring node",
+                    &req.comment,
+                )?;
+            }
+            return Ok((n, by_type));
         }
-        let node = nodes_db::by_system_id(c, &n.system_id)?.ok_or(Error::NotFound("Machine"))?;
-        return Ok((node, by_type));
+        if exhausted {
+            break;
+        }
+        offset += BATCH;
     }
     Err(no_match(req))
 }

@@ -308,6 +308,61 @@ mod tests {
         assert_eq!(Status::from_code(23), None);
     }
 
+    /// MAAS's transition table as published (`maas-api.md` §8.2), transcribed
+    /// as text and parsed here, so the enum-based table is checked against an
+    /// independent encoding for every one of the 23 × 23 pairs.
+    const REFERENCE: &str = "
+NEW | COMMISSIONING, TESTING, MISSING, READY, RETIRED, BROKEN, ENTERING_RESCUE_MODE
+COMMISSIONING | FAILED_COMMISSIONING, READY, RETIRED, MISSING, NEW, BROKEN, TESTING
+FAILED_COMMISSIONING | COMMISSIONING, MISSING, RETIRED, BROKEN, ENTERING_RESCUE_MODE, TESTING
+READY | ENTERING_RESCUE_MODE, COMMISSIONING, ALLOCATED, RESERVED, RETIRED, MISSING, BROKEN, TESTING
+RESERVED | READY, ALLOCATED, RETIRED, MISSING, BROKEN, DISK_ERASING, RELEASING, ENTERING_RESCUE_MODE, TESTING
+ALLOCATED | READY, RETIRED, MISSING, BROKEN, DEPLOYING, DISK_ERASING, RELEASING, ENTERING_RESCUE_MODE, TESTING
+DEPLOYING | ALLOCATED, MISSING, BROKEN, FAILED_DEPLOYMENT, DEPLOYED, READY, DISK_ERASING, RELEASING
+DEPLOYED | ALLOCATED, MISSING, BROKEN, READY, DISK_ERASING, RELEASING, ENTERING_RESCUE_MODE, TESTING
+FAILED_DEPLOYMENT | ALLOCATED, MISSING, BROKEN, READY, DISK_ERASING, RELEASING, ENTERING_RESCUE_MODE, TESTING
+RELEASING | NEW, ALLOCATED, RESERVED, DEPLOYED, READY, BROKEN, MISSING, FAILED_DEPLOYMENT, FAILED_DISK_ERASING, FAILED_RELEASING
+FAILED_RELEASING | RELEASING, DISK_ERASING, READY, BROKEN, TESTING
+DISK_ERASING | BROKEN, DISK_ERASING, FAILED_DISK_ERASING, READY, RELEASING
+FAILED_DISK_ERASING | DISK_ERASING, RELEASING, BROKEN, ALLOCATED, READY, ENTERING_RESCUE_MODE, TESTING
+MISSING | NEW, READY, ALLOCATED, COMMISSIONING, BROKEN, ENTERING_RESCUE_MODE, TESTING
+RETIRED | NEW, READY, MISSING, BROKEN, ENTERING_RESCUE_MODE, TESTING
+BROKEN | COMMISSIONING, READY, DISK_ERASING, RELEASING, ENTERING_RESCUE_MODE, TESTING, DEPLOYED
+ENTERING_RESCUE_MODE | READY, BROKEN, DEPLOYED, RESCUE_MODE, FAILED_ENTERING_RESCUE_MODE, EXITING_RESCUE_MODE
+FAILED_ENTERING_RESCUE_MODE | BROKEN, ENTERING_RESCUE_MODE, EXITING_RESCUE_MODE, TESTING
+RESCUE_MODE | BROKEN, EXITING_RESCUE_MODE, TESTING
+EXITING_RESCUE_MODE | *
+FAILED_EXITING_RESCUE_MODE | BROKEN, EXITING_RESCUE_MODE, TESTING
+TESTING | BROKEN, NEW, READY, RESERVED, ALLOCATED, DEPLOYED, COMMISSIONING, FAILED_DEPLOYMENT, MISSING, RETIRED, FAILED_RELEASING, FAILED_DISK_ERASING, FAILED_ENTERING_RESCUE_MODE, FAILED_EXITING_RESCUE_MODE, FAILED_TESTING
+FAILED_TESTING | COMMISSIONING, BROKEN, MISSING, ENTERING_RESCUE_MODE, TESTING, READY, DEPLOYED
+";
+
+    fn by_constant(name: &str) -> Status {
+        // The constant is the filter name upper-cased (the label differs for 13).
+        ALL.iter()
+            .copied()
+            .find(|s| s.filter_name().eq_ignore_ascii_case(name.trim()))
+            .unwrap_or_else(|| panic!("{name}"))
+    }
+
+    #[test]
+    fn whole_transition_table_matches_the_reference() {
+        let mut rows = 0;
+        for line in REFERENCE.lines().filter(|l| !l.trim().is_empty()) {
+            let (from, tos) = line.split_once('|').unwrap();
+            let from = by_constant(from);
+            let allowed: Vec<Status> =
+                if tos.trim() == "*" { ALL.to_vec() } else { tos.split(',').map(by_constant).collect() };
+            for to in ALL {
+                let expected = to == from || allowed.contains(&to);
+                assert_eq!(from.can_move_to(to), expected, "{from:?} -> {to:?}");
+                assert_eq!(check_transition(from, to).is_ok(), expected);
+            }
+            rows += 1;
+        }
+        assert_eq!(rows, ALL.len(), "every status has a row");
+    }
+
     #[test]
     fn transition_table_spot_checks() {
         assert!(Ready.can_move_to(Allocated));

@@ -10,6 +10,7 @@
 
 pub mod error;
 pub mod oauth;
+pub mod paging;
 pub mod params;
 pub mod registry;
 pub mod reply;
@@ -246,8 +247,18 @@ async fn api(
 
     params.remove_where(|k| k == "op" || k.starts_with("oauth_"));
     debug_assert!(handler.access == Access::Anonymous || user.is_some());
-    let ctx = Ctx { state, user, path_params: route.path_params, params, origin: origin_of(req) };
-    (action.run)(ctx).await
+    let paging = if action.method == Method::Get && action.op.is_none() && !action.pages_itself {
+        paging::Request::from_params(&mut params)?
+    } else {
+        None
+    };
+    let origin = origin_of(req);
+    let ctx = Ctx { state, user, path_params: route.path_params, params, origin: origin.clone() };
+    let reply = (action.run)(ctx).await?;
+    Ok(match paging {
+        Some(p) => p.apply(reply, &format!("{origin}{full_path}"), req.query_string()),
+        None => reply,
+    })
 }
 
 fn allowed(handlers: &[&registry::Handler]) -> Error {

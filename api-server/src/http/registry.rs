@@ -89,11 +89,15 @@ pub struct Action {
     pub run: HandlerFn,
     /// Body limit for this action; `None` uses the region default.
     pub max_body: Option<usize>,
+    /// The handler pages its own results with `limit`/`cursor` (large
+    /// collections, keyset pagination in SQL); otherwise list reads are paged
+    /// generically by the dispatcher.
+    pub pages_itself: bool,
 }
 
 impl Action {
     pub fn new(method: Method, op: Option<&'static str>, title: &'static str, run: HandlerFn) -> Action {
-        Action { method, op, title, description: "", params: Vec::new(), run, max_body: None }
+        Action { method, op, title, description: "", params: Vec::new(), run, max_body: None, pages_itself: false }
     }
 
     pub fn describe(mut self, description: &'static str) -> Self {
@@ -103,6 +107,11 @@ impl Action {
 
     pub fn params(mut self, params: &[ParamDoc]) -> Self {
         self.params = params.to_vec();
+        self
+    }
+
+    pub fn pages_itself(mut self) -> Self {
+        self.pages_itself = true;
         self
     }
 

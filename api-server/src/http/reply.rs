@@ -21,6 +21,8 @@ pub enum Reply {
     /// A JSON page with a `Link: <…>; rel="next"` header (Ironpool's
     /// optional pagination; MAAS clients never ask for it).
     JsonLinked(Value, String),
+    /// Already-serialised JSON (large lists), with an optional next-page link.
+    JsonBytes(Vec<u8>, Option<String>),
     /// JSON with the bare `application/json` type (`describe/`).
     JsonBare(Value),
     /// A plain-text body (`OK`, `Accepted`).
@@ -38,6 +40,15 @@ impl Reply {
         Reply::Json(serde_json::to_value(v).expect("API objects serialise"))
     }
 
+    /// The reply's JSON document, parsed back if it was pre-serialised.
+    pub fn into_json(self) -> Option<Value> {
+        match self {
+            Reply::Json(v) | Reply::JsonStatus(_, v) | Reply::JsonLinked(v, _) | Reply::JsonBare(v) => Some(v),
+            Reply::JsonBytes(b, _) => serde_json::from_slice(&b).ok(),
+            _ => None,
+        }
+    }
+
     pub fn into_response(self) -> HttpResponse {
         match self {
             Reply::Json(v) => json_response(StatusCode::OK, JSON_UTF8, &v),
@@ -45,6 +56,13 @@ impl Reply {
             Reply::JsonLinked(v, link) => {
                 let mut r = json_response(StatusCode::OK, JSON_UTF8, &v);
                 if let Ok(h) = actix_web::http::header::HeaderValue::from_str(&link) {
+                    r.headers_mut().insert(actix_web::http::header::LINK, h);
+                }
+                r
+            }
+            Reply::JsonBytes(b, link) => {
+                let mut r = HttpResponse::Ok().content_type(JSON_UTF8).body(b);
+                if let Some(h) = link.and_then(|l| actix_web::http::header::HeaderValue::from_str(&l).ok()) {
                     r.headers_mut().insert(actix_web::http::header::LINK, h);
                 }
                 r
@@ -59,7 +77,7 @@ impl Reply {
 }
 
 fn json_response(status: StatusCode, ct: &'static str, v: &Value) -> HttpResponse {
-    // Pretty-printed like MAAS; clients do not care, humans with curl do.
-    let body = serde_json::to_vec_pretty(v).expect("JSON values serialise");
+    // Compact: MAAS pretty-prints, but no client cares and lists get large.
+    let body = serde_json::to_vec(v).expect("JSON values serialise");
     HttpResponse::build(status).content_type(ct).body(body)
 }
