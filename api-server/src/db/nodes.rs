@@ -120,6 +120,7 @@ pub struct NodeChanges {
     pub swap_size: Option<Option<i64>>,
     pub status: Option<i32>,
     pub previous_status: Option<i32>,
+    pub status_message: Option<Option<String>>,
     pub status_expires_at: Option<Option<NaiveDateTime>>,
     pub error_description: Option<String>,
     pub owner_id: Option<Option<i64>>,

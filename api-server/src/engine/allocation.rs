@@ -690,7 +690,7 @@ pub fn allocate(c: &mut DbConn, actor: &User, req: &Request) -> Result<(Node, Va
     // nearly always holds the winner, so an allocation reads a few rows, not
     // every Ready machine.
     filter.cheapest_first = true;
-    const BATCH: i64 = 32;
+    const BATCH: i64 = 8;
     let mut offset = 0;
     loop {
         filter.limit = Some(BATCH);
@@ -704,6 +704,9 @@ pub fn allocate(c: &mut DbConn, actor: &User, req: &Request) -> Result<(Node, Va
                 return Ok((n, by_type));
             }
             // Claim: only if still READY (another allocation may have won).
+            // The status message rides on the same UPDATE (one write, not two).
+            let note = format!(" (to {})", actor.username);
+            let description = format!("From 'Ready' to 'Allocated'{note}");
             let claimed = nodes_db::cas_status(
                 c,
                 n.id,
@@ -713,6 +716,7 @@ pub fn allocate(c: &mut DbConn, actor: &User, req: &Request) -> Result<(Node, Va
                     previous_status: Some(Status::Ready.code()),
                     owner_id: Some(Some(actor.id)),
                     agent_name: Some(req.agent_name.clone()),
+                    status_message: Some(Some(format!("Node changed status - {description}"))),
                     updated_at: Some(super::now()),
                     ..Default::default()
                 },
@@ -720,14 +724,13 @@ pub fn allocate(c: &mut DbConn, actor: &User, req: &Request) -> Result<(Node, Va
             if !claimed {
                 continue;
             }
-            let note = format!(" (to {})", actor.username);
-            super::nodes::event(
+            super::nodes::log_event(
                 c,
                 &n,
                 &actor.username,
                 super::nodes::level::INFO,
                 "Node changed status",
-                &format!("From 'Ready' to 'Allocated'{note}"),
+                &description,
             )?;
             if !req.comment.is_empty() {
                 super::nodes::event(

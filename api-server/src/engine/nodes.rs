@@ -73,6 +73,17 @@ pub fn require_admin(user: &User, n: &Node) -> Result<()> {
 
 /// Writes an event for a node and makes it the node's status message.
 pub fn event(c: &mut DbConn, n: &Node, actor: &str, lvl: i32, type_name: &str, description: &str) -> Result<()> {
+    log_event(c, n, actor, lvl, type_name, description)?;
+    if lvl >= level::INFO {
+        let message =
+            if description.is_empty() { type_name.to_string() } else { format!("{type_name} - {description}") };
+        nodes_db::set_status_message(c, n.id, &message, "")?;
+    }
+    Ok(())
+}
+
+/// Writes an event only (callers that set the status message themselves).
+pub fn log_event(c: &mut DbConn, n: &Node, actor: &str, lvl: i32, type_name: &str, description: &str) -> Result<()> {
     events_db::insert(
         c,
         &NewEvent {
