@@ -72,6 +72,12 @@ enum Command {
         #[arg(long, default_value_t = 500)]
         concurrency: usize,
     },
+    /// Print the OpenAPI document (YAML, or JSON with --json); the checked-in
+    /// copy is regenerated with `ironpool openapi > openapi/openapi.yaml`.
+    Openapi {
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a user's API keys (consumer_key:token_key:token_secret), like `maas apikey`.
     Apikey {
         #[arg(long)]
@@ -95,6 +101,21 @@ fn main() -> ExitCode {
         }
     };
     init_logging(&settings.log);
+    if let Command::Openapi { json } = cli.command {
+        let registry = ironpool_region::http::registry::Registry::new(ironpool_region::api::handlers());
+        let doc = if json {
+            ironpool_region::http::openapi::json(&registry)
+        } else {
+            ironpool_region::http::openapi::yaml(&registry)
+        };
+        return match print_lines(std::iter::once(doc.trim_end().to_string())) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("ironpool: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Command::Bench { machines, ready, allocations, concurrency } = cli.command {
         let opts = bench::Options { machines, ready, allocations, concurrency, database: cli.common.database.clone() };
         return match bench::run(opts) {
@@ -177,7 +198,7 @@ fn run(command: Command, config: RegionConfig) -> anyhow::Result<()> {
             println!("Created administrator '{username}'.");
             Ok(())
         }
-        Command::Bench { .. } => unreachable!("handled before logging is set up"),
+        Command::Bench { .. } | Command::Openapi { .. } => unreachable!("handled before the region is configured"),
         Command::Apikey { username, generate, delete } => {
             let db = open(&config)?;
             let user = db

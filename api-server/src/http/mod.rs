@@ -10,6 +10,7 @@
 
 pub mod error;
 pub mod oauth;
+pub mod openapi;
 pub mod paging;
 pub mod params;
 pub mod registry;
@@ -146,6 +147,16 @@ async fn api(
     full_path: &str,
     rel: &str,
 ) -> Result<Reply> {
+    if Arc::ptr_eq(&registry, &state.registry) && matches!(rel, "openapi.yaml" | "openapi.json") {
+        // Anonymous, generated from the same table as routing and describe/.
+        return match req.method().as_str() {
+            "GET" if rel == "openapi.yaml" => {
+                Ok(Reply::Bytes("application/openapi+yaml", openapi::yaml(&registry).into_bytes()))
+            }
+            "GET" => Ok(Reply::Bytes("application/json", openapi::json(&registry).into_bytes())),
+            _ => Err(Error::MethodNotAllowed { allow: vec!["GET"] }),
+        };
+    }
     if rel == "describe/" && Arc::ptr_eq(&registry, &state.registry) {
         // Anonymous; signed requests are accepted and their signature ignored.
         return match req.method().as_str() {

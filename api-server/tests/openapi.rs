@@ -1,0 +1,54 @@
+//! The checked-in OpenAPI document (`openapi/openapi.yaml`) is exactly what
+//! the server generates and serves; regenerate it with
+//! `cargo run -p ironpool -- openapi > openapi/openapi.yaml`.
+
+mod common;
+
+use common::*;
+use ironpool_region::http::{openapi, registry::Registry};
+
+fn checked_in() -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi/openapi.yaml");
+    std::fs::read_to_string(path).expect("openapi/openapi.yaml exists")
+}
+
+#[test]
+fn checked_in_spec_matches_the_server() {
+    let generated = openapi::yaml(&Registry::new(ironpool_region::api::handlers()));
+    assert!(
+        generated.trim_end() == checked_in().trim_end(),
+        "openapi/openapi.yaml is stale: regenerate it with `cargo run -p ironpool -- openapi > openapi/openapi.yaml`"
+    );
+}
+
+#[test]
+fn every_routed_action_is_in_the_spec() {
+    let reg = Registry::new(ironpool_region::api::handlers());
+    let doc: serde_json::Value = serde_json::from_str(&openapi::json(&reg)).unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    for h in reg.handlers() {
+        for a in &h.actions {
+            let path = match a.op {
+                Some(op) => format!("/{}op-{op}", h.path),
+                None => format!("/{}", h.path),
+            };
+            let m = a.method.as_str().to_ascii_lowercase();
+            assert!(paths.get(&path).and_then(|p| p.get(&m)).is_some(), "{} {path} missing", a.method.as_str());
+        }
+    }
+    assert_eq!(doc["paths"]["/machines/op-allocate"]["post"]["operationId"], "MachinesHandler_allocate");
+    assert!(doc["components"]["securitySchemes"]["MAASOAuth"].is_object());
+}
+
+backend_tests!(served_spec_is_the_checked_in_one, |b| async move {
+    let s = TestServer::start(b);
+    let r = s.get(None, "openapi.yaml").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.content_type.as_deref(), Some("application/openapi+yaml"));
+    assert_eq!(r.body.trim_end(), checked_in().trim_end());
+    let j = s.get(None, "openapi.json").await;
+    assert_eq!(j.json()["info"]["title"], "MAAS HTTP API");
+    // The op-<name> paths the spec advertises are served.
+    let admin = s.user("admin", true).await;
+    assert_eq!(s.get(Some(&admin), "users/op-whoami").await.json()["username"], "admin");
+});
