@@ -52,3 +52,17 @@ backend_tests!(served_spec_is_the_checked_in_one, |b| async move {
     let admin = s.user("admin", true).await;
     assert_eq!(s.get(Some(&admin), "users/op-whoami").await.json()["username"], "admin");
 });
+
+backend_tests!(swagger_ui_is_served_from_vendored_assets, |b| async move {
+    let s = TestServer::start(b);
+    let page = read(client().get(format!("{}/MAAS/api/docs/", s.origin)).send().await.unwrap()).await;
+    assert_eq!(page.status, 200);
+    assert_eq!(page.content_type.as_deref(), Some("text/html; charset=utf-8"));
+    assert!(page.body.contains("/MAAS/api/2.0/openapi.json"));
+    assert!(!page.body.contains("http"), "no external (CDN) URLs");
+    for (asset, ct) in [("swagger-ui-bundle.js", "application/javascript"), ("swagger-ui.css", "text/css")] {
+        let r = read(client().get(format!("{}/MAAS/api/docs/{asset}", s.origin)).send().await.unwrap()).await;
+        assert_eq!((r.status, r.content_type.as_deref()), (200, Some(ct)), "{asset}");
+        assert!(r.body.len() > 100_000, "{asset} is the real bundle");
+    }
+});

@@ -18,6 +18,26 @@ use crate::http::AppState;
 
 const FORM_LIMIT: usize = 64 * 1024;
 
+/// Swagger UI, vendored (no CDN: regions often have no internet).
+const SWAGGER_JS: &[u8] = include_bytes!("../../assets/swagger-ui/swagger-ui-bundle.js");
+const SWAGGER_CSS: &[u8] = include_bytes!("../../assets/swagger-ui/swagger-ui.css");
+const SWAGGER_INDEX: &str = r##"<!DOCTYPE html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>Ironpool — MAAS API 2.0</title>
+  <link rel="stylesheet" href="/MAAS/api/docs/swagger-ui.css">
+</head>
+<body>
+  <div id="swagger-ui"></div>
+  <script src="/MAAS/api/docs/swagger-ui-bundle.js"></script>
+  <script>
+    window.ui = SwaggerUIBundle({ url: "/MAAS/api/2.0/openapi.json", dom_id: "#swagger-ui" });
+  </script>
+</body>
+</html>
+"##;
+
 pub async fn route(req: &HttpRequest, payload: web::Payload, state: Arc<AppState>, path: &str) -> Result<Reply> {
     let method = req.method().as_str();
     match path {
@@ -38,6 +58,18 @@ pub async fn route(req: &HttpRequest, payload: web::Payload, state: Arc<AppState
             only(method, &["GET"])?;
             let no_users = state.db.run(users_db::count).await? == 0;
             Ok(Reply::json(json!({"authenticated": false, "external_auth_url": null, "no_users": no_users})))
+        }
+        "/MAAS/api/docs/" | "/MAAS/api/docs" => {
+            only(method, &["GET"])?;
+            Ok(Reply::Bytes("text/html; charset=utf-8", SWAGGER_INDEX.as_bytes().to_vec()))
+        }
+        "/MAAS/api/docs/swagger-ui-bundle.js" => {
+            only(method, &["GET"])?;
+            Ok(Reply::Bytes("application/javascript", SWAGGER_JS.to_vec()))
+        }
+        "/MAAS/api/docs/swagger-ui.css" => {
+            only(method, &["GET"])?;
+            Ok(Reply::Bytes("text/css", SWAGGER_CSS.to_vec()))
         }
         p if p.starts_with("/MAAS/api/") => Err(Error::UnknownEndpoint(p.to_string())),
         _ => Ok(Reply::Text(StatusCode::NOT_FOUND, format!("Not Found: {path}"))),
@@ -63,6 +95,8 @@ fn landing(req: &HttpRequest) -> Reply {
             link("/MAAS/api", "self", "application/json", "this document"),
             link("/MAAS/api/2.0/describe/", "service-desc", "application/json", "API description"),
             link("/MAAS/api/2.0/version/", "version", "application/json", "version and capabilities"),
+            link("/MAAS/api/2.0/openapi.yaml", "service-desc", "application/openapi+yaml", "OpenAPI document"),
+            link("/MAAS/api/docs/", "service-doc", "text/html", "Swagger UI"),
         ],
     }))
 }
