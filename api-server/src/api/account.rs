@@ -7,7 +7,7 @@ use crate::db::tokens;
 use crate::engine::accounts::{self, DEFAULT_TOKEN_NAME};
 use crate::error::{Error, Result};
 use crate::handler_fn;
-use crate::http::registry::{optional, required, Access, Action, Handler, Method};
+use crate::http::registry::{optional, required, Access, Action, Handler, Method, Returns};
 use crate::http::reply::Reply;
 use crate::http::Ctx;
 
@@ -30,6 +30,7 @@ pub fn handlers() -> Vec<Handler> {
                 "Delete an authorisation OAuth token",
                 handler_fn!(delete_token),
             )
+            .returns(Returns::Nothing(204))
             .describe("Deletes one of the caller's tokens and its consumer.")
             .params(&[required("token_key", "String", "The key of the token to delete.")]),
         )
@@ -40,6 +41,7 @@ pub fn handlers() -> Vec<Handler> {
                 "List authorisation tokens",
                 handler_fn!(list_tokens),
             )
+            .returns(Returns::List)
             .describe("Lists the caller's tokens as name and consumer_key:token_key:token_secret."),
         )
         .action(
@@ -49,6 +51,7 @@ pub fn handlers() -> Vec<Handler> {
                 "Modify the consumer name of an authorisation OAuth token",
                 handler_fn!(rename_token),
             )
+            .returns(Returns::Text(202))
             .describe("Renames one of the caller's tokens.")
             .params(&[
                 required("token", "String", "The token key, or the whole consumer_key:token_key:token_secret."),

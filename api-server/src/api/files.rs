@@ -10,7 +10,7 @@ use super::resource_uri;
 use crate::db::files::{self as files_db, FileMeta};
 use crate::error::{Error, Result};
 use crate::handler_fn;
-use crate::http::registry::{optional, required, Access, Action, Handler, Method};
+use crate::http::registry::{optional, required, Access, Action, Handler, Method, Returns};
 use crate::http::reply::Reply;
 use crate::http::Ctx;
 
@@ -20,6 +20,7 @@ const MAX_UPLOAD: usize = 512 * 1024 * 1024;
 pub fn handlers() -> Vec<Handler> {
     let by_key = || {
         Action::new(Method::Get, Some("get_by_key"), "Get a file by key", handler_fn!(get_by_key))
+            .returns(Returns::Bytes("application/octet-stream"))
             .describe("Works anonymously: this is what a file's anon_resource_uri points at.")
             .params(&[required("key", "String", "The file's key.")])
     };
@@ -37,6 +38,7 @@ pub fn handlers() -> Vec<Handler> {
         )]))
         .action(
             Action::new(Method::Post, None, "Add a new file", handler_fn!(add))
+                .returns(Returns::Nothing(201))
                 .describe("Multipart: a filename field and one file part. An existing file of that name is replaced.")
                 .params(&[required("filename", "String", "The file's name."), required("file", "File", "The content.")])
                 .max_body(MAX_UPLOAD),
@@ -46,11 +48,11 @@ pub fn handlers() -> Vec<Handler> {
             "String",
             "The file's name.",
         )]))
-        .action(Action::new(Method::Get, Some("get"), "Get a named file", handler_fn!(get_raw)).params(&[required(
-            "filename",
-            "String",
-            "The file's name.",
-        )]))
+        .action(
+            Action::new(Method::Get, Some("get"), "Get a named file", handler_fn!(get_raw))
+                .returns(Returns::Bytes("application/octet-stream"))
+                .params(&[required("filename", "String", "The file's name.")]),
+        )
         .action(by_key()),
         Handler::new("AnonFilesHandler", "files/", Access::Anonymous, "Anonymous file operations")
             .describe("Files are reachable anonymously only by their key.")

@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use crate::engine::config;
 use crate::error::Result;
 use crate::handler_fn;
-use crate::http::registry::{required, Access, Action, Handler, Method};
+use crate::http::registry::{required, Access, Action, Handler, Method, Returns};
 use crate::http::reply::Reply;
 use crate::http::Ctx;
 
@@ -13,6 +13,7 @@ pub fn handlers() -> Vec<Handler> {
     vec![Handler::new("MaasHandler", "maas/", Access::Authenticated, "Manage the MAAS server")
         .action(
             Action::new(Method::Get, Some("get_config"), "Get a configuration value", handler_fn!(get_config))
+                .returns(Returns::AnyJson)
                 .describe("Returns the JSON-encoded value of one configuration item.")
                 .params(&[required(
                     "name",
@@ -22,6 +23,7 @@ pub fn handlers() -> Vec<Handler> {
         )
         .action(
             Action::new(Method::Post, Some("set_config"), "Set a configuration value", handler_fn!(set_config))
+                .returns(Returns::Text(200))
                 .describe("Administrators only. The value is validated against the item's type.")
                 .params(&[
                     required("name", "String", "The name of the configuration item."),

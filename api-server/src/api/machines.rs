@@ -16,7 +16,7 @@ use crate::engine::power::PowerParams;
 use crate::error::{Error, FieldErrors, Result};
 use crate::handler_fn;
 use crate::http::params::Params;
-use crate::http::registry::{optional, required, Access, Action, Handler, Method};
+use crate::http::registry::{optional, required, Access, Action, Handler, Method, Returns};
 use crate::http::reply::Reply;
 use crate::http::Ctx;
 
@@ -82,17 +82,21 @@ pub fn handlers() -> Vec<Handler> {
             )
             .action(
                 Action::new(Method::Post, Some("release"), "Release machines", handler_fn!(release_many))
+                .returns(Returns::Strings)
                     .describe("Releases the given machines; returns the system_ids whose status changed.")
                     .params(&[required("machines", "String", "system_ids (repeatable)."), optional("comment", "String", "Event-log comment.")]),
             )
             .action(
                 Action::new(Method::Post, Some("accept"), "Accept declared machines", handler_fn!(accept))
+                .returns(Returns::List)
                     .describe("Administrators only: starts commissioning NEW machines.")
                     .params(&[required("machines", "String", "system_ids (repeatable).")]),
             )
-            .action(Action::new(Method::Post, Some("accept_all"), "Accept all declared machines", handler_fn!(accept_all)))
+            .action(Action::new(Method::Post, Some("accept_all"), "Accept all declared machines", handler_fn!(accept_all))
+                .returns(Returns::List))
             .action(
                 Action::new(Method::Get, Some("list_allocated"), "List allocated machines", handler_fn!(list_allocated))
+                .returns(Returns::List)
                     .params(&[optional("id", "String", "Only these system_ids (repeatable).")]),
             )
             .action(
@@ -102,14 +106,17 @@ pub fn handlers() -> Vec<Handler> {
             )
             .action(
                 Action::new(Method::Get, Some("is_registered"), "MAC address registered", handler_fn!(is_registered))
+                .returns(Returns::AnyJson)
                     .params(&[required("mac_address", "String", "The MAC address.")]),
             )
             .action(
                 Action::new(Method::Get, Some("is_action_in_progress"), "MAC address of deploying or commissioning node", handler_fn!(is_action_in_progress))
+                .returns(Returns::AnyJson)
                     .params(&[required("mac_address", "String", "The MAC address.")]),
             )
             .action(
                 Action::new(Method::Post, Some("set_zone"), "Assign nodes to a zone", handler_fn!(set_zone))
+                .returns(Returns::Nothing(200))
                     .params(&[required("zone", "String", "Zone name."), required("nodes", "String", "system_ids (repeatable).")]),
             ),
         Handler::new("AnonMachinesHandler", "machines/", Access::Anonymous, "Anonymous access to machines")
@@ -123,10 +130,12 @@ pub fn handlers() -> Vec<Handler> {
             .action(Action::new(Method::Post, Some("accept"), "Accept a machine's enlistment", handler_fn!(accept_anon)).describe("Not allowed anonymously; always 401."))
             .action(
                 Action::new(Method::Get, Some("is_registered"), "MAC address registered", handler_fn!(is_registered))
+                .returns(Returns::AnyJson)
                     .params(&[required("mac_address", "String", "The MAC address.")]),
             )
             .action(
                 Action::new(Method::Get, Some("is_action_in_progress"), "MAC address of deploying or commissioning node", handler_fn!(is_action_in_progress))
+                .returns(Returns::AnyJson)
                     .params(&[required("mac_address", "String", "The MAC address.")]),
             ),
         machine_handler(),
@@ -135,23 +144,27 @@ pub fn handlers() -> Vec<Handler> {
             .action(Action::new(Method::Get, None, "List nodes", handler_fn!(list_nodes)).pages_itself().params(&[optional("id", "String", "Only these system_ids (repeatable).")]))
             .action(
                 Action::new(Method::Get, Some("is_registered"), "MAC address registered", handler_fn!(is_registered))
+                .returns(Returns::AnyJson)
                     .params(&[required("mac_address", "String", "The MAC address.")]),
             )
             .action(
                 Action::new(Method::Post, Some("set_zone"), "Assign nodes to a zone", handler_fn!(set_zone))
+                .returns(Returns::Nothing(200))
                     .params(&[required("zone", "String", "Zone name."), required("nodes", "String", "system_ids (repeatable).")]),
             ),
         Handler::new("AnonNodesHandler", "nodes/", Access::Anonymous, "Anonymous access to nodes")
             .paired_with("NodesHandler")
             .action(
                 Action::new(Method::Get, Some("is_registered"), "MAC address registered", handler_fn!(is_registered))
+                .returns(Returns::AnyJson)
                     .params(&[required("mac_address", "String", "The MAC address.")]),
             ),
         Handler::new("NodeHandler", "nodes/{system_id}/", Access::Authenticated, "Manage an individual node")
             .action(Action::new(Method::Get, None, "Read a node", handler_fn!(read_node)))
             .action(Action::new(Method::Delete, None, "Delete a node", handler_fn!(delete_node)))
             .action(Action::new(Method::Get, Some("power_parameters"), "Get power parameters", handler_fn!(power_parameters_one)))
-            .action(Action::new(Method::Get, Some("details"), "Get system details", handler_fn!(details))),
+            .action(Action::new(Method::Get, Some("details"), "Get system details", handler_fn!(details))
+                .returns(Returns::Bytes("application/bson"))),
     ]
 }
 
@@ -236,7 +249,10 @@ fn machine_handler() -> Handler {
             )
             .describe("Administrators only."),
         )
-        .action(Action::new(Method::Get, Some("details"), "Get system details", handler_fn!(details)))
+        .action(
+            Action::new(Method::Get, Some("details"), "Get system details", handler_fn!(details))
+                .returns(Returns::Bytes("application/bson")),
+        )
         .action(
             Action::new(Method::Post, Some("mark_broken"), "Mark a machine as Broken", handler_fn!(mark_broken))
                 .params(&[comment, optional("error_description", "String", "Legacy name of comment.")]),

@@ -8,7 +8,7 @@ use crate::db::users as users_db;
 use crate::error::{Error, Result};
 use crate::handler_fn;
 use crate::http::params::Params;
-use crate::http::registry::{optional, required, Access, Action, Handler, Method};
+use crate::http::registry::{optional, required, Access, Action, Handler, Method, Returns};
 use crate::http::reply::Reply;
 use crate::http::Ctx;
 
@@ -52,7 +52,10 @@ pub fn handlers() -> Vec<Handler> {
         .action(Action::new(Method::Get, None, "Read a notification", handler_fn!(read)))
         .action(Action::new(Method::Put, None, "Update a notification", handler_fn!(update)).params(&update_params))
         .action(Action::new(Method::Delete, None, "Delete a notification", handler_fn!(delete)))
-        .action(Action::new(Method::Post, Some("dismiss"), "Dismiss a notification", handler_fn!(dismiss))),
+        .action(
+            Action::new(Method::Post, Some("dismiss"), "Dismiss a notification", handler_fn!(dismiss))
+                .returns(Returns::Nothing(200)),
+        ),
     ]
 }
 

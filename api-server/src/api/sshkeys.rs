@@ -8,7 +8,7 @@ use crate::db::users as users_db;
 use crate::engine::keys;
 use crate::error::{Error, Result};
 use crate::handler_fn;
-use crate::http::registry::{optional, required, Access, Action, Handler, Method};
+use crate::http::registry::{optional, required, Access, Action, Handler, Method, Returns};
 use crate::http::reply::Reply;
 use crate::http::Ctx;
 
@@ -30,6 +30,7 @@ pub fn handlers() -> Vec<Handler> {
                 "Add a new SSH key to the requesting or supplied user's account",
                 handler_fn!(ssh_create),
             )
+            .returns(Returns::ObjectStatus(201))
             .describe("The key is validated; it is installed on machines the user deploys.")
             .params(&[
                 required("key", "String", "A public SSH key, as found in ~/.ssh/id_ed25519.pub."),
@@ -38,6 +39,7 @@ pub fn handlers() -> Vec<Handler> {
         )
         .action(
             Action::new(Method::Post, Some("import"), "Import SSH keys", handler_fn!(ssh_import))
+                .returns(Returns::List)
                 .describe("Imports public keys from Launchpad (lp:<user>) or GitHub (gh:<user>).")
                 .params(&[required("keysource", "String", "lp:<user> or gh:<user>.")]),
         ),
@@ -58,6 +60,7 @@ pub fn handlers() -> Vec<Handler> {
                 "Add a new SSL key to the requesting user's account",
                 handler_fn!(ssl_create),
             )
+            .returns(Returns::ObjectStatus(201))
             .params(&[required("key", "String", "An SSL certificate in PEM format.")]),
         ),
         Handler::new("SSLKeyHandler", "account/prefs/sslkeys/{id}/", Access::Authenticated, "Manage an SSL key")

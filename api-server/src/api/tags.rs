@@ -9,7 +9,7 @@ use crate::engine::lifecycle::NodeType;
 use crate::engine::places as engine;
 use crate::error::{Error, Result};
 use crate::handler_fn;
-use crate::http::registry::{optional, required, Access, Action, Handler, Method};
+use crate::http::registry::{optional, required, Access, Action, Handler, Method, Returns};
 use crate::http::reply::Reply;
 use crate::http::Ctx;
 
@@ -43,6 +43,7 @@ pub fn handlers() -> Vec<Handler> {
             "Add or remove nodes being associated with this tag",
             handler_fn!(update_nodes),
         )
+        .returns(Returns::Object)
         .describe("Returns the number of nodes added and removed.")
         .params(&[
             optional("add", "String", "system_ids to tag (repeatable)."),
@@ -50,12 +51,15 @@ pub fn handlers() -> Vec<Handler> {
             optional("definition", "String", "If given, must equal the tag's definition."),
         ]),
     )
-    .action(Action::new(
-        Method::Post,
-        Some("rebuild"),
-        "Manually trigger a rebuild the tag <=> node mapping",
-        handler_fn!(rebuild),
-    ));
+    .action(
+        Action::new(
+            Method::Post,
+            Some("rebuild"),
+            "Manually trigger a rebuild the tag <=> node mapping",
+            handler_fn!(rebuild),
+        )
+        .returns(Returns::Object),
+    );
     for (op, title) in [
         ("nodes", "Get the list of nodes that have this tag"),
         ("machines", "Get the list of machines that have this tag"),
@@ -63,7 +67,7 @@ pub fn handlers() -> Vec<Handler> {
         ("rack_controllers", "Get the list of rack controllers that have this tag"),
         ("region_controllers", "Get the list of region controllers that have this tag"),
     ] {
-        h = h.action(Action::new(Method::Get, Some(op), title, tagged_fn(op)));
+        h = h.action(Action::new(Method::Get, Some(op), title, tagged_fn(op)).returns(Returns::List));
     }
     vec![
         Handler::new("TagsHandler", "tags/", Access::Authenticated, "Manage all tags known to MAAS")

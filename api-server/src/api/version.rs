@@ -4,7 +4,7 @@ use serde_json::json;
 
 use crate::error::Result;
 use crate::handler_fn;
-use crate::http::registry::{Access, Action, Handler, Method};
+use crate::http::registry::{Access, Action, Handler, Method, Returns};
 use crate::http::reply::Reply;
 use crate::http::Ctx;
 
@@ -12,9 +12,11 @@ pub fn handlers() -> Vec<Handler> {
     vec![Handler::new("VersionHandler", "version/", Access::Anonymous, "Information about this MAAS")
         .describe("The version of the region and the capabilities it offers.")
         .action(
-            Action::new(Method::Get, None, "Read version and capabilities", handler_fn!(read)).describe(
-                "Returns the MAAS version Ironpool is compatible with, a subversion and the capability list.",
-            ),
+            Action::new(Method::Get, None, "Read version and capabilities", handler_fn!(read))
+                .returns(Returns::Object)
+                .describe(
+                    "Returns the MAAS version Ironpool is compatible with, a subversion and the capability list.",
+                ),
         )]
 }
 

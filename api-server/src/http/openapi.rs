@@ -18,7 +18,7 @@ use utoipa::openapi::{
     ServerBuilder,
 };
 
-use super::registry::{Access, Action, Handler, Method, ParamDoc, Registry, API_PREFIX};
+use super::registry::{Access, Action, Handler, Method, ParamDoc, Registry, Returns, API_PREFIX};
 
 const SECURITY: &str = "MAASOAuth";
 
@@ -90,18 +90,84 @@ fn operation(h: &Handler, a: &Action) -> utoipa::openapi::path::Operation {
             ));
         }
     }
-    let ok = if a.method == Method::Delete {
-        ("204", ResponseBuilder::new().description("Deleted; no body.").build())
-    } else {
-        (
-            "200",
+    let json = |schema: ObjectBuilder| ContentBuilder::new().schema(Some(schema)).build();
+    let (code, response) = match h.returns(a) {
+        Returns::Object => (
+            200,
             ResponseBuilder::new()
-                .description("Success: a JSON document (or raw bytes / text for the few calls that return them).")
-                .content("application/json", ContentBuilder::new().schema(Some(ObjectBuilder::new())).build())
+                .description("A JSON object.")
+                .content("application/json", json(ObjectBuilder::new().schema_type(Type::Object)))
                 .build(),
-        )
+        ),
+        Returns::ObjectStatus(c) => (
+            c,
+            ResponseBuilder::new()
+                .description("The created JSON object.")
+                .content("application/json", json(ObjectBuilder::new().schema_type(Type::Object)))
+                .build(),
+        ),
+        Returns::List => (
+            200,
+            ResponseBuilder::new()
+                .description("A JSON array.")
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(utoipa::openapi::schema::ArrayBuilder::new().items(ObjectBuilder::new()).build()))
+                        .build(),
+                )
+                .build(),
+        ),
+        Returns::Strings => (
+            200,
+            ResponseBuilder::new()
+                .description("A JSON array of strings.")
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(
+                            utoipa::openapi::schema::ArrayBuilder::new()
+                                .items(ObjectBuilder::new().schema_type(Type::String))
+                                .build(),
+                        ))
+                        .build(),
+                )
+                .build(),
+        ),
+        Returns::AnyJson => (
+            200,
+            ResponseBuilder::new()
+                .description("A JSON value.")
+                .content(
+                    "application/json",
+                    json(ObjectBuilder::new().schema_type(utoipa::openapi::schema::SchemaType::AnyValue)),
+                )
+                .build(),
+        ),
+        Returns::Text(c) => (
+            c,
+            ResponseBuilder::new()
+                .description("A short text.")
+                .content("text/plain", json(ObjectBuilder::new().schema_type(Type::String)))
+                .build(),
+        ),
+        Returns::Bytes(ct) => (
+            200,
+            ResponseBuilder::new()
+                .description("Raw bytes.")
+                .content(
+                    ct,
+                    json(
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary))),
+                    ),
+                )
+                .build(),
+        ),
+        Returns::Nothing(c) => (c, ResponseBuilder::new().description("No body.").build()),
     };
-    op = op.response(ok.0, ok.1);
+    op = op.response(code.to_string(), response);
     let text = || ContentBuilder::new().schema(Some(ObjectBuilder::new().schema_type(Type::String))).build();
     for (code, what) in [
         ("400", "Bad request: a missing or invalid parameter (JSON field errors or text)."),

@@ -77,6 +77,27 @@ pub const fn optional(name: &'static str, ty: &'static str, doc: &'static str) -
     ParamDoc { name, required: false, ty, doc }
 }
 
+/// What a successful call returns, for the OpenAPI document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Returns {
+    /// A JSON object (200).
+    Object,
+    /// A JSON array of objects (200).
+    List,
+    /// A JSON array of strings (200; bulk release answers system_ids).
+    Strings,
+    /// Any JSON value (`get_config`, `is_registered`).
+    AnyJson,
+    /// A JSON object with another status (201 for key creation).
+    ObjectStatus(u16),
+    /// A text/plain body (`OK`, `Accepted`) with this status.
+    Text(u16),
+    /// Raw bytes of this content type.
+    Bytes(&'static str),
+    /// No body, with this status (204 deletes, 201 uploads, 200 set_zone).
+    Nothing(u16),
+}
+
 /// One method/op pair of a handler.
 #[derive(Clone)]
 pub struct Action {
@@ -93,11 +114,24 @@ pub struct Action {
     /// collections, keyset pagination in SQL); otherwise list reads are paged
     /// generically by the dispatcher.
     pub pages_itself: bool,
+    /// The success response, when it is not the default for the action's
+    /// shape (see [`Handler::returns`]).
+    pub returns: Option<Returns>,
 }
 
 impl Action {
     pub fn new(method: Method, op: Option<&'static str>, title: &'static str, run: HandlerFn) -> Action {
-        Action { method, op, title, description: "", params: Vec::new(), run, max_body: None, pages_itself: false }
+        Action {
+            method,
+            op,
+            title,
+            description: "",
+            params: Vec::new(),
+            run,
+            max_body: None,
+            pages_itself: false,
+            returns: None,
+        }
     }
 
     pub fn describe(mut self, description: &'static str) -> Self {
@@ -107,6 +141,11 @@ impl Action {
 
     pub fn params(mut self, params: &[ParamDoc]) -> Self {
         self.params = params.to_vec();
+        self
+    }
+
+    pub fn returns(mut self, r: Returns) -> Self {
+        self.returns = Some(r);
         self
     }
 
@@ -199,6 +238,16 @@ impl Handler {
     pub fn paired_with(mut self, auth_handler: &'static str) -> Self {
         self.auth_pair = Some(auth_handler);
         self
+    }
+
+    /// An action's success response: as declared, else DELETE → 204, a
+    /// collection's read → array, anything else → object.
+    pub fn returns(&self, a: &Action) -> Returns {
+        a.returns.unwrap_or(match (a.method, a.op) {
+            (Method::Delete, None) => Returns::Nothing(204),
+            (Method::Get, None) if !self.path.ends_with("}/") => Returns::List,
+            _ => Returns::Object,
+        })
     }
 
     pub fn placeholders(&self) -> Vec<&'static str> {
