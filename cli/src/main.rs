@@ -254,11 +254,18 @@ fn serve_region(config: RegionConfig, banner: Option<DemoBanner>) -> anyhow::Res
         let url = format!("http://{}/MAAS/", display_addr(region.addr));
         tracing::info!(%url, "region listening");
         if let Some(b) = banner {
-            println!("Ironpool demo is running at {url}");
-            println!("  username: {}", b.username);
-            println!("  password: {}", b.password);
-            println!("  API key:  {}", b.key);
-            println!("Try: curl {url}api/2.0/version/");
+            // Written without println!: a closed stdout (a pipe whose reader
+            // went away) must not take the server down.
+            let _ = print_lines(
+                [
+                    format!("Ironpool demo is running at {url}"),
+                    format!("  username: {}", b.username),
+                    format!("  password: {}", b.password),
+                    format!("  API key:  {}", b.key),
+                    format!("Try: curl {url}api/2.0/version/"),
+                ]
+                .into_iter(),
+            );
         }
         region.server.await?;
         tracing::info!("region stopped");

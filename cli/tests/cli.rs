@@ -111,6 +111,8 @@ fn start(dir: &std::path::Path, db: &str, args: &[&str]) -> (Child, String, Vec<
             out.read_line(&mut l).unwrap();
             stdout_lines.push(l.trim().to_string());
         }
+        // Keep draining stdout so the server never writes into a closed pipe.
+        std::thread::spawn(move || for _ in out.lines() {});
     }
     (child, addr, stdout_lines)
 }
@@ -247,4 +249,37 @@ fn config_file_is_validated_and_used() {
         .unwrap();
     assert!(out.status.success());
     assert!(env_dir.join("ironpool.db").exists());
+}
+
+#[test]
+fn demo_survives_a_closed_stdout() {
+    // `ironpool demo | head -1`: the banner's reader goes away; the server stays up.
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("demo.db").display());
+    let mut child = Command::new(BIN)
+        .args(["demo", "--listen", "127.0.0.1:0"])
+        .env("IRONPOOL_DATA_DIR", dir.path())
+        .env("IRONPOOL_DATABASE_URL", &db)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // closed before the banner is written
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            eprintln!("[ironpool] {line}");
+            if let Some(rest) = line.split("url=http://").nth(1) {
+                let _ = tx.send(rest.trim_end_matches("/MAAS/").to_string());
+            }
+        }
+    });
+    let addr = rx.recv_timeout(Duration::from_secs(30)).expect("server reports its address");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(child.try_wait().unwrap().is_none(), "demo exited after its stdout closed");
+    let (st, _) = http(&addr, "GET", "/MAAS/api/2.0/version/", &[], "");
+    assert_eq!(st, 200);
+    terminate(child);
 }
