@@ -56,6 +56,12 @@ backend_tests!(constraints, |b| async move {
     assert_eq!(sid(&alloc(dry(vec![("arch", "amd64".into())])).await), small);
     assert_eq!(sid(&alloc(dry(vec![("arch", "amd64/generic".into())])).await), small);
     assert_eq!(sid(&alloc(dry(vec![("interfaces", "eth:name=eth0".into())])).await), small);
+    let r = alloc(dry(vec![("interfaces", "eth:name=eth0".into()), ("verbose", "true".into())])).await;
+    let by_type = &r.json()["constraints_by_type"];
+    let iface = by_type["interfaces"]["eth"][0].as_i64().unwrap();
+    assert_eq!(r.json()["interface_set"][0]["id"], iface, "ids belong to the machine's interface_set");
+    let verbose = by_type["verbose_interfaces"]["eth"].as_object().unwrap();
+    assert_eq!(verbose.values().next().unwrap()[0], iface);
     // dry_run changed nothing.
     let m = s.get(Some(&admin), &format!("machines/{small}/")).await.json();
     assert_eq!(m["status_name"], "Ready");

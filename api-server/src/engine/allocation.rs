@@ -645,6 +645,12 @@ fn match_labelled(req: &Request, n: &Node, rel: &Related) -> Option<Value> {
             }
             map.insert(spec.label.clone(), json!(ids));
         }
+        if req.verbose {
+            // {label: {"<machine id>": [interface ids]}}, as MAAS's verbose mode.
+            let verbose: serde_json::Map<String, Value> =
+                map.iter().map(|(label, ids)| (label.clone(), json!({ n.id.to_string(): ids }))).collect();
+            by_type.insert("verbose_interfaces".into(), Value::Object(verbose));
+        }
         by_type.insert("interfaces".into(), Value::Object(map));
     }
     Some(Value::Object(by_type))
