@@ -514,21 +514,6 @@ pub(crate) async fn allocate(ctx: Ctx) -> Result<Reply> {
     Ok(Reply::Json(v))
 }
 
-/// Resolves system_ids for a bulk op: 400 `Unknown machine(s): …` for misses.
-fn bulk_nodes(c: &mut DbConn, ids: &[String]) -> Result<Vec<Node>> {
-    let filter =
-        NodeFilter { ids: Some(ids.to_vec()), node_types: vec![NodeType::Machine as i32], ..Default::default() };
-    let found = nodes_db::list(c, &filter)?;
-    let missing: Vec<&String> = ids.iter().filter(|id| !found.iter().any(|n| &&n.system_id == id)).collect();
-    if !missing.is_empty() {
-        return Err(Error::BadRequest(format!(
-            "Unknown machine(s): {}.",
-            missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-        )));
-    }
-    Ok(found)
-}
-
 pub(crate) async fn release_many(ctx: Ctx) -> Result<Reply> {
     let user = ctx.user()?.clone();
     let ids = list_of(&ctx.params, "machines");
@@ -539,7 +524,7 @@ pub(crate) async fn release_many(ctx: Ctx) -> Result<Reply> {
     let released = ctx
         .db()
         .write(move |c| {
-            let nodes = bulk_nodes(c, &ids)?;
+            let nodes = engine::resolve_bulk(c, &ids, true)?;
             let denied: Vec<&str> = nodes
                 .iter()
                 .filter(|n| !user.is_superuser && n.owner_id.is_some() && n.owner_id != Some(user.id))
@@ -581,7 +566,7 @@ pub(crate) async fn accept(ctx: Ctx) -> Result<Reply> {
     let v = ctx
         .db()
         .write(move |c| {
-            let nodes = bulk_nodes(c, &ids)?;
+            let nodes = engine::resolve_bulk(c, &ids, true)?;
             let mut out = Vec::new();
             for n in nodes {
                 if let Some(n) = engine::accept(c, &user, &n)? {
@@ -711,15 +696,7 @@ pub(crate) async fn set_zone(ctx: Ctx) -> Result<Reply> {
         .write(move |c| {
             let z = crate::db::places::zone_by_name(c, &zone)?
                 .ok_or_else(|| Error::field("zone", format!("No such zone: '{zone}'.")))?;
-            let filter = NodeFilter { ids: Some(ids.clone()), ..Default::default() };
-            let nodes = nodes_db::list(c, &filter)?;
-            let missing: Vec<&String> = ids.iter().filter(|id| !nodes.iter().any(|n| &&n.system_id == id)).collect();
-            if !missing.is_empty() {
-                return Err(Error::BadRequest(format!(
-                    "Unknown node(s): {}.",
-                    missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-                )));
-            }
+            let nodes = engine::resolve_bulk(c, &ids, false)?;
             nodes_db::set_zone(c, &nodes.iter().map(|n| n.id).collect::<Vec<_>>(), z.id)?;
             Ok(())
         })

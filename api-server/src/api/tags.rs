@@ -171,18 +171,7 @@ async fn update_nodes(ctx: Ctx) -> Result<Reply> {
                 }
             }
             let resolve = |c: &mut crate::db::DbConn, ids: &[String]| -> Result<Vec<i64>> {
-                if ids.is_empty() {
-                    return Ok(Vec::new());
-                }
-                let nodes = nodes_db::list(c, &NodeFilter { ids: Some(ids.to_vec()), ..Default::default() })?;
-                let missing: Vec<&String> = ids.iter().filter(|i| !nodes.iter().any(|n| &&n.system_id == i)).collect();
-                if !missing.is_empty() {
-                    return Err(Error::BadRequest(format!(
-                        "Unknown node(s): {}.",
-                        missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-                    )));
-                }
-                Ok(nodes.iter().map(|n| n.id).collect())
+                Ok(crate::engine::nodes::resolve_bulk(c, ids, false)?.iter().map(|n| n.id).collect())
             };
             let add_ids = resolve(c, &add)?;
             let remove_ids = resolve(c, &remove)?;

@@ -43,6 +43,24 @@ pub fn get_visible(c: &mut DbConn, user: &User, system_id: &str, model: &'static
     Ok(n)
 }
 
+/// Resolves the system_ids of a bulk operation; any unknown id is a 400
+/// naming them all (`Unknown machine(s): …` / `Unknown node(s): …`).
+/// `machines_only` limits the lookup to machines.
+pub fn resolve_bulk(c: &mut DbConn, ids: &[String], machines_only: bool) -> Result<Vec<Node>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let node_types = if machines_only { vec![NodeType::Machine as i32] } else { Vec::new() };
+    let found = nodes_db::list(c, &nodes_db::NodeFilter { ids: Some(ids.to_vec()), node_types, ..Default::default() })?;
+    let missing: Vec<&str> =
+        ids.iter().filter(|id| !found.iter().any(|n| &n.system_id == *id)).map(String::as_str).collect();
+    if !missing.is_empty() {
+        let what = if machines_only { "machine(s)" } else { "node(s)" };
+        return Err(Error::BadRequest(format!("Unknown {what}: {}.", missing.join(", "))));
+    }
+    Ok(found)
+}
+
 pub fn can_view(user: &User, n: &Node) -> bool {
     user.is_superuser || n.owner_id.is_none() || n.owner_id == Some(user.id)
 }
