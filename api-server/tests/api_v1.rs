@@ -78,15 +78,7 @@ backend_tests!(chef_flow, |b| async move {
     assert_eq!(n["distro_series"], "jammy");
     assert_eq!(n["netboot"], true);
     // The OS reports success; Chef waits for netboot=false and power_state=on.
-    let sid2 = sid.clone();
-    s.state
-        .db
-        .write(move |c| {
-            let n = ironpool_region::db::nodes::by_system_id(c, &sid2)?.unwrap();
-            ironpool_region::engine::nodes::complete_deployment(c, &n, "test")
-        })
-        .await
-        .unwrap();
+    complete_deployment(&s, &sid).await;
     let n = chef(&s, &chef_user, "GET", &format!("/MAAS/api/1.0//nodes/{sid}/"), "").await.json();
     assert_eq!(
         (n["netboot"].clone(), n["power_state"].clone(), n["substatus"].clone()),

@@ -258,15 +258,7 @@ backend_tests!(lifecycle_as_juju_drives_it, |b| async move {
     assert_eq!(s.post(Some(&juju), &format!("machines/{sid}/?op=deploy"), &[("user_data", "%%%")]).await.status, 400);
 
     // The deployed OS reports success (the metadata API will call this).
-    let sid2 = sid.clone();
-    s.state
-        .db
-        .write(move |c| {
-            let n = ironpool_region::db::nodes::by_system_id(c, &sid2)?.unwrap();
-            ironpool_region::engine::nodes::complete_deployment(c, &n, "test")
-        })
-        .await
-        .unwrap();
+    complete_deployment(&s, &sid).await;
     let m = s.get(Some(&juju), &format!("machines/{sid}/")).await.json();
     assert_eq!(status(&m), "Deployed");
     assert_eq!(m["power_state"], "on");

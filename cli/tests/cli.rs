@@ -79,6 +79,21 @@ fn oauth(key: &str) -> String {
     )
 }
 
+/// Follows a server's log (echoed, so a failing test shows it) and returns
+/// the address from its "region listening" line.
+fn listening_address(stderr: BufReader<std::process::ChildStderr>) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            eprintln!("[ironpool] {line}");
+            if let Some(rest) = line.split("url=http://").nth(1) {
+                let _ = tx.send(rest.trim_end_matches("/MAAS/").to_string());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(30)).expect("server reports its address")
+}
+
 /// Starts a server command and waits for the "region listening" log line.
 fn start(dir: &std::path::Path, db: &str, args: &[&str]) -> (Child, String, Vec<String>) {
     let mut child = Command::new(BIN)
@@ -92,17 +107,7 @@ fn start(dir: &std::path::Path, db: &str, args: &[&str]) -> (Child, String, Vec<
         .spawn()
         .unwrap();
     let stderr = BufReader::new(child.stderr.take().unwrap());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            // Echoed so a failing test shows the server's log.
-            eprintln!("[ironpool] {line}");
-            if let Some(rest) = line.split("url=http://").nth(1) {
-                let _ = tx.send(rest.trim_end_matches("/MAAS/").to_string());
-            }
-        }
-    });
-    let addr = rx.recv_timeout(Duration::from_secs(30)).expect("server reports its address");
+    let addr = listening_address(stderr);
     let mut stdout_lines = Vec::new();
     if args.first() == Some(&"demo") {
         let mut out = BufReader::new(child.stdout.take().unwrap());
@@ -267,16 +272,7 @@ fn demo_survives_a_closed_stdout() {
         .unwrap();
     drop(child.stdout.take()); // closed before the banner is written
     let stderr = BufReader::new(child.stderr.take().unwrap());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            eprintln!("[ironpool] {line}");
-            if let Some(rest) = line.split("url=http://").nth(1) {
-                let _ = tx.send(rest.trim_end_matches("/MAAS/").to_string());
-            }
-        }
-    });
-    let addr = rx.recv_timeout(Duration::from_secs(30)).expect("server reports its address");
+    let addr = listening_address(stderr);
     std::thread::sleep(Duration::from_millis(300));
     assert!(child.try_wait().unwrap().is_none(), "demo exited after its stdout closed");
     let (st, _) = http(&addr, "GET", "/MAAS/api/2.0/version/", &[], "");

@@ -300,6 +300,19 @@ pub async fn ready_machine(s: &TestServer, admin: &ApiKey, hostname: &str, cpus:
     sid
 }
 
+/// The deployed OS reports success: what the metadata API's signal does.
+pub async fn complete_deployment(s: &TestServer, sid: &str) {
+    let sid = sid.to_string();
+    s.state
+        .db
+        .write(move |c| {
+            let n = ironpool_region::db::nodes::by_system_id(c, &sid)?.unwrap();
+            ironpool_region::engine::nodes::complete_deployment(c, &n, "test")
+        })
+        .await
+        .unwrap();
+}
+
 fn rand_byte() -> u8 {
     use std::sync::atomic::AtomicU64;
     static SEQ: AtomicU64 = AtomicU64::new(1);
