@@ -71,8 +71,10 @@ fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &s
 }
 
 fn oauth(key: &str) -> String {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let parts: Vec<&str> = key.trim().split(':').collect();
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let nanos = nanos + Duration::from_nanos(SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
     format!(
         "OAuth oauth_version=\"1.0\", oauth_signature_method=\"PLAINTEXT\", oauth_consumer_key=\"{}\", oauth_token=\"{}\", oauth_signature=\"%26{}\", oauth_nonce=\"{}\", oauth_timestamp=\"{}\"",
         parts[0], parts[1], parts[2], nanos.as_nanos(), nanos.as_secs()
@@ -278,4 +280,72 @@ fn demo_survives_a_closed_stdout() {
     let (st, _) = http(&addr, "GET", "/MAAS/api/2.0/version/", &[], "");
     assert_eq!(st, 200);
     terminate(child);
+}
+
+#[test]
+fn two_region_processes_on_one_postgres_never_double_allocate() {
+    use ironpool_region::db::{nodes as nodes_db, Datastore};
+    use ironpool_region::engine::accounts::{self, UserInput};
+    use ironpool_region::engine::lifecycle::Status;
+    use ironpool_region::engine::nodes::{self as engine, MachineInput};
+
+    let dir = tempfile::tempdir().unwrap();
+    let db_url = databases(dir.path()).pop().unwrap(); // the PostgreSQL one
+    let db = Datastore::open(&db_url, 2).unwrap();
+    let user = accounts::create_user_blocking(
+        &db,
+        UserInput { username: "u".into(), email: "u@example.com".into(), password: "p".into(), is_superuser: true },
+    )
+    .unwrap();
+    let key = db.blocking(|c| accounts::token_for_login(c, user.id, None)).unwrap().api_key();
+    const MACHINES: usize = 8;
+    db.blocking(|c| {
+        for i in 0..MACHINES {
+            let n = engine::create_machine(
+                c,
+                Some(&user),
+                MachineInput {
+                    architecture: Some("amd64".into()),
+                    mac_addresses: vec![format!("02:00:00:00:01:{i:02x}")],
+                    hostname: Some(format!("p{i}")),
+                    power_type: "manual".into(),
+                    commission: false,
+                    ..Default::default()
+                },
+            )?;
+            engine::transition(c, &n, Status::Ready, "test", "", nodes_db::NodeChanges::default())?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    drop(db);
+
+    // Two separate region processes on the same database.
+    let (a, addr_a, _) = start(dir.path(), &db_url, &["region"]);
+    let dir_b = tempfile::tempdir().unwrap();
+    let (b, addr_b, _) = start(dir_b.path(), &db_url, &["region"]);
+    let handles: Vec<_> = (0..20)
+        .map(|i| {
+            let addr = if i % 2 == 0 { addr_a.clone() } else { addr_b.clone() };
+            let auth = oauth(&key);
+            std::thread::spawn(move || {
+                http(&addr, "POST", "/MAAS/api/2.0/machines/?op=allocate", &[("Authorization", &auth)], "")
+            })
+        })
+        .collect();
+    let mut won = std::collections::HashSet::new();
+    for h in handles {
+        let (status, body) = h.join().unwrap();
+        match status {
+            200 => {
+                let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+                assert!(won.insert(v["system_id"].as_str().unwrap().to_string()), "allocated twice: {body}");
+            }
+            409 => {}
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!(won.len(), MACHINES);
+    terminate(a);
+    terminate(b);
 }
