@@ -97,7 +97,25 @@ fn listening_address(stderr: BufReader<std::process::ChildStderr>) -> String {
 }
 
 /// Starts a server command and waits for the "region listening" log line.
-fn start(dir: &std::path::Path, db: &str, args: &[&str]) -> (Child, String, Vec<String>) {
+/// A spawned server, killed on drop so a failing test leaves nothing running.
+struct Server(Option<Child>);
+
+impl Server {
+    fn child(&mut self) -> &mut Child {
+        self.0.as_mut().expect("server still owned")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn start(dir: &std::path::Path, db: &str, args: &[&str]) -> (Server, String, Vec<String>) {
     let mut child = Command::new(BIN)
         .args(args)
         .args(["--listen", "127.0.0.1:0"])
@@ -121,10 +139,12 @@ fn start(dir: &std::path::Path, db: &str, args: &[&str]) -> (Child, String, Vec<
         // Keep draining stdout so the server never writes into a closed pipe.
         std::thread::spawn(move || for _ in out.lines() {});
     }
-    (child, addr, stdout_lines)
+    (Server(Some(child)), addr, stdout_lines)
 }
 
-fn terminate(mut child: Child) {
+/// SIGTERM, then the exit must be graceful and prompt.
+fn terminate(mut server: Server) {
+    let mut child = server.0.take().expect("server still owned");
     let pid = child.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -263,20 +283,22 @@ fn demo_survives_a_closed_stdout() {
     // `ironpool demo | head -1`: the banner's reader goes away; the server stays up.
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("demo.db").display());
-    let mut child = Command::new(BIN)
-        .args(["demo", "--listen", "127.0.0.1:0"])
-        .env("IRONPOOL_DATA_DIR", dir.path())
-        .env("IRONPOOL_DATABASE_URL", &db)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(child.stdout.take()); // closed before the banner is written
-    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut child = Server(Some(
+        Command::new(BIN)
+            .args(["demo", "--listen", "127.0.0.1:0"])
+            .env("IRONPOOL_DATA_DIR", dir.path())
+            .env("IRONPOOL_DATABASE_URL", &db)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    ));
+    drop(child.child().stdout.take()); // closed before the banner is written
+    let stderr = BufReader::new(child.child().stderr.take().unwrap());
     let addr = listening_address(stderr);
     std::thread::sleep(Duration::from_millis(300));
-    assert!(child.try_wait().unwrap().is_none(), "demo exited after its stdout closed");
+    assert!(child.child().try_wait().unwrap().is_none(), "demo exited after its stdout closed");
     let (st, _) = http(&addr, "GET", "/MAAS/api/2.0/version/", &[], "");
     assert_eq!(st, 200);
     terminate(child);
