@@ -301,14 +301,6 @@ fn render(c: &mut DbConn, n: Node) -> Result<Value> {
     Ok(machine_json(&n, &rel))
 }
 
-fn model_of(ctx: &Ctx) -> &'static str {
-    if ctx.path("system_id").is_empty() {
-        "Node"
-    } else {
-        "Machine"
-    }
-}
-
 /// Loads the URL's machine (visible to the caller), runs `op` in one write
 /// transaction, and renders the resulting machine.
 pub(crate) async fn with_machine<F>(ctx: Ctx, op: F) -> Result<Reply>
@@ -317,11 +309,10 @@ where
 {
     let user = ctx.user()?.clone();
     let sid = ctx.path("system_id").to_string();
-    let model = model_of(&ctx);
     let v = ctx
         .db()
         .write(move |c| {
-            let n = engine::get_visible(c, &user, &sid, model)?;
+            let n = engine::get_visible(c, &user, &sid, "Machine")?;
             if n.node_type != NodeType::Machine as i32 {
                 return Err(Error::NotFound("Machine"));
             }
@@ -738,10 +729,9 @@ pub(crate) async fn read_node(ctx: Ctx) -> Result<Reply> {
 pub(crate) async fn delete_node(ctx: Ctx) -> Result<Reply> {
     let user = ctx.user()?.clone();
     let sid = ctx.path("system_id").to_string();
-    let model = model_of(&ctx);
     ctx.db()
         .write(move |c| {
-            let n = engine::get_visible(c, &user, &sid, model)?;
+            let n = engine::get_visible(c, &user, &sid, "Machine")?;
             engine::delete_machine(c, &user, &n)
         })
         .await?;

@@ -105,11 +105,12 @@ fn execute(c: &mut DbConn, job: &Job) -> Result<()> {
             Ok(())
         }
         POWER => {
-            let action = payload["action"].as_str().unwrap_or("query");
+            let action_name = payload["action"].as_str().unwrap_or("query");
+            let action = power::PowerAction::parse(action_name)
+                .ok_or_else(|| Error::Internal(format!("power job with unknown action {action_name}")))?;
             let then = payload["then"].as_str();
             if power::region_can_drive(&node.power_type) {
-                let state =
-                    power::ManualDriver.act(power::PowerAction::On, &Default::default()).map_err(Error::Unavailable)?;
+                let state = power::ManualDriver.act(action, &Default::default()).map_err(Error::Unavailable)?;
                 nodes_db::update(c, node.id, &NodeChanges { power_state: Some(state), ..Default::default() })?;
                 if then == Some("finish_release") && status_of(&node) == Status::Releasing {
                     engine_nodes::finish_release(c, &node, SYSTEM_ACTOR)?;
@@ -118,11 +119,12 @@ fn execute(c: &mut DbConn, job: &Job) -> Result<()> {
             }
             // BMC drivers run on rack controllers; none is connected yet.
             let why = format!(
-                "no rack controller is connected to drive '{}' power (power {action} not performed)",
+                "no rack controller is connected to drive '{}' power (power {action_name} not performed)",
                 node.power_type
             );
             nodes_db::update(c, node.id, &NodeChanges { power_state: Some("error".into()), ..Default::default() })?;
-            let title = if action == "off" { "Failed to power off node" } else { "Failed to power on node" };
+            let title =
+                if action == power::PowerAction::Off { "Failed to power off node" } else { "Failed to power on node" };
             event(c, &node, SYSTEM_ACTOR, level::ERROR, title, &why)?;
             if then == Some("finish_release") && status_of(&node) == Status::Releasing {
                 let node = nodes_db::by_ids(c, &[node.id])?.pop().ok_or(Error::NotFound("Machine"))?;

@@ -646,7 +646,7 @@ pub fn release(c: &mut DbConn, actor: &User, n: &Node, input: ReleaseInput) -> R
             c,
             super::jobs::POWER,
             Some(node.id),
-            serde_json::json!({"action": "off", "then": "finish_release"}),
+            serde_json::json!({"action": power::PowerAction::Off.as_str(), "then": "finish_release"}),
             super::now(),
         )?;
         Ok(node)
@@ -874,12 +874,6 @@ pub fn power_off(c: &mut DbConn, actor: &User, n: &Node) -> Result<Node> {
 
 /// Queues a power action as a durable job (drivers run outside the request).
 pub fn request_power(c: &mut DbConn, n: &Node, actor: &str, action: power::PowerAction) -> Result<()> {
-    let name = match action {
-        power::PowerAction::On => "on",
-        power::PowerAction::Off => "off",
-        power::PowerAction::Cycle => "cycle",
-        power::PowerAction::Query => "query",
-    };
     let title = match action {
         power::PowerAction::On => "Powering on",
         power::PowerAction::Off => "Powering off",
@@ -887,7 +881,13 @@ pub fn request_power(c: &mut DbConn, n: &Node, actor: &str, action: power::Power
         power::PowerAction::Query => "Querying power state",
     };
     event(c, n, actor, level::DEBUG, title, "")?;
-    super::jobs::enqueue(c, super::jobs::POWER, Some(n.id), serde_json::json!({"action": name}), super::now())
+    super::jobs::enqueue(
+        c,
+        super::jobs::POWER,
+        Some(n.id),
+        serde_json::json!({"action": action.as_str()}),
+        super::now(),
+    )
 }
 
 /// `set_owner_data` / `set_workload_annotations`: merge; empty value deletes.

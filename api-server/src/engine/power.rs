@@ -161,6 +161,24 @@ pub enum PowerAction {
     Query,
 }
 
+impl PowerAction {
+    /// The name stored in a `power` job's payload.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PowerAction::On => "on",
+            PowerAction::Off => "off",
+            PowerAction::Cycle => "cycle",
+            PowerAction::Query => "query",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<PowerAction> {
+        [PowerAction::On, PowerAction::Off, PowerAction::Cycle, PowerAction::Query]
+            .into_iter()
+            .find(|a| a.as_str() == s)
+    }
+}
+
 /// The seam between the lifecycle engine and BMC protocols. Implementations:
 /// `manual` here; IPMI, Redfish and the simulated `virtual` driver in the rack.
 pub trait PowerDriver: Send + Sync {
