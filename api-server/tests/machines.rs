@@ -262,6 +262,10 @@ backend_tests!(lifecycle_as_juju_drives_it, |b| async move {
     let m = s.get(Some(&juju), &format!("machines/{sid}/")).await.json();
     assert_eq!(status(&m), "Deployed");
     assert_eq!(m["power_state"], "on");
+    // The queued power-on job for a manual machine runs later; it observes
+    // nothing and must not overwrite the state the deployed OS reported.
+    ironpool_region::engine::jobs::run_due(&s.state.db).await.unwrap();
+    assert_eq!(s.get(Some(&juju), &format!("machines/{sid}/")).await.json()["power_state"], "on");
 
     // Juju's bulk release; the machine returns to Ready with everything cleared.
     let r = s

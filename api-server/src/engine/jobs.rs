@@ -110,8 +110,12 @@ fn execute(c: &mut DbConn, job: &Job) -> Result<()> {
                 .ok_or_else(|| Error::Internal(format!("power job with unknown action {action_name}")))?;
             let then = payload["then"].as_str();
             if power::region_can_drive(&node.power_type) {
-                let state = power::ManualDriver.act(action, &Default::default()).map_err(Error::Unavailable)?;
-                nodes_db::update(c, node.id, &NodeChanges { power_state: Some(state), ..Default::default() })?;
+                // Only an observed state is recorded: a driver that cannot see
+                // the machine must not overwrite what the machine reported
+                // (a deployed OS that signalled success is `on`).
+                if let Some(state) = power::ManualDriver.act(action, &Default::default()).map_err(Error::Unavailable)? {
+                    nodes_db::update(c, node.id, &NodeChanges { power_state: Some(state), ..Default::default() })?;
+                }
                 if then == Some("finish_release") && status_of(&node) == Status::Releasing {
                     engine_nodes::finish_release(c, &node, SYSTEM_ACTOR)?;
                 }

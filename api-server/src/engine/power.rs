@@ -184,15 +184,16 @@ impl PowerAction {
 pub trait PowerDriver: Send + Sync {
     /// Performs the action and returns the resulting power state
     /// (`on`, `off`, `unknown`).
-    fn act(&self, action: PowerAction, params: &PowerParams) -> std::result::Result<String, String>;
+    /// `Ok(None)` when the driver cannot observe the state (manual power).
+    fn act(&self, action: PowerAction, params: &PowerParams) -> std::result::Result<Option<String>, String>;
 }
 
 /// `manual`: the operator powers the machine; nothing to do, state unknown.
 pub struct ManualDriver;
 
 impl PowerDriver for ManualDriver {
-    fn act(&self, _action: PowerAction, _params: &PowerParams) -> std::result::Result<String, String> {
-        Ok("unknown".into())
+    fn act(&self, _action: PowerAction, _params: &PowerParams) -> std::result::Result<Option<String>, String> {
+        Ok(None)
     }
 }
 
