@@ -5,8 +5,11 @@
 pub mod account;
 pub mod events;
 pub mod files;
+pub mod interfaces;
 pub mod maas;
 pub mod machines;
+pub mod netjson;
+pub mod network;
 pub mod notifications;
 pub mod places;
 pub mod render;
@@ -36,6 +39,8 @@ pub fn handlers() -> Vec<Handler> {
     all.extend(events::handlers());
     all.extend(files::handlers());
     all.extend(notifications::handlers());
+    all.extend(network::handlers());
+    all.extend(interfaces::handlers());
     all
 }
 

@@ -71,6 +71,7 @@ pub fn node_collection(node_type: i32) -> &'static str {
 /// rendered once, not once per machine.
 pub struct Shared<'a> {
     rel: &'a Related,
+    net: super::netjson::NetJson<'a>,
     zones: std::collections::HashMap<i64, Value>,
     pools: std::collections::HashMap<i64, Value>,
     domains: std::collections::HashMap<i64, Value>,
@@ -80,6 +81,7 @@ impl<'a> Shared<'a> {
     pub fn new(rel: &'a Related) -> Shared<'a> {
         Shared {
             rel,
+            net: super::netjson::NetJson::new(&rel.net, &rel.racks),
             zones: rel.zones.iter().map(|(id, z)| (*id, zone_json(z))).collect(),
             pools: rel.pools.iter().map(|(id, p)| (*id, pool_json(p))).collect(),
             domains: rel.domains.iter().map(|(id, d)| (*id, domain_json(d, 0))).collect(),
@@ -95,13 +97,13 @@ struct InterfaceView<'a> {
     name: &'a str,
     #[serde(rename = "type")]
     iftype: &'a str,
-    vlan: Option<()>,
+    vlan: Value,
     mac_address: &'a Option<String>,
-    parents: [u8; 0],
-    children: [u8; 0],
+    parents: Vec<&'a str>,
+    children: Vec<&'a str>,
     tags: Box<RawValue>,
     enabled: bool,
-    links: [u8; 0],
+    links: Vec<Value>,
     params: Value,
     discovered: Option<()>,
     effective_mtu: i64,
@@ -123,25 +125,38 @@ fn raw(text: &str, fallback: &str) -> Box<RawValue> {
 }
 
 impl<'a> InterfaceView<'a> {
-    fn new(system_id: &'a str, i: &'a Interface) -> InterfaceView<'a> {
+    /// `siblings` are the node's interfaces (parents and children are
+    /// rendered by name).
+    fn new(system_id: &'a str, i: &'a Interface, siblings: &'a [Interface], sh: &Shared<'a>) -> InterfaceView<'a> {
+        let rel = sh.rel;
         let params: Value = serde_json::from_str(&i.params).unwrap_or(Value::Null);
         let params = match params {
             Value::Object(m) if !m.is_empty() => Value::Object(m),
             _ => json!(""),
         };
+        let names = |ids: Option<&Vec<i64>>| -> Vec<&'a str> {
+            let mut v: Vec<&'a str> = ids
+                .map(|ids| {
+                    ids.iter().filter_map(|id| siblings.iter().find(|s| s.id == *id)).map(|s| s.name.as_str()).collect()
+                })
+                .unwrap_or_default();
+            v.sort_unstable();
+            v
+        };
+        let vlan_mtu = i.vlan_id.and_then(|v| rel.net.vlans.get(&v)).map(|v| v.mtu as i64);
         InterfaceView {
             system_id,
             id: i.id,
             name: &i.name,
             iftype: &i.iftype,
-            vlan: None,
+            vlan: i.vlan_id.map(|v| sh.net.vlan(v)).unwrap_or(Value::Null),
             mac_address: &i.mac_address,
-            parents: [],
-            children: [],
+            parents: names(rel.iface_parents.get(&i.id)),
+            children: names(rel.iface_children.get(&i.id)),
             tags: raw(&i.tags, "[]"),
             enabled: i.enabled,
-            links: [],
-            effective_mtu: params.get("mtu").and_then(Value::as_i64).unwrap_or(1500),
+            links: rel.links.get(&i.id).map(|ls| ls.iter().map(|l| sh.net.link(l)).collect()).unwrap_or_default(),
+            effective_mtu: params.get("mtu").and_then(Value::as_i64).or(vlan_mtu).unwrap_or(1500),
             params,
             discovered: None,
             vendor: &i.vendor,
@@ -157,8 +172,29 @@ impl<'a> InterfaceView<'a> {
     }
 }
 
-pub fn interface_json(system_id: &str, i: &Interface) -> Value {
-    serde_json::to_value(InterfaceView::new(system_id, i)).expect("interface serialises")
+/// One interface of a node (the `interfaces/` endpoints); `rel` holds the
+/// node's interfaces, links and the network model.
+pub fn interface_json(system_id: &str, i: &Interface, rel: &Related) -> Value {
+    let sh = Shared::new(rel);
+    let siblings = rel.interfaces.get(&i.node_id).map(Vec::as_slice).unwrap_or(&[]);
+    serde_json::to_value(InterfaceView::new(system_id, i, siblings, &sh)).expect("interface serialises")
+}
+
+/// Addresses assigned to a node's interfaces, in link order.
+fn node_ips<'a>(ifaces: &[Interface], rel: &'a Related) -> Vec<&'a str> {
+    ifaces.iter().flat_map(|i| rel.links.get(&i.id).into_iter().flatten()).filter_map(|l| l.ip.as_deref()).collect()
+}
+
+fn gateway(rel: &Related, link: Option<i64>, ifaces: &[Interface]) -> Gateway {
+    let found =
+        link.and_then(|id| ifaces.iter().flat_map(|i| rel.links.get(&i.id).into_iter().flatten()).find(|l| l.id == id));
+    Gateway {
+        gateway_ip: found
+            .and_then(|l| l.subnet_id)
+            .and_then(|s| rel.net.subnets.get(&s))
+            .and_then(|s| s.gateway_ip.clone()),
+        link_id: found.map(|l| l.id),
+    }
 }
 
 #[derive(Serialize)]
@@ -230,7 +266,7 @@ pub struct MachineView<'a> {
     power_state: &'a str,
     tag_names: &'a [String],
     address_ttl: Option<i32>,
-    ip_addresses: [u8; 0],
+    ip_addresses: Vec<&'a str>,
     interface_set: Vec<InterfaceView<'a>>,
     zone: Option<&'a Value>,
     pool: Option<&'a Value>,
@@ -302,7 +338,7 @@ impl<'a> MachineView<'a> {
             raids: [],
             volume_groups: [],
             bios_boot_method: &n.bios_boot_method,
-            boot_interface: boot.map(|i| InterfaceView::new(&n.system_id, i)),
+            boot_interface: boot.map(|i| InterfaceView::new(&n.system_id, i, ifaces, sh)),
             architecture: &n.architecture,
             min_hwe_kernel: &n.min_hwe_kernel,
             hwe_kernel: &n.hwe_kernel,
@@ -324,8 +360,8 @@ impl<'a> MachineView<'a> {
             power_state: &n.power_state,
             tag_names: rel.tags.get(&n.id).map(Vec::as_slice).unwrap_or(&[]),
             address_ttl: None,
-            ip_addresses: [],
-            interface_set: ifaces.iter().map(|i| InterfaceView::new(&n.system_id, i)).collect(),
+            ip_addresses: node_ips(ifaces, rel),
+            interface_set: ifaces.iter().map(|i| InterfaceView::new(&n.system_id, i, ifaces, sh)).collect(),
             zone: sh.zones.get(&n.zone_id),
             pool: n.pool_id.and_then(|p| sh.pools.get(&p)),
             disable_ipv4: false,
@@ -340,8 +376,8 @@ impl<'a> MachineView<'a> {
                 __incomplete__: true,
             }),
             default_gateways: Gateways {
-                ipv4: Gateway { gateway_ip: None, link_id: None },
-                ipv6: Gateway { gateway_ip: None, link_id: None },
+                ipv4: gateway(rel, n.gateway_link_ipv4_id, ifaces),
+                ipv6: gateway(rel, n.gateway_link_ipv6_id, ifaces),
             },
             node_type: ntype as i32,
             node_type_name: ntype.label(),

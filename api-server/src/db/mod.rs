@@ -11,6 +11,7 @@ pub mod config;
 pub mod events;
 pub mod files;
 pub mod jobs;
+pub mod network;
 pub mod nodes;
 pub mod places;
 pub mod schema;

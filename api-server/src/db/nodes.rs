@@ -61,6 +61,9 @@ pub struct Node {
     pub parent_id: Option<i64>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// The links (ip_addresses rows) that give the default gateways.
+    pub gateway_link_ipv4_id: Option<i64>,
+    pub gateway_link_ipv6_id: Option<i64>,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -529,6 +532,15 @@ pub struct Related {
     pub tags: HashMap<i64, Vec<String>>,
     pub interfaces: HashMap<i64, Vec<Interface>>,
     pub parents: HashMap<i64, String>,
+    /// The network directory (spaces, fabrics, VLANs, subnets).
+    pub net: super::network::Model,
+    /// Rack controllers' system_ids by node id (VLAN primary/secondary rack).
+    pub racks: HashMap<i64, String>,
+    /// Links (address rows) by interface id.
+    pub links: HashMap<i64, Vec<super::network::IpAddress>>,
+    /// Parent interface ids by child id, and child ids by parent id.
+    pub iface_parents: HashMap<i64, Vec<i64>>,
+    pub iface_children: HashMap<i64, Vec<i64>>,
 }
 
 pub fn load_related(c: &mut DbConn, list: &[Node]) -> Result<Related> {
@@ -595,8 +607,37 @@ pub fn load_related(c: &mut DbConn, list: &[Node]) -> Result<Related> {
             .select(Interface::as_select())
             .load(c)
             .map_err(from_diesel)?;
+        let iface_ids: Vec<i64> = ifaces.iter().map(|i| i.id).collect();
         for i in ifaces {
             r.interfaces.entry(i.node_id).or_default().push(i);
+        }
+        // Relations bind every id twice: keep each query under the limits.
+        for ids in iface_ids.chunks(CHUNK / 2) {
+            for l in super::network::links_of(c, ids)? {
+                if let Some(i) = l.interface_id {
+                    r.links.entry(i).or_default().push(l);
+                }
+            }
+            for (child, parent) in super::network::relations_of(c, ids)? {
+                r.iface_parents.entry(child).or_default().push(parent);
+                r.iface_children.entry(parent).or_default().push(child);
+            }
+        }
+    }
+    if !r.interfaces.is_empty() {
+        r.net = super::network::load_model(c)?;
+        let mut rack_ids: Vec<i64> =
+            r.net.vlans.values().flat_map(|v| [v.primary_rack_id, v.secondary_rack_id]).flatten().collect();
+        rack_ids.sort_unstable();
+        rack_ids.dedup();
+        if !rack_ids.is_empty() {
+            r.racks = nodes::table
+                .filter(nodes::id.eq_any(&rack_ids))
+                .select((nodes::id, nodes::system_id))
+                .load::<(i64, String)>(c)
+                .map_err(from_diesel)?
+                .into_iter()
+                .collect();
         }
     }
     Ok(r)

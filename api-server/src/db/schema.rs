@@ -163,6 +163,8 @@ tables! {
         parent_id -> Nullable<BigInt>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        gateway_link_ipv4_id -> Nullable<BigInt>,
+        gateway_link_ipv6_id -> Nullable<BigInt>,
     }
 
     interfaces (id) {
@@ -254,6 +256,91 @@ tables! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
     }
+
+    spaces (id) {
+        id -> BigInt,
+        name -> Text,
+        description -> Text,
+        created_at -> Timestamp,
+    }
+
+    fabrics (id) {
+        id -> BigInt,
+        name -> Text,
+        description -> Text,
+        class_type -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+
+    vlans (id) {
+        id -> BigInt,
+        fabric_id -> BigInt,
+        vid -> Integer,
+        name -> Nullable<Text>,
+        description -> Text,
+        mtu -> Integer,
+        dhcp_on -> Bool,
+        external_dhcp -> Nullable<Text>,
+        primary_rack_id -> Nullable<BigInt>,
+        secondary_rack_id -> Nullable<BigInt>,
+        relay_vlan_id -> Nullable<BigInt>,
+        space_id -> Nullable<BigInt>,
+        created_at -> Timestamp,
+    }
+
+    subnets (id) {
+        id -> BigInt,
+        name -> Text,
+        description -> Text,
+        cidr -> Text,
+        vlan_id -> BigInt,
+        gateway_ip -> Nullable<Text>,
+        dns_servers -> Text,
+        rdns_mode -> Integer,
+        allow_dns -> Bool,
+        allow_proxy -> Bool,
+        active_discovery -> Bool,
+        managed -> Bool,
+        disabled_boot_architectures -> Text,
+        created_at -> Timestamp,
+    }
+
+    ip_ranges (id) {
+        id -> BigInt,
+        subnet_id -> BigInt,
+        range_type -> Text,
+        start_ip -> Text,
+        end_ip -> Text,
+        comment -> Text,
+        user_id -> Nullable<BigInt>,
+        created_at -> Timestamp,
+    }
+
+    ip_addresses (id) {
+        id -> BigInt,
+        ip -> Nullable<Text>,
+        mode -> Text,
+        subnet_id -> Nullable<BigInt>,
+        interface_id -> Nullable<BigInt>,
+        user_id -> Nullable<BigInt>,
+        hostname -> Text,
+        mac_address -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+
+    interface_parents (child_id, parent_id) {
+        child_id -> BigInt,
+        parent_id -> BigInt,
+    }
+
+    static_routes (id) {
+        id -> BigInt,
+        source_id -> BigInt,
+        destination_id -> BigInt,
+        gateway_ip -> Text,
+        metric -> Integer,
+        created_at -> Timestamp,
+    }
 }
 
 diesel::joinable!(api_tokens -> users (user_id));
@@ -268,6 +355,12 @@ diesel::joinable!(node_tags -> nodes (node_id));
 diesel::joinable!(node_tags -> tags (tag_id));
 diesel::joinable!(events -> nodes (node_id));
 diesel::joinable!(files -> users (owner_id));
+diesel::joinable!(vlans -> fabrics (fabric_id));
+diesel::joinable!(vlans -> spaces (space_id));
+diesel::joinable!(subnets -> vlans (vlan_id));
+diesel::joinable!(ip_ranges -> subnets (subnet_id));
+diesel::joinable!(ip_addresses -> subnets (subnet_id));
+diesel::joinable!(ip_addresses -> interfaces (interface_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     api_tokens,
@@ -286,4 +379,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     notifications,
     notification_dismissals,
     jobs,
+    spaces,
+    fabrics,
+    vlans,
+    subnets,
+    ip_ranges,
+    ip_addresses,
+    interface_parents,
+    static_routes,
 );

@@ -282,6 +282,10 @@ impl NodeType {
         }
     }
 
+    pub fn is_rack(self) -> bool {
+        matches!(self, NodeType::RackController | NodeType::RegionAndRackController)
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             NodeType::Machine => "Machine",

@@ -8,10 +8,13 @@
 pub mod accounts;
 pub mod allocation;
 pub mod config;
+pub mod interfaces;
+pub mod ipam;
 pub mod jobs;
 pub mod keys;
 pub mod lifecycle;
 pub mod names;
+pub mod network;
 pub mod nodes;
 pub mod places;
 pub mod power;
@@ -34,4 +37,50 @@ pub fn now() -> chrono::NaiveDateTime {
 /// Runs CPU-heavy work (password hashing) off the async executor.
 pub async fn cpu<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> crate::error::Result<T> {
     tokio::task::spawn_blocking(f).await.map_err(crate::error::Error::internal)
+}
+
+/// Named request values as the engine sees them: a form, whatever carried it
+/// (query string, urlencoded or multipart body, JSON). Absent means "leave
+/// unchanged" on updates; blank optional values count as absent.
+pub trait Form {
+    /// The first value of `name`, if any (may be blank).
+    fn value(&self, name: &str) -> Option<&str>;
+    /// Every value of `name` (repeated keys, `name[]` lists).
+    fn values(&self, name: &str) -> Vec<&str>;
+
+    /// The first non-blank value, trimmed.
+    fn text(&self, name: &str) -> Option<&str> {
+        self.value(name).map(str::trim).filter(|v| !v.is_empty())
+    }
+
+    fn required_text(&self, name: &str) -> crate::error::Result<&str> {
+        self.text(name).ok_or_else(|| crate::error::Error::required(name))
+    }
+
+    fn flag(&self, name: &str) -> crate::error::Result<Option<bool>> {
+        match self.value(name) {
+            None => Ok(None),
+            Some(v) => parse_bool(v).map(Some).ok_or_else(|| {
+                crate::error::Error::field(name, format!("'{v}' is not a valid boolean; use true or false."))
+            }),
+        }
+    }
+
+    fn int(&self, name: &str) -> crate::error::Result<Option<i64>> {
+        match self.text(name) {
+            None => Ok(None),
+            Some(v) => {
+                v.parse::<i64>().map(Some).map_err(|_| crate::error::Error::field(name, "Enter a whole number."))
+            }
+        }
+    }
+
+    /// Values of a list field, accepting both `name` and `name[]`, and
+    /// comma-separated values within each.
+    fn list(&self, name: &str) -> Vec<String> {
+        let bracket = format!("{name}[]");
+        let mut v: Vec<&str> = self.values(name);
+        v.extend(self.values(&bracket));
+        v.iter().flat_map(|s| s.split(',')).map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+    }
 }

@@ -390,7 +390,7 @@ pub fn create_machine(c: &mut DbConn, actor: Option<&User>, input: MachineInput)
                 mac_address: Some(mac.clone()),
                 enabled: true,
                 is_boot: i == 0,
-                vlan_id: None,
+                vlan_id: super::interfaces::enlistment_vlan(),
                 params: "{}".into(),
                 tags: "[]".into(),
                 link_connected: true,
@@ -477,6 +477,7 @@ pub fn complete_commissioning(c: &mut DbConn, n: &Node, actor: &str) -> Result<N
     } else {
         return Err(wrong_state("complete commissioning of", n));
     };
+    super::interfaces::initial_links(c, n)?;
     transition(c, n, to, actor, "", NodeChanges { status_expires_at: Some(None), ..Default::default() })
 }
 
@@ -540,6 +541,9 @@ pub fn deploy(c: &mut DbConn, actor: &User, n: &Node, input: DeployInput) -> Res
         changes.agent_name = Some(a);
     }
     let node = enter_timed(c, &node, Status::Deploying, &actor.username, "", changes)?;
+    // AUTO links get their addresses now; exhaustion (503) rolls back the
+    // whole deploy, so the machine stays Allocated with nothing half-done.
+    super::interfaces::claim_auto_ips(c, &node)?;
     request_power(c, &node, &actor.username, power::PowerAction::On)?;
     nodes_db::by_system_id(c, &n.system_id)?.ok_or(Error::NotFound("Machine"))
 }
@@ -655,6 +659,7 @@ pub fn release(c: &mut DbConn, actor: &User, n: &Node, input: ReleaseInput) -> R
 
 /// Completes a release: READY, and everything the owner set is cleared.
 pub fn finish_release(c: &mut DbConn, n: &Node, actor: &str) -> Result<Node> {
+    super::interfaces::release_auto_ips(c, n)?;
     transition(c, n, Status::Ready, actor, "", released_changes())
 }
 
@@ -724,6 +729,7 @@ pub fn mark_broken(c: &mut DbConn, actor: &User, n: &Node, comment: &str) -> Res
         changes.distro_series = r.distro_series;
         changes.hwe_kernel = r.hwe_kernel;
         changes.user_data = r.user_data;
+        super::interfaces::release_auto_ips(c, n)?;
     }
     transition(c, n, Status::Broken, &actor.username, "", changes)
 }
@@ -739,6 +745,9 @@ pub fn mark_fixed(c: &mut DbConn, actor: &User, n: &Node, _comment: &str) -> Res
     }
     let to = if n.previous_status == Status::Deployed.code() { Status::Deployed } else { Status::Ready };
     let extra = if to == Status::Ready { released_changes() } else { NodeChanges::default() };
+    if to == Status::Ready {
+        super::interfaces::release_auto_ips(c, n)?;
+    }
     transition(c, n, to, &actor.username, "", NodeChanges { error_description: Some(String::new()), ..extra })
 }
 

@@ -27,6 +27,16 @@ pub struct Params {
 
 pub use crate::engine::parse_bool;
 
+impl crate::engine::Form for Params {
+    fn value(&self, name: &str) -> Option<&str> {
+        self.get(name)
+    }
+
+    fn values(&self, name: &str) -> Vec<&str> {
+        self.get_all(name)
+    }
+}
+
 impl Params {
     pub fn push(&mut self, k: impl Into<String>, v: impl Into<String>) {
         self.pairs.push((k.into(), v.into()));

@@ -1,0 +1,10 @@
+ALTER TABLE nodes DROP COLUMN gateway_link_ipv6_id;
+ALTER TABLE nodes DROP COLUMN gateway_link_ipv4_id;
+DROP TABLE static_routes;
+DROP TABLE interface_parents;
+DROP TABLE ip_addresses;
+DROP TABLE ip_ranges;
+DROP TABLE subnets;
+DROP TABLE vlans;
+DROP TABLE fabrics;
+DROP TABLE spaces;

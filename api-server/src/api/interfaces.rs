@@ -1,0 +1,270 @@
+//! `nodes/{system_id}/interfaces/` and `nodes/{system_id}/interfaces/{id}/`:
+//! a node's interfaces and their links (machines, devices, controllers).
+
+use serde_json::Value;
+
+use super::render::interface_json;
+use crate::db::nodes::{self as nodes_db, Interface, Node};
+use crate::db::users::User;
+use crate::db::DbConn;
+use crate::engine::interfaces as engine;
+use crate::engine::nodes::get_visible;
+use crate::engine::Form;
+use crate::error::Result;
+use crate::handler_fn;
+use crate::http::params::Params;
+use crate::http::registry::{optional, required, Access, Action, Handler, Method};
+use crate::http::reply::Reply;
+use crate::http::Ctx;
+
+pub fn handlers() -> Vec<Handler> {
+    let common = [
+        optional("name", "String", "Interface name."),
+        optional("mac_address", "String", "MAC address."),
+        optional("tags", "String", "Comma-separated tags."),
+        optional("vlan", "Int", "VLAN id."),
+        optional("mtu", "Int", "MTU."),
+        optional("accept_ra", "Boolean", "Accept IPv6 router advertisements."),
+    ];
+    let mut bond = common.to_vec();
+    bond.extend([
+        required("parents", "Int", "Parent interface ids (repeat or comma-separate)."),
+        optional(
+            "bond_mode",
+            "String",
+            "balance-rr, active-backup, balance-xor, broadcast, 802.3ad, balance-tlb, balance-alb.",
+        ),
+        optional("bond_miimon", "Int", "Link monitoring frequency (ms)."),
+        optional("bond_downdelay", "Int", "Down delay (ms)."),
+        optional("bond_updelay", "Int", "Up delay (ms)."),
+        optional("bond_lacp_rate", "String", "fast or slow."),
+        optional("bond_xmit_hash_policy", "String", "layer2, layer2+3, layer3+4, encap2+3, encap3+4."),
+        optional("bond_num_grat_arp", "Int", "Gratuitous ARPs after failover."),
+    ]);
+    let mut bridge = common.to_vec();
+    bridge.extend([
+        required("parent", "Int", "Parent interface id."),
+        optional("bridge_type", "String", "standard or ovs."),
+        optional("bridge_stp", "Boolean", "Spanning tree."),
+        optional("bridge_fd", "Int", "Forward delay (s)."),
+    ]);
+    let mut update_params = common.to_vec();
+    update_params.extend([
+        optional("parents", "Int", "Bond/bridge parent interface ids."),
+        optional("link_connected", "Boolean", "Whether a cable is connected."),
+        optional("interface_speed", "Int", "Capability in Mbit/s."),
+        optional("link_speed", "Int", "Negotiated speed in Mbit/s."),
+    ]);
+    vec![
+        Handler::new(
+            "InterfacesHandler",
+            "nodes/{system_id}/interfaces/",
+            Access::Authenticated,
+            "Manage interfaces on a node",
+        )
+        .action(Action::new(Method::Get, None, "List interfaces", handler_fn!(list)))
+        .action(
+            Action::new(
+                Method::Post,
+                Some("create_physical"),
+                "Create a physical interface",
+                handler_fn!(create_physical),
+            )
+            .params(&[
+                required("mac_address", "String", "MAC address (unique across all nodes)."),
+                optional("name", "String", "Interface name (default ethN)."),
+                optional("tags", "String", "Comma-separated tags."),
+                optional("vlan", "Int", "VLAN id (default: disconnected)."),
+                optional("mtu", "Int", "MTU."),
+                optional("accept_ra", "Boolean", "Accept IPv6 router advertisements."),
+                optional("autoconf", "Boolean", "IPv6 autoconfiguration."),
+            ]),
+        )
+        .action(Action::new(Method::Post, Some("create_bond"), "Create a bond", handler_fn!(create_bond)).params(&bond))
+        .action(
+            Action::new(Method::Post, Some("create_bridge"), "Create a bridge", handler_fn!(create_bridge))
+                .params(&bridge),
+        )
+        .action(
+            Action::new(Method::Post, Some("create_vlan"), "Create a VLAN interface", handler_fn!(create_vlan)).params(
+                &[
+                    required("vlan", "Int", "Tagged VLAN id, on the parent's fabric."),
+                    required("parent", "Int", "Parent interface id."),
+                    optional("tags", "String", "Comma-separated tags."),
+                    optional("mtu", "Int", "MTU."),
+                    optional("accept_ra", "Boolean", "Accept IPv6 router advertisements."),
+                ],
+            ),
+        ),
+        Handler::new(
+            "InterfaceHandler",
+            "nodes/{system_id}/interfaces/{id}/",
+            Access::Authenticated,
+            "Manage a node's interface",
+        )
+        .action(Action::new(Method::Get, None, "Read an interface", handler_fn!(read)))
+        .action(Action::new(Method::Put, None, "Update an interface", handler_fn!(update)).params(&update_params))
+        .action(Action::new(Method::Delete, None, "Delete an interface", handler_fn!(delete)))
+        .action(
+            Action::new(Method::Post, Some("link_subnet"), "Link the interface to a subnet", handler_fn!(link_subnet))
+                .params(&[
+                    required("mode", "String", "AUTO, DHCP, STATIC or LINK_UP (any case)."),
+                    optional("subnet", "Int", "Subnet id (required for AUTO and STATIC)."),
+                    optional("ip_address", "String", "STATIC only; default: the first free address."),
+                    optional("default_gateway", "Boolean", "Make this link the node's default gateway."),
+                    optional("force", "Boolean", "Accepted for compatibility."),
+                ]),
+        )
+        .action(
+            Action::new(Method::Post, Some("unlink_subnet"), "Remove a link", handler_fn!(unlink_subnet))
+                .params(&[required("id", "Int", "Link id.")]),
+        )
+        .action(
+            Action::new(
+                Method::Post,
+                Some("set_default_gateway"),
+                "Set the default gateway",
+                handler_fn!(set_default_gateway),
+            )
+            .params(&[optional("link_id", "Int", "Link to use (default: every link with a gateway).")]),
+        )
+        .action(Action::new(Method::Post, Some("disconnect"), "Disconnect the interface", handler_fn!(disconnect)))
+        .action(
+            Action::new(Method::Post, Some("add_tag"), "Add a tag", handler_fn!(add_tag))
+                .params(&[required("tag", "String", "Tag.")]),
+        )
+        .action(
+            Action::new(Method::Post, Some("remove_tag"), "Remove a tag", handler_fn!(remove_tag))
+                .params(&[required("tag", "String", "Tag.")]),
+        ),
+    ]
+}
+
+fn render_iface(c: &mut DbConn, n: &Node, id: i64) -> Result<Value> {
+    let rel = nodes_db::load_related(c, std::slice::from_ref(n))?;
+    let i = crate::db::network::interface_by_id(c, id)?.ok_or(crate::error::Error::NotFound("Interface"))?;
+    Ok(interface_json(&n.system_id, &i, &rel))
+}
+
+async fn list(ctx: Ctx) -> Result<Reply> {
+    let user = ctx.user()?.clone();
+    let sid = ctx.path("system_id").to_string();
+    let v = ctx
+        .db()
+        .run(move |c| {
+            let n = get_visible(c, &user, &sid, "Node")?;
+            let rel = nodes_db::load_related(c, std::slice::from_ref(&n))?;
+            let ifaces = rel.interfaces.get(&n.id).cloned().unwrap_or_default();
+            Ok(Value::Array(ifaces.iter().map(|i| interface_json(&n.system_id, i, &rel)).collect()))
+        })
+        .await?;
+    Ok(Reply::Json(v))
+}
+
+async fn read(ctx: Ctx) -> Result<Reply> {
+    let user = ctx.user()?.clone();
+    let sid = ctx.path("system_id").to_string();
+    let id = ctx.path("id").to_string();
+    let v = ctx
+        .db()
+        .run(move |c| {
+            let n = get_visible(c, &user, &sid, "Node")?;
+            let i = engine::get(c, &n, &id)?;
+            render_iface(c, &n, i.id)
+        })
+        .await?;
+    Ok(Reply::Json(v))
+}
+
+/// Runs a change on the URL's node (editable by the caller) in one write
+/// transaction and renders the interface it returns.
+async fn on_node<F>(ctx: Ctx, f: F) -> Result<Reply>
+where
+    F: FnOnce(&mut DbConn, &Node, &Params) -> Result<Interface> + Send + 'static,
+{
+    let user: User = ctx.user()?.clone();
+    let sid = ctx.path("system_id").to_string();
+    let p = ctx.params.clone();
+    let v = ctx
+        .db()
+        .write(move |c| {
+            let n = get_visible(c, &user, &sid, "Node")?;
+            engine::check_editable(&user, &n)?;
+            let i = f(c, &n, &p)?;
+            render_iface(c, &n, i.id)
+        })
+        .await?;
+    Ok(Reply::Json(v))
+}
+
+/// Like [`on_node`] for the URL's interface.
+async fn on_iface<F>(ctx: Ctx, f: F) -> Result<Reply>
+where
+    F: FnOnce(&mut DbConn, &Node, &Interface, &Params) -> Result<Interface> + Send + 'static,
+{
+    let id = ctx.path("id").to_string();
+    on_node(ctx, move |c, n, p| {
+        let i = engine::get(c, n, &id)?;
+        f(c, n, &i, p)
+    })
+    .await
+}
+
+async fn create_physical(ctx: Ctx) -> Result<Reply> {
+    on_node(ctx, |c, n, p| engine::create_physical(c, n, p)).await
+}
+
+async fn create_bond(ctx: Ctx) -> Result<Reply> {
+    on_node(ctx, |c, n, p| engine::create_bond(c, n, p)).await
+}
+
+async fn create_bridge(ctx: Ctx) -> Result<Reply> {
+    on_node(ctx, |c, n, p| engine::create_bridge(c, n, p)).await
+}
+
+async fn create_vlan(ctx: Ctx) -> Result<Reply> {
+    on_node(ctx, |c, n, p| engine::create_vlan(c, n, p)).await
+}
+
+async fn update(ctx: Ctx) -> Result<Reply> {
+    on_iface(ctx, |c, n, i, p| engine::update(c, n, i, p)).await
+}
+
+async fn delete(ctx: Ctx) -> Result<Reply> {
+    let user: User = ctx.user()?.clone();
+    let sid = ctx.path("system_id").to_string();
+    let id = ctx.path("id").to_string();
+    ctx.db()
+        .write(move |c| {
+            let n = get_visible(c, &user, &sid, "Node")?;
+            engine::check_editable(&user, &n)?;
+            let i = engine::get(c, &n, &id)?;
+            engine::delete(c, &i)
+        })
+        .await?;
+    Ok(Reply::NoContent)
+}
+
+async fn link_subnet(ctx: Ctx) -> Result<Reply> {
+    on_iface(ctx, |c, n, i, p| engine::link_subnet(c, n, i, p)).await
+}
+
+async fn unlink_subnet(ctx: Ctx) -> Result<Reply> {
+    on_iface(ctx, |c, n, i, p| engine::unlink_subnet(c, n, i, p)).await
+}
+
+async fn set_default_gateway(ctx: Ctx) -> Result<Reply> {
+    on_iface(ctx, |c, n, i, p| engine::set_default_gateway(c, n, i, p)).await
+}
+
+async fn disconnect(ctx: Ctx) -> Result<Reply> {
+    on_iface(ctx, |c, _, i, _| engine::disconnect(c, i)).await
+}
+
+async fn add_tag(ctx: Ctx) -> Result<Reply> {
+    on_iface(ctx, |c, _, i, p| engine::add_tag(c, i, p.required_text("tag")?)).await
+}
+
+async fn remove_tag(ctx: Ctx) -> Result<Reply> {
+    on_iface(ctx, |c, _, i, p| engine::remove_tag(c, i, p.required_text("tag")?)).await
+}

@@ -1,0 +1,875 @@
+//! The network model's rules: spaces, fabrics, VLANs, subnets, IP ranges,
+//! user reservations, static routes, and address allocation (IPAM).
+//!
+//! Rules worth knowing:
+//! - the default fabric (id 0) and each fabric's untagged VLAN always exist;
+//! - subnets never overlap, so an address belongs to at most one subnet and
+//!   the unique index on `ip_addresses.ip` makes allocation race-free: two
+//!   transactions that pick the same free address cannot both insert it, and
+//!   the loser retries with the next one;
+//! - a subnet moves between VLANs only when asked to (`vlan` on update),
+//!   never as a side effect;
+//! - an exhausted subnet is 503, as MAAS answers.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use super::ipam::{self, Span};
+use super::Form;
+use crate::db::network::{
+    self as net, Fabric, IpAddress, IpRange, Model, NewIpAddress, Space, StaticRoute, Subnet, Vlan,
+};
+use crate::db::nodes as nodes_db;
+use crate::db::users::User;
+use crate::db::DbConn;
+use crate::error::{Error, Result};
+
+pub const DEFAULT_FABRIC_ID: i64 = 0;
+pub const DEFAULT_VLAN_ID: i64 = 5001;
+
+/// Link and address modes as stored (lower case, as MAAS renders them).
+pub const LINK_MODES: &[&str] = &["auto", "dhcp", "static", "link_up"];
+
+fn id_or_name(key: &str) -> Result<Option<i64>> {
+    Ok(key.parse::<i64>().ok())
+}
+
+fn validate_name(field: &str, name: &str) -> Result<()> {
+    if name.is_empty() || name.len() > 256 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Err(Error::field(field, format!("Invalid name '{name}': use letters, digits, '-' and '_'.")));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- spaces
+
+pub fn space(c: &mut DbConn, key: &str) -> Result<Space> {
+    let s = match id_or_name(key)? {
+        Some(id) => net::space_by_id(c, id)?,
+        None => net::space_by_name(c, key)?,
+    };
+    s.ok_or(Error::NotFound("Space"))
+}
+
+pub fn create_space(c: &mut DbConn, f: &dyn Form) -> Result<Space> {
+    let name = f.required_text("name")?;
+    validate_space_name(name)?;
+    net::space_insert(c, name, f.value("description").unwrap_or(""))
+}
+
+fn validate_space_name(name: &str) -> Result<()> {
+    validate_name("name", name)?;
+    if name == "undefined" {
+        return Err(Error::field("name", "'undefined' is a reserved name (a VLAN with no space)."));
+    }
+    Ok(())
+}
+
+pub fn update_space(c: &mut DbConn, s: &Space, f: &dyn Form) -> Result<Space> {
+    let name = f.text("name").unwrap_or(&s.name).to_string();
+    validate_space_name(&name)?;
+    net::space_update(c, s.id, &name, f.value("description").unwrap_or(&s.description))?;
+    net::space_by_id(c, s.id)?.ok_or(Error::NotFound("Space"))
+}
+
+pub fn delete_space(c: &mut DbConn, s: &Space) -> Result<()> {
+    // VLANs in the space fall back to "undefined" (ON DELETE SET NULL).
+    net::space_delete(c, s.id)
+}
+
+/// `space` as VLAN updates take it: id or name, `undefined`/blank clears.
+fn space_param(c: &mut DbConn, v: &str) -> Result<Option<i64>> {
+    let v = v.trim();
+    if v.is_empty() || v == "undefined" {
+        return Ok(None);
+    }
+    let s = match id_or_name(v)? {
+        Some(id) => net::space_by_id(c, id)?,
+        None => net::space_by_name(c, v)?,
+    };
+    s.map(|s| Some(s.id)).ok_or_else(|| Error::field("space", format!("Unknown space '{v}'.")))
+}
+
+// ---------------------------------------------------------------- fabrics
+
+pub fn fabric(c: &mut DbConn, key: &str) -> Result<Fabric> {
+    let f = match id_or_name(key)? {
+        Some(id) => net::fabric_by_id(c, id)?,
+        None => net::fabric_by_name(c, key)?,
+    };
+    f.ok_or(Error::NotFound("Fabric"))
+}
+
+pub fn create_fabric(c: &mut DbConn, f: &dyn Form) -> Result<Fabric> {
+    let name = f.text("name");
+    if let Some(n) = name {
+        validate_name("name", n)?;
+    }
+    let fab = net::fabric_insert(c, name, f.value("description").unwrap_or(""), f.text("class_type"))?;
+    net::vlan_insert(c, &untagged(fab.id))?;
+    Ok(fab)
+}
+
+fn untagged(fabric_id: i64) -> Vlan {
+    Vlan {
+        id: 0,
+        fabric_id,
+        vid: 0,
+        name: Some("untagged".into()),
+        description: String::new(),
+        mtu: 1500,
+        dhcp_on: false,
+        external_dhcp: None,
+        primary_rack_id: None,
+        secondary_rack_id: None,
+        relay_vlan_id: None,
+        space_id: None,
+    }
+}
+
+pub fn update_fabric(c: &mut DbConn, fab: &Fabric, f: &dyn Form) -> Result<Fabric> {
+    let mut fab = fab.clone();
+    if let Some(n) = f.text("name") {
+        validate_name("name", n)?;
+        fab.name = n.to_string();
+    }
+    if let Some(d) = f.value("description") {
+        fab.description = d.to_string();
+    }
+    if f.value("class_type").is_some() {
+        fab.class_type = f.text("class_type").map(str::to_string);
+    }
+    net::fabric_update(c, &fab)?;
+    net::fabric_by_id(c, fab.id)?.ok_or(Error::NotFound("Fabric"))
+}
+
+/// Deletes a fabric with no connected interfaces and no subnets.
+pub fn delete_fabric(c: &mut DbConn, fab: &Fabric) -> Result<()> {
+    if fab.id == DEFAULT_FABRIC_ID {
+        return Err(Error::BadRequest("This fabric is the default fabric, it cannot be deleted.".into()));
+    }
+    let model = net::load_model(c)?;
+    for v in model.vlans_of_fabric(fab.id) {
+        refuse_if_in_use(c, v, "fabric")?;
+    }
+    net::fabric_delete(c, fab.id)
+}
+
+fn refuse_if_in_use(c: &mut DbConn, v: &Vlan, what: &str) -> Result<()> {
+    let n = net::vlan_interface_count(c, v.id)?;
+    if n > 0 {
+        return Err(Error::BadRequest(format!(
+            "Can't delete {what}; {n} interface(s) are still connected to VLAN {}. Disconnect them first.",
+            v.vid
+        )));
+    }
+    let s = net::vlan_subnet_count(c, v.id)?;
+    if s > 0 {
+        return Err(Error::BadRequest(format!(
+            "Can't delete {what}; VLAN {} still has {s} subnet(s). Delete or move them first.",
+            v.vid
+        )));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- VLANs
+
+pub fn vlan(c: &mut DbConn, id: i64) -> Result<Vlan> {
+    net::vlan_by_id(c, id)?.ok_or(Error::NotFound("VLAN"))
+}
+
+/// `fabrics/{fabric_id}/vlans/{vid}/`: the VLAN with that VID in the fabric.
+pub fn vlan_in_fabric(c: &mut DbConn, fabric_key: &str, vid: &str) -> Result<Vlan> {
+    let fab = fabric(c, fabric_key)?;
+    let vid: i32 = vid.parse().map_err(|_| Error::NotFound("VLAN"))?;
+    net::vlan_by_vid(c, fab.id, vid)?.ok_or(Error::NotFound("VLAN"))
+}
+
+fn parse_vid(v: &str) -> Result<i32> {
+    match v.trim().parse::<i32>() {
+        Ok(n) if (0..=4094).contains(&n) => Ok(n),
+        _ => Err(Error::field("vid", format!("VLAN id must be an integer between 0 and 4094: '{v}'."))),
+    }
+}
+
+fn parse_mtu(v: &str) -> Result<i32> {
+    match v.trim().parse::<i32>() {
+        Ok(n) if (552..=65535).contains(&n) => Ok(n),
+        _ => Err(Error::field("mtu", format!("MTU must be between 552 and 65535: '{v}'."))),
+    }
+}
+
+fn rack_param(c: &mut DbConn, field: &str, v: &str) -> Result<Option<i64>> {
+    let v = v.trim();
+    if v.is_empty() {
+        return Ok(None);
+    }
+    let n = nodes_db::by_system_id(c, v)?
+        .filter(|n| super::lifecycle::NodeType::from_code(n.node_type).is_rack())
+        .ok_or_else(|| Error::field(field, format!("'{v}' is not a rack controller.")))?;
+    Ok(Some(n.id))
+}
+
+fn apply_vlan_form(c: &mut DbConn, v: &mut Vlan, f: &dyn Form) -> Result<()> {
+    if let Some(s) = f.text("vid") {
+        v.vid = parse_vid(s)?;
+    }
+    if let Some(n) = f.value("name") {
+        v.name = Some(n.trim().to_string()).filter(|n| !n.is_empty());
+    }
+    if let Some(d) = f.value("description") {
+        v.description = d.to_string();
+    }
+    if let Some(m) = f.text("mtu") {
+        v.mtu = parse_mtu(m)?;
+    }
+    if let Some(s) = f.value("space") {
+        v.space_id = space_param(c, s)?;
+    }
+    if let Some(r) = f.value("primary_rack") {
+        v.primary_rack_id = rack_param(c, "primary_rack", r)?;
+    }
+    if let Some(r) = f.value("secondary_rack") {
+        v.secondary_rack_id = rack_param(c, "secondary_rack", r)?;
+    }
+    if let Some(r) = f.value("relay_vlan") {
+        v.relay_vlan_id = match r.trim() {
+            "" => None,
+            s => {
+                let id: i64 = s.parse().map_err(|_| Error::field("relay_vlan", format!("Unknown VLAN '{s}'.")))?;
+                if id == v.id {
+                    return Err(Error::field("relay_vlan", "A VLAN cannot relay DHCP to itself."));
+                }
+                net::vlan_by_id(c, id)?.ok_or_else(|| Error::field("relay_vlan", format!("Unknown VLAN '{s}'.")))?;
+                Some(id)
+            }
+        };
+    }
+    if let Some(on) = f.flag("dhcp_on")? {
+        v.dhcp_on = on;
+    }
+    if v.primary_rack_id.is_some() && v.primary_rack_id == v.secondary_rack_id {
+        return Err(Error::field("secondary_rack", "The primary and secondary rack must be different."));
+    }
+    if v.dhcp_on {
+        if v.relay_vlan_id.is_some() {
+            return Err(Error::field("dhcp_on", "DHCP cannot be on for a VLAN that relays DHCP to another VLAN."));
+        }
+        if v.primary_rack_id.is_none() {
+            return Err(Error::field("dhcp_on", "dhcp can only be turned on when a primary rack controller is set."));
+        }
+        if v.id == 0 || !has_dynamic_range(c, v.id)? {
+            return Err(Error::field(
+                "dhcp_on",
+                "dhcp can only be turned on when a dynamic IP range is defined on a subnet of this VLAN.",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn has_dynamic_range(c: &mut DbConn, vlan_id: i64) -> Result<bool> {
+    let model = net::load_model(c)?;
+    for s in model.subnets.values().filter(|s| s.vlan_id == vlan_id) {
+        if net::ranges(c, Some(s.id))?.iter().any(|r| r.range_type == "dynamic") {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+pub fn create_vlan(c: &mut DbConn, fab: &Fabric, f: &dyn Form) -> Result<Vlan> {
+    let mut v = untagged(fab.id);
+    v.name = None;
+    v.vid = parse_vid(f.required_text("vid")?)?;
+    apply_vlan_form(c, &mut v, f)?;
+    net::vlan_insert(c, &v)
+}
+
+pub fn update_vlan(c: &mut DbConn, v: &Vlan, f: &dyn Form) -> Result<Vlan> {
+    let mut nv = v.clone();
+    apply_vlan_form(c, &mut nv, f)?;
+    if v.vid == 0 && nv.vid != 0 && v.name.as_deref() == Some("untagged") {
+        return Err(Error::field("vid", "The untagged VLAN of a fabric keeps vid 0."));
+    }
+    net::vlan_update(c, &nv)?;
+    vlan(c, v.id)
+}
+
+pub fn delete_vlan(c: &mut DbConn, v: &Vlan) -> Result<()> {
+    if v.vid == 0 {
+        return Err(Error::BadRequest("This VLAN is the default VLAN in the fabric, it cannot be deleted.".into()));
+    }
+    refuse_if_in_use(c, v, "VLAN")?;
+    net::vlan_delete(c, v.id)
+}
+
+// ---------------------------------------------------------------- subnets
+
+/// A subnet by id, CIDR or name (`subnets/{id}/` accepts all three).
+pub fn subnet(c: &mut DbConn, key: &str) -> Result<Subnet> {
+    if let Ok(id) = key.parse::<i64>() {
+        return net::subnet_by_id(c, id)?.ok_or(Error::NotFound("Subnet"));
+    }
+    let key = key.strip_prefix("cidr:").or_else(|| key.strip_prefix("name:")).unwrap_or(key);
+    let model = net::load_model(c)?;
+    let cidr = ipam::parse_cidr(key).ok().map(|n| n.to_string());
+    model
+        .subnets_sorted()
+        .into_iter()
+        .find(|s| Some(&s.cidr) == cidr.as_ref() || s.name == key)
+        .cloned()
+        .ok_or(Error::NotFound("Subnet"))
+}
+
+pub fn cidr_of(s: &Subnet) -> IpNet {
+    s.cidr.parse().expect("stored CIDRs are valid")
+}
+
+fn parse_dns_servers(v: &str) -> Result<String> {
+    let mut out = Vec::new();
+    for part in v.split(|c: char| c == ',' || c.is_whitespace()).filter(|p| !p.is_empty()) {
+        out.push(ipam::parse_ip("dns_servers", part)?.to_string());
+    }
+    Ok(out.join(" "))
+}
+
+/// The VLAN a new subnet goes on: `vlan` (id), else `fabric` + `vid`, else
+/// the default fabric's untagged VLAN.
+fn subnet_vlan(c: &mut DbConn, f: &dyn Form) -> Result<Option<i64>> {
+    if let Some(v) = f.text("vlan") {
+        let id: i64 = v.parse().map_err(|_| Error::field("vlan", format!("Unknown VLAN '{v}'.")))?;
+        net::vlan_by_id(c, id)?.ok_or_else(|| Error::field("vlan", format!("Unknown VLAN '{v}'.")))?;
+        return Ok(Some(id));
+    }
+    if let Some(fk) = f.text("fabric") {
+        let fab = fabric(c, fk).map_err(|_| Error::field("fabric", format!("Unknown fabric '{fk}'.")))?;
+        let vid = f.text("vid").map(parse_vid).transpose()?.unwrap_or(0);
+        let v = net::vlan_by_vid(c, fab.id, vid)?
+            .ok_or_else(|| Error::field("vid", format!("No VLAN with vid {vid} in fabric {}.", fab.name)))?;
+        return Ok(Some(v.id));
+    }
+    if let Some(vid) = f.text("vid") {
+        let vid = parse_vid(vid)?;
+        let v = net::vlan_by_vid(c, DEFAULT_FABRIC_ID, vid)?
+            .ok_or_else(|| Error::field("vid", format!("No VLAN with vid {vid} in the default fabric.")))?;
+        return Ok(Some(v.id));
+    }
+    Ok(None)
+}
+
+fn apply_subnet_form(c: &mut DbConn, s: &mut Subnet, f: &dyn Form, creating: bool) -> Result<()> {
+    if let Some(cidr) = f.value("cidr") {
+        let newc = ipam::parse_cidr(cidr)?.to_string();
+        if s.name == s.cidr || s.name.is_empty() {
+            s.name = newc.clone();
+        }
+        s.cidr = newc;
+    }
+    if let Some(n) = f.text("name") {
+        s.name = n.to_string();
+    }
+    if let Some(d) = f.value("description") {
+        s.description = d.to_string();
+    }
+    if let Some(v) = subnet_vlan(c, f)? {
+        s.vlan_id = v;
+    }
+    if let Some(sp) = f.value("space") {
+        // MAAS 2.x+: the space belongs to the VLAN. Accept the VLAN's own
+        // space (clients echo it back), refuse anything else with the fix.
+        let want = space_param(c, sp)?;
+        let have = net::vlan_by_id(c, s.vlan_id)?.and_then(|v| v.space_id);
+        if want != have {
+            return Err(Error::field(
+                "space",
+                "A subnet's space is its VLAN's space: set `space` on the VLAN instead.",
+            ));
+        }
+    }
+    if let Some(g) = f.value("gateway_ip") {
+        s.gateway_ip = match g.trim() {
+            "" => None,
+            g => Some(ipam::parse_ip("gateway_ip", g)?.to_string()),
+        };
+    }
+    if let Some(d) = f.value("dns_servers") {
+        s.dns_servers = parse_dns_servers(d)?;
+    }
+    if let Some(r) = f.int("rdns_mode")? {
+        if !(0..=2).contains(&r) {
+            return Err(Error::field(
+                "rdns_mode",
+                format!("Select a valid choice. {r} is not one of the available choices."),
+            ));
+        }
+        s.rdns_mode = r as i32;
+    }
+    for (k, slot) in [
+        ("allow_dns", &mut s.allow_dns),
+        ("allow_proxy", &mut s.allow_proxy),
+        ("active_discovery", &mut s.active_discovery),
+        ("managed", &mut s.managed),
+    ] {
+        if let Some(b) = f.flag(k)? {
+            *slot = b;
+        }
+    }
+    if f.value("disabled_boot_architectures").is_some() {
+        s.disabled_boot_architectures = f.list("disabled_boot_architectures").join(" ");
+    }
+    let netw = ipam::parse_cidr(&s.cidr)?;
+    if let Some(g) = &s.gateway_ip {
+        let g: IpAddr = g.parse().map_err(Error::internal)?;
+        if !netw.contains(&g) {
+            return Err(Error::field("gateway_ip", format!("Gateway IP must be within CIDR range {}.", s.cidr)));
+        }
+    }
+    // Overlap with any other subnet is refused: an address must have one home.
+    let model = net::load_model(c)?;
+    for other in model.subnets.values().filter(|o| o.id != s.id) {
+        let o = cidr_of(other);
+        if o.contains(&netw.network()) || netw.contains(&o.network()) {
+            return Err(Error::field(
+                "cidr",
+                format!("Subnet {} overlaps with existing subnet {} ({}).", s.cidr, other.cidr, other.name),
+            ));
+        }
+    }
+    if !creating {
+        // Shrinking a subnet must not strand its ranges or addresses.
+        for r in net::ranges(c, Some(s.id))? {
+            let (a, b) = (r.start_ip.parse::<IpAddr>(), r.end_ip.parse::<IpAddr>());
+            if !matches!((a, b), (Ok(a), Ok(b)) if netw.contains(&a) && netw.contains(&b)) {
+                return Err(Error::field(
+                    "cidr",
+                    format!(
+                        "IP range {}-{} would fall outside {}; change or delete it first.",
+                        r.start_ip, r.end_ip, s.cidr
+                    ),
+                ));
+            }
+        }
+        for a in net::addresses_in_subnet(c, s.id)? {
+            if let Some(ip) = a.ip.as_deref().and_then(|i| i.parse::<IpAddr>().ok()) {
+                if !netw.contains(&ip) {
+                    return Err(Error::field(
+                        "cidr",
+                        format!("IP address {ip} in use would fall outside {}; release it first.", s.cidr),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn create_subnet(c: &mut DbConn, f: &dyn Form) -> Result<Subnet> {
+    let cidr = ipam::parse_cidr(f.required_text("cidr")?)?.to_string();
+    let mut s = Subnet {
+        id: 0,
+        name: cidr.clone(),
+        description: String::new(),
+        cidr,
+        vlan_id: DEFAULT_VLAN_ID,
+        gateway_ip: None,
+        dns_servers: String::new(),
+        rdns_mode: 2,
+        allow_dns: true,
+        allow_proxy: true,
+        active_discovery: false,
+        managed: true,
+        disabled_boot_architectures: String::new(),
+    };
+    apply_subnet_form(c, &mut s, f, true)?;
+    net::subnet_insert(c, &s)
+}
+
+pub fn update_subnet(c: &mut DbConn, s: &Subnet, f: &dyn Form) -> Result<Subnet> {
+    let mut ns = s.clone();
+    apply_subnet_form(c, &mut ns, f, false)?;
+    net::subnet_update(c, &ns)?;
+    net::subnet_by_id(c, s.id)?.ok_or(Error::NotFound("Subnet"))
+}
+
+/// Deletes a subnet; refused while addresses in it are assigned, so no
+/// deployed machine or reservation silently loses its address.
+pub fn delete_subnet(c: &mut DbConn, s: &Subnet) -> Result<()> {
+    let used = net::addresses_in_subnet(c, s.id)?.into_iter().filter(|a| a.ip.is_some()).count();
+    if used > 0 {
+        return Err(Error::BadRequest(format!(
+            "Subnet {} has {used} IP address(es) in use; release them before deleting it.",
+            s.cidr
+        )));
+    }
+    net::subnet_delete(c, s.id)
+}
+
+// ---------------------------------------------------------------- ranges
+
+pub fn range(c: &mut DbConn, id: i64) -> Result<IpRange> {
+    net::range_by_id(c, id)?.ok_or(Error::NotFound("IPRange"))
+}
+
+/// The subnet containing `ip` (subnets do not overlap, so at most one).
+pub fn subnet_containing(model: &Model, ip: IpAddr) -> Option<&Subnet> {
+    model.subnets_sorted().into_iter().find(|s| cidr_of(s).contains(&ip))
+}
+
+fn validate_range(
+    c: &mut DbConn,
+    s: &Subnet,
+    rtype: &str,
+    start: IpAddr,
+    end: IpAddr,
+    except: Option<i64>,
+) -> Result<()> {
+    let netw = cidr_of(s);
+    if !netw.contains(&start) {
+        return Err(Error::field("start_ip", format!("Start IP address must be within subnet: {}.", s.cidr)));
+    }
+    if !netw.contains(&end) {
+        return Err(Error::field("end_ip", format!("End IP address must be within subnet: {}.", s.cidr)));
+    }
+    let (a, b) = (ipam::to_u128(start), ipam::to_u128(end));
+    if a > b {
+        return Err(Error::field("end_ip", "End IP address must not be less than Start IP address."));
+    }
+    let (first, last) = ipam::usable(&netw);
+    if a < first || b > last {
+        return Err(Error::field("start_ip", "Range cannot include the subnet's network or broadcast address."));
+    }
+    for r in net::ranges(c, Some(s.id))?.into_iter().filter(|r| Some(r.id) != except) {
+        let (ra, rb) = (parse_stored(&r.start_ip), parse_stored(&r.end_ip));
+        if a <= rb && ra <= b {
+            return Err(Error::field(
+                "__all__",
+                format!(
+                    "Requested {rtype} range conflicts with an existing {} range {}-{}.",
+                    r.range_type, r.start_ip, r.end_ip
+                ),
+            ));
+        }
+    }
+    if rtype == "dynamic" {
+        if let Some(g) = s.gateway_ip.as_deref() {
+            let g = parse_stored(g);
+            if a <= g && g <= b {
+                return Err(Error::field("__all__", "Dynamic range cannot contain the subnet's gateway IP address."));
+            }
+        }
+        for addr in net::addresses_in_subnet(c, s.id)? {
+            if let Some(ip) = addr.ip.as_deref() {
+                let v = parse_stored(ip);
+                if a <= v && v <= b {
+                    return Err(Error::field(
+                        "__all__",
+                        format!("Dynamic range cannot contain the assigned address {ip}."),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn parse_stored(ip: &str) -> u128 {
+    ip.parse::<IpAddr>().map(ipam::to_u128).unwrap_or(0)
+}
+
+pub fn create_range(c: &mut DbConn, user: &User, f: &dyn Form) -> Result<IpRange> {
+    let rtype = f.required_text("type")?.to_ascii_lowercase();
+    if rtype != "dynamic" && rtype != "reserved" {
+        return Err(Error::field(
+            "type",
+            format!("Select a valid choice. {rtype} is not one of the available choices."),
+        ));
+    }
+    if rtype == "dynamic" && !user.is_superuser {
+        return Err(Error::Forbidden("Only administrators can create dynamic IP ranges.".into()));
+    }
+    let start = ipam::parse_ip("start_ip", f.required_text("start_ip")?)?;
+    let end = ipam::parse_ip("end_ip", f.required_text("end_ip")?)?;
+    if start.is_ipv4() != end.is_ipv4() {
+        return Err(Error::field("end_ip", "Start and end IP addresses must be of the same family."));
+    }
+    let s = match f.text("subnet") {
+        Some(k) => subnet(c, k).map_err(|_| Error::field("subnet", format!("Unknown subnet '{k}'.")))?,
+        None => {
+            let model = net::load_model(c)?;
+            subnet_containing(&model, start)
+                .cloned()
+                .ok_or_else(|| Error::field("start_ip", format!("No subnet contains {start}.")))?
+        }
+    };
+    validate_range(c, &s, &rtype, start, end, None)?;
+    net::range_insert(
+        c,
+        s.id,
+        &rtype,
+        &start.to_string(),
+        &end.to_string(),
+        f.value("comment").unwrap_or(""),
+        Some(user.id),
+    )
+}
+
+fn may_edit_range(user: &User, r: &IpRange) -> Result<()> {
+    if user.is_superuser || (r.range_type == "reserved" && r.user_id == Some(user.id)) {
+        Ok(())
+    } else {
+        Err(Error::Forbidden("You may only change your own reserved IP ranges.".into()))
+    }
+}
+
+pub fn update_range(c: &mut DbConn, user: &User, r: &IpRange, f: &dyn Form) -> Result<IpRange> {
+    may_edit_range(user, r)?;
+    let start = match f.text("start_ip") {
+        Some(s) => ipam::parse_ip("start_ip", s)?,
+        None => r.start_ip.parse().map_err(Error::internal)?,
+    };
+    let end = match f.text("end_ip") {
+        Some(s) => ipam::parse_ip("end_ip", s)?,
+        None => r.end_ip.parse().map_err(Error::internal)?,
+    };
+    let s = net::subnet_by_id(c, r.subnet_id)?.ok_or(Error::NotFound("Subnet"))?;
+    validate_range(c, &s, &r.range_type, start, end, Some(r.id))?;
+    net::range_update(c, r.id, &start.to_string(), &end.to_string(), f.value("comment").unwrap_or(&r.comment))?;
+    range(c, r.id)
+}
+
+pub fn delete_range(c: &mut DbConn, user: &User, r: &IpRange) -> Result<()> {
+    may_edit_range(user, r)?;
+    net::range_delete(c, r.id)
+}
+
+// ---------------------------------------------------------------- IPAM
+
+/// Unavailable spans of a subnet, merged, each with its purposes
+/// (`dynamic`, `reserved`, `gateway-ip`, `dns-server`, `assigned-ip`).
+pub fn unavailable(c: &mut DbConn, s: &Subnet) -> Result<Vec<Span>> {
+    let netw = cidr_of(s);
+    let mut spans = Vec::new();
+    for r in net::ranges(c, Some(s.id))? {
+        spans.push(Span {
+            start: parse_stored(&r.start_ip),
+            end: parse_stored(&r.end_ip),
+            purpose: vec![r.range_type],
+        });
+    }
+    let one = |ip: &str, why: &str| {
+        let v = parse_stored(ip);
+        Span { start: v, end: v, purpose: vec![why.to_string()] }
+    };
+    if let Some(g) = &s.gateway_ip {
+        spans.push(one(g, "gateway-ip"));
+    }
+    for d in s.dns_servers.split_whitespace() {
+        if d.parse::<IpAddr>().is_ok_and(|ip| netw.contains(&ip)) {
+            spans.push(one(d, "dns-server"));
+        }
+    }
+    for a in net::addresses_in_subnet(c, s.id)? {
+        if let Some(ip) = &a.ip {
+            spans.push(one(ip, "assigned-ip"));
+        }
+    }
+    Ok(ipam::merge(spans))
+}
+
+/// Validates a requested static address for a subnet: inside it, not in a
+/// dynamic range, not the network/broadcast address.
+pub fn check_requested(c: &mut DbConn, s: &Subnet, ip: IpAddr, field: &str) -> Result<()> {
+    let netw = cidr_of(s);
+    if !netw.contains(&ip) {
+        return Err(Error::field(field, format!("IP address {ip} is not within subnet {}.", s.cidr)));
+    }
+    let v = ipam::to_u128(ip);
+    let (first, last) = ipam::usable(&netw);
+    if v < first || v > last {
+        return Err(Error::field(field, format!("IP address {ip} is the network or broadcast address of {}.", s.cidr)));
+    }
+    for r in net::ranges(c, Some(s.id))? {
+        if r.range_type == "dynamic" && parse_stored(&r.start_ip) <= v && v <= parse_stored(&r.end_ip) {
+            return Err(Error::field(
+                field,
+                format!(
+                    "IP address {ip} is inside the dynamic range {}-{}; choose an address outside it.",
+                    r.start_ip, r.end_ip
+                ),
+            ));
+        }
+    }
+    if s.gateway_ip.as_deref() == Some(&ip.to_string()) {
+        return Err(Error::field(field, format!("IP address {ip} is the subnet's gateway.")));
+    }
+    Ok(())
+}
+
+/// Inserts an address row for `template` in subnet `s`: the requested
+/// address if given (validated; 409 if taken), else the lowest free one
+/// (503 when the subnet is exhausted). Race-free: a concurrent winner makes
+/// our insert fail on the unique index and we move on.
+pub fn allocate(c: &mut DbConn, s: &Subnet, requested: Option<IpAddr>, template: NewIpAddress) -> Result<IpAddress> {
+    if let Some(ip) = requested {
+        check_requested(c, s, ip, "ip_address")?;
+        return net::address_insert(c, &NewIpAddress { ip: Some(ip.to_string()), subnet_id: Some(s.id), ..template });
+    }
+    let netw = cidr_of(s);
+    let mut tried: HashSet<u128> = HashSet::new();
+    for _ in 0..64 {
+        let mut spans = unavailable(c, s)?;
+        spans.extend(tried.iter().map(|v| Span { start: *v, end: *v, purpose: vec![] }));
+        let spans = ipam::merge(spans);
+        let Some(ip) = ipam::first_free(&netw, &spans) else {
+            return Err(exhausted(s));
+        };
+        match net::address_insert(
+            c,
+            &NewIpAddress { ip: Some(ip.to_string()), subnet_id: Some(s.id), ..template.clone() },
+        ) {
+            Ok(a) => return Ok(a),
+            Err(Error::Conflict(_)) => {
+                tried.insert(ipam::to_u128(ip));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Error::Unavailable(format!("Could not allocate an address in {} (heavy contention); retry.", s.cidr)))
+}
+
+/// Gives an existing link row (an `auto` link) the lowest free address.
+pub fn assign_to_link(c: &mut DbConn, s: &Subnet, link_id: i64) -> Result<IpAddr> {
+    let netw = cidr_of(s);
+    let mut tried: HashSet<u128> = HashSet::new();
+    for _ in 0..64 {
+        let mut spans = unavailable(c, s)?;
+        spans.extend(tried.iter().map(|v| Span { start: *v, end: *v, purpose: vec![] }));
+        let Some(ip) = ipam::first_free(&netw, &ipam::merge(spans)) else {
+            return Err(exhausted(s));
+        };
+        match net::address_set_ip(c, link_id, Some(&ip.to_string())) {
+            Ok(()) => return Ok(ip),
+            Err(Error::Conflict(_)) => {
+                tried.insert(ipam::to_u128(ip));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Error::Unavailable(format!("Could not allocate an address in {} (heavy contention); retry.", s.cidr)))
+}
+
+fn exhausted(s: &Subnet) -> Error {
+    Error::Unavailable(format!("No more IPs available in subnet: {}.", s.cidr))
+}
+
+/// `ipaddresses/?op=reserve`: a user reservation of a given or free address.
+pub fn reserve(c: &mut DbConn, user: &User, f: &dyn Form) -> Result<IpAddress> {
+    let ip = f.text("ip").or_else(|| f.text("ip_address")).map(|s| ipam::parse_ip("ip", s)).transpose()?;
+    let model = net::load_model(c)?;
+    let s = match (f.text("subnet"), ip) {
+        (Some(k), _) => subnet(c, k).map_err(|_| Error::field("subnet", format!("Unable to identify subnet: {k}.")))?,
+        (None, Some(ip)) => subnet_containing(&model, ip)
+            .cloned()
+            .ok_or_else(|| Error::field("ip", format!("Unable to find a subnet for IP address {ip}.")))?,
+        (None, None) => return Err(Error::BadRequest("Must supply either a subnet or an IP address.".into())),
+    };
+    let mac = match f.text("mac") {
+        Some(m) => Some(
+            super::names::normalise_mac(m)
+                .ok_or_else(|| Error::field("mac", format!("'{m}' is not a valid MAC address.")))?,
+        ),
+        None => None,
+    };
+    let hostname = f.text("hostname").unwrap_or("").to_string();
+    let template = NewIpAddress {
+        ip: None,
+        mode: "reserved".into(),
+        subnet_id: Some(s.id),
+        interface_id: None,
+        user_id: Some(user.id),
+        hostname,
+        mac_address: mac,
+        created_at: super::now(),
+    };
+    allocate(c, &s, ip, template)
+}
+
+/// `ipaddresses/?op=release`: frees a reservation. Owners release their own;
+/// admins with `force` release any address, links included.
+pub fn release(c: &mut DbConn, user: &User, f: &dyn Form) -> Result<()> {
+    let ip = ipam::parse_ip("ip", f.required_text("ip")?)?;
+    let force = f.flag("force")?.unwrap_or(false);
+    if force && !user.is_superuser {
+        return Err(Error::Forbidden("Only administrators can force-release an address.".into()));
+    }
+    let a = net::address_by_ip(c, &ip.to_string())?.ok_or(Error::NotFound("IPAddress"))?;
+    if !force && (a.mode != "reserved" || a.user_id != Some(user.id)) {
+        return Err(Error::Conflict(format!(
+            "IP address {ip} is not a reservation of yours; an administrator can release it with force=true."
+        )));
+    }
+    if a.mode == "auto" {
+        // Keep the link, drop only its address.
+        net::address_set_ip(c, a.id, None)
+    } else {
+        net::address_delete(c, a.id)
+    }
+}
+
+// ---------------------------------------------------------------- routes
+
+pub fn route(c: &mut DbConn, id: i64) -> Result<StaticRoute> {
+    net::route_by_id(c, id)?.ok_or(Error::NotFound("StaticRoute"))
+}
+
+fn route_fields(c: &mut DbConn, r: &mut StaticRoute, f: &dyn Form) -> Result<()> {
+    if let Some(k) = f.text("source") {
+        r.source_id = subnet(c, k).map_err(|_| Error::field("source", format!("Unknown subnet '{k}'.")))?.id;
+    }
+    if let Some(k) = f.text("destination") {
+        r.destination_id = subnet(c, k).map_err(|_| Error::field("destination", format!("Unknown subnet '{k}'.")))?.id;
+    }
+    if let Some(g) = f.text("gateway_ip") {
+        r.gateway_ip = ipam::parse_ip("gateway_ip", g)?.to_string();
+    }
+    if let Some(m) = f.int("metric")? {
+        if !(0..=i32::MAX as i64).contains(&m) {
+            return Err(Error::field("metric", "Metric must be a non-negative integer."));
+        }
+        r.metric = m as i32;
+    }
+    if r.source_id == r.destination_id {
+        return Err(Error::field("destination", "source and destination cannot be the same subnet."));
+    }
+    let src = net::subnet_by_id(c, r.source_id)?.ok_or(Error::NotFound("Subnet"))?;
+    let dst = net::subnet_by_id(c, r.destination_id)?.ok_or(Error::NotFound("Subnet"))?;
+    let (sn, dn) = (cidr_of(&src), cidr_of(&dst));
+    if matches!(sn, IpNet::V4(_)) != matches!(dn, IpNet::V4(_)) {
+        return Err(Error::field("destination", "source and destination subnets must have be the same IP version."));
+    }
+    let gw: IpAddr = r.gateway_ip.parse().map_err(Error::internal)?;
+    if !sn.contains(&gw) {
+        return Err(Error::field("gateway_ip", format!("Gateway IP must be in the source subnet {}.", src.cidr)));
+    }
+    Ok(())
+}
+
+pub fn create_route(c: &mut DbConn, f: &dyn Form) -> Result<StaticRoute> {
+    for k in ["source", "destination", "gateway_ip"] {
+        f.required_text(k)?;
+    }
+    let mut r = StaticRoute { id: 0, source_id: 0, destination_id: 0, gateway_ip: String::new(), metric: 0 };
+    route_fields(c, &mut r, f)?;
+    net::route_insert(c, r.source_id, r.destination_id, &r.gateway_ip, r.metric)
+}
+
+pub fn update_route(c: &mut DbConn, r: &StaticRoute, f: &dyn Form) -> Result<StaticRoute> {
+    let mut nr = r.clone();
+    route_fields(c, &mut nr, f)?;
+    net::route_update(c, &nr)?;
+    route(c, r.id)
+}
