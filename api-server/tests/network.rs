@@ -543,3 +543,85 @@ backend_tests!(concurrent_auto_ips_are_distinct, |b| async move {
     assert!(r.body.contains("No more IPs available"), "{}", r.body);
     assert_eq!(s.get(Some(&admin), &format!("machines/{m14}/")).await.json()["status_name"], "Ready");
 });
+
+backend_tests!(devices_for_containers, |b| async move {
+    let s = TestServer::start(b);
+    let admin = s.user("admin", true).await;
+    let user = s.user("user", false).await;
+    let other = s.user("other", false).await;
+    let sub = s.post(Some(&admin), "subnets/", &[("cidr", "10.70.0.0/24"), ("gateway_ip", "10.70.0.1")]).await.json();
+    let host = ready_machine(&s, &admin, "host", 2, 2048).await;
+
+    // Juju's CreateDevice: hostname, one MAC, parent → exactly one interface.
+    let r = s
+        .post(
+            Some(&user),
+            "devices/",
+            &[("hostname", "juju-c-1"), ("mac_addresses", "00:16:3e:00:00:01"), ("parent", &host)],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let d = r.json();
+    let dsid = d["system_id"].as_str().unwrap().to_string();
+    assert_eq!(d["resource_uri"], format!("/MAAS/api/2.0/devices/{dsid}/"));
+    assert_eq!(d["parent"], host);
+    assert_eq!(d["owner"], "user");
+    assert_eq!(d["interface_set"].as_array().unwrap().len(), 1);
+    assert_eq!(d["interface_set"][0]["vlan"], Value::Null);
+    assert_eq!(d["fqdn"], "juju-c-1.maas");
+    let iface = d["interface_set"][0]["id"].as_i64().unwrap();
+    assert_eq!(d["interface_set"][0]["resource_uri"], format!("/MAAS/api/2.0/nodes/{dsid}/interfaces/{iface}/"));
+    // Bad input: a MAC in use, a bad MAC, an unknown parent.
+    assert_eq!(s.post(Some(&user), "devices/", &[("mac_addresses", "00:16:3e:00:00:01")]).await.status, 400);
+    assert_eq!(s.post(Some(&user), "devices/", &[("mac_addresses", "nope")]).await.status, 400);
+    assert_eq!(s.post(Some(&user), "devices/", &[("parent", "zzzzzz")]).await.status, 400);
+    // Interface.Update(vlan of the subnet), then link_subnet STATIC with no address.
+    let iurl = format!("nodes/{dsid}/interfaces/{iface}/");
+    let r = s.call(Some(&user), "PUT", &iurl, &[("name", "eth0"), ("vlan", &sub["vlan"]["id"].to_string())]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["vlan"]["vid"], 0);
+    assert_eq!(
+        s.post(
+            Some(&other),
+            &format!("{iurl}?op=link_subnet"),
+            &[("mode", "STATIC"), ("subnet", &sub["id"].to_string())]
+        )
+        .await
+        .status,
+        403
+    );
+    let r = s
+        .post(Some(&user), &format!("{iurl}?op=link_subnet"), &[("mode", "static"), ("subnet", &sub["id"].to_string())])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["links"][0]["ip_address"], "10.70.0.2");
+    assert_eq!(r.json()["links"][0]["subnet"]["cidr"], "10.70.0.0/24");
+    let d = s.get(Some(&user), &format!("devices/{dsid}/")).await.json();
+    assert_eq!(d["ip_addresses"], serde_json::json!(["10.70.0.2"]));
+    // nodes/{id}/ renders the device shape too.
+    assert_eq!(s.get(Some(&user), &format!("nodes/{dsid}/")).await.json()["parent"], host);
+    // Filters: by MAC (any case), hostname, id.
+    assert_eq!(ids_of(&s.get(Some(&user), "devices/?mac_address=00:16:3E:00:00:01").await.json()), vec![dsid.clone()]);
+    assert_eq!(ids_of(&s.get(Some(&user), "devices/?hostname=juju-c-1").await.json()), vec![dsid.clone()]);
+    assert_eq!(ids_of(&s.get(Some(&user), "devices/?hostname=nope").await.json()), Vec::<String>::new());
+    assert_eq!(ids_of(&s.get(Some(&user), &format!("devices/?id={dsid}")).await.json()), vec![dsid.clone()]);
+    // Machines are not devices and devices are not machines.
+    assert_eq!(s.get(Some(&user), &format!("devices/{host}/")).await.status, 404);
+    assert!(ids_of(&s.get(Some(&admin), "machines/").await.json()).iter().all(|x| x != &dsid));
+    // Only the owner (or an admin) changes or deletes it.
+    assert_eq!(s.call(Some(&other), "PUT", &format!("devices/{dsid}/"), &[("hostname", "x")]).await.status, 403);
+    let r = s
+        .call(Some(&user), "PUT", &format!("devices/{dsid}/"), &[("hostname", "juju-c-2"), ("description", "lxd")])
+        .await;
+    assert_eq!(r.json()["hostname"], "juju-c-2");
+    assert_eq!(s.call(Some(&other), "DELETE", &format!("devices/{dsid}/"), &[]).await.status, 403);
+    assert_eq!(s.call(Some(&user), "DELETE", &format!("devices/{dsid}/"), &[]).await.status, 204);
+    assert_eq!(s.call(Some(&user), "DELETE", &format!("devices/{dsid}/"), &[]).await.status, 404);
+    // Its address went with it.
+    let st = s.get(Some(&user), &format!("subnets/{}/?op=statistics", sub["id"])).await.json();
+    assert_eq!(st["num_unavailable"], 1);
+});
+
+fn ids_of(v: &Value) -> Vec<String> {
+    v.as_array().unwrap().iter().map(|x| x["system_id"].as_str().unwrap().to_string()).collect()
+}

@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use base64::Engine as _;
 use serde_json::{json, Value};
 
-use super::render::{anonymous_machine_json, machine_json, machines_bytes};
+use super::render::{anonymous_machine_json, device_json, machine_json, machines_bytes};
 use crate::db::nodes::{self as nodes_db, Node, NodeFilter};
 use crate::db::users::User;
 use crate::db::DbConn;
@@ -379,11 +379,17 @@ fn list_of(p: &Params, name: &str) -> Vec<String> {
 // ---- collection ----------------------------------------------------------
 
 pub(crate) async fn list_nodes_of(ctx: Ctx, types: Vec<i32>) -> Result<Reply> {
+    let collection = if types == [NodeType::Machine as i32] {
+        "machines/"
+    } else if types == [NodeType::Device as i32] {
+        "devices/"
+    } else {
+        "nodes/"
+    };
     let user = ctx.user()?.clone();
     let pairs = ctx.params.pairs().to_vec();
     let base_query: Vec<(String, String)> = pairs.iter().filter(|(k, _)| k != "cursor").cloned().collect();
     let path = format!("{}{}", ctx.origin, crate::http::registry::API_PREFIX);
-    let collection = if types == [NodeType::Machine as i32] { "machines/" } else { "nodes/" };
     let (list, next) = ctx
         .db()
         .run(move |c| {
@@ -399,7 +405,13 @@ pub(crate) async fn list_nodes_of(ctx: Ctx, types: Vec<i32>) -> Result<Reply> {
                 _ => None,
             };
             let rel = nodes_db::load_related(c, &nodes)?;
-            let body = machines_bytes(nodes.iter().filter(|n| allocation::list_matches(&req, n, &rel)), &rel);
+            let matching = nodes.iter().filter(|n| allocation::list_matches(&req, n, &rel));
+            let body = if collection == "devices/" {
+                serde_json::to_vec(&matching.map(|n| device_json(n, &rel)).collect::<Vec<Value>>())
+                    .map_err(Error::internal)?
+            } else {
+                machines_bytes(matching, &rel)
+            };
             Ok((body, next))
         })
         .await?;
@@ -720,6 +732,10 @@ pub(crate) async fn read_node(ctx: Ctx) -> Result<Reply> {
         .db()
         .run(move |c| {
             let n = engine::get_visible(c, &user, &sid, "Node")?;
+            if n.node_type == NodeType::Device as i32 {
+                let rel = nodes_db::load_related(c, std::slice::from_ref(&n))?;
+                return Ok(device_json(&n, &rel));
+            }
             render(c, n)
         })
         .await?;
@@ -731,8 +747,12 @@ pub(crate) async fn delete_node(ctx: Ctx) -> Result<Reply> {
     let sid = ctx.path("system_id").to_string();
     ctx.db()
         .write(move |c| {
-            let n = engine::get_visible(c, &user, &sid, "Machine")?;
-            engine::delete_machine(c, &user, &n)
+            let n = engine::get_visible(c, &user, &sid, "Node")?;
+            if n.node_type == NodeType::Device as i32 {
+                engine::delete_device(c, &user, &n)
+            } else {
+                engine::delete_machine(c, &user, &n)
+            }
         })
         .await?;
     Ok(Reply::NoContent)

@@ -3,6 +3,7 @@
 //! the actions as thin functions: parse, authorize, call the engine, render.
 
 pub mod account;
+pub mod devices;
 pub mod events;
 pub mod files;
 pub mod interfaces;
@@ -41,6 +42,7 @@ pub fn handlers() -> Vec<Handler> {
     all.extend(notifications::handlers());
     all.extend(network::handlers());
     all.extend(interfaces::handlers());
+    all.extend(devices::handlers());
     all
 }
 

@@ -441,6 +441,39 @@ pub fn machines_bytes<'a>(nodes: impl Iterator<Item = &'a Node>, rel: &'a Relate
     out
 }
 
+/// A device (`devices/`): the node fields that apply to hosts Ironpool does
+/// not manage, with `parent` and `owner` as plain strings.
+pub fn device_json(n: &Node, rel: &Related) -> Value {
+    let full = machine_json(n, rel);
+    let keep = [
+        "system_id",
+        "hostname",
+        "description",
+        "domain",
+        "fqdn",
+        "owner",
+        "owner_data",
+        "workload_annotations",
+        "tag_names",
+        "address_ttl",
+        "ip_addresses",
+        "interface_set",
+        "zone",
+        "node_type",
+        "node_type_name",
+        "resource_uri",
+    ];
+    let mut m: serde_json::Map<String, Value> = full
+        .as_object()
+        .expect("object")
+        .iter()
+        .filter(|(k, _)| keep.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    m.insert("parent".into(), json!(n.parent_id.and_then(|p| rel.parents.get(&p))));
+    Value::Object(m)
+}
+
 /// The reduced view anonymous enlistment gets back.
 pub fn anonymous_machine_json(n: &Node, rel: &Related) -> Value {
     let full = machine_json(n, rel);

@@ -298,6 +298,166 @@ fn default_hardware_info() -> String {
     serde_json::to_string(&m).expect("map serialises")
 }
 
+/// A node row with every field at its default (unowned, NEW, manual power).
+fn blank_node(system_id: String, node_type: NodeType, hostname: String, domain_id: i64, zone_id: i64) -> NewNode {
+    let now = super::now();
+    NewNode {
+        system_id,
+        node_type: node_type as i32,
+        hostname,
+        description: String::new(),
+        domain_id,
+        architecture: None,
+        min_hwe_kernel: None,
+        hwe_kernel: None,
+        cpu_count: 0,
+        cpu_speed: 0,
+        memory: 0,
+        swap_size: None,
+        status: Status::New.code(),
+        previous_status: Status::New.code(),
+        status_message: None,
+        status_action: None,
+        error_description: String::new(),
+        owner_id: None,
+        agent_name: String::new(),
+        owner_data: "{}".into(),
+        zone_id,
+        pool_id: None,
+        osystem: String::new(),
+        distro_series: String::new(),
+        power_type: String::new(),
+        power_parameters: "{}".into(),
+        power_state: "unknown".into(),
+        netboot: false,
+        locked: false,
+        ephemeral_deploy: false,
+        enable_hw_sync: false,
+        enable_kernel_crash_dump: false,
+        hardware_info: default_hardware_info(),
+        parent_id: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// Inserts a node and one physical interface per MAC (`eth0` boots).
+fn insert_with_macs(c: &mut DbConn, new: &NewNode, macs: &[String], vlan_id: Option<i64>) -> Result<Node> {
+    let node = nodes_db::insert(c, new)?;
+    for (i, mac) in macs.iter().enumerate() {
+        nodes_db::insert_interface(
+            c,
+            &NewInterface {
+                node_id: node.id,
+                name: format!("eth{i}"),
+                iftype: "physical".into(),
+                mac_address: Some(mac.clone()),
+                enabled: true,
+                is_boot: i == 0,
+                vlan_id,
+                params: "{}".into(),
+                tags: "[]".into(),
+                link_connected: true,
+                interface_speed: 0,
+                link_speed: 0,
+                created_at: new.created_at,
+            },
+        )?;
+    }
+    Ok(node)
+}
+
+/// What `devices/` POST and PUT accept.
+#[derive(Debug, Clone, Default)]
+pub struct DeviceInput {
+    pub hostname: Option<String>,
+    pub description: Option<String>,
+    pub domain: Option<String>,
+    pub zone: Option<String>,
+    /// system_id of the parent node; `Some("")` clears it.
+    pub parent: Option<String>,
+    pub mac_addresses: Vec<String>,
+}
+
+fn resolve_parent(c: &mut DbConn, user: &User, sid: &str) -> Result<Option<i64>> {
+    if sid.trim().is_empty() {
+        return Ok(None);
+    }
+    let p = nodes_db::by_system_id(c, sid.trim())?
+        .filter(|p| can_view(user, p))
+        .ok_or_else(|| Error::field("parent", format!("Unknown node '{sid}'.")))?;
+    Ok(Some(p.id))
+}
+
+/// Creates a device owned by `actor`: a host Ironpool does not manage
+/// (a container, an appliance) that gets interfaces and addresses.
+pub fn create_device(c: &mut DbConn, actor: &User, input: DeviceInput) -> Result<Node> {
+    let macs = if input.mac_addresses.iter().all(|m| m.trim().is_empty()) {
+        Vec::new()
+    } else {
+        check_macs(c, &input.mac_addresses)?
+    };
+    let domain_id = resolve_domain(c, input.domain.as_deref())?;
+    let zone_id = resolve_zone(c, input.zone.as_deref())?;
+    let parent_id = match &input.parent {
+        Some(p) => resolve_parent(c, actor, p)?,
+        None => None,
+    };
+    let hostname = pick_hostname(c, input.hostname.as_deref().filter(|h| !h.is_empty()), domain_id)?;
+    let system_id = new_unique_system_id(c)?;
+    let base = blank_node(system_id, NodeType::Device, hostname, domain_id, zone_id);
+    let new =
+        NewNode { description: input.description.unwrap_or_default(), owner_id: Some(actor.id), parent_id, ..base };
+    // Device interfaces start disconnected: the caller names their VLAN
+    // (Juju sets it from the subnet before linking).
+    let node = insert_with_macs(c, &new, &macs, None)?;
+    log_event(c, &node, &actor.username, level::INFO, "Node created", "Device")?;
+    Ok(node)
+}
+
+/// Owners and admins change devices.
+pub fn require_device_owner(actor: &User, n: &Node) -> Result<()> {
+    if actor.is_superuser || n.owner_id == Some(actor.id) {
+        Ok(())
+    } else {
+        Err(Error::Forbidden("Only the device's owner or an administrator can change it.".into()))
+    }
+}
+
+pub fn update_device(c: &mut DbConn, actor: &User, n: &Node, input: DeviceInput) -> Result<Node> {
+    require_device_owner(actor, n)?;
+    let mut ch = NodeChanges { updated_at: Some(super::now()), ..Default::default() };
+    let domain_id = match &input.domain {
+        Some(d) => resolve_domain(c, Some(d))?,
+        None => n.domain_id,
+    };
+    ch.domain_id = Some(domain_id);
+    if let Some(h) = input.hostname.filter(|h| !h.is_empty()) {
+        names::validate_hostname(&h)?;
+        if nodes_db::hostname_taken(c, &h, domain_id, Some(n.id))? {
+            return Err(Error::field("hostname", format!("Node with this hostname '{h}' already exists.")));
+        }
+        ch.hostname = Some(h);
+    }
+    ch.description = input.description;
+    if let Some(z) = &input.zone {
+        ch.zone_id = Some(resolve_zone(c, Some(z))?);
+    }
+    if let Some(p) = &input.parent {
+        let pid = resolve_parent(c, actor, p)?;
+        if pid == Some(n.id) {
+            return Err(Error::field("parent", "A device cannot be its own parent."));
+        }
+        ch.parent_id = Some(pid);
+    }
+    nodes_db::update(c, n.id, &ch)
+}
+
+pub fn delete_device(c: &mut DbConn, actor: &User, n: &Node) -> Result<()> {
+    require_device_owner(actor, n)?;
+    nodes_db::delete(c, n.id)
+}
+
 /// Creates a machine (`machines/` POST). `actor` is `None` for anonymous
 /// enlistment. Admins with `commission` start commissioning at once; others
 /// (and `commission=false`) leave it NEW; `deployed=true` registers a running
@@ -337,69 +497,27 @@ pub fn create_machine(c: &mut DbConn, actor: Option<&User>, input: MachineInput)
     let hostname = pick_hostname(c, input.hostname.as_deref().filter(|h| !h.is_empty()), domain_id)?;
     let is_admin = actor.is_some_and(|u| u.is_superuser);
     let status = if input.deployed { Status::Deployed } else { Status::New };
-    let now = super::now();
     let system_id = new_unique_system_id(c)?;
-    let node = nodes_db::insert(
+    let base = blank_node(system_id, NodeType::Machine, hostname, domain_id, zone_id);
+    let node = insert_with_macs(
         c,
         &NewNode {
-            system_id,
-            node_type: NodeType::Machine as i32,
-            hostname,
             description: input.description,
-            domain_id,
             architecture: arch,
             min_hwe_kernel: input.min_hwe_kernel,
-            hwe_kernel: None,
             cpu_count: input.cpu_count,
-            cpu_speed: 0,
             memory: input.memory,
-            swap_size: None,
             status: status.code(),
-            previous_status: Status::New.code(),
-            status_message: None,
-            status_action: None,
-            error_description: String::new(),
             owner_id: if input.deployed { actor.map(|u| u.id) } else { None },
-            agent_name: String::new(),
-            owner_data: "{}".into(),
-            zone_id,
             pool_id: Some(pool_id),
-            osystem: String::new(),
-            distro_series: String::new(),
             power_type: input.power_type,
             power_parameters: serde_json::to_string(&params).expect("params serialise"),
-            power_state: "unknown".into(),
             netboot: !input.deployed,
-            locked: false,
-            ephemeral_deploy: false,
-            enable_hw_sync: false,
-            enable_kernel_crash_dump: false,
-            hardware_info: default_hardware_info(),
-            parent_id: None,
-            created_at: now,
-            updated_at: now,
+            ..base
         },
+        &macs,
+        super::interfaces::enlistment_vlan(),
     )?;
-    for (i, mac) in macs.iter().enumerate() {
-        nodes_db::insert_interface(
-            c,
-            &NewInterface {
-                node_id: node.id,
-                name: format!("eth{i}"),
-                iftype: "physical".into(),
-                mac_address: Some(mac.clone()),
-                enabled: true,
-                is_boot: i == 0,
-                vlan_id: super::interfaces::enlistment_vlan(),
-                params: "{}".into(),
-                tags: "[]".into(),
-                link_connected: true,
-                interface_speed: 0,
-                link_speed: 0,
-                created_at: now,
-            },
-        )?;
-    }
     let actor_name = actor.map(|u| u.username.as_str()).unwrap_or("anonymous");
     event(
         c,
