@@ -78,10 +78,13 @@ backend_tests!(constraints, |b| async move {
     assert_eq!((r.status, r.body.as_str()), (409, "No machine with system ID nope12 available."));
     let r = alloc(vec![("arch", "arm64".into())]).await;
     assert_eq!(r.status, 409);
-    // Network and storage constraints parse, and match nothing until machines have that inventory.
+    // Machines without disks or spaces match no storage or space constraint;
+    // a subnet specifier that names nothing is a 400 (tests/network.rs and
+    // tests/storage.rs cover the matching itself).
     assert_eq!(alloc(vec![("storage", "root:32(ssd),data:100".into())]).await.status, 409);
     assert_eq!(alloc(vec![("interfaces", "2:space=2;5:space=5".into())]).await.status, 409);
-    assert_eq!(alloc(vec![("not_subnets", "space:3".into())]).await.status, 409);
+    let r = alloc(vec![("not_subnets", "space:3".into())]).await;
+    assert_eq!((r.status, r.json()["not_subnets"][0].as_str()), (400, Some("No matching subnets found.")));
 
     // Bad constraints: 400 naming the field.
     /// (form, field named in the 400, exact message if MAAS fixes one)

@@ -625,3 +625,109 @@ backend_tests!(devices_for_containers, |b| async move {
 fn ids_of(v: &Value) -> Vec<String> {
     v.as_array().unwrap().iter().map(|x| x["system_id"].as_str().unwrap().to_string()).collect()
 }
+
+backend_tests!(allocation_by_network, |b| async move {
+    let s = TestServer::start(b);
+    let admin = s.user("admin", true).await;
+    // Two spaces on two VLANs of the default fabric; a third fabric with a class.
+    let dmz = s.post(Some(&admin), "spaces/", &[("name", "dmz")]).await.json();
+    let internal = s.post(Some(&admin), "spaces/", &[("name", "internal")]).await.json();
+    let v10 = s.post(Some(&admin), "fabrics/0/vlans/", &[("vid", "10"), ("space", "dmz")]).await.json();
+    let v20 = s.post(Some(&admin), "fabrics/0/vlans/", &[("vid", "20"), ("space", "internal")]).await.json();
+    let s10 =
+        s.post(Some(&admin), "subnets/", &[("cidr", "10.10.0.0/24"), ("vlan", &v10["id"].to_string())]).await.json();
+    let s20 =
+        s.post(Some(&admin), "subnets/", &[("cidr", "10.20.0.0/24"), ("vlan", &v20["id"].to_string())]).await.json();
+    let fast = s.post(Some(&admin), "fabrics/", &[("name", "fast"), ("class_type", "25g")]).await.json();
+
+    // m1 (cheaper): one NIC in dmz. m2: one NIC in dmz and one in internal.
+    let m1 = ready_machine(&s, &admin, "m1", 1, 1024).await;
+    let m2 = ready_machine(&s, &admin, "m2", 4, 8192).await;
+    let place = |sid: String, vlan: Value, subnet: Value, iface: Option<i64>| {
+        let s = &s;
+        let admin = &admin;
+        async move {
+            let id = match iface {
+                Some(id) => id,
+                None => s.get(Some(admin), &format!("nodes/{sid}/interfaces/")).await.json()[0]["id"].as_i64().unwrap(),
+            };
+            let r = s
+                .call(Some(admin), "PUT", &format!("nodes/{sid}/interfaces/{id}/"), &[("vlan", &vlan.to_string())])
+                .await;
+            assert_eq!(r.status, 200, "{}", r.body);
+            let r = s
+                .post(
+                    Some(admin),
+                    &format!("nodes/{sid}/interfaces/{id}/?op=link_subnet"),
+                    &[("mode", "AUTO"), ("subnet", &subnet.to_string())],
+                )
+                .await;
+            assert_eq!(r.status, 200, "{}", r.body);
+            id
+        }
+    };
+    place(m1.clone(), v10["id"].clone(), s10["id"].clone(), None).await;
+    place(m2.clone(), v10["id"].clone(), s10["id"].clone(), None).await;
+    let e1 = s
+        .post(
+            Some(&admin),
+            &format!("nodes/{m2}/interfaces/?op=create_physical"),
+            &[("mac_address", "52:54:00:bb:00:02")],
+        )
+        .await
+        .json();
+    let e1 = place(m2.clone(), v20["id"].clone(), s20["id"].clone(), e1["id"].as_i64()).await;
+
+    let alloc = |params: Vec<(&'static str, String)>| {
+        let s = &s;
+        let admin = &admin;
+        async move {
+            let mut p: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            p.push(("dry_run", "true"));
+            s.post(Some(admin), "machines/?op=allocate", &p).await
+        }
+    };
+    // Juju's spaces form: label and value are the space id.
+    let (d, i) = (dmz["id"].to_string(), internal["id"].to_string());
+    let r = alloc(vec![("interfaces", format!("{d}:space={d};{i}:space={i}"))]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["system_id"], m2);
+    assert_eq!(r.json()["constraints_by_type"]["interfaces"][&i], serde_json::json!([e1]));
+    // Only dmz: the cheaper machine wins.
+    let r = alloc(vec![("interfaces", format!("{d}:space={d}"))]).await;
+    assert_eq!(r.json()["system_id"], m1);
+    // Negative space (Juju sends not_subnets=space:<id>).
+    let r = alloc(vec![("interfaces", format!("{d}:space={d}")), ("not_subnets", format!("space:{i}"))]).await;
+    assert_eq!(r.json()["system_id"], m1);
+    let r = alloc(vec![("not_subnets", format!("space:{d}"))]).await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    // Subnet specifiers.
+    assert_eq!(alloc(vec![("subnets", "10.20.0.0/24".into())]).await.json()["system_id"], m2);
+    assert_eq!(alloc(vec![("subnets", format!("ip:10.20.0.77"))]).await.json()["system_id"], m2);
+    assert_eq!(alloc(vec![("subnets", "vid:10".into())]).await.json()["system_id"], m1);
+    assert_eq!(alloc(vec![("subnets", "space:internal".into())]).await.json()["system_id"], m2);
+    let r = alloc(vec![("subnets", "10.99.0.0/24".into())]).await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("No matching subnets found."), "{}", r.body);
+    // Fabrics and classes.
+    assert_eq!(alloc(vec![("fabrics", "fabric-0".into())]).await.json()["system_id"], m1);
+    assert_eq!(alloc(vec![("fabrics", "nope".into())]).await.status, 400);
+    assert_eq!(alloc(vec![("fabrics", fast["name"].as_str().unwrap().into())]).await.status, 409);
+    assert_eq!(alloc(vec![("fabric_classes", "25g".into())]).await.status, 409);
+    assert_eq!(alloc(vec![("not_fabrics", "fabric-0".into())]).await.status, 409);
+    // Interface keys: vid, subnet_cidr, mode=unconfigured, negatives.
+    let r = alloc(vec![("interfaces", "a:vid=20".into())]).await;
+    assert_eq!(r.json()["system_id"], m2);
+    let r = alloc(vec![("interfaces", "a:subnet_cidr=10.10.0.0/24,not_name=eth0".into())]).await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    // Listing filters with the same grammar.
+    let l = s.get(Some(&admin), &format!("machines/?interfaces={i}:space={i}")).await.json();
+    assert_eq!(l.as_array().unwrap().len(), 1);
+    assert_eq!(l[0]["system_id"], m2);
+    // A real allocation then deploy: the AUTO links get addresses in both spaces.
+    let r = s.post(Some(&admin), "machines/?op=allocate", &[("interfaces", &format!("{i}:space={i}"))]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = s.post(Some(&admin), &format!("machines/{m2}/?op=deploy"), &[]).await;
+    let ips = r.json()["ip_addresses"].clone();
+    assert_eq!(ips, serde_json::json!(["10.10.0.1", "10.20.0.1"]), "{}", r.body);
+});

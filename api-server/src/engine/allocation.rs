@@ -215,9 +215,10 @@ pub struct Request {
     pub filter: NodeFilter,
     pub storage: Vec<StorageSpec>,
     pub interfaces: Vec<InterfaceSpec>,
-    /// Constraints the network/storage model must satisfy but cannot yet:
-    /// a machine matches them only once those rows exist.
+    /// Node-level network parameters as submitted (for the no-match text)…
     pub network: Vec<(String, Vec<String>)>,
+    /// …and resolved against the network model.
+    pub net: super::netmatch::NetConstraints,
     pub agent_name: String,
     pub comment: String,
     pub dry_run: bool,
@@ -446,6 +447,10 @@ pub fn parse(c: &mut DbConn, pairs: &[(String, String)], mode: Mode) -> Result<R
             r.network.push((field.to_string(), v));
         }
     }
+    if !r.network.is_empty() {
+        let model = crate::db::network::load_model(c)?;
+        r.net = super::netmatch::resolve(&model, &r.network)?;
+    }
     for field in ["deployment_target", "not_deployment_target"] {
         for v in split_list(&get(field)) {
             if v != "memory" && v != "disk" {
@@ -607,14 +612,17 @@ pub fn decode_cursor(s: &str) -> Option<i64> {
 
 /// Labelled-constraint matches for one machine, or `None` if it fails them.
 fn match_labelled(req: &Request, n: &Node, rel: &Related) -> Option<Value> {
-    // Constraints on the network model (fabrics, subnets, spaces…) and on
-    // storage cannot be satisfied by a machine without those rows.
-    if !req.network.is_empty() || !req.storage.is_empty() {
+    // Storage constraints need block devices (the storage model).
+    if !req.storage.is_empty() {
+        return None;
+    }
+    let ifaces = rel.interfaces.get(&n.id).map(Vec::as_slice).unwrap_or(&[]);
+    let nn = super::netmatch::NodeNet { model: &rel.net, node: n, ifaces, links: &rel.links };
+    if !req.net.is_empty() && !nn.matches(&req.net) {
         return None;
     }
     let mut by_type = serde_json::Map::new();
     if !req.interfaces.is_empty() {
-        let ifaces = rel.interfaces.get(&n.id).cloned().unwrap_or_default();
         let mut map = serde_json::Map::new();
         for spec in &req.interfaces {
             let ids: Vec<i64> = ifaces
@@ -625,16 +633,7 @@ fn match_labelled(req: &Request, n: &Node, rel: &Related) -> Option<Value> {
                             Some(b) => (true, b),
                             None => (false, k.as_str()),
                         };
-                        let hit = vals.iter().any(|v| match key {
-                            "id" => v.parse::<i64>().ok() == Some(i.id),
-                            "name" => &i.name == v,
-                            "type" => &i.iftype == v,
-                            "tag" => serde_json::from_str::<Vec<String>>(&i.tags).unwrap_or_default().contains(v),
-                            "link_speed" => v.parse::<i64>().is_ok_and(|s| i.link_speed >= s),
-                            "hostname" => &n.hostname == v,
-                            // Keys about VLANs, subnets and spaces need the network model.
-                            _ => false,
-                        });
+                        let hit = vals.iter().any(|v| nn.iface_term(i, key, v));
                         hit != neg
                     })
                 })
@@ -703,7 +702,8 @@ pub fn allocate(c: &mut DbConn, actor: &User, req: &Request) -> Result<(Node, Va
         filter.offset = Some(offset);
         let candidates = nodes_db::list(c, &filter)?;
         let exhausted = (candidates.len() as i64) < BATCH;
-        let rel = if req.interfaces.is_empty() { Related::default() } else { nodes_db::load_related(c, &candidates)? };
+        let needs_rel = !req.interfaces.is_empty() || !req.net.is_empty();
+        let rel = if needs_rel { nodes_db::load_related(c, &candidates)? } else { Related::default() };
         for n in candidates {
             let Some(by_type) = match_labelled(req, &n, &rel) else { continue };
             if req.dry_run {

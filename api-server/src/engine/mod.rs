@@ -14,6 +14,7 @@ pub mod jobs;
 pub mod keys;
 pub mod lifecycle;
 pub mod names;
+pub mod netmatch;
 pub mod network;
 pub mod nodes;
 pub mod places;
