@@ -703,7 +703,7 @@ backend_tests!(allocation_by_network, |b| async move {
     assert_eq!(r.status, 409, "{}", r.body);
     // Subnet specifiers.
     assert_eq!(alloc(vec![("subnets", "10.20.0.0/24".into())]).await.json()["system_id"], m2);
-    assert_eq!(alloc(vec![("subnets", format!("ip:10.20.0.77"))]).await.json()["system_id"], m2);
+    assert_eq!(alloc(vec![("subnets", "ip:10.20.0.77".into())]).await.json()["system_id"], m2);
     assert_eq!(alloc(vec![("subnets", "vid:10".into())]).await.json()["system_id"], m1);
     assert_eq!(alloc(vec![("subnets", "space:internal".into())]).await.json()["system_id"], m2);
     let r = alloc(vec![("subnets", "10.99.0.0/24".into())]).await;
