@@ -12,6 +12,7 @@ pub mod places;
 pub mod render;
 pub mod site;
 pub mod sshkeys;
+pub mod storage;
 pub mod tags;
 pub mod users;
 pub mod v1;
@@ -36,6 +37,7 @@ pub fn handlers() -> Vec<Handler> {
     all.extend(events::handlers());
     all.extend(files::handlers());
     all.extend(notifications::handlers());
+    all.extend(storage::handlers());
     all
 }
 

@@ -14,6 +14,7 @@ pub mod jobs;
 pub mod nodes;
 pub mod places;
 pub mod schema;
+pub mod storage;
 pub mod tags;
 pub mod tokens;
 pub mod userkeys;

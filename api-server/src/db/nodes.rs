@@ -529,6 +529,8 @@ pub struct Related {
     pub tags: HashMap<i64, Vec<String>>,
     pub interfaces: HashMap<i64, Vec<Interface>>,
     pub parents: HashMap<i64, String>,
+    /// Block devices, partitions, filesystems and volume groups per node.
+    pub storage: HashMap<i64, super::storage::NodeStorage>,
 }
 
 pub fn load_related(c: &mut DbConn, list: &[Node]) -> Result<Related> {
@@ -598,6 +600,7 @@ pub fn load_related(c: &mut DbConn, list: &[Node]) -> Result<Related> {
         for i in ifaces {
             r.interfaces.entry(i.node_id).or_default().push(i);
         }
+        r.storage.extend(super::storage::load_for_nodes(c, &ids)?);
     }
     Ok(r)
 }

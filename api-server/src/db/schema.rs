@@ -254,6 +254,60 @@ tables! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
     }
+
+    volume_groups (id) {
+        id -> BigInt,
+        node_id -> BigInt,
+        name -> Text,
+        uuid -> Text,
+        created_at -> Timestamp,
+    }
+
+    block_devices (id) {
+        id -> BigInt,
+        node_id -> BigInt,
+        name -> Text,
+        dev_type -> Text,
+        id_path -> Nullable<Text>,
+        model -> Nullable<Text>,
+        serial -> Nullable<Text>,
+        firmware_version -> Nullable<Text>,
+        size -> BigInt,
+        block_size -> BigInt,
+        tags -> Text,
+        uuid -> Nullable<Text>,
+        storage_pool -> Nullable<Text>,
+        numa_node -> Integer,
+        is_boot_disk -> Bool,
+        partition_table_type -> Nullable<Text>,
+        volume_group_id -> Nullable<BigInt>,
+        created_at -> Timestamp,
+    }
+
+    partitions (id) {
+        id -> BigInt,
+        node_id -> BigInt,
+        block_device_id -> BigInt,
+        uuid -> Text,
+        size -> BigInt,
+        bootable -> Bool,
+        tags -> Text,
+        created_at -> Timestamp,
+    }
+
+    filesystems (id) {
+        id -> BigInt,
+        node_id -> BigInt,
+        block_device_id -> Nullable<BigInt>,
+        partition_id -> Nullable<BigInt>,
+        fstype -> Text,
+        uuid -> Text,
+        label -> Nullable<Text>,
+        mount_point -> Nullable<Text>,
+        mount_options -> Nullable<Text>,
+        volume_group_id -> Nullable<BigInt>,
+        created_at -> Timestamp,
+    }
 }
 
 diesel::joinable!(api_tokens -> users (user_id));
@@ -268,6 +322,9 @@ diesel::joinable!(node_tags -> nodes (node_id));
 diesel::joinable!(node_tags -> tags (tag_id));
 diesel::joinable!(events -> nodes (node_id));
 diesel::joinable!(files -> users (owner_id));
+diesel::joinable!(volume_groups -> nodes (node_id));
+diesel::joinable!(block_devices -> nodes (node_id));
+diesel::joinable!(partitions -> block_devices (block_device_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     api_tokens,
@@ -286,4 +343,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     notifications,
     notification_dismissals,
     jobs,
+    volume_groups,
+    block_devices,
+    partitions,
+    filesystems,
 );

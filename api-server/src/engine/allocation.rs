@@ -607,12 +607,15 @@ pub fn decode_cursor(s: &str) -> Option<i64> {
 
 /// Labelled-constraint matches for one machine, or `None` if it fails them.
 fn match_labelled(req: &Request, n: &Node, rel: &Related) -> Option<Value> {
-    // Constraints on the network model (fabrics, subnets, spaces…) and on
-    // storage cannot be satisfied by a machine without those rows.
-    if !req.network.is_empty() || !req.storage.is_empty() {
+    // Constraints on the network model (fabrics, subnets, spaces…) cannot be
+    // satisfied by a machine without those rows.
+    if !req.network.is_empty() {
         return None;
     }
     let mut by_type = serde_json::Map::new();
+    if !req.storage.is_empty() {
+        by_type.extend(match_storage(req, n, rel)?);
+    }
     if !req.interfaces.is_empty() {
         let ifaces = rel.interfaces.get(&n.id).cloned().unwrap_or_default();
         let mut map = serde_json::Map::new();
@@ -654,6 +657,36 @@ fn match_labelled(req: &Request, n: &Node, rel: &Related) -> Option<Value> {
         by_type.insert("interfaces".into(), Value::Object(map));
     }
     Some(Value::Object(by_type))
+}
+
+/// The `storage` (and with `verbose`, `verbose_storage`) entries of
+/// `constraints_by_type` for one machine, or `None` if its disks do not
+/// satisfy the constraint. Unlabelled specs must match but are not reported.
+fn match_storage(req: &Request, n: &Node, rel: &Related) -> Option<serde_json::Map<String, Value>> {
+    use super::storage::DeviceKey;
+    let empty = crate::db::storage::NodeStorage::default();
+    let keys = super::storage::match_storage(n, rel.storage.get(&n.id).unwrap_or(&empty), &req.storage)?;
+    let mut labels = serde_json::Map::new();
+    let mut verbose = serde_json::Map::new();
+    for (spec, key) in req.storage.iter().zip(keys) {
+        let Some(label) = &spec.label else { continue };
+        let (v, k) = match key {
+            DeviceKey::Device(id) => (json!(id), id.to_string()),
+            DeviceKey::Partition(id) => (json!(format!("partition:{id}")), format!("partition:{id}")),
+        };
+        if let Some(Value::Array(ids)) = labels.get_mut(label) {
+            ids.push(v);
+        } else {
+            labels.insert(label.clone(), json!([v]));
+        }
+        verbose.insert(k, json!(label));
+    }
+    let mut out = serde_json::Map::new();
+    out.insert("storage".into(), Value::Object(labels));
+    if req.verbose {
+        out.insert("verbose_storage".into(), json!({ n.id.to_string(): verbose }));
+    }
+    Some(out)
 }
 
 /// Whether a listed node satisfies the labelled (interfaces, storage,
@@ -703,7 +736,11 @@ pub fn allocate(c: &mut DbConn, actor: &User, req: &Request) -> Result<(Node, Va
         filter.offset = Some(offset);
         let candidates = nodes_db::list(c, &filter)?;
         let exhausted = (candidates.len() as i64) < BATCH;
-        let rel = if req.interfaces.is_empty() { Related::default() } else { nodes_db::load_related(c, &candidates)? };
+        let rel = if req.interfaces.is_empty() && req.storage.is_empty() {
+            Related::default()
+        } else {
+            nodes_db::load_related(c, &candidates)?
+        };
         for n in candidates {
             let Some(by_type) = match_labelled(req, &n, &rel) else { continue };
             if req.dry_run {

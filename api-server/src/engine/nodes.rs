@@ -477,7 +477,9 @@ pub fn complete_commissioning(c: &mut DbConn, n: &Node, actor: &str) -> Result<N
     } else {
         return Err(wrong_state("complete commissioning of", n));
     };
-    transition(c, n, to, actor, "", NodeChanges { status_expires_at: Some(None), ..Default::default() })
+    let node = transition(c, n, to, actor, "", NodeChanges { status_expires_at: Some(None), ..Default::default() })?;
+    super::storage::apply_default_layout(c, &node)?;
+    Ok(node)
 }
 
 /// `accept` (admin): NEW machines start commissioning; others are skipped.
