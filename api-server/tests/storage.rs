@@ -746,6 +746,12 @@ backend_tests!(allocation_storage_constraint, |b| async move {
     let v = r.json();
     assert_eq!(v["system_id"], small.as_str());
     assert_eq!(v["constraints_by_type"]["storage"]["root"], serde_json::json!([id(device(&v, "sda"))]));
+    // Tagged `partition`, the root spec names the partition holding `/`.
+    let r = alloc(vec![("storage", "root:10(partition)".into()), ("dry_run", "true".into())]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = r.json();
+    let root_part = id(&device(&v, "sda")["partitions"][0]);
+    assert_eq!(v["constraints_by_type"]["storage"]["root"], serde_json::json!([format!("partition:{root_part}")]));
     // Root by size and tag, volumes on distinct unused disks, smallest first.
     let r = alloc(vec![
         ("storage", "root:80(ssd),data:150,logs:100(ssd)".into()),
