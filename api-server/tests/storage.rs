@@ -334,6 +334,12 @@ backend_tests!(block_device_crud_and_ops, |b| async move {
         "greater than or equal to",
     );
     expect(
+        &s.post(Some(&admin), &coll, &[("name", "sdb"), ("size", "9E"), ("block_size", "512"), ("id_path", "/dev/x")])
+            .await,
+        400,
+        "less than or equal to",
+    );
+    expect(
         &s.post(Some(&admin), &coll, &[("name", "sdb"), ("size", "ten"), ("block_size", "512"), ("id_path", "/dev/x")])
             .await,
         400,

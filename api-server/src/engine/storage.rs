@@ -35,6 +35,8 @@ pub const BIOS_GRUB_PARTITION_SIZE: i64 = MIB;
 /// Disks this large need GPT.
 pub const GPT_REQUIRED_SIZE: i64 = 2 * 1024 * GIB;
 pub const MIN_BLOCK_DEVICE_SIZE: i64 = 4 * MIB;
+/// 1 EiB: far beyond any disk, and small enough that sums of sizes never overflow.
+pub const MAX_BLOCK_DEVICE_SIZE: i64 = 1 << 60;
 pub const MIN_PARTITION_SIZE: i64 = MIN_BLOCK_DEVICE_SIZE;
 pub const EFI_PARTITION_SIZE: i64 = 512 * MIB;
 pub const MIN_BOOT_PARTITION_SIZE: i64 = 512 * MIB;
@@ -554,7 +556,10 @@ pub fn record_block_devices(c: &mut DbConn, node_id: i64, disks: &[DiskInventory
     db::delete_all(c, node_id)?;
     let mut out = Vec::new();
     for d in disks {
-        if d.name.trim().is_empty() || d.size < MIN_BLOCK_DEVICE_SIZE || d.block_size < 512 {
+        if d.name.trim().is_empty()
+            || !(MIN_BLOCK_DEVICE_SIZE..=MAX_BLOCK_DEVICE_SIZE).contains(&d.size)
+            || d.block_size < 512
+        {
             return Err(Error::BadRequest(format!("Invalid disk in the commissioning inventory: '{}'.", d.name)));
         }
         out.push(db::insert_device(
@@ -602,6 +607,11 @@ fn check_sizes(errors: &mut FieldErrors, size: Option<i64>, block_size: Option<i
             errors.insert(
                 "size".into(),
                 vec![format!("Ensure this value is greater than or equal to {MIN_BLOCK_DEVICE_SIZE}.")],
+            );
+        } else if s > MAX_BLOCK_DEVICE_SIZE {
+            errors.insert(
+                "size".into(),
+                vec![format!("Ensure this value is less than or equal to {MAX_BLOCK_DEVICE_SIZE}.")],
             );
         }
     }
