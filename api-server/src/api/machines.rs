@@ -253,6 +253,7 @@ fn machine_handler() -> Handler {
             Action::new(Method::Get, Some("details"), "Get system details", handler_fn!(details))
                 .returns(Returns::Bytes("application/bson")),
         )
+        .action(super::storage::set_storage_layout_action())
         .action(
             Action::new(Method::Post, Some("mark_broken"), "Mark a machine as Broken", handler_fn!(mark_broken))
                 .params(&[comment, optional("error_description", "String", "Legacy name of comment.")]),

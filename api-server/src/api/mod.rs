@@ -16,6 +16,7 @@ pub mod places;
 pub mod render;
 pub mod site;
 pub mod sshkeys;
+pub mod storage;
 pub mod tags;
 pub mod users;
 pub mod v1;
@@ -43,6 +44,7 @@ pub fn handlers() -> Vec<Handler> {
     all.extend(network::handlers());
     all.extend(interfaces::handlers());
     all.extend(devices::handlers());
+    all.extend(storage::handlers());
     all
 }
 

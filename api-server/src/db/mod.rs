@@ -15,6 +15,7 @@ pub mod network;
 pub mod nodes;
 pub mod places;
 pub mod schema;
+pub mod storage;
 pub mod tags;
 pub mod tokens;
 pub mod userkeys;

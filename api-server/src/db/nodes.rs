@@ -541,6 +541,8 @@ pub struct Related {
     /// Parent interface ids by child id, and child ids by parent id.
     pub iface_parents: HashMap<i64, Vec<i64>>,
     pub iface_children: HashMap<i64, Vec<i64>>,
+    /// Block devices, partitions, filesystems and volume groups per node.
+    pub storage: HashMap<i64, super::storage::NodeStorage>,
 }
 
 pub fn load_related(c: &mut DbConn, list: &[Node]) -> Result<Related> {
@@ -611,6 +613,7 @@ pub fn load_related(c: &mut DbConn, list: &[Node]) -> Result<Related> {
         for i in ifaces {
             r.interfaces.entry(i.node_id).or_default().push(i);
         }
+        r.storage.extend(super::storage::load_for_nodes(c, &ids)?);
         // Relations bind every id twice: keep each query under the limits.
         for ids in iface_ids.chunks(CHUNK / 2) {
             for l in super::network::links_of(c, ids)? {

@@ -341,6 +341,60 @@ tables! {
         metric -> Integer,
         created_at -> Timestamp,
     }
+
+    volume_groups (id) {
+        id -> BigInt,
+        node_id -> BigInt,
+        name -> Text,
+        uuid -> Text,
+        created_at -> Timestamp,
+    }
+
+    block_devices (id) {
+        id -> BigInt,
+        node_id -> BigInt,
+        name -> Text,
+        dev_type -> Text,
+        id_path -> Nullable<Text>,
+        model -> Nullable<Text>,
+        serial -> Nullable<Text>,
+        firmware_version -> Nullable<Text>,
+        size -> BigInt,
+        block_size -> BigInt,
+        tags -> Text,
+        uuid -> Nullable<Text>,
+        storage_pool -> Nullable<Text>,
+        numa_node -> Integer,
+        is_boot_disk -> Bool,
+        partition_table_type -> Nullable<Text>,
+        volume_group_id -> Nullable<BigInt>,
+        created_at -> Timestamp,
+    }
+
+    partitions (id) {
+        id -> BigInt,
+        node_id -> BigInt,
+        block_device_id -> BigInt,
+        uuid -> Text,
+        size -> BigInt,
+        bootable -> Bool,
+        tags -> Text,
+        created_at -> Timestamp,
+    }
+
+    filesystems (id) {
+        id -> BigInt,
+        node_id -> BigInt,
+        block_device_id -> Nullable<BigInt>,
+        partition_id -> Nullable<BigInt>,
+        fstype -> Text,
+        uuid -> Text,
+        label -> Nullable<Text>,
+        mount_point -> Nullable<Text>,
+        mount_options -> Nullable<Text>,
+        volume_group_id -> Nullable<BigInt>,
+        created_at -> Timestamp,
+    }
 }
 
 diesel::joinable!(api_tokens -> users (user_id));
@@ -361,6 +415,9 @@ diesel::joinable!(subnets -> vlans (vlan_id));
 diesel::joinable!(ip_ranges -> subnets (subnet_id));
 diesel::joinable!(ip_addresses -> subnets (subnet_id));
 diesel::joinable!(ip_addresses -> interfaces (interface_id));
+diesel::joinable!(volume_groups -> nodes (node_id));
+diesel::joinable!(block_devices -> nodes (node_id));
+diesel::joinable!(partitions -> block_devices (block_device_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     api_tokens,
@@ -387,4 +444,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     ip_addresses,
     interface_parents,
     static_routes,
+    volume_groups,
+    block_devices,
+    partitions,
+    filesystems,
 );

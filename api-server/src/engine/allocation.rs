@@ -612,16 +612,15 @@ pub fn decode_cursor(s: &str) -> Option<i64> {
 
 /// Labelled-constraint matches for one machine, or `None` if it fails them.
 fn match_labelled(req: &Request, n: &Node, rel: &Related) -> Option<Value> {
-    // Storage constraints need block devices (the storage model).
-    if !req.storage.is_empty() {
-        return None;
-    }
     let ifaces = rel.interfaces.get(&n.id).map(Vec::as_slice).unwrap_or(&[]);
     let nn = super::netmatch::NodeNet { model: &rel.net, node: n, ifaces, links: &rel.links };
     if !req.net.is_empty() && !nn.matches(&req.net) {
         return None;
     }
     let mut by_type = serde_json::Map::new();
+    if !req.storage.is_empty() {
+        by_type.extend(match_storage(req, n, rel)?);
+    }
     if !req.interfaces.is_empty() {
         let mut map = serde_json::Map::new();
         for spec in &req.interfaces {
@@ -653,6 +652,36 @@ fn match_labelled(req: &Request, n: &Node, rel: &Related) -> Option<Value> {
         by_type.insert("interfaces".into(), Value::Object(map));
     }
     Some(Value::Object(by_type))
+}
+
+/// The `storage` (and with `verbose`, `verbose_storage`) entries of
+/// `constraints_by_type` for one machine, or `None` if its disks do not
+/// satisfy the constraint. Unlabelled specs must match but are not reported.
+fn match_storage(req: &Request, n: &Node, rel: &Related) -> Option<serde_json::Map<String, Value>> {
+    use super::storage::DeviceKey;
+    let empty = crate::db::storage::NodeStorage::default();
+    let keys = super::storage::match_storage(n, rel.storage.get(&n.id).unwrap_or(&empty), &req.storage)?;
+    let mut labels = serde_json::Map::new();
+    let mut verbose = serde_json::Map::new();
+    for (spec, key) in req.storage.iter().zip(keys) {
+        let Some(label) = &spec.label else { continue };
+        let (v, k) = match key {
+            DeviceKey::Device(id) => (json!(id), id.to_string()),
+            DeviceKey::Partition(id) => (json!(format!("partition:{id}")), format!("partition:{id}")),
+        };
+        if let Some(Value::Array(ids)) = labels.get_mut(label) {
+            ids.push(v);
+        } else {
+            labels.insert(label.clone(), json!([v]));
+        }
+        verbose.insert(k, json!(label));
+    }
+    let mut out = serde_json::Map::new();
+    out.insert("storage".into(), Value::Object(labels));
+    if req.verbose {
+        out.insert("verbose_storage".into(), json!({ n.id.to_string(): verbose }));
+    }
+    Some(out)
 }
 
 /// Whether a listed node satisfies the labelled (interfaces, storage,
@@ -702,7 +731,7 @@ pub fn allocate(c: &mut DbConn, actor: &User, req: &Request) -> Result<(Node, Va
         filter.offset = Some(offset);
         let candidates = nodes_db::list(c, &filter)?;
         let exhausted = (candidates.len() as i64) < BATCH;
-        let needs_rel = !req.interfaces.is_empty() || !req.net.is_empty();
+        let needs_rel = !req.interfaces.is_empty() || !req.net.is_empty() || !req.storage.is_empty();
         let rel = if needs_rel { nodes_db::load_related(c, &candidates)? } else { Related::default() };
         for n in candidates {
             let Some(by_type) = match_labelled(req, &n, &rel) else { continue };

@@ -19,6 +19,7 @@ pub mod network;
 pub mod nodes;
 pub mod places;
 pub mod power;
+pub mod storage;
 
 /// Values MAAS (Django) accepts as booleans: `true/false`, `t/f`, `yes/no`,
 /// `y/n`, `on/off`, `1/0`, any case. Blank is false.

@@ -596,7 +596,9 @@ pub fn complete_commissioning(c: &mut DbConn, n: &Node, actor: &str) -> Result<N
         return Err(wrong_state("complete commissioning of", n));
     };
     super::interfaces::initial_links(c, n)?;
-    transition(c, n, to, actor, "", NodeChanges { status_expires_at: Some(None), ..Default::default() })
+    let node = transition(c, n, to, actor, "", NodeChanges { status_expires_at: Some(None), ..Default::default() })?;
+    super::storage::apply_default_layout(c, &node)?;
+    Ok(node)
 }
 
 /// `accept` (admin): NEW machines start commissioning; others are skipped.

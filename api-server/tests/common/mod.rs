@@ -319,3 +319,65 @@ fn rand_byte() -> u8 {
     let n = SEQ.fetch_add(1, Ordering::SeqCst) ^ (std::process::id() as u64).wrapping_mul(2654435761);
     (n.wrapping_mul(6364136223846793005) >> 33) as u8
 }
+
+/// A disk as commissioning reports it: `name`, size in GB (10^9 bytes),
+/// rotational (tagged `rotary`) or not (`ssd`).
+pub fn disk(name: &str, gb: i64, rotational: bool) -> ironpool_region::engine::storage::DiskInventory {
+    ironpool_region::engine::storage::DiskInventory {
+        name: name.into(),
+        model: Some("QEMU HARDDISK".into()),
+        serial: Some(format!("QM-{name}")),
+        size: gb * 1_000_000_000,
+        block_size: 512,
+        rotational,
+        id_path: Some(format!("/dev/disk/by-id/wwn-0x5000c500{name}")),
+        firmware_version: Some("2.5+".into()),
+    }
+}
+
+/// Like [`ready_machine`], with these disks recorded by commissioning (so the
+/// default storage layout is applied when it completes). Returns its system_id.
+pub async fn ready_machine_with_disks(
+    s: &TestServer,
+    admin: &ApiKey,
+    hostname: &str,
+    cpus: u32,
+    mem_mib: u32,
+    disks: Vec<ironpool_region::engine::storage::DiskInventory>,
+) -> String {
+    let mac = format!("52:54:01:{:02x}:{:02x}:{:02x}", rand_byte(), rand_byte(), rand_byte());
+    let r = s
+        .post(
+            Some(admin),
+            "machines/",
+            &[
+                ("architecture", "amd64/generic"),
+                ("mac_addresses", &mac),
+                ("hostname", hostname),
+                ("power_type", "manual"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "create {hostname}: {}", r.body);
+    let sid = r.json()["system_id"].as_str().unwrap().to_string();
+    let r = s
+        .call(
+            Some(admin),
+            "PUT",
+            &format!("machines/{sid}/"),
+            &[("cpu_count", &cpus.to_string()), ("memory", &mem_mib.to_string())],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let sid2 = sid.clone();
+    s.state
+        .db
+        .write(move |c| {
+            let n = ironpool_region::db::nodes::by_system_id(c, &sid2)?.unwrap();
+            ironpool_region::engine::storage::record_block_devices(c, n.id, &disks)?;
+            ironpool_region::engine::nodes::complete_commissioning(c, &n, "test")
+        })
+        .await
+        .unwrap();
+    sid
+}

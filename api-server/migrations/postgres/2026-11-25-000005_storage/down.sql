@@ -1,0 +1,4 @@
+DROP TABLE filesystems;
+DROP TABLE partitions;
+DROP TABLE block_devices;
+DROP TABLE volume_groups;
