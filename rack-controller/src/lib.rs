@@ -3,3 +3,4 @@
 //! with an async API the rack daemon wires to the region.
 
 pub mod power;
+pub mod tftp;
