@@ -2,5 +2,6 @@
 //! ([`power`]), a TFTP server ([`tftp`]) and a DHCPv4 server ([`dhcp`]), each
 //! with an async API the rack daemon wires to the region.
 
+pub mod bench;
 pub mod power;
 pub mod tftp;

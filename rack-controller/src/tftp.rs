@@ -180,7 +180,7 @@ fn error_packet(code: u16, message: &str) -> Vec<u8> {
 
 /// The bytes of one transfer: a file read in chunks, or bytes in memory.
 struct Source {
-    file: Option<Arc<std::fs::File>>,
+    file: Option<std::fs::File>,
     size: u64,
     buf: Vec<u8>,
     buf_off: u64,
@@ -193,25 +193,17 @@ impl Source {
     }
 
     /// Makes sure `[start, end)` (clamped to the size) is in the buffer.
-    async fn ensure(&mut self, start: u64, end: u64) -> io::Result<()> {
+    /// Blocking: runs on the transfer's own thread.
+    fn ensure(&mut self, start: u64, end: u64) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
         let end = end.min(self.size);
         let Some(file) = &self.file else { return Ok(()) };
         if start >= self.buf_off && end <= self.buf_off + self.buf.len() as u64 {
             return Ok(());
         }
         let len = ((end - start) as usize).max(self.chunk).min((self.size - start) as usize);
-        let file = file.clone();
-        let mut buf = std::mem::take(&mut self.buf);
-        // Disk reads block; keep them off the executor.
-        let buf = tokio::task::spawn_blocking(move || -> io::Result<Vec<u8>> {
-            use std::os::unix::fs::FileExt;
-            buf.resize(len, 0);
-            file.read_exact_at(&mut buf, start)?;
-            Ok(buf)
-        })
-        .await
-        .map_err(io::Error::other)??;
-        self.buf = buf;
+        self.buf.resize(len, 0);
+        file.read_exact_at(&mut self.buf, start)?;
         self.buf_off = start;
         Ok(())
     }
@@ -352,20 +344,19 @@ enum End {
 
 impl Session {
     async fn run(self, req: Request) {
-        let socket = match UdpSocket::bind(SocketAddr::new(self.bind_ip, 0)).await {
+        // The transfer socket is a blocking std socket driven by its own
+        // thread (below); connected, so the kernel drops packets from other
+        // ports (foreign TIDs).
+        let socket = match std::net::UdpSocket::bind(SocketAddr::new(self.bind_ip, 0))
+            .and_then(|s| s.connect(self.peer).map(|_| s))
+        {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(peer = %self.peer, error = %e, "cannot open a TFTP transfer socket");
                 return;
             }
         };
-        // Connected: the kernel drops packets from other ports (foreign TIDs).
-        if let Err(e) = socket.connect(self.peer).await {
-            tracing::error!(peer = %self.peer, error = %e, "cannot connect the TFTP transfer socket");
-            return;
-        }
-        let start = Instant::now();
-        let mut source = match self.open(&req).await {
+        let source = match self.open(&req).await {
             Ok(s) => s,
             Err(e) => {
                 if e.code == code::FILE_NOT_FOUND {
@@ -375,7 +366,7 @@ impl Session {
                     self.stats.refused.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(client = %self.peer, path = %req.path, error = %e.message, "TFTP request refused");
                 }
-                let _ = socket.send(&error_packet(e.code, &e.message)).await;
+                let _ = socket.send(&error_packet(e.code, &e.message));
                 return;
             }
         };
@@ -385,25 +376,38 @@ impl Session {
         }
         tracing::debug!(client = %self.peer, path = %req.path, size = source.size, blksize = granted.blksize,
             window = granted.window, "TFTP transfer starting");
-        match self.transfer(&socket, &mut source, &granted).await {
-            Ok(End::Done) => {
+        // The data phase runs on a blocking thread, as tftpd-hpa runs a
+        // process per transfer: a blocking send/recv pair per block costs two
+        // system calls, where an async socket costs four (the failed read,
+        // epoll, the wake-up, the read) and a cross-thread wake-up. That
+        // overhead is what made async-tftp half as fast in lock-step.
+        let retries = self.cfg.retries;
+        let stats = self.stats.clone();
+        let size = source.size;
+        let start = Instant::now();
+        let outcome = tokio::task::spawn_blocking(move || transfer(&socket, source, &granted, retries, &stats)).await;
+        match outcome {
+            Ok(Ok(End::Done)) => {
                 self.stats.completed.fetch_add(1, Ordering::Relaxed);
-                self.stats.bytes_sent.fetch_add(source.size, Ordering::Relaxed);
-                tracing::info!(client = %self.peer, path = %req.path, bytes = source.size,
+                self.stats.bytes_sent.fetch_add(size, Ordering::Relaxed);
+                tracing::info!(client = %self.peer, path = %req.path, bytes = size,
                     ms = start.elapsed().as_millis() as u64, "TFTP transfer complete");
             }
-            Ok(End::ClientError(msg)) => {
+            Ok(Ok(End::ClientError(msg))) => {
                 self.stats.failed.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(client = %self.peer, path = %req.path, error = %msg, "TFTP client aborted the transfer");
             }
-            Ok(End::GaveUp) => {
+            Ok(Ok(End::GaveUp)) => {
                 self.stats.failed.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(client = %self.peer, path = %req.path, "TFTP client stopped answering; transfer abandoned");
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 self.stats.failed.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(client = %self.peer, path = %req.path, error = %e, "TFTP transfer failed");
-                let _ = socket.send(&error_packet(code::NOT_DEFINED, "Read error")).await;
+            }
+            Err(e) => {
+                self.stats.failed.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(client = %self.peer, path = %req.path, error = %e, "TFTP transfer thread failed");
             }
         }
     }
@@ -456,98 +460,146 @@ impl Session {
         }
         g
     }
+}
 
-    async fn transfer(&self, socket: &UdpSocket, source: &mut Source, g: &Granted) -> io::Result<End> {
-        let mut rx = vec![0u8; 1024];
-        if !g.oack.is_empty() {
-            let mut oack = OP_OACK.to_be_bytes().to_vec();
-            for (k, v) in &g.oack {
-                oack.extend_from_slice(k.as_bytes());
-                oack.push(0);
-                oack.extend_from_slice(v.as_bytes());
-                oack.push(0);
-            }
-            let mut tries = 0;
-            'oack: loop {
-                socket.send(&oack).await?;
-                let deadline = tokio::time::Instant::now() + g.timeout;
-                loop {
-                    match tokio::time::timeout_at(deadline, socket.recv(&mut rx)).await {
-                        Err(_) => {
-                            tries += 1;
-                            if tries > self.cfg.retries {
-                                return Ok(End::GaveUp);
-                            }
-                            self.stats.retransmits.fetch_add(1, Ordering::Relaxed);
-                            continue 'oack;
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+}
+
+/// A transfer socket's receive side, with the read timeout it has set.
+struct Receiver<'a> {
+    socket: &'a std::net::UdpSocket,
+    full: Duration,
+    current: Duration,
+}
+
+impl Receiver<'_> {
+    /// Receives the next packet before `deadline`; `Ok(None)` on timeout.
+    fn recv_until(&mut self, buf: &mut [u8], deadline: Instant) -> io::Result<Option<usize>> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(None);
+        }
+        // The socket option costs a system call: keep the full timeout for
+        // the first wait after a send (the common case) and shorten it only
+        // after a stray packet.
+        let want = if left + Duration::from_millis(20) >= self.full { self.full } else { left };
+        if want != self.current {
+            self.socket.set_read_timeout(Some(want))?;
+            self.current = want;
+        }
+        match self.socket.recv(buf) {
+            Ok(n) => Ok(Some(n)),
+            Err(e) if is_timeout(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The data phase of one transfer (blocking).
+fn transfer(
+    socket: &std::net::UdpSocket,
+    mut source: Source,
+    g: &Granted,
+    retries: u32,
+    stats: &TftpStats,
+) -> io::Result<End> {
+    let refused = |e: &io::Error| e.kind() == io::ErrorKind::ConnectionRefused;
+    socket.set_read_timeout(Some(g.timeout))?;
+    let mut receiver = Receiver { socket, full: g.timeout, current: g.timeout };
+    let mut rx = vec![0u8; 1024];
+    if !g.oack.is_empty() {
+        let mut oack = OP_OACK.to_be_bytes().to_vec();
+        for (k, v) in &g.oack {
+            oack.extend_from_slice(k.as_bytes());
+            oack.push(0);
+            oack.extend_from_slice(v.as_bytes());
+            oack.push(0);
+        }
+        let mut tries = 0;
+        'oack: loop {
+            socket.send(&oack)?;
+            let deadline = Instant::now() + g.timeout;
+            loop {
+                match receiver.recv_until(&mut rx, deadline) {
+                    Ok(None) => {
+                        tries += 1;
+                        if tries > retries {
+                            return Ok(End::GaveUp);
                         }
-                        Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => return Ok(End::GaveUp),
-                        Ok(Err(e)) => return Err(e),
-                        Ok(Ok(n)) => match parse_reply(&rx[..n]) {
-                            Reply::Ack(0) => break 'oack,
-                            Reply::Error(msg) => return Ok(End::ClientError(msg)),
-                            _ => {}
-                        },
+                        stats.retransmits.fetch_add(1, Ordering::Relaxed);
+                        continue 'oack;
                     }
+                    Err(e) if refused(&e) => return Ok(End::GaveUp),
+                    Err(e) => return Err(e),
+                    Ok(Some(n)) => match parse_reply(&rx[..n]) {
+                        Reply::Ack(0) => break 'oack,
+                        Reply::Error(msg) => return Ok(End::ClientError(msg)),
+                        _ => {}
+                    },
                 }
             }
         }
+    }
 
-        let blksize = g.blksize as u64;
-        // The last block is the first shorter than blksize (possibly empty).
-        let last = source.size / blksize + 1;
-        let mut base: u64 = 1;
-        let mut tries = 0;
-        let mut pkt = Vec::with_capacity(4 + g.blksize);
-        loop {
-            let end = (base + g.window).min(last + 1);
-            source.ensure((base - 1) * blksize, (end - 1) * blksize).await?;
-            for block in base..end {
-                let off = (block - 1) * blksize;
-                let len = blksize.min(source.size.saturating_sub(off)) as usize;
-                pkt.clear();
-                pkt.extend_from_slice(&OP_DATA.to_be_bytes());
-                pkt.extend_from_slice(&(block as u16).to_be_bytes());
-                pkt.extend_from_slice(source.slice(off, len));
-                socket.send(&pkt).await?;
+    let blksize = g.blksize as u64;
+    // The last block is the first shorter than blksize (possibly empty).
+    let last = source.size / blksize + 1;
+    let mut base: u64 = 1;
+    let mut tries = 0;
+    let mut pkt = Vec::with_capacity(4 + g.blksize);
+    loop {
+        let end = (base + g.window).min(last + 1);
+        source.ensure((base - 1) * blksize, (end - 1) * blksize)?;
+        for block in base..end {
+            let off = (block - 1) * blksize;
+            let len = blksize.min(source.size.saturating_sub(off)) as usize;
+            pkt.clear();
+            pkt.extend_from_slice(&OP_DATA.to_be_bytes());
+            pkt.extend_from_slice(&(block as u16).to_be_bytes());
+            pkt.extend_from_slice(source.slice(off, len));
+            match socket.send(&pkt) {
+                Ok(_) => {}
+                Err(e) if refused(&e) => return Ok(End::GaveUp),
+                Err(e) => return Err(e),
             }
-            let deadline = tokio::time::Instant::now() + g.timeout;
-            loop {
-                match tokio::time::timeout_at(deadline, socket.recv(&mut rx)).await {
-                    Err(_) => {
-                        tries += 1;
-                        if tries > self.cfg.retries {
-                            return Ok(End::GaveUp);
+        }
+        let deadline = Instant::now() + g.timeout;
+        loop {
+            match receiver.recv_until(&mut rx, deadline) {
+                Ok(None) => {
+                    tries += 1;
+                    if tries > retries {
+                        return Ok(End::GaveUp);
+                    }
+                    stats.retransmits.fetch_add(1, Ordering::Relaxed);
+                    break;
+                }
+                Err(e) if refused(&e) => return Ok(End::GaveUp),
+                Err(e) => return Err(e),
+                Ok(Some(n)) => match parse_reply(&rx[..n]) {
+                    Reply::Ack(wire) => {
+                        // Block numbers wrap at 16 bits: find the block of
+                        // this window the ACK names.
+                        let d = u64::from(wire.wrapping_sub((base - 1) as u16));
+                        if d == 0 || base + d > end {
+                            // A duplicate or stale ACK: ignore it rather than
+                            // resend (Sorcerer's Apprentice); the timeout
+                            // covers real loss.
+                            continue;
                         }
-                        self.stats.retransmits.fetch_add(1, Ordering::Relaxed);
+                        base += d;
+                        tries = 0;
+                        if base > last {
+                            return Ok(End::Done);
+                        }
+                        // A partial ACK means the client lost a block:
+                        // RFC 7440 resumes right after the acknowledged one.
                         break;
                     }
-                    Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => return Ok(End::GaveUp),
-                    Ok(Err(e)) => return Err(e),
-                    Ok(Ok(n)) => match parse_reply(&rx[..n]) {
-                        Reply::Ack(wire) => {
-                            // Block numbers wrap at 16 bits: find the block of
-                            // this window the ACK names.
-                            let d = u64::from(wire.wrapping_sub((base - 1) as u16));
-                            if d == 0 || base + d > end {
-                                // A duplicate or stale ACK: ignore it rather
-                                // than resend (Sorcerer's Apprentice); the
-                                // timeout covers real loss.
-                                continue;
-                            }
-                            base += d;
-                            tries = 0;
-                            if base > last {
-                                return Ok(End::Done);
-                            }
-                            // A partial ACK means the client lost a block:
-                            // RFC 7440 resumes right after the acknowledged one.
-                            break;
-                        }
-                        Reply::Error(msg) => return Ok(End::ClientError(msg)),
-                        Reply::Other => {}
-                    },
-                }
+                    Reply::Error(msg) => return Ok(End::ClientError(msg)),
+                    Reply::Other => {}
+                },
             }
         }
     }
@@ -607,7 +659,7 @@ fn open_under(root: &Path, rel: &str, chunk: usize, netascii: bool, max_netascii
         let data = std::fs::read(&full).map_err(|_| not_found())?;
         return Ok(Source::memory(to_netascii(&data)));
     }
-    Ok(Source { file: Some(Arc::new(file)), size: meta.len(), buf: Vec::new(), buf_off: 0, chunk })
+    Ok(Source { file: Some(file), size: meta.len(), buf: Vec::new(), buf_off: 0, chunk })
 }
 
 #[cfg(test)]

@@ -94,6 +94,13 @@ impl Fixture {
     }
 }
 
+/// Waits for a counter to reach `want`: the server counts a transfer after the
+/// client's last ACK, which may be after the client exited.
+fn settle(counter: &std::sync::atomic::AtomicU64, want: u64) -> u64 {
+    wait_for(std::time::Duration::from_secs(5), || (counter.load(Ordering::Relaxed) >= want).then_some(()));
+    counter.load(Ordering::Relaxed)
+}
+
 fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
@@ -106,7 +113,7 @@ async fn tftp_hpa_fetches_byte_identical_files() {
         assert!(o.status.success(), "{}", text(&o));
         f.same(remote.trim_start_matches('/'), local);
     }
-    assert_eq!(f.stats.completed.load(Ordering::Relaxed), 4);
+    assert_eq!(settle(&f.stats.completed, 4), 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -132,9 +139,9 @@ async fn atftp_fetches_with_and_without_blksize_and_windowsize() {
         assert!(o.status.success(), "{remote} {opts:?}: {}", text(&o));
         f.same(if *remote == "inside-link" { "sub/big.bin" } else { remote }, &local);
     }
-    assert_eq!(f.stats.completed.load(Ordering::Relaxed), cases.len() as u64);
+    assert_eq!(settle(&f.stats.completed, cases.len() as u64), cases.len() as u64);
     // atftp really negotiated RFC 7440 windows in the five windowed cases.
-    assert_eq!(f.stats.windowed.load(Ordering::Relaxed), 5);
+    assert_eq!(settle(&f.stats.windowed, 5), 5);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -146,7 +153,7 @@ async fn missing_file_is_error_1() {
     let o = f.tftp_hpa("pxelinux.cfg/C0A80001", "y").await;
     // tftp-hpa exits 0 on errors (peers.md); its message is what counts.
     assert!(text(&o).contains("Error code 1"), "{}", text(&o));
-    assert_eq!(f.stats.not_found.load(Ordering::Relaxed), 2);
+    assert_eq!(settle(&f.stats.not_found, 2), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -158,11 +165,11 @@ async fn traversal_symlink_escape_and_writes_are_refused() {
         let got = std::fs::read(f.out.join("stolen")).unwrap_or_default();
         assert!(!got.starts_with(b"root:") && !got.starts_with(b"outside"), "{remote} leaked");
     }
-    assert_eq!(f.stats.refused.load(Ordering::Relaxed), 4);
+    assert_eq!(settle(&f.stats.refused, 4), 4);
     // An absolute path is relative to the root: /etc/passwd is not the host's.
     let o = f.atftp("/etc/passwd", "abs", &[]).await;
     assert!(!o.status.success());
-    assert_eq!(f.stats.not_found.load(Ordering::Relaxed), 1);
+    assert_eq!(settle(&f.stats.not_found, 1), 1);
 
     std::fs::write(f.out.join("upload"), b"data").unwrap();
     let o = Command::new("atftp")
@@ -178,7 +185,7 @@ async fn traversal_symlink_escape_and_writes_are_refused() {
         .unwrap();
     assert!(!o.status.success(), "write accepted: {}", text(&o));
     assert!(!f.root.join("uploaded").exists());
-    assert_eq!(f.stats.refused.load(Ordering::Relaxed), 5);
+    assert_eq!(settle(&f.stats.refused, 5), 5);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

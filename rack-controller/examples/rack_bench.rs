@@ -1,0 +1,22 @@
+//! Rack benchmarks: `cargo run --release -p ironpool-rack --example rack_bench -- [tftp|dhcp|power|all]`.
+//! Needs root for tftpd-hpa; see docs/rack.md for the figures and setup.
+
+use ironpool_rack::bench;
+
+#[tokio::main]
+async fn main() {
+    let what = std::env::args().nth(1).unwrap_or_else(|| "all".into());
+    let mut failed = false;
+    if what == "tftp" || what == "all" {
+        match bench::tftp(64, 20, 3).await {
+            Ok(r) => println!("{r}"),
+            Err(e) => {
+                eprintln!("tftp benchmark: {e}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        std::process::exit(1);
+    }
+}
