@@ -3,5 +3,6 @@
 //! with an async API the rack daemon wires to the region.
 
 pub mod bench;
+pub mod dhcp;
 pub mod power;
 pub mod tftp;
