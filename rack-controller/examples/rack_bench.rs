@@ -16,6 +16,24 @@ async fn main() {
             }
         }
     }
+    if what == "dhcp" || what == "all" {
+        match bench::dhcp(32, 5).await {
+            Ok(r) => println!("{r}"),
+            Err(e) => {
+                eprintln!("dhcp benchmark: {e}");
+                failed = true;
+            }
+        }
+    }
+    if what == "power" || what == "all" {
+        match bench::power(200, std::time::Duration::from_millis(20)).await {
+            Ok(r) => println!("{r}"),
+            Err(e) => {
+                eprintln!("power benchmark: {e}");
+                failed = true;
+            }
+        }
+    }
     if failed {
         std::process::exit(1);
     }

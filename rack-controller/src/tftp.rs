@@ -547,22 +547,28 @@ fn transfer(
     let last = source.size / blksize + 1;
     let mut base: u64 = 1;
     let mut tries = 0;
-    let mut pkt = Vec::with_capacity(4 + g.blksize);
+    // One buffer holding a whole window of DATA packets, sent with one
+    // sendmmsg call.
+    let stride = 4 + g.blksize;
+    let mut window = vec![0u8; stride * g.window as usize];
+    let mut lens = Vec::with_capacity(g.window as usize);
     loop {
         let end = (base + g.window).min(last + 1);
         source.ensure((base - 1) * blksize, (end - 1) * blksize)?;
-        for block in base..end {
+        lens.clear();
+        for (slot, block) in (base..end).enumerate() {
             let off = (block - 1) * blksize;
             let len = blksize.min(source.size.saturating_sub(off)) as usize;
-            pkt.clear();
-            pkt.extend_from_slice(&OP_DATA.to_be_bytes());
-            pkt.extend_from_slice(&(block as u16).to_be_bytes());
-            pkt.extend_from_slice(source.slice(off, len));
-            match socket.send(&pkt) {
-                Ok(_) => {}
-                Err(e) if refused(&e) => return Ok(End::GaveUp),
-                Err(e) => return Err(e),
-            }
+            let pkt = &mut window[slot * stride..slot * stride + 4 + len];
+            pkt[..2].copy_from_slice(&OP_DATA.to_be_bytes());
+            pkt[2..4].copy_from_slice(&(block as u16).to_be_bytes());
+            pkt[4..].copy_from_slice(source.slice(off, len));
+            lens.push(4 + len);
+        }
+        match send_window(socket, &window, stride, &lens) {
+            Ok(()) => {}
+            Err(e) if refused(&e) => return Ok(End::GaveUp),
+            Err(e) => return Err(e),
         }
         let deadline = Instant::now() + g.timeout;
         loop {
@@ -603,6 +609,49 @@ fn transfer(
             }
         }
     }
+}
+
+/// Sends the packets laid out in `buf` every `stride` bytes (lengths in
+/// `lens`) on the connected `socket`: one sendmmsg(2) for the whole window
+/// instead of one system call per block.
+fn send_window(socket: &std::net::UdpSocket, buf: &[u8], stride: usize, lens: &[usize]) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    if lens.len() == 1 {
+        return socket.send(&buf[..lens[0]]).map(|_| ());
+    }
+    let mut iovs: Vec<libc::iovec> = lens
+        .iter()
+        .enumerate()
+        .map(|(i, len)| libc::iovec { iov_base: buf[i * stride..].as_ptr() as *mut libc::c_void, iov_len: *len })
+        .collect();
+    let mut msgs: Vec<libc::mmsghdr> = iovs
+        .iter_mut()
+        .map(|iov| {
+            // SAFETY: mmsghdr is plain data; all-zero is a valid empty header
+            // (no address: the socket is connected).
+            let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
+            m.msg_hdr.msg_iov = iov;
+            m.msg_hdr.msg_iovlen = 1;
+            m
+        })
+        .collect();
+    let mut sent = 0;
+    while sent < msgs.len() {
+        // SAFETY: the headers point at iovecs and buffer slices that outlive
+        // the call; the kernel only reads them.
+        let n = unsafe {
+            libc::sendmmsg(socket.as_raw_fd(), msgs[sent..].as_mut_ptr(), (msgs.len() - sent) as libc::c_uint, 0)
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        sent += n as usize;
+    }
+    Ok(())
 }
 
 enum Reply {
