@@ -202,3 +202,97 @@ async fn dynamic_files_are_served() {
     let o = f.atftp("pxelinux.cfg/default", "cfg3", &[]).await;
     assert!(!o.status.success());
 }
+
+/// A hand-driven client for behaviour real clients do not show on loopback:
+/// lost windows and partial ACKs.
+struct RawClient {
+    sock: tokio::net::UdpSocket,
+    server: SocketAddr,
+}
+
+impl RawClient {
+    async fn new(server: SocketAddr) -> RawClient {
+        RawClient { sock: tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap(), server }
+    }
+
+    async fn send(&self, pkt: &[u8]) {
+        self.sock.send_to(pkt, self.server).await.unwrap();
+    }
+
+    /// Next packet (opcode, block, payload length) and its source.
+    async fn recv(&self, within: std::time::Duration) -> Option<(u16, u16, usize, SocketAddr)> {
+        let mut buf = vec![0u8; 70000];
+        let (n, from) = tokio::time::timeout(within, self.sock.recv_from(&mut buf)).await.ok()?.ok()?;
+        Some((u16::from_be_bytes([buf[0], buf[1]]), u16::from_be_bytes([buf[2], buf[3]]), n - 4, from))
+    }
+}
+
+fn rrq(path: &str, opts: &[(&str, &str)]) -> Vec<u8> {
+    let mut p = vec![0, 1];
+    for field in [path, "octet"].into_iter().chain(opts.iter().flat_map(|(k, v)| [*k, *v])) {
+        p.extend_from_slice(field.as_bytes());
+        p.push(0);
+    }
+    p
+}
+
+fn ack(block: u16) -> [u8; 4] {
+    let b = block.to_be_bytes();
+    [0, 4, b[0], b[1]]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_windows_are_resent_and_partial_acks_resume_after_the_acked_block() {
+    use std::time::Duration;
+    let f = start().await;
+    let c = RawClient::new(f.addr).await;
+    // exact.bin is 1024 bytes: blocks 1-8 of 128 bytes, then an empty block 9.
+    c.send(&rrq("exact.bin", &[("blksize", "128"), ("windowsize", "4"), ("timeout", "1"), ("tsize", "0")])).await;
+    let (op, _, _, tid) = c.recv(Duration::from_secs(2)).await.expect("OACK");
+    assert_eq!(op, 6, "expected an OACK");
+    // Do not ACK the OACK: it must come again after the 1 s timeout.
+    let (op, _, _, _) = c.recv(Duration::from_secs(3)).await.expect("OACK retransmitted");
+    assert_eq!(op, 6);
+    c.sock.send_to(&ack(0), tid).await.unwrap();
+    let mut blocks = Vec::new();
+    for _ in 0..4 {
+        let (op, b, len, _) = c.recv(Duration::from_secs(2)).await.expect("window");
+        assert_eq!((op, len), (3, 128));
+        blocks.push(b);
+    }
+    assert_eq!(blocks, [1, 2, 3, 4]);
+    // Pretend block 3 was lost: ACK 2. The next window starts at 3.
+    c.sock.send_to(&ack(2), tid).await.unwrap();
+    let mut blocks = Vec::new();
+    for _ in 0..4 {
+        blocks.push(c.recv(Duration::from_secs(2)).await.expect("window").1);
+    }
+    assert_eq!(blocks, [3, 4, 5, 6]);
+    // A stale duplicate ACK does not trigger a resend (Sorcerer's Apprentice).
+    c.sock.send_to(&ack(2), tid).await.unwrap();
+    // Say nothing more: the whole window is resent after the timeout.
+    let mut blocks = Vec::new();
+    for _ in 0..4 {
+        blocks.push(c.recv(Duration::from_secs(3)).await.expect("resent window").1);
+    }
+    assert_eq!(blocks, [3, 4, 5, 6], "the stale ACK caused an early resend, or the timeout none");
+    c.sock.send_to(&ack(6), tid).await.unwrap();
+    let (_, b7, _, _) = c.recv(Duration::from_secs(2)).await.unwrap();
+    let (_, b8, _, _) = c.recv(Duration::from_secs(2)).await.unwrap();
+    let (_, b9, len9, _) = c.recv(Duration::from_secs(2)).await.unwrap();
+    assert_eq!((b7, b8, b9, len9), (7, 8, 9, 0), "the file ends with an empty block");
+    c.sock.send_to(&ack(9), tid).await.unwrap();
+    assert_eq!(settle(&f.stats.completed, 1), 1);
+    assert!(f.stats.retransmits.load(Ordering::Relaxed) >= 2);
+
+    // A client that vanishes: the server gives up after its retries instead
+    // of sending forever (5 retries of 1 s).
+    let c = RawClient::new(f.addr).await;
+    c.send(&rrq("small.txt", &[("timeout", "1")])).await;
+    let mut count = 0;
+    while c.recv(Duration::from_secs(3)).await.is_some() {
+        count += 1;
+    }
+    assert_eq!(count, 6, "one DATA packet plus five retransmissions");
+    assert_eq!(settle(&f.stats.failed, 1), 1);
+}
