@@ -105,6 +105,25 @@ impl DhcpServer {
         self.stats.clone()
     }
 
+    /// Swaps in a new configuration (subnets, reservations, boot settings)
+    /// without a restart, as MAAS does over OMAPI. Leases are kept; one whose
+    /// address no longer fits is not renewed (the client gets a NAK and
+    /// starts over). The lease file location does not change.
+    pub fn reconfigure(&mut self, mut cfg: DhcpConfig) -> Result<(), DhcpError> {
+        cfg.validate()?;
+        cfg.lease_file = self.cfg.lease_file.clone();
+        self.reserved_by_mac = cfg.reservations.iter().enumerate().map(|(i, r)| (r.mac, i)).collect();
+        self.reserved_by_ip = cfg.reservations.iter().map(|r| (r.ip, r.mac)).collect();
+        self.cursor = cfg.subnets.iter().map(|s| u32::from(s.range_start)).collect();
+        tracing::info!(
+            subnets = cfg.subnets.len(),
+            reservations = cfg.reservations.len(),
+            "DHCP configuration updated"
+        );
+        self.cfg = cfg;
+        Ok(())
+    }
+
     pub fn lease(&self, mac: &MacAddr) -> Option<&Lease> {
         self.leases.get(mac)
     }
@@ -112,7 +131,20 @@ impl DhcpServer {
     /// Serves on `socket` until it fails. Lease-file writes happen on a
     /// separate task (latest table wins), so a slow disk never delays a
     /// reply.
-    pub async fn run(mut self, socket: UdpSocket) -> io::Result<()> {
+    pub async fn run(self, socket: UdpSocket) -> io::Result<()> {
+        // A sender that is dropped at once: no updates, ever.
+        let (_, updates) = mpsc::channel(1);
+        self.run_with_updates(socket, updates).await
+    }
+
+    /// [`run`](Self::run), applying each configuration received on
+    /// `updates` between packets. An invalid configuration is logged and
+    /// the current one kept.
+    pub async fn run_with_updates(
+        mut self,
+        socket: UdpSocket,
+        mut updates: mpsc::Receiver<DhcpConfig>,
+    ) -> io::Result<()> {
         if let Some(path) = self.lease_file.clone() {
             let (tx, mut rx) = watch::channel(self.leases.bound());
             self.persist = Some(tx);
@@ -147,6 +179,11 @@ impl DhcpServer {
                     }
                 }
                 _ = sweep.tick() => self.expire(now_secs()),
+                Some(cfg) = updates.recv() => {
+                    if let Err(e) = self.reconfigure(cfg) {
+                        tracing::error!(error = %e, "DHCP configuration refused; keeping the current one");
+                    }
+                }
             }
         }
     }
@@ -771,6 +808,27 @@ mod tests {
         assert!(st.malformed.load(Ordering::Relaxed) >= 4);
         assert_eq!(st.received.load(Ordering::Relaxed), junk.len() as u64);
         assert!(send(&mut s, &packet(MessageType::Discover, mac(1), &[])).is_some());
+    }
+
+    #[test]
+    fn reconfigure_applies_new_reservations_and_refuses_bad_config() {
+        let (mut s, _ev) = DhcpServer::new(config(), 16).unwrap();
+        let (o, _) = send(&mut s, &packet(MessageType::Discover, mac(42), &[])).unwrap();
+        assert_eq!(o.yiaddr(), "198.51.100.50".parse::<Ipv4Addr>().unwrap());
+        let mut cfg = config();
+        cfg.reservations.push(Reservation {
+            mac: MacAddr(mac(42)),
+            ip: "198.51.100.42".parse().unwrap(),
+            hostname: None,
+        });
+        s.reconfigure(cfg).unwrap();
+        let (o, _) = send(&mut s, &packet(MessageType::Discover, mac(42), &[])).unwrap();
+        assert_eq!(o.yiaddr(), "198.51.100.42".parse::<Ipv4Addr>().unwrap());
+        let mut bad = config();
+        bad.subnets[0].range_end = "10.0.0.1".parse().unwrap();
+        assert!(s.reconfigure(bad).is_err());
+        let (o, _) = send(&mut s, &packet(MessageType::Discover, mac(42), &[])).unwrap();
+        assert_eq!(o.yiaddr(), "198.51.100.42".parse::<Ipv4Addr>().unwrap(), "the old config stays after a refusal");
     }
 
     #[test]
