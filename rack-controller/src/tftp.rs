@@ -385,7 +385,16 @@ impl Session {
         let stats = self.stats.clone();
         let size = source.size;
         let start = Instant::now();
-        let outcome = tokio::task::spawn_blocking(move || transfer(&socket, source, &granted, retries, &stats)).await;
+        let outcome = tokio::task::spawn_blocking(move || {
+            let r = transfer(&socket, source, &granted, retries, &stats);
+            if r.is_err() {
+                // A read failure (file truncated or removed underneath us):
+                // tell the client instead of letting it time out.
+                let _ = socket.send(&error_packet(code::NOT_DEFINED, "Read error"));
+            }
+            r
+        })
+        .await;
         match outcome {
             Ok(Ok(End::Done)) => {
                 self.stats.completed.fetch_add(1, Ordering::Relaxed);
