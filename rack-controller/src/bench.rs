@@ -153,6 +153,31 @@ pub async fn tftp(big_mib: u64, clients: usize, runs: usize) -> Result<String, B
         ratios.push(a / b);
         let _ = writeln!(report, "{name:<34} {a:>10.1} {b:>10.1} {:>6.2}x", a / b);
     }
+    // Optional third reference: atftpd, which implements RFC 7440 (it
+    // conflicts with tftpd-hpa as a package; unpack it and point ATFTPD at
+    // the binary, see docs/rack.md). Shows what the client itself can take.
+    if let Ok(atftpd) = std::env::var("ATFTPD") {
+        let port = free_udp_port()?;
+        let log = dir.path().join("atftpd.log");
+        let mut child = Command::new(&atftpd)
+            .args(["--daemon", "--no-fork", "--bind-address", "127.0.0.1", "--port", &port.to_string(), "--logfile"])
+            .arg(&log)
+            .args(["--user", "nobody", "--group", "nogroup"])
+            .arg(&root)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| setup(format!("cannot start {atftpd}: {e}")))?;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let addr: SocketAddr = (Ipv4Addr::LOCALHOST, port).into();
+        for (name, opts) in [("atftpd, lock-step", lock), ("atftpd, windowsize 16", win)] {
+            let c = best_rate(addr, "big.img", &local, opts, &big, runs).await?;
+            let _ = writeln!(report, "{name:<34} {c:>10.1}  (reference server)");
+        }
+        let _ = child.kill().await;
+    }
     let _ = writeln!(report, "\n{clients} parallel atftp x 8 MiB (aggregate MiB/s, wall time)");
     for (name, opts) in [("blksize 1468 (lock-step)", lock), ("blksize 1468 + windowsize 16", win)] {
         let (a, ta) = parallel_rate(ours_addr, "par.img", &out, opts, &small, clients).await?;
