@@ -612,7 +612,7 @@ mod tests {
     fn config() -> DhcpConfig {
         let subnet = |cidr: &str, start: &str, end: &str| SubnetConfig {
             cidr: cidr.parse().unwrap(),
-            router: Some(cidr.split('/').next().unwrap().replace(".0", ".1").parse().unwrap_or(Ipv4Addr::LOCALHOST)),
+            router: Some(Ipv4Addr::from(u32::from(cidr.parse::<super::super::Cidr>().unwrap().network) + 1)),
             dns_servers: vec!["198.51.100.1".parse().unwrap()],
             domain: Some("maas".into()),
             range_start: start.parse().unwrap(),
