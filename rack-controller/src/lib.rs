@@ -1,5 +1,8 @@
-//! The Ironpool rack controller: DHCP, TFTP and HTTP network boot and BMC
-//! power, connected to one or more regions.
-//!
-//! Not built yet (see the rack-controller issue); the crate exists so the
-//! workspace layout and the `ironpool rack` command are in place.
+//! The Ironpool rack controller's protocol building blocks: BMC power drivers
+//! ([`power`]), a TFTP server ([`tftp`]) and a DHCPv4 server ([`dhcp`]), each
+//! with an async API the rack daemon wires to the region.
+
+pub mod bench;
+pub mod dhcp;
+pub mod power;
+pub mod tftp;

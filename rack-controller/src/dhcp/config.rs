@@ -1,0 +1,267 @@
+//! DHCP configuration: managed subnets, reservations and boot settings. The
+//! region will send this to the rack; it is plain serde so it can travel as
+//! JSON.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::DhcpError;
+
+/// An Ethernet address, written `52:54:00:aa:bb:01` (hyphens accepted).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MacAddr(pub [u8; 6]);
+
+impl fmt::Display for MacAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let m = self.0;
+        write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5])
+    }
+}
+
+impl fmt::Debug for MacAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl FromStr for MacAddr {
+    type Err = DhcpError;
+    fn from_str(s: &str) -> Result<Self, DhcpError> {
+        let bad = || DhcpError::Config(format!("'{s}' is not a MAC address"));
+        let mut out = [0u8; 6];
+        let mut parts = s.split([':', '-']);
+        for byte in out.iter_mut() {
+            let p = parts.next().ok_or_else(bad)?;
+            if p.len() != 2 {
+                return Err(bad());
+            }
+            *byte = u8::from_str_radix(p, 16).map_err(|_| bad())?;
+        }
+        if parts.next().is_some() {
+            return Err(bad());
+        }
+        Ok(MacAddr(out))
+    }
+}
+
+impl Serialize for MacAddr {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for MacAddr {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// An IPv4 network, written `198.51.100.0/24`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Cidr {
+    pub network: Ipv4Addr,
+    pub prefix: u8,
+}
+
+impl Cidr {
+    pub fn mask(&self) -> Ipv4Addr {
+        Ipv4Addr::from(if self.prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(self.prefix)) })
+    }
+
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        let m = u32::from(self.mask());
+        u32::from(ip) & m == u32::from(self.network) & m
+    }
+
+    pub fn broadcast(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.network) | !u32::from(self.mask()))
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
+    }
+}
+
+impl fmt::Debug for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl FromStr for Cidr {
+    type Err = DhcpError;
+    fn from_str(s: &str) -> Result<Self, DhcpError> {
+        let bad = || DhcpError::Config(format!("'{s}' is not an IPv4 CIDR (a.b.c.d/n)"));
+        let (net, prefix) = s.split_once('/').ok_or_else(bad)?;
+        let prefix: u8 = prefix.parse().map_err(|_| bad())?;
+        if prefix > 32 {
+            return Err(bad());
+        }
+        Ok(Cidr { network: net.parse().map_err(|_| bad())?, prefix })
+    }
+}
+
+impl Serialize for Cidr {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Cidr {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// One managed subnet.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SubnetConfig {
+    pub cidr: Cidr,
+    #[serde(default)]
+    pub router: Option<Ipv4Addr>,
+    #[serde(default)]
+    pub dns_servers: Vec<Ipv4Addr>,
+    #[serde(default)]
+    pub domain: Option<String>,
+    /// The dynamic range (inclusive) for unknown machines (enlistment).
+    pub range_start: Ipv4Addr,
+    pub range_end: Ipv4Addr,
+    /// Seconds; MAAS uses 600.
+    #[serde(default = "default_lease_time")]
+    pub lease_time: u32,
+    /// BOOTP next-server; defaults to the server's own address.
+    #[serde(default)]
+    pub next_server: Option<Ipv4Addr>,
+}
+
+fn default_lease_time() -> u32 {
+    600
+}
+
+/// A fixed address for a known machine.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Reservation {
+    pub mac: MacAddr,
+    pub ip: Ipv4Addr,
+    #[serde(default)]
+    pub hostname: Option<String>,
+}
+
+/// Boot file names by client architecture (RFC 4578 option 93).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BootFiles {
+    /// Arch 0 (x86 BIOS) and anything unknown.
+    pub bios: String,
+    /// Arch 7 and 9 (x86-64 UEFI).
+    pub uefi_x64: String,
+    /// Arch 11 (arm64 UEFI).
+    pub uefi_arm64: String,
+    /// Arch 16 (x86-64 UEFI HTTP boot): a URL template, `{server}` replaced.
+    pub uefi_x64_http: String,
+    /// Arch 19 (arm64 UEFI HTTP boot).
+    pub uefi_arm64_http: String,
+    /// Sent as option 210 to BIOS clients (PXELINUX path prefix), if set.
+    pub pxelinux_path_prefix: Option<String>,
+}
+
+impl Default for BootFiles {
+    fn default() -> Self {
+        BootFiles {
+            bios: "lpxelinux.0".into(),
+            uefi_x64: "bootx64.efi".into(),
+            uefi_arm64: "bootaa64.efi".into(),
+            uefi_x64_http: "http://{server}:5248/images/bootx64.efi".into(),
+            uefi_arm64_http: "http://{server}:5248/images/bootaa64.efi".into(),
+            pxelinux_path_prefix: None,
+        }
+    }
+}
+
+/// The whole DHCP server configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DhcpConfig {
+    /// The rack's address: server identifier, default next-server.
+    pub server_address: Ipv4Addr,
+    pub subnets: Vec<SubnetConfig>,
+    #[serde(default)]
+    pub reservations: Vec<Reservation>,
+    #[serde(default)]
+    pub boot_files: BootFiles,
+    /// What iPXE (user class `iPXE`) is told to load; `{mac}` (colon
+    /// separated) and `{server}` are replaced.
+    #[serde(default = "default_ipxe_url")]
+    pub ipxe_script_url: String,
+    /// Lease time for PXE firmware (vendor class `PXEClient…`); MAAS uses 30 s.
+    #[serde(default)]
+    pub pxe_lease_time: Option<u32>,
+    /// How long an offered address is held for the client's REQUEST.
+    #[serde(default = "default_offer_hold")]
+    pub offer_hold: u32,
+    /// How long a declined address stays out of use.
+    #[serde(default = "default_lease_time")]
+    pub decline_hold: u32,
+    /// Where leases are persisted (JSON); none keeps them in memory only.
+    #[serde(default)]
+    pub lease_file: Option<PathBuf>,
+}
+
+fn default_ipxe_url() -> String {
+    "http://{server}:5248/ipxe.cfg-{mac}".into()
+}
+
+fn default_offer_hold() -> u32 {
+    60
+}
+
+impl DhcpConfig {
+    /// A config with defaults for everything but the addresses.
+    pub fn new(server_address: Ipv4Addr, subnets: Vec<SubnetConfig>) -> Self {
+        DhcpConfig {
+            server_address,
+            subnets,
+            reservations: Vec::new(),
+            boot_files: BootFiles::default(),
+            ipxe_script_url: default_ipxe_url(),
+            pxe_lease_time: None,
+            offer_hold: default_offer_hold(),
+            decline_hold: default_lease_time(),
+            lease_file: None,
+        }
+    }
+
+    /// Checks ranges sit inside their subnets and reservations are unique.
+    pub fn validate(&self) -> Result<(), DhcpError> {
+        for s in &self.subnets {
+            if !s.cidr.contains(s.range_start) || !s.cidr.contains(s.range_end) {
+                return Err(DhcpError::Config(format!(
+                    "range {}-{} is not inside {}",
+                    s.range_start, s.range_end, s.cidr
+                )));
+            }
+            if u32::from(s.range_start) > u32::from(s.range_end) {
+                return Err(DhcpError::Config(format!("range {}-{} is reversed", s.range_start, s.range_end)));
+            }
+            if s.lease_time == 0 {
+                return Err(DhcpError::Config(format!("lease_time for {} must be positive", s.cidr)));
+            }
+        }
+        let mut macs = std::collections::HashSet::new();
+        let mut ips = std::collections::HashSet::new();
+        for r in &self.reservations {
+            if !macs.insert(r.mac) {
+                return Err(DhcpError::Config(format!("{} is reserved twice", r.mac)));
+            }
+            if !ips.insert(r.ip) {
+                return Err(DhcpError::Config(format!("{} is reserved for two machines", r.ip)));
+            }
+        }
+        Ok(())
+    }
+}
