@@ -44,6 +44,10 @@ run_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/log" -w \
   -o "-p $PGPORT -k $PGDIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=400" start >/dev/null
 export IRONPOOL_TEST_PG_URL="postgres://postgres@127.0.0.1:$PGPORT/postgres"
 
+# --- real peers for the rack tests (BMC simulators, TFTP/DHCP clients) -------
+log "rack peers"
+rack-controller/tests/peers-setup.sh
+
 # --- checks and tests ---------------------------------------------------------
 log "cargo fmt --check"
 cargo fmt --all -- --check
