@@ -27,7 +27,14 @@ pub fn state(config: RegionConfig) -> Result<Arc<AppState>> {
     let db = Datastore::open(&config.database_url, config.db_pool_size)?;
     let registry = Registry::new(crate::api::handlers());
     let registry_v1 = Registry::new(crate::api::v1::handlers());
-    Ok(Arc::new(AppState { db, config, registry, registry_v1, nonces: NonceCache::default() }))
+    Ok(Arc::new(AppState {
+        db,
+        config,
+        registry,
+        registry_v1,
+        nonces: NonceCache::default(),
+        power: Default::default(),
+    }))
 }
 
 /// Binds the HTTP server on `config.listen`. The returned server handles
@@ -38,7 +45,7 @@ pub fn bind(config: RegionConfig) -> Result<Region> {
     let workers = config.http_workers;
     let state = state(config)?;
     if state.config.run_jobs {
-        crate::engine::jobs::spawn_worker(state.db.clone());
+        crate::engine::jobs::spawn_worker(state.db.clone(), state.power.clone());
     }
     let data = web::Data::from(state.clone());
     let mut server = HttpServer::new(move || {

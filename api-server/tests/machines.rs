@@ -178,10 +178,12 @@ backend_tests!(create_and_render, |b| async move {
     assert_eq!(all[&isid]["power_address"], "10.0.0.9");
     let listing = s.get(Some(&alice), "machines/").await;
     assert!(!listing.body.contains("s3cr3t-bmc"));
-    // query_power_state: no rack drives IPMI yet → 503 with the reason.
+    // query_power_state asks the BMC; none answers at 10.0.0.9 → 503 with
+    // the reason, never the password (tests/power.rs covers the drivers).
     let r = s.get(Some(&admin), &format!("machines/{isid}/?op=query_power_state")).await;
     assert_eq!(r.status, 503);
-    assert!(r.body.contains("rack controller"));
+    assert!(r.body.contains("Unable to query the power state") && r.body.contains("ipmi"), "{}", r.body);
+    assert!(!r.body.contains("s3cr3t-bmc"));
     assert_eq!(s.get(Some(&admin), &format!("machines/{dsid}/?op=query_power_state")).await.json()["state"], "unknown");
 
     // details is BSON.
@@ -264,7 +266,7 @@ backend_tests!(lifecycle_as_juju_drives_it, |b| async move {
     assert_eq!(m["power_state"], "on");
     // The queued power-on job for a manual machine runs later; it observes
     // nothing and must not overwrite the state the deployed OS reported.
-    ironpool_region::engine::jobs::run_due(&s.state.db).await.unwrap();
+    ironpool_region::engine::jobs::run_due(&s.state.db, &s.state.power).await.unwrap();
     assert_eq!(s.get(Some(&juju), &format!("machines/{sid}/")).await.json()["power_state"], "on");
 
     // Juju's bulk release; the machine returns to Ready with everything cleared.
@@ -403,7 +405,7 @@ backend_tests!(transitions_and_admin_ops, |b| async move {
         })
         .await
         .unwrap();
-    ironpool_region::engine::jobs::run_due(&s.state.db).await.unwrap();
+    ironpool_region::engine::jobs::run_due(&s.state.db, &s.state.power).await.unwrap();
     let got = s.get(Some(&admin), &format!("machines/{sid}/")).await.json();
     assert_eq!(status(&got), "Failed commissioning");
     assert!(got["status_message"].as_str().unwrap().contains("timed out"), "{}", got["status_message"]);

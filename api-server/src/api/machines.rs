@@ -941,24 +941,20 @@ pub(crate) async fn power_off(ctx: Ctx) -> Result<Reply> {
     with_machine(ctx, |c, user, n| engine::power_off(c, user, &n)).await
 }
 
+/// `query_power_state`: asks the BMC now (MAAS does too) and records the
+/// answer; a BMC that fails leaves `error` and an event, and the caller a 503.
 pub(crate) async fn query_power_state(ctx: Ctx) -> Result<Reply> {
     let user = ctx.user()?.clone();
     let sid = ctx.path("system_id").to_string();
-    let state = ctx
-        .db()
-        .run(move |c| {
-            let n = engine::get_visible(c, &user, &sid, "Machine")?;
-            if crate::engine::power::region_can_drive(&n.power_type) {
-                Ok(n.power_state)
-            } else {
-                Err(Error::Unavailable(format!(
-                    "Unable to query the power state of {}: no rack controller is connected to drive '{}' power.",
-                    n.system_id, n.power_type
-                )))
-            }
-        })
-        .await?;
-    Ok(Reply::json(json!({"state": state})))
+    let n = ctx.db().run(move |c| engine::get_visible(c, &user, &sid, "Machine")).await?;
+    if crate::engine::power::region_can_drive(&n.power_type) {
+        return Ok(Reply::json(json!({"state": n.power_state})));
+    }
+    let hub = &ctx.state.power;
+    let params: PowerParams = serde_json::from_str(&n.power_parameters).unwrap_or_default();
+    let result = hub.drivers.act(&n.power_type, crate::engine::power::PowerAction::Query, &params, &hub.retry).await;
+    let state = ctx.db().write(move |c| crate::engine::jobs::record_query(c, n.id, result)).await?;
+    Ok(Reply::json(json!({"state": state.map_err(Error::Unavailable)?})))
 }
 
 pub(crate) async fn power_parameters_one(ctx: Ctx) -> Result<Reply> {

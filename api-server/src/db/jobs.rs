@@ -93,3 +93,17 @@ pub fn pending_for_node(c: &mut DbConn, node_id: i64) -> Result<Vec<Job>> {
         .load(c)
         .map_err(from_diesel)
 }
+
+/// Pushes a claimed job's `run_after` out (a lease while it runs outside a
+/// transaction) and counts the attempt.
+pub fn lease(c: &mut DbConn, id: i64, until: NaiveDateTime) -> Result<()> {
+    diesel::update(jobs::table.find(id))
+        .set((
+            jobs::run_after.eq(until),
+            jobs::attempts.eq(jobs::attempts + 1),
+            jobs::updated_at.eq(crate::engine::now()),
+        ))
+        .execute(c)
+        .map_err(from_diesel)?;
+    Ok(())
+}

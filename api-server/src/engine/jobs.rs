@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::lifecycle::Status;
 use super::nodes::{self as engine_nodes, event, level, status_of};
-use super::power::{self, PowerDriver};
+use super::power::{self, PowerAction, PowerHub};
 use crate::db::jobs::{self as jobs_db, Job};
 use crate::db::nodes::{self as nodes_db, NodeChanges};
 use crate::db::{Datastore, DbConn};
@@ -32,13 +32,36 @@ pub fn enqueue(
     jobs_db::insert(c, kind, node_id, &payload.to_string(), run_after)
 }
 
+/// A power action to perform against a BMC outside any transaction.
+struct PowerWork {
+    job: Job,
+    node_id: i64,
+    power_type: String,
+    params: power::PowerParams,
+    action: PowerAction,
+}
+
+/// How long a claimed power job stays invisible to other workers while its
+/// BMC call runs. A region that dies mid-call leaves the job to be retried
+/// after this lease.
+const POWER_LEASE_SECS: i64 = 120;
+
 /// Runs due jobs until none is left; returns how many ran.
-pub async fn run_due(db: &Datastore) -> Result<usize> {
+///
+/// Jobs that only touch the database run inside one transaction. Power jobs
+/// for real BMCs run in three steps so no transaction stays open during the
+/// (seconds-long) BMC conversation: claim (push `run_after` out by a lease),
+/// act, then apply the result and delete the job in a second transaction.
+pub async fn run_due(db: &Datastore, hub: &PowerHub) -> Result<usize> {
     let mut ran = 0;
     loop {
-        let did = db
+        let work = db
             .write(|c| {
-                let Some(job) = jobs_db::next_due(c, super::now())? else { return Ok(false) };
+                let Some(job) = jobs_db::next_due(c, super::now())? else { return Ok(None) };
+                if let Some(w) = power_work(c, &job)? {
+                    jobs_db::lease(c, job.id, super::now() + chrono::Duration::seconds(POWER_LEASE_SECS))?;
+                    return Ok(Some(Some(w)));
+                }
                 match execute(c, &job) {
                     Ok(()) => jobs_db::delete(c, job.id)?,
                     Err(e) => {
@@ -48,27 +71,143 @@ pub async fn run_due(db: &Datastore) -> Result<usize> {
                         jobs_db::fail(c, job.id, &e.to_string(), retry)?;
                     }
                 }
-                Ok(true)
+                Ok(Some(None))
             })
             .await?;
-        if !did {
-            return Ok(ran);
+        match work {
+            None => return Ok(ran),
+            Some(None) => {}
+            Some(Some(w)) => {
+                let result = hub.drivers.act(&w.power_type, w.action, &w.params, &hub.retry).await;
+                db.write(move |c| apply_power(c, &w, result)).await?;
+            }
         }
         ran += 1;
     }
 }
 
-/// Polls for due jobs once a second for as long as the region runs.
-pub fn spawn_worker(db: Datastore) {
+/// Polls for due jobs twice a second for as long as the region runs.
+pub fn spawn_worker(db: Datastore, hub: PowerHub) {
     actix_web::rt::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         loop {
             tick.tick().await;
-            if let Err(e) = run_due(&db).await {
+            if let Err(e) = run_due(&db, &hub).await {
                 tracing::warn!(error = %e, "job worker");
             }
         }
     });
+}
+
+/// A power job that needs a BMC driver, with what the driver needs.
+fn power_work(c: &mut DbConn, job: &Job) -> Result<Option<PowerWork>> {
+    if job.kind != POWER {
+        return Ok(None);
+    }
+    let Some(node) = job.node_id.and_then(|id| nodes_db::by_ids(c, &[id]).ok()).and_then(|mut v| v.pop()) else {
+        return Ok(None);
+    };
+    if power::region_can_drive(&node.power_type) {
+        return Ok(None);
+    }
+    let payload: Value = serde_json::from_str(&job.payload).map_err(Error::internal)?;
+    let name = payload["action"].as_str().unwrap_or("query");
+    let action =
+        PowerAction::parse(name).ok_or_else(|| Error::Internal(format!("power job with unknown action {name}")))?;
+    let params: power::PowerParams = serde_json::from_str(&node.power_parameters).unwrap_or_default();
+    Ok(Some(PowerWork { job: job.clone(), node_id: node.id, power_type: node.power_type, params, action }))
+}
+
+/// Records a BMC's answer: the observed power state, or `error` with an
+/// event saying what failed (never the credentials), then the job's
+/// continuation. The job is done either way: drivers already retried
+/// transient failures, and a rejected password must not be retried into a
+/// BMC lockout.
+fn apply_power(
+    c: &mut DbConn,
+    w: &PowerWork,
+    result: std::result::Result<Option<power::PowerState>, ironpool_common::power::PowerError>,
+) -> Result<()> {
+    jobs_db::delete(c, w.job.id)?;
+    let Some(node) = nodes_db::by_ids(c, &[w.node_id])?.pop() else { return Ok(()) };
+    let payload: Value = serde_json::from_str(&w.job.payload).unwrap_or_default();
+    let then = payload["then"].as_str();
+    match result {
+        Ok(state) => {
+            if let Some(state) = state {
+                nodes_db::update(
+                    c,
+                    node.id,
+                    &NodeChanges { power_state: Some(state.as_str().into()), ..Default::default() },
+                )?;
+            }
+            if then == Some("finish_release") && status_of(&node) == Status::Releasing {
+                engine_nodes::finish_release(c, &node, SYSTEM_ACTOR)?;
+            }
+        }
+        Err(e) => {
+            let why = format!("{} ({} error): {e}", w.power_type, e.kind());
+            power_failed(c, &node, w.action, &why, then)?;
+        }
+    }
+    Ok(())
+}
+
+/// Records the answer of a direct power query; a failure is recorded like a
+/// failed job (committed) and handed back as the reason, for a 503.
+pub fn record_query(
+    c: &mut DbConn,
+    node_id: i64,
+    result: std::result::Result<Option<power::PowerState>, ironpool_common::power::PowerError>,
+) -> Result<std::result::Result<String, String>> {
+    let node = nodes_db::by_ids(c, &[node_id])?.pop().ok_or(Error::NotFound("Machine"))?;
+    match result {
+        Ok(Some(state)) => {
+            nodes_db::update(
+                c,
+                node.id,
+                &NodeChanges { power_state: Some(state.as_str().into()), ..Default::default() },
+            )?;
+            Ok(Ok(state.as_str().to_string()))
+        }
+        Ok(None) => Ok(Ok(node.power_state)),
+        Err(e) => {
+            let why = format!("{} ({} error): {e}", node.power_type, e.kind());
+            power_failed(c, &node, PowerAction::Query, &why, None)?;
+            Ok(Err(format!("Unable to query the power state of {}: {why}", node.system_id)))
+        }
+    }
+}
+
+/// Marks a power action failed: power_state `error`, an event with the
+/// reason, and a release waiting on it moves to FAILED_RELEASING.
+fn power_failed(
+    c: &mut DbConn,
+    node: &crate::db::nodes::Node,
+    action: PowerAction,
+    why: &str,
+    then: Option<&str>,
+) -> Result<()> {
+    nodes_db::update(c, node.id, &NodeChanges { power_state: Some("error".into()), ..Default::default() })?;
+    let title = match action {
+        PowerAction::Off => "Failed to power off node",
+        PowerAction::Cycle => "Failed to power cycle node",
+        PowerAction::Query => "Failed to query node's BMC",
+        PowerAction::On => "Failed to power on node",
+    };
+    event(c, node, SYSTEM_ACTOR, level::ERROR, title, why)?;
+    if then == Some("finish_release") && status_of(node) == Status::Releasing {
+        let node = nodes_db::by_ids(c, &[node.id])?.pop().ok_or(Error::NotFound("Machine"))?;
+        engine_nodes::transition(
+            c,
+            &node,
+            Status::FailedReleasing,
+            SYSTEM_ACTOR,
+            "",
+            NodeChanges { status_expires_at: Some(None), ..Default::default() },
+        )?;
+    }
+    Ok(())
 }
 
 fn execute(c: &mut DbConn, job: &Job) -> Result<()> {
@@ -105,41 +244,11 @@ fn execute(c: &mut DbConn, job: &Job) -> Result<()> {
             Ok(())
         }
         POWER => {
-            let action_name = payload["action"].as_str().unwrap_or("query");
-            let action = power::PowerAction::parse(action_name)
-                .ok_or_else(|| Error::Internal(format!("power job with unknown action {action_name}")))?;
-            let then = payload["then"].as_str();
-            if power::region_can_drive(&node.power_type) {
-                // Only an observed state is recorded: a driver that cannot see
-                // the machine must not overwrite what the machine reported
-                // (a deployed OS that signalled success is `on`).
-                if let Some(state) = power::ManualDriver.act(action, &Default::default()).map_err(Error::Unavailable)? {
-                    nodes_db::update(c, node.id, &NodeChanges { power_state: Some(state), ..Default::default() })?;
-                }
-                if then == Some("finish_release") && status_of(&node) == Status::Releasing {
-                    engine_nodes::finish_release(c, &node, SYSTEM_ACTOR)?;
-                }
-                return Ok(());
-            }
-            // BMC drivers run on rack controllers; none is connected yet.
-            let why = format!(
-                "no rack controller is connected to drive '{}' power (power {action_name} not performed)",
-                node.power_type
-            );
-            nodes_db::update(c, node.id, &NodeChanges { power_state: Some("error".into()), ..Default::default() })?;
-            let title =
-                if action == power::PowerAction::Off { "Failed to power off node" } else { "Failed to power on node" };
-            event(c, &node, SYSTEM_ACTOR, level::ERROR, title, &why)?;
-            if then == Some("finish_release") && status_of(&node) == Status::Releasing {
-                let node = nodes_db::by_ids(c, &[node.id])?.pop().ok_or(Error::NotFound("Machine"))?;
-                engine_nodes::transition(
-                    c,
-                    &node,
-                    Status::FailedReleasing,
-                    SYSTEM_ACTOR,
-                    "",
-                    NodeChanges { status_expires_at: Some(None), ..Default::default() },
-                )?;
+            // Only power types without a BMC reach here (see `power_work`):
+            // nothing to drive and nothing observed, so power_state keeps
+            // what the machine last reported.
+            if payload["then"].as_str() == Some("finish_release") && status_of(&node) == Status::Releasing {
+                engine_nodes::finish_release(c, &node, SYSTEM_ACTOR)?;
             }
             Ok(())
         }

@@ -10,10 +10,11 @@ use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
 
-/// Every power type MAAS 3.6 knows.
+/// Every power type MAAS 3.6 knows, plus `virtual` (Ironpool's simulated BMCs).
 pub const POWER_TYPES: &[&str] = &[
     "amt", "apc", "dli", "eaton", "hmc", "hmcz", "ipmi", "lxd", "manual", "moonshot", "mscm", "msftocs", "nova",
-    "openbmc", "proxmox", "raritan", "recs_box", "redfish", "sm15k", "ucsm", "virsh", "vmware", "webhook", "wedge",
+    "openbmc", "proxmox", "raritan", "recs_box", "redfish", "sm15k", "ucsm", "virsh", "virtual", "vmware", "webhook",
+    "wedge",
 ];
 
 /// A driver's parameter: name, required, allowed values (empty = free text).
@@ -73,6 +74,8 @@ fn fields(power_type: &str) -> Vec<Field> {
             f("power_token", false),
             f("power_verify_ssl", false),
         ],
+        // Ironpool's simulated BMCs (demo machines, tests).
+        "virtual" => vec![f("power_address", true), f("power_pass", false)],
         "manual" | "" => vec![],
         // Other drivers: an address and credentials, not validated further.
         _ => vec![
@@ -147,53 +150,29 @@ pub fn validate(power_type: &str, mut params: PowerParams, skip_check: bool) -> 
     }
 }
 
-/// Whether the region can drive this power type itself (no rack needed).
+/// Whether power actions need no BMC at all: the operator powers the
+/// machine (`manual`, or no power type), so they complete at once.
 pub fn region_can_drive(power_type: &str) -> bool {
     matches!(power_type, "manual" | "")
 }
 
-/// A power action, as the rack's drivers will carry it out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PowerAction {
-    On,
-    Off,
-    Cycle,
-    Query,
+pub use ironpool_common::power::{PowerAction, PowerState};
+pub use ironpool_rack::power::virtual_bmc::{VirtualBmc, VirtualBmcs};
+pub use ironpool_rack::power::{Drivers, RetryPolicy};
+
+/// The BMC drivers this region process runs itself (the rack controller's
+/// drivers, embedded), and the registry of simulated BMCs behind `virtual`.
+#[derive(Clone)]
+pub struct PowerHub {
+    pub drivers: Drivers,
+    pub virtual_bmcs: VirtualBmcs,
+    pub retry: RetryPolicy,
 }
 
-impl PowerAction {
-    /// The name stored in a `power` job's payload.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PowerAction::On => "on",
-            PowerAction::Off => "off",
-            PowerAction::Cycle => "cycle",
-            PowerAction::Query => "query",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<PowerAction> {
-        [PowerAction::On, PowerAction::Off, PowerAction::Cycle, PowerAction::Query]
-            .into_iter()
-            .find(|a| a.as_str() == s)
-    }
-}
-
-/// The seam between the lifecycle engine and BMC protocols. Implementations:
-/// `manual` here; IPMI, Redfish and the simulated `virtual` driver in the rack.
-pub trait PowerDriver: Send + Sync {
-    /// Performs the action and returns the resulting power state
-    /// (`on`, `off`, `unknown`).
-    /// `Ok(None)` when the driver cannot observe the state (manual power).
-    fn act(&self, action: PowerAction, params: &PowerParams) -> std::result::Result<Option<String>, String>;
-}
-
-/// `manual`: the operator powers the machine; nothing to do, state unknown.
-pub struct ManualDriver;
-
-impl PowerDriver for ManualDriver {
-    fn act(&self, _action: PowerAction, _params: &PowerParams) -> std::result::Result<Option<String>, String> {
-        Ok(None)
+impl Default for PowerHub {
+    fn default() -> Self {
+        let virtual_bmcs = VirtualBmcs::new();
+        PowerHub { drivers: Drivers::standard(virtual_bmcs.clone()), virtual_bmcs, retry: RetryPolicy::default() }
     }
 }
 

@@ -39,6 +39,8 @@ pub struct AppState {
     /// The API 1.0 node calls Chef integrations use (not described).
     pub registry_v1: Arc<Registry>,
     pub nonces: oauth::NonceCache,
+    /// The power drivers this process runs (embedded rack).
+    pub power: crate::engine::power::PowerHub,
 }
 
 /// Everything an action gets: the caller, the decoded parameters, the state.
