@@ -606,6 +606,12 @@ func checkDeploy(s *suite, e *env) {
 			return err
 		}
 		e.deployed = e.allocated.SystemID()
+		// Start updates the machine from the deploy response; Juju builds
+		// its NIC info from that response, so the links must already
+		// carry addresses and subnets.
+		if st := e.allocated.StatusName(); st != "Deploying" {
+			return errorf("deploy response status_name %q, want Deploying", st)
+		}
 		m, err := findMachine(e, e.deployed)
 		if err != nil {
 			return err
@@ -615,26 +621,18 @@ func checkDeploy(s *suite, e *env) {
 		}
 		return expect(m.DistroSeries() == "jammy", "distro_series %q", m.DistroSeries())
 	})
+	// gomaasapi 2.0.0's Start copies only scalar fields (ip_addresses, status,
+	// ...) from the deploy response into the machine, not interface_set.
+	s.need("deploy response: ip_addresses has the AUTO link's address in the subnet", e.deployed != "", "a deploying machine", func() error {
+		ips := e.allocated.IPAddresses()
+		return expect(len(ips) == 1 && strings.HasPrefix(ips[0], "10.77.0.") && ips[0] != "10.77.0.1", "ip_addresses %v", ips)
+	})
 	s.need("deploying machine: links carry ip_address and subnet with space (Juju's NIC info)", e.deployed != "", "a deploying machine", func() error {
 		ms, err := e.ctrl.Machines(gomaasapi.MachinesArgs{AgentName: modelUUID, SystemIDs: []string{e.deployed}})
 		if err != nil || len(ms) != 1 {
 			return errorf("%d %v", len(ms), err)
 		}
-		for _, iface := range ms[0].InterfaceSet() {
-			for _, l := range iface.Links() {
-				if l.Subnet() == nil {
-					return errorf("link %d without subnet", l.ID())
-				}
-				if l.IPAddress() == "" || !strings.HasPrefix(l.IPAddress(), "10.77.0.") {
-					return errorf("link %d mode %q ip %q", l.ID(), l.Mode(), l.IPAddress())
-				}
-				if l.Subnet().Space() != spaceName {
-					return errorf("link subnet space %q", l.Subnet().Space())
-				}
-				return nil
-			}
-		}
-		return errorf("no links")
+		return linksHaveAddresses(ms[0])
 	})
 	s.need("deploy of an unknown machine -> 404 (Machine.Start maps it to BadRequest)", true, "", func() error {
 		// Juju's machine objects come from the server; fake one via the
@@ -644,6 +642,25 @@ func checkDeploy(s *suite, e *env) {
 	})
 	s.skip("polling GET machines/?agent_name&id until Deployed",
 		"no simulated machines yet: a manual-power machine stays Deploying until its metadata signal (rack/provisioning not wired)")
+}
+
+func linksHaveAddresses(m gomaasapi.Machine) error {
+	n := 0
+	for _, iface := range m.InterfaceSet() {
+		for _, l := range iface.Links() {
+			n++
+			if l.Subnet() == nil {
+				return errorf("link %d without subnet", l.ID())
+			}
+			if !strings.HasPrefix(l.IPAddress(), "10.77.0.") || l.IPAddress() == "10.77.0.1" || l.IPAddress() == "10.77.0.2" {
+				return errorf("link %d mode %q ip %q", l.ID(), l.Mode(), l.IPAddress())
+			}
+			if l.Subnet().Space() != spaceName {
+				return errorf("link subnet space %q", l.Subnet().Space())
+			}
+		}
+	}
+	return expect(n > 0, "no links")
 }
 
 // ----------------------------------------------------------------- owner data
@@ -962,6 +979,10 @@ func checkRelease(s *suite, e *env) {
 			return err
 		}
 		return expect(len(ms) == 0, "agent_name filter still returns %d", len(ms))
+	})
+	s.need("ReleaseMachines of a Ready machine -> success or 409 (IsCannotCompleteError, Juju: already released)", ok, "machine setup", func() error {
+		err := e.ctrl.ReleaseMachines(gomaasapi.ReleaseMachinesArgs{SystemIDs: []string{e.allocated.SystemID()}})
+		return expect(err == nil || gomaasapi.IsCannotCompleteError(err), "want nil or CannotCompleteError, got %v (status %d)", err, statusOf(err))
 	})
 	s.need("allocate two and release both in one call", ok, "allocation", func() error {
 		var ids []string
