@@ -60,7 +60,10 @@ cargo test --workspace 2>&1 | tee "$TEST_LOG"
 log "compat-tests: python-libmaas"
 IRONPOOL_BIN="$PWD/target/debug/ironpool" compat-tests/python/run.sh 2>&1 | tee -a "$TEST_LOG"
 
-# One closing line for the whole run: every cargo test binary plus pytest.
+log "compat-tests: gomaasapi"
+IRONPOOL_BIN="$PWD/target/debug/ironpool" compat-tests/go/run.sh 2>&1 | tee -a "$TEST_LOG"
+
+# One closing line for the whole run: every cargo test binary, pytest and the Go suite.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;?$/) p += $i; if ($(i+1) ~ /^failed;?$/) f += $i; if ($(i+1) ~ /^ignored;?$/) s += $i } }
      /^=+ .* in [0-9.]+s/ || /^[0-9]+ (passed|failed)/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed,?$/) p += $i; if ($(i+1) ~ /^failed,?$/) f += $i; if ($(i+1) ~ /^(skipped|xfailed),?$/) s += $i } }
      END { printf "\nironpool: %d passed, %d failed, %d skipped\n", p, f, s }' "$TEST_LOG"
