@@ -262,42 +262,7 @@ pub fn pem_cert(seed: u8) -> String {
 /// completion (what the commissioning environment's success signal does).
 /// Returns its system_id.
 pub async fn ready_machine(s: &TestServer, admin: &ApiKey, hostname: &str, cpus: u32, mem_mib: u32) -> String {
-    let mac = format!("52:54:00:{:02x}:{:02x}:{:02x}", rand_byte(), rand_byte(), rand_byte());
-    let r = s
-        .post(
-            Some(admin),
-            "machines/",
-            &[
-                ("architecture", "amd64/generic"),
-                ("mac_addresses", &mac),
-                ("hostname", hostname),
-                ("power_type", "manual"),
-            ],
-        )
-        .await;
-    assert_eq!(r.status, 200, "create {hostname}: {}", r.body);
-    let v = r.json();
-    assert_eq!(v["status_name"], "Commissioning");
-    let sid = v["system_id"].as_str().unwrap().to_string();
-    let r = s
-        .call(
-            Some(admin),
-            "PUT",
-            &format!("machines/{sid}/"),
-            &[("cpu_count", &cpus.to_string()), ("memory", &mem_mib.to_string())],
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    let sid2 = sid.clone();
-    s.state
-        .db
-        .write(move |c| {
-            let n = ironpool_region::db::nodes::by_system_id(c, &sid2)?.unwrap();
-            ironpool_region::engine::nodes::complete_commissioning(c, &n, "test")
-        })
-        .await
-        .unwrap();
-    sid
+    ready_machine_with_disks(s, admin, hostname, cpus, mem_mib, Vec::new()).await
 }
 
 /// The deployed OS reports success: what the metadata API's signal does.
@@ -345,7 +310,7 @@ pub async fn ready_machine_with_disks(
     mem_mib: u32,
     disks: Vec<ironpool_region::engine::storage::DiskInventory>,
 ) -> String {
-    let mac = format!("52:54:01:{:02x}:{:02x}:{:02x}", rand_byte(), rand_byte(), rand_byte());
+    let mac = format!("52:54:00:{:02x}:{:02x}:{:02x}", rand_byte(), rand_byte(), rand_byte());
     let r = s
         .post(
             Some(admin),
@@ -359,6 +324,7 @@ pub async fn ready_machine_with_disks(
         )
         .await;
     assert_eq!(r.status, 200, "create {hostname}: {}", r.body);
+    assert_eq!(r.json()["status_name"], "Commissioning");
     let sid = r.json()["system_id"].as_str().unwrap().to_string();
     let r = s
         .call(
