@@ -1,5 +1,5 @@
 //! Starting a region: open the datastore, build the handler registry, bind the
-//! HTTP server. Used by the `ironpool` binary and by the integration tests
+//! HTTP server and the DNS server. Used by the `ironpool` binary and by the integration tests
 //! (which bind port 0).
 
 use std::net::SocketAddr;
@@ -27,7 +27,14 @@ pub fn state(config: RegionConfig) -> Result<Arc<AppState>> {
     let db = Datastore::open(&config.database_url, config.db_pool_size)?;
     let registry = Registry::new(crate::api::handlers());
     let registry_v1 = Registry::new(crate::api::v1::handlers());
-    Ok(Arc::new(AppState { db, config, registry, registry_v1, nonces: NonceCache::default() }))
+    Ok(Arc::new(AppState {
+        db,
+        config,
+        registry,
+        registry_v1,
+        nonces: NonceCache::default(),
+        dns_addr: Default::default(),
+    }))
 }
 
 /// Binds the HTTP server on `config.listen`. The returned server handles
@@ -39,6 +46,10 @@ pub fn bind(config: RegionConfig) -> Result<Region> {
     let state = state(config)?;
     if state.config.run_jobs {
         crate::engine::jobs::spawn_worker(state.db.clone());
+    }
+    if !state.config.dns_bind.is_empty() {
+        let addr = crate::dns::start(&state.config.dns_bind, state.db.clone())?;
+        let _ = state.dns_addr.set(addr);
     }
     let data = web::Data::from(state.clone());
     let mut server = HttpServer::new(move || {

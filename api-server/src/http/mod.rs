@@ -39,6 +39,8 @@ pub struct AppState {
     /// The API 1.0 node calls Chef integrations use (not described).
     pub registry_v1: Arc<Registry>,
     pub nonces: oauth::NonceCache,
+    /// Where the DNS server listens, once started (tests query it).
+    pub dns_addr: std::sync::OnceLock<std::net::SocketAddr>,
 }
 
 /// Everything an action gets: the caller, the decoded parameters, the state.
