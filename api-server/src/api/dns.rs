@@ -190,7 +190,7 @@ fn resources_json(c: &mut DbConn, list: &[DnsResource]) -> Result<Vec<Value>> {
                 "fqdn": fqdn,
                 "address_ttl": r.address_ttl,
                 "ip_addresses": ips.remove(&r.id).unwrap_or_default(),
-                "resource_records": recs.get(&r.id).map(|v| v.iter().map(|x| record_json(x, &fqdn)).collect()).unwrap_or_else(Vec::new),
+                "resource_records": recs.get(&r.id).map(|v| v.iter().map(|x| record_json(x, &fqdn)).collect::<Vec<_>>()).unwrap_or_default(),
                 "resource_uri": resource_uri(&format!("dnsresources/{}/", r.id)),
             })
         })

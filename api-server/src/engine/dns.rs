@@ -390,18 +390,14 @@ fn validate_record(name: &str, rrtype: &str, rrdata: &str) -> Result<String> {
             let ok = parts.len() == 3
                 && parts[0].parse::<u8>().is_ok()
                 && parts[1].parse::<u8>().is_ok()
-                && parts[2].len() % 2 == 0
+                && parts[2].len().is_multiple_of(2)
                 && !parts[2].is_empty()
                 && parts[2].chars().all(|c| c.is_ascii_hexdigit());
             if !ok {
                 return Err(bad("expected 'algorithm fingerprint-type hex-fingerprint'."));
             }
         }
-        "TXT" => {
-            if rrdata.trim().is_empty() {
-                return Err(bad("the text is empty."));
-            }
-        }
+        "TXT" if rrdata.trim().is_empty() => return Err(bad("the text is empty.")),
         _ => {}
     }
     Ok(t)
@@ -667,10 +663,11 @@ pub fn lookup(c: &mut DbConn, qname: &str) -> Result<Lookup> {
     if let Some(d) = zone {
         let dttl = d.ttl.map(|t| t as u32).unwrap_or(deftl);
         let rel = if qname == d.name { "@".to_string() } else { qname[..qname.len() - d.name.len() - 1].to_string() };
+        let zone_soa = soa(c, &default_name, deftl)?;
         let mut records = Vec::new();
         let mut exists = rel == "@";
         if rel == "@" {
-            records.push((dttl, soa(c, &default_name, deftl)?));
+            records.push((dttl, zone_soa.clone()));
             records.push((dttl, ns.clone()));
         }
         if !rel.contains('.') && rel != "@" {
@@ -694,12 +691,7 @@ pub fn lookup(c: &mut DbConn, qname: &str) -> Result<Lookup> {
             let suffix = format!(".{rel}");
             exists = dns_db::resources(c, Some(d.id), None)?.iter().any(|r| r.name.ends_with(&suffix));
         }
-        return Ok(Lookup::Zone {
-            apex: format!("{}.", d.name),
-            soa: (deftl, soa(c, &default_name, deftl)?),
-            exists,
-            records,
-        });
+        return Ok(Lookup::Zone { apex: format!("{}.", d.name), soa: (deftl, zone_soa), exists, records });
     }
 
     // Reverse zones of subnets with reverse DNS enabled.
@@ -721,10 +713,11 @@ pub fn lookup(c: &mut DbConn, qname: &str) -> Result<Lookup> {
     }
     let Some(z) = best else { return Ok(Lookup::Refused) };
     let apex = reverse_apex(v, z, v4);
+    let zone_soa = soa(c, &default_name, deftl)?;
     let mut records = Vec::new();
     let mut exists = true;
     if len == z {
-        records.push((deftl, soa(c, &default_name, deftl)?));
+        records.push((deftl, zone_soa.clone()));
         records.push((deftl, ns));
     } else if len == width {
         let ip = ipam::from_u128(v, v4);
@@ -736,7 +729,7 @@ pub fn lookup(c: &mut DbConn, qname: &str) -> Result<Lookup> {
         }
         exists = !records.is_empty();
     }
-    Ok(Lookup::Zone { apex, soa: (deftl, soa(c, &default_name, deftl)?), exists, records })
+    Ok(Lookup::Zone { apex, soa: (deftl, zone_soa), exists, records })
 }
 
 #[cfg(test)]
