@@ -392,3 +392,39 @@ backend_tests!(dns_server_answers, |b| async move {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(dig_async(&s, "50.0.44.10.in-addr.arpa", "PTR", false).0, "REFUSED");
 });
+
+backend_tests!(odd_input_never_500, |b| async move {
+    let s = TestServer::start(b);
+    let admin = s.user("admin", true).await;
+    s.post(Some(&admin), "domains/", &[("name", "example.com")]).await;
+    let posts: &[(&str, &[(&str, &str)])] = &[
+        ("domains/", &[("name", "a..b")]),
+        ("domains/", &[("name", "x"), ("ttl", "99999999999")]),
+        ("dnsresources/", &[("fqdn", ".")]),
+        ("dnsresources/", &[("fqdn", "@")]),
+        ("dnsresources/", &[("name", "@"), ("domain", "nope")]),
+        ("dnsresources/", &[("fqdn", "a.example.com"), ("ip_addresses", "10.0.0.1,10.0.0.1 ::1 x")]),
+        ("dnsresourcerecords/", &[("fqdn", "example.com"), ("rrtype", "CNAME"), ("rrdata", "www")]),
+        ("dnsresourcerecords/", &[("fqdn", "t.example.com"), ("rrtype", "TXT"), ("rrdata", "  ")]),
+        ("dnsresourcerecords/", &[("fqdn", "t.example.com"), ("rrtype", "NS"), ("rrdata", "a b")]),
+    ];
+    for (url, form) in posts {
+        let r = s.post(Some(&admin), url, form).await;
+        assert!((400..500).contains(&r.status), "{url} {form:?}: {} {}", r.status, r.body);
+    }
+    // The apex as a resource, and a long TXT (split into 255-byte strings).
+    let r = s.post(Some(&admin), "dnsresources/", &[("fqdn", "example.com"), ("ip_addresses", "192.0.2.1")]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["fqdn"], "example.com");
+    let long = "x".repeat(600);
+    let r = s
+        .post(Some(&admin), "dnsresourcerecords/", &[("fqdn", "t.example.com"), ("rrtype", "TXT"), ("rrdata", &long)])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(dig_async(&s, "example.com", "A", false).1, vec!["192.0.2.1".to_string()]);
+    let (st, txt) = dig_async(&s, "t.example.com", "TXT", true);
+    assert_eq!((st.as_str(), txt.len()), ("NOERROR", 1), "{txt:?}");
+    assert_eq!(txt[0].matches('"').count(), 6, "three strings: {}", txt[0]);
+    assert_eq!(s.get(Some(&admin), "dnsresources/abc/").await.status, 404);
+    assert_eq!(s.get(Some(&admin), "domains/-1/").await.status, 404);
+});
