@@ -29,6 +29,11 @@ pub struct RegionConfig {
     /// Run the durable-job worker in this process (on by default; tests that
     /// count queries turn it off).
     pub run_jobs: bool,
+    /// Where the authoritative DNS server listens (UDP and TCP), `ip:port`;
+    /// port 0 picks a free port, empty disables it. The default is loopback
+    /// on a free port, so several regions (and tests) never collide; a
+    /// production region sets e.g. `0.0.0.0:53`.
+    pub dns_bind: String,
 }
 
 impl RegionConfig {
@@ -45,6 +50,7 @@ impl RegionConfig {
             oauth_reject_nonce_reuse: true,
             max_body_bytes: 2 * 1024 * 1024,
             run_jobs: true,
+            dns_bind: "127.0.0.1:0".into(),
         }
     }
 }

@@ -9,6 +9,7 @@
 pub mod api;
 pub mod config;
 pub mod db;
+pub mod dns;
 pub mod engine;
 pub mod error;
 pub mod http;

@@ -1,5 +1,5 @@
 //! Starting a region: open the datastore, build the handler registry, bind the
-//! HTTP server. Used by the `ironpool` binary and by the integration tests
+//! HTTP server and the DNS server. Used by the `ironpool` binary and by the integration tests
 //! (which bind port 0).
 
 use std::net::SocketAddr;
@@ -34,6 +34,7 @@ pub fn state(config: RegionConfig) -> Result<Arc<AppState>> {
         registry_v1,
         nonces: NonceCache::default(),
         power: Default::default(),
+        dns_addr: Default::default(),
     }))
 }
 
@@ -46,6 +47,10 @@ pub fn bind(config: RegionConfig) -> Result<Region> {
     let state = state(config)?;
     if state.config.run_jobs {
         crate::engine::jobs::spawn_worker(state.db.clone(), state.power.clone());
+    }
+    if !state.config.dns_bind.is_empty() {
+        let addr = crate::dns::start(&state.config.dns_bind, state.db.clone())?;
+        let _ = state.dns_addr.set(addr);
     }
     let data = web::Data::from(state.clone());
     let mut server = HttpServer::new(move || {

@@ -38,6 +38,8 @@ pub struct FileConfig {
     pub oauth_timestamp_window_secs: Option<i64>,
     pub oauth_reject_nonce_reuse: Option<bool>,
     pub max_body_bytes: Option<usize>,
+    /// DNS server address (`ip:port`; empty disables it).
+    pub dns_bind: Option<String>,
     /// tracing filter, e.g. `info` or `ironpool=debug` (RUST_LOG wins).
     pub log: Option<String>,
 }
@@ -80,6 +82,9 @@ impl Settings {
         }
         if let Some(v) = file.max_body_bytes {
             region.max_body_bytes = v;
+        }
+        if let Some(v) = file.dns_bind {
+            region.dns_bind = v;
         }
         Settings { region, log: file.log.unwrap_or_else(|| "info".into()) }
     }

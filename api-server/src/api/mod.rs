@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod devices;
+pub mod dns;
 pub mod events;
 pub mod files;
 pub mod interfaces;
@@ -45,6 +46,7 @@ pub fn handlers() -> Vec<Handler> {
     all.extend(interfaces::handlers());
     all.extend(devices::handlers());
     all.extend(storage::handlers());
+    all.extend(dns::handlers());
     all
 }
 

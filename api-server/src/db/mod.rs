@@ -8,6 +8,7 @@
 //! Database errors become [`crate::error::Error`] here and nowhere else.
 
 pub mod config;
+pub mod dns;
 pub mod events;
 pub mod files;
 pub mod jobs;

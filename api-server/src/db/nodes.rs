@@ -213,6 +213,8 @@ pub struct Domain {
     pub ttl: Option<i32>,
     pub is_default: bool,
     pub created_at: NaiveDateTime,
+    /// Space-separated addresses (MAAS 3.x `forward_dns_servers`).
+    pub forward_dns_servers: String,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

@@ -119,6 +119,7 @@ tables! {
         ttl -> Nullable<Integer>,
         is_default -> Bool,
         created_at -> Timestamp,
+        forward_dns_servers -> Text,
     }
 
     nodes (id) {
@@ -395,6 +396,29 @@ tables! {
         volume_group_id -> Nullable<BigInt>,
         created_at -> Timestamp,
     }
+
+    dns_resources (id) {
+        id -> BigInt,
+        name -> Text,
+        domain_id -> BigInt,
+        address_ttl -> Nullable<Integer>,
+        created_at -> Timestamp,
+    }
+
+    dns_resource_ips (dnsresource_id, ip_address_id) {
+        dnsresource_id -> BigInt,
+        ip_address_id -> BigInt,
+        owned -> Bool,
+    }
+
+    dns_records (id) {
+        id -> BigInt,
+        dnsresource_id -> BigInt,
+        rrtype -> Text,
+        rrdata -> Text,
+        ttl -> Nullable<Integer>,
+        created_at -> Timestamp,
+    }
 }
 
 diesel::joinable!(api_tokens -> users (user_id));
@@ -418,6 +442,10 @@ diesel::joinable!(ip_addresses -> interfaces (interface_id));
 diesel::joinable!(volume_groups -> nodes (node_id));
 diesel::joinable!(block_devices -> nodes (node_id));
 diesel::joinable!(partitions -> block_devices (block_device_id));
+diesel::joinable!(dns_resources -> domains (domain_id));
+diesel::joinable!(dns_resource_ips -> dns_resources (dnsresource_id));
+diesel::joinable!(dns_resource_ips -> ip_addresses (ip_address_id));
+diesel::joinable!(dns_records -> dns_resources (dnsresource_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     api_tokens,
@@ -448,4 +476,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     block_devices,
     partitions,
     filesystems,
+    dns_resources,
+    dns_resource_ips,
+    dns_records,
 );

@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod allocation;
 pub mod config;
+pub mod dns;
 pub mod interfaces;
 pub mod ipam;
 pub mod jobs;

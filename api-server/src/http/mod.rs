@@ -41,6 +41,8 @@ pub struct AppState {
     pub nonces: oauth::NonceCache,
     /// The power drivers this process runs (embedded rack).
     pub power: crate::engine::power::PowerHub,
+    /// Where the DNS server listens, once started (tests query it).
+    pub dns_addr: std::sync::OnceLock<std::net::SocketAddr>,
 }
 
 /// Everything an action gets: the caller, the decoded parameters, the state.

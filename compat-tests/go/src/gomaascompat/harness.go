@@ -23,8 +23,7 @@ type suite struct {
 // FAIL; once the server is fixed the check fails as an unexpected pass until
 // the entry is removed.
 var knownFailures = map[string]string{
-	"Domains(): the default domain": "GET domains/ is not implemented (404 Unknown API endpoint); gomaasapi's Domains() and Juju's DNS-domain lookups need it",
-	"BootResources(): decodes":      "GET boot-resources/ is not implemented (404 Unknown API endpoint); Juju derives its architecture vocabulary from it",
+	"BootResources(): decodes": "GET boot-resources/ is not implemented (404 Unknown API endpoint); Juju derives its architecture vocabulary from it",
 }
 
 func newSuite() *suite { return &suite{start: time.Now()} }

@@ -1,0 +1,481 @@
+//! `domains/`, `dnsresources/` and `dnsresourcerecords/`: DNS handlers.
+//! The authoritative server that publishes them is [`crate::dns`].
+
+use std::collections::HashMap;
+
+use serde_json::{json, Value};
+
+use super::netjson::alloc_type;
+use super::render::domain_json;
+use super::resource_uri;
+use crate::db::dns::{self as dns_db, DnsRecord, DnsResource};
+use crate::db::nodes::Domain;
+use crate::db::DbConn;
+use crate::engine::dns as engine;
+use crate::error::{Error, Result};
+use crate::handler_fn;
+use crate::http::registry::{optional, required, Access, Action, Handler, Method, Returns};
+use crate::http::reply::Reply;
+use crate::http::Ctx;
+
+pub fn handlers() -> Vec<Handler> {
+    let domain_params = [
+        optional("name", "String", "Domain name."),
+        optional("authoritative", "Boolean", "MAAS answers for the domain (default true)."),
+        optional("ttl", "Int", "Default TTL of the domain's records."),
+        optional("forward_dns_servers", "String", "Space-separated servers to forward to."),
+    ];
+    let target = [
+        optional("fqdn", "String", "Fully qualified name (instead of name and domain)."),
+        optional("name", "String", "Name relative to the domain ('@' for the apex)."),
+        optional("domain", "String", "Domain id or name (default: the default domain)."),
+    ];
+    let resource_params: Vec<_> = target
+        .iter()
+        .copied()
+        .chain([
+            optional("address_ttl", "Int", "TTL of the addresses."),
+            optional("ip_addresses", "String", "Space-separated addresses."),
+        ])
+        .collect();
+    let record_params = |req: bool| -> Vec<_> {
+        let mk = if req { required } else { optional };
+        target
+            .iter()
+            .copied()
+            .chain([
+                mk("rrtype", "String", "A, AAAA, CNAME, MX, NS, PTR, SRV, SSHFP or TXT."),
+                mk("rrdata", "String", "Record data (MX 'pref host', SRV 'prio weight port target')."),
+                optional("ttl", "Int", "TTL of the record."),
+            ])
+            .collect()
+    };
+    let filters = [
+        optional("fqdn", "String", "Only this name."),
+        optional("domain", "String", "Only this domain."),
+        optional("name", "String", "Only this name (relative)."),
+        optional("rrtype", "String", "Only names with records of this type."),
+    ];
+    vec![
+        Handler::new("DomainsHandler", "domains/", Access::Authenticated, "Manage domains")
+            .action(
+                Action::new(Method::Get, None, "List all domains", handler_fn!(domains_list)).returns(Returns::List),
+            )
+            .action(Action::new(Method::Post, None, "Create a domain", handler_fn!(domain_create)).params(&[
+                required("name", "String", "Domain name."),
+                domain_params[1],
+                domain_params[2],
+                domain_params[3],
+            ]))
+            .action(
+                Action::new(Method::Post, Some("set_serial"), "Set the zone serial", handler_fn!(domain_set_serial))
+                    .returns(Returns::Text(200))
+                    .params(&[required("serial", "Int", "Serial number (1-4294967295).")]),
+            ),
+        Handler::new("DomainHandler", "domains/{id}/", Access::Authenticated, "Manage a domain")
+            .action(Action::new(Method::Get, None, "Read a domain", handler_fn!(domain_read)))
+            .action(
+                Action::new(Method::Put, None, "Update a domain", handler_fn!(domain_update)).params(&domain_params),
+            )
+            .action(
+                Action::new(Method::Delete, None, "Delete a domain", handler_fn!(domain_delete))
+                    .describe("The default domain and domains with nodes cannot be deleted."),
+            )
+            .action(Action::new(
+                Method::Post,
+                Some("set_default"),
+                "Make this the default domain",
+                handler_fn!(domain_set_default),
+            )),
+        Handler::new("DNSResourcesHandler", "dnsresources/", Access::Authenticated, "Manage DNS resources")
+            .action(
+                Action::new(Method::Get, None, "List DNS resources", handler_fn!(resources_list))
+                    .returns(Returns::List)
+                    .params(&[
+                        filters[0],
+                        filters[1],
+                        filters[2],
+                        filters[3],
+                        optional("all", "Boolean", "Accepted for compatibility."),
+                    ]),
+            )
+            .action(
+                Action::new(Method::Post, None, "Create a DNS resource", handler_fn!(resource_create))
+                    .params(&resource_params),
+            ),
+        Handler::new("DNSResourceHandler", "dnsresources/{id}/", Access::Authenticated, "Manage a DNS resource")
+            .action(Action::new(Method::Get, None, "Read a DNS resource", handler_fn!(resource_read)))
+            .action(
+                Action::new(Method::Put, None, "Update a DNS resource", handler_fn!(resource_update))
+                    .params(&resource_params),
+            )
+            .action(Action::new(Method::Delete, None, "Delete a DNS resource", handler_fn!(resource_delete))),
+        Handler::new(
+            "DNSResourceRecordsHandler",
+            "dnsresourcerecords/",
+            Access::Authenticated,
+            "Manage DNS resource records",
+        )
+        .action(
+            Action::new(Method::Get, None, "List DNS resource records", handler_fn!(records_list))
+                .returns(Returns::List)
+                .params(&filters),
+        )
+        .action(
+            Action::new(Method::Post, None, "Create a DNS resource record", handler_fn!(record_create))
+                .params(&record_params(true)),
+        ),
+        Handler::new(
+            "DNSResourceRecordHandler",
+            "dnsresourcerecords/{id}/",
+            Access::Authenticated,
+            "Manage a DNS resource record",
+        )
+        .action(Action::new(Method::Get, None, "Read a DNS resource record", handler_fn!(record_read)))
+        .action(
+            Action::new(Method::Put, None, "Update a DNS resource record", handler_fn!(record_update))
+                .params(&record_params(false)),
+        )
+        .action(Action::new(Method::Delete, None, "Delete a DNS resource record", handler_fn!(record_delete))),
+    ]
+}
+
+fn path_id(ctx: &Ctx, model: &'static str) -> Result<i64> {
+    ctx.path("id").parse().map_err(|_| Error::NotFound(model))
+}
+
+// ---------------------------------------------------------------- rendering
+
+fn domain_one(c: &mut DbConn, d: &Domain) -> Result<Value> {
+    let counts = dns_db::record_counts(c)?;
+    Ok(domain_json(d, counts.get(&d.id).copied().unwrap_or(0)))
+}
+
+fn record_json(r: &DnsRecord, fqdn: &str) -> Value {
+    json!({
+        "id": r.id,
+        "fqdn": fqdn,
+        "ttl": r.ttl,
+        "rrtype": r.rrtype,
+        "rrdata": r.rrdata,
+        "resource_uri": resource_uri(&format!("dnsresourcerecords/{}/", r.id)),
+    })
+}
+
+/// Renders resources with their addresses and records: three queries for
+/// any number of resources.
+fn resources_json(c: &mut DbConn, list: &[DnsResource]) -> Result<Vec<Value>> {
+    let names: HashMap<i64, String> = crate::db::places::domains(c)?.into_iter().map(|d| (d.id, d.name)).collect();
+    let ids: Vec<i64> = list.iter().map(|r| r.id).collect();
+    let mut ips: HashMap<i64, Vec<Value>> = HashMap::new();
+    for (rid, a, _) in dns_db::resource_ips(c, &ids)? {
+        let (code, name) = alloc_type(&a.mode);
+        ips.entry(rid).or_default().push(json!({
+            "id": a.id,
+            "ip": a.ip,
+            "alloc_type": code,
+            "alloc_type_name": name,
+        }));
+    }
+    let mut recs: HashMap<i64, Vec<DnsRecord>> = HashMap::new();
+    for r in dns_db::records(c, Some(&ids))? {
+        recs.entry(r.dnsresource_id).or_default().push(r);
+    }
+    Ok(list
+        .iter()
+        .map(|r| {
+            let fqdn = engine::fqdn(&r.name, names.get(&r.domain_id).map(String::as_str).unwrap_or(""));
+            json!({
+                "id": r.id,
+                "fqdn": fqdn,
+                "address_ttl": r.address_ttl,
+                "ip_addresses": ips.remove(&r.id).unwrap_or_default(),
+                "resource_records": recs.get(&r.id).map(|v| v.iter().map(|x| record_json(x, &fqdn)).collect::<Vec<_>>()).unwrap_or_default(),
+                "resource_uri": resource_uri(&format!("dnsresources/{}/", r.id)),
+            })
+        })
+        .collect())
+}
+
+fn resource_one(c: &mut DbConn, r: &DnsResource) -> Result<Value> {
+    Ok(resources_json(c, std::slice::from_ref(r))?.remove(0))
+}
+
+fn record_one(c: &mut DbConn, r: &DnsRecord) -> Result<Value> {
+    let res = engine::resource(c, r.dnsresource_id)?;
+    let d = dns_db::domain_by_id(c, res.domain_id)?.ok_or(Error::NotFound("Domain"))?;
+    Ok(record_json(r, &engine::fqdn(&res.name, &d.name)))
+}
+
+// ---------------------------------------------------------------- domains
+
+async fn domains_list(ctx: Ctx) -> Result<Reply> {
+    ctx.user()?;
+    let v = ctx
+        .db()
+        .run(|c| {
+            let counts = dns_db::record_counts(c)?;
+            let list = crate::db::places::domains(c)?;
+            Ok(Value::Array(list.iter().map(|d| domain_json(d, counts.get(&d.id).copied().unwrap_or(0))).collect()))
+        })
+        .await?;
+    Ok(Reply::Json(v))
+}
+
+async fn domain_create(ctx: Ctx) -> Result<Reply> {
+    ctx.admin()?;
+    let p = ctx.params.clone();
+    let v = ctx
+        .db()
+        .write(move |c| {
+            let d = engine::create_domain(c, &p)?;
+            domain_one(c, &d)
+        })
+        .await?;
+    Ok(Reply::Json(v))
+}
+
+async fn domain_set_serial(ctx: Ctx) -> Result<Reply> {
+    ctx.admin()?;
+    let p = ctx.params.clone();
+    ctx.db().write(move |c| engine::set_serial(c, &p)).await?;
+    Ok(Reply::Text(actix_web::http::StatusCode::OK, "OK".into()))
+}
+
+async fn domain_read(ctx: Ctx) -> Result<Reply> {
+    ctx.user()?;
+    let id = path_id(&ctx, "Domain")?;
+    let v = ctx
+        .db()
+        .run(move |c| {
+            let d = engine::domain(c, &id.to_string())?;
+            domain_one(c, &d)
+        })
+        .await?;
+    Ok(Reply::Json(v))
+}
+
+async fn domain_update(ctx: Ctx) -> Result<Reply> {
+    ctx.admin()?;
+    let id = path_id(&ctx, "Domain")?;
+    let p = ctx.params.clone();
+    let v = ctx
+        .db()
+        .write(move |c| {
+            let d = engine::domain(c, &id.to_string())?;
+            let d = engine::update_domain(c, &d, &p)?;
+            domain_one(c, &d)
+        })
+        .await?;
+    Ok(Reply::Json(v))
+}
+
+async fn domain_delete(ctx: Ctx) -> Result<Reply> {
+    ctx.admin()?;
+    let id = path_id(&ctx, "Domain")?;
+    ctx.db()
+        .write(move |c| {
+            let d = engine::domain(c, &id.to_string())?;
+            engine::delete_domain(c, &d)
+        })
+        .await?;
+    Ok(Reply::NoContent)
+}
+
+async fn domain_set_default(ctx: Ctx) -> Result<Reply> {
+    ctx.admin()?;
+    let id = path_id(&ctx, "Domain")?;
+    let v = ctx
+        .db()
+        .write(move |c| {
+            let d = engine::domain(c, &id.to_string())?;
+            let d = engine::set_default(c, &d)?;
+            domain_one(c, &d)
+        })
+        .await?;
+    Ok(Reply::Json(v))
+}
+
+// ---------------------------------------------------------------- resources
+
+/// The (domain id, relative name) a list filter names, if any.
+fn list_filter(c: &mut DbConn, p: &crate::http::params::Params) -> Result<(Option<i64>, Option<String>)> {
+    let mut domain = match p.get_nonempty("domain") {
+        Some(k) => {
+            Some(engine::domain(c, k).map_err(|_| Error::field("domain", format!("Domain '{k}' does not exist.")))?.id)
+        }
+        None => None,
+    };
+    let mut name = p.get_nonempty("name").map(|n| n.to_ascii_lowercase());
+    if let Some(fq) = p.get_nonempty("fqdn") {
+        let (n, d) = engine::split_fqdn(c, fq)?;
+        (domain, name) = (Some(d.id), Some(n));
+    }
+    Ok((domain, name))
+}
+
+async fn resources_list(ctx: Ctx) -> Result<Reply> {
+    ctx.user()?;
+    ctx.params.bool("all")?;
+    let p = ctx.params.clone();
+    let v = ctx
+        .db()
+        .run(move |c| {
+            let (domain, name) = list_filter(c, &p)?;
+            let mut list = dns_db::resources(c, domain, name.as_deref())?;
+            if let Some(t) = p.get_nonempty("rrtype") {
+                let t = t.to_ascii_uppercase();
+                let ids: Vec<i64> = list.iter().map(|r| r.id).collect();
+                let mut keep: std::collections::HashSet<i64> = dns_db::records(c, Some(&ids))?
+                    .into_iter()
+                    .filter(|r| r.rrtype == t)
+                    .map(|r| r.dnsresource_id)
+                    .collect();
+                for (rid, a, _) in dns_db::resource_ips(c, &ids)? {
+                    let v4 = a.ip.as_deref().is_some_and(|ip| ip.contains('.'));
+                    if (t == "A" && v4) || (t == "AAAA" && !v4) {
+                        keep.insert(rid);
+                    }
+                }
+                list.retain(|r| keep.contains(&r.id));
+            }
+            Ok(Value::Array(resources_json(c, &list)?))
+        })
+        .await?;
+    Ok(Reply::Json(v))
+}
+
+async fn resource_create(ctx: Ctx) -> Result<Reply> {
+    let user = ctx.admin()?.clone();
+    let p = ctx.params.clone();
+    let v = ctx
+        .db()
+        .write(move |c| {
+            let r = engine::create_resource(c, &user, &p)?;
+            resource_one(c, &r)
+        })
+        .await?;
+    Ok(Reply::Json(v))
+}
+
+async fn resource_read(ctx: Ctx) -> Result<Reply> {
+    ctx.user()?;
+    let id = path_id(&ctx, "DNSResource")?;
+    let v = ctx
+        .db()
+        .run(move |c| {
+            let r = engine::resource(c, id)?;
+            resource_one(c, &r)
+        })
+        .await?;
+    Ok(Reply::Json(v))
+}
+
+async fn resource_update(ctx: Ctx) -> Result<Reply> {
+    let user = ctx.admin()?.clone();
+    let id = path_id(&ctx, "DNSResource")?;
+    let p = ctx.params.clone();
+    let v = ctx
+        .db()
+        .write(move |c| {
+            let r = engine::resource(c, id)?;
+            let r = engine::update_resource(c, &user, &r, &p)?;
+            resource_one(c, &r)
+        })
+        .await?;
+    Ok(Reply::Json(v))
+}
+
+async fn resource_delete(ctx: Ctx) -> Result<Reply> {
+    ctx.admin()?;
+    let id = path_id(&ctx, "DNSResource")?;
+    ctx.db()
+        .write(move |c| {
+            let r = engine::resource(c, id)?;
+            engine::delete_resource(c, &r)
+        })
+        .await?;
+    Ok(Reply::NoContent)
+}
+
+// ---------------------------------------------------------------- records
+
+async fn records_list(ctx: Ctx) -> Result<Reply> {
+    ctx.user()?;
+    let p = ctx.params.clone();
+    let v = ctx
+        .db()
+        .run(move |c| {
+            let (domain, name) = list_filter(c, &p)?;
+            let res = dns_db::resources(c, domain, name.as_deref())?;
+            let ids: Vec<i64> = res.iter().map(|r| r.id).collect();
+            let t = p.get_nonempty("rrtype").map(str::to_ascii_uppercase);
+            let names: HashMap<i64, String> =
+                crate::db::places::domains(c)?.into_iter().map(|d| (d.id, d.name)).collect();
+            let fq: HashMap<i64, String> = res
+                .iter()
+                .map(|r| (r.id, engine::fqdn(&r.name, names.get(&r.domain_id).map(String::as_str).unwrap_or(""))))
+                .collect();
+            let out = dns_db::records(c, Some(&ids))?
+                .into_iter()
+                .filter(|r| t.as_deref().is_none_or(|t| r.rrtype == t))
+                .map(|r| record_json(&r, fq.get(&r.dnsresource_id).map(String::as_str).unwrap_or("")))
+                .collect();
+            Ok(Value::Array(out))
+        })
+        .await?;
+    Ok(Reply::Json(v))
+}
+
+async fn record_create(ctx: Ctx) -> Result<Reply> {
+    ctx.admin()?;
+    let p = ctx.params.clone();
+    let v = ctx
+        .db()
+        .write(move |c| {
+            let r = engine::create_record(c, &p)?;
+            record_one(c, &r)
+        })
+        .await?;
+    Ok(Reply::Json(v))
+}
+
+async fn record_read(ctx: Ctx) -> Result<Reply> {
+    ctx.user()?;
+    let id = path_id(&ctx, "DNSData")?;
+    let v = ctx
+        .db()
+        .run(move |c| {
+            let r = engine::record(c, id)?;
+            record_one(c, &r)
+        })
+        .await?;
+    Ok(Reply::Json(v))
+}
+
+async fn record_update(ctx: Ctx) -> Result<Reply> {
+    ctx.admin()?;
+    let id = path_id(&ctx, "DNSData")?;
+    let p = ctx.params.clone();
+    let v = ctx
+        .db()
+        .write(move |c| {
+            let r = engine::record(c, id)?;
+            let r = engine::update_record(c, &r, &p)?;
+            record_one(c, &r)
+        })
+        .await?;
+    Ok(Reply::Json(v))
+}
+
+async fn record_delete(ctx: Ctx) -> Result<Reply> {
+    ctx.admin()?;
+    let id = path_id(&ctx, "DNSData")?;
+    ctx.db()
+        .write(move |c| {
+            let r = engine::record(c, id)?;
+            engine::delete_record(c, &r)
+        })
+        .await?;
+    Ok(Reply::NoContent)
+}
