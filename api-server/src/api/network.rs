@@ -229,11 +229,7 @@ pub fn handlers() -> Vec<Handler> {
 /// The network model and rack names, for rendering.
 pub(crate) fn load(c: &mut DbConn) -> Result<(Model, RackNames)> {
     let model = net::load_model(c)?;
-    let mut ids: Vec<i64> =
-        model.vlans.values().flat_map(|v| [v.primary_rack_id, v.secondary_rack_id]).flatten().collect();
-    ids.sort_unstable();
-    ids.dedup();
-    let racks = crate::db::nodes::by_ids(c, &ids)?.into_iter().map(|n| (n.id, n.system_id)).collect();
+    let racks = net::rack_names(c, &model)?;
     Ok((model, racks))
 }
 
@@ -513,6 +509,7 @@ async fn subnet_ips(ctx: Ctx) -> Result<Reply> {
         .db()
         .run(move |c| {
             let s = engine::subnet(c, &key)?;
+            let users = users_by_id(c)?;
             let mut out = Vec::new();
             for a in net::addresses_in_subnet(c, s.id)?.into_iter().filter(|a| a.ip.is_some()) {
                 let (code, name) = super::netjson::alloc_type(&a.mode);
@@ -524,11 +521,7 @@ async fn subnet_ips(ctx: Ctx) -> Result<Reply> {
                     "updated": a.created_at.format("%Y-%m-%dT%H:%M:%S%.3f").to_string(),
                 });
                 if with_username {
-                    let user = match a.user_id {
-                        Some(u) => users_db::by_id(c, u)?.map(|u| u.username),
-                        None => None,
-                    };
-                    o["user"] = json!(user);
+                    o["user"] = json!(a.user_id.and_then(|u| users.get(&u)).map(|u| &u.username));
                 }
                 if with_summary {
                     if let Some(i) = a.interface_id.map(|i| net::interface_by_id(c, i)).transpose()?.flatten() {
@@ -651,6 +644,12 @@ async fn subnet_stats(ctx: Ctx) -> Result<Reply> {
 
 // ---- IP ranges ----
 
+/// Every user by id: lists name the owner of each row from one query,
+/// not one per row.
+fn users_by_id(c: &mut DbConn) -> Result<std::collections::HashMap<i64, User>> {
+    Ok(users_db::list(c)?.into_iter().map(|u| (u.id, u)).collect())
+}
+
 fn range_user(c: &mut DbConn, r: &net::IpRange) -> Result<Option<Value>> {
     Ok(match r.user_id {
         Some(u) => users_db::by_id(c, u)?.map(|u| user_json(&u)),
@@ -662,13 +661,15 @@ async fn ranges_list(ctx: Ctx) -> Result<Reply> {
     read(
         &ctx,
         |c| {
+            let users = users_by_id(c)?;
             let rs = net::ranges(c, None)?;
-            let mut out = Vec::new();
-            for r in rs {
-                let u = range_user(c, &r)?;
-                out.push((r, u));
-            }
-            Ok(out)
+            Ok(rs
+                .into_iter()
+                .map(|r| {
+                    let u = r.user_id.and_then(|u| users.get(&u)).map(user_json);
+                    (r, u)
+                })
+                .collect::<Vec<_>>())
         },
         |nj, rs| Value::Array(rs.into_iter().map(|(r, u)| nj.range(&r, u)).collect()),
     )
@@ -749,15 +750,13 @@ async fn addresses_list(ctx: Ctx) -> Result<Reply> {
                 (None, true) => None,
                 (None, false) => Some(user.id),
             };
+            let users = users_by_id(c)?;
             let mut out = Vec::new();
             for a in net::reservations(c, who)? {
                 if ip.as_deref().is_some_and(|ip| a.ip.as_deref() != Some(ip)) {
                     continue;
                 }
-                let name = match a.user_id {
-                    Some(u) => users_db::by_id(c, u)?.map(|u| u.username),
-                    None => None,
-                };
+                let name = a.user_id.and_then(|u| users.get(&u)).map(|u| u.username.clone());
                 out.push((a, name));
             }
             Ok(out)

@@ -184,6 +184,26 @@ pub fn load_model(c: &mut DbConn) -> Result<Model> {
     })
 }
 
+/// The system_ids of the racks the model's VLANs name (primary/secondary),
+/// by node id: one query, none when no VLAN names a rack.
+pub fn rack_names(c: &mut DbConn, model: &Model) -> Result<HashMap<i64, String>> {
+    use super::schema::nodes;
+    let mut ids: Vec<i64> =
+        model.vlans.values().flat_map(|v| [v.primary_rack_id, v.secondary_rack_id]).flatten().collect();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(nodes::table
+        .filter(nodes::id.eq_any(&ids))
+        .select((nodes::id, nodes::system_id))
+        .load::<(i64, String)>(c)
+        .map_err(from_diesel)?
+        .into_iter()
+        .collect())
+}
+
 fn dup(e: diesel::result::Error, what: &str, field: &str) -> Error {
     if is_unique_violation(&e) {
         Error::field(field, format!("{what} with this {} already exists.", field.replace('_', " ")))

@@ -631,19 +631,7 @@ pub fn load_related(c: &mut DbConn, list: &[Node]) -> Result<Related> {
     }
     if !r.interfaces.is_empty() {
         r.net = super::network::load_model(c)?;
-        let mut rack_ids: Vec<i64> =
-            r.net.vlans.values().flat_map(|v| [v.primary_rack_id, v.secondary_rack_id]).flatten().collect();
-        rack_ids.sort_unstable();
-        rack_ids.dedup();
-        if !rack_ids.is_empty() {
-            r.racks = nodes::table
-                .filter(nodes::id.eq_any(&rack_ids))
-                .select((nodes::id, nodes::system_id))
-                .load::<(i64, String)>(c)
-                .map_err(from_diesel)?
-                .into_iter()
-                .collect();
-        }
+        r.racks = super::network::rack_names(c, &r.net)?;
     }
     Ok(r)
 }

@@ -718,31 +718,25 @@ pub fn allocate(c: &mut DbConn, s: &Subnet, requested: Option<IpAddr>, template:
         check_requested(c, s, ip, "ip_address")?;
         return net::address_insert(c, &NewIpAddress { ip: Some(ip.to_string()), subnet_id: Some(s.id), ..template });
     }
-    let netw = cidr_of(s);
-    let mut tried: HashSet<u128> = HashSet::new();
-    for _ in 0..64 {
-        let mut spans = unavailable(c, s)?;
-        spans.extend(tried.iter().map(|v| Span { start: *v, end: *v, purpose: vec![] }));
-        let spans = ipam::merge(spans);
-        let Some(ip) = ipam::first_free(&netw, &spans) else {
-            return Err(exhausted(s));
-        };
-        match net::address_insert(
-            c,
-            &NewIpAddress { ip: Some(ip.to_string()), subnet_id: Some(s.id), ..template.clone() },
-        ) {
-            Ok(a) => return Ok(a),
-            Err(Error::Conflict(_)) => {
-                tried.insert(ipam::to_u128(ip));
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Err(Error::Unavailable(format!("Could not allocate an address in {} (heavy contention); retry.", s.cidr)))
+    first_free_claimed(c, s, |c, ip| {
+        net::address_insert(c, &NewIpAddress { ip: Some(ip.to_string()), subnet_id: Some(s.id), ..template.clone() })
+    })
 }
 
 /// Gives an existing link row (an `auto` link) the lowest free address.
 pub fn assign_to_link(c: &mut DbConn, s: &Subnet, link_id: i64) -> Result<IpAddr> {
+    first_free_claimed(c, s, |c, ip| net::address_set_ip(c, link_id, Some(&ip.to_string())).map(|()| ip))
+}
+
+/// Offers `claim` the lowest free address of `s` until one sticks. A claim
+/// that loses a race reports [`Error::Conflict`] (the unique index on
+/// addresses); that address is skipped and the next one tried. Exhaustion is
+/// 503, as in MAAS.
+fn first_free_claimed<T>(
+    c: &mut DbConn,
+    s: &Subnet,
+    mut claim: impl FnMut(&mut DbConn, IpAddr) -> Result<T>,
+) -> Result<T> {
     let netw = cidr_of(s);
     let mut tried: HashSet<u128> = HashSet::new();
     for _ in 0..64 {
@@ -751,12 +745,11 @@ pub fn assign_to_link(c: &mut DbConn, s: &Subnet, link_id: i64) -> Result<IpAddr
         let Some(ip) = ipam::first_free(&netw, &ipam::merge(spans)) else {
             return Err(exhausted(s));
         };
-        match net::address_set_ip(c, link_id, Some(&ip.to_string())) {
-            Ok(()) => return Ok(ip),
+        match claim(c, ip) {
             Err(Error::Conflict(_)) => {
                 tried.insert(ipam::to_u128(ip));
             }
-            Err(e) => return Err(e),
+            other => return other,
         }
     }
     Err(Error::Unavailable(format!("Could not allocate an address in {} (heavy contention); retry.", s.cidr)))
