@@ -13,6 +13,7 @@ pub mod dns;
 pub mod engine;
 pub mod error;
 pub mod http;
+pub mod rpc;
 pub mod server;
 
 pub use config::RegionConfig;

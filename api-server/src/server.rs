@@ -25,6 +25,13 @@ pub fn state(config: RegionConfig) -> Result<Arc<AppState>> {
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| Error::Internal(format!("cannot create data dir {}: {e}", config.data_dir.display())))?;
     let db = Datastore::open(&config.database_url, config.db_pool_size)?;
+    let rack_secret = match db.blocking(crate::engine::racks::ensure_secret) {
+        Ok(s) => s,
+        // Another region created it at the same moment: read theirs.
+        Err(_) => db
+            .blocking(crate::engine::racks::secret)?
+            .ok_or_else(|| Error::Internal("cannot create the rack secret".into()))?,
+    };
     let registry = Registry::new(crate::api::handlers());
     let registry_v1 = Registry::new(crate::api::v1::handlers());
     Ok(Arc::new(AppState {
@@ -35,6 +42,7 @@ pub fn state(config: RegionConfig) -> Result<Arc<AppState>> {
         nonces: NonceCache::default(),
         power: Default::default(),
         dns_addr: Default::default(),
+        rack_secret,
     }))
 }
 

@@ -3,6 +3,7 @@
 //! (`createadmin`, `apikey`, `migrate`).
 
 mod bench;
+mod rack;
 mod settings;
 
 use std::process::ExitCode;
@@ -29,13 +30,31 @@ enum Command {
     Region,
     /// Run a rack controller (DHCP, TFTP, HTTP boot, BMC power).
     Rack {
-        /// Region URL(s) to connect to, comma-separated.
-        #[arg(long, env = "IRONPOOL_REGION_URL")]
-        region_url: Option<String>,
-        /// The region's shared rack secret.
+        /// Region URL(s) to connect to, comma-separated (tried in turn).
+        #[arg(long, env = "IRONPOOL_REGION_URL", value_delimiter = ',', required = true)]
+        region_url: Vec<String>,
+        /// The region's shared rack secret (`ironpool secret` on the region).
         #[arg(long, env = "IRONPOOL_SECRET", hide_env_values = true)]
-        secret: Option<String>,
+        secret: String,
+        /// Where the rack keeps its identity, cached configuration, leases and boot files.
+        #[arg(long, env = "IRONPOOL_RACK_DATA_DIR", default_value = "/var/lib/ironpool-rack")]
+        rack_data_dir: std::path::PathBuf,
+        /// HTTP boot server address ("off" disables it).
+        #[arg(long, default_value = "0.0.0.0:5248")]
+        http_listen: String,
+        /// TFTP server address ("off" disables it).
+        #[arg(long, default_value = "0.0.0.0:69")]
+        tftp_listen: String,
+        /// DHCP server address ("off" disables it); it serves only VLANs the region enables.
+        #[arg(long, default_value = "0.0.0.0:67")]
+        dhcp_listen: String,
+        /// Bind DHCP to this interface.
+        #[arg(long)]
+        dhcp_interface: Option<String>,
     },
+    /// Print the shared secret racks use to join this region (like MAAS's
+    /// /var/lib/maas/secret); created on the region's first start.
+    Secret,
     /// Run region and rack in one process (the single-machine default).
     Serve,
     /// `serve` with a ready administrator account, for trying Ironpool out.
@@ -126,6 +145,26 @@ fn main() -> ExitCode {
             }
         };
     }
+    if let Command::Rack { region_url, secret, rack_data_dir, http_listen, tftp_listen, dhcp_listen, dhcp_interface } =
+        cli.command
+    {
+        let args = rack::RackArgs {
+            region_urls: region_url,
+            secret,
+            data_dir: rack_data_dir,
+            http_listen,
+            tftp_listen,
+            dhcp_listen,
+            dhcp_interface,
+        };
+        return match rack::run(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("ironpool rack: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match run(cli.command, settings.region) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -148,11 +187,8 @@ fn init_logging(filter: &str) {
 
 fn run(command: Command, config: RegionConfig) -> anyhow::Result<()> {
     match command {
-        Command::Region => serve_region(config, None),
-        Command::Serve => {
-            tracing::warn!("the embedded rack controller is not available yet; serving the region only");
-            serve_region(config, None)
-        }
+        Command::Region => serve_region(config, None, false),
+        Command::Serve => serve_region(config, None, true),
         Command::Demo { admin_username, admin_password } => {
             let db = open(&config)?;
             let password = admin_password.unwrap_or_else(random_password);
@@ -175,10 +211,13 @@ fn run(command: Command, config: RegionConfig) -> anyhow::Result<()> {
             };
             let key = db.blocking(|c| accounts::token_for_login(c, user.id, None))?.api_key();
             drop(db);
-            serve_region(config, Some(DemoBanner { username: admin_username, password, key }))
+            serve_region(config, Some(DemoBanner { username: admin_username, password, key }), true)
         }
-        Command::Rack { .. } => {
-            anyhow::bail!("the rack controller (DHCP, TFTP, HTTP boot, BMC power) is not implemented in this build yet")
+        Command::Rack { .. } => unreachable!("handled before the region is configured"),
+        Command::Secret => {
+            let db = open(&config)?;
+            let secret = db.blocking(ironpool_region::engine::racks::ensure_secret)?;
+            print_lines(std::iter::once(secret))
         }
         Command::Migrate => {
             let n = db::migrate(&config.database_url)?;
@@ -248,11 +287,17 @@ struct DemoBanner {
     key: String,
 }
 
-fn serve_region(config: RegionConfig, banner: Option<DemoBanner>) -> anyhow::Result<()> {
+fn serve_region(config: RegionConfig, banner: Option<DemoBanner>, with_rack: bool) -> anyhow::Result<()> {
     actix_web::rt::System::new().block_on(async move {
+        let rack_dir = config.data_dir.join("rack");
         let region = server::bind(config)?;
         let url = format!("http://{}/MAAS/", display_addr(region.addr));
         tracing::info!(%url, "region listening");
+        let rack = if with_rack {
+            Some(rack::start_embedded(region.addr, &region.state.rack_secret, rack_dir).await?)
+        } else {
+            None
+        };
         if let Some(b) = banner {
             // Written without println!: a closed stdout (a pipe whose reader
             // went away) must not take the server down.
@@ -268,6 +313,9 @@ fn serve_region(config: RegionConfig, banner: Option<DemoBanner>) -> anyhow::Res
             );
         }
         region.server.await?;
+        if let Some(r) = rack {
+            r.stop().await;
+        }
         tracing::info!("region stopped");
         Ok(())
     })

@@ -15,6 +15,7 @@ pub mod jobs;
 pub mod network;
 pub mod nodes;
 pub mod places;
+pub mod racks;
 pub mod schema;
 pub mod storage;
 pub mod tags;

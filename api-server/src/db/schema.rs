@@ -419,9 +419,18 @@ tables! {
         ttl -> Nullable<Integer>,
         created_at -> Timestamp,
     }
+
+    rack_controllers (node_id) {
+        node_id -> BigInt,
+        version -> Text,
+        services -> Text,
+        last_seen -> Timestamp,
+        registered_at -> Timestamp,
+    }
 }
 
 diesel::joinable!(api_tokens -> users (user_id));
+diesel::joinable!(rack_controllers -> nodes (node_id));
 diesel::joinable!(sshkeys -> users (user_id));
 diesel::joinable!(sslkeys -> users (user_id));
 diesel::joinable!(nodes -> zones (zone_id));
@@ -479,4 +488,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     dns_resources,
     dns_resource_ips,
     dns_records,
+    rack_controllers,
 );

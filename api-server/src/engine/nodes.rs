@@ -367,6 +367,26 @@ fn insert_with_macs(c: &mut DbConn, new: &NewNode, macs: &[String], vlan_id: Opt
     Ok(node)
 }
 
+/// Creates the node of a newly registered rack controller with one
+/// physical interface per MAC. The rack's own hostname is kept when it is
+/// valid and free, otherwise a suffix makes it unique (a rack must always
+/// be able to register).
+pub fn create_rack_node(c: &mut DbConn, hostname: &str, macs: &[String]) -> Result<Node> {
+    let short = hostname.split('.').next().unwrap_or(hostname).to_ascii_lowercase();
+    let base = if names::validate_hostname(&short).is_ok() { short } else { "rack".to_string() };
+    let mut name = base.clone();
+    let mut i = 1;
+    while nodes_db::hostname_taken(c, &name, DEFAULT_DOMAIN_ID, None)? {
+        i += 1;
+        name = format!("{base}-{i}");
+    }
+    let system_id = new_unique_system_id(c)?;
+    let new = blank_node(system_id, NodeType::RackController, name, DEFAULT_DOMAIN_ID, DEFAULT_ZONE_ID);
+    let node = insert_with_macs(c, &new, macs, None)?;
+    log_event(c, &node, "", level::INFO, "Rack controller registered", "")?;
+    Ok(node)
+}
+
 /// What `devices/` POST and PUT accept.
 #[derive(Debug, Clone, Default)]
 pub struct DeviceInput {

@@ -43,6 +43,8 @@ pub struct AppState {
     pub power: crate::engine::power::PowerHub,
     /// Where the DNS server listens, once started (tests query it).
     pub dns_addr: std::sync::OnceLock<std::net::SocketAddr>,
+    /// The secret racks sign with (`<data_dir>/secret`).
+    pub rack_secret: String,
 }
 
 /// Everything an action gets: the caller, the decoded parameters, the state.
@@ -118,6 +120,10 @@ pub async fn read_body_limited(mut payload: web::Payload, limit: usize) -> Resul
 pub async fn entry(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
     let path = normalise_path(req.path());
     let state = state.into_inner();
+    if let Some(call) = path.strip_prefix(ironpool_rack::link::proto::RPC_PREFIX) {
+        let call = call.to_string();
+        return crate::rpc::handle(&req, payload, state, &call).await;
+    }
     let v1 = path.strip_prefix(V1_PREFIX).map(|rel| (rel.to_string(), state.registry_v1.clone()));
     let v2 = path.strip_prefix(API_PREFIX).map(|rel| (rel.to_string(), state.registry.clone()));
     let result = if let Some((rel, registry)) = v2.or(v1) {

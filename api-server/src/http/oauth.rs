@@ -121,7 +121,7 @@ impl Default for NonceCache {
 
 impl NonceCache {
     /// Records the nonce; false when it was already used inside the window.
-    fn check_and_record(&self, token: &str, nonce: &str, ts: i64, now: i64, window: i64) -> bool {
+    pub(crate) fn check_and_record(&self, token: &str, nonce: &str, ts: i64, now: i64, window: i64) -> bool {
         let mut st = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         if st.last_gc.elapsed().as_secs() >= 30 {
             st.seen.retain(|_, t| now - *t <= window);

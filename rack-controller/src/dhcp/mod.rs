@@ -24,7 +24,7 @@ pub enum DhcpError {
 }
 
 /// What happened to a lease, for the region (IPAM, DNS, enlistment).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LeaseEventKind {
     /// Committed (ACK), including renewals.
@@ -34,7 +34,7 @@ pub enum LeaseEventKind {
     Expired,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LeaseEvent {
     pub kind: LeaseEventKind,
     pub mac: MacAddr,

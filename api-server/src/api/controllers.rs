@@ -1,0 +1,150 @@
+//! `rackcontrollers/` and `rackcontrollers/{system_id}/`: the racks that
+//! registered over the rack link, with their interfaces, the services they
+//! report and whether they are in contact.
+
+use serde_json::{json, Value};
+
+use super::render::machine_json;
+use crate::db::nodes::{self as nodes_db, Node, NodeFilter};
+use crate::db::racks as racks_db;
+use crate::db::DbConn;
+use crate::engine::lifecycle::NodeType;
+use crate::engine::racks;
+use crate::engine::Form;
+use crate::error::{Error, Result};
+use crate::handler_fn;
+use crate::http::registry::{optional, Access, Action, Handler, Method};
+use crate::http::reply::Reply;
+use crate::http::Ctx;
+
+pub fn handlers() -> Vec<Handler> {
+    vec![
+        Handler::new("RackControllersHandler", "rackcontrollers/", Access::Authenticated, "Manage rack controllers")
+            .action(Action::new(Method::Get, None, "List rack controllers", handler_fn!(list)).params(&[
+                optional("id", "String", "system_ids (repeat)."),
+                optional("hostname", "String", "Hostnames (repeat)."),
+            ])),
+        Handler::new(
+            "RackControllerHandler",
+            "rackcontrollers/{system_id}/",
+            Access::Authenticated,
+            "Manage an individual rack controller",
+        )
+        .action(Action::new(Method::Get, None, "Read a rack controller", handler_fn!(read)))
+        .action(
+            Action::new(Method::Delete, None, "Delete a rack controller", handler_fn!(delete)).params(&[optional(
+                "force",
+                "Boolean",
+                "Delete even if VLANs still use it for DHCP.",
+            )]),
+        ),
+    ]
+}
+
+const RACK_TYPES: [i32; 2] = [NodeType::RackController as i32, NodeType::RegionAndRackController as i32];
+
+/// MAAS's controller object: the machine-like subset plus `version` and
+/// `service_set` (from the rack's last heartbeat).
+fn render_all(c: &mut DbConn, nodes: &[Node]) -> Result<Vec<Value>> {
+    let rel = nodes_db::load_related(c, nodes)?;
+    let ids: Vec<i64> = nodes.iter().map(|n| n.id).collect();
+    let rows = racks_db::of_nodes(c, &ids)?;
+    let keep = [
+        "system_id",
+        "hostname",
+        "description",
+        "hardware_uuid",
+        "domain",
+        "fqdn",
+        "architecture",
+        "cpu_count",
+        "cpu_speed",
+        "memory",
+        "swap_size",
+        "osystem",
+        "distro_series",
+        "power_type",
+        "power_state",
+        "ip_addresses",
+        "interface_set",
+        "zone",
+        "status_action",
+        "node_type",
+        "node_type_name",
+        "tag_names",
+        "hardware_info",
+        "resource_uri",
+    ];
+    Ok(nodes
+        .iter()
+        .map(|n| {
+            let full = machine_json(n, &rel);
+            let mut m: serde_json::Map<String, Value> = full
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(k, _)| keep.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            let row = rows.iter().find(|r| r.node_id == n.id);
+            let services: Value = row.and_then(|r| serde_json::from_str(&r.services).ok()).unwrap_or_else(|| json!([]));
+            m.insert("version".into(), json!(row.map(|r| r.version.clone()).unwrap_or_default()));
+            m.insert("service_set".into(), services);
+            m.insert("connected".into(), json!(row.is_some_and(racks::connected)));
+            m.insert("last_seen".into(), json!(row.map(|r| r.last_seen.format("%Y-%m-%dT%H:%M:%S%.3f").to_string())));
+            Value::Object(m)
+        })
+        .collect())
+}
+
+async fn list(ctx: Ctx) -> Result<Reply> {
+    ctx.user()?;
+    let ids: Vec<String> = ctx.params.get_all("id").into_iter().map(str::to_string).collect();
+    let hostnames: Vec<String> = ctx.params.get_all("hostname").into_iter().map(str::to_string).collect();
+    let v = ctx
+        .db()
+        .run(move |c| {
+            let filter = NodeFilter {
+                node_types: RACK_TYPES.to_vec(),
+                ids: (!ids.is_empty()).then_some(ids),
+                hostnames: (!hostnames.is_empty()).then_some(hostnames),
+                ..Default::default()
+            };
+            let nodes = nodes_db::list(c, &filter)?;
+            render_all(c, &nodes)
+        })
+        .await?;
+    Ok(Reply::Json(Value::Array(v)))
+}
+
+fn rack_node(c: &mut DbConn, sid: &str) -> Result<Node> {
+    nodes_db::by_system_id(c, sid)?
+        .filter(|n| RACK_TYPES.contains(&n.node_type))
+        .ok_or(Error::NotFound("RackController"))
+}
+
+async fn read(ctx: Ctx) -> Result<Reply> {
+    ctx.user()?;
+    let sid = ctx.path("system_id").to_string();
+    let v = ctx
+        .db()
+        .run(move |c| {
+            let n = rack_node(c, &sid)?;
+            render_all(c, std::slice::from_ref(&n))
+        })
+        .await?;
+    Ok(Reply::Json(v.into_iter().next().unwrap_or(Value::Null)))
+}
+
+async fn delete(ctx: Ctx) -> Result<Reply> {
+    ctx.admin()?;
+    let sid = ctx.path("system_id").to_string();
+    let force = ctx.params.flag("force")?.unwrap_or(false);
+    ctx.db()
+        .write(move |c| {
+            let n = rack_node(c, &sid)?;
+            racks::delete_rack(c, &n, force)
+        })
+        .await?;
+    Ok(Reply::NoContent)
+}

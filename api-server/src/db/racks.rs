@@ -1,0 +1,173 @@
+//! Rows and queries of the rack link: rack controller state, and the
+//! narrow joins the region needs to compute a rack's configuration (boot
+//! MACs of machines, addresses to reserve) in a fixed number of queries
+//! however many machines there are.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{interfaces, ip_addresses, nodes, rack_controllers};
+use super::{from_diesel, DbConn};
+use crate::error::Result;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = rack_controllers)]
+pub struct RackRow {
+    pub node_id: i64,
+    pub version: String,
+    pub services: String,
+    pub last_seen: NaiveDateTime,
+    pub registered_at: NaiveDateTime,
+}
+
+pub fn get(c: &mut DbConn, node_id: i64) -> Result<Option<RackRow>> {
+    rack_controllers::table.find(node_id).select(RackRow::as_select()).first(c).optional().map_err(from_diesel)
+}
+
+pub fn of_nodes(c: &mut DbConn, node_ids: &[i64]) -> Result<Vec<RackRow>> {
+    rack_controllers::table
+        .filter(rack_controllers::node_id.eq_any(node_ids))
+        .select(RackRow::as_select())
+        .load(c)
+        .map_err(from_diesel)
+}
+
+/// Inserts or replaces the row (registration).
+pub fn upsert(c: &mut DbConn, row: &RackRow) -> Result<()> {
+    let n = diesel::update(rack_controllers::table.find(row.node_id))
+        .set((rack_controllers::version.eq(&row.version), rack_controllers::last_seen.eq(row.last_seen)))
+        .execute(c)
+        .map_err(from_diesel)?;
+    if n == 0 {
+        diesel::insert_into(rack_controllers::table).values(row).execute(c).map_err(from_diesel)?;
+    }
+    Ok(())
+}
+
+/// Heartbeat: last contact and services.
+pub fn touch(c: &mut DbConn, node_id: i64, services: &str, now: NaiveDateTime) -> Result<()> {
+    diesel::update(rack_controllers::table.find(node_id))
+        .set((rack_controllers::services.eq(services), rack_controllers::last_seen.eq(now)))
+        .execute(c)
+        .map_err(from_diesel)?;
+    Ok(())
+}
+
+/// A node owning one of `macs`: (MAC, node id, node type, system_id).
+pub fn owners_of_macs(c: &mut DbConn, macs: &[String]) -> Result<Vec<(String, i64, i32, String)>> {
+    interfaces::table
+        .inner_join(nodes::table)
+        .filter(interfaces::mac_address.eq_any(macs))
+        .select((interfaces::mac_address.assume_not_null(), nodes::id, nodes::node_type, nodes::system_id))
+        .load(c)
+        .map_err(from_diesel)
+}
+
+/// One interface MAC of a machine, with what decides its boot purpose.
+#[derive(Debug, Clone, Queryable)]
+pub struct BootRow {
+    pub mac: String,
+    pub system_id: String,
+    pub hostname: String,
+    pub status: i32,
+}
+
+/// Every machine interface with a MAC, machines in id order (one query).
+pub fn boot_rows(c: &mut DbConn, machine_type: i32) -> Result<Vec<BootRow>> {
+    interfaces::table
+        .inner_join(nodes::table)
+        .filter(nodes::node_type.eq(machine_type))
+        .filter(interfaces::mac_address.is_not_null())
+        .filter(interfaces::iftype.eq("physical"))
+        .order((nodes::id.asc(), interfaces::id.asc()))
+        .select((interfaces::mac_address.assume_not_null(), nodes::system_id, nodes::hostname, nodes::status))
+        .load(c)
+        .map_err(from_diesel)
+}
+
+/// (MAC, address, hostname) of node interfaces with an address in one of
+/// `subnet_ids` (one query): what the rack's DHCP server reserves.
+pub fn addresses_to_reserve(c: &mut DbConn, subnet_ids: &[i64]) -> Result<Vec<(String, String, String)>> {
+    ip_addresses::table
+        .inner_join(interfaces::table.inner_join(nodes::table))
+        .filter(ip_addresses::subnet_id.eq_any(subnet_ids))
+        .filter(ip_addresses::ip.is_not_null())
+        .filter(interfaces::mac_address.is_not_null())
+        .order(ip_addresses::id.asc())
+        .select((interfaces::mac_address.assume_not_null(), ip_addresses::ip.assume_not_null(), nodes::hostname))
+        .load(c)
+        .map_err(from_diesel)
+}
+
+/// Address rows attached to the interfaces of node `node_id`.
+pub fn delete_node_addresses(c: &mut DbConn, interface_ids: &[i64]) -> Result<()> {
+    diesel::delete(ip_addresses::table.filter(ip_addresses::interface_id.eq_any(interface_ids)))
+        .execute(c)
+        .map_err(from_diesel)?;
+    Ok(())
+}
+
+/// DHCP-discovered addresses (`mode = 'discovered'`) for `mac` or `ip`.
+pub fn delete_discovered(c: &mut DbConn, mac: &str, ip: &str) -> Result<usize> {
+    diesel::delete(
+        ip_addresses::table
+            .filter(ip_addresses::mode.eq("discovered"))
+            .filter(ip_addresses::mac_address.eq(mac).or(ip_addresses::ip.eq(ip))),
+    )
+    .execute(c)
+    .map_err(from_diesel)
+}
+
+/// The DHCP link (`mode = 'dhcp'`) of an interface with `mac`, if any.
+pub fn dhcp_link_of_mac(c: &mut DbConn, mac: &str) -> Result<Option<(i64, Option<String>)>> {
+    ip_addresses::table
+        .inner_join(interfaces::table)
+        .filter(interfaces::mac_address.eq(mac))
+        .filter(ip_addresses::mode.eq("dhcp"))
+        .select((ip_addresses::id, ip_addresses::ip))
+        .first(c)
+        .optional()
+        .map_err(from_diesel)
+}
+
+/// Node (id, system_id, hostname) owning interface `mac`.
+pub fn node_of_mac(c: &mut DbConn, mac: &str) -> Result<Option<(i64, String)>> {
+    interfaces::table
+        .inner_join(nodes::table)
+        .filter(interfaces::mac_address.eq(mac))
+        .select((nodes::id, nodes::system_id))
+        .first(c)
+        .optional()
+        .map_err(from_diesel)
+}
+
+/// Adds a physical interface reported by a rack; returns its id.
+pub fn insert_interface(c: &mut DbConn, node_id: i64, name: &str, mac: &str) -> Result<i64> {
+    diesel::insert_into(interfaces::table)
+        .values((
+            interfaces::node_id.eq(node_id),
+            interfaces::name.eq(name),
+            interfaces::iftype.eq("physical"),
+            interfaces::mac_address.eq(mac),
+            interfaces::enabled.eq(true),
+            interfaces::is_boot.eq(false),
+            interfaces::params.eq("{}"),
+            interfaces::tags.eq("[]"),
+            interfaces::link_connected.eq(true),
+            interfaces::interface_speed.eq(0i64),
+            interfaces::link_speed.eq(0i64),
+            interfaces::created_at.eq(chrono::Utc::now().naive_utc()),
+        ))
+        .returning(interfaces::id)
+        .get_result(c)
+        .map_err(from_diesel)
+}
+
+/// Renames an interface and sets its VLAN (what the rack observed).
+pub fn set_interface(c: &mut DbConn, id: i64, name: &str, vlan_id: Option<i64>) -> Result<()> {
+    diesel::update(interfaces::table.find(id))
+        .set((interfaces::name.eq(name), interfaces::vlan_id.eq(vlan_id)))
+        .execute(c)
+        .map_err(from_diesel)?;
+    Ok(())
+}

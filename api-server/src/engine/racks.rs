@@ -1,0 +1,472 @@
+//! Rack controllers: the shared secret, registration, the configuration the
+//! region computes for each rack (DHCP per VLAN, boot purpose per MAC), and
+//! what racks report back (DHCP leases, boot events).
+//!
+//! Nothing here knows HTTP; `crate::rpc` authenticates racks and calls in.
+//! The wire types are the rack's own (`ironpool_rack::link::proto`), so
+//! both ends compile against one definition.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, Ipv4Addr};
+
+use chrono::Utc;
+use ipnet::IpNet;
+use ironpool_rack::dhcp::{Cidr, DhcpConfig, LeaseEventKind, MacAddr, Reservation, SubnetConfig};
+use ironpool_rack::link::proto::{
+    self, BootConfig, BootEntry, BootEventReport, BootMachine, ImageRef, LeaseReport, Purpose, RackConfig,
+    RegisterRequest, RegisterResponse, SyncRequest, SyncResponse,
+};
+
+use super::lifecycle::{NodeType, Status};
+use super::network::DEFAULT_VLAN_ID;
+use super::nodes::{self as node_engine, level};
+use super::{names, network, Form};
+use crate::db::network::{self as net, NewIpAddress};
+use crate::db::nodes::{self as nodes_db, Node};
+use crate::db::racks::{self as racks_db, RackRow};
+use crate::db::DbConn;
+use crate::error::{Error, Result};
+
+/// How often racks are asked to sync.
+pub const HEARTBEAT_SECS: u64 = 10;
+/// A rack that has not synced for this long is shown as disconnected, and
+/// its VLANs' secondary rack takes over DHCP.
+pub const STALE_SECS: i64 = 30;
+
+/// Where the shared secret lives: the config table, so every region on one
+/// database shares it (MAAS keeps its rack secret in the database too).
+const SECRET_KEY: &str = "rack_secret";
+
+/// The shared secret racks sign with, if the region has made one.
+pub fn secret(c: &mut DbConn) -> Result<Option<String>> {
+    Ok(crate::db::config::get(c, SECRET_KEY)?.filter(|s| proto::valid_secret(s)))
+}
+
+/// The shared secret, created on first start. Call in a write transaction;
+/// if two regions race, one insert fails and its caller reads the winner's.
+pub fn ensure_secret(c: &mut DbConn) -> Result<String> {
+    if let Some(s) = secret(c)? {
+        return Ok(s);
+    }
+    let s = proto::new_secret();
+    crate::db::config::set(c, SECRET_KEY, &s)?;
+    Ok(s)
+}
+
+/// A tiny [`Form`] for calling the network engine with fixed fields.
+struct Fields(Vec<(&'static str, String)>);
+
+impl Form for Fields {
+    fn value(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
+    }
+    fn values(&self, name: &str) -> Vec<&str> {
+        self.0.iter().filter(|(k, _)| *k == name).map(|(_, v)| v.as_str()).collect()
+    }
+}
+
+fn is_rack(n: &Node) -> bool {
+    NodeType::from_code(n.node_type).is_rack()
+}
+
+/// The registered rack `system_id` (404 when unknown, so the rack
+/// registers again).
+pub fn rack(c: &mut DbConn, system_id: &str) -> Result<Node> {
+    nodes_db::by_system_id(c, system_id)?.filter(is_rack).ok_or(Error::NotFound("RackController"))
+}
+
+/// Registers (or re-registers) a rack: one transaction, idempotent. Its
+/// node keeps its system_id; its interfaces and addresses are replaced by
+/// what it reports, and networks the region has never seen become new
+/// fabrics and subnets, as MAAS does for rack interfaces.
+pub fn register(c: &mut DbConn, req: &RegisterRequest) -> Result<RegisterResponse> {
+    let hostname = req.hostname.trim();
+    if hostname.is_empty() || hostname.len() > 255 {
+        return Err(Error::BadRequest("A rack must report a hostname of 1-255 characters.".into()));
+    }
+    if req.interfaces.len() > 1024 {
+        return Err(Error::BadRequest("A rack may report at most 1024 interfaces.".into()));
+    }
+    let mut reported = Vec::new();
+    for i in &req.interfaces {
+        let mac = names::normalise_mac(&i.mac)
+            .ok_or_else(|| Error::BadRequest(format!("Interface {}: '{}' is not a MAC address.", i.name, i.mac)))?;
+        let mut addrs = Vec::new();
+        for a in &i.addresses {
+            let n: IpNet = a
+                .parse()
+                .map_err(|_| Error::BadRequest(format!("Interface {}: '{a}' is not an address/prefix.", i.name)))?;
+            addrs.push(n);
+        }
+        if !reported.iter().any(|(m, _, _): &(String, String, Vec<IpNet>)| *m == mac) {
+            reported.push((mac, i.name.clone(), addrs));
+        }
+    }
+    let macs: Vec<String> = reported.iter().map(|(m, _, _)| m.clone()).collect();
+
+    let mut node = match req.system_id.as_deref().filter(|s| !s.is_empty()) {
+        Some(sid) => nodes_db::by_system_id(c, sid)?.filter(is_rack),
+        None => None,
+    };
+    for (mac, id, node_type, sid) in racks_db::owners_of_macs(c, &macs)? {
+        let owner_is_rack = NodeType::from_code(node_type).is_rack();
+        if !owner_is_rack {
+            return Err(Error::Conflict(format!(
+                "MAC address {mac} belongs to node {sid}, which is not a rack controller; remove it there first."
+            )));
+        }
+        match &node {
+            None => node = nodes_db::by_ids(c, &[id])?.into_iter().next(),
+            Some(n) if n.id != id => {
+                return Err(Error::Conflict(format!("MAC address {mac} belongs to another rack controller ({sid}).")))
+            }
+            Some(_) => {}
+        }
+    }
+    let now = Utc::now().naive_utc();
+    let node = match node {
+        Some(n) => n,
+        None => node_engine::create_rack_node(c, hostname, &[])?,
+    };
+    sync_interfaces(c, &node, &reported)?;
+    racks_db::upsert(
+        c,
+        &RackRow {
+            node_id: node.id,
+            version: req.version.chars().take(64).collect(),
+            services: "[]".into(),
+            last_seen: now,
+            registered_at: now,
+        },
+    )?;
+    Ok(RegisterResponse { system_id: node.system_id, heartbeat_secs: HEARTBEAT_SECS })
+}
+
+fn sync_interfaces(c: &mut DbConn, node: &Node, reported: &[(String, String, Vec<IpNet>)]) -> Result<()> {
+    let existing = net::interfaces_of(c, node.id)?;
+    let ids: Vec<i64> = existing.iter().map(|i| i.id).collect();
+    racks_db::delete_node_addresses(c, &ids)?;
+    let mut model = net::load_model(c)?;
+    for (mac, name, addrs) in reported {
+        let iface_id = match existing.iter().find(|i| i.mac_address.as_deref() == Some(mac.as_str())) {
+            Some(i) => i.id,
+            None => racks_db::insert_interface(c, node.id, name, mac)?,
+        };
+        let mut vlan_id = None;
+        for a in addrs {
+            let ip = a.addr();
+            let subnet = match network::subnet_containing(&model, ip) {
+                Some(s) => s.clone(),
+                None => {
+                    // A network the region has not seen becomes a subnet, so an
+                    // admin can enable DHCP on it: on the default VLAN while that
+                    // has no subnet yet (where enlisting machines land), else on
+                    // a new fabric with its untagged VLAN.
+                    let default_free = !model.subnets.values().any(|s| s.vlan_id == DEFAULT_VLAN_ID);
+                    let vlan = if default_free {
+                        DEFAULT_VLAN_ID
+                    } else {
+                        let fab = network::create_fabric(c, &Fields(vec![]))?;
+                        model_vlan_of_fabric(c, fab.id)?
+                    };
+                    let s = network::create_subnet(
+                        c,
+                        &Fields(vec![("cidr", a.trunc().to_string()), ("vlan", vlan.to_string())]),
+                    )?;
+                    model = net::load_model(c)?;
+                    s
+                }
+            };
+            vlan_id.get_or_insert(subnet.vlan_id);
+            if let Some(other) = net::address_by_ip(c, &ip.to_string())? {
+                tracing::warn!(%ip, owner = ?other.interface_id, "rack address already recorded for someone else; not linking it");
+                continue;
+            }
+            net::address_insert(
+                c,
+                &NewIpAddress {
+                    ip: Some(ip.to_string()),
+                    mode: "static".into(),
+                    subnet_id: Some(subnet.id),
+                    interface_id: Some(iface_id),
+                    user_id: None,
+                    hostname: node.hostname.clone(),
+                    mac_address: None,
+                    created_at: Utc::now().naive_utc(),
+                },
+            )?;
+        }
+        racks_db::set_interface(c, iface_id, name, vlan_id)?;
+    }
+    Ok(())
+}
+
+fn model_vlan_of_fabric(c: &mut DbConn, fabric_id: i64) -> Result<i64> {
+    net::vlan_by_vid(c, fabric_id, 0)?
+        .map(|v| v.id)
+        .ok_or_else(|| Error::Internal("new fabric has no untagged VLAN".into()))
+}
+
+/// Heartbeat: records contact and services, returns the configuration when
+/// the rack's copy is out of date.
+pub fn sync(c: &mut DbConn, req: &SyncRequest, boot_images: &BootImages) -> Result<SyncResponse> {
+    let rack = rack(c, &req.system_id)?;
+    let services = serde_json::to_string(&req.services).map_err(Error::internal)?;
+    racks_db::touch(c, rack.id, &services, Utc::now().naive_utc())?;
+    let cfg = config_for(c, &rack, boot_images)?;
+    let hash = proto::config_hash(&cfg);
+    let changed = req.config_hash.as_deref() != Some(hash.as_str());
+    Ok(SyncResponse { config_hash: hash, config: changed.then_some(cfg) })
+}
+
+/// The commissioning environment's kernel and initrd, when imported.
+#[derive(Debug, Clone, Default)]
+pub struct BootImages {
+    pub kernel: Option<ImageRef>,
+    pub initrd: Option<ImageRef>,
+}
+
+fn entry(images: &BootImages, cmdline: String) -> BootEntry {
+    BootEntry { kernel: images.kernel.clone(), initrd: images.initrd.clone(), cmdline }
+}
+
+/// What a machine in `status` boots, as MAAS's boot purposes: the
+/// ephemeral environment while Ironpool works on it, its disk otherwise.
+pub fn purpose(status: Status) -> Purpose {
+    use Status::*;
+    match status {
+        Commissioning | Testing | EnteringRescueMode | RescueMode | DiskErasing => Purpose::Commissioning,
+        Deploying => Purpose::Xinstall,
+        _ => Purpose::Local,
+    }
+}
+
+const KERNEL_OPTS: &str = "console=tty0 console=ttyS0,115200n8";
+
+/// Everything `rack` serves (a handful of queries, however many machines).
+pub fn config_for(c: &mut DbConn, rack: &Node, images: &BootImages) -> Result<RackConfig> {
+    let model = net::load_model(c)?;
+    let rack_ifaces = net::interfaces_of(c, rack.id)?;
+    let ids: Vec<i64> = rack_ifaces.iter().map(|i| i.id).collect();
+    let rack_ips: Vec<(IpAddr, i64)> = net::links_of(c, &ids)?
+        .into_iter()
+        .filter_map(|a| Some((a.ip.as_deref()?.parse().ok()?, a.subnet_id?)))
+        .collect();
+
+    // VLANs this rack serves DHCP on: as primary, or as secondary while the
+    // primary is silent (failover).
+    let mut vlans: Vec<&net::Vlan> = model.vlans.values().filter(|v| v.dhcp_on).collect();
+    vlans.sort_by_key(|v| v.id);
+    let primaries: Vec<i64> = vlans.iter().filter_map(|v| v.primary_rack_id).collect();
+    let fresh: HashSet<i64> = racks_db::of_nodes(c, &primaries)?
+        .into_iter()
+        .filter(|r| (Utc::now().naive_utc() - r.last_seen).num_seconds() <= STALE_SECS)
+        .map(|r| r.node_id)
+        .collect();
+    let served: Vec<i64> = vlans
+        .iter()
+        .filter(|v| {
+            v.primary_rack_id == Some(rack.id)
+                || (v.secondary_rack_id == Some(rack.id) && !v.primary_rack_id.is_some_and(|p| fresh.contains(&p)))
+        })
+        .map(|v| v.id)
+        .collect();
+
+    let domain =
+        crate::db::places::domains(c)?.into_iter().find(|d| d.id == node_engine::DEFAULT_DOMAIN_ID).map(|d| d.name);
+    let mut subnets = Vec::new();
+    let mut server_address = None;
+    let mut subnet_ids = Vec::new();
+    let mut subs: Vec<&net::Subnet> = model.subnets.values().filter(|s| served.contains(&s.vlan_id)).collect();
+    subs.sort_by_key(|s| s.id);
+    for s in subs {
+        let Ok(IpNet::V4(cidr)) = s.cidr.parse::<IpNet>() else { continue };
+        let Some(own) = rack_ips.iter().find_map(|(ip, sid)| match ip {
+            IpAddr::V4(v4) if *sid == s.id => Some(*v4),
+            _ => None,
+        }) else {
+            tracing::warn!(subnet = %s.cidr, rack = %rack.system_id, "DHCP is on but the rack has no address in the subnet");
+            continue;
+        };
+        let Some(range) = net::ranges(c, Some(s.id))?.into_iter().find(|r| r.range_type == "dynamic") else { continue };
+        let (Ok(start), Ok(end)) = (range.start_ip.parse::<Ipv4Addr>(), range.end_ip.parse::<Ipv4Addr>()) else {
+            continue;
+        };
+        server_address.get_or_insert(own);
+        subnet_ids.push(s.id);
+        subnets.push(SubnetConfig {
+            cidr: Cidr { network: cidr.network(), prefix: cidr.prefix_len() },
+            router: s.gateway_ip.as_deref().and_then(|g| g.parse().ok()),
+            dns_servers: s.dns_servers.split([' ', ',']).filter_map(|d| d.parse().ok()).collect(),
+            domain: domain.clone(),
+            range_start: start,
+            range_end: end,
+            lease_time: 600,
+            next_server: Some(own),
+        });
+    }
+    let dhcp = match server_address {
+        None => None,
+        Some(addr) => {
+            let mut cfg = DhcpConfig::new(addr, subnets);
+            let mut seen_mac = HashSet::new();
+            let mut seen_ip = HashSet::new();
+            for (mac, ip, hostname) in racks_db::addresses_to_reserve(c, &subnet_ids)? {
+                let (Ok(mac), Ok(ip)) = (mac.parse::<MacAddr>(), ip.parse::<Ipv4Addr>()) else { continue };
+                if seen_mac.insert(mac) && seen_ip.insert(ip) {
+                    cfg.reservations.push(Reservation { mac, ip, hostname: Some(hostname) });
+                }
+            }
+            match cfg.validate() {
+                Ok(()) => Some(cfg),
+                Err(e) => {
+                    tracing::error!(rack = %rack.system_id, error = %e, "DHCP configuration not sent");
+                    None
+                }
+            }
+        }
+    };
+
+    let metadata = "http://{rack}/MAAS/metadata/latest";
+    let enlist = entry(
+        images,
+        format!(
+            "{KERNEL_OPTS} cloud-config-url={metadata}/enlist-preseed/?op=get_enlist_preseed ironpool.purpose=enlist"
+        ),
+    );
+    let machines = racks_db::boot_rows(c, NodeType::Machine as i32)?
+        .into_iter()
+        .map(|r| {
+            let p = Status::from_code(r.status).map(purpose).unwrap_or(Purpose::Local);
+            let cmdline = if p == Purpose::Local {
+                String::new()
+            } else {
+                format!(
+                    "{KERNEL_OPTS} cloud-config-url={metadata}/by-id/{}/?op=get_preseed ironpool.purpose={} hostname={}",
+                    r.system_id,
+                    ironpool_rack::link::boot::purpose_name(p),
+                    r.hostname
+                )
+            };
+            BootMachine {
+                mac: r.mac,
+                system_id: r.system_id,
+                hostname: r.hostname,
+                purpose: p,
+                entry: if p == Purpose::Local { BootEntry { kernel: None, initrd: None, cmdline } } else { entry(images, cmdline) },
+            }
+        })
+        .collect();
+    Ok(RackConfig { dhcp, boot: BootConfig { enlist, machines } })
+}
+
+/// DHCP lease events: a known machine's DHCP link gets the address (MAAS
+/// shows it as the link's `ip_address`); other leases are recorded as
+/// `discovered` addresses so IPAM never hands them out.
+pub fn record_leases(c: &mut DbConn, report: &LeaseReport) -> Result<usize> {
+    let _rack = rack(c, &report.system_id)?;
+    let model = net::load_model(c)?;
+    let mut applied = 0;
+    for e in &report.events {
+        let mac = e.mac.to_string();
+        let ip = e.ip.to_string();
+        match e.kind {
+            LeaseEventKind::Bound => {
+                if let Some((link_id, current)) = racks_db::dhcp_link_of_mac(c, &mac)? {
+                    if current.as_deref() != Some(ip.as_str()) {
+                        racks_db::delete_discovered(c, &mac, &ip)?;
+                        if net::address_by_ip(c, &ip)?.is_none() {
+                            net::address_set_ip(c, link_id, Some(&ip))?;
+                        }
+                    }
+                } else {
+                    racks_db::delete_discovered(c, &mac, &ip)?;
+                    if net::address_by_ip(c, &ip)?.is_some() {
+                        tracing::warn!(%ip, %mac, "leased address is also assigned in IPAM");
+                        continue;
+                    }
+                    net::address_insert(
+                        c,
+                        &NewIpAddress {
+                            ip: Some(ip.clone()),
+                            mode: "discovered".into(),
+                            subnet_id: network::subnet_containing(&model, IpAddr::V4(e.ip)).map(|s| s.id),
+                            interface_id: None,
+                            user_id: None,
+                            hostname: e.hostname.clone().unwrap_or_default(),
+                            mac_address: Some(mac.clone()),
+                            created_at: Utc::now().naive_utc(),
+                        },
+                    )?;
+                }
+            }
+            LeaseEventKind::Released | LeaseEventKind::Expired | LeaseEventKind::Declined => {
+                racks_db::delete_discovered(c, &mac, &ip)?;
+                if let Some((link_id, Some(current))) = racks_db::dhcp_link_of_mac(c, &mac)? {
+                    if current == ip {
+                        net::address_set_ip(c, link_id, None)?;
+                    }
+                }
+            }
+        }
+        applied += 1;
+    }
+    Ok(applied)
+}
+
+/// Boot file fetches by known machines become node events ("PXE Request").
+pub fn record_boot_events(c: &mut DbConn, report: &BootEventReport) -> Result<usize> {
+    let rack = rack(c, &report.system_id)?;
+    let mut n = 0;
+    for e in report.events.iter().take(1000) {
+        let Some(mac) = names::normalise_mac(&e.mac) else { continue };
+        let Some((node_id, _)) = racks_db::node_of_mac(c, &mac)? else { continue };
+        let Some(node) = nodes_db::by_ids(c, &[node_id])?.into_iter().next() else { continue };
+        let desc = format!("{} fetched {} from rack {}", e.ip, e.file, rack.hostname);
+        node_engine::log_event(c, &node, "", level::INFO, "PXE Request", &desc)?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Whether a rack synced recently.
+pub fn connected(row: &RackRow) -> bool {
+    (Utc::now().naive_utc() - row.last_seen).num_seconds() <= STALE_SECS
+}
+
+/// Deletes a rack. Refused while it serves DHCP on a VLAN unless `force`,
+/// which also turns DHCP off there (as MAAS's `force`); its addresses go
+/// with its interfaces.
+pub fn delete_rack(c: &mut DbConn, rack: &Node, force: bool) -> Result<()> {
+    let model = net::load_model(c)?;
+    let mut using: Vec<&net::Vlan> = model
+        .vlans
+        .values()
+        .filter(|v| v.primary_rack_id == Some(rack.id) || v.secondary_rack_id == Some(rack.id))
+        .collect();
+    using.sort_by_key(|v| v.id);
+    if !force {
+        if let Some(v) = using.iter().find(|v| v.dhcp_on) {
+            return Err(Error::BadRequest(format!(
+                "Unable to delete '{}': it provides DHCP on VLAN {} (fabric {}). Turn DHCP off or move it to another rack first, or pass force=true.",
+                rack.hostname, v.vid, v.fabric_id
+            )));
+        }
+    }
+    for v in using {
+        let mut nv = v.clone();
+        if nv.primary_rack_id == Some(rack.id) {
+            nv.primary_rack_id = nv.secondary_rack_id.take();
+        }
+        if nv.secondary_rack_id == Some(rack.id) {
+            nv.secondary_rack_id = None;
+        }
+        if nv.primary_rack_id.is_none() {
+            nv.dhcp_on = false;
+        }
+        net::vlan_update(c, &nv)?;
+    }
+    let ids: Vec<i64> = net::interfaces_of(c, rack.id)?.iter().map(|i| i.id).collect();
+    racks_db::delete_node_addresses(c, &ids)?;
+    nodes_db::delete(c, rack.id)
+}

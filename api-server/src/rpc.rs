@@ -1,0 +1,88 @@
+//! The region's end of the rack link (`/MAAS/rpc/v1/…`): authenticates
+//! every request against the shared secret, then hands the decoded body to
+//! `engine::racks`. The protocol is described in
+//! `ironpool_rack::link::proto` and docs/rack-link.md.
+
+use std::sync::Arc;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use ironpool_rack::link::proto::{self, BootEventReport, LeaseReport, RegisterRequest, SyncRequest};
+use serde::de::DeserializeOwned;
+
+use crate::engine::racks;
+use crate::error::{Error, Result};
+use crate::http::{error::to_response, read_body_limited, AppState};
+
+/// Lease batches can be large after an outage; nothing else comes close.
+const BODY_LIMIT: usize = 16 << 20;
+
+pub async fn handle(req: &HttpRequest, payload: web::Payload, state: Arc<AppState>, call: &str) -> HttpResponse {
+    match dispatch(req, payload, state, call).await {
+        Ok(r) => r,
+        Err(e) => to_response(&e),
+    }
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// Checks the signature header; one message for every failure, so a caller
+/// learns nothing about which part was wrong.
+fn authenticate(req: &HttpRequest, state: &AppState, body: &[u8]) -> Result<()> {
+    let refused =
+        || Error::Unauthorized("Rack authentication failed: check the shared secret (`ironpool secret`).".into());
+    let header = req.headers().get(proto::AUTH_HEADER).and_then(|v| v.to_str().ok()).ok_or_else(refused)?;
+    let signed = proto::parse_header(header).ok_or_else(refused)?;
+    let path = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("");
+    if !proto::verify(&state.rack_secret, req.method().as_str(), path, &signed, body) {
+        return Err(refused());
+    }
+    let now = now();
+    if (now - signed.ts).abs() > proto::MAX_SKEW_SECS {
+        return Err(refused());
+    }
+    // Checked after the signature, so strangers cannot fill the cache.
+    if !state.nonces.check_and_record("rack", signed.nonce, signed.ts, now, proto::MAX_SKEW_SECS) {
+        return Err(refused());
+    }
+    Ok(())
+}
+
+fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
+    serde_json::from_slice(body).map_err(|e| Error::BadRequest(format!("Malformed rack request: {e}.")))
+}
+
+async fn dispatch(req: &HttpRequest, payload: web::Payload, state: Arc<AppState>, call: &str) -> Result<HttpResponse> {
+    let body = read_body_limited(payload, BODY_LIMIT).await?;
+    authenticate(req, &state, &body)?;
+    let method = req.method().as_str();
+    let db = state.db.clone();
+    let json = |v: serde_json::Value| HttpResponse::Ok().json(v);
+    match (method, call) {
+        ("POST", "register") => {
+            let r: RegisterRequest = decode(&body)?;
+            let resp = db.write(move |c| racks::register(c, &r)).await?;
+            tracing::info!(system_id = %resp.system_id, "rack registered");
+            Ok(HttpResponse::Ok().json(resp))
+        }
+        ("POST", "sync") => {
+            let r: SyncRequest = decode(&body)?;
+            let images = crate::engine::racks::BootImages::default();
+            let resp = db.write(move |c| racks::sync(c, &r, &images)).await?;
+            Ok(HttpResponse::Ok().json(resp))
+        }
+        ("POST", "leases") => {
+            let r: LeaseReport = decode(&body)?;
+            let n = db.write(move |c| racks::record_leases(c, &r)).await?;
+            Ok(json(serde_json::json!({ "applied": n })))
+        }
+        ("POST", "boot-events") => {
+            let r: BootEventReport = decode(&body)?;
+            let n = db.write(move |c| racks::record_boot_events(c, &r)).await?;
+            Ok(json(serde_json::json!({ "applied": n })))
+        }
+        (_, "register" | "sync" | "leases" | "boot-events") => Err(Error::MethodNotAllowed { allow: vec!["POST"] }),
+        _ => Err(Error::UnknownEndpoint(format!("{}{call}", proto::RPC_PREFIX))),
+    }
+}

@@ -1,0 +1,600 @@
+//! The rack daemon: registers with a region, heartbeats, applies the
+//! configuration the region computes (DHCP, boot), reports DHCP leases and
+//! boot events, and runs the DHCP, TFTP and HTTP boot servers.
+//!
+//! The last configuration is cached in the data directory, so a rack that
+//! restarts while every region is down still serves DHCP and boot scripts.
+//! Lost contact is retried with exponential backoff, trying each region URL
+//! in turn; lease events wait in memory (bounded) until a region takes them.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::{mpsc, Notify};
+use tokio::task::JoinHandle;
+
+use super::client::{LinkError, RegionClient};
+use super::proto::{
+    self, BootEvent, BootEventReport, ImageRef, LeaseReport, RackConfig, RackInterface, RegisterRequest,
+    RegisterResponse, ServiceStatus, SyncRequest, SyncResponse,
+};
+use crate::dhcp::{bind_socket, DhcpConfig, DhcpServer, DhcpStats, LeaseEvent};
+use crate::tftp::{DynamicSource, TftpConfig, TftpServer};
+
+/// Most events kept while no region is reachable; older ones are dropped
+/// (the lease table on the rack stays authoritative meanwhile).
+const MAX_PENDING: usize = 10_000;
+
+/// How the rack runs.
+#[derive(Debug, Clone)]
+pub struct RackOptions {
+    pub region_urls: Vec<String>,
+    pub secret: String,
+    pub data_dir: PathBuf,
+    pub hostname: String,
+    /// Interfaces to report; `None` asks the host (`ip -j addr`).
+    pub interfaces: Option<Vec<RackInterface>>,
+    /// HTTP boot server (MAAS: port 5248); `None` disables it.
+    pub http_listen: Option<SocketAddr>,
+    /// TFTP server (port 69); `None` disables it.
+    pub tftp_listen: Option<SocketAddr>,
+    /// DHCP server (port 67); `None` disables it even if the region enables DHCP.
+    pub dhcp_listen: Option<SocketAddr>,
+    /// Bind DHCP to this interface (SO_BINDTODEVICE).
+    pub dhcp_interface: Option<String>,
+    /// Overrides the heartbeat interval the region asks for.
+    pub heartbeat: Option<Duration>,
+    /// Longest wait between reconnection attempts.
+    pub max_backoff: Duration,
+    pub request_timeout: Duration,
+    /// Log a port that cannot be bound and run without that service,
+    /// instead of failing (the rack embedded in `ironpool serve`/`demo`
+    /// as an ordinary user cannot bind ports 67 and 69).
+    pub best_effort: bool,
+}
+
+impl RackOptions {
+    pub fn new(region_urls: Vec<String>, secret: String, data_dir: PathBuf) -> Self {
+        RackOptions {
+            region_urls,
+            secret,
+            data_dir,
+            hostname: hostname(),
+            interfaces: None,
+            http_listen: Some(SocketAddr::from(([0, 0, 0, 0], 5248))),
+            tftp_listen: Some(SocketAddr::from(([0, 0, 0, 0], 69))),
+            dhcp_listen: Some(SocketAddr::from(([0, 0, 0, 0], 67))),
+            dhcp_interface: None,
+            heartbeat: None,
+            max_backoff: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(20),
+            best_effort: false,
+        }
+    }
+}
+
+/// The host's name, as MAAS racks report it.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "rack".into())
+}
+
+/// What the rack knows, shared by its servers and the link loop.
+#[derive(Default)]
+pub struct RackState {
+    system_id: RwLock<Option<String>>,
+    config: RwLock<Option<(String, Arc<RackConfig>)>>,
+    connected: AtomicBool,
+    /// Successful syncs since start.
+    pub syncs: AtomicU64,
+    /// Registrations since start (one per (re)connection).
+    pub registrations: AtomicU64,
+    pending_leases: Mutex<Vec<LeaseEvent>>,
+    pending_boot: Mutex<Vec<BootEvent>>,
+    downloads: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    dhcp_stats: Mutex<Option<Arc<DhcpStats>>>,
+    flush: Notify,
+}
+
+impl RackState {
+    pub fn system_id(&self) -> Option<String> {
+        self.system_id.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn config(&self) -> Option<Arc<RackConfig>> {
+        self.config.read().unwrap_or_else(|e| e.into_inner()).as_ref().map(|(_, c)| c.clone())
+    }
+
+    fn config_hash(&self) -> Option<String> {
+        self.config.read().unwrap_or_else(|e| e.into_inner()).as_ref().map(|(h, _)| h.clone())
+    }
+
+    /// Whether the last exchange with a region succeeded.
+    pub fn connected(&self) -> bool {
+        self.connected.load(Ordering::Relaxed)
+    }
+
+    pub fn dhcp_stats(&self) -> Option<Arc<DhcpStats>> {
+        self.dhcp_stats.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// A boot file the current configuration names.
+    pub fn image_ref(&self, sha256: &str) -> Option<ImageRef> {
+        let cfg = self.config()?;
+        let b = &cfg.boot;
+        let found = std::iter::once(&b.enlist)
+            .chain(b.machines.iter().map(|m| &m.entry))
+            .flat_map(|e| [&e.kernel, &e.initrd])
+            .flatten()
+            .find(|r| r.sha256 == sha256)
+            .cloned();
+        found
+    }
+
+    pub(crate) fn download_lock(&self, sha256: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.downloads.lock().unwrap_or_else(|e| e.into_inner()).entry(sha256.to_string()).or_default().clone()
+    }
+
+    pub(crate) fn boot_event(&self, e: BootEvent) {
+        push_bounded(&self.pending_boot, e);
+        self.flush.notify_one();
+    }
+
+    fn lease_event(&self, e: LeaseEvent) {
+        push_bounded(&self.pending_leases, e);
+        self.flush.notify_one();
+    }
+}
+
+fn push_bounded<T>(q: &Mutex<Vec<T>>, item: T) {
+    let mut q = q.lock().unwrap_or_else(|e| e.into_inner());
+    if q.len() >= MAX_PENDING {
+        q.remove(0);
+    }
+    q.push(item);
+}
+
+fn take<T>(q: &Mutex<Vec<T>>) -> Vec<T> {
+    std::mem::take(&mut *q.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+fn put_back<T>(q: &Mutex<Vec<T>>, mut items: Vec<T>) {
+    let mut q = q.lock().unwrap_or_else(|e| e.into_inner());
+    items.append(&mut q);
+    items.truncate(MAX_PENDING);
+    *q = items;
+}
+
+/// A running rack; dropping it does not stop it, call [`Rack::stop`].
+pub struct Rack {
+    pub state: Arc<RackState>,
+    pub http_addr: Option<SocketAddr>,
+    pub tftp_addr: Option<SocketAddr>,
+    http: Option<actix_web::dev::ServerHandle>,
+    tasks: Vec<JoinHandle<()>>,
+    dhcp: Arc<DhcpControl>,
+}
+
+impl Rack {
+    /// Starts the servers and the region link. Fails only on local problems
+    /// (a port in use, an unwritable data dir); an unreachable region is
+    /// retried in the background.
+    pub async fn start(opts: RackOptions) -> anyhow::Result<Rack> {
+        if !proto::valid_secret(&opts.secret) {
+            anyhow::bail!("the shared secret must be the hex string `ironpool secret` prints on the region");
+        }
+        std::fs::create_dir_all(opts.data_dir.join("images"))?;
+        std::fs::create_dir_all(opts.data_dir.join("tftp"))?;
+        let client = Arc::new(RegionClient::new(&opts.region_urls, &opts.secret, opts.request_timeout)?);
+        let state = Arc::new(RackState::default());
+        load_cache(&opts.data_dir, &state);
+
+        let mut tasks = Vec::new();
+        let (mut http_addr, mut http) = (None, None);
+        let tolerate = |what: &str, listen: SocketAddr, e: std::io::Error| -> anyhow::Result<()> {
+            if opts.best_effort {
+                tracing::warn!(%listen, error = %e, "cannot bind the rack's {what} server; running without it");
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!("cannot bind the {what} server on {listen}: {e}"))
+            }
+        };
+        if let Some(listen) = opts.http_listen {
+            match super::http::bind(listen, state.clone(), client.clone(), opts.data_dir.join("images")) {
+                Ok((addr, server)) => {
+                    http = Some(server.handle());
+                    tasks.push(tokio::spawn(async move {
+                        if let Err(e) = server.await {
+                            tracing::error!(error = %e, "rack HTTP server stopped");
+                        }
+                    }));
+                    http_addr = Some(addr);
+                }
+                Err(e) => tolerate("HTTP boot", listen, e)?,
+            }
+        }
+        let mut tftp_addr = None;
+        if let Some(listen) = opts.tftp_listen {
+            let root = opts.data_dir.join("tftp");
+            install_boot_loaders(&root);
+            let http_port = http_addr.map(|a| a.port()).unwrap_or(5248);
+            match TftpServer::bind(listen, TftpConfig::new(root)).await {
+                Ok(server) => {
+                    let server = server.with_dynamic(Arc::new(TftpScripts { http_port }));
+                    tftp_addr = Some(server.local_addr()?);
+                    tasks.push(tokio::spawn(async move {
+                        if let Err(e) = server.serve().await {
+                            tracing::error!(error = %e, "rack TFTP server stopped");
+                        }
+                    }));
+                }
+                Err(e) => tolerate("TFTP", listen, e)?,
+            }
+        }
+        let dhcp = Arc::new(DhcpControl {
+            listen: opts.dhcp_listen,
+            interface: opts.dhcp_interface.clone(),
+            lease_file: opts.data_dir.join("dhcp-leases.json"),
+            http_port: http_addr.map(|a| a.port()).unwrap_or(5248),
+            running: Mutex::new(None),
+        });
+        if let Some(cfg) = state.config() {
+            // Serve from the cache at once; the region may be down.
+            dhcp.apply(&state, cfg.dhcp.clone());
+        }
+        let link = Link {
+            opts: opts.clone(),
+            client,
+            state: state.clone(),
+            dhcp: dhcp.clone(),
+            services: services(&http_addr, &tftp_addr),
+        };
+        tasks.push(tokio::spawn(link.run()));
+        Ok(Rack { state, http_addr, tftp_addr, http, tasks, dhcp })
+    }
+
+    /// Stops every server and the link.
+    pub async fn stop(self) {
+        if let Some(h) = self.http {
+            h.stop(true).await;
+        }
+        self.dhcp.stop();
+        for t in self.tasks {
+            t.abort();
+        }
+    }
+}
+
+fn services(http: &Option<SocketAddr>, tftp: &Option<SocketAddr>) -> Vec<ServiceStatus> {
+    let svc = |name: &str, on: bool| ServiceStatus {
+        name: name.into(),
+        status: if on { "running" } else { "off" }.into(),
+        status_info: String::new(),
+    };
+    vec![svc("http", http.is_some()), svc("tftp", tftp.is_some())]
+}
+
+/// Copies the iPXE boot loaders from Debian's `ipxe` package into the TFTP
+/// root when present, under the names the DHCP server hands out.
+fn install_boot_loaders(root: &Path) {
+    for (src, name) in [("/usr/lib/ipxe/undionly.kpxe", "undionly.kpxe"), ("/usr/lib/ipxe/ipxe.efi", "ipxe.efi")] {
+        let dst = root.join(name);
+        if !dst.exists() && Path::new(src).exists() {
+            if let Err(e) = std::fs::copy(src, &dst) {
+                tracing::warn!(%src, error = %e, "cannot copy boot loader into the TFTP root");
+            }
+        }
+    }
+}
+
+/// `ipxe.cfg` over TFTP: the chain script to HTTP (MAAS chains from TFTP to
+/// HTTP as early as possible, which is what keeps boot storms short).
+struct TftpScripts {
+    http_port: u16,
+}
+
+#[async_trait]
+impl DynamicSource for TftpScripts {
+    async fn generate(&self, path: &str, client: SocketAddr) -> Option<Vec<u8>> {
+        if path != "ipxe.cfg" && path != "boot.ipxe" {
+            return None;
+        }
+        // The machine reaches the rack's HTTP server on the address it used
+        // for TFTP; `${next-server}` is what iPXE knows it by.
+        let _ = client;
+        Some(super::boot::chain_script(&format!("http://${{next-server}}:{}", self.http_port)).into_bytes())
+    }
+}
+
+/// Starts, reconfigures and stops the DHCP server as configurations arrive.
+struct DhcpControl {
+    listen: Option<SocketAddr>,
+    interface: Option<String>,
+    lease_file: PathBuf,
+    http_port: u16,
+    running: Mutex<Option<(mpsc::Sender<DhcpConfig>, JoinHandle<()>, JoinHandle<()>)>>,
+}
+
+impl DhcpControl {
+    fn localise(&self, mut cfg: DhcpConfig) -> DhcpConfig {
+        cfg.lease_file = Some(self.lease_file.clone());
+        cfg.ipxe_script_url = format!("http://{{server}}:{}/ipxe.cfg-{{mac}}", self.http_port);
+        cfg.boot_files.bios = "undionly.kpxe".into();
+        cfg.boot_files.uefi_x64 = "ipxe.efi".into();
+        cfg
+    }
+
+    fn apply(&self, state: &Arc<RackState>, cfg: Option<DhcpConfig>) {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let (Some(cfg), Some(listen)) = (cfg, self.listen) else {
+            if let Some((_, a, b)) = running.take() {
+                tracing::info!("DHCP disabled by the region");
+                a.abort();
+                b.abort();
+            }
+            return;
+        };
+        let cfg = self.localise(cfg);
+        if let Some((tx, _, _)) = running.as_ref() {
+            match tx.try_send(cfg.clone()) {
+                Ok(()) => return,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    // Configurations are whole, so the next sync supersedes this one.
+                    tracing::warn!("DHCP server busy; the configuration is applied on the next sync");
+                    return;
+                }
+                // The server task ended: start a fresh one below.
+                Err(mpsc::error::TrySendError::Closed(_)) => *running = None,
+            }
+        }
+        let socket = match bind_socket(listen, self.interface.as_deref()).and_then(tokio::net::UdpSocket::from_std) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(%listen, error = %e, "cannot bind the DHCP socket; DHCP is not served");
+                return;
+            }
+        };
+        let (server, mut events) = match DhcpServer::new(cfg, 1024) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!(error = %e, "DHCP configuration from the region refused");
+                return;
+            }
+        };
+        *state.dhcp_stats.lock().unwrap_or_else(|e| e.into_inner()) = Some(server.stats());
+        let (tx, rx) = mpsc::channel(4);
+        let serve = tokio::spawn(async move {
+            if let Err(e) = server.run_with_updates(socket, rx).await {
+                tracing::error!(error = %e, "DHCP server stopped");
+            }
+        });
+        let st = state.clone();
+        let forward = tokio::spawn(async move {
+            while let Some(e) = events.recv().await {
+                st.lease_event(e);
+            }
+        });
+        *running = Some((tx, serve, forward));
+    }
+
+    fn stop(&self) {
+        if let Some((_, a, b)) = self.running.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            a.abort();
+            b.abort();
+        }
+    }
+}
+
+struct Link {
+    opts: RackOptions,
+    client: Arc<RegionClient>,
+    state: Arc<RackState>,
+    dhcp: Arc<DhcpControl>,
+    services: Vec<ServiceStatus>,
+}
+
+impl Link {
+    async fn run(self) {
+        let mut backoff = Duration::from_millis(250);
+        let mut registered = false;
+        let mut heartbeat = Duration::from_secs(10);
+        loop {
+            match self.round(&mut registered, &mut heartbeat).await {
+                Ok(()) => {
+                    if !self.state.connected.swap(true, Ordering::Relaxed) {
+                        tracing::info!(region = self.client.current_url(), "connected to region");
+                    }
+                    backoff = Duration::from_millis(250);
+                    // Wake early when there are leases or boot events to report.
+                    let _ = tokio::time::timeout(heartbeat, self.state.flush.notified()).await;
+                    // Let a burst of events collect into one report.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => {
+                    registered = false;
+                    if self.state.connected.swap(false, Ordering::Relaxed) {
+                        tracing::warn!(error = %e, "lost the region; retrying with backoff");
+                    } else {
+                        tracing::debug!(error = %e, "region still unreachable");
+                    }
+                    if matches!(e, LinkError::Refused(_)) {
+                        tracing::error!(
+                            "the region refused this rack: check the secret (`ironpool secret` on the region)"
+                        );
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(self.opts.max_backoff);
+                }
+            }
+        }
+    }
+
+    async fn round(&self, registered: &mut bool, heartbeat: &mut Duration) -> Result<(), LinkError> {
+        if !*registered {
+            let interfaces = match &self.opts.interfaces {
+                Some(i) => i.clone(),
+                None => detect_interfaces().await,
+            };
+            let req = RegisterRequest {
+                system_id: self.state.system_id(),
+                hostname: self.opts.hostname.clone(),
+                version: ironpool_common::IRONPOOL_VERSION.to_string(),
+                interfaces,
+            };
+            let resp: RegisterResponse = self.client.post("register", &req).await?;
+            *self.state.system_id.write().unwrap_or_else(|e| e.into_inner()) = Some(resp.system_id.clone());
+            save_json(&self.opts.data_dir.join("rack.json"), &serde_json::json!({ "system_id": resp.system_id }));
+            *heartbeat = self.opts.heartbeat.unwrap_or(Duration::from_secs(resp.heartbeat_secs.max(1)));
+            self.state.registrations.fetch_add(1, Ordering::Relaxed);
+            *registered = true;
+        }
+        let system_id = self.state.system_id().unwrap_or_default();
+        let mut services = self.services.clone();
+        services.push(ServiceStatus {
+            name: "dhcpd".into(),
+            status: if self.dhcp.running.lock().unwrap_or_else(|e| e.into_inner()).is_some() {
+                "running"
+            } else {
+                "off"
+            }
+            .into(),
+            status_info: String::new(),
+        });
+        let req = SyncRequest { system_id: system_id.clone(), config_hash: self.state.config_hash(), services };
+        let resp: SyncResponse = self.client.post("sync", &req).await?;
+        self.state.syncs.fetch_add(1, Ordering::Relaxed);
+        if let Some(cfg) = resp.config {
+            tracing::info!(hash = %resp.config_hash, machines = cfg.boot.machines.len(), dhcp = cfg.dhcp.is_some(), "new configuration from the region");
+            save_json(
+                &self.opts.data_dir.join("config.json"),
+                &serde_json::json!({ "hash": resp.config_hash, "config": cfg }),
+            );
+            self.dhcp.apply(&self.state, cfg.dhcp.clone());
+            *self.state.config.write().unwrap_or_else(|e| e.into_inner()) = Some((resp.config_hash, Arc::new(cfg)));
+        }
+        let leases = take(&self.state.pending_leases);
+        if !leases.is_empty() {
+            let report = LeaseReport { system_id: system_id.clone(), events: leases.clone() };
+            if let Err(e) = self.client.post::<_, serde_json::Value>("leases", &report).await {
+                put_back(&self.state.pending_leases, leases);
+                return Err(e);
+            }
+        }
+        let boots = take(&self.state.pending_boot);
+        if !boots.is_empty() {
+            let report = BootEventReport { system_id, events: boots.clone() };
+            if let Err(e) = self.client.post::<_, serde_json::Value>("boot-events", &report).await {
+                put_back(&self.state.pending_boot, boots);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes JSON through a temporary file and a rename (never half a file).
+fn save_json(path: &Path, v: &serde_json::Value) {
+    let tmp = path.with_extension("tmp");
+    let r = std::fs::write(&tmp, serde_json::to_vec_pretty(v).unwrap_or_default())
+        .and_then(|_| std::fs::rename(&tmp, path));
+    if let Err(e) = r {
+        tracing::warn!(path = %path.display(), error = %e, "cannot save rack state");
+    }
+}
+
+fn load_cache(dir: &Path, state: &RackState) {
+    let read =
+        |name: &str| -> Option<serde_json::Value> { serde_json::from_slice(&std::fs::read(dir.join(name)).ok()?).ok() };
+    if let Some(id) = read("rack.json").and_then(|v| v["system_id"].as_str().map(str::to_string)) {
+        *state.system_id.write().unwrap_or_else(|e| e.into_inner()) = Some(id);
+    }
+    if let Some(v) = read("config.json") {
+        if let (Some(h), Ok(cfg)) = (v["hash"].as_str(), serde_json::from_value::<RackConfig>(v["config"].clone())) {
+            tracing::info!("serving the cached configuration until a region answers");
+            *state.config.write().unwrap_or_else(|e| e.into_inner()) = Some((h.to_string(), Arc::new(cfg)));
+        }
+    }
+}
+
+/// The host's interfaces with their addresses, from `ip -j addr`
+/// (iproute2 is on every Debian host); loopback is left out.
+pub async fn detect_interfaces() -> Vec<RackInterface> {
+    let out = match tokio::process::Command::new("ip").args(["-j", "addr", "show"]).output().await {
+        Ok(o) if o.status.success() => o.stdout,
+        Ok(o) => {
+            tracing::warn!(stderr = %String::from_utf8_lossy(&o.stderr), "`ip -j addr` failed");
+            return Vec::new();
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot run `ip`; reporting no interfaces");
+            return Vec::new();
+        }
+    };
+    parse_ip_json(&out)
+}
+
+pub fn parse_ip_json(out: &[u8]) -> Vec<RackInterface> {
+    let Ok(serde_json::Value::Array(links)) = serde_json::from_slice::<serde_json::Value>(out) else {
+        return Vec::new();
+    };
+    links
+        .iter()
+        .filter(|l| l["link_type"] != "loopback")
+        .filter_map(|l| {
+            let mac = proto::normalise_mac(l["address"].as_str()?)?;
+            let addresses = l["addr_info"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|a| a["scope"] != "link")
+                .filter_map(|a| {
+                    let ip: IpAddr = a["local"].as_str()?.parse().ok()?;
+                    Some(format!("{ip}/{}", a["prefixlen"].as_u64()?))
+                })
+                .collect();
+            Some(RackInterface { name: l["ifname"].as_str()?.to_string(), mac, addresses })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_ip_json() {
+        let j = br#"[{"ifname":"lo","link_type":"loopback","address":"00:00:00:00:00:00","addr_info":[{"family":"inet","local":"127.0.0.1","prefixlen":8,"scope":"host"}]},
+            {"ifname":"eth0","link_type":"ether","address":"52:54:00:AA:BB:CC","addr_info":[
+              {"family":"inet","local":"10.0.0.2","prefixlen":24,"scope":"global"},
+              {"family":"inet6","local":"fe80::1","prefixlen":64,"scope":"link"},
+              {"family":"inet6","local":"2001:db8::2","prefixlen":64,"scope":"global"}]}]"#;
+        let i = parse_ip_json(j);
+        assert_eq!(i.len(), 1);
+        assert_eq!(i[0].name, "eth0");
+        assert_eq!(i[0].mac, "52:54:00:aa:bb:cc");
+        assert_eq!(i[0].addresses, vec!["10.0.0.2/24", "2001:db8::2/64"]);
+        assert!(parse_ip_json(b"junk").is_empty());
+    }
+
+    #[test]
+    fn pending_queue_is_bounded_and_ordered() {
+        let q = Mutex::new(Vec::new());
+        for i in 0..MAX_PENDING + 5 {
+            push_bounded(&q, i);
+        }
+        let items = take(&q);
+        assert_eq!(items.len(), MAX_PENDING);
+        assert_eq!(items[0], 5);
+        push_bounded(&q, 99_999);
+        put_back(&q, vec![1, 2]);
+        assert_eq!(take(&q), vec![1, 2, 99_999]);
+    }
+}

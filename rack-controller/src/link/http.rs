@@ -1,0 +1,220 @@
+//! The rack's HTTP boot server (MAAS's port 5248): iPXE scripts rendered
+//! from the cached boot configuration, boot files from the rack's cache
+//! (fetched from the region on first use, with byte ranges), and `/MAAS/…`
+//! proxied to the region for machines that only reach the rack.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use futures_util::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use super::boot;
+use super::client::RegionClient;
+use super::daemon::RackState;
+use super::proto::BootEvent;
+
+struct Shared {
+    state: Arc<RackState>,
+    client: Arc<RegionClient>,
+    cache_dir: PathBuf,
+}
+
+/// Binds the boot HTTP server; the returned server runs until stopped.
+pub fn bind(
+    listen: SocketAddr,
+    state: Arc<RackState>,
+    client: Arc<RegionClient>,
+    cache_dir: PathBuf,
+) -> std::io::Result<(SocketAddr, actix_web::dev::Server)> {
+    let shared = web::Data::new(Shared { state, client, cache_dir });
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(shared.clone())
+            // Requests the rack forwards to the region may carry uploads.
+            .app_data(web::PayloadConfig::new(64 << 20))
+            .route("/ipxe.cfg", web::get().to(chain))
+            .route("/ipxe.cfg-{key}", web::get().to(per_mac))
+            .route("/images/{sha256}", web::get().to(image))
+            .route("/images/{sha256}", web::head().to(image))
+            .default_service(web::to(proxy_or_404))
+    })
+    .workers(2)
+    .disable_signals()
+    .shutdown_timeout(5)
+    .bind(listen)?;
+    let addr = *server.addrs().first().ok_or_else(|| std::io::Error::other("no address bound"))?;
+    Ok((addr, server.run()))
+}
+
+/// `http://<host as the client addressed us>`.
+fn base(req: &HttpRequest) -> (String, String) {
+    let host = req.connection_info().host().to_string();
+    (format!("http://{host}"), host)
+}
+
+fn text(body: String) -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(body)
+}
+
+async fn chain(req: HttpRequest) -> HttpResponse {
+    text(boot::chain_script(&base(&req).0))
+}
+
+async fn per_mac(req: HttpRequest, key: web::Path<String>, s: web::Data<Shared>) -> HttpResponse {
+    let Some(cfg) = s.state.config() else {
+        // Never synced and nothing cached: the machine retries on its own.
+        return HttpResponse::ServiceUnavailable().body("The rack has no boot configuration from a region yet.");
+    };
+    let (http_base, host) = base(&req);
+    let mac = if key.starts_with("default") { None } else { boot::mac_of_request(&key) };
+    if mac.is_none() && !key.starts_with("default") {
+        return HttpResponse::NotFound().body(format!("'{key}' is not a MAC address."));
+    }
+    let rack = host.clone();
+    if let (Some(m), Some(SocketAddr::V4(peer))) = (&mac, req.peer_addr()) {
+        s.state.boot_event(BootEvent { mac: m.clone(), file: format!("ipxe.cfg-{m}"), ip: *peer.ip() });
+    }
+    text(boot::ipxe_script(&cfg.boot, mac.as_deref(), &http_base, &rack))
+}
+
+async fn image(req: HttpRequest, sha: web::Path<String>, s: web::Data<Shared>) -> HttpResponse {
+    let sha = sha.into_inner().to_ascii_lowercase();
+    let Some(r) = s.state.image_ref(&sha) else {
+        return HttpResponse::NotFound().body(format!("No boot file {sha} is configured on this rack."));
+    };
+    let path = s.cache_dir.join(&sha);
+    if tokio::fs::metadata(&path).await.is_err() {
+        // One download per file at a time; concurrent requests wait for it.
+        let lock = s.state.download_lock(&sha);
+        let _g = lock.lock().await;
+        if tokio::fs::metadata(&path).await.is_err() {
+            if let Err(e) = s.client.fetch_image(&sha, r.size, &path).await {
+                tracing::warn!(sha256 = %sha, error = %e, "cannot fetch boot file from the region");
+                return HttpResponse::ServiceUnavailable()
+                    .insert_header((header::RETRY_AFTER, "10"))
+                    .body(format!("Boot file {sha} is not cached and the region did not provide it: {e}"));
+            }
+        }
+    }
+    serve_file(&req, path, r.size).await
+}
+
+/// Streams `path` honouring a single `Range: bytes=a-b` request.
+async fn serve_file(req: &HttpRequest, path: PathBuf, size: u64) -> HttpResponse {
+    let range = req.headers().get(header::RANGE).and_then(|v| v.to_str().ok()).map(|v| parse_range(v, size));
+    let (start, end, status) = match range {
+        None => (0, size, StatusCode::OK),
+        Some(Some((a, b))) => (a, b, StatusCode::PARTIAL_CONTENT),
+        Some(None) => {
+            return HttpResponse::RangeNotSatisfiable()
+                .insert_header((header::CONTENT_RANGE, format!("bytes */{size}")))
+                .finish()
+        }
+    };
+    let mut resp = HttpResponse::build(status);
+    resp.content_type("application/octet-stream").insert_header((header::ACCEPT_RANGES, "bytes"));
+    if status == StatusCode::PARTIAL_CONTENT {
+        resp.insert_header((header::CONTENT_RANGE, format!("bytes {start}-{}/{size}", end - 1)));
+    }
+    if req.method() == actix_web::http::Method::HEAD {
+        return resp.no_chunking(end - start).finish();
+    }
+    let mut f = match tokio::fs::File::open(&path).await {
+        Ok(f) => f,
+        Err(e) => return HttpResponse::InternalServerError().body(format!("cannot read cached boot file: {e}")),
+    };
+    if f.seek(std::io::SeekFrom::Start(start)).await.is_err() {
+        return HttpResponse::InternalServerError().body("cannot seek in cached boot file");
+    }
+    let stream = futures_util::stream::unfold((f, end - start), |(mut f, left)| async move {
+        if left == 0 {
+            return None;
+        }
+        let mut buf = vec![0u8; (left.min(256 * 1024)) as usize];
+        match f.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok::<_, std::io::Error>(web::Bytes::from(buf)), (f, left - n as u64)))
+            }
+            Err(e) => Some((Err(e), (f, 0))),
+        }
+    });
+    resp.no_chunking(end - start).streaming(stream)
+}
+
+/// `bytes=a-b`, `bytes=a-`, `bytes=-n` → half-open `[start, end)`; `None`
+/// when unsatisfiable. Multiple ranges are not supported (nor needed by
+/// boot loaders); they get the first one.
+pub fn parse_range(v: &str, size: u64) -> Option<(u64, u64)> {
+    let spec = v.strip_prefix("bytes=")?.split(',').next()?.trim();
+    let (a, b) = spec.split_once('-')?;
+    let (start, end) = if a.is_empty() {
+        let n: u64 = b.parse().ok()?;
+        (size.saturating_sub(n), size)
+    } else {
+        let a: u64 = a.parse().ok()?;
+        let e = if b.is_empty() { size } else { b.parse::<u64>().ok()?.saturating_add(1).min(size) };
+        (a, e)
+    };
+    (start < end && start < size).then_some((start, end))
+}
+
+async fn proxy_or_404(req: HttpRequest, mut payload: web::Payload, s: web::Data<Shared>) -> HttpResponse {
+    let path = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
+    if !path.starts_with("/MAAS/") || path.starts_with("/MAAS/rpc/") {
+        return HttpResponse::NotFound().body(format!("{} is not served by the rack.", req.path()));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        match chunk {
+            Ok(c) => body.extend_from_slice(&c),
+            Err(e) => return HttpResponse::BadRequest().body(format!("cannot read request body: {e}")),
+        }
+    }
+    let Ok(method) = reqwest::Method::from_bytes(req.method().as_str().as_bytes()) else {
+        return HttpResponse::MethodNotAllowed().finish();
+    };
+    let mut headers = reqwest::header::HeaderMap::new();
+    for name in [header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT, header::USER_AGENT] {
+        if let Some(v) =
+            req.headers().get(&name).and_then(|v| reqwest::header::HeaderValue::from_bytes(v.as_bytes()).ok())
+        {
+            headers.insert(reqwest::header::HeaderName::from_bytes(name.as_str().as_bytes()).expect("static name"), v);
+        }
+    }
+    match s.client.forward(method, &path, headers, body).await {
+        Ok(r) => {
+            let status = StatusCode::from_u16(r.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+            let ctype =
+                r.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
+            let bytes = r.bytes().await.unwrap_or_default();
+            let mut out = HttpResponse::build(status);
+            if let Some(c) = ctype {
+                out.content_type(c);
+            }
+            out.body(bytes)
+        }
+        Err(e) => HttpResponse::BadGateway().body(format!("The region is not reachable from this rack: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_range;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-9", 100), Some((0, 10)));
+        assert_eq!(parse_range("bytes=90-", 100), Some((90, 100)));
+        assert_eq!(parse_range("bytes=-10", 100), Some((90, 100)));
+        assert_eq!(parse_range("bytes=50-500", 100), Some((50, 100)));
+        assert_eq!(parse_range("bytes=100-", 100), None);
+        assert_eq!(parse_range("bytes=9-3", 100), None);
+        assert_eq!(parse_range("items=0-1", 100), None);
+    }
+}
