@@ -87,9 +87,32 @@ impl TestServer {
     }
 
     pub fn start_on(db: TestDb, tweak: impl FnOnce(&mut RegionConfig)) -> TestServer {
+        let (addr, state, handle) = Self::spawn(&db, "127.0.0.1:0", tweak);
+        TestServer { origin: format!("http://{addr}"), state, handle, db }
+    }
+
+    /// Stops the server (in-flight requests finish), leaving the database.
+    pub async fn stop(&self) {
+        self.handle.stop(true).await;
+    }
+
+    /// Starts the region again on the same port and database, as after a
+    /// restart of the process.
+    pub fn restart(&mut self) {
+        let listen = self.origin.trim_start_matches("http://").to_string();
+        let (_, state, handle) = Self::spawn(&self.db, &listen, |_| {});
+        self.state = state;
+        self.handle = handle;
+    }
+
+    fn spawn(
+        db: &TestDb,
+        listen: &str,
+        tweak: impl FnOnce(&mut RegionConfig),
+    ) -> (std::net::SocketAddr, Arc<AppState>, actix_web::dev::ServerHandle) {
         let mut cfg = RegionConfig::with_data_dir(db.dir.path());
         cfg.database_url = db.url.clone();
-        cfg.listen = "127.0.0.1:0".into();
+        cfg.listen = listen.into();
         cfg.http_workers = 1;
         cfg.db_pool_size = 4;
         tweak(&mut cfg);
@@ -101,8 +124,7 @@ impl TestServer {
                 region.server.await.expect("server runs");
             })
         });
-        let (addr, state, handle) = rx.recv().expect("server started");
-        TestServer { origin: format!("http://{addr}"), state, handle, db }
+        rx.recv().expect("server started")
     }
 
     /// `http://127.0.0.1:PORT/MAAS/api/2.0/<rel>`

@@ -314,13 +314,17 @@ impl DynamicSource for TftpScripts {
     }
 }
 
+/// A running DHCP server: its configuration channel, its task and the task
+/// forwarding its lease events.
+type RunningDhcp = (mpsc::Sender<DhcpConfig>, JoinHandle<()>, JoinHandle<()>);
+
 /// Starts, reconfigures and stops the DHCP server as configurations arrive.
 struct DhcpControl {
     listen: Option<SocketAddr>,
     interface: Option<String>,
     lease_file: PathBuf,
     http_port: u16,
-    running: Mutex<Option<(mpsc::Sender<DhcpConfig>, JoinHandle<()>, JoinHandle<()>)>>,
+    running: Mutex<Option<RunningDhcp>>,
 }
 
 impl DhcpControl {

@@ -1,0 +1,489 @@
+//! The rack link end to end: a real region on port 0 and a real rack daemon
+//! (`ironpool_rack::link::Rack`) in this process, talking signed HTTP.
+//! Registration, failover between region URLs, wrong secrets, the boot
+//! scripts the rack renders from region state, boot events, the /MAAS proxy,
+//! and (as root) DHCP served from region state to `dhclient` in a network
+//! namespace across a region restart.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+use ironpool_rack::link::proto::{self, Purpose, RackInterface};
+use ironpool_rack::link::{Rack, RackOptions};
+use serde_json::Value;
+
+const RACK_MAC: &str = "52:54:00:0f:00:01";
+
+fn rack_options(s: &TestServer, urls: Vec<String>, dir: &std::path::Path, addr: &str) -> RackOptions {
+    let mut o = RackOptions::new(urls, s.state.rack_secret.clone(), dir.to_path_buf());
+    o.hostname = "rack-one".into();
+    o.interfaces =
+        Some(vec![RackInterface { name: "eth0".into(), mac: RACK_MAC.into(), addresses: vec![addr.into()] }]);
+    o.http_listen = Some("127.0.0.1:0".parse().unwrap());
+    o.tftp_listen = None;
+    o.dhcp_listen = None;
+    o.heartbeat = Some(Duration::from_millis(100));
+    o.max_backoff = Duration::from_millis(300);
+    o.request_timeout = Duration::from_secs(5);
+    o
+}
+
+async fn eventually<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn purpose_of(rack: &Rack, mac: &str) -> Option<Purpose> {
+    rack.state.config()?.boot.machines.iter().find(|m| m.mac == mac).map(|m| m.purpose)
+}
+
+async fn get_text(url: &str) -> (u16, String) {
+    let r = reqwest::get(url).await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+backend_tests!(registers_fails_over_and_serves_boot_scripts, |b| async move {
+    let s = TestServer::start(b);
+    let admin = s.user("admin", true).await;
+    let dir = tempfile::tempdir().unwrap();
+    // The first URL refuses connections: the rack must move on to the second.
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let rack = Rack::start(rack_options(&s, vec![dead, s.origin.clone()], dir.path(), "10.77.0.2/24")).await.unwrap();
+    let sid = eventually("registration", Duration::from_secs(10), || {
+        rack.state.system_id().filter(|_| rack.state.syncs.load(std::sync::atomic::Ordering::Relaxed) > 0)
+    })
+    .await;
+
+    // rackcontrollers/ shows it, with its interface, address and services.
+    let r = s.get(Some(&admin), "rackcontrollers/").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let list = r.json();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let rc = &list[0];
+    assert_eq!(rc["system_id"], sid.as_str());
+    assert_eq!(rc["hostname"], "rack-one");
+    assert_eq!(rc["node_type"], 2);
+    assert_eq!(rc["connected"], true);
+    assert_eq!(rc["interface_set"][0]["mac_address"], RACK_MAC);
+    assert_eq!(rc["ip_addresses"], serde_json::json!(["10.77.0.2"]));
+    assert!(rc["service_set"].as_array().unwrap().iter().any(|x| x["name"] == "http" && x["status"] == "running"));
+    assert_eq!(rc["resource_uri"], format!("/MAAS/api/2.0/rackcontrollers/{sid}/"));
+    let r = s.get(Some(&admin), &format!("rackcontrollers/{sid}/")).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(s.get(Some(&admin), "rackcontrollers/nope/").await.status, 404);
+    // Its network became a subnet on the default VLAN.
+    let subnets = s.get(Some(&admin), "subnets/").await.json();
+    let sub =
+        subnets.as_array().unwrap().iter().find(|x| x["cidr"] == "10.77.0.0/24").expect("rack subnet created").clone();
+    assert_eq!(sub["vlan"]["id"], 5001);
+
+    // Re-registering (a restarted rack) keeps the same node.
+    let mut again = rack_options(&s, vec![s.origin.clone()], dir.path(), "10.77.0.2/24");
+    again.http_listen = None;
+    let rack2 = Rack::start(again).await.unwrap();
+    eventually("re-registration", Duration::from_secs(10), || rack2.state.system_id().filter(|x| *x == sid)).await;
+    rack2.stop().await;
+    assert_eq!(s.get(Some(&admin), "rackcontrollers/").await.json().as_array().unwrap().len(), 1);
+
+    // A machine being commissioned gets the commissioning script; unknown
+    // MACs get enlistment; the chain script points at per-MAC scripts.
+    let mac = "52:54:00:0f:00:10";
+    let r = s
+        .post(
+            Some(&admin),
+            "machines/",
+            &[
+                ("architecture", "amd64/generic"),
+                ("mac_addresses", mac),
+                ("hostname", "pxe-one"),
+                ("power_type", "manual"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let msid = r.json()["system_id"].as_str().unwrap().to_string();
+    eventually("commissioning purpose", Duration::from_secs(10), || {
+        purpose_of(&rack, mac).filter(|p| *p == Purpose::Commissioning)
+    })
+    .await;
+    let http = format!("http://{}", rack.http_addr.unwrap());
+    let (st, body) = get_text(&format!("{http}/ipxe.cfg-52-54-00-0F-00-10")).await;
+    assert_eq!(st, 200);
+    assert!(body.starts_with("#!ipxe\n"), "{body}");
+    assert!(body.contains("pxe-one (commissioning)"), "{body}");
+    let (_, body) = get_text(&format!("{http}/ipxe.cfg-52:54:00:99:99:99")).await;
+    assert!(body.contains("enlistment"), "{body}");
+    let (_, body) = get_text(&format!("{http}/ipxe.cfg")).await;
+    assert!(body.contains("/ipxe.cfg-${net0/mac}"), "{body}");
+    assert_eq!(get_text(&format!("{http}/ipxe.cfg-notamac")).await.0, 404);
+    assert_eq!(get_text(&format!("{http}/images/{}", "a".repeat(64))).await.0, 404);
+    assert_eq!(get_text(&format!("{http}/elsewhere")).await.0, 404);
+
+    // The fetch became a node event on the region.
+    let start = Instant::now();
+    loop {
+        let ev = s.get(Some(&admin), &format!("events/?op=query&id={msid}")).await.json();
+        if ev["events"].as_array().unwrap().iter().any(|e| e["type"] == "PXE Request") {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "no PXE Request event: {ev}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Once Ready, the machine boots from its disk.
+    let m = msid.clone();
+    s.state
+        .db
+        .write(move |c| {
+            let n = ironpool_region::db::nodes::by_system_id(c, &m)?.unwrap();
+            ironpool_region::engine::nodes::complete_commissioning(c, &n, "test")
+        })
+        .await
+        .unwrap();
+    eventually("local purpose", Duration::from_secs(10), || purpose_of(&rack, mac).filter(|p| *p == Purpose::Local))
+        .await;
+    let (_, body) = get_text(&format!("{http}/ipxe.cfg-{mac}")).await;
+    assert!(body.contains("sanboot"), "{body}");
+
+    // Machines reach the region's API through the rack.
+    let (st, body) = get_text(&format!("{http}/MAAS/api/2.0/version/")).await;
+    assert_eq!(st, 200, "{body}");
+    assert!(serde_json::from_str::<Value>(&body).unwrap()["capabilities"].is_array());
+
+    // A rack serving DHCP cannot be deleted without force.
+    let vlan = s.get(Some(&admin), "vlans/5001/").await;
+    assert_eq!(vlan.status, 200, "{}", vlan.body);
+    let r = s
+        .post(Some(&admin), "ipranges/", &[("type", "dynamic"), ("start_ip", "10.77.0.100"), ("end_ip", "10.77.0.150")])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = s.call(Some(&admin), "PUT", "vlans/5001/", &[("dhcp_on", "true"), ("primary_rack", &sid)]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let cfg =
+        eventually("DHCP config", Duration::from_secs(10), || rack.state.config().and_then(|c| c.dhcp.clone())).await;
+    assert_eq!(cfg.server_address.to_string(), "10.77.0.2");
+    assert_eq!(cfg.subnets[0].range_start.to_string(), "10.77.0.100");
+    let r = s.call(Some(&admin), "DELETE", &format!("rackcontrollers/{sid}/"), &[]).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("provides DHCP"), "{}", r.body);
+    let user = s.user("someone", false).await;
+    assert_eq!(
+        s.call(Some(&user), "DELETE", &format!("rackcontrollers/{sid}/"), &[("force", "true")]).await.status,
+        403
+    );
+    rack.stop().await;
+    let r = s.call(Some(&admin), "DELETE", &format!("rackcontrollers/{sid}/"), &[("force", "true")]).await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_eq!(s.get(Some(&admin), "vlans/5001/").await.json()["dhcp_on"], false);
+});
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+async fn raw(s: &TestServer, call: &str, auth: Option<String>, body: &str) -> (u16, String) {
+    let mut r = reqwest::Client::new().post(format!("{}{}{call}", s.origin, proto::RPC_PREFIX)).body(body.to_string());
+    if let Some(a) = auth {
+        r = r.header(proto::AUTH_HEADER, a);
+    }
+    let resp = r.send().await.unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+backend_tests!(wrong_secret_and_forged_requests_are_refused, |b| async move {
+    let s = TestServer::start(b);
+    let admin = s.user("admin", true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = rack_options(&s, vec![s.origin.clone()], dir.path(), "10.78.0.2/24");
+    o.secret = proto::new_secret();
+    let rack = Rack::start(o).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(rack.state.system_id().is_none());
+    assert!(!rack.state.connected());
+    rack.stop().await;
+    assert_eq!(s.get(Some(&admin), "rackcontrollers/").await.json(), serde_json::json!([]));
+    // A secret that is not hex is refused locally.
+    let mut o = rack_options(&s, vec![s.origin.clone()], dir.path(), "10.78.0.2/24");
+    o.secret = "guessable".into();
+    assert!(Rack::start(o).await.is_err());
+
+    let body = r#"{"hostname":"x","version":"1","interfaces":[]}"#;
+    let path = format!("{}register", proto::RPC_PREFIX);
+    let secret = s.state.rack_secret.clone();
+    assert_eq!(raw(&s, "register", None, body).await.0, 401);
+    assert_eq!(raw(&s, "register", Some("IronpoolRack ts=1,nonce=a,sig=00".into()), body).await.0, 401);
+    // Signed for another body, or too old: refused.
+    let other = proto::sign(&secret, "POST", &path, now(), b"{}");
+    assert_eq!(raw(&s, "register", Some(other), body).await.0, 401);
+    let old = proto::sign(&secret, "POST", &path, now() - 3600, body.as_bytes());
+    assert_eq!(raw(&s, "register", Some(old), body).await.0, 401);
+    // A good signature works once; replaying it is refused.
+    let good = proto::sign(&secret, "POST", &path, now(), body.as_bytes());
+    let (st, text) = raw(&s, "register", Some(good.clone()), body).await;
+    assert_eq!(st, 200, "{text}");
+    assert_eq!(raw(&s, "register", Some(good), body).await.0, 401);
+    // Well signed but malformed, or for an unknown rack: 4xx, never 5xx.
+    let junk = "{not json";
+    let (st, text) = raw(
+        &s,
+        "sync",
+        Some(proto::sign(&secret, "POST", &format!("{}sync", proto::RPC_PREFIX), now(), junk.as_bytes())),
+        junk,
+    )
+    .await;
+    assert_eq!(st, 400, "{text}");
+    let unknown = r#"{"system_id":"nosuch"}"#;
+    let (st, _) = raw(
+        &s,
+        "sync",
+        Some(proto::sign(&secret, "POST", &format!("{}sync", proto::RPC_PREFIX), now(), unknown.as_bytes())),
+        unknown,
+    )
+    .await;
+    assert_eq!(st, 404);
+    let bad_mac = r#"{"hostname":"x","version":"1","interfaces":[{"name":"e","mac":"zz","addresses":[]}]}"#;
+    let (st, text) =
+        raw(&s, "register", Some(proto::sign(&secret, "POST", &path, now(), bad_mac.as_bytes())), bad_mac).await;
+    assert_eq!(st, 400, "{text}");
+    assert!(text.contains("not a MAC address"), "{text}");
+});
+
+// ---------------------------------------------------------------- DHCP (root)
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0")))
+        .unwrap_or(false)
+}
+
+fn ip(args: &[&str]) -> std::process::Output {
+    Command::new("ip").args(args).output().expect("ip")
+}
+
+/// A client namespace joined by a veth pair to this (root) namespace, where
+/// the rack's DHCP server binds to the host end.
+struct Veth {
+    host: String,
+    ns: String,
+}
+
+impl Veth {
+    fn new() -> Option<Veth> {
+        let id = std::process::id() % 10_000;
+        let v = Veth { host: format!("iprk{id}"), ns: format!("iprkc{id}") };
+        if !ip(&["netns", "add", &v.ns]).status.success() {
+            eprintln!("SKIP: cannot create a network namespace");
+            return None;
+        }
+        let run = |args: &[&str]| {
+            let o = ip(args);
+            assert!(o.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        };
+        run(&["link", "add", &v.host, "type", "veth", "peer", "name", "cli0", "netns", &v.ns]);
+        run(&["addr", "add", "198.51.100.1/24", "dev", &v.host]);
+        run(&["link", "set", &v.host, "up"]);
+        run(&["-n", &v.ns, "link", "set", "lo", "up"]);
+        run(&["-n", &v.ns, "link", "set", "cli0", "up"]);
+        std::fs::create_dir_all(format!("/etc/netns/{}", v.ns)).unwrap();
+        std::fs::write(format!("/etc/netns/{}/resolv.conf", v.ns), "# netns\n").unwrap();
+        Some(v)
+    }
+
+    fn set_mac(&self, mac: &str) {
+        for args in [
+            ["link", "set", "cli0", "down"].as_slice(),
+            &["link", "set", "cli0", "address", mac],
+            &["link", "set", "cli0", "up"],
+        ] {
+            let mut a = vec!["-n", self.ns.as_str()];
+            a.extend_from_slice(args);
+            assert!(ip(&a).status.success());
+        }
+    }
+
+    /// One `dhclient` run; returns the address it got.
+    fn dhclient(&self, dir: &std::path::Path, name: &str) -> String {
+        let lf = dir.join(format!("{name}.leases"));
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.ns, "dhclient", "-4", "-1", "-v", "-lf"])
+            .arg(&lf)
+            .arg("-pf")
+            .arg(dir.join(format!("{name}.pid")))
+            .arg("cli0")
+            .output()
+            .expect("dhclient");
+        let leases = std::fs::read_to_string(&lf).unwrap_or_default();
+        assert!(out.status.success(), "dhclient: {}", String::from_utf8_lossy(&out.stderr));
+        // Stop the daemon it left behind; the lease stays in the server.
+        let _ = Command::new("ip")
+            .args(["netns", "exec", &self.ns, "dhclient", "-x", "-pf"])
+            .arg(dir.join(format!("{name}.pid")))
+            .output();
+        leases
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("fixed-address "))
+            .next_back()
+            .map(|a| a.trim_end_matches(';').to_string())
+            .unwrap_or_else(|| panic!("no lease: {leases}"))
+    }
+}
+
+impl Drop for Veth {
+    fn drop(&mut self) {
+        ip(&["link", "del", &self.host]);
+        ip(&["netns", "del", &self.ns]);
+        let _ = std::fs::remove_dir_all(format!("/etc/netns/{}", self.ns));
+    }
+}
+
+const KNOWN_MAC: &str = "52:54:00:0f:01:01";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dhcp_from_region_state_survives_a_region_restart() {
+    if !is_root() || Command::new("dhclient").arg("--version").output().is_err() {
+        eprintln!("SKIP: needs root and dhclient");
+        return;
+    }
+    let Some(v) = Veth::new() else { return };
+    let mut s = TestServer::start(Backend::Sqlite);
+    let admin = s.user("admin", true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = rack_options(&s, vec![s.origin.clone()], dir.path(), "198.51.100.1/24");
+    o.dhcp_listen = Some(SocketAddr::from(([0, 0, 0, 0], 67)));
+    o.dhcp_interface = Some(v.host.clone());
+    let rack = Rack::start(o).await.unwrap();
+    let sid = eventually("registration", Duration::from_secs(10), || rack.state.system_id()).await;
+
+    // A known machine with a static address on the rack's subnet.
+    let r = s
+        .post(
+            Some(&admin),
+            "machines/",
+            &[
+                ("architecture", "amd64/generic"),
+                ("mac_addresses", KNOWN_MAC),
+                ("hostname", "known"),
+                ("power_type", "manual"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let msid = r.json()["system_id"].as_str().unwrap().to_string();
+    let m = msid.clone();
+    s.state
+        .db
+        .write(move |c| {
+            let n = ironpool_region::db::nodes::by_system_id(c, &m)?.unwrap();
+            ironpool_region::engine::nodes::complete_commissioning(c, &n, "test")
+        })
+        .await
+        .unwrap();
+    let node = s.get(Some(&admin), &format!("machines/{msid}/")).await.json();
+    let iface = node["interface_set"][0]["id"].as_i64().unwrap();
+    let subnet = s.get(Some(&admin), "subnets/").await.json();
+    let subnet_id =
+        subnet.as_array().unwrap().iter().find(|x| x["cidr"] == "198.51.100.0/24").unwrap()["id"].as_i64().unwrap();
+    // Commissioning linked it AUTO (no address until deploy); make it STATIC.
+    let link = node["interface_set"][0]["links"][0]["id"].as_i64().expect("AUTO link after commissioning");
+    let r = s
+        .post(Some(&admin), &format!("nodes/{msid}/interfaces/{iface}/?op=unlink_subnet"), &[("id", &link.to_string())])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = s
+        .post(
+            Some(&admin),
+            &format!("nodes/{msid}/interfaces/{iface}/?op=link_subnet"),
+            &[("mode", "STATIC"), ("subnet", &subnet_id.to_string()), ("ip_address", "198.51.100.20")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = s
+        .post(
+            Some(&admin),
+            "ipranges/",
+            &[("type", "dynamic"), ("start_ip", "198.51.100.50"), ("end_ip", "198.51.100.99")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = s.call(Some(&admin), "PUT", "vlans/5001/", &[("dhcp_on", "true"), ("primary_rack", &sid)]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    eventually("DHCP running with the reservation", Duration::from_secs(10), || {
+        rack.state
+            .config()
+            .and_then(|c| c.dhcp.clone())
+            .filter(|d| !d.reservations.is_empty())
+            .and(rack.state.dhcp_stats())
+    })
+    .await;
+
+    // Known MAC: its reserved address; unknown MAC: one from the dynamic range,
+    // which the region records.
+    v.set_mac(KNOWN_MAC);
+    let d = dir.path().to_path_buf();
+    let v = std::sync::Arc::new(v);
+    let v2 = v.clone();
+    let got = tokio::task::spawn_blocking(move || v2.dhclient(&d, "known")).await.unwrap();
+    assert_eq!(got, "198.51.100.20");
+    v.set_mac("52:54:00:0f:01:77");
+    let (v2, d) = (v.clone(), dir.path().to_path_buf());
+    let dynamic = tokio::task::spawn_blocking(move || v2.dhclient(&d, "unknown")).await.unwrap();
+    let last: u8 = dynamic.rsplit('.').next().unwrap().parse().unwrap();
+    assert!((50..=99).contains(&last), "{dynamic}");
+    let seen = |s: &TestServer, ip: String| {
+        let db = s.state.db.clone();
+        async move { db.run(move |c| ironpool_region::db::network::address_by_ip(c, &ip)).await.unwrap() }
+    };
+    let start = Instant::now();
+    loop {
+        if let Some(a) = seen(&s, dynamic.clone()).await {
+            assert_eq!(a.mode, "discovered");
+            assert_eq!(a.mac_address.as_deref(), Some("52:54:00:0f:01:77"));
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "lease never reached the region");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The region goes away: the rack keeps serving DHCP from its cache and
+    // holds the lease report.
+    s.stop().await;
+    eventually("rack notices", Duration::from_secs(10), || (!rack.state.connected()).then_some(())).await;
+    v.set_mac("52:54:00:0f:01:78");
+    let (v2, d) = (v.clone(), dir.path().to_path_buf());
+    let during = tokio::task::spawn_blocking(move || v2.dhclient(&d, "during")).await.unwrap();
+    let registrations = rack.state.registrations.load(std::sync::atomic::Ordering::Relaxed);
+
+    // It comes back on the same port: the rack reconnects, re-registers and
+    // delivers the lease it held.
+    s.restart();
+    eventually("reconnect", Duration::from_secs(15), || {
+        (rack.state.connected() && rack.state.registrations.load(std::sync::atomic::Ordering::Relaxed) > registrations)
+            .then_some(())
+    })
+    .await;
+    let start = Instant::now();
+    while seen(&s, during.clone()).await.is_none() {
+        assert!(start.elapsed() < Duration::from_secs(10), "lease from the outage never reached the region");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // And it follows changes made after the restart.
+    let r = s.call(Some(&admin), "PUT", "vlans/5001/", &[("dhcp_on", "false")]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    eventually("DHCP off", Duration::from_secs(10), || rack.state.config().filter(|c| c.dhcp.is_none())).await;
+    rack.stop().await;
+}
