@@ -27,14 +27,17 @@ pub fn state(config: RegionConfig) -> Result<Arc<AppState>> {
     let db = Datastore::open(&config.database_url, config.db_pool_size)?;
     let registry = Registry::new(crate::api::handlers());
     let registry_v1 = Registry::new(crate::api::v1::handlers());
+    let images = crate::engine::image_store::ImageStore::new(&config.data_dir);
     Ok(Arc::new(AppState {
         db,
+        images,
         config,
         registry,
         registry_v1,
         nonces: NonceCache::default(),
         power: Default::default(),
         dns_addr: Default::default(),
+        importer: Default::default(),
     }))
 }
 

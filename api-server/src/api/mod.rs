@@ -3,6 +3,7 @@
 //! the actions as thin functions: parse, authorize, call the engine, render.
 
 pub mod account;
+pub mod boot_resources;
 pub mod devices;
 pub mod dns;
 pub mod events;
@@ -47,6 +48,7 @@ pub fn handlers() -> Vec<Handler> {
     all.extend(devices::handlers());
     all.extend(storage::handlers());
     all.extend(dns::handlers());
+    all.extend(boot_resources::handlers());
     all
 }
 
