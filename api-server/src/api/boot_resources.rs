@@ -261,17 +261,17 @@ async fn read(ctx: Ctx) -> Result<Reply> {
     Ok(Reply::Json(detail_json(&d)))
 }
 
-async fn create(ctx: Ctx) -> Result<Reply> {
+async fn create(mut ctx: Ctx) -> Result<Reply> {
     ctx.admin()?;
+    let content = match ctx.params.take_files("content").as_mut_slice() {
+        [] => None,
+        [one] => Some(std::mem::take(&mut one.data)),
+        _ => return Err(Error::field("content", "Upload one content file.")),
+    };
     let p = &ctx.params;
     let size = match p.get_nonempty("size") {
         None => None,
         Some(s) => Some(s.parse::<i64>().map_err(|_| Error::field("size", format!("'{s}' is not a whole number.")))?),
-    };
-    let content = match p.files().iter().filter(|f| f.name == "content").collect::<Vec<_>>().as_slice() {
-        [] => None,
-        [one] => Some(one.data.clone()),
-        _ => return Err(Error::field("content", "Upload one content file.")),
     };
     let input = UploadInput {
         name: p.required("name")?.to_string(),
