@@ -25,7 +25,13 @@ async fn create(s: &TestServer, key: &ApiKey, fields: &[(&str, &str)], content: 
         form = form.part("content", reqwest::multipart::Part::bytes(c).file_name("content"));
     }
     read(
-        client().post(s.api("boot-resources/")).header("authorization", key.plaintext()).multipart(form).send().await.unwrap(),
+        client()
+            .post(s.api("boot-resources/"))
+            .header("authorization", key.plaintext())
+            .multipart(form)
+            .send()
+            .await
+            .unwrap(),
     )
     .await
 }
@@ -123,14 +129,22 @@ backend_tests!(inline_upload_list_read_delete, |b| async move {
     assert!(r.body.contains("architecture"), "{}", r.body);
     let r = bad(vec![("name", "custom/x"), ("architecture", "amd64")], Some(data.clone())).await;
     assert_eq!(r.status, 400);
-    let r = bad(vec![("name", "custom/x"), ("architecture", "amd64/generic"), ("filetype", "zip")], Some(data.clone())).await;
+    let r = bad(vec![("name", "custom/x"), ("architecture", "amd64/generic"), ("filetype", "zip")], Some(data.clone()))
+        .await;
     assert_eq!(r.status, 400);
     assert!(r.body.contains("filetype"), "{}", r.body);
     let wrong = "0".repeat(64);
-    let r = create(&s, &admin, &[("name", "custom/x"), ("architecture", "amd64/generic"), ("sha256", &wrong)], Some(data.clone())).await;
+    let r = create(
+        &s,
+        &admin,
+        &[("name", "custom/x"), ("architecture", "amd64/generic"), ("sha256", &wrong)],
+        Some(data.clone()),
+    )
+    .await;
     assert_eq!(r.status, 400);
     assert!(r.body.contains("SHA256"), "{}", r.body);
-    let r = bad(vec![("name", "custom/x"), ("architecture", "amd64/generic"), ("size", "4999")], Some(data.clone())).await;
+    let r =
+        bad(vec![("name", "custom/x"), ("architecture", "amd64/generic"), ("size", "4999")], Some(data.clone())).await;
     assert_eq!(r.status, 400, "size mismatch");
     assert!(r.body.contains("Size mismatch"), "{}", r.body);
     let r = bad(vec![("name", "custom/x"), ("architecture", "amd64/generic")], None).await;
@@ -159,7 +173,13 @@ backend_tests!(chunked_upload, |b| async move {
     let r = create(
         &s,
         &admin,
-        &[("name", "ubuntu/custom"), ("architecture", "arm64/generic"), ("filetype", "tgz"), ("sha256", &sha), ("size", &size)],
+        &[
+            ("name", "ubuntu/custom"),
+            ("architecture", "arm64/generic"),
+            ("filetype", "tgz"),
+            ("sha256", &sha),
+            ("size", &size),
+        ],
         None,
     )
     .await;
@@ -222,7 +242,10 @@ backend_tests!(chunked_upload, |b| async move {
     // Other refusals.
     let user = s.user("user", false).await;
     assert_eq!(put_chunk(&s, &user, &uri, other.clone()).await.status, 403);
-    assert_eq!(put_chunk(&s, &admin, &format!("/MAAS/api/2.0/boot-resources/{bad_id}/upload/9999/"), vec![1]).await.status, 404);
+    assert_eq!(
+        put_chunk(&s, &admin, &format!("/MAAS/api/2.0/boot-resources/{bad_id}/upload/9999/"), vec![1]).await.status,
+        404
+    );
     assert_eq!(put_chunk(&s, &admin, "/MAAS/api/2.0/boot-resources/9999/upload/1/", vec![1]).await.status, 404);
     let r = s.call(Some(&admin), "PUT", &uri["/MAAS/api/2.0/".len()..], &[("x", "y")]).await;
     assert_eq!(r.status, 400, "a form body is not a chunk: {}", r.body);
@@ -240,15 +263,26 @@ async fn hundred_megabyte_uploads() {
     let admin = s.user("admin", true).await;
     let data = payload(3, 100 * 1024 * 1024);
     let sha = sha256_hex(&data);
-    let r = create(&s, &admin, &[("name", "custom/big"), ("architecture", "amd64/generic"), ("filetype", "ddraw")], Some(data.clone()))
-        .await;
+    let r = create(
+        &s,
+        &admin,
+        &[("name", "custom/big"), ("architecture", "amd64/generic"), ("filetype", "ddraw")],
+        Some(data.clone()),
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(std::fs::metadata(store_file(&s, &sha)).unwrap().len(), data.len() as u64);
     let id = r.json()["id"].as_i64().unwrap();
     assert_eq!(s.call(Some(&admin), "DELETE", &format!("boot-resources/{id}/"), &[]).await.status, 204);
 
     let size = data.len().to_string();
-    let r = create(&s, &admin, &[("name", "custom/big2"), ("architecture", "amd64/generic"), ("sha256", &sha), ("size", &size)], None).await;
+    let r = create(
+        &s,
+        &admin,
+        &[("name", "custom/big2"), ("architecture", "amd64/generic"), ("sha256", &sha), ("size", &size)],
+        None,
+    )
+    .await;
     let uri = only_file(&r.json())["upload_uri"].as_str().unwrap().to_string();
     let r = put_chunk(&s, &admin, &uri, data).await;
     assert_eq!(r.status, 200, "{}", r.body);
@@ -262,7 +296,13 @@ backend_tests!(boot_sources_and_selections, |b| async move {
     assert_eq!(s.get(Some(&admin), "boot-sources/").await.json(), json!([]));
     assert_eq!(s.get(Some(&user), "boot-sources/").await.status, 403);
 
-    let r = s.post(Some(&admin), "boot-sources/", &[("url", "http://mirror.example/images/"), ("keyring_filename", "/k.gpg")]).await;
+    let r = s
+        .post(
+            Some(&admin),
+            "boot-sources/",
+            &[("url", "http://mirror.example/images/"), ("keyring_filename", "/k.gpg")],
+        )
+        .await;
     assert_eq!(r.status, 201, "{}", r.body);
     let src = r.json();
     let id = src["id"].as_i64().unwrap();
@@ -271,8 +311,15 @@ backend_tests!(boot_sources_and_selections, |b| async move {
     assert_eq!(src["keyring_data"], "");
     assert_eq!(src["resource_uri"], format!("/MAAS/api/2.0/boot-sources/{id}/"));
     let created = src["created"].as_str().unwrap();
-    assert!(chrono::NaiveDateTime::parse_from_str(created, "%Y-%m-%dT%H:%M:%S%.f").is_ok() && created.contains('.'), "{created}");
-    assert_eq!(s.post(Some(&admin), "boot-sources/", &[("url", "http://mirror.example/images/")]).await.status, 400, "dup");
+    assert!(
+        chrono::NaiveDateTime::parse_from_str(created, "%Y-%m-%dT%H:%M:%S%.f").is_ok() && created.contains('.'),
+        "{created}"
+    );
+    assert_eq!(
+        s.post(Some(&admin), "boot-sources/", &[("url", "http://mirror.example/images/")]).await.status,
+        400,
+        "dup"
+    );
     assert_eq!(s.post(Some(&admin), "boot-sources/", &[("url", "gopher://x")]).await.status, 400);
     assert_eq!(s.post(Some(&admin), "boot-sources/", &[]).await.status, 400);
     assert_eq!(s.post(Some(&user), "boot-sources/", &[("url", "http://x/")]).await.status, 403);
@@ -283,7 +330,9 @@ backend_tests!(boot_sources_and_selections, |b| async move {
     assert_eq!(s.get(Some(&admin), "boot-sources/77/").await.status, 404);
 
     let sel = format!("boot-sources/{id}/selections/");
-    let r = s.post(Some(&admin), &sel, &[("os", "ubuntu"), ("release", "jammy"), ("arches", "amd64"), ("arches", "arm64")]).await;
+    let r = s
+        .post(Some(&admin), &sel, &[("os", "ubuntu"), ("release", "jammy"), ("arches", "amd64"), ("arches", "arm64")])
+        .await;
     assert_eq!(r.status, 201, "{}", r.body);
     let v = r.json();
     let sid = v["id"].as_i64().unwrap();
@@ -295,7 +344,10 @@ backend_tests!(boot_sources_and_selections, |b| async move {
     );
     assert_eq!(s.post(Some(&admin), &sel, &[("os", "ubuntu"), ("release", "jammy")]).await.status, 409);
     assert_eq!(s.post(Some(&admin), &sel, &[("os", "ubuntu")]).await.status, 400);
-    assert_eq!(s.post(Some(&admin), "boot-sources/99/selections/", &[("os", "ubuntu"), ("release", "x")]).await.status, 404);
+    assert_eq!(
+        s.post(Some(&admin), "boot-sources/99/selections/", &[("os", "ubuntu"), ("release", "x")]).await.status,
+        404
+    );
     let r = s.call(Some(&admin), "PUT", &format!("{sel}{sid}/"), &[("arches", "*"), ("labels", "stable")]).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let v = s.get(Some(&admin), &format!("{sel}{sid}/")).await.json();
@@ -327,7 +379,9 @@ fn build_mirror() -> Mirror {
     let mut items = Vec::new();
     let mut products = serde_json::Map::new();
     let mut corrupt_sha = String::new();
-    for (i, (release, arch, corrupt)) in [("jammy", "amd64", false), ("noble", "amd64", true), ("focal", "arm64", false)].iter().enumerate() {
+    for (i, (release, arch, corrupt)) in
+        [("jammy", "amd64", false), ("noble", "amd64", true), ("focal", "arm64", false)].iter().enumerate()
+    {
         let mut its = serde_json::Map::new();
         for (j, ftype) in ["boot-kernel", "boot-initrd", "squashfs"].iter().enumerate() {
             let data = payload((i * 3 + j) as u8, 2048 + 512 * j);
@@ -403,8 +457,9 @@ async fn serve_dir(root: PathBuf) -> (String, Arc<Mutex<Vec<(String, Option<Stri
                             Some(f) => ("206 Partial Content", data[f.min(data.len())..].to_vec()),
                             None => ("200 OK", data),
                         };
-                        let mut r = format!("HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len())
-                            .into_bytes();
+                        let mut r =
+                            format!("HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len())
+                                .into_bytes();
                         r.extend(body);
                         r
                     }
@@ -423,7 +478,11 @@ async fn add_source(s: &TestServer, admin: &ApiKey, url: &str) {
     let id = r.json()["id"].as_i64().unwrap();
     for release in ["jammy", "noble"] {
         let r = s
-            .post(Some(admin), &format!("boot-sources/{id}/selections/"), &[("os", "ubuntu"), ("release", release), ("arches", "amd64")])
+            .post(
+                Some(admin),
+                &format!("boot-sources/{id}/selections/"),
+                &[("os", "ubuntu"), ("release", release), ("arches", "amd64")],
+            )
             .await;
         assert_eq!(r.status, 201, "{}", r.body);
     }

@@ -210,7 +210,9 @@ fn run(command: Command, config: RegionConfig) -> anyhow::Result<()> {
             println!("Created administrator '{username}'.");
             Ok(())
         }
-        Command::Bench { .. } | Command::Openapi { .. } | Command::Images(_) => unreachable!("handled before the region is configured"),
+        Command::Bench { .. } | Command::Openapi { .. } | Command::Images(_) => {
+            unreachable!("handled before the region is configured")
+        }
         Command::Apikey { username, generate, delete } => {
             let db = open(&config)?;
             let user = db

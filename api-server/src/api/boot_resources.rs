@@ -58,8 +58,13 @@ pub fn handlers() -> Vec<Handler> {
                     .describe("Starts importing from the boot sources in the background."),
             )
             .action(
-                Action::new(Method::Post, Some("stop_import"), "Stop import of boot resources", handler_fn!(stop_import))
-                    .returns(Returns::Text(200)),
+                Action::new(
+                    Method::Post,
+                    Some("stop_import"),
+                    "Stop import of boot resources",
+                    handler_fn!(stop_import),
+                )
+                .returns(Returns::Text(200)),
             )
             .action(
                 Action::new(Method::Get, Some("is_importing"), "Import status", handler_fn!(is_importing))
@@ -125,7 +130,12 @@ pub fn handlers() -> Vec<Handler> {
             Action::new(Method::Put, None, "Update a boot-source selection", handler_fn!(selection_update))
                 .params(&SELECTION_PARAMS),
         )
-        .action(Action::new(Method::Delete, None, "Delete a boot source selection", handler_fn!(selection_delete))),
+        .action(Action::new(
+            Method::Delete,
+            None,
+            "Delete a boot source selection",
+            handler_fn!(selection_delete),
+        )),
     ]
 }
 
@@ -456,7 +466,8 @@ async fn selection_create(ctx: Ctx) -> Result<Reply> {
         .db()
         .write(move |c| {
             let id = br_db::selection_insert(c, &s)?;
-            br_db::selection(c, s.boot_source_id, id)?.ok_or_else(|| Error::Internal("inserted selection vanished".into()))
+            br_db::selection(c, s.boot_source_id, id)?
+                .ok_or_else(|| Error::Internal("inserted selection vanished".into()))
         })
         .await?;
     Ok(Reply::JsonStatus(StatusCode::CREATED, selection_json(&s)))

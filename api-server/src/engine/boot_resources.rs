@@ -104,7 +104,10 @@ fn check_name(name: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::field("name", format!("'{name}' is not a valid name: use os/series or a custom name (letters, digits, '-', '.', '_').")))
+        Err(Error::field(
+            "name",
+            format!("'{name}' is not a valid name: use os/series or a custom name (letters, digits, '-', '.', '_')."),
+        ))
     }
 }
 
@@ -393,7 +396,8 @@ pub async fn complete_resources(db: &Datastore, data_dir: &Path) -> Result<Vec<B
 
 /// Splits a comma/space list parameter (`arches=amd64,arm64` or repeated).
 pub fn join_list(values: &[&str]) -> String {
-    let mut out: Vec<&str> = values.iter().flat_map(|v| v.split([',', ' '])).map(str::trim).filter(|s| !s.is_empty()).collect();
+    let mut out: Vec<&str> =
+        values.iter().flat_map(|v| v.split([',', ' '])).map(str::trim).filter(|s| !s.is_empty()).collect();
     out.dedup();
     out.join(",")
 }
@@ -401,9 +405,13 @@ pub fn join_list(values: &[&str]) -> String {
 /// Checks a boot source URL: `http(s)://…`, `file://…` or an absolute path.
 pub fn check_source_url(url: &str) -> Result<String> {
     let url = url.trim();
-    let ok = url.starts_with("http://") || url.starts_with("https://") || url.starts_with("file://") || url.starts_with('/');
+    let ok =
+        url.starts_with("http://") || url.starts_with("https://") || url.starts_with("file://") || url.starts_with('/');
     if !ok || url.len() > 1024 {
-        return Err(Error::field("url", format!("'{url}' is not a valid URL: use http(s)://, file:// or an absolute path.")));
+        return Err(Error::field(
+            "url",
+            format!("'{url}' is not a valid URL: use http(s)://, file:// or an absolute path."),
+        ));
     }
     Ok(url.to_string())
 }

@@ -148,7 +148,9 @@ impl Mirror {
     async fn json(&self, client: &reqwest::Client, rel: &str) -> std::result::Result<Value, String> {
         let rel = Self::check(rel)?;
         let bytes = match self {
-            Mirror::Dir(d) => tokio::fs::read(d.join(rel)).await.map_err(|e| format!("{}: {e}", d.join(rel).display()))?,
+            Mirror::Dir(d) => {
+                tokio::fs::read(d.join(rel)).await.map_err(|e| format!("{}: {e}", d.join(rel).display()))?
+            }
             Mirror::Http(base) => {
                 let url = format!("{base}{rel}");
                 let r = client.get(&url).send().await.map_err(|e| format!("{url}: {e}"))?;
@@ -362,7 +364,11 @@ fn wanted_products(doc: &Value, sels: &[Selection], failures: &mut Vec<String>) 
         out.push(Wanted {
             name: format!("{os}/{release}"),
             architecture: format!("{arch}/{subarch}"),
-            title: if release_title.is_empty() { format!("{os}/{release}") } else { format!("{os_title} {release_title}") },
+            title: if release_title.is_empty() {
+                format!("{os}/{release}")
+            } else {
+                format!("{os_title} {release_title}")
+            },
             subarches: field(p, "subarches"),
             kflavor: field(p, "kflavor"),
             version: version.clone(),
