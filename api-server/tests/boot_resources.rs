@@ -417,13 +417,16 @@ fn build_mirror() -> Mirror {
     Mirror { dir, items, corrupt_sha }
 }
 
+/// Path and Range header of each request the mirror server saw.
+type RequestLog = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
 /// A minimal HTTP/1.1 file server over a directory that honours
 /// `Range: bytes=N-`, recording every request's path and Range header.
-async fn serve_dir(root: PathBuf) -> (String, Arc<Mutex<Vec<(String, Option<String>)>>>) {
+async fn serve_dir(root: PathBuf) -> (String, RequestLog) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let log: Arc<Mutex<Vec<(String, Option<String>)>>> = Default::default();
+    let log: RequestLog = Default::default();
     let log2 = log.clone();
     tokio::spawn(async move {
         loop {
