@@ -34,8 +34,10 @@ pub fn state(config: RegionConfig) -> Result<Arc<AppState>> {
     };
     let registry = Registry::new(crate::api::handlers());
     let registry_v1 = Registry::new(crate::api::v1::handlers());
+    let images = crate::engine::image_store::ImageStore::new(&config.data_dir);
     Ok(Arc::new(AppState {
         db,
+        images,
         config,
         registry,
         registry_v1,
@@ -43,6 +45,7 @@ pub fn state(config: RegionConfig) -> Result<Arc<AppState>> {
         power: Default::default(),
         dns_addr: Default::default(),
         rack_secret,
+        importer: Default::default(),
     }))
 }
 

@@ -3,6 +3,7 @@
 //! (`createadmin`, `apikey`, `migrate`).
 
 mod bench;
+mod images;
 mod rack;
 mod settings;
 
@@ -97,6 +98,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Boot resources on a running region: list, upload, import.
+    Images(images::ImagesArgs),
     /// Print a user's API keys (consumer_key:token_key:token_secret), like `maas apikey`.
     Apikey {
         #[arg(long)]
@@ -161,6 +164,15 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("ironpool rack: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if let Command::Images(args) = cli.command {
+        return match images::run(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("ironpool images: {e:#}");
                 ExitCode::FAILURE
             }
         };
@@ -237,7 +249,9 @@ fn run(command: Command, config: RegionConfig) -> anyhow::Result<()> {
             println!("Created administrator '{username}'.");
             Ok(())
         }
-        Command::Bench { .. } | Command::Openapi { .. } => unreachable!("handled before the region is configured"),
+        Command::Bench { .. } | Command::Openapi { .. } | Command::Images(_) => {
+            unreachable!("handled before the region is configured")
+        }
         Command::Apikey { username, generate, delete } => {
             let db = open(&config)?;
             let user = db

@@ -629,3 +629,65 @@ def test_cli_profile_with_unknown_key_gets_401(region, maas_cli, tmp_path):
     r = maas_cli("shell", str(script))
     assert r.returncode != 0
     assert "HTTP 401" in r.stdout + r.stderr
+
+
+# --------------------------------------------------------------------------
+# boot resources (libmaas's chunked upload, list, get, delete)
+
+
+def test_boot_resources_upload_list_get_delete(admin, user_client, unique):
+    import hashlib
+    import io
+
+    from maas.client.viscera.boot_resources import BootResourceFileType
+
+    data = bytes(range(256)) * 40 + unique.encode()  # > one 4 KiB chunk below
+    progress = []
+    r = admin.boot_resources.create(
+        f"custom/libmaas-{unique}", "amd64/generic", io.BytesIO(data),
+        title="libmaas upload", filetype=BootResourceFileType.DDTGZ,
+        chunk_size=4096, progress_callback=progress.append,
+    )
+    assert r.type == "Uploaded" and r.architecture == "amd64/generic"
+    assert progress and progress[-1] == 1.0
+    (version,) = r.sets.keys()
+    rset = r.sets[version]
+    assert rset.complete is True and rset.size == len(data)
+    (rfile,) = rset.files.values()
+    assert (rfile.filetype, rfile.size, rfile.complete) == ("root-dd", len(data), True)
+    assert rfile.sha256 == hashlib.sha256(data).hexdigest()
+
+    # Everyone lists (without sets) and reads.
+    listed = {b.id: b for b in user_client.boot_resources.list()}
+    assert listed[r.id].name == f"custom/libmaas-{unique}" and listed[r.id].sets is None
+    got = user_client.boot_resources.get(r.id)
+    assert got.sets[version].files[rfile.filename].complete is True
+
+    # Same content again under another name: complete at once, no upload.
+    again = admin.boot_resources.create(
+        f"custom/libmaas2-{unique}", "amd64/generic", io.BytesIO(data), filetype=BootResourceFileType.DDTGZ,
+        progress_callback=lambda p: pytest.fail("nothing to upload"),
+    )
+    assert list(again.sets.values())[0].complete is True
+
+    raises_status(403, user_client.boot_resources.get(r.id).delete)
+    for res in (r, again):
+        admin.boot_resources.get(res.id).delete()
+    assert r.id not in {b.id for b in admin.boot_resources.list()}
+    raises_status(404, admin.boot_resources.get, r.id)
+
+
+def test_boot_resource_bad_architecture_is_400(admin):
+    import io
+
+    e = raises_status(400, admin.boot_resources.create, "custom/x", "vax/generic", io.BytesIO(b"abc"))
+    assert "architecture" in fields_of(e)
+
+
+def test_boot_resources_import_ops(admin, user_client):
+    bones = session(admin).BootResources
+    getattr(bones, "import")()  # no boot sources: an import that finds nothing
+    assert bones.is_importing() in (True, False)
+    bones.stop_import()
+    assert session(user_client).BootResources.is_importing() in (True, False)
+    raises_status(403, getattr(session(user_client).BootResources, "import"))

@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod controllers;
+pub mod boot_resources;
 pub mod devices;
 pub mod dns;
 pub mod events;
@@ -49,6 +50,7 @@ pub fn handlers() -> Vec<Handler> {
     all.extend(storage::handlers());
     all.extend(dns::handlers());
     all.extend(controllers::handlers());
+    all.extend(boot_resources::handlers());
     all
 }
 

@@ -7,6 +7,7 @@
 //! blocking pool so no async executor thread ever waits on the database.
 //! Database errors become [`crate::error::Error`] here and nowhere else.
 
+pub mod boot_resources;
 pub mod config;
 pub mod dns;
 pub mod events;

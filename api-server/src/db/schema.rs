@@ -427,6 +427,56 @@ tables! {
         last_seen -> Timestamp,
         registered_at -> Timestamp,
     }
+
+    boot_resources (id) {
+        id -> BigInt,
+        rtype -> Integer,
+        name -> Text,
+        architecture -> Text,
+        title -> Text,
+        base_image -> Text,
+        subarches -> Text,
+        kflavor -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+
+    boot_resource_sets (id) {
+        id -> BigInt,
+        resource_id -> BigInt,
+        version -> Text,
+        label -> Text,
+        created_at -> Timestamp,
+    }
+
+    boot_resource_files (id) {
+        id -> BigInt,
+        set_id -> BigInt,
+        filename -> Text,
+        filetype -> Text,
+        sha256 -> Text,
+        size -> BigInt,
+        complete -> Bool,
+    }
+
+    boot_sources (id) {
+        id -> BigInt,
+        url -> Text,
+        keyring_filename -> Text,
+        keyring_data -> Binary,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+
+    boot_source_selections (id) {
+        id -> BigInt,
+        boot_source_id -> BigInt,
+        os -> Text,
+        release -> Text,
+        arches -> Text,
+        subarches -> Text,
+        labels -> Text,
+    }
 }
 
 diesel::joinable!(api_tokens -> users (user_id));
@@ -455,6 +505,9 @@ diesel::joinable!(dns_resources -> domains (domain_id));
 diesel::joinable!(dns_resource_ips -> dns_resources (dnsresource_id));
 diesel::joinable!(dns_resource_ips -> ip_addresses (ip_address_id));
 diesel::joinable!(dns_records -> dns_resources (dnsresource_id));
+diesel::joinable!(boot_resource_sets -> boot_resources (resource_id));
+diesel::joinable!(boot_resource_files -> boot_resource_sets (set_id));
+diesel::joinable!(boot_source_selections -> boot_sources (boot_source_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     api_tokens,
@@ -489,4 +542,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     dns_resource_ips,
     dns_records,
     rack_controllers,
+    boot_resources,
+    boot_resource_sets,
+    boot_resource_files,
+    boot_sources,
+    boot_source_selections,
 );

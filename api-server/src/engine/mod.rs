@@ -7,8 +7,11 @@
 
 pub mod accounts;
 pub mod allocation;
+pub mod boot_resources;
 pub mod config;
 pub mod dns;
+pub mod image_import;
+pub mod image_store;
 pub mod interfaces;
 pub mod ipam;
 pub mod jobs;

@@ -45,6 +45,10 @@ pub struct AppState {
     pub dns_addr: std::sync::OnceLock<std::net::SocketAddr>,
     /// The secret racks sign with (`<data_dir>/secret`).
     pub rack_secret: String,
+    /// Boot-resource contents on disk under the data dir.
+    pub images: crate::engine::image_store::ImageStore,
+    /// The boot-resource importer (one import at a time).
+    pub importer: Arc<crate::engine::image_import::Importer>,
 }
 
 /// Everything an action gets: the caller, the decoded parameters, the state.
@@ -56,6 +60,10 @@ pub struct Ctx {
     pub params: Params,
     /// `scheme://host[:port]` as the client addressed us (for absolute URIs).
     pub origin: String,
+    /// The unread request body, for actions that stream it (`raw_body`) and
+    /// were sent `application/octet-stream`; otherwise the body was decoded
+    /// into `params`.
+    pub body: Option<web::Payload>,
 }
 
 impl Ctx {
@@ -178,14 +186,26 @@ async fn api(
     let handlers: Vec<&registry::Handler> = route.auth.iter().chain(route.anon.iter()).copied().collect();
     let method = Method::parse(req.method().as_str()).ok_or_else(|| allowed(&handlers))?;
 
-    // Body limit: the largest any action of these handlers accepts.
-    let limit = handlers
-        .iter()
-        .flat_map(|h| h.actions.iter())
-        .map(|a| a.max_body.unwrap_or(state.config.max_body_bytes))
-        .max()
-        .unwrap_or(state.config.max_body_bytes);
-    let body = read_body_limited(payload, limit).await?;
+    // Raw uploads (boot-resource chunks) stream to disk in their handler
+    // instead of being buffered here.
+    let is_raw = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.trim_start().to_ascii_lowercase().starts_with("application/octet-stream"));
+    let streams = is_raw && handlers.iter().flat_map(|h| h.actions.iter()).any(|a| a.method == method && a.raw_body);
+    let (body, raw_body) = if streams {
+        (Vec::new(), Some(payload))
+    } else {
+        // Body limit: the largest any action of these handlers accepts.
+        let limit = handlers
+            .iter()
+            .flat_map(|h| h.actions.iter())
+            .map(|a| a.max_body.unwrap_or(state.config.max_body_bytes))
+            .max()
+            .unwrap_or(state.config.max_body_bytes);
+        (read_body_limited(payload, limit).await?, None)
+    };
 
     let mut params = Params::default();
     params.extend_urlencoded(req.query_string().as_bytes());
@@ -274,7 +294,7 @@ async fn api(
         None
     };
     let origin = origin_of(req);
-    let ctx = Ctx { state, user, path_params: route.path_params, params, origin: origin.clone() };
+    let ctx = Ctx { state, user, path_params: route.path_params, params, origin: origin.clone(), body: raw_body };
     let reply = (action.run)(ctx).await?;
     Ok(match paging {
         Some(p) => p.apply(reply, &format!("{origin}{full_path}"), req.query_string()),

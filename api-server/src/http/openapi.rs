@@ -82,12 +82,21 @@ fn operation(h: &Handler, a: &Action) -> utoipa::openapi::path::Operation {
                 )));
             }
             let body = body.build();
-            op = op.request_body(Some(
+            op = op.request_body(Some(if a.raw_body {
+                // Raw chunks (boot-resource uploads): the body is the bytes.
+                let bytes = ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)));
+                RequestBodyBuilder::new()
+                    .content("application/octet-stream", ContentBuilder::new().schema(Some(bytes)).build())
+                    .required(Some(utoipa::openapi::Required::True))
+                    .build()
+            } else {
                 RequestBodyBuilder::new()
                     .content("multipart/form-data", ContentBuilder::new().schema(Some(body.clone())).build())
                     .content("application/x-www-form-urlencoded", ContentBuilder::new().schema(Some(body)).build())
-                    .build(),
-            ));
+                    .build()
+            }));
         }
     }
     let json = |schema: ObjectBuilder| ContentBuilder::new().schema(Some(schema)).build();

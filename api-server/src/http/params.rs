@@ -87,6 +87,13 @@ impl Params {
         &self.files
     }
 
+    /// Takes the file parts named `name` out (large uploads are moved, not copied).
+    pub fn take_files(&mut self, name: &str) -> Vec<FilePart> {
+        let (taken, kept) = std::mem::take(&mut self.files).into_iter().partition(|f| f.name == name);
+        self.files = kept;
+        taken
+    }
+
     /// Renames a parameter (API 1.0's names for 2.0 ones).
     pub fn rename(&mut self, from: &str, to: &str) {
         for (k, _) in self.pairs.iter_mut() {

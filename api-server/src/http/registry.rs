@@ -117,6 +117,9 @@ pub struct Action {
     /// The success response, when it is not the default for the action's
     /// shape (see [`Handler::returns`]).
     pub returns: Option<Returns>,
+    /// The action reads an `application/octet-stream` body itself, streaming
+    /// (`Ctx::body`), instead of having it buffered and decoded.
+    pub raw_body: bool,
 }
 
 impl Action {
@@ -131,6 +134,7 @@ impl Action {
             max_body: None,
             pages_itself: false,
             returns: None,
+            raw_body: false,
         }
     }
 
@@ -151,6 +155,11 @@ impl Action {
 
     pub fn pages_itself(mut self) -> Self {
         self.pages_itself = true;
+        self
+    }
+
+    pub fn raw_body(mut self) -> Self {
+        self.raw_body = true;
         self
     }
 

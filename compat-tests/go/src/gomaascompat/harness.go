@@ -22,9 +22,7 @@ type suite struct {
 // A known failure is reported as KNOWN-FAIL (counted as xfailed) instead of
 // FAIL; once the server is fixed the check fails as an unexpected pass until
 // the entry is removed.
-var knownFailures = map[string]string{
-	"BootResources(): decodes": "GET boot-resources/ is not implemented (404 Unknown API endpoint); Juju derives its architecture vocabulary from it",
-}
+var knownFailures = map[string]string{}
 
 func newSuite() *suite { return &suite{start: time.Now()} }
 
