@@ -6,10 +6,11 @@
 use std::sync::Arc;
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use ironpool_rack::link::proto::{self, BootEventReport, LeaseReport, RegisterRequest, SyncRequest};
+use ironpool_rack::link::proto::{self, BootEventReport, ImageRef, LeaseReport, RegisterRequest, SyncRequest};
 use serde::de::DeserializeOwned;
 
-use crate::engine::racks;
+use crate::engine::boot_resources;
+use crate::engine::racks::{self, BootImages};
 use crate::error::{Error, Result};
 use crate::http::{error::to_response, read_body_limited, AppState};
 
@@ -68,7 +69,7 @@ async fn dispatch(req: &HttpRequest, payload: web::Payload, state: Arc<AppState>
         }
         ("POST", "sync") => {
             let r: SyncRequest = decode(&body)?;
-            let images = crate::engine::racks::BootImages::default();
+            let images = ephemeral_images(&state).await?;
             let resp = db.write(move |c| racks::sync(c, &r, &images)).await?;
             Ok(HttpResponse::Ok().json(resp))
         }
@@ -82,7 +83,36 @@ async fn dispatch(req: &HttpRequest, payload: web::Payload, state: Arc<AppState>
             let n = db.write(move |c| racks::record_boot_events(c, &r)).await?;
             Ok(json(serde_json::json!({ "applied": n })))
         }
+        ("GET" | "HEAD", c) if c.starts_with("images/") => {
+            let sha = c.trim_start_matches("images/").to_ascii_lowercase();
+            let path =
+                boot_resources::file_path(&state.config.data_dir, &sha).ok_or(Error::NotFound("BootResourceFile"))?;
+            let size = std::fs::metadata(&path).map_err(|e| Error::Internal(format!("boot file {sha}: {e}")))?.len();
+            Ok(ironpool_rack::link::http::serve_file(req, path, size).await)
+        }
         (_, "register" | "sync" | "leases" | "boot-events") => Err(Error::MethodNotAllowed { allow: vec!["POST"] }),
         _ => Err(Error::UnknownEndpoint(format!("{}{call}", proto::RPC_PREFIX))),
     }
+}
+
+/// The commissioning environment racks boot: the newest complete amd64
+/// boot resource that has both a `boot-kernel` and a `boot-initrd` file
+/// (imported from a mirror or built by `ironpool-agent`'s image script).
+async fn ephemeral_images(state: &AppState) -> Result<BootImages> {
+    let all = boot_resources::complete_resources(&state.db, &state.config.data_dir).await?;
+    let pick = |img: &boot_resources::BootImage, ftype: &str| {
+        img.files.iter().find(|f| f.filetype == ftype).map(|f| ImageRef {
+            sha256: f.sha256.clone(),
+            size: f.size,
+            name: format!("{}/{}/{}", img.name, img.arch, ftype),
+        })
+    };
+    Ok(all
+        .iter()
+        .filter(|i| i.arch == "amd64")
+        .max_by_key(|i| i.id)
+        .into_iter()
+        .chain(all.iter().filter(|i| i.arch == "amd64").rev())
+        .find_map(|i| Some(BootImages { kernel: Some(pick(i, "boot-kernel")?), initrd: Some(pick(i, "boot-initrd")?) }))
+        .unwrap_or_default())
 }

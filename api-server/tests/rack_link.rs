@@ -487,3 +487,87 @@ async fn dhcp_from_region_state_survives_a_region_restart() {
     eventually("DHCP off", Duration::from_secs(10), || rack.state.config().filter(|c| c.dhcp.is_none())).await;
     rack.stop().await;
 }
+
+/// A one-product simplestreams mirror holding a kernel and an initrd.
+fn tiny_mirror(dir: &std::path::Path) -> (Vec<u8>, Vec<u8>) {
+    use serde_json::json;
+    let kernel: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let initrd: Vec<u8> = (0..100_000u32).map(|i| (i % 13) as u8).collect();
+    let mut items = serde_json::Map::new();
+    for (ftype, data) in [("boot-kernel", &kernel), ("boot-initrd", &initrd)] {
+        let rel = format!("bookworm/amd64/1/{ftype}");
+        std::fs::create_dir_all(dir.join(&rel).parent().unwrap()).unwrap();
+        std::fs::write(dir.join(&rel), data).unwrap();
+        let sha = ironpool_region::engine::image_store::sha256_hex(data);
+        items.insert(ftype.into(), json!({"ftype": ftype, "path": rel, "sha256": sha, "size": data.len()}));
+    }
+    let products = json!({"ironpool:ephemeral:bookworm:amd64": {
+        "os": "ironpool", "release": "bookworm", "arch": "amd64", "subarch": "generic", "subarches": "generic",
+        "kflavor": "generic", "label": "stable", "versions": {"1": {"items": items}}}});
+    std::fs::create_dir_all(dir.join("streams/v1")).unwrap();
+    let doc = json!({"content_id": "ironpool:ephemeral", "datatype": "image-downloads", "format": "products:1.0", "products": products});
+    std::fs::write(dir.join("streams/v1/products.json"), doc.to_string()).unwrap();
+    let index = json!({"format": "index:1.0", "index": {"ironpool:ephemeral": {
+        "datatype": "image-downloads", "path": "streams/v1/products.json", "format": "products:1.0", "products": []}}});
+    std::fs::write(dir.join("streams/v1/index.json"), index.to_string()).unwrap();
+    (kernel, initrd)
+}
+
+backend_tests!(boot_files_reach_machines_through_the_rack, |b| async move {
+    let s = TestServer::start(b);
+    let admin = s.user("admin", true).await;
+    let mirror = tempfile::tempdir().unwrap();
+    let (kernel, _initrd) = tiny_mirror(mirror.path());
+    let r = s.post(Some(&admin), "boot-sources/", &[("url", mirror.path().to_str().unwrap())]).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let src = r.json()["id"].as_i64().unwrap();
+    let r = s
+        .post(
+            Some(&admin),
+            &format!("boot-sources/{src}/selections/"),
+            &[("os", "ironpool"), ("release", "bookworm"), ("arches", "amd64")],
+        )
+        .await;
+    assert!(r.status == 200 || r.status == 201, "{}", r.body);
+    let r = s.post(Some(&admin), "boot-resources/?op=import", &[]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let start = Instant::now();
+    while s.get(Some(&admin), "boot-resources/?op=is_importing").await.body.trim() != "false" {
+        assert!(start.elapsed() < Duration::from_secs(20), "import never finished");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let rack = Rack::start(rack_options(&s, vec![s.origin.clone()], dir.path(), "10.79.0.2/24")).await.unwrap();
+    let cfg = eventually("kernel in config", Duration::from_secs(10), || {
+        rack.state.config().filter(|c| c.boot.enlist.kernel.is_some())
+    })
+    .await;
+    let k = cfg.boot.enlist.kernel.clone().unwrap();
+    assert_eq!(k.size, kernel.len() as u64);
+    let http = format!("http://{}", rack.http_addr.unwrap());
+    let (_, script) = get_text(&format!("{http}/ipxe.cfg-52:54:00:44:44:44")).await;
+    assert!(script.contains(&format!("kernel {http}/images/{}", k.sha256)), "{script}");
+    assert!(script.contains("enlist-preseed/?op=get_enlist_preseed"), "{script}");
+    assert!(
+        script.contains(&format!("cloud-config-url=http://{}/MAAS/metadata/", rack.http_addr.unwrap())),
+        "{script}"
+    );
+
+    // Fetched from the region on first use (byte-identical), then cached; ranges work.
+    let body = reqwest::get(format!("{http}/images/{}", k.sha256)).await.unwrap().bytes().await.unwrap();
+    assert!(body.as_ref() == kernel.as_slice());
+    assert!(dir.path().join("images").join(&k.sha256).exists());
+    let r = reqwest::Client::new()
+        .get(format!("{http}/images/{}", k.sha256))
+        .header("Range", "bytes=1000-1999")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 206);
+    assert!(r.bytes().await.unwrap().as_ref() == &kernel[1000..2000]);
+    // The region's own image endpoint is for racks only.
+    let r = reqwest::get(format!("{}{}images/{}", s.origin, proto::RPC_PREFIX, k.sha256)).await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    rack.stop().await;
+});

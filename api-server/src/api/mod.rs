@@ -3,8 +3,8 @@
 //! the actions as thin functions: parse, authorize, call the engine, render.
 
 pub mod account;
-pub mod controllers;
 pub mod boot_resources;
+pub mod controllers;
 pub mod devices;
 pub mod dns;
 pub mod events;

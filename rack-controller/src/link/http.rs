@@ -103,8 +103,9 @@ async fn image(req: HttpRequest, sha: web::Path<String>, s: web::Data<Shared>) -
     serve_file(&req, path, r.size).await
 }
 
-/// Streams `path` honouring a single `Range: bytes=a-b` request.
-async fn serve_file(req: &HttpRequest, path: PathBuf, size: u64) -> HttpResponse {
+/// Streams `path` honouring a single `Range: bytes=a-b` request (also
+/// used by the region to serve boot files to racks).
+pub async fn serve_file(req: &HttpRequest, path: PathBuf, size: u64) -> HttpResponse {
     let range = req.headers().get(header::RANGE).and_then(|v| v.to_str().ok()).map(|v| parse_range(v, size));
     let (start, end, status) = match range {
         None => (0, size, StatusCode::OK),
