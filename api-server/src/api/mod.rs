@@ -17,6 +17,7 @@ pub mod places;
 pub mod render;
 pub mod site;
 pub mod sshkeys;
+pub mod raid;
 pub mod storage;
 pub mod tags;
 pub mod users;
@@ -46,6 +47,7 @@ pub fn handlers() -> Vec<Handler> {
     all.extend(interfaces::handlers());
     all.extend(devices::handlers());
     all.extend(storage::handlers());
+    all.extend(raid::handlers());
     all.extend(dns::handlers());
     all
 }

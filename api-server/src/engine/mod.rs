@@ -20,6 +20,7 @@ pub mod network;
 pub mod nodes;
 pub mod places;
 pub mod power;
+pub mod raid;
 pub mod storage;
 
 /// Values MAAS (Django) accepts as booleans: `true/false`, `t/f`, `yes/no`,
