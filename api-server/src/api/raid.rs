@@ -216,8 +216,7 @@ pub fn handlers() -> Vec<Handler> {
 // ---- RAID ------------------------------------------------------------------------------
 
 async fn list_raids(ctx: Ctx) -> Result<Reply> {
-    read_with(ctx, |s| Ok(Value::Array(s.groups_of_type("raid").map(|g| to_json(RaidView::new(s, g))).collect())))
-        .await
+    read_with(ctx, |s| Ok(Value::Array(s.groups_of_type("raid").map(|g| to_json(RaidView::new(s, g))).collect()))).await
 }
 
 async fn read_raid(ctx: Ctx) -> Result<Reply> {
@@ -265,7 +264,10 @@ async fn delete_raid(ctx: Ctx) -> Result<Reply> {
 // ---- cache sets --------------------------------------------------------------------------
 
 fn cache_set_input(ctx: &Ctx) -> CacheSetInput {
-    CacheSetInput { cache_device: text(&ctx.params, "cache_device"), cache_partition: text(&ctx.params, "cache_partition") }
+    CacheSetInput {
+        cache_device: text(&ctx.params, "cache_device"),
+        cache_partition: text(&ctx.params, "cache_partition"),
+    }
 }
 
 async fn list_cache_sets(ctx: Ctx) -> Result<Reply> {

@@ -388,7 +388,12 @@ pub fn handlers() -> Vec<Handler> {
     ];
     // MAAS serves the partition and volume group items under the plural
     // collection segment too (`partition[s]?`, `volume-group[s]?`).
-    let partitions_alias = alias(&hs, "PartitionHandler", "PartitionAliasHandler", "nodes/{system_id}/blockdevices/{device_id}/partitions/{id}");
+    let partitions_alias = alias(
+        &hs,
+        "PartitionHandler",
+        "PartitionAliasHandler",
+        "nodes/{system_id}/blockdevices/{device_id}/partitions/{id}",
+    );
     let vg_alias = alias(&hs, "VolumeGroupHandler", "VolumeGroupAliasHandler", "nodes/{system_id}/volume-groups/{id}/");
     hs.extend([partitions_alias, vg_alias]);
     hs

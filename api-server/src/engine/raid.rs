@@ -22,9 +22,9 @@
 use std::collections::HashSet;
 
 use super::storage::{
-    check_change, check_uuid, free_members, new_uuid, not_a_choice, part_of, Member, Need, Storage, Target,
-    BCACHE, BCACHE_BACKING, BCACHE_CACHE, CACHE_SET, MIN_BLOCK_DEVICE_SIZE, MIN_PARTITION_SIZE, RAID_ACTIVE,
-    RAID_SPARE, VIRTUAL,
+    check_change, check_uuid, free_members, new_uuid, not_a_choice, part_of, Member, Need, Storage, Target, BCACHE,
+    BCACHE_BACKING, BCACHE_CACHE, CACHE_SET, MIN_BLOCK_DEVICE_SIZE, MIN_PARTITION_SIZE, RAID_ACTIVE, RAID_SPARE,
+    VIRTUAL,
 };
 use crate::db::nodes::Node;
 use crate::db::storage::{
@@ -392,7 +392,8 @@ fn member_fs(
 ) -> Result<Vec<i64>> {
     vals.iter()
         .map(|v| {
-            let t = v.trim().parse::<i64>().ok().map(|i| if partitions { Target::Partition(i) } else { Target::Device(i) });
+            let t =
+                v.trim().parse::<i64>().ok().map(|i| if partitions { Target::Partition(i) } else { Target::Device(i) });
             t.and_then(|t| s.filesystem(t))
                 .filter(|f| f.volume_group_id == Some(g.id) && f.fstype == fstype)
                 .map(|f| f.id)
@@ -469,9 +470,7 @@ fn one_member(
     part: Option<&String>,
 ) -> Result<Option<Target>> {
     match (dev, part) {
-        (Some(_), Some(_)) => {
-            Err(Error::field("__all__", format!("Cannot set both {} and {}.", fields.0, fields.1)))
-        }
+        (Some(_), Some(_)) => Err(Error::field("__all__", format!("Cannot set both {} and {}.", fields.0, fields.1))),
         (None, None) => Ok(None),
         (d, p) => {
             let devs: Vec<String> = d.cloned().into_iter().collect();
@@ -610,7 +609,8 @@ pub fn update_bcache(c: &mut DbConn, user: &User, n: &Node, id: i64, input: Bcac
         ch.cache_mode = Some(Some(check_cache_mode(v)?));
     }
     let fields = ("backing_device", "backing_partition");
-    if let Some(b) = one_member(&s, Some(g.id), fields, input.backing_device.as_ref(), input.backing_partition.as_ref())?
+    if let Some(b) =
+        one_member(&s, Some(g.id), fields, input.backing_device.as_ref(), input.backing_partition.as_ref())?
     {
         for f in st.filesystems.iter().filter(|f| f.volume_group_id == Some(g.id)) {
             db::delete_filesystem(c, f.id)?;
@@ -660,10 +660,8 @@ pub fn layout_cache_device(s: &Storage<'_>, avoid: &[i64], input: &BcacheLayout)
             .ok_or_else(|| not_a_choice("cache_device", v))?;
         return Ok(Some(d.id));
     }
-    let mut ssds: Vec<_> = s
-        .physical()
-        .filter(|d| !avoid.contains(&d.id) && s.device_tags(d).iter().any(|t| t == "ssd"))
-        .collect();
+    let mut ssds: Vec<_> =
+        s.physical().filter(|d| !avoid.contains(&d.id) && s.device_tags(d).iter().any(|t| t == "ssd")).collect();
     ssds.sort_by_key(|d| (d.size, d.id));
     Ok(ssds.first().map(|d| d.id))
 }
@@ -685,7 +683,10 @@ pub fn apply_bcache_root(
     } else {
         let size = input.cache_size.map(|sz| sz.of(dev.size));
         if size.is_some_and(|sz| sz < MIN_PARTITION_SIZE) {
-            return Err(Error::field("cache_size", format!("Size is too small. Minimum size is {MIN_PARTITION_SIZE}.")));
+            return Err(Error::field(
+                "cache_size",
+                format!("Size is too small. Minimum size is {MIN_PARTITION_SIZE}."),
+            ));
         }
         let mut st = st.clone();
         let p = super::storage::add_partition_unchecked(c, n, &mut st, dev.id, size, "cache_size")?;

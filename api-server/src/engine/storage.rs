@@ -1627,8 +1627,9 @@ pub fn apply_layout(c: &mut DbConn, n: &Node, input: &LayoutInput) -> Result<()>
             .map_err(|e| layout_error(layout, e))?;
     match (layout, cache_device) {
         ("flat", _) => boot_fs(c, &mut st, &root, "ext4", "root", "/"),
-        ("bcache", Some(cache)) => super::raid::apply_bcache_root(c, n, root.id, cache, &input.bcache)
-            .map_err(|e| layout_error(layout, e)),
+        ("bcache", Some(cache)) => {
+            super::raid::apply_bcache_root(c, n, root.id, cache, &input.bcache).map_err(|e| layout_error(layout, e))
+        }
         _ => {
             let vg_name = input.vg_name.clone().filter(|v| !v.trim().is_empty()).unwrap_or_else(|| "vgroot".into());
             let lv_name = input.lv_name.clone().filter(|v| !v.trim().is_empty()).unwrap_or_else(|| "lvroot".into());
