@@ -556,13 +556,12 @@ fn check_cache_mode(v: &str) -> Result<String> {
     }
 }
 
-/// Creates a bcache without permission checks.
+/// Creates a bcache without permission checks (`name`, `uuid` default).
 fn make_bcache(
     c: &mut DbConn,
     n: &Node,
     st: &NodeStorage,
-    name: Option<String>,
-    uuid: Option<String>,
+    (name, uuid): (Option<String>, Option<String>),
     cache_set: i64,
     backing: Target,
     mode: String,
@@ -587,7 +586,7 @@ pub fn create_bcache(c: &mut DbConn, user: &User, n: &Node, input: BcacheInput) 
     let fields = ("backing_device", "backing_partition");
     let backing = one_member(&s, None, fields, input.backing_device.as_ref(), input.backing_partition.as_ref())?
         .ok_or_else(|| Error::field("__all__", "Either backing_device or backing_partition must be specified."))?;
-    make_bcache(c, n, &st, input.name, input.uuid, cache_set, backing, mode)
+    make_bcache(c, n, &st, (input.name, input.uuid), cache_set, backing, mode)
 }
 
 pub fn update_bcache(c: &mut DbConn, user: &User, n: &Node, id: i64, input: BcacheInput) -> Result<()> {
@@ -696,7 +695,7 @@ pub fn apply_bcache_root(
     let cache_set = make_cache_set(c, n, &st, member)?;
     let st = db::load_node(c, n.id)?;
     let mode = input.cache_mode.as_deref().map(check_cache_mode).transpose()?.unwrap_or_else(|| "writethrough".into());
-    let bcache = make_bcache(c, n, &st, None, None, cache_set, Target::Partition(root_partition), mode)?;
+    let bcache = make_bcache(c, n, &st, (None, None), cache_set, Target::Partition(root_partition), mode)?;
     let st = db::load_node(c, n.id)?;
     let s = Storage::new(n, &st);
     let g = s.group(bcache).ok_or(Error::NotFound("Bcache"))?;
