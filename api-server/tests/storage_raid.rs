@@ -157,6 +157,9 @@ backend_tests!(raid_lifecycle, |b| async move {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["used_for"], "xfs formatted filesystem mounted at /data");
 
+    // An update that changes nothing is fine.
+    let r = s.call(Some(&admin), "PUT", &url, &[]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
     // Update: rename, drop the spare, then a member below the minimum.
     let r = s.call(Some(&admin), "PUT", &url, &[("name", "md5"), ("remove_spare_devices", &sde)]).await;
     assert_eq!(r.status, 200, "{}", r.body);

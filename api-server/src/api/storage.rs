@@ -1,6 +1,7 @@
 //! Machine storage: `nodes/{system_id}/blockdevices/…`, `…/partitions/`,
-//! `…/partition/{id}` (MAAS's singular form, no trailing slash),
-//! `nodes/{system_id}/volume-groups/`, `…/volume-group/{id}/`, the
+//! `…/partition/{id}` (MAAS's singular form, no trailing slash; MAAS also
+//! answers at `…/partitions/{id}`), `nodes/{system_id}/volume-groups/`,
+//! `…/volume-group/{id}/` (and `…/volume-groups/{id}/`), the
 //! `set_storage_layout` machine op, and the JSON shapes of block devices,
 //! partitions, filesystems and volume groups (`maas-api.md` §7.4, §10.11).
 

@@ -67,7 +67,7 @@ pub struct NewBlockDevice {
 }
 
 /// A partial update of a block device; `None` leaves a column alone.
-#[derive(Debug, Clone, Default, AsChangeset)]
+#[derive(Debug, Clone, Default, PartialEq, AsChangeset)]
 #[diesel(table_name = block_devices)]
 pub struct BlockDeviceChanges {
     pub name: Option<String>,
@@ -174,7 +174,7 @@ pub struct NewVolumeGroup {
 }
 
 /// A partial update of a filesystem group; `None` leaves a column alone.
-#[derive(Debug, Clone, Default, AsChangeset)]
+#[derive(Debug, Clone, Default, PartialEq, AsChangeset)]
 #[diesel(table_name = volume_groups)]
 pub struct GroupChanges {
     pub name: Option<String>,
@@ -261,7 +261,11 @@ pub fn insert_device(c: &mut DbConn, new: &NewBlockDevice) -> Result<BlockDevice
     block_devices::table.find(id).select(BlockDevice::as_select()).first(c).map_err(from_diesel)
 }
 
+/// An empty change is no change (diesel refuses an empty `SET`).
 pub fn update_device(c: &mut DbConn, id: i64, changes: &BlockDeviceChanges) -> Result<()> {
+    if *changes == BlockDeviceChanges::default() {
+        return Ok(());
+    }
     diesel::update(block_devices::table.find(id))
         .set(changes)
         .execute(c)
@@ -350,6 +354,9 @@ pub fn insert_volume_group(c: &mut DbConn, new: &NewVolumeGroup) -> Result<Volum
 
 /// Changes a RAID's, bcache's or cache set's row.
 pub fn update_group(c: &mut DbConn, id: i64, group_type: &str, changes: &GroupChanges) -> Result<()> {
+    if *changes == GroupChanges::default() {
+        return Ok(());
+    }
     diesel::update(volume_groups::table.find(id)).set(changes).execute(c).map_err(|e| {
         if is_unique_violation(&e) {
             group_name_taken(group_type, changes.name.as_deref().unwrap_or(""))
