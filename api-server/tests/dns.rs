@@ -428,3 +428,70 @@ backend_tests!(odd_input_never_500, |b| async move {
     assert_eq!(s.get(Some(&admin), "dnsresources/abc/").await.status, 404);
     assert_eq!(s.get(Some(&admin), "domains/-1/").await.status, 404);
 });
+
+/// The zone serial the DNS server answers in the apex SOA.
+fn soa_serial(s: &TestServer) -> u64 {
+    let (status, answers) = dig_async(s, "maas", "SOA", false);
+    assert_eq!(status, "NOERROR");
+    answers[0].split_whitespace().nth(2).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("{answers:?}"))
+}
+
+backend_tests!(node_address_changes_bump_the_serial, |b| async move {
+    let s = TestServer::start(b);
+    let admin = s.user("admin", true).await;
+    let sub = s.post(Some(&admin), "subnets/", &[("cidr", "10.45.0.0/24")]).await.json();
+    let m = ready_machine(&s, &admin, "serial1", 2, 2048).await;
+    // Commissioning linked the boot interface AUTO to the subnet.
+    let eth0 = s.get(Some(&admin), &format!("machines/{m}/")).await.json()["interface_set"][0].clone();
+    assert_eq!(eth0["links"][0]["mode"], "auto", "{eth0}");
+    let link_id = eth0["links"][0]["id"].as_i64().unwrap();
+    let iurl = format!("nodes/{m}/interfaces/{}/", eth0["id"]);
+
+    // An AUTO link without an address changes nothing in DNS.
+    let before = soa_serial(&s);
+    // Deploy claims the AUTO address: the serial moves in the same transaction.
+    let r = s.post(Some(&admin), &format!("machines/{m}/?op=deploy"), &[]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let deployed = soa_serial(&s);
+    assert!(deployed > before, "deploy bumps: {before} -> {deployed}");
+    // Release frees it.
+    let r = s.post(Some(&admin), &format!("machines/{m}/?op=release"), &[]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let released = soa_serial(&s);
+    assert!(released > deployed, "release bumps: {deployed} -> {released}");
+    // Unlinking an AUTO link that holds no address is no DNS change.
+    let r = s.post(Some(&admin), &format!("{iurl}?op=unlink_subnet"), &[("id", &link_id.to_string())]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(soa_serial(&s), released, "unlinking an address-less AUTO link is no DNS change");
+
+    // STATIC links made and removed bump it.
+    let r = s
+        .post(
+            Some(&admin),
+            &format!("{iurl}?op=link_subnet"),
+            &[("mode", "STATIC"), ("subnet", &sub["id"].to_string()), ("ip_address", "10.45.0.9")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let linked = soa_serial(&s);
+    assert!(linked > released);
+    let static_id = r.json()["links"][0]["id"].as_i64().unwrap();
+    let r = s.post(Some(&admin), &format!("{iurl}?op=unlink_subnet"), &[("id", &static_id.to_string())]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let unlinked = soa_serial(&s);
+    assert!(unlinked > linked);
+
+    // So does a hostname change; a no-op update does not.
+    let r = s.call(Some(&admin), "PUT", &format!("machines/{m}/"), &[("hostname", "serial2")]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let renamed = soa_serial(&s);
+    assert!(renamed > unlinked);
+    let r = s.call(Some(&admin), "PUT", &format!("machines/{m}/"), &[("hostname", "serial2")]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(soa_serial(&s), renamed);
+    // A failed change (taken hostname) rolls the bump back with it.
+    ready_machine(&s, &admin, "taken", 2, 2048).await;
+    let r = s.call(Some(&admin), "PUT", &format!("machines/{m}/"), &[("hostname", "taken")]).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(soa_serial(&s), renamed);
+});

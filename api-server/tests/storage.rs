@@ -260,7 +260,7 @@ backend_tests!(layout_errors, |b| async move {
     let op = format!("machines/{sid}/?op=set_storage_layout");
     expect(&s.post(Some(&admin), &op, &[]).await, 400, "storage_layout");
     expect(&s.post(Some(&admin), &op, &[("storage_layout", "zigzag")]).await, 400, "Select a valid choice");
-    expect(&s.post(Some(&admin), &op, &[("storage_layout", "bcache")]).await, 400, "bcache");
+    expect(&s.post(Some(&admin), &op, &[("storage_layout", "vmfs6")]).await, 400, "vmfs6");
     expect(
         &s.post(Some(&admin), &op, &[("storage_layout", "flat"), ("root_size", "100G")]).await,
         400,

@@ -16,6 +16,7 @@ pub mod netjson;
 pub mod network;
 pub mod notifications;
 pub mod places;
+pub mod raid;
 pub mod render;
 pub mod site;
 pub mod sshkeys;
@@ -48,6 +49,7 @@ pub fn handlers() -> Vec<Handler> {
     all.extend(interfaces::handlers());
     all.extend(devices::handlers());
     all.extend(storage::handlers());
+    all.extend(raid::handlers());
     all.extend(dns::handlers());
     all.extend(controllers::handlers());
     all.extend(boot_resources::handlers());

@@ -1,6 +1,7 @@
 //! Machine storage: `nodes/{system_id}/blockdevices/…`, `…/partitions/`,
-//! `…/partition/{id}` (MAAS's singular form, no trailing slash),
-//! `nodes/{system_id}/volume-groups/`, `…/volume-group/{id}/`, the
+//! `…/partition/{id}` (MAAS's singular form, no trailing slash; MAAS also
+//! answers at `…/partitions/{id}`), `nodes/{system_id}/volume-groups/`,
+//! `…/volume-group/{id}/` (and `…/volume-groups/{id}/`), the
 //! `set_storage_layout` machine op, and the JSON shapes of block devices,
 //! partitions, filesystems and volume groups (`maas-api.md` §7.4, §10.11).
 
@@ -14,6 +15,7 @@ use crate::db::users::User;
 use crate::db::DbConn;
 use crate::engine::lifecycle::NodeType;
 use crate::engine::nodes as nodes_engine;
+use crate::engine::raid::BcacheLayout;
 use crate::engine::storage::{
     self as engine, human_size, DeviceUpdate, FormatInput, LayoutInput, LogicalVolumeInput, Member, MountInput,
     NewDeviceInput, PartitionInput, SizeSpec, Storage, Target, VolumeGroupInput,
@@ -37,7 +39,7 @@ pub struct FilesystemView<'a> {
 }
 
 impl<'a> FilesystemView<'a> {
-    fn new(f: &'a Filesystem) -> FilesystemView<'a> {
+    pub fn new(f: &'a Filesystem) -> FilesystemView<'a> {
         FilesystemView {
             fstype: &f.fstype,
             label: &f.label,
@@ -211,6 +213,9 @@ pub struct MachineStorageView<'a> {
     pub physicalblockdevice_set: Vec<BlockDeviceView<'a>>,
     pub virtualblockdevice_set: Vec<BlockDeviceView<'a>>,
     pub volume_groups: Vec<StubView<'a>>,
+    pub raids: Vec<StubView<'a>>,
+    pub bcaches: Vec<StubView<'a>>,
+    pub cache_sets: Vec<StubView<'a>>,
     /// Total physical disk size, MB (10^6 bytes).
     pub storage: f64,
 }
@@ -226,18 +231,20 @@ impl<'a> MachineStorageView<'a> {
             blockdevice_set: s.st.devices.iter().map(|d| BlockDeviceView::new(s, d)).collect(),
             physicalblockdevice_set: s.physical().map(|d| BlockDeviceView::new(s, d)).collect(),
             virtualblockdevice_set: s.virtual_devices().map(|d| BlockDeviceView::new(s, d)).collect(),
-            volume_groups: s
-                .st
-                .volume_groups
-                .iter()
-                .map(|v| StubView { system_id: &n.system_id, id: v.id, __incomplete__: true })
-                .collect(),
+            volume_groups: stubs(s, engine::LVM_VG),
+            raids: stubs(s, "raid"),
+            bcaches: stubs(s, engine::BCACHE),
+            cache_sets: stubs(s, engine::CACHE_SET),
             storage: s.total_mb(),
         }
     }
 }
 
-fn to_json(v: impl Serialize) -> Value {
+pub(crate) fn stubs<'a>(s: Storage<'a>, kind: &'static str) -> Vec<StubView<'a>> {
+    s.groups_of_type(kind).map(|g| StubView { system_id: &s.node.system_id, id: g.id, __incomplete__: true }).collect()
+}
+
+pub(crate) fn to_json(v: impl Serialize) -> Value {
     serde_json::to_value(v).expect("storage objects serialise")
 }
 
@@ -283,7 +290,7 @@ pub fn handlers() -> Vec<Handler> {
         optional("block_devices", "String", "Block device ids (repeatable)."),
         optional("partitions", "String", "Partition ids (repeatable)."),
     ];
-    vec![
+    let mut hs = vec![
         Handler::new("BlockDevicesHandler", "nodes/{system_id}/blockdevices/", Access::Authenticated, "Manage block devices on a machine")
             .action(Action::new(Method::Get, None, "List all block devices", handler_fn!(list_devices)))
             .action(
@@ -379,28 +386,50 @@ pub fn handlers() -> Vec<Handler> {
                     .returns(Returns::Nothing(204))
                     .params(&[required("id", "Int", "Id of the logical volume.")]),
             ),
-    ]
+    ];
+    // MAAS serves the partition and volume group items under the plural
+    // collection segment too (`partition[s]?`, `volume-group[s]?`).
+    let partitions_alias = alias(
+        &hs,
+        "PartitionHandler",
+        "PartitionAliasHandler",
+        "nodes/{system_id}/blockdevices/{device_id}/partitions/{id}",
+    );
+    let vg_alias = alias(&hs, "VolumeGroupHandler", "VolumeGroupAliasHandler", "nodes/{system_id}/volume-groups/{id}/");
+    hs.extend([partitions_alias, vg_alias]);
+    hs
+}
+
+/// The handler `of` served at another URL as well, under its own name (the
+/// handler table keeps names unique, as `describe/` lists each once).
+pub(crate) fn alias(hs: &[Handler], of: &str, name: &'static str, path: &'static str) -> Handler {
+    let h = hs.iter().find(|h| h.name == of).expect("aliased handler exists").clone();
+    Handler { name, path, ..h }
 }
 
 /// `machines/{system_id}/?op=set_storage_layout`, added to MachineHandler.
 pub fn set_storage_layout_action() -> Action {
     Action::new(Method::Post, Some("set_storage_layout"), "Change storage layout", handler_fn!(set_storage_layout))
-        .describe("Administrators only, Ready machines only. Replaces the storage configuration with the layout; flat and lvm are supported (blank clears it).")
+        .describe("Administrators only, Ready machines only. Replaces the storage configuration with the layout; flat, lvm and bcache are supported (blank clears it). bcache falls back to flat when the machine has no cache device (an SSD besides the boot and root disks).")
         .params(&[
-            required("storage_layout", "String", "flat, lvm or blank."),
+            required("storage_layout", "String", "flat, lvm, bcache or blank."),
             optional("boot_size", "String", "Size of a /boot partition (bytes, K/M/G/T suffix or %)."),
             optional("root_size", "String", "Size of the root partition (default: all remaining space)."),
             optional("root_device", "Int", "Physical block device id for the root partition (default: the boot disk)."),
             optional("vg_name", "String", "lvm: volume group name (default vgroot)."),
             optional("lv_name", "String", "lvm: logical volume name (default lvroot)."),
             optional("lv_size", "String", "lvm: logical volume size (default: the whole group)."),
+            optional("cache_device", "Int", "bcache: physical block device id to cache with (default: the smallest SSD that is not the boot or root disk)."),
+            optional("cache_mode", "String", "bcache: writeback, writethrough (default) or writearound."),
+            optional("cache_size", "String", "bcache: size of the cache partition (default: the whole device)."),
+            optional("cache_no_part", "Boolean", "bcache: use the whole cache device without a partition."),
         ])
 }
 
 // ---- helpers -------------------------------------------------------------------------
 
 /// The URL's machine, visible to the caller.
-fn machine(c: &mut DbConn, user: &User, sid: &str) -> Result<Node> {
+pub(crate) fn machine(c: &mut DbConn, user: &User, sid: &str) -> Result<Node> {
     let n = nodes_engine::get_visible(c, user, sid, "Machine")?;
     if n.node_type != NodeType::Machine as i32 {
         return Err(Error::NotFound("Machine"));
@@ -409,12 +438,12 @@ fn machine(c: &mut DbConn, user: &User, sid: &str) -> Result<Node> {
 }
 
 /// A numeric id from the URL; anything else names no object (404).
-fn path_id(ctx: &Ctx, name: &str, model: &'static str) -> Result<i64> {
+pub(crate) fn path_id(ctx: &Ctx, name: &str, model: &'static str) -> Result<i64> {
     ctx.path(name).parse().map_err(|_| Error::NotFound(model))
 }
 
 /// Reads the machine and its storage, then renders with `f`.
-async fn read_with<F>(ctx: Ctx, f: F) -> Result<Reply>
+pub(crate) async fn read_with<F>(ctx: Ctx, f: F) -> Result<Reply>
 where
     F: FnOnce(Storage<'_>) -> Result<Value> + Send + 'static,
 {
@@ -433,7 +462,7 @@ where
 
 /// Runs a change in one write transaction, then renders the result with
 /// `render` from the storage as it is after the change.
-async fn change<F, R>(ctx: Ctx, op: F, render: R) -> Result<Reply>
+pub(crate) async fn change<F, R>(ctx: Ctx, op: F, render: R) -> Result<Reply>
 where
     F: FnOnce(&mut DbConn, &User, &Node) -> Result<i64> + Send + 'static,
     R: FnOnce(Storage<'_>, i64) -> Result<Value> + Send + 'static,
@@ -453,7 +482,7 @@ where
 }
 
 /// A change with nothing to render (204).
-async fn change_empty<F>(ctx: Ctx, op: F) -> Result<Reply>
+pub(crate) async fn change_empty<F>(ctx: Ctx, op: F) -> Result<Reply>
 where
     F: FnOnce(&mut DbConn, &User, &Node) -> Result<()> + Send + 'static,
 {
@@ -468,12 +497,12 @@ where
     Ok(Reply::NoContent)
 }
 
-fn render_device(s: Storage<'_>, id: i64) -> Result<Value> {
+pub(crate) fn render_device(s: Storage<'_>, id: i64) -> Result<Value> {
     let d = s.device(id).ok_or(Error::NotFound("BlockDevice"))?;
     Ok(to_json(BlockDeviceView::new(s, d)))
 }
 
-fn render_partition(s: Storage<'_>, id: i64) -> Result<Value> {
+pub(crate) fn render_partition(s: Storage<'_>, id: i64) -> Result<Value> {
     let p = s.partition(id).ok_or(Error::NotFound("Partition"))?;
     Ok(to_json(PartitionView::new(s, p)))
 }
@@ -493,12 +522,12 @@ fn int_param(p: &Params, name: &str) -> Result<Option<i64>> {
         .transpose()
 }
 
-fn text(p: &Params, name: &str) -> Option<String> {
+pub(crate) fn text(p: &Params, name: &str) -> Option<String> {
     p.get_nonempty(name).map(str::to_string)
 }
 
 /// Repeatable id lists; clients send `k=1&k=2` or `k=1,2`.
-fn ids(p: &Params, name: &str) -> Vec<String> {
+pub(crate) fn ids(p: &Params, name: &str) -> Vec<String> {
     p.get_all(name)
         .iter()
         .flat_map(|v| v.split(','))
@@ -701,7 +730,7 @@ async fn remove_tag_partition(ctx: Ctx) -> Result<Reply> {
 
 async fn list_vgs(ctx: Ctx) -> Result<Reply> {
     read_with(ctx, |s| {
-        Ok(Value::Array(s.st.volume_groups.iter().map(|v| to_json(VolumeGroupView::new(s, v))).collect()))
+        Ok(Value::Array(s.groups_of_type(engine::LVM_VG).map(|v| to_json(VolumeGroupView::new(s, v))).collect()))
     })
     .await
 }
@@ -768,6 +797,12 @@ async fn set_storage_layout(ctx: Ctx) -> Result<Reply> {
         vg_name: text(p, "vg_name"),
         lv_name: text(p, "lv_name"),
         lv_size: spec("lv_size")?,
+        bcache: BcacheLayout {
+            cache_device: text(p, "cache_device"),
+            cache_mode: text(p, "cache_mode"),
+            cache_size: spec("cache_size")?,
+            cache_no_part: p.bool("cache_no_part")?.unwrap_or(false),
+        },
     };
     super::machines::with_machine(ctx, move |c, user, n| {
         engine::set_storage_layout(c, user, &n, &input)?;

@@ -565,7 +565,8 @@ pub fn clear_auto_ips(c: &mut DbConn, interface_ids: &[i64]) -> Result<usize> {
     diesel::update(
         ip_addresses::table
             .filter(ip_addresses::interface_id.eq_any(interface_ids))
-            .filter(ip_addresses::mode.eq("auto")),
+            .filter(ip_addresses::mode.eq("auto"))
+            .filter(ip_addresses::ip.is_not_null()),
     )
     .set(ip_addresses::ip.eq(None::<String>))
     .execute(c)

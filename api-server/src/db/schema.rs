@@ -349,6 +349,9 @@ tables! {
         name -> Text,
         uuid -> Text,
         created_at -> Timestamp,
+        group_type -> Text,
+        cache_mode -> Nullable<Text>,
+        cache_set_id -> Nullable<BigInt>,
     }
 
     block_devices (id) {
@@ -395,6 +398,7 @@ tables! {
         mount_options -> Nullable<Text>,
         volume_group_id -> Nullable<BigInt>,
         created_at -> Timestamp,
+        acquired -> Bool,
     }
 
     dns_resources (id) {

@@ -1,6 +1,7 @@
 //! Queries of a node's storage: block devices (physical disks and virtual
-//! devices such as LVM logical volumes), partitions, filesystems and volume
-//! groups.
+//! devices such as LVM logical volumes, RAIDs and bcaches), partitions,
+//! filesystems and filesystem groups (the `volume_groups` table: LVM volume
+//! groups, RAIDs, bcaches and bcache cache sets, told apart by `group_type`).
 //!
 //! A node's storage is always read whole ([`NodeStorage`]): the rules that
 //! compute free space, partition numbers and `used_for` need every row of it.
@@ -66,7 +67,7 @@ pub struct NewBlockDevice {
 }
 
 /// A partial update of a block device; `None` leaves a column alone.
-#[derive(Debug, Clone, Default, AsChangeset)]
+#[derive(Debug, Clone, Default, PartialEq, AsChangeset)]
 #[diesel(table_name = block_devices)]
 pub struct BlockDeviceChanges {
     pub name: Option<String>,
@@ -119,9 +120,12 @@ pub struct Filesystem {
     pub label: Option<String>,
     pub mount_point: Option<String>,
     pub mount_options: Option<String>,
-    /// For an LVM physical volume (`lvm-pv`): its volume group.
+    /// For a group member (`lvm-pv`, `raid`, `raid-spare`, `bcache-backing`,
+    /// `bcache-cache`): its group.
     pub volume_group_id: Option<i64>,
     pub created_at: NaiveDateTime,
+    /// Made by the owner of an Allocated machine; release deletes it.
+    pub acquired: bool,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -137,6 +141,7 @@ pub struct NewFilesystem {
     pub mount_options: Option<String>,
     pub volume_group_id: Option<i64>,
     pub created_at: NaiveDateTime,
+    pub acquired: bool,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, PartialEq)]
@@ -147,6 +152,13 @@ pub struct VolumeGroup {
     pub name: String,
     pub uuid: String,
     pub created_at: NaiveDateTime,
+    /// `lvm-vg`, `raid-0`, `raid-1`, `raid-5`, `raid-6`, `raid-10`, `bcache`
+    /// or `cache-set`.
+    pub group_type: String,
+    /// For a bcache: `writeback`, `writethrough` or `writearound`.
+    pub cache_mode: Option<String>,
+    /// For a bcache: its cache set (a `cache-set` row of this table).
+    pub cache_set_id: Option<i64>,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -156,6 +168,19 @@ pub struct NewVolumeGroup {
     pub name: String,
     pub uuid: String,
     pub created_at: NaiveDateTime,
+    pub group_type: String,
+    pub cache_mode: Option<String>,
+    pub cache_set_id: Option<i64>,
+}
+
+/// A partial update of a filesystem group; `None` leaves a column alone.
+#[derive(Debug, Clone, Default, PartialEq, AsChangeset)]
+#[diesel(table_name = volume_groups)]
+pub struct GroupChanges {
+    pub name: Option<String>,
+    pub uuid: Option<String>,
+    pub cache_mode: Option<Option<String>>,
+    pub cache_set_id: Option<Option<i64>>,
 }
 
 /// Every storage row of one node, each list ordered by id.
@@ -236,7 +261,11 @@ pub fn insert_device(c: &mut DbConn, new: &NewBlockDevice) -> Result<BlockDevice
     block_devices::table.find(id).select(BlockDevice::as_select()).first(c).map_err(from_diesel)
 }
 
+/// An empty change is no change (diesel refuses an empty `SET`).
 pub fn update_device(c: &mut DbConn, id: i64, changes: &BlockDeviceChanges) -> Result<()> {
+    if *changes == BlockDeviceChanges::default() {
+        return Ok(());
+    }
     diesel::update(block_devices::table.find(id))
         .set(changes)
         .execute(c)
@@ -300,18 +329,50 @@ pub fn delete_filesystem(c: &mut DbConn, id: i64) -> Result<()> {
     Ok(())
 }
 
+/// The text for a group name already used on the node.
+fn group_name_taken(group_type: &str, name: &str) -> Error {
+    if group_type == "lvm-vg" {
+        Error::field("name", format!("A volume group named '{name}' already exists."))
+    } else {
+        Error::field("name", format!("The name '{name}' is already used on this machine."))
+    }
+}
+
 pub fn insert_volume_group(c: &mut DbConn, new: &NewVolumeGroup) -> Result<VolumeGroup> {
     let id: i64 =
         diesel::insert_into(volume_groups::table).values(new).returning(volume_groups::id).get_result(c).map_err(
             |e| {
                 if is_unique_violation(&e) {
-                    Error::field("name", format!("A volume group named '{}' already exists.", new.name))
+                    group_name_taken(&new.group_type, &new.name)
                 } else {
                     from_diesel(e)
                 }
             },
         )?;
     volume_groups::table.find(id).select(VolumeGroup::as_select()).first(c).map_err(from_diesel)
+}
+
+/// Changes a RAID's, bcache's or cache set's row.
+pub fn update_group(c: &mut DbConn, id: i64, group_type: &str, changes: &GroupChanges) -> Result<()> {
+    if *changes == GroupChanges::default() {
+        return Ok(());
+    }
+    diesel::update(volume_groups::table.find(id)).set(changes).execute(c).map_err(|e| {
+        if is_unique_violation(&e) {
+            group_name_taken(group_type, changes.name.as_deref().unwrap_or(""))
+        } else {
+            from_diesel(e)
+        }
+    })?;
+    Ok(())
+}
+
+/// Release: the filesystems the owner made on the Allocated machine go;
+/// the layout made while it was Ready stays.
+pub fn delete_acquired_filesystems(c: &mut DbConn, node_id: i64) -> Result<usize> {
+    diesel::delete(filesystems::table.filter(filesystems::node_id.eq(node_id)).filter(filesystems::acquired.eq(true)))
+        .execute(c)
+        .map_err(from_diesel)
 }
 
 pub fn rename_volume_group(c: &mut DbConn, id: i64, name: &str, uuid: &str) -> Result<()> {
@@ -328,8 +389,9 @@ pub fn rename_volume_group(c: &mut DbConn, id: i64, name: &str, uuid: &str) -> R
     Ok(())
 }
 
-/// Deletes a volume group; its logical volumes and physical-volume
-/// filesystems go with it (foreign keys cascade).
+/// Deletes a filesystem group; its virtual devices (logical volumes, the
+/// RAID's or bcache's device) and its members' filesystems go with it
+/// (foreign keys cascade), which frees the members.
 pub fn delete_volume_group(c: &mut DbConn, id: i64) -> Result<()> {
     diesel::delete(volume_groups::table.find(id)).execute(c).map_err(from_diesel)?;
     Ok(())

@@ -10,7 +10,8 @@
 //! - a CNAME is alone at its name (RFC 1034 §3.6.2): no addresses, no other
 //!   records, no node of that name with addresses;
 //! - every change through the API bumps the zone serial (`dns_serial` in the
-//!   config table); answers read the database per query, so they never lag.
+//!   config table), and so does every change of a node's addresses or name;
+//!   answers read the database per query, so they never lag.
 
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -99,8 +100,12 @@ pub fn serial(c: &mut DbConn) -> Result<u32> {
     Ok(config_db::get(c, SERIAL_KEY)?.and_then(|v| v.trim().parse::<u32>().ok()).unwrap_or(1))
 }
 
-/// The next serial after a change (wraps as RFC 1982 allows).
-fn bump(c: &mut DbConn) -> Result<()> {
+/// The next serial after a change (wraps as RFC 1982 allows). Every change
+/// to what the zones hold calls it in the change's own transaction: DNS API
+/// writes, and node address changes (AUTO addresses claimed at deploy and
+/// freed at release, STATIC links made and removed, hostname or domain
+/// changes).
+pub fn bump_serial(c: &mut DbConn) -> Result<()> {
     let s = serial(c)?.wrapping_add(1).max(1);
     config_db::set(c, SERIAL_KEY, &s.to_string())
 }
@@ -149,7 +154,7 @@ pub fn create_domain(c: &mut DbConn, f: &dyn Form) -> Result<Domain> {
     let ttl = ttl(f, "ttl")?.flatten();
     let fwd = forward_servers(f)?.unwrap_or_default();
     let d = dns_db::domain_insert(c, &name, authoritative, ttl, &fwd)?;
-    bump(c)?;
+    bump_serial(c)?;
     Ok(d)
 }
 
@@ -168,7 +173,7 @@ pub fn update_domain(c: &mut DbConn, d: &Domain, f: &dyn Form) -> Result<Domain>
         n.forward_dns_servers = fwd;
     }
     dns_db::domain_update(c, &n)?;
-    bump(c)?;
+    bump_serial(c)?;
     dns_db::domain_by_id(c, d.id)?.ok_or(Error::NotFound("Domain"))
 }
 
@@ -184,7 +189,7 @@ pub fn delete_domain(c: &mut DbConn, d: &Domain) -> Result<()> {
         )));
     }
     dns_db::domain_delete(c, d.id)?;
-    bump(c)
+    bump_serial(c)
 }
 
 pub fn set_default(c: &mut DbConn, d: &Domain) -> Result<Domain> {
@@ -319,7 +324,7 @@ pub fn create_resource(c: &mut DbConn, user: &User, f: &dyn Form) -> Result<DnsR
     }
     let r = dns_db::resource_insert(c, &name, d.id, ttl)?;
     set_ips(c, user, &r, &ips)?;
-    bump(c)?;
+    bump_serial(c)?;
     Ok(r)
 }
 
@@ -336,13 +341,13 @@ pub fn update_resource(c: &mut DbConn, user: &User, r: &DnsResource, f: &dyn For
     if let Some(raw) = f.value("ip_addresses") {
         set_ips(c, user, &n, &parse_ips(raw)?)?;
     }
-    bump(c)?;
+    bump_serial(c)?;
     resource(c, r.id)
 }
 
 pub fn delete_resource(c: &mut DbConn, r: &DnsResource) -> Result<()> {
     dns_db::resource_delete(c, r.id)?;
-    bump(c)
+    bump_serial(c)
 }
 
 // ---------------------------------------------------------------- records
@@ -432,7 +437,7 @@ pub fn create_record(c: &mut DbConn, f: &dyn Form) -> Result<DnsRecord> {
     };
     check_cname_rule(c, &r, &t, None)?;
     let rec = dns_db::record_insert(c, r.id, &t, rrdata.trim(), ttl)?;
-    bump(c)?;
+    bump_serial(c)?;
     Ok(rec)
 }
 
@@ -458,7 +463,7 @@ pub fn update_record(c: &mut DbConn, rec: &DnsRecord, f: &dyn Form) -> Result<Dn
     }
     check_cname_rule(c, &r, &n.rrtype, Some(rec.id))?;
     dns_db::record_update(c, &n)?;
-    bump(c)?;
+    bump_serial(c)?;
     record(c, rec.id)
 }
 
@@ -471,7 +476,7 @@ pub fn delete_record(c: &mut DbConn, rec: &DnsRecord) -> Result<()> {
     if left == 0 {
         dns_db::resource_delete(c, rec.dnsresource_id)?;
     }
-    bump(c)
+    bump_serial(c)
 }
 
 // ---------------------------------------------------------------- lookup

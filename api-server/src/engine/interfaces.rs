@@ -590,8 +590,12 @@ pub fn link_subnet(c: &mut DbConn, n: &Node, i: &Interface, f: &dyn Form) -> Res
         net::address_insert(c, &template)?
     };
     // AUTO links of a deployed machine get their address at once.
-    if mode == "auto" && Status::from_code(n.status) == Some(Status::Deployed) {
+    let deployed = Status::from_code(n.status) == Some(Status::Deployed);
+    if mode == "auto" && deployed {
         network::assign_to_link(c, subnet.as_ref().expect("checked"), link.id)?;
+    }
+    if mode == "static" || (mode == "auto" && deployed) {
+        super::dns::bump_serial(c)?;
     }
     if f.flag("default_gateway")?.unwrap_or(false) {
         set_gateway_for(c, n, &link, subnet.as_ref())?;
@@ -627,6 +631,9 @@ pub fn unlink_subnet(c: &mut DbConn, n: &Node, i: &Interface, f: &dyn Form) -> R
         net::set_gateway_link(c, n.id, false, None)?;
     }
     net::address_delete(c, link.id)?;
+    if link.ip.is_some() {
+        super::dns::bump_serial(c)?;
+    }
     net::interface_by_id(c, i.id)?.ok_or(Error::NotFound("Interface"))
 }
 
@@ -668,13 +675,20 @@ pub fn claim_auto_ips(c: &mut DbConn, n: &Node) -> Result<Vec<IpAddr>> {
         let Some(s) = l.subnet_id.map(|s| net::subnet_by_id(c, s)).transpose()?.flatten() else { continue };
         out.push(network::assign_to_link(c, &s, l.id)?);
     }
+    if !out.is_empty() {
+        super::dns::bump_serial(c)?;
+    }
     Ok(out)
 }
 
 /// Release: AUTO addresses go back to the pool; the links stay.
 pub fn release_auto_ips(c: &mut DbConn, n: &Node) -> Result<usize> {
     let ids: Vec<i64> = net::interfaces_of(c, n.id)?.iter().map(|i| i.id).collect();
-    net::clear_auto_ips(c, &ids)
+    let freed = net::clear_auto_ips(c, &ids)?;
+    if freed > 0 {
+        super::dns::bump_serial(c)?;
+    }
+    Ok(freed)
 }
 
 /// After commissioning, MAAS links the boot interface AUTO to a subnet of

@@ -24,6 +24,7 @@ pub mod nodes;
 pub mod places;
 pub mod power;
 pub mod racks;
+pub mod raid;
 pub mod storage;
 
 /// Values MAAS (Django) accepts as booleans: `true/false`, `t/f`, `yes/no`,

@@ -797,9 +797,18 @@ pub fn release(c: &mut DbConn, actor: &User, n: &Node, input: ReleaseInput) -> R
     }
 }
 
+/// What the owner held goes back: AUTO addresses to the pool, and the
+/// filesystems made on the Allocated machine (MAAS's acquired filesystems;
+/// the layout made while Ready stays).
+fn release_resources(c: &mut DbConn, n: &Node) -> Result<()> {
+    super::interfaces::release_auto_ips(c, n)?;
+    crate::db::storage::delete_acquired_filesystems(c, n.id)?;
+    Ok(())
+}
+
 /// Completes a release: READY, and everything the owner set is cleared.
 pub fn finish_release(c: &mut DbConn, n: &Node, actor: &str) -> Result<Node> {
-    super::interfaces::release_auto_ips(c, n)?;
+    release_resources(c, n)?;
     transition(c, n, Status::Ready, actor, "", released_changes())
 }
 
@@ -869,7 +878,7 @@ pub fn mark_broken(c: &mut DbConn, actor: &User, n: &Node, comment: &str) -> Res
         changes.distro_series = r.distro_series;
         changes.hwe_kernel = r.hwe_kernel;
         changes.user_data = r.user_data;
-        super::interfaces::release_auto_ips(c, n)?;
+        release_resources(c, n)?;
     }
     transition(c, n, Status::Broken, &actor.username, "", changes)
 }
@@ -886,7 +895,7 @@ pub fn mark_fixed(c: &mut DbConn, actor: &User, n: &Node, _comment: &str) -> Res
     let to = if n.previous_status == Status::Deployed.code() { Status::Deployed } else { Status::Ready };
     let extra = if to == Status::Ready { released_changes() } else { NodeChanges::default() };
     if to == Status::Ready {
-        super::interfaces::release_auto_ips(c, n)?;
+        release_resources(c, n)?;
     }
     transition(c, n, to, &actor.username, "", NodeChanges { error_description: Some(String::new()), ..extra })
 }
@@ -1106,6 +1115,10 @@ pub fn update_machine(c: &mut DbConn, actor: &User, n: &Node, u: MachineUpdate) 
             return Err(Error::field("hostname", format!("Node with this hostname '{short}' already exists.")));
         }
         ch.hostname = Some(short.to_string());
+    }
+    // The node's names in DNS change with its hostname or domain.
+    if ch.hostname.as_deref().is_some_and(|h| h != n.hostname) || ch.domain_id.is_some_and(|d| d != n.domain_id) {
+        super::dns::bump_serial(c)?;
     }
     ch.description = u.description;
     if let Some(a) = &u.architecture {

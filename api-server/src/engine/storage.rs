@@ -1,6 +1,8 @@
 //! Machine storage: block devices, partitions, filesystems, LVM volume groups
 //! and logical volumes, the flat and LVM layouts, and the storage constraint
 //! of allocation — MAAS's rules and sizes (`maas-api.md` §7.4, §9.3, §10.11).
+//! RAIDs, bcaches and the bcache layout live in [`super::raid`]; they share
+//! the filesystem-group model and the derived values computed here.
 //!
 //! Sizes follow MAAS: partitions are aligned to 4 MiB, a partition table
 //! costs 5 MiB (plus a bios_grub or PReP partition where the boot disk needs
@@ -48,10 +50,21 @@ pub const LVM_PE_SIZE: i64 = 4 * MIB;
 pub const FORMAT_FSTYPES: &[&str] = &["ext2", "ext4", "xfs", "fat32", "vfat", "btrfs", "zfsroot", "swap"];
 /// Layout names MAAS knows; only flat, lvm and blank are implemented.
 pub const LAYOUTS: &[&str] = &["flat", "lvm", "bcache", "blank", "custom", "vmfs6", "vmfs7"];
+/// Layouts Ironpool applies.
+pub const SUPPORTED_LAYOUTS: &[&str] = &["flat", "lvm", "bcache", "blank"];
 
 pub const PHYSICAL: &str = "physical";
 pub const VIRTUAL: &str = "virtual";
-const LVM_PV: &str = "lvm-pv";
+pub const LVM_PV: &str = "lvm-pv";
+/// Filesystem types that make a device or partition a member of a group.
+pub const RAID_ACTIVE: &str = "raid";
+pub const RAID_SPARE: &str = "raid-spare";
+pub const BCACHE_BACKING: &str = "bcache-backing";
+pub const BCACHE_CACHE: &str = "bcache-cache";
+/// Group types (`volume_groups.group_type`) besides the RAID levels.
+pub const LVM_VG: &str = "lvm-vg";
+pub const BCACHE: &str = "bcache";
+pub const CACHE_SET: &str = "cache-set";
 
 fn round_down(size: i64, block: i64) -> i64 {
     size.div_euclid(block) * block
@@ -127,7 +140,7 @@ impl SizeSpec {
         }
     }
 
-    fn of(self, whole: i64) -> i64 {
+    pub(crate) fn of(self, whole: i64) -> i64 {
         match self {
             SizeSpec::Bytes(b) => b,
             SizeSpec::Percent(p) => (whole as f64 * p / 100.0) as i64,
@@ -152,7 +165,7 @@ fn parse_tags(json: &str) -> Vec<String> {
 }
 
 /// What a filesystem sits on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Target {
     Device(i64),
     Partition(i64),
@@ -185,8 +198,44 @@ impl<'a> Storage<'a> {
         self.st.partitions.iter().find(|p| p.id == id)
     }
 
+    /// An LVM volume group.
     pub fn volume_group(&self, id: i64) -> Option<&'a VolumeGroup> {
+        self.group(id).filter(|g| g.group_type == LVM_VG)
+    }
+
+    /// Any filesystem group: volume group, RAID, bcache or cache set.
+    pub fn group(&self, id: i64) -> Option<&'a VolumeGroup> {
         self.st.volume_groups.iter().find(|v| v.id == id)
+    }
+
+    /// The groups of one type (`lvm-vg`, `bcache`, `cache-set`; `raid` for every RAID level).
+    pub fn groups_of_type(&self, kind: &'static str) -> impl Iterator<Item = &'a VolumeGroup> {
+        self.st.volume_groups.iter().filter(move |g| {
+            if kind == "raid" {
+                g.group_type.starts_with("raid-")
+            } else {
+                g.group_type == kind
+            }
+        })
+    }
+
+    /// The virtual block device of a RAID or bcache.
+    pub fn group_device(&self, g: &VolumeGroup) -> Option<&'a BlockDevice> {
+        self.st.devices.iter().find(|d| d.volume_group_id == Some(g.id))
+    }
+
+    /// The group whose virtual device `d` is (a logical volume's volume group,
+    /// a RAID, a bcache).
+    pub fn group_of_device(&self, d: &BlockDevice) -> Option<&'a VolumeGroup> {
+        d.volume_group_id.and_then(|id| self.group(id))
+    }
+
+    /// The size of a member.
+    pub fn member_size(&self, m: Member<'_>) -> i64 {
+        match m {
+            Member::Device(d) => d.size,
+            Member::Partition(p) => p.size,
+        }
     }
 
     pub fn physical(&self) -> impl Iterator<Item = &'a BlockDevice> {
@@ -301,9 +350,18 @@ impl<'a> Storage<'a> {
     }
 
     fn fs_used_for(&self, f: &Filesystem) -> String {
-        if f.fstype == LVM_PV {
-            let vg = f.volume_group_id.and_then(|id| self.volume_group(id)).map(|v| v.name.as_str()).unwrap_or("");
-            return format!("LVM volume for {vg}");
+        let group = f.volume_group_id.and_then(|id| self.group(id));
+        let gname = group.map(|g| g.name.as_str()).unwrap_or("");
+        match f.fstype.as_str() {
+            LVM_PV => return format!("LVM volume for {gname}"),
+            RAID_ACTIVE | RAID_SPARE => {
+                let level = group.map(|g| g.group_type.as_str()).unwrap_or("raid");
+                let state = if f.fstype == RAID_ACTIVE { "Active" } else { "Spare" };
+                return format!("{state} {level} device for {gname}");
+            }
+            BCACHE_BACKING => return format!("Backing device for {gname}"),
+            BCACHE_CACHE => return format!("Cache device for {gname}"),
+            _ => {}
         }
         match &f.mount_point {
             Some(mp) => format!("{} formatted filesystem mounted at {mp}", f.fstype),
@@ -326,12 +384,19 @@ impl<'a> Storage<'a> {
         self.filesystem(Target::Partition(p.id)).map(|f| self.fs_used_for(f)).unwrap_or_else(|| "Unused".into())
     }
 
-    /// Physical volumes of a volume group, in id order of their filesystems.
+    /// Members of a group (a volume group's physical volumes, a RAID's active
+    /// and spare devices, a bcache's backing device, a cache set's cache
+    /// device), in id order of their filesystems.
     pub fn members(&self, vg: &VolumeGroup) -> Vec<Member<'a>> {
+        self.members_with(vg, |_| true)
+    }
+
+    /// Members of a group whose filesystem type passes `keep`.
+    pub fn members_with(&self, vg: &VolumeGroup, keep: impl Fn(&str) -> bool) -> Vec<Member<'a>> {
         self.st
             .filesystems
             .iter()
-            .filter(|f| f.volume_group_id == Some(vg.id))
+            .filter(|f| f.volume_group_id == Some(vg.id) && keep(&f.fstype))
             .filter_map(|f| match (f.block_device_id, f.partition_id) {
                 (Some(d), _) => self.device(d).map(Member::Device),
                 (_, Some(p)) => self.partition(p).map(Member::Partition),
@@ -371,13 +436,14 @@ impl<'a> Storage<'a> {
         self.physical().map(|d| d.size as f64).sum::<f64>() / 1e6
     }
 
-    /// The volume group a device's or partition's filesystem belongs to.
-    fn group_of(&self, t: Target) -> Option<&'a VolumeGroup> {
-        self.filesystem(t).and_then(|f| f.volume_group_id).and_then(|id| self.volume_group(id))
+    /// The group (volume group, RAID, bcache, cache set) a device's or
+    /// partition's filesystem makes it a member of.
+    pub fn group_of(&self, t: Target) -> Option<&'a VolumeGroup> {
+        self.filesystem(t).and_then(|f| f.volume_group_id).and_then(|id| self.group(id))
     }
 
     /// A device nothing uses: no filesystem, no partition table.
-    fn device_unused(&self, d: &BlockDevice) -> bool {
+    pub fn device_unused(&self, d: &BlockDevice) -> bool {
         self.filesystem(Target::Device(d.id)).is_none() && d.partition_table_type.is_none()
     }
 
@@ -404,9 +470,10 @@ impl<'a> Storage<'a> {
         }
     }
 
-    /// A logical volume's first physical volume.
+    /// A virtual device's first member (a logical volume's first physical
+    /// volume, a RAID's first device, a bcache's backing device).
     fn device_location(&self, lv: &BlockDevice, depth: u8) -> Option<(&'a BlockDevice, Option<&'a Partition>)> {
-        let vg = self.volume_group(lv.volume_group_id?)?;
+        let vg = self.group(lv.volume_group_id?)?;
         let pv = self.st.filesystems.iter().find(|f| f.volume_group_id == Some(vg.id))?;
         self.location_of(pv, depth + 1)
     }
@@ -522,7 +589,23 @@ pub fn check_change(user: &User, n: &Node, op: &str, what: &str, need: Need) -> 
     Ok(())
 }
 
-fn device_of<'a>(s: &Storage<'a>, id: i64) -> Result<&'a BlockDevice> {
+/// How a group is named in messages: "a volume group" (MAAS's wording), or
+/// the group itself ("RAID md0", "bcache bcache0", "cache set cache0").
+pub fn part_of(g: &VolumeGroup) -> String {
+    match g.group_type.as_str() {
+        LVM_VG => "a volume group".into(),
+        BCACHE => format!("bcache {}", g.name),
+        CACHE_SET => format!("cache set {}", g.name),
+        _ => format!("RAID {}", g.name),
+    }
+}
+
+/// The member filesystem's group, named for messages.
+fn member_group(s: &Storage<'_>, f: &Filesystem) -> Option<String> {
+    f.volume_group_id.map(|id| s.group(id).map(part_of).unwrap_or_else(|| "a volume group".into()))
+}
+
+pub(crate) fn device_of<'a>(s: &Storage<'a>, id: i64) -> Result<&'a BlockDevice> {
     s.device(id).ok_or(Error::NotFound("BlockDevice"))
 }
 
@@ -714,6 +797,14 @@ pub fn update_device(c: &mut DbConn, user: &User, n: &Node, id: i64, u: DeviceUp
                 }
                 ch.size = Some(size);
             }
+        } else if let Some(g) = s.group_of_device(d) {
+            if u.size.is_some_and(|sz| sz != d.size) {
+                return Err(Error::BadRequest(format!(
+                    "Cannot resize the device of {}; its size follows its members.",
+                    part_of(g)
+                )));
+            }
+            ch.name = u.name.filter(|v| !v.trim().is_empty());
         } else {
             ch.name = u.name.filter(|v| !v.trim().is_empty());
             ch.size = u.size;
@@ -731,10 +822,15 @@ pub fn delete_device(c: &mut DbConn, user: &User, n: &Node, id: i64) -> Result<(
     let d = device_of(&s, id)?;
     let need = if d.dev_type == PHYSICAL { Need::Admin } else { Need::Edit };
     check_change(user, n, "delete", "block device", need)?;
-    let in_group = s.group_of(Target::Device(d.id)).is_some()
-        || s.partitions_of(d.id).any(|p| s.group_of(Target::Partition(p.id)).is_some());
-    if in_group {
-        return Err(Error::BadRequest("Cannot delete block device because its part of a volume group.".into()));
+    let group = s
+        .group_of(Target::Device(d.id))
+        .or_else(|| s.partitions_of(d.id).find_map(|p| s.group_of(Target::Partition(p.id))));
+    if let Some(g) = group {
+        return Err(Error::BadRequest(format!("Cannot delete block device because its part of {}.", part_of(g))));
+    }
+    // A RAID's or bcache's device goes with its group, as MAAS deletes it.
+    if let Some(g) = s.group_of_device(d).filter(|g| g.group_type != LVM_VG) {
+        return super::raid::delete_group(c, n, &st, g.id);
     }
     db::delete_device(c, id)
 }
@@ -841,9 +937,11 @@ pub fn format(c: &mut DbConn, user: &User, n: &Node, t: Target, device_id: i64, 
             return Err(Error::BadRequest("Cannot format block device with partitions.".into()));
         }
     }
-    if s.group_of(t).is_some() {
-        return Err(Error::BadRequest(format!("Cannot format {what} because it is part of a volume group.")));
+    if let Some(g) = s.group_of(t) {
+        return Err(Error::BadRequest(format!("Cannot format {what} because it is part of {}.", part_of(g))));
     }
+    // What the owner formats on an Allocated machine goes at release.
+    let acquired = super::nodes::status_of(n) == Status::Allocated;
     if let Some(old) = s.filesystem(t) {
         db::delete_filesystem(c, old.id)?;
     }
@@ -863,6 +961,7 @@ pub fn format(c: &mut DbConn, user: &User, n: &Node, t: Target, device_id: i64, 
             uuid,
             fstype,
             volume_group_id: None,
+            acquired,
             created_at: super::now(),
         },
     )?;
@@ -881,9 +980,9 @@ pub fn unformat(c: &mut DbConn, user: &User, n: &Node, t: Target, device_id: i64
             Target::Partition(_) => "Partition is not formatted.".into(),
         }));
     };
-    if f.volume_group_id.is_some() {
+    if let Some(g) = member_group(&s, f) {
         return Err(Error::BadRequest(format!(
-            "Filesystem is part of a volume group, and cannot be unformatted. Remove {what} from volume group before unformatting the {what}."
+            "Filesystem is part of {g}, and cannot be unformatted. Remove {what} from {g} before unformatting the {what}."
         )));
     }
     if f.mount_point.is_some() {
@@ -909,8 +1008,8 @@ pub fn mount(c: &mut DbConn, user: &User, n: &Node, t: Target, device_id: i64, i
     let Some(f) = s.filesystem(t) else {
         return Err(Error::BadRequest("Cannot mount an unformatted partition or block device.".into()));
     };
-    if f.volume_group_id.is_some() {
-        return Err(Error::BadRequest("Filesystem is part of a volume group, and cannot be mounted.".into()));
+    if let Some(g) = member_group(&s, f) {
+        return Err(Error::BadRequest(format!("Filesystem is part of {g}, and cannot be mounted.")));
     }
     let mount_point = if f.fstype == "swap" {
         "none".to_string()
@@ -935,8 +1034,8 @@ pub fn unmount(c: &mut DbConn, user: &User, n: &Node, t: Target, device_id: i64)
     let Some(f) = s.filesystem(t) else {
         return Err(Error::BadRequest(format!("Cannot unmount an unformatted {what}.")));
     };
-    if f.volume_group_id.is_some() {
-        return Err(Error::BadRequest("Filesystem is part of a volume group, and cannot be unmounted.".into()));
+    if let Some(g) = member_group(&s, f) {
+        return Err(Error::BadRequest(format!("Filesystem is part of {g}, and cannot be unmounted.")));
     }
     if f.mount_point.is_none() {
         return Err(Error::BadRequest("Filesystem is already unmounted.".into()));
@@ -1021,6 +1120,20 @@ fn add_partition(
     Ok(p)
 }
 
+/// [`add_partition`] for layouts: errors name `field` instead of `size`.
+pub(crate) fn add_partition_unchecked(
+    c: &mut DbConn,
+    n: &Node,
+    st: &mut NodeStorage,
+    device_id: i64,
+    size: Option<i64>,
+    field: &str,
+) -> Result<i64> {
+    add_partition(c, n, st, device_id, PartitionInput { size, uuid: None, bootable: false })
+        .map(|p| p.id)
+        .map_err(|e| rename_field(e, "size", field))
+}
+
 pub fn create_partition(c: &mut DbConn, user: &User, n: &Node, device_id: i64, input: PartitionInput) -> Result<i64> {
     let mut st = db::load_node(c, n.id)?;
     let s = Storage::new(n, &st);
@@ -1038,8 +1151,8 @@ pub fn delete_partition(c: &mut DbConn, user: &User, n: &Node, device_id: i64, i
     let st = db::load_node(c, n.id)?;
     partition_of(&st, device_id, id)?;
     check_change(user, n, "delete", "partition", Need::Edit)?;
-    if Storage::new(n, &st).group_of(Target::Partition(id)).is_some() {
-        return Err(Error::BadRequest("Cannot delete partition because its part of a volume group.".into()));
+    if let Some(g) = Storage::new(n, &st).group_of(Target::Partition(id)) {
+        return Err(Error::BadRequest(format!("Cannot delete partition because its part of {}.", part_of(g))));
     }
     db::delete_partition(c, id)
 }
@@ -1057,12 +1170,15 @@ pub struct VolumeGroupInput {
     pub remove_partitions: Vec<String>,
 }
 
-fn not_a_choice(field: &str, v: &str) -> Error {
+pub(crate) fn not_a_choice(field: &str, v: &str) -> Error {
     Error::field(field, format!("Select a valid choice. {v} is not one of the available choices."))
 }
 
-/// Resolves ids to members that are free to become physical volumes.
-fn free_members(
+/// Resolves ids to members that are free to become physical volumes (or
+/// RAID, bcache or cache set members): devices of this node with no
+/// filesystem and no partition table that are not logical volumes,
+/// partitions of this node with no filesystem.
+pub(crate) fn free_members(
     s: &Storage<'_>,
     field_d: &str,
     devs: &[String],
@@ -1077,7 +1193,7 @@ fn free_members(
             .parse::<i64>()
             .ok()
             .and_then(|id| s.device(id))
-            .filter(|d| s.device_unused(d) && d.volume_group_id.is_none());
+            .filter(|d| s.device_unused(d) && s.group_of_device(d).is_none_or(|g| g.group_type != LVM_VG));
         match d {
             Some(d) => out.push(Target::Device(d.id)),
             None => return Err(not_a_choice(field_d, v)),
@@ -1115,6 +1231,7 @@ fn add_pv(c: &mut DbConn, n: &Node, vg_id: i64, t: Target) -> Result<Filesystem>
             mount_point: None,
             mount_options: None,
             volume_group_id: Some(vg_id),
+            acquired: false,
             created_at: super::now(),
         },
     )
@@ -1150,7 +1267,15 @@ fn make_volume_group(
     };
     let vg = db::insert_volume_group(
         c,
-        &NewVolumeGroup { node_id: n.id, name: name.to_string(), uuid, created_at: super::now() },
+        &NewVolumeGroup {
+            node_id: n.id,
+            name: name.to_string(),
+            uuid,
+            created_at: super::now(),
+            group_type: LVM_VG.into(),
+            cache_mode: None,
+            cache_set_id: None,
+        },
     )?;
     st.volume_groups.push(vg.clone());
     for t in members {
@@ -1348,6 +1473,7 @@ pub struct LayoutInput {
     pub vg_name: Option<String>,
     pub lv_name: Option<String>,
     pub lv_size: Option<SizeSpec>,
+    pub bcache: super::raid::BcacheLayout,
 }
 
 /// `machines/{id}/?op=set_storage_layout`: administrators, Ready machines only.
@@ -1372,7 +1498,7 @@ pub fn apply_layout(c: &mut DbConn, n: &Node, input: &LayoutInput) -> Result<()>
             format!("Select a valid choice. {layout} is not one of the available choices."),
         ));
     }
-    if !matches!(layout, "flat" | "lvm" | "blank") {
+    if !SUPPORTED_LAYOUTS.contains(&layout) {
         return Err(Error::field(
             "storage_layout",
             format!("Ironpool does not support the '{layout}' storage layout."),
@@ -1394,6 +1520,14 @@ pub fn apply_layout(c: &mut DbConn, n: &Node, input: &LayoutInput) -> Result<()>
             .cloned()
             .ok_or_else(|| not_a_choice("root_device", v))?,
     };
+    // bcache needs a cache device besides the boot and root disks; without
+    // one the machine gets the flat layout, as MAAS falls back.
+    let cache_device = if layout == "bcache" {
+        super::raid::layout_cache_device(&s, &[boot.id, root_disk.id], &input.bcache)?
+    } else {
+        None
+    };
+    let layout = if layout == "bcache" && cache_device.is_none() { "flat" } else { layout };
     let boot_size = input.boot_size.map(|b| b.of(boot.size)).unwrap_or(0);
     if input.boot_size.is_some() {
         if boot_size < MIN_BOOT_PARTITION_SIZE {
@@ -1436,6 +1570,7 @@ pub fn apply_layout(c: &mut DbConn, n: &Node, input: &LayoutInput) -> Result<()>
                     mount_point: Some(mp.into()),
                     mount_options: None,
                     volume_group_id: None,
+                    acquired: false,
                     created_at: super::now(),
                 },
             )?;
@@ -1490,8 +1625,11 @@ pub fn apply_layout(c: &mut DbConn, n: &Node, input: &LayoutInput) -> Result<()>
     let root =
         add_partition(c, n, &mut st, root_disk.id, PartitionInput { size: root_size, uuid: None, bootable: false })
             .map_err(|e| layout_error(layout, e))?;
-    match layout {
-        "flat" => boot_fs(c, &mut st, &root, "ext4", "root", "/"),
+    match (layout, cache_device) {
+        ("flat", _) => boot_fs(c, &mut st, &root, "ext4", "root", "/"),
+        ("bcache", Some(cache)) => {
+            super::raid::apply_bcache_root(c, n, root.id, cache, &input.bcache).map_err(|e| layout_error(layout, e))
+        }
         _ => {
             let vg_name = input.vg_name.clone().filter(|v| !v.trim().is_empty()).unwrap_or_else(|| "vgroot".into());
             let lv_name = input.lv_name.clone().filter(|v| !v.trim().is_empty()).unwrap_or_else(|| "lvroot".into());
@@ -1513,6 +1651,7 @@ pub fn apply_layout(c: &mut DbConn, n: &Node, input: &LayoutInput) -> Result<()>
                     mount_point: Some("/".into()),
                     mount_options: None,
                     volume_group_id: None,
+                    acquired: false,
                     created_at: super::now(),
                 },
             )?;
@@ -1555,7 +1694,7 @@ pub fn apply_default_layout(c: &mut DbConn, n: &Node) -> Result<()> {
         .and_then(|v| serde_json::from_str::<String>(&v).ok())
         .unwrap_or_else(|| "flat".into());
     // Layouts Ironpool lacks fall back to flat, as MAAS falls back when one fails.
-    let layout = if matches!(configured.as_str(), "flat" | "lvm" | "blank") { configured } else { "flat".into() };
+    let layout = if SUPPORTED_LAYOUTS.contains(&configured.as_str()) { configured } else { "flat".into() };
     match apply_layout(c, n, &LayoutInput { layout, ..Default::default() }) {
         Ok(()) => Ok(()),
         Err(e @ (Error::BadRequest(_) | Error::Validation(_))) => {
