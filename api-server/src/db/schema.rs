@@ -166,6 +166,7 @@ tables! {
         updated_at -> Timestamp,
         gateway_link_ipv4_id -> Nullable<BigInt>,
         gateway_link_ipv6_id -> Nullable<BigInt>,
+        enlisting -> Bool,
     }
 
     interfaces (id) {
@@ -419,6 +420,30 @@ tables! {
         ttl -> Nullable<Integer>,
         created_at -> Timestamp,
     }
+
+    node_tokens (node_id) {
+        node_id -> BigInt,
+        consumer_key -> Text,
+        token_key -> Text,
+        token_secret -> Text,
+        created_at -> Timestamp,
+    }
+
+    script_results (id) {
+        id -> BigInt,
+        node_id -> BigInt,
+        phase -> Integer,
+        name -> Text,
+        status -> Integer,
+        exit_status -> Nullable<Integer>,
+        output -> Binary,
+        stdout -> Binary,
+        stderr -> Binary,
+        result -> Binary,
+        runtime -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
 }
 
 diesel::joinable!(api_tokens -> users (user_id));
@@ -446,6 +471,8 @@ diesel::joinable!(dns_resources -> domains (domain_id));
 diesel::joinable!(dns_resource_ips -> dns_resources (dnsresource_id));
 diesel::joinable!(dns_resource_ips -> ip_addresses (ip_address_id));
 diesel::joinable!(dns_records -> dns_resources (dnsresource_id));
+diesel::joinable!(node_tokens -> nodes (node_id));
+diesel::joinable!(script_results -> nodes (node_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     api_tokens,
@@ -479,4 +506,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     dns_resources,
     dns_resource_ips,
     dns_records,
+    node_tokens,
+    script_results,
 );
