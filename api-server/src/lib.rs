@@ -14,6 +14,7 @@ pub mod engine;
 pub mod error;
 pub mod http;
 pub mod server;
+pub mod sim;
 
 pub use config::RegionConfig;
 pub use error::{Error, Result};
