@@ -809,9 +809,11 @@ pub fn release(c: &mut DbConn, actor: &User, n: &Node, input: ReleaseInput) -> R
             Status::DiskErasing,
             &actor.username,
             &format!(" ({mode} erase)"),
-            NodeChanges::default(),
+            // The erase runs in the ephemeral environment: network boot, and
+            // cycle rather than "on" since a deployed machine is running.
+            NodeChanges { netboot: Some(true), ..Default::default() },
         )?;
-        request_power(c, &node, &actor.username, power::PowerAction::On)?;
+        request_power(c, &node, &actor.username, power::PowerAction::Cycle)?;
         return nodes_db::by_system_id(c, &n.system_id)?.ok_or(Error::NotFound("Machine"));
     }
     let node = transition(c, n, Status::Releasing, &actor.username, "", NodeChanges::default())?;
