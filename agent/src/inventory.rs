@@ -192,7 +192,7 @@ pub fn fake(seed: u64) -> Inventory {
     let ndisks = 1 + (r.next() % 2) as usize;
     let disks = (0..ndisks)
         .map(|i| {
-            let ssd = r.next() % 2 == 0;
+            let ssd = r.next().is_multiple_of(2);
             let gb = if ssd { r.pick(&[240u64, 480, 960]) } else { r.pick(&[1000u64, 2000, 4000]) };
             let (model, serial) = if ssd {
                 ("Samsung SSD 860", format!("S3Z{seed:06}{i}"))

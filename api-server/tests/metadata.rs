@@ -369,7 +369,7 @@ backend_tests!(simulated_lifecycle, |b| async move {
         let inv = inventory::fake(seed as u64);
         assert_eq!(m["cpu_count"], inv.resources.cpu.total);
         assert_eq!(m["memory"], inv.resources.memory.total / 1024 / 1024);
-        assert_eq!(m["storage"].as_f64().unwrap() > 0.0, true);
+        assert!(m["storage"].as_f64().unwrap() > 0.0);
         let macs: Vec<String> = m["interface_set"]
             .as_array()
             .unwrap()
