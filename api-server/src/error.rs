@@ -41,6 +41,10 @@ pub enum Error {
     /// A dependency (rack, BMC, external process) is unavailable right now.
     #[error("{0}")]
     Unavailable(String),
+    /// Something the request names is missing, with the exact text to show
+    /// (the metadata service's `Unknown metadata version: …`).
+    #[error("{0}")]
+    NotFoundText(String),
     /// A path under the API prefix that no handler serves.
     #[error("Unknown API endpoint: {0}.")]
     UnknownEndpoint(String),

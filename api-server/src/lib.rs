@@ -15,6 +15,7 @@ pub mod error;
 pub mod http;
 pub mod rpc;
 pub mod server;
+pub mod sim;
 
 pub use config::RegionConfig;
 pub use error::{Error, Result};

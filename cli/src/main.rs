@@ -66,6 +66,14 @@ enum Command {
         /// Password of the demo administrator (random when absent).
         #[arg(long, env = "IRONPOOL_DEMO_PASSWORD", hide_env_values = true)]
         admin_password: Option<String>,
+        /// Simulated machines (virtual BMC + in-process agent) to create;
+        /// they commission to Ready by themselves.
+        #[arg(long, default_value_t = 10)]
+        machines: usize,
+        /// Pause of a simulated machine before each step of a boot, in
+        /// milliseconds (a real boot takes minutes; the demo a few seconds).
+        #[arg(long, default_value_t = 2000, env = "IRONPOOL_DEMO_STEP_DELAY_MS")]
+        step_delay_ms: u64,
     },
     /// Apply database migrations and exit.
     Migrate,
@@ -201,7 +209,7 @@ fn run(command: Command, config: RegionConfig) -> anyhow::Result<()> {
     match command {
         Command::Region => serve_region(config, None, false),
         Command::Serve => serve_region(config, None, true),
-        Command::Demo { admin_username, admin_password } => {
+        Command::Demo { admin_username, admin_password, machines, step_delay_ms } => {
             let db = open(&config)?;
             let password = admin_password.unwrap_or_else(random_password);
             let existing = db.blocking(|c| users::by_username(c, &admin_username))?;
@@ -223,7 +231,8 @@ fn run(command: Command, config: RegionConfig) -> anyhow::Result<()> {
             };
             let key = db.blocking(|c| accounts::token_for_login(c, user.id, None))?.api_key();
             drop(db);
-            serve_region(config, Some(DemoBanner { username: admin_username, password, key }), true)
+            let sim = Simulation { admin: user, machines, step_delay: std::time::Duration::from_millis(step_delay_ms) };
+            serve_region(config, Some(DemoBanner { username: admin_username, password, key, sim }), true)
         }
         Command::Rack { .. } => unreachable!("handled before the region is configured"),
         Command::Secret => {
@@ -299,6 +308,14 @@ struct DemoBanner {
     username: String,
     password: String,
     key: String,
+    sim: Simulation,
+}
+
+/// The demo's simulated machines.
+struct Simulation {
+    admin: users::User,
+    machines: usize,
+    step_delay: std::time::Duration,
 }
 
 fn serve_region(config: RegionConfig, banner: Option<DemoBanner>, with_rack: bool) -> anyhow::Result<()> {
@@ -312,6 +329,23 @@ fn serve_region(config: RegionConfig, banner: Option<DemoBanner>, with_rack: boo
         } else {
             None
         };
+        if let Some(b) = &banner {
+            // The machines call the region the way it listens (loopback for a wildcard bind).
+            let local = if region.addr.ip().is_unspecified() {
+                format!("http://127.0.0.1:{}", region.addr.port())
+            } else {
+                format!("http://{}", region.addr)
+            };
+            let ids = ironpool_region::sim::ensure_machines(
+                &region.state,
+                &b.sim.admin,
+                &local,
+                b.sim.machines,
+                b.sim.step_delay,
+            )
+            .await?;
+            tracing::info!(machines = ids.len(), "simulated machines started");
+        }
         if let Some(b) = banner {
             // Written without println!: a closed stdout (a pipe whose reader
             // went away) must not take the server down.

@@ -5,6 +5,7 @@
 //! region and the rack can never disagree about it.
 
 pub mod apikey;
+pub mod inventory;
 pub mod power;
 
 /// The MAAS version Ironpool reports in `version/`. Plain `X.Y.Z`: python-libmaas

@@ -6,7 +6,8 @@
 #
 # Installs golang-go and golang-github-juju-gomaasapi-dev when missing, builds
 # the Go program in GOPATH mode (the Debian package has no module proxy
-# behind it), starts a region on a free loopback port with a fresh SQLite
+# behind it), starts a region (`ironpool demo --machines 1`: one simulated
+# machine for the deploy-polling check) on a free loopback port with a fresh SQLite
 # data directory, creates an administrator (`ironpool createadmin`) and a
 # non-administrator (through the API), runs the checks, stops the region and
 # prints `N passed, M failed, K skipped, J xfailed in Xs`. Exits non-zero when
@@ -84,7 +85,10 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 up=""
 for attempt in 1 2 3; do
     port="$(free_port)"
-    "$IRONPOOL_BIN" region --listen "127.0.0.1:$port" >"$log" 2>&1 </dev/null &
+    # `demo` is `region` plus one simulated machine (virtual BMC + the agent
+    # library), which the deploy-polling check deploys to Deployed.
+    "$IRONPOOL_BIN" demo --admin-username admin --admin-password 'admin-Pa55word!' \
+        --machines 1 --step-delay-ms 200 --listen "127.0.0.1:$port" >"$log" 2>&1 </dev/null &
     region_pid=$!
     for _ in $(seq 1 600); do   # 60 s: a debug build on a busy machine is slow
         kill -0 "$region_pid" 2>/dev/null || break

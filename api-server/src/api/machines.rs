@@ -253,6 +253,12 @@ fn machine_handler() -> Handler {
             Action::new(Method::Get, Some("details"), "Get system details", handler_fn!(details))
                 .returns(Returns::Bytes("application/bson")),
         )
+        .action(
+            Action::new(Method::Get, Some("get_token"), "Get a machine's metadata token", handler_fn!(get_token))
+                .describe(
+                "The OAuth credentials the machine uses on the metadata API (/MAAS/metadata/). Administrators only.",
+            ),
+        )
         .action(super::storage::set_storage_layout_action())
         .action(
             Action::new(Method::Post, Some("mark_broken"), "Mark a machine as Broken", handler_fn!(mark_broken))
@@ -476,8 +482,9 @@ pub(crate) async fn create_machine(ctx: Ctx) -> Result<Reply> {
 }
 
 pub(crate) async fn create_machine_anon(ctx: Ctx) -> Result<Reply> {
+    // `commission=true` is the enlistment path (§11.4): the machine runs in
+    // its ephemeral environment and commissions itself.
     let mut input = machine_input(&ctx.params, false)?;
-    input.commission = false;
     input.deployed = false;
     let v = ctx
         .db()
@@ -991,6 +998,23 @@ pub(crate) async fn details(ctx: Ctx) -> Result<Reply> {
     let lshw: &[u8] = b"<?xml version=\"1.0\" standalone=\"yes\" ?>\n<list>\n</list>\n";
     let lldp: &[u8] = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<lldp label=\"LLDP neighbors\"/>\n";
     Ok(Reply::Bytes("application/bson", bson_blobs(&[("lshw", lshw), ("lldp", lldp)])))
+}
+
+pub(crate) async fn get_token(ctx: Ctx) -> Result<Reply> {
+    let admin = ctx.admin()?.clone();
+    let sid = ctx.path("system_id").to_string();
+    let t = ctx
+        .db()
+        .write(move |c| {
+            let n = engine::get_visible(c, &admin, &sid, "Machine")?;
+            crate::engine::metadata::ensure_token(c, &n)
+        })
+        .await?;
+    Ok(Reply::json(serde_json::json!({
+        "token_key": t.token_key,
+        "token_secret": t.token_secret,
+        "consumer_key": t.consumer_key,
+    })))
 }
 
 pub(crate) async fn mark_broken(ctx: Ctx) -> Result<Reply> {

@@ -12,6 +12,7 @@ pub mod files;
 pub mod interfaces;
 pub mod maas;
 pub mod machines;
+pub mod metadata;
 pub mod netjson;
 pub mod network;
 pub mod notifications;

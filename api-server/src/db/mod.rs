@@ -13,6 +13,7 @@ pub mod dns;
 pub mod events;
 pub mod files;
 pub mod jobs;
+pub mod metadata;
 pub mod network;
 pub mod nodes;
 pub mod places;

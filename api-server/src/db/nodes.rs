@@ -64,6 +64,9 @@ pub struct Node {
     /// The links (ip_addresses rows) that give the default gateways.
     pub gateway_link_ipv4_id: Option<i64>,
     pub gateway_link_ipv6_id: Option<i64>,
+    /// Created by anonymous enlistment and not yet accepted: a successful
+    /// commissioning returns it to NEW instead of READY.
+    pub enlisting: bool,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -144,6 +147,7 @@ pub struct NodeChanges {
     pub enable_kernel_crash_dump: Option<bool>,
     pub parent_id: Option<Option<i64>>,
     pub updated_at: Option<NaiveDateTime>,
+    pub enlisting: Option<bool>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -479,6 +483,12 @@ pub fn cas_status(c: &mut DbConn, id: i64, expected: i32, changes: &NodeChanges)
         .execute(c)
         .map_err(from_diesel)?;
     Ok(n == 1)
+}
+
+/// Replaces the hardware info JSON (commissioning).
+pub fn set_hardware_info(c: &mut DbConn, id: i64, info: &str) -> Result<()> {
+    diesel::update(nodes::table.find(id)).set(nodes::hardware_info.eq(info)).execute(c).map_err(from_diesel)?;
+    Ok(())
 }
 
 pub fn set_status_message(c: &mut DbConn, id: i64, message: &str, action: &str) -> Result<()> {

@@ -166,6 +166,7 @@ tables! {
         updated_at -> Timestamp,
         gateway_link_ipv4_id -> Nullable<BigInt>,
         gateway_link_ipv6_id -> Nullable<BigInt>,
+        enlisting -> Bool,
     }
 
     interfaces (id) {
@@ -481,6 +482,30 @@ tables! {
         subarches -> Text,
         labels -> Text,
     }
+
+    node_tokens (node_id) {
+        node_id -> BigInt,
+        consumer_key -> Text,
+        token_key -> Text,
+        token_secret -> Text,
+        created_at -> Timestamp,
+    }
+
+    script_results (id) {
+        id -> BigInt,
+        node_id -> BigInt,
+        phase -> Integer,
+        name -> Text,
+        status -> Integer,
+        exit_status -> Nullable<Integer>,
+        output -> Binary,
+        stdout -> Binary,
+        stderr -> Binary,
+        result -> Binary,
+        runtime -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
 }
 
 diesel::joinable!(api_tokens -> users (user_id));
@@ -512,6 +537,8 @@ diesel::joinable!(dns_records -> dns_resources (dnsresource_id));
 diesel::joinable!(boot_resource_sets -> boot_resources (resource_id));
 diesel::joinable!(boot_resource_files -> boot_resource_sets (set_id));
 diesel::joinable!(boot_source_selections -> boot_sources (boot_source_id));
+diesel::joinable!(node_tokens -> nodes (node_id));
+diesel::joinable!(script_results -> nodes (node_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     api_tokens,
@@ -551,4 +578,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     boot_resource_files,
     boot_sources,
     boot_source_selections,
+    node_tokens,
+    script_results,
 );

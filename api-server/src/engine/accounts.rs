@@ -19,7 +19,7 @@ pub const DEFAULT_TOKEN_NAME: &str = "MAAS consumer";
 
 const KEY_ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 
-fn random_string(len: usize) -> String {
+pub(crate) fn random_string(len: usize) -> String {
     let mut rng = rand::rngs::OsRng;
     (0..len).map(|_| KEY_ALPHABET[rng.gen_range(0..KEY_ALPHABET.len())] as char).collect()
 }

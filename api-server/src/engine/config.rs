@@ -82,6 +82,11 @@ const DEFS: &[Def] = &[
     d("subnet_ip_exhaustion_threshold_count", Kind::Int { min: 0, max: i32::MAX as i64 }),
     d("release_notifications", Kind::Bool),
     d("node_timeout", INT_POS),
+    // Ironpool: per-phase limits in minutes; 0 uses node_timeout (5 minutes
+    // for releasing, as MAAS fixes it).
+    d("commissioning_timeout", Kind::Int { min: 0, max: i32::MAX as i64 }),
+    d("deploying_timeout", Kind::Int { min: 0, max: i32::MAX as i64 }),
+    d("releasing_timeout", Kind::Int { min: 0, max: i32::MAX as i64 }),
     d("prometheus_enabled", Kind::Bool),
     d("prometheus_push_gateway", Kind::Str),
     d("prometheus_push_interval", INT_POS),
@@ -142,6 +147,7 @@ fn default_of(name: &str) -> Value {
         | "max_node_installation_results"
         | "max_node_release_results" => json!(10),
         "subnet_ip_exhaustion_threshold_count" => json!(16),
+        "commissioning_timeout" | "deploying_timeout" | "releasing_timeout" => json!(0),
         "prometheus_push_interval" => json!(60),
         "promtail_port" => json!(5238),
         "maas_auto_ipmi_user" => json!("maas"),

@@ -218,8 +218,16 @@ fn execute(c: &mut DbConn, job: &Job) -> Result<()> {
         STATUS_TIMEOUT => {
             let expected = payload["status"].as_i64().unwrap_or(-1) as i32;
             let due = node.status_expires_at.is_some_and(|t| t <= super::now());
-            if node.status != expected || !due {
+            if node.status != expected {
                 return Ok(()); // the operation finished (or restarted) in time
+            }
+            if !due {
+                // The machine reported progress and its deadline moved: wait
+                // for the new one (the job row is the durable timer).
+                if let Some(later) = node.status_expires_at {
+                    enqueue(c, STATUS_TIMEOUT, Some(node.id), payload.clone(), later)?;
+                }
+                return Ok(());
             }
             let st = status_of(&node);
             let Some(failed) = st.failed_counterpart() else { return Ok(()) };

@@ -17,6 +17,7 @@ pub mod ipam;
 pub mod jobs;
 pub mod keys;
 pub mod lifecycle;
+pub mod metadata;
 pub mod names;
 pub mod netmatch;
 pub mod network;

@@ -548,28 +548,59 @@ pub fn create_machine(c: &mut DbConn, actor: Option<&User>, input: MachineInput)
         if input.deployed { "Registered as deployed" } else { "" },
     )?;
     let node = nodes_db::by_system_id(c, &node.system_id)?.ok_or(Error::NotFound("Machine"))?;
+    // Every machine gets its metadata token now (MAAS: one per node).
+    super::metadata::ensure_token(c, &node)?;
     if input.commission && is_admin && !input.deployed {
         return start_commissioning(c, actor.expect("admin"), &node, "");
+    }
+    let enlist_commissioning = crate::db::config::get(c, "enlist_commissioning")?.as_deref() != Some("false");
+    if input.commission && actor.is_none() && !input.deployed && enlist_commissioning {
+        // Anonymous enlistment from a booted ephemeral environment: it is
+        // already running, so commissioning starts without a power action,
+        // and a success returns it to NEW (awaiting `accept`).
+        let enlisting = NodeChanges { enlisting: Some(true), ..Default::default() };
+        return enter_timed(c, &node, Status::Commissioning, actor_name, " (enlistment)", enlisting);
     }
     Ok(node)
 }
 
-fn node_timeout_minutes(c: &mut DbConn) -> i64 {
-    crate::db::config::get(c, "node_timeout")
+fn config_minutes(c: &mut DbConn, name: &str) -> Option<i64> {
+    crate::db::config::get(c, name)
         .ok()
         .flatten()
-        .and_then(|v| v.parse::<i64>().ok())
+        .and_then(|v| v.trim_matches('"').parse::<i64>().ok())
         .filter(|m| *m > 0)
-        .unwrap_or(30)
+}
+
+/// How long a machine may stay in an in-progress status before it is failed:
+/// the per-phase setting (`commissioning_timeout`, `deploying_timeout`,
+/// `releasing_timeout`) when set, else MAAS's rule (`node_timeout`, default
+/// 30 minutes; releasing and exiting rescue mode 5 minutes). Read from the
+/// database so every region sharing it applies the same limits.
+pub fn timeout_minutes(c: &mut DbConn, status: Status) -> i64 {
+    let specific = match status {
+        Status::Commissioning => config_minutes(c, "commissioning_timeout"),
+        Status::Deploying => config_minutes(c, "deploying_timeout"),
+        Status::Releasing | Status::DiskErasing => config_minutes(c, "releasing_timeout"),
+        _ => None,
+    };
+    specific.unwrap_or_else(|| match status {
+        Status::Releasing | Status::ExitingRescueMode => 5,
+        _ => config_minutes(c, "node_timeout").unwrap_or(30),
+    })
 }
 
 /// Enters an in-progress status with a deadline: a durable job moves the node
 /// to the failed counterpart if it is still there when the deadline passes.
-fn enter_timed(c: &mut DbConn, n: &Node, to: Status, actor: &str, note: &str, mut extra: NodeChanges) -> Result<Node> {
-    let minutes = match to {
-        Status::Releasing | Status::ExitingRescueMode => 5,
-        _ => node_timeout_minutes(c),
-    };
+pub(crate) fn enter_timed(
+    c: &mut DbConn,
+    n: &Node,
+    to: Status,
+    actor: &str,
+    note: &str,
+    mut extra: NodeChanges,
+) -> Result<Node> {
+    let minutes = timeout_minutes(c, to);
     let deadline = super::now() + chrono::Duration::minutes(minutes);
     extra.status_expires_at = Some(Some(deadline));
     let node = transition(c, n, to, actor, note, extra)?;
@@ -583,8 +614,25 @@ fn enter_timed(c: &mut DbConn, n: &Node, to: Status, actor: &str, note: &str, mu
     Ok(node)
 }
 
+/// Pushes an in-progress status's deadline out by its full timeout (the
+/// machine just reported progress). The pending timeout job sees the later
+/// deadline and re-arms itself instead of failing the machine.
+pub(crate) fn extend_deadline(c: &mut DbConn, n: &Node) -> Result<()> {
+    if n.status_expires_at.is_none() {
+        return Ok(());
+    }
+    let deadline = super::now() + chrono::Duration::minutes(timeout_minutes(c, status_of(n)));
+    nodes_db::update(c, n.id, &NodeChanges { status_expires_at: Some(Some(deadline)), ..Default::default() })?;
+    Ok(())
+}
+
 fn start_commissioning(c: &mut DbConn, actor: &User, n: &Node, _comment: &str) -> Result<Node> {
-    let node = enter_timed(c, n, Status::Commissioning, &actor.username, "", NodeChanges::default())?;
+    // An admin commissioning (or accepting) a machine takes it out of
+    // enlistment; the new run's results replace the old ones.
+    crate::db::metadata::clear_phase(c, n.id, Status::Commissioning.code())?;
+    super::metadata::ensure_token(c, n)?;
+    let changes = NodeChanges { enlisting: Some(false), netboot: Some(true), ..Default::default() };
+    let node = enter_timed(c, n, Status::Commissioning, &actor.username, "", changes)?;
     request_power(c, &node, &actor.username, power::PowerAction::On)?;
     nodes_db::by_system_id(c, &n.system_id)?.ok_or(Error::NotFound("Machine"))
 }
@@ -610,13 +658,19 @@ pub fn commission(c: &mut DbConn, actor: &User, n: &Node) -> Result<Node> {
 /// The commissioning environment reported success: inventory done, READY
 /// (NEW again for machines enlisted but never accepted).
 pub fn complete_commissioning(c: &mut DbConn, n: &Node, actor: &str) -> Result<Node> {
-    let to = if status_of(n) == Status::Commissioning {
-        Status::Ready
-    } else {
+    if status_of(n) != Status::Commissioning {
         return Err(wrong_state("complete commissioning of", n));
-    };
+    }
+    let to = if n.enlisting { Status::New } else { Status::Ready };
     super::interfaces::initial_links(c, n)?;
-    let node = transition(c, n, to, actor, "", NodeChanges { status_expires_at: Some(None), ..Default::default() })?;
+    let node = transition(
+        c,
+        n,
+        to,
+        actor,
+        "",
+        NodeChanges { status_expires_at: Some(None), enlisting: Some(false), ..Default::default() },
+    )?;
     super::storage::apply_default_layout(c, &node)?;
     Ok(node)
 }
@@ -775,9 +829,11 @@ pub fn release(c: &mut DbConn, actor: &User, n: &Node, input: ReleaseInput) -> R
             Status::DiskErasing,
             &actor.username,
             &format!(" ({mode} erase)"),
-            NodeChanges::default(),
+            // The erase runs in the ephemeral environment: network boot, and
+            // cycle rather than "on" since a deployed machine is running.
+            NodeChanges { netboot: Some(true), ..Default::default() },
         )?;
-        request_power(c, &node, &actor.username, power::PowerAction::On)?;
+        request_power(c, &node, &actor.username, power::PowerAction::Cycle)?;
         return nodes_db::by_system_id(c, &n.system_id)?.ok_or(Error::NotFound("Machine"));
     }
     let node = transition(c, n, Status::Releasing, &actor.username, "", NodeChanges::default())?;

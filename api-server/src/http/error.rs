@@ -18,7 +18,7 @@ pub fn status_of(e: &Error) -> StatusCode {
         | Error::PayloadTooLarge { .. } => StatusCode::BAD_REQUEST,
         Error::Unauthorized(_) | Error::OAuth(_) => StatusCode::UNAUTHORIZED,
         Error::Forbidden(_) => StatusCode::FORBIDDEN,
-        Error::NotFound(_) | Error::UnknownEndpoint(_) => StatusCode::NOT_FOUND,
+        Error::NotFound(_) | Error::NotFoundText(_) | Error::UnknownEndpoint(_) => StatusCode::NOT_FOUND,
         Error::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
         Error::Conflict(_) => StatusCode::CONFLICT,
         Error::Gone(_) => StatusCode::GONE,

@@ -145,6 +145,9 @@ pub async fn entry(req: HttpRequest, payload: web::Payload, state: web::Data<App
         }
         resp.headers_mut().insert(header::VARY, header::HeaderValue::from_static("Authorization"));
         return resp;
+    } else if let Some(rel) = path.strip_prefix(crate::api::metadata::PREFIX) {
+        let rel = rel.to_string();
+        crate::api::metadata::route(&req, payload, state, &rel).await
     } else {
         crate::api::site::route(&req, payload, state, &path).await
     };

@@ -169,6 +169,21 @@ pub async fn verify(
         }
         crate::db::tokens::AuthLookup::Found(found) => *found,
     };
+    check_signature(nonces, policy, p, req, &token.token_secret)?;
+    if !user.is_active {
+        return Err(Error::Forbidden("User is not allowed access to this API.".into()));
+    }
+    Ok(user)
+}
+
+/// Timestamp, signature and nonce checks shared by user and node tokens.
+fn check_signature(
+    nonces: &NonceCache,
+    policy: Policy,
+    p: &OAuthParams,
+    req: &SignedRequest<'_>,
+    token_secret: &str,
+) -> Result<()> {
     let ts: i64 = p
         .get("oauth_timestamp")
         .trim()
@@ -184,13 +199,13 @@ pub async fn verify(
     let provided = p.get("oauth_signature");
     let ok = match p.get("oauth_signature_method").to_ascii_uppercase().as_str() {
         "PLAINTEXT" => {
-            let expected = format!("&{}", pct(&token.token_secret));
+            let expected = format!("&{}", pct(token_secret));
             // Some clients (MAAS docs' curl example) send the secret unescaped.
-            let raw = format!("&{}", token.token_secret);
+            let raw = format!("&{}", token_secret);
             ct_eq(provided, &expected) | ct_eq(provided, &raw)
         }
         "HMAC-SHA1" => {
-            let expected = hmac_sha1_signature(req, p, &token.token_secret);
+            let expected = hmac_sha1_signature(req, p, token_secret);
             ct_eq(provided, &expected)
         }
         other => return Err(Error::OAuth(format!("'Signature method {other} not supported.'"))),
@@ -203,10 +218,41 @@ pub async fn verify(
     {
         return Err(Error::OAuth(format!("'Nonce already used: {}'", p.get("oauth_nonce"))));
     }
-    if !user.is_active {
-        return Err(Error::Forbidden("User is not allowed access to this API.".into()));
+    Ok(())
+}
+
+/// What a metadata request authenticated as.
+pub enum NodeCaller {
+    Node(Box<crate::db::nodes::Node>),
+    /// No credentials at all (enlistment fallbacks).
+    Anonymous,
+}
+
+/// Verifies a metadata request: the credentials must be a node token. A
+/// valid user token is refused with MAAS's 403 text, so user keys cannot
+/// act as a machine (and node tokens are never looked up by `verify`, so a
+/// node cannot act as a user).
+pub async fn verify_node(
+    db: &Datastore,
+    nonces: &NonceCache,
+    policy: Policy,
+    p: Option<&OAuthParams>,
+    req: &SignedRequest<'_>,
+) -> Result<NodeCaller> {
+    let Some(p) = p else { return Ok(NodeCaller::Anonymous) };
+    let consumer_key = p.consumer_key().to_string();
+    let token_key = p.token_key().to_string();
+    let found = db.run(move |c| crate::engine::metadata::lookup_token(c, &consumer_key, &token_key)).await?;
+    match found {
+        crate::engine::metadata::NodeAuth::Node(node, secret) => {
+            check_signature(nonces, policy, p, req, &secret)?;
+            Ok(NodeCaller::Node(node))
+        }
+        crate::engine::metadata::NodeAuth::UserToken => {
+            Err(Error::Forbidden("Not authenticated as a known node.".into()))
+        }
+        crate::engine::metadata::NodeAuth::Unknown => Err(Error::OAuth("Invalid API key.".into())),
     }
-    Ok(user)
 }
 
 fn ct_eq(a: &str, b: &str) -> bool {

@@ -2,12 +2,17 @@
 //! simulated machines, demos and benchmarks. Each BMC can require a password,
 //! answer after a latency, or be made unreachable, so the same error paths as
 //! a real BMC can be exercised without one.
+//!
+//! Simulated machines follow their BMC through [`VirtualBmcs::watch`]: every
+//! power-on or power-cycle is a new boot (`boots` increases), power-off
+//! stops the machine.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use tokio::sync::watch;
 
 use super::{required, PowerAction, PowerDriver, PowerError, PowerParams, PowerState};
 
@@ -37,10 +42,19 @@ impl Default for VirtualBmc {
     }
 }
 
+/// What a simulated machine sees of its BMC: the power state and how many
+/// times it has been (re)booted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PowerEvent {
+    pub state: PowerState,
+    pub boots: u64,
+}
+
 /// The registry of simulated BMCs; cheap to clone (shared).
 #[derive(Debug, Clone, Default)]
 pub struct VirtualBmcs {
     inner: Arc<Mutex<HashMap<String, VirtualBmc>>>,
+    watchers: Arc<Mutex<HashMap<String, watch::Sender<PowerEvent>>>>,
 }
 
 impl VirtualBmcs {
@@ -77,12 +91,55 @@ impl VirtualBmcs {
         }
     }
 
+    /// Follows a BMC's power changes (created on first call).
+    pub fn watch(&self, address: &str) -> watch::Receiver<PowerEvent> {
+        let state = self.get(address).map(|b| b.state).unwrap_or(PowerState::Off);
+        let mut w = self.watchers.lock().unwrap_or_else(|e| e.into_inner());
+        w.entry(address.to_string()).or_insert_with(|| watch::channel(PowerEvent { state, boots: 0 }).0).subscribe()
+    }
+
+    /// Tells watchers about an action the BMC performed.
+    fn notify(&self, address: &str, action: PowerAction, state: PowerState) {
+        let w = self.watchers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(tx) = w.get(address) {
+            tx.send_modify(|ev| {
+                ev.state = state;
+                if matches!(action, PowerAction::On | PowerAction::Cycle) {
+                    ev.boots += 1;
+                }
+            });
+        }
+    }
+
+    /// Acts on a BMC directly (as if its button were pressed), notifying
+    /// watchers; false if there is no such BMC.
+    pub fn press(&self, address: &str, action: PowerAction) -> bool {
+        let mut state = PowerState::Unknown;
+        let found = self.update(address, |b| {
+            apply(b, action);
+            state = b.state;
+        });
+        if found {
+            self.notify(address, action, state);
+        }
+        found
+    }
+
     pub fn len(&self) -> usize {
         self.lock().len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+fn apply(b: &mut VirtualBmc, action: PowerAction) {
+    b.history.push(action);
+    match action {
+        PowerAction::On | PowerAction::Cycle => b.state = PowerState::On,
+        PowerAction::Off => b.state = PowerState::Off,
+        PowerAction::Query => {}
     }
 }
 
@@ -126,14 +183,12 @@ impl PowerDriver for VirtualDriver {
         }
         let mut result = PowerState::Unknown;
         self.bmcs.update(address, |b| {
-            b.history.push(action);
-            match action {
-                PowerAction::On | PowerAction::Cycle => b.state = PowerState::On,
-                PowerAction::Off => b.state = PowerState::Off,
-                PowerAction::Query => {}
-            }
+            apply(b, action);
             result = b.state;
         });
+        if action != PowerAction::Query {
+            self.bmcs.notify(address, action, result);
+        }
         Ok(Some(result))
     }
 }
@@ -159,5 +214,22 @@ mod tests {
         bmcs.update("vbmc-1", |b| b.reachable = false);
         assert!(matches!(d.act(PowerAction::Off, &params("vbmc-1", "s3cret")).await, Err(PowerError::Timeout { .. })));
         assert_eq!(bmcs.get("vbmc-1").map(|b| b.history.len()), Some(3));
+    }
+
+    #[tokio::test]
+    async fn watchers_see_boots_and_power_off() {
+        let bmcs = VirtualBmcs::new();
+        bmcs.add("vbmc-2", VirtualBmc::default());
+        let mut rx = bmcs.watch("vbmc-2");
+        let d = VirtualDriver::new(bmcs.clone());
+        d.act(PowerAction::On, &params("vbmc-2", "")).await.unwrap();
+        rx.changed().await.unwrap();
+        assert_eq!(*rx.borrow_and_update(), PowerEvent { state: PowerState::On, boots: 1 });
+        d.act(PowerAction::Cycle, &params("vbmc-2", "")).await.unwrap();
+        rx.changed().await.unwrap();
+        assert_eq!(rx.borrow_and_update().boots, 2);
+        assert!(bmcs.press("vbmc-2", PowerAction::Off));
+        rx.changed().await.unwrap();
+        assert_eq!(rx.borrow_and_update().state, PowerState::Off);
     }
 }

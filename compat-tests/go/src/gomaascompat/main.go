@@ -16,12 +16,15 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/juju/gomaasapi"
 )
 
 const (
 	modelUUID = "6b5f1a0e-0c9d-4d1e-9d6e-0123456789ab"
+	// The model that deploys the simulated machine.
+	simUUID   = "0d7a9c3e-5b21-4f6a-8e0b-abcdef012345"
 	otherUUID = "0f0e0d0c-0b0a-4909-8807-060504030201"
 	spaceName = "go-space"
 	zoneName  = "go-zone"
@@ -640,8 +643,59 @@ func checkDeploy(s *suite, e *env) {
 		_, err := e.admin.post("machines/nosuch/", "deploy")
 		return expect(statusOf(err) == 404, "want 404, got %v", err)
 	})
-	s.skip("polling GET machines/?agent_name&id until Deployed",
-		"no simulated machines yet: a manual-power machine stays Deploying until its metadata signal (rack/provisioning not wired)")
+	// run.sh starts the region as `ironpool demo --machines 1`: a simulated
+	// machine (virtual BMC + agent) that commissions itself to Ready and,
+	// deployed, reports success over the metadata API like a real one.
+	s.check("polling GET machines/?agent_name&id until Deployed (simulated machine)", func() error {
+		sid, err := readySimulatedMachine(e)
+		if err != nil {
+			return err
+		}
+		// Its own model, so the checks that count modelUUID's machines are unaffected.
+		m, _, err := e.ctrl.AllocateMachine(gomaasapi.AllocateMachineArgs{SystemId: sid, AgentName: simUUID})
+		if err != nil {
+			return errorf("AllocateMachine(system_id=%s): %v", sid, err)
+		}
+		if err := m.Start(gomaasapi.StartArgs{UserData: gzipB64("#cloud-config\n"), DistroSeries: "jammy"}); err != nil {
+			return errorf("Start: %v", err)
+		}
+		deadline := time.Now().Add(90 * time.Second)
+		for time.Now().Before(deadline) {
+			ms, err := e.ctrl.Machines(gomaasapi.MachinesArgs{AgentName: simUUID, SystemIDs: []string{sid}})
+			if err != nil || len(ms) != 1 {
+				return errorf("Machines(agent_name, id): %d %v", len(ms), err)
+			}
+			switch st := ms[0].StatusName(); st {
+			case "Deployed":
+				return e.ctrl.ReleaseMachines(gomaasapi.ReleaseMachinesArgs{SystemIDs: []string{sid}})
+			case "Deploying":
+				time.Sleep(500 * time.Millisecond)
+			default:
+				return errorf("status %q while polling (%s)", st, ms[0].StatusMessage())
+			}
+		}
+		return errorf("still not Deployed after 90 s")
+	})
+}
+
+// readySimulatedMachine waits for a machine with power_type virtual (the
+// demo's simulated machines) to finish commissioning.
+func readySimulatedMachine(e *env) (string, error) {
+	deadline := time.Now().Add(90 * time.Second)
+	for time.Now().Before(deadline) {
+		list, err := e.admin.getList("machines/")
+		if err != nil {
+			return "", err
+		}
+		for _, item := range list {
+			m := item.(map[string]interface{})
+			if str(m, "power_type") == "virtual" && str(m, "status_name") == "Ready" {
+				return str(m, "system_id"), nil
+			}
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	return "", errorf("no simulated (power_type virtual) machine reached Ready in 90 s; is the region running `ironpool demo --machines 1`?")
 }
 
 func linksHaveAddresses(m gomaasapi.Machine) error {

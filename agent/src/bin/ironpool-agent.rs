@@ -1,0 +1,44 @@
+//! `ironpool-agent`: runs in the ephemeral environment after a network boot.
+//! Reads `cloud-config-url=` from /proc/cmdline (or the first argument),
+//! collects this machine's inventory from /proc and /sys, and does what the
+//! preseed's phase asks (see the library docs).
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use ironpool_agent::{client, inventory, Agent};
+
+fn main() -> ExitCode {
+    let url = std::env::args()
+        .nth(1)
+        .or_else(|| std::fs::read_to_string("/proc/cmdline").ok().and_then(|c| client::cloud_config_url(&c)));
+    let Some(url) = url else {
+        eprintln!("ironpool-agent: no cloud-config-url= on the kernel command line and none given");
+        return ExitCode::from(2);
+    };
+    let agent = Agent {
+        inventory: inventory::collect(Path::new("/")),
+        // BMC detection is not done yet: the operator sets power afterwards.
+        power_type: "manual".into(),
+        power_parameters: serde_json::json!({}),
+        step_delay: Duration::ZERO,
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ironpool-agent: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(agent.boot(&client::http_client(), &url)) {
+        Ok(outcome) => {
+            println!("ironpool-agent: {outcome:?}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ironpool-agent: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

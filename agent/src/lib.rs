@@ -1,0 +1,206 @@
+//! Ironpool's ephemeral agent: what a machine runs after a network boot.
+//!
+//! The kernel command line carries `cloud-config-url=` (the preseed). The
+//! agent reads it, learns the metadata URL, its credentials and its phase,
+//! and does that phase's work over the MAAS metadata protocol:
+//!
+//! - **enlisting** (no credentials): register anonymously through
+//!   `machines/` (`commission=true`), fetch its own preseed, commission;
+//! - **commissioning**: collect the inventory and `signal` OK with it as
+//!   `50-maas-01-commissioning.out`;
+//! - **deploying**: install (TODO for real hardware: write the image to the
+//!   disk), `netboot_off`, then act as the installed OS's first boot (read
+//!   meta-data and user-data, report `modules-final` to the webhook);
+//! - **disk_erasing** / **releasing**: `signal` OK, then `modules-final`;
+//! - **testing** / **rescue**: `signal` OK.
+//!
+//! The same code drives the real agent (`ironpool-agent`) and the
+//! simulated machines of `ironpool demo`; only the inventory and power
+//! details differ.
+
+pub mod client;
+pub mod inventory;
+
+use std::time::Duration;
+
+use ironpool_common::inventory::{Inventory, COMMISSIONING_SCRIPT};
+use serde_json::json;
+
+pub use client::{AgentError, Credentials, MetadataClient, Preseed, Result};
+
+/// What this machine is and how it behaves.
+#[derive(Debug, Clone)]
+pub struct Agent {
+    pub inventory: Inventory,
+    /// Reported at enlistment (`manual` for a real machine whose BMC we do
+    /// not detect yet; `virtual` for simulated ones).
+    pub power_type: String,
+    pub power_parameters: serde_json::Value,
+    /// Pause before each step (simulated boots take a few seconds).
+    pub step_delay: Duration,
+}
+
+/// What one boot did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Enlisted {
+        system_id: String,
+    },
+    Commissioned,
+    /// Deployed; what the installed OS received.
+    Deployed {
+        user_data: Option<Vec<u8>>,
+        public_keys: String,
+        hostname: String,
+    },
+    Erased,
+    Released,
+    Tested,
+    Rescue,
+    /// A phase the agent has nothing to do in.
+    Idle(String),
+}
+
+fn kernel_to_maas_arch(a: &str) -> &'static str {
+    match a {
+        "aarch64" | "arm64" => "arm64/generic",
+        "ppc64le" => "ppc64el/generic",
+        "s390x" => "s390x/generic",
+        "riscv64" => "riscv64/generic",
+        _ => "amd64/generic",
+    }
+}
+
+impl Agent {
+    /// Boots with the preseed at `cloud_config_url`.
+    pub async fn boot(&self, http: &reqwest::Client, cloud_config_url: &str) -> Result<Outcome> {
+        let text = client::fetch_text(http, cloud_config_url).await?;
+        let preseed = client::parse_preseed(&text)?;
+        self.run(http, preseed).await
+    }
+
+    async fn pause(&self) {
+        if !self.step_delay.is_zero() {
+            tokio::time::sleep(self.step_delay).await;
+        }
+    }
+
+    async fn run(&self, http: &reqwest::Client, p: Preseed) -> Result<Outcome> {
+        let Some(creds) = p.credentials.clone() else {
+            return self.enlist(http, &p).await;
+        };
+        let md = MetadataClient::new(http.clone(), &p.metadata_url, creds);
+        self.pause().await;
+        match p.phase.as_str() {
+            "commissioning" => {
+                self.commission(&md).await?;
+                Ok(Outcome::Commissioned)
+            }
+            "deploying" => self.deploy(&md, &p).await,
+            "disk_erasing" | "releasing" => {
+                md.signal("OK", &[], Vec::new()).await?;
+                self.pause().await;
+                self.final_event(&md, &p).await?;
+                Ok(if p.phase == "disk_erasing" { Outcome::Erased } else { Outcome::Released })
+            }
+            "testing" => {
+                md.signal("OK", &[], Vec::new()).await?;
+                Ok(Outcome::Tested)
+            }
+            "rescue" => {
+                md.signal("OK", &[], Vec::new()).await?;
+                Ok(Outcome::Rescue)
+            }
+            other => Ok(Outcome::Idle(other.to_string())),
+        }
+    }
+
+    /// Reports the inventory: one `signal` OK carrying the machine-resources
+    /// style JSON as the commissioning script's stdout.
+    pub async fn commission(&self, md: &MetadataClient) -> Result<()> {
+        let doc = serde_json::to_vec_pretty(&self.inventory)
+            .map_err(|e| AgentError::Protocol(format!("cannot encode the inventory: {e}")))?;
+        md.signal(
+            "OK",
+            &[("name", COMMISSIONING_SCRIPT.to_string()), ("exit_status", "0".into()), ("runtime", "0.5".into())],
+            vec![(format!("{COMMISSIONING_SCRIPT}.out"), doc)],
+        )
+        .await
+    }
+
+    async fn deploy(&self, md: &MetadataClient, p: &Preseed) -> Result<Outcome> {
+        // TODO(real hardware): fetch the image and write it to the boot disk
+        // (curtin's job in MAAS). Simulated machines have nothing to write.
+        md.netboot(false).await?;
+        self.pause().await;
+        // First boot of the installed OS: what its cloud-init reads.
+        let hostname = md.meta_data("local-hostname").await?;
+        let public_keys = md.meta_data("public-keys").await?;
+        let user_data = md.user_data().await?;
+        self.final_event(md, p).await?;
+        Ok(Outcome::Deployed { user_data, public_keys, hostname })
+    }
+
+    /// cloud-init's last word: `modules-final` start and successful finish.
+    async fn final_event(&self, md: &MetadataClient, p: &Preseed) -> Result<()> {
+        let endpoint = p.webhook.clone().ok_or_else(|| AgentError::Protocol("the preseed has no webhook".into()))?;
+        let ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs_f64();
+        for (event_type, result) in [("start", None), ("finish", Some("SUCCESS"))] {
+            let mut ev = json!({
+                "event_type": event_type,
+                "origin": "cloud-init",
+                "name": "modules-final",
+                "description": "running modules for final",
+                "timestamp": ts,
+            });
+            if let Some(r) = result {
+                ev["result"] = json!(r);
+            }
+            md.status_event(&endpoint, &ev).await?;
+        }
+        Ok(())
+    }
+
+    /// An unknown machine registers itself, then commissions with its new
+    /// credentials.
+    async fn enlist(&self, http: &reqwest::Client, p: &Preseed) -> Result<Outcome> {
+        let region = p
+            .region_url
+            .clone()
+            .unwrap_or_else(|| p.metadata_url.split("/MAAS/").next().map(|b| format!("{b}/MAAS/")).unwrap_or_default());
+        let api = format!("{region}api/2.0/machines/");
+        let macs: Vec<String> = self.inventory.ports().map(|(_, p)| p.address.clone()).collect();
+        let first = macs.first().cloned().ok_or_else(|| AgentError::Protocol("no network interface".into()))?;
+        let url = format!("{api}?op=is_registered&mac_address={first}");
+        let known: serde_json::Value = serde_json::from_str(&client::fetch_text(http, &url).await?)
+            .map_err(|e| AgentError::Protocol(format!("is_registered: {e}")))?;
+        if known == json!(true) {
+            return Ok(Outcome::Idle("already registered".into()));
+        }
+        let mut form: Vec<(&str, String)> = vec![
+            ("architecture", kernel_to_maas_arch(&self.inventory.architecture).to_string()),
+            ("commission", "true".into()),
+            ("power_type", self.power_type.clone()),
+            ("power_parameters", self.power_parameters.to_string()),
+        ];
+        form.extend(macs.iter().map(|m| ("mac_addresses", m.clone())));
+        let r =
+            http.post(&api).form(&form).send().await.map_err(|source| AgentError::Http { url: api.clone(), source })?;
+        let status = r.status().as_u16();
+        let body = r.text().await.unwrap_or_default();
+        if status != 200 {
+            return Err(AgentError::Status { url: api, status, body });
+        }
+        let v: serde_json::Value =
+            serde_json::from_str(&body).map_err(|e| AgentError::Protocol(format!("enlistment answer: {e}")))?;
+        let sid = v["system_id"].as_str().ok_or_else(|| AgentError::Protocol("no system_id".into()))?.to_string();
+        let md_base = p.metadata_url.trim_end_matches('/').trim_end_matches("enlist").trim_end_matches('/');
+        let preseed_url = format!("{md_base}/latest/by-id/{sid}/?op=get_preseed");
+        let own = client::parse_preseed(&client::fetch_text(http, &preseed_url).await?)?;
+        let creds =
+            own.credentials.clone().ok_or_else(|| AgentError::Protocol("preseed without credentials".into()))?;
+        self.pause().await;
+        self.commission(&MetadataClient::new(http.clone(), &own.metadata_url, creds)).await?;
+        Ok(Outcome::Enlisted { system_id: sid })
+    }
+}

@@ -1,0 +1,313 @@
+//! `/MAAS/metadata/`: what booting machines call (`maas-api.md` §11).
+//!
+//! These URLs are not part of API 2.0 (no `describe/`, no op table): the
+//! paths are cloud-init's and MAAS's script runner's, so they are routed
+//! here by hand. Handlers stay thin: authenticate the node, call
+//! `engine::metadata`, render text.
+//!
+//! Authentication is OAuth with the machine's own token (PLAINTEXT in
+//! practice; HMAC-SHA1 is checked too). A user's token is a 403
+//! `Not authenticated as a known node.`; requests without credentials get
+//! the enlistment answers where MAAS gives them.
+
+use std::sync::Arc;
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest};
+
+use crate::db::nodes::Node;
+use crate::engine::metadata::{self as md, Signal, VERSIONS};
+use crate::error::{Error, Result};
+use crate::http::oauth::{self, NodeCaller};
+use crate::http::params::Params;
+use crate::http::reply::Reply;
+use crate::http::AppState;
+
+pub const PREFIX: &str = "/MAAS/metadata/";
+
+/// Script outputs (lshw XML, inventories) can be large; far below this.
+const BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+fn text(s: impl Into<String>) -> Reply {
+    Reply::Text(StatusCode::OK, s.into())
+}
+
+fn not_found(what: &str) -> Reply {
+    Reply::Text(StatusCode::NOT_FOUND, what.to_string())
+}
+
+fn method(req: &HttpRequest, allowed: &[&'static str]) -> Result<()> {
+    if allowed.contains(&req.method().as_str()) {
+        Ok(())
+    } else {
+        Err(Error::MethodNotAllowed { allow: allowed.to_vec() })
+    }
+}
+
+/// `scheme://host[:port]` as the machine addressed us: the URLs we hand out
+/// (metadata_url, webhook endpoint) must be reachable the same way.
+fn origin(req: &HttpRequest) -> String {
+    let ci = req.connection_info();
+    format!("{}://{}", ci.scheme(), ci.host())
+}
+
+/// A request, read and decoded once.
+struct Request {
+    params: Params,
+    body: Vec<u8>,
+    caller: NodeCaller,
+}
+
+async fn read(req: &HttpRequest, payload: web::Payload, state: &AppState) -> Result<Request> {
+    let body = crate::http::read_body_limited(payload, BODY_LIMIT).await?;
+    let mut params = Params::default();
+    params.extend_urlencoded(req.query_string().as_bytes());
+    let query_len = params.pairs().len();
+    let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let json = ct.is_some_and(|c| c.to_ascii_lowercase().contains("json"));
+    if !json {
+        params.extend_body(ct, &body)?;
+    }
+    let form_encoded = ct.is_some_and(|c| c.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+    let from_header = req
+        .headers()
+        .get_all(header::AUTHORIZATION)
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(oauth::parse_header)
+        .last();
+    let attempt = from_header.or_else(|| {
+        let (q, b) = params.pairs().split_at(query_len);
+        oauth::from_pairs(q).or_else(|| if form_encoded { oauth::from_pairs(b) } else { None })
+    });
+    let signed: Vec<(String, String)> =
+        if form_encoded { params.pairs().to_vec() } else { params.pairs()[..query_len].to_vec() };
+    let base = origin(req);
+    let signed_req =
+        oauth::SignedRequest { method: req.method().as_str(), base_url: &base, raw_path: req.path(), params: &signed };
+    let policy = oauth::Policy {
+        window_secs: state.config.oauth_timestamp_window_secs,
+        reject_nonce_reuse: state.config.oauth_reject_nonce_reuse,
+    };
+    let caller = oauth::verify_node(&state.db, &state.nonces, policy, attempt.as_ref(), &signed_req).await?;
+    params.remove_where(|k| k.starts_with("oauth_"));
+    Ok(Request { params, body, caller })
+}
+
+fn node_of(r: &Request) -> Result<&Node> {
+    match &r.caller {
+        NodeCaller::Node(n) => Ok(n),
+        NodeCaller::Anonymous => {
+            Err(Error::Unauthorized("Authentication credentials were not provided or are not valid.".into()))
+        }
+    }
+}
+
+/// Routes one request under [`PREFIX`]; `rel` is the path after it.
+pub async fn route(req: &HttpRequest, payload: web::Payload, state: Arc<AppState>, rel: &str) -> Result<Reply> {
+    // cloud-init sometimes joins URLs with an extra slash.
+    let rel = rel.trim_start_matches('/');
+    let segs: Vec<&str> = rel.split('/').collect();
+    match segs.as_slice() {
+        [""] => {
+            method(req, &["GET"])?;
+            Ok(text(format!("{}\n", VERSIONS.join("\n"))))
+        }
+        ["enlist", v, rest @ ..] => {
+            method(req, &["GET"])?;
+            check_version(v)?;
+            Ok(enlist_answer(&rest.join("/")))
+        }
+        ["status", sid] | ["status", sid, ""] => {
+            method(req, &["POST"])?;
+            let r = read(req, payload, &state).await?;
+            let node = node_of(&r)?.clone();
+            if node.system_id != *sid {
+                return Err(Error::Forbidden("Not authenticated as the node this status is for.".into()));
+            }
+            let ev = md::parse_status_event(&r.body)?;
+            state.db.write(move |c| md::status_event(c, &node, &ev)).await?;
+            Ok(text("OK"))
+        }
+        [v, rest @ ..] => {
+            check_version(v)?;
+            versioned(req, payload, state, &rest.join("/")).await
+        }
+        [] => Ok(not_found("Not found")),
+    }
+}
+
+fn check_version(v: &str) -> Result<()> {
+    if VERSIONS.contains(&v) {
+        Ok(())
+    } else {
+        Err(Error::NotFoundText(format!("Unknown metadata version: {v}")))
+    }
+}
+
+/// The fixed answers an enlisting (unknown) machine gets.
+fn enlist_answer(rest: &str) -> Reply {
+    match rest {
+        "" => text("meta-data\nuser-data\n"),
+        "meta-data" | "meta-data/" => text("instance-id\nlocal-hostname\npublic-keys\n"),
+        "meta-data/instance-id" => text("i-maas-enlistment"),
+        "meta-data/local-hostname" => text("maas-enlisting-node"),
+        "meta-data/public-keys" => text(""),
+        // Our agent enlists itself; there is no script runner to hand out.
+        "user-data" => Reply::Bytes("application/octet-stream", b"#!/bin/sh\nexit 0\n".to_vec()),
+        _ => not_found("Not found"),
+    }
+}
+
+async fn versioned(req: &HttpRequest, payload: web::Payload, state: Arc<AppState>, rest: &str) -> Result<Reply> {
+    let base = origin(req);
+    let segs: Vec<&str> = rest.split('/').collect();
+    match segs.as_slice() {
+        ["enlist-preseed", ""] | ["enlist-preseed"] => {
+            method(req, &["GET"])?;
+            let r = read(req, payload, &state).await?;
+            match r.params.get("op") {
+                Some("get_enlist_preseed") => Ok(text(md::preseed(&base, None))),
+                op => Err(unrecognised("GET", op)),
+            }
+        }
+        ["by-id", sid, ""] | ["by-id", sid] => {
+            method(req, &["GET", "POST"])?;
+            let sid = sid.to_string();
+            let r = read(req, payload, &state).await?;
+            match (req.method().as_str(), r.params.get("op")) {
+                ("GET", Some("get_preseed")) => {
+                    Ok(text(state.db.write(move |c| md::get_preseed(c, &base, &sid)).await?))
+                }
+                ("POST", Some("netboot_off")) => {
+                    state
+                        .db
+                        .write(move |c| {
+                            let n = crate::db::nodes::by_system_id(c, &sid)?.ok_or(Error::NotFound("Node"))?;
+                            md::set_netboot(c, &n, false)
+                        })
+                        .await?;
+                    Ok(text("OK"))
+                }
+                (m, op) => Err(unrecognised(m, op)),
+            }
+        }
+        [""] => {
+            method(req, &["GET", "POST"])?;
+            let r = read(req, payload, &state).await?;
+            if req.method() == "GET" {
+                return match &r.caller {
+                    NodeCaller::Anonymous => Ok(enlist_answer("")),
+                    NodeCaller::Node(n) => {
+                        let mut items = vec!["maas-commissioning-scripts", "meta-data"];
+                        if md::user_data(n).is_some() {
+                            items.push("user-data");
+                        }
+                        Ok(text(format!("{}\n", items.join("\n"))))
+                    }
+                };
+            }
+            let node = node_of(&r)?.clone();
+            match r.params.get("op") {
+                Some("signal") => {
+                    let s = signal_input(&r.params)?;
+                    state.db.write(move |c| md::signal(c, &node, &s)).await?;
+                    Ok(text("OK"))
+                }
+                Some(op @ ("netboot_on" | "netboot_off")) => {
+                    let on = op == "netboot_on";
+                    state.db.write(move |c| md::set_netboot(c, &node, on)).await?;
+                    Ok(text("OK"))
+                }
+                op => Err(unrecognised("POST", op)),
+            }
+        }
+        ["meta-data", ""] | ["meta-data"] | ["meta-data", _] => {
+            method(req, &["GET"])?;
+            let item = segs.get(1).copied().unwrap_or("").to_string();
+            let r = read(req, payload, &state).await?;
+            let node = match &r.caller {
+                NodeCaller::Anonymous => return Ok(enlist_answer(&format!("meta-data/{item}"))),
+                NodeCaller::Node(n) => (**n).clone(),
+            };
+            meta_data(&state, node, &item).await
+        }
+        ["user-data"] => {
+            method(req, &["GET"])?;
+            let r = read(req, payload, &state).await?;
+            match &r.caller {
+                NodeCaller::Anonymous => Ok(enlist_answer("user-data")),
+                NodeCaller::Node(n) => match md::user_data(n) {
+                    Some(data) => Ok(Reply::Bytes("application/octet-stream", data)),
+                    None => Ok(not_found("No user data available for this node.")),
+                },
+            }
+        }
+        ["maas-scripts", ""] | ["maas-scripts"] => {
+            // Our agent carries its own commissioning logic: nothing to run.
+            method(req, &["GET"])?;
+            let r = read(req, payload, &state).await?;
+            node_of(&r)?;
+            Ok(Reply::Empty(StatusCode::NO_CONTENT))
+        }
+        _ => Ok(not_found("Not found")),
+    }
+}
+
+async fn meta_data(state: &AppState, node: Node, item: &str) -> Result<Reply> {
+    let item = item.to_string();
+    state
+        .db
+        .run(move |c| {
+            Ok(match item.as_str() {
+                "" => {
+                    let mut items = vec!["instance-id", "local-hostname"];
+                    if !md::public_keys(c, &node)?.is_empty() {
+                        items.push("public-keys");
+                    }
+                    items.extend(["vendor-data", "x509"]);
+                    text(format!("{}\n", items.join("\n")))
+                }
+                "instance-id" => text(node.system_id.clone()),
+                "local-hostname" => text(md::fqdn(c, &node)?),
+                "public-keys" => text(md::public_keys(c, &node)?.join("\n")),
+                "x509" => {
+                    let keys = match node.owner_id {
+                        Some(o) => crate::db::userkeys::ssl_list(c, o)?.into_iter().map(|k| k.key).collect(),
+                        None => Vec::new(),
+                    };
+                    text(keys.join("\n"))
+                }
+                "vendor-data" => Reply::Bytes("application/x-yaml", md::vendor_data(c)?.into_bytes()),
+                _ => not_found("Unknown metadata attribute."),
+            })
+        })
+        .await
+}
+
+fn unrecognised(method: &str, op: Option<&str>) -> Error {
+    Error::UnrecognisedSignature { method: method.to_string(), op: op.unwrap_or("None").to_string() }
+}
+
+/// Decodes `signal`'s form: `status`, `error`, `name`, `exit_status` (or its
+/// aliases `script_result`, `result`), `runtime`, and the file parts.
+fn signal_input(p: &Params) -> Result<Signal> {
+    let status = p.get_nonempty("status").ok_or_else(|| Error::required("status"))?.to_string();
+    let exit_raw = p.get_nonempty("exit_status").or(p.get_nonempty("script_result")).or(p.get_nonempty("result"));
+    let exit_status = match exit_raw {
+        None => None,
+        Some(v) => Some(v.parse::<i32>().map_err(|_| Error::field("exit_status", "Enter a whole number."))?),
+    };
+    let files = p
+        .files()
+        .iter()
+        .map(|f| (if f.name.is_empty() { f.filename.clone() } else { f.name.clone() }, f.data.clone()))
+        .collect();
+    Ok(Signal {
+        status,
+        error: p.get("error").map(str::to_string),
+        name: p.get_nonempty("name").map(str::to_string),
+        exit_status,
+        runtime: p.get_nonempty("runtime").map(str::to_string),
+        files,
+    })
+}

@@ -1,0 +1,106 @@
+//! Queries of the metadata API's tables: each node's own OAuth token and the
+//! script results its ephemeral environment reports.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{node_tokens, script_results};
+use super::{from_diesel, DbConn};
+use crate::error::Result;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = node_tokens)]
+pub struct NodeToken {
+    pub node_id: i64,
+    pub consumer_key: String,
+    pub token_key: String,
+    pub token_secret: String,
+    pub created_at: NaiveDateTime,
+}
+
+pub fn token_of(c: &mut DbConn, node_id: i64) -> Result<Option<NodeToken>> {
+    node_tokens::table.find(node_id).select(NodeToken::as_select()).first(c).optional().map_err(from_diesel)
+}
+
+pub fn insert_token(c: &mut DbConn, t: &NodeToken) -> Result<()> {
+    diesel::insert_into(node_tokens::table).values(t).execute(c).map_err(from_diesel)?;
+    Ok(())
+}
+
+/// The node token with this consumer and token key, if any.
+pub fn token_by_keys(c: &mut DbConn, consumer_key: &str, token_key: &str) -> Result<Option<NodeToken>> {
+    node_tokens::table
+        .filter(node_tokens::token_key.eq(token_key))
+        .filter(node_tokens::consumer_key.eq(consumer_key))
+        .select(NodeToken::as_select())
+        .first(c)
+        .optional()
+        .map_err(from_diesel)
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = script_results)]
+pub struct ScriptResult {
+    pub id: i64,
+    pub node_id: i64,
+    pub phase: i32,
+    pub name: String,
+    pub status: i32,
+    pub exit_status: Option<i32>,
+    pub output: Vec<u8>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub result: Vec<u8>,
+    pub runtime: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = script_results)]
+pub struct NewScriptResult {
+    pub node_id: i64,
+    pub phase: i32,
+    pub name: String,
+    pub status: i32,
+    pub exit_status: Option<i32>,
+    pub output: Vec<u8>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub result: Vec<u8>,
+    pub runtime: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// Records a script's result, replacing the previous result of the same
+/// script on this node (one row per node and script name).
+pub fn upsert_result(c: &mut DbConn, r: &NewScriptResult) -> Result<()> {
+    diesel::delete(
+        script_results::table.filter(script_results::node_id.eq(r.node_id)).filter(script_results::name.eq(&r.name)),
+    )
+    .execute(c)
+    .map_err(from_diesel)?;
+    diesel::insert_into(script_results::table).values(r).execute(c).map_err(from_diesel)?;
+    Ok(())
+}
+
+/// A node's script results, by name.
+pub fn results_of(c: &mut DbConn, node_id: i64) -> Result<Vec<ScriptResult>> {
+    script_results::table
+        .filter(script_results::node_id.eq(node_id))
+        .order(script_results::name)
+        .select(ScriptResult::as_select())
+        .load(c)
+        .map_err(from_diesel)
+}
+
+/// Forgets a node's results of one phase (a new commissioning run starts clean).
+pub fn clear_phase(c: &mut DbConn, node_id: i64, phase: i32) -> Result<()> {
+    diesel::delete(
+        script_results::table.filter(script_results::node_id.eq(node_id)).filter(script_results::phase.eq(phase)),
+    )
+    .execute(c)
+    .map_err(from_diesel)?;
+    Ok(())
+}

@@ -1,0 +1,703 @@
+//! The metadata service's rules (`maas-api.md` §11): node tokens, what a
+//! booting machine is told (preseeds, meta-data, user data), the `signal`
+//! state machine, the status webhook, and turning a commissioning inventory
+//! into the machine's model.
+//!
+//! Every function runs inside one write transaction, so a signal that fails
+//! half-way (a malformed inventory, a refused transition) leaves nothing
+//! behind: no script result, no disk, no status change.
+
+use base64::Engine as _;
+use ironpool_common::inventory::{Inventory, COMMISSIONING_SCRIPT};
+
+use super::lifecycle::Status;
+use super::nodes::{self as engine_nodes, event, level, log_event, status_of};
+use super::power::PowerAction;
+use super::storage::DiskInventory;
+use crate::db::metadata::{self as md_db, NewScriptResult, NodeToken};
+use crate::db::nodes::{self as nodes_db, NewInterface, Node, NodeChanges};
+use crate::db::{network as net_db, places, userkeys, DbConn};
+use crate::error::{Error, Result};
+
+/// Metadata versions MAAS serves; anything else is a 404.
+pub const VERSIONS: [&str; 2] = ["2012-03-01", "latest"];
+
+/// Who signs metadata events in the node's event log.
+const ACTOR: &str = "metadata";
+
+/// The node's token, created on first use (machines get one at creation;
+/// older rows and devices lazily).
+pub fn ensure_token(c: &mut DbConn, n: &Node) -> Result<NodeToken> {
+    if let Some(t) = md_db::token_of(c, n.id)? {
+        return Ok(t);
+    }
+    let t = NodeToken {
+        node_id: n.id,
+        consumer_key: super::accounts::random_string(18),
+        token_key: super::accounts::random_string(18),
+        token_secret: super::accounts::random_string(32),
+        created_at: super::now(),
+    };
+    md_db::insert_token(c, &t)?;
+    Ok(t)
+}
+
+/// What a metadata credential turned out to be.
+pub enum NodeAuth {
+    /// A node token: the machine it belongs to, and its secret.
+    Node(Box<Node>, String),
+    /// A user's API token: valid, but not a node (403 on metadata routes).
+    UserToken,
+    /// Neither.
+    Unknown,
+}
+
+pub fn lookup_token(c: &mut DbConn, consumer_key: &str, token_key: &str) -> Result<NodeAuth> {
+    if let Some(t) = md_db::token_by_keys(c, consumer_key, token_key)? {
+        let n = nodes_db::by_ids(c, &[t.node_id])?.pop().ok_or(Error::NotFound("Machine"))?;
+        return Ok(NodeAuth::Node(Box::new(n), t.token_secret));
+    }
+    Ok(match crate::db::tokens::lookup_for_auth(c, consumer_key, token_key)? {
+        crate::db::tokens::AuthLookup::Found(_) => NodeAuth::UserToken,
+        _ => NodeAuth::Unknown,
+    })
+}
+
+/// The statuses in which a machine runs an ephemeral environment (or the
+/// installer) that needs its credentials. `get_preseed`, which MAAS serves
+/// anonymously with the node's token inside, answers only in these, so the
+/// credentials are exposed only while the machine is actually booting one.
+pub fn in_ephemeral_phase(st: Status) -> bool {
+    matches!(
+        st,
+        Status::Commissioning
+            | Status::Deploying
+            | Status::DiskErasing
+            | Status::Releasing
+            | Status::Testing
+            | Status::EnteringRescueMode
+    )
+}
+
+/// The phase name written into the preseed for our agent.
+pub fn phase_name(st: Status) -> &'static str {
+    match st {
+        Status::Commissioning => "commissioning",
+        Status::Deploying => "deploying",
+        Status::DiskErasing => "disk_erasing",
+        Status::Releasing => "releasing",
+        Status::Testing => "testing",
+        Status::EnteringRescueMode => "rescue",
+        _ => "none",
+    }
+}
+
+/// Cloud-config for a node (or, with `None`, for enlistment): cloud-init's
+/// MAAS datasource with the metadata URL and credentials, the status
+/// webhook, and an `ironpool` block our agent reads (phase, system_id).
+/// Cloud-init ignores keys it does not know.
+pub fn preseed(base: &str, node: Option<(&Node, &NodeToken)>) -> String {
+    let md = format!("{base}/MAAS/metadata/");
+    match node {
+        None => format!(
+            "#cloud-config\ndatasource:\n  MAAS:\n    metadata_url: \"{md}enlist/\"\nironpool:\n  phase: \"enlisting\"\n  region_url: \"{base}/MAAS/\"\n"
+        ),
+        Some((n, t)) => format!(
+            "#cloud-config\n\
+             datasource:\n  MAAS:\n    metadata_url: \"{md}\"\n    consumer_key: \"{ck}\"\n    token_key: \"{tk}\"\n    token_secret: \"{ts}\"\n\
+             reporting:\n  maas:\n    type: webhook\n    endpoint: \"{md}status/{sid}\"\n    consumer_key: \"{ck}\"\n    token_key: \"{tk}\"\n    token_secret: \"{ts}\"\n\
+             ironpool:\n  phase: \"{phase}\"\n  system_id: \"{sid}\"\n  region_url: \"{base}/MAAS/\"\n",
+            ck = t.consumer_key,
+            tk = t.token_key,
+            ts = t.token_secret,
+            sid = n.system_id,
+            phase = phase_name(status_of(n)),
+        ),
+    }
+}
+
+/// `by-id/{system_id}/?op=get_preseed`: the node's cloud-config, only while
+/// it boots an ephemeral environment (403 otherwise, 404 for unknown ids).
+pub fn get_preseed(c: &mut DbConn, base: &str, system_id: &str) -> Result<String> {
+    let n = nodes_db::by_system_id(c, system_id)?.ok_or(Error::NotFound("Node"))?;
+    if !in_ephemeral_phase(status_of(&n)) {
+        return Err(Error::Forbidden(format!(
+            "Machine {system_id} is not booting an ephemeral environment ('{}'); its preseed is not available.",
+            status_of(&n).label()
+        )));
+    }
+    let t = ensure_token(c, &n)?;
+    Ok(preseed(base, Some((&n, &t))))
+}
+
+/// What a network boot of `mac` does, as the rack's PXE answer decides it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BootAction {
+    /// Unknown machine: boot the ephemeral image with the enlistment preseed.
+    Enlist,
+    /// Known machine in an ephemeral phase: boot with its own preseed.
+    Ephemeral { system_id: String },
+    /// Boot from the local disk (deployed, or nothing to do).
+    LocalDisk,
+}
+
+pub fn boot_action(c: &mut DbConn, mac: &str) -> Result<BootAction> {
+    let Some(mac) = super::names::normalise_mac(mac) else { return Ok(BootAction::LocalDisk) };
+    let Some((node_id, _)) = nodes_db::node_ids_with_macs(c, &[mac])?.into_iter().next() else {
+        return Ok(BootAction::Enlist);
+    };
+    let Some(n) = nodes_db::by_ids(c, &[node_id])?.pop() else { return Ok(BootAction::Enlist) };
+    if n.netboot && in_ephemeral_phase(status_of(&n)) {
+        Ok(BootAction::Ephemeral { system_id: n.system_id })
+    } else {
+        Ok(BootAction::LocalDisk)
+    }
+}
+
+/// `meta-data/local-hostname`: the node's FQDN.
+pub fn fqdn(c: &mut DbConn, n: &Node) -> Result<String> {
+    let domain = places::domains(c)?.into_iter().find(|d| d.id == n.domain_id).map(|d| d.name);
+    Ok(format!("{}.{}", n.hostname, domain.unwrap_or_else(|| "maas".into())))
+}
+
+/// `meta-data/public-keys`: the owner's SSH keys (none for unowned nodes).
+pub fn public_keys(c: &mut DbConn, n: &Node) -> Result<Vec<String>> {
+    match n.owner_id {
+        Some(owner) => Ok(userkeys::ssh_list(c, owner)?.into_iter().map(|k| k.key).collect()),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// `meta-data/vendor-data`: a cloud-config carried under `cloud-init`, with
+/// the NTP servers from the MAAS configuration.
+pub fn vendor_data(c: &mut DbConn) -> Result<String> {
+    let ntp: String = crate::db::config::get(c, "ntp_servers")?
+        .and_then(|v| serde_json::from_str::<String>(&v).ok())
+        .unwrap_or_else(|| "ntp.ubuntu.com".into());
+    let servers: Vec<String> =
+        ntp.split([',', ' ']).filter(|s| !s.is_empty()).map(|s| format!("\\\"{s}\\\"")).collect();
+    Ok(format!(
+        "cloud-init: \"#cloud-config\\nntp:\\n  servers: [{}]\\nsystem_info:\\n  default_user:\\n    name: ubuntu\\n\"\n",
+        servers.join(", ")
+    ))
+}
+
+/// `op=netboot_on` / `op=netboot_off`.
+pub fn set_netboot(c: &mut DbConn, n: &Node, on: bool) -> Result<()> {
+    nodes_db::update(c, n.id, &NodeChanges { netboot: Some(on), ..Default::default() })?;
+    Ok(())
+}
+
+// ---- signal -------------------------------------------------------------------
+
+/// The `status` values `signal` accepts.
+pub const SIGNAL_STATUSES: [&str; 10] = [
+    "OK",
+    "FAILED",
+    "WORKING",
+    "COMMISSIONING",
+    "TESTING",
+    "TIMEDOUT",
+    "INSTALLING",
+    "APPLYING_NETCONF",
+    "RELEASING",
+    "DEPLOYING",
+];
+
+/// MAAS's script status codes.
+mod script_status {
+    pub const RUNNING: i32 = 1;
+    pub const PASSED: i32 = 2;
+    pub const FAILED: i32 = 3;
+    pub const TIMEDOUT: i32 = 4;
+    pub const INSTALLING: i32 = 7;
+    pub const APPLYING_NETCONF: i32 = 10;
+}
+
+/// One `signal` call, decoded.
+#[derive(Debug, Clone, Default)]
+pub struct Signal {
+    pub status: String,
+    pub error: Option<String>,
+    pub name: Option<String>,
+    pub exit_status: Option<i32>,
+    pub runtime: Option<String>,
+    /// File parts: (part name, content).
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
+/// The outputs of one script, gathered from a signal's file parts.
+#[derive(Default)]
+struct Outputs {
+    output: Vec<u8>,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    result: Vec<u8>,
+}
+
+fn group_files(files: &[(String, Vec<u8>)]) -> Vec<(String, Outputs)> {
+    let mut out: Vec<(String, Outputs)> = Vec::new();
+    for (part, data) in files {
+        let (script, kind) = if let Some(s) = part.strip_suffix(".out") {
+            (s, 1)
+        } else if let Some(s) = part.strip_suffix(".err") {
+            (s, 2)
+        } else if let Some(s) = part.strip_suffix(".yaml") {
+            (s, 3)
+        } else {
+            (part.as_str(), 0)
+        };
+        let i = match out.iter().position(|(n, _)| n == script) {
+            Some(i) => i,
+            None => {
+                out.push((script.to_string(), Outputs::default()));
+                out.len() - 1
+            }
+        };
+        let o = &mut out[i].1;
+        match kind {
+            1 => o.stdout = data.clone(),
+            2 => o.stderr = data.clone(),
+            3 => o.result = data.clone(),
+            _ => o.output = data.clone(),
+        }
+    }
+    out
+}
+
+/// Handles `POST {v}/?op=signal` from node `n` (§11.2's table).
+pub fn signal(c: &mut DbConn, n: &Node, s: &Signal) -> Result<()> {
+    if !SIGNAL_STATUSES.contains(&s.status.as_str()) {
+        return Err(Error::field(
+            "status",
+            format!(
+                "Select a valid choice. {} is not one of the available choices: {}.",
+                s.status,
+                SIGNAL_STATUSES.join(", ")
+            ),
+        ));
+    }
+    let st = status_of(n);
+    if matches!(st, Status::Broken | Status::Ready) || st.label().starts_with("Failed") || st == Status::FailedReleasing
+    {
+        return Ok(()); // MAAS ignores late signals from these
+    }
+    let handled = matches!(
+        st,
+        Status::New
+            | Status::Commissioning
+            | Status::Testing
+            | Status::Deploying
+            | Status::DiskErasing
+            | Status::EnteringRescueMode
+            | Status::Releasing
+    );
+    if !handled || (st == Status::New && s.status != "COMMISSIONING") {
+        return Err(Error::Conflict(format!("Machine status isn't valid (status is {})", st.label())));
+    }
+    record_results(c, n, s)?;
+    if let Some(e) = s.error.as_deref().filter(|e| !e.is_empty()) {
+        nodes_db::update(c, n.id, &NodeChanges { error_description: Some(e.to_string()), ..Default::default() })?;
+    }
+    let failed = matches!(s.status.as_str(), "FAILED" | "TIMEDOUT");
+    let reason = s.error.clone().unwrap_or_default();
+    match (st, s.status.as_str()) {
+        (Status::New, _) => {
+            engine_nodes::enter_timed(c, n, Status::Commissioning, ACTOR, "", NodeChanges::default())?;
+        }
+        (Status::Commissioning, "OK") => {
+            finish_commissioning(c, n)?;
+        }
+        (Status::Commissioning, "TESTING") => {
+            engine_nodes::enter_timed(c, n, Status::Testing, ACTOR, "", NodeChanges::default())?;
+        }
+        (Status::Testing, "OK") => {
+            let to = match Status::from_code(n.previous_status) {
+                Some(Status::New) => Status::New,
+                Some(Status::Deployed) => Status::Deployed,
+                _ => Status::Ready,
+            };
+            let node = engine_nodes::transition(c, n, to, ACTOR, "", cleared())?;
+            power_off(c, &node)?;
+        }
+        (Status::DiskErasing | Status::Releasing, "OK") => {
+            // READY arrives with the final webhook event.
+            log_event(c, n, ACTOR, level::INFO, "Script result", "Ephemeral environment finished its work")?;
+            engine_nodes::extend_deadline(c, n)?;
+        }
+        (Status::EnteringRescueMode, "OK" | "WORKING") => {
+            engine_nodes::transition(c, n, Status::RescueMode, ACTOR, "", cleared())?;
+        }
+        (_, _) if failed => fail(c, n, &reason)?,
+        _ => engine_nodes::extend_deadline(c, n)?,
+    }
+    Ok(())
+}
+
+fn cleared() -> NodeChanges {
+    NodeChanges { status_expires_at: Some(None), ..Default::default() }
+}
+
+/// The in-progress status failed: its failed counterpart, an event, power off.
+fn fail(c: &mut DbConn, n: &Node, reason: &str) -> Result<()> {
+    let Some(to) = status_of(n).failed_counterpart() else { return Ok(()) };
+    let node = engine_nodes::transition(c, n, to, ACTOR, "", cleared())?;
+    let why = if reason.is_empty() { "the machine reported a failure" } else { reason };
+    event(c, &node, ACTOR, level::ERROR, "Marking node failed", why)?;
+    power_off(c, &node)
+}
+
+fn power_off(c: &mut DbConn, n: &Node) -> Result<()> {
+    engine_nodes::request_power(c, n, ACTOR, PowerAction::Off)
+}
+
+/// Stores each script named by the signal's files (or by `name`).
+fn record_results(c: &mut DbConn, n: &Node, s: &Signal) -> Result<()> {
+    let mut groups = group_files(&s.files);
+    if let Some(name) = s.name.as_deref().filter(|x| !x.is_empty()) {
+        if !groups.iter().any(|(g, _)| g == name) && s.exit_status.is_some() {
+            groups.push((name.to_string(), Outputs::default()));
+        }
+    }
+    let now = super::now();
+    let single = groups.len() == 1;
+    for (name, o) in groups {
+        // exit_status belongs to the named script, or to the only one sent.
+        let exit = if s.name.as_deref() == Some(name.as_str()) || single { s.exit_status } else { None };
+        let status = match (s.status.as_str(), exit) {
+            ("TIMEDOUT", _) => script_status::TIMEDOUT,
+            (_, Some(0)) => script_status::PASSED,
+            (_, Some(_)) => script_status::FAILED,
+            ("FAILED", None) => script_status::FAILED,
+            ("WORKING", None) => script_status::RUNNING,
+            ("INSTALLING", None) => script_status::INSTALLING,
+            ("APPLYING_NETCONF", None) => script_status::APPLYING_NETCONF,
+            (_, None) => script_status::PASSED,
+        };
+        md_db::upsert_result(
+            c,
+            &NewScriptResult {
+                node_id: n.id,
+                phase: n.status,
+                name,
+                status,
+                exit_status: exit,
+                output: o.output,
+                stdout: o.stdout,
+                stderr: o.stderr,
+                result: o.result,
+                runtime: s.runtime.clone().unwrap_or_default(),
+                created_at: now,
+                updated_at: now,
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// COMMISSIONING + OK: any failed script fails commissioning; otherwise the
+/// inventory (if reported) becomes the model and the machine is READY (NEW
+/// while enlisting), then powered off.
+fn finish_commissioning(c: &mut DbConn, n: &Node) -> Result<()> {
+    let results: Vec<_> =
+        md_db::results_of(c, n.id)?.into_iter().filter(|r| r.phase == Status::Commissioning.code()).collect();
+    if let Some(bad) = results.iter().find(|r| r.status == script_status::FAILED || r.status == script_status::TIMEDOUT)
+    {
+        let why = format!("Commissioning script '{}' failed (exit status {:?}).", bad.name, bad.exit_status);
+        return fail(c, n, &why);
+    }
+    let mut node = n.clone();
+    if let Some(r) = results.iter().find(|r| r.name == COMMISSIONING_SCRIPT) {
+        let doc = [&r.stdout, &r.output, &r.result].into_iter().find(|d| !d.is_empty()).cloned().unwrap_or_default();
+        let inv = parse_inventory(&doc)?;
+        node = apply_inventory(c, &node, &inv)?;
+    }
+    let node = engine_nodes::complete_commissioning(c, &node, ACTOR)?;
+    power_off(c, &node)
+}
+
+/// Parses the inventory document; a 400 that says what is wrong otherwise.
+pub fn parse_inventory(doc: &[u8]) -> Result<Inventory> {
+    let inv: Inventory = serde_json::from_slice(doc)
+        .map_err(|e| Error::BadRequest(format!("Malformed commissioning inventory ({COMMISSIONING_SCRIPT}): {e}.")))?;
+    let bad =
+        |what: String| Error::BadRequest(format!("Invalid commissioning inventory ({COMMISSIONING_SCRIPT}): {what}."));
+    if inv.resources.cpu.total == 0 {
+        return Err(bad("resources.cpu.total must be at least 1".into()));
+    }
+    if inv.resources.memory.total == 0 {
+        return Err(bad("resources.memory.total must be positive".into()));
+    }
+    for (_, p) in inv.ports() {
+        if super::names::normalise_mac(&p.address).is_none() {
+            return Err(bad(format!("network port '{}' has an invalid MAC address '{}'", p.id, p.address)));
+        }
+        if !valid_interface_name(&p.id) {
+            return Err(bad(format!("network port name '{}' is not a valid interface name", p.id)));
+        }
+    }
+    for d in &inv.resources.storage.disks {
+        if d.id.trim().is_empty() || d.size == 0 || d.block_size < 512 || i64::try_from(d.size).is_err() {
+            return Err(bad(format!("disk '{}' needs a name, a size and a block size of at least 512", d.id)));
+        }
+    }
+    Ok(inv)
+}
+
+/// Linux interface names: 1–15 characters, no `/`, whitespace or `:`.
+fn valid_interface_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 15 && !name.chars().any(|c| c == '/' || c == ':' || c.is_whitespace())
+}
+
+/// MAAS's architecture name for a kernel architecture.
+fn maas_arch(kernel: &str) -> Option<String> {
+    let a = match kernel {
+        "x86_64" | "amd64" => "amd64",
+        "aarch64" | "arm64" => "arm64",
+        "armv7l" | "armhf" => "armhf",
+        "i686" | "i386" => "i386",
+        "ppc64le" | "ppc64el" => "ppc64el",
+        "s390x" => "s390x",
+        "riscv64" => "riscv64",
+        _ => return None,
+    };
+    Some(format!("{a}/generic"))
+}
+
+/// Writes the inventory into the model: CPU, memory, architecture, hardware
+/// info, physical block devices, and physical interfaces matched by MAC
+/// (renamed and re-speeded when known, created when new).
+pub fn apply_inventory(c: &mut DbConn, n: &Node, inv: &Inventory) -> Result<Node> {
+    let cpu = &inv.resources.cpu;
+    let socket = cpu.sockets.first();
+    let kernel_arch = if inv.architecture.is_empty() { cpu.architecture.as_str() } else { inv.architecture.as_str() };
+    let arch = maas_arch(kernel_arch).or_else(|| n.architecture.clone());
+    let mut info: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&n.hardware_info).unwrap_or_default();
+    if let Some(s) = socket.filter(|s| !s.name.is_empty()) {
+        info.insert("cpu_model".into(), s.name.clone().into());
+    }
+    let changes = NodeChanges {
+        cpu_count: Some(i32::try_from(cpu.total).unwrap_or(i32::MAX)),
+        cpu_speed: Some(socket.map(|s| i32::try_from(s.frequency).unwrap_or(0)).unwrap_or(0)),
+        memory: Some(i64::try_from(inv.resources.memory.total / (1024 * 1024)).unwrap_or(i64::MAX)),
+        architecture: arch.map(Some),
+        updated_at: Some(super::now()),
+        ..Default::default()
+    };
+    let mut node = nodes_db::update(c, n.id, &changes)?;
+    // hardware_info is not in NodeChanges: a narrow update of its own.
+    nodes_db::set_hardware_info(c, n.id, &serde_json::Value::Object(info).to_string())?;
+    let disks: Vec<DiskInventory> = inv
+        .resources
+        .storage
+        .disks
+        .iter()
+        .map(|d| DiskInventory {
+            name: d.id.clone(),
+            model: Some(d.model.clone()).filter(|s| !s.is_empty()),
+            serial: Some(d.serial.clone()).filter(|s| !s.is_empty()),
+            size: d.size as i64,
+            block_size: d.block_size as i64,
+            rotational: d.is_rotational(),
+            id_path: d.id_path(),
+            firmware_version: Some(d.firmware_version.clone()).filter(|s| !s.is_empty()),
+        })
+        .collect();
+    super::storage::record_block_devices(c, n.id, &disks)?;
+    record_interfaces(c, &node, inv)?;
+    node = nodes_db::by_ids(c, &[n.id])?.pop().ok_or(Error::NotFound("Machine"))?;
+    Ok(node)
+}
+
+fn record_interfaces(c: &mut DbConn, n: &Node, inv: &Inventory) -> Result<()> {
+    let existing = net_db::interfaces_of(c, n.id)?;
+    let ports: Vec<(String, String, bool, i64, String)> = inv
+        .ports()
+        .map(|(card, p)| {
+            (
+                super::names::normalise_mac(&p.address).unwrap_or_default(),
+                p.id.clone(),
+                p.link_detected,
+                i64::try_from(p.link_speed).unwrap_or(0),
+                card.vendor.clone(),
+            )
+        })
+        .collect();
+    // A MAC already on another node is a conflict the operator must see.
+    let macs: Vec<String> = ports.iter().map(|p| p.0.clone()).collect();
+    if let Some((_, mac)) = nodes_db::node_ids_with_macs(c, &macs)?.into_iter().find(|(id, _)| *id != n.id) {
+        return Err(Error::Conflict(format!("MAC address {mac} reported by commissioning belongs to another node.")));
+    }
+    // Renames go through temporary names so swapping two names cannot
+    // collide with the per-node unique index.
+    let mut matched = Vec::new();
+    for (mac, ..) in &ports {
+        if let Some(i) = existing.iter().find(|i| i.iftype == "physical" && i.mac_address.as_deref() == Some(mac)) {
+            let mut tmp = i.clone();
+            tmp.name = format!("ironpool-tmp-{}", i.id);
+            net_db::interface_save(c, &tmp)?;
+            matched.push(tmp);
+        }
+    }
+    let has_boot = existing.iter().any(|i| i.is_boot);
+    for (idx, (mac, name, up, speed, _vendor)) in ports.iter().enumerate() {
+        if let Some(i) = matched.iter_mut().find(|i| i.mac_address.as_deref() == Some(mac)) {
+            i.name = name.clone();
+            i.link_connected = *up;
+            i.link_speed = if *up { *speed } else { 0 };
+            i.interface_speed = (*speed).max(i.interface_speed);
+            net_db::interface_save(c, i)?;
+        } else {
+            // The name may be held by an interface commissioning did not see.
+            if let Some(clash) = existing.iter().find(|i| &i.name == name && !matched.iter().any(|m| m.id == i.id)) {
+                let mut moved = clash.clone();
+                moved.name = format!("{}-old{}", clash.name, clash.id);
+                net_db::interface_save(c, &moved)?;
+            }
+            net_db::interface_insert(
+                c,
+                &NewInterface {
+                    node_id: n.id,
+                    name: name.clone(),
+                    iftype: "physical".into(),
+                    mac_address: Some(mac.clone()),
+                    enabled: true,
+                    is_boot: !has_boot && idx == 0,
+                    vlan_id: super::interfaces::enlistment_vlan(),
+                    params: "{}".into(),
+                    tags: "[]".into(),
+                    link_connected: *up,
+                    interface_speed: *speed,
+                    link_speed: if *up { *speed } else { 0 },
+                    created_at: super::now(),
+                },
+            )?;
+        }
+    }
+    Ok(())
+}
+
+// ---- status webhook -------------------------------------------------------------
+
+/// One status event (cloud-init / installer reporting).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct StatusEvent {
+    pub event_type: String,
+    pub origin: String,
+    pub name: String,
+    pub description: String,
+    #[serde(default)]
+    pub result: Option<String>,
+    #[serde(default)]
+    pub files: Vec<EventFile>,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct EventFile {
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub encoding: Option<String>,
+    #[serde(default)]
+    pub content: String,
+    #[serde(default)]
+    pub result: Option<i32>,
+}
+
+/// Parses a webhook body: required fields present, else a 400 naming them.
+pub fn parse_status_event(body: &[u8]) -> Result<StatusEvent> {
+    let v: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| Error::BadRequest(format!("Status event is not valid JSON: {e}.")))?;
+    let missing: Vec<&str> = ["event_type", "origin", "name", "description"]
+        .into_iter()
+        .filter(|k| !v.get(*k).is_some_and(|x| x.is_string()))
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::BadRequest(format!("Missing parameter(s) in status event: {}.", missing.join(", "))));
+    }
+    serde_json::from_value(v).map_err(|e| Error::BadRequest(format!("Malformed status event: {e}.")))
+}
+
+/// Applies one status event to node `n` (§11.3).
+pub fn status_event(c: &mut DbConn, n: &Node, ev: &StatusEvent) -> Result<()> {
+    let st = status_of(n);
+    let failure = matches!(ev.result.as_deref(), Some("FAIL" | "FAILURE"));
+    let detail = format!("'{}' {}", ev.name, ev.description);
+    if ev.event_type == "start" {
+        log_event(c, n, ACTOR, level::DEBUG, &format!("{} started", ev.origin), &detail)?;
+    }
+    if failure {
+        log_event(c, n, ACTOR, level::ERROR, &format!("{} failed", ev.origin), &detail)?;
+    }
+    // Attached files become results of the current phase.
+    for f in &ev.files {
+        let name = f.path.clone().or_else(|| f.name.clone()).unwrap_or_default();
+        if name.is_empty() {
+            continue;
+        }
+        let data = if f.encoding.as_deref() == Some("base64") {
+            base64::engine::general_purpose::STANDARD
+                .decode(f.content.trim())
+                .map_err(|_| Error::BadRequest(format!("File '{name}' of the status event is not valid base64.")))?
+        } else {
+            f.content.clone().into_bytes()
+        };
+        let now = super::now();
+        md_db::upsert_result(
+            c,
+            &NewScriptResult {
+                node_id: n.id,
+                phase: n.status,
+                name,
+                status: if f.result.unwrap_or(0) == 0 { script_status::PASSED } else { script_status::FAILED },
+                exit_status: f.result,
+                output: data,
+                stdout: Vec::new(),
+                stderr: Vec::new(),
+                result: Vec::new(),
+                runtime: String::new(),
+                created_at: now,
+                updated_at: now,
+            },
+        )?;
+    }
+    if ev.event_type != "finish" {
+        if in_ephemeral_phase(st) {
+            engine_nodes::extend_deadline(c, n)?;
+        }
+        return Ok(());
+    }
+    let top_level = !ev.name.contains('/');
+    if failure && top_level {
+        if matches!(st, Status::Commissioning | Status::Deploying | Status::DiskErasing | Status::Releasing) {
+            fail(c, n, &format!("{}: {}", ev.origin, ev.description))?;
+        }
+        return Ok(());
+    }
+    if !failure && ev.name == "modules-final" {
+        match st {
+            Status::Deploying => {
+                engine_nodes::complete_deployment(c, n, ACTOR)?;
+            }
+            Status::DiskErasing | Status::Releasing => {
+                let node = engine_nodes::finish_release(c, n, ACTOR)?;
+                power_off(c, &node)?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The deployed (or deploying) node's user data, MAAS's rule: only the
+/// user's data from deploy, only while DEPLOYING or DEPLOYED.
+pub fn user_data(n: &Node) -> Option<Vec<u8>> {
+    if matches!(status_of(n), Status::Deploying | Status::Deployed) {
+        n.user_data.clone()
+    } else {
+        None
+    }
+}
