@@ -48,6 +48,8 @@ export IRONPOOL_TEST_PG_URL="postgres://postgres@127.0.0.1:$PGPORT/postgres"
 # --- real peers for the rack tests (BMC simulators, TFTP/DHCP clients) -------
 log "rack peers"
 rack-controller/tests/peers-setup.sh
+log "qemu for the network-boot test"
+tests/qemu-setup.sh
 
 # --- checks and tests ---------------------------------------------------------
 log "cargo fmt --check"
