@@ -90,7 +90,14 @@ async fn dispatch(req: &HttpRequest, payload: web::Payload, state: Arc<AppState>
             let size = std::fs::metadata(&path).map_err(|e| Error::Internal(format!("boot file {sha}: {e}")))?.len();
             Ok(ironpool_rack::link::http::serve_file(req, path, size).await)
         }
-        (_, "register" | "sync" | "leases" | "boot-events") => Err(Error::MethodNotAllowed { allow: vec!["POST"] }),
+        ("POST", "power-results") => {
+            let r: proto::PowerResultReport = decode(&body)?;
+            let n = db.write(move |c| racks::record_power_results(c, &r)).await?;
+            Ok(json(serde_json::json!({ "applied": n })))
+        }
+        (_, "register" | "sync" | "leases" | "boot-events" | "power-results") => {
+            Err(Error::MethodNotAllowed { allow: vec!["POST"] })
+        }
         _ => Err(Error::UnknownEndpoint(format!("{}{call}", proto::RPC_PREFIX))),
     }
 }

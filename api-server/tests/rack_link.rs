@@ -571,3 +571,143 @@ backend_tests!(boot_files_reach_machines_through_the_rack, |b| async move {
     assert_eq!(r.status().as_u16(), 401);
     rack.stop().await;
 });
+
+// ---------------------------------------------------------------- power via the rack
+
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// sushy-tools with its fake driver, from the venv rack-controller's
+/// peers-setup.sh makes; `None` (test skipped) when it is not installed.
+fn start_sushy(dir: &std::path::Path, port: u16) -> Option<Child> {
+    let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../rack-controller/tests/.venv/bin");
+    if !venv.join("sushy-emulator").is_file() {
+        eprintln!("SKIP: sushy-tools missing: run rack-controller/tests/peers-setup.sh");
+        return None;
+    }
+    let hash = Command::new(venv.join("python"))
+        .args(["-c", "import bcrypt; print('admin:' + bcrypt.hashpw(b'password', bcrypt.gensalt(rounds=5)).decode())"])
+        .output()
+        .unwrap();
+    std::fs::write(dir.join("htpasswd"), &hash.stdout).unwrap();
+    let d = dir.display();
+    std::fs::write(
+        dir.join("emulator.conf"),
+        format!(
+            "SUSHY_EMULATOR_LISTEN_IP = '127.0.0.1'\nSUSHY_EMULATOR_LISTEN_PORT = {port}\n\
+             SUSHY_EMULATOR_AUTH_FILE = '{d}/htpasswd'\nSUSHY_EMULATOR_STATE_DIR = '{d}/state'\n\
+             SUSHY_EMULATOR_FAKE_DRIVER = True\nSUSHY_EMULATOR_FAKE_SYSTEMS = [\n\
+             {{'uuid': '27946b59-9e44-4fa7-8e91-f3527a1ef094', 'name': 'node1', 'power_state': 'Off',\n\
+               'external_notifier': False, 'nics': [{{'mac': '52:54:00:12:34:57', 'ip': '10.99.0.10'}}]}},\n]\n"
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(dir.join("sushy.log")).unwrap();
+    let child = Child(
+        Command::new(venv.join("sushy-emulator"))
+            .arg("--config")
+            .arg(dir.join("emulator.conf"))
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < Duration::from_secs(20), "sushy-emulator did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Some(child)
+}
+
+backend_tests!(power_actions_run_on_the_rack, |b| async move {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let Some(_sushy) = start_sushy(dir.path(), port) else { return };
+    let s = TestServer::start(b);
+    let admin = s.user("admin", true).await;
+    let rdir = tempfile::tempdir().unwrap();
+    let rack = Rack::start(rack_options(&s, vec![s.origin.clone()], rdir.path(), "10.80.0.2/24")).await.unwrap();
+    eventually("registration", Duration::from_secs(10), || rack.state.system_id()).await;
+
+    let bmc = format!("http://127.0.0.1:{port}");
+    let r = s
+        .post(
+            Some(&admin),
+            "machines/",
+            &[
+                ("architecture", "amd64/generic"),
+                ("mac_addresses", "52:54:00:0f:02:01"),
+                ("hostname", "redfish-one"),
+                ("power_type", "redfish"),
+                ("power_parameters_power_address", &bmc),
+                ("power_parameters_power_user", "admin"),
+                ("power_parameters_power_pass", "password"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let sid = r.json()["system_id"].as_str().unwrap().to_string();
+    // Commissioning powers the machine on: through the rack, against sushy.
+    let wait_power = |want: &'static str| {
+        let (s, admin, sid) = (&s, &admin, sid.clone());
+        async move {
+            let start = Instant::now();
+            loop {
+                let m = s.get(Some(admin), &format!("machines/{sid}/")).await.json();
+                if m["power_state"] == want {
+                    return;
+                }
+                assert!(
+                    start.elapsed() < Duration::from_secs(20),
+                    "power_state never became {want}: {}",
+                    m["power_state"]
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    wait_power("on").await;
+    assert!(rack.state.power_commands.load(std::sync::atomic::Ordering::Relaxed) >= 1, "the rack did not run it");
+    let m = sid.clone();
+    s.state
+        .db
+        .write(move |c| {
+            let n = ironpool_region::db::nodes::by_system_id(c, &m)?.unwrap();
+            ironpool_region::engine::nodes::complete_commissioning(c, &n, "test")
+        })
+        .await
+        .unwrap();
+    let r = s.post(Some(&admin), "machines/?op=allocate", &[("system_id", &sid)]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let before = rack.state.power_commands.load(std::sync::atomic::Ordering::Relaxed);
+    let r = s.post(Some(&admin), &format!("machines/{sid}/?op=power_off"), &[]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    wait_power("off").await;
+    assert!(rack.state.power_commands.load(std::sync::atomic::Ordering::Relaxed) > before);
+
+    // A wrong password: power_state error and an event saying why (no password in it).
+    let r = s.call(Some(&admin), "PUT", &format!("machines/{sid}/"), &[("power_parameters_power_pass", "wrong")]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = s.post(Some(&admin), &format!("machines/{sid}/?op=power_on"), &[]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    wait_power("error").await;
+    let ev = s.get(Some(&admin), &format!("events/?op=query&id={sid}")).await.json();
+    let failed = ev["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "Failed to power on node")
+        .expect("failure event")
+        .clone();
+    assert!(failed["description"].as_str().unwrap().contains("auth"), "{failed}");
+    assert!(!failed["description"].as_str().unwrap().contains("wrong"), "{failed}");
+    rack.stop().await;
+});

@@ -81,7 +81,9 @@ impl fmt::Display for PowerState {
 /// unreachable BMC may be retried, rejected credentials must not be (BMCs lock
 /// accounts after repeated failures), bad parameters need the operator.
 /// Messages name the BMC and say what to check; they never contain secrets.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+// Serialisable so a rack can report a failure to the region with its kind.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
 pub enum PowerError {
     #[error("BMC {target} did not answer in time: {detail}; check power_address and that the BMC is reachable from the rack")]
     Timeout { target: String, detail: String },

@@ -107,3 +107,36 @@ pub fn lease(c: &mut DbConn, id: i64, until: NaiveDateTime) -> Result<()> {
         .map_err(from_diesel)?;
     Ok(())
 }
+
+/// Hands a job to `who` (a rack) until `until`: it stays pending, but
+/// `next_due` skips it until the lease ends, so a rack that vanishes
+/// leaves the job to be handed out again.
+pub fn assign(c: &mut DbConn, id: i64, who: &str, until: NaiveDateTime) -> Result<()> {
+    diesel::update(jobs::table.find(id))
+        .set((
+            jobs::claimed_by.eq(who),
+            jobs::claimed_until.eq(until),
+            jobs::run_after.eq(until),
+            jobs::attempts.eq(jobs::attempts + 1),
+            jobs::updated_at.eq(crate::engine::now()),
+        ))
+        .execute(c)
+        .map_err(from_diesel)?;
+    Ok(())
+}
+
+/// Pending jobs `who` holds a live lease on.
+pub fn claimed_by(c: &mut DbConn, who: &str, now: NaiveDateTime) -> Result<Vec<Job>> {
+    jobs::table
+        .filter(jobs::state.eq("pending"))
+        .filter(jobs::claimed_by.eq(who))
+        .filter(jobs::claimed_until.gt(now))
+        .order(jobs::id)
+        .select(Job::as_select())
+        .load(c)
+        .map_err(from_diesel)
+}
+
+pub fn by_id(c: &mut DbConn, id: i64) -> Result<Option<Job>> {
+    jobs::table.find(id).select(Job::as_select()).first(c).optional().map_err(from_diesel)
+}

@@ -59,7 +59,17 @@ pub async fn run_due(db: &Datastore, hub: &PowerHub) -> Result<usize> {
             .write(|c| {
                 let Some(job) = jobs_db::next_due(c, super::now())? else { return Ok(None) };
                 if let Some(w) = power_work(c, &job)? {
-                    jobs_db::lease(c, job.id, super::now() + chrono::Duration::seconds(POWER_LEASE_SECS))?;
+                    let until = super::now() + chrono::Duration::seconds(POWER_LEASE_SECS);
+                    // Real BMCs are driven by a connected rack when there is
+                    // one (it hands the result back over the link); otherwise,
+                    // and for simulated BMCs, by this process.
+                    if w.power_type != "virtual" {
+                        if let Some(rack) = super::racks::pick_power_rack(c)? {
+                            jobs_db::assign(c, job.id, &rack_claim(&rack), until)?;
+                            return Ok(Some(None));
+                        }
+                    }
+                    jobs_db::lease(c, job.id, until)?;
                     return Ok(Some(Some(w)));
                 }
                 match execute(c, &job) {
@@ -262,4 +272,46 @@ fn execute(c: &mut DbConn, job: &Job) -> Result<()> {
         }
         other => Err(Error::Internal(format!("unknown job kind {other}"))),
     }
+}
+
+/// The `claimed_by` value of jobs handed to rack `system_id`.
+pub fn rack_claim(system_id: &str) -> String {
+    format!("rack:{system_id}")
+}
+
+/// The power commands rack `system_id` holds, for its next sync.
+pub fn rack_power_commands(c: &mut DbConn, system_id: &str) -> Result<Vec<ironpool_rack::link::proto::PowerCommand>> {
+    let mut out = Vec::new();
+    for job in jobs_db::claimed_by(c, &rack_claim(system_id), super::now())? {
+        if let Some(w) = power_work(c, &job)? {
+            out.push(ironpool_rack::link::proto::PowerCommand {
+                job_id: job.id,
+                system_id: nodes_db::by_ids(c, &[w.node_id])?.pop().map(|n| n.system_id).unwrap_or_default(),
+                power_type: w.power_type,
+                action: w.action.as_str().to_string(),
+                params: w.params,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Applies what a rack reports for a job it was handed; results for jobs
+/// it does not hold (already applied, or re-assigned) are ignored.
+pub fn apply_rack_result(c: &mut DbConn, system_id: &str, r: &ironpool_rack::link::proto::PowerResult) -> Result<bool> {
+    let Some(job) = jobs_db::by_id(c, r.job_id)? else { return Ok(false) };
+    if job.claimed_by.as_deref() != Some(rack_claim(system_id).as_str()) {
+        return Ok(false);
+    }
+    let Some(w) = power_work(c, &job)? else {
+        jobs_db::delete(c, job.id)?;
+        return Ok(false);
+    };
+    let result = match (&r.error, &r.state) {
+        (Some(e), _) => Err(e.clone()),
+        (None, Some(s)) => Ok(power::PowerState::parse(s)),
+        (None, None) => Ok(None),
+    };
+    apply_power(c, &w, result)?;
+    Ok(true)
 }

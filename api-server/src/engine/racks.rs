@@ -216,7 +216,8 @@ pub fn sync(c: &mut DbConn, req: &SyncRequest, boot_images: &BootImages) -> Resu
     let cfg = config_for(c, &rack, boot_images)?;
     let hash = proto::config_hash(&cfg);
     let changed = req.config_hash.as_deref() != Some(hash.as_str());
-    Ok(SyncResponse { config_hash: hash, config: changed.then_some(cfg) })
+    let power = super::jobs::rack_power_commands(c, &rack.system_id)?;
+    Ok(SyncResponse { config_hash: hash, config: changed.then_some(cfg), power })
 }
 
 /// The commissioning environment's kernel and initrd, when imported.
@@ -469,4 +470,31 @@ pub fn delete_rack(c: &mut DbConn, rack: &Node, force: bool) -> Result<()> {
     let ids: Vec<i64> = net::interfaces_of(c, rack.id)?.iter().map(|i| i.id).collect();
     racks_db::delete_node_addresses(c, &ids)?;
     nodes_db::delete(c, rack.id)
+}
+
+/// The rack to drive a BMC: the connected rack seen most recently, or none
+/// (then the region drives it itself).
+pub fn pick_power_rack(c: &mut DbConn) -> Result<Option<String>> {
+    let racks = nodes_db::list(
+        c,
+        &crate::db::nodes::NodeFilter {
+            node_types: vec![NodeType::RackController as i32, NodeType::RegionAndRackController as i32],
+            ..Default::default()
+        },
+    )?;
+    let ids: Vec<i64> = racks.iter().map(|n| n.id).collect();
+    let best = racks_db::of_nodes(c, &ids)?.into_iter().filter(connected).max_by_key(|r| r.last_seen);
+    Ok(best.and_then(|r| racks.into_iter().find(|n| n.id == r.node_id)).map(|n| n.system_id))
+}
+
+/// Power results from a rack; returns how many were applied.
+pub fn record_power_results(c: &mut DbConn, report: &proto::PowerResultReport) -> Result<usize> {
+    let rack = rack(c, &report.system_id)?;
+    let mut n = 0;
+    for r in &report.results {
+        if super::jobs::apply_rack_result(c, &rack.system_id, r)? {
+            n += 1;
+        }
+    }
+    Ok(n)
 }

@@ -20,11 +20,14 @@ use tokio::task::JoinHandle;
 
 use super::client::{LinkError, RegionClient};
 use super::proto::{
-    self, BootEvent, BootEventReport, ImageRef, LeaseReport, RackConfig, RackInterface, RegisterRequest,
-    RegisterResponse, ServiceStatus, SyncRequest, SyncResponse,
+    self, BootEvent, BootEventReport, ImageRef, LeaseReport, PowerCommand, PowerResult, PowerResultReport, RackConfig,
+    RackInterface, RegisterRequest, RegisterResponse, ServiceStatus, SyncRequest, SyncResponse,
 };
 use crate::dhcp::{bind_socket, DhcpConfig, DhcpServer, DhcpStats, LeaseEvent};
+use crate::power::virtual_bmc::VirtualBmcs;
+use crate::power::{Drivers, RetryPolicy};
 use crate::tftp::{DynamicSource, TftpConfig, TftpServer};
+use ironpool_common::power::PowerAction;
 
 /// Most events kept while no region is reachable; older ones are dropped
 /// (the lease table on the rack stays authoritative meanwhile).
@@ -99,6 +102,11 @@ pub struct RackState {
     pub registrations: AtomicU64,
     pending_leases: Mutex<Vec<LeaseEvent>>,
     pending_boot: Mutex<Vec<BootEvent>>,
+    pending_power: Mutex<Vec<PowerResult>>,
+    /// Power jobs being run, so a job repeated by the next sync runs once.
+    power_in_flight: Mutex<std::collections::HashSet<i64>>,
+    /// Power commands run since start.
+    pub power_commands: AtomicU64,
     downloads: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     dhcp_stats: Mutex<Option<Arc<DhcpStats>>>,
     flush: Notify,
@@ -256,6 +264,8 @@ impl Rack {
             state: state.clone(),
             dhcp: dhcp.clone(),
             services: services(&http_addr, &tftp_addr),
+            // Virtual BMCs live in the region's process; a rack has none.
+            drivers: Drivers::standard(VirtualBmcs::new()),
         };
         tasks.push(tokio::spawn(link.run()));
         Ok(Rack { state, http_addr, tftp_addr, http, tasks, dhcp })
@@ -403,9 +413,38 @@ struct Link {
     state: Arc<RackState>,
     dhcp: Arc<DhcpControl>,
     services: Vec<ServiceStatus>,
+    drivers: Drivers,
 }
 
 impl Link {
+    /// Runs each new power command in the background (BMC calls take
+    /// seconds; the link keeps syncing meanwhile) and queues its result.
+    fn start_power(&self, commands: Vec<PowerCommand>) {
+        for cmd in commands {
+            if !self.state.power_in_flight.lock().unwrap_or_else(|e| e.into_inner()).insert(cmd.job_id) {
+                continue;
+            }
+            self.state.power_commands.fetch_add(1, Ordering::Relaxed);
+            let (drivers, state) = (self.drivers.clone(), self.state.clone());
+            tokio::spawn(async move {
+                let result = match PowerAction::parse(&cmd.action) {
+                    None => Err(ironpool_common::power::PowerError::Config(format!(
+                        "unknown power action '{}'",
+                        cmd.action
+                    ))),
+                    Some(action) => drivers.act(&cmd.power_type, action, &cmd.params, &RetryPolicy::default()).await,
+                };
+                tracing::info!(job = cmd.job_id, machine = %cmd.system_id, action = %cmd.action, ok = result.is_ok(), "power command done");
+                let (st, error) = match result {
+                    Ok(st) => (st.map(|s| s.as_str().to_string()), None),
+                    Err(e) => (None, Some(e)),
+                };
+                push_bounded(&state.pending_power, PowerResult { job_id: cmd.job_id, state: st, error });
+                state.flush.notify_one();
+            });
+        }
+    }
+
     async fn run(self) {
         let mut backoff = Duration::from_millis(250);
         let mut registered = false;
@@ -475,6 +514,7 @@ impl Link {
         let req = SyncRequest { system_id: system_id.clone(), config_hash: self.state.config_hash(), services };
         let resp: SyncResponse = self.client.post("sync", &req).await?;
         self.state.syncs.fetch_add(1, Ordering::Relaxed);
+        self.start_power(resp.power);
         if let Some(cfg) = resp.config {
             tracing::info!(hash = %resp.config_hash, machines = cfg.boot.machines.len(), dhcp = cfg.dhcp.is_some(), "new configuration from the region");
             save_json(
@@ -490,6 +530,18 @@ impl Link {
             if let Err(e) = self.client.post::<_, serde_json::Value>("leases", &report).await {
                 put_back(&self.state.pending_leases, leases);
                 return Err(e);
+            }
+        }
+        let power = take(&self.state.pending_power);
+        if !power.is_empty() {
+            let report = PowerResultReport { system_id: system_id.clone(), results: power.clone() };
+            if let Err(e) = self.client.post::<_, serde_json::Value>("power-results", &report).await {
+                put_back(&self.state.pending_power, power);
+                return Err(e);
+            }
+            let mut in_flight = self.state.power_in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            for r in &power {
+                in_flight.remove(&r.job_id);
             }
         }
         let boots = take(&self.state.pending_boot);

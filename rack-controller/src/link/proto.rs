@@ -10,6 +10,7 @@
 //! | `POST sync` | [`SyncRequest`] → [`SyncResponse`] | heartbeat; returns the rack's configuration when its hash changed |
 //! | `POST leases` | [`LeaseReport`] → `{}` | DHCP lease events, batched |
 //! | `POST boot-events` | [`BootEventReport`] → `{}` | which machine fetched which boot file |
+//! | `POST power-results` | [`PowerResultReport`] → `{}` | outcome of the power commands `sync` handed out |
 //! | `GET images/{sha256}` | file bytes (Range honoured) | boot files for the rack's cache |
 //!
 //! Authentication ([`sign`]/[`verify`]): HMAC-SHA256 keyed with the secret
@@ -89,6 +90,39 @@ pub struct SyncResponse {
     /// Present only when `config_hash` differs from the rack's.
     #[serde(default)]
     pub config: Option<RackConfig>,
+    /// BMC actions assigned to this rack and not yet reported; repeated on
+    /// every sync until their result arrives (the rack runs each job once).
+    #[serde(default)]
+    pub power: Vec<PowerCommand>,
+}
+
+/// One BMC action for the rack to perform (a durable job on the region).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PowerCommand {
+    pub job_id: i64,
+    pub system_id: String,
+    pub power_type: String,
+    /// `on`, `off`, `cycle` or `query`.
+    pub action: String,
+    /// The machine's power parameters, secrets included: the link must run
+    /// over HTTPS when racks and regions are on untrusted networks.
+    pub params: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PowerResult {
+    pub job_id: i64,
+    /// The observed state (`on`/`off`/`unknown`) when the BMC answered.
+    #[serde(default)]
+    pub state: Option<String>,
+    #[serde(default)]
+    pub error: Option<ironpool_common::power::PowerError>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PowerResultReport {
+    pub system_id: String,
+    pub results: Vec<PowerResult>,
 }
 
 /// Everything a rack serves, computed by the region from its model.
