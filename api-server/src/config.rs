@@ -34,6 +34,9 @@ pub struct RegionConfig {
     /// on a free port, so several regions (and tests) never collide; a
     /// production region sets e.g. `0.0.0.0:53`.
     pub dns_bind: String,
+    /// Seconds between power-state syncs of every machine with a BMC
+    /// (MAAS polls every 5 minutes); 0 disables them.
+    pub power_sync_interval_secs: u64,
 }
 
 impl RegionConfig {
@@ -51,6 +54,7 @@ impl RegionConfig {
             max_body_bytes: 2 * 1024 * 1024,
             run_jobs: true,
             dns_bind: "127.0.0.1:0".into(),
+            power_sync_interval_secs: 300,
         }
     }
 }

@@ -57,7 +57,11 @@ pub fn bind(config: RegionConfig) -> Result<Region> {
     let workers = config.http_workers;
     let state = state(config)?;
     if state.config.run_jobs {
-        crate::engine::jobs::spawn_worker(state.db.clone(), state.power.clone());
+        crate::engine::jobs::spawn_worker(
+            state.db.clone(),
+            state.power.clone(),
+            std::time::Duration::from_secs(state.config.power_sync_interval_secs),
+        );
     }
     if !state.config.dns_bind.is_empty() {
         let addr = crate::dns::start(&state.config.dns_bind, state.db.clone())?;

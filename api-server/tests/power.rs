@@ -132,3 +132,62 @@ backend_tests!(ipmi_unreachable_bmc, |b| async move {
     let m = s.get(Some(&admin), &format!("machines/{sid}/")).await.json();
     assert_eq!(m["power_state"], "error");
 });
+
+backend_tests!(periodic_power_sync_queries_every_bmc_concurrently, |b| async move {
+    use std::time::{Duration, Instant};
+    let s = TestServer::start_with(b, |c| c.run_jobs = false);
+    let admin = s.user("admin", true).await;
+    let bmcs = s.state.power.virtual_bmcs.clone();
+    const N: usize = 40;
+    let latency = Duration::from_millis(300);
+    let mut sids = Vec::new();
+    for i in 0..N {
+        let addr = format!("sync-{i}");
+        let state = if i % 2 == 0 { PowerState::On } else { PowerState::Off };
+        bmcs.add(&addr, VirtualBmc { state, latency, ..Default::default() });
+        let r = s
+            .post(
+                Some(&admin),
+                "machines/",
+                &[
+                    ("architecture", "amd64/generic"),
+                    ("mac_addresses", &format!("52:54:00:78:00:{i:02x}")),
+                    ("hostname", &format!("sync{i}")),
+                    ("commission", "false"),
+                    ("power_type", "virtual"),
+                    ("power_parameters_power_address", &addr),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        sids.push(r.json()["system_id"].as_str().unwrap().to_string());
+    }
+    // A manual machine is left alone.
+    let r = s
+        .post(
+            Some(&admin),
+            "machines/",
+            &[
+                ("architecture", "amd64/generic"),
+                ("mac_addresses", "52:54:00:78:01:01"),
+                ("commission", "false"),
+                ("power_type", "manual"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let queued = s.state.db.write(ironpool_region::engine::jobs::enqueue_power_sync).await.unwrap();
+    assert_eq!(queued, N);
+    // Queued again before they ran: nothing doubles up.
+    assert_eq!(s.state.db.write(ironpool_region::engine::jobs::enqueue_power_sync).await.unwrap(), 0);
+    let start = Instant::now();
+    jobs(&s).await;
+    let took = start.elapsed();
+    for (i, sid) in sids.iter().enumerate() {
+        let m = s.get(Some(&admin), &format!("machines/{sid}/")).await.json();
+        assert_eq!(m["power_state"], if i % 2 == 0 { "on" } else { "off" }, "{sid}");
+    }
+    // One at a time would take N × latency (12 s); 32 in flight take a few rounds.
+    eprintln!("power sync of {N} BMCs at {latency:?} each took {took:?}");
+    assert!(took < latency * (N as u32) / 3, "power sync ran serially: {took:?}");
+});

@@ -40,6 +40,7 @@ pub struct FileConfig {
     pub max_body_bytes: Option<usize>,
     /// DNS server address (`ip:port`; empty disables it).
     pub dns_bind: Option<String>,
+    pub power_sync_interval_secs: Option<u64>,
     /// tracing filter, e.g. `info` or `ironpool=debug` (RUST_LOG wins).
     pub log: Option<String>,
 }
@@ -82,6 +83,9 @@ impl Settings {
         }
         if let Some(v) = file.max_body_bytes {
             region.max_body_bytes = v;
+        }
+        if let Some(v) = file.power_sync_interval_secs {
+            region.power_sync_interval_secs = v;
         }
         if let Some(v) = file.dns_bind {
             region.dns_bind = v;

@@ -140,3 +140,14 @@ pub fn claimed_by(c: &mut DbConn, who: &str, now: NaiveDateTime) -> Result<Vec<J
 pub fn by_id(c: &mut DbConn, id: i64) -> Result<Option<Job>> {
     jobs::table.find(id).select(Job::as_select()).first(c).optional().map_err(from_diesel)
 }
+
+/// Nodes with a pending job of `kind`.
+pub fn pending_node_ids(c: &mut DbConn, kind: &str) -> Result<Vec<i64>> {
+    jobs::table
+        .filter(jobs::state.eq("pending"))
+        .filter(jobs::kind.eq(kind))
+        .filter(jobs::node_id.is_not_null())
+        .select(jobs::node_id.assume_not_null())
+        .load(c)
+        .map_err(from_diesel)
+}

@@ -645,3 +645,16 @@ pub fn load_related(c: &mut DbConn, list: &[Node]) -> Result<Related> {
     }
     Ok(r)
 }
+
+/// Ids of nodes of `node_type` that have a BMC to ask (power type set and
+/// not `manual`).
+pub fn ids_with_bmc(c: &mut DbConn, node_type: i32) -> Result<Vec<i64>> {
+    nodes::table
+        .filter(nodes::node_type.eq(node_type))
+        .filter(nodes::power_type.ne(""))
+        .filter(nodes::power_type.ne("manual"))
+        .order(nodes::id)
+        .select(nodes::id)
+        .load(c)
+        .map_err(from_diesel)
+}

@@ -46,62 +46,111 @@ struct PowerWork {
 /// after this lease.
 const POWER_LEASE_SECS: i64 = 120;
 
+/// How many BMC conversations one region worker holds open at once.
+pub const POWER_CONCURRENCY: usize = 32;
+
 /// Runs due jobs until none is left; returns how many ran.
 ///
 /// Jobs that only touch the database run inside one transaction. Power jobs
 /// for real BMCs run in three steps so no transaction stays open during the
 /// (seconds-long) BMC conversation: claim (push `run_after` out by a lease),
 /// act, then apply the result and delete the job in a second transaction.
+/// Up to [`POWER_CONCURRENCY`] claimed power jobs run at once, so one slow
+/// BMC never holds up the rest (a power sync of every machine included).
 pub async fn run_due(db: &Datastore, hub: &PowerHub) -> Result<usize> {
+    use futures_util::StreamExt;
     let mut ran = 0;
     loop {
-        let work = db
-            .write(|c| {
-                let Some(job) = jobs_db::next_due(c, super::now())? else { return Ok(None) };
-                if let Some(w) = power_work(c, &job)? {
-                    let until = super::now() + chrono::Duration::seconds(POWER_LEASE_SECS);
-                    // Real BMCs are driven by a connected rack when there is
-                    // one (it hands the result back over the link); otherwise,
-                    // and for simulated BMCs, by this process.
-                    if w.power_type != "virtual" {
-                        if let Some(rack) = super::racks::pick_power_rack(c)? {
-                            jobs_db::assign(c, job.id, &rack_claim(&rack), until)?;
-                            return Ok(Some(None));
+        let mut batch = Vec::new();
+        let mut done = false;
+        while batch.len() < POWER_CONCURRENCY {
+            let work = db
+                .write(|c| {
+                    let Some(job) = jobs_db::next_due(c, super::now())? else { return Ok(None) };
+                    if let Some(w) = power_work(c, &job)? {
+                        let until = super::now() + chrono::Duration::seconds(POWER_LEASE_SECS);
+                        // Real BMCs are driven by a connected rack when there is
+                        // one (it hands the result back over the link); otherwise,
+                        // and for simulated BMCs, by this process.
+                        if w.power_type != "virtual" {
+                            if let Some(rack) = super::racks::pick_power_rack(c)? {
+                                jobs_db::assign(c, job.id, &rack_claim(&rack), until)?;
+                                return Ok(Some(None));
+                            }
+                        }
+                        jobs_db::lease(c, job.id, until)?;
+                        return Ok(Some(Some(w)));
+                    }
+                    match execute(c, &job) {
+                        Ok(()) => jobs_db::delete(c, job.id)?,
+                        Err(e) => {
+                            tracing::warn!(job = job.id, kind = %job.kind, error = %e, "job failed");
+                            let retry =
+                                (job.attempts < 5).then(|| super::now() + chrono::Duration::seconds(5 << job.attempts));
+                            jobs_db::fail(c, job.id, &e.to_string(), retry)?;
                         }
                     }
-                    jobs_db::lease(c, job.id, until)?;
-                    return Ok(Some(Some(w)));
+                    Ok(Some(None))
+                })
+                .await?;
+            match work {
+                None => {
+                    done = true;
+                    break;
                 }
-                match execute(c, &job) {
-                    Ok(()) => jobs_db::delete(c, job.id)?,
-                    Err(e) => {
-                        tracing::warn!(job = job.id, kind = %job.kind, error = %e, "job failed");
-                        let retry =
-                            (job.attempts < 5).then(|| super::now() + chrono::Duration::seconds(5 << job.attempts));
-                        jobs_db::fail(c, job.id, &e.to_string(), retry)?;
-                    }
-                }
-                Ok(Some(None))
-            })
-            .await?;
-        match work {
-            None => return Ok(ran),
-            Some(None) => {}
-            Some(Some(w)) => {
-                let result = hub.drivers.act(&w.power_type, w.action, &w.params, &hub.retry).await;
-                db.write(move |c| apply_power(c, &w, result)).await?;
+                Some(None) => ran += 1,
+                Some(Some(w)) => batch.push(w),
             }
         }
-        ran += 1;
+        ran += batch.len();
+        let results: Vec<_> = futures_util::stream::iter(batch)
+            .map(|w| async move {
+                let result = hub.drivers.act(&w.power_type, w.action, &w.params, &hub.retry).await;
+                (w, result)
+            })
+            .buffer_unordered(POWER_CONCURRENCY)
+            .collect()
+            .await;
+        for (w, result) in results {
+            db.write(move |c| apply_power(c, &w, result)).await?;
+        }
+        if done {
+            return Ok(ran);
+        }
     }
 }
 
-/// Polls for due jobs twice a second for as long as the region runs.
-pub fn spawn_worker(db: Datastore, hub: PowerHub) {
+/// Queues a power query for every machine with a BMC (not manual) that has
+/// no power job pending: the periodic power-state sync. One transaction,
+/// two queries however many machines; the queries then run like any power
+/// job, on a rack or here, [`POWER_CONCURRENCY`] at a time.
+pub fn enqueue_power_sync(c: &mut DbConn) -> Result<usize> {
+    let busy: std::collections::HashSet<i64> = jobs_db::pending_node_ids(c, POWER)?.into_iter().collect();
+    let targets = nodes_db::ids_with_bmc(c, super::lifecycle::NodeType::Machine as i32)?;
+    let now = super::now();
+    let mut n = 0;
+    for id in targets.into_iter().filter(|id| !busy.contains(id)) {
+        enqueue(c, POWER, Some(id), serde_json::json!({ "action": "query", "sync": true }), now)?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Polls for due jobs twice a second for as long as the region runs, and
+/// queues a power-state sync of every machine every `power_sync` (zero: never).
+pub fn spawn_worker(db: Datastore, hub: PowerHub, power_sync: Duration) {
     actix_web::rt::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(500));
+        let mut next_sync = tokio::time::Instant::now() + power_sync;
         loop {
             tick.tick().await;
+            if !power_sync.is_zero() && tokio::time::Instant::now() >= next_sync {
+                next_sync = tokio::time::Instant::now() + power_sync;
+                match db.write(enqueue_power_sync).await {
+                    Ok(n) => tracing::debug!(machines = n, "power-state sync queued"),
+                    Err(e) => tracing::warn!(error = %e, "power-state sync"),
+                }
+            }
             if let Err(e) = run_due(&db, &hub).await {
                 tracing::warn!(error = %e, "job worker");
             }

@@ -32,6 +32,8 @@ use ironpool_common::power::PowerAction;
 /// Most events kept while no region is reachable; older ones are dropped
 /// (the lease table on the rack stays authoritative meanwhile).
 const MAX_PENDING: usize = 10_000;
+/// BMC conversations the rack holds open at once.
+const POWER_CONCURRENCY: usize = 32;
 
 /// How the rack runs.
 #[derive(Debug, Clone)]
@@ -266,6 +268,7 @@ impl Rack {
             services: services(&http_addr, &tftp_addr),
             // Virtual BMCs live in the region's process; a rack has none.
             drivers: Drivers::standard(VirtualBmcs::new()),
+            power_slots: Arc::new(tokio::sync::Semaphore::new(POWER_CONCURRENCY)),
         };
         tasks.push(tokio::spawn(link.run()));
         Ok(Rack { state, http_addr, tftp_addr, http, tasks, dhcp })
@@ -414,6 +417,9 @@ struct Link {
     dhcp: Arc<DhcpControl>,
     services: Vec<ServiceStatus>,
     drivers: Drivers,
+    /// Bounds BMC conversations in flight (a power sync hands out every
+    /// machine at once).
+    power_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Link {
@@ -425,8 +431,9 @@ impl Link {
                 continue;
             }
             self.state.power_commands.fetch_add(1, Ordering::Relaxed);
-            let (drivers, state) = (self.drivers.clone(), self.state.clone());
+            let (drivers, state, slots) = (self.drivers.clone(), self.state.clone(), self.power_slots.clone());
             tokio::spawn(async move {
+                let _slot = slots.acquire_owned().await;
                 let result = match PowerAction::parse(&cmd.action) {
                     None => Err(ironpool_common::power::PowerError::Config(format!(
                         "unknown power action '{}'",
