@@ -28,7 +28,7 @@ use crate::db::DbConn;
 use crate::error::{Error, Result};
 
 /// How often racks are asked to sync.
-pub const HEARTBEAT_SECS: u64 = 10;
+pub const HEARTBEAT_SECS: u64 = 5;
 /// A rack that has not synced for this long is shown as disconnected, and
 /// its VLANs' secondary rack takes over DHCP.
 pub const STALE_SECS: i64 = 30;
