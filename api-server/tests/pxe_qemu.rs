@@ -108,20 +108,7 @@ async fn qemu_vm_network_boots_from_the_rack() {
     let rack_sid = wait("rack registration", Duration::from_secs(10), async || rack.state.system_id()).await;
 
     // The VM is a known machine being commissioned.
-    let r = s
-        .post(
-            Some(&admin),
-            "machines/",
-            &[
-                ("architecture", "amd64/generic"),
-                ("mac_addresses", VM_MAC),
-                ("hostname", "vm-one"),
-                ("power_type", "manual"),
-            ],
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    let sid = r.json()["system_id"].as_str().unwrap().to_string();
+    let sid = commissioning_machine(&s, &admin, VM_MAC, "vm-one").await;
     let r = s
         .post(
             Some(&admin),

@@ -98,20 +98,7 @@ backend_tests!(registers_fails_over_and_serves_boot_scripts, |b| async move {
     // A machine being commissioned gets the commissioning script; unknown
     // MACs get enlistment; the chain script points at per-MAC scripts.
     let mac = "52:54:00:0f:00:10";
-    let r = s
-        .post(
-            Some(&admin),
-            "machines/",
-            &[
-                ("architecture", "amd64/generic"),
-                ("mac_addresses", mac),
-                ("hostname", "pxe-one"),
-                ("power_type", "manual"),
-            ],
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    let msid = r.json()["system_id"].as_str().unwrap().to_string();
+    let msid = commissioning_machine(&s, &admin, mac, "pxe-one").await;
     eventually("commissioning purpose", Duration::from_secs(10), || {
         purpose_of(&rack, mac).filter(|p| *p == Purpose::Commissioning)
     })
@@ -141,15 +128,7 @@ backend_tests!(registers_fails_over_and_serves_boot_scripts, |b| async move {
     }
 
     // Once Ready, the machine boots from its disk.
-    let m = msid.clone();
-    s.state
-        .db
-        .write(move |c| {
-            let n = ironpool_region::db::nodes::by_system_id(c, &m)?.unwrap();
-            ironpool_region::engine::nodes::complete_commissioning(c, &n, "test")
-        })
-        .await
-        .unwrap();
+    finish_commissioning(&s, &msid).await;
     eventually("local purpose", Duration::from_secs(10), || purpose_of(&rack, mac).filter(|p| *p == Purpose::Local))
         .await;
     let (_, body) = get_text(&format!("{http}/ipxe.cfg-{mac}")).await;
@@ -370,29 +349,8 @@ async fn dhcp_from_region_state_survives_a_region_restart() {
     let sid = eventually("registration", Duration::from_secs(10), || rack.state.system_id()).await;
 
     // A known machine with a static address on the rack's subnet.
-    let r = s
-        .post(
-            Some(&admin),
-            "machines/",
-            &[
-                ("architecture", "amd64/generic"),
-                ("mac_addresses", KNOWN_MAC),
-                ("hostname", "known"),
-                ("power_type", "manual"),
-            ],
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    let msid = r.json()["system_id"].as_str().unwrap().to_string();
-    let m = msid.clone();
-    s.state
-        .db
-        .write(move |c| {
-            let n = ironpool_region::db::nodes::by_system_id(c, &m)?.unwrap();
-            ironpool_region::engine::nodes::complete_commissioning(c, &n, "test")
-        })
-        .await
-        .unwrap();
+    let msid = commissioning_machine(&s, &admin, KNOWN_MAC, "known").await;
+    finish_commissioning(&s, &msid).await;
     let node = s.get(Some(&admin), &format!("machines/{msid}/")).await.json();
     let iface = node["interface_set"][0]["id"].as_i64().unwrap();
     let subnet = s.get(Some(&admin), "subnets/").await.json();
@@ -676,15 +634,7 @@ backend_tests!(power_actions_run_on_the_rack, |b| async move {
     };
     wait_power("on").await;
     assert!(rack.state.power_commands.load(std::sync::atomic::Ordering::Relaxed) >= 1, "the rack did not run it");
-    let m = sid.clone();
-    s.state
-        .db
-        .write(move |c| {
-            let n = ironpool_region::db::nodes::by_system_id(c, &m)?.unwrap();
-            ironpool_region::engine::nodes::complete_commissioning(c, &n, "test")
-        })
-        .await
-        .unwrap();
+    finish_commissioning(&s, &sid).await;
     let r = s.post(Some(&admin), "machines/?op=allocate", &[("system_id", &sid)]).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let before = rack.state.power_commands.load(std::sync::atomic::Ordering::Relaxed);

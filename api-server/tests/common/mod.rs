@@ -287,6 +287,29 @@ pub async fn ready_machine(s: &TestServer, admin: &ApiKey, hostname: &str, cpus:
     ready_machine_with_disks(s, admin, hostname, cpus, mem_mib, Vec::new()).await
 }
 
+/// Creates a machine with `mac` and manual power; it starts Commissioning.
+pub async fn commissioning_machine(s: &TestServer, admin: &ApiKey, mac: &str, hostname: &str) -> String {
+    let form =
+        [("architecture", "amd64/generic"), ("mac_addresses", mac), ("hostname", hostname), ("power_type", "manual")];
+    let r = s.post(Some(admin), "machines/", &form).await;
+    assert_eq!(r.status, 200, "create {hostname}: {}", r.body);
+    assert_eq!(r.json()["status_name"], "Commissioning");
+    r.json()["system_id"].as_str().unwrap().to_string()
+}
+
+/// Commissioning succeeds (what the agent's OK signal does, without inventory).
+pub async fn finish_commissioning(s: &TestServer, sid: &str) {
+    let sid = sid.to_string();
+    s.state
+        .db
+        .write(move |c| {
+            let n = ironpool_region::db::nodes::by_system_id(c, &sid)?.unwrap();
+            ironpool_region::engine::nodes::complete_commissioning(c, &n, "test")
+        })
+        .await
+        .unwrap();
+}
+
 /// The deployed OS reports success: what the metadata API's signal does.
 pub async fn complete_deployment(s: &TestServer, sid: &str) {
     let sid = sid.to_string();
