@@ -278,14 +278,34 @@ pub fn config_for(c: &mut DbConn, rack: &Node, images: &BootImages) -> Result<Ra
     let mut subnets = Vec::new();
     let mut server_address = None;
     let mut subnet_ids = Vec::new();
-    let mut subs: Vec<&net::Subnet> = model.subnets.values().filter(|s| served.contains(&s.vlan_id)).collect();
+    // VLANs whose DHCP is relayed (MAAS's relay_vlan) to a VLAN this rack
+    // serves: their subnets are served too, answering through the relay's
+    // giaddr from the rack's address on the served VLAN.
+    let relayed: Vec<(i64, i64)> = model
+        .vlans
+        .values()
+        .filter_map(|v| v.relay_vlan_id.filter(|r| served.contains(r)).map(|r| (v.id, r)))
+        .collect();
+    let own_on_vlan = |vlan_id: i64| {
+        rack_ips.iter().find_map(|(ip, sid)| match ip {
+            IpAddr::V4(v4) if model.subnets.get(sid).is_some_and(|s| s.vlan_id == vlan_id) => Some(*v4),
+            _ => None,
+        })
+    };
+    let mut subs: Vec<&net::Subnet> = model
+        .subnets
+        .values()
+        .filter(|s| served.contains(&s.vlan_id) || relayed.iter().any(|(v, _)| *v == s.vlan_id))
+        .collect();
     subs.sort_by_key(|s| s.id);
     for s in subs {
         let Ok(IpNet::V4(cidr)) = s.cidr.parse::<IpNet>() else { continue };
-        let Some(own) = rack_ips.iter().find_map(|(ip, sid)| match ip {
+        let direct = rack_ips.iter().find_map(|(ip, sid)| match ip {
             IpAddr::V4(v4) if *sid == s.id => Some(*v4),
             _ => None,
-        }) else {
+        });
+        let via_relay = || relayed.iter().find(|(v, _)| *v == s.vlan_id).and_then(|(_, target)| own_on_vlan(*target));
+        let Some(own) = direct.or_else(via_relay) else {
             tracing::warn!(subnet = %s.cidr, rack = %rack.system_id, "DHCP is on but the rack has no address in the subnet");
             continue;
         };

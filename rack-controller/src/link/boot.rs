@@ -69,6 +69,55 @@ fn ephemeral_script(e: &BootEntry, what: &str, http_base: &str, rack: &str) -> S
     s
 }
 
+/// PXELINUX's per-MAC config (`pxelinux.cfg/01-<mac>`), MAAS's forms:
+/// `LOCALBOOT` for local purposes, the kernel and initrd over HTTP (lpxelinux
+/// fetches http:// paths) for ephemeral ones.
+pub fn pxelinux_config(cfg: &BootConfig, mac: Option<&str>, http_base: &str, rack: &str) -> String {
+    let known = mac.and_then(|m| cfg.machines.iter().find(|b| b.mac == m));
+    let (entry, label) = match known {
+        Some(m) if m.purpose == Purpose::Local => return "DEFAULT local\nLABEL local\n  LOCALBOOT 0\n".into(),
+        Some(m) => (&m.entry, purpose_name(m.purpose)),
+        None => (&cfg.enlist, "enlist"),
+    };
+    match (&entry.kernel, &entry.initrd) {
+        (Some(k), Some(i)) => format!(
+            "DEFAULT {label}\nLABEL {label}\n  KERNEL {http_base}/images/{}\n  INITRD {http_base}/images/{}\n  APPEND {} BOOTIF=01-${{mac}}\n  IPAPPEND 2\n",
+            k.sha256,
+            i.sha256,
+            entry.cmdline.replace("{rack}", rack)
+        ),
+        _ => "DEFAULT local\nLABEL local\n  LOCALBOOT 0\n".into(),
+    }
+}
+
+/// GRUB's per-MAC config (`grub/grub.cfg-<mac>`): chainload the disk's EFI
+/// loader for local purposes, `linux`/`initrd` over GRUB's HTTP client for
+/// ephemeral ones.
+pub fn grub_config(cfg: &BootConfig, mac: Option<&str>, rack: &str) -> String {
+    let known = mac.and_then(|m| cfg.machines.iter().find(|b| b.mac == m));
+    let local = "set default=0\nset timeout=0\nmenuentry 'Local' {\n  search --set=root --file /efi/debian/grubx64.efi\n  chainloader /efi/debian/grubx64.efi\n}\n";
+    let (entry, label) = match known {
+        Some(m) if m.purpose == Purpose::Local => return local.into(),
+        Some(m) => (&m.entry, purpose_name(m.purpose)),
+        None => (&cfg.enlist, "enlist"),
+    };
+    match (&entry.kernel, &entry.initrd) {
+        (Some(k), Some(i)) => format!(
+            "set default=0\nset timeout=0\nmenuentry '{label}' {{\n  linux (http,{rack})/images/{} {}\n  initrd (http,{rack})/images/{}\n}}\n",
+            k.sha256,
+            entry.cmdline.replace("{rack}", rack),
+            i.sha256
+        ),
+        _ => local.into(),
+    }
+}
+
+/// The GRUB config every UEFI machine loads first: its per-MAC file, then
+/// the architecture default.
+pub fn grub_main() -> &'static str {
+    "configfile /grub/grub.cfg-${net_default_mac}\nconfigfile /grub/grub.cfg-default-amd64\n"
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::proto::{BootMachine, ImageRef};
@@ -123,5 +172,11 @@ mod tests {
         assert!(ipxe_script(&empty, None, "http://r", "r").contains("no boot image"));
         assert_eq!(mac_of_request("52-54-00-00-00-01").as_deref(), Some("52:54:00:00:00:01"));
         assert!(chain_script("http://r:5248").contains("ipxe.cfg-${net0/mac}"));
+        let p = pxelinux_config(&c, Some("52:54:00:00:00:01"), "http://r:1", "r:1");
+        assert!(p.contains("KERNEL http://r:1/images/aaaa") && p.contains("cloud-config-url=http://r:1/"), "{p}");
+        assert!(pxelinux_config(&c, Some("52:54:00:00:00:02"), "http://r:1", "r:1").contains("LOCALBOOT 0"));
+        let g = grub_config(&c, None, "r:1");
+        assert!(g.contains("linux (http,r:1)/images/aaaa") && g.contains("'enlist'"), "{g}");
+        assert!(grub_config(&c, Some("52:54:00:00:00:02"), "r:1").contains("chainloader"));
     }
 }

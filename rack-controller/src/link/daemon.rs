@@ -238,7 +238,7 @@ impl Rack {
             let http_port = http_addr.map(|a| a.port()).unwrap_or(5248);
             match TftpServer::bind(listen, TftpConfig::new(root)).await {
                 Ok(server) => {
-                    let server = server.with_dynamic(Arc::new(TftpScripts { http_port }));
+                    let server = server.with_dynamic(Arc::new(TftpScripts { http_port, state: state.clone() }));
                     tftp_addr = Some(server.local_addr()?);
                     tasks.push(tokio::spawn(async move {
                         if let Err(e) = server.serve().await {
@@ -308,22 +308,77 @@ fn install_boot_loaders(root: &Path) {
     }
 }
 
-/// `ipxe.cfg` over TFTP: the chain script to HTTP (MAAS chains from TFTP to
-/// HTTP as early as possible, which is what keeps boot storms short).
+/// Boot configs over TFTP, rendered from the cached configuration: the
+/// iPXE chain script (`ipxe.cfg`, chaining to HTTP as early as possible,
+/// which keeps boot storms short), per-MAC iPXE scripts, PXELINUX configs
+/// (`pxelinux.cfg/01-<mac>`, `default`) and GRUB configs (`grub/grub.cfg`,
+/// `grub/grub.cfg-<mac>`, `grub/grub.cfg-default-*`). GRUB's module lists
+/// come back empty rather than as errors, as MAAS answers them.
 struct TftpScripts {
     http_port: u16,
+    state: Arc<RackState>,
+}
+
+impl TftpScripts {
+    /// The rack's address as a client in `client`'s subnet reaches it.
+    fn rack_ip(&self, client: SocketAddr) -> Option<String> {
+        let cfg = self.state.config()?;
+        let dhcp = cfg.dhcp.as_ref()?;
+        let IpAddr::V4(ip) = client.ip() else { return None };
+        let own = dhcp.subnets.iter().find(|s| s.cidr.contains(ip)).and_then(|s| s.next_server);
+        Some(own.unwrap_or(dhcp.server_address).to_string())
+    }
 }
 
 #[async_trait]
 impl DynamicSource for TftpScripts {
     async fn generate(&self, path: &str, client: SocketAddr) -> Option<Vec<u8>> {
-        if path != "ipxe.cfg" && path != "boot.ipxe" {
-            return None;
+        use super::boot;
+        if path == "ipxe.cfg" || path == "boot.ipxe" {
+            return Some(boot::chain_script(&format!("http://${{next-server}}:{}", self.http_port)).into_bytes());
         }
-        // The machine reaches the rack's HTTP server on the address it used
-        // for TFTP; `${next-server}` is what iPXE knows it by.
-        let _ = client;
-        Some(super::boot::chain_script(&format!("http://${{next-server}}:{}", self.http_port)).into_bytes())
+        if matches!(path, "grub/command.lst" | "grub/fs.lst" | "grub/crypto.lst" | "grub/terminal.lst") {
+            return Some(Vec::new());
+        }
+        if path == "grub/grub.cfg" {
+            return Some(boot::grub_main().as_bytes().to_vec());
+        }
+        let cfg = self.state.config()?;
+        let rack = format!("{}:{}", self.rack_ip(client)?, self.http_port);
+        let http_base = format!("http://{rack}");
+        let mac_event = |mac: &str, file: &str| {
+            if let IpAddr::V4(ip) = client.ip() {
+                self.state.boot_event(BootEvent { mac: mac.to_string(), file: file.to_string(), ip });
+            }
+        };
+        if let Some(m) = path.strip_prefix("ipxe.cfg-") {
+            let mac = boot::mac_of_request(m);
+            if let Some(mac) = &mac {
+                mac_event(mac, path);
+            }
+            return Some(boot::ipxe_script(&cfg.boot, mac.as_deref(), &http_base, &rack).into_bytes());
+        }
+        if let Some(rest) = path.strip_prefix("pxelinux.cfg/") {
+            // `01-<mac>` (ARP type 1) or `default`; other names (UUIDs, hex
+            // IPs) are "file not found" so PXELINUX tries its next name.
+            let mac = match rest.strip_prefix("01-") {
+                Some(m) => Some(boot::mac_of_request(m)?),
+                None if rest == "default" || rest.starts_with("default.") => None,
+                None => return None,
+            };
+            if let Some(mac) = &mac {
+                mac_event(mac, path);
+            }
+            return Some(boot::pxelinux_config(&cfg.boot, mac.as_deref(), &http_base, &rack).into_bytes());
+        }
+        if let Some(rest) = path.strip_prefix("grub/grub.cfg-") {
+            let mac = if rest.starts_with("default") { None } else { Some(boot::mac_of_request(rest)?) };
+            if let Some(mac) = &mac {
+                mac_event(mac, path);
+            }
+            return Some(boot::grub_config(&cfg.boot, mac.as_deref(), &rack).into_bytes());
+        }
+        None
     }
 }
 
