@@ -32,6 +32,7 @@ pub fn state(config: RegionConfig) -> Result<Arc<AppState>> {
             .blocking(crate::engine::racks::secret)?
             .ok_or_else(|| Error::Internal("cannot create the rack secret".into()))?,
     };
+    crate::engine::racks::write_secret_file(&config.data_dir, &rack_secret)?;
     let registry = Registry::new(crate::api::handlers());
     let registry_v1 = Registry::new(crate::api::v1::handlers());
     let images = crate::engine::image_store::ImageStore::new(&config.data_dir);

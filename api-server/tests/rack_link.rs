@@ -249,6 +249,12 @@ backend_tests!(wrong_secret_and_forged_requests_are_refused, |b| async move {
     o.secret = "guessable".into();
     assert!(Rack::start(o).await.is_err());
 
+    // The secret is also in the data dir, readable by its owner only.
+    let file = s.db.dir.path().join("secret");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), s.state.rack_secret);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+
     let body = r#"{"hostname":"x","version":"1","interfaces":[]}"#;
     let path = format!("{}register", proto::RPC_PREFIX);
     let secret = s.state.rack_secret.clone();

@@ -53,6 +53,25 @@ pub fn ensure_secret(c: &mut DbConn) -> Result<String> {
     Ok(s)
 }
 
+/// Mirrors the secret into `<data_dir>/secret` (mode 0600), where MAAS
+/// operators look for it (`/var/lib/maas/secret`); the database copy is the
+/// one regions use.
+pub fn write_secret_file(data_dir: &std::path::Path, secret: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = data_dir.join("secret");
+    if std::fs::read_to_string(&path).is_ok_and(|s| s.trim() == secret) {
+        return Ok(());
+    }
+    let tmp = data_dir.join(".secret.tmp");
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+        f.write_all(secret.as_bytes())?;
+        std::fs::rename(&tmp, &path)
+    };
+    write().map_err(|e| Error::Internal(format!("cannot write {}: {e}", path.display())))
+}
+
 /// A tiny [`Form`] for calling the network engine with fixed fields.
 struct Fields(Vec<(&'static str, String)>);
 
