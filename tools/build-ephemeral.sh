@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds Ironpool's ephemeral (commissioning) environment from Debian
-# packages, as in docs/ephemeral-env (the verified recipe):
+# packages, following the verified recipe (shared reference ephemeral-env.md):
 #
 #   tools/build-ephemeral.sh OUTDIR
 #
