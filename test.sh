@@ -50,6 +50,10 @@ log "rack peers"
 rack-controller/tests/peers-setup.sh
 log "qemu for the network-boot test"
 tests/qemu-setup.sh
+log "ephemeral environment for the end-to-end commissioning test"
+# The static agent shares the workspace target dir: its artifacts live under
+# target/x86_64-unknown-linux-gnu, and build scripts/proc macros are reused.
+AGENT_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}" tools/build-ephemeral.sh tests/.ephemeral
 
 # --- checks and tests ---------------------------------------------------------
 log "cargo fmt --check"

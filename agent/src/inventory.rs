@@ -49,16 +49,32 @@ pub fn collect(root: &Path) -> Inventory {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(0);
+    // Installed RAM: the online memory blocks (MemTotal is always lower,
+    // by the kernel's own reservations); MemTotal where /sys has no blocks.
+    let total = memory_blocks(root).unwrap_or(mem_kib * 1024);
     Inventory {
         api_version: "1.0".into(),
         architecture: arch,
         resources: Resources {
             cpu,
-            memory: Memory { total: mem_kib * 1024 },
+            memory: Memory { total },
             storage: Storage { disks: disks(root) },
             network: Network { cards: nics(root) },
         },
     }
+}
+
+/// Online memory blocks × block size, from /sys/devices/system/memory.
+fn memory_blocks(root: &Path) -> Option<u64> {
+    let dir = root.join("sys/devices/system/memory");
+    let block = u64::from_str_radix(read(dir.join("block_size_bytes"))?.trim(), 16).ok()?;
+    let online = std::fs::read_dir(&dir)
+        .ok()?
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("memory"))
+        .filter(|e| read(e.path().join("online")).is_some_and(|v| v.trim() == "1"))
+        .count() as u64;
+    (online > 0).then_some(online * block)
 }
 
 /// Whole disks a machine could be installed on (no loop, ram, device-mapper,

@@ -188,6 +188,15 @@ async fn proxy_or_404(req: HttpRequest, mut payload: web::Payload, s: web::Data<
             headers.insert(reqwest::header::HeaderName::from_bytes(name.as_str().as_bytes()).expect("static name"), v);
         }
     }
+    // The region writes URLs (metadata_url, webhook) as the machine reached
+    // it: tell it the rack's address the machine used, not the rack's own
+    // route to the region.
+    if let Ok(v) = reqwest::header::HeaderValue::from_str(req.connection_info().host()) {
+        headers.insert(reqwest::header::HeaderName::from_static("x-forwarded-host"), v);
+    }
+    if let Ok(v) = reqwest::header::HeaderValue::from_str(req.connection_info().scheme()) {
+        headers.insert(reqwest::header::HeaderName::from_static("x-forwarded-proto"), v);
+    }
     match s.client.forward(method, &path, headers, body).await {
         Ok(r) => {
             let status = StatusCode::from_u16(r.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Builds Ironpool's ephemeral (commissioning) environment from Debian
+# packages, following the verified recipe (shared reference ephemeral-env.md):
+#
+#   tools/build-ephemeral.sh OUTDIR
+#
+# OUTDIR/vmlinuz      Debian's linux-image-amd64 kernel
+# OUTDIR/initrd.gz    busybox-static, a small module closure, /init and a
+#                     static ironpool-agent
+# OUTDIR/mirror/      a simplestreams mirror (os "ironpool", release
+#                     "bookworm", amd64, boot-kernel + boot-initrd) for
+#                     `boot-sources/` + `boot-resources/?op=import`
+#
+# Idempotent: the debs, the unpacked kernel and its depmod are cached in
+# OUTDIR/cache; the initramfs is rebuilt only when an input changed.
+# Needs no root (apt-get download, dpkg -x, busybox cpio -R 0:0).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OUT=${1:?usage: build-ephemeral.sh OUTDIR}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+C="$OUT/cache"
+mkdir -p "$C/debs"
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+log() { echo "build-ephemeral: $*"; }
+
+# --- packages -----------------------------------------------------------------
+KPKG=$(apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9].*\)/\1/p' | head -n1)
+if [ -z "$KPKG" ]; then
+  as_root apt-get update -qq
+  KPKG=$(apt-cache depends linux-image-amd64 | sed -n 's/^ *Depends: \(linux-image-[0-9].*\)/\1/p' | head -n1)
+fi
+KVER=${KPKG#linux-image-}
+download() {
+  local pkg=$1
+  ls "$C/debs/${pkg}"_*.deb >/dev/null 2>&1 && return 0
+  log "downloading $pkg"
+  (cd "$C/debs" && { apt-get download "$pkg" >/dev/null 2>&1 ||
+    { as_root apt-get update -qq && apt-get download "$pkg" >/dev/null; }; })
+}
+download "$KPKG"
+download busybox-static
+
+K="$C/kernel-$KVER"
+if [ ! -e "$K/.done" ]; then
+  log "unpacking $KPKG"
+  rm -rf "$K" && dpkg -x "$C/debs/${KPKG}"_*.deb "$K"
+  touch "$K/.unpacked"
+fi
+BB="$C/busybox/bin/busybox"
+if [ ! -x "$BB" ]; then
+  rm -rf "$C/busybox" && dpkg -x "$C"/debs/busybox-static_*.deb "$C/busybox"
+fi
+if [ ! -e "$K/.done" ]; then
+  log "depmod $KVER"
+  "$BB" depmod -b "$K" "$KVER"
+  touch "$K/.done"
+fi
+
+# --- the agent ----------------------------------------------------------------
+AGENT_TARGET=${AGENT_TARGET_DIR:-$ROOT/target-static}
+AGENT="$AGENT_TARGET/x86_64-unknown-linux-gnu/debug/ironpool-agent"
+log "building the static ironpool-agent"
+(cd "$ROOT" && RUSTFLAGS='-C target-feature=+crt-static' CARGO_TARGET_DIR="$AGENT_TARGET" \
+  cargo build --quiet -p ironpool-agent --target x86_64-unknown-linux-gnu)
+if ldd "$AGENT" 2>&1 | grep -q '=>'; then
+  echo "build-ephemeral: $AGENT is not static" >&2
+  exit 1
+fi
+
+# --- initramfs ----------------------------------------------------------------
+MODS="virtio_pci virtio_net virtio_blk virtio_scsi e1000 e1000e ahci ata_piix sd_mod nvme vfat nls_cp437 nls_ascii"
+INIT="$ROOT/tools/ephemeral/init"
+UDHCPC="$ROOT/tools/ephemeral/udhcpc.script"
+stamp=$(cat "$INIT" "$UDHCPC" "$AGENT" "$0" | sha256sum | cut -c1-16)-$KVER
+if [ -e "$OUT/initrd.gz" ] && [ "$(cat "$OUT/.stamp" 2>/dev/null)" = "$stamp" ] && [ -e "$OUT/mirror/streams/v1/index.json" ]; then
+  log "up to date ($OUT)"
+  exit 0
+fi
+log "building the initramfs"
+R=$(mktemp -d "$OUT/.root.XXXXXX")
+trap 'rm -rf "$R"' EXIT
+mkdir -p "$R"/{bin,sbin,etc,proc,sys,dev,run,tmp,usr/bin,usr/sbin,lib/modules/"$KVER"}
+cp "$BB" "$R/bin/busybox"
+ln -s busybox "$R/bin/sh"
+install -m 0755 "$INIT" "$R/init"
+install -m 0755 "$UDHCPC" "$R/etc/udhcpc.script"
+install -m 0755 "$AGENT" "$R/bin/ironpool-agent"
+# Debug symbols are most of a debug build: leave them out of the initramfs.
+strip "$R/bin/ironpool-agent" 2>/dev/null || true
+MD="$K/lib/modules/$KVER"
+# The module closure: each named module and everything modules.dep says it needs.
+declare -A seen=()
+queue=()
+for m in $MODS; do
+  n=${m//-/_}
+  line=$(awk -F: -v n="$n" '{ b = $1; sub(/.*\//, "", b); sub(/\.ko(\.[a-z]+)?$/, "", b); gsub(/-/, "_", b); if (b == n) { print $1; exit } }' "$MD/modules.dep")
+  [ -n "$line" ] || { echo "build-ephemeral: module $m not found" >&2; exit 1; }
+  queue+=("$line")
+done
+while [ ${#queue[@]} -gt 0 ]; do
+  f=${queue[0]}
+  queue=("${queue[@]:1}")
+  [ -n "${seen[$f]:-}" ] && continue
+  seen[$f]=1
+  mkdir -p "$R/lib/modules/$KVER/$(dirname "$f")"
+  cp "$MD/$f" "$R/lib/modules/$KVER/$f"
+  for d in $(awk -F: -v f="$f" '$1 == f { print $2; exit }' "$MD/modules.dep"); do queue+=("$d"); done
+done
+cp "$MD"/modules.order "$MD"/modules.builtin "$R/lib/modules/$KVER/" 2>/dev/null || true
+"$BB" depmod -b "$R" "$KVER"
+(cd "$R" && find . | LC_ALL=C sort | "$BB" cpio -o -H newc -R 0:0 2>/dev/null) | gzip -6n > "$OUT/initrd.gz.tmp"
+mv "$OUT/initrd.gz.tmp" "$OUT/initrd.gz"
+cp "$K/boot/vmlinuz-$KVER" "$OUT/vmlinuz"
+log "initrd.gz $(stat -c %s "$OUT/initrd.gz") bytes, ${#seen[@]} modules"
+
+# --- simplestreams mirror -----------------------------------------------------
+M="$OUT/mirror"
+rm -rf "$M" && mkdir -p "$M/bookworm/amd64/$KVER" "$M/streams/v1"
+cp "$OUT/vmlinuz" "$M/bookworm/amd64/$KVER/boot-kernel"
+cp "$OUT/initrd.gz" "$M/bookworm/amd64/$KVER/boot-initrd"
+version=$(date -u +%Y%m%d.%H%M%S)
+item() {
+  local f=$1 p="bookworm/amd64/$KVER/$1"
+  printf '"%s": {"ftype": "%s", "path": "%s", "sha256": "%s", "size": %s}' \
+    "$f" "$f" "$p" "$(sha256sum "$M/$p" | cut -d' ' -f1)" "$(stat -c %s "$M/$p")"
+}
+cat > "$M/streams/v1/products.json" <<EOF
+{"content_id": "ironpool:ephemeral", "datatype": "image-downloads", "format": "products:1.0",
+ "products": {"ironpool:ephemeral:bookworm:amd64": {
+   "os": "ironpool", "release": "bookworm", "arch": "amd64", "subarch": "generic", "subarches": "generic",
+   "kflavor": "generic", "label": "stable",
+   "versions": {"$version": {"items": {$(item boot-kernel), $(item boot-initrd)}}}}}}
+EOF
+cat > "$M/streams/v1/index.json" <<EOF
+{"format": "index:1.0", "index": {"ironpool:ephemeral": {
+  "datatype": "image-downloads", "path": "streams/v1/products.json", "format": "products:1.0",
+  "products": ["ironpool:ephemeral:bookworm:amd64"]}}}
+EOF
+echo "$stamp" > "$OUT/.stamp"
+log "done: $OUT/vmlinuz $OUT/initrd.gz $M"
