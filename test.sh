@@ -65,10 +65,10 @@ TEST_LOG="$PGDIR/cargo-test.log"
 cargo test --workspace 2>&1 | tee "$TEST_LOG"
 
 log "compat-tests: python-libmaas"
-IRONPOOL_BIN="$PWD/target/debug/ironpool" compat-tests/python/run.sh 2>&1 | tee -a "$TEST_LOG"
+IRONPOOL_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/ironpool" compat-tests/python/run.sh 2>&1 | tee -a "$TEST_LOG"
 
 log "compat-tests: gomaasapi"
-IRONPOOL_BIN="$PWD/target/debug/ironpool" compat-tests/go/run.sh 2>&1 | tee -a "$TEST_LOG"
+IRONPOOL_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/ironpool" compat-tests/go/run.sh 2>&1 | tee -a "$TEST_LOG"
 
 # One closing line for the whole run: every cargo test binary, pytest and the Go suite.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;?$/) p += $i; if ($(i+1) ~ /^failed;?$/) f += $i; if ($(i+1) ~ /^ignored;?$/) s += $i } }
