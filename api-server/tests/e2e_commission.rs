@@ -13,7 +13,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -23,57 +23,6 @@ use ironpool_rack::link::{Rack, RackOptions};
 const VM_MAC: &str = "52:54:00:e2:e0:01";
 const NEW_MAC: &str = "52:54:00:e2:e0:02";
 const DISK_SERIAL: &str = "IPE2EDISK01";
-
-fn ip(args: &[&str]) -> bool {
-    Command::new("ip").args(args).status().map(|s| s.success()).unwrap_or(false)
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0")))
-        .unwrap_or(false)
-}
-
-/// A bridge with the rack's address and a tap for the VM; removed on drop.
-struct Bridge {
-    br: String,
-    tap: String,
-}
-
-impl Bridge {
-    fn new() -> Bridge {
-        let id = std::process::id() % 10_000;
-        let b = Bridge { br: format!("ipebr{id}"), tap: format!("ipetap{id}") };
-        for args in [
-            vec!["link", "add", &b.br, "type", "bridge"],
-            vec!["addr", "add", "203.0.113.1/24", "dev", &b.br],
-            vec!["link", "set", &b.br, "up"],
-            vec!["tuntap", "add", "dev", &b.tap, "mode", "tap"],
-            vec!["link", "set", &b.tap, "master", &b.br],
-            vec!["link", "set", &b.tap, "up"],
-        ] {
-            assert!(ip(&args), "ip {args:?} failed");
-        }
-        b
-    }
-}
-
-impl Drop for Bridge {
-    fn drop(&mut self) {
-        ip(&["link", "del", &self.tap]);
-        ip(&["link", "del", &self.br]);
-    }
-}
-
-struct Vm(Child);
-
-impl Drop for Vm {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 async fn wait<T>(what: &str, timeout: Duration, console: &Path, mut f: impl AsyncFnMut() -> Option<T>) -> T {
     let start = Instant::now();
@@ -128,7 +77,7 @@ async fn qemu_vm_commissions_through_the_rack() {
         eprintln!("SKIP: no ephemeral environment (tools/build-ephemeral.sh tests/.ephemeral)");
         return;
     }
-    let bridge = Bridge::new();
+    let bridge = Bridge::new("e");
     let s = TestServer::start(Backend::Sqlite);
     let admin = s.user("admin", true).await;
 

@@ -9,7 +9,7 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -17,57 +17,6 @@ use ironpool_rack::link::proto::RackInterface;
 use ironpool_rack::link::{Rack, RackOptions};
 
 const VM_MAC: &str = "52:54:00:12:34:56";
-
-fn ip(args: &[&str]) -> bool {
-    Command::new("ip").args(args).status().map(|s| s.success()).unwrap_or(false)
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0")))
-        .unwrap_or(false)
-}
-
-/// A bridge with the rack's address and a tap for the VM; removed on drop.
-struct Bridge {
-    br: String,
-    tap: String,
-}
-
-impl Bridge {
-    fn new() -> Bridge {
-        let id = std::process::id() % 10_000;
-        let b = Bridge { br: format!("ipqbr{id}"), tap: format!("ipqtap{id}") };
-        for args in [
-            vec!["link", "add", &b.br, "type", "bridge"],
-            vec!["addr", "add", "203.0.113.1/24", "dev", &b.br],
-            vec!["link", "set", &b.br, "up"],
-            vec!["tuntap", "add", "dev", &b.tap, "mode", "tap"],
-            vec!["link", "set", &b.tap, "master", &b.br],
-            vec!["link", "set", &b.tap, "up"],
-        ] {
-            assert!(ip(&args), "ip {args:?} failed");
-        }
-        b
-    }
-}
-
-impl Drop for Bridge {
-    fn drop(&mut self) {
-        ip(&["link", "del", &self.tap]);
-        ip(&["link", "del", &self.br]);
-    }
-}
-
-struct Vm(Child);
-
-impl Drop for Vm {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 async fn wait<T>(what: &str, timeout: Duration, mut f: impl AsyncFnMut() -> Option<T>) -> T {
     let start = Instant::now();
@@ -88,7 +37,7 @@ async fn qemu_vm_network_boots_from_the_rack() {
         eprintln!("SKIP: needs root and qemu (tests/qemu-setup.sh)");
         return;
     }
-    let bridge = Bridge::new();
+    let bridge = Bridge::new("q");
     let s = TestServer::start(Backend::Sqlite);
     let admin = s.user("admin", true).await;
     let dir = tempfile::tempdir().unwrap();

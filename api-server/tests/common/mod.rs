@@ -392,3 +392,59 @@ pub async fn ready_machine_with_disks(
         .unwrap();
     sid
 }
+
+// ---------------------------------------------------------------- qemu network-boot tests
+
+/// Whether this process runs as root (network namespaces, bridges, port 67).
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0")))
+        .unwrap_or(false)
+}
+
+fn ip_ok(args: &[&str]) -> bool {
+    std::process::Command::new("ip").args(args).status().map(|s| s.success()).unwrap_or(false)
+}
+
+/// A bridge holding the rack's address 203.0.113.1/24 and a tap for a VM;
+/// removed on drop. `tag` keeps the names of different tests apart.
+pub struct Bridge {
+    pub br: String,
+    pub tap: String,
+}
+
+impl Bridge {
+    pub fn new(tag: &str) -> Bridge {
+        let id = std::process::id() % 10_000;
+        let b = Bridge { br: format!("ip{tag}br{id}"), tap: format!("ip{tag}tap{id}") };
+        for args in [
+            vec!["link", "add", &b.br, "type", "bridge"],
+            vec!["addr", "add", "203.0.113.1/24", "dev", &b.br],
+            vec!["link", "set", &b.br, "up"],
+            vec!["tuntap", "add", "dev", &b.tap, "mode", "tap"],
+            vec!["link", "set", &b.tap, "master", &b.br],
+            vec!["link", "set", &b.tap, "up"],
+        ] {
+            assert!(ip_ok(&args), "ip {args:?} failed");
+        }
+        b
+    }
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        ip_ok(&["link", "del", &self.tap]);
+        ip_ok(&["link", "del", &self.br]);
+    }
+}
+
+/// A qemu process, killed on drop.
+pub struct Vm(pub std::process::Child);
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
