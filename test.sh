@@ -19,6 +19,12 @@ missing=()
 command -v python3 >/dev/null || missing+=(python3)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 command -v dig >/dev/null || missing+=(bind9-dnsutils)
+# The end-to-end test's deployable disk image (tools/build-test-image.sh).
+command -v mcopy >/dev/null || missing+=(mtools)
+command -v mkfs.vfat >/dev/null || missing+=(dosfstools)
+command -v sfdisk >/dev/null || missing+=(fdisk)
+command -v syslinux >/dev/null || missing+=(syslinux)
+[ -e /usr/lib/syslinux/mbr/mbr.bin ] || missing+=(syslinux-common)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"
   as_root apt-get update -qq
@@ -50,10 +56,11 @@ log "rack peers"
 rack-controller/tests/peers-setup.sh
 log "qemu for the network-boot test"
 tests/qemu-setup.sh
-log "ephemeral environment for the end-to-end commissioning test"
+log "ephemeral environment and test image for the end-to-end lifecycle test"
 # The static agent shares the workspace target dir: its artifacts live under
 # target/x86_64-unknown-linux-gnu, and build scripts/proc macros are reused.
 AGENT_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}" tools/build-ephemeral.sh tests/.ephemeral
+EPHEMERAL_CACHE="$PWD/tests/.ephemeral/cache" tools/build-test-image.sh tests/.test-image
 
 # --- checks and tests ---------------------------------------------------------
 log "cargo fmt --check"

@@ -70,7 +70,9 @@ if ldd "$AGENT" 2>&1 | grep -q '=>'; then
 fi
 
 # --- initramfs ----------------------------------------------------------------
-MODS="virtio_pci virtio_net virtio_blk virtio_scsi e1000 e1000e ahci ata_piix sd_mod nvme vfat nls_cp437 nls_ascii"
+# vfat: the image's cidata seed; ext4 (+ crc32c, a soft dependency): root
+# filesystems that take the seed in /var/lib/cloud.
+MODS="virtio_pci virtio_net virtio_blk virtio_scsi e1000 e1000e ahci ata_piix sd_mod nvme vfat nls_cp437 nls_ascii nls_utf8 ext4 crc32c_generic"
 INIT="$ROOT/tools/ephemeral/init"
 UDHCPC="$ROOT/tools/ephemeral/udhcpc.script"
 stamp=$(cat "$INIT" "$UDHCPC" "$AGENT" "$0" | sha256sum | cut -c1-16)-$KVER

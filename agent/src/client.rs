@@ -44,6 +44,8 @@ pub struct Preseed {
     pub system_id: Option<String>,
     /// The region's `/MAAS/` URL (for enlistment's API calls).
     pub region_url: Option<String>,
+    /// Disk erasing: `quick`, `secure` or `full`.
+    pub erase: Option<String>,
 }
 
 /// Reads the keys the agent needs out of a cloud-config. Not a YAML parser:
@@ -80,6 +82,7 @@ pub fn parse_preseed(text: &str) -> Result<Preseed> {
             ("ironpool", _, "phase") => p.phase = v,
             ("ironpool", _, "system_id") => p.system_id = Some(v),
             ("ironpool", _, "region_url") => p.region_url = Some(v),
+            ("ironpool", _, "erase") => p.erase = Some(v),
             _ => {}
         }
     }
@@ -180,6 +183,26 @@ impl MetadataClient {
         let r = check(&url, Ok(r)).await?;
         let b = r.bytes().await.map_err(|source| AgentError::Http { url, source })?;
         Ok(Some(b.to_vec()))
+    }
+
+    pub fn credentials(&self) -> &Credentials {
+        &self.creds
+    }
+
+    /// The installation config (`curtin/latest/user-data`): what image to
+    /// write where. A 404 carries the region's reason.
+    pub async fn curtin_config(&self) -> Result<Vec<u8>> {
+        let url = format!("{}curtin/latest/user-data", self.base);
+        let r = self.http.get(&url).header("Authorization", oauth_header(&self.creds)).send().await;
+        let r = check(&url, r).await?;
+        Ok(r.bytes().await.map_err(|source| AgentError::Http { url, source })?.to_vec())
+    }
+
+    /// Starts an anonymous download (images on the rack), with no overall
+    /// time limit: a large image on a slow link takes what it takes.
+    pub async fn download(&self, url: &str) -> Result<reqwest::Response> {
+        let r = self.http.get(url).timeout(Duration::from_secs(6 * 3600)).send().await;
+        check(url, r).await
     }
 
     pub async fn meta_data(&self, item: &str) -> Result<String> {

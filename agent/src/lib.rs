@@ -8,10 +8,15 @@
 //!   `machines/` (`commission=true`), fetch its own preseed, commission;
 //! - **commissioning**: collect the inventory and `signal` OK with it as
 //!   `50-maas-01-commissioning.out`;
-//! - **deploying**: install (TODO for real hardware: write the image to the
-//!   disk), `netboot_off`, then act as the installed OS's first boot (read
-//!   meta-data and user-data, report `modules-final` to the webhook);
-//! - **disk_erasing** / **releasing**: `signal` OK, then `modules-final`;
+//! - **deploying**: a real machine ([`Agent::writes_disks`]) writes the image
+//!   named by `curtin/latest/user-data` to its boot disk with the first-boot
+//!   seed ([`deploy`]), calls `netboot_off` and reboots into it; the
+//!   installed OS reports `modules-final`, which marks it Deployed. A
+//!   simulated machine skips the disk and plays the installed OS's first
+//!   boot itself (reads meta-data and user-data, reports `modules-final`);
+//! - **disk_erasing**: erase the disks as the preseed says (quick, secure,
+//!   full), `signal` OK, then `modules-final`; **releasing** likewise
+//!   without the erase;
 //! - **testing** / **rescue**: `signal` OK.
 //!
 //! The same code drives the real agent (`ironpool-agent`) and the
@@ -19,6 +24,7 @@
 //! details differ.
 
 pub mod client;
+pub mod deploy;
 pub mod inventory;
 
 use std::time::Duration;
@@ -38,6 +44,9 @@ pub struct Agent {
     pub power_parameters: serde_json::Value,
     /// Pause before each step (simulated boots take a few seconds).
     pub step_delay: Duration,
+    /// A real machine: deploying writes the disk and disk erasing erases
+    /// it. Simulated machines leave their (non-existent) disks alone.
+    pub writes_disks: bool,
 }
 
 /// What one boot did.
@@ -52,6 +61,10 @@ pub enum Outcome {
         user_data: Option<Vec<u8>>,
         public_keys: String,
         hostname: String,
+    },
+    /// The image is on the disk; the machine reboots into it.
+    Installed {
+        report: String,
     },
     Erased,
     Released,
@@ -98,7 +111,22 @@ impl Agent {
             }
             "deploying" => self.deploy(&md, &p).await,
             "disk_erasing" | "releasing" => {
-                md.signal("OK", &[], Vec::new()).await?;
+                let mut files = Vec::new();
+                if p.phase == "disk_erasing" && self.writes_disks {
+                    let mode = p.erase.clone().unwrap_or_else(|| "full".into());
+                    let inv = self.inventory.clone();
+                    let done = tokio::task::spawn_blocking(move || deploy::erase_all(&inv, &mode))
+                        .await
+                        .map_err(|e| AgentError::Protocol(format!("the eraser crashed: {e}")))?;
+                    match done {
+                        Ok(lines) => files.push(("wipe-disks.out".to_string(), lines.join("\n").into_bytes())),
+                        Err(e) => {
+                            md.signal("FAILED", &[("error", e.to_string())], Vec::new()).await?;
+                            return Err(e);
+                        }
+                    }
+                }
+                md.signal("OK", &[], files).await?;
                 self.pause().await;
                 self.final_event(&md, &p).await?;
                 Ok(if p.phase == "disk_erasing" { Outcome::Erased } else { Outcome::Released })
@@ -129,8 +157,30 @@ impl Agent {
     }
 
     async fn deploy(&self, md: &MetadataClient, p: &Preseed) -> Result<Outcome> {
-        // TODO(real hardware): fetch the image and write it to the boot disk
-        // (curtin's job in MAAS). Simulated machines have nothing to write.
+        if self.writes_disks {
+            let report = match deploy::install(md, &self.inventory, p.webhook.clone()).await {
+                Ok(r) => r,
+                Err(e) => {
+                    // Failed deployment, with the reason for the operator.
+                    md.signal("FAILED", &[("error", e.to_string())], Vec::new()).await?;
+                    return Err(e);
+                }
+            };
+            let summary = format!(
+                "{} bytes downloaded, {} written to /dev/{} in {:.1} s; {}",
+                report.downloaded, report.written, report.disk, report.seconds, report.seed
+            );
+            let event = json!({
+                "event_type": "finish", "origin": "curtin", "name": "cmd-install",
+                "description": summary, "result": "SUCCESS",
+                "timestamp": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs_f64(),
+            });
+            if let Some(endpoint) = &p.webhook {
+                md.status_event(endpoint, &event).await?;
+            }
+            md.netboot(false).await?;
+            return Ok(Outcome::Installed { report: summary });
+        }
         md.netboot(false).await?;
         self.pause().await;
         // First boot of the installed OS: what its cloud-init reads.

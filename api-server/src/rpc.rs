@@ -102,7 +102,7 @@ async fn dispatch(req: &HttpRequest, payload: web::Payload, state: Arc<AppState>
     }
 }
 
-/// The commissioning environment racks boot: the newest complete amd64
+/// The commissioning environment racks boot (and the deployable images): the newest complete amd64
 /// boot resource that has both a `boot-kernel` and a `boot-initrd` file
 /// (imported from a mirror or built by `ironpool-agent`'s image script).
 async fn ephemeral_images(state: &AppState) -> Result<BootImages> {
@@ -114,12 +114,23 @@ async fn ephemeral_images(state: &AppState) -> Result<BootImages> {
             name: format!("{}/{}/{}", img.name, img.arch, ftype),
         })
     };
-    Ok(all
+    let deploy = all
+        .iter()
+        .flat_map(|i| {
+            i.files.iter().filter(|f| ironpool_common::deploy::packing(&f.filetype).is_some()).map(|f| ImageRef {
+                sha256: f.sha256.clone(),
+                size: f.size,
+                name: format!("{}/{}/{}", i.name, i.arch, f.filetype),
+            })
+        })
+        .collect();
+    let ephemeral = all
         .iter()
         .filter(|i| i.arch == "amd64")
         .max_by_key(|i| i.id)
         .into_iter()
         .chain(all.iter().filter(|i| i.arch == "amd64").rev())
-        .find_map(|i| Some(BootImages { kernel: Some(pick(i, "boot-kernel")?), initrd: Some(pick(i, "boot-initrd")?) }))
-        .unwrap_or_default())
+        .find_map(|i| Some((pick(i, "boot-kernel")?, pick(i, "boot-initrd")?)));
+    let (kernel, initrd) = ephemeral.map(|(k, i)| (Some(k), Some(i))).unwrap_or_default();
+    Ok(BootImages { kernel, initrd, deploy })
 }

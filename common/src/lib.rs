@@ -5,6 +5,7 @@
 //! region and the rack can never disagree about it.
 
 pub mod apikey;
+pub mod deploy;
 pub mod inventory;
 pub mod power;
 

@@ -23,6 +23,7 @@ fn main() -> ExitCode {
         power_type: "manual".into(),
         power_parameters: serde_json::json!({}),
         step_delay: Duration::ZERO,
+        writes_disks: true,
     };
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -34,6 +35,11 @@ fn main() -> ExitCode {
     match rt.block_on(agent.boot(&client::http_client(), &url)) {
         Ok(outcome) => {
             println!("ironpool-agent: {outcome:?}");
+            // /init powers off after exit code 0; after an install it
+            // reboots instead (into the disk, the rack now says local boot).
+            if matches!(outcome, ironpool_agent::Outcome::Installed { .. }) {
+                let _ = std::fs::write("/run/ironpool-next", "reboot\n");
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {

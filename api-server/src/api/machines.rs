@@ -831,21 +831,37 @@ const SERIES: &[(&str, &str)] = &[
     ("questing", "25.10"),
 ];
 
-/// `jammy`, `ubuntu/jammy`, `22.04` → ("ubuntu", "jammy").
-fn resolve_series(v: &str) -> Result<(String, String)> {
+/// `jammy`, `ubuntu/jammy`, `22.04` → ("ubuntu", "jammy"); with `images`
+/// (the names of uploaded or imported images: `custom/foo`, `centos/8`),
+/// also `foo` or `custom/foo` (with `osystem` empty or `custom`) →
+/// ("custom", "foo") and `centos/8` → ("centos", "8").
+fn resolve_series(v: &str, osystem: Option<&str>, images: &[String]) -> Result<(String, String)> {
     let v = v.trim();
-    let (os, series) = v.split_once('/').unwrap_or(("ubuntu", v));
-    let found = SERIES.iter().find(|(name, ver)| *name == series || *ver == series);
-    match (os, found) {
-        ("ubuntu", Some((name, _))) => Ok(("ubuntu".into(), name.to_string())),
-        _ => Err(Error::field(
-            "distro_series",
-            format!(
-                "'{v}' is not a valid distro_series.  It should be one of: {}.",
-                SERIES.iter().map(|(n, _)| format!("'ubuntu/{n}'")).collect::<Vec<_>>().join(", ")
-            ),
-        )),
+    let (os, series) = match v.split_once('/') {
+        Some((os, s)) => (os, s),
+        None => (osystem.filter(|o| !o.is_empty()).unwrap_or(""), v),
+    };
+    if matches!(os, "" | "ubuntu") {
+        if let Some((name, _)) = SERIES.iter().find(|(name, ver)| *name == series || *ver == series) {
+            return Ok(("ubuntu".into(), name.to_string()));
+        }
     }
+    let candidates = match os {
+        "" | "custom" => vec![format!("custom/{series}"), series.to_string()],
+        os => vec![format!("{os}/{series}")],
+    };
+    if let Some(found) = images.iter().find(|i| candidates.contains(i)) {
+        return Ok(match found.split_once('/') {
+            Some((os, s)) => (os.to_string(), s.to_string()),
+            None => ("custom".into(), found.clone()),
+        });
+    }
+    let mut valid: Vec<String> = SERIES.iter().map(|(n, _)| format!("'ubuntu/{n}'")).collect();
+    valid.extend(images.iter().map(|i| format!("'{i}'")));
+    Err(Error::field(
+        "distro_series",
+        format!("'{v}' is not a valid distro_series.  It should be one of: {}.", valid.join(", ")),
+    ))
 }
 
 fn validate_kernel(k: &str) -> Result<()> {
@@ -876,8 +892,17 @@ async fn deploy_input(ctx: &Ctx) -> Result<DeployInput> {
     if !errors.is_empty() {
         return Err(Error::Validation(errors));
     }
+    // Images that can be deployed: what is uploaded or imported, besides
+    // the Ubuntu series MAAS always knows.
+    let images: Vec<String> = crate::engine::boot_resources::complete_resources(ctx.db(), &ctx.state.config.data_dir)
+        .await?
+        .into_iter()
+        .filter(|i| i.files.iter().any(|f| ironpool_common::deploy::packing(&f.filetype).is_some()))
+        .map(|i| i.name)
+        .collect();
+    let osystem = p.get_nonempty("osystem");
     let series = match p.get_nonempty("distro_series") {
-        Some(s) => Some(resolve_series(s)?),
+        Some(s) => Some(resolve_series(s, osystem, &images)?),
         None => None,
     };
     let hwe_kernel = p.get_nonempty("hwe_kernel").map(str::to_string);
@@ -889,7 +914,7 @@ async fn deploy_input(ctx: &Ctx) -> Result<DeployInput> {
         Some(s) => s,
         None => {
             let default_series = crate::engine::config::get(ctx.db(), "default_distro_series", true).await?;
-            resolve_series(default_series.as_str().unwrap_or("noble"))?
+            resolve_series(default_series.as_str().unwrap_or("noble"), None, &images)?
         }
     };
     Ok(DeployInput {
@@ -1060,11 +1085,18 @@ mod tests {
 
     #[test]
     fn series_and_kernels() {
-        assert_eq!(resolve_series("jammy").unwrap().1, "jammy");
-        assert_eq!(resolve_series("ubuntu/noble").unwrap().1, "noble");
-        assert_eq!(resolve_series("22.04").unwrap().1, "jammy");
-        assert!(resolve_series("windows/2019").is_err());
-        assert!(resolve_series("nonsense").is_err());
+        assert_eq!(resolve_series("jammy", None, &[]).unwrap().1, "jammy");
+        assert_eq!(resolve_series("ubuntu/noble", None, &[]).unwrap().1, "noble");
+        assert_eq!(resolve_series("22.04", None, &[]).unwrap().1, "jammy");
+        assert!(resolve_series("windows/2019", None, &[]).is_err());
+        assert!(resolve_series("nonsense", None, &[]).is_err());
+        let images = vec!["custom/e2e".to_string(), "centos/8".to_string(), "bare".to_string()];
+        let r = |v, os| resolve_series(v, os, &images).map_err(|e| e.to_string());
+        assert_eq!(r("e2e", Some("custom")), Ok(("custom".into(), "e2e".into())));
+        assert_eq!(r("custom/e2e", None), Ok(("custom".into(), "e2e".into())));
+        assert_eq!(r("bare", None), Ok(("custom".into(), "bare".into())));
+        assert_eq!(r("8", Some("centos")), Ok(("centos".into(), "8".into())));
+        assert!(r("e2e", Some("centos")).unwrap_err().contains("'custom/e2e'"));
         assert!(validate_kernel("ga-22.04").is_ok());
         assert!(validate_kernel("hwe-24.04-edge").is_ok());
         assert!(validate_kernel("linux").is_err());

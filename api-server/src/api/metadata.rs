@@ -128,6 +128,22 @@ pub async fn route(req: &HttpRequest, payload: web::Payload, state: Arc<AppState
             state.db.write(move |c| md::status_event(c, &node, &ev)).await?;
             Ok(text("OK"))
         }
+        // curtin's view (MAAS points the installer at `metadata/curtin/`):
+        // the same tree, but user-data is the installation config.
+        ["curtin", v, "user-data"] => {
+            method(req, &["GET"])?;
+            check_version(v)?;
+            let r = read(req, payload, &state).await?;
+            let node = node_of(&r)?.clone();
+            let base = origin(req);
+            let dir = state.config.data_dir.clone();
+            let cfg = state.db.run(move |c| md::curtin_config(c, &dir, &base, &node)).await?;
+            Ok(Reply::Bytes("application/x-yaml", cfg.into_bytes()))
+        }
+        ["curtin", v, rest @ ..] => {
+            check_version(v)?;
+            versioned(req, payload, state, &rest.join("/")).await
+        }
         [v, rest @ ..] => {
             check_version(v)?;
             versioned(req, payload, state, &rest.join("/")).await

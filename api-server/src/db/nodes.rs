@@ -67,6 +67,8 @@ pub struct Node {
     /// Created by anonymous enlistment and not yet accepted: a successful
     /// commissioning returns it to NEW instead of READY.
     pub enlisting: bool,
+    /// `quick`, `secure` or `full` while (and after) a disk erase.
+    pub erase_mode: String,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -148,6 +150,7 @@ pub struct NodeChanges {
     pub parent_id: Option<Option<i64>>,
     pub updated_at: Option<NaiveDateTime>,
     pub enlisting: Option<bool>,
+    pub erase_mode: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

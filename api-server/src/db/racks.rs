@@ -70,6 +70,7 @@ pub struct BootRow {
     pub system_id: String,
     pub hostname: String,
     pub status: i32,
+    pub netboot: bool,
 }
 
 /// Every machine interface with a MAC, machines in id order (one query).
@@ -80,7 +81,13 @@ pub fn boot_rows(c: &mut DbConn, machine_type: i32) -> Result<Vec<BootRow>> {
         .filter(interfaces::mac_address.is_not_null())
         .filter(interfaces::iftype.eq("physical"))
         .order((nodes::id.asc(), interfaces::id.asc()))
-        .select((interfaces::mac_address.assume_not_null(), nodes::system_id, nodes::hostname, nodes::status))
+        .select((
+            interfaces::mac_address.assume_not_null(),
+            nodes::system_id,
+            nodes::hostname,
+            nodes::status,
+            nodes::netboot,
+        ))
         .load(c)
         .map_err(from_diesel)
 }

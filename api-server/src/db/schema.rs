@@ -167,6 +167,7 @@ tables! {
         gateway_link_ipv4_id -> Nullable<BigInt>,
         gateway_link_ipv6_id -> Nullable<BigInt>,
         enlisting -> Bool,
+        erase_mode -> Text,
     }
 
     interfaces (id) {

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::db::boot_resources::{self as db, NewFile, NewResource, Resource, ResourceFile, ResourceSet};
-use crate::db::Datastore;
+use crate::db::{Datastore, DbConn};
 use crate::engine::image_store::{self, Appender, ImageStore};
 use crate::engine::now;
 use crate::error::{Error, Result};
@@ -350,14 +350,15 @@ pub struct BootImage {
 /// store of `data_dir`, with those files (for the rack's boot servers; open
 /// them with [`file_path`]). Three queries whatever the number of resources.
 pub async fn complete_resources(db: &Datastore, data_dir: &Path) -> Result<Vec<BootImage>> {
-    let (resources, sets, files) = db
-        .run(|c| {
-            let r = db::list(c, None)?;
-            let ids: Vec<i64> = r.iter().map(|r| r.id).collect();
-            let (s, f) = db::sets_and_files(c, &ids)?;
-            Ok((r, s, f))
-        })
-        .await?;
+    let dir = data_dir.to_path_buf();
+    db.run(move |c| complete_in(c, &dir)).await
+}
+
+/// [`complete_resources`] inside a caller's connection or transaction.
+pub fn complete_in(c: &mut DbConn, data_dir: &Path) -> Result<Vec<BootImage>> {
+    let resources = db::list(c, None)?;
+    let ids: Vec<i64> = resources.iter().map(|r| r.id).collect();
+    let (sets, files) = db::sets_and_files(c, &ids)?;
     let store = ImageStore::new(data_dir);
     let mut newest: HashMap<i64, &ResourceSet> = HashMap::new();
     for s in &sets {

@@ -106,7 +106,12 @@ pub fn preseed(base: &str, node: Option<(&Node, &NodeToken)>) -> String {
             "#cloud-config\n\
              datasource:\n  MAAS:\n    metadata_url: \"{md}\"\n    consumer_key: \"{ck}\"\n    token_key: \"{tk}\"\n    token_secret: \"{ts}\"\n\
              reporting:\n  maas:\n    type: webhook\n    endpoint: \"{md}status/{sid}\"\n    consumer_key: \"{ck}\"\n    token_key: \"{tk}\"\n    token_secret: \"{ts}\"\n\
-             ironpool:\n  phase: \"{phase}\"\n  system_id: \"{sid}\"\n  region_url: \"{base}/MAAS/\"\n",
+             ironpool:\n  phase: \"{phase}\"\n  system_id: \"{sid}\"\n  region_url: \"{base}/MAAS/\"\n{erase}",
+            erase = if status_of(n) == Status::DiskErasing {
+                format!("  erase: \"{}\"\n", if n.erase_mode.is_empty() { "full" } else { &n.erase_mode })
+            } else {
+                String::new()
+            },
             ck = t.consumer_key,
             tk = t.token_key,
             ts = t.token_secret,
@@ -180,6 +185,91 @@ pub fn vendor_data(c: &mut DbConn) -> Result<String> {
         "cloud-init: \"#cloud-config\\nntp:\\n  servers: [{}]\\nsystem_info:\\n  default_user:\\n    name: ubuntu\\n\"\n",
         servers.join(", ")
     ))
+}
+
+/// The image resource names a deploy of `osystem`/`distro_series` may use:
+/// `custom/foo` or a bare `foo` for custom images, `os/series` otherwise
+/// (empty values fall back to the configured defaults).
+fn image_names(c: &mut DbConn, n: &Node) -> Result<Vec<String>> {
+    let setting =
+        |c: &mut DbConn, k: &str| -> Result<String> {
+            Ok(crate::db::config::get(c, k)?
+                .and_then(|v| serde_json::from_str::<String>(&v).ok())
+                .unwrap_or_else(|| if k == "default_osystem" { "ubuntu".into() } else { "noble".into() }))
+        };
+    let series =
+        if n.distro_series.is_empty() { setting(c, "default_distro_series")? } else { n.distro_series.clone() };
+    if series.contains('/') {
+        return Ok(vec![series]);
+    }
+    let os = if n.osystem.is_empty() && n.distro_series.is_empty() {
+        setting(c, "default_osystem")?
+    } else {
+        n.osystem.clone()
+    };
+    Ok(match os.as_str() {
+        "" | "custom" => vec![format!("custom/{series}"), series],
+        os => vec![format!("{os}/{series}")],
+    })
+}
+
+/// `curtin/latest/user-data` for a Deploying machine: the image to write
+/// (served by the rack the machine talks through, at `base`), its boot disk
+/// and hostname. A 404 names what is missing when no uploaded or imported
+/// image fits, so the installer can fail the deployment with that message.
+pub fn curtin_config(c: &mut DbConn, data_dir: &std::path::Path, base: &str, n: &Node) -> Result<String> {
+    use ironpool_common::deploy::{self, CurtinConfig, CurtinSource, DeployImage, DeployPlan, DiskHint};
+    if status_of(n) != Status::Deploying {
+        return Err(Error::Conflict(format!(
+            "Machine {} is not deploying ('{}'); there is no installation config.",
+            n.system_id,
+            status_of(n).label()
+        )));
+    }
+    let names = image_names(c, n)?;
+    let arch = n.architecture.as_deref().unwrap_or("amd64/generic").split('/').next().unwrap_or("amd64").to_string();
+    let images = super::boot_resources::complete_in(c, data_dir)?;
+    let found = images
+        .iter()
+        .filter(|i| i.arch == arch && names.contains(&i.name))
+        .max_by_key(|i| i.id)
+        .and_then(|i| Some((i, i.files.iter().find(|f| deploy::packing(&f.filetype).is_some())?)));
+    let Some((img, file)) = found else {
+        return Err(Error::NotFoundText(format!(
+            "No deployable {arch} image named {} is uploaded or imported; upload one with boot-resources/.",
+            names.join(" or ")
+        )));
+    };
+    let storage = crate::db::storage::load_node(c, n.id)?;
+    let boot = storage
+        .devices
+        .iter()
+        .filter(|d| d.dev_type == "physical")
+        .find(|d| d.is_boot_disk)
+        .or_else(|| storage.devices.iter().find(|d| d.dev_type == "physical"));
+    let url = format!("{base}/images/{}", file.sha256);
+    let plan = DeployPlan {
+        system_id: n.system_id.clone(),
+        hostname: fqdn(c, n)?,
+        image: DeployImage {
+            name: img.name.clone(),
+            filetype: file.filetype.clone(),
+            url: url.clone(),
+            sha256: file.sha256.clone(),
+            size: file.size,
+        },
+        boot_disk: boot.map(|d| DiskHint {
+            name: d.name.clone(),
+            serial: d.serial.clone().unwrap_or_default(),
+            size: d.size.max(0) as u64,
+        }),
+    };
+    let cfg = CurtinConfig {
+        sources: [("00".to_string(), CurtinSource { kind: deploy::curtin_type(&file.filetype).into(), uri: url })]
+            .into(),
+        ironpool: plan,
+    };
+    serde_json::to_string_pretty(&cfg).map_err(|e| Error::Internal(format!("curtin config: {e}")))
 }
 
 /// `op=netboot_on` / `op=netboot_off`.
@@ -631,6 +721,10 @@ pub fn status_event(c: &mut DbConn, n: &Node, ev: &StatusEvent) -> Result<()> {
     }
     if failure {
         log_event(c, n, ACTOR, level::ERROR, &format!("{} failed", ev.origin), &detail)?;
+    } else if ev.event_type == "finish" && !ev.name.contains('/') {
+        // Top-level steps only (the installer's summary, modules-final):
+        // sub-steps would flood the log.
+        log_event(c, n, ACTOR, level::DEBUG, &format!("{} finished", ev.origin), &detail)?;
     }
     // Attached files become results of the current phase.
     for f in &ev.files {

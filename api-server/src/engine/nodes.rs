@@ -831,7 +831,7 @@ pub fn release(c: &mut DbConn, actor: &User, n: &Node, input: ReleaseInput) -> R
             &format!(" ({mode} erase)"),
             // The erase runs in the ephemeral environment: network boot, and
             // cycle rather than "on" since a deployed machine is running.
-            NodeChanges { netboot: Some(true), ..Default::default() },
+            NodeChanges { netboot: Some(true), erase_mode: Some(mode.to_string()), ..Default::default() },
         )?;
         request_power(c, &node, &actor.username, power::PowerAction::Cycle)?;
         return nodes_db::by_system_id(c, &n.system_id)?.ok_or(Error::NotFound("Machine"));

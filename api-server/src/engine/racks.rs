@@ -244,6 +244,9 @@ pub fn sync(c: &mut DbConn, req: &SyncRequest, boot_images: &BootImages) -> Resu
 pub struct BootImages {
     pub kernel: Option<ImageRef>,
     pub initrd: Option<ImageRef>,
+    /// Every deployable image file (custom uploads are few): the rack
+    /// serves them to installers like boot files.
+    pub deploy: Vec<ImageRef>,
 }
 
 fn entry(images: &BootImages, cmdline: String) -> BootEntry {
@@ -377,7 +380,11 @@ pub fn config_for(c: &mut DbConn, rack: &Node, images: &BootImages) -> Result<Ra
     let machines = racks_db::boot_rows(c, NodeType::Machine as i32)?
         .into_iter()
         .map(|r| {
-            let p = Status::from_code(r.status).map(purpose).unwrap_or(Purpose::Local);
+            // An installer that called `netboot_off` reboots into its disk.
+            let p = match Status::from_code(r.status).map(purpose) {
+                Some(p) if r.netboot || p != Purpose::Xinstall => p,
+                _ => Purpose::Local,
+            };
             let cmdline = if p == Purpose::Local {
                 String::new()
             } else {
@@ -397,7 +404,7 @@ pub fn config_for(c: &mut DbConn, rack: &Node, images: &BootImages) -> Result<Ra
             }
         })
         .collect();
-    Ok(RackConfig { dhcp, boot: BootConfig { enlist, machines } })
+    Ok(RackConfig { dhcp, boot: BootConfig { enlist, machines, images: images.deploy.clone() } })
 }
 
 /// DHCP lease events: a known machine's DHCP link gets the address (MAAS

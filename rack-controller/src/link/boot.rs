@@ -151,6 +151,7 @@ mod tests {
                     entry: BootEntry { kernel: None, initrd: None, cmdline: String::new() },
                 },
             ],
+            images: vec![],
         }
     }
 
@@ -167,8 +168,11 @@ mod tests {
         assert!(s.contains("sanboot"), "{s}");
         let s = ipxe_script(&c, Some("52:54:00:00:00:09"), "http://r", "r");
         assert!(s.contains("enlistment"), "{s}");
-        let empty =
-            BootConfig { enlist: BootEntry { kernel: None, initrd: None, cmdline: String::new() }, machines: vec![] };
+        let empty = BootConfig {
+            enlist: BootEntry { kernel: None, initrd: None, cmdline: String::new() },
+            machines: vec![],
+            images: vec![],
+        };
         assert!(ipxe_script(&empty, None, "http://r", "r").contains("no boot image"));
         assert_eq!(mac_of_request("52-54-00-00-00-01").as_deref(), Some("52:54:00:00:00:01"));
         assert!(chain_script("http://r:5248").contains("ipxe.cfg-${net0/mac}"));

@@ -136,7 +136,7 @@ impl RackState {
         self.dhcp_stats.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// A boot file the current configuration names.
+    /// A boot file or deployable image the current configuration names.
     pub fn image_ref(&self, sha256: &str) -> Option<ImageRef> {
         let cfg = self.config()?;
         let b = &cfg.boot;
@@ -144,6 +144,7 @@ impl RackState {
             .chain(b.machines.iter().map(|m| &m.entry))
             .flat_map(|e| [&e.kernel, &e.initrd])
             .flatten()
+            .chain(b.images.iter())
             .find(|r| r.sha256 == sha256)
             .cloned();
         found

@@ -142,6 +142,11 @@ pub struct BootConfig {
     pub enlist: BootEntry,
     /// Known machines by boot MAC.
     pub machines: Vec<BootMachine>,
+    /// Deployable images (custom uploads and imported root images): the
+    /// installer fetches them from the rack's `/images/{sha256}` like boot
+    /// files.
+    #[serde(default)]
+    pub images: Vec<ImageRef>,
 }
 
 /// Why a machine is booting, as MAAS names the boot purposes.

@@ -1,0 +1,468 @@
+//! End to end: one qemu VM (TCG) goes through a machine's whole life for
+//! real, driven only through the API.
+//!
+//! - The region imports the ephemeral environment built by
+//!   `tools/build-ephemeral.sh` (Debian kernel, busybox initramfs, static
+//!   `ironpool-agent`) from a local simplestreams mirror.
+//! - The rack daemon serves DHCP, the per-MAC iPXE scripts, the boot files
+//!   and the images on a bridge.
+//! - The VM's "BMC" is OpenIPMI's `ipmi_sim` whose chassis control starts
+//!   and kills the qemu process (what virtualbmc does for libvirt), so
+//!   power goes region → rack → freeipmi → BMC → VM.
+//!
+//! 1. The unknown VM PXE-boots, enlists and commissions itself: New.
+//! 2. With its BMC set, `commission` powers it on: Ready with the VM's CPU
+//!    count, memory and disk size.
+//! 3. A custom disk image (`tools/build-test-image.sh`: Debian kernel +
+//!    busybox, syslinux, an empty `cidata` partition) is uploaded through
+//!    `boot-resources/`.
+//! 4. `deploy` with the owner's SSH key and a user_data script: the agent
+//!    writes the image and the NoCloud seed to the disk and reboots; iPXE
+//!    hands over to the disk; the installed system runs the user data,
+//!    prints the key and reports `modules-final`: Deployed. The disk image
+//!    is then checked from the host (boot partition byte-identical, the
+//!    user data's marker file in `cidata`).
+//! 5. `release` with a quick erase: the agent zeroes both ends of the disk:
+//!    Ready.
+//!
+//! Needs root, qemu (`tests/qemu-setup.sh`), ipmi_sim + freeipmi
+//! (`rack-controller/tests/peers-setup.sh`), mtools, and the images in
+//! `tests/.ephemeral` and `tests/.test-image`; skipped otherwise.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use common::*;
+use ironpool_rack::link::proto::RackInterface;
+use ironpool_rack::link::{Rack, RackOptions};
+
+const VM_MAC: &str = "52:54:00:e2:e0:01";
+const DISK_SERIAL: &str = "IPE2EDISK01";
+const DISK_SIZE: u64 = 2 << 30;
+const PHASE: Duration = Duration::from_secs(300);
+
+async fn wait<T>(what: &str, timeout: Duration, console: &Path, mut f: impl AsyncFnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        if start.elapsed() > timeout {
+            let log = std::fs::read_to_string(console).unwrap_or_default();
+            let keep = std::env::temp_dir().join("e2e-console.log");
+            let _ = std::fs::write(&keep, &log);
+            eprintln!("console kept in {}", keep.display());
+            let tail: Vec<&str> = log.lines().rev().take(80).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            panic!("timed out after {timeout:?} waiting for {what}; console:\n{}", tail.join("\n"));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// ipmi_sim whose chassis power starts and kills the VM; both are stopped
+/// on drop.
+struct Bmc {
+    dir: PathBuf,
+    port: u16,
+    sim: std::process::Child,
+}
+
+impl Bmc {
+    fn start(dir: &Path, qemu_root: &Path, tap: &str, disk: &Path) -> Bmc {
+        let port = free_udp_port();
+        let d = dir.display();
+        let q = qemu_root.display();
+        std::fs::write(
+            dir.join("lan.conf"),
+            format!(
+                "name \"e2ebmc\"\nset_working_mc 0x20\n  startlan 1\n    addr 127.0.0.1 {port}\n    priv_limit admin\n\
+                 \x20   allowed_auths_callback none md2 md5 straight\n    allowed_auths_user none md2 md5 straight\n\
+                 \x20   allowed_auths_operator none md2 md5 straight\n    allowed_auths_admin none md2 md5 straight\n\
+                 \x20   guid a123456789abcdefa123456789abcdee\n  endlan\n  chassis_control \"{d}/chassis.sh 0x20\"\n\
+                 \x20 user 2 true  \"admin\" \"password\" admin 10 none md2 md5 straight\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("bmc.emu"),
+            "mc_setbmc 0x20\nmc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr\n\
+             sel_enable 0x20 1000 0x0a\nmc_enable 0x20\n",
+        )
+        .unwrap();
+        // 2 CPUs, 768 MiB, the disk with a serial, an e1000 NIC on the tap;
+        // network first, then the disk (iPXE's local-boot answer falls
+        // through to it). Every power-on appends to console.log.
+        std::fs::write(
+            dir.join("vm.sh"),
+            format!(
+                "#!/bin/sh\necho $$ > {d}/qemu.pid\necho \"=== power on $(date +%s)\" >> {d}/console.log\n\
+                 exec {q}/root/usr/bin/qemu-system-x86_64 -L {q}/data -accel tcg -smp 2 -m 768 -boot order=nc -nographic \
+                 -netdev tap,id=n0,ifname={tap},script=no,downscript=no -device e1000,netdev=n0,mac={VM_MAC} \
+                 -drive file={disk},format=raw,if=none,id=d0 -device virtio-blk-pci,drive=d0,serial={DISK_SERIAL} \
+                 >> {d}/console.log 2>&1 < /dev/null\n",
+                disk = disk.display()
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("chassis.sh"),
+            r#"#!/bin/sh
+dir=$(dirname "$0"); shift; op=$1; shift
+running() { [ -s "$dir/qemu.pid" ] && kill -0 "$(cat "$dir/qemu.pid")" 2>/dev/null; }
+case $op in
+  get) for p in "$@"; do case $p in
+         power) if running; then echo power:1; else echo power:0; fi;;
+         boot)  echo "boot:$(cat "$dir/boot" 2>/dev/null || echo default)";;
+         *) echo "Invalid parameter: $p"; exit 1;; esac; done;;
+  set) while [ $# -gt 0 ]; do p=$1; v=$2; shift 2; case $p in
+         power) if [ "$v" = 1 ]; then
+                  running || { setsid "$dir/vm.sh" > /dev/null 2>&1 < /dev/null & sleep 0.2; }
+                else
+                  running && kill "$(cat "$dir/qemu.pid")"
+                fi;;
+         boot) echo "$v" > "$dir/boot";;
+         shutdown) running && kill "$(cat "$dir/qemu.pid")";;
+         reset) ;;  identify) shift;;
+         *) echo "Invalid parameter: $p"; exit 1;; esac
+         echo "$(date +%s) set $p $v" >> "$dir/chassis.log"; done;;
+  *) exit 1;;
+esac
+"#,
+        )
+        .unwrap();
+        for f in ["chassis.sh", "vm.sh"] {
+            assert!(Command::new("chmod").arg("755").arg(dir.join(f)).status().unwrap().success());
+        }
+        std::fs::create_dir_all(dir.join("state")).unwrap();
+        let sim = Command::new("ipmi_sim")
+            .arg("-c")
+            .arg(dir.join("lan.conf"))
+            .arg("-f")
+            .arg(dir.join("bmc.emu"))
+            .arg("-s")
+            .arg(dir.join("state"))
+            .arg("-n")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(dir.join("sim.log")).unwrap())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ipmi_sim starts");
+        let bmc = Bmc { dir: dir.to_path_buf(), port, sim };
+        let up = (0..50).any(|_| {
+            let ok = bmc.ipmitool(&["chassis", "power", "status"]).is_some();
+            if !ok {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            ok
+        });
+        assert!(up, "ipmi_sim did not come up: {}", std::fs::read_to_string(dir.join("sim.log")).unwrap_or_default());
+        bmc
+    }
+
+    fn ipmitool(&self, args: &[&str]) -> Option<String> {
+        let port = self.port.to_string();
+        let out = Command::new("ipmitool")
+            .args(["-I", "lanplus", "-C", "3", "-H", "127.0.0.1", "-p", &port, "-U", "admin", "-P", "password"])
+            .args(args)
+            .output()
+            .ok()?;
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    fn vm_running(&self) -> bool {
+        std::fs::read_to_string(self.dir.join("qemu.pid"))
+            .ok()
+            .and_then(|p| p.trim().parse::<i32>().ok())
+            .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists() && !is_zombie(pid))
+    }
+
+    async fn wait_vm_off(&self, what: &str, console: &Path) {
+        wait(what, Duration::from_secs(60), console, async || (!self.vm_running()).then_some(())).await;
+    }
+}
+
+fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+        .unwrap_or(true)
+}
+
+impl Drop for Bmc {
+    fn drop(&mut self) {
+        if let Some(pid) =
+            std::fs::read_to_string(self.dir.join("qemu.pid")).ok().and_then(|p| p.trim().parse::<i32>().ok())
+        {
+            let _ = Command::new("kill").arg(pid.to_string()).status();
+        }
+        let _ = self.sim.kill();
+        let _ = self.sim.wait();
+    }
+}
+
+/// Bytes `[from, from + len)` of a file.
+fn bytes(path: &Path, from: u64, len: usize) -> Vec<u8> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path).unwrap();
+    f.seek(SeekFrom::Start(from)).unwrap();
+    let mut b = vec![0u8; len];
+    f.read_exact(&mut b).unwrap();
+    b
+}
+
+fn gunzip(path: &Path) -> Vec<u8> {
+    let out = Command::new("gzip").arg("-dc").arg(path).output().unwrap();
+    assert!(out.status.success());
+    out.stdout
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qemu_vm_enlists_commissions_deploys_and_releases() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let qemu_root = root.join("tests/.qemu");
+    let mirror = root.join("tests/.ephemeral/mirror");
+    let image_gz = root.join("tests/.test-image/test-image.img.gz");
+    if !is_root() || !qemu_root.join("root/usr/bin/qemu-system-x86_64").exists() {
+        eprintln!("SKIP: needs root and qemu (tests/qemu-setup.sh)");
+        return;
+    }
+    if !mirror.join("streams/v1/index.json").exists() || !image_gz.exists() {
+        eprintln!(
+            "SKIP: no ephemeral environment or test image (tools/build-ephemeral.sh tests/.ephemeral; \
+             tools/build-test-image.sh tests/.test-image)"
+        );
+        return;
+    }
+    let bridge = Bridge::new("e");
+    let s = TestServer::start(Backend::Sqlite);
+    let admin = s.user("admin", true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let console = dir.path().join("console.log");
+    let disk = dir.path().join("disk.img");
+    std::fs::File::create(&disk).unwrap().set_len(DISK_SIZE).unwrap();
+    let bmc = Bmc::start(dir.path(), &qemu_root, &bridge.tap, &disk);
+
+    // The ephemeral environment becomes a boot resource.
+    let t_import = Instant::now();
+    let r = s.post(Some(&admin), "boot-sources/", &[("url", mirror.to_str().unwrap())]).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let src = r.json()["id"].as_i64().unwrap();
+    let r = s
+        .post(
+            Some(&admin),
+            &format!("boot-sources/{src}/selections/"),
+            &[("os", "ironpool"), ("release", "bookworm"), ("arches", "amd64")],
+        )
+        .await;
+    assert!(r.status == 200 || r.status == 201, "{}", r.body);
+    let r = s.post(Some(&admin), "boot-resources/?op=import", &[]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    while s.get(Some(&admin), "boot-resources/?op=is_importing").await.body.trim() != "false" {
+        assert!(t_import.elapsed() < Duration::from_secs(60), "import never finished");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let t_import = t_import.elapsed();
+
+    // The rack on the bridge.
+    let mut o = RackOptions::new(vec![s.origin.clone()], s.state.rack_secret.clone(), dir.path().join("rack"));
+    o.hostname = "e2e-rack".into();
+    o.interfaces = Some(vec![RackInterface {
+        name: bridge.br.clone(),
+        mac: "52:54:00:00:ae:01".into(),
+        addresses: vec!["203.0.113.1/24".into()],
+    }]);
+    o.http_listen = Some("203.0.113.1:0".parse().unwrap());
+    o.tftp_listen = Some("203.0.113.1:0".parse().unwrap());
+    o.dhcp_listen = Some("0.0.0.0:67".parse().unwrap());
+    o.dhcp_interface = Some(bridge.br.clone());
+    o.heartbeat = Some(Duration::from_millis(200));
+    let rack = Rack::start(o).await.unwrap();
+    let rack_sid = wait("rack registration", Duration::from_secs(10), &console, async || rack.state.system_id()).await;
+    let r = s
+        .post(
+            Some(&admin),
+            "ipranges/",
+            &[("type", "dynamic"), ("start_ip", "203.0.113.50"), ("end_ip", "203.0.113.99")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = s.call(Some(&admin), "PUT", "vlans/5001/", &[("dhcp_on", "true"), ("primary_rack", &rack_sid)]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    wait("DHCP on the rack", Duration::from_secs(10), &console, async || rack.state.dhcp_stats()).await;
+    wait("the boot kernel in the rack's configuration", Duration::from_secs(20), &console, async || {
+        rack.state.config().filter(|c| c.boot.enlist.kernel.is_some()).map(|_| ())
+    })
+    .await;
+
+    let machine = async |sid: &str| s.get(Some(&admin), &format!("machines/{sid}/")).await.json();
+    let status_is = async |sid: &str, want: &str, bad: &str| {
+        let m = machine(sid).await;
+        match m["status_name"].as_str() {
+            Some(x) if x == want => Some(m),
+            Some(x) if x == bad => panic!("{want} expected, got {bad}: {m}"),
+            _ => None,
+        }
+    };
+
+    // 1. Enlistment: the BMC powers the unknown VM on by hand.
+    let t = Instant::now();
+    assert!(bmc.ipmitool(&["chassis", "power", "on"]).is_some());
+    let find = async || {
+        let all = s.get(Some(&admin), "machines/").await.json();
+        all.as_array().unwrap().iter().find(|m| m["boot_interface"]["mac_address"] == VM_MAC).cloned()
+    };
+    let m = wait("the VM to enlist and be New with its inventory", PHASE, &console, async || {
+        find().await.filter(|m| m["status_name"] == "New" && m["cpu_count"] == 2)
+    })
+    .await;
+    let t_enlist = t.elapsed();
+    let sid = m["system_id"].as_str().unwrap().to_string();
+    bmc.wait_vm_off("the VM to power off after enlisting", &console).await;
+
+    // 2. Commissioning, powered through the rack and the BMC.
+    let port = bmc.port.to_string();
+    let addr = format!("127.0.0.1:{port}");
+    let r = s
+        .call(
+            Some(&admin),
+            "PUT",
+            &format!("machines/{sid}/"),
+            &[
+                ("hostname", "e2e-vm"),
+                ("power_type", "ipmi"),
+                ("power_parameters_power_driver", "LAN_2_0"),
+                ("power_parameters_power_address", &addr),
+                ("power_parameters_power_user", "admin"),
+                ("power_parameters_power_pass", "password"),
+                ("power_parameters_cipher_suite_id", "3"),
+                ("power_parameters_privilege_level", "OPERATOR"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let t = Instant::now();
+    let r = s.post(Some(&admin), &format!("machines/{sid}/?op=commission"), &[]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let m = wait("the machine to be Ready", PHASE, &console, async || {
+        status_is(&sid, "Ready", "Failed commissioning").await
+    })
+    .await;
+    let t_commission = t.elapsed();
+    assert_eq!(m["cpu_count"], 2, "{m}");
+    let mem = m["memory"].as_i64().unwrap();
+    assert!((700..=768).contains(&mem), "memory {mem} MiB: {m}");
+    let disks = m["blockdevice_set"].as_array().unwrap();
+    let d = disks.iter().find(|d| d["serial"] == DISK_SERIAL).unwrap_or_else(|| panic!("no disk: {m}"));
+    assert_eq!(d["size"].as_u64(), Some(DISK_SIZE), "{d}");
+    bmc.wait_vm_off("the VM to power off after commissioning", &console).await;
+
+    // 3. The custom image, uploaded.
+    let t = Instant::now();
+    let gz = std::fs::read(&image_gz).unwrap();
+    let form = reqwest::multipart::Form::new()
+        .text("name", "custom/e2e")
+        .text("title", "Ironpool e2e test image")
+        .text("architecture", "amd64/generic")
+        .text("filetype", "ddgz")
+        .part("content", reqwest::multipart::Part::bytes(gz).file_name("test-image.img.gz"));
+    let r = read(
+        client()
+            .post(s.api("boot-resources/"))
+            .header("authorization", admin.plaintext())
+            .multipart(form)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let t_upload = t.elapsed();
+
+    // 4. Deploy with an SSH key and user data.
+    let key = ed25519_key(7, "admin@ironpool-e2e");
+    let r = s.post(Some(&admin), "account/prefs/sshkeys/", &[("key", &key)]).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let script =
+        "#!/bin/sh\necho \"marker-$(hostname)\" > /cidata/marker\necho \"IRONPOOL-USERDATA-RAN $(hostname)\"\n";
+    let ud = base64::engine::general_purpose::STANDARD.encode(script);
+    let r = s.post(Some(&admin), "machines/?op=allocate", &[("system_id", &sid)]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mark = std::fs::metadata(&console).map(|m| m.len()).unwrap_or(0) as usize;
+    let t = Instant::now();
+    let r = s
+        .post(
+            Some(&admin),
+            &format!("machines/{sid}/?op=deploy"),
+            &[("osystem", "custom"), ("distro_series", "e2e"), ("user_data", &ud)],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    wait("the machine to be Deployed", PHASE, &console, async || {
+        status_is(&sid, "Deployed", "Failed deployment").await
+    })
+    .await;
+    let t_deploy = t.elapsed();
+    bmc.wait_vm_off("the deployed test system to power off", &console).await;
+    let log = std::fs::read_to_string(&console).unwrap_or_default();
+    let boot = &log[mark.min(log.len())..];
+    assert!(boot.contains("IRONPOOL: rebooting into the installed system"), "{boot}");
+    let line = boot.lines().find(|l| l.contains("IRONPOOL-DEPLOYED ")).unwrap_or_else(|| panic!("no marker: {boot}"));
+    assert!(line.contains("hostname=e2e-vm.maas"), "{line}");
+    let key_body: String = key.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+    assert!(line.contains(&key_body), "the owner's key is not in the deployed system: {line}");
+    assert!(boot.contains("IRONPOOL-USERDATA-RAN e2e-vm.maas"), "{boot}");
+    assert!(boot.contains("IRONPOOL-REPORTED ok"), "{boot}");
+    // From the host: the boot partition as uploaded, the marker in cidata.
+    let image = gunzip(&image_gz);
+    assert!(bytes(&disk, 0, 17 << 20) == image[..17 << 20], "the disk does not start with the image");
+    let out = Command::new("mtype")
+        .env("MTOOLS_SKIP_CHECK", "1")
+        .arg("-i")
+        .arg(format!("{}@@17M", disk.display()))
+        .arg("::marker")
+        .output()
+        .expect("mtools (mtype) is installed");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "marker-e2e-vm.maas", "{out:?}");
+    let events = s.get(Some(&admin), &format!("events/?op=query&id={sid}&level=DEBUG&limit=100")).await.json();
+    let descs: Vec<String> =
+        events["events"].as_array().unwrap().iter().map(|e| format!("{} {}", e["type"], e["description"])).collect();
+    assert!(descs.iter().any(|d| d.contains("curtin")), "no installer event: {descs:#?}");
+
+    // 5. Release with a quick erase.
+    let t = Instant::now();
+    let r = s.post(Some(&admin), &format!("machines/{sid}/?op=release"), &[("quick_erase", "true")]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["status_name"], "Disk erasing", "{}", r.body);
+    wait("the machine to be Ready again", PHASE, &console, async || {
+        status_is(&sid, "Ready", "Failed disk erasing").await
+    })
+    .await;
+    let t_release = t.elapsed();
+    bmc.wait_vm_off("the VM to power off after erasing", &console).await;
+    assert!(bytes(&disk, 0, 2 << 20).iter().all(|&b| b == 0), "the start of the disk was not erased");
+    assert!(bytes(&disk, DISK_SIZE - (2 << 20), 2 << 20).iter().all(|&b| b == 0), "the end was not erased");
+    assert!(bytes(&disk, 4 << 20, 1 << 20) == image[4 << 20..5 << 20], "a quick erase touched the middle");
+    let m = machine(&sid).await;
+    assert!(m["owner"].is_null(), "{m}");
+
+    eprintln!(
+        "e2e lifecycle: import {:.1}s, enlist (power on -> New) {:.1}s, commission -> Ready {:.1}s, \
+         upload {:.1}s, deploy -> Deployed {:.1}s, release (quick erase) -> Ready {:.1}s",
+        t_import.as_secs_f64(),
+        t_enlist.as_secs_f64(),
+        t_commission.as_secs_f64(),
+        t_upload.as_secs_f64(),
+        t_deploy.as_secs_f64(),
+        t_release.as_secs_f64()
+    );
+    rack.stop().await;
+    drop(bmc);
+}

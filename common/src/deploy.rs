@@ -1,0 +1,136 @@
+//! The installer's contract: what the region tells the ephemeral agent to
+//! write at deploy time (`/MAAS/metadata/curtin/latest/user-data`), and the
+//! names the deployed OS finds its first-boot configuration under.
+//!
+//! MAAS hands curtin a YAML config whose `sources` name the image. Ours is a
+//! JSON document (JSON is YAML, so curtin-minded tools still read it) with
+//! the same `sources` plus an `ironpool` block the agent acts on.
+
+use serde::{Deserialize, Serialize};
+
+/// The whole document served to a deploying machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CurtinConfig {
+    /// curtin's shape: `{"00": {"type": "dd-gz", "uri": "…"}}`.
+    pub sources: std::collections::BTreeMap<String, CurtinSource>,
+    pub ironpool: DeployPlan,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CurtinSource {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub uri: String,
+}
+
+/// What to write where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeployPlan {
+    pub system_id: String,
+    /// The FQDN the deployed OS takes.
+    pub hostname: String,
+    pub image: DeployImage,
+    /// The disk the region chose as boot disk (matched by serial, then by
+    /// kernel name, then size); `None` means the first disk.
+    #[serde(default)]
+    pub boot_disk: Option<DiskHint>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeployImage {
+    /// `custom/e2e`, `ubuntu/noble`.
+    pub name: String,
+    /// The stored filetype: `root-dd.gz`, `root-dd.raw`, `root-dd.xz`,
+    /// `root-dd` (a gzipped tar holding one raw image, MAAS's `ddtgz`), …
+    pub filetype: String,
+    /// Absolute URL (normally the rack's `/images/{sha256}`).
+    pub url: String,
+    pub sha256: String,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiskHint {
+    pub name: String,
+    #[serde(default)]
+    pub serial: String,
+    pub size: u64,
+}
+
+/// The NoCloud label cloud-init looks for; a deployable image may carry an
+/// empty FAT partition with it, which the agent fills.
+pub const CIDATA_LABEL: &str = "cidata";
+/// Files written into the seed (NoCloud names, plus the status webhook
+/// settings in cloud.cfg.d format).
+pub const SEED_META_DATA: &str = "meta-data";
+pub const SEED_USER_DATA: &str = "user-data";
+pub const SEED_REPORTING: &str = "reporting.cfg";
+
+/// How an image file is packed, from its stored filetype.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Packing {
+    /// A disk image, compressed with `compression`, optionally inside a tar.
+    Disk { compression: Compression, tar: bool },
+    /// A root filesystem tarball (MAAS's `tgz`): needs partitioning and a
+    /// bootloader install.
+    RootTar,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Xz,
+    Bzip2,
+}
+
+/// The packing of a stored filetype (`root-dd.gz` …), `None` for boot
+/// files that are not deployable (`boot-kernel`).
+pub fn packing(filetype: &str) -> Option<Packing> {
+    use Compression::*;
+    let disk = |compression, tar| Some(Packing::Disk { compression, tar });
+    match filetype {
+        // MAAS stores an uploaded `ddtgz` as `root-dd`: a gzipped tar.
+        "root-dd" | "root-dd.tar.gz" => disk(Gzip, true),
+        "root-dd.tar" => disk(None, true),
+        "root-dd.tar.xz" => disk(Xz, true),
+        "root-dd.tar.bz2" => disk(Bzip2, true),
+        "root-dd.raw" => disk(None, false),
+        "root-dd.gz" => disk(Gzip, false),
+        "root-dd.xz" => disk(Xz, false),
+        "root-dd.bz2" => disk(Bzip2, false),
+        "root-tgz" | "root-tbz" | "root-txz" => Some(Packing::RootTar),
+        _ => Option::None,
+    }
+}
+
+/// curtin's source type for a stored filetype.
+pub fn curtin_type(filetype: &str) -> &'static str {
+    match filetype {
+        "root-dd.tar" => "dd-tar",
+        "root-dd" | "root-dd.tar.gz" => "dd-tgz",
+        "root-dd.tar.xz" => "dd-txz",
+        "root-dd.tar.bz2" => "dd-tbz",
+        "root-dd.raw" => "dd-raw",
+        "root-dd.gz" => "dd-gz",
+        "root-dd.xz" => "dd-xz",
+        "root-dd.bz2" => "dd-bz2",
+        "root-tbz" => "tbz",
+        "root-txz" => "txz",
+        _ => "tgz",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packings() {
+        assert_eq!(packing("root-dd.gz"), Some(Packing::Disk { compression: Compression::Gzip, tar: false }));
+        assert_eq!(packing("root-dd.tar.xz"), Some(Packing::Disk { compression: Compression::Xz, tar: true }));
+        assert_eq!(packing("root-tgz"), Some(Packing::RootTar));
+        assert_eq!(packing("boot-kernel"), None);
+        assert_eq!(curtin_type("root-dd.raw"), "dd-raw");
+    }
+}
