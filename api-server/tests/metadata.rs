@@ -460,3 +460,83 @@ backend_tests!(simulated_enlistment, |b| async move {
     assert_eq!(r.status, 200, "{}", r.body);
     wait_status(&s, &admin, &sid, "Ready").await;
 });
+
+/// Uploads a small raw disk image as `name` (a custom image).
+async fn upload_image(s: &TestServer, admin: &ApiKey, name: &str, data: Vec<u8>) {
+    let form = reqwest::multipart::Form::new()
+        .text("name", name.to_string())
+        .text("architecture", "amd64/generic")
+        .text("filetype", "ddraw")
+        .part("content", reqwest::multipart::Part::bytes(data).file_name("disk.img"));
+    let r = read(
+        client()
+            .post(s.api("boot-resources/"))
+            .header("authorization", admin.plaintext())
+            .multipart(form)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+}
+
+#[tokio::test]
+async fn the_installation_config_names_the_image_and_its_absence_is_clear() {
+    use sha2::Digest;
+    let s = TestServer::start(Backend::Sqlite);
+    let admin = s.user("admin", true).await;
+    let one = ready_machine(&s, &admin, "inst-one", 2, 2048).await;
+    let two = ready_machine(&s, &admin, "inst-two", 2, 2048).await;
+    let key_one = node_key(&s, &admin, &one).await;
+
+    // Not deploying: nothing to install; anonymous: 401.
+    assert_eq!(md_get(&s, Some(&key_one), "curtin/latest/user-data").await.status, 409);
+    assert_eq!(md_get(&s, None, "curtin/latest/user-data").await.status, 401);
+    assert_eq!(md_get(&s, Some(&key_one), "curtin/2019-01-01/user-data").await.status, 404);
+
+    // Deploying the default series with no image uploaded: a 404 that says so.
+    let r = s.post(Some(&admin), &format!("machines/{one}/?op=deploy"), &[]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = md_get(&s, Some(&key_one), "curtin/latest/user-data").await;
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert!(r.body.contains("ubuntu/noble") && r.body.contains("boot-resources/"), "{}", r.body);
+    // The installer reports that; the deployment fails with its words.
+    let f = signal_form("FAILED", &[], &[("error", "No deployable image: ubuntu/noble")]);
+    assert_eq!(md_post(&s, Some(&key_one), "latest/?op=signal", f).await.status, 200);
+    let m = wait_status(&s, &admin, &one, "Failed deployment").await;
+    assert_eq!(m["error_description"], "No deployable image: ubuntu/noble", "{m}");
+
+    // An unknown series is refused up front, listing the custom images.
+    let image: Vec<u8> = (0..65_536u32).map(|i| (i % 253) as u8).collect();
+    upload_image(&s, &admin, "custom/tiny", image.clone()).await;
+    let r = s.post(Some(&admin), &format!("machines/{two}/?op=deploy"), &[("distro_series", "nope")]).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("'custom/tiny'"), "{}", r.body);
+
+    // A custom image: the config names it by URL, checksum and size.
+    let r = s
+        .post(
+            Some(&admin),
+            &format!("machines/{two}/?op=deploy"),
+            &[("osystem", "custom"), ("distro_series", "tiny")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!((r.json()["osystem"].as_str(), r.json()["distro_series"].as_str()), (Some("custom"), Some("tiny")));
+    let key_two = node_key(&s, &admin, &two).await;
+    let r = md_get(&s, Some(&key_two), "curtin/latest/user-data").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let cfg: ironpool_common::deploy::CurtinConfig = serde_json::from_str(&r.body).unwrap();
+    let sha: String = sha2::Sha256::digest(&image).iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(cfg.sources["00"].kind, "dd-raw");
+    assert_eq!(cfg.ironpool.image.url, format!("{}/images/{sha}", s.origin));
+    assert_eq!((cfg.ironpool.image.sha256.as_str(), cfg.ironpool.image.size), (sha.as_str(), 65_536));
+    assert_eq!(cfg.ironpool.image.filetype, "root-dd.raw");
+    assert_eq!(cfg.ironpool.hostname, "inst-two.maas");
+    assert_eq!(cfg.ironpool.system_id, two);
+    // The other curtin paths are the ordinary metadata tree.
+    assert_eq!(md_get(&s, Some(&key_two), "curtin/latest/meta-data/instance-id").await.body, two);
+    // Another machine's token reads its own state, not this one's.
+    assert_eq!(md_get(&s, Some(&key_one), "curtin/latest/user-data").await.status, 409);
+}
