@@ -516,11 +516,7 @@ async fn the_installation_config_names_the_image_and_its_absence_is_clear() {
 
     // A custom image: the config names it by URL, checksum and size.
     let r = s
-        .post(
-            Some(&admin),
-            &format!("machines/{two}/?op=deploy"),
-            &[("osystem", "custom"), ("distro_series", "tiny")],
-        )
+        .post(Some(&admin), &format!("machines/{two}/?op=deploy"), &[("osystem", "custom"), ("distro_series", "tiny")])
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!((r.json()["osystem"].as_str(), r.json()["distro_series"].as_str()), (Some("custom"), Some("tiny")));

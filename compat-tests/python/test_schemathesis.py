@@ -1,6 +1,8 @@
 """Schemathesis over the whole checked-in OpenAPI document against the live
-region (admin key, a seeded machine): no generated request, valid or not,
-may produce a server error. Each request is signed with a fresh nonce and
+region (admin key, seeded objects): no generated request, valid or not,
+may produce a server error, and every response must match the schema the
+document gives for its status (the typed resource schemas: Machine, Subnet,
+User, ...). Each request is signed with a fresh nonce and
 timestamp, since the region rejects replayed OAuth nonces as MAAS does."""
 
 import itertools
@@ -12,6 +14,7 @@ import urllib.request
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error, response_schema_conformance
 
 SPEC = pathlib.Path(__file__).resolve().parents[2] / "openapi" / "openapi.yaml"
 schema = schemathesis.openapi.from_path(SPEC)
@@ -43,6 +46,10 @@ def seeded(region):
     post("machines/", {"architecture": "amd64", "mac_addresses": "52:54:00:5c:5c:01", "power_type": "manual", "commission": "false"})
     post("zones/", {"name": "st-zone"})
     post("tags/", {"name": "st-tag"})
+    post("devices/", {"mac_addresses": "52:54:00:5c:5c:02", "hostname": "st-device"})
+    post("spaces/", {"name": "st-space"})
+    post("subnets/", {"cidr": "198.51.100.0/24", "gateway_ip": "198.51.100.1"})
+    post("ipranges/", {"type": "reserved", "start_ip": "198.51.100.10", "end_ip": "198.51.100.20"})
     return region
 
 
@@ -51,3 +58,4 @@ def seeded(region):
 def test_no_server_errors(case, seeded):
     response = case.call(base_url=seeded.api.rstrip("/"), headers={"Authorization": oauth_header(seeded.admin_key)})
     assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.status_code} {response.text[:300]}"
+    case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])

@@ -15,6 +15,7 @@ pub mod paging;
 pub mod params;
 pub mod registry;
 pub mod reply;
+pub mod schemas;
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -11,11 +11,11 @@ use std::collections::BTreeMap;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::response::ResponseBuilder;
-use utoipa::openapi::schema::{AdditionalProperties, KnownFormat, ObjectBuilder, SchemaFormat, Type};
+use utoipa::openapi::schema::{AdditionalProperties, KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{
-    ComponentsBuilder, ContentBuilder, InfoBuilder, LicenseBuilder, OpenApi, OpenApiBuilder, Paths, Required,
-    ServerBuilder,
+    ComponentsBuilder, ContentBuilder, InfoBuilder, LicenseBuilder, OpenApi, OpenApiBuilder, Paths, Ref, RefOr,
+    Required, ServerBuilder,
 };
 
 use super::registry::{Access, Action, Handler, Method, ParamDoc, Registry, Returns, API_PREFIX};
@@ -100,29 +100,39 @@ fn operation(h: &Handler, a: &Action) -> utoipa::openapi::path::Operation {
         }
     }
     let json = |schema: ObjectBuilder| ContentBuilder::new().schema(Some(schema)).build();
+    // The typed resource schema where there is one, else "an object".
+    let typed = super::schemas::for_action(h, a);
+    let object = || -> RefOr<Schema> {
+        match typed {
+            Some(name) => RefOr::Ref(Ref::from_schema_name(name)),
+            None => ObjectBuilder::new().schema_type(Type::Object).into(),
+        }
+    };
     let (code, response) = match h.returns(a) {
         Returns::Object => (
             200,
             ResponseBuilder::new()
-                .description("A JSON object.")
-                .content("application/json", json(ObjectBuilder::new().schema_type(Type::Object)))
+                .description(typed.map(|t| format!("A {t}.")).unwrap_or_else(|| "A JSON object.".into()))
+                .content("application/json", ContentBuilder::new().schema(Some(object())).build())
                 .build(),
         ),
         Returns::ObjectStatus(c) => (
             c,
             ResponseBuilder::new()
-                .description("The created JSON object.")
-                .content("application/json", json(ObjectBuilder::new().schema_type(Type::Object)))
+                .description(
+                    typed.map(|t| format!("The created {t}.")).unwrap_or_else(|| "The created JSON object.".into()),
+                )
+                .content("application/json", ContentBuilder::new().schema(Some(object())).build())
                 .build(),
         ),
         Returns::List => (
             200,
             ResponseBuilder::new()
-                .description("A JSON array.")
+                .description(typed.map(|t| format!("A JSON array of {t}.")).unwrap_or_else(|| "A JSON array.".into()))
                 .content(
                     "application/json",
                     ContentBuilder::new()
-                        .schema(Some(utoipa::openapi::schema::ArrayBuilder::new().items(ObjectBuilder::new()).build()))
+                        .schema(Some(utoipa::openapi::schema::ArrayBuilder::new().items(object()).build()))
                         .build(),
                 )
                 .build(),
@@ -247,7 +257,12 @@ pub fn document(registry: &Registry) -> OpenApi {
         )
         .servers(Some([ServerBuilder::new().url(API_PREFIX).description(Some("Ironpool region API")).build()]))
         .paths(paths)
-        .components(Some(ComponentsBuilder::new().security_scheme(SECURITY, scheme).build()))
+        .components(Some(
+            ComponentsBuilder::new()
+                .security_scheme(SECURITY, scheme)
+                .schemas_from_iter(super::schemas::components())
+                .build(),
+        ))
         .build()
 }
 
