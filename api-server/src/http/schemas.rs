@@ -416,13 +416,18 @@ pub fn components() -> Vec<(&'static str, RefOr<Schema>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    fn js(t: &str) -> serde_json::Value {
+        serde_json::to_value(type_of(t)).unwrap()
+    }
 
     #[test]
     fn notation() {
-        assert_eq!(type_of("?string"), json!({"type": ["string", "null"]}));
-        assert_eq!(type_of("[#Vlan]"), json!({"type": "array", "items": {"$ref": "#/components/schemas/Vlan"}}));
-        assert_eq!(type_of("?#Zone"), json!({"oneOf": [{"$ref": "#/components/schemas/Zone"}, {"type": "null"}]}));
-        assert_eq!(type_of("any"), json!({}));
+        assert_eq!(js("?string"), json!({"type": ["string", "null"]}));
+        assert_eq!(js("[#Vlan]"), json!({"type": "array", "items": {"$ref": "#/components/schemas/Vlan"}}));
+        assert_eq!(js("?#Zone"), json!({"oneOf": [{"$ref": "#/components/schemas/Zone"}, {"type": "null"}]}));
+        assert_eq!(js("any"), json!({}));
         // Every reference names a schema of the table.
         for (_, fields) in ALL {
             for (_, t) in *fields {
