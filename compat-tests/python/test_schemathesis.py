@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error, response_schema_conformance
+from schemathesis.checks import not_a_server_error, response_schema_conformance, status_code_conformance
 
 SPEC = pathlib.Path(__file__).resolve().parents[2] / "openapi" / "openapi.yaml"
 schema = schemathesis.openapi.from_path(SPEC)
@@ -58,4 +58,4 @@ def seeded(region):
 def test_no_server_errors(case, seeded):
     response = case.call(base_url=seeded.api.rstrip("/"), headers={"Authorization": oauth_header(seeded.admin_key)})
     assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.status_code} {response.text[:300]}"
-    case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])
+    case.validate_response(response, checks=[not_a_server_error, response_schema_conformance, status_code_conformance])
