@@ -17,23 +17,7 @@ fn payload(seed: u8, len: usize) -> Vec<u8> {
 }
 
 async fn create(s: &TestServer, key: &ApiKey, fields: &[(&str, &str)], content: Option<Vec<u8>>) -> Resp {
-    let mut form = reqwest::multipart::Form::new();
-    for (k, v) in fields {
-        form = form.text(k.to_string(), v.to_string());
-    }
-    if let Some(c) = content {
-        form = form.part("content", reqwest::multipart::Part::bytes(c).file_name("content"));
-    }
-    read(
-        client()
-            .post(s.api("boot-resources/"))
-            .header("authorization", key.plaintext())
-            .multipart(form)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
+    upload_boot_resource(s, key, fields, content).await
 }
 
 async fn put_chunk(s: &TestServer, key: &ApiKey, uri: &str, data: Vec<u8>) -> Resp {

@@ -37,8 +37,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use common::*;
-use ironpool_rack::link::proto::RackInterface;
-use ironpool_rack::link::{Rack, RackOptions};
+use ironpool_rack::link::Rack;
 
 const VM_MAC: &str = "52:54:00:e2:e0:01";
 const DISK_SERIAL: &str = "IPE2EDISK01";
@@ -252,38 +251,11 @@ async fn qemu_vm_enlists_commissions_deploys_and_releases() {
 
     // The ephemeral environment becomes a boot resource.
     let t_import = Instant::now();
-    let r = s.post(Some(&admin), "boot-sources/", &[("url", mirror.to_str().unwrap())]).await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    let src = r.json()["id"].as_i64().unwrap();
-    let r = s
-        .post(
-            Some(&admin),
-            &format!("boot-sources/{src}/selections/"),
-            &[("os", "ironpool"), ("release", "bookworm"), ("arches", "amd64")],
-        )
-        .await;
-    assert!(r.status == 200 || r.status == 201, "{}", r.body);
-    let r = s.post(Some(&admin), "boot-resources/?op=import", &[]).await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    while s.get(Some(&admin), "boot-resources/?op=is_importing").await.body.trim() != "false" {
-        assert!(t_import.elapsed() < Duration::from_secs(60), "import never finished");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    import_mirror(&s, &admin, &mirror).await;
     let t_import = t_import.elapsed();
 
     // The rack on the bridge.
-    let mut o = RackOptions::new(vec![s.origin.clone()], s.state.rack_secret.clone(), dir.path().join("rack"));
-    o.hostname = "e2e-rack".into();
-    o.interfaces = Some(vec![RackInterface {
-        name: bridge.br.clone(),
-        mac: "52:54:00:00:ae:01".into(),
-        addresses: vec!["203.0.113.1/24".into()],
-    }]);
-    o.http_listen = Some("203.0.113.1:0".parse().unwrap());
-    o.tftp_listen = Some("203.0.113.1:0".parse().unwrap());
-    o.dhcp_listen = Some("0.0.0.0:67".parse().unwrap());
-    o.dhcp_interface = Some(bridge.br.clone());
-    o.heartbeat = Some(Duration::from_millis(200));
+    let o = bridge_rack_options(&s, &bridge, dir.path().join("rack"), "e2e-rack");
     let rack = Rack::start(o).await.unwrap();
     let rack_sid = wait("rack registration", Duration::from_secs(10), &console, async || rack.state.system_id()).await;
     let r = s
@@ -367,22 +339,13 @@ async fn qemu_vm_enlists_commissions_deploys_and_releases() {
     // 3. The custom image, uploaded.
     let t = Instant::now();
     let gz = std::fs::read(&image_gz).unwrap();
-    let form = reqwest::multipart::Form::new()
-        .text("name", "custom/e2e")
-        .text("title", "Ironpool e2e test image")
-        .text("architecture", "amd64/generic")
-        .text("filetype", "ddgz")
-        .part("content", reqwest::multipart::Part::bytes(gz).file_name("test-image.img.gz"));
-    let r = read(
-        client()
-            .post(s.api("boot-resources/"))
-            .header("authorization", admin.plaintext())
-            .multipart(form)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let fields = [
+        ("name", "custom/e2e"),
+        ("title", "Ironpool e2e test image"),
+        ("architecture", "amd64/generic"),
+        ("filetype", "ddgz"),
+    ];
+    let r = upload_boot_resource(&s, &admin, &fields, Some(gz)).await;
     assert_eq!(r.status, 201, "{}", r.body);
     let t_upload = t.elapsed();
 

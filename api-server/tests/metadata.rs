@@ -463,21 +463,8 @@ backend_tests!(simulated_enlistment, |b| async move {
 
 /// Uploads a small raw disk image as `name` (a custom image).
 async fn upload_image(s: &TestServer, admin: &ApiKey, name: &str, data: Vec<u8>) {
-    let form = reqwest::multipart::Form::new()
-        .text("name", name.to_string())
-        .text("architecture", "amd64/generic")
-        .text("filetype", "ddraw")
-        .part("content", reqwest::multipart::Part::bytes(data).file_name("disk.img"));
-    let r = read(
-        client()
-            .post(s.api("boot-resources/"))
-            .header("authorization", admin.plaintext())
-            .multipart(form)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let fields = [("name", name), ("architecture", "amd64/generic"), ("filetype", "ddraw")];
+    let r = upload_boot_resource(s, admin, &fields, Some(data)).await;
     assert_eq!(r.status, 201, "{}", r.body);
 }
 

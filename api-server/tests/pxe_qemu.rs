@@ -13,8 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use ironpool_rack::link::proto::RackInterface;
-use ironpool_rack::link::{Rack, RackOptions};
+use ironpool_rack::link::Rack;
 
 const VM_MAC: &str = "52:54:00:12:34:56";
 
@@ -41,18 +40,7 @@ async fn qemu_vm_network_boots_from_the_rack() {
     let s = TestServer::start(Backend::Sqlite);
     let admin = s.user("admin", true).await;
     let dir = tempfile::tempdir().unwrap();
-    let mut o = RackOptions::new(vec![s.origin.clone()], s.state.rack_secret.clone(), dir.path().to_path_buf());
-    o.hostname = "pxe-rack".into();
-    o.interfaces = Some(vec![RackInterface {
-        name: bridge.br.clone(),
-        mac: "52:54:00:00:aa:01".into(),
-        addresses: vec!["203.0.113.1/24".into()],
-    }]);
-    o.http_listen = Some("203.0.113.1:0".parse().unwrap());
-    o.tftp_listen = Some("203.0.113.1:0".parse().unwrap());
-    o.dhcp_listen = Some("0.0.0.0:67".parse().unwrap());
-    o.dhcp_interface = Some(bridge.br.clone());
-    o.heartbeat = Some(Duration::from_millis(200));
+    let o = bridge_rack_options(&s, &bridge, dir.path().to_path_buf(), "pxe-rack");
     let rack = Rack::start(o).await.unwrap();
     let rack_sid = wait("rack registration", Duration::from_secs(10), async || rack.state.system_id()).await;
 

@@ -531,24 +531,7 @@ backend_tests!(boot_files_reach_machines_through_the_rack, |b| async move {
     let admin = s.user("admin", true).await;
     let mirror = tempfile::tempdir().unwrap();
     let (kernel, _initrd) = tiny_mirror(mirror.path());
-    let r = s.post(Some(&admin), "boot-sources/", &[("url", mirror.path().to_str().unwrap())]).await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    let src = r.json()["id"].as_i64().unwrap();
-    let r = s
-        .post(
-            Some(&admin),
-            &format!("boot-sources/{src}/selections/"),
-            &[("os", "ironpool"), ("release", "bookworm"), ("arches", "amd64")],
-        )
-        .await;
-    assert!(r.status == 200 || r.status == 201, "{}", r.body);
-    let r = s.post(Some(&admin), "boot-resources/?op=import", &[]).await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    let start = Instant::now();
-    while s.get(Some(&admin), "boot-resources/?op=is_importing").await.body.trim() != "false" {
-        assert!(start.elapsed() < Duration::from_secs(20), "import never finished");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    import_mirror(&s, &admin, mirror.path()).await;
 
     let dir = tempfile::tempdir().unwrap();
     let rack = Rack::start(rack_options(&s, vec![s.origin.clone()], dir.path(), "10.79.0.2/24")).await.unwrap();

@@ -448,3 +448,75 @@ impl Drop for Vm {
         let _ = self.0.wait();
     }
 }
+
+/// Adds `mirror` (a simplestreams tree on disk) as a boot source selecting
+/// ironpool/bookworm/amd64, imports it and waits for the import.
+pub async fn import_mirror(s: &TestServer, admin: &ApiKey, mirror: &std::path::Path) {
+    let r = s.post(Some(admin), "boot-sources/", &[("url", mirror.to_str().unwrap())]).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let src = r.json()["id"].as_i64().unwrap();
+    let r = s
+        .post(
+            Some(admin),
+            &format!("boot-sources/{src}/selections/"),
+            &[("os", "ironpool"), ("release", "bookworm"), ("arches", "amd64")],
+        )
+        .await;
+    assert!(r.status == 200 || r.status == 201, "{}", r.body);
+    let r = s.post(Some(admin), "boot-resources/?op=import", &[]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let start = std::time::Instant::now();
+    while s.get(Some(admin), "boot-resources/?op=is_importing").await.body.trim() != "false" {
+        assert!(start.elapsed() < std::time::Duration::from_secs(60), "import never finished");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// `POST boot-resources/` as multipart: `fields` plus `content` as a file.
+pub async fn upload_boot_resource(
+    s: &TestServer,
+    key: &ApiKey,
+    fields: &[(&str, &str)],
+    content: Option<Vec<u8>>,
+) -> Resp {
+    let mut form = reqwest::multipart::Form::new();
+    for (k, v) in fields {
+        form = form.text(k.to_string(), v.to_string());
+    }
+    if let Some(c) = content {
+        form = form.part("content", reqwest::multipart::Part::bytes(c).file_name("content"));
+    }
+    read(
+        client()
+            .post(s.api("boot-resources/"))
+            .header("authorization", key.plaintext())
+            .multipart(form)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+/// A rack daemon's options for serving DHCP, TFTP and HTTP on `bridge`
+/// (203.0.113.1), with a fast heartbeat.
+pub fn bridge_rack_options(
+    s: &TestServer,
+    bridge: &Bridge,
+    data_dir: std::path::PathBuf,
+    hostname: &str,
+) -> ironpool_rack::link::RackOptions {
+    let mut o = ironpool_rack::link::RackOptions::new(vec![s.origin.clone()], s.state.rack_secret.clone(), data_dir);
+    o.hostname = hostname.into();
+    o.interfaces = Some(vec![ironpool_rack::link::proto::RackInterface {
+        name: bridge.br.clone(),
+        mac: "52:54:00:00:ae:01".into(),
+        addresses: vec!["203.0.113.1/24".into()],
+    }]);
+    o.http_listen = Some("203.0.113.1:0".parse().unwrap());
+    o.tftp_listen = Some("203.0.113.1:0".parse().unwrap());
+    o.dhcp_listen = Some("0.0.0.0:67".parse().unwrap());
+    o.dhcp_interface = Some(bridge.br.clone());
+    o.heartbeat = Some(std::time::Duration::from_millis(200));
+    o
+}
