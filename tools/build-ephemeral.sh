@@ -16,6 +16,8 @@
 # Needs no root (apt-get download, dpkg -x, busybox cpio -R 0:0).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=lib/initramfs.sh
+. "$ROOT/tools/lib/initramfs.sh"
 OUT=${1:?usage: build-ephemeral.sh OUTDIR}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
@@ -75,7 +77,7 @@ fi
 MODS="virtio_pci virtio_net virtio_blk virtio_scsi e1000 e1000e ahci ata_piix sd_mod nvme vfat nls_cp437 nls_ascii nls_utf8 ext4 crc32c_generic"
 INIT="$ROOT/tools/ephemeral/init"
 UDHCPC="$ROOT/tools/ephemeral/udhcpc.script"
-stamp=$(cat "$INIT" "$UDHCPC" "$AGENT" "$0" | sha256sum | cut -c1-16)-$KVER
+stamp=$(cat "$INIT" "$UDHCPC" "$AGENT" "$0" "$ROOT/tools/lib/initramfs.sh" | sha256sum | cut -c1-16)-$KVER
 if [ -e "$OUT/initrd.gz" ] && [ "$(cat "$OUT/.stamp" 2>/dev/null)" = "$stamp" ] && [ -e "$OUT/mirror/streams/v1/index.json" ]; then
   log "up to date ($OUT)"
   exit 0
@@ -91,31 +93,11 @@ install -m 0755 "$UDHCPC" "$R/etc/udhcpc.script"
 install -m 0755 "$AGENT" "$R/bin/ironpool-agent"
 # Debug symbols are most of a debug build: leave them out of the initramfs.
 strip "$R/bin/ironpool-agent" 2>/dev/null || true
-MD="$K/lib/modules/$KVER"
-# The module closure: each named module and everything modules.dep says it needs.
-declare -A seen=()
-queue=()
-for m in $MODS; do
-  n=${m//-/_}
-  line=$(awk -F: -v n="$n" '{ b = $1; sub(/.*\//, "", b); sub(/\.ko(\.[a-z]+)?$/, "", b); gsub(/-/, "_", b); if (b == n) { print $1; exit } }' "$MD/modules.dep")
-  [ -n "$line" ] || { echo "build-ephemeral: module $m not found" >&2; exit 1; }
-  queue+=("$line")
-done
-while [ ${#queue[@]} -gt 0 ]; do
-  f=${queue[0]}
-  queue=("${queue[@]:1}")
-  [ -n "${seen[$f]:-}" ] && continue
-  seen[$f]=1
-  mkdir -p "$R/lib/modules/$KVER/$(dirname "$f")"
-  cp "$MD/$f" "$R/lib/modules/$KVER/$f"
-  for d in $(awk -F: -v f="$f" '$1 == f { print $2; exit }' "$MD/modules.dep"); do queue+=("$d"); done
-done
-cp "$MD"/modules.order "$MD"/modules.builtin "$R/lib/modules/$KVER/" 2>/dev/null || true
-"$BB" depmod -b "$R" "$KVER"
-(cd "$R" && find . | LC_ALL=C sort | "$BB" cpio -o -H newc -R 0:0 2>/dev/null) | gzip -6n > "$OUT/initrd.gz.tmp"
+add_modules "$R" "$K/lib/modules/$KVER" "$KVER" $MODS
+pack_initramfs "$R" "$OUT/initrd.gz.tmp" 6
 mv "$OUT/initrd.gz.tmp" "$OUT/initrd.gz"
 cp "$K/boot/vmlinuz-$KVER" "$OUT/vmlinuz"
-log "initrd.gz $(stat -c %s "$OUT/initrd.gz") bytes, ${#seen[@]} modules"
+log "initrd.gz $(stat -c %s "$OUT/initrd.gz") bytes, $MODULE_COUNT modules"
 
 # --- simplestreams mirror -----------------------------------------------------
 M="$OUT/mirror"

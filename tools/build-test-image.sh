@@ -26,6 +26,8 @@
 # Host packages: syslinux syslinux-common mtools dosfstools fdisk
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=lib/initramfs.sh
+. "$ROOT/tools/lib/initramfs.sh"
 OUT=${1:?usage: build-test-image.sh OUTDIR}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
@@ -109,7 +111,7 @@ VMLINUZ="$K/boot/vmlinuz-$KVER"
 INIT="$ROOT/tools/test-image/init"
 UDHCPC="$ROOT/tools/test-image/udhcpc.script"
 IMG="$OUT/test-image.img"
-stamp=$(cat "$0" "$INIT" "$UDHCPC" "$BB" "$MBR" "$(command -v syslinux)" "$VMLINUZ" | sha256sum | cut -c1-16)-$KVER
+stamp=$(cat "$0" "$ROOT/tools/lib/initramfs.sh" "$INIT" "$UDHCPC" "$BB" "$MBR" "$(command -v syslinux)" "$VMLINUZ" | sha256sum | cut -c1-16)-$KVER
 if [ -e "$IMG" ] && [ -e "$IMG.gz" ] && [ "$(cat "$OUT/.test-image.stamp" 2>/dev/null)" = "$stamp" ]; then
   log "up to date: $IMG ($(stat -c %s "$IMG") bytes), $IMG.gz ($(stat -c %s "$IMG.gz") bytes)"
   exit 0
@@ -127,29 +129,9 @@ cp "$BB" "$R/bin/busybox"
 ln -s busybox "$R/bin/sh"
 install -m 0755 "$INIT" "$R/init"
 install -m 0755 "$UDHCPC" "$R/etc/udhcpc.script"
-MD="$K/lib/modules/$KVER"
-# The module closure: each named module and everything modules.dep says it needs.
-declare -A seen=()
-queue=()
-for m in $MODS; do
-  n=${m//-/_}
-  line=$(awk -F: -v n="$n" '{ b = $1; sub(/.*\//, "", b); sub(/\.ko(\.[a-z]+)?$/, "", b); gsub(/-/, "_", b); if (b == n) { print $1; exit } }' "$MD/modules.dep")
-  [ -n "$line" ] || die "module $m not found"
-  queue+=("$line")
-done
-while [ ${#queue[@]} -gt 0 ]; do
-  f=${queue[0]}
-  queue=("${queue[@]:1}")
-  [ -n "${seen[$f]:-}" ] && continue
-  seen[$f]=1
-  mkdir -p "$R/lib/modules/$KVER/$(dirname "$f")"
-  cp "$MD/$f" "$R/lib/modules/$KVER/$f"
-  for d in $(awk -F: -v f="$f" '$1 == f { print $2; exit }' "$MD/modules.dep"); do queue+=("$d"); done
-done
-cp "$MD"/modules.order "$MD"/modules.builtin "$R/lib/modules/$KVER/" 2>/dev/null || true
-"$BB" depmod -b "$R" "$KVER"
-(cd "$R" && find . | LC_ALL=C sort | "$BB" cpio -o -H newc -R 0:0 2>/dev/null) | gzip -9n > "$W/initrd.gz"
-log "initrd.gz $(stat -c %s "$W/initrd.gz") bytes, ${#seen[@]} modules"
+add_modules "$R" "$K/lib/modules/$KVER" "$KVER" $MODS || die "module closure failed"
+pack_initramfs "$R" "$W/initrd.gz" 9
+log "initrd.gz $(stat -c %s "$W/initrd.gz") bytes, $MODULE_COUNT modules"
 
 # --- the disk -----------------------------------------------------------------
 log "building the disk image"

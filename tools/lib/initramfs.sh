@@ -1,0 +1,37 @@
+# Helpers shared by tools/build-ephemeral.sh and tools/build-test-image.sh
+# (bash; source it). Both expect $BB to be a static busybox.
+
+# add_modules ROOT MD KVER MODULE...: copies each module and everything
+# modules.dep says it needs from MD (an unpacked kernel's
+# lib/modules/KVER) into ROOT/lib/modules/KVER, then runs depmod there.
+# Sets MODULE_COUNT.
+add_modules() {
+  local root=$1 md=$2 kver=$3
+  shift 3
+  local -A seen=()
+  local queue=() m n line f d
+  for m in "$@"; do
+    n=${m//-/_}
+    line=$(awk -F: -v n="$n" '{ b = $1; sub(/.*\//, "", b); sub(/\.ko(\.[a-z]+)?$/, "", b); gsub(/-/, "_", b); if (b == n) { print $1; exit } }' "$md/modules.dep")
+    [ -n "$line" ] || { echo "module $m not found in $md" >&2; return 1; }
+    queue+=("$line")
+  done
+  while [ ${#queue[@]} -gt 0 ]; do
+    f=${queue[0]}
+    queue=("${queue[@]:1}")
+    [ -n "${seen[$f]:-}" ] && continue
+    seen[$f]=1
+    mkdir -p "$root/lib/modules/$kver/$(dirname "$f")"
+    cp "$md/$f" "$root/lib/modules/$kver/$f"
+    for d in $(awk -F: -v f="$f" '$1 == f { print $2; exit }' "$md/modules.dep"); do queue+=("$d"); done
+  done
+  cp "$md"/modules.order "$md"/modules.builtin "$root/lib/modules/$kver/" 2>/dev/null || true
+  "$BB" depmod -b "$root" "$kver"
+  MODULE_COUNT=${#seen[@]}
+}
+
+# pack_initramfs ROOT OUT GZIP_LEVEL: a newc cpio of ROOT owned by root,
+# in a stable order, gzipped into OUT.
+pack_initramfs() {
+  (cd "$1" && find . | LC_ALL=C sort | "$BB" cpio -o -H newc -R 0:0 2>/dev/null) | gzip "-$3n" > "$2"
+}
