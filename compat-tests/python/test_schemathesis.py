@@ -50,6 +50,10 @@ def seeded(region):
     post("spaces/", {"name": "st-space"})
     post("subnets/", {"cidr": "198.51.100.0/24", "gateway_ip": "198.51.100.1"})
     post("ipranges/", {"type": "reserved", "start_ip": "198.51.100.10", "end_ip": "198.51.100.20"})
+    post("subnets/", {"cidr": "198.51.101.0/24"})
+    post("static-routes/", {"source": "198.51.100.0/24", "destination": "198.51.101.0/24", "gateway_ip": "198.51.100.1"})
+    post("dnsresources/", {"fqdn": "st-res.maas", "ip_addresses": "198.51.100.30"})
+    post("notifications/", {"message": "st-note", "admins": "true"})
     return region
 
 

@@ -280,6 +280,58 @@ const BOOT_RESOURCE: Fields = &[
     ("resource_uri", "string"),
 ];
 
+const STATIC_ROUTE: Fields = &[
+    ("id", "integer"),
+    ("source", "?#Subnet"),
+    ("destination", "?#Subnet"),
+    ("gateway_ip", "string"),
+    ("metric", "integer"),
+    ("resource_uri", "string"),
+];
+
+const NOTIFICATION: Fields = &[
+    ("id", "integer"),
+    ("ident", "?string"),
+    ("user", "?#User"),
+    ("users", "boolean"),
+    ("admins", "boolean"),
+    ("message", "string"),
+    ("context", "object"),
+    ("category", "string"),
+    ("dismissable", "boolean"),
+    ("resource_uri", "string"),
+];
+
+const BOOT_SOURCE: Fields = &[
+    ("id", "integer"),
+    ("url", "string"),
+    ("keyring_filename", "string"),
+    ("keyring_data", "string"),
+    ("created", "string"),
+    ("updated", "string"),
+    ("resource_uri", "string"),
+];
+
+const BOOT_SOURCE_SELECTION: Fields = &[
+    ("id", "integer"),
+    ("boot_source_id", "integer"),
+    ("os", "string"),
+    ("release", "string"),
+    ("arches", "[string]"),
+    ("subarches", "[string]"),
+    ("labels", "[string]"),
+    ("resource_uri", "string"),
+];
+
+const DNS_RESOURCE: Fields = &[
+    ("id", "integer"),
+    ("fqdn", "string"),
+    ("address_ttl", "?integer"),
+    ("ip_addresses", "[object]"),
+    ("resource_records", "[object]"),
+    ("resource_uri", "string"),
+];
+
 const VERSION: Fields = &[("capabilities", "[string]"), ("version", "string"), ("subversion", "string")];
 
 /// Every schema, by component name.
@@ -300,6 +352,11 @@ const ALL: &[(&str, Fields)] = &[
     ("Machine", MACHINE),
     ("Device", DEVICE),
     ("BootResource", BOOT_RESOURCE),
+    ("StaticRoute", STATIC_ROUTE),
+    ("Notification", NOTIFICATION),
+    ("BootSource", BOOT_SOURCE),
+    ("BootSourceSelection", BOOT_SOURCE_SELECTION),
+    ("DNSResource", DNS_RESOURCE),
     ("Version", VERSION),
 ];
 
@@ -334,6 +391,20 @@ const HANDLERS: &[(&str, &str)] = &[
     ("DeviceHandler", "Device"),
     ("BootResourcesHandler", "BootResource"),
     ("BootResourceHandler", "BootResource"),
+    ("InterfacesHandler", "Interface"),
+    ("InterfaceHandler", "Interface"),
+    ("BlockDevicesHandler", "BlockDevice"),
+    ("BlockDeviceHandler", "BlockDevice"),
+    ("StaticRoutesHandler", "StaticRoute"),
+    ("StaticRouteHandler", "StaticRoute"),
+    ("NotificationsHandler", "Notification"),
+    ("NotificationHandler", "Notification"),
+    ("BootSourcesHandler", "BootSource"),
+    ("BootSourceHandler", "BootSource"),
+    ("BootSourceSelectionsHandler", "BootSourceSelection"),
+    ("BootSourceSelectionHandler", "BootSourceSelection"),
+    ("DNSResourcesHandler", "DNSResource"),
+    ("DNSResourceHandler", "DNSResource"),
     ("VersionHandler", "Version"),
 ];
 
