@@ -504,12 +504,9 @@ impl DhcpServer {
     fn boot_file(&self, msg: &Message, mac: MacAddr) -> Option<(String, bool)> {
         let opts = msg.opts();
         let server = self.cfg.server_address.to_string();
-        if let Some(DhcpOption::UserClass(uc)) = opts.get(OptionCode::UserClass) {
-            // iPXE sends "iPXE" raw; RFC 3004 clients length-prefix it.
-            if uc.as_slice() == b"iPXE" || uc.get(1..) == Some(b"iPXE".as_slice()) {
-                let url = self.cfg.ipxe_script_url.replace("{mac}", &mac.to_string()).replace("{server}", &server);
-                return Some((url, false));
-            }
+        if is_ipxe(msg) {
+            let url = self.cfg.ipxe_script_url.replace("{mac}", &mac.to_string()).replace("{server}", &server);
+            return Some((url, false));
         }
         let arch = match opts.get(OptionCode::ClientSystemArchitecture) {
             Some(DhcpOption::ClientSystemArchitecture(a)) => Some(u16::from(*a)),
@@ -580,6 +577,11 @@ impl DhcpServer {
                     o.insert(DhcpOption::ClassIdentifier(b"HTTPClient".to_vec()));
                 }
             }
+            if is_ipxe(msg) {
+                // iPXE's encapsulated options (175), `no-pxedhcp` (176) = 1:
+                // do not wait 3 s for a ProxyDHCP offer that never comes.
+                o.insert(DhcpOption::Unknown(UnknownOption::new(OptionCode::from(175u8), vec![176, 1, 1])));
+            }
             if let (Some(prefix), Some(DhcpOption::ClientSystemArchitecture(a))) =
                 (&self.cfg.boot_files.pxelinux_path_prefix, msg.opts().get(OptionCode::ClientSystemArchitecture))
             {
@@ -599,6 +601,13 @@ impl DhcpServer {
         // empty reply would simply be dropped by the client.
         r.to_vec().unwrap_or_default()
     }
+}
+
+/// iPXE identifies itself with user class "iPXE" (raw; RFC 3004 clients
+/// length-prefix it).
+fn is_ipxe(msg: &Message) -> bool {
+    matches!(msg.opts().get(OptionCode::UserClass),
+        Some(DhcpOption::UserClass(uc)) if uc.as_slice() == b"iPXE" || uc.get(1..) == Some(b"iPXE".as_slice()))
 }
 
 #[cfg(test)]
@@ -769,6 +778,11 @@ mod tests {
         );
         let (o, _) = send(&mut s, &ipxe).unwrap();
         assert_eq!(fname(&o), "http://198.51.100.1:5248/ipxe.cfg-52:54:00:aa:bb:01");
+        assert_eq!(
+            o.opts().get(OptionCode::from(175u8)),
+            Some(&DhcpOption::Unknown(UnknownOption::new(OptionCode::from(175u8), vec![176, 1, 1]))),
+            "iPXE is told not to wait for ProxyDHCP"
+        );
         // Plain clients get no boot file.
         let (o, _) = send(&mut s, &packet(MessageType::Discover, mac(5), &[])).unwrap();
         assert!(o.opts().get(OptionCode::BootfileName).is_none());
