@@ -6,8 +6,10 @@ User, ...). Each request is signed with a fresh nonce and
 timestamp, since the region rejects replayed OAuth nonces as MAAS does."""
 
 import itertools
+import json
 import pathlib
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -40,8 +42,11 @@ def seeded(region):
             headers={"Authorization": oauth_header(region.admin_key)},
             method="POST",
         )
-        with urllib.request.urlopen(req) as r:
-            return r.read()
+        try:
+            with urllib.request.urlopen(req) as r:
+                return r.read()
+        except urllib.error.HTTPError as e:
+            raise AssertionError(f"seeding POST {path} {data}: {e.code} {e.read()[:300]!r}") from None
 
     post("machines/", {"architecture": "amd64", "mac_addresses": "52:54:00:5c:5c:01", "power_type": "manual", "commission": "false"})
     post("zones/", {"name": "st-zone"})
@@ -54,6 +59,26 @@ def seeded(region):
     post("static-routes/", {"source": "198.51.100.0/24", "destination": "198.51.101.0/24", "gateway_ip": "198.51.100.1"})
     post("dnsresources/", {"fqdn": "st-res.maas", "ip_addresses": "198.51.100.30"})
     post("notifications/", {"message": "st-note", "admins": "true"})
+    # A machine with disks, a partition, a volume group with a logical
+    # volume (virtual block devices), so storage responses are checked too.
+    sid = json.loads(post("machines/", {"architecture": "amd64", "mac_addresses": "52:54:00:5c:5c:03", "power_type": "manual"}))["system_id"]
+    # Commissioning ends when the machine signals OK with its own token.
+    req = urllib.request.Request(f"{region.api}machines/{sid}/?op=get_token", headers={"Authorization": oauth_header(region.admin_key)})
+    with urllib.request.urlopen(req) as r:
+        t = json.loads(r.read())
+    node_key = f"{t['consumer_key']}:{t['token_key']}:{t['token_secret']}"
+    req = urllib.request.Request(
+        region.api.replace("api/2.0/", "metadata/") + "latest/?op=signal",
+        data=urllib.parse.urlencode({"status": "OK"}).encode(),
+        headers={"Authorization": oauth_header(node_key)},
+        method="POST",
+    )
+    urllib.request.urlopen(req).read()
+    d1 = json.loads(post(f"nodes/{sid}/blockdevices/", {"name": "sda", "size": str(20 << 30), "block_size": "512", "model": "m", "serial": "s1"}))["id"]
+    d2 = json.loads(post(f"nodes/{sid}/blockdevices/", {"name": "sdb", "size": str(20 << 30), "block_size": "512", "model": "m", "serial": "s2"}))["id"]
+    post(f"nodes/{sid}/blockdevices/{d1}/partitions/", {"size": str(5 << 30)})
+    vg = json.loads(post(f"nodes/{sid}/volume-groups/", {"name": "st-vg", "block_devices": str(d2)}))["id"]
+    post(f"nodes/{sid}/volume-group/{vg}/?op=create_logical_volume", {"name": "st-lv", "size": str(5 << 30)})
     return region
 
 

@@ -161,9 +161,55 @@ const BLOCK_DEVICE: Fields = &[
     ("partitions", "[object]"),
     ("firmware_version", "?string"),
     ("storage_pool", "?string"),
-    ("numa_node", "integer"),
+    ("numa_node", "?integer"),
     ("resource_uri", "string"),
 ];
+
+const PARTITION: Fields = &[
+    ("system_id", "string"),
+    ("device_id", "integer"),
+    ("id", "integer"),
+    ("uuid", "string"),
+    ("path", "string"),
+    ("type", "string"),
+    ("size", "integer"),
+    ("bootable", "boolean"),
+    ("tags", "[string]"),
+    ("used_for", "string"),
+    ("filesystem", "?object"),
+    ("resource_uri", "string"),
+];
+
+const VOLUME_GROUP: Fields = &[
+    ("system_id", "string"),
+    ("id", "integer"),
+    ("name", "string"),
+    ("uuid", "string"),
+    ("devices", "[object]"),
+    ("size", "integer"),
+    ("human_size", "string"),
+    ("available_size", "integer"),
+    ("human_available_size", "string"),
+    ("used_size", "integer"),
+    ("human_used_size", "string"),
+    ("logical_volumes", "[#BlockDevice]"),
+    ("resource_uri", "string"),
+];
+
+const EVENT: Fields = &[
+    ("id", "integer"),
+    ("username", "string"),
+    ("node", "?string"),
+    ("hostname", "string"),
+    ("level", "string"),
+    ("created", "string"),
+    ("type", "string"),
+    ("description", "string"),
+];
+
+/// `events/?op=query`: a page of events, newest first.
+const EVENT_PAGE: Fields =
+    &[("count", "integer"), ("events", "[#Event]"), ("next_uri", "?string"), ("prev_uri", "?string")];
 
 const MACHINE: Fields = &[
     ("system_id", "string"),
@@ -349,6 +395,10 @@ const ALL: &[(&str, Fields)] = &[
     ("SSHKey", SSHKEY),
     ("Interface", INTERFACE),
     ("BlockDevice", BLOCK_DEVICE),
+    ("Partition", PARTITION),
+    ("VolumeGroup", VOLUME_GROUP),
+    ("Event", EVENT),
+    ("EventPage", EVENT_PAGE),
     ("Machine", MACHINE),
     ("Device", DEVICE),
     ("BootResource", BOOT_RESOURCE),
@@ -405,6 +455,11 @@ const HANDLERS: &[(&str, &str)] = &[
     ("BootSourceSelectionHandler", "BootSourceSelection"),
     ("DNSResourcesHandler", "DNSResource"),
     ("DNSResourceHandler", "DNSResource"),
+    ("PartitionsHandler", "Partition"),
+    ("PartitionHandler", "Partition"),
+    ("VolumeGroupsHandler", "VolumeGroup"),
+    ("VolumeGroupHandler", "VolumeGroup"),
+    ("EventsHandler", "EventPage"),
     ("VersionHandler", "Version"),
 ];
 
@@ -420,6 +475,7 @@ const RESOURCE_OPS: &[(&str, &str)] = &[
     ("MachineHandler", "mark_broken"),
     ("MachineHandler", "mark_fixed"),
     ("UsersHandler", "whoami"),
+    ("EventsHandler", "query"),
 ];
 
 /// The component a response of `a` on `h` is described by, if any.
