@@ -338,6 +338,15 @@ fn partitions(disk: &str) -> Vec<String> {
     parts
 }
 
+/// Whether a `blkid` line names the NoCloud label (`cidata` or `CIDATA`).
+fn has_cidata_label(blkid: &str) -> bool {
+    blkid.split_whitespace().any(|w| {
+        w.strip_prefix("LABEL=")
+            .map(|v| v.trim_matches('"').eq_ignore_ascii_case(deploy::CIDATA_LABEL))
+            .unwrap_or(false)
+    })
+}
+
 /// Writes the seed onto the freshly written disk: the `cidata` partition
 /// when the image has one, else the first partition holding a root
 /// filesystem (`/etc`).
@@ -346,9 +355,13 @@ pub fn install_seed(disk: &str, seed: &Seed) -> Result<String> {
     let mnt = PathBuf::from("/run/ironpool-target");
     std::fs::create_dir_all(&mnt).map_err(|e| err(format!("cannot create {}: {e}", mnt.display())))?;
     let m = mnt.to_string_lossy().into_owned();
-    let label = run("findfs", &[&format!("LABEL={}", deploy::CIDATA_LABEL)])
-        .or_else(|_| run("findfs", &[&format!("LABEL={}", deploy::CIDATA_LABEL.to_uppercase())]));
-    if let Ok(dev) = label {
+    // Only the partitions of the disk just written: another disk may carry
+    // an old `cidata` of its own.
+    let cidata = parts
+        .iter()
+        .map(|p| format!("/dev/{p}"))
+        .find(|dev| run("blkid", &[dev]).is_ok_and(|out| has_cidata_label(&out)));
+    if let Some(dev) = cidata {
         run("mount", &["-t", "vfat", &dev, &m])?;
         let r = seed.write_cidata(&mnt);
         let _ = run("sync", &[]);
@@ -545,6 +558,14 @@ mod tests {
     }
 
     #[test]
+    fn cidata_labels() {
+        assert!(has_cidata_label(r#"/dev/vda2: LABEL="cidata" UUID="1234-ABCD" TYPE="vfat""#));
+        assert!(has_cidata_label(r#"/dev/vda2: LABEL="CIDATA" TYPE="vfat""#));
+        assert!(!has_cidata_label(r#"/dev/vda1: LABEL="IPBOOT" TYPE="vfat""#));
+        assert!(!has_cidata_label(r#"/dev/vda1: UUID="x" TYPE="ext4""#));
+    }
+
+    #[test]
     fn erases_files() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("disk");
@@ -556,6 +577,11 @@ mod tests {
         assert!(b[(size - QUICK_BYTES) as usize..].iter().all(|&x| x == 0));
         assert!(b[QUICK_BYTES as usize..(size - QUICK_BYTES) as usize].iter().all(|&x| x == 0xaa));
         erase(&p, size, "full").unwrap();
+        assert!(std::fs::read(&p).unwrap().iter().all(|&x| x == 0));
+        // A file cannot be discarded securely: a full erase, and it says so.
+        std::fs::write(&p, vec![0x55u8; size as usize]).unwrap();
+        let said = erase(&p, size, "secure").unwrap();
+        assert!(said.contains("secure erase unsupported"), "{said}");
         assert!(std::fs::read(&p).unwrap().iter().all(|&x| x == 0));
     }
 
