@@ -338,13 +338,40 @@ fn partitions(disk: &str) -> Vec<String> {
     parts
 }
 
-/// Whether a `blkid` line names the NoCloud label (`cidata` or `CIDATA`).
-fn has_cidata_label(blkid: &str) -> bool {
-    blkid.split_whitespace().any(|w| {
-        w.strip_prefix("LABEL=")
-            .map(|v| v.trim_matches('"').eq_ignore_ascii_case(deploy::CIDATA_LABEL))
-            .unwrap_or(false)
-    })
+/// The volume label of a FAT (12/16/32) or ISO 9660 filesystem on `dev`,
+/// read from its boot sector or volume descriptor: the two forms a NoCloud
+/// seed comes in (busybox has no `blkid`, and `findfs` would search every
+/// disk, not just the one written).
+fn volume_label(dev: &Path) -> Option<String> {
+    let mut f = std::fs::File::open(dev).ok()?;
+    let mut b = vec![0u8; 0x8800];
+    let mut got = 0;
+    while got < b.len() {
+        match f.read(&mut b[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(_) => return None,
+        }
+    }
+    label_of(&b[..got])
+}
+
+fn label_of(b: &[u8]) -> Option<String> {
+    let text = |r: std::ops::Range<usize>| -> Option<String> {
+        let s = String::from_utf8_lossy(b.get(r)?).trim_end_matches([' ', '\0']).to_string();
+        (!s.is_empty() && s != "NO NAME").then_some(s)
+    };
+    if b.get(0x8001..0x8006) == Some(b"CD001".as_slice()) {
+        return text(0x8028..0x8048);
+    }
+    if b.get(510..512) != Some([0x55, 0xaa].as_slice()) {
+        return None;
+    }
+    match (b.get(0x36..0x3b), b.get(0x52..0x57)) {
+        (Some(b"FAT12") | Some(b"FAT16"), _) => text(0x2b..0x36),
+        (_, Some(b"FAT32")) => text(0x47..0x52),
+        _ => None,
+    }
 }
 
 /// Writes the seed onto the freshly written disk: the `cidata` partition
@@ -360,7 +387,7 @@ pub fn install_seed(disk: &str, seed: &Seed) -> Result<String> {
     let cidata = parts
         .iter()
         .map(|p| format!("/dev/{p}"))
-        .find(|dev| run("blkid", &[dev]).is_ok_and(|out| has_cidata_label(&out)));
+        .find(|dev| volume_label(Path::new(dev)).is_some_and(|l| l.eq_ignore_ascii_case(deploy::CIDATA_LABEL)));
     if let Some(dev) = cidata {
         run("mount", &["-t", "vfat", &dev, &m])?;
         let r = seed.write_cidata(&mnt);
@@ -558,11 +585,35 @@ mod tests {
     }
 
     #[test]
-    fn cidata_labels() {
-        assert!(has_cidata_label(r#"/dev/vda2: LABEL="cidata" UUID="1234-ABCD" TYPE="vfat""#));
-        assert!(has_cidata_label(r#"/dev/vda2: LABEL="CIDATA" TYPE="vfat""#));
-        assert!(!has_cidata_label(r#"/dev/vda1: LABEL="IPBOOT" TYPE="vfat""#));
-        assert!(!has_cidata_label(r#"/dev/vda1: UUID="x" TYPE="ext4""#));
+    fn volume_labels() {
+        let mut fat16 = vec![0u8; 0x8800];
+        fat16[0x2b..0x36].copy_from_slice(b"cidata     ");
+        fat16[0x36..0x3e].copy_from_slice(b"FAT16   ");
+        fat16[510] = 0x55;
+        fat16[511] = 0xaa;
+        assert_eq!(label_of(&fat16).as_deref(), Some("cidata"));
+        let mut fat32 = vec![0u8; 1024];
+        fat32[0x47..0x52].copy_from_slice(b"CIDATA     ");
+        fat32[0x52..0x5a].copy_from_slice(b"FAT32   ");
+        fat32[510] = 0x55;
+        fat32[511] = 0xaa;
+        assert_eq!(label_of(&fat32).as_deref(), Some("CIDATA"));
+        let mut iso = vec![0u8; 0x8800];
+        iso[0x8001..0x8006].copy_from_slice(b"CD001");
+        iso[0x8028..0x8048].copy_from_slice(b"cidata                          ");
+        assert_eq!(label_of(&iso).as_deref(), Some("cidata"));
+        let mut unlabelled = fat16.clone();
+        unlabelled[0x2b..0x36].copy_from_slice(b"NO NAME    ");
+        assert_eq!(label_of(&unlabelled), None);
+        assert_eq!(label_of(&vec![0u8; 4096]), None);
+        // A real one when mkfs.vfat is here (the test image is made with it).
+        let d = tempfile::tempdir().unwrap();
+        let img = d.path().join("p.img");
+        std::fs::File::create(&img).unwrap().set_len(4 << 20).unwrap();
+        let made = Command::new("mkfs.vfat").args(["-F", "12", "-n", "cidata"]).arg(&img).output();
+        if made.is_ok_and(|o| o.status.success()) {
+            assert_eq!(volume_label(&img).as_deref(), Some("cidata"));
+        }
     }
 
     #[test]
