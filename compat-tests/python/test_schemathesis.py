@@ -38,7 +38,7 @@ def seeded(region):
     def post(path, data):
         req = urllib.request.Request(
             region.api + path,
-            data=urllib.parse.urlencode(data).encode(),
+            data=urllib.parse.urlencode(data, doseq=True).encode(),
             headers={"Authorization": oauth_header(region.admin_key)},
             method="POST",
         )
@@ -79,6 +79,10 @@ def seeded(region):
     post(f"nodes/{sid}/blockdevices/{d1}/partitions/", {"size": str(5 << 30)})
     vg = json.loads(post(f"nodes/{sid}/volume-groups/", {"name": "st-vg", "block_devices": str(d2)}))["id"]
     post(f"nodes/{sid}/volume-group/{vg}/?op=create_logical_volume", {"name": "st-lv", "size": str(5 << 30)})
+    d3 = json.loads(post(f"nodes/{sid}/blockdevices/", {"name": "sdc", "size": str(20 << 30), "block_size": "512", "model": "m", "serial": "s3"}))["id"]
+    d4 = json.loads(post(f"nodes/{sid}/blockdevices/", {"name": "sdd", "size": str(20 << 30), "block_size": "512", "model": "m", "serial": "s4"}))["id"]
+    post(f"nodes/{sid}/raids/", {"name": "md0", "level": "raid-1", "block_devices": [str(d3), str(d4)]})
+    post("dnsresourcerecords/", {"fqdn": "st-txt.maas", "rrtype": "TXT", "rrdata": "hello"})
     return region
 
 

@@ -196,6 +196,56 @@ const VOLUME_GROUP: Fields = &[
     ("resource_uri", "string"),
 ];
 
+const RAID: Fields = &[
+    ("system_id", "string"),
+    ("id", "integer"),
+    ("name", "string"),
+    ("uuid", "string"),
+    ("level", "string"),
+    ("devices", "[object]"),
+    ("spare_devices", "[object]"),
+    ("size", "integer"),
+    ("human_size", "string"),
+    ("virtual_device", "?#BlockDevice"),
+    ("resource_uri", "string"),
+];
+
+const CACHE_SET: Fields = &[
+    ("system_id", "string"),
+    ("id", "integer"),
+    ("name", "string"),
+    ("cache_device", "?object"),
+    ("resource_uri", "string"),
+];
+
+const BCACHE: Fields = &[
+    ("system_id", "string"),
+    ("id", "integer"),
+    ("name", "string"),
+    ("uuid", "string"),
+    ("cache_set", "?#CacheSet"),
+    ("backing_device", "?object"),
+    ("cache_mode", "?string"),
+    ("size", "integer"),
+    ("human_size", "string"),
+    ("virtual_device", "?#BlockDevice"),
+    ("resource_uri", "string"),
+];
+
+const FILE: Fields =
+    &[("filename", "string"), ("owner", "string"), ("anon_resource_uri", "string"), ("resource_uri", "string")];
+
+const DNS_RECORD: Fields = &[
+    ("id", "integer"),
+    ("fqdn", "string"),
+    ("ttl", "?integer"),
+    ("rrtype", "string"),
+    ("rrdata", "string"),
+    ("resource_uri", "string"),
+];
+
+const SSLKEY: Fields = &[("id", "integer"), ("key", "string"), ("resource_uri", "string")];
+
 const EVENT: Fields = &[
     ("id", "integer"),
     ("username", "string"),
@@ -397,6 +447,12 @@ const ALL: &[(&str, Fields)] = &[
     ("BlockDevice", BLOCK_DEVICE),
     ("Partition", PARTITION),
     ("VolumeGroup", VOLUME_GROUP),
+    ("Raid", RAID),
+    ("CacheSet", CACHE_SET),
+    ("Bcache", BCACHE),
+    ("File", FILE),
+    ("DNSResourceRecord", DNS_RECORD),
+    ("SSLKey", SSLKEY),
     ("Event", EVENT),
     ("EventPage", EVENT_PAGE),
     ("Machine", MACHINE),
@@ -460,6 +516,17 @@ const HANDLERS: &[(&str, &str)] = &[
     ("VolumeGroupsHandler", "VolumeGroup"),
     ("VolumeGroupHandler", "VolumeGroup"),
     ("EventsHandler", "EventPage"),
+    ("RaidsHandler", "Raid"),
+    ("RaidHandler", "Raid"),
+    ("BcacheCacheSetsHandler", "CacheSet"),
+    ("BcacheCacheSetHandler", "CacheSet"),
+    ("BcachesHandler", "Bcache"),
+    ("BcacheHandler", "Bcache"),
+    ("FilesHandler", "File"),
+    ("DNSResourceRecordsHandler", "DNSResourceRecord"),
+    ("DNSResourceRecordHandler", "DNSResourceRecord"),
+    ("SSLKeysHandler", "SSLKey"),
+    ("SSLKeyHandler", "SSLKey"),
     ("VersionHandler", "Version"),
 ];
 
