@@ -34,31 +34,9 @@ if [ -z "$KPKG" ]; then
   KPKG=$(apt-cache depends linux-image-amd64 | sed -n 's/^ *Depends: \(linux-image-[0-9].*\)/\1/p' | head -n1)
 fi
 KVER=${KPKG#linux-image-}
-download() {
-  local pkg=$1
-  ls "$C/debs/${pkg}"_*.deb >/dev/null 2>&1 && return 0
-  log "downloading $pkg"
-  (cd "$C/debs" && { apt-get download "$pkg" >/dev/null 2>&1 ||
-    { as_root apt-get update -qq && apt-get download "$pkg" >/dev/null; }; })
-}
-download "$KPKG"
-download busybox-static
-
+prepare_kernel "$C" "$KPKG"
 K="$C/kernel-$KVER"
-if [ ! -e "$K/.done" ]; then
-  log "unpacking $KPKG"
-  rm -rf "$K" && dpkg -x "$C/debs/${KPKG}"_*.deb "$K"
-  touch "$K/.unpacked"
-fi
 BB="$C/busybox/bin/busybox"
-if [ ! -x "$BB" ]; then
-  rm -rf "$C/busybox" && dpkg -x "$C"/debs/busybox-static_*.deb "$C/busybox"
-fi
-if [ ! -e "$K/.done" ]; then
-  log "depmod $KVER"
-  "$BB" depmod -b "$K" "$KVER"
-  touch "$K/.done"
-fi
 
 # --- the agent ----------------------------------------------------------------
 AGENT_TARGET=${AGENT_TARGET_DIR:-$ROOT/target-static}

@@ -77,30 +77,7 @@ if [ -n "${EPHEMERAL_CACHE:-}" ] && [ -e "$EPHEMERAL_CACHE/kernel-$KVER/.done" ]
 else
   [ -n "${EPHEMERAL_CACHE:-}" ] && log "$EPHEMERAL_CACHE has no depmod'ed kernel-$KVER + busybox, using $OUT/cache"
   C="$OUT/cache"
-  mkdir -p "$C/debs"
-  download() {
-    local pkg=$1
-    ls "$C/debs/${pkg}"_*.deb >/dev/null 2>&1 && return 0
-    log "downloading $pkg"
-    (cd "$C/debs" && { apt-get download "$pkg" >/dev/null 2>&1 ||
-      { as_root apt-get update -qq && apt-get download "$pkg" >/dev/null; }; })
-  }
-  K="$C/kernel-$KVER"
-  [ -e "$K/.done" ] || download "$KPKG"
-  [ -x "$C/busybox/bin/busybox" ] || download busybox-static
-  if [ ! -e "$K/.done" ]; then
-    log "unpacking $KPKG"
-    rm -rf "$K" && dpkg -x "$C/debs/${KPKG}"_*.deb "$K"
-    touch "$K/.unpacked"
-  fi
-  if [ ! -x "$C/busybox/bin/busybox" ]; then
-    rm -rf "$C/busybox" && dpkg -x "$C"/debs/busybox-static_*.deb "$C/busybox"
-  fi
-  if [ ! -e "$K/.done" ]; then
-    log "depmod $KVER"
-    "$C/busybox/bin/busybox" depmod -b "$K" "$KVER"
-    touch "$K/.done"
-  fi
+  prepare_kernel "$C" "$KPKG"
 fi
 K="$C/kernel-$KVER"
 BB="$C/busybox/bin/busybox"

@@ -1,5 +1,35 @@
 # Helpers shared by tools/build-ephemeral.sh and tools/build-test-image.sh
-# (bash; source it). Both expect $BB to be a static busybox.
+# (bash; source it). The callers define log and as_root; add_modules and
+# pack_initramfs expect $BB to be a static busybox.
+
+# prepare_kernel CACHE KPKG: the Debian kernel package KPKG unpacked in
+# CACHE/kernel-KVER with its modules.dep (marked .done) and busybox-static
+# in CACHE/busybox, downloading into CACHE/debs what is missing.
+prepare_kernel() {
+  local c=$1 kpkg=$2
+  local k="$c/kernel-${kpkg#linux-image-}" pkg
+  mkdir -p "$c/debs"
+  for pkg in "$kpkg" busybox-static; do
+    ls "$c/debs/${pkg}"_*.deb >/dev/null 2>&1 && continue
+    [ "$pkg" = "$kpkg" ] && [ -e "$k/.done" ] && continue
+    [ "$pkg" = busybox-static ] && [ -x "$c/busybox/bin/busybox" ] && continue
+    log "downloading $pkg"
+    (cd "$c/debs" && { apt-get download "$pkg" >/dev/null 2>&1 ||
+      { as_root apt-get update -qq && apt-get download "$pkg" >/dev/null; }; })
+  done
+  if [ ! -e "$k/.done" ]; then
+    log "unpacking $kpkg"
+    rm -rf "$k" && dpkg -x "$c/debs/${kpkg}"_*.deb "$k"
+  fi
+  if [ ! -x "$c/busybox/bin/busybox" ]; then
+    rm -rf "$c/busybox" && dpkg -x "$c"/debs/busybox-static_*.deb "$c/busybox"
+  fi
+  if [ ! -e "$k/.done" ]; then
+    log "depmod ${kpkg#linux-image-}"
+    "$c/busybox/bin/busybox" depmod -b "$k" "${kpkg#linux-image-}"
+    touch "$k/.done"
+  fi
+}
 
 # add_modules ROOT MD KVER MODULE...: copies each module and everything
 # modules.dep says it needs from MD (an unpacked kernel's
