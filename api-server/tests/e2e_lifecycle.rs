@@ -258,16 +258,7 @@ async fn qemu_vm_enlists_commissions_deploys_and_releases() {
     let o = bridge_rack_options(&s, &bridge, dir.path().join("rack"), "e2e-rack");
     let rack = Rack::start(o).await.unwrap();
     let rack_sid = wait("rack registration", Duration::from_secs(10), &console, async || rack.state.system_id()).await;
-    let r = s
-        .post(
-            Some(&admin),
-            "ipranges/",
-            &[("type", "dynamic"), ("start_ip", "203.0.113.50"), ("end_ip", "203.0.113.99")],
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    let r = s.call(Some(&admin), "PUT", "vlans/5001/", &[("dhcp_on", "true"), ("primary_rack", &rack_sid)]).await;
-    assert_eq!(r.status, 200, "{}", r.body);
+    dhcp_on_bridge(&s, &admin, &rack_sid).await;
     wait("DHCP on the rack", Duration::from_secs(10), &console, async || rack.state.dhcp_stats()).await;
     wait("the boot kernel in the rack's configuration", Duration::from_secs(20), &console, async || {
         rack.state.config().filter(|c| c.boot.enlist.kernel.is_some()).map(|_| ())

@@ -46,16 +46,7 @@ async fn qemu_vm_network_boots_from_the_rack() {
 
     // The VM is a known machine being commissioned.
     let sid = commissioning_machine(&s, &admin, VM_MAC, "vm-one").await;
-    let r = s
-        .post(
-            Some(&admin),
-            "ipranges/",
-            &[("type", "dynamic"), ("start_ip", "203.0.113.50"), ("end_ip", "203.0.113.99")],
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    let r = s.call(Some(&admin), "PUT", "vlans/5001/", &[("dhcp_on", "true"), ("primary_rack", &rack_sid)]).await;
-    assert_eq!(r.status, 200, "{}", r.body);
+    dhcp_on_bridge(&s, &admin, &rack_sid).await;
     wait("DHCP on the rack", Duration::from_secs(10), async || rack.state.dhcp_stats()).await;
 
     let console = dir.path().join("console.log");

@@ -520,3 +520,19 @@ pub fn bridge_rack_options(
     o.heartbeat = Some(std::time::Duration::from_millis(200));
     o
 }
+
+/// A dynamic range 203.0.113.50-99 on the bridge's subnet and DHCP on the
+/// untagged VLAN with `rack_sid` as primary (after [`bridge_rack_options`]'s
+/// rack has registered it).
+pub async fn dhcp_on_bridge(s: &TestServer, admin: &ApiKey, rack_sid: &str) {
+    let r = s
+        .post(
+            Some(admin),
+            "ipranges/",
+            &[("type", "dynamic"), ("start_ip", "203.0.113.50"), ("end_ip", "203.0.113.99")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = s.call(Some(admin), "PUT", "vlans/5001/", &[("dhcp_on", "true"), ("primary_rack", rack_sid)]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}
