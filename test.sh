@@ -19,6 +19,7 @@ missing=()
 command -v python3 >/dev/null || missing+=(python3)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 command -v dig >/dev/null || missing+=(bind9-dnsutils)
+command -v curl >/dev/null || missing+=(curl)
 # The end-to-end test's deployable disk image (tools/build-test-image.sh).
 command -v mcopy >/dev/null || missing+=(mtools)
 command -v mkfs.vfat >/dev/null || missing+=(dosfstools)
@@ -67,6 +68,8 @@ log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+log "the README's demo command, verbatim (tools/check-readme-demo.sh)"
+tools/check-readme-demo.sh
 log "cargo test"
 TEST_LOG="$PGDIR/cargo-test.log"
 cargo test --workspace 2>&1 | tee "$TEST_LOG"

@@ -22,7 +22,8 @@ use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseI
 use hickory_server::zone_handler::MessageResponseBuilder;
 
 use crate::db::Datastore;
-use crate::engine::dns::{self as engine, Lookup, Rdata};
+use crate::engine;
+use crate::engine::dns::{Lookup, Rdata};
 use crate::error::{Error, Result};
 
 /// Binds UDP and TCP on `bind` (the same port for both; port 0 picks one
@@ -147,7 +148,7 @@ impl RequestHandler for Zones {
         let qname = owner.to_ascii();
         let found = {
             let qname = qname.clone();
-            self.db.run(move |c| engine::lookup(c, &qname)).await
+            self.db.run(move |c| engine::dns::lookup(c, &qname)).await
         };
         let (apex, soa, exists, records) = match found {
             Ok(Lookup::Zone { apex, soa, exists, records }) => (apex, soa, exists, records),

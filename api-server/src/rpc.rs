@@ -9,10 +9,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use ironpool_rack::link::proto::{self, BootEventReport, ImageRef, LeaseReport, RegisterRequest, SyncRequest};
 use serde::de::DeserializeOwned;
 
-use crate::engine::boot_resources;
-use crate::engine::racks::{self, BootImages};
+use crate::engine;
+use crate::engine::racks::BootImages;
 use crate::error::{Error, Result};
-use crate::http::{error::to_response, read_body_limited, AppState};
+use crate::http::error::to_response;
+use crate::http::router::read_body_limited;
+use crate::http::AppState;
 
 /// Lease batches can be large after an outage; nothing else comes close.
 const BODY_LIMIT: usize = 16 << 20;
@@ -63,36 +65,36 @@ async fn dispatch(req: &HttpRequest, payload: web::Payload, state: Arc<AppState>
     match (method, call) {
         ("POST", "register") => {
             let r: RegisterRequest = decode(&body)?;
-            let resp = db.write(move |c| racks::register(c, &r)).await?;
+            let resp = db.write(move |c| engine::racks::register(c, &r)).await?;
             tracing::info!(system_id = %resp.system_id, "rack registered");
             Ok(HttpResponse::Ok().json(resp))
         }
         ("POST", "sync") => {
             let r: SyncRequest = decode(&body)?;
             let images = ephemeral_images(&state).await?;
-            let resp = db.write(move |c| racks::sync(c, &r, &images)).await?;
+            let resp = db.write(move |c| engine::racks::sync(c, &r, &images)).await?;
             Ok(HttpResponse::Ok().json(resp))
         }
         ("POST", "leases") => {
             let r: LeaseReport = decode(&body)?;
-            let n = db.write(move |c| racks::record_leases(c, &r)).await?;
+            let n = db.write(move |c| engine::racks::record_leases(c, &r)).await?;
             Ok(json(serde_json::json!({ "applied": n })))
         }
         ("POST", "boot-events") => {
             let r: BootEventReport = decode(&body)?;
-            let n = db.write(move |c| racks::record_boot_events(c, &r)).await?;
+            let n = db.write(move |c| engine::racks::record_boot_events(c, &r)).await?;
             Ok(json(serde_json::json!({ "applied": n })))
         }
         ("GET" | "HEAD", c) if c.starts_with("images/") => {
             let sha = c.trim_start_matches("images/").to_ascii_lowercase();
-            let path =
-                boot_resources::file_path(&state.config.data_dir, &sha).ok_or(Error::NotFound("BootResourceFile"))?;
+            let path = engine::boot_resources::file_path(&state.config.data_dir, &sha)
+                .ok_or(Error::NotFound("BootResourceFile"))?;
             let size = std::fs::metadata(&path).map_err(|e| Error::Internal(format!("boot file {sha}: {e}")))?.len();
             Ok(ironpool_rack::link::http::serve_file(req, path, size).await)
         }
         ("POST", "power-results") => {
             let r: proto::PowerResultReport = decode(&body)?;
-            let n = db.write(move |c| racks::record_power_results(c, &r)).await?;
+            let n = db.write(move |c| engine::racks::record_power_results(c, &r)).await?;
             Ok(json(serde_json::json!({ "applied": n })))
         }
         (_, "register" | "sync" | "leases" | "boot-events" | "power-results") => {
@@ -106,8 +108,8 @@ async fn dispatch(req: &HttpRequest, payload: web::Payload, state: Arc<AppState>
 /// boot resource that has both a `boot-kernel` and a `boot-initrd` file
 /// (imported from a mirror or built by `ironpool-agent`'s image script).
 async fn ephemeral_images(state: &AppState) -> Result<BootImages> {
-    let all = boot_resources::complete_resources(&state.db, &state.config.data_dir).await?;
-    let pick = |img: &boot_resources::BootImage, ftype: &str| {
+    let all = engine::boot_resources::complete_resources(&state.db, &state.config.data_dir).await?;
+    let pick = |img: &engine::boot_resources::BootImage, ftype: &str| {
         img.files.iter().find(|f| f.filetype == ftype).map(|f| ImageRef {
             sha256: f.sha256.clone(),
             size: f.size,

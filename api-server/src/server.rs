@@ -6,12 +6,21 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use actix_web::middleware::from_fn;
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use futures_util::future::LocalBoxFuture;
 
+use crate::api;
 use crate::config::RegionConfig;
 use crate::db::Datastore;
+use crate::dns;
+use crate::engine;
 use crate::error::{Error, Result};
-use crate::http::{self, oauth::NonceCache, registry::Registry, AppState};
+use crate::http;
+use crate::http::oauth::NonceCache;
+use crate::http::registry::Registry;
+use crate::http::router::{Mount, Routes};
+use crate::http::AppState;
+use crate::rpc;
 
 /// A bound, not yet awaited, region server.
 pub struct Region {
@@ -25,29 +34,65 @@ pub fn state(config: RegionConfig) -> Result<Arc<AppState>> {
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| Error::Internal(format!("cannot create data dir {}: {e}", config.data_dir.display())))?;
     let db = Datastore::open(&config.database_url, config.db_pool_size)?;
-    let rack_secret = match db.blocking(crate::engine::racks::ensure_secret) {
+    let rack_secret = match db.blocking(engine::racks::ensure_secret) {
         Ok(s) => s,
         // Another region created it at the same moment: read theirs.
         Err(_) => db
-            .blocking(crate::engine::racks::secret)?
+            .blocking(engine::racks::secret)?
             .ok_or_else(|| Error::Internal("cannot create the rack secret".into()))?,
     };
-    crate::engine::racks::write_secret_file(&config.data_dir, &rack_secret)?;
-    let registry = Registry::new(crate::api::handlers());
-    let registry_v1 = Registry::new(crate::api::v1::handlers());
-    let images = crate::engine::image_store::ImageStore::new(&config.data_dir);
+    engine::racks::write_secret_file(&config.data_dir, &rack_secret)?;
+    let images = engine::image_store::ImageStore::new(&config.data_dir);
     Ok(Arc::new(AppState {
         db,
         images,
         config,
-        registry,
-        registry_v1,
         nonces: NonceCache::default(),
         power: Default::default(),
         dns_addr: Default::default(),
         rack_secret,
         importer: Default::default(),
     }))
+}
+
+/// Everything the entry point routes to: the API 2.0 and 1.0 handler
+/// tables, then the routers outside them in the order they are tried (the
+/// rack link, the metadata API, every other `/MAAS/` page).
+pub fn routes() -> Routes {
+    let mounts = vec![
+        Mount { prefix: ironpool_rack::link::proto::RPC_PREFIX, run: rack_rpc },
+        Mount { prefix: api::metadata::PREFIX, run: metadata },
+        Mount { prefix: "", run: site },
+    ];
+    Routes { registry: Registry::new(api::handlers()), registry_v1: Registry::new(api::v1::handlers()), mounts }
+}
+
+fn rack_rpc(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: Arc<AppState>,
+    call: String,
+) -> LocalBoxFuture<'static, HttpResponse> {
+    Box::pin(async move { rpc::handle(&req, payload, state, &call).await })
+}
+
+fn metadata(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: Arc<AppState>,
+    rel: String,
+) -> LocalBoxFuture<'static, HttpResponse> {
+    Box::pin(async move { http::router::respond(api::metadata::route(&req, payload, state, &rel).await) })
+}
+
+/// Site pages get the whole path (`/MAAS/api/version/`, `/MAAS/accounts/…`).
+fn site(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: Arc<AppState>,
+    path: String,
+) -> LocalBoxFuture<'static, HttpResponse> {
+    Box::pin(async move { http::router::respond(api::site::route(&req, payload, state, &path).await) })
 }
 
 /// Binds the HTTP server on `config.listen`. The returned server handles
@@ -58,19 +103,24 @@ pub fn bind(config: RegionConfig) -> Result<Region> {
     let workers = config.http_workers;
     let state = state(config)?;
     if state.config.run_jobs {
-        crate::engine::jobs::spawn_worker(
+        engine::jobs::worker::spawn_worker(
             state.db.clone(),
             state.power.clone(),
             std::time::Duration::from_secs(state.config.power_sync_interval_secs),
         );
     }
     if !state.config.dns_bind.is_empty() {
-        let addr = crate::dns::start(&state.config.dns_bind, state.db.clone())?;
+        let addr = dns::start(&state.config.dns_bind, state.db.clone())?;
         let _ = state.dns_addr.set(addr);
     }
     let data = web::Data::from(state.clone());
+    let routes = web::Data::new(routes());
     let mut server = HttpServer::new(move || {
-        App::new().app_data(data.clone()).wrap(from_fn(http::log_request)).default_service(web::to(http::entry))
+        App::new()
+            .app_data(data.clone())
+            .app_data(routes.clone())
+            .wrap(from_fn(http::router::log_request))
+            .default_service(web::to(http::router::entry))
     })
     .shutdown_timeout(30);
     if workers > 0 {

@@ -14,12 +14,14 @@ use std::time::Duration;
 use ironpool_agent::{inventory, Agent};
 use ironpool_common::power::{PowerAction, PowerState};
 
-use crate::db::nodes as nodes_db;
+use crate::db;
 use crate::db::users::User;
+use crate::engine;
 use crate::engine::lifecycle::Status;
-use crate::engine::metadata::{self as md, BootAction};
-use crate::engine::nodes::{self as engine_nodes, MachineInput};
+use crate::engine::metadata::BootAction;
+use crate::engine::nodes::create::MachineInput;
 use crate::engine::power::VirtualBmc;
+use crate::error;
 use crate::error::Result;
 use crate::http::AppState;
 
@@ -101,7 +103,7 @@ async fn boot_once(
     agent: &Agent,
 ) -> std::result::Result<(), String> {
     let mac = mac.to_string();
-    let action = state.db.run(move |c| md::boot_action(c, &mac)).await.map_err(|e| e.to_string())?;
+    let action = state.db.run(move |c| engine::metadata::boot_action(c, &mac)).await.map_err(|e| e.to_string())?;
     let url = match action {
         BootAction::Enlist => format!("{region}/MAAS/metadata/latest/enlist-preseed/?op=get_enlist_preseed"),
         BootAction::Ephemeral { system_id } => {
@@ -134,14 +136,15 @@ pub async fn ensure_machines(
             .db
             .write(move |c| {
                 let macs = inventory::fake_macs(seed, inventory::fake_nic_count(seed));
-                if let Some((id, _)) = nodes_db::node_ids_with_macs(c, &macs[..1])?.into_iter().next() {
-                    let n = nodes_db::by_ids(c, &[id])?.pop().ok_or(crate::error::Error::NotFound("Machine"))?;
-                    let resume = md::in_ephemeral_phase(engine_nodes::status_of(&n)) || n.power_state == "on";
+                if let Some((id, _)) = db::nodes::node_ids_with_macs(c, &macs[..1])?.into_iter().next() {
+                    let n = db::nodes::by_ids(c, &[id])?.pop().ok_or(error::Error::NotFound("Machine"))?;
+                    let resume = engine::metadata::in_ephemeral_phase(engine::lifecycle::Status::of(&n))
+                        || n.power_state == "on";
                     return Ok((n.system_id, resume));
                 }
-                let mut params = crate::engine::power::PowerParams::new();
+                let mut params = engine::power::PowerParams::new();
                 params.insert("power_address".into(), bmc_address(seed));
-                let n = engine_nodes::create_machine(
+                let n = engine::nodes::create::create_machine(
                     c,
                     Some(&admin),
                     MachineInput {
@@ -168,5 +171,5 @@ pub async fn ensure_machines(
 /// Whether a status is one a simulated machine acts in (for callers that
 /// wait on them).
 pub fn is_busy(st: Status) -> bool {
-    md::in_ephemeral_phase(st)
+    engine::metadata::in_ephemeral_phase(st)
 }

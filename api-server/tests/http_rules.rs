@@ -210,7 +210,8 @@ backend_tests!(describe_matches_router, |b| async move {
     let mut described: Vec<&str> =
         d["handlers"].as_array().unwrap().iter().map(|h| h["name"].as_str().unwrap()).collect();
     described.sort();
-    let mut routed: Vec<&str> = s.state.registry.handlers().iter().map(|h| h.name).collect();
+    let routes = ironpool_region::server::routes();
+    let mut routed: Vec<&str> = routes.registry.handlers().iter().map(|h| h.name).collect();
     routed.sort();
     assert_eq!(described, routed);
     for expected in [

@@ -266,7 +266,7 @@ backend_tests!(lifecycle_as_juju_drives_it, |b| async move {
     assert_eq!(m["power_state"], "on");
     // The queued power-on job for a manual machine runs later; it observes
     // nothing and must not overwrite the state the deployed OS reported.
-    ironpool_region::engine::jobs::run_due(&s.state.db, &s.state.power).await.unwrap();
+    ironpool_region::engine::jobs::worker::run_due(&s.state.db, &s.state.power).await.unwrap();
     assert_eq!(s.get(Some(&juju), &format!("machines/{sid}/")).await.json()["power_state"], "on");
 
     // Juju's bulk release; the machine returns to Ready with everything cleared.
@@ -405,7 +405,7 @@ backend_tests!(transitions_and_admin_ops, |b| async move {
         })
         .await
         .unwrap();
-    ironpool_region::engine::jobs::run_due(&s.state.db, &s.state.power).await.unwrap();
+    ironpool_region::engine::jobs::worker::run_due(&s.state.db, &s.state.power).await.unwrap();
     let got = s.get(Some(&admin), &format!("machines/{sid}/")).await.json();
     assert_eq!(status(&got), "Failed commissioning");
     assert!(got["status_message"].as_str().unwrap().contains("timed out"), "{}", got["status_message"]);

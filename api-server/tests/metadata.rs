@@ -319,7 +319,7 @@ backend_tests!(timeouts_fail_stuck_machines, |b| async move {
         .await
         .unwrap();
     assert_eq!(signal(&s, &key, "WORKING", &[]).await.status, 200);
-    ironpool_region::engine::jobs::run_due(&s.state.db, &s.state.power).await.unwrap();
+    ironpool_region::engine::jobs::worker::run_due(&s.state.db, &s.state.power).await.unwrap();
     assert_eq!(machine(&s, &admin, &sid).await["status_name"], "Commissioning");
 
     // Stuck past the (stored) deadline: failed, with an event.
@@ -341,7 +341,7 @@ backend_tests!(timeouts_fail_stuck_machines, |b| async move {
         })
         .await
         .unwrap();
-    ironpool_region::engine::jobs::run_due(&s.state.db, &s.state.power).await.unwrap();
+    ironpool_region::engine::jobs::worker::run_due(&s.state.db, &s.state.power).await.unwrap();
     let m = machine(&s, &admin, &sid).await;
     assert_eq!(m["status_name"], "Failed commissioning");
     assert!(m["status_message"].as_str().unwrap().contains("timed out after 7 minutes"), "{}", m["status_message"]);

@@ -22,7 +22,7 @@ async fn machine(s: &TestServer, admin: &ApiKey, host: &str, power: &[(&str, &st
 }
 
 async fn jobs(s: &TestServer) {
-    ironpool_region::engine::jobs::run_due(&s.state.db, &s.state.power).await.unwrap();
+    ironpool_region::engine::jobs::worker::run_due(&s.state.db, &s.state.power).await.unwrap();
 }
 
 backend_tests!(virtual_bmc_power, |b| async move {
@@ -176,10 +176,10 @@ backend_tests!(periodic_power_sync_queries_every_bmc_concurrently, |b| async mov
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let queued = s.state.db.write(ironpool_region::engine::jobs::enqueue_power_sync).await.unwrap();
+    let queued = s.state.db.write(ironpool_region::engine::jobs::worker::enqueue_power_sync).await.unwrap();
     assert_eq!(queued, N);
     // Queued again before they ran: nothing doubles up.
-    assert_eq!(s.state.db.write(ironpool_region::engine::jobs::enqueue_power_sync).await.unwrap(), 0);
+    assert_eq!(s.state.db.write(ironpool_region::engine::jobs::worker::enqueue_power_sync).await.unwrap(), 0);
     let start = Instant::now();
     jobs(&s).await;
     let took = start.elapsed();

@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::*;
 use diesel::connection::{Instrumentation, InstrumentationEvent};
-use ironpool_region::engine::nodes::{self as engine, MachineInput};
+use ironpool_region::engine::events::event;
+use ironpool_region::engine::nodes::create::{create_machine, MachineInput};
 
 static QUERIES: AtomicUsize = AtomicUsize::new(0);
 
@@ -36,7 +37,7 @@ async fn seed(s: &TestServer, from: usize, to: usize) {
         .write(move |c| {
             let admin = ironpool_region::db::users::by_username(c, "admin")?.unwrap();
             for i in from..to {
-                let n = engine::create_machine(
+                let n = create_machine(
                     c,
                     Some(&admin),
                     MachineInput {
@@ -50,21 +51,24 @@ async fn seed(s: &TestServer, from: usize, to: usize) {
                 )?;
                 // Every machine has disks; half of them a flat layout
                 // (partitions and filesystems), a quarter LVM.
-                ironpool_region::engine::storage::record_block_devices(
+                ironpool_region::engine::storage::devices::record_block_devices(
                     c,
                     n.id,
                     &[disk("sda", 100, false), disk("sdb", 200, true)],
                 )?;
                 if i % 2 == 0 {
                     let layout = if i % 4 == 0 { "lvm" } else { "flat" };
-                    ironpool_region::engine::storage::apply_layout(
+                    ironpool_region::engine::storage::layouts::apply_layout(
                         c,
                         &n,
-                        &ironpool_region::engine::storage::LayoutInput { layout: layout.into(), ..Default::default() },
+                        &ironpool_region::engine::storage::layouts::LayoutInput {
+                            layout: layout.into(),
+                            ..Default::default()
+                        },
                     )?;
                 }
                 if i % 3 == 0 {
-                    engine::event(c, &n, "admin", 20, "Seeded", "")?;
+                    event(c, &n, "admin", 20, "Seeded", "")?;
                 }
                 // Every machine has an AUTO link to the seeded subnet, so the
                 // list renders links, subnets and VLANs too.

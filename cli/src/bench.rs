@@ -13,7 +13,8 @@ use anyhow::{bail, Context};
 use ironpool_region::db::{tags as tags_db, Datastore};
 use ironpool_region::engine::accounts::{self, UserInput};
 use ironpool_region::engine::lifecycle::Status;
-use ironpool_region::engine::nodes::{self as engine, MachineInput};
+use ironpool_region::engine::nodes::create::{create_machine, MachineInput};
+use ironpool_region::engine::nodes::state::transition;
 
 pub struct Options {
     pub machines: usize,
@@ -76,7 +77,7 @@ fn seed(db: &Datastore, n: usize, ready: usize) -> anyhow::Result<(Key, Key)> {
         let end = (chunk_start + 500).min(n);
         db.blocking(|c| {
             for i in chunk_start..end {
-                let node = engine::create_machine(
+                let node = create_machine(
                     c,
                     Some(&admin),
                     MachineInput {
@@ -92,7 +93,7 @@ fn seed(db: &Datastore, n: usize, ready: usize) -> anyhow::Result<(Key, Key)> {
                     },
                 )?;
                 let node = if i < ready {
-                    engine::transition(c, &node, Status::Ready, "bench", "", Default::default())?
+                    transition(c, &node, Status::Ready, "bench", "", Default::default())?
                 } else {
                     node
                 };

@@ -309,7 +309,8 @@ fn two_region_processes_on_one_postgres_never_double_allocate() {
     use ironpool_region::db::{nodes as nodes_db, Datastore};
     use ironpool_region::engine::accounts::{self, UserInput};
     use ironpool_region::engine::lifecycle::Status;
-    use ironpool_region::engine::nodes::{self as engine, MachineInput};
+    use ironpool_region::engine::nodes::create::{create_machine, MachineInput};
+    use ironpool_region::engine::nodes::state::transition;
 
     let dir = tempfile::tempdir().unwrap();
     let db_url = databases(dir.path()).pop().unwrap(); // the PostgreSQL one
@@ -323,7 +324,7 @@ fn two_region_processes_on_one_postgres_never_double_allocate() {
     const MACHINES: usize = 8;
     db.blocking(|c| {
         for i in 0..MACHINES {
-            let n = engine::create_machine(
+            let n = create_machine(
                 c,
                 Some(&user),
                 MachineInput {
@@ -335,7 +336,7 @@ fn two_region_processes_on_one_postgres_never_double_allocate() {
                     ..Default::default()
                 },
             )?;
-            engine::transition(c, &n, Status::Ready, "test", "", nodes_db::NodeChanges::default())?;
+            transition(c, &n, Status::Ready, "test", "", nodes_db::NodeChanges::default())?;
         }
         Ok(())
     })

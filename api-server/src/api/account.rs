@@ -3,8 +3,9 @@
 use actix_web::http::StatusCode;
 use serde_json::json;
 
-use crate::db::tokens;
-use crate::engine::accounts::{self, DEFAULT_TOKEN_NAME};
+use crate::db;
+use crate::engine;
+use crate::engine::accounts::DEFAULT_TOKEN_NAME;
 use crate::error::{Error, Result};
 use crate::handler_fn;
 use crate::http::registry::{optional, required, Access, Action, Handler, Method, Returns};
@@ -63,7 +64,7 @@ pub fn handlers() -> Vec<Handler> {
 async fn create_token(ctx: Ctx) -> Result<Reply> {
     let uid = ctx.user()?.id;
     let name = ctx.params.get_nonempty("name").unwrap_or(DEFAULT_TOKEN_NAME).to_string();
-    let t = ctx.db().write(move |c| accounts::create_token(c, uid, &name)).await?;
+    let t = ctx.db().write(move |c| engine::accounts::create_token(c, uid, &name)).await?;
     Ok(Reply::json(json!({
         "token_key": t.token_key,
         "token_secret": t.token_secret,
@@ -77,8 +78,8 @@ async fn delete_token(ctx: Ctx) -> Result<Reply> {
     let key = ctx.params.required("token_key")?.to_string();
     ctx.db()
         .write(move |c| {
-            let t = tokens::by_token_key(c, uid, &key)?.ok_or(Error::NotFound("Token"))?;
-            tokens::delete(c, t.id)
+            let t = db::tokens::by_token_key(c, uid, &key)?.ok_or(Error::NotFound("Token"))?;
+            db::tokens::delete(c, t.id)
         })
         .await?;
     Ok(Reply::NoContent)
@@ -86,7 +87,7 @@ async fn delete_token(ctx: Ctx) -> Result<Reply> {
 
 async fn list_tokens(ctx: Ctx) -> Result<Reply> {
     let uid = ctx.user()?.id;
-    let all = ctx.db().run(move |c| tokens::for_user(c, uid)).await?;
+    let all = ctx.db().run(move |c| db::tokens::for_user(c, uid)).await?;
     Ok(Reply::json(all.iter().map(|t| json!({"name": t.name, "token": t.api_key()})).collect::<Vec<_>>()))
 }
 
@@ -96,8 +97,8 @@ async fn rename_token(ctx: Ctx) -> Result<Reply> {
     let name = ctx.params.required("name")?.to_string();
     ctx.db()
         .write(move |c| {
-            let t = accounts::find_own_token(c, uid, &token)?;
-            tokens::rename(c, t.id, &name)
+            let t = engine::accounts::find_own_token(c, uid, &token)?;
+            db::tokens::rename(c, t.id, &name)
         })
         .await?;
     Ok(Reply::Text(StatusCode::ACCEPTED, "Accepted".into()))

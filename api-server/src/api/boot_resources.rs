@@ -8,11 +8,14 @@ use base64::Engine as _;
 use futures_util::StreamExt;
 use serde_json::{json, Map, Value};
 
-use super::resource_uri;
-use crate::db::boot_resources::{self as br_db, BootSource, Selection};
-use crate::engine::boot_resources::{self as engine, Detail, UploadInput};
+use crate::api::views::resource_uri;
+use crate::db;
+use crate::db::boot_resources::{BootSource, Selection};
+use crate::engine;
+use crate::engine::boot_resources::{Detail, UploadInput};
 use crate::error::{Error, Result};
 use crate::handler_fn;
+use crate::http;
 use crate::http::registry::{optional, required, Access, Action, Handler, Method, Returns};
 use crate::http::reply::Reply;
 use crate::http::Ctx;
@@ -139,7 +142,7 @@ pub fn handlers() -> Vec<Handler> {
     ]
 }
 
-const SELECTION_PARAMS: [crate::http::registry::ParamDoc; 5] = [
+const SELECTION_PARAMS: [http::registry::ParamDoc; 5] = [
     optional("os", "String", "The operating system (ubuntu); required on create."),
     optional("release", "String", "The release (jammy); required on create."),
     optional("arches", "String", "Architectures to import (repeat or comma-separate; * for all)."),
@@ -153,10 +156,10 @@ fn path_id(ctx: &Ctx, name: &str, model: &'static str) -> Result<i64> {
 
 // ---------------------------------------------------------------- rendering
 
-fn resource_json(r: &br_db::Resource) -> Value {
+fn resource_json(r: &db::boot_resources::Resource) -> Value {
     let mut v = json!({
         "id": r.id,
-        "type": engine::type_name(r.rtype),
+        "type": engine::boot_resources::type_name(r.rtype),
         "name": r.name,
         "architecture": r.architecture,
         "subarches": r.subarches,
@@ -199,7 +202,7 @@ fn detail_json(d: &Detail) -> Value {
                 "complete": f.complete,
                 "progress": if f.complete { 100.0 } else { progress(*got, f.size as u64) },
             });
-            if !f.complete && d.resource.rtype == engine::UPLOADED {
+            if !f.complete && d.resource.rtype == engine::boot_resources::UPLOADED {
                 fv["upload_uri"] = json!(resource_uri(&format!("boot-resources/{}/upload/{}/", d.resource.id, f.id)));
             }
             fs.insert(f.filename.clone(), fv);
@@ -259,15 +262,15 @@ fn selection_json(s: &Selection) -> Value {
 
 async fn list(ctx: Ctx) -> Result<Reply> {
     ctx.user()?;
-    let rtype = engine::parse_type_filter(ctx.params.get("type"))?;
-    let rs = engine::list(ctx.db(), rtype).await?;
+    let rtype = engine::boot_resources::parse_type_filter(ctx.params.get("type"))?;
+    let rs = engine::boot_resources::list(ctx.db(), rtype).await?;
     Ok(Reply::json(rs.iter().map(resource_json).collect::<Vec<_>>()))
 }
 
 async fn read(ctx: Ctx) -> Result<Reply> {
     ctx.user()?;
     let id = path_id(&ctx, "id", "BootResource")?;
-    let d = engine::detail(ctx.db(), &ctx.state.images, id).await?;
+    let d = engine::boot_resources::detail(ctx.db(), &ctx.state.images, id).await?;
     Ok(Reply::Json(detail_json(&d)))
 }
 
@@ -293,15 +296,15 @@ async fn create(mut ctx: Ctx) -> Result<Reply> {
         size,
         content,
     };
-    let id = engine::create(ctx.db(), &ctx.state.images, input).await?;
-    let d = engine::detail(ctx.db(), &ctx.state.images, id).await?;
+    let id = engine::boot_resources::create(ctx.db(), &ctx.state.images, input).await?;
+    let d = engine::boot_resources::detail(ctx.db(), &ctx.state.images, id).await?;
     Ok(Reply::JsonStatus(StatusCode::CREATED, detail_json(&d)))
 }
 
 async fn delete(ctx: Ctx) -> Result<Reply> {
     ctx.admin()?;
     let id = path_id(&ctx, "id", "BootResource")?;
-    engine::delete(ctx.db(), &ctx.state.images, id).await?;
+    engine::boot_resources::delete(ctx.db(), &ctx.state.images, id).await?;
     Ok(Reply::NoContent)
 }
 
@@ -312,7 +315,7 @@ async fn upload(mut ctx: Ctx) -> Result<Reply> {
     let mut body = ctx.body.take().ok_or_else(|| {
         Error::BadRequest("Send the chunk as the raw body with Content-Type: application/octet-stream.".into())
     })?;
-    let mut up = engine::begin_upload(ctx.db(), &ctx.state.images, id, file_id).await?;
+    let mut up = engine::boot_resources::begin_upload(ctx.db(), &ctx.state.images, id, file_id).await?;
     while let Some(piece) = body.next().await {
         let written = match piece {
             Ok(bytes) => up.write(&bytes).await,
@@ -349,7 +352,7 @@ async fn is_importing(ctx: Ctx) -> Result<Reply> {
 
 async fn source_of(ctx: &Ctx, name: &str) -> Result<BootSource> {
     let id = path_id(ctx, name, "BootSource")?;
-    ctx.db().run(move |c| br_db::source(c, id)).await?.ok_or(Error::NotFound("BootSource"))
+    ctx.db().run(move |c| db::boot_resources::source(c, id)).await?.ok_or(Error::NotFound("BootSource"))
 }
 
 fn keyring(ctx: &Ctx) -> Option<Vec<u8>> {
@@ -363,21 +366,21 @@ fn keyring(ctx: &Ctx) -> Option<Vec<u8>> {
 
 async fn sources_list(ctx: Ctx) -> Result<Reply> {
     ctx.admin()?;
-    let all = ctx.db().run(br_db::sources).await?;
+    let all = ctx.db().run(db::boot_resources::sources).await?;
     Ok(Reply::json(all.iter().map(source_json).collect::<Vec<_>>()))
 }
 
 async fn source_create(ctx: Ctx) -> Result<Reply> {
     ctx.admin()?;
-    let url = engine::check_source_url(ctx.params.required("url")?)?;
+    let url = engine::boot_resources::check_source_url(ctx.params.required("url")?)?;
     let kf = ctx.params.get_nonempty("keyring_filename").unwrap_or("").to_string();
     let kd = keyring(&ctx).unwrap_or_default();
-    let now = crate::engine::now();
+    let now = db::now();
     let s = ctx
         .db()
         .write(move |c| {
-            let id = br_db::source_insert(c, &url, &kf, &kd, now)?;
-            br_db::source(c, id)?.ok_or_else(|| Error::Internal("inserted boot source vanished".into()))
+            let id = db::boot_resources::source_insert(c, &url, &kf, &kd, now)?;
+            db::boot_resources::source(c, id)?.ok_or_else(|| Error::Internal("inserted boot source vanished".into()))
         })
         .await?;
     Ok(Reply::JsonStatus(StatusCode::CREATED, source_json(&s)))
@@ -392,7 +395,7 @@ async fn source_update(ctx: Ctx) -> Result<Reply> {
     ctx.admin()?;
     let mut s = source_of(&ctx, "id").await?;
     if let Some(url) = ctx.params.get_nonempty("url") {
-        s.url = engine::check_source_url(url)?;
+        s.url = engine::boot_resources::check_source_url(url)?;
     }
     if let Some(kf) = ctx.params.get("keyring_filename") {
         s.keyring_filename = kf.trim().to_string();
@@ -400,16 +403,16 @@ async fn source_update(ctx: Ctx) -> Result<Reply> {
     if let Some(kd) = keyring(&ctx) {
         s.keyring_data = kd;
     }
-    s.updated_at = crate::engine::now();
+    s.updated_at = db::now();
     let s2 = s.clone();
-    ctx.db().write(move |c| br_db::source_update(c, &s2)).await?;
+    ctx.db().write(move |c| db::boot_resources::source_update(c, &s2)).await?;
     Ok(Reply::Json(source_json(&s)))
 }
 
 async fn source_delete(ctx: Ctx) -> Result<Reply> {
     ctx.admin()?;
     let s = source_of(&ctx, "id").await?;
-    ctx.db().write(move |c| br_db::source_delete(c, s.id)).await?;
+    ctx.db().write(move |c| db::boot_resources::source_delete(c, s.id)).await?;
     Ok(Reply::NoContent)
 }
 
@@ -425,7 +428,7 @@ fn apply_selection(ctx: &Ctx, s: &mut Selection) -> Result<()> {
     }
     for (name, slot) in [("arches", &mut s.arches), ("subarches", &mut s.subarches), ("labels", &mut s.labels)] {
         if p.contains(name) {
-            *slot = engine::join_list(&p.get_all(name));
+            *slot = engine::boot_resources::join_list(&p.get_all(name));
         }
     }
     if s.os.is_empty() {
@@ -445,7 +448,7 @@ fn apply_selection(ctx: &Ctx, s: &mut Selection) -> Result<()> {
 async fn selections_list(ctx: Ctx) -> Result<Reply> {
     ctx.admin()?;
     let src = source_of(&ctx, "boot_source_id").await?;
-    let all = ctx.db().run(move |c| br_db::selections(c, Some(src.id))).await?;
+    let all = ctx.db().run(move |c| db::boot_resources::selections(c, Some(src.id))).await?;
     Ok(Reply::json(all.iter().map(selection_json).collect::<Vec<_>>()))
 }
 
@@ -465,8 +468,8 @@ async fn selection_create(ctx: Ctx) -> Result<Reply> {
     let s = ctx
         .db()
         .write(move |c| {
-            let id = br_db::selection_insert(c, &s)?;
-            br_db::selection(c, s.boot_source_id, id)?
+            let id = db::boot_resources::selection_insert(c, &s)?;
+            db::boot_resources::selection(c, s.boot_source_id, id)?
                 .ok_or_else(|| Error::Internal("inserted selection vanished".into()))
         })
         .await?;
@@ -476,7 +479,10 @@ async fn selection_create(ctx: Ctx) -> Result<Reply> {
 async fn selection_of(ctx: &Ctx) -> Result<Selection> {
     let src = source_of(ctx, "boot_source_id").await?;
     let id = path_id(ctx, "id", "BootSourceSelection")?;
-    ctx.db().run(move |c| br_db::selection(c, src.id, id)).await?.ok_or(Error::NotFound("BootSourceSelection"))
+    ctx.db()
+        .run(move |c| db::boot_resources::selection(c, src.id, id))
+        .await?
+        .ok_or(Error::NotFound("BootSourceSelection"))
 }
 
 async fn selection_read(ctx: Ctx) -> Result<Reply> {
@@ -489,13 +495,13 @@ async fn selection_update(ctx: Ctx) -> Result<Reply> {
     let mut s = selection_of(&ctx).await?;
     apply_selection(&ctx, &mut s)?;
     let s2 = s.clone();
-    ctx.db().write(move |c| br_db::selection_update(c, &s2)).await?;
+    ctx.db().write(move |c| db::boot_resources::selection_update(c, &s2)).await?;
     Ok(Reply::Json(selection_json(&s)))
 }
 
 async fn selection_delete(ctx: Ctx) -> Result<Reply> {
     ctx.admin()?;
     let s = selection_of(&ctx).await?;
-    ctx.db().write(move |c| br_db::selection_delete(c, s.id)).await?;
+    ctx.db().write(move |c| db::boot_resources::selection_delete(c, s.id)).await?;
     Ok(Reply::NoContent)
 }

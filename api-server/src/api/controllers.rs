@@ -4,12 +4,12 @@
 
 use serde_json::{json, Value};
 
-use super::render::machine_json;
-use crate::db::nodes::{self as nodes_db, Node, NodeFilter};
-use crate::db::racks as racks_db;
+use crate::api::views::machine::machine_json;
+use crate::db;
+use crate::db::nodes::{Node, NodeFilter};
 use crate::db::DbConn;
+use crate::engine;
 use crate::engine::lifecycle::NodeType;
-use crate::engine::racks;
 use crate::engine::Form;
 use crate::error::{Error, Result};
 use crate::handler_fn;
@@ -46,9 +46,9 @@ const RACK_TYPES: [i32; 2] = [NodeType::RackController as i32, NodeType::RegionA
 /// MAAS's controller object: the machine-like subset plus `version` and
 /// `service_set` (from the rack's last heartbeat).
 fn render_all(c: &mut DbConn, nodes: &[Node]) -> Result<Vec<Value>> {
-    let rel = nodes_db::load_related(c, nodes)?;
+    let rel = db::related::load_related(c, nodes)?;
     let ids: Vec<i64> = nodes.iter().map(|n| n.id).collect();
-    let rows = racks_db::of_nodes(c, &ids)?;
+    let rows = db::racks::of_nodes(c, &ids)?;
     let keep = [
         "system_id",
         "hostname",
@@ -90,7 +90,7 @@ fn render_all(c: &mut DbConn, nodes: &[Node]) -> Result<Vec<Value>> {
             let services: Value = row.and_then(|r| serde_json::from_str(&r.services).ok()).unwrap_or_else(|| json!([]));
             m.insert("version".into(), json!(row.map(|r| r.version.clone()).unwrap_or_default()));
             m.insert("service_set".into(), services);
-            m.insert("connected".into(), json!(row.is_some_and(racks::connected)));
+            m.insert("connected".into(), json!(row.is_some_and(engine::racks::liveness::connected)));
             m.insert("last_seen".into(), json!(row.map(|r| r.last_seen.format("%Y-%m-%dT%H:%M:%S%.3f").to_string())));
             Value::Object(m)
         })
@@ -110,7 +110,7 @@ async fn list(ctx: Ctx) -> Result<Reply> {
                 hostnames: (!hostnames.is_empty()).then_some(hostnames),
                 ..Default::default()
             };
-            let nodes = nodes_db::list(c, &filter)?;
+            let nodes = db::nodes::list(c, &filter)?;
             render_all(c, &nodes)
         })
         .await?;
@@ -118,7 +118,7 @@ async fn list(ctx: Ctx) -> Result<Reply> {
 }
 
 fn rack_node(c: &mut DbConn, sid: &str) -> Result<Node> {
-    nodes_db::by_system_id(c, sid)?
+    db::nodes::by_system_id(c, sid)?
         .filter(|n| RACK_TYPES.contains(&n.node_type))
         .ok_or(Error::NotFound("RackController"))
 }
@@ -143,7 +143,7 @@ async fn delete(ctx: Ctx) -> Result<Reply> {
     ctx.db()
         .write(move |c| {
             let n = rack_node(c, &sid)?;
-            racks::delete_rack(c, &n, force)
+            engine::racks::delete_rack(c, &n, force)
         })
         .await?;
     Ok(Reply::NoContent)

@@ -4,12 +4,14 @@
 
 use serde_json::Value;
 
-use super::machines::list_nodes_of;
-use super::render::device_json;
-use crate::db::nodes::{self as nodes_db, Node};
+use crate::api::support::list_nodes_of;
+use crate::api::views::machine::device_json;
+use crate::db;
+use crate::db::nodes::Node;
 use crate::db::DbConn;
+use crate::engine;
 use crate::engine::lifecycle::NodeType;
-use crate::engine::nodes::{self as engine, DeviceInput};
+use crate::engine::nodes::create::DeviceInput;
 use crate::error::{Error, Result};
 use crate::handler_fn;
 use crate::http::params::Params;
@@ -62,12 +64,12 @@ fn input(p: &Params) -> DeviceInput {
 }
 
 fn render(c: &mut DbConn, n: &Node) -> Result<Value> {
-    let rel = nodes_db::load_related(c, std::slice::from_ref(n))?;
+    let rel = db::related::load_related(c, std::slice::from_ref(n))?;
     Ok(device_json(n, &rel))
 }
 
-fn device(c: &mut DbConn, user: &crate::db::users::User, sid: &str) -> Result<Node> {
-    let n = engine::get_visible(c, user, sid, "Device")?;
+fn device(c: &mut DbConn, user: &db::users::User, sid: &str) -> Result<Node> {
+    let n = engine::access::get_visible(c, user, sid, "Device")?;
     if n.node_type != NodeType::Device as i32 {
         return Err(Error::NotFound("Device"));
     }
@@ -84,7 +86,7 @@ async fn create(ctx: Ctx) -> Result<Reply> {
     let v = ctx
         .db()
         .write(move |c| {
-            let n = engine::create_device(c, &user, inp)?;
+            let n = engine::nodes::create::create_device(c, &user, inp)?;
             render(c, &n)
         })
         .await?;
@@ -112,7 +114,7 @@ async fn update(ctx: Ctx) -> Result<Reply> {
         .db()
         .write(move |c| {
             let n = device(c, &user, &sid)?;
-            let n = engine::update_device(c, &user, &n, inp)?;
+            let n = engine::nodes::create::update_device(c, &user, &n, inp)?;
             render(c, &n)
         })
         .await?;
@@ -125,7 +127,7 @@ async fn delete(ctx: Ctx) -> Result<Reply> {
     ctx.db()
         .write(move |c| {
             let n = device(c, &user, &sid)?;
-            engine::delete_device(c, &user, &n)
+            engine::nodes::create::delete_device(c, &user, &n)
         })
         .await?;
     Ok(Reply::NoContent)

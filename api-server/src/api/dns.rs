@@ -5,15 +5,17 @@ use std::collections::HashMap;
 
 use serde_json::{json, Value};
 
-use super::netjson::alloc_type;
-use super::render::domain_json;
-use super::resource_uri;
-use crate::db::dns::{self as dns_db, DnsRecord, DnsResource};
-use crate::db::nodes::Domain;
+use crate::api::views::dns::domain_json;
+use crate::api::views::network::alloc_type;
+use crate::api::views::resource_uri;
+use crate::db;
+use crate::db::dns::Domain;
+use crate::db::dns::{DnsRecord, DnsResource};
 use crate::db::DbConn;
-use crate::engine::dns as engine;
+use crate::engine;
 use crate::error::{Error, Result};
 use crate::handler_fn;
+use crate::http;
 use crate::http::registry::{optional, required, Access, Action, Handler, Method, Returns};
 use crate::http::reply::Reply;
 use crate::http::Ctx;
@@ -147,7 +149,7 @@ fn path_id(ctx: &Ctx, model: &'static str) -> Result<i64> {
 // ---------------------------------------------------------------- rendering
 
 fn domain_one(c: &mut DbConn, d: &Domain) -> Result<Value> {
-    let counts = dns_db::record_counts(c)?;
+    let counts = db::dns::record_counts(c)?;
     Ok(domain_json(d, counts.get(&d.id).copied().unwrap_or(0)))
 }
 
@@ -165,10 +167,10 @@ fn record_json(r: &DnsRecord, fqdn: &str) -> Value {
 /// Renders resources with their addresses and records: three queries for
 /// any number of resources.
 fn resources_json(c: &mut DbConn, list: &[DnsResource]) -> Result<Vec<Value>> {
-    let names: HashMap<i64, String> = crate::db::places::domains(c)?.into_iter().map(|d| (d.id, d.name)).collect();
+    let names: HashMap<i64, String> = db::places::domains(c)?.into_iter().map(|d| (d.id, d.name)).collect();
     let ids: Vec<i64> = list.iter().map(|r| r.id).collect();
     let mut ips: HashMap<i64, Vec<Value>> = HashMap::new();
-    for (rid, a, _) in dns_db::resource_ips(c, &ids)? {
+    for (rid, a, _) in db::dns::resource_ips(c, &ids)? {
         let (code, name) = alloc_type(&a.mode);
         ips.entry(rid).or_default().push(json!({
             "id": a.id,
@@ -178,13 +180,13 @@ fn resources_json(c: &mut DbConn, list: &[DnsResource]) -> Result<Vec<Value>> {
         }));
     }
     let mut recs: HashMap<i64, Vec<DnsRecord>> = HashMap::new();
-    for r in dns_db::records(c, Some(&ids))? {
+    for r in db::dns::records(c, Some(&ids))? {
         recs.entry(r.dnsresource_id).or_default().push(r);
     }
     Ok(list
         .iter()
         .map(|r| {
-            let fqdn = engine::fqdn(&r.name, names.get(&r.domain_id).map(String::as_str).unwrap_or(""));
+            let fqdn = engine::dns::fqdn(&r.name, names.get(&r.domain_id).map(String::as_str).unwrap_or(""));
             json!({
                 "id": r.id,
                 "fqdn": fqdn,
@@ -202,9 +204,9 @@ fn resource_one(c: &mut DbConn, r: &DnsResource) -> Result<Value> {
 }
 
 fn record_one(c: &mut DbConn, r: &DnsRecord) -> Result<Value> {
-    let res = engine::resource(c, r.dnsresource_id)?;
-    let d = dns_db::domain_by_id(c, res.domain_id)?.ok_or(Error::NotFound("Domain"))?;
-    Ok(record_json(r, &engine::fqdn(&res.name, &d.name)))
+    let res = engine::dns::resource(c, r.dnsresource_id)?;
+    let d = db::dns::domain_by_id(c, res.domain_id)?.ok_or(Error::NotFound("Domain"))?;
+    Ok(record_json(r, &engine::dns::fqdn(&res.name, &d.name)))
 }
 
 // ---------------------------------------------------------------- domains
@@ -214,8 +216,8 @@ async fn domains_list(ctx: Ctx) -> Result<Reply> {
     let v = ctx
         .db()
         .run(|c| {
-            let counts = dns_db::record_counts(c)?;
-            let list = crate::db::places::domains(c)?;
+            let counts = db::dns::record_counts(c)?;
+            let list = db::places::domains(c)?;
             Ok(Value::Array(list.iter().map(|d| domain_json(d, counts.get(&d.id).copied().unwrap_or(0))).collect()))
         })
         .await?;
@@ -228,7 +230,7 @@ async fn domain_create(ctx: Ctx) -> Result<Reply> {
     let v = ctx
         .db()
         .write(move |c| {
-            let d = engine::create_domain(c, &p)?;
+            let d = engine::dns::create_domain(c, &p)?;
             domain_one(c, &d)
         })
         .await?;
@@ -238,7 +240,7 @@ async fn domain_create(ctx: Ctx) -> Result<Reply> {
 async fn domain_set_serial(ctx: Ctx) -> Result<Reply> {
     ctx.admin()?;
     let p = ctx.params.clone();
-    ctx.db().write(move |c| engine::set_serial(c, &p)).await?;
+    ctx.db().write(move |c| engine::dns::set_serial(c, &p)).await?;
     Ok(Reply::Text(actix_web::http::StatusCode::OK, "OK".into()))
 }
 
@@ -248,7 +250,7 @@ async fn domain_read(ctx: Ctx) -> Result<Reply> {
     let v = ctx
         .db()
         .run(move |c| {
-            let d = engine::domain(c, &id.to_string())?;
+            let d = engine::dns::domain(c, &id.to_string())?;
             domain_one(c, &d)
         })
         .await?;
@@ -262,8 +264,8 @@ async fn domain_update(ctx: Ctx) -> Result<Reply> {
     let v = ctx
         .db()
         .write(move |c| {
-            let d = engine::domain(c, &id.to_string())?;
-            let d = engine::update_domain(c, &d, &p)?;
+            let d = engine::dns::domain(c, &id.to_string())?;
+            let d = engine::dns::update_domain(c, &d, &p)?;
             domain_one(c, &d)
         })
         .await?;
@@ -275,8 +277,8 @@ async fn domain_delete(ctx: Ctx) -> Result<Reply> {
     let id = path_id(&ctx, "Domain")?;
     ctx.db()
         .write(move |c| {
-            let d = engine::domain(c, &id.to_string())?;
-            engine::delete_domain(c, &d)
+            let d = engine::dns::domain(c, &id.to_string())?;
+            engine::dns::delete_domain(c, &d)
         })
         .await?;
     Ok(Reply::NoContent)
@@ -288,8 +290,8 @@ async fn domain_set_default(ctx: Ctx) -> Result<Reply> {
     let v = ctx
         .db()
         .write(move |c| {
-            let d = engine::domain(c, &id.to_string())?;
-            let d = engine::set_default(c, &d)?;
+            let d = engine::dns::domain(c, &id.to_string())?;
+            let d = engine::dns::set_default(c, &d)?;
             domain_one(c, &d)
         })
         .await?;
@@ -299,16 +301,16 @@ async fn domain_set_default(ctx: Ctx) -> Result<Reply> {
 // ---------------------------------------------------------------- resources
 
 /// The (domain id, relative name) a list filter names, if any.
-fn list_filter(c: &mut DbConn, p: &crate::http::params::Params) -> Result<(Option<i64>, Option<String>)> {
+fn list_filter(c: &mut DbConn, p: &http::params::Params) -> Result<(Option<i64>, Option<String>)> {
     let mut domain = match p.get_nonempty("domain") {
-        Some(k) => {
-            Some(engine::domain(c, k).map_err(|_| Error::field("domain", format!("Domain '{k}' does not exist.")))?.id)
-        }
+        Some(k) => Some(
+            engine::dns::domain(c, k).map_err(|_| Error::field("domain", format!("Domain '{k}' does not exist.")))?.id,
+        ),
         None => None,
     };
     let mut name = p.get_nonempty("name").map(|n| n.to_ascii_lowercase());
     if let Some(fq) = p.get_nonempty("fqdn") {
-        let (n, d) = engine::split_fqdn(c, fq)?;
+        let (n, d) = engine::dns::split_fqdn(c, fq)?;
         (domain, name) = (Some(d.id), Some(n));
     }
     Ok((domain, name))
@@ -322,16 +324,16 @@ async fn resources_list(ctx: Ctx) -> Result<Reply> {
         .db()
         .run(move |c| {
             let (domain, name) = list_filter(c, &p)?;
-            let mut list = dns_db::resources(c, domain, name.as_deref())?;
+            let mut list = db::dns::resources(c, domain, name.as_deref())?;
             if let Some(t) = p.get_nonempty("rrtype") {
                 let t = t.to_ascii_uppercase();
                 let ids: Vec<i64> = list.iter().map(|r| r.id).collect();
-                let mut keep: std::collections::HashSet<i64> = dns_db::records(c, Some(&ids))?
+                let mut keep: std::collections::HashSet<i64> = db::dns::records(c, Some(&ids))?
                     .into_iter()
                     .filter(|r| r.rrtype == t)
                     .map(|r| r.dnsresource_id)
                     .collect();
-                for (rid, a, _) in dns_db::resource_ips(c, &ids)? {
+                for (rid, a, _) in db::dns::resource_ips(c, &ids)? {
                     let v4 = a.ip.as_deref().is_some_and(|ip| ip.contains('.'));
                     if (t == "A" && v4) || (t == "AAAA" && !v4) {
                         keep.insert(rid);
@@ -351,7 +353,7 @@ async fn resource_create(ctx: Ctx) -> Result<Reply> {
     let v = ctx
         .db()
         .write(move |c| {
-            let r = engine::create_resource(c, &user, &p)?;
+            let r = engine::dns::create_resource(c, &user, &p)?;
             resource_one(c, &r)
         })
         .await?;
@@ -364,7 +366,7 @@ async fn resource_read(ctx: Ctx) -> Result<Reply> {
     let v = ctx
         .db()
         .run(move |c| {
-            let r = engine::resource(c, id)?;
+            let r = engine::dns::resource(c, id)?;
             resource_one(c, &r)
         })
         .await?;
@@ -378,8 +380,8 @@ async fn resource_update(ctx: Ctx) -> Result<Reply> {
     let v = ctx
         .db()
         .write(move |c| {
-            let r = engine::resource(c, id)?;
-            let r = engine::update_resource(c, &user, &r, &p)?;
+            let r = engine::dns::resource(c, id)?;
+            let r = engine::dns::update_resource(c, &user, &r, &p)?;
             resource_one(c, &r)
         })
         .await?;
@@ -391,8 +393,8 @@ async fn resource_delete(ctx: Ctx) -> Result<Reply> {
     let id = path_id(&ctx, "DNSResource")?;
     ctx.db()
         .write(move |c| {
-            let r = engine::resource(c, id)?;
-            engine::delete_resource(c, &r)
+            let r = engine::dns::resource(c, id)?;
+            engine::dns::delete_resource(c, &r)
         })
         .await?;
     Ok(Reply::NoContent)
@@ -407,16 +409,15 @@ async fn records_list(ctx: Ctx) -> Result<Reply> {
         .db()
         .run(move |c| {
             let (domain, name) = list_filter(c, &p)?;
-            let res = dns_db::resources(c, domain, name.as_deref())?;
+            let res = db::dns::resources(c, domain, name.as_deref())?;
             let ids: Vec<i64> = res.iter().map(|r| r.id).collect();
             let t = p.get_nonempty("rrtype").map(str::to_ascii_uppercase);
-            let names: HashMap<i64, String> =
-                crate::db::places::domains(c)?.into_iter().map(|d| (d.id, d.name)).collect();
+            let names: HashMap<i64, String> = db::places::domains(c)?.into_iter().map(|d| (d.id, d.name)).collect();
             let fq: HashMap<i64, String> = res
                 .iter()
-                .map(|r| (r.id, engine::fqdn(&r.name, names.get(&r.domain_id).map(String::as_str).unwrap_or(""))))
+                .map(|r| (r.id, engine::dns::fqdn(&r.name, names.get(&r.domain_id).map(String::as_str).unwrap_or(""))))
                 .collect();
-            let out = dns_db::records(c, Some(&ids))?
+            let out = db::dns::records(c, Some(&ids))?
                 .into_iter()
                 .filter(|r| t.as_deref().is_none_or(|t| r.rrtype == t))
                 .map(|r| record_json(&r, fq.get(&r.dnsresource_id).map(String::as_str).unwrap_or("")))
@@ -433,7 +434,7 @@ async fn record_create(ctx: Ctx) -> Result<Reply> {
     let v = ctx
         .db()
         .write(move |c| {
-            let r = engine::create_record(c, &p)?;
+            let r = engine::dns::create_record(c, &p)?;
             record_one(c, &r)
         })
         .await?;
@@ -446,7 +447,7 @@ async fn record_read(ctx: Ctx) -> Result<Reply> {
     let v = ctx
         .db()
         .run(move |c| {
-            let r = engine::record(c, id)?;
+            let r = engine::dns::record(c, id)?;
             record_one(c, &r)
         })
         .await?;
@@ -460,8 +461,8 @@ async fn record_update(ctx: Ctx) -> Result<Reply> {
     let v = ctx
         .db()
         .write(move |c| {
-            let r = engine::record(c, id)?;
-            let r = engine::update_record(c, &r, &p)?;
+            let r = engine::dns::record(c, id)?;
+            let r = engine::dns::update_record(c, &r, &p)?;
             record_one(c, &r)
         })
         .await?;
@@ -473,8 +474,8 @@ async fn record_delete(ctx: Ctx) -> Result<Reply> {
     let id = path_id(&ctx, "DNSData")?;
     ctx.db()
         .write(move |c| {
-            let r = engine::record(c, id)?;
-            engine::delete_record(c, &r)
+            let r = engine::dns::record(c, id)?;
+            engine::dns::delete_record(c, &r)
         })
         .await?;
     Ok(Reply::NoContent)

@@ -2,13 +2,14 @@
 
 use serde_json::json;
 
-use super::render::event_json;
-use crate::db::events::{self as events_db, EventQuery};
-use crate::db::nodes::{self as nodes_db, NodeFilter};
-use crate::engine::names;
-use crate::engine::nodes::level;
+use crate::api::views::event::event_json;
+use crate::db;
+use crate::db::events::EventQuery;
+use crate::db::nodes::NodeFilter;
+use crate::engine;
 use crate::error::{Error, Result};
 use crate::handler_fn;
+use crate::http;
 use crate::http::registry::{optional, Access, Action, Handler, Method};
 use crate::http::reply::Reply;
 use crate::http::Ctx;
@@ -43,14 +44,14 @@ async fn query(ctx: Ctx) -> Result<Reply> {
     let user = ctx.user()?.clone();
     let p = &ctx.params;
     let (min_level, exact_level) = match p.get_nonempty("level").map(|l| l.to_ascii_uppercase()) {
-        None => (level::INFO, None),
+        None => (engine::events::level::INFO, None),
         Some(l) => match l.as_str() {
-            "AUDIT" => (level::AUDIT, Some(level::AUDIT)),
-            "DEBUG" => (level::DEBUG, None),
-            "INFO" => (level::INFO, None),
-            "WARNING" => (level::WARNING, None),
-            "ERROR" => (level::ERROR, None),
-            "CRITICAL" => (level::CRITICAL, None),
+            "AUDIT" => (engine::events::level::AUDIT, Some(engine::events::level::AUDIT)),
+            "DEBUG" => (engine::events::level::DEBUG, None),
+            "INFO" => (engine::events::level::INFO, None),
+            "WARNING" => (engine::events::level::WARNING, None),
+            "ERROR" => (engine::events::level::ERROR, None),
+            "CRITICAL" => (engine::events::level::CRITICAL, None),
             other => return Err(Error::field("level", format!("'{other}' is not a valid level."))),
         },
     };
@@ -65,7 +66,7 @@ async fn query(ctx: Ctx) -> Result<Reply> {
     let mut macs = Vec::new();
     for m in p.get_all("mac_address") {
         macs.push(
-            names::normalise_mac(m)
+            engine::names::normalise_mac(m)
                 .ok_or_else(|| Error::field("mac_address", format!("'{m}' is not a valid MAC address.")))?,
         );
     }
@@ -95,14 +96,14 @@ async fn query(ctx: Ctx) -> Result<Reply> {
                     ..Default::default()
                 };
                 if let Some(z) = zone {
-                    f.zone_ids = Some(crate::db::places::zone_by_name(c, &z)?.map(|z| vec![z.id]).unwrap_or_default());
+                    f.zone_ids = Some(db::places::zone_by_name(c, &z)?.map(|z| vec![z.id]).unwrap_or_default());
                 }
                 if let Some(o) = owner {
-                    f.owner_ids = Some(crate::db::users::by_username(c, &o)?.map(|u| vec![u.id]).unwrap_or_default());
+                    f.owner_ids = Some(db::users::by_username(c, &o)?.map(|u| vec![u.id]).unwrap_or_default());
                 }
-                q.node_ids = Some(nodes_db::list_ids(c, &f)?);
+                q.node_ids = Some(db::nodes::list_ids(c, &f)?);
             }
-            events_db::query(c, &q)
+            db::events::query(c, &q)
         })
         .await?;
     let uri = |k: &str, v: i64| {
@@ -113,7 +114,7 @@ async fn query(ctx: Ctx) -> Result<Reply> {
         }
         s.append_pair("limit", &limit.to_string());
         s.append_pair(k, &v.to_string());
-        format!("{}events/?{}", crate::http::registry::API_PREFIX, s.finish())
+        format!("{}events/?{}", http::registry::API_PREFIX, s.finish())
     };
     let next_uri = events.first().map(|e| uri("after", e.id));
     let prev_uri = events.last().map(|e| uri("before", e.id));

@@ -6,8 +6,9 @@ use actix_web::http::StatusCode;
 use base64::Engine as _;
 use serde_json::{json, Value};
 
-use super::resource_uri;
-use crate::db::files::{self as files_db, FileMeta};
+use crate::api::views::resource_uri;
+use crate::db;
+use crate::db::files::FileMeta;
 use crate::error::{Error, Result};
 use crate::handler_fn;
 use crate::http::registry::{optional, required, Access, Action, Handler, Method, Returns};
@@ -80,7 +81,7 @@ fn file_json(f: &FileMeta, owner: &str) -> Value {
 async fn list(ctx: Ctx) -> Result<Reply> {
     let user = ctx.user()?.clone();
     let prefix = ctx.params.get_nonempty("prefix").map(str::to_string);
-    let files = ctx.db().run(move |c| files_db::list(c, user.id, prefix.as_deref())).await?;
+    let files = ctx.db().run(move |c| db::files::list(c, user.id, prefix.as_deref())).await?;
     let owner = ctx.user()?.username.clone();
     Ok(Reply::json(files.iter().map(|f| file_json(f, &owner)).collect::<Vec<_>>()))
 }
@@ -101,20 +102,21 @@ async fn add(ctx: Ctx) -> Result<Reply> {
         return Err(Error::BadRequest(format!("Exactly one file must be uploaded; got {}.", parts.len())));
     }
     let content = parts[0].data.clone();
-    ctx.db().write(move |c| files_db::put(c, user.id, &filename, &new_key(), &content, crate::engine::now())).await?;
+    ctx.db().write(move |c| db::files::put(c, user.id, &filename, &new_key(), &content, db::now())).await?;
     Ok(Reply::Empty(StatusCode::CREATED))
 }
 
 async fn get_raw(ctx: Ctx) -> Result<Reply> {
     let user = ctx.user()?.clone();
     let filename = ctx.params.required("filename")?.to_string();
-    let f = ctx.db().run(move |c| files_db::get(c, user.id, &filename)).await?.ok_or(Error::NotFound("FileStorage"))?;
+    let f =
+        ctx.db().run(move |c| db::files::get(c, user.id, &filename)).await?.ok_or(Error::NotFound("FileStorage"))?;
     Ok(Reply::Bytes("application/octet-stream", f.1))
 }
 
 async fn get_by_key(ctx: Ctx) -> Result<Reply> {
     let key = ctx.params.required("key")?.to_string();
-    let data = ctx.db().run(move |c| files_db::by_key(c, &key)).await?.ok_or(Error::NotFound("FileStorage"))?;
+    let data = ctx.db().run(move |c| db::files::by_key(c, &key)).await?.ok_or(Error::NotFound("FileStorage"))?;
     Ok(Reply::Bytes("application/octet-stream", data))
 }
 
@@ -122,7 +124,7 @@ async fn read(ctx: Ctx) -> Result<Reply> {
     let user = ctx.user()?.clone();
     let filename = ctx.path("filename").to_string();
     let (meta, content) =
-        ctx.db().run(move |c| files_db::get(c, user.id, &filename)).await?.ok_or(Error::NotFound("FileStorage"))?;
+        ctx.db().run(move |c| db::files::get(c, user.id, &filename)).await?.ok_or(Error::NotFound("FileStorage"))?;
     let mut v = file_json(&meta, &ctx.user()?.username);
     v["content"] = json!(base64::engine::general_purpose::STANDARD.encode(content));
     Ok(Reply::Json(v))
@@ -130,7 +132,7 @@ async fn read(ctx: Ctx) -> Result<Reply> {
 
 async fn delete_named(ctx: &Ctx, filename: String) -> Result<Reply> {
     let user = ctx.user()?.clone();
-    let gone = ctx.db().write(move |c| files_db::delete(c, user.id, &filename)).await?;
+    let gone = ctx.db().write(move |c| db::files::delete(c, user.id, &filename)).await?;
     if gone {
         Ok(Reply::NoContent)
     } else {

@@ -3,13 +3,16 @@
 
 use serde_json::Value;
 
-use super::render::interface_json;
-use crate::db::nodes::{self as nodes_db, Interface, Node};
+use crate::api::views::interface::interface_json;
+use crate::db;
+use crate::db::interfaces::Interface;
+use crate::db::nodes::Node;
 use crate::db::users::User;
 use crate::db::DbConn;
-use crate::engine::interfaces as engine;
-use crate::engine::nodes::get_visible;
+use crate::engine;
+use crate::engine::access::get_visible;
 use crate::engine::Form;
+use crate::error;
 use crate::error::Result;
 use crate::handler_fn;
 use crate::http::params::Params;
@@ -141,8 +144,8 @@ pub fn handlers() -> Vec<Handler> {
 }
 
 fn render_iface(c: &mut DbConn, n: &Node, id: i64) -> Result<Value> {
-    let rel = nodes_db::load_related(c, std::slice::from_ref(n))?;
-    let i = crate::db::network::interface_by_id(c, id)?.ok_or(crate::error::Error::NotFound("Interface"))?;
+    let rel = db::related::load_related(c, std::slice::from_ref(n))?;
+    let i = db::network::interface_by_id(c, id)?.ok_or(error::Error::NotFound("Interface"))?;
     Ok(interface_json(&n.system_id, &i, &rel))
 }
 
@@ -153,7 +156,7 @@ async fn list(ctx: Ctx) -> Result<Reply> {
         .db()
         .run(move |c| {
             let n = get_visible(c, &user, &sid, "Node")?;
-            let rel = nodes_db::load_related(c, std::slice::from_ref(&n))?;
+            let rel = db::related::load_related(c, std::slice::from_ref(&n))?;
             let ifaces = rel.interfaces.get(&n.id).cloned().unwrap_or_default();
             Ok(Value::Array(ifaces.iter().map(|i| interface_json(&n.system_id, i, &rel)).collect()))
         })
@@ -169,7 +172,7 @@ async fn read(ctx: Ctx) -> Result<Reply> {
         .db()
         .run(move |c| {
             let n = get_visible(c, &user, &sid, "Node")?;
-            let i = engine::get(c, &n, &id)?;
+            let i = engine::interfaces::get(c, &n, &id)?;
             render_iface(c, &n, i.id)
         })
         .await?;
@@ -189,7 +192,7 @@ where
         .db()
         .write(move |c| {
             let n = get_visible(c, &user, &sid, "Node")?;
-            engine::check_editable(&user, &n)?;
+            engine::interfaces::check_editable(&user, &n)?;
             let i = f(c, &n, &p)?;
             render_iface(c, &n, i.id)
         })
@@ -204,30 +207,30 @@ where
 {
     let id = ctx.path("id").to_string();
     on_node(ctx, move |c, n, p| {
-        let i = engine::get(c, n, &id)?;
+        let i = engine::interfaces::get(c, n, &id)?;
         f(c, n, &i, p)
     })
     .await
 }
 
 async fn create_physical(ctx: Ctx) -> Result<Reply> {
-    on_node(ctx, |c, n, p| engine::create_physical(c, n, p)).await
+    on_node(ctx, |c, n, p| engine::interfaces::create_physical(c, n, p)).await
 }
 
 async fn create_bond(ctx: Ctx) -> Result<Reply> {
-    on_node(ctx, |c, n, p| engine::create_bond(c, n, p)).await
+    on_node(ctx, |c, n, p| engine::interfaces::create_bond(c, n, p)).await
 }
 
 async fn create_bridge(ctx: Ctx) -> Result<Reply> {
-    on_node(ctx, |c, n, p| engine::create_bridge(c, n, p)).await
+    on_node(ctx, |c, n, p| engine::interfaces::create_bridge(c, n, p)).await
 }
 
 async fn create_vlan(ctx: Ctx) -> Result<Reply> {
-    on_node(ctx, |c, n, p| engine::create_vlan(c, n, p)).await
+    on_node(ctx, |c, n, p| engine::interfaces::create_vlan(c, n, p)).await
 }
 
 async fn update(ctx: Ctx) -> Result<Reply> {
-    on_iface(ctx, |c, n, i, p| engine::update(c, n, i, p)).await
+    on_iface(ctx, |c, n, i, p| engine::interfaces::update(c, n, i, p)).await
 }
 
 async fn delete(ctx: Ctx) -> Result<Reply> {
@@ -237,34 +240,34 @@ async fn delete(ctx: Ctx) -> Result<Reply> {
     ctx.db()
         .write(move |c| {
             let n = get_visible(c, &user, &sid, "Node")?;
-            engine::check_editable(&user, &n)?;
-            let i = engine::get(c, &n, &id)?;
-            engine::delete(c, &i)
+            engine::interfaces::check_editable(&user, &n)?;
+            let i = engine::interfaces::get(c, &n, &id)?;
+            engine::interfaces::delete(c, &i)
         })
         .await?;
     Ok(Reply::NoContent)
 }
 
 async fn link_subnet(ctx: Ctx) -> Result<Reply> {
-    on_iface(ctx, |c, n, i, p| engine::link_subnet(c, n, i, p)).await
+    on_iface(ctx, |c, n, i, p| engine::interfaces::link_subnet(c, n, i, p)).await
 }
 
 async fn unlink_subnet(ctx: Ctx) -> Result<Reply> {
-    on_iface(ctx, |c, n, i, p| engine::unlink_subnet(c, n, i, p)).await
+    on_iface(ctx, |c, n, i, p| engine::interfaces::unlink_subnet(c, n, i, p)).await
 }
 
 async fn set_default_gateway(ctx: Ctx) -> Result<Reply> {
-    on_iface(ctx, |c, n, i, p| engine::set_default_gateway(c, n, i, p)).await
+    on_iface(ctx, |c, n, i, p| engine::interfaces::set_default_gateway(c, n, i, p)).await
 }
 
 async fn disconnect(ctx: Ctx) -> Result<Reply> {
-    on_iface(ctx, |c, _, i, _| engine::disconnect(c, i)).await
+    on_iface(ctx, |c, _, i, _| engine::interfaces::disconnect(c, i)).await
 }
 
 async fn add_tag(ctx: Ctx) -> Result<Reply> {
-    on_iface(ctx, |c, _, i, p| engine::add_tag(c, i, p.required_text("tag")?)).await
+    on_iface(ctx, |c, _, i, p| engine::interfaces::add_tag(c, i, p.required_text("tag")?)).await
 }
 
 async fn remove_tag(ctx: Ctx) -> Result<Reply> {
-    on_iface(ctx, |c, _, i, p| engine::remove_tag(c, i, p.required_text("tag")?)).await
+    on_iface(ctx, |c, _, i, p| engine::interfaces::remove_tag(c, i, p.required_text("tag")?)).await
 }

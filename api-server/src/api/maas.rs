@@ -2,7 +2,8 @@
 
 use actix_web::http::StatusCode;
 
-use crate::engine::config;
+use crate::engine;
+use crate::error;
 use crate::error::Result;
 use crate::handler_fn;
 use crate::http::registry::{required, Access, Action, Handler, Method, Returns};
@@ -35,7 +36,7 @@ pub fn handlers() -> Vec<Handler> {
 async fn get_config(ctx: Ctx) -> Result<Reply> {
     let admin = ctx.user()?.is_superuser;
     let name = ctx.params.required("name")?;
-    let v = config::get(ctx.db(), name, admin).await?;
+    let v = engine::config::get(ctx.db(), name, admin).await?;
     Ok(Reply::json(v))
 }
 
@@ -43,7 +44,7 @@ async fn set_config(ctx: Ctx) -> Result<Reply> {
     ctx.admin()?;
     let name = ctx.params.required("name")?;
     // An empty value is legitimate (clearing kernel_opts), so only absence is an error.
-    let value = ctx.params.get("value").ok_or_else(|| crate::error::Error::required("value"))?;
-    config::set(ctx.db(), name, value).await?;
+    let value = ctx.params.get("value").ok_or_else(|| error::Error::required("value"))?;
+    engine::config::set(ctx.db(), name, value).await?;
     Ok(Reply::Text(StatusCode::OK, "OK".into()))
 }

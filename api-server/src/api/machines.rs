@@ -4,14 +4,16 @@ use actix_web::http::StatusCode;
 use base64::Engine as _;
 use serde_json::{json, Value};
 
-use super::render::{anonymous_machine_json, device_json, machine_json, machines_bytes};
-use crate::db::nodes::{self as nodes_db, Node, NodeFilter};
-use crate::db::users::User;
-use crate::db::DbConn;
-use crate::engine::allocation::{self, Mode};
+use crate::api::support::{comment, flag, list_nodes_of, list_of, render, with_machine};
+use crate::api::views::machine::{anonymous_machine_json, device_json, machines_bytes};
+use crate::db;
+use crate::db::nodes::NodeFilter;
+use crate::engine;
+use crate::engine::allocation::Mode;
 use crate::engine::lifecycle::{NodeType, Status};
-use crate::engine::names;
-use crate::engine::nodes::{self as engine, DeployInput, MachineInput, MachineUpdate, ReleaseInput};
+use crate::engine::nodes::create::{MachineInput, MachineUpdate};
+use crate::engine::nodes::deploy::DeployInput;
+use crate::engine::nodes::release::ReleaseInput;
 use crate::engine::power::PowerParams;
 use crate::error::{Error, FieldErrors, Result};
 use crate::handler_fn;
@@ -259,7 +261,6 @@ fn machine_handler() -> Handler {
                 "The OAuth credentials the machine uses on the metadata API (/MAAS/metadata/). Administrators only.",
             ),
         )
-        .action(super::storage::set_storage_layout_action())
         .action(
             Action::new(Method::Post, Some("mark_broken"), "Mark a machine as Broken", handler_fn!(mark_broken))
                 .params(&[comment, optional("error_description", "String", "Legacy name of comment.")]),
@@ -303,41 +304,6 @@ fn machine_handler() -> Handler {
 
 // ---- helpers -------------------------------------------------------------
 
-fn render(c: &mut DbConn, n: Node) -> Result<Value> {
-    let rel = nodes_db::load_related(c, std::slice::from_ref(&n))?;
-    Ok(machine_json(&n, &rel))
-}
-
-/// Loads the URL's machine (visible to the caller), runs `op` in one write
-/// transaction, and renders the resulting machine.
-pub(crate) async fn with_machine<F>(ctx: Ctx, op: F) -> Result<Reply>
-where
-    F: FnOnce(&mut DbConn, &User, Node) -> Result<Node> + Send + 'static,
-{
-    let user = ctx.user()?.clone();
-    let sid = ctx.path("system_id").to_string();
-    let v = ctx
-        .db()
-        .write(move |c| {
-            let n = engine::get_visible(c, &user, &sid, "Machine")?;
-            if n.node_type != NodeType::Machine as i32 {
-                return Err(Error::NotFound("Machine"));
-            }
-            let n = op(c, &user, n)?;
-            render(c, n)
-        })
-        .await?;
-    Ok(Reply::Json(v))
-}
-
-fn comment(p: &Params) -> String {
-    p.get("comment").unwrap_or("").to_string()
-}
-
-fn flag(p: &Params, name: &str) -> Result<bool> {
-    Ok(p.bool(name)?.unwrap_or(false))
-}
-
 fn power_params(p: &Params) -> Result<PowerParams> {
     let mut out = PowerParams::new();
     if let Some(js) = p.get_nonempty("power_parameters") {
@@ -379,59 +345,7 @@ fn user_data(p: &Params) -> Result<Option<Vec<u8>>> {
     }
 }
 
-fn list_of(p: &Params, name: &str) -> Vec<String> {
-    p.get_all(name).iter().flat_map(|v| v.split([',', ' '])).filter(|v| !v.is_empty()).map(String::from).collect()
-}
-
 // ---- collection ----------------------------------------------------------
-
-pub(crate) async fn list_nodes_of(ctx: Ctx, types: Vec<i32>) -> Result<Reply> {
-    let collection = if types == [NodeType::Machine as i32] {
-        "machines/"
-    } else if types == [NodeType::Device as i32] {
-        "devices/"
-    } else {
-        "nodes/"
-    };
-    let user = ctx.user()?.clone();
-    let pairs = ctx.params.pairs().to_vec();
-    let base_query: Vec<(String, String)> = pairs.iter().filter(|(k, _)| k != "cursor").cloned().collect();
-    let path = format!("{}{}", ctx.origin, crate::http::registry::API_PREFIX);
-    let (list, next) = ctx
-        .db()
-        .run(move |c| {
-            let req = allocation::parse(c, &pairs, Mode::List)?;
-            let mut filter: NodeFilter = req.filter.clone();
-            filter.node_types = types;
-            if !user.is_superuser {
-                filter.visible_to = Some(user.id);
-            }
-            let nodes = nodes_db::list(c, &filter)?;
-            let next = match (filter.limit, nodes.last()) {
-                (Some(l), Some(last)) if nodes.len() as i64 == l => Some(allocation::encode_cursor(last.id)),
-                _ => None,
-            };
-            let rel = nodes_db::load_related(c, &nodes)?;
-            let matching = nodes.iter().filter(|n| allocation::list_matches(&req, n, &rel));
-            let body = if collection == "devices/" {
-                serde_json::to_vec(&matching.map(|n| device_json(n, &rel)).collect::<Vec<Value>>())
-                    .map_err(Error::internal)?
-            } else {
-                machines_bytes(matching, &rel)
-            };
-            Ok((body, next))
-        })
-        .await?;
-    let link = next.map(|cursor| {
-        let mut q = url::form_urlencoded::Serializer::new(String::new());
-        for (k, v) in &base_query {
-            q.append_pair(k, v);
-        }
-        q.append_pair("cursor", &cursor);
-        format!("<{path}{collection}?{}>; rel=\"next\"", q.finish())
-    });
-    Ok(Reply::JsonBytes(list, link))
-}
 
 pub(crate) async fn list_machines(ctx: Ctx) -> Result<Reply> {
     list_nodes_of(ctx, vec![NodeType::Machine as i32]).await
@@ -474,7 +388,7 @@ pub(crate) async fn create_machine(ctx: Ctx) -> Result<Reply> {
     let v = ctx
         .db()
         .write(move |c| {
-            let n = engine::create_machine(c, Some(&user), input)?;
+            let n = engine::nodes::create::create_machine(c, Some(&user), input)?;
             render(c, n)
         })
         .await?;
@@ -489,8 +403,8 @@ pub(crate) async fn create_machine_anon(ctx: Ctx) -> Result<Reply> {
     let v = ctx
         .db()
         .write(move |c| {
-            let n = engine::create_machine(c, None, input)?;
-            let rel = nodes_db::load_related(c, std::slice::from_ref(&n))?;
+            let n = engine::nodes::create::create_machine(c, None, input)?;
+            let rel = db::related::load_related(c, std::slice::from_ref(&n))?;
             Ok(anonymous_machine_json(&n, &rel))
         })
         .await?;
@@ -506,18 +420,18 @@ pub(crate) async fn allocate(ctx: Ctx) -> Result<Reply> {
     let pairs = ctx.params.pairs().to_vec();
     // Parse (reads) before the write transaction and render after it commits,
     // so the single-writer lock (SQLite) is held only for the claim.
-    let req = ctx.db().run(move |c| allocation::parse(c, &pairs, Mode::Allocate)).await?;
+    let req = ctx.db().run(move |c| engine::allocation::parse(c, &pairs, Mode::Allocate)).await?;
     let (sid, by_type) = ctx
         .db()
         .write(move |c| {
-            let (n, by_type) = allocation::allocate(c, &user, &req)?;
+            let (n, by_type) = engine::allocation::allocate(c, &user, &req)?;
             Ok((n.system_id, by_type))
         })
         .await?;
     let mut v = ctx
         .db()
         .run(move |c| {
-            let n = nodes_db::by_system_id(c, &sid)?.ok_or(Error::NotFound("Machine"))?;
+            let n = db::nodes::by_system_id(c, &sid)?.ok_or(Error::NotFound("Machine"))?;
             render(c, n)
         })
         .await?;
@@ -535,7 +449,7 @@ pub(crate) async fn release_many(ctx: Ctx) -> Result<Reply> {
     let released = ctx
         .db()
         .write(move |c| {
-            let nodes = engine::resolve_bulk(c, &ids, true)?;
+            let nodes = engine::access::resolve_bulk(c, &ids, true)?;
             let denied: Vec<&str> = nodes
                 .iter()
                 .filter(|n| !user.is_superuser && n.owner_id.is_some() && n.owner_id != Some(user.id))
@@ -549,8 +463,8 @@ pub(crate) async fn release_many(ctx: Ctx) -> Result<Reply> {
             }
             let wrong: Vec<String> = nodes
                 .iter()
-                .filter(|n| engine::check_releasable(n).is_err())
-                .map(|n| format!("{} ('{}')", n.system_id, engine::status_of(n).label()))
+                .filter(|n| engine::nodes::release::check_releasable(n).is_err())
+                .map(|n| format!("{} ('{}')", n.system_id, engine::lifecycle::Status::of(n).label()))
                 .collect();
             if !wrong.is_empty() {
                 return Err(Error::Conflict(format!(
@@ -560,8 +474,13 @@ pub(crate) async fn release_many(ctx: Ctx) -> Result<Reply> {
             }
             let mut changed = Vec::new();
             for n in nodes {
-                if engine::check_releasable(&n)? {
-                    engine::release(c, &user, &n, ReleaseInput { comment: comment.clone(), ..Default::default() })?;
+                if engine::nodes::release::check_releasable(&n)? {
+                    engine::nodes::release::release(
+                        c,
+                        &user,
+                        &n,
+                        ReleaseInput { comment: comment.clone(), ..Default::default() },
+                    )?;
                     changed.push(n.system_id);
                 }
             }
@@ -577,10 +496,10 @@ pub(crate) async fn accept(ctx: Ctx) -> Result<Reply> {
     let v = ctx
         .db()
         .write(move |c| {
-            let nodes = engine::resolve_bulk(c, &ids, true)?;
+            let nodes = engine::access::resolve_bulk(c, &ids, true)?;
             let mut out = Vec::new();
             for n in nodes {
-                if let Some(n) = engine::accept(c, &user, &n)? {
+                if let Some(n) = engine::nodes::commission::accept(c, &user, &n)? {
                     out.push(render(c, n)?);
                 }
             }
@@ -601,8 +520,8 @@ pub(crate) async fn accept_all(ctx: Ctx) -> Result<Reply> {
                 ..Default::default()
             };
             let mut out = Vec::new();
-            for n in nodes_db::list(c, &filter)? {
-                if let Some(n) = engine::accept(c, &user, &n)? {
+            for n in db::nodes::list(c, &filter)? {
+                if let Some(n) = engine::nodes::commission::accept(c, &user, &n)? {
                     out.push(render(c, n)?);
                 }
             }
@@ -625,8 +544,8 @@ pub(crate) async fn list_allocated(ctx: Ctx) -> Result<Reply> {
                 ids: (!ids.is_empty()).then_some(ids),
                 ..Default::default()
             };
-            let nodes = nodes_db::list(c, &filter)?;
-            let rel = nodes_db::load_related(c, &nodes)?;
+            let nodes = db::nodes::list(c, &filter)?;
+            let rel = db::related::load_related(c, &nodes)?;
             Ok(machines_bytes(nodes.iter(), &rel))
         })
         .await?;
@@ -645,8 +564,8 @@ pub(crate) async fn power_parameters_many(ctx: Ctx) -> Result<Reply> {
                 ..Default::default()
             };
             let mut out = serde_json::Map::new();
-            for n in nodes_db::list(c, &filter)? {
-                out.insert(n.system_id.clone(), engine::power_parameters(&n));
+            for n in db::nodes::list(c, &filter)? {
+                out.insert(n.system_id.clone(), engine::nodes::power::power_parameters(&n));
             }
             Ok(Value::Object(out))
         })
@@ -656,17 +575,21 @@ pub(crate) async fn power_parameters_many(ctx: Ctx) -> Result<Reply> {
 
 pub(crate) async fn is_registered(ctx: Ctx) -> Result<Reply> {
     let mac = ctx.params.required("mac_address")?;
-    let mac = names::normalise_mac(mac)
+    let mac = engine::names::normalise_mac(mac)
         .ok_or_else(|| Error::field("mac_address", format!("'{mac}' is not a valid MAC address.")))?;
     let anonymous = ctx.user.is_none();
     let found = ctx
         .db()
         .run(move |c| {
-            let ids: Vec<i64> = nodes_db::node_ids_with_macs(c, &[mac])?.into_iter().map(|(id, _)| id).collect();
-            let nodes = nodes_db::by_ids(c, &ids)?;
+            let ids: Vec<i64> = db::nodes::node_ids_with_macs(c, &[mac])?.into_iter().map(|(id, _)| id).collect();
+            let nodes = db::nodes::by_ids(c, &ids)?;
             // Anonymous callers (enlistment) ignore NEW, COMMISSIONING and RETIRED nodes.
             Ok(nodes.iter().any(|n| {
-                !anonymous || !matches!(engine::status_of(n), Status::New | Status::Commissioning | Status::Retired)
+                !anonymous
+                    || !matches!(
+                        engine::lifecycle::Status::of(n),
+                        Status::New | Status::Commissioning | Status::Retired
+                    )
             }))
         })
         .await?;
@@ -675,15 +598,15 @@ pub(crate) async fn is_registered(ctx: Ctx) -> Result<Reply> {
 
 pub(crate) async fn is_action_in_progress(ctx: Ctx) -> Result<Reply> {
     let mac = ctx.params.required("mac_address")?;
-    let mac = names::normalise_mac(mac)
+    let mac = engine::names::normalise_mac(mac)
         .ok_or_else(|| Error::field("mac_address", format!("'{mac}' is not a valid MAC address.")))?;
     let busy = ctx
         .db()
         .run(move |c| {
-            let ids: Vec<i64> = nodes_db::node_ids_with_macs(c, &[mac])?.into_iter().map(|(id, _)| id).collect();
-            Ok(nodes_db::by_ids(c, &ids)?.iter().any(|n| {
+            let ids: Vec<i64> = db::nodes::node_ids_with_macs(c, &[mac])?.into_iter().map(|(id, _)| id).collect();
+            Ok(db::nodes::by_ids(c, &ids)?.iter().any(|n| {
                 matches!(
-                    engine::status_of(n),
+                    engine::lifecycle::Status::of(n),
                     Status::Commissioning
                         | Status::Deploying
                         | Status::Testing
@@ -705,10 +628,10 @@ pub(crate) async fn set_zone(ctx: Ctx) -> Result<Reply> {
     }
     ctx.db()
         .write(move |c| {
-            let z = crate::db::places::zone_by_name(c, &zone)?
+            let z = db::places::zone_by_name(c, &zone)?
                 .ok_or_else(|| Error::field("zone", format!("No such zone: '{zone}'.")))?;
-            let nodes = engine::resolve_bulk(c, &ids, false)?;
-            nodes_db::set_zone(c, &nodes.iter().map(|n| n.id).collect::<Vec<_>>(), z.id)?;
+            let nodes = engine::access::resolve_bulk(c, &ids, false)?;
+            db::nodes::set_zone(c, &nodes.iter().map(|n| n.id).collect::<Vec<_>>(), z.id)?;
             Ok(())
         })
         .await?;
@@ -723,7 +646,7 @@ pub(crate) async fn read_machine(ctx: Ctx) -> Result<Reply> {
     let v = ctx
         .db()
         .run(move |c| {
-            let n = engine::get_visible(c, &user, &sid, "Machine")?;
+            let n = engine::access::get_visible(c, &user, &sid, "Machine")?;
             if n.node_type != NodeType::Machine as i32 {
                 return Err(Error::NotFound("Machine"));
             }
@@ -739,9 +662,9 @@ pub(crate) async fn read_node(ctx: Ctx) -> Result<Reply> {
     let v = ctx
         .db()
         .run(move |c| {
-            let n = engine::get_visible(c, &user, &sid, "Node")?;
+            let n = engine::access::get_visible(c, &user, &sid, "Node")?;
             if n.node_type == NodeType::Device as i32 {
-                let rel = nodes_db::load_related(c, std::slice::from_ref(&n))?;
+                let rel = db::related::load_related(c, std::slice::from_ref(&n))?;
                 return Ok(device_json(&n, &rel));
             }
             render(c, n)
@@ -755,11 +678,11 @@ pub(crate) async fn delete_node(ctx: Ctx) -> Result<Reply> {
     let sid = ctx.path("system_id").to_string();
     ctx.db()
         .write(move |c| {
-            let n = engine::get_visible(c, &user, &sid, "Node")?;
+            let n = engine::access::get_visible(c, &user, &sid, "Node")?;
             if n.node_type == NodeType::Device as i32 {
-                engine::delete_device(c, &user, &n)
+                engine::nodes::create::delete_device(c, &user, &n)
             } else {
-                engine::delete_machine(c, &user, &n)
+                engine::nodes::create::delete_machine(c, &user, &n)
             }
         })
         .await?;
@@ -817,7 +740,7 @@ pub(crate) async fn update_machine(ctx: Ctx) -> Result<Reply> {
         cpu_count: int_field(p, "cpu_count")?,
         memory: int_field(p, "memory")?,
     };
-    with_machine(ctx, move |c, user, n| engine::update_machine(c, user, &n, u)).await
+    with_machine(ctx, move |c, user, n| engine::nodes::create::update_machine(c, user, &n, u)).await
 }
 
 /// Known Ubuntu series: name → version (until boot resources list images).
@@ -894,7 +817,7 @@ async fn deploy_input(ctx: &Ctx) -> Result<DeployInput> {
     }
     // Images that can be deployed: what is uploaded or imported, besides
     // the Ubuntu series MAAS always knows.
-    let images: Vec<String> = crate::engine::boot_resources::complete_resources(ctx.db(), &ctx.state.config.data_dir)
+    let images: Vec<String> = engine::boot_resources::complete_resources(ctx.db(), &ctx.state.config.data_dir)
         .await?
         .into_iter()
         .filter(|i| i.files.iter().any(|f| ironpool_common::deploy::packing(&f.filetype).is_some()))
@@ -913,7 +836,7 @@ async fn deploy_input(ctx: &Ctx) -> Result<DeployInput> {
     let (osystem, distro_series) = match series {
         Some(s) => s,
         None => {
-            let default_series = crate::engine::config::get(ctx.db(), "default_distro_series", true).await?;
+            let default_series = engine::config::get(ctx.db(), "default_distro_series", true).await?;
             resolve_series(default_series.as_str().unwrap_or("noble"), None, &images)?
         }
     };
@@ -932,7 +855,7 @@ async fn deploy_input(ctx: &Ctx) -> Result<DeployInput> {
 
 pub(crate) async fn deploy(ctx: Ctx) -> Result<Reply> {
     let input = deploy_input(&ctx).await?;
-    with_machine(ctx, move |c, user, n| engine::deploy(c, user, &n, input)).await
+    with_machine(ctx, move |c, user, n| engine::nodes::deploy::deploy(c, user, &n, input)).await
 }
 
 pub(crate) async fn release_one(ctx: Ctx) -> Result<Reply> {
@@ -944,24 +867,24 @@ pub(crate) async fn release_one(ctx: Ctx) -> Result<Reply> {
         force: flag(p, "force")?,
         comment: comment(p),
     };
-    with_machine(ctx, move |c, user, n| engine::release(c, user, &n, input)).await
+    with_machine(ctx, move |c, user, n| engine::nodes::release::release(c, user, &n, input)).await
 }
 
 pub(crate) async fn commission(ctx: Ctx) -> Result<Reply> {
     for f in ["enable_ssh", "skip_bmc_config", "skip_networking", "skip_storage"] {
         ctx.params.bool(f)?;
     }
-    with_machine(ctx, |c, user, n| engine::commission(c, user, &n)).await
+    with_machine(ctx, |c, user, n| engine::nodes::commission::commission(c, user, &n)).await
 }
 
 pub(crate) async fn abort(ctx: Ctx) -> Result<Reply> {
     let cm = comment(&ctx.params);
-    with_machine(ctx, move |c, user, n| engine::abort(c, user, &n, &cm)).await
+    with_machine(ctx, move |c, user, n| engine::nodes::commission::abort(c, user, &n, &cm)).await
 }
 
 pub(crate) async fn power_on(ctx: Ctx) -> Result<Reply> {
     let input = deploy_input(&ctx).await?;
-    with_machine(ctx, move |c, user, n| engine::power_on(c, user, &n, input)).await
+    with_machine(ctx, move |c, user, n| engine::nodes::deploy::power_on(c, user, &n, input)).await
 }
 
 pub(crate) async fn power_off(ctx: Ctx) -> Result<Reply> {
@@ -970,7 +893,7 @@ pub(crate) async fn power_off(ctx: Ctx) -> Result<Reply> {
             return Err(Error::field("stop_mode", "stop_mode must be soft or hard."));
         }
     }
-    with_machine(ctx, |c, user, n| engine::power_off(c, user, &n)).await
+    with_machine(ctx, |c, user, n| engine::nodes::power::power_off(c, user, &n)).await
 }
 
 /// `query_power_state`: asks the BMC now (MAAS does too) and records the
@@ -978,21 +901,24 @@ pub(crate) async fn power_off(ctx: Ctx) -> Result<Reply> {
 pub(crate) async fn query_power_state(ctx: Ctx) -> Result<Reply> {
     let user = ctx.user()?.clone();
     let sid = ctx.path("system_id").to_string();
-    let n = ctx.db().run(move |c| engine::get_visible(c, &user, &sid, "Machine")).await?;
-    if crate::engine::power::region_can_drive(&n.power_type) {
+    let n = ctx.db().run(move |c| engine::access::get_visible(c, &user, &sid, "Machine")).await?;
+    if engine::power::region_can_drive(&n.power_type) {
         return Ok(Reply::json(json!({"state": n.power_state})));
     }
     let hub = &ctx.state.power;
     let params: PowerParams = serde_json::from_str(&n.power_parameters).unwrap_or_default();
-    let result = hub.drivers.act(&n.power_type, crate::engine::power::PowerAction::Query, &params, &hub.retry).await;
-    let state = ctx.db().write(move |c| crate::engine::jobs::record_query(c, n.id, result)).await?;
+    let result = hub.drivers.act(&n.power_type, engine::power::PowerAction::Query, &params, &hub.retry).await;
+    let state = ctx.db().write(move |c| engine::jobs::power::record_query(c, n.id, result)).await?;
     Ok(Reply::json(json!({"state": state.map_err(Error::Unavailable)?})))
 }
 
 pub(crate) async fn power_parameters_one(ctx: Ctx) -> Result<Reply> {
     let user = ctx.admin()?.clone();
     let sid = ctx.path("system_id").to_string();
-    let v = ctx.db().run(move |c| Ok(engine::power_parameters(&engine::get_visible(c, &user, &sid, "Node")?))).await?;
+    let v = ctx
+        .db()
+        .run(move |c| Ok(engine::nodes::power::power_parameters(&engine::access::get_visible(c, &user, &sid, "Node")?)))
+        .await?;
     Ok(Reply::Json(v))
 }
 
@@ -1019,7 +945,7 @@ fn bson_blobs(entries: &[(&str, &[u8])]) -> Vec<u8> {
 pub(crate) async fn details(ctx: Ctx) -> Result<Reply> {
     let user = ctx.user()?.clone();
     let sid = ctx.path("system_id").to_string();
-    ctx.db().run(move |c| engine::get_visible(c, &user, &sid, "Node").map(|_| ())).await?;
+    ctx.db().run(move |c| engine::access::get_visible(c, &user, &sid, "Node").map(|_| ())).await?;
     let lshw: &[u8] = b"<?xml version=\"1.0\" standalone=\"yes\" ?>\n<list>\n</list>\n";
     let lldp: &[u8] = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<lldp label=\"LLDP neighbors\"/>\n";
     Ok(Reply::Bytes("application/bson", bson_blobs(&[("lshw", lshw), ("lldp", lldp)])))
@@ -1031,8 +957,8 @@ pub(crate) async fn get_token(ctx: Ctx) -> Result<Reply> {
     let t = ctx
         .db()
         .write(move |c| {
-            let n = engine::get_visible(c, &admin, &sid, "Machine")?;
-            crate::engine::metadata::ensure_token(c, &n)
+            let n = engine::access::get_visible(c, &admin, &sid, "Machine")?;
+            engine::metadata::token::ensure_token(c, &n)
         })
         .await?;
     Ok(Reply::json(serde_json::json!({
@@ -1044,39 +970,39 @@ pub(crate) async fn get_token(ctx: Ctx) -> Result<Reply> {
 
 pub(crate) async fn mark_broken(ctx: Ctx) -> Result<Reply> {
     let cm = ctx.params.get("comment").or(ctx.params.get("error_description")).unwrap_or("").to_string();
-    with_machine(ctx, move |c, user, n| engine::mark_broken(c, user, &n, &cm)).await
+    with_machine(ctx, move |c, user, n| engine::nodes::commission::mark_broken(c, user, &n, &cm)).await
 }
 
 pub(crate) async fn mark_fixed(ctx: Ctx) -> Result<Reply> {
     let cm = comment(&ctx.params);
-    with_machine(ctx, move |c, user, n| engine::mark_fixed(c, user, &n, &cm)).await
+    with_machine(ctx, move |c, user, n| engine::nodes::commission::mark_fixed(c, user, &n, &cm)).await
 }
 
 pub(crate) async fn override_failed_testing(ctx: Ctx) -> Result<Reply> {
-    with_machine(ctx, |c, user, n| engine::override_failed_testing(c, user, &n)).await
+    with_machine(ctx, |c, user, n| engine::nodes::commission::override_failed_testing(c, user, &n)).await
 }
 
 pub(crate) async fn lock(ctx: Ctx) -> Result<Reply> {
     let cm = comment(&ctx.params);
-    with_machine(ctx, move |c, user, n| engine::lock(c, user, &n, &cm)).await
+    with_machine(ctx, move |c, user, n| engine::nodes::owner_data::lock(c, user, &n, &cm)).await
 }
 
 pub(crate) async fn unlock(ctx: Ctx) -> Result<Reply> {
     let cm = comment(&ctx.params);
-    with_machine(ctx, move |c, user, n| engine::unlock(c, user, &n, &cm)).await
+    with_machine(ctx, move |c, user, n| engine::nodes::owner_data::unlock(c, user, &n, &cm)).await
 }
 
 pub(crate) async fn rescue_mode(ctx: Ctx) -> Result<Reply> {
-    with_machine(ctx, |c, user, n| engine::rescue_mode(c, user, &n)).await
+    with_machine(ctx, |c, user, n| engine::nodes::commission::rescue_mode(c, user, &n)).await
 }
 
 pub(crate) async fn exit_rescue_mode(ctx: Ctx) -> Result<Reply> {
-    with_machine(ctx, |c, user, n| engine::exit_rescue_mode(c, user, &n)).await
+    with_machine(ctx, |c, user, n| engine::nodes::commission::exit_rescue_mode(c, user, &n)).await
 }
 
 pub(crate) async fn set_owner_data(ctx: Ctx) -> Result<Reply> {
     let pairs: Vec<(String, String)> = ctx.params.pairs().to_vec();
-    with_machine(ctx, move |c, user, n| engine::set_owner_data(c, user, &n, &pairs)).await
+    with_machine(ctx, move |c, user, n| engine::nodes::owner_data::set_owner_data(c, user, &n, &pairs)).await
 }
 
 #[cfg(test)]

@@ -15,10 +15,13 @@ use std::sync::Arc;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest};
 
+use crate::db;
 use crate::db::nodes::Node;
-use crate::engine::metadata::{self as md, Signal, VERSIONS};
+use crate::engine;
+use crate::engine::metadata::{Signal, VERSIONS};
 use crate::error::{Error, Result};
-use crate::http::oauth::{self, NodeCaller};
+use crate::http;
+use crate::http::oauth::NodeCaller;
 use crate::http::params::Params;
 use crate::http::reply::Reply;
 use crate::http::AppState;
@@ -59,7 +62,7 @@ struct Request {
 }
 
 async fn read(req: &HttpRequest, payload: web::Payload, state: &AppState) -> Result<Request> {
-    let body = crate::http::read_body_limited(payload, BODY_LIMIT).await?;
+    let body = http::router::read_body_limited(payload, BODY_LIMIT).await?;
     let mut params = Params::default();
     params.extend_urlencoded(req.query_string().as_bytes());
     let query_len = params.pairs().len();
@@ -73,22 +76,26 @@ async fn read(req: &HttpRequest, payload: web::Payload, state: &AppState) -> Res
         .headers()
         .get_all(header::AUTHORIZATION)
         .filter_map(|v| v.to_str().ok())
-        .filter_map(oauth::parse_header)
+        .filter_map(http::oauth::parse_header)
         .last();
     let attempt = from_header.or_else(|| {
         let (q, b) = params.pairs().split_at(query_len);
-        oauth::from_pairs(q).or_else(|| if form_encoded { oauth::from_pairs(b) } else { None })
+        http::oauth::from_pairs(q).or_else(|| if form_encoded { http::oauth::from_pairs(b) } else { None })
     });
     let signed: Vec<(String, String)> =
         if form_encoded { params.pairs().to_vec() } else { params.pairs()[..query_len].to_vec() };
     let base = origin(req);
-    let signed_req =
-        oauth::SignedRequest { method: req.method().as_str(), base_url: &base, raw_path: req.path(), params: &signed };
-    let policy = oauth::Policy {
+    let signed_req = http::oauth::SignedRequest {
+        method: req.method().as_str(),
+        base_url: &base,
+        raw_path: req.path(),
+        params: &signed,
+    };
+    let policy = http::oauth::Policy {
         window_secs: state.config.oauth_timestamp_window_secs,
         reject_nonce_reuse: state.config.oauth_reject_nonce_reuse,
     };
-    let caller = oauth::verify_node(&state.db, &state.nonces, policy, attempt.as_ref(), &signed_req).await?;
+    let caller = http::oauth::verify_node(&state.db, &state.nonces, policy, attempt.as_ref(), &signed_req).await?;
     params.remove_where(|k| k.starts_with("oauth_"));
     Ok(Request { params, body, caller })
 }
@@ -124,8 +131,8 @@ pub async fn route(req: &HttpRequest, payload: web::Payload, state: Arc<AppState
             if node.system_id != *sid {
                 return Err(Error::Forbidden("Not authenticated as the node this status is for.".into()));
             }
-            let ev = md::parse_status_event(&r.body)?;
-            state.db.write(move |c| md::status_event(c, &node, &ev)).await?;
+            let ev = engine::metadata::parse_status_event(&r.body)?;
+            state.db.write(move |c| engine::metadata::status_event(c, &node, &ev)).await?;
             Ok(text("OK"))
         }
         // curtin's view (MAAS points the installer at `metadata/curtin/`):
@@ -137,7 +144,7 @@ pub async fn route(req: &HttpRequest, payload: web::Payload, state: Arc<AppState
             let node = node_of(&r)?.clone();
             let base = origin(req);
             let dir = state.config.data_dir.clone();
-            let cfg = state.db.run(move |c| md::curtin_config(c, &dir, &base, &node)).await?;
+            let cfg = state.db.run(move |c| engine::metadata::curtin_config(c, &dir, &base, &node)).await?;
             Ok(Reply::Bytes("application/x-yaml", cfg.into_bytes()))
         }
         ["curtin", v, rest @ ..] => {
@@ -182,7 +189,7 @@ async fn versioned(req: &HttpRequest, payload: web::Payload, state: Arc<AppState
             method(req, &["GET"])?;
             let r = read(req, payload, &state).await?;
             match r.params.get("op") {
-                Some("get_enlist_preseed") => Ok(text(md::preseed(&base, None))),
+                Some("get_enlist_preseed") => Ok(text(engine::metadata::preseed(&base, None))),
                 op => Err(unrecognised("GET", op)),
             }
         }
@@ -192,14 +199,14 @@ async fn versioned(req: &HttpRequest, payload: web::Payload, state: Arc<AppState
             let r = read(req, payload, &state).await?;
             match (req.method().as_str(), r.params.get("op")) {
                 ("GET", Some("get_preseed")) => {
-                    Ok(text(state.db.write(move |c| md::get_preseed(c, &base, &sid)).await?))
+                    Ok(text(state.db.write(move |c| engine::metadata::get_preseed(c, &base, &sid)).await?))
                 }
                 ("POST", Some("netboot_off")) => {
                     state
                         .db
                         .write(move |c| {
-                            let n = crate::db::nodes::by_system_id(c, &sid)?.ok_or(Error::NotFound("Node"))?;
-                            md::set_netboot(c, &n, false)
+                            let n = db::nodes::by_system_id(c, &sid)?.ok_or(Error::NotFound("Node"))?;
+                            engine::metadata::set_netboot(c, &n, false)
                         })
                         .await?;
                     Ok(text("OK"))
@@ -215,7 +222,7 @@ async fn versioned(req: &HttpRequest, payload: web::Payload, state: Arc<AppState
                     NodeCaller::Anonymous => Ok(enlist_answer("")),
                     NodeCaller::Node(n) => {
                         let mut items = vec!["maas-commissioning-scripts", "meta-data"];
-                        if md::user_data(n).is_some() {
+                        if engine::metadata::user_data(n).is_some() {
                             items.push("user-data");
                         }
                         Ok(text(format!("{}\n", items.join("\n"))))
@@ -226,12 +233,12 @@ async fn versioned(req: &HttpRequest, payload: web::Payload, state: Arc<AppState
             match r.params.get("op") {
                 Some("signal") => {
                     let s = signal_input(&r.params)?;
-                    state.db.write(move |c| md::signal(c, &node, &s)).await?;
+                    state.db.write(move |c| engine::metadata::signal(c, &node, &s)).await?;
                     Ok(text("OK"))
                 }
                 Some(op @ ("netboot_on" | "netboot_off")) => {
                     let on = op == "netboot_on";
-                    state.db.write(move |c| md::set_netboot(c, &node, on)).await?;
+                    state.db.write(move |c| engine::metadata::set_netboot(c, &node, on)).await?;
                     Ok(text("OK"))
                 }
                 op => Err(unrecognised("POST", op)),
@@ -252,7 +259,7 @@ async fn versioned(req: &HttpRequest, payload: web::Payload, state: Arc<AppState
             let r = read(req, payload, &state).await?;
             match &r.caller {
                 NodeCaller::Anonymous => Ok(enlist_answer("user-data")),
-                NodeCaller::Node(n) => match md::user_data(n) {
+                NodeCaller::Node(n) => match engine::metadata::user_data(n) {
                     Some(data) => Ok(Reply::Bytes("application/octet-stream", data)),
                     None => Ok(not_found("No user data available for this node.")),
                 },
@@ -277,23 +284,23 @@ async fn meta_data(state: &AppState, node: Node, item: &str) -> Result<Reply> {
             Ok(match item.as_str() {
                 "" => {
                     let mut items = vec!["instance-id", "local-hostname"];
-                    if !md::public_keys(c, &node)?.is_empty() {
+                    if !engine::metadata::public_keys(c, &node)?.is_empty() {
                         items.push("public-keys");
                     }
                     items.extend(["vendor-data", "x509"]);
                     text(format!("{}\n", items.join("\n")))
                 }
                 "instance-id" => text(node.system_id.clone()),
-                "local-hostname" => text(md::fqdn(c, &node)?),
-                "public-keys" => text(md::public_keys(c, &node)?.join("\n")),
+                "local-hostname" => text(engine::metadata::fqdn(c, &node)?),
+                "public-keys" => text(engine::metadata::public_keys(c, &node)?.join("\n")),
                 "x509" => {
                     let keys = match node.owner_id {
-                        Some(o) => crate::db::userkeys::ssl_list(c, o)?.into_iter().map(|k| k.key).collect(),
+                        Some(o) => db::userkeys::ssl_list(c, o)?.into_iter().map(|k| k.key).collect(),
                         None => Vec::new(),
                     };
                     text(keys.join("\n"))
                 }
-                "vendor-data" => Reply::Bytes("application/x-yaml", md::vendor_data(c)?.into_bytes()),
+                "vendor-data" => Reply::Bytes("application/x-yaml", engine::metadata::vendor_data(c)?.into_bytes()),
                 _ => not_found("Unknown metadata attribute."),
             })
         })

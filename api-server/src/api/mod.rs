@@ -13,24 +13,21 @@ pub mod interfaces;
 pub mod maas;
 pub mod machines;
 pub mod metadata;
-pub mod netjson;
 pub mod network;
 pub mod notifications;
 pub mod places;
 pub mod raid;
-pub mod render;
 pub mod site;
 pub mod sshkeys;
 pub mod storage;
+pub mod support;
 pub mod tags;
 pub mod users;
 pub mod v1;
 pub mod version;
+pub mod views;
 
-use serde_json::{json, Value};
-
-use crate::db::users::User;
-use crate::http::registry::{Handler, API_PREFIX};
+use crate::http::registry::Handler;
 
 /// Every handler the API 2.0 router serves and `describe/` lists.
 pub fn handlers() -> Vec<Handler> {
@@ -55,20 +52,4 @@ pub fn handlers() -> Vec<Handler> {
     all.extend(controllers::handlers());
     all.extend(boot_resources::handlers());
     all
-}
-
-/// An absolute-path `resource_uri` for a path under the API prefix.
-pub fn resource_uri(rel: &str) -> String {
-    format!("{API_PREFIX}{rel}")
-}
-
-/// MAAS's user object.
-pub fn user_json(u: &User) -> Value {
-    json!({
-        "username": u.username,
-        "email": u.email,
-        "is_local": u.is_local,
-        "is_superuser": u.is_superuser,
-        "resource_uri": resource_uri(&format!("users/{}/", percent_encoding::utf8_percent_encode(&u.username, percent_encoding::NON_ALPHANUMERIC))),
-    })
 }

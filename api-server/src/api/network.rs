@@ -3,13 +3,15 @@
 
 use serde_json::{json, Value};
 
-use super::netjson::{NetJson, RackNames};
-use super::user_json;
-use crate::db::network::{self as net, Model};
+use crate::api;
+use crate::api::views::network::{NetJson, RackNames};
+use crate::api::views::user::user_json;
+use crate::db;
+use crate::db::network::Model;
 use crate::db::users::User;
-use crate::db::{users as users_db, DbConn};
-use crate::engine::ipam::{self, Span};
-use crate::engine::network as engine;
+use crate::db::DbConn;
+use crate::engine;
+use crate::engine::ipam::Span;
 use crate::error::{Error, Result};
 use crate::handler_fn;
 use crate::http::registry::{optional, required, Access, Action, Handler, Method, ParamDoc, Returns};
@@ -228,8 +230,8 @@ pub fn handlers() -> Vec<Handler> {
 
 /// The network model and rack names, for rendering.
 pub(crate) fn load(c: &mut DbConn) -> Result<(Model, RackNames)> {
-    let model = net::load_model(c)?;
-    let racks = net::rack_names(c, &model)?;
+    let model = db::network::load_model(c)?;
+    let racks = db::network::rack_names(c, &model)?;
     Ok((model, racks))
 }
 
@@ -301,12 +303,12 @@ async fn fabrics_list(ctx: Ctx) -> Result<Reply> {
 
 async fn fabric_create(ctx: Ctx) -> Result<Reply> {
     let p = ctx.params.clone();
-    write(&ctx, true, move |c, _| engine::create_fabric(c, &p), |nj, f| nj.fabric(&f)).await
+    write(&ctx, true, move |c, _| engine::network::create_fabric(c, &p), |nj, f| nj.fabric(&f)).await
 }
 
 async fn fabric_read(ctx: Ctx) -> Result<Reply> {
     let key = ctx.path("id").to_string();
-    read(&ctx, move |c| engine::fabric(c, &key), |nj, f| nj.fabric(&f)).await
+    read(&ctx, move |c| engine::network::fabric(c, &key), |nj, f| nj.fabric(&f)).await
 }
 
 async fn fabric_update(ctx: Ctx) -> Result<Reply> {
@@ -316,8 +318,8 @@ async fn fabric_update(ctx: Ctx) -> Result<Reply> {
         &ctx,
         true,
         move |c, _| {
-            let o = engine::fabric(c, &key)?;
-            engine::update_fabric(c, &o, &p)
+            let o = engine::network::fabric(c, &key)?;
+            engine::network::update_fabric(c, &o, &p)
         },
         |nj, f| nj.fabric(&f),
     )
@@ -327,8 +329,8 @@ async fn fabric_update(ctx: Ctx) -> Result<Reply> {
 async fn fabric_delete(ctx: Ctx) -> Result<Reply> {
     let key = ctx.path("id").to_string();
     delete(&ctx, true, move |c, _| {
-        let o = engine::fabric(c, &key)?;
-        engine::delete_fabric(c, &o)
+        let o = engine::network::fabric(c, &key)?;
+        engine::network::delete_fabric(c, &o)
     })
     .await
 }
@@ -336,15 +338,15 @@ async fn fabric_delete(ctx: Ctx) -> Result<Reply> {
 // ---- VLANs ----
 
 /// The URL's VLAN: `fabrics/{fabric_id}/vlans/{vid}/` or `vlans/{id}/`.
-fn url_vlan(ctx: &Ctx) -> impl FnOnce(&mut DbConn) -> Result<net::Vlan> + Send + 'static {
+fn url_vlan(ctx: &Ctx) -> impl FnOnce(&mut DbConn) -> Result<db::network::Vlan> + Send + 'static {
     let fabric = ctx.path("fabric_id").to_string();
     let vid = ctx.path("vid").to_string();
     let id = ctx.path("id").to_string();
     move |c| {
         if fabric.is_empty() {
-            engine::vlan(c, id.parse().map_err(|_| Error::NotFound("VLAN"))?)
+            engine::network::vlan(c, id.parse().map_err(|_| Error::NotFound("VLAN"))?)
         } else {
-            engine::vlan_in_fabric(c, &fabric, &vid)
+            engine::network::vlan_in_fabric(c, &fabric, &vid)
         }
     }
 }
@@ -353,7 +355,7 @@ async fn vlans_list(ctx: Ctx) -> Result<Reply> {
     let key = ctx.path("fabric_id").to_string();
     read(
         &ctx,
-        move |c| engine::fabric(c, &key),
+        move |c| engine::network::fabric(c, &key),
         |nj, f| Value::Array(nj.model.vlans_of_fabric(f.id).iter().map(|v| nj.vlan(v.id)).collect()),
     )
     .await
@@ -366,8 +368,8 @@ async fn vlan_create(ctx: Ctx) -> Result<Reply> {
         &ctx,
         true,
         move |c, _| {
-            let o = engine::fabric(c, &key)?;
-            engine::create_vlan(c, &o, &p)
+            let o = engine::network::fabric(c, &key)?;
+            engine::network::create_vlan(c, &o, &p)
         },
         |nj, v| nj.vlan(v.id),
     )
@@ -386,7 +388,7 @@ async fn vlan_update(ctx: Ctx) -> Result<Reply> {
         true,
         move |c, _| {
             let o = get(c)?;
-            engine::update_vlan(c, &o, &p)
+            engine::network::update_vlan(c, &o, &p)
         },
         |nj, v| nj.vlan(v.id),
     )
@@ -397,7 +399,7 @@ async fn vlan_delete(ctx: Ctx) -> Result<Reply> {
     let get = url_vlan(&ctx);
     delete(&ctx, true, move |c, _| {
         let o = get(c)?;
-        engine::delete_vlan(c, &o)
+        engine::network::delete_vlan(c, &o)
     })
     .await
 }
@@ -419,12 +421,12 @@ async fn spaces_list(ctx: Ctx) -> Result<Reply> {
 
 async fn space_create(ctx: Ctx) -> Result<Reply> {
     let p = ctx.params.clone();
-    write(&ctx, true, move |c, _| engine::create_space(c, &p), |nj, s| nj.space(&s)).await
+    write(&ctx, true, move |c, _| engine::network::create_space(c, &p), |nj, s| nj.space(&s)).await
 }
 
 async fn space_read(ctx: Ctx) -> Result<Reply> {
     let key = ctx.path("id").to_string();
-    read(&ctx, move |c| engine::space(c, &key), |nj, s| nj.space(&s)).await
+    read(&ctx, move |c| engine::network::space(c, &key), |nj, s| nj.space(&s)).await
 }
 
 async fn space_update(ctx: Ctx) -> Result<Reply> {
@@ -434,8 +436,8 @@ async fn space_update(ctx: Ctx) -> Result<Reply> {
         &ctx,
         true,
         move |c, _| {
-            let o = engine::space(c, &key)?;
-            engine::update_space(c, &o, &p)
+            let o = engine::network::space(c, &key)?;
+            engine::network::update_space(c, &o, &p)
         },
         |nj, s| nj.space(&s),
     )
@@ -445,8 +447,8 @@ async fn space_update(ctx: Ctx) -> Result<Reply> {
 async fn space_delete(ctx: Ctx) -> Result<Reply> {
     let key = ctx.path("id").to_string();
     delete(&ctx, true, move |c, _| {
-        let o = engine::space(c, &key)?;
-        engine::delete_space(c, &o)
+        let o = engine::network::space(c, &key)?;
+        engine::network::delete_space(c, &o)
     })
     .await
 }
@@ -460,12 +462,12 @@ async fn subnets_list(ctx: Ctx) -> Result<Reply> {
 
 async fn subnet_create(ctx: Ctx) -> Result<Reply> {
     let p = ctx.params.clone();
-    write(&ctx, true, move |c, _| engine::create_subnet(c, &p), |nj, s| nj.subnet(s.id)).await
+    write(&ctx, true, move |c, _| engine::network::create_subnet(c, &p), |nj, s| nj.subnet(s.id)).await
 }
 
 async fn subnet_read(ctx: Ctx) -> Result<Reply> {
     let key = ctx.path("id").to_string();
-    read(&ctx, move |c| engine::subnet(c, &key), |nj, s| nj.subnet(s.id)).await
+    read(&ctx, move |c| engine::network::subnet(c, &key), |nj, s| nj.subnet(s.id)).await
 }
 
 async fn subnet_update(ctx: Ctx) -> Result<Reply> {
@@ -475,8 +477,8 @@ async fn subnet_update(ctx: Ctx) -> Result<Reply> {
         &ctx,
         true,
         move |c, _| {
-            let o = engine::subnet(c, &key)?;
-            engine::update_subnet(c, &o, &p)
+            let o = engine::network::subnet(c, &key)?;
+            engine::network::update_subnet(c, &o, &p)
         },
         |nj, s| nj.subnet(s.id),
     )
@@ -486,14 +488,14 @@ async fn subnet_update(ctx: Ctx) -> Result<Reply> {
 async fn subnet_delete(ctx: Ctx) -> Result<Reply> {
     let key = ctx.path("id").to_string();
     delete(&ctx, true, move |c, _| {
-        let o = engine::subnet(c, &key)?;
-        engine::delete_subnet(c, &o)
+        let o = engine::network::subnet(c, &key)?;
+        engine::network::delete_subnet(c, &o)
     })
     .await
 }
 
 fn span_ip(v: u128, v4: bool) -> String {
-    ipam::from_u128(v, v4).to_string()
+    engine::ipam::from_u128(v, v4).to_string()
 }
 
 fn capped(n: u128) -> u64 {
@@ -508,11 +510,11 @@ async fn subnet_ips(ctx: Ctx) -> Result<Reply> {
     let v = ctx
         .db()
         .run(move |c| {
-            let s = engine::subnet(c, &key)?;
+            let s = engine::network::subnet(c, &key)?;
             let users = users_by_id(c)?;
             let mut out = Vec::new();
-            for a in net::addresses_in_subnet(c, s.id)?.into_iter().filter(|a| a.ip.is_some()) {
-                let (code, name) = super::netjson::alloc_type(&a.mode);
+            for a in db::network::addresses_in_subnet(c, s.id)?.into_iter().filter(|a| a.ip.is_some()) {
+                let (code, name) = api::views::network::alloc_type(&a.mode);
                 let mut o = json!({
                     "ip": a.ip,
                     "alloc_type": code,
@@ -524,8 +526,8 @@ async fn subnet_ips(ctx: Ctx) -> Result<Reply> {
                     o["user"] = json!(a.user_id.and_then(|u| users.get(&u)).map(|u| &u.username));
                 }
                 if with_summary {
-                    if let Some(i) = a.interface_id.map(|i| net::interface_by_id(c, i)).transpose()?.flatten() {
-                        if let Some(n) = crate::db::nodes::by_ids(c, &[i.node_id])?.into_iter().next() {
+                    if let Some(i) = a.interface_id.map(|i| db::network::interface_by_id(c, i)).transpose()?.flatten() {
+                        if let Some(n) = db::nodes::by_ids(c, &[i.node_id])?.into_iter().next() {
                             o["node_summary"] = json!({
                                 "system_id": n.system_id,
                                 "node_type": n.node_type,
@@ -561,9 +563,9 @@ async fn subnet_reserved(ctx: Ctx) -> Result<Reply> {
     let v = ctx
         .db()
         .run(move |c| {
-            let s = engine::subnet(c, &key)?;
-            let v4 = engine::cidr_of(&s).addr().is_ipv4();
-            Ok(Value::Array(engine::unavailable(c, &s)?.iter().map(|sp| span_json(sp, v4, true)).collect()))
+            let s = engine::network::subnet(c, &key)?;
+            let v4 = engine::network::cidr_of(&s).addr().is_ipv4();
+            Ok(Value::Array(engine::network::unavailable(c, &s)?.iter().map(|sp| span_json(sp, v4, true)).collect()))
         })
         .await?;
     Ok(Reply::Json(v))
@@ -575,10 +577,10 @@ async fn subnet_unreserved(ctx: Ctx) -> Result<Reply> {
     let v = ctx
         .db()
         .run(move |c| {
-            let s = engine::subnet(c, &key)?;
-            let netw = engine::cidr_of(&s);
+            let s = engine::network::subnet(c, &key)?;
+            let netw = engine::network::cidr_of(&s);
             let v4 = netw.addr().is_ipv4();
-            let free = ipam::free_spans(&netw, &engine::unavailable(c, &s)?);
+            let free = engine::ipam::free_spans(&netw, &engine::network::unavailable(c, &s)?);
             Ok(Value::Array(free.iter().map(|sp| span_json(sp, v4, false)).collect()))
         })
         .await?;
@@ -593,17 +595,17 @@ async fn subnet_stats(ctx: Ctx) -> Result<Reply> {
     let v = ctx
         .db()
         .run(move |c| {
-            let s = engine::subnet(c, &key)?;
-            let netw = engine::cidr_of(&s);
+            let s = engine::network::subnet(c, &key)?;
+            let netw = engine::network::cidr_of(&s);
             let v4 = netw.addr().is_ipv4();
-            let used = engine::unavailable(c, &s)?;
-            let free = ipam::free_spans(&netw, &used);
-            let total = ipam::total_usable(&netw);
+            let used = engine::network::unavailable(c, &s)?;
+            let free = engine::ipam::free_spans(&netw, &used);
+            let total = engine::ipam::total_usable(&netw);
             let available: u128 = free.iter().map(Span::size).sum();
             let unavailable = total - available;
             let largest = free.iter().map(Span::size).max().unwrap_or(0);
             let usage = if total == 0 { 0.0 } else { unavailable as f64 / total as f64 };
-            let (first, last) = ipam::usable(&netw);
+            let (first, last) = engine::ipam::usable(&netw);
             let mut o = json!({
                 "num_available": capped(available),
                 "largest_available": capped(largest),
@@ -647,12 +649,12 @@ async fn subnet_stats(ctx: Ctx) -> Result<Reply> {
 /// Every user by id: lists name the owner of each row from one query,
 /// not one per row.
 fn users_by_id(c: &mut DbConn) -> Result<std::collections::HashMap<i64, User>> {
-    Ok(users_db::list(c)?.into_iter().map(|u| (u.id, u)).collect())
+    Ok(db::users::list(c)?.into_iter().map(|u| (u.id, u)).collect())
 }
 
-fn range_user(c: &mut DbConn, r: &net::IpRange) -> Result<Option<Value>> {
+fn range_user(c: &mut DbConn, r: &db::network::IpRange) -> Result<Option<Value>> {
     Ok(match r.user_id {
-        Some(u) => users_db::by_id(c, u)?.map(|u| user_json(&u)),
+        Some(u) => db::users::by_id(c, u)?.map(|u| user_json(&u)),
         None => None,
     })
 }
@@ -662,7 +664,7 @@ async fn ranges_list(ctx: Ctx) -> Result<Reply> {
         &ctx,
         |c| {
             let users = users_by_id(c)?;
-            let rs = net::ranges(c, None)?;
+            let rs = db::network::ranges(c, None)?;
             Ok(rs
                 .into_iter()
                 .map(|r| {
@@ -682,7 +684,7 @@ async fn range_create(ctx: Ctx) -> Result<Reply> {
         &ctx,
         false,
         move |c, user| {
-            let r = engine::create_range(c, user, &p)?;
+            let r = engine::network::create_range(c, user, &p)?;
             Ok((r, Some(user_json(user))))
         },
         |nj, (r, u)| nj.range(&r, u),
@@ -695,7 +697,7 @@ async fn range_read(ctx: Ctx) -> Result<Reply> {
     read(
         &ctx,
         move |c| {
-            let r = engine::range(c, id)?;
+            let r = engine::network::range(c, id)?;
             let u = range_user(c, &r)?;
             Ok((r, u))
         },
@@ -712,8 +714,8 @@ async fn range_update(ctx: Ctx) -> Result<Reply> {
         false,
         move |c, user| {
             let r = {
-                let o = engine::range(c, id)?;
-                engine::update_range(c, user, &o, &p)?
+                let o = engine::network::range(c, id)?;
+                engine::network::update_range(c, user, &o, &p)?
             };
             let u = range_user(c, &r)?;
             Ok((r, u))
@@ -726,8 +728,8 @@ async fn range_update(ctx: Ctx) -> Result<Reply> {
 async fn range_delete(ctx: Ctx) -> Result<Reply> {
     let id = path_id(&ctx, "id", "IPRange")?;
     delete(&ctx, false, move |c, user| {
-        let o = engine::range(c, id)?;
-        engine::delete_range(c, user, &o)
+        let o = engine::network::range(c, id)?;
+        engine::network::delete_range(c, user, &o)
     })
     .await
 }
@@ -746,13 +748,13 @@ async fn addresses_list(ctx: Ctx) -> Result<Reply> {
         &ctx,
         move |c| {
             let who = match (&owner, all) {
-                (Some(o), _) => Some(users_db::by_username(c, o)?.ok_or(Error::NotFound("User"))?.id),
+                (Some(o), _) => Some(db::users::by_username(c, o)?.ok_or(Error::NotFound("User"))?.id),
                 (None, true) => None,
                 (None, false) => Some(user.id),
             };
             let users = users_by_id(c)?;
             let mut out = Vec::new();
-            for a in net::reservations(c, who)? {
+            for a in db::network::reservations(c, who)? {
                 if ip.as_deref().is_some_and(|ip| a.ip.as_deref() != Some(ip)) {
                     continue;
                 }
@@ -771,7 +773,7 @@ async fn address_reserve(ctx: Ctx) -> Result<Reply> {
     write(
         &ctx,
         false,
-        move |c, user| Ok((engine::reserve(c, user, &p)?, user.username.clone())),
+        move |c, user| Ok((engine::network::reserve(c, user, &p)?, user.username.clone())),
         |nj, (a, o)| nj.address(&a, Some(&o)),
     )
     .await
@@ -779,23 +781,23 @@ async fn address_reserve(ctx: Ctx) -> Result<Reply> {
 
 async fn address_release(ctx: Ctx) -> Result<Reply> {
     let p = ctx.params.clone();
-    delete(&ctx, false, move |c, user| engine::release(c, user, &p)).await
+    delete(&ctx, false, move |c, user| engine::network::release(c, user, &p)).await
 }
 
 // ---- static routes ----
 
 async fn routes_list(ctx: Ctx) -> Result<Reply> {
-    read(&ctx, net::routes, |nj, rs| Value::Array(rs.iter().map(|r| nj.route(r)).collect())).await
+    read(&ctx, db::network::routes, |nj, rs| Value::Array(rs.iter().map(|r| nj.route(r)).collect())).await
 }
 
 async fn route_create(ctx: Ctx) -> Result<Reply> {
     let p = ctx.params.clone();
-    write(&ctx, true, move |c, _| engine::create_route(c, &p), |nj, r| nj.route(&r)).await
+    write(&ctx, true, move |c, _| engine::network::create_route(c, &p), |nj, r| nj.route(&r)).await
 }
 
 async fn route_read(ctx: Ctx) -> Result<Reply> {
     let id = path_id(&ctx, "id", "StaticRoute")?;
-    read(&ctx, move |c| engine::route(c, id), |nj, r| nj.route(&r)).await
+    read(&ctx, move |c| engine::network::route(c, id), |nj, r| nj.route(&r)).await
 }
 
 async fn route_update(ctx: Ctx) -> Result<Reply> {
@@ -805,8 +807,8 @@ async fn route_update(ctx: Ctx) -> Result<Reply> {
         &ctx,
         true,
         move |c, _| {
-            let o = engine::route(c, id)?;
-            engine::update_route(c, &o, &p)
+            let o = engine::network::route(c, id)?;
+            engine::network::update_route(c, &o, &p)
         },
         |nj, r| nj.route(&r),
     )
@@ -816,8 +818,8 @@ async fn route_update(ctx: Ctx) -> Result<Reply> {
 async fn route_delete(ctx: Ctx) -> Result<Reply> {
     let id = path_id(&ctx, "id", "StaticRoute")?;
     delete(&ctx, true, move |c, _| {
-        engine::route(c, id)?;
-        net::route_delete(c, id)
+        engine::network::route(c, id)?;
+        db::network::route_delete(c, id)
     })
     .await
 }

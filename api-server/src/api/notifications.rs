@@ -2,9 +2,10 @@
 
 use serde_json::{json, Value};
 
-use super::{resource_uri, user_json};
-use crate::db::files::{self as db, Notification, NotificationFields};
-use crate::db::users as users_db;
+use crate::api::views::resource_uri;
+use crate::api::views::user::user_json;
+use crate::db;
+use crate::db::files::{Notification, NotificationFields};
 use crate::error::{Error, Result};
 use crate::handler_fn;
 use crate::http::params::Params;
@@ -74,16 +75,16 @@ fn render(n: &Notification, user: Option<Value>) -> Value {
     })
 }
 
-fn render_with_user(c: &mut crate::db::DbConn, n: &Notification) -> Result<Value> {
+fn render_with_user(c: &mut db::DbConn, n: &Notification) -> Result<Value> {
     let u = match n.user_id {
-        Some(id) => users_db::by_id(c, id)?.map(|u| user_json(&u)),
+        Some(id) => db::users::by_id(c, id)?.map(|u| user_json(&u)),
         None => None,
     };
     Ok(render(n, u))
 }
 
 /// Reads the fields of a create or update, starting from `base`.
-fn fields(c: &mut crate::db::DbConn, p: &Params, base: NotificationFields) -> Result<NotificationFields> {
+fn fields(c: &mut db::DbConn, p: &Params, base: NotificationFields) -> Result<NotificationFields> {
     let mut f = base;
     if let Some(m) = p.get("message") {
         f.message = m.to_string();
@@ -114,7 +115,7 @@ fn fields(c: &mut crate::db::DbConn, p: &Params, base: NotificationFields) -> Re
             None
         } else {
             Some(
-                users_db::by_username(c, name)?
+                db::users::by_username(c, name)?
                     .ok_or_else(|| Error::field("user", format!("No such user: '{name}'.")))?
                     .id,
             )
@@ -126,7 +127,7 @@ fn fields(c: &mut crate::db::DbConn, p: &Params, base: NotificationFields) -> Re
     if let Some(v) = p.bool("admins")? {
         f.for_admins = v;
     }
-    f.updated_at = crate::engine::now();
+    f.updated_at = db::now();
     Ok(f)
 }
 
@@ -135,7 +136,7 @@ async fn list(ctx: Ctx) -> Result<Reply> {
     let v = ctx
         .db()
         .run(move |c| {
-            let list = db::notifications_for(c, u.id, u.is_superuser)?;
+            let list = db::files::notifications_for(c, u.id, u.is_superuser)?;
             list.iter().map(|n| render_with_user(c, n)).collect::<Result<Vec<_>>>()
         })
         .await?;
@@ -157,10 +158,10 @@ async fn create(ctx: Ctx) -> Result<Reply> {
                 for_users: false,
                 for_admins: false,
                 dismissable: true,
-                updated_at: crate::engine::now(),
+                updated_at: db::now(),
             };
             let f = fields(c, &p, base)?;
-            let n = db::notification_insert(c, &f, crate::engine::now())?;
+            let n = db::files::notification_insert(c, &f, db::now())?;
             render_with_user(c, &n)
         })
         .await?;
@@ -172,8 +173,8 @@ fn id_of(ctx: &Ctx) -> Result<i64> {
 }
 
 /// A notification the caller may see (admins see all).
-fn visible(c: &mut crate::db::DbConn, id: i64, u: &crate::db::users::User) -> Result<Notification> {
-    let n = db::notification_get(c, id)?.ok_or(Error::NotFound("Notification"))?;
+fn visible(c: &mut db::DbConn, id: i64, u: &db::users::User) -> Result<Notification> {
+    let n = db::files::notification_get(c, id)?.ok_or(Error::NotFound("Notification"))?;
     let addressed = n.user_id == Some(u.id) || n.for_users || (n.for_admins && u.is_superuser);
     if u.is_superuser || addressed {
         Ok(n)
@@ -202,7 +203,7 @@ async fn update(ctx: Ctx) -> Result<Reply> {
     let v = ctx
         .db()
         .write(move |c| {
-            let n = db::notification_get(c, id)?.ok_or(Error::NotFound("Notification"))?;
+            let n = db::files::notification_get(c, id)?.ok_or(Error::NotFound("Notification"))?;
             let base = NotificationFields {
                 ident: n.ident.clone(),
                 message: n.message.clone(),
@@ -215,8 +216,8 @@ async fn update(ctx: Ctx) -> Result<Reply> {
                 updated_at: n.updated_at,
             };
             let f = fields(c, &p, base)?;
-            db::notification_update(c, id, &f)?;
-            let n = db::notification_get(c, id)?.ok_or(Error::NotFound("Notification"))?;
+            db::files::notification_update(c, id, &f)?;
+            let n = db::files::notification_get(c, id)?.ok_or(Error::NotFound("Notification"))?;
             render_with_user(c, &n)
         })
         .await?;
@@ -228,8 +229,8 @@ async fn delete(ctx: Ctx) -> Result<Reply> {
     let id = id_of(&ctx)?;
     ctx.db()
         .write(move |c| {
-            db::notification_get(c, id)?.ok_or(Error::NotFound("Notification"))?;
-            db::notification_delete(c, id)
+            db::files::notification_get(c, id)?.ok_or(Error::NotFound("Notification"))?;
+            db::files::notification_delete(c, id)
         })
         .await?;
     Ok(Reply::NoContent)
@@ -244,7 +245,7 @@ async fn dismiss(ctx: Ctx) -> Result<Reply> {
             if !n.dismissable {
                 return Err(Error::Conflict("This notification cannot be dismissed.".into()));
             }
-            db::dismiss(c, id, u.id)
+            db::files::dismiss(c, id, u.id)
         })
         .await?;
     Ok(Reply::Empty(actix_web::http::StatusCode::OK))

@@ -2,9 +2,9 @@
 
 use serde_json::Value;
 
-use super::render::{pool_json, zone_json};
-use crate::db::places;
-use crate::engine::places as engine;
+use crate::api::views::place::{pool_json, zone_json};
+use crate::db;
+use crate::engine;
 use crate::error::{Error, Result};
 use crate::handler_fn;
 use crate::http::registry::{optional, required, Access, Action, Handler, Method};
@@ -50,7 +50,7 @@ pub fn handlers() -> Vec<Handler> {
 
 async fn zones_list(ctx: Ctx) -> Result<Reply> {
     ctx.user()?;
-    let z = ctx.db().run(places::zones).await?;
+    let z = ctx.db().run(db::places::zones).await?;
     Ok(Reply::json(z.iter().map(zone_json).collect::<Vec<Value>>()))
 }
 
@@ -58,14 +58,14 @@ async fn zones_create(ctx: Ctx) -> Result<Reply> {
     ctx.admin()?;
     let name = ctx.params.get("name").unwrap_or("").trim().to_string();
     let desc = ctx.params.get("description").unwrap_or("").to_string();
-    let z = ctx.db().write(move |c| engine::create_zone(c, &name, &desc)).await?;
+    let z = ctx.db().write(move |c| engine::places::create_zone(c, &name, &desc)).await?;
     Ok(Reply::Json(zone_json(&z)))
 }
 
 async fn zone_read(ctx: Ctx) -> Result<Reply> {
     ctx.user()?;
     let name = ctx.path("name").to_string();
-    let z = ctx.db().run(move |c| places::zone_by_name(c, &name)?.ok_or(Error::NotFound("Zone"))).await?;
+    let z = ctx.db().run(move |c| db::places::zone_by_name(c, &name)?.ok_or(Error::NotFound("Zone"))).await?;
     Ok(Reply::Json(zone_json(&z)))
 }
 
@@ -77,8 +77,8 @@ async fn zone_update(ctx: Ctx) -> Result<Reply> {
     let z = ctx
         .db()
         .write(move |c| {
-            let z = places::zone_by_name(c, &key)?.ok_or(Error::NotFound("Zone"))?;
-            engine::update_zone(c, &z, name.as_deref(), desc.as_deref())
+            let z = db::places::zone_by_name(c, &key)?.ok_or(Error::NotFound("Zone"))?;
+            engine::places::update_zone(c, &z, name.as_deref(), desc.as_deref())
         })
         .await?;
     Ok(Reply::Json(zone_json(&z)))
@@ -89,8 +89,8 @@ async fn zone_delete(ctx: Ctx) -> Result<Reply> {
     let key = ctx.path("name").to_string();
     ctx.db()
         .write(move |c| {
-            let z = places::zone_by_name(c, &key)?.ok_or(Error::NotFound("Zone"))?;
-            engine::delete_zone(c, &z)
+            let z = db::places::zone_by_name(c, &key)?.ok_or(Error::NotFound("Zone"))?;
+            engine::places::delete_zone(c, &z)
         })
         .await?;
     Ok(Reply::NoContent)
@@ -98,7 +98,7 @@ async fn zone_delete(ctx: Ctx) -> Result<Reply> {
 
 async fn pools_list(ctx: Ctx) -> Result<Reply> {
     ctx.user()?;
-    let p = ctx.db().run(places::pools).await?;
+    let p = ctx.db().run(db::places::pools).await?;
     Ok(Reply::json(p.iter().map(pool_json).collect::<Vec<Value>>()))
 }
 
@@ -106,14 +106,14 @@ async fn pools_create(ctx: Ctx) -> Result<Reply> {
     ctx.admin()?;
     let name = ctx.params.get("name").unwrap_or("").trim().to_string();
     let desc = ctx.params.get("description").unwrap_or("").to_string();
-    let p = ctx.db().write(move |c| engine::create_pool(c, &name, &desc)).await?;
+    let p = ctx.db().write(move |c| engine::places::create_pool(c, &name, &desc)).await?;
     Ok(Reply::Json(pool_json(&p)))
 }
 
 async fn pool_read(ctx: Ctx) -> Result<Reply> {
     ctx.user()?;
     let key = ctx.path("id").to_string();
-    let p = ctx.db().run(move |c| engine::pool_by_key(c, &key)).await?;
+    let p = ctx.db().run(move |c| engine::places::pool_by_key(c, &key)).await?;
     Ok(Reply::Json(pool_json(&p)))
 }
 
@@ -125,8 +125,8 @@ async fn pool_update(ctx: Ctx) -> Result<Reply> {
     let p = ctx
         .db()
         .write(move |c| {
-            let p = engine::pool_by_key(c, &key)?;
-            engine::update_pool(c, &p, name.as_deref(), desc.as_deref())
+            let p = engine::places::pool_by_key(c, &key)?;
+            engine::places::update_pool(c, &p, name.as_deref(), desc.as_deref())
         })
         .await?;
     Ok(Reply::Json(pool_json(&p)))
@@ -137,8 +137,8 @@ async fn pool_delete(ctx: Ctx) -> Result<Reply> {
     let key = ctx.path("id").to_string();
     ctx.db()
         .write(move |c| {
-            let p = engine::pool_by_key(c, &key)?;
-            engine::delete_pool(c, &p)
+            let p = engine::places::pool_by_key(c, &key)?;
+            engine::places::delete_pool(c, &p)
         })
         .await?;
     Ok(Reply::NoContent)

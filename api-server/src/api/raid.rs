@@ -1,18 +1,19 @@
 //! `nodes/{system_id}/raids/`, `…/raid/{id}/`, `…/bcaches/`, `…/bcache/{id}/`,
 //! `…/bcache-cache-sets/` and `…/bcache-cache-set/{id}/`: RAIDs, bcaches and
 //! their cache sets, with MAAS's JSON shapes (`maas-api.md` §7.4, §10.11).
-//! The rules are in `engine::raid`; these handlers parse, call and render.
+//! The rules are in `engine::raid::raid`; these handlers parse, call and render.
 
 use serde::Serialize;
 use serde_json::Value;
 
-use super::storage::{
-    change, change_empty, ids, path_id, read_with, text, to_json, BlockDeviceView, MemberView, PartitionView,
-};
-use crate::api::resource_uri;
+use crate::api::support::{change, change_empty, ids, path_id, read_with, text};
+use crate::api::views::resource_uri;
+use crate::api::views::storage::{to_json, BlockDeviceView, MemberView, PartitionView};
 use crate::db::storage::VolumeGroup;
-use crate::engine::raid::{self as engine, BcacheInput, CacheSetInput, RaidInput, RaidUpdate};
-use crate::engine::storage::{human_size, Member, Storage, BCACHE, CACHE_SET, RAID_ACTIVE, RAID_SPARE};
+use crate::engine;
+use crate::engine::storage::bcache::{BcacheInput, CacheSetInput};
+use crate::engine::storage::model::{human_size, Member, Storage, BCACHE, CACHE_SET, RAID_ACTIVE, RAID_SPARE};
+use crate::engine::storage::raid::{RaidInput, RaidUpdate};
 use crate::error::Result;
 use crate::handler_fn;
 use crate::http::registry::{optional, required, Access, Action, Handler, Method};
@@ -46,7 +47,7 @@ pub struct RaidView<'a> {
 impl<'a> RaidView<'a> {
     pub fn new(s: Storage<'a>, g: &'a VolumeGroup) -> RaidView<'a> {
         let sid = s.node.system_id.as_str();
-        let size = engine::group_size(&s, g);
+        let size = engine::storage::groups::group_size(&s, g);
         RaidView {
             system_id: sid,
             id: g.id,
@@ -103,7 +104,7 @@ pub struct BcacheView<'a> {
 impl<'a> BcacheView<'a> {
     pub fn new(s: Storage<'a>, g: &'a VolumeGroup) -> BcacheView<'a> {
         let sid = s.node.system_id.as_str();
-        let size = engine::group_size(&s, g);
+        let size = engine::storage::groups::group_size(&s, g);
         BcacheView {
             system_id: sid,
             id: g.id,
@@ -121,15 +122,15 @@ impl<'a> BcacheView<'a> {
 }
 
 fn render_raid(s: Storage<'_>, id: i64) -> Result<Value> {
-    Ok(to_json(RaidView::new(s, engine::raid_of(&s, id)?)))
+    Ok(to_json(RaidView::new(s, engine::storage::raid::raid_of(&s, id)?)))
 }
 
 fn render_bcache(s: Storage<'_>, id: i64) -> Result<Value> {
-    Ok(to_json(BcacheView::new(s, engine::bcache_of(&s, id)?)))
+    Ok(to_json(BcacheView::new(s, engine::storage::bcache::bcache_of(&s, id)?)))
 }
 
 fn render_cache_set(s: Storage<'_>, id: i64) -> Result<Value> {
-    Ok(to_json(CacheSetView::new(s, engine::cache_set_of(&s, id)?)))
+    Ok(to_json(CacheSetView::new(s, engine::storage::bcache::cache_set_of(&s, id)?)))
 }
 
 // ---- the handler table ---------------------------------------------------------------
@@ -235,7 +236,7 @@ async fn create_raid(ctx: Ctx) -> Result<Reply> {
         spare_devices: ids(p, "spare_devices"),
         spare_partitions: ids(p, "spare_partitions"),
     };
-    change(ctx, move |c, u, n| engine::create_raid(c, u, n, input), render_raid).await
+    change(ctx, move |c, u, n| engine::storage::raid::create_raid(c, u, n, input), render_raid).await
 }
 
 async fn update_raid(ctx: Ctx) -> Result<Reply> {
@@ -253,12 +254,12 @@ async fn update_raid(ctx: Ctx) -> Result<Reply> {
         add_spare_partitions: ids(p, "add_spare_partitions"),
         remove_spare_partitions: ids(p, "remove_spare_partitions"),
     };
-    change(ctx, move |c, u, n| engine::update_raid(c, u, n, id, input).map(|_| id), render_raid).await
+    change(ctx, move |c, u, n| engine::storage::raid::update_raid(c, u, n, id, input).map(|_| id), render_raid).await
 }
 
 async fn delete_raid(ctx: Ctx) -> Result<Reply> {
     let id = path_id(&ctx, "id", "RAID")?;
-    change_empty(ctx, move |c, u, n| engine::delete_raid(c, u, n, id)).await
+    change_empty(ctx, move |c, u, n| engine::storage::raid::delete_raid(c, u, n, id)).await
 }
 
 // ---- cache sets --------------------------------------------------------------------------
@@ -284,18 +285,23 @@ async fn read_cache_set(ctx: Ctx) -> Result<Reply> {
 
 async fn create_cache_set(ctx: Ctx) -> Result<Reply> {
     let input = cache_set_input(&ctx);
-    change(ctx, move |c, u, n| engine::create_cache_set(c, u, n, input), render_cache_set).await
+    change(ctx, move |c, u, n| engine::storage::bcache::create_cache_set(c, u, n, input), render_cache_set).await
 }
 
 async fn update_cache_set(ctx: Ctx) -> Result<Reply> {
     let id = path_id(&ctx, "id", "CacheSet")?;
     let input = cache_set_input(&ctx);
-    change(ctx, move |c, u, n| engine::update_cache_set(c, u, n, id, input).map(|_| id), render_cache_set).await
+    change(
+        ctx,
+        move |c, u, n| engine::storage::bcache::update_cache_set(c, u, n, id, input).map(|_| id),
+        render_cache_set,
+    )
+    .await
 }
 
 async fn delete_cache_set(ctx: Ctx) -> Result<Reply> {
     let id = path_id(&ctx, "id", "CacheSet")?;
-    change_empty(ctx, move |c, u, n| engine::delete_cache_set(c, u, n, id)).await
+    change_empty(ctx, move |c, u, n| engine::storage::bcache::delete_cache_set(c, u, n, id)).await
 }
 
 // ---- bcache ---------------------------------------------------------------------------------
@@ -324,16 +330,17 @@ async fn read_bcache(ctx: Ctx) -> Result<Reply> {
 
 async fn create_bcache(ctx: Ctx) -> Result<Reply> {
     let input = bcache_input(&ctx);
-    change(ctx, move |c, u, n| engine::create_bcache(c, u, n, input), render_bcache).await
+    change(ctx, move |c, u, n| engine::storage::bcache::create_bcache(c, u, n, input), render_bcache).await
 }
 
 async fn update_bcache(ctx: Ctx) -> Result<Reply> {
     let id = path_id(&ctx, "id", "Bcache")?;
     let input = bcache_input(&ctx);
-    change(ctx, move |c, u, n| engine::update_bcache(c, u, n, id, input).map(|_| id), render_bcache).await
+    change(ctx, move |c, u, n| engine::storage::bcache::update_bcache(c, u, n, id, input).map(|_| id), render_bcache)
+        .await
 }
 
 async fn delete_bcache(ctx: Ctx) -> Result<Reply> {
     let id = path_id(&ctx, "id", "Bcache")?;
-    change_empty(ctx, move |c, u, n| engine::delete_bcache(c, u, n, id)).await
+    change_empty(ctx, move |c, u, n| engine::storage::bcache::delete_bcache(c, u, n, id)).await
 }

@@ -9,9 +9,10 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest};
 use serde_json::json;
 
-use crate::db::users as users_db;
-use crate::engine::accounts;
+use crate::db;
+use crate::engine;
 use crate::error::{Error, Result};
+use crate::http;
 use crate::http::params::Params;
 use crate::http::reply::Reply;
 use crate::http::AppState;
@@ -48,7 +49,7 @@ pub async fn route(req: &HttpRequest, payload: web::Payload, state: Arc<AppState
         }
         "/MAAS/accounts/authenticate/" => {
             only(method, &["POST"])?;
-            let body = crate::http::read_body_limited(payload, FORM_LIMIT).await?;
+            let body = http::router::read_body_limited(payload, FORM_LIMIT).await?;
             let mut p = Params::default();
             let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
             p.extend_body(ct, &body)?;
@@ -56,7 +57,7 @@ pub async fn route(req: &HttpRequest, payload: web::Payload, state: Arc<AppState
         }
         "/MAAS/accounts/login/" => {
             only(method, &["GET"])?;
-            let no_users = state.db.run(users_db::count).await? == 0;
+            let no_users = state.db.run(db::users::count).await? == 0;
             Ok(Reply::json(json!({"authenticated": false, "external_auth_url": null, "no_users": no_users})))
         }
         "/MAAS/api/docs/" | "/MAAS/api/docs" => {
@@ -111,10 +112,10 @@ async fn authenticate(state: &AppState, p: &Params) -> Result<Reply> {
         return Err(Error::Forbidden("Username and password are required.".into()));
     }
     let consumer = p.get_nonempty("consumer").map(str::to_string);
-    let user = accounts::authenticate(&state.db, username, password)
+    let user = engine::accounts::authenticate(&state.db, username, password)
         .await?
         .ok_or_else(|| Error::Forbidden("Invalid username or password.".into()))?;
-    let t = state.db.write(move |c| accounts::token_for_login(c, user.id, consumer.as_deref())).await?;
+    let t = state.db.write(move |c| engine::accounts::token_for_login(c, user.id, consumer.as_deref())).await?;
     Ok(Reply::json(json!({
         "consumer_key": t.consumer_key,
         "token_key": t.token_key,

@@ -5,21 +5,22 @@
 //! `set_storage_layout` machine op, and the JSON shapes of block devices,
 //! partitions, filesystems and volume groups (`maas-api.md` §7.4, §10.11).
 
-use serde::Serialize;
 use serde_json::Value;
 
-use crate::api::resource_uri;
-use crate::db::nodes::Node;
-use crate::db::storage::{self as storage_db, BlockDevice, Filesystem, NodeStorage, Partition, VolumeGroup};
-use crate::db::users::User;
-use crate::db::DbConn;
-use crate::engine::lifecycle::NodeType;
-use crate::engine::nodes as nodes_engine;
-use crate::engine::raid::BcacheLayout;
-use crate::engine::storage::{
-    self as engine, human_size, DeviceUpdate, FormatInput, LayoutInput, LogicalVolumeInput, Member, MountInput,
-    NewDeviceInput, PartitionInput, SizeSpec, Storage, Target, VolumeGroupInput,
+use crate::api;
+use crate::api::support::{alias, change, change_empty, ids, int_param, path_id, read_with, size_param, text};
+use crate::api::views::storage::{
+    render_device, render_partition, render_vg, to_json, BlockDeviceView, PartitionView, VolumeGroupView,
 };
+use crate::db;
+use crate::engine;
+use crate::engine::storage::bcache::BcacheLayout;
+use crate::engine::storage::devices::{DeviceUpdate, NewDeviceInput};
+use crate::engine::storage::filesystems::{FormatInput, MountInput};
+use crate::engine::storage::layouts::LayoutInput;
+use crate::engine::storage::lvm::{LogicalVolumeInput, VolumeGroupInput};
+use crate::engine::storage::model::{SizeSpec, Target};
+use crate::engine::storage::partitions::PartitionInput;
 use crate::error::{Error, Result};
 use crate::handler_fn;
 use crate::http::params::Params;
@@ -28,225 +29,6 @@ use crate::http::reply::Reply;
 use crate::http::Ctx;
 
 // ---- JSON shapes ---------------------------------------------------------------
-
-#[derive(Serialize)]
-pub struct FilesystemView<'a> {
-    fstype: &'a str,
-    label: &'a Option<String>,
-    uuid: &'a str,
-    mount_point: &'a Option<String>,
-    mount_options: &'a Option<String>,
-}
-
-impl<'a> FilesystemView<'a> {
-    pub fn new(f: &'a Filesystem) -> FilesystemView<'a> {
-        FilesystemView {
-            fstype: &f.fstype,
-            label: &f.label,
-            uuid: &f.uuid,
-            mount_point: &f.mount_point,
-            mount_options: &f.mount_options,
-        }
-    }
-}
-
-#[derive(Serialize)]
-pub struct PartitionView<'a> {
-    system_id: &'a str,
-    device_id: i64,
-    id: i64,
-    uuid: &'a str,
-    path: String,
-    #[serde(rename = "type")]
-    ptype: &'static str,
-    size: i64,
-    bootable: bool,
-    tags: Vec<String>,
-    used_for: String,
-    filesystem: Option<FilesystemView<'a>>,
-    resource_uri: String,
-}
-
-impl<'a> PartitionView<'a> {
-    pub fn new(s: Storage<'a>, p: &'a Partition) -> PartitionView<'a> {
-        let sid = s.node.system_id.as_str();
-        PartitionView {
-            system_id: sid,
-            device_id: p.block_device_id,
-            id: p.id,
-            uuid: &p.uuid,
-            path: s.partition_path(p),
-            ptype: "partition",
-            size: p.size,
-            bootable: p.bootable,
-            tags: serde_json::from_str(&p.tags).unwrap_or_default(),
-            used_for: s.partition_used_for(p),
-            filesystem: s.filesystem(Target::Partition(p.id)).map(FilesystemView::new),
-            resource_uri: resource_uri(&format!("nodes/{sid}/blockdevices/{}/partition/{}", p.block_device_id, p.id)),
-        }
-    }
-}
-
-#[derive(Serialize)]
-pub struct BlockDeviceView<'a> {
-    system_id: &'a str,
-    id: i64,
-    name: &'a str,
-    uuid: &'a Option<String>,
-    #[serde(rename = "type")]
-    dev_type: &'a str,
-    path: String,
-    model: &'a Option<String>,
-    serial: &'a Option<String>,
-    id_path: &'a Option<String>,
-    size: i64,
-    block_size: i64,
-    available_size: i64,
-    used_size: i64,
-    used_for: String,
-    tags: Vec<String>,
-    filesystem: Option<FilesystemView<'a>>,
-    partition_table_type: &'a Option<String>,
-    partitions: Vec<PartitionView<'a>>,
-    firmware_version: &'a Option<String>,
-    storage_pool: &'a Option<String>,
-    numa_node: Option<i32>,
-    resource_uri: String,
-}
-
-impl<'a> BlockDeviceView<'a> {
-    pub fn new(s: Storage<'a>, d: &'a BlockDevice) -> BlockDeviceView<'a> {
-        let sid = s.node.system_id.as_str();
-        let physical = d.dev_type == engine::PHYSICAL;
-        BlockDeviceView {
-            system_id: sid,
-            id: d.id,
-            name: &d.name,
-            uuid: &d.uuid,
-            dev_type: &d.dev_type,
-            path: s.device_path(d),
-            model: &d.model,
-            serial: &d.serial,
-            id_path: &d.id_path,
-            size: d.size,
-            block_size: d.block_size,
-            available_size: s.device_available_size(d),
-            used_size: s.device_used_size(d),
-            used_for: s.device_used_for(d),
-            tags: s.device_tags(d),
-            filesystem: s.filesystem(Target::Device(d.id)).map(FilesystemView::new),
-            partition_table_type: &d.partition_table_type,
-            partitions: s.partitions_of(d.id).map(|p| PartitionView::new(s, p)).collect(),
-            firmware_version: &d.firmware_version,
-            storage_pool: &d.storage_pool,
-            numa_node: physical.then_some(d.numa_node),
-            resource_uri: resource_uri(&format!("nodes/{sid}/blockdevices/{}/", d.id)),
-        }
-    }
-}
-
-#[derive(Serialize)]
-#[serde(untagged)]
-pub enum MemberView<'a> {
-    Device(BlockDeviceView<'a>),
-    Partition(PartitionView<'a>),
-}
-
-#[derive(Serialize)]
-pub struct VolumeGroupView<'a> {
-    system_id: &'a str,
-    id: i64,
-    name: &'a str,
-    uuid: &'a str,
-    devices: Vec<MemberView<'a>>,
-    size: i64,
-    human_size: String,
-    available_size: i64,
-    human_available_size: String,
-    used_size: i64,
-    human_used_size: String,
-    logical_volumes: Vec<BlockDeviceView<'a>>,
-    resource_uri: String,
-}
-
-impl<'a> VolumeGroupView<'a> {
-    pub fn new(s: Storage<'a>, vg: &'a VolumeGroup) -> VolumeGroupView<'a> {
-        let sid = s.node.system_id.as_str();
-        let (size, used, avail) = (s.vg_size(vg), s.vg_used(vg), s.vg_available(vg));
-        VolumeGroupView {
-            system_id: sid,
-            id: vg.id,
-            name: &vg.name,
-            uuid: &vg.uuid,
-            devices: s
-                .members(vg)
-                .into_iter()
-                .map(|m| match m {
-                    Member::Device(d) => MemberView::Device(BlockDeviceView::new(s, d)),
-                    Member::Partition(p) => MemberView::Partition(PartitionView::new(s, p)),
-                })
-                .collect(),
-            size,
-            human_size: human_size(size),
-            available_size: avail,
-            human_available_size: human_size(avail),
-            used_size: used,
-            human_used_size: human_size(used),
-            logical_volumes: s.logical_volumes(vg).map(|d| BlockDeviceView::new(s, d)).collect(),
-            resource_uri: resource_uri(&format!("nodes/{sid}/volume-group/{}/", vg.id)),
-        }
-    }
-}
-
-/// A `volume_groups` stub inside a machine (loaded on demand by clients).
-#[derive(Serialize)]
-pub struct StubView<'a> {
-    system_id: &'a str,
-    id: i64,
-    __incomplete__: bool,
-}
-
-/// The storage fields of a machine.
-pub struct MachineStorageView<'a> {
-    pub boot_disk: Option<BlockDeviceView<'a>>,
-    pub blockdevice_set: Vec<BlockDeviceView<'a>>,
-    pub physicalblockdevice_set: Vec<BlockDeviceView<'a>>,
-    pub virtualblockdevice_set: Vec<BlockDeviceView<'a>>,
-    pub volume_groups: Vec<StubView<'a>>,
-    pub raids: Vec<StubView<'a>>,
-    pub bcaches: Vec<StubView<'a>>,
-    pub cache_sets: Vec<StubView<'a>>,
-    /// Total physical disk size, MB (10^6 bytes).
-    pub storage: f64,
-}
-
-static NO_STORAGE: NodeStorage =
-    NodeStorage { devices: Vec::new(), partitions: Vec::new(), filesystems: Vec::new(), volume_groups: Vec::new() };
-
-impl<'a> MachineStorageView<'a> {
-    pub fn new(n: &'a Node, st: Option<&'a NodeStorage>) -> MachineStorageView<'a> {
-        let s = Storage::new(n, st.unwrap_or(&NO_STORAGE));
-        MachineStorageView {
-            boot_disk: s.boot_disk().map(|d| BlockDeviceView::new(s, d)),
-            blockdevice_set: s.st.devices.iter().map(|d| BlockDeviceView::new(s, d)).collect(),
-            physicalblockdevice_set: s.physical().map(|d| BlockDeviceView::new(s, d)).collect(),
-            virtualblockdevice_set: s.virtual_devices().map(|d| BlockDeviceView::new(s, d)).collect(),
-            volume_groups: stubs(s, engine::LVM_VG),
-            raids: stubs(s, "raid"),
-            bcaches: stubs(s, engine::BCACHE),
-            cache_sets: stubs(s, engine::CACHE_SET),
-            storage: s.total_mb(),
-        }
-    }
-}
-
-pub(crate) fn stubs<'a>(s: Storage<'a>, kind: &'static str) -> Vec<StubView<'a>> {
-    s.groups_of_type(kind).map(|g| StubView { system_id: &s.node.system_id, id: g.id, __incomplete__: true }).collect()
-}
-
-pub(crate) fn to_json(v: impl Serialize) -> Value {
-    serde_json::to_value(v).expect("storage objects serialise")
-}
 
 // ---- the handler table -----------------------------------------------------------
 
@@ -397,14 +179,12 @@ pub fn handlers() -> Vec<Handler> {
     );
     let vg_alias = alias(&hs, "VolumeGroupHandler", "VolumeGroupAliasHandler", "nodes/{system_id}/volume-groups/{id}/");
     hs.extend([partitions_alias, vg_alias]);
+    // Storage's action on the machine handler (merged by the registry).
+    hs.push(
+        Handler::new("MachineHandler", "machines/{system_id}/", Access::Authenticated, "Manage an individual machine")
+            .action(set_storage_layout_action()),
+    );
     hs
-}
-
-/// The handler `of` served at another URL as well, under its own name (the
-/// handler table keeps names unique, as `describe/` lists each once).
-pub(crate) fn alias(hs: &[Handler], of: &str, name: &'static str, path: &'static str) -> Handler {
-    let h = hs.iter().find(|h| h.name == of).expect("aliased handler exists").clone();
-    Handler { name, path, ..h }
 }
 
 /// `machines/{system_id}/?op=set_storage_layout`, added to MachineHandler.
@@ -428,115 +208,6 @@ pub fn set_storage_layout_action() -> Action {
 
 // ---- helpers -------------------------------------------------------------------------
 
-/// The URL's machine, visible to the caller.
-pub(crate) fn machine(c: &mut DbConn, user: &User, sid: &str) -> Result<Node> {
-    let n = nodes_engine::get_visible(c, user, sid, "Machine")?;
-    if n.node_type != NodeType::Machine as i32 {
-        return Err(Error::NotFound("Machine"));
-    }
-    Ok(n)
-}
-
-/// A numeric id from the URL; anything else names no object (404).
-pub(crate) fn path_id(ctx: &Ctx, name: &str, model: &'static str) -> Result<i64> {
-    ctx.path(name).parse().map_err(|_| Error::NotFound(model))
-}
-
-/// Reads the machine and its storage, then renders with `f`.
-pub(crate) async fn read_with<F>(ctx: Ctx, f: F) -> Result<Reply>
-where
-    F: FnOnce(Storage<'_>) -> Result<Value> + Send + 'static,
-{
-    let user = ctx.user()?.clone();
-    let sid = ctx.path("system_id").to_string();
-    let v = ctx
-        .db()
-        .run(move |c| {
-            let n = machine(c, &user, &sid)?;
-            let st = storage_db::load_node(c, n.id)?;
-            f(Storage::new(&n, &st))
-        })
-        .await?;
-    Ok(Reply::Json(v))
-}
-
-/// Runs a change in one write transaction, then renders the result with
-/// `render` from the storage as it is after the change.
-pub(crate) async fn change<F, R>(ctx: Ctx, op: F, render: R) -> Result<Reply>
-where
-    F: FnOnce(&mut DbConn, &User, &Node) -> Result<i64> + Send + 'static,
-    R: FnOnce(Storage<'_>, i64) -> Result<Value> + Send + 'static,
-{
-    let user = ctx.user()?.clone();
-    let sid = ctx.path("system_id").to_string();
-    let v = ctx
-        .db()
-        .write(move |c| {
-            let n = machine(c, &user, &sid)?;
-            let id = op(c, &user, &n)?;
-            let st = storage_db::load_node(c, n.id)?;
-            render(Storage::new(&n, &st), id)
-        })
-        .await?;
-    Ok(Reply::Json(v))
-}
-
-/// A change with nothing to render (204).
-pub(crate) async fn change_empty<F>(ctx: Ctx, op: F) -> Result<Reply>
-where
-    F: FnOnce(&mut DbConn, &User, &Node) -> Result<()> + Send + 'static,
-{
-    let user = ctx.user()?.clone();
-    let sid = ctx.path("system_id").to_string();
-    ctx.db()
-        .write(move |c| {
-            let n = machine(c, &user, &sid)?;
-            op(c, &user, &n)
-        })
-        .await?;
-    Ok(Reply::NoContent)
-}
-
-pub(crate) fn render_device(s: Storage<'_>, id: i64) -> Result<Value> {
-    let d = s.device(id).ok_or(Error::NotFound("BlockDevice"))?;
-    Ok(to_json(BlockDeviceView::new(s, d)))
-}
-
-pub(crate) fn render_partition(s: Storage<'_>, id: i64) -> Result<Value> {
-    let p = s.partition(id).ok_or(Error::NotFound("Partition"))?;
-    Ok(to_json(PartitionView::new(s, p)))
-}
-
-fn render_vg(s: Storage<'_>, id: i64) -> Result<Value> {
-    let vg = s.volume_group(id).ok_or(Error::NotFound("VolumeGroup"))?;
-    Ok(to_json(VolumeGroupView::new(s, vg)))
-}
-
-fn size_param(p: &Params, name: &str) -> Result<Option<i64>> {
-    p.get_nonempty(name).map(|v| engine::parse_size(name, v)).transpose()
-}
-
-fn int_param(p: &Params, name: &str) -> Result<Option<i64>> {
-    p.get_nonempty(name)
-        .map(|v| v.parse::<i64>().map_err(|_| Error::field(name, format!("'{v}' is not a whole number."))))
-        .transpose()
-}
-
-pub(crate) fn text(p: &Params, name: &str) -> Option<String> {
-    p.get_nonempty(name).map(str::to_string)
-}
-
-/// Repeatable id lists; clients send `k=1&k=2` or `k=1,2`.
-pub(crate) fn ids(p: &Params, name: &str) -> Vec<String> {
-    p.get_all(name)
-        .iter()
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(String::from)
-        .collect()
-}
-
 // ---- block devices ---------------------------------------------------------------------
 
 async fn list_devices(ctx: Ctx) -> Result<Reply> {
@@ -559,7 +230,7 @@ async fn create_device(ctx: Ctx) -> Result<Reply> {
         serial: text(p, "serial"),
         id_path: text(p, "id_path"),
     };
-    change(ctx, move |c, u, n| engine::create_device(c, u, n, input), render_device).await
+    change(ctx, move |c, u, n| engine::storage::devices::create_device(c, u, n, input), render_device).await
 }
 
 async fn update_device(ctx: Ctx) -> Result<Reply> {
@@ -574,17 +245,23 @@ async fn update_device(ctx: Ctx) -> Result<Reply> {
         id_path: p.get("id_path").map(str::to_string),
         uuid: text(p, "uuid"),
     };
-    change(ctx, move |c, user, n| engine::update_device(c, user, n, id, u).map(|_| id), render_device).await
+    change(ctx, move |c, user, n| engine::storage::devices::update_device(c, user, n, id, u).map(|_| id), render_device)
+        .await
 }
 
 async fn delete_device(ctx: Ctx) -> Result<Reply> {
     let id = path_id(&ctx, "id", "BlockDevice")?;
-    change_empty(ctx, move |c, u, n| engine::delete_device(c, u, n, id)).await
+    change_empty(ctx, move |c, u, n| engine::storage::devices::delete_device(c, u, n, id)).await
 }
 
 async fn set_boot_disk(ctx: Ctx) -> Result<Reply> {
     let id = path_id(&ctx, "id", "BlockDevice")?;
-    change(ctx, move |c, u, n| engine::set_boot_disk(c, u, n, id).map(|_| id), |_, _| Ok(Value::Null)).await?;
+    change(
+        ctx,
+        move |c, u, n| engine::storage::devices::set_boot_disk(c, u, n, id).map(|_| id),
+        |_, _| Ok(Value::Null),
+    )
+    .await?;
     Ok(Reply::Text(actix_web::http::StatusCode::OK, "OK".into()))
 }
 
@@ -599,29 +276,50 @@ fn mount_input(p: &Params) -> MountInput {
 async fn format_device(ctx: Ctx) -> Result<Reply> {
     let id = path_id(&ctx, "id", "BlockDevice")?;
     let input = format_input(&ctx.params);
-    change(ctx, move |c, u, n| engine::format(c, u, n, Target::Device(id), id, input).map(|_| id), render_device).await
+    change(
+        ctx,
+        move |c, u, n| engine::storage::filesystems::format(c, u, n, Target::Device(id), id, input).map(|_| id),
+        render_device,
+    )
+    .await
 }
 
 async fn unformat_device(ctx: Ctx) -> Result<Reply> {
     let id = path_id(&ctx, "id", "BlockDevice")?;
-    change(ctx, move |c, u, n| engine::unformat(c, u, n, Target::Device(id), id).map(|_| id), render_device).await
+    change(
+        ctx,
+        move |c, u, n| engine::storage::filesystems::unformat(c, u, n, Target::Device(id), id).map(|_| id),
+        render_device,
+    )
+    .await
 }
 
 async fn mount_device(ctx: Ctx) -> Result<Reply> {
     let id = path_id(&ctx, "id", "BlockDevice")?;
     let input = mount_input(&ctx.params);
-    change(ctx, move |c, u, n| engine::mount(c, u, n, Target::Device(id), id, input).map(|_| id), render_device).await
+    change(
+        ctx,
+        move |c, u, n| engine::storage::filesystems::mount(c, u, n, Target::Device(id), id, input).map(|_| id),
+        render_device,
+    )
+    .await
 }
 
 async fn unmount_device(ctx: Ctx) -> Result<Reply> {
     let id = path_id(&ctx, "id", "BlockDevice")?;
-    change(ctx, move |c, u, n| engine::unmount(c, u, n, Target::Device(id), id).map(|_| id), render_device).await
+    change(
+        ctx,
+        move |c, u, n| engine::storage::filesystems::unmount(c, u, n, Target::Device(id), id).map(|_| id),
+        render_device,
+    )
+    .await
 }
 
 async fn tag_device(ctx: Ctx, add: bool) -> Result<Reply> {
     let id = path_id(&ctx, "id", "BlockDevice")?;
     let tag = ctx.params.required("tag")?.to_string();
-    change(ctx, move |c, u, n| engine::tag_device(c, u, n, id, &tag, add).map(|_| id), render_device).await
+    change(ctx, move |c, u, n| engine::storage::devices::tag_device(c, u, n, id, &tag, add).map(|_| id), render_device)
+        .await
 }
 
 async fn add_tag_device(ctx: Ctx) -> Result<Reply> {
@@ -651,7 +349,12 @@ async fn create_partition(ctx: Ctx) -> Result<Reply> {
         uuid: text(p, "uuid"),
         bootable: p.bool("bootable")?.unwrap_or(false),
     };
-    change(ctx, move |c, u, n| engine::create_partition(c, u, n, device_id, input), render_partition).await
+    change(
+        ctx,
+        move |c, u, n| engine::storage::partitions::create_partition(c, u, n, device_id, input),
+        render_partition,
+    )
+    .await
 }
 
 /// The URL's device and partition ids.
@@ -662,7 +365,7 @@ fn partition_ids(ctx: &Ctx) -> Result<(i64, i64)> {
 async fn read_partition(ctx: Ctx) -> Result<Reply> {
     let (device_id, id) = partition_ids(&ctx)?;
     read_with(ctx, move |s| {
-        let p = engine::partition_of(s.st, device_id, id)?;
+        let p = engine::storage::model::partition_of(s.st, device_id, id)?;
         Ok(to_json(PartitionView::new(s, p)))
     })
     .await
@@ -670,7 +373,7 @@ async fn read_partition(ctx: Ctx) -> Result<Reply> {
 
 async fn delete_partition(ctx: Ctx) -> Result<Reply> {
     let (device_id, id) = partition_ids(&ctx)?;
-    change_empty(ctx, move |c, u, n| engine::delete_partition(c, u, n, device_id, id)).await
+    change_empty(ctx, move |c, u, n| engine::storage::partitions::delete_partition(c, u, n, device_id, id)).await
 }
 
 async fn format_partition(ctx: Ctx) -> Result<Reply> {
@@ -678,7 +381,9 @@ async fn format_partition(ctx: Ctx) -> Result<Reply> {
     let input = format_input(&ctx.params);
     change(
         ctx,
-        move |c, u, n| engine::format(c, u, n, Target::Partition(id), device_id, input).map(|_| id),
+        move |c, u, n| {
+            engine::storage::filesystems::format(c, u, n, Target::Partition(id), device_id, input).map(|_| id)
+        },
         render_partition,
     )
     .await
@@ -688,7 +393,7 @@ async fn unformat_partition(ctx: Ctx) -> Result<Reply> {
     let (device_id, id) = partition_ids(&ctx)?;
     change(
         ctx,
-        move |c, u, n| engine::unformat(c, u, n, Target::Partition(id), device_id).map(|_| id),
+        move |c, u, n| engine::storage::filesystems::unformat(c, u, n, Target::Partition(id), device_id).map(|_| id),
         render_partition,
     )
     .await
@@ -699,7 +404,9 @@ async fn mount_partition(ctx: Ctx) -> Result<Reply> {
     let input = mount_input(&ctx.params);
     change(
         ctx,
-        move |c, u, n| engine::mount(c, u, n, Target::Partition(id), device_id, input).map(|_| id),
+        move |c, u, n| {
+            engine::storage::filesystems::mount(c, u, n, Target::Partition(id), device_id, input).map(|_| id)
+        },
         render_partition,
     )
     .await
@@ -707,15 +414,23 @@ async fn mount_partition(ctx: Ctx) -> Result<Reply> {
 
 async fn unmount_partition(ctx: Ctx) -> Result<Reply> {
     let (device_id, id) = partition_ids(&ctx)?;
-    change(ctx, move |c, u, n| engine::unmount(c, u, n, Target::Partition(id), device_id).map(|_| id), render_partition)
-        .await
+    change(
+        ctx,
+        move |c, u, n| engine::storage::filesystems::unmount(c, u, n, Target::Partition(id), device_id).map(|_| id),
+        render_partition,
+    )
+    .await
 }
 
 async fn tag_partition(ctx: Ctx, add: bool) -> Result<Reply> {
     let (device_id, id) = partition_ids(&ctx)?;
     let tag = ctx.params.required("tag")?.to_string();
-    change(ctx, move |c, u, n| engine::tag_partition(c, u, n, device_id, id, &tag, add).map(|_| id), render_partition)
-        .await
+    change(
+        ctx,
+        move |c, u, n| engine::storage::devices::tag_partition(c, u, n, device_id, id, &tag, add).map(|_| id),
+        render_partition,
+    )
+    .await
 }
 
 async fn add_tag_partition(ctx: Ctx) -> Result<Reply> {
@@ -730,7 +445,9 @@ async fn remove_tag_partition(ctx: Ctx) -> Result<Reply> {
 
 async fn list_vgs(ctx: Ctx) -> Result<Reply> {
     read_with(ctx, |s| {
-        Ok(Value::Array(s.groups_of_type(engine::LVM_VG).map(|v| to_json(VolumeGroupView::new(s, v))).collect()))
+        Ok(Value::Array(
+            s.groups_of_type(engine::storage::model::LVM_VG).map(|v| to_json(VolumeGroupView::new(s, v))).collect(),
+        ))
     })
     .await
 }
@@ -749,7 +466,7 @@ async fn create_vg(ctx: Ctx) -> Result<Reply> {
         add_partitions: ids(p, "partitions"),
         ..Default::default()
     };
-    change(ctx, move |c, u, n| engine::create_volume_group(c, u, n, input), render_vg).await
+    change(ctx, move |c, u, n| engine::storage::lvm::create_volume_group(c, u, n, input), render_vg).await
 }
 
 async fn update_vg(ctx: Ctx) -> Result<Reply> {
@@ -763,25 +480,26 @@ async fn update_vg(ctx: Ctx) -> Result<Reply> {
         remove_devices: ids(p, "remove_block_devices"),
         remove_partitions: ids(p, "remove_partitions"),
     };
-    change(ctx, move |c, u, n| engine::update_volume_group(c, u, n, id, input).map(|_| id), render_vg).await
+    change(ctx, move |c, u, n| engine::storage::lvm::update_volume_group(c, u, n, id, input).map(|_| id), render_vg)
+        .await
 }
 
 async fn delete_vg(ctx: Ctx) -> Result<Reply> {
     let id = path_id(&ctx, "id", "VolumeGroup")?;
-    change_empty(ctx, move |c, u, n| engine::delete_volume_group(c, u, n, id)).await
+    change_empty(ctx, move |c, u, n| engine::storage::lvm::delete_volume_group(c, u, n, id)).await
 }
 
 async fn create_lv(ctx: Ctx) -> Result<Reply> {
     let id = path_id(&ctx, "id", "VolumeGroup")?;
     let p = &ctx.params;
     let input = LogicalVolumeInput { name: text(p, "name"), size: size_param(p, "size")?, uuid: text(p, "uuid") };
-    change(ctx, move |c, u, n| engine::create_logical_volume(c, u, n, id, input), render_device).await
+    change(ctx, move |c, u, n| engine::storage::lvm::create_logical_volume(c, u, n, id, input), render_device).await
 }
 
 async fn delete_lv(ctx: Ctx) -> Result<Reply> {
     let id = path_id(&ctx, "id", "VolumeGroup")?;
     let lv = int_param(&ctx.params, "id")?.ok_or_else(|| Error::required("id"))?;
-    change_empty(ctx, move |c, u, n| engine::delete_logical_volume(c, u, n, id, lv)).await
+    change_empty(ctx, move |c, u, n| engine::storage::lvm::delete_logical_volume(c, u, n, id, lv)).await
 }
 
 // ---- layouts ------------------------------------------------------------------------------
@@ -804,9 +522,9 @@ async fn set_storage_layout(ctx: Ctx) -> Result<Reply> {
             cache_no_part: p.bool("cache_no_part")?.unwrap_or(false),
         },
     };
-    super::machines::with_machine(ctx, move |c, user, n| {
-        engine::set_storage_layout(c, user, &n, &input)?;
-        crate::db::nodes::by_system_id(c, &n.system_id)?.ok_or(Error::NotFound("Machine"))
+    api::support::with_machine(ctx, move |c, user, n| {
+        engine::storage::layouts::set_storage_layout(c, user, &n, &input)?;
+        db::nodes::by_system_id(c, &n.system_id)?.ok_or(Error::NotFound("Machine"))
     })
     .await
 }

@@ -2,13 +2,15 @@
 
 use serde_json::{json, Value};
 
-use super::render::{machines_bytes, tag_json};
-use crate::db::nodes::{self as nodes_db, NodeFilter};
-use crate::db::tags as tags_db;
+use crate::api::views::machine::machines_bytes;
+use crate::api::views::tag::tag_json;
+use crate::db;
+use crate::db::nodes::NodeFilter;
+use crate::engine;
 use crate::engine::lifecycle::NodeType;
-use crate::engine::places as engine;
 use crate::error::{Error, Result};
 use crate::handler_fn;
+use crate::http;
 use crate::http::registry::{optional, required, Access, Action, Handler, Method, Returns};
 use crate::http::reply::Reply;
 use crate::http::Ctx;
@@ -81,7 +83,7 @@ pub fn handlers() -> Vec<Handler> {
     ]
 }
 
-fn tagged_fn(op: &str) -> crate::http::registry::HandlerFn {
+fn tagged_fn(op: &str) -> http::registry::HandlerFn {
     match op {
         "nodes" => handler_fn!(tagged_nodes),
         "machines" => handler_fn!(tagged_machines),
@@ -93,7 +95,7 @@ fn tagged_fn(op: &str) -> crate::http::registry::HandlerFn {
 
 async fn list(ctx: Ctx) -> Result<Reply> {
     ctx.user()?;
-    let t = ctx.db().run(tags_db::list).await?;
+    let t = ctx.db().run(db::tags::list).await?;
     Ok(Reply::json(t.iter().map(tag_json).collect::<Vec<Value>>()))
 }
 
@@ -104,14 +106,14 @@ async fn create(ctx: Ctx) -> Result<Reply> {
     let comment = p.get("comment").unwrap_or("").to_string();
     let definition = p.get("definition").unwrap_or("").to_string();
     let kernel_opts = p.get("kernel_opts").unwrap_or("").to_string();
-    let t = ctx.db().write(move |c| engine::create_tag(c, &name, &comment, &definition, &kernel_opts)).await?;
+    let t = ctx.db().write(move |c| engine::places::create_tag(c, &name, &comment, &definition, &kernel_opts)).await?;
     Ok(Reply::Json(tag_json(&t)))
 }
 
 async fn read(ctx: Ctx) -> Result<Reply> {
     ctx.user()?;
     let name = ctx.path("name").to_string();
-    let t = ctx.db().run(move |c| tags_db::by_name(c, &name)?.ok_or(Error::NotFound("Tag"))).await?;
+    let t = ctx.db().run(move |c| db::tags::by_name(c, &name)?.ok_or(Error::NotFound("Tag"))).await?;
     Ok(Reply::Json(tag_json(&t)))
 }
 
@@ -126,8 +128,8 @@ async fn update(ctx: Ctx) -> Result<Reply> {
     let t = ctx
         .db()
         .write(move |c| {
-            let t = tags_db::by_name(c, &key)?.ok_or(Error::NotFound("Tag"))?;
-            engine::update_tag(
+            let t = db::tags::by_name(c, &key)?.ok_or(Error::NotFound("Tag"))?;
+            engine::places::update_tag(
                 c,
                 &t,
                 name.as_deref(),
@@ -145,8 +147,8 @@ async fn delete(ctx: Ctx) -> Result<Reply> {
     let key = ctx.path("name").to_string();
     ctx.db()
         .write(move |c| {
-            let t = tags_db::by_name(c, &key)?.ok_or(Error::NotFound("Tag"))?;
-            tags_db::delete(c, t.id)
+            let t = db::tags::by_name(c, &key)?.ok_or(Error::NotFound("Tag"))?;
+            db::tags::delete(c, t.id)
         })
         .await?;
     Ok(Reply::NoContent)
@@ -161,7 +163,7 @@ async fn update_nodes(ctx: Ctx) -> Result<Reply> {
     let v = ctx
         .db()
         .write(move |c| {
-            let t = tags_db::by_name(c, &key)?.ok_or(Error::NotFound("Tag"))?;
+            let t = db::tags::by_name(c, &key)?.ok_or(Error::NotFound("Tag"))?;
             if let Some(d) = definition {
                 if d != t.definition {
                     return Err(Error::Conflict(format!(
@@ -170,13 +172,13 @@ async fn update_nodes(ctx: Ctx) -> Result<Reply> {
                     )));
                 }
             }
-            let resolve = |c: &mut crate::db::DbConn, ids: &[String]| -> Result<Vec<i64>> {
-                Ok(crate::engine::nodes::resolve_bulk(c, ids, false)?.iter().map(|n| n.id).collect())
+            let resolve = |c: &mut db::DbConn, ids: &[String]| -> Result<Vec<i64>> {
+                Ok(engine::access::resolve_bulk(c, ids, false)?.iter().map(|n| n.id).collect())
             };
             let add_ids = resolve(c, &add)?;
             let remove_ids = resolve(c, &remove)?;
-            let added = tags_db::attach(c, t.id, &add_ids)?;
-            let removed = tags_db::detach(c, t.id, &remove_ids)?;
+            let added = db::tags::attach(c, t.id, &add_ids)?;
+            let removed = db::tags::detach(c, t.id, &remove_ids)?;
             Ok(json!({"added": added, "removed": removed}))
         })
         .await?;
@@ -186,7 +188,7 @@ async fn update_nodes(ctx: Ctx) -> Result<Reply> {
 async fn rebuild(ctx: Ctx) -> Result<Reply> {
     ctx.admin()?;
     let key = ctx.path("name").to_string();
-    let t = ctx.db().run(move |c| tags_db::by_name(c, &key)?.ok_or(Error::NotFound("Tag"))).await?;
+    let t = ctx.db().run(move |c| db::tags::by_name(c, &key)?.ok_or(Error::NotFound("Tag"))).await?;
     Ok(Reply::Json(json!({"rebuilding": t.name})))
 }
 
@@ -196,15 +198,15 @@ async fn tagged(ctx: Ctx, types: Vec<i32>) -> Result<Reply> {
     let v = ctx
         .db()
         .run(move |c| {
-            let t = tags_db::by_name(c, &key)?.ok_or(Error::NotFound("Tag"))?;
+            let t = db::tags::by_name(c, &key)?.ok_or(Error::NotFound("Tag"))?;
             let filter = NodeFilter {
                 node_types: types,
                 all_tag_ids: vec![t.id],
                 visible_to: (!user.is_superuser).then_some(user.id),
                 ..Default::default()
             };
-            let nodes = nodes_db::list(c, &filter)?;
-            let rel = nodes_db::load_related(c, &nodes)?;
+            let nodes = db::nodes::list(c, &filter)?;
+            let rel = db::related::load_related(c, &nodes)?;
             Ok(machines_bytes(nodes.iter(), &rel))
         })
         .await?;

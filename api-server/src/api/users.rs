@@ -1,14 +1,15 @@
 //! `users/` and `users/{username}/`.
 
-use crate::db::users as users_db;
-use crate::engine::accounts::{self, UserInput};
+use crate::db;
+use crate::engine;
+use crate::engine::accounts::UserInput;
 use crate::error::{Error, Result};
 use crate::handler_fn;
 use crate::http::registry::{optional, required, Access, Action, Handler, Method};
 use crate::http::reply::Reply;
 use crate::http::Ctx;
 
-use super::user_json;
+use crate::api::views::user::user_json;
 
 pub fn handlers() -> Vec<Handler> {
     vec![
@@ -44,7 +45,7 @@ pub fn handlers() -> Vec<Handler> {
 
 async fn list(ctx: Ctx) -> Result<Reply> {
     ctx.user()?;
-    let users = ctx.db().run(users_db::list).await?;
+    let users = ctx.db().run(db::users::list).await?;
     Ok(Reply::json(users.iter().map(user_json).collect::<Vec<_>>()))
 }
 
@@ -57,7 +58,7 @@ async fn create(ctx: Ctx) -> Result<Reply> {
     let p = &ctx.params;
     let is_superuser = match p.get_nonempty("is_superuser") {
         None => Err("This field is required.".to_string()),
-        Some(v) => crate::engine::parse_bool(v).ok_or(format!("'{v}' is not a valid boolean; use true or false.")),
+        Some(v) => engine::parse_bool(v).ok_or(format!("'{v}' is not a valid boolean; use true or false.")),
     };
     let input = UserInput {
         username: p.get("username").unwrap_or("").trim().to_string(),
@@ -67,18 +68,18 @@ async fn create(ctx: Ctx) -> Result<Reply> {
     };
     // Report every bad field at once, as MAAS's forms do.
     if let Err(msg) = is_superuser {
-        let mut errors = accounts::field_errors(&input);
+        let mut errors = engine::accounts::field_errors(&input);
         errors.insert("is_superuser".into(), vec![msg]);
         return Err(Error::Validation(errors));
     }
-    let user = accounts::create_user(ctx.db(), input).await?;
+    let user = engine::accounts::create_user(ctx.db(), input).await?;
     Ok(Reply::json(user_json(&user)))
 }
 
 async fn read(ctx: Ctx) -> Result<Reply> {
     ctx.user()?;
     let name = ctx.path("username").to_string();
-    let user = ctx.db().run(move |c| users_db::by_username(c, &name)).await?.ok_or(Error::NotFound("User"))?;
+    let user = ctx.db().run(move |c| db::users::by_username(c, &name)).await?.ok_or(Error::NotFound("User"))?;
     Ok(Reply::json(user_json(&user)))
 }
 
@@ -86,12 +87,12 @@ async fn delete(ctx: Ctx) -> Result<Reply> {
     let actor = ctx.admin()?.clone();
     if let Some(to) = ctx.params.get_nonempty("transfer_resources_to") {
         let to = to.to_string();
-        let exists = ctx.db().run(move |c| users_db::by_username(c, &to)).await?.is_some();
+        let exists = ctx.db().run(move |c| db::users::by_username(c, &to)).await?.is_some();
         if !exists {
             return Err(Error::BadRequest("The user to transfer resources to does not exist.".into()));
         }
     }
     let name = ctx.path("username").to_string();
-    ctx.db().write(move |c| accounts::delete_user(c, &actor, &name)).await?;
+    ctx.db().write(move |c| engine::accounts::delete_user(c, &actor, &name)).await?;
     Ok(Reply::NoContent)
 }

@@ -6,10 +6,11 @@
 
 use serde_json::{json, Value};
 
-use super::machines as v2;
+use crate::api;
 use crate::engine::lifecycle::Status;
 use crate::error::{Error, Result};
 use crate::handler_fn;
+use crate::http;
 use crate::http::registry::{optional, required, Access, Action, Handler, Method};
 use crate::http::reply::Reply;
 use crate::http::Ctx;
@@ -42,12 +43,17 @@ pub fn handlers() -> Vec<Handler> {
         .action(Action::new(Method::Post, Some("new"), "Create a new node", handler_fn!(new_node)))
         .action(Action::new(Method::Post, Some("accept"), "Accept nodes", handler_fn!(accept)))
         .action(Action::new(Method::Post, Some("accept_all"), "Accept all nodes", handler_fn!(accept_all)))
-        .action(Action::new(Method::Post, Some("set_zone"), "Assign nodes to a zone", handler_fn!(v2::set_zone)))
+        .action(Action::new(
+            Method::Post,
+            Some("set_zone"),
+            "Assign nodes to a zone",
+            handler_fn!(api::machines::set_zone),
+        ))
         .action(Action::new(
             Method::Get,
             Some("power_parameters"),
             "Power parameters",
-            handler_fn!(v2::power_parameters_many),
+            handler_fn!(api::machines::power_parameters_many),
         ))
         .action(Action::new(
             Method::Get,
@@ -59,7 +65,7 @@ pub fn handlers() -> Vec<Handler> {
             Method::Get,
             Some("is_registered"),
             "MAC address registered",
-            handler_fn!(v2::is_registered),
+            handler_fn!(api::machines::is_registered),
         )),
         Handler::new("AnonNodesHandler", "nodes/", Access::Anonymous, "Anonymous access to nodes (API 1.0)")
             .paired_with("NodesHandler")
@@ -67,18 +73,18 @@ pub fn handlers() -> Vec<Handler> {
                 Method::Get,
                 Some("is_registered"),
                 "MAC address registered",
-                handler_fn!(v2::is_registered),
+                handler_fn!(api::machines::is_registered),
             )),
         Handler::new("NodeHandler", "nodes/{system_id}/", Access::Authenticated, "Manage an individual node (API 1.0)")
             .action(Action::new(Method::Get, None, "Read a node", handler_fn!(read)))
             .action(Action::new(Method::Put, None, "Update a node", handler_fn!(update)))
-            .action(Action::new(Method::Delete, None, "Delete a node", handler_fn!(v2::delete_node)))
+            .action(Action::new(Method::Delete, None, "Delete a node", handler_fn!(api::machines::delete_node)))
             // knife-maas 1.x sends POST ?op=delete; MAAS 1.x had only DELETE.
             .action(Action::new(
                 Method::Post,
                 Some("delete"),
                 "Delete a node (alias of DELETE)",
-                handler_fn!(v2::delete_node),
+                handler_fn!(api::machines::delete_node),
             ))
             .action(Action::new(Method::Post, Some("start"), "Start (deploy) a node", handler_fn!(start)).params(&[
                 optional("user_data", "String", "Base64 user data."),
@@ -95,18 +101,23 @@ pub fn handlers() -> Vec<Handler> {
                 "Abort the current operation",
                 handler_fn!(abort),
             ))
-            .action(Action::new(Method::Get, Some("details"), "Node details (BSON)", handler_fn!(v2::details)))
+            .action(Action::new(
+                Method::Get,
+                Some("details"),
+                "Node details (BSON)",
+                handler_fn!(api::machines::details),
+            ))
             .action(Action::new(
                 Method::Get,
                 Some("query_power_state"),
                 "Query the power state",
-                handler_fn!(v2::query_power_state),
+                handler_fn!(api::machines::query_power_state),
             ))
             .action(Action::new(
                 Method::Get,
                 Some("power_parameters"),
                 "Power parameters",
-                handler_fn!(v2::power_parameters_one),
+                handler_fn!(api::machines::power_parameters_one),
             )),
     ]
 }
@@ -169,7 +180,7 @@ pub fn node_v1(m: &Value) -> Value {
         "blockdevice_set": m["blockdevice_set"],
         "physicalblockdevice_set": m["physicalblockdevice_set"],
         "virtualblockdevice_set": m["virtualblockdevice_set"],
-        "resource_uri": format!("{}nodes/{}/", crate::http::V1_PREFIX, m["system_id"].as_str().unwrap_or("")),
+        "resource_uri": format!("{}nodes/{}/", http::router::V1_PREFIX, m["system_id"].as_str().unwrap_or("")),
     })
 }
 
@@ -202,11 +213,11 @@ fn to_v1(r: Result<Reply>) -> Result<Reply> {
 }
 
 async fn list(ctx: Ctx) -> Result<Reply> {
-    to_v1(v2::list_machines(ctx).await)
+    to_v1(api::machines::list_machines(ctx).await)
 }
 
 async fn list_allocated(ctx: Ctx) -> Result<Reply> {
-    to_v1(v2::list_allocated(ctx).await)
+    to_v1(api::machines::list_allocated(ctx).await)
 }
 
 async fn acquire(mut ctx: Ctx) -> Result<Reply> {
@@ -215,31 +226,31 @@ async fn acquire(mut ctx: Ctx) -> Result<Reply> {
     ctx.params.rename("not_networks", "not_subnets");
     ctx.params.rename("connected_to", "fabrics");
     ctx.params.rename("not_connected_to", "not_fabrics");
-    to_v1(v2::allocate(ctx).await)
+    to_v1(api::machines::allocate(ctx).await)
 }
 
 async fn release_many(mut ctx: Ctx) -> Result<Reply> {
     ctx.params.rename("nodes", "machines");
-    to_v1(v2::release_many(ctx).await)
+    to_v1(api::machines::release_many(ctx).await)
 }
 
 async fn new_node(mut ctx: Ctx) -> Result<Reply> {
     ctx.params.remove_where(|k| k == "autodetect_nodegroup" || k == "nodegroup");
-    to_v1(v2::create_machine(ctx).await)
+    to_v1(api::machines::create_machine(ctx).await)
 }
 
 async fn accept(mut ctx: Ctx) -> Result<Reply> {
     ctx.params.rename("nodes", "machines");
-    to_v1(v2::accept(ctx).await)
+    to_v1(api::machines::accept(ctx).await)
 }
 
 async fn accept_all(ctx: Ctx) -> Result<Reply> {
-    to_v1(v2::accept_all(ctx).await)
+    to_v1(api::machines::accept_all(ctx).await)
 }
 
 async fn deployment_status(mut ctx: Ctx) -> Result<Reply> {
     ctx.params.rename("nodes", "id");
-    let listed = v2::list_machines(ctx).await?.into_json();
+    let listed = api::machines::list_machines(ctx).await?.into_json();
     let Some(Value::Array(items)) = listed else { return Err(Error::Internal("list is not an array".into())) };
     let mut out = serde_json::Map::new();
     for m in items {
@@ -249,39 +260,39 @@ async fn deployment_status(mut ctx: Ctx) -> Result<Reply> {
 }
 
 async fn read(ctx: Ctx) -> Result<Reply> {
-    to_v1(v2::read_machine(ctx).await)
+    to_v1(api::machines::read_machine(ctx).await)
 }
 
 async fn update(ctx: Ctx) -> Result<Reply> {
-    to_v1(v2::update_machine(ctx).await)
+    to_v1(api::machines::update_machine(ctx).await)
 }
 
 /// `start` on an allocated node is the deployment (Chef relies on it).
 async fn start(ctx: Ctx) -> Result<Reply> {
-    to_v1(v2::power_on(ctx).await)
+    to_v1(api::machines::power_on(ctx).await)
 }
 
 async fn stop(ctx: Ctx) -> Result<Reply> {
-    to_v1(v2::power_off(ctx).await)
+    to_v1(api::machines::power_off(ctx).await)
 }
 
 async fn release_one(ctx: Ctx) -> Result<Reply> {
-    to_v1(v2::release_one(ctx).await)
+    to_v1(api::machines::release_one(ctx).await)
 }
 
 async fn commission(mut ctx: Ctx) -> Result<Reply> {
     ctx.params.remove_where(|k| k == "block_poweroff");
-    to_v1(v2::commission(ctx).await)
+    to_v1(api::machines::commission(ctx).await)
 }
 
 async fn mark_broken(ctx: Ctx) -> Result<Reply> {
-    to_v1(v2::mark_broken(ctx).await)
+    to_v1(api::machines::mark_broken(ctx).await)
 }
 
 async fn mark_fixed(ctx: Ctx) -> Result<Reply> {
-    to_v1(v2::mark_fixed(ctx).await)
+    to_v1(api::machines::mark_fixed(ctx).await)
 }
 
 async fn abort(ctx: Ctx) -> Result<Reply> {
-    to_v1(v2::abort(ctx).await)
+    to_v1(api::machines::abort(ctx).await)
 }

@@ -8,8 +8,10 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{boot_resource_files, boot_resource_sets, boot_resources, boot_source_selections, boot_sources};
-use super::{from_diesel, is_unique_violation, DbConn};
+use crate::db::schema::{
+    boot_resource_files, boot_resource_sets, boot_resources, boot_source_selections, boot_sources,
+};
+use crate::db::{from_diesel, is_unique_violation, DbConn};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Queryable, Selectable)]

@@ -2,8 +2,8 @@
 
 use diesel::prelude::*;
 
-use super::schema::config;
-use super::{from_diesel, DbConn};
+use crate::db::schema::config;
+use crate::db::{from_diesel, DbConn};
 use crate::error::Result;
 
 pub fn get(c: &mut DbConn, name: &str) -> Result<Option<String>> {

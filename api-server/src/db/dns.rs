@@ -10,11 +10,11 @@ use std::collections::HashMap;
 
 use diesel::prelude::*;
 
-use super::network::IpAddress;
-use super::nodes::Domain;
-use super::schema::{dns_records, dns_resource_ips, dns_resources, domains, interfaces, ip_addresses, nodes};
-use super::{from_diesel, is_unique_violation, DbConn};
+use crate::db::network::IpAddress;
+use crate::db::schema::{dns_records, dns_resource_ips, dns_resources, domains, interfaces, ip_addresses, nodes};
+use crate::db::{from_diesel, is_unique_violation, DbConn};
 use crate::error::{Error, Result};
+use chrono::NaiveDateTime;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = dns_resources)]
@@ -62,7 +62,7 @@ pub fn domain_insert(c: &mut DbConn, name: &str, authoritative: bool, ttl: Optio
             domains::ttl.eq(ttl),
             domains::is_default.eq(false),
             domains::forward_dns_servers.eq(fwd),
-            domains::created_at.eq(crate::engine::now()),
+            domains::created_at.eq(super::now()),
         ))
         .execute(c)
         .map_err(dup_domain)?;
@@ -173,7 +173,7 @@ pub fn resource_insert(c: &mut DbConn, name: &str, domain_id: i64, ttl: Option<i
             dns_resources::name.eq(name),
             dns_resources::domain_id.eq(domain_id),
             dns_resources::address_ttl.eq(ttl),
-            dns_resources::created_at.eq(crate::engine::now()),
+            dns_resources::created_at.eq(super::now()),
         ))
         .execute(c)
         .map_err(dup_resource)?;
@@ -263,7 +263,7 @@ pub fn record_insert(
             dns_records::rrtype.eq(rrtype),
             dns_records::rrdata.eq(rrdata),
             dns_records::ttl.eq(ttl),
-            dns_records::created_at.eq(crate::engine::now()),
+            dns_records::created_at.eq(super::now()),
         ))
         .returning(dns_records::id)
         .get_result(c)
@@ -334,4 +334,17 @@ pub fn names_of_ip(c: &mut DbConn, ip: &str) -> Result<Vec<(String, i64)>> {
         .map_err(from_diesel)?;
     out.extend(res);
     Ok(out)
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = domains)]
+pub struct Domain {
+    pub id: i64,
+    pub name: String,
+    pub authoritative: bool,
+    pub ttl: Option<i32>,
+    pub is_default: bool,
+    pub created_at: NaiveDateTime,
+    /// Space-separated addresses (MAAS 3.x `forward_dns_servers`).
+    pub forward_dns_servers: String,
 }

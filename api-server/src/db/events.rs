@@ -3,8 +3,8 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{events, nodes};
-use super::{from_diesel, DbConn};
+use crate::db::schema::{events, nodes};
+use crate::db::{from_diesel, DbConn};
 use crate::error::Result;
 
 #[derive(Debug, Clone, Queryable, Selectable)]

@@ -3,8 +3,9 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{files, notification_dismissals, notifications};
-use super::{from_diesel, DbConn};
+use crate::db::schema::{files, notification_dismissals, notifications};
+use crate::db::{from_diesel, DbConn};
+use crate::error;
 use crate::error::Result;
 
 /// A file without its content (lists never load blobs).
@@ -104,7 +105,7 @@ pub fn notification_insert(c: &mut DbConn, f: &NotificationFields, now: NaiveDat
         .returning(notifications::id)
         .get_result(c)
         .map_err(from_diesel)?;
-    notification_get(c, id)?.ok_or_else(|| crate::error::Error::Internal("inserted notification vanished".into()))
+    notification_get(c, id)?.ok_or_else(|| error::Error::Internal("inserted notification vanished".into()))
 }
 
 pub fn notification_get(c: &mut DbConn, id: i64) -> Result<Option<Notification>> {

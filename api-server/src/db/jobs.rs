@@ -3,8 +3,8 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::jobs;
-use super::{from_diesel, DbConn};
+use crate::db::schema::jobs;
+use crate::db::{from_diesel, DbConn};
 use crate::error::Result;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -25,7 +25,7 @@ pub struct Job {
 }
 
 pub fn insert(c: &mut DbConn, kind: &str, node_id: Option<i64>, payload: &str, run_after: NaiveDateTime) -> Result<()> {
-    let now = crate::engine::now();
+    let now = super::now();
     diesel::insert_into(jobs::table)
         .values((
             jobs::kind.eq(kind),
@@ -60,7 +60,7 @@ pub fn delete(c: &mut DbConn, id: i64) -> Result<()> {
 }
 
 pub fn fail(c: &mut DbConn, id: i64, error: &str, retry_at: Option<NaiveDateTime>) -> Result<()> {
-    let now = crate::engine::now();
+    let now = super::now();
     let q = diesel::update(jobs::table.find(id));
     match retry_at {
         Some(at) => q
@@ -98,11 +98,7 @@ pub fn pending_for_node(c: &mut DbConn, node_id: i64) -> Result<Vec<Job>> {
 /// transaction) and counts the attempt.
 pub fn lease(c: &mut DbConn, id: i64, until: NaiveDateTime) -> Result<()> {
     diesel::update(jobs::table.find(id))
-        .set((
-            jobs::run_after.eq(until),
-            jobs::attempts.eq(jobs::attempts + 1),
-            jobs::updated_at.eq(crate::engine::now()),
-        ))
+        .set((jobs::run_after.eq(until), jobs::attempts.eq(jobs::attempts + 1), jobs::updated_at.eq(super::now())))
         .execute(c)
         .map_err(from_diesel)?;
     Ok(())
@@ -118,7 +114,7 @@ pub fn assign(c: &mut DbConn, id: i64, who: &str, until: NaiveDateTime) -> Resul
             jobs::claimed_until.eq(until),
             jobs::run_after.eq(until),
             jobs::attempts.eq(jobs::attempts + 1),
-            jobs::updated_at.eq(crate::engine::now()),
+            jobs::updated_at.eq(super::now()),
         ))
         .execute(c)
         .map_err(from_diesel)?;

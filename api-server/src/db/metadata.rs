@@ -4,8 +4,8 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{node_tokens, script_results};
-use super::{from_diesel, DbConn};
+use crate::db::schema::{node_tokens, script_results};
+use crate::db::{from_diesel, DbConn};
 use crate::error::Result;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -5,19 +5,21 @@
 //! database. Both sit behind diesel's `MultiConnection`, so every query is written
 //! once. Diesel is synchronous: [`Datastore::run`] moves the work onto tokio's
 //! blocking pool so no async executor thread ever waits on the database.
-//! Database errors become [`crate::error::Error`] here and nowhere else.
+//! Database errors become [`error::Error`] here and nowhere else.
 
 pub mod boot_resources;
 pub mod config;
 pub mod dns;
 pub mod events;
 pub mod files;
+pub mod interfaces;
 pub mod jobs;
 pub mod metadata;
 pub mod network;
 pub mod nodes;
 pub mod places;
 pub mod racks;
+pub mod related;
 pub mod schema;
 pub mod storage;
 pub mod tags;
@@ -234,4 +236,9 @@ pub fn migrate(url: &str) -> Result<usize, Error> {
     }
     .map_err(|e| Error::Internal(format!("migration failed: {e}")))?;
     Ok(applied)
+}
+
+/// The current time as stored in the database (UTC, no zone).
+pub fn now() -> chrono::NaiveDateTime {
+    chrono::Utc::now().naive_utc()
 }

@@ -12,10 +12,10 @@ use std::collections::HashMap;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{
+use crate::db::schema::{
     fabrics, interface_parents, interfaces, ip_addresses, ip_ranges, spaces, static_routes, subnets, vlans,
 };
-use super::{from_diesel, is_unique_violation, DbConn};
+use crate::db::{from_diesel, is_unique_violation, DbConn};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -224,11 +224,7 @@ pub fn space_by_name(c: &mut DbConn, name: &str) -> Result<Option<Space>> {
 
 pub fn space_insert(c: &mut DbConn, name: &str, description: &str) -> Result<Space> {
     diesel::insert_into(spaces::table)
-        .values((
-            spaces::name.eq(name),
-            spaces::description.eq(description),
-            spaces::created_at.eq(crate::engine::now()),
-        ))
+        .values((spaces::name.eq(name), spaces::description.eq(description), spaces::created_at.eq(super::now())))
         .execute(c)
         .map_err(|e| dup(e, "Space", "name"))?;
     space_by_name(c, name)?.ok_or_else(|| Error::Internal("inserted space vanished".into()))
@@ -272,7 +268,7 @@ pub fn fabric_insert(
             fabrics::name.eq(n),
             fabrics::description.eq(description),
             fabrics::class_type.eq(class_type),
-            fabrics::created_at.eq(crate::engine::now()),
+            fabrics::created_at.eq(super::now()),
         ))
         .execute(c)
         .map_err(|e| dup(e, "Fabric", "name"))?;
@@ -334,7 +330,7 @@ pub fn vlan_insert(c: &mut DbConn, v: &Vlan) -> Result<Vlan> {
             vlans::secondary_rack_id.eq(v.secondary_rack_id),
             vlans::relay_vlan_id.eq(v.relay_vlan_id),
             vlans::space_id.eq(v.space_id),
-            vlans::created_at.eq(crate::engine::now()),
+            vlans::created_at.eq(super::now()),
         ))
         .execute(c)
         .map_err(|e| {
@@ -402,7 +398,7 @@ pub fn subnet_insert(c: &mut DbConn, s: &Subnet) -> Result<Subnet> {
             subnets::active_discovery.eq(s.active_discovery),
             subnets::managed.eq(s.managed),
             subnets::disabled_boot_architectures.eq(&s.disabled_boot_architectures),
-            subnets::created_at.eq(crate::engine::now()),
+            subnets::created_at.eq(super::now()),
         ))
         .execute(c)
         .map_err(|e| dup(e, "Subnet", "cidr"))?;
@@ -450,7 +446,7 @@ pub fn range_insert(
             ip_ranges::end_ip.eq(end),
             ip_ranges::comment.eq(comment),
             ip_ranges::user_id.eq(user_id),
-            ip_ranges::created_at.eq(crate::engine::now()),
+            ip_ranges::created_at.eq(super::now()),
         ))
         .returning(ip_ranges::id)
         .get_result::<i64>(c)
@@ -621,7 +617,7 @@ pub fn route_insert(c: &mut DbConn, source: i64, dest: i64, gateway: &str, metri
             static_routes::destination_id.eq(dest),
             static_routes::gateway_ip.eq(gateway),
             static_routes::metric.eq(metric),
-            static_routes::created_at.eq(crate::engine::now()),
+            static_routes::created_at.eq(super::now()),
         ))
         .returning(static_routes::id)
         .get_result::<i64>(c)
@@ -661,7 +657,7 @@ pub fn route_delete(c: &mut DbConn, id: i64) -> Result<()> {
 
 // ---- interfaces (the network side of them) ----
 
-use super::nodes::{Interface, NewInterface};
+use crate::db::interfaces::{Interface, NewInterface};
 
 pub fn interfaces_of(c: &mut DbConn, node_id: i64) -> Result<Vec<Interface>> {
     interfaces::table

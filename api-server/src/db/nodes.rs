@@ -5,13 +5,12 @@
 //! owners, tags and interfaces for any number of nodes in a fixed number of
 //! queries.
 
-use std::collections::HashMap;
-
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{domains, interfaces, node_tags, nodes, resource_pools, tags, users, zones};
-use super::{from_diesel, is_unique_violation, DbConn};
+use crate::db;
+use crate::db::schema::{interfaces, node_tags, nodes};
+use crate::db::{from_diesel, is_unique_violation, DbConn};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -153,88 +152,6 @@ pub struct NodeChanges {
     pub erase_mode: Option<String>,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = interfaces)]
-pub struct Interface {
-    pub id: i64,
-    pub node_id: i64,
-    pub name: String,
-    pub iftype: String,
-    pub mac_address: Option<String>,
-    pub enabled: bool,
-    pub is_boot: bool,
-    pub vlan_id: Option<i64>,
-    pub params: String,
-    pub tags: String,
-    pub link_connected: bool,
-    pub interface_speed: i64,
-    pub link_speed: i64,
-    pub vendor: Option<String>,
-    pub product: Option<String>,
-    pub firmware_version: Option<String>,
-    pub created_at: NaiveDateTime,
-}
-
-#[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = interfaces)]
-pub struct NewInterface {
-    pub node_id: i64,
-    pub name: String,
-    pub iftype: String,
-    pub mac_address: Option<String>,
-    pub enabled: bool,
-    pub is_boot: bool,
-    pub vlan_id: Option<i64>,
-    pub params: String,
-    pub tags: String,
-    pub link_connected: bool,
-    pub interface_speed: i64,
-    pub link_speed: i64,
-    pub created_at: NaiveDateTime,
-}
-
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = zones)]
-pub struct Zone {
-    pub id: i64,
-    pub name: String,
-    pub description: String,
-    pub created_at: NaiveDateTime,
-}
-
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = resource_pools)]
-pub struct Pool {
-    pub id: i64,
-    pub name: String,
-    pub description: String,
-    pub created_at: NaiveDateTime,
-}
-
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = domains)]
-pub struct Domain {
-    pub id: i64,
-    pub name: String,
-    pub authoritative: bool,
-    pub ttl: Option<i32>,
-    pub is_default: bool,
-    pub created_at: NaiveDateTime,
-    /// Space-separated addresses (MAAS 3.x `forward_dns_servers`).
-    pub forward_dns_servers: String,
-}
-
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = tags)]
-pub struct Tag {
-    pub id: i64,
-    pub name: String,
-    pub definition: String,
-    pub comment: String,
-    pub kernel_opts: String,
-    pub created_at: NaiveDateTime,
-}
-
 /// Which nodes a list or an allocation looks at. Empty `Vec`s mean "no
 /// restriction"; `Some(vec![])` on an `Option` means "match nothing".
 #[derive(Debug, Clone, Default)]
@@ -283,7 +200,7 @@ pub struct NodeFilter {
     pub cheapest_first: bool,
 }
 
-type Boxed<'a> = nodes::BoxedQuery<'a, super::MultiBackend>;
+type Boxed<'a> = nodes::BoxedQuery<'a, db::MultiBackend>;
 
 fn apply<'a>(f: &'a NodeFilter) -> Boxed<'a> {
     let mut q = nodes::table.into_boxed();
@@ -343,7 +260,7 @@ fn apply<'a>(f: &'a NodeFilter) -> Boxed<'a> {
         q = q.filter(nodes::owner_id.ne_all(&f.not_owner_ids).or(nodes::owner_id.is_null()));
     }
     if let Some(arches) = &f.arches {
-        let mut cond: Box<dyn BoxableExpression<nodes::table, super::MultiBackend, SqlType = diesel::sql_types::Bool>> =
+        let mut cond: Box<dyn BoxableExpression<nodes::table, db::MultiBackend, SqlType = diesel::sql_types::Bool>> =
             Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0"));
         for a in arches {
             cond = if a.contains('/') {
@@ -507,11 +424,6 @@ pub fn delete(c: &mut DbConn, id: i64) -> Result<()> {
     Ok(())
 }
 
-pub fn insert_interface(c: &mut DbConn, new: &NewInterface) -> Result<()> {
-    diesel::insert_into(interfaces::table).values(new).execute(c).map_err(from_diesel)?;
-    Ok(())
-}
-
 /// Nodes owning any of these MACs (normalised lower-case colon form).
 pub fn node_ids_with_macs(c: &mut DbConn, macs: &[String]) -> Result<Vec<(i64, String)>> {
     interfaces::table
@@ -534,120 +446,7 @@ pub fn set_zone(c: &mut DbConn, ids: &[i64], zone_id: i64) -> Result<usize> {
 
 /// Bound parameters per `IN (…)`: below SQLite's 32766 and PostgreSQL's 65535
 /// limits, so up to this many nodes cost one query per related table.
-const CHUNK: usize = 30_000;
-
-/// Everything rendering a list of nodes needs, loaded in a fixed number of
-/// queries (one per related table) however many nodes there are.
-#[derive(Debug, Default)]
-pub struct Related {
-    pub zones: HashMap<i64, Zone>,
-    pub pools: HashMap<i64, Pool>,
-    pub domains: HashMap<i64, Domain>,
-    pub owners: HashMap<i64, String>,
-    pub tags: HashMap<i64, Vec<String>>,
-    pub interfaces: HashMap<i64, Vec<Interface>>,
-    pub parents: HashMap<i64, String>,
-    /// The network directory (spaces, fabrics, VLANs, subnets).
-    pub net: super::network::Model,
-    /// Rack controllers' system_ids by node id (VLAN primary/secondary rack).
-    pub racks: HashMap<i64, String>,
-    /// Links (address rows) by interface id.
-    pub links: HashMap<i64, Vec<super::network::IpAddress>>,
-    /// Parent interface ids by child id, and child ids by parent id.
-    pub iface_parents: HashMap<i64, Vec<i64>>,
-    pub iface_children: HashMap<i64, Vec<i64>>,
-    /// Block devices, partitions, filesystems and volume groups per node.
-    pub storage: HashMap<i64, super::storage::NodeStorage>,
-}
-
-pub fn load_related(c: &mut DbConn, list: &[Node]) -> Result<Related> {
-    let mut r = Related::default();
-    if list.is_empty() {
-        return Ok(r);
-    }
-    // Zones, pools and domains are few: load them whole.
-    r.zones =
-        zones::table.select(Zone::as_select()).load(c).map_err(from_diesel)?.into_iter().map(|z| (z.id, z)).collect();
-    r.pools = resource_pools::table
-        .select(Pool::as_select())
-        .load(c)
-        .map_err(from_diesel)?
-        .into_iter()
-        .map(|p| (p.id, p))
-        .collect();
-    r.domains = domains::table
-        .select(Domain::as_select())
-        .load(c)
-        .map_err(from_diesel)?
-        .into_iter()
-        .map(|d| (d.id, d))
-        .collect();
-    let mut owner_ids: Vec<i64> = list.iter().filter_map(|n| n.owner_id).collect();
-    owner_ids.sort_unstable();
-    owner_ids.dedup();
-    if !owner_ids.is_empty() {
-        r.owners = users::table
-            .filter(users::id.eq_any(&owner_ids))
-            .select((users::id, users::username))
-            .load::<(i64, String)>(c)
-            .map_err(from_diesel)?
-            .into_iter()
-            .collect();
-    }
-    let mut parent_ids: Vec<i64> = list.iter().filter_map(|n| n.parent_id).collect();
-    parent_ids.sort_unstable();
-    parent_ids.dedup();
-    if !parent_ids.is_empty() {
-        r.parents = nodes::table
-            .filter(nodes::id.eq_any(&parent_ids))
-            .select((nodes::id, nodes::system_id))
-            .load::<(i64, String)>(c)
-            .map_err(from_diesel)?
-            .into_iter()
-            .collect();
-    }
-    for chunk in list.chunks(CHUNK) {
-        let ids: Vec<i64> = chunk.iter().map(|n| n.id).collect();
-        let tag_rows: Vec<(i64, String)> = node_tags::table
-            .inner_join(tags::table)
-            .filter(node_tags::node_id.eq_any(&ids))
-            .order((node_tags::node_id, tags::name))
-            .select((node_tags::node_id, tags::name))
-            .load(c)
-            .map_err(from_diesel)?;
-        for (node, tag) in tag_rows {
-            r.tags.entry(node).or_default().push(tag);
-        }
-        let ifaces: Vec<Interface> = interfaces::table
-            .filter(interfaces::node_id.eq_any(&ids))
-            .order(interfaces::id)
-            .select(Interface::as_select())
-            .load(c)
-            .map_err(from_diesel)?;
-        let iface_ids: Vec<i64> = ifaces.iter().map(|i| i.id).collect();
-        for i in ifaces {
-            r.interfaces.entry(i.node_id).or_default().push(i);
-        }
-        r.storage.extend(super::storage::load_for_nodes(c, &ids)?);
-        // Relations bind every id twice: keep each query under the limits.
-        for ids in iface_ids.chunks(CHUNK / 2) {
-            for l in super::network::links_of(c, ids)? {
-                if let Some(i) = l.interface_id {
-                    r.links.entry(i).or_default().push(l);
-                }
-            }
-            for (child, parent) in super::network::relations_of(c, ids)? {
-                r.iface_parents.entry(child).or_default().push(parent);
-                r.iface_children.entry(parent).or_default().push(child);
-            }
-        }
-    }
-    if !r.interfaces.is_empty() {
-        r.net = super::network::load_model(c)?;
-        r.racks = super::network::rack_names(c, &r.net)?;
-    }
-    Ok(r)
-}
+pub(crate) const CHUNK: usize = 30_000;
 
 /// Ids of nodes of `node_type` that have a BMC to ask (power type set and
 /// not `manual`).

@@ -2,10 +2,11 @@
 
 use diesel::prelude::*;
 
-use super::nodes::{Domain, Pool, Zone};
-use super::schema::{domains, nodes, resource_pools, zones};
-use super::{from_diesel, is_unique_violation, DbConn};
+use crate::db::dns::Domain;
+use crate::db::schema::{domains, nodes, resource_pools, zones};
+use crate::db::{from_diesel, is_unique_violation, DbConn};
 use crate::error::{Error, Result};
+use chrono::NaiveDateTime;
 
 pub fn zones(c: &mut DbConn) -> Result<Vec<Zone>> {
     zones::table.order(zones::id).select(Zone::as_select()).load(c).map_err(from_diesel)
@@ -17,7 +18,7 @@ pub fn zone_by_name(c: &mut DbConn, name: &str) -> Result<Option<Zone>> {
 
 pub fn zone_insert(c: &mut DbConn, name: &str, description: &str) -> Result<Zone> {
     diesel::insert_into(zones::table)
-        .values((zones::name.eq(name), zones::description.eq(description), zones::created_at.eq(crate::engine::now())))
+        .values((zones::name.eq(name), zones::description.eq(description), zones::created_at.eq(super::now())))
         .execute(c)
         .map_err(|e| dup(e, "Zone"))?;
     zone_by_name(c, name)?.ok_or_else(|| Error::Internal("inserted zone vanished".into()))
@@ -67,7 +68,7 @@ pub fn pool_insert(c: &mut DbConn, name: &str, description: &str) -> Result<Pool
         .values((
             resource_pools::name.eq(name),
             resource_pools::description.eq(description),
-            resource_pools::created_at.eq(crate::engine::now()),
+            resource_pools::created_at.eq(super::now()),
         ))
         .execute(c)
         .map_err(|e| dup(e, "Resource pool"))?;
@@ -101,4 +102,22 @@ fn dup(e: diesel::result::Error, model: &str) -> Error {
     } else {
         from_diesel(e)
     }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = zones)]
+pub struct Zone {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = resource_pools)]
+pub struct Pool {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub created_at: NaiveDateTime,
 }

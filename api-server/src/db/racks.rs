@@ -6,8 +6,8 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{interfaces, ip_addresses, nodes, rack_controllers};
-use super::{from_diesel, DbConn};
+use crate::db::schema::{interfaces, ip_addresses, nodes, rack_controllers};
+use crate::db::{from_diesel, DbConn};
 use crate::error::Result;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]

@@ -13,8 +13,8 @@ use std::collections::HashMap;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{block_devices, filesystems, partitions, volume_groups};
-use super::{from_diesel, is_unique_violation, DbConn};
+use crate::db::schema::{block_devices, filesystems, partitions, volume_groups};
+use crate::db::{from_diesel, is_unique_violation, DbConn};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Queryable, Selectable, PartialEq)]

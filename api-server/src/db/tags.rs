@@ -2,10 +2,10 @@
 
 use diesel::prelude::*;
 
-use super::nodes::Tag;
-use super::schema::{node_tags, tags};
-use super::{from_diesel, is_unique_violation, DbConn};
+use crate::db::schema::{node_tags, tags};
+use crate::db::{from_diesel, is_unique_violation, DbConn};
 use crate::error::{Error, Result};
+use chrono::NaiveDateTime;
 
 pub fn list(c: &mut DbConn) -> Result<Vec<Tag>> {
     tags::table.order(tags::name).select(Tag::as_select()).load(c).map_err(from_diesel)
@@ -26,7 +26,7 @@ pub fn insert(c: &mut DbConn, name: &str, definition: &str, comment: &str, kerne
             tags::definition.eq(definition),
             tags::comment.eq(comment),
             tags::kernel_opts.eq(kernel_opts),
-            tags::created_at.eq(crate::engine::now()),
+            tags::created_at.eq(super::now()),
         ))
         .execute(c)
         .map_err(|e| {
@@ -87,4 +87,15 @@ pub fn detach(c: &mut DbConn, tag_id: i64, node_ids: &[i64]) -> Result<usize> {
     diesel::delete(node_tags::table.filter(node_tags::tag_id.eq(tag_id)).filter(node_tags::node_id.eq_any(node_ids)))
         .execute(c)
         .map_err(from_diesel)
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = tags)]
+pub struct Tag {
+    pub id: i64,
+    pub name: String,
+    pub definition: String,
+    pub comment: String,
+    pub kernel_opts: String,
+    pub created_at: NaiveDateTime,
 }

@@ -3,9 +3,9 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{api_tokens, users};
-use super::users::User;
-use super::{from_diesel, DbConn};
+use crate::db::schema::{api_tokens, users};
+use crate::db::users::User;
+use crate::db::{from_diesel, DbConn};
 use crate::error::Result;
 
 #[derive(Debug, Clone, Queryable, Selectable)]

@@ -6,8 +6,8 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{sshkeys, sslkeys};
-use super::{from_diesel, is_unique_violation, DbConn};
+use crate::db::schema::{sshkeys, sslkeys};
+use crate::db::{from_diesel, is_unique_violation, DbConn};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Queryable, Selectable)]

@@ -3,8 +3,8 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::users;
-use super::{from_diesel, is_unique_violation, DbConn};
+use crate::db::schema::users;
+use crate::db::{from_diesel, is_unique_violation, DbConn};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Queryable, Selectable)]

@@ -9,9 +9,11 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::Argon2;
 use rand::Rng;
 
-use crate::db::tokens::{self, NewToken, Token};
-use crate::db::users::{self, NewUser, User};
+use crate::db;
+use crate::db::tokens::{NewToken, Token};
+use crate::db::users::{NewUser, User};
 use crate::db::{Datastore, DbConn};
+use crate::engine;
 use crate::error::{Error, FieldErrors, Result};
 
 /// The name MAAS gives the token every user is created with.
@@ -113,7 +115,7 @@ fn validate(input: &UserInput) -> Result<()> {
 pub async fn create_user(db: &Datastore, input: UserInput) -> Result<User> {
     validate(&input)?;
     let password = input.password.clone();
-    let hash = crate::engine::cpu(move || hash_password(&password)).await??;
+    let hash = engine::cpu(move || hash_password(&password)).await??;
     db.write(move |c| create_user_tx(c, &input, &hash)).await
 }
 
@@ -125,7 +127,7 @@ pub fn create_user_blocking(db: &Datastore, input: UserInput) -> Result<User> {
 }
 
 fn create_user_tx(c: &mut DbConn, input: &UserInput, hash: &str) -> Result<User> {
-    let user = users::insert(
+    let user = db::users::insert(
         c,
         &NewUser {
             username: &input.username,
@@ -134,7 +136,7 @@ fn create_user_tx(c: &mut DbConn, input: &UserInput, hash: &str) -> Result<User>
             is_superuser: input.is_superuser,
             is_active: true,
             is_local: true,
-            created_at: super::now(),
+            created_at: db::now(),
         },
     )?;
     create_token(c, user.id, DEFAULT_TOKEN_NAME)?;
@@ -146,7 +148,7 @@ pub fn create_token(c: &mut DbConn, user_id: i64, name: &str) -> Result<Token> {
     let consumer_key = random_string(18);
     let token_key = random_string(18);
     let token_secret = random_string(32);
-    tokens::insert(
+    db::tokens::insert(
         c,
         &NewToken {
             user_id,
@@ -154,7 +156,7 @@ pub fn create_token(c: &mut DbConn, user_id: i64, name: &str) -> Result<Token> {
             consumer_key: &consumer_key,
             token_key: &token_key,
             token_secret: &token_secret,
-            created_at: super::now(),
+            created_at: db::now(),
         },
     )
 }
@@ -162,19 +164,19 @@ pub fn create_token(c: &mut DbConn, user_id: i64, name: &str) -> Result<Token> {
 /// Checks a username/password pair; `None` for unknown users, wrong passwords
 /// and inactive accounts alike, so callers cannot tell them apart.
 pub async fn authenticate(db: &Datastore, username: String, password: String) -> Result<Option<User>> {
-    let user = db.run(move |c| users::by_username(c, &username)).await?;
+    let user = db.run(move |c| db::users::by_username(c, &username)).await?;
     let Some(user) = user else {
         // Hash anyway so an unknown user costs the same time as a wrong password.
-        crate::engine::cpu(move || verify_password(DUMMY_HASH, &password)).await?;
+        engine::cpu(move || verify_password(DUMMY_HASH, &password)).await?;
         return Ok(None);
     };
     let hash = user.password_hash.clone();
-    let ok = crate::engine::cpu(move || verify_password(&hash, &password)).await?;
+    let ok = engine::cpu(move || verify_password(&hash, &password)).await?;
     if !ok || !user.is_active {
         return Ok(None);
     }
     let id = user.id;
-    db.run(move |c| users::touch_last_login(c, id, super::now())).await?;
+    db.run(move |c| db::users::touch_last_login(c, id, db::now())).await?;
     Ok(Some(user))
 }
 
@@ -186,7 +188,7 @@ const DUMMY_HASH: &str =
 /// that name (created if missing); without, the user's oldest token (created
 /// if the user has none).
 pub fn token_for_login(c: &mut DbConn, user_id: i64, consumer: Option<&str>) -> Result<Token> {
-    let existing = tokens::for_user(c, user_id)?;
+    let existing = db::tokens::for_user(c, user_id)?;
     let found = match consumer {
         Some(name) => existing.into_iter().find(|t| t.name == name),
         None => existing.into_iter().next(),
@@ -203,18 +205,18 @@ pub fn find_own_token(c: &mut DbConn, user_id: i64, token: &str) -> Result<Token
         [_, t, _] => t.to_string(),
         _ => token.to_string(),
     };
-    tokens::by_token_key(c, user_id, &key)?.ok_or(Error::NotFound("Token"))
+    db::tokens::by_token_key(c, user_id, &key)?.ok_or(Error::NotFound("Token"))
 }
 
 /// Deletes a user. MAAS refuses self-deletion; resources the user owns are
 /// transferred first once machines and files exist (they are cascaded today:
 /// tokens and keys only).
 pub fn delete_user(c: &mut DbConn, actor: &User, username: &str) -> Result<()> {
-    let target = users::by_username(c, username)?.ok_or(Error::NotFound("User"))?;
+    let target = db::users::by_username(c, username)?.ok_or(Error::NotFound("User"))?;
     if target.id == actor.id {
         return Err(Error::BadRequest("An administrator cannot self-delete.".into()));
     }
-    users::delete(c, target.id)
+    db::users::delete(c, target.id)
 }
 
 #[cfg(test)]

@@ -13,11 +13,14 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use super::lifecycle::{NodeType, Status};
-use super::names;
-use crate::db::nodes::{self as nodes_db, Node, NodeChanges, NodeFilter, Related};
+use crate::db;
+use crate::db::nodes::{Node, NodeChanges, NodeFilter};
+use crate::db::related::Related;
 use crate::db::users::User;
-use crate::db::{places, tags as tags_db, DbConn};
+use crate::db::DbConn;
+use crate::engine;
+use crate::engine::lifecycle::{NodeType, Status};
+use crate::engine::storage::matching::{parse_storage, StorageSpec};
 use crate::error::{Error, FieldErrors, Result};
 
 /// What the parameters are for: MAAS filters machine lists with the same
@@ -91,64 +94,6 @@ const CONSTRAINTS: &[&str] = &[
     "not_pod_type",
 ];
 
-/// One `label:size(tags)` storage constraint.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StorageSpec {
-    pub label: Option<String>,
-    pub size_gb: f64,
-    pub tags: Vec<String>,
-}
-
-/// Parses `[label:]size[(tag,…)][,…]`; the whole value must parse.
-pub fn parse_storage(value: &str) -> Result<Vec<StorageSpec>> {
-    let bad = || Error::field("storage", format!("Malformed storage constraint, \"{value}\"."));
-    let mut out = Vec::new();
-    let mut rest = value.trim();
-    if rest.is_empty() {
-        return Ok(out);
-    }
-    loop {
-        // label (optional) up to ':' if it comes before any '(' or ','
-        let mut label = None;
-        if let Some(colon) = rest.find(':') {
-            let before = &rest[..colon];
-            if !before.contains(',') && !before.contains('(') {
-                if before.is_empty() || !before.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-                    return Err(bad());
-                }
-                label = Some(before.to_string());
-                rest = &rest[colon + 1..];
-            }
-        }
-        let size_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
-        let size: f64 = rest[..size_end].parse().map_err(|_| bad())?;
-        if !size.is_finite() || size < 0.0 {
-            return Err(bad());
-        }
-        rest = &rest[size_end..];
-        let mut tags = Vec::new();
-        if let Some(r) = rest.strip_prefix('(') {
-            let close = r.find(')').ok_or_else(bad)?;
-            for t in r[..close].split(',') {
-                let t = t.trim();
-                if t.is_empty() || !t.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-                    return Err(bad());
-                }
-                tags.push(t.to_string());
-            }
-            rest = &r[close + 1..];
-        }
-        out.push(StorageSpec { label, size_gb: size, tags });
-        if rest.is_empty() {
-            return Ok(out);
-        }
-        rest = rest.strip_prefix(',').ok_or_else(bad)?;
-        if rest.is_empty() {
-            return Err(bad());
-        }
-    }
-}
-
 /// One label of an `interfaces` constraint: key → values (ORed), keys ANDed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InterfaceSpec {
@@ -218,7 +163,7 @@ pub struct Request {
     /// Node-level network parameters as submitted (for the no-match text)…
     pub network: Vec<(String, Vec<String>)>,
     /// …and resolved against the network model.
-    pub net: super::netmatch::NetConstraints,
+    pub net: engine::netmatch::NetConstraints,
     pub agent_name: String,
     pub comment: String,
     pub dry_run: bool,
@@ -302,7 +247,7 @@ pub fn parse(c: &mut DbConn, pairs: &[(String, String)], mode: Mode) -> Result<R
             names_v.iter().filter_map(|n| n.split_once('.').map(|(_, d)| d.to_string())).collect();
         if !domains.is_empty() {
             let ids: Vec<i64> =
-                places::domains(c)?.into_iter().filter(|d| domains.contains(&d.name)).map(|d| d.id).collect();
+                db::places::domains(c)?.into_iter().filter(|d| domains.contains(&d.name)).map(|d| d.id).collect();
             r.filter.domain_ids = Some(ids);
         }
     }
@@ -320,11 +265,11 @@ pub fn parse(c: &mut DbConn, pairs: &[(String, String)], mode: Mode) -> Result<R
         for a in &arches {
             let primary = a.split('/').next().unwrap_or(a);
             let primary = if primary == "arm" { "armhf" } else { primary };
-            if !names::ARCHES.contains(&primary) {
+            if !engine::names::ARCHES.contains(&primary) {
                 return Err(Error::field("arch", "Architecture not recognised."));
             }
             norm.push(if a.contains('/') {
-                names::normalise_arch(a).ok_or_else(|| Error::field("arch", "Architecture not recognised."))?
+                engine::names::normalise_arch(a).ok_or_else(|| Error::field("arch", "Architecture not recognised."))?
             } else {
                 primary.to_string()
             });
@@ -349,7 +294,7 @@ pub fn parse(c: &mut DbConn, pairs: &[(String, String)], mode: Mode) -> Result<R
         if wanted.is_empty() {
             continue;
         }
-        let found = tags_db::by_names(c, &wanted)?;
+        let found = db::tags::by_names(c, &wanted)?;
         let missing: Vec<&String> = wanted.iter().filter(|w| !found.iter().any(|t| &t.name == *w)).collect();
         if !missing.is_empty() && !negate {
             return Err(Error::field(
@@ -365,7 +310,7 @@ pub fn parse(c: &mut DbConn, pairs: &[(String, String)], mode: Mode) -> Result<R
         }
         r.resolved.insert(field.into(), wanted.join(","));
     }
-    let zones = places::zones(c)?;
+    let zones = db::places::zones(c)?;
     for (field, negate) in [("zone", false), ("not_in_zone", true), ("not_in_zones", true)] {
         let wanted = split_list(&get(field));
         if wanted.is_empty() {
@@ -387,7 +332,7 @@ pub fn parse(c: &mut DbConn, pairs: &[(String, String)], mode: Mode) -> Result<R
         }
         r.resolved.insert(field.into(), wanted.join(","));
     }
-    let pools = places::pools(c)?;
+    let pools = db::places::pools(c)?;
     for (field, negate) in [("pool", false), ("not_in_pool", true)] {
         let wanted = split_list(&get(field));
         if wanted.is_empty() {
@@ -448,8 +393,8 @@ pub fn parse(c: &mut DbConn, pairs: &[(String, String)], mode: Mode) -> Result<R
         }
     }
     if !r.network.is_empty() {
-        let model = crate::db::network::load_model(c)?;
-        r.net = super::netmatch::resolve(&model, &r.network)?;
+        let model = db::network::load_model(c)?;
+        r.net = engine::netmatch::resolve(&model, &r.network)?;
     }
     for field in ["deployment_target", "not_deployment_target"] {
         for v in split_list(&get(field)) {
@@ -468,7 +413,7 @@ pub fn parse(c: &mut DbConn, pairs: &[(String, String)], mode: Mode) -> Result<R
     let flag = |k: &str| -> Result<bool> {
         match get(k).first() {
             None => Ok(false),
-            Some(v) => super::parse_bool(v).ok_or_else(|| Error::field(k, format!("'{v}' is not a valid boolean."))),
+            Some(v) => engine::parse_bool(v).ok_or_else(|| Error::field(k, format!("'{v}' is not a valid boolean."))),
         }
     };
     r.dry_run = flag("dry_run")?;
@@ -496,13 +441,13 @@ fn parse_list_filters<'a>(c: &mut DbConn, get: &dyn Fn(&str) -> Vec<&'a str>, f:
         let mut norm = Vec::new();
         for m in &macs {
             norm.push(
-                names::normalise_mac(m)
+                engine::names::normalise_mac(m)
                     .ok_or_else(|| Error::field("mac_address", format!("'{m}' is not a valid MAC address.")))?,
             );
         }
         f.mac_addresses = Some(norm);
     }
-    let domains = places::domains(c)?;
+    let domains = db::places::domains(c)?;
     let wanted = split_list(&get("domain"));
     if !wanted.is_empty() {
         f.domain_ids = Some(domains.iter().filter(|d| wanted.contains(&d.name)).map(|d| d.id).collect());
@@ -540,7 +485,7 @@ fn parse_list_filters<'a>(c: &mut DbConn, get: &dyn Fn(&str) -> Vec<&'a str>, f:
         }
         let mut codes = Vec::new();
         for v in &vals {
-            let matching: Vec<i32> = super::lifecycle::ALL
+            let matching: Vec<i32> = engine::lifecycle::ALL
                 .iter()
                 .filter(|s| s.simple().eq_ignore_ascii_case(&v.replace('_', " ")))
                 .map(|s| s.code())
@@ -565,7 +510,7 @@ fn parse_list_filters<'a>(c: &mut DbConn, get: &dyn Fn(&str) -> Vec<&'a str>, f:
         }
         let mut ids = Vec::new();
         for v in &vals {
-            if let Some(u) = crate::db::users::by_username(c, v)? {
+            if let Some(u) = db::users::by_username(c, v)? {
                 ids.push(u.id);
             }
         }
@@ -578,7 +523,9 @@ fn parse_list_filters<'a>(c: &mut DbConn, get: &dyn Fn(&str) -> Vec<&'a str>, f:
     let not_arch = split_list(&get("not_arch"));
     f.not_arches = not_arch
         .iter()
-        .map(|a| if a.contains('/') { names::normalise_arch(a).unwrap_or_else(|| a.clone()) } else { a.clone() })
+        .map(
+            |a| if a.contains('/') { engine::names::normalise_arch(a).unwrap_or_else(|| a.clone()) } else { a.clone() },
+        )
         .collect();
     if let Some(l) = get("limit").first() {
         let n: i64 = l
@@ -613,7 +560,7 @@ pub fn decode_cursor(s: &str) -> Option<i64> {
 /// Labelled-constraint matches for one machine, or `None` if it fails them.
 fn match_labelled(req: &Request, n: &Node, rel: &Related) -> Option<Value> {
     let ifaces = rel.interfaces.get(&n.id).map(Vec::as_slice).unwrap_or(&[]);
-    let nn = super::netmatch::NodeNet { model: &rel.net, node: n, ifaces, links: &rel.links };
+    let nn = engine::netmatch::NodeNet { model: &rel.net, node: n, ifaces, links: &rel.links };
     if !req.net.is_empty() && !nn.matches(&req.net) {
         return None;
     }
@@ -658,9 +605,9 @@ fn match_labelled(req: &Request, n: &Node, rel: &Related) -> Option<Value> {
 /// `constraints_by_type` for one machine, or `None` if its disks do not
 /// satisfy the constraint. Unlabelled specs must match but are not reported.
 fn match_storage(req: &Request, n: &Node, rel: &Related) -> Option<serde_json::Map<String, Value>> {
-    use super::storage::DeviceKey;
-    let empty = crate::db::storage::NodeStorage::default();
-    let keys = super::storage::match_storage(n, rel.storage.get(&n.id).unwrap_or(&empty), &req.storage)?;
+    use crate::engine::storage::matching::DeviceKey;
+    let empty = db::storage::NodeStorage::default();
+    let keys = engine::storage::matching::match_storage(n, rel.storage.get(&n.id).unwrap_or(&empty), &req.storage)?;
     let mut labels = serde_json::Map::new();
     let mut verbose = serde_json::Map::new();
     for (spec, key) in req.storage.iter().zip(keys) {
@@ -729,10 +676,10 @@ pub fn allocate(c: &mut DbConn, actor: &User, req: &Request) -> Result<(Node, Va
     loop {
         filter.limit = Some(BATCH);
         filter.offset = Some(offset);
-        let candidates = nodes_db::list(c, &filter)?;
+        let candidates = db::nodes::list(c, &filter)?;
         let exhausted = (candidates.len() as i64) < BATCH;
         let needs_rel = !req.interfaces.is_empty() || !req.net.is_empty() || !req.storage.is_empty();
-        let rel = if needs_rel { nodes_db::load_related(c, &candidates)? } else { Related::default() };
+        let rel = if needs_rel { db::related::load_related(c, &candidates)? } else { Related::default() };
         for n in candidates {
             let Some(by_type) = match_labelled(req, &n, &rel) else { continue };
             if req.dry_run {
@@ -742,7 +689,7 @@ pub fn allocate(c: &mut DbConn, actor: &User, req: &Request) -> Result<(Node, Va
             // The status message rides on the same UPDATE (one write, not two).
             let note = format!(" (to {})", actor.username);
             let description = format!("From 'Ready' to 'Allocated'{note}");
-            let claimed = nodes_db::cas_status(
+            let claimed = db::nodes::cas_status(
                 c,
                 n.id,
                 Status::Ready.code(),
@@ -752,27 +699,27 @@ pub fn allocate(c: &mut DbConn, actor: &User, req: &Request) -> Result<(Node, Va
                     owner_id: Some(Some(actor.id)),
                     agent_name: Some(req.agent_name.clone()),
                     status_message: Some(Some(format!("Node changed status - {description}"))),
-                    updated_at: Some(super::now()),
+                    updated_at: Some(db::now()),
                     ..Default::default()
                 },
             )?;
             if !claimed {
                 continue;
             }
-            super::nodes::log_event(
+            engine::events::log_event(
                 c,
                 &n,
                 &actor.username,
-                super::nodes::level::INFO,
+                engine::events::level::INFO,
                 "Node changed status",
                 &description,
             )?;
             if !req.comment.is_empty() {
-                super::nodes::event(
+                engine::events::event(
                     c,
                     &n,
                     &actor.username,
-                    super::nodes::level::INFO,
+                    engine::events::level::INFO,
                     "User acquiring node",
                     &req.comment,
                 )?;
@@ -790,6 +737,7 @@ pub fn allocate(c: &mut DbConn, actor: &User, req: &Request) -> Result<(Node, Va
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::storage::matching::{parse_storage, StorageSpec};
 
     #[test]
     fn storage_syntax() {

@@ -11,10 +11,12 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::db::boot_resources::{self as db, NewFile, NewResource, Resource, ResourceFile, ResourceSet};
+use crate::db;
+use crate::db::boot_resources::{NewFile, NewResource, Resource, ResourceFile, ResourceSet};
+use crate::db::now;
 use crate::db::{Datastore, DbConn};
-use crate::engine::image_store::{self, Appender, ImageStore};
-use crate::engine::now;
+use crate::engine;
+use crate::engine::image_store::{Appender, ImageStore};
 use crate::error::{Error, Result};
 
 /// MAAS's resource type codes.
@@ -143,7 +145,7 @@ pub async fn create(db: &Datastore, store: &ImageStore, input: UploadInput) -> R
     let sha = match &input.sha256 {
         Some(s) => {
             let s = s.trim().to_ascii_lowercase();
-            if !image_store::valid_sha256(&s) {
+            if !engine::image_store::valid_sha256(&s) {
                 return Err(Error::field("sha256", "Must be 64 hexadecimal digits."));
             }
             Some(s)
@@ -155,7 +157,7 @@ pub async fn create(db: &Datastore, store: &ImageStore, input: UploadInput) -> R
     }
     let (sha, size, complete) = match &input.content {
         Some(data) => {
-            let got = image_store::sha256_hex(data);
+            let got = engine::image_store::sha256_hex(data);
             if let Some(size) = input.size {
                 if size as u64 != data.len() as u64 {
                     return Err(Error::BadRequest(format!(
@@ -181,7 +183,7 @@ pub async fn create(db: &Datastore, store: &ImageStore, input: UploadInput) -> R
     };
     // Refuse a duplicate before storing content (the insert re-checks it).
     let (n, a) = (input.name.clone(), format!("{arch}/{sub}"));
-    if db.run(move |c| db::by_name_arch(c, &n, &a)).await?.is_some() {
+    if db.run(move |c| db::boot_resources::by_name_arch(c, &n, &a)).await?.is_some() {
         return Err(Error::Conflict(format!(
             "A boot resource named '{}' for architecture '{}' already exists; delete it first.",
             input.name, input.architecture
@@ -208,9 +210,9 @@ pub async fn create(db: &Datastore, store: &ImageStore, input: UploadInput) -> R
     let complete = complete || store.path(&sha).is_some();
     let file = NewFile { filename: filetype.into(), filetype: filetype.into(), sha256: sha, size, complete };
     db.write(move |c| {
-        let id = db::insert(c, &new)?;
-        let set = db::insert_set(c, id, &now.format("%Y%m%d%H%M%S").to_string(), "uploaded", now)?;
-        db::insert_file(c, set, &file)?;
+        let id = db::boot_resources::insert(c, &new)?;
+        let set = db::boot_resources::insert_set(c, id, &now.format("%Y%m%d%H%M%S").to_string(), "uploaded", now)?;
+        db::boot_resources::insert_file(c, set, &file)?;
         Ok(id)
     })
     .await
@@ -224,14 +226,14 @@ pub struct Detail {
 }
 
 pub async fn list(db: &Datastore, rtype: Option<i32>) -> Result<Vec<Resource>> {
-    db.run(move |c| db::list(c, rtype)).await
+    db.run(move |c| db::boot_resources::list(c, rtype)).await
 }
 
 pub async fn detail(db: &Datastore, store: &ImageStore, id: i64) -> Result<Detail> {
     let (resource, sets, files) = db
         .run(move |c| {
-            let r = db::get(c, id)?.ok_or(Error::NotFound("BootResource"))?;
-            let (s, f) = db::sets_and_files(c, &[id])?;
+            let r = db::boot_resources::get(c, id)?.ok_or(Error::NotFound("BootResource"))?;
+            let (s, f) = db::boot_resources::sets_and_files(c, &[id])?;
             Ok((r, s, f))
         })
         .await?;
@@ -246,7 +248,7 @@ pub async fn detail(db: &Datastore, store: &ImageStore, id: i64) -> Result<Detai
 
 /// Deletes a resource and the stored content no other file names.
 pub async fn delete(db: &Datastore, store: &ImageStore, id: i64) -> Result<()> {
-    let shas = db.write(move |c| db::delete(c, id)).await?.ok_or(Error::NotFound("BootResource"))?;
+    let shas = db.write(move |c| db::boot_resources::delete(c, id)).await?.ok_or(Error::NotFound("BootResource"))?;
     forget_content(db, store, shas).await
 }
 
@@ -254,7 +256,7 @@ pub async fn delete(db: &Datastore, store: &ImageStore, id: i64) -> Result<()> {
 pub async fn forget_content(db: &Datastore, store: &ImageStore, shas: Vec<String>) -> Result<()> {
     for sha in shas {
         let s = sha.clone();
-        if !db.run(move |c| db::sha_in_use(c, &s)).await? {
+        if !db.run(move |c| db::boot_resources::sha_in_use(c, &s)).await? {
             store.remove(&sha).await;
         }
     }
@@ -271,8 +273,8 @@ pub struct Upload {
 pub async fn begin_upload(db: &Datastore, store: &ImageStore, resource_id: i64, file_id: i64) -> Result<Upload> {
     let (r, f) = db
         .run(move |c| {
-            let r = db::get(c, resource_id)?.ok_or(Error::NotFound("BootResource"))?;
-            let f = db::file_of(c, resource_id, file_id)?.ok_or(Error::NotFound("BootResourceFile"))?;
+            let r = db::boot_resources::get(c, resource_id)?.ok_or(Error::NotFound("BootResource"))?;
+            let f = db::boot_resources::file_of(c, resource_id, file_id)?.ok_or(Error::NotFound("BootResourceFile"))?;
             Ok((r, f))
         })
         .await?;
@@ -282,7 +284,7 @@ pub async fn begin_upload(db: &Datastore, store: &ImageStore, resource_id: i64, 
     if f.complete || store.path(&f.sha256).is_some() {
         // Content that arrived under another resource completes this file too.
         let sha = f.sha256.clone();
-        db.write(move |c| db::mark_complete(c, &sha)).await?;
+        db.write(move |c| db::boot_resources::mark_complete(c, &sha)).await?;
         return Err(Error::BadRequest("Cannot upload to a resource file that is already complete.".into()));
     }
     let appender = store.appender(&f.sha256, f.size as u64).await?;
@@ -300,7 +302,7 @@ impl Upload {
         let complete = self.appender.finish().await?;
         if complete {
             let sha = self.sha256;
-            db.write(move |c| db::mark_complete(c, &sha)).await?;
+            db.write(move |c| db::boot_resources::mark_complete(c, &sha)).await?;
         }
         Ok(complete)
     }
@@ -356,9 +358,9 @@ pub async fn complete_resources(db: &Datastore, data_dir: &Path) -> Result<Vec<B
 
 /// [`complete_resources`] inside a caller's connection or transaction.
 pub fn complete_in(c: &mut DbConn, data_dir: &Path) -> Result<Vec<BootImage>> {
-    let resources = db::list(c, None)?;
+    let resources = db::boot_resources::list(c, None)?;
     let ids: Vec<i64> = resources.iter().map(|r| r.id).collect();
-    let (sets, files) = db::sets_and_files(c, &ids)?;
+    let (sets, files) = db::boot_resources::sets_and_files(c, &ids)?;
     let store = ImageStore::new(data_dir);
     let mut newest: HashMap<i64, &ResourceSet> = HashMap::new();
     for s in &sets {

@@ -6,7 +6,9 @@
 
 use serde_json::{json, Value};
 
-use crate::db::{self, Datastore};
+use crate::db;
+use crate::db::Datastore;
+use crate::engine;
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Copy)]
@@ -206,8 +208,7 @@ fn validate(def: &Def, raw: &str) -> Result<Value> {
     Ok(match def.kind {
         Kind::Str => json!(raw),
         Kind::Bool => {
-            json!(crate::engine::parse_bool(v)
-                .ok_or_else(|| bad(format!("'{raw}' is not a boolean; use true or false.")))?)
+            json!(engine::parse_bool(v).ok_or_else(|| bad(format!("'{raw}' is not a boolean; use true or false.")))?)
         }
         Kind::Int { min, max } => {
             let n: i64 = v.parse().map_err(|_| bad(format!("'{raw}' is not a whole number.")))?;

@@ -16,14 +16,15 @@
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::ipam;
-use super::network as netengine;
-use super::Form;
-use crate::db::dns::{self as dns_db, DnsRecord, DnsResource};
-use crate::db::network::{self as net, NewIpAddress};
-use crate::db::nodes::Domain;
+use crate::db;
+use crate::db::dns::Domain;
+use crate::db::dns::{DnsRecord, DnsResource};
+use crate::db::network::NewIpAddress;
 use crate::db::users::User;
-use crate::db::{config as config_db, DbConn};
+use crate::db::DbConn;
+use crate::engine;
+use crate::engine::Form;
+use crate::error;
 use crate::error::{Error, Result};
 
 /// MAAS's default for `default_dns_ttl`.
@@ -97,7 +98,7 @@ fn ttl(f: &dyn Form, field: &str) -> Result<Option<Option<i32>>> {
 // ---------------------------------------------------------------- serial
 
 pub fn serial(c: &mut DbConn) -> Result<u32> {
-    Ok(config_db::get(c, SERIAL_KEY)?.and_then(|v| v.trim().parse::<u32>().ok()).unwrap_or(1))
+    Ok(db::config::get(c, SERIAL_KEY)?.and_then(|v| v.trim().parse::<u32>().ok()).unwrap_or(1))
 }
 
 /// The next serial after a change (wraps as RFC 1982 allows). Every change
@@ -107,7 +108,7 @@ pub fn serial(c: &mut DbConn) -> Result<u32> {
 /// changes).
 pub fn bump_serial(c: &mut DbConn) -> Result<()> {
     let s = serial(c)?.wrapping_add(1).max(1);
-    config_db::set(c, SERIAL_KEY, &s.to_string())
+    db::config::set(c, SERIAL_KEY, &s.to_string())
 }
 
 /// `domains/?op=set_serial`.
@@ -118,21 +119,21 @@ pub fn set_serial(c: &mut DbConn, f: &dyn Form) -> Result<u32> {
         .ok()
         .filter(|s| *s > 0)
         .ok_or_else(|| Error::field("serial", "Enter a whole number between 1 and 4294967295."))?;
-    config_db::set(c, SERIAL_KEY, &s.to_string())?;
+    db::config::set(c, SERIAL_KEY, &s.to_string())?;
     Ok(s)
 }
 
 /// `default_dns_ttl` from the MAAS configuration.
 pub fn default_ttl(c: &mut DbConn) -> Result<u32> {
-    Ok(config_db::get(c, "default_dns_ttl")?.and_then(|v| v.trim().parse::<u32>().ok()).unwrap_or(DEFAULT_TTL))
+    Ok(db::config::get(c, "default_dns_ttl")?.and_then(|v| v.trim().parse::<u32>().ok()).unwrap_or(DEFAULT_TTL))
 }
 
 // ---------------------------------------------------------------- domains
 
 pub fn domain(c: &mut DbConn, key: &str) -> Result<Domain> {
     let d = match key.parse::<i64>() {
-        Ok(id) => dns_db::domain_by_id(c, id)?,
-        Err(_) => dns_db::domain_by_name(c, &key.trim_end_matches('.').to_ascii_lowercase())?,
+        Ok(id) => db::dns::domain_by_id(c, id)?,
+        Err(_) => db::dns::domain_by_name(c, &key.trim_end_matches('.').to_ascii_lowercase())?,
     };
     d.ok_or(Error::NotFound("Domain"))
 }
@@ -153,7 +154,7 @@ pub fn create_domain(c: &mut DbConn, f: &dyn Form) -> Result<Domain> {
     let authoritative = f.flag("authoritative")?.unwrap_or(true);
     let ttl = ttl(f, "ttl")?.flatten();
     let fwd = forward_servers(f)?.unwrap_or_default();
-    let d = dns_db::domain_insert(c, &name, authoritative, ttl, &fwd)?;
+    let d = db::dns::domain_insert(c, &name, authoritative, ttl, &fwd)?;
     bump_serial(c)?;
     Ok(d)
 }
@@ -172,29 +173,29 @@ pub fn update_domain(c: &mut DbConn, d: &Domain, f: &dyn Form) -> Result<Domain>
     if let Some(fwd) = forward_servers(f)? {
         n.forward_dns_servers = fwd;
     }
-    dns_db::domain_update(c, &n)?;
+    db::dns::domain_update(c, &n)?;
     bump_serial(c)?;
-    dns_db::domain_by_id(c, d.id)?.ok_or(Error::NotFound("Domain"))
+    db::dns::domain_by_id(c, d.id)?.ok_or(Error::NotFound("Domain"))
 }
 
 pub fn delete_domain(c: &mut DbConn, d: &Domain) -> Result<()> {
     if d.is_default {
         return Err(Error::Conflict(format!("Domain '{}' is the default domain; it cannot be deleted.", d.name)));
     }
-    let n = dns_db::domain_node_count(c, d.id)?;
+    let n = db::dns::domain_node_count(c, d.id)?;
     if n > 0 {
         return Err(Error::Conflict(format!(
             "Domain '{}' cannot be deleted because it has {n} node(s); move them to another domain first.",
             d.name
         )));
     }
-    dns_db::domain_delete(c, d.id)?;
+    db::dns::domain_delete(c, d.id)?;
     bump_serial(c)
 }
 
 pub fn set_default(c: &mut DbConn, d: &Domain) -> Result<Domain> {
-    dns_db::domain_set_default(c, d.id)?;
-    dns_db::domain_by_id(c, d.id)?.ok_or(Error::NotFound("Domain"))
+    db::dns::domain_set_default(c, d.id)?;
+    db::dns::domain_by_id(c, d.id)?.ok_or(Error::NotFound("Domain"))
 }
 
 // ---------------------------------------------------------------- resources
@@ -210,7 +211,7 @@ fn target(c: &mut DbConn, f: &dyn Form) -> Result<Option<(String, Domain)>> {
     let name = resource_name("name", name)?;
     let d = match f.text("domain") {
         Some(k) => domain(c, k).map_err(|_| Error::field("domain", format!("Domain '{k}' does not exist.")))?,
-        None => dns_db::domain_by_id(c, crate::engine::nodes::DEFAULT_DOMAIN_ID)?.ok_or(Error::NotFound("Domain"))?,
+        None => db::dns::domain_by_id(c, engine::defaults::DEFAULT_DOMAIN_ID)?.ok_or(Error::NotFound("Domain"))?,
     };
     Ok(Some((name, d)))
 }
@@ -220,7 +221,7 @@ fn target(c: &mut DbConn, f: &dyn Form) -> Result<Option<(String, Domain)>> {
 /// `_sip._tcp` in `example.com`); the domain itself is `@`.
 pub fn split_fqdn(c: &mut DbConn, raw: &str) -> Result<(String, Domain)> {
     let fq = raw.trim().trim_end_matches('.').to_ascii_lowercase();
-    let best = crate::db::places::domains(c)?
+    let best = db::places::domains(c)?
         .into_iter()
         .filter(|d| fq == d.name || fq.ends_with(&format!(".{}", d.name)))
         .max_by_key(|d| d.name.len());
@@ -243,18 +244,18 @@ fn required_target(c: &mut DbConn, f: &dyn Form) -> Result<(String, Domain)> {
 }
 
 pub fn resource(c: &mut DbConn, id: i64) -> Result<DnsResource> {
-    dns_db::resource_by_id(c, id)?.ok_or(Error::NotFound("DNSResource"))
+    db::dns::resource_by_id(c, id)?.ok_or(Error::NotFound("DNSResource"))
 }
 
 pub fn record(c: &mut DbConn, id: i64) -> Result<DnsRecord> {
-    dns_db::record_by_id(c, id)?.ok_or(Error::NotFound("DNSData"))
+    db::dns::record_by_id(c, id)?.ok_or(Error::NotFound("DNSData"))
 }
 
 fn parse_ips(raw: &str) -> Result<Vec<IpAddr>> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     for s in raw.split([' ', ',']).filter(|s| !s.is_empty()) {
-        let ip = ipam::parse_ip("ip_addresses", s)?;
+        let ip = engine::ipam::parse_ip("ip_addresses", s)?;
         if seen.insert(ip) {
             out.push(ip);
         }
@@ -263,24 +264,24 @@ fn parse_ips(raw: &str) -> Result<Vec<IpAddr>> {
 }
 
 fn has_cname(c: &mut DbConn, res_id: i64, except: Option<i64>) -> Result<bool> {
-    Ok(dns_db::records(c, Some(&[res_id]))?.iter().any(|r| r.rrtype == "CNAME" && Some(r.id) != except))
+    Ok(db::dns::records(c, Some(&[res_id]))?.iter().any(|r| r.rrtype == "CNAME" && Some(r.id) != except))
 }
 
 const CNAME_ALONE: &str = "CNAME records for a name cannot coexist with other records or addresses.";
 
 /// Replaces a resource's addresses with `ips`.
 fn set_ips(c: &mut DbConn, user: &User, r: &DnsResource, ips: &[IpAddr]) -> Result<()> {
-    dns_db::unlink_ips(c, r.id)?;
+    db::dns::unlink_ips(c, r.id)?;
     if ips.is_empty() {
         return Ok(());
     }
     if has_cname(c, r.id, None)? {
         return Err(Error::Conflict(CNAME_ALONE.into()));
     }
-    let model = net::load_model(c)?;
+    let model = db::network::load_model(c)?;
     for ip in ips {
-        if let Some(a) = net::address_by_ip(c, &ip.to_string())? {
-            dns_db::link_ip(c, r.id, a.id, false)?;
+        if let Some(a) = db::network::address_by_ip(c, &ip.to_string())? {
+            db::dns::link_ip(c, r.id, a.id, false)?;
             continue;
         }
         let template = NewIpAddress {
@@ -291,24 +292,24 @@ fn set_ips(c: &mut DbConn, user: &User, r: &DnsResource, ips: &[IpAddr]) -> Resu
             user_id: Some(user.id),
             hostname: r.name.clone(),
             mac_address: None,
-            created_at: super::now(),
+            created_at: db::now(),
         };
-        let a = match netengine::subnet_containing(&model, *ip) {
-            Some(s) => netengine::allocate(c, s, Some(*ip), template).map_err(|e| {
+        let a = match engine::network::subnet_containing(&model, *ip) {
+            Some(s) => engine::network::allocate(c, s, Some(*ip), template).map_err(|e| {
                 if let Error::Validation(m) = e {
                     rename(m, "ip_address", "ip_addresses")
                 } else {
                     e
                 }
             })?,
-            None => net::address_insert(c, &template)?,
+            None => db::network::address_insert(c, &template)?,
         };
-        dns_db::link_ip(c, r.id, a.id, true)?;
+        db::dns::link_ip(c, r.id, a.id, true)?;
     }
     Ok(())
 }
 
-fn rename(mut m: crate::error::FieldErrors, from: &str, to: &str) -> Error {
+fn rename(mut m: error::FieldErrors, from: &str, to: &str) -> Error {
     if let Some(v) = m.remove(from) {
         m.insert(to.into(), v);
     }
@@ -319,10 +320,10 @@ pub fn create_resource(c: &mut DbConn, user: &User, f: &dyn Form) -> Result<DnsR
     let (name, d) = required_target(c, f)?;
     let ttl = ttl(f, "address_ttl")?.flatten();
     let ips = parse_ips(f.value("ip_addresses").unwrap_or(""))?;
-    if dns_db::resource_by_name(c, &name, d.id)?.is_some() {
+    if db::dns::resource_by_name(c, &name, d.id)?.is_some() {
         return Err(Error::Conflict(format!("DNS resource {} already exists.", fqdn(&name, &d.name))));
     }
-    let r = dns_db::resource_insert(c, &name, d.id, ttl)?;
+    let r = db::dns::resource_insert(c, &name, d.id, ttl)?;
     set_ips(c, user, &r, &ips)?;
     bump_serial(c)?;
     Ok(r)
@@ -337,7 +338,7 @@ pub fn update_resource(c: &mut DbConn, user: &User, r: &DnsResource, f: &dyn For
     if let Some(t) = ttl(f, "address_ttl")? {
         n.address_ttl = t;
     }
-    dns_db::resource_update(c, &n)?;
+    db::dns::resource_update(c, &n)?;
     if let Some(raw) = f.value("ip_addresses") {
         set_ips(c, user, &n, &parse_ips(raw)?)?;
     }
@@ -346,7 +347,7 @@ pub fn update_resource(c: &mut DbConn, user: &User, r: &DnsResource, f: &dyn For
 }
 
 pub fn delete_resource(c: &mut DbConn, r: &DnsResource) -> Result<()> {
-    dns_db::resource_delete(c, r.id)?;
+    db::dns::resource_delete(c, r.id)?;
     bump_serial(c)
 }
 
@@ -411,11 +412,11 @@ fn validate_record(name: &str, rrtype: &str, rrdata: &str) -> Result<String> {
 /// A new record of this type at `r` must respect the CNAME rule.
 fn check_cname_rule(c: &mut DbConn, r: &DnsResource, rrtype: &str, except: Option<i64>) -> Result<()> {
     let others: Vec<DnsRecord> =
-        dns_db::records(c, Some(&[r.id]))?.into_iter().filter(|x| Some(x.id) != except).collect();
+        db::dns::records(c, Some(&[r.id]))?.into_iter().filter(|x| Some(x.id) != except).collect();
     if rrtype == "CNAME" {
-        let has_ips = !dns_db::resource_ips(c, &[r.id])?.is_empty();
-        let d = dns_db::domain_by_id(c, r.domain_id)?.ok_or(Error::NotFound("Domain"))?;
-        let node_ips = !dns_db::node_addresses(c, d.id, &r.name)?.is_empty();
+        let has_ips = !db::dns::resource_ips(c, &[r.id])?.is_empty();
+        let d = db::dns::domain_by_id(c, r.domain_id)?.ok_or(Error::NotFound("Domain"))?;
+        let node_ips = !db::dns::node_addresses(c, d.id, &r.name)?.is_empty();
         if !others.is_empty() || has_ips || node_ips || r.name == "@" {
             return Err(Error::Conflict(CNAME_ALONE.into()));
         }
@@ -431,12 +432,12 @@ pub fn create_record(c: &mut DbConn, f: &dyn Form) -> Result<DnsRecord> {
     let rrdata = f.required_text("rrdata")?;
     let t = validate_record(&name, rrtype, rrdata)?;
     let ttl = ttl(f, "ttl")?.flatten();
-    let r = match dns_db::resource_by_name(c, &name, d.id)? {
+    let r = match db::dns::resource_by_name(c, &name, d.id)? {
         Some(r) => r,
-        None => dns_db::resource_insert(c, &name, d.id, None)?,
+        None => db::dns::resource_insert(c, &name, d.id, None)?,
     };
     check_cname_rule(c, &r, &t, None)?;
-    let rec = dns_db::record_insert(c, r.id, &t, rrdata.trim(), ttl)?;
+    let rec = db::dns::record_insert(c, r.id, &t, rrdata.trim(), ttl)?;
     bump_serial(c)?;
     Ok(rec)
 }
@@ -445,9 +446,9 @@ pub fn update_record(c: &mut DbConn, rec: &DnsRecord, f: &dyn Form) -> Result<Dn
     let mut n = rec.clone();
     let mut r = resource(c, rec.dnsresource_id)?;
     if let Some((name, d)) = target(c, f)? {
-        r = match dns_db::resource_by_name(c, &name, d.id)? {
+        r = match db::dns::resource_by_name(c, &name, d.id)? {
             Some(r) => r,
-            None => dns_db::resource_insert(c, &name, d.id, None)?,
+            None => db::dns::resource_insert(c, &name, d.id, None)?,
         };
         n.dnsresource_id = r.id;
     }
@@ -462,7 +463,7 @@ pub fn update_record(c: &mut DbConn, rec: &DnsRecord, f: &dyn Form) -> Result<Dn
         n.ttl = t;
     }
     check_cname_rule(c, &r, &n.rrtype, Some(rec.id))?;
-    dns_db::record_update(c, &n)?;
+    db::dns::record_update(c, &n)?;
     bump_serial(c)?;
     record(c, rec.id)
 }
@@ -470,11 +471,11 @@ pub fn update_record(c: &mut DbConn, rec: &DnsRecord, f: &dyn Form) -> Result<Dn
 /// Deletes a record; a resource left with neither records nor addresses
 /// goes too (it only existed to hold the record, as in MAAS).
 pub fn delete_record(c: &mut DbConn, rec: &DnsRecord) -> Result<()> {
-    dns_db::record_delete(c, rec.id)?;
-    let left =
-        dns_db::records(c, Some(&[rec.dnsresource_id]))?.len() + dns_db::resource_ips(c, &[rec.dnsresource_id])?.len();
+    db::dns::record_delete(c, rec.id)?;
+    let left = db::dns::records(c, Some(&[rec.dnsresource_id]))?.len()
+        + db::dns::resource_ips(c, &[rec.dnsresource_id])?.len();
     if left == 0 {
-        dns_db::resource_delete(c, rec.dnsresource_id)?;
+        db::dns::resource_delete(c, rec.dnsresource_id)?;
     }
     bump_serial(c)
 }
@@ -655,7 +656,7 @@ fn soa(c: &mut DbConn, default_domain: &str, minimum: u32) -> Result<Rdata> {
 /// Everything published at `qname` (lower case, no trailing dot).
 pub fn lookup(c: &mut DbConn, qname: &str) -> Result<Lookup> {
     let qname = qname.trim_end_matches('.').to_ascii_lowercase();
-    let domains = crate::db::places::domains(c)?;
+    let domains = db::places::domains(c)?;
     let default_name = domains.iter().find(|d| d.is_default).map(|d| d.name.clone()).unwrap_or_else(|| "maas".into());
     let deftl = default_ttl(c)?;
     let ns = Rdata::Name("NS", format!("ns1.{default_name}."));
@@ -676,25 +677,25 @@ pub fn lookup(c: &mut DbConn, qname: &str) -> Result<Lookup> {
             records.push((dttl, ns.clone()));
         }
         if !rel.contains('.') && rel != "@" {
-            for ip in dns_db::node_addresses(c, d.id, &rel)? {
+            for ip in db::dns::node_addresses(c, d.id, &rel)? {
                 records.extend(address(&ip).map(|a| (dttl, a)));
             }
-            exists |= dns_db::node_named(c, d.id, &rel)?;
+            exists |= db::dns::node_named(c, d.id, &rel)?;
         }
-        if let Some(r) = dns_db::resource_by_name(c, &rel, d.id)? {
+        if let Some(r) = db::dns::resource_by_name(c, &rel, d.id)? {
             exists = true;
             let attl = r.address_ttl.map(|t| t as u32).unwrap_or(dttl);
-            for (_, a, _) in dns_db::resource_ips(c, &[r.id])? {
+            for (_, a, _) in db::dns::resource_ips(c, &[r.id])? {
                 records.extend(a.ip.as_deref().and_then(address).map(|x| (attl, x)));
             }
-            for rec in dns_db::records(c, Some(&[r.id]))? {
+            for rec in db::dns::records(c, Some(&[r.id]))? {
                 let t = rec.ttl.map(|t| t as u32).unwrap_or(dttl);
                 records.extend(publish(&rec.rrtype, &rec.rrdata, &d.name).map(|x| (t, x)));
             }
         } else if !exists {
             // An empty non-terminal (`_tcp` under `_sip._tcp`) exists too.
             let suffix = format!(".{rel}");
-            exists = dns_db::resources(c, Some(d.id), None)?.iter().any(|r| r.name.ends_with(&suffix));
+            exists = db::dns::resources(c, Some(d.id), None)?.iter().any(|r| r.name.ends_with(&suffix));
         }
         return Ok(Lookup::Zone { apex: format!("{}.", d.name), soa: (deftl, zone_soa), exists, records });
     }
@@ -702,17 +703,17 @@ pub fn lookup(c: &mut DbConn, qname: &str) -> Result<Lookup> {
     // Reverse zones of subnets with reverse DNS enabled.
     let Some((v, len, v4)) = parse_reverse(&qname) else { return Ok(Lookup::Refused) };
     let width = if v4 { 32 } else { 128 };
-    let model = net::load_model(c)?;
+    let model = db::network::load_model(c)?;
     let mut best: Option<u32> = None;
     for s in model.subnets.values().filter(|s| s.rdns_mode != 0) {
-        let cidr = netengine::cidr_of(s);
+        let cidr = engine::network::cidr_of(s);
         if cidr.addr().is_ipv4() != v4 {
             continue;
         }
         let p = cidr.prefix_len() as u32;
         let z = zone_bits(p, v4);
         let k = z.min(p);
-        if len >= z && top(v, k, width) == top(ipam::to_u128(cidr.network()), k, width) {
+        if len >= z && top(v, k, width) == top(engine::ipam::to_u128(cidr.network()), k, width) {
             best = Some(best.map_or(z, |b: u32| b.max(z)));
         }
     }
@@ -725,8 +726,8 @@ pub fn lookup(c: &mut DbConn, qname: &str) -> Result<Lookup> {
         records.push((deftl, zone_soa.clone()));
         records.push((deftl, ns));
     } else if len == width {
-        let ip = ipam::from_u128(v, v4);
-        for (name, did) in dns_db::names_of_ip(c, &ip.to_string())? {
+        let ip = engine::ipam::from_u128(v, v4);
+        for (name, did) in db::dns::names_of_ip(c, &ip.to_string())? {
             if let Some(d) = domains.iter().find(|d| d.id == did) {
                 let t = d.ttl.map(|t| t as u32).unwrap_or(deftl);
                 records.push((t, Rdata::Name("PTR", format!("{}.", fqdn(&name, &d.name)))));
@@ -746,7 +747,7 @@ mod tests {
         let (v, len, v4) = parse_reverse("5.0.40.10.in-addr.arpa").unwrap();
         assert!(v4);
         assert_eq!(len, 32);
-        assert_eq!(ipam::from_u128(v, true).to_string(), "10.40.0.5");
+        assert_eq!(engine::ipam::from_u128(v, true).to_string(), "10.40.0.5");
         assert_eq!(reverse_apex(v, 24, true), "0.40.10.in-addr.arpa.");
         let (v, len, _) = parse_reverse("0.40.10.in-addr.arpa").unwrap();
         assert_eq!((len, reverse_apex(v, 24, true)), (24, "0.40.10.in-addr.arpa.".to_string()));
@@ -754,7 +755,7 @@ mod tests {
         let (v, len, v4) = parse_reverse(name).unwrap();
         assert!(!v4);
         assert_eq!(len, 128);
-        assert_eq!(ipam::from_u128(v, false).to_string(), "2001:db8:40::1");
+        assert_eq!(engine::ipam::from_u128(v, false).to_string(), "2001:db8:40::1");
         assert_eq!(reverse_apex(v, 64, false), "0.0.0.0.0.4.0.0.8.b.d.0.1.0.0.2.ip6.arpa.");
         assert!(parse_reverse("x.in-addr.arpa").is_none());
         assert!(parse_reverse("example.com").is_none());

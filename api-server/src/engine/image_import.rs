@@ -29,7 +29,8 @@ use std::sync::{Arc, Mutex};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
-use crate::db::boot_resources::{self as db, NewFile, NewResource, Selection};
+use crate::db;
+use crate::db::boot_resources::{NewFile, NewResource, Selection};
 use crate::db::Datastore;
 use crate::engine::boot_resources::{forget_content, SYNCED};
 use crate::engine::image_store::{valid_sha256, ImageStore};
@@ -385,8 +386,8 @@ pub async fn import_all(db: &Datastore, store: &ImageStore, stop: &AtomicBool) -
     let mut report = ImportReport::default();
     let loaded = db
         .run(|c| {
-            let sources = db::sources(c)?;
-            let sels = db::selections(c, None)?;
+            let sources = db::boot_resources::sources(c)?;
+            let sels = db::boot_resources::selections(c, None)?;
             Ok((sources, sels))
         })
         .await;
@@ -486,8 +487,8 @@ async fn record(db: &Datastore, store: &ImageStore, w: &Wanted) -> Result<bool> 
     let w2 = w.clone();
     let outcome = db
         .write(move |c| {
-            let now = crate::engine::now();
-            let id = match db::by_name_arch(c, &w2.name, &w2.architecture)? {
+            let now = db::now();
+            let id = match db::boot_resources::by_name_arch(c, &w2.name, &w2.architecture)? {
                 Some(r) if r.rtype != SYNCED => {
                     return Err(Error::Conflict(format!(
                         "an uploaded resource named {} {} exists; not replacing it",
@@ -495,14 +496,14 @@ async fn record(db: &Datastore, store: &ImageStore, w: &Wanted) -> Result<bool> 
                     )))
                 }
                 Some(r) => {
-                    let (sets, _) = db::sets_and_files(c, &[r.id])?;
+                    let (sets, _) = db::boot_resources::sets_and_files(c, &[r.id])?;
                     if sets.iter().any(|s| s.version == w2.version) {
                         return Ok(None);
                     }
-                    db::touch(c, r.id, &w2.title, &w2.subarches, &w2.kflavor, now)?;
+                    db::boot_resources::touch(c, r.id, &w2.title, &w2.subarches, &w2.kflavor, now)?;
                     r.id
                 }
-                None => db::insert(
+                None => db::boot_resources::insert(
                     c,
                     &NewResource {
                         rtype: SYNCED,
@@ -517,7 +518,7 @@ async fn record(db: &Datastore, store: &ImageStore, w: &Wanted) -> Result<bool> 
                     },
                 )?,
             };
-            let set = db::insert_set(c, id, &w2.version, &w2.label, now)?;
+            let set = db::boot_resources::insert_set(c, id, &w2.version, &w2.label, now)?;
             for it in &w2.items {
                 let f = NewFile {
                     filename: it.ftype.clone(),
@@ -526,9 +527,9 @@ async fn record(db: &Datastore, store: &ImageStore, w: &Wanted) -> Result<bool> 
                     size: it.size as i64,
                     complete: true,
                 };
-                db::insert_file(c, set, &f)?;
+                db::boot_resources::insert_file(c, set, &f)?;
             }
-            Ok(Some(db::delete_sets_except(c, id, set)?))
+            Ok(Some(db::boot_resources::delete_sets_except(c, id, set)?))
         })
         .await?;
     match outcome {
@@ -541,14 +542,14 @@ async fn record(db: &Datastore, store: &ImageStore, w: &Wanted) -> Result<bool> 
 }
 
 async fn remove_unwanted(db: &Datastore, store: &ImageStore, keep: &HashSet<(String, String)>) -> Result<Vec<String>> {
-    let synced = db.run(|c| db::list(c, Some(SYNCED))).await?;
+    let synced = db.run(|c| db::boot_resources::list(c, Some(SYNCED))).await?;
     let mut removed = Vec::new();
     for r in synced {
         if keep.contains(&(r.name.clone(), r.architecture.clone())) {
             continue;
         }
         let id = r.id;
-        if let Some(shas) = db.write(move |c| db::delete(c, id)).await? {
+        if let Some(shas) = db.write(move |c| db::boot_resources::delete(c, id)).await? {
             forget_content(db, store, shas).await?;
             removed.push(format!("{} {}", r.name, r.architecture));
         }
@@ -570,7 +571,7 @@ async fn finish(db: &Datastore, report: ImportReport) -> ImportReport {
             tracing::warn!(failure = %f, "boot resource import");
         }
         let message = format!("Failed to import boot resources: {}", report.failures.join("; "));
-        let fields = crate::db::files::NotificationFields {
+        let fields = db::files::NotificationFields {
             ident: None,
             message,
             context: "{}".into(),
@@ -579,10 +580,10 @@ async fn finish(db: &Datastore, report: ImportReport) -> ImportReport {
             for_users: false,
             for_admins: true,
             dismissable: true,
-            updated_at: crate::engine::now(),
+            updated_at: db::now(),
         };
         let now = fields.updated_at;
-        if let Err(e) = db.write(move |c| crate::db::files::notification_insert(c, &fields, now).map(|_| ())).await {
+        if let Err(e) = db.write(move |c| db::files::notification_insert(c, &fields, now).map(|_| ())).await {
             tracing::warn!(error = %e, "could not record the import failure notification");
         }
     }

@@ -4,7 +4,7 @@
 //! A file becomes visible under its name only by `rename` from
 //! `<hex>.partial` in the same directory, after its size and SHA-256 were
 //! checked. So a reader (the rack's HTTP/TFTP boot server via
-//! [`crate::engine::boot_resources::file_path`]) sees either the whole,
+//! [`engine::boot_resources::file_path`]) sees either the whole,
 //! verified content or nothing: an interrupted upload or download leaves at
 //! most a `.partial` file, which later chunks or a resumed download continue
 //! and which nothing serves.

@@ -14,13 +14,16 @@ use std::net::IpAddr;
 
 use serde_json::{Map, Value};
 
-use super::lifecycle::{NodeType, Status};
-use super::network::{self, DEFAULT_VLAN_ID};
-use super::{ipam, names, Form};
-use crate::db::network::{self as net, IpAddress, NewIpAddress, Subnet};
-use crate::db::nodes::{Interface, NewInterface, Node};
+use crate::db;
+use crate::db::interfaces::{Interface, NewInterface};
+use crate::db::network::{IpAddress, NewIpAddress, Subnet};
+use crate::db::nodes::Node;
 use crate::db::users::User;
 use crate::db::DbConn;
+use crate::engine;
+use crate::engine::lifecycle::{NodeType, Status};
+use crate::engine::network::DEFAULT_VLAN_ID;
+use crate::engine::Form;
 use crate::error::{Error, Result};
 
 const BOND_MODES: &[&str] =
@@ -35,7 +38,7 @@ pub fn check_editable(user: &User, n: &Node) -> Result<()> {
             }
         }
         NodeType::Machine => {
-            super::nodes::require_admin(user, n)?;
+            engine::access::require_admin(user, n)?;
             let st = Status::from_code(n.status).unwrap_or(Status::New);
             if !matches!(st, Status::New | Status::Ready | Status::FailedTesting | Status::Allocated | Status::Broken) {
                 return Err(Error::Conflict(format!(
@@ -55,7 +58,7 @@ pub fn check_editable(user: &User, n: &Node) -> Result<()> {
 
 pub fn get(c: &mut DbConn, n: &Node, id: &str) -> Result<Interface> {
     let id: i64 = id.parse().map_err(|_| Error::NotFound("Interface"))?;
-    net::interface_by_id(c, id)?.filter(|i| i.node_id == n.id).ok_or(Error::NotFound("Interface"))
+    db::network::interface_by_id(c, id)?.filter(|i| i.node_id == n.id).ok_or(Error::NotFound("Interface"))
 }
 
 fn tags_json(tags: &[String]) -> String {
@@ -79,7 +82,7 @@ fn vlan_param(c: &mut DbConn, f: &dyn Form) -> Result<Option<Option<i64>>> {
         Some(v) if v.trim().is_empty() => Ok(Some(None)),
         Some(v) => {
             let id: i64 = v.trim().parse().map_err(|_| Error::field("vlan", format!("Unknown VLAN '{v}'.")))?;
-            net::vlan_by_id(c, id)?.ok_or_else(|| Error::field("vlan", format!("Unknown VLAN '{v}'.")))?;
+            db::network::vlan_by_id(c, id)?.ok_or_else(|| Error::field("vlan", format!("Unknown VLAN '{v}'.")))?;
             Ok(Some(Some(id)))
         }
     }
@@ -87,16 +90,16 @@ fn vlan_param(c: &mut DbConn, f: &dyn Form) -> Result<Option<Option<i64>>> {
 
 fn mac_param(c: &mut DbConn, f: &dyn Form, except: Option<i64>) -> Result<Option<String>> {
     let Some(m) = f.text("mac_address") else { return Ok(None) };
-    let mac = names::normalise_mac(m)
+    let mac = engine::names::normalise_mac(m)
         .ok_or_else(|| Error::field("mac_address", format!("'{m}' is not a valid MAC address.")))?;
     check_mac_free(c, &mac, except)?;
     Ok(Some(mac))
 }
 
 fn check_mac_free(c: &mut DbConn, mac: &str, except: Option<i64>) -> Result<()> {
-    if let Some(other) = net::interface_with_mac(c, mac)? {
+    if let Some(other) = db::network::interface_with_mac(c, mac)? {
         if Some(other.id) != except {
-            let host = crate::db::nodes::by_ids(c, &[other.node_id])?.into_iter().next().map(|n| n.hostname);
+            let host = db::nodes::by_ids(c, &[other.node_id])?.into_iter().next().map(|n| n.hostname);
             return Err(Error::field(
                 "mac_address",
                 format!("MAC address {mac} already in use on {}.", host.unwrap_or_else(|| "another node".into())),
@@ -178,12 +181,12 @@ fn blank(node_id: i64, iftype: &str, name: String) -> Interface {
         vendor: None,
         product: None,
         firmware_version: None,
-        created_at: super::now(),
+        created_at: db::now(),
     }
 }
 
 fn insert(c: &mut DbConn, i: &Interface) -> Result<Interface> {
-    net::interface_insert(
+    db::network::interface_insert(
         c,
         &NewInterface {
             node_id: i.node_id,
@@ -209,7 +212,7 @@ fn next_name(existing: &[Interface], prefix: &str) -> String {
 
 pub fn create_physical(c: &mut DbConn, n: &Node, f: &dyn Form) -> Result<Interface> {
     let mac = mac_param(c, f, None)?.ok_or_else(|| Error::required("mac_address"))?;
-    let existing = net::interfaces_of(c, n.id)?;
+    let existing = db::network::interfaces_of(c, n.id)?;
     let mut i = blank(n.id, "physical", next_name(&existing, "eth"));
     i.mac_address = Some(mac);
     apply_common(c, &mut i, f)?;
@@ -228,7 +231,7 @@ fn check_parents(
     let mut out = Vec::new();
     for raw in ids {
         let id: i64 = raw.parse().map_err(|_| Error::field("parents", format!("'{raw}' is not an interface id.")))?;
-        let p = net::interface_by_id(c, id)?
+        let p = db::network::interface_by_id(c, id)?
             .ok_or_else(|| Error::field("parents", format!("Interface {id} does not exist.")))?;
         if p.node_id != n.id {
             return Err(Error::field(
@@ -242,9 +245,9 @@ fn check_parents(
                 format!("A bond cannot have the VLAN interface {} as a parent.", p.name),
             ));
         }
-        for (child, parent) in net::relations_of(c, &[p.id])? {
+        for (child, parent) in db::network::relations_of(c, &[p.id])? {
             if parent == p.id && Some(child) != except_child {
-                let ch = net::interface_by_id(c, child)?;
+                let ch = db::network::interface_by_id(c, child)?;
                 if ch.as_ref().is_some_and(|ch| ch.iftype == "bond" || ch.iftype == "bridge") {
                     return Err(Error::field(
                         "parents",
@@ -268,10 +271,10 @@ fn check_parents(
 /// carries the addresses now.
 fn enslave(c: &mut DbConn, child: &Interface, parents: &[Interface]) -> Result<()> {
     for p in parents {
-        for l in net::links_of(c, &[p.id])? {
-            net::address_delete(c, l.id)?;
+        for l in db::network::links_of(c, &[p.id])? {
+            db::network::address_delete(c, l.id)?;
         }
-        net::relation_insert(c, child.id, p.id)?;
+        db::network::relation_insert(c, child.id, p.id)?;
     }
     Ok(())
 }
@@ -375,20 +378,20 @@ pub fn create_bridge(c: &mut DbConn, n: &Node, f: &dyn Form) -> Result<Interface
 pub fn create_vlan(c: &mut DbConn, n: &Node, f: &dyn Form) -> Result<Interface> {
     let vlan_key = f.required_text("vlan")?;
     let vlan_id: i64 = vlan_key.parse().map_err(|_| Error::field("vlan", format!("Unknown VLAN '{vlan_key}'.")))?;
-    let vlan =
-        net::vlan_by_id(c, vlan_id)?.ok_or_else(|| Error::field("vlan", format!("Unknown VLAN '{vlan_key}'.")))?;
+    let vlan = db::network::vlan_by_id(c, vlan_id)?
+        .ok_or_else(|| Error::field("vlan", format!("Unknown VLAN '{vlan_key}'.")))?;
     let parent_ids: Vec<String> = f.list("parent").into_iter().chain(f.list("parents")).collect();
     if parent_ids.len() != 1 {
         return Err(Error::field("parent", "A VLAN interface needs exactly one parent interface."));
     }
     let pid: i64 = parent_ids[0].parse().map_err(|_| Error::field("parent", "Not an interface id."))?;
-    let parent = net::interface_by_id(c, pid)?
+    let parent = db::network::interface_by_id(c, pid)?
         .filter(|p| p.node_id == n.id)
         .ok_or_else(|| Error::field("parent", format!("Interface {pid} does not exist on this node.")))?;
     if vlan.vid == 0 {
         return Err(Error::field("vlan", "A VLAN interface can only belong to a tagged VLAN."));
     }
-    let parent_vlan = parent.vlan_id.and_then(|v| net::vlan_by_id(c, v).ok().flatten());
+    let parent_vlan = parent.vlan_id.and_then(|v| db::network::vlan_by_id(c, v).ok().flatten());
     match parent_vlan {
         Some(pv) if pv.fabric_id != vlan.fabric_id => {
             return Err(Error::field(
@@ -401,9 +404,9 @@ pub fn create_vlan(c: &mut DbConn, n: &Node, f: &dyn Form) -> Result<Interface> 
         }
         _ => {}
     }
-    for (child, p) in net::relations_of(c, &[parent.id])? {
+    for (child, p) in db::network::relations_of(c, &[parent.id])? {
         if p == parent.id {
-            if let Some(ch) = net::interface_by_id(c, child)? {
+            if let Some(ch) = db::network::interface_by_id(c, child)? {
                 if ch.iftype == "vlan" && ch.vlan_id == Some(vlan.id) {
                     return Err(Error::field(
                         "vlan",
@@ -421,7 +424,7 @@ pub fn create_vlan(c: &mut DbConn, n: &Node, f: &dyn Form) -> Result<Interface> 
         return Err(Error::field("vlan", "Conflicting VLAN."));
     }
     let vi = insert(c, &i)?;
-    net::relation_insert(c, vi.id, parent.id)?;
+    db::network::relation_insert(c, vi.id, parent.id)?;
     Ok(vi)
 }
 
@@ -441,10 +444,10 @@ pub fn update(c: &mut DbConn, n: &Node, i: &Interface, f: &dyn Form) -> Result<I
     }
     if ni.vlan_id != i.vlan_id {
         // Links to subnets of the old VLAN cannot stay.
-        let model = net::load_model(c)?;
-        for l in net::links_of(c, &[i.id])? {
+        let model = db::network::load_model(c)?;
+        for l in db::network::links_of(c, &[i.id])? {
             if l.subnet_id.and_then(|s| model.subnets.get(&s)).is_some_and(|s| Some(s.vlan_id) != ni.vlan_id) {
-                net::address_delete(c, l.id)?;
+                db::network::address_delete(c, l.id)?;
             }
         }
     }
@@ -456,20 +459,20 @@ pub fn update(c: &mut DbConn, n: &Node, i: &Interface, f: &dyn Form) -> Result<I
         if parents.is_empty() {
             return Err(Error::field("parents", "At least one parent is required."));
         }
-        net::relations_delete_child(c, i.id)?;
+        db::network::relations_delete_child(c, i.id)?;
         enslave(c, &ni, &parents)?;
     }
-    net::interface_save(c, &ni)?;
-    net::interface_by_id(c, i.id)?.ok_or(Error::NotFound("Interface"))
+    db::network::interface_save(c, &ni)?;
+    db::network::interface_by_id(c, i.id)?.ok_or(Error::NotFound("Interface"))
 }
 
 pub fn delete(c: &mut DbConn, i: &Interface) -> Result<()> {
     let children: Vec<i64> =
-        net::relations_of(c, &[i.id])?.into_iter().filter(|(_, p)| *p == i.id).map(|(ch, _)| ch).collect();
+        db::network::relations_of(c, &[i.id])?.into_iter().filter(|(_, p)| *p == i.id).map(|(ch, _)| ch).collect();
     if !children.is_empty() {
         let mut names = Vec::new();
         for ch in children {
-            if let Some(x) = net::interface_by_id(c, ch)? {
+            if let Some(x) = db::network::interface_by_id(c, ch)? {
                 names.push(x.name);
             }
         }
@@ -479,7 +482,7 @@ pub fn delete(c: &mut DbConn, i: &Interface) -> Result<()> {
             names.join(", ")
         )));
     }
-    net::interface_delete(c, i.id)
+    db::network::interface_delete(c, i.id)
 }
 
 pub fn add_tag(c: &mut DbConn, i: &Interface, tag: &str) -> Result<Interface> {
@@ -489,32 +492,32 @@ pub fn add_tag(c: &mut DbConn, i: &Interface, tag: &str) -> Result<Interface> {
     }
     let mut ni = i.clone();
     ni.tags = tags_json(&t);
-    net::interface_save(c, &ni)?;
+    db::network::interface_save(c, &ni)?;
     Ok(ni)
 }
 
 pub fn remove_tag(c: &mut DbConn, i: &Interface, tag: &str) -> Result<Interface> {
     let mut ni = i.clone();
     ni.tags = tags_json(&tags_of(i).into_iter().filter(|x| x != tag).collect::<Vec<_>>());
-    net::interface_save(c, &ni)?;
+    db::network::interface_save(c, &ni)?;
     Ok(ni)
 }
 
 /// `disconnect`: no links, no VLAN.
 pub fn disconnect(c: &mut DbConn, i: &Interface) -> Result<Interface> {
-    for l in net::links_of(c, &[i.id])? {
-        net::address_delete(c, l.id)?;
+    for l in db::network::links_of(c, &[i.id])? {
+        db::network::address_delete(c, l.id)?;
     }
     let mut ni = i.clone();
     ni.vlan_id = None;
-    net::interface_save(c, &ni)?;
+    db::network::interface_save(c, &ni)?;
     Ok(ni)
 }
 
 /// `link_subnet`.
 pub fn link_subnet(c: &mut DbConn, n: &Node, i: &Interface, f: &dyn Form) -> Result<Interface> {
     let mode = f.required_text("mode")?.to_ascii_lowercase();
-    if !network::LINK_MODES.contains(&mode.as_str()) {
+    if !engine::network::LINK_MODES.contains(&mode.as_str()) {
         return Err(Error::field(
             "mode",
             format!(
@@ -524,23 +527,25 @@ pub fn link_subnet(c: &mut DbConn, n: &Node, i: &Interface, f: &dyn Form) -> Res
         ));
     }
     let subnet = match f.text("subnet") {
-        Some(k) => Some(network::subnet(c, k).map_err(|_| Error::field("subnet", format!("Unknown subnet '{k}'.")))?),
+        Some(k) => {
+            Some(engine::network::subnet(c, k).map_err(|_| Error::field("subnet", format!("Unknown subnet '{k}'.")))?)
+        }
         None if mode == "auto" || mode == "static" => return Err(Error::required("subnet")),
         None => None,
     };
     if f.text("ip_address").is_some() && mode != "static" {
         return Err(Error::field("ip_address", "An IP address can only be given with mode STATIC."));
     }
-    let requested = f.text("ip_address").map(|a| ipam::parse_ip("ip_address", a)).transpose()?;
+    let requested = f.text("ip_address").map(|a| engine::ipam::parse_ip("ip_address", a)).transpose()?;
     if let (Some(s), Some(ip)) = (&subnet, requested) {
-        network::check_requested(c, s, ip, "ip_address")?;
+        engine::network::check_requested(c, s, ip, "ip_address")?;
     }
     let mut ni = i.clone();
     if let Some(s) = &subnet {
         match i.vlan_id {
             None => {
                 ni.vlan_id = Some(s.vlan_id);
-                net::interface_save(c, &ni)?;
+                db::network::interface_save(c, &ni)?;
             }
             Some(v) if v != s.vlan_id => {
                 return Err(Error::field(
@@ -554,7 +559,7 @@ pub fn link_subnet(c: &mut DbConn, n: &Node, i: &Interface, f: &dyn Form) -> Res
             _ => {}
         }
     }
-    let links = net::links_of(c, &[i.id])?;
+    let links = db::network::links_of(c, &[i.id])?;
     if let Some(s) = &subnet {
         if links.iter().any(|l| l.subnet_id == Some(s.id)) {
             return Err(Error::field(
@@ -565,7 +570,7 @@ pub fn link_subnet(c: &mut DbConn, n: &Node, i: &Interface, f: &dyn Form) -> Res
     }
     // A LINK_UP placeholder gives way to a real link, and only one may exist.
     for l in links.iter().filter(|l| l.mode == "link_up") {
-        net::address_delete(c, l.id)?;
+        db::network::address_delete(c, l.id)?;
     }
     if mode == "link_up" && links.iter().any(|l| l.mode != "link_up") {
         return Err(Error::field(
@@ -581,26 +586,26 @@ pub fn link_subnet(c: &mut DbConn, n: &Node, i: &Interface, f: &dyn Form) -> Res
         user_id: None,
         hostname: n.hostname.clone(),
         mac_address: i.mac_address.clone(),
-        created_at: super::now(),
+        created_at: db::now(),
     };
     let link = if mode == "static" {
         let s = subnet.as_ref().expect("checked above");
-        network::allocate(c, s, requested, template)?
+        engine::network::allocate(c, s, requested, template)?
     } else {
-        net::address_insert(c, &template)?
+        db::network::address_insert(c, &template)?
     };
     // AUTO links of a deployed machine get their address at once.
     let deployed = Status::from_code(n.status) == Some(Status::Deployed);
     if mode == "auto" && deployed {
-        network::assign_to_link(c, subnet.as_ref().expect("checked"), link.id)?;
+        engine::network::assign_to_link(c, subnet.as_ref().expect("checked"), link.id)?;
     }
     if mode == "static" || (mode == "auto" && deployed) {
-        super::dns::bump_serial(c)?;
+        engine::dns::bump_serial(c)?;
     }
     if f.flag("default_gateway")?.unwrap_or(false) {
         set_gateway_for(c, n, &link, subnet.as_ref())?;
     }
-    net::interface_by_id(c, i.id)?.ok_or(Error::NotFound("Interface"))
+    db::network::interface_by_id(c, i.id)?.ok_or(Error::NotFound("Interface"))
 }
 
 fn set_gateway_for(c: &mut DbConn, n: &Node, link: &IpAddress, subnet: Option<&Subnet>) -> Result<()> {
@@ -613,33 +618,33 @@ fn set_gateway_for(c: &mut DbConn, n: &Node, link: &IpAddress, subnet: Option<&S
     if s.gateway_ip.is_none() {
         return Err(Error::field("default_gateway", format!("Subnet {} has no gateway IP; set one first.", s.cidr)));
     }
-    let v4 = network::cidr_of(s).addr().is_ipv4();
-    net::set_gateway_link(c, n.id, v4, Some(link.id))
+    let v4 = engine::network::cidr_of(s).addr().is_ipv4();
+    db::network::set_gateway_link(c, n.id, v4, Some(link.id))
 }
 
 pub fn unlink_subnet(c: &mut DbConn, n: &Node, i: &Interface, f: &dyn Form) -> Result<Interface> {
     let id = f.int("id")?.ok_or_else(|| Error::required("id"))?;
-    let link = net::links_of(c, &[i.id])?
+    let link = db::network::links_of(c, &[i.id])?
         .into_iter()
         .find(|l| l.id == id)
         .ok_or_else(|| Error::field("id", format!("Interface {} has no link with id {id}.", i.name)))?;
-    let (g4, g6) = net::gateway_links(c, n.id)?;
+    let (g4, g6) = db::network::gateway_links(c, n.id)?;
     if g4 == Some(link.id) {
-        net::set_gateway_link(c, n.id, true, None)?;
+        db::network::set_gateway_link(c, n.id, true, None)?;
     }
     if g6 == Some(link.id) {
-        net::set_gateway_link(c, n.id, false, None)?;
+        db::network::set_gateway_link(c, n.id, false, None)?;
     }
-    net::address_delete(c, link.id)?;
+    db::network::address_delete(c, link.id)?;
     if link.ip.is_some() {
-        super::dns::bump_serial(c)?;
+        engine::dns::bump_serial(c)?;
     }
-    net::interface_by_id(c, i.id)?.ok_or(Error::NotFound("Interface"))
+    db::network::interface_by_id(c, i.id)?.ok_or(Error::NotFound("Interface"))
 }
 
 pub fn set_default_gateway(c: &mut DbConn, n: &Node, i: &Interface, f: &dyn Form) -> Result<Interface> {
-    let links = net::links_of(c, &[i.id])?;
-    let model = net::load_model(c)?;
+    let links = db::network::links_of(c, &[i.id])?;
+    let model = db::network::load_model(c)?;
     let chosen: Vec<&IpAddress> = match f.int("link_id")? {
         Some(id) => vec![links
             .iter()
@@ -663,30 +668,30 @@ pub fn set_default_gateway(c: &mut DbConn, n: &Node, i: &Interface, f: &dyn Form
     for l in chosen {
         set_gateway_for(c, n, l, l.subnet_id.and_then(|s| model.subnets.get(&s)))?;
     }
-    net::interface_by_id(c, i.id)?.ok_or(Error::NotFound("Interface"))
+    db::network::interface_by_id(c, i.id)?.ok_or(Error::NotFound("Interface"))
 }
 
 /// Deploy: every AUTO link of the node without an address gets one. Runs
 /// inside the deploy transaction, so exhaustion (503) leaves nothing behind.
 pub fn claim_auto_ips(c: &mut DbConn, n: &Node) -> Result<Vec<IpAddr>> {
-    let ids: Vec<i64> = net::interfaces_of(c, n.id)?.iter().map(|i| i.id).collect();
+    let ids: Vec<i64> = db::network::interfaces_of(c, n.id)?.iter().map(|i| i.id).collect();
     let mut out = Vec::new();
-    for l in net::links_of(c, &ids)?.into_iter().filter(|l| l.mode == "auto" && l.ip.is_none()) {
-        let Some(s) = l.subnet_id.map(|s| net::subnet_by_id(c, s)).transpose()?.flatten() else { continue };
-        out.push(network::assign_to_link(c, &s, l.id)?);
+    for l in db::network::links_of(c, &ids)?.into_iter().filter(|l| l.mode == "auto" && l.ip.is_none()) {
+        let Some(s) = l.subnet_id.map(|s| db::network::subnet_by_id(c, s)).transpose()?.flatten() else { continue };
+        out.push(engine::network::assign_to_link(c, &s, l.id)?);
     }
     if !out.is_empty() {
-        super::dns::bump_serial(c)?;
+        engine::dns::bump_serial(c)?;
     }
     Ok(out)
 }
 
 /// Release: AUTO addresses go back to the pool; the links stay.
 pub fn release_auto_ips(c: &mut DbConn, n: &Node) -> Result<usize> {
-    let ids: Vec<i64> = net::interfaces_of(c, n.id)?.iter().map(|i| i.id).collect();
-    let freed = net::clear_auto_ips(c, &ids)?;
+    let ids: Vec<i64> = db::network::interfaces_of(c, n.id)?.iter().map(|i| i.id).collect();
+    let freed = db::network::clear_auto_ips(c, &ids)?;
     if freed > 0 {
-        super::dns::bump_serial(c)?;
+        engine::dns::bump_serial(c)?;
     }
     Ok(freed)
 }
@@ -695,20 +700,20 @@ pub fn release_auto_ips(c: &mut DbConn, n: &Node) -> Result<usize> {
 /// its VLAN (IPv4 first) when it has no links yet, so a deployment gets an
 /// address without extra calls.
 pub fn initial_links(c: &mut DbConn, n: &Node) -> Result<()> {
-    let ifaces = net::interfaces_of(c, n.id)?;
+    let ifaces = db::network::interfaces_of(c, n.id)?;
     let Some(boot) = ifaces.iter().find(|i| i.is_boot).or_else(|| ifaces.iter().find(|i| i.iftype == "physical"))
     else {
         return Ok(());
     };
-    if !net::links_of(c, &[boot.id])?.is_empty() {
+    if !db::network::links_of(c, &[boot.id])?.is_empty() {
         return Ok(());
     }
     let Some(vlan_id) = boot.vlan_id else { return Ok(()) };
-    let model = net::load_model(c)?;
+    let model = db::network::load_model(c)?;
     let mut subs: Vec<&Subnet> = model.subnets_sorted().into_iter().filter(|s| s.vlan_id == vlan_id).collect();
-    subs.sort_by_key(|s| (!network::cidr_of(s).addr().is_ipv4(), s.id));
+    subs.sort_by_key(|s| (!engine::network::cidr_of(s).addr().is_ipv4(), s.id));
     let Some(s) = subs.first() else { return Ok(()) };
-    let link = net::address_insert(
+    let link = db::network::address_insert(
         c,
         &NewIpAddress {
             ip: None,
@@ -718,11 +723,11 @@ pub fn initial_links(c: &mut DbConn, n: &Node) -> Result<()> {
             user_id: None,
             hostname: n.hostname.clone(),
             mac_address: boot.mac_address.clone(),
-            created_at: super::now(),
+            created_at: db::now(),
         },
     )?;
     if s.gateway_ip.is_some() {
-        net::set_gateway_link(c, n.id, network::cidr_of(s).addr().is_ipv4(), Some(link.id))?;
+        db::network::set_gateway_link(c, n.id, engine::network::cidr_of(s).addr().is_ipv4(), Some(link.id))?;
     }
     Ok(())
 }

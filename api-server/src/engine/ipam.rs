@@ -2,7 +2,7 @@
 //! merged set of unavailable spans (ranges, gateway, addresses in use) and
 //! the first free address. IPv4 and IPv6 share one code path on `u128`.
 //!
-//! Nothing here touches the database; [`super::network`] feeds it rows and
+//! Nothing here touches the database; [`engine::network`] feeds it rows and
 //! turns its answers into inserts guarded by the unique index on addresses.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

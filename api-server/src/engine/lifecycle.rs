@@ -63,6 +63,11 @@ pub const ALL: [Status; 23] = [
 ];
 
 impl Status {
+    /// The status of a node row (an unknown code reads as New).
+    pub fn of(n: &crate::db::nodes::Node) -> Status {
+        Status::from_code(n.status).unwrap_or(Status::New)
+    }
+
     pub fn code(self) -> i32 {
         self as i32
     }

@@ -10,58 +10,26 @@
 use base64::Engine as _;
 use ironpool_common::inventory::{Inventory, COMMISSIONING_SCRIPT};
 
-use super::lifecycle::Status;
-use super::nodes::{self as engine_nodes, event, level, log_event, status_of};
-use super::power::PowerAction;
-use super::storage::DiskInventory;
-use crate::db::metadata::{self as md_db, NewScriptResult, NodeToken};
-use crate::db::nodes::{self as nodes_db, NewInterface, Node, NodeChanges};
-use crate::db::{network as net_db, places, userkeys, DbConn};
+use crate::db;
+use crate::db::interfaces::NewInterface;
+use crate::db::metadata::{NewScriptResult, NodeToken};
+use crate::db::nodes::{Node, NodeChanges};
+use crate::db::DbConn;
+use crate::engine;
+use crate::engine::events::{event, log_event};
+use crate::engine::lifecycle::Status;
+use crate::engine::metadata::token::ensure_token;
+use crate::engine::power::PowerAction;
+use crate::engine::storage::devices::DiskInventory;
 use crate::error::{Error, Result};
+
+pub mod token;
 
 /// Metadata versions MAAS serves; anything else is a 404.
 pub const VERSIONS: [&str; 2] = ["2012-03-01", "latest"];
 
 /// Who signs metadata events in the node's event log.
 const ACTOR: &str = "metadata";
-
-/// The node's token, created on first use (machines get one at creation;
-/// older rows and devices lazily).
-pub fn ensure_token(c: &mut DbConn, n: &Node) -> Result<NodeToken> {
-    if let Some(t) = md_db::token_of(c, n.id)? {
-        return Ok(t);
-    }
-    let t = NodeToken {
-        node_id: n.id,
-        consumer_key: super::accounts::random_string(18),
-        token_key: super::accounts::random_string(18),
-        token_secret: super::accounts::random_string(32),
-        created_at: super::now(),
-    };
-    md_db::insert_token(c, &t)?;
-    Ok(t)
-}
-
-/// What a metadata credential turned out to be.
-pub enum NodeAuth {
-    /// A node token: the machine it belongs to, and its secret.
-    Node(Box<Node>, String),
-    /// A user's API token: valid, but not a node (403 on metadata routes).
-    UserToken,
-    /// Neither.
-    Unknown,
-}
-
-pub fn lookup_token(c: &mut DbConn, consumer_key: &str, token_key: &str) -> Result<NodeAuth> {
-    if let Some(t) = md_db::token_by_keys(c, consumer_key, token_key)? {
-        let n = nodes_db::by_ids(c, &[t.node_id])?.pop().ok_or(Error::NotFound("Machine"))?;
-        return Ok(NodeAuth::Node(Box::new(n), t.token_secret));
-    }
-    Ok(match crate::db::tokens::lookup_for_auth(c, consumer_key, token_key)? {
-        crate::db::tokens::AuthLookup::Found(_) => NodeAuth::UserToken,
-        _ => NodeAuth::Unknown,
-    })
-}
 
 /// The statuses in which a machine runs an ephemeral environment (or the
 /// installer) that needs its credentials. `get_preseed`, which MAAS serves
@@ -107,7 +75,7 @@ pub fn preseed(base: &str, node: Option<(&Node, &NodeToken)>) -> String {
              datasource:\n  MAAS:\n    metadata_url: \"{md}\"\n    consumer_key: \"{ck}\"\n    token_key: \"{tk}\"\n    token_secret: \"{ts}\"\n\
              reporting:\n  maas:\n    type: webhook\n    endpoint: \"{md}status/{sid}\"\n    consumer_key: \"{ck}\"\n    token_key: \"{tk}\"\n    token_secret: \"{ts}\"\n\
              ironpool:\n  phase: \"{phase}\"\n  system_id: \"{sid}\"\n  region_url: \"{base}/MAAS/\"\n{erase}",
-            erase = if status_of(n) == Status::DiskErasing {
+            erase = if Status::of(n) == Status::DiskErasing {
                 format!("  erase: \"{}\"\n", if n.erase_mode.is_empty() { "full" } else { &n.erase_mode })
             } else {
                 String::new()
@@ -116,7 +84,7 @@ pub fn preseed(base: &str, node: Option<(&Node, &NodeToken)>) -> String {
             tk = t.token_key,
             ts = t.token_secret,
             sid = n.system_id,
-            phase = phase_name(status_of(n)),
+            phase = phase_name(Status::of(n)),
         ),
     }
 }
@@ -124,11 +92,11 @@ pub fn preseed(base: &str, node: Option<(&Node, &NodeToken)>) -> String {
 /// `by-id/{system_id}/?op=get_preseed`: the node's cloud-config, only while
 /// it boots an ephemeral environment (403 otherwise, 404 for unknown ids).
 pub fn get_preseed(c: &mut DbConn, base: &str, system_id: &str) -> Result<String> {
-    let n = nodes_db::by_system_id(c, system_id)?.ok_or(Error::NotFound("Node"))?;
-    if !in_ephemeral_phase(status_of(&n)) {
+    let n = db::nodes::by_system_id(c, system_id)?.ok_or(Error::NotFound("Node"))?;
+    if !in_ephemeral_phase(Status::of(&n)) {
         return Err(Error::Forbidden(format!(
             "Machine {system_id} is not booting an ephemeral environment ('{}'); its preseed is not available.",
-            status_of(&n).label()
+            Status::of(&n).label()
         )));
     }
     let t = ensure_token(c, &n)?;
@@ -147,12 +115,12 @@ pub enum BootAction {
 }
 
 pub fn boot_action(c: &mut DbConn, mac: &str) -> Result<BootAction> {
-    let Some(mac) = super::names::normalise_mac(mac) else { return Ok(BootAction::LocalDisk) };
-    let Some((node_id, _)) = nodes_db::node_ids_with_macs(c, &[mac])?.into_iter().next() else {
+    let Some(mac) = engine::names::normalise_mac(mac) else { return Ok(BootAction::LocalDisk) };
+    let Some((node_id, _)) = db::nodes::node_ids_with_macs(c, &[mac])?.into_iter().next() else {
         return Ok(BootAction::Enlist);
     };
-    let Some(n) = nodes_db::by_ids(c, &[node_id])?.pop() else { return Ok(BootAction::Enlist) };
-    if n.netboot && in_ephemeral_phase(status_of(&n)) {
+    let Some(n) = db::nodes::by_ids(c, &[node_id])?.pop() else { return Ok(BootAction::Enlist) };
+    if n.netboot && in_ephemeral_phase(Status::of(&n)) {
         Ok(BootAction::Ephemeral { system_id: n.system_id })
     } else {
         Ok(BootAction::LocalDisk)
@@ -161,14 +129,14 @@ pub fn boot_action(c: &mut DbConn, mac: &str) -> Result<BootAction> {
 
 /// `meta-data/local-hostname`: the node's FQDN.
 pub fn fqdn(c: &mut DbConn, n: &Node) -> Result<String> {
-    let domain = places::domains(c)?.into_iter().find(|d| d.id == n.domain_id).map(|d| d.name);
+    let domain = db::places::domains(c)?.into_iter().find(|d| d.id == n.domain_id).map(|d| d.name);
     Ok(format!("{}.{}", n.hostname, domain.unwrap_or_else(|| "maas".into())))
 }
 
 /// `meta-data/public-keys`: the owner's SSH keys (none for unowned nodes).
 pub fn public_keys(c: &mut DbConn, n: &Node) -> Result<Vec<String>> {
     match n.owner_id {
-        Some(owner) => Ok(userkeys::ssh_list(c, owner)?.into_iter().map(|k| k.key).collect()),
+        Some(owner) => Ok(db::userkeys::ssh_list(c, owner)?.into_iter().map(|k| k.key).collect()),
         None => Ok(Vec::new()),
     }
 }
@@ -176,7 +144,7 @@ pub fn public_keys(c: &mut DbConn, n: &Node) -> Result<Vec<String>> {
 /// `meta-data/vendor-data`: a cloud-config carried under `cloud-init`, with
 /// the NTP servers from the MAAS configuration.
 pub fn vendor_data(c: &mut DbConn) -> Result<String> {
-    let ntp: String = crate::db::config::get(c, "ntp_servers")?
+    let ntp: String = db::config::get(c, "ntp_servers")?
         .and_then(|v| serde_json::from_str::<String>(&v).ok())
         .unwrap_or_else(|| "ntp.ubuntu.com".into());
     let servers: Vec<String> =
@@ -191,12 +159,15 @@ pub fn vendor_data(c: &mut DbConn) -> Result<String> {
 /// `custom/foo` or a bare `foo` for custom images, `os/series` otherwise
 /// (empty values fall back to the configured defaults).
 fn image_names(c: &mut DbConn, n: &Node) -> Result<Vec<String>> {
-    let setting =
-        |c: &mut DbConn, k: &str| -> Result<String> {
-            Ok(crate::db::config::get(c, k)?
-                .and_then(|v| serde_json::from_str::<String>(&v).ok())
-                .unwrap_or_else(|| if k == "default_osystem" { "ubuntu".into() } else { "noble".into() }))
-        };
+    let setting = |c: &mut DbConn, k: &str| -> Result<String> {
+        Ok(db::config::get(c, k)?.and_then(|v| serde_json::from_str::<String>(&v).ok()).unwrap_or_else(|| {
+            if k == "default_osystem" {
+                "ubuntu".into()
+            } else {
+                "noble".into()
+            }
+        }))
+    };
     let series =
         if n.distro_series.is_empty() { setting(c, "default_distro_series")? } else { n.distro_series.clone() };
     if series.contains('/') {
@@ -219,16 +190,16 @@ fn image_names(c: &mut DbConn, n: &Node) -> Result<Vec<String>> {
 /// image fits, so the installer can fail the deployment with that message.
 pub fn curtin_config(c: &mut DbConn, data_dir: &std::path::Path, base: &str, n: &Node) -> Result<String> {
     use ironpool_common::deploy::{self, CurtinConfig, CurtinSource, DeployImage, DeployPlan, DiskHint};
-    if status_of(n) != Status::Deploying {
+    if Status::of(n) != Status::Deploying {
         return Err(Error::Conflict(format!(
             "Machine {} is not deploying ('{}'); there is no installation config.",
             n.system_id,
-            status_of(n).label()
+            Status::of(n).label()
         )));
     }
     let names = image_names(c, n)?;
     let arch = n.architecture.as_deref().unwrap_or("amd64/generic").split('/').next().unwrap_or("amd64").to_string();
-    let images = super::boot_resources::complete_in(c, data_dir)?;
+    let images = engine::boot_resources::complete_in(c, data_dir)?;
     let found = images
         .iter()
         .filter(|i| i.arch == arch && names.contains(&i.name))
@@ -240,7 +211,7 @@ pub fn curtin_config(c: &mut DbConn, data_dir: &std::path::Path, base: &str, n: 
             names.join(" or ")
         )));
     };
-    let storage = crate::db::storage::load_node(c, n.id)?;
+    let storage = db::storage::load_node(c, n.id)?;
     let boot = storage
         .devices
         .iter()
@@ -274,7 +245,7 @@ pub fn curtin_config(c: &mut DbConn, data_dir: &std::path::Path, base: &str, n: 
 
 /// `op=netboot_on` / `op=netboot_off`.
 pub fn set_netboot(c: &mut DbConn, n: &Node, on: bool) -> Result<()> {
-    nodes_db::update(c, n.id, &NodeChanges { netboot: Some(on), ..Default::default() })?;
+    db::nodes::update(c, n.id, &NodeChanges { netboot: Some(on), ..Default::default() })?;
     Ok(())
 }
 
@@ -367,7 +338,7 @@ pub fn signal(c: &mut DbConn, n: &Node, s: &Signal) -> Result<()> {
             ),
         ));
     }
-    let st = status_of(n);
+    let st = Status::of(n);
     if matches!(st, Status::Broken | Status::Ready) || st.label().starts_with("Failed") || st == Status::FailedReleasing
     {
         return Ok(()); // MAAS ignores late signals from these
@@ -387,19 +358,19 @@ pub fn signal(c: &mut DbConn, n: &Node, s: &Signal) -> Result<()> {
     }
     record_results(c, n, s)?;
     if let Some(e) = s.error.as_deref().filter(|e| !e.is_empty()) {
-        nodes_db::update(c, n.id, &NodeChanges { error_description: Some(e.to_string()), ..Default::default() })?;
+        db::nodes::update(c, n.id, &NodeChanges { error_description: Some(e.to_string()), ..Default::default() })?;
     }
     let failed = matches!(s.status.as_str(), "FAILED" | "TIMEDOUT");
     let reason = s.error.clone().unwrap_or_default();
     match (st, s.status.as_str()) {
         (Status::New, _) => {
-            engine_nodes::enter_timed(c, n, Status::Commissioning, ACTOR, "", NodeChanges::default())?;
+            engine::nodes::state::enter_timed(c, n, Status::Commissioning, ACTOR, "", NodeChanges::default())?;
         }
         (Status::Commissioning, "OK") => {
             finish_commissioning(c, n)?;
         }
         (Status::Commissioning, "TESTING") => {
-            engine_nodes::enter_timed(c, n, Status::Testing, ACTOR, "", NodeChanges::default())?;
+            engine::nodes::state::enter_timed(c, n, Status::Testing, ACTOR, "", NodeChanges::default())?;
         }
         (Status::Testing, "OK") => {
             let to = match Status::from_code(n.previous_status) {
@@ -407,19 +378,26 @@ pub fn signal(c: &mut DbConn, n: &Node, s: &Signal) -> Result<()> {
                 Some(Status::Deployed) => Status::Deployed,
                 _ => Status::Ready,
             };
-            let node = engine_nodes::transition(c, n, to, ACTOR, "", cleared())?;
+            let node = engine::nodes::state::transition(c, n, to, ACTOR, "", cleared())?;
             power_off(c, &node)?;
         }
         (Status::DiskErasing | Status::Releasing, "OK") => {
             // READY arrives with the final webhook event.
-            log_event(c, n, ACTOR, level::INFO, "Script result", "Ephemeral environment finished its work")?;
-            engine_nodes::extend_deadline(c, n)?;
+            log_event(
+                c,
+                n,
+                ACTOR,
+                engine::events::level::INFO,
+                "Script result",
+                "Ephemeral environment finished its work",
+            )?;
+            engine::nodes::state::extend_deadline(c, n)?;
         }
         (Status::EnteringRescueMode, "OK" | "WORKING") => {
-            engine_nodes::transition(c, n, Status::RescueMode, ACTOR, "", cleared())?;
+            engine::nodes::state::transition(c, n, Status::RescueMode, ACTOR, "", cleared())?;
         }
         (_, _) if failed => fail(c, n, &reason)?,
-        _ => engine_nodes::extend_deadline(c, n)?,
+        _ => engine::nodes::state::extend_deadline(c, n)?,
     }
     Ok(())
 }
@@ -430,15 +408,15 @@ fn cleared() -> NodeChanges {
 
 /// The in-progress status failed: its failed counterpart, an event, power off.
 fn fail(c: &mut DbConn, n: &Node, reason: &str) -> Result<()> {
-    let Some(to) = status_of(n).failed_counterpart() else { return Ok(()) };
-    let node = engine_nodes::transition(c, n, to, ACTOR, "", cleared())?;
+    let Some(to) = Status::of(n).failed_counterpart() else { return Ok(()) };
+    let node = engine::nodes::state::transition(c, n, to, ACTOR, "", cleared())?;
     let why = if reason.is_empty() { "the machine reported a failure" } else { reason };
-    event(c, &node, ACTOR, level::ERROR, "Marking node failed", why)?;
+    event(c, &node, ACTOR, engine::events::level::ERROR, "Marking node failed", why)?;
     power_off(c, &node)
 }
 
 fn power_off(c: &mut DbConn, n: &Node) -> Result<()> {
-    engine_nodes::request_power(c, n, ACTOR, PowerAction::Off)
+    engine::nodes::power::request_power(c, n, ACTOR, PowerAction::Off)
 }
 
 /// Stores each script named by the signal's files (or by `name`).
@@ -449,7 +427,7 @@ fn record_results(c: &mut DbConn, n: &Node, s: &Signal) -> Result<()> {
             groups.push((name.to_string(), Outputs::default()));
         }
     }
-    let now = super::now();
+    let now = db::now();
     let single = groups.len() == 1;
     for (name, o) in groups {
         // exit_status belongs to the named script, or to the only one sent.
@@ -464,7 +442,7 @@ fn record_results(c: &mut DbConn, n: &Node, s: &Signal) -> Result<()> {
             ("APPLYING_NETCONF", None) => script_status::APPLYING_NETCONF,
             (_, None) => script_status::PASSED,
         };
-        md_db::upsert_result(
+        db::metadata::upsert_result(
             c,
             &NewScriptResult {
                 node_id: n.id,
@@ -490,7 +468,7 @@ fn record_results(c: &mut DbConn, n: &Node, s: &Signal) -> Result<()> {
 /// while enlisting), then powered off.
 fn finish_commissioning(c: &mut DbConn, n: &Node) -> Result<()> {
     let results: Vec<_> =
-        md_db::results_of(c, n.id)?.into_iter().filter(|r| r.phase == Status::Commissioning.code()).collect();
+        db::metadata::results_of(c, n.id)?.into_iter().filter(|r| r.phase == Status::Commissioning.code()).collect();
     if let Some(bad) = results.iter().find(|r| r.status == script_status::FAILED || r.status == script_status::TIMEDOUT)
     {
         let why = format!("Commissioning script '{}' failed (exit status {:?}).", bad.name, bad.exit_status);
@@ -502,7 +480,7 @@ fn finish_commissioning(c: &mut DbConn, n: &Node) -> Result<()> {
         let inv = parse_inventory(&doc)?;
         node = apply_inventory(c, &node, &inv)?;
     }
-    let node = engine_nodes::complete_commissioning(c, &node, ACTOR)?;
+    let node = engine::nodes::commission::complete_commissioning(c, &node, ACTOR)?;
     power_off(c, &node)
 }
 
@@ -519,7 +497,7 @@ pub fn parse_inventory(doc: &[u8]) -> Result<Inventory> {
         return Err(bad("resources.memory.total must be positive".into()));
     }
     for (_, p) in inv.ports() {
-        if super::names::normalise_mac(&p.address).is_none() {
+        if engine::names::normalise_mac(&p.address).is_none() {
             return Err(bad(format!("network port '{}' has an invalid MAC address '{}'", p.id, p.address)));
         }
         if !valid_interface_name(&p.id) {
@@ -572,12 +550,12 @@ pub fn apply_inventory(c: &mut DbConn, n: &Node, inv: &Inventory) -> Result<Node
         cpu_speed: Some(socket.map(|s| i32::try_from(s.frequency).unwrap_or(0)).unwrap_or(0)),
         memory: Some(i64::try_from(inv.resources.memory.total / (1024 * 1024)).unwrap_or(i64::MAX)),
         architecture: arch.map(Some),
-        updated_at: Some(super::now()),
+        updated_at: Some(db::now()),
         ..Default::default()
     };
-    let mut node = nodes_db::update(c, n.id, &changes)?;
+    let mut node = db::nodes::update(c, n.id, &changes)?;
     // hardware_info is not in NodeChanges: a narrow update of its own.
-    nodes_db::set_hardware_info(c, n.id, &serde_json::Value::Object(info).to_string())?;
+    db::nodes::set_hardware_info(c, n.id, &serde_json::Value::Object(info).to_string())?;
     let disks: Vec<DiskInventory> = inv
         .resources
         .storage
@@ -594,19 +572,19 @@ pub fn apply_inventory(c: &mut DbConn, n: &Node, inv: &Inventory) -> Result<Node
             firmware_version: Some(d.firmware_version.clone()).filter(|s| !s.is_empty()),
         })
         .collect();
-    super::storage::record_block_devices(c, n.id, &disks)?;
+    engine::storage::devices::record_block_devices(c, n.id, &disks)?;
     record_interfaces(c, &node, inv)?;
-    node = nodes_db::by_ids(c, &[n.id])?.pop().ok_or(Error::NotFound("Machine"))?;
+    node = db::nodes::by_ids(c, &[n.id])?.pop().ok_or(Error::NotFound("Machine"))?;
     Ok(node)
 }
 
 fn record_interfaces(c: &mut DbConn, n: &Node, inv: &Inventory) -> Result<()> {
-    let existing = net_db::interfaces_of(c, n.id)?;
+    let existing = db::network::interfaces_of(c, n.id)?;
     let ports: Vec<(String, String, bool, i64, String)> = inv
         .ports()
         .map(|(card, p)| {
             (
-                super::names::normalise_mac(&p.address).unwrap_or_default(),
+                engine::names::normalise_mac(&p.address).unwrap_or_default(),
                 p.id.clone(),
                 p.link_detected,
                 i64::try_from(p.link_speed).unwrap_or(0),
@@ -616,7 +594,7 @@ fn record_interfaces(c: &mut DbConn, n: &Node, inv: &Inventory) -> Result<()> {
         .collect();
     // A MAC already on another node is a conflict the operator must see.
     let macs: Vec<String> = ports.iter().map(|p| p.0.clone()).collect();
-    if let Some((_, mac)) = nodes_db::node_ids_with_macs(c, &macs)?.into_iter().find(|(id, _)| *id != n.id) {
+    if let Some((_, mac)) = db::nodes::node_ids_with_macs(c, &macs)?.into_iter().find(|(id, _)| *id != n.id) {
         return Err(Error::Conflict(format!("MAC address {mac} reported by commissioning belongs to another node.")));
     }
     // Renames go through temporary names so swapping two names cannot
@@ -626,7 +604,7 @@ fn record_interfaces(c: &mut DbConn, n: &Node, inv: &Inventory) -> Result<()> {
         if let Some(i) = existing.iter().find(|i| i.iftype == "physical" && i.mac_address.as_deref() == Some(mac)) {
             let mut tmp = i.clone();
             tmp.name = format!("ironpool-tmp-{}", i.id);
-            net_db::interface_save(c, &tmp)?;
+            db::network::interface_save(c, &tmp)?;
             matched.push(tmp);
         }
     }
@@ -637,15 +615,15 @@ fn record_interfaces(c: &mut DbConn, n: &Node, inv: &Inventory) -> Result<()> {
             i.link_connected = *up;
             i.link_speed = if *up { *speed } else { 0 };
             i.interface_speed = (*speed).max(i.interface_speed);
-            net_db::interface_save(c, i)?;
+            db::network::interface_save(c, i)?;
         } else {
             // The name may be held by an interface commissioning did not see.
             if let Some(clash) = existing.iter().find(|i| &i.name == name && !matched.iter().any(|m| m.id == i.id)) {
                 let mut moved = clash.clone();
                 moved.name = format!("{}-old{}", clash.name, clash.id);
-                net_db::interface_save(c, &moved)?;
+                db::network::interface_save(c, &moved)?;
             }
-            net_db::interface_insert(
+            db::network::interface_insert(
                 c,
                 &NewInterface {
                     node_id: n.id,
@@ -654,13 +632,13 @@ fn record_interfaces(c: &mut DbConn, n: &Node, inv: &Inventory) -> Result<()> {
                     mac_address: Some(mac.clone()),
                     enabled: true,
                     is_boot: !has_boot && idx == 0,
-                    vlan_id: super::interfaces::enlistment_vlan(),
+                    vlan_id: engine::interfaces::enlistment_vlan(),
                     params: "{}".into(),
                     tags: "[]".into(),
                     link_connected: *up,
                     interface_speed: *speed,
                     link_speed: if *up { *speed } else { 0 },
-                    created_at: super::now(),
+                    created_at: db::now(),
                 },
             )?;
         }
@@ -713,18 +691,18 @@ pub fn parse_status_event(body: &[u8]) -> Result<StatusEvent> {
 
 /// Applies one status event to node `n` (§11.3).
 pub fn status_event(c: &mut DbConn, n: &Node, ev: &StatusEvent) -> Result<()> {
-    let st = status_of(n);
+    let st = Status::of(n);
     let failure = matches!(ev.result.as_deref(), Some("FAIL" | "FAILURE"));
     let detail = format!("'{}' {}", ev.name, ev.description);
     if ev.event_type == "start" {
-        log_event(c, n, ACTOR, level::DEBUG, &format!("{} started", ev.origin), &detail)?;
+        log_event(c, n, ACTOR, engine::events::level::DEBUG, &format!("{} started", ev.origin), &detail)?;
     }
     if failure {
-        log_event(c, n, ACTOR, level::ERROR, &format!("{} failed", ev.origin), &detail)?;
+        log_event(c, n, ACTOR, engine::events::level::ERROR, &format!("{} failed", ev.origin), &detail)?;
     } else if ev.event_type == "finish" && !ev.name.contains('/') {
         // Top-level steps only (the installer's summary, modules-final):
         // sub-steps would flood the log.
-        log_event(c, n, ACTOR, level::DEBUG, &format!("{} finished", ev.origin), &detail)?;
+        log_event(c, n, ACTOR, engine::events::level::DEBUG, &format!("{} finished", ev.origin), &detail)?;
     }
     // Attached files become results of the current phase.
     for f in &ev.files {
@@ -739,8 +717,8 @@ pub fn status_event(c: &mut DbConn, n: &Node, ev: &StatusEvent) -> Result<()> {
         } else {
             f.content.clone().into_bytes()
         };
-        let now = super::now();
-        md_db::upsert_result(
+        let now = db::now();
+        db::metadata::upsert_result(
             c,
             &NewScriptResult {
                 node_id: n.id,
@@ -760,7 +738,7 @@ pub fn status_event(c: &mut DbConn, n: &Node, ev: &StatusEvent) -> Result<()> {
     }
     if ev.event_type != "finish" {
         if in_ephemeral_phase(st) {
-            engine_nodes::extend_deadline(c, n)?;
+            engine::nodes::state::extend_deadline(c, n)?;
         }
         return Ok(());
     }
@@ -774,10 +752,10 @@ pub fn status_event(c: &mut DbConn, n: &Node, ev: &StatusEvent) -> Result<()> {
     if !failure && ev.name == "modules-final" {
         match st {
             Status::Deploying => {
-                engine_nodes::complete_deployment(c, n, ACTOR)?;
+                engine::nodes::deploy::complete_deployment(c, n, ACTOR)?;
             }
             Status::DiskErasing | Status::Releasing => {
-                let node = engine_nodes::finish_release(c, n, ACTOR)?;
+                let node = engine::nodes::release::finish_release(c, n, ACTOR)?;
                 power_off(c, &node)?;
             }
             _ => {}
@@ -789,7 +767,7 @@ pub fn status_event(c: &mut DbConn, n: &Node, ev: &StatusEvent) -> Result<()> {
 /// The deployed (or deploying) node's user data, MAAS's rule: only the
 /// user's data from deploy, only while DEPLOYING or DEPLOYED.
 pub fn user_data(n: &Node) -> Option<Vec<u8>> {
-    if matches!(status_of(n), Status::Deploying | Status::Deployed) {
+    if matches!(Status::of(n), Status::Deploying | Status::Deployed) {
         n.user_data.clone()
     } else {
         None

@@ -1,15 +1,20 @@
 //! Domain logic, free of HTTP: accounts and credentials, key validation, the
 //! MAAS configuration. Later: lifecycle, allocation, IPAM, jobs.
 //!
-//! Engine functions take the [`Datastore`](crate::db::Datastore) (or a
+//! Engine functions take the [`Datastore`](db::Datastore) (or a
 //! connection inside a transaction), enforce MAAS's rules, and return
-//! [`Error`](crate::error::Error) values that name the problem in MAAS's words.
+//! [`Error`](error::Error) values that name the problem in MAAS's words.
 
+use crate::error;
+
+pub mod access;
 pub mod accounts;
 pub mod allocation;
 pub mod boot_resources;
 pub mod config;
+pub mod defaults;
 pub mod dns;
+pub mod events;
 pub mod image_import;
 pub mod image_store;
 pub mod interfaces;
@@ -25,7 +30,6 @@ pub mod nodes;
 pub mod places;
 pub mod power;
 pub mod racks;
-pub mod raid;
 pub mod storage;
 
 /// Values MAAS (Django) accepts as booleans: `true/false`, `t/f`, `yes/no`,
@@ -38,14 +42,9 @@ pub fn parse_bool(v: &str) -> Option<bool> {
     }
 }
 
-/// The current time as stored in the database (UTC, no zone).
-pub fn now() -> chrono::NaiveDateTime {
-    chrono::Utc::now().naive_utc()
-}
-
 /// Runs CPU-heavy work (password hashing) off the async executor.
-pub async fn cpu<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> crate::error::Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(crate::error::Error::internal)
+pub async fn cpu<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> error::Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(error::Error::internal)
 }
 
 /// Named request values as the engine sees them: a form, whatever carried it
@@ -62,25 +61,23 @@ pub trait Form {
         self.value(name).map(str::trim).filter(|v| !v.is_empty())
     }
 
-    fn required_text(&self, name: &str) -> crate::error::Result<&str> {
-        self.text(name).ok_or_else(|| crate::error::Error::required(name))
+    fn required_text(&self, name: &str) -> error::Result<&str> {
+        self.text(name).ok_or_else(|| error::Error::required(name))
     }
 
-    fn flag(&self, name: &str) -> crate::error::Result<Option<bool>> {
+    fn flag(&self, name: &str) -> error::Result<Option<bool>> {
         match self.value(name) {
             None => Ok(None),
-            Some(v) => parse_bool(v).map(Some).ok_or_else(|| {
-                crate::error::Error::field(name, format!("'{v}' is not a valid boolean; use true or false."))
-            }),
+            Some(v) => parse_bool(v)
+                .map(Some)
+                .ok_or_else(|| error::Error::field(name, format!("'{v}' is not a valid boolean; use true or false."))),
         }
     }
 
-    fn int(&self, name: &str) -> crate::error::Result<Option<i64>> {
+    fn int(&self, name: &str) -> error::Result<Option<i64>> {
         match self.text(name) {
             None => Ok(None),
-            Some(v) => {
-                v.parse::<i64>().map(Some).map_err(|_| crate::error::Error::field(name, "Enter a whole number."))
-            }
+            Some(v) => v.parse::<i64>().map(Some).map_err(|_| error::Error::field(name, "Enter a whole number.")),
         }
     }
 

@@ -9,10 +9,11 @@
 use std::collections::HashSet;
 use std::net::IpAddr;
 
-use super::ipam;
-use super::network::cidr_of;
+use crate::db::interfaces::Interface;
 use crate::db::network::{IpAddress, Model, Subnet, Vlan};
-use crate::db::nodes::{Interface, Node};
+use crate::db::nodes::Node;
+use crate::engine;
+use crate::engine::network::cidr_of;
 use crate::error::{Error, Result};
 
 /// Resolved node-level network constraints.
@@ -92,7 +93,7 @@ fn subnet_atom(model: &Model, spec: &str) -> HashSet<i64> {
         match kind {
             "id" => return subs.filter(|s| s.id.to_string() == rest).map(|s| s.id).collect(),
             "cidr" => {
-                let want = ipam::parse_cidr(rest).ok().map(|n| n.to_string());
+                let want = engine::ipam::parse_cidr(rest).ok().map(|n| n.to_string());
                 return subs.filter(|s| Some(&s.cidr) == want.as_ref()).map(|s| s.id).collect();
             }
             "name" => return subs.filter(|s| s.name == rest).map(|s| s.id).collect(),
@@ -106,7 +107,7 @@ fn subnet_atom(model: &Model, spec: &str) -> HashSet<i64> {
             _ => {}
         }
     }
-    let cidr = ipam::parse_cidr(spec).ok().map(|n| n.to_string());
+    let cidr = engine::ipam::parse_cidr(spec).ok().map(|n| n.to_string());
     subs.filter(|s| s.id.to_string() == spec || Some(&s.cidr) == cidr.as_ref() || s.name == spec)
         .map(|s| s.id)
         .collect()
@@ -279,7 +280,7 @@ impl NodeNet<'_> {
                 links.iter().any(|l| l.subnet_id.is_some_and(|s| set.contains(&s)))
             }
             "subnet_cidr" => {
-                let want = ipam::parse_cidr(v).ok().map(|n| n.to_string());
+                let want = engine::ipam::parse_cidr(v).ok().map(|n| n.to_string());
                 links
                     .iter()
                     .filter_map(|l| l.subnet_id.and_then(|s| self.model.subnets.get(&s)))

@@ -16,14 +16,13 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::ipam::{self, Span};
-use super::Form;
-use crate::db::network::{
-    self as net, Fabric, IpAddress, IpRange, Model, NewIpAddress, Space, StaticRoute, Subnet, Vlan,
-};
-use crate::db::nodes as nodes_db;
+use crate::db;
+use crate::db::network::{Fabric, IpAddress, IpRange, Model, NewIpAddress, Space, StaticRoute, Subnet, Vlan};
 use crate::db::users::User;
 use crate::db::DbConn;
+use crate::engine;
+use crate::engine::ipam::Span;
+use crate::engine::Form;
 use crate::error::{Error, Result};
 
 pub const DEFAULT_FABRIC_ID: i64 = 0;
@@ -47,8 +46,8 @@ fn validate_name(field: &str, name: &str) -> Result<()> {
 
 pub fn space(c: &mut DbConn, key: &str) -> Result<Space> {
     let s = match id_or_name(key)? {
-        Some(id) => net::space_by_id(c, id)?,
-        None => net::space_by_name(c, key)?,
+        Some(id) => db::network::space_by_id(c, id)?,
+        None => db::network::space_by_name(c, key)?,
     };
     s.ok_or(Error::NotFound("Space"))
 }
@@ -56,7 +55,7 @@ pub fn space(c: &mut DbConn, key: &str) -> Result<Space> {
 pub fn create_space(c: &mut DbConn, f: &dyn Form) -> Result<Space> {
     let name = f.required_text("name")?;
     validate_space_name(name)?;
-    net::space_insert(c, name, f.value("description").unwrap_or(""))
+    db::network::space_insert(c, name, f.value("description").unwrap_or(""))
 }
 
 fn validate_space_name(name: &str) -> Result<()> {
@@ -70,13 +69,13 @@ fn validate_space_name(name: &str) -> Result<()> {
 pub fn update_space(c: &mut DbConn, s: &Space, f: &dyn Form) -> Result<Space> {
     let name = f.text("name").unwrap_or(&s.name).to_string();
     validate_space_name(&name)?;
-    net::space_update(c, s.id, &name, f.value("description").unwrap_or(&s.description))?;
-    net::space_by_id(c, s.id)?.ok_or(Error::NotFound("Space"))
+    db::network::space_update(c, s.id, &name, f.value("description").unwrap_or(&s.description))?;
+    db::network::space_by_id(c, s.id)?.ok_or(Error::NotFound("Space"))
 }
 
 pub fn delete_space(c: &mut DbConn, s: &Space) -> Result<()> {
     // VLANs in the space fall back to "undefined" (ON DELETE SET NULL).
-    net::space_delete(c, s.id)
+    db::network::space_delete(c, s.id)
 }
 
 /// `space` as VLAN updates take it: id or name, `undefined`/blank clears.
@@ -86,8 +85,8 @@ fn space_param(c: &mut DbConn, v: &str) -> Result<Option<i64>> {
         return Ok(None);
     }
     let s = match id_or_name(v)? {
-        Some(id) => net::space_by_id(c, id)?,
-        None => net::space_by_name(c, v)?,
+        Some(id) => db::network::space_by_id(c, id)?,
+        None => db::network::space_by_name(c, v)?,
     };
     s.map(|s| Some(s.id)).ok_or_else(|| Error::field("space", format!("Unknown space '{v}'.")))
 }
@@ -96,8 +95,8 @@ fn space_param(c: &mut DbConn, v: &str) -> Result<Option<i64>> {
 
 pub fn fabric(c: &mut DbConn, key: &str) -> Result<Fabric> {
     let f = match id_or_name(key)? {
-        Some(id) => net::fabric_by_id(c, id)?,
-        None => net::fabric_by_name(c, key)?,
+        Some(id) => db::network::fabric_by_id(c, id)?,
+        None => db::network::fabric_by_name(c, key)?,
     };
     f.ok_or(Error::NotFound("Fabric"))
 }
@@ -107,8 +106,8 @@ pub fn create_fabric(c: &mut DbConn, f: &dyn Form) -> Result<Fabric> {
     if let Some(n) = name {
         validate_name("name", n)?;
     }
-    let fab = net::fabric_insert(c, name, f.value("description").unwrap_or(""), f.text("class_type"))?;
-    net::vlan_insert(c, &untagged(fab.id))?;
+    let fab = db::network::fabric_insert(c, name, f.value("description").unwrap_or(""), f.text("class_type"))?;
+    db::network::vlan_insert(c, &untagged(fab.id))?;
     Ok(fab)
 }
 
@@ -141,8 +140,8 @@ pub fn update_fabric(c: &mut DbConn, fab: &Fabric, f: &dyn Form) -> Result<Fabri
     if f.value("class_type").is_some() {
         fab.class_type = f.text("class_type").map(str::to_string);
     }
-    net::fabric_update(c, &fab)?;
-    net::fabric_by_id(c, fab.id)?.ok_or(Error::NotFound("Fabric"))
+    db::network::fabric_update(c, &fab)?;
+    db::network::fabric_by_id(c, fab.id)?.ok_or(Error::NotFound("Fabric"))
 }
 
 /// Deletes a fabric with no connected interfaces and no subnets.
@@ -150,22 +149,22 @@ pub fn delete_fabric(c: &mut DbConn, fab: &Fabric) -> Result<()> {
     if fab.id == DEFAULT_FABRIC_ID {
         return Err(Error::BadRequest("This fabric is the default fabric, it cannot be deleted.".into()));
     }
-    let model = net::load_model(c)?;
+    let model = db::network::load_model(c)?;
     for v in model.vlans_of_fabric(fab.id) {
         refuse_if_in_use(c, v, "fabric")?;
     }
-    net::fabric_delete(c, fab.id)
+    db::network::fabric_delete(c, fab.id)
 }
 
 fn refuse_if_in_use(c: &mut DbConn, v: &Vlan, what: &str) -> Result<()> {
-    let n = net::vlan_interface_count(c, v.id)?;
+    let n = db::network::vlan_interface_count(c, v.id)?;
     if n > 0 {
         return Err(Error::BadRequest(format!(
             "Can't delete {what}; {n} interface(s) are still connected to VLAN {}. Disconnect them first.",
             v.vid
         )));
     }
-    let s = net::vlan_subnet_count(c, v.id)?;
+    let s = db::network::vlan_subnet_count(c, v.id)?;
     if s > 0 {
         return Err(Error::BadRequest(format!(
             "Can't delete {what}; VLAN {} still has {s} subnet(s). Delete or move them first.",
@@ -178,14 +177,14 @@ fn refuse_if_in_use(c: &mut DbConn, v: &Vlan, what: &str) -> Result<()> {
 // ---------------------------------------------------------------- VLANs
 
 pub fn vlan(c: &mut DbConn, id: i64) -> Result<Vlan> {
-    net::vlan_by_id(c, id)?.ok_or(Error::NotFound("VLAN"))
+    db::network::vlan_by_id(c, id)?.ok_or(Error::NotFound("VLAN"))
 }
 
 /// `fabrics/{fabric_id}/vlans/{vid}/`: the VLAN with that VID in the fabric.
 pub fn vlan_in_fabric(c: &mut DbConn, fabric_key: &str, vid: &str) -> Result<Vlan> {
     let fab = fabric(c, fabric_key)?;
     let vid: i32 = vid.parse().map_err(|_| Error::NotFound("VLAN"))?;
-    net::vlan_by_vid(c, fab.id, vid)?.ok_or(Error::NotFound("VLAN"))
+    db::network::vlan_by_vid(c, fab.id, vid)?.ok_or(Error::NotFound("VLAN"))
 }
 
 fn parse_vid(v: &str) -> Result<i32> {
@@ -207,8 +206,8 @@ fn rack_param(c: &mut DbConn, field: &str, v: &str) -> Result<Option<i64>> {
     if v.is_empty() {
         return Ok(None);
     }
-    let n = nodes_db::by_system_id(c, v)?
-        .filter(|n| super::lifecycle::NodeType::from_code(n.node_type).is_rack())
+    let n = db::nodes::by_system_id(c, v)?
+        .filter(|n| engine::lifecycle::NodeType::from_code(n.node_type).is_rack())
         .ok_or_else(|| Error::field(field, format!("'{v}' is not a rack controller.")))?;
     Ok(Some(n.id))
 }
@@ -243,7 +242,8 @@ fn apply_vlan_form(c: &mut DbConn, v: &mut Vlan, f: &dyn Form) -> Result<()> {
                 if id == v.id {
                     return Err(Error::field("relay_vlan", "A VLAN cannot relay DHCP to itself."));
                 }
-                net::vlan_by_id(c, id)?.ok_or_else(|| Error::field("relay_vlan", format!("Unknown VLAN '{s}'.")))?;
+                db::network::vlan_by_id(c, id)?
+                    .ok_or_else(|| Error::field("relay_vlan", format!("Unknown VLAN '{s}'.")))?;
                 Some(id)
             }
         };
@@ -272,9 +272,9 @@ fn apply_vlan_form(c: &mut DbConn, v: &mut Vlan, f: &dyn Form) -> Result<()> {
 }
 
 fn has_dynamic_range(c: &mut DbConn, vlan_id: i64) -> Result<bool> {
-    let model = net::load_model(c)?;
+    let model = db::network::load_model(c)?;
     for s in model.subnets.values().filter(|s| s.vlan_id == vlan_id) {
-        if net::ranges(c, Some(s.id))?.iter().any(|r| r.range_type == "dynamic") {
+        if db::network::ranges(c, Some(s.id))?.iter().any(|r| r.range_type == "dynamic") {
             return Ok(true);
         }
     }
@@ -286,7 +286,7 @@ pub fn create_vlan(c: &mut DbConn, fab: &Fabric, f: &dyn Form) -> Result<Vlan> {
     v.name = None;
     v.vid = parse_vid(f.required_text("vid")?)?;
     apply_vlan_form(c, &mut v, f)?;
-    net::vlan_insert(c, &v)
+    db::network::vlan_insert(c, &v)
 }
 
 pub fn update_vlan(c: &mut DbConn, v: &Vlan, f: &dyn Form) -> Result<Vlan> {
@@ -295,7 +295,7 @@ pub fn update_vlan(c: &mut DbConn, v: &Vlan, f: &dyn Form) -> Result<Vlan> {
     if v.vid == 0 && nv.vid != 0 && v.name.as_deref() == Some("untagged") {
         return Err(Error::field("vid", "The untagged VLAN of a fabric keeps vid 0."));
     }
-    net::vlan_update(c, &nv)?;
+    db::network::vlan_update(c, &nv)?;
     vlan(c, v.id)
 }
 
@@ -304,7 +304,7 @@ pub fn delete_vlan(c: &mut DbConn, v: &Vlan) -> Result<()> {
         return Err(Error::BadRequest("This VLAN is the default VLAN in the fabric, it cannot be deleted.".into()));
     }
     refuse_if_in_use(c, v, "VLAN")?;
-    net::vlan_delete(c, v.id)
+    db::network::vlan_delete(c, v.id)
 }
 
 // ---------------------------------------------------------------- subnets
@@ -312,11 +312,11 @@ pub fn delete_vlan(c: &mut DbConn, v: &Vlan) -> Result<()> {
 /// A subnet by id, CIDR or name (`subnets/{id}/` accepts all three).
 pub fn subnet(c: &mut DbConn, key: &str) -> Result<Subnet> {
     if let Ok(id) = key.parse::<i64>() {
-        return net::subnet_by_id(c, id)?.ok_or(Error::NotFound("Subnet"));
+        return db::network::subnet_by_id(c, id)?.ok_or(Error::NotFound("Subnet"));
     }
     let key = key.strip_prefix("cidr:").or_else(|| key.strip_prefix("name:")).unwrap_or(key);
-    let model = net::load_model(c)?;
-    let cidr = ipam::parse_cidr(key).ok().map(|n| n.to_string());
+    let model = db::network::load_model(c)?;
+    let cidr = engine::ipam::parse_cidr(key).ok().map(|n| n.to_string());
     model
         .subnets_sorted()
         .into_iter()
@@ -332,7 +332,7 @@ pub fn cidr_of(s: &Subnet) -> IpNet {
 fn parse_dns_servers(v: &str) -> Result<String> {
     let mut out = Vec::new();
     for part in v.split(|c: char| c == ',' || c.is_whitespace()).filter(|p| !p.is_empty()) {
-        out.push(ipam::parse_ip("dns_servers", part)?.to_string());
+        out.push(engine::ipam::parse_ip("dns_servers", part)?.to_string());
     }
     Ok(out.join(" "))
 }
@@ -342,19 +342,19 @@ fn parse_dns_servers(v: &str) -> Result<String> {
 fn subnet_vlan(c: &mut DbConn, f: &dyn Form) -> Result<Option<i64>> {
     if let Some(v) = f.text("vlan") {
         let id: i64 = v.parse().map_err(|_| Error::field("vlan", format!("Unknown VLAN '{v}'.")))?;
-        net::vlan_by_id(c, id)?.ok_or_else(|| Error::field("vlan", format!("Unknown VLAN '{v}'.")))?;
+        db::network::vlan_by_id(c, id)?.ok_or_else(|| Error::field("vlan", format!("Unknown VLAN '{v}'.")))?;
         return Ok(Some(id));
     }
     if let Some(fk) = f.text("fabric") {
         let fab = fabric(c, fk).map_err(|_| Error::field("fabric", format!("Unknown fabric '{fk}'.")))?;
         let vid = f.text("vid").map(parse_vid).transpose()?.unwrap_or(0);
-        let v = net::vlan_by_vid(c, fab.id, vid)?
+        let v = db::network::vlan_by_vid(c, fab.id, vid)?
             .ok_or_else(|| Error::field("vid", format!("No VLAN with vid {vid} in fabric {}.", fab.name)))?;
         return Ok(Some(v.id));
     }
     if let Some(vid) = f.text("vid") {
         let vid = parse_vid(vid)?;
-        let v = net::vlan_by_vid(c, DEFAULT_FABRIC_ID, vid)?
+        let v = db::network::vlan_by_vid(c, DEFAULT_FABRIC_ID, vid)?
             .ok_or_else(|| Error::field("vid", format!("No VLAN with vid {vid} in the default fabric.")))?;
         return Ok(Some(v.id));
     }
@@ -363,7 +363,7 @@ fn subnet_vlan(c: &mut DbConn, f: &dyn Form) -> Result<Option<i64>> {
 
 fn apply_subnet_form(c: &mut DbConn, s: &mut Subnet, f: &dyn Form, creating: bool) -> Result<()> {
     if let Some(cidr) = f.value("cidr") {
-        let newc = ipam::parse_cidr(cidr)?.to_string();
+        let newc = engine::ipam::parse_cidr(cidr)?.to_string();
         if s.name == s.cidr || s.name.is_empty() {
             s.name = newc.clone();
         }
@@ -382,7 +382,7 @@ fn apply_subnet_form(c: &mut DbConn, s: &mut Subnet, f: &dyn Form, creating: boo
         // MAAS 2.x+: the space belongs to the VLAN. Accept the VLAN's own
         // space (clients echo it back), refuse anything else with the fix.
         let want = space_param(c, sp)?;
-        let have = net::vlan_by_id(c, s.vlan_id)?.and_then(|v| v.space_id);
+        let have = db::network::vlan_by_id(c, s.vlan_id)?.and_then(|v| v.space_id);
         if want != have {
             return Err(Error::field(
                 "space",
@@ -393,7 +393,7 @@ fn apply_subnet_form(c: &mut DbConn, s: &mut Subnet, f: &dyn Form, creating: boo
     if let Some(g) = f.value("gateway_ip") {
         s.gateway_ip = match g.trim() {
             "" => None,
-            g => Some(ipam::parse_ip("gateway_ip", g)?.to_string()),
+            g => Some(engine::ipam::parse_ip("gateway_ip", g)?.to_string()),
         };
     }
     if let Some(d) = f.value("dns_servers") {
@@ -421,7 +421,7 @@ fn apply_subnet_form(c: &mut DbConn, s: &mut Subnet, f: &dyn Form, creating: boo
     if f.value("disabled_boot_architectures").is_some() {
         s.disabled_boot_architectures = f.list("disabled_boot_architectures").join(" ");
     }
-    let netw = ipam::parse_cidr(&s.cidr)?;
+    let netw = engine::ipam::parse_cidr(&s.cidr)?;
     if let Some(g) = &s.gateway_ip {
         let g: IpAddr = g.parse().map_err(Error::internal)?;
         if !netw.contains(&g) {
@@ -429,7 +429,7 @@ fn apply_subnet_form(c: &mut DbConn, s: &mut Subnet, f: &dyn Form, creating: boo
         }
     }
     // Overlap with any other subnet is refused: an address must have one home.
-    let model = net::load_model(c)?;
+    let model = db::network::load_model(c)?;
     for other in model.subnets.values().filter(|o| o.id != s.id) {
         let o = cidr_of(other);
         if o.contains(&netw.network()) || netw.contains(&o.network()) {
@@ -441,7 +441,7 @@ fn apply_subnet_form(c: &mut DbConn, s: &mut Subnet, f: &dyn Form, creating: boo
     }
     if !creating {
         // Shrinking a subnet must not strand its ranges or addresses.
-        for r in net::ranges(c, Some(s.id))? {
+        for r in db::network::ranges(c, Some(s.id))? {
             let (a, b) = (r.start_ip.parse::<IpAddr>(), r.end_ip.parse::<IpAddr>());
             if !matches!((a, b), (Ok(a), Ok(b)) if netw.contains(&a) && netw.contains(&b)) {
                 return Err(Error::field(
@@ -453,7 +453,7 @@ fn apply_subnet_form(c: &mut DbConn, s: &mut Subnet, f: &dyn Form, creating: boo
                 ));
             }
         }
-        for a in net::addresses_in_subnet(c, s.id)? {
+        for a in db::network::addresses_in_subnet(c, s.id)? {
             if let Some(ip) = a.ip.as_deref().and_then(|i| i.parse::<IpAddr>().ok()) {
                 if !netw.contains(&ip) {
                     return Err(Error::field(
@@ -468,7 +468,7 @@ fn apply_subnet_form(c: &mut DbConn, s: &mut Subnet, f: &dyn Form, creating: boo
 }
 
 pub fn create_subnet(c: &mut DbConn, f: &dyn Form) -> Result<Subnet> {
-    let cidr = ipam::parse_cidr(f.required_text("cidr")?)?.to_string();
+    let cidr = engine::ipam::parse_cidr(f.required_text("cidr")?)?.to_string();
     let mut s = Subnet {
         id: 0,
         name: cidr.clone(),
@@ -485,33 +485,33 @@ pub fn create_subnet(c: &mut DbConn, f: &dyn Form) -> Result<Subnet> {
         disabled_boot_architectures: String::new(),
     };
     apply_subnet_form(c, &mut s, f, true)?;
-    net::subnet_insert(c, &s)
+    db::network::subnet_insert(c, &s)
 }
 
 pub fn update_subnet(c: &mut DbConn, s: &Subnet, f: &dyn Form) -> Result<Subnet> {
     let mut ns = s.clone();
     apply_subnet_form(c, &mut ns, f, false)?;
-    net::subnet_update(c, &ns)?;
-    net::subnet_by_id(c, s.id)?.ok_or(Error::NotFound("Subnet"))
+    db::network::subnet_update(c, &ns)?;
+    db::network::subnet_by_id(c, s.id)?.ok_or(Error::NotFound("Subnet"))
 }
 
 /// Deletes a subnet; refused while addresses in it are assigned, so no
 /// deployed machine or reservation silently loses its address.
 pub fn delete_subnet(c: &mut DbConn, s: &Subnet) -> Result<()> {
-    let used = net::addresses_in_subnet(c, s.id)?.into_iter().filter(|a| a.ip.is_some()).count();
+    let used = db::network::addresses_in_subnet(c, s.id)?.into_iter().filter(|a| a.ip.is_some()).count();
     if used > 0 {
         return Err(Error::BadRequest(format!(
             "Subnet {} has {used} IP address(es) in use; release them before deleting it.",
             s.cidr
         )));
     }
-    net::subnet_delete(c, s.id)
+    db::network::subnet_delete(c, s.id)
 }
 
 // ---------------------------------------------------------------- ranges
 
 pub fn range(c: &mut DbConn, id: i64) -> Result<IpRange> {
-    net::range_by_id(c, id)?.ok_or(Error::NotFound("IPRange"))
+    db::network::range_by_id(c, id)?.ok_or(Error::NotFound("IPRange"))
 }
 
 /// The subnet containing `ip` (subnets do not overlap, so at most one).
@@ -534,15 +534,15 @@ fn validate_range(
     if !netw.contains(&end) {
         return Err(Error::field("end_ip", format!("End IP address must be within subnet: {}.", s.cidr)));
     }
-    let (a, b) = (ipam::to_u128(start), ipam::to_u128(end));
+    let (a, b) = (engine::ipam::to_u128(start), engine::ipam::to_u128(end));
     if a > b {
         return Err(Error::field("end_ip", "End IP address must not be less than Start IP address."));
     }
-    let (first, last) = ipam::usable(&netw);
+    let (first, last) = engine::ipam::usable(&netw);
     if a < first || b > last {
         return Err(Error::field("start_ip", "Range cannot include the subnet's network or broadcast address."));
     }
-    for r in net::ranges(c, Some(s.id))?.into_iter().filter(|r| Some(r.id) != except) {
+    for r in db::network::ranges(c, Some(s.id))?.into_iter().filter(|r| Some(r.id) != except) {
         let (ra, rb) = (parse_stored(&r.start_ip), parse_stored(&r.end_ip));
         if a <= rb && ra <= b {
             return Err(Error::field(
@@ -561,7 +561,7 @@ fn validate_range(
                 return Err(Error::field("__all__", "Dynamic range cannot contain the subnet's gateway IP address."));
             }
         }
-        for addr in net::addresses_in_subnet(c, s.id)? {
+        for addr in db::network::addresses_in_subnet(c, s.id)? {
             if let Some(ip) = addr.ip.as_deref() {
                 let v = parse_stored(ip);
                 if a <= v && v <= b {
@@ -577,7 +577,7 @@ fn validate_range(
 }
 
 fn parse_stored(ip: &str) -> u128 {
-    ip.parse::<IpAddr>().map(ipam::to_u128).unwrap_or(0)
+    ip.parse::<IpAddr>().map(engine::ipam::to_u128).unwrap_or(0)
 }
 
 pub fn create_range(c: &mut DbConn, user: &User, f: &dyn Form) -> Result<IpRange> {
@@ -591,22 +591,22 @@ pub fn create_range(c: &mut DbConn, user: &User, f: &dyn Form) -> Result<IpRange
     if rtype == "dynamic" && !user.is_superuser {
         return Err(Error::Forbidden("Only administrators can create dynamic IP ranges.".into()));
     }
-    let start = ipam::parse_ip("start_ip", f.required_text("start_ip")?)?;
-    let end = ipam::parse_ip("end_ip", f.required_text("end_ip")?)?;
+    let start = engine::ipam::parse_ip("start_ip", f.required_text("start_ip")?)?;
+    let end = engine::ipam::parse_ip("end_ip", f.required_text("end_ip")?)?;
     if start.is_ipv4() != end.is_ipv4() {
         return Err(Error::field("end_ip", "Start and end IP addresses must be of the same family."));
     }
     let s = match f.text("subnet") {
         Some(k) => subnet(c, k).map_err(|_| Error::field("subnet", format!("Unknown subnet '{k}'.")))?,
         None => {
-            let model = net::load_model(c)?;
+            let model = db::network::load_model(c)?;
             subnet_containing(&model, start)
                 .cloned()
                 .ok_or_else(|| Error::field("start_ip", format!("No subnet contains {start}.")))?
         }
     };
     validate_range(c, &s, &rtype, start, end, None)?;
-    net::range_insert(
+    db::network::range_insert(
         c,
         s.id,
         &rtype,
@@ -628,22 +628,22 @@ fn may_edit_range(user: &User, r: &IpRange) -> Result<()> {
 pub fn update_range(c: &mut DbConn, user: &User, r: &IpRange, f: &dyn Form) -> Result<IpRange> {
     may_edit_range(user, r)?;
     let start = match f.text("start_ip") {
-        Some(s) => ipam::parse_ip("start_ip", s)?,
+        Some(s) => engine::ipam::parse_ip("start_ip", s)?,
         None => r.start_ip.parse().map_err(Error::internal)?,
     };
     let end = match f.text("end_ip") {
-        Some(s) => ipam::parse_ip("end_ip", s)?,
+        Some(s) => engine::ipam::parse_ip("end_ip", s)?,
         None => r.end_ip.parse().map_err(Error::internal)?,
     };
-    let s = net::subnet_by_id(c, r.subnet_id)?.ok_or(Error::NotFound("Subnet"))?;
+    let s = db::network::subnet_by_id(c, r.subnet_id)?.ok_or(Error::NotFound("Subnet"))?;
     validate_range(c, &s, &r.range_type, start, end, Some(r.id))?;
-    net::range_update(c, r.id, &start.to_string(), &end.to_string(), f.value("comment").unwrap_or(&r.comment))?;
+    db::network::range_update(c, r.id, &start.to_string(), &end.to_string(), f.value("comment").unwrap_or(&r.comment))?;
     range(c, r.id)
 }
 
 pub fn delete_range(c: &mut DbConn, user: &User, r: &IpRange) -> Result<()> {
     may_edit_range(user, r)?;
-    net::range_delete(c, r.id)
+    db::network::range_delete(c, r.id)
 }
 
 // ---------------------------------------------------------------- IPAM
@@ -653,7 +653,7 @@ pub fn delete_range(c: &mut DbConn, user: &User, r: &IpRange) -> Result<()> {
 pub fn unavailable(c: &mut DbConn, s: &Subnet) -> Result<Vec<Span>> {
     let netw = cidr_of(s);
     let mut spans = Vec::new();
-    for r in net::ranges(c, Some(s.id))? {
+    for r in db::network::ranges(c, Some(s.id))? {
         spans.push(Span {
             start: parse_stored(&r.start_ip),
             end: parse_stored(&r.end_ip),
@@ -672,12 +672,12 @@ pub fn unavailable(c: &mut DbConn, s: &Subnet) -> Result<Vec<Span>> {
             spans.push(one(d, "dns-server"));
         }
     }
-    for a in net::addresses_in_subnet(c, s.id)? {
+    for a in db::network::addresses_in_subnet(c, s.id)? {
         if let Some(ip) = &a.ip {
             spans.push(one(ip, "assigned-ip"));
         }
     }
-    Ok(ipam::merge(spans))
+    Ok(engine::ipam::merge(spans))
 }
 
 /// Validates a requested static address for a subnet: inside it, not in a
@@ -687,12 +687,12 @@ pub fn check_requested(c: &mut DbConn, s: &Subnet, ip: IpAddr, field: &str) -> R
     if !netw.contains(&ip) {
         return Err(Error::field(field, format!("IP address {ip} is not within subnet {}.", s.cidr)));
     }
-    let v = ipam::to_u128(ip);
-    let (first, last) = ipam::usable(&netw);
+    let v = engine::ipam::to_u128(ip);
+    let (first, last) = engine::ipam::usable(&netw);
     if v < first || v > last {
         return Err(Error::field(field, format!("IP address {ip} is the network or broadcast address of {}.", s.cidr)));
     }
-    for r in net::ranges(c, Some(s.id))? {
+    for r in db::network::ranges(c, Some(s.id))? {
         if r.range_type == "dynamic" && parse_stored(&r.start_ip) <= v && v <= parse_stored(&r.end_ip) {
             return Err(Error::field(
                 field,
@@ -716,16 +716,22 @@ pub fn check_requested(c: &mut DbConn, s: &Subnet, ip: IpAddr, field: &str) -> R
 pub fn allocate(c: &mut DbConn, s: &Subnet, requested: Option<IpAddr>, template: NewIpAddress) -> Result<IpAddress> {
     if let Some(ip) = requested {
         check_requested(c, s, ip, "ip_address")?;
-        return net::address_insert(c, &NewIpAddress { ip: Some(ip.to_string()), subnet_id: Some(s.id), ..template });
+        return db::network::address_insert(
+            c,
+            &NewIpAddress { ip: Some(ip.to_string()), subnet_id: Some(s.id), ..template },
+        );
     }
     first_free_claimed(c, s, |c, ip| {
-        net::address_insert(c, &NewIpAddress { ip: Some(ip.to_string()), subnet_id: Some(s.id), ..template.clone() })
+        db::network::address_insert(
+            c,
+            &NewIpAddress { ip: Some(ip.to_string()), subnet_id: Some(s.id), ..template.clone() },
+        )
     })
 }
 
 /// Gives an existing link row (an `auto` link) the lowest free address.
 pub fn assign_to_link(c: &mut DbConn, s: &Subnet, link_id: i64) -> Result<IpAddr> {
-    first_free_claimed(c, s, |c, ip| net::address_set_ip(c, link_id, Some(&ip.to_string())).map(|()| ip))
+    first_free_claimed(c, s, |c, ip| db::network::address_set_ip(c, link_id, Some(&ip.to_string())).map(|()| ip))
 }
 
 /// Offers `claim` the lowest free address of `s` until one sticks. A claim
@@ -742,12 +748,12 @@ fn first_free_claimed<T>(
     for _ in 0..64 {
         let mut spans = unavailable(c, s)?;
         spans.extend(tried.iter().map(|v| Span { start: *v, end: *v, purpose: vec![] }));
-        let Some(ip) = ipam::first_free(&netw, &ipam::merge(spans)) else {
+        let Some(ip) = engine::ipam::first_free(&netw, &engine::ipam::merge(spans)) else {
             return Err(exhausted(s));
         };
         match claim(c, ip) {
             Err(Error::Conflict(_)) => {
-                tried.insert(ipam::to_u128(ip));
+                tried.insert(engine::ipam::to_u128(ip));
             }
             other => return other,
         }
@@ -761,8 +767,8 @@ fn exhausted(s: &Subnet) -> Error {
 
 /// `ipaddresses/?op=reserve`: a user reservation of a given or free address.
 pub fn reserve(c: &mut DbConn, user: &User, f: &dyn Form) -> Result<IpAddress> {
-    let ip = f.text("ip").or_else(|| f.text("ip_address")).map(|s| ipam::parse_ip("ip", s)).transpose()?;
-    let model = net::load_model(c)?;
+    let ip = f.text("ip").or_else(|| f.text("ip_address")).map(|s| engine::ipam::parse_ip("ip", s)).transpose()?;
+    let model = db::network::load_model(c)?;
     let s = match (f.text("subnet"), ip) {
         (Some(k), _) => subnet(c, k).map_err(|_| Error::field("subnet", format!("Unable to identify subnet: {k}.")))?,
         (None, Some(ip)) => subnet_containing(&model, ip)
@@ -772,7 +778,7 @@ pub fn reserve(c: &mut DbConn, user: &User, f: &dyn Form) -> Result<IpAddress> {
     };
     let mac = match f.text("mac") {
         Some(m) => Some(
-            super::names::normalise_mac(m)
+            engine::names::normalise_mac(m)
                 .ok_or_else(|| Error::field("mac", format!("'{m}' is not a valid MAC address.")))?,
         ),
         None => None,
@@ -786,7 +792,7 @@ pub fn reserve(c: &mut DbConn, user: &User, f: &dyn Form) -> Result<IpAddress> {
         user_id: Some(user.id),
         hostname,
         mac_address: mac,
-        created_at: super::now(),
+        created_at: db::now(),
     };
     allocate(c, &s, ip, template)
 }
@@ -794,12 +800,12 @@ pub fn reserve(c: &mut DbConn, user: &User, f: &dyn Form) -> Result<IpAddress> {
 /// `ipaddresses/?op=release`: frees a reservation. Owners release their own;
 /// admins with `force` release any address, links included.
 pub fn release(c: &mut DbConn, user: &User, f: &dyn Form) -> Result<()> {
-    let ip = ipam::parse_ip("ip", f.required_text("ip")?)?;
+    let ip = engine::ipam::parse_ip("ip", f.required_text("ip")?)?;
     let force = f.flag("force")?.unwrap_or(false);
     if force && !user.is_superuser {
         return Err(Error::Forbidden("Only administrators can force-release an address.".into()));
     }
-    let a = net::address_by_ip(c, &ip.to_string())?.ok_or(Error::NotFound("IPAddress"))?;
+    let a = db::network::address_by_ip(c, &ip.to_string())?.ok_or(Error::NotFound("IPAddress"))?;
     if !force && (a.mode != "reserved" || a.user_id != Some(user.id)) {
         return Err(Error::Conflict(format!(
             "IP address {ip} is not a reservation of yours; an administrator can release it with force=true."
@@ -807,16 +813,16 @@ pub fn release(c: &mut DbConn, user: &User, f: &dyn Form) -> Result<()> {
     }
     if a.mode == "auto" {
         // Keep the link, drop only its address.
-        net::address_set_ip(c, a.id, None)
+        db::network::address_set_ip(c, a.id, None)
     } else {
-        net::address_delete(c, a.id)
+        db::network::address_delete(c, a.id)
     }
 }
 
 // ---------------------------------------------------------------- routes
 
 pub fn route(c: &mut DbConn, id: i64) -> Result<StaticRoute> {
-    net::route_by_id(c, id)?.ok_or(Error::NotFound("StaticRoute"))
+    db::network::route_by_id(c, id)?.ok_or(Error::NotFound("StaticRoute"))
 }
 
 fn route_fields(c: &mut DbConn, r: &mut StaticRoute, f: &dyn Form) -> Result<()> {
@@ -827,7 +833,7 @@ fn route_fields(c: &mut DbConn, r: &mut StaticRoute, f: &dyn Form) -> Result<()>
         r.destination_id = subnet(c, k).map_err(|_| Error::field("destination", format!("Unknown subnet '{k}'.")))?.id;
     }
     if let Some(g) = f.text("gateway_ip") {
-        r.gateway_ip = ipam::parse_ip("gateway_ip", g)?.to_string();
+        r.gateway_ip = engine::ipam::parse_ip("gateway_ip", g)?.to_string();
     }
     if let Some(m) = f.int("metric")? {
         if !(0..=i32::MAX as i64).contains(&m) {
@@ -838,8 +844,8 @@ fn route_fields(c: &mut DbConn, r: &mut StaticRoute, f: &dyn Form) -> Result<()>
     if r.source_id == r.destination_id {
         return Err(Error::field("destination", "source and destination cannot be the same subnet."));
     }
-    let src = net::subnet_by_id(c, r.source_id)?.ok_or(Error::NotFound("Subnet"))?;
-    let dst = net::subnet_by_id(c, r.destination_id)?.ok_or(Error::NotFound("Subnet"))?;
+    let src = db::network::subnet_by_id(c, r.source_id)?.ok_or(Error::NotFound("Subnet"))?;
+    let dst = db::network::subnet_by_id(c, r.destination_id)?.ok_or(Error::NotFound("Subnet"))?;
     let (sn, dn) = (cidr_of(&src), cidr_of(&dst));
     if matches!(sn, IpNet::V4(_)) != matches!(dn, IpNet::V4(_)) {
         return Err(Error::field("destination", "source and destination subnets must have be the same IP version."));
@@ -857,12 +863,12 @@ pub fn create_route(c: &mut DbConn, f: &dyn Form) -> Result<StaticRoute> {
     }
     let mut r = StaticRoute { id: 0, source_id: 0, destination_id: 0, gateway_ip: String::new(), metric: 0 };
     route_fields(c, &mut r, f)?;
-    net::route_insert(c, r.source_id, r.destination_id, &r.gateway_ip, r.metric)
+    db::network::route_insert(c, r.source_id, r.destination_id, &r.gateway_ip, r.metric)
 }
 
 pub fn update_route(c: &mut DbConn, r: &StaticRoute, f: &dyn Form) -> Result<StaticRoute> {
     let mut nr = r.clone();
     route_fields(c, &mut nr, f)?;
-    net::route_update(c, &nr)?;
+    db::network::route_update(c, &nr)?;
     route(c, r.id)
 }

@@ -1,8 +1,11 @@
 //! Zones, resource pools and tags: validation and the rules around the
 //! defaults (the default zone and pool always exist).
 
-use crate::db::nodes::{Pool, Tag, Zone};
-use crate::db::{places, tags as tags_db, DbConn};
+use crate::db;
+use crate::db::places::{Pool, Zone};
+use crate::db::tags::Tag;
+use crate::db::DbConn;
+use crate::engine;
 use crate::error::{Error, Result};
 
 /// Names MAAS accepts for zones, pools and tags: letters, digits, `-` and `_`
@@ -19,59 +22,59 @@ fn validate_name(field: &str, name: &str, extra: &str) -> Result<()> {
 
 pub fn create_zone(c: &mut DbConn, name: &str, description: &str) -> Result<Zone> {
     validate_name("name", name, "")?;
-    places::zone_insert(c, name, description)
+    db::places::zone_insert(c, name, description)
 }
 
 pub fn update_zone(c: &mut DbConn, z: &Zone, name: Option<&str>, description: Option<&str>) -> Result<Zone> {
     let new_name = name.unwrap_or(&z.name);
     validate_name("name", new_name, "")?;
-    if z.id == super::nodes::DEFAULT_ZONE_ID && new_name != z.name {
+    if z.id == engine::defaults::DEFAULT_ZONE_ID && new_name != z.name {
         return Err(Error::BadRequest("The default zone cannot be renamed.".into()));
     }
-    places::zone_update(c, z.id, new_name, description.unwrap_or(&z.description))?;
-    places::zone_by_name(c, new_name)?.ok_or(Error::NotFound("Zone"))
+    db::places::zone_update(c, z.id, new_name, description.unwrap_or(&z.description))?;
+    db::places::zone_by_name(c, new_name)?.ok_or(Error::NotFound("Zone"))
 }
 
 /// Deletes a zone; its nodes move to the default zone, as in MAAS.
 pub fn delete_zone(c: &mut DbConn, z: &Zone) -> Result<()> {
-    if z.id == super::nodes::DEFAULT_ZONE_ID {
+    if z.id == engine::defaults::DEFAULT_ZONE_ID {
         return Err(Error::BadRequest("This zone is the default zone, it cannot be deleted.".into()));
     }
-    places::move_zone_nodes(c, z.id, super::nodes::DEFAULT_ZONE_ID)?;
-    places::zone_delete(c, z.id)
+    db::places::move_zone_nodes(c, z.id, engine::defaults::DEFAULT_ZONE_ID)?;
+    db::places::zone_delete(c, z.id)
 }
 
 pub fn create_pool(c: &mut DbConn, name: &str, description: &str) -> Result<Pool> {
     validate_name("name", name, "")?;
-    places::pool_insert(c, name, description)
+    db::places::pool_insert(c, name, description)
 }
 
 pub fn update_pool(c: &mut DbConn, p: &Pool, name: Option<&str>, description: Option<&str>) -> Result<Pool> {
     let new_name = name.unwrap_or(&p.name);
     validate_name("name", new_name, "")?;
-    places::pool_update(c, p.id, new_name, description.unwrap_or(&p.description))?;
-    places::pool_by_id(c, p.id)?.ok_or(Error::NotFound("ResourcePool"))
+    db::places::pool_update(c, p.id, new_name, description.unwrap_or(&p.description))?;
+    db::places::pool_by_id(c, p.id)?.ok_or(Error::NotFound("ResourcePool"))
 }
 
 pub fn delete_pool(c: &mut DbConn, p: &Pool) -> Result<()> {
-    if p.id == super::nodes::DEFAULT_POOL_ID {
+    if p.id == engine::defaults::DEFAULT_POOL_ID {
         return Err(Error::BadRequest("This is the default pool, it cannot be deleted.".into()));
     }
-    let n = places::pool_node_count(c, p.id)?;
+    let n = db::places::pool_node_count(c, p.id)?;
     if n > 0 {
         return Err(Error::BadRequest(format!(
             "Pool {} has {n} machine(s) in it; move them to another pool first.",
             p.name
         )));
     }
-    places::pool_delete(c, p.id)
+    db::places::pool_delete(c, p.id)
 }
 
 /// A pool by numeric id or by name (`resourcepool/{id}/` takes both).
 pub fn pool_by_key(c: &mut DbConn, key: &str) -> Result<Pool> {
     let p = match key.parse::<i64>() {
-        Ok(id) => places::pool_by_id(c, id)?,
-        Err(_) => places::pool_by_name(c, key)?,
+        Ok(id) => db::places::pool_by_id(c, id)?,
+        Err(_) => db::places::pool_by_name(c, key)?,
     };
     p.ok_or(Error::NotFound("ResourcePool"))
 }
@@ -86,7 +89,7 @@ pub fn create_tag(c: &mut DbConn, name: &str, comment: &str, definition: &str, k
             "Tag definitions (XPath over hardware details) are not supported yet: create a manual tag and use update_nodes.",
         ));
     }
-    tags_db::insert(c, name, definition, comment, kernel_opts)
+    db::tags::insert(c, name, definition, comment, kernel_opts)
 }
 
 pub fn update_tag(
@@ -102,7 +105,7 @@ pub fn update_tag(
     if definition.is_some_and(|d| !d.trim().is_empty()) {
         return Err(Error::field("definition", "Tag definitions (XPath over hardware details) are not supported yet."));
     }
-    tags_db::update(
+    db::tags::update(
         c,
         t.id,
         new_name,
@@ -110,5 +113,5 @@ pub fn update_tag(
         comment.unwrap_or(&t.comment),
         kernel_opts.unwrap_or(&t.kernel_opts),
     )?;
-    tags_db::by_name(c, new_name)?.ok_or(Error::NotFound("Tag"))
+    db::tags::by_name(c, new_name)?.ok_or(Error::NotFound("Tag"))
 }

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::error;
 use crate::error::{Error, Result};
 
 /// Every power type MAAS 3.6 knows, plus `virtual` (Ironpool's simulated BMCs).
@@ -117,7 +118,7 @@ pub fn validate(power_type: &str, mut params: PowerParams, skip_check: bool) -> 
         return Ok(params);
     }
     let fields = fields(power_type);
-    let mut errors = crate::error::FieldErrors::new();
+    let mut errors = error::FieldErrors::new();
     for (k, _) in params.iter() {
         if !fields.iter().any(|f| f.name == k) {
             errors.insert(

@@ -17,21 +17,22 @@ use ironpool_rack::link::proto::{
     RegisterRequest, RegisterResponse, SyncRequest, SyncResponse,
 };
 
-use super::lifecycle::{NodeType, Status};
-use super::network::DEFAULT_VLAN_ID;
-use super::nodes::{self as node_engine, level};
-use super::{names, network, Form};
-use crate::db::network::{self as net, NewIpAddress};
-use crate::db::nodes::{self as nodes_db, Node};
-use crate::db::racks::{self as racks_db, RackRow};
+use crate::db;
+use crate::db::network::NewIpAddress;
+use crate::db::nodes::Node;
+use crate::db::racks::RackRow;
 use crate::db::DbConn;
+use crate::engine;
+use crate::engine::lifecycle::{NodeType, Status};
+use crate::engine::network::DEFAULT_VLAN_ID;
+use crate::engine::racks::liveness::STALE_SECS;
+use crate::engine::Form;
 use crate::error::{Error, Result};
+
+pub mod liveness;
 
 /// How often racks are asked to sync.
 pub const HEARTBEAT_SECS: u64 = 5;
-/// A rack that has not synced for this long is shown as disconnected, and
-/// its VLANs' secondary rack takes over DHCP.
-pub const STALE_SECS: i64 = 30;
 
 /// Where the shared secret lives: the config table, so every region on one
 /// database shares it (MAAS keeps its rack secret in the database too).
@@ -39,7 +40,7 @@ const SECRET_KEY: &str = "rack_secret";
 
 /// The shared secret racks sign with, if the region has made one.
 pub fn secret(c: &mut DbConn) -> Result<Option<String>> {
-    Ok(crate::db::config::get(c, SECRET_KEY)?.filter(|s| proto::valid_secret(s)))
+    Ok(db::config::get(c, SECRET_KEY)?.filter(|s| proto::valid_secret(s)))
 }
 
 /// The shared secret, created on first start. Call in a write transaction;
@@ -49,7 +50,7 @@ pub fn ensure_secret(c: &mut DbConn) -> Result<String> {
         return Ok(s);
     }
     let s = proto::new_secret();
-    crate::db::config::set(c, SECRET_KEY, &s)?;
+    db::config::set(c, SECRET_KEY, &s)?;
     Ok(s)
 }
 
@@ -91,7 +92,7 @@ fn is_rack(n: &Node) -> bool {
 /// The registered rack `system_id` (404 when unknown, so the rack
 /// registers again).
 pub fn rack(c: &mut DbConn, system_id: &str) -> Result<Node> {
-    nodes_db::by_system_id(c, system_id)?.filter(is_rack).ok_or(Error::NotFound("RackController"))
+    db::nodes::by_system_id(c, system_id)?.filter(is_rack).ok_or(Error::NotFound("RackController"))
 }
 
 /// Registers (or re-registers) a rack: one transaction, idempotent. Its
@@ -108,7 +109,7 @@ pub fn register(c: &mut DbConn, req: &RegisterRequest) -> Result<RegisterRespons
     }
     let mut reported = Vec::new();
     for i in &req.interfaces {
-        let mac = names::normalise_mac(&i.mac)
+        let mac = engine::names::normalise_mac(&i.mac)
             .ok_or_else(|| Error::BadRequest(format!("Interface {}: '{}' is not a MAC address.", i.name, i.mac)))?;
         let mut addrs = Vec::new();
         for a in &i.addresses {
@@ -124,10 +125,10 @@ pub fn register(c: &mut DbConn, req: &RegisterRequest) -> Result<RegisterRespons
     let macs: Vec<String> = reported.iter().map(|(m, _, _)| m.clone()).collect();
 
     let mut node = match req.system_id.as_deref().filter(|s| !s.is_empty()) {
-        Some(sid) => nodes_db::by_system_id(c, sid)?.filter(is_rack),
+        Some(sid) => db::nodes::by_system_id(c, sid)?.filter(is_rack),
         None => None,
     };
-    for (mac, id, node_type, sid) in racks_db::owners_of_macs(c, &macs)? {
+    for (mac, id, node_type, sid) in db::racks::owners_of_macs(c, &macs)? {
         let owner_is_rack = NodeType::from_code(node_type).is_rack();
         if !owner_is_rack {
             return Err(Error::Conflict(format!(
@@ -135,7 +136,7 @@ pub fn register(c: &mut DbConn, req: &RegisterRequest) -> Result<RegisterRespons
             )));
         }
         match &node {
-            None => node = nodes_db::by_ids(c, &[id])?.into_iter().next(),
+            None => node = db::nodes::by_ids(c, &[id])?.into_iter().next(),
             Some(n) if n.id != id => {
                 return Err(Error::Conflict(format!("MAC address {mac} belongs to another rack controller ({sid}).")))
             }
@@ -145,10 +146,10 @@ pub fn register(c: &mut DbConn, req: &RegisterRequest) -> Result<RegisterRespons
     let now = Utc::now().naive_utc();
     let node = match node {
         Some(n) => n,
-        None => node_engine::create_rack_node(c, hostname, &[])?,
+        None => engine::nodes::create::create_rack_node(c, hostname, &[])?,
     };
     sync_interfaces(c, &node, &reported)?;
-    racks_db::upsert(
+    db::racks::upsert(
         c,
         &RackRow {
             node_id: node.id,
@@ -162,19 +163,19 @@ pub fn register(c: &mut DbConn, req: &RegisterRequest) -> Result<RegisterRespons
 }
 
 fn sync_interfaces(c: &mut DbConn, node: &Node, reported: &[(String, String, Vec<IpNet>)]) -> Result<()> {
-    let existing = net::interfaces_of(c, node.id)?;
+    let existing = db::network::interfaces_of(c, node.id)?;
     let ids: Vec<i64> = existing.iter().map(|i| i.id).collect();
-    racks_db::delete_node_addresses(c, &ids)?;
-    let mut model = net::load_model(c)?;
+    db::racks::delete_node_addresses(c, &ids)?;
+    let mut model = db::network::load_model(c)?;
     for (mac, name, addrs) in reported {
         let iface_id = match existing.iter().find(|i| i.mac_address.as_deref() == Some(mac.as_str())) {
             Some(i) => i.id,
-            None => racks_db::insert_interface(c, node.id, name, mac)?,
+            None => db::racks::insert_interface(c, node.id, name, mac)?,
         };
         let mut vlan_id = None;
         for a in addrs {
             let ip = a.addr();
-            let subnet = match network::subnet_containing(&model, ip) {
+            let subnet = match engine::network::subnet_containing(&model, ip) {
                 Some(s) => s.clone(),
                 None => {
                     // A network the region has not seen becomes a subnet, so an
@@ -185,23 +186,23 @@ fn sync_interfaces(c: &mut DbConn, node: &Node, reported: &[(String, String, Vec
                     let vlan = if default_free {
                         DEFAULT_VLAN_ID
                     } else {
-                        let fab = network::create_fabric(c, &Fields(vec![]))?;
+                        let fab = engine::network::create_fabric(c, &Fields(vec![]))?;
                         model_vlan_of_fabric(c, fab.id)?
                     };
-                    let s = network::create_subnet(
+                    let s = engine::network::create_subnet(
                         c,
                         &Fields(vec![("cidr", a.trunc().to_string()), ("vlan", vlan.to_string())]),
                     )?;
-                    model = net::load_model(c)?;
+                    model = db::network::load_model(c)?;
                     s
                 }
             };
             vlan_id.get_or_insert(subnet.vlan_id);
-            if let Some(other) = net::address_by_ip(c, &ip.to_string())? {
+            if let Some(other) = db::network::address_by_ip(c, &ip.to_string())? {
                 tracing::warn!(%ip, owner = ?other.interface_id, "rack address already recorded for someone else; not linking it");
                 continue;
             }
-            net::address_insert(
+            db::network::address_insert(
                 c,
                 &NewIpAddress {
                     ip: Some(ip.to_string()),
@@ -215,13 +216,13 @@ fn sync_interfaces(c: &mut DbConn, node: &Node, reported: &[(String, String, Vec
                 },
             )?;
         }
-        racks_db::set_interface(c, iface_id, name, vlan_id)?;
+        db::racks::set_interface(c, iface_id, name, vlan_id)?;
     }
     Ok(())
 }
 
 fn model_vlan_of_fabric(c: &mut DbConn, fabric_id: i64) -> Result<i64> {
-    net::vlan_by_vid(c, fabric_id, 0)?
+    db::network::vlan_by_vid(c, fabric_id, 0)?
         .map(|v| v.id)
         .ok_or_else(|| Error::Internal("new fabric has no untagged VLAN".into()))
 }
@@ -231,11 +232,11 @@ fn model_vlan_of_fabric(c: &mut DbConn, fabric_id: i64) -> Result<i64> {
 pub fn sync(c: &mut DbConn, req: &SyncRequest, boot_images: &BootImages) -> Result<SyncResponse> {
     let rack = rack(c, &req.system_id)?;
     let services = serde_json::to_string(&req.services).map_err(Error::internal)?;
-    racks_db::touch(c, rack.id, &services, Utc::now().naive_utc())?;
+    db::racks::touch(c, rack.id, &services, Utc::now().naive_utc())?;
     let cfg = config_for(c, &rack, boot_images)?;
     let hash = proto::config_hash(&cfg);
     let changed = req.config_hash.as_deref() != Some(hash.as_str());
-    let power = super::jobs::rack_power_commands(c, &rack.system_id)?;
+    let power = engine::jobs::power::rack_power_commands(c, &rack.system_id)?;
     Ok(SyncResponse { config_hash: hash, config: changed.then_some(cfg), power })
 }
 
@@ -268,20 +269,20 @@ const KERNEL_OPTS: &str = "console=tty0 console=ttyS0,115200n8";
 
 /// Everything `rack` serves (a handful of queries, however many machines).
 pub fn config_for(c: &mut DbConn, rack: &Node, images: &BootImages) -> Result<RackConfig> {
-    let model = net::load_model(c)?;
-    let rack_ifaces = net::interfaces_of(c, rack.id)?;
+    let model = db::network::load_model(c)?;
+    let rack_ifaces = db::network::interfaces_of(c, rack.id)?;
     let ids: Vec<i64> = rack_ifaces.iter().map(|i| i.id).collect();
-    let rack_ips: Vec<(IpAddr, i64)> = net::links_of(c, &ids)?
+    let rack_ips: Vec<(IpAddr, i64)> = db::network::links_of(c, &ids)?
         .into_iter()
         .filter_map(|a| Some((a.ip.as_deref()?.parse().ok()?, a.subnet_id?)))
         .collect();
 
     // VLANs this rack serves DHCP on: as primary, or as secondary while the
     // primary is silent (failover).
-    let mut vlans: Vec<&net::Vlan> = model.vlans.values().filter(|v| v.dhcp_on).collect();
+    let mut vlans: Vec<&db::network::Vlan> = model.vlans.values().filter(|v| v.dhcp_on).collect();
     vlans.sort_by_key(|v| v.id);
     let primaries: Vec<i64> = vlans.iter().filter_map(|v| v.primary_rack_id).collect();
-    let fresh: HashSet<i64> = racks_db::of_nodes(c, &primaries)?
+    let fresh: HashSet<i64> = db::racks::of_nodes(c, &primaries)?
         .into_iter()
         .filter(|r| (Utc::now().naive_utc() - r.last_seen).num_seconds() <= STALE_SECS)
         .map(|r| r.node_id)
@@ -296,7 +297,7 @@ pub fn config_for(c: &mut DbConn, rack: &Node, images: &BootImages) -> Result<Ra
         .collect();
 
     let domain =
-        crate::db::places::domains(c)?.into_iter().find(|d| d.id == node_engine::DEFAULT_DOMAIN_ID).map(|d| d.name);
+        db::places::domains(c)?.into_iter().find(|d| d.id == engine::defaults::DEFAULT_DOMAIN_ID).map(|d| d.name);
     let mut subnets = Vec::new();
     let mut server_address = None;
     let mut subnet_ids = Vec::new();
@@ -314,7 +315,7 @@ pub fn config_for(c: &mut DbConn, rack: &Node, images: &BootImages) -> Result<Ra
             _ => None,
         })
     };
-    let mut subs: Vec<&net::Subnet> = model
+    let mut subs: Vec<&db::network::Subnet> = model
         .subnets
         .values()
         .filter(|s| served.contains(&s.vlan_id) || relayed.iter().any(|(v, _)| *v == s.vlan_id))
@@ -331,7 +332,9 @@ pub fn config_for(c: &mut DbConn, rack: &Node, images: &BootImages) -> Result<Ra
             tracing::warn!(subnet = %s.cidr, rack = %rack.system_id, "DHCP is on but the rack has no address in the subnet");
             continue;
         };
-        let Some(range) = net::ranges(c, Some(s.id))?.into_iter().find(|r| r.range_type == "dynamic") else { continue };
+        let Some(range) = db::network::ranges(c, Some(s.id))?.into_iter().find(|r| r.range_type == "dynamic") else {
+            continue;
+        };
         let (Ok(start), Ok(end)) = (range.start_ip.parse::<Ipv4Addr>(), range.end_ip.parse::<Ipv4Addr>()) else {
             continue;
         };
@@ -354,7 +357,7 @@ pub fn config_for(c: &mut DbConn, rack: &Node, images: &BootImages) -> Result<Ra
             let mut cfg = DhcpConfig::new(addr, subnets);
             let mut seen_mac = HashSet::new();
             let mut seen_ip = HashSet::new();
-            for (mac, ip, hostname) in racks_db::addresses_to_reserve(c, &subnet_ids)? {
+            for (mac, ip, hostname) in db::racks::addresses_to_reserve(c, &subnet_ids)? {
                 let (Ok(mac), Ok(ip)) = (mac.parse::<MacAddr>(), ip.parse::<Ipv4Addr>()) else { continue };
                 if seen_mac.insert(mac) && seen_ip.insert(ip) {
                     cfg.reservations.push(Reservation { mac, ip, hostname: Some(hostname) });
@@ -377,7 +380,7 @@ pub fn config_for(c: &mut DbConn, rack: &Node, images: &BootImages) -> Result<Ra
             "{KERNEL_OPTS} cloud-config-url={metadata}/enlist-preseed/?op=get_enlist_preseed ironpool.purpose=enlist"
         ),
     );
-    let machines = racks_db::boot_rows(c, NodeType::Machine as i32)?
+    let machines = db::racks::boot_rows(c, NodeType::Machine as i32)?
         .into_iter()
         .map(|r| {
             // An installer that called `netboot_off` reboots into its disk.
@@ -412,32 +415,32 @@ pub fn config_for(c: &mut DbConn, rack: &Node, images: &BootImages) -> Result<Ra
 /// `discovered` addresses so IPAM never hands them out.
 pub fn record_leases(c: &mut DbConn, report: &LeaseReport) -> Result<usize> {
     let _rack = rack(c, &report.system_id)?;
-    let model = net::load_model(c)?;
+    let model = db::network::load_model(c)?;
     let mut applied = 0;
     for e in &report.events {
         let mac = e.mac.to_string();
         let ip = e.ip.to_string();
         match e.kind {
             LeaseEventKind::Bound => {
-                if let Some((link_id, current)) = racks_db::dhcp_link_of_mac(c, &mac)? {
+                if let Some((link_id, current)) = db::racks::dhcp_link_of_mac(c, &mac)? {
                     if current.as_deref() != Some(ip.as_str()) {
-                        racks_db::delete_discovered(c, &mac, &ip)?;
-                        if net::address_by_ip(c, &ip)?.is_none() {
-                            net::address_set_ip(c, link_id, Some(&ip))?;
+                        db::racks::delete_discovered(c, &mac, &ip)?;
+                        if db::network::address_by_ip(c, &ip)?.is_none() {
+                            db::network::address_set_ip(c, link_id, Some(&ip))?;
                         }
                     }
                 } else {
-                    racks_db::delete_discovered(c, &mac, &ip)?;
-                    if net::address_by_ip(c, &ip)?.is_some() {
+                    db::racks::delete_discovered(c, &mac, &ip)?;
+                    if db::network::address_by_ip(c, &ip)?.is_some() {
                         tracing::warn!(%ip, %mac, "leased address is also assigned in IPAM");
                         continue;
                     }
-                    net::address_insert(
+                    db::network::address_insert(
                         c,
                         &NewIpAddress {
                             ip: Some(ip.clone()),
                             mode: "discovered".into(),
-                            subnet_id: network::subnet_containing(&model, IpAddr::V4(e.ip)).map(|s| s.id),
+                            subnet_id: engine::network::subnet_containing(&model, IpAddr::V4(e.ip)).map(|s| s.id),
                             interface_id: None,
                             user_id: None,
                             hostname: e.hostname.clone().unwrap_or_default(),
@@ -448,10 +451,10 @@ pub fn record_leases(c: &mut DbConn, report: &LeaseReport) -> Result<usize> {
                 }
             }
             LeaseEventKind::Released | LeaseEventKind::Expired | LeaseEventKind::Declined => {
-                racks_db::delete_discovered(c, &mac, &ip)?;
-                if let Some((link_id, Some(current))) = racks_db::dhcp_link_of_mac(c, &mac)? {
+                db::racks::delete_discovered(c, &mac, &ip)?;
+                if let Some((link_id, Some(current))) = db::racks::dhcp_link_of_mac(c, &mac)? {
                     if current == ip {
-                        net::address_set_ip(c, link_id, None)?;
+                        db::network::address_set_ip(c, link_id, None)?;
                     }
                 }
             }
@@ -466,27 +469,22 @@ pub fn record_boot_events(c: &mut DbConn, report: &BootEventReport) -> Result<us
     let rack = rack(c, &report.system_id)?;
     let mut n = 0;
     for e in report.events.iter().take(1000) {
-        let Some(mac) = names::normalise_mac(&e.mac) else { continue };
-        let Some((node_id, _)) = racks_db::node_of_mac(c, &mac)? else { continue };
-        let Some(node) = nodes_db::by_ids(c, &[node_id])?.into_iter().next() else { continue };
+        let Some(mac) = engine::names::normalise_mac(&e.mac) else { continue };
+        let Some((node_id, _)) = db::racks::node_of_mac(c, &mac)? else { continue };
+        let Some(node) = db::nodes::by_ids(c, &[node_id])?.into_iter().next() else { continue };
         let desc = format!("{} fetched {} from rack {}", e.ip, e.file, rack.hostname);
-        node_engine::log_event(c, &node, "", level::INFO, "PXE Request", &desc)?;
+        engine::events::log_event(c, &node, "", engine::events::level::INFO, "PXE Request", &desc)?;
         n += 1;
     }
     Ok(n)
-}
-
-/// Whether a rack synced recently.
-pub fn connected(row: &RackRow) -> bool {
-    (Utc::now().naive_utc() - row.last_seen).num_seconds() <= STALE_SECS
 }
 
 /// Deletes a rack. Refused while it serves DHCP on a VLAN unless `force`,
 /// which also turns DHCP off there (as MAAS's `force`); its addresses go
 /// with its interfaces.
 pub fn delete_rack(c: &mut DbConn, rack: &Node, force: bool) -> Result<()> {
-    let model = net::load_model(c)?;
-    let mut using: Vec<&net::Vlan> = model
+    let model = db::network::load_model(c)?;
+    let mut using: Vec<&db::network::Vlan> = model
         .vlans
         .values()
         .filter(|v| v.primary_rack_id == Some(rack.id) || v.secondary_rack_id == Some(rack.id))
@@ -511,26 +509,11 @@ pub fn delete_rack(c: &mut DbConn, rack: &Node, force: bool) -> Result<()> {
         if nv.primary_rack_id.is_none() {
             nv.dhcp_on = false;
         }
-        net::vlan_update(c, &nv)?;
+        db::network::vlan_update(c, &nv)?;
     }
-    let ids: Vec<i64> = net::interfaces_of(c, rack.id)?.iter().map(|i| i.id).collect();
-    racks_db::delete_node_addresses(c, &ids)?;
-    nodes_db::delete(c, rack.id)
-}
-
-/// The rack to drive a BMC: the connected rack seen most recently, or none
-/// (then the region drives it itself).
-pub fn pick_power_rack(c: &mut DbConn) -> Result<Option<String>> {
-    let racks = nodes_db::list(
-        c,
-        &crate::db::nodes::NodeFilter {
-            node_types: vec![NodeType::RackController as i32, NodeType::RegionAndRackController as i32],
-            ..Default::default()
-        },
-    )?;
-    let ids: Vec<i64> = racks.iter().map(|n| n.id).collect();
-    let best = racks_db::of_nodes(c, &ids)?.into_iter().filter(connected).max_by_key(|r| r.last_seen);
-    Ok(best.and_then(|r| racks.into_iter().find(|n| n.id == r.node_id)).map(|n| n.system_id))
+    let ids: Vec<i64> = db::network::interfaces_of(c, rack.id)?.iter().map(|i| i.id).collect();
+    db::racks::delete_node_addresses(c, &ids)?;
+    db::nodes::delete(c, rack.id)
 }
 
 /// Power results from a rack; returns how many were applied.
@@ -538,7 +521,7 @@ pub fn record_power_results(c: &mut DbConn, report: &proto::PowerResultReport) -
     let rack = rack(c, &report.system_id)?;
     let mut n = 0;
     for r in &report.results {
-        if super::jobs::apply_rack_result(c, &rack.system_id, r)? {
+        if engine::jobs::power::apply_rack_result(c, &rack.system_id, r)? {
             n += 1;
         }
     }

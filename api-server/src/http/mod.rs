@@ -15,41 +15,35 @@ pub mod paging;
 pub mod params;
 pub mod registry;
 pub mod reply;
+pub mod router;
 pub mod schemas;
 
 use std::sync::Arc;
-use std::time::Instant;
 
-use actix_web::http::header;
-use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
-use futures_util::StreamExt;
+use actix_web::web;
 
 use crate::config::RegionConfig;
 use crate::db::users::User;
 use crate::db::Datastore;
+use crate::engine;
 use crate::error::{Error, Result};
 use params::Params;
-use registry::{Access, Method, Registry, API_PREFIX};
-use reply::Reply;
 
 /// Shared state of a running region.
 pub struct AppState {
     pub db: Datastore,
     pub config: RegionConfig,
-    pub registry: Arc<Registry>,
-    /// The API 1.0 node calls Chef integrations use (not described).
-    pub registry_v1: Arc<Registry>,
     pub nonces: oauth::NonceCache,
     /// The power drivers this process runs (embedded rack).
-    pub power: crate::engine::power::PowerHub,
+    pub power: engine::power::PowerHub,
     /// Where the DNS server listens, once started (tests query it).
     pub dns_addr: std::sync::OnceLock<std::net::SocketAddr>,
     /// The secret racks sign with (`<data_dir>/secret`).
     pub rack_secret: String,
     /// Boot-resource contents on disk under the data dir.
-    pub images: crate::engine::image_store::ImageStore,
+    pub images: engine::image_store::ImageStore,
     /// The boot-resource importer (one import at a time).
-    pub importer: Arc<crate::engine::image_import::Importer>,
+    pub importer: Arc<engine::image_import::Importer>,
 }
 
 /// Everything an action gets: the caller, the decoded parameters, the state.
@@ -90,262 +84,5 @@ impl Ctx {
     /// A placeholder value of the matched URL template.
     pub fn path(&self, name: &str) -> &str {
         self.path_params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or("")
-    }
-}
-
-/// Collapses runs of `/` (one Chef client sends `//`), leaving the rest intact.
-fn normalise_path(p: &str) -> String {
-    let mut out = String::with_capacity(p.len());
-    let mut prev_slash = false;
-    for ch in p.chars() {
-        if ch == '/' && prev_slash {
-            continue;
-        }
-        prev_slash = ch == '/';
-        out.push(ch);
-    }
-    out
-}
-
-fn origin_of(req: &HttpRequest) -> String {
-    let ci = req.connection_info();
-    format!("{}://{}", ci.scheme(), ci.host())
-}
-
-/// Reads the body, refusing more than `limit` bytes with a clear 400.
-pub async fn read_body_limited(mut payload: web::Payload, limit: usize) -> Result<Vec<u8>> {
-    let mut body = Vec::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| Error::BadRequest(format!("Could not read the request body: {e}.")))?;
-        if body.len() + chunk.len() > limit {
-            return Err(Error::PayloadTooLarge { limit });
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
-/// The single actix service: everything under `/MAAS/` goes through here.
-pub async fn entry(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
-    let path = normalise_path(req.path());
-    let state = state.into_inner();
-    if let Some(call) = path.strip_prefix(ironpool_rack::link::proto::RPC_PREFIX) {
-        let call = call.to_string();
-        return crate::rpc::handle(&req, payload, state, &call).await;
-    }
-    let v1 = path.strip_prefix(V1_PREFIX).map(|rel| (rel.to_string(), state.registry_v1.clone()));
-    let v2 = path.strip_prefix(API_PREFIX).map(|rel| (rel.to_string(), state.registry.clone()));
-    let result = if let Some((rel, registry)) = v2.or(v1) {
-        let r = api(&req, payload, state.clone(), registry, &path, &rel).await;
-        let mut resp = match r {
-            Ok(reply) => reply.into_response(),
-            Err(e) => error::to_response(&e),
-        };
-        if let Ok(v) = header::HeaderValue::from_str(&state.registry.api_hash) {
-            resp.headers_mut().insert(header::HeaderName::from_static("x-maas-api-hash"), v);
-        }
-        resp.headers_mut().insert(header::VARY, header::HeaderValue::from_static("Authorization"));
-        return resp;
-    } else if let Some(rel) = path.strip_prefix(crate::api::metadata::PREFIX) {
-        let rel = rel.to_string();
-        crate::api::metadata::route(&req, payload, state, &rel).await
-    } else {
-        crate::api::site::route(&req, payload, state, &path).await
-    };
-    match result {
-        Ok(reply) => reply.into_response(),
-        Err(e) => error::to_response(&e),
-    }
-}
-
-/// Where the API 1.0 compatibility calls live.
-pub const V1_PREFIX: &str = "/MAAS/api/1.0/";
-
-async fn api(
-    req: &HttpRequest,
-    payload: web::Payload,
-    state: Arc<AppState>,
-    registry: Arc<Registry>,
-    full_path: &str,
-    rel: &str,
-) -> Result<Reply> {
-    if Arc::ptr_eq(&registry, &state.registry) && matches!(rel, "openapi.yaml" | "openapi.json") {
-        // Anonymous, generated from the same table as routing and describe/.
-        return match req.method().as_str() {
-            "GET" if rel == "openapi.yaml" => {
-                Ok(Reply::Bytes("application/openapi+yaml", openapi::yaml(&registry).into_bytes()))
-            }
-            "GET" => Ok(Reply::Bytes("application/json", openapi::json(&registry).into_bytes())),
-            _ => Err(Error::MethodNotAllowed { allow: vec!["GET"] }),
-        };
-    }
-    if rel == "describe/" && Arc::ptr_eq(&registry, &state.registry) {
-        // Anonymous; signed requests are accepted and their signature ignored.
-        return match req.method().as_str() {
-            "GET" => Ok(Reply::JsonBare(state.registry.describe(&origin_of(req)))),
-            _ => Err(Error::MethodNotAllowed { allow: vec!["GET"] }),
-        };
-    }
-    let route = registry.route(rel).ok_or_else(|| Error::UnknownEndpoint(full_path.to_string()))?;
-    let handlers: Vec<&registry::Handler> = route.auth.iter().chain(route.anon.iter()).copied().collect();
-    let method = Method::parse(req.method().as_str()).ok_or_else(|| allowed(&handlers))?;
-
-    // Raw uploads (boot-resource chunks) stream to disk in their handler
-    // instead of being buffered here.
-    let is_raw = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|c| c.trim_start().to_ascii_lowercase().starts_with("application/octet-stream"));
-    let streams = is_raw && handlers.iter().flat_map(|h| h.actions.iter()).any(|a| a.method == method && a.raw_body);
-    let (body, raw_body) = if streams {
-        (Vec::new(), Some(payload))
-    } else {
-        // Body limit: the largest any action of these handlers accepts.
-        let limit = handlers
-            .iter()
-            .flat_map(|h| h.actions.iter())
-            .map(|a| a.max_body.unwrap_or(state.config.max_body_bytes))
-            .max()
-            .unwrap_or(state.config.max_body_bytes);
-        (read_body_limited(payload, limit).await?, None)
-    };
-
-    let mut params = Params::default();
-    params.extend_urlencoded(req.query_string().as_bytes());
-    let query_len = params.pairs().len();
-    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-    params.extend_body(content_type, &body)?;
-    let form_encoded = content_type
-        .is_some_and(|c| c.trim_start().to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
-
-    let op = route.path_op.clone().or_else(|| params.get("op").map(str::to_string)).filter(|op| !op.is_empty());
-
-    // Credentials: the Authorization header(s) first (gomaasapi 2.0.0 may send
-    // several on retries; the last is the freshest), else query, else form body.
-    let mut attempts: Vec<oauth::OAuthParams> = req
-        .headers()
-        .get_all(header::AUTHORIZATION)
-        .filter_map(|v| v.to_str().ok())
-        .filter_map(oauth::parse_header)
-        .collect();
-    attempts.reverse();
-    if attempts.is_empty() {
-        let (q, b) = params.pairs().split_at(query_len);
-        attempts.extend(oauth::from_pairs(q).or_else(|| if form_encoded { oauth::from_pairs(b) } else { None }));
-    }
-
-    let mut user = None;
-    if route.auth.is_some() && !attempts.is_empty() {
-        let signed: Vec<(String, String)> =
-            if form_encoded { params.pairs().to_vec() } else { params.pairs()[..query_len].to_vec() };
-        let origin = origin_of(req);
-        let signed_req = oauth::SignedRequest {
-            method: req.method().as_str(),
-            base_url: &origin,
-            raw_path: req.path(),
-            params: &signed,
-        };
-        let policy = oauth::Policy {
-            window_secs: state.config.oauth_timestamp_window_secs,
-            reject_nonce_reuse: state.config.oauth_reject_nonce_reuse,
-        };
-        let mut last_err = None;
-        for attempt in &attempts {
-            match oauth::verify(&state.db, &state.nonces, policy, attempt, &signed_req).await {
-                Ok(u) => {
-                    user = Some(u);
-                    break;
-                }
-                Err(e) => last_err = Some(e),
-            }
-        }
-        if user.is_none() {
-            return Err(last_err.expect("at least one attempt"));
-        }
-    }
-
-    // MAAS dispatch: an authenticated caller gets the authenticated handler; an
-    // anonymous one gets the anonymous handler when it serves this method,
-    // otherwise a 401 challenge.
-    let handler = match (&user, route.auth, route.anon) {
-        (Some(_), Some(h), _) => h,
-        (None, _, Some(anon)) if route.auth.is_none() || anon.actions.iter().any(|a| a.method == method) => anon,
-        (None, Some(_), _) => {
-            return Err(Error::Unauthorized("Authentication credentials were not provided or are not valid.".into()))
-        }
-        (_, None, Some(anon)) => anon,
-        (_, None, None) => unreachable!("a route has at least one handler"),
-    };
-    if let Some(u) = &user {
-        req.extensions_mut().insert(LoggedUser(u.username.clone()));
-    }
-    if !handler.actions.iter().any(|a| a.method == method) {
-        return Err(allowed(&[handler]));
-    }
-    let action = handler.actions.iter().find(|a| a.method == method && a.op == op.as_deref()).ok_or_else(|| {
-        Error::UnrecognisedSignature {
-            method: method.as_str().to_string(),
-            op: op.clone().unwrap_or_else(|| "None".into()),
-        }
-    })?;
-
-    params.remove_where(|k| k == "op" || k.starts_with("oauth_"));
-    debug_assert!(handler.access == Access::Anonymous || user.is_some());
-    let paging = if action.method == Method::Get && action.op.is_none() && !action.pages_itself {
-        paging::Request::from_params(&mut params)?
-    } else {
-        None
-    };
-    let origin = origin_of(req);
-    let ctx = Ctx { state, user, path_params: route.path_params, params, origin: origin.clone(), body: raw_body };
-    let reply = (action.run)(ctx).await?;
-    Ok(match paging {
-        Some(p) => p.apply(reply, &format!("{origin}{full_path}"), req.query_string()),
-        None => reply,
-    })
-}
-
-fn allowed(handlers: &[&registry::Handler]) -> Error {
-    let mut allow: Vec<&'static str> =
-        handlers.iter().flat_map(|h| h.actions.iter()).map(|a| a.method.as_str()).collect();
-    allow.sort();
-    allow.dedup();
-    Error::MethodNotAllowed { allow }
-}
-
-/// The authenticated username, stashed for the request log.
-#[derive(Clone)]
-pub struct LoggedUser(pub String);
-
-/// Logs one line per request: method, path (never the query, which may carry
-/// OAuth parameters), status, latency and user. Headers and bodies are never
-/// logged, so secrets are not either.
-pub async fn log_request(
-    req: actix_web::dev::ServiceRequest,
-    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
-) -> std::result::Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
-    let start = Instant::now();
-    let method = req.method().to_string();
-    let path = req.path().to_string();
-    let res = next.call(req).await?;
-    let user = res.request().extensions().get::<LoggedUser>().map(|u| u.0.clone()).unwrap_or_else(|| "-".into());
-    tracing::info!(
-        target: "ironpool::http",
-        %method,
-        %path,
-        status = res.status().as_u16(),
-        latency_ms = start.elapsed().as_secs_f64() * 1000.0,
-        %user,
-        "request"
-    );
-    Ok(res)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn collapses_slashes() {
-        assert_eq!(super::normalise_path("/MAAS/api/1.0//nodes/"), "/MAAS/api/1.0/nodes/");
     }
 }

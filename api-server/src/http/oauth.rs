@@ -15,8 +15,10 @@ use hmac::{Hmac, Mac};
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use subtle::ConstantTimeEq;
 
+use crate::db;
 use crate::db::users::User;
 use crate::db::Datastore;
+use crate::engine;
 use crate::error::{Error, Result};
 
 /// RFC 3986 unreserved characters stay; everything else is percent-encoded.
@@ -159,15 +161,15 @@ pub async fn verify(
     }
     let consumer_key = p.consumer_key().to_string();
     let token_key = p.token_key().to_string();
-    let found = db.run(move |c| crate::db::tokens::lookup_for_auth(c, &consumer_key, &token_key)).await?;
+    let found = db.run(move |c| db::tokens::lookup_for_auth(c, &consumer_key, &token_key)).await?;
     let (token, user) = match found {
-        crate::db::tokens::AuthLookup::UnknownConsumer => {
+        db::tokens::AuthLookup::UnknownConsumer => {
             return Err(Error::OAuth("Invalid API key.".into()));
         }
-        crate::db::tokens::AuthLookup::UnknownToken => {
+        db::tokens::AuthLookup::UnknownToken => {
             return Err(Error::OAuth(format!("'Invalid access token: {}'", p.token_key())));
         }
-        crate::db::tokens::AuthLookup::Found(found) => *found,
+        db::tokens::AuthLookup::Found(found) => *found,
     };
     check_signature(nonces, policy, p, req, &token.token_secret)?;
     if !user.is_active {
@@ -223,7 +225,7 @@ fn check_signature(
 
 /// What a metadata request authenticated as.
 pub enum NodeCaller {
-    Node(Box<crate::db::nodes::Node>),
+    Node(Box<db::nodes::Node>),
     /// No credentials at all (enlistment fallbacks).
     Anonymous,
 }
@@ -242,16 +244,16 @@ pub async fn verify_node(
     let Some(p) = p else { return Ok(NodeCaller::Anonymous) };
     let consumer_key = p.consumer_key().to_string();
     let token_key = p.token_key().to_string();
-    let found = db.run(move |c| crate::engine::metadata::lookup_token(c, &consumer_key, &token_key)).await?;
+    let found = db.run(move |c| engine::metadata::token::lookup_token(c, &consumer_key, &token_key)).await?;
     match found {
-        crate::engine::metadata::NodeAuth::Node(node, secret) => {
+        engine::metadata::token::NodeAuth::Node(node, secret) => {
             check_signature(nonces, policy, p, req, &secret)?;
             Ok(NodeCaller::Node(node))
         }
-        crate::engine::metadata::NodeAuth::UserToken => {
+        engine::metadata::token::NodeAuth::UserToken => {
             Err(Error::Forbidden("Not authenticated as a known node.".into()))
         }
-        crate::engine::metadata::NodeAuth::Unknown => Err(Error::OAuth("Invalid API key.".into())),
+        engine::metadata::token::NodeAuth::Unknown => Err(Error::OAuth("Invalid API key.".into())),
     }
 }
 

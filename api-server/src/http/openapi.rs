@@ -18,7 +18,8 @@ use utoipa::openapi::{
     Required, ServerBuilder,
 };
 
-use super::registry::{Access, Action, Handler, Method, ParamDoc, Registry, Returns, API_PREFIX};
+use crate::http;
+use crate::http::registry::{Access, Action, Handler, Method, ParamDoc, Registry, Returns, API_PREFIX};
 
 const SECURITY: &str = "MAASOAuth";
 
@@ -101,7 +102,7 @@ fn operation(h: &Handler, a: &Action) -> utoipa::openapi::path::Operation {
     }
     let json = |schema: ObjectBuilder| ContentBuilder::new().schema(Some(schema)).build();
     // The typed resource schema where there is one, else "an object".
-    let typed = super::schemas::for_action(h, a);
+    let typed = http::schemas::for_action(h, a);
     let object = || -> RefOr<Schema> {
         match typed {
             Some(name) => RefOr::Ref(Ref::from_schema_name(name)),
@@ -260,7 +261,7 @@ pub fn document(registry: &Registry) -> OpenApi {
         .components(Some(
             ComponentsBuilder::new()
                 .security_scheme(SECURITY, scheme)
-                .schemas_from_iter(super::schemas::components())
+                .schemas_from_iter(http::schemas::components())
                 .build(),
         ))
         .build()

@@ -9,9 +9,9 @@
 use base64::Engine as _;
 use serde_json::Value;
 
-use super::params::Params;
-use super::reply::Reply;
 use crate::error::{Error, Result};
+use crate::http::params::Params;
+use crate::http::reply::Reply;
 
 pub struct Request {
     limit: usize,

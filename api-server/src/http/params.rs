@@ -8,6 +8,7 @@
 
 use base64::Engine as _;
 
+use crate::engine;
 use crate::error::{Error, Result};
 
 /// A file part of a multipart body.
@@ -27,7 +28,7 @@ pub struct Params {
 
 pub use crate::engine::parse_bool;
 
-impl crate::engine::Form for Params {
+impl engine::Form for Params {
     fn value(&self, name: &str) -> Option<&str> {
         self.get(name)
     }

@@ -381,7 +381,19 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn new(handlers: Vec<Handler>) -> Arc<Registry> {
+    /// Builds the table. Handlers declared more than once (same name, URL and
+    /// access) are one handler: later declarations add their actions to the
+    /// first, so a module can add an action to another module's handler
+    /// (`set_storage_layout` on `MachineHandler`) without either importing
+    /// the other.
+    pub fn new(declared: Vec<Handler>) -> Arc<Registry> {
+        let mut handlers: Vec<Handler> = Vec::with_capacity(declared.len());
+        for h in declared {
+            match handlers.iter_mut().find(|m| m.name == h.name && m.path == h.path && m.access == h.access) {
+                Some(first) => first.actions.extend(h.actions),
+                None => handlers.push(h),
+            }
+        }
         let mut reg = Registry { handlers, api_hash: String::new() };
         let canonical = serde_json::to_vec(&reg.describe_value("", false)).expect("describe serialises");
         use sha1::Digest;

@@ -15,7 +15,7 @@
 use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::{Ref, RefOr};
 
-use super::registry::{Action, Handler, Method, Returns};
+use crate::http::registry::{Action, Handler, Method, Returns};
 
 type Fields = &'static [(&'static str, &'static str)];
 

@@ -304,7 +304,7 @@ pub async fn finish_commissioning(s: &TestServer, sid: &str) {
         .db
         .write(move |c| {
             let n = ironpool_region::db::nodes::by_system_id(c, &sid)?.unwrap();
-            ironpool_region::engine::nodes::complete_commissioning(c, &n, "test")
+            ironpool_region::engine::nodes::commission::complete_commissioning(c, &n, "test")
         })
         .await
         .unwrap();
@@ -317,7 +317,7 @@ pub async fn complete_deployment(s: &TestServer, sid: &str) {
         .db
         .write(move |c| {
             let n = ironpool_region::db::nodes::by_system_id(c, &sid)?.unwrap();
-            ironpool_region::engine::nodes::complete_deployment(c, &n, "test")
+            ironpool_region::engine::nodes::deploy::complete_deployment(c, &n, "test")
         })
         .await
         .unwrap();
@@ -332,8 +332,8 @@ fn rand_byte() -> u8 {
 
 /// A disk as commissioning reports it: `name`, size in GB (10^9 bytes),
 /// rotational (tagged `rotary`) or not (`ssd`).
-pub fn disk(name: &str, gb: i64, rotational: bool) -> ironpool_region::engine::storage::DiskInventory {
-    ironpool_region::engine::storage::DiskInventory {
+pub fn disk(name: &str, gb: i64, rotational: bool) -> ironpool_region::engine::storage::devices::DiskInventory {
+    ironpool_region::engine::storage::devices::DiskInventory {
         name: name.into(),
         model: Some("QEMU HARDDISK".into()),
         serial: Some(format!("QM-{name}")),
@@ -353,7 +353,7 @@ pub async fn ready_machine_with_disks(
     hostname: &str,
     cpus: u32,
     mem_mib: u32,
-    disks: Vec<ironpool_region::engine::storage::DiskInventory>,
+    disks: Vec<ironpool_region::engine::storage::devices::DiskInventory>,
 ) -> String {
     let mac = format!("52:54:00:{:02x}:{:02x}:{:02x}", rand_byte(), rand_byte(), rand_byte());
     let r = s
@@ -385,8 +385,8 @@ pub async fn ready_machine_with_disks(
         .db
         .write(move |c| {
             let n = ironpool_region::db::nodes::by_system_id(c, &sid2)?.unwrap();
-            ironpool_region::engine::storage::record_block_devices(c, n.id, &disks)?;
-            ironpool_region::engine::nodes::complete_commissioning(c, &n, "test")
+            ironpool_region::engine::storage::devices::record_block_devices(c, n.id, &disks)?;
+            ironpool_region::engine::nodes::commission::complete_commissioning(c, &n, "test")
         })
         .await
         .unwrap();

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use serde_json::{json, Map, Value};
 
-use super::resource_uri;
+use crate::api::views::resource_uri;
 use crate::db::network::{Fabric, IpAddress, IpRange, Model, Space, StaticRoute, Subnet, Vlan};
 
 fn space_name(model: &Model, id: Option<i64>) -> String {

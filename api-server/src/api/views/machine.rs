@@ -1,61 +1,20 @@
-//! JSON shapes of MAAS objects (`maas-api.md` §10), rendered from rows.
-//!
-//! Nested objects carry their own full field list (a zone inside a machine is
-//! the zone of `zones/{name}/`); optional keys are omitted rather than null
-//! where gomaasapi rejects null (`maas-api.md` §13).
+//! Machines and devices, as MAAS renders them (lists serialised straight to bytes).
 
+use crate::api;
+use crate::api::views::interface::gateway;
+use crate::api::views::interface::node_ips;
+use crate::api::views::interface::raw;
+use crate::api::views::interface::Gateways;
+use crate::api::views::interface::InterfaceView;
+use crate::api::views::interface::ParentStub;
+use crate::api::views::resource_uri;
+use crate::api::views::shared::Shared;
+use crate::db::nodes::Node;
+use crate::db::related::Related;
+use crate::engine::lifecycle::{NodeType, Status};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
-
-use super::resource_uri;
-use crate::db::events::Event;
-use crate::db::nodes::{Domain, Interface, Node, Pool, Related, Tag, Zone};
-use crate::engine::lifecycle::{NodeType, Status};
-
-pub fn zone_json(z: &Zone) -> Value {
-    json!({
-        "id": z.id,
-        "name": z.name,
-        "description": z.description,
-        "resource_uri": resource_uri(&format!("zones/{}/", enc(&z.name))),
-    })
-}
-
-pub fn pool_json(p: &Pool) -> Value {
-    json!({
-        "id": p.id,
-        "name": p.name,
-        "description": p.description,
-        "resource_uri": resource_uri(&format!("resourcepool/{}/", p.id)),
-    })
-}
-
-pub fn domain_json(d: &Domain, record_count: i64) -> Value {
-    json!({
-        "id": d.id,
-        "name": d.name,
-        "ttl": d.ttl,
-        "authoritative": d.authoritative,
-        "resource_record_count": record_count,
-        "is_default": d.is_default,
-        "resource_uri": resource_uri(&format!("domains/{}/", d.id)),
-    })
-}
-
-pub fn tag_json(t: &Tag) -> Value {
-    json!({
-        "name": t.name,
-        "definition": t.definition,
-        "comment": t.comment,
-        "kernel_opts": t.kernel_opts,
-        "resource_uri": resource_uri(&format!("tags/{}/", enc(&t.name))),
-    })
-}
-
-fn enc(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
-}
 
 /// The collection a node's `resource_uri` lives under.
 pub fn node_collection(node_type: i32) -> &'static str {
@@ -65,155 +24,6 @@ pub fn node_collection(node_type: i32) -> &'static str {
         NodeType::RackController | NodeType::RegionAndRackController => "rackcontrollers",
         NodeType::RegionController => "regioncontrollers",
     }
-}
-
-/// Shared, precomputed pieces of a machine list: each zone, pool and domain
-/// rendered once, not once per machine.
-pub struct Shared<'a> {
-    rel: &'a Related,
-    net: super::netjson::NetJson<'a>,
-    zones: std::collections::HashMap<i64, Value>,
-    pools: std::collections::HashMap<i64, Value>,
-    domains: std::collections::HashMap<i64, Value>,
-}
-
-impl<'a> Shared<'a> {
-    pub fn new(rel: &'a Related) -> Shared<'a> {
-        Shared {
-            rel,
-            net: super::netjson::NetJson::new(&rel.net, &rel.racks),
-            zones: rel.zones.iter().map(|(id, z)| (*id, zone_json(z))).collect(),
-            pools: rel.pools.iter().map(|(id, p)| (*id, pool_json(p))).collect(),
-            domains: rel.domains.iter().map(|(id, d)| (*id, domain_json(d, 0))).collect(),
-        }
-    }
-}
-
-/// An interface as rendered inside a node.
-#[derive(Serialize)]
-struct InterfaceView<'a> {
-    system_id: &'a str,
-    id: i64,
-    name: &'a str,
-    #[serde(rename = "type")]
-    iftype: &'a str,
-    vlan: Value,
-    mac_address: &'a Option<String>,
-    parents: Vec<&'a str>,
-    children: Vec<&'a str>,
-    tags: Box<RawValue>,
-    enabled: bool,
-    links: Vec<Value>,
-    params: Value,
-    discovered: Option<()>,
-    effective_mtu: i64,
-    vendor: &'a Option<String>,
-    product: &'a Option<String>,
-    firmware_version: &'a Option<String>,
-    link_connected: bool,
-    interface_speed: i64,
-    link_speed: i64,
-    numa_node: i32,
-    sriov_max_vf: i32,
-    resource_uri: String,
-}
-
-fn raw(text: &str, fallback: &str) -> Box<RawValue> {
-    RawValue::from_string(text.to_string())
-        .or_else(|_| RawValue::from_string(fallback.to_string()))
-        .expect("fallback is valid JSON")
-}
-
-impl<'a> InterfaceView<'a> {
-    /// `siblings` are the node's interfaces (parents and children are
-    /// rendered by name).
-    fn new(system_id: &'a str, i: &'a Interface, siblings: &'a [Interface], sh: &Shared<'a>) -> InterfaceView<'a> {
-        let rel = sh.rel;
-        let params: Value = serde_json::from_str(&i.params).unwrap_or(Value::Null);
-        let params = match params {
-            Value::Object(m) if !m.is_empty() => Value::Object(m),
-            _ => json!(""),
-        };
-        let names = |ids: Option<&Vec<i64>>| -> Vec<&'a str> {
-            let mut v: Vec<&'a str> = ids
-                .map(|ids| {
-                    ids.iter().filter_map(|id| siblings.iter().find(|s| s.id == *id)).map(|s| s.name.as_str()).collect()
-                })
-                .unwrap_or_default();
-            v.sort_unstable();
-            v
-        };
-        let vlan_mtu = i.vlan_id.and_then(|v| rel.net.vlans.get(&v)).map(|v| v.mtu as i64);
-        InterfaceView {
-            system_id,
-            id: i.id,
-            name: &i.name,
-            iftype: &i.iftype,
-            vlan: i.vlan_id.map(|v| sh.net.vlan(v)).unwrap_or(Value::Null),
-            mac_address: &i.mac_address,
-            parents: names(rel.iface_parents.get(&i.id)),
-            children: names(rel.iface_children.get(&i.id)),
-            tags: raw(&i.tags, "[]"),
-            enabled: i.enabled,
-            links: rel.links.get(&i.id).map(|ls| ls.iter().map(|l| sh.net.link(l)).collect()).unwrap_or_default(),
-            effective_mtu: params.get("mtu").and_then(Value::as_i64).or(vlan_mtu).unwrap_or(1500),
-            params,
-            discovered: None,
-            vendor: &i.vendor,
-            product: &i.product,
-            firmware_version: &i.firmware_version,
-            link_connected: i.link_connected,
-            interface_speed: i.interface_speed,
-            link_speed: i.link_speed,
-            numa_node: 0,
-            sriov_max_vf: 0,
-            resource_uri: resource_uri(&format!("nodes/{system_id}/interfaces/{}/", i.id)),
-        }
-    }
-}
-
-/// One interface of a node (the `interfaces/` endpoints); `rel` holds the
-/// node's interfaces, links and the network model.
-pub fn interface_json(system_id: &str, i: &Interface, rel: &Related) -> Value {
-    let sh = Shared::new(rel);
-    let siblings = rel.interfaces.get(&i.node_id).map(Vec::as_slice).unwrap_or(&[]);
-    serde_json::to_value(InterfaceView::new(system_id, i, siblings, &sh)).expect("interface serialises")
-}
-
-/// Addresses assigned to a node's interfaces, in link order.
-fn node_ips<'a>(ifaces: &[Interface], rel: &'a Related) -> Vec<&'a str> {
-    ifaces.iter().flat_map(|i| rel.links.get(&i.id).into_iter().flatten()).filter_map(|l| l.ip.as_deref()).collect()
-}
-
-fn gateway(rel: &Related, link: Option<i64>, ifaces: &[Interface]) -> Gateway {
-    let found =
-        link.and_then(|id| ifaces.iter().flat_map(|i| rel.links.get(&i.id).into_iter().flatten()).find(|l| l.id == id));
-    Gateway {
-        gateway_ip: found
-            .and_then(|l| l.subnet_id)
-            .and_then(|s| rel.net.subnets.get(&s))
-            .and_then(|s| s.gateway_ip.clone()),
-        link_id: found.map(|l| l.id),
-    }
-}
-
-#[derive(Serialize)]
-struct ParentStub {
-    system_id: String,
-    resource_uri: String,
-    __incomplete__: bool,
-}
-
-#[derive(Serialize)]
-struct Gateway {
-    gateway_ip: Option<String>,
-    link_id: Option<i64>,
-}
-
-#[derive(Serialize)]
-struct Gateways {
-    ipv4: Gateway,
-    ipv6: Gateway,
 }
 
 #[derive(Serialize)]
@@ -239,10 +49,10 @@ pub struct MachineView<'a> {
     owner_data: Box<RawValue>,
     workload_annotations: Box<RawValue>,
     locked: bool,
-    cache_sets: Vec<super::storage::StubView<'a>>,
-    bcaches: Vec<super::storage::StubView<'a>>,
-    raids: Vec<super::storage::StubView<'a>>,
-    volume_groups: Vec<super::storage::StubView<'a>>,
+    cache_sets: Vec<api::views::storage::StubView<'a>>,
+    bcaches: Vec<api::views::storage::StubView<'a>>,
+    raids: Vec<api::views::storage::StubView<'a>>,
+    volume_groups: Vec<api::views::storage::StubView<'a>>,
     bios_boot_method: &'a Option<String>,
     boot_interface: Option<InterfaceView<'a>>,
     architecture: &'a Option<String>,
@@ -271,10 +81,10 @@ pub struct MachineView<'a> {
     zone: Option<&'a Value>,
     pool: Option<&'a Value>,
     disable_ipv4: bool,
-    boot_disk: Option<super::storage::BlockDeviceView<'a>>,
-    blockdevice_set: Vec<super::storage::BlockDeviceView<'a>>,
-    physicalblockdevice_set: Vec<super::storage::BlockDeviceView<'a>>,
-    virtualblockdevice_set: Vec<super::storage::BlockDeviceView<'a>>,
+    boot_disk: Option<api::views::storage::BlockDeviceView<'a>>,
+    blockdevice_set: Vec<api::views::storage::BlockDeviceView<'a>>,
+    physicalblockdevice_set: Vec<api::views::storage::BlockDeviceView<'a>>,
+    virtualblockdevice_set: Vec<api::views::storage::BlockDeviceView<'a>>,
     special_filesystems: [u8; 0],
     parent: Option<ParentStub>,
     default_gateways: Gateways,
@@ -322,7 +132,7 @@ impl<'a> MachineView<'a> {
         // Owner data is stored as a JSON object of strings; anything else reads as {}.
         let owner_data = raw(&n.owner_data, "{}");
         const UNKNOWN: (i32, &str) = (-1, "Unknown");
-        let disks = super::storage::MachineStorageView::new(n, rel.storage.get(&n.id));
+        let disks = api::views::storage::MachineStorageView::new(n, rel.storage.get(&n.id));
         MachineView {
             system_id: &n.system_id,
             hostname: &n.hostname,
@@ -502,26 +312,4 @@ pub fn anonymous_machine_json(n: &Node, rel: &Related) -> Value {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
     )
-}
-
-/// Events use MAAS's own date format: `Tue, 07 May. 2024 20:11:08`.
-pub fn event_json(e: &Event) -> Value {
-    let level = match e.level {
-        0 => "AUDIT",
-        l if l <= 10 => "DEBUG",
-        l if l <= 20 => "INFO",
-        l if l <= 30 => "WARNING",
-        l if l <= 40 => "ERROR",
-        _ => "CRITICAL",
-    };
-    json!({
-        "username": e.username,
-        "node": e.system_id,
-        "hostname": e.hostname,
-        "id": e.id,
-        "level": level,
-        "created": e.created_at.format("%a, %d %b. %Y %H:%M:%S").to_string(),
-        "type": e.type_name,
-        "description": e.description,
-    })
 }

@@ -1,0 +1,31 @@
+//! JSON shapes of MAAS objects (`maas-api.md` §10), rendered from rows.
+//!
+//! Nested objects carry their own full field list (a zone inside a machine is
+//! the zone of `zones/{name}/`); optional keys are omitted rather than null
+//! where gomaasapi rejects null (`maas-api.md` §13).
+//!
+//! One module per MAAS shape; handlers build a view from rows (and related
+//! rows loaded in bulk) and serialise it. Response bodies are made here, not
+//! in the handler modules.
+
+use crate::http::registry::API_PREFIX;
+
+pub mod dns;
+pub mod event;
+pub mod interface;
+pub mod machine;
+pub mod network;
+pub mod place;
+pub mod shared;
+pub mod storage;
+pub mod tag;
+pub mod user;
+
+/// An absolute-path `resource_uri` for a path under the API prefix.
+pub fn resource_uri(rel: &str) -> String {
+    format!("{API_PREFIX}{rel}")
+}
+
+pub(crate) fn enc(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}

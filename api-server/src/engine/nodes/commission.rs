@@ -1,0 +1,223 @@
+//! Commissioning and the operator's state changes around it: accept, commission, abort, broken/fixed, failed testing, rescue mode.
+
+use crate::db;
+use crate::db::nodes::{Node, NodeChanges};
+use crate::db::users::User;
+use crate::db::DbConn;
+use crate::engine;
+use crate::engine::access::{require_admin, require_edit};
+use crate::engine::events::{event, level};
+use crate::engine::lifecycle::{Status, ABORTABLE, COMMISSIONABLE, RELEASABLE};
+use crate::engine::nodes::power::request_power;
+use crate::engine::nodes::release::release_resources;
+use crate::engine::nodes::release::released_changes;
+use crate::engine::nodes::state::enter_timed;
+use crate::engine::nodes::state::transition;
+use crate::engine::nodes::state::wrong_state;
+use crate::error::{Error, Result};
+
+pub(crate) fn start_commissioning(c: &mut DbConn, actor: &User, n: &Node, _comment: &str) -> Result<Node> {
+    // An admin commissioning (or accepting) a machine takes it out of
+    // enlistment; the new run's results replace the old ones.
+    db::metadata::clear_phase(c, n.id, Status::Commissioning.code())?;
+    engine::metadata::token::ensure_token(c, n)?;
+    let changes = NodeChanges { enlisting: Some(false), netboot: Some(true), ..Default::default() };
+    let node = enter_timed(c, n, Status::Commissioning, &actor.username, "", changes)?;
+    request_power(c, &node, &actor.username, engine::power::PowerAction::On)?;
+    db::nodes::by_system_id(c, &n.system_id)?.ok_or(Error::NotFound("Machine"))
+}
+
+/// `commission` (admin): from the commissionable statuses, with a power type.
+pub fn commission(c: &mut DbConn, actor: &User, n: &Node) -> Result<Node> {
+    require_admin(actor, n)?;
+    let st = Status::of(n);
+    if !COMMISSIONABLE.contains(&st) {
+        return Err(Error::Conflict(format!(
+            "Machine cannot be commissioned in its current state ('{}').",
+            st.label()
+        )));
+    }
+    if n.power_type.is_empty() {
+        return Err(Error::Conflict(
+            "Machine cannot be commissioned: it has no power type. Set one (power_type=manual at least) first.".into(),
+        ));
+    }
+    start_commissioning(c, actor, n, "")
+}
+
+/// The commissioning environment reported success: inventory done, READY
+/// (NEW again for machines enlisted but never accepted).
+pub fn complete_commissioning(c: &mut DbConn, n: &Node, actor: &str) -> Result<Node> {
+    if Status::of(n) != Status::Commissioning {
+        return Err(wrong_state("complete commissioning of", n));
+    }
+    let to = if n.enlisting { Status::New } else { Status::Ready };
+    engine::interfaces::initial_links(c, n)?;
+    let node = transition(
+        c,
+        n,
+        to,
+        actor,
+        "",
+        NodeChanges { status_expires_at: Some(None), enlisting: Some(false), ..Default::default() },
+    )?;
+    engine::storage::layouts::apply_default_layout(c, &node)?;
+    Ok(node)
+}
+
+/// `accept` (admin): NEW machines start commissioning; others are skipped.
+pub fn accept(c: &mut DbConn, actor: &User, n: &Node) -> Result<Option<Node>> {
+    require_admin(actor, n)?;
+    if Status::of(n) != Status::New {
+        return Ok(None);
+    }
+    start_commissioning(c, actor, n, "").map(Some)
+}
+
+/// `abort`: stops commissioning, deploying, erasing or testing.
+pub fn abort(c: &mut DbConn, actor: &User, n: &Node, comment: &str) -> Result<Node> {
+    require_edit(actor, n)?;
+    let st = Status::of(n);
+    if !ABORTABLE.contains(&st) {
+        return Err(Error::Conflict(format!("Node cannot be aborted in its current state ('{}').", st.label())));
+    }
+    let prev = Status::from_code(n.previous_status).unwrap_or(Status::New);
+    let to = match st {
+        Status::Deploying => Status::Allocated,
+        Status::DiskErasing => Status::FailedDiskErasing,
+        _ => prev,
+    };
+    if !comment.is_empty() {
+        event(c, n, &actor.username, level::INFO, "Aborting", comment)?;
+    }
+    let node =
+        transition(c, n, to, &actor.username, "", NodeChanges { status_expires_at: Some(None), ..Default::default() })?;
+    request_power(c, &node, &actor.username, engine::power::PowerAction::Off)?;
+    db::nodes::by_system_id(c, &n.system_id)?.ok_or(Error::NotFound("Machine"))
+}
+
+/// `mark_broken`: the owner (or an admin, for unowned machines) marks it BROKEN.
+pub fn mark_broken(c: &mut DbConn, actor: &User, n: &Node, comment: &str) -> Result<Node> {
+    match n.owner_id {
+        Some(owner) if owner != actor.id => {
+            return Err(Error::Forbidden("Only the machine's owner can mark it broken.".into()));
+        }
+        None if !actor.is_superuser => {
+            return Err(Error::Forbidden("Only an administrator can mark an unowned machine broken.".into()));
+        }
+        _ => {}
+    }
+    let st = Status::of(n);
+    let mut changes = NodeChanges {
+        error_description: Some(comment.to_string()),
+        status_expires_at: Some(None),
+        ..Default::default()
+    };
+    // A deployed machine keeps its owner so mark_fixed can return it to
+    // DEPLOYED; anything else releasable is released first.
+    if st != Status::Deployed && RELEASABLE.contains(&st) {
+        let r = released_changes();
+        changes.owner_id = r.owner_id;
+        changes.agent_name = r.agent_name;
+        changes.owner_data = r.owner_data;
+        changes.osystem = r.osystem;
+        changes.distro_series = r.distro_series;
+        changes.hwe_kernel = r.hwe_kernel;
+        changes.user_data = r.user_data;
+        release_resources(c, n)?;
+    }
+    transition(c, n, Status::Broken, &actor.username, "", changes)
+}
+
+/// `mark_fixed` (admin): BROKEN → READY, or DEPLOYED if it was deployed.
+pub fn mark_fixed(c: &mut DbConn, actor: &User, n: &Node, _comment: &str) -> Result<Node> {
+    require_admin(actor, n)?;
+    if Status::of(n) != Status::Broken {
+        return Err(Error::Conflict(format!(
+            "Can't mark a machine as fixed: it is '{}', not 'Broken'.",
+            Status::of(n).label()
+        )));
+    }
+    let to = if n.previous_status == Status::Deployed.code() { Status::Deployed } else { Status::Ready };
+    let extra = if to == Status::Ready { released_changes() } else { NodeChanges::default() };
+    if to == Status::Ready {
+        release_resources(c, n)?;
+    }
+    transition(c, n, to, &actor.username, "", NodeChanges { error_description: Some(String::new()), ..extra })
+}
+
+/// `override_failed_testing` (admin): FAILED_TESTING → READY or DEPLOYED.
+pub fn override_failed_testing(c: &mut DbConn, actor: &User, n: &Node) -> Result<Node> {
+    require_admin(actor, n)?;
+    if Status::of(n) != Status::FailedTesting {
+        return Err(Error::Conflict(format!(
+            "Unable to override failed testing: the machine is '{}', not 'Failed testing'.",
+            Status::of(n).label()
+        )));
+    }
+    let to = if n.osystem.is_empty() { Status::Ready } else { Status::Deployed };
+    transition(c, n, to, &actor.username, "", NodeChanges::default())
+}
+
+/// `rescue_mode` (admin).
+pub fn rescue_mode(c: &mut DbConn, actor: &User, n: &Node) -> Result<Node> {
+    require_admin(actor, n)?;
+    if n.power_type.is_empty() {
+        return Err(Error::Conflict("Machine cannot enter rescue mode: it has no power type.".into()));
+    }
+    let node = enter_timed(c, n, Status::EnteringRescueMode, &actor.username, "", NodeChanges::default())?;
+    request_power(c, &node, &actor.username, engine::power::PowerAction::Cycle)?;
+    db::nodes::by_system_id(c, &n.system_id)?.ok_or(Error::NotFound("Machine"))
+}
+
+/// `exit_rescue_mode` (admin): back to the status held before rescue mode.
+pub fn exit_rescue_mode(c: &mut DbConn, actor: &User, n: &Node) -> Result<Node> {
+    require_admin(actor, n)?;
+    let st = Status::of(n);
+    if !matches!(
+        st,
+        Status::RescueMode
+            | Status::EnteringRescueMode
+            | Status::FailedEnteringRescueMode
+            | Status::FailedExitingRescueMode
+    ) {
+        return Err(Error::Conflict(format!("Machine is not in rescue mode ('{}').", st.label())));
+    }
+    // The status before rescue mode: walk past the rescue statuses themselves.
+    let before = if matches!(
+        Status::from_code(n.previous_status),
+        Some(
+            Status::RescueMode
+                | Status::EnteringRescueMode
+                | Status::FailedEnteringRescueMode
+                | Status::ExitingRescueMode
+        )
+    ) {
+        Status::Ready
+    } else {
+        Status::from_code(n.previous_status).unwrap_or(Status::Ready)
+    };
+    let node = transition(c, n, Status::ExitingRescueMode, &actor.username, "", NodeChanges::default())?;
+    // Remember where to return in previous_status of the exiting step.
+    let node =
+        db::nodes::update(c, node.id, &NodeChanges { previous_status: Some(before.code()), ..Default::default() })?;
+    if engine::power::region_can_drive(&node.power_type) {
+        transition(
+            c,
+            &node,
+            before,
+            &actor.username,
+            "",
+            NodeChanges { status_expires_at: Some(None), ..Default::default() },
+        )
+    } else {
+        let action = if before == Status::Deployed {
+            engine::power::PowerAction::Cycle
+        } else {
+            engine::power::PowerAction::Off
+        };
+        enter_timed(c, &node, Status::ExitingRescueMode, &actor.username, "", NodeChanges::default())?;
+        request_power(c, &node, &actor.username, action)?;
+        db::nodes::by_system_id(c, &n.system_id)?.ok_or(Error::NotFound("Machine"))
+    }
+}

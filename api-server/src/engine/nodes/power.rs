@@ -1,0 +1,40 @@
+//! Power actions on a node: queued as jobs, driven by the region or a rack.
+
+use crate::db;
+use crate::db::nodes::Node;
+use crate::db::users::User;
+use crate::db::DbConn;
+use crate::engine;
+use crate::engine::access::require_edit;
+use crate::engine::events::{event, level};
+use crate::error::{Error, Result};
+use serde_json::Value;
+
+pub fn power_off(c: &mut DbConn, actor: &User, n: &Node) -> Result<Node> {
+    require_edit(actor, n)?;
+    request_power(c, n, &actor.username, engine::power::PowerAction::Off)?;
+    db::nodes::by_system_id(c, &n.system_id)?.ok_or(Error::NotFound("Machine"))
+}
+
+/// Queues a power action as a durable job (drivers run outside the request).
+pub fn request_power(c: &mut DbConn, n: &Node, actor: &str, action: engine::power::PowerAction) -> Result<()> {
+    let title = match action {
+        engine::power::PowerAction::On => "Powering on",
+        engine::power::PowerAction::Off => "Powering off",
+        engine::power::PowerAction::Cycle => "Power cycling",
+        engine::power::PowerAction::Query => "Querying power state",
+    };
+    event(c, n, actor, level::DEBUG, title, "")?;
+    engine::jobs::queue::enqueue(
+        c,
+        engine::jobs::queue::POWER,
+        Some(n.id),
+        serde_json::json!({"action": action.as_str()}),
+        db::now(),
+    )
+}
+
+/// The decoded power parameters (admin eyes only).
+pub fn power_parameters(n: &Node) -> Value {
+    serde_json::from_str(&n.power_parameters).unwrap_or_else(|_| serde_json::json!({}))
+}
