@@ -192,8 +192,9 @@ pub async fn tftp(big_mib: u64, clients: usize, runs: usize) -> Result<String, B
     }
     let _ = writeln!(
         report,
-        "\nironpool: {} transfers, {} retransmitted windows",
+        "\nironpool: {} transfers ({} more with the final ACK unconfirmed), {} retransmitted windows",
         stats.completed.load(std::sync::atomic::Ordering::Relaxed),
+        stats.unconfirmed.load(std::sync::atomic::Ordering::Relaxed),
         stats.retransmits.load(std::sync::atomic::Ordering::Relaxed)
     );
     let _ = writeln!(
