@@ -14,8 +14,8 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::boot;
 use super::client::RegionClient;
-use super::daemon::RackState;
 use super::proto::BootEvent;
+use super::state::RackState;
 
 struct Shared {
     state: Arc<RackState>,
