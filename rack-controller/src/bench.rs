@@ -232,9 +232,10 @@ fn write_random(path: &PathBuf, len: u64) -> Result<(), BenchError> {
 /// DHCP: `workers` closed-loop clients send DISCOVERs (as a relay on
 /// loopback, so replies come back by unicast) for `seconds` and count OFFERs.
 pub async fn dhcp(workers: usize, seconds: u64) -> Result<String, BenchError> {
-    use crate::dhcp::{bind_socket, DhcpConfig, DhcpServer, SubnetConfig};
+    use crate::dhcp::{bind_socket, DhcpServer};
     use dhcproto::v4::{DhcpOption, Message, MessageType};
     use dhcproto::{Decodable, Decoder, Encodable};
+    use ironpool_common::dhcp::{DhcpConfig, SubnetConfig};
 
     let cfg = DhcpConfig::new(
         Ipv4Addr::LOCALHOST,

@@ -18,7 +18,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::*;
-use ironpool_rack::dhcp::{bind_socket, DhcpConfig, DhcpServer, LeaseEvent, LeaseEventKind, Reservation, SubnetConfig};
+use ironpool_common::dhcp::{DhcpConfig, LeaseEvent, LeaseEventKind, Reservation, SubnetConfig};
+use ironpool_rack::dhcp::{bind_socket, DhcpServer};
 use tokio::sync::mpsc;
 
 const KNOWN_MAC: &str = "52:54:00:aa:bb:01";

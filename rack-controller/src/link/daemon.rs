@@ -18,16 +18,17 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::client::{LinkError, RegionClient};
-use super::proto::{
-    self, BootEvent, BootEventReport, LeaseReport, PowerCommand, PowerResult, PowerResultReport, RackConfig,
-    RackInterface, RegisterRequest, RegisterResponse, ServiceStatus, SyncRequest, SyncResponse,
-};
 use super::state::RackState;
-use crate::dhcp::{bind_socket, DhcpConfig, DhcpServer};
+use crate::dhcp::{bind_socket, DhcpServer};
 use crate::power::virtual_bmc::VirtualBmcs;
 use crate::power::{Drivers, RetryPolicy};
 use crate::tftp::{DynamicSource, TftpConfig, TftpServer};
+use ironpool_common::dhcp::DhcpConfig;
 use ironpool_common::power::PowerAction;
+use ironpool_common::rack_link::{
+    self, BootEvent, BootEventReport, LeaseReport, PowerCommand, PowerResult, PowerResultReport, RackConfig,
+    RackInterface, RegisterRequest, RegisterResponse, ServiceStatus, SyncRequest, SyncResponse,
+};
 
 /// BMC conversations the rack holds open at once.
 const POWER_CONCURRENCY: usize = 32;
@@ -104,7 +105,7 @@ impl Rack {
     /// (a port in use, an unwritable data dir); an unreachable region is
     /// retried in the background.
     pub async fn start(opts: RackOptions) -> anyhow::Result<Rack> {
-        if !proto::valid_secret(&opts.secret) {
+        if !rack_link::valid_secret(&opts.secret) {
             anyhow::bail!("the shared secret must be the hex string `ironpool secret` prints on the region");
         }
         std::fs::create_dir_all(opts.data_dir.join("images"))?;
@@ -568,7 +569,7 @@ pub fn parse_ip_json(out: &[u8]) -> Vec<RackInterface> {
         .iter()
         .filter(|l| l["link_type"] != "loopback")
         .filter_map(|l| {
-            let mac = proto::normalise_mac(l["address"].as_str()?)?;
+            let mac = rack_link::normalise_mac(l["address"].as_str()?)?;
             let addresses = l["addr_info"]
                 .as_array()
                 .into_iter()

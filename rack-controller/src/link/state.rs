@@ -13,8 +13,9 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::sync::Notify;
 
-use super::proto::{BootEvent, ImageRef, PowerResult, RackConfig};
-use crate::dhcp::{DhcpStats, LeaseEvent};
+use crate::dhcp::DhcpStats;
+use ironpool_common::dhcp::LeaseEvent;
+use ironpool_common::rack_link::{BootEvent, ImageRef, PowerResult, RackConfig};
 
 /// Most events kept while no region is reachable; older ones are dropped
 /// (the lease table on the rack stays authoritative meanwhile).

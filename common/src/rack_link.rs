@@ -1,5 +1,7 @@
 //! The region ↔ rack wire protocol: JSON bodies over HTTP under
-//! [`RPC_PREFIX`], every request signed with the shared secret.
+//! [`RPC_PREFIX`], every request signed with the shared secret. Here, not
+//! in the rack crate, so the region and the rack compile against one
+//! definition without the region linking the rack.
 //!
 //! The rack always calls the region (never the other way round), so a rack
 //! behind NAT or a firewall only needs outbound HTTP. The calls are:
@@ -116,7 +118,7 @@ pub struct PowerResult {
     #[serde(default)]
     pub state: Option<String>,
     #[serde(default)]
-    pub error: Option<ironpool_common::power::PowerError>,
+    pub error: Option<crate::power::PowerError>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -161,6 +163,16 @@ pub enum Purpose {
     Xinstall,
     /// Boot from the local disk.
     Local,
+}
+
+/// A purpose's name as MAAS writes it (boot script labels, events).
+pub fn purpose_name(p: Purpose) -> &'static str {
+    match p {
+        Purpose::Enlist => "enlist",
+        Purpose::Commissioning => "commissioning",
+        Purpose::Xinstall => "xinstall",
+        Purpose::Local => "local",
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
