@@ -329,8 +329,8 @@ pub async fn dhcp(workers: usize, seconds: u64) -> Result<String, BenchError> {
 /// Power: query `machines` simulated BMCs (each answering after `latency`)
 /// with several concurrency limits; wall time per run.
 pub async fn power(machines: usize, latency: Duration) -> Result<String, BenchError> {
-    use crate::power::virtual_bmc::{VirtualBmc, VirtualBmcs};
-    use crate::power::{sync_all, Drivers, RetryPolicy, SyncTarget};
+    use ironpool_power::virtual_bmc::{VirtualBmc, VirtualBmcs};
+    use ironpool_power::{sync_all, Drivers, RetryPolicy, SyncTarget};
     let bmcs = VirtualBmcs::new();
     let targets: Vec<SyncTarget> = (0..machines)
         .map(|i| {

@@ -1,7 +1,8 @@
 //! The paths the region (`api-server/`) imports from this crate, pinned at
 //! compile time. The wire types, DHCP configuration and `serve_file` moved
-//! to ironpool-common; this crate re-exports them at their old paths until
-//! the region imports them from there. Delete an item here when the
+//! to ironpool-common, the power drivers to ironpool-power; this crate
+//! re-exports them at their old paths until the region imports them from
+//! there. Delete an item here when the
 //! region stops using its re-export, and the re-export with it.
 
 #![allow(unused_imports)]
@@ -13,6 +14,8 @@ use ironpool_rack::link::proto::{
     SyncResponse,
 };
 use ironpool_rack::link::{Rack, RackOptions};
+use ironpool_rack::power::virtual_bmc::{VirtualBmc, VirtualBmcs};
+use ironpool_rack::power::{Drivers, RetryPolicy};
 
 #[test]
 fn the_region_s_imports_resolve() {
@@ -49,6 +52,8 @@ fn the_region_s_imports_resolve() {
     let _: Option<Reservation> = None;
     let _: Option<LeaseEventKind> = None;
     let _: Result<MacAddr, _> = "52:54:00:00:00:01".parse::<MacAddr>();
+    let _ = Drivers::standard(VirtualBmcs::new());
+    let _ = (RetryPolicy::default(), VirtualBmc::default());
     // An async fn item: naming it is enough to pin the path.
     let _serve_file = ironpool_rack::link::http::serve_file;
 }

@@ -20,8 +20,6 @@ use tokio::task::JoinHandle;
 use super::client::{LinkError, RegionClient};
 use super::state::RackState;
 use crate::dhcp::{bind_socket, DhcpServer};
-use crate::power::virtual_bmc::VirtualBmcs;
-use crate::power::{Drivers, RetryPolicy};
 use crate::tftp::{DynamicSource, TftpConfig, TftpServer};
 use ironpool_common::dhcp::DhcpConfig;
 use ironpool_common::power::PowerAction;
@@ -29,6 +27,8 @@ use ironpool_common::rack_link::{
     self, BootEvent, BootEventReport, LeaseReport, PowerCommand, PowerResult, PowerResultReport, RackConfig,
     RackInterface, RegisterRequest, RegisterResponse, ServiceStatus, SyncRequest, SyncResponse,
 };
+use ironpool_power::virtual_bmc::VirtualBmcs;
+use ironpool_power::{Drivers, RetryPolicy};
 
 /// BMC conversations the rack holds open at once.
 const POWER_CONCURRENCY: usize = 32;

@@ -1,6 +1,11 @@
 //! BMC power drivers (`ipmi`, `redfish`, `manual`, `virtual`) behind the shared
 //! [`PowerDriver`] trait, a retry wrapper and [`sync_all`], which queries many
 //! machines with bounded concurrency.
+//!
+//! A crate of its own because two processes drive BMCs: the rack controller
+//! runs the power commands the region hands it, and the region runs the
+//! simulated (`virtual`) BMCs itself, and real ones while no rack is
+//! connected. Neither needs the other's servers for that.
 
 pub mod ipmi;
 pub mod manual;

@@ -8,9 +8,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
-use ironpool_rack::power::ipmi::IpmiDriver;
-use ironpool_rack::power::redfish::RedfishDriver;
-use ironpool_rack::power::{PowerAction, PowerDriver, PowerError, PowerParams, PowerState};
+use ironpool_power::ipmi::IpmiDriver;
+use ironpool_power::redfish::RedfishDriver;
+use ironpool_power::{PowerAction, PowerDriver, PowerError, PowerParams, PowerState};
 
 fn params(pairs: &[(&str, &str)]) -> PowerParams {
     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
@@ -194,9 +194,10 @@ async fn ipmi_unreachable_bmc_is_a_timeout_error() {
 }
 
 /// sushy-tools with the fake driver (peers.md §2), from the venv that
-/// peers-setup.sh creates.
+/// rack-controller/tests/peers-setup.sh creates next to itself (one setup
+/// script installs every peer the rack and power tests use).
 fn start_sushy(dir: &Path, port: u16) -> ChildGuard {
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/.venv/bin");
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rack-controller/tests/.venv/bin");
     let emulator = venv.join("sushy-emulator");
     assert!(emulator.is_file(), "sushy-tools missing: run rack-controller/tests/peers-setup.sh");
     let hash = Command::new(venv.join("python"))
