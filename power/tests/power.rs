@@ -1,6 +1,9 @@
 //! Power drivers against real peers: OpenIPMI's `ipmi_sim` through freeipmi,
 //! and the sushy-tools Redfish emulator with its fake driver.
 
+// Tests fail by panicking: unwrap/expect are how they assert.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::path::Path;

@@ -8,6 +8,9 @@
 //! soon as it shows; their limits only bound a failing test, so a loaded
 //! machine slows the test down instead of failing it.
 
+// Tests fail by panicking: unwrap/expect are how they assert.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::net::Ipv4Addr;

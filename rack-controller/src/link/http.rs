@@ -123,11 +123,18 @@ async fn proxy_or_404(req: HttpRequest, mut payload: web::Payload, s: web::Data<
         return HttpResponse::MethodNotAllowed().finish();
     };
     let mut headers = reqwest::header::HeaderMap::new();
-    for name in [header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT, header::USER_AGENT] {
+    // Each header as actix names it and as reqwest does (the two use
+    // different versions of the `http` crate).
+    for (name, out) in [
+        (header::AUTHORIZATION, reqwest::header::AUTHORIZATION),
+        (header::CONTENT_TYPE, reqwest::header::CONTENT_TYPE),
+        (header::ACCEPT, reqwest::header::ACCEPT),
+        (header::USER_AGENT, reqwest::header::USER_AGENT),
+    ] {
         if let Some(v) =
             req.headers().get(&name).and_then(|v| reqwest::header::HeaderValue::from_bytes(v.as_bytes()).ok())
         {
-            headers.insert(reqwest::header::HeaderName::from_bytes(name.as_str().as_bytes()).expect("static name"), v);
+            headers.insert(out, v);
         }
     }
     // The region writes URLs (metadata_url, webhook) as the machine reached
