@@ -120,12 +120,18 @@ pub fn oauth_header(c: &Credentials) -> String {
 }
 
 /// An HTTP client fit for the agent: rustls, bounded timeouts.
+pub fn try_http_client() -> std::result::Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder().timeout(Duration::from_secs(60)).connect_timeout(Duration::from_secs(10)).build()
+}
+
+/// [`try_http_client`] for callers with no error to return (the region's
+/// simulated machines).
+// Building fails only when the TLS backend cannot initialise: rustls with
+// its compiled-in webpki roots reads no certificate files and takes no
+// custom roots here, so that is a broken build, not a runtime condition.
+#[allow(clippy::expect_used)]
 pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .connect_timeout(Duration::from_secs(10))
-        .build()
-        .expect("a client without custom TLS roots builds")
+    try_http_client().expect("a client without custom TLS roots builds")
 }
 
 async fn check(url: &str, r: std::result::Result<reqwest::Response, reqwest::Error>) -> Result<reqwest::Response> {

@@ -6,8 +6,12 @@
 
 pub mod apikey;
 pub mod deploy;
+pub mod dhcp;
+#[cfg(feature = "http-files")]
+pub mod http_files;
 pub mod inventory;
 pub mod power;
+pub mod rack_link;
 
 /// The MAAS version Ironpool reports in `version/`. Plain `X.Y.Z`: python-libmaas
 /// parses it strictly and a `~beta` suffix would break it.

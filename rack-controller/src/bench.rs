@@ -192,8 +192,9 @@ pub async fn tftp(big_mib: u64, clients: usize, runs: usize) -> Result<String, B
     }
     let _ = writeln!(
         report,
-        "\nironpool: {} transfers, {} retransmitted windows",
+        "\nironpool: {} transfers ({} more with the final ACK unconfirmed), {} retransmitted windows",
         stats.completed.load(std::sync::atomic::Ordering::Relaxed),
+        stats.unconfirmed.load(std::sync::atomic::Ordering::Relaxed),
         stats.retransmits.load(std::sync::atomic::Ordering::Relaxed)
     );
     let _ = writeln!(
@@ -231,9 +232,10 @@ fn write_random(path: &PathBuf, len: u64) -> Result<(), BenchError> {
 /// DHCP: `workers` closed-loop clients send DISCOVERs (as a relay on
 /// loopback, so replies come back by unicast) for `seconds` and count OFFERs.
 pub async fn dhcp(workers: usize, seconds: u64) -> Result<String, BenchError> {
-    use crate::dhcp::{bind_socket, DhcpConfig, DhcpServer, SubnetConfig};
+    use crate::dhcp::{bind_socket, DhcpServer};
     use dhcproto::v4::{DhcpOption, Message, MessageType};
     use dhcproto::{Decodable, Decoder, Encodable};
+    use ironpool_common::dhcp::{DhcpConfig, SubnetConfig};
 
     let cfg = DhcpConfig::new(
         Ipv4Addr::LOCALHOST,
@@ -327,8 +329,8 @@ pub async fn dhcp(workers: usize, seconds: u64) -> Result<String, BenchError> {
 /// Power: query `machines` simulated BMCs (each answering after `latency`)
 /// with several concurrency limits; wall time per run.
 pub async fn power(machines: usize, latency: Duration) -> Result<String, BenchError> {
-    use crate::power::virtual_bmc::{VirtualBmc, VirtualBmcs};
-    use crate::power::{sync_all, Drivers, RetryPolicy, SyncTarget};
+    use ironpool_power::virtual_bmc::{VirtualBmc, VirtualBmcs};
+    use ironpool_power::{sync_all, Drivers, RetryPolicy, SyncTarget};
     let bmcs = VirtualBmcs::new();
     let targets: Vec<SyncTarget> = (0..machines)
         .map(|i| {

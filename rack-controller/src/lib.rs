@@ -1,10 +1,14 @@
-//! The Ironpool rack controller's protocol building blocks: BMC power drivers
-//! ([`power`]), a TFTP server ([`tftp`]) and a DHCPv4 server ([`dhcp`]), each
-//! with an async API, and the daemon that wires them to the region
-//! ([`link`]).
+//! The Ironpool rack controller's protocol building blocks: a TFTP server
+//! ([`tftp`]) and a DHCPv4 server ([`dhcp`]), each with an async API, and
+//! the daemon that wires them and the BMC power drivers (ironpool-power) to
+//! the region ([`link`]).
 
 pub mod bench;
 pub mod dhcp;
 pub mod link;
-pub mod power;
 pub mod tftp;
+
+/// The BMC power drivers, at their old path: the region imports
+/// `ironpool_rack::power::…`. Temporary, until it depends on ironpool-power
+/// itself.
+pub use ironpool_power as power;

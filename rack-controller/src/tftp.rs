@@ -87,7 +87,18 @@ pub trait DynamicSource: Send + Sync {
 #[derive(Debug, Default)]
 pub struct TftpStats {
     pub requests: AtomicU64,
+    /// Transfers whose last block the client acknowledged.
     pub completed: AtomicU64,
+    /// Transfers where every block was sent to a client that had been
+    /// answering, but its ACK of the last block never came. Nothing
+    /// retransmits a final ACK (RFC 1350 §6 leaves it to the client to
+    /// linger, and most clients exit at once), so a lost one, or one that
+    /// arrives after the server's retries ran out, looks like this; the
+    /// client most likely has the whole file. Counted apart from
+    /// `completed` (unconfirmed) and from `failed` (nothing says it failed).
+    pub unconfirmed: AtomicU64,
+    /// Transfers abandoned before every block was sent, or whose client
+    /// never answered at all, aborted, or a read error.
     pub failed: AtomicU64,
     pub not_found: AtomicU64,
     pub refused: AtomicU64,
@@ -336,9 +347,19 @@ struct Granted {
     oack: Vec<(String, String)>,
 }
 
+/// How a transfer's data phase ended.
+#[derive(Debug, PartialEq, Eq)]
 enum End {
+    /// The client acknowledged the last block.
     Done,
+    /// Every block was sent and the client had answered during the
+    /// transfer, but the ACK of the last block never arrived (see
+    /// [`TftpStats::unconfirmed`]).
+    Unconfirmed,
+    /// The client sent an ERROR.
     ClientError(String),
+    /// The client stopped answering (or never answered) before every
+    /// block was sent to it.
     GaveUp,
 }
 
@@ -401,6 +422,15 @@ impl Session {
                 self.stats.bytes_sent.fetch_add(size, Ordering::Relaxed);
                 tracing::info!(client = %self.peer, path = %req.path, bytes = size,
                     ms = start.elapsed().as_millis() as u64, "TFTP transfer complete");
+            }
+            Ok(Ok(End::Unconfirmed)) => {
+                // Not a warning: the data went out and the client had been
+                // keeping up; only its last ACK is missing.
+                self.stats.unconfirmed.fetch_add(1, Ordering::Relaxed);
+                self.stats.bytes_sent.fetch_add(size, Ordering::Relaxed);
+                tracing::info!(client = %self.peer, path = %req.path, bytes = size,
+                    ms = start.elapsed().as_millis() as u64,
+                    "TFTP transfer sent; the client's final ACK did not arrive (lost, or the client left after the last block)");
             }
             Ok(Ok(End::ClientError(msg))) => {
                 self.stats.failed.fetch_add(1, Ordering::Relaxed);
@@ -517,6 +547,9 @@ fn transfer(
     socket.set_read_timeout(Some(g.timeout))?;
     let mut receiver = Receiver { socket, full: g.timeout, current: g.timeout };
     let mut rx = vec![0u8; 1024];
+    // Whether the client has answered since its request: what tells a
+    // missing final ACK from a client that was never there.
+    let mut heard = false;
     if !g.oack.is_empty() {
         let mut oack = OP_OACK.to_be_bytes().to_vec();
         for (k, v) in &g.oack {
@@ -542,7 +575,10 @@ fn transfer(
                     Err(e) if refused(&e) => return Ok(End::GaveUp),
                     Err(e) => return Err(e),
                     Ok(Some(n)) => match parse_reply(&rx[..n]) {
-                        Reply::Ack(0) => break 'oack,
+                        Reply::Ack(0) => {
+                            heard = true;
+                            break 'oack;
+                        }
                         Reply::Error(msg) => return Ok(End::ClientError(msg)),
                         _ => {}
                     },
@@ -556,6 +592,11 @@ fn transfer(
     let last = source.size / blksize + 1;
     let mut base: u64 = 1;
     let mut tries = 0;
+    // Whether the last block has been sent at least once.
+    let mut sent_last = false;
+    // Out of retries, or the client's port is closed: what that means
+    // depends on how far the transfer got.
+    let silent = |heard: bool, sent_last: bool| if heard && sent_last { End::Unconfirmed } else { End::GaveUp };
     // One buffer holding a whole window of DATA packets, sent with one
     // sendmmsg call.
     let stride = 4 + g.blksize;
@@ -575,8 +616,11 @@ fn transfer(
             lens.push(4 + len);
         }
         match send_window(socket, &window, stride, &lens) {
-            Ok(()) => {}
-            Err(e) if refused(&e) => return Ok(End::GaveUp),
+            Ok(()) => sent_last |= end > last,
+            Err(e) if refused(&e) => {
+                let done = final_ack_queued(socket, &mut rx, base, end, last)?;
+                return Ok(if done { End::Done } else { silent(heard, sent_last) });
+            }
             Err(e) => return Err(e),
         }
         let deadline = Instant::now() + g.timeout;
@@ -585,25 +629,26 @@ fn transfer(
                 Ok(None) => {
                     tries += 1;
                     if tries > retries {
-                        return Ok(End::GaveUp);
+                        return Ok(silent(heard, sent_last));
                     }
                     stats.retransmits.fetch_add(1, Ordering::Relaxed);
                     break;
                 }
-                Err(e) if refused(&e) => return Ok(End::GaveUp),
+                Err(e) if refused(&e) => {
+                    let done = final_ack_queued(socket, &mut rx, base, end, last)?;
+                    return Ok(if done { End::Done } else { silent(heard, sent_last) });
+                }
                 Err(e) => return Err(e),
                 Ok(Some(n)) => match parse_reply(&rx[..n]) {
                     Reply::Ack(wire) => {
-                        // Block numbers wrap at 16 bits: find the block of
-                        // this window the ACK names.
-                        let d = u64::from(wire.wrapping_sub((base - 1) as u16));
-                        if d == 0 || base + d > end {
+                        heard = true;
+                        let Some(next) = acked(wire, base, end) else {
                             // A duplicate or stale ACK: ignore it rather than
                             // resend (Sorcerer's Apprentice); the timeout
                             // covers real loss.
                             continue;
-                        }
-                        base += d;
+                        };
+                        base = next;
                         tries = 0;
                         if base > last {
                             return Ok(End::Done);
@@ -618,6 +663,48 @@ fn transfer(
             }
         }
     }
+}
+
+/// The window start after an ACK of 16-bit block number `wire`, when it
+/// acknowledges a block of the window `[base, end)`; `None` for duplicate
+/// and stale ACKs. Block numbers wrap at 16 bits, so the ACK is read
+/// relative to the window.
+fn acked(wire: u16, base: u64, end: u64) -> Option<u64> {
+    let d = u64::from(wire.wrapping_sub((base - 1) as u16));
+    (d != 0 && base + d <= end).then_some(base + d)
+}
+
+/// After an ICMP "port unreachable" (the client's socket is closed): reads,
+/// without waiting, the ACKs the client sent before it closed. Linux reports
+/// the socket error before datagrams already queued, so a client that
+/// acknowledged the last block and exited while a retransmission was on its
+/// way leaves its final ACK behind the error. True when those ACKs reach
+/// the last block.
+fn final_ack_queued(
+    socket: &std::net::UdpSocket,
+    rx: &mut [u8],
+    mut base: u64,
+    end: u64,
+    last: u64,
+) -> io::Result<bool> {
+    socket.set_nonblocking(true)?;
+    // Bounded: each retransmitted packet may add one more ICMP error, but
+    // no more packets are sent from here.
+    for _ in 0..1024 {
+        match socket.recv(rx) {
+            Ok(n) => {
+                if let Reply::Ack(wire) = parse_reply(&rx[..n]) {
+                    if let Some(next) = acked(wire, base, end) {
+                        base = next;
+                    }
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(base > last)
 }
 
 /// Sends the packets laid out in `buf` every `stride` bytes (lengths in
@@ -766,5 +853,80 @@ mod tests {
         assert_eq!(open_under(&root, "link", 1024, false, 0).err().unwrap().code, code::ACCESS_VIOLATION);
         assert_eq!(open_under(&root, "missing", 1024, false, 0).err().unwrap().code, code::FILE_NOT_FOUND);
         assert_eq!(open_under(&root, "ok", 1024, false, 0).ok().unwrap().size, 4);
+    }
+
+    fn ack(block: u16) -> [u8; 4] {
+        let b = block.to_be_bytes();
+        [0, OP_ACK as u8, b[0], b[1]]
+    }
+
+    /// A transfer socket connected to a fresh client socket.
+    fn pair() -> (std::net::UdpSocket, std::net::UdpSocket) {
+        let server = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        server.connect(client.local_addr().unwrap()).unwrap();
+        client.connect(server.local_addr().unwrap()).unwrap();
+        (server, client)
+    }
+
+    fn granted(oack: bool) -> Granted {
+        let oack = if oack { vec![("tsize".to_string(), "5".to_string())] } else { Vec::new() };
+        Granted { blksize: 512, window: 1, timeout: Duration::from_millis(200), oack }
+    }
+
+    #[test]
+    fn final_ack_queued_behind_an_icmp_error_completes_the_transfer() {
+        // The client ACKs the last block and exits before the server reads
+        // that ACK; the server's next send (here the first, on a busy
+        // machine a retransmission) draws an ICMP port unreachable, which
+        // Linux reports before the queued ACK.
+        let (server, client) = pair();
+        client.send(&ack(1)).unwrap();
+        drop(client);
+        let stats = TftpStats::default();
+        let end = transfer(&server, Source::memory(b"hello".to_vec()), &granted(false), 2, &stats).unwrap();
+        assert_eq!(end, End::Done, "the queued final ACK was not read");
+    }
+
+    #[test]
+    fn a_missing_final_ack_is_unconfirmed_not_abandoned() {
+        // The client ACKs the OACK, takes the only block, and leaves
+        // without acknowledging it (its ACK lost): every retransmission
+        // then meets a closed port.
+        let (server, client) = pair();
+        let peer = std::thread::spawn(move || {
+            let mut buf = [0u8; 600];
+            client.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+            loop {
+                let n = client.recv(&mut buf).unwrap();
+                match u16::from_be_bytes([buf[0], buf[1]]) {
+                    OP_OACK => client.send(&ack(0)).map(drop).unwrap(),
+                    OP_DATA => return n - 4,
+                    op => panic!("unexpected opcode {op}"),
+                }
+            }
+        });
+        // Many retries: however late the peer thread answers the OACK, it
+        // is answered before the server gives up on it.
+        let stats = TftpStats::default();
+        let end = transfer(&server, Source::memory(b"hello".to_vec()), &granted(true), 50, &stats).unwrap();
+        assert_eq!(peer.join().unwrap(), 5);
+        assert_eq!(end, End::Unconfirmed);
+
+        // The same with the client still there but silent: the retries run
+        // out instead of an ICMP error ending it. Its ACK of the OACK is
+        // queued before the transfer starts.
+        let (server, client) = pair();
+        client.send(&ack(0)).unwrap();
+        let stats = TftpStats::default();
+        let end = transfer(&server, Source::memory(b"hello".to_vec()), &granted(true), 2, &stats).unwrap();
+        assert_eq!(end, End::Unconfirmed);
+        assert_eq!(stats.retransmits.load(Ordering::Relaxed), 2);
+
+        // A client never heard from after its request is abandoned, even
+        // though its only block was sent.
+        let (server, _client) = pair();
+        let end = transfer(&server, Source::memory(b"hello".to_vec()), &granted(false), 1, &stats).unwrap();
+        assert_eq!(end, End::GaveUp);
     }
 }

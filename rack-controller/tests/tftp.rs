@@ -1,7 +1,18 @@
 //! The TFTP server against real clients: tftp-hpa's `tftp` and `atftp`.
+//!
+//! What is asserted is what a client gets (byte-identical files, the
+//! options it was granted, the errors it is told) and what the server counts
+//! for scripted clients whose every packet the test controls. Counters are
+//! not compared exactly after real clients: UDP retransmissions (a client's
+//! RRQ sent again, a final ACK lost or late on a loaded machine) legitimately
+//! change them.
+
+// Tests fail by panicking: unwrap/expect are how they assert.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::process::Output;
 use std::sync::atomic::Ordering;
@@ -71,7 +82,17 @@ async fn start() -> Fixture {
 
 impl Fixture {
     async fn atftp(&self, remote: &str, local: &str, options: &[&str]) -> Output {
+        self.atftp_with(remote, local, options, &[]).await
+    }
+
+    /// atftp with `--trace`, which prints every packet (for [`oack_seen`]).
+    async fn atftp_traced(&self, remote: &str, local: &str, options: &[&str]) -> Output {
+        self.atftp_with(remote, local, options, &["--trace"]).await
+    }
+
+    async fn atftp_with(&self, remote: &str, local: &str, options: &[&str], flags: &[&str]) -> Output {
         let mut cmd = Command::new("atftp");
+        cmd.args(flags);
         for o in options {
             cmd.arg("--option").arg(o);
         }
@@ -94,11 +115,30 @@ impl Fixture {
     }
 }
 
-/// Waits for a counter to reach `want`: the server counts a transfer after the
-/// client's last ACK, which may be after the client exited.
+/// Waits for a counter to reach at least `want` and returns its value: the
+/// server counts a request or a transfer in its own task, which may run
+/// after the client has exited. Returns as soon as the value is reached;
+/// the limit only bounds a failing test.
 fn settle(counter: &std::sync::atomic::AtomicU64, want: u64) -> u64 {
-    wait_for(std::time::Duration::from_secs(5), || (counter.load(Ordering::Relaxed) >= want).then_some(()));
+    wait_for(std::time::Duration::from_secs(30), || (counter.load(Ordering::Relaxed) >= want).then_some(()));
     counter.load(Ordering::Relaxed)
+}
+
+/// The options of the OACK atftp received, from its `--trace` output
+/// (`received OACK <tsize: 20, blksize: 8192, >`); `None` when no OACK
+/// came, i.e. the server answered with data at once.
+fn oack_seen(o: &Output) -> Option<BTreeMap<String, String>> {
+    let trace = String::from_utf8_lossy(&o.stderr);
+    let line = trace.lines().find_map(|l| l.strip_prefix("received OACK <"))?;
+    Some(
+        line.trim_end_matches('>')
+            .split(',')
+            .filter_map(|kv| {
+                let (k, v) = kv.split_once(':')?;
+                Some((k.trim().to_string(), v.trim().to_string()))
+            })
+            .collect(),
+    )
 }
 
 fn text(o: &Output) -> String {
@@ -113,7 +153,6 @@ async fn tftp_hpa_fetches_byte_identical_files() {
         assert!(o.status.success(), "{}", text(&o));
         f.same(remote.trim_start_matches('/'), local);
     }
-    assert_eq!(settle(&f.stats.completed, 4), 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -135,13 +174,26 @@ async fn atftp_fetches_with_and_without_blksize_and_windowsize() {
     ];
     for (i, (remote, opts)) in cases.iter().enumerate() {
         let local = format!("out{i}");
-        let o = f.atftp(remote, &local, opts).await;
-        assert!(o.status.success(), "{remote} {opts:?}: {}", text(&o));
-        f.same(if *remote == "inside-link" { "sub/big.bin" } else { remote }, &local);
+        let o = f.atftp_traced(remote, &local, opts).await;
+        assert!(o.status.success(), "{remote} {opts:?}: {}", text(&o).lines().last().unwrap_or_default());
+        let served = if *remote == "inside-link" { "sub/big.bin" } else { remote };
+        f.same(served, &local);
+        // What the client was granted: every option as asked (all are
+        // within the server's limits), tsize as the file's size; no OACK
+        // when nothing was asked.
+        let size = std::fs::metadata(f.root.join(served)).unwrap().len();
+        let want: BTreeMap<String, String> = opts
+            .iter()
+            .map(|o| {
+                let (k, v) = o.split_once(' ').unwrap();
+                (k.to_string(), if k == "tsize" { size.to_string() } else { v.to_string() })
+            })
+            .collect();
+        match oack_seen(&o) {
+            None => assert!(want.is_empty(), "{remote} {opts:?}: no OACK"),
+            Some(got) => assert_eq!(got, want, "{remote} {opts:?}: options granted"),
+        }
     }
-    assert_eq!(settle(&f.stats.completed, cases.len() as u64), cases.len() as u64);
-    // atftp really negotiated RFC 7440 windows in the five windowed cases.
-    assert_eq!(settle(&f.stats.windowed, 5), 5);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,7 +205,9 @@ async fn missing_file_is_error_1() {
     let o = f.tftp_hpa("pxelinux.cfg/C0A80001", "y").await;
     // tftp-hpa exits 0 on errors (peers.md); its message is what counts.
     assert!(text(&o).contains("Error code 1"), "{}", text(&o));
-    assert_eq!(settle(&f.stats.not_found, 2), 2);
+    // At least: a client that sent its RRQ again before the ERROR reached
+    // it is answered (and counted) twice.
+    assert!(settle(&f.stats.not_found, 2) >= 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -165,11 +219,14 @@ async fn traversal_symlink_escape_and_writes_are_refused() {
         let got = std::fs::read(f.out.join("stolen")).unwrap_or_default();
         assert!(!got.starts_with(b"root:") && !got.starts_with(b"outside"), "{remote} leaked");
     }
-    assert_eq!(settle(&f.stats.refused, 4), 4);
+    // Counted at least once each (a repeated RRQ is answered again).
+    assert!(settle(&f.stats.refused, 4) >= 4);
     // An absolute path is relative to the root: /etc/passwd is not the host's.
     let o = f.atftp("/etc/passwd", "abs", &[]).await;
     assert!(!o.status.success());
-    assert_eq!(settle(&f.stats.not_found, 1), 1);
+    assert!(text(&o).to_lowercase().contains("file not found"), "{}", text(&o));
+    assert!(settle(&f.stats.not_found, 1) >= 1);
+    let refused = f.stats.refused.load(Ordering::Relaxed);
 
     std::fs::write(f.out.join("upload"), b"data").unwrap();
     let o = Command::new("atftp")
@@ -185,7 +242,7 @@ async fn traversal_symlink_escape_and_writes_are_refused() {
         .unwrap();
     assert!(!o.status.success(), "write accepted: {}", text(&o));
     assert!(!f.root.join("uploaded").exists());
-    assert_eq!(settle(&f.stats.refused, 5), 5);
+    assert!(settle(&f.stats.refused, refused + 1) > refused);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -204,11 +261,15 @@ async fn dynamic_files_are_served() {
 }
 
 /// A hand-driven client for behaviour real clients do not show on loopback:
-/// lost windows and partial ACKs.
+/// lost windows, partial ACKs, missing ACKs.
 struct RawClient {
     sock: tokio::net::UdpSocket,
     server: SocketAddr,
 }
+
+/// Longest wait for a packet the server owes: its retransmission timeout
+/// is 1 s; the rest is room for a loaded machine.
+const PATIENCE: std::time::Duration = std::time::Duration::from_secs(15);
 
 impl RawClient {
     async fn new(server: SocketAddr) -> RawClient {
@@ -224,6 +285,47 @@ impl RawClient {
         let mut buf = vec![0u8; 70000];
         let (n, from) = tokio::time::timeout(within, self.sock.recv_from(&mut buf)).await.ok()?.ok()?;
         Some((u16::from_be_bytes([buf[0], buf[1]]), u16::from_be_bytes([buf[2], buf[3]]), n - 4, from))
+    }
+
+    /// The next `count` DATA blocks sent as one run of consecutive block
+    /// numbers starting at `first`, as (block, payload length).
+    ///
+    /// If the test is descheduled for longer than the server's timeout,
+    /// the server rightly sends a window (or the OACK) again, and that
+    /// copy is queued ahead of the packets the test is waiting for. Packets
+    /// are therefore read as runs of consecutive blocks, and runs that do
+    /// not start at `first` (an earlier window sent again) are skipped, so
+    /// the test checks what the server sends, not how fast the test runs.
+    async fn window(&self, first: u16, count: usize) -> Vec<(u16, usize)> {
+        let mut run: Vec<(u16, usize)> = Vec::new();
+        loop {
+            let Some((op, block, len, _)) = self.recv(PATIENCE).await else {
+                panic!("no window of {count} blocks from block {first}; last run {run:?}")
+            };
+            if op != 3 {
+                continue;
+            }
+            let follows = matches!(run.last(), Some((b, _)) if block == b.wrapping_add(1));
+            if !follows {
+                run.clear();
+                if block != first {
+                    continue;
+                }
+            }
+            run.push((block, len));
+            if run.len() == count {
+                return run;
+            }
+        }
+    }
+
+    /// Packets already queued on the socket, without waiting for more.
+    async fn queued(&self) -> usize {
+        let mut n = 0;
+        while self.recv(std::time::Duration::from_millis(100)).await.is_some() {
+            n += 1;
+        }
+        n
     }
 }
 
@@ -241,58 +343,62 @@ fn ack(block: u16) -> [u8; 4] {
     [0, 4, b[0], b[1]]
 }
 
+fn blocks(run: &[(u16, usize)]) -> Vec<u16> {
+    run.iter().map(|(b, _)| *b).collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_windows_are_resent_and_partial_acks_resume_after_the_acked_block() {
-    use std::time::Duration;
     let f = start().await;
     let c = RawClient::new(f.addr).await;
     // exact.bin is 1024 bytes: blocks 1-8 of 128 bytes, then an empty block 9.
     c.send(&rrq("exact.bin", &[("blksize", "128"), ("windowsize", "4"), ("timeout", "1"), ("tsize", "0")])).await;
-    let (op, _, _, tid) = c.recv(Duration::from_secs(2)).await.expect("OACK");
+    let (op, _, _, tid) = c.recv(PATIENCE).await.expect("OACK");
     assert_eq!(op, 6, "expected an OACK");
     // Do not ACK the OACK: it must come again after the 1 s timeout.
-    let (op, _, _, _) = c.recv(Duration::from_secs(3)).await.expect("OACK retransmitted");
+    let (op, _, _, _) = c.recv(PATIENCE).await.expect("OACK retransmitted");
     assert_eq!(op, 6);
     c.sock.send_to(&ack(0), tid).await.unwrap();
-    let mut blocks = Vec::new();
-    for _ in 0..4 {
-        let (op, b, len, _) = c.recv(Duration::from_secs(2)).await.expect("window");
-        assert_eq!((op, len), (3, 128));
-        blocks.push(b);
-    }
-    assert_eq!(blocks, [1, 2, 3, 4]);
+    let w = c.window(1, 4).await;
+    assert_eq!(blocks(&w), [1, 2, 3, 4]);
+    assert!(w.iter().all(|(_, len)| *len == 128), "{w:?}");
     // Pretend block 3 was lost: ACK 2. The next window starts at 3.
     c.sock.send_to(&ack(2), tid).await.unwrap();
-    let mut blocks = Vec::new();
-    for _ in 0..4 {
-        blocks.push(c.recv(Duration::from_secs(2)).await.expect("window").1);
-    }
-    assert_eq!(blocks, [3, 4, 5, 6]);
-    // A stale duplicate ACK does not trigger a resend (Sorcerer's Apprentice).
+    assert_eq!(blocks(&c.window(3, 4).await), [3, 4, 5, 6]);
+    // A stale duplicate ACK is ignored rather than answered with a resend
+    // (Sorcerer's Apprentice). Say nothing more: the whole window is resent
+    // after the timeout.
     c.sock.send_to(&ack(2), tid).await.unwrap();
-    // Say nothing more: the whole window is resent after the timeout.
-    let mut blocks = Vec::new();
-    for _ in 0..4 {
-        blocks.push(c.recv(Duration::from_secs(3)).await.expect("resent window").1);
-    }
-    assert_eq!(blocks, [3, 4, 5, 6], "the stale ACK caused an early resend, or the timeout none");
+    assert_eq!(blocks(&c.window(3, 4).await), [3, 4, 5, 6], "the window was not resent after the timeout");
     c.sock.send_to(&ack(6), tid).await.unwrap();
-    let (_, b7, _, _) = c.recv(Duration::from_secs(2)).await.unwrap();
-    let (_, b8, _, _) = c.recv(Duration::from_secs(2)).await.unwrap();
-    let (_, b9, len9, _) = c.recv(Duration::from_secs(2)).await.unwrap();
-    assert_eq!((b7, b8, b9, len9), (7, 8, 9, 0), "the file ends with an empty block");
+    assert_eq!(c.window(7, 3).await, [(7, 128), (8, 128), (9, 0)], "the file ends with an empty block");
     c.sock.send_to(&ack(9), tid).await.unwrap();
     assert_eq!(settle(&f.stats.completed, 1), 1);
     assert!(f.stats.retransmits.load(Ordering::Relaxed) >= 2);
+}
 
-    // A client that vanishes: the server gives up after its retries instead
-    // of sending forever (5 retries of 1 s).
-    let c = RawClient::new(f.addr).await;
-    c.send(&rrq("small.txt", &[("timeout", "1")])).await;
-    let mut count = 0;
-    while c.recv(Duration::from_secs(3)).await.is_some() {
-        count += 1;
-    }
-    assert_eq!(count, 6, "one DATA packet plus five retransmissions");
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_clients_are_given_up_on_and_a_missing_final_ack_is_unconfirmed() {
+    let f = start().await;
+    // A client that vanishes after its request: the server gives up after
+    // its retries instead of sending forever (5 retries of 1 s).
+    let vanished = RawClient::new(f.addr).await;
+    vanished.send(&rrq("small.txt", &[("timeout", "1")])).await;
+    // A client that acknowledges the OACK, receives the only block and
+    // never acknowledges it, as when its final ACK is lost: every block
+    // went out, so the transfer is unconfirmed, not abandoned.
+    let silent = RawClient::new(f.addr).await;
+    silent.send(&rrq("small.txt", &[("timeout", "1"), ("tsize", "0")])).await;
+    let (op, _, _, tid) = silent.recv(PATIENCE).await.expect("OACK");
+    assert_eq!(op, 6);
+    silent.sock.send_to(&ack(0), tid).await.unwrap();
+    assert_eq!(silent.window(1, 1).await, [(1, 20)]);
+
+    // Both end once the server has run out of retries; count what the
+    // vanished client was sent only then, from its socket's queue, so the
+    // count does not depend on how fast anything ran.
     assert_eq!(settle(&f.stats.failed, 1), 1);
+    assert_eq!(settle(&f.stats.unconfirmed, 1), 1);
+    assert_eq!(vanished.queued().await, 6, "one DATA packet plus five retransmissions");
+    assert_eq!(f.stats.completed.load(Ordering::Relaxed), 0);
 }

@@ -32,7 +32,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(agent.boot(&client::http_client(), &url)) {
+    let http = match client::try_http_client() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("ironpool-agent: cannot set up HTTP: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(agent.boot(&http, &url)) {
         Ok(outcome) => {
             println!("ironpool-agent: {outcome:?}");
             // /init powers off after exit code 0; after an install it

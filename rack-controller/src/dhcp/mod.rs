@@ -3,14 +3,19 @@
 //! lease event channel for the region. Malformed packets are counted and
 //! dropped; nothing a client sends can stop the server.
 
-pub mod config;
 pub mod leases;
 pub mod server;
 
-use std::net::Ipv4Addr;
 use std::sync::atomic::AtomicU64;
 
-pub use config::{BootFiles, Cidr, DhcpConfig, MacAddr, Reservation, SubnetConfig};
+// The configuration and lease event types moved to ironpool-common (the
+// region computes them without linking the rack). Re-exported here only so
+// the region's `ironpool_rack::dhcp::…` imports keep compiling; temporary,
+// until the region imports `ironpool_common::dhcp` itself. The rack's own
+// code uses ironpool_common directly.
+pub use ironpool_common::dhcp::{
+    BootFiles, Cidr, DhcpConfig, LeaseEvent, LeaseEventKind, MacAddr, Reservation, SubnetConfig,
+};
 pub use server::{bind_socket, DhcpServer};
 
 #[derive(Debug, thiserror::Error)]
@@ -21,27 +26,6 @@ pub enum DhcpError {
     LeaseFile { path: String, source: std::io::Error },
     #[error("lease file {path} is not valid JSON: {source}")]
     LeaseJson { path: String, source: serde_json::Error },
-}
-
-/// What happened to a lease, for the region (IPAM, DNS, enlistment).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LeaseEventKind {
-    /// Committed (ACK), including renewals.
-    Bound,
-    Released,
-    Declined,
-    Expired,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct LeaseEvent {
-    pub kind: LeaseEventKind,
-    pub mac: MacAddr,
-    pub ip: Ipv4Addr,
-    pub hostname: Option<String>,
-    /// Seconds granted (0 for releases, declines and expiries).
-    pub lease_time: u32,
 }
 
 /// Counters, readable while the server runs.
@@ -65,4 +49,10 @@ pub struct DhcpStats {
     /// Lease events dropped because the receiver was not keeping up.
     pub events_dropped: AtomicU64,
     pub send_errors: AtomicU64,
+}
+
+impl From<ironpool_common::dhcp::ConfigError> for DhcpError {
+    fn from(e: ironpool_common::dhcp::ConfigError) -> Self {
+        DhcpError::Config(e.0)
+    }
 }

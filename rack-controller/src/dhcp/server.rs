@@ -18,8 +18,10 @@ use dhcproto::{Decodable, Decoder, Encodable};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 
+use ironpool_common::dhcp::{DhcpConfig, LeaseEvent, LeaseEventKind, MacAddr, SubnetConfig};
+
 use super::leases::{self, Lease, LeaseState, Leases};
-use super::{DhcpConfig, DhcpError, DhcpStats, LeaseEvent, LeaseEventKind, MacAddr, SubnetConfig};
+use super::{DhcpError, DhcpStats};
 
 const SERVER_PORT: u16 = 67;
 const CLIENT_PORT: u16 = 68;
@@ -612,16 +614,16 @@ fn is_ipxe(msg: &Message) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Reservation, SubnetConfig};
     use super::*;
     use dhcproto::v4::Architecture;
+    use ironpool_common::dhcp::{Cidr, Reservation};
 
     const NOW: u64 = 1_000_000;
 
     fn config() -> DhcpConfig {
         let subnet = |cidr: &str, start: &str, end: &str| SubnetConfig {
             cidr: cidr.parse().unwrap(),
-            router: Some(Ipv4Addr::from(u32::from(cidr.parse::<super::super::Cidr>().unwrap().network) + 1)),
+            router: Some(Ipv4Addr::from(u32::from(cidr.parse::<Cidr>().unwrap().network) + 1)),
             dns_servers: vec!["198.51.100.1".parse().unwrap()],
             domain: Some("maas".into()),
             range_start: start.parse().unwrap(),

@@ -4,7 +4,11 @@
 
 use std::fmt::Write;
 
-use super::proto::{BootConfig, BootEntry, Purpose};
+// `purpose_name` moved to ironpool-common with `Purpose`; the `pub` keeps
+// the region's `ironpool_rack::link::boot::purpose_name` path working
+// (temporary, until the region imports it from ironpool_common).
+pub use ironpool_common::rack_link::purpose_name;
+use ironpool_common::rack_link::{BootConfig, BootEntry, Purpose};
 
 /// The first script iPXE loads (over TFTP or HTTP): chain to the per-MAC
 /// script over HTTP at once, falling back to the architecture default.
@@ -17,7 +21,7 @@ pub fn chain_script(http_base: &str) -> String {
 
 /// Parses the `{mac}` part of `ipxe.cfg-{mac}` (colons or hyphens, any case).
 pub fn mac_of_request(s: &str) -> Option<String> {
-    super::proto::normalise_mac(s)
+    ironpool_common::rack_link::normalise_mac(s)
 }
 
 /// The script for a machine (`mac`) or, for an unknown MAC or `None`, the
@@ -31,15 +35,6 @@ pub fn ipxe_script(cfg: &BootConfig, mac: Option<&str>, http_base: &str, rack: &
             ephemeral_script(&m.entry, &format!("{} ({})", m.hostname, purpose_name(m.purpose)), http_base, rack)
         }
         None => ephemeral_script(&cfg.enlist, "enlistment", http_base, rack),
-    }
-}
-
-pub fn purpose_name(p: Purpose) -> &'static str {
-    match p {
-        Purpose::Enlist => "enlist",
-        Purpose::Commissioning => "commissioning",
-        Purpose::Xinstall => "xinstall",
-        Purpose::Local => "local",
     }
 }
 
@@ -120,8 +115,8 @@ pub fn grub_main() -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use super::super::proto::{BootMachine, ImageRef};
     use super::*;
+    use ironpool_common::rack_link::{BootMachine, ImageRef};
 
     fn img(c: char) -> ImageRef {
         ImageRef { sha256: c.to_string().repeat(64), size: 1, name: String::new() }

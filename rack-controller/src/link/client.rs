@@ -11,7 +11,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use super::proto::{self, RPC_PREFIX};
+use ironpool_common::rack_link::{self, RPC_PREFIX};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
@@ -98,11 +98,11 @@ impl RegionClient {
         let path = format!("{RPC_PREFIX}{call}");
         let mut failures = Vec::new();
         for (k, base) in self.order() {
-            let auth = proto::sign(&self.secret, "POST", &path, now(), &body);
+            let auth = rack_link::sign(&self.secret, "POST", &path, now(), &body);
             let r = self
                 .http
                 .post(format!("{base}{path}"))
-                .header(proto::AUTH_HEADER, auth)
+                .header(rack_link::AUTH_HEADER, auth)
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body.clone())
                 .send()
@@ -136,7 +136,7 @@ impl RegionClient {
             let mut req = self
                 .http
                 .get(format!("{base}{path}"))
-                .header(proto::AUTH_HEADER, proto::sign(&self.secret, "GET", &path, now(), b""));
+                .header(rack_link::AUTH_HEADER, rack_link::sign(&self.secret, "GET", &path, now(), b""));
             if have > 0 && have < size {
                 req = req.header(reqwest::header::RANGE, format!("bytes={have}-"));
             }
@@ -247,7 +247,7 @@ pub async fn hash_file(p: &Path) -> std::io::Result<(u64, String)> {
             len += n as u64;
             h.update(&buf[..n]);
         }
-        Ok((len, proto::hex(&h.finalize())))
+        Ok((len, rack_link::hex(&h.finalize())))
     })
     .await
     .map_err(std::io::Error::other)?

@@ -7,31 +7,29 @@
 //! Lost contact is retried with exponential backoff, trying each region URL
 //! in turn; lease events wait in memory (bounded) until a region takes them.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::client::{LinkError, RegionClient};
-use super::proto::{
-    self, BootEvent, BootEventReport, ImageRef, LeaseReport, PowerCommand, PowerResult, PowerResultReport, RackConfig,
+use super::state::RackState;
+use crate::dhcp::{bind_socket, DhcpServer};
+use crate::tftp::{DynamicSource, TftpConfig, TftpServer};
+use ironpool_common::dhcp::DhcpConfig;
+use ironpool_common::power::PowerAction;
+use ironpool_common::rack_link::{
+    self, BootEvent, BootEventReport, LeaseReport, PowerCommand, PowerResult, PowerResultReport, RackConfig,
     RackInterface, RegisterRequest, RegisterResponse, ServiceStatus, SyncRequest, SyncResponse,
 };
-use crate::dhcp::{bind_socket, DhcpConfig, DhcpServer, DhcpStats, LeaseEvent};
-use crate::power::virtual_bmc::VirtualBmcs;
-use crate::power::{Drivers, RetryPolicy};
-use crate::tftp::{DynamicSource, TftpConfig, TftpServer};
-use ironpool_common::power::PowerAction;
+use ironpool_power::virtual_bmc::VirtualBmcs;
+use ironpool_power::{Drivers, RetryPolicy};
 
-/// Most events kept while no region is reachable; older ones are dropped
-/// (the lease table on the rack stays authoritative meanwhile).
-const MAX_PENDING: usize = 10_000;
 /// BMC conversations the rack holds open at once.
 const POWER_CONCURRENCY: usize = 32;
 
@@ -92,98 +90,6 @@ pub fn hostname() -> String {
         .unwrap_or_else(|| "rack".into())
 }
 
-/// What the rack knows, shared by its servers and the link loop.
-#[derive(Default)]
-pub struct RackState {
-    system_id: RwLock<Option<String>>,
-    config: RwLock<Option<(String, Arc<RackConfig>)>>,
-    connected: AtomicBool,
-    /// Successful syncs since start.
-    pub syncs: AtomicU64,
-    /// Registrations since start (one per (re)connection).
-    pub registrations: AtomicU64,
-    pending_leases: Mutex<Vec<LeaseEvent>>,
-    pending_boot: Mutex<Vec<BootEvent>>,
-    pending_power: Mutex<Vec<PowerResult>>,
-    /// Power jobs being run, so a job repeated by the next sync runs once.
-    power_in_flight: Mutex<std::collections::HashSet<i64>>,
-    /// Power commands run since start.
-    pub power_commands: AtomicU64,
-    downloads: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    dhcp_stats: Mutex<Option<Arc<DhcpStats>>>,
-    flush: Notify,
-}
-
-impl RackState {
-    pub fn system_id(&self) -> Option<String> {
-        self.system_id.read().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    pub fn config(&self) -> Option<Arc<RackConfig>> {
-        self.config.read().unwrap_or_else(|e| e.into_inner()).as_ref().map(|(_, c)| c.clone())
-    }
-
-    fn config_hash(&self) -> Option<String> {
-        self.config.read().unwrap_or_else(|e| e.into_inner()).as_ref().map(|(h, _)| h.clone())
-    }
-
-    /// Whether the last exchange with a region succeeded.
-    pub fn connected(&self) -> bool {
-        self.connected.load(Ordering::Relaxed)
-    }
-
-    pub fn dhcp_stats(&self) -> Option<Arc<DhcpStats>> {
-        self.dhcp_stats.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// A boot file or deployable image the current configuration names.
-    pub fn image_ref(&self, sha256: &str) -> Option<ImageRef> {
-        let cfg = self.config()?;
-        let b = &cfg.boot;
-        let found = std::iter::once(&b.enlist)
-            .chain(b.machines.iter().map(|m| &m.entry))
-            .flat_map(|e| [&e.kernel, &e.initrd])
-            .flatten()
-            .chain(b.images.iter())
-            .find(|r| r.sha256 == sha256)
-            .cloned();
-        found
-    }
-
-    pub(crate) fn download_lock(&self, sha256: &str) -> Arc<tokio::sync::Mutex<()>> {
-        self.downloads.lock().unwrap_or_else(|e| e.into_inner()).entry(sha256.to_string()).or_default().clone()
-    }
-
-    pub(crate) fn boot_event(&self, e: BootEvent) {
-        push_bounded(&self.pending_boot, e);
-        self.flush.notify_one();
-    }
-
-    fn lease_event(&self, e: LeaseEvent) {
-        push_bounded(&self.pending_leases, e);
-        self.flush.notify_one();
-    }
-}
-
-fn push_bounded<T>(q: &Mutex<Vec<T>>, item: T) {
-    let mut q = q.lock().unwrap_or_else(|e| e.into_inner());
-    if q.len() >= MAX_PENDING {
-        q.remove(0);
-    }
-    q.push(item);
-}
-
-fn take<T>(q: &Mutex<Vec<T>>) -> Vec<T> {
-    std::mem::take(&mut *q.lock().unwrap_or_else(|e| e.into_inner()))
-}
-
-fn put_back<T>(q: &Mutex<Vec<T>>, mut items: Vec<T>) {
-    let mut q = q.lock().unwrap_or_else(|e| e.into_inner());
-    items.append(&mut q);
-    items.truncate(MAX_PENDING);
-    *q = items;
-}
-
 /// A running rack; dropping it does not stop it, call [`Rack::stop`].
 pub struct Rack {
     pub state: Arc<RackState>,
@@ -199,7 +105,7 @@ impl Rack {
     /// (a port in use, an unwritable data dir); an unreachable region is
     /// retried in the background.
     pub async fn start(opts: RackOptions) -> anyhow::Result<Rack> {
-        if !proto::valid_secret(&opts.secret) {
+        if !rack_link::valid_secret(&opts.secret) {
             anyhow::bail!("the shared secret must be the hex string `ironpool secret` prints on the region");
         }
         std::fs::create_dir_all(opts.data_dir.join("images"))?;
@@ -442,7 +348,7 @@ impl DhcpControl {
                 return;
             }
         };
-        *state.dhcp_stats.lock().unwrap_or_else(|e| e.into_inner()) = Some(server.stats());
+        state.set_dhcp_stats(server.stats());
         let (tx, rx) = mpsc::channel(4);
         let serve = tokio::spawn(async move {
             if let Err(e) = server.run_with_updates(socket, rx).await {
@@ -483,10 +389,9 @@ impl Link {
     /// seconds; the link keeps syncing meanwhile) and queues its result.
     fn start_power(&self, commands: Vec<PowerCommand>) {
         for cmd in commands {
-            if !self.state.power_in_flight.lock().unwrap_or_else(|e| e.into_inner()).insert(cmd.job_id) {
+            if !self.state.claim_power_job(cmd.job_id) {
                 continue;
             }
-            self.state.power_commands.fetch_add(1, Ordering::Relaxed);
             let (drivers, state, slots) = (self.drivers.clone(), self.state.clone(), self.power_slots.clone());
             tokio::spawn(async move {
                 let _slot = slots.acquire_owned().await;
@@ -502,8 +407,7 @@ impl Link {
                     Ok(st) => (st.map(|s| s.as_str().to_string()), None),
                     Err(e) => (None, Some(e)),
                 };
-                push_bounded(&state.pending_power, PowerResult { job_id: cmd.job_id, state: st, error });
-                state.flush.notify_one();
+                state.power_result(PowerResult { job_id: cmd.job_id, state: st, error });
             });
         }
     }
@@ -515,18 +419,18 @@ impl Link {
         loop {
             match self.round(&mut registered, &mut heartbeat).await {
                 Ok(()) => {
-                    if !self.state.connected.swap(true, Ordering::Relaxed) {
+                    if !self.state.set_connected(true) {
                         tracing::info!(region = self.client.current_url(), "connected to region");
                     }
                     backoff = Duration::from_millis(250);
                     // Wake early when there are leases or boot events to report.
-                    let _ = tokio::time::timeout(heartbeat, self.state.flush.notified()).await;
+                    let _ = tokio::time::timeout(heartbeat, self.state.reports_waiting()).await;
                     // Let a burst of events collect into one report.
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
                 Err(e) => {
                     registered = false;
-                    if self.state.connected.swap(false, Ordering::Relaxed) {
+                    if self.state.set_connected(false) {
                         tracing::warn!(error = %e, "lost the region; retrying with backoff");
                     } else {
                         tracing::debug!(error = %e, "region still unreachable");
@@ -556,7 +460,7 @@ impl Link {
                 interfaces,
             };
             let resp: RegisterResponse = self.client.post("register", &req).await?;
-            *self.state.system_id.write().unwrap_or_else(|e| e.into_inner()) = Some(resp.system_id.clone());
+            self.state.set_system_id(resp.system_id.clone());
             save_json(&self.opts.data_dir.join("rack.json"), &serde_json::json!({ "system_id": resp.system_id }));
             *heartbeat = self.opts.heartbeat.unwrap_or(Duration::from_secs(resp.heartbeat_secs.max(1)));
             self.state.registrations.fetch_add(1, Ordering::Relaxed);
@@ -585,33 +489,30 @@ impl Link {
                 &serde_json::json!({ "hash": resp.config_hash, "config": cfg }),
             );
             self.dhcp.apply(&self.state, cfg.dhcp.clone());
-            *self.state.config.write().unwrap_or_else(|e| e.into_inner()) = Some((resp.config_hash, Arc::new(cfg)));
+            self.state.set_config(resp.config_hash, cfg);
         }
-        let leases = take(&self.state.pending_leases);
+        let leases = self.state.take_leases();
         if !leases.is_empty() {
             let report = LeaseReport { system_id: system_id.clone(), events: leases.clone() };
             if let Err(e) = self.client.post::<_, serde_json::Value>("leases", &report).await {
-                put_back(&self.state.pending_leases, leases);
+                self.state.put_back_leases(leases);
                 return Err(e);
             }
         }
-        let power = take(&self.state.pending_power);
+        let power = self.state.take_power_results();
         if !power.is_empty() {
             let report = PowerResultReport { system_id: system_id.clone(), results: power.clone() };
             if let Err(e) = self.client.post::<_, serde_json::Value>("power-results", &report).await {
-                put_back(&self.state.pending_power, power);
+                self.state.put_back_power_results(power);
                 return Err(e);
             }
-            let mut in_flight = self.state.power_in_flight.lock().unwrap_or_else(|e| e.into_inner());
-            for r in &power {
-                in_flight.remove(&r.job_id);
-            }
+            self.state.release_power_jobs(&power);
         }
-        let boots = take(&self.state.pending_boot);
+        let boots = self.state.take_boot_events();
         if !boots.is_empty() {
             let report = BootEventReport { system_id, events: boots.clone() };
             if let Err(e) = self.client.post::<_, serde_json::Value>("boot-events", &report).await {
-                put_back(&self.state.pending_boot, boots);
+                self.state.put_back_boot_events(boots);
                 return Err(e);
             }
         }
@@ -633,12 +534,12 @@ fn load_cache(dir: &Path, state: &RackState) {
     let read =
         |name: &str| -> Option<serde_json::Value> { serde_json::from_slice(&std::fs::read(dir.join(name)).ok()?).ok() };
     if let Some(id) = read("rack.json").and_then(|v| v["system_id"].as_str().map(str::to_string)) {
-        *state.system_id.write().unwrap_or_else(|e| e.into_inner()) = Some(id);
+        state.set_system_id(id);
     }
     if let Some(v) = read("config.json") {
         if let (Some(h), Ok(cfg)) = (v["hash"].as_str(), serde_json::from_value::<RackConfig>(v["config"].clone())) {
             tracing::info!("serving the cached configuration until a region answers");
-            *state.config.write().unwrap_or_else(|e| e.into_inner()) = Some((h.to_string(), Arc::new(cfg)));
+            state.set_config(h.to_string(), cfg);
         }
     }
 }
@@ -668,7 +569,7 @@ pub fn parse_ip_json(out: &[u8]) -> Vec<RackInterface> {
         .iter()
         .filter(|l| l["link_type"] != "loopback")
         .filter_map(|l| {
-            let mac = proto::normalise_mac(l["address"].as_str()?)?;
+            let mac = rack_link::normalise_mac(l["address"].as_str()?)?;
             let addresses = l["addr_info"]
                 .as_array()
                 .into_iter()
@@ -701,19 +602,5 @@ mod tests {
         assert_eq!(i[0].mac, "52:54:00:aa:bb:cc");
         assert_eq!(i[0].addresses, vec!["10.0.0.2/24", "2001:db8::2/64"]);
         assert!(parse_ip_json(b"junk").is_empty());
-    }
-
-    #[test]
-    fn pending_queue_is_bounded_and_ordered() {
-        let q = Mutex::new(Vec::new());
-        for i in 0..MAX_PENDING + 5 {
-            push_bounded(&q, i);
-        }
-        let items = take(&q);
-        assert_eq!(items.len(), MAX_PENDING);
-        assert_eq!(items[0], 5);
-        push_bounded(&q, 99_999);
-        put_back(&q, vec![1, 2]);
-        assert_eq!(take(&q), vec![1, 2, 99_999]);
     }
 }

@@ -1,12 +1,22 @@
-//! The rack side of the region link: the wire protocol ([`proto`]), the
-//! signed HTTP client ([`client`]), the daemon that keeps the rack's
-//! servers configured from the region ([`daemon`]), the HTTP boot server
-//! ([`http`]) and the boot scripts it renders ([`boot`]).
+//! The rack side of the region link: the signed HTTP client ([`client`]),
+//! the daemon that keeps the rack's servers configured from the region
+//! ([`daemon`]), the state the servers share with it ([`state`]), the HTTP
+//! boot server ([`http`]) and the boot scripts it renders ([`boot`]). The
+//! wire protocol is `ironpool_common::rack_link`.
+//!
+//! Dependencies point one way: `daemon` → `http` → `state`, `boot`,
+//! `client`.
 
 pub mod boot;
 pub mod client;
 pub mod daemon;
 pub mod http;
-pub mod proto;
+pub mod state;
 
-pub use daemon::{Rack, RackOptions, RackState};
+/// The wire protocol, at its old path: the region imports
+/// `ironpool_rack::link::proto::…`. Temporary, until it imports
+/// `ironpool_common::rack_link` itself.
+pub use ironpool_common::rack_link as proto;
+
+pub use daemon::{Rack, RackOptions};
+pub use state::RackState;

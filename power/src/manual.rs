@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use super::{PowerAction, PowerDriver, PowerError, PowerParams, PowerState};
+use crate::{PowerAction, PowerDriver, PowerError, PowerParams, PowerState};
 
 pub struct ManualDriver;
 

@@ -1,5 +1,7 @@
 //! The region ↔ rack wire protocol: JSON bodies over HTTP under
-//! [`RPC_PREFIX`], every request signed with the shared secret.
+//! [`RPC_PREFIX`], every request signed with the shared secret. Here, not
+//! in the rack crate, so the region and the rack compile against one
+//! definition without the region linking the rack.
 //!
 //! The rack always calls the region (never the other way round), so a rack
 //! behind NAT or a firewall only needs outbound HTTP. The calls are:
@@ -116,7 +118,7 @@ pub struct PowerResult {
     #[serde(default)]
     pub state: Option<String>,
     #[serde(default)]
-    pub error: Option<ironpool_common::power::PowerError>,
+    pub error: Option<crate::power::PowerError>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -161,6 +163,16 @@ pub enum Purpose {
     Xinstall,
     /// Boot from the local disk.
     Local,
+}
+
+/// A purpose's name as MAAS writes it (boot script labels, events).
+pub fn purpose_name(p: Purpose) -> &'static str {
+    match p {
+        Purpose::Enlist => "enlist",
+        Purpose::Commissioning => "commissioning",
+        Purpose::Xinstall => "xinstall",
+        Purpose::Local => "local",
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -224,10 +236,13 @@ pub fn new_secret() -> String {
     hex(&b)
 }
 
+// /dev/urandom is always there and readable on the Linux hosts regions and
+// racks run on, so this does not fail in practice; if it ever did, a panic
+// beats a guessable secret or nonce, and the callers' String signatures
+// (used by the region) leave no error to return.
+#[allow(clippy::expect_used)]
 fn getrandom(buf: &mut [u8]) {
     use std::io::Read;
-    // /dev/urandom is always there on the Linux hosts racks run on; failing
-    // loudly beats a guessable secret.
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(buf))
         .expect("cannot read /dev/urandom for a random secret");
@@ -243,6 +258,9 @@ pub fn valid_secret(s: &str) -> bool {
 }
 
 fn mac_over(secret: &str, method: &str, path_and_query: &str, ts: i64, nonce: &str, body: &[u8]) -> Hmac<Sha256> {
+    // HMAC accepts keys of any length (longer ones are hashed first), so
+    // new_from_slice cannot return InvalidLength here.
+    #[allow(clippy::expect_used)]
     let mut m = Hmac::<Sha256>::new_from_slice(secret.trim().as_bytes()).expect("HMAC takes any key length");
     let body_hash = hex(&Sha256::digest(body));
     m.update(format!("{method}\n{path_and_query}\n{ts}\n{nonce}\n{body_hash}").as_bytes());

@@ -14,7 +14,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::watch;
 
-use super::{required, PowerAction, PowerDriver, PowerError, PowerParams, PowerState};
+use crate::{required, PowerAction, PowerDriver, PowerError, PowerParams, PowerState};
 
 /// One simulated BMC.
 #[derive(Debug, Clone)]

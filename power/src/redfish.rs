@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 
-use super::{optional, required, PowerAction, PowerDriver, PowerError, PowerParams, PowerState};
+use crate::{optional, required, PowerAction, PowerDriver, PowerError, PowerParams, PowerState};
 
 #[derive(Debug, Clone)]
 pub struct RedfishDriver {
@@ -34,14 +34,16 @@ impl Default for RedfishDriver {
 }
 
 impl RedfishDriver {
+    // Building only fails when the TLS backend cannot initialise (rustls
+    // with compiled-in roots reads no files), which is a broken build, not
+    // a runtime condition; `Drivers::standard` has no error to return.
+    #[allow(clippy::expect_used)]
     pub fn new(request_timeout: Duration, settle_timeout: Duration) -> Self {
         let client = Client::builder()
             .danger_accept_invalid_certs(true)
             .timeout(request_timeout)
             .connect_timeout(request_timeout)
             .build()
-            // Building only fails when the TLS backend cannot initialise,
-            // which is a broken build, not a runtime condition.
             .expect("reqwest client with rustls");
         RedfishDriver { request_timeout, settle_timeout, poll_interval: Duration::from_millis(500), client }
     }

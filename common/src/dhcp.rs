@@ -1,6 +1,7 @@
-//! DHCP configuration: managed subnets, reservations and boot settings. The
-//! region will send this to the rack; it is plain serde so it can travel as
-//! JSON.
+//! DHCP configuration the region computes for a rack (managed subnets,
+//! dynamic ranges, reservations, boot settings) and the lease events the
+//! rack reports back. Plain serde types: they travel as JSON in the rack
+//! link (`rack_link`), and the rack's DHCP server runs from them.
 
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -9,7 +10,10 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::DhcpError;
+/// A DHCP configuration, MAC address or CIDR that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("DHCP configuration: {0}")]
+pub struct ConfigError(pub String);
 
 /// An Ethernet address, written `52:54:00:aa:bb:01` (hyphens accepted).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -29,9 +33,9 @@ impl fmt::Debug for MacAddr {
 }
 
 impl FromStr for MacAddr {
-    type Err = DhcpError;
-    fn from_str(s: &str) -> Result<Self, DhcpError> {
-        let bad = || DhcpError::Config(format!("'{s}' is not a MAC address"));
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        let bad = || ConfigError(format!("'{s}' is not a MAC address"));
         let mut out = [0u8; 6];
         let mut parts = s.split([':', '-']);
         for byte in out.iter_mut() {
@@ -95,9 +99,9 @@ impl fmt::Debug for Cidr {
 }
 
 impl FromStr for Cidr {
-    type Err = DhcpError;
-    fn from_str(s: &str) -> Result<Self, DhcpError> {
-        let bad = || DhcpError::Config(format!("'{s}' is not an IPv4 CIDR (a.b.c.d/n)"));
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        let bad = || ConfigError(format!("'{s}' is not an IPv4 CIDR (a.b.c.d/n)"));
         let (net, prefix) = s.split_once('/').ok_or_else(bad)?;
         let prefix: u8 = prefix.parse().map_err(|_| bad())?;
         if prefix > 32 {
@@ -237,31 +241,71 @@ impl DhcpConfig {
     }
 
     /// Checks ranges sit inside their subnets and reservations are unique.
-    pub fn validate(&self) -> Result<(), DhcpError> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         for s in &self.subnets {
             if !s.cidr.contains(s.range_start) || !s.cidr.contains(s.range_end) {
-                return Err(DhcpError::Config(format!(
-                    "range {}-{} is not inside {}",
-                    s.range_start, s.range_end, s.cidr
-                )));
+                return Err(ConfigError(format!("range {}-{} is not inside {}", s.range_start, s.range_end, s.cidr)));
             }
             if u32::from(s.range_start) > u32::from(s.range_end) {
-                return Err(DhcpError::Config(format!("range {}-{} is reversed", s.range_start, s.range_end)));
+                return Err(ConfigError(format!("range {}-{} is reversed", s.range_start, s.range_end)));
             }
             if s.lease_time == 0 {
-                return Err(DhcpError::Config(format!("lease_time for {} must be positive", s.cidr)));
+                return Err(ConfigError(format!("lease_time for {} must be positive", s.cidr)));
             }
         }
         let mut macs = std::collections::HashSet::new();
         let mut ips = std::collections::HashSet::new();
         for r in &self.reservations {
             if !macs.insert(r.mac) {
-                return Err(DhcpError::Config(format!("{} is reserved twice", r.mac)));
+                return Err(ConfigError(format!("{} is reserved twice", r.mac)));
             }
             if !ips.insert(r.ip) {
-                return Err(DhcpError::Config(format!("{} is reserved for two machines", r.ip)));
+                return Err(ConfigError(format!("{} is reserved for two machines", r.ip)));
             }
         }
         Ok(())
+    }
+}
+
+/// What happened to a lease, for the region (IPAM, DNS, enlistment).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LeaseEventKind {
+    /// Committed (ACK), including renewals.
+    Bound,
+    Released,
+    Declined,
+    Expired,
+}
+
+/// One lease change, as the rack reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseEvent {
+    pub kind: LeaseEventKind,
+    pub mac: MacAddr,
+    pub ip: Ipv4Addr,
+    pub hostname: Option<String>,
+    /// Seconds granted (0 for releases, declines and expiries).
+    pub lease_time: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_parse_print_and_refuse_junk() {
+        let m: MacAddr = "52-54-00-AA-bb-01".parse().unwrap();
+        assert_eq!(m.to_string(), "52:54:00:aa:bb:01");
+        assert_eq!(serde_json::to_string(&m).unwrap(), "\"52:54:00:aa:bb:01\"");
+        assert!("52:54:00:aa:bb".parse::<MacAddr>().is_err());
+        assert!("52:54:00:aa:bb:01:02".parse::<MacAddr>().is_err());
+        let c: Cidr = "198.51.100.0/24".parse().unwrap();
+        assert!(c.contains("198.51.100.7".parse().unwrap()) && !c.contains("198.51.101.7".parse().unwrap()));
+        assert_eq!(c.broadcast().to_string(), "198.51.100.255");
+        assert_eq!(
+            "10.0.0.0/33".parse::<Cidr>().unwrap_err().to_string(),
+            "DHCP configuration: '10.0.0.0/33' is not an IPv4 CIDR (a.b.c.d/n)"
+        );
     }
 }

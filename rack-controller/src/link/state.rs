@@ -1,0 +1,205 @@
+//! What a rack knows, shared by its servers (HTTP, TFTP, DHCP) and the link
+//! loop: the system_id the region gave it, the configuration it serves, and
+//! the reports (lease events, boot events, power results) waiting for the
+//! region.
+//!
+//! Its own module so dependencies point one way: the daemon starts the
+//! servers and drives the link, the servers read and report through this
+//! state, and this module depends on neither.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use tokio::sync::Notify;
+
+use crate::dhcp::DhcpStats;
+use ironpool_common::dhcp::LeaseEvent;
+use ironpool_common::rack_link::{BootEvent, ImageRef, PowerResult, RackConfig};
+
+/// Most events kept while no region is reachable; older ones are dropped
+/// (the lease table on the rack stays authoritative meanwhile).
+const MAX_PENDING: usize = 10_000;
+
+/// What the rack knows, shared by its servers and the link loop.
+#[derive(Default)]
+pub struct RackState {
+    system_id: RwLock<Option<String>>,
+    config: RwLock<Option<(String, Arc<RackConfig>)>>,
+    connected: AtomicBool,
+    /// Successful syncs since start.
+    pub syncs: AtomicU64,
+    /// Registrations since start (one per (re)connection).
+    pub registrations: AtomicU64,
+    pending_leases: Mutex<Vec<LeaseEvent>>,
+    pending_boot: Mutex<Vec<BootEvent>>,
+    pending_power: Mutex<Vec<PowerResult>>,
+    /// Power jobs being run, so a job repeated by the next sync runs once.
+    power_in_flight: Mutex<HashSet<i64>>,
+    /// Power commands run since start.
+    pub power_commands: AtomicU64,
+    downloads: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    dhcp_stats: Mutex<Option<Arc<DhcpStats>>>,
+    flush: Notify,
+}
+
+// Every lock below holds plain data that a panicking holder cannot leave
+// half-updated in a way that matters, so a poisoned lock is used as is.
+impl RackState {
+    pub fn system_id(&self) -> Option<String> {
+        self.system_id.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(crate) fn set_system_id(&self, id: String) {
+        *self.system_id.write().unwrap_or_else(|e| e.into_inner()) = Some(id);
+    }
+
+    pub fn config(&self) -> Option<Arc<RackConfig>> {
+        self.config.read().unwrap_or_else(|e| e.into_inner()).as_ref().map(|(_, c)| c.clone())
+    }
+
+    pub(crate) fn config_hash(&self) -> Option<String> {
+        self.config.read().unwrap_or_else(|e| e.into_inner()).as_ref().map(|(h, _)| h.clone())
+    }
+
+    pub(crate) fn set_config(&self, hash: String, cfg: RackConfig) {
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = Some((hash, Arc::new(cfg)));
+    }
+
+    /// Whether the last exchange with a region succeeded.
+    pub fn connected(&self) -> bool {
+        self.connected.load(Ordering::Relaxed)
+    }
+
+    /// Records whether the last exchange succeeded; returns the previous value.
+    pub(crate) fn set_connected(&self, on: bool) -> bool {
+        self.connected.swap(on, Ordering::Relaxed)
+    }
+
+    pub fn dhcp_stats(&self) -> Option<Arc<DhcpStats>> {
+        self.dhcp_stats.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(crate) fn set_dhcp_stats(&self, stats: Arc<DhcpStats>) {
+        *self.dhcp_stats.lock().unwrap_or_else(|e| e.into_inner()) = Some(stats);
+    }
+
+    /// A boot file or deployable image the current configuration names.
+    pub fn image_ref(&self, sha256: &str) -> Option<ImageRef> {
+        let cfg = self.config()?;
+        let b = &cfg.boot;
+        let found = std::iter::once(&b.enlist)
+            .chain(b.machines.iter().map(|m| &m.entry))
+            .flat_map(|e| [&e.kernel, &e.initrd])
+            .flatten()
+            .chain(b.images.iter())
+            .find(|r| r.sha256 == sha256)
+            .cloned();
+        found
+    }
+
+    pub(crate) fn download_lock(&self, sha256: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.downloads.lock().unwrap_or_else(|e| e.into_inner()).entry(sha256.to_string()).or_default().clone()
+    }
+
+    pub(crate) fn boot_event(&self, e: BootEvent) {
+        push_bounded(&self.pending_boot, e);
+        self.flush.notify_one();
+    }
+
+    pub(crate) fn lease_event(&self, e: LeaseEvent) {
+        push_bounded(&self.pending_leases, e);
+        self.flush.notify_one();
+    }
+
+    pub(crate) fn power_result(&self, r: PowerResult) {
+        push_bounded(&self.pending_power, r);
+        self.flush.notify_one();
+    }
+
+    /// Marks a power job as running; false when it already is (the region
+    /// repeats a job on every sync until its result arrives).
+    pub(crate) fn claim_power_job(&self, job_id: i64) -> bool {
+        if !self.power_in_flight.lock().unwrap_or_else(|e| e.into_inner()).insert(job_id) {
+            return false;
+        }
+        self.power_commands.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
+    /// Forgets power jobs whose results the region has taken.
+    pub(crate) fn release_power_jobs(&self, results: &[PowerResult]) {
+        let mut in_flight = self.power_in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        for r in results {
+            in_flight.remove(&r.job_id);
+        }
+    }
+
+    /// Resolves when a report is waiting (for the link loop to wake early).
+    pub(crate) async fn reports_waiting(&self) {
+        self.flush.notified().await
+    }
+
+    pub(crate) fn take_leases(&self) -> Vec<LeaseEvent> {
+        take(&self.pending_leases)
+    }
+
+    pub(crate) fn put_back_leases(&self, items: Vec<LeaseEvent>) {
+        put_back(&self.pending_leases, items)
+    }
+
+    pub(crate) fn take_power_results(&self) -> Vec<PowerResult> {
+        take(&self.pending_power)
+    }
+
+    pub(crate) fn put_back_power_results(&self, items: Vec<PowerResult>) {
+        put_back(&self.pending_power, items)
+    }
+
+    pub(crate) fn take_boot_events(&self) -> Vec<BootEvent> {
+        take(&self.pending_boot)
+    }
+
+    pub(crate) fn put_back_boot_events(&self, items: Vec<BootEvent>) {
+        put_back(&self.pending_boot, items)
+    }
+}
+
+fn push_bounded<T>(q: &Mutex<Vec<T>>, item: T) {
+    let mut q = q.lock().unwrap_or_else(|e| e.into_inner());
+    if q.len() >= MAX_PENDING {
+        q.remove(0);
+    }
+    q.push(item);
+}
+
+fn take<T>(q: &Mutex<Vec<T>>) -> Vec<T> {
+    std::mem::take(&mut *q.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+/// Puts reports the region did not take back in front of those queued since.
+fn put_back<T>(q: &Mutex<Vec<T>>, mut items: Vec<T>) {
+    let mut q = q.lock().unwrap_or_else(|e| e.into_inner());
+    items.append(&mut q);
+    items.truncate(MAX_PENDING);
+    *q = items;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_queue_is_bounded_and_ordered() {
+        let q = Mutex::new(Vec::new());
+        for i in 0..MAX_PENDING + 5 {
+            push_bounded(&q, i);
+        }
+        let items = take(&q);
+        assert_eq!(items.len(), MAX_PENDING);
+        assert_eq!(items[0], 5);
+        push_bounded(&q, 99_999);
+        put_back(&q, vec![1, 2]);
+        assert_eq!(take(&q), vec![1, 2, 99_999]);
+    }
+}
