@@ -1,12 +1,12 @@
 //! The region's end of the rack link (`/MAAS/rpc/v1/…`): authenticates
 //! every request against the shared secret, then hands the decoded body to
 //! `engine::racks`. The protocol is described in
-//! `ironpool_rack::link::proto` and docs/rack-link.md.
+//! `ironpool_common::rack_link` and docs/rack-link.md.
 
 use std::sync::Arc;
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use ironpool_rack::link::proto::{self, BootEventReport, ImageRef, LeaseReport, RegisterRequest, SyncRequest};
+use ironpool_common::rack_link::{self as proto, BootEventReport, ImageRef, LeaseReport, RegisterRequest, SyncRequest};
 use serde::de::DeserializeOwned;
 
 use crate::engine;
@@ -90,7 +90,7 @@ async fn dispatch(req: &HttpRequest, payload: web::Payload, state: Arc<AppState>
             let path = engine::boot_resources::file_path(&state.config.data_dir, &sha)
                 .ok_or(Error::NotFound("BootResourceFile"))?;
             let size = std::fs::metadata(&path).map_err(|e| Error::Internal(format!("boot file {sha}: {e}")))?.len();
-            Ok(ironpool_rack::link::http::serve_file(req, path, size).await)
+            Ok(ironpool_common::http_files::serve_file(req, path, size).await)
         }
         ("POST", "power-results") => {
             let r: proto::PowerResultReport = decode(&body)?;

@@ -60,7 +60,7 @@ pub fn state(config: RegionConfig) -> Result<Arc<AppState>> {
 /// rack link, the metadata API, every other `/MAAS/` page).
 pub fn routes() -> Routes {
     let mounts = vec![
-        Mount { prefix: ironpool_rack::link::proto::RPC_PREFIX, run: rack_rpc },
+        Mount { prefix: ironpool_common::rack_link::RPC_PREFIX, run: rack_rpc },
         Mount { prefix: api::metadata::PREFIX, run: metadata },
         Mount { prefix: "", run: site },
     ];

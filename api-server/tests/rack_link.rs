@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
-use ironpool_rack::link::proto::{self, Purpose, RackInterface};
+use ironpool_common::rack_link::{self as proto, Purpose, RackInterface};
 use ironpool_rack::link::{Rack, RackOptions};
 use serde_json::Value;
 

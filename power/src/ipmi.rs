@@ -14,7 +14,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::process::Command;
 
-use crate::{optional, required, PowerAction, PowerDriver, PowerError, PowerParams, PowerState};
+use crate::params::{optional, required};
+use crate::{PowerAction, PowerDriver, PowerError, PowerParams, PowerState};
 
 /// Driver settings (tool paths and timeouts), not per-machine parameters.
 #[derive(Debug, Clone)]

@@ -13,7 +13,8 @@ use async_trait::async_trait;
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 
-use crate::{optional, required, PowerAction, PowerDriver, PowerError, PowerParams, PowerState};
+use crate::params::{optional, required};
+use crate::{PowerAction, PowerDriver, PowerError, PowerParams, PowerState};
 
 #[derive(Debug, Clone)]
 pub struct RedfishDriver {

@@ -14,7 +14,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::watch;
 
-use crate::{required, PowerAction, PowerDriver, PowerError, PowerParams, PowerState};
+use crate::params::required;
+use crate::{PowerAction, PowerDriver, PowerError, PowerParams, PowerState};
 
 /// One simulated BMC.
 #[derive(Debug, Clone)]

@@ -7,8 +7,3 @@ pub mod bench;
 pub mod dhcp;
 pub mod link;
 pub mod tftp;
-
-/// The BMC power drivers, at their old path: the region imports
-/// `ironpool_rack::power::…`. Temporary, until it depends on ironpool-power
-/// itself.
-pub use ironpool_power as power;

@@ -158,8 +158,8 @@ pub fn region_can_drive(power_type: &str) -> bool {
 }
 
 pub use ironpool_common::power::{PowerAction, PowerState};
-pub use ironpool_rack::power::virtual_bmc::{VirtualBmc, VirtualBmcs};
-pub use ironpool_rack::power::{Drivers, RetryPolicy};
+pub use ironpool_power::virtual_bmc::{VirtualBmc, VirtualBmcs};
+pub use ironpool_power::{Drivers, RetryPolicy};
 
 /// The BMC drivers this region process runs itself (the rack controller's
 /// drivers, embedded), and the registry of simulated BMCs behind `virtual`.

@@ -3,7 +3,7 @@
 //! what racks report back (DHCP leases, boot events).
 //!
 //! Nothing here knows HTTP; `crate::rpc` authenticates racks and calls in.
-//! The wire types are the rack's own (`ironpool_rack::link::proto`), so
+//! The wire types are shared with the rack (`ironpool_common::rack_link`), so
 //! both ends compile against one definition.
 
 use std::collections::HashSet;
@@ -11,9 +11,9 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use chrono::Utc;
 use ipnet::IpNet;
-use ironpool_rack::dhcp::{Cidr, DhcpConfig, LeaseEventKind, MacAddr, Reservation, SubnetConfig};
-use ironpool_rack::link::proto::{
-    self, BootConfig, BootEntry, BootEventReport, BootMachine, ImageRef, LeaseReport, Purpose, RackConfig,
+use ironpool_common::dhcp::{Cidr, DhcpConfig, LeaseEventKind, MacAddr, Reservation, SubnetConfig};
+use ironpool_common::rack_link::{
+    self as proto, BootConfig, BootEntry, BootEventReport, BootMachine, ImageRef, LeaseReport, Purpose, RackConfig,
     RegisterRequest, RegisterResponse, SyncRequest, SyncResponse,
 };
 
@@ -394,7 +394,7 @@ pub fn config_for(c: &mut DbConn, rack: &Node, images: &BootImages) -> Result<Ra
                 format!(
                     "{KERNEL_OPTS} cloud-config-url={metadata}/by-id/{}/?op=get_preseed ironpool.purpose={} hostname={}",
                     r.system_id,
-                    ironpool_rack::link::boot::purpose_name(p),
+                    ironpool_common::rack_link::purpose_name(p),
                     r.hostname
                 )
             };

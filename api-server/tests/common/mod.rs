@@ -508,7 +508,7 @@ pub fn bridge_rack_options(
 ) -> ironpool_rack::link::RackOptions {
     let mut o = ironpool_rack::link::RackOptions::new(vec![s.origin.clone()], s.state.rack_secret.clone(), data_dir);
     o.hostname = hostname.into();
-    o.interfaces = Some(vec![ironpool_rack::link::proto::RackInterface {
+    o.interfaces = Some(vec![ironpool_common::rack_link::RackInterface {
         name: bridge.br.clone(),
         mac: "52:54:00:00:ae:01".into(),
         addresses: vec!["203.0.113.1/24".into()],

@@ -8,14 +8,6 @@ pub mod server;
 
 use std::sync::atomic::AtomicU64;
 
-// The configuration and lease event types moved to ironpool-common (the
-// region computes them without linking the rack). Re-exported here only so
-// the region's `ironpool_rack::dhcp::…` imports keep compiling; temporary,
-// until the region imports `ironpool_common::dhcp` itself. The rack's own
-// code uses ironpool_common directly.
-pub use ironpool_common::dhcp::{
-    BootFiles, Cidr, DhcpConfig, LeaseEvent, LeaseEventKind, MacAddr, Reservation, SubnetConfig,
-};
 pub use server::{bind_socket, DhcpServer};
 
 #[derive(Debug, thiserror::Error)]

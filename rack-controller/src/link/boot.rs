@@ -4,10 +4,7 @@
 
 use std::fmt::Write;
 
-// `purpose_name` moved to ironpool-common with `Purpose`; the `pub` keeps
-// the region's `ironpool_rack::link::boot::purpose_name` path working
-// (temporary, until the region imports it from ironpool_common).
-pub use ironpool_common::rack_link::purpose_name;
+use ironpool_common::rack_link::purpose_name;
 use ironpool_common::rack_link::{BootConfig, BootEntry, Purpose};
 
 /// The first script iPXE loads (over TFTP or HTTP): chain to the per-MAC

@@ -10,11 +10,7 @@ use std::sync::Arc;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use futures_util::StreamExt;
-// The Range-aware file responder moved to ironpool-common (feature
-// `http-files`); the `pub` keeps the region's
-// `ironpool_rack::link::http::serve_file` path working (temporary, until
-// the region uses ironpool_common's).
-pub use ironpool_common::http_files::serve_file;
+use ironpool_common::http_files::serve_file;
 use ironpool_common::rack_link::BootEvent;
 
 use super::boot;

@@ -13,10 +13,5 @@ pub mod daemon;
 pub mod http;
 pub mod state;
 
-/// The wire protocol, at its old path: the region imports
-/// `ironpool_rack::link::proto::…`. Temporary, until it imports
-/// `ironpool_common::rack_link` itself.
-pub use ironpool_common::rack_link as proto;
-
 pub use daemon::{Rack, RackOptions};
 pub use state::RackState;

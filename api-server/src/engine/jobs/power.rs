@@ -144,11 +144,11 @@ pub fn rack_claim(system_id: &str) -> String {
 }
 
 /// The power commands rack `system_id` holds, for its next sync.
-pub fn rack_power_commands(c: &mut DbConn, system_id: &str) -> Result<Vec<ironpool_rack::link::proto::PowerCommand>> {
+pub fn rack_power_commands(c: &mut DbConn, system_id: &str) -> Result<Vec<ironpool_common::rack_link::PowerCommand>> {
     let mut out = Vec::new();
     for job in db::jobs::claimed_by(c, &rack_claim(system_id), db::now())? {
         if let Some(w) = power_work(c, &job)? {
-            out.push(ironpool_rack::link::proto::PowerCommand {
+            out.push(ironpool_common::rack_link::PowerCommand {
                 job_id: job.id,
                 system_id: db::nodes::by_ids(c, &[w.node_id])?.pop().map(|n| n.system_id).unwrap_or_default(),
                 power_type: w.power_type,
@@ -162,7 +162,7 @@ pub fn rack_power_commands(c: &mut DbConn, system_id: &str) -> Result<Vec<ironpo
 
 /// Applies what a rack reports for a job it was handed; results for jobs
 /// it does not hold (already applied, or re-assigned) are ignored.
-pub fn apply_rack_result(c: &mut DbConn, system_id: &str, r: &ironpool_rack::link::proto::PowerResult) -> Result<bool> {
+pub fn apply_rack_result(c: &mut DbConn, system_id: &str, r: &ironpool_common::rack_link::PowerResult) -> Result<bool> {
     let Some(job) = db::jobs::by_id(c, r.job_id)? else { return Ok(false) };
     if job.claimed_by.as_deref() != Some(rack_claim(system_id).as_str()) {
         return Ok(false);
