@@ -2,6 +2,8 @@
 //! chef-provisioning-maas), signed by an independent OAuth implementation
 //! (the `oauth1-request` crate, PLAINTEXT as the Ruby `oauth` gem sends it).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
+
 mod common;
 
 use common::*;

@@ -2,6 +2,8 @@
 //! then the region's DNS server checked with a real resolver client (`dig`,
 //! from Debian's bind9-dnsutils) over UDP and TCP, on SQLite and PostgreSQL.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
+
 mod common;
 
 use common::*;

@@ -29,6 +29,8 @@
 //! (`rack-controller/tests/peers-setup.sh`), mtools, and the images in
 //! `tests/.ephemeral` and `tests/.test-image`; skipped otherwise.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
+
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -3,6 +3,8 @@
 //! inventory, the status webhook, timeouts, and whole lifecycles driven by
 //! simulated machines (virtual BMC + the real agent library).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
+
 mod common;
 
 use std::time::Duration;

@@ -9,6 +9,8 @@
 //! its child's items is. A strongly connected set of more than one module is
 //! a cycle and fails the test, with the paths that make it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -495,4 +497,33 @@ fn the_checker_ignores_what_is_not_a_dependency() {
         ("l", "fn f<'a>(x: &'a str) -> &'a str { x }"),
     ]);
     assert!(g.cycles().is_empty(), "{}", g.report("t"));
+}
+
+/// Words that mean the HTTP layer: none of them belongs in the rules or the
+/// datastore, which must work the same behind any front end (and the job
+/// worker spawns with tokio, not actix's runtime).
+const HTTP_WORDS: &[&str] = &["actix", "HttpRequest", "HttpResponse", "StatusCode", "crate::http", "crate::api"];
+
+#[test]
+fn engine_and_db_know_nothing_of_http() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut found = Vec::new();
+    for layer in ["engine", "db"] {
+        let mut files = Vec::new();
+        collect(&src.join(layer), &mut files);
+        let root = src.join(format!("{layer}.rs"));
+        if root.exists() {
+            files.push(root);
+        }
+        assert!(!files.is_empty(), "no sources under {layer}/");
+        for f in files {
+            let code = without_tests(&strip(&std::fs::read_to_string(&f).unwrap_or_default()));
+            for w in HTTP_WORDS {
+                if code.contains(w) {
+                    found.push(format!("{} names `{w}`", f.strip_prefix(&src).unwrap_or(&f).display()));
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "engine/ and db/ must not depend on HTTP:\n{}", found.join("\n"));
 }

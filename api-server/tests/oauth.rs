@@ -1,6 +1,8 @@
 //! OAuth 1.0 against the real server, signed by an independent implementation
 //! (the `oauth1-request` crate) in PLAINTEXT and HMAC-SHA1, on both databases.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
+
 mod common;
 
 use common::*;

@@ -1,5 +1,7 @@
 //! Zones, resource pools, tags and the nodes/ collection.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
+
 mod common;
 
 use common::*;

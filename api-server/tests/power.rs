@@ -2,6 +2,8 @@
 //! (simulated BMCs in this process) and the real `ipmi` driver (FreeIPMI's
 //! ipmipower) against an address where no BMC answers.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
+
 mod common;
 
 use common::*;

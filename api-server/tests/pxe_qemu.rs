@@ -6,6 +6,8 @@
 //!
 //! Needs root and qemu from `tests/qemu-setup.sh`; skipped otherwise.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
+
 mod common;
 
 use std::path::PathBuf;

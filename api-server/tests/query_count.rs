@@ -3,6 +3,8 @@
 //! Alone in its test binary because it counts queries through diesel's
 //! process-wide instrumentation.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
+
 mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};

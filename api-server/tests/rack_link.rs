@@ -5,6 +5,8 @@
 //! and (as root) DHCP served from region state to `dhclient` in a network
 //! namespace across a region restart.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
+
 mod common;
 
 use std::net::SocketAddr;

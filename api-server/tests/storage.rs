@@ -3,6 +3,8 @@
 //! and permission rules, and allocation's `storage` constraint, on both
 //! databases. Failures are 400/403/404/409 with a message, never 500.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
+
 mod common;
 
 use common::*;

@@ -30,7 +30,7 @@ static NONCE: AtomicU64 = AtomicU64::new(0);
 
 impl Key {
     fn header(&self) -> String {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         format!(
             "OAuth oauth_version=\"1.0\", oauth_signature_method=\"PLAINTEXT\", oauth_consumer_key=\"{}\", oauth_token=\"{}\", oauth_signature=\"%26{}\", oauth_nonce=\"b{}-{}\", oauth_timestamp=\"{}\"",
             self.0,
@@ -194,14 +194,19 @@ fn spawn_baseline(body: Vec<u8>) -> anyhow::Result<u16> {
                 }))
             })
             .workers(2)
-            .bind(("127.0.0.1", port))
-            .expect("bind baseline")
-            .run();
-            tx.send(()).unwrap();
+            .bind(("127.0.0.1", port));
+            let server = match server {
+                Ok(s) => s.run(),
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            };
+            let _ = tx.send(Ok(()));
             let _ = server.await;
         })
     });
-    rx.recv()?;
+    rx.recv()?.context("binding the baseline server")?;
     Ok(port)
 }
 

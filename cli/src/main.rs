@@ -138,7 +138,9 @@ fn main() -> ExitCode {
         } else {
             ironpool_region::http::openapi::yaml(&registry)
         };
-        return match print_lines(std::iter::once(doc.trim_end().to_string())) {
+        let printed =
+            doc.map_err(anyhow::Error::from).and_then(|d| print_lines(std::iter::once(d.trim_end().to_string())));
+        return match printed {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("ironpool: {e:#}");
@@ -211,7 +213,10 @@ fn run(command: Command, config: RegionConfig) -> anyhow::Result<()> {
         Command::Serve => serve_region(config, None, true),
         Command::Demo { admin_username, admin_password, machines, step_delay_ms } => {
             let db = open(&config)?;
-            let password = admin_password.unwrap_or_else(random_password);
+            let password = match admin_password {
+                Some(p) => p,
+                None => random_password()?,
+            };
             let existing = db.blocking(|c| users::by_username(c, &admin_username))?;
             let user = match existing {
                 Some(u) => {
@@ -393,11 +398,13 @@ fn friendly(e: ironpool_region::Error) -> anyhow::Error {
     }
 }
 
-fn random_password() -> String {
+fn random_password() -> anyhow::Result<String> {
     use std::io::Read;
     let mut buf = [0u8; 12];
-    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf)).expect("/dev/urandom is readable");
-    buf.iter().map(|b| format!("{b:02x}")).collect()
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .map_err(|e| anyhow::anyhow!("cannot read /dev/urandom for the demo password: {e}"))?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Hides a password inside a database URL.

@@ -2,6 +2,8 @@
 //! demo and graceful shutdown, on SQLite and (with IRONPOOL_TEST_PG_URL) on
 //! PostgreSQL.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Output, Stdio};

@@ -295,7 +295,7 @@ async fn meta_data(state: &AppState, node: Node, item: &str) -> Result<Reply> {
                 "public-keys" => text(engine::metadata::public_keys(c, &node)?.join("\n")),
                 "x509" => {
                     let keys = match node.owner_id {
-                        Some(o) => db::userkeys::ssl_list(c, o)?.into_iter().map(|k| k.key).collect(),
+                        Some(o) => db::sshkeys::ssl_list(c, o)?.into_iter().map(|k| k.key).collect(),
                         None => Vec::new(),
                     };
                     text(keys.join("\n"))

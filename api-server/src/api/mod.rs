@@ -4,7 +4,6 @@
 
 pub mod account;
 pub mod boot_resources;
-pub mod controllers;
 pub mod devices;
 pub mod dns;
 pub mod events;
@@ -16,6 +15,7 @@ pub mod metadata;
 pub mod network;
 pub mod notifications;
 pub mod places;
+pub mod racks;
 pub mod raid;
 pub mod site;
 pub mod sshkeys;
@@ -49,7 +49,7 @@ pub fn handlers() -> Vec<Handler> {
     all.extend(storage::handlers());
     all.extend(raid::handlers());
     all.extend(dns::handlers());
-    all.extend(controllers::handlers());
+    all.extend(racks::handlers());
     all.extend(boot_resources::handlers());
     all
 }

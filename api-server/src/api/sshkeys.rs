@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use serde_json::{json, Value};
 
 use crate::db;
-use crate::db::userkeys::{SshKey, SslKey};
+use crate::db::sshkeys::{SshKey, SslKey};
 use crate::engine;
 use crate::error::{Error, Result};
 use crate::handler_fn;
@@ -93,13 +93,13 @@ fn key_id(ctx: &Ctx, model: &'static str) -> Result<i64> {
 
 async fn ssh_list(ctx: Ctx) -> Result<Reply> {
     let uid = ctx.user()?.id;
-    let list = ctx.db().run(move |c| db::userkeys::ssh_list(c, uid)).await?;
+    let list = ctx.db().run(move |c| db::sshkeys::ssh_list(c, uid)).await?;
     Ok(Reply::json(list.iter().map(ssh_json).collect::<Vec<_>>()))
 }
 
 async fn ssh_create(ctx: Ctx) -> Result<Reply> {
     let me = ctx.user()?;
-    let key = engine::keys::validate_ssh_key(ctx.params.get("key").unwrap_or(""))?;
+    let key = engine::sshkeys::validate_ssh_key(ctx.params.get("key").unwrap_or(""))?;
     let target = match ctx.params.get_nonempty("user") {
         Some(name) if name != me.username => {
             ctx.admin()?;
@@ -112,7 +112,7 @@ async fn ssh_create(ctx: Ctx) -> Result<Reply> {
         }
         _ => me.id,
     };
-    let k = ctx.db().write(move |c| db::userkeys::ssh_insert(c, target, &key, None, db::now())).await?;
+    let k = ctx.db().write(move |c| db::sshkeys::ssh_insert(c, target, &key, None, db::now())).await?;
     Ok(Reply::JsonStatus(StatusCode::CREATED, ssh_json(&k)))
 }
 
@@ -132,7 +132,7 @@ async fn ssh_import(ctx: Ctx) -> Result<Reply> {
 async fn ssh_read(ctx: Ctx) -> Result<Reply> {
     let uid = ctx.user()?.id;
     let id = key_id(&ctx, "SSHKey")?;
-    let k = ctx.db().run(move |c| db::userkeys::ssh_get(c, id)).await?.ok_or(Error::NotFound("SSHKey"))?;
+    let k = ctx.db().run(move |c| db::sshkeys::ssh_get(c, id)).await?.ok_or(Error::NotFound("SSHKey"))?;
     if k.user_id != uid {
         return Err(Error::Forbidden("Can't get a key you don't own.".into()));
     }
@@ -144,11 +144,11 @@ async fn ssh_delete(ctx: Ctx) -> Result<Reply> {
     let id = key_id(&ctx, "SSHKey")?;
     ctx.db()
         .write(move |c| {
-            let k = db::userkeys::ssh_get(c, id)?.ok_or(Error::NotFound("SSHKey"))?;
+            let k = db::sshkeys::ssh_get(c, id)?.ok_or(Error::NotFound("SSHKey"))?;
             if k.user_id != uid {
                 return Err(Error::Forbidden("Can't delete a key you don't own.".into()));
             }
-            db::userkeys::ssh_delete(c, id)
+            db::sshkeys::ssh_delete(c, id)
         })
         .await?;
     Ok(Reply::NoContent)
@@ -156,21 +156,21 @@ async fn ssh_delete(ctx: Ctx) -> Result<Reply> {
 
 async fn ssl_list(ctx: Ctx) -> Result<Reply> {
     let uid = ctx.user()?.id;
-    let list = ctx.db().run(move |c| db::userkeys::ssl_list(c, uid)).await?;
+    let list = ctx.db().run(move |c| db::sshkeys::ssl_list(c, uid)).await?;
     Ok(Reply::json(list.iter().map(ssl_json).collect::<Vec<_>>()))
 }
 
 async fn ssl_create(ctx: Ctx) -> Result<Reply> {
     let uid = ctx.user()?.id;
-    let key = engine::keys::validate_ssl_key(ctx.params.get("key").unwrap_or(""))?;
-    let k = ctx.db().write(move |c| db::userkeys::ssl_insert(c, uid, &key, db::now())).await?;
+    let key = engine::sshkeys::validate_ssl_key(ctx.params.get("key").unwrap_or(""))?;
+    let k = ctx.db().write(move |c| db::sshkeys::ssl_insert(c, uid, &key, db::now())).await?;
     Ok(Reply::JsonStatus(StatusCode::CREATED, ssl_json(&k)))
 }
 
 async fn ssl_read(ctx: Ctx) -> Result<Reply> {
     let uid = ctx.user()?.id;
     let id = key_id(&ctx, "SSLKey")?;
-    let k = ctx.db().run(move |c| db::userkeys::ssl_get(c, id)).await?.ok_or(Error::NotFound("SSLKey"))?;
+    let k = ctx.db().run(move |c| db::sshkeys::ssl_get(c, id)).await?.ok_or(Error::NotFound("SSLKey"))?;
     if k.user_id != uid {
         return Err(Error::Forbidden("Can't get a key you don't own.".into()));
     }
@@ -182,11 +182,11 @@ async fn ssl_delete(ctx: Ctx) -> Result<Reply> {
     let id = key_id(&ctx, "SSLKey")?;
     ctx.db()
         .write(move |c| {
-            let k = db::userkeys::ssl_get(c, id)?.ok_or(Error::NotFound("SSLKey"))?;
+            let k = db::sshkeys::ssl_get(c, id)?.ok_or(Error::NotFound("SSLKey"))?;
             if k.user_id != uid {
                 return Err(Error::Forbidden("Can't delete a key you don't own.".into()));
             }
-            db::userkeys::ssl_delete(c, id)
+            db::sshkeys::ssl_delete(c, id)
         })
         .await?;
     Ok(Reply::NoContent)

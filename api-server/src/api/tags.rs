@@ -106,7 +106,7 @@ async fn create(ctx: Ctx) -> Result<Reply> {
     let comment = p.get("comment").unwrap_or("").to_string();
     let definition = p.get("definition").unwrap_or("").to_string();
     let kernel_opts = p.get("kernel_opts").unwrap_or("").to_string();
-    let t = ctx.db().write(move |c| engine::places::create_tag(c, &name, &comment, &definition, &kernel_opts)).await?;
+    let t = ctx.db().write(move |c| engine::tags::create_tag(c, &name, &comment, &definition, &kernel_opts)).await?;
     Ok(Reply::Json(tag_json(&t)))
 }
 
@@ -129,7 +129,7 @@ async fn update(ctx: Ctx) -> Result<Reply> {
         .db()
         .write(move |c| {
             let t = db::tags::by_name(c, &key)?.ok_or(Error::NotFound("Tag"))?;
-            engine::places::update_tag(
+            engine::tags::update_tag(
                 c,
                 &t,
                 name.as_deref(),

@@ -21,6 +21,21 @@ pub mod storage;
 pub mod tag;
 pub mod user;
 
+/// A view as a JSON value. Views are structs with derived `Serialize`,
+/// string keys and no fallible fields, for which serde_json cannot fail;
+/// this is the one place that says so.
+pub fn to_value(view: impl serde::Serialize) -> serde_json::Value {
+    #[allow(clippy::expect_used)]
+    serde_json::to_value(view).expect("views serialise")
+}
+
+/// Appends a view's JSON text to `out` (writing to a `Vec` cannot fail; see
+/// [`to_value`] for why serialising a view cannot either).
+pub fn write_json(out: &mut Vec<u8>, view: &impl serde::Serialize) {
+    #[allow(clippy::expect_used)]
+    serde_json::to_writer(out, view).expect("views serialise")
+}
+
 /// An absolute-path `resource_uri` for a path under the API prefix.
 pub fn resource_uri(rel: &str) -> String {
     format!("{API_PREFIX}{rel}")

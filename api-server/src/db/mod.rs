@@ -21,10 +21,10 @@ pub mod places;
 pub mod racks;
 pub mod related;
 pub mod schema;
+pub mod sshkeys;
 pub mod storage;
 pub mod tags;
 pub mod tokens;
-pub mod userkeys;
 pub mod users;
 
 use std::time::Duration;

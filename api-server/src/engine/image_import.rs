@@ -79,7 +79,7 @@ impl Importer {
 
     /// The report of the last finished import.
     pub fn last_report(&self) -> Option<ImportReport> {
-        self.last.lock().expect("import report").clone()
+        self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     /// Asks a running import to stop after the current piece of work.
@@ -97,7 +97,7 @@ impl Importer {
         tokio::spawn(async move {
             let _running = Running(&me.running);
             let report = import_all(&db, &store, &me.stop).await;
-            *me.last.lock().expect("import report") = Some(report);
+            *me.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(report);
         });
         true
     }
@@ -111,7 +111,7 @@ impl Importer {
         self.stop.store(false, Ordering::SeqCst);
         let _running = Running(&self.running);
         let report = import_all(db, store, &self.stop).await;
-        *self.last.lock().expect("import report") = Some(report.clone());
+        *self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(report.clone());
         Some(report)
     }
 }

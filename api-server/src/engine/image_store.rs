@@ -73,7 +73,7 @@ impl ImageStore {
     /// append-and-maybe-finish step.
     pub async fn lock(&self, sha256: &str) -> tokio::sync::OwnedMutexGuard<()> {
         let m = {
-            let mut locks = self.locks.lock().expect("store lock map");
+            let mut locks = self.locks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             locks.entry(sha256.to_string()).or_default().clone()
         };
         m.lock_owned().await

@@ -61,10 +61,6 @@ pub fn get(c: &mut DbConn, n: &Node, id: &str) -> Result<Interface> {
     db::network::interface_by_id(c, id)?.filter(|i| i.node_id == n.id).ok_or(Error::NotFound("Interface"))
 }
 
-fn tags_json(tags: &[String]) -> String {
-    serde_json::to_string(tags).expect("strings serialise")
-}
-
 fn tags_of(i: &Interface) -> Vec<String> {
     serde_json::from_str(&i.tags).unwrap_or_default()
 }
@@ -116,7 +112,7 @@ fn apply_common(c: &mut DbConn, i: &mut Interface, f: &dyn Form) -> Result<()> {
         i.name = n.to_string();
     }
     if f.value("tags").is_some() {
-        i.tags = tags_json(&f.list("tags"));
+        i.tags = engine::string_list_json(&f.list("tags"));
     }
     if let Some(v) = vlan_param(c, f)? {
         i.vlan_id = v;
@@ -207,7 +203,12 @@ fn insert(c: &mut DbConn, i: &Interface) -> Result<Interface> {
 }
 
 fn next_name(existing: &[Interface], prefix: &str) -> String {
-    (0..).map(|n| format!("{prefix}{n}")).find(|n| !existing.iter().any(|i| &i.name == n)).expect("unbounded")
+    // At most `existing.len()` names are taken, so one of the first
+    // `len + 1` candidates is free.
+    (0..=existing.len())
+        .map(|n| format!("{prefix}{n}"))
+        .find(|n| !existing.iter().any(|i| &i.name == n))
+        .unwrap_or_else(|| format!("{prefix}{}", existing.len()))
 }
 
 pub fn create_physical(c: &mut DbConn, n: &Node, f: &dyn Form) -> Result<Interface> {
@@ -491,14 +492,14 @@ pub fn add_tag(c: &mut DbConn, i: &Interface, tag: &str) -> Result<Interface> {
         t.push(tag.to_string());
     }
     let mut ni = i.clone();
-    ni.tags = tags_json(&t);
+    ni.tags = engine::string_list_json(&t);
     db::network::interface_save(c, &ni)?;
     Ok(ni)
 }
 
 pub fn remove_tag(c: &mut DbConn, i: &Interface, tag: &str) -> Result<Interface> {
     let mut ni = i.clone();
-    ni.tags = tags_json(&tags_of(i).into_iter().filter(|x| x != tag).collect::<Vec<_>>());
+    ni.tags = engine::string_list_json(&tags_of(i).into_iter().filter(|x| x != tag).collect::<Vec<_>>());
     db::network::interface_save(c, &ni)?;
     Ok(ni)
 }
@@ -588,16 +589,15 @@ pub fn link_subnet(c: &mut DbConn, n: &Node, i: &Interface, f: &dyn Form) -> Res
         mac_address: i.mac_address.clone(),
         created_at: db::now(),
     };
-    let link = if mode == "static" {
-        let s = subnet.as_ref().expect("checked above");
+    let link = if let (true, Some(s)) = (mode == "static", subnet.as_ref()) {
         engine::network::allocate(c, s, requested, template)?
     } else {
         db::network::address_insert(c, &template)?
     };
     // AUTO links of a deployed machine get their address at once.
     let deployed = Status::from_code(n.status) == Some(Status::Deployed);
-    if mode == "auto" && deployed {
-        engine::network::assign_to_link(c, subnet.as_ref().expect("checked"), link.id)?;
+    if let (true, Some(s)) = (mode == "auto" && deployed, subnet.as_ref()) {
+        engine::network::assign_to_link(c, s, link.id)?;
     }
     if mode == "static" || (mode == "auto" && deployed) {
         engine::dns::bump_serial(c)?;

@@ -136,7 +136,7 @@ pub fn fqdn(c: &mut DbConn, n: &Node) -> Result<String> {
 /// `meta-data/public-keys`: the owner's SSH keys (none for unowned nodes).
 pub fn public_keys(c: &mut DbConn, n: &Node) -> Result<Vec<String>> {
     match n.owner_id {
-        Some(owner) => Ok(db::userkeys::ssh_list(c, owner)?.into_iter().map(|k| k.key).collect()),
+        Some(owner) => Ok(db::sshkeys::ssh_list(c, owner)?.into_iter().map(|k| k.key).collect()),
         None => Ok(Vec::new()),
     }
 }

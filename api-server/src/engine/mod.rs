@@ -1,5 +1,6 @@
 //! Domain logic, free of HTTP: accounts and credentials, key validation, the
-//! MAAS configuration. Later: lifecycle, allocation, IPAM, jobs.
+//! MAAS configuration, the node lifecycle, allocation, IPAM, storage, DNS,
+//! jobs and the rack link (docs/architecture.md lists the modules by layer).
 //!
 //! Engine functions take the [`Datastore`](db::Datastore) (or a
 //! connection inside a transaction), enforce MAAS's rules, and return
@@ -20,7 +21,6 @@ pub mod image_store;
 pub mod interfaces;
 pub mod ipam;
 pub mod jobs;
-pub mod keys;
 pub mod lifecycle;
 pub mod metadata;
 pub mod names;
@@ -30,7 +30,9 @@ pub mod nodes;
 pub mod places;
 pub mod power;
 pub mod racks;
+pub mod sshkeys;
 pub mod storage;
+pub mod tags;
 
 /// Values MAAS (Django) accepts as booleans: `true/false`, `t/f`, `yes/no`,
 /// `y/n`, `on/off`, `1/0`, any case. Blank is false.
@@ -40,6 +42,21 @@ pub fn parse_bool(v: &str) -> Option<bool> {
         "false" | "f" | "no" | "n" | "off" | "0" | "" => Some(false),
         _ => None,
     }
+}
+
+/// A JSON object of string values as text (power parameters, owner data,
+/// hardware info). Built as a `Value`, whose `Display` cannot fail, instead
+/// of serialising a map, which is fallible in general.
+pub fn string_map_json<'a>(pairs: impl IntoIterator<Item = (&'a String, &'a String)>) -> String {
+    serde_json::Value::Object(
+        pairs.into_iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect(),
+    )
+    .to_string()
+}
+
+/// A JSON array of strings as text (tags).
+pub fn string_list_json(items: &[String]) -> String {
+    serde_json::Value::Array(items.iter().cloned().map(serde_json::Value::String).collect()).to_string()
 }
 
 /// Runs CPU-heavy work (password hashing) off the async executor.

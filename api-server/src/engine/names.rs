@@ -35,7 +35,9 @@ const ANIMALS: &[&str] = &[
 /// A hostname like `brave-otter` (4,096 combinations; callers retry on clashes).
 pub fn petname() -> String {
     let mut rng = rand::rngs::OsRng;
-    format!("{}-{}", ADJECTIVES.choose(&mut rng).unwrap(), ANIMALS.choose(&mut rng).unwrap())
+    let adjective = ADJECTIVES.choose(&mut rng).copied().unwrap_or("brave");
+    let animal = ANIMALS.choose(&mut rng).copied().unwrap_or("otter");
+    format!("{adjective}-{animal}")
 }
 
 /// Validates a host name (one DNS label for nodes: MAAS appends the domain).
@@ -65,7 +67,8 @@ pub fn normalise_mac(mac: &str) -> Option<String> {
         return None;
     }
     let lower = hex.to_ascii_lowercase();
-    Some(lower.as_bytes().chunks(2).map(|p| std::str::from_utf8(p).unwrap()).collect::<Vec<_>>().join(":"))
+    let pairs: Vec<String> = lower.as_bytes().chunks(2).map(|p| p.iter().map(|b| char::from(*b)).collect()).collect();
+    Some(pairs.join(":"))
 }
 
 /// Primary architectures Ironpool knows; `arm` is MAAS's alias for `armhf`.

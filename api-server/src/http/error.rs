@@ -32,7 +32,15 @@ pub fn to_response(e: &Error) -> HttpResponse {
     let mut b = HttpResponse::build(status);
     match e {
         Error::Validation(fields) => {
-            let body = serde_json::to_vec(fields).expect("field errors serialise");
+            // Field errors are a string → strings map: built as a `Value`,
+            // whose text form cannot fail.
+            let body = serde_json::Value::Object(
+                fields
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.iter().cloned().map(serde_json::Value::String).collect()))
+                    .collect(),
+            )
+            .to_string();
             b.content_type(JSON_UTF8).body(body)
         }
         Error::MethodNotAllowed { allow } => b.insert_header((header::ALLOW, allow.join(", "))).finish(),

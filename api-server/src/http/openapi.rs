@@ -268,10 +268,10 @@ pub fn document(registry: &Registry) -> OpenApi {
 }
 
 /// The document as YAML, the form checked in at `openapi/openapi.yaml`.
-pub fn yaml(registry: &Registry) -> String {
-    document(registry).to_yaml().expect("the OpenAPI document serialises")
+pub fn yaml(registry: &Registry) -> crate::error::Result<String> {
+    document(registry).to_yaml().map_err(crate::error::Error::internal)
 }
 
-pub fn json(registry: &Registry) -> String {
-    document(registry).to_pretty_json().expect("the OpenAPI document serialises")
+pub fn json(registry: &Registry) -> crate::error::Result<String> {
+    document(registry).to_pretty_json().map_err(crate::error::Error::internal)
 }

@@ -121,9 +121,9 @@ async fn api(
         // Anonymous, generated from the same table as routing and describe/.
         return match req.method().as_str() {
             "GET" if rel == "openapi.yaml" => {
-                Ok(Reply::Bytes("application/openapi+yaml", openapi::yaml(&registry).into_bytes()))
+                Ok(Reply::Bytes("application/openapi+yaml", openapi::yaml(&registry)?.into_bytes()))
             }
-            "GET" => Ok(Reply::Bytes("application/json", openapi::json(&registry).into_bytes())),
+            "GET" => Ok(Reply::Bytes("application/json", openapi::json(&registry)?.into_bytes())),
             _ => Err(Error::MethodNotAllowed { allow: vec!["GET"] }),
         };
     }
@@ -209,7 +209,9 @@ async fn api(
             }
         }
         if user.is_none() {
-            return Err(last_err.expect("at least one attempt"));
+            return Err(last_err.unwrap_or_else(|| {
+                Error::Unauthorized("Authentication credentials were not provided or are not valid.".into())
+            }));
         }
     }
 

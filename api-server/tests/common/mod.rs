@@ -5,6 +5,7 @@
 //! `IRONPOOL_TEST_PG_URL` (a URL to its `postgres` database); each test then
 //! gets its own freshly created database in it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
 #![allow(dead_code)]
 
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -40,7 +40,14 @@ pub(crate) struct InterfaceView<'a> {
 pub(crate) fn raw(text: &str, fallback: &str) -> Box<RawValue> {
     RawValue::from_string(text.to_string())
         .or_else(|_| RawValue::from_string(fallback.to_string()))
-        .expect("fallback is valid JSON")
+        .unwrap_or_else(|_| null())
+}
+
+/// JSON `null` as a raw value.
+fn null() -> Box<RawValue> {
+    // A literal `null` is valid JSON.
+    #[allow(clippy::expect_used)]
+    RawValue::from_string("null".to_string()).expect("null is JSON")
 }
 
 impl<'a> InterfaceView<'a> {
@@ -101,7 +108,7 @@ impl<'a> InterfaceView<'a> {
 pub fn interface_json(system_id: &str, i: &Interface, rel: &Related) -> Value {
     let sh = Shared::new(rel);
     let siblings = rel.interfaces.get(&i.node_id).map(Vec::as_slice).unwrap_or(&[]);
-    serde_json::to_value(InterfaceView::new(system_id, i, siblings, &sh)).expect("interface serialises")
+    crate::api::views::to_value(InterfaceView::new(system_id, i, siblings, &sh))
 }
 
 /// Addresses assigned to a node's interfaces, in link order.

@@ -234,7 +234,7 @@ impl<'a> MachineView<'a> {
 /// extend, e.g. with `constraints_by_type`).
 pub fn machine_json(n: &Node, rel: &Related) -> Value {
     let sh = Shared::new(rel);
-    serde_json::to_value(MachineView::new(n, &sh)).expect("machine serialises")
+    crate::api::views::to_value(MachineView::new(n, &sh))
 }
 
 /// A list of machines serialised straight to JSON bytes.
@@ -246,7 +246,7 @@ pub fn machines_bytes<'a>(nodes: impl Iterator<Item = &'a Node>, rel: &'a Relate
         if i > 0 {
             out.push(b',');
         }
-        serde_json::to_writer(&mut out, &MachineView::new(n, &sh)).expect("machine serialises");
+        crate::api::views::write_json(&mut out, &MachineView::new(n, &sh));
     }
     out.push(b']');
     out
@@ -274,9 +274,10 @@ pub fn device_json(n: &Node, rel: &Related) -> Value {
         "node_type_name",
         "resource_uri",
     ];
+    let empty = serde_json::Map::new();
     let mut m: serde_json::Map<String, Value> = full
         .as_object()
-        .expect("object")
+        .unwrap_or(&empty)
         .iter()
         .filter(|(k, _)| keep.contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
@@ -304,9 +305,10 @@ pub fn anonymous_machine_json(n: &Node, rel: &Related) -> Value {
         "node_type",
         "resource_uri",
     ];
+    let empty = serde_json::Map::new();
     Value::Object(
         full.as_object()
-            .expect("object")
+            .unwrap_or(&empty)
             .iter()
             .filter(|(k, _)| keep.contains(&k.as_str()))
             .map(|(k, v)| (k.clone(), v.clone()))

@@ -222,7 +222,7 @@ pub(crate) fn stubs<'a>(s: Storage<'a>, kind: &'static str) -> Vec<StubView<'a>>
 }
 
 pub(crate) fn to_json(v: impl Serialize) -> Value {
-    serde_json::to_value(v).expect("storage objects serialise")
+    crate::api::views::to_value(v)
 }
 
 pub(crate) fn render_device(s: Storage<'_>, id: i64) -> Result<Value> {

@@ -15,7 +15,6 @@ use crate::engine::nodes::state::enter_timed;
 use crate::engine::power::PowerParams;
 use crate::error;
 use crate::error::{Error, Result};
-use std::collections::BTreeMap;
 
 /// What `machines/` POST provides.
 #[derive(Debug, Clone, Default)]
@@ -148,8 +147,9 @@ pub(crate) fn default_hardware_info() -> String {
         "chassis_serial",
         "chassis_version",
     ];
-    let m: BTreeMap<&str, &str> = keys.iter().map(|k| (*k, "Unknown")).collect();
-    serde_json::to_string(&m).expect("map serialises")
+    let unknown = "Unknown".to_string();
+    let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+    engine::string_map_json(keys.iter().map(|k| (k, &unknown)))
 }
 
 /// A node row with every field at its default (unowned, NEW, manual power).
@@ -382,7 +382,7 @@ pub fn create_machine(c: &mut DbConn, actor: Option<&User>, input: MachineInput)
             owner_id: if input.deployed { actor.map(|u| u.id) } else { None },
             pool_id: Some(pool_id),
             power_type: input.power_type,
-            power_parameters: serde_json::to_string(&params).expect("params serialise"),
+            power_parameters: engine::string_map_json(&params),
             netboot: !input.deployed,
             ..base
         },
@@ -401,8 +401,8 @@ pub fn create_machine(c: &mut DbConn, actor: Option<&User>, input: MachineInput)
     let node = db::nodes::by_system_id(c, &node.system_id)?.ok_or(Error::NotFound("Machine"))?;
     // Every machine gets its metadata token now (MAAS: one per node).
     engine::metadata::token::ensure_token(c, &node)?;
-    if input.commission && is_admin && !input.deployed {
-        return start_commissioning(c, actor.expect("admin"), &node, "");
+    if let Some(admin) = actor.filter(|_| input.commission && is_admin && !input.deployed) {
+        return start_commissioning(c, admin, &node, "");
     }
     let enlist_commissioning = db::config::get(c, "enlist_commissioning")?.as_deref() != Some("false");
     if input.commission && actor.is_none() && !input.deployed && enlist_commissioning {
@@ -476,7 +476,7 @@ pub fn update_machine(c: &mut DbConn, actor: &User, n: &Node, u: MachineUpdate) 
         params.extend(u.power_parameters);
         let params = engine::power::validate(&ptype, params, u.power_skip_check)?;
         ch.power_type = Some(ptype);
-        ch.power_parameters = Some(serde_json::to_string(&params).expect("params"));
+        ch.power_parameters = Some(engine::string_map_json(&params));
     }
     if let Some(z) = &u.zone {
         ch.zone_id = Some(resolve_zone(c, Some(z))?);

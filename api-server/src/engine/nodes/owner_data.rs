@@ -4,6 +4,7 @@ use crate::db;
 use crate::db::nodes::{Node, NodeChanges};
 use crate::db::users::User;
 use crate::db::DbConn;
+use crate::engine;
 use crate::engine::events::{event, level};
 use crate::engine::lifecycle::Status;
 use crate::error::{Error, Result};
@@ -68,7 +69,7 @@ pub fn set_owner_data(c: &mut DbConn, actor: &User, n: &Node, pairs: &[(String, 
         c,
         n.id,
         &NodeChanges {
-            owner_data: Some(serde_json::to_string(&data).expect("map")),
+            owner_data: Some(engine::string_map_json(&data)),
             updated_at: Some(db::now()),
             ..Default::default()
         },

@@ -12,7 +12,6 @@ use crate::engine::storage::model::device_of;
 use crate::engine::storage::model::part_of;
 use crate::engine::storage::model::partition_of;
 use crate::engine::storage::model::round_down;
-use crate::engine::storage::model::tags_json;
 use crate::engine::storage::model::Storage;
 use crate::engine::storage::model::Target;
 use crate::engine::storage::model::LVM_PE_SIZE;
@@ -62,7 +61,7 @@ pub fn record_block_devices(c: &mut DbConn, node_id: i64, disks: &[DiskInventory
                 firmware_version: d.firmware_version.clone(),
                 size: d.size,
                 block_size: d.block_size,
-                tags: tags_json(&[if d.rotational { "rotary" } else { "ssd" }.to_string()]),
+                tags: engine::string_list_json(&[if d.rotational { "rotary" } else { "ssd" }.to_string()]),
                 uuid: None,
                 storage_pool: None,
                 numa_node: 0,

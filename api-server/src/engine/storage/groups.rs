@@ -69,7 +69,12 @@ pub(crate) fn is_raid(g: &VolumeGroup) -> bool {
 pub(crate) fn next_name(st: &NodeStorage, prefix: &str) -> String {
     let used: HashSet<&str> =
         st.devices.iter().map(|d| d.name.as_str()).chain(st.volume_groups.iter().map(|g| g.name.as_str())).collect();
-    (0..).map(|i| format!("{prefix}{i}")).find(|n| !used.contains(n.as_str())).expect("an unused name exists")
+    // At most `used.len()` names are taken, so one of the first `len + 1`
+    // candidates is free.
+    (0..=used.len())
+        .map(|i| format!("{prefix}{i}"))
+        .find(|n| !used.contains(n.as_str()))
+        .unwrap_or_else(|| format!("{prefix}{}", used.len()))
 }
 
 pub(crate) fn check_name(name: &str) -> Result<String> {

@@ -508,10 +508,6 @@ pub fn partition_of(st: &NodeStorage, device_id: i64, id: i64) -> Result<&Partit
     st.partitions.iter().find(|p| p.id == id && p.block_device_id == device_id).ok_or(Error::NotFound("Partition"))
 }
 
-pub(crate) fn tags_json(tags: &[String]) -> String {
-    serde_json::to_string(tags).expect("tags serialise")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,6 @@ use crate::db::users::User;
 use crate::engine;
 use crate::engine::lifecycle::{NodeType, Status};
 use crate::engine::storage::model::parse_tags;
-use crate::engine::storage::model::tags_json;
 use crate::error::{Error, Result};
 
 /// Who may make a storage change.
@@ -60,7 +59,7 @@ pub(crate) fn edit_tags(current: &str, tag: &str, add: bool) -> Result<String> {
     } else {
         tags.retain(|t| t != tag);
     }
-    Ok(tags_json(&tags))
+    Ok(engine::string_list_json(&tags))
 }
 
 pub(crate) fn not_a_choice(field: &str, v: &str) -> Error {
