@@ -1,7 +1,6 @@
 //! `account/`: the caller's API tokens.
 
 use actix_web::http::StatusCode;
-use serde_json::json;
 
 use crate::db;
 use crate::engine;
@@ -65,12 +64,7 @@ async fn create_token(ctx: Ctx) -> Result<Reply> {
     let uid = ctx.user()?.id;
     let name = ctx.params.get_nonempty("name").unwrap_or(DEFAULT_TOKEN_NAME).to_string();
     let t = ctx.db().write(move |c| engine::accounts::create_token(c, uid, &name)).await?;
-    Ok(Reply::json(json!({
-        "token_key": t.token_key,
-        "token_secret": t.token_secret,
-        "consumer_key": t.consumer_key,
-        "name": t.name,
-    })))
+    Ok(Reply::json(crate::api::views::account::Credentials::of(&t)))
 }
 
 async fn delete_token(ctx: Ctx) -> Result<Reply> {
@@ -88,7 +82,7 @@ async fn delete_token(ctx: Ctx) -> Result<Reply> {
 async fn list_tokens(ctx: Ctx) -> Result<Reply> {
     let uid = ctx.user()?.id;
     let all = ctx.db().run(move |c| db::tokens::for_user(c, uid)).await?;
-    Ok(Reply::json(all.iter().map(|t| json!({"name": t.name, "token": t.api_key()})).collect::<Vec<_>>()))
+    Ok(Reply::json(all.iter().map(crate::api::views::account::TokenEntry::of).collect::<Vec<_>>()))
 }
 
 async fn rename_token(ctx: Ctx) -> Result<Reply> {

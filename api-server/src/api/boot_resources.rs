@@ -4,15 +4,13 @@
 //! them); every write, and everything about boot sources, is admin-only.
 
 use actix_web::http::StatusCode;
-use base64::Engine as _;
 use futures_util::StreamExt;
-use serde_json::{json, Map, Value};
 
-use crate::api::views::resource_uri;
+use crate::api::views::boot_resource::{detail_json, resource_json, selection_json, source_json};
 use crate::db;
 use crate::db::boot_resources::{BootSource, Selection};
 use crate::engine;
-use crate::engine::boot_resources::{Detail, UploadInput};
+use crate::engine::boot_resources::UploadInput;
 use crate::error::{Error, Result};
 use crate::handler_fn;
 use crate::http;
@@ -156,108 +154,6 @@ fn path_id(ctx: &Ctx, name: &str, model: &'static str) -> Result<i64> {
 
 // ---------------------------------------------------------------- rendering
 
-fn resource_json(r: &db::boot_resources::Resource) -> Value {
-    let mut v = json!({
-        "id": r.id,
-        "type": engine::boot_resources::type_name(r.rtype),
-        "name": r.name,
-        "architecture": r.architecture,
-        "subarches": r.subarches,
-        "title": r.title,
-        "last_deployed": Value::Null,
-        "resource_uri": resource_uri(&format!("boot-resources/{}/", r.id)),
-    });
-    if !r.kflavor.is_empty() {
-        v["kflavor"] = json!(r.kflavor);
-    }
-    if !r.base_image.is_empty() {
-        v["base_image"] = json!(r.base_image);
-    }
-    v
-}
-
-fn progress(received: u64, size: u64) -> f64 {
-    if size == 0 {
-        100.0
-    } else {
-        (received.min(size) as f64) * 100.0 / size as f64
-    }
-}
-
-fn detail_json(d: &Detail) -> Value {
-    let mut v = resource_json(&d.resource);
-    let mut sets = Map::new();
-    for (set, files) in &d.sets {
-        let mut fs = Map::new();
-        let (mut size, mut received) = (0u64, 0u64);
-        for (f, got) in files {
-            size += f.size as u64;
-            received += if f.complete { f.size as u64 } else { *got };
-            let mut fv = json!({
-                "filename": f.filename,
-                "filetype": f.filetype,
-                "sha256": f.sha256,
-                "filename_on_disk": f.sha256,
-                "size": f.size,
-                "complete": f.complete,
-                "progress": if f.complete { 100.0 } else { progress(*got, f.size as u64) },
-            });
-            if !f.complete && d.resource.rtype == engine::boot_resources::UPLOADED {
-                fv["upload_uri"] = json!(resource_uri(&format!("boot-resources/{}/upload/{}/", d.resource.id, f.id)));
-            }
-            fs.insert(f.filename.clone(), fv);
-        }
-        let complete = !files.is_empty() && files.iter().all(|(f, _)| f.complete);
-        sets.insert(
-            set.version.clone(),
-            json!({
-                "version": set.version,
-                "label": set.label,
-                "size": size,
-                "complete": complete,
-                "progress": if complete { 100.0 } else { progress(received, size) },
-                "files": fs,
-            }),
-        );
-    }
-    v["sets"] = Value::Object(sets);
-    v
-}
-
-fn ts(t: &chrono::NaiveDateTime) -> String {
-    // python-libmaas parses `%Y-%m-%dT%H:%M:%S.%f`: fractional digits, no zone.
-    t.format("%Y-%m-%dT%H:%M:%S%.3f").to_string()
-}
-
-fn source_json(s: &BootSource) -> Value {
-    json!({
-        "id": s.id,
-        "url": s.url,
-        "keyring_filename": s.keyring_filename,
-        "keyring_data": base64::engine::general_purpose::STANDARD.encode(&s.keyring_data),
-        "created": ts(&s.created_at),
-        "updated": ts(&s.updated_at),
-        "resource_uri": resource_uri(&format!("boot-sources/{}/", s.id)),
-    })
-}
-
-fn list_of(s: &str) -> Vec<&str> {
-    s.split(',').filter(|x| !x.is_empty()).collect()
-}
-
-fn selection_json(s: &Selection) -> Value {
-    json!({
-        "boot_source_id": s.boot_source_id,
-        "id": s.id,
-        "os": s.os,
-        "release": s.release,
-        "arches": list_of(&s.arches),
-        "subarches": list_of(&s.subarches),
-        "labels": list_of(&s.labels),
-        "resource_uri": resource_uri(&format!("boot-sources/{}/selections/{}/", s.boot_source_id, s.id)),
-    })
-}
-
 // ---------------------------------------------------------------- boot resources
 
 async fn list(ctx: Ctx) -> Result<Reply> {
@@ -345,7 +241,7 @@ async fn stop_import(ctx: Ctx) -> Result<Reply> {
 
 async fn is_importing(ctx: Ctx) -> Result<Reply> {
     ctx.user()?;
-    Ok(Reply::Json(json!(ctx.state.importer.is_importing())))
+    Ok(Reply::Json(serde_json::Value::Bool(ctx.state.importer.is_importing())))
 }
 
 // ---------------------------------------------------------------- boot sources

@@ -3,11 +3,10 @@
 
 use std::collections::HashMap;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::api::views::dns::domain_json;
-use crate::api::views::network::alloc_type;
-use crate::api::views::resource_uri;
+use crate::api::views::dns::record_json;
 use crate::db;
 use crate::db::dns::Domain;
 use crate::db::dns::{DnsRecord, DnsResource};
@@ -153,17 +152,6 @@ fn domain_one(c: &mut DbConn, d: &Domain) -> Result<Value> {
     Ok(domain_json(d, counts.get(&d.id).copied().unwrap_or(0)))
 }
 
-fn record_json(r: &DnsRecord, fqdn: &str) -> Value {
-    json!({
-        "id": r.id,
-        "fqdn": fqdn,
-        "ttl": r.ttl,
-        "rrtype": r.rrtype,
-        "rrdata": r.rrdata,
-        "resource_uri": resource_uri(&format!("dnsresourcerecords/{}/", r.id)),
-    })
-}
-
 /// Renders resources with their addresses and records: three queries for
 /// any number of resources.
 fn resources_json(c: &mut DbConn, list: &[DnsResource]) -> Result<Vec<Value>> {
@@ -171,13 +159,7 @@ fn resources_json(c: &mut DbConn, list: &[DnsResource]) -> Result<Vec<Value>> {
     let ids: Vec<i64> = list.iter().map(|r| r.id).collect();
     let mut ips: HashMap<i64, Vec<Value>> = HashMap::new();
     for (rid, a, _) in db::dns::resource_ips(c, &ids)? {
-        let (code, name) = alloc_type(&a.mode);
-        ips.entry(rid).or_default().push(json!({
-            "id": a.id,
-            "ip": a.ip,
-            "alloc_type": code,
-            "alloc_type_name": name,
-        }));
+        ips.entry(rid).or_default().push(crate::api::views::dns::resource_address_json(&a));
     }
     let mut recs: HashMap<i64, Vec<DnsRecord>> = HashMap::new();
     for r in db::dns::records(c, Some(&ids))? {
@@ -187,14 +169,12 @@ fn resources_json(c: &mut DbConn, list: &[DnsResource]) -> Result<Vec<Value>> {
         .iter()
         .map(|r| {
             let fqdn = engine::dns::fqdn(&r.name, names.get(&r.domain_id).map(String::as_str).unwrap_or(""));
-            json!({
-                "id": r.id,
-                "fqdn": fqdn,
-                "address_ttl": r.address_ttl,
-                "ip_addresses": ips.remove(&r.id).unwrap_or_default(),
-                "resource_records": recs.get(&r.id).map(|v| v.iter().map(|x| record_json(x, &fqdn)).collect::<Vec<_>>()).unwrap_or_default(),
-                "resource_uri": resource_uri(&format!("dnsresources/{}/", r.id)),
-            })
+            crate::api::views::dns::resource_json(
+                r,
+                &fqdn,
+                ips.remove(&r.id).unwrap_or_default(),
+                recs.get(&r.id).map(Vec::as_slice).unwrap_or_default(),
+            )
         })
         .collect())
 }

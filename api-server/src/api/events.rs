@@ -1,7 +1,5 @@
 //! `events/?op=query`: the event log, newest first, paged by id.
 
-use serde_json::json;
-
 use crate::api::views::event::event_json;
 use crate::db;
 use crate::db::events::EventQuery;
@@ -118,10 +116,10 @@ async fn query(ctx: Ctx) -> Result<Reply> {
     };
     let next_uri = events.first().map(|e| uri("after", e.id));
     let prev_uri = events.last().map(|e| uri("before", e.id));
-    Ok(Reply::json(json!({
-        "count": events.len(),
-        "events": events.iter().map(event_json).collect::<Vec<_>>(),
-        "next_uri": next_uri,
-        "prev_uri": prev_uri,
-    })))
+    Ok(Reply::json(crate::api::views::event::EventPage {
+        count: events.len(),
+        events: events.iter().map(event_json).collect(),
+        next_uri,
+        prev_uri,
+    }))
 }

@@ -4,11 +4,9 @@
 
 use actix_web::http::StatusCode;
 use base64::Engine as _;
-use serde_json::{json, Value};
 
-use crate::api::views::resource_uri;
+use crate::api::views::file::file_json;
 use crate::db;
-use crate::db::files::FileMeta;
 use crate::error::{Error, Result};
 use crate::handler_fn;
 use crate::http::registry::{optional, required, Access, Action, Handler, Method, Returns};
@@ -69,15 +67,6 @@ pub fn handlers() -> Vec<Handler> {
     ]
 }
 
-fn file_json(f: &FileMeta, owner: &str) -> Value {
-    json!({
-        "filename": f.filename,
-        "owner": owner,
-        "anon_resource_uri": resource_uri(&format!("files/?op=get_by_key&key={}", f.anon_key)),
-        "resource_uri": resource_uri(&format!("files/{}/", f.filename)),
-    })
-}
-
 async fn list(ctx: Ctx) -> Result<Reply> {
     let user = ctx.user()?.clone();
     let prefix = ctx.params.get_nonempty("prefix").map(str::to_string);
@@ -126,7 +115,7 @@ async fn read(ctx: Ctx) -> Result<Reply> {
     let (meta, content) =
         ctx.db().run(move |c| db::files::get(c, user.id, &filename)).await?.ok_or(Error::NotFound("FileStorage"))?;
     let mut v = file_json(&meta, &ctx.user()?.username);
-    v["content"] = json!(base64::engine::general_purpose::STANDARD.encode(content));
+    v["content"] = serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(content));
     Ok(Reply::Json(v))
 }
 

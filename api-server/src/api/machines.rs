@@ -2,7 +2,7 @@
 
 use actix_web::http::StatusCode;
 use base64::Engine as _;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::api::support::{comment, flag, list_nodes_of, list_of, render, with_machine};
 use crate::api::views::machine::{anonymous_machine_json, device_json, machines_bytes};
@@ -903,13 +903,14 @@ pub(crate) async fn query_power_state(ctx: Ctx) -> Result<Reply> {
     let sid = ctx.path("system_id").to_string();
     let n = ctx.db().run(move |c| engine::access::get_visible(c, &user, &sid, "Machine")).await?;
     if engine::power::region_can_drive(&n.power_type) {
-        return Ok(Reply::json(json!({"state": n.power_state})));
+        return Ok(Reply::json(crate::api::views::machine::PowerStateView { state: &n.power_state }));
     }
     let hub = &ctx.state.power;
     let params: PowerParams = serde_json::from_str(&n.power_parameters).unwrap_or_default();
     let result = hub.drivers.act(&n.power_type, engine::power::PowerAction::Query, &params, &hub.retry).await;
     let state = ctx.db().write(move |c| engine::jobs::power::record_query(c, n.id, result)).await?;
-    Ok(Reply::json(json!({"state": state.map_err(Error::Unavailable)?})))
+    let state = state.map_err(Error::Unavailable)?;
+    Ok(Reply::json(crate::api::views::machine::PowerStateView { state: &state }))
 }
 
 pub(crate) async fn power_parameters_one(ctx: Ctx) -> Result<Reply> {
@@ -961,11 +962,7 @@ pub(crate) async fn get_token(ctx: Ctx) -> Result<Reply> {
             engine::metadata::token::ensure_token(c, &n)
         })
         .await?;
-    Ok(Reply::json(serde_json::json!({
-        "token_key": t.token_key,
-        "token_secret": t.token_secret,
-        "consumer_key": t.consumer_key,
-    })))
+    Ok(Reply::json(crate::api::views::account::NodeCredentials::of(&t)))
 }
 
 pub(crate) async fn mark_broken(ctx: Ctx) -> Result<Reply> {

@@ -1,9 +1,9 @@
 //! `fabrics/`, `vlans/`, `spaces/`, `subnets/`, `ipranges/`, `ipaddresses/`
 //! and `static-routes/`: the network model's handlers.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::api;
+use crate::api::views::network::span_json;
 use crate::api::views::network::{NetJson, RackNames};
 use crate::api::views::user::user_json;
 use crate::db;
@@ -11,7 +11,6 @@ use crate::db::network::Model;
 use crate::db::users::User;
 use crate::db::DbConn;
 use crate::engine;
-use crate::engine::ipam::Span;
 use crate::error::{Error, Result};
 use crate::handler_fn;
 use crate::http::registry::{optional, required, Access, Action, Handler, Method, ParamDoc, Returns};
@@ -494,14 +493,6 @@ async fn subnet_delete(ctx: Ctx) -> Result<Reply> {
     .await
 }
 
-fn span_ip(v: u128, v4: bool) -> String {
-    engine::ipam::from_u128(v, v4).to_string()
-}
-
-fn capped(n: u128) -> u64 {
-    n.min(u64::MAX as u128) as u64
-}
-
 async fn subnet_ips(ctx: Ctx) -> Result<Reply> {
     ctx.user()?;
     let key = ctx.path("id").to_string();
@@ -514,47 +505,26 @@ async fn subnet_ips(ctx: Ctx) -> Result<Reply> {
             let users = users_by_id(c)?;
             let mut out = Vec::new();
             for a in db::network::addresses_in_subnet(c, s.id)?.into_iter().filter(|a| a.ip.is_some()) {
-                let (code, name) = api::views::network::alloc_type(&a.mode);
-                let mut o = json!({
-                    "ip": a.ip,
-                    "alloc_type": code,
-                    "alloc_type_name": name,
-                    "created": a.created_at.format("%Y-%m-%dT%H:%M:%S%.3f").to_string(),
-                    "updated": a.created_at.format("%Y-%m-%dT%H:%M:%S%.3f").to_string(),
-                });
-                if with_username {
-                    o["user"] = json!(a.user_id.and_then(|u| users.get(&u)).map(|u| &u.username));
-                }
+                let user = with_username.then(|| a.user_id.and_then(|u| users.get(&u)).map(|u| u.username.as_str()));
+                let mut summary = None;
                 if with_summary {
                     if let Some(i) = a.interface_id.map(|i| db::network::interface_by_id(c, i)).transpose()?.flatten() {
                         if let Some(n) = db::nodes::by_ids(c, &[i.node_id])?.into_iter().next() {
-                            o["node_summary"] = json!({
-                                "system_id": n.system_id,
-                                "node_type": n.node_type,
-                                "hostname": n.hostname,
-                                "via": i.name,
-                            });
+                            summary = Some((n, i.name));
                         }
                     }
                 }
+                let o = crate::api::views::network::subnet_address_json(
+                    &a,
+                    user,
+                    summary.as_ref().map(|(n, via)| (n, via.as_str())),
+                );
                 out.push(o);
             }
             Ok(Value::Array(out))
         })
         .await?;
     Ok(Reply::Json(v))
-}
-
-fn span_json(s: &Span, v4: bool, with_purpose: bool) -> Value {
-    let mut o = json!({
-        "start": span_ip(s.start, v4),
-        "end": span_ip(s.end, v4),
-        "num_addresses": capped(s.size()),
-    });
-    if with_purpose {
-        o["purpose"] = json!(s.purpose);
-    }
-    o
 }
 
 async fn subnet_reserved(ctx: Ctx) -> Result<Reply> {
@@ -596,49 +566,8 @@ async fn subnet_stats(ctx: Ctx) -> Result<Reply> {
         .db()
         .run(move |c| {
             let s = engine::network::subnet(c, &key)?;
-            let netw = engine::network::cidr_of(&s);
-            let v4 = netw.addr().is_ipv4();
             let used = engine::network::unavailable(c, &s)?;
-            let free = engine::ipam::free_spans(&netw, &used);
-            let total = engine::ipam::total_usable(&netw);
-            let available: u128 = free.iter().map(Span::size).sum();
-            let unavailable = total - available;
-            let largest = free.iter().map(Span::size).max().unwrap_or(0);
-            let usage = if total == 0 { 0.0 } else { unavailable as f64 / total as f64 };
-            let (first, last) = engine::ipam::usable(&netw);
-            let mut o = json!({
-                "num_available": capped(available),
-                "largest_available": capped(largest),
-                "num_unavailable": capped(unavailable),
-                "total_addresses": capped(total),
-                "usage": usage,
-                "usage_string": format!("{:.0}%", usage * 100.0),
-                "available_string": format!("{:.0}%", (1.0 - usage) * 100.0),
-                "first_address": span_ip(first, v4),
-                "last_address": span_ip(last, v4),
-                "ip_version": if v4 { 4 } else { 6 },
-            });
-            if include_ranges {
-                let mut ranges: Vec<Value> = used.iter().map(|sp| span_json(sp, v4, true)).collect();
-                ranges.extend(free.iter().map(|sp| {
-                    let mut j = span_json(sp, v4, false);
-                    j["purpose"] = json!(["unused"]);
-                    j
-                }));
-                o["ranges"] = Value::Array(ranges);
-            }
-            if include_suggestions {
-                o["suggested_gateway"] =
-                    json!(if s.gateway_ip.is_none() { free.first().map(|f| span_ip(f.start, v4)) } else { None });
-                o["suggested_dynamic_range"] = match free.iter().max_by_key(|f| f.size()) {
-                    Some(f) if f.size() >= 4 => {
-                        let half = f.start + f.size() / 2;
-                        json!({"start": span_ip(half, v4), "end": span_ip(f.end, v4), "num_addresses": capped(f.end - half + 1)})
-                    }
-                    _ => Value::Null,
-                };
-            }
-            Ok(o)
+            Ok(crate::api::views::network::subnet_statistics_json(&s, &used, include_ranges, include_suggestions))
         })
         .await?;
     Ok(Reply::Json(v))

@@ -1,8 +1,8 @@
 //! `notifications/` and `notifications/{id}/`.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::api::views::resource_uri;
+use crate::api::views::notification::notification_json;
 use crate::api::views::user::user_json;
 use crate::db;
 use crate::db::files::{Notification, NotificationFields};
@@ -60,27 +60,12 @@ pub fn handlers() -> Vec<Handler> {
     ]
 }
 
-fn render(n: &Notification, user: Option<Value>) -> Value {
-    json!({
-        "id": n.id,
-        "ident": n.ident,
-        "user": user,
-        "users": n.for_users,
-        "admins": n.for_admins,
-        "message": n.message,
-        "context": serde_json::from_str::<Value>(&n.context).unwrap_or_else(|_| json!({})),
-        "category": n.category,
-        "dismissable": n.dismissable,
-        "resource_uri": resource_uri(&format!("notifications/{}/", n.id)),
-    })
-}
-
 fn render_with_user(c: &mut db::DbConn, n: &Notification) -> Result<Value> {
     let u = match n.user_id {
         Some(id) => db::users::by_id(c, id)?.map(|u| user_json(&u)),
         None => None,
     };
-    Ok(render(n, u))
+    Ok(notification_json(n, u))
 }
 
 /// Reads the fields of a create or update, starting from `base`.

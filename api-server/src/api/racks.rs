@@ -2,9 +2,8 @@
 //! registered over the rack link, with their interfaces, the services they
 //! report and whether they are in contact.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::api::views::machine::machine_json;
 use crate::db;
 use crate::db::nodes::{Node, NodeFilter};
 use crate::db::DbConn;
@@ -49,51 +48,9 @@ fn render_all(c: &mut DbConn, nodes: &[Node]) -> Result<Vec<Value>> {
     let rel = db::related::load_related(c, nodes)?;
     let ids: Vec<i64> = nodes.iter().map(|n| n.id).collect();
     let rows = db::racks::of_nodes(c, &ids)?;
-    let keep = [
-        "system_id",
-        "hostname",
-        "description",
-        "hardware_uuid",
-        "domain",
-        "fqdn",
-        "architecture",
-        "cpu_count",
-        "cpu_speed",
-        "memory",
-        "swap_size",
-        "osystem",
-        "distro_series",
-        "power_type",
-        "power_state",
-        "ip_addresses",
-        "interface_set",
-        "zone",
-        "status_action",
-        "node_type",
-        "node_type_name",
-        "tag_names",
-        "hardware_info",
-        "resource_uri",
-    ];
     Ok(nodes
         .iter()
-        .map(|n| {
-            let full = machine_json(n, &rel);
-            let mut m: serde_json::Map<String, Value> = full
-                .as_object()
-                .into_iter()
-                .flatten()
-                .filter(|(k, _)| keep.contains(&k.as_str()))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            let row = rows.iter().find(|r| r.node_id == n.id);
-            let services: Value = row.and_then(|r| serde_json::from_str(&r.services).ok()).unwrap_or_else(|| json!([]));
-            m.insert("version".into(), json!(row.map(|r| r.version.clone()).unwrap_or_default()));
-            m.insert("service_set".into(), services);
-            m.insert("connected".into(), json!(row.is_some_and(engine::racks::liveness::connected)));
-            m.insert("last_seen".into(), json!(row.map(|r| r.last_seen.format("%Y-%m-%dT%H:%M:%S%.3f").to_string())));
-            Value::Object(m)
-        })
+        .map(|n| crate::api::views::rack::rack_json(n, &rel, rows.iter().find(|r| r.node_id == n.id)))
         .collect())
 }
 

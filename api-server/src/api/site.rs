@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest};
-use serde_json::json;
 
 use crate::db;
 use crate::engine;
@@ -58,7 +57,11 @@ pub async fn route(req: &HttpRequest, payload: web::Payload, state: Arc<AppState
         "/MAAS/accounts/login/" => {
             only(method, &["GET"])?;
             let no_users = state.db.run(db::users::count).await? == 0;
-            Ok(Reply::json(json!({"authenticated": false, "external_auth_url": null, "no_users": no_users})))
+            Ok(Reply::json(crate::api::views::site::LoginState {
+                authenticated: false,
+                external_auth_url: None,
+                no_users,
+            }))
         }
         "/MAAS/api/docs/" | "/MAAS/api/docs" => {
             only(method, &["GET"])?;
@@ -87,19 +90,7 @@ fn only(method: &str, allowed: &[&'static str]) -> Result<()> {
 
 fn landing(req: &HttpRequest) -> Reply {
     let ci = req.connection_info();
-    let base = format!("{}://{}", ci.scheme(), ci.host());
-    let link = |path: &str, rel: &str, ty: &str, title: &str| json!({"path": path, "rel": rel, "type": ty, "title": title, "href": format!("{base}{path}")});
-    Reply::json(json!({
-        "title": "MAAS API",
-        "description": "API landing page for MAAS",
-        "resources": [
-            link("/MAAS/api", "self", "application/json", "this document"),
-            link("/MAAS/api/2.0/describe/", "service-desc", "application/json", "API description"),
-            link("/MAAS/api/2.0/version/", "version", "application/json", "version and capabilities"),
-            link("/MAAS/api/2.0/openapi.yaml", "service-desc", "application/openapi+yaml", "OpenAPI document"),
-            link("/MAAS/api/docs/", "service-doc", "text/html", "Swagger UI"),
-        ],
-    }))
+    Reply::Json(crate::api::views::site::landing(&format!("{}://{}", ci.scheme(), ci.host())))
 }
 
 /// `POST /MAAS/accounts/authenticate/`: checks a password without creating a
@@ -116,10 +107,5 @@ async fn authenticate(state: &AppState, p: &Params) -> Result<Reply> {
         .await?
         .ok_or_else(|| Error::Forbidden("Invalid username or password.".into()))?;
     let t = state.db.write(move |c| engine::accounts::token_for_login(c, user.id, consumer.as_deref())).await?;
-    Ok(Reply::json(json!({
-        "consumer_key": t.consumer_key,
-        "token_key": t.token_key,
-        "token_secret": t.token_secret,
-        "name": t.name,
-    })))
+    Ok(Reply::json(crate::api::views::account::Credentials::of(&t)))
 }

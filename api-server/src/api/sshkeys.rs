@@ -1,10 +1,8 @@
 //! `account/prefs/sshkeys/` and `account/prefs/sslkeys/`: the caller's keys.
 
 use actix_web::http::StatusCode;
-use serde_json::{json, Value};
 
 use crate::db;
-use crate::db::sshkeys::{SshKey, SslKey};
 use crate::engine;
 use crate::error::{Error, Result};
 use crate::handler_fn;
@@ -12,7 +10,7 @@ use crate::http::registry::{optional, required, Access, Action, Handler, Method,
 use crate::http::reply::Reply;
 use crate::http::Ctx;
 
-use crate::api::views::resource_uri;
+use crate::api::views::sshkey::{ssh_json, ssl_json};
 
 pub fn handlers() -> Vec<Handler> {
     vec![
@@ -67,23 +65,6 @@ pub fn handlers() -> Vec<Handler> {
             .action(Action::new(Method::Get, None, "Retrieve an SSL key", handler_fn!(ssl_read)))
             .action(Action::new(Method::Delete, None, "Delete an SSL key", handler_fn!(ssl_delete))),
     ]
-}
-
-fn ssh_json(k: &SshKey) -> Value {
-    json!({
-        "id": k.id,
-        "key": k.key,
-        "keysource": k.keysource.clone().unwrap_or_default(),
-        "resource_uri": resource_uri(&format!("account/prefs/sshkeys/{}/", k.id)),
-    })
-}
-
-fn ssl_json(k: &SslKey) -> Value {
-    json!({
-        "id": k.id,
-        "key": k.key,
-        "resource_uri": resource_uri(&format!("account/prefs/sslkeys/{}/", k.id)),
-    })
 }
 
 /// The numeric `{id}` of the URL; anything else cannot name a key.

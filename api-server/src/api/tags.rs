@@ -1,6 +1,6 @@
 //! `tags/` and `tags/{name}/`.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::api::views::machine::machines_bytes;
 use crate::api::views::tag::tag_json;
@@ -179,7 +179,7 @@ async fn update_nodes(ctx: Ctx) -> Result<Reply> {
             let remove_ids = resolve(c, &remove)?;
             let added = db::tags::attach(c, t.id, &add_ids)?;
             let removed = db::tags::detach(c, t.id, &remove_ids)?;
-            Ok(json!({"added": added, "removed": removed}))
+            Ok(crate::api::views::to_value(crate::api::views::tag::TagChanges { added, removed }))
         })
         .await?;
     Ok(Reply::Json(v))
@@ -189,7 +189,7 @@ async fn rebuild(ctx: Ctx) -> Result<Reply> {
     ctx.admin()?;
     let key = ctx.path("name").to_string();
     let t = ctx.db().run(move |c| db::tags::by_name(c, &key)?.ok_or(Error::NotFound("Tag"))).await?;
-    Ok(Reply::Json(json!({"rebuilding": t.name})))
+    Ok(Reply::json(crate::api::views::tag::Rebuilding { rebuilding: &t.name }))
 }
 
 async fn tagged(ctx: Ctx, types: Vec<i32>) -> Result<Reply> {

@@ -1,7 +1,5 @@
 //! `version/` (anonymous): what gomaasapi, python-libmaas and Juju probe first.
 
-use serde_json::json;
-
 use crate::error::Result;
 use crate::handler_fn;
 use crate::http::registry::{Access, Action, Handler, Method, Returns};
@@ -21,9 +19,5 @@ pub fn handlers() -> Vec<Handler> {
 }
 
 async fn read(_ctx: Ctx) -> Result<Reply> {
-    Ok(Reply::json(json!({
-        "capabilities": ironpool_common::CAPABILITIES,
-        "version": ironpool_common::MAAS_COMPAT_VERSION,
-        "subversion": "",
-    })))
+    Ok(Reply::json(crate::api::views::version::current()))
 }

@@ -10,16 +10,25 @@
 
 use crate::http::registry::API_PREFIX;
 
+pub mod account;
+pub mod boot_resource;
 pub mod dns;
 pub mod event;
+pub mod file;
 pub mod interface;
 pub mod machine;
 pub mod network;
+pub mod notification;
 pub mod place;
+pub mod rack;
 pub mod shared;
+pub mod site;
+pub mod sshkey;
 pub mod storage;
 pub mod tag;
 pub mod user;
+pub mod v1;
+pub mod version;
 
 /// A view as a JSON value. Views are structs with derived `Serialize`,
 /// string keys and no fallible fields, for which serde_json cannot fail;

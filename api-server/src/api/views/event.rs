@@ -24,3 +24,13 @@ pub fn event_json(e: &Event) -> Value {
         "description": e.description,
     })
 }
+
+/// A page of `events/?op=query`: the events and the links to the pages
+/// either side (MAAS's shape, newest first).
+#[derive(serde::Serialize)]
+pub struct EventPage {
+    pub count: usize,
+    pub events: Vec<Value>,
+    pub next_uri: Option<String>,
+    pub prev_uri: Option<String>,
+}

@@ -44,7 +44,7 @@ pub(crate) fn raw(text: &str, fallback: &str) -> Box<RawValue> {
 }
 
 /// JSON `null` as a raw value.
-fn null() -> Box<RawValue> {
+pub(crate) fn null() -> Box<RawValue> {
     // A literal `null` is valid JSON.
     #[allow(clippy::expect_used)]
     RawValue::from_string("null".to_string()).expect("null is JSON")

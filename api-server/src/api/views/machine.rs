@@ -315,3 +315,9 @@ pub fn anonymous_machine_json(n: &Node, rel: &Related) -> Value {
             .collect(),
     )
 }
+
+/// `query_power_state`'s answer.
+#[derive(Serialize)]
+pub struct PowerStateView<'a> {
+    pub state: &'a str,
+}

@@ -12,8 +12,10 @@ use serde_json::{json, Map, Value};
 
 use crate::api::views::resource_uri;
 use crate::db::network::{Fabric, IpAddress, IpRange, Model, Space, StaticRoute, Subnet, Vlan};
+use crate::engine;
+use crate::engine::ipam::Span;
 
-fn space_name(model: &Model, id: Option<i64>) -> String {
+pub(crate) fn space_name(model: &Model, id: Option<i64>) -> String {
     id.and_then(|id| model.spaces.get(&id)).map(|s| s.name.clone()).unwrap_or_else(|| "undefined".into())
 }
 
@@ -24,7 +26,7 @@ pub fn vlan_json(model: &Model, racks: &RackNames, v: &Vlan) -> Value {
     vlan_json_depth(model, racks, v, 1)
 }
 
-fn vlan_json_depth(model: &Model, racks: &RackNames, v: &Vlan, depth: u8) -> Value {
+pub(crate) fn vlan_json_depth(model: &Model, racks: &RackNames, v: &Vlan, depth: u8) -> Value {
     let fabric = model.fabrics.get(&v.fabric_id).map(|f| f.name.clone()).unwrap_or_default();
     let relay = match v.relay_vlan_id.and_then(|r| model.vlans.get(&r)) {
         Some(r) if depth > 0 => vlan_json_depth(model, racks, r, depth - 1),
@@ -190,4 +192,107 @@ pub fn alloc_type(mode: &str) -> (i32, &'static str) {
         "dhcp" => (5, "DHCP"),
         _ => (6, "Observed"),
     }
+}
+
+pub(crate) fn span_ip(v: u128, v4: bool) -> String {
+    engine::ipam::from_u128(v, v4).to_string()
+}
+
+pub(crate) fn capped(n: u128) -> u64 {
+    n.min(u64::MAX as u128) as u64
+}
+
+pub(crate) fn span_json(s: &Span, v4: bool, with_purpose: bool) -> Value {
+    let mut o = json!({
+        "start": span_ip(s.start, v4),
+        "end": span_ip(s.end, v4),
+        "num_addresses": capped(s.size()),
+    });
+    if with_purpose {
+        o["purpose"] = json!(s.purpose);
+    }
+    o
+}
+
+/// `subnets/{id}/?op=statistics`: address counts and usage of a subnet,
+/// with its used and free ranges and suggestions when asked.
+pub fn subnet_statistics_json(
+    s: &crate::db::network::Subnet,
+    used: &[crate::engine::ipam::Span],
+    include_ranges: bool,
+    include_suggestions: bool,
+) -> Value {
+    use crate::engine::ipam::Span;
+    let netw = engine::network::cidr_of(s);
+    let v4 = netw.addr().is_ipv4();
+    let free = engine::ipam::free_spans(&netw, used);
+    let total = engine::ipam::total_usable(&netw);
+    let available: u128 = free.iter().map(Span::size).sum();
+    let unavailable = total - available;
+    let largest = free.iter().map(Span::size).max().unwrap_or(0);
+    let usage = if total == 0 { 0.0 } else { unavailable as f64 / total as f64 };
+    let (first, last) = engine::ipam::usable(&netw);
+    let mut o = json!({
+        "num_available": capped(available),
+        "largest_available": capped(largest),
+        "num_unavailable": capped(unavailable),
+        "total_addresses": capped(total),
+        "usage": usage,
+        "usage_string": format!("{:.0}%", usage * 100.0),
+        "available_string": format!("{:.0}%", (1.0 - usage) * 100.0),
+        "first_address": span_ip(first, v4),
+        "last_address": span_ip(last, v4),
+        "ip_version": if v4 { 4 } else { 6 },
+    });
+    if include_ranges {
+        let mut ranges: Vec<Value> = used.iter().map(|sp| span_json(sp, v4, true)).collect();
+        ranges.extend(free.iter().map(|sp| {
+            let mut j = span_json(sp, v4, false);
+            j["purpose"] = json!(["unused"]);
+            j
+        }));
+        o["ranges"] = Value::Array(ranges);
+    }
+    if include_suggestions {
+        o["suggested_gateway"] =
+            json!(if s.gateway_ip.is_none() { free.first().map(|f| span_ip(f.start, v4)) } else { None });
+        o["suggested_dynamic_range"] = match free.iter().max_by_key(|f| f.size()) {
+            Some(f) if f.size() >= 4 => {
+                let half = f.start + f.size() / 2;
+                json!({"start": span_ip(half, v4), "end": span_ip(f.end, v4), "num_addresses": capped(f.end - half + 1)})
+            }
+            _ => Value::Null,
+        };
+    }
+    o
+}
+
+/// An address in `subnets/{id}/?op=ip_addresses`: `user` when asked for
+/// (`with_username`), and the node holding it (`with_summary`) with the
+/// interface it is on.
+pub fn subnet_address_json(
+    a: &crate::db::network::IpAddress,
+    user: Option<Option<&str>>,
+    node: Option<(&crate::db::nodes::Node, &str)>,
+) -> Value {
+    let (code, name) = alloc_type(&a.mode);
+    let mut o = json!({
+        "ip": a.ip,
+        "alloc_type": code,
+        "alloc_type_name": name,
+        "created": a.created_at.format("%Y-%m-%dT%H:%M:%S%.3f").to_string(),
+        "updated": a.created_at.format("%Y-%m-%dT%H:%M:%S%.3f").to_string(),
+    });
+    if let Some(user) = user {
+        o["user"] = json!(user);
+    }
+    if let Some((n, via)) = node {
+        o["node_summary"] = json!({
+            "system_id": n.system_id,
+            "node_type": n.node_type,
+            "hostname": n.hostname,
+            "via": via,
+        });
+    }
+    o
 }

@@ -14,3 +14,16 @@ pub fn tag_json(t: &Tag) -> Value {
         "resource_uri": resource_uri(&format!("tags/{}/", enc(&t.name))),
     })
 }
+
+/// `update_nodes`: how many nodes were tagged and untagged.
+#[derive(serde::Serialize)]
+pub struct TagChanges {
+    pub added: usize,
+    pub removed: usize,
+}
+
+/// `rebuild`: the tag whose nodes are being re-evaluated.
+#[derive(serde::Serialize)]
+pub struct Rebuilding<'a> {
+    pub rebuilding: &'a str,
+}
