@@ -79,7 +79,7 @@ pub(crate) async fn list_nodes_of(ctx: Ctx, types: Vec<i32>) -> Result<Reply> {
             }
             let nodes = db::nodes::list(c, &filter)?;
             let next = match (filter.limit, nodes.last()) {
-                (Some(l), Some(last)) if nodes.len() as i64 == l => Some(engine::allocation::encode_cursor(last.id)),
+                (Some(l), Some(last)) if nodes.len() as i64 == l => Some(engine::paging::Cursor::After(last.id)),
                 _ => None,
             };
             let rel = db::related::load_related(c, &nodes)?;
@@ -94,12 +94,11 @@ pub(crate) async fn list_nodes_of(ctx: Ctx, types: Vec<i32>) -> Result<Reply> {
         })
         .await?;
     let link = next.map(|cursor| {
-        let mut q = url::form_urlencoded::Serializer::new(String::new());
-        for (k, v) in &base_query {
-            q.append_pair(k, v);
-        }
-        q.append_pair("cursor", &cursor);
-        format!("<{path}{collection}?{}>; rel=\"next\"", q.finish())
+        http::paging::next_link(
+            &format!("{path}{collection}"),
+            base_query.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            cursor,
+        )
     });
     Ok(Reply::JsonBytes(list, link))
 }

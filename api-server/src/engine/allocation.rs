@@ -528,33 +528,17 @@ fn parse_list_filters<'a>(c: &mut DbConn, get: &dyn Fn(&str) -> Vec<&'a str>, f:
         )
         .collect();
     if let Some(l) = get("limit").first() {
-        let n: i64 = l
-            .trim()
-            .parse()
-            .ok()
-            .filter(|n| *n > 0)
-            .ok_or_else(|| Error::field("limit", "limit must be a positive whole number."))?;
-        f.limit = Some(n);
+        let n = engine::paging::parse_limit(l)?;
+        f.limit = Some(i64::try_from(n).unwrap_or(i64::MAX));
     }
     if let Some(cur) = get("cursor").first() {
-        f.after_id = Some(
-            decode_cursor(cur)
-                .ok_or_else(|| Error::field("cursor", "Invalid cursor; use the one from the Link header."))?,
-        );
+        // Node lists page by keyset: the last id of the previous page.
+        match engine::paging::Cursor::decode(cur) {
+            Some(engine::paging::Cursor::After(id)) => f.after_id = Some(id),
+            _ => return Err(engine::paging::invalid_cursor()),
+        }
     }
     Ok(())
-}
-
-/// Opaque keyset cursor: the last internal id of a page.
-pub fn encode_cursor(last_id: i64) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("n{last_id}"))
-}
-
-pub fn decode_cursor(s: &str) -> Option<i64> {
-    use base64::Engine as _;
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s.trim()).ok()?;
-    std::str::from_utf8(&raw).ok()?.strip_prefix('n')?.parse().ok()
 }
 
 /// Labelled-constraint matches for one machine, or `None` if it fails them.

@@ -24,6 +24,7 @@ pub mod jobs;
 pub mod lifecycle;
 pub mod metadata;
 pub mod names;
+pub mod paging;
 pub mod netmatch;
 pub mod network;
 pub mod nodes;

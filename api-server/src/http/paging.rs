@@ -6,10 +6,10 @@
 //! `limit` items from an opaque offset cursor, and the next page's URL goes in
 //! a `Link: <…>; rel="next"` header.
 
-use base64::Engine as _;
 use serde_json::Value;
 
-use crate::error::{Error, Result};
+use crate::engine::paging::{self, Cursor};
+use crate::error::Result;
 use crate::http::params::Params;
 use crate::http::reply::Reply;
 
@@ -18,13 +18,16 @@ pub struct Request {
     offset: usize,
 }
 
-fn encode(offset: usize) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("o{offset}"))
-}
-
-fn decode(s: &str) -> Option<usize> {
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s.trim()).ok()?;
-    std::str::from_utf8(&raw).ok()?.strip_prefix('o')?.parse().ok()
+/// The `Link` header value for the next page: `url` with the request's
+/// query (`cursor` replaced) and the cursor where the next page starts.
+/// Both kinds of paging write it here.
+pub fn next_link<'a>(url: &str, query: impl IntoIterator<Item = (&'a str, &'a str)>, next: Cursor) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in query.into_iter().filter(|(k, _)| *k != "cursor") {
+        q.append_pair(k, v);
+    }
+    q.append_pair("cursor", &next.encode());
+    format!("<{url}?{}>; rel=\"next\"", q.finish())
 }
 
 impl Request {
@@ -38,18 +41,12 @@ impl Request {
         }
         let limit = match limit {
             None => usize::MAX,
-            Some(l) => l
-                .trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| Error::field("limit", "limit must be a positive whole number."))?,
+            Some(l) => paging::parse_limit(&l)?,
         };
-        let offset = match cursor {
+        let offset = match cursor.map(|c| Cursor::decode(&c)) {
             None => 0,
-            Some(c) => {
-                decode(&c).ok_or_else(|| Error::field("cursor", "Invalid cursor; use the one from the Link header."))?
-            }
+            Some(Some(Cursor::Offset(n))) => n,
+            Some(_) => return Err(paging::invalid_cursor()),
         };
         Ok(Some(Request { limit, offset }))
     }
@@ -63,12 +60,9 @@ impl Request {
         if end >= total {
             return Reply::Json(Value::Array(page));
         }
-        let mut q = url::form_urlencoded::Serializer::new(String::new());
-        for (k, v) in url::form_urlencoded::parse(query.as_bytes()).filter(|(k, _)| k != "cursor") {
-            q.append_pair(&k, &v);
-        }
-        q.append_pair("cursor", &encode(end));
-        Reply::JsonLinked(Value::Array(page), format!("<{url}?{}>; rel=\"next\"", q.finish()))
+        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+        let link = next_link(url, pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), Cursor::Offset(end));
+        Reply::JsonLinked(Value::Array(page), link)
     }
 }
 
@@ -86,7 +80,7 @@ mod tests {
         let Reply::JsonLinked(v, link) = r else { panic!() };
         assert_eq!(v, serde_json::json!([1, 2]));
         let cursor = link.split("cursor=").nth(1).unwrap().split('>').next().unwrap();
-        assert_eq!(decode(cursor), Some(2));
+        assert_eq!(Cursor::decode(cursor), Some(Cursor::Offset(2)));
         let mut p = Params::default();
         p.push("limit", "2");
         p.push("cursor", cursor);
