@@ -61,7 +61,7 @@ async fn dispatch(req: &HttpRequest, payload: web::Payload, state: Arc<AppState>
     authenticate(req, &state, &body)?;
     let method = req.method().as_str();
     let db = state.db.clone();
-    let json = |v: serde_json::Value| HttpResponse::Ok().json(v);
+    let applied = |n: usize| HttpResponse::Ok().json(proto::Applied { applied: n });
     match (method, call) {
         ("POST", "register") => {
             let r: RegisterRequest = decode(&body)?;
@@ -78,12 +78,12 @@ async fn dispatch(req: &HttpRequest, payload: web::Payload, state: Arc<AppState>
         ("POST", "leases") => {
             let r: LeaseReport = decode(&body)?;
             let n = db.write(move |c| engine::racks::record_leases(c, &r)).await?;
-            Ok(json(serde_json::json!({ "applied": n })))
+            Ok(applied(n))
         }
         ("POST", "boot-events") => {
             let r: BootEventReport = decode(&body)?;
             let n = db.write(move |c| engine::racks::record_boot_events(c, &r)).await?;
-            Ok(json(serde_json::json!({ "applied": n })))
+            Ok(applied(n))
         }
         ("GET" | "HEAD", c) if c.starts_with("images/") => {
             let sha = c.trim_start_matches("images/").to_ascii_lowercase();
@@ -95,7 +95,7 @@ async fn dispatch(req: &HttpRequest, payload: web::Payload, state: Arc<AppState>
         ("POST", "power-results") => {
             let r: proto::PowerResultReport = decode(&body)?;
             let n = db.write(move |c| engine::racks::record_power_results(c, &r)).await?;
-            Ok(json(serde_json::json!({ "applied": n })))
+            Ok(applied(n))
         }
         (_, "register" | "sync" | "leases" | "boot-events" | "power-results") => {
             Err(Error::MethodNotAllowed { allow: vec!["POST"] })

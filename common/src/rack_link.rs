@@ -121,6 +121,13 @@ pub struct PowerResult {
     pub error: Option<crate::power::PowerError>,
 }
 
+/// The region's answer to a report (leases, boot events, power results):
+/// how many of its entries it applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Applied {
+    pub applied: usize,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PowerResultReport {
     pub system_id: String,

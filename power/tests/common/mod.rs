@@ -1,5 +1,5 @@
-//! Helpers for the power tests: peer programs, free ports, child processes
-//! killed when the test ends, polling.
+//! Helpers for the power tests (and, through `#[path]`, the rack's): peer
+//! programs, free ports, child processes killed when the test ends, polling.
 
 #![allow(dead_code)]
 
@@ -56,5 +56,8 @@ pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Optio
 }
 
 pub fn init_tracing() {
-    let _ = tracing_subscriber::fmt().with_env_filter("ironpool_power=debug").with_test_writer().try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("ironpool_power=debug,ironpool_rack=debug")
+        .with_test_writer()
+        .try_init();
 }
