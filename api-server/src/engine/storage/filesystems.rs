@@ -78,10 +78,7 @@ pub fn format(c: &mut DbConn, user: &User, n: &Node, t: Target, device_id: i64, 
     if let Some(old) = s.filesystem(t) {
         db::storage::delete_filesystem(c, old.id)?;
     }
-    let (block_device_id, partition_id) = match t {
-        Target::Device(id) => (Some(id), None),
-        Target::Partition(id) => (None, Some(id)),
-    };
+    let (block_device_id, partition_id) = t.columns();
     db::storage::insert_filesystem(
         c,
         &NewFilesystem {

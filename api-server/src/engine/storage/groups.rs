@@ -98,10 +98,7 @@ pub(crate) fn uuid_or_new(uuid: Option<String>) -> Result<String> {
 }
 
 pub(crate) fn add_member(c: &mut DbConn, n: &Node, group_id: i64, t: Target, fstype: &str) -> Result<()> {
-    let (block_device_id, partition_id) = match t {
-        Target::Device(id) => (Some(id), None),
-        Target::Partition(id) => (None, Some(id)),
-    };
+    let (block_device_id, partition_id) = t.columns();
     db::storage::insert_filesystem(
         c,
         &NewFilesystem {

@@ -75,10 +75,7 @@ pub(crate) fn free_members(
 }
 
 pub(crate) fn add_pv(c: &mut DbConn, n: &Node, vg_id: i64, t: Target) -> Result<Filesystem> {
-    let (block_device_id, partition_id) = match t {
-        Target::Device(id) => (Some(id), None),
-        Target::Partition(id) => (None, Some(id)),
-    };
+    let (block_device_id, partition_id) = t.columns();
     db::storage::insert_filesystem(
         c,
         &NewFilesystem {

@@ -175,6 +175,16 @@ pub enum Target {
     Partition(i64),
 }
 
+impl Target {
+    /// The (block_device_id, partition_id) pair a filesystem row stores.
+    pub fn columns(self) -> (Option<i64>, Option<i64>) {
+        match self {
+            Target::Device(id) => (Some(id), None),
+            Target::Partition(id) => (None, Some(id)),
+        }
+    }
+}
+
 /// A device or partition of a volume group (its physical volumes).
 #[derive(Debug, Clone, Copy)]
 pub enum Member<'a> {
