@@ -2,7 +2,7 @@
 
 use crate::db;
 use crate::db::nodes::Node;
-use crate::db::storage::{GroupChanges, NewFilesystem, NodeStorage, VolumeGroup};
+use crate::db::storage::{GroupChanges, NodeStorage, VolumeGroup};
 use crate::db::users::User;
 use crate::db::DbConn;
 use crate::engine;
@@ -274,21 +274,6 @@ pub fn apply_bcache_root(
     let s = Storage::new(n, &st);
     let g = s.group(bcache).ok_or(Error::NotFound("Bcache"))?;
     let d = s.group_device(g).ok_or(Error::NotFound("BlockDevice"))?;
-    db::storage::insert_filesystem(
-        c,
-        &NewFilesystem {
-            node_id: n.id,
-            block_device_id: Some(d.id),
-            partition_id: None,
-            fstype: "ext4".into(),
-            uuid: new_uuid(),
-            label: Some("root".into()),
-            mount_point: Some("/".into()),
-            mount_options: None,
-            volume_group_id: None,
-            created_at: db::now(),
-            acquired: false,
-        },
-    )?;
+    db::storage::insert_filesystem(c, &Target::Device(d.id).layout_filesystem(n.id, "ext4", "root", "/"))?;
     Ok(())
 }

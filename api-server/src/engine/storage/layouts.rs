@@ -2,7 +2,7 @@
 
 use crate::db;
 use crate::db::nodes::Node;
-use crate::db::storage::{BlockDeviceChanges, NewFilesystem, NodeStorage, Partition};
+use crate::db::storage::{BlockDeviceChanges, NodeStorage, Partition};
 use crate::db::users::User;
 use crate::db::DbConn;
 use crate::engine;
@@ -10,7 +10,6 @@ use crate::engine::lifecycle::{NodeType, Status};
 use crate::engine::storage::lvm::make_logical_volume;
 use crate::engine::storage::lvm::make_volume_group;
 use crate::engine::storage::lvm::LogicalVolumeInput;
-use crate::engine::storage::model::new_uuid;
 use crate::engine::storage::model::round_down;
 use crate::engine::storage::model::SizeSpec;
 use crate::engine::storage::model::Storage;
@@ -124,22 +123,8 @@ pub fn apply_layout(c: &mut DbConn, n: &Node, input: &LayoutInput) -> Result<()>
     // Boot partitions: the EFI system partition on UEFI machines, /boot if asked.
     let boot_fs =
         |c: &mut DbConn, st: &mut NodeStorage, p: &Partition, fstype: &str, label: &str, mp: &str| -> Result<()> {
-            let f = db::storage::insert_filesystem(
-                c,
-                &NewFilesystem {
-                    node_id: n.id,
-                    block_device_id: None,
-                    partition_id: Some(p.id),
-                    fstype: fstype.into(),
-                    uuid: new_uuid(),
-                    label: Some(label.into()),
-                    mount_point: Some(mp.into()),
-                    mount_options: None,
-                    volume_group_id: None,
-                    acquired: false,
-                    created_at: db::now(),
-                },
-            )?;
+            let f =
+                db::storage::insert_filesystem(c, &Target::Partition(p.id).layout_filesystem(n.id, fstype, label, mp))?;
             st.filesystems.push(f);
             Ok(())
         };
@@ -204,22 +189,7 @@ pub fn apply_layout(c: &mut DbConn, n: &Node, input: &LayoutInput) -> Result<()>
             let lv =
                 make_logical_volume(c, n, &mut st, &vg, LogicalVolumeInput { name: Some(lv_name), size, uuid: None })
                     .map_err(|e| rename_field(rename_field(e, "size", "lv_size"), "name", "lv_name"))?;
-            db::storage::insert_filesystem(
-                c,
-                &NewFilesystem {
-                    node_id: n.id,
-                    block_device_id: Some(lv.id),
-                    partition_id: None,
-                    fstype: "ext4".into(),
-                    uuid: new_uuid(),
-                    label: Some("root".into()),
-                    mount_point: Some("/".into()),
-                    mount_options: None,
-                    volume_group_id: None,
-                    acquired: false,
-                    created_at: db::now(),
-                },
-            )?;
+            db::storage::insert_filesystem(c, &Target::Device(lv.id).layout_filesystem(n.id, "ext4", "root", "/"))?;
             Ok(())
         }
     }

@@ -1,6 +1,8 @@
 //! The storage model: MAAS's sizes and constants, value parsing, and [`Storage`], every derived value (free space, partition numbers, `used_for`) computed from one node's rows. The bottom of `storage/`.
 
+use crate::db;
 use crate::db::nodes::Node;
+use crate::db::storage::NewFilesystem;
 use crate::db::storage::{BlockDevice, Filesystem, NodeStorage, Partition, VolumeGroup};
 use crate::error::{Error, Result};
 
@@ -176,6 +178,25 @@ pub enum Target {
 }
 
 impl Target {
+    /// A layout's filesystem on this device or partition: formatted and
+    /// mounted, with a fresh UUID, not one the owner made (`acquired`).
+    pub fn layout_filesystem(self, node_id: i64, fstype: &str, label: &str, mount_point: &str) -> NewFilesystem {
+        let (block_device_id, partition_id) = self.columns();
+        NewFilesystem {
+            node_id,
+            block_device_id,
+            partition_id,
+            fstype: fstype.into(),
+            uuid: new_uuid(),
+            label: Some(label.into()),
+            mount_point: Some(mount_point.into()),
+            mount_options: None,
+            volume_group_id: None,
+            created_at: db::now(),
+            acquired: false,
+        }
+    }
+
     /// The (block_device_id, partition_id) pair a filesystem row stores.
     pub fn columns(self) -> (Option<i64>, Option<i64>) {
         match self {
