@@ -11,6 +11,10 @@ use crate::db::network::Model;
 use crate::db::users::User;
 use crate::db::DbConn;
 use crate::engine;
+use crate::engine::network::{
+    FabricInput, RangeInput, ReleaseInput, ReserveInput, RouteInput, SpaceInput, SubnetInput, VlanInput,
+};
+use crate::engine::Form;
 use crate::error::{Error, Result};
 use crate::handler_fn;
 use crate::http::registry::{optional, required, Access, Action, Handler, Method, ParamDoc, Returns};
@@ -302,7 +306,8 @@ async fn fabrics_list(ctx: Ctx) -> Result<Reply> {
 
 async fn fabric_create(ctx: Ctx) -> Result<Reply> {
     let p = ctx.params.clone();
-    write(&ctx, true, move |c, _| engine::network::create_fabric(c, &p), |nj, f| nj.fabric(&f)).await
+    write(&ctx, true, move |c, _| engine::network::create_fabric(c, &FabricInput::from_form(&p)), |nj, f| nj.fabric(&f))
+        .await
 }
 
 async fn fabric_read(ctx: Ctx) -> Result<Reply> {
@@ -318,7 +323,7 @@ async fn fabric_update(ctx: Ctx) -> Result<Reply> {
         true,
         move |c, _| {
             let o = engine::network::fabric(c, &key)?;
-            engine::network::update_fabric(c, &o, &p)
+            engine::network::update_fabric(c, &o, &FabricInput::from_form(&p))
         },
         |nj, f| nj.fabric(&f),
     )
@@ -368,7 +373,7 @@ async fn vlan_create(ctx: Ctx) -> Result<Reply> {
         true,
         move |c, _| {
             let o = engine::network::fabric(c, &key)?;
-            engine::network::create_vlan(c, &o, &p)
+            engine::network::create_vlan(c, &o, &VlanInput::from_form(&p)?)
         },
         |nj, v| nj.vlan(v.id),
     )
@@ -387,7 +392,7 @@ async fn vlan_update(ctx: Ctx) -> Result<Reply> {
         true,
         move |c, _| {
             let o = get(c)?;
-            engine::network::update_vlan(c, &o, &p)
+            engine::network::update_vlan(c, &o, &VlanInput::from_form(&p)?)
         },
         |nj, v| nj.vlan(v.id),
     )
@@ -420,7 +425,8 @@ async fn spaces_list(ctx: Ctx) -> Result<Reply> {
 
 async fn space_create(ctx: Ctx) -> Result<Reply> {
     let p = ctx.params.clone();
-    write(&ctx, true, move |c, _| engine::network::create_space(c, &p), |nj, s| nj.space(&s)).await
+    write(&ctx, true, move |c, _| engine::network::create_space(c, &SpaceInput::from_form(&p)), |nj, s| nj.space(&s))
+        .await
 }
 
 async fn space_read(ctx: Ctx) -> Result<Reply> {
@@ -436,7 +442,7 @@ async fn space_update(ctx: Ctx) -> Result<Reply> {
         true,
         move |c, _| {
             let o = engine::network::space(c, &key)?;
-            engine::network::update_space(c, &o, &p)
+            engine::network::update_space(c, &o, &SpaceInput::from_form(&p))
         },
         |nj, s| nj.space(&s),
     )
@@ -461,7 +467,13 @@ async fn subnets_list(ctx: Ctx) -> Result<Reply> {
 
 async fn subnet_create(ctx: Ctx) -> Result<Reply> {
     let p = ctx.params.clone();
-    write(&ctx, true, move |c, _| engine::network::create_subnet(c, &p), |nj, s| nj.subnet(s.id)).await
+    write(
+        &ctx,
+        true,
+        move |c, _| engine::network::create_subnet(c, &SubnetInput::from_form(&p)?),
+        |nj, s| nj.subnet(s.id),
+    )
+    .await
 }
 
 async fn subnet_read(ctx: Ctx) -> Result<Reply> {
@@ -477,7 +489,7 @@ async fn subnet_update(ctx: Ctx) -> Result<Reply> {
         true,
         move |c, _| {
             let o = engine::network::subnet(c, &key)?;
-            engine::network::update_subnet(c, &o, &p)
+            engine::network::update_subnet(c, &o, &SubnetInput::from_form(&p)?)
         },
         |nj, s| nj.subnet(s.id),
     )
@@ -613,7 +625,7 @@ async fn range_create(ctx: Ctx) -> Result<Reply> {
         &ctx,
         false,
         move |c, user| {
-            let r = engine::network::create_range(c, user, &p)?;
+            let r = engine::network::create_range(c, user, &RangeInput::from_form(&p))?;
             Ok((r, Some(user_json(user))))
         },
         |nj, (r, u)| nj.range(&r, u),
@@ -644,7 +656,7 @@ async fn range_update(ctx: Ctx) -> Result<Reply> {
         move |c, user| {
             let r = {
                 let o = engine::network::range(c, id)?;
-                engine::network::update_range(c, user, &o, &p)?
+                engine::network::update_range(c, user, &o, &RangeInput::from_form(&p))?
             };
             let u = range_user(c, &r)?;
             Ok((r, u))
@@ -702,7 +714,7 @@ async fn address_reserve(ctx: Ctx) -> Result<Reply> {
     write(
         &ctx,
         false,
-        move |c, user| Ok((engine::network::reserve(c, user, &p)?, user.username.clone())),
+        move |c, user| Ok((engine::network::reserve(c, user, &ReserveInput::from_form(&p))?, user.username.clone())),
         |nj, (a, o)| nj.address(&a, Some(&o)),
     )
     .await
@@ -710,7 +722,7 @@ async fn address_reserve(ctx: Ctx) -> Result<Reply> {
 
 async fn address_release(ctx: Ctx) -> Result<Reply> {
     let p = ctx.params.clone();
-    delete(&ctx, false, move |c, user| engine::network::release(c, user, &p)).await
+    delete(&ctx, false, move |c, user| engine::network::release(c, user, &ReleaseInput::from_form(&p)?)).await
 }
 
 // ---- static routes ----
@@ -721,7 +733,8 @@ async fn routes_list(ctx: Ctx) -> Result<Reply> {
 
 async fn route_create(ctx: Ctx) -> Result<Reply> {
     let p = ctx.params.clone();
-    write(&ctx, true, move |c, _| engine::network::create_route(c, &p), |nj, r| nj.route(&r)).await
+    write(&ctx, true, move |c, _| engine::network::create_route(c, &RouteInput::from_form(&p)?), |nj, r| nj.route(&r))
+        .await
 }
 
 async fn route_read(ctx: Ctx) -> Result<Reply> {
@@ -737,7 +750,7 @@ async fn route_update(ctx: Ctx) -> Result<Reply> {
         true,
         move |c, _| {
             let o = engine::network::route(c, id)?;
-            engine::network::update_route(c, &o, &p)
+            engine::network::update_route(c, &o, &RouteInput::from_form(&p)?)
         },
         |nj, r| nj.route(&r),
     )
@@ -751,4 +764,112 @@ async fn route_delete(ctx: Ctx) -> Result<Reply> {
         db::network::route_delete(c, id)
     })
     .await
+}
+
+// ---- typed inputs, parsed from the request's form ----
+//
+// MAAS's semantics: an absent field leaves the value unchanged; a blank
+// optional text field counts as absent, except where blank means "clear"
+// (descriptions, comments, a VLAN's name and references, a subnet's
+// gateway). Parsed inside the write transaction, after authorization, so a
+// non-admin gets 403 before any 400 about the form.
+
+fn owned(v: Option<&str>) -> Option<String> {
+    v.map(str::to_string)
+}
+
+impl SpaceInput {
+    fn from_form(f: &dyn Form) -> Self {
+        SpaceInput { name: owned(f.text("name")), description: owned(f.value("description")) }
+    }
+}
+
+impl FabricInput {
+    fn from_form(f: &dyn Form) -> Self {
+        FabricInput {
+            name: owned(f.text("name")),
+            description: owned(f.value("description")),
+            class_type: f.value("class_type").map(|_| owned(f.text("class_type"))),
+        }
+    }
+}
+
+impl VlanInput {
+    fn from_form(f: &dyn Form) -> Result<Self> {
+        Ok(VlanInput {
+            vid: f.text("vid").map(engine::network::parse_vid).transpose()?,
+            name: f.value("name").map(|n| Some(n.trim().to_string()).filter(|n| !n.is_empty())),
+            description: owned(f.value("description")),
+            mtu: f.text("mtu").map(engine::network::parse_mtu).transpose()?,
+            space: owned(f.value("space")),
+            primary_rack: owned(f.value("primary_rack")),
+            secondary_rack: owned(f.value("secondary_rack")),
+            relay_vlan: owned(f.value("relay_vlan")),
+            dhcp_on: f.flag("dhcp_on")?,
+        })
+    }
+}
+
+impl SubnetInput {
+    fn from_form(f: &dyn Form) -> Result<Self> {
+        Ok(SubnetInput {
+            cidr: owned(f.value("cidr")),
+            name: owned(f.text("name")),
+            description: owned(f.value("description")),
+            vlan: owned(f.text("vlan")),
+            fabric: owned(f.text("fabric")),
+            vid: owned(f.text("vid")),
+            space: owned(f.value("space")),
+            gateway_ip: owned(f.value("gateway_ip")),
+            dns_servers: owned(f.value("dns_servers")),
+            rdns_mode: f.int("rdns_mode")?,
+            allow_dns: f.flag("allow_dns")?,
+            allow_proxy: f.flag("allow_proxy")?,
+            active_discovery: f.flag("active_discovery")?,
+            managed: f.flag("managed")?,
+            disabled_boot_architectures: f
+                .value("disabled_boot_architectures")
+                .map(|_| f.list("disabled_boot_architectures")),
+        })
+    }
+}
+
+impl RangeInput {
+    fn from_form(f: &dyn Form) -> Self {
+        RangeInput {
+            range_type: owned(f.text("type")),
+            start_ip: owned(f.text("start_ip")),
+            end_ip: owned(f.text("end_ip")),
+            subnet: owned(f.text("subnet")),
+            comment: owned(f.value("comment")),
+        }
+    }
+}
+
+impl ReserveInput {
+    fn from_form(f: &dyn Form) -> Self {
+        ReserveInput {
+            ip: owned(f.text("ip").or_else(|| f.text("ip_address"))),
+            subnet: owned(f.text("subnet")),
+            mac: owned(f.text("mac")),
+            hostname: owned(f.text("hostname")),
+        }
+    }
+}
+
+impl ReleaseInput {
+    fn from_form(f: &dyn Form) -> Result<Self> {
+        Ok(ReleaseInput { ip: owned(f.text("ip")), force: f.flag("force")?.unwrap_or(false) })
+    }
+}
+
+impl RouteInput {
+    fn from_form(f: &dyn Form) -> Result<Self> {
+        Ok(RouteInput {
+            source: owned(f.text("source")),
+            destination: owned(f.text("destination")),
+            gateway_ip: owned(f.text("gateway_ip")),
+            metric: f.int("metric")?,
+        })
+    }
 }

@@ -22,7 +22,6 @@ use crate::db::users::User;
 use crate::db::DbConn;
 use crate::engine;
 use crate::engine::ipam::Span;
-use crate::engine::Form;
 use crate::error::{Error, Result};
 
 pub const DEFAULT_FABRIC_ID: i64 = 0;
@@ -52,10 +51,18 @@ pub fn space(c: &mut DbConn, key: &str) -> Result<Space> {
     s.ok_or(Error::NotFound("Space"))
 }
 
-pub fn create_space(c: &mut DbConn, f: &dyn Form) -> Result<Space> {
-    let name = f.required_text("name")?;
+/// `spaces/` create and update. `None` leaves a field unchanged (a blank
+/// name counts as absent; a blank description clears it).
+#[derive(Debug, Clone, Default)]
+pub struct SpaceInput {
+    pub name: Option<String>,
+    pub description: Option<String>,
+}
+
+pub fn create_space(c: &mut DbConn, input: &SpaceInput) -> Result<Space> {
+    let name = input.name.as_deref().ok_or_else(|| Error::required("name"))?;
     validate_space_name(name)?;
-    db::network::space_insert(c, name, f.value("description").unwrap_or(""))
+    db::network::space_insert(c, name, input.description.as_deref().unwrap_or(""))
 }
 
 fn validate_space_name(name: &str) -> Result<()> {
@@ -66,10 +73,10 @@ fn validate_space_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-pub fn update_space(c: &mut DbConn, s: &Space, f: &dyn Form) -> Result<Space> {
-    let name = f.text("name").unwrap_or(&s.name).to_string();
+pub fn update_space(c: &mut DbConn, s: &Space, input: &SpaceInput) -> Result<Space> {
+    let name = input.name.as_deref().unwrap_or(&s.name).to_string();
     validate_space_name(&name)?;
-    db::network::space_update(c, s.id, &name, f.value("description").unwrap_or(&s.description))?;
+    db::network::space_update(c, s.id, &name, input.description.as_deref().unwrap_or(&s.description))?;
     db::network::space_by_id(c, s.id)?.ok_or(Error::NotFound("Space"))
 }
 
@@ -101,12 +108,22 @@ pub fn fabric(c: &mut DbConn, key: &str) -> Result<Fabric> {
     f.ok_or(Error::NotFound("Fabric"))
 }
 
-pub fn create_fabric(c: &mut DbConn, f: &dyn Form) -> Result<Fabric> {
-    let name = f.text("name");
+/// `fabrics/` create and update. `None` leaves a field unchanged; a blank
+/// name counts as absent, `class_type: Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct FabricInput {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub class_type: Option<Option<String>>,
+}
+
+pub fn create_fabric(c: &mut DbConn, input: &FabricInput) -> Result<Fabric> {
+    let name = input.name.as_deref();
     if let Some(n) = name {
         validate_name("name", n)?;
     }
-    let fab = db::network::fabric_insert(c, name, f.value("description").unwrap_or(""), f.text("class_type"))?;
+    let class_type = input.class_type.clone().flatten();
+    let fab = db::network::fabric_insert(c, name, input.description.as_deref().unwrap_or(""), class_type.as_deref())?;
     db::network::vlan_insert(c, &untagged(fab.id))?;
     Ok(fab)
 }
@@ -128,17 +145,17 @@ fn untagged(fabric_id: i64) -> Vlan {
     }
 }
 
-pub fn update_fabric(c: &mut DbConn, fab: &Fabric, f: &dyn Form) -> Result<Fabric> {
+pub fn update_fabric(c: &mut DbConn, fab: &Fabric, input: &FabricInput) -> Result<Fabric> {
     let mut fab = fab.clone();
-    if let Some(n) = f.text("name") {
+    if let Some(n) = &input.name {
         validate_name("name", n)?;
-        fab.name = n.to_string();
+        fab.name = n.clone();
     }
-    if let Some(d) = f.value("description") {
-        fab.description = d.to_string();
+    if let Some(d) = &input.description {
+        fab.description = d.clone();
     }
-    if f.value("class_type").is_some() {
-        fab.class_type = f.text("class_type").map(str::to_string);
+    if let Some(t) = &input.class_type {
+        fab.class_type = t.clone();
     }
     db::network::fabric_update(c, &fab)?;
     db::network::fabric_by_id(c, fab.id)?.ok_or(Error::NotFound("Fabric"))
@@ -187,14 +204,16 @@ pub fn vlan_in_fabric(c: &mut DbConn, fabric_key: &str, vid: &str) -> Result<Vla
     db::network::vlan_by_vid(c, fab.id, vid)?.ok_or(Error::NotFound("VLAN"))
 }
 
-fn parse_vid(v: &str) -> Result<i32> {
+/// A VLAN id as MAAS accepts it (0-4094); the edge parses `vid` with it.
+pub fn parse_vid(v: &str) -> Result<i32> {
     match v.trim().parse::<i32>() {
         Ok(n) if (0..=4094).contains(&n) => Ok(n),
         _ => Err(Error::field("vid", format!("VLAN id must be an integer between 0 and 4094: '{v}'."))),
     }
 }
 
-fn parse_mtu(v: &str) -> Result<i32> {
+/// An MTU as MAAS accepts it (552-65535).
+pub fn parse_mtu(v: &str) -> Result<i32> {
     match v.trim().parse::<i32>() {
         Ok(n) if (552..=65535).contains(&n) => Ok(n),
         _ => Err(Error::field("mtu", format!("MTU must be between 552 and 65535: '{v}'."))),
@@ -212,29 +231,46 @@ fn rack_param(c: &mut DbConn, field: &str, v: &str) -> Result<Option<i64>> {
     Ok(Some(n.id))
 }
 
-fn apply_vlan_form(c: &mut DbConn, v: &mut Vlan, f: &dyn Form) -> Result<()> {
-    if let Some(s) = f.text("vid") {
-        v.vid = parse_vid(s)?;
+/// `vlans/` create and update. `None` leaves a field unchanged. `space`,
+/// the racks (system_ids) and `relay_vlan` (an id) are resolved against the
+/// database; a blank one clears the reference. `name: Some(None)` clears
+/// the name.
+#[derive(Debug, Clone, Default)]
+pub struct VlanInput {
+    pub vid: Option<i32>,
+    pub name: Option<Option<String>>,
+    pub description: Option<String>,
+    pub mtu: Option<i32>,
+    pub space: Option<String>,
+    pub primary_rack: Option<String>,
+    pub secondary_rack: Option<String>,
+    pub relay_vlan: Option<String>,
+    pub dhcp_on: Option<bool>,
+}
+
+fn apply_vlan_input(c: &mut DbConn, v: &mut Vlan, input: &VlanInput) -> Result<()> {
+    if let Some(vid) = input.vid {
+        v.vid = vid;
     }
-    if let Some(n) = f.value("name") {
-        v.name = Some(n.trim().to_string()).filter(|n| !n.is_empty());
+    if let Some(n) = &input.name {
+        v.name = n.clone();
     }
-    if let Some(d) = f.value("description") {
-        v.description = d.to_string();
+    if let Some(d) = &input.description {
+        v.description = d.clone();
     }
-    if let Some(m) = f.text("mtu") {
-        v.mtu = parse_mtu(m)?;
+    if let Some(m) = input.mtu {
+        v.mtu = m;
     }
-    if let Some(s) = f.value("space") {
+    if let Some(s) = &input.space {
         v.space_id = space_param(c, s)?;
     }
-    if let Some(r) = f.value("primary_rack") {
+    if let Some(r) = &input.primary_rack {
         v.primary_rack_id = rack_param(c, "primary_rack", r)?;
     }
-    if let Some(r) = f.value("secondary_rack") {
+    if let Some(r) = &input.secondary_rack {
         v.secondary_rack_id = rack_param(c, "secondary_rack", r)?;
     }
-    if let Some(r) = f.value("relay_vlan") {
+    if let Some(r) = &input.relay_vlan {
         v.relay_vlan_id = match r.trim() {
             "" => None,
             s => {
@@ -248,7 +284,7 @@ fn apply_vlan_form(c: &mut DbConn, v: &mut Vlan, f: &dyn Form) -> Result<()> {
             }
         };
     }
-    if let Some(on) = f.flag("dhcp_on")? {
+    if let Some(on) = input.dhcp_on {
         v.dhcp_on = on;
     }
     if v.primary_rack_id.is_some() && v.primary_rack_id == v.secondary_rack_id {
@@ -281,17 +317,17 @@ fn has_dynamic_range(c: &mut DbConn, vlan_id: i64) -> Result<bool> {
     Ok(false)
 }
 
-pub fn create_vlan(c: &mut DbConn, fab: &Fabric, f: &dyn Form) -> Result<Vlan> {
+pub fn create_vlan(c: &mut DbConn, fab: &Fabric, input: &VlanInput) -> Result<Vlan> {
     let mut v = untagged(fab.id);
     v.name = None;
-    v.vid = parse_vid(f.required_text("vid")?)?;
-    apply_vlan_form(c, &mut v, f)?;
+    v.vid = input.vid.ok_or_else(|| Error::required("vid"))?;
+    apply_vlan_input(c, &mut v, input)?;
     db::network::vlan_insert(c, &v)
 }
 
-pub fn update_vlan(c: &mut DbConn, v: &Vlan, f: &dyn Form) -> Result<Vlan> {
+pub fn update_vlan(c: &mut DbConn, v: &Vlan, input: &VlanInput) -> Result<Vlan> {
     let mut nv = v.clone();
-    apply_vlan_form(c, &mut nv, f)?;
+    apply_vlan_input(c, &mut nv, input)?;
     if v.vid == 0 && nv.vid != 0 && v.name.as_deref() == Some("untagged") {
         return Err(Error::field("vid", "The untagged VLAN of a fabric keeps vid 0."));
     }
@@ -340,22 +376,44 @@ fn parse_dns_servers(v: &str) -> Result<String> {
     Ok(out.join(" "))
 }
 
+/// `subnets/` create and update. `None` leaves a field unchanged; a blank
+/// `gateway_ip` clears it. `vid` stays text because it only matters (and is
+/// only checked) when no `vlan` is given.
+#[derive(Debug, Clone, Default)]
+pub struct SubnetInput {
+    pub cidr: Option<String>,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub vlan: Option<String>,
+    pub fabric: Option<String>,
+    pub vid: Option<String>,
+    pub space: Option<String>,
+    pub gateway_ip: Option<String>,
+    pub dns_servers: Option<String>,
+    pub rdns_mode: Option<i64>,
+    pub allow_dns: Option<bool>,
+    pub allow_proxy: Option<bool>,
+    pub active_discovery: Option<bool>,
+    pub managed: Option<bool>,
+    pub disabled_boot_architectures: Option<Vec<String>>,
+}
+
 /// The VLAN a new subnet goes on: `vlan` (id), else `fabric` + `vid`, else
 /// the default fabric's untagged VLAN.
-fn subnet_vlan(c: &mut DbConn, f: &dyn Form) -> Result<Option<i64>> {
-    if let Some(v) = f.text("vlan") {
+fn subnet_vlan(c: &mut DbConn, input: &SubnetInput) -> Result<Option<i64>> {
+    if let Some(v) = input.vlan.as_deref() {
         let id: i64 = v.parse().map_err(|_| Error::field("vlan", format!("Unknown VLAN '{v}'.")))?;
         db::network::vlan_by_id(c, id)?.ok_or_else(|| Error::field("vlan", format!("Unknown VLAN '{v}'.")))?;
         return Ok(Some(id));
     }
-    if let Some(fk) = f.text("fabric") {
+    if let Some(fk) = input.fabric.as_deref() {
         let fab = fabric(c, fk).map_err(|_| Error::field("fabric", format!("Unknown fabric '{fk}'.")))?;
-        let vid = f.text("vid").map(parse_vid).transpose()?.unwrap_or(0);
+        let vid = input.vid.as_deref().map(parse_vid).transpose()?.unwrap_or(0);
         let v = db::network::vlan_by_vid(c, fab.id, vid)?
             .ok_or_else(|| Error::field("vid", format!("No VLAN with vid {vid} in fabric {}.", fab.name)))?;
         return Ok(Some(v.id));
     }
-    if let Some(vid) = f.text("vid") {
+    if let Some(vid) = input.vid.as_deref() {
         let vid = parse_vid(vid)?;
         let v = db::network::vlan_by_vid(c, DEFAULT_FABRIC_ID, vid)?
             .ok_or_else(|| Error::field("vid", format!("No VLAN with vid {vid} in the default fabric.")))?;
@@ -364,24 +422,24 @@ fn subnet_vlan(c: &mut DbConn, f: &dyn Form) -> Result<Option<i64>> {
     Ok(None)
 }
 
-fn apply_subnet_form(c: &mut DbConn, s: &mut Subnet, f: &dyn Form, creating: bool) -> Result<()> {
-    if let Some(cidr) = f.value("cidr") {
+fn apply_subnet_input(c: &mut DbConn, s: &mut Subnet, input: &SubnetInput, creating: bool) -> Result<()> {
+    if let Some(cidr) = input.cidr.as_deref() {
         let newc = engine::ipam::parse_cidr(cidr)?.to_string();
         if s.name == s.cidr || s.name.is_empty() {
             s.name = newc.clone();
         }
         s.cidr = newc;
     }
-    if let Some(n) = f.text("name") {
-        s.name = n.to_string();
+    if let Some(n) = &input.name {
+        s.name = n.clone();
     }
-    if let Some(d) = f.value("description") {
-        s.description = d.to_string();
+    if let Some(d) = &input.description {
+        s.description = d.clone();
     }
-    if let Some(v) = subnet_vlan(c, f)? {
+    if let Some(v) = subnet_vlan(c, input)? {
         s.vlan_id = v;
     }
-    if let Some(sp) = f.value("space") {
+    if let Some(sp) = input.space.as_deref() {
         // MAAS 2.x+: the space belongs to the VLAN. Accept the VLAN's own
         // space (clients echo it back), refuse anything else with the fix.
         let want = space_param(c, sp)?;
@@ -393,16 +451,16 @@ fn apply_subnet_form(c: &mut DbConn, s: &mut Subnet, f: &dyn Form, creating: boo
             ));
         }
     }
-    if let Some(g) = f.value("gateway_ip") {
+    if let Some(g) = input.gateway_ip.as_deref() {
         s.gateway_ip = match g.trim() {
             "" => None,
             g => Some(engine::ipam::parse_ip("gateway_ip", g)?.to_string()),
         };
     }
-    if let Some(d) = f.value("dns_servers") {
+    if let Some(d) = input.dns_servers.as_deref() {
         s.dns_servers = parse_dns_servers(d)?;
     }
-    if let Some(r) = f.int("rdns_mode")? {
+    if let Some(r) = input.rdns_mode {
         if !(0..=2).contains(&r) {
             return Err(Error::field(
                 "rdns_mode",
@@ -411,18 +469,18 @@ fn apply_subnet_form(c: &mut DbConn, s: &mut Subnet, f: &dyn Form, creating: boo
         }
         s.rdns_mode = r as i32;
     }
-    for (k, slot) in [
-        ("allow_dns", &mut s.allow_dns),
-        ("allow_proxy", &mut s.allow_proxy),
-        ("active_discovery", &mut s.active_discovery),
-        ("managed", &mut s.managed),
+    for (flag, slot) in [
+        (input.allow_dns, &mut s.allow_dns),
+        (input.allow_proxy, &mut s.allow_proxy),
+        (input.active_discovery, &mut s.active_discovery),
+        (input.managed, &mut s.managed),
     ] {
-        if let Some(b) = f.flag(k)? {
+        if let Some(b) = flag {
             *slot = b;
         }
     }
-    if f.value("disabled_boot_architectures").is_some() {
-        s.disabled_boot_architectures = f.list("disabled_boot_architectures").join(" ");
+    if let Some(archs) = &input.disabled_boot_architectures {
+        s.disabled_boot_architectures = archs.join(" ");
     }
     let netw = engine::ipam::parse_cidr(&s.cidr)?;
     if let Some(g) = &s.gateway_ip {
@@ -470,8 +528,9 @@ fn apply_subnet_form(c: &mut DbConn, s: &mut Subnet, f: &dyn Form, creating: boo
     Ok(())
 }
 
-pub fn create_subnet(c: &mut DbConn, f: &dyn Form) -> Result<Subnet> {
-    let cidr = engine::ipam::parse_cidr(f.required_text("cidr")?)?.to_string();
+pub fn create_subnet(c: &mut DbConn, input: &SubnetInput) -> Result<Subnet> {
+    let cidr = input.cidr.as_deref().map(str::trim).filter(|v| !v.is_empty()).ok_or_else(|| Error::required("cidr"))?;
+    let cidr = engine::ipam::parse_cidr(cidr)?.to_string();
     let mut s = Subnet {
         id: 0,
         name: cidr.clone(),
@@ -487,13 +546,13 @@ pub fn create_subnet(c: &mut DbConn, f: &dyn Form) -> Result<Subnet> {
         managed: true,
         disabled_boot_architectures: String::new(),
     };
-    apply_subnet_form(c, &mut s, f, true)?;
+    apply_subnet_input(c, &mut s, input, true)?;
     db::network::subnet_insert(c, &s)
 }
 
-pub fn update_subnet(c: &mut DbConn, s: &Subnet, f: &dyn Form) -> Result<Subnet> {
+pub fn update_subnet(c: &mut DbConn, s: &Subnet, input: &SubnetInput) -> Result<Subnet> {
     let mut ns = s.clone();
-    apply_subnet_form(c, &mut ns, f, false)?;
+    apply_subnet_input(c, &mut ns, input, false)?;
     db::network::subnet_update(c, &ns)?;
     db::network::subnet_by_id(c, s.id)?.ok_or(Error::NotFound("Subnet"))
 }
@@ -583,8 +642,19 @@ fn parse_stored(ip: &str) -> u128 {
     ip.parse::<IpAddr>().map(engine::ipam::to_u128).unwrap_or(0)
 }
 
-pub fn create_range(c: &mut DbConn, user: &User, f: &dyn Form) -> Result<IpRange> {
-    let rtype = f.required_text("type")?.to_ascii_lowercase();
+/// `ipranges/` create and update: text fields, blank counts as absent
+/// (except `comment`, where blank clears). `type` is fixed at creation.
+#[derive(Debug, Clone, Default)]
+pub struct RangeInput {
+    pub range_type: Option<String>,
+    pub start_ip: Option<String>,
+    pub end_ip: Option<String>,
+    pub subnet: Option<String>,
+    pub comment: Option<String>,
+}
+
+pub fn create_range(c: &mut DbConn, user: &User, input: &RangeInput) -> Result<IpRange> {
+    let rtype = input.range_type.as_deref().ok_or_else(|| Error::required("type"))?.to_ascii_lowercase();
     if rtype != "dynamic" && rtype != "reserved" {
         return Err(Error::field(
             "type",
@@ -594,12 +664,13 @@ pub fn create_range(c: &mut DbConn, user: &User, f: &dyn Form) -> Result<IpRange
     if rtype == "dynamic" && !user.is_superuser {
         return Err(Error::Forbidden("Only administrators can create dynamic IP ranges.".into()));
     }
-    let start = engine::ipam::parse_ip("start_ip", f.required_text("start_ip")?)?;
-    let end = engine::ipam::parse_ip("end_ip", f.required_text("end_ip")?)?;
+    let start =
+        engine::ipam::parse_ip("start_ip", input.start_ip.as_deref().ok_or_else(|| Error::required("start_ip"))?)?;
+    let end = engine::ipam::parse_ip("end_ip", input.end_ip.as_deref().ok_or_else(|| Error::required("end_ip"))?)?;
     if start.is_ipv4() != end.is_ipv4() {
         return Err(Error::field("end_ip", "Start and end IP addresses must be of the same family."));
     }
-    let s = match f.text("subnet") {
+    let s = match input.subnet.as_deref() {
         Some(k) => subnet(c, k).map_err(|_| Error::field("subnet", format!("Unknown subnet '{k}'.")))?,
         None => {
             let model = db::network::load_model(c)?;
@@ -615,7 +686,7 @@ pub fn create_range(c: &mut DbConn, user: &User, f: &dyn Form) -> Result<IpRange
         &rtype,
         &start.to_string(),
         &end.to_string(),
-        f.value("comment").unwrap_or(""),
+        input.comment.as_deref().unwrap_or(""),
         Some(user.id),
     )
 }
@@ -628,19 +699,25 @@ fn may_edit_range(user: &User, r: &IpRange) -> Result<()> {
     }
 }
 
-pub fn update_range(c: &mut DbConn, user: &User, r: &IpRange, f: &dyn Form) -> Result<IpRange> {
+pub fn update_range(c: &mut DbConn, user: &User, r: &IpRange, input: &RangeInput) -> Result<IpRange> {
     may_edit_range(user, r)?;
-    let start = match f.text("start_ip") {
+    let start = match input.start_ip.as_deref() {
         Some(s) => engine::ipam::parse_ip("start_ip", s)?,
         None => r.start_ip.parse().map_err(Error::internal)?,
     };
-    let end = match f.text("end_ip") {
+    let end = match input.end_ip.as_deref() {
         Some(s) => engine::ipam::parse_ip("end_ip", s)?,
         None => r.end_ip.parse().map_err(Error::internal)?,
     };
     let s = db::network::subnet_by_id(c, r.subnet_id)?.ok_or(Error::NotFound("Subnet"))?;
     validate_range(c, &s, &r.range_type, start, end, Some(r.id))?;
-    db::network::range_update(c, r.id, &start.to_string(), &end.to_string(), f.value("comment").unwrap_or(&r.comment))?;
+    db::network::range_update(
+        c,
+        r.id,
+        &start.to_string(),
+        &end.to_string(),
+        input.comment.as_deref().unwrap_or(&r.comment),
+    )?;
     range(c, r.id)
 }
 
@@ -769,24 +846,34 @@ fn exhausted(s: &Subnet) -> Error {
 }
 
 /// `ipaddresses/?op=reserve`: a user reservation of a given or free address.
-pub fn reserve(c: &mut DbConn, user: &User, f: &dyn Form) -> Result<IpAddress> {
-    let ip = f.text("ip").or_else(|| f.text("ip_address")).map(|s| engine::ipam::parse_ip("ip", s)).transpose()?;
+/// `ipaddresses/?op=reserve`: text fields, blank counts as absent. `ip` is
+/// the address asked for (MAAS also takes it as `ip_address`).
+#[derive(Debug, Clone, Default)]
+pub struct ReserveInput {
+    pub ip: Option<String>,
+    pub subnet: Option<String>,
+    pub mac: Option<String>,
+    pub hostname: Option<String>,
+}
+
+pub fn reserve(c: &mut DbConn, user: &User, input: &ReserveInput) -> Result<IpAddress> {
+    let ip = input.ip.as_deref().map(|s| engine::ipam::parse_ip("ip", s)).transpose()?;
     let model = db::network::load_model(c)?;
-    let s = match (f.text("subnet"), ip) {
+    let s = match (input.subnet.as_deref(), ip) {
         (Some(k), _) => subnet(c, k).map_err(|_| Error::field("subnet", format!("Unable to identify subnet: {k}.")))?,
         (None, Some(ip)) => subnet_containing(&model, ip)
             .cloned()
             .ok_or_else(|| Error::field("ip", format!("Unable to find a subnet for IP address {ip}.")))?,
         (None, None) => return Err(Error::BadRequest("Must supply either a subnet or an IP address.".into())),
     };
-    let mac = match f.text("mac") {
+    let mac = match input.mac.as_deref() {
         Some(m) => Some(
             engine::names::normalise_mac(m)
                 .ok_or_else(|| Error::field("mac", format!("'{m}' is not a valid MAC address.")))?,
         ),
         None => None,
     };
-    let hostname = f.text("hostname").unwrap_or("").to_string();
+    let hostname = input.hostname.clone().unwrap_or_default();
     let template = NewIpAddress {
         ip: None,
         mode: "reserved".into(),
@@ -802,9 +889,16 @@ pub fn reserve(c: &mut DbConn, user: &User, f: &dyn Form) -> Result<IpAddress> {
 
 /// `ipaddresses/?op=release`: frees a reservation. Owners release their own;
 /// admins with `force` release any address, links included.
-pub fn release(c: &mut DbConn, user: &User, f: &dyn Form) -> Result<()> {
-    let ip = engine::ipam::parse_ip("ip", f.required_text("ip")?)?;
-    let force = f.flag("force")?.unwrap_or(false);
+/// `ipaddresses/?op=release`: the address, and whether an admin forces it.
+#[derive(Debug, Clone, Default)]
+pub struct ReleaseInput {
+    pub ip: Option<String>,
+    pub force: bool,
+}
+
+pub fn release(c: &mut DbConn, user: &User, input: &ReleaseInput) -> Result<()> {
+    let ip = engine::ipam::parse_ip("ip", input.ip.as_deref().ok_or_else(|| Error::required("ip"))?)?;
+    let force = input.force;
     if force && !user.is_superuser {
         return Err(Error::Forbidden("Only administrators can force-release an address.".into()));
     }
@@ -828,17 +922,27 @@ pub fn route(c: &mut DbConn, id: i64) -> Result<StaticRoute> {
     db::network::route_by_id(c, id)?.ok_or(Error::NotFound("StaticRoute"))
 }
 
-fn route_fields(c: &mut DbConn, r: &mut StaticRoute, f: &dyn Form) -> Result<()> {
-    if let Some(k) = f.text("source") {
+/// `static-routes/` create and update: subnets by id, CIDR or name; text
+/// fields, blank counts as absent.
+#[derive(Debug, Clone, Default)]
+pub struct RouteInput {
+    pub source: Option<String>,
+    pub destination: Option<String>,
+    pub gateway_ip: Option<String>,
+    pub metric: Option<i64>,
+}
+
+fn apply_route_input(c: &mut DbConn, r: &mut StaticRoute, input: &RouteInput) -> Result<()> {
+    if let Some(k) = input.source.as_deref() {
         r.source_id = subnet(c, k).map_err(|_| Error::field("source", format!("Unknown subnet '{k}'.")))?.id;
     }
-    if let Some(k) = f.text("destination") {
+    if let Some(k) = input.destination.as_deref() {
         r.destination_id = subnet(c, k).map_err(|_| Error::field("destination", format!("Unknown subnet '{k}'.")))?.id;
     }
-    if let Some(g) = f.text("gateway_ip") {
+    if let Some(g) = input.gateway_ip.as_deref() {
         r.gateway_ip = engine::ipam::parse_ip("gateway_ip", g)?.to_string();
     }
-    if let Some(m) = f.int("metric")? {
+    if let Some(m) = input.metric {
         if !(0..=i32::MAX as i64).contains(&m) {
             return Err(Error::field("metric", "Metric must be a non-negative integer."));
         }
@@ -860,18 +964,18 @@ fn route_fields(c: &mut DbConn, r: &mut StaticRoute, f: &dyn Form) -> Result<()>
     Ok(())
 }
 
-pub fn create_route(c: &mut DbConn, f: &dyn Form) -> Result<StaticRoute> {
-    for k in ["source", "destination", "gateway_ip"] {
-        f.required_text(k)?;
+pub fn create_route(c: &mut DbConn, input: &RouteInput) -> Result<StaticRoute> {
+    for (k, v) in [("source", &input.source), ("destination", &input.destination), ("gateway_ip", &input.gateway_ip)] {
+        v.as_deref().ok_or_else(|| Error::required(k))?;
     }
     let mut r = StaticRoute { id: 0, source_id: 0, destination_id: 0, gateway_ip: String::new(), metric: 0 };
-    route_fields(c, &mut r, f)?;
+    apply_route_input(c, &mut r, input)?;
     db::network::route_insert(c, r.source_id, r.destination_id, &r.gateway_ip, r.metric)
 }
 
-pub fn update_route(c: &mut DbConn, r: &StaticRoute, f: &dyn Form) -> Result<StaticRoute> {
+pub fn update_route(c: &mut DbConn, r: &StaticRoute, input: &RouteInput) -> Result<StaticRoute> {
     let mut nr = r.clone();
-    route_fields(c, &mut nr, f)?;
+    apply_route_input(c, &mut nr, input)?;
     db::network::route_update(c, &nr)?;
     route(c, r.id)
 }

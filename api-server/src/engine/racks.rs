@@ -25,8 +25,8 @@ use crate::db::DbConn;
 use crate::engine;
 use crate::engine::lifecycle::{NodeType, Status};
 use crate::engine::network::DEFAULT_VLAN_ID;
+use crate::engine::network::{FabricInput, SubnetInput};
 use crate::engine::racks::liveness::STALE_SECS;
-use crate::engine::Form;
 use crate::error::{Error, Result};
 
 pub mod liveness;
@@ -71,18 +71,6 @@ pub fn write_secret_file(data_dir: &std::path::Path, secret: &str) -> Result<()>
         std::fs::rename(&tmp, &path)
     };
     write().map_err(|e| Error::Internal(format!("cannot write {}: {e}", path.display())))
-}
-
-/// A tiny [`Form`] for calling the network engine with fixed fields.
-struct Fields(Vec<(&'static str, String)>);
-
-impl Form for Fields {
-    fn value(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
-    }
-    fn values(&self, name: &str) -> Vec<&str> {
-        self.0.iter().filter(|(k, _)| *k == name).map(|(_, v)| v.as_str()).collect()
-    }
 }
 
 fn is_rack(n: &Node) -> bool {
@@ -186,12 +174,16 @@ fn sync_interfaces(c: &mut DbConn, node: &Node, reported: &[(String, String, Vec
                     let vlan = if default_free {
                         DEFAULT_VLAN_ID
                     } else {
-                        let fab = engine::network::create_fabric(c, &Fields(vec![]))?;
+                        let fab = engine::network::create_fabric(c, &FabricInput::default())?;
                         model_vlan_of_fabric(c, fab.id)?
                     };
                     let s = engine::network::create_subnet(
                         c,
-                        &Fields(vec![("cidr", a.trunc().to_string()), ("vlan", vlan.to_string())]),
+                        &SubnetInput {
+                            cidr: Some(a.trunc().to_string()),
+                            vlan: Some(vlan.to_string()),
+                            ..Default::default()
+                        },
                     )?;
                     model = db::network::load_model(c)?;
                     s
