@@ -138,8 +138,7 @@ pub async fn ensure_machines(
                 let macs = inventory::fake_macs(seed, inventory::fake_nic_count(seed));
                 if let Some((id, _)) = db::nodes::node_ids_with_macs(c, &macs[..1])?.into_iter().next() {
                     let n = db::nodes::by_ids(c, &[id])?.pop().ok_or(error::Error::NotFound("Machine"))?;
-                    let resume = engine::metadata::in_ephemeral_phase(engine::lifecycle::Status::of(&n))
-                        || n.power_state == "on";
+                    let resume = engine::metadata::in_ephemeral_phase(n.status) || n.power_state == "on";
                     return Ok((n.system_id, resume));
                 }
                 let mut params = engine::power::PowerParams::new();

@@ -70,14 +70,14 @@ fn render(c: &mut DbConn, n: &Node) -> Result<Value> {
 
 fn device(c: &mut DbConn, user: &db::users::User, sid: &str) -> Result<Node> {
     let n = engine::access::get_visible(c, user, sid, "Device")?;
-    if n.node_type != NodeType::Device as i32 {
+    if n.node_type != NodeType::Device {
         return Err(Error::NotFound("Device"));
     }
     Ok(n)
 }
 
 async fn list(ctx: Ctx) -> Result<Reply> {
-    list_nodes_of(ctx, vec![NodeType::Device as i32]).await
+    list_nodes_of(ctx, vec![NodeType::Device]).await
 }
 
 async fn create(ctx: Ctx) -> Result<Reply> {

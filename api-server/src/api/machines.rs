@@ -348,7 +348,7 @@ fn user_data(p: &Params) -> Result<Option<Vec<u8>>> {
 // ---- collection ----------------------------------------------------------
 
 pub(crate) async fn list_machines(ctx: Ctx) -> Result<Reply> {
-    list_nodes_of(ctx, vec![NodeType::Machine as i32]).await
+    list_nodes_of(ctx, vec![NodeType::Machine]).await
 }
 
 pub(crate) async fn list_nodes(ctx: Ctx) -> Result<Reply> {
@@ -464,7 +464,7 @@ pub(crate) async fn release_many(ctx: Ctx) -> Result<Reply> {
             let wrong: Vec<String> = nodes
                 .iter()
                 .filter(|n| engine::nodes::release::check_releasable(n).is_err())
-                .map(|n| format!("{} ('{}')", n.system_id, engine::lifecycle::Status::of(n).label()))
+                .map(|n| format!("{} ('{}')", n.system_id, n.status.label()))
                 .collect();
             if !wrong.is_empty() {
                 return Err(Error::Conflict(format!(
@@ -515,8 +515,8 @@ pub(crate) async fn accept_all(ctx: Ctx) -> Result<Reply> {
         .db()
         .write(move |c| {
             let filter = NodeFilter {
-                node_types: vec![NodeType::Machine as i32],
-                statuses: Some(vec![Status::New.code()]),
+                node_types: vec![NodeType::Machine],
+                statuses: Some(vec![Status::New]),
                 ..Default::default()
             };
             let mut out = Vec::new();
@@ -538,8 +538,8 @@ pub(crate) async fn list_allocated(ctx: Ctx) -> Result<Reply> {
         .db()
         .run(move |c| {
             let filter = NodeFilter {
-                node_types: vec![NodeType::Machine as i32],
-                statuses: Some(vec![Status::Allocated.code()]),
+                node_types: vec![NodeType::Machine],
+                statuses: Some(vec![Status::Allocated]),
                 owner_ids: Some(vec![user.id]),
                 ids: (!ids.is_empty()).then_some(ids),
                 ..Default::default()
@@ -559,7 +559,7 @@ pub(crate) async fn power_parameters_many(ctx: Ctx) -> Result<Reply> {
         .db()
         .run(move |c| {
             let filter = NodeFilter {
-                node_types: vec![NodeType::Machine as i32],
+                node_types: vec![NodeType::Machine],
                 ids: (!ids.is_empty()).then_some(ids),
                 ..Default::default()
             };
@@ -584,13 +584,9 @@ pub(crate) async fn is_registered(ctx: Ctx) -> Result<Reply> {
             let ids: Vec<i64> = db::nodes::node_ids_with_macs(c, &[mac])?.into_iter().map(|(id, _)| id).collect();
             let nodes = db::nodes::by_ids(c, &ids)?;
             // Anonymous callers (enlistment) ignore NEW, COMMISSIONING and RETIRED nodes.
-            Ok(nodes.iter().any(|n| {
-                !anonymous
-                    || !matches!(
-                        engine::lifecycle::Status::of(n),
-                        Status::New | Status::Commissioning | Status::Retired
-                    )
-            }))
+            Ok(nodes
+                .iter()
+                .any(|n| !anonymous || !matches!(n.status, Status::New | Status::Commissioning | Status::Retired)))
         })
         .await?;
     Ok(Reply::json(found))
@@ -606,7 +602,7 @@ pub(crate) async fn is_action_in_progress(ctx: Ctx) -> Result<Reply> {
             let ids: Vec<i64> = db::nodes::node_ids_with_macs(c, &[mac])?.into_iter().map(|(id, _)| id).collect();
             Ok(db::nodes::by_ids(c, &ids)?.iter().any(|n| {
                 matches!(
-                    engine::lifecycle::Status::of(n),
+                    n.status,
                     Status::Commissioning
                         | Status::Deploying
                         | Status::Testing
@@ -647,7 +643,7 @@ pub(crate) async fn read_machine(ctx: Ctx) -> Result<Reply> {
         .db()
         .run(move |c| {
             let n = engine::access::get_visible(c, &user, &sid, "Machine")?;
-            if n.node_type != NodeType::Machine as i32 {
+            if n.node_type != NodeType::Machine {
                 return Err(Error::NotFound("Machine"));
             }
             render(c, n)
@@ -663,7 +659,7 @@ pub(crate) async fn read_node(ctx: Ctx) -> Result<Reply> {
         .db()
         .run(move |c| {
             let n = engine::access::get_visible(c, &user, &sid, "Node")?;
-            if n.node_type == NodeType::Device as i32 {
+            if n.node_type == NodeType::Device {
                 let rel = db::related::load_related(c, std::slice::from_ref(&n))?;
                 return Ok(device_json(&n, &rel));
             }
@@ -679,7 +675,7 @@ pub(crate) async fn delete_node(ctx: Ctx) -> Result<Reply> {
     ctx.db()
         .write(move |c| {
             let n = engine::access::get_visible(c, &user, &sid, "Node")?;
-            if n.node_type == NodeType::Device as i32 {
+            if n.node_type == NodeType::Device {
                 engine::nodes::create::delete_device(c, &user, &n)
             } else {
                 engine::nodes::create::delete_machine(c, &user, &n)

@@ -40,7 +40,7 @@ pub fn handlers() -> Vec<Handler> {
     ]
 }
 
-const RACK_TYPES: [i32; 2] = [NodeType::RackController as i32, NodeType::RegionAndRackController as i32];
+const RACK_TYPES: [NodeType; 2] = [NodeType::RackController, NodeType::RegionAndRackController];
 
 /// MAAS's controller object: the machine-like subset plus `version` and
 /// `service_set` (from the rack's last heartbeat).

@@ -34,7 +34,7 @@ where
         .db()
         .write(move |c| {
             let n = engine::access::get_visible(c, &user, &sid, "Machine")?;
-            if n.node_type != NodeType::Machine as i32 {
+            if n.node_type != NodeType::Machine {
                 return Err(Error::NotFound("Machine"));
             }
             let n = op(c, &user, n)?;
@@ -56,10 +56,10 @@ pub(crate) fn list_of(p: &Params, name: &str) -> Vec<String> {
     p.get_all(name).iter().flat_map(|v| v.split([',', ' '])).filter(|v| !v.is_empty()).map(String::from).collect()
 }
 
-pub(crate) async fn list_nodes_of(ctx: Ctx, types: Vec<i32>) -> Result<Reply> {
-    let collection = if types == [NodeType::Machine as i32] {
+pub(crate) async fn list_nodes_of(ctx: Ctx, types: Vec<NodeType>) -> Result<Reply> {
+    let collection = if types == [NodeType::Machine] {
         "machines/"
-    } else if types == [NodeType::Device as i32] {
+    } else if types == [NodeType::Device] {
         "devices/"
     } else {
         "nodes/"
@@ -116,7 +116,7 @@ pub(crate) fn alias(hs: &[Handler], of: &str, name: &'static str, path: &'static
 /// The URL's machine, visible to the caller.
 pub(crate) fn machine(c: &mut DbConn, user: &User, sid: &str) -> Result<Node> {
     let n = engine::access::get_visible(c, user, sid, "Machine")?;
-    if n.node_type != NodeType::Machine as i32 {
+    if n.node_type != NodeType::Machine {
         return Err(Error::NotFound("Machine"));
     }
     Ok(n)

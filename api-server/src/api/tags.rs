@@ -192,7 +192,7 @@ async fn rebuild(ctx: Ctx) -> Result<Reply> {
     Ok(Reply::json(crate::api::views::tag::Rebuilding { rebuilding: &t.name }))
 }
 
-async fn tagged(ctx: Ctx, types: Vec<i32>) -> Result<Reply> {
+async fn tagged(ctx: Ctx, types: Vec<NodeType>) -> Result<Reply> {
     let user = ctx.user()?.clone();
     let key = ctx.path("name").to_string();
     let v = ctx
@@ -217,14 +217,14 @@ async fn tagged_nodes(ctx: Ctx) -> Result<Reply> {
     tagged(ctx, vec![]).await
 }
 async fn tagged_machines(ctx: Ctx) -> Result<Reply> {
-    tagged(ctx, vec![NodeType::Machine as i32]).await
+    tagged(ctx, vec![NodeType::Machine]).await
 }
 async fn tagged_devices(ctx: Ctx) -> Result<Reply> {
-    tagged(ctx, vec![NodeType::Device as i32]).await
+    tagged(ctx, vec![NodeType::Device]).await
 }
 async fn tagged_racks(ctx: Ctx) -> Result<Reply> {
-    tagged(ctx, vec![NodeType::RackController as i32, NodeType::RegionAndRackController as i32]).await
+    tagged(ctx, vec![NodeType::RackController, NodeType::RegionAndRackController]).await
 }
 async fn tagged_regions(ctx: Ctx) -> Result<Reply> {
-    tagged(ctx, vec![NodeType::RegionController as i32, NodeType::RegionAndRackController as i32]).await
+    tagged(ctx, vec![NodeType::RegionController, NodeType::RegionAndRackController]).await
 }

@@ -25,6 +25,7 @@ pub mod sshkeys;
 pub mod storage;
 pub mod tags;
 pub mod tokens;
+pub mod types;
 pub mod users;
 
 use std::time::Duration;

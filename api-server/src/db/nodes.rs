@@ -10,6 +10,7 @@ use diesel::prelude::*;
 
 use crate::db;
 use crate::db::schema::{interfaces, node_tags, nodes};
+use crate::db::types::{NodeType, Status};
 use crate::db::{from_diesel, is_unique_violation, DbConn};
 use crate::error::{Error, Result};
 
@@ -18,7 +19,7 @@ use crate::error::{Error, Result};
 pub struct Node {
     pub id: i64,
     pub system_id: String,
-    pub node_type: i32,
+    pub node_type: NodeType,
     pub hostname: String,
     pub description: String,
     pub domain_id: i64,
@@ -29,8 +30,8 @@ pub struct Node {
     pub cpu_speed: i32,
     pub memory: i64,
     pub swap_size: Option<i64>,
-    pub status: i32,
-    pub previous_status: i32,
+    pub status: Status,
+    pub previous_status: Status,
     pub status_message: Option<String>,
     pub status_action: Option<String>,
     pub status_expires_at: Option<NaiveDateTime>,
@@ -74,7 +75,7 @@ pub struct Node {
 #[diesel(table_name = nodes)]
 pub struct NewNode {
     pub system_id: String,
-    pub node_type: i32,
+    pub node_type: NodeType,
     pub hostname: String,
     pub description: String,
     pub domain_id: i64,
@@ -85,8 +86,8 @@ pub struct NewNode {
     pub cpu_speed: i32,
     pub memory: i64,
     pub swap_size: Option<i64>,
-    pub status: i32,
-    pub previous_status: i32,
+    pub status: Status,
+    pub previous_status: Status,
     pub status_message: Option<String>,
     pub status_action: Option<String>,
     pub error_description: String,
@@ -125,8 +126,8 @@ pub struct NodeChanges {
     pub cpu_speed: Option<i32>,
     pub memory: Option<i64>,
     pub swap_size: Option<Option<i64>>,
-    pub status: Option<i32>,
-    pub previous_status: Option<i32>,
+    pub status: Option<Status>,
+    pub previous_status: Option<Status>,
     pub status_message: Option<Option<String>>,
     pub status_expires_at: Option<Option<NaiveDateTime>>,
     pub error_description: Option<String>,
@@ -156,7 +157,7 @@ pub struct NodeChanges {
 /// restriction"; `Some(vec![])` on an `Option` means "match nothing".
 #[derive(Debug, Clone, Default)]
 pub struct NodeFilter {
-    pub node_types: Vec<i32>,
+    pub node_types: Vec<NodeType>,
     pub ids: Option<Vec<String>>,
     pub not_ids: Vec<String>,
     pub hostnames: Option<Vec<String>>,
@@ -170,8 +171,8 @@ pub struct NodeFilter {
     pub not_pool_ids: Vec<i64>,
     pub agent_names: Option<Vec<String>>,
     pub not_agent_names: Vec<String>,
-    pub statuses: Option<Vec<i32>>,
-    pub not_statuses: Vec<i32>,
+    pub statuses: Option<Vec<Status>>,
+    pub not_statuses: Vec<Status>,
     pub owner_ids: Option<Vec<i64>>,
     pub not_owner_ids: Vec<i64>,
     /// `amd64` matches every `amd64/*`; `amd64/generic` matches exactly.
@@ -397,7 +398,7 @@ pub fn update(c: &mut DbConn, id: i64, changes: &NodeChanges) -> Result<Node> {
 
 /// Moves a node from `expected` status to `to` only if it is still in
 /// `expected` (a compare-and-set guarding against concurrent changes).
-pub fn cas_status(c: &mut DbConn, id: i64, expected: i32, changes: &NodeChanges) -> Result<bool> {
+pub fn cas_status(c: &mut DbConn, id: i64, expected: Status, changes: &NodeChanges) -> Result<bool> {
     let n = diesel::update(nodes::table.filter(nodes::id.eq(id)).filter(nodes::status.eq(expected)))
         .set(changes)
         .execute(c)
@@ -450,7 +451,7 @@ pub(crate) const CHUNK: usize = 30_000;
 
 /// Ids of nodes of `node_type` that have a BMC to ask (power type set and
 /// not `manual`).
-pub fn ids_with_bmc(c: &mut DbConn, node_type: i32) -> Result<Vec<i64>> {
+pub fn ids_with_bmc(c: &mut DbConn, node_type: NodeType) -> Result<Vec<i64>> {
     nodes::table
         .filter(nodes::node_type.eq(node_type))
         .filter(nodes::power_type.ne(""))

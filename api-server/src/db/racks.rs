@@ -7,6 +7,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::db::schema::{interfaces, ip_addresses, nodes, rack_controllers};
+use crate::db::types::NodeType;
 use crate::db::{from_diesel, DbConn};
 use crate::error::Result;
 
@@ -54,7 +55,7 @@ pub fn touch(c: &mut DbConn, node_id: i64, services: &str, now: NaiveDateTime) -
 }
 
 /// A node owning one of `macs`: (MAC, node id, node type, system_id).
-pub fn owners_of_macs(c: &mut DbConn, macs: &[String]) -> Result<Vec<(String, i64, i32, String)>> {
+pub fn owners_of_macs(c: &mut DbConn, macs: &[String]) -> Result<Vec<(String, i64, NodeType, String)>> {
     interfaces::table
         .inner_join(nodes::table)
         .filter(interfaces::mac_address.eq_any(macs))
@@ -74,7 +75,7 @@ pub struct BootRow {
 }
 
 /// Every machine interface with a MAC, machines in id order (one query).
-pub fn boot_rows(c: &mut DbConn, machine_type: i32) -> Result<Vec<BootRow>> {
+pub fn boot_rows(c: &mut DbConn, machine_type: NodeType) -> Result<Vec<BootRow>> {
     interfaces::table
         .inner_join(nodes::table)
         .filter(nodes::node_type.eq(machine_type))

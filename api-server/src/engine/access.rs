@@ -23,7 +23,7 @@ pub fn resolve_bulk(c: &mut DbConn, ids: &[String], machines_only: bool) -> Resu
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let node_types = if machines_only { vec![NodeType::Machine as i32] } else { Vec::new() };
+    let node_types = if machines_only { vec![NodeType::Machine] } else { Vec::new() };
     let found =
         db::nodes::list(c, &db::nodes::NodeFilter { ids: Some(ids.to_vec()), node_types, ..Default::default() })?;
     let missing: Vec<&str> =

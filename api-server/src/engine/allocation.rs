@@ -219,8 +219,8 @@ pub fn parse(c: &mut DbConn, pairs: &[(String, String)], mode: Mode) -> Result<R
     let mut r = Request {
         filter: match mode {
             Mode::Allocate => NodeFilter {
-                node_types: vec![NodeType::Machine as i32],
-                statuses: Some(vec![Status::Ready.code()]),
+                node_types: vec![NodeType::Machine],
+                statuses: Some(vec![Status::Ready]),
                 unlocked_only: true,
                 ..Default::default()
             },
@@ -468,8 +468,7 @@ fn parse_list_filters<'a>(c: &mut DbConn, get: &dyn Fn(&str) -> Vec<&'a str>, f:
         for v in &vals {
             codes.push(
                 Status::from_filter_name(v)
-                    .ok_or_else(|| Error::field(field, format!("'{v}' is not a valid status.")))?
-                    .code(),
+                    .ok_or_else(|| Error::field(field, format!("'{v}' is not a valid status.")))?,
             );
         }
         if negate {
@@ -485,10 +484,10 @@ fn parse_list_filters<'a>(c: &mut DbConn, get: &dyn Fn(&str) -> Vec<&'a str>, f:
         }
         let mut codes = Vec::new();
         for v in &vals {
-            let matching: Vec<i32> = engine::lifecycle::ALL
+            let matching: Vec<Status> = engine::lifecycle::ALL
                 .iter()
+                .copied()
                 .filter(|s| s.simple().eq_ignore_ascii_case(&v.replace('_', " ")))
-                .map(|s| s.code())
                 .collect();
             if matching.is_empty() {
                 return Err(Error::field(field, format!("'{v}' is not a valid simple status.")));
@@ -676,10 +675,10 @@ pub fn allocate(c: &mut DbConn, actor: &User, req: &Request) -> Result<(Node, Va
             let claimed = db::nodes::cas_status(
                 c,
                 n.id,
-                Status::Ready.code(),
+                Status::Ready,
                 &NodeChanges {
-                    status: Some(Status::Allocated.code()),
-                    previous_status: Some(Status::Ready.code()),
+                    status: Some(Status::Allocated),
+                    previous_status: Some(Status::Ready),
                     owner_id: Some(Some(actor.id)),
                     agent_name: Some(req.agent_name.clone()),
                     status_message: Some(Some(format!("Node changed status - {description}"))),

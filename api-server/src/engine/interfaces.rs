@@ -31,7 +31,7 @@ const BOND_MODES: &[&str] =
 
 /// Whether `user` may change `n`'s interfaces now.
 pub fn check_editable(user: &User, n: &Node) -> Result<()> {
-    match NodeType::from_code(n.node_type) {
+    match n.node_type {
         NodeType::Device => {
             if !user.is_superuser && n.owner_id != Some(user.id) {
                 return Err(Error::Forbidden("Only the device's owner or an administrator can change it.".into()));
@@ -39,7 +39,7 @@ pub fn check_editable(user: &User, n: &Node) -> Result<()> {
         }
         NodeType::Machine => {
             engine::access::require_admin(user, n)?;
-            let st = Status::from_code(n.status).unwrap_or(Status::New);
+            let st = n.status;
             if !matches!(st, Status::New | Status::Ready | Status::FailedTesting | Status::Allocated | Status::Broken) {
                 return Err(Error::Conflict(format!(
                     "Cannot change the interfaces of a machine in the '{}' state; it must be New, Ready, Allocated, Failed testing or Broken.",
@@ -595,7 +595,7 @@ pub fn link_subnet(c: &mut DbConn, n: &Node, i: &Interface, f: &dyn Form) -> Res
         db::network::address_insert(c, &template)?
     };
     // AUTO links of a deployed machine get their address at once.
-    let deployed = Status::from_code(n.status) == Some(Status::Deployed);
+    let deployed = n.status == Status::Deployed;
     if let (true, Some(s)) = (mode == "auto" && deployed, subnet.as_ref()) {
         engine::network::assign_to_link(c, s, link.id)?;
     }

@@ -5,77 +5,11 @@
 
 use crate::error::{Error, Result};
 
-/// A node status, with MAAS's numeric codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[repr(i32)]
-pub enum Status {
-    New = 0,
-    Commissioning = 1,
-    FailedCommissioning = 2,
-    Missing = 3,
-    Ready = 4,
-    Reserved = 5,
-    Deployed = 6,
-    Retired = 7,
-    Broken = 8,
-    Deploying = 9,
-    Allocated = 10,
-    FailedDeployment = 11,
-    Releasing = 12,
-    FailedReleasing = 13,
-    DiskErasing = 14,
-    FailedDiskErasing = 15,
-    RescueMode = 16,
-    EnteringRescueMode = 17,
-    FailedEnteringRescueMode = 18,
-    ExitingRescueMode = 19,
-    FailedExitingRescueMode = 20,
-    Testing = 21,
-    FailedTesting = 22,
-}
+pub use crate::db::types::{NodeType, Status, ALL};
 
 use Status::*;
 
-pub const ALL: [Status; 23] = [
-    New,
-    Commissioning,
-    FailedCommissioning,
-    Missing,
-    Ready,
-    Reserved,
-    Deployed,
-    Retired,
-    Broken,
-    Deploying,
-    Allocated,
-    FailedDeployment,
-    Releasing,
-    FailedReleasing,
-    DiskErasing,
-    FailedDiskErasing,
-    RescueMode,
-    EnteringRescueMode,
-    FailedEnteringRescueMode,
-    ExitingRescueMode,
-    FailedExitingRescueMode,
-    Testing,
-    FailedTesting,
-];
-
 impl Status {
-    /// The status of a node row (an unknown code reads as New).
-    pub fn of(n: &crate::db::nodes::Node) -> Status {
-        Status::from_code(n.status).unwrap_or(Status::New)
-    }
-
-    pub fn code(self) -> i32 {
-        self as i32
-    }
-
-    pub fn from_code(code: i32) -> Option<Status> {
-        ALL.iter().copied().find(|s| s.code() == code)
-    }
-
     /// The label clients display and compare (`status_name`).
     pub fn label(self) -> &'static str {
         match self {
@@ -265,28 +199,7 @@ pub const ABORTABLE: &[Status] = &[Commissioning, DiskErasing, Deploying, Testin
 /// Statuses `commission` starts from.
 pub const COMMISSIONABLE: &[Status] = &[New, Ready, FailedCommissioning, Missing, Broken, FailedTesting, Testing];
 
-/// Node types and their labels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(i32)]
-pub enum NodeType {
-    Machine = 0,
-    Device = 1,
-    RackController = 2,
-    RegionController = 3,
-    RegionAndRackController = 4,
-}
-
 impl NodeType {
-    pub fn from_code(c: i32) -> NodeType {
-        match c {
-            1 => NodeType::Device,
-            2 => NodeType::RackController,
-            3 => NodeType::RegionController,
-            4 => NodeType::RegionAndRackController,
-            _ => NodeType::Machine,
-        }
-    }
-
     pub fn is_rack(self) -> bool {
         matches!(self, NodeType::RackController | NodeType::RegionAndRackController)
     }

@@ -75,7 +75,7 @@ pub fn preseed(base: &str, node: Option<(&Node, &NodeToken)>) -> String {
              datasource:\n  MAAS:\n    metadata_url: \"{md}\"\n    consumer_key: \"{ck}\"\n    token_key: \"{tk}\"\n    token_secret: \"{ts}\"\n\
              reporting:\n  maas:\n    type: webhook\n    endpoint: \"{md}status/{sid}\"\n    consumer_key: \"{ck}\"\n    token_key: \"{tk}\"\n    token_secret: \"{ts}\"\n\
              ironpool:\n  phase: \"{phase}\"\n  system_id: \"{sid}\"\n  region_url: \"{base}/MAAS/\"\n{erase}",
-            erase = if Status::of(n) == Status::DiskErasing {
+            erase = if n.status == Status::DiskErasing {
                 format!("  erase: \"{}\"\n", if n.erase_mode.is_empty() { "full" } else { &n.erase_mode })
             } else {
                 String::new()
@@ -84,7 +84,7 @@ pub fn preseed(base: &str, node: Option<(&Node, &NodeToken)>) -> String {
             tk = t.token_key,
             ts = t.token_secret,
             sid = n.system_id,
-            phase = phase_name(Status::of(n)),
+            phase = phase_name(n.status),
         ),
     }
 }
@@ -93,10 +93,10 @@ pub fn preseed(base: &str, node: Option<(&Node, &NodeToken)>) -> String {
 /// it boots an ephemeral environment (403 otherwise, 404 for unknown ids).
 pub fn get_preseed(c: &mut DbConn, base: &str, system_id: &str) -> Result<String> {
     let n = db::nodes::by_system_id(c, system_id)?.ok_or(Error::NotFound("Node"))?;
-    if !in_ephemeral_phase(Status::of(&n)) {
+    if !in_ephemeral_phase(n.status) {
         return Err(Error::Forbidden(format!(
             "Machine {system_id} is not booting an ephemeral environment ('{}'); its preseed is not available.",
-            Status::of(&n).label()
+            n.status.label()
         )));
     }
     let t = ensure_token(c, &n)?;
@@ -120,7 +120,7 @@ pub fn boot_action(c: &mut DbConn, mac: &str) -> Result<BootAction> {
         return Ok(BootAction::Enlist);
     };
     let Some(n) = db::nodes::by_ids(c, &[node_id])?.pop() else { return Ok(BootAction::Enlist) };
-    if n.netboot && in_ephemeral_phase(Status::of(&n)) {
+    if n.netboot && in_ephemeral_phase(n.status) {
         Ok(BootAction::Ephemeral { system_id: n.system_id })
     } else {
         Ok(BootAction::LocalDisk)
@@ -190,11 +190,11 @@ fn image_names(c: &mut DbConn, n: &Node) -> Result<Vec<String>> {
 /// image fits, so the installer can fail the deployment with that message.
 pub fn curtin_config(c: &mut DbConn, data_dir: &std::path::Path, base: &str, n: &Node) -> Result<String> {
     use ironpool_common::deploy::{self, CurtinConfig, CurtinSource, DeployImage, DeployPlan, DiskHint};
-    if Status::of(n) != Status::Deploying {
+    if n.status != Status::Deploying {
         return Err(Error::Conflict(format!(
             "Machine {} is not deploying ('{}'); there is no installation config.",
             n.system_id,
-            Status::of(n).label()
+            n.status.label()
         )));
     }
     let names = image_names(c, n)?;
@@ -338,7 +338,7 @@ pub fn signal(c: &mut DbConn, n: &Node, s: &Signal) -> Result<()> {
             ),
         ));
     }
-    let st = Status::of(n);
+    let st = n.status;
     if matches!(st, Status::Broken | Status::Ready) || st.label().starts_with("Failed") || st == Status::FailedReleasing
     {
         return Ok(()); // MAAS ignores late signals from these
@@ -373,9 +373,9 @@ pub fn signal(c: &mut DbConn, n: &Node, s: &Signal) -> Result<()> {
             engine::nodes::state::enter_timed(c, n, Status::Testing, ACTOR, "", NodeChanges::default())?;
         }
         (Status::Testing, "OK") => {
-            let to = match Status::from_code(n.previous_status) {
-                Some(Status::New) => Status::New,
-                Some(Status::Deployed) => Status::Deployed,
+            let to = match n.previous_status {
+                Status::New => Status::New,
+                Status::Deployed => Status::Deployed,
                 _ => Status::Ready,
             };
             let node = engine::nodes::state::transition(c, n, to, ACTOR, "", cleared())?;
@@ -408,7 +408,7 @@ fn cleared() -> NodeChanges {
 
 /// The in-progress status failed: its failed counterpart, an event, power off.
 fn fail(c: &mut DbConn, n: &Node, reason: &str) -> Result<()> {
-    let Some(to) = Status::of(n).failed_counterpart() else { return Ok(()) };
+    let Some(to) = n.status.failed_counterpart() else { return Ok(()) };
     let node = engine::nodes::state::transition(c, n, to, ACTOR, "", cleared())?;
     let why = if reason.is_empty() { "the machine reported a failure" } else { reason };
     event(c, &node, ACTOR, engine::events::level::ERROR, "Marking node failed", why)?;
@@ -446,7 +446,7 @@ fn record_results(c: &mut DbConn, n: &Node, s: &Signal) -> Result<()> {
             c,
             &NewScriptResult {
                 node_id: n.id,
-                phase: n.status,
+                phase: n.status.code(),
                 name,
                 status,
                 exit_status: exit,
@@ -691,7 +691,7 @@ pub fn parse_status_event(body: &[u8]) -> Result<StatusEvent> {
 
 /// Applies one status event to node `n` (§11.3).
 pub fn status_event(c: &mut DbConn, n: &Node, ev: &StatusEvent) -> Result<()> {
-    let st = Status::of(n);
+    let st = n.status;
     let failure = matches!(ev.result.as_deref(), Some("FAIL" | "FAILURE"));
     let detail = format!("'{}' {}", ev.name, ev.description);
     if ev.event_type == "start" {
@@ -722,7 +722,7 @@ pub fn status_event(c: &mut DbConn, n: &Node, ev: &StatusEvent) -> Result<()> {
             c,
             &NewScriptResult {
                 node_id: n.id,
-                phase: n.status,
+                phase: n.status.code(),
                 name,
                 status: if f.result.unwrap_or(0) == 0 { script_status::PASSED } else { script_status::FAILED },
                 exit_status: f.result,
@@ -767,7 +767,7 @@ pub fn status_event(c: &mut DbConn, n: &Node, ev: &StatusEvent) -> Result<()> {
 /// The deployed (or deploying) node's user data, MAAS's rule: only the
 /// user's data from deploy, only while DEPLOYING or DEPLOYED.
 pub fn user_data(n: &Node) -> Option<Vec<u8>> {
-    if matches!(Status::of(n), Status::Deploying | Status::Deployed) {
+    if matches!(n.status, Status::Deploying | Status::Deployed) {
         n.user_data.clone()
     } else {
         None

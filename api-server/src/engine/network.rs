@@ -226,7 +226,7 @@ fn rack_param(c: &mut DbConn, field: &str, v: &str) -> Result<Option<i64>> {
         return Ok(None);
     }
     let n = db::nodes::by_system_id(c, v)?
-        .filter(|n| engine::lifecycle::NodeType::from_code(n.node_type).is_rack())
+        .filter(|n| n.node_type.is_rack())
         .ok_or_else(|| Error::field(field, format!("'{v}' is not a rack controller.")))?;
     Ok(Some(n.id))
 }

@@ -74,7 +74,7 @@ pub fn write_secret_file(data_dir: &std::path::Path, secret: &str) -> Result<()>
 }
 
 fn is_rack(n: &Node) -> bool {
-    NodeType::from_code(n.node_type).is_rack()
+    n.node_type.is_rack()
 }
 
 /// The registered rack `system_id` (404 when unknown, so the rack
@@ -117,7 +117,7 @@ pub fn register(c: &mut DbConn, req: &RegisterRequest) -> Result<RegisterRespons
         None => None,
     };
     for (mac, id, node_type, sid) in db::racks::owners_of_macs(c, &macs)? {
-        let owner_is_rack = NodeType::from_code(node_type).is_rack();
+        let owner_is_rack = node_type.is_rack();
         if !owner_is_rack {
             return Err(Error::Conflict(format!(
                 "MAC address {mac} belongs to node {sid}, which is not a rack controller; remove it there first."
@@ -372,7 +372,7 @@ pub fn config_for(c: &mut DbConn, rack: &Node, images: &BootImages) -> Result<Ra
             "{KERNEL_OPTS} cloud-config-url={metadata}/enlist-preseed/?op=get_enlist_preseed ironpool.purpose=enlist"
         ),
     );
-    let machines = db::racks::boot_rows(c, NodeType::Machine as i32)?
+    let machines = db::racks::boot_rows(c, NodeType::Machine)?
         .into_iter()
         .map(|r| {
             // An installer that called `netboot_off` reboots into its disk.

@@ -11,14 +11,14 @@ use crate::api::views::resource_uri;
 use crate::api::views::shared::Shared;
 use crate::db::nodes::Node;
 use crate::db::related::Related;
-use crate::engine::lifecycle::{NodeType, Status};
+use crate::engine::lifecycle::NodeType;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 /// The collection a node's `resource_uri` lives under.
-pub fn node_collection(node_type: i32) -> &'static str {
-    match NodeType::from_code(node_type) {
+pub fn node_collection(node_type: NodeType) -> &'static str {
+    match node_type {
         NodeType::Machine => "machines",
         NodeType::Device => "devices",
         NodeType::RackController | NodeType::RegionAndRackController => "rackcontrollers",
@@ -124,8 +124,8 @@ pub struct MachineView<'a> {
 impl<'a> MachineView<'a> {
     pub fn new(n: &'a Node, sh: &'a Shared<'a>) -> MachineView<'a> {
         let rel = sh.rel;
-        let status = Status::from_code(n.status).unwrap_or(Status::New);
-        let ntype = NodeType::from_code(n.node_type);
+        let status = n.status;
+        let ntype = n.node_type;
         let domain_name = rel.domains.get(&n.domain_id).map(|d| d.name.as_str()).unwrap_or("maas");
         let ifaces = rel.interfaces.get(&n.id).map(Vec::as_slice).unwrap_or(&[]);
         let boot = ifaces.iter().find(|i| i.is_boot).or_else(|| ifaces.first());
@@ -190,7 +190,7 @@ impl<'a> MachineView<'a> {
                 ipv4: gateway(rel, n.gateway_link_ipv4_id, ifaces),
                 ipv6: gateway(rel, n.gateway_link_ipv6_id, ifaces),
             },
-            node_type: ntype as i32,
+            node_type: ntype.code(),
             node_type_name: ntype.label(),
             current_commissioning_result_id: None,
             current_testing_result_id: None,

@@ -289,7 +289,7 @@ pub fn subnet_address_json(
     if let Some((n, via)) = node {
         o["node_summary"] = json!({
             "system_id": n.system_id,
-            "node_type": n.node_type,
+            "node_type": n.node_type.code(),
             "hostname": n.hostname,
             "via": via,
         });

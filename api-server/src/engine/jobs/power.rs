@@ -69,7 +69,7 @@ pub(crate) fn apply_power(
                     &NodeChanges { power_state: Some(state.as_str().into()), ..Default::default() },
                 )?;
             }
-            if then == Some("finish_release") && Status::of(&node) == Status::Releasing {
+            if then == Some("finish_release") && node.status == Status::Releasing {
                 engine::nodes::release::finish_release(c, &node, SYSTEM_ACTOR)?;
             }
         }
@@ -124,7 +124,7 @@ pub(crate) fn power_failed(
         PowerAction::On => "Failed to power on node",
     };
     event(c, node, SYSTEM_ACTOR, engine::events::level::ERROR, title, why)?;
-    if then == Some("finish_release") && Status::of(node) == Status::Releasing {
+    if then == Some("finish_release") && node.status == Status::Releasing {
         let node = db::nodes::by_ids(c, &[node.id])?.pop().ok_or(Error::NotFound("Machine"))?;
         engine::nodes::state::transition(
             c,

@@ -99,7 +99,7 @@ pub async fn run_due(db: &Datastore, hub: &PowerHub) -> Result<usize> {
 /// job, on a rack or here, [`POWER_CONCURRENCY`] at a time.
 pub fn enqueue_power_sync(c: &mut DbConn) -> Result<usize> {
     let busy: std::collections::HashSet<i64> = db::jobs::pending_node_ids(c, POWER)?.into_iter().collect();
-    let targets = db::nodes::ids_with_bmc(c, engine::lifecycle::NodeType::Machine as i32)?;
+    let targets = db::nodes::ids_with_bmc(c, engine::lifecycle::NodeType::Machine)?;
     let now = db::now();
     let mut n = 0;
     for id in targets.into_iter().filter(|id| !busy.contains(id)) {
@@ -137,9 +137,9 @@ fn execute(c: &mut DbConn, job: &Job) -> Result<()> {
     let Some(node) = db::nodes::by_ids(c, &[node_id])?.pop() else { return Ok(()) };
     match job.kind.as_str() {
         STATUS_TIMEOUT => {
-            let expected = payload["status"].as_i64().unwrap_or(-1) as i32;
+            let expected = payload["status"].as_i64().and_then(|s| i32::try_from(s).ok()).and_then(Status::from_code);
             let due = node.status_expires_at.is_some_and(|t| t <= db::now());
-            if node.status != expected {
+            if Some(node.status) != expected {
                 return Ok(()); // the operation finished (or restarted) in time
             }
             if !due {
@@ -150,7 +150,7 @@ fn execute(c: &mut DbConn, job: &Job) -> Result<()> {
                 }
                 return Ok(());
             }
-            let st = Status::of(&node);
+            let st = node.status;
             let Some(failed) = st.failed_counterpart() else { return Ok(()) };
             let minutes = payload["minutes"].as_i64().unwrap_or(0);
             let node = engine::nodes::state::transition(
@@ -176,7 +176,7 @@ fn execute(c: &mut DbConn, job: &Job) -> Result<()> {
             // Only power types without a BMC reach here (see `power_work`):
             // nothing to drive and nothing observed, so power_state keeps
             // what the machine last reported.
-            if payload["then"].as_str() == Some("finish_release") && Status::of(&node) == Status::Releasing {
+            if payload["then"].as_str() == Some("finish_release") && node.status == Status::Releasing {
                 engine::nodes::release::finish_release(c, &node, SYSTEM_ACTOR)?;
             }
             Ok(())

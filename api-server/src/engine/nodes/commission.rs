@@ -30,7 +30,7 @@ pub(crate) fn start_commissioning(c: &mut DbConn, actor: &User, n: &Node, _comme
 /// `commission` (admin): from the commissionable statuses, with a power type.
 pub fn commission(c: &mut DbConn, actor: &User, n: &Node) -> Result<Node> {
     require_admin(actor, n)?;
-    let st = Status::of(n);
+    let st = n.status;
     if !COMMISSIONABLE.contains(&st) {
         return Err(Error::Conflict(format!(
             "Machine cannot be commissioned in its current state ('{}').",
@@ -48,7 +48,7 @@ pub fn commission(c: &mut DbConn, actor: &User, n: &Node) -> Result<Node> {
 /// The commissioning environment reported success: inventory done, READY
 /// (NEW again for machines enlisted but never accepted).
 pub fn complete_commissioning(c: &mut DbConn, n: &Node, actor: &str) -> Result<Node> {
-    if Status::of(n) != Status::Commissioning {
+    if n.status != Status::Commissioning {
         return Err(wrong_state("complete commissioning of", n));
     }
     let to = if n.enlisting { Status::New } else { Status::Ready };
@@ -68,7 +68,7 @@ pub fn complete_commissioning(c: &mut DbConn, n: &Node, actor: &str) -> Result<N
 /// `accept` (admin): NEW machines start commissioning; others are skipped.
 pub fn accept(c: &mut DbConn, actor: &User, n: &Node) -> Result<Option<Node>> {
     require_admin(actor, n)?;
-    if Status::of(n) != Status::New {
+    if n.status != Status::New {
         return Ok(None);
     }
     start_commissioning(c, actor, n, "").map(Some)
@@ -77,11 +77,11 @@ pub fn accept(c: &mut DbConn, actor: &User, n: &Node) -> Result<Option<Node>> {
 /// `abort`: stops commissioning, deploying, erasing or testing.
 pub fn abort(c: &mut DbConn, actor: &User, n: &Node, comment: &str) -> Result<Node> {
     require_edit(actor, n)?;
-    let st = Status::of(n);
+    let st = n.status;
     if !ABORTABLE.contains(&st) {
         return Err(Error::Conflict(format!("Node cannot be aborted in its current state ('{}').", st.label())));
     }
-    let prev = Status::from_code(n.previous_status).unwrap_or(Status::New);
+    let prev = n.previous_status;
     let to = match st {
         Status::Deploying => Status::Allocated,
         Status::DiskErasing => Status::FailedDiskErasing,
@@ -107,7 +107,7 @@ pub fn mark_broken(c: &mut DbConn, actor: &User, n: &Node, comment: &str) -> Res
         }
         _ => {}
     }
-    let st = Status::of(n);
+    let st = n.status;
     let mut changes = NodeChanges {
         error_description: Some(comment.to_string()),
         status_expires_at: Some(None),
@@ -132,13 +132,13 @@ pub fn mark_broken(c: &mut DbConn, actor: &User, n: &Node, comment: &str) -> Res
 /// `mark_fixed` (admin): BROKEN → READY, or DEPLOYED if it was deployed.
 pub fn mark_fixed(c: &mut DbConn, actor: &User, n: &Node, _comment: &str) -> Result<Node> {
     require_admin(actor, n)?;
-    if Status::of(n) != Status::Broken {
+    if n.status != Status::Broken {
         return Err(Error::Conflict(format!(
             "Can't mark a machine as fixed: it is '{}', not 'Broken'.",
-            Status::of(n).label()
+            n.status.label()
         )));
     }
-    let to = if n.previous_status == Status::Deployed.code() { Status::Deployed } else { Status::Ready };
+    let to = if n.previous_status == Status::Deployed { Status::Deployed } else { Status::Ready };
     let extra = if to == Status::Ready { released_changes() } else { NodeChanges::default() };
     if to == Status::Ready {
         release_resources(c, n)?;
@@ -149,10 +149,10 @@ pub fn mark_fixed(c: &mut DbConn, actor: &User, n: &Node, _comment: &str) -> Res
 /// `override_failed_testing` (admin): FAILED_TESTING → READY or DEPLOYED.
 pub fn override_failed_testing(c: &mut DbConn, actor: &User, n: &Node) -> Result<Node> {
     require_admin(actor, n)?;
-    if Status::of(n) != Status::FailedTesting {
+    if n.status != Status::FailedTesting {
         return Err(Error::Conflict(format!(
             "Unable to override failed testing: the machine is '{}', not 'Failed testing'.",
-            Status::of(n).label()
+            n.status.label()
         )));
     }
     let to = if n.osystem.is_empty() { Status::Ready } else { Status::Deployed };
@@ -173,7 +173,7 @@ pub fn rescue_mode(c: &mut DbConn, actor: &User, n: &Node) -> Result<Node> {
 /// `exit_rescue_mode` (admin): back to the status held before rescue mode.
 pub fn exit_rescue_mode(c: &mut DbConn, actor: &User, n: &Node) -> Result<Node> {
     require_admin(actor, n)?;
-    let st = Status::of(n);
+    let st = n.status;
     if !matches!(
         st,
         Status::RescueMode
@@ -185,22 +185,16 @@ pub fn exit_rescue_mode(c: &mut DbConn, actor: &User, n: &Node) -> Result<Node> 
     }
     // The status before rescue mode: walk past the rescue statuses themselves.
     let before = if matches!(
-        Status::from_code(n.previous_status),
-        Some(
-            Status::RescueMode
-                | Status::EnteringRescueMode
-                | Status::FailedEnteringRescueMode
-                | Status::ExitingRescueMode
-        )
+        n.previous_status,
+        Status::RescueMode | Status::EnteringRescueMode | Status::FailedEnteringRescueMode | Status::ExitingRescueMode
     ) {
         Status::Ready
     } else {
-        Status::from_code(n.previous_status).unwrap_or(Status::Ready)
+        n.previous_status
     };
     let node = transition(c, n, Status::ExitingRescueMode, &actor.username, "", NodeChanges::default())?;
     // Remember where to return in previous_status of the exiting step.
-    let node =
-        db::nodes::update(c, node.id, &NodeChanges { previous_status: Some(before.code()), ..Default::default() })?;
+    let node = db::nodes::update(c, node.id, &NodeChanges { previous_status: Some(before), ..Default::default() })?;
     if engine::power::region_can_drive(&node.power_type) {
         transition(
             c,

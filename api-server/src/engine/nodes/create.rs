@@ -163,7 +163,7 @@ pub(crate) fn blank_node(
     let now = db::now();
     NewNode {
         system_id,
-        node_type: node_type as i32,
+        node_type,
         hostname,
         description: String::new(),
         domain_id,
@@ -174,8 +174,8 @@ pub(crate) fn blank_node(
         cpu_speed: 0,
         memory: 0,
         swap_size: None,
-        status: Status::New.code(),
-        previous_status: Status::New.code(),
+        status: Status::New,
+        previous_status: Status::New,
         status_message: None,
         status_action: None,
         error_description: String::new(),
@@ -378,7 +378,7 @@ pub fn create_machine(c: &mut DbConn, actor: Option<&User>, input: MachineInput)
             min_hwe_kernel: input.min_hwe_kernel,
             cpu_count: input.cpu_count,
             memory: input.memory,
-            status: status.code(),
+            status,
             owner_id: if input.deployed { actor.map(|u| u.id) } else { None },
             pool_id: Some(pool_id),
             power_type: input.power_type,

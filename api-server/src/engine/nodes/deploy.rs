@@ -33,14 +33,11 @@ pub struct DeployInput {
 pub fn deploy(c: &mut DbConn, actor: &User, n: &Node, input: DeployInput) -> Result<Node> {
     require_edit(actor, n)?;
     let mut node = n.clone();
-    if Status::of(&node) == Status::Ready {
+    if node.status == Status::Ready {
         node = allocate_to(c, actor, &node, input.agent_name.as_deref().unwrap_or(""), &input.comment)?;
     }
-    if Status::of(&node) != Status::Allocated {
-        return Err(Error::Conflict(format!(
-            "Can't deploy a machine that is in the '{}' state",
-            Status::of(&node).label()
-        )));
+    if node.status != Status::Allocated {
+        return Err(Error::Conflict(format!("Can't deploy a machine that is in the '{}' state", node.status.label())));
     }
     if node.owner_id != Some(actor.id) && !actor.is_superuser {
         return Err(Error::Conflict(format!("Machine {} is owned by another user.", node.system_id)));
@@ -70,7 +67,7 @@ pub fn deploy(c: &mut DbConn, actor: &User, n: &Node, input: DeployInput) -> Res
 
 /// The deployed OS reported success.
 pub fn complete_deployment(c: &mut DbConn, n: &Node, actor: &str) -> Result<Node> {
-    if Status::of(n) != Status::Deploying {
+    if n.status != Status::Deploying {
         return Err(wrong_state("complete deployment of", n));
     }
     transition(
@@ -111,7 +108,7 @@ pub fn power_on(c: &mut DbConn, actor: &User, n: &Node, deploy_input: DeployInpu
     if n.owner_id.is_none() {
         return Err(Error::Conflict("Can't start node: it hasn't been allocated.".into()));
     }
-    if Status::of(n) == Status::Allocated {
+    if n.status == Status::Allocated {
         return engine::nodes::deploy::deploy(c, actor, n, deploy_input);
     }
     request_power(c, n, &actor.username, engine::power::PowerAction::On)?;

@@ -18,10 +18,10 @@ pub fn lock(c: &mut DbConn, actor: &User, n: &Node, comment: &str) -> Result<Nod
     if !actor.is_superuser && n.owner_id != Some(actor.id) {
         return Err(Error::Forbidden("Only the machine's owner or an administrator can lock it.".into()));
     }
-    if !matches!(Status::of(n), Status::Deployed | Status::Deploying) {
+    if !matches!(n.status, Status::Deployed | Status::Deploying) {
         return Err(Error::Conflict(format!(
             "Can't lock a machine in the '{}' state: only deployed or deploying machines can be locked.",
-            Status::of(n).label()
+            n.status.label()
         )));
     }
     let node = db::nodes::update(

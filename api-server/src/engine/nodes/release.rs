@@ -26,7 +26,7 @@ pub struct ReleaseInput {
 /// Whether `release` would act (false for READY/RELEASING no-ops); errors for
 /// statuses that cannot be released.
 pub fn check_releasable(n: &Node) -> Result<bool> {
-    let st = Status::of(n);
+    let st = n.status;
     if matches!(st, Status::Ready | Status::Releasing) {
         return Ok(false);
     }

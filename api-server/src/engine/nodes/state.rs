@@ -18,11 +18,11 @@ pub fn transition(
     note: &str,
     mut extra: NodeChanges,
 ) -> Result<Node> {
-    let from = Status::of(n);
+    let from = n.status;
     check_transition(from, to)?;
-    extra.status = Some(to.code());
+    extra.status = Some(to);
     if from != to {
-        extra.previous_status = Some(from.code());
+        extra.previous_status = Some(from);
     }
     extra.updated_at = Some(db::now());
     // Compare-and-set on the status we read, so two concurrent operations on
@@ -100,11 +100,11 @@ pub(crate) fn extend_deadline(c: &mut DbConn, n: &Node) -> Result<()> {
     if n.status_expires_at.is_none() {
         return Ok(());
     }
-    let deadline = db::now() + chrono::Duration::minutes(timeout_minutes(c, Status::of(n)));
+    let deadline = db::now() + chrono::Duration::minutes(timeout_minutes(c, n.status));
     db::nodes::update(c, n.id, &NodeChanges { status_expires_at: Some(Some(deadline)), ..Default::default() })?;
     Ok(())
 }
 
 pub(crate) fn wrong_state(what: &str, n: &Node) -> Error {
-    Error::Conflict(format!("Cannot {what} a machine in the '{}' state.", Status::of(n).label()))
+    Error::Conflict(format!("Cannot {what} a machine in the '{}' state.", n.status.label()))
 }

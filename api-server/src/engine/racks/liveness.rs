@@ -22,7 +22,7 @@ pub fn pick_power_rack(c: &mut DbConn) -> Result<Option<String>> {
     let racks = db::nodes::list(
         c,
         &db::nodes::NodeFilter {
-            node_types: vec![NodeType::RackController as i32, NodeType::RegionAndRackController as i32],
+            node_types: vec![NodeType::RackController, NodeType::RegionAndRackController],
             ..Default::default()
         },
     )?;

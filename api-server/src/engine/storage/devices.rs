@@ -108,7 +108,7 @@ pub(crate) fn check_sizes(errors: &mut FieldErrors, size: Option<i64>, block_siz
 }
 
 pub fn create_device(c: &mut DbConn, user: &User, n: &Node, input: NewDeviceInput) -> Result<i64> {
-    if n.node_type != NodeType::Machine as i32 {
+    if n.node_type != NodeType::Machine {
         return Err(Error::NotFound("Machine"));
     }
     engine::access::require_admin(user, n)?;

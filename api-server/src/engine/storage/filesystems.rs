@@ -5,7 +5,6 @@ use crate::db::nodes::Node;
 use crate::db::storage::{NewFilesystem, NodeStorage};
 use crate::db::users::User;
 use crate::db::DbConn;
-use crate::engine;
 use crate::engine::lifecycle::Status;
 use crate::engine::storage::model::check_uuid;
 use crate::engine::storage::model::device_of;
@@ -74,7 +73,7 @@ pub fn format(c: &mut DbConn, user: &User, n: &Node, t: Target, device_id: i64, 
         return Err(Error::BadRequest(format!("Cannot format {what} because it is part of {}.", part_of(g))));
     }
     // What the owner formats on an Allocated machine goes at release.
-    let acquired = engine::lifecycle::Status::of(n) == Status::Allocated;
+    let acquired = n.status == Status::Allocated;
     if let Some(old) = s.filesystem(t) {
         db::storage::delete_filesystem(c, old.id)?;
     }

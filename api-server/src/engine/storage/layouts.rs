@@ -43,11 +43,11 @@ pub struct LayoutInput {
 
 /// `machines/{id}/?op=set_storage_layout`: administrators, Ready machines only.
 pub fn set_storage_layout(c: &mut DbConn, user: &User, n: &Node, input: &LayoutInput) -> Result<()> {
-    if n.node_type != NodeType::Machine as i32 {
+    if n.node_type != NodeType::Machine {
         return Err(Error::NotFound("Machine"));
     }
     engine::access::require_admin(user, n)?;
-    if engine::lifecycle::Status::of(n) != Status::Ready {
+    if n.status != Status::Ready {
         return Err(Error::Conflict("Cannot change the storage layout on a machine that is not Ready.".into()));
     }
     apply_layout(c, n, input)

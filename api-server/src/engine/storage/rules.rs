@@ -19,7 +19,7 @@ pub enum Need {
 /// Storage may change only on a Ready or Allocated machine that is not
 /// locked; a Ready machine only by an administrator (MAAS's rules and texts).
 pub fn check_change(user: &User, n: &Node, op: &str, what: &str, need: Need) -> Result<()> {
-    if n.node_type != NodeType::Machine as i32 {
+    if n.node_type != NodeType::Machine {
         return Err(Error::NotFound("Machine"));
     }
     if n.locked {
@@ -28,7 +28,7 @@ pub fn check_change(user: &User, n: &Node, op: &str, what: &str, need: Need) -> 
     if !user.is_superuser && n.owner_id.is_some() && n.owner_id != Some(user.id) {
         return Err(Error::Conflict(format!("Machine {} is owned by another user.", n.system_id)));
     }
-    let status = engine::lifecycle::Status::of(n);
+    let status = n.status;
     if !matches!(status, Status::Ready | Status::Allocated) {
         return Err(Error::Conflict(format!("Cannot {op} {what} because the machine is not Ready or Allocated.")));
     }
