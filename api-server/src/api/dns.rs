@@ -1,7 +1,13 @@
 //! `domains/`, `dnsresources/` and `dnsresourcerecords/`: DNS handlers.
 //! The authoritative server that publishes them is [`crate::dns`].
+//!
+//! Forms are parsed here into the engine's typed inputs (`from_form`):
+//! booleans, TTLs, serials and addresses are checked here, names and
+//! everything that needs the database in [`crate::engine::dns`].
 
 use std::collections::HashMap;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
 
 use serde_json::Value;
 
@@ -12,6 +18,8 @@ use crate::db::dns::Domain;
 use crate::db::dns::{DnsRecord, DnsResource};
 use crate::db::DbConn;
 use crate::engine;
+use crate::engine::dns::{DnsRecordInput, DnsResourceInput, DomainInput, TargetInput};
+use crate::engine::Form;
 use crate::error::{Error, Result};
 use crate::handler_fn;
 use crate::http;
@@ -145,6 +153,85 @@ fn path_id(ctx: &Ctx, model: &'static str) -> Result<i64> {
     ctx.path("id").parse().map_err(|_| Error::NotFound(model))
 }
 
+// ---------------------------------------------------------------- inputs
+//
+// Update handlers parse inside their transaction, after looking the object
+// up: an unknown id is a 404 before the form is looked at, as in MAAS.
+
+/// A TTL field: absent, blank (clear: inherit the domain's or the
+/// default), or seconds.
+fn ttl(f: &dyn Form, field: &str) -> Result<Option<Option<i32>>> {
+    match f.value(field) {
+        None => Ok(None),
+        Some(v) if v.trim().is_empty() => Ok(Some(None)),
+        Some(v) => match v.trim().parse::<i32>() {
+            Ok(n) if n >= 0 => Ok(Some(Some(n))),
+            _ => Err(Error::field(field, "Enter a whole number between 0 and 2147483647.")),
+        },
+    }
+}
+
+/// Addresses separated by spaces or commas; blank is an empty list.
+fn addresses(raw: &str, parse: impl Fn(&str) -> Result<IpAddr>) -> Result<Vec<IpAddr>> {
+    raw.split([' ', ',']).filter(|s| !s.is_empty()).map(parse).collect()
+}
+
+/// The trimmed value, `None` if absent or blank (clients blank optional
+/// fields they mean to leave out).
+fn text(f: &dyn Form, name: &str) -> Option<String> {
+    f.text(name).map(str::to_string)
+}
+
+impl DomainInput {
+    pub fn from_form(f: &dyn Form) -> Result<Self> {
+        let fwd = |s: &str| {
+            s.parse().map_err(|_| Error::field("forward_dns_servers", format!("'{s}' is not a valid IP address.")))
+        };
+        Ok(DomainInput {
+            name: text(f, "name"),
+            authoritative: f.flag("authoritative")?,
+            ttl: ttl(f, "ttl")?,
+            forward_dns_servers: f.value("forward_dns_servers").map(|raw| addresses(raw, fwd)).transpose()?,
+        })
+    }
+}
+
+/// `serial` of `domains/?op=set_serial`.
+fn serial(f: &dyn Form) -> Result<NonZeroU32> {
+    f.required_text("serial")?
+        .parse::<NonZeroU32>()
+        .map_err(|_| Error::field("serial", "Enter a whole number between 1 and 4294967295."))
+}
+
+impl TargetInput {
+    pub fn from_form(f: &dyn Form) -> Self {
+        TargetInput { fqdn: text(f, "fqdn"), name: text(f, "name"), domain: text(f, "domain") }
+    }
+}
+
+impl DnsResourceInput {
+    pub fn from_form(f: &dyn Form) -> Result<Self> {
+        let ip = |s: &str| engine::ipam::parse_ip("ip_addresses", s);
+        Ok(DnsResourceInput {
+            target: TargetInput::from_form(f),
+            address_ttl: ttl(f, "address_ttl")?,
+            ip_addresses: f.value("ip_addresses").map(|raw| addresses(raw, ip)).transpose()?,
+        })
+    }
+}
+
+impl DnsRecordInput {
+    pub fn from_form(f: &dyn Form) -> Result<Self> {
+        Ok(DnsRecordInput {
+            target: TargetInput::from_form(f),
+            rrtype: text(f, "rrtype"),
+            // Blank stays apart from absent: see `DnsRecordInput::rrdata`.
+            rrdata: f.value("rrdata").map(|v| v.trim().to_string()),
+            ttl: ttl(f, "ttl")?,
+        })
+    }
+}
+
 // ---------------------------------------------------------------- rendering
 
 fn domain_one(c: &mut DbConn, d: &Domain) -> Result<Value> {
@@ -206,11 +293,11 @@ async fn domains_list(ctx: Ctx) -> Result<Reply> {
 
 async fn domain_create(ctx: Ctx) -> Result<Reply> {
     ctx.admin()?;
-    let p = ctx.params.clone();
+    let input = DomainInput::from_form(&ctx.params)?;
     let v = ctx
         .db()
         .write(move |c| {
-            let d = engine::dns::create_domain(c, &p)?;
+            let d = engine::dns::create_domain(c, &input)?;
             domain_one(c, &d)
         })
         .await?;
@@ -219,8 +306,8 @@ async fn domain_create(ctx: Ctx) -> Result<Reply> {
 
 async fn domain_set_serial(ctx: Ctx) -> Result<Reply> {
     ctx.admin()?;
-    let p = ctx.params.clone();
-    ctx.db().write(move |c| engine::dns::set_serial(c, &p)).await?;
+    let s = serial(&ctx.params)?;
+    ctx.db().write(move |c| engine::dns::set_serial(c, s)).await?;
     Ok(Reply::Text(actix_web::http::StatusCode::OK, "OK".into()))
 }
 
@@ -245,7 +332,7 @@ async fn domain_update(ctx: Ctx) -> Result<Reply> {
         .db()
         .write(move |c| {
             let d = engine::dns::domain(c, &id.to_string())?;
-            let d = engine::dns::update_domain(c, &d, &p)?;
+            let d = engine::dns::update_domain(c, &d, &DomainInput::from_form(&p)?)?;
             domain_one(c, &d)
         })
         .await?;
@@ -329,11 +416,11 @@ async fn resources_list(ctx: Ctx) -> Result<Reply> {
 
 async fn resource_create(ctx: Ctx) -> Result<Reply> {
     let user = ctx.admin()?.clone();
-    let p = ctx.params.clone();
+    let input = DnsResourceInput::from_form(&ctx.params)?;
     let v = ctx
         .db()
         .write(move |c| {
-            let r = engine::dns::create_resource(c, &user, &p)?;
+            let r = engine::dns::create_resource(c, &user, &input)?;
             resource_one(c, &r)
         })
         .await?;
@@ -361,7 +448,7 @@ async fn resource_update(ctx: Ctx) -> Result<Reply> {
         .db()
         .write(move |c| {
             let r = engine::dns::resource(c, id)?;
-            let r = engine::dns::update_resource(c, &user, &r, &p)?;
+            let r = engine::dns::update_resource(c, &user, &r, &DnsResourceInput::from_form(&p)?)?;
             resource_one(c, &r)
         })
         .await?;
@@ -410,11 +497,11 @@ async fn records_list(ctx: Ctx) -> Result<Reply> {
 
 async fn record_create(ctx: Ctx) -> Result<Reply> {
     ctx.admin()?;
-    let p = ctx.params.clone();
+    let input = DnsRecordInput::from_form(&ctx.params)?;
     let v = ctx
         .db()
         .write(move |c| {
-            let r = engine::dns::create_record(c, &p)?;
+            let r = engine::dns::create_record(c, &input)?;
             record_one(c, &r)
         })
         .await?;
@@ -442,7 +529,7 @@ async fn record_update(ctx: Ctx) -> Result<Reply> {
         .db()
         .write(move |c| {
             let r = engine::dns::record(c, id)?;
-            let r = engine::dns::update_record(c, &r, &p)?;
+            let r = engine::dns::update_record(c, &r, &DnsRecordInput::from_form(&p)?)?;
             record_one(c, &r)
         })
         .await?;

@@ -12,9 +12,15 @@
 //! - every change through the API bumps the zone serial (`dns_serial` in the
 //!   config table), and so does every change of a node's addresses or name;
 //!   answers read the database per query, so they never lag.
+//!
+//! Requests come in as the typed inputs below ([`DomainInput`],
+//! [`DnsResourceInput`], [`DnsRecordInput`]), parsed from the form at the API
+//! edge: syntax (booleans, TTLs, addresses) is checked there, and every rule
+//! that needs the database or is about names is checked here.
 
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::num::NonZeroU32;
 
 use crate::db;
 use crate::db::dns::Domain;
@@ -23,7 +29,6 @@ use crate::db::network::NewIpAddress;
 use crate::db::users::User;
 use crate::db::DbConn;
 use crate::engine;
-use crate::engine::Form;
 use crate::error;
 use crate::error::{Error, Result};
 
@@ -84,15 +89,73 @@ pub fn fqdn(name: &str, d: &str) -> String {
     }
 }
 
-fn ttl(f: &dyn Form, field: &str) -> Result<Option<Option<i32>>> {
-    match f.value(field) {
-        None => Ok(None),
-        Some(v) if v.trim().is_empty() => Ok(Some(None)),
-        Some(v) => match v.trim().parse::<i32>() {
-            Ok(n) if n >= 0 => Ok(Some(Some(n))),
-            _ => Err(Error::field(field, "Enter a whole number between 0 and 2147483647.")),
-        },
-    }
+// ---------------------------------------------------------------- inputs
+
+/// A domain's fields as a request gives them (`POST domains/`, `PUT
+/// domains/{id}/`). `None` is an absent field: an update leaves it as it
+/// is, a create uses MAAS's default.
+#[derive(Debug, Clone, Default)]
+pub struct DomainInput {
+    /// The name as given, trimmed (`None` if absent or blank); required on
+    /// create. Checked and normalised here, as it is a DNS name rule.
+    pub name: Option<String>,
+    /// `None`: absent (a new domain is authoritative).
+    pub authoritative: Option<bool>,
+    /// `None`: absent; `Some(None)`: given blank, which clears it (the
+    /// domain then uses `default_dns_ttl`); `Some(Some(n))`: `n` seconds.
+    pub ttl: Option<Option<i32>>,
+    /// `None`: absent; `Some(vec![])`: given blank, which clears them.
+    pub forward_dns_servers: Option<Vec<IpAddr>>,
+}
+
+/// The name a DNS resource or record request is about: `fqdn`, or `name`
+/// in `domain`. Each is the text as given, trimmed, `None` if absent or
+/// blank; they are resolved against the domains here. All `None` means no
+/// name was given (an update keeps the current one).
+#[derive(Debug, Clone, Default)]
+pub struct TargetInput {
+    /// A fully qualified name; wins over `name` and `domain`.
+    pub fqdn: Option<String>,
+    /// A name relative to `domain` (`@` for the apex).
+    pub name: Option<String>,
+    /// A domain id or name; `None` is the default domain.
+    pub domain: Option<String>,
+}
+
+/// A DNS resource's fields as a request gives them (`POST dnsresources/`,
+/// `PUT dnsresources/{id}/`). `None` is an absent field, left as it is on
+/// update.
+#[derive(Debug, Clone, Default)]
+pub struct DnsResourceInput {
+    /// Where the resource is; required on create.
+    pub target: TargetInput,
+    /// `None`: absent; `Some(None)`: given blank, which clears it (the
+    /// domain's TTL applies); `Some(Some(n))`: `n` seconds.
+    pub address_ttl: Option<Option<i32>>,
+    /// `None`: absent (on update the addresses stay); `Some(list)`: the
+    /// addresses the resource has afterwards, possibly none. Duplicates are
+    /// allowed and count once.
+    pub ip_addresses: Option<Vec<IpAddr>>,
+}
+
+/// A DNS record's fields as a request gives them (`POST
+/// dnsresourcerecords/`, `PUT dnsresourcerecords/{id}/`). `None` is an
+/// absent field, left as it is on update.
+#[derive(Debug, Clone, Default)]
+pub struct DnsRecordInput {
+    /// Where the record is; required on create.
+    pub target: TargetInput,
+    /// The type as given, trimmed (`None` if absent or blank); required on
+    /// create. Checked here with the data, since what data is valid
+    /// depends on the type.
+    pub rrtype: Option<String>,
+    /// The data as given, trimmed; `None` if absent. `Some("")` is data
+    /// given blank, kept apart from absent because an update refuses it
+    /// ("cannot be blank") where a create reports it as missing.
+    pub rrdata: Option<String>,
+    /// `None`: absent; `Some(None)`: given blank, which clears it (the
+    /// domain's TTL applies); `Some(Some(n))`: `n` seconds.
+    pub ttl: Option<Option<i32>>,
 }
 
 // ---------------------------------------------------------------- serial
@@ -111,16 +174,11 @@ pub fn bump_serial(c: &mut DbConn) -> Result<()> {
     db::config::set(c, SERIAL_KEY, &s.to_string())
 }
 
-/// `domains/?op=set_serial`.
-pub fn set_serial(c: &mut DbConn, f: &dyn Form) -> Result<u32> {
-    let raw = f.required_text("serial")?;
-    let s = raw
-        .parse::<u32>()
-        .ok()
-        .filter(|s| *s > 0)
-        .ok_or_else(|| Error::field("serial", "Enter a whole number between 1 and 4294967295."))?;
-    db::config::set(c, SERIAL_KEY, &s.to_string())?;
-    Ok(s)
+/// `domains/?op=set_serial`: sets the serial the zones publish (0 is not
+/// a serial `bump_serial` ever gives, hence non-zero).
+pub fn set_serial(c: &mut DbConn, serial: NonZeroU32) -> Result<u32> {
+    db::config::set(c, SERIAL_KEY, &serial.to_string())?;
+    Ok(serial.get())
 }
 
 /// `default_dns_ttl` from the MAAS configuration.
@@ -138,40 +196,34 @@ pub fn domain(c: &mut DbConn, key: &str) -> Result<Domain> {
     d.ok_or(Error::NotFound("Domain"))
 }
 
-fn forward_servers(f: &dyn Form) -> Result<Option<String>> {
-    let Some(raw) = f.value("forward_dns_servers") else { return Ok(None) };
-    let mut out = Vec::new();
-    for s in raw.split([' ', ',']).filter(|s| !s.is_empty()) {
-        let ip: IpAddr =
-            s.parse().map_err(|_| Error::field("forward_dns_servers", format!("'{s}' is not a valid IP address.")))?;
-        out.push(ip.to_string());
-    }
-    Ok(Some(out.join(" ")))
+/// Forward servers as the `forward_dns_servers` column holds them.
+fn forward_servers(ips: &[IpAddr]) -> String {
+    ips.iter().map(IpAddr::to_string).collect::<Vec<_>>().join(" ")
 }
 
-pub fn create_domain(c: &mut DbConn, f: &dyn Form) -> Result<Domain> {
-    let name = domain_name("name", f.required_text("name")?)?;
-    let authoritative = f.flag("authoritative")?.unwrap_or(true);
-    let ttl = ttl(f, "ttl")?.flatten();
-    let fwd = forward_servers(f)?.unwrap_or_default();
+pub fn create_domain(c: &mut DbConn, input: &DomainInput) -> Result<Domain> {
+    let name = domain_name("name", input.name.as_deref().ok_or_else(|| Error::required("name"))?)?;
+    let authoritative = input.authoritative.unwrap_or(true);
+    let ttl = input.ttl.flatten();
+    let fwd = forward_servers(input.forward_dns_servers.as_deref().unwrap_or_default());
     let d = db::dns::domain_insert(c, &name, authoritative, ttl, &fwd)?;
     bump_serial(c)?;
     Ok(d)
 }
 
-pub fn update_domain(c: &mut DbConn, d: &Domain, f: &dyn Form) -> Result<Domain> {
+pub fn update_domain(c: &mut DbConn, d: &Domain, input: &DomainInput) -> Result<Domain> {
     let mut n = d.clone();
-    if let Some(name) = f.text("name") {
+    if let Some(name) = &input.name {
         n.name = domain_name("name", name)?;
     }
-    if let Some(a) = f.flag("authoritative")? {
+    if let Some(a) = input.authoritative {
         n.authoritative = a;
     }
-    if let Some(t) = ttl(f, "ttl")? {
+    if let Some(t) = input.ttl {
         n.ttl = t;
     }
-    if let Some(fwd) = forward_servers(f)? {
-        n.forward_dns_servers = fwd;
+    if let Some(fwd) = &input.forward_dns_servers {
+        n.forward_dns_servers = forward_servers(fwd);
     }
     db::dns::domain_update(c, &n)?;
     bump_serial(c)?;
@@ -202,14 +254,14 @@ pub fn set_default(c: &mut DbConn, d: &Domain) -> Result<Domain> {
 
 /// The (name, domain) a request names: `fqdn`, or `name` plus `domain`
 /// (default: the default domain). An FQDN that is a domain is its apex.
-fn target(c: &mut DbConn, f: &dyn Form) -> Result<Option<(String, Domain)>> {
-    if let Some(fq) = f.text("fqdn") {
+fn target(c: &mut DbConn, t: &TargetInput) -> Result<Option<(String, Domain)>> {
+    if let Some(fq) = &t.fqdn {
         let (name, d) = split_fqdn(c, fq)?;
         return Ok(Some((if name == "@" { name } else { resource_name("fqdn", &name)? }, d)));
     }
-    let Some(name) = f.text("name") else { return Ok(None) };
+    let Some(name) = &t.name else { return Ok(None) };
     let name = resource_name("name", name)?;
-    let d = match f.text("domain") {
+    let d = match t.domain.as_deref() {
         Some(k) => domain(c, k).map_err(|_| Error::field("domain", format!("Domain '{k}' does not exist.")))?,
         None => db::dns::domain_by_id(c, engine::defaults::DEFAULT_DOMAIN_ID)?.ok_or(Error::NotFound("Domain"))?,
     };
@@ -239,8 +291,8 @@ pub fn split_fqdn(c: &mut DbConn, raw: &str) -> Result<(String, Domain)> {
     }
 }
 
-fn required_target(c: &mut DbConn, f: &dyn Form) -> Result<(String, Domain)> {
-    target(c, f)?.ok_or_else(|| Error::BadRequest("Either fqdn or name (with domain) must be specified.".into()))
+fn required_target(c: &mut DbConn, t: &TargetInput) -> Result<(String, Domain)> {
+    target(c, t)?.ok_or_else(|| Error::BadRequest("Either fqdn or name (with domain) must be specified.".into()))
 }
 
 pub fn resource(c: &mut DbConn, id: i64) -> Result<DnsResource> {
@@ -251,25 +303,14 @@ pub fn record(c: &mut DbConn, id: i64) -> Result<DnsRecord> {
     db::dns::record_by_id(c, id)?.ok_or(Error::NotFound("DNSData"))
 }
 
-fn parse_ips(raw: &str) -> Result<Vec<IpAddr>> {
-    let mut seen = HashSet::new();
-    let mut out = Vec::new();
-    for s in raw.split([' ', ',']).filter(|s| !s.is_empty()) {
-        let ip = engine::ipam::parse_ip("ip_addresses", s)?;
-        if seen.insert(ip) {
-            out.push(ip);
-        }
-    }
-    Ok(out)
-}
-
 fn has_cname(c: &mut DbConn, res_id: i64, except: Option<i64>) -> Result<bool> {
     Ok(db::dns::records(c, Some(&[res_id]))?.iter().any(|r| r.rrtype == "CNAME" && Some(r.id) != except))
 }
 
 const CNAME_ALONE: &str = "CNAME records for a name cannot coexist with other records or addresses.";
 
-/// Replaces a resource's addresses with `ips`.
+/// Replaces a resource's addresses with `ips` (a repeated address is
+/// linked once: the link is unique per address).
 fn set_ips(c: &mut DbConn, user: &User, r: &DnsResource, ips: &[IpAddr]) -> Result<()> {
     db::dns::unlink_ips(c, r.id)?;
     if ips.is_empty() {
@@ -279,7 +320,8 @@ fn set_ips(c: &mut DbConn, user: &User, r: &DnsResource, ips: &[IpAddr]) -> Resu
         return Err(Error::Conflict(CNAME_ALONE.into()));
     }
     let model = db::network::load_model(c)?;
-    for ip in ips {
+    let mut seen = HashSet::new();
+    for ip in ips.iter().filter(|ip| seen.insert(**ip)) {
         if let Some(a) = db::network::address_by_ip(c, &ip.to_string())? {
             db::dns::link_ip(c, r.id, a.id, false)?;
             continue;
@@ -316,31 +358,29 @@ fn rename(mut m: error::FieldErrors, from: &str, to: &str) -> Error {
     Error::Validation(m)
 }
 
-pub fn create_resource(c: &mut DbConn, user: &User, f: &dyn Form) -> Result<DnsResource> {
-    let (name, d) = required_target(c, f)?;
-    let ttl = ttl(f, "address_ttl")?.flatten();
-    let ips = parse_ips(f.value("ip_addresses").unwrap_or(""))?;
+pub fn create_resource(c: &mut DbConn, user: &User, input: &DnsResourceInput) -> Result<DnsResource> {
+    let (name, d) = required_target(c, &input.target)?;
     if db::dns::resource_by_name(c, &name, d.id)?.is_some() {
         return Err(Error::Conflict(format!("DNS resource {} already exists.", fqdn(&name, &d.name))));
     }
-    let r = db::dns::resource_insert(c, &name, d.id, ttl)?;
-    set_ips(c, user, &r, &ips)?;
+    let r = db::dns::resource_insert(c, &name, d.id, input.address_ttl.flatten())?;
+    set_ips(c, user, &r, input.ip_addresses.as_deref().unwrap_or_default())?;
     bump_serial(c)?;
     Ok(r)
 }
 
-pub fn update_resource(c: &mut DbConn, user: &User, r: &DnsResource, f: &dyn Form) -> Result<DnsResource> {
+pub fn update_resource(c: &mut DbConn, user: &User, r: &DnsResource, input: &DnsResourceInput) -> Result<DnsResource> {
     let mut n = r.clone();
-    if let Some((name, d)) = target(c, f)? {
+    if let Some((name, d)) = target(c, &input.target)? {
         n.name = name;
         n.domain_id = d.id;
     }
-    if let Some(t) = ttl(f, "address_ttl")? {
+    if let Some(t) = input.address_ttl {
         n.address_ttl = t;
     }
     db::dns::resource_update(c, &n)?;
-    if let Some(raw) = f.value("ip_addresses") {
-        set_ips(c, user, &n, &parse_ips(raw)?)?;
+    if let Some(ips) = &input.ip_addresses {
+        set_ips(c, user, &n, ips)?;
     }
     bump_serial(c)?;
     resource(c, r.id)
@@ -426,12 +466,12 @@ fn check_cname_rule(c: &mut DbConn, r: &DnsResource, rrtype: &str, except: Optio
     Ok(())
 }
 
-pub fn create_record(c: &mut DbConn, f: &dyn Form) -> Result<DnsRecord> {
-    let (name, d) = required_target(c, f)?;
-    let rrtype = f.required_text("rrtype")?;
-    let rrdata = f.required_text("rrdata")?;
+pub fn create_record(c: &mut DbConn, input: &DnsRecordInput) -> Result<DnsRecord> {
+    let (name, d) = required_target(c, &input.target)?;
+    let rrtype = input.rrtype.as_deref().ok_or_else(|| Error::required("rrtype"))?;
+    let rrdata = input.rrdata.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| Error::required("rrdata"))?;
     let t = validate_record(&name, rrtype, rrdata)?;
-    let ttl = ttl(f, "ttl")?.flatten();
+    let ttl = input.ttl.flatten();
     let r = match db::dns::resource_by_name(c, &name, d.id)? {
         Some(r) => r,
         None => db::dns::resource_insert(c, &name, d.id, None)?,
@@ -442,24 +482,24 @@ pub fn create_record(c: &mut DbConn, f: &dyn Form) -> Result<DnsRecord> {
     Ok(rec)
 }
 
-pub fn update_record(c: &mut DbConn, rec: &DnsRecord, f: &dyn Form) -> Result<DnsRecord> {
+pub fn update_record(c: &mut DbConn, rec: &DnsRecord, input: &DnsRecordInput) -> Result<DnsRecord> {
     let mut n = rec.clone();
     let mut r = resource(c, rec.dnsresource_id)?;
-    if let Some((name, d)) = target(c, f)? {
+    if let Some((name, d)) = target(c, &input.target)? {
         r = match db::dns::resource_by_name(c, &name, d.id)? {
             Some(r) => r,
             None => db::dns::resource_insert(c, &name, d.id, None)?,
         };
         n.dnsresource_id = r.id;
     }
-    let rrtype = f.text("rrtype").unwrap_or(&rec.rrtype).to_string();
-    if let Some(data) = f.text("rrdata") {
-        n.rrdata = data.to_string();
-    } else if f.value("rrdata").is_some() {
-        return Err(Error::field("rrdata", "This field cannot be blank."));
+    let rrtype = input.rrtype.as_deref().unwrap_or(&rec.rrtype).to_string();
+    match input.rrdata.as_deref() {
+        Some("") => return Err(Error::field("rrdata", "This field cannot be blank.")),
+        Some(data) => n.rrdata = data.to_string(),
+        None => {}
     }
     n.rrtype = validate_record(&r.name, &rrtype, &n.rrdata)?;
-    if let Some(t) = ttl(f, "ttl")? {
+    if let Some(t) = input.ttl {
         n.ttl = t;
     }
     check_cname_rule(c, &r, &n.rrtype, Some(rec.id))?;
