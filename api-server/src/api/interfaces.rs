@@ -11,9 +11,12 @@ use crate::db::users::User;
 use crate::db::DbConn;
 use crate::engine;
 use crate::engine::access::get_visible;
+use crate::engine::interfaces::{
+    BondInput, BondParams, BridgeInput, InterfaceInput, InterfaceUpdate, LinkInput, VlanInterfaceInput,
+};
 use crate::engine::Form;
 use crate::error;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::handler_fn;
 use crate::http::params::Params;
 use crate::http::registry::{optional, required, Access, Action, Handler, Method};
@@ -143,6 +146,106 @@ pub fn handlers() -> Vec<Handler> {
     ]
 }
 
+impl InterfaceInput {
+    /// The fields every interface type shares. MAAS treats a blank value as
+    /// absent, except `vlan` (blank disconnects) and `tags` (sent empty
+    /// clears them).
+    pub fn from_form(f: &dyn Form) -> Result<Self> {
+        let mtu = match f.text("mtu") {
+            None => None,
+            Some(m) => {
+                Some(m.parse().map_err(|_| Error::field("mtu", format!("MTU must be between 552 and 65535: '{m}'.")))?)
+            }
+        };
+        Ok(InterfaceInput {
+            name: f.text("name").map(str::to_string),
+            mac_address: f.text("mac_address").map(str::to_string),
+            // Only a plain `tags` key counts as sending the field, as before.
+            tags: f.value("tags").is_some().then(|| f.list("tags")),
+            vlan: f.value("vlan").map(|v| (!v.trim().is_empty()).then(|| v.to_string())),
+            mtu,
+            accept_ra: f.flag("accept_ra")?,
+            autoconf: f.flag("autoconf")?,
+            link_connected: f.flag("link_connected")?,
+            interface_speed: f.int("interface_speed")?,
+            link_speed: f.int("link_speed")?,
+        })
+    }
+}
+
+impl BondParams {
+    pub fn from_form(f: &dyn Form) -> Result<Self> {
+        Ok(BondParams {
+            mode: f.text("bond_mode").map(str::to_string),
+            lacp_rate: f.text("bond_lacp_rate").map(str::to_string),
+            xmit_hash_policy: f.text("bond_xmit_hash_policy").map(str::to_string),
+            miimon: f.int("bond_miimon")?,
+            downdelay: f.int("bond_downdelay")?,
+            updelay: f.int("bond_updelay")?,
+            num_grat_arp: f.int("bond_num_grat_arp")?,
+        })
+    }
+}
+
+impl BondInput {
+    pub fn from_form(f: &dyn Form) -> Result<Self> {
+        Ok(BondInput {
+            iface: InterfaceInput::from_form(f)?,
+            parents: f.list("parents"),
+            bond: BondParams::from_form(f)?,
+        })
+    }
+}
+
+/// `parent` and `parents` both name the one parent of a bridge or VLAN
+/// interface.
+fn single_parent(f: &dyn Form) -> Vec<String> {
+    f.list("parent").into_iter().chain(f.list("parents")).collect()
+}
+
+impl BridgeInput {
+    pub fn from_form(f: &dyn Form) -> Result<Self> {
+        Ok(BridgeInput {
+            iface: InterfaceInput::from_form(f)?,
+            parents: single_parent(f),
+            bridge_type: f.text("bridge_type").map(str::to_string),
+            stp: f.flag("bridge_stp")?,
+            fd: f.int("bridge_fd")?,
+        })
+    }
+}
+
+impl VlanInterfaceInput {
+    pub fn from_form(f: &dyn Form) -> Result<Self> {
+        let vlan = f.required_text("vlan")?.to_string();
+        Ok(VlanInterfaceInput { iface: InterfaceInput::from_form(f)?, vlan, parents: single_parent(f) })
+    }
+}
+
+impl InterfaceUpdate {
+    /// `iftype` is the interface's type: as in MAAS, whose update form
+    /// depends on it, only a bond reads the bond parameters, so on any other
+    /// interface they are ignored even when malformed.
+    pub fn from_form(f: &dyn Form, iftype: &str) -> Result<Self> {
+        let iface = InterfaceInput::from_form(f)?;
+        let bond = if iftype == "bond" { BondParams::from_form(f)? } else { BondParams::default() };
+        let sent_parents = f.value("parents").is_some() || f.value("parents[]").is_some();
+        Ok(InterfaceUpdate { iface, bond, parents: sent_parents.then(|| f.list("parents")) })
+    }
+}
+
+impl LinkInput {
+    pub fn from_form(f: &dyn Form) -> Result<Self> {
+        // `force` is accepted for compatibility and never read.
+        Ok(LinkInput {
+            mode: f.required_text("mode")?.to_string(),
+            subnet: f.text("subnet").map(str::to_string),
+            ip_address: f.text("ip_address").map(str::to_string),
+            default_gateway: f.flag("default_gateway")?.unwrap_or(false),
+        })
+    }
+}
+
 fn render_iface(c: &mut DbConn, n: &Node, id: i64) -> Result<Value> {
     let rel = db::related::load_related(c, std::slice::from_ref(n))?;
     let i = db::network::interface_by_id(c, id)?.ok_or(error::Error::NotFound("Interface"))?;
@@ -180,7 +283,9 @@ async fn read(ctx: Ctx) -> Result<Reply> {
 }
 
 /// Runs a change on the URL's node (editable by the caller) in one write
-/// transaction and renders the interface it returns.
+/// transaction and renders the interface it returns. Handlers parse their
+/// input inside `f`, so a caller who may not edit the node hears that
+/// before any complaint about the form.
 async fn on_node<F>(ctx: Ctx, f: F) -> Result<Reply>
 where
     F: FnOnce(&mut DbConn, &Node, &Params) -> Result<Interface> + Send + 'static,
@@ -214,23 +319,23 @@ where
 }
 
 async fn create_physical(ctx: Ctx) -> Result<Reply> {
-    on_node(ctx, |c, n, p| engine::interfaces::create_physical(c, n, p)).await
+    on_node(ctx, |c, n, p| engine::interfaces::create_physical(c, n, &InterfaceInput::from_form(p)?)).await
 }
 
 async fn create_bond(ctx: Ctx) -> Result<Reply> {
-    on_node(ctx, |c, n, p| engine::interfaces::create_bond(c, n, p)).await
+    on_node(ctx, |c, n, p| engine::interfaces::create_bond(c, n, &BondInput::from_form(p)?)).await
 }
 
 async fn create_bridge(ctx: Ctx) -> Result<Reply> {
-    on_node(ctx, |c, n, p| engine::interfaces::create_bridge(c, n, p)).await
+    on_node(ctx, |c, n, p| engine::interfaces::create_bridge(c, n, &BridgeInput::from_form(p)?)).await
 }
 
 async fn create_vlan(ctx: Ctx) -> Result<Reply> {
-    on_node(ctx, |c, n, p| engine::interfaces::create_vlan(c, n, p)).await
+    on_node(ctx, |c, n, p| engine::interfaces::create_vlan(c, n, &VlanInterfaceInput::from_form(p)?)).await
 }
 
 async fn update(ctx: Ctx) -> Result<Reply> {
-    on_iface(ctx, |c, n, i, p| engine::interfaces::update(c, n, i, p)).await
+    on_iface(ctx, |c, n, i, p| engine::interfaces::update(c, n, i, &InterfaceUpdate::from_form(p, &i.iftype)?)).await
 }
 
 async fn delete(ctx: Ctx) -> Result<Reply> {
@@ -249,15 +354,19 @@ async fn delete(ctx: Ctx) -> Result<Reply> {
 }
 
 async fn link_subnet(ctx: Ctx) -> Result<Reply> {
-    on_iface(ctx, |c, n, i, p| engine::interfaces::link_subnet(c, n, i, p)).await
+    on_iface(ctx, |c, n, i, p| engine::interfaces::link_subnet(c, n, i, &LinkInput::from_form(p)?)).await
 }
 
 async fn unlink_subnet(ctx: Ctx) -> Result<Reply> {
-    on_iface(ctx, |c, n, i, p| engine::interfaces::unlink_subnet(c, n, i, p)).await
+    on_iface(ctx, |c, n, i, p| {
+        let id = p.int("id")?.ok_or_else(|| Error::required("id"))?;
+        engine::interfaces::unlink_subnet(c, n, i, id)
+    })
+    .await
 }
 
 async fn set_default_gateway(ctx: Ctx) -> Result<Reply> {
-    on_iface(ctx, |c, n, i, p| engine::interfaces::set_default_gateway(c, n, i, p)).await
+    on_iface(ctx, |c, n, i, p| engine::interfaces::set_default_gateway(c, n, i, p.int("link_id")?)).await
 }
 
 async fn disconnect(ctx: Ctx) -> Result<Reply> {

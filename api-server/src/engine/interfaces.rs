@@ -23,11 +23,113 @@ use crate::db::DbConn;
 use crate::engine;
 use crate::engine::lifecycle::{NodeType, Status};
 use crate::engine::network::DEFAULT_VLAN_ID;
-use crate::engine::Form;
 use crate::error::{Error, Result};
 
 const BOND_MODES: &[&str] =
     &["balance-rr", "active-backup", "balance-xor", "broadcast", "802.3ad", "balance-tlb", "balance-alb"];
+
+/// The fields every interface type shares, already parsed. `None` means the
+/// field was absent (or blank): a create keeps the type's default, an update
+/// leaves the interface unchanged.
+#[derive(Debug, Clone, Default)]
+pub struct InterfaceInput {
+    /// Trimmed, non-blank; the engine checks it is a valid interface name.
+    pub name: Option<String>,
+    /// Trimmed, non-blank, as sent; the engine normalises it and checks no
+    /// other interface has it. A VLAN interface's create ignores it (it
+    /// takes its parent's MAC).
+    pub mac_address: Option<String>,
+    /// `Some` when `tags` was sent, even with no tags (which clears them).
+    pub tags: Option<Vec<String>>,
+    /// `Some(None)`: sent blank, disconnect from any VLAN. `Some(Some(v))`:
+    /// the VLAN id exactly as sent, resolved (and quoted in errors) by the
+    /// engine.
+    pub vlan: Option<Option<String>>,
+    /// The engine checks MAAS's 552–65535 range.
+    pub mtu: Option<i64>,
+    pub accept_ra: Option<bool>,
+    pub autoconf: Option<bool>,
+    pub link_connected: Option<bool>,
+    /// Mbit/s; the engine refuses negative speeds.
+    pub interface_speed: Option<i64>,
+    /// Mbit/s; the engine refuses negative speeds and more than the
+    /// interface speed.
+    pub link_speed: Option<i64>,
+}
+
+/// A bond's own parameters; `None` leaves the current value (on create:
+/// none, except `bond_mode`, which defaults to balance-rr). The engine checks
+/// the choices and that the numbers are not negative.
+#[derive(Debug, Clone, Default)]
+pub struct BondParams {
+    pub mode: Option<String>,
+    pub lacp_rate: Option<String>,
+    pub xmit_hash_policy: Option<String>,
+    pub miimon: Option<i64>,
+    pub downdelay: Option<i64>,
+    pub updelay: Option<i64>,
+    pub num_grat_arp: Option<i64>,
+}
+
+/// `create_bond`. `iface.name` is required (checked by the engine).
+#[derive(Debug, Clone, Default)]
+pub struct BondInput {
+    pub iface: InterfaceInput,
+    /// Parent interface ids as sent; empty when none were given.
+    pub parents: Vec<String>,
+    pub bond: BondParams,
+}
+
+/// `create_bridge`. An absent `iface.name` becomes `br-<parent>`.
+#[derive(Debug, Clone, Default)]
+pub struct BridgeInput {
+    pub iface: InterfaceInput,
+    /// Parent interface ids as sent (`parent` and `parents` together);
+    /// exactly one is required.
+    pub parents: Vec<String>,
+    /// Absent: standard.
+    pub bridge_type: Option<String>,
+    pub stp: Option<bool>,
+    /// Forward delay in seconds.
+    pub fd: Option<i64>,
+}
+
+/// `create_vlan`. `iface.vlan` is not used: `vlan` is the interface's VLAN.
+#[derive(Debug, Clone, Default)]
+pub struct VlanInterfaceInput {
+    pub iface: InterfaceInput,
+    /// The (required) VLAN id, trimmed, as sent; resolved by the engine.
+    pub vlan: String,
+    /// Parent interface ids as sent (`parent` and `parents` together);
+    /// exactly one is required.
+    pub parents: Vec<String>,
+}
+
+/// An interface update.
+#[derive(Debug, Clone, Default)]
+pub struct InterfaceUpdate {
+    pub iface: InterfaceInput,
+    /// Used only for a bond (the only type with bond parameters); all
+    /// absent otherwise.
+    pub bond: BondParams,
+    /// `Some` when `parents` was sent: the new parents of a bond or bridge,
+    /// replacing the old ones. `None` keeps them.
+    pub parents: Option<Vec<String>>,
+}
+
+/// `link_subnet`.
+#[derive(Debug, Clone, Default)]
+pub struct LinkInput {
+    /// AUTO, DHCP, STATIC or LINK_UP in any case, as sent (trimmed).
+    pub mode: String,
+    /// The subnet as sent (id, CIDR or name), resolved by the engine;
+    /// required for AUTO and STATIC.
+    pub subnet: Option<String>,
+    /// STATIC only, as sent; absent: the first free address.
+    pub ip_address: Option<String>,
+    /// Absent means false: the node's gateways stay as they are.
+    pub default_gateway: bool,
+}
 
 /// Whether `user` may change `n`'s interfaces now.
 pub fn check_editable(user: &User, n: &Node) -> Result<()> {
@@ -72,20 +174,16 @@ fn params_of(i: &Interface) -> Map<String, Value> {
     }
 }
 
-fn vlan_param(c: &mut DbConn, f: &dyn Form) -> Result<Option<Option<i64>>> {
-    match f.value("vlan") {
-        None => Ok(None),
-        Some(v) if v.trim().is_empty() => Ok(Some(None)),
-        Some(v) => {
-            let id: i64 = v.trim().parse().map_err(|_| Error::field("vlan", format!("Unknown VLAN '{v}'.")))?;
-            db::network::vlan_by_id(c, id)?.ok_or_else(|| Error::field("vlan", format!("Unknown VLAN '{v}'.")))?;
-            Ok(Some(Some(id)))
-        }
-    }
+/// The id of an existing VLAN, from its id as sent.
+fn vlan_param(c: &mut DbConn, v: &str) -> Result<i64> {
+    let id: i64 = v.trim().parse().map_err(|_| Error::field("vlan", format!("Unknown VLAN '{v}'.")))?;
+    db::network::vlan_by_id(c, id)?.ok_or_else(|| Error::field("vlan", format!("Unknown VLAN '{v}'.")))?;
+    Ok(id)
 }
 
-fn mac_param(c: &mut DbConn, f: &dyn Form, except: Option<i64>) -> Result<Option<String>> {
-    let Some(m) = f.text("mac_address") else { return Ok(None) };
+/// `mac`, normalised, once it is known to be on no interface but `except`.
+fn mac_param(c: &mut DbConn, mac: Option<&str>, except: Option<i64>) -> Result<Option<String>> {
+    let Some(m) = mac else { return Ok(None) };
     let mac = engine::names::normalise_mac(m)
         .ok_or_else(|| Error::field("mac_address", format!("'{m}' is not a valid MAC address.")))?;
     check_mac_free(c, &mac, except)?;
@@ -106,37 +204,40 @@ fn check_mac_free(c: &mut DbConn, mac: &str, except: Option<i64>) -> Result<()> 
 }
 
 /// Applies the optional parameters every interface type shares.
-fn apply_common(c: &mut DbConn, i: &mut Interface, f: &dyn Form) -> Result<()> {
-    if let Some(n) = f.text("name") {
+fn apply_common(c: &mut DbConn, i: &mut Interface, input: &InterfaceInput) -> Result<()> {
+    if let Some(n) = &input.name {
         validate_ifname(n)?;
-        i.name = n.to_string();
+        i.name = n.clone();
     }
-    if f.value("tags").is_some() {
-        i.tags = engine::string_list_json(&f.list("tags"));
+    if let Some(tags) = &input.tags {
+        i.tags = engine::string_list_json(tags);
     }
-    if let Some(v) = vlan_param(c, f)? {
-        i.vlan_id = v;
+    match &input.vlan {
+        None => {}
+        Some(None) => i.vlan_id = None,
+        Some(Some(v)) => i.vlan_id = Some(vlan_param(c, v)?),
     }
     let mut p = params_of(i);
-    if let Some(m) = f.text("mtu") {
-        let mtu: i64 = m
-            .parse()
-            .ok()
-            .filter(|m| (552..=65535).contains(m))
-            .ok_or_else(|| Error::field("mtu", format!("MTU must be between 552 and 65535: '{m}'.")))?;
+    if let Some(mtu) = input.mtu {
+        if !(552..=65535).contains(&mtu) {
+            return Err(Error::field("mtu", format!("MTU must be between 552 and 65535: '{mtu}'.")));
+        }
         p.insert("mtu".into(), mtu.into());
     }
-    for k in ["accept_ra", "autoconf"] {
-        if let Some(b) = f.flag(k)? {
+    for (k, flag) in [("accept_ra", input.accept_ra), ("autoconf", input.autoconf)] {
+        if let Some(b) = flag {
             p.insert(k.into(), b.into());
         }
     }
     i.params = Value::Object(p).to_string();
-    if let Some(b) = f.flag("link_connected")? {
+    if let Some(b) = input.link_connected {
         i.link_connected = b;
     }
-    for (k, slot) in [("interface_speed", &mut i.interface_speed), ("link_speed", &mut i.link_speed)] {
-        if let Some(v) = f.int(k)? {
+    for (k, value, slot) in [
+        ("interface_speed", input.interface_speed, &mut i.interface_speed),
+        ("link_speed", input.link_speed, &mut i.link_speed),
+    ] {
+        if let Some(v) = value {
             if v < 0 {
                 return Err(Error::field(k, "Speed must be a non-negative number of Mbit/s."));
             }
@@ -211,12 +312,12 @@ fn next_name(existing: &[Interface], prefix: &str) -> String {
         .unwrap_or_else(|| format!("{prefix}{}", existing.len()))
 }
 
-pub fn create_physical(c: &mut DbConn, n: &Node, f: &dyn Form) -> Result<Interface> {
-    let mac = mac_param(c, f, None)?.ok_or_else(|| Error::required("mac_address"))?;
+pub fn create_physical(c: &mut DbConn, n: &Node, input: &InterfaceInput) -> Result<Interface> {
+    let mac = mac_param(c, input.mac_address.as_deref(), None)?.ok_or_else(|| Error::required("mac_address"))?;
     let existing = db::network::interfaces_of(c, n.id)?;
     let mut i = blank(n.id, "physical", next_name(&existing, "eth"));
     i.mac_address = Some(mac);
-    apply_common(c, &mut i, f)?;
+    apply_common(c, &mut i, input)?;
     insert(c, &i)
 }
 
@@ -280,30 +381,29 @@ fn enslave(c: &mut DbConn, child: &Interface, parents: &[Interface]) -> Result<(
     Ok(())
 }
 
-pub fn create_bond(c: &mut DbConn, n: &Node, f: &dyn Form) -> Result<Interface> {
-    let name = f.required_text("name")?.to_string();
-    let parent_ids = f.list("parents");
-    if parent_ids.is_empty() {
+pub fn create_bond(c: &mut DbConn, n: &Node, input: &BondInput) -> Result<Interface> {
+    let name = input.iface.name.clone().ok_or_else(|| Error::required("name"))?;
+    if input.parents.is_empty() {
         return Err(Error::field("parents", "A bond needs at least one parent interface."));
     }
-    let parents = check_parents(c, n, &parent_ids, "bond", None)?;
+    let parents = check_parents(c, n, &input.parents, "bond", None)?;
     let mut i = blank(n.id, "bond", name);
-    i.mac_address = match mac_param(c, f, None)? {
+    i.mac_address = match mac_param(c, input.iface.mac_address.as_deref(), None)? {
         Some(m) => Some(m),
         None => parents[0].mac_address.clone(),
     };
     i.vlan_id = parents[0].vlan_id;
-    apply_common(c, &mut i, f)?;
+    apply_common(c, &mut i, &input.iface)?;
     let mut p = params_of(&i);
-    bond_params(f, &mut p)?;
+    bond_params(&input.bond, &mut p)?;
     i.params = Value::Object(p).to_string();
     let bond = insert(c, &i)?;
     enslave(c, &bond, &parents)?;
     Ok(bond)
 }
 
-fn bond_params(f: &dyn Form, p: &mut Map<String, Value>) -> Result<()> {
-    if let Some(m) = f.text("bond_mode") {
+fn bond_params(b: &BondParams, p: &mut Map<String, Value>) -> Result<()> {
+    if let Some(m) = b.mode.as_deref() {
         if !BOND_MODES.contains(&m) {
             return Err(Error::field(
                 "bond_mode",
@@ -313,13 +413,13 @@ fn bond_params(f: &dyn Form, p: &mut Map<String, Value>) -> Result<()> {
         p.insert("bond_mode".into(), m.into());
     }
     p.entry("bond_mode").or_insert("balance-rr".into());
-    if let Some(r) = f.text("bond_lacp_rate") {
+    if let Some(r) = b.lacp_rate.as_deref() {
         if r != "fast" && r != "slow" {
             return Err(Error::field("bond_lacp_rate", "Select a valid choice: fast or slow."));
         }
         p.insert("bond_lacp_rate".into(), r.into());
     }
-    if let Some(h) = f.text("bond_xmit_hash_policy") {
+    if let Some(h) = b.xmit_hash_policy.as_deref() {
         if !["layer2", "layer2+3", "layer3+4", "encap2+3", "encap3+4"].contains(&h) {
             return Err(Error::field(
                 "bond_xmit_hash_policy",
@@ -328,8 +428,13 @@ fn bond_params(f: &dyn Form, p: &mut Map<String, Value>) -> Result<()> {
         }
         p.insert("bond_xmit_hash_policy".into(), h.into());
     }
-    for k in ["bond_miimon", "bond_downdelay", "bond_updelay", "bond_num_grat_arp"] {
-        if let Some(v) = f.int(k)? {
+    for (k, value) in [
+        ("bond_miimon", b.miimon),
+        ("bond_downdelay", b.downdelay),
+        ("bond_updelay", b.updelay),
+        ("bond_num_grat_arp", b.num_grat_arp),
+    ] {
+        if let Some(v) = value {
             if v < 0 {
                 return Err(Error::field(k, "Must be a non-negative integer."));
             }
@@ -339,35 +444,34 @@ fn bond_params(f: &dyn Form, p: &mut Map<String, Value>) -> Result<()> {
     Ok(())
 }
 
-pub fn create_bridge(c: &mut DbConn, n: &Node, f: &dyn Form) -> Result<Interface> {
-    let parent_ids: Vec<String> = f.list("parent").into_iter().chain(f.list("parents")).collect();
-    if parent_ids.len() != 1 {
+pub fn create_bridge(c: &mut DbConn, n: &Node, input: &BridgeInput) -> Result<Interface> {
+    if input.parents.len() != 1 {
         return Err(Error::field("parent", "A bridge needs exactly one parent interface."));
     }
-    let parents = check_parents(c, n, &parent_ids, "bridge", None)?;
-    let name = match f.text("name") {
-        Some(nm) => nm.to_string(),
+    let parents = check_parents(c, n, &input.parents, "bridge", None)?;
+    let name = match &input.iface.name {
+        Some(nm) => nm.clone(),
         None => format!("br-{}", parents[0].name),
     };
     let mut i = blank(n.id, "bridge", name);
-    i.mac_address = match mac_param(c, f, None)? {
+    i.mac_address = match mac_param(c, input.iface.mac_address.as_deref(), None)? {
         Some(m) => Some(m),
         None => parents[0].mac_address.clone(),
     };
     i.vlan_id = parents[0].vlan_id;
-    apply_common(c, &mut i, f)?;
+    apply_common(c, &mut i, &input.iface)?;
     let mut p = params_of(&i);
-    if let Some(t) = f.text("bridge_type") {
+    if let Some(t) = input.bridge_type.as_deref() {
         if t != "standard" && t != "ovs" {
             return Err(Error::field("bridge_type", "Select a valid choice: standard or ovs."));
         }
         p.insert("bridge_type".into(), t.into());
     }
     p.entry("bridge_type").or_insert("standard".into());
-    if let Some(b) = f.flag("bridge_stp")? {
+    if let Some(b) = input.stp {
         p.insert("bridge_stp".into(), b.into());
     }
-    if let Some(v) = f.int("bridge_fd")? {
+    if let Some(v) = input.fd {
         p.insert("bridge_fd".into(), v.into());
     }
     i.params = Value::Object(p).to_string();
@@ -376,16 +480,15 @@ pub fn create_bridge(c: &mut DbConn, n: &Node, f: &dyn Form) -> Result<Interface
     Ok(br)
 }
 
-pub fn create_vlan(c: &mut DbConn, n: &Node, f: &dyn Form) -> Result<Interface> {
-    let vlan_key = f.required_text("vlan")?;
+pub fn create_vlan(c: &mut DbConn, n: &Node, input: &VlanInterfaceInput) -> Result<Interface> {
+    let vlan_key = &input.vlan;
     let vlan_id: i64 = vlan_key.parse().map_err(|_| Error::field("vlan", format!("Unknown VLAN '{vlan_key}'.")))?;
     let vlan = db::network::vlan_by_id(c, vlan_id)?
         .ok_or_else(|| Error::field("vlan", format!("Unknown VLAN '{vlan_key}'.")))?;
-    let parent_ids: Vec<String> = f.list("parent").into_iter().chain(f.list("parents")).collect();
-    if parent_ids.len() != 1 {
+    if input.parents.len() != 1 {
         return Err(Error::field("parent", "A VLAN interface needs exactly one parent interface."));
     }
-    let pid: i64 = parent_ids[0].parse().map_err(|_| Error::field("parent", "Not an interface id."))?;
+    let pid: i64 = input.parents[0].parse().map_err(|_| Error::field("parent", "Not an interface id."))?;
     let parent = db::network::interface_by_id(c, pid)?
         .filter(|p| p.node_id == n.id)
         .ok_or_else(|| Error::field("parent", format!("Interface {pid} does not exist on this node.")))?;
@@ -420,27 +523,26 @@ pub fn create_vlan(c: &mut DbConn, n: &Node, f: &dyn Form) -> Result<Interface> 
     let mut i = blank(n.id, "vlan", format!("{}.{}", parent.name, vlan.vid));
     i.mac_address = parent.mac_address.clone();
     i.vlan_id = Some(vlan.id);
-    apply_common(c, &mut i, f)?;
-    if i.vlan_id != Some(vlan.id) {
-        return Err(Error::field("vlan", "Conflicting VLAN."));
-    }
+    // `vlan` is this interface's own VLAN, already applied: the common
+    // fields must not move it.
+    apply_common(c, &mut i, &InterfaceInput { vlan: None, ..input.iface.clone() })?;
     let vi = insert(c, &i)?;
     db::network::relation_insert(c, vi.id, parent.id)?;
     Ok(vi)
 }
 
-pub fn update(c: &mut DbConn, n: &Node, i: &Interface, f: &dyn Form) -> Result<Interface> {
+pub fn update(c: &mut DbConn, n: &Node, i: &Interface, input: &InterfaceUpdate) -> Result<Interface> {
     let mut ni = i.clone();
-    if let Some(m) = mac_param(c, f, Some(i.id))? {
+    if let Some(m) = mac_param(c, input.iface.mac_address.as_deref(), Some(i.id))? {
         if i.iftype == "vlan" {
             return Err(Error::field("mac_address", "A VLAN interface takes its parent's MAC address."));
         }
         ni.mac_address = Some(m);
     }
-    apply_common(c, &mut ni, f)?;
+    apply_common(c, &mut ni, &input.iface)?;
     if ni.iftype == "bond" {
         let mut p = params_of(&ni);
-        bond_params(f, &mut p)?;
+        bond_params(&input.bond, &mut p)?;
         ni.params = Value::Object(p).to_string();
     }
     if ni.vlan_id != i.vlan_id {
@@ -452,11 +554,11 @@ pub fn update(c: &mut DbConn, n: &Node, i: &Interface, f: &dyn Form) -> Result<I
             }
         }
     }
-    if f.value("parents").is_some() || f.value("parents[]").is_some() {
+    if let Some(parent_ids) = &input.parents {
         if ni.iftype != "bond" && ni.iftype != "bridge" {
             return Err(Error::field("parents", "Only bonds and bridges have changeable parents."));
         }
-        let parents = check_parents(c, n, &f.list("parents"), &ni.iftype, Some(i.id))?;
+        let parents = check_parents(c, n, parent_ids, &ni.iftype, Some(i.id))?;
         if parents.is_empty() {
             return Err(Error::field("parents", "At least one parent is required."));
         }
@@ -516,8 +618,8 @@ pub fn disconnect(c: &mut DbConn, i: &Interface) -> Result<Interface> {
 }
 
 /// `link_subnet`.
-pub fn link_subnet(c: &mut DbConn, n: &Node, i: &Interface, f: &dyn Form) -> Result<Interface> {
-    let mode = f.required_text("mode")?.to_ascii_lowercase();
+pub fn link_subnet(c: &mut DbConn, n: &Node, i: &Interface, input: &LinkInput) -> Result<Interface> {
+    let mode = input.mode.to_ascii_lowercase();
     if !engine::network::LINK_MODES.contains(&mode.as_str()) {
         return Err(Error::field(
             "mode",
@@ -527,17 +629,17 @@ pub fn link_subnet(c: &mut DbConn, n: &Node, i: &Interface, f: &dyn Form) -> Res
             ),
         ));
     }
-    let subnet = match f.text("subnet") {
+    let subnet = match input.subnet.as_deref() {
         Some(k) => {
             Some(engine::network::subnet(c, k).map_err(|_| Error::field("subnet", format!("Unknown subnet '{k}'.")))?)
         }
         None if mode == "auto" || mode == "static" => return Err(Error::required("subnet")),
         None => None,
     };
-    if f.text("ip_address").is_some() && mode != "static" {
+    if input.ip_address.is_some() && mode != "static" {
         return Err(Error::field("ip_address", "An IP address can only be given with mode STATIC."));
     }
-    let requested = f.text("ip_address").map(|a| engine::ipam::parse_ip("ip_address", a)).transpose()?;
+    let requested = input.ip_address.as_deref().map(|a| engine::ipam::parse_ip("ip_address", a)).transpose()?;
     if let (Some(s), Some(ip)) = (&subnet, requested) {
         engine::network::check_requested(c, s, ip, "ip_address")?;
     }
@@ -602,7 +704,7 @@ pub fn link_subnet(c: &mut DbConn, n: &Node, i: &Interface, f: &dyn Form) -> Res
     if mode == "static" || (mode == "auto" && deployed) {
         engine::dns::bump_serial(c)?;
     }
-    if f.flag("default_gateway")?.unwrap_or(false) {
+    if input.default_gateway {
         set_gateway_for(c, n, &link, subnet.as_ref())?;
     }
     db::network::interface_by_id(c, i.id)?.ok_or(Error::NotFound("Interface"))
@@ -622,8 +724,8 @@ fn set_gateway_for(c: &mut DbConn, n: &Node, link: &IpAddress, subnet: Option<&S
     db::network::set_gateway_link(c, n.id, v4, Some(link.id))
 }
 
-pub fn unlink_subnet(c: &mut DbConn, n: &Node, i: &Interface, f: &dyn Form) -> Result<Interface> {
-    let id = f.int("id")?.ok_or_else(|| Error::required("id"))?;
+/// `unlink_subnet`: removes the interface's link `id`.
+pub fn unlink_subnet(c: &mut DbConn, n: &Node, i: &Interface, id: i64) -> Result<Interface> {
     let link = db::network::links_of(c, &[i.id])?
         .into_iter()
         .find(|l| l.id == id)
@@ -642,10 +744,12 @@ pub fn unlink_subnet(c: &mut DbConn, n: &Node, i: &Interface, f: &dyn Form) -> R
     db::network::interface_by_id(c, i.id)?.ok_or(Error::NotFound("Interface"))
 }
 
-pub fn set_default_gateway(c: &mut DbConn, n: &Node, i: &Interface, f: &dyn Form) -> Result<Interface> {
+/// `set_default_gateway`: the link `link_id`, or with none every AUTO or
+/// STATIC link to a subnet with a gateway.
+pub fn set_default_gateway(c: &mut DbConn, n: &Node, i: &Interface, link_id: Option<i64>) -> Result<Interface> {
     let links = db::network::links_of(c, &[i.id])?;
     let model = db::network::load_model(c)?;
-    let chosen: Vec<&IpAddress> = match f.int("link_id")? {
+    let chosen: Vec<&IpAddress> = match link_id {
         Some(id) => vec![links
             .iter()
             .find(|l| l.id == id)
