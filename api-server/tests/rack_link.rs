@@ -572,63 +572,10 @@ backend_tests!(boot_files_reach_machines_through_the_rack, |b| async move {
 
 // ---------------------------------------------------------------- power via the rack
 
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// sushy-tools with its fake driver, from the venv rack-controller's
-/// peers-setup.sh makes; `None` (test skipped) when it is not installed.
-fn start_sushy(dir: &std::path::Path, port: u16) -> Option<Child> {
-    let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../rack-controller/tests/.venv/bin");
-    if !venv.join("sushy-emulator").is_file() {
-        eprintln!("SKIP: sushy-tools missing: run rack-controller/tests/peers-setup.sh");
-        return None;
-    }
-    let hash = Command::new(venv.join("python"))
-        .args(["-c", "import bcrypt; print('admin:' + bcrypt.hashpw(b'password', bcrypt.gensalt(rounds=5)).decode())"])
-        .output()
-        .unwrap();
-    std::fs::write(dir.join("htpasswd"), &hash.stdout).unwrap();
-    let d = dir.display();
-    std::fs::write(
-        dir.join("emulator.conf"),
-        format!(
-            "SUSHY_EMULATOR_LISTEN_IP = '127.0.0.1'\nSUSHY_EMULATOR_LISTEN_PORT = {port}\n\
-             SUSHY_EMULATOR_AUTH_FILE = '{d}/htpasswd'\nSUSHY_EMULATOR_STATE_DIR = '{d}/state'\n\
-             SUSHY_EMULATOR_FAKE_DRIVER = True\nSUSHY_EMULATOR_FAKE_SYSTEMS = [\n\
-             {{'uuid': '27946b59-9e44-4fa7-8e91-f3527a1ef094', 'name': 'node1', 'power_state': 'Off',\n\
-               'external_notifier': False, 'nics': [{{'mac': '52:54:00:12:34:57', 'ip': '10.99.0.10'}}]}},\n]\n"
-        ),
-    )
-    .unwrap();
-    let log = std::fs::File::create(dir.join("sushy.log")).unwrap();
-    let child = Child(
-        Command::new(venv.join("sushy-emulator"))
-            .arg("--config")
-            .arg(dir.join("emulator.conf"))
-            .stdin(std::process::Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    );
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(20), "sushy-emulator did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Some(child)
-}
-
 backend_tests!(power_actions_run_on_the_rack, |b| async move {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let Some(_sushy) = start_sushy(dir.path(), port) else { return };
+    let _sushy = common::peers::start_sushy(dir.path(), port, "52:54:00:12:34:57");
     let s = TestServer::start(b);
     let admin = s.user("admin", true).await;
     let rdir = tempfile::tempdir().unwrap();

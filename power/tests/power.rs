@@ -196,55 +196,12 @@ async fn ipmi_unreachable_bmc_is_a_timeout_error() {
     assert!(start.elapsed() < Duration::from_secs(20), "took {:?}", start.elapsed());
 }
 
-/// sushy-tools with the fake driver (peers.md §2), from the venv that
-/// rack-controller/tests/peers-setup.sh creates next to itself (one setup
-/// script installs every peer the rack and power tests use).
-fn start_sushy(dir: &Path, port: u16) -> ChildGuard {
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rack-controller/tests/.venv/bin");
-    let emulator = venv.join("sushy-emulator");
-    assert!(emulator.is_file(), "sushy-tools missing: run rack-controller/tests/peers-setup.sh");
-    let hash = Command::new(venv.join("python"))
-        .args(["-c", "import bcrypt; print('admin:' + bcrypt.hashpw(b'password', bcrypt.gensalt(rounds=5)).decode())"])
-        .output()
-        .unwrap();
-    assert!(hash.status.success());
-    std::fs::write(dir.join("htpasswd"), &hash.stdout).unwrap();
-    let d = dir.display();
-    std::fs::write(
-        dir.join("emulator.conf"),
-        format!(
-            "SUSHY_EMULATOR_LISTEN_IP = '127.0.0.1'\nSUSHY_EMULATOR_LISTEN_PORT = {port}\n\
-             SUSHY_EMULATOR_AUTH_FILE = '{d}/htpasswd'\nSUSHY_EMULATOR_STATE_DIR = '{d}/state'\n\
-             SUSHY_EMULATOR_FAKE_DRIVER = True\nSUSHY_EMULATOR_FAKE_SYSTEMS = [\n\
-             {{'uuid': '27946b59-9e44-4fa7-8e91-f3527a1ef094', 'name': 'node1', 'power_state': 'Off',\n\
-               'external_notifier': False, 'nics': [{{'mac': '52:54:00:12:34:56', 'ip': '10.99.0.10'}}]}},\n]\n"
-        ),
-    )
-    .unwrap();
-    let log = std::fs::File::create(dir.join("sushy.log")).unwrap();
-    let child = spawn(
-        Command::new(emulator)
-            .arg("--config")
-            .arg(dir.join("emulator.conf"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log),
-    );
-    let ready = wait_for(Duration::from_secs(60), || std::net::TcpStream::connect(("127.0.0.1", port)).ok());
-    assert!(
-        ready.is_some(),
-        "sushy-emulator did not start: {}",
-        std::fs::read_to_string(dir.join("sushy.log")).unwrap()
-    );
-    child
-}
-
 #[tokio::test]
 async fn redfish_on_off_query_against_sushy_emulator() {
     init_tracing();
     let dir = tempfile::tempdir().unwrap();
     let port = free_tcp_port();
-    let _sushy = start_sushy(dir.path(), port);
+    let _sushy = start_sushy(dir.path(), port, "52:54:00:12:34:56");
     // The fake driver applies a reset after a random delay (1–11 s) and
     // the driver polls until the state shows: a long settle limit costs
     // nothing when the emulator is quick and keeps a loaded machine from

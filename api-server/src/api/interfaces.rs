@@ -14,10 +14,10 @@ use crate::engine::access::get_visible;
 use crate::engine::interfaces::{
     BondInput, BondParams, BridgeInput, InterfaceInput, InterfaceUpdate, LinkInput, VlanInterfaceInput,
 };
-use crate::engine::Form;
 use crate::error;
 use crate::error::{Error, Result};
 use crate::handler_fn;
+use crate::http::params::Form;
 use crate::http::params::Params;
 use crate::http::registry::{optional, required, Access, Action, Handler, Method};
 use crate::http::reply::Reply;

@@ -14,9 +14,9 @@ use crate::engine;
 use crate::engine::network::{
     FabricInput, RangeInput, ReleaseInput, ReserveInput, RouteInput, SpaceInput, SubnetInput, VlanInput,
 };
-use crate::engine::Form;
 use crate::error::{Error, Result};
 use crate::handler_fn;
+use crate::http::params::Form;
 use crate::http::registry::{optional, required, Access, Action, Handler, Method, ParamDoc, Returns};
 use crate::http::reply::Reply;
 use crate::http::Ctx;

@@ -74,7 +74,8 @@ pub const ALL: [Status; 23] = {
 };
 
 /// The codes as statics: diesel binds a borrowed value, and a code computed
-/// on the fly would not live long enough.
+/// on the fly would not live long enough. Both enums' codes are indexes
+/// into it.
 static CODES: [i32; 23] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22];
 
 impl Status {
@@ -117,51 +118,35 @@ impl NodeType {
     }
 }
 
-fn unknown(what: &str, code: i32) -> Box<dyn std::error::Error + Send + Sync> {
-    format!("unknown {what} code {code} in the database").into()
+/// Reads and writes an enum column as its integer code (`$from_code` maps
+/// a code back; `$what` names it in the read error).
+macro_rules! integer_column {
+    ($ty:ty, $what:literal) => {
+        impl<DB> FromSql<Integer, DB> for $ty
+        where
+            DB: Backend,
+            i32: FromSql<Integer, DB>,
+        {
+            fn from_sql(bytes: DB::RawValue<'_>) -> deserialize::Result<Self> {
+                let code = i32::from_sql(bytes)?;
+                <$ty>::from_code(code).ok_or_else(|| format!("unknown {} code {code} in the database", $what).into())
+            }
+        }
+
+        impl<DB> ToSql<Integer, DB> for $ty
+        where
+            DB: Backend,
+            i32: ToSql<Integer, DB>,
+        {
+            fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, DB>) -> serialize::Result {
+                CODES[*self as usize].to_sql(out)
+            }
+        }
+    };
 }
 
-impl<DB> FromSql<Integer, DB> for Status
-where
-    DB: Backend,
-    i32: FromSql<Integer, DB>,
-{
-    fn from_sql(bytes: DB::RawValue<'_>) -> deserialize::Result<Self> {
-        let code = i32::from_sql(bytes)?;
-        Status::from_code(code).ok_or_else(|| unknown("node status", code))
-    }
-}
-
-impl<DB> ToSql<Integer, DB> for Status
-where
-    DB: Backend,
-    i32: ToSql<Integer, DB>,
-{
-    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, DB>) -> serialize::Result {
-        CODES[*self as usize].to_sql(out)
-    }
-}
-
-impl<DB> FromSql<Integer, DB> for NodeType
-where
-    DB: Backend,
-    i32: FromSql<Integer, DB>,
-{
-    fn from_sql(bytes: DB::RawValue<'_>) -> deserialize::Result<Self> {
-        let code = i32::from_sql(bytes)?;
-        NodeType::from_code(code).ok_or_else(|| unknown("node type", code))
-    }
-}
-
-impl<DB> ToSql<Integer, DB> for NodeType
-where
-    DB: Backend,
-    i32: ToSql<Integer, DB>,
-{
-    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, DB>) -> serialize::Result {
-        CODES[*self as usize].to_sql(out)
-    }
-}
+integer_column!(Status, "node status");
+integer_column!(NodeType, "node type");
 
 #[cfg(test)]
 mod tests {

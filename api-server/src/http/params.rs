@@ -8,7 +8,6 @@
 
 use base64::Engine as _;
 
-use crate::engine;
 use crate::error::{Error, Result};
 
 /// A file part of a multipart body.
@@ -28,7 +27,53 @@ pub struct Params {
 
 pub use crate::engine::parse_bool;
 
-impl engine::Form for Params {
+/// Named request values as handlers read them while building typed inputs
+/// (`FooInput::from_form` in `api/`): a form, whatever carried it (query
+/// string, urlencoded or multipart body, JSON). The engine never sees one.
+/// Absent means "leave unchanged" on updates; blank optional values count
+/// as absent.
+pub trait Form {
+    /// The first value of `name`, if any (may be blank).
+    fn value(&self, name: &str) -> Option<&str>;
+    /// Every value of `name` (repeated keys, `name[]` lists).
+    fn values(&self, name: &str) -> Vec<&str>;
+
+    /// The first non-blank value, trimmed.
+    fn text(&self, name: &str) -> Option<&str> {
+        self.value(name).map(str::trim).filter(|v| !v.is_empty())
+    }
+
+    fn required_text(&self, name: &str) -> Result<&str> {
+        self.text(name).ok_or_else(|| Error::required(name))
+    }
+
+    fn flag(&self, name: &str) -> Result<Option<bool>> {
+        match self.value(name) {
+            None => Ok(None),
+            Some(v) => parse_bool(v)
+                .map(Some)
+                .ok_or_else(|| Error::field(name, format!("'{v}' is not a valid boolean; use true or false."))),
+        }
+    }
+
+    fn int(&self, name: &str) -> Result<Option<i64>> {
+        match self.text(name) {
+            None => Ok(None),
+            Some(v) => v.parse::<i64>().map(Some).map_err(|_| Error::field(name, "Enter a whole number.")),
+        }
+    }
+
+    /// Values of a list field, accepting both `name` and `name[]`, and
+    /// comma-separated values within each.
+    fn list(&self, name: &str) -> Vec<String> {
+        let bracket = format!("{name}[]");
+        let mut v: Vec<&str> = self.values(name);
+        v.extend(self.values(&bracket));
+        v.iter().flat_map(|s| s.split(',')).map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+    }
+}
+
+impl Form for Params {
     fn value(&self, name: &str) -> Option<&str> {
         self.get(name)
     }

@@ -16,6 +16,11 @@ use ironpool_region::engine::accounts::{self, UserInput};
 use ironpool_region::http::AppState;
 use ironpool_region::{server, RegionConfig};
 
+/// Peer programs (the Redfish emulator, free ports, child processes): one
+/// copy, shared with the power and rack tests.
+#[path = "../../../power/tests/common/mod.rs"]
+pub mod peers;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,

@@ -1,5 +1,6 @@
-//! Helpers for the power tests (and, through `#[path]`, the rack's): peer
-//! programs, free ports, child processes killed when the test ends, polling.
+//! Helpers for the power tests (and, through `#[path]`, the rack's and the
+//! region's): peer programs, free ports, child processes killed when the
+//! test ends, polling, the Redfish emulator.
 
 #![allow(dead_code)]
 
@@ -60,4 +61,49 @@ pub fn init_tracing() {
         .with_env_filter("ironpool_power=debug,ironpool_rack=debug")
         .with_test_writer()
         .try_init();
+}
+
+/// sushy-tools with the fake driver (peers.md §2) serving one system,
+/// `node1` with a NIC `mac`, user admin/password, from the venv that
+/// rack-controller/tests/peers-setup.sh creates next to itself (one setup
+/// script installs every peer the rack, power and region tests use; the
+/// crates sit side by side, so the path works from each).
+pub fn start_sushy(dir: &Path, port: u16, mac: &str) -> ChildGuard {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rack-controller/tests/.venv/bin");
+    let emulator = venv.join("sushy-emulator");
+    assert!(emulator.is_file(), "sushy-tools missing: run rack-controller/tests/peers-setup.sh");
+    let hash = Command::new(venv.join("python"))
+        .args(["-c", "import bcrypt; print('admin:' + bcrypt.hashpw(b'password', bcrypt.gensalt(rounds=5)).decode())"])
+        .output()
+        .unwrap();
+    assert!(hash.status.success());
+    std::fs::write(dir.join("htpasswd"), &hash.stdout).unwrap();
+    let d = dir.display();
+    std::fs::write(
+        dir.join("emulator.conf"),
+        format!(
+            "SUSHY_EMULATOR_LISTEN_IP = '127.0.0.1'\nSUSHY_EMULATOR_LISTEN_PORT = {port}\n\
+             SUSHY_EMULATOR_AUTH_FILE = '{d}/htpasswd'\nSUSHY_EMULATOR_STATE_DIR = '{d}/state'\n\
+             SUSHY_EMULATOR_FAKE_DRIVER = True\nSUSHY_EMULATOR_FAKE_SYSTEMS = [\n\
+             {{'uuid': '27946b59-9e44-4fa7-8e91-f3527a1ef094', 'name': 'node1', 'power_state': 'Off',\n\
+               'external_notifier': False, 'nics': [{{'mac': '{mac}', 'ip': '10.99.0.10'}}]}},\n]\n"
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(dir.join("sushy.log")).unwrap();
+    let child = spawn(
+        Command::new(emulator)
+            .arg("--config")
+            .arg(dir.join("emulator.conf"))
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log),
+    );
+    let ready = wait_for(Duration::from_secs(60), || std::net::TcpStream::connect(("127.0.0.1", port)).ok());
+    assert!(
+        ready.is_some(),
+        "sushy-emulator did not start: {}",
+        std::fs::read_to_string(dir.join("sushy.log")).unwrap()
+    );
+    child
 }
