@@ -388,25 +388,7 @@ backend_tests!(transitions_and_admin_ops, |b| async move {
     // The deadline job fails a stuck operation (durable: it is a row).
     let r = s.post(Some(&admin), &m("commission"), &[]).await;
     assert_eq!(status(&r.json()), "Commissioning");
-    let sid2 = sid.clone();
-    s.state
-        .db
-        .write(move |c| {
-            use diesel::prelude::*;
-            use ironpool_region::db::schema::{jobs, nodes};
-            let past = chrono::Utc::now().naive_utc() - chrono::Duration::minutes(1);
-            diesel::update(nodes::table.filter(nodes::system_id.eq(&sid2)))
-                .set(nodes::status_expires_at.eq(Some(past)))
-                .execute(c)
-                .unwrap();
-            diesel::update(jobs::table.filter(jobs::kind.eq("status_timeout")))
-                .set(jobs::run_after.eq(past))
-                .execute(c)
-                .unwrap();
-            Ok(())
-        })
-        .await
-        .unwrap();
+    s.make_timeouts_due(Some(&sid)).await;
     ironpool_region::engine::jobs::worker::run_due(&s.state.db, &s.state.power).await.unwrap();
     let got = s.get(Some(&admin), &format!("machines/{sid}/")).await.json();
     assert_eq!(status(&got), "Failed commissioning");

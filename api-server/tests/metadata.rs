@@ -306,43 +306,13 @@ backend_tests!(timeouts_fail_stuck_machines, |b| async move {
     assert!((6..=7).contains(&mins), "commissioning_timeout applies: {mins}");
 
     // Progress pushes the deadline out; the job re-arms instead of failing.
-    let past = chrono::Utc::now().naive_utc() - chrono::Duration::minutes(1);
-    s.state
-        .db
-        .write(move |c| {
-            use diesel::prelude::*;
-            use ironpool_region::db::schema::jobs;
-            diesel::update(jobs::table.filter(jobs::kind.eq("status_timeout")))
-                .set(jobs::run_after.eq(past))
-                .execute(c)
-                .unwrap();
-            Ok(())
-        })
-        .await
-        .unwrap();
+    s.make_timeouts_due(None).await;
     assert_eq!(signal(&s, &key, "WORKING", &[]).await.status, 200);
     ironpool_region::engine::jobs::worker::run_due(&s.state.db, &s.state.power).await.unwrap();
     assert_eq!(machine(&s, &admin, &sid).await["status_name"], "Commissioning");
 
     // Stuck past the (stored) deadline: failed, with an event.
-    let sid2 = sid.clone();
-    s.state
-        .db
-        .write(move |c| {
-            use diesel::prelude::*;
-            use ironpool_region::db::schema::{jobs, nodes};
-            diesel::update(nodes::table.filter(nodes::system_id.eq(&sid2)))
-                .set(nodes::status_expires_at.eq(Some(past)))
-                .execute(c)
-                .unwrap();
-            diesel::update(jobs::table.filter(jobs::kind.eq("status_timeout")))
-                .set(jobs::run_after.eq(past))
-                .execute(c)
-                .unwrap();
-            Ok(())
-        })
-        .await
-        .unwrap();
+    s.make_timeouts_due(Some(&sid)).await;
     ironpool_region::engine::jobs::worker::run_due(&s.state.db, &s.state.power).await.unwrap();
     let m = machine(&s, &admin, &sid).await;
     assert_eq!(m["status_name"], "Failed commissioning");

@@ -12,33 +12,12 @@ use serde_json::Value;
 
 const MIB: i64 = 1024 * 1024;
 
-fn device<'a>(m: &'a Value, name: &str) -> &'a Value {
-    m["blockdevice_set"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["name"] == name)
-        .unwrap_or_else(|| panic!("no block device {name} in {}", m["blockdevice_set"]))
-}
-
 fn id(v: &Value) -> i64 {
     v["id"].as_i64().unwrap()
 }
 
 fn align(bytes: i64) -> i64 {
     bytes / (4 * MIB) * (4 * MIB)
-}
-
-async fn machine(s: &TestServer, who: &ApiKey, sid: &str) -> Value {
-    let r = s.get(Some(who), &format!("machines/{sid}/")).await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.json()
-}
-
-/// Asserts a status and that the body says something.
-fn expect(r: &Resp, status: u16, needle: &str) {
-    assert_eq!(r.status, status, "expected {status} containing {needle:?}, got: {}", r.body);
-    assert!(r.body.contains(needle), "expected {needle:?} in: {}", r.body);
 }
 
 backend_tests!(default_flat_layout_after_commissioning, |b| async move {

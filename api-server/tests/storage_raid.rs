@@ -14,28 +14,8 @@ use serde_json::Value;
 const GB: i64 = 1_000_000_000;
 const RAID_OVERHEAD: i64 = 128 * 1024;
 
-fn device<'a>(m: &'a Value, name: &str) -> &'a Value {
-    m["blockdevice_set"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["name"] == name)
-        .unwrap_or_else(|| panic!("no block device {name} in {}", m["blockdevice_set"]))
-}
-
 fn id(v: &Value) -> String {
     v["id"].as_i64().unwrap().to_string()
-}
-
-async fn machine(s: &TestServer, who: &ApiKey, sid: &str) -> Value {
-    let r = s.get(Some(who), &format!("machines/{sid}/")).await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.json()
-}
-
-fn expect(r: &Resp, status: u16, needle: &str) {
-    assert_eq!(r.status, status, "expected {status} containing {needle:?}, got: {}", r.body);
-    assert!(r.body.contains(needle), "expected {needle:?} in: {}", r.body);
 }
 
 /// A Ready machine: sda (boot, flat layout) and four unused 10 GB disks.

@@ -227,6 +227,34 @@ impl Resp {
 }
 
 impl TestServer {
+    /// Makes every pending status-timeout job due now and, for `expire`
+    /// (a system_id), moves that node's deadline into the past: what an
+    /// hour of waiting would do, without waiting. The caller then runs the
+    /// job worker.
+    pub async fn make_timeouts_due(&self, expire: Option<&str>) {
+        let expire = expire.map(str::to_string);
+        self.state
+            .db
+            .write(move |c| {
+                use diesel::prelude::*;
+                use ironpool_region::db::schema::{jobs, nodes};
+                let past = chrono::Utc::now().naive_utc() - chrono::Duration::minutes(1);
+                if let Some(sid) = &expire {
+                    diesel::update(nodes::table.filter(nodes::system_id.eq(sid)))
+                        .set(nodes::status_expires_at.eq(Some(past)))
+                        .execute(c)
+                        .unwrap();
+                }
+                diesel::update(jobs::table.filter(jobs::kind.eq("status_timeout")))
+                    .set(jobs::run_after.eq(past))
+                    .execute(c)
+                    .unwrap();
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+
     /// Sends `method rel` as `who` (None = anonymous) with a form-encoded body
     /// for POST/PUT (query string for GET/DELETE).
     pub async fn call(&self, who: Option<&ApiKey>, method: &str, rel: &str, form: &[(&str, &str)]) -> Resp {
@@ -334,6 +362,29 @@ fn rand_byte() -> u8 {
     static SEQ: AtomicU64 = AtomicU64::new(1);
     let n = SEQ.fetch_add(1, Ordering::SeqCst) ^ (std::process::id() as u64).wrapping_mul(2654435761);
     (n.wrapping_mul(6364136223846793005) >> 33) as u8
+}
+
+/// A block device of a machine's JSON by name.
+pub fn device<'a>(m: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    m["blockdevice_set"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == name)
+        .unwrap_or_else(|| panic!("no block device {name} in {}", m["blockdevice_set"]))
+}
+
+/// `GET machines/{sid}/` as `who`, which must answer 200.
+pub async fn machine(s: &TestServer, who: &ApiKey, sid: &str) -> serde_json::Value {
+    let r = s.get(Some(who), &format!("machines/{sid}/")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()
+}
+
+/// Asserts a status and that the body says something.
+pub fn expect(r: &Resp, status: u16, needle: &str) {
+    assert_eq!(r.status, status, "expected {status} containing {needle:?}, got: {}", r.body);
+    assert!(r.body.contains(needle), "expected {needle:?} in: {}", r.body);
 }
 
 /// A disk as commissioning reports it: `name`, size in GB (10^9 bytes),
