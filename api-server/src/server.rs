@@ -122,6 +122,12 @@ pub fn bind(config: RegionConfig) -> Result<Region> {
             .wrap(from_fn(http::router::log_request))
             .default_service(web::to(http::router::entry))
     })
+    // Idle keep-alive connections are closed after 75 s (nginx's default),
+    // not actix's 5 s: a client that reuses a pooled connection just as the
+    // server closes it gets "connection closed without response", and
+    // python-requests (libmaas, the maas CLI) does not retry. A busy test
+    // run hit exactly that; clients pause for seconds between calls.
+    .keep_alive(std::time::Duration::from_secs(75))
     .shutdown_timeout(30);
     if workers > 0 {
         server = server.workers(workers);
