@@ -151,12 +151,7 @@ impl InterfaceInput {
     /// absent, except `vlan` (blank disconnects) and `tags` (sent empty
     /// clears them).
     pub fn from_form(f: &dyn Form) -> Result<Self> {
-        let mtu = match f.text("mtu") {
-            None => None,
-            Some(m) => {
-                Some(m.parse().map_err(|_| Error::field("mtu", format!("MTU must be between 552 and 65535: '{m}'.")))?)
-            }
-        };
+        let mtu = f.text("mtu").map(engine::network::parse_mtu).transpose()?;
         Ok(InterfaceInput {
             name: f.text("name").map(str::to_string),
             mac_address: f.text("mac_address").map(str::to_string),

@@ -1,8 +1,8 @@
 //! Typed columns: a node's status and type are stored as MAAS's integer
 //! codes and read back as enums, so no caller compares raw numbers or
-//! converts with a fallback. An unknown code in the database is a read
-//! error (the schema's CHECK constraints keep it from happening), not a
-//! silent "New" or "Machine".
+//! converts with a fallback. Only these enums write the columns, so an
+//! unknown code means the database was edited by hand; it is a read error,
+//! not a silent "New" or "Machine".
 //!
 //! The labels, filter names and MAAS's transition table live with the
 //! rules in `engine::lifecycle`; only the codes are here.
@@ -118,8 +118,8 @@ impl NodeType {
     }
 }
 
-/// Reads and writes an enum column as its integer code (`$from_code` maps
-/// a code back; `$what` names it in the read error).
+/// Reads and writes an enum column as its integer code (`from_code` maps a
+/// code back; `$what` names the column's kind in the read error).
 macro_rules! integer_column {
     ($ty:ty, $what:literal) => {
         impl<DB> FromSql<Integer, DB> for $ty

@@ -45,8 +45,9 @@ pub struct InterfaceInput {
     /// the VLAN id exactly as sent, resolved (and quoted in errors) by the
     /// engine.
     pub vlan: Option<Option<String>>,
-    /// The engine checks MAAS's 552–65535 range.
-    pub mtu: Option<i64>,
+    /// Already within MAAS's 552–65535 (`engine::network::parse_mtu`, the
+    /// one MTU rule for VLANs and interfaces).
+    pub mtu: Option<i32>,
     pub accept_ra: Option<bool>,
     pub autoconf: Option<bool>,
     pub link_connected: Option<bool>,
@@ -219,9 +220,6 @@ fn apply_common(c: &mut DbConn, i: &mut Interface, input: &InterfaceInput) -> Re
     }
     let mut p = params_of(i);
     if let Some(mtu) = input.mtu {
-        if !(552..=65535).contains(&mtu) {
-            return Err(Error::field("mtu", format!("MTU must be between 552 and 65535: '{mtu}'.")));
-        }
         p.insert("mtu".into(), mtu.into());
     }
     for (k, flag) in [("accept_ra", input.accept_ra), ("autoconf", input.autoconf)] {
