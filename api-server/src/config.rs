@@ -37,6 +37,13 @@ pub struct RegionConfig {
     /// Seconds between power-state syncs of every machine with a BMC
     /// (MAAS polls every 5 minutes); 0 disables them.
     pub power_sync_interval_secs: u64,
+    /// Wrong passwords for one username before its password logins are
+    /// refused with 429 (`engine::login_guard`); 0 turns the limit off.
+    pub login_max_failures: u32,
+    /// Failures are counted over this many seconds from the first one.
+    pub login_failure_window_secs: u64,
+    /// How long a locked username (or source address) stays locked.
+    pub login_lockout_secs: u64,
 }
 
 impl RegionConfig {
@@ -55,6 +62,9 @@ impl RegionConfig {
             run_jobs: true,
             dns_bind: "127.0.0.1:0".into(),
             power_sync_interval_secs: 300,
+            login_max_failures: 10,
+            login_failure_window_secs: 900,
+            login_lockout_secs: 300,
         }
     }
 }

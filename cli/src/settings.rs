@@ -41,6 +41,10 @@ pub struct FileConfig {
     /// DNS server address (`ip:port`; empty disables it).
     pub dns_bind: Option<String>,
     pub power_sync_interval_secs: Option<u64>,
+    /// Password-login limiting (`engine::login_guard`).
+    pub login_max_failures: Option<u32>,
+    pub login_failure_window_secs: Option<u64>,
+    pub login_lockout_secs: Option<u64>,
     /// tracing filter, e.g. `info` or `ironpool=debug` (RUST_LOG wins).
     pub log: Option<String>,
 }
@@ -86,6 +90,15 @@ impl Settings {
         }
         if let Some(v) = file.power_sync_interval_secs {
             region.power_sync_interval_secs = v;
+        }
+        if let Some(v) = file.login_max_failures {
+            region.login_max_failures = v;
+        }
+        if let Some(v) = file.login_failure_window_secs {
+            region.login_failure_window_secs = v;
+        }
+        if let Some(v) = file.login_lockout_secs {
+            region.login_lockout_secs = v;
         }
         if let Some(v) = file.dns_bind {
             region.dns_bind = v;

@@ -23,6 +23,7 @@ pub fn status_of(e: &Error) -> StatusCode {
         Error::Conflict(_) => StatusCode::CONFLICT,
         Error::Gone(_) => StatusCode::GONE,
         Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        Error::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -46,6 +47,10 @@ pub fn to_response(e: &Error) -> HttpResponse {
         Error::MethodNotAllowed { allow } => b.insert_header((header::ALLOW, allow.join(", "))).finish(),
         Error::OAuth(_) => b
             .insert_header((header::WWW_AUTHENTICATE, "OAuth realm=\"OAuth\""))
+            .content_type(TEXT_UTF8)
+            .body(e.to_string()),
+        Error::TooManyRequests { retry_after_secs, .. } => b
+            .insert_header((header::RETRY_AFTER, retry_after_secs.to_string()))
             .content_type(TEXT_UTF8)
             .body(e.to_string()),
         Error::Internal(detail) => {
