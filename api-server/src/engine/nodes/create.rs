@@ -399,8 +399,7 @@ pub fn create_machine(c: &mut DbConn, actor: Option<&User>, input: MachineInput)
         if input.deployed { "Registered as deployed" } else { "" },
     )?;
     let node = db::nodes::by_system_id(c, &node.system_id)?.ok_or(Error::NotFound("Machine"))?;
-    // Every machine gets its metadata token now (MAAS: one per node).
-    engine::metadata::token::ensure_token(c, &node)?;
+    // No metadata token yet: the first phase (commissioning) issues one.
     if let Some(admin) = actor.filter(|_| input.commission && is_admin && !input.deployed) {
         return start_commissioning(c, admin, &node, "");
     }
