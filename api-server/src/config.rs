@@ -4,6 +4,8 @@
 
 use std::path::PathBuf;
 
+pub use ironpool_common::http_body::Pace;
+
 /// Everything the region needs to start. Built by the CLI; tests build it directly.
 #[derive(Debug, Clone)]
 pub struct RegionConfig {
@@ -24,8 +26,18 @@ pub struct RegionConfig {
     /// does. Turning it off accepts clients that reuse one header for a whole run
     /// (the MAAS Ansible collection) at the cost of replay protection.
     pub oauth_reject_nonce_reuse: bool,
-    /// Default request-body limit for API calls that do not upload files.
+    /// Request-body limit for API calls that do not upload files (an
+    /// action that takes uploads declares its own), and for every
+    /// form-encoded body, which is read before authentication because OAuth
+    /// signs its fields.
     pub max_body_bytes: usize,
+    /// Request-body limit for anonymous callers (enlistment, metadata calls
+    /// without credentials), whatever the action accepts from users.
+    pub max_anonymous_body_bytes: usize,
+    /// How fast request bodies must arrive: a body may pause at most
+    /// `timeout` and take at most `timeout` longer than its size needs at
+    /// `min_rate` bytes/s; a slower one is answered 408.
+    pub body_pace: Pace,
     /// Run the durable-job worker in this process (on by default; tests that
     /// count queries turn it off).
     pub run_jobs: bool,
@@ -59,6 +71,8 @@ impl RegionConfig {
             oauth_timestamp_window_secs: 300,
             oauth_reject_nonce_reuse: true,
             max_body_bytes: 2 * 1024 * 1024,
+            max_anonymous_body_bytes: 1024 * 1024,
+            body_pace: Pace::default(),
             run_jobs: true,
             dns_bind: "127.0.0.1:0".into(),
             power_sync_interval_secs: 300,

@@ -61,6 +61,9 @@ pub enum Error {
     /// `retry_after_secs` (sent as `Retry-After`).
     #[error("{message}")]
     TooManyRequests { message: String, retry_after_secs: u64 },
+    /// The request body did not keep the pace the region requires.
+    #[error("The request body did not arrive in time.")]
+    RequestTimeout,
     /// A bug or an unexpected failure of our own. The text is logged, and shown
     /// to the client without internal detail.
     #[error("internal error: {0}")]

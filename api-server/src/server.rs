@@ -121,10 +121,13 @@ pub fn bind(config: RegionConfig) -> Result<Region> {
     }
     let data = web::Data::from(state.clone());
     let routes = web::Data::new(routes());
+    let pace = state.config.body_pace;
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
             .app_data(routes.clone())
+            .app_data(pace)
+            .wrap(from_fn(ironpool_common::http_body::paced_bodies))
             .wrap(from_fn(http::router::log_request))
             .default_service(web::to(http::router::entry))
     })

@@ -82,7 +82,8 @@ struct Request {
 }
 
 async fn read(req: &HttpRequest, payload: web::Payload, state: &AppState) -> Result<Request> {
-    let body = http::router::read_body_limited(payload, BODY_LIMIT).await?;
+    let limit = http::router::limit_before_auth(req, &state.config, BODY_LIMIT);
+    let body = http::router::read_body_limited(payload, limit).await?;
     let mut params = Params::default();
     params.extend_urlencoded(req.query_string().as_bytes());
     let query_len = params.pairs().len();

@@ -11,11 +11,9 @@ use crate::http::reply::{JSON_UTF8, TEXT_UTF8};
 
 pub fn status_of(e: &Error) -> StatusCode {
     match e {
-        Error::BadRequest(_)
-        | Error::Validation(_)
-        | Error::UnrecognisedSignature { .. }
-        // Django rejects oversized bodies as a bad request; MAAS clients see 400.
-        | Error::PayloadTooLarge { .. } => StatusCode::BAD_REQUEST,
+        Error::BadRequest(_) | Error::Validation(_) | Error::UnrecognisedSignature { .. } => StatusCode::BAD_REQUEST,
+        Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        Error::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         Error::Unauthorized(_) | Error::OAuth(_) => StatusCode::UNAUTHORIZED,
         Error::Forbidden(_) => StatusCode::FORBIDDEN,
         Error::NotFound(_) | Error::NotFoundText(_) | Error::UnknownEndpoint(_) => StatusCode::NOT_FOUND,
