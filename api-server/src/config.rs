@@ -4,6 +4,8 @@
 
 use std::path::PathBuf;
 
+pub use ironpool_common::http_body::Pace;
+
 /// Everything the region needs to start. Built by the CLI; tests build it directly.
 #[derive(Debug, Clone)]
 pub struct RegionConfig {
@@ -24,8 +26,18 @@ pub struct RegionConfig {
     /// does. Turning it off accepts clients that reuse one header for a whole run
     /// (the MAAS Ansible collection) at the cost of replay protection.
     pub oauth_reject_nonce_reuse: bool,
-    /// Default request-body limit for API calls that do not upload files.
+    /// Request-body limit for API calls that do not upload files (an
+    /// action that takes uploads declares its own), and for every
+    /// form-encoded body, which is read before authentication because OAuth
+    /// signs its fields.
     pub max_body_bytes: usize,
+    /// Request-body limit for anonymous callers (enlistment, metadata calls
+    /// without credentials), whatever the action accepts from users.
+    pub max_anonymous_body_bytes: usize,
+    /// How fast request bodies must arrive: a body may pause at most
+    /// `timeout` and take at most `timeout` longer than its size needs at
+    /// `min_rate` bytes/s; a slower one is answered 408.
+    pub body_pace: Pace,
     /// Run the durable-job worker in this process (on by default; tests that
     /// count queries turn it off).
     pub run_jobs: bool,
@@ -37,6 +49,13 @@ pub struct RegionConfig {
     /// Seconds between power-state syncs of every machine with a BMC
     /// (MAAS polls every 5 minutes); 0 disables them.
     pub power_sync_interval_secs: u64,
+    /// Wrong passwords for one username before its password logins are
+    /// refused with 429 (`engine::login_guard`); 0 turns the limit off.
+    pub login_max_failures: u32,
+    /// Failures are counted over this many seconds from the first one.
+    pub login_failure_window_secs: u64,
+    /// How long a locked username (or source address) stays locked.
+    pub login_lockout_secs: u64,
 }
 
 impl RegionConfig {
@@ -52,9 +71,14 @@ impl RegionConfig {
             oauth_timestamp_window_secs: 300,
             oauth_reject_nonce_reuse: true,
             max_body_bytes: 2 * 1024 * 1024,
+            max_anonymous_body_bytes: 1024 * 1024,
+            body_pace: Pace::default(),
             run_jobs: true,
             dns_bind: "127.0.0.1:0".into(),
             power_sync_interval_secs: 300,
+            login_max_failures: 10,
+            login_failure_window_secs: 900,
+            login_lockout_secs: 300,
         }
     }
 }

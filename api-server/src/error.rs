@@ -57,6 +57,13 @@ pub enum Error {
     /// The request body exceeds the limit for this endpoint.
     #[error("Request body too large: the limit for this endpoint is {limit} bytes.")]
     PayloadTooLarge { limit: usize },
+    /// Too many attempts (password logins); the client may retry after
+    /// `retry_after_secs` (sent as `Retry-After`).
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after_secs: u64 },
+    /// The request body did not keep the pace the region requires.
+    #[error("The request body did not arrive in time.")]
+    RequestTimeout,
     /// A bug or an unexpected failure of our own. The text is logged, and shown
     /// to the client without internal detail.
     #[error("internal error: {0}")]

@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod config;
+pub mod data_dir;
 pub mod db;
 pub mod dns;
 pub mod engine;

@@ -32,9 +32,11 @@ fn now() -> i64 {
 
 /// Checks the signature header; one message for every failure, so a caller
 /// learns nothing about which part was wrong.
+fn refused() -> Error {
+    Error::Unauthorized("Rack authentication failed: check the shared secret (`ironpool secret`).".into())
+}
+
 fn authenticate(req: &HttpRequest, state: &AppState, body: &[u8]) -> Result<()> {
-    let refused =
-        || Error::Unauthorized("Rack authentication failed: check the shared secret (`ironpool secret`).".into());
     let header = req.headers().get(proto::AUTH_HEADER).and_then(|v| v.to_str().ok()).ok_or_else(refused)?;
     let signed = proto::parse_header(header).ok_or_else(refused)?;
     let path = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("");
@@ -57,6 +59,12 @@ fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
 }
 
 async fn dispatch(req: &HttpRequest, payload: web::Payload, state: Arc<AppState>, call: &str) -> Result<HttpResponse> {
+    // The signature covers the body, but a request without a current
+    // signature header is refused before its body is read.
+    let signed = req.headers().get(proto::AUTH_HEADER).and_then(|v| v.to_str().ok()).and_then(proto::parse_header);
+    if signed.is_none_or(|s| (now() - s.ts).abs() > proto::MAX_SKEW_SECS) {
+        return Err(refused());
+    }
     let body = read_body_limited(payload, BODY_LIMIT).await?;
     authenticate(req, &state, &body)?;
     let method = req.method().as_str();

@@ -11,6 +11,7 @@ use futures_util::future::LocalBoxFuture;
 
 use crate::api;
 use crate::config::RegionConfig;
+use crate::data_dir;
 use crate::db::Datastore;
 use crate::dns;
 use crate::engine;
@@ -31,8 +32,7 @@ pub struct Region {
 
 /// Opens the database (migrating it) and builds the shared state.
 pub fn state(config: RegionConfig) -> Result<Arc<AppState>> {
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| Error::Internal(format!("cannot create data dir {}: {e}", config.data_dir.display())))?;
+    data_dir::secure(&config.data_dir, &config.database_url)?;
     let db = Datastore::open(&config.database_url, config.db_pool_size)?;
     let rack_secret = match db.blocking(engine::racks::ensure_secret) {
         Ok(s) => s,
@@ -43,7 +43,13 @@ pub fn state(config: RegionConfig) -> Result<Arc<AppState>> {
     };
     engine::racks::write_secret_file(&config.data_dir, &rack_secret)?;
     let images = engine::image_store::ImageStore::new(&config.data_dir);
+    let logins = engine::login_guard::LoginGuard::new(engine::login_guard::LoginLimits {
+        max_failures: config.login_max_failures,
+        failure_window: std::time::Duration::from_secs(config.login_failure_window_secs),
+        lockout: std::time::Duration::from_secs(config.login_lockout_secs),
+    });
     Ok(Arc::new(AppState {
+        logins,
         db,
         images,
         config,
@@ -115,10 +121,13 @@ pub fn bind(config: RegionConfig) -> Result<Region> {
     }
     let data = web::Data::from(state.clone());
     let routes = web::Data::new(routes());
+    let pace = state.config.body_pace;
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
             .app_data(routes.clone())
+            .app_data(pace)
+            .wrap(from_fn(ironpool_common::http_body::paced_bodies))
             .wrap(from_fn(http::router::log_request))
             .default_service(web::to(http::router::entry))
     })

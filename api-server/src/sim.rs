@@ -106,9 +106,8 @@ async fn boot_once(
     let action = state.db.run(move |c| engine::metadata::boot_action(c, &mac)).await.map_err(|e| e.to_string())?;
     let url = match action {
         BootAction::Enlist => format!("{region}/MAAS/metadata/latest/enlist-preseed/?op=get_enlist_preseed"),
-        BootAction::Ephemeral { system_id } => {
-            format!("{region}/MAAS/metadata/latest/by-id/{system_id}/?op=get_preseed")
-        }
+        // What the rack's boot configuration would put on the kernel command line.
+        BootAction::Ephemeral { preseed_path, .. } => format!("{region}/MAAS/metadata/{preseed_path}"),
         BootAction::LocalDisk => return Ok(()),
     };
     let outcome = agent.boot(http, &url).await.map_err(|e| e.to_string())?;

@@ -59,6 +59,27 @@ backend_tests!(users_endpoints_by_role, |b| async move {
     let v = r.json();
     assert!(v["username"][0].as_str().unwrap().contains("valid username"), "{v}");
     assert!(v["email"][0].as_str().unwrap().contains("valid email"), "{v}");
+    // Look-alike and non-ASCII names are refused (Cyrillic а in "аdmin").
+    for name in ["\u{430}dmin", "jos\u{e9}", "bob\u{200b}"] {
+        let r = s
+            .post(
+                Some(&admin),
+                "users/",
+                &[("username", name), ("email", "h@example.com"), ("password", "p"), ("is_superuser", "0")],
+            )
+            .await;
+        assert_eq!(r.status, 400, "{name}: {}", r.body);
+        assert!(r.json()["username"][0].as_str().unwrap().contains("valid username"), "{}", r.body);
+    }
+    let long = "a".repeat(151);
+    let r = s
+        .post(
+            Some(&admin),
+            "users/",
+            &[("username", long.as_str()), ("email", "h@example.com"), ("password", "p"), ("is_superuser", "0")],
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
     let r = s.post(Some(&admin), "users/", &[("username", "x"), ("email", "x@y.z"), ("password", "p")]).await;
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["is_superuser"][0], "This field is required.");
@@ -95,8 +116,10 @@ backend_tests!(users_endpoints_by_role, |b| async move {
     let r = s.call(Some(&admin), "DELETE", "users/admin/", &[]).await;
     assert_eq!(r.status, 400);
     assert_eq!(r.body, "An administrator cannot self-delete.");
+    // MAAS looks the new owner up with get_object_or_404.
     let r = s.call(Some(&admin), "DELETE", "users/new1/", &[("transfer_resources_to", "ghost")]).await;
-    assert_eq!(r.status, 400);
+    assert_eq!(r.status, 404);
+    assert_eq!(r.body, "No User matches the given query.");
     let r = s.call(Some(&admin), "DELETE", "users/new1/", &[]).await;
     assert_eq!(r.status, 204);
     assert_eq!(r.content_type, None);
@@ -315,3 +338,148 @@ backend_tests!(password_authentication, |b| async move {
     assert_eq!(r.json()["no_users"], false);
     assert_eq!(r.json()["authenticated"], false);
 });
+
+backend_tests!(delete_user_with_resources, |b| async move {
+    let s = TestServer::start(b);
+    let admin = s.user("admin", true).await;
+    let alice = s.user("alice", false).await;
+    s.user("bob", false).await;
+    let sid = ready_machine(&s, &admin, "m1", 2, 2048).await;
+    let r = s.post(Some(&alice), "machines/?op=allocate", &[("system_id", sid.as_str())]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = s.post(Some(&admin), "subnets/", &[("cidr", "10.77.0.0/24")]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = s.post(Some(&alice), "ipaddresses/?op=reserve", &[("ip", "10.77.0.5")]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    // Owning resources: refused with MAAS's text, nothing deleted (was a 500).
+    let r = s.call(Some(&admin), "DELETE", "users/alice/", &[]).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.body, "User alice cannot be deleted: 1 static IP address(es), 1 node(s) are still allocated");
+    assert_eq!(s.get(Some(&alice), "users/?op=whoami").await.status, 200);
+    assert_eq!(machine(&s, &admin, &sid).await["owner"], "alice");
+
+    // Transferred: bob owns the machine and the reservation, alice is gone.
+    let r = s.call(Some(&admin), "DELETE", "users/alice/?transfer_resources_to=bob", &[]).await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_eq!(s.get(Some(&admin), "users/alice/").await.status, 404);
+    assert_eq!(s.get(Some(&alice), "users/?op=whoami").await.status, 401);
+    let m = machine(&s, &admin, &sid).await;
+    assert_eq!(m["owner"], "bob");
+    assert_eq!(m["status_name"], "Allocated");
+    let ips = s.get(Some(&admin), "ipaddresses/?all=true").await.json();
+    let owners: Vec<&str> = ips.as_array().unwrap().iter().filter_map(|a| a["owner"].as_str()).collect();
+    assert_eq!(owners, vec!["bob"], "{ips}");
+});
+
+backend_tests!(deactivate_user, |b| async move {
+    let s = TestServer::start(b);
+    let admin = s.user("admin", true).await;
+    let carol = s.user("carol", false).await;
+    let login = |user: &'static str, pw: &'static str| {
+        let url = format!("{}/MAAS/accounts/authenticate/", s.origin);
+        async move { client().post(url).form(&[("username", user), ("password", pw)]).send().await.unwrap().status() }
+    };
+    assert_eq!(s.get(Some(&carol), "users/?op=whoami").await.status, 200);
+
+    assert_eq!(s.call(Some(&carol), "PUT", "users/carol/", &[("is_active", "false")]).await.status, 403);
+    let r = s.call(Some(&admin), "PUT", "users/carol/", &[("is_active", "maybe")]).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.json()["is_active"][0].as_str().unwrap().contains("valid boolean"), "{}", r.body);
+    assert_eq!(s.call(Some(&admin), "PUT", "users/carol/", &[]).await.status, 400);
+    let r = s.call(Some(&admin), "PUT", "users/admin/", &[("is_active", "false")]).await;
+    expect(&r, 400, "cannot deactivate their own account");
+    assert_eq!(s.call(Some(&admin), "PUT", "users/nobody/", &[("is_active", "false")]).await.status, 404);
+
+    let r = s.call(Some(&admin), "PUT", "users/carol/", &[("is_active", "false")]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["username"], "carol");
+    // Her token and her password stop working at once (MAAS: 403 for an inactive user).
+    let r = s.get(Some(&carol), "users/?op=whoami").await;
+    assert_eq!(r.status, 403);
+    assert_eq!(r.body, "User is not allowed access to this API.");
+    assert_eq!(login("carol", "carol-password").await, 403);
+
+    let r = s.call(Some(&admin), "PUT", "users/carol/", &[("is_active", "true")]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(s.get(Some(&carol), "users/?op=whoami").await.status, 200);
+    assert_eq!(login("carol", "carol-password").await, 200);
+});
+
+async fn password_login(s: &TestServer, user: &str, pw: &str) -> reqwest::Response {
+    client()
+        .post(format!("{}/MAAS/accounts/authenticate/", s.origin))
+        .form(&[("username", user), ("password", pw)])
+        .send()
+        .await
+        .unwrap()
+}
+
+backend_tests!(login_rate_limit, |b| async move {
+    // A lockout longer than any test run: the right password must stay refused.
+    let s = TestServer::start_with(b, |c| {
+        c.login_max_failures = 3;
+        c.login_lockout_secs = 3600;
+    });
+    s.user("dave", false).await;
+    s.user("erin", false).await;
+    for _ in 0..3 {
+        assert_eq!(password_login(&s, "dave", "wrong").await.status(), 403);
+    }
+    let r = password_login(&s, "dave", "dave-password").await;
+    assert_eq!(r.status(), 429);
+    let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(retry > 60 && retry <= 3600, "{retry}");
+    let body = r.text().await.unwrap();
+    assert!(body.contains("Too many failed login attempts"), "{body}");
+    // Another user from the same address is unaffected.
+    assert_eq!(password_login(&s, "erin", "erin-password").await.status(), 200);
+    // Unknown usernames are counted like known ones (no enumeration).
+    for _ in 0..3 {
+        assert_eq!(password_login(&s, "ghost", "x").await.status(), 403);
+    }
+    assert_eq!(password_login(&s, "ghost", "x").await.status(), 429);
+});
+
+backend_tests!(login_lockout_expires, |b| async move {
+    let s = TestServer::start_with(b, |c| {
+        c.login_max_failures = 2;
+        c.login_lockout_secs = 1;
+    });
+    s.user("fay", false).await;
+    // A success clears the count: two failures around it never lock.
+    assert_eq!(password_login(&s, "fay", "wrong").await.status(), 403);
+    assert_eq!(password_login(&s, "fay", "fay-password").await.status(), 200);
+    assert_eq!(password_login(&s, "fay", "wrong").await.status(), 403);
+    assert_eq!(password_login(&s, "fay", "fay-password").await.status(), 200);
+    for _ in 0..2 {
+        assert_eq!(password_login(&s, "fay", "wrong").await.status(), 403);
+    }
+    // Waiting longer than the lockout is the only way back in; no upper bound
+    // on how long the box takes is assumed.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(password_login(&s, "fay", "fay-password").await.status(), 200);
+});
+
+/// A region started on a data directory that does not exist yet keeps it
+/// private: 0700, and the database (with its WAL and shared-memory files)
+/// and the rack secret 0600, although the process umask is the usual 022.
+#[actix_web::test]
+async fn data_dir_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let db = TestDb::new(Backend::Sqlite);
+    let dir = db.dir.path().join("fresh");
+    let file = dir.join("ironpool.db");
+    let url = format!("sqlite://{}", file.display());
+    let s = TestServer::start_on(db, |c| {
+        c.data_dir = dir.clone();
+        c.database_url = url.clone();
+    });
+    // A write, so SQLite has its WAL and shared-memory files open.
+    s.user("writer", false).await;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    for name in ["ironpool.db", "ironpool.db-wal", "ironpool.db-shm", "secret"] {
+        assert_eq!(mode(&dir.join(name)), 0o600, "{name}");
+    }
+}

@@ -183,7 +183,7 @@ backend_tests!(body_encodings, |b| async move {
             .unwrap(),
     )
     .await;
-    assert_eq!(r.status, 400);
+    assert_eq!(r.status, 413);
     assert!(r.body.contains("too large"), "{}", r.body);
 });
 

@@ -415,6 +415,14 @@ backend_tests!(transitions_and_admin_ops, |b| async move {
     assert_eq!(r.json()["power_type"], "ipmi");
     assert_eq!(s.call(Some(&admin), "PUT", &format!("machines/{sid}/"), &[("swap_size", "huge")]).await.status, 400);
     assert_eq!(s.call(Some(&admin), "PUT", &format!("machines/{sid}/"), &[("disable_ipv4", "true")]).await.status, 400);
+    // Negative hardware counts are refused, naming the field; nothing changes.
+    for (field, value) in [("memory", "-5"), ("cpu_count", "-1"), ("memory", "9223372036854775808")] {
+        let r = s.call(Some(&admin), "PUT", &format!("machines/{sid}/"), &[(field, value)]).await;
+        assert_eq!(r.status, 400, "{field}={value}: {}", r.body);
+        assert!(r.json().get(field).is_some(), "{}", r.body);
+    }
+    let m = machine(&s, &admin, &sid).await;
+    assert!(m["memory"].as_i64().unwrap() >= 0 && m["cpu_count"].as_i64().unwrap() >= 0, "{m}");
 
     // DELETE by an admin: 204, then 404.
     let r = s.call(Some(&admin), "DELETE", &format!("machines/{sid}/"), &[]).await;

@@ -166,8 +166,11 @@ backend_tests!(routes_and_failures, |b| async move {
     assert!(r.body.contains("metadata_url: \"http://") && !r.body.contains("token_key"), "{}", r.body);
     assert_eq!(md_get(&s, None, "latest/enlist-preseed/?op=bogus").await.status, 400);
 
-    // get_preseed: only while booting an ephemeral environment.
-    let r = md_get(&s, None, &format!("latest/by-id/{sid}/?op=get_preseed")).await;
+    // get_preseed: only while booting an ephemeral environment, and only at
+    // the boot configuration's URL (with the phase's boot secret) or to the
+    // node itself (tests/security_tokens.rs has the refusals).
+    assert_eq!(md_get(&s, None, &format!("latest/by-id/{sid}/?op=get_preseed")).await.status, 403);
+    let r = md_get(&s, Some(&key), &format!("latest/by-id/{sid}/?op=get_preseed")).await;
     assert_eq!(r.status, 200);
     for part in [&key.consumer, &key.token, &key.secret] {
         assert!(r.body.contains(part.as_str()));
@@ -250,18 +253,26 @@ backend_tests!(routes_and_failures, |b| async move {
     assert_eq!(ifaces.as_array().unwrap().len(), inv.ports().count());
     assert_eq!(script_result_count(&s, &sid).await, 1);
 
-    // Ready ignores signals; an allocated machine refuses them.
-    assert_eq!(signal(&s, &key, "OK", &[]).await.status, 200);
+    // Commissioning is over: its token is revoked (an unknown key), so late
+    // signals and reads get a 401 rather than MAAS's ignored 200.
+    let r = signal(&s, &key, "OK", &[]).await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert_eq!(md_get(&s, Some(&key), "latest/meta-data/").await.status, 401);
+    // An allocated machine has no token at all (admins can still make one,
+    // and the allocated machine refuses signals with it).
     let r = s.post(Some(&alice), "machines/?op=allocate", &[("system_id", &sid)]).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let r = signal(&s, &key, "OK", &[]).await;
+    let allocated = node_key(&s, &admin, &sid).await;
+    assert_ne!(allocated.token, key.token);
+    let r = signal(&s, &allocated, "OK", &[]).await;
     assert_eq!(r.status, 409);
     assert!(r.body.contains("Machine status isn't valid (status is Allocated)"), "{}", r.body);
     assert_eq!(md_get(&s, None, &format!("latest/by-id/{sid}/?op=get_preseed")).await.status, 403);
+    assert_eq!(md_get(&s, Some(&allocated), &format!("latest/by-id/{sid}/?op=get_preseed")).await.status, 403);
 
     // netboot_off / netboot_on.
     let post = |op: &str| {
-        client().post(md_url(&s, &format!("latest/?op={op}"))).header("Authorization", key.plaintext()).send()
+        client().post(md_url(&s, &format!("latest/?op={op}"))).header("Authorization", allocated.plaintext()).send()
     };
     assert_eq!(post("netboot_off").await.unwrap().status(), 200);
     assert_eq!(machine(&s, &admin, &sid).await["netboot"], false);
@@ -384,7 +395,8 @@ backend_tests!(simulated_lifecycle, |b| async move {
     let r = s.post(Some(&alice), &format!("machines/{sid}/?op=release"), &[]).await;
     assert_eq!(r.status, 200, "{}", r.body);
     wait_status(&s, &admin, sid, "Ready").await;
-    assert_eq!(md_get(&s, Some(&key), "latest/user-data").await.status, 404);
+    // The deploy's token died with the release.
+    assert_eq!(md_get(&s, Some(&key), "latest/user-data").await.status, 401);
 
     // Deploy again, release with erase: the machine boots to erase, → Ready.
     let sid = &ids[1];
@@ -447,16 +459,19 @@ async fn the_installation_config_names_the_image_and_its_absence_is_clear() {
     let admin = s.user("admin", true).await;
     let one = ready_machine(&s, &admin, "inst-one", 2, 2048).await;
     let two = ready_machine(&s, &admin, "inst-two", 2, 2048).await;
-    let key_one = node_key(&s, &admin, &one).await;
+    let ready_key = node_key(&s, &admin, &one).await;
 
     // Not deploying: nothing to install; anonymous: 401.
-    assert_eq!(md_get(&s, Some(&key_one), "curtin/latest/user-data").await.status, 409);
+    assert_eq!(md_get(&s, Some(&ready_key), "curtin/latest/user-data").await.status, 409);
     assert_eq!(md_get(&s, None, "curtin/latest/user-data").await.status, 401);
-    assert_eq!(md_get(&s, Some(&key_one), "curtin/2019-01-01/user-data").await.status, 404);
+    assert_eq!(md_get(&s, Some(&ready_key), "curtin/2019-01-01/user-data").await.status, 404);
 
     // Deploying the default series with no image uploaded: a 404 that says so.
     let r = s.post(Some(&admin), &format!("machines/{one}/?op=deploy"), &[]).await;
     assert_eq!(r.status, 200, "{}", r.body);
+    // The deploy is a new phase with its own token.
+    assert_eq!(md_get(&s, Some(&ready_key), "curtin/latest/user-data").await.status, 401);
+    let key_one = node_key(&s, &admin, &one).await;
     let r = md_get(&s, Some(&key_one), "curtin/latest/user-data").await;
     assert_eq!(r.status, 404, "{}", r.body);
     assert!(r.body.contains("ubuntu/noble") && r.body.contains("boot-resources/"), "{}", r.body);

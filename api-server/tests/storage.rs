@@ -455,6 +455,8 @@ backend_tests!(partitions, |b| async move {
     expect(&s.post(Some(&admin), &coll, &[("size", "100G")]).await, 400, "not enough free space");
     expect(&s.post(Some(&admin), &coll, &[("size", "1K")]).await, 400, "greater than or equal to");
     expect(&s.post(Some(&admin), &coll, &[("size", "x")]).await, 400, "size");
+    // An absurd size is refused as too large before any arithmetic on it.
+    expect(&s.post(Some(&admin), &coll, &[("size", "9223372036854775807")]).await, 400, "less than or equal to");
     let r = s.post(Some(&admin), &coll, &[("size", "10G"), ("bootable", "true")]).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let p1 = r.json();

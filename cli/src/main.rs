@@ -5,6 +5,7 @@
 mod bench;
 mod images;
 mod rack;
+mod secrets;
 mod settings;
 
 use std::process::ExitCode;
@@ -35,8 +36,14 @@ enum Command {
         #[arg(long, env = "IRONPOOL_REGION_URL", value_delimiter = ',', required = true)]
         region_url: Vec<String>,
         /// The region's shared rack secret (`ironpool secret` on the region).
+        /// Visible to other users in `ps`: prefer --secret-file or the
+        /// environment variable.
         #[arg(long, env = "IRONPOOL_SECRET", hide_env_values = true)]
-        secret: String,
+        secret: Option<String>,
+        /// A file holding the rack secret (e.g. a copy of the region's
+        /// `<data-dir>/secret`, mode 0600).
+        #[arg(long, env = "IRONPOOL_SECRET_FILE", conflicts_with = "secret")]
+        secret_file: Option<std::path::PathBuf>,
         /// Where the rack keeps its identity, cached configuration, leases and boot files.
         #[arg(long, env = "IRONPOOL_RACK_DATA_DIR", default_value = "/var/lib/ironpool-rack")]
         rack_data_dir: std::path::PathBuf,
@@ -81,8 +88,13 @@ enum Command {
     Createadmin {
         #[arg(long)]
         username: String,
+        /// The password. Visible to other users in `ps`: prefer
+        /// --password-file or the environment variable.
         #[arg(long, env = "IRONPOOL_ADMIN_PASSWORD", hide_env_values = true)]
-        password: String,
+        password: Option<String>,
+        /// A file holding the password (its trailing newline is ignored).
+        #[arg(long, conflicts_with = "password")]
+        password_file: Option<std::path::PathBuf>,
         #[arg(long)]
         email: String,
     },
@@ -158,9 +170,31 @@ fn main() -> ExitCode {
             }
         };
     }
-    if let Command::Rack { region_url, secret, rack_data_dir, http_listen, tftp_listen, dhcp_listen, dhcp_interface } =
-        cli.command
+    if let Command::Rack {
+        region_url,
+        secret,
+        secret_file,
+        rack_data_dir,
+        http_listen,
+        tftp_listen,
+        dhcp_listen,
+        dhcp_interface,
+    } = cli.command
     {
+        let secret = match secrets::resolve("--secret", "IRONPOOL_SECRET", secret, secret_file.as_deref(), true) {
+            Ok(Some(s)) => s,
+            Ok(None) => {
+                eprintln!(
+                    "ironpool rack: the rack secret is required: --secret-file FILE or IRONPOOL_SECRET \
+                     (`ironpool secret` on the region prints it)"
+                );
+                return ExitCode::FAILURE;
+            }
+            Err(e) => {
+                eprintln!("ironpool rack: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        };
         let args = rack::RackArgs {
             region_urls: region_url,
             secret,
@@ -213,6 +247,8 @@ fn run(command: Command, config: RegionConfig) -> anyhow::Result<()> {
         Command::Serve => serve_region(config, None, true),
         Command::Demo { admin_username, admin_password, machines, step_delay_ms } => {
             let db = open(&config)?;
+            let admin_password =
+                secrets::resolve("--admin-password", "IRONPOOL_DEMO_PASSWORD", admin_password, None, false)?;
             let password = match admin_password {
                 Some(p) => p,
                 None => random_password()?,
@@ -246,11 +282,17 @@ fn run(command: Command, config: RegionConfig) -> anyhow::Result<()> {
             print_lines(std::iter::once(secret))
         }
         Command::Migrate => {
+            ironpool_region::data_dir::secure(&config.data_dir, &config.database_url)?;
             let n = db::migrate(&config.database_url)?;
             println!("Applied {n} migration(s) to {}.", redact_url(&config.database_url));
             Ok(())
         }
-        Command::Createadmin { username, password, email } => {
+        Command::Createadmin { username, password, password_file, email } => {
+            let password =
+                secrets::resolve("--password", "IRONPOOL_ADMIN_PASSWORD", password, password_file.as_deref(), true)?
+                    .ok_or_else(|| {
+                        anyhow::anyhow!("a password is required: --password-file FILE or IRONPOOL_ADMIN_PASSWORD")
+                    })?;
             let db = open(&config)?;
             if db.blocking(|c| users::by_username(c, &username))?.is_some() {
                 anyhow::bail!("a user named '{username}' already exists");
@@ -383,7 +425,7 @@ fn display_addr(addr: std::net::SocketAddr) -> String {
 }
 
 fn open(config: &RegionConfig) -> anyhow::Result<Datastore> {
-    std::fs::create_dir_all(&config.data_dir)?;
+    ironpool_region::data_dir::secure(&config.data_dir, &config.database_url)?;
     Ok(Datastore::open(&config.database_url, 2)?)
 }
 

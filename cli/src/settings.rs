@@ -38,9 +38,17 @@ pub struct FileConfig {
     pub oauth_timestamp_window_secs: Option<i64>,
     pub oauth_reject_nonce_reuse: Option<bool>,
     pub max_body_bytes: Option<usize>,
+    pub max_anonymous_body_bytes: Option<usize>,
+    /// Request bodies: longest pause, and grace beyond `body_min_rate` (408 after).
+    pub body_timeout_secs: Option<u64>,
+    pub body_min_rate: Option<u64>,
     /// DNS server address (`ip:port`; empty disables it).
     pub dns_bind: Option<String>,
     pub power_sync_interval_secs: Option<u64>,
+    /// Password-login limiting (`engine::login_guard`).
+    pub login_max_failures: Option<u32>,
+    pub login_failure_window_secs: Option<u64>,
+    pub login_lockout_secs: Option<u64>,
     /// tracing filter, e.g. `info` or `ironpool=debug` (RUST_LOG wins).
     pub log: Option<String>,
 }
@@ -84,8 +92,26 @@ impl Settings {
         if let Some(v) = file.max_body_bytes {
             region.max_body_bytes = v;
         }
+        if let Some(v) = file.max_anonymous_body_bytes {
+            region.max_anonymous_body_bytes = v;
+        }
+        if let Some(v) = file.body_timeout_secs {
+            region.body_pace.timeout = std::time::Duration::from_secs(v);
+        }
+        if let Some(v) = file.body_min_rate {
+            region.body_pace.min_rate = v;
+        }
         if let Some(v) = file.power_sync_interval_secs {
             region.power_sync_interval_secs = v;
+        }
+        if let Some(v) = file.login_max_failures {
+            region.login_max_failures = v;
+        }
+        if let Some(v) = file.login_failure_window_secs {
+            region.login_failure_window_secs = v;
+        }
+        if let Some(v) = file.login_lockout_secs {
+            region.login_lockout_secs = v;
         }
         if let Some(v) = file.dns_bind {
             region.dns_bind = v;
@@ -134,6 +160,19 @@ mod tests {
         assert_eq!(s.region.data_dir, PathBuf::from("/f"));
         assert_eq!(s.region.database_url, "sqlite:///f/ironpool.db");
         assert_eq!(s.region.db_pool_size, 3);
+    }
+
+    #[test]
+    fn body_limits_and_pace_come_from_the_file() {
+        let file: FileConfig =
+            toml::from_str("max_anonymous_body_bytes = 4096\nbody_timeout_secs = 7\nbody_min_rate = 0").unwrap();
+        let s = Settings::merge(&args(), file, false);
+        assert_eq!(s.region.max_anonymous_body_bytes, 4096);
+        assert_eq!(s.region.body_pace.timeout, std::time::Duration::from_secs(7));
+        assert_eq!(s.region.body_pace.min_rate, 0);
+        let d = Settings::merge(&args(), FileConfig::default(), false);
+        assert_eq!(d.region.max_anonymous_body_bytes, 1024 * 1024);
+        assert_eq!(d.region.body_pace.timeout, std::time::Duration::from_secs(30));
     }
 
     #[test]

@@ -374,3 +374,96 @@ fn two_region_processes_on_one_postgres_never_double_allocate() {
     terminate(a);
     terminate(b);
 }
+
+/// `createadmin --password-file` / `IRONPOOL_ADMIN_PASSWORD` and `rack
+/// --secret-file` keep secrets out of argv; the old flags still work but warn.
+/// Also: the region's data directory and database are private (0700/0600).
+#[test]
+fn secrets_stay_off_the_command_line() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let db = format!("sqlite://{}", dir.join("ironpool.db").display());
+    let warning = "other users of this machine can read it";
+
+    let pw_file = tmp.path().join("pw");
+    std::fs::write(&pw_file, "from-a-file\n").unwrap();
+    let out = ironpool(
+        &dir,
+        &db,
+        &["createadmin", "--username", "a1", "--password-file", pw_file.to_str().unwrap(), "--email", "a1@example.com"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!text(&out.stderr).contains(warning), "{}", text(&out.stderr));
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&dir.join("ironpool.db")), 0o600);
+
+    let out = Command::new(BIN)
+        .args(["createadmin", "--username", "a2", "--email", "a2@example.com"])
+        .env("IRONPOOL_DATA_DIR", &dir)
+        .env("IRONPOOL_DATABASE_URL", &db)
+        .env("IRONPOOL_ADMIN_PASSWORD", "from-the-env")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!text(&out.stderr).contains(warning), "{}", text(&out.stderr));
+
+    let out =
+        ironpool(&dir, &db, &["createadmin", "--username", "a3", "--password", "pw", "--email", "a3@example.com"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains(warning), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("--password-file"), "{}", text(&out.stderr));
+
+    let out = Command::new(BIN)
+        .args(["createadmin", "--username", "a4", "--email", "a4@example.com"])
+        .env("IRONPOOL_DATA_DIR", &dir)
+        .env("IRONPOOL_DATABASE_URL", &db)
+        .env_remove("IRONPOOL_ADMIN_PASSWORD")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("password is required"), "{}", text(&out.stderr));
+
+    // The passwords that came from the file (newline dropped) and the environment log in.
+    let (child, addr, _) = start(&dir, &db, &["region"]);
+    for (user, pw) in [("a1", "from-a-file"), ("a2", "from-the-env")] {
+        let body = format!("username={user}&password={pw}");
+        let (st, reply) = http(
+            &addr,
+            "POST",
+            "/MAAS/accounts/authenticate/",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            &body,
+        );
+        assert_eq!(st, 200, "{user}: {reply}");
+    }
+    terminate(child);
+
+    // rack: a missing secret file and no secret at all are clear errors.
+    let rack = |extra: &[&str], secret_env: Option<&str>| {
+        let mut c = Command::new(BIN);
+        c.args(["rack", "--region-url", "http://127.0.0.1:9", "--http-listen", "off", "--tftp-listen", "off"])
+            .args(["--dhcp-listen", "off", "--rack-data-dir", tmp.path().join("rack").to_str().unwrap()])
+            .args(extra)
+            .env_remove("IRONPOOL_SECRET")
+            .env_remove("IRONPOOL_SECRET_FILE")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if let Some(s) = secret_env {
+            c.env("IRONPOOL_SECRET", s);
+        }
+        c.spawn().unwrap()
+    };
+    let out = rack(&["--secret-file", "/nonexistent/secret"], None).wait_with_output().unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("cannot read /nonexistent/secret"), "{}", text(&out.stderr));
+    let out = rack(&[], None).wait_with_output().unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("rack secret is required"), "{}", text(&out.stderr));
+    // --secret on the command line: the warning comes first, before the rack starts (and runs on).
+    let mut child = Server(Some(rack(&["--secret", "abc"], None)));
+    let mut first = String::new();
+    BufReader::new(child.child().stderr.take().unwrap()).read_line(&mut first).unwrap();
+    assert!(first.contains(warning) && first.contains("--secret-file"), "{first}");
+}

@@ -8,6 +8,8 @@ pub mod apikey;
 pub mod deploy;
 pub mod dhcp;
 #[cfg(feature = "http-files")]
+pub mod http_body;
+#[cfg(feature = "http-files")]
 pub mod http_files;
 pub mod inventory;
 pub mod power;

@@ -8,7 +8,27 @@
 //! Authentication is OAuth with the machine's own token (PLAINTEXT in
 //! practice; HMAC-SHA1 is checked too). A user's token is a 403
 //! `Not authenticated as a known node.`; requests without credentials get
-//! the enlistment answers where MAAS gives them.
+//! the enlistment answers where MAAS gives them. A node's token lives for
+//! one phase (`engine::metadata::token`): a revoked one is an unknown key,
+//! 401 `Invalid API key.`
+//!
+//! Two routes MAAS serves anonymously are not anonymous here, because
+//! knowing a system_id is not being the machine:
+//!
+//! - `{v}/by-id/{id}/?op=get_preseed` carries the node's token. It is served
+//!   at `{v}/by-id/{id}/{boot_secret}/?op=get_preseed`, the URL the rack
+//!   puts on the kernel command line (the secret changes with each phase),
+//!   or to the node itself (signed). The plain MAAS URL still works while
+//!   the machine enlists (MAAS's enlistment script fetches it right after
+//!   creating the machine anonymously; there is no tenant data then, and
+//!   enlistment's token is revoked when it ends); otherwise it is a 403
+//!   saying where the preseed is served.
+//! - `{v}/by-id/{id}/?op=netboot_off` (MAAS: curtin's late command, an
+//!   anonymous `wget`) needs the node's token (OAuth) or the boot secret
+//!   segment; anonymous is a 401. Nothing of MAAS's runs it against us: the
+//!   installer is our agent, which calls the signed `{v}/?op=netboot_off`.
+//!   Without this, anyone could turn netboot off for a deploying machine
+//!   and leave it booting an empty disk until the deploy timeout.
 
 use std::sync::Arc;
 
@@ -18,7 +38,7 @@ use actix_web::{web, HttpRequest};
 use crate::db;
 use crate::db::nodes::Node;
 use crate::engine;
-use crate::engine::metadata::{Signal, VERSIONS};
+use crate::engine::metadata::{ByIdCaller, Signal, VERSIONS};
 use crate::error::{Error, Result};
 use crate::http;
 use crate::http::oauth::NodeCaller;
@@ -62,7 +82,8 @@ struct Request {
 }
 
 async fn read(req: &HttpRequest, payload: web::Payload, state: &AppState) -> Result<Request> {
-    let body = http::router::read_body_limited(payload, BODY_LIMIT).await?;
+    let limit = http::router::limit_before_auth(req, &state.config, BODY_LIMIT);
+    let body = http::router::read_body_limited(payload, limit).await?;
     let mut params = Params::default();
     params.extend_urlencoded(req.query_string().as_bytes());
     let query_len = params.pairs().len();
@@ -159,6 +180,16 @@ pub async fn route(req: &HttpRequest, payload: web::Payload, state: Arc<AppState
     }
 }
 
+/// A `by-id/` caller: the boot secret segment if the URL has one, else the
+/// authenticated node, else nobody.
+fn by_id_caller(secret: Option<&str>, node_id: Option<i64>) -> ByIdCaller<'_> {
+    match (secret, node_id) {
+        (Some(s), _) => ByIdCaller::BootSecret(s),
+        (None, Some(id)) => ByIdCaller::Node(id),
+        (None, None) => ByIdCaller::Anonymous,
+    }
+}
+
 fn check_version(v: &str) -> Result<()> {
     if VERSIONS.contains(&v) {
         Ok(())
@@ -193,20 +224,31 @@ async fn versioned(req: &HttpRequest, payload: web::Payload, state: Arc<AppState
                 op => Err(unrecognised("GET", op)),
             }
         }
-        ["by-id", sid, ""] | ["by-id", sid] => {
+        // MAAS's `by-id/{id}/`, and ours with the phase's boot secret as
+        // one more segment (what the rack's boot configuration points at).
+        ["by-id", sid, ""] | ["by-id", sid] | ["by-id", sid, _, ""] | ["by-id", sid, _] => {
             method(req, &["GET", "POST"])?;
             let sid = sid.to_string();
+            let secret = segs.get(2).filter(|s| !s.is_empty()).map(|s| s.to_string());
             let r = read(req, payload, &state).await?;
+            let caller_id = match &r.caller {
+                NodeCaller::Node(n) => Some(n.id),
+                NodeCaller::Anonymous => None,
+            };
             match (req.method().as_str(), r.params.get("op")) {
-                ("GET", Some("get_preseed")) => {
-                    Ok(text(state.db.write(move |c| engine::metadata::get_preseed(c, &base, &sid)).await?))
-                }
+                ("GET", Some("get_preseed")) => Ok(text(
+                    state
+                        .db
+                        .write(move |c| {
+                            engine::metadata::get_preseed(c, &base, &sid, by_id_caller(secret.as_deref(), caller_id))
+                        })
+                        .await?,
+                )),
                 ("POST", Some("netboot_off")) => {
                     state
                         .db
                         .write(move |c| {
-                            let n = db::nodes::by_system_id(c, &sid)?.ok_or(Error::NotFound("Node"))?;
-                            engine::metadata::set_netboot(c, &n, false)
+                            engine::metadata::netboot_off_by_id(c, &sid, by_id_caller(secret.as_deref(), caller_id))
                         })
                         .await?;
                     Ok(text("OK"))

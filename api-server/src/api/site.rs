@@ -52,7 +52,7 @@ pub async fn route(req: &HttpRequest, payload: web::Payload, state: Arc<AppState
             let mut p = Params::default();
             let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
             p.extend_body(ct, &body)?;
-            authenticate(&state, &p).await
+            authenticate(&state, req.peer_addr().map(|a| a.ip()), &p).await
         }
         "/MAAS/accounts/login/" => {
             only(method, &["GET"])?;
@@ -95,15 +95,17 @@ fn landing(req: &HttpRequest) -> Reply {
 
 /// `POST /MAAS/accounts/authenticate/`: checks a password without creating a
 /// session and returns an API token (`maas-api.md` §5.7). Bad credentials and
-/// inactive users are 403, as python-libmaas expects.
-async fn authenticate(state: &AppState, p: &Params) -> Result<Reply> {
+/// inactive users are 403, as python-libmaas expects; repeated failures are
+/// 429 with `Retry-After` (`engine::login_guard`). The source address is the
+/// TCP peer, never a forwarded-for header a client could forge.
+async fn authenticate(state: &AppState, addr: Option<std::net::IpAddr>, p: &Params) -> Result<Reply> {
     let username = p.get("username").unwrap_or("").to_string();
     let password = p.get("password").unwrap_or("").to_string();
     if username.is_empty() || password.is_empty() {
         return Err(Error::Forbidden("Username and password are required.".into()));
     }
     let consumer = p.get_nonempty("consumer").map(str::to_string);
-    let user = engine::accounts::authenticate(&state.db, username, password)
+    let user = engine::accounts::authenticate(&state.db, &state.logins, addr, username, password)
         .await?
         .ok_or_else(|| Error::Forbidden("Invalid username or password.".into()))?;
     let t = state.db.write(move |c| engine::accounts::token_for_login(c, user.id, consumer.as_deref())).await?;

@@ -33,12 +33,20 @@ pub fn handlers() -> Vec<Handler> {
             .action(Action::new(Method::Get, None, "Retrieve a user", handler_fn!(read)))
             .action(
                 Action::new(Method::Delete, None, "Delete a user", handler_fn!(delete))
-                    .describe("Administrators only. An administrator cannot delete their own account.")
+                    .describe("Administrators only. An administrator cannot delete their own account. A user who still owns machines, devices, IP reservations or IP ranges is refused unless transfer_resources_to names who gets them.")
                     .params(&[optional(
                         "transfer_resources_to",
                         "String",
                         "Username to receive the deleted user's resources.",
                     )]),
+            )
+            .action(
+                Action::new(Method::Put, None, "Activate or deactivate a user", handler_fn!(update))
+                    .describe(
+                        "Administrators only; an Ironpool addition (MAAS does this in its web UI only). A deactivated \
+                         user can no longer log in and their API tokens are refused (403).",
+                    )
+                    .params(&[required("is_active", "Boolean", "false deactivates the user, true reactivates them.")]),
             ),
     ]
 }
@@ -85,14 +93,21 @@ async fn read(ctx: Ctx) -> Result<Reply> {
 
 async fn delete(ctx: Ctx) -> Result<Reply> {
     let actor = ctx.admin()?.clone();
-    if let Some(to) = ctx.params.get_nonempty("transfer_resources_to") {
-        let to = to.to_string();
-        let exists = ctx.db().run(move |c| db::users::by_username(c, &to)).await?.is_some();
-        if !exists {
-            return Err(Error::BadRequest("The user to transfer resources to does not exist.".into()));
-        }
-    }
+    let to = ctx.params.get_nonempty("transfer_resources_to").map(str::to_string);
     let name = ctx.path("username").to_string();
-    ctx.db().write(move |c| engine::accounts::delete_user(c, &actor, &name)).await?;
+    ctx.db().write(move |c| engine::accounts::delete_user(c, &actor, &name, to.as_deref())).await?;
     Ok(Reply::NoContent)
+}
+
+async fn update(ctx: Ctx) -> Result<Reply> {
+    let actor = ctx.admin()?.clone();
+    let name = ctx.path("username").to_string();
+    let Some(v) = ctx.params.get_nonempty("is_active") else {
+        // Nothing else is editable here; say so rather than answer 200 for a no-op.
+        return Err(Error::required("is_active"));
+    };
+    let active = engine::parse_bool(v)
+        .ok_or_else(|| Error::field("is_active", format!("'{v}' is not a valid boolean; use true or false.")))?;
+    let user = ctx.db().write(move |c| engine::accounts::set_active(c, &actor, &name, active)).await?;
+    Ok(Reply::json(user_json(&user)))
 }

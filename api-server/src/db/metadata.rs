@@ -1,5 +1,6 @@
-//! Queries of the metadata API's tables: each node's own OAuth token and the
-//! script results its ephemeral environment reports.
+//! Queries of the metadata API's tables: each node's own OAuth token (one
+//! row per node: the current phase's) and the script results its ephemeral
+//! environment reports.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -16,6 +17,8 @@ pub struct NodeToken {
     pub token_key: String,
     pub token_secret: String,
     pub created_at: NaiveDateTime,
+    /// The phase's part of the preseed URL ('' on rows older than it).
+    pub boot_secret: String,
 }
 
 pub fn token_of(c: &mut DbConn, node_id: i64) -> Result<Option<NodeToken>> {
@@ -24,6 +27,12 @@ pub fn token_of(c: &mut DbConn, node_id: i64) -> Result<Option<NodeToken>> {
 
 pub fn insert_token(c: &mut DbConn, t: &NodeToken) -> Result<()> {
     diesel::insert_into(node_tokens::table).values(t).execute(c).map_err(from_diesel)?;
+    Ok(())
+}
+
+/// Deletes the node's token: whoever holds it is a stranger from now on.
+pub fn delete_token(c: &mut DbConn, node_id: i64) -> Result<()> {
+    diesel::delete(node_tokens::table.find(node_id)).execute(c).map_err(from_diesel)?;
     Ok(())
 }
 

@@ -6,7 +6,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::db::schema::{interfaces, ip_addresses, nodes, rack_controllers};
+use crate::db::schema::{interfaces, ip_addresses, node_tokens, nodes, rack_controllers};
 use crate::db::types::NodeType;
 use crate::db::{from_diesel, DbConn};
 use crate::error::Result;
@@ -72,12 +72,14 @@ pub struct BootRow {
     pub hostname: String,
     pub status: i32,
     pub netboot: bool,
+    /// The boot secret of the node's current token (none between phases).
+    pub boot_secret: Option<String>,
 }
 
 /// Every machine interface with a MAC, machines in id order (one query).
 pub fn boot_rows(c: &mut DbConn, machine_type: NodeType) -> Result<Vec<BootRow>> {
     interfaces::table
-        .inner_join(nodes::table)
+        .inner_join(nodes::table.left_join(node_tokens::table))
         .filter(nodes::node_type.eq(machine_type))
         .filter(interfaces::mac_address.is_not_null())
         .filter(interfaces::iftype.eq("physical"))
@@ -88,6 +90,7 @@ pub fn boot_rows(c: &mut DbConn, machine_type: NodeType) -> Result<Vec<BootRow>>
             nodes::hostname,
             nodes::status,
             nodes::netboot,
+            node_tokens::boot_secret.nullable(),
         ))
         .load(c)
         .map_err(from_diesel)

@@ -490,6 +490,7 @@ tables! {
         token_key -> Text,
         token_secret -> Text,
         created_at -> Timestamp,
+        boot_secret -> Text,
     }
 
     script_results (id) {

@@ -84,3 +84,51 @@ pub fn touch_last_login(c: &mut DbConn, id: i64, at: NaiveDateTime) -> Result<()
     diesel::update(users::table.find(id)).set(users::last_login.eq(Some(at))).execute(c).map_err(from_diesel)?;
     Ok(())
 }
+
+/// What a user still owns that MAAS refuses to delete with them: static IP
+/// addresses (reservations), IP ranges and nodes, in MAAS's message order.
+pub struct Owned {
+    pub ip_addresses: i64,
+    pub ip_ranges: i64,
+    pub nodes: i64,
+}
+
+pub fn owned(c: &mut DbConn, id: i64) -> Result<Owned> {
+    use crate::db::schema::{ip_addresses, ip_ranges, nodes};
+    Ok(Owned {
+        ip_addresses: ip_addresses::table
+            .filter(ip_addresses::user_id.eq(id))
+            .count()
+            .get_result(c)
+            .map_err(from_diesel)?,
+        ip_ranges: ip_ranges::table.filter(ip_ranges::user_id.eq(id)).count().get_result(c).map_err(from_diesel)?,
+        nodes: nodes::table.filter(nodes::owner_id.eq(id)).count().get_result(c).map_err(from_diesel)?,
+    })
+}
+
+/// Moves everything [`owned`] counts from one user to another.
+pub fn transfer_owned(c: &mut DbConn, from: i64, to: i64) -> Result<()> {
+    use crate::db::schema::{ip_addresses, ip_ranges, nodes};
+    diesel::update(nodes::table.filter(nodes::owner_id.eq(from)))
+        // updated_at moves so clients polling for changes see the new owner.
+        .set((nodes::owner_id.eq(Some(to)), nodes::updated_at.eq(crate::db::now())))
+        .execute(c)
+        .map_err(from_diesel)?;
+    diesel::update(ip_addresses::table.filter(ip_addresses::user_id.eq(from)))
+        .set(ip_addresses::user_id.eq(Some(to)))
+        .execute(c)
+        .map_err(from_diesel)?;
+    diesel::update(ip_ranges::table.filter(ip_ranges::user_id.eq(from)))
+        .set(ip_ranges::user_id.eq(Some(to)))
+        .execute(c)
+        .map_err(from_diesel)?;
+    Ok(())
+}
+
+pub fn set_active(c: &mut DbConn, id: i64, active: bool) -> Result<User> {
+    diesel::update(users::table.find(id))
+        .set(users::is_active.eq(active))
+        .returning(users::all_columns)
+        .get_result::<User>(c)
+        .map_err(from_diesel)
+}

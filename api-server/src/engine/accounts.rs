@@ -8,12 +8,14 @@
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use rand::Rng;
+use std::net::IpAddr;
 
 use crate::db;
 use crate::db::tokens::{NewToken, Token};
 use crate::db::users::{NewUser, User};
 use crate::db::{Datastore, DbConn};
 use crate::engine;
+use crate::engine::login_guard::LoginGuard;
 use crate::error::{Error, FieldErrors, Result};
 
 /// The name MAAS gives the token every user is created with.
@@ -54,7 +56,9 @@ pub struct UserInput {
     pub is_superuser: bool,
 }
 
-/// Django's username rule: 1–150 characters from letters, digits and `@.+-_`.
+/// Django's username rule: 1–150 characters from letters, digits and `@.+-_`,
+/// ASCII only (Django's `ASCIIUsernameValidator`): a Cyrillic `а` in `аdmin`
+/// would otherwise make a second, look-alike "admin".
 fn validate_username(name: &str) -> Option<String> {
     if name.is_empty() {
         return Some("This field is required.".into());
@@ -62,7 +66,7 @@ fn validate_username(name: &str) -> Option<String> {
     if name.chars().count() > 150 {
         return Some("Ensure this value has at most 150 characters.".into());
     }
-    if !name.chars().all(|c| c.is_alphanumeric() || "@.+-_".contains(c)) {
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || "@.+-_".contains(c)) {
         return Some(
             "Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters.".into(),
         );
@@ -162,17 +166,44 @@ pub fn create_token(c: &mut DbConn, user_id: i64, name: &str) -> Result<Token> {
 }
 
 /// Checks a username/password pair; `None` for unknown users, wrong passwords
-/// and inactive accounts alike, so callers cannot tell them apart.
-pub async fn authenticate(db: &Datastore, username: String, password: String) -> Result<Option<User>> {
-    let user = db.run(move |c| db::users::by_username(c, &username)).await?;
-    let Some(user) = user else {
+/// and inactive accounts alike, so callers cannot tell them apart. Refused
+/// with [`Error::TooManyRequests`] while `guard` has the username or the
+/// source address locked; the password is then not even checked.
+pub async fn authenticate(
+    db: &Datastore,
+    guard: &LoginGuard,
+    addr: Option<IpAddr>,
+    username: String,
+    password: String,
+) -> Result<Option<User>> {
+    if let Err(locked) = guard.check(&username, addr) {
+        // Round up: a client retrying after the advertised time must get in.
+        let secs = locked.retry_after.as_secs() + u64::from(locked.retry_after.subsec_nanos() > 0);
+        return Err(Error::TooManyRequests {
+            message: format!(
+                "Too many failed login attempts for this user or from this address; try again in {secs} seconds."
+            ),
+            retry_after_secs: secs,
+        });
+    }
+    let found = db.run({
+        let username = username.clone();
+        move |c| db::users::by_username(c, &username)
+    });
+    let Some(user) = found.await? else {
         // Hash anyway so an unknown user costs the same time as a wrong password.
         engine::cpu(move || verify_password(DUMMY_HASH, &password)).await?;
+        guard.failed(&username, addr);
         return Ok(None);
     };
     let hash = user.password_hash.clone();
     let ok = engine::cpu(move || verify_password(&hash, &password)).await?;
-    if !ok || !user.is_active {
+    if !ok {
+        guard.failed(&username, addr);
+        return Ok(None);
+    }
+    guard.succeeded(&username);
+    if !user.is_active {
         return Ok(None);
     }
     let id = user.id;
@@ -208,15 +239,52 @@ pub fn find_own_token(c: &mut DbConn, user_id: i64, token: &str) -> Result<Token
     db::tokens::by_token_key(c, user_id, &key)?.ok_or(Error::NotFound("Token"))
 }
 
-/// Deletes a user. MAAS refuses self-deletion; resources the user owns are
-/// transferred first once machines and files exist (they are cascaded today:
-/// tokens and keys only).
-pub fn delete_user(c: &mut DbConn, actor: &User, username: &str) -> Result<()> {
-    let target = db::users::by_username(c, username)?.ok_or(Error::NotFound("User"))?;
-    if target.id == actor.id {
+/// Deletes a user, as MAAS's `UserHandler.delete`: an administrator cannot
+/// delete themself; with `transfer_to`, the user's machines, devices, IP
+/// reservations and IP ranges go to that user first; without it, a user who
+/// still owns any of them is refused with MAAS's text. Tokens, keys, files
+/// and notifications go with the user.
+pub fn delete_user(c: &mut DbConn, actor: &User, username: &str, transfer_to: Option<&str>) -> Result<()> {
+    if actor.username == username {
         return Err(Error::BadRequest("An administrator cannot self-delete.".into()));
     }
+    let target = db::users::by_username(c, username)?.ok_or(Error::NotFound("User"))?;
+    if let Some(to) = transfer_to {
+        // MAAS: get_object_or_404 on the new owner.
+        let new_owner = db::users::by_username(c, to)?.ok_or(Error::NotFound("User"))?;
+        if new_owner.id != target.id {
+            db::users::transfer_owned(c, target.id, new_owner.id)?;
+        }
+    }
+    let owned = db::users::owned(c, target.id)?;
+    let mut still = Vec::new();
+    for (n, what) in
+        [(owned.ip_addresses, "static IP address(es)"), (owned.ip_ranges, "IP range(s)"), (owned.nodes, "node(s)")]
+    {
+        if n > 0 {
+            still.push(format!("{n} {what}"));
+        }
+    }
+    if !still.is_empty() {
+        return Err(Error::BadRequest(format!(
+            "User {username} cannot be deleted: {} are still allocated",
+            still.join(", ")
+        )));
+    }
     db::users::delete(c, target.id)
+}
+
+/// Activates or deactivates a user (Ironpool's `PUT users/{username}/`
+/// `is_active`; MAAS offers this only in its web UI). A deactivated user's
+/// tokens and password stop working at once: both checks read `is_active` on
+/// every request. An administrator cannot deactivate themself, so a region
+/// always keeps someone who can undo it.
+pub fn set_active(c: &mut DbConn, actor: &User, username: &str, active: bool) -> Result<User> {
+    let target = db::users::by_username(c, username)?.ok_or(Error::NotFound("User"))?;
+    if target.id == actor.id && !active {
+        return Err(Error::BadRequest("An administrator cannot deactivate their own account.".into()));
+    }
+    db::users::set_active(c, target.id, active)
 }
 
 #[cfg(test)]
@@ -254,5 +322,10 @@ mod tests {
         };
         let Err(Error::Validation(f)) = validate(&bad) else { panic!() };
         assert_eq!(f.len(), 3);
+        // Cyrillic а (U+0430) and a fullwidth digit are letters/digits to Unicode, not to us.
+        assert!(validate_username("\u{430}dmin").is_some());
+        assert!(validate_username("user\u{ff11}").is_some());
+        assert!(validate_username(&"a".repeat(150)).is_none());
+        assert!(validate_username(&"a".repeat(151)).is_some());
     }
 }

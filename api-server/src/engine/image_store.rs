@@ -93,7 +93,8 @@ impl ImageStore {
         }
         self.ensure_dir().await?;
         let mut o = tokio::fs::OpenOptions::new();
-        o.create(true);
+        // Private like everything in the data dir (crate::data_dir); the rename keeps the mode.
+        o.create(true).mode(0o600);
         if restart {
             o.write(true).truncate(true);
         } else {

@@ -18,7 +18,6 @@ use crate::db::DbConn;
 use crate::engine;
 use crate::engine::events::{event, log_event};
 use crate::engine::lifecycle::Status;
-use crate::engine::metadata::token::ensure_token;
 use crate::engine::power::PowerAction;
 use crate::engine::storage::devices::DiskInventory;
 use crate::error::{Error, Result};
@@ -31,21 +30,7 @@ pub const VERSIONS: [&str; 2] = ["2012-03-01", "latest"];
 /// Who signs metadata events in the node's event log.
 const ACTOR: &str = "metadata";
 
-/// The statuses in which a machine runs an ephemeral environment (or the
-/// installer) that needs its credentials. `get_preseed`, which MAAS serves
-/// anonymously with the node's token inside, answers only in these, so the
-/// credentials are exposed only while the machine is actually booting one.
-pub fn in_ephemeral_phase(st: Status) -> bool {
-    matches!(
-        st,
-        Status::Commissioning
-            | Status::Deploying
-            | Status::DiskErasing
-            | Status::Releasing
-            | Status::Testing
-            | Status::EnteringRescueMode
-    )
-}
+pub use token::in_ephemeral_phase;
 
 /// The phase name written into the preseed for our agent.
 pub fn phase_name(st: Status) -> &'static str {
@@ -89,9 +74,30 @@ pub fn preseed(base: &str, node: Option<(&Node, &NodeToken)>) -> String {
     }
 }
 
-/// `by-id/{system_id}/?op=get_preseed`: the node's cloud-config, only while
-/// it boots an ephemeral environment (403 otherwise, 404 for unknown ids).
-pub fn get_preseed(c: &mut DbConn, base: &str, system_id: &str) -> Result<String> {
+/// Who calls a `by-id/{system_id}/` operation (`get_preseed`,
+/// `netboot_off`), and with what.
+#[derive(Debug, Clone, Copy)]
+pub enum ByIdCaller<'a> {
+    /// The URL carried this boot secret (`by-id/<id>/<secret>/`): the URL
+    /// of the machine's current boot configuration.
+    BootSecret(&'a str),
+    /// Signed with the current token of the node with this id (a machine
+    /// re-reading its own preseed).
+    Node(i64),
+    /// No secret, no credentials: MAAS's plain `by-id/<id>/?op=get_preseed`.
+    Anonymous,
+}
+
+/// `by-id/{system_id}/[{boot_secret}/]?op=get_preseed`: the node's
+/// cloud-config, credentials included. Only while the machine boots an
+/// ephemeral environment (403 otherwise, 404 for unknown ids), and only to
+/// whoever shows it is that boot: the phase's boot secret from the kernel
+/// command line, or the node's own token. The one anonymous case is MAAS's
+/// enlistment, where the script that just created the machine
+/// (`POST machines/`, anonymous) fetches its preseed by system_id: allowed
+/// while the machine is enlisting, unowned, so the token can reach nothing
+/// of a tenant's, and it is revoked when enlistment ends.
+pub fn get_preseed(c: &mut DbConn, base: &str, system_id: &str, caller: ByIdCaller<'_>) -> Result<String> {
     let n = db::nodes::by_system_id(c, system_id)?.ok_or(Error::NotFound("Node"))?;
     if !in_ephemeral_phase(n.status) {
         return Err(Error::Forbidden(format!(
@@ -99,8 +105,56 @@ pub fn get_preseed(c: &mut DbConn, base: &str, system_id: &str) -> Result<String
             n.status.label()
         )));
     }
-    let t = ensure_token(c, &n)?;
+    let t = token::ensure_token(c, &n)?;
+    let enlisting = n.enlisting && n.status == Status::Commissioning && n.owner_id.is_none();
+    if !(by_id_caller_is_node(&n, &t, caller)? || (enlisting && matches!(caller, ByIdCaller::Anonymous))) {
+        return Err(Error::Forbidden(format!(
+            "The preseed of machine {system_id} carries its credentials: it is served only at the URL of its \
+             current boot configuration (cloud-config-url on the kernel command line, \
+             .../by-id/{system_id}/<boot secret>/?op=get_preseed) or to the machine itself."
+        )));
+    }
     Ok(preseed(base, Some((&n, &t))))
+}
+
+/// Whether a `by-id/` caller is node `n` in its phase (current token `t`):
+/// the phase's boot secret or the node's own token. A wrong boot secret is
+/// a 403 saying so (a stale boot configuration, most likely).
+fn by_id_caller_is_node(n: &Node, t: &NodeToken, caller: ByIdCaller<'_>) -> Result<bool> {
+    match caller {
+        ByIdCaller::BootSecret(s) if token::boot_secret_matches(t, s) => Ok(true),
+        ByIdCaller::BootSecret(_) => Err(Error::Forbidden(format!(
+            "The boot secret in this URL is not machine {}'s current one (it changes with every phase); \
+             power-cycle the machine so it boots with its current boot configuration.",
+            n.system_id
+        ))),
+        ByIdCaller::Node(id) => Ok(id == n.id),
+        ByIdCaller::Anonymous => Ok(false),
+    }
+}
+
+/// `by-id/{system_id}/[{boot_secret}/]?op=netboot_off`: the installer's
+/// "boot from disk from now on". MAAS takes it from anyone; here the caller
+/// must be the machine: signed with its token (our agent uses
+/// `{v}/?op=netboot_off`, signed, instead) or holding its boot secret (the
+/// URL a curtin late command would be given). Anyone else could otherwise
+/// leave a deploying machine booting its empty disk until the timeout.
+pub fn netboot_off_by_id(c: &mut DbConn, system_id: &str, caller: ByIdCaller<'_>) -> Result<()> {
+    let n = db::nodes::by_system_id(c, system_id)?.ok_or(Error::NotFound("Node"))?;
+    let authorised = match db::metadata::token_of(c, n.id)? {
+        Some(t) => by_id_caller_is_node(&n, &t, caller)?,
+        None => false,
+    };
+    if !authorised {
+        return Err(match caller {
+            ByIdCaller::Anonymous => Error::Unauthorized(format!(
+                "netboot_off changes machine {system_id}'s boot: sign the request with the machine's metadata \
+                 token (OAuth), or use the URL with its boot secret."
+            )),
+            _ => Error::Forbidden(format!("Not authenticated as machine {system_id}.")),
+        });
+    }
+    set_netboot(c, &n, false)
 }
 
 /// What a network boot of `mac` does, as the rack's PXE answer decides it.
@@ -108,8 +162,9 @@ pub fn get_preseed(c: &mut DbConn, base: &str, system_id: &str) -> Result<String
 pub enum BootAction {
     /// Unknown machine: boot the ephemeral image with the enlistment preseed.
     Enlist,
-    /// Known machine in an ephemeral phase: boot with its own preseed.
-    Ephemeral { system_id: String },
+    /// Known machine in an ephemeral phase: boot with its own preseed, at
+    /// `preseed_path` under `/MAAS/metadata/` (with the phase's boot secret).
+    Ephemeral { system_id: String, preseed_path: String },
     /// Boot from the local disk (deployed, or nothing to do).
     LocalDisk,
 }
@@ -121,7 +176,8 @@ pub fn boot_action(c: &mut DbConn, mac: &str) -> Result<BootAction> {
     };
     let Some(n) = db::nodes::by_ids(c, &[node_id])?.pop() else { return Ok(BootAction::Enlist) };
     if n.netboot && in_ephemeral_phase(n.status) {
-        Ok(BootAction::Ephemeral { system_id: n.system_id })
+        let secret = db::metadata::token_of(c, n.id)?.map(|t| t.boot_secret).unwrap_or_default();
+        Ok(BootAction::Ephemeral { preseed_path: token::preseed_path(&n.system_id, &secret), system_id: n.system_id })
     } else {
         Ok(BootAction::LocalDisk)
     }

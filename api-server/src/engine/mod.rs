@@ -22,6 +22,7 @@ pub mod interfaces;
 pub mod ipam;
 pub mod jobs;
 pub mod lifecycle;
+pub mod login_guard;
 pub mod metadata;
 pub mod names;
 pub mod netmatch;

@@ -365,6 +365,7 @@ pub fn config_for(c: &mut DbConn, rack: &Node, images: &BootImages) -> Result<Ra
         }
     };
 
+    let metadata_root = "http://{rack}/MAAS/metadata/";
     let metadata = "http://{rack}/MAAS/metadata/latest";
     let enlist = entry(
         images,
@@ -383,9 +384,12 @@ pub fn config_for(c: &mut DbConn, rack: &Node, images: &BootImages) -> Result<Ra
             let cmdline = if p == Purpose::Local {
                 String::new()
             } else {
+                // The preseed URL carries the phase's boot secret: the
+                // preseed holds the node's token and is served only with it.
+                let preseed =
+                    engine::metadata::token::preseed_path(&r.system_id, r.boot_secret.as_deref().unwrap_or(""));
                 format!(
-                    "{KERNEL_OPTS} cloud-config-url={metadata}/by-id/{}/?op=get_preseed ironpool.purpose={} hostname={}",
-                    r.system_id,
+                    "{KERNEL_OPTS} cloud-config-url={metadata_root}{preseed} ironpool.purpose={} hostname={}",
                     ironpool_common::rack_link::purpose_name(p),
                     r.hostname
                 )
@@ -395,7 +399,11 @@ pub fn config_for(c: &mut DbConn, rack: &Node, images: &BootImages) -> Result<Ra
                 system_id: r.system_id,
                 hostname: r.hostname,
                 purpose: p,
-                entry: if p == Purpose::Local { BootEntry { kernel: None, initrd: None, cmdline } } else { entry(images, cmdline) },
+                entry: if p == Purpose::Local {
+                    BootEntry { kernel: None, initrd: None, cmdline }
+                } else {
+                    entry(images, cmdline)
+                },
             }
         })
         .collect();

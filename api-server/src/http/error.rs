@@ -11,11 +11,9 @@ use crate::http::reply::{JSON_UTF8, TEXT_UTF8};
 
 pub fn status_of(e: &Error) -> StatusCode {
     match e {
-        Error::BadRequest(_)
-        | Error::Validation(_)
-        | Error::UnrecognisedSignature { .. }
-        // Django rejects oversized bodies as a bad request; MAAS clients see 400.
-        | Error::PayloadTooLarge { .. } => StatusCode::BAD_REQUEST,
+        Error::BadRequest(_) | Error::Validation(_) | Error::UnrecognisedSignature { .. } => StatusCode::BAD_REQUEST,
+        Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        Error::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         Error::Unauthorized(_) | Error::OAuth(_) => StatusCode::UNAUTHORIZED,
         Error::Forbidden(_) => StatusCode::FORBIDDEN,
         Error::NotFound(_) | Error::NotFoundText(_) | Error::UnknownEndpoint(_) => StatusCode::NOT_FOUND,
@@ -23,6 +21,7 @@ pub fn status_of(e: &Error) -> StatusCode {
         Error::Conflict(_) => StatusCode::CONFLICT,
         Error::Gone(_) => StatusCode::GONE,
         Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        Error::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -46,6 +45,10 @@ pub fn to_response(e: &Error) -> HttpResponse {
         Error::MethodNotAllowed { allow } => b.insert_header((header::ALLOW, allow.join(", "))).finish(),
         Error::OAuth(_) => b
             .insert_header((header::WWW_AUTHENTICATE, "OAuth realm=\"OAuth\""))
+            .content_type(TEXT_UTF8)
+            .body(e.to_string()),
+        Error::TooManyRequests { retry_after_secs, .. } => b
+            .insert_header((header::RETRY_AFTER, retry_after_secs.to_string()))
             .content_type(TEXT_UTF8)
             .body(e.to_string()),
         Error::Internal(detail) => {

@@ -44,6 +44,8 @@ pub struct AppState {
     pub images: engine::image_store::ImageStore,
     /// The boot-resource importer (one import at a time).
     pub importer: Arc<engine::image_import::Importer>,
+    /// Failed password logins per username and source address.
+    pub logins: engine::login_guard::LoginGuard,
 }
 
 /// Everything an action gets: the caller, the decoded parameters, the state.

@@ -286,24 +286,33 @@ struct RawPart {
     body: Vec<u8>,
 }
 
-fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    if needle.is_empty() || from > hay.len() {
-        return None;
-    }
-    hay[from..].windows(needle.len()).position(|w| w == needle).map(|p| p + from)
-}
+/// Parts one multipart body may have. A bulk call that names every machine
+/// of a large region as a repeated field stays far below it.
+pub const MAX_PARTS: usize = 20_000;
+/// Bytes of MIME headers one part may have.
+pub const MAX_PART_HEADER_BYTES: usize = 8 * 1024;
+/// RFC 2046 allows 70 characters; some clients are generous.
+const MAX_BOUNDARY_LEN: usize = 200;
 
-/// Splits a multipart body into parts. Written by hand because generic parsers
-/// reject or mangle what MAAS clients send: quoted boundaries, base64 parts with
-/// per-part MIME headers, and a headerless empty part.
+/// Splits a multipart body into parts, in one pass over it (linear time:
+/// each search starts where the previous one ended). Written by hand
+/// because generic parsers reject or mangle what MAAS clients send: quoted
+/// boundaries, base64 parts with per-part MIME headers, a headerless empty
+/// part, and bare `\n` line breaks.
 fn split_multipart(boundary: &str, body: &[u8]) -> Result<Vec<RawPart>> {
     let bad = |why: &str| Error::BadRequest(format!("Malformed multipart body: {why}."));
+    if boundary.is_empty() || boundary.len() > MAX_BOUNDARY_LEN {
+        return Err(bad("the boundary is empty or too long"));
+    }
     let delim = format!("--{boundary}");
     let delim = delim.as_bytes();
-    let mut pos = find(body, delim, 0).ok_or_else(|| bad("the boundary never appears"))?;
+    // The first delimiter may follow a preamble; every later one starts a
+    // line (`\r\n--boundary` or `\n--boundary`).
+    let next_delim = format!("\n--{boundary}");
+    let next_delim = memchr::memmem::Finder::new(next_delim.as_bytes());
+    let mut pos = memchr::memmem::find(body, delim).ok_or_else(|| bad("the boundary never appears"))? + delim.len();
     let mut parts = Vec::new();
     loop {
-        pos += delim.len();
         if body[pos..].starts_with(b"--") {
             return Ok(parts); // closing delimiter
         }
@@ -318,36 +327,45 @@ fn split_multipart(boundary: &str, body: &[u8]) -> Result<Vec<RawPart>> {
         } else {
             return Err(bad("a boundary is not followed by a line break"));
         }
-        let next_crlf = [b"\r\n".as_slice(), delim].concat();
-        let next_lf = [b"\n".as_slice(), delim].concat();
-        let (end, skip) = match (find(body, &next_crlf, pos), find(body, &next_lf, pos)) {
-            (Some(a), Some(b)) if a <= b => (a, 2),
-            (_, Some(b)) => (b, 1),
-            (Some(a), None) => (a, 2),
-            (None, None) => return Err(bad("a part is not terminated by the boundary")),
-        };
-        let raw = &body[pos..end];
-        parts.push(parse_part(raw).map_err(|w| bad(&w))?);
-        pos = end + skip;
+        let found = next_delim
+            .find(&body[pos..])
+            .map(|i| i + pos)
+            .ok_or_else(|| bad("a part is not terminated by the boundary"))?;
+        let end = if found > pos && body[found - 1] == b'\r' { found - 1 } else { found };
+        if parts.len() == MAX_PARTS {
+            return Err(Error::BadRequest(format!("Too many parts in the multipart body: at most {MAX_PARTS}.")));
+        }
+        parts.push(parse_part(&body[pos..end]).map_err(|w| bad(&w))?);
+        pos = found + 1 + delim.len();
+    }
+}
+
+/// A part's header block and body: the headers end at the first empty line
+/// (a part that starts with one, or is empty, has no headers).
+fn split_head(raw: &[u8]) -> std::result::Result<(&[u8], &[u8]), String> {
+    if raw.is_empty() {
+        return Ok((raw, raw));
+    }
+    if let Some(rest) = raw.strip_prefix(b"\r\n").or_else(|| raw.strip_prefix(b"\n")) {
+        return Ok((&raw[..0], rest));
+    }
+    let window = &raw[..raw.len().min(MAX_PART_HEADER_BYTES)];
+    for i in memchr::memchr_iter(b'\n', window) {
+        let rest = &raw[i + 1..];
+        if let Some(body) = rest.strip_prefix(b"\r\n").or_else(|| rest.strip_prefix(b"\n")) {
+            let head = &raw[..i];
+            return Ok((head.strip_suffix(b"\r").unwrap_or(head), body));
+        }
+    }
+    if raw.len() > MAX_PART_HEADER_BYTES {
+        Err(format!("a part's headers are longer than {MAX_PART_HEADER_BYTES} bytes"))
+    } else {
+        Err("a part has headers but no blank line before its body".into())
     }
 }
 
 fn parse_part(raw: &[u8]) -> std::result::Result<RawPart, String> {
-    // Headers end at the first blank line; a part that starts with the blank
-    // line (or is empty) has no headers.
-    let (head, body) = if raw.is_empty() {
-        (&raw[..0], &raw[..0])
-    } else if raw.starts_with(b"\r\n") {
-        (&raw[..0], &raw[2..])
-    } else if raw.starts_with(b"\n") {
-        (&raw[..0], &raw[1..])
-    } else if let Some(i) = find(raw, b"\r\n\r\n", 0) {
-        (&raw[..i], &raw[i + 4..])
-    } else if let Some(i) = find(raw, b"\n\n", 0) {
-        (&raw[..i], &raw[i + 2..])
-    } else {
-        return Err("a part has headers but no blank line before its body".into());
-    };
+    let (head, body) = split_head(raw)?;
     let head = std::str::from_utf8(head).map_err(|_| "part headers are not UTF-8".to_string())?;
     let mut part = RawPart { name: None, filename: None, base64: false, body: body.to_vec() };
     for line in head.lines() {
@@ -410,6 +428,102 @@ mod tests {
         assert!(matches!(err, Error::BadRequest(_)));
         let err = p.extend_body(Some("multipart/form-data"), b"x").unwrap_err();
         assert!(matches!(err, Error::BadRequest(_)));
+    }
+
+    #[test]
+    fn lf_and_crlf_boundaries_preambles_and_padding() {
+        let body = "preamble\r\n--b  \nContent-Disposition: form-data; name=\"a\"\n\none\n--b\r\nContent-Disposition: form-data; name=\"b\"\r\n\r\ntwo\r\nlines\r\n--b--\r\nepilogue";
+        let mut p = Params::default();
+        p.extend_body(Some("multipart/form-data; boundary=b"), body.as_bytes()).unwrap();
+        assert_eq!(p.get("a"), Some("one"));
+        assert_eq!(p.get("b"), Some("two\r\nlines"));
+        // A line inside a value that starts like the boundary but is not it.
+        let body = "--bb\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx\r\n--b\r\n--bb--";
+        let mut p = Params::default();
+        p.extend_body(Some("multipart/form-data; boundary=bb"), body.as_bytes()).unwrap();
+        assert_eq!(p.get("a"), Some("x\r\n--b"));
+    }
+
+    #[test]
+    fn multipart_parts_and_headers_are_capped() {
+        let mut body = "--b\n\n\n".repeat(MAX_PARTS + 1);
+        body.push_str("--b--");
+        let err = Params::default().extend_body(Some("multipart/form-data; boundary=b"), body.as_bytes()).unwrap_err();
+        assert!(matches!(&err, Error::BadRequest(m) if m.contains("Too many parts")), "{err:?}");
+        let mut body = "--b\n\n\n".repeat(MAX_PARTS);
+        body.push_str("--b--");
+        Params::default().extend_body(Some("multipart/form-data; boundary=b"), body.as_bytes()).unwrap();
+
+        let long = format!("--b\r\nX: {}\r\n\r\nv\r\n--b--", "y".repeat(MAX_PART_HEADER_BYTES));
+        let err = Params::default().extend_body(Some("multipart/form-data; boundary=b"), long.as_bytes()).unwrap_err();
+        assert!(matches!(&err, Error::BadRequest(m) if m.contains("headers are longer")), "{err:?}");
+        let huge_boundary = format!("multipart/form-data; boundary={}", "q".repeat(500));
+        assert!(Params::default().extend_body(Some(&huge_boundary), b"x").is_err());
+    }
+
+    /// Bodies shaped to make a naive parser rescan: bare-`\n` boundaries
+    /// (the old parser searched for `\r\n--b` to the end of the body for
+    /// every part), small parts, and one part full of near-boundaries.
+    fn adversarial(shape: usize, len: usize) -> Vec<u8> {
+        // Parts of ~600 bytes: 10 MB stays under MAX_PARTS.
+        let value = "v".repeat(540);
+        let lf_part = format!("--b\nContent-Disposition: form-data; name=\"k\"\n\n{value}\n").into_bytes();
+        let crlf_part = format!("--b\r\nContent-Disposition: form-data; name=\"k\"\r\n\r\n{value}\r\n").into_bytes();
+        let mut b = Vec::with_capacity(len + 64);
+        match shape {
+            0 => {
+                while b.len() < len {
+                    b.extend_from_slice(&lf_part);
+                }
+            }
+            1 => {
+                while b.len() < len {
+                    b.extend_from_slice(&crlf_part);
+                }
+            }
+            _ => {
+                b.extend_from_slice(
+                    b"--bbbbbbbb\r\nContent-Disposition: form-data; name=\"f\"; filename=\"f\"\r\n\r\n",
+                );
+                while b.len() < len {
+                    b.extend_from_slice(b"\n--bbbbbbb\r\n--bbbbbbbX");
+                }
+                b.extend_from_slice(b"\r\n");
+            }
+        }
+        b.extend_from_slice(if shape == 2 { b"--bbbbbbbb--\r\n" } else { b"--b--\r\n" });
+        b
+    }
+
+    fn parse_time(shape: usize, len: usize) -> std::time::Duration {
+        let body = adversarial(shape, len);
+        let ct = if shape == 2 { "multipart/form-data; boundary=bbbbbbbb" } else { "multipart/form-data; boundary=b" };
+        // The fastest of a few runs: robust against a busy machine.
+        (0..5)
+            .map(|_| {
+                let start = std::time::Instant::now();
+                let mut p = Params::default();
+                p.extend_body(Some(ct), &body).unwrap();
+                assert!(!p.pairs().is_empty() || !p.files().is_empty());
+                start.elapsed()
+            })
+            .min()
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn multipart_parsing_is_linear() {
+        const N: usize = 100_000;
+        for shape in 0..3 {
+            let t1 = parse_time(shape, N);
+            let t10 = parse_time(shape, 10 * N);
+            let t100 = parse_time(shape, 100 * N);
+            eprintln!("shape {shape}: 100 kB {t1:?}, 1 MB {t10:?}, 10 MB {t100:?}");
+            // Quadratic would be 100x per step; allow 40x for noise.
+            let floor = std::time::Duration::from_micros(200);
+            assert!(t10 < 40 * t1.max(floor), "shape {shape}: {t1:?} -> {t10:?}");
+            assert!(t100 < 40 * t10.max(floor), "shape {shape}: {t10:?} -> {t100:?}");
+        }
     }
 
     #[test]

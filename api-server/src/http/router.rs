@@ -1,5 +1,6 @@
 //! The entry point: normalises the path, routes it through the API registries (authenticating and decoding parameters) or to a mounted router, and renders the reply or error.
 
+use crate::config::RegionConfig;
 use crate::error::{Error, Result};
 use crate::http::error;
 use crate::http::oauth;
@@ -7,12 +8,12 @@ use crate::http::openapi;
 use crate::http::paging;
 use crate::http::params::Params;
 use crate::http::registry;
-use crate::http::registry::{Access, Method, Registry, API_PREFIX};
+use crate::http::registry::{Access, Action, Method, Registry, API_PREFIX};
 use crate::http::reply::Reply;
 use crate::http::{AppState, Ctx};
 use actix_web::http::header;
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
-use futures_util::StreamExt;
+use ironpool_common::http_body::{self, ReadError};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -65,17 +66,45 @@ fn origin_of(req: &HttpRequest) -> String {
     format!("{}://{}", ci.scheme(), ci.host())
 }
 
-/// Reads the body, refusing more than `limit` bytes with a clear 400.
+/// Reads the whole body, refusing more than `limit` bytes (413); a body
+/// that falls behind the region's pace is a 408 (see [`http_body`]).
 pub async fn read_body_limited(mut payload: web::Payload, limit: usize) -> Result<Vec<u8>> {
-    let mut body = Vec::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| Error::BadRequest(format!("Could not read the request body: {e}.")))?;
-        if body.len() + chunk.len() > limit {
-            return Err(Error::PayloadTooLarge { limit });
-        }
-        body.extend_from_slice(&chunk);
+    http_body::read_limited(&header::HeaderMap::new(), &mut payload, limit).await.map_err(read_error)
+}
+
+/// The body limit for a router that authenticates only after reading the
+/// body (the metadata API): `limit` for a caller that offers OAuth
+/// credentials in the header or query, the form limit for a form body
+/// (which may carry them), the anonymous limit for anyone else.
+pub fn limit_before_auth(req: &HttpRequest, config: &RegionConfig, limit: usize) -> usize {
+    let offered = req.headers().contains_key(header::AUTHORIZATION)
+        || url::form_urlencoded::parse(req.query_string().as_bytes()).any(|(k, _)| k.starts_with("oauth_"));
+    let form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.trim_start().to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+    if offered {
+        limit
+    } else if form {
+        limit.min(config.max_body_bytes)
+    } else {
+        limit.min(config.max_anonymous_body_bytes)
     }
-    Ok(body)
+}
+
+/// Like [`read_body_limited`], and refuses at once a body whose declared
+/// length is over the limit.
+async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<Vec<u8>> {
+    http_body::read_limited(req.headers(), &mut payload, limit).await.map_err(read_error)
+}
+
+fn read_error(e: ReadError) -> Error {
+    match e {
+        ReadError::TooLarge { limit } => Error::PayloadTooLarge { limit },
+        ReadError::TimedOut => Error::RequestTimeout,
+        ReadError::Broken(why) => Error::BadRequest(format!("Could not read the request body: {why}.")),
+    }
 }
 
 /// The single actix service: everything under `/MAAS/` goes through here.
@@ -137,37 +166,31 @@ async fn api(
     let route = registry.route(rel).ok_or_else(|| Error::UnknownEndpoint(full_path.to_string()))?;
     let handlers: Vec<&registry::Handler> = route.auth.iter().chain(route.anon.iter()).copied().collect();
     let method = Method::parse(req.method().as_str()).ok_or_else(|| allowed(&handlers))?;
+    let config = &state.config;
 
-    // Raw uploads (boot-resource chunks) stream to disk in their handler
-    // instead of being buffered here.
-    let is_raw = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|c| c.trim_start().to_ascii_lowercase().starts_with("application/octet-stream"));
-    let streams = is_raw && handlers.iter().flat_map(|h| h.actions.iter()).any(|a| a.method == method && a.raw_body);
-    let (body, raw_body) = if streams {
-        (Vec::new(), Some(payload))
-    } else {
-        // Body limit: the largest any action of these handlers accepts.
-        let limit = handlers
-            .iter()
-            .flat_map(|h| h.actions.iter())
-            .map(|a| a.max_body.unwrap_or(state.config.max_body_bytes))
-            .max()
-            .unwrap_or(state.config.max_body_bytes);
-        (read_body_limited(payload, limit).await?, None)
-    };
+    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let mime = content_type.and_then(|c| c.split(';').next()).map(|m| m.trim().to_ascii_lowercase());
+    let form_encoded = mime.as_deref() == Some("application/x-www-form-urlencoded");
+    let is_raw = mime.as_deref() == Some("application/octet-stream");
 
     let mut params = Params::default();
     params.extend_urlencoded(req.query_string().as_bytes());
     let query_len = params.pairs().len();
-    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-    params.extend_body(content_type, &body)?;
-    let form_encoded = content_type
-        .is_some_and(|c| c.trim_start().to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
 
-    let op = route.path_op.clone().or_else(|| params.get("op").map(str::to_string)).filter(|op| !op.is_empty());
+    // Bodies are read after authentication, with the limit of the caller and
+    // the action, except a form body: OAuth signs its fields and it may
+    // carry the credentials, so it is read first, under the form limit
+    // (form bodies never carry files). Multipart and JSON bodies are not
+    // signed.
+    let mut payload = Some(payload);
+    let mut body_len = 0;
+    if form_encoded {
+        if let Some(p) = payload.take() {
+            let body = read_body(req, p, config.max_body_bytes).await?;
+            body_len = body.len();
+            params.extend_body(content_type, &body)?;
+        }
+    }
 
     // Credentials: the Authorization header(s) first (gomaasapi 2.0.0 may send
     // several on retries; the last is the freshest), else query, else form body.
@@ -185,8 +208,7 @@ async fn api(
 
     let mut user = None;
     if route.auth.is_some() && !attempts.is_empty() {
-        let signed: Vec<(String, String)> =
-            if form_encoded { params.pairs().to_vec() } else { params.pairs()[..query_len].to_vec() };
+        let signed: Vec<(String, String)> = params.pairs().to_vec();
         let origin = origin_of(req);
         let signed_req = oauth::SignedRequest {
             method: req.method().as_str(),
@@ -195,8 +217,8 @@ async fn api(
             params: &signed,
         };
         let policy = oauth::Policy {
-            window_secs: state.config.oauth_timestamp_window_secs,
-            reject_nonce_reuse: state.config.oauth_reject_nonce_reuse,
+            window_secs: config.oauth_timestamp_window_secs,
+            reject_nonce_reuse: config.oauth_reject_nonce_reuse,
         };
         let mut last_err = None;
         for attempt in &attempts {
@@ -233,12 +255,51 @@ async fn api(
     if !handler.actions.iter().any(|a| a.method == method) {
         return Err(allowed(&[handler]));
     }
-    let action = handler.actions.iter().find(|a| a.method == method && a.op == op.as_deref()).ok_or_else(|| {
-        Error::UnrecognisedSignature {
-            method: method.as_str().to_string(),
-            op: op.clone().unwrap_or_else(|| "None".into()),
+
+    // The actions this request may reach: one when the path or the query
+    // (or a form body) names the op, else every action of this method (a
+    // multipart or JSON body may still name it).
+    let op_settled = route.path_op.is_some() || params.contains("op");
+    let early_op = settled_op(&route.path_op, &params);
+    let candidates: Vec<&Action> =
+        handler.actions.iter().filter(|a| a.method == method && (!op_settled || a.op == early_op.as_deref())).collect();
+    if candidates.is_empty() {
+        return Err(unrecognised(method, &early_op));
+    }
+    let limit_of = |a: &Action| {
+        let limit = a.max_body.unwrap_or(config.max_body_bytes);
+        if user.is_some() {
+            limit
+        } else {
+            limit.min(config.max_anonymous_body_bytes)
         }
-    })?;
+    };
+    let limit = candidates.iter().map(|a| limit_of(a)).max().unwrap_or(config.max_anonymous_body_bytes);
+
+    // Raw uploads (boot-resource chunks) stream to disk in their handler
+    // instead of being buffered here.
+    let streams = is_raw && candidates.iter().any(|a| a.raw_body);
+    let raw_body = match payload.take() {
+        Some(p) if streams => Some(p),
+        Some(p) => {
+            let body = read_body(req, p, limit).await?;
+            body_len = body.len();
+            params.extend_body(content_type, &body)?;
+            None
+        }
+        None => None,
+    };
+
+    let op = settled_op(&route.path_op, &params);
+    let action = handler
+        .actions
+        .iter()
+        .find(|a| a.method == method && a.op == op.as_deref())
+        .ok_or_else(|| unrecognised(method, &op))?;
+    if body_len > limit_of(action) {
+        // The op came with the body, and that action takes less.
+        return Err(Error::PayloadTooLarge { limit: limit_of(action) });
+    }
 
     params.remove_where(|k| k == "op" || k.starts_with("oauth_"));
     debug_assert!(handler.access == Access::Anonymous || user.is_some());
@@ -254,6 +315,19 @@ async fn api(
         Some(p) => p.apply(reply, &format!("{origin}{full_path}"), req.query_string()),
         None => reply,
     })
+}
+
+/// The op a request names: the `op-<name>` path suffix, else the first `op`
+/// parameter; blank means none.
+fn settled_op(path_op: &Option<String>, params: &Params) -> Option<String> {
+    path_op.clone().or_else(|| params.get("op").map(str::to_string)).filter(|op| !op.is_empty())
+}
+
+fn unrecognised(method: Method, op: &Option<String>) -> Error {
+    Error::UnrecognisedSignature {
+        method: method.as_str().to_string(),
+        op: op.clone().unwrap_or_else(|| "None".into()),
+    }
 }
 
 fn allowed(handlers: &[&registry::Handler]) -> Error {

@@ -44,6 +44,8 @@ pub struct RackOptions {
     pub interfaces: Option<Vec<RackInterface>>,
     /// HTTP boot server (MAAS: port 5248); `None` disables it.
     pub http_listen: Option<SocketAddr>,
+    /// Request-body limits and pace of the HTTP boot server.
+    pub http_limits: super::http::HttpLimits,
     /// TFTP server (port 69); `None` disables it.
     pub tftp_listen: Option<SocketAddr>,
     /// DHCP server (port 67); `None` disables it even if the region enables DHCP.
@@ -70,6 +72,7 @@ impl RackOptions {
             hostname: hostname(),
             interfaces: None,
             http_listen: Some(SocketAddr::from(([0, 0, 0, 0], 5248))),
+            http_limits: Default::default(),
             tftp_listen: Some(SocketAddr::from(([0, 0, 0, 0], 69))),
             dhcp_listen: Some(SocketAddr::from(([0, 0, 0, 0], 67))),
             dhcp_interface: None,
@@ -125,7 +128,13 @@ impl Rack {
             }
         };
         if let Some(listen) = opts.http_listen {
-            match super::http::bind(listen, state.clone(), client.clone(), opts.data_dir.join("images")) {
+            match super::http::bind(
+                listen,
+                state.clone(),
+                client.clone(),
+                opts.data_dir.join("images"),
+                opts.http_limits,
+            ) {
                 Ok((addr, server)) => {
                     http = Some(server.handle());
                     tasks.push(tokio::spawn(async move {

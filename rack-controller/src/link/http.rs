@@ -2,14 +2,20 @@
 //! from the cached boot configuration, boot files from the rack's cache
 //! (fetched from the region on first use, with byte ranges), and `/MAAS/…`
 //! proxied to the region for machines that only reach the rack.
+//!
+//! Request bodies keep a pace ([`HttpLimits::pace`]) and the proxy buffers
+//! at most [`HttpLimits::max_body`] bytes of one (less without
+//! credentials); the rack link (`/MAAS/rpc/`) is never proxied, however
+//! its path is spelled.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use actix_web::http::{header, StatusCode};
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use futures_util::StreamExt;
+use ironpool_common::http_body::{self, Pace, ReadError};
 use ironpool_common::http_files::serve_file;
 use ironpool_common::rack_link::BootEvent;
 
@@ -17,10 +23,31 @@ use super::boot;
 use super::client::RegionClient;
 use super::state::RackState;
 
+/// What the boot HTTP server accepts in request bodies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Largest body the proxy forwards for a caller that offers OAuth
+    /// credentials (a machine posting its commissioning results; the
+    /// region's metadata limit).
+    pub max_body: usize,
+    /// Largest body the proxy forwards for a caller that offers none
+    /// (enlistment), as the region's own anonymous limit.
+    pub max_anonymous_body: usize,
+    /// How fast a body must arrive (else 408).
+    pub pace: Pace,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits { max_body: 16 << 20, max_anonymous_body: 1 << 20, pace: Pace::default() }
+    }
+}
+
 struct Shared {
     state: Arc<RackState>,
     client: Arc<RegionClient>,
     cache_dir: PathBuf,
+    limits: HttpLimits,
 }
 
 /// Binds the boot HTTP server; the returned server runs until stopped.
@@ -29,13 +56,14 @@ pub fn bind(
     state: Arc<RackState>,
     client: Arc<RegionClient>,
     cache_dir: PathBuf,
+    limits: HttpLimits,
 ) -> std::io::Result<(SocketAddr, actix_web::dev::Server)> {
-    let shared = web::Data::new(Shared { state, client, cache_dir });
+    let shared = web::Data::new(Shared { state, client, cache_dir, limits });
     let server = HttpServer::new(move || {
         App::new()
             .app_data(shared.clone())
-            // Requests the rack forwards to the region may carry uploads.
-            .app_data(web::PayloadConfig::new(64 << 20))
+            .app_data(limits.pace)
+            .wrap(from_fn(http_body::paced_bodies))
             .route("/ipxe.cfg", web::get().to(chain))
             .route("/ipxe.cfg-{key}", web::get().to(per_mac))
             .route("/images/{sha256}", web::get().to(image))
@@ -103,18 +131,57 @@ async fn image(req: HttpRequest, sha: web::Path<String>, s: web::Data<Shared>) -
     serve_file(&req, path, r.size).await
 }
 
-async fn proxy_or_404(req: HttpRequest, mut payload: web::Payload, s: web::Data<Shared>) -> HttpResponse {
-    let path = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
-    if !path.starts_with("/MAAS/") || path.starts_with("/MAAS/rpc/") {
-        return HttpResponse::NotFound().body(format!("{} is not served by the rack.", req.path()));
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = payload.next().await {
-        match chunk {
-            Ok(c) => body.extend_from_slice(&c),
-            Err(e) => return HttpResponse::BadRequest().body(format!("cannot read request body: {e}")),
+/// The path and query the rack forwards for a request target: the target
+/// as the HTTP client sends it (it resolves dot segments and reads `\` as
+/// `/` when it builds the URL). `None` when the rack does not forward it,
+/// judged on the path as the region's router will see it (runs of `/`
+/// collapsed, as the region does): anything outside `/MAAS/`, and the rack
+/// link however it is spelled. The forwarded path keeps its slashes, so
+/// that HMAC signatures over it still verify.
+pub fn forwarded_path(target: &str) -> Option<String> {
+    let url = reqwest::Url::parse(&format!("http://rack{target}")).ok()?;
+    let mut routed = String::with_capacity(url.path().len());
+    for ch in url.path().chars() {
+        if ch == '/' && routed.ends_with('/') {
+            continue;
         }
+        routed.push(ch);
     }
+    if !routed.starts_with("/MAAS/") || routed == "/MAAS/rpc" || routed.starts_with("/MAAS/rpc/") {
+        return None;
+    }
+    let mut forwarded = url.path().to_string();
+    if let Some(q) = url.query() {
+        forwarded.push('?');
+        forwarded.push_str(q);
+    }
+    Some(forwarded)
+}
+
+/// Whether a request offers OAuth credentials the region may accept (the
+/// rack cannot check them; it only grants such requests the larger limit).
+fn offers_credentials(req: &HttpRequest) -> bool {
+    req.headers().contains_key(header::AUTHORIZATION)
+        || req.query_string().split('&').any(|kv| kv.starts_with("oauth_"))
+}
+
+async fn proxy_or_404(req: HttpRequest, mut payload: web::Payload, s: web::Data<Shared>) -> HttpResponse {
+    let target = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let Some(path) = forwarded_path(target) else {
+        return HttpResponse::NotFound().body(format!("{} is not served by the rack.", req.path()));
+    };
+    let limit = if offers_credentials(&req) { s.limits.max_body } else { s.limits.max_anonymous_body };
+    let body = match http_body::read_limited(req.headers(), &mut payload, limit).await {
+        Ok(b) => b,
+        Err(ReadError::TooLarge { limit }) => {
+            return HttpResponse::PayloadTooLarge()
+                .body(format!("Request body too large: the rack forwards at most {limit} bytes."))
+        }
+        Err(ReadError::TimedOut) => {
+            return HttpResponse::RequestTimeout().body("The request body did not arrive in time.")
+        }
+        Err(ReadError::Broken(e)) => return HttpResponse::BadRequest().body(format!("cannot read request body: {e}")),
+    };
     let Ok(method) = reqwest::Method::from_bytes(req.method().as_str().as_bytes()) else {
         return HttpResponse::MethodNotAllowed().finish();
     };
@@ -155,5 +222,41 @@ async fn proxy_or_404(req: HttpRequest, mut payload: web::Payload, s: web::Data<
             out.body(bytes)
         }
         Err(e) => HttpResponse::BadGateway().body(format!("The region is not reachable from this rack: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::forwarded_path;
+
+    #[test]
+    fn the_rack_link_is_never_forwarded_however_spelled() {
+        for target in [
+            "/MAAS/rpc/v1/sync",
+            "//MAAS/rpc/v1/sync",
+            "/MAAS//rpc/v1/sync",
+            "///MAAS///rpc///v1/sync",
+            "/MAAS/api/../rpc/v1/sync",
+            "/MAAS/api/%2e%2e/rpc/v1/sync",
+            "/MAAS/./rpc/v1/sync",
+            "/MAAS\\rpc\\v1\\sync",
+            "/x/../MAAS/rpc/v1/sync?a=b",
+            "/MAAS/rpc",
+            "/other/",
+            "/",
+        ] {
+            assert_eq!(forwarded_path(target), None, "{target}");
+        }
+    }
+
+    #[test]
+    fn forwarded_paths_are_what_the_http_client_sends() {
+        assert_eq!(forwarded_path("/MAAS/metadata/latest/").as_deref(), Some("/MAAS/metadata/latest/"));
+        assert_eq!(forwarded_path("//MAAS//metadata/").as_deref(), Some("//MAAS//metadata/"));
+        assert_eq!(
+            forwarded_path("/MAAS/api/2.0/machines/?op=is_registered&mac_address=aa").as_deref(),
+            Some("/MAAS/api/2.0/machines/?op=is_registered&mac_address=aa")
+        );
+        assert_eq!(forwarded_path("/MAAS/api/2.0/../2.0/version/").as_deref(), Some("/MAAS/api/2.0/version/"));
     }
 }

@@ -14,4 +14,5 @@ pub mod http;
 pub mod state;
 
 pub use daemon::{Rack, RackOptions};
+pub use http::HttpLimits;
 pub use state::RackState;

@@ -20,7 +20,6 @@ pub(crate) fn start_commissioning(c: &mut DbConn, actor: &User, n: &Node, _comme
     // An admin commissioning (or accepting) a machine takes it out of
     // enlistment; the new run's results replace the old ones.
     db::metadata::clear_phase(c, n.id, Status::Commissioning.code())?;
-    engine::metadata::token::ensure_token(c, n)?;
     let changes = NodeChanges { enlisting: Some(false), netboot: Some(true), ..Default::default() };
     let node = enter_timed(c, n, Status::Commissioning, &actor.username, "", changes)?;
     request_power(c, &node, &actor.username, engine::power::PowerAction::On)?;

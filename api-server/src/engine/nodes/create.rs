@@ -399,8 +399,7 @@ pub fn create_machine(c: &mut DbConn, actor: Option<&User>, input: MachineInput)
         if input.deployed { "Registered as deployed" } else { "" },
     )?;
     let node = db::nodes::by_system_id(c, &node.system_id)?.ok_or(Error::NotFound("Machine"))?;
-    // Every machine gets its metadata token now (MAAS: one per node).
-    engine::metadata::token::ensure_token(c, &node)?;
+    // No metadata token yet: the first phase (commissioning) issues one.
     if let Some(admin) = actor.filter(|_| input.commission && is_admin && !input.deployed) {
         return start_commissioning(c, admin, &node, "");
     }
@@ -485,6 +484,13 @@ pub fn update_machine(c: &mut DbConn, actor: &User, n: &Node, u: MachineUpdate) 
         ch.pool_id = Some(Some(resolve_pool(c, Some(p))?));
     }
     ch.swap_size = u.swap_size;
+    // Counts of real hardware: a negative one would only mislead allocation.
+    if u.cpu_count.is_some_and(|n| n < 0) {
+        return Err(Error::field("cpu_count", "Ensure this value is greater than or equal to 0."));
+    }
+    if u.memory.is_some_and(|n| n < 0) {
+        return Err(Error::field("memory", "Ensure this value is greater than or equal to 0."));
+    }
     ch.cpu_count = u.cpu_count;
     ch.memory = u.memory;
     db::nodes::update(c, n.id, &ch)

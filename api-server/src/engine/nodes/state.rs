@@ -9,7 +9,8 @@ use crate::engine::lifecycle::{check_transition, Status};
 use crate::error::{Error, Result};
 
 /// Changes a node's status after checking the transition table, applying
-/// `extra` in the same UPDATE, and logs `Node changed status`.
+/// `extra` in the same UPDATE, issues or revokes the node's metadata token
+/// (`engine::metadata::token::follow_status`), and logs `Node changed status`.
 pub fn transition(
     c: &mut DbConn,
     n: &Node,
@@ -33,6 +34,9 @@ pub fn transition(
             n.system_id
         )));
     }
+    // The node's metadata token follows the phase in the same transaction:
+    // a new phase gets a fresh one, leaving every phase revokes it.
+    engine::metadata::token::follow_status(c, n.id, from, to)?;
     let updated = db::nodes::by_system_id(c, &n.system_id)?.ok_or(Error::NotFound("Machine"))?;
     if from != to {
         event(

@@ -119,8 +119,16 @@ pub fn parse_size(field: &str, v: &str) -> Result<i64> {
     };
     let n: f64 = num.trim().parse().map_err(|_| bad())?;
     let bytes = n * mult;
-    if !bytes.is_finite() || bytes < 0.0 || bytes > i64::MAX as f64 {
+    if !bytes.is_finite() || bytes < 0.0 {
         return Err(bad());
+    }
+    // No size may exceed the largest block device: an `i64::MAX` partition or
+    // volume would overflow the free-space arithmetic that adds sizes up.
+    if bytes > MAX_BLOCK_DEVICE_SIZE as f64 {
+        return Err(Error::field(
+            field,
+            format!("Ensure this value is less than or equal to {MAX_BLOCK_DEVICE_SIZE}."),
+        ));
     }
     Ok(bytes as i64)
 }
@@ -551,6 +559,8 @@ mod tests {
         assert_eq!(parse_size("s", "2TB").unwrap(), 2_000_000_000_000);
         assert!(parse_size("s", "lots").is_err());
         assert!(parse_size("s", "-1").is_err());
+        assert!(parse_size("s", "9223372036854775807").is_err());
+        assert_eq!(parse_size("s", "1152921504606846976").unwrap(), 1 << 60);
         assert_eq!(SizeSpec::parse("s", "50%").unwrap(), SizeSpec::Percent(50.0));
         assert!(SizeSpec::parse("s", "150%").is_err());
         assert_eq!(human_size(10_000_000_000), "10.0 GB");

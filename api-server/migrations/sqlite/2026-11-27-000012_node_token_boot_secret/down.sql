@@ -1,0 +1,1 @@
+ALTER TABLE node_tokens DROP COLUMN boot_secret;
