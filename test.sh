@@ -64,6 +64,10 @@ AGENT_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}" tools/build-ephemeral.sh tes
 EPHEMERAL_CACHE="$PWD/tests/.ephemeral/cache" tools/build-test-image.sh tests/.test-image
 
 # --- checks and tests ---------------------------------------------------------
+# One build on a clean clone gains nothing from incremental state, which is
+# gigabytes of disk; a developer's own `cargo test` keeps it.
+export CARGO_INCREMENTAL=0
+df -h . /tmp | sed 's/^/disk: /'
 log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy"
@@ -79,6 +83,9 @@ IRONPOOL_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/ironpool" compat-tests/pyth
 
 log "compat-tests: gomaasapi"
 IRONPOOL_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/ironpool" compat-tests/go/run.sh 2>&1 | tee -a "$TEST_LOG"
+
+df -h . /tmp | sed 's/^/disk: /'
+du -sh "${CARGO_TARGET_DIR:-$PWD/target}" 2>/dev/null | sed 's/^/disk: target /' || true
 
 # One closing line for the whole run: every cargo test binary, pytest and the Go suite.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;?$/) p += $i; if ($(i+1) ~ /^failed;?$/) f += $i; if ($(i+1) ~ /^ignored;?$/) s += $i } }
