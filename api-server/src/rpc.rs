@@ -1,14 +1,18 @@
 //! The region's end of the rack link (`/MAAS/rpc/v1/…`): authenticates
-//! every request against the shared secret, then hands the decoded body to
-//! `engine::racks`. The protocol is described in
-//! `ironpool_common::rack_link` and docs/rack-link.md.
+//! every request (the rack's own key, or the shared secret for `register`),
+//! records its nonce in the database, hands the decoded body to
+//! `engine::racks` for the rack that signed it, and signs the answer. The
+//! protocol and its trust rules are described in `ironpool_common::rack_link`.
 
 use std::sync::Arc;
 
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse};
 use ironpool_common::rack_link::{self as proto, BootEventReport, ImageRef, LeaseReport, RegisterRequest, SyncRequest};
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 
+use crate::db::nodes::Node;
 use crate::engine;
 use crate::engine::racks::BootImages;
 use crate::error::{Error, Result};
@@ -19,46 +23,130 @@ use crate::http::AppState;
 /// Lease batches can be large after an outage; nothing else comes close.
 const BODY_LIMIT: usize = 16 << 20;
 
+/// Who signed a request, once verified.
+struct Caller {
+    /// The rack whose own key signed; `None` for the shared secret.
+    rack: Option<Node>,
+}
+
 pub async fn handle(req: &HttpRequest, payload: web::Payload, state: Arc<AppState>, call: &str) -> HttpResponse {
-    match dispatch(req, payload, state, call).await {
+    let header = req.headers().get(proto::AUTH_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let nonce = proto::parse_header(&header).map(|s| s.nonce.to_string());
+    // Until the request is verified the answer is signed with the shared
+    // secret (the rack holds it too): the rack can tell a region's "who are
+    // you?" from a forged one.
+    let mut key = state.rack_secret.clone();
+    let resp = match dispatch(req, payload, &state, call, &mut key).await {
         Ok(r) => r,
         Err(e) => to_response(&e),
+    };
+    match nonce {
+        // Boot files are left unsigned: the rack checks their SHA-256
+        // against the signed configuration, and hashing gigabytes twice
+        // buys nothing.
+        Some(n) if !call.starts_with("images/") => sign(resp, &key, &n).await,
+        _ => resp,
     }
+}
+
+/// Adds [`proto::REGION_AUTH_HEADER`] over the answer's status and body
+/// (errors included, so the rack can believe a 404 "register again").
+async fn sign(resp: HttpResponse, key: &str, nonce: &str) -> HttpResponse {
+    let status = resp.status().as_u16();
+    let (head, body) = resp.into_parts();
+    let bytes = match actix_web::body::to_bytes(body).await {
+        Ok(b) => b,
+        Err(_) => return to_response(&Error::Internal("cannot sign the rack answer".into())),
+    };
+    let mut resp = head.set_body(bytes.clone()).map_into_boxed_body();
+    if let Ok(v) = HeaderValue::from_str(&proto::sign_response(key, status, nonce, &bytes)) {
+        resp.headers_mut().insert(HeaderName::from_static(proto::REGION_AUTH_HEADER), v);
+    }
+    resp
 }
 
 fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-/// Checks the signature header; one message for every failure, so a caller
-/// learns nothing about which part was wrong.
+/// One message for every failure, so a caller learns nothing about which
+/// part was wrong.
 fn refused() -> Error {
-    Error::Unauthorized("Rack authentication failed: check the shared secret (`ironpool secret`).".into())
+    Error::Unauthorized(
+        "Rack authentication failed: check the rack's key and clock, or the registration secret (`ironpool secret`)."
+            .into(),
+    )
 }
 
-fn authenticate(req: &HttpRequest, state: &AppState, body: &[u8]) -> Result<()> {
+/// Verifies the signature (with the rack's key when the header names a
+/// rack, else the shared secret), then records the nonce in the database
+/// so no region accepts the request again, even after a restart.
+async fn authenticate(req: &HttpRequest, state: &AppState, body: &[u8], key_out: &mut String) -> Result<Caller> {
     let header = req.headers().get(proto::AUTH_HEADER).and_then(|v| v.to_str().ok()).ok_or_else(refused)?;
     let signed = proto::parse_header(header).ok_or_else(refused)?;
     let path = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("");
-    if !proto::verify(&state.rack_secret, req.method().as_str(), path, &signed, body) {
+    let (rack, key) = match signed.rack {
+        None => (None, state.rack_secret.clone()),
+        Some(sid) => {
+            let sid = sid.to_string();
+            let cred = state.db.run(move |c| engine::racks::credential(c, &sid)).await?;
+            match cred {
+                // The rack was deleted: it must register afresh (the answer
+                // is signed with the shared secret, so the rack believes it).
+                None => {
+                    return Err(Error::NotFound("RackController"));
+                }
+                Some((_, None)) => return Err(refused()),
+                Some((node, Some(k))) => (Some(node), k),
+            }
+        }
+    };
+    if !proto::verify(&key, req.method().as_str(), path, &signed, body) {
         return Err(refused());
     }
     let now = now();
     if (now - signed.ts).abs() > proto::MAX_SKEW_SECS {
         return Err(refused());
     }
-    // Checked after the signature, so strangers cannot fill the cache.
-    if !state.nonces.check_and_record("rack", signed.nonce, signed.ts, now, proto::MAX_SKEW_SECS) {
-        return Err(refused());
-    }
-    Ok(())
+    *key_out = key;
+    let signer = rack.as_ref().map(|n| n.system_id.clone()).unwrap_or_default();
+    let (nonce, ts) = (signed.nonce.to_string(), signed.ts);
+    // Checked after the signature, so strangers cannot fill the table.
+    state.db.write(move |c| engine::racks::record_nonce(c, &signer, &nonce, ts, now)).await?;
+    Ok(Caller { rack })
 }
 
 fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
     serde_json::from_slice(body).map_err(|e| Error::BadRequest(format!("Malformed rack request: {e}.")))
 }
 
-async fn dispatch(req: &HttpRequest, payload: web::Payload, state: Arc<AppState>, call: &str) -> Result<HttpResponse> {
+/// The rack that signed; the shared secret only registers.
+fn signing_rack(caller: &Caller, body_system_id: &str) -> Result<Node> {
+    let Some(rack) = &caller.rack else {
+        return Err(Error::Unauthorized(
+            "The registration secret only registers racks: sign with the rack's own key.".into(),
+        ));
+    };
+    if rack.system_id != body_system_id {
+        return Err(Error::Forbidden(format!(
+            "Rack {} cannot act for rack {body_system_id}.",
+            rack.system_id
+        )));
+    }
+    Ok(rack.clone())
+}
+
+fn json<T: Serialize>(v: &T) -> HttpResponse {
+    HttpResponse::Ok().json(v)
+}
+
+async fn dispatch(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &Arc<AppState>,
+    call: &str,
+    key_out: &mut String,
+) -> Result<HttpResponse> {
     // The signature covers the body, but a request without a current
     // signature header is refused before its body is read.
     let signed = req.headers().get(proto::AUTH_HEADER).and_then(|v| v.to_str().ok()).and_then(proto::parse_header);
@@ -66,34 +154,43 @@ async fn dispatch(req: &HttpRequest, payload: web::Payload, state: Arc<AppState>
         return Err(refused());
     }
     let body = read_body_limited(payload, BODY_LIMIT).await?;
-    authenticate(req, &state, &body)?;
+    let caller = authenticate(req, state, &body, key_out).await?;
     let method = req.method().as_str();
     let db = state.db.clone();
-    let applied = |n: usize| HttpResponse::Ok().json(proto::Applied { applied: n });
+    let applied = |n: usize| json(&proto::Applied { applied: n });
     match (method, call) {
         ("POST", "register") => {
             let r: RegisterRequest = decode(&body)?;
-            let resp = db.write(move |c| engine::racks::register(c, &r)).await?;
-            tracing::info!(system_id = %resp.system_id, "rack registered");
-            Ok(HttpResponse::Ok().json(resp))
+            let signer = caller.rack.clone();
+            let resp = db.write(move |c| engine::racks::register(c, &r, signer.as_ref())).await?;
+            tracing::info!(system_id = %resp.system_id, new_key = resp.rack_key.is_some(), "rack registered");
+            Ok(json(&resp))
         }
         ("POST", "sync") => {
             let r: SyncRequest = decode(&body)?;
-            let images = ephemeral_images(&state).await?;
-            let resp = db.write(move |c| engine::racks::sync(c, &r, &images)).await?;
-            Ok(HttpResponse::Ok().json(resp))
+            let rack = signing_rack(&caller, &r.system_id)?;
+            let images = ephemeral_images(state).await?;
+            let resp = db.write(move |c| engine::racks::sync(c, &rack, &r, &images)).await?;
+            Ok(json(&resp))
         }
         ("POST", "leases") => {
             let r: LeaseReport = decode(&body)?;
-            let n = db.write(move |c| engine::racks::record_leases(c, &r)).await?;
+            let rack = signing_rack(&caller, &r.system_id)?;
+            let n = db.write(move |c| engine::racks::record_leases(c, &rack, &r)).await?;
             Ok(applied(n))
         }
         ("POST", "boot-events") => {
             let r: BootEventReport = decode(&body)?;
-            let n = db.write(move |c| engine::racks::record_boot_events(c, &r)).await?;
+            let rack = signing_rack(&caller, &r.system_id)?;
+            let n = db.write(move |c| engine::racks::record_boot_events(c, &rack, &r)).await?;
             Ok(applied(n))
         }
         ("GET" | "HEAD", c) if c.starts_with("images/") => {
+            let rack = signing_rack(&caller, caller.rack.as_ref().map(|n| n.system_id.as_str()).unwrap_or(""))?;
+            let accepted = db.run(move |c| engine::racks::is_accepted(c, &rack)).await?;
+            if !accepted {
+                return Err(Error::Forbidden("Rack controller not accepted yet.".into()));
+            }
             let sha = c.trim_start_matches("images/").to_ascii_lowercase();
             let path = engine::boot_resources::file_path(&state.config.data_dir, &sha)
                 .ok_or(Error::NotFound("BootResourceFile"))?;
@@ -102,7 +199,8 @@ async fn dispatch(req: &HttpRequest, payload: web::Payload, state: Arc<AppState>
         }
         ("POST", "power-results") => {
             let r: proto::PowerResultReport = decode(&body)?;
-            let n = db.write(move |c| engine::racks::record_power_results(c, &r)).await?;
+            let rack = signing_rack(&caller, &r.system_id)?;
+            let n = db.write(move |c| engine::racks::record_power_results(c, &rack, &r)).await?;
             Ok(applied(n))
         }
         (_, "register" | "sync" | "leases" | "boot-events" | "power-results") => {

@@ -1,25 +1,68 @@
 //! The region ↔ rack wire protocol: JSON bodies over HTTP under
-//! [`RPC_PREFIX`], every request signed with the shared secret. Here, not
-//! in the rack crate, so the region and the rack compile against one
-//! definition without the region linking the rack.
+//! [`RPC_PREFIX`], every request and every answer signed. Here, not in the
+//! rack crate, so the region and the rack compile against one definition
+//! without the region linking the rack.
 //!
 //! The rack always calls the region (never the other way round), so a rack
 //! behind NAT or a firewall only needs outbound HTTP. The calls are:
 //!
 //! | Call | Body → answer | Purpose |
 //! |---|---|---|
-//! | `POST register` | [`RegisterRequest`] → [`RegisterResponse`] | idempotent: creates or updates the rack node and its interfaces |
-//! | `POST sync` | [`SyncRequest`] → [`SyncResponse`] | heartbeat; returns the rack's configuration when its hash changed |
-//! | `POST leases` | [`LeaseReport`] → `{}` | DHCP lease events, batched |
-//! | `POST boot-events` | [`BootEventReport`] → `{}` | which machine fetched which boot file |
-//! | `POST power-results` | [`PowerResultReport`] → `{}` | outcome of the power commands `sync` handed out |
+//! | `POST register` | [`RegisterRequest`] → [`RegisterResponse`] | creates or updates the rack node and its interfaces; issues the rack's key |
+//! | `POST sync` | [`SyncRequest`] → [`SyncResponse`] | heartbeat; returns the rack's configuration when its hash changed, and the power jobs leased to it |
+//! | `POST leases` | [`LeaseReport`] → [`Applied`] | DHCP lease events, batched |
+//! | `POST boot-events` | [`BootEventReport`] → [`Applied`] | which machine fetched which boot file |
+//! | `POST power-results` | [`PowerResultReport`] → [`Applied`] | outcome of the power commands `sync` handed out |
 //! | `GET images/{sha256}` | file bytes (Range honoured) | boot files for the rack's cache |
 //!
-//! Authentication ([`sign`]/[`verify`]): HMAC-SHA256 keyed with the secret
-//! over the method, the path with query, a Unix timestamp, a random nonce
-//! and the SHA-256 of the body. The region refuses a stale timestamp, a
-//! reused nonce and a wrong signature with 401 and never says which part
-//! was wrong.
+//! **Keys.** The region's shared secret (`ironpool secret`, MAAS's
+//! `/var/lib/maas/secret`) is a *registration* secret: a request signed with
+//! it (a header without `rack=`) may only `register`. The first
+//! registration of a rack creates its node and answers with the rack's own
+//! random key ([`RegisterResponse::rack_key`], in an answer signed with the
+//! shared secret); the rack keeps it in its data dir (0600) and signs every
+//! later call with it, naming itself in the header (`rack=<system_id>`).
+//! Re-registering an existing rack needs its key: the shared secret alone is
+//! refused (403) for a rack that has one, so whoever holds only the shared
+//! secret can neither impersonate a rack nor learn what it is sent. A rack
+//! that lost its key is deleted by an admin (`DELETE rackcontrollers/{id}/`)
+//! and registers afresh; when a rack signs with a key for a rack the region
+//! no longer knows, the region answers 404 and the rack registers afresh.
+//! Racks registered before per-rack keys existed get their key at their next
+//! registration with the shared secret.
+//!
+//! **Acceptance.** A new rack is *accepted* if it is the first rack, else only
+//! once an admin accepts it (`POST rackcontrollers/{id}/?op=accept`). Until
+//! then it may sync (it shows as connected) but gets no configuration (which
+//! carries boot secrets), no power jobs, and its lease and boot-event reports
+//! are refused (403).
+//!
+//! **Signatures** ([`sign_request`]/[`verify`]): HMAC-SHA256 keyed with the
+//! rack's key (or, for `register`, the shared secret) over the method, the
+//! path with query, a Unix timestamp, a random nonce and the SHA-256 of the
+//! body. The region refuses a timestamp more than [`MAX_SKEW_SECS`] away
+//! from its clock in either direction, a nonce already seen and a wrong
+//! signature with 401, never saying which part was wrong. Nonces are kept in
+//! the database (shared by every region on it, pruned once their timestamp
+//! leaves the window), so a captured request is refused after a region
+//! restart and by the other regions too.
+//!
+//! **Answers** ([`sign_response`]/[`verify_response`]): the region signs every
+//! answer in [`REGION_AUTH_HEADER`] with the key that verified the request
+//! (the shared secret when it could not tell the rack), over the status,
+//! the request's nonce and the SHA-256 of the body, so an answer cannot be
+//! forged, altered or replayed for another request. The rack acts only on
+//! 2xx answers signed with the key it signed with. Boot files (`images/`)
+//! are not signed: the rack checks their SHA-256 against the (signed)
+//! configuration.
+//!
+//! **Least privilege.** A power job is leased to one rack, chosen among the
+//! connected, accepted racks that serve the machine (primary or secondary
+//! rack of its boot VLAN, else a rack with an interface on that VLAN, else
+//! any such rack when none serves it); `sync` hands a rack only the jobs
+//! leased to it, BMC credentials included, and `power-results` applies only
+//! results for jobs leased to the calling rack (others are not applied and
+//! not counted). A body's `system_id` must be the signing rack's (403).
 
 use std::net::Ipv4Addr;
 
@@ -35,6 +78,10 @@ pub const RPC_PREFIX: &str = "/MAAS/rpc/v1/";
 pub const AUTH_HEADER: &str = "x-ironpool-rack-auth";
 /// The auth scheme name inside [`AUTH_HEADER`].
 pub const AUTH_SCHEME: &str = "IronpoolRack";
+/// The header carrying the region's signature of its answer.
+pub const REGION_AUTH_HEADER: &str = "x-ironpool-region-auth";
+/// The auth scheme name inside [`REGION_AUTH_HEADER`].
+pub const REGION_AUTH_SCHEME: &str = "IronpoolRegion";
 /// How far a request's timestamp may be from the region's clock.
 pub const MAX_SKEW_SECS: i64 = 300;
 
@@ -64,6 +111,11 @@ pub struct RegisterResponse {
     pub system_id: String,
     /// How often the rack should call `sync`.
     pub heartbeat_secs: u64,
+    /// The rack's own key (hex), present when the region issued one: at a
+    /// rack's first registration (signed with the shared secret). The rack
+    /// signs every later call with it.
+    #[serde(default)]
+    pub rack_key: Option<String>,
 }
 
 /// A service the rack runs, shown in `rackcontrollers/{id}/`'s `service_set`.
@@ -274,18 +326,36 @@ fn mac_over(secret: &str, method: &str, path_and_query: &str, ts: i64, nonce: &s
     m
 }
 
-/// The [`AUTH_HEADER`] value for a request.
+/// The [`AUTH_HEADER`] value for a request signed with the shared secret
+/// (what `register` uses before the rack has its own key).
 pub fn sign(secret: &str, method: &str, path_and_query: &str, ts: i64, body: &[u8]) -> String {
+    sign_request(secret, None, method, path_and_query, ts, body).0
+}
+
+/// The [`AUTH_HEADER`] value for a request and the nonce in it (the region
+/// signs its answer over that nonce). `rack` names the rack whose own key
+/// `key` is; `None` means `key` is the shared secret.
+pub fn sign_request(
+    key: &str,
+    rack: Option<&str>,
+    method: &str,
+    path_and_query: &str,
+    ts: i64,
+    body: &[u8],
+) -> (String, String) {
     let mut n = [0u8; 12];
     getrandom(&mut n);
     let nonce = hex(&n);
-    let sig = hex(&mac_over(secret, method, path_and_query, ts, &nonce, body).finalize().into_bytes());
-    format!("{AUTH_SCHEME} ts={ts},nonce={nonce},sig={sig}")
+    let sig = hex(&mac_over(key, method, path_and_query, ts, &nonce, body).finalize().into_bytes());
+    let who = rack.map(|r| format!("rack={r},")).unwrap_or_default();
+    (format!("{AUTH_SCHEME} {who}ts={ts},nonce={nonce},sig={sig}"), nonce)
 }
 
 /// The parts of a signature header.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Signed<'a> {
+    /// The rack whose own key signed, or `None` for the shared secret.
+    pub rack: Option<&'a str>,
     pub ts: i64,
     pub nonce: &'a str,
     pub sig: &'a str,
@@ -293,17 +363,44 @@ pub struct Signed<'a> {
 
 pub fn parse_header(h: &str) -> Option<Signed<'_>> {
     let rest = h.strip_prefix(AUTH_SCHEME)?.trim_start();
-    let (mut ts, mut nonce, mut sig) = (None, None, None);
+    let (mut rack, mut ts, mut nonce, mut sig) = (None, None, None, None);
     for part in rest.split(',') {
         let (k, v) = part.trim().split_once('=')?;
         match k {
+            "rack" if !v.is_empty() && v.len() <= 64 => rack = Some(v),
             "ts" => ts = v.parse().ok(),
             "nonce" if !v.is_empty() && v.len() <= 64 => nonce = Some(v),
             "sig" => sig = Some(v),
             _ => return None,
         }
     }
-    Some(Signed { ts: ts?, nonce: nonce?, sig: sig? })
+    Some(Signed { rack, ts: ts?, nonce: nonce?, sig: sig? })
+}
+
+fn response_mac(key: &str, status: u16, request_nonce: &str, body: &[u8]) -> Hmac<Sha256> {
+    // As in mac_over: HMAC takes keys of any length.
+    #[allow(clippy::expect_used)]
+    let mut m = Hmac::<Sha256>::new_from_slice(key.trim().as_bytes()).expect("HMAC takes any key length");
+    let body_hash = hex(&Sha256::digest(body));
+    // "answer" keeps an answer's MAC from ever equalling a request's.
+    m.update(format!("answer\n{status}\n{request_nonce}\n{body_hash}").as_bytes());
+    m
+}
+
+/// The [`REGION_AUTH_HEADER`] value for an answer to the request that
+/// carried `request_nonce`.
+pub fn sign_response(key: &str, status: u16, request_nonce: &str, body: &[u8]) -> String {
+    let sig = hex(&response_mac(key, status, request_nonce, body).finalize().into_bytes());
+    format!("{REGION_AUTH_SCHEME} sig={sig}")
+}
+
+/// Whether `header` is the region's signature of this answer (constant time).
+pub fn verify_response(key: &str, status: u16, request_nonce: &str, header: &str, body: &[u8]) -> bool {
+    let Some(sig) = header.strip_prefix(REGION_AUTH_SCHEME).and_then(|r| r.trim().strip_prefix("sig=")) else {
+        return false;
+    };
+    let Some(expected) = unhex(sig) else { return false };
+    response_mac(key, status, request_nonce, body).verify_slice(&expected).is_ok()
 }
 
 /// Checks a signature in constant time (the HMAC crate's `verify_slice`).
@@ -348,6 +445,27 @@ mod tests {
         assert!(!verify(&new_secret(), "POST", "/MAAS/rpc/v1/sync", &s, b"{}"));
         let forged = Signed { ts: s.ts + 1, ..s };
         assert!(!verify(&secret, "POST", "/MAAS/rpc/v1/sync", &forged, b"{}"));
+    }
+
+    #[test]
+    fn per_rack_header_and_signed_answers() {
+        let key = new_secret();
+        let (h, nonce) = sign_request(&key, Some("abc123"), "POST", "/MAAS/rpc/v1/sync", 1_700_000_000, b"{}");
+        let s = parse_header(&h).unwrap();
+        assert_eq!(s.rack, Some("abc123"));
+        assert_eq!(s.nonce, nonce);
+        assert!(verify(&key, "POST", "/MAAS/rpc/v1/sync", &s, b"{}"));
+        assert_eq!(parse_header(&sign(&key, "GET", "/", 1, b"")).unwrap().rack, None);
+
+        let a = sign_response(&key, 200, &nonce, b"{\"x\":1}");
+        assert!(verify_response(&key, 200, &nonce, &a, b"{\"x\":1}"));
+        // Another body, status, request or key: refused.
+        assert!(!verify_response(&key, 200, &nonce, &a, b"{\"x\":2}"));
+        assert!(!verify_response(&key, 201, &nonce, &a, b"{\"x\":1}"));
+        assert!(!verify_response(&key, 200, "other", &a, b"{\"x\":1}"));
+        assert!(!verify_response(&new_secret(), 200, &nonce, &a, b"{\"x\":1}"));
+        assert!(!verify_response(&key, 200, &nonce, "IronpoolRegion sig=zz", b""));
+        assert!(!verify_response(&key, 200, &nonce, "", b""));
     }
 
     #[test]

@@ -30,6 +30,13 @@ pub fn handlers() -> Vec<Handler> {
             "Manage an individual rack controller",
         )
         .action(Action::new(Method::Get, None, "Read a rack controller", handler_fn!(read)))
+        .action(Action::new(
+            Method::Post,
+            Some("accept"),
+            "Accept a rack controller registered with the shared secret: from its next sync it serves \
+             machines and drives their BMCs (Ironpool; the first rack is accepted at registration)",
+            handler_fn!(accept),
+        ))
         .action(
             Action::new(Method::Delete, None, "Delete a rack controller", handler_fn!(delete)).params(&[optional(
                 "force",
@@ -104,4 +111,18 @@ async fn delete(ctx: Ctx) -> Result<Reply> {
         })
         .await?;
     Ok(Reply::NoContent)
+}
+
+async fn accept(ctx: Ctx) -> Result<Reply> {
+    let actor = ctx.admin()?.username.clone();
+    let sid = ctx.path("system_id").to_string();
+    let v = ctx
+        .db()
+        .write(move |c| {
+            let n = rack_node(c, &sid)?;
+            engine::racks::accept(c, &n, &actor)?;
+            render_all(c, std::slice::from_ref(&n))
+        })
+        .await?;
+    Ok(Reply::Json(v.into_iter().next().unwrap_or(Value::Null)))
 }

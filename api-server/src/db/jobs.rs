@@ -42,16 +42,36 @@ pub fn insert(c: &mut DbConn, kind: &str, node_id: Option<i64>, payload: &str, r
     Ok(())
 }
 
-/// The oldest pending job that is due, if any.
+/// The oldest pending job that is due, if any, locked for this
+/// transaction. On PostgreSQL it is `FOR UPDATE SKIP LOCKED`: regions
+/// sharing the database never pick the same job, since a row another
+/// region is claiming is skipped, and once that claim commits its lease
+/// (`run_after` pushed out) makes the job not due. SQLite has one writer
+/// (`BEGIN IMMEDIATE`), so a plain read inside the write transaction is
+/// already exclusive.
 pub fn next_due(c: &mut DbConn, now: NaiveDateTime) -> Result<Option<Job>> {
-    jobs::table
-        .filter(jobs::state.eq("pending"))
-        .filter(jobs::run_after.le(now))
-        .order((jobs::run_after, jobs::id))
-        .select(Job::as_select())
-        .first(c)
-        .optional()
-        .map_err(from_diesel)
+    // Built per backend: the selection is typed by the backend it loads from.
+    let due = || jobs::table.filter(jobs::state.eq("pending")).filter(jobs::run_after.le(now));
+    match c {
+        DbConn::Pg(pg) => {
+            due().order((jobs::run_after, jobs::id)).select(Job::as_select()).for_update().skip_locked().first(pg)
+        }
+        DbConn::Sqlite(lite) => due().order((jobs::run_after, jobs::id)).select(Job::as_select()).first(lite),
+    }
+    .optional()
+    .map_err(from_diesel)
+}
+
+/// A job locked until the transaction ends (PostgreSQL `FOR UPDATE`), so
+/// two regions applying results for one job serialise and the second finds
+/// it gone.
+pub fn by_id_locked(c: &mut DbConn, id: i64) -> Result<Option<Job>> {
+    match c {
+        DbConn::Pg(pg) => jobs::table.find(id).select(Job::as_select()).for_update().first(pg),
+        DbConn::Sqlite(lite) => jobs::table.find(id).select(Job::as_select()).first(lite),
+    }
+    .optional()
+    .map_err(from_diesel)
 }
 
 pub fn delete(c: &mut DbConn, id: i64) -> Result<()> {

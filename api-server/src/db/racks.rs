@@ -6,9 +6,9 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::db::schema::{interfaces, ip_addresses, node_tokens, nodes, rack_controllers};
+use crate::db::schema::{interfaces, ip_addresses, node_tokens, nodes, rack_controllers, rack_nonces};
 use crate::db::types::NodeType;
-use crate::db::{from_diesel, DbConn};
+use crate::db::{from_diesel, is_unique_violation, DbConn};
 use crate::error::Result;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
@@ -43,6 +43,83 @@ pub fn upsert(c: &mut DbConn, row: &RackRow) -> Result<()> {
         diesel::insert_into(rack_controllers::table).values(row).execute(c).map_err(from_diesel)?;
     }
     Ok(())
+}
+
+/// A rack's own key (`None`: registered before per-rack keys, or unknown).
+/// The only reader of `rack_key`, so encrypting it at rest is one change.
+pub fn key_of(c: &mut DbConn, node_id: i64) -> Result<Option<String>> {
+    rack_controllers::table
+        .find(node_id)
+        .select(rack_controllers::rack_key)
+        .first::<Option<String>>(c)
+        .optional()
+        .map(Option::flatten)
+        .map_err(from_diesel)
+}
+
+/// Stores a rack's own key; the only writer of `rack_key`.
+pub fn set_key(c: &mut DbConn, node_id: i64, key: &str) -> Result<()> {
+    diesel::update(rack_controllers::table.find(node_id))
+        .set(rack_controllers::rack_key.eq(key))
+        .execute(c)
+        .map_err(from_diesel)?;
+    Ok(())
+}
+
+/// Whether the rack may drive BMCs and serve machines.
+pub fn accepted(c: &mut DbConn, node_id: i64) -> Result<bool> {
+    rack_controllers::table
+        .find(node_id)
+        .select(rack_controllers::accepted)
+        .first(c)
+        .optional()
+        .map(|a| a.unwrap_or(false))
+        .map_err(from_diesel)
+}
+
+pub fn set_accepted(c: &mut DbConn, node_id: i64, accepted: bool) -> Result<()> {
+    diesel::update(rack_controllers::table.find(node_id))
+        .set(rack_controllers::accepted.eq(accepted))
+        .execute(c)
+        .map_err(from_diesel)?;
+    Ok(())
+}
+
+/// Node ids of accepted racks.
+pub fn accepted_ids(c: &mut DbConn) -> Result<Vec<i64>> {
+    rack_controllers::table
+        .filter(rack_controllers::accepted.eq(true))
+        .select(rack_controllers::node_id)
+        .load(c)
+        .map_err(from_diesel)
+}
+
+/// Records a request nonce of `signer`; false when it was seen before (a
+/// replay). Nonces whose request timestamp is before `prune_before` are
+/// deleted first: such requests are refused by their timestamp anyway.
+/// On a replay the caller must fail its transaction (PostgreSQL aborts it).
+pub fn record_nonce(c: &mut DbConn, signer: &str, nonce: &str, ts: i64, prune_before: i64) -> Result<bool> {
+    diesel::delete(rack_nonces::table.filter(rack_nonces::ts.lt(prune_before))).execute(c).map_err(from_diesel)?;
+    let r = diesel::insert_into(rack_nonces::table)
+        .values((rack_nonces::signer.eq(signer), rack_nonces::nonce.eq(nonce), rack_nonces::ts.eq(ts)))
+        .execute(c);
+    match r {
+        Ok(_) => Ok(true),
+        Err(e) if is_unique_violation(&e) => Ok(false),
+        Err(e) => Err(from_diesel(e)),
+    }
+}
+
+/// Node ids of racks with an interface on VLAN `vlan_id`.
+pub fn racks_on_vlan(c: &mut DbConn, vlan_id: i64, rack_types: &[NodeType]) -> Result<Vec<i64>> {
+    interfaces::table
+        .inner_join(nodes::table)
+        .filter(interfaces::vlan_id.eq(vlan_id))
+        .filter(nodes::node_type.eq_any(rack_types))
+        .select(nodes::id)
+        .distinct()
+        .load(c)
+        .map_err(from_diesel)
 }
 
 /// Heartbeat: last contact and services.

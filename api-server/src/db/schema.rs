@@ -432,6 +432,14 @@ tables! {
         services -> Text,
         last_seen -> Timestamp,
         registered_at -> Timestamp,
+        rack_key -> Nullable<Text>,
+        accepted -> Bool,
+    }
+
+    rack_nonces (signer, nonce) {
+        signer -> Text,
+        nonce -> Text,
+        ts -> BigInt,
     }
 
     boot_resources (id) {
@@ -575,6 +583,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     dns_resource_ips,
     dns_records,
     rack_controllers,
+    rack_nonces,
     boot_resources,
     boot_resource_sets,
     boot_resource_files,

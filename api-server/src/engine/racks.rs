@@ -1,6 +1,9 @@
-//! Rack controllers: the shared secret, registration, the configuration the
-//! region computes for each rack (DHCP per VLAN, boot purpose per MAC), and
-//! what racks report back (DHCP leases, boot events).
+//! Rack controllers: the shared (registration) secret and each rack's own
+//! key, registration and acceptance, replay protection for the rack link,
+//! the configuration the region computes for each rack (DHCP per VLAN, boot
+//! purpose per MAC), and what racks report back (DHCP leases, boot events,
+//! power results). The trust rules are described in
+//! `ironpool_common::rack_link`.
 //!
 //! Nothing here knows HTTP; `crate::rpc` authenticates racks and calls in.
 //! The wire types are shared with the rack (`ironpool_common::rack_link`), so
@@ -83,11 +86,57 @@ pub fn rack(c: &mut DbConn, system_id: &str) -> Result<Node> {
     db::nodes::by_system_id(c, system_id)?.filter(is_rack).ok_or(Error::NotFound("RackController"))
 }
 
-/// Registers (or re-registers) a rack: one transaction, idempotent. Its
-/// node keeps its system_id; its interfaces and addresses are replaced by
-/// what it reports, and networks the region has never seen become new
-/// fabrics and subnets, as MAAS does for rack interfaces.
-pub fn register(c: &mut DbConn, req: &RegisterRequest) -> Result<RegisterResponse> {
+/// A rack's node and its own key, for verifying a request signed with it
+/// (`None` when the region knows no such rack).
+pub fn credential(c: &mut DbConn, system_id: &str) -> Result<Option<(Node, Option<String>)>> {
+    let Some(node) = db::nodes::by_system_id(c, system_id)?.filter(is_rack) else { return Ok(None) };
+    let key = db::racks::key_of(c, node.id)?;
+    Ok(Some((node, key)))
+}
+
+/// Records a signed request's nonce for `signer` (a rack's system_id, or
+/// `""` for the shared secret) in the database every region shares; a nonce
+/// seen before is a replay (401). Nonces whose timestamp left the window are
+/// pruned on the way.
+pub fn record_nonce(c: &mut DbConn, signer: &str, nonce: &str, ts: i64, now: i64) -> Result<()> {
+    if db::racks::record_nonce(c, signer, nonce, ts, now - proto::MAX_SKEW_SECS)? {
+        Ok(())
+    } else {
+        Err(Error::Unauthorized("Rack authentication failed: request replayed.".into()))
+    }
+}
+
+/// Whether rack `node` is accepted (may get configuration and power jobs).
+pub fn is_accepted(c: &mut DbConn, node: &Node) -> Result<bool> {
+    db::racks::accepted(c, node.id)
+}
+
+/// An admin accepts a rack: it gets its configuration and power jobs from
+/// its next sync.
+pub fn accept(c: &mut DbConn, rack: &Node, actor: &str) -> Result<()> {
+    if db::racks::get(c, rack.id)?.is_none() {
+        return Err(Error::Conflict(format!(
+            "Rack controller {} has not registered over the rack link yet.",
+            rack.system_id
+        )));
+    }
+    db::racks::set_accepted(c, rack.id, true)?;
+    engine::events::log_event(c, rack, actor, engine::events::level::INFO, "Rack accepted", "")?;
+    Ok(())
+}
+
+/// Registers (or re-registers) a rack: one transaction. Its node keeps its
+/// system_id; its interfaces and addresses are replaced by what it reports,
+/// and networks the region has never seen become new fabrics and subnets,
+/// as MAAS does for rack interfaces.
+///
+/// `signer` is the rack whose own key signed the request, or `None` for the
+/// shared (registration) secret. With the shared secret a *new* rack is
+/// created and issued its key (accepted only if it is the first rack), and
+/// a rack registered before per-rack keys gets its key; a rack that has a
+/// key must prove it (403 otherwise), so the shared secret alone cannot
+/// take over an existing rack.
+pub fn register(c: &mut DbConn, req: &RegisterRequest, signer: Option<&Node>) -> Result<RegisterResponse> {
     let hostname = req.hostname.trim();
     if hostname.is_empty() || hostname.len() > 255 {
         return Err(Error::BadRequest("A rack must report a hostname of 1-255 characters.".into()));
@@ -112,9 +161,12 @@ pub fn register(c: &mut DbConn, req: &RegisterRequest) -> Result<RegisterRespons
     }
     let macs: Vec<String> = reported.iter().map(|(m, _, _)| m.clone()).collect();
 
-    let mut node = match req.system_id.as_deref().filter(|s| !s.is_empty()) {
-        Some(sid) => db::nodes::by_system_id(c, sid)?.filter(is_rack),
-        None => None,
+    // The rack whose key signed is the rack being registered, whatever
+    // system_id the body names.
+    let mut node = match (signer, req.system_id.as_deref().filter(|s| !s.is_empty())) {
+        (Some(n), _) => Some(n.clone()),
+        (None, Some(sid)) => db::nodes::by_system_id(c, sid)?.filter(is_rack),
+        (None, None) => None,
     };
     for (mac, id, node_type, sid) in db::racks::owners_of_macs(c, &macs)? {
         let owner_is_rack = node_type.is_rack();
@@ -132,11 +184,24 @@ pub fn register(c: &mut DbConn, req: &RegisterRequest) -> Result<RegisterRespons
         }
     }
     let now = Utc::now().naive_utc();
+    let existing_key = match &node {
+        Some(n) => db::racks::key_of(c, n.id)?,
+        None => None,
+    };
+    if signer.is_none() && existing_key.is_some() {
+        let sid = node.as_ref().map(|n| n.system_id.as_str()).unwrap_or_default();
+        return Err(Error::Forbidden(format!(
+            "Rack controller {sid} is already registered with its own key: the rack must sign with that key \
+             (kept in its data directory), or an admin deletes the rack controller so it can register afresh."
+        )));
+    }
+    let is_new = node.is_none();
     let node = match node {
         Some(n) => n,
         None => engine::nodes::create::create_rack_node(c, hostname, &[])?,
     };
     sync_interfaces(c, &node, &reported)?;
+    let first_rack = is_new && db::racks::accepted_ids(c)?.is_empty();
     db::racks::upsert(
         c,
         &RackRow {
@@ -147,7 +212,24 @@ pub fn register(c: &mut DbConn, req: &RegisterRequest) -> Result<RegisterRespons
             registered_at: now,
         },
     )?;
-    Ok(RegisterResponse { system_id: node.system_id, heartbeat_secs: HEARTBEAT_SECS })
+    let mut rack_key = None;
+    if existing_key.is_none() {
+        let key = proto::new_secret();
+        db::racks::set_key(c, node.id, &key)?;
+        rack_key = Some(key);
+        let what = if is_new && first_rack {
+            db::racks::set_accepted(c, node.id, true)?;
+            "New rack registered with the shared secret and issued its own key; accepted as the first rack."
+        } else if is_new {
+            "New rack registered with the shared secret and issued its own key; it gets no configuration or power \
+             jobs until an admin accepts it (POST rackcontrollers/{id}/?op=accept)."
+        } else {
+            "Rack registered before per-rack keys re-registered with the shared secret and was issued its own key."
+        };
+        tracing::warn!(system_id = %node.system_id, hostname, "{what}");
+        engine::events::log_event(c, &node, "", engine::events::level::INFO, "Rack registered", what)?;
+    }
+    Ok(RegisterResponse { system_id: node.system_id, heartbeat_secs: HEARTBEAT_SECS, rack_key })
 }
 
 fn sync_interfaces(c: &mut DbConn, node: &Node, reported: &[(String, String, Vec<IpNet>)]) -> Result<()> {
@@ -221,15 +303,31 @@ fn model_vlan_of_fabric(c: &mut DbConn, fabric_id: i64) -> Result<i64> {
 
 /// Heartbeat: records contact and services, returns the configuration when
 /// the rack's copy is out of date.
-pub fn sync(c: &mut DbConn, req: &SyncRequest, boot_images: &BootImages) -> Result<SyncResponse> {
-    let rack = rack(c, &req.system_id)?;
+/// An accepted rack gets its configuration and the power jobs leased to it
+/// (BMC credentials included, and only those); a rack not yet accepted only
+/// heartbeats.
+pub fn sync(c: &mut DbConn, rack: &Node, req: &SyncRequest, boot_images: &BootImages) -> Result<SyncResponse> {
     let services = serde_json::to_string(&req.services).map_err(Error::internal)?;
     db::racks::touch(c, rack.id, &services, Utc::now().naive_utc())?;
-    let cfg = config_for(c, &rack, boot_images)?;
+    if !is_accepted(c, rack)? {
+        return Ok(SyncResponse { config_hash: String::new(), config: None, power: Vec::new() });
+    }
+    let cfg = config_for(c, rack, boot_images)?;
     let hash = proto::config_hash(&cfg);
     let changed = req.config_hash.as_deref() != Some(hash.as_str());
     let power = engine::jobs::power::rack_power_commands(c, &rack.system_id)?;
     Ok(SyncResponse { config_hash: hash, config: changed.then_some(cfg), power })
+}
+
+fn require_accepted(c: &mut DbConn, rack: &Node) -> Result<()> {
+    if is_accepted(c, rack)? {
+        Ok(())
+    } else {
+        Err(Error::Forbidden(format!(
+            "Rack controller {} is not accepted yet: an admin accepts it with POST rackcontrollers/{}/?op=accept.",
+            rack.system_id, rack.system_id
+        )))
+    }
 }
 
 /// The commissioning environment's kernel and initrd, when imported.
@@ -413,8 +511,12 @@ pub fn config_for(c: &mut DbConn, rack: &Node, images: &BootImages) -> Result<Ra
 /// DHCP lease events: a known machine's DHCP link gets the address (MAAS
 /// shows it as the link's `ip_address`); other leases are recorded as
 /// `discovered` addresses so IPAM never hands them out.
-pub fn record_leases(c: &mut DbConn, report: &LeaseReport) -> Result<usize> {
-    let _rack = rack(c, &report.system_id)?;
+///
+/// Not checked: that the rack serves the lease's subnet (a rack relaying for
+/// another VLAN reports leases of subnets computed from the relay graph);
+/// an accepted rack is trusted to report its own DHCP server's leases.
+pub fn record_leases(c: &mut DbConn, rack: &Node, report: &LeaseReport) -> Result<usize> {
+    require_accepted(c, rack)?;
     let model = db::network::load_model(c)?;
     let mut applied = 0;
     for e in &report.events {
@@ -465,8 +567,8 @@ pub fn record_leases(c: &mut DbConn, report: &LeaseReport) -> Result<usize> {
 }
 
 /// Boot file fetches by known machines become node events ("PXE Request").
-pub fn record_boot_events(c: &mut DbConn, report: &BootEventReport) -> Result<usize> {
-    let rack = rack(c, &report.system_id)?;
+pub fn record_boot_events(c: &mut DbConn, rack: &Node, report: &BootEventReport) -> Result<usize> {
+    require_accepted(c, rack)?;
     let mut n = 0;
     for e in report.events.iter().take(1000) {
         let Some(mac) = engine::names::normalise_mac(&e.mac) else { continue };
@@ -517,8 +619,9 @@ pub fn delete_rack(c: &mut DbConn, rack: &Node, force: bool) -> Result<()> {
 }
 
 /// Power results from a rack; returns how many were applied.
-pub fn record_power_results(c: &mut DbConn, report: &proto::PowerResultReport) -> Result<usize> {
-    let rack = rack(c, &report.system_id)?;
+/// Only results for jobs leased to `rack` are applied (see
+/// `engine::jobs::power::apply_rack_result`).
+pub fn record_power_results(c: &mut DbConn, rack: &Node, report: &proto::PowerResultReport) -> Result<usize> {
     let mut n = 0;
     for r in &report.results {
         if engine::jobs::power::apply_rack_result(c, &rack.system_id, r)? {

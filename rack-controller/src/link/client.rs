@@ -1,9 +1,12 @@
-//! The rack's HTTP client for the region: signs every call, fails over
-//! between the configured region URLs, and downloads boot files into the
-//! rack's cache with resume and a checksum check.
+//! The rack's HTTP client for the region: signs every call (with the rack's
+//! own key once the region issued one, else the shared secret), believes
+//! only answers the region signed, fails over between the configured region
+//! URLs, and downloads boot files into the rack's cache with resume and a
+//! checksum check.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::RwLock;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -18,7 +21,8 @@ pub enum LinkError {
     /// No region answered (connection refused, timeout, 5xx).
     #[error("no region reachable: {0}")]
     Unreachable(String),
-    /// A region answered 401/403: the shared secret is wrong.
+    /// A region answered 401/403: the key or shared secret is wrong, or
+    /// this rack is not allowed to do that.
     #[error("the region refused this rack's credentials: {0}")]
     Refused(String),
     /// The region does not know this rack any more (re-register).
@@ -38,6 +42,8 @@ pub struct RegionClient {
     /// The URL that answered last; tried first.
     current: AtomicUsize,
     secret: String,
+    /// The rack's own (system_id, key), once the region issued one.
+    identity: RwLock<Option<(String, String)>>,
     http: reqwest::Client,
 }
 
@@ -71,7 +77,37 @@ impl RegionClient {
             .pool_max_idle_per_host(4)
             .build()
             .map_err(|e| LinkError::Protocol(format!("HTTP client: {e}")))?;
-        Ok(RegionClient { urls, current: AtomicUsize::new(0), secret: secret.trim().to_string(), http })
+        Ok(RegionClient {
+            urls,
+            current: AtomicUsize::new(0),
+            secret: secret.trim().to_string(),
+            identity: RwLock::new(None),
+            http,
+        })
+    }
+
+    /// Signs from now on as rack `system_id` with its own `key`.
+    pub fn set_identity(&self, system_id: String, key: String) {
+        *self.identity.write().unwrap_or_else(|e| e.into_inner()) = Some((system_id, key));
+    }
+
+    /// Forgets the rack's key: the next call signs with the shared secret
+    /// (only `register` is allowed with it).
+    pub fn clear_identity(&self) {
+        *self.identity.write().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// The rack's (system_id, key), if the region issued one.
+    pub fn identity(&self) -> Option<(String, String)> {
+        self.identity.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The key to sign with and the rack name for the header.
+    fn signer(&self) -> (String, Option<String>) {
+        match self.identity() {
+            Some((sid, key)) => (key, Some(sid)),
+            None => (self.secret.clone(), None),
+        }
     }
 
     /// The region URL currently in use.
@@ -96,9 +132,10 @@ impl RegionClient {
     ) -> Result<Resp, LinkError> {
         let body = serde_json::to_vec(body).map_err(|e| LinkError::Protocol(e.to_string()))?;
         let path = format!("{RPC_PREFIX}{call}");
+        let (key, rack) = self.signer();
         let mut failures = Vec::new();
         for (k, base) in self.order() {
-            let auth = rack_link::sign(&self.secret, "POST", &path, now(), &body);
+            let (auth, nonce) = rack_link::sign_request(&key, rack.as_deref(), "POST", &path, now(), &body);
             let r = self
                 .http
                 .post(format!("{base}{path}"))
@@ -114,7 +151,7 @@ impl RegionClient {
                 }
                 Ok(resp) => {
                     self.current.store(k, Ordering::Relaxed);
-                    return decode(resp).await;
+                    return decode_signed(resp, &key, &self.secret, &nonce).await;
                 }
             }
         }
@@ -133,10 +170,9 @@ impl RegionClient {
         let mut failures = Vec::new();
         for (k, base) in self.order() {
             let have = tokio::fs::metadata(&part).await.map(|m| m.len()).unwrap_or(0);
-            let mut req = self
-                .http
-                .get(format!("{base}{path}"))
-                .header(rack_link::AUTH_HEADER, rack_link::sign(&self.secret, "GET", &path, now(), b""));
+            let (key, rack) = self.signer();
+            let (auth, _) = rack_link::sign_request(&key, rack.as_deref(), "GET", &path, now(), b"");
+            let mut req = self.http.get(format!("{base}{path}")).header(rack_link::AUTH_HEADER, auth);
             if have > 0 && have < size {
                 req = req.header(reqwest::header::RANGE, format!("bytes={have}-"));
             }
@@ -217,6 +253,50 @@ impl RegionClient {
     }
 }
 
+/// Reads an answer to a request signed with `key` that carried `nonce`,
+/// believing it only if the region signed it: a 2xx with `key` (so nobody
+/// holding just the shared secret can answer for the region to a rack with
+/// its own key), a 404 with `key` or the shared secret (the region answers
+/// for a rack it no longer knows with the shared secret; believing it makes
+/// the rack register afresh). Refusals (401/403) need no signature: the
+/// rack does nothing on them but retry.
+async fn decode_signed<T: DeserializeOwned>(
+    resp: reqwest::Response,
+    key: &str,
+    secret: &str,
+    nonce: &str,
+) -> Result<T, LinkError> {
+    let status = resp.status().as_u16();
+    let sig = resp
+        .headers()
+        .get(rack_link::REGION_AUTH_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let body = resp.bytes().await.map_err(|e| LinkError::Protocol(e.to_string()))?;
+    let by = |k: &str| rack_link::verify_response(k, status, nonce, &sig, &body);
+    let believed = match status {
+        200..=299 => by(key),
+        401 | 403 => true,
+        _ => by(key) || by(secret),
+    };
+    if !believed {
+        return Err(LinkError::Protocol(format!(
+            "answer (HTTP {status}) not signed by the region: ignored (a proxy or an impostor in between?)"
+        )));
+    }
+    let text = String::from_utf8_lossy(&body);
+    match status {
+        200..=299 => serde_json::from_slice(&body).map_err(|e| {
+            LinkError::Protocol(format!("unreadable answer ({e}): {}", text.chars().take(200).collect::<String>()))
+        }),
+        401 | 403 => Err(LinkError::Refused(text.into_owned())),
+        404 | 410 => Err(LinkError::UnknownRack(text.into_owned())),
+        _ => Err(LinkError::Protocol(format!("HTTP {status}: {text}"))),
+    }
+}
+
+/// Errors of boot-file downloads (unsigned; the rack acts on none of them).
 async fn decode<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T, LinkError> {
     let status = resp.status();
     let text = resp.text().await.map_err(|e| LinkError::Protocol(e.to_string()))?;

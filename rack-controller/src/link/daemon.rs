@@ -4,6 +4,9 @@
 //!
 //! The last configuration is cached in the data directory, so a rack that
 //! restarts while every region is down still serves DHCP and boot scripts.
+//! The rack's identity is kept there too: `rack.json` (its system_id) and
+//! `rack-key` (mode 0600, the key the region issued at its first
+//! registration, which signs every call after it).
 //! Lost contact is retried with exponential backoff, trying each region URL
 //! in turn; lease events wait in memory (bounded) until a region takes them.
 
@@ -116,6 +119,9 @@ impl Rack {
         let client = Arc::new(RegionClient::new(&opts.region_urls, &opts.secret, opts.request_timeout)?);
         let state = Arc::new(RackState::default());
         load_cache(&opts.data_dir, &state);
+        if let (Some(sid), Some(key)) = (state.system_id(), load_key(&opts.data_dir)) {
+            client.set_identity(sid, key);
+        }
 
         let mut tasks = Vec::new();
         let (mut http_addr, mut http) = (None, None);
@@ -468,7 +474,34 @@ impl Link {
                 version: ironpool_common::IRONPOOL_VERSION.to_string(),
                 interfaces,
             };
-            let resp: RegisterResponse = self.client.post("register", &req).await?;
+            let resp: RegisterResponse = match self.client.post("register", &req).await {
+                // Signed with a key the region no longer knows (an admin
+                // deleted this rack): register afresh as a new rack.
+                Err(LinkError::UnknownRack(why)) if self.client.identity().is_some() => {
+                    tracing::warn!(%why, "the region no longer knows this rack; registering afresh");
+                    self.client.clear_identity();
+                    let _ = std::fs::remove_file(self.opts.data_dir.join(KEY_FILE));
+                    self.client.post("register", &RegisterRequest { system_id: None, ..req }).await?
+                }
+                r => r?,
+            };
+            match resp.rack_key {
+                Some(key) => {
+                    if let Err(e) = save_key(&self.opts.data_dir, &key) {
+                        // Kept in memory for this run; after a restart the
+                        // rack would have to be deleted and registered afresh.
+                        tracing::error!(error = %e, "cannot save the rack's key in its data directory");
+                    }
+                    self.client.set_identity(resp.system_id.clone(), key);
+                }
+                None if self.client.identity().is_some_and(|(sid, _)| sid == resp.system_id) => {}
+                None => {
+                    return Err(LinkError::Protocol(format!(
+                        "the region registered this rack as {} without issuing it a key",
+                        resp.system_id
+                    )))
+                }
+            }
             self.state.set_system_id(resp.system_id.clone());
             save_json(&self.opts.data_dir.join("rack.json"), &serde_json::json!({ "system_id": resp.system_id }));
             *heartbeat = self.opts.heartbeat.unwrap_or(Duration::from_secs(resp.heartbeat_secs.max(1)));
@@ -537,6 +570,27 @@ fn save_json(path: &Path, v: &serde_json::Value) {
     if let Err(e) = r {
         tracing::warn!(path = %path.display(), error = %e, "cannot save rack state");
     }
+}
+
+/// Where the rack keeps the key the region issued it.
+const KEY_FILE: &str = "rack-key";
+
+/// Writes the rack's key readable by its owner only (created 0600, through
+/// a temporary file and a rename).
+fn save_key(dir: &Path, key: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = dir.join(".rack-key.tmp");
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+    f.write_all(key.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, dir.join(KEY_FILE))
+}
+
+fn load_key(dir: &Path) -> Option<String> {
+    let k = std::fs::read_to_string(dir.join(KEY_FILE)).ok()?;
+    let k = k.trim();
+    rack_link::valid_secret(k).then(|| k.to_string())
 }
 
 fn load_cache(dir: &Path, state: &RackState) {

@@ -160,11 +160,18 @@ pub fn rack_power_commands(c: &mut DbConn, system_id: &str) -> Result<Vec<ironpo
     Ok(out)
 }
 
-/// Applies what a rack reports for a job it was handed; results for jobs
-/// it does not hold (already applied, or re-assigned) are ignored.
+/// Applies what a rack reports for a job leased to it. Results for jobs it
+/// does not hold (already applied, leased to another rack, never existed)
+/// change nothing and are not counted: a rack whose lease ran out reports
+/// late in good faith, so this is not an error, but nobody can set a
+/// machine's power state through a job that is not theirs. The row is
+/// locked so two regions taking the same report apply it once.
 pub fn apply_rack_result(c: &mut DbConn, system_id: &str, r: &ironpool_common::rack_link::PowerResult) -> Result<bool> {
-    let Some(job) = db::jobs::by_id(c, r.job_id)? else { return Ok(false) };
-    if job.claimed_by.as_deref() != Some(rack_claim(system_id).as_str()) {
+    let Some(job) = db::jobs::by_id_locked(c, r.job_id)? else { return Ok(false) };
+    if job.kind != POWER || job.claimed_by.as_deref() != Some(rack_claim(system_id).as_str()) {
+        if job.claimed_by.as_deref().is_some_and(|h| h.starts_with("rack:")) {
+            tracing::warn!(job = job.id, rack = %system_id, holder = ?job.claimed_by, "power result for a job leased to another rack ignored");
+        }
         return Ok(false);
     }
     let Some(w) = power_work(c, &job)? else {

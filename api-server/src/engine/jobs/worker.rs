@@ -42,11 +42,13 @@ pub async fn run_due(db: &Datastore, hub: &PowerHub) -> Result<usize> {
                     let Some(job) = db::jobs::next_due(c, db::now())? else { return Ok(None) };
                     if let Some(w) = power_work(c, &job)? {
                         let until = db::now() + chrono::Duration::seconds(POWER_LEASE_SECS);
-                        // Real BMCs are driven by a connected rack when there is
-                        // one (it hands the result back over the link); otherwise,
-                        // and for simulated BMCs, by this process.
+                        // Real BMCs are driven by a connected rack that serves the
+                        // machine when there is one (it hands the result back over
+                        // the link); otherwise, and for simulated BMCs, by this
+                        // process. `next_due` locked the row, so this claim is the
+                        // only one, across regions too.
                         if w.power_type != "virtual" {
-                            if let Some(rack) = engine::racks::liveness::pick_power_rack(c)? {
+                            if let Some(rack) = engine::racks::liveness::pick_power_rack(c, w.node_id)? {
                                 db::jobs::assign(c, job.id, &rack_claim(&rack), until)?;
                                 return Ok(Some(None));
                             }
