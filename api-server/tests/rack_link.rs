@@ -272,25 +272,25 @@ backend_tests!(wrong_secret_and_forged_requests_are_refused, |b| async move {
     let (st, text) = raw(&s, "register", Some(good.clone()), body).await;
     assert_eq!(st, 200, "{text}");
     assert_eq!(raw(&s, "register", Some(good), body).await.0, 401);
+    // The answer carries the rack's own key; the shared secret no longer
+    // does anything but register.
+    let reg: Value = serde_json::from_str(&text).unwrap();
+    let (sid, key) = (reg["system_id"].as_str().unwrap(), reg["rack_key"].as_str().unwrap());
+    let sync_path = format!("{}sync", proto::RPC_PREFIX);
+    let mine = format!(r#"{{"system_id":"{sid}"}}"#);
+    let (st, _) = raw(&s, "sync", Some(proto::sign(&secret, "POST", &sync_path, now(), mine.as_bytes())), &mine).await;
+    assert_eq!(st, 401);
+    let by_key = |body: &str, rack: &str| proto::sign_request(key, Some(rack), "POST", &sync_path, now(), body.as_bytes()).0;
+    assert_eq!(raw(&s, "sync", Some(by_key(&mine, sid)), &mine).await.0, 200);
     // Well signed but malformed, or for an unknown rack: 4xx, never 5xx.
     let junk = "{not json";
-    let (st, text) = raw(
-        &s,
-        "sync",
-        Some(proto::sign(&secret, "POST", &format!("{}sync", proto::RPC_PREFIX), now(), junk.as_bytes())),
-        junk,
-    )
-    .await;
+    let (st, text) = raw(&s, "sync", Some(by_key(junk, sid)), junk).await;
     assert_eq!(st, 400, "{text}");
     let unknown = r#"{"system_id":"nosuch"}"#;
-    let (st, _) = raw(
-        &s,
-        "sync",
-        Some(proto::sign(&secret, "POST", &format!("{}sync", proto::RPC_PREFIX), now(), unknown.as_bytes())),
-        unknown,
-    )
-    .await;
+    let (st, _) = raw(&s, "sync", Some(by_key(unknown, "nosuch")), unknown).await;
     assert_eq!(st, 404);
+    let (st, _) = raw(&s, "sync", Some(by_key(unknown, sid)), unknown).await;
+    assert_eq!(st, 403);
     let bad_mac = r#"{"hostname":"x","version":"1","interfaces":[{"name":"e","mac":"zz","addresses":[]}]}"#;
     let (st, text) =
         raw(&s, "register", Some(proto::sign(&secret, "POST", &path, now(), bad_mac.as_bytes())), bad_mac).await;

@@ -69,6 +69,14 @@ pub fn init_tracing() {
 /// script installs every peer the rack, power and region tests use; the
 /// crates sit side by side, so the path works from each).
 pub fn start_sushy(dir: &Path, port: u16, mac: &str) -> ChildGuard {
+    start_sushy_systems(dir, port, &[("27946b59-9e44-4fa7-8e91-f3527a1ef094", "node1", mac)])
+}
+
+/// sushy-tools with the fake driver serving several systems (uuid, name,
+/// NIC MAC), all powered off, user admin/password. Its log
+/// (`dir/sushy.log`) has one access line per request, which lets a test
+/// count the commands each system received.
+pub fn start_sushy_systems(dir: &Path, port: u16, systems: &[(&str, &str, &str)]) -> ChildGuard {
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rack-controller/tests/.venv/bin");
     let emulator = venv.join("sushy-emulator");
     assert!(emulator.is_file(), "sushy-tools missing: run rack-controller/tests/peers-setup.sh");
@@ -79,14 +87,21 @@ pub fn start_sushy(dir: &Path, port: u16, mac: &str) -> ChildGuard {
     assert!(hash.status.success());
     std::fs::write(dir.join("htpasswd"), &hash.stdout).unwrap();
     let d = dir.display();
+    let list: String = systems
+        .iter()
+        .map(|(uuid, name, mac)| {
+            format!(
+                "{{'uuid': '{uuid}', 'name': '{name}', 'power_state': 'Off',\n\
+                   'external_notifier': False, 'nics': [{{'mac': '{mac}', 'ip': '10.99.0.10'}}]}},\n"
+            )
+        })
+        .collect();
     std::fs::write(
         dir.join("emulator.conf"),
         format!(
             "SUSHY_EMULATOR_LISTEN_IP = '127.0.0.1'\nSUSHY_EMULATOR_LISTEN_PORT = {port}\n\
              SUSHY_EMULATOR_AUTH_FILE = '{d}/htpasswd'\nSUSHY_EMULATOR_STATE_DIR = '{d}/state'\n\
-             SUSHY_EMULATOR_FAKE_DRIVER = True\nSUSHY_EMULATOR_FAKE_SYSTEMS = [\n\
-             {{'uuid': '27946b59-9e44-4fa7-8e91-f3527a1ef094', 'name': 'node1', 'power_state': 'Off',\n\
-               'external_notifier': False, 'nics': [{{'mac': '{mac}', 'ip': '10.99.0.10'}}]}},\n]\n"
+             SUSHY_EMULATOR_FAKE_DRIVER = True\nSUSHY_EMULATOR_FAKE_SYSTEMS = [\n{list}]\n"
         ),
     )
     .unwrap();
