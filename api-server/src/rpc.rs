@@ -128,10 +128,7 @@ fn signing_rack(caller: &Caller, body_system_id: &str) -> Result<Node> {
         ));
     };
     if rack.system_id != body_system_id {
-        return Err(Error::Forbidden(format!(
-            "Rack {} cannot act for rack {body_system_id}.",
-            rack.system_id
-        )));
+        return Err(Error::Forbidden(format!("Rack {} cannot act for rack {body_system_id}.", rack.system_id)));
     }
     Ok(rack.clone())
 }

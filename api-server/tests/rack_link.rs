@@ -280,7 +280,8 @@ backend_tests!(wrong_secret_and_forged_requests_are_refused, |b| async move {
     let mine = format!(r#"{{"system_id":"{sid}"}}"#);
     let (st, _) = raw(&s, "sync", Some(proto::sign(&secret, "POST", &sync_path, now(), mine.as_bytes())), &mine).await;
     assert_eq!(st, 401);
-    let by_key = |body: &str, rack: &str| proto::sign_request(key, Some(rack), "POST", &sync_path, now(), body.as_bytes()).0;
+    let by_key =
+        |body: &str, rack: &str| proto::sign_request(key, Some(rack), "POST", &sync_path, now(), body.as_bytes()).0;
     assert_eq!(raw(&s, "sync", Some(by_key(&mine, sid)), &mine).await.0, 200);
     // Well signed but malformed, or for an unknown rack: 4xx, never 5xx.
     let junk = "{not json";

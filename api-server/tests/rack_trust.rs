@@ -478,10 +478,9 @@ backend_tests!(a_restarted_rack_keeps_its_identity_and_a_deleted_one_registers_a
     let r = s.call(Some(&admin), "DELETE", &format!("rackcontrollers/{sid}/"), &[]).await;
     assert_eq!(r.status, 204, "{}", r.body);
     let rack = Rack::start(opts()).await.unwrap();
-    let new_sid = eventually("registered afresh", Duration::from_secs(10), async || {
-        rack.state.system_id().filter(|x| *x != sid)
-    })
-    .await;
+    let new_sid =
+        eventually("registered afresh", Duration::from_secs(10), async || rack.state.system_id().filter(|x| *x != sid))
+            .await;
     assert_ne!(std::fs::read_to_string(dir.path().join("rack-key")).unwrap(), key);
     let list = s.get(Some(&admin), "rackcontrollers/").await.json();
     assert_eq!(list.as_array().unwrap().len(), 1);
@@ -512,8 +511,7 @@ async fn two_regions_two_racks_each_bmc_gets_one_command() {
     let start_rack = |origin: String, name: &str, mac: &str, addr: &str, dir: &std::path::Path| {
         let mut o = RackOptions::new(vec![origin], s1.state.rack_secret.clone(), dir.to_path_buf());
         o.hostname = name.into();
-        o.interfaces =
-            Some(vec![RackInterface { name: "eth0".into(), mac: mac.into(), addresses: vec![addr.into()] }]);
+        o.interfaces = Some(vec![RackInterface { name: "eth0".into(), mac: mac.into(), addresses: vec![addr.into()] }]);
         o.http_listen = None;
         o.tftp_listen = None;
         o.dhcp_listen = None;

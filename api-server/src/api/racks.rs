@@ -33,8 +33,7 @@ pub fn handlers() -> Vec<Handler> {
         .action(Action::new(
             Method::Post,
             Some("accept"),
-            "Accept a rack controller registered with the shared secret: from its next sync it serves \
-             machines and drives their BMCs (Ironpool; the first rack is accepted at registration)",
+            "Accept a rack controller registered with the shared secret (Ironpool)",
             handler_fn!(accept),
         ))
         .action(

@@ -267,12 +267,7 @@ async fn decode_signed<T: DeserializeOwned>(
     nonce: &str,
 ) -> Result<T, LinkError> {
     let status = resp.status().as_u16();
-    let sig = resp
-        .headers()
-        .get(rack_link::REGION_AUTH_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
+    let sig = resp.headers().get(rack_link::REGION_AUTH_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let body = resp.bytes().await.map_err(|e| LinkError::Protocol(e.to_string()))?;
     let by = |k: &str| rack_link::verify_response(k, status, nonce, &sig, &body);
     let believed = match status {

@@ -452,7 +452,7 @@ impl Link {
                     }
                     if matches!(e, LinkError::Refused(_)) {
                         tracing::error!(
-                            "the region refused this rack: check the secret (`ironpool secret` on the region)"
+                            "the region refused this rack: check its key (`rack-key` in its data dir), its clock, or the shared secret (`ironpool secret` on the region)"
                         );
                     }
                     tokio::time::sleep(backoff).await;

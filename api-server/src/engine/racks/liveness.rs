@@ -34,8 +34,11 @@ pub fn pick_power_rack(c: &mut DbConn, node_id: i64) -> Result<Option<String>> {
     }
     live.sort_by_key(|r| std::cmp::Reverse(r.last_seen));
     let ifaces = db::network::interfaces_of(c, node_id)?;
-    let boot_vlan =
-        ifaces.iter().find(|i| i.is_boot).or_else(|| ifaces.iter().find(|i| i.vlan_id.is_some())).and_then(|i| i.vlan_id);
+    let boot_vlan = ifaces
+        .iter()
+        .find(|i| i.is_boot)
+        .or_else(|| ifaces.iter().find(|i| i.vlan_id.is_some()))
+        .and_then(|i| i.vlan_id);
     let mut chosen = None;
     if let Some(vlan_id) = boot_vlan {
         if let Some(v) = db::network::vlan_by_id(c, vlan_id)? {
