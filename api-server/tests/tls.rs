@@ -207,9 +207,16 @@ async fn synced(rack: &Rack) -> String {
 }
 
 /// Waits until the rack refused the region's certificate; returns why.
-async fn refused(rack: &Rack) -> String {
+/// Also makes one call to `origin` with the rack's own TLS configuration
+/// and checks it fails at the handshake, so the refusal is known to stop
+/// the connection (not only to be reported).
+async fn refused(rack: &Rack, origin: &str) -> String {
     let pins = rack.region_tls.as_ref().expect("an https:// region is checked by pins");
-    eventually("the rack to refuse the certificate", || pins.refusal()).await
+    let why = eventually("the rack to refuse the certificate", || pins.refusal()).await;
+    let c = reqwest::Client::builder().use_preconfigured_tls(pins.client_config().unwrap()).build().unwrap();
+    let e = c.get(format!("{origin}/MAAS/api/2.0/version/")).send().await.expect_err("the handshake is refused");
+    assert!(e.is_connect() && chain(&e).contains("refusing to talk to it"), "{}", chain(&e));
+    why
 }
 
 async fn rack_count(s: &TestServer, admin: &ApiKey) -> usize {
@@ -230,7 +237,7 @@ backend_tests!(rack_registers_over_https_only_with_the_given_fingerprint, |b| as
     let mut o = rack_options(&s, format!("{}/MAAS/", https_origin(&s)), dir.path());
     o.region_fingerprints = vec![wrong.to_lowercase().replace(':', "")];
     let rack = Rack::start(o).await.unwrap();
-    let why = refused(&rack).await;
+    let why = refused(&rack, &https_origin(&s)).await;
     assert!(why.contains(&fp) && why.contains(&wrong) && why.contains("--region-fingerprint"), "{why}");
     assert_eq!(rack.state.system_id(), None);
     assert_eq!(rack.state.registrations.load(Ordering::Relaxed), 0);
@@ -288,7 +295,7 @@ async fn rack_pins_the_first_certificate_and_refuses_another_after_a_restart() {
     let mut o = rack_options(&b, https_origin(&b), dir.path());
     o.hostname = "tls-rack-b".into();
     let rack = Rack::start(o).await.unwrap();
-    let why = refused(&rack).await;
+    let why = refused(&rack, &https_origin(&b)).await;
     assert!(why.contains(&fp_b) && why.contains(&fp_a) && why.contains("region-tls-pins.json"), "{why}");
     assert_eq!(rack.state.registrations.load(Ordering::Relaxed), 0);
     rack.stop().await;

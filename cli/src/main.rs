@@ -305,11 +305,8 @@ fn run(command: Command, config: RegionConfig) -> anyhow::Result<()> {
                 return print_lines(text.lines().map(str::to_string));
             }
             print_lines(
-                [
-                    format!("SHA256 Fingerprint={}", id.fingerprint),
-                    format!("certificate: {}", id.cert_path.display()),
-                ]
-                .into_iter(),
+                [format!("SHA256 Fingerprint={}", id.fingerprint), format!("certificate: {}", id.cert_path.display())]
+                    .into_iter(),
             )
         }
         Command::Migrate => {
@@ -402,7 +399,8 @@ fn serve_region(config: RegionConfig, banner: Option<DemoBanner>, with_rack: boo
         let region = server::bind(config)?;
         let url = format!("http://{}/MAAS/", display_addr(region.addr));
         tracing::info!(%url, "region listening");
-        let https = region.tls.as_ref().map(|t| (format!("https://{}/MAAS/", display_addr(t.addr)), t.fingerprint.clone()));
+        let https =
+            region.tls.as_ref().map(|t| (format!("https://{}/MAAS/", display_addr(t.addr)), t.fingerprint.clone()));
         let rack = if with_rack {
             Some(rack::start_embedded(region.addr, &region.state.rack_secret, rack_dir).await?)
         } else {

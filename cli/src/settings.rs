@@ -162,7 +162,15 @@ mod tests {
     use super::*;
 
     fn args() -> CommonArgs {
-        CommonArgs { database: None, data_dir: None, listen: None, config: None, tls_listen: None, tls_cert: None, tls_key: None }
+        CommonArgs {
+            database: None,
+            data_dir: None,
+            listen: None,
+            config: None,
+            tls_listen: None,
+            tls_cert: None,
+            tls_key: None,
+        }
     }
 
     #[test]

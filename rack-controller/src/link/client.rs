@@ -84,9 +84,7 @@ impl RegionClient {
         if let Some(tls) = tls {
             builder = builder.use_preconfigured_tls(tls);
         }
-        let http = builder
-            .build()
-            .map_err(|e| LinkError::Protocol(format!("HTTP client: {e}")))?;
+        let http = builder.build().map_err(|e| LinkError::Protocol(format!("HTTP client: {e}")))?;
         Ok(RegionClient { urls, current: AtomicUsize::new(0), secret: secret.trim().to_string(), http })
     }
 

@@ -76,9 +76,11 @@ impl RegionPins {
         let mut inner = Inner::default();
         if given.is_empty() {
             match std::fs::read(&file) {
-                Ok(bytes) => inner.pinned = parse_pin_file(&bytes).map_err(|e| {
-                    anyhow::anyhow!("{}: {e} (delete it to pin the region's certificate again)", file.display())
-                })?,
+                Ok(bytes) => {
+                    inner.pinned = parse_pin_file(&bytes).map_err(|e| {
+                        anyhow::anyhow!("{}: {e} (delete it to pin the region's certificate again)", file.display())
+                    })?
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => anyhow::bail!("cannot read {}: {e}", file.display()),
             }
