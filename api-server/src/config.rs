@@ -56,6 +56,19 @@ pub struct RegionConfig {
     pub login_failure_window_secs: u64,
     /// How long a locked username (or source address) stays locked.
     pub login_lockout_secs: u64,
+    /// Where HTTPS listens: `None` follows `listen` (its host, port 5443
+    /// when HTTP is on MAAS's 5240, else a free port, so tests and several
+    /// regions on one host never collide); `""` or `"off"` disables HTTPS.
+    pub tls_listen: Option<String>,
+    /// An operator's certificate chain (PEM, end-entity first) and its
+    /// private key (PEM); both or neither. Without them the region makes a
+    /// self-signed certificate at first start (`crate::tls`).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Extra names (DNS names or IP addresses) for the self-signed
+    /// certificate, beyond the host name, `localhost`, loopback and a
+    /// specific `listen` address. Used only when the certificate is made.
+    pub tls_names: Vec<String>,
 }
 
 impl RegionConfig {
@@ -79,6 +92,46 @@ impl RegionConfig {
             login_max_failures: 10,
             login_failure_window_secs: 900,
             login_lockout_secs: 300,
+            tls_listen: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_names: Vec::new(),
         }
+    }
+
+    /// The address HTTPS binds, or `None` when it is off (see [`Self::tls_listen`]).
+    pub fn tls_listen_addr(&self) -> Option<String> {
+        match self.tls_listen.as_deref().map(str::trim) {
+            Some("" | "off" | "none") => None,
+            Some(addr) => Some(addr.to_string()),
+            None => {
+                let (host, port) = self.listen.rsplit_once(':')?;
+                let tls_port = if port == ironpool_common::DEFAULT_REGION_PORT.to_string() {
+                    ironpool_common::DEFAULT_REGION_TLS_PORT
+                } else {
+                    0
+                };
+                Some(format!("{host}:{tls_port}"))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn https_follows_the_http_address() {
+        let mut c = RegionConfig::with_data_dir("/d");
+        assert_eq!(c.tls_listen_addr().as_deref(), Some("0.0.0.0:5443"));
+        c.listen = "127.0.0.1:0".into();
+        assert_eq!(c.tls_listen_addr().as_deref(), Some("127.0.0.1:0"));
+        c.listen = "[::1]:8000".into();
+        assert_eq!(c.tls_listen_addr().as_deref(), Some("[::1]:0"));
+        c.tls_listen = Some("10.0.0.1:443".into());
+        assert_eq!(c.tls_listen_addr().as_deref(), Some("10.0.0.1:443"));
+        c.tls_listen = Some("off".into());
+        assert_eq!(c.tls_listen_addr(), None);
     }
 }

@@ -1,5 +1,5 @@
 //! Starting a region: open the datastore, build the handler registry, bind the
-//! HTTP server and the DNS server. Used by the `ironpool` binary and by the integration tests
+//! HTTP and HTTPS servers and the DNS server. Used by the `ironpool` binary and by the integration tests
 //! (which bind port 0).
 
 use std::net::SocketAddr;
@@ -22,12 +22,25 @@ use crate::http::registry::Registry;
 use crate::http::router::{Mount, Routes};
 use crate::http::AppState;
 use crate::rpc;
+use crate::tls;
 
 /// A bound, not yet awaited, region server.
 pub struct Region {
+    /// The HTTP address.
     pub addr: SocketAddr,
+    /// HTTPS, unless turned off.
+    pub tls: Option<TlsBound>,
     pub state: Arc<AppState>,
     pub server: actix_web::dev::Server,
+}
+
+/// The HTTPS side of a bound region.
+pub struct TlsBound {
+    pub addr: SocketAddr,
+    /// SHA-256 of the certificate served, `AB:CD:…` (what racks pin).
+    pub fingerprint: String,
+    /// The PEM file clients can be given to trust it.
+    pub cert_path: std::path::PathBuf,
 }
 
 /// Opens the database (migrating it) and builds the shared state.
@@ -56,6 +69,7 @@ pub fn state(config: RegionConfig) -> Result<Arc<AppState>> {
         nonces: NonceCache::default(),
         power: Default::default(),
         dns_addr: Default::default(),
+        https_addr: Default::default(),
         rack_secret,
         importer: Default::default(),
     }))
@@ -101,13 +115,21 @@ fn site(
     Box::pin(async move { http::router::respond(api::site::route(&req, payload, state, &path).await) })
 }
 
-/// Binds the HTTP server on `config.listen`. The returned server handles
+/// Binds the HTTP server on `config.listen` and HTTPS on
+/// `config.tls_listen_addr()` (one application serves both). The returned server handles
 /// SIGINT/SIGTERM itself: it stops accepting, lets in-flight requests finish
 /// (up to 30 s), then resolves.
 pub fn bind(config: RegionConfig) -> Result<Region> {
     let listen = config.listen.clone();
     let workers = config.http_workers;
+    let tls_listen = config.tls_listen_addr();
     let state = state(config)?;
+    // Loaded before anything binds: a bad certificate stops the start with
+    // its reason instead of leaving a region that only half listens.
+    let identity = match &tls_listen {
+        Some(_) => Some(tls::load_or_create(&state.config)?),
+        None => None,
+    };
     if state.config.run_jobs {
         engine::jobs::worker::spawn_worker(
             state.db.clone(),
@@ -141,7 +163,30 @@ pub fn bind(config: RegionConfig) -> Result<Region> {
     if workers > 0 {
         server = server.workers(workers);
     }
-    let server = server.bind(&listen).map_err(|e| Error::Internal(format!("cannot listen on {listen}: {e}")))?;
-    let addr = *server.addrs().first().ok_or_else(|| Error::Internal(format!("no address bound for {listen}")))?;
-    Ok(Region { addr, state, server: server.run() })
+    server = server.bind(&listen).map_err(|e| Error::Internal(format!("cannot listen on {listen}: {e}")))?;
+    if let (Some(tls_listen), Some(identity)) = (&tls_listen, &identity) {
+        server = server.bind_rustls_0_23(tls_listen, identity.server_config()?).map_err(|e| {
+            Error::Internal(format!(
+                "cannot listen for HTTPS on {tls_listen}: {e} (set tls_listen / --tls-listen to another address, or \"off\")"
+            ))
+        })?;
+    }
+    let bound = server.addrs_with_scheme();
+    let first = |scheme: &str| bound.iter().find(|(_, s)| *s == scheme).map(|(a, _)| *a);
+    let addr = first("http").ok_or_else(|| Error::Internal(format!("no address bound for {listen}")))?;
+    let tls = match (first("https"), identity) {
+        (Some(addr), Some(identity)) => {
+            let _ = state.https_addr.set(addr);
+            tracing::info!(
+                %addr,
+                fingerprint = %identity.fingerprint,
+                certificate = %identity.cert_path.display(),
+                created = identity.created,
+                "region HTTPS listening; certificate SHA-256 fingerprint (racks pin it: --region-fingerprint)"
+            );
+            Some(TlsBound { addr, fingerprint: identity.fingerprint, cert_path: identity.cert_path })
+        }
+        _ => None,
+    };
+    Ok(Region { addr, tls, state, server: server.run() })
 }

@@ -44,6 +44,12 @@ enum Command {
         /// `<data-dir>/secret`, mode 0600).
         #[arg(long, env = "IRONPOOL_SECRET_FILE", conflicts_with = "secret")]
         secret_file: Option<std::path::PathBuf>,
+        /// SHA-256 fingerprint(s) of the region's TLS certificate, for
+        /// https:// region URLs (`ironpool certificate` on the region prints
+        /// it). Without one the rack pins the certificate it sees at its
+        /// first registration and refuses any other afterwards.
+        #[arg(long, env = "IRONPOOL_REGION_FINGERPRINT", value_delimiter = ',')]
+        region_fingerprint: Vec<String>,
         /// Where the rack keeps its identity, cached configuration, leases and boot files.
         #[arg(long, env = "IRONPOOL_RACK_DATA_DIR", default_value = "/var/lib/ironpool-rack")]
         rack_data_dir: std::path::PathBuf,
@@ -63,6 +69,14 @@ enum Command {
     /// Print the shared secret racks use to join this region (like MAAS's
     /// /var/lib/maas/secret); created on the region's first start.
     Secret,
+    /// Print the SHA-256 fingerprint of the region's HTTPS certificate (what
+    /// racks pin with --region-fingerprint) and where it is; makes the
+    /// self-signed certificate if the region has none yet.
+    Certificate {
+        /// Print the certificate itself (PEM), for clients' CA bundles.
+        #[arg(long)]
+        pem: bool,
+    },
     /// Run region and rack in one process (the single-machine default).
     Serve,
     /// `serve` with a ready administrator account, for trying Ironpool out.
@@ -174,6 +188,7 @@ fn main() -> ExitCode {
         region_url,
         secret,
         secret_file,
+        region_fingerprint,
         rack_data_dir,
         http_listen,
         tftp_listen,
@@ -198,6 +213,7 @@ fn main() -> ExitCode {
         let args = rack::RackArgs {
             region_urls: region_url,
             secret,
+            region_fingerprints: region_fingerprint,
             data_dir: rack_data_dir,
             http_listen,
             tftp_listen,
@@ -280,6 +296,18 @@ fn run(command: Command, config: RegionConfig) -> anyhow::Result<()> {
             let db = open(&config)?;
             let secret = db.blocking(ironpool_region::engine::racks::ensure_secret)?;
             print_lines(std::iter::once(secret))
+        }
+        Command::Certificate { pem } => {
+            ironpool_region::data_dir::secure(&config.data_dir, &config.database_url)?;
+            let id = ironpool_region::tls::load_or_create(&config)?;
+            if pem {
+                let text = std::fs::read_to_string(&id.cert_path)?;
+                return print_lines(text.lines().map(str::to_string));
+            }
+            print_lines(
+                [format!("SHA256 Fingerprint={}", id.fingerprint), format!("certificate: {}", id.cert_path.display())]
+                    .into_iter(),
+            )
         }
         Command::Migrate => {
             ironpool_region::data_dir::secure(&config.data_dir, &config.database_url)?;
@@ -371,6 +399,8 @@ fn serve_region(config: RegionConfig, banner: Option<DemoBanner>, with_rack: boo
         let region = server::bind(config)?;
         let url = format!("http://{}/MAAS/", display_addr(region.addr));
         tracing::info!(%url, "region listening");
+        let https =
+            region.tls.as_ref().map(|t| (format!("https://{}/MAAS/", display_addr(t.addr)), t.fingerprint.clone()));
         let rack = if with_rack {
             Some(rack::start_embedded(region.addr, &region.state.rack_secret, rack_dir).await?)
         } else {
@@ -396,16 +426,18 @@ fn serve_region(config: RegionConfig, banner: Option<DemoBanner>, with_rack: boo
         if let Some(b) = banner {
             // Written without println!: a closed stdout (a pipe whose reader
             // went away) must not take the server down.
-            let _ = print_lines(
-                [
-                    format!("Ironpool demo is running at {url}"),
-                    format!("  username: {}", b.username),
-                    format!("  password: {}", b.password),
-                    format!("  API key:  {}", b.key),
-                    format!("Try: curl {url}api/2.0/version/"),
-                ]
-                .into_iter(),
-            );
+            let mut lines = vec![
+                format!("Ironpool demo is running at {url}"),
+                format!("  username: {}", b.username),
+                format!("  password: {}", b.password),
+                format!("  API key:  {}", b.key),
+            ];
+            if let Some((https, fp)) = &https {
+                lines.push(format!("  HTTPS:    {https}"));
+                lines.push(format!("  certificate SHA-256: {fp}"));
+            }
+            lines.push(format!("Try: curl {url}api/2.0/version/"));
+            let _ = print_lines(lines.into_iter());
         }
         region.server.await?;
         if let Some(r) = rack {

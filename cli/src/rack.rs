@@ -16,6 +16,7 @@ pub fn listen(what: &str, s: &str) -> anyhow::Result<Option<SocketAddr>> {
 pub struct RackArgs {
     pub region_urls: Vec<String>,
     pub secret: String,
+    pub region_fingerprints: Vec<String>,
     pub data_dir: PathBuf,
     pub http_listen: String,
     pub tftp_listen: String,
@@ -26,6 +27,7 @@ pub struct RackArgs {
 /// Runs a standalone rack until SIGINT/SIGTERM.
 pub fn run(a: RackArgs) -> anyhow::Result<()> {
     let mut opts = RackOptions::new(a.region_urls, a.secret, a.data_dir);
+    opts.region_fingerprints = a.region_fingerprints;
     opts.http_listen = listen("http-listen", &a.http_listen)?;
     opts.tftp_listen = listen("tftp-listen", &a.tftp_listen)?;
     opts.dhcp_listen = listen("dhcp-listen", &a.dhcp_listen)?;

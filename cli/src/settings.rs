@@ -24,6 +24,17 @@ pub struct CommonArgs {
     /// TOML configuration file.
     #[arg(long, global = true, env = "IRONPOOL_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Address for HTTPS ("off" disables it). Default: the --listen host
+    /// on port 5443 when HTTP is on 5240, else a free port (logged).
+    #[arg(long, global = true, env = "IRONPOOL_TLS_LISTEN")]
+    pub tls_listen: Option<String>,
+    /// The region's certificate chain (PEM, server certificate first).
+    /// Default: a self-signed certificate made in <data-dir>/tls/.
+    #[arg(long, global = true, env = "IRONPOOL_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, global = true, env = "IRONPOOL_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// The TOML file. Unknown keys are an error, so a typo is not silently ignored.
@@ -49,6 +60,12 @@ pub struct FileConfig {
     pub login_max_failures: Option<u32>,
     pub login_failure_window_secs: Option<u64>,
     pub login_lockout_secs: Option<u64>,
+    /// HTTPS: address ("off" disables it), operator certificate and key
+    /// (PEM files, both or neither), extra names for the self-signed one.
+    pub tls_listen: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub tls_names: Option<Vec<String>>,
     /// tracing filter, e.g. `info` or `ironpool=debug` (RUST_LOG wins).
     pub log: Option<String>,
 }
@@ -116,6 +133,16 @@ impl Settings {
         if let Some(v) = file.dns_bind {
             region.dns_bind = v;
         }
+        region.tls_listen = args.tls_listen.clone().or(file.tls_listen);
+        // The certificate and its key come from one place, never a flag's
+        // certificate with the file's key.
+        (region.tls_cert, region.tls_key) = match (&args.tls_cert, &args.tls_key) {
+            (None, None) => (file.tls_cert, file.tls_key),
+            (c, k) => (c.clone(), k.clone()),
+        };
+        if let Some(v) = file.tls_names {
+            region.tls_names = v;
+        }
         Settings { region, log: file.log.unwrap_or_else(|| "info".into()) }
     }
 }
@@ -135,7 +162,15 @@ mod tests {
     use super::*;
 
     fn args() -> CommonArgs {
-        CommonArgs { database: None, data_dir: None, listen: None, config: None }
+        CommonArgs {
+            database: None,
+            data_dir: None,
+            listen: None,
+            config: None,
+            tls_listen: None,
+            tls_cert: None,
+            tls_key: None,
+        }
     }
 
     #[test]
@@ -173,6 +208,29 @@ mod tests {
         let d = Settings::merge(&args(), FileConfig::default(), false);
         assert_eq!(d.region.max_anonymous_body_bytes, 1024 * 1024);
         assert_eq!(d.region.body_pace.timeout, std::time::Duration::from_secs(30));
+    }
+
+    #[test]
+    fn tls_settings_flag_beats_file() {
+        let file: FileConfig = toml::from_str(
+            "tls_listen = \"127.0.0.1:8443\"\ntls_cert = \"/f/c.pem\"\ntls_key = \"/f/k.pem\"\ntls_names = [\"maas.example\"]",
+        )
+        .unwrap();
+        let s = Settings::merge(&args(), file, false);
+        assert_eq!(s.region.tls_listen_addr().as_deref(), Some("127.0.0.1:8443"));
+        assert_eq!(s.region.tls_cert, Some(PathBuf::from("/f/c.pem")));
+        assert_eq!(s.region.tls_key, Some(PathBuf::from("/f/k.pem")));
+        assert_eq!(s.region.tls_names, vec!["maas.example".to_string()]);
+        let mut a = args();
+        a.tls_listen = Some("off".into());
+        a.tls_cert = Some("/a/c.pem".into());
+        a.tls_key = Some("/a/k.pem".into());
+        let file: FileConfig = toml::from_str("tls_cert = \"/f/c.pem\"\ntls_key = \"/f/k.pem\"").unwrap();
+        let s = Settings::merge(&a, file, false);
+        assert_eq!(s.region.tls_listen_addr(), None);
+        assert_eq!(s.region.tls_key, Some(PathBuf::from("/a/k.pem")));
+        let d = Settings::merge(&args(), FileConfig::default(), false);
+        assert_eq!(d.region.tls_listen_addr().as_deref(), Some("0.0.0.0:5443"));
     }
 
     #[test]

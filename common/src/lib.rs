@@ -14,6 +14,7 @@ pub mod http_files;
 pub mod inventory;
 pub mod power;
 pub mod rack_link;
+pub mod tls;
 
 /// The MAAS version Ironpool reports in `version/`. Plain `X.Y.Z`: python-libmaas
 /// parses it strictly and a `~beta` suffix would break it.
@@ -35,6 +36,9 @@ pub const CAPABILITIES: [&str; 9] = [
 
 /// The region's default HTTP port, the same as MAAS's.
 pub const DEFAULT_REGION_PORT: u16 = 5240;
+
+/// The region's HTTPS port, as MAAS serves TLS beside 5240.
+pub const DEFAULT_REGION_TLS_PORT: u16 = 5443;
 
 /// Ironpool's own version, from Cargo.
 pub const IRONPOOL_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -38,6 +38,8 @@ pub struct AppState {
     pub power: engine::power::PowerHub,
     /// Where the DNS server listens, once started (tests query it).
     pub dns_addr: std::sync::OnceLock<std::net::SocketAddr>,
+    /// Where HTTPS listens, once bound (`None` while off).
+    pub https_addr: std::sync::OnceLock<std::net::SocketAddr>,
     /// The secret racks sign with (`<data_dir>/secret`).
     pub rack_secret: String,
     /// Boot-resource contents on disk under the data dir.

@@ -60,6 +60,18 @@ fn now() -> i64 {
 
 impl RegionClient {
     pub fn new(urls: &[String], secret: &str, timeout: Duration) -> Result<Self, LinkError> {
+        Self::with_tls(urls, secret, timeout, None)
+    }
+
+    /// As [`Self::new`], with the TLS configuration `https://` regions are
+    /// checked with (`super::tls`: pinned fingerprints); `None` keeps
+    /// reqwest's default (public CAs).
+    pub fn with_tls(
+        urls: &[String],
+        secret: &str,
+        timeout: Duration,
+        tls: Option<rustls::ClientConfig>,
+    ) -> Result<Self, LinkError> {
         let urls: Vec<String> = urls.iter().map(|u| base_url(u)).filter(|u| !u.is_empty()).collect();
         if urls.is_empty() {
             return Err(LinkError::Protocol("at least one region URL is needed".into()));
@@ -69,14 +81,16 @@ impl RegionClient {
                 return Err(LinkError::Protocol(format!("region URL '{u}' must start with http:// or https://")));
             }
         }
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             // Bounded: a rack keeps a couple of connections per region, never
             // the unbounded pool MAAS racks were reported to open.
-            .pool_max_idle_per_host(4)
-            .build()
-            .map_err(|e| LinkError::Protocol(format!("HTTP client: {e}")))?;
+            .pool_max_idle_per_host(4);
+        if let Some(tls) = tls {
+            builder = builder.use_preconfigured_tls(tls);
+        }
+        let http = builder.build().map_err(|e| LinkError::Protocol(format!("HTTP client: {e}")))?;
         Ok(RegionClient {
             urls,
             current: AtomicUsize::new(0),

@@ -22,6 +22,7 @@ use tokio::task::JoinHandle;
 
 use super::client::{LinkError, RegionClient};
 use super::state::RackState;
+use super::tls::RegionPins;
 use crate::dhcp::{bind_socket, DhcpServer};
 use crate::tftp::{DynamicSource, TftpConfig, TftpServer};
 use ironpool_common::dhcp::DhcpConfig;
@@ -41,6 +42,10 @@ const POWER_CONCURRENCY: usize = 32;
 pub struct RackOptions {
     pub region_urls: Vec<String>,
     pub secret: String,
+    /// SHA-256 fingerprints an `https://` region's certificate must have;
+    /// empty: trust the first one seen at registration and pin it
+    /// (`super::tls`).
+    pub region_fingerprints: Vec<String>,
     pub data_dir: PathBuf,
     pub hostname: String,
     /// Interfaces to report; `None` asks the host (`ip -j addr`).
@@ -71,6 +76,7 @@ impl RackOptions {
         RackOptions {
             region_urls,
             secret,
+            region_fingerprints: Vec::new(),
             data_dir,
             hostname: hostname(),
             interfaces: None,
@@ -99,6 +105,8 @@ pub fn hostname() -> String {
 /// A running rack; dropping it does not stop it, call [`Rack::stop`].
 pub struct Rack {
     pub state: Arc<RackState>,
+    /// How `https://` regions are trusted (`None` when every URL is `http://`).
+    pub region_tls: Option<Arc<RegionPins>>,
     pub http_addr: Option<SocketAddr>,
     pub tftp_addr: Option<SocketAddr>,
     http: Option<actix_web::dev::ServerHandle>,
@@ -116,7 +124,17 @@ impl Rack {
         }
         std::fs::create_dir_all(opts.data_dir.join("images"))?;
         std::fs::create_dir_all(opts.data_dir.join("tftp"))?;
-        let client = Arc::new(RegionClient::new(&opts.region_urls, &opts.secret, opts.request_timeout)?);
+        let region_tls = if opts.region_urls.iter().any(|u| u.trim().to_ascii_lowercase().starts_with("https://")) {
+            Some(Arc::new(RegionPins::load(&opts.region_fingerprints, &opts.data_dir)?))
+        } else {
+            if !opts.region_fingerprints.is_empty() {
+                tracing::warn!("--region-fingerprint is ignored: no region URL is https://");
+            }
+            None
+        };
+        let tls_config = region_tls.as_ref().map(|p| p.client_config()).transpose()?;
+        let client =
+            Arc::new(RegionClient::with_tls(&opts.region_urls, &opts.secret, opts.request_timeout, tls_config)?);
         let state = Arc::new(RackState::default());
         load_cache(&opts.data_dir, &state);
         if let (Some(sid), Some(key)) = (state.system_id(), load_key(&opts.data_dir)) {
@@ -184,6 +202,7 @@ impl Rack {
         }
         let link = Link {
             opts: opts.clone(),
+            region_tls: region_tls.clone(),
             client,
             state: state.clone(),
             dhcp: dhcp.clone(),
@@ -193,7 +212,7 @@ impl Rack {
             power_slots: Arc::new(tokio::sync::Semaphore::new(POWER_CONCURRENCY)),
         };
         tasks.push(tokio::spawn(link.run()));
-        Ok(Rack { state, http_addr, tftp_addr, http, tasks, dhcp })
+        Ok(Rack { state, region_tls, http_addr, tftp_addr, http, tasks, dhcp })
     }
 
     /// Stops every server and the link.
@@ -389,6 +408,7 @@ impl DhcpControl {
 
 struct Link {
     opts: RackOptions,
+    region_tls: Option<Arc<RegionPins>>,
     client: Arc<RegionClient>,
     state: Arc<RackState>,
     dhcp: Arc<DhcpControl>,
@@ -500,6 +520,20 @@ impl Link {
                         "the region registered this rack as {} without issuing it a key",
                         resp.system_id
                     )))
+                }
+            }
+            if let Some(pins) = &self.region_tls {
+                // Trust on first use: the region that took the registration
+                // is the one whose certificate is pinned.
+                match pins.pin_after_registration(self.client.current_url()) {
+                    Ok(Some((host, fp))) => {
+                        tracing::info!(%host, fingerprint = %fp, "pinned the region's TLS certificate (first use)")
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::error!(
+                        error = %e,
+                        "cannot save the region's TLS certificate pin; it holds until this rack restarts"
+                    ),
                 }
             }
             self.state.set_system_id(resp.system_id.clone());
