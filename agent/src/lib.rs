@@ -234,10 +234,31 @@ impl Agent {
             ("power_parameters", self.power_parameters.to_string()),
         ];
         form.extend(macs.iter().map(|m| ("mac_addresses", m.clone())));
-        let r =
-            http.post(&api).form(&form).send().await.map_err(|source| AgentError::Http { url: api.clone(), source })?;
-        let status = r.status().as_u16();
-        let body = r.text().await.unwrap_or_default();
+        // The region limits anonymous enlistment (429 with Retry-After):
+        // a rack of machines powered on together waits its turn.
+        let mut attempts = 0;
+        let (status, body) = loop {
+            let r = http
+                .post(&api)
+                .form(&form)
+                .send()
+                .await
+                .map_err(|source| AgentError::Http { url: api.clone(), source })?;
+            let status = r.status().as_u16();
+            let wait = r
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            let body = r.text().await.unwrap_or_default();
+            attempts += 1;
+            match wait {
+                Some(secs) if status == 429 && attempts < 20 => {
+                    tokio::time::sleep(std::time::Duration::from_secs(secs.clamp(1, 300))).await;
+                }
+                _ => break (status, body),
+            }
+        };
         if status != 200 {
             return Err(AgentError::Status { url: api, status, body });
         }

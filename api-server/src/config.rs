@@ -18,6 +18,12 @@ pub struct RegionConfig {
     pub listen: String,
     /// Maximum database connections in the pool.
     pub db_pool_size: u32,
+    /// How long a SQLite write waits for the write lock before the call is
+    /// answered 503 "database is busy" with `Retry-After`.
+    pub db_busy_timeout_ms: u64,
+    /// How long a call waits for a database connection (PostgreSQL down or
+    /// unreachable) before 503 "database unavailable".
+    pub db_connect_timeout_secs: u64,
     /// HTTP worker threads; 0 means one per core.
     pub http_workers: usize,
     /// OAuth timestamps older than this many seconds are rejected (MAAS: 300).
@@ -69,6 +75,16 @@ pub struct RegionConfig {
     /// certificate, beyond the host name, `localhost`, loopback and a
     /// specific `listen` address. Used only when the certificate is made.
     pub tls_names: Vec<String>,
+    /// Anonymous enlistments (`POST machines/` without credentials) one
+    /// source address may make per `enlist_window_secs` before 429s with
+    /// `Retry-After` (`engine::rate_limit`); 0 turns the limit off.
+    /// Machines enlisting through a rack's HTTP proxy share the rack's
+    /// address. Administrators creating machines are never limited.
+    pub enlist_max_per_address: u32,
+    /// Anonymous enlistments from all addresses together per window; 0 = off.
+    pub enlist_max_total: u32,
+    /// The enlistment window, in seconds.
+    pub enlist_window_secs: u64,
 }
 
 impl RegionConfig {
@@ -80,6 +96,8 @@ impl RegionConfig {
             data_dir,
             listen: format!("0.0.0.0:{}", ironpool_common::DEFAULT_REGION_PORT),
             db_pool_size: 8,
+            db_busy_timeout_ms: 5000,
+            db_connect_timeout_secs: 5,
             http_workers: 0,
             oauth_timestamp_window_secs: 300,
             oauth_reject_nonce_reuse: true,
@@ -92,6 +110,11 @@ impl RegionConfig {
             login_max_failures: 10,
             login_failure_window_secs: 900,
             login_lockout_secs: 300,
+            // A rack of machines powered on together enlists well under
+            // this; the audit's flood was 300 in 0.6 s.
+            enlist_max_per_address: 100,
+            enlist_max_total: 300,
+            enlist_window_secs: 60,
             tls_listen: None,
             tls_cert: None,
             tls_key: None,

@@ -61,6 +61,11 @@ pub enum Error {
     /// `retry_after_secs` (sent as `Retry-After`).
     #[error("{message}")]
     TooManyRequests { message: String, retry_after_secs: u64 },
+    /// The region cannot serve this right now for a reason that passes (a
+    /// busy or unreachable database): 503 with `Retry-After`, which
+    /// gomaasapi and the maas CLI honour.
+    #[error("{message}")]
+    RetryLater { message: String, retry_after_secs: u64 },
     /// The request body did not keep the pace the region requires.
     #[error("The request body did not arrive in time.")]
     RequestTimeout,

@@ -46,7 +46,14 @@ pub struct TlsBound {
 /// Opens the database (migrating it) and builds the shared state.
 pub fn state(config: RegionConfig) -> Result<Arc<AppState>> {
     data_dir::secure(&config.data_dir, &config.database_url)?;
-    let db = Datastore::open(&config.database_url, config.db_pool_size)?;
+    let db = Datastore::open_with(
+        &config.database_url,
+        crate::db::DbOptions {
+            pool_size: config.db_pool_size,
+            busy_timeout: std::time::Duration::from_millis(config.db_busy_timeout_ms),
+            connect_timeout: std::time::Duration::from_secs(config.db_connect_timeout_secs),
+        },
+    )?;
     let rack_secret = match db.blocking(engine::racks::ensure_secret) {
         Ok(s) => s,
         // Another region created it at the same moment: read theirs.
@@ -61,8 +68,14 @@ pub fn state(config: RegionConfig) -> Result<Arc<AppState>> {
         failure_window: std::time::Duration::from_secs(config.login_failure_window_secs),
         lockout: std::time::Duration::from_secs(config.login_lockout_secs),
     });
+    let enlistments = engine::rate_limit::EnlistGuard::new(engine::rate_limit::EnlistLimits {
+        per_address: config.enlist_max_per_address,
+        total: config.enlist_max_total,
+        window: std::time::Duration::from_secs(config.enlist_window_secs),
+    });
     Ok(Arc::new(AppState {
         logins,
+        enlistments,
         db,
         images,
         config,

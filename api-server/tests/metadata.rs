@@ -176,7 +176,8 @@ backend_tests!(routes_and_failures, |b| async move {
         assert!(r.body.contains(part.as_str()));
     }
     assert!(r.body.contains("phase: \"commissioning\""));
-    assert_eq!(md_get(&s, None, "latest/by-id/nosuch/?op=get_preseed").await.status, 404);
+    // Unknown ids get the same answer as known ones (no oracle).
+    assert_eq!(md_get(&s, None, "latest/by-id/nosuch/?op=get_preseed").await.status, 403);
 
     // signal: unknown status, malformed inventories (nothing half-written).
     let r = signal(&s, &key, "DANCING", &[]).await;

@@ -45,6 +45,10 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub listen: Option<String>,
     pub db_pool_size: Option<u32>,
+    /// SQLite write-lock wait before 503 "database is busy".
+    pub db_busy_timeout_ms: Option<u64>,
+    /// Wait for a database connection before 503 "database unavailable".
+    pub db_connect_timeout_secs: Option<u64>,
     pub http_workers: Option<usize>,
     pub oauth_timestamp_window_secs: Option<i64>,
     pub oauth_reject_nonce_reuse: Option<bool>,
@@ -66,6 +70,10 @@ pub struct FileConfig {
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub tls_names: Option<Vec<String>>,
+    /// Anonymous-enlistment limiting (`engine::rate_limit`).
+    pub enlist_max_per_address: Option<u32>,
+    pub enlist_max_total: Option<u32>,
+    pub enlist_window_secs: Option<u64>,
     /// tracing filter, e.g. `info` or `ironpool=debug` (RUST_LOG wins).
     pub log: Option<String>,
 }
@@ -96,6 +104,12 @@ impl Settings {
         }
         if let Some(v) = file.db_pool_size {
             region.db_pool_size = v;
+        }
+        if let Some(v) = file.db_busy_timeout_ms {
+            region.db_busy_timeout_ms = v;
+        }
+        if let Some(v) = file.db_connect_timeout_secs {
+            region.db_connect_timeout_secs = v;
         }
         if let Some(v) = file.http_workers {
             region.http_workers = v;
@@ -129,6 +143,15 @@ impl Settings {
         }
         if let Some(v) = file.login_lockout_secs {
             region.login_lockout_secs = v;
+        }
+        if let Some(v) = file.enlist_max_per_address {
+            region.enlist_max_per_address = v;
+        }
+        if let Some(v) = file.enlist_max_total {
+            region.enlist_max_total = v;
+        }
+        if let Some(v) = file.enlist_window_secs {
+            region.enlist_window_secs = v;
         }
         if let Some(v) = file.dns_bind {
             region.dns_bind = v;

@@ -58,6 +58,12 @@ pub struct TftpConfig {
     pub read_chunk: usize,
     /// Largest file served in `netascii` mode (converted in memory).
     pub max_netascii: u64,
+    /// Transfers in progress at once; a request beyond it gets a TFTP
+    /// ERROR ("server busy") instead of a session. Each transfer holds a
+    /// socket and a blocking thread (tokio's pool has 512), and anyone on
+    /// the PXE network can send requests, so the number must be bounded.
+    /// PXE clients retry a refused request after a pause.
+    pub max_sessions: usize,
 }
 
 impl TftpConfig {
@@ -70,6 +76,7 @@ impl TftpConfig {
             retries: 5,
             read_chunk: 256 * 1024,
             max_netascii: 16 * 1024 * 1024,
+            max_sessions: 256,
         }
     }
 }
@@ -102,6 +109,8 @@ pub struct TftpStats {
     pub failed: AtomicU64,
     pub not_found: AtomicU64,
     pub refused: AtomicU64,
+    /// Requests answered "server busy": `max_sessions` transfers were running.
+    pub busy: AtomicU64,
     pub malformed: AtomicU64,
     pub bytes_sent: AtomicU64,
     pub retransmits: AtomicU64,
@@ -308,9 +317,22 @@ impl TftpServer {
                 let _ = self.socket.send_to(&error_packet(code::ACCESS_VIOLATION, "Write not allowed"), peer).await;
                 continue;
             }
-            // A client that retransmits its RRQ while we are already serving
-            // it must not get a second transfer.
-            if !self.active.lock().unwrap_or_else(|e| e.into_inner()).insert(peer) {
+            // Decided under the lock, answered after it (the guard must not
+            // be held across the send).
+            let admitted = {
+                let mut active = self.active.lock().unwrap_or_else(|e| e.into_inner());
+                // A client that retransmits its RRQ while we are already
+                // serving it must not get a second transfer.
+                if active.contains(&peer) {
+                    continue;
+                }
+                active.len() < self.cfg.max_sessions && active.insert(peer)
+            };
+            if !admitted {
+                self.stats.busy.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(%peer, path = %req.path, max = self.cfg.max_sessions, "TFTP server busy; request refused");
+                let busy = error_packet(code::NOT_DEFINED, "Server busy: too many transfers in progress, retry");
+                let _ = self.socket.send_to(&busy, peer).await;
                 continue;
             }
             let session = Session {

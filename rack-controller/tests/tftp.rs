@@ -56,6 +56,10 @@ struct Fixture {
 }
 
 async fn start() -> Fixture {
+    start_with(|_| {}).await
+}
+
+async fn start_with(tweak: impl FnOnce(&mut TftpConfig)) -> Fixture {
     init_tracing();
     need_program("atftp");
     need_program("tftp");
@@ -73,6 +77,7 @@ async fn start() -> Fixture {
     std::os::unix::fs::symlink("sub/big.bin", root.join("inside-link")).unwrap();
     let mut cfg = TftpConfig::new(&root);
     cfg.timeout = std::time::Duration::from_millis(500);
+    tweak(&mut cfg);
     let server = TftpServer::bind("127.0.0.1:0".parse().unwrap(), cfg).await.unwrap().with_dynamic(Arc::new(Generated));
     let addr = server.local_addr().unwrap();
     let stats = server.stats();
@@ -401,4 +406,63 @@ async fn silent_clients_are_given_up_on_and_a_missing_final_ack_is_unconfirmed()
     assert_eq!(settle(&f.stats.unconfirmed, 1), 1);
     assert_eq!(vanished.queued().await, 6, "one DATA packet plus five retransmissions");
     assert_eq!(f.stats.completed.load(Ordering::Relaxed), 0);
+}
+
+fn error_pkt(code: u16, msg: &str) -> Vec<u8> {
+    let mut p = vec![0, 5];
+    p.extend_from_slice(&code.to_be_bytes());
+    p.extend_from_slice(msg.as_bytes());
+    p.push(0);
+    p
+}
+
+// Anyone on the PXE network could open transfers without bound (each holds
+// a socket and a thread). With `max_sessions` running, a new request gets
+// a TFTP ERROR "server busy"; once a transfer ends, requests are served again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_beyond_max_sessions_are_refused_busy() {
+    // Sessions wait long for ACKs, so the two held ones outlive the test
+    // steps however slowly it runs; they are ended by the clients' ERRORs.
+    let f = start_with(|c| {
+        c.max_sessions = 2;
+        c.timeout = std::time::Duration::from_secs(30);
+    })
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let c = RawClient::new(f.addr).await;
+        c.send(&rrq("sub/big.bin", &[])).await;
+        let (op, block, _, tid) = c.recv(PATIENCE).await.expect("DATA");
+        assert_eq!((op, block), (3, 1), "a held session gets its first block");
+        held.push((c, tid));
+    }
+
+    let third = RawClient::new(f.addr).await;
+    third.send(&rrq("small.txt", &[])).await;
+    let (op, code, _, _) = third.recv(PATIENCE).await.expect("an answer");
+    assert_eq!((op, code), (5, 0), "ERROR, code 0 (server busy)");
+    assert_eq!(f.stats.busy.load(Ordering::Relaxed), 1);
+
+    // One held client gives up: its session ends and a request is served.
+    let (first, tid) = held.remove(0);
+    first.sock.send_to(&error_pkt(0, "client abort"), tid).await.unwrap();
+    let mut served = false;
+    for _ in 0..100 {
+        let c = RawClient::new(f.addr).await;
+        c.send(&rrq("small.txt", &[])).await;
+        match c.recv(PATIENCE).await.expect("an answer") {
+            (3, 1, len, tid) => {
+                assert_eq!(len, 20);
+                c.sock.send_to(&ack(1), tid).await.unwrap();
+                served = true;
+                break;
+            }
+            (5, 0, _, _) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert!(served, "a request was served once a session ended");
+    for (c, tid) in held {
+        c.sock.send_to(&error_pkt(0, "client abort"), tid).await.unwrap();
+    }
 }

@@ -397,7 +397,9 @@ pub(crate) async fn create_machine(ctx: Ctx) -> Result<Reply> {
 
 pub(crate) async fn create_machine_anon(ctx: Ctx) -> Result<Reply> {
     // `commission=true` is the enlistment path (§11.4): the machine runs in
-    // its ephemeral environment and commissions itself.
+    // its ephemeral environment and commissions itself. Anyone can call
+    // this, so it is rate limited per source and in total (429).
+    ctx.state.enlistments.admit(ctx.peer)?;
     let mut input = machine_input(&ctx.params, false)?;
     input.deployed = false;
     let v = ctx

@@ -9,7 +9,7 @@ use crate::http::registry::{optional, required, Access, Action, Handler, Method}
 use crate::http::reply::Reply;
 use crate::http::Ctx;
 
-use crate::api::views::user::user_json;
+use crate::api::views::user::{user_json, user_json_for};
 
 pub fn handlers() -> Vec<Handler> {
     vec![
@@ -52,9 +52,9 @@ pub fn handlers() -> Vec<Handler> {
 }
 
 async fn list(ctx: Ctx) -> Result<Reply> {
-    ctx.user()?;
+    let viewer = ctx.user()?;
     let users = ctx.db().run(db::users::list).await?;
-    Ok(Reply::json(users.iter().map(user_json).collect::<Vec<_>>()))
+    Ok(Reply::json(users.iter().map(|u| user_json_for(u, viewer)).collect::<Vec<_>>()))
 }
 
 async fn whoami(ctx: Ctx) -> Result<Reply> {
@@ -85,10 +85,10 @@ async fn create(ctx: Ctx) -> Result<Reply> {
 }
 
 async fn read(ctx: Ctx) -> Result<Reply> {
-    ctx.user()?;
+    let viewer = ctx.user()?;
     let name = ctx.path("username").to_string();
     let user = ctx.db().run(move |c| db::users::by_username(c, &name)).await?.ok_or(Error::NotFound("User"))?;
-    Ok(Reply::json(user_json(&user)))
+    Ok(Reply::json(user_json_for(&user, viewer)))
 }
 
 async fn delete(ctx: Ctx) -> Result<Reply> {

@@ -31,7 +31,7 @@ pub mod users;
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::r2d2::{CustomizeConnection, ManageConnection, Pool, PooledConnection, R2D2Connection};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::{Connection, PgConnection, SqliteConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
@@ -72,13 +72,54 @@ fn sqlite_path(url: &str) -> &str {
     url.strip_prefix("sqlite://").unwrap_or(url)
 }
 
+/// How the pool connects and how long it waits: what the region's
+/// configuration sets (`db_pool_size`, `db_busy_timeout_ms`,
+/// `db_connect_timeout_secs`).
+#[derive(Debug, Clone, Copy)]
+pub struct DbOptions {
+    /// Maximum connections in the pool.
+    pub pool_size: u32,
+    /// How long a SQLite writer waits for the write lock before the call
+    /// is answered 503 "database is busy" (with `Retry-After`).
+    pub busy_timeout: Duration,
+    /// How long a call waits for a pooled connection (PostgreSQL down: the
+    /// connection attempts fail until then) before a 503 "database
+    /// unavailable"; also libpq's `connect_timeout` for each attempt.
+    pub connect_timeout: Duration,
+}
+
+impl DbOptions {
+    /// The defaults of `RegionConfig`, with this pool size.
+    pub fn with_pool_size(pool_size: u32) -> DbOptions {
+        DbOptions { pool_size, busy_timeout: Duration::from_secs(5), connect_timeout: Duration::from_secs(5) }
+    }
+}
+
+/// Seconds of `Retry-After` for a busy or unreachable database: long
+/// enough not to hammer it, short enough for a lock to clear.
+const RETRY_AFTER_SECS: u64 = 2;
+
+/// A PostgreSQL URL with libpq's `connect_timeout` unless the operator
+/// set one: an unreachable host (dropped SYNs) would otherwise block a
+/// connection attempt for the kernel's TCP timeout, minutes. Half the
+/// pool's wait (whole seconds, at least libpq's minimum of 2), so an
+/// attempt has failed, and said why, before a caller gives up waiting.
+fn pg_url_with_connect_timeout(url: &str, pool_wait: Duration) -> String {
+    if url.contains("connect_timeout=") {
+        return url.to_string();
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}connect_timeout={}", (pool_wait.as_secs() / 2).max(2))
+}
+
 /// Connects the way the pool does, for one-off use (migrations, CLI commands).
+/// Startup may meet another region migrating: it waits longer for the lock.
 fn connect(url: &str) -> Result<DbConn, Error> {
     let conn = match Backend::of_url(url) {
         Backend::Postgres => DbConn::Pg(PgConnection::establish(url).map_err(connect_error)?),
         Backend::Sqlite => {
             let mut c = SqliteConnection::establish(sqlite_path(url)).map_err(connect_error)?;
-            configure_sqlite(&mut c).map_err(from_diesel)?;
+            configure_sqlite(&mut c, Duration::from_secs(30)).map_err(from_diesel)?;
             DbConn::Sqlite(c)
         }
     };
@@ -91,21 +132,26 @@ fn connect_error(e: diesel::ConnectionError) -> Error {
 
 /// Per-connection SQLite settings: foreign keys are off by default in SQLite and
 /// must be switched on for every connection; WAL lets readers run beside the one
-/// writer; the busy timeout makes writers queue instead of failing at once.
-fn configure_sqlite(c: &mut SqliteConnection) -> diesel::QueryResult<()> {
-    c.batch_execute(
+/// writer; the busy timeout makes writers queue instead of failing at once,
+/// for a while: past it the call is a 503 with `Retry-After` (see
+/// [`from_diesel`]), not a request hanging on a lock somebody holds.
+fn configure_sqlite(c: &mut SqliteConnection, busy_timeout: Duration) -> diesel::QueryResult<()> {
+    c.batch_execute(&format!(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
-    )
+         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {};",
+        busy_timeout.as_millis()
+    ))
 }
 
 #[derive(Debug)]
-struct Customizer;
+struct Customizer {
+    busy_timeout: Duration,
+}
 
 impl CustomizeConnection<DbConn, diesel::r2d2::Error> for Customizer {
     fn on_acquire(&self, conn: &mut DbConn) -> Result<(), diesel::r2d2::Error> {
         if let DbConn::Sqlite(c) = conn {
-            configure_sqlite(c).map_err(diesel::r2d2::Error::QueryError)?;
+            configure_sqlite(c, self.busy_timeout).map_err(diesel::r2d2::Error::QueryError)?;
         }
         Ok(())
     }
@@ -114,13 +160,62 @@ impl CustomizeConnection<DbConn, diesel::r2d2::Error> for Customizer {
 /// Translates a diesel error at the datastore boundary. Callers that expect a
 /// particular failure (a unique violation meaning "already exists") match on
 /// the diesel error themselves before falling back to this.
+///
+/// A busy SQLite database (the write lock held past the busy timeout) and
+/// a lost PostgreSQL connection are the database's trouble, not a bug:
+/// 503 with `Retry-After` and a message saying which, never a 500.
 pub fn from_diesel(e: DieselError) -> Error {
     match e {
         DieselError::NotFound => Error::Internal("row unexpectedly missing".into()),
         DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, info) => {
             Error::Conflict(format!("Concurrent update, please retry: {}", info.message()))
         }
+        DieselError::DatabaseError(kind, info) if is_busy(info.message()) => {
+            tracing::warn!(?kind, error = info.message(), "database busy");
+            Error::RetryLater {
+                message: "The database is busy (another writer holds it); nothing was changed, retry shortly.".into(),
+                retry_after_secs: RETRY_AFTER_SECS,
+            }
+        }
+        DieselError::DatabaseError(kind, info)
+            if kind == DatabaseErrorKind::ClosedConnection || is_connection_lost(info.message()) =>
+        {
+            tracing::warn!(?kind, error = info.message(), "database connection lost");
+            unavailable(info.message())
+        }
         other => Error::Internal(format!("database error: {other}")),
+    }
+}
+
+/// SQLite's SQLITE_BUSY / SQLITE_LOCKED texts.
+fn is_busy(message: &str) -> bool {
+    message.contains("database is locked") || message.contains("database table is locked")
+}
+
+/// libpq's texts for a server that went away under an open connection.
+fn is_connection_lost(message: &str) -> bool {
+    ["server closed the connection", "terminating connection", "no connection to the server", "connection refused"]
+        .iter()
+        .any(|m| message.contains(m))
+}
+
+fn unavailable(detail: &str) -> Error {
+    Error::RetryLater {
+        message: format!("The database is unavailable ({}); retry shortly.", detail.trim()),
+        retry_after_secs: RETRY_AFTER_SECS,
+    }
+}
+
+/// The pool gave no connection in time: the database is unreachable (r2d2
+/// reports the last connection error) or every connection is in use.
+fn pool_error(e: diesel::r2d2::PoolError, size: u32) -> Error {
+    let text = e.to_string();
+    match text.split_once(": ") {
+        Some((_, cause)) => unavailable(&format!("cannot connect: {cause}")),
+        None => Error::RetryLater {
+            message: format!("The database is busy (all {size} connections in use); retry shortly."),
+            retry_after_secs: RETRY_AFTER_SECS,
+        },
     }
 }
 
@@ -129,30 +224,67 @@ pub fn is_unique_violation(e: &DieselError) -> bool {
     matches!(e, DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _))
 }
 
-pub type PooledConn = PooledConnection<ConnectionManager<DbConn>>;
+pub type PooledConn = PooledConnection<Manager>;
+
+/// Makes the pool's connections. diesel's `ConnectionManager` would have
+/// the `MultiConnection` try every backend in turn, and when PostgreSQL is
+/// down report only "Invalid connection url for multiconnection"; this
+/// connects to the backend the URL names, so the error says what happened
+/// ("Connection refused", a timeout, a bad password).
+#[derive(Debug)]
+pub struct Manager {
+    target: String,
+    backend: Backend,
+}
+
+impl ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConn, Self::Error> {
+        match self.backend {
+            Backend::Postgres => PgConnection::establish(&self.target).map(DbConn::Pg),
+            Backend::Sqlite => SqliteConnection::establish(&self.target).map(DbConn::Sqlite),
+        }
+        .map_err(diesel::r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), Self::Error> {
+        conn.ping().map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        std::thread::panicking() || conn.is_broken()
+    }
+}
 
 /// The region's handle on its database. Cheap to clone.
 #[derive(Clone)]
 pub struct Datastore {
-    pool: Pool<ConnectionManager<DbConn>>,
+    pool: Pool<Manager>,
     backend: Backend,
 }
 
 impl Datastore {
-    /// Opens the pool and applies pending migrations.
+    /// Opens the pool with default timeouts and applies pending migrations.
     pub fn open(url: &str, pool_size: u32) -> Result<Datastore, Error> {
+        Self::open_with(url, DbOptions::with_pool_size(pool_size))
+    }
+
+    /// Opens the pool and applies pending migrations.
+    pub fn open_with(url: &str, options: DbOptions) -> Result<Datastore, Error> {
         let backend = Backend::of_url(url);
         migrate(url)?;
         let target = match backend {
             Backend::Sqlite => sqlite_path(url).to_string(),
-            Backend::Postgres => url.to_string(),
+            Backend::Postgres => pg_url_with_connect_timeout(url, options.connect_timeout),
         };
         let pool = Pool::builder()
-            .max_size(pool_size.max(1))
+            .max_size(options.pool_size.max(1))
             .min_idle(Some(1))
-            .connection_timeout(Duration::from_secs(30))
-            .connection_customizer(Box::new(Customizer))
-            .build(ConnectionManager::<DbConn>::new(target))
+            .connection_timeout(options.connect_timeout)
+            .connection_customizer(Box::new(Customizer { busy_timeout: options.busy_timeout }))
+            .build(Manager { target, backend })
             .map_err(|e| Error::Internal(format!("cannot open the database pool: {e}")))?;
         Ok(Datastore { pool, backend })
     }
@@ -169,7 +301,7 @@ impl Datastore {
     {
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get().map_err(|e| Error::Unavailable(format!("database unavailable: {e}")))?;
+            let mut conn = pool.get().map_err(|e| pool_error(e, pool.max_size()))?;
             f(&mut conn)
         })
         .await
@@ -189,7 +321,7 @@ impl Datastore {
 
     /// Synchronous access for CLI commands that run outside any runtime.
     pub fn blocking<T>(&self, f: impl FnOnce(&mut DbConn) -> Result<T, Error>) -> Result<T, Error> {
-        let mut conn = self.pool.get().map_err(|e| Error::Unavailable(format!("database unavailable: {e}")))?;
+        let mut conn = self.pool.get().map_err(|e| pool_error(e, self.pool.max_size()))?;
         write_tx(&mut conn, f)
     }
 }
@@ -215,6 +347,28 @@ pub fn write_tx<T>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, E
             if let Err(rb) = <DbConn as Connection>::TransactionManager::rollback_transaction(conn) {
                 tracing::error!(error = %rb, "rollback failed");
             }
+            Err(e)
+        }
+    }
+}
+
+/// Runs `f` in a savepoint inside the current transaction: on error its
+/// writes are rolled back (and nothing else of the transaction), so the
+/// caller can record the failure and commit the rest. Without it, a job
+/// failing after its first write would commit half its effects on SQLite,
+/// and on PostgreSQL leave the transaction aborted so even the failure
+/// could not be recorded.
+pub fn savepoint<T>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, Error>) -> Result<T, Error> {
+    // Nested inside a transaction, diesel's manager issues SAVEPOINT /
+    // RELEASE SAVEPOINT / ROLLBACK TO SAVEPOINT.
+    <DbConn as Connection>::TransactionManager::begin_transaction(conn).map_err(from_diesel)?;
+    match f(conn) {
+        Ok(v) => {
+            <DbConn as Connection>::TransactionManager::commit_transaction(conn).map_err(from_diesel)?;
+            Ok(v)
+        }
+        Err(e) => {
+            <DbConn as Connection>::TransactionManager::rollback_transaction(conn).map_err(from_diesel)?;
             Err(e)
         }
     }

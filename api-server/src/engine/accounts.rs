@@ -178,7 +178,7 @@ pub async fn authenticate(
 ) -> Result<Option<User>> {
     if let Err(locked) = guard.check(&username, addr) {
         // Round up: a client retrying after the advertised time must get in.
-        let secs = locked.retry_after.as_secs() + u64::from(locked.retry_after.subsec_nanos() > 0);
+        let secs = locked.secs();
         return Err(Error::TooManyRequests {
             message: format!(
                 "Too many failed login attempts for this user or from this address; try again in {secs} seconds."

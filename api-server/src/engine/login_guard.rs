@@ -10,21 +10,18 @@
 //! clears its username's record, not its address's: an attacker with one
 //! valid account could otherwise reset the address limit at will.
 //!
-//! The state lives in this process's memory: a restart forgets it, and
-//! regions sharing a PostgreSQL database count separately (each still
-//! bounds guessing to its own limit).
+//! The counting is `engine::rate_limit`'s; its state lives in this
+//! process's memory: a restart forgets it, and regions sharing a PostgreSQL
+//! database count separately (each still bounds guessing to its own limit).
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+pub use crate::engine::rate_limit::Locked;
+use crate::engine::rate_limit::{Counters, Window};
 
 /// How many more failures a source address may have than one username.
 pub const ADDRESS_FACTOR: u32 = 5;
-
-/// Records beyond this many are pruned of expired entries, so a flood of
-/// made-up usernames cannot grow memory without bound.
-const PRUNE_ABOVE: usize = 10_000;
 
 #[derive(Debug, Clone, Copy)]
 pub struct LoginLimits {
@@ -36,33 +33,21 @@ pub struct LoginLimits {
     pub lockout: Duration,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Record {
-    failures: u32,
-    first: Instant,
-    locked_until: Option<Instant>,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
     User(String),
     Address(IpAddr),
 }
 
-/// The refusal: how long until the caller may try again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Locked {
-    pub retry_after: Duration,
-}
-
 pub struct LoginGuard {
     limits: LoginLimits,
-    records: Mutex<HashMap<Key, Record>>,
+    counters: Counters<Key>,
 }
 
 impl LoginGuard {
     pub fn new(limits: LoginLimits) -> Self {
-        LoginGuard { limits, records: Mutex::new(HashMap::new()) }
+        let window = Window { window: limits.failure_window, lockout: limits.lockout };
+        LoginGuard { limits, counters: Counters::new(window) }
     }
 
     /// Whether `username` from `addr` may try a password now.
@@ -70,64 +55,27 @@ impl LoginGuard {
         if self.limits.max_failures == 0 {
             return Ok(());
         }
-        let now = Instant::now();
-        let mut records = self.lock();
-        let mut wait = Duration::ZERO;
-        for key in keys(username, addr) {
-            if let Some(until) = records.get(&key).and_then(|r| r.locked_until) {
-                if until > now {
-                    wait = wait.max(until - now);
-                } else {
-                    // The lockout is over: start counting afresh.
-                    records.remove(&key);
-                }
-            }
-        }
-        if wait.is_zero() {
-            Ok(())
-        } else {
-            Err(Locked { retry_after: wait })
-        }
+        self.counters.check(keys(username, addr))
     }
 
     /// Counts a wrong password (or unknown username: they are not told apart).
     pub fn failed(&self, username: &str, addr: Option<IpAddr>) {
-        if self.limits.max_failures == 0 {
+        let max = self.limits.max_failures;
+        if max == 0 {
             return;
         }
-        let now = Instant::now();
-        let limits = self.limits;
-        let mut records = self.lock();
-        if records.len() > PRUNE_ABOVE {
-            records.retain(|_, r| match r.locked_until {
-                Some(until) => until > now,
-                None => now.duration_since(r.first) < limits.failure_window,
-            });
-        }
-        for key in keys(username, addr) {
-            let max = match key {
-                Key::User(_) => limits.max_failures,
-                Key::Address(_) => limits.max_failures.saturating_mul(ADDRESS_FACTOR),
+        self.counters.count(keys(username, addr).map(|key| {
+            let limit = match key {
+                Key::User(_) => max,
+                Key::Address(_) => max.saturating_mul(ADDRESS_FACTOR),
             };
-            let r = records.entry(key).or_insert(Record { failures: 0, first: now, locked_until: None });
-            if now.duration_since(r.first) >= limits.failure_window {
-                *r = Record { failures: 0, first: now, locked_until: None };
-            }
-            r.failures = r.failures.saturating_add(1);
-            if r.failures >= max {
-                r.locked_until = Some(now + limits.lockout);
-            }
-        }
+            (key, limit)
+        }));
     }
 
     /// A right password: the username starts with a clean slate.
     pub fn succeeded(&self, username: &str) {
-        self.lock().remove(&Key::User(username.to_string()));
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Record>> {
-        // A panic while holding the lock leaves plain counters behind, still usable.
-        self.records.lock().unwrap_or_else(|e| e.into_inner())
+        self.counters.clear(&Key::User(username.to_string()));
     }
 }
 

@@ -89,16 +89,26 @@ pub enum ByIdCaller<'a> {
 }
 
 /// `by-id/{system_id}/[{boot_secret}/]?op=get_preseed`: the node's
-/// cloud-config, credentials included. Only while the machine boots an
-/// ephemeral environment (403 otherwise, 404 for unknown ids), and only to
-/// whoever shows it is that boot: the phase's boot secret from the kernel
-/// command line, or the node's own token. The one anonymous case is MAAS's
-/// enlistment, where the script that just created the machine
-/// (`POST machines/`, anonymous) fetches its preseed by system_id: allowed
-/// while the machine is enlisting, unowned, so the token can reach nothing
-/// of a tenant's, and it is revoked when enlistment ends.
+/// cloud-config, credentials included. Only to whoever shows it is the
+/// machine's current boot: the phase's boot secret from the kernel command
+/// line, or the node's own token; and only while the machine boots an
+/// ephemeral environment (403 saying so, to the machine). The one
+/// anonymous case is MAAS's enlistment, where the script that just created
+/// the machine (`POST machines/`, anonymous) fetches its preseed by
+/// system_id: allowed while the machine is enlisting, unowned, so the token
+/// can reach nothing of a tenant's, and it is revoked when enlistment ends.
+///
+/// A caller who has not shown it is the machine gets the same answer
+/// whether the system_id exists or not, and nothing of its status: the
+/// by-id URLs are not an oracle for which machines exist or what they do.
 pub fn get_preseed(c: &mut DbConn, base: &str, system_id: &str, caller: ByIdCaller<'_>) -> Result<String> {
-    let n = db::nodes::by_system_id(c, system_id)?.ok_or(Error::NotFound("Node"))?;
+    let refused = || by_id_refusal(system_id, caller, ByIdOp::Preseed);
+    let n = db::nodes::by_system_id(c, system_id)?.ok_or_else(refused)?;
+    let enlisting = n.enlisting && n.status == Status::Commissioning && n.owner_id.is_none();
+    let anonymous_enlistment = enlisting && matches!(caller, ByIdCaller::Anonymous);
+    if !(anonymous_enlistment || by_id_caller_is_node(c, &n, caller)?) {
+        return Err(refused());
+    }
     if !in_ephemeral_phase(n.status) {
         return Err(Error::Forbidden(format!(
             "Machine {system_id} is not booting an ephemeral environment ('{}'); its preseed is not available.",
@@ -106,30 +116,46 @@ pub fn get_preseed(c: &mut DbConn, base: &str, system_id: &str, caller: ByIdCall
         )));
     }
     let t = token::ensure_token(c, &n)?;
-    let enlisting = n.enlisting && n.status == Status::Commissioning && n.owner_id.is_none();
-    if !(by_id_caller_is_node(&n, &t, caller)? || (enlisting && matches!(caller, ByIdCaller::Anonymous))) {
-        return Err(Error::Forbidden(format!(
-            "The preseed of machine {system_id} carries its credentials: it is served only at the URL of its \
-             current boot configuration (cloud-config-url on the kernel command line, \
-             .../by-id/{system_id}/<boot secret>/?op=get_preseed) or to the machine itself."
-        )));
-    }
     Ok(preseed(base, Some((&n, &t))))
 }
 
-/// Whether a `by-id/` caller is node `n` in its phase (current token `t`):
-/// the phase's boot secret or the node's own token. A wrong boot secret is
-/// a 403 saying so (a stale boot configuration, most likely).
-fn by_id_caller_is_node(n: &Node, t: &NodeToken, caller: ByIdCaller<'_>) -> Result<bool> {
-    match caller {
-        ByIdCaller::BootSecret(s) if token::boot_secret_matches(t, s) => Ok(true),
-        ByIdCaller::BootSecret(_) => Err(Error::Forbidden(format!(
-            "The boot secret in this URL is not machine {}'s current one (it changes with every phase); \
-             power-cycle the machine so it boots with its current boot configuration.",
-            n.system_id
-        ))),
-        ByIdCaller::Node(id) => Ok(id == n.id),
-        ByIdCaller::Anonymous => Ok(false),
+/// Whether a `by-id/` caller is node `n` in its current phase: the phase's
+/// boot secret, or the node's own (current) token.
+fn by_id_caller_is_node(c: &mut DbConn, n: &Node, caller: ByIdCaller<'_>) -> Result<bool> {
+    Ok(match caller {
+        ByIdCaller::BootSecret(s) => {
+            db::metadata::token_of(c, n.id)?.is_some_and(|t| token::boot_secret_matches(&t, s))
+        }
+        ByIdCaller::Node(id) => id == n.id,
+        ByIdCaller::Anonymous => false,
+    })
+}
+
+#[derive(Debug, Clone, Copy)]
+enum ByIdOp {
+    Preseed,
+    NetbootOff,
+}
+
+/// The answer to a `by-id/` caller who has not shown it is the machine:
+/// it depends on what the caller brought and asked, never on whether
+/// `system_id` exists or on its status.
+fn by_id_refusal(system_id: &str, caller: ByIdCaller<'_>, op: ByIdOp) -> Error {
+    match (caller, op) {
+        (ByIdCaller::BootSecret(_), _) => Error::Forbidden(format!(
+            "The boot secret in this URL is not machine {system_id}'s current one (it changes with every phase); \
+             power-cycle the machine so it boots with its current boot configuration."
+        )),
+        (ByIdCaller::Node(_), _) => Error::Forbidden(format!("Not authenticated as machine {system_id}.")),
+        (ByIdCaller::Anonymous, ByIdOp::Preseed) => Error::Forbidden(format!(
+            "The preseed of machine {system_id} carries its credentials: it is served only at the URL of its \
+             current boot configuration (cloud-config-url on the kernel command line, \
+             .../by-id/{system_id}/<boot secret>/?op=get_preseed) or to the machine itself."
+        )),
+        (ByIdCaller::Anonymous, ByIdOp::NetbootOff) => Error::Unauthorized(format!(
+            "netboot_off changes machine {system_id}'s boot: sign the request with the machine's metadata \
+             token (OAuth), or use the URL with its boot secret."
+        )),
     }
 }
 
@@ -139,20 +165,14 @@ fn by_id_caller_is_node(n: &Node, t: &NodeToken, caller: ByIdCaller<'_>) -> Resu
 /// `{v}/?op=netboot_off`, signed, instead) or holding its boot secret (the
 /// URL a curtin late command would be given). Anyone else could otherwise
 /// leave a deploying machine booting its empty disk until the timeout.
+/// Unknown and known system_ids are refused alike.
 pub fn netboot_off_by_id(c: &mut DbConn, system_id: &str, caller: ByIdCaller<'_>) -> Result<()> {
-    let n = db::nodes::by_system_id(c, system_id)?.ok_or(Error::NotFound("Node"))?;
-    let authorised = match db::metadata::token_of(c, n.id)? {
-        Some(t) => by_id_caller_is_node(&n, &t, caller)?,
-        None => false,
-    };
-    if !authorised {
-        return Err(match caller {
-            ByIdCaller::Anonymous => Error::Unauthorized(format!(
-                "netboot_off changes machine {system_id}'s boot: sign the request with the machine's metadata \
-                 token (OAuth), or use the URL with its boot secret."
-            )),
-            _ => Error::Forbidden(format!("Not authenticated as machine {system_id}.")),
-        });
+    let refused = || by_id_refusal(system_id, caller, ByIdOp::NetbootOff);
+    let n = db::nodes::by_system_id(c, system_id)?.ok_or_else(refused)?;
+    // A signed node without a current token cannot be here (its token is
+    // what authenticated it), so the token check covers every caller.
+    if db::metadata::token_of(c, n.id)?.is_none() || !by_id_caller_is_node(c, &n, caller)? {
+        return Err(refused());
     }
     set_netboot(c, &n, false)
 }

@@ -32,6 +32,7 @@ pub mod paging;
 pub mod places;
 pub mod power;
 pub mod racks;
+pub mod rate_limit;
 pub mod sshkeys;
 pub mod storage;
 pub mod tags;

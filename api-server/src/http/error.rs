@@ -20,7 +20,7 @@ pub fn status_of(e: &Error) -> StatusCode {
         Error::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
         Error::Conflict(_) => StatusCode::CONFLICT,
         Error::Gone(_) => StatusCode::GONE,
-        Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        Error::Unavailable(_) | Error::RetryLater { .. } => StatusCode::SERVICE_UNAVAILABLE,
         Error::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -47,7 +47,7 @@ pub fn to_response(e: &Error) -> HttpResponse {
             .insert_header((header::WWW_AUTHENTICATE, "OAuth realm=\"OAuth\""))
             .content_type(TEXT_UTF8)
             .body(e.to_string()),
-        Error::TooManyRequests { retry_after_secs, .. } => b
+        Error::TooManyRequests { retry_after_secs, .. } | Error::RetryLater { retry_after_secs, .. } => b
             .insert_header((header::RETRY_AFTER, retry_after_secs.to_string()))
             .content_type(TEXT_UTF8)
             .body(e.to_string()),

@@ -48,6 +48,8 @@ pub struct AppState {
     pub importer: Arc<engine::image_import::Importer>,
     /// Failed password logins per username and source address.
     pub logins: engine::login_guard::LoginGuard,
+    /// Anonymous enlistments per source address and in total.
+    pub enlistments: engine::rate_limit::EnlistGuard,
 }
 
 /// Everything an action gets: the caller, the decoded parameters, the state.
@@ -63,6 +65,9 @@ pub struct Ctx {
     /// were sent `application/octet-stream`; otherwise the body was decoded
     /// into `params`.
     pub body: Option<web::Payload>,
+    /// The TCP peer's address (never a forwarded-for header, which a
+    /// client could forge): what per-source limits count.
+    pub peer: Option<std::net::IpAddr>,
 }
 
 impl Ctx {

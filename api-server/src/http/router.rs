@@ -309,7 +309,8 @@ async fn api(
         None
     };
     let origin = origin_of(req);
-    let ctx = Ctx { state, user, path_params: route.path_params, params, origin: origin.clone(), body: raw_body };
+    let peer = req.peer_addr().map(|a| a.ip());
+    let ctx = Ctx { state, user, path_params: route.path_params, params, origin: origin.clone(), body: raw_body, peer };
     let reply = (action.run)(ctx).await?;
     Ok(match paging {
         Some(p) => p.apply(reply, &format!("{origin}{full_path}"), req.query_string()),

@@ -4,7 +4,19 @@ use crate::api::views::resource_uri;
 use crate::db::users::User;
 use serde_json::{json, Value};
 
-/// MAAS's user object.
+/// MAAS's user object as `viewer` may see it. MAAS shows every user's
+/// email to every user; here only administrators and the user themself
+/// see it (others get it blank, so clients reading the field, such as
+/// python-libmaas's `users.list`, still find a string).
+pub fn user_json_for(u: &User, viewer: &User) -> Value {
+    let mut v = user_json(u);
+    if !viewer.is_superuser && viewer.id != u.id {
+        v["email"] = Value::String(String::new());
+    }
+    v
+}
+
+/// MAAS's user object, in full.
 pub fn user_json(u: &User) -> Value {
     json!({
         "username": u.username,

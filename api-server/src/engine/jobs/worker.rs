@@ -24,7 +24,9 @@ pub const POWER_CONCURRENCY: usize = 32;
 
 /// Runs due jobs until none is left; returns how many ran.
 ///
-/// Jobs that only touch the database run inside one transaction. Power jobs
+/// Jobs that only touch the database run inside one transaction, their
+/// effects in a savepoint: one that fails halfway leaves nothing of its
+/// own behind, only the recorded failure (and its retry). Power jobs
 /// for real BMCs run in three steps so no transaction stays open during the
 /// (seconds-long) BMC conversation: claim (push `run_after` out by a lease),
 /// act, then apply the result and delete the job in a second transaction.
@@ -56,7 +58,9 @@ pub async fn run_due(db: &Datastore, hub: &PowerHub) -> Result<usize> {
                         db::jobs::lease(c, job.id, until)?;
                         return Ok(Some(Some(w)));
                     }
-                    match execute(c, &job) {
+                    // The job's effects are all or nothing: a failure
+                    // halfway rolls back what it wrote, then is recorded.
+                    match db::savepoint(c, |c| execute(c, &job)) {
                         Ok(()) => db::jobs::delete(c, job.id)?,
                         Err(e) => {
                             tracing::warn!(job = job.id, kind = %job.kind, error = %e, "job failed");
