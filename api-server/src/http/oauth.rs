@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
-use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use subtle::ConstantTimeEq;
 
 use crate::db;
@@ -63,28 +63,11 @@ impl OAuthParams {
     }
 }
 
-/// Parses one `Authorization: OAuth …` value. Pieces are split on `,` and on
-/// their first `=`; whitespace and double quotes are stripped and values
-/// percent-decoded; `realm` is ignored. `None` when the scheme is not OAuth.
+/// Parses one `Authorization: OAuth …` value (`ironpool_common::oauth_header`):
+/// pieces split on `,` and their first `=`, quotes stripped, values
+/// percent-decoded, `realm` ignored. `None` when the scheme is not OAuth.
 pub fn parse_header(value: &str) -> Option<OAuthParams> {
-    let v = value.trim_start();
-    if v.len() < 5 || !v[..5].eq_ignore_ascii_case("oauth") {
-        return None;
-    }
-    let rest = &v[5..];
-    let mut params = Vec::new();
-    for piece in rest.split(',') {
-        let Some((k, val)) = piece.split_once('=') else { continue };
-        let k = k.trim().trim_matches('"');
-        if k.eq_ignore_ascii_case("realm") || k.is_empty() {
-            continue;
-        }
-        let val = val.trim().trim_matches('"');
-        // gomaasapi query-escapes values, so `+` means space there.
-        let decoded = percent_decode_str(&val.replace('+', "%20")).decode_utf8_lossy().into_owned();
-        params.push((k.to_string(), decoded));
-    }
-    Some(OAuthParams { params })
+    ironpool_common::oauth_header::parse(value).map(|params| OAuthParams { params })
 }
 
 /// Collects OAuth parameters from query or form pairs when one source carries all six.
