@@ -462,7 +462,8 @@ mod tests {
         assert!(matches!(&err, ConstraintError::Limit(m) if m.contains("too large")), "{err:?}");
 
         assert!(matches!(parse(&pairs(&[("mem", "-1")]), Mode::Allocate), Err(ConstraintError::Field { .. })));
-        let c = parse(&pairs(&[("mem", "2048"), ("mem", "1024")]), Mode::Allocate).unwrap();
+        let mem = pairs(&[("mem", "2048"), ("mem", "1024")]);
+        let c = parse(&mem, Mode::Allocate).unwrap();
         assert_eq!(c.min_number("mem").unwrap(), Some(1024.0));
     }
 }
