@@ -183,7 +183,8 @@ fn is_separator(b: u8) -> bool {
 }
 
 /// Checks the limits over all pairs in one pass: total bytes, number of
-/// pieces, bytes of each piece.
+/// values (counted exactly as [`split_list`] splits them, so no list a later
+/// stage builds is longer), bytes of each piece between any separators.
 fn check_limits(pairs: &[(String, String)]) -> Result<(), ConstraintError> {
     let total: usize = pairs.iter().map(|(k, v)| k.len() + v.len()).sum();
     if total > MAX_CONSTRAINT_BYTES {
@@ -193,14 +194,12 @@ fn check_limits(pairs: &[(String, String)]) -> Result<(), ConstraintError> {
     }
     let mut count = 0usize;
     for (k, v) in pairs {
-        for piece in v.as_bytes().split(|b| is_separator(*b)).filter(|p| !p.is_empty()) {
-            count += 1;
-            if piece.len() > MAX_VALUE_BYTES {
-                return Err(ConstraintError::Limit(format!(
-                    "A value of '{k}' is too long: {} bytes, at most {MAX_VALUE_BYTES} bytes are allowed.",
-                    piece.len()
-                )));
-            }
+        count += v.split([',', ' ']).filter(|p| !p.trim().is_empty()).count();
+        if let Some(piece) = v.as_bytes().split(|b| is_separator(*b)).find(|p| p.len() > MAX_VALUE_BYTES) {
+            return Err(ConstraintError::Limit(format!(
+                "A value of '{k}' is too long: {} bytes, at most {MAX_VALUE_BYTES} bytes are allowed.",
+                piece.len()
+            )));
         }
     }
     if count > MAX_VALUES {
@@ -457,6 +456,9 @@ mod tests {
 
         let long = "x".repeat(MAX_VALUE_BYTES + 1);
         assert!(matches!(parse(&pairs(&[("hostname", &long)]), Mode::List), Err(ConstraintError::Limit(_))));
+        // Separators alone are no values, but cannot hide values either.
+        let sneaky = vec![";"; MAX_VALUES + 1].join(",");
+        assert!(matches!(parse(&pairs(&[("id", &sneaky)]), Mode::List), Err(ConstraintError::Limit(_))));
         let huge = "x ".repeat(MAX_CONSTRAINT_BYTES / 2 + 1);
         let err = parse(&pairs(&[("hostname", &huge)]), Mode::List).unwrap_err();
         assert!(matches!(&err, ConstraintError::Limit(m) if m.contains("too large")), "{err:?}");
