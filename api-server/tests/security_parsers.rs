@@ -332,7 +332,8 @@ fn constraint_parsing_is_linear() {
     use ironpool_region::engine::allocation::{parse, Mode};
     // n units of each shape; 100n stays under the limits (10,000 values,
     // 1,000 interfaces terms) so the whole input is parsed.
-    let shapes: Vec<(&str, usize, Box<dyn Fn(usize) -> Vec<(String, String)>>)> = vec![
+    type Make = Box<dyn Fn(usize) -> Vec<(String, String)>>;
+    let shapes: Vec<(&str, usize, Make)> = vec![
         (
             "interfaces labels",
             8,
