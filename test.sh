@@ -26,6 +26,8 @@ command -v mkfs.vfat >/dev/null || missing+=(dosfstools)
 command -v sfdisk >/dev/null || missing+=(fdisk)
 command -v syslinux >/dev/null || missing+=(syslinux)
 [ -e /usr/lib/syslinux/mbr/mbr.bin ] || missing+=(syslinux-common)
+# libFuzzer (tools/fuzz.sh) is C++ built from source by libfuzzer-sys.
+command -v c++ >/dev/null || missing+=(g++)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"
   as_root apt-get update -qq
@@ -74,6 +76,10 @@ log "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 log "the README's demo command, verbatim (tools/check-readme-demo.sh)"
 tools/check-readme-demo.sh
+# The request parsers under libFuzzer for a bounded time from the checked-in
+# seeds (~2.5 min with the sanitizer build); installs cargo-fuzz if missing.
+log "fuzz targets, ${FUZZ_SECONDS:-20}s each (tools/fuzz.sh)"
+FUZZ_SECONDS=${FUZZ_SECONDS:-20} tools/fuzz.sh
 log "cargo test"
 TEST_LOG="$PGDIR/cargo-test.log"
 cargo test --workspace 2>&1 | tee "$TEST_LOG"

@@ -5,6 +5,7 @@
 //! region and the rack can never disagree about it.
 
 pub mod apikey;
+pub mod constraints;
 pub mod deploy;
 pub mod dhcp;
 #[cfg(feature = "http-files")]
@@ -12,6 +13,8 @@ pub mod http_body;
 #[cfg(feature = "http-files")]
 pub mod http_files;
 pub mod inventory;
+pub mod multipart;
+pub mod oauth_header;
 pub mod power;
 pub mod rack_link;
 pub mod tls;

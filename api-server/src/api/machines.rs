@@ -419,10 +419,12 @@ pub(crate) async fn accept_anon(_ctx: Ctx) -> Result<Reply> {
 
 pub(crate) async fn allocate(ctx: Ctx) -> Result<Reply> {
     let user = ctx.user()?.clone();
-    let pairs = ctx.params.pairs().to_vec();
-    // Parse (reads) before the write transaction and render after it commits,
+    // The syntax is checked before any connection is taken (a large or
+    // malformed request never holds one); names are resolved in a read
+    // before the write transaction and the result rendered after it commits,
     // so the single-writer lock (SQLite) is held only for the claim.
-    let req = ctx.db().run(move |c| engine::allocation::parse(c, &pairs, Mode::Allocate)).await?;
+    let parsed = engine::allocation::parse(ctx.params.pairs(), Mode::Allocate)?;
+    let req = ctx.db().run(move |c| engine::allocation::resolve(c, parsed)).await?;
     let (sid, by_type) = ctx
         .db()
         .write(move |c| {
@@ -443,7 +445,7 @@ pub(crate) async fn allocate(ctx: Ctx) -> Result<Reply> {
 
 pub(crate) async fn release_many(ctx: Ctx) -> Result<Reply> {
     let user = ctx.user()?.clone();
-    let ids = list_of(&ctx.params, "machines");
+    let ids = list_of(&ctx.params, "machines")?;
     if ids.is_empty() {
         return Err(Error::required("machines"));
     }
@@ -494,7 +496,7 @@ pub(crate) async fn release_many(ctx: Ctx) -> Result<Reply> {
 
 pub(crate) async fn accept(ctx: Ctx) -> Result<Reply> {
     let user = ctx.admin()?.clone();
-    let ids = list_of(&ctx.params, "machines");
+    let ids = list_of(&ctx.params, "machines")?;
     let v = ctx
         .db()
         .write(move |c| {
@@ -535,7 +537,7 @@ pub(crate) async fn accept_all(ctx: Ctx) -> Result<Reply> {
 
 pub(crate) async fn list_allocated(ctx: Ctx) -> Result<Reply> {
     let user = ctx.user()?.clone();
-    let ids = list_of(&ctx.params, "id");
+    let ids = list_of(&ctx.params, "id")?;
     let v = ctx
         .db()
         .run(move |c| {
@@ -556,7 +558,7 @@ pub(crate) async fn list_allocated(ctx: Ctx) -> Result<Reply> {
 
 pub(crate) async fn power_parameters_many(ctx: Ctx) -> Result<Reply> {
     ctx.admin()?;
-    let ids = list_of(&ctx.params, "id");
+    let ids = list_of(&ctx.params, "id")?;
     let v = ctx
         .db()
         .run(move |c| {
@@ -620,7 +622,7 @@ pub(crate) async fn is_action_in_progress(ctx: Ctx) -> Result<Reply> {
 pub(crate) async fn set_zone(ctx: Ctx) -> Result<Reply> {
     ctx.admin()?;
     let zone = ctx.params.required("zone")?.to_string();
-    let ids = list_of(&ctx.params, "nodes");
+    let ids = list_of(&ctx.params, "nodes")?;
     if ids.is_empty() {
         return Err(Error::required("nodes"));
     }

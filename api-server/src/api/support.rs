@@ -52,8 +52,20 @@ pub(crate) fn flag(p: &Params, name: &str) -> Result<bool> {
     Ok(p.bool(name)?.unwrap_or(false))
 }
 
-pub(crate) fn list_of(p: &Params, name: &str) -> Vec<String> {
-    p.get_all(name).iter().flat_map(|v| v.split([',', ' '])).filter(|v| !v.is_empty()).map(String::from).collect()
+/// The values of a list parameter (repeated, comma- or space-separated),
+/// at most `constraints::MAX_VALUES` of them: each becomes a bound SQL
+/// variable, and SQLite refuses more than 32,766 in one statement.
+pub(crate) fn list_of(p: &Params, name: &str) -> Result<Vec<String>> {
+    use ironpool_common::constraints::MAX_VALUES;
+    let v: Vec<String> =
+        p.get_all(name).iter().flat_map(|v| v.split([',', ' '])).filter(|v| !v.is_empty()).map(String::from).collect();
+    if v.len() > MAX_VALUES {
+        return Err(Error::BadRequest(format!(
+            "Too many values for '{name}': {}, at most {MAX_VALUES} are allowed in one request.",
+            v.len()
+        )));
+    }
+    Ok(v)
 }
 
 pub(crate) async fn list_nodes_of(ctx: Ctx, types: Vec<NodeType>) -> Result<Reply> {
@@ -68,10 +80,12 @@ pub(crate) async fn list_nodes_of(ctx: Ctx, types: Vec<NodeType>) -> Result<Repl
     let pairs = ctx.params.pairs().to_vec();
     let base_query: Vec<(String, String)> = pairs.iter().filter(|(k, _)| k != "cursor").cloned().collect();
     let path = format!("{}{}", ctx.origin, http::registry::API_PREFIX);
+    // Syntax and limits first, without a database connection.
+    let parsed = engine::allocation::parse(&pairs, Mode::List)?;
     let (list, next) = ctx
         .db()
         .run(move |c| {
-            let req = engine::allocation::parse(c, &pairs, Mode::List)?;
+            let req = engine::allocation::resolve(c, parsed)?;
             let mut filter: NodeFilter = req.filter.clone();
             filter.node_types = types;
             if !user.is_superuser {

@@ -17,6 +17,7 @@ pub mod jobs;
 pub mod metadata;
 pub mod network;
 pub mod nodes;
+pub mod oauth_nonces;
 pub mod places;
 pub mod racks;
 pub mod related;

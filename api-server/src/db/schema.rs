@@ -501,6 +501,12 @@ tables! {
         boot_secret -> Text,
     }
 
+    oauth_nonces (token_key, nonce) {
+        token_key -> Text,
+        nonce -> Text,
+        ts -> BigInt,
+    }
+
     script_results (id) {
         id -> BigInt,
         node_id -> BigInt,
@@ -590,5 +596,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     boot_sources,
     boot_source_selections,
     node_tokens,
+    oauth_nonces,
     script_results,
 );

@@ -16,7 +16,11 @@ pub fn by_name(c: &mut DbConn, name: &str) -> Result<Option<Tag>> {
 }
 
 pub fn by_names(c: &mut DbConn, names: &[String]) -> Result<Vec<Tag>> {
-    tags::table.filter(tags::name.eq_any(names)).select(Tag::as_select()).load(c).map_err(from_diesel)
+    let mut out = Vec::new();
+    for chunk in names.chunks(super::nodes::CHUNK) {
+        out.extend(tags::table.filter(tags::name.eq_any(chunk)).select(Tag::as_select()).load(c).map_err(from_diesel)?);
+    }
+    Ok(out)
 }
 
 pub fn insert(c: &mut DbConn, name: &str, definition: &str, comment: &str, kernel_opts: &str) -> Result<Tag> {

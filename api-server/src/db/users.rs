@@ -48,6 +48,18 @@ pub fn by_username(c: &mut DbConn, name: &str) -> Result<Option<User>> {
     users::table.filter(users::username.eq(name)).select(User::as_select()).first(c).optional().map_err(from_diesel)
 }
 
+/// The ids of the users with these names (unknown names are skipped), one
+/// query per [`super::nodes::CHUNK`] names.
+pub fn ids_by_usernames(c: &mut DbConn, names: &[String]) -> Result<Vec<i64>> {
+    let mut out = Vec::new();
+    for chunk in names.chunks(super::nodes::CHUNK) {
+        out.extend(
+            users::table.filter(users::username.eq_any(chunk)).select(users::id).load::<i64>(c).map_err(from_diesel)?,
+        );
+    }
+    Ok(out)
+}
+
 pub fn by_id(c: &mut DbConn, id: i64) -> Result<Option<User>> {
     users::table.find(id).select(User::as_select()).first(c).optional().map_err(from_diesel)
 }

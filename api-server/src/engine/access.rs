@@ -26,8 +26,8 @@ pub fn resolve_bulk(c: &mut DbConn, ids: &[String], machines_only: bool) -> Resu
     let node_types = if machines_only { vec![NodeType::Machine] } else { Vec::new() };
     let found =
         db::nodes::list(c, &db::nodes::NodeFilter { ids: Some(ids.to_vec()), node_types, ..Default::default() })?;
-    let missing: Vec<&str> =
-        ids.iter().filter(|id| !found.iter().any(|n| &n.system_id == *id)).map(String::as_str).collect();
+    let known: std::collections::HashSet<&str> = found.iter().map(|n| n.system_id.as_str()).collect();
+    let missing: Vec<&str> = ids.iter().map(String::as_str).filter(|id| !known.contains(id)).collect();
     if !missing.is_empty() {
         let what = if machines_only { "machine(s)" } else { "node(s)" };
         return Err(Error::BadRequest(format!("Unknown {what}: {}.", missing.join(", "))));

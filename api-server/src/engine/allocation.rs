@@ -9,7 +9,7 @@
 //! updated, so it moves on to the next candidate. No machine is ever handed
 //! out twice.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::{json, Value};
 
@@ -20,138 +20,26 @@ use crate::db::users::User;
 use crate::db::DbConn;
 use crate::engine;
 use crate::engine::lifecycle::{NodeType, Status};
-use crate::engine::storage::matching::{parse_storage, StorageSpec};
+use crate::engine::storage::matching::StorageSpec;
 use crate::error::{Error, FieldErrors, Result};
+use ironpool_common::constraints::CONSTRAINTS;
 
-/// What the parameters are for: MAAS filters machine lists with the same
-/// constraint form it allocates with, plus list-only filters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Allocate,
-    List,
-}
+pub use ironpool_common::constraints::{InterfaceSpec, Mode};
 
-/// Filters only lists accept (allocation always looks at unowned READY machines).
-const LIST_ONLY: &[&str] = &[
-    "id",
-    "not_id",
-    "hostname",
-    "not_hostname",
-    "mac_address",
-    "domain",
-    "not_domain",
-    "agent_name",
-    "not_agent_name",
-    "status",
-    "not_status",
-    "simple_status",
-    "not_simple_status",
-    "not_arch",
-    "limit",
-    "cursor",
-];
-
-/// Parameters that are not constraints but are allowed on allocate.
-const NON_CONSTRAINTS: &[&str] =
-    &["agent_name", "comment", "bridge_all", "bridge_type", "bridge_stp", "bridge_fd", "dry_run", "verbose"];
-
-/// Every constraint name allocate accepts.
-const CONSTRAINTS: &[&str] = &[
-    "name",
-    "system_id",
-    "arch",
-    "cpu_count",
-    "mem",
-    "cpu_speed",
-    "tags",
-    "not_tags",
-    "zone",
-    "not_in_zone",
-    "not_in_zones",
-    "pool",
-    "not_in_pool",
-    "fabrics",
-    "not_fabrics",
-    "fabric_classes",
-    "not_fabric_classes",
-    "vlans",
-    "not_vlans",
-    "subnets",
-    "not_subnets",
-    "link_speed",
-    "interfaces",
-    "storage",
-    "devices",
-    "deployment_target",
-    "not_deployment_target",
-    "owner",
-    "not_owner",
-    "power_state",
-    "not_power_state",
-    "pod",
-    "not_pod",
-    "pod_type",
-    "not_pod_type",
-];
-
-/// One label of an `interfaces` constraint: key → values (ORed), keys ANDed.
-#[derive(Debug, Clone, PartialEq)]
-pub struct InterfaceSpec {
-    pub label: String,
-    pub terms: BTreeMap<String, Vec<String>>,
-}
-
-const INTERFACE_KEYS: &[&str] = &[
-    "id",
-    "fabric",
-    "fabric_class",
-    "ip",
-    "mode",
-    "name",
-    "hostname",
-    "subnet",
-    "space",
-    "subnet_cidr",
-    "type",
-    "vlan",
-    "vid",
-    "tag",
-    "link_speed",
-];
-
-/// Parses `label:key=value[,key=value…][;label:…]`.
-pub fn parse_interfaces(value: &str) -> Result<Vec<InterfaceSpec>> {
-    let bad = |why: String| Error::field("interfaces", why);
-    let mut out: Vec<InterfaceSpec> = Vec::new();
-    for part in value.split(';').map(str::trim).filter(|p| !p.is_empty()) {
-        let (label, body) = part
-            .split_once(':')
-            .ok_or_else(|| bad(format!("Malformed interfaces constraint '{part}': expected label:key=value.")))?;
-        let label_ok = label.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-        if !label_ok {
-            return Err(bad(format!("Invalid interfaces label '{label}'.")));
-        }
-        if out.iter().any(|s| s.label == label) {
-            return Err(bad(format!("Duplicate interfaces label '{label}'.")));
-        }
-        let mut terms: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for pair in body.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (k, v) = pair
-                .split_once('=')
-                .ok_or_else(|| bad(format!("Malformed interfaces constraint '{pair}': expected key=value.")))?;
-            let base = k.strip_prefix("not_").unwrap_or(k);
-            if !INTERFACE_KEYS.contains(&base) {
-                return Err(bad(format!("Unknown interfaces constraint: '{k}")));
+/// The 400 a constraint syntax or limit error becomes.
+fn constraint_error(e: ironpool_common::constraints::ConstraintError) -> Error {
+    use ironpool_common::constraints::ConstraintError;
+    match e {
+        ConstraintError::Unknown(names) => {
+            let mut errors = FieldErrors::new();
+            for n in names {
+                errors.insert(n, vec!["No such constraint.".into()]);
             }
-            terms.entry(k.to_string()).or_default().push(v.to_string());
+            Error::Validation(errors)
         }
-        if terms.is_empty() {
-            return Err(bad(format!("Interfaces label '{label}' has no constraints.")));
-        }
-        out.push(InterfaceSpec { label: label.to_string(), terms });
+        ConstraintError::Field { field, message } => Error::field(&field, message),
+        ConstraintError::Limit(message) => Error::BadRequest(message),
     }
-    Ok(out)
 }
 
 /// A parsed allocation request.
@@ -164,6 +52,8 @@ pub struct Request {
     pub network: Vec<(String, Vec<String>)>,
     /// …and resolved against the network model.
     pub net: engine::netmatch::NetConstraints,
+    /// The model-dependent `interfaces` terms, resolved once.
+    pub iface_sets: engine::netmatch::TermSets,
     pub agent_name: String,
     pub comment: String,
     pub dry_run: bool,
@@ -174,48 +64,45 @@ pub struct Request {
     pub system_id_only: Option<String>,
 }
 
-fn split_list(values: &[&str]) -> Vec<String> {
-    values.iter().flat_map(|v| v.split([',', ' '])).map(str::trim).filter(|v| !v.is_empty()).map(String::from).collect()
+/// A request whose syntax is checked, with the names that only the
+/// database can resolve (tags, zones, pools, domains, owners, the network
+/// model). Made by [`parse`] before any connection is taken; [`resolve`]
+/// finishes it.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    req: Request,
+    mode: Mode,
+    /// Lists by parameter name, for the names [`resolve`] looks up.
+    lists: HashMap<&'static str, Vec<String>>,
 }
 
-fn min_number(field: &str, values: &[&str]) -> Result<Option<f64>> {
-    let mut best: Option<f64> = None;
-    for v in values.iter().filter(|v| !v.trim().is_empty()) {
-        let n: f64 = v.trim().parse().map_err(|_| Error::field(field, format!("Invalid number: {v}")))?;
-        if !n.is_finite() || n < 0.0 {
-            return Err(Error::field(field, format!("Invalid number: {v}")));
-        }
-        best = Some(best.map_or(n, |b: f64| b.min(n)));
-    }
-    Ok(best)
+/// Parameters whose values name database rows.
+const RESOLVED_LATER: &[&str] = &[
+    "tags",
+    "not_tags",
+    "zone",
+    "not_in_zone",
+    "not_in_zones",
+    "pool",
+    "not_in_pool",
+    "domain",
+    "not_domain",
+    "owner",
+    "not_owner",
+];
+
+/// Order-preserving de-duplication: a value given twice is one SQL variable.
+fn dedup(v: Vec<String>) -> Vec<String> {
+    let mut seen = HashSet::new();
+    v.into_iter().filter(|x| seen.insert(x.clone())).collect()
 }
 
-/// Parses and validates the parameters of an allocate call (400 naming the
-/// field for anything wrong), resolving names to ids.
-pub fn parse(c: &mut DbConn, pairs: &[(String, String)], mode: Mode) -> Result<Request> {
-    let mut by_name: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    let mut order: Vec<&str> = Vec::new();
-    for (k, v) in pairs {
-        if !by_name.contains_key(k.as_str()) {
-            order.push(k);
-        }
-        by_name.entry(k).or_default().push(v);
-    }
-    let mut errors = FieldErrors::new();
-    for k in &order {
-        let known = CONSTRAINTS.contains(k)
-            || match mode {
-                Mode::Allocate => NON_CONSTRAINTS.contains(k),
-                Mode::List => LIST_ONLY.contains(k),
-            };
-        if !known {
-            errors.insert(k.to_string(), vec!["No such constraint.".into()]);
-        }
-    }
-    if !errors.is_empty() {
-        return Err(Error::Validation(errors));
-    }
-    let get = |k: &str| by_name.get(k).cloned().unwrap_or_default();
+/// Parses and validates the parameters of an allocate call or a list filter
+/// (400 naming the field or the limit for anything wrong) without touching
+/// the database; linear in the size of the request.
+pub fn parse(pairs: &[(String, String)], mode: Mode) -> Result<Parsed> {
+    let form = ironpool_common::constraints::parse(pairs, mode).map_err(constraint_error)?;
+    let get = |k: &str| form.values(k).to_vec();
     let mut r = Request {
         filter: match mode {
             Mode::Allocate => NodeFilter {
@@ -229,37 +116,43 @@ pub fn parse(c: &mut DbConn, pairs: &[(String, String)], mode: Mode) -> Result<R
         ..Default::default()
     };
     if mode == Mode::List {
-        parse_list_filters(c, &get, &mut r.filter)?;
+        parse_list_filters(&form, &mut r.filter)?;
     }
-    r.submitted = order
+    r.submitted = form
+        .names()
         .iter()
         .filter(|k| CONSTRAINTS.contains(k))
         .map(|k| (k.to_string(), get(k).iter().map(|s| s.to_string()).collect()))
         .collect();
+    let mut lists: HashMap<&'static str, Vec<String>> = HashMap::new();
+    for k in RESOLVED_LATER {
+        let v = form.list(k);
+        if !v.is_empty() {
+            lists.insert(k, v);
+        }
+    }
 
-    let names_v = split_list(&get("name"));
+    let names_v = form.list("name");
     if !names_v.is_empty() {
         // `host.domain` must match both parts; a bare name matches the hostname.
         let hosts: Vec<String> = names_v.iter().map(|n| n.split('.').next().unwrap_or(n).to_string()).collect();
         r.resolved.insert("name".into(), names_v.join(","));
-        r.filter.hostnames = Some(hosts);
+        r.filter.hostnames = Some(dedup(hosts));
         let domains: Vec<String> =
             names_v.iter().filter_map(|n| n.split_once('.').map(|(_, d)| d.to_string())).collect();
         if !domains.is_empty() {
-            let ids: Vec<i64> =
-                db::places::domains(c)?.into_iter().filter(|d| domains.contains(&d.name)).map(|d| d.id).collect();
-            r.filter.domain_ids = Some(ids);
+            lists.insert("name.domain", domains);
         }
     }
-    let sids = split_list(&get("system_id"));
+    let sids = form.list("system_id");
     if !sids.is_empty() {
         if sids.len() == 1 {
             r.system_id_only = Some(sids[0].clone());
         }
         r.resolved.insert("system_id".into(), sids.join(","));
-        r.filter.ids = Some(sids);
+        r.filter.ids = Some(dedup(sids));
     }
-    let arches = split_list(&get("arch"));
+    let arches = form.list("arch");
     if !arches.is_empty() {
         let mut norm = Vec::new();
         for a in &arches {
@@ -275,86 +168,23 @@ pub fn parse(c: &mut DbConn, pairs: &[(String, String)], mode: Mode) -> Result<R
             });
         }
         r.resolved.insert("arch".into(), norm.join(","));
-        r.filter.arches = Some(norm);
+        r.filter.arches = Some(dedup(norm));
     }
-    if let Some(n) = min_number("cpu_count", &get("cpu_count"))? {
+    let number = |k: &str| form.min_number(k).map_err(constraint_error);
+    if let Some(n) = number("cpu_count")? {
         r.filter.min_cpu_count = Some(n.ceil() as i32);
         r.resolved.insert("cpu_count".into(), format!("{n:.1}"));
     }
-    if let Some(n) = min_number("mem", &get("mem"))? {
+    if let Some(n) = number("mem")? {
         r.filter.min_memory = Some(n.ceil() as i64);
         r.resolved.insert("mem".into(), format!("{n:.1}"));
     }
-    if let Some(n) = min_number("cpu_speed", &get("cpu_speed"))? {
+    if let Some(n) = number("cpu_speed")? {
         r.filter.min_cpu_speed = Some(n.ceil() as i32);
         r.resolved.insert("cpu_speed".into(), format!("{n:.0}"));
     }
-    for (field, negate) in [("tags", false), ("not_tags", true)] {
-        let wanted = split_list(&get(field));
-        if wanted.is_empty() {
-            continue;
-        }
-        let found = db::tags::by_names(c, &wanted)?;
-        let missing: Vec<&String> = wanted.iter().filter(|w| !found.iter().any(|t| &t.name == *w)).collect();
-        if !missing.is_empty() && !negate {
-            return Err(Error::field(
-                "tags",
-                format!("No such tag(s): {}.", missing.iter().map(|m| format!("'{m}'")).collect::<Vec<_>>().join(", ")),
-            ));
-        }
-        let ids = found.iter().map(|t| t.id).collect();
-        if negate {
-            r.filter.no_tag_ids = ids;
-        } else {
-            r.filter.all_tag_ids = ids;
-        }
-        r.resolved.insert(field.into(), wanted.join(","));
-    }
-    let zones = db::places::zones(c)?;
-    for (field, negate) in [("zone", false), ("not_in_zone", true), ("not_in_zones", true)] {
-        let wanted = split_list(&get(field));
-        if wanted.is_empty() {
-            continue;
-        }
-        let missing: Vec<&String> = wanted.iter().filter(|w| !zones.iter().any(|z| &z.name == *w)).collect();
-        if !missing.is_empty() {
-            let f = if field == "zone" { "zone" } else { "not_in_zone" };
-            return Err(Error::field(
-                f,
-                format!("No such zone(s): {}.", missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")),
-            ));
-        }
-        let ids: Vec<i64> = zones.iter().filter(|z| wanted.contains(&z.name)).map(|z| z.id).collect();
-        if negate {
-            r.filter.not_zone_ids.extend(ids);
-        } else {
-            r.filter.zone_ids = Some(ids);
-        }
-        r.resolved.insert(field.into(), wanted.join(","));
-    }
-    let pools = db::places::pools(c)?;
-    for (field, negate) in [("pool", false), ("not_in_pool", true)] {
-        let wanted = split_list(&get(field));
-        if wanted.is_empty() {
-            continue;
-        }
-        let missing: Vec<&String> = wanted.iter().filter(|w| !pools.iter().any(|p| &p.name == *w)).collect();
-        if !missing.is_empty() {
-            return Err(Error::field(
-                field,
-                format!("No such pool(s): {}.", missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")),
-            ));
-        }
-        let ids: Vec<i64> = pools.iter().filter(|p| wanted.contains(&p.name)).map(|p| p.id).collect();
-        if negate {
-            r.filter.not_pool_ids = ids;
-        } else {
-            r.filter.pool_ids = Some(ids);
-        }
-        r.resolved.insert(field.into(), wanted.join(","));
-    }
     for (field, negate) in [("power_state", false), ("not_power_state", true)] {
-        let v = split_list(&get(field));
+        let v = dedup(form.list(field));
         if v.is_empty() {
             continue;
         }
@@ -364,12 +194,12 @@ pub fn parse(c: &mut DbConn, pairs: &[(String, String)], mode: Mode) -> Result<R
             r.filter.power_states = Some(v);
         }
     }
-    if let Some(s) = get("storage").first().filter(|s| !s.trim().is_empty()) {
-        r.storage = parse_storage(s)?;
+    r.storage = form.storage.clone();
+    if let Some(s) = form.storage_text {
         r.resolved.insert("storage".into(), s.to_string());
     }
-    if let Some(s) = get("interfaces").first().filter(|s| !s.trim().is_empty()) {
-        r.interfaces = parse_interfaces(s)?;
+    r.interfaces = form.interfaces.clone();
+    if let Some(s) = form.interfaces_text {
         r.resolved.insert("interfaces".into(), s.to_string());
     }
     for field in [
@@ -392,12 +222,8 @@ pub fn parse(c: &mut DbConn, pairs: &[(String, String)], mode: Mode) -> Result<R
             r.network.push((field.to_string(), v));
         }
     }
-    if !r.network.is_empty() {
-        let model = db::network::load_model(c)?;
-        r.net = engine::netmatch::resolve(&model, &r.network)?;
-    }
     for field in ["deployment_target", "not_deployment_target"] {
-        for v in split_list(&get(field)) {
+        for v in form.list(field) {
             if v != "memory" && v != "disk" {
                 return Err(Error::field(
                     field,
@@ -407,11 +233,11 @@ pub fn parse(c: &mut DbConn, pairs: &[(String, String)], mode: Mode) -> Result<R
         }
     }
     if mode == Mode::Allocate {
-        r.agent_name = get("agent_name").first().map(|s| s.to_string()).unwrap_or_default();
+        r.agent_name = form.first("agent_name").map(str::to_string).unwrap_or_default();
     }
-    r.comment = get("comment").first().map(|s| s.to_string()).unwrap_or_default();
+    r.comment = form.first("comment").map(str::to_string).unwrap_or_default();
     let flag = |k: &str| -> Result<bool> {
-        match get(k).first() {
+        match form.first(k) {
             None => Ok(false),
             Some(v) => engine::parse_bool(v).ok_or_else(|| Error::field(k, format!("'{v}' is not a valid boolean."))),
         }
@@ -419,24 +245,136 @@ pub fn parse(c: &mut DbConn, pairs: &[(String, String)], mode: Mode) -> Result<R
     r.dry_run = flag("dry_run")?;
     r.verbose = flag("verbose")?;
     flag("bridge_all")?;
-    Ok(r)
+    Ok(Parsed { req: r, mode, lists })
 }
 
-/// The filters only lists have: ids, hostnames, MACs, domains, agent names,
-/// statuses, owners, and our keyset pagination (`limit`, `cursor`).
-fn parse_list_filters<'a>(c: &mut DbConn, get: &dyn Fn(&str) -> Vec<&'a str>, f: &mut NodeFilter) -> Result<()> {
-    let ids: Vec<String> = split_list(&get("id")).into_iter().chain(split_list(&get("system_id"))).collect();
-    if !ids.is_empty() {
-        f.ids = Some(ids);
+/// Resolves the names of a parsed request against the database: tags,
+/// zones, pools, domains and owners (one query each, matched through hash
+/// sets) and the network model.
+pub fn resolve(c: &mut DbConn, parsed: Parsed) -> Result<Request> {
+    let Parsed { mut req, mode, lists } = parsed;
+    let r = &mut req;
+    let get = |k: &str| lists.get(k).cloned().unwrap_or_default();
+    let domains_of_name = get("name.domain");
+    let needs_domains = !domains_of_name.is_empty() || lists.contains_key("domain") || lists.contains_key("not_domain");
+    let domains = if needs_domains { db::places::domains(c)? } else { Vec::new() };
+    if !domains_of_name.is_empty() {
+        let wanted: HashSet<&str> = domains_of_name.iter().map(String::as_str).collect();
+        r.filter.domain_ids = Some(domains.iter().filter(|d| wanted.contains(d.name.as_str())).map(|d| d.id).collect());
     }
-    f.not_ids = split_list(&get("not_id"));
-    let hosts = split_list(&get("hostname"));
+    for (field, negate) in [("tags", false), ("not_tags", true)] {
+        let wanted = get(field);
+        if wanted.is_empty() {
+            continue;
+        }
+        let found = db::tags::by_names(c, &dedup(wanted.clone()))?;
+        let found_names: HashSet<&str> = found.iter().map(|t| t.name.as_str()).collect();
+        let missing: Vec<&String> = wanted.iter().filter(|w| !found_names.contains(w.as_str())).collect();
+        if !missing.is_empty() && !negate {
+            return Err(Error::field(
+                "tags",
+                format!("No such tag(s): {}.", missing.iter().map(|m| format!("'{m}'")).collect::<Vec<_>>().join(", ")),
+            ));
+        }
+        let ids = found.iter().map(|t| t.id).collect();
+        if negate {
+            r.filter.no_tag_ids = ids;
+        } else {
+            r.filter.all_tag_ids = ids;
+        }
+        r.resolved.insert(field.into(), wanted.join(","));
+    }
+    if ["zone", "not_in_zone", "not_in_zones"].iter().any(|k| lists.contains_key(k)) {
+        let zones = db::places::zones(c)?;
+        let by_name: HashMap<&str, i64> = zones.iter().map(|z| (z.name.as_str(), z.id)).collect();
+        for (field, negate) in [("zone", false), ("not_in_zone", true), ("not_in_zones", true)] {
+            let wanted = get(field);
+            if wanted.is_empty() {
+                continue;
+            }
+            let missing: Vec<&str> = wanted.iter().map(String::as_str).filter(|w| !by_name.contains_key(w)).collect();
+            if !missing.is_empty() {
+                let f = if field == "zone" { "zone" } else { "not_in_zone" };
+                return Err(Error::field(f, format!("No such zone(s): {}.", missing.join(", "))));
+            }
+            let wanted_set: HashSet<&str> = wanted.iter().map(String::as_str).collect();
+            let ids: Vec<i64> = zones.iter().filter(|z| wanted_set.contains(z.name.as_str())).map(|z| z.id).collect();
+            if negate {
+                r.filter.not_zone_ids.extend(ids);
+            } else {
+                r.filter.zone_ids = Some(ids);
+            }
+            r.resolved.insert(field.into(), wanted.join(","));
+        }
+    }
+    if ["pool", "not_in_pool"].iter().any(|k| lists.contains_key(k)) {
+        let pools = db::places::pools(c)?;
+        let by_name: HashSet<&str> = pools.iter().map(|p| p.name.as_str()).collect();
+        for (field, negate) in [("pool", false), ("not_in_pool", true)] {
+            let wanted = get(field);
+            if wanted.is_empty() {
+                continue;
+            }
+            let missing: Vec<&str> = wanted.iter().map(String::as_str).filter(|w| !by_name.contains(w)).collect();
+            if !missing.is_empty() {
+                return Err(Error::field(field, format!("No such pool(s): {}.", missing.join(", "))));
+            }
+            let wanted_set: HashSet<&str> = wanted.iter().map(String::as_str).collect();
+            let ids: Vec<i64> = pools.iter().filter(|p| wanted_set.contains(p.name.as_str())).map(|p| p.id).collect();
+            if negate {
+                r.filter.not_pool_ids = ids;
+            } else {
+                r.filter.pool_ids = Some(ids);
+            }
+            r.resolved.insert(field.into(), wanted.join(","));
+        }
+    }
+    if mode == Mode::List {
+        let wanted: HashSet<String> = get("domain").into_iter().collect();
+        if !wanted.is_empty() {
+            r.filter.domain_ids = Some(domains.iter().filter(|d| wanted.contains(&d.name)).map(|d| d.id).collect());
+        }
+        let unwanted: HashSet<String> = get("not_domain").into_iter().collect();
+        r.filter.not_domain_ids = domains.iter().filter(|d| unwanted.contains(&d.name)).map(|d| d.id).collect();
+        for (field, negate) in [("owner", false), ("not_owner", true)] {
+            let names = get(field);
+            if names.is_empty() {
+                continue;
+            }
+            let ids = db::users::ids_by_usernames(c, &dedup(names))?;
+            if negate {
+                r.filter.not_owner_ids = ids;
+            } else {
+                r.filter.owner_ids = Some(ids);
+            }
+        }
+    }
+    if !r.network.is_empty() || !r.interfaces.is_empty() {
+        let model = db::network::load_model(c)?;
+        if !r.network.is_empty() {
+            r.net = engine::netmatch::resolve(&model, &r.network)?;
+        }
+        r.iface_sets = engine::netmatch::TermSets::resolve(&model, &r.interfaces);
+    }
+    Ok(req)
+}
+
+/// The filters only lists have that need no database: ids, hostnames,
+/// MACs, agent names, statuses, architectures, and our keyset pagination
+/// (`limit`, `cursor`). Domains and owners are names, resolved later.
+fn parse_list_filters(form: &ironpool_common::constraints::Constraints<'_>, f: &mut NodeFilter) -> Result<()> {
+    let ids: Vec<String> = form.list("id").into_iter().chain(form.list("system_id")).collect();
+    if !ids.is_empty() {
+        f.ids = Some(dedup(ids));
+    }
+    f.not_ids = dedup(form.list("not_id"));
+    let hosts = form.list("hostname");
     if !hosts.is_empty() {
         // A FQDN filter matches on its first label.
-        f.hostnames = Some(hosts.iter().map(|h| h.split('.').next().unwrap_or(h).to_string()).collect());
+        f.hostnames = Some(dedup(hosts.iter().map(|h| h.split('.').next().unwrap_or(h).to_string()).collect()));
     }
-    f.not_hostnames = split_list(&get("not_hostname"));
-    let macs = split_list(&get("mac_address"));
+    f.not_hostnames = dedup(form.list("not_hostname"));
+    let macs = form.list("mac_address");
     if !macs.is_empty() {
         let mut norm = Vec::new();
         for m in &macs {
@@ -445,31 +383,25 @@ fn parse_list_filters<'a>(c: &mut DbConn, get: &dyn Fn(&str) -> Vec<&'a str>, f:
                     .ok_or_else(|| Error::field("mac_address", format!("'{m}' is not a valid MAC address.")))?,
             );
         }
-        f.mac_addresses = Some(norm);
+        f.mac_addresses = Some(dedup(norm));
     }
-    let domains = db::places::domains(c)?;
-    let wanted = split_list(&get("domain"));
-    if !wanted.is_empty() {
-        f.domain_ids = Some(domains.iter().filter(|d| wanted.contains(&d.name)).map(|d| d.id).collect());
-    }
-    let unwanted = split_list(&get("not_domain"));
-    f.not_domain_ids = domains.iter().filter(|d| unwanted.contains(&d.name)).map(|d| d.id).collect();
-    let agents: Vec<String> = get("agent_name").iter().map(|s| s.to_string()).collect();
+    let agents: Vec<String> = form.values("agent_name").iter().map(|s| s.to_string()).collect();
     if !agents.is_empty() {
-        f.agent_names = Some(agents);
+        f.agent_names = Some(dedup(agents));
     }
-    f.not_agent_names = get("not_agent_name").iter().map(|s| s.to_string()).collect();
+    f.not_agent_names = dedup(form.values("not_agent_name").iter().map(|s| s.to_string()).collect());
     for (field, negate) in [("status", false), ("not_status", true)] {
-        let vals = split_list(&get(field));
+        let vals = form.list(field);
         if vals.is_empty() {
             continue;
         }
         let mut codes = Vec::new();
         for v in &vals {
-            codes.push(
-                Status::from_filter_name(v)
-                    .ok_or_else(|| Error::field(field, format!("'{v}' is not a valid status.")))?,
-            );
+            let s = Status::from_filter_name(v)
+                .ok_or_else(|| Error::field(field, format!("'{v}' is not a valid status.")))?;
+            if !codes.contains(&s) {
+                codes.push(s);
+            }
         }
         if negate {
             f.not_statuses.extend(codes);
@@ -478,11 +410,11 @@ fn parse_list_filters<'a>(c: &mut DbConn, get: &dyn Fn(&str) -> Vec<&'a str>, f:
         }
     }
     for (field, negate) in [("simple_status", false), ("not_simple_status", true)] {
-        let vals = split_list(&get(field));
+        let vals = form.list(field);
         if vals.is_empty() {
             continue;
         }
-        let mut codes = Vec::new();
+        let mut codes: Vec<Status> = Vec::new();
         for v in &vals {
             let matching: Vec<Status> = engine::lifecycle::ALL
                 .iter()
@@ -492,7 +424,11 @@ fn parse_list_filters<'a>(c: &mut DbConn, get: &dyn Fn(&str) -> Vec<&'a str>, f:
             if matching.is_empty() {
                 return Err(Error::field(field, format!("'{v}' is not a valid simple status.")));
             }
-            codes.extend(matching);
+            for s in matching {
+                if !codes.contains(&s) {
+                    codes.push(s);
+                }
+            }
         }
         if negate {
             f.not_statuses.extend(codes);
@@ -502,35 +438,24 @@ fn parse_list_filters<'a>(c: &mut DbConn, get: &dyn Fn(&str) -> Vec<&'a str>, f:
             );
         }
     }
-    for (field, negate) in [("owner", false), ("not_owner", true)] {
-        let vals = split_list(&get(field));
-        if vals.is_empty() {
-            continue;
-        }
-        let mut ids = Vec::new();
-        for v in &vals {
-            if let Some(u) = db::users::by_username(c, v)? {
-                ids.push(u.id);
-            }
-        }
-        if negate {
-            f.not_owner_ids = ids;
-        } else {
-            f.owner_ids = Some(ids);
-        }
-    }
-    let not_arch = split_list(&get("not_arch"));
-    f.not_arches = not_arch
-        .iter()
-        .map(
-            |a| if a.contains('/') { engine::names::normalise_arch(a).unwrap_or_else(|| a.clone()) } else { a.clone() },
-        )
-        .collect();
-    if let Some(l) = get("limit").first() {
+    let not_arch = form.list("not_arch");
+    f.not_arches = dedup(
+        not_arch
+            .iter()
+            .map(|a| {
+                if a.contains('/') {
+                    engine::names::normalise_arch(a).unwrap_or_else(|| a.clone())
+                } else {
+                    a.clone()
+                }
+            })
+            .collect(),
+    );
+    if let Some(l) = form.first("limit") {
         let n = engine::paging::parse_limit(l)?;
         f.limit = Some(i64::try_from(n).unwrap_or(i64::MAX));
     }
-    if let Some(cur) = get("cursor").first() {
+    if let Some(cur) = form.first("cursor") {
         // Node lists page by keyset: the last id of the previous page.
         match engine::paging::Cursor::decode(cur) {
             Some(engine::paging::Cursor::After(id)) => f.after_id = Some(id),
@@ -562,7 +487,7 @@ fn match_labelled(req: &Request, n: &Node, rel: &Related) -> Option<Value> {
                             Some(b) => (true, b),
                             None => (false, k.as_str()),
                         };
-                        let hit = vals.iter().any(|v| nn.iface_term(i, key, v));
+                        let hit = vals.iter().any(|v| nn.iface_term(i, key, v, &req.iface_sets));
                         hit != neg
                     })
                 })
@@ -720,35 +645,11 @@ pub fn allocate(c: &mut DbConn, actor: &User, req: &Request) -> Result<(Node, Va
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::storage::matching::{parse_storage, StorageSpec};
-
-    #[test]
-    fn storage_syntax() {
-        let s = parse_storage("root:32(ssd),data:100,5.5(a,b)").unwrap();
-        assert_eq!(s.len(), 3);
-        assert_eq!(s[0], StorageSpec { label: Some("root".into()), size_gb: 32.0, tags: vec!["ssd".into()] });
-        assert_eq!(s[2].label, None);
-        assert_eq!(s[2].tags, vec!["a", "b"]);
-        for bad in ["root:", "x", "10(ssd", "10,", ":10", "10 20", "a b:10", "-5", "10()"] {
-            assert!(parse_storage(bad).is_err(), "{bad}");
-        }
-        assert!(parse_storage("").unwrap().is_empty());
-    }
-
-    #[test]
-    fn interfaces_syntax() {
-        let s = parse_interfaces("2:space=2;eth:name=eth0,name=eth1,not_type=bond").unwrap();
-        assert_eq!(s.len(), 2);
-        assert_eq!(s[1].terms["name"], vec!["eth0", "eth1"]);
-        assert!(parse_interfaces("a:bogus=1").unwrap_err().to_string().contains("validation"));
-        assert!(parse_interfaces("a:space=1;a:space=2").is_err());
-        assert!(parse_interfaces("nolabel").is_err());
-        assert!(parse_interfaces("-x:space=1").is_err());
-    }
+    use ironpool_common::constraints::{parse_interfaces, parse_storage, ConstraintError};
 
     #[test]
     fn random_garbage_never_panics() {
-        // Fuzz-style: random printable input must parse or be a 400, never panic.
+        // Fuzz-style: random printable input must parse or be a field error, never panic.
         use rand::Rng;
         let mut rng = rand::thread_rng();
         let alphabet: Vec<char> = "abc019:;,=()._- xyz".chars().collect();
@@ -756,10 +657,14 @@ mod tests {
             let len = rng.gen_range(0..24);
             let s: String = (0..len).map(|_| alphabet[rng.gen_range(0..alphabet.len())]).collect();
             if let Err(e) = parse_storage(&s) {
-                assert!(matches!(e, Error::Validation(_)));
+                assert!(matches!(e, ConstraintError::Field { .. }));
             }
             if let Err(e) = parse_interfaces(&s) {
-                assert!(matches!(e, Error::Validation(_)));
+                assert!(matches!(e, ConstraintError::Field { .. }));
+            }
+            let pairs = vec![("storage".to_string(), s.clone()), ("interfaces".to_string(), s.clone())];
+            if let Err(e) = parse(&pairs, Mode::Allocate) {
+                assert!(matches!(e, Error::Validation(_) | Error::BadRequest(_)), "{s:?}: {e:?}");
             }
         }
     }

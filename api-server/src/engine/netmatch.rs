@@ -6,7 +6,7 @@
 //! Specifiers are resolved against the model once, when the request is
 //! parsed: one that names nothing is a 400 before any machine is looked at.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 use crate::db::interfaces::Interface;
@@ -198,6 +198,45 @@ pub fn resolve(model: &Model, pairs: &[(String, Vec<String>)]) -> Result<NetCons
     Ok(nc)
 }
 
+/// The `interfaces` terms that name network objects (space, fabric, VLAN,
+/// subnet specifiers), resolved to ids once per request instead of once per
+/// interface of every candidate machine.
+#[derive(Debug, Clone, Default)]
+pub struct TermSets(HashMap<String, HashMap<String, HashSet<i64>>>);
+
+impl TermSets {
+    pub fn resolve(model: &Model, specs: &[ironpool_common::constraints::InterfaceSpec]) -> TermSets {
+        let mut sets: HashMap<String, HashMap<String, HashSet<i64>>> = HashMap::new();
+        for (k, vals) in specs.iter().flat_map(|s| s.terms.iter()) {
+            let key = k.strip_prefix("not_").unwrap_or(k);
+            for v in vals {
+                let set = match key {
+                    "space" => space_ids(model, v),
+                    "fabric" => fabric_ids(model, v),
+                    "vlan" => vlan_ids(model, v),
+                    "subnet" => subnet_spec(model, v),
+                    _ => continue,
+                };
+                sets.entry(key.to_string()).or_default().insert(v.clone(), set);
+            }
+        }
+        TermSets(sets)
+    }
+
+    /// The ids `key=v` names, computed now if it was not resolved up front.
+    fn get(&self, model: &Model, key: &str, v: &str) -> std::borrow::Cow<'_, HashSet<i64>> {
+        if let Some(set) = self.0.get(key).and_then(|m| m.get(v)) {
+            return std::borrow::Cow::Borrowed(set);
+        }
+        std::borrow::Cow::Owned(match key {
+            "space" => space_ids(model, v),
+            "fabric" => fabric_ids(model, v),
+            "vlan" => vlan_ids(model, v),
+            _ => subnet_spec(model, v),
+        })
+    }
+}
+
 /// The network view of one node: its interfaces and their links.
 pub struct NodeNet<'a> {
     pub model: &'a Model,
@@ -253,7 +292,7 @@ impl NodeNet<'_> {
     }
 
     /// One `key=value` term of an `interfaces` label against one interface.
-    pub fn iface_term(&self, i: &Interface, key: &str, v: &str) -> bool {
+    pub fn iface_term(&self, i: &Interface, key: &str, v: &str, sets: &TermSets) -> bool {
         let vlan = i.vlan_id.and_then(|id| self.model.vlans.get(&id));
         let links = self.links_of(i);
         match key {
@@ -266,17 +305,17 @@ impl NodeNet<'_> {
             "mode" => v == "unconfigured" && links.is_empty(),
             "ip" => links.iter().any(|l| l.ip.as_deref() == Some(v)),
             "space" => {
-                let sps = space_ids(self.model, v);
+                let sps = sets.get(self.model, key, v);
                 vlan.and_then(|x| x.space_id).is_some_and(|s| sps.contains(&s))
             }
-            "fabric" => vlan.is_some_and(|x| fabric_ids(self.model, v).contains(&x.fabric_id)),
+            "fabric" => vlan.is_some_and(|x| sets.get(self.model, key, v).contains(&x.fabric_id)),
             "fabric_class" => vlan
                 .and_then(|x| self.model.fabrics.get(&x.fabric_id))
                 .is_some_and(|f| f.class_type.as_deref() == Some(v)),
-            "vlan" => vlan.is_some_and(|x| vlan_ids(self.model, v).contains(&x.id)),
+            "vlan" => vlan.is_some_and(|x| sets.get(self.model, key, v).contains(&x.id)),
             "vid" => vlan.is_some_and(|x| x.vid.to_string() == v || (v == "untagged" && x.vid == 0)),
             "subnet" => {
-                let set = subnet_spec(self.model, v);
+                let set = sets.get(self.model, key, v);
                 links.iter().any(|l| l.subnet_id.is_some_and(|s| set.contains(&s)))
             }
             "subnet_cidr" => {

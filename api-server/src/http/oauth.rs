@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
-use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use subtle::ConstantTimeEq;
 
 use crate::db;
@@ -63,28 +63,11 @@ impl OAuthParams {
     }
 }
 
-/// Parses one `Authorization: OAuth …` value. Pieces are split on `,` and on
-/// their first `=`; whitespace and double quotes are stripped and values
-/// percent-decoded; `realm` is ignored. `None` when the scheme is not OAuth.
+/// Parses one `Authorization: OAuth …` value (`ironpool_common::oauth_header`):
+/// pieces split on `,` and their first `=`, quotes stripped, values
+/// percent-decoded, `realm` ignored. `None` when the scheme is not OAuth.
 pub fn parse_header(value: &str) -> Option<OAuthParams> {
-    let v = value.trim_start();
-    if v.len() < 5 || !v[..5].eq_ignore_ascii_case("oauth") {
-        return None;
-    }
-    let rest = &v[5..];
-    let mut params = Vec::new();
-    for piece in rest.split(',') {
-        let Some((k, val)) = piece.split_once('=') else { continue };
-        let k = k.trim().trim_matches('"');
-        if k.eq_ignore_ascii_case("realm") || k.is_empty() {
-            continue;
-        }
-        let val = val.trim().trim_matches('"');
-        // gomaasapi query-escapes values, so `+` means space there.
-        let decoded = percent_decode_str(&val.replace('+', "%20")).decode_utf8_lossy().into_owned();
-        params.push((k.to_string(), decoded));
-    }
-    Some(OAuthParams { params })
+    ironpool_common::oauth_header::parse(value).map(|params| OAuthParams { params })
 }
 
 /// Collects OAuth parameters from query or form pairs when one source carries all six.
@@ -113,11 +96,15 @@ pub struct NonceCache {
 struct NonceState {
     seen: HashMap<(String, String), i64>,
     last_gc: Instant,
+    /// When this process last pruned the database's nonces (`None`: never).
+    last_db_prune: Option<Instant>,
 }
 
 impl Default for NonceCache {
     fn default() -> Self {
-        NonceCache { inner: Mutex::new(NonceState { seen: HashMap::new(), last_gc: Instant::now() }) }
+        NonceCache {
+            inner: Mutex::new(NonceState { seen: HashMap::new(), last_gc: Instant::now(), last_db_prune: None }),
+        }
     }
 }
 
@@ -137,6 +124,57 @@ impl NonceCache {
                 true
             }
         }
+    }
+}
+
+impl NonceCache {
+    /// Whether it is this request's turn to prune the database's nonces
+    /// (once a minute per process, so the table holds about one window of
+    /// HMAC-signed requests and pruning costs no request a second statement
+    /// more often than that).
+    fn db_prune_due(&self) -> bool {
+        let mut st = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let due = st.last_db_prune.is_none_or(|t| t.elapsed().as_secs() >= 60);
+        if due {
+            st.last_db_prune = Some(Instant::now());
+        }
+        due
+    }
+}
+
+/// A verified HMAC-SHA1 request's nonce, still to be recorded in the database.
+struct PendingNonce {
+    token_key: String,
+    nonce: String,
+    ts: i64,
+}
+
+/// Records an HMAC-SHA1 nonce in the database (one INSERT; a periodic
+/// prune rides along), refusing one this token already used. PLAINTEXT
+/// requests carry the secret itself, so a nonce protects nothing there and
+/// they stay on the in-memory check alone.
+async fn record_nonce(
+    db: &Datastore,
+    nonces: &NonceCache,
+    policy: Policy,
+    pending: Option<PendingNonce>,
+) -> Result<()> {
+    let Some(p) = pending else { return Ok(()) };
+    let prune_before = nonces.db_prune_due().then(|| chrono::Utc::now().timestamp() - policy.window_secs);
+    let PendingNonce { token_key, nonce, ts } = p;
+    let nonce_for_db = nonce.clone();
+    let fresh = db
+        .run(move |c| {
+            if let Some(oldest) = prune_before {
+                db::oauth_nonces::prune(c, oldest)?;
+            }
+            db::oauth_nonces::record(c, &token_key, &nonce_for_db, ts)
+        })
+        .await?;
+    if fresh {
+        Ok(())
+    } else {
+        Err(Error::OAuth(format!("'Nonce already used: {nonce}'")))
     }
 }
 
@@ -171,35 +209,48 @@ pub async fn verify(
         }
         db::tokens::AuthLookup::Found(found) => *found,
     };
-    check_signature(nonces, policy, p, req, &token.token_secret)?;
+    let pending = check_signature(nonces, policy, p, req, &token.token_secret)?;
     if !user.is_active {
         return Err(Error::Forbidden("User is not allowed access to this API.".into()));
     }
+    record_nonce(db, nonces, policy, pending).await?;
     Ok(user)
 }
 
 /// Timestamp, signature and nonce checks shared by user and node tokens.
+/// For HMAC-SHA1, returns the nonce still to be recorded in the database
+/// (after the caller's other checks, so a refused request burns none).
+///
+/// Timestamps: MAAS refuses those older than the window and accepts any
+/// future one. A signed (HMAC-SHA1) request is bounded both ways, so a
+/// captured one cannot be post-dated to outlive its nonce; PLAINTEXT keeps
+/// MAAS's one-sided check (its signature is the secret, so a bound protects
+/// nothing, and clients with a fast clock keep working).
 fn check_signature(
     nonces: &NonceCache,
     policy: Policy,
     p: &OAuthParams,
     req: &SignedRequest<'_>,
     token_secret: &str,
-) -> Result<()> {
+) -> Result<Option<PendingNonce>> {
     let ts: i64 = p
         .get("oauth_timestamp")
         .trim()
         .parse()
         .map_err(|_| Error::BadRequest(format!("Bad Request: Invalid timestamp: {}", p.get("oauth_timestamp"))))?;
     let now = chrono::Utc::now().timestamp();
-    if now - ts > policy.window_secs {
-        return Err(Error::OAuth(format!(
+    let expired = |ts: i64| {
+        Error::OAuth(format!(
             "'Expired timestamp: given {ts} and now {now} has a greater difference than threshold {}'",
             policy.window_secs
-        )));
+        ))
+    };
+    if now.saturating_sub(ts) > policy.window_secs {
+        return Err(expired(ts));
     }
     let provided = p.get("oauth_signature");
-    let ok = match p.get("oauth_signature_method").to_ascii_uppercase().as_str() {
+    let method = p.get("oauth_signature_method").to_ascii_uppercase();
+    let ok = match method.as_str() {
         "PLAINTEXT" => {
             let expected = format!("&{}", pct(token_secret));
             // Some clients (MAAS docs' curl example) send the secret unescaped.
@@ -207,6 +258,9 @@ fn check_signature(
             ct_eq(provided, &expected) | ct_eq(provided, &raw)
         }
         "HMAC-SHA1" => {
+            if ts.saturating_sub(now) > policy.window_secs {
+                return Err(expired(ts));
+            }
             let expected = hmac_sha1_signature(req, p, token_secret);
             ct_eq(provided, &expected)
         }
@@ -215,12 +269,17 @@ fn check_signature(
     if !ok {
         return Err(Error::OAuth("'Invalid signature.'".into()));
     }
-    if policy.reject_nonce_reuse
-        && !nonces.check_and_record(p.token_key(), p.get("oauth_nonce"), ts, now, policy.window_secs)
-    {
+    if !policy.reject_nonce_reuse {
+        return Ok(None);
+    }
+    if !nonces.check_and_record(p.token_key(), p.get("oauth_nonce"), ts, now, policy.window_secs) {
         return Err(Error::OAuth(format!("'Nonce already used: {}'", p.get("oauth_nonce"))));
     }
-    Ok(())
+    Ok((method == "HMAC-SHA1").then(|| PendingNonce {
+        token_key: p.token_key().to_string(),
+        nonce: p.get("oauth_nonce").to_string(),
+        ts,
+    }))
 }
 
 /// What a metadata request authenticated as.
@@ -247,7 +306,8 @@ pub async fn verify_node(
     let found = db.run(move |c| engine::metadata::token::lookup_token(c, &consumer_key, &token_key)).await?;
     match found {
         engine::metadata::token::NodeAuth::Node(node, secret) => {
-            check_signature(nonces, policy, p, req, &secret)?;
+            let pending = check_signature(nonces, policy, p, req, &secret)?;
+            record_nonce(db, nonces, policy, pending).await?;
             Ok(NodeCaller::Node(node))
         }
         engine::metadata::token::NodeAuth::UserToken => {

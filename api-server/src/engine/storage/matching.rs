@@ -5,7 +5,6 @@ use crate::db::storage::NodeStorage;
 use crate::engine::storage::model::parse_tags;
 use crate::engine::storage::model::Storage;
 use crate::engine::storage::model::Target;
-use crate::error::{Error, Result};
 use std::collections::HashSet;
 
 /// A device matched by a storage constraint: a block device id or a partition.
@@ -75,60 +74,6 @@ pub fn match_storage(node: &Node, st: &NodeStorage, specs: &[StorageSpec]) -> Op
     out.into_iter().collect()
 }
 
-/// One `label:size(tags)` storage constraint.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StorageSpec {
-    pub label: Option<String>,
-    pub size_gb: f64,
-    pub tags: Vec<String>,
-}
-
-/// Parses `[label:]size[(tag,…)][,…]`; the whole value must parse.
-pub fn parse_storage(value: &str) -> Result<Vec<StorageSpec>> {
-    let bad = || Error::field("storage", format!("Malformed storage constraint, \"{value}\"."));
-    let mut out = Vec::new();
-    let mut rest = value.trim();
-    if rest.is_empty() {
-        return Ok(out);
-    }
-    loop {
-        // label (optional) up to ':' if it comes before any '(' or ','
-        let mut label = None;
-        if let Some(colon) = rest.find(':') {
-            let before = &rest[..colon];
-            if !before.contains(',') && !before.contains('(') {
-                if before.is_empty() || !before.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-                    return Err(bad());
-                }
-                label = Some(before.to_string());
-                rest = &rest[colon + 1..];
-            }
-        }
-        let size_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
-        let size: f64 = rest[..size_end].parse().map_err(|_| bad())?;
-        if !size.is_finite() || size < 0.0 {
-            return Err(bad());
-        }
-        rest = &rest[size_end..];
-        let mut tags = Vec::new();
-        if let Some(r) = rest.strip_prefix('(') {
-            let close = r.find(')').ok_or_else(bad)?;
-            for t in r[..close].split(',') {
-                let t = t.trim();
-                if t.is_empty() || !t.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-                    return Err(bad());
-                }
-                tags.push(t.to_string());
-            }
-            rest = &r[close + 1..];
-        }
-        out.push(StorageSpec { label, size_gb: size, tags });
-        if rest.is_empty() {
-            return Ok(out);
-        }
-        rest = rest.strip_prefix(',').ok_or_else(bad)?;
-        if rest.is_empty() {
-            return Err(bad());
-        }
-    }
-}
+/// One `label:size(tags)` storage constraint; its syntax is parsed in
+/// `ironpool_common::constraints` (before any database work).
+pub use ironpool_common::constraints::StorageSpec;
