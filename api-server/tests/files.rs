@@ -296,7 +296,8 @@ backend_tests!(legacy_rows_move_out, |b| async move {
     s.restart();
     let mut moved = false;
     for _ in 0..100 {
-        if row(&s, "juju", "old-c").await == Some((Some(sha256(&c)), 5000, 0)) && !store_file(&s, &"0".repeat(64)).exists()
+        if row(&s, "juju", "old-c").await == Some((Some(sha256(&c)), 5000, 0))
+            && !store_file(&s, &"0".repeat(64)).exists()
         {
             moved = true;
             break;

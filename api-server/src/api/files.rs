@@ -90,10 +90,7 @@ async fn add(mut ctx: Ctx) -> Result<Reply> {
     let user = ctx.user()?.clone();
     let filename = ctx.params.required("filename")?.to_string();
     if ctx.params.files().len() != 1 {
-        return Err(Error::BadRequest(format!(
-            "Exactly one file must be uploaded; got {}.",
-            ctx.params.files().len()
-        )));
+        return Err(Error::BadRequest(format!("Exactly one file must be uploaded; got {}.", ctx.params.files().len())));
     }
     let name = ctx.params.files()[0].name.clone();
     let content = ctx.params.take_files(&name).pop().map(|p| p.data).unwrap_or_default();

@@ -191,10 +191,7 @@ impl ImageStore {
     /// The hashes of the complete content in the store.
     pub fn hashes(&self) -> Vec<String> {
         let Ok(entries) = std::fs::read_dir(&self.dir) else { return Vec::new() };
-        entries
-            .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .filter(|n| valid_sha256(n))
-            .collect()
+        entries.filter_map(|e| e.ok()?.file_name().into_string().ok()).filter(|n| valid_sha256(n)).collect()
     }
 }
 

@@ -86,7 +86,12 @@ impl Reply {
 
 /// Streams a file in blocks (64 KiB of base64 at most in memory per
 /// response), with its exact length as Content-Length.
-fn file_response(content_type: &'static str, file: std::fs::File, len: u64, wrap: Option<(Vec<u8>, Vec<u8>)>) -> HttpResponse {
+fn file_response(
+    content_type: &'static str,
+    file: std::fs::File,
+    len: u64,
+    wrap: Option<(Vec<u8>, Vec<u8>)>,
+) -> HttpResponse {
     use actix_web::web::Bytes;
     use base64::Engine as _;
     use futures_util::stream::{self, StreamExt};
@@ -97,8 +102,7 @@ fn file_response(content_type: &'static str, file: std::fs::File, len: u64, wrap
     const BLOCK: usize = 48 * 1024;
     let encode = wrap.is_some();
     let (prefix, suffix) = wrap.unwrap_or_default();
-    let body_len =
-        if encode { prefix.len() as u64 + len.div_ceil(3) * 4 + suffix.len() as u64 } else { len };
+    let body_len = if encode { prefix.len() as u64 + len.div_ceil(3) * 4 + suffix.len() as u64 } else { len };
     let content = stream::unfold(Some(tokio::fs::File::from_std(file)), move |f| async move {
         let mut f = f?;
         let mut buf = vec![0u8; BLOCK];
