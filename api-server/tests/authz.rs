@@ -50,9 +50,22 @@ impl Row {
         format!("{} {} {}", self.method.as_str(), self.template, self.op.unwrap_or("-"))
     }
 
+    /// Whether the row removes a whole machine (`DELETE machines/{id}/`,
+    /// API 1.0's `POST nodes/{id}/?op=delete`): such a row gets a machine of
+    /// its own, or the first one to succeed would leave every later row on
+    /// machine A with a 404.
+    fn deletes_machine(&self) -> bool {
+        let whole = self.template.ends_with("/{system_id}/")
+            && (self.template.contains("/machines/") || self.template.contains("/nodes/"));
+        whole && (self.method == Method::Delete || self.op == Some("delete"))
+    }
+
     /// Reads, then writes, then deletes (deepest first, users last: they
     /// are who the other rows call as).
     fn phase(&self) -> (u8, i64) {
+        if self.deletes_machine() {
+            return (2, 0);
+        }
         match self.method {
             Method::Get => (0, 0),
             Method::Post | Method::Put => (1, 0),
@@ -319,8 +332,14 @@ async fn table(b: Backend) -> String {
     let mut rows = rows();
     rows.sort_by_key(|r| r.phase()); // stable: table order within a phase
     let mut lines = Vec::new();
-    for row in &rows {
-        let path = fx.fill(&row.template);
+    for (n, row) in rows.iter().enumerate() {
+        let mut path = fx.fill(&row.template);
+        if row.deletes_machine() {
+            let own = ready_machine_with_disks(&s, &admin, &format!("doomed-{n}"), 2, 4096, vec![]).await;
+            let r = s.post(Some(&alice), "machines/?op=allocate", &[("system_id", &own)]).await;
+            assert_eq!(r.status, 200, "allocate: {}", r.body);
+            path = path.replace(&sid, &own);
+        }
         let anon = call(&s, None, row, &path).await;
         let other = call(&s, Some(&bob), row, &path).await;
         let user = call(&s, Some(&alice), row, &path).await;
