@@ -63,6 +63,7 @@ pub fn state(config: RegionConfig) -> Result<Arc<AppState>> {
     };
     engine::racks::write_secret_file(&config.data_dir, &rack_secret)?;
     let images = engine::image_store::ImageStore::new(&config.data_dir);
+    let files = engine::files::store(&config.data_dir);
     let logins = engine::login_guard::LoginGuard::new(engine::login_guard::LoginLimits {
         max_failures: config.login_max_failures,
         failure_window: std::time::Duration::from_secs(config.login_failure_window_secs),
@@ -78,6 +79,7 @@ pub fn state(config: RegionConfig) -> Result<Arc<AppState>> {
         enlistments,
         db,
         images,
+        files,
         config,
         nonces: NonceCache::default(),
         power: Default::default(),
@@ -150,6 +152,8 @@ pub fn bind(config: RegionConfig) -> Result<Region> {
             std::time::Duration::from_secs(state.config.power_sync_interval_secs),
         );
     }
+    // Content of files/ rows from before it moved to disk, and leftovers.
+    tokio::task::spawn_local(engine::files::start(state.db.clone(), state.files.clone()));
     if !state.config.dns_bind.is_empty() {
         let addr = dns::start(&state.config.dns_bind, state.db.clone())?;
         let _ = state.dns_addr.set(addr);

@@ -3,14 +3,14 @@
 //! `get_by_key` URL each file advertises.
 
 use actix_web::http::StatusCode;
-use base64::Engine as _;
 
 use crate::api::views::file::file_json;
 use crate::db;
+use crate::engine;
 use crate::error::{Error, Result};
 use crate::handler_fn;
 use crate::http::registry::{optional, required, Access, Action, Handler, Method, Returns};
-use crate::http::reply::Reply;
+use crate::http::reply::{Reply, JSON_UTF8};
 use crate::http::Ctx;
 
 /// Uploads may be large (Juju stores tools and state); other calls are small.
@@ -83,46 +83,62 @@ fn new_key() -> String {
     format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
 }
 
-async fn add(ctx: Ctx) -> Result<Reply> {
+/// The body layer buffers a multipart upload (bounded by [`MAX_UPLOAD`]);
+/// from here the content goes to disk, never into a database transaction
+/// (engine::files).
+async fn add(mut ctx: Ctx) -> Result<Reply> {
     let user = ctx.user()?.clone();
     let filename = ctx.params.required("filename")?.to_string();
-    let parts = ctx.params.files();
-    if parts.len() != 1 {
-        return Err(Error::BadRequest(format!("Exactly one file must be uploaded; got {}.", parts.len())));
+    if ctx.params.files().len() != 1 {
+        return Err(Error::BadRequest(format!("Exactly one file must be uploaded; got {}.", ctx.params.files().len())));
     }
-    let content = parts[0].data.clone();
-    ctx.db().write(move |c| db::files::put(c, user.id, &filename, &new_key(), &content, db::now())).await?;
+    let name = ctx.params.files()[0].name.clone();
+    let content = ctx.params.take_files(&name).pop().map(|p| p.data).unwrap_or_default();
+    engine::files::put(ctx.db(), &ctx.state.files, user.id, filename, new_key(), content).await?;
     Ok(Reply::Empty(StatusCode::CREATED))
+}
+
+async fn open(ctx: &Ctx, meta: Option<db::files::FileMeta>) -> Result<engine::files::Content> {
+    let meta = meta.ok_or(Error::NotFound("FileStorage"))?;
+    engine::files::open(ctx.db(), &ctx.state.files, meta).await
 }
 
 async fn get_raw(ctx: Ctx) -> Result<Reply> {
     let user = ctx.user()?.clone();
     let filename = ctx.params.required("filename")?.to_string();
-    let f =
-        ctx.db().run(move |c| db::files::get(c, user.id, &filename)).await?.ok_or(Error::NotFound("FileStorage"))?;
-    Ok(Reply::Bytes("application/octet-stream", f.1))
+    let meta = ctx.db().run(move |c| db::files::get(c, user.id, &filename)).await?;
+    let content = open(&ctx, meta).await?;
+    Ok(Reply::File { content_type: "application/octet-stream", file: content.file, len: content.len, wrap: None })
 }
 
 async fn get_by_key(ctx: Ctx) -> Result<Reply> {
     let key = ctx.params.required("key")?.to_string();
-    let data = ctx.db().run(move |c| db::files::by_key(c, &key)).await?.ok_or(Error::NotFound("FileStorage"))?;
-    Ok(Reply::Bytes("application/octet-stream", data))
+    let meta = ctx.db().run(move |c| db::files::by_key(c, &key)).await?;
+    let content = open(&ctx, meta).await?;
+    Ok(Reply::File { content_type: "application/octet-stream", file: content.file, len: content.len, wrap: None })
 }
 
+/// MAAS's shape: the file's object with its content base64-encoded in
+/// `content`, streamed from disk inside the JSON text.
 async fn read(ctx: Ctx) -> Result<Reply> {
     let user = ctx.user()?.clone();
     let filename = ctx.path("filename").to_string();
-    let (meta, content) =
-        ctx.db().run(move |c| db::files::get(c, user.id, &filename)).await?.ok_or(Error::NotFound("FileStorage"))?;
-    let mut v = file_json(&meta, &ctx.user()?.username);
-    v["content"] = serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(content));
-    Ok(Reply::Json(v))
+    let meta = ctx.db().run(move |c| db::files::get(c, user.id, &filename)).await?;
+    let content = open(&ctx, meta).await?;
+    let head = file_json(&content.meta, &ctx.user()?.username).to_string();
+    let head = head.strip_suffix('}').ok_or_else(|| Error::Internal("a file's view is not an object".into()))?;
+    let prefix = format!("{head},\"content\":\"").into_bytes();
+    Ok(Reply::File {
+        content_type: JSON_UTF8,
+        file: content.file,
+        len: content.len,
+        wrap: Some((prefix, b"\"}".to_vec())),
+    })
 }
 
 async fn delete_named(ctx: &Ctx, filename: String) -> Result<Reply> {
     let user = ctx.user()?.clone();
-    let gone = ctx.db().write(move |c| db::files::delete(c, user.id, &filename)).await?;
-    if gone {
+    if engine::files::delete(ctx.db(), &ctx.state.files, user.id, filename).await? {
         Ok(Reply::NoContent)
     } else {
         Err(Error::NotFound("FileStorage"))

@@ -3,22 +3,26 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::db::schema::{files, notification_dismissals, notifications};
+use crate::db::schema::{file_chunks, files, notification_dismissals, notifications};
 use crate::db::{from_diesel, DbConn};
 use crate::error;
 use crate::error::Result;
 
-/// A file without its content (lists never load blobs).
+/// A file's row: its content is on disk under `sha256` (engine/files.rs);
+/// a row from before content moved out has no hash yet and keeps its
+/// content in the database until the region moves it (`legacy_*`).
 #[derive(Debug, Clone, Queryable)]
 pub struct FileMeta {
     pub id: i64,
     pub filename: String,
     pub owner_id: i64,
     pub anon_key: String,
+    pub sha256: Option<String>,
+    pub size: i64,
 }
 
-const META: (files::id, files::filename, files::owner_id, files::anon_key) =
-    (files::id, files::filename, files::owner_id, files::anon_key);
+type MetaColumns = (files::id, files::filename, files::owner_id, files::anon_key, files::sha256, files::size);
+const META: MetaColumns = (files::id, files::filename, files::owner_id, files::anon_key, files::sha256, files::size);
 
 pub fn list(c: &mut DbConn, owner_id: i64, prefix: Option<&str>) -> Result<Vec<FileMeta>> {
     let mut q = files::table.filter(files::owner_id.eq(owner_id)).into_boxed();
@@ -30,22 +34,65 @@ pub fn list(c: &mut DbConn, owner_id: i64, prefix: Option<&str>) -> Result<Vec<F
     q.order(files::filename).select(META).load(c).map_err(from_diesel)
 }
 
-pub fn get(c: &mut DbConn, owner_id: i64, filename: &str) -> Result<Option<(FileMeta, Vec<u8>)>> {
+pub fn get(c: &mut DbConn, owner_id: i64, filename: &str) -> Result<Option<FileMeta>> {
     files::table
         .filter(files::owner_id.eq(owner_id))
         .filter(files::filename.eq(filename))
-        .select((META, files::content))
+        .select(META)
         .first(c)
         .optional()
         .map_err(from_diesel)
 }
 
-pub fn by_key(c: &mut DbConn, key: &str) -> Result<Option<Vec<u8>>> {
-    files::table.filter(files::anon_key.eq(key)).select(files::content).first(c).optional().map_err(from_diesel)
+pub fn by_key(c: &mut DbConn, key: &str) -> Result<Option<FileMeta>> {
+    files::table.filter(files::anon_key.eq(key)).select(META).first(c).optional().map_err(from_diesel)
 }
 
-/// Stores a file, replacing one of the same name (MAAS semantics).
-pub fn put(c: &mut DbConn, owner_id: i64, filename: &str, key: &str, content: &[u8], now: NaiveDateTime) -> Result<()> {
+/// Whether any row names this content.
+pub fn referenced(c: &mut DbConn, sha256: &str) -> Result<bool> {
+    let n: i64 = files::table.filter(files::sha256.eq(sha256)).count().get_result(c).map_err(from_diesel)?;
+    Ok(n > 0)
+}
+
+/// Every content hash rows name (for the store's garbage collection).
+pub fn all_hashes(c: &mut DbConn) -> Result<Vec<String>> {
+    files::table
+        .filter(files::sha256.is_not_null())
+        .select(files::sha256.assume_not_null())
+        .distinct()
+        .load(c)
+        .map_err(from_diesel)
+}
+
+/// The hashes among `candidates` no row names any more.
+fn orphans(c: &mut DbConn, candidates: Vec<String>) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for h in candidates {
+        if !out.contains(&h) && !referenced(c, &h)? {
+            out.push(h);
+        }
+    }
+    Ok(out)
+}
+
+/// Records a file whose content is in the store, replacing one of the same
+/// name (MAAS semantics). Returns the content hashes the replaced row left
+/// unreferenced, for the caller to remove once this transaction committed.
+pub fn put(
+    c: &mut DbConn,
+    owner_id: i64,
+    filename: &str,
+    key: &str,
+    sha256: &str,
+    size: i64,
+    now: NaiveDateTime,
+) -> Result<Vec<String>> {
+    let old: Vec<Option<String>> = files::table
+        .filter(files::owner_id.eq(owner_id))
+        .filter(files::filename.eq(filename))
+        .select(files::sha256)
+        .load(c)
+        .map_err(from_diesel)?;
     diesel::delete(files::table.filter(files::owner_id.eq(owner_id)).filter(files::filename.eq(filename)))
         .execute(c)
         .map_err(from_diesel)?;
@@ -54,19 +101,103 @@ pub fn put(c: &mut DbConn, owner_id: i64, filename: &str, key: &str, content: &[
             files::filename.eq(filename),
             files::owner_id.eq(owner_id),
             files::anon_key.eq(key),
-            files::content.eq(content),
+            files::content.eq(Vec::<u8>::new()),
+            files::sha256.eq(Some(sha256)),
+            files::size.eq(size),
             files::created_at.eq(now),
         ))
         .execute(c)
         .map_err(from_diesel)?;
-    Ok(())
+    orphans(c, old.into_iter().flatten().collect())
 }
 
-pub fn delete(c: &mut DbConn, owner_id: i64, filename: &str) -> Result<bool> {
-    let n = diesel::delete(files::table.filter(files::owner_id.eq(owner_id)).filter(files::filename.eq(filename)))
+/// Deletes a file. `None` when there was none; else the content hashes
+/// left unreferenced (see [`put`]).
+pub fn delete(c: &mut DbConn, owner_id: i64, filename: &str) -> Result<Option<Vec<String>>> {
+    let Some(f) = get(c, owner_id, filename)? else { return Ok(None) };
+    diesel::delete(files::table.find(f.id)).execute(c).map_err(from_diesel)?;
+    orphans(c, f.sha256.into_iter().collect()).map(Some)
+}
+
+/// Rows whose content is still in the database (from before migration 13).
+pub fn legacy_ids(c: &mut DbConn) -> Result<Vec<i64>> {
+    files::table.filter(files::sha256.is_null()).select(files::id).load(c).map_err(from_diesel)
+}
+
+/// The in-database content of a row not moved out yet.
+pub fn legacy_content(c: &mut DbConn, id: i64) -> Result<Option<Vec<u8>>> {
+    files::table
+        .filter(files::id.eq(id))
+        .filter(files::sha256.is_null())
+        .select(files::content)
+        .first(c)
+        .optional()
+        .map_err(from_diesel)
+}
+
+/// Marks a row's content as moved to the store (and drops the in-row copy).
+/// False when the row changed meanwhile (deleted, replaced, moved by another region).
+pub fn legacy_moved(c: &mut DbConn, id: i64, sha256: &str, size: i64) -> Result<bool> {
+    let n = diesel::update(files::table.filter(files::id.eq(id)).filter(files::sha256.is_null()))
+        .set((files::sha256.eq(Some(sha256)), files::size.eq(size), files::content.eq(Vec::<u8>::new())))
         .execute(c)
         .map_err(from_diesel)?;
     Ok(n > 0)
+}
+
+/// Number of stored chunks of some content (the PostgreSQL copy).
+pub fn chunk_count(c: &mut DbConn, sha256: &str) -> Result<i64> {
+    file_chunks::table.filter(file_chunks::sha256.eq(sha256)).count().get_result(c).map_err(from_diesel)
+}
+
+/// Stores one chunk; a chunk already there (the same content uploaded
+/// elsewhere) is left as it is.
+pub fn put_chunk(c: &mut DbConn, sha256: &str, seq: i32, data: &[u8]) -> Result<()> {
+    let exists: i64 = file_chunks::table
+        .filter(file_chunks::sha256.eq(sha256))
+        .filter(file_chunks::seq.eq(seq))
+        .count()
+        .get_result(c)
+        .map_err(from_diesel)?;
+    if exists == 0 {
+        diesel::insert_into(file_chunks::table)
+            .values((file_chunks::sha256.eq(sha256), file_chunks::seq.eq(seq), file_chunks::data.eq(data)))
+            .execute(c)
+            .map_err(from_diesel)?;
+    }
+    Ok(())
+}
+
+pub fn chunk(c: &mut DbConn, sha256: &str, seq: i32) -> Result<Option<Vec<u8>>> {
+    file_chunks::table
+        .filter(file_chunks::sha256.eq(sha256))
+        .filter(file_chunks::seq.eq(seq))
+        .select(file_chunks::data)
+        .first(c)
+        .optional()
+        .map_err(from_diesel)
+}
+
+/// Serialises, until the transaction ends, the transactions of regions
+/// sharing a PostgreSQL database that add or remove a row naming this
+/// content (a PostgreSQL advisory lock on the hash). SQLite has one writer
+/// at a time already.
+pub fn lock_content(c: &mut DbConn, sha256: &str) -> Result<()> {
+    if let DbConn::Pg(pg) = c {
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext($1))")
+            .bind::<diesel::sql_types::Text, _>(sha256)
+            .execute(pg)
+            .map_err(from_diesel)?;
+    }
+    Ok(())
+}
+
+/// Removes the chunks of content no row names (call under [`lock_content`]).
+pub fn delete_chunks_if_unreferenced(c: &mut DbConn, sha256: &str) -> Result<()> {
+    if !referenced(c, sha256)? {
+        diesel::delete(file_chunks::table.filter(file_chunks::sha256.eq(sha256))).execute(c).map_err(from_diesel)?;
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

@@ -224,6 +224,14 @@ tables! {
         anon_key -> Text,
         content -> Binary,
         created_at -> Timestamp,
+        sha256 -> Nullable<Text>,
+        size -> BigInt,
+    }
+
+    file_chunks (sha256, seq) {
+        sha256 -> Text,
+        seq -> Integer,
+        data -> Binary,
     }
 
     notifications (id) {
@@ -570,6 +578,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     node_tags,
     events,
     files,
+    file_chunks,
     notifications,
     notification_dismissals,
     jobs,

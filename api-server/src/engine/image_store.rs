@@ -48,7 +48,13 @@ pub struct ImageStore {
 
 impl ImageStore {
     pub fn new(data_dir: &Path) -> ImageStore {
-        ImageStore { dir: store_dir(data_dir), locks: Default::default() }
+        ImageStore::at(store_dir(data_dir))
+    }
+
+    /// A store of the same kind in another directory (`files/` content,
+    /// engine::files).
+    pub fn at(dir: PathBuf) -> ImageStore {
+        ImageStore { dir, locks: Default::default() }
     }
 
     /// The path of complete, verified content, if the store has it.
@@ -141,6 +147,11 @@ impl ImageStore {
     /// Stores whole content received at once (an inline multipart upload).
     pub async fn put(&self, sha256: &str, data: &[u8]) -> Result<()> {
         let _guard = self.lock(sha256).await;
+        self.put_locked(sha256, data).await
+    }
+
+    /// [`Self::put`] for a caller already holding the hash's lock.
+    pub async fn put_locked(&self, sha256: &str, data: &[u8]) -> Result<()> {
         if self.path(sha256).is_some() {
             return Ok(());
         }
@@ -165,8 +176,22 @@ impl ImageStore {
             return;
         }
         let _guard = self.lock(sha256).await;
+        self.remove_locked(sha256).await;
+    }
+
+    /// [`Self::remove`] for a caller already holding the hash's lock.
+    pub async fn remove_locked(&self, sha256: &str) {
+        if !valid_sha256(sha256) {
+            return;
+        }
         let _ = tokio::fs::remove_file(self.dir.join(sha256)).await;
         let _ = tokio::fs::remove_file(self.partial(sha256)).await;
+    }
+
+    /// The hashes of the complete content in the store.
+    pub fn hashes(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else { return Vec::new() };
+        entries.filter_map(|e| e.ok()?.file_name().into_string().ok()).filter(|n| valid_sha256(n)).collect()
     }
 }
 

@@ -16,6 +16,7 @@ pub mod config;
 pub mod defaults;
 pub mod dns;
 pub mod events;
+pub mod files;
 pub mod image_import;
 pub mod image_store;
 pub mod interfaces;

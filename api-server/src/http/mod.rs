@@ -44,6 +44,8 @@ pub struct AppState {
     pub rack_secret: String,
     /// Boot-resource contents on disk under the data dir.
     pub images: engine::image_store::ImageStore,
+    /// `files/` contents on disk under the data dir (engine::files).
+    pub files: engine::image_store::ImageStore,
     /// The boot-resource importer (one import at a time).
     pub importer: Arc<engine::image_import::Importer>,
     /// Failed password logins per username and source address.

@@ -33,6 +33,10 @@ pub enum Reply {
     Empty(StatusCode),
     /// Raw bytes with their content type.
     Bytes(&'static str, Vec<u8>),
+    /// A file's content streamed from disk (`files/`): raw, or with `wrap`
+    /// base64-encoded between a prefix and a suffix (MAAS's JSON shape,
+    /// whose `content` field would otherwise be built whole in memory).
+    File { content_type: &'static str, file: std::fs::File, len: u64, wrap: Option<(Vec<u8>, Vec<u8>)> },
 }
 
 impl Reply {
@@ -75,8 +79,53 @@ impl Reply {
             Reply::NoContent => HttpResponse::NoContent().finish(),
             Reply::Empty(s) => HttpResponse::build(s).finish(),
             Reply::Bytes(ct, b) => HttpResponse::Ok().content_type(ct).body(b),
+            Reply::File { content_type, file, len, wrap } => file_response(content_type, file, len, wrap),
         }
     }
+}
+
+/// Streams a file in blocks (64 KiB of base64 at most in memory per
+/// response), with its exact length as Content-Length.
+fn file_response(
+    content_type: &'static str,
+    file: std::fs::File,
+    len: u64,
+    wrap: Option<(Vec<u8>, Vec<u8>)>,
+) -> HttpResponse {
+    use actix_web::web::Bytes;
+    use base64::Engine as _;
+    use futures_util::stream::{self, StreamExt};
+    use tokio::io::AsyncReadExt;
+
+    // A multiple of 3, so the base64 of consecutive blocks is the base64 of
+    // the whole.
+    const BLOCK: usize = 48 * 1024;
+    let encode = wrap.is_some();
+    let (prefix, suffix) = wrap.unwrap_or_default();
+    let body_len = if encode { prefix.len() as u64 + len.div_ceil(3) * 4 + suffix.len() as u64 } else { len };
+    let content = stream::unfold(Some(tokio::fs::File::from_std(file)), move |f| async move {
+        let mut f = f?;
+        let mut buf = vec![0u8; BLOCK];
+        let mut n = 0;
+        while n < BLOCK {
+            match f.read(&mut buf[n..]).await {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) => return Some((Err(e), None)),
+            }
+        }
+        if n == 0 {
+            return None;
+        }
+        buf.truncate(n);
+        let piece = if encode { base64::engine::general_purpose::STANDARD.encode(&buf).into_bytes() } else { buf };
+        Some((Ok(Bytes::from(piece)), Some(f)))
+    });
+    let body = stream::once(async move { Ok::<_, std::io::Error>(Bytes::from(prefix)) })
+        .chain(content)
+        .chain(stream::once(async move { Ok(Bytes::from(suffix)) }))
+        .filter(|r| std::future::ready(!r.as_ref().is_ok_and(|b| b.is_empty())));
+    HttpResponse::Ok().content_type(content_type).body(actix_web::body::SizedStream::new(body_len, body.boxed_local()))
 }
 
 fn json_response(status: StatusCode, ct: &'static str, v: &Value) -> HttpResponse {

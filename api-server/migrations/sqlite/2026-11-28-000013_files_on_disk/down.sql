@@ -1,0 +1,4 @@
+DROP TABLE file_chunks;
+DROP INDEX files_sha256;
+ALTER TABLE files DROP COLUMN size;
+ALTER TABLE files DROP COLUMN sha256;
