@@ -56,6 +56,11 @@ pub struct RegionConfig {
     pub login_failure_window_secs: u64,
     /// How long a locked username (or source address) stays locked.
     pub login_lockout_secs: u64,
+    /// The key that encrypts BMC passwords and token secrets in the
+    /// database (`db::secrets`); `None`: `<data_dir>/secrets.key`, made at
+    /// first start. Regions sharing a PostgreSQL database must point at
+    /// copies of one file.
+    pub secrets_key_file: Option<PathBuf>,
 }
 
 impl RegionConfig {
@@ -79,6 +84,17 @@ impl RegionConfig {
             login_max_failures: 10,
             login_failure_window_secs: 900,
             login_lockout_secs: 300,
+            secrets_key_file: None,
         }
+    }
+
+    /// The secrets key file this region uses.
+    pub fn secrets_key_path(&self) -> PathBuf {
+        self.secrets_key_file.clone().unwrap_or_else(|| crate::db::secrets::default_key_path(&self.data_dir))
+    }
+
+    /// Reads (or, at first start, creates) the secrets key.
+    pub fn secrets_key(&self) -> crate::error::Result<crate::db::secrets::SecretsKey> {
+        crate::db::secrets::SecretsKey::load_or_create(&self.secrets_key_path())
     }
 }

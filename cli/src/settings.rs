@@ -24,6 +24,11 @@ pub struct CommonArgs {
     /// TOML configuration file.
     #[arg(long, global = true, env = "IRONPOOL_CONFIG")]
     pub config: Option<PathBuf>,
+    /// The key file that encrypts BMC passwords and API token secrets in the
+    /// database (default <data-dir>/secrets.key, made at first start).
+    /// Regions sharing one PostgreSQL database need copies of one file.
+    #[arg(long, global = true, env = "IRONPOOL_SECRETS_KEY_FILE")]
+    pub secrets_key_file: Option<PathBuf>,
 }
 
 /// The TOML file. Unknown keys are an error, so a typo is not silently ignored.
@@ -49,6 +54,8 @@ pub struct FileConfig {
     pub login_max_failures: Option<u32>,
     pub login_failure_window_secs: Option<u64>,
     pub login_lockout_secs: Option<u64>,
+    /// The secrets key file (default `<data_dir>/secrets.key`).
+    pub secrets_key_file: Option<PathBuf>,
     /// tracing filter, e.g. `info` or `ironpool=debug` (RUST_LOG wins).
     pub log: Option<String>,
 }
@@ -116,6 +123,7 @@ impl Settings {
         if let Some(v) = file.dns_bind {
             region.dns_bind = v;
         }
+        region.secrets_key_file = args.secrets_key_file.clone().or(file.secrets_key_file);
         Settings { region, log: file.log.unwrap_or_else(|| "info".into()) }
     }
 }
@@ -135,7 +143,7 @@ mod tests {
     use super::*;
 
     fn args() -> CommonArgs {
-        CommonArgs { database: None, data_dir: None, listen: None, config: None }
+        CommonArgs { database: None, data_dir: None, listen: None, config: None, secrets_key_file: None }
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod places;
 pub mod racks;
 pub mod related;
 pub mod schema;
+pub mod secrets;
 pub mod sshkeys;
 pub mod storage;
 pub mod tags;
@@ -136,11 +137,16 @@ pub type PooledConn = PooledConnection<ConnectionManager<DbConn>>;
 pub struct Datastore {
     pool: Pool<ConnectionManager<DbConn>>,
     backend: Backend,
+    /// Encrypts and decrypts the secret columns ([`secrets`]); current on
+    /// the thread while [`Datastore::run`] and friends run a closure.
+    key: secrets::SecretsKey,
 }
 
 impl Datastore {
-    /// Opens the pool and applies pending migrations.
-    pub fn open(url: &str, pool_size: u32) -> Result<Datastore, Error> {
+    /// Opens the pool, applies pending migrations, checks that `key` is the
+    /// database's secrets key (refusing to open otherwise) and encrypts any
+    /// secret an older version left in plaintext.
+    pub fn open(url: &str, pool_size: u32, key: secrets::SecretsKey) -> Result<Datastore, Error> {
         let backend = Backend::of_url(url);
         migrate(url)?;
         let target = match backend {
@@ -154,7 +160,21 @@ impl Datastore {
             .connection_customizer(Box::new(Customizer))
             .build(ConnectionManager::<DbConn>::new(target))
             .map_err(|e| Error::Internal(format!("cannot open the database pool: {e}")))?;
-        Ok(Datastore { pool, backend })
+        let db = Datastore { pool, backend, key };
+        // Two regions starting at once may both record the key check; the
+        // loser's insert fails and its second try reads the winner's.
+        let upgraded = db
+            .blocking(|c| secrets::check_and_upgrade(c, &db.key))
+            .or_else(|_| db.blocking(|c| secrets::check_and_upgrade(c, &db.key)))?;
+        if upgraded > 0 {
+            tracing::info!(values = upgraded, "encrypted secrets stored in plaintext by an older version");
+        }
+        Ok(db)
+    }
+
+    /// The key of the secret columns.
+    pub fn secrets_key(&self) -> &secrets::SecretsKey {
+        &self.key
     }
 
     pub fn backend(&self) -> Backend {
@@ -168,7 +188,9 @@ impl Datastore {
         F: FnOnce(&mut DbConn) -> Result<T, Error> + Send + 'static,
     {
         let pool = self.pool.clone();
+        let key = self.key.clone();
         tokio::task::spawn_blocking(move || {
+            let _key = secrets::KeyScope::enter(&key);
             let mut conn = pool.get().map_err(|e| Error::Unavailable(format!("database unavailable: {e}")))?;
             f(&mut conn)
         })
@@ -189,6 +211,7 @@ impl Datastore {
 
     /// Synchronous access for CLI commands that run outside any runtime.
     pub fn blocking<T>(&self, f: impl FnOnce(&mut DbConn) -> Result<T, Error>) -> Result<T, Error> {
+        let _key = secrets::KeyScope::enter(&self.key);
         let mut conn = self.pool.get().map_err(|e| Error::Unavailable(format!("database unavailable: {e}")))?;
         write_tx(&mut conn, f)
     }
