@@ -12,7 +12,6 @@ use futures_util::future::LocalBoxFuture;
 use crate::api;
 use crate::config::RegionConfig;
 use crate::data_dir;
-use crate::db::Datastore;
 use crate::dns;
 use crate::engine;
 use crate::error::{Error, Result};
@@ -33,7 +32,7 @@ pub struct Region {
 /// Opens the database (migrating it) and builds the shared state.
 pub fn state(config: RegionConfig) -> Result<Arc<AppState>> {
     data_dir::secure(&config.data_dir, &config.database_url)?;
-    let db = Datastore::open(&config.database_url, config.db_pool_size, config.secrets_key()?)?;
+    let db = crate::db::at_rest::open(&config.database_url, config.db_pool_size, config.secrets_key()?)?;
     let rack_secret = match db.blocking(engine::racks::ensure_secret) {
         Ok(s) => s,
         // Another region created it at the same moment: read theirs.

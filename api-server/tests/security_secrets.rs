@@ -20,7 +20,6 @@ use common::{expect, Backend, TestServer};
 use diesel::prelude::*;
 use ironpool_region::db::schema::{api_tokens, nodes};
 use ironpool_region::db::secrets::SecretsKey;
-use ironpool_region::db::Datastore;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// One request a fake BMC received.
@@ -315,10 +314,12 @@ backend_tests!(secrets_are_encrypted_at_rest, |b| async move {
     // A region with another key refuses the database, saying why; the
     // right key (what a second region is given) opens it.
     let url = s.db.url.clone();
-    let e = Datastore::open(&url, 1, SecretsKey::ephemeral()).err().expect("another key must be refused");
+    let e = ironpool_region::db::at_rest::open(&url, 1, SecretsKey::ephemeral())
+        .err()
+        .expect("another key must be refused");
     assert!(e.to_string().contains("cannot decrypt") && e.to_string().contains("share"), "{e}");
     let key = s.state.config.secrets_key().unwrap();
-    Datastore::open(&url, 1, key).unwrap();
+    ironpool_region::db::at_rest::open(&url, 1, key).unwrap();
     if b == Backend::Postgres {
         let second = s.second_region();
         assert_eq!(second.get(Some(&admin), "users/?op=whoami").await.status, 200);

@@ -260,7 +260,7 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     );
     // The region spawned below finds this key in its data directory.
     let key = ironpool_region::db::secrets::SecretsKey::load_or_create(&dir.path().join("secrets.key"))?;
-    let db = Datastore::open(&db_url, 4, key)?;
+    let db = ironpool_region::db::at_rest::open(&db_url, 4, key)?;
     let (admin, user) = seed(&db, opts.machines, opts.ready)?;
     drop(db);
 

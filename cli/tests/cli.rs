@@ -308,7 +308,7 @@ fn demo_survives_a_closed_stdout() {
 
 #[test]
 fn two_region_processes_on_one_postgres_never_double_allocate() {
-    use ironpool_region::db::{nodes as nodes_db, Datastore};
+    use ironpool_region::db::nodes as nodes_db;
     use ironpool_region::engine::accounts::{self, UserInput};
     use ironpool_region::engine::lifecycle::Status;
     use ironpool_region::engine::nodes::create::{create_machine, MachineInput};
@@ -318,7 +318,7 @@ fn two_region_processes_on_one_postgres_never_double_allocate() {
     let db_url = databases(dir.path()).pop().unwrap(); // the PostgreSQL one
     let key_file = dir.path().join("secrets.key");
     let secrets_key = ironpool_region::db::secrets::SecretsKey::load_or_create(&key_file).unwrap();
-    let db = Datastore::open(&db_url, 2, secrets_key).unwrap();
+    let db = ironpool_region::db::at_rest::open(&db_url, 2, secrets_key).unwrap();
     let user = accounts::create_user_blocking(
         &db,
         UserInput { username: "u".into(), email: "u@example.com".into(), password: "p".into(), is_superuser: true },

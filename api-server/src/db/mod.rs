@@ -7,6 +7,7 @@
 //! blocking pool so no async executor thread ever waits on the database.
 //! Database errors become [`error::Error`] here and nowhere else.
 
+pub mod at_rest;
 pub mod boot_resources;
 pub mod config;
 pub mod dns;
@@ -143,9 +144,9 @@ pub struct Datastore {
 }
 
 impl Datastore {
-    /// Opens the pool, applies pending migrations, checks that `key` is the
-    /// database's secrets key (refusing to open otherwise) and encrypts any
-    /// secret an older version left in plaintext.
+    /// Opens the pool and applies pending migrations; `key` encrypts the
+    /// secret columns. Regions and commands open through
+    /// [`at_rest::open`], which also checks the key against the database.
     pub fn open(url: &str, pool_size: u32, key: secrets::SecretsKey) -> Result<Datastore, Error> {
         let backend = Backend::of_url(url);
         migrate(url)?;
@@ -160,16 +161,7 @@ impl Datastore {
             .connection_customizer(Box::new(Customizer))
             .build(ConnectionManager::<DbConn>::new(target))
             .map_err(|e| Error::Internal(format!("cannot open the database pool: {e}")))?;
-        let db = Datastore { pool, backend, key };
-        // Two regions starting at once may both record the key check; the
-        // loser's insert fails and its second try reads the winner's.
-        let upgraded = db
-            .blocking(|c| secrets::check_and_upgrade(c, &db.key))
-            .or_else(|_| db.blocking(|c| secrets::check_and_upgrade(c, &db.key)))?;
-        if upgraded > 0 {
-            tracing::info!(values = upgraded, "encrypted secrets stored in plaintext by an older version");
-        }
-        Ok(db)
+        Ok(Datastore { pool, backend, key })
     }
 
     /// The key of the secret columns.

@@ -9,15 +9,16 @@
 //!   `enc1:<base64url(nonce ‖ ciphertext ‖ tag)>`; the version prefix lets
 //!   a later scheme coexist, and a value without it is an older plaintext
 //!   row: read as it is, and rewritten encrypted at the next start
-//!   ([`upgrade_plaintext`]).
+//!   (`db::at_rest`).
 //! - **Why encryption, not hashing**: OAuth PLAINTEXT and HMAC-SHA1 both need
 //!   the token secret itself to verify a request, and drivers need the BMC
 //!   password itself.
 //! - **The key**: 32 random bytes, base64, in a file (`<data_dir>/secrets.key`,
 //!   0600, made at first start, or `--secrets-key-file`). Regions sharing a
 //!   PostgreSQL database must share the file: a check value in `config`
-//!   ([`CHECK_NAME`]) lets a region with another key refuse to start instead
-//!   of serving garbage or writing values the others cannot read.
+//!   ([`CHECK_NAME`], checked by `db::at_rest::open`) lets a region with
+//!   another key refuse to start instead of serving garbage or writing
+//!   values the others cannot read.
 //! - **How a query finds the key**: diesel's queries take only a connection,
 //!   so [`Datastore`](crate::db::Datastore) makes its key current for the
 //!   thread while it runs a closure ([`KeyScope`]); sealing outside a
@@ -40,18 +41,16 @@ use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use diesel::backend::Backend;
 use diesel::deserialize::FromSql;
-use diesel::prelude::*;
 use diesel::sql_types::Text;
 
-use crate::db::schema::{api_tokens, node_tokens, nodes};
-use crate::db::{from_diesel, DbConn};
 use crate::error::{Error, Result};
 
 /// The prefix of an encrypted value (scheme version 1).
 pub const PREFIX: &str = "enc1:";
 /// The `config` row that proves the key matches the database's values.
 pub const CHECK_NAME: &str = "_secrets_key_check";
-const CHECK_PLAIN: &str = "ironpool secrets key check";
+/// What the check value decrypts to.
+pub const CHECK_PLAIN: &str = "ironpool secrets key check";
 const NONCE_LEN: usize = 24;
 
 /// The server-side key, and where it came from (for messages).
@@ -165,10 +164,10 @@ thread_local! {
 
 /// Makes `key` the thread's current key until dropped (restoring the one
 /// before, so nested scopes behave).
-pub(crate) struct KeyScope(Option<SecretsKey>);
+pub struct KeyScope(Option<SecretsKey>);
 
 impl KeyScope {
-    pub(crate) fn enter(key: &SecretsKey) -> KeyScope {
+    pub fn enter(key: &SecretsKey) -> KeyScope {
         KeyScope(CURRENT.with(|c| c.replace(Some(key.clone()))))
     }
 }
@@ -310,85 +309,6 @@ impl<C: SecretColumn> TryFrom<Sealed<C>> for String {
     fn try_from(s: Sealed<C>) -> Result<String> {
         C::open(&s.0)
     }
-}
-
-/// At start: checks that `key` is the database's key (recording it on first
-/// use), then seals every plaintext secret older versions stored. One
-/// transaction; returns how many values were sealed.
-pub fn check_and_upgrade(c: &mut DbConn, key: &SecretsKey) -> Result<usize> {
-    let _scope = KeyScope::enter(key);
-    match crate::db::config::get(c, CHECK_NAME)? {
-        Some(stored) => {
-            let ok = key.open(CHECK_NAME, &stored).is_ok_and(|p| p == CHECK_PLAIN);
-            if !ok {
-                return Err(Error::Internal(format!(
-                    "the secrets key {} cannot decrypt this database's secrets (BMC passwords, API tokens): they were \
-                     encrypted with another key. Regions that share a database must share one key file: copy the \
-                     first region's secrets.key here or point --secrets-key-file (IRONPOOL_SECRETS_KEY_FILE) at it.",
-                    key.source
-                )));
-            }
-        }
-        None => crate::db::config::set(c, CHECK_NAME, &key.seal(CHECK_NAME, CHECK_PLAIN)?)?,
-    }
-    upgrade_plaintext(c)
-}
-
-/// Seals the plaintext secrets rows written before encryption existed.
-fn upgrade_plaintext(c: &mut DbConn) -> Result<usize> {
-    let mut n = 0;
-    let tokens: Vec<(i64, String)> = api_tokens::table
-        .filter(api_tokens::token_secret.not_like(format!("{PREFIX}%")))
-        .select((api_tokens::id, api_tokens::token_secret))
-        .load(c)
-        .map_err(from_diesel)?;
-    for (id, plain) in tokens {
-        diesel::update(api_tokens::table.find(id))
-            .set(api_tokens::token_secret.eq(seal(TOKEN_SECRET, &plain)?))
-            .execute(c)
-            .map_err(from_diesel)?;
-        n += 1;
-    }
-    let node_tokens: Vec<(i64, String, String)> = node_tokens::table
-        .filter(
-            node_tokens::token_secret
-                .not_like(format!("{PREFIX}%"))
-                .or(node_tokens::boot_secret.not_like(format!("{PREFIX}%")).and(node_tokens::boot_secret.ne(""))),
-        )
-        .select((node_tokens::node_id, node_tokens::token_secret, node_tokens::boot_secret))
-        .load(c)
-        .map_err(from_diesel)?;
-    for (id, secret, boot) in node_tokens {
-        let secret = if secret.starts_with(PREFIX) { secret } else { seal(NODE_TOKEN_SECRET, &secret)? };
-        let boot = if boot.starts_with(PREFIX) || boot.is_empty() { boot } else { seal(NODE_BOOT_SECRET, &boot)? };
-        diesel::update(node_tokens::table.find(id))
-            .set((node_tokens::token_secret.eq(secret), node_tokens::boot_secret.eq(boot)))
-            .execute(c)
-            .map_err(from_diesel)?;
-        n += 1;
-    }
-    // Only rows that carry a secret field can need it; the JSON decides.
-    let candidates: Vec<(i64, String)> = nodes::table
-        .filter(
-            nodes::power_parameters
-                .like("%\"power_pass\"%")
-                .or(nodes::power_parameters.like("%\"k_g\"%"))
-                .or(nodes::power_parameters.like("%\"power_token\"%")),
-        )
-        .select((nodes::id, nodes::power_parameters))
-        .load(c)
-        .map_err(from_diesel)?;
-    for (id, params) in candidates {
-        let sealed = seal_power_parameters(&params)?;
-        if sealed != params {
-            diesel::update(nodes::table.find(id))
-                .set(nodes::power_parameters.eq(sealed))
-                .execute(c)
-                .map_err(from_diesel)?;
-            n += 1;
-        }
-    }
-    Ok(n)
 }
 
 #[cfg(test)]
