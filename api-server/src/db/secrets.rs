@@ -350,4 +350,24 @@ mod tests {
         let k2 = SecretsKey::load_or_create(&p).unwrap();
         assert_eq!(k2.open("c", &k1.seal("c", "x").unwrap()).unwrap(), "x");
     }
+
+    /// The per-request cost OAuth adds (one open of a token secret); run
+    /// with `--ignored --nocapture` to print it.
+    #[test]
+    #[ignore]
+    fn open_cost() {
+        let k = SecretsKey::ephemeral();
+        let sealed = k.seal(TOKEN_SECRET, "aB3dE5fG7hJ9kL2mN4pQ6rS8tU0vW1xY").unwrap();
+        let n = 200_000;
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(k.open(TOKEN_SECRET, std::hint::black_box(&sealed)).unwrap());
+        }
+        println!("open: {:?} per token secret", t.elapsed() / n);
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(k.seal(TOKEN_SECRET, "aB3dE5fG7hJ9kL2mN4pQ6rS8tU0vW1xY").unwrap());
+        }
+        println!("seal: {:?} per token secret", t.elapsed() / n);
+    }
 }
