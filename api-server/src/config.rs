@@ -85,6 +85,11 @@ pub struct RegionConfig {
     pub enlist_max_total: u32,
     /// The enlistment window, in seconds.
     pub enlist_window_secs: u64,
+    /// The key that encrypts BMC passwords and token secrets in the
+    /// database (`db::secrets`); `None`: `<data_dir>/secrets.key`, made at
+    /// first start. Regions sharing a PostgreSQL database must point at
+    /// copies of one file.
+    pub secrets_key_file: Option<PathBuf>,
 }
 
 impl RegionConfig {
@@ -119,6 +124,7 @@ impl RegionConfig {
             tls_cert: None,
             tls_key: None,
             tls_names: Vec::new(),
+            secrets_key_file: None,
         }
     }
 
@@ -137,6 +143,16 @@ impl RegionConfig {
                 Some(format!("{host}:{tls_port}"))
             }
         }
+    }
+
+    /// The secrets key file this region uses.
+    pub fn secrets_key_path(&self) -> PathBuf {
+        self.secrets_key_file.clone().unwrap_or_else(|| crate::db::secrets::default_key_path(&self.data_dir))
+    }
+
+    /// Reads (or, at first start, creates) the secrets key.
+    pub fn secrets_key(&self) -> crate::error::Result<crate::db::secrets::SecretsKey> {
+        crate::db::secrets::SecretsKey::load_or_create(&self.secrets_key_path())
     }
 }
 

@@ -12,7 +12,6 @@ use futures_util::future::LocalBoxFuture;
 use crate::api;
 use crate::config::RegionConfig;
 use crate::data_dir;
-use crate::db::Datastore;
 use crate::dns;
 use crate::engine;
 use crate::error::{Error, Result};
@@ -46,13 +45,14 @@ pub struct TlsBound {
 /// Opens the database (migrating it) and builds the shared state.
 pub fn state(config: RegionConfig) -> Result<Arc<AppState>> {
     data_dir::secure(&config.data_dir, &config.database_url)?;
-    let db = Datastore::open_with(
+    let db = crate::db::at_rest::open_with(
         &config.database_url,
         crate::db::DbOptions {
             pool_size: config.db_pool_size,
             busy_timeout: std::time::Duration::from_millis(config.db_busy_timeout_ms),
             connect_timeout: std::time::Duration::from_secs(config.db_connect_timeout_secs),
         },
+        config.secrets_key()?,
     )?;
     let rack_secret = match db.blocking(engine::racks::ensure_secret) {
         Ok(s) => s,

@@ -258,7 +258,9 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         opts.concurrency,
         if db_url.starts_with("postgres") { "PostgreSQL" } else { "SQLite" }
     );
-    let db = Datastore::open(&db_url, 4)?;
+    // The region spawned below finds this key in its data directory.
+    let key = ironpool_region::db::secrets::SecretsKey::load_or_create(&dir.path().join("secrets.key"))?;
+    let db = ironpool_region::db::at_rest::open(&db_url, 4, key)?;
     let (admin, user) = seed(&db, opts.machines, opts.ready)?;
     drop(db);
 

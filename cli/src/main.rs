@@ -458,7 +458,7 @@ fn display_addr(addr: std::net::SocketAddr) -> String {
 
 fn open(config: &RegionConfig) -> anyhow::Result<Datastore> {
     ironpool_region::data_dir::secure(&config.data_dir, &config.database_url)?;
-    Ok(Datastore::open(&config.database_url, 2)?)
+    Ok(ironpool_region::db::at_rest::open(&config.database_url, 2, config.secrets_key()?)?)
 }
 
 /// Turns validation errors into one readable line for the terminal.

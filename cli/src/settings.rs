@@ -35,6 +35,11 @@ pub struct CommonArgs {
     /// The private key (PEM) of --tls-cert.
     #[arg(long, global = true, env = "IRONPOOL_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// The key file that encrypts BMC passwords and API token secrets in the
+    /// database (default <data-dir>/secrets.key, made at first start).
+    /// Regions sharing one PostgreSQL database need copies of one file.
+    #[arg(long, global = true, env = "IRONPOOL_SECRETS_KEY_FILE")]
+    pub secrets_key_file: Option<PathBuf>,
 }
 
 /// The TOML file. Unknown keys are an error, so a typo is not silently ignored.
@@ -74,6 +79,8 @@ pub struct FileConfig {
     pub enlist_max_per_address: Option<u32>,
     pub enlist_max_total: Option<u32>,
     pub enlist_window_secs: Option<u64>,
+    /// The secrets key file (default `<data_dir>/secrets.key`).
+    pub secrets_key_file: Option<PathBuf>,
     /// tracing filter, e.g. `info` or `ironpool=debug` (RUST_LOG wins).
     pub log: Option<String>,
 }
@@ -166,6 +173,7 @@ impl Settings {
         if let Some(v) = file.tls_names {
             region.tls_names = v;
         }
+        region.secrets_key_file = args.secrets_key_file.clone().or(file.secrets_key_file);
         Settings { region, log: file.log.unwrap_or_else(|| "info".into()) }
     }
 }
@@ -193,6 +201,7 @@ mod tests {
             tls_listen: None,
             tls_cert: None,
             tls_key: None,
+            secrets_key_file: None,
         }
     }
 

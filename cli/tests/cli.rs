@@ -308,7 +308,7 @@ fn demo_survives_a_closed_stdout() {
 
 #[test]
 fn two_region_processes_on_one_postgres_never_double_allocate() {
-    use ironpool_region::db::{nodes as nodes_db, Datastore};
+    use ironpool_region::db::nodes as nodes_db;
     use ironpool_region::engine::accounts::{self, UserInput};
     use ironpool_region::engine::lifecycle::Status;
     use ironpool_region::engine::nodes::create::{create_machine, MachineInput};
@@ -316,7 +316,9 @@ fn two_region_processes_on_one_postgres_never_double_allocate() {
 
     let dir = tempfile::tempdir().unwrap();
     let db_url = databases(dir.path()).pop().unwrap(); // the PostgreSQL one
-    let db = Datastore::open(&db_url, 2).unwrap();
+    let key_file = dir.path().join("secrets.key");
+    let secrets_key = ironpool_region::db::secrets::SecretsKey::load_or_create(&key_file).unwrap();
+    let db = ironpool_region::db::at_rest::open(&db_url, 2, secrets_key).unwrap();
     let user = accounts::create_user_blocking(
         &db,
         UserInput { username: "u".into(), email: "u@example.com".into(), password: "p".into(), is_superuser: true },
@@ -348,7 +350,8 @@ fn two_region_processes_on_one_postgres_never_double_allocate() {
     // Two separate region processes on the same database.
     let (a, addr_a, _) = start(dir.path(), &db_url, &["region"]);
     let dir_b = tempfile::tempdir().unwrap();
-    let (b, addr_b, _) = start(dir_b.path(), &db_url, &["region"]);
+    // Regions on one database share one secrets key.
+    let (b, addr_b, _) = start(dir_b.path(), &db_url, &["region", "--secrets-key-file", key_file.to_str().unwrap()]);
     let handles: Vec<_> = (0..20)
         .map(|i| {
             let addr = if i % 2 == 0 { addr_a.clone() } else { addr_b.clone() };

@@ -905,6 +905,7 @@ pub(crate) async fn query_power_state(ctx: Ctx) -> Result<Reply> {
     if engine::power::region_can_drive(&n.power_type) {
         return Ok(Reply::json(crate::api::views::machine::PowerStateView { state: &n.power_state }));
     }
+    engine::nodes::power::require_trusted_power(&n)?;
     let hub = &ctx.state.power;
     let params: PowerParams = serde_json::from_str(&n.power_parameters).unwrap_or_default();
     let result = hub.drivers.act(&n.power_type, engine::power::PowerAction::Query, &params, &hub.retry).await;

@@ -9,15 +9,18 @@ use crate::db::schema::{node_tokens, script_results};
 use crate::db::{from_diesel, DbConn};
 use crate::error::Result;
 
+/// Secrets are stored encrypted (`db::secrets`) and plaintext here.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = node_tokens)]
 pub struct NodeToken {
     pub node_id: i64,
     pub consumer_key: String,
     pub token_key: String,
+    #[diesel(deserialize_as = crate::db::secrets::Sealed<crate::db::secrets::NodeTokenSecret>)]
     pub token_secret: String,
     pub created_at: NaiveDateTime,
     /// The phase's part of the preseed URL ('' on rows older than it).
+    #[diesel(deserialize_as = crate::db::secrets::Sealed<crate::db::secrets::NodeBootSecret>)]
     pub boot_secret: String,
 }
 
@@ -26,7 +29,10 @@ pub fn token_of(c: &mut DbConn, node_id: i64) -> Result<Option<NodeToken>> {
 }
 
 pub fn insert_token(c: &mut DbConn, t: &NodeToken) -> Result<()> {
-    diesel::insert_into(node_tokens::table).values(t).execute(c).map_err(from_diesel)?;
+    use crate::db::secrets::{seal, NODE_BOOT_SECRET, NODE_TOKEN_SECRET};
+    let boot_secret = if t.boot_secret.is_empty() { String::new() } else { seal(NODE_BOOT_SECRET, &t.boot_secret)? };
+    let sealed = NodeToken { token_secret: seal(NODE_TOKEN_SECRET, &t.token_secret)?, boot_secret, ..t.clone() };
+    diesel::insert_into(node_tokens::table).values(&sealed).execute(c).map_err(from_diesel)?;
     Ok(())
 }
 

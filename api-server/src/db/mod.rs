@@ -7,6 +7,7 @@
 //! blocking pool so no async executor thread ever waits on the database.
 //! Database errors become [`error::Error`] here and nowhere else.
 
+pub mod at_rest;
 pub mod boot_resources;
 pub mod config;
 pub mod dns;
@@ -22,6 +23,7 @@ pub mod places;
 pub mod racks;
 pub mod related;
 pub mod schema;
+pub mod secrets;
 pub mod sshkeys;
 pub mod storage;
 pub mod tags;
@@ -264,16 +266,21 @@ impl ManageConnection for Manager {
 pub struct Datastore {
     pool: Pool<Manager>,
     backend: Backend,
+    /// Encrypts and decrypts the secret columns ([`secrets`]); current on
+    /// the thread while [`Datastore::run`] and friends run a closure.
+    key: secrets::SecretsKey,
 }
 
 impl Datastore {
-    /// Opens the pool with default timeouts and applies pending migrations.
-    pub fn open(url: &str, pool_size: u32) -> Result<Datastore, Error> {
-        Self::open_with(url, DbOptions::with_pool_size(pool_size))
+    /// Opens the pool with default timeouts and applies pending migrations;
+    /// `key` encrypts the secret columns. Regions and commands open through
+    /// [`at_rest::open`], which also checks the key against the database.
+    pub fn open(url: &str, pool_size: u32, key: secrets::SecretsKey) -> Result<Datastore, Error> {
+        Self::open_with(url, DbOptions::with_pool_size(pool_size), key)
     }
 
     /// Opens the pool and applies pending migrations.
-    pub fn open_with(url: &str, options: DbOptions) -> Result<Datastore, Error> {
+    pub fn open_with(url: &str, options: DbOptions, key: secrets::SecretsKey) -> Result<Datastore, Error> {
         let backend = Backend::of_url(url);
         migrate(url)?;
         let target = match backend {
@@ -287,7 +294,12 @@ impl Datastore {
             .connection_customizer(Box::new(Customizer { busy_timeout: options.busy_timeout }))
             .build(Manager { target, backend })
             .map_err(|e| Error::Internal(format!("cannot open the database pool: {e}")))?;
-        Ok(Datastore { pool, backend })
+        Ok(Datastore { pool, backend, key })
+    }
+
+    /// The key of the secret columns.
+    pub fn secrets_key(&self) -> &secrets::SecretsKey {
+        &self.key
     }
 
     pub fn backend(&self) -> Backend {
@@ -301,7 +313,9 @@ impl Datastore {
         F: FnOnce(&mut DbConn) -> Result<T, Error> + Send + 'static,
     {
         let pool = self.pool.clone();
+        let key = self.key.clone();
         tokio::task::spawn_blocking(move || {
+            let _key = secrets::KeyScope::enter(&key);
             let mut conn = pool.get().map_err(|e| pool_error(e, pool.max_size()))?;
             f(&mut conn)
         })
@@ -322,6 +336,7 @@ impl Datastore {
 
     /// Synchronous access for CLI commands that run outside any runtime.
     pub fn blocking<T>(&self, f: impl FnOnce(&mut DbConn) -> Result<T, Error>) -> Result<T, Error> {
+        let _key = secrets::KeyScope::enter(&self.key);
         let mut conn = self.pool.get().map_err(|e| pool_error(e, self.pool.max_size()))?;
         write_tx(&mut conn, f)
     }

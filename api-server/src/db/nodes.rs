@@ -47,6 +47,8 @@ pub struct Node {
     pub user_data: Option<Vec<u8>>,
     pub power_type: String,
     /// JSON object; secret (BMC passwords). Never rendered to non-admins.
+    /// Its secret fields are stored encrypted (`db::secrets`); plaintext here.
+    #[diesel(deserialize_as = crate::db::secrets::Sealed<crate::db::secrets::PowerParameters>)]
     pub power_parameters: String,
     pub power_state: String,
     pub netboot: bool,
@@ -69,6 +71,10 @@ pub struct Node {
     pub enlisting: bool,
     /// `quick`, `secure` or `full` while (and after) a disk erase.
     pub erase_mode: String,
+    /// The power settings came from an anonymous enlistment: nothing may
+    /// contact the BMC they name until an administrator accepts the machine
+    /// (`engine::nodes::power::require_trusted_power`).
+    pub power_quarantined: bool,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -110,6 +116,7 @@ pub struct NewNode {
     pub parent_id: Option<i64>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub power_quarantined: bool,
 }
 
 /// A partial update; `None` leaves a column alone, `Some(None)` sets NULL.
@@ -151,6 +158,7 @@ pub struct NodeChanges {
     pub updated_at: Option<NaiveDateTime>,
     pub enlisting: Option<bool>,
     pub erase_mode: Option<String>,
+    pub power_quarantined: Option<bool>,
 }
 
 /// Which nodes a list or an allocation looks at. Empty `Vec`s mean "no
@@ -374,7 +382,19 @@ pub fn hostname_taken(c: &mut DbConn, hostname: &str, domain_id: i64, except: Op
     Ok(n > 0)
 }
 
+/// `changes` with the secret power parameters sealed (`db::secrets`).
+fn sealed(changes: &NodeChanges) -> Result<std::borrow::Cow<'_, NodeChanges>> {
+    Ok(match &changes.power_parameters {
+        Some(p) => std::borrow::Cow::Owned(NodeChanges {
+            power_parameters: Some(db::secrets::seal_power_parameters(p)?),
+            ..changes.clone()
+        }),
+        None => std::borrow::Cow::Borrowed(changes),
+    })
+}
+
 pub fn insert(c: &mut DbConn, new: &NewNode) -> Result<Node> {
+    let new = &NewNode { power_parameters: db::secrets::seal_power_parameters(&new.power_parameters)?, ..new.clone() };
     let id: i64 = diesel::insert_into(nodes::table).values(new).returning(nodes::id).get_result(c).map_err(|e| {
         if is_unique_violation(&e) {
             Error::field("hostname", format!("Node with this hostname '{}' already exists.", new.hostname))
@@ -386,7 +406,8 @@ pub fn insert(c: &mut DbConn, new: &NewNode) -> Result<Node> {
 }
 
 pub fn update(c: &mut DbConn, id: i64, changes: &NodeChanges) -> Result<Node> {
-    diesel::update(nodes::table.find(id)).set(changes).execute(c).map_err(|e| {
+    let changes = sealed(changes)?;
+    diesel::update(nodes::table.find(id)).set(changes.as_ref()).execute(c).map_err(|e| {
         if is_unique_violation(&e) {
             Error::field("hostname", "Node with this hostname already exists.")
         } else {
@@ -399,8 +420,9 @@ pub fn update(c: &mut DbConn, id: i64, changes: &NodeChanges) -> Result<Node> {
 /// Moves a node from `expected` status to `to` only if it is still in
 /// `expected` (a compare-and-set guarding against concurrent changes).
 pub fn cas_status(c: &mut DbConn, id: i64, expected: Status, changes: &NodeChanges) -> Result<bool> {
+    let changes = sealed(changes)?;
     let n = diesel::update(nodes::table.filter(nodes::id.eq(id)).filter(nodes::status.eq(expected)))
-        .set(changes)
+        .set(changes.as_ref())
         .execute(c)
         .map_err(from_diesel)?;
     Ok(n == 1)
@@ -456,6 +478,7 @@ pub fn ids_with_bmc(c: &mut DbConn, node_type: NodeType) -> Result<Vec<i64>> {
         .filter(nodes::node_type.eq(node_type))
         .filter(nodes::power_type.ne(""))
         .filter(nodes::power_type.ne("manual"))
+        .filter(nodes::power_quarantined.eq(false))
         .order(nodes::id)
         .select(nodes::id)
         .load(c)

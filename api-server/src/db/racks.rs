@@ -169,8 +169,17 @@ pub fn boot_rows(c: &mut DbConn, machine_type: NodeType) -> Result<Vec<BootRow>>
             nodes::netboot,
             node_tokens::boot_secret.nullable(),
         ))
-        .load(c)
-        .map_err(from_diesel)
+        .load::<BootRow>(c)
+        .map_err(from_diesel)?
+        .into_iter()
+        .map(|mut r| {
+            // Stored encrypted (db::secrets); the rack's boot URLs need it plain.
+            if let Some(s) = r.boot_secret.take() {
+                r.boot_secret = Some(crate::db::secrets::open(crate::db::secrets::NODE_BOOT_SECRET, &s)?);
+            }
+            Ok(r)
+        })
+        .collect()
 }
 
 /// (MAC, address, hostname) of node interfaces with an address in one of

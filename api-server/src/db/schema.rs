@@ -168,6 +168,7 @@ tables! {
         gateway_link_ipv6_id -> Nullable<BigInt>,
         enlisting -> Bool,
         erase_mode -> Text,
+        power_quarantined -> Bool,
     }
 
     interfaces (id) {

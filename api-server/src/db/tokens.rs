@@ -4,6 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::db::schema::{api_tokens, users};
+use crate::db::secrets::{Sealed, TokenSecret};
 use crate::db::users::User;
 use crate::db::{from_diesel, DbConn};
 use crate::error::Result;
@@ -17,6 +18,8 @@ pub struct Token {
     pub name: String,
     pub consumer_key: String,
     pub token_key: String,
+    /// Stored encrypted (`db::secrets`); plaintext here.
+    #[diesel(deserialize_as = Sealed<TokenSecret>)]
     pub token_secret: String,
     pub created_at: NaiveDateTime,
 }
@@ -39,9 +42,11 @@ pub struct NewToken<'a> {
     pub created_at: NaiveDateTime,
 }
 
+/// Inserts a token; its secret is stored encrypted.
 pub fn insert(c: &mut DbConn, new: &NewToken<'_>) -> Result<Token> {
+    let sealed = crate::db::secrets::seal(crate::db::secrets::TOKEN_SECRET, new.token_secret)?;
     diesel::insert_into(api_tokens::table)
-        .values(new)
+        .values(&NewToken { token_secret: &sealed, ..*new })
         .returning(api_tokens::all_columns)
         .get_result::<Token>(c)
         .map_err(from_diesel)

@@ -61,7 +61,15 @@ fn fields(power_type: &str) -> Vec<Field> {
             Field { name: "power_off_mode", required: false, choices: &["hard", "soft"], default: Some("hard") },
         ],
         "redfish" => {
-            vec![f("power_address", true), f("power_user", false), f("power_pass", false), f("node_id", false)]
+            vec![
+                f("power_address", true),
+                f("power_user", false),
+                f("power_pass", false),
+                f("node_id", false),
+                // Off by default: BMCs ship self-signed certificates (and MAAS
+                // verifies none). `y` checks the BMC's certificate.
+                Field { name: "power_verify_ssl", required: false, choices: &["", "n", "y"], default: None },
+            ]
         }
         "virsh" => vec![f("power_address", true), f("power_id", true), f("power_pass", false)],
         "webhook" => vec![
@@ -89,10 +97,9 @@ fn fields(power_type: &str) -> Vec<Field> {
     }
 }
 
-/// Names whose values are secrets (never shown to non-admins, never logged).
-pub fn is_secret(name: &str) -> bool {
-    matches!(name, "power_pass" | "k_g" | "power_token")
-}
+/// Names whose values are secrets (never shown to non-admins, never
+/// logged, stored encrypted).
+pub use ironpool_common::power::is_secret;
 
 pub type PowerParams = BTreeMap<String, String>;
 

@@ -89,7 +89,9 @@ impl TestServer {
     /// regions share one database).
     pub fn second_region(&self) -> TestServer {
         let db = TestDb { url: self.db.url.clone(), dir: tempfile::tempdir().expect("temp dir") };
-        Self::start_on(db, |_| {})
+        // Regions sharing a database share its secrets key.
+        let key = self.state.config.secrets_key_path();
+        Self::start_on(db, move |c| c.secrets_key_file = Some(key))
     }
 
     pub fn start_on(db: TestDb, tweak: impl FnOnce(&mut RegionConfig)) -> TestServer {

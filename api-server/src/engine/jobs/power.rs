@@ -35,7 +35,9 @@ pub(crate) fn power_work(c: &mut DbConn, job: &Job) -> Result<Option<PowerWork>>
     let Some(node) = job.node_id.and_then(|id| db::nodes::by_ids(c, &[id]).ok()).and_then(|mut v| v.pop()) else {
         return Ok(None);
     };
-    if engine::power::region_can_drive(&node.power_type) {
+    // Quarantined settings (anonymous enlistment) are never handed to a
+    // driver, here or on a rack: the job completes like a manual one.
+    if engine::power::region_can_drive(&node.power_type) || node.power_quarantined {
         return Ok(None);
     }
     let payload: Value = serde_json::from_str(&job.payload).map_err(Error::internal)?;

@@ -20,7 +20,15 @@ pub(crate) fn start_commissioning(c: &mut DbConn, actor: &User, n: &Node, _comme
     // An admin commissioning (or accepting) a machine takes it out of
     // enlistment; the new run's results replace the old ones.
     db::metadata::clear_phase(c, n.id, Status::Commissioning.code())?;
-    let changes = NodeChanges { enlisting: Some(false), netboot: Some(true), ..Default::default() };
+    // Only administrators get here (accept, commission, creation with
+    // commission=true): their decision is what releases power settings an
+    // anonymous enlistment brought.
+    let changes = NodeChanges {
+        enlisting: Some(false),
+        netboot: Some(true),
+        power_quarantined: Some(false),
+        ..Default::default()
+    };
     let node = enter_timed(c, n, Status::Commissioning, &actor.username, "", changes)?;
     request_power(c, &node, &actor.username, engine::power::PowerAction::On)?;
     db::nodes::by_system_id(c, &n.system_id)?.ok_or(Error::NotFound("Machine"))

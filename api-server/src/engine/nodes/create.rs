@@ -198,6 +198,7 @@ pub(crate) fn blank_node(
         parent_id: None,
         created_at: now,
         updated_at: now,
+        power_quarantined: false,
     }
 }
 
@@ -381,6 +382,9 @@ pub fn create_machine(c: &mut DbConn, actor: Option<&User>, input: MachineInput)
             status,
             owner_id: if input.deployed { actor.map(|u| u.id) } else { None },
             pool_id: Some(pool_id),
+            // Anyone may enlist: a BMC address from an anonymous caller is
+            // not contacted until an administrator accepts the machine.
+            power_quarantined: actor.is_none() && !engine::power::region_can_drive(&input.power_type),
             power_type: input.power_type,
             power_parameters: engine::string_map_json(&params),
             netboot: !input.deployed,
@@ -476,6 +480,8 @@ pub fn update_machine(c: &mut DbConn, actor: &User, n: &Node, u: MachineUpdate) 
         let params = engine::power::validate(&ptype, params, u.power_skip_check)?;
         ch.power_type = Some(ptype);
         ch.power_parameters = Some(engine::string_map_json(&params));
+        // An administrator set the power settings: they are theirs now.
+        ch.power_quarantined = Some(false);
     }
     if let Some(z) = &u.zone {
         ch.zone_id = Some(resolve_zone(c, Some(z))?);

@@ -108,6 +108,7 @@ pub fn power_on(c: &mut DbConn, actor: &User, n: &Node, deploy_input: DeployInpu
     if n.owner_id.is_none() {
         return Err(Error::Conflict("Can't start node: it hasn't been allocated.".into()));
     }
+    engine::nodes::power::require_trusted_power(n)?;
     if n.status == Status::Allocated {
         return engine::nodes::deploy::deploy(c, actor, n, deploy_input);
     }
