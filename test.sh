@@ -82,7 +82,7 @@ log "fuzz targets, ${FUZZ_SECONDS:-20}s each (tools/fuzz.sh)"
 FUZZ_SECONDS=${FUZZ_SECONDS:-20} tools/fuzz.sh
 log "cargo test"
 TEST_LOG="$PGDIR/cargo-test.log"
-cargo test --workspace 2>&1 | tee "$TEST_LOG"
+cargo test --workspace --no-fail-fast 2>&1 | tee "$TEST_LOG"
 
 log "compat-tests: python-libmaas"
 IRONPOOL_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/ironpool" compat-tests/python/run.sh 2>&1 | tee -a "$TEST_LOG"
