@@ -200,7 +200,11 @@ def test_whoami_non_admin(user_client, user):
 def test_list_users(admin, user_client, user, as_):
     client = admin if as_ == "admin" else user_client
     by_name = {u.username: (u.email, u.is_admin) for u in client.users.list()}
-    assert by_name[ADMIN["username"]] == (ADMIN["email"], True)
+    # MAAS shows every user's email to every user; Ironpool shows other
+    # users' emails to administrators only (docs/security.md) and keeps the
+    # field a string, so libmaas still builds its User objects.
+    admin_email = ADMIN["email"] if as_ == "admin" else ""
+    assert by_name[ADMIN["username"]] == (admin_email, True)
     assert by_name[user["username"]] == (user["email"], False)
 
 
