@@ -227,6 +227,21 @@ pub fn is_unique_violation(e: &DieselError) -> bool {
     matches!(e, DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _))
 }
 
+/// Runs an insert of a row that must be new (a nonce, say) in a savepoint:
+/// `Ok(false)` when a unique key already holds it. The savepoint keeps a
+/// surrounding PostgreSQL transaction usable after the violation.
+pub fn insert_if_new(
+    c: &mut DbConn,
+    insert: impl FnOnce(&mut DbConn) -> diesel::QueryResult<usize>,
+) -> Result<bool, Error> {
+    use diesel::connection::Connection;
+    match c.transaction::<_, DieselError, _>(insert) {
+        Ok(_) => Ok(true),
+        Err(e) if is_unique_violation(&e) => Ok(false),
+        Err(e) => Err(from_diesel(e)),
+    }
+}
+
 pub type PooledConn = PooledConnection<Manager>;
 
 /// Makes the pool's connections. diesel's `ConnectionManager` would have

@@ -4,20 +4,17 @@
 use diesel::prelude::*;
 
 use crate::db::schema::oauth_nonces;
-use crate::db::{from_diesel, is_unique_violation, DbConn};
+use crate::db::{from_diesel, insert_if_new, DbConn};
 use crate::error::Result;
 
 /// Records a nonce in one statement; false when this token already used it
 /// (the primary key refuses the row).
 pub fn record(c: &mut DbConn, token_key: &str, nonce: &str, ts: i64) -> Result<bool> {
-    let inserted = diesel::insert_into(oauth_nonces::table)
-        .values((oauth_nonces::token_key.eq(token_key), oauth_nonces::nonce.eq(nonce), oauth_nonces::ts.eq(ts)))
-        .execute(c);
-    match inserted {
-        Ok(_) => Ok(true),
-        Err(e) if is_unique_violation(&e) => Ok(false),
-        Err(e) => Err(from_diesel(e)),
-    }
+    insert_if_new(c, |c| {
+        diesel::insert_into(oauth_nonces::table)
+            .values((oauth_nonces::token_key.eq(token_key), oauth_nonces::nonce.eq(nonce), oauth_nonces::ts.eq(ts)))
+            .execute(c)
+    })
 }
 
 /// Deletes nonces whose timestamp is before `oldest`: requests carrying

@@ -8,7 +8,7 @@ use diesel::prelude::*;
 
 use crate::db::schema::{interfaces, ip_addresses, node_tokens, nodes, rack_controllers, rack_nonces};
 use crate::db::types::NodeType;
-use crate::db::{from_diesel, is_unique_violation, DbConn};
+use crate::db::{from_diesel, insert_if_new, DbConn};
 use crate::error::Result;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
@@ -97,17 +97,13 @@ pub fn accepted_ids(c: &mut DbConn) -> Result<Vec<i64>> {
 /// Records a request nonce of `signer`; false when it was seen before (a
 /// replay). Nonces whose request timestamp is before `prune_before` are
 /// deleted first: such requests are refused by their timestamp anyway.
-/// On a replay the caller must fail its transaction (PostgreSQL aborts it).
 pub fn record_nonce(c: &mut DbConn, signer: &str, nonce: &str, ts: i64, prune_before: i64) -> Result<bool> {
     diesel::delete(rack_nonces::table.filter(rack_nonces::ts.lt(prune_before))).execute(c).map_err(from_diesel)?;
-    let r = diesel::insert_into(rack_nonces::table)
-        .values((rack_nonces::signer.eq(signer), rack_nonces::nonce.eq(nonce), rack_nonces::ts.eq(ts)))
-        .execute(c);
-    match r {
-        Ok(_) => Ok(true),
-        Err(e) if is_unique_violation(&e) => Ok(false),
-        Err(e) => Err(from_diesel(e)),
-    }
+    insert_if_new(c, |c| {
+        diesel::insert_into(rack_nonces::table)
+            .values((rack_nonces::signer.eq(signer), rack_nonces::nonce.eq(nonce), rack_nonces::ts.eq(ts)))
+            .execute(c)
+    })
 }
 
 /// Node ids of racks with an interface on VLAN `vlan_id`.
