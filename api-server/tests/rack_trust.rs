@@ -566,7 +566,26 @@ async fn two_regions_two_racks_each_bmc_gets_one_command() {
         if states.iter().filter(|p| **p == "on").count() == N {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(180), "not all on: {states:?}");
+        if started.elapsed() > Duration::from_secs(180) {
+            // Say why: the events of machines whose power action failed.
+            let mut why = Vec::new();
+            for m in v.as_array().unwrap().iter().filter(|m| m["power_state"] != "on") {
+                let id = m["system_id"].as_str().unwrap();
+                let ev = s1.get(Some(&admin), &format!("events/?op=query&id={id}&level=DEBUG")).await.json();
+                let descr: Vec<String> = ev["events"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| format!("{} {}: {}", e["created"], e["type"], e["description"]))
+                    .collect();
+                let i: usize = m["hostname"].as_str().unwrap().trim_start_matches("m7-").parse().unwrap();
+                let bmc = systems[i].0.clone();
+                let log = std::fs::read_to_string(bmc_dir.path().join("sushy.log")).unwrap();
+                let hits: Vec<&str> = log.lines().filter(|l| l.contains(&bmc)).collect();
+                why.push(format!("{id} ({}): events {descr:?}; BMC log {hits:?}", m["hostname"]));
+            }
+            panic!("not all on: {states:?}; {why:#?}");
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     eprintln!("{N} machines on after {:?}", started.elapsed());

@@ -120,5 +120,20 @@ pub fn start_sushy_systems(dir: &Path, port: u16, systems: &[(&str, &str, &str)]
         "sushy-emulator did not start: {}",
         std::fs::read_to_string(dir.join("sushy.log")).unwrap()
     );
+    // The emulator builds its systems driver lazily on the first request and
+    // without a lock: concurrent first requests each build one, and a late
+    // builder writes the configured initial state over a reset another
+    // request already applied (the system then stays off). One request
+    // alone builds it first.
+    let listing = wait_for(Duration::from_secs(30), || {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        // admin:password, as in the htpasswd file above.
+        s.write_all(b"GET /redfish/v1/Systems HTTP/1.0\r\nAuthorization: Basic YWRtaW46cGFzc3dvcmQ=\r\n\r\n").ok()?;
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).ok()?;
+        (answer.split_whitespace().nth(1) == Some("200")).then_some(answer)
+    });
+    assert!(listing.is_some(), "sushy-emulator does not list its systems");
     child
 }
