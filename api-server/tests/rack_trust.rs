@@ -308,6 +308,76 @@ backend_tests!(replays_and_future_timestamps_are_refused_across_restarts, |b| as
     assert_eq!(send(&s.origin, &c, &a.key).await.status, 200, "within the window");
 });
 
+/// The rack credentials as stored: every rack key and the shared secret row.
+async fn stored_rack_credentials(s: &TestServer) -> (Vec<String>, String) {
+    s.state
+        .db
+        .run(|c| {
+            use diesel::prelude::*;
+            use ironpool_region::db::schema::{config, rack_controllers};
+            let keys = rack_controllers::table
+                .select(rack_controllers::rack_key)
+                .load::<Option<String>>(c)
+                .unwrap()
+                .into_iter()
+                .flatten()
+                .collect();
+            let secret = config::table
+                .filter(config::name.eq(ironpool_region::db::racks::SHARED_SECRET))
+                .select(config::value)
+                .first::<String>(c)
+                .unwrap();
+            Ok((keys, secret))
+        })
+        .await
+        .unwrap()
+}
+
+// M1 for racks: a rack's key and the shared registration secret are
+// credentials (whoever holds them receives BMC passwords), so they are
+// sealed in the database like API token secrets; plaintext rows an older
+// version wrote are sealed at the next start and keep working.
+backend_tests!(rack_keys_and_the_shared_secret_are_sealed_at_rest, |b| async move {
+    let mut s = TestServer::start(b);
+    let a = RawRack::register(&s, "rack-a", "52:54:00:1c:01:01", "10.93.1.2/24").await;
+    let (keys, secret) = stored_rack_credentials(&s).await;
+    assert_eq!(keys.len(), 1);
+    assert!(keys[0].starts_with("enc1:") && !keys[0].contains(&a.key), "{keys:?}");
+    assert!(secret.starts_with("enc1:") && !secret.contains(&s.state.rack_secret), "{secret}");
+    assert_eq!(a.sync().await.status, 200);
+
+    // Rows an older version wrote in plaintext still work…
+    let (key, shared) = (a.key.clone(), s.state.rack_secret.clone());
+    s.state
+        .db
+        .write(move |c| {
+            use diesel::prelude::*;
+            use ironpool_region::db::schema::{config, rack_controllers};
+            diesel::update(rack_controllers::table).set(rack_controllers::rack_key.eq(key)).execute(c).unwrap();
+            diesel::update(config::table.filter(config::name.eq(ironpool_region::db::racks::SHARED_SECRET)))
+                .set(config::value.eq(shared))
+                .execute(c)
+                .unwrap();
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(a.sync().await.status, 200, "a plaintext key still verifies");
+    // …and are sealed at the next start, with the same values.
+    let before = s.state.rack_secret.clone();
+    s.stop().await;
+    s.restart();
+    eventually("region back", Duration::from_secs(10), async || {
+        reqwest::get(format!("{}/MAAS/api/2.0/version/", s.origin)).await.ok().map(|_| ())
+    })
+    .await;
+    assert_eq!(s.state.rack_secret, before, "the shared secret survives the upgrade");
+    let (keys, secret) = stored_rack_credentials(&s).await;
+    assert!(keys[0].starts_with("enc1:") && secret.starts_with("enc1:"), "{keys:?} {secret}");
+    assert_eq!(a.sync().await.status, 200);
+    RawRack::register(&s, "rack-b", "52:54:00:1c:01:02", "10.93.1.3/24").await;
+});
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_nonce_seen_by_one_region_is_refused_by_another() {
     let s1 = TestServer::start(Backend::Postgres);

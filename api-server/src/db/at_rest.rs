@@ -6,10 +6,10 @@
 use diesel::prelude::*;
 
 use crate::db;
-use crate::db::schema::{api_tokens, node_tokens, nodes};
+use crate::db::schema::{api_tokens, node_tokens, nodes, rack_controllers};
 use crate::db::secrets::{
     self, seal, seal_power_parameters, SecretsKey, CHECK_NAME, CHECK_PLAIN, NODE_BOOT_SECRET, NODE_TOKEN_SECRET,
-    PREFIX, TOKEN_SECRET,
+    PREFIX, RACK_KEY, RACK_SECRET, TOKEN_SECRET,
 };
 use crate::db::{from_diesel, Datastore, DbConn};
 use crate::error::{Error, Result};
@@ -87,6 +87,23 @@ fn upgrade_plaintext(c: &mut DbConn) -> Result<usize> {
             .set((node_tokens::token_secret.eq(secret), node_tokens::boot_secret.eq(boot)))
             .execute(c)
             .map_err(from_diesel)?;
+        n += 1;
+    }
+    let rack_keys: Vec<(i64, Option<String>)> = rack_controllers::table
+        .filter(rack_controllers::rack_key.not_like(format!("{PREFIX}%")))
+        .select((rack_controllers::node_id, rack_controllers::rack_key))
+        .load(c)
+        .map_err(from_diesel)?;
+    for (id, plain) in rack_keys {
+        let Some(plain) = plain else { continue };
+        diesel::update(rack_controllers::table.find(id))
+            .set(rack_controllers::rack_key.eq(seal(RACK_KEY, &plain)?))
+            .execute(c)
+            .map_err(from_diesel)?;
+        n += 1;
+    }
+    if let Some(plain) = db::config::get(c, db::racks::SHARED_SECRET)?.filter(|s| !s.starts_with(PREFIX)) {
+        db::config::set(c, db::racks::SHARED_SECRET, &seal(RACK_SECRET, &plain)?)?;
         n += 1;
     }
     // Only rows that carry a secret field can need it; the JSON decides.

@@ -8,7 +8,7 @@ use diesel::prelude::*;
 
 use crate::db::schema::{interfaces, ip_addresses, node_tokens, nodes, rack_controllers, rack_nonces};
 use crate::db::types::NodeType;
-use crate::db::{from_diesel, insert_if_new, DbConn};
+use crate::db::{self, from_diesel, insert_if_new, secrets, DbConn};
 use crate::error::Result;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
@@ -46,25 +46,43 @@ pub fn upsert(c: &mut DbConn, row: &RackRow) -> Result<()> {
 }
 
 /// A rack's own key (`None`: registered before per-rack keys, or unknown).
-/// The only reader of `rack_key`, so encrypting it at rest is one change.
+/// The only reader of `rack_key`: the key is stored sealed with the
+/// secrets key (`db::secrets`), since anyone holding it can act as the rack
+/// and receive BMC passwords.
 pub fn key_of(c: &mut DbConn, node_id: i64) -> Result<Option<String>> {
-    rack_controllers::table
+    let stored = rack_controllers::table
         .find(node_id)
         .select(rack_controllers::rack_key)
         .first::<Option<String>>(c)
         .optional()
         .map(Option::flatten)
-        .map_err(from_diesel)
+        .map_err(from_diesel)?;
+    stored.map(|s| secrets::open(secrets::RACK_KEY, &s)).transpose()
 }
 
-/// Stores a rack's own key; the only writer of `rack_key`.
+/// Stores a rack's own key, sealed; the only writer of `rack_key`.
 pub fn set_key(c: &mut DbConn, node_id: i64, key: &str) -> Result<()> {
     diesel::update(rack_controllers::table.find(node_id))
-        .set(rack_controllers::rack_key.eq(key))
+        .set(rack_controllers::rack_key.eq(secrets::seal(secrets::RACK_KEY, key)?))
         .execute(c)
         .map_err(from_diesel)?;
     Ok(())
 }
+
+/// The racks' shared registration secret, if the region has made one (kept
+/// in the config table so every region on one database shares it; sealed,
+/// like every credential in the database).
+pub fn shared_secret(c: &mut DbConn) -> Result<Option<String>> {
+    db::config::get(c, SHARED_SECRET)?.map(|s| secrets::open(secrets::RACK_SECRET, &s)).transpose()
+}
+
+/// Stores the shared registration secret, sealed.
+pub fn set_shared_secret(c: &mut DbConn, secret: &str) -> Result<()> {
+    db::config::set(c, SHARED_SECRET, &secrets::seal(secrets::RACK_SECRET, secret)?)
+}
+
+/// The config row of the shared secret.
+pub const SHARED_SECRET: &str = "rack_secret";
 
 /// Whether the rack may drive BMCs and serve machines.
 pub fn accepted(c: &mut DbConn, node_id: i64) -> Result<bool> {

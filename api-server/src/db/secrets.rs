@@ -199,6 +199,9 @@ pub const TOKEN_SECRET: &str = "api_tokens.token_secret";
 pub const NODE_TOKEN_SECRET: &str = "node_tokens.token_secret";
 pub const NODE_BOOT_SECRET: &str = "node_tokens.boot_secret";
 pub const POWER_PARAMETERS: &str = "nodes.power_parameters";
+pub const RACK_KEY: &str = "rack_controllers.rack_key";
+/// The config row holding the racks' shared registration secret.
+pub const RACK_SECRET: &str = "config.rack_secret";
 
 /// A power-parameter JSON object with its secret fields (`power_pass`,
 /// `k_g`, `power_token`) sealed; other fields stay readable (an operator

@@ -37,13 +37,11 @@ pub mod liveness;
 /// How often racks are asked to sync.
 pub const HEARTBEAT_SECS: u64 = 5;
 
-/// Where the shared secret lives: the config table, so every region on one
-/// database shares it (MAAS keeps its rack secret in the database too).
-const SECRET_KEY: &str = "rack_secret";
-
-/// The shared secret racks sign with, if the region has made one.
+/// The shared secret racks sign with, if the region has made one. It lives
+/// in the database, so every region on one database shares it (MAAS keeps
+/// its rack secret in the database too).
 pub fn secret(c: &mut DbConn) -> Result<Option<String>> {
-    Ok(db::config::get(c, SECRET_KEY)?.filter(|s| proto::valid_secret(s)))
+    Ok(db::racks::shared_secret(c)?.filter(|s| proto::valid_secret(s)))
 }
 
 /// The shared secret, created on first start. Call in a write transaction;
@@ -53,7 +51,7 @@ pub fn ensure_secret(c: &mut DbConn) -> Result<String> {
         return Ok(s);
     }
     let s = proto::new_secret();
-    db::config::set(c, SECRET_KEY, &s)?;
+    db::racks::set_shared_secret(c, &s)?;
     Ok(s)
 }
 
