@@ -17,6 +17,7 @@ echo "README demo command: $CMD"
 WORK=$(mktemp -d /tmp/ironpool-demo.XXXXXX)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 OUT="$WORK/out"
+: >"$OUT"  # exists before the background shell opens it, for the first grep
 # A new process group, so the cargo wrapper and the server stop together.
 setsid env IRONPOOL_DATA_DIR="$WORK/data" IRONPOOL_LISTEN="127.0.0.1:$PORT" \
   bash -c "$CMD" >"$OUT" 2>&1 </dev/null &
