@@ -28,6 +28,10 @@ command -v syslinux >/dev/null || missing+=(syslinux)
 [ -e /usr/lib/syslinux/mbr/mbr.bin ] || missing+=(syslinux-common)
 # libFuzzer (tools/fuzz.sh) is C++ built from source by libfuzzer-sys.
 command -v c++ >/dev/null || missing+=(g++)
+# Signed image streams (issue 15, M8): the region verifies with gpgv; the
+# tests make a throwaway key and sign a mirror with gpg.
+command -v gpgv >/dev/null || missing+=(gpgv)
+command -v gpg >/dev/null || missing+=(gnupg)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"
   as_root apt-get update -qq

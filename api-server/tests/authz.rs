@@ -244,7 +244,13 @@ async fn fixtures(s: &TestServer, admin: &ApiKey, alice: &ApiKey) -> (Fixtures, 
             .await;
     f.set("dnsresourcerecords", "id", id(&rec));
     f.set("notifications", "id", id(&made(s, admin, "notifications/", &[("message", "hello")]).await));
-    let src = made(s, admin, "boot-sources/", &[("url", "http://mirror.example/images/")]).await;
+    let src = made(
+        s,
+        admin,
+        "boot-sources/",
+        &[("url", "http://mirror.example/images/"), ("skip_keyring_verification", "true")],
+    )
+    .await;
     f.set("boot-sources", "id", id(&src));
     f.set("boot-sources", "boot_source_id", id(&src));
     let sel = made(

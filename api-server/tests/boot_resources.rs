@@ -282,19 +282,21 @@ backend_tests!(boot_sources_and_selections, |b| async move {
     assert_eq!(s.get(Some(&admin), "boot-sources/").await.json(), json!([]));
     assert_eq!(s.get(Some(&user), "boot-sources/").await.status, 403);
 
+    // Any readable binary file passes as a keyring here; gpgv judges it at import.
+    let kdir = tempfile::tempdir().unwrap();
+    let kfile = kdir.path().join("k.gpg");
+    std::fs::write(&kfile, [0x98u8, 0x33, 0x04]).unwrap();
+    let kfile = kfile.to_str().unwrap();
     let r = s
-        .post(
-            Some(&admin),
-            "boot-sources/",
-            &[("url", "http://mirror.example/images/"), ("keyring_filename", "/k.gpg")],
-        )
+        .post(Some(&admin), "boot-sources/", &[("url", "http://mirror.example/images/"), ("keyring_filename", kfile)])
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
     let src = r.json();
     let id = src["id"].as_i64().unwrap();
     assert_eq!(src["url"], "http://mirror.example/images/");
-    assert_eq!(src["keyring_filename"], "/k.gpg");
+    assert_eq!(src["keyring_filename"], kfile);
     assert_eq!(src["keyring_data"], "");
+    assert_eq!(src["skip_keyring_verification"], false);
     assert_eq!(src["resource_uri"], format!("/MAAS/api/2.0/boot-sources/{id}/"));
     let created = src["created"].as_str().unwrap();
     assert!(
@@ -302,7 +304,13 @@ backend_tests!(boot_sources_and_selections, |b| async move {
         "{created}"
     );
     assert_eq!(
-        s.post(Some(&admin), "boot-sources/", &[("url", "http://mirror.example/images/")]).await.status,
+        s.post(
+            Some(&admin),
+            "boot-sources/",
+            &[("url", "http://mirror.example/images/"), ("skip_keyring_verification", "true")]
+        )
+        .await
+        .status,
         400,
         "dup"
     );
@@ -461,10 +469,15 @@ async fn serve_dir(root: PathBuf) -> (String, RequestLog) {
     (format!("http://{addr}/"), log)
 }
 
+/// Adds an unsigned mirror (`skip_keyring_verification`) selecting jammy
+/// and noble.
 async fn add_source(s: &TestServer, admin: &ApiKey, url: &str) {
-    let r = s.post(Some(admin), "boot-sources/", &[("url", url)]).await;
+    let r = s.post(Some(admin), "boot-sources/", &[("url", url), ("skip_keyring_verification", "true")]).await;
     assert_eq!(r.status, 201, "{}", r.body);
-    let id = r.json()["id"].as_i64().unwrap();
+    select_jammy_noble(s, admin, r.json()["id"].as_i64().unwrap()).await;
+}
+
+async fn select_jammy_noble(s: &TestServer, admin: &ApiKey, id: i64) {
     for release in ["jammy", "noble"] {
         let r = s
             .post(
@@ -604,3 +617,330 @@ async fn unreachable_mirror_is_a_recorded_failure() {
     assert_eq!(report.failures.len(), 1, "{report:?}");
     assert!(report.imported.is_empty());
 }
+
+// ---------------------------------------------------------------- signatures (issue 15, M8)
+
+/// A throwaway OpenPGP signing key made by the real `gpg`, in its own home
+/// directory; its public key is exported as a binary keyring (what gpgv
+/// and MAAS's keyrings are). The gpg-agent gpg starts is stopped on drop.
+struct Signer {
+    home: tempfile::TempDir,
+    keyring: PathBuf,
+}
+
+impl Signer {
+    fn new(name: &str) -> Signer {
+        let home = tempfile::Builder::new().prefix("gpg").tempdir().unwrap();
+        let out = std::process::Command::new("gpg")
+            .args(["--batch", "--homedir"])
+            .arg(home.path())
+            .args(["--passphrase", "", "--quick-gen-key", &format!("{name} <{name}@ironpool.test>"), "ed25519"])
+            .args(["sign", "never"])
+            .output()
+            .expect("gpg is installed (apt install gnupg)");
+        assert!(out.status.success(), "gpg --quick-gen-key: {}", String::from_utf8_lossy(&out.stderr));
+        let keyring = home.path().join("exported.gpg");
+        let out = std::process::Command::new("gpg")
+            .args(["--batch", "--homedir"])
+            .arg(home.path())
+            .arg("--output")
+            .arg(&keyring)
+            .arg("--export")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "gpg --export: {}", String::from_utf8_lossy(&out.stderr));
+        Signer { home, keyring }
+    }
+
+    fn keyring_bytes(&self) -> Vec<u8> {
+        std::fs::read(&self.keyring).unwrap()
+    }
+
+    /// `gpg --clearsign` of `input` into `output`.
+    fn clearsign(&self, input: &std::path::Path, output: &std::path::Path) {
+        let out = std::process::Command::new("gpg")
+            .args(["--batch", "--yes", "--homedir"])
+            .arg(self.home.path())
+            .args(["--passphrase", "", "--pinentry-mode", "loopback", "--clearsign", "--output"])
+            .arg(output)
+            .arg(input)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "gpg --clearsign: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+impl Drop for Signer {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("gpgconf")
+            .arg("--homedir")
+            .arg(self.home.path())
+            .args(["--kill", "gpg-agent"])
+            .output();
+    }
+}
+
+const PRODUCTS: &str = "streams/v1/com.ubuntu.maas:stable:v3:download";
+
+/// Signs the mirror as images.maas.io is signed: `index.sjson` beside
+/// `index.json` (still naming the products `.json`) and a `.sjson` beside
+/// each products file. Then the unsigned `.json` documents are spoiled, so
+/// an import that read them (instead of the signed ones) would fail.
+fn sign_mirror(m: &Mirror, signer: &Signer) {
+    let root = m.dir.path();
+    for doc in ["streams/v1/index", PRODUCTS] {
+        signer.clearsign(&root.join(format!("{doc}.json")), &root.join(format!("{doc}.sjson")));
+        std::fs::write(root.join(format!("{doc}.json")), "not the signed document").unwrap();
+    }
+}
+
+/// Adds the mirror at `url` with a keyring (`keyring_filename`, or
+/// `keyring_data` as a multipart file as python-libmaas sends it), selecting
+/// jammy and noble; returns the source id.
+async fn add_signed_source(s: &TestServer, admin: &ApiKey, url: &str, keyring: Keyring<'_>) -> i64 {
+    let mut form = reqwest::multipart::Form::new().text("url", url.to_string());
+    form = match keyring {
+        Keyring::File(p) => form.text("keyring_filename", p.to_str().unwrap().to_string()),
+        Keyring::Data(d) => form.part("keyring_data", reqwest::multipart::Part::bytes(d).file_name("keyring_data")),
+    };
+    let r = read(
+        client()
+            .post(s.api("boot-sources/"))
+            .header("authorization", admin.plaintext())
+            .multipart(form)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.json()["id"].as_i64().unwrap();
+    select_jammy_noble(s, admin, id).await;
+    id
+}
+
+enum Keyring<'a> {
+    File(&'a std::path::Path),
+    Data(Vec<u8>),
+}
+
+/// After a refused source: one failure that says "signature", nothing
+/// imported or stored, and the administrators told.
+async fn assert_refused(s: &TestServer, admin: &ApiKey, m: &Mirror, why: &str) {
+    let report = s.state.importer.last_report().expect("an import ran");
+    assert!(report.imported.is_empty() && report.unchanged.is_empty(), "{report:?}");
+    assert_eq!(report.failures.len(), 1, "{report:?}");
+    assert!(report.failures[0].contains(why), "expected '{why}' in {report:?}");
+    assert!(report.failures[0].contains("nothing was imported"), "{report:?}");
+    assert_eq!(s.get(Some(admin), "boot-resources/").await.json(), json!([]));
+    for (sha, _) in &m.items {
+        assert!(!store_file(s, sha).exists(), "no content of a refused source is stored");
+    }
+    let n = s.get(Some(admin), "notifications/").await.json();
+    assert!(
+        n.as_array().unwrap().iter().any(|n| n["message"].as_str().unwrap().contains(why)),
+        "the admin notification says why: {n}"
+    );
+}
+
+backend_tests!(signed_mirror_imports_with_its_keyring, |b| async move {
+    let m = build_mirror();
+    let signer = Signer::new("mirror");
+    sign_mirror(&m, &signer);
+    let s = TestServer::start(b);
+    let admin = s.user("admin", true).await;
+    add_signed_source(&s, &admin, &format!("file://{}", m.dir.path().display()), Keyring::File(&signer.keyring)).await;
+    import_and_wait(&s, &admin).await;
+    // jammy imported from the signed products file; noble still fails on its
+    // (signed, but wrong) SHA-256: the signature vouches for the document only.
+    assert_imported(&s, &m);
+    check_synced_listing(&s, &admin).await;
+});
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_mirror_over_http_with_keyring_data() {
+    let m = build_mirror();
+    let signer = Signer::new("mirror");
+    sign_mirror(&m, &signer);
+    let (url, log) = serve_dir(m.dir.path().to_path_buf()).await;
+    let s = TestServer::start(Backend::Sqlite);
+    let admin = s.user("admin", true).await;
+    let id = add_signed_source(&s, &admin, &url, Keyring::Data(signer.keyring_bytes())).await;
+    let src = s.get(Some(&admin), &format!("boot-sources/{id}/")).await.json();
+    assert_eq!(src["keyring_data"].as_str().unwrap().len() % 4, 0, "base64 of the keyring: {src}");
+    assert_eq!(src["skip_keyring_verification"], false);
+    import_and_wait(&s, &admin).await;
+    assert_imported(&s, &m);
+    // Only the signed documents were read: the index's `.json` products path
+    // became `.sjson`.
+    let paths: Vec<String> = log.lock().unwrap().iter().map(|(p, _)| p.clone()).collect();
+    assert!(paths.contains(&"streams/v1/index.sjson".to_string()), "{paths:?}");
+    assert!(paths.contains(&format!("{PRODUCTS}.sjson")), "{paths:?}");
+    assert!(!paths.iter().any(|p| p.ends_with(".json")), "{paths:?}");
+    // The keyring written for gpgv does not outlive the import.
+    let images = s.state.config.data_dir.join("images");
+    let left: Vec<_> = std::fs::read_dir(&images).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("sha256")], "scratch directories removed");
+}
+
+backend_tests!(tampered_products_document_imports_nothing, |b| async move {
+    let m = build_mirror();
+    let signer = Signer::new("mirror");
+    sign_mirror(&m, &signer);
+    // Changed after signing, still valid JSON that would import fine.
+    let p = m.dir.path().join(format!("{PRODUCTS}.sjson"));
+    let signed = std::fs::read_to_string(&p).unwrap();
+    assert!(signed.contains(r#""kflavor":"generic""#));
+    std::fs::write(&p, signed.replace(r#""kflavor":"generic""#, r#""kflavor":"lowlatency""#)).unwrap();
+    let s = TestServer::start(b);
+    let admin = s.user("admin", true).await;
+    add_signed_source(&s, &admin, &format!("file://{}", m.dir.path().display()), Keyring::File(&signer.keyring)).await;
+    import_and_wait(&s, &admin).await;
+    assert_refused(&s, &admin, &m, "BAD signature").await;
+    let report = s.state.importer.last_report().unwrap();
+    assert!(report.failures[0].contains("signature verification failed"), "{report:?}");
+    assert!(report.failures[0].contains(&format!("{PRODUCTS}.sjson")), "names the document: {report:?}");
+});
+
+backend_tests!(wrong_keyring_or_unsigned_mirror_is_refused, |b| async move {
+    let m = build_mirror();
+    let signer = Signer::new("mirror");
+    let stranger = Signer::new("stranger");
+    sign_mirror(&m, &signer);
+    let s = TestServer::start(b);
+    let admin = s.user("admin", true).await;
+    let url = format!("file://{}", m.dir.path().display());
+    let id = add_signed_source(&s, &admin, &url, Keyring::Data(stranger.keyring_bytes())).await;
+    import_and_wait(&s, &admin).await;
+    assert_refused(&s, &admin, &m, "No public key").await;
+
+    // The right keyring, but the mirror is not signed at all: refused too,
+    // never a fall-back to the unsigned documents.
+    for doc in ["streams/v1/index", PRODUCTS] {
+        std::fs::remove_file(m.dir.path().join(format!("{doc}.sjson"))).unwrap();
+    }
+    let r = s.call(Some(&admin), "PUT", &format!("boot-sources/{id}/"), &[("keyring_data", "")]).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("One of keyring_data or keyring_filename must be specified."), "{}", r.body);
+    let kf = signer.keyring.to_str().unwrap();
+    let r = s.call(Some(&admin), "PUT", &format!("boot-sources/{id}/"), &[("keyring_filename", kf)]).await;
+    assert_eq!(r.status, 400, "both keyrings: {}", r.body);
+    assert!(r.body.contains("Only one of keyring_filename or keyring_data can be specified."), "{}", r.body);
+    let r = s
+        .call(Some(&admin), "PUT", &format!("boot-sources/{id}/"), &[("keyring_filename", kf), ("keyring_data", "")])
+        .await;
+    assert_eq!(r.status, 200, "switching to a keyring file in one request: {}", r.body);
+    let report = s.state.importer.run_now(&s.state.db, &s.state.images).await.unwrap();
+    assert!(report.imported.is_empty(), "{report:?}");
+    assert!(report.failures[0].contains("index.sjson"), "{report:?}");
+
+    // An administrator's explicit opt-out reads the unsigned documents.
+    build_unsigned_documents_again(&m);
+    let r = s.call(Some(&admin), "PUT", &format!("boot-sources/{id}/"), &[("skip_keyring_verification", "true")]).await;
+    assert_eq!((r.status, r.json()["skip_keyring_verification"].clone()), (200, json!(true)), "{}", r.body);
+    import_and_wait(&s, &admin).await;
+    assert_imported(&s, &m);
+});
+
+/// Restores the unsigned `.json` documents `sign_mirror` spoiled.
+fn build_unsigned_documents_again(m: &Mirror) {
+    let fresh = build_mirror();
+    for doc in ["streams/v1/index", PRODUCTS] {
+        let rel = format!("{doc}.json");
+        std::fs::copy(fresh.dir.path().join(&rel), m.dir.path().join(&rel)).unwrap();
+    }
+}
+
+backend_tests!(boot_source_keyring_rules, |b| async move {
+    let s = TestServer::start(b);
+    let admin = s.user("admin", true).await;
+    let url = ("url", "http://mirror.example/images/");
+    let field_errors = |r: &Resp| -> Value {
+        assert_eq!(r.status, 400, "{}", r.body);
+        r.json()
+    };
+    // MAAS's BootSource.clean, word for word.
+    let r = s.post(Some(&admin), "boot-sources/", &[url]).await;
+    assert_eq!(field_errors(&r), json!({"__all__": ["One of keyring_data or keyring_filename must be specified."]}));
+    let r = s.post(Some(&admin), "boot-sources/", &[url, ("skip_keyring_verification", "false")]).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let dir = tempfile::tempdir().unwrap();
+    let kf = dir.path().join("k.gpg");
+    std::fs::write(&kf, [0x98u8, 0x33]).unwrap();
+    let kf = kf.to_str().unwrap();
+    let r = s.post(Some(&admin), "boot-sources/", &[url, ("keyring_filename", kf), ("keyring_data", "xyz")]).await;
+    assert_eq!(
+        field_errors(&r),
+        json!({"__all__": ["Only one of keyring_filename or keyring_data can be specified."]})
+    );
+
+    // keyring_filename must name a readable binary keyring file on the region.
+    let missing = dir.path().join("missing.gpg");
+    let r = s.post(Some(&admin), "boot-sources/", &[url, ("keyring_filename", missing.to_str().unwrap())]).await;
+    let e = field_errors(&r)["keyring_filename"][0].as_str().unwrap().to_string();
+    assert!(e.contains("Cannot read the keyring file") && e.contains("missing.gpg"), "{e}");
+    let r = s.post(Some(&admin), "boot-sources/", &[url, ("keyring_filename", "k.gpg")]).await;
+    assert!(field_errors(&r)["keyring_filename"][0].as_str().unwrap().contains("absolute path"), "{}", r.body);
+    let r = s.post(Some(&admin), "boot-sources/", &[url, ("keyring_filename", dir.path().to_str().unwrap())]).await;
+    assert!(field_errors(&r)["keyring_filename"][0].as_str().unwrap().contains("not a regular file"), "{}", r.body);
+    let armored = dir.path().join("k.asc");
+    std::fs::write(&armored, "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmDMEZ...\n").unwrap();
+    let r = s.post(Some(&admin), "boot-sources/", &[url, ("keyring_filename", armored.to_str().unwrap())]).await;
+    assert!(field_errors(&r)["keyring_filename"][0].as_str().unwrap().contains("gpg --dearmor"), "{}", r.body);
+    let r =
+        s.post(Some(&admin), "boot-sources/", &[url, ("keyring_data", "-----BEGIN PGP PUBLIC KEY BLOCK-----")]).await;
+    assert!(field_errors(&r)["keyring_data"][0].as_str().unwrap().contains("ASCII-armoured"), "{}", r.body);
+    let r = s.post(Some(&admin), "boot-sources/", &[url, ("skip_keyring_verification", "maybe")]).await;
+    assert!(field_errors(&r).get("skip_keyring_verification").is_some(), "{}", r.body);
+    assert_eq!(s.get(Some(&admin), "boot-sources/").await.json(), json!([]), "nothing was created");
+
+    // The explicit opt-out.
+    let r = s.post(Some(&admin), "boot-sources/", &[url, ("skip_keyring_verification", "true")]).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.json()["skip_keyring_verification"], true);
+    let id = r.json()["id"].as_i64().unwrap();
+    // Turning it off again needs a keyring.
+    let r =
+        s.call(Some(&admin), "PUT", &format!("boot-sources/{id}/"), &[("skip_keyring_verification", "false")]).await;
+    assert_eq!(field_errors(&r), json!({"__all__": ["One of keyring_data or keyring_filename must be specified."]}));
+    let r = s
+        .call(
+            Some(&admin),
+            "PUT",
+            &format!("boot-sources/{id}/"),
+            &[("skip_keyring_verification", "false"), ("keyring_filename", kf)],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        (r.json()["skip_keyring_verification"].clone(), r.json()["keyring_filename"].clone()),
+        (json!(false), json!(kf))
+    );
+    let r = s
+        .call(Some(&admin), "PUT", &format!("boot-sources/{id}/"), &[("keyring_filename", "/nonexistent/k.gpg")])
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(s.get(Some(&admin), &format!("boot-sources/{id}/")).await.json()["keyring_filename"], kf, "unchanged");
+
+    // A source stored before keyrings were required (neither a keyring nor
+    // the opt-out) is refused at import with what to do about it.
+    let now = chrono::Utc::now().naive_utc();
+    let legacy = ironpool_region::db::boot_resources::BootSource {
+        id: 0,
+        url: "/srv/legacy-mirror".into(),
+        keyring_filename: String::new(),
+        keyring_data: Vec::new(),
+        created_at: now,
+        updated_at: now,
+        skip_keyring_verification: false,
+    };
+    let lid =
+        s.state.db.write(move |c| ironpool_region::db::boot_resources::source_insert(c, &legacy, now)).await.unwrap();
+    select_jammy_noble(&s, &admin, lid).await;
+    let report = s.state.importer.run_now(&s.state.db, &s.state.images).await.unwrap();
+    let legacy_failure = report.failures.iter().find(|f| f.starts_with("/srv/legacy-mirror")).unwrap();
+    assert!(
+        legacy_failure.contains("no keyring") && legacy_failure.contains("skip_keyring_verification=true"),
+        "{report:?}"
+    );
+});

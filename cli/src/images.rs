@@ -62,6 +62,15 @@ pub enum ImagesCommand {
         /// Add this simplestreams mirror (URL or path) as a boot source.
         #[arg(long)]
         source: Option<String>,
+        /// With --source: the binary GPG keyring (a path on the region) its
+        /// signed streams are verified with, e.g.
+        /// /usr/share/keyrings/ubuntu-cloudimage-keyring.gpg.
+        #[arg(long, conflicts_with = "skip_keyring_verification")]
+        keyring: Option<String>,
+        /// With --source: import the mirror's unsigned streams without
+        /// verifying signatures (a mirror you built yourself).
+        #[arg(long)]
+        skip_keyring_verification: bool,
         /// With --source: the os of the selection.
         #[arg(long, default_value = "ubuntu")]
         os: String,
@@ -147,7 +156,8 @@ pub fn run(args: ImagesArgs) -> anyhow::Result<()> {
             ImagesCommand::Upload { file, name, architecture, title, filetype, base_image } => {
                 upload(&api, file, &name, &architecture, title, &filetype, base_image).await
             }
-            ImagesCommand::Import { source, os, release, arches, no_wait } => {
+            ImagesCommand::Import { source, keyring, skip_keyring_verification, os, release, arches, no_wait } => {
+                let source = source.map(|url| SourceArg { url, keyring, skip_keyring_verification });
                 import(&api, source, &os, &release, &arches, no_wait).await
             }
         }
@@ -250,20 +260,37 @@ async fn upload(
     Ok(())
 }
 
+/// `--source` with how its signatures are checked.
+struct SourceArg {
+    url: String,
+    keyring: Option<String>,
+    skip_keyring_verification: bool,
+}
+
 async fn import(
     api: &Api,
-    source: Option<String>,
+    source: Option<SourceArg>,
     os: &str,
     releases: &[String],
     arches: &[String],
     no_wait: bool,
 ) -> anyhow::Result<()> {
-    if let Some(url) = source {
+    if let Some(source) = source {
+        let url = source.url.clone();
         let existing = api.get("boot-sources/").await?;
         let id = match existing.as_array().into_iter().flatten().find(|s| s["url"] == url.as_str()) {
             Some(s) => s["id"].as_i64().unwrap_or_default(),
             None => {
-                let v: Value = serde_json::from_str(&api.post("boot-sources/", &[("url", &url)]).await?)?;
+                let mut form = vec![("url", url.as_str())];
+                match (&source.keyring, source.skip_keyring_verification) {
+                    (Some(k), _) => form.push(("keyring_filename", k.as_str())),
+                    (None, true) => form.push(("skip_keyring_verification", "true")),
+                    (None, false) => bail!(
+                        "a boot source needs --keyring PATH (a binary GPG keyring on the region) to verify the \
+                         mirror's signatures, or --skip-keyring-verification for an unsigned mirror"
+                    ),
+                }
+                let v: Value = serde_json::from_str(&api.post("boot-sources/", &form).await?)?;
                 v["id"].as_i64().context("no id for the new boot source")?
             }
         };

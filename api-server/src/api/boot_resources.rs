@@ -10,7 +10,7 @@ use crate::api::views::boot_resource::{detail_json, resource_json, selection_jso
 use crate::db;
 use crate::db::boot_resources::{BootSource, Selection};
 use crate::engine;
-use crate::engine::boot_resources::UploadInput;
+use crate::engine::boot_resources::{SourceInput, UploadInput};
 use crate::error::{Error, Result};
 use crate::handler_fn;
 use crate::http;
@@ -96,16 +96,33 @@ pub fn handlers() -> Vec<Handler> {
                     .returns(Returns::ObjectStatus(201))
                     .params(&[
                         required("url", "String", "The simplestreams mirror: http(s)://, file:// or a path."),
-                        optional("keyring_filename", "String", "Path of the keyring to verify the mirror with."),
-                        optional("keyring_data", "File", "The keyring itself."),
+                        optional(
+                            "keyring_filename",
+                            "String",
+                            "Absolute path, on the region, of the binary GPG keyring the mirror's signed \
+                             streams (index.sjson, products .sjson) are verified with. One of keyring_filename \
+                             or keyring_data is required unless skip_keyring_verification is true.",
+                        ),
+                        optional("keyring_data", "File", "The binary GPG keyring itself (gpg --export)."),
+                        optional(
+                            "skip_keyring_verification",
+                            "Boolean",
+                            "If true, the mirror's unsigned index.json and products .json are imported \
+                             without signature verification (default false).",
+                        ),
                     ]),
             ),
         Handler::new("BootSourceHandler", "boot-sources/{id}/", Access::Authenticated, "Manage a boot source")
             .action(Action::new(Method::Get, None, "Read a boot source", handler_fn!(source_read)))
             .action(Action::new(Method::Put, None, "Update a boot source", handler_fn!(source_update)).params(&[
                 optional("url", "String", "The simplestreams mirror."),
-                optional("keyring_filename", "String", "Path of the keyring."),
-                optional("keyring_data", "File", "The keyring itself."),
+                optional("keyring_filename", "String", "Absolute path of the binary GPG keyring, on the region."),
+                optional("keyring_data", "File", "The binary GPG keyring itself."),
+                optional(
+                    "skip_keyring_verification",
+                    "Boolean",
+                    "If true, import without verifying the mirror's signatures.",
+                ),
             ]))
             .action(Action::new(Method::Delete, None, "Delete a boot source", handler_fn!(source_delete))),
         Handler::new(
@@ -266,19 +283,20 @@ async fn sources_list(ctx: Ctx) -> Result<Reply> {
     Ok(Reply::json(all.iter().map(source_json).collect::<Vec<_>>()))
 }
 
+/// The boot source fields of a request; absent = unchanged.
+fn source_input(ctx: &Ctx) -> Result<SourceInput> {
+    Ok(SourceInput {
+        url: ctx.params.get_nonempty("url").map(str::to_string),
+        keyring_filename: ctx.params.get("keyring_filename").map(str::to_string),
+        keyring_data: keyring(ctx),
+        skip_keyring_verification: ctx.params.bool("skip_keyring_verification")?,
+    })
+}
+
 async fn source_create(ctx: Ctx) -> Result<Reply> {
     ctx.admin()?;
-    let url = engine::boot_resources::check_source_url(ctx.params.required("url")?)?;
-    let kf = ctx.params.get_nonempty("keyring_filename").unwrap_or("").to_string();
-    let kd = keyring(&ctx).unwrap_or_default();
-    let now = db::now();
-    let s = ctx
-        .db()
-        .write(move |c| {
-            let id = db::boot_resources::source_insert(c, &url, &kf, &kd, now)?;
-            db::boot_resources::source(c, id)?.ok_or_else(|| Error::Internal("inserted boot source vanished".into()))
-        })
-        .await?;
+    ctx.params.required("url")?;
+    let s = engine::boot_resources::create_source(ctx.db(), source_input(&ctx)?).await?;
     Ok(Reply::JsonStatus(StatusCode::CREATED, source_json(&s)))
 }
 
@@ -289,19 +307,8 @@ async fn source_read(ctx: Ctx) -> Result<Reply> {
 
 async fn source_update(ctx: Ctx) -> Result<Reply> {
     ctx.admin()?;
-    let mut s = source_of(&ctx, "id").await?;
-    if let Some(url) = ctx.params.get_nonempty("url") {
-        s.url = engine::boot_resources::check_source_url(url)?;
-    }
-    if let Some(kf) = ctx.params.get("keyring_filename") {
-        s.keyring_filename = kf.trim().to_string();
-    }
-    if let Some(kd) = keyring(&ctx) {
-        s.keyring_data = kd;
-    }
-    s.updated_at = db::now();
-    let s2 = s.clone();
-    ctx.db().write(move |c| db::boot_resources::source_update(c, &s2)).await?;
+    let id = path_id(&ctx, "id", "BootSource")?;
+    let s = engine::boot_resources::update_source(ctx.db(), id, source_input(&ctx)?).await?;
     Ok(Reply::Json(source_json(&s)))
 }
 

@@ -268,6 +268,8 @@ pub struct BootSource {
     pub keyring_data: Vec<u8>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// MAAS's opt-out: import this mirror's unsigned `.json` documents.
+    pub skip_keyring_verification: bool,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -298,12 +300,14 @@ pub fn source(c: &mut DbConn, id: i64) -> Result<Option<BootSource>> {
     boot_sources::table.find(id).select(BootSource::as_select()).first(c).optional().map_err(from_diesel)
 }
 
-pub fn source_insert(c: &mut DbConn, url: &str, kf: &str, kd: &[u8], now: NaiveDateTime) -> Result<i64> {
+/// Inserts a boot source; its `id` and timestamps are ignored (a new id, `now`).
+pub fn source_insert(c: &mut DbConn, s: &BootSource, now: NaiveDateTime) -> Result<i64> {
     diesel::insert_into(boot_sources::table)
         .values((
-            boot_sources::url.eq(url),
-            boot_sources::keyring_filename.eq(kf),
-            boot_sources::keyring_data.eq(kd),
+            boot_sources::url.eq(&s.url),
+            boot_sources::keyring_filename.eq(&s.keyring_filename),
+            boot_sources::keyring_data.eq(&s.keyring_data),
+            boot_sources::skip_keyring_verification.eq(s.skip_keyring_verification),
             boot_sources::created_at.eq(now),
             boot_sources::updated_at.eq(now),
         ))
@@ -318,6 +322,7 @@ pub fn source_update(c: &mut DbConn, s: &BootSource) -> Result<()> {
             boot_sources::url.eq(&s.url),
             boot_sources::keyring_filename.eq(&s.keyring_filename),
             boot_sources::keyring_data.eq(&s.keyring_data),
+            boot_sources::skip_keyring_verification.eq(s.skip_keyring_verification),
             boot_sources::updated_at.eq(s.updated_at),
         ))
         .execute(c)

@@ -489,6 +489,7 @@ tables! {
         keyring_data -> Binary,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        skip_keyring_verification -> Bool,
     }
 
     boot_source_selections (id) {

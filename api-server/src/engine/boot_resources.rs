@@ -7,12 +7,18 @@
 //! `complete` only once the store holds its checked content.
 //!
 //! For the rack link: [`file_path`] and [`complete_resources`].
+//!
+//! A boot source must carry exactly one keyring (`keyring_filename` or
+//! `keyring_data`) unless `skip_keyring_verification` is set, as MAAS's
+//! `BootSource.clean` requires; [`create_source`] and [`update_source`]
+//! check it on the source as it will be stored (`engine::image_import`
+//! verifies the mirror with that keyring).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::db;
-use crate::db::boot_resources::{NewFile, NewResource, Resource, ResourceFile, ResourceSet};
+use crate::db::boot_resources::{BootSource, NewFile, NewResource, Resource, ResourceFile, ResourceSet};
 use crate::db::now;
 use crate::db::{Datastore, DbConn};
 use crate::engine;
@@ -417,4 +423,130 @@ pub fn check_source_url(url: &str) -> Result<String> {
         ));
     }
     Ok(url.to_string())
+}
+
+/// What `POST`/`PUT boot-sources/` set; `None` leaves a field as it is (on
+/// create: empty, or false).
+#[derive(Debug, Default)]
+pub struct SourceInput {
+    pub url: Option<String>,
+    pub keyring_filename: Option<String>,
+    pub keyring_data: Option<Vec<u8>>,
+    pub skip_keyring_verification: Option<bool>,
+}
+
+impl SourceInput {
+    fn apply(self, s: &mut BootSource) -> Result<()> {
+        if let Some(url) = self.url {
+            s.url = check_source_url(&url)?;
+        }
+        if let Some(kf) = self.keyring_filename {
+            s.keyring_filename = kf.trim().to_string();
+        }
+        if let Some(kd) = self.keyring_data {
+            s.keyring_data = kd;
+        }
+        if let Some(skip) = self.skip_keyring_verification {
+            s.skip_keyring_verification = skip;
+        }
+        Ok(())
+    }
+}
+
+/// MAAS's rule (`BootSource.clean`, same words): one keyring, unless
+/// verification is skipped; never both.
+fn check_keyring_choice(s: &BootSource) -> Result<()> {
+    let (kf, kd) = (!s.keyring_filename.is_empty(), !s.keyring_data.is_empty());
+    if kf && kd {
+        return Err(Error::field("__all__", "Only one of keyring_filename or keyring_data can be specified."));
+    }
+    if !kf && !kd && !s.skip_keyring_verification {
+        return Err(Error::field("__all__", "One of keyring_data or keyring_filename must be specified."));
+    }
+    if kd && s.keyring_data.starts_with(engine::gpg::ARMOR_HEADER) {
+        return Err(Error::field(
+            "keyring_data",
+            "The keyring is ASCII-armoured; gpgv reads binary keyrings only: send the output of \
+             `gpg --export KEYID` (or `gpg --dearmor` of this file).",
+        ));
+    }
+    Ok(())
+}
+
+/// A `keyring_filename` must name a binary keyring this region can read
+/// (each region of a PostgreSQL cluster reads its own copy at import time).
+async fn check_keyring_file(path: &str) -> Result<()> {
+    let bad = |why: String| Err(Error::field("keyring_filename", why));
+    if !Path::new(path).is_absolute() {
+        return bad(format!(
+            "'{path}' is not an absolute path: give the full path of a keyring file on the region, such as \
+             /usr/share/keyrings/ubuntu-cloudimage-keyring.gpg."
+        ));
+    }
+    // stat before open: opening a FIFO would wait for a writer forever.
+    match tokio::fs::metadata(path).await {
+        Ok(m) if m.is_file() => {}
+        Ok(_) => return bad(format!("'{path}' is not a regular file; keyring_filename must name a keyring file.")),
+        Err(e) => return bad(format!("Cannot read the keyring file '{path}': {e}.")),
+    }
+    let mut f = match tokio::fs::File::open(path).await {
+        Ok(f) => f,
+        Err(e) => return bad(format!("Cannot read the keyring file '{path}': {e}.")),
+    };
+    let mut head = [0u8; 16];
+    let n = tokio::io::AsyncReadExt::read(&mut f, &mut head).await.unwrap_or(0);
+    if n == 0 {
+        return bad(format!("The keyring file '{path}' is empty."));
+    }
+    if head[..n].starts_with(engine::gpg::ARMOR_HEADER) {
+        return bad(format!(
+            "The keyring file '{path}' is ASCII-armoured; gpgv reads binary keyrings only (convert it with \
+             `gpg --dearmor`)."
+        ));
+    }
+    Ok(())
+}
+
+/// Creates a boot source (MAAS's `POST boot-sources/`).
+pub async fn create_source(db: &Datastore, input: SourceInput) -> Result<BootSource> {
+    let now = now();
+    let mut s = BootSource {
+        id: 0,
+        url: String::new(),
+        keyring_filename: String::new(),
+        keyring_data: Vec::new(),
+        created_at: now,
+        updated_at: now,
+        skip_keyring_verification: false,
+    };
+    if input.url.is_none() {
+        return Err(Error::field("url", "This field is required."));
+    }
+    input.apply(&mut s)?;
+    check_keyring_choice(&s)?;
+    if !s.keyring_filename.is_empty() {
+        check_keyring_file(&s.keyring_filename).await?;
+    }
+    db.write(move |c| {
+        let id = db::boot_resources::source_insert(c, &s, now)?;
+        db::boot_resources::source(c, id)?.ok_or_else(|| Error::Internal("inserted boot source vanished".into()))
+    })
+    .await
+}
+
+/// Updates a boot source; the keyring rules hold for the result (clearing
+/// `keyring_filename` and giving `keyring_data` in one request switches).
+pub async fn update_source(db: &Datastore, id: i64, input: SourceInput) -> Result<BootSource> {
+    if let Some(kf) = input.keyring_filename.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
+        check_keyring_file(kf).await?;
+    }
+    db.write(move |c| {
+        let mut s = db::boot_resources::source(c, id)?.ok_or(Error::NotFound("BootSource"))?;
+        input.apply(&mut s)?;
+        check_keyring_choice(&s)?;
+        s.updated_at = now();
+        db::boot_resources::source_update(c, &s)?;
+        Ok(s)
+    })
+    .await
 }

@@ -17,9 +17,22 @@
 //! a set visible half-way; a failure is recorded in the import's report and
 //! as an admin notification, and the rest of the import goes on.
 //!
-//! Signatures (`.sjson`, keyrings) are not verified: the keyring fields of a
-//! boot source are stored for MAAS compatibility only. Integrity rests on the
-//! SHA-256 of each item named by the products file.
+//! Signatures, as MAAS and python-simplestreams check them: a boot source
+//! has a keyring (`keyring_filename`, or `keyring_data` written to a private
+//! scratch file) unless an administrator set `skip_keyring_verification`.
+//! With a keyring the signed documents are read — `streams/v1/index.sjson`,
+//! and each products path of the index with `.json` swapped for `.sjson`
+//! (simplestreams' signed index names the `.json` siblings) — and each is
+//! verified by `gpgv` ([`engine::gpg`]); only the text gpgv vouches for is
+//! parsed, never the document around the signature. The index and every
+//! products file of a source are read and verified before anything is
+//! downloaded: a bad or missing signature, or a wrong keyring, fails the
+//! whole source (a failure in the report and the admin notification) and
+//! nothing is imported from it — nor is anything removed, since removal
+//! follows only a clean import. The item SHA-256s then come from signed
+//! text, so every byte imported is vouched for by the keyring. With
+//! `skip_keyring_verification` the unsigned `index.json` and products `.json`
+//! are read and integrity rests on the mirror URL alone.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
@@ -30,8 +43,9 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use crate::db;
-use crate::db::boot_resources::{NewFile, NewResource, Selection};
+use crate::db::boot_resources::{BootSource, NewFile, NewResource, Selection};
 use crate::db::Datastore;
+use crate::engine;
 use crate::engine::boot_resources::{forget_content, SYNCED};
 use crate::engine::image_store::{valid_sha256, ImageStore};
 use crate::error::{Error, Result};
@@ -146,9 +160,10 @@ impl Mirror {
         Ok(rel)
     }
 
-    async fn json(&self, client: &reqwest::Client, rel: &str) -> std::result::Result<Value, String> {
+    /// The bytes of a (small) mirror document.
+    async fn fetch(&self, client: &reqwest::Client, rel: &str) -> std::result::Result<Vec<u8>, String> {
         let rel = Self::check(rel)?;
-        let bytes = match self {
+        Ok(match self {
             Mirror::Dir(d) => {
                 tokio::fs::read(d.join(rel)).await.map_err(|e| format!("{}: {e}", d.join(rel).display()))?
             }
@@ -160,8 +175,20 @@ impl Mirror {
                 }
                 r.bytes().await.map_err(|e| format!("{url}: {e}"))?.to_vec()
             }
+        })
+    }
+
+    /// A simplestreams document as JSON: with a keyring, the `.sjson`
+    /// document verified by gpgv and only its signed content parsed;
+    /// without one (`skip_keyring_verification`), the plain `.json`.
+    async fn document(&self, client: &reqwest::Client, trust: &Trust, rel: &str) -> std::result::Result<Value, String> {
+        let rel = trust.path(rel);
+        let bytes = self.fetch(client, &rel).await?;
+        let content = match trust {
+            Trust::Keyring(k) => k.verify(&bytes, &rel).await?,
+            Trust::Unsigned => bytes,
         };
-        serde_json::from_slice(&bytes).map_err(|e| format!("{rel}: not valid JSON: {e}"))
+        serde_json::from_slice(&content).map_err(|e| format!("{rel}: not valid JSON: {e}"))
     }
 
     /// Downloads an item into the store's partial file (resuming it) and
@@ -247,6 +274,72 @@ impl Mirror {
         }
         store.finish(&item.sha256, item.size).await.map_err(err)
     }
+}
+
+/// How a source's documents are trusted.
+enum Trust {
+    /// Signed documents, verified against the source's keyring.
+    Keyring(engine::gpg::Keyring),
+    /// The administrator opted out (`skip_keyring_verification`).
+    Unsigned,
+}
+
+impl Trust {
+    /// The source's keyring, or why it has none usable.
+    fn of(source: &BootSource, scratch_parent: &std::path::Path) -> std::result::Result<Trust, String> {
+        if source.skip_keyring_verification {
+            return Ok(Trust::Unsigned);
+        }
+        if source.keyring_filename.is_empty() && source.keyring_data.is_empty() {
+            // A source made before keyrings were required.
+            return Err("the boot source has no keyring to verify the mirror's signatures with: set \
+                        keyring_filename or keyring_data, or skip_keyring_verification=true for an unsigned mirror"
+                .into());
+        }
+        engine::gpg::Keyring::prepare(scratch_parent, &source.keyring_filename, &source.keyring_data)
+            .map(Trust::Keyring)
+    }
+
+    /// The document to read for an index or products path: simplestreams'
+    /// signing policy swaps `.json` for `.sjson` (a signed index names the
+    /// unsigned siblings); without verification the path stays as it is.
+    fn path(&self, rel: &str) -> String {
+        match self {
+            Trust::Keyring(_) => match rel.strip_suffix(".json") {
+                Some(stem) => format!("{stem}.sjson"),
+                None => rel.to_string(),
+            },
+            Trust::Unsigned => rel.to_string(),
+        }
+    }
+}
+
+/// The index and every image-downloads products file of a source, all read
+/// (and verified) before anything is downloaded, so a bad signature on any
+/// of them means nothing is imported from the source.
+async fn read_products(
+    mirror: &Mirror,
+    client: &reqwest::Client,
+    trust: &Trust,
+) -> std::result::Result<Vec<Value>, String> {
+    let index = mirror.document(client, trust, "streams/v1/index.json").await?;
+    let entries: Vec<String> = index
+        .get("index")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter(|(_, e)| text(e, "datatype") == "image-downloads")
+        .map(|(_, e)| text(e, "path"))
+        .filter(|p| !p.is_empty())
+        .collect();
+    if entries.is_empty() {
+        return Err("the index names no image-downloads products".into());
+    }
+    let mut docs = Vec::with_capacity(entries.len());
+    for path in entries {
+        docs.push(mirror.document(client, trust, &path).await?);
+    }
+    Ok(docs)
 }
 
 /// One file of a product version.
@@ -405,6 +498,8 @@ pub async fn import_all(db: &Datastore, store: &ImageStore, stop: &AtomicBool) -
             return finish(db, report).await;
         }
     };
+    // gpgv's scratch directories live in the data dir, beside the store.
+    let scratch_parent = store.dir().parent().unwrap_or(store.dir()).to_path_buf();
     // name + architecture of everything some selection still wants.
     let mut keep: HashSet<(String, String)> = HashSet::new();
     for source in &sources {
@@ -413,33 +508,18 @@ pub async fn import_all(db: &Datastore, store: &ImageStore, stop: &AtomicBool) -
             continue;
         }
         let mirror = Mirror::parse(&source.url);
-        let index = match mirror.json(&client, "streams/v1/index.json").await {
-            Ok(v) => v,
+        let docs = match Trust::of(source, &scratch_parent) {
+            Ok(trust) => read_products(&mirror, &client, &trust).await,
+            Err(e) => Err(e),
+        };
+        let docs = match docs {
+            Ok(d) => d,
             Err(e) => {
-                report.failures.push(format!("{}: {e}", source.url));
+                report.failures.push(format!("{}: {e}; nothing was imported from this source", source.url));
                 continue;
             }
         };
-        let entries: Vec<String> = index
-            .get("index")
-            .and_then(Value::as_object)
-            .into_iter()
-            .flatten()
-            .filter(|(_, e)| text(e, "datatype") == "image-downloads")
-            .map(|(_, e)| text(e, "path"))
-            .filter(|p| !p.is_empty())
-            .collect();
-        if entries.is_empty() {
-            report.failures.push(format!("{}: the index names no image-downloads products", source.url));
-        }
-        for path in entries {
-            let doc = match mirror.json(&client, &path).await {
-                Ok(v) => v,
-                Err(e) => {
-                    report.failures.push(format!("{}: {e}", source.url));
-                    continue;
-                }
-            };
+        for doc in docs {
             for w in wanted_products(&doc, &my_sels, &mut report.failures) {
                 if stop.load(Ordering::SeqCst) {
                     report.stopped = true;

@@ -57,6 +57,11 @@ impl ImageStore {
         ImageStore { dir, locks: Default::default() }
     }
 
+    /// The directory of the store's files.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// The path of complete, verified content, if the store has it.
     pub fn path(&self, sha256: &str) -> Option<PathBuf> {
         if !valid_sha256(sha256) {

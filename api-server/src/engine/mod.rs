@@ -17,6 +17,7 @@ pub mod defaults;
 pub mod dns;
 pub mod events;
 pub mod files;
+pub mod gpg;
 pub mod image_import;
 pub mod image_store;
 pub mod interfaces;

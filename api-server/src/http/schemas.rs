@@ -403,6 +403,7 @@ const BOOT_SOURCE: Fields = &[
     ("url", "string"),
     ("keyring_filename", "string"),
     ("keyring_data", "string"),
+    ("skip_keyring_verification", "boolean"),
     ("created", "string"),
     ("updated", "string"),
     ("resource_uri", "string"),

@@ -87,6 +87,7 @@ pub(crate) fn source_json(s: &BootSource) -> Value {
         "url": s.url,
         "keyring_filename": s.keyring_filename,
         "keyring_data": base64::engine::general_purpose::STANDARD.encode(&s.keyring_data),
+        "skip_keyring_verification": s.skip_keyring_verification,
         "created": ts(&s.created_at),
         "updated": ts(&s.updated_at),
         "resource_uri": resource_uri(&format!("boot-sources/{}/", s.id)),

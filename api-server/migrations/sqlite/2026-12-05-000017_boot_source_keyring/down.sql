@@ -1,0 +1,1 @@
+ALTER TABLE boot_sources DROP COLUMN skip_keyring_verification;
