@@ -160,6 +160,13 @@ pub fn handlers() -> Vec<Handler> {
                 Action::new(Method::Get, Some("is_registered"), "MAC address registered", handler_fn!(is_registered))
                 .returns(Returns::AnyJson)
                     .params(&[required("mac_address", "String", "The MAC address.")]),
+            )
+            // MAAS defines it on AnonNodesHandler, which machines/ inherits.
+            .action(
+                Action::new(Method::Get, Some("is_action_in_progress"), "MAC address of deploying or commissioning node", handler_fn!(is_action_in_progress))
+                .returns(Returns::AnyJson)
+                    .describe("Whether a node with this MAC address is commissioning or deploying (true or false).")
+                    .params(&[required("mac_address", "String", "The MAC address.")]),
             ),
         Handler::new("NodeHandler", "nodes/{system_id}/", Access::Authenticated, "Manage an individual node")
             .action(Action::new(Method::Get, None, "Read a node", handler_fn!(read_node)))
@@ -604,16 +611,8 @@ pub(crate) async fn is_action_in_progress(ctx: Ctx) -> Result<Reply> {
         .db()
         .run(move |c| {
             let ids: Vec<i64> = db::nodes::node_ids_with_macs(c, &[mac])?.into_iter().map(|(id, _)| id).collect();
-            Ok(db::nodes::by_ids(c, &ids)?.iter().any(|n| {
-                matches!(
-                    n.status,
-                    Status::Commissioning
-                        | Status::Deploying
-                        | Status::Testing
-                        | Status::DiskErasing
-                        | Status::Releasing
-                )
-            }))
+            // Exactly MAAS's two statuses (`api/nodes.py`).
+            Ok(db::nodes::by_ids(c, &ids)?.iter().any(|n| matches!(n.status, Status::Commissioning | Status::Deploying)))
         })
         .await?;
     Ok(Reply::json(busy))
