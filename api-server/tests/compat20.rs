@@ -101,7 +101,9 @@ backend_tests!(dns_resource_delete_keeps_reservation, |b| async move {
     .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let id = r.json()["id"].as_i64().unwrap();
-    let ips: Vec<&str> = r.json()["ip_addresses"].as_array().unwrap().iter().map(|a| a["ip"].as_str().unwrap()).collect();
+    let created = r.json();
+    let ips: Vec<&str> =
+        created["ip_addresses"].as_array().unwrap().iter().map(|a| a["ip"].as_str().unwrap()).collect();
     assert_eq!(ips, ["10.71.0.10", "10.71.0.11"]);
 
     // terraform-provider-maas's maas_dns_record delete: DNSResource.Delete,

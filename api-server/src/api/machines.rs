@@ -612,7 +612,9 @@ pub(crate) async fn is_action_in_progress(ctx: Ctx) -> Result<Reply> {
         .run(move |c| {
             let ids: Vec<i64> = db::nodes::node_ids_with_macs(c, &[mac])?.into_iter().map(|(id, _)| id).collect();
             // Exactly MAAS's two statuses (`api/nodes.py`).
-            Ok(db::nodes::by_ids(c, &ids)?.iter().any(|n| matches!(n.status, Status::Commissioning | Status::Deploying)))
+            Ok(db::nodes::by_ids(c, &ids)?
+                .iter()
+                .any(|n| matches!(n.status, Status::Commissioning | Status::Deploying)))
         })
         .await?;
     Ok(Reply::json(busy))
