@@ -144,6 +144,13 @@ pub fn handlers() -> Vec<Handler> {
         Handler::new("NodesHandler", "nodes/", Access::Authenticated, "Manage the collection of all the nodes in the MAAS")
             .describe("Machines, devices and controllers together.")
             .action(Action::new(Method::Get, None, "List nodes", handler_fn!(list_nodes)).pages_itself().params(&[optional("id", "String", "Only these system_ids (repeatable).")]))
+            // MAAS serves it anonymously only; answered signed too, as machines/ does.
+            .action(
+                Action::new(Method::Get, Some("is_action_in_progress"), "MAC address of deploying or commissioning node", handler_fn!(is_action_in_progress))
+                .returns(Returns::AnyJson)
+                    .describe("Whether a node with this MAC address is commissioning or deploying (true or false).")
+                    .params(&[required("mac_address", "String", "The MAC address.")]),
+            )
             .action(
                 Action::new(Method::Get, Some("is_registered"), "MAC address registered", handler_fn!(is_registered))
                 .returns(Returns::AnyJson)

@@ -232,10 +232,11 @@ mod tests {
     /// error may go out without one, and an empty one is never JSON.
     #[actix_web::test]
     async fn every_reply_and_error_has_a_content_type() {
+        let errors = every_error();
         let responses = every_reply()
             .into_iter()
             .map(|r| (format!("{r:?}"), r.into_response()))
-            .chain(every_error().iter().map(|e| (format!("{e:?}"), crate::http::error::to_response(e))));
+            .chain(errors.iter().map(|e| (format!("{e:?}"), crate::http::error::to_response(e))));
         for (what, resp) in responses {
             let ct = resp.headers().get(CONTENT_TYPE).unwrap_or_else(|| panic!("{what}: no Content-Type"));
             let ct = ct.to_str().unwrap().to_string();
