@@ -257,8 +257,11 @@ backend_tests!(resources_and_records_api, |b| async move {
     let ex = d.as_array().unwrap().iter().find(|d| d["name"] == "example.com").unwrap();
     // www's address, the MX, the SRV, the TXT.
     assert_eq!(ex["resource_record_count"], 4, "{ex}");
-    // Deleting a resource frees its address.
+    // Deleting a resource keeps the reservation it made (terraform releases
+    // it next, issue 20); releasing it frees the address.
     assert_eq!(s.call(Some(&admin), "DELETE", &format!("dnsresources/{www_id}/"), &[]).await.status, 204);
+    assert_eq!(s.post(Some(&admin), "ipaddresses/?op=reserve", &[("ip", "10.60.0.11")]).await.status, 409);
+    assert_eq!(s.post(Some(&admin), "ipaddresses/?op=release", &[("ip", "10.60.0.11")]).await.status, 204);
     assert_eq!(s.post(Some(&admin), "ipaddresses/?op=reserve", &[("ip", "10.60.0.11")]).await.status, 200);
     assert_eq!(s.call(Some(&admin), "DELETE", &format!("dnsresources/{www_id}/"), &[]).await.status, 404);
 });

@@ -226,9 +226,9 @@ backend_tests!(subnets_ranges_reservations, |b| async move {
     assert_eq!(s.get(Some(&other), "ipaddresses/").await.json().as_array().unwrap().len(), 0);
     assert_eq!(s.get(Some(&other), "ipaddresses/?all=true").await.status, 403);
     assert_eq!(s.get(Some(&admin), "ipaddresses/?all=true").await.json().as_array().unwrap().len(), 2);
-    assert_eq!(s.post(Some(&other), "ipaddresses/?op=release", &[("ip", "10.20.0.50")]).await.status, 409);
+    assert_eq!(s.post(Some(&other), "ipaddresses/?op=release", &[("ip", "10.20.0.50")]).await.status, 400);
     assert_eq!(s.post(Some(&user), "ipaddresses/?op=release", &[("ip", "10.20.0.50")]).await.status, 204);
-    assert_eq!(s.post(Some(&user), "ipaddresses/?op=release", &[("ip", "10.20.0.50")]).await.status, 404);
+    assert_eq!(s.post(Some(&user), "ipaddresses/?op=release", &[("ip", "10.20.0.50")]).await.status, 400);
     let ips = s.get(Some(&user), &format!("subnets/{sid}/?op=ip_addresses")).await.json();
     assert_eq!(ips.as_array().unwrap().len(), 1);
     assert_eq!(ips[0]["user"], "user");

@@ -1,6 +1,7 @@
 //! The checked-in OpenAPI document (`openapi/openapi.yaml`) is exactly what
 //! the server generates and serves; regenerate it with
-//! `cargo run -p ironpool -- openapi > openapi/openapi.yaml`.
+//! `cargo run -p ironpool -- openapi > openapi/openapi.yaml` (or
+//! `UPDATE_OPENAPI=1 cargo test -p ironpool-region --test openapi`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
 
@@ -17,6 +18,11 @@ fn checked_in() -> String {
 #[test]
 fn checked_in_spec_matches_the_server() {
     let generated = openapi::yaml(&Registry::new(ironpool_region::api::handlers())).unwrap();
+    // Same output as the binary's `openapi` command, without building it.
+    if std::env::var_os("UPDATE_OPENAPI").is_some() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi/openapi.yaml");
+        std::fs::write(path, format!("{}\n", generated.trim_end())).unwrap();
+    }
     assert!(
         generated.trim_end() == checked_in().trim_end(),
         "openapi/openapi.yaml is stale: regenerate it with `cargo run -p ironpool -- openapi > openapi/openapi.yaml`"

@@ -173,9 +173,9 @@ pub struct Constraints<'a> {
     by_name: HashMap<&'a str, Vec<&'a str>>,
     pub storage: Vec<StorageSpec>,
     /// The `storage` value as submitted (for MAAS's no-match text).
-    pub storage_text: Option<&'a str>,
+    pub storage_text: Option<String>,
     pub interfaces: Vec<InterfaceSpec>,
-    pub interfaces_text: Option<&'a str>,
+    pub interfaces_text: Option<String>,
 }
 
 fn is_separator(b: u8) -> bool {
@@ -245,12 +245,14 @@ pub fn parse(pairs: &[(String, String)], mode: Mode) -> Result<Constraints<'_>, 
         interfaces: Vec::new(),
         interfaces_text: None,
     };
-    if let Some(s) = c.first("storage").filter(|s| !s.trim().is_empty()) {
-        c.storage = parse_storage(s)?;
+    // Repeated values (gomaasclient sends each list element as its own
+    // field) are one specification, joined with the grammar's separator.
+    if let Some(s) = c.joined("storage", ",") {
+        c.storage = parse_storage(&s)?;
         c.storage_text = Some(s);
     }
-    if let Some(s) = c.first("interfaces").filter(|s| !s.trim().is_empty()) {
-        c.interfaces = parse_interfaces(s)?;
+    if let Some(s) = c.joined("interfaces", ";") {
+        c.interfaces = parse_interfaces(&s)?;
         c.interfaces_text = Some(s);
     }
     for field in ["cpu_count", "mem", "cpu_speed"] {
@@ -268,6 +270,12 @@ impl<'a> Constraints<'a> {
     /// Every value of `name` as submitted.
     pub fn values(&self, name: &str) -> &[&'a str] {
         self.by_name.get(name).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// The non-blank values of `name` joined with `sep`; `None` if there are none.
+    pub fn joined(&self, name: &str, sep: &str) -> Option<String> {
+        let v: Vec<&str> = self.values(name).iter().map(|s| s.trim()).filter(|s| !s.is_empty()).collect();
+        (!v.is_empty()).then(|| v.join(sep))
     }
 
     pub fn first(&self, name: &str) -> Option<&'a str> {
@@ -406,6 +414,25 @@ mod tests {
 
     fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
         v.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    /// gomaasclient sends each element of `storage` / `interfaces` as its
+    /// own field: they make one specification, not just the first.
+    #[test]
+    fn repeated_storage_and_interfaces_join() {
+        let p = pairs(&[
+            ("storage", "root:32(ssd)"),
+            ("storage", "data:100"),
+            ("interfaces", "eth0:space=a"),
+            ("interfaces", " "),
+            ("interfaces", "eth1:space=b"),
+        ]);
+        let c = parse(&p, Mode::Allocate).unwrap();
+        assert_eq!(c.storage.len(), 2);
+        assert_eq!(c.storage[1].label.as_deref(), Some("data"));
+        assert_eq!(c.storage_text.as_deref(), Some("root:32(ssd),data:100"));
+        assert_eq!(c.interfaces.len(), 2);
+        assert_eq!(c.interfaces_text.as_deref(), Some("eth0:space=a;eth1:space=b"));
     }
 
     #[test]

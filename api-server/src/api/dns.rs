@@ -171,9 +171,9 @@ fn ttl(f: &dyn Form, field: &str) -> Result<Option<Option<i32>>> {
     }
 }
 
-/// Addresses separated by spaces or commas; blank is an empty list.
+/// Addresses separated by whitespace or commas; blank is an empty list.
 fn addresses(raw: &str, parse: impl Fn(&str) -> Result<IpAddr>) -> Result<Vec<IpAddr>> {
-    raw.split([' ', ',']).filter(|s| !s.is_empty()).map(parse).collect()
+    raw.split(|c: char| c == ',' || c.is_whitespace()).filter(|s| !s.is_empty()).map(parse).collect()
 }
 
 /// The trimmed value, `None` if absent or blank (clients blank optional
@@ -191,7 +191,7 @@ impl DomainInput {
             name: text(f, "name"),
             authoritative: f.flag("authoritative")?,
             ttl: ttl(f, "ttl")?,
-            forward_dns_servers: f.value("forward_dns_servers").map(|raw| addresses(raw, fwd)).transpose()?,
+            forward_dns_servers: f.joined("forward_dns_servers").map(|raw| addresses(&raw, fwd)).transpose()?,
         })
     }
 }
@@ -215,7 +215,7 @@ impl DnsResourceInput {
         Ok(DnsResourceInput {
             target: TargetInput::from_form(f),
             address_ttl: ttl(f, "address_ttl")?,
-            ip_addresses: f.value("ip_addresses").map(|raw| addresses(raw, ip)).transpose()?,
+            ip_addresses: f.joined("ip_addresses").map(|raw| addresses(&raw, ip)).transpose()?,
         })
     }
 }

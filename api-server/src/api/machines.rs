@@ -144,6 +144,13 @@ pub fn handlers() -> Vec<Handler> {
         Handler::new("NodesHandler", "nodes/", Access::Authenticated, "Manage the collection of all the nodes in the MAAS")
             .describe("Machines, devices and controllers together.")
             .action(Action::new(Method::Get, None, "List nodes", handler_fn!(list_nodes)).pages_itself().params(&[optional("id", "String", "Only these system_ids (repeatable).")]))
+            // MAAS serves it anonymously only; answered signed too, as machines/ does.
+            .action(
+                Action::new(Method::Get, Some("is_action_in_progress"), "MAC address of deploying or commissioning node", handler_fn!(is_action_in_progress))
+                .returns(Returns::AnyJson)
+                    .describe("Whether a node with this MAC address is commissioning or deploying (true or false).")
+                    .params(&[required("mac_address", "String", "The MAC address.")]),
+            )
             .action(
                 Action::new(Method::Get, Some("is_registered"), "MAC address registered", handler_fn!(is_registered))
                 .returns(Returns::AnyJson)
@@ -159,6 +166,13 @@ pub fn handlers() -> Vec<Handler> {
             .action(
                 Action::new(Method::Get, Some("is_registered"), "MAC address registered", handler_fn!(is_registered))
                 .returns(Returns::AnyJson)
+                    .params(&[required("mac_address", "String", "The MAC address.")]),
+            )
+            // MAAS defines it on AnonNodesHandler, which machines/ inherits.
+            .action(
+                Action::new(Method::Get, Some("is_action_in_progress"), "MAC address of deploying or commissioning node", handler_fn!(is_action_in_progress))
+                .returns(Returns::AnyJson)
+                    .describe("Whether a node with this MAC address is commissioning or deploying (true or false).")
                     .params(&[required("mac_address", "String", "The MAC address.")]),
             ),
         Handler::new("NodeHandler", "nodes/{system_id}/", Access::Authenticated, "Manage an individual node")
@@ -604,16 +618,10 @@ pub(crate) async fn is_action_in_progress(ctx: Ctx) -> Result<Reply> {
         .db()
         .run(move |c| {
             let ids: Vec<i64> = db::nodes::node_ids_with_macs(c, &[mac])?.into_iter().map(|(id, _)| id).collect();
-            Ok(db::nodes::by_ids(c, &ids)?.iter().any(|n| {
-                matches!(
-                    n.status,
-                    Status::Commissioning
-                        | Status::Deploying
-                        | Status::Testing
-                        | Status::DiskErasing
-                        | Status::Releasing
-                )
-            }))
+            // Exactly MAAS's two statuses (`api/nodes.py`).
+            Ok(db::nodes::by_ids(c, &ids)?
+                .iter()
+                .any(|n| matches!(n.status, Status::Commissioning | Status::Deploying)))
         })
         .await?;
     Ok(Reply::json(busy))

@@ -193,8 +193,14 @@ pub fn resource_update(c: &mut DbConn, r: &DnsResource) -> Result<()> {
 }
 
 /// Deletes a resource, its records and the address rows it owns.
+/// Deletes a resource and its links, keeping every address row: a
+/// reservation made through the resource stays the user's until released
+/// (terraform-provider-maas releases it after the delete; see
+/// `engine::dns::delete_resource`).
 pub fn resource_delete(c: &mut DbConn, id: i64) -> Result<()> {
-    unlink_ips(c, id)?;
+    diesel::delete(dns_resource_ips::table.filter(dns_resource_ips::dnsresource_id.eq(id)))
+        .execute(c)
+        .map_err(from_diesel)?;
     diesel::delete(dns_resources::table.find(id)).execute(c).map_err(from_diesel)?;
     Ok(())
 }

@@ -195,11 +195,11 @@ pub fn parse(pairs: &[(String, String)], mode: Mode) -> Result<Parsed> {
         }
     }
     r.storage = form.storage.clone();
-    if let Some(s) = form.storage_text {
+    if let Some(s) = &form.storage_text {
         r.resolved.insert("storage".into(), s.to_string());
     }
     r.interfaces = form.interfaces.clone();
-    if let Some(s) = form.interfaces_text {
+    if let Some(s) = &form.interfaces_text {
         r.resolved.insert("interfaces".into(), s.to_string());
     }
     for field in [

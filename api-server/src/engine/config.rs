@@ -110,6 +110,12 @@ const DEFS: &[Def] = &[
     d("tls_cert_expiration_notification_interval", Kind::Int { min: 1, max: 90 }),
     d("session_length", Kind::Int { min: 60, max: 31_536_000 }),
     d("auto_vlan_creation", Kind::Bool),
+    // Booleans MAAS 3.6 defaults to false (models/config.py); stored and
+    // served for clients that read or set them, not acted on yet.
+    d("allow_only_trusted_transfers", Kind::Bool),
+    d("enable_kernel_crash_dump", Kind::Bool),
+    d("force_v1_network_yaml", Kind::Bool),
+    d("prefer_v4_proxy", Kind::Bool),
     // Until package repositories exist these two are plain settings.
     d("main_archive", Kind::Url),
     d("ports_archive", Kind::Url),

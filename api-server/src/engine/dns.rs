@@ -386,6 +386,12 @@ pub fn update_resource(c: &mut DbConn, user: &User, r: &DnsResource, input: &Dns
     resource(c, r.id)
 }
 
+/// Deletes a resource; the addresses it reserved stay reserved to their
+/// user. MAAS up to 3.5 kept them and terraform-provider-maas's
+/// `maas_dns_record` relies on it (it releases each address after the
+/// delete and fails on an error); MAAS 3.6 deletes a reservation no
+/// interface and no other resource uses (LP:1901905), which breaks that
+/// provider, so Ironpool keeps the 3.5 behaviour.
 pub fn delete_resource(c: &mut DbConn, r: &DnsResource) -> Result<()> {
     db::dns::resource_delete(c, r.id)?;
     bump_serial(c)

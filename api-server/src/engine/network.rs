@@ -899,15 +899,24 @@ pub struct ReleaseInput {
 pub fn release(c: &mut DbConn, user: &User, input: &ReleaseInput) -> Result<()> {
     let ip = engine::ipam::parse_ip("ip", input.ip.as_deref().ok_or_else(|| Error::required("ip"))?)?;
     let force = input.force;
+    // Statuses and words are MAAS's (`api/ip_addresses.py`): clients such
+    // as terraform-provider-maas release addresses after deleting what used
+    // them and report MAAS's text verbatim.
     if force && !user.is_superuser {
-        return Err(Error::Forbidden("Only administrators can force-release an address.".into()));
+        return Err(Error::Forbidden("Force-releasing an IP address requires admin privileges.".into()));
     }
-    let a = db::network::address_by_ip(c, &ip.to_string())?.ok_or(Error::NotFound("IPAddress"))?;
-    if !force && (a.mode != "reserved" || a.user_id != Some(user.id)) {
-        return Err(Error::Conflict(format!(
-            "IP address {ip} is not a reservation of yours; an administrator can release it with force=true."
-        )));
-    }
+    let found = db::network::address_by_ip(c, &ip.to_string())?;
+    let a = match found {
+        Some(a) if force || (a.mode == "reserved" && a.user_id == Some(user.id)) => a,
+        _ if force => return Err(Error::BadRequest(format!("IP address {ip} does not exist."))),
+        _ => {
+            return Err(Error::BadRequest(format!(
+                "IP address {ip} does not exist, is not the correct type of address, or does not belong to the \
+                 requesting user.\nIf you are sure you want to release this address, use force=true as a MAAS \
+                 administrator."
+            )))
+        }
+    };
     if a.mode == "auto" {
         // Keep the link, drop only its address.
         db::network::address_set_ip(c, a.id, None)

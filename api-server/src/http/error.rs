@@ -7,7 +7,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::HttpResponse;
 
 use crate::error::Error;
-use crate::http::reply::{JSON_UTF8, TEXT_UTF8};
+use crate::http::reply::{JSON_UTF8, TEXT_PLAIN, TEXT_UTF8};
 
 pub fn status_of(e: &Error) -> StatusCode {
     match e {
@@ -42,7 +42,10 @@ pub fn to_response(e: &Error) -> HttpResponse {
             .to_string();
             b.content_type(JSON_UTF8).body(body)
         }
-        Error::MethodNotAllowed { allow } => b.insert_header((header::ALLOW, allow.join(", "))).finish(),
+        // Empty, as Django's 405, but labelled like every other answer.
+        Error::MethodNotAllowed { allow } => {
+            b.insert_header((header::ALLOW, allow.join(", "))).content_type(TEXT_PLAIN).finish()
+        }
         Error::OAuth(_) => b
             .insert_header((header::WWW_AUTHENTICATE, "OAuth realm=\"OAuth\""))
             .content_type(TEXT_UTF8)

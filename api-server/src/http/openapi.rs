@@ -185,7 +185,14 @@ fn operation(h: &Handler, a: &Action) -> utoipa::openapi::path::Operation {
                 )
                 .build(),
         ),
-        Returns::Nothing(c) => (c, ResponseBuilder::new().description("No body.").build()),
+        // Empty, but labelled `text/plain` as MAAS does (the CLI needs a type).
+        Returns::Nothing(c) => (
+            c,
+            ResponseBuilder::new()
+                .description("No body (Content-Type text/plain).")
+                .content("text/plain", json(ObjectBuilder::new().schema_type(Type::String).max_length(Some(0))))
+                .build(),
+        ),
     };
     op = op.response(code.to_string(), response);
     let text = || ContentBuilder::new().schema(Some(ObjectBuilder::new().schema_type(Type::String))).build();

@@ -63,13 +63,27 @@ pub trait Form {
         }
     }
 
-    /// Values of a list field, accepting both `name` and `name[]`, and
-    /// comma-separated values within each.
+    /// Values of a list field, accepting both `name` and `name[]`, repeated
+    /// (gomaasclient sends `k=a&k=b`), and comma- or space-separated values
+    /// within each (the maas CLI and MAAS's own forms).
     fn list(&self, name: &str) -> Vec<String> {
         let bracket = format!("{name}[]");
         let mut v: Vec<&str> = self.values(name);
         v.extend(self.values(&bracket));
-        v.iter().flat_map(|s| s.split(',')).map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+        v.iter()
+            .flat_map(|s| s.split(|c: char| c == ',' || c.is_whitespace()))
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Every value of a text field that holds a separated list (addresses),
+    /// joined with a space; `None` when the field is absent. MAAS reads
+    /// these with `getlist` and splits each value, so `dns_servers=a&dns_servers=b`
+    /// and `dns_servers=a b` mean the same; a lone blank value clears.
+    fn joined(&self, name: &str) -> Option<String> {
+        let v = self.values(name);
+        (!v.is_empty()).then(|| v.join(" "))
     }
 }
 

@@ -3,7 +3,9 @@
 //! MAAS's content types are part of the contract: JSON objects carry
 //! `application/json; charset=utf-8`, `describe/` carries exactly
 //! `application/json` (the MAAS CLI compares the whole header), and an empty
-//! body never carries a JSON type (python-libmaas would try to parse it).
+//! body never carries a JSON type (python-libmaas would try to parse it) but
+//! always carries one: the MAAS CLI reads Content-Type on every response and
+//! fails without it, and MAAS (piston's `rc.DELETED`) sends `text/plain`.
 
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
@@ -11,6 +13,8 @@ use serde_json::Value;
 
 pub const JSON_UTF8: &str = "application/json; charset=utf-8";
 pub const TEXT_UTF8: &str = "text/plain; charset=utf-8";
+/// What an empty body is labelled with: piston's exact header for 204.
+pub const TEXT_PLAIN: &str = "text/plain";
 
 #[derive(Debug)]
 pub enum Reply {
@@ -27,9 +31,9 @@ pub enum Reply {
     JsonBare(Value),
     /// A plain-text body (`OK`, `Accepted`).
     Text(StatusCode, String),
-    /// No body and no Content-Type (deletes: 204).
+    /// No body, `text/plain` (deletes: 204).
     NoContent,
-    /// An empty body with another status (file upload: 201).
+    /// An empty `text/plain` body with another status (file upload: 201).
     Empty(StatusCode),
     /// Raw bytes with their content type.
     Bytes(&'static str, Vec<u8>),
@@ -76,8 +80,8 @@ impl Reply {
             }
             Reply::JsonBare(v) => json_response(StatusCode::OK, "application/json", &v),
             Reply::Text(s, t) => HttpResponse::build(s).content_type(TEXT_UTF8).body(t),
-            Reply::NoContent => HttpResponse::NoContent().finish(),
-            Reply::Empty(s) => HttpResponse::build(s).finish(),
+            Reply::NoContent => empty(StatusCode::NO_CONTENT),
+            Reply::Empty(s) => empty(s),
             Reply::Bytes(ct, b) => HttpResponse::Ok().content_type(ct).body(b),
             Reply::File { content_type, file, len, wrap } => file_response(content_type, file, len, wrap),
         }
@@ -128,8 +132,125 @@ fn file_response(
     HttpResponse::Ok().content_type(content_type).body(actix_web::body::SizedStream::new(body_len, body.boxed_local()))
 }
 
+/// An empty body still says what it is (see the module doc).
+pub fn empty(status: StatusCode) -> HttpResponse {
+    HttpResponse::build(status).content_type(TEXT_PLAIN).finish()
+}
+
 fn json_response(status: StatusCode, ct: &'static str, v: &Value) -> HttpResponse {
     // Compact: MAAS pretty-prints, but no client cares and lists get large.
     let body = v.to_string().into_bytes();
     HttpResponse::build(status).content_type(ct).body(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Error;
+    use actix_web::http::header::CONTENT_TYPE;
+
+    /// One of each reply; the match makes a new variant fail to compile
+    /// here until it is added to the list.
+    fn every_reply() -> Vec<Reply> {
+        let file = || std::fs::File::open("Cargo.toml").unwrap();
+        let all = vec![
+            Reply::Json(serde_json::json!({})),
+            Reply::JsonStatus(StatusCode::CREATED, serde_json::json!({})),
+            Reply::JsonLinked(serde_json::json!([]), "<x>; rel=\"next\"".into()),
+            Reply::JsonBytes(b"[]".to_vec(), None),
+            Reply::JsonBare(serde_json::json!({})),
+            Reply::Text(StatusCode::OK, "OK".into()),
+            Reply::NoContent,
+            Reply::Empty(StatusCode::CREATED),
+            Reply::Bytes("application/octet-stream", vec![1]),
+            Reply::File { content_type: "application/octet-stream", file: file(), len: 1, wrap: None },
+        ];
+        for r in &all {
+            match r {
+                Reply::Json(_)
+                | Reply::JsonStatus(..)
+                | Reply::JsonLinked(..)
+                | Reply::JsonBytes(..)
+                | Reply::JsonBare(_)
+                | Reply::Text(..)
+                | Reply::NoContent
+                | Reply::Empty(_)
+                | Reply::Bytes(..)
+                | Reply::File { .. } => {}
+            }
+        }
+        all
+    }
+
+    fn every_error() -> Vec<Error> {
+        let all = vec![
+            Error::BadRequest("x".into()),
+            Error::Validation(Default::default()),
+            Error::Unauthorized("x".into()),
+            Error::OAuth("x".into()),
+            Error::Forbidden("x".into()),
+            Error::NotFound("Machine"),
+            Error::Conflict("x".into()),
+            Error::Gone("x".into()),
+            Error::Unavailable("x".into()),
+            Error::NotFoundText("x".into()),
+            Error::UnknownEndpoint("x".into()),
+            Error::UnrecognisedSignature { method: "GET".into(), op: "x".into() },
+            Error::MethodNotAllowed { allow: vec!["GET"] },
+            Error::PayloadTooLarge { limit: 1 },
+            Error::TooManyRequests { retry_after_secs: 1, message: "x".into() },
+            Error::RetryLater { retry_after_secs: 1, message: "x".into() },
+            Error::RequestTimeout,
+            Error::Internal("x".into()),
+        ];
+        for e in &all {
+            match e {
+                Error::BadRequest(_)
+                | Error::Validation(_)
+                | Error::Unauthorized(_)
+                | Error::OAuth(_)
+                | Error::Forbidden(_)
+                | Error::NotFound(_)
+                | Error::Conflict(_)
+                | Error::Gone(_)
+                | Error::Unavailable(_)
+                | Error::NotFoundText(_)
+                | Error::UnknownEndpoint(_)
+                | Error::UnrecognisedSignature { .. }
+                | Error::MethodNotAllowed { .. }
+                | Error::PayloadTooLarge { .. }
+                | Error::TooManyRequests { .. }
+                | Error::RetryLater { .. }
+                | Error::RequestTimeout
+                | Error::Internal(_) => {}
+            }
+        }
+        all
+    }
+
+    /// The MAAS CLI reads Content-Type on every response: no reply and no
+    /// error may go out without one, and an empty one is never JSON.
+    #[actix_web::test]
+    async fn every_reply_and_error_has_a_content_type() {
+        let errors = every_error();
+        let responses = every_reply()
+            .into_iter()
+            .map(|r| (format!("{r:?}"), r.into_response()))
+            .chain(errors.iter().map(|e| (format!("{e:?}"), crate::http::error::to_response(e))));
+        for (what, resp) in responses {
+            let ct = resp.headers().get(CONTENT_TYPE).unwrap_or_else(|| panic!("{what}: no Content-Type"));
+            let ct = ct.to_str().unwrap().to_string();
+            let body = actix_web::body::to_bytes(resp.into_body()).await.ok().unwrap();
+            if body.is_empty() {
+                assert!(!ct.contains("json"), "{what}: empty body labelled {ct}");
+            }
+        }
+    }
+
+    #[test]
+    fn deletes_are_204_text_plain_as_piston_sends() {
+        let r = Reply::NoContent.into_response();
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        assert_eq!(r.headers().get(CONTENT_TYPE).unwrap(), "text/plain");
+    }
 }

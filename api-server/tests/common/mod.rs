@@ -290,6 +290,16 @@ pub async fn read(r: reqwest::Response) -> Resp {
     let status = r.status().as_u16();
     let headers = r.headers().clone();
     let content_type = headers.get("content-type").map(|v| v.to_str().unwrap().to_string());
+    // Every test that reads a region answer checks this: the MAAS CLI reads
+    // Content-Type on every response and fails without one (issue 20).
+    if r.url().path().starts_with("/MAAS/") {
+        assert!(
+            content_type.is_some(),
+            "{} {} answered {status} without a Content-Type",
+            r.url().path(),
+            r.url().query().unwrap_or("")
+        );
+    }
     let body = r.text().await.unwrap();
     Resp { status, content_type, headers, body }
 }
