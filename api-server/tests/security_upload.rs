@@ -308,7 +308,13 @@ async fn failed_uploads_leave_no_spool_file() {
     let real = hex(&Sha256::digest(&content));
     assert!(!s.state.config.data_dir.join("images").join("sha256").join(&real).exists());
     // ...or an invalid name; and the same content accepted is in the store.
-    let r = post_body(&s, &admin, "boot-resources/", image(&[("name", "bad name"), ("architecture", "amd64/generic")], &content)).await;
+    let r = post_body(
+        &s,
+        &admin,
+        "boot-resources/",
+        image(&[("name", "bad name"), ("architecture", "amd64/generic")], &content),
+    )
+    .await;
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(spool_files(&s).is_empty());
     let fields = [("name", "custom/spooled"), ("architecture", "amd64/generic"), ("sha256", real.as_str())];

@@ -110,13 +110,8 @@ async fn read(req: &HttpRequest, payload: web::Payload, state: &AppState) -> Res
             params.extend_body(ct, &body)?;
         }
     }
-    let attempt = offered.or_else(|| {
-        if form_encoded {
-            http::oauth::from_pairs(&params.pairs()[query_len..])
-        } else {
-            None
-        }
-    });
+    let attempt =
+        offered.or_else(|| if form_encoded { http::oauth::from_pairs(&params.pairs()[query_len..]) } else { None });
     // OAuth signs the query, and a form body's fields; nothing else.
     let signed: Vec<(String, String)> = params.pairs().to_vec();
     let base = origin(req);

@@ -469,7 +469,11 @@ impl Collector {
         }
         if let Some(Current { name, filename, sink: Sink::Spool(w), .. }) = self.current.take() {
             let file = w.finish().await?;
-            self.files.push(FilePart { name, filename: filename.unwrap_or_default(), data: FileData::Spooled(std::sync::Arc::new(file)) });
+            self.files.push(FilePart {
+                name,
+                filename: filename.unwrap_or_default(),
+                data: FileData::Spooled(std::sync::Arc::new(file)),
+            });
         }
         Ok(())
     }
