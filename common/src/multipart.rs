@@ -90,7 +90,7 @@ enum State {
 }
 
 /// The incremental parser: [`Parser::push`] pieces of the body, take
-/// [`Parser::next`] events until it answers `None`, and after the last
+/// [`Parser::next_event`] events until it answers `None`, and after the last
 /// piece call [`Parser::finish`] and drain it again.
 pub struct Parser {
     /// `--boundary`
@@ -172,7 +172,7 @@ impl Parser {
 
     /// The next event, `Ok(None)` when more input is needed (or, after
     /// [`Parser::finish`], when the body was complete).
-    pub fn next(&mut self) -> Result<Option<Event<'_>>, MultipartError> {
+    pub fn next_event(&mut self) -> Result<Option<Event<'_>>, MultipartError> {
         loop {
             let rest = &self.buf[self.pos..];
             match self.state {
@@ -292,7 +292,7 @@ pub fn split(boundary: &str, body: &[u8]) -> Result<Vec<Part>, MultipartError> {
     p.push(body);
     p.finish();
     let mut parts: Vec<Part> = Vec::new();
-    while let Some(ev) = p.next()? {
+    while let Some(ev) = p.next_event()? {
         match ev {
             Event::Begin(h) => {
                 parts.push(Part { name: h.name, filename: h.filename, base64: h.base64, body: Vec::new() })
@@ -387,7 +387,7 @@ mod tests {
         let mut p = Parser::new(boundary)?;
         let mut parts: Vec<Part> = Vec::new();
         let mut take = |p: &mut Parser| -> Result<(), MultipartError> {
-            while let Some(ev) = p.next()? {
+            while let Some(ev) = p.next_event()? {
                 match ev {
                     Event::Begin(h) => {
                         parts.push(Part { name: h.name, filename: h.filename, base64: h.base64, body: Vec::new() })
@@ -445,11 +445,11 @@ mod tests {
     fn a_large_part_is_not_held() {
         let mut p = Parser::new("b").unwrap();
         p.push(b"--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"f\"\r\n\r\nzzzz");
-        assert!(matches!(p.next().unwrap(), Some(Event::Begin(h)) if h.filename.as_deref() == Some("f")));
+        assert!(matches!(p.next_event().unwrap(), Some(Event::Begin(h)) if h.filename.as_deref() == Some("f")));
         let mut out = 0;
         for _ in 0..100 {
             p.push(&[b'z'; 10_000]);
-            while let Some(ev) = p.next().unwrap() {
+            while let Some(ev) = p.next_event().unwrap() {
                 match ev {
                     Event::Data(d) => out += d.len(),
                     other => panic!("{other:?}"),
@@ -460,9 +460,9 @@ mod tests {
         assert_eq!(out, 1_000_000);
         p.push(b"\r\n--b--");
         p.finish();
-        assert_eq!(p.next().unwrap(), Some(Event::Data(&[b'z'; 4][..])));
-        assert_eq!(p.next().unwrap(), Some(Event::End));
-        assert_eq!(p.next().unwrap(), None);
+        assert_eq!(p.next_event().unwrap(), Some(Event::Data(&[b'z'; 4][..])));
+        assert_eq!(p.next_event().unwrap(), Some(Event::End));
+        assert_eq!(p.next_event().unwrap(), None);
         assert!(p.is_done());
     }
 }

@@ -252,7 +252,7 @@ impl Params {
         let mut parts = Collector::new(None, usize::MAX);
         parser.push(body);
         parser.finish();
-        while let Some(ev) = parser.next().map_err(malformed)? {
+        while let Some(ev) = parser.next_event().map_err(malformed)? {
             parts.event(ev)?;
         }
         parts.into_params(self);
@@ -309,7 +309,7 @@ impl StreamedMultipart {
     }
 
     async fn drain(&mut self) -> Result<()> {
-        while let Some(ev) = self.parser.next().map_err(malformed)? {
+        while let Some(ev) = self.parser.next_event().map_err(malformed)? {
             self.parts.event(ev)?;
             self.parts.write_pending().await?;
         }
@@ -331,7 +331,7 @@ enum Sink {
     Skip,
     Text(Vec<u8>),
     File(Vec<u8>),
-    Spool(SpoolWriter),
+    Spool(Box<SpoolWriter>),
 }
 
 struct Current {
@@ -392,7 +392,7 @@ impl Collector {
                     )));
                 }
                 self.spooled += 1;
-                (n, Sink::Spool(spool.create()?))
+                (n, Sink::Spool(Box::new(spool.create()?)))
             }
         };
         let base64 = base64.then(Base64::default);
@@ -468,7 +468,7 @@ impl Collector {
             return Ok(());
         }
         if let Some(Current { name, filename, sink: Sink::Spool(w), .. }) = self.current.take() {
-            let file = w.finish().await?;
+            let file = (*w).finish().await?;
             self.files.push(FilePart {
                 name,
                 filename: filename.unwrap_or_default(),
