@@ -17,6 +17,7 @@ pub mod http;
 pub mod rpc;
 pub mod server;
 pub mod sim;
+pub mod spool;
 pub mod tls;
 
 pub use config::RegionConfig;

@@ -64,6 +64,9 @@ pub fn state(config: RegionConfig) -> Result<Arc<AppState>> {
     engine::racks::write_secret_file(&config.data_dir, &rack_secret)?;
     let images = engine::image_store::ImageStore::new(&config.data_dir);
     let files = engine::files::store(&config.data_dir);
+    // Nothing is being uploaded yet: what is spooled was left by a crash.
+    let spool = crate::spool::Spool::new(&config.data_dir);
+    spool.sweep();
     let logins = engine::login_guard::LoginGuard::new(engine::login_guard::LoginLimits {
         max_failures: config.login_max_failures,
         failure_window: std::time::Duration::from_secs(config.login_failure_window_secs),
@@ -80,6 +83,7 @@ pub fn state(config: RegionConfig) -> Result<Arc<AppState>> {
         db,
         images,
         files,
+        spool,
         config,
         nonces: NonceCache::default(),
         power: Default::default(),

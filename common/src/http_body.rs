@@ -79,18 +79,52 @@ where
     S: Stream<Item = Result<Bytes, PayloadError>> + Unpin,
 {
     let declared = declared_length(headers);
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(ReadError::TooLarge { limit });
-    }
+    let mut pieces = Limited::new(headers, payload, limit)?;
     let mut body = Vec::with_capacity(declared.map_or(0, |n| n as usize));
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ReadError::of(&e))?;
-        if body.len() + chunk.len() > limit {
-            return Err(ReadError::TooLarge { limit });
-        }
-        body.extend_from_slice(&chunk);
+    while let Some(piece) = pieces.next().await {
+        body.extend_from_slice(&piece?);
     }
     Ok(body)
+}
+
+/// A body read piece by piece under a byte limit, for a reader that does
+/// not keep it whole (an upload parsed and written to disk as it arrives):
+/// refused at once when the declared length is over the limit, else as
+/// soon as the bytes that arrived are.
+pub struct Limited<'a, S> {
+    payload: &'a mut S,
+    limit: usize,
+    read: usize,
+}
+
+impl<'a, S> Limited<'a, S>
+where
+    S: Stream<Item = Result<Bytes, PayloadError>> + Unpin,
+{
+    pub fn new(headers: &HeaderMap, payload: &'a mut S, limit: usize) -> Result<Self, ReadError> {
+        if declared_length(headers).is_some_and(|n| n > limit as u64) {
+            return Err(ReadError::TooLarge { limit });
+        }
+        Ok(Limited { payload, limit, read: 0 })
+    }
+
+    /// The next piece; `None` at the end of the body.
+    pub async fn next(&mut self) -> Option<Result<Bytes, ReadError>> {
+        let piece = match self.payload.next().await? {
+            Ok(p) => p,
+            Err(e) => return Some(Err(ReadError::of(&e))),
+        };
+        if self.read + piece.len() > self.limit {
+            return Some(Err(ReadError::TooLarge { limit: self.limit }));
+        }
+        self.read += piece.len();
+        Some(Ok(piece))
+    }
+
+    /// Bytes read so far.
+    pub fn read(&self) -> usize {
+        self.read
+    }
 }
 
 /// The request payload, shared between the paced stream handlers read and

@@ -18,8 +18,8 @@ use crate::http::registry::{optional, required, Access, Action, Handler, Method,
 use crate::http::reply::Reply;
 use crate::http::Ctx;
 
-/// Inline (`content`) uploads are buffered whole by the body layer; larger
-/// images go through the chunked protocol, which streams to disk.
+/// Inline (`content`) uploads are spooled to disk as they arrive
+/// (`streams_files`); the chunked protocol streams to disk too.
 pub const MAX_INLINE_UPLOAD: usize = 1024 * 1024 * 1024;
 
 pub fn handlers() -> Vec<Handler> {
@@ -51,7 +51,8 @@ pub fn handlers() -> Vec<Handler> {
                         optional("size", "Int", "Size of the content in bytes (required without content)."),
                         optional("content", "File", "The image itself."),
                     ])
-                    .max_body(MAX_INLINE_UPLOAD),
+                    .max_body(MAX_INLINE_UPLOAD)
+                    .streams_files(),
             )
             .action(
                 Action::new(Method::Post, Some("import"), "Import the boot resources", handler_fn!(import))
@@ -189,11 +190,11 @@ async fn read(ctx: Ctx) -> Result<Reply> {
 
 async fn create(mut ctx: Ctx) -> Result<Reply> {
     ctx.admin()?;
-    let content = match ctx.params.take_files("content").as_mut_slice() {
-        [] => None,
-        [one] => Some(std::mem::take(&mut one.data)),
-        _ => return Err(Error::field("content", "Upload one content file.")),
-    };
+    let mut parts = ctx.params.take_files("content");
+    if parts.len() > 1 {
+        return Err(Error::field("content", "Upload one content file."));
+    }
+    let content = parts.pop().map(|p| p.into_spooled()).transpose()?;
     let p = &ctx.params;
     let size = match p.get_nonempty("size") {
         None => None,
@@ -273,7 +274,8 @@ fn keyring(ctx: &Ctx) -> Option<Vec<u8>> {
         .files()
         .iter()
         .find(|f| f.name == "keyring_data")
-        .map(|f| f.data.clone())
+        .and_then(|f| f.in_memory().ok())
+        .map(<[u8]>::to_vec)
         .or_else(|| ctx.params.get("keyring_data").map(|s| s.as_bytes().to_vec()))
 }
 

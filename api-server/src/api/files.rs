@@ -40,7 +40,8 @@ pub fn handlers() -> Vec<Handler> {
                 .returns(Returns::Nothing(201))
                 .describe("Multipart: a filename field and one file part. An existing file of that name is replaced.")
                 .params(&[required("filename", "String", "The file's name."), required("file", "File", "The content.")])
-                .max_body(MAX_UPLOAD),
+                .max_body(MAX_UPLOAD)
+                .streams_files(),
         )
         .action(Action::new(Method::Delete, None, "Delete a file", handler_fn!(delete_by_query)).params(&[required(
             "filename",
@@ -83,9 +84,9 @@ fn new_key() -> String {
     format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
 }
 
-/// The body layer buffers a multipart upload (bounded by [`MAX_UPLOAD`]);
-/// from here the content goes to disk, never into a database transaction
-/// (engine::files).
+/// The upload arrives as a spool file, written while the body was parsed
+/// (`streams_files`); the engine moves it into the content store, so the
+/// content is never in memory nor in a database transaction (engine::files).
 async fn add(mut ctx: Ctx) -> Result<Reply> {
     let user = ctx.user()?.clone();
     let filename = ctx.params.required("filename")?.to_string();
@@ -93,8 +94,8 @@ async fn add(mut ctx: Ctx) -> Result<Reply> {
         return Err(Error::BadRequest(format!("Exactly one file must be uploaded; got {}.", ctx.params.files().len())));
     }
     let name = ctx.params.files()[0].name.clone();
-    let content = ctx.params.take_files(&name).pop().map(|p| p.data).unwrap_or_default();
-    engine::files::put(ctx.db(), &ctx.state.files, user.id, filename, new_key(), content).await?;
+    let part = ctx.params.take_files(&name).pop().ok_or_else(|| Error::required("file"))?;
+    engine::files::put(ctx.db(), &ctx.state.files, user.id, filename, new_key(), part.into_spooled()?).await?;
     Ok(Reply::Empty(StatusCode::CREATED))
 }
 

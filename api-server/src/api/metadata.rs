@@ -81,30 +81,39 @@ struct Request {
     caller: NodeCaller,
 }
 
+/// Authenticates the caller, then reads the body. Credentials in the
+/// `Authorization` header or the query are verified before any body byte is
+/// read, and the body is then read under the node's limit (the anonymous
+/// one for a caller offering none). Only a form body comes first: OAuth
+/// signs its fields and it may carry the credentials itself, so it is read
+/// under the small form limit before they are checked.
 async fn read(req: &HttpRequest, payload: web::Payload, state: &AppState) -> Result<Request> {
-    let limit = http::router::limit_before_auth(req, &state.config, BODY_LIMIT);
-    let body = http::router::read_body_limited(payload, limit).await?;
+    let config = &state.config;
     let mut params = Params::default();
     params.extend_urlencoded(req.query_string().as_bytes());
     let query_len = params.pairs().len();
     let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let json = ct.is_some_and(|c| c.to_ascii_lowercase().contains("json"));
-    if !json {
-        params.extend_body(ct, &body)?;
-    }
     let form_encoded = ct.is_some_and(|c| c.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
-    let from_header = req
+    let offered = req
         .headers()
         .get_all(header::AUTHORIZATION)
         .filter_map(|v| v.to_str().ok())
         .filter_map(http::oauth::parse_header)
-        .last();
-    let attempt = from_header.or_else(|| {
-        let (q, b) = params.pairs().split_at(query_len);
-        http::oauth::from_pairs(q).or_else(|| if form_encoded { http::oauth::from_pairs(b) } else { None })
-    });
-    let signed: Vec<(String, String)> =
-        if form_encoded { params.pairs().to_vec() } else { params.pairs()[..query_len].to_vec() };
+        .last()
+        .or_else(|| http::oauth::from_pairs(&params.pairs()[..query_len]));
+    let mut body = Vec::new();
+    let mut payload = Some(payload);
+    if form_encoded {
+        if let Some(p) = payload.take() {
+            body = http::router::read_body(req, p, BODY_LIMIT.min(config.max_body_bytes)).await?;
+            params.extend_body(ct, &body)?;
+        }
+    }
+    let attempt =
+        offered.or_else(|| if form_encoded { http::oauth::from_pairs(&params.pairs()[query_len..]) } else { None });
+    // OAuth signs the query, and a form body's fields; nothing else.
+    let signed: Vec<(String, String)> = params.pairs().to_vec();
     let base = origin(req);
     let signed_req = http::oauth::SignedRequest {
         method: req.method().as_str(),
@@ -113,10 +122,20 @@ async fn read(req: &HttpRequest, payload: web::Payload, state: &AppState) -> Res
         params: &signed,
     };
     let policy = http::oauth::Policy {
-        window_secs: state.config.oauth_timestamp_window_secs,
-        reject_nonce_reuse: state.config.oauth_reject_nonce_reuse,
+        window_secs: config.oauth_timestamp_window_secs,
+        reject_nonce_reuse: config.oauth_reject_nonce_reuse,
     };
     let caller = http::oauth::verify_node(&state.db, &state.nonces, policy, attempt.as_ref(), &signed_req).await?;
+    if let Some(p) = payload.take() {
+        let limit = match caller {
+            NodeCaller::Node(_) => BODY_LIMIT,
+            NodeCaller::Anonymous => BODY_LIMIT.min(config.max_anonymous_body_bytes),
+        };
+        body = http::router::read_body(req, p, limit).await?;
+        if !json {
+            params.extend_body(ct, &body)?;
+        }
+    }
     params.remove_where(|k| k.starts_with("oauth_"));
     Ok(Request { params, body, caller })
 }
@@ -365,8 +384,8 @@ fn signal_input(p: &Params) -> Result<Signal> {
     let files = p
         .files()
         .iter()
-        .map(|f| (if f.name.is_empty() { f.filename.clone() } else { f.name.clone() }, f.data.clone()))
-        .collect();
+        .map(|f| Ok((if f.name.is_empty() { f.filename.clone() } else { f.name.clone() }, f.in_memory()?.to_vec())))
+        .collect::<Result<_>>()?;
     Ok(Signal {
         status,
         error: p.get("error").map(str::to_string),

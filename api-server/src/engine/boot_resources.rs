@@ -24,6 +24,7 @@ use crate::db::{Datastore, DbConn};
 use crate::engine;
 use crate::engine::image_store::{Appender, ImageStore};
 use crate::error::{Error, Result};
+use crate::spool::SpooledFile;
 
 /// MAAS's resource type codes.
 pub const SYNCED: i32 = 0;
@@ -120,7 +121,7 @@ fn check_name(name: &str) -> Result<()> {
 }
 
 /// What `POST boot-resources/` asks for.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct UploadInput {
     pub name: String,
     pub title: String,
@@ -130,15 +131,16 @@ pub struct UploadInput {
     pub base_image: String,
     pub sha256: Option<String>,
     pub size: Option<i64>,
-    /// Inline content; without it the file waits for chunked uploads.
-    pub content: Option<Vec<u8>>,
+    /// Inline content (spooled while it arrived, hashed); without it the
+    /// file waits for chunked uploads.
+    pub content: Option<SpooledFile>,
 }
 
 /// Creates an uploaded resource with one set holding one file. With inline
 /// content the content is checked (against `sha256`/`size` when given) and
 /// stored first, so the file is complete from the start; without it the
 /// file is incomplete until chunks arrive at its upload URL.
-pub async fn create(db: &Datastore, store: &ImageStore, input: UploadInput) -> Result<i64> {
+pub async fn create(db: &Datastore, store: &ImageStore, mut input: UploadInput) -> Result<i64> {
     check_name(&input.name)?;
     let (arch, sub) = parse_architecture(&input.architecture)?;
     let filetype = stored_filetype(if input.filetype.is_empty() { "tgz" } else { &input.filetype })?;
@@ -163,9 +165,9 @@ pub async fn create(db: &Datastore, store: &ImageStore, input: UploadInput) -> R
     }
     let (sha, size, complete) = match &input.content {
         Some(data) => {
-            let got = engine::image_store::sha256_hex(data);
+            let got = data.sha256().to_string();
             if let Some(size) = input.size {
-                if size as u64 != data.len() as u64 {
+                if size as u64 != data.len() {
                     return Err(Error::BadRequest(format!(
                         "Size mismatch: the content is {} bytes, the size given is {size}.",
                         data.len()
@@ -179,7 +181,7 @@ pub async fn create(db: &Datastore, store: &ImageStore, input: UploadInput) -> R
                     )));
                 }
             }
-            (got, data.len() as i64, true)
+            (got, i64::try_from(data.len()).map_err(Error::internal)?, true)
         }
         None => match (sha, input.size) {
             (Some(s), Some(n)) => (s, n, false),
@@ -195,8 +197,8 @@ pub async fn create(db: &Datastore, store: &ImageStore, input: UploadInput) -> R
             input.name, input.architecture
         )));
     }
-    if let Some(data) = &input.content {
-        store.put(&sha, data).await?;
+    if let Some(data) = input.content.take() {
+        store.adopt(data).await?;
     }
     let now = now();
     let title = if input.title.is_empty() { input.name.clone() } else { input.title.clone() };

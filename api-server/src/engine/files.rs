@@ -30,6 +30,7 @@ use crate::db::files::FileMeta;
 use crate::db::{self, Backend, Datastore};
 use crate::engine::image_store::{self, ImageStore};
 use crate::error::{Error, Result};
+use crate::spool::SpooledFile;
 
 /// Size of one `file_chunks` row.
 pub const CHUNK: usize = 1 << 20;
@@ -48,36 +49,34 @@ pub struct Content {
     pub len: u64,
 }
 
-fn chunk_count(len: usize) -> i64 {
-    len.div_ceil(CHUNK) as i64
+fn chunk_count(len: u64) -> i64 {
+    len.div_ceil(CHUNK as u64) as i64
 }
 
-/// Stores `data` as `filename` of `owner_id` (replacing a file of that name).
+/// Stores `content` (a spool file, hashed while it arrived) as `filename`
+/// of `owner_id`, replacing a file of that name. The spool file is renamed
+/// into the store; on PostgreSQL the shared copy is read from there in
+/// chunks, so the content is never whole in memory.
 pub async fn put(
     db: &Datastore,
     store: &ImageStore,
     owner_id: i64,
     filename: String,
     key: String,
-    data: Vec<u8>,
+    content: SpooledFile,
 ) -> Result<()> {
-    // Hashing 512 MiB takes seconds: off the executor.
-    let (data, sha) = tokio::task::spawn_blocking(move || {
-        let sha = image_store::sha256_hex(&data);
-        (data, sha)
-    })
-    .await
-    .map_err(Error::internal)?;
-    let size = data.len() as i64;
+    let sha = content.sha256().to_string();
+    let len = content.len();
+    let size = i64::try_from(len).map_err(Error::internal)?;
     let orphans = {
         let _guard = store.lock(&sha).await;
-        store.put_locked(&sha, &data).await?;
+        store.adopt_locked(content).await?;
         let mut attempts = 0;
         loop {
-            copy_to_db(db, &sha, &data).await?;
+            copy_to_db(db, store, &sha, len).await?;
             let (sha2, filename, key) = (sha.clone(), filename.clone(), key.clone());
             let pg = db.backend() == Backend::Postgres;
-            let want = chunk_count(data.len());
+            let want = chunk_count(len);
             let done = db
                 .write(move |c| {
                     if pg {
@@ -101,8 +100,11 @@ pub async fn put(
     Ok(())
 }
 
-/// On PostgreSQL, the shared copy of `data` for the other regions.
-async fn copy_to_db(db: &Datastore, sha: &str, data: &[u8]) -> Result<()> {
+/// On PostgreSQL, the shared copy of the store's content `sha` (`len`
+/// bytes) for the other regions, read from the store one chunk at a time.
+/// The caller holds the hash's lock, so the content stays in place.
+async fn copy_to_db(db: &Datastore, store: &ImageStore, sha: &str, len: u64) -> Result<()> {
+    use tokio::io::AsyncReadExt;
     if db.backend() != Backend::Postgres {
         return Ok(());
     }
@@ -110,12 +112,16 @@ async fn copy_to_db(db: &Datastore, sha: &str, data: &[u8]) -> Result<()> {
         let sha = sha.to_string();
         db.run(move |c| db::files::chunk_count(c, &sha)).await?
     };
-    if have == chunk_count(data.len()) {
+    let want = chunk_count(len);
+    if have == want {
         return Ok(());
     }
-    for (seq, piece) in data.chunks(CHUNK).enumerate() {
-        let (sha, piece) = (sha.to_string(), piece.to_vec());
-        let seq = i32::try_from(seq).map_err(Error::internal)?;
+    let path = store.path(sha).ok_or_else(|| Error::Internal(format!("stored content {sha} vanished")))?;
+    let mut file = tokio::fs::File::open(&path).await.map_err(Error::internal)?;
+    for seq in 0..want {
+        let mut piece = Vec::with_capacity(CHUNK);
+        (&mut file).take(CHUNK as u64).read_to_end(&mut piece).await.map_err(Error::internal)?;
+        let (sha, seq) = (sha.to_string(), i32::try_from(seq).map_err(Error::internal)?);
         // One short transaction per chunk: no writer waits for the whole upload.
         db.write(move |c| db::files::put_chunk(c, &sha, seq, &piece)).await?;
     }
@@ -198,7 +204,7 @@ async fn fetch_from_db(db: &Datastore, store: &ImageStore, sha: &str, size: i64)
     }
     use tokio::io::AsyncWriteExt;
     let mut out = store.open_partial(sha, true).await?;
-    let n = chunk_count(usize::try_from(size).map_err(Error::internal)?);
+    let n = chunk_count(u64::try_from(size).map_err(Error::internal)?);
     for seq in 0..n {
         let (sha2, seq) = (sha.to_string(), i32::try_from(seq).map_err(Error::internal)?);
         let piece = db.run(move |c| db::files::chunk(c, &sha2, seq)).await?;
@@ -225,7 +231,7 @@ async fn move_one(db: &Datastore, store: &ImageStore, id: i64) -> Result<()> {
     .map_err(Error::internal)?;
     let _guard = store.lock(&sha).await;
     store.put_locked(&sha, &data).await?;
-    copy_to_db(db, &sha, &data).await?;
+    copy_to_db(db, store, &sha, data.len() as u64).await?;
     let size = data.len() as i64;
     let sha2 = sha.clone();
     db.write(move |c| {

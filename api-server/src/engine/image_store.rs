@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::error::{Error, Result};
+use crate::spool::SpooledFile;
 
 /// The directory of complete files (and their `.partial` siblings).
 pub fn store_dir(data_dir: &Path) -> PathBuf {
@@ -165,6 +166,29 @@ impl ImageStore {
         f.flush().await.map_err(Error::internal)?;
         drop(f);
         self.finish(sha256, data.len() as u64).await
+    }
+
+    /// Stores content that arrived in a spool file, by renaming it into
+    /// place (no copy): the spool computed its SHA-256 while writing it, in
+    /// this process, so it is not read again. Content the store already has
+    /// is kept and the spool file removed.
+    pub async fn adopt(&self, content: SpooledFile) -> Result<()> {
+        let sha = content.sha256().to_string();
+        let _guard = self.lock(&sha).await;
+        self.adopt_locked(content).await
+    }
+
+    /// [`Self::adopt`] for a caller already holding the hash's lock.
+    pub async fn adopt_locked(&self, content: SpooledFile) -> Result<()> {
+        let sha = content.sha256().to_string();
+        if !valid_sha256(&sha) {
+            return Err(Error::Internal(format!("a spool file's hash is not a SHA-256: {sha}")));
+        }
+        if self.path(&sha).is_some() {
+            return Ok(()); // dropping `content` removes the spool file
+        }
+        self.ensure_dir().await?;
+        content.rename_to(&self.dir.join(&sha)).await
     }
 
     /// Removes a partial file. For callers already holding the hash's lock.

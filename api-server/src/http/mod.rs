@@ -46,6 +46,8 @@ pub struct AppState {
     pub images: engine::image_store::ImageStore,
     /// `files/` contents on disk under the data dir (engine::files).
     pub files: engine::image_store::ImageStore,
+    /// Where streamed uploads are written while they arrive.
+    pub spool: crate::spool::Spool,
     /// The boot-resource importer (one import at a time).
     pub importer: Arc<engine::image_import::Importer>,
     /// Failed password logins per username and source address.

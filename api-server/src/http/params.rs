@@ -6,16 +6,49 @@
 //! JSON objects (early OpenAPI SDKs), or no body at all. Handlers see only
 //! [`Params`] and never care which one arrived.
 
-use base64::Engine as _;
+use ironpool_common::multipart::{Event, Parser, PartHead};
 
 use crate::error::{Error, Result};
+use crate::spool::{Spool, SpoolWriter, SpooledFile};
 
 /// A file part of a multipart body.
 #[derive(Debug, Clone)]
 pub struct FilePart {
     pub name: String,
     pub filename: String,
-    pub data: Vec<u8>,
+    pub data: FileData,
+}
+
+/// Where a file part's content is: in memory (small bodies), or in a spool
+/// file for actions that stream their uploads (`Action::streams_files`).
+/// A spool file is shared by clones of the parameters (handlers clone them
+/// into blocking closures) and removed when the last one goes.
+#[derive(Debug, Clone)]
+pub enum FileData {
+    Memory(Vec<u8>),
+    Spooled(std::sync::Arc<SpooledFile>),
+}
+
+impl FilePart {
+    /// The content of a part held in memory: every action that does not
+    /// stream its uploads gets its parts in memory (the dispatcher reads
+    /// back any it spooled before it knew the action).
+    pub fn in_memory(&self) -> Result<&[u8]> {
+        match &self.data {
+            FileData::Memory(v) => Ok(v),
+            FileData::Spooled(_) => Err(Error::Internal(format!("file part '{}' was spooled", self.name))),
+        }
+    }
+
+    /// The spool file of an action that streams its uploads (the
+    /// dispatcher spools every file part of those).
+    pub fn into_spooled(self) -> Result<SpooledFile> {
+        match self.data {
+            FileData::Spooled(f) => std::sync::Arc::try_unwrap(f)
+                .map_err(|_| Error::Internal(format!("file part '{}' is still shared", self.name))),
+            FileData::Memory(_) => Err(Error::Internal(format!("file part '{}' was not spooled", self.name))),
+        }
+    }
 }
 
 /// Decoded parameters in arrival order; repeated names form lists.
@@ -229,29 +262,298 @@ impl Params {
     }
 
     fn extend_multipart(&mut self, boundary: &str, body: &[u8]) -> Result<()> {
-        for part in split_multipart(boundary, body)? {
-            let Some(name) = part.name else {
-                // The degenerate "empty" body python-libmaas sends on DELETE has
-                // one headerless part; it carries nothing.
-                continue;
-            };
-            let data = if part.base64 {
-                decode_base64_lenient(&part.body).map_err(|_| {
-                    Error::BadRequest(format!("Part '{name}' claims base64 transfer encoding but is not valid base64."))
-                })?
-            } else {
-                part.body
-            };
-            match part.filename {
-                Some(filename) => self.files.push(FilePart { name, filename, data }),
-                None => {
-                    let value = String::from_utf8(data)
-                        .map_err(|_| Error::BadRequest(format!("Field '{name}' is not valid UTF-8 text.")))?;
-                    self.pairs.push((name, value));
-                }
+        let mut parser = Parser::new(boundary).map_err(malformed)?;
+        let mut parts = Collector::new(None, usize::MAX);
+        parser.push(body);
+        parser.finish();
+        while let Some(ev) = parser.next_event().map_err(malformed)? {
+            parts.event(ev)?;
+        }
+        parts.into_params(self);
+        Ok(())
+    }
+
+    /// Reads back into memory the file parts spooled for a body whose
+    /// action turned out (from an `op` inside the body) not to stream its
+    /// uploads; its body limit, checked before, bounds them.
+    pub async fn unspool(&mut self) -> Result<()> {
+        for f in self.files.iter_mut() {
+            if let FileData::Spooled(_) = &f.data {
+                let FileData::Spooled(s) = std::mem::replace(&mut f.data, FileData::Memory(Vec::new())) else {
+                    continue;
+                };
+                f.data = FileData::Memory(s.read().await?);
             }
         }
         Ok(())
+    }
+}
+
+fn malformed(e: ironpool_common::multipart::MultipartError) -> Error {
+    Error::BadRequest(e.to_string())
+}
+
+/// File parts one streamed body may spool: the uploads that stream take one.
+pub const MAX_SPOOLED_FILES: usize = 16;
+
+/// A multipart body parsed as it arrives (actions that stream their
+/// uploads): text fields are kept (at most `fields_limit` bytes of them),
+/// file parts are decoded into spool files as their bytes come, so memory
+/// holds a network read and a header block at most, whatever the upload's
+/// size. Dropping it (a failed request) removes what it spooled.
+pub struct StreamedMultipart {
+    parser: Parser,
+    parts: Collector,
+}
+
+impl StreamedMultipart {
+    pub fn new(content_type: &str, spool: Spool, fields_limit: usize) -> Result<StreamedMultipart> {
+        let boundary = content_type_param(content_type, "boundary")
+            .ok_or_else(|| Error::BadRequest("multipart/form-data body without a boundary parameter.".into()))?;
+        Ok(StreamedMultipart {
+            parser: Parser::new(&boundary).map_err(malformed)?,
+            parts: Collector::new(Some(spool), fields_limit),
+        })
+    }
+
+    /// Takes the next piece of the body.
+    pub async fn push(&mut self, piece: &[u8]) -> Result<()> {
+        self.parser.push(piece);
+        self.drain().await
+    }
+
+    async fn drain(&mut self) -> Result<()> {
+        while let Some(ev) = self.parser.next_event().map_err(malformed)? {
+            self.parts.event(ev)?;
+            self.parts.write_pending().await?;
+        }
+        Ok(())
+    }
+
+    /// The body ended: the fields and files go into `params`.
+    pub async fn finish(mut self, params: &mut Params) -> Result<()> {
+        self.parser.finish();
+        self.drain().await?;
+        self.parts.into_params(params);
+        Ok(())
+    }
+}
+
+/// Where the current part goes.
+enum Sink {
+    /// A part without a name (python-libmaas's degenerate empty body).
+    Skip,
+    Text(Vec<u8>),
+    File(Vec<u8>),
+    Spool(Box<SpoolWriter>),
+}
+
+struct Current {
+    name: String,
+    filename: Option<String>,
+    base64: Option<Base64>,
+    sink: Sink,
+    ended: bool,
+}
+
+/// Turns parser events into fields and file parts.
+struct Collector {
+    spool: Option<Spool>,
+    /// Bytes of text fields still allowed (a streamed body's fields stay
+    /// small; its bulk is files).
+    fields_left: usize,
+    fields_limit: usize,
+    current: Option<Current>,
+    /// Decoded bytes for the current spool file, written by `write_pending`.
+    pending: Vec<u8>,
+    spooled: usize,
+    pairs: Vec<(String, String)>,
+    files: Vec<FilePart>,
+}
+
+impl Collector {
+    fn new(spool: Option<Spool>, fields_limit: usize) -> Collector {
+        Collector {
+            spool,
+            fields_left: fields_limit,
+            fields_limit,
+            current: None,
+            pending: Vec::new(),
+            spooled: 0,
+            pairs: Vec::new(),
+            files: Vec::new(),
+        }
+    }
+
+    fn event(&mut self, ev: Event<'_>) -> Result<()> {
+        match ev {
+            Event::Begin(head) => self.begin(head),
+            Event::Data(d) => self.data(d),
+            Event::End => self.end(),
+        }
+    }
+
+    fn begin(&mut self, head: PartHead) -> Result<()> {
+        let PartHead { name, filename, base64 } = head;
+        let (name, sink) = match (name, &filename, &self.spool) {
+            (None, _, _) => (String::new(), Sink::Skip),
+            (Some(n), None, _) => (n, Sink::Text(Vec::new())),
+            (Some(n), Some(_), None) => (n, Sink::File(Vec::new())),
+            (Some(n), Some(_), Some(spool)) => {
+                if self.spooled == MAX_SPOOLED_FILES {
+                    return Err(Error::BadRequest(format!(
+                        "Too many file parts: an upload takes at most {MAX_SPOOLED_FILES}."
+                    )));
+                }
+                self.spooled += 1;
+                (n, Sink::Spool(Box::new(spool.create()?)))
+            }
+        };
+        let base64 = base64.then(Base64::default);
+        self.current = Some(Current { name, filename, base64, sink, ended: false });
+        Ok(())
+    }
+
+    fn data(&mut self, raw: &[u8]) -> Result<()> {
+        let Some(cur) = self.current.as_mut() else { return Ok(()) };
+        let out = match &mut cur.sink {
+            Sink::Skip => return Ok(()),
+            Sink::Text(v) => {
+                let len = v.len();
+                decode_into(cur.base64.as_mut(), &cur.name, raw, v)?;
+                let grew = v.len() - len;
+                if grew > self.fields_left {
+                    return Err(Error::BadRequest(format!(
+                        "The fields of this upload are longer than {} bytes; send large values as file parts.",
+                        self.fields_limit
+                    )));
+                }
+                self.fields_left -= grew;
+                return Ok(());
+            }
+            Sink::File(v) => v,
+            Sink::Spool(_) => &mut self.pending,
+        };
+        decode_into(cur.base64.as_mut(), &cur.name, raw, out)
+    }
+
+    fn end(&mut self) -> Result<()> {
+        let Some(cur) = self.current.as_mut() else { return Ok(()) };
+        if let Some(b64) = cur.base64.take() {
+            let out = match &mut cur.sink {
+                Sink::Skip => None,
+                Sink::Text(v) | Sink::File(v) => Some(v),
+                Sink::Spool(_) => Some(&mut self.pending),
+            };
+            if let Some(out) = out {
+                b64.finish(out).map_err(|()| invalid_base64(&cur.name))?;
+            }
+        }
+        cur.ended = true;
+        if matches!(cur.sink, Sink::Spool(_)) {
+            return Ok(()); // write_pending finishes it
+        }
+        let Some(cur) = self.current.take() else { return Ok(()) };
+        match cur.sink {
+            Sink::Text(v) => {
+                let value = String::from_utf8(v)
+                    .map_err(|_| Error::BadRequest(format!("Field '{}' is not valid UTF-8 text.", cur.name)))?;
+                self.pairs.push((cur.name, value));
+            }
+            Sink::File(v) => self.files.push(FilePart {
+                name: cur.name,
+                filename: cur.filename.unwrap_or_default(),
+                data: FileData::Memory(v),
+            }),
+            Sink::Skip | Sink::Spool(_) => {}
+        }
+        Ok(())
+    }
+
+    /// Writes the decoded bytes of the current spooled part, and finishes
+    /// its spool file once the part has ended.
+    async fn write_pending(&mut self) -> Result<()> {
+        let Some(Current { sink: Sink::Spool(w), ended, .. }) = self.current.as_mut() else { return Ok(()) };
+        if !self.pending.is_empty() {
+            w.write(&self.pending).await?;
+            self.pending.clear();
+        }
+        if !*ended {
+            return Ok(());
+        }
+        if let Some(Current { name, filename, sink: Sink::Spool(w), .. }) = self.current.take() {
+            let file = (*w).finish().await?;
+            self.files.push(FilePart {
+                name,
+                filename: filename.unwrap_or_default(),
+                data: FileData::Spooled(std::sync::Arc::new(file)),
+            });
+        }
+        Ok(())
+    }
+
+    fn into_params(self, params: &mut Params) {
+        params.pairs.extend(self.pairs);
+        params.files.extend(self.files);
+    }
+}
+
+fn invalid_base64(name: &str) -> Error {
+    Error::BadRequest(format!("Part '{name}' claims base64 transfer encoding but is not valid base64."))
+}
+
+fn decode_into(b64: Option<&mut Base64>, name: &str, raw: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    match b64 {
+        Some(d) => d.feed(raw, out).map_err(|()| invalid_base64(name)),
+        None => {
+            out.extend_from_slice(raw);
+            Ok(())
+        }
+    }
+}
+
+/// Base64 as MIME writes it (wrapped lines, possibly missing padding),
+/// decoded as it arrives: whitespace is skipped, whole quads are decoded at
+/// once, and only a quad's remainder (or a padded last quad) is held.
+#[derive(Default)]
+struct Base64 {
+    held: Vec<u8>,
+}
+
+impl Base64 {
+    fn engine() -> base64::engine::GeneralPurpose {
+        base64::engine::GeneralPurpose::new(
+            &base64::alphabet::STANDARD,
+            base64::engine::GeneralPurposeConfig::new()
+                .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+        )
+    }
+
+    fn feed(&mut self, data: &[u8], out: &mut Vec<u8>) -> std::result::Result<(), ()> {
+        use base64::Engine as _;
+        self.held.extend(data.iter().copied().filter(|b| !b.is_ascii_whitespace()));
+        // Padding ends the data: decode up to its quad and hold that quad,
+        // after which nothing may follow.
+        let whole = match memchr::memchr(b'=', &self.held) {
+            Some(p) => p / 4 * 4,
+            None => self.held.len() / 4 * 4,
+        };
+        if whole > 0 {
+            Self::engine().decode_vec(&self.held[..whole], out).map_err(|_| ())?;
+            self.held.drain(..whole);
+        }
+        if self.held.contains(&b'=') && self.held.len() > 4 {
+            return Err(());
+        }
+        Ok(())
+    }
+
+    fn finish(self, out: &mut Vec<u8>) -> std::result::Result<(), ()> {
+        use base64::Engine as _;
+        if self.held.is_empty() {
+            return Ok(());
+        }
+        Self::engine().decode_vec(&self.held, out).map(|_| ()).map_err(|_| ())
     }
 }
 
@@ -282,25 +584,10 @@ pub fn content_type_param(header: &str, param: &str) -> Option<String> {
     })
 }
 
-/// Base64 as MIME writes it: wrapped lines, possibly missing padding.
-fn decode_base64_lenient(data: &[u8]) -> std::result::Result<Vec<u8>, base64::DecodeError> {
-    let compact: Vec<u8> = data.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
-    base64::engine::GeneralPurpose::new(
-        &base64::alphabet::STANDARD,
-        base64::engine::GeneralPurposeConfig::new()
-            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
-    )
-    .decode(compact)
-}
-
 /// Parts one multipart body may have, and bytes of MIME headers per part
 /// (the splitter lives in `ironpool_common::multipart`, where the fuzzer
 /// reaches it without building the region).
 pub use ironpool_common::multipart::{MAX_PARTS, MAX_PART_HEADER_BYTES};
-
-fn split_multipart(boundary: &str, body: &[u8]) -> Result<Vec<ironpool_common::multipart::Part>> {
-    ironpool_common::multipart::split(boundary, body).map_err(|e| Error::BadRequest(e.to_string()))
-}
 
 #[cfg(test)]
 mod tests {
@@ -312,7 +599,7 @@ mod tests {
         let mut p = Params::default();
         p.extend_body(Some("multipart/form-data; boundary=\"===============42==\""), body.as_bytes()).unwrap();
         assert_eq!(p.get("key"), Some("hello"));
-        assert_eq!(p.files()[0].data, vec![0, 1, 2]);
+        assert_eq!(p.files()[0].in_memory().unwrap(), [0, 1, 2]);
     }
 
     #[test]

@@ -120,6 +120,10 @@ pub struct Action {
     /// The action reads an `application/octet-stream` body itself, streaming
     /// (`Ctx::body`), instead of having it buffered and decoded.
     pub raw_body: bool,
+    /// The action takes uploads as multipart file parts and gets them as
+    /// spool files written while the body arrives
+    /// (`params::FileData::Spooled`), never whole in memory.
+    pub streams_files: bool,
 }
 
 impl Action {
@@ -135,6 +139,7 @@ impl Action {
             pages_itself: false,
             returns: None,
             raw_body: false,
+            streams_files: false,
         }
     }
 
@@ -160,6 +165,11 @@ impl Action {
 
     pub fn raw_body(mut self) -> Self {
         self.raw_body = true;
+        self
+    }
+
+    pub fn streams_files(mut self) -> Self {
+        self.streams_files = true;
         self
     }
 

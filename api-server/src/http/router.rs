@@ -1,12 +1,11 @@
 //! The entry point: normalises the path, routes it through the API registries (authenticating and decoding parameters) or to a mounted router, and renders the reply or error.
 
-use crate::config::RegionConfig;
 use crate::error::{Error, Result};
 use crate::http::error;
 use crate::http::oauth;
 use crate::http::openapi;
 use crate::http::paging;
-use crate::http::params::Params;
+use crate::http::params::{Params, StreamedMultipart};
 use crate::http::registry;
 use crate::http::registry::{Access, Action, Method, Registry, API_PREFIX};
 use crate::http::reply::Reply;
@@ -72,30 +71,9 @@ pub async fn read_body_limited(mut payload: web::Payload, limit: usize) -> Resul
     http_body::read_limited(&header::HeaderMap::new(), &mut payload, limit).await.map_err(read_error)
 }
 
-/// The body limit for a router that authenticates only after reading the
-/// body (the metadata API): `limit` for a caller that offers OAuth
-/// credentials in the header or query, the form limit for a form body
-/// (which may carry them), the anonymous limit for anyone else.
-pub fn limit_before_auth(req: &HttpRequest, config: &RegionConfig, limit: usize) -> usize {
-    let offered = req.headers().contains_key(header::AUTHORIZATION)
-        || url::form_urlencoded::parse(req.query_string().as_bytes()).any(|(k, _)| k.starts_with("oauth_"));
-    let form = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|c| c.trim_start().to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
-    if offered {
-        limit
-    } else if form {
-        limit.min(config.max_body_bytes)
-    } else {
-        limit.min(config.max_anonymous_body_bytes)
-    }
-}
-
 /// Like [`read_body_limited`], and refuses at once a body whose declared
 /// length is over the limit.
-async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<Vec<u8>> {
+pub async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<Vec<u8>> {
     http_body::read_limited(req.headers(), &mut payload, limit).await.map_err(read_error)
 }
 
@@ -277,10 +255,24 @@ async fn api(
     let limit = candidates.iter().map(|a| limit_of(a)).max().unwrap_or(config.max_anonymous_body_bytes);
 
     // Raw uploads (boot-resource chunks) stream to disk in their handler
-    // instead of being buffered here.
+    // instead of being buffered here; multipart uploads of actions that
+    // stream files are parsed as they arrive, their file parts written to
+    // spool files (under the same limit, pace and part caps).
     let streams = is_raw && candidates.iter().any(|a| a.raw_body);
+    let spools = mime.as_deref() == Some("multipart/form-data") && candidates.iter().any(|a| a.streams_files);
     let raw_body = match payload.take() {
         Some(p) if streams => Some(p),
+        Some(mut p) if spools => {
+            let mut upload =
+                StreamedMultipart::new(content_type.unwrap_or_default(), state.spool.clone(), config.max_body_bytes)?;
+            let mut pieces = http_body::Limited::new(req.headers(), &mut p, limit).map_err(read_error)?;
+            while let Some(piece) = pieces.next().await {
+                upload.push(&piece.map_err(read_error)?).await?;
+            }
+            body_len = pieces.read();
+            upload.finish(&mut params).await?;
+            None
+        }
         Some(p) => {
             let body = read_body(req, p, limit).await?;
             body_len = body.len();
@@ -299,6 +291,11 @@ async fn api(
     if body_len > limit_of(action) {
         // The op came with the body, and that action takes less.
         return Err(Error::PayloadTooLarge { limit: limit_of(action) });
+    }
+    if spools && !action.streams_files {
+        // The op came with the body and names an action that wants its
+        // files in memory; they fit its limit (checked just above).
+        params.unspool().await?;
     }
 
     params.remove_where(|k| k == "op" || k.starts_with("oauth_"));
