@@ -286,6 +286,16 @@ async fn fixtures(s: &TestServer, admin: &ApiKey, alice: &ApiKey) -> (Fixtures, 
     // No rack controller is registered in this test: the rack paths name one
     // that does not exist, which still shows who is refused before the lookup.
     f.set("rackcontrollers", "system_id", "norack");
+    // Both placeholders follow the literal `license-key`.
+    made(
+        s,
+        admin,
+        "license-keys/",
+        &[("distro_series", "windows/win2016"), ("license_key", "ABCDE-12345-FGHIJ-67890-KLMNO")],
+    )
+    .await;
+    f.set("license-key", "osystem", "windows");
+    f.set("license-key", "distro_series", "win2016");
     (f, sid)
 }
 

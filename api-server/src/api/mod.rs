@@ -9,6 +9,7 @@ pub mod dns;
 pub mod events;
 pub mod files;
 pub mod interfaces;
+pub mod license_keys;
 pub mod maas;
 pub mod machines;
 pub mod metadata;
@@ -51,5 +52,6 @@ pub fn handlers() -> Vec<Handler> {
     all.extend(dns::handlers());
     all.extend(racks::handlers());
     all.extend(boot_resources::handlers());
+    all.extend(license_keys::handlers());
     all
 }

@@ -16,6 +16,7 @@ pub mod dns;
 pub mod event;
 pub mod file;
 pub mod interface;
+pub mod license_key;
 pub mod machine;
 pub mod network;
 pub mod notification;

@@ -15,6 +15,7 @@ pub mod events;
 pub mod files;
 pub mod interfaces;
 pub mod jobs;
+pub mod license_keys;
 pub mod metadata;
 pub mod network;
 pub mod nodes;

@@ -517,6 +517,14 @@ tables! {
         ts -> BigInt,
     }
 
+    license_keys (osystem, distro_series) {
+        osystem -> Text,
+        distro_series -> Text,
+        license_key -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+
     script_results (id) {
         id -> BigInt,
         node_id -> BigInt,
@@ -608,5 +616,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     boot_source_selections,
     node_tokens,
     oauth_nonces,
+    license_keys,
     script_results,
 );

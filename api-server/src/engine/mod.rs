@@ -23,6 +23,7 @@ pub mod image_store;
 pub mod interfaces;
 pub mod ipam;
 pub mod jobs;
+pub mod license_keys;
 pub mod lifecycle;
 pub mod login_guard;
 pub mod metadata;
