@@ -12,6 +12,7 @@ pub mod interfaces;
 pub mod maas;
 pub mod machines;
 pub mod metadata;
+pub mod metrics;
 pub mod network;
 pub mod notifications;
 pub mod places;
