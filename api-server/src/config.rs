@@ -90,6 +90,24 @@ pub struct RegionConfig {
     /// first start. Regions sharing a PostgreSQL database must point at
     /// copies of one file.
     pub secrets_key_file: Option<PathBuf>,
+    /// Who may read `/metrics` (and `/MAAS/metrics`).
+    pub metrics_access: MetricsAccess,
+}
+
+/// Who may scrape the region's metrics. MAAS serves `/MAAS/metrics` to
+/// anyone; the default here is loopback only, because the region's port is
+/// also reachable from every booting machine's network and the series name
+/// rack system_ids and the machine counts. A Prometheus on another host
+/// needs `metrics_access = "any"` (behind a firewall) or a local proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricsAccess {
+    /// Not served (404).
+    Off,
+    /// Served to 127.0.0.0/8 and ::1 only; others get a 403 that says how to open it.
+    Loopback,
+    /// Served to anyone, unauthenticated, as MAAS does.
+    Any,
 }
 
 impl RegionConfig {
@@ -125,6 +143,7 @@ impl RegionConfig {
             tls_key: None,
             tls_names: Vec::new(),
             secrets_key_file: None,
+            metrics_access: MetricsAccess::Loopback,
         }
     }
 

@@ -14,6 +14,7 @@ pub mod dns;
 pub mod engine;
 pub mod error;
 pub mod http;
+pub mod metrics;
 pub mod rpc;
 pub mod server;
 pub mod sim;

@@ -78,6 +78,7 @@ pub fn state(config: RegionConfig) -> Result<Arc<AppState>> {
         window: std::time::Duration::from_secs(config.enlist_window_secs),
     });
     Ok(Arc::new(AppState {
+        metrics: crate::metrics::Metrics::new()?,
         logins,
         enlistments,
         db,
@@ -99,9 +100,11 @@ pub fn state(config: RegionConfig) -> Result<Arc<AppState>> {
 /// rack link, the metadata API, every other `/MAAS/` page).
 pub fn routes() -> Routes {
     let mounts = vec![
-        Mount { prefix: ironpool_common::rack_link::RPC_PREFIX, run: rack_rpc },
-        Mount { prefix: api::metadata::PREFIX, run: metadata },
-        Mount { prefix: "", run: site },
+        Mount { prefix: ironpool_common::rack_link::RPC_PREFIX, name: "rack_link", run: rack_rpc },
+        Mount { prefix: api::metadata::PREFIX, name: "metadata", run: metadata },
+        Mount { prefix: api::metrics::PATH, name: "metrics", run: metrics },
+        Mount { prefix: api::metrics::MAAS_PATH, name: "metrics", run: metrics },
+        Mount { prefix: "", name: "site", run: site },
     ];
     Routes { registry: Registry::new(api::handlers()), registry_v1: Registry::new(api::v1::handlers()), mounts }
 }
@@ -122,6 +125,15 @@ fn metadata(
     rel: String,
 ) -> LocalBoxFuture<'static, HttpResponse> {
     Box::pin(async move { http::router::respond(api::metadata::route(&req, payload, state, &rel).await) })
+}
+
+fn metrics(
+    req: HttpRequest,
+    _payload: web::Payload,
+    state: Arc<AppState>,
+    rest: String,
+) -> LocalBoxFuture<'static, HttpResponse> {
+    Box::pin(async move { http::router::respond(api::metrics::route(&req, state, &rest).await) })
 }
 
 /// Site pages get the whole path (`/MAAS/api/version/`, `/MAAS/accounts/…`).

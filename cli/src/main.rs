@@ -98,6 +98,19 @@ enum Command {
     },
     /// Apply database migrations and exit.
     Migrate,
+    /// Copy the SQLite database into FILE, consistently, while the region
+    /// runs. Keep the secrets key with it: the backup is useless without it.
+    /// (PostgreSQL: pg_dump, see docs/operations.md.)
+    Backup { file: std::path::PathBuf },
+    /// Put a backup made by `ironpool backup` in place as the database.
+    /// Stop the region first; the secrets key saved with the backup must be
+    /// at --secrets-key-file (default <data-dir>/secrets.key).
+    Restore {
+        file: std::path::PathBuf,
+        /// Replace an existing database.
+        #[arg(long)]
+        force: bool,
+    },
     /// Create an administrator account, like `maas createadmin`.
     Createadmin {
         #[arg(long)]
@@ -156,7 +169,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging(&settings.log);
+    init_logging(&settings.log, settings.log_format);
     if let Command::Openapi { json } = cli.command {
         let registry = ironpool_region::http::registry::Registry::new(ironpool_region::api::handlers());
         let doc = if json {
@@ -246,15 +259,17 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(filter: &str) {
+fn init_logging(filter: &str, format: settings::LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
     use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        // One JSON object a line, fields flattened beside `message`, for
+        // log collectors; never coloured.
+        settings::LogFormat::Json => builder.json().flatten_event(true).with_ansi(false).init(),
+        settings::LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
 }
 
 fn run(command: Command, config: RegionConfig) -> anyhow::Result<()> {
@@ -308,6 +323,34 @@ fn run(command: Command, config: RegionConfig) -> anyhow::Result<()> {
                 [format!("SHA256 Fingerprint={}", id.fingerprint), format!("certificate: {}", id.cert_path.display())]
                     .into_iter(),
             )
+        }
+        Command::Backup { file } => {
+            db::backup::sqlite_backup(&config.database_url, &file)?;
+            println!("Backed up {} to {}.", redact_url(&config.database_url), file.display());
+            println!(
+                "Keep a copy of the secrets key {} with it: without that key the backup's BMC passwords \
+                 and API keys cannot be read, and a region will not start on it.",
+                config.secrets_key_path().display()
+            );
+            Ok(())
+        }
+        Command::Restore { file, force } => {
+            db::backup::sqlite_restore(&file, &config.database_url, force)?;
+            println!("Restored {} as {}.", file.display(), redact_url(&config.database_url));
+            let key = config.secrets_key_path();
+            if key.exists() {
+                println!(
+                    "The region will use the secrets key {}: it must be the key saved with this backup.",
+                    key.display()
+                );
+            } else {
+                println!(
+                    "Put the secrets key saved with this backup at {} (or pass --secrets-key-file) \
+                     before starting the region.",
+                    key.display()
+                );
+            }
+            Ok(())
         }
         Command::Migrate => {
             ironpool_region::data_dir::secure(&config.data_dir, &config.database_url)?;

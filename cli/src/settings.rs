@@ -40,6 +40,19 @@ pub struct CommonArgs {
     /// Regions sharing one PostgreSQL database need copies of one file.
     #[arg(long, global = true, env = "IRONPOOL_SECRETS_KEY_FILE")]
     pub secrets_key_file: Option<PathBuf>,
+    /// Log lines as text (default) or JSON objects, one a line (for a log
+    /// collector).
+    #[arg(long, global = true, env = "IRONPOOL_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+/// How log lines are written.
+#[derive(clap::ValueEnum, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 /// The TOML file. Unknown keys are an error, so a typo is not silently ignored.
@@ -83,11 +96,16 @@ pub struct FileConfig {
     pub secrets_key_file: Option<PathBuf>,
     /// tracing filter, e.g. `info` or `ironpool=debug` (RUST_LOG wins).
     pub log: Option<String>,
+    /// `text` or `json` (`--log-format` wins).
+    pub log_format: Option<LogFormat>,
+    /// Who may read `/metrics`: `loopback` (default), `any` or `off`.
+    pub metrics_access: Option<ironpool_region::config::MetricsAccess>,
 }
 
 pub struct Settings {
     pub region: RegionConfig,
     pub log: String,
+    pub log_format: LogFormat,
 }
 
 impl Settings {
@@ -173,8 +191,15 @@ impl Settings {
         if let Some(v) = file.tls_names {
             region.tls_names = v;
         }
+        if let Some(v) = file.metrics_access {
+            region.metrics_access = v;
+        }
         region.secrets_key_file = args.secrets_key_file.clone().or(file.secrets_key_file);
-        Settings { region, log: file.log.unwrap_or_else(|| "info".into()) }
+        Settings {
+            region,
+            log: file.log.unwrap_or_else(|| "info".into()),
+            log_format: args.log_format.or(file.log_format).unwrap_or_default(),
+        }
     }
 }
 
@@ -202,7 +227,21 @@ mod tests {
             tls_cert: None,
             tls_key: None,
             secrets_key_file: None,
+            log_format: None,
         }
+    }
+
+    #[test]
+    fn log_format_and_metrics_access_from_the_file_flag_wins() {
+        let file: FileConfig = toml::from_str("log_format = \"json\"\nmetrics_access = \"any\"").unwrap();
+        let s = Settings::merge(&args(), file, false);
+        assert_eq!(s.log_format, LogFormat::Json);
+        assert_eq!(s.region.metrics_access, ironpool_region::config::MetricsAccess::Any);
+        let file: FileConfig = toml::from_str("log_format = \"json\"").unwrap();
+        let s = Settings::merge(&CommonArgs { log_format: Some(LogFormat::Text), ..args() }, file, false);
+        assert_eq!(s.log_format, LogFormat::Text);
+        assert_eq!(s.region.metrics_access, ironpool_region::config::MetricsAccess::Loopback);
+        assert!(toml::from_str::<FileConfig>("metrics_access = \"everyone\"").is_err());
     }
 
     #[test]

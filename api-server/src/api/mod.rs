@@ -13,6 +13,7 @@ pub mod license_keys;
 pub mod maas;
 pub mod machines;
 pub mod metadata;
+pub mod metrics;
 pub mod network;
 pub mod notifications;
 pub mod places;

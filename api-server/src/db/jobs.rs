@@ -167,3 +167,16 @@ pub fn pending_node_ids(c: &mut DbConn, kind: &str) -> Result<Vec<i64>> {
         .load(c)
         .map_err(from_diesel)
 }
+
+/// The queue's depth at `now`: pending jobs, those of them already due,
+/// and when the longest-waiting due job became due (`/metrics`).
+pub fn queue_depth(c: &mut DbConn, now: NaiveDateTime) -> Result<(i64, i64, Option<NaiveDateTime>)> {
+    let pending = jobs::table.filter(jobs::state.eq("pending")).count().get_result(c).map_err(from_diesel)?;
+    let (due, oldest): (i64, Option<NaiveDateTime>) = jobs::table
+        .filter(jobs::state.eq("pending"))
+        .filter(jobs::run_after.le(now))
+        .select((diesel::dsl::count_star(), diesel::dsl::min(jobs::run_after)))
+        .get_result(c)
+        .map_err(from_diesel)?;
+    Ok((pending, due, oldest))
+}

@@ -8,6 +8,7 @@
 //! Database errors become [`error::Error`] here and nowhere else.
 
 pub mod at_rest;
+pub mod backup;
 pub mod boot_resources;
 pub mod config;
 pub mod dns;
@@ -32,6 +33,8 @@ pub mod tokens;
 pub mod types;
 pub mod users;
 
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
@@ -285,6 +288,38 @@ pub struct Datastore {
     /// Encrypts and decrypts the secret columns ([`secrets`]); current on
     /// the thread while [`Datastore::run`] and friends run a closure.
     key: secrets::SecretsKey,
+    /// Calls waiting for a pooled connection right now (`/metrics`): r2d2
+    /// does not count its waiters, so [`Datastore::run`] does, with one
+    /// atomic add and subtract around the wait.
+    waiting: Arc<AtomicI64>,
+}
+
+/// The pool's occupancy at one moment, for `/metrics`.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolStatus {
+    /// Connections open (in use plus idle).
+    pub open: u32,
+    pub idle: u32,
+    pub max: u32,
+    /// Calls waiting for a connection.
+    pub waiting: i64,
+}
+
+/// Counts a call as waiting for a connection until dropped (also when the
+/// wait ends in an error).
+struct Waiting<'a>(&'a AtomicI64);
+
+impl<'a> Waiting<'a> {
+    fn enter(counter: &'a AtomicI64) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Waiting(counter)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Datastore {
@@ -310,7 +345,7 @@ impl Datastore {
             .connection_customizer(Box::new(Customizer { busy_timeout: options.busy_timeout }))
             .build(Manager { target, backend })
             .map_err(|e| Error::Internal(format!("cannot open the database pool: {e}")))?;
-        Ok(Datastore { pool, backend, key })
+        Ok(Datastore { pool, backend, key, waiting: Arc::default() })
     }
 
     /// The key of the secret columns.
@@ -322,6 +357,17 @@ impl Datastore {
         self.backend
     }
 
+    /// How full the pool is, and how many calls wait for it.
+    pub fn pool_status(&self) -> PoolStatus {
+        let st = self.pool.state();
+        PoolStatus {
+            open: st.connections,
+            idle: st.idle_connections,
+            max: self.pool.max_size(),
+            waiting: self.waiting.load(Ordering::Relaxed),
+        }
+    }
+
     /// Runs blocking database work on tokio's blocking pool.
     pub async fn run<T, F>(&self, f: F) -> Result<T, Error>
     where
@@ -330,9 +376,13 @@ impl Datastore {
     {
         let pool = self.pool.clone();
         let key = self.key.clone();
+        let waiting = self.waiting.clone();
         tokio::task::spawn_blocking(move || {
             let _key = secrets::KeyScope::enter(&key);
-            let mut conn = pool.get().map_err(|e| pool_error(e, pool.max_size()))?;
+            let wait = Waiting::enter(&waiting);
+            let got = pool.get();
+            drop(wait);
+            let mut conn = got.map_err(|e| pool_error(e, pool.max_size()))?;
             f(&mut conn)
         })
         .await

@@ -484,3 +484,14 @@ pub fn ids_with_bmc(c: &mut DbConn, node_type: NodeType) -> Result<Vec<i64>> {
         .load(c)
         .map_err(from_diesel)
 }
+
+/// How many nodes of `node_type` are in each status, in one GROUP BY
+/// (what `/metrics` shows at each scrape, however many machines there are).
+pub fn count_by_status(c: &mut DbConn, node_type: NodeType) -> Result<Vec<(Status, i64)>> {
+    nodes::table
+        .filter(nodes::node_type.eq(node_type))
+        .group_by(nodes::status)
+        .select((nodes::status, diesel::dsl::count_star()))
+        .load(c)
+        .map_err(from_diesel)
+}

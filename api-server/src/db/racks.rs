@@ -282,3 +282,13 @@ pub fn set_interface(c: &mut DbConn, id: i64, name: &str, vlan_id: Option<i64>) 
         .map_err(from_diesel)?;
     Ok(())
 }
+
+/// Every registered rack's system_id and when it last synced (`/metrics`).
+pub fn last_seen_all(c: &mut DbConn) -> Result<Vec<(String, NaiveDateTime)>> {
+    rack_controllers::table
+        .inner_join(nodes::table)
+        .select((nodes::system_id, rack_controllers::last_seen))
+        .order(nodes::system_id)
+        .load(c)
+        .map_err(from_diesel)
+}

@@ -54,6 +54,8 @@ pub struct AppState {
     pub logins: engine::login_guard::LoginGuard,
     /// Anonymous enlistments per source address and in total.
     pub enlistments: engine::rate_limit::EnlistGuard,
+    /// The Prometheus series `/metrics` serves.
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// Everything an action gets: the caller, the decoded parameters, the state.

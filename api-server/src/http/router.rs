@@ -10,6 +10,7 @@ use crate::http::registry;
 use crate::http::registry::{Access, Action, Method, Registry, API_PREFIX};
 use crate::http::reply::Reply;
 use crate::http::{AppState, Ctx};
+use crate::metrics::RouteLabel;
 use actix_web::http::header;
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use ironpool_common::http_body::{self, ReadError};
@@ -25,6 +26,8 @@ pub type MountFn =
 /// A [`MountFn`] at a path prefix; the first matching mount wins.
 pub struct Mount {
     pub prefix: &'static str,
+    /// The router's name in the request metrics (`handler` label).
+    pub name: &'static str,
     pub run: MountFn,
 }
 
@@ -105,9 +108,12 @@ pub async fn entry(
         resp.headers_mut().insert(header::VARY, header::HeaderValue::from_static("Authorization"));
         return resp;
     }
-    let mount = routes.mounts.iter().find_map(|m| path.strip_prefix(m.prefix).map(|rel| (m.run, rel.to_string())));
+    let mount = routes.mounts.iter().find_map(|m| path.strip_prefix(m.prefix).map(|rel| (m, rel.to_string())));
     match mount {
-        Some((run, rel)) => run(req, payload, state, rel).await,
+        Some((m, rel)) => {
+            req.extensions_mut().insert(RouteLabel { handler: m.name, action: "-" });
+            (m.run)(req, payload, state, rel).await
+        }
         None => error::to_response(&Error::UnknownEndpoint(path)),
     }
 }
@@ -125,6 +131,7 @@ async fn api(
     rel: &str,
 ) -> Result<Reply> {
     if Arc::ptr_eq(&registry, &v2) && matches!(rel, "openapi.yaml" | "openapi.json") {
+        req.extensions_mut().insert(RouteLabel { handler: "openapi", action: "read" });
         // Anonymous, generated from the same table as routing and describe/.
         return match req.method().as_str() {
             "GET" if rel == "openapi.yaml" => {
@@ -135,6 +142,7 @@ async fn api(
         };
     }
     if rel == "describe/" && Arc::ptr_eq(&registry, &v2) {
+        req.extensions_mut().insert(RouteLabel { handler: "describe", action: "read" });
         // Anonymous; signed requests are accepted and their signature ignored.
         return match req.method().as_str() {
             "GET" => Ok(Reply::JsonBare(v2.describe(&origin_of(req)))),
@@ -143,6 +151,10 @@ async fn api(
     }
     let route = registry.route(rel).ok_or_else(|| Error::UnknownEndpoint(full_path.to_string()))?;
     let handlers: Vec<&registry::Handler> = route.auth.iter().chain(route.anon.iter()).copied().collect();
+    if let Some(h) = handlers.first() {
+        // Refined to the handler and action once they are chosen.
+        req.extensions_mut().insert(RouteLabel { handler: h.name, action: "-" });
+    }
     let method = Method::parse(req.method().as_str()).ok_or_else(|| allowed(&handlers))?;
     let config = &state.config;
 
@@ -230,6 +242,7 @@ async fn api(
     if let Some(u) = &user {
         req.extensions_mut().insert(LoggedUser(u.username.clone()));
     }
+    req.extensions_mut().insert(RouteLabel { handler: handler.name, action: "-" });
     if !handler.actions.iter().any(|a| a.method == method) {
         return Err(allowed(&[handler]));
     }
@@ -288,6 +301,7 @@ async fn api(
         .iter()
         .find(|a| a.method == method && a.op == op.as_deref())
         .ok_or_else(|| unrecognised(method, &op))?;
+    req.extensions_mut().insert(RouteLabel { handler: handler.name, action: action_label(action) });
     if body_len > limit_of(action) {
         // The op came with the body, and that action takes less.
         return Err(Error::PayloadTooLarge { limit: limit_of(action) });
@@ -313,6 +327,17 @@ async fn api(
         Some(p) => p.apply(reply, &format!("{origin}{full_path}"), req.query_string()),
         None => reply,
     })
+}
+
+/// An action's name in the metrics: its op, else its CRUD verb.
+fn action_label(action: &Action) -> &'static str {
+    match (action.op, action.method) {
+        (Some(op), _) => op,
+        (None, Method::Get) => "read",
+        (None, Method::Post) => "create",
+        (None, Method::Put) => "update",
+        (None, Method::Delete) => "delete",
+    }
 }
 
 /// The op a request names: the `op-<name>` path suffix, else the first `op`
@@ -341,8 +366,10 @@ fn allowed(handlers: &[&registry::Handler]) -> Error {
 pub struct LoggedUser(pub String);
 
 /// Logs one line per request: method, path (never the query, which may carry
-/// OAuth parameters), status, latency and user. Headers and bodies are never
-/// logged, so secrets are not either.
+/// OAuth parameters), status, latency and user, and records the request in
+/// the metrics under its routed handler and action (never the path, whose
+/// values are unbounded). Headers and bodies are never logged, so secrets
+/// are not either.
 pub async fn log_request(
     req: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
@@ -351,13 +378,18 @@ pub async fn log_request(
     let method = req.method().to_string();
     let path = req.path().to_string();
     let res = next.call(req).await?;
+    let elapsed = start.elapsed().as_secs_f64();
     let user = res.request().extensions().get::<LoggedUser>().map(|u| u.0.clone()).unwrap_or_else(|| "-".into());
+    let route = res.request().extensions().get::<RouteLabel>().copied().unwrap_or(RouteLabel::UNROUTED);
+    if let Some(state) = res.request().app_data::<web::Data<AppState>>() {
+        state.metrics.observe(route, res.status().as_u16(), elapsed);
+    }
     tracing::info!(
         target: "ironpool::http",
         %method,
         %path,
         status = res.status().as_u16(),
-        latency_ms = start.elapsed().as_secs_f64() * 1000.0,
+        latency_ms = elapsed * 1000.0,
         %user,
         "request"
     );
