@@ -703,16 +703,7 @@ async fn add_signed_source(s: &TestServer, admin: &ApiKey, url: &str, keyring: K
         Keyring::File(p) => form.text("keyring_filename", p.to_str().unwrap().to_string()),
         Keyring::Data(d) => form.part("keyring_data", reqwest::multipart::Part::bytes(d).file_name("keyring_data")),
     };
-    let r = read(
-        client()
-            .post(s.api("boot-sources/"))
-            .header("authorization", admin.plaintext())
-            .multipart(form)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let r = post_form_as(s.api("boot-sources/"), admin, form).await;
     assert_eq!(r.status, 201, "{}", r.body);
     let id = r.json()["id"].as_i64().unwrap();
     select_jammy_noble(s, admin, id).await;

@@ -12,16 +12,7 @@ async fn upload(s: &TestServer, key: &ApiKey, name: &str, data: &[u8]) -> Resp {
     let form = reqwest::multipart::Form::new()
         .text("filename", name.to_string())
         .part("file", reqwest::multipart::Part::bytes(data.to_vec()).file_name("file"));
-    read(
-        client()
-            .post(s.api("files/?op="))
-            .header("authorization", key.plaintext())
-            .multipart(form)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
+    post_form_as(s.api("files/?op="), key, form).await
 }
 
 backend_tests!(files, |b| async move {
@@ -30,7 +21,7 @@ backend_tests!(files, |b| async move {
     let other = s.user("other", false).await;
     let r = upload(&s, &juju, "model1-provider-state", b"state: 1\n").await;
     assert_eq!(r.status, 201, "{}", r.body);
-    assert_eq!(r.content_type, None);
+    assert_eq!(r.content_type.as_deref(), Some("text/plain"));
     assert!(r.body.is_empty());
     upload(&s, &juju, "model1-tools/x.tgz", &[0, 1, 2, 255]).await;
     upload(&s, &juju, "model2-provider-state", b"other model").await;

@@ -27,16 +27,7 @@ async fn md(s: &TestServer, method: &str, who: Option<&ApiKey>, rel: &str) -> Re
 
 async fn signal_failed(s: &TestServer, who: &ApiKey, why: &str) -> Resp {
     let form = reqwest::multipart::Form::new().text("status", "FAILED").text("error", why.to_string());
-    read(
-        client()
-            .post(md_url(s, "latest/?op=signal"))
-            .header("Authorization", who.plaintext())
-            .multipart(form)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
+    post_form_as(md_url(s, "latest/?op=signal"), who, form).await
 }
 
 async fn webhook(s: &TestServer, who: &ApiKey, sid: &str, ev: serde_json::Value) -> Resp {
@@ -156,29 +147,11 @@ backend_tests!(each_phase_has_its_own_token, |b| async move {
     // The running environment keeps its token from commissioning into
     // testing (it signals the change itself)...
     let form = reqwest::multipart::Form::new().text("status", "TESTING");
-    let r = read(
-        client()
-            .post(md_url(&s, "latest/?op=signal"))
-            .header("Authorization", commissioning.plaintext())
-            .multipart(form)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let r = post_form_as(md_url(&s, "latest/?op=signal"), &commissioning, form).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(status_of(&s, &admin, &sid).await, "Testing");
     let form = reqwest::multipart::Form::new().text("status", "OK");
-    let r = read(
-        client()
-            .post(md_url(&s, "latest/?op=signal"))
-            .header("Authorization", commissioning.plaintext())
-            .multipart(form)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let r = post_form_as(md_url(&s, "latest/?op=signal"), &commissioning, form).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(status_of(&s, &admin, &sid).await, "Ready");
     // ... and loses it when the phase ends.
@@ -261,16 +234,7 @@ backend_tests!(enlistment_fetches_its_preseed_by_system_id_only_while_enlisting,
     let c = parse_preseed(&r.body).unwrap().credentials.unwrap();
     let token = ApiKey { consumer: c.consumer_key, token: c.token_key, secret: c.token_secret };
     let form = reqwest::multipart::Form::new().text("status", "OK");
-    let r = read(
-        client()
-            .post(md_url(&s, "latest/?op=signal"))
-            .header("Authorization", token.plaintext())
-            .multipart(form)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let r = post_form_as(md_url(&s, "latest/?op=signal"), &token, form).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(status_of(&s, &admin, &sid).await, "New");
     // Enlistment over: its token is gone, and commissioning (a new phase)

@@ -425,16 +425,7 @@ async fn metadata_authenticates_before_the_body() {
         .text("name", "00-upload-test")
         .text("exit_status", "0")
         .part("00-upload-test.out", reqwest::multipart::Part::bytes(output).file_name("00-upload-test.out"));
-    let r = read(
-        client()
-            .post(format!("{}/MAAS/metadata/latest/?op=signal", s.origin))
-            .header("authorization", node.plaintext())
-            .multipart(form)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let r = post_form_as(format!("{}/MAAS/metadata/latest/?op=signal", s.origin), &node, form).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let sid2 = sid.clone();
     let results = s

@@ -286,6 +286,12 @@ impl TestServer {
     }
 }
 
+/// POSTs a multipart form to `url`, signed with `key`'s PLAINTEXT
+/// credentials (the shape MAAS clients use for file parts).
+pub async fn post_form_as(url: impl reqwest::IntoUrl, key: &ApiKey, form: reqwest::multipart::Form) -> Resp {
+    read(client().post(url).header("authorization", key.plaintext()).multipart(form).send().await.unwrap()).await
+}
+
 pub async fn read(r: reqwest::Response) -> Resp {
     let status = r.status().as_u16();
     let headers = r.headers().clone();
