@@ -63,6 +63,7 @@ pub fn state(config: RegionConfig) -> Result<Arc<AppState>> {
     };
     engine::racks::write_secret_file(&config.data_dir, &rack_secret)?;
     let images = engine::image_store::ImageStore::new(&config.data_dir);
+    engine::image_import::sweep_scratch(&images);
     let files = engine::files::store(&config.data_dir);
     // Nothing is being uploaded yet: what is spooled was left by a crash.
     let spool = crate::spool::Spool::new(&config.data_dir);

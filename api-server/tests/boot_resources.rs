@@ -935,3 +935,21 @@ backend_tests!(boot_source_keyring_rules, |b| async move {
         "{report:?}"
     );
 });
+
+// A region that died in the middle of a signature check leaves its gpgv
+// scratch directory (possibly holding a copy of a keyring); the next start
+// removes it and nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leftover_gpgv_scratch_is_removed_at_start() {
+    let mut s = TestServer::start(Backend::Sqlite);
+    let parent = s.state.images.dir().parent().unwrap().to_path_buf();
+    let leftover = parent.join("gpgv-crashed");
+    std::fs::create_dir_all(&leftover).unwrap();
+    std::fs::write(leftover.join("keyring.gpg"), b"key material").unwrap();
+    let unrelated = parent.join("keep-me");
+    std::fs::create_dir_all(&unrelated).unwrap();
+    s.stop().await;
+    s.restart();
+    assert!(!leftover.exists(), "the leftover scratch directory survived a restart");
+    assert!(unrelated.exists(), "only gpgv scratch directories are swept");
+}

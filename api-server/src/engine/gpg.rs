@@ -27,6 +27,20 @@ const GPGV_TIMEOUT: Duration = Duration::from_secs(120);
 /// binary keyrings, so an armoured one is refused where it is given.
 pub const ARMOR_HEADER: &[u8] = b"-----BEGIN PGP";
 
+/// Removes the scratch directories under `scratch_parent` that a region
+/// which died mid-import left behind (a keyring copy may sit in one). Call
+/// at start, before any import of this data directory can run.
+pub fn sweep(scratch_parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(scratch_parent) else { return };
+    for e in entries.flatten() {
+        if e.file_name().to_string_lossy().starts_with("gpgv-") && e.path().is_dir() {
+            if let Err(err) = std::fs::remove_dir_all(e.path()) {
+                tracing::warn!(path = %e.path().display(), error = %err, "cannot remove a leftover gpgv scratch directory");
+            }
+        }
+    }
+}
+
 /// A keyring ready for gpgv, with the scratch directory gpgv runs in.
 /// Dropping it removes the scratch directory (and a keyring written there).
 pub struct Keyring {

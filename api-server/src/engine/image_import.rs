@@ -499,7 +499,7 @@ pub async fn import_all(db: &Datastore, store: &ImageStore, stop: &AtomicBool) -
         }
     };
     // gpgv's scratch directories live in the data dir, beside the store.
-    let scratch_parent = store.dir().parent().unwrap_or(store.dir()).to_path_buf();
+    let scratch_parent = scratch_parent(store);
     // name + architecture of everything some selection still wants.
     let mut keep: HashSet<(String, String)> = HashSet::new();
     for source in &sources {
@@ -668,4 +668,14 @@ async fn finish(db: &Datastore, report: ImportReport) -> ImportReport {
         }
     }
     report
+}
+
+/// Where signature checks make their scratch directories: beside the store.
+fn scratch_parent(store: &ImageStore) -> std::path::PathBuf {
+    store.dir().parent().unwrap_or(store.dir()).to_path_buf()
+}
+
+/// Removes scratch directories an interrupted import left (at start).
+pub fn sweep_scratch(store: &ImageStore) {
+    engine::gpg::sweep(&scratch_parent(store));
 }
