@@ -139,20 +139,6 @@ backend_tests!(notifications, |b| async move {
     assert_eq!(count(alice).await, 0);
 });
 
-/// Deterministic content that no two offsets share (so a shifted or
-/// truncated copy cannot pass).
-fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 fn sha256(data: &[u8]) -> String {
     ironpool_region::engine::image_store::sha256_hex(data)
 }

@@ -32,15 +32,7 @@ fn status_kib(field: &str) -> u64 {
 /// 1 MiB of deterministic noise; block `i` of an upload is this with `i`
 /// in its first bytes, so a shifted, repeated or truncated copy differs.
 fn noise() -> Vec<u8> {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    (0..MIB)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    pattern(MIB, 0x9e37_79b9_7f4a_7c15)
 }
 
 fn block(noise: &[u8], i: usize, len: usize) -> Vec<u8> {
@@ -366,16 +358,16 @@ async fn metadata_authenticates_before_the_body() {
     let admin = s.user("admin", true).await;
     let host = s.origin.trim_start_matches("http://").to_string();
     let bad = ApiKey { consumer: "nobody".into(), token: "no-such-token".into(), secret: "x".into() };
-    let (status, text) = head_only(
-        &s.origin,
+    // The head of a signal promising 8 MiB, signed in the header with `key`.
+    let signal_head = |key: &ApiKey| {
         format!(
             "POST /MAAS/metadata/latest/?op=signal HTTP/1.1\r\nHost: {host}\r\nAuthorization: {}\r\n\
              Content-Type: multipart/form-data; boundary=b\r\nContent-Length: {}\r\n\r\n",
-            bad.plaintext(),
+            key.plaintext(),
             8 * MIB
-        ),
-    )
-    .await;
+        )
+    };
+    let (status, text) = head_only(&s.origin, signal_head(&bad)).await;
     assert_eq!(status, 401, "{text}");
     // Credentials in the query string: the same.
     let (status, text) = head_only(
@@ -391,16 +383,7 @@ async fn metadata_authenticates_before_the_body() {
     .await;
     assert_eq!(status, 401, "{text}");
     // A user's token is not a node's: 403, also before the body.
-    let (status, text) = head_only(
-        &s.origin,
-        format!(
-            "POST /MAAS/metadata/latest/?op=signal HTTP/1.1\r\nHost: {host}\r\nAuthorization: {}\r\n\
-             Content-Type: multipart/form-data; boundary=b\r\nContent-Length: {}\r\n\r\n",
-            admin.plaintext(),
-            8 * MIB
-        ),
-    )
-    .await;
+    let (status, text) = head_only(&s.origin, signal_head(&admin)).await;
     assert_eq!(status, 403, "{text}");
 
     // The machine's own token: signal with a file part works.

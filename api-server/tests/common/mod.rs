@@ -615,3 +615,17 @@ pub async fn dhcp_on_bridge(s: &TestServer, admin: &ApiKey, rack_sid: &str) {
     let r = s.call(Some(admin), "PUT", "vlans/5001/", &[("dhcp_on", "true"), ("primary_rack", rack_sid)]).await;
     assert_eq!(r.status, 200, "{}", r.body);
 }
+
+/// Deterministic content that no two offsets share (so a shifted or
+/// truncated copy cannot pass).
+pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
