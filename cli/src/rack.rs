@@ -45,10 +45,17 @@ pub fn run(a: RackArgs) -> anyhow::Result<()> {
 /// The rack inside `serve`/`demo`: talks to this region over loopback with
 /// the region's own secret; ports it cannot bind (67 and 69 need root) are
 /// skipped with a warning.
-pub async fn start_embedded(region: SocketAddr, secret: &str, data_dir: PathBuf) -> anyhow::Result<Rack> {
+///
+/// `dhcp: false` keeps the rack's DHCP server off whatever the region says:
+/// the demo turns DHCP on for its made-up boot network, and a server on
+/// 0.0.0.0:67 would answer real machines on the host's own LAN.
+pub async fn start_embedded(region: SocketAddr, secret: &str, data_dir: PathBuf, dhcp: bool) -> anyhow::Result<Rack> {
     let port = region.port();
     let mut opts = RackOptions::new(vec![format!("http://127.0.0.1:{port}")], secret.to_string(), data_dir);
     opts.best_effort = true;
+    if !dhcp {
+        opts.dhcp_listen = None;
+    }
     Rack::start(opts).await
 }
 

@@ -417,7 +417,9 @@ pub fn config_for(c: &mut DbConn, rack: &Node, images: &BootImages) -> Result<Ra
         });
         let via_relay = || relayed.iter().find(|(v, _)| *v == s.vlan_id).and_then(|(_, target)| own_on_vlan(*target));
         let Some(own) = direct.or_else(via_relay) else {
-            tracing::warn!(subnet = %s.cidr, rack = %rack.system_id, "DHCP is on but the rack has no address in the subnet");
+            // Debug, not warn: this runs on every heartbeat, and the demo's
+            // made-up boot network is like this by design.
+            tracing::debug!(subnet = %s.cidr, rack = %rack.system_id, "DHCP is on but the rack has no address in the subnet");
             continue;
         };
         let Some(range) = db::network::ranges(c, Some(s.id))?.into_iter().find(|r| r.range_type == "dynamic") else {
