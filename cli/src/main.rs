@@ -445,6 +445,7 @@ fn serve_region(config: RegionConfig, banner: Option<DemoBanner>, with_rack: boo
         let https =
             region.tls.as_ref().map(|t| (format!("https://{}/MAAS/", display_addr(t.addr)), t.fingerprint.clone()));
         let rack = if with_rack {
+            rack::adopt_region_identity(&rack_dir, &region.system_id)?;
             Some(rack::start_embedded(region.addr, &region.state.rack_secret, rack_dir).await?)
         } else {
             None
