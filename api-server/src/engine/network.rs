@@ -801,9 +801,11 @@ pub fn allocate(c: &mut DbConn, s: &Subnet, requested: Option<IpAddr>, template:
     if let Some(ip) = requested {
         check_requested(c, s, ip, "ip_address")?;
         if let Some(r) = db::reserved_ips::by_ip(c, &ip.to_string())? {
+            // Its own MAC may take it: the interface's, or the one a
+            // user reservation names.
             let mac = match template.interface_id {
                 Some(id) => db::reserved_ips::mac_of_interface(c, id)?,
-                None => None,
+                None => template.mac_address.clone(),
             };
             if mac.as_deref() != Some(r.mac_address.as_str()) {
                 return Err(Error::field(
