@@ -26,7 +26,8 @@ const RACK_MAC: &str = "52:54:00:0d:00:01";
 fn rack_options(s: &TestServer, dir: &std::path::Path, addr: &str) -> RackOptions {
     let mut o = RackOptions::new(vec![s.origin.clone()], s.state.rack_secret.clone(), dir.to_path_buf());
     o.hostname = "rack-eye".into();
-    o.interfaces = Some(vec![RackInterface { name: "eth0".into(), mac: RACK_MAC.into(), addresses: vec![addr.into()] }]);
+    o.interfaces =
+        Some(vec![RackInterface { name: "eth0".into(), mac: RACK_MAC.into(), addresses: vec![addr.into()] }]);
     o.http_listen = Some("127.0.0.1:0".parse().unwrap());
     o.tftp_listen = None;
     o.dhcp_listen = None;
@@ -218,9 +219,11 @@ impl Veth {
 
     /// Sets the client's MAC and runs `dhclient` once; returns its address.
     fn dhclient(&self, dir: &std::path::Path, mac: &str, name: &str) -> String {
-        for args in [vec!["link", "set", "cli0", "down"], vec!["link", "set", "cli0", "address", mac], vec![
-            "link", "set", "cli0", "up",
-        ]] {
+        for args in [
+            vec!["link", "set", "cli0", "down"],
+            vec!["link", "set", "cli0", "address", mac],
+            vec!["link", "set", "cli0", "up"],
+        ] {
             let mut a = vec!["-n", self.ns.as_str()];
             a.extend(args);
             assert!(ip(&a).status.success());
@@ -274,7 +277,9 @@ async fn real_dhcp_client_gets_its_reserved_ip_and_becomes_a_discovery() {
     let rack = Rack::start(o).await.unwrap();
     let sid = eventually("registration", || rack.state.system_id()).await;
 
-    let r = s.post(Some(&admin), "ipranges/", &[("type", "dynamic"), ("start_ip", "198.18.7.50"), ("end_ip", "198.18.7.99")]).await;
+    let r = s
+        .post(Some(&admin), "ipranges/", &[("type", "dynamic"), ("start_ip", "198.18.7.50"), ("end_ip", "198.18.7.99")])
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let r = s.post(Some(&admin), "reservedips/", &[("ip", "198.18.7.20"), ("mac_address", RESERVED_MAC)]).await;
     assert_eq!(r.status, 200, "{}", r.body);
@@ -315,7 +320,10 @@ async fn real_dhcp_client_gets_its_reserved_ip_and_becomes_a_discovery() {
         .map(|d| (d["ip"].as_str().unwrap().to_string(), d["mac_address"].as_str().unwrap().to_string()))
         .collect();
     pairs.sort();
-    assert_eq!(pairs, [("198.18.7.20".to_string(), RESERVED_MAC.to_string()), (dynamic.clone(), STRANGER_MAC.to_string())]);
+    assert_eq!(
+        pairs,
+        [("198.18.7.20".to_string(), RESERVED_MAC.to_string()), (dynamic.clone(), STRANGER_MAC.to_string())]
+    );
     assert!(list.as_array().unwrap().iter().all(|d| d["observer"]["system_id"] == sid.as_str()));
     rack.stop().await;
 }

@@ -65,7 +65,10 @@ async fn age_regions(s: &TestServer) {
     s.state
         .db
         .write(move |c| {
-            diesel::update(rc::table).set(rc::last_seen.eq(long_ago)).execute(c).map_err(ironpool_region::db::from_diesel)?;
+            diesel::update(rc::table)
+                .set(rc::last_seen.eq(long_ago))
+                .execute(c)
+                .map_err(ironpool_region::db::from_diesel)?;
             Ok(())
         })
         .await
@@ -252,12 +255,17 @@ backend_tests!(rack_controller_operations, |b| async move {
             Some(&admin),
             "PUT",
             &url,
-            &[("power_type", "ipmi"), ("power_parameters_power_address", "10.9.9.9"), ("power_parameters_power_pass", "pw")],
+            &[
+                ("power_type", "ipmi"),
+                ("power_parameters_power_address", "10.9.9.9"),
+                ("power_parameters_power_pass", "pw"),
+            ],
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["power_type"], "ipmi");
-    let r = s.call(Some(&admin), "PUT", &url, &[("power_type", "ipmi"), ("power_parameters_privilege_level", "GOD")]).await;
+    let r =
+        s.call(Some(&admin), "PUT", &url, &[("power_type", "ipmi"), ("power_parameters_privilege_level", "GOD")]).await;
     assert_eq!(r.status, 400, "{}", r.body);
 
     // power_parameters, one and all: admins only.

@@ -24,11 +24,14 @@ backend_tests!(reserved_ips_round_trip, |b| async move {
     let admin = s.user("admin", true).await;
     let user = s.user("user", false).await;
     let sid = subnet(&s, &admin, "10.0.0.0/24").await;
-    let r = s.post(Some(&admin), "ipranges/", &[("type", "dynamic"), ("start_ip", "10.0.0.100"), ("end_ip", "10.0.0.200")]).await;
+    let r = s
+        .post(Some(&admin), "ipranges/", &[("type", "dynamic"), ("start_ip", "10.0.0.100"), ("end_ip", "10.0.0.200")])
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
 
     assert_eq!(s.get(Some(&user), "reservedips/").await.json(), json!([]));
-    let form = [("ip", "10.0.0.70"), ("mac_address", MAC), ("comment", "this is a comment"), ("subnet", &*sid.to_string())];
+    let form =
+        [("ip", "10.0.0.70"), ("mac_address", MAC), ("comment", "this is a comment"), ("subnet", &*sid.to_string())];
     let r = s.post(Some(&user), "reservedips/", &form).await;
     assert_eq!(r.status, 403, "{}", r.body);
     let r = s.post(Some(&admin), "reservedips/", &form).await;
@@ -85,7 +88,9 @@ backend_tests!(reserved_ips_validation_words, |b| async move {
     let admin = s.user("admin", true).await;
     subnet(&s, &admin, "10.0.0.0/24").await;
     subnet(&s, &admin, "2001:db8::/64").await;
-    let r = s.post(Some(&admin), "ipranges/", &[("type", "dynamic"), ("start_ip", "10.0.0.100"), ("end_ip", "10.0.0.200")]).await;
+    let r = s
+        .post(Some(&admin), "ipranges/", &[("type", "dynamic"), ("start_ip", "10.0.0.100"), ("end_ip", "10.0.0.200")])
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let err = |form: Vec<(&'static str, &'static str)>| {
         let s = &s;

@@ -82,8 +82,13 @@ pub fn handlers() -> Vec<Handler> {
                         optional("threads", "Int", "Number of threads."),
                     ]),
             ),
-        Handler::new("DiscoveryHandler", "discovery/{discovery_id}/", Access::Authenticated, "Read an observed discovery")
-            .action(Action::new(Method::Get, None, "Read a discovery", handler_fn!(read))),
+        Handler::new(
+            "DiscoveryHandler",
+            "discovery/{discovery_id}/",
+            Access::Authenticated,
+            "Read an observed discovery",
+        )
+        .action(Action::new(Method::Get, None, "Read a discovery", handler_fn!(read))),
     ]
 }
 
@@ -93,10 +98,8 @@ fn render(c: &mut DbConn, rows: &[Discovery]) -> Result<Vec<Value>> {
     let mut node_ids: Vec<i64> = rows.iter().map(|d| d.observer_id).collect();
     node_ids.sort_unstable();
     node_ids.dedup();
-    let nodes: HashMap<i64, (String, String)> = db::nodes::by_ids(c, &node_ids)?
-        .into_iter()
-        .map(|n| (n.id, (n.system_id, n.hostname)))
-        .collect();
+    let nodes: HashMap<i64, (String, String)> =
+        db::nodes::by_ids(c, &node_ids)?.into_iter().map(|n| (n.id, (n.system_id, n.hostname))).collect();
     let iface_ids: Vec<i64> = rows.iter().filter_map(|d| d.observer_interface_id).collect();
     let ifaces: HashMap<i64, String> = db::discoveries::interface_names(c, &iface_ids)?.into_iter().collect();
     let model = db::network::load_model(c)?;
@@ -181,7 +184,11 @@ async fn clear(ctx: Ctx) -> Result<Reply> {
 
 async fn clear_by_mac_and_ip(ctx: Ctx) -> Result<Reply> {
     let mandatory = |k: &str| {
-        ctx.params.value(k).filter(|v| !v.is_empty()).map(str::to_string).ok_or_else(|| Error::BadRequest(format!("No provided {k}!")))
+        ctx.params
+            .value(k)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+            .ok_or_else(|| Error::BadRequest(format!("No provided {k}!")))
     };
     let (ip, mac) = (mandatory("ip")?, mandatory("mac")?);
     require_admin(&ctx)?;

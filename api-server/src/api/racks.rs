@@ -42,52 +42,61 @@ fn nodes_ops(h: Handler) -> Handler {
         Action::new(Method::Get, Some("is_registered"), "MAC address registered", handler_fn!(is_registered))
             .params(&[required("mac_address", "String", "The MAC address to be checked.")]),
     )
-    .action(Action::new(Method::Post, Some("set_zone"), "Assign nodes to a zone", handler_fn!(set_zone)).params(&[
-        required("zone", "String", "The zone name."),
-        required("nodes", "String", "The system_ids of the nodes (repeat)."),
-    ]))
+    .action(Action::new(Method::Post, Some("set_zone"), "Assign nodes to a zone", handler_fn!(set_zone)).params(
+        &[
+            required("zone", "String", "The zone name."),
+            required("nodes", "String", "The system_ids of the nodes (repeat)."),
+        ],
+    ))
 }
 
 pub fn handlers() -> Vec<Handler> {
-    let list_params = [
-        optional("id", "String", "system_ids (repeat)."),
-        optional("hostname", "String", "Hostnames (repeat)."),
-    ];
+    let list_params =
+        [optional("id", "String", "system_ids (repeat)."), optional("hostname", "String", "Hostnames (repeat).")];
     vec![
         nodes_ops(
-            Handler::new("RackControllersHandler", "rackcontrollers/", Access::Authenticated, "Manage rack controllers")
-                .action(Action::new(Method::Get, None, "List rack controllers", handler_fn!(list)).params(&list_params))
-                .action(
-                    Action::new(
-                        Method::Get,
-                        Some("describe_power_types"),
-                        "Get power information from rack controllers",
-                        handler_fn!(describe_power_types),
-                    )
-                    .describe("The power types this MAAS can drive, with their parameters."),
+            Handler::new(
+                "RackControllersHandler",
+                "rackcontrollers/",
+                Access::Authenticated,
+                "Manage rack controllers",
+            )
+            .action(Action::new(Method::Get, None, "List rack controllers", handler_fn!(list)).params(&list_params))
+            .action(
+                Action::new(
+                    Method::Get,
+                    Some("describe_power_types"),
+                    "Get power information from rack controllers",
+                    handler_fn!(describe_power_types),
                 )
-                .action(
-                    Action::new(
-                        Method::Post,
-                        Some("import_boot_images"),
-                        "Import boot images on all rack controllers",
-                        handler_fn!(import_boot_images_all),
-                    )
-                    .describe(
-                        "Deprecated in MAAS: answers 202 and does nothing. Racks fetch boot images from the \
+                .describe("The power types this MAAS can drive, with their parameters."),
+            )
+            .action(
+                Action::new(
+                    Method::Post,
+                    Some("import_boot_images"),
+                    "Import boot images on all rack controllers",
+                    handler_fn!(import_boot_images_all),
+                )
+                .describe(
+                    "Deprecated in MAAS: answers 202 and does nothing. Racks fetch boot images from the \
                          region as they need them; import images with boot-resources/?op=import.",
-                    ),
-                )
-                .action(
-                    Action::new(
-                        Method::Get,
-                        Some("power_parameters"),
-                        "Get power parameters",
-                        handler_fn!(power_parameters_many),
-                    )
-                    .describe("Administrators only.")
-                    .params(&[optional("id", "String", "system_ids (repeat); all rack controllers if none.")]),
                 ),
+            )
+            .action(
+                Action::new(
+                    Method::Get,
+                    Some("power_parameters"),
+                    "Get power parameters",
+                    handler_fn!(power_parameters_many),
+                )
+                .describe("Administrators only.")
+                .params(&[optional(
+                    "id",
+                    "String",
+                    "system_ids (repeat); all rack controllers if none.",
+                )]),
+            ),
         ),
         Handler::new(
             "RackControllerHandler",
@@ -107,16 +116,19 @@ pub fn handlers() -> Vec<Handler> {
             "Accept a rack controller registered with the shared secret (Ironpool)",
             handler_fn!(accept),
         ))
+        .action(Action::new(Method::Delete, None, "Delete a rack controller", handler_fn!(delete)).params(&[optional(
+            "force",
+            "Boolean",
+            "Delete even if VLANs still use it for DHCP.",
+        )]))
         .action(
-            Action::new(Method::Delete, None, "Delete a rack controller", handler_fn!(delete)).params(&[optional(
-                "force",
-                "Boolean",
-                "Delete even if VLANs still use it for DHCP.",
-            )]),
-        )
-        .action(
-            Action::new(Method::Get, Some("power_parameters"), "Get power parameters", handler_fn!(rack_power_parameters))
-                .describe("Administrators only."),
+            Action::new(
+                Method::Get,
+                Some("power_parameters"),
+                "Get power parameters",
+                handler_fn!(rack_power_parameters),
+            )
+            .describe("Administrators only."),
         )
         .action(Action::new(Method::Get, Some("details"), "Get system details", handler_fn!(rack_details)))
         .action(
@@ -129,8 +141,13 @@ pub fn handlers() -> Vec<Handler> {
             .describe("Deprecated in MAAS: the region's boot resources, which racks serve from the region."),
         )
         .action(
-            Action::new(Method::Post, Some("import_boot_images"), "Import boot images", handler_fn!(import_boot_images))
-                .describe("Deprecated in MAAS: answers 202 and does nothing."),
+            Action::new(
+                Method::Post,
+                Some("import_boot_images"),
+                "Import boot images",
+                handler_fn!(import_boot_images),
+            )
+            .describe("Deprecated in MAAS: answers 202 and does nothing."),
         ),
         nodes_ops(
             Handler::new(
@@ -140,7 +157,10 @@ pub fn handlers() -> Vec<Handler> {
                 "Manage the collection of all region controllers in MAAS",
             )
             .describe("Every region registers itself when it starts and heartbeats while it runs.")
-            .action(Action::new(Method::Get, None, "List region controllers", handler_fn!(list_regions)).params(&list_params)),
+            .action(
+                Action::new(Method::Get, None, "List region controllers", handler_fn!(list_regions))
+                    .params(&list_params),
+            ),
         ),
         Handler::new(
             "RegionControllerHandler",
@@ -160,11 +180,20 @@ pub fn handlers() -> Vec<Handler> {
                     "Administrators only. A running region (one that heartbeated recently) cannot be deleted; a \
                      region that also runs a rack stays as that rack controller.",
                 )
-                .params(&[optional("force", "Boolean", "Accepted as in MAAS (Ironpool hosts no VM hosts on regions).")]),
+                .params(&[optional(
+                    "force",
+                    "Boolean",
+                    "Accepted as in MAAS (Ironpool hosts no VM hosts on regions).",
+                )]),
         )
         .action(
-            Action::new(Method::Get, Some("power_parameters"), "Get power parameters", handler_fn!(region_power_parameters))
-                .describe("Administrators only."),
+            Action::new(
+                Method::Get,
+                Some("power_parameters"),
+                "Get power parameters",
+                handler_fn!(region_power_parameters),
+            )
+            .describe("Administrators only."),
         )
         .action(Action::new(Method::Get, Some("details"), "Get system details", handler_fn!(region_details))),
     ]
@@ -362,7 +391,8 @@ async fn rack_power_parameters(ctx: Ctx) -> Result<Reply> {
 async fn region_power_parameters(ctx: Ctx) -> Result<Reply> {
     ctx.admin()?;
     let sid = ctx.path("system_id").to_string();
-    let v = ctx.db().run(move |c| Ok(engine::nodes::power::power_parameters(&engine::regions::region(c, &sid)?))).await?;
+    let v =
+        ctx.db().run(move |c| Ok(engine::nodes::power::power_parameters(&engine::regions::region(c, &sid)?))).await?;
     Ok(Reply::Json(v))
 }
 

@@ -37,7 +37,9 @@ pub fn handlers() -> Vec<Handler> {
             .action(Action::new(Method::Get, None, "Read a Reserved IP", handler_fn!(read)))
             .action(
                 Action::new(Method::Put, None, "Update a reserved IP", handler_fn!(update))
-                    .describe("Administrators only. Only the comment can change; ip, mac_address and subnet are immutable.")
+                    .describe(
+                        "Administrators only. Only the comment can change; ip, mac_address and subnet are immutable.",
+                    )
                     .params(&[
                         optional("ip", "String", "The reserved IP (unchanged)."),
                         optional("mac_address", "String", "The MAC address (unchanged)."),
@@ -45,7 +47,10 @@ pub fn handlers() -> Vec<Handler> {
                         optional("comment", "String", "A description of this reserved IP."),
                     ]),
             )
-            .action(Action::new(Method::Delete, None, "Delete a reserved IP", handler_fn!(delete)).describe("Administrators only.")),
+            .action(
+                Action::new(Method::Delete, None, "Delete a reserved IP", handler_fn!(delete))
+                    .describe("Administrators only."),
+            ),
     ]
 }
 

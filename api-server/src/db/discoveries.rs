@@ -36,11 +36,14 @@ pub struct Unknown {
 pub fn list(c: &mut DbConn, unknown: Unknown) -> Result<Vec<Discovery>> {
     let mut q = discoveries::table.into_boxed();
     if unknown.mac {
-        let known = interfaces::table.filter(interfaces::mac_address.is_not_null()).select(interfaces::mac_address.assume_not_null());
+        let known = interfaces::table
+            .filter(interfaces::mac_address.is_not_null())
+            .select(interfaces::mac_address.assume_not_null());
         q = q.filter(discoveries::mac_address.ne_all(known));
     }
     if unknown.ip {
-        let known = ip_addresses::table.filter(ip_addresses::ip.is_not_null()).select(ip_addresses::ip.assume_not_null());
+        let known =
+            ip_addresses::table.filter(ip_addresses::ip.is_not_null()).select(ip_addresses::ip.assume_not_null());
         q = q.filter(discoveries::ip.ne_all(known));
     }
     q.order((discoveries::last_seen.desc(), discoveries::id.desc()))
@@ -74,21 +77,24 @@ pub struct Sighting<'a> {
 /// Records a sighting: refreshes the pair's row (observer, time, and a
 /// hostname when one was given) or inserts it.
 pub fn observe(c: &mut DbConn, s: &Sighting) -> Result<()> {
-    let n = diesel::update(discoveries::table.filter(discoveries::ip.eq(s.ip)).filter(discoveries::mac_address.eq(s.mac)))
-        .set((
-            discoveries::observer_id.eq(s.observer_id),
-            discoveries::observer_interface_id.eq(s.observer_interface_id),
-            discoveries::vlan_id.eq(s.vlan_id),
-            discoveries::last_seen.eq(s.now),
-        ))
-        .execute(c)
-        .map_err(from_diesel)?;
+    let n =
+        diesel::update(discoveries::table.filter(discoveries::ip.eq(s.ip)).filter(discoveries::mac_address.eq(s.mac)))
+            .set((
+                discoveries::observer_id.eq(s.observer_id),
+                discoveries::observer_interface_id.eq(s.observer_interface_id),
+                discoveries::vlan_id.eq(s.vlan_id),
+                discoveries::last_seen.eq(s.now),
+            ))
+            .execute(c)
+            .map_err(from_diesel)?;
     if n > 0 {
         if let Some(h) = s.hostname.filter(|h| !h.is_empty()) {
-            diesel::update(discoveries::table.filter(discoveries::ip.eq(s.ip)).filter(discoveries::mac_address.eq(s.mac)))
-                .set(discoveries::hostname.eq(h))
-                .execute(c)
-                .map_err(from_diesel)?;
+            diesel::update(
+                discoveries::table.filter(discoveries::ip.eq(s.ip)).filter(discoveries::mac_address.eq(s.mac)),
+            )
+            .set(discoveries::hostname.eq(h))
+            .execute(c)
+            .map_err(from_diesel)?;
         }
         return Ok(());
     }

@@ -50,7 +50,9 @@ pub fn observe(c: &mut DbConn, rack: &Node, ip: IpAddr, mac: &str, hostname: Opt
     let vlan_id = engine::network::subnet_containing(&model, ip).map(|s| s.vlan_id);
     // The rack's interface on that VLAN saw it (its first, by id).
     let observer_interface_id = match vlan_id {
-        Some(v) => db::network::interfaces_of(c, rack.id)?.into_iter().filter(|i| i.vlan_id == Some(v)).map(|i| i.id).min(),
+        Some(v) => {
+            db::network::interfaces_of(c, rack.id)?.into_iter().filter(|i| i.vlan_id == Some(v)).map(|i| i.id).min()
+        }
         None => None,
     };
     db::discoveries::observe(

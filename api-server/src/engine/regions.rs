@@ -181,7 +181,12 @@ pub fn start(db: &db::Datastore, data_dir: &Path, report: &RegionReport) -> Resu
 
 /// Heartbeats every [`HEARTBEAT_SECS`] until the runtime stops; a region
 /// whose node was deleted while it was silent registers again.
-pub async fn heartbeat_loop(db: db::Datastore, data_dir: std::path::PathBuf, mut system_id: String, report: RegionReport) {
+pub async fn heartbeat_loop(
+    db: db::Datastore,
+    data_dir: std::path::PathBuf,
+    mut system_id: String,
+    report: RegionReport,
+) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(HEARTBEAT_SECS));
     tick.tick().await;
     loop {

@@ -97,7 +97,11 @@ pub fn create(c: &mut DbConn, input: &ReservedIpInput) -> Result<ReservedIp> {
             Some(ip) => {
                 let s = best_subnet(&model, ip);
                 if s.is_none() {
-                    add(&mut errors, "subnet", format!("There is no subnet for {ip}. Create the subnet and try again."));
+                    add(
+                        &mut errors,
+                        "subnet",
+                        format!("There is no subnet for {ip}. Create the subnet and try again."),
+                    );
                 }
                 s
             }
@@ -125,10 +129,7 @@ pub fn create(c: &mut DbConn, input: &ReservedIpInput) -> Result<ReservedIp> {
                 add(
                     &mut errors,
                     "ip",
-                    format!(
-                        "The reserved IP {ip} must be outside the dynamic range {} - {}.",
-                        r.start_ip, r.end_ip
-                    ),
+                    format!("The reserved IP {ip} must be outside the dynamic range {} - {}.", r.start_ip, r.end_ip),
                 );
             }
         }
@@ -174,9 +175,11 @@ pub fn by_key(c: &mut DbConn, key: &str) -> Result<ReservedIp> {
 /// Only the comment changes; the address, MAC and subnet are immutable
 /// (MAAS's words when a request tries to change them).
 pub fn update(c: &mut DbConn, r: &ReservedIp, input: &ReservedIpInput) -> Result<ReservedIp> {
-    let ip_changed = input.ip.as_deref().map(str::trim).is_some_and(|ip| {
-        ip.parse::<IpAddr>().ok().map(|a| a.to_string()).as_deref() != Some(r.ip.as_str())
-    });
+    let ip_changed = input
+        .ip
+        .as_deref()
+        .map(str::trim)
+        .is_some_and(|ip| ip.parse::<IpAddr>().ok().map(|a| a.to_string()).as_deref() != Some(r.ip.as_str()));
     let mac_changed = input
         .mac_address
         .as_deref()
