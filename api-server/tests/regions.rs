@@ -82,7 +82,7 @@ backend_tests!(region_registers_itself, |b| async move {
 
     let list = s.get(Some(&user), "regioncontrollers/").await;
     assert_eq!(list.status, 200, "{}", list.body);
-    assert_eq!(ids(&list.json()), [sid.clone()]);
+    assert_eq!(ids(&list.json()), std::slice::from_ref(&sid));
     let r = s.get(Some(&user), &format!("regioncontrollers/{sid}/")).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let v = r.json();
