@@ -456,6 +456,7 @@ fn serve_region(config: RegionConfig, banner: Option<DemoBanner>, with_rack: boo
         // the embedded rack can register while the demo builds its site.
         let server = actix_web::rt::spawn(region.server);
         let rack = if with_rack {
+            rack::adopt_region_identity(&rack_dir, &region.system_id)?;
             // The demo's rack never answers DHCP on the host's networks.
             Some(rack::start_embedded(region.addr, &region.state.rack_secret, rack_dir, banner.is_none()).await?)
         } else {

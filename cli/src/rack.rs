@@ -42,6 +42,20 @@ pub fn run(a: RackArgs) -> anyhow::Result<()> {
     })
 }
 
+/// The rack in the region's process registers under the region's
+/// system_id (its node becomes a region-and-rack controller, as MAAS shows
+/// a host running both): its first `rack.json` names the region's node. A
+/// rack that registered before keeps its own identity.
+pub fn adopt_region_identity(rack_dir: &std::path::Path, region_system_id: &str) -> anyhow::Result<()> {
+    let path = rack_dir.join("rack.json");
+    if path.exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(rack_dir)?;
+    std::fs::write(&path, serde_json::json!({ "system_id": region_system_id }).to_string())?;
+    Ok(())
+}
+
 /// The rack inside `serve`/`demo`: talks to this region over loopback with
 /// the region's own secret; ports it cannot bind (67 and 69 need root) are
 /// skipped with a warning.
