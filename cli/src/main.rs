@@ -470,7 +470,7 @@ fn serve_region(config: RegionConfig, banner: Option<DemoBanner>, with_rack: boo
                 format!("http://{}", region.addr)
             };
             let rack_id = match &rack {
-                Some(r) => wait_for_registration(r).await,
+                Some(r) => wait_for_registration(&region.state, r).await,
                 None => None,
             };
             let admin = b.sim.admin.clone();
@@ -520,13 +520,28 @@ fn serve_region(config: RegionConfig, banner: Option<DemoBanner>, with_rack: boo
     })
 }
 
-/// The embedded rack's system_id once it has registered (a few hundred
-/// milliseconds on loopback); `None` after 30 s, when the demo goes on
-/// without DHCP on its boot VLAN.
-async fn wait_for_registration(rack: &ironpool_rack::link::Rack) -> Option<String> {
+/// The embedded rack's system_id once the region knows it as a rack (a
+/// few hundred milliseconds on loopback). Its `rack.json` may name the
+/// region's node before registration, so the region's model decides, not the
+/// rack's own state. `None` after 30 s: the demo goes on without DHCP on its
+/// boot VLAN.
+async fn wait_for_registration(
+    state: &ironpool_region::http::AppState,
+    rack: &ironpool_rack::link::Rack,
+) -> Option<String> {
     for _ in 0..300 {
         if let Some(id) = rack.state.system_id() {
-            return Some(id);
+            let sid = id.clone();
+            let known = state
+                .db
+                .run(move |c| db::nodes::by_system_id(c, &sid))
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|n| n.node_type.is_rack());
+            if known {
+                return Some(id);
+            }
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
