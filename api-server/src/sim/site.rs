@@ -174,7 +174,7 @@ pub fn placement(seed: u64) -> (String, String) {
         0 => "default",
         n => ZONES[n as usize - 1],
     };
-    let pool = if seed % 2 == 0 { "default" } else { POOL };
+    let pool = if seed.is_multiple_of(2) { "default" } else { POOL };
     (zone.into(), pool.into())
 }
 
