@@ -157,15 +157,18 @@ impl VirshDriver {
         let target = match address.split_once("://") {
             Some((scheme, rest)) => {
                 let host = rest.split('/').next().unwrap_or("");
-                if host.contains(':') && host.contains('@') && host.split('@').next().is_some_and(|u| u.contains(':'))
-                {
+                if host.contains(':') && host.contains('@') && host.split('@').next().is_some_and(|u| u.contains(':')) {
                     return Err(PowerError::Config(
                         "the virsh address must not carry a password; use power_pass".into(),
                     ));
                 }
                 format!("{scheme}://{host}")
             }
-            None => return Err(PowerError::Config(format!("'{address}' is not a libvirt URI (e.g. qemu+ssh://user@host/system)"))),
+            None => {
+                return Err(PowerError::Config(format!(
+                    "'{address}' is not a libvirt URI (e.g. qemu+ssh://user@host/system)"
+                )))
+            }
         };
         let scheme = address.split("://").next().unwrap_or("");
         let mut uri = address.to_string();
@@ -333,7 +336,10 @@ fn classify(target: &str, stderr: &str, command: &str) -> PowerError {
     let said = sanitize(&lines.iter().take(3).copied().collect::<Vec<_>>().join(" "), 300);
     let lower = stderr.to_ascii_lowercase();
     let target = target.to_string();
-    if lower.contains("permission denied") || lower.contains("authentication failed") || lower.contains("host key verification failed") {
+    if lower.contains("permission denied")
+        || lower.contains("authentication failed")
+        || lower.contains("host key verification failed")
+    {
         PowerError::Auth { target, detail: format!("Failed to login to virsh console: {said}") }
     } else if lower.contains("domain not found") || lower.contains("failed to get domain") {
         PowerError::Config(format!("no such domain on {target} (check power_id): {said}"))

@@ -88,7 +88,8 @@ impl Hook<'_> {
         }
         if let Some(token) = optional(self.params, "power_token") {
             rb = rb.bearer_auth(token);
-        } else if let (Some(user), Some(pass)) = (optional(self.params, "power_user"), non_empty(self.params, "power_pass"))
+        } else if let (Some(user), Some(pass)) =
+            (optional(self.params, "power_user"), non_empty(self.params, "power_pass"))
         {
             rb = rb.basic_auth(user, Some(pass));
         }
@@ -151,9 +152,9 @@ fn regex(params: &PowerParams, name: &str, default: &str) -> Result<Option<regex
         Some(s) if s.trim().is_empty() => return Ok(None),
         Some(s) => s.as_str(),
     };
-    regex_lite::Regex::new(src)
-        .map(Some)
-        .map_err(|e| PowerError::Config(format!("{name} is not a valid regular expression: {}", sanitize(&e.to_string(), 200))))
+    regex_lite::Regex::new(src).map(Some).map_err(|e| {
+        PowerError::Config(format!("{name} is not a valid regular expression: {}", sanitize(&e.to_string(), 200)))
+    })
 }
 
 /// `scheme://host[:port]` of a URI, for error messages: never the path or

@@ -8,8 +8,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -18,45 +17,7 @@ use ironpool_power::webhook::WebhookDriver;
 use ironpool_power::{PowerAction, PowerDriver, PowerError, PowerParams, PowerState};
 use serde_json::Value;
 
-struct Peer {
-    _child: ChildGuard,
-    base: String,
-    log: PathBuf,
-}
-
-impl Peer {
-    /// Every request the service saw, in order.
-    fn requests(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-}
-
-/// Starts the service; `tls` = (cert, key) for HTTPS; `auth` = the
-/// Authorization header it insists on.
-fn start_peer(dir: &Path, tls: Option<(&Path, &Path)>, auth: Option<&str>) -> Peer {
-    let port = free_tcp_port();
-    let log = dir.join(format!("requests-{port}.jsonl"));
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/webhook_peer.py");
-    let mut cmd = Command::new("python3");
-    cmd.arg(script).arg(port.to_string()).arg(&log);
-    if let Some((c, k)) = tls {
-        cmd.arg(c).arg(k);
-    }
-    match auth {
-        Some(a) => cmd.env("WEBHOOK_AUTH", a),
-        None => cmd.env_remove("WEBHOOK_AUTH"),
-    };
-    let mut child = spawn(cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()));
-    let mut line = String::new();
-    BufReader::new(child.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    assert_eq!(line.trim(), "ready", "the webhook peer did not start");
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    Peer { _child: child, base: format!("{scheme}://127.0.0.1:{port}"), log }
-}
+type Peer = WebhookPeer;
 
 fn params(peer: &Peer, prefix: &str, extra: &[(&str, &str)]) -> PowerParams {
     let mut p: PowerParams = [
@@ -82,7 +43,7 @@ async fn webhook_on_off_query_with_basic_auth_and_maas_headers() {
     init_tracing();
     let dir = tempfile::tempdir().unwrap();
     // "Basic " + base64("admin:s3cret")
-    let peer = start_peer(dir.path(), None, Some("Basic YWRtaW46czNjcmV0"));
+    let peer = start_webhook_peer(dir.path(), None, Some("Basic YWRtaW46czNjcmV0"));
     let p = params(
         &peer,
         "/power",
@@ -126,7 +87,7 @@ async fn webhook_on_off_query_with_basic_auth_and_maas_headers() {
 #[tokio::test]
 async fn webhook_token_wins_over_user_and_password() {
     let dir = tempfile::tempdir().unwrap();
-    let peer = start_peer(dir.path(), None, Some("Bearer tok-123"));
+    let peer = start_webhook_peer(dir.path(), None, Some("Bearer tok-123"));
     let p = params(&peer, "/power", &[("power_token", "tok-123"), ("power_user", "admin"), ("power_pass", "x")]);
     let d = driver();
     assert_eq!(d.act(PowerAction::On, &p).await, Ok(Some(PowerState::On)));
@@ -138,7 +99,7 @@ async fn webhook_token_wins_over_user_and_password() {
 #[tokio::test]
 async fn webhook_regexes_decide_the_state() {
     let dir = tempfile::tempdir().unwrap();
-    let peer = start_peer(dir.path(), None, None);
+    let peer = start_webhook_peer(dir.path(), None, None);
     let d = driver();
     // Neither default regex matches "rebooting": unknown, as in MAAS.
     let odd = params(&peer, "/odd", &[]);
@@ -158,7 +119,7 @@ async fn webhook_regexes_decide_the_state() {
 #[tokio::test]
 async fn webhook_retries_with_a_trailing_slash_and_follows_redirects() {
     let dir = tempfile::tempdir().unwrap();
-    let peer = start_peer(dir.path(), None, None);
+    let peer = start_webhook_peer(dir.path(), None, None);
     let d = driver();
     let p = params(&peer, "/slash", &[]);
     assert_eq!(d.act(PowerAction::On, &p).await, Ok(Some(PowerState::On)));
@@ -175,7 +136,7 @@ async fn webhook_retries_with_a_trailing_slash_and_follows_redirects() {
 #[tokio::test]
 async fn webhook_failures_name_the_status_not_the_service_text() {
     let dir = tempfile::tempdir().unwrap();
-    let peer = start_peer(dir.path(), None, None);
+    let peer = start_webhook_peer(dir.path(), None, None);
     let d = driver();
     let mut p = params(&peer, "/power", &[]);
     p.insert("power_on_uri".into(), format!("{}/broken", peer.base));
@@ -208,7 +169,7 @@ async fn webhook_verify_ssl_refuses_a_self_signed_certificate_only_when_asked() 
         .status()
         .unwrap();
     assert!(ok.success());
-    let peer = start_peer(dir.path(), Some((&cert, &key)), None);
+    let peer = start_webhook_peer(dir.path(), Some((&cert, &key)), None);
     let d = driver();
     let p = params(&peer, "/power", &[("power_verify_ssl", "n")]);
     assert_eq!(d.act(PowerAction::Query, &p).await, Ok(Some(PowerState::Off)));

@@ -266,3 +266,45 @@ impl Drop for TestPassword {
         let _ = Command::new("usermod").args(["-p", "!", "ironpool-virsh"]).status();
     }
 }
+
+/// The webhook power service (`peers/webhook_peer.py`) on a free port.
+pub struct WebhookPeer {
+    _child: ChildGuard,
+    pub base: String,
+    log: PathBuf,
+}
+
+impl WebhookPeer {
+    /// Every request the service saw, in order (method, path, headers).
+    pub fn requests(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+/// Starts the webhook service; `tls` = (cert, key) for HTTPS; `auth` = the
+/// Authorization header it insists on.
+pub fn start_webhook_peer(dir: &Path, tls: Option<(&Path, &Path)>, auth: Option<&str>) -> WebhookPeer {
+    use std::io::BufRead;
+    let port = free_tcp_port();
+    let log = dir.join(format!("requests-{port}.jsonl"));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../power/tests/peers/webhook_peer.py");
+    let mut cmd = Command::new("python3");
+    cmd.arg(script).arg(port.to_string()).arg(&log);
+    if let Some((c, k)) = tls {
+        cmd.arg(c).arg(k);
+    }
+    match auth {
+        Some(a) => cmd.env("WEBHOOK_AUTH", a),
+        None => cmd.env_remove("WEBHOOK_AUTH"),
+    };
+    let mut child = spawn(cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::inherit()));
+    let mut line = String::new();
+    std::io::BufReader::new(child.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ready", "the webhook peer did not start");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    WebhookPeer { _child: child, base: format!("{scheme}://127.0.0.1:{port}"), log }
+}
