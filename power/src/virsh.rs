@@ -292,6 +292,181 @@ impl VirshDriver {
     }
 }
 
+/// A libvirt host's resources (`virsh nodeinfo`, its storage pools), the
+/// groundwork of VM hosts (`vm-hosts/ refresh`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostInfo {
+    pub cpus: u32,
+    /// Bytes.
+    pub memory: u64,
+    pub pools: Vec<StoragePool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoragePool {
+    pub name: String,
+    /// libvirt's pool type (`dir`, `logical`, `zfs`, …).
+    pub pool_type: String,
+    pub path: String,
+    /// Bytes.
+    pub capacity: u64,
+    pub available: u64,
+    pub active: bool,
+}
+
+/// What a composed domain gets (`vm-hosts/{id}/?op=compose`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComposeSpec {
+    pub name: String,
+    pub cores: u32,
+    /// MiB.
+    pub memory_mib: u64,
+    /// (pool, size in bytes) per disk; the first boots.
+    pub disks: Vec<(String, u64)>,
+    /// MACs of user-mode NICs when `network` is None, else NICs on that
+    /// libvirt network.
+    pub macs: Vec<String>,
+    pub network: Option<String>,
+    /// `kvm` where the host has it, `qemu` (TCG) otherwise.
+    pub domain_type: String,
+    /// The emulator binary; `None` lets libvirt choose its default.
+    pub emulator: Option<String>,
+}
+
+/// `Key:   value` lines of virsh's info commands.
+fn info_field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+    text.lines().find_map(|l| l.split_once(':').filter(|(k, _)| k.trim() == key).map(|(_, v)| v.trim()))
+}
+
+/// A name libvirt and a shell-free argv accept: letters, digits, `-`, `_`, `.`.
+fn check_name(what: &str, name: &str) -> Result<(), PowerError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with(['-', '.'])
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(PowerError::Config(format!("{what} '{name}' may only hold letters, digits, '-', '_' and '.'")))
+    }
+}
+
+impl VirshDriver {
+    /// The host's CPUs, memory and storage pools.
+    pub async fn host_info(&self, address: &str, password: Option<&str>) -> Result<HostInfo, PowerError> {
+        let conn = self.connect(address, password)?;
+        let node = self.run(&conn, &["nodeinfo"]).await?;
+        let cpus = info_field(&node, "CPU(s)").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let memory = info_field(&node, "Memory size")
+            .and_then(|v| v.trim_end_matches("KiB").trim().parse::<u64>().ok())
+            .map(|kib| kib * 1024)
+            .unwrap_or(0);
+        let mut pools = Vec::new();
+        let names = self.run(&conn, &["pool-list", "--all", "--name"]).await?;
+        for name in names.lines().map(str::trim).filter(|n| !n.is_empty()) {
+            let info = self.run(&conn, &["pool-info", "--bytes", name]).await?;
+            let xml = self.run(&conn, &["pool-dumpxml", name]).await?;
+            let num = |k: &str| info_field(&info, k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            let path = xml
+                .find("<target>")
+                .and_then(|i| xml[i..].find("<path>").map(|j| i + j + 6))
+                .and_then(|i| xml[i..].find("</path>").map(|j| xml[i..i + j].to_string()))
+                .unwrap_or_default();
+            pools.push(StoragePool {
+                name: name.to_string(),
+                pool_type: attr_of(&xml, "pool", "type").unwrap_or_default(),
+                path,
+                capacity: num("Capacity"),
+                available: num("Available"),
+                active: info_field(&info, "State") == Some("running"),
+            });
+        }
+        Ok(HostInfo { cpus, memory, pools })
+    }
+
+    /// Creates a domain: one raw volume per disk in its pool, booting from
+    /// the network, then the first disk (it commissions like any machine).
+    /// Left defined and off. Volumes made before a failure are removed.
+    pub async fn compose(&self, address: &str, password: Option<&str>, spec: &ComposeSpec) -> Result<(), PowerError> {
+        check_name("domain name", &spec.name)?;
+        for (pool, _) in &spec.disks {
+            check_name("storage pool", pool)?;
+        }
+        if let Some(n) = &spec.network {
+            check_name("network", n)?;
+        }
+        let conn = self.connect(address, password)?;
+        let mut disks = String::new();
+        let mut made: Vec<(String, String)> = Vec::new();
+        for (i, (pool, size)) in spec.disks.iter().enumerate() {
+            let vol = format!("{}-disk{i}.img", spec.name);
+            let created = self.run(&conn, &["vol-create-as", pool, &vol, &size.to_string(), "--format", "raw"]).await;
+            let path = match created {
+                Ok(_) => {
+                    made.push((pool.clone(), vol.clone()));
+                    self.run(&conn, &["vol-path", "--pool", pool, &vol]).await.map(|p| p.trim().to_string())
+                }
+                Err(e) => Err(e),
+            };
+            let path = match path {
+                Ok(p) => p,
+                Err(e) => {
+                    for (p, v) in &made {
+                        let _ = self.run(&conn, &["vol-delete", "--pool", p, v]).await;
+                    }
+                    return Err(e);
+                }
+            };
+            let dev = format!("vd{}", (b'a' + i as u8) as char);
+            disks.push_str(&format!(
+                "<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='{path}'/><target dev='{dev}' bus='virtio'/></disk>"
+            ));
+        }
+        let nics: String = spec
+            .macs
+            .iter()
+            .map(|m| match &spec.network {
+                Some(n) => format!("<interface type='network'><source network='{n}'/><mac address='{m}'/><model type='virtio'/></interface>"),
+                None => format!("<interface type='user'><mac address='{m}'/><model type='virtio'/></interface>"),
+            })
+            .collect();
+        let emulator = spec.emulator.as_ref().map(|e| format!("<emulator>{e}</emulator>")).unwrap_or_default();
+        let xml = format!(
+            "<domain type='{}'><name>{}</name><memory unit='MiB'>{}</memory><vcpu>{}</vcpu>\
+             <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='network'/><boot dev='hd'/></os>\
+             <features><acpi/></features><devices>{emulator}{disks}{nics}</devices></domain>",
+            if spec.domain_type == "kvm" { "kvm" } else { "qemu" },
+            spec.name,
+            spec.memory_mib,
+            spec.cores.max(1),
+        );
+        let io = |e: std::io::Error| PowerError::Other {
+            target: conn.target.clone(),
+            detail: format!("cannot write the domain XML: {e}"),
+        };
+        let mut file = tempfile::Builder::new().prefix("ironpool-virsh-").suffix(".xml").tempfile().map_err(io)?;
+        file.write_all(xml.as_bytes()).map_err(io)?;
+        file.flush().map_err(io)?;
+        if let Err(e) = self.run(&conn, &["define", &file.path().display().to_string()]).await {
+            for (p, v) in &made {
+                let _ = self.run(&conn, &["vol-delete", "--pool", p, v]).await;
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Removes a domain and its storage (`vm-hosts` decompose / machine delete).
+    pub async fn decompose(&self, address: &str, password: Option<&str>, domain: &str) -> Result<(), PowerError> {
+        let conn = self.connect(address, password)?;
+        if self.domstate(&conn, domain).await? == PowerState::On {
+            self.run(&conn, &["destroy", domain]).await?;
+        }
+        self.run(&conn, &["undefine", "--remove-all-storage", domain]).await?;
+        Ok(())
+    }
+}
+
 /// A private directory with `askpass` (prints the password file) and
 /// `password` (0600). ssh runs the script; the password is never in argv
 /// or in the environment.

@@ -216,19 +216,19 @@ impl PowerDriver for WebhookDriver {
             PowerAction::Query => hook.query().await?,
             PowerAction::On => {
                 post("power_on_uri").await?;
-                self.settle(&hook, PowerState::On).await?
+                self.settle(hook, PowerState::On).await?
             }
             PowerAction::Off => {
                 post("power_off_uri").await?;
-                self.settle(&hook, PowerState::Off).await?
+                self.settle(hook, PowerState::Off).await?
             }
             // MAAS has no reset for webhooks; a cycle is off, then on (the
             // machine boots again, which is what a cycle is for).
             PowerAction::Cycle => {
                 post("power_off_uri").await?;
-                self.settle(&hook, PowerState::Off).await?;
+                self.settle(hook, PowerState::Off).await?;
                 post("power_on_uri").await?;
-                self.settle(&hook, PowerState::On).await?
+                self.settle(hook, PowerState::On).await?
             }
         };
         Ok(Some(state))

@@ -129,3 +129,67 @@ async fn virsh_probe_lists_domains_and_prepares_them_for_enlistment() {
     d.prepare_for_enlistment("qemu:///system", None, &b.name).await.unwrap();
     assert_eq!(virsh(&["dumpxml", "--inactive", &b.name]), xml);
 }
+
+/// A `dir` storage pool for one test, removed on drop.
+struct TestPool(String);
+
+impl Drop for TestPool {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("virsh").args(["-c", "qemu:///system", "pool-destroy", &self.0]).output();
+        let _ = std::process::Command::new("virsh").args(["-c", "qemu:///system", "pool-undefine", &self.0]).output();
+    }
+}
+
+#[tokio::test]
+async fn virsh_host_info_compose_and_decompose() {
+    use std::os::unix::fs::PermissionsExt;
+    need_libvirt();
+    let dir = tempfile::tempdir().unwrap();
+    // qemu runs as libvirt's own user: it must reach the volumes.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let pool = TestPool(unique("pool"));
+    let target = dir.path().display().to_string();
+    virsh(&["pool-define-as", &pool.0, "dir", "--target", &target]);
+    virsh(&["pool-start", &pool.0]);
+    let d = VirshDriver::default();
+
+    let info = d.host_info("qemu:///system", None).await.unwrap();
+    assert!(info.cpus >= 1 && info.memory > 0, "{info:?}");
+    let p = info.pools.iter().find(|p| p.name == pool.0).expect("the test pool is listed");
+    assert_eq!((p.pool_type.as_str(), p.path.as_str(), p.active), ("dir", target.as_str(), true));
+    assert!(p.capacity > 0 && p.available > 0 && p.available <= p.capacity, "{p:?}");
+
+    let name = unique("composed");
+    // Removed on drop even if an assertion fails below.
+    let guard = TestDomain { name: name.clone(), macs: vec!["52:54:00:10:00:e1".into()] };
+    let emulator = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/.qemu/qemu-libvirt");
+    let spec = ironpool_power::virsh::ComposeSpec {
+        name: name.clone(),
+        cores: 1,
+        memory_mib: 64,
+        disks: vec![(pool.0.clone(), 16 * 1024 * 1024)],
+        macs: guard.macs.clone(),
+        network: None,
+        domain_type: "qemu".into(),
+        emulator: Some(emulator.display().to_string()),
+    };
+    d.compose("qemu:///system", None, &spec).await.unwrap();
+    assert_eq!(guard.state(), "shut off");
+    let vol = dir.path().join(format!("{name}-disk0.img"));
+    assert_eq!(std::fs::metadata(&vol).unwrap().len(), 16 * 1024 * 1024);
+    let xml = virsh(&["dumpxml", &name]);
+    assert!(xml.contains("52:54:00:10:00:e1"), "{xml}");
+    assert!(xml.find("<boot dev='network'/>").unwrap() < xml.find("<boot dev='hd'/>").unwrap());
+    // It runs, and powers like any virsh machine.
+    let p = params("qemu:///system", &name, None);
+    assert_eq!(d.act(PowerAction::On, &p).await, Ok(Some(PowerState::On)));
+    assert_eq!(d.probe("qemu:///system", None, Some(&name)).await.unwrap()[0].macs, guard.macs);
+
+    d.decompose("qemu:///system", None, &name).await.unwrap();
+    assert!(!virsh(&["list", "--all", "--name"]).lines().any(|l| l.trim() == name), "domain undefined");
+    assert!(!vol.exists(), "its volume removed");
+
+    let mut bad = spec.clone();
+    bad.name = "two words".into();
+    assert!(matches!(d.compose("qemu:///system", None, &bad).await, Err(PowerError::Config(_))));
+}
