@@ -31,6 +31,8 @@ pub struct Region {
     pub tls: Option<TlsBound>,
     pub state: Arc<AppState>,
     pub server: actix_web::dev::Server,
+    /// This region's node (`regioncontrollers/{system_id}/`).
+    pub system_id: String,
 }
 
 /// The HTTPS side of a bound region.
@@ -222,5 +224,47 @@ pub fn bind(config: RegionConfig) -> Result<Region> {
         }
         _ => None,
     };
-    Ok(Region { addr, tls, state, server: server.run() })
+    let report = region_report(&state, addr, tls.as_ref().map(|t| t.addr));
+    let system_id = engine::regions::start(&state.db, &state.config.data_dir, &report)?;
+    tokio::task::spawn_local(engine::regions::heartbeat_loop(
+        state.db.clone(),
+        state.config.data_dir.clone(),
+        system_id.clone(),
+        report,
+    ));
+    Ok(Region { addr, tls, state, server: server.run(), system_id })
+}
+
+/// What this region runs, as MAAS's service names where the role matches
+/// (`regiond`, `bind9` for the DNS server) and Ironpool's own otherwise.
+fn region_report(state: &AppState, http: SocketAddr, https: Option<SocketAddr>) -> engine::regions::RegionReport {
+    use engine::regions::Service;
+    let dns = state.dns_addr.get().copied();
+    let services = vec![
+        Service::new("regiond", true, format!("HTTP API on {http}")),
+        match https {
+            Some(a) => Service::new("https", true, format!("HTTPS API on {a}")),
+            None => Service::new("https", false, "HTTPS is off (tls_listen)"),
+        },
+        match dns {
+            Some(a) => Service::new("bind9", true, format!("built-in authoritative DNS on {a}")),
+            None => Service::new("bind9", false, "DNS is off (dns_bind is empty)"),
+        },
+        Service::new(
+            "jobs",
+            state.config.run_jobs,
+            if state.config.run_jobs { "runs power and timeout jobs" } else { "jobs run by other regions" },
+        ),
+    ];
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "region".to_string());
+    engine::regions::RegionReport {
+        hostname,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        url: format!("http://{http}/MAAS/"),
+        services,
+    }
 }

@@ -296,6 +296,14 @@ async fn fixtures(s: &TestServer, admin: &ApiKey, alice: &ApiKey) -> (Fixtures, 
     .await;
     f.set("license-key", "osystem", "windows");
     f.set("license-key", "distro_series", "win2016");
+    // The region itself (it registered at start); deleting it is refused
+    // while it runs, whoever asks.
+    let region = ironpool_region::engine::regions::load_identity(s.db.dir.path()).expect("region.json");
+    f.set("regioncontrollers", "system_id", region);
+    let reserved = made(s, admin, "reservedips/", &[("ip", "10.99.0.77"), ("mac_address", "00:11:22:33:44:55")]).await;
+    f.set("reservedips", "id", id(&reserved));
+    // No rack has reported a sighting: a well-formed id that matches none.
+    f.set("discovery", "discovery_id", "MTAuOTkuMC43NywwMDoxMToyMjozMzo0NDo1NQ==");
     (f, sid)
 }
 

@@ -344,7 +344,8 @@ backend_tests!(simulated_lifecycle, |b| async move {
     let key_line = ed25519_key(9, "alice@laptop");
     assert_eq!(s.post(Some(&alice), "account/prefs/sshkeys/", &[("key", &key_line)]).await.status, 201);
     let admin_row = admin_user(&s).await;
-    let ids = ironpool_region::sim::ensure_machines(&s.state, &admin_row, &s.origin, 2, Duration::ZERO).await.unwrap();
+    let ids =
+        ironpool_region::sim::ensure_machines(&s.state, &admin_row, &s.origin, 2, Duration::ZERO, None).await.unwrap();
     assert_eq!(ids.len(), 2);
 
     // Commissioning → Ready, with the fake inventory in the model.
@@ -368,7 +369,7 @@ backend_tests!(simulated_lifecycle, |b| async move {
     }
     // Idempotent: a second call starts nothing new.
     let again =
-        ironpool_region::sim::ensure_machines(&s.state, &admin_row, &s.origin, 2, Duration::ZERO).await.unwrap();
+        ironpool_region::sim::ensure_machines(&s.state, &admin_row, &s.origin, 2, Duration::ZERO, None).await.unwrap();
     assert_eq!(again, ids);
 
     // Allocate + deploy with user data → Deployed; the installed OS got it.

@@ -280,26 +280,33 @@ fn run(command: Command, config: RegionConfig) -> anyhow::Result<()> {
             let db = open(&config)?;
             let admin_password =
                 secrets::resolve("--admin-password", "IRONPOOL_DEMO_PASSWORD", admin_password, None, false)?;
-            let password = match admin_password {
-                Some(p) => p,
-                None => random_password()?,
-            };
             let existing = db.blocking(|c| users::by_username(c, &admin_username))?;
-            let user = match existing {
-                Some(u) => {
-                    let hash = accounts::hash_password(&password)?;
+            // An account from an earlier run keeps its password unless one
+            // is given: the operator may have changed it, and re-running the
+            // demo must not lock them out. Only what is new is printed.
+            let (user, password) = match (existing, admin_password) {
+                (Some(u), None) => (u, None),
+                (Some(u), Some(p)) => {
+                    let hash = accounts::hash_password(&p)?;
                     db.blocking(|c| users::set_password_hash(c, u.id, &hash))?;
-                    u
+                    (u, Some(p))
                 }
-                None => accounts::create_user_blocking(
-                    &db,
-                    UserInput {
-                        username: admin_username.clone(),
-                        email: format!("{admin_username}@ironpool.invalid"),
-                        password: password.clone(),
-                        is_superuser: true,
-                    },
-                )?,
+                (None, given) => {
+                    let p = match given {
+                        Some(p) => p,
+                        None => random_password()?,
+                    };
+                    let u = accounts::create_user_blocking(
+                        &db,
+                        UserInput {
+                            username: admin_username.clone(),
+                            email: format!("{admin_username}@ironpool.invalid"),
+                            password: p.clone(),
+                            is_superuser: true,
+                        },
+                    )?;
+                    (u, Some(p))
+                }
             };
             let key = db.blocking(|c| accounts::token_for_login(c, user.id, None))?.api_key();
             drop(db);
@@ -424,7 +431,8 @@ fn print_lines(lines: impl Iterator<Item = String>) -> anyhow::Result<()> {
 
 struct DemoBanner {
     username: String,
-    password: String,
+    /// `None`: the account existed and keeps its password.
+    password: Option<String>,
     key: String,
     sim: Simulation,
 }
@@ -444,8 +452,13 @@ fn serve_region(config: RegionConfig, banner: Option<DemoBanner>, with_rack: boo
         tracing::info!(%url, "region listening");
         let https =
             region.tls.as_ref().map(|t| (format!("https://{}/MAAS/", display_addr(t.addr)), t.fingerprint.clone()));
+        // Serving starts when the server future is polled: spawn it now, so
+        // the embedded rack can register while the demo builds its site.
+        let server = actix_web::rt::spawn(region.server);
         let rack = if with_rack {
-            Some(rack::start_embedded(region.addr, &region.state.rack_secret, rack_dir).await?)
+            rack::adopt_region_identity(&rack_dir, &region.system_id)?;
+            // The demo's rack never answers DHCP on the host's networks.
+            Some(rack::start_embedded(region.addr, &region.state.rack_secret, rack_dir, banner.is_none()).await?)
         } else {
             None
         };
@@ -456,15 +469,28 @@ fn serve_region(config: RegionConfig, banner: Option<DemoBanner>, with_rack: boo
             } else {
                 format!("http://{}", region.addr)
             };
+            let rack_id = match &rack {
+                Some(r) => wait_for_registration(&region.state, r).await,
+                None => None,
+            };
+            let admin = b.sim.admin.clone();
+            let site = region
+                .state
+                .db
+                .write(move |c| ironpool_region::sim::site::ensure_site(c, &admin, rack_id.as_deref()))
+                .await
+                .map_err(friendly)?;
+            let images = ironpool_region::sim::site::ensure_boot_resources(&region.state).await.map_err(friendly)?;
             let ids = ironpool_region::sim::ensure_machines(
                 &region.state,
                 &b.sim.admin,
                 &local,
                 b.sim.machines,
                 b.sim.step_delay,
+                Some(&site),
             )
             .await?;
-            tracing::info!(machines = ids.len(), "simulated machines started");
+            tracing::info!(machines = ids.len(), site_created = site.created, images, "demo site ready");
         }
         if let Some(b) = banner {
             // Written without println!: a closed stdout (a pipe whose reader
@@ -472,7 +498,10 @@ fn serve_region(config: RegionConfig, banner: Option<DemoBanner>, with_rack: boo
             let mut lines = vec![
                 format!("Ironpool demo is running at {url}"),
                 format!("  username: {}", b.username),
-                format!("  password: {}", b.password),
+                match &b.password {
+                    Some(p) => format!("  password: {p}"),
+                    None => "  password: unchanged (the existing account's)".to_string(),
+                },
                 format!("  API key:  {}", b.key),
             ];
             if let Some((https, fp)) = &https {
@@ -482,13 +511,42 @@ fn serve_region(config: RegionConfig, banner: Option<DemoBanner>, with_rack: boo
             lines.push(format!("Try: curl {url}api/2.0/version/"));
             let _ = print_lines(lines.into_iter());
         }
-        region.server.await?;
+        server.await.map_err(|e| anyhow::anyhow!("the region's server task failed: {e}"))??;
         if let Some(r) = rack {
             r.stop().await;
         }
         tracing::info!("region stopped");
         Ok(())
     })
+}
+
+/// The embedded rack's system_id once the region knows it as a rack (a
+/// few hundred milliseconds on loopback). Its `rack.json` may name the
+/// region's node before registration, so the region's model decides, not the
+/// rack's own state. `None` after 30 s: the demo goes on without DHCP on its
+/// boot VLAN.
+async fn wait_for_registration(
+    state: &ironpool_region::http::AppState,
+    rack: &ironpool_rack::link::Rack,
+) -> Option<String> {
+    for _ in 0..300 {
+        if let Some(id) = rack.state.system_id() {
+            let sid = id.clone();
+            let known = state
+                .db
+                .run(move |c| db::nodes::by_system_id(c, &sid))
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|n| n.node_type.is_rack());
+            if known {
+                return Some(id);
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    tracing::warn!("the embedded rack did not register within 30 s; DHCP stays off on the demo's boot VLAN");
+    None
 }
 
 fn display_addr(addr: std::net::SocketAddr) -> String {

@@ -42,13 +42,34 @@ pub fn run(a: RackArgs) -> anyhow::Result<()> {
     })
 }
 
+/// The rack in the region's process registers under the region's
+/// system_id (its node becomes a region-and-rack controller, as MAAS shows
+/// a host running both): its first `rack.json` names the region's node. A
+/// rack that registered before keeps its own identity.
+pub fn adopt_region_identity(rack_dir: &std::path::Path, region_system_id: &str) -> anyhow::Result<()> {
+    let path = rack_dir.join("rack.json");
+    if path.exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(rack_dir)?;
+    std::fs::write(&path, serde_json::json!({ "system_id": region_system_id }).to_string())?;
+    Ok(())
+}
+
 /// The rack inside `serve`/`demo`: talks to this region over loopback with
 /// the region's own secret; ports it cannot bind (67 and 69 need root) are
 /// skipped with a warning.
-pub async fn start_embedded(region: SocketAddr, secret: &str, data_dir: PathBuf) -> anyhow::Result<Rack> {
+///
+/// `dhcp: false` keeps the rack's DHCP server off whatever the region says:
+/// the demo turns DHCP on for its made-up boot network, and a server on
+/// 0.0.0.0:67 would answer real machines on the host's own LAN.
+pub async fn start_embedded(region: SocketAddr, secret: &str, data_dir: PathBuf, dhcp: bool) -> anyhow::Result<Rack> {
     let port = region.port();
     let mut opts = RackOptions::new(vec![format!("http://127.0.0.1:{port}")], secret.to_string(), data_dir);
     opts.best_effort = true;
+    if !dhcp {
+        opts.dhcp_listen = None;
+    }
     Rack::start(opts).await
 }
 

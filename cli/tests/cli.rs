@@ -244,6 +244,40 @@ fn demo_has_a_working_admin() {
         &form,
     );
     assert_eq!(st, 200, "{body}");
+    // The site a Juju user bootstraps on: two spaces with their subnets.
+    let (st, body) = http(&addr, "GET", "/MAAS/api/2.0/spaces/", &[("Authorization", &oauth(&key))], "");
+    assert_eq!(st, 200, "{body}");
+    let spaces: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let cidrs = |name: &str| -> Vec<String> {
+        spaces
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["name"] == name)
+            .flat_map(|s| s["subnets"].as_array().unwrap().iter().map(|n| n["cidr"].as_str().unwrap().to_string()))
+            .collect()
+    };
+    assert_eq!(cidrs("public"), vec!["10.20.0.0/24"], "{body}");
+    assert_eq!(cidrs("storage"), vec!["10.30.0.0/24"], "{body}");
+    terminate(child);
+
+    // Again on the same data directory: the account keeps its password
+    // (nothing new to print), and the site is not built twice.
+    let (child, addr, banner) = start(dir.path(), &db, &["demo"]);
+    assert!(banner.iter().any(|l| l == "password: unchanged (the existing account's)"), "{banner:?}");
+    let (st, body) = http(
+        &addr,
+        "POST",
+        "/MAAS/accounts/authenticate/",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        &form,
+    );
+    assert_eq!(st, 200, "the first run's password still works: {body}");
+    let (st, body) = http(&addr, "GET", "/MAAS/api/2.0/subnets/", &[("Authorization", &oauth(&key))], "");
+    assert_eq!(st, 200, "{body}");
+    let subnets: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let pxe = subnets.as_array().unwrap().iter().filter(|s| s["cidr"] == "10.20.0.0/24").count();
+    assert_eq!(pxe, 1, "{body}");
     terminate(child);
 }
 

@@ -5,6 +5,7 @@
 pub mod account;
 pub mod boot_resources;
 pub mod devices;
+pub mod discoveries;
 pub mod dns;
 pub mod events;
 pub mod files;
@@ -19,6 +20,7 @@ pub mod notifications;
 pub mod places;
 pub mod racks;
 pub mod raid;
+pub mod reserved_ips;
 pub mod site;
 pub mod sshkeys;
 pub mod storage;
@@ -54,5 +56,7 @@ pub fn handlers() -> Vec<Handler> {
     all.extend(racks::handlers());
     all.extend(boot_resources::handlers());
     all.extend(license_keys::handlers());
+    all.extend(reserved_ips::handlers());
+    all.extend(discoveries::handlers());
     all
 }

@@ -12,6 +12,7 @@ use crate::http::registry::API_PREFIX;
 
 pub mod account;
 pub mod boot_resource;
+pub mod discovery;
 pub mod dns;
 pub mod event;
 pub mod file;
@@ -21,7 +22,9 @@ pub mod machine;
 pub mod network;
 pub mod notification;
 pub mod place;
+pub mod power;
 pub mod rack;
+pub mod reserved_ip;
 pub mod shared;
 pub mod site;
 pub mod sshkey;

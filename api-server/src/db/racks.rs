@@ -45,6 +45,12 @@ pub fn upsert(c: &mut DbConn, row: &RackRow) -> Result<()> {
     Ok(())
 }
 
+/// Forgets a rack's link state (its key included).
+pub fn delete_row(c: &mut DbConn, node_id: i64) -> Result<()> {
+    diesel::delete(rack_controllers::table.find(node_id)).execute(c).map_err(from_diesel)?;
+    Ok(())
+}
+
 /// A rack's own key (`None`: registered before per-rack keys, or unknown).
 /// The only reader of `rack_key`: the key is stored sealed with the
 /// secrets key (`db::secrets`), since anyone holding it can act as the rack

@@ -525,6 +525,37 @@ tables! {
         updated_at -> Timestamp,
     }
 
+    region_controllers (node_id) {
+        node_id -> BigInt,
+        version -> Text,
+        services -> Text,
+        url -> Text,
+        started_at -> Timestamp,
+        last_seen -> Timestamp,
+    }
+
+    reserved_ips (id) {
+        id -> BigInt,
+        subnet_id -> BigInt,
+        ip -> Text,
+        mac_address -> Text,
+        comment -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+
+    discoveries (id) {
+        id -> BigInt,
+        ip -> Text,
+        mac_address -> Text,
+        hostname -> Nullable<Text>,
+        observer_id -> BigInt,
+        observer_interface_id -> Nullable<BigInt>,
+        vlan_id -> Nullable<BigInt>,
+        first_seen -> Timestamp,
+        last_seen -> Timestamp,
+    }
+
     script_results (id) {
         id -> BigInt,
         node_id -> BigInt,
@@ -573,6 +604,9 @@ diesel::joinable!(boot_resource_files -> boot_resource_sets (set_id));
 diesel::joinable!(boot_source_selections -> boot_sources (boot_source_id));
 diesel::joinable!(node_tokens -> nodes (node_id));
 diesel::joinable!(script_results -> nodes (node_id));
+diesel::joinable!(region_controllers -> nodes (node_id));
+diesel::joinable!(reserved_ips -> subnets (subnet_id));
+diesel::joinable!(discoveries -> nodes (observer_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     api_tokens,
@@ -618,4 +652,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     oauth_nonces,
     license_keys,
     script_results,
+    region_controllers,
+    reserved_ips,
+    discoveries,
 );

@@ -757,6 +757,10 @@ pub fn unavailable(c: &mut DbConn, s: &Subnet) -> Result<Vec<Span>> {
             spans.push(one(ip, "assigned-ip"));
         }
     }
+    // Kept for their MAC: handed out only by `assign_to_link` to that MAC.
+    for r in db::reserved_ips::in_subnets(c, &[s.id])? {
+        spans.push(one(&r.ip, "reserved-ip"));
+    }
     Ok(engine::ipam::merge(spans))
 }
 
@@ -796,6 +800,20 @@ pub fn check_requested(c: &mut DbConn, s: &Subnet, ip: IpAddr, field: &str) -> R
 pub fn allocate(c: &mut DbConn, s: &Subnet, requested: Option<IpAddr>, template: NewIpAddress) -> Result<IpAddress> {
     if let Some(ip) = requested {
         check_requested(c, s, ip, "ip_address")?;
+        if let Some(r) = db::reserved_ips::by_ip(c, &ip.to_string())? {
+            // Its own MAC may take it: the interface's, or the one a
+            // user reservation names.
+            let mac = match template.interface_id {
+                Some(id) => db::reserved_ips::mac_of_interface(c, id)?,
+                None => template.mac_address.clone(),
+            };
+            if mac.as_deref() != Some(r.mac_address.as_str()) {
+                return Err(Error::field(
+                    "ip_address",
+                    format!("IP address {ip} is reserved for {} (reservedips/{}/).", r.mac_address, r.id),
+                ));
+            }
+        }
         return db::network::address_insert(
             c,
             &NewIpAddress { ip: Some(ip.to_string()), subnet_id: Some(s.id), ..template },
@@ -811,6 +829,18 @@ pub fn allocate(c: &mut DbConn, s: &Subnet, requested: Option<IpAddr>, template:
 
 /// Gives an existing link row (an `auto` link) the lowest free address.
 pub fn assign_to_link(c: &mut DbConn, s: &Subnet, link_id: i64) -> Result<IpAddr> {
+    // The interface's reserved address on this subnet, when it has one and
+    // nobody holds it (MAAS gives a reserved IP to its MAC).
+    if let Some(mac) = db::reserved_ips::mac_of_link(c, link_id)? {
+        if let Some(r) = db::reserved_ips::by_mac_subnet(c, &mac, s.id)? {
+            if db::network::address_by_ip(c, &r.ip)?.is_none() {
+                if let Ok(ip) = r.ip.parse::<IpAddr>() {
+                    db::network::address_set_ip(c, link_id, Some(&r.ip))?;
+                    return Ok(ip);
+                }
+            }
+        }
+    }
     first_free_claimed(c, s, |c, ip| db::network::address_set_ip(c, link_id, Some(&ip.to_string())).map(|()| ip))
 }
 

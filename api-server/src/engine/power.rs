@@ -194,6 +194,46 @@ pub fn driver_params(system_id: &str, stored_json: &str) -> PowerParams {
     params
 }
 
+/// One power type as `describe_power_types` lists it: its parameters with
+/// what validation requires of them.
+#[derive(Debug, Clone)]
+pub struct PowerTypeInfo {
+    pub name: &'static str,
+    pub fields: Vec<FieldInfo>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FieldInfo {
+    pub name: &'static str,
+    pub required: bool,
+    pub choices: &'static [&'static str],
+    pub default: Option<&'static str>,
+    /// A credential: never shown to non-admins, stored encrypted.
+    pub secret: bool,
+}
+
+/// Every power type of [`POWER_TYPES`] with its parameters, rendered from
+/// the same table validation uses, so the list cannot promise more than
+/// the API accepts.
+pub fn describe() -> Vec<PowerTypeInfo> {
+    POWER_TYPES
+        .iter()
+        .map(|&name| PowerTypeInfo {
+            name,
+            fields: fields(name)
+                .into_iter()
+                .map(|f| FieldInfo {
+                    name: f.name,
+                    required: f.required,
+                    choices: f.choices,
+                    default: f.default,
+                    secret: is_secret(f.name),
+                })
+                .collect(),
+        })
+        .collect()
+}
+
 /// Whether power actions need no BMC at all: the operator powers the
 /// machine (`manual`, or no power type), so they complete at once.
 pub fn region_can_drive(power_type: &str) -> bool {

@@ -161,9 +161,22 @@ pub fn register(c: &mut DbConn, req: &RegisterRequest, signer: Option<&Node>) ->
 
     // The rack whose key signed is the rack being registered, whatever
     // system_id the body names.
+    let mut converted = false;
     let mut node = match (signer, req.system_id.as_deref().filter(|s| !s.is_empty())) {
         (Some(n), _) => Some(n.clone()),
-        (None, Some(sid)) => db::nodes::by_system_id(c, sid)?.filter(is_rack),
+        (None, Some(sid)) => match db::nodes::by_system_id(c, sid)? {
+            Some(n) if is_rack(&n) => Some(n),
+            // The rack in a region's process registers under the region's
+            // system_id: the node becomes a region-and-rack controller, as
+            // MAAS shows a host running both. It is then a new rack like
+            // any other (its own key; accepted only if it is the first).
+            Some(n) if n.node_type == NodeType::RegionController => {
+                db::regions::set_node_type(c, n.id, NodeType::RegionAndRackController)?;
+                converted = true;
+                db::nodes::by_system_id(c, sid)?
+            }
+            _ => None,
+        },
         (None, None) => None,
     };
     for (mac, id, node_type, sid) in db::racks::owners_of_macs(c, &macs)? {
@@ -193,7 +206,7 @@ pub fn register(c: &mut DbConn, req: &RegisterRequest, signer: Option<&Node>) ->
              (kept in its data directory), or an admin deletes the rack controller so it can register afresh."
         )));
     }
-    let is_new = node.is_none();
+    let is_new = node.is_none() || converted;
     let node = match node {
         Some(n) => n,
         None => engine::nodes::create::create_rack_node(c, hostname, &[])?,
@@ -417,7 +430,9 @@ pub fn config_for(c: &mut DbConn, rack: &Node, images: &BootImages) -> Result<Ra
         });
         let via_relay = || relayed.iter().find(|(v, _)| *v == s.vlan_id).and_then(|(_, target)| own_on_vlan(*target));
         let Some(own) = direct.or_else(via_relay) else {
-            tracing::warn!(subnet = %s.cidr, rack = %rack.system_id, "DHCP is on but the rack has no address in the subnet");
+            // Debug, not warn: this runs on every heartbeat, and the demo's
+            // made-up boot network is like this by design.
+            tracing::debug!(subnet = %s.cidr, rack = %rack.system_id, "DHCP is on but the rack has no address in the subnet");
             continue;
         };
         let Some(range) = db::network::ranges(c, Some(s.id))?.into_iter().find(|r| r.range_type == "dynamic") else {
@@ -449,6 +464,15 @@ pub fn config_for(c: &mut DbConn, rack: &Node, images: &BootImages) -> Result<Ra
                 let (Ok(mac), Ok(ip)) = (mac.parse::<MacAddr>(), ip.parse::<Ipv4Addr>()) else { continue };
                 if seen_mac.insert(mac) && seen_ip.insert(ip) {
                     cfg.reservations.push(Reservation { mac, ip, hostname: Some(hostname) });
+                }
+            }
+            // Reserved IPs (`reservedips/`): their MAC gets that address.
+            // A node's own address for the MAC, listed above, wins.
+            for r in db::reserved_ips::in_subnets(c, &subnet_ids)? {
+                let (Ok(mac), Ok(ip)) = (r.mac_address.parse::<MacAddr>(), r.ip.parse::<Ipv4Addr>()) else { continue };
+                if !seen_mac.contains(&mac) && seen_ip.insert(ip) {
+                    seen_mac.insert(mac);
+                    cfg.reservations.push(Reservation { mac, ip, hostname: None });
                 }
             }
             match cfg.validate() {
@@ -522,6 +546,8 @@ pub fn record_leases(c: &mut DbConn, rack: &Node, report: &LeaseReport) -> Resul
         let ip = e.ip.to_string();
         match e.kind {
             LeaseEventKind::Bound => {
+                // Every bound lease is a sighting for network discovery.
+                engine::discoveries::observe(c, rack, IpAddr::V4(e.ip), &mac, e.hostname.as_deref())?;
                 if let Some((link_id, current)) = db::racks::dhcp_link_of_mac(c, &mac)? {
                     if current.as_deref() != Some(ip.as_str()) {
                         db::racks::delete_discovered(c, &mac, &ip)?;
@@ -613,6 +639,12 @@ pub fn delete_rack(c: &mut DbConn, rack: &Node, force: bool) -> Result<()> {
     }
     let ids: Vec<i64> = db::network::interfaces_of(c, rack.id)?.iter().map(|i| i.id).collect();
     db::racks::delete_node_addresses(c, &ids)?;
+    if rack.node_type == NodeType::RegionAndRackController {
+        // As MAAS: deleting the rack of a region-and-rack controller leaves
+        // the region; the rack's key goes, so it registers afresh.
+        db::racks::delete_row(c, rack.id)?;
+        return db::regions::set_node_type(c, rack.id, NodeType::RegionController);
+    }
     db::nodes::delete(c, rack.id)
 }
 

@@ -110,3 +110,21 @@ pub(crate) fn selection_json(s: &Selection) -> Value {
         "resource_uri": resource_uri(&format!("boot-sources/{}/selections/{}/", s.boot_source_id, s.id)),
     })
 }
+
+/// `rackcontrollers/{id}/?op=list_boot_images` (MAAS's shape): each
+/// resource's name, architecture and subarches (its own and those it lists);
+/// racks serve the region's images, so the answer is always `synced`.
+pub(crate) fn rack_boot_images(resources: &[db::boot_resources::Resource]) -> Value {
+    let images: Vec<Value> = resources
+        .iter()
+        .map(|r| {
+            let (arch, subarch) = r.architecture.split_once('/').unwrap_or((r.architecture.as_str(), "generic"));
+            let mut subarches: Vec<&str> = list_of(&r.subarches);
+            subarches.push(subarch);
+            subarches.sort_unstable();
+            subarches.dedup();
+            json!({ "name": r.name, "architecture": arch, "subarches": subarches })
+        })
+        .collect();
+    json!({ "images": images, "connected": true, "status": "synced" })
+}

@@ -233,8 +233,23 @@ pub(crate) fn insert_with_macs(c: &mut DbConn, new: &NewNode, macs: &[String], v
 /// valid and free, otherwise a suffix makes it unique (a rack must always
 /// be able to register).
 pub fn create_rack_node(c: &mut DbConn, hostname: &str, macs: &[String]) -> Result<Node> {
+    let node = create_controller_node(c, hostname, NodeType::RackController, "rack", macs)?;
+    log_event(c, &node, "", level::INFO, "Rack controller registered", "")?;
+    Ok(node)
+}
+
+/// A controller node named after its host's short name (`fallback` when
+/// that is no valid hostname); a name already taken gets `-2`, `-3`…, so
+/// two controllers on hosts with one name (or one host) both register.
+pub fn create_controller_node(
+    c: &mut DbConn,
+    hostname: &str,
+    node_type: NodeType,
+    fallback: &str,
+    macs: &[String],
+) -> Result<Node> {
     let short = hostname.split('.').next().unwrap_or(hostname).to_ascii_lowercase();
-    let base = if engine::names::validate_hostname(&short).is_ok() { short } else { "rack".to_string() };
+    let base = if engine::names::validate_hostname(&short).is_ok() { short } else { fallback.to_string() };
     let mut name = base.clone();
     let mut i = 1;
     while db::nodes::hostname_taken(c, &name, DEFAULT_DOMAIN_ID, None)? {
@@ -242,10 +257,8 @@ pub fn create_rack_node(c: &mut DbConn, hostname: &str, macs: &[String]) -> Resu
         name = format!("{base}-{i}");
     }
     let system_id = new_unique_system_id(c)?;
-    let new = blank_node(system_id, NodeType::RackController, name, DEFAULT_DOMAIN_ID, DEFAULT_ZONE_ID);
-    let node = insert_with_macs(c, &new, macs, None)?;
-    log_event(c, &node, "", level::INFO, "Rack controller registered", "")?;
-    Ok(node)
+    let new = blank_node(system_id, node_type, name, DEFAULT_DOMAIN_ID, DEFAULT_ZONE_ID);
+    insert_with_macs(c, &new, macs, None)
 }
 
 /// What `devices/` POST and PUT accept.

@@ -75,6 +75,7 @@ func main() {
 	checkListings(s, e, netOK)
 	checkMachines(s, e, machOK)
 	checkAllocation(s, e, machOK && netOK)
+	checkDemoSite(s, e)
 	checkDeploy(s, e)
 	checkOwnerData(s, e)
 	checkDevices(s, e, netOK)
@@ -667,6 +668,128 @@ func checkDeploy(s *suite, e *env) {
 			}
 			switch st := ms[0].StatusName(); st {
 			case "Deployed":
+				return e.ctrl.ReleaseMachines(gomaasapi.ReleaseMachinesArgs{SystemIDs: []string{sid}})
+			case "Deploying":
+				time.Sleep(500 * time.Millisecond)
+			default:
+				return errorf("status %q while polling (%s)", st, ms[0].StatusMessage())
+			}
+		}
+		return errorf("still not Deployed after 90 s")
+	})
+}
+
+// checkDemoSite checks the site `ironpool demo` builds, the way Juju's
+// provider reads it when bootstrapping: series and architectures from boot
+// resources, spaces with their subnets, zones, and a machine whose boot NIC
+// is linked to a subnet of a space, allocated by a space constraint and
+// deployed to a release the demo has images for.
+func checkDemoSite(s *suite, e *env) {
+	s.check("demo: BootResources() has ubuntu/jammy and ubuntu/noble for amd64/generic", func() error {
+		br, err := e.ctrl.BootResources()
+		if err != nil {
+			return err
+		}
+		got := map[string]bool{}
+		for _, b := range br {
+			got[b.Name()+" "+b.Architecture()] = true
+		}
+		return expect(got["ubuntu/jammy amd64/generic"] && got["ubuntu/noble amd64/generic"], "boot resources %v", got)
+	})
+	s.check("demo: Spaces() public (10.20.0.0/24) and storage (10.30.0.0/24 on VLAN 30, MTU 9000)", func() error {
+		spaces, err := e.ctrl.Spaces()
+		if err != nil {
+			return err
+		}
+		found := 0
+		for _, sp := range spaces {
+			for _, sn := range sp.Subnets() {
+				switch {
+				case sp.Name() == "public" && sn.CIDR() == "10.20.0.0/24":
+					if sn.Gateway() != "10.20.0.1" || len(sn.DNSServers()) != 1 {
+						return errorf("pxe subnet gateway %q dns %v", sn.Gateway(), sn.DNSServers())
+					}
+					found++
+				case sp.Name() == "storage" && sn.CIDR() == "10.30.0.0/24":
+					if sn.VLAN() == nil || sn.VLAN().VID() != 30 || sn.VLAN().MTU() != 9000 {
+						return errorf("storage subnet VLAN %#v", sn.VLAN())
+					}
+					found++
+				}
+			}
+		}
+		return expect(found == 2, "found %d of the 2 demo subnets in their spaces", found)
+	})
+	s.check("demo: Zones() has az1 and az2; the boot VLAN serves DHCP", func() error {
+		zones, err := e.ctrl.Zones()
+		if err != nil {
+			return err
+		}
+		names := map[string]bool{}
+		for _, z := range zones {
+			names[z.Name()] = true
+		}
+		if !names["az1"] || !names["az2"] {
+			return errorf("zones %v", names)
+		}
+		fabrics, err := e.ctrl.Fabrics()
+		if err != nil {
+			return err
+		}
+		for _, f := range fabrics {
+			for _, v := range f.VLANs() {
+				if v.VID() == 0 && f.Name() == "demo" {
+					return expect(v.DHCP(), "the demo fabric's untagged VLAN has DHCP off")
+				}
+			}
+		}
+		return errorf("no fabric named demo with an untagged VLAN")
+	})
+	s.check("demo: Juju-style allocate by space, deploy noble, address on the boot subnet, release", func() error {
+		sid, err := readySimulatedMachine(e)
+		if err != nil {
+			return err
+		}
+		m, matches, err := e.ctrl.AllocateMachine(gomaasapi.AllocateMachineArgs{
+			SystemId:   sid,
+			AgentName:  simUUID,
+			Zone:       "default",
+			Interfaces: []gomaasapi.InterfaceSpec{{Label: "pxe", Space: "public"}},
+		})
+		if err != nil {
+			return errorf("AllocateMachine(space public): %v", err)
+		}
+		ifs := matches.Interfaces["pxe"]
+		if len(ifs) != 1 {
+			return errorf("constraint matches %v", matches.Interfaces)
+		}
+		linked := false
+		for _, l := range ifs[0].Links() {
+			if l.Subnet() != nil && l.Subnet().CIDR() == "10.20.0.0/24" && l.Subnet().Space() == "public" && l.Mode() == "auto" {
+				linked = true
+			}
+		}
+		if !linked {
+			return errorf("matched interface %s has no AUTO link to 10.20.0.0/24 in space public", ifs[0].Name())
+		}
+		if err := m.Start(gomaasapi.StartArgs{UserData: gzipB64("#cloud-config\n"), DistroSeries: "noble"}); err != nil {
+			return errorf("Start(noble): %v", err)
+		}
+		ips := m.IPAddresses()
+		if len(ips) == 0 || !strings.HasPrefix(ips[0], "10.20.0.") {
+			return errorf("ip_addresses after deploy %v", ips)
+		}
+		deadline := time.Now().Add(90 * time.Second)
+		for time.Now().Before(deadline) {
+			ms, err := e.ctrl.Machines(gomaasapi.MachinesArgs{AgentName: simUUID, SystemIDs: []string{sid}})
+			if err != nil || len(ms) != 1 {
+				return errorf("Machines(agent_name, id): %d %v", len(ms), err)
+			}
+			switch st := ms[0].StatusName(); st {
+			case "Deployed":
+				if ms[0].DistroSeries() != "noble" {
+					return errorf("deployed distro_series %q", ms[0].DistroSeries())
+				}
 				return e.ctrl.ReleaseMachines(gomaasapi.ReleaseMachinesArgs{SystemIDs: []string{sid}})
 			case "Deploying":
 				time.Sleep(500 * time.Millisecond)

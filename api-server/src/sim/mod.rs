@@ -8,6 +8,8 @@
 //!
 //! Used by `ironpool demo --machines N` and by the tests.
 
+pub mod site;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -118,19 +120,23 @@ async fn boot_once(
 /// Creates `count` simulated machines owned by nobody, commissioning at
 /// once (admin `commission=true`), and starts them. Machines from an earlier
 /// run (same database) are started again instead of duplicated; those left
-/// in an ephemeral phase are powered back on so they finish it.
+/// in an ephemeral phase are powered back on so they finish it. With a
+/// `site`, new machines are placed in its zones and pools, tagged, and a
+/// second NIC goes on its storage network before commissioning starts.
 pub async fn ensure_machines(
     state: &Arc<AppState>,
     admin: &User,
     region: &str,
     count: usize,
     step_delay: Duration,
+    site: Option<&site::Site>,
 ) -> Result<Vec<String>> {
     let admin = admin.clone();
     let mut ids = Vec::new();
     for seed in 0..count as u64 {
         start_machine(state, region, seed, step_delay);
         let admin = admin.clone();
+        let site = site.cloned();
         let (sid, resume) = state
             .db
             .write(move |c| {
@@ -142,6 +148,13 @@ pub async fn ensure_machines(
                 }
                 let mut params = engine::power::PowerParams::new();
                 params.insert("power_address".into(), bmc_address(seed));
+                let (zone, pool) = match &site {
+                    Some(_) => {
+                        let (z, p) = site::placement(seed);
+                        (Some(z), Some(p))
+                    }
+                    None => (None, None),
+                };
                 let n = engine::nodes::create::create_machine(
                     c,
                     Some(&admin),
@@ -150,11 +163,17 @@ pub async fn ensure_machines(
                         mac_addresses: macs,
                         power_type: "virtual".into(),
                         power_parameters: params,
-                        commission: true,
+                        commission: site.is_none(),
                         description: format!("Simulated machine {seed}"),
+                        zone,
+                        pool,
                         ..Default::default()
                     },
                 )?;
+                if let Some(site) = &site {
+                    site::furnish(c, &admin, site, &n, seed)?;
+                    engine::nodes::commission::commission(c, &admin, &n)?;
+                }
                 Ok((n.system_id, false))
             })
             .await?;
