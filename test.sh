@@ -63,6 +63,8 @@ log "rack peers"
 rack-controller/tests/peers-setup.sh
 log "qemu for the network-boot test"
 tests/qemu-setup.sh
+log "libvirtd and sshd for the virsh power driver tests"
+tests/libvirt-setup.sh
 log "ephemeral environment and test image for the end-to-end lifecycle test"
 # The static agent shares the workspace target dir: its artifacts live under
 # target/x86_64-unknown-linux-gnu, and build scripts/proc macros are reused.

@@ -1,4 +1,5 @@
-//! BMC power drivers (`ipmi`, `redfish`, `manual`, `virtual`) behind the shared
+//! BMC power drivers (`ipmi`, `redfish`, `webhook`, `virsh`, `manual`,
+//! `virtual`) behind the shared
 //! [`PowerDriver`] trait, a retry wrapper and [`sync_all`], which queries many
 //! machines with bounded concurrency.
 //!
@@ -12,7 +13,9 @@ pub mod ipmi;
 pub mod manual;
 pub mod params;
 pub mod redfish;
+pub mod virsh;
 pub mod virtual_bmc;
+pub mod webhook;
 
 pub use drivers::{act_with_retry, sync_all, Drivers, RetryPolicy, SyncResult, SyncTarget};
 pub use ironpool_common::power::{PowerAction, PowerDriver, PowerError, PowerParams, PowerState};

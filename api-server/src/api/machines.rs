@@ -52,7 +52,7 @@ pub fn handlers() -> Vec<Handler> {
                         optional("hostname", "String", "Hostname; generated when absent."),
                         optional("description", "String", "Free-text description."),
                         optional("domain", "String", "DNS domain (default maas)."),
-                        optional("power_type", "String", "Power driver: ipmi, redfish, manual, ..."),
+                        optional("power_type", "String", "Power driver: ipmi, manual, redfish, virsh, virtual or webhook (other MAAS types have no driver here and are refused)."),
                         optional("power_parameters_{param}", "String", "One power parameter, e.g. power_parameters_power_address."),
                         optional("commission", "Boolean", "Start commissioning at once (default true for admins)."),
                         optional("deployed", "Boolean", "Register a machine that is already deployed."),
@@ -93,6 +93,19 @@ pub fn handlers() -> Vec<Handler> {
                 .returns(Returns::List)
                     .describe("Administrators only: starts commissioning NEW machines.")
                     .params(&[required("machines", "String", "system_ids (repeatable).")]),
+            )
+            .action(
+                Action::new(Method::Post, Some("add_chassis"), "Add special hardware", handler_fn!(add_chassis))
+                    .describe("Enlists every virtual machine of a virsh (libvirt) host as a machine with power type virsh. The region probes the host before answering: a host it cannot log in to is a 400, one that does not answer a 503. Chassis types without a driver here are refused.")
+                    .params(&[
+                        required("chassis_type", "String", "virsh (or its old name powerkvm)."),
+                        required("hostname", "String", "The libvirt URI, e.g. qemu+ssh://user@host/system."),
+                        optional("password", "String", "SSH password for qemu+ssh:// URIs."),
+                        optional("prefix_filter", "String", "Only domains whose name starts with this."),
+                        optional("accept_all", "String", "true: commission every enlisted machine."),
+                        optional("domain", "String", "DNS domain (name or id) of the new machines."),
+                        optional("rack_controller", "String", "A rack's system_id or hostname (must exist)."),
+                    ]),
             )
             .action(Action::new(Method::Post, Some("accept_all"), "Accept all declared machines", handler_fn!(accept_all))
                 .returns(Returns::List))
@@ -425,6 +438,69 @@ pub(crate) async fn create_machine_anon(ctx: Ctx) -> Result<Reply> {
         })
         .await?;
     Ok(Reply::Json(v))
+}
+
+/// The parameters MAAS's `add_chassis` checks before contacting anything,
+/// in its order and words (api/machines.py): chassis types are those with a
+/// prober here, refused otherwise with MAAS's validator text listing them.
+fn chassis_input(p: &Params) -> Result<engine::nodes::chassis::ChassisInput> {
+    use engine::nodes::chassis::CHASSIS_TYPES;
+    let chassis_type = p.get("chassis_type").ok_or_else(|| Error::BadRequest("No provided chassis_type!".into()))?;
+    if !CHASSIS_TYPES.contains(&chassis_type) {
+        return Err(Error::BadRequest(format!(
+            "Invalid chassis_type: Value must be one of: {} (not '{chassis_type}')",
+            CHASSIS_TYPES.join("; ")
+        )));
+    }
+    let hostname = p.get("hostname").ok_or_else(|| Error::BadRequest("No provided hostname!".into()))?;
+    if p.get("username").is_some() {
+        return Err(Error::BadRequest(format!("username can not be specified when using the {chassis_type} chassis.")));
+    }
+    let accept_all = p.get("accept_all").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    if let Some(v) = p.get("power_control") {
+        if !["ipmi", "restapi", "restapi2"].contains(&v) {
+            return Err(Error::BadRequest(format!(
+                "Invalid power_control: Value must be one of: ipmi; restapi; restapi2 (not '{v}')"
+            )));
+        }
+        return Err(Error::BadRequest(format!("power_control is unavailable with the {chassis_type} chassis type")));
+    }
+    if let Some(v) = p.get("port") {
+        match v.trim().parse::<i64>() {
+            Ok(n) if (1..=65535).contains(&n) => {}
+            Ok(n) if n < 1 => {
+                return Err(Error::BadRequest("Invalid port: Please enter a number that is 1 or greater".into()))
+            }
+            Ok(_) => {
+                return Err(Error::BadRequest("Invalid port: Please enter a number that is 65535 or smaller".into()))
+            }
+            Err(_) => return Err(Error::BadRequest("Invalid port: Please enter an integer value".into())),
+        }
+        return Err(Error::BadRequest(format!("port is unavailable with the {chassis_type} chassis type")));
+    }
+    if p.get("protocol").is_some() {
+        return Err(Error::BadRequest(format!("protocol is unavailable with the {chassis_type} chassis type")));
+    }
+    Ok(engine::nodes::chassis::ChassisInput {
+        chassis_type: chassis_type.to_string(),
+        hostname: hostname.to_string(),
+        password: p.get("password").map(str::to_string),
+        accept_all,
+        domain: p.get("domain").map(str::to_string),
+        prefix_filter: p.get("prefix_filter").map(str::to_string),
+        rack_controller: p.get("rack_controller").map(str::to_string),
+    })
+}
+
+/// `add_chassis` (admin): MAAS answers "Asking <racks> to add machines from
+/// chassis <hostname>"; here the region probes and enlists before answering,
+/// so the text names the region.
+pub(crate) async fn add_chassis(ctx: Ctx) -> Result<Reply> {
+    let user = ctx.admin()?.clone();
+    let input = chassis_input(&ctx.params)?;
+    let hostname = input.hostname.clone();
+    engine::nodes::chassis::add_chassis(ctx.db(), &ctx.state.power, user, input).await?;
+    Ok(Reply::Text(StatusCode::OK, format!("Asking region to add machines from chassis {hostname}")))
 }
 
 pub(crate) async fn accept_anon(_ctx: Ctx) -> Result<Reply> {
@@ -915,7 +991,7 @@ pub(crate) async fn query_power_state(ctx: Ctx) -> Result<Reply> {
     }
     engine::nodes::power::require_trusted_power(&n)?;
     let hub = &ctx.state.power;
-    let params: PowerParams = serde_json::from_str(&n.power_parameters).unwrap_or_default();
+    let params = engine::power::driver_params(&n.system_id, &n.power_parameters);
     let result = hub.drivers.act(&n.power_type, engine::power::PowerAction::Query, &params, &hub.retry).await;
     let state = ctx.db().write(move |c| engine::jobs::power::record_query(c, n.id, result)).await?;
     let state = state.map_err(Error::Unavailable)?;

@@ -3,8 +3,11 @@
 //! operation, its status change and its event land together or not at all.
 //!
 //! `state` is the state machine every operation goes through; the other
-//! modules are operations and may use it, never each other's internals.
+//! modules are operations and may use it, never each other's internals
+//! (`chassis` creates machines with `create`'s row builders and starts
+//! commissioning through `commission`'s public entry point).
 
+pub mod chassis;
 pub mod commission;
 pub mod create;
 pub mod deploy;

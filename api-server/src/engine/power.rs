@@ -1,8 +1,8 @@
 //! Power types and their parameters, and the [`PowerDriver`] seam.
 //!
-//! The region validates and stores power settings per driver; the drivers
-//! that talk to BMCs (IPMI, Redfish) live in the rack controller. Until a rack
-//! is connected, only `manual` (the operator powers the machine) can act.
+//! The region validates and stores power settings per driver, and accepts
+//! only the power types `ironpool-power` has a driver for ([`POWER_TYPES`]);
+//! the drivers run on a connected rack, or in the region while none is.
 //! Power parameters hold BMC passwords: they are rendered only to admins and
 //! never logged.
 
@@ -11,26 +11,37 @@ use std::collections::BTreeMap;
 use crate::error;
 use crate::error::{Error, Result};
 
-/// Every power type MAAS 3.6 knows, plus `virtual` (Ironpool's simulated BMCs).
-pub const POWER_TYPES: &[&str] = &[
-    "amt", "apc", "dli", "eaton", "hmc", "hmcz", "ipmi", "lxd", "manual", "moonshot", "mscm", "msftocs", "nova",
-    "openbmc", "proxmox", "raritan", "recs_box", "redfish", "sm15k", "ucsm", "virsh", "virtual", "vmware", "webhook",
-    "wedge",
+/// The power types Ironpool has a driver for, and so what
+/// `describe_power_types` lists and what machines may be given (`virtual`
+/// is Ironpool's simulated BMC, for the demo and tests). A type is added
+/// here only together with its driver in `ironpool-power`.
+pub const POWER_TYPES: &[&str] = &["ipmi", "manual", "redfish", "virsh", "virtual", "webhook"];
+
+/// MAAS 3.6's other power types: known names without a driver here. They
+/// are refused (400 naming the supported types) rather than stored, so a
+/// machine never waits for a power action nothing can perform.
+pub const WITHOUT_DRIVER: &[&str] = &[
+    "amt", "apc", "dli", "eaton", "hmc", "hmcz", "lxd", "moonshot", "mscm", "msftocs", "nova", "openbmc", "proxmox",
+    "raritan", "recs_box", "sm15k", "ucsm", "vmware", "wedge",
 ];
 
-/// A driver's parameter: name, required, allowed values (empty = free text).
-struct Field {
-    name: &'static str,
-    required: bool,
-    choices: &'static [&'static str],
-    default: Option<&'static str>,
+/// A driver's parameter: name, required, allowed values (empty = free
+/// text), default. Together with [`POWER_TYPES`] this is the power type
+/// table `describe_power_types` renders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field {
+    pub name: &'static str,
+    pub required: bool,
+    pub choices: &'static [&'static str],
+    pub default: Option<&'static str>,
 }
 
 const fn f(name: &'static str, required: bool) -> Field {
     Field { name, required, choices: &[], default: None }
 }
 
-fn fields(power_type: &str) -> Vec<Field> {
+/// The parameters of a supported power type (none for `manual`).
+pub fn fields(power_type: &str) -> Vec<Field> {
     match power_type {
         "ipmi" => vec![
             Field { name: "power_driver", required: true, choices: &["LAN", "LAN_2_0"], default: Some("LAN_2_0") },
@@ -71,29 +82,36 @@ fn fields(power_type: &str) -> Vec<Field> {
                 Field { name: "power_verify_ssl", required: false, choices: &["", "n", "y"], default: None },
             ]
         }
+        // MAAS's virsh settings: the libvirt URI, the domain, and the SSH
+        // password for qemu+ssh:// addresses.
         "virsh" => vec![f("power_address", true), f("power_id", true), f("power_pass", false)],
+        // MAAS 3.x's webhook settings, with its defaults and choices.
         "webhook" => vec![
             f("power_on_uri", true),
             f("power_off_uri", true),
-            f("power_query_uri", false),
-            f("power_on_regex", false),
-            f("power_off_regex", false),
+            f("power_query_uri", true),
+            Field {
+                name: "power_on_regex",
+                required: true,
+                choices: &[],
+                default: Some(ironpool_power::webhook::DEFAULT_ON_REGEX),
+            },
+            Field {
+                name: "power_off_regex",
+                required: true,
+                choices: &[],
+                default: Some(ironpool_power::webhook::DEFAULT_OFF_REGEX),
+            },
             f("power_user", false),
             f("power_pass", false),
             f("power_token", false),
-            f("power_verify_ssl", false),
+            Field { name: "power_verify_ssl", required: true, choices: &["n", "y"], default: Some("n") },
         ],
         // Ironpool's simulated BMCs (demo machines, tests).
         "virtual" => vec![f("power_address", true), f("power_pass", false)],
-        "manual" | "" => vec![],
-        // Other drivers: an address and credentials, not validated further.
-        _ => vec![
-            f("power_address", false),
-            f("power_user", false),
-            f("power_pass", false),
-            f("power_id", false),
-            f("power_port", false),
-        ],
+        // `manual`, none, and (never reached: validate_type refuses them)
+        // types without a driver.
+        _ => vec![],
     }
 }
 
@@ -106,6 +124,15 @@ pub type PowerParams = BTreeMap<String, String>;
 pub fn validate_type(power_type: &str) -> Result<()> {
     if power_type.is_empty() || POWER_TYPES.contains(&power_type) {
         Ok(())
+    } else if WITHOUT_DRIVER.contains(&power_type) {
+        Err(Error::field(
+            "power_type",
+            format!(
+                "Power type '{power_type}' is not supported by this region: it has no power driver. \
+                 Supported power types: {}.",
+                POWER_TYPES.join(", ")
+            ),
+        ))
     } else {
         Err(Error::field(
             "power_type",
@@ -158,6 +185,15 @@ pub fn validate(power_type: &str, mut params: PowerParams, skip_check: bool) -> 
     }
 }
 
+/// What a driver gets for a node: its stored parameters plus `system_id`
+/// (the webhook driver sends it as MAAS's `System_Id` header). Never stored:
+/// `validate` would refuse it as an unknown parameter.
+pub fn driver_params(system_id: &str, stored_json: &str) -> PowerParams {
+    let mut params: PowerParams = serde_json::from_str(stored_json).unwrap_or_default();
+    params.insert("system_id".into(), system_id.to_string());
+    params
+}
+
 /// One power type as `describe_power_types` lists it: its parameters with
 /// what validation requires of them.
 #[derive(Debug, Clone)]
@@ -205,8 +241,9 @@ pub fn region_can_drive(power_type: &str) -> bool {
 }
 
 pub use ironpool_common::power::{PowerAction, PowerState};
+pub use ironpool_power::virsh::{VirshDomain, VirshDriver};
 pub use ironpool_power::virtual_bmc::{VirtualBmc, VirtualBmcs};
-pub use ironpool_power::{Drivers, RetryPolicy};
+pub use ironpool_power::{Drivers, PowerError, RetryPolicy};
 
 /// The BMC drivers this region process runs itself (the rack controller's
 /// drivers, embedded), and the registry of simulated BMCs behind `virtual`.
@@ -215,12 +252,29 @@ pub struct PowerHub {
     pub drivers: Drivers,
     pub virtual_bmcs: VirtualBmcs,
     pub retry: RetryPolicy,
+    /// The virsh driver `drivers` holds, for what is not a power action:
+    /// probing a chassis (`add_chassis`).
+    pub virsh: VirshDriver,
 }
 
 impl Default for PowerHub {
     fn default() -> Self {
         let virtual_bmcs = VirtualBmcs::new();
-        PowerHub { drivers: Drivers::standard(virtual_bmcs.clone()), virtual_bmcs, retry: RetryPolicy::default() }
+        PowerHub {
+            drivers: Drivers::standard(virtual_bmcs.clone()),
+            virtual_bmcs,
+            retry: RetryPolicy::default(),
+            virsh: VirshDriver::default(),
+        }
+    }
+}
+
+impl PowerHub {
+    /// Uses `virsh` (its SSH key, its timeouts) for power actions and probes.
+    pub fn with_virsh(mut self, virsh: VirshDriver) -> Self {
+        self.drivers.insert(std::sync::Arc::new(virsh.clone()));
+        self.virsh = virsh;
+        self
     }
 }
 
@@ -249,5 +303,37 @@ mod tests {
     fn unknown_type() {
         assert!(validate_type("telepathy").is_err());
         assert!(validate("manual", p(&[]), false).is_ok());
+    }
+
+    #[test]
+    fn types_without_a_driver_are_refused_naming_the_supported_ones() {
+        for t in WITHOUT_DRIVER {
+            let Error::Validation(f) = validate(t, p(&[]), true).unwrap_err() else { panic!() };
+            let m = &f["power_type"][0];
+            assert!(m.contains("ipmi, manual, redfish, virsh, virtual, webhook"), "{m}");
+        }
+        // Every supported type has a driver in the standard set.
+        let drivers = Drivers::standard(VirtualBmcs::new());
+        for t in POWER_TYPES {
+            assert!(drivers.get(t).is_some(), "{t} is listed without a driver");
+        }
+    }
+
+    #[test]
+    fn webhook_gets_maas_defaults_and_needs_its_three_uris() {
+        let Error::Validation(f) = validate("webhook", p(&[("power_on_uri", "http://x/on")]), false).unwrap_err()
+        else {
+            panic!()
+        };
+        assert!(f.contains_key("power_parameters_power_off_uri"));
+        assert!(f.contains_key("power_parameters_power_query_uri"));
+        let ok = validate(
+            "webhook",
+            p(&[("power_on_uri", "http://x/on"), ("power_off_uri", "http://x/off"), ("power_query_uri", "http://x/q")]),
+            false,
+        )
+        .unwrap();
+        assert_eq!(ok["power_on_regex"], r"status.*\:.*running");
+        assert_eq!(ok["power_verify_ssl"], "n");
     }
 }

@@ -137,3 +137,174 @@ pub fn start_sushy_systems(dir: &Path, port: u16, systems: &[(&str, &str, &str)]
     assert!(listing.is_some(), "sushy-emulator does not list its systems");
     child
 }
+
+/// Fails the test with the fix when libvirtd (qemu:///system) is not up.
+pub fn need_libvirt() {
+    need_program("virsh");
+    let ok = Command::new("virsh")
+        .args(["-c", "qemu:///system", "list", "--all"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(ok, "libvirtd is not running: run tests/qemu-setup.sh and tests/libvirt-setup.sh");
+}
+
+/// `virsh -c qemu:///system <args>` for test setup; stdout.
+pub fn virsh(args: &[&str]) -> String {
+    let out = Command::new("virsh").arg("-c").arg("qemu:///system").args(args).output().unwrap();
+    assert!(out.status.success(), "virsh {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A qemu (TCG) domain defined for one test, destroyed and undefined on drop.
+/// Tiny and diskless: it runs its firmware and waits, which is all a power
+/// driver observes.
+pub struct TestDomain {
+    pub name: String,
+    pub macs: Vec<String>,
+}
+
+impl TestDomain {
+    pub fn define(name: &str, macs: &[&str]) -> TestDomain {
+        need_libvirt();
+        let emulator = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/.qemu/qemu-libvirt");
+        assert!(emulator.is_file(), "{} missing: run tests/libvirt-setup.sh", emulator.display());
+        let nics: String = macs
+            .iter()
+            .map(|m| format!("<interface type='user'><mac address='{m}'/><model type='virtio'/></interface>"))
+            .collect();
+        let xml = format!(
+            "<domain type='qemu'><name>{name}</name><memory unit='MiB'>48</memory><vcpu>1</vcpu>\
+             <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>\
+             <devices><emulator>{}</emulator>{nics}</devices></domain>",
+            emulator.display()
+        );
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), xml).unwrap();
+        // A domain left by a killed run of the same test goes first.
+        let _ = Command::new("virsh").args(["-c", "qemu:///system", "destroy", name]).output();
+        let _ = Command::new("virsh").args(["-c", "qemu:///system", "undefine", name]).output();
+        virsh(&["define", &file.path().display().to_string()]);
+        TestDomain { name: name.to_string(), macs: macs.iter().map(|m| m.to_string()).collect() }
+    }
+
+    pub fn state(&self) -> String {
+        virsh(&["domstate", &self.name]).trim().to_string()
+    }
+}
+
+impl Drop for TestDomain {
+    fn drop(&mut self) {
+        let _ = Command::new("virsh").args(["-c", "qemu:///system", "destroy", &self.name]).output();
+        let _ = Command::new("virsh").args(["-c", "qemu:///system", "undefine", &self.name]).output();
+    }
+}
+
+/// A private sshd on a free loopback port: its own host key, and an
+/// authorized key (`dir/id`, returned) accepted for every user; password
+/// logins allowed. `ironpool-virsh` (tests/libvirt-setup.sh) is the user a
+/// test may give a password to.
+pub fn start_sshd(dir: &Path) -> (ChildGuard, u16, PathBuf) {
+    let sshd = need_program("sshd");
+    std::fs::create_dir_all("/run/sshd").unwrap();
+    for key in ["hostkey", "id"] {
+        let ok = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(dir.join(key))
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+    std::fs::copy(dir.join("id.pub"), dir.join("authorized_keys")).unwrap();
+    let port = free_tcp_port();
+    let d = dir.display();
+    std::fs::write(
+        dir.join("sshd_config"),
+        format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/hostkey\nAuthorizedKeysFile {d}/authorized_keys\n\
+             StrictModes no\nPasswordAuthentication yes\nKbdInteractiveAuthentication no\nUsePAM no\n\
+             PermitRootLogin prohibit-password\nPidFile {d}/sshd.pid\n"
+        ),
+    )
+    .unwrap();
+    let child = spawn(
+        Command::new(sshd)
+            .arg("-D")
+            .arg("-e")
+            .arg("-f")
+            .arg(dir.join("sshd_config"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.join("sshd.log")).unwrap()),
+    );
+    let ready = wait_for(Duration::from_secs(30), || std::net::TcpStream::connect(("127.0.0.1", port)).ok());
+    assert!(ready.is_some(), "sshd did not start: {}", std::fs::read_to_string(dir.join("sshd.log")).unwrap());
+    (child, port, dir.join("id"))
+}
+
+/// Gives `ironpool-virsh` a random password until dropped (then locks it
+/// again), so the password login works only while the test runs.
+pub struct TestPassword(pub String);
+
+impl TestPassword {
+    pub fn set() -> TestPassword {
+        use std::io::Write;
+        assert!(
+            Command::new("id").arg("ironpool-virsh").output().is_ok_and(|o| o.status.success()),
+            "user ironpool-virsh missing: run tests/libvirt-setup.sh"
+        );
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let pw = format!("pw-{}-{nanos:x}", std::process::id());
+        let mut child = Command::new("chpasswd").stdin(std::process::Stdio::piped()).spawn().unwrap();
+        child.stdin.take().unwrap().write_all(format!("ironpool-virsh:{pw}\n").as_bytes()).unwrap();
+        assert!(child.wait().unwrap().success());
+        TestPassword(pw)
+    }
+}
+
+impl Drop for TestPassword {
+    fn drop(&mut self) {
+        let _ = Command::new("usermod").args(["-p", "!", "ironpool-virsh"]).status();
+    }
+}
+
+/// The webhook power service (`peers/webhook_peer.py`) on a free port.
+pub struct WebhookPeer {
+    _child: ChildGuard,
+    pub base: String,
+    log: PathBuf,
+}
+
+impl WebhookPeer {
+    /// Every request the service saw, in order (method, path, headers).
+    pub fn requests(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+/// Starts the webhook service; `tls` = (cert, key) for HTTPS; `auth` = the
+/// Authorization header it insists on.
+pub fn start_webhook_peer(dir: &Path, tls: Option<(&Path, &Path)>, auth: Option<&str>) -> WebhookPeer {
+    use std::io::BufRead;
+    let port = free_tcp_port();
+    let log = dir.join(format!("requests-{port}.jsonl"));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../power/tests/peers/webhook_peer.py");
+    let mut cmd = Command::new("python3");
+    cmd.arg(script).arg(port.to_string()).arg(&log);
+    if let Some((c, k)) = tls {
+        cmd.arg(c).arg(k);
+    }
+    match auth {
+        Some(a) => cmd.env("WEBHOOK_AUTH", a),
+        None => cmd.env_remove("WEBHOOK_AUTH"),
+    };
+    let mut child = spawn(cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::inherit()));
+    let mut line = String::new();
+    std::io::BufReader::new(child.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ready", "the webhook peer did not start");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    WebhookPeer { _child: child, base: format!("{scheme}://127.0.0.1:{port}"), log }
+}

@@ -44,7 +44,7 @@ pub(crate) fn power_work(c: &mut DbConn, job: &Job) -> Result<Option<PowerWork>>
     let name = payload["action"].as_str().unwrap_or("query");
     let action =
         PowerAction::parse(name).ok_or_else(|| Error::Internal(format!("power job with unknown action {name}")))?;
-    let params: engine::power::PowerParams = serde_json::from_str(&node.power_parameters).unwrap_or_default();
+    let params = engine::power::driver_params(&node.system_id, &node.power_parameters);
     Ok(Some(PowerWork { job: job.clone(), node_id: node.id, power_type: node.power_type, params, action }))
 }
 
