@@ -5,6 +5,7 @@
 pub mod account;
 pub mod boot_resources;
 pub mod devices;
+pub mod dhcp_snippets;
 pub mod dns;
 pub mod events;
 pub mod files;
@@ -54,5 +55,6 @@ pub fn handlers() -> Vec<Handler> {
     all.extend(racks::handlers());
     all.extend(boot_resources::handlers());
     all.extend(license_keys::handlers());
+    all.extend(dhcp_snippets::handlers());
     all
 }

@@ -525,6 +525,36 @@ tables! {
         updated_at -> Timestamp,
     }
 
+    dhcp_snippets (id) {
+        id -> BigInt,
+        name -> Text,
+        description -> Text,
+        enabled -> Bool,
+        node_id -> Nullable<BigInt>,
+        subnet_id -> Nullable<BigInt>,
+        iprange_id -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+
+    dhcp_snippet_versions (id) {
+        id -> BigInt,
+        snippet_id -> BigInt,
+        data -> Text,
+        created_at -> Timestamp,
+    }
+
+    special_filesystems (id) {
+        id -> BigInt,
+        node_id -> BigInt,
+        fstype -> Text,
+        uuid -> Text,
+        mount_point -> Text,
+        mount_options -> Text,
+        acquired -> Bool,
+        created_at -> Timestamp,
+    }
+
     script_results (id) {
         id -> BigInt,
         node_id -> BigInt,
@@ -573,6 +603,8 @@ diesel::joinable!(boot_resource_files -> boot_resource_sets (set_id));
 diesel::joinable!(boot_source_selections -> boot_sources (boot_source_id));
 diesel::joinable!(node_tokens -> nodes (node_id));
 diesel::joinable!(script_results -> nodes (node_id));
+diesel::joinable!(dhcp_snippet_versions -> dhcp_snippets (snippet_id));
+diesel::joinable!(special_filesystems -> nodes (node_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     api_tokens,
@@ -617,5 +649,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     node_tokens,
     oauth_nonces,
     license_keys,
+    dhcp_snippets,
+    dhcp_snippet_versions,
+    special_filesystems,
     script_results,
 );

@@ -5,6 +5,7 @@
 //! `state` is the state machine every operation goes through; the other
 //! modules are operations and may use it, never each other's internals.
 
+pub mod clone;
 pub mod commission;
 pub mod create;
 pub mod deploy;
