@@ -138,6 +138,11 @@ fn interface_mapping(
     }
 }
 
+/// How MAAS names a node in messages (`Node.__str__`).
+fn label(n: &Node) -> String {
+    format!("{} ({})", n.system_id, n.hostname)
+}
+
 /// A machine by system_id or hostname among `candidates`' rules.
 fn find_machine(c: &mut DbConn, key: &str) -> Result<Option<Node>> {
     let n = match db::nodes::by_system_id(c, key)? {
@@ -191,21 +196,21 @@ pub fn clone(c: &mut DbConn, actor: &User, input: &CloneInput) -> Result<()> {
         let src_ifaces = db::network::interfaces_of(c, src.id)?;
         for d in &dests {
             if d.id == src.id {
-                err("destinations", format!("Source machine {} cannot be a destination machine.", d.hostname));
+                err("destinations", format!("Source machine {} cannot be a destination machine.", label(d)));
                 continue;
             }
             let mut ok = true;
             if input.storage {
                 let dst = db::storage::load_node(c, d.id)?;
                 if let Err(why) = storage_mapping(d, &dst, src, &src_st) {
-                    err("destinations", format!("{} is invalid: {why}", d.hostname));
+                    err("destinations", format!("{} is invalid: {why}", label(d)));
                     ok = false;
                 }
             }
             if input.interfaces {
                 let mine = db::network::interfaces_of(c, d.id)?;
                 if let Err(why) = interface_mapping(&mine, &src_ifaces) {
-                    err("destinations", format!("{} is invalid: {why}", d.hostname));
+                    err("destinations", format!("{} is invalid: {why}", label(d)));
                     ok = false;
                 }
             }
