@@ -41,8 +41,6 @@ backend_tests!(mount_and_unmount_special, |b| async move {
     );
     let r = s.post(Some(&admin), &mount, &[]).await;
     assert_eq!(r.json(), json!({"fstype": ["This field is required."], "mount_point": ["This field is required."]}));
-    // Editing an unowned machine is the administrators'.
-    assert_eq!(s.post(Some(&user), &mount, &[("fstype", "tmpfs"), ("mount_point", "/x")]).await.status, 403);
 
     let r = s.post(Some(&admin), &unmount, &[("mount_point", "/nope")]).await;
     assert_eq!((r.status, r.json()), (400, json!({"mount_point": ["No special filesystem is mounted at this path."]})));
@@ -51,6 +49,9 @@ backend_tests!(mount_and_unmount_special, |b| async move {
     // one mounted while Ready stays.
     let r = s.post(Some(&user), "machines/?op=allocate", &[("system_id", &m)]).await;
     assert_eq!(r.status, 200, "{}", r.body);
+    let other = s.user("other", false).await;
+    let r = s.post(Some(&other), &mount, &[("fstype", "tmpfs"), ("mount_point", "/x")]).await;
+    assert_eq!(r.status, 403, "another user's machine is not even visible: {}", r.body);
     let r = s.post(Some(&user), &mount, &[("fstype", "ramfs"), ("mount_point", "/scratch")]).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["special_filesystems"].as_array().unwrap().len(), 2);
