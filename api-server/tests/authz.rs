@@ -296,7 +296,8 @@ async fn fixtures(s: &TestServer, admin: &ApiKey, alice: &ApiKey) -> (Fixtures, 
     .await;
     f.set("license-key", "osystem", "windows");
     f.set("license-key", "distro_series", "win2016");
-    let snippet = made(s, admin, "dhcp-snippets/", &[("name", "authz"), ("value", "option ntp-servers 10.0.0.1;")]).await;
+    let snippet =
+        made(s, admin, "dhcp-snippets/", &[("name", "authz"), ("value", "option ntp-servers 10.0.0.1;")]).await;
     f.set("dhcp-snippets", "id", id(&snippet));
     (f, sid)
 }

@@ -18,7 +18,9 @@ backend_tests!(mount_and_unmount_special, |b| async move {
     let mount = format!("machines/{m}/?op=mount_special");
     let unmount = format!("machines/{m}/?op=unmount_special");
 
-    let r = s.post(Some(&admin), &mount, &[("fstype", "tmpfs"), ("mount_point", "/srv/tmp"), ("mount_options", "size=1G")]).await;
+    let r = s
+        .post(Some(&admin), &mount, &[("fstype", "tmpfs"), ("mount_point", "/srv/tmp"), ("mount_options", "size=1G")])
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let sf = &r.json()["special_filesystems"];
     assert_eq!(sf.as_array().unwrap().len(), 1, "{sf}");
@@ -68,7 +70,13 @@ backend_tests!(mount_and_unmount_special, |b| async move {
 
     // Only Ready or Allocated machines.
     let busy = commissioning_machine(&s, &admin, "52:54:00:40:00:09", "busy").await;
-    let r = s.post(Some(&admin), &format!("machines/{busy}/?op=mount_special"), &[("fstype", "tmpfs"), ("mount_point", "/t")]).await;
+    let r = s
+        .post(
+            Some(&admin),
+            &format!("machines/{busy}/?op=mount_special"),
+            &[("fstype", "tmpfs"), ("mount_point", "/t")],
+        )
+        .await;
     assert_eq!(
         (r.status, r.body.as_str()),
         (409, "Cannot mount the filesystem because the machine is not Ready or Allocated.")
@@ -117,14 +125,19 @@ backend_tests!(clone_storage_and_interfaces, |b| async move {
     let user = s.user("user", false).await;
     let two = || vec![disk("sda", 100, false), disk("sdb", 200, true)];
     let src = ready_machine_with_disks(&s, &admin, "src", 4, 4096, two()).await;
-    let dst = ready_machine_with_disks(&s, &admin, "dst", 4, 4096, vec![disk("sda", 120, false), disk("sdb", 200, true)])
-        .await;
+    let dst =
+        ready_machine_with_disks(&s, &admin, "dst", 4, 4096, vec![disk("sda", 120, false), disk("sdb", 200, true)])
+            .await;
     let small = ready_machine_with_disks(&s, &admin, "small", 4, 4096, vec![disk("sda", 50, false)]).await;
     // The source: an LVM layout, a tmpfs, and a static address.
     let r = s.post(Some(&admin), &format!("machines/{src}/?op=set_storage_layout"), &[("storage_layout", "lvm")]).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let r = s
-        .post(Some(&admin), &format!("machines/{src}/?op=mount_special"), &[("fstype", "tmpfs"), ("mount_point", "/run/x")])
+        .post(
+            Some(&admin),
+            &format!("machines/{src}/?op=mount_special"),
+            &[("fstype", "tmpfs"), ("mount_point", "/run/x")],
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let r = s.post(Some(&admin), "subnets/", &[("cidr", "10.41.0.0/24")]).await;
@@ -142,7 +155,13 @@ backend_tests!(clone_storage_and_interfaces, |b| async move {
     assert_eq!(r.status, 200, "{}", r.body);
 
     // MAAS's words: all errors at once, and nothing is cloned.
-    let r = s.post(Some(&admin), "machines/?op=clone", &[("source", &src), ("destinations", &format!("{dst},{small},{src}"))]).await;
+    let r = s
+        .post(
+            Some(&admin),
+            "machines/?op=clone",
+            &[("source", &src), ("destinations", &format!("{dst},{small},{src}"))],
+        )
+        .await;
     assert_eq!(r.status, 400, "{}", r.body);
     assert_eq!(
         r.json(),
@@ -152,7 +171,11 @@ backend_tests!(clone_storage_and_interfaces, |b| async move {
         })
     );
     let r = s
-        .post(Some(&admin), "machines/?op=clone", &[("source", &src), ("destinations", &format!("{dst},{small}")), ("storage", "true")])
+        .post(
+            Some(&admin),
+            "machines/?op=clone",
+            &[("source", &src), ("destinations", &format!("{dst},{small}")), ("storage", "true")],
+        )
         .await;
     assert_eq!(r.status, 400, "{}", r.body);
     assert_eq!(
@@ -162,10 +185,14 @@ backend_tests!(clone_storage_and_interfaces, |b| async move {
         )]})
     );
     assert_ne!(storage_shape(&machine(&s, &admin, &dst).await), storage_shape(&machine(&s, &admin, &src).await));
-    let r = s.post(Some(&admin), "machines/?op=clone", &[("source", "nope"), ("destinations", &dst), ("storage", "1")]).await;
+    let r = s
+        .post(Some(&admin), "machines/?op=clone", &[("source", "nope"), ("destinations", &dst), ("storage", "1")])
+        .await;
     assert_eq!(r.json(), json!({"source": ["Select a valid choice. nope is not one of the available choices."]}));
     // Destinations are what the caller administers.
-    let r = s.post(Some(&user), "machines/?op=clone", &[("source", &src), ("destinations", &dst), ("storage", "true")]).await;
+    let r = s
+        .post(Some(&user), "machines/?op=clone", &[("source", &src), ("destinations", &dst), ("storage", "true")])
+        .await;
     assert_eq!(
         r.json(),
         json!({"destinations": [format!("Machine 1 is invalid: Select a valid choice. {dst} is not one of the available choices.")]})
@@ -190,7 +217,11 @@ backend_tests!(clone_storage_and_interfaces, |b| async move {
     assert_eq!(got["groups"].as_array().unwrap().len(), 1, "{got}");
     assert_eq!(got["special"], json!([["tmpfs", "/run/x", ""]]));
     let link = &dst_m["interface_set"][0]["links"][0];
-    assert_eq!((link["mode"].as_str(), link["subnet"]["cidr"].as_str()), (Some("static"), Some("10.41.0.0/24")), "{link}");
+    assert_eq!(
+        (link["mode"].as_str(), link["subnet"]["cidr"].as_str()),
+        (Some("static"), Some("10.41.0.0/24")),
+        "{link}"
+    );
     let ip = link["ip_address"].as_str().unwrap();
     assert!(ip.starts_with("10.41.0.") && ip != "10.41.0.10", "{ip}");
 
@@ -200,7 +231,9 @@ backend_tests!(clone_storage_and_interfaces, |b| async move {
     let r = s.call(Some(&admin), "PUT", &format!("nodes/{other}/interfaces/{oi}/"), &[("name", "ens9")]).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let src_if = src_m["interface_set"][0]["name"].as_str().unwrap().to_string();
-    let r = s.post(Some(&admin), "machines/?op=clone", &[("source", &src), ("destinations", &other), ("interfaces", "true")]).await;
+    let r = s
+        .post(Some(&admin), "machines/?op=clone", &[("source", &src), ("destinations", &other), ("interfaces", "true")])
+        .await;
     assert_eq!(
         r.json(),
         json!({"destinations": [format!(

@@ -61,7 +61,10 @@ backend_tests!(details_power_parameters_and_annotations, |b| async move {
     let r = s.post(Some(&admin), &ann, &[("x", "y")]).await;
     assert_eq!((r.status, r.body.as_str()), (409, "Cannot set workload annotation: it hasn't been acquired."));
     assert_eq!(s.post(Some(&other), &ann, &[("x", "y")]).await.status, 403);
-    assert_eq!(s.get(Some(&user), &format!("devices/{dev}/")).await.json()["workload_annotations"], json!({"app": "web"}));
+    assert_eq!(
+        s.get(Some(&user), &format!("devices/{dev}/")).await.json()["workload_annotations"],
+        json!({"app": "web"})
+    );
 });
 
 backend_tests!(restore_set_zone_and_is_registered, |b| async move {
@@ -72,7 +75,8 @@ backend_tests!(restore_set_zone_and_is_registered, |b| async move {
     assert_eq!(r.status, 200, "{}", r.body);
     let subnet = r.json()["id"].as_i64().unwrap().to_string();
     let dev = device(&s, &admin, "printer", "52:54:00:31:00:01").await;
-    let iface = s.get(Some(&admin), &format!("devices/{dev}/")).await.json()["interface_set"][0]["id"].as_i64().unwrap();
+    let iface =
+        s.get(Some(&admin), &format!("devices/{dev}/")).await.json()["interface_set"][0]["id"].as_i64().unwrap();
     let r = s
         .post(
             Some(&admin),
@@ -91,12 +95,8 @@ backend_tests!(restore_set_zone_and_is_registered, |b| async move {
         assert_eq!(r.status, 200, "{op}: {}", r.body);
         let d = r.json();
         assert_eq!(d["ip_addresses"], json!([]), "{op}: {d}");
-        let modes: Vec<&str> = d["interface_set"][0]["links"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|l| l["mode"].as_str().unwrap())
-            .collect();
+        let modes: Vec<&str> =
+            d["interface_set"][0]["links"].as_array().unwrap().iter().map(|l| l["mode"].as_str().unwrap()).collect();
         assert!(!modes.contains(&"static"), "{op}: {modes:?}");
     }
     // The address is free again.

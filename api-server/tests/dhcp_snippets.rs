@@ -49,7 +49,8 @@ backend_tests!(crud_history_revert_and_maas_words, |b| async move {
     assert_eq!(r.json(), json!({"name": ["This field is required."], "value": ["Must be given a value"]}));
 
     // A global snippet, enabled by default, with MAAS's fields.
-    let r = s.post(Some(&admin), "dhcp-snippets/", &[("name", "ntp"), ("value", "option ntp-servers 10.0.0.1;\r\n")]).await;
+    let r =
+        s.post(Some(&admin), "dhcp-snippets/", &[("name", "ntp"), ("value", "option ntp-servers 10.0.0.1;\r\n")]).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let sn = r.json();
     let id = sn["id"].as_i64().unwrap();
@@ -102,7 +103,8 @@ backend_tests!(crud_history_revert_and_maas_words, |b| async move {
     assert_eq!(history_values(&r.json()), ["option ntp-servers 10.0.0.1;\n"]);
 
     // Scope rules and words.
-    let dev = s.post(Some(&admin), "devices/", &[("hostname", "appliance"), ("mac_addresses", "52:54:00:20:00:01")]).await;
+    let dev =
+        s.post(Some(&admin), "devices/", &[("hostname", "appliance"), ("mac_addresses", "52:54:00:20:00:01")]).await;
     assert_eq!(dev.status, 200, "{}", dev.body);
     let dev_sid = dev.json()["system_id"].as_str().unwrap().to_string();
     let r = s
@@ -135,7 +137,12 @@ backend_tests!(crud_history_revert_and_maas_words, |b| async move {
         .post(
             Some(&admin),
             "dhcp-snippets/",
-            &[("name", "pool"), ("value", "option domain-name \"ex.com\";\nfilename \"x\";"), ("subnet", "10.20.0.0/24"), ("iprange", &range_id)],
+            &[
+                ("name", "pool"),
+                ("value", "option domain-name \"ex.com\";\nfilename \"x\";"),
+                ("subnet", "10.20.0.0/24"),
+                ("iprange", &range_id),
+            ],
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
@@ -146,12 +153,18 @@ backend_tests!(crud_history_revert_and_maas_words, |b| async move {
     // What the DHCP server does not apply is stored and reported.
     assert_eq!(pool["unapplied"], json!(["filename \"x\": only 'option <name> <value>;' statements are applied"]));
     let pid = pool["id"].as_i64().unwrap();
-    let r = s
-        .call(Some(&admin), "PUT", &format!("dhcp-snippets/{pid}/"), &[("node", "appliance"), ("iprange", "")])
-        .await;
+    let r =
+        s.call(Some(&admin), "PUT", &format!("dhcp-snippets/{pid}/"), &[("node", "appliance"), ("iprange", "")]).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!((r.json()["subnet"].is_null(), r.json()["node"]["system_id"].as_str()), (true, Some(dev_sid.as_str())));
-    let r = s.call(Some(&admin), "PUT", &format!("dhcp-snippets/{pid}/"), &[("global_snippet", "true"), ("enabled", "false")]).await;
+    let r = s
+        .call(
+            Some(&admin),
+            "PUT",
+            &format!("dhcp-snippets/{pid}/"),
+            &[("global_snippet", "true"), ("enabled", "false")],
+        )
+        .await;
     assert_eq!((r.json()["global_snippet"].as_bool(), r.json()["enabled"].as_bool()), (Some(true), Some(false)));
 
     // Delete: admins, 204, then MAAS's 404.
@@ -213,7 +226,8 @@ backend_tests!(rack_dhcp_config_carries_the_options, |b| async move {
     let dev_sid = dev.json()["system_id"].as_str().unwrap().to_string();
     snippet("global", "option ntp-servers 192.0.2.1; default-lease-time 60;", vec![]).await;
     snippet("subnet", "option domain-name-servers 192.0.2.53;", vec![("subnet", "10.78.0.0/24".into())]).await;
-    snippet("range", "option ntp-servers 192.0.2.2;", vec![("subnet", "10.78.0.0/24".into()), ("iprange", range_id)]).await;
+    snippet("range", "option ntp-servers 192.0.2.2;", vec![("subnet", "10.78.0.0/24".into()), ("iprange", range_id)])
+        .await;
     let host = snippet("host", "option ntp-servers 192.0.2.3;", vec![("node", dev_sid)]).await;
     snippet("off", "option ntp-servers 192.0.2.9;", vec![("enabled", "false".into())]).await;
 
@@ -224,7 +238,10 @@ backend_tests!(rack_dhcp_config_carries_the_options, |b| async move {
     assert_eq!(o.subnets.len(), 1);
     assert_eq!(o.subnets[0].cidr.to_string(), "10.78.0.0/24");
     assert_eq!(o.subnets[0].options, vec![RawOption { code: 6, data: vec![192, 0, 2, 53] }]);
-    assert_eq!((o.ranges[0].start.to_string(), o.ranges[0].end.to_string()), ("10.78.0.100".into(), "10.78.0.150".into()));
+    assert_eq!(
+        (o.ranges[0].start.to_string(), o.ranges[0].end.to_string()),
+        ("10.78.0.100".into(), "10.78.0.150".into())
+    );
     assert_eq!(o.ranges[0].options, vec![ntp([192, 0, 2, 2])]);
     assert_eq!(o.hosts[0].mac.to_string(), "52:54:00:0f:10:77");
     assert_eq!(o.hosts[0].options, vec![ntp([192, 0, 2, 3])]);
@@ -259,7 +276,11 @@ async fn dhclient_receives_the_snippet_options() {
     let r = s.call(Some(&admin), "PUT", &format!("subnets/{subnet}/"), &[("dns_servers", "198.51.100.1")]).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let r = s
-        .post(Some(&admin), "ipranges/", &[("type", "dynamic"), ("start_ip", "198.51.100.50"), ("end_ip", "198.51.100.99")])
+        .post(
+            Some(&admin),
+            "ipranges/",
+            &[("type", "dynamic"), ("start_ip", "198.51.100.50"), ("end_ip", "198.51.100.99")],
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     for (name, value, subnet) in [

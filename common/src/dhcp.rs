@@ -277,7 +277,9 @@ impl SnippetOptions {
     /// order they apply (later ones win for the same code). Protected codes
     /// are left out whatever the region sent.
     pub fn for_client(&self, cidr: Cidr, mac: MacAddr, ip: Option<Ipv4Addr>) -> Vec<&RawOption> {
-        let in_range = |r: &&RangeOptions| ip.is_some_and(|ip| u32::from(r.start) <= u32::from(ip) && u32::from(ip) <= u32::from(r.end));
+        let in_range = |r: &&RangeOptions| {
+            ip.is_some_and(|ip| u32::from(r.start) <= u32::from(ip) && u32::from(ip) <= u32::from(r.end))
+        };
         self.global
             .iter()
             .chain(self.subnets.iter().filter(|s| s.cidr == cidr).flat_map(|s| s.options.iter()))

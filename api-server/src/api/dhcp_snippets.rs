@@ -57,13 +57,18 @@ pub fn handlers() -> Vec<Handler> {
                     .describe("Administrators only."),
             )
             .action(
-                Action::new(Method::Post, Some("revert"), "Revert DHCP snippet to earlier version", handler_fn!(revert))
-                    .describe("Administrators only. Versions newer than the target are removed.")
-                    .params(&[required(
-                        "to",
-                        "Int",
-                        "A version id from the history, or a negative number of versions to go back.",
-                    )]),
+                Action::new(
+                    Method::Post,
+                    Some("revert"),
+                    "Revert DHCP snippet to earlier version",
+                    handler_fn!(revert),
+                )
+                .describe("Administrators only. Versions newer than the target are removed.")
+                .params(&[required(
+                    "to",
+                    "Int",
+                    "A version id from the history, or a negative number of versions to go back.",
+                )]),
             ),
     ]
 }

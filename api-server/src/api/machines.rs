@@ -326,18 +326,28 @@ fn machine_handler() -> Handler {
             .params(&[optional("{key}", "String", "Any key=value; an empty value deletes the key.")]),
         )
         .action(
-            Action::new(Method::Post, Some("mount_special"), "Mount a special-purpose filesystem", handler_fn!(mount_special))
-                .describe("tmpfs or ramfs, on a Ready or Allocated machine; mounted by an owner it goes at release.")
-                .params(&[
-                    required("fstype", "String", "The filesystem type: tmpfs or ramfs."),
-                    required("mount_point", "String", "Absolute path to mount it on."),
-                    optional("mount_options", "String", "Options to pass to mount(8)."),
-                ]),
+            Action::new(
+                Method::Post,
+                Some("mount_special"),
+                "Mount a special-purpose filesystem",
+                handler_fn!(mount_special),
+            )
+            .describe("tmpfs or ramfs, on a Ready or Allocated machine; mounted by an owner it goes at release.")
+            .params(&[
+                required("fstype", "String", "The filesystem type: tmpfs or ramfs."),
+                required("mount_point", "String", "Absolute path to mount it on."),
+                optional("mount_options", "String", "Options to pass to mount(8)."),
+            ]),
         )
         .action(
-            Action::new(Method::Post, Some("unmount_special"), "Unmount a special-purpose filesystem", handler_fn!(unmount_special))
-                .describe("On a Ready or Allocated machine.")
-                .params(&[required("mount_point", "String", "Path of the special filesystem to unmount.")]),
+            Action::new(
+                Method::Post,
+                Some("unmount_special"),
+                "Unmount a special-purpose filesystem",
+                handler_fn!(unmount_special),
+            )
+            .describe("On a Ready or Allocated machine.")
+            .params(&[required("mount_point", "String", "Path of the special filesystem to unmount.")]),
         )
 }
 
@@ -1056,8 +1066,11 @@ pub(crate) async fn clone(ctx: Ctx) -> Result<Reply> {
 
 pub(crate) async fn mount_special(ctx: Ctx) -> Result<Reply> {
     let p = &ctx.params;
-    let (fstype, mount_point, options) =
-        (p.get("fstype").map(str::to_string), p.get("mount_point").map(str::to_string), p.get("mount_options").map(str::to_string));
+    let (fstype, mount_point, options) = (
+        p.get("fstype").map(str::to_string),
+        p.get("mount_point").map(str::to_string),
+        p.get("mount_options").map(str::to_string),
+    );
     with_machine(ctx, move |c, user, n| {
         engine::storage::special::mount(c, user, &n, fstype.as_deref(), mount_point.as_deref(), options.as_deref())?;
         Ok(n)

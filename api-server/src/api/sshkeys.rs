@@ -101,8 +101,10 @@ async fn ssh_import(ctx: Ctx) -> Result<Reply> {
     let uid = ctx.user()?.id;
     let src = engine::sshkeys::KeySource::parse(ctx.params.get("keysource"))?;
     let cfg = &ctx.state.config;
-    let sources =
-        engine::sshkeys::KeySources { launchpad_url: cfg.launchpad_url.clone(), github_url: cfg.github_api_url.clone() };
+    let sources = engine::sshkeys::KeySources {
+        launchpad_url: cfg.launchpad_url.clone(),
+        github_url: cfg.github_api_url.clone(),
+    };
     // Fetched before the transaction: no database connection waits on the network.
     let fetched = engine::sshkeys::fetch_keys(&sources, &src).await?;
     let keys = ctx.db().write(move |c| engine::sshkeys::store_imported(c, uid, &src, &fetched)).await?;

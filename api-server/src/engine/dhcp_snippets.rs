@@ -149,7 +149,10 @@ fn resolve(c: &mut DbConn, old: Option<&Loaded>, input: &SnippetInput) -> Result
         Some(key) => match engine::network::subnet(c, key) {
             Ok(s) => Some(s),
             Err(Error::NotFound(_)) => {
-                err("subnet", if key.parse::<i64>().is_ok() { format!("None found with id={key}.") } else { invalid_choice() });
+                err(
+                    "subnet",
+                    if key.parse::<i64>().is_ok() { format!("None found with id={key}.") } else { invalid_choice() },
+                );
                 None
             }
             Err(e) => return Err(e),
@@ -195,15 +198,17 @@ fn resolve(c: &mut DbConn, old: Option<&Loaded>, input: &SnippetInput) -> Result
         node_id = None;
     }
     if node_id.is_some() && subnet_id.is_some() {
-        return Err(Error::field(
-            "__all__",
-            "A DHCP snippet cannot be enabled on a node and subnet at the same time.",
-        ));
+        return Err(Error::field("__all__", "A DHCP snippet cannot be enabled on a node and subnet at the same time."));
     }
     if let Some(r) = &iprange {
         match subnet_id {
             // MAAS's words, missing space included.
-            None => return Err(Error::field("__all__", "A DHCP snippet cannot be enabled on an iprange withouta parent subnet")),
+            None => {
+                return Err(Error::field(
+                    "__all__",
+                    "A DHCP snippet cannot be enabled on an iprange withouta parent subnet",
+                ))
+            }
             Some(sid) if sid != r.subnet_id => {
                 return Err(Error::field("__all__", "A DHCP snippet's IP Range must be within the parent subnet"))
             }
@@ -260,7 +265,11 @@ pub fn revert(c: &mut DbConn, key: &str, to: i64) -> Result<Loaded> {
         let back = to.unsigned_abs() as usize;
         s.versions.get(back).ok_or_else(|| Error::BadRequest("Goes too far back.".into()))?.id
     } else {
-        s.versions.iter().find(|v| v.id == to).ok_or_else(|| Error::BadRequest(format!("{to} not found in history")))?.id
+        s.versions
+            .iter()
+            .find(|v| v.id == to)
+            .ok_or_else(|| Error::BadRequest(format!("{to} not found in history")))?
+            .id
     };
     db::dhcp_snippets::delete_versions_after(c, s.snippet.id, target)?;
     db::dhcp_snippets::touch(c, s.snippet.id)?;

@@ -216,7 +216,9 @@ impl KeySource {
     /// MAAS's enum values are.
     pub fn parse(text: Option<&str>) -> Result<KeySource> {
         let text = text.ok_or_else(|| {
-            Error::BadRequest("Importing SSH keys failed. Input needs to be in protocol:auth_id or auth_id format.".into())
+            Error::BadRequest(
+                "Importing SSH keys failed. Input needs to be in protocol:auth_id or auth_id format.".into(),
+            )
         })?;
         let (protocol, auth_id) = text.split_once(':').unwrap_or(("lp", text));
         if protocol != "lp" && protocol != "gh" {
@@ -225,9 +227,7 @@ impl KeySource {
         }
         // The user name goes into a URL path: refuse what could leave it.
         if auth_id.is_empty() || !auth_id.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.+".contains(ch)) {
-            return Err(Error::BadRequest(format!(
-                "Unable to import SSH keys. '{auth_id}' is not a valid user name."
-            )));
+            return Err(Error::BadRequest(format!("Unable to import SSH keys. '{auth_id}' is not a valid user name.")));
         }
         Ok(KeySource { protocol: protocol.into(), auth_id: auth_id.into() })
     }
@@ -246,7 +246,8 @@ pub async fn fetch_keys(sources: &KeySources, src: &KeySource) -> Result<Vec<Str
     };
     // A request that fails on the way is the caller's 400 in MAAS
     // (RequestException → MAASAPIBadRequest), with the cause.
-    let failed = |why: String| Error::BadRequest(format!("Unable to import SSH keys. {site} could not be reached: {why}"));
+    let failed =
+        |why: String| Error::BadRequest(format!("Unable to import SSH keys. {site} could not be reached: {why}"));
     let client = reqwest::Client::builder()
         .connect_timeout(std::time::Duration::from_secs(10))
         .timeout(std::time::Duration::from_secs(30))

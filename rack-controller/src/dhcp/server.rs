@@ -844,8 +844,10 @@ mod tests {
         let ntp = |last: u8| RawOption { code: 42, data: vec![192, 0, 2, last] };
         let mut cfg = config();
         cfg.snippet_options.global = vec![ntp(1), RawOption { code: 54, data: vec![1, 2, 3, 4] }];
-        cfg.snippet_options.subnets =
-            vec![SubnetOptions { cidr: "198.51.100.0/24".parse().unwrap(), options: vec![RawOption { code: 6, data: vec![192, 0, 2, 53] }] }];
+        cfg.snippet_options.subnets = vec![SubnetOptions {
+            cidr: "198.51.100.0/24".parse().unwrap(),
+            options: vec![RawOption { code: 6, data: vec![192, 0, 2, 53] }],
+        }];
         cfg.snippet_options.ranges = vec![RangeOptions {
             start: "198.51.100.50".parse().unwrap(),
             end: "198.51.100.52".parse().unwrap(),

@@ -54,7 +54,12 @@ fn boot_disk<'a>(disks: &[&'a BlockDevice]) -> Option<&'a BlockDevice> {
 
 /// MAAS's `_get_storage_mapping_between_nodes`: destination disk id →
 /// source disk id, or the reason they cannot be matched.
-fn storage_mapping(dest: &Node, dst: &NodeStorage, source: &Node, src: &NodeStorage) -> Result<HashMap<i64, i64>, String> {
+fn storage_mapping(
+    dest: &Node,
+    dst: &NodeStorage,
+    source: &Node,
+    src: &NodeStorage,
+) -> Result<HashMap<i64, i64>, String> {
     let arch = |n: &Node| n.architecture.clone().unwrap_or_default();
     if arch(dest) != arch(source) {
         return Err(format!("node architectures do not match ({} != {})", arch(dest), arch(source)));
@@ -68,7 +73,10 @@ fn storage_mapping(dest: &Node, dst: &NodeStorage, source: &Node, src: &NodeStor
     let d_boot = boot_disk(&dd).ok_or("destination node has no physical block devices")?;
     let s_boot = boot_disk(&sd).ok_or("source node has no physical block devices")?;
     if d_boot.size < s_boot.size {
-        return Err(format!("destination boot disk({}) is smaller than source boot disk({})", d_boot.name, s_boot.name));
+        return Err(format!(
+            "destination boot disk({}) is smaller than source boot disk({})",
+            d_boot.name, s_boot.name
+        ));
     }
     let mut mine: Vec<&BlockDevice> = dd.iter().filter(|d| d.id != d_boot.id).copied().collect();
     let mut theirs: Vec<&BlockDevice> = sd.iter().filter(|d| d.id != s_boot.id).copied().collect();
@@ -342,7 +350,15 @@ fn clone_storage(c: &mut DbConn, dest: &Node, source: &Node) -> Result<()> {
         )?;
     }
     for f in db::special_filesystems::of_nodes(c, &[source.id])? {
-        db::special_filesystems::insert(c, dest.id, &f.fstype, &new_uuid(), &f.mount_point, &f.mount_options, f.acquired)?;
+        db::special_filesystems::insert(
+            c,
+            dest.id,
+            &f.fstype,
+            &new_uuid(),
+            &f.mount_point,
+            &f.mount_options,
+            f.acquired,
+        )?;
     }
     Ok(())
 }
