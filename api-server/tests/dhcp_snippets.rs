@@ -40,6 +40,10 @@ backend_tests!(crud_history_revert_and_maas_words, |b| async move {
     let subnet_id = r.json()["id"].as_i64().unwrap();
 
     assert_eq!(s.get(Some(&user), "dhcp-snippets/").await.json(), json!([]));
+    // The maas CLI builds its commands from describe/.
+    let d = s.get(Some(&user), "describe/").await.json();
+    let described: Vec<&str> = d["handlers"].as_array().unwrap().iter().map(|h| h["name"].as_str().unwrap()).collect();
+    assert!(described.contains(&"DHCPSnippetsHandler") && described.contains(&"DHCPSnippetHandler"), "{described:?}");
 
     // Admins only write; MAAS's form words for what is missing.
     let r = s.post(Some(&user), "dhcp-snippets/", &[("name", "x"), ("value", "y")]).await;

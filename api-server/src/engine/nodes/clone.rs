@@ -52,6 +52,9 @@ fn boot_disk<'a>(disks: &[&'a BlockDevice]) -> Option<&'a BlockDevice> {
     disks.iter().find(|d| d.is_boot_disk).or_else(|| disks.first()).copied()
 }
 
+/// Whether a destination disk can take a source disk, in one matching pass.
+type Fits = dyn Fn(&BlockDevice, &BlockDevice) -> bool;
+
 /// MAAS's `_get_storage_mapping_between_nodes`: destination disk id →
 /// source disk id, or the reason they cannot be matched.
 fn storage_mapping(
@@ -90,7 +93,7 @@ fn storage_mapping(
     let mut map = HashMap::from([(d_boot.id, s_boot.id)]);
     // Three passes, as MAAS: same size and tags; the smallest that fits
     // with the same tags; the smallest that fits.
-    let passes: [&dyn Fn(&BlockDevice, &BlockDevice) -> bool; 3] = [
+    let passes: [&Fits; 3] = [
         &|a, b| a.size == b.size && tags(&a.tags) == tags(&b.tags),
         &|a, b| a.size >= b.size && tags(&a.tags) == tags(&b.tags),
         &|a, b| a.size >= b.size,
