@@ -593,13 +593,11 @@ impl DhcpServer {
                 }
             }
             // Administrators' snippets last, so they replace what the server
-            // set itself (DNS servers, domain, ...). dhcproto keys a raw
-            // option apart from its typed form, so the typed one is removed
-            // first or both would go on the wire.
+            // set itself (DNS servers, domain, ...): dhcproto's option map
+            // orders codes by number, a raw option and the typed one of the
+            // same code are one key, so each code goes on the wire once.
             for opt in self.cfg.snippet_options.for_client(s.cidr, mac, yiaddr) {
-                let code = OptionCode::from(opt.code);
-                o.remove(code);
-                o.insert(DhcpOption::Unknown(UnknownOption::new(code, opt.data.clone())));
+                o.insert(DhcpOption::Unknown(UnknownOption::new(OptionCode::from(opt.code), opt.data.clone())));
             }
         }
         // Relays need their option 82 back to route the reply.
