@@ -32,6 +32,9 @@ command -v c++ >/dev/null || missing+=(g++)
 # tests make a throwaway key and sign a mirror with gpg.
 command -v gpgv >/dev/null || missing+=(gpgv)
 command -v gpg >/dev/null || missing+=(gnupg)
+# DHCP served by a real rack to a real client in a network namespace
+# (rack_link.rs, dhcp_snippets.rs; run as root).
+command -v dhclient >/dev/null || missing+=(isc-dhcp-client)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"
   as_root apt-get update -qq

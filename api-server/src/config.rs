@@ -92,6 +92,12 @@ pub struct RegionConfig {
     pub secrets_key_file: Option<PathBuf>,
     /// Who may read `/metrics` (and `/MAAS/metrics`).
     pub metrics_access: MetricsAccess,
+    /// Where `account/prefs/sshkeys/?op=import` fetches `lp:<user>` keys
+    /// (`<url>/~<user>/+sshkeys`), MAAS's `https://launchpad.net`.
+    pub launchpad_url: String,
+    /// Where it fetches `gh:<user>` keys (`<url>/users/<user>/keys`),
+    /// MAAS's `https://api.github.com`.
+    pub github_api_url: String,
 }
 
 /// Who may scrape the region's metrics. MAAS serves `/MAAS/metrics` to
@@ -144,6 +150,8 @@ impl RegionConfig {
             tls_names: Vec::new(),
             secrets_key_file: None,
             metrics_access: MetricsAccess::Loopback,
+            launchpad_url: "https://launchpad.net".into(),
+            github_api_url: "https://api.github.com".into(),
         }
     }
 

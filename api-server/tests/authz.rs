@@ -304,6 +304,9 @@ async fn fixtures(s: &TestServer, admin: &ApiKey, alice: &ApiKey) -> (Fixtures, 
     f.set("reservedips", "id", id(&reserved));
     // No rack has reported a sighting: a well-formed id that matches none.
     f.set("discovery", "discovery_id", "MTAuOTkuMC43NywwMDoxMToyMjozMzo0NDo1NQ==");
+    let snippet =
+        made(s, admin, "dhcp-snippets/", &[("name", "authz"), ("value", "option ntp-servers 10.0.0.1;")]).await;
+    f.set("dhcp-snippets", "id", id(&snippet));
     (f, sid)
 }
 

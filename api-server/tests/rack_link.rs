@@ -301,93 +301,6 @@ backend_tests!(wrong_secret_and_forged_requests_are_refused, |b| async move {
 
 // ---------------------------------------------------------------- DHCP (root)
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0")))
-        .unwrap_or(false)
-}
-
-fn ip(args: &[&str]) -> std::process::Output {
-    Command::new("ip").args(args).output().expect("ip")
-}
-
-/// A client namespace joined by a veth pair to this (root) namespace, where
-/// the rack's DHCP server binds to the host end.
-struct Veth {
-    host: String,
-    ns: String,
-}
-
-impl Veth {
-    fn new() -> Option<Veth> {
-        let id = std::process::id() % 10_000;
-        let v = Veth { host: format!("iprk{id}"), ns: format!("iprkc{id}") };
-        if !ip(&["netns", "add", &v.ns]).status.success() {
-            eprintln!("SKIP: cannot create a network namespace");
-            return None;
-        }
-        let run = |args: &[&str]| {
-            let o = ip(args);
-            assert!(o.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-        };
-        run(&["link", "add", &v.host, "type", "veth", "peer", "name", "cli0", "netns", &v.ns]);
-        run(&["addr", "add", "198.51.100.1/24", "dev", &v.host]);
-        run(&["link", "set", &v.host, "up"]);
-        run(&["-n", &v.ns, "link", "set", "lo", "up"]);
-        run(&["-n", &v.ns, "link", "set", "cli0", "up"]);
-        std::fs::create_dir_all(format!("/etc/netns/{}", v.ns)).unwrap();
-        std::fs::write(format!("/etc/netns/{}/resolv.conf", v.ns), "# netns\n").unwrap();
-        Some(v)
-    }
-
-    fn set_mac(&self, mac: &str) {
-        for args in [
-            ["link", "set", "cli0", "down"].as_slice(),
-            &["link", "set", "cli0", "address", mac],
-            &["link", "set", "cli0", "up"],
-        ] {
-            let mut a = vec!["-n", self.ns.as_str()];
-            a.extend_from_slice(args);
-            assert!(ip(&a).status.success());
-        }
-    }
-
-    /// One `dhclient` run; returns the address it got.
-    fn dhclient(&self, dir: &std::path::Path, name: &str) -> String {
-        let lf = dir.join(format!("{name}.leases"));
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.ns, "dhclient", "-4", "-1", "-v", "-lf"])
-            .arg(&lf)
-            .arg("-pf")
-            .arg(dir.join(format!("{name}.pid")))
-            .arg("cli0")
-            .output()
-            .expect("dhclient");
-        let leases = std::fs::read_to_string(&lf).unwrap_or_default();
-        assert!(out.status.success(), "dhclient: {}", String::from_utf8_lossy(&out.stderr));
-        // Stop the daemon it left behind; the lease stays in the server.
-        let _ = Command::new("ip")
-            .args(["netns", "exec", &self.ns, "dhclient", "-x", "-pf"])
-            .arg(dir.join(format!("{name}.pid")))
-            .output();
-        leases
-            .lines()
-            .filter_map(|l| l.trim().strip_prefix("fixed-address "))
-            .next_back()
-            .map(|a| a.trim_end_matches(';').to_string())
-            .unwrap_or_else(|| panic!("no lease: {leases}"))
-    }
-}
-
-impl Drop for Veth {
-    fn drop(&mut self) {
-        ip(&["link", "del", &self.host]);
-        ip(&["netns", "del", &self.ns]);
-        let _ = std::fs::remove_dir_all(format!("/etc/netns/{}", self.ns));
-    }
-}
-
 const KNOWN_MAC: &str = "52:54:00:0f:01:01";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -396,7 +309,7 @@ async fn dhcp_from_region_state_survives_a_region_restart() {
         eprintln!("SKIP: needs root and dhclient");
         return;
     }
-    let Some(v) = Veth::new() else { return };
+    let Some(v) = Veth::new("rk") else { return };
     let mut s = TestServer::start(Backend::Sqlite);
     let admin = s.user("admin", true).await;
     let dir = tempfile::tempdir().unwrap();

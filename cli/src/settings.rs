@@ -100,6 +100,9 @@ pub struct FileConfig {
     pub log_format: Option<LogFormat>,
     /// Who may read `/metrics`: `loopback` (default), `any` or `off`.
     pub metrics_access: Option<ironpool_region::config::MetricsAccess>,
+    /// SSH key import sources (`lp:`, `gh:`): defaults are MAAS's sites.
+    pub launchpad_url: Option<String>,
+    pub github_api_url: Option<String>,
 }
 
 pub struct Settings {
@@ -193,6 +196,12 @@ impl Settings {
         }
         if let Some(v) = file.metrics_access {
             region.metrics_access = v;
+        }
+        if let Some(v) = file.launchpad_url {
+            region.launchpad_url = v;
+        }
+        if let Some(v) = file.github_api_url {
+            region.github_api_url = v;
         }
         region.secrets_key_file = args.secrets_key_file.clone().or(file.secrets_key_file);
         Settings {

@@ -214,6 +214,80 @@ pub struct DhcpConfig {
     /// Where leases are persisted (JSON); none keeps them in memory only.
     #[serde(default)]
     pub lease_file: Option<PathBuf>,
+    /// Options administrators add with DHCP snippets, by scope.
+    #[serde(default)]
+    pub snippet_options: SnippetOptions,
+}
+
+/// One DHCP option as it goes on the wire: code and data (at most 255
+/// bytes). The region encodes snippets' `option <name> <value>;` lines into
+/// these, so the rack needs no option dictionary of its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RawOption {
+    pub code: u8,
+    pub data: Vec<u8>,
+}
+
+/// Option codes a snippet may never set: they carry the protocol itself
+/// (message type, server identifier, requested address, parameter list,
+/// client identifier, relay information, lease timers), so overriding them
+/// would break the exchange rather than configure the client.
+pub const PROTECTED_OPTION_CODES: &[u8] = &[0, 50, 51, 53, 54, 55, 58, 59, 61, 82, 255];
+
+/// Options from DHCP snippets, by scope. A reply gets the global ones, then
+/// its subnet's, then its dynamic range's, then its host's, each replacing
+/// an option of the same code set before (the precedence ISC dhcpd gives
+/// global, subnet, pool and host declarations, where MAAS writes them).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SnippetOptions {
+    pub global: Vec<RawOption>,
+    pub subnets: Vec<SubnetOptions>,
+    pub ranges: Vec<RangeOptions>,
+    pub hosts: Vec<HostOptions>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubnetOptions {
+    pub cidr: Cidr,
+    pub options: Vec<RawOption>,
+}
+
+/// Options for addresses leased from one range (inclusive).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RangeOptions {
+    pub start: Ipv4Addr,
+    pub end: Ipv4Addr,
+    pub options: Vec<RawOption>,
+}
+
+/// Options for one client, by MAC (every interface of a snippet's node).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostOptions {
+    pub mac: MacAddr,
+    pub options: Vec<RawOption>,
+}
+
+impl SnippetOptions {
+    pub fn is_empty(&self) -> bool {
+        self.global.is_empty() && self.subnets.is_empty() && self.ranges.is_empty() && self.hosts.is_empty()
+    }
+
+    /// The options a reply to `mac`, leased `ip` in `cidr`, carries, in the
+    /// order they apply (later ones win for the same code). Protected codes
+    /// are left out whatever the region sent.
+    pub fn for_client(&self, cidr: Cidr, mac: MacAddr, ip: Option<Ipv4Addr>) -> Vec<&RawOption> {
+        let in_range = |r: &&RangeOptions| {
+            ip.is_some_and(|ip| u32::from(r.start) <= u32::from(ip) && u32::from(ip) <= u32::from(r.end))
+        };
+        self.global
+            .iter()
+            .chain(self.subnets.iter().filter(|s| s.cidr == cidr).flat_map(|s| s.options.iter()))
+            .chain(self.ranges.iter().filter(in_range).flat_map(|r| r.options.iter()))
+            .chain(self.hosts.iter().filter(|h| h.mac == mac).flat_map(|h| h.options.iter()))
+            .filter(|o| !PROTECTED_OPTION_CODES.contains(&o.code) && o.data.len() <= 255)
+            .collect()
+    }
 }
 
 fn default_ipxe_url() -> String {
@@ -237,6 +311,7 @@ impl DhcpConfig {
             offer_hold: default_offer_hold(),
             decline_hold: default_lease_time(),
             lease_file: None,
+            snippet_options: SnippetOptions::default(),
         }
     }
 

@@ -160,11 +160,56 @@ def _stop(region):
         return None
 
 
+# Keys the stand-in for Launchpad and GitHub serves (`key_site`).
+SITE_KEY = "ssh-ed25519 " + base64.b64encode(
+    struct.pack(">I", 11) + b"ssh-ed25519" + struct.pack(">I", 32) + bytes(range(32))
+).decode() + " compat@launchpad"
+
+
+def _key_site():
+    """A local HTTP server answering as Launchpad (`/~compat/+sshkeys`) and
+    GitHub (`/users/compat/keys`) do, anything else 404: the region's
+    `launchpad_url` and `github_api_url` point at it, so SSH key import is
+    exercised for real without the Internet."""
+    import http.server
+    import json
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            routes = {
+                "/~compat/+sshkeys": ("text/plain", SITE_KEY + "\n"),
+                "/users/compat/keys": ("application/json", json.dumps([{"id": 1, "key": SITE_KEY}])),
+            }
+            if self.path not in routes:
+                self.send_error(404)
+                return
+            ctype, body = routes[self.path]
+            data = body.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
 @pytest.fixture(scope="session")
 def region():
     data_dir = Path(tempfile.mkdtemp(prefix="ironpool-compat-"))
     env = {k: v for k, v in os.environ.items() if k not in _SERVER_ENV_TO_DROP}
     env["IRONPOOL_DATA_DIR"] = str(data_dir)
+    site = _key_site()
+    site_url = f"http://127.0.0.1:{site.server_address[1]}"
+    config = data_dir / "ironpool.toml"
+    config.write_text(f'launchpad_url = "{site_url}"\ngithub_api_url = "{site_url}"\n')
+    env["IRONPOOL_CONFIG"] = str(config)
     r = Region(bin=os.path.abspath(os.environ["IRONPOOL_BIN"]), data_dir=data_dir, port=0, env=env)
     try:
         r.cli(
@@ -185,6 +230,7 @@ def region():
         rc = _stop(r)
         if rc not in (0, None):
             warnings.warn(f"the region exited {rc} after SIGTERM:\n{r.log_tail()}")
+        site.shutdown()
         if os.environ.get("IRONPOOL_COMPAT_KEEP"):
             print(f"\nregion data and log kept in {data_dir}", file=sys.stderr)
         else:

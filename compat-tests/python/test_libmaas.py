@@ -387,9 +387,21 @@ def test_non_admin_cannot_add_ssh_key_for_another_user(user_client, admin, new_s
     assert text not in {x.key for x in admin.ssh_keys.list()}
 
 
-def test_ssh_key_import_is_unavailable_without_internet(admin):
-    err = raises_status(503, getattr(session(admin).SSHKeys, "import"), keysource="lp:someone")
-    assert b"lp:someone" in err.content
+def test_ssh_key_import_from_launchpad_and_github(user_client):
+    # The region fetches from conftest's stand-in sites (launchpad_url,
+    # github_api_url); libmaas gets MAAS's list of {id, key, keysource}.
+    from conftest import SITE_KEY
+
+    imported = getattr(session(user_client).SSHKeys, "import")(keysource="lp:compat")
+    assert [(k["key"], k["keysource"]) for k in imported] == [(SITE_KEY, "lp:compat")]
+    assert SITE_KEY in {x.key for x in user_client.ssh_keys.list()}
+    again = getattr(session(user_client).SSHKeys, "import")(keysource="lp:compat")
+    assert [k["id"] for k in again] == [k["id"] for k in imported]
+    # MAAS's words for an unknown account and an unknown protocol.
+    err = raises_status(400, getattr(session(user_client).SSHKeys, "import"), keysource="gh:nobody")
+    assert err.content == b"Unable to import SSH keys. Github user nobody doesn't exist."
+    err = raises_status(400, getattr(session(user_client).SSHKeys, "import"), keysource="xx:compat")
+    assert err.content == b"Unknown protocol xx. Valid protocols are 'LP' and 'GH'."
 
 
 # --------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 
 use serde_json::Value;
 
+use crate::api::machines;
 use crate::api::support::list_nodes_of;
 use crate::api::views::machine::device_json;
 use crate::db;
@@ -15,7 +16,7 @@ use crate::engine::nodes::create::DeviceInput;
 use crate::error::{Error, Result};
 use crate::handler_fn;
 use crate::http::params::Params;
-use crate::http::registry::{optional, Access, Action, Handler, Method};
+use crate::http::registry::{optional, required, Access, Action, Handler, Method, Returns};
 use crate::http::reply::Reply;
 use crate::http::Ctx;
 
@@ -39,11 +40,51 @@ pub fn handlers() -> Vec<Handler> {
                 optional("zone", "String", "Zone."),
                 optional("agent_name", "String", "Agent name."),
             ]))
-            .action(Action::new(Method::Post, None, "Create a device", handler_fn!(create)).params(&create_params)),
+            .action(Action::new(Method::Post, None, "Create a device", handler_fn!(create)).params(&create_params))
+            // MAAS's DevicesHandler inherits these from NodesHandler.
+            .action(
+                Action::new(Method::Get, Some("is_registered"), "MAC address registered", handler_fn!(machines::is_registered))
+                    .returns(Returns::AnyJson)
+                    .params(&[required("mac_address", "String", "The MAC address.")]),
+            )
+            .action(
+                Action::new(Method::Post, Some("set_zone"), "Assign nodes to a zone", handler_fn!(machines::set_zone))
+                    .returns(Returns::Nothing(200))
+                    .describe("Administrators only.")
+                    .params(&[required("zone", "String", "Zone name."), required("nodes", "String", "system_ids (repeatable).")]),
+            ),
         Handler::new("DeviceHandler", "devices/{system_id}/", Access::Authenticated, "Manage an individual device")
             .action(Action::new(Method::Get, None, "Read a device", handler_fn!(read)))
             .action(Action::new(Method::Put, None, "Update a device", handler_fn!(update)).params(&fields))
-            .action(Action::new(Method::Delete, None, "Delete a device", handler_fn!(delete))),
+            .action(Action::new(Method::Delete, None, "Delete a device", handler_fn!(delete)))
+            .action(
+                Action::new(Method::Get, Some("details"), "Get system details", handler_fn!(details))
+                    .returns(Returns::Bytes("application/bson"))
+                    .describe("BSON map of probe name (lshw, lldp) to XML, as for machines."),
+            )
+            .action(
+                Action::new(Method::Get, Some("power_parameters"), "Get power parameters", handler_fn!(power_parameters))
+                    .returns(Returns::AnyJson)
+                    .describe("Administrators only; includes BMC passwords."),
+            )
+            .action(
+                Action::new(Method::Post, Some("set_owner_data"), "Deprecated, use set_workload_annotations", handler_fn!(set_owner_data))
+                    .describe("key=value pairs; an empty value removes the key. Only the device's owner.")
+                    .params(&[optional("{key}", "String", "Any key=value pair.")]),
+            )
+            .action(
+                Action::new(Method::Post, Some("set_workload_annotations"), "Set key=value data", handler_fn!(set_owner_data))
+                    .describe("key=value pairs; an empty value removes the key. Only the device's owner.")
+                    .params(&[optional("{key}", "String", "Any key=value pair.")]),
+            )
+            .action(
+                Action::new(Method::Post, Some("restore_networking_configuration"), "Reset networking options", handler_fn!(restore_networking))
+                    .describe("Administrators only. Removes every link (observed addresses stay) and links the boot interface as at creation."),
+            )
+            .action(
+                Action::new(Method::Post, Some("restore_default_configuration"), "Reset device configuration", handler_fn!(restore_networking))
+                    .describe("Administrators only. As restore_networking_configuration (a device has no other configuration)."),
+            ),
     ]
 }
 
@@ -131,4 +172,50 @@ async fn delete(ctx: Ctx) -> Result<Reply> {
         })
         .await?;
     Ok(Reply::NoContent)
+}
+
+/// Loads the URL's device, runs `op` in one write transaction, renders it.
+async fn with_device<F>(ctx: Ctx, op: F) -> Result<Reply>
+where
+    F: FnOnce(&mut DbConn, &db::users::User, Node) -> Result<Node> + Send + 'static,
+{
+    let user = ctx.user()?.clone();
+    let sid = ctx.path("system_id").to_string();
+    let v = ctx
+        .db()
+        .write(move |c| {
+            let n = device(c, &user, &sid)?;
+            let n = op(c, &user, n)?;
+            render(c, &n)
+        })
+        .await?;
+    Ok(Reply::Json(v))
+}
+
+async fn details(ctx: Ctx) -> Result<Reply> {
+    let user = ctx.user()?.clone();
+    let sid = ctx.path("system_id").to_string();
+    ctx.db().run(move |c| device(c, &user, &sid).map(|_| ())).await?;
+    Ok(machines::details_reply())
+}
+
+async fn power_parameters(ctx: Ctx) -> Result<Reply> {
+    let user = ctx.admin()?.clone();
+    let sid = ctx.path("system_id").to_string();
+    let v = ctx.db().run(move |c| Ok(engine::nodes::power::power_parameters(&device(c, &user, &sid)?))).await?;
+    Ok(Reply::Json(v))
+}
+
+async fn set_owner_data(ctx: Ctx) -> Result<Reply> {
+    let pairs = machines::owner_data_pairs(&ctx.params);
+    with_device(ctx, move |c, user, n| engine::nodes::owner_data::set_owner_data(c, user, &n, &pairs)).await
+}
+
+async fn restore_networking(ctx: Ctx) -> Result<Reply> {
+    ctx.admin()?;
+    with_device(ctx, |c, _, n| {
+        engine::interfaces::restore_initial_links(c, &n)?;
+        db::nodes::by_system_id(c, &n.system_id)?.ok_or(Error::NotFound("Device"))
+    })
+    .await
 }

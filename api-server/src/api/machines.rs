@@ -133,6 +133,17 @@ pub fn handlers() -> Vec<Handler> {
                 Action::new(Method::Post, Some("set_zone"), "Assign nodes to a zone", handler_fn!(set_zone))
                 .returns(Returns::Nothing(200))
                     .params(&[required("zone", "String", "Zone name."), required("nodes", "String", "system_ids (repeatable).")]),
+            )
+            .action(
+                Action::new(Method::Post, Some("clone"), "Clone storage and/or interface configurations", handler_fn!(clone))
+                    .returns(Returns::Nothing(204))
+                    .describe("Copies the source's storage and/or interface configuration to each destination (Ready or Failed testing machines the caller administers) whose disks and interface names can take it.")
+                    .params(&[
+                        required("source", "String", "system_id of the machine to clone from."),
+                        required("destinations", "String", "system_ids to clone to (repeatable or comma-separated)."),
+                        optional("interfaces", "Boolean", "Clone the interface configuration."),
+                        optional("storage", "Boolean", "Clone the storage configuration."),
+                    ]),
             ),
         Handler::new("AnonMachinesHandler", "machines/", Access::Anonymous, "Anonymous access to machines")
             .describe("Used during enlistment.")
@@ -326,6 +337,30 @@ fn machine_handler() -> Handler {
                 handler_fn!(set_owner_data),
             )
             .params(&[optional("{key}", "String", "Any key=value; an empty value deletes the key.")]),
+        )
+        .action(
+            Action::new(
+                Method::Post,
+                Some("mount_special"),
+                "Mount a special-purpose filesystem",
+                handler_fn!(mount_special),
+            )
+            .describe("tmpfs or ramfs, on a Ready or Allocated machine; mounted by an owner it goes at release.")
+            .params(&[
+                required("fstype", "String", "The filesystem type: tmpfs or ramfs."),
+                required("mount_point", "String", "Absolute path to mount it on."),
+                optional("mount_options", "String", "Options to pass to mount(8)."),
+            ]),
+        )
+        .action(
+            Action::new(
+                Method::Post,
+                Some("unmount_special"),
+                "Unmount a special-purpose filesystem",
+                handler_fn!(unmount_special),
+            )
+            .describe("On a Ready or Allocated machine.")
+            .params(&[required("mount_point", "String", "Path of the special filesystem to unmount.")]),
         )
 }
 
@@ -1032,9 +1067,14 @@ pub(crate) async fn details(ctx: Ctx) -> Result<Reply> {
     let user = ctx.user()?.clone();
     let sid = ctx.path("system_id").to_string();
     ctx.db().run(move |c| engine::access::get_visible(c, &user, &sid, "Node").map(|_| ())).await?;
+    Ok(details_reply())
+}
+
+/// The `details` answer every node type gives (machines, devices, nodes).
+pub(crate) fn details_reply() -> Reply {
     let lshw: &[u8] = b"<?xml version=\"1.0\" standalone=\"yes\" ?>\n<list>\n</list>\n";
     let lldp: &[u8] = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<lldp label=\"LLDP neighbors\"/>\n";
-    Ok(Reply::Bytes("application/bson", bson_blobs(&[("lshw", lshw), ("lldp", lldp)])))
+    Reply::Bytes("application/bson", bson_blobs(&[("lshw", lshw), ("lldp", lldp)]))
 }
 
 pub(crate) async fn get_token(ctx: Ctx) -> Result<Reply> {
@@ -1083,8 +1123,50 @@ pub(crate) async fn exit_rescue_mode(ctx: Ctx) -> Result<Reply> {
 }
 
 pub(crate) async fn set_owner_data(ctx: Ctx) -> Result<Reply> {
-    let pairs: Vec<(String, String)> = ctx.params.pairs().to_vec();
+    let pairs = owner_data_pairs(&ctx.params);
     with_machine(ctx, move |c, user, n| engine::nodes::owner_data::set_owner_data(c, user, &n, &pairs)).await
+}
+
+pub(crate) async fn clone(ctx: Ctx) -> Result<Reply> {
+    let user = ctx.user()?.clone();
+    let p = &ctx.params;
+    let input = engine::nodes::clone::CloneInput {
+        source: p.get("source").map(str::to_string),
+        destinations: list_of(p, "destinations")?,
+        storage: flag(p, "storage")?,
+        interfaces: flag(p, "interfaces")?,
+    };
+    ctx.db().write(move |c| engine::nodes::clone::clone(c, &user, &input)).await?;
+    Ok(Reply::NoContent)
+}
+
+pub(crate) async fn mount_special(ctx: Ctx) -> Result<Reply> {
+    let p = &ctx.params;
+    let (fstype, mount_point, options) = (
+        p.get("fstype").map(str::to_string),
+        p.get("mount_point").map(str::to_string),
+        p.get("mount_options").map(str::to_string),
+    );
+    with_machine(ctx, move |c, user, n| {
+        engine::storage::special::mount(c, user, &n, fstype.as_deref(), mount_point.as_deref(), options.as_deref())?;
+        Ok(n)
+    })
+    .await
+}
+
+pub(crate) async fn unmount_special(ctx: Ctx) -> Result<Reply> {
+    let mount_point = ctx.params.get("mount_point").map(str::to_string);
+    with_machine(ctx, move |c, user, n| {
+        engine::storage::special::unmount(c, user, &n, mount_point.as_deref())?;
+        Ok(n)
+    })
+    .await
+}
+
+/// The key=value pairs of `set_owner_data` / `set_workload_annotations`:
+/// every field but `op` (MAAS skips it too).
+pub(crate) fn owner_data_pairs(p: &Params) -> Vec<(String, String)> {
+    p.pairs().iter().filter(|(k, _)| k != "op").cloned().collect()
 }
 
 #[cfg(test)]

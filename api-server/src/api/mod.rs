@@ -5,6 +5,7 @@
 pub mod account;
 pub mod boot_resources;
 pub mod devices;
+pub mod dhcp_snippets;
 pub mod discoveries;
 pub mod dns;
 pub mod events;
@@ -58,5 +59,6 @@ pub fn handlers() -> Vec<Handler> {
     all.extend(license_keys::handlers());
     all.extend(reserved_ips::handlers());
     all.extend(discoveries::handlers());
+    all.extend(dhcp_snippets::handlers());
     all
 }

@@ -38,7 +38,7 @@ pub fn handlers() -> Vec<Handler> {
         .action(
             Action::new(Method::Post, Some("import"), "Import SSH keys", handler_fn!(ssh_import))
                 .returns(Returns::List)
-                .describe("Imports public keys from Launchpad (lp:<user>) or GitHub (gh:<user>).")
+                .describe("Imports the public keys of a Launchpad (lp:<user>, or a bare <user>) or GitHub (gh:<user>) account; the keys record their keysource. The sites are configurable (launchpad_url, github_api_url).")
                 .params(&[required("keysource", "String", "lp:<user> or gh:<user>.")]),
         ),
         Handler::new("SSHKeyHandler", "account/prefs/sshkeys/{id}/", Access::Authenticated, "Manage an SSH key")
@@ -98,16 +98,17 @@ async fn ssh_create(ctx: Ctx) -> Result<Reply> {
 }
 
 async fn ssh_import(ctx: Ctx) -> Result<Reply> {
-    ctx.user()?;
-    let source = ctx.params.required("keysource")?;
-    let (proto, who) = source.split_once(':').unwrap_or(("", source));
-    if !matches!(proto, "lp" | "gh") || who.is_empty() {
-        return Err(Error::field("keysource", "Invalid keysource: use lp:<user> (Launchpad) or gh:<user> (GitHub)."));
-    }
-    Err(Error::Unavailable(format!(
-        "Cannot import SSH keys from {source}: this region has no route to {}. Add the keys with POST account/prefs/sshkeys/ instead.",
-        if proto == "lp" { "Launchpad" } else { "GitHub" }
-    )))
+    let uid = ctx.user()?.id;
+    let src = engine::sshkeys::KeySource::parse(ctx.params.get("keysource"))?;
+    let cfg = &ctx.state.config;
+    let sources = engine::sshkeys::KeySources {
+        launchpad_url: cfg.launchpad_url.clone(),
+        github_url: cfg.github_api_url.clone(),
+    };
+    // Fetched before the transaction: no database connection waits on the network.
+    let fetched = engine::sshkeys::fetch_keys(&sources, &src).await?;
+    let keys = ctx.db().write(move |c| engine::sshkeys::store_imported(c, uid, &src, &fetched)).await?;
+    Ok(Reply::json(keys.iter().map(ssh_json).collect::<Vec<_>>()))
 }
 
 async fn ssh_read(ctx: Ctx) -> Result<Reply> {

@@ -12,6 +12,7 @@ use crate::http::registry::API_PREFIX;
 
 pub mod account;
 pub mod boot_resource;
+pub mod dhcp_snippet;
 pub mod discovery;
 pub mod dns;
 pub mod event;

@@ -34,6 +34,8 @@ pub struct Related {
     pub iface_children: HashMap<i64, Vec<i64>>,
     /// Block devices, partitions, filesystems and volume groups per node.
     pub storage: HashMap<i64, db::storage::NodeStorage>,
+    /// tmpfs/ramfs mounts per node (`mount_special`).
+    pub special_filesystems: HashMap<i64, Vec<db::special_filesystems::SpecialFilesystem>>,
 }
 
 pub fn load_related(c: &mut DbConn, list: &[Node]) -> Result<Related> {
@@ -105,6 +107,9 @@ pub fn load_related(c: &mut DbConn, list: &[Node]) -> Result<Related> {
             r.interfaces.entry(i.node_id).or_default().push(i);
         }
         r.storage.extend(db::storage::load_for_nodes(c, &ids)?);
+        for f in db::special_filesystems::of_nodes(c, &ids)? {
+            r.special_filesystems.entry(f.node_id).or_default().push(f);
+        }
         // Relations bind every id twice: keep each query under the limits.
         for ids in iface_ids.chunks(CHUNK / 2) {
             for l in db::network::links_of(c, ids)? {

@@ -544,6 +544,18 @@ tables! {
         updated_at -> Timestamp,
     }
 
+    dhcp_snippets (id) {
+        id -> BigInt,
+        name -> Text,
+        description -> Text,
+        enabled -> Bool,
+        node_id -> Nullable<BigInt>,
+        subnet_id -> Nullable<BigInt>,
+        iprange_id -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+
     discoveries (id) {
         id -> BigInt,
         ip -> Text,
@@ -554,6 +566,24 @@ tables! {
         vlan_id -> Nullable<BigInt>,
         first_seen -> Timestamp,
         last_seen -> Timestamp,
+    }
+
+    dhcp_snippet_versions (id) {
+        id -> BigInt,
+        snippet_id -> BigInt,
+        data -> Text,
+        created_at -> Timestamp,
+    }
+
+    special_filesystems (id) {
+        id -> BigInt,
+        node_id -> BigInt,
+        fstype -> Text,
+        uuid -> Text,
+        mount_point -> Text,
+        mount_options -> Text,
+        acquired -> Bool,
+        created_at -> Timestamp,
     }
 
     script_results (id) {
@@ -607,6 +637,8 @@ diesel::joinable!(script_results -> nodes (node_id));
 diesel::joinable!(region_controllers -> nodes (node_id));
 diesel::joinable!(reserved_ips -> subnets (subnet_id));
 diesel::joinable!(discoveries -> nodes (observer_id));
+diesel::joinable!(dhcp_snippet_versions -> dhcp_snippets (snippet_id));
+diesel::joinable!(special_filesystems -> nodes (node_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     api_tokens,
@@ -651,6 +683,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     node_tokens,
     oauth_nonces,
     license_keys,
+    dhcp_snippets,
+    dhcp_snippet_versions,
+    special_filesystems,
     script_results,
     region_controllers,
     reserved_ips,

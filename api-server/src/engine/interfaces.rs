@@ -834,6 +834,29 @@ pub fn initial_links(c: &mut DbConn, n: &Node) -> Result<()> {
     Ok(())
 }
 
+/// MAAS's `set_initial_networking_configuration` (a device's
+/// `restore_networking_configuration`): every link of the node's interfaces
+/// goes, addresses observed on the network excepted, the default gateways
+/// are cleared, and the boot interface is linked again as after
+/// commissioning.
+pub fn restore_initial_links(c: &mut DbConn, n: &Node) -> Result<()> {
+    let ids: Vec<i64> = db::network::interfaces_of(c, n.id)?.iter().map(|i| i.id).collect();
+    db::network::set_gateway_link(c, n.id, true, None)?;
+    db::network::set_gateway_link(c, n.id, false, None)?;
+    let mut had_address = false;
+    for link in db::network::links_of(c, &ids)? {
+        if link.mode == "discovered" {
+            continue;
+        }
+        had_address |= link.ip.is_some();
+        db::network::address_delete(c, link.id)?;
+    }
+    if had_address {
+        engine::dns::bump_serial(c)?;
+    }
+    initial_links(c, n)
+}
+
 /// The VLAN new enlisted interfaces join until commissioning says otherwise.
 pub fn enlistment_vlan() -> Option<i64> {
     Some(DEFAULT_VLAN_ID)

@@ -14,6 +14,7 @@ pub mod allocation;
 pub mod boot_resources;
 pub mod config;
 pub mod defaults;
+pub mod dhcp_snippets;
 pub mod discoveries;
 pub mod dns;
 pub mod events;

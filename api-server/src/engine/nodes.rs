@@ -8,6 +8,7 @@
 //! commissioning through `commission`'s public entry point).
 
 pub mod chassis;
+pub mod clone;
 pub mod commission;
 pub mod create;
 pub mod deploy;

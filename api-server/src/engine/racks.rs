@@ -458,6 +458,7 @@ pub fn config_for(c: &mut DbConn, rack: &Node, images: &BootImages) -> Result<Ra
         None => None,
         Some(addr) => {
             let mut cfg = DhcpConfig::new(addr, subnets);
+            cfg.snippet_options = engine::dhcp_snippets::rack_options(c, &subnet_ids)?;
             let mut seen_mac = HashSet::new();
             let mut seen_ip = HashSet::new();
             for (mac, ip, hostname) in db::racks::addresses_to_reserve(c, &subnet_ids)? {

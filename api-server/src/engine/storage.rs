@@ -48,3 +48,4 @@ pub mod model;
 pub mod partitions;
 pub mod raid;
 pub mod rules;
+pub mod special;

@@ -429,6 +429,21 @@ const DNS_RESOURCE: Fields = &[
     ("resource_uri", "string"),
 ];
 
+const DHCP_SNIPPET: Fields = &[
+    ("id", "integer"),
+    ("name", "string"),
+    ("value", "string"),
+    ("history", "[object]"),
+    ("description", "string"),
+    ("enabled", "boolean"),
+    ("node", "?object"),
+    ("subnet", "?#Subnet"),
+    ("iprange", "?#IPRange"),
+    ("global_snippet", "boolean"),
+    ("unapplied", "[string]"),
+    ("resource_uri", "string"),
+];
+
 const VERSION: Fields = &[("capabilities", "[string]"), ("version", "string"), ("subversion", "string")];
 
 /// Every schema, by component name.
@@ -464,6 +479,7 @@ const ALL: &[(&str, Fields)] = &[
     ("BootSource", BOOT_SOURCE),
     ("BootSourceSelection", BOOT_SOURCE_SELECTION),
     ("DNSResource", DNS_RESOURCE),
+    ("DHCPSnippet", DHCP_SNIPPET),
     ("Version", VERSION),
 ];
 
@@ -528,6 +544,8 @@ const HANDLERS: &[(&str, &str)] = &[
     ("DNSResourceRecordHandler", "DNSResourceRecord"),
     ("SSLKeysHandler", "SSLKey"),
     ("SSLKeyHandler", "SSLKey"),
+    ("DHCPSnippetsHandler", "DHCPSnippet"),
+    ("DHCPSnippetHandler", "DHCPSnippet"),
     ("VersionHandler", "Version"),
 ];
 
@@ -542,6 +560,13 @@ const RESOURCE_OPS: &[(&str, &str)] = &[
     ("MachineHandler", "unlock"),
     ("MachineHandler", "mark_broken"),
     ("MachineHandler", "mark_fixed"),
+    ("MachineHandler", "mount_special"),
+    ("MachineHandler", "unmount_special"),
+    ("DeviceHandler", "set_owner_data"),
+    ("DeviceHandler", "set_workload_annotations"),
+    ("DeviceHandler", "restore_default_configuration"),
+    ("DeviceHandler", "restore_networking_configuration"),
+    ("DHCPSnippetHandler", "revert"),
     ("UsersHandler", "whoami"),
     ("EventsHandler", "query"),
 ];

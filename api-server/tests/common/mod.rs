@@ -482,6 +482,94 @@ fn ip_ok(args: &[&str]) -> bool {
     std::process::Command::new("ip").args(args).status().map(|s| s.success()).unwrap_or(false)
 }
 
+/// `ip …`, its output (for the messages of failed steps).
+fn ip_out(args: &[&str]) -> std::process::Output {
+    std::process::Command::new("ip").args(args).output().expect("ip")
+}
+
+/// A client namespace joined by a veth pair to this (root) namespace, where
+/// a rack's DHCP server binds to the host end (198.51.100.1/24). `tag`
+/// keeps the names of different tests apart; removed on drop.
+pub struct Veth {
+    pub host: String,
+    pub ns: String,
+}
+
+impl Veth {
+    pub fn new(tag: &str) -> Option<Veth> {
+        let id = std::process::id() % 10_000;
+        let v = Veth { host: format!("ip{tag}{id}"), ns: format!("ip{tag}c{id}") };
+        if !ip_out(&["netns", "add", &v.ns]).status.success() {
+            eprintln!("SKIP: cannot create a network namespace");
+            return None;
+        }
+        let run = |args: &[&str]| {
+            let o = ip_out(args);
+            assert!(o.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        };
+        run(&["link", "add", &v.host, "type", "veth", "peer", "name", "cli0", "netns", &v.ns]);
+        run(&["addr", "add", "198.51.100.1/24", "dev", &v.host]);
+        run(&["link", "set", &v.host, "up"]);
+        run(&["-n", &v.ns, "link", "set", "lo", "up"]);
+        run(&["-n", &v.ns, "link", "set", "cli0", "up"]);
+        std::fs::create_dir_all(format!("/etc/netns/{}", v.ns)).unwrap();
+        std::fs::write(format!("/etc/netns/{}/resolv.conf", v.ns), "# netns\n").unwrap();
+        Some(v)
+    }
+
+    pub fn set_mac(&self, mac: &str) {
+        for args in [
+            ["link", "set", "cli0", "down"].as_slice(),
+            &["link", "set", "cli0", "address", mac],
+            &["link", "set", "cli0", "up"],
+        ] {
+            let mut a = vec!["-n", self.ns.as_str()];
+            a.extend_from_slice(args);
+            assert!(ip_out(&a).status.success());
+        }
+    }
+
+    /// One `dhclient` run; returns the lease file's text.
+    pub fn dhclient_lease(&self, dir: &std::path::Path, name: &str) -> String {
+        let lf = dir.join(format!("{name}.leases"));
+        let out = std::process::Command::new("ip")
+            .args(["netns", "exec", &self.ns, "dhclient", "-4", "-1", "-v", "-lf"])
+            .arg(&lf)
+            .arg("-pf")
+            .arg(dir.join(format!("{name}.pid")))
+            .arg("cli0")
+            .output()
+            .expect("dhclient");
+        let leases = std::fs::read_to_string(&lf).unwrap_or_default();
+        assert!(out.status.success(), "dhclient: {}", String::from_utf8_lossy(&out.stderr));
+        // Stop the daemon it left behind; the lease stays in the server.
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "exec", &self.ns, "dhclient", "-x", "-pf"])
+            .arg(dir.join(format!("{name}.pid")))
+            .output();
+        leases
+    }
+
+    /// One `dhclient` run; returns the address it got.
+    pub fn dhclient(&self, dir: &std::path::Path, name: &str) -> String {
+        let leases = self.dhclient_lease(dir, name);
+        leases
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("fixed-address "))
+            .next_back()
+            .map(|a| a.trim_end_matches(';').to_string())
+            .unwrap_or_else(|| panic!("no lease: {leases}"))
+    }
+}
+
+impl Drop for Veth {
+    fn drop(&mut self) {
+        ip_out(&["link", "del", &self.host]);
+        ip_out(&["netns", "del", &self.ns]);
+        let _ = std::fs::remove_dir_all(format!("/etc/netns/{}", self.ns));
+    }
+}
+
 /// A bridge holding the rack's address 203.0.113.1/24 and a tap for a VM;
 /// removed on drop. `tag` keeps the names of different tests apart.
 pub struct Bridge {

@@ -592,6 +592,13 @@ impl DhcpServer {
                     o.insert(DhcpOption::Unknown(UnknownOption::new(OptionCode::from(210u8), p.into_bytes())));
                 }
             }
+            // Administrators' snippets last, so they replace what the server
+            // set itself (DNS servers, domain, ...): dhcproto's option map
+            // orders codes by number, a raw option and the typed one of the
+            // same code are one key, so each code goes on the wire once.
+            for opt in self.cfg.snippet_options.for_client(s.cidr, mac, yiaddr) {
+                o.insert(DhcpOption::Unknown(UnknownOption::new(OptionCode::from(opt.code), opt.data.clone())));
+            }
         }
         // Relays need their option 82 back to route the reply.
         if let Some(DhcpOption::RelayAgentInformation(info)) = msg.opts().get(OptionCode::RelayAgentInformation) {
@@ -824,6 +831,65 @@ mod tests {
         assert!(st.malformed.load(Ordering::Relaxed) >= 4);
         assert_eq!(st.received.load(Ordering::Relaxed), junk.len() as u64);
         assert!(send(&mut s, &packet(MessageType::Discover, mac(1), &[])).is_some());
+    }
+
+    /// Snippet options: global < subnet < range < host, each replacing the
+    /// server's own value of the same code (one copy on the wire), and
+    /// protected codes never overridden.
+    #[test]
+    fn snippet_options_apply_by_scope_and_replace_the_servers_own() {
+        use ironpool_common::dhcp::{HostOptions, RangeOptions, RawOption, SubnetOptions};
+        let ntp = |last: u8| RawOption { code: 42, data: vec![192, 0, 2, last] };
+        let mut cfg = config();
+        cfg.snippet_options.global = vec![ntp(1), RawOption { code: 54, data: vec![1, 2, 3, 4] }];
+        cfg.snippet_options.subnets = vec![SubnetOptions {
+            cidr: "198.51.100.0/24".parse().unwrap(),
+            options: vec![RawOption { code: 6, data: vec![192, 0, 2, 53] }],
+        }];
+        cfg.snippet_options.ranges = vec![RangeOptions {
+            start: "198.51.100.50".parse().unwrap(),
+            end: "198.51.100.52".parse().unwrap(),
+            options: vec![ntp(2)],
+        }];
+        cfg.snippet_options.hosts = vec![HostOptions { mac: MacAddr(mac(1)), options: vec![ntp(3)] }];
+        let (mut s, _events) = DhcpServer::new(cfg, 16).unwrap();
+        // The options as they are on the wire (after the magic cookie),
+        // so a duplicate would show.
+        let wire_opts = |m: &Message| {
+            let b = m.to_vec().unwrap();
+            let mut out = Vec::new();
+            let mut i = 240;
+            while i < b.len() && b[i] != 255 {
+                if b[i] == 0 {
+                    i += 1;
+                    continue;
+                }
+                let len = b[i + 1] as usize;
+                out.push((b[i], b[i + 2..i + 2 + len].to_vec()));
+                i += 2 + len;
+            }
+            out
+        };
+        let values = |m: &Message, code: u8| -> Vec<Vec<u8>> {
+            wire_opts(m).into_iter().filter(|(c, _)| *c == code).map(|(_, d)| d).collect()
+        };
+        // The known host (reserved, outside the range): its own NTP server;
+        // the subnet's DNS server replaced the configured one, once; the
+        // server identifier (protected) stays the server's.
+        let (known, _) = send(&mut s, &packet(MessageType::Discover, mac(1), &[])).unwrap();
+        assert_eq!(values(&known, 42), vec![vec![192, 0, 2, 3]]);
+        assert_eq!(values(&known, 6), vec![vec![192, 0, 2, 53]]);
+        assert_eq!(values(&known, 54), vec![vec![198, 51, 100, 1]]);
+        // A dynamic client: the range's value beats the global one.
+        let (dynamic, _) = send(&mut s, &packet(MessageType::Discover, mac(2), &[])).unwrap();
+        assert_eq!(values(&dynamic, 42), vec![vec![192, 0, 2, 2]]);
+        // Another subnet (through a relay): only the global option.
+        let mut relayed = packet(MessageType::Discover, mac(4), &[]);
+        relayed.set_giaddr("203.0.113.1".parse::<Ipv4Addr>().unwrap());
+        let (bytes, _) = s.handle(&relayed.to_vec().unwrap(), "203.0.113.1:67".parse().unwrap(), NOW).unwrap();
+        let other = Message::decode(&mut Decoder::new(&bytes)).unwrap();
+        assert_eq!(values(&other, 42), vec![vec![192, 0, 2, 1]]);
+        assert_eq!(values(&other, 6), vec![vec![198, 51, 100, 1]]);
     }
 
     #[test]

@@ -85,7 +85,7 @@ pub struct MachineView<'a> {
     blockdevice_set: Vec<api::views::storage::BlockDeviceView<'a>>,
     physicalblockdevice_set: Vec<api::views::storage::BlockDeviceView<'a>>,
     virtualblockdevice_set: Vec<api::views::storage::BlockDeviceView<'a>>,
-    special_filesystems: [u8; 0],
+    special_filesystems: Vec<SpecialFilesystemView<'a>>,
     parent: Option<ParentStub>,
     default_gateways: Gateways,
     node_type: i32,
@@ -119,6 +119,28 @@ pub struct MachineView<'a> {
     pod: Option<()>,
     virtualmachine_id: Option<()>,
     resource_uri: String,
+}
+
+/// One of MAAS's `special_filesystems` entries (tmpfs, ramfs).
+#[derive(Serialize)]
+pub struct SpecialFilesystemView<'a> {
+    fstype: &'a str,
+    label: Option<&'a str>,
+    uuid: &'a str,
+    mount_point: &'a str,
+    mount_options: &'a str,
+}
+
+impl<'a> SpecialFilesystemView<'a> {
+    fn of(f: &'a crate::db::special_filesystems::SpecialFilesystem) -> Self {
+        SpecialFilesystemView {
+            fstype: &f.fstype,
+            label: None,
+            uuid: &f.uuid,
+            mount_point: &f.mount_point,
+            mount_options: &f.mount_options,
+        }
+    }
 }
 
 impl<'a> MachineView<'a> {
@@ -180,7 +202,11 @@ impl<'a> MachineView<'a> {
             blockdevice_set: disks.blockdevice_set,
             physicalblockdevice_set: disks.physicalblockdevice_set,
             virtualblockdevice_set: disks.virtualblockdevice_set,
-            special_filesystems: [],
+            special_filesystems: rel
+                .special_filesystems
+                .get(&n.id)
+                .map(|l| l.iter().map(SpecialFilesystemView::of).collect())
+                .unwrap_or_default(),
             parent: n.parent_id.and_then(|p| rel.parents.get(&p)).map(|sid| ParentStub {
                 system_id: sid.clone(),
                 resource_uri: resource_uri(&format!("nodes/{sid}/")),

@@ -52,10 +52,8 @@ pub fn unlock(c: &mut DbConn, actor: &User, n: &Node, comment: &str) -> Result<N
 /// `set_owner_data` / `set_workload_annotations`: merge; empty value deletes.
 pub fn set_owner_data(c: &mut DbConn, actor: &User, n: &Node, pairs: &[(String, String)]) -> Result<Node> {
     if n.owner_id != Some(actor.id) {
-        return Err(Error::Conflict(format!(
-            "Can't set owner data on machine {}: you don't own it (allocate it first).",
-            n.system_id
-        )));
+        // MAAS's NodeStateViolation (409), in its words.
+        return Err(Error::Conflict("Cannot set workload annotation: it hasn't been acquired.".into()));
     }
     let mut data: BTreeMap<String, String> = serde_json::from_str(&n.owner_data).unwrap_or_default();
     for (k, v) in pairs {

@@ -93,6 +93,7 @@ pub fn release(c: &mut DbConn, actor: &User, n: &Node, input: ReleaseInput) -> R
 pub(crate) fn release_resources(c: &mut DbConn, n: &Node) -> Result<()> {
     engine::interfaces::release_auto_ips(c, n)?;
     db::storage::delete_acquired_filesystems(c, n.id)?;
+    db::special_filesystems::delete_acquired(c, n.id)?;
     Ok(())
 }
 

@@ -1,0 +1,2 @@
+DROP TABLE dhcp_snippet_versions;
+DROP TABLE dhcp_snippets;
