@@ -32,6 +32,10 @@ command -v c++ >/dev/null || missing+=(g++)
 # tests make a throwaway key and sign a mirror with gpg.
 command -v gpgv >/dev/null || missing+=(gpgv)
 command -v gpg >/dev/null || missing+=(gnupg)
+# The web UI's browser tests (api-server/tests/ui_browser.rs): headless
+# Chromium driven over WebDriver.
+[ -x /usr/lib/chromium/chromium ] || missing+=(chromium)
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"
   as_root apt-get update -qq

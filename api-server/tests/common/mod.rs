@@ -22,6 +22,7 @@ use ironpool_region::{server, RegionConfig};
 pub mod peers;
 
 pub mod ui;
+pub mod webdriver;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
