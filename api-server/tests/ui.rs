@@ -47,9 +47,8 @@ backend_tests!(login_sessions_and_csrf, |b| async move {
     assert!(!ui.cookies.contains_key("sessionid"));
 
     // A wrong password: the form again with Django's words, no session.
-    let r = ui
-        .post("/MAAS/r/login", &[("username", "admin"), ("password", "nope"), ("csrfmiddlewaretoken", &token)])
-        .await;
+    let r =
+        ui.post("/MAAS/r/login", &[("username", "admin"), ("password", "nope"), ("csrfmiddlewaretoken", &token)]).await;
     assert_eq!(r.status, 200);
     assert!(r.body.contains("Please enter a correct username and password."), "{}", r.body);
     assert!(r.set_cookies.iter().all(|c| !c.starts_with("sessionid")));
@@ -90,7 +89,12 @@ backend_tests!(login_sessions_and_csrf, |b| async move {
     let r = other
         .post(
             "/MAAS/r/login",
-            &[("username", "admin"), ("password", "admin-password"), ("csrfmiddlewaretoken", &t), ("next", "//evil.example/")],
+            &[
+                ("username", "admin"),
+                ("password", "admin-password"),
+                ("csrfmiddlewaretoken", &t),
+                ("next", "//evil.example/"),
+            ],
         )
         .await;
     assert_eq!(r.location.as_deref(), Some("/MAAS/r/machines"));
@@ -98,7 +102,9 @@ backend_tests!(login_sessions_and_csrf, |b| async move {
     // The frame: every section in the navigation, the user, embedded assets only.
     let page = ui.get("/MAAS/r/machines").await;
     assert_eq!(page.status, 200, "{}", page.body);
-    for label in ["Machines", "Devices", "Controllers", "Networks", "Images", "Domains", "Zones", "Pools", "Tags", "Settings"] {
+    for label in
+        ["Machines", "Devices", "Controllers", "Networks", "Images", "Domains", "Zones", "Pools", "Tags", "Settings"]
+    {
         assert!(page.body.contains(&format!(">{label}</a>")), "nav lacks {label}");
     }
     assert!(!page.body.contains("http://") && !page.body.contains("https://"), "no external URL in a page");
@@ -124,7 +130,8 @@ backend_tests!(login_limiter_is_the_apis, |b| async move {
     let mut ui = UiClient::new(&s.origin);
     let t = ui.get("/MAAS/r/login").await.csrf();
     for _ in 0..2 {
-        let r = ui.post("/MAAS/r/login", &[("username", "admin"), ("password", "x"), ("csrfmiddlewaretoken", &t)]).await;
+        let r =
+            ui.post("/MAAS/r/login", &[("username", "admin"), ("password", "x"), ("csrfmiddlewaretoken", &t)]).await;
         assert_eq!(r.status, 200);
     }
     // Locked now: even the right password is refused, with the API's words.
@@ -173,7 +180,9 @@ backend_tests!(machines_search_and_permissions, |b| async move {
     assert_eq!(r.status, 200, "{}", r.body);
 
     let rows = |body: &str| -> Vec<String> {
-        body.match_indices("<tr data-sid=\"").map(|(i, m)| body[i + m.len()..].split('"').next().unwrap().to_string()).collect()
+        body.match_indices("<tr data-sid=\"")
+            .map(|(i, m)| body[i + m.len()..].split('"').next().unwrap().to_string())
+            .collect()
     };
     let all = ui.get("/MAAS/r/machines").await;
     assert_eq!(all.status, 200);
@@ -208,7 +217,11 @@ backend_tests!(machines_search_and_permissions, |b| async move {
     // Mistakes get the API's (or the search box's) words, and a 400.
     let r = ui.get("/MAAS/r/machines?q=colour%3Ared").await;
     assert_eq!(r.status, 400);
-    assert!(r.body.contains("Unknown filter &#39;colour&#39;") || r.body.contains("Unknown filter 'colour'"), "{}", r.body);
+    assert!(
+        r.body.contains("Unknown filter &#39;colour&#39;") || r.body.contains("Unknown filter 'colour'"),
+        "{}",
+        r.body
+    );
     let r = ui.get("/MAAS/r/machines?q=zone%3Anowhere").await;
     assert_eq!(r.status, 400);
     assert!(r.body.contains("nowhere"), "{}", r.body);
@@ -218,7 +231,16 @@ backend_tests!(machines_search_and_permissions, |b| async move {
     // Paging: one per page, next link until the end.
     let p1 = ui.get("/MAAS/r/machines?group=none&limit=2").await;
     assert_eq!(rows(&p1.body).len(), 2);
-    let next = p1.body.split("href=\"").filter(|h| h.contains("cursor=")).next().unwrap().split('"').next().unwrap().replace("&amp;", "&");
+    let next = p1
+        .body
+        .split("href=\"")
+        .filter(|h| h.contains("cursor="))
+        .next()
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&");
     let p2 = ui.get(&next).await;
     assert_eq!(rows(&p2.body).len(), 1, "{}", p2.body);
     assert!(!p2.body.contains("Next page"));
@@ -234,7 +256,11 @@ backend_tests!(machines_search_and_permissions, |b| async move {
     assert_eq!(got, want);
     let r = bob.get(&format!("/MAAS/r/machine/{plain}")).await;
     assert_eq!(r.status, 403, "{}", r.body);
-    assert!(r.body.contains("You don&#39;t have permission to view Machine") || r.body.contains("permission"), "{}", r.body);
+    assert!(
+        r.body.contains("You don&#39;t have permission to view Machine") || r.body.contains("permission"),
+        "{}",
+        r.body
+    );
     // Admin-only actions are not offered to bob.
     assert!(!r.body.contains("value=\"delete\""));
 
@@ -263,7 +289,8 @@ backend_tests!(bulk_actions_confirm_and_report_failures, |b| async move {
     let csrf = page.csrf();
 
     // Without the CSRF token: 403 and nothing happens.
-    let r = ui.post("/MAAS/r/machines/action", &[("action", "mark-broken"), ("system_id", &m1), ("confirm", "1")]).await;
+    let r =
+        ui.post("/MAAS/r/machines/action", &[("action", "mark-broken"), ("system_id", &m1), ("confirm", "1")]).await;
     assert_eq!(r.status, 403);
     assert_eq!(machine(&s, &admin, &m1).await["status_name"], "Ready");
     // With a wrong one, the same.
@@ -303,14 +330,23 @@ backend_tests!(bulk_actions_confirm_and_report_failures, |b| async move {
     let r = ui
         .post(
             "/MAAS/r/machines/action",
-            &[("action", "mark-fixed"), ("system_id", &m1), ("system_id", &m2), ("csrfmiddlewaretoken", &csrf), ("confirm", "1")],
+            &[
+                ("action", "mark-fixed"),
+                ("system_id", &m1),
+                ("system_id", &m2),
+                ("csrfmiddlewaretoken", &csrf),
+                ("confirm", "1"),
+            ],
         )
         .await;
     assert!(r.body.contains("Mark fixed: 1 of 2 done"), "{}", r.body);
     assert!(r.body.contains(&format!("data-failed-sid=\"{m2}\"")), "{}", r.body);
     assert_eq!(machine(&s, &admin, &m1).await["status_name"], "Ready");
     let r = ui
-        .post("/MAAS/r/machines/action", &[("action", "lock"), ("system_id", &m1), ("csrfmiddlewaretoken", &csrf), ("confirm", "1")])
+        .post(
+            "/MAAS/r/machines/action",
+            &[("action", "lock"), ("system_id", &m1), ("csrfmiddlewaretoken", &csrf), ("confirm", "1")],
+        )
         .await;
     assert!(r.body.contains("Lock: 0 of 1 done"), "{}", r.body);
     assert!(r.body.contains("only deployed or deploying machines can be locked."), "{}", r.body);
@@ -340,7 +376,13 @@ backend_tests!(bulk_actions_confirm_and_report_failures, |b| async move {
     let r = ui
         .post(
             "/MAAS/r/machines/action",
-            &[("action", "set-zone"), ("system_id", &m2), ("zone", "rack-b"), ("csrfmiddlewaretoken", &csrf), ("confirm", "1")],
+            &[
+                ("action", "set-zone"),
+                ("system_id", &m2),
+                ("zone", "rack-b"),
+                ("csrfmiddlewaretoken", &csrf),
+                ("confirm", "1"),
+            ],
         )
         .await;
     assert!(r.body.contains("Set zone: 1 of 1 done"), "{}", r.body);
@@ -352,7 +394,10 @@ backend_tests!(bulk_actions_confirm_and_report_failures, |b| async move {
     carol.login("carol", "carol-password").await;
     let c = carol.get("/MAAS/r/machines").await.csrf();
     let r = carol
-        .post("/MAAS/r/machines/action", &[("action", "delete"), ("system_id", &m1), ("csrfmiddlewaretoken", &c), ("confirm", "1")])
+        .post(
+            "/MAAS/r/machines/action",
+            &[("action", "delete"), ("system_id", &m1), ("csrfmiddlewaretoken", &c), ("confirm", "1")],
+        )
         .await;
     assert!(r.body.contains("Delete: 0 of 1 done"), "{}", r.body);
     assert_eq!(s.get(Some(&admin), &format!("machines/{m1}/")).await.status, 200);
@@ -391,7 +436,8 @@ backend_tests!(account_keys, |b| async move {
     assert!(!again.body.contains(parts[2]), "the secret is not shown again");
     assert!(again.body.contains(parts[1]));
     // Revoked: the key stops working.
-    let r = ui.post("/MAAS/r/account/prefs/revoke-token", &[("token_key", parts[1]), ("csrfmiddlewaretoken", &csrf)]).await;
+    let r =
+        ui.post("/MAAS/r/account/prefs/revoke-token", &[("token_key", parts[1]), ("csrfmiddlewaretoken", &csrf)]).await;
     assert!(r.body.contains("API key revoked."), "{}", r.body);
     assert_eq!(s.get(Some(&key), "users/?op=whoami").await.status, 401);
 
@@ -403,7 +449,10 @@ backend_tests!(account_keys, |b| async move {
 });
 
 /// Reads server-sent events until one satisfies `want` (or the stream ends).
-async fn wait_for_event(resp: &mut reqwest::Response, want: impl Fn(&str, &serde_json::Value) -> bool) -> serde_json::Value {
+async fn wait_for_event(
+    resp: &mut reqwest::Response,
+    want: impl Fn(&str, &serde_json::Value) -> bool,
+) -> serde_json::Value {
     let mut buf = String::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {

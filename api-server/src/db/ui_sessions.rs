@@ -48,7 +48,9 @@ pub fn live_by_hash(c: &mut DbConn, token_hash: &str, now: NaiveDateTime) -> Res
 }
 
 pub fn delete_by_hash(c: &mut DbConn, token_hash: &str) -> Result<()> {
-    diesel::delete(ui_sessions::table.filter(ui_sessions::token_hash.eq(token_hash))).execute(c).map_err(from_diesel)?;
+    diesel::delete(ui_sessions::table.filter(ui_sessions::token_hash.eq(token_hash)))
+        .execute(c)
+        .map_err(from_diesel)?;
     Ok(())
 }
 

@@ -13,19 +13,28 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::http::registry::Method;
 use crate::http::AppState;
+use crate::ui::calls;
 use crate::ui::layout::{self, csrf};
-use crate::ui::session::Viewer;
-use crate::ui::{calls, form, html as page_response};
+use crate::ui::respond::{form, html as page_response};
+use crate::ui::viewer::Viewer;
 
 /// What the page says after a change.
 pub enum Notice {
     Done(String),
     Failed(String),
     /// A new API key: shown this once.
-    NewKey { name: String, key: String },
+    NewKey {
+        name: String,
+        key: String,
+    },
 }
 
-pub async fn page(_req: &HttpRequest, state: &Arc<AppState>, viewer: &Viewer, notice: Option<Notice>) -> Result<HttpResponse> {
+pub async fn page(
+    _req: &HttpRequest,
+    state: &Arc<AppState>,
+    viewer: &Viewer,
+    notice: Option<Notice>,
+) -> Result<HttpResponse> {
     let keys = calls::json(state, viewer, Method::Get, "account/prefs/sshkeys/", None, vec![]).await?;
     let tokens = calls::json(state, viewer, Method::Get, "account/", Some("list_authorisation_tokens"), vec![]).await?;
     let status = match &notice {
@@ -148,9 +157,11 @@ pub async fn change(
     viewer.check_csrf(&p)?;
     let get = |k: &str| p.get(k).unwrap_or("").to_string();
     let outcome = match what {
-        "add-sshkey" => calls::call(state, viewer, Method::Post, "account/prefs/sshkeys/", None, vec![("key".into(), get("key"))])
-            .await
-            .map(|_| Notice::Done("SSH key added.".into())),
+        "add-sshkey" => {
+            calls::call(state, viewer, Method::Post, "account/prefs/sshkeys/", None, vec![("key".into(), get("key"))])
+                .await
+                .map(|_| Notice::Done("SSH key added.".into()))
+        }
         "delete-sshkey" => {
             let id = get("id");
             if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
@@ -163,7 +174,8 @@ pub async fn change(
         "create-token" => {
             let name = get("name");
             let params = if name.trim().is_empty() { vec![] } else { vec![("name".to_string(), name)] };
-            match calls::json(state, viewer, Method::Post, "account/", Some("create_authorisation_token"), params).await {
+            match calls::json(state, viewer, Method::Post, "account/", Some("create_authorisation_token"), params).await
+            {
                 Ok(v) => {
                     let f = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
                     Ok(Notice::NewKey {
@@ -190,7 +202,7 @@ pub async fn change(
         Ok(n) => n,
         // The API's refusal (an invalid key, a foreign key) is shown on the page.
         Err(e @ (Error::Validation(_) | Error::BadRequest(_) | Error::NotFound(_) | Error::Conflict(_))) => {
-            Notice::Failed(crate::ui::message(&e))
+            Notice::Failed(crate::ui::respond::message(&e))
         }
         Err(e) => return Err(e),
     };

@@ -15,7 +15,7 @@ use crate::http::params::Params;
 use crate::http::registry::{Method, Registry};
 use crate::http::reply::Reply;
 use crate::http::{AppState, Ctx};
-use crate::ui::session::Viewer;
+use crate::ui::viewer::Viewer;
 
 /// The API 2.0 table, built once per process (it is static data).
 fn registry() -> &'static Arc<Registry> {
@@ -35,14 +35,9 @@ pub async fn call(
 ) -> Result<Reply> {
     let route = registry().route(rel).ok_or_else(|| Error::UnknownEndpoint(rel.to_string()))?;
     let handler = route.auth.ok_or_else(|| Error::UnknownEndpoint(rel.to_string()))?;
-    let action = handler
-        .actions
-        .iter()
-        .find(|a| a.method == method && a.op == op)
-        .ok_or_else(|| Error::UnrecognisedSignature {
-            method: method.as_str().into(),
-            op: op.unwrap_or("None").into(),
-        })?;
+    let action = handler.actions.iter().find(|a| a.method == method && a.op == op).ok_or_else(|| {
+        Error::UnrecognisedSignature { method: method.as_str().into(), op: op.unwrap_or("None").into() }
+    })?;
     let mut p = Params::default();
     for (k, v) in params {
         p.push(k, v);

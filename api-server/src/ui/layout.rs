@@ -6,7 +6,8 @@ use actix_web::HttpResponse;
 use maud::{html, Markup, DOCTYPE};
 
 use crate::engine::lifecycle::Status;
-use crate::ui::session::{Viewer, CSRF_FIELD};
+use crate::error::Error;
+use crate::ui::viewer::{Viewer, CSRF_FIELD};
 
 /// The stylesheet and script, compiled into the binary (no CDN, no
 /// external fonts: regions often have no internet).
@@ -173,7 +174,7 @@ pub fn error(v: Option<&Viewer>, status: StatusCode, message: &str) -> Markup {
 /// A section the UI does not have yet: says so, and where the API is.
 pub fn not_built(v: &Viewer, section: &str) -> HttpResponse {
     let label = NAV.iter().find(|(s, _)| *s == section).map(|(_, l)| *l).unwrap_or(section);
-    crate::ui::html(
+    crate::ui::respond::html(
         StatusCode::OK,
         page(
             v,
@@ -200,4 +201,13 @@ pub fn bytes(n: i64) -> String {
         }
     }
     format!("{n} B")
+}
+
+/// An error page inside the layout (or bare, before login).
+pub fn error_page(viewer: Option<&Viewer>, e: &Error) -> HttpResponse {
+    if let Error::Internal(why) = e {
+        tracing::error!(error = %why, "web UI");
+    }
+    let status = crate::http::error::status_of(e);
+    crate::ui::respond::html(status, error(viewer, status, &crate::ui::respond::message(e)))
 }

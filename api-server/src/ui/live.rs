@@ -28,7 +28,7 @@ use crate::engine::changes::Change;
 use crate::error::{Error, Result};
 use crate::http::AppState;
 use crate::ui::layout::{power_class, status_class};
-use crate::ui::session::Viewer;
+use crate::ui::viewer::Viewer;
 
 const STREAM_LIFETIME: Duration = Duration::from_secs(60);
 /// A comment line this often keeps proxies from closing an idle stream.
@@ -88,7 +88,9 @@ async fn next_chunk(mut st: Stream) -> Option<(std::result::Result<Bytes, std::c
             }
             Ok(Ok(change)) => {
                 let text = match change.as_ref() {
-                    Change::Node(s) if st.ids.contains(&s.system_id) && engine::access::can_view_owned(&st.user, s.owner_id) => {
+                    Change::Node(s)
+                        if st.ids.contains(&s.system_id) && engine::access::can_view_owned(&st.user, s.owner_id) =>
+                    {
                         node_message(s)
                     }
                     Change::Event { event, owner_id }
@@ -106,7 +108,7 @@ async fn next_chunk(mut st: Stream) -> Option<(std::result::Result<Bytes, std::c
 }
 
 pub async fn stream(req: &HttpRequest, state: &Arc<AppState>, viewer: &Viewer) -> Result<HttpResponse> {
-    let p = crate::ui::query(req);
+    let p = crate::ui::respond::query(req);
     let ids: Vec<String> = p
         .get_all("ids")
         .iter()

@@ -19,10 +19,11 @@ use crate::engine::lifecycle::{Status, ALL};
 use crate::error::Result;
 use crate::http::registry::Method;
 use crate::http::AppState;
+use crate::ui::calls;
 use crate::ui::layout::{self, csrf, power_class, status_class};
 use crate::ui::machines::ACTIONS;
-use crate::ui::session::Viewer;
-use crate::ui::{calls, html as page_response};
+use crate::ui::respond::html as page_response;
+use crate::ui::viewer::Viewer;
 
 fn s<'a>(v: &'a Value, k: &str) -> &'a str {
     v.get(k).and_then(Value::as_str).unwrap_or("")
@@ -67,7 +68,11 @@ fn render(viewer: &Viewer, sid: &str, m: &Value, events: &Value, power: Option<&
     let empty = Vec::new();
     let ifaces = m.get("interface_set").and_then(Value::as_array).unwrap_or(&empty);
     let disks = m.get("blockdevice_set").and_then(Value::as_array).unwrap_or(&empty);
-    let tags: Vec<&str> = m.get("tag_names").and_then(Value::as_array).map(|t| t.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let tags: Vec<&str> = m
+        .get("tag_names")
+        .and_then(Value::as_array)
+        .map(|t| t.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
     let evs = events.get("events").and_then(Value::as_array).unwrap_or(&empty);
     let owner = s(m, "owner");
     let os = match (s(m, "osystem"), s(m, "distro_series")) {

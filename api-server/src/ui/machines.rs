@@ -30,9 +30,10 @@ use crate::engine::allocation::Mode;
 use crate::engine::lifecycle::{NodeType, Status, ALL};
 use crate::error::{Error, Result};
 use crate::http::registry::Method;
+use crate::ui::calls;
 use crate::ui::layout::{self, csrf, power_class, status_class};
-use crate::ui::session::Viewer;
-use crate::ui::{calls, form, html as page_response, query};
+use crate::ui::respond::{form, html as page_response, query};
+use crate::ui::viewer::Viewer;
 
 /// Machines per page unless `limit` says otherwise; at most [`MAX_LIMIT`].
 pub const PAGE: usize = 50;
@@ -104,7 +105,13 @@ struct Listing {
 }
 
 /// Reads one page of the search `q`.
-async fn listing(state: &crate::http::AppState, viewer: &Viewer, q: &str, limit: usize, cursor: Option<String>) -> Result<Listing> {
+async fn listing(
+    state: &crate::http::AppState,
+    viewer: &Viewer,
+    q: &str,
+    limit: usize,
+    cursor: Option<String>,
+) -> Result<Listing> {
     let search = engine::search::parse(q)?;
     let mut pairs = search.params;
     pairs.push(("limit".into(), limit.to_string()));
@@ -136,10 +143,7 @@ async fn listing(state: &crate::http::AppState, viewer: &Viewer, q: &str, limit:
             for s in statuses {
                 *per_status.entry(s as i32).or_default() += 1;
             }
-            let counts = ALL
-                .iter()
-                .filter_map(|s| per_status.get(&(*s as i32)).map(|n| (*s, *n)))
-                .collect::<Vec<_>>();
+            let counts = ALL.iter().filter_map(|s| per_status.get(&(*s as i32)).map(|n| (*s, *n))).collect::<Vec<_>>();
             let rel = db::related::load_related(c, &nodes)?;
             let rows = nodes
                 .iter()
@@ -168,8 +172,11 @@ pub async fn list(req: &HttpRequest, state: &Arc<crate::http::AppState>, viewer:
         // empty table, with the search kept for fixing.
         Err(e @ (Error::Validation(_) | Error::BadRequest(_))) => {
             let empty = Listing { rows: Vec::new(), counts: Vec::new(), total: 0, next: None };
-            let msg = crate::ui::message(&e);
-            (StatusCode::BAD_REQUEST, html! { p.error role="alert" { (msg) } (table(viewer, &q, grouped, limit, true, &empty)) })
+            let msg = crate::ui::respond::message(&e);
+            (
+                StatusCode::BAD_REQUEST,
+                html! { p.error role="alert" { (msg) } (table(viewer, &q, grouped, limit, true, &empty)) },
+            )
         }
         Err(e) => return Err(e),
     };
@@ -334,7 +341,11 @@ fn table(viewer: &Viewer, q: &str, grouped: bool, limit: usize, first_page: bool
 // ---- bulk actions ----------------------------------------------------------
 
 /// One API call per machine for each action.
-fn api_call(action: &str, sid: &str, p: &crate::http::params::Params) -> Result<(Method, String, Option<&'static str>, Vec<(String, String)>)> {
+fn api_call(
+    action: &str,
+    sid: &str,
+    p: &crate::http::params::Params,
+) -> Result<(Method, String, Option<&'static str>, Vec<(String, String)>)> {
     let one = format!("machines/{sid}/");
     let opt = |k: &str| p.get_nonempty(k).map(|v| (k.to_string(), v.to_string()));
     let comment = opt("comment").into_iter().collect::<Vec<_>>();
@@ -413,17 +424,18 @@ pub async fn action(
         .run(move |c| {
             let nodes = db::nodes::list(
                 c,
-                &db::nodes::NodeFilter { ids: Some(wanted.clone()), node_types: vec![NodeType::Machine], ..Default::default() },
+                &db::nodes::NodeFilter {
+                    ids: Some(wanted.clone()),
+                    node_types: vec![NodeType::Machine],
+                    ..Default::default()
+                },
             )?;
             let rel = db::related::load_related(c, &nodes)?;
             let targets: Vec<Target> = wanted
                 .iter()
                 .map(|sid| {
                     let n = nodes.iter().find(|n| &n.system_id == sid && engine::access::can_view(&user, n));
-                    Target {
-                        system_id: sid.clone(),
-                        fqdn: n.map(|n| row(n, &rel).fqdn).unwrap_or_else(|| sid.clone()),
-                    }
+                    Target { system_id: sid.clone(), fqdn: n.map(|n| row(n, &rel).fqdn).unwrap_or_else(|| sid.clone()) }
                 })
                 .collect();
             let zones: Vec<String> = db::places::zones(c)?.into_iter().map(|z| z.name).collect();
@@ -438,10 +450,11 @@ pub async fn action(
     let mut results: Vec<(Target, std::result::Result<(), String>)> = Vec::new();
     for t in targets {
         let outcome = match api_call(&action, &t.system_id, &p) {
-            Ok((method, rel, op, params)) => {
-                calls::call(state, viewer, method, &rel, op, params).await.map(|_| ()).map_err(|e| crate::ui::message(&e))
-            }
-            Err(e) => Err(crate::ui::message(&e)),
+            Ok((method, rel, op, params)) => calls::call(state, viewer, method, &rel, op, params)
+                .await
+                .map(|_| ())
+                .map_err(|e| crate::ui::respond::message(&e)),
+            Err(e) => Err(crate::ui::respond::message(&e)),
         };
         results.push((t, outcome));
     }
@@ -487,7 +500,14 @@ fn options_for(action: &str, zones: &[String], pools: &[String]) -> Markup {
     }
 }
 
-fn confirm_page(viewer: &Viewer, action: &str, label: &str, targets: &[Target], zones: &[String], pools: &[String]) -> Markup {
+fn confirm_page(
+    viewer: &Viewer,
+    action: &str,
+    label: &str,
+    targets: &[Target],
+    zones: &[String],
+    pools: &[String],
+) -> Markup {
     let n = targets.len();
     let what = format!("{label} {n} machine{}", if n == 1 { "" } else { "s" });
     html! {

@@ -21,49 +21,18 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine as _;
 use rand::RngCore;
 
-use crate::db::ui_sessions::Session;
-use crate::db::users::User;
 use crate::engine;
 use crate::error::{Error, Result};
-use crate::http::params::Params;
 use crate::http::AppState;
-use crate::ui;
+use crate::ui::layout;
+use crate::ui::respond;
+use crate::ui::viewer::{Viewer, CSRF_FAILED, CSRF_FIELD};
 
 pub const SESSION_COOKIE: &str = "sessionid";
 pub const CSRF_COOKIE: &str = "csrftoken";
-pub const CSRF_FIELD: &str = "csrfmiddlewaretoken";
-/// Django's answer to a POST without a valid token.
-pub const CSRF_FAILED: &str = "CSRF verification failed. Request aborted.";
 /// Django's `AuthenticationForm` message, which MAAS's login page shows.
-pub const BAD_LOGIN: &str = "Please enter a correct username and password. Note that both fields may be case-sensitive.";
-
-/// The logged-in user of a request and their session.
-pub struct Viewer {
-    pub user: User,
-    pub session: Session,
-    /// The client's address (what the API's per-source limits count).
-    pub peer: Option<std::net::IpAddr>,
-    /// `scheme://host` as the browser addressed us.
-    pub origin: String,
-}
-
-impl Viewer {
-    pub fn is_admin(&self) -> bool {
-        self.user.is_superuser
-    }
-
-    pub fn csrf(&self) -> &str {
-        &self.session.csrf_token
-    }
-
-    /// Refuses a POST whose form lacks this session's CSRF token (403).
-    pub fn check_csrf(&self, form: &Params) -> Result<()> {
-        match form.get(CSRF_FIELD) {
-            Some(t) if engine::sessions::csrf_matches(&self.session, t) => Ok(()),
-            _ => Err(Error::Forbidden(CSRF_FAILED.into())),
-        }
-    }
-}
+pub const BAD_LOGIN: &str =
+    "Please enter a correct username and password. Note that both fields may be case-sensitive.";
 
 fn is_tls(req: &HttpRequest) -> bool {
     req.connection_info().scheme() == "https"
@@ -100,13 +69,15 @@ pub fn to_login(req: &HttpRequest) -> HttpResponse {
         let next: String = url::form_urlencoded::byte_serialize(wanted.as_bytes()).collect();
         to = format!("{to}?next={next}");
     }
-    ui::redirect(StatusCode::SEE_OTHER, &to)
+    respond::redirect(StatusCode::SEE_OTHER, &to)
 }
 
 /// Only our own pages are followed after login (no open redirect).
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with(ui::PREFIX) && !n.contains("//") && !n.contains('\\') && !n.contains("/login") => {
+        Some(n)
+            if n.starts_with(respond::PREFIX) && !n.contains("//") && !n.contains('\\') && !n.contains("/login") =>
+        {
             n.to_string()
         }
         _ => "/MAAS/r/machines".into(),
@@ -139,33 +110,40 @@ pub async fn login(req: &HttpRequest, payload: web::Payload, state: &Arc<AppStat
     match method {
         "GET" => {
             if let Ok(Some(_)) = viewer(req, state).await {
-                let next = ui::query(req).get("next").map(str::to_string);
-                return ui::redirect(StatusCode::FOUND, &safe_next(next.as_deref()));
+                let next = respond::query(req).get("next").map(str::to_string);
+                return respond::redirect(StatusCode::FOUND, &safe_next(next.as_deref()));
             }
-            let next = ui::query(req).get("next").map(str::to_string);
+            let next = respond::query(req).get("next").map(str::to_string);
             login_form(req, StatusCode::OK, None, "", next.as_deref())
         }
         "POST" => match login_post(req, payload, state).await {
             Ok(resp) => resp,
             Err(e) => {
                 let status = crate::http::error::status_of(&e);
-                login_form(req, status, Some(&ui::message(&e)), "", None)
+                login_form(req, status, Some(&respond::message(&e)), "", None)
             }
         },
-        _ => ui::error_page(None, &Error::MethodNotAllowed { allow: vec!["GET", "POST"] }),
+        _ => layout::error_page(None, &Error::MethodNotAllowed { allow: vec!["GET", "POST"] }),
     }
 }
 
 /// The form, with a fresh pre-login CSRF token (cookie and hidden field).
-fn login_form(req: &HttpRequest, status: StatusCode, error: Option<&str>, username: &str, next: Option<&str>) -> HttpResponse {
-    let token = req.cookie(CSRF_COOKIE).map(|c| c.value().to_string()).filter(|v| v.len() == 43).unwrap_or_else(random_token);
-    let mut resp = ui::html(status, ui::layout::login(&token, error, username, next));
+fn login_form(
+    req: &HttpRequest,
+    status: StatusCode,
+    error: Option<&str>,
+    username: &str,
+    next: Option<&str>,
+) -> HttpResponse {
+    let token =
+        req.cookie(CSRF_COOKIE).map(|c| c.value().to_string()).filter(|v| v.len() == 43).unwrap_or_else(random_token);
+    let mut resp = respond::html(status, layout::login(&token, error, username, next));
     let _ = resp.add_cookie(&cookie(req, CSRF_COOKIE, token, engine::sessions::LIFETIME.num_seconds()));
     resp
 }
 
 async fn login_post(req: &HttpRequest, payload: web::Payload, state: &Arc<AppState>) -> Result<HttpResponse> {
-    let form = ui::form(req, payload).await?;
+    let form = respond::form(req, payload).await?;
     // Login CSRF: the form must echo the cookie set with it.
     let expected = req.cookie(CSRF_COOKIE).map(|c| c.value().to_string()).unwrap_or_default();
     let submitted = form.get(CSRF_FIELD).unwrap_or("");
@@ -187,13 +165,12 @@ async fn login_post(req: &HttpRequest, payload: web::Payload, state: &Arc<AppSta
         ));
     }
     let peer = req.peer_addr().map(|a| a.ip());
-    let user =
-        engine::accounts::authenticate(&state.db, &state.logins, peer, username.clone(), password).await?;
+    let user = engine::accounts::authenticate(&state.db, &state.logins, peer, username.clone(), password).await?;
     let Some(user) = user else {
         return Ok(login_form(req, StatusCode::OK, Some(BAD_LOGIN), &username, next.as_deref()));
     };
     let created = state.db.write(move |c| engine::sessions::create(c, &user)).await?;
-    let mut resp = ui::redirect(StatusCode::SEE_OTHER, &safe_next(next.as_deref()));
+    let mut resp = respond::redirect(StatusCode::SEE_OTHER, &safe_next(next.as_deref()));
     let _ = resp.add_cookie(&cookie(req, SESSION_COOKIE, created.token, engine::sessions::LIFETIME.num_seconds()));
     Ok(resp)
 }
@@ -206,11 +183,11 @@ pub async fn logout(
     state: &AppState,
     viewer: &Viewer,
 ) -> Result<HttpResponse> {
-    let form = ui::form(req, payload).await?;
+    let form = respond::form(req, payload).await?;
     viewer.check_csrf(&form)?;
     let token = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string()).unwrap_or_default();
     state.db.write(move |c| engine::sessions::end(c, &token)).await?;
-    let mut resp = ui::redirect(StatusCode::SEE_OTHER, "/MAAS/r/login");
+    let mut resp = respond::redirect(StatusCode::SEE_OTHER, "/MAAS/r/login");
     let _ = resp.add_cookie(&cookie(req, SESSION_COOKIE, String::new(), 0));
     Ok(resp)
 }

@@ -42,8 +42,7 @@ impl UiClient {
     async fn read(&mut self, r: reqwest::Response) -> Page {
         let status = r.status().as_u16();
         let location = r.headers().get("location").map(|v| v.to_str().unwrap().to_string());
-        let content_type =
-            r.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+        let content_type = r.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
         let set_cookies: Vec<String> =
             r.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect();
         for c in &set_cookies {
@@ -60,7 +59,13 @@ impl UiClient {
     }
 
     pub async fn get(&mut self, path: &str) -> Page {
-        let r = self.http.get(format!("{}{path}", self.origin)).header("cookie", self.cookie_header()).send().await.unwrap();
+        let r = self
+            .http
+            .get(format!("{}{path}", self.origin))
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .unwrap();
         self.read(r).await
     }
 

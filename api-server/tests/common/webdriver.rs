@@ -40,7 +40,8 @@ impl Browser {
     pub async fn start() -> Browser {
         let driver = need_program("chromedriver");
         let port = free_tcp_port();
-        let guard = spawn(std::process::Command::new(driver).arg(format!("--port={port}")).stdout(std::process::Stdio::null()));
+        let guard =
+            spawn(std::process::Command::new(driver).arg(format!("--port={port}")).stdout(std::process::Stdio::null()));
         let up = wait_for(Duration::from_secs(30), || std::net::TcpStream::connect(("127.0.0.1", port)).ok());
         assert!(up.is_some(), "chromedriver did not start");
         let profile = tempfile::tempdir().unwrap();
@@ -108,12 +109,15 @@ impl Browser {
     }
 
     pub async fn try_find(&self, css: &str) -> Option<Element> {
-        let v = self.try_cmd(reqwest::Method::POST, "/element", Some(json!({"using": "css selector", "value": css}))).await?;
+        let v = self
+            .try_cmd(reqwest::Method::POST, "/element", Some(json!({"using": "css selector", "value": css})))
+            .await?;
         Some(Element(v[ELEMENT].as_str()?.to_string()))
     }
 
     pub async fn find_all(&self, css: &str) -> Vec<Element> {
-        let v = self.cmd(reqwest::Method::POST, "/elements", Some(json!({"using": "css selector", "value": css}))).await;
+        let v =
+            self.cmd(reqwest::Method::POST, "/elements", Some(json!({"using": "css selector", "value": css}))).await;
         v.as_array().unwrap().iter().map(|e| Element(e[ELEMENT].as_str().unwrap().to_string())).collect()
     }
 
