@@ -234,8 +234,7 @@ backend_tests!(machines_search_and_permissions, |b| async move {
     let next = p1
         .body
         .split("href=\"")
-        .filter(|h| h.contains("cursor="))
-        .next()
+        .find(|h| h.contains("cursor="))
         .unwrap()
         .split('"')
         .next()

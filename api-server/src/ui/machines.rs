@@ -340,16 +340,21 @@ fn table(viewer: &Viewer, q: &str, grouped: bool, limit: usize, first_page: bool
 
 // ---- bulk actions ----------------------------------------------------------
 
+/// The API action one machine gets for a bulk action.
+struct ApiCall {
+    method: Method,
+    /// The API path (`machines/{id}/`).
+    rel: String,
+    op: Option<&'static str>,
+    params: Vec<(String, String)>,
+}
+
 /// One API call per machine for each action.
-fn api_call(
-    action: &str,
-    sid: &str,
-    p: &crate::http::params::Params,
-) -> Result<(Method, String, Option<&'static str>, Vec<(String, String)>)> {
+fn api_call(action: &str, sid: &str, p: &crate::http::params::Params) -> Result<ApiCall> {
     let one = format!("machines/{sid}/");
     let opt = |k: &str| p.get_nonempty(k).map(|v| (k.to_string(), v.to_string()));
     let comment = opt("comment").into_iter().collect::<Vec<_>>();
-    Ok(match action {
+    let (method, rel, op, params) = match action {
         "commission" => (Method::Post, one, Some("commission"), vec![]),
         "allocate" => (Method::Post, "machines/".into(), Some("allocate"), vec![("system_id".into(), sid.into())]),
         "deploy" => {
@@ -380,7 +385,8 @@ fn api_call(
         "set-pool" => (Method::Put, one, None, vec![("pool".into(), p.required("pool")?.to_string())]),
         "delete" => (Method::Delete, one, None, vec![]),
         other => return Err(Error::field("action", format!("'{other}' is not a machine action."))),
-    })
+    };
+    Ok(ApiCall { method, rel, op, params })
 }
 
 /// What a machine is called in confirmations and results.
@@ -450,7 +456,7 @@ pub async fn action(
     let mut results: Vec<(Target, std::result::Result<(), String>)> = Vec::new();
     for t in targets {
         let outcome = match api_call(&action, &t.system_id, &p) {
-            Ok((method, rel, op, params)) => calls::call(state, viewer, method, &rel, op, params)
+            Ok(ApiCall { method, rel, op, params }) => calls::call(state, viewer, method, &rel, op, params)
                 .await
                 .map(|_| ())
                 .map_err(|e| crate::ui::respond::message(&e)),
