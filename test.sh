@@ -35,6 +35,10 @@ command -v gpg >/dev/null || missing+=(gnupg)
 # DHCP served by a real rack to a real client in a network namespace
 # (rack_link.rs, dhcp_snippets.rs; run as root).
 command -v dhclient >/dev/null || missing+=(isc-dhcp-client)
+# The web UI's browser tests (api-server/tests/ui_browser.rs): headless
+# Chromium driven over WebDriver.
+[ -x /usr/lib/chromium/chromium ] || missing+=(chromium)
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"
   as_root apt-get update -qq

@@ -20,6 +20,7 @@ pub mod server;
 pub mod sim;
 pub mod spool;
 pub mod tls;
+pub mod ui;
 
 pub use config::RegionConfig;
 pub use error::{Error, Result};

@@ -22,6 +22,7 @@ use crate::http::router::{Mount, Routes};
 use crate::http::AppState;
 use crate::rpc;
 use crate::tls;
+use crate::ui;
 
 /// A bound, not yet awaited, region server.
 pub struct Region {
@@ -95,6 +96,7 @@ pub fn state(config: RegionConfig) -> Result<Arc<AppState>> {
         https_addr: Default::default(),
         rack_secret,
         importer: Default::default(),
+        changes: Default::default(),
     }))
 }
 
@@ -107,6 +109,7 @@ pub fn routes() -> Routes {
         Mount { prefix: api::metadata::PREFIX, name: "metadata", run: metadata },
         Mount { prefix: api::metrics::PATH, name: "metrics", run: metrics },
         Mount { prefix: api::metrics::MAAS_PATH, name: "metrics", run: metrics },
+        Mount { prefix: ui::PREFIX, name: "ui", run: web_ui },
         Mount { prefix: "", name: "site", run: site },
     ];
     Routes { registry: Registry::new(api::handlers()), registry_v1: Registry::new(api::v1::handlers()), mounts }
@@ -139,6 +142,16 @@ fn metrics(
     Box::pin(async move { http::router::respond(api::metrics::route(&req, state, &rest).await) })
 }
 
+/// The web UI gets the path after `/MAAS/r`.
+fn web_ui(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: Arc<AppState>,
+    rest: String,
+) -> LocalBoxFuture<'static, HttpResponse> {
+    Box::pin(async move { ui::route(req, payload, state, rest).await })
+}
+
 /// Site pages get the whole path (`/MAAS/api/version/`, `/MAAS/accounts/…`).
 fn site(
     req: HttpRequest,
@@ -146,7 +159,13 @@ fn site(
     state: Arc<AppState>,
     path: String,
 ) -> LocalBoxFuture<'static, HttpResponse> {
-    Box::pin(async move { http::router::respond(api::site::route(&req, payload, state, &path).await) })
+    Box::pin(async move {
+        // MAAS's `/MAAS/` is its web UI; so is ours.
+        if ui::is_entry(&path) {
+            return ui::to_entry();
+        }
+        http::router::respond(api::site::route(&req, payload, state, &path).await)
+    })
 }
 
 /// Binds the HTTP server on `config.listen` and HTTPS on
@@ -171,6 +190,7 @@ pub fn bind(config: RegionConfig) -> Result<Region> {
             std::time::Duration::from_secs(state.config.power_sync_interval_secs),
         );
     }
+    tokio::task::spawn_local(state.changes.clone().run(state.db.clone(), engine::changes::INTERVAL));
     // Content of files/ rows from before it moved to disk, and leftovers.
     tokio::task::spawn_local(engine::files::start(state.db.clone(), state.files.clone()));
     if !state.config.dns_bind.is_empty() {

@@ -153,12 +153,23 @@ async fn timed_get(
     auth: Option<&Key>,
     runs: usize,
 ) -> anyhow::Result<(Duration, usize)> {
+    let headers: Vec<(&str, String)> = auth.map(|k| ("authorization", k.header())).into_iter().collect();
+    timed_get_with(client, url, &headers, runs).await
+}
+
+/// [`timed_get`] with any request headers (a UI session cookie).
+async fn timed_get_with(
+    client: &reqwest::Client,
+    url: &str,
+    headers: &[(&str, String)],
+    runs: usize,
+) -> anyhow::Result<(Duration, usize)> {
     let mut times = Vec::new();
     let mut size = 0;
     for _ in 0..runs {
         let mut rb = client.get(url);
-        if let Some(k) = auth {
-            rb = rb.header("authorization", k.header());
+        for (k, v) in headers {
+            rb = rb.header(*k, v.as_str());
         }
         let t = Instant::now();
         let r = rb.send().await?;
@@ -172,6 +183,34 @@ async fn timed_get(
     }
     times.sort();
     Ok((times[times.len() / 2], size))
+}
+
+/// Logs in through the web UI's form, as a browser does (CSRF cookie and
+/// field, then the password); returns the `Cookie` header of the session.
+async fn ui_login(base: &str, username: &str, password: &str) -> anyhow::Result<String> {
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    let form = client.get(format!("{base}/MAAS/r/login")).send().await?;
+    let csrf_cookie = form
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("csrftoken=").and_then(|r| r.split(';').next()).map(str::to_string))
+        .context("no csrftoken cookie")?;
+    let r = client
+        .post(format!("{base}/MAAS/r/login"))
+        .header("cookie", format!("csrftoken={csrf_cookie}"))
+        .form(&[("username", username), ("password", password), ("csrfmiddlewaretoken", &csrf_cookie)])
+        .send()
+        .await?;
+    let session = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("sessionid=").and_then(|r| r.split(';').next()).map(str::to_string))
+        .with_context(|| format!("UI login refused: {}", r.status()))?;
+    Ok(format!("sessionid={session}"))
 }
 
 /// A bare actix server returning fixed bytes: the floor any handler sits on.
@@ -291,6 +330,19 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         let burl_one = format!("http://127.0.0.1:{bport_one}/");
         let (base_one, _) = timed_get(&client, &burl_one, None, 20).await?;
 
+        // The web UI: first page of the machines table, a filtered page, one
+        // machine's page (server time as the client sees it, median of 20).
+        let cookie = vec![("cookie", ui_login(&base, "bench-admin", "x").await?)];
+        let (ui_first, ui_first_size) = timed_get_with(&client, &format!("{base}/MAAS/r/machines"), &cookie, 20).await?;
+        let (ui_filtered, ui_filtered_size) =
+            timed_get_with(&client, &format!("{base}/MAAS/r/machines?q=status%3Aready+tags%3Atag1"), &cookie, 20).await?;
+        let first_sid = {
+            let v: serde_json::Value = serde_json::from_slice(&full_body)?;
+            v[opts.machines / 2]["system_id"].as_str().context("system_id")?.to_string()
+        };
+        let (ui_machine, ui_machine_size) =
+            timed_get_with(&client, &format!("{base}/MAAS/r/machine/{first_sid}"), &cookie, 20).await?;
+
         // Allocation burst: more callers than Ready machines.
         let (alloc_time, results) = burst(&client, &format!("{api}machines/?op=allocate"), Some(&user), opts.allocations, opts.concurrency).await?;
         let mut won = std::collections::HashSet::new();
@@ -325,6 +377,12 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         println!("| GET machines/?tags=tag1&status=ready&zone=default ({:.0} kB), median of 5 | {:.0} ms | — | — |",
             tag_size as f64 / 1e3, ms(filtered_tag));
         println!("| GET machines/?limit=100 ({:.0} kB), median of 20 | {:.1} ms | — | — |", page_size as f64 / 1e3, ms(paged));
+        println!("| UI /MAAS/r/machines, first page of 50 grouped by status ({:.0} kB), median of 20 | {:.1} ms | — | — |",
+            ui_first_size as f64 / 1e3, ms(ui_first));
+        println!("| UI /MAAS/r/machines?q=status:ready tags:tag1 ({:.0} kB), median of 20 | {:.1} ms | — | — |",
+            ui_filtered_size as f64 / 1e3, ms(ui_filtered));
+        println!("| UI /MAAS/r/machine/{{id}} ({:.0} kB), median of 20 | {:.1} ms | {:.2} ms | {:.1}x |",
+            ui_machine_size as f64 / 1e3, ms(ui_machine), ms(base_one), ms(ui_machine) / ms(base_one));
         let rate = results.len() as f64 / alloc_time.as_secs_f64();
         let base_rate = opts.allocations as f64 / base_burst.as_secs_f64();
         println!("| {} allocate calls over {} Ready ({} in flight) | {:.0} calls/s ({} won, {} got 409, none twice) | {:.0} calls/s | {:.2}x |",

@@ -88,9 +88,7 @@ pub(crate) async fn list_nodes_of(ctx: Ctx, types: Vec<NodeType>) -> Result<Repl
             let req = engine::allocation::resolve(c, parsed)?;
             let mut filter: NodeFilter = req.filter.clone();
             filter.node_types = types;
-            if !user.is_superuser {
-                filter.visible_to = Some(user.id);
-            }
+            engine::access::restrict_list(&mut filter, &user);
             let nodes = db::nodes::list(c, &filter)?;
             let next = match (filter.limit, nodes.last()) {
                 (Some(l), Some(last)) if nodes.len() as i64 == l => Some(engine::paging::Cursor::After(last.id)),

@@ -83,3 +83,21 @@ pub fn query(c: &mut DbConn, q: &EventQuery) -> Result<Vec<Event>> {
     }
     b.order(events::id.desc()).limit(q.limit).select(Event::as_select()).load(c).map_err(from_diesel)
 }
+
+/// Events with an id above `after`, oldest first, at most `limit` (the
+/// change feed reads what is new since its last look).
+pub fn after(c: &mut DbConn, after: i64, limit: i64) -> Result<Vec<Event>> {
+    events::table
+        .filter(events::id.gt(after))
+        .order(events::id.asc())
+        .limit(limit)
+        .select(Event::as_select())
+        .load(c)
+        .map_err(from_diesel)
+}
+
+/// The newest event id (0 when there are none).
+pub fn max_id(c: &mut DbConn) -> Result<i64> {
+    let m: Option<i64> = events::table.select(diesel::dsl::max(events::id)).first(c).map_err(from_diesel)?;
+    Ok(m.unwrap_or(0))
+}

@@ -36,6 +36,7 @@ pub mod storage;
 pub mod tags;
 pub mod tokens;
 pub mod types;
+pub mod ui_sessions;
 pub mod users;
 
 use std::sync::atomic::{AtomicI64, Ordering};

@@ -9,7 +9,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::db;
-use crate::db::schema::{interfaces, node_tags, nodes};
+use crate::db::schema::{interfaces, ip_addresses, node_tags, nodes};
 use crate::db::types::{NodeType, Status};
 use crate::db::{from_diesel, is_unique_violation, DbConn};
 use crate::error::{Error, Result};
@@ -161,6 +161,27 @@ pub struct NodeChanges {
     pub power_quarantined: Option<bool>,
 }
 
+/// What a live page shows of a node and updates without a reload (the
+/// change feed, `engine::changes`, compares these between looks).
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = nodes)]
+pub struct LiveState {
+    pub id: i64,
+    pub system_id: String,
+    pub hostname: String,
+    pub status: Status,
+    pub power_state: String,
+    pub owner_id: Option<i64>,
+    pub locked: bool,
+    pub status_message: Option<String>,
+}
+
+/// Every node's [`LiveState`] (one narrow scan; the feed runs it only
+/// while a page is watching).
+pub fn live_states(c: &mut DbConn) -> Result<Vec<LiveState>> {
+    nodes::table.select(LiveState::as_select()).load(c).map_err(from_diesel)
+}
+
 /// Which nodes a list or an allocation looks at. Empty `Vec`s mean "no
 /// restriction"; `Some(vec![])` on an `Option` means "match nothing".
 #[derive(Debug, Clone, Default)]
@@ -207,6 +228,24 @@ pub struct NodeFilter {
     pub offset: Option<i64>,
     /// Order by MAAS's allocation cost (`cpu_count + memory/1024`), then id.
     pub cheapest_first: bool,
+    /// Free-text words (lower case): each must appear in the hostname, the
+    /// system_id, a MAC address or an IP address of the node (the UI's
+    /// search box, `engine::search`).
+    pub text: Vec<String>,
+}
+
+/// A LIKE pattern matching `word` anywhere, its wildcards escaped (`\`).
+fn contains_pattern(word: &str) -> String {
+    let mut p = String::with_capacity(word.len() + 2);
+    p.push('%');
+    for ch in word.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(ch);
+    }
+    p.push('%');
+    p
 }
 
 type Boxed<'a> = nodes::BoxedQuery<'a, db::MultiBackend>;
@@ -319,6 +358,29 @@ fn apply<'a>(f: &'a NodeFilter) -> Boxed<'a> {
     if f.unlocked_only {
         q = q.filter(nodes::locked.eq(false));
     }
+    for word in &f.text {
+        let pat = contains_pattern(word);
+        let by_mac = interfaces::table
+            .filter(interfaces::mac_address.like(pat.clone()).escape('\\'))
+            .select(interfaces::node_id);
+        let by_ip = interfaces::table
+            .filter(
+                interfaces::id.nullable().eq_any(
+                    ip_addresses::table
+                        .filter(ip_addresses::ip.like(pat.clone()).escape('\\'))
+                        .select(ip_addresses::interface_id),
+                ),
+            )
+            .select(interfaces::node_id);
+        q = q.filter(
+            nodes::hostname
+                .like(pat.clone())
+                .escape('\\')
+                .or(nodes::system_id.like(pat.clone()).escape('\\'))
+                .or(nodes::id.eq_any(by_mac))
+                .or(nodes::id.eq_any(by_ip)),
+        );
+    }
     if let Some(after) = f.after_id {
         q = q.filter(nodes::id.gt(after));
     }
@@ -337,6 +399,13 @@ fn apply<'a>(f: &'a NodeFilter) -> Boxed<'a> {
 
 pub fn list(c: &mut DbConn, f: &NodeFilter) -> Result<Vec<Node>> {
     apply(f).select(Node::as_select()).load(c).map_err(from_diesel)
+}
+
+/// The status of every node the filter matches, ignoring its paging (the
+/// UI's group counts).
+pub fn statuses(c: &mut DbConn, f: &NodeFilter) -> Result<Vec<Status>> {
+    let whole = NodeFilter { after_id: None, limit: None, offset: None, ..f.clone() };
+    apply(&whole).select(nodes::status).load(c).map_err(from_diesel)
 }
 
 /// Internal ids only (allocation scans candidates without loading them whole).

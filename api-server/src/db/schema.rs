@@ -586,6 +586,15 @@ tables! {
         created_at -> Timestamp,
     }
 
+    ui_sessions (id) {
+        id -> BigInt,
+        token_hash -> Text,
+        user_id -> BigInt,
+        csrf_token -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+
     script_results (id) {
         id -> BigInt,
         node_id -> BigInt,
@@ -606,6 +615,7 @@ tables! {
 diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(rack_controllers -> nodes (node_id));
 diesel::joinable!(sshkeys -> users (user_id));
+diesel::joinable!(ui_sessions -> users (user_id));
 diesel::joinable!(sslkeys -> users (user_id));
 diesel::joinable!(nodes -> zones (zone_id));
 diesel::joinable!(nodes -> resource_pools (pool_id));
@@ -690,4 +700,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     region_controllers,
     reserved_ips,
     discoveries,
+    ui_sessions,
 );

@@ -36,7 +36,19 @@ pub fn resolve_bulk(c: &mut DbConn, ids: &[String], machines_only: bool) -> Resu
 }
 
 pub fn can_view(user: &User, n: &Node) -> bool {
-    user.is_superuser || n.owner_id.is_none() || n.owner_id == Some(user.id)
+    can_view_owned(user, n.owner_id)
+}
+
+/// [`can_view`] from the owner alone (what the change feed carries).
+pub fn can_view_owned(user: &User, owner_id: Option<i64>) -> bool {
+    user.is_superuser || owner_id.is_none() || owner_id == Some(user.id)
+}
+
+/// Narrows a node list to what [`can_view`] lets the caller see, in SQL.
+pub fn restrict_list(filter: &mut db::nodes::NodeFilter, user: &User) {
+    if !user.is_superuser {
+        filter.visible_to = Some(user.id);
+    }
 }
 
 /// MAAS's edit permission: unowned or owned by the caller (or admin), and not

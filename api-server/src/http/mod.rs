@@ -56,6 +56,8 @@ pub struct AppState {
     pub enlistments: engine::rate_limit::EnlistGuard,
     /// The Prometheus series `/metrics` serves.
     pub metrics: crate::metrics::Metrics,
+    /// Node and event changes, for pages that update live (the web UI).
+    pub changes: engine::changes::ChangeFeed,
 }
 
 /// Everything an action gets: the caller, the decoded parameters, the state.

@@ -21,6 +21,9 @@ use ironpool_region::{server, RegionConfig};
 #[path = "../../../power/tests/common/mod.rs"]
 pub mod peers;
 
+pub mod ui;
+pub mod webdriver;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,

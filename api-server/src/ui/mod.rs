@@ -1,0 +1,33 @@
+//! The web UI under `/MAAS/r/`: server-rendered HTML pages over the same
+//! engine and handlers as the API.
+//!
+//! How it stays honest:
+//! - Every change a page makes is an API action, called in-process through
+//!   the API's own handler table ([`calls`]) with the logged-in user as the
+//!   caller. Permissions, validation and MAAS's error words are therefore
+//!   exactly the API's; the UI only turns forms into parameters and results
+//!   into HTML.
+//! - Reads use the API's handlers too where one exists (a machine's JSON,
+//!   its events, power parameters); the machines table, which must stay
+//!   fast at 10,000 machines, reads through the same engine filter the
+//!   `machines/` list uses (`engine::allocation`, `engine::access`).
+//! - Sessions are server-side rows (`engine::sessions`); every POST carries
+//!   the session's CSRF token ([`session`]).
+//! - Templates are compiled (maud); CSS and JavaScript are embedded in the
+//!   binary and served from `/MAAS/r/static/`: no CDN, works offline.
+//! - Live updates come from the region's change feed (`engine::changes`)
+//!   over server-sent events ([`live`]).
+
+pub mod account;
+pub mod calls;
+pub mod layout;
+pub mod live;
+pub mod machine;
+pub mod machines;
+pub mod respond;
+pub mod router;
+pub mod session;
+pub mod viewer;
+
+pub use respond::{is_entry, to_entry, PREFIX};
+pub use router::route;

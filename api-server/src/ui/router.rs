@@ -1,0 +1,54 @@
+//! Routes `/MAAS/r/…` to its page: the assets and the login form for
+//! anyone, everything else for a logged-in viewer only.
+
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use crate::error::Error;
+use crate::http::AppState;
+use crate::ui::layout::error_page;
+use crate::ui::respond::{redirect, PREFIX};
+use crate::ui::{account, layout, live, machine, machines, session};
+
+/// The path of a request relative to [`PREFIX`], split on `/`.
+fn segments(rest: &str) -> Vec<&str> {
+    rest.split('/').filter(|s| !s.is_empty()).collect()
+}
+
+/// Routes one UI request. `rest` is the path after [`PREFIX`].
+pub async fn route(req: HttpRequest, payload: web::Payload, state: Arc<AppState>, rest: String) -> HttpResponse {
+    let method = req.method().as_str().to_string();
+    let segs = segments(&rest);
+    // Pages anyone may fetch: the assets and the login form.
+    match (method.as_str(), segs.as_slice()) {
+        ("GET", ["static", name]) => return layout::asset(name),
+        (_, ["login"]) => return session::login(&req, payload, &state, &method).await,
+        _ => {}
+    }
+    let viewer = match session::viewer(&req, &state).await {
+        Ok(Some(v)) => v,
+        Ok(None) => return session::to_login(&req),
+        Err(e) => return error_page(None, &e),
+    };
+    let result = match (method.as_str(), segs.as_slice()) {
+        ("GET", []) => Ok(redirect(StatusCode::FOUND, "/MAAS/r/machines")),
+        ("POST", ["logout"]) => session::logout(&req, payload, &state, &viewer).await,
+        ("GET", ["machines"]) => machines::list(&req, &state, &viewer).await,
+        ("POST", ["machines", "action"]) => machines::action(&req, payload, &state, &viewer).await,
+        ("GET", ["machine", sid]) => machine::page(&req, &state, &viewer, sid).await,
+        ("GET", ["live"]) => live::stream(&req, &state, &viewer).await,
+        ("GET", ["account", "prefs"]) => account::page(&req, &state, &viewer, None).await,
+        ("POST", ["account", "prefs", what]) => account::change(&req, payload, &state, &viewer, what).await,
+        ("GET", [section]) if layout::NAV.iter().any(|(s, _)| s == section) => Ok(layout::not_built(&viewer, section)),
+        (_, ["logout"] | ["machines", "action"] | ["account", "prefs", _]) => {
+            Err(Error::MethodNotAllowed { allow: vec!["POST"] })
+        }
+        (_, ["machines"] | ["machine", _] | ["live"] | ["account", "prefs"]) => {
+            Err(Error::MethodNotAllowed { allow: vec!["GET"] })
+        }
+        _ => Err(Error::NotFoundText(format!("There is no page at {PREFIX}{rest}."))),
+    };
+    result.unwrap_or_else(|e| error_page(Some(&viewer), &e))
+}

@@ -1,0 +1,188 @@
+//! The web UI in a real browser: headless Chromium (Debian's `chromium`)
+//! driven over WebDriver (`chromedriver`), against a real region with
+//! simulated machines (virtual BMCs and the real agent library), on SQLite
+//! and PostgreSQL. One scenario per backend: log in, search, bulk-commission
+//! two machines and watch them reach Ready without a reload, read a machine
+//! page, be refused without a CSRF token, see only what a non-admin may see,
+//! log out. A failing run leaves a screenshot in `target/test-artifacts/`
+//! (or `$IRONPOOL_TEST_ARTIFACTS`). With `UPDATE_SCREENSHOTS=1` the SQLite
+//! run also refreshes the PNGs `docs/ui.md` shows.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::webdriver::{artifacts_dir, Browser};
+use common::*;
+use futures_util::FutureExt;
+
+/// Long enough for a simulated commissioning on a loaded CI machine; the
+/// tests wait for outcomes, this only bounds a broken run.
+const LIFECYCLE: Duration = Duration::from_secs(180);
+
+async fn wait_status(s: &TestServer, admin: &ApiKey, sid: &str, want: &str) {
+    let end = tokio::time::Instant::now() + LIFECYCLE;
+    loop {
+        let m = machine(s, admin, sid).await;
+        if m["status_name"] == want {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < end, "{sid} never reached {want}: {}", m["status_name"]);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Saves a documentation screenshot when asked to.
+async fn doc_shot(b: &Browser, backend: Backend, name: &str) {
+    if backend == Backend::Sqlite && std::env::var_os("UPDATE_SCREENSHOTS").is_some() {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/ui");
+        std::fs::create_dir_all(&dir).unwrap();
+        b.save_screenshot(&dir.join(format!("{name}.png"))).await;
+    }
+}
+
+async fn login(b: &Browser, s: &TestServer, user: &str) {
+    b.goto(&format!("{}/MAAS/r/machines", s.origin)).await;
+    assert!(b.url().await.contains("/MAAS/r/login"), "not sent to login: {}", b.url().await);
+    b.type_into(&b.find("#username").await, user).await;
+    b.type_into(&b.find("#password").await, &format!("{user}-password")).await;
+    b.click(&b.find("button[type=submit]").await).await;
+    b.wait_text("h1", Duration::from_secs(30), |t| t.starts_with("Machines")).await;
+}
+
+async fn rows(b: &Browser) -> Vec<String> {
+    let v = b.script("return Array.from(document.querySelectorAll('tr[data-sid]')).map(function (r) { return r.getAttribute('data-sid'); });").await;
+    let mut out: Vec<String> = v.as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect();
+    out.sort();
+    out
+}
+
+async fn scenario(s: &TestServer, b: &Browser, backend: Backend) {
+    let admin = s.user("admin", true).await;
+    let alice = s.user("alice", false).await;
+    s.user("bob", false).await;
+    let admin_row = s.state.db.run(|c| ironpool_region::db::users::by_username(c, "admin")).await.unwrap().unwrap();
+    // Two simulated machines; they commission at once and reach Ready.
+    let ids = ironpool_region::sim::ensure_machines(&s.state, &admin_row, &s.origin, 2, Duration::from_millis(300))
+        .await
+        .unwrap();
+    for sid in &ids {
+        wait_status(s, &admin, sid, "Ready").await;
+    }
+    let mut sorted = ids.clone();
+    sorted.sort();
+
+    // Log in through the form.
+    b.goto(&format!("{}/MAAS/", s.origin)).await;
+    b.find("#username").await;
+    doc_shot(b, backend, "login").await;
+    login(b, s, "admin").await;
+    assert_eq!(rows(b).await, sorted);
+    doc_shot(b, backend, "machines").await;
+
+    // Search with MAAS's syntax, then free text.
+    b.type_into(&b.find("#q").await, "status:ready pool:default").await;
+    b.click(&b.find("form.search button").await).await;
+    b.wait_text("#q", Duration::from_secs(10), |_| true).await;
+    assert_eq!(rows(b).await, sorted);
+    let first = machine(s, &admin, &ids[0]).await;
+    let hostname = first["hostname"].as_str().unwrap().to_string();
+    b.type_into(&b.find("#q").await, &hostname).await;
+    b.click(&b.find("form.search button").await).await;
+    let end = tokio::time::Instant::now() + Duration::from_secs(10);
+    while rows(b).await != vec![ids[0].clone()] {
+        assert!(tokio::time::Instant::now() < end, "free-text search did not narrow to {hostname}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    b.type_into(&b.find("#q").await, "status:deployed").await;
+    b.click(&b.find("form.search button").await).await;
+    b.wait_text("section.empty", Duration::from_secs(10), |t| t.contains("No machines match this search.")).await;
+
+    // Bulk-commission both: confirmation with the count, then results that
+    // update live until both are Ready again.
+    b.goto(&format!("{}/MAAS/r/machines", s.origin)).await;
+    b.click(&b.find("input.select-all").await).await;
+    b.wait_text(".selected-count", Duration::from_secs(5), |t| t == "2 selected").await;
+    b.select("#bulk-action", "commission").await;
+    b.click(&b.find("#bulk button.primary").await).await;
+    b.wait_text("h1", Duration::from_secs(10), |t| t == "Commission 2 machines?").await;
+    doc_shot(b, backend, "confirm").await;
+    b.click(&b.find("#confirm").await).await;
+    b.wait_text("h1", Duration::from_secs(30), |t| t == "Commission: 2 of 2 done").await;
+    // Rendered as "…"; whatever the cells say from now on came over the
+    // live stream. The marker proves the page is never reloaded.
+    b.script("window.__noReload = 'still here'; return 1;").await;
+    for sid in &ids {
+        wait_status(s, &admin, sid, "Ready").await;
+    }
+    for sid in &ids {
+        b.wait_text(&format!("tr[data-sid='{sid}'] [data-field=status]"), LIFECYCLE, |t| t == "Ready").await;
+    }
+    assert_eq!(b.script("return window.__noReload;").await, "still here");
+    doc_shot(b, backend, "results").await;
+    // It really was commissioned again: the API's events say so.
+    let ev = s.get(Some(&admin), &format!("events/?op=query&id={}&level=DEBUG&limit=100", ids[0])).await.json();
+    let again = ev["events"].as_array().unwrap().iter().any(|e| e["description"] == "From 'Ready' to 'Commissioning'");
+    assert!(again, "commissioned again: {ev}");
+
+    // A machine page: interfaces with MACs, disks, events.
+    b.click(&b.find(&format!("tr[data-sid='{}'] a", ids[0])).await).await;
+    b.wait_text("#network h2", Duration::from_secs(10), |t| t == "Network").await;
+    let src = b.source().await;
+    let mac = first["interface_set"][0]["mac_address"].as_str().unwrap();
+    assert!(src.contains(mac), "MAC {mac} on the machine page");
+    let disk = first["blockdevice_set"][0]["name"].as_str().unwrap();
+    assert!(src.contains(&format!("<td>{disk}</td>")), "disk {disk} on the machine page");
+    assert!(!b.find_all("#events tbody tr").await.is_empty());
+    assert!(src.contains("Power configuration"), "admins see the power configuration");
+    doc_shot(b, backend, "machine").await;
+
+    // CSRF: a form whose token is removed is refused and changes nothing.
+    b.goto(&format!("{}/MAAS/r/machines", s.origin)).await;
+    b.script("document.querySelector('#bulk input[name=csrfmiddlewaretoken]').remove(); return 1;").await;
+    b.click(&b.find(&format!("input[name=system_id][value='{}']", ids[1])).await).await;
+    b.select("#bulk-action", "mark-broken").await;
+    b.click(&b.find("#bulk button.primary").await).await;
+    b.wait_text("main", Duration::from_secs(10), |t| t.contains("CSRF verification failed. Request aborted.")).await;
+    assert_eq!(machine(s, &admin, &ids[1]).await["status_name"], "Ready");
+
+    // Account page (for the docs), then log out.
+    b.goto(&format!("{}/MAAS/r/account/prefs", s.origin)).await;
+    b.wait_text("h1", Duration::from_secs(10), |t| t.starts_with("Account")).await;
+    doc_shot(b, backend, "account").await;
+    b.click(&b.find("header form button").await).await;
+    b.wait_text("h1", Duration::from_secs(10), |t| t.contains("Ironpool")).await;
+    assert!(b.url().await.contains("/MAAS/r/login"));
+    b.goto(&format!("{}/MAAS/r/machines", s.origin)).await;
+    assert!(b.url().await.contains("/MAAS/r/login"), "logged out means logged out");
+
+    // A non-admin sees what the API shows them: not alice's machine, no
+    // admin actions, no power configuration.
+    let r = s.post(Some(&alice), "machines/?op=allocate", &[("system_id", &ids[0])]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    login(b, s, "bob").await;
+    assert_eq!(rows(b).await, vec![ids[1].clone()]);
+    let options = b.script("return Array.from(document.querySelectorAll('#bulk-action option')).map(function (o) { return o.value; });").await;
+    assert!(!options.as_array().unwrap().iter().any(|o| o == "delete" || o == "commission"), "{options}");
+    b.goto(&format!("{}/MAAS/r/machine/{}", s.origin, ids[1])).await;
+    b.wait_text("#summary h2", Duration::from_secs(10), |t| t == "Summary").await;
+    assert!(b.try_find("#configuration").await.is_none(), "no power configuration for bob");
+    b.goto(&format!("{}/MAAS/r/machine/{}", s.origin, ids[0])).await;
+    b.wait_text("main", Duration::from_secs(10), |t| t.contains("403")).await;
+}
+
+backend_tests!(browser_lifecycle, |b| async move {
+    let s = TestServer::start(b);
+    let browser = Browser::start().await;
+    let run = AssertUnwindSafe(scenario(&s, &browser, b)).catch_unwind().await;
+    if let Err(panic) = run {
+        let path = artifacts_dir().join(format!("ui_browser_{b:?}.png"));
+        browser.save_screenshot(&path).await;
+        eprintln!("screenshot of the failure: {}", path.display());
+        std::panic::resume_unwind(panic);
+    }
+});
