@@ -184,80 +184,6 @@ backend_tests!(discoveries_from_rack_sightings, |b| async move {
 
 // ------------------------------------------------- a real DHCP client (root)
 
-fn ip(args: &[&str]) -> std::process::Output {
-    Command::new("ip").args(args).output().expect("ip")
-}
-
-/// A client namespace joined by a veth pair to this namespace, where the
-/// rack's DHCP server binds to the host end.
-struct Veth {
-    host: String,
-    ns: String,
-}
-
-impl Veth {
-    fn new() -> Option<Veth> {
-        let id = std::process::id() % 10_000;
-        let v = Veth { host: format!("ipdv{id}"), ns: format!("ipdvc{id}") };
-        if !ip(&["netns", "add", &v.ns]).status.success() {
-            eprintln!("SKIP: cannot create a network namespace");
-            return None;
-        }
-        for args in [
-            vec!["link", "add", &v.host, "type", "veth", "peer", "name", "cli0", "netns", &v.ns],
-            vec!["addr", "add", "198.18.7.1/24", "dev", &v.host],
-            vec!["link", "set", &v.host, "up"],
-            vec!["-n", &v.ns, "link", "set", "lo", "up"],
-        ] {
-            let o = ip(&args);
-            assert!(o.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-        }
-        std::fs::create_dir_all(format!("/etc/netns/{}", v.ns)).unwrap();
-        std::fs::write(format!("/etc/netns/{}/resolv.conf", v.ns), "# netns\n").unwrap();
-        Some(v)
-    }
-
-    /// Sets the client's MAC and runs `dhclient` once; returns its address.
-    fn dhclient(&self, dir: &std::path::Path, mac: &str, name: &str) -> String {
-        for args in [
-            vec!["link", "set", "cli0", "down"],
-            vec!["link", "set", "cli0", "address", mac],
-            vec!["link", "set", "cli0", "up"],
-        ] {
-            let mut a = vec!["-n", self.ns.as_str()];
-            a.extend(args);
-            assert!(ip(&a).status.success());
-        }
-        let lf = dir.join(format!("{name}.leases"));
-        let pf = dir.join(format!("{name}.pid"));
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.ns, "dhclient", "-4", "-1", "-v", "-lf"])
-            .arg(&lf)
-            .arg("-pf")
-            .arg(&pf)
-            .arg("cli0")
-            .output()
-            .expect("dhclient");
-        let leases = std::fs::read_to_string(&lf).unwrap_or_default();
-        assert!(out.status.success(), "dhclient: {}", String::from_utf8_lossy(&out.stderr));
-        let _ = Command::new("ip").args(["netns", "exec", &self.ns, "dhclient", "-x", "-pf"]).arg(&pf).output();
-        leases
-            .lines()
-            .filter_map(|l| l.trim().strip_prefix("fixed-address "))
-            .next_back()
-            .map(|a| a.trim_end_matches(';').to_string())
-            .unwrap_or_else(|| panic!("no lease: {leases}"))
-    }
-}
-
-impl Drop for Veth {
-    fn drop(&mut self) {
-        ip(&["link", "del", &self.host]);
-        ip(&["netns", "del", &self.ns]);
-        let _ = std::fs::remove_dir_all(format!("/etc/netns/{}", self.ns));
-    }
-}
-
 const RESERVED_MAC: &str = "52:54:00:0d:02:01";
 const STRANGER_MAC: &str = "52:54:00:0d:02:77";
 
@@ -267,21 +193,21 @@ async fn real_dhcp_client_gets_its_reserved_ip_and_becomes_a_discovery() {
         eprintln!("SKIP: needs root and dhclient");
         return;
     }
-    let Some(v) = Veth::new() else { return };
+    let Some(v) = Veth::new("dv") else { return };
     let s = TestServer::start(Backend::Sqlite);
     let admin = s.user("admin", true).await;
     let dir = tempfile::tempdir().unwrap();
-    let mut o = rack_options(&s, dir.path(), "198.18.7.1/24");
+    let mut o = rack_options(&s, dir.path(), "198.51.100.1/24");
     o.dhcp_listen = Some(SocketAddr::from(([0, 0, 0, 0], 67)));
     o.dhcp_interface = Some(v.host.clone());
     let rack = Rack::start(o).await.unwrap();
     let sid = eventually("registration", || rack.state.system_id()).await;
 
     let r = s
-        .post(Some(&admin), "ipranges/", &[("type", "dynamic"), ("start_ip", "198.18.7.50"), ("end_ip", "198.18.7.99")])
+        .post(Some(&admin), "ipranges/", &[("type", "dynamic"), ("start_ip", "198.51.100.50"), ("end_ip", "198.51.100.99")])
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let r = s.post(Some(&admin), "reservedips/", &[("ip", "198.18.7.20"), ("mac_address", RESERVED_MAC)]).await;
+    let r = s.post(Some(&admin), "reservedips/", &[("ip", "198.51.100.20"), ("mac_address", RESERVED_MAC)]).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let r = s.call(Some(&admin), "PUT", "vlans/5001/", &[("dhcp_on", "true"), ("primary_rack", &sid)]).await;
     assert_eq!(r.status, 200, "{}", r.body);
@@ -296,10 +222,16 @@ async fn real_dhcp_client_gets_its_reserved_ip_and_becomes_a_discovery() {
 
     let v = std::sync::Arc::new(v);
     let (v2, d) = (v.clone(), dir.path().to_path_buf());
-    let got = tokio::task::spawn_blocking(move || v2.dhclient(&d, RESERVED_MAC, "reserved")).await.unwrap();
-    assert_eq!(got, "198.18.7.20");
+    let got = tokio::task::spawn_blocking(move || {
+        v2.set_mac(RESERVED_MAC);
+        v2.dhclient(&d, "reserved")
+    }).await.unwrap();
+    assert_eq!(got, "198.51.100.20");
     let (v2, d) = (v.clone(), dir.path().to_path_buf());
-    let dynamic = tokio::task::spawn_blocking(move || v2.dhclient(&d, STRANGER_MAC, "stranger")).await.unwrap();
+    let dynamic = tokio::task::spawn_blocking(move || {
+        v2.set_mac(STRANGER_MAC);
+        v2.dhclient(&d, "stranger")
+    }).await.unwrap();
     let last: u8 = dynamic.rsplit('.').next().unwrap().parse().unwrap();
     assert!((50..=99).contains(&last), "{dynamic}");
 
@@ -322,7 +254,7 @@ async fn real_dhcp_client_gets_its_reserved_ip_and_becomes_a_discovery() {
     pairs.sort();
     assert_eq!(
         pairs,
-        [("198.18.7.20".to_string(), RESERVED_MAC.to_string()), (dynamic.clone(), STRANGER_MAC.to_string())]
+        [("198.51.100.20".to_string(), RESERVED_MAC.to_string()), (dynamic.clone(), STRANGER_MAC.to_string())]
     );
     assert!(list.as_array().unwrap().iter().all(|d| d["observer"]["system_id"] == sid.as_str()));
     rack.stop().await;

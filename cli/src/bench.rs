@@ -153,23 +153,34 @@ async fn timed_get(
     auth: Option<&Key>,
     runs: usize,
 ) -> anyhow::Result<(Duration, usize)> {
-    let headers: Vec<(&str, String)> = auth.map(|k| ("authorization", k.header())).into_iter().collect();
-    timed_get_with(client, url, &headers, runs).await
+    // A fresh OAuth header per request: the region refuses a nonce twice.
+    let headers = || -> Vec<(&str, String)> { auth.map(|k| ("authorization", k.header())).into_iter().collect() };
+    timed_get_by(client, url, headers, runs).await
 }
 
-/// [`timed_get`] with any request headers (a UI session cookie).
+/// [`timed_get`] with fixed request headers (a UI session cookie).
 async fn timed_get_with(
     client: &reqwest::Client,
     url: &str,
     headers: &[(&str, String)],
     runs: usize,
 ) -> anyhow::Result<(Duration, usize)> {
+    timed_get_by(client, url, || headers.to_vec(), runs).await
+}
+
+/// The timing loop; `headers` is asked for each request's headers.
+async fn timed_get_by<'a>(
+    client: &reqwest::Client,
+    url: &str,
+    headers: impl Fn() -> Vec<(&'a str, String)>,
+    runs: usize,
+) -> anyhow::Result<(Duration, usize)> {
     let mut times = Vec::new();
     let mut size = 0;
     for _ in 0..runs {
         let mut rb = client.get(url);
-        for (k, v) in headers {
-            rb = rb.header(*k, v.as_str());
+        for (k, v) in headers() {
+            rb = rb.header(k, v);
         }
         let t = Instant::now();
         let r = rb.send().await?;

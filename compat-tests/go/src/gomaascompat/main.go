@@ -660,23 +660,33 @@ func checkDeploy(s *suite, e *env) {
 		if err := m.Start(gomaasapi.StartArgs{UserData: gzipB64("#cloud-config\n"), DistroSeries: "jammy"}); err != nil {
 			return errorf("Start: %v", err)
 		}
-		deadline := time.Now().Add(90 * time.Second)
-		for time.Now().Before(deadline) {
-			ms, err := e.ctrl.Machines(gomaasapi.MachinesArgs{AgentName: simUUID, SystemIDs: []string{sid}})
-			if err != nil || len(ms) != 1 {
-				return errorf("Machines(agent_name, id): %d %v", len(ms), err)
-			}
-			switch st := ms[0].StatusName(); st {
-			case "Deployed":
-				return e.ctrl.ReleaseMachines(gomaasapi.ReleaseMachinesArgs{SystemIDs: []string{sid}})
-			case "Deploying":
-				time.Sleep(500 * time.Millisecond)
-			default:
-				return errorf("status %q while polling (%s)", st, ms[0].StatusMessage())
-			}
-		}
-		return errorf("still not Deployed after 90 s")
+		return waitDeployedThenRelease(e, sid, "jammy")
 	})
+}
+
+// waitDeployedThenRelease polls the simulated machine sid (model simUUID)
+// the way Juju does until it is Deployed with the given series, then
+// releases it so the next check finds it Ready again.
+func waitDeployedThenRelease(e *env, sid, series string) error {
+	deadline := time.Now().Add(90 * time.Second)
+	for time.Now().Before(deadline) {
+		ms, err := e.ctrl.Machines(gomaasapi.MachinesArgs{AgentName: simUUID, SystemIDs: []string{sid}})
+		if err != nil || len(ms) != 1 {
+			return errorf("Machines(agent_name, id): %d %v", len(ms), err)
+		}
+		switch st := ms[0].StatusName(); st {
+		case "Deployed":
+			if ms[0].DistroSeries() != series {
+				return errorf("deployed distro_series %q, want %q", ms[0].DistroSeries(), series)
+			}
+			return e.ctrl.ReleaseMachines(gomaasapi.ReleaseMachinesArgs{SystemIDs: []string{sid}})
+		case "Deploying":
+			time.Sleep(500 * time.Millisecond)
+		default:
+			return errorf("status %q while polling (%s)", st, ms[0].StatusMessage())
+		}
+	}
+	return errorf("still not Deployed after 90 s")
 }
 
 // checkDemoSite checks the site `ironpool demo` builds, the way Juju's
@@ -779,25 +789,7 @@ func checkDemoSite(s *suite, e *env) {
 		if len(ips) == 0 || !strings.HasPrefix(ips[0], "10.20.0.") {
 			return errorf("ip_addresses after deploy %v", ips)
 		}
-		deadline := time.Now().Add(90 * time.Second)
-		for time.Now().Before(deadline) {
-			ms, err := e.ctrl.Machines(gomaasapi.MachinesArgs{AgentName: simUUID, SystemIDs: []string{sid}})
-			if err != nil || len(ms) != 1 {
-				return errorf("Machines(agent_name, id): %d %v", len(ms), err)
-			}
-			switch st := ms[0].StatusName(); st {
-			case "Deployed":
-				if ms[0].DistroSeries() != "noble" {
-					return errorf("deployed distro_series %q", ms[0].DistroSeries())
-				}
-				return e.ctrl.ReleaseMachines(gomaasapi.ReleaseMachinesArgs{SystemIDs: []string{sid}})
-			case "Deploying":
-				time.Sleep(500 * time.Millisecond)
-			default:
-				return errorf("status %q while polling (%s)", st, ms[0].StatusMessage())
-			}
-		}
-		return errorf("still not Deployed after 90 s")
+		return waitDeployedThenRelease(e, sid, "noble")
 	})
 }
 
