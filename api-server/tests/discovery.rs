@@ -204,7 +204,11 @@ async fn real_dhcp_client_gets_its_reserved_ip_and_becomes_a_discovery() {
     let sid = eventually("registration", || rack.state.system_id()).await;
 
     let r = s
-        .post(Some(&admin), "ipranges/", &[("type", "dynamic"), ("start_ip", "198.51.100.50"), ("end_ip", "198.51.100.99")])
+        .post(
+            Some(&admin),
+            "ipranges/",
+            &[("type", "dynamic"), ("start_ip", "198.51.100.50"), ("end_ip", "198.51.100.99")],
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let r = s.post(Some(&admin), "reservedips/", &[("ip", "198.51.100.20"), ("mac_address", RESERVED_MAC)]).await;
@@ -225,13 +229,17 @@ async fn real_dhcp_client_gets_its_reserved_ip_and_becomes_a_discovery() {
     let got = tokio::task::spawn_blocking(move || {
         v2.set_mac(RESERVED_MAC);
         v2.dhclient(&d, "reserved")
-    }).await.unwrap();
+    })
+    .await
+    .unwrap();
     assert_eq!(got, "198.51.100.20");
     let (v2, d) = (v.clone(), dir.path().to_path_buf());
     let dynamic = tokio::task::spawn_blocking(move || {
         v2.set_mac(STRANGER_MAC);
         v2.dhclient(&d, "stranger")
-    }).await.unwrap();
+    })
+    .await
+    .unwrap();
     let last: u8 = dynamic.rsplit('.').next().unwrap().parse().unwrap();
     assert!((50..=99).contains(&last), "{dynamic}");
 

@@ -67,9 +67,10 @@ async fn scenario(s: &TestServer, b: &Browser, backend: Backend) {
     s.user("bob", false).await;
     let admin_row = s.state.db.run(|c| ironpool_region::db::users::by_username(c, "admin")).await.unwrap().unwrap();
     // Two simulated machines; they commission at once and reach Ready.
-    let ids = ironpool_region::sim::ensure_machines(&s.state, &admin_row, &s.origin, 2, Duration::from_millis(300))
-        .await
-        .unwrap();
+    let ids =
+        ironpool_region::sim::ensure_machines(&s.state, &admin_row, &s.origin, 2, Duration::from_millis(300), None)
+            .await
+            .unwrap();
     for sid in &ids {
         wait_status(s, &admin, sid, "Ready").await;
     }
