@@ -118,9 +118,16 @@ backend_tests!(zones_pools_tags, |b| async move {
     assert_eq!(s.get(Some(&user), "tags/nvme/").await.body, "No Tag matches the given query.");
 
     // nodes/ lists every node type, with type-specific resource_uri.
+    // (The region itself is a node too: it registered at start.)
     let n = s.get(Some(&admin), "nodes/").await.json();
-    assert_eq!(n[0]["node_type_name"], "Machine");
-    assert_eq!(n[0]["resource_uri"], format!("/MAAS/api/2.0/machines/{sid}/"));
+    let m = n.as_array().unwrap().iter().find(|x| x["system_id"] == sid.as_str()).expect("the machine in nodes/");
+    assert_eq!(m["node_type_name"], "Machine");
+    assert_eq!(m["resource_uri"], format!("/MAAS/api/2.0/machines/{sid}/"));
+    assert!(
+        n.as_array().unwrap().iter().any(|x| x["node_type_name"] == "Region controller"
+            && x["resource_uri"].as_str().is_some_and(|u| u.starts_with("/MAAS/api/2.0/regioncontrollers/"))),
+        "{n}"
+    );
     assert_eq!(s.get(Some(&admin), &format!("nodes/{sid}/")).await.json()["system_id"], sid.as_str());
     assert_eq!(s.get(None, "nodes/?op=is_registered&mac_address=00:00:00:00:00:01").await.json(), json!(false));
     assert_eq!(s.call(Some(&user), "DELETE", &format!("nodes/{sid}/"), &[]).await.status, 403);

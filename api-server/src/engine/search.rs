@@ -101,6 +101,10 @@ pub fn parse(q: &str) -> Result<Search> {
         };
         let inner = value.trim();
         let inner = inner.strip_prefix('(').and_then(|v| v.strip_suffix(')')).unwrap_or(inner);
+        // `status:` alone would filter on nothing and list everything.
+        if inner.split(',').all(|v| v.trim().trim_start_matches('!').is_empty()) {
+            return Err(bad(format!("The filter '{key}' needs a value, e.g. {key}:name.")));
+        }
         for v in inner.split(',').map(str::trim).filter(|v| !v.is_empty()) {
             let (name, v) = match v.strip_prefix('!') {
                 Some(rest) if *negated != *plain => (*negated, rest),
