@@ -16,7 +16,7 @@ use crate::engine::discoveries::Clear;
 use crate::error::{Error, Result};
 use crate::handler_fn;
 use crate::http::params::Form;
-use crate::http::registry::{optional, required, Access, Action, Handler, Method};
+use crate::http::registry::{optional, required, Access, Action, Handler, Method, Returns};
 use crate::http::reply::Reply;
 use crate::http::Ctx;
 
@@ -28,24 +28,33 @@ pub fn handlers() -> Vec<Handler> {
                  Listed most recently seen first.",
             )
             .action(Action::new(Method::Get, None, "List all discovered devices", handler_fn!(list)))
-            .action(Action::new(
-                Method::Get,
-                Some("by_unknown_mac"),
-                "List all discovered devices with unknown MAC",
-                handler_fn!(by_unknown_mac),
-            ))
-            .action(Action::new(
-                Method::Get,
-                Some("by_unknown_ip"),
-                "List all discovered devices with an unknown IP address",
-                handler_fn!(by_unknown_ip),
-            ))
-            .action(Action::new(
-                Method::Get,
-                Some("by_unknown_ip_and_mac"),
-                "Lists all discovered devices completely unknown to MAAS",
-                handler_fn!(by_unknown_ip_and_mac),
-            ))
+            .action(
+                Action::new(
+                    Method::Get,
+                    Some("by_unknown_mac"),
+                    "List all discovered devices with unknown MAC",
+                    handler_fn!(by_unknown_mac),
+                )
+                .returns(Returns::List),
+            )
+            .action(
+                Action::new(
+                    Method::Get,
+                    Some("by_unknown_ip"),
+                    "List all discovered devices with an unknown IP address",
+                    handler_fn!(by_unknown_ip),
+                )
+                .returns(Returns::List),
+            )
+            .action(
+                Action::new(
+                    Method::Get,
+                    Some("by_unknown_ip_and_mac"),
+                    "Lists all discovered devices completely unknown to MAAS",
+                    handler_fn!(by_unknown_ip_and_mac),
+                )
+                .returns(Returns::List),
+            )
             .action(
                 Action::new(Method::Post, Some("clear"), "Delete all discovered neighbours", handler_fn!(clear))
                     .describe("Administrators only. One of mdns, neighbours or all must be true.")
