@@ -57,6 +57,7 @@ pub fn handlers() -> Vec<Handler> {
             )
             .action(
                 Action::new(Method::Post, Some("clear"), "Delete all discovered neighbours", handler_fn!(clear))
+                    .returns(Returns::Nothing(204))
                     .describe("Administrators only. One of mdns, neighbours or all must be true.")
                     .params(&[
                         optional("mdns", "Boolean", "Delete all mDNS entries (the hostnames observed)."),
@@ -72,6 +73,7 @@ pub fn handlers() -> Vec<Handler> {
                     handler_fn!(clear_by_mac_and_ip),
                 )
                 .describe("Administrators only.")
+                .returns(Returns::Nothing(204))
                 .params(&[
                     required("ip", "String", "IP address of the discovery."),
                     required("mac", "String", "MAC address of the discovery."),

@@ -20,7 +20,7 @@ use crate::engine::regions::REGION_TYPES;
 use crate::error::{Error, Result};
 use crate::handler_fn;
 use crate::http::params::{Form, Params};
-use crate::http::registry::{optional, required, Access, Action, Handler, Method};
+use crate::http::registry::{optional, required, Access, Action, Handler, Method, Returns};
 use crate::http::reply::Reply;
 use crate::http::Ctx;
 
@@ -69,7 +69,8 @@ pub fn handlers() -> Vec<Handler> {
                     "Get power information from rack controllers",
                     handler_fn!(describe_power_types),
                 )
-                .describe("The power types this MAAS can drive, with their parameters."),
+                .describe("The power types this MAAS can drive, with their parameters.")
+                .returns(Returns::List),
             )
             .action(
                 Action::new(
@@ -78,6 +79,7 @@ pub fn handlers() -> Vec<Handler> {
                     "Import boot images on all rack controllers",
                     handler_fn!(import_boot_images_all),
                 )
+                .returns(Returns::Text(202))
                 .describe(
                     "Deprecated in MAAS: answers 202 and does nothing. Racks fetch boot images from the \
                          region as they need them; import images with boot-resources/?op=import.",
