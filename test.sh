@@ -8,7 +8,9 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-log() { printf '\n== %s\n' "$*"; }
+# Each step says when it started (seconds since the script began), so a
+# slow CI run shows where its time went.
+log() { printf '\n== [%s, +%ss] %s\n' "$(date -u +%T)" "$SECONDS" "$*"; }
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -110,3 +112,4 @@ du -sh "${CARGO_TARGET_DIR:-$PWD/target}" 2>/dev/null | sed 's/^/disk: target /'
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;?$/) p += $i; if ($(i+1) ~ /^failed;?$/) f += $i; if ($(i+1) ~ /^ignored;?$/) s += $i } }
      /^=+ .* in [0-9.]+s/ || /^[0-9]+ (passed|failed)/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed,?$/) p += $i; if ($(i+1) ~ /^failed,?$/) f += $i; if ($(i+1) ~ /^(skipped|xfailed),?$/) s += $i } }
      END { printf "\nironpool: %d passed, %d failed, %d skipped\n", p, f, s }' "$TEST_LOG"
+log "done in ${SECONDS}s"

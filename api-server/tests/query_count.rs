@@ -26,11 +26,21 @@ impl Instrumentation for Counter {
     }
 }
 
+/// The fewest statements seen over three listings. The counter is
+/// process-wide, so a background task of the region (its heartbeat every
+/// 10 s) can add its statements to one listing; it can only add, so the
+/// minimum is the list's own cost.
 async fn count_list(s: &TestServer, key: &ApiKey) -> (usize, usize) {
-    let before = QUERIES.load(Ordering::SeqCst);
-    let r = s.get(Some(key), "machines/").await;
-    assert_eq!(r.status, 200);
-    (QUERIES.load(Ordering::SeqCst) - before, r.json().as_array().unwrap().len())
+    let mut fewest = usize::MAX;
+    let mut listed = 0;
+    for _ in 0..3 {
+        let before = QUERIES.load(Ordering::SeqCst);
+        let r = s.get(Some(key), "machines/").await;
+        assert_eq!(r.status, 200);
+        fewest = fewest.min(QUERIES.load(Ordering::SeqCst) - before);
+        listed = r.json().as_array().unwrap().len();
+    }
+    (fewest, listed)
 }
 
 async fn seed(s: &TestServer, from: usize, to: usize) {
