@@ -74,6 +74,7 @@ pub fn handlers() -> Vec<Handler> {
                 )
                 .describe("Administrators only.")
                 .returns(Returns::Nothing(204))
+                .also(410, "Gone: no discovery has that MAC and IP.")
                 .params(&[
                     required("ip", "String", "IP address of the discovery."),
                     required("mac", "String", "MAC address of the discovery."),

@@ -205,6 +205,12 @@ fn operation(h: &Handler, a: &Action) -> utoipa::openapi::path::Operation {
     ] {
         op = op.response(code, ResponseBuilder::new().description(what).content("text/plain", text()).build());
     }
+    for (code, what) in &a.also {
+        op = op.response(
+            code.to_string(),
+            ResponseBuilder::new().description(*what).content("text/plain", text()).build(),
+        );
+    }
     if h.access == Access::Authenticated {
         op = op.security(SecurityRequirement::new(SECURITY, Vec::<String>::new()));
     }

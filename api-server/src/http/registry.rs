@@ -124,6 +124,9 @@ pub struct Action {
     /// spool files written while the body arrives
     /// (`params::FileData::Spooled`), never whole in memory.
     pub streams_files: bool,
+    /// Further answers the action gives besides the errors every call can
+    /// give (MAAS's `410 Gone` when a clear found nothing), for OpenAPI.
+    pub also: Vec<(u16, &'static str)>,
 }
 
 impl Action {
@@ -140,7 +143,14 @@ impl Action {
             returns: None,
             raw_body: false,
             streams_files: false,
+            also: Vec::new(),
         }
+    }
+
+    /// Documents one more status this action can answer (text/plain).
+    pub fn also(mut self, status: u16, what: &'static str) -> Self {
+        self.also.push((status, what));
+        self
     }
 
     pub fn describe(mut self, description: &'static str) -> Self {
