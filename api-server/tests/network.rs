@@ -185,6 +185,18 @@ backend_tests!(subnets_ranges_reservations, |b| async move {
     // Another user cannot delete it.
     let other = s.user("other", false).await;
     assert_eq!(s.call(Some(&other), "DELETE", &format!("ipranges/{}/", rr["id"]), &[]).await.status, 403);
+    // An update applies `type` like MAAS's form (Terraform sends it on every
+    // update): its owner may not make it dynamic, may resend reserved.
+    let rpath = format!("ipranges/{}/", rr["id"]);
+    let mut upd = vec![("type", "dynamic"), ("start_ip", "10.20.0.10"), ("end_ip", "10.20.0.19")];
+    assert_eq!(s.call(Some(&user), "PUT", &rpath, &upd).await.status, 403);
+    upd[0].1 = "reserved";
+    upd.push(("comment", "lab2"));
+    let r = s.call(Some(&user), "PUT", &rpath, &upd).await;
+    assert_eq!(
+        (r.status, r.json()["type"].as_str(), r.json()["comment"].as_str()),
+        (200, Some("reserved"), Some("lab2"))
+    );
 
     // Reserved and unreserved ranges, statistics.
     let res = s.get(Some(&user), &format!("subnets/{sid}/?op=reserved_ip_ranges")).await.json();

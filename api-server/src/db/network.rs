@@ -454,9 +454,24 @@ pub fn range_insert(
     range_by_id(c, id)?.ok_or_else(|| Error::Internal("inserted range vanished".into()))
 }
 
-pub fn range_update(c: &mut DbConn, id: i64, start: &str, end: &str, comment: &str) -> Result<()> {
+/// The columns an IP range update writes.
+pub struct RangeChange<'a> {
+    pub subnet_id: i64,
+    pub range_type: &'a str,
+    pub start: &'a str,
+    pub end: &'a str,
+    pub comment: &'a str,
+}
+
+pub fn range_update(c: &mut DbConn, id: i64, ch: RangeChange<'_>) -> Result<()> {
     diesel::update(ip_ranges::table.find(id))
-        .set((ip_ranges::start_ip.eq(start), ip_ranges::end_ip.eq(end), ip_ranges::comment.eq(comment)))
+        .set((
+            ip_ranges::subnet_id.eq(ch.subnet_id),
+            ip_ranges::range_type.eq(ch.range_type),
+            ip_ranges::start_ip.eq(ch.start),
+            ip_ranges::end_ip.eq(ch.end),
+            ip_ranges::comment.eq(ch.comment),
+        ))
         .execute(c)
         .map_err(from_diesel)?;
     Ok(())

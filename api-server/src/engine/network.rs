@@ -643,7 +643,9 @@ fn parse_stored(ip: &str) -> u128 {
 }
 
 /// `ipranges/` create and update: text fields, blank counts as absent
-/// (except `comment`, where blank clears). `type` is fixed at creation.
+/// (except `comment`, where blank clears). An update may change every field,
+/// `type` and `subnet` included, as MAAS's IPRangeForm does (Terraform's
+/// maas_subnet_ip_range updates them in place).
 #[derive(Debug, Clone, Default)]
 pub struct RangeInput {
     pub range_type: Option<String>,
@@ -653,8 +655,10 @@ pub struct RangeInput {
     pub comment: Option<String>,
 }
 
-pub fn create_range(c: &mut DbConn, user: &User, input: &RangeInput) -> Result<IpRange> {
-    let rtype = input.range_type.as_deref().ok_or_else(|| Error::required("type"))?.to_ascii_lowercase();
+/// A range type as given, checked against MAAS's choices; dynamic ranges
+/// (DHCP) are for administrators only.
+fn range_type(user: &User, given: &str) -> Result<String> {
+    let rtype = given.to_ascii_lowercase();
     if rtype != "dynamic" && rtype != "reserved" {
         return Err(Error::field(
             "type",
@@ -664,6 +668,11 @@ pub fn create_range(c: &mut DbConn, user: &User, input: &RangeInput) -> Result<I
     if rtype == "dynamic" && !user.is_superuser {
         return Err(Error::Forbidden("Only administrators can create dynamic IP ranges.".into()));
     }
+    Ok(rtype)
+}
+
+pub fn create_range(c: &mut DbConn, user: &User, input: &RangeInput) -> Result<IpRange> {
+    let rtype = range_type(user, input.range_type.as_deref().ok_or_else(|| Error::required("type"))?)?;
     let start =
         engine::ipam::parse_ip("start_ip", input.start_ip.as_deref().ok_or_else(|| Error::required("start_ip"))?)?;
     let end = engine::ipam::parse_ip("end_ip", input.end_ip.as_deref().ok_or_else(|| Error::required("end_ip"))?)?;
@@ -709,14 +718,25 @@ pub fn update_range(c: &mut DbConn, user: &User, r: &IpRange, input: &RangeInput
         Some(s) => engine::ipam::parse_ip("end_ip", s)?,
         None => r.end_ip.parse().map_err(Error::internal)?,
     };
-    let s = db::network::subnet_by_id(c, r.subnet_id)?.ok_or(Error::NotFound("Subnet"))?;
-    validate_range(c, &s, &r.range_type, start, end, Some(r.id))?;
+    let rtype = match input.range_type.as_deref() {
+        Some(t) => range_type(user, t)?,
+        None => r.range_type.clone(),
+    };
+    let s = match input.subnet.as_deref() {
+        Some(k) => subnet(c, k).map_err(|_| Error::field("subnet", format!("Unknown subnet '{k}'.")))?,
+        None => db::network::subnet_by_id(c, r.subnet_id)?.ok_or(Error::NotFound("Subnet"))?,
+    };
+    validate_range(c, &s, &rtype, start, end, Some(r.id))?;
     db::network::range_update(
         c,
         r.id,
-        &start.to_string(),
-        &end.to_string(),
-        input.comment.as_deref().unwrap_or(&r.comment),
+        db::network::RangeChange {
+            subnet_id: s.id,
+            range_type: &rtype,
+            start: &start.to_string(),
+            end: &end.to_string(),
+            comment: input.comment.as_deref().unwrap_or(&r.comment),
+        },
     )?;
     range(c, r.id)
 }
