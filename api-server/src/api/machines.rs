@@ -488,10 +488,21 @@ fn chassis_input(p: &Params) -> Result<engine::nodes::chassis::ChassisInput> {
         )));
     }
     let hostname = p.get("hostname").ok_or_else(|| Error::BadRequest("No provided hostname!".into()))?;
-    if p.get("username").is_some() {
+    // A UCS Manager needs its API account; a virsh host takes no user name
+    // (it is part of the libvirt URI).
+    let (username, password) = if chassis_type == "ucsm" {
+        let user = p.get("username").ok_or_else(|| Error::BadRequest("No provided username!".into()))?;
+        let pass = p.get("password").ok_or_else(|| Error::BadRequest("No provided password!".into()))?;
+        (Some(user.to_string()), Some(pass.to_string()))
+    } else if p.get("username").is_some() {
         return Err(Error::BadRequest(format!("username can not be specified when using the {chassis_type} chassis.")));
-    }
+    } else {
+        (None, p.get("password").map(str::to_string))
+    };
     let accept_all = p.get("accept_all").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    if p.get("prefix_filter").is_some() && chassis_type == "ucsm" {
+        return Err(Error::BadRequest(format!("prefix_filter is unavailable with the {chassis_type} chassis type")));
+    }
     if let Some(v) = p.get("power_control") {
         if !["ipmi", "restapi", "restapi2"].contains(&v) {
             return Err(Error::BadRequest(format!(
@@ -519,7 +530,8 @@ fn chassis_input(p: &Params) -> Result<engine::nodes::chassis::ChassisInput> {
     Ok(engine::nodes::chassis::ChassisInput {
         chassis_type: chassis_type.to_string(),
         hostname: hostname.to_string(),
-        password: p.get("password").map(str::to_string),
+        username,
+        password,
         accept_all,
         domain: p.get("domain").map(str::to_string),
         prefix_filter: p.get("prefix_filter").map(str::to_string),
