@@ -105,10 +105,11 @@ async fn an_expired_cookie_is_renewed_once_and_still_freed() {
     let d = driver();
     assert_eq!(d.act(PowerAction::On, &params(&svc, U1, "password")).await.unwrap(), Some(PowerState::On));
     assert_eq!(svc.lock().server(U1).oper_power, "on");
-    let st = svc.lock();
-    assert!(st.logins >= 2, "the driver logged in again: {}", st.logins);
-    assert!(st.cookies.is_empty(), "the last cookie was logged out: {:?}", st.cookies);
-    drop(st);
+    {
+        let st = svc.lock();
+        assert!(st.logins >= 2, "the driver logged in again: {}", st.logins);
+        assert!(st.cookies.is_empty(), "the last cookie was logged out: {:?}", st.cookies);
+    }
 
     // A manager that expires every cookie at once: one retry, then an error.
     svc.lock().cookie_uses = Some(0);
@@ -156,13 +157,15 @@ async fn probe_lists_bootable_servers_with_their_macs_and_puts_lan_boot_first() 
     let skipped: Vec<&str> = probe.skipped.iter().map(|(dn, _)| dn.as_str()).collect();
     assert_eq!(skipped, vec!["sys/chassis-1/blade-3", "sys/chassis-1/blade-4", "sys/chassis-1/blade-5"]);
     // LAN first now, storage second; the policy without LAN is untouched.
-    let st = svc.lock();
-    assert_eq!(st.lan_order("org-root/boot-policy-default").as_deref(), Some("1"));
-    let storage = &st.policies["org-root/boot-policy-default"].iter().find(|(c, _)| c == "lsbootStorage").unwrap().1;
-    assert_eq!(storage["order"], "2");
-    assert_eq!(st.policies["org-root/boot-policy-nolan-blade-4"][0].1["order"], "1");
-    assert!(st.cookies.is_empty());
-    drop(st);
+    {
+        let st = svc.lock();
+        assert_eq!(st.lan_order("org-root/boot-policy-default").as_deref(), Some("1"));
+        let storage =
+            &st.policies["org-root/boot-policy-default"].iter().find(|(c, _)| c == "lsbootStorage").unwrap().1;
+        assert_eq!(storage["order"], "2");
+        assert_eq!(st.policies["org-root/boot-policy-nolan-blade-4"][0].1["order"], "1");
+        assert!(st.cookies.is_empty());
+    }
 
     // Probing again changes nothing (LAN is first) and still works.
     let before = svc.lock().methods.iter().filter(|m| *m == "configConfMo").count();

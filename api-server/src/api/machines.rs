@@ -96,12 +96,13 @@ pub fn handlers() -> Vec<Handler> {
             )
             .action(
                 Action::new(Method::Post, Some("add_chassis"), "Add special hardware", handler_fn!(add_chassis))
-                    .describe("Enlists every virtual machine of a virsh (libvirt) host as a machine with power type virsh. The region probes the host before answering: a host it cannot log in to is a 400, one that does not answer a 503. Chassis types without a driver here are refused.")
+                    .describe("Enlists every virtual machine of a virsh (libvirt) host as a machine with power type virsh, or every server of a Cisco UCS Manager (with a MAC and a LAN boot entry, set to boot from LAN first) as a machine with power type ucsm. The region probes the chassis before answering: one it cannot log in to is a 400, one that does not answer a 503. Chassis types without a driver here are refused.")
                     .params(&[
-                        required("chassis_type", "String", "virsh (or its old name powerkvm)."),
-                        required("hostname", "String", "The libvirt URI, e.g. qemu+ssh://user@host/system."),
-                        optional("password", "String", "SSH password for qemu+ssh:// URIs."),
-                        optional("prefix_filter", "String", "Only domains whose name starts with this."),
+                        required("chassis_type", "String", "virsh (or its old name powerkvm), or ucsm."),
+                        required("hostname", "String", "The libvirt URI, e.g. qemu+ssh://user@host/system; for ucsm the UCS Manager's URL."),
+                        optional("username", "String", "ucsm (required there): the XML API user. Refused for virsh."),
+                        optional("password", "String", "SSH password for qemu+ssh:// URIs; for ucsm (required there) the XML API password."),
+                        optional("prefix_filter", "String", "virsh only: only domains whose name starts with this."),
                         optional("accept_all", "String", "true: commission every enlisted machine."),
                         optional("domain", "String", "DNS domain (name or id) of the new machines."),
                         optional("rack_controller", "String", "A rack's system_id or hostname (must exist)."),

@@ -227,8 +227,11 @@ pub async fn add_chassis(db: &Datastore, hub: &PowerHub, actor: User, input: Cha
     let found: Vec<Found> = if input.chassis_type == "ucsm" {
         let user = input.username.as_deref().unwrap_or("");
         let pass = input.password.as_deref().unwrap_or("");
-        let probe =
-            hub.ucsm.probe_and_prepare(&input.hostname, user, pass).await.map_err(|e| probe_error(&input.hostname, e))?;
+        let probe = hub
+            .ucsm
+            .probe_and_prepare(&input.hostname, user, pass)
+            .await
+            .map_err(|e| probe_error(&input.hostname, e))?;
         for (dn, why) in &probe.skipped {
             tracing::info!(chassis = %input.hostname, server = %dn, reason = why, "UCS server not enlisted");
         }
