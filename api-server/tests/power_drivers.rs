@@ -11,7 +11,7 @@ mod common;
 use common::peers::{start_webhook_peer, virsh, TestDomain};
 use common::*;
 
-const SUPPORTED: &str = "Supported power types: ipmi, manual, redfish, virsh, virtual, webhook.";
+const SUPPORTED: &str = "Supported power types: ipmi, manual, redfish, ucsm, virsh, virtual, webhook.";
 
 async fn jobs(s: &TestServer) {
     ironpool_region::engine::jobs::worker::run_due(&s.state.db, &s.state.power).await.unwrap();
@@ -33,7 +33,7 @@ backend_tests!(power_types_without_a_driver_are_refused, |b| async move {
         f.extend([("mac_addresses", mac), ("power_type", ptype)]);
         f
     };
-    for t in ["amt", "ucsm", "vmware", "lxd", "proxmox", "hmcz"] {
+    for t in ["amt", "apc", "vmware", "lxd", "proxmox", "hmcz"] {
         let r = s.post(Some(&admin), "machines/", &create("52:54:00:30:00:01", t)).await;
         expect(&r, 400, SUPPORTED);
         assert!(r.json()["power_type"][0].as_str().unwrap().contains(&format!("'{t}'")), "{}", r.body);
@@ -146,9 +146,9 @@ backend_tests!(add_chassis_checks_its_parameters_in_maas_words, |b| async move {
     let user = s.user("alice", false).await;
     let op = "machines/?op=add_chassis";
     expect(&s.post(Some(&admin), op, &[("hostname", "qemu:///system")]).await, 400, "No provided chassis_type!");
-    for t in ["ucsm", "redfish", "vmware"] {
+    for t in ["redfish", "vmware"] {
         let r = s.post(Some(&admin), op, &[("chassis_type", t), ("hostname", "x")]).await;
-        expect(&r, 400, &format!("Invalid chassis_type: Value must be one of: powerkvm; virsh (not '{t}')"));
+        expect(&r, 400, &format!("Invalid chassis_type: Value must be one of: powerkvm; ucsm; virsh (not '{t}')"));
         assert!(r.content_type.as_deref().unwrap_or("").starts_with("text/plain"), "{:?}", r.content_type);
     }
     expect(&s.post(Some(&admin), op, &[("chassis_type", "virsh")]).await, 400, "No provided hostname!");

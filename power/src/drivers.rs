@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::{ipmi, manual, redfish, virsh, virtual_bmc, webhook};
+use crate::{ipmi, manual, redfish, ucsm, virsh, virtual_bmc, webhook};
 use crate::{PowerAction, PowerDriver, PowerError, PowerParams, PowerState};
 use futures_util::stream::{self, StreamExt};
 
@@ -17,13 +17,14 @@ pub struct Drivers {
 
 impl Drivers {
     /// The rack's standard set: ipmi (freeipmi), redfish, webhook, virsh,
-    /// manual, and virtual over the given simulated-BMC registry.
+    /// ucsm (Cisco UCS Manager), manual, and virtual over the given simulated-BMC registry.
     pub fn standard(virtual_bmcs: virtual_bmc::VirtualBmcs) -> Self {
         let mut d = Drivers::default();
         d.insert(Arc::new(ipmi::IpmiDriver::default()));
         d.insert(Arc::new(redfish::RedfishDriver::default()));
         d.insert(Arc::new(webhook::WebhookDriver::default()));
         d.insert(Arc::new(virsh::VirshDriver::default()));
+        d.insert(Arc::new(ucsm::UcsmDriver::default()));
         d.insert(Arc::new(manual::ManualDriver));
         d.insert(Arc::new(virtual_bmc::VirtualDriver::new(virtual_bmcs)));
         d

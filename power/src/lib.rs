@@ -1,5 +1,5 @@
-//! BMC power drivers (`ipmi`, `redfish`, `webhook`, `virsh`, `manual`,
-//! `virtual`) behind the shared
+//! BMC power drivers (`ipmi`, `redfish`, `webhook`, `virsh`, `ucsm`,
+//! `manual`, `virtual`) behind the shared
 //! [`PowerDriver`] trait, a retry wrapper and [`sync_all`], which queries many
 //! machines with bounded concurrency.
 //!
@@ -13,6 +13,7 @@ pub mod ipmi;
 pub mod manual;
 pub mod params;
 pub mod redfish;
+pub mod ucsm;
 pub mod virsh;
 pub mod virtual_bmc;
 pub mod webhook;

@@ -96,12 +96,13 @@ pub fn handlers() -> Vec<Handler> {
             )
             .action(
                 Action::new(Method::Post, Some("add_chassis"), "Add special hardware", handler_fn!(add_chassis))
-                    .describe("Enlists every virtual machine of a virsh (libvirt) host as a machine with power type virsh. The region probes the host before answering: a host it cannot log in to is a 400, one that does not answer a 503. Chassis types without a driver here are refused.")
+                    .describe("Enlists every virtual machine of a virsh (libvirt) host as a machine with power type virsh, or every server of a Cisco UCS Manager (with a MAC and a LAN boot entry, set to boot from LAN first) as a machine with power type ucsm. The region probes the chassis before answering: one it cannot log in to is a 400, one that does not answer a 503. Chassis types without a driver here are refused.")
                     .params(&[
-                        required("chassis_type", "String", "virsh (or its old name powerkvm)."),
-                        required("hostname", "String", "The libvirt URI, e.g. qemu+ssh://user@host/system."),
-                        optional("password", "String", "SSH password for qemu+ssh:// URIs."),
-                        optional("prefix_filter", "String", "Only domains whose name starts with this."),
+                        required("chassis_type", "String", "virsh (or its old name powerkvm), or ucsm."),
+                        required("hostname", "String", "The libvirt URI, e.g. qemu+ssh://user@host/system; for ucsm the UCS Manager's URL."),
+                        optional("username", "String", "ucsm (required there): the XML API user. Refused for virsh."),
+                        optional("password", "String", "SSH password for qemu+ssh:// URIs; for ucsm (required there) the XML API password."),
+                        optional("prefix_filter", "String", "virsh only: only domains whose name starts with this."),
                         optional("accept_all", "String", "true: commission every enlisted machine."),
                         optional("domain", "String", "DNS domain (name or id) of the new machines."),
                         optional("rack_controller", "String", "A rack's system_id or hostname (must exist)."),
@@ -488,10 +489,21 @@ fn chassis_input(p: &Params) -> Result<engine::nodes::chassis::ChassisInput> {
         )));
     }
     let hostname = p.get("hostname").ok_or_else(|| Error::BadRequest("No provided hostname!".into()))?;
-    if p.get("username").is_some() {
+    // A UCS Manager needs its API account; a virsh host takes no user name
+    // (it is part of the libvirt URI).
+    let (username, password) = if chassis_type == "ucsm" {
+        let user = p.get("username").ok_or_else(|| Error::BadRequest("No provided username!".into()))?;
+        let pass = p.get("password").ok_or_else(|| Error::BadRequest("No provided password!".into()))?;
+        (Some(user.to_string()), Some(pass.to_string()))
+    } else if p.get("username").is_some() {
         return Err(Error::BadRequest(format!("username can not be specified when using the {chassis_type} chassis.")));
-    }
+    } else {
+        (None, p.get("password").map(str::to_string))
+    };
     let accept_all = p.get("accept_all").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    if p.get("prefix_filter").is_some() && chassis_type == "ucsm" {
+        return Err(Error::BadRequest(format!("prefix_filter is unavailable with the {chassis_type} chassis type")));
+    }
     if let Some(v) = p.get("power_control") {
         if !["ipmi", "restapi", "restapi2"].contains(&v) {
             return Err(Error::BadRequest(format!(
@@ -519,7 +531,8 @@ fn chassis_input(p: &Params) -> Result<engine::nodes::chassis::ChassisInput> {
     Ok(engine::nodes::chassis::ChassisInput {
         chassis_type: chassis_type.to_string(),
         hostname: hostname.to_string(),
-        password: p.get("password").map(str::to_string),
+        username,
+        password,
         accept_all,
         domain: p.get("domain").map(str::to_string),
         prefix_filter: p.get("prefix_filter").map(str::to_string),

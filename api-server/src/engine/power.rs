@@ -15,14 +15,14 @@ use crate::error::{Error, Result};
 /// `describe_power_types` lists and what machines may be given (`virtual`
 /// is Ironpool's simulated BMC, for the demo and tests). A type is added
 /// here only together with its driver in `ironpool-power`.
-pub const POWER_TYPES: &[&str] = &["ipmi", "manual", "redfish", "virsh", "virtual", "webhook"];
+pub const POWER_TYPES: &[&str] = &["ipmi", "manual", "redfish", "ucsm", "virsh", "virtual", "webhook"];
 
 /// MAAS 3.6's other power types: known names without a driver here. They
 /// are refused (400 naming the supported types) rather than stored, so a
 /// machine never waits for a power action nothing can perform.
 pub const WITHOUT_DRIVER: &[&str] = &[
     "amt", "apc", "dli", "eaton", "hmc", "hmcz", "lxd", "moonshot", "mscm", "msftocs", "nova", "openbmc", "proxmox",
-    "raritan", "recs_box", "sm15k", "ucsm", "vmware", "wedge",
+    "raritan", "recs_box", "sm15k", "vmware", "wedge",
 ];
 
 /// A driver's parameter: name, required, allowed values (empty = free
@@ -82,6 +82,9 @@ pub fn fields(power_type: &str) -> Vec<Field> {
                 Field { name: "power_verify_ssl", required: false, choices: &["", "n", "y"], default: None },
             ]
         }
+        // MAAS's ucsm settings, in its order: the server's UUID (the key the
+        // manager finds it by), the XML API URL and the API account.
+        "ucsm" => vec![f("uuid", true), f("power_address", true), f("power_user", false), f("power_pass", false)],
         // MAAS's virsh settings: the libvirt URI, the domain, and the SSH
         // password for qemu+ssh:// addresses.
         "virsh" => vec![f("power_address", true), f("power_id", true), f("power_pass", false)],
@@ -199,6 +202,10 @@ pub fn driver_params(system_id: &str, stored_json: &str) -> PowerParams {
 #[derive(Debug, Clone)]
 pub struct PowerTypeInfo {
     pub name: &'static str,
+    /// MAAS's `chassis`: one BMC address serves several machines.
+    pub chassis: bool,
+    /// MAAS's `can_probe`: `add_chassis` can list a chassis's machines.
+    pub can_probe: bool,
     pub fields: Vec<FieldInfo>,
 }
 
@@ -220,6 +227,10 @@ pub fn describe() -> Vec<PowerTypeInfo> {
         .iter()
         .map(|&name| PowerTypeInfo {
             name,
+            // As MAAS's drivers declare them: a Redfish manager may hold
+            // several systems, but MAAS's Redfish driver cannot probe.
+            chassis: matches!(name, "redfish" | "ucsm" | "virsh"),
+            can_probe: crate::engine::nodes::chassis::CHASSIS_TYPES.contains(&name),
             fields: fields(name)
                 .into_iter()
                 .map(|f| FieldInfo {
@@ -241,6 +252,7 @@ pub fn region_can_drive(power_type: &str) -> bool {
 }
 
 pub use ironpool_common::power::{PowerAction, PowerState};
+pub use ironpool_power::ucsm::{UcsmDriver, UcsmProbe, UcsmServer};
 pub use ironpool_power::virsh::{VirshDomain, VirshDriver};
 pub use ironpool_power::virtual_bmc::{VirtualBmc, VirtualBmcs};
 pub use ironpool_power::{Drivers, PowerError, RetryPolicy};
@@ -255,6 +267,8 @@ pub struct PowerHub {
     /// The virsh driver `drivers` holds, for what is not a power action:
     /// probing a chassis (`add_chassis`).
     pub virsh: VirshDriver,
+    /// The ucsm driver, for probing a UCS Manager (`add_chassis`).
+    pub ucsm: UcsmDriver,
 }
 
 impl Default for PowerHub {
@@ -265,6 +279,7 @@ impl Default for PowerHub {
             virtual_bmcs,
             retry: RetryPolicy::default(),
             virsh: VirshDriver::default(),
+            ucsm: UcsmDriver::default(),
         }
     }
 }
@@ -274,6 +289,13 @@ impl PowerHub {
     pub fn with_virsh(mut self, virsh: VirshDriver) -> Self {
         self.drivers.insert(std::sync::Arc::new(virsh.clone()));
         self.virsh = virsh;
+        self
+    }
+
+    /// Uses `ucsm` (its timeouts) for power actions and probes.
+    pub fn with_ucsm(mut self, ucsm: UcsmDriver) -> Self {
+        self.drivers.insert(std::sync::Arc::new(ucsm.clone()));
+        self.ucsm = ucsm;
         self
     }
 }
@@ -310,13 +332,24 @@ mod tests {
         for t in WITHOUT_DRIVER {
             let Error::Validation(f) = validate(t, p(&[]), true).unwrap_err() else { panic!() };
             let m = &f["power_type"][0];
-            assert!(m.contains("ipmi, manual, redfish, virsh, virtual, webhook"), "{m}");
+            assert!(m.contains("ipmi, manual, redfish, ucsm, virsh, virtual, webhook"), "{m}");
         }
         // Every supported type has a driver in the standard set.
         let drivers = Drivers::standard(VirtualBmcs::new());
         for t in POWER_TYPES {
             assert!(drivers.get(t).is_some(), "{t} is listed without a driver");
         }
+    }
+
+    #[test]
+    fn ucsm_needs_its_uuid_and_url() {
+        let Error::Validation(f) = validate("ucsm", p(&[("power_user", "admin")]), false).unwrap_err() else {
+            panic!()
+        };
+        assert!(f.contains_key("power_parameters_uuid"));
+        assert!(f.contains_key("power_parameters_power_address"));
+        let ok = p(&[("uuid", "u-1"), ("power_address", "https://ucs/"), ("power_user", "a"), ("power_pass", "b")]);
+        assert_eq!(validate("ucsm", ok.clone(), false).unwrap(), ok);
     }
 
     #[test]

@@ -83,8 +83,10 @@ pub fn power_types(types: &[PowerTypeInfo]) -> Value {
                     "driver_type": "power",
                     "name": t.name,
                     "description": description(t.name),
-                    "chassis": false,
-                    "can_probe": false,
+                    // As MAAS's drivers declare them (add_chassis probes
+                    // only those that can_probe).
+                    "chassis": t.chassis,
+                    "can_probe": t.can_probe,
                     "can_set_boot_order": false,
                     "queryable": t.name != "manual",
                     "missing_packages": [],

@@ -1,19 +1,26 @@
 //! Chassis enlistment (`machines/?op=add_chassis`): every virtual machine a
 //! virsh host (libvirt) runs becomes a machine with power type `virsh`, as
-//! MAAS's `probe_virsh_and_enlist` does.
+//! MAAS's `probe_virsh_and_enlist` does; every server a Cisco UCS Manager
+//! has becomes a machine with power type `ucsm`, as MAAS's
+//! `probe_and_enlist_ucsm` does.
 //!
 //! MAAS asks a rack to probe and answers at once; the region here probes
 //! itself, so the caller learns about a host it cannot reach (400 for
 //! refused credentials or a bad address, 503 for an unreachable host)
 //! instead of finding nothing enlisted later. The steps, none of which
-//! holds a transaction while libvirt talks:
-//! 1. probe: list the domains (name prefix filter), their architecture and MACs;
-//! 2. one transaction creates a NEW machine per domain whose MACs no node
-//!    has yet (MAAS skips a domain whose node already exists), hostname from
-//!    the domain name, in the requested DNS domain;
-//! 3. each new domain is forced off and set to boot from the network first;
+//! holds a transaction while the chassis talks:
+//! 1. probe: list the domains (name prefix filter), their architecture and
+//!    MACs; or the UCS servers with a MAC and a LAN boot entry, their UUIDs
+//!    and MACs (and, in the same UCS session, put LAN boot first in their
+//!    boot policies, as MAAS does before enlisting);
+//! 2. one transaction creates a NEW machine per domain or server whose MACs
+//!    no node has yet (MAAS skips one whose node already exists): a virsh
+//!    machine is named after its domain, a UCS one gets a generated name
+//!    (MAAS passes none), in the requested DNS domain;
+//! 3. each new virsh domain is forced off and set to boot from the network
+//!    first;
 //! 4. with `accept_all`, one transaction starts commissioning them all
-//!    (which powers them on through the virsh driver).
+//!    (which powers them on through their driver).
 
 use std::collections::BTreeSet;
 
@@ -25,19 +32,22 @@ use crate::engine;
 use crate::engine::events::{event, level};
 use crate::engine::lifecycle::NodeType;
 use crate::engine::nodes::create::{blank_node, insert_with_macs, new_unique_system_id};
-use crate::engine::power::{PowerError, PowerHub, VirshDomain};
+use crate::engine::power::{PowerError, PowerHub, UcsmServer, VirshDomain};
 use crate::error::{Error, Result};
 
 /// The chassis types this region can probe (MAAS's `powerkvm` is the old
 /// name for a virsh host).
-pub const CHASSIS_TYPES: &[&str] = &["powerkvm", "virsh"];
+pub const CHASSIS_TYPES: &[&str] = &["powerkvm", "ucsm", "virsh"];
 
 /// What `add_chassis` asks for, checked for shape by the handler.
 #[derive(Debug, Clone, Default)]
 pub struct ChassisInput {
     pub chassis_type: String,
-    /// The libvirt URI (`qemu+ssh://user@host/system`, `qemu:///system`).
+    /// The libvirt URI (`qemu+ssh://user@host/system`, `qemu:///system`),
+    /// or the UCS Manager's URL.
     pub hostname: String,
+    /// The UCS Manager account (never given for virsh).
+    pub username: Option<String>,
     pub password: Option<String>,
     pub accept_all: bool,
     /// A DNS domain name or id.
@@ -51,9 +61,11 @@ pub struct ChassisInput {
 /// What was found and done, for the answer and the tests.
 #[derive(Debug, Clone, Default)]
 pub struct ChassisReport {
-    /// The machines created: (system_id, libvirt domain name).
+    /// The machines created: (system_id, libvirt domain name or UCS server
+    /// UUID).
     pub created: Vec<(String, String)>,
-    /// Domains skipped: a node already has one of their MACs, or they have none.
+    /// Domains or servers skipped: a node already has one of their MACs,
+    /// or they have none.
     pub skipped: Vec<String>,
 }
 
@@ -94,44 +106,85 @@ pub fn hostname_from(name: &str) -> Option<String> {
     (!trimmed.is_empty()).then_some(trimmed)
 }
 
+/// A machine a probe found, ready to enlist.
+#[derive(Debug, Clone)]
+struct Found {
+    /// The libvirt domain name or the UCS server UUID: the report's key.
+    key: String,
+    /// The host name to try first (None: a generated one).
+    hostname: Option<String>,
+    arch: String,
+    macs: Vec<String>,
+    power_type: &'static str,
+    params: engine::power::PowerParams,
+}
+
+fn from_virsh(input: &ChassisInput, dom: &VirshDomain) -> Found {
+    let mut params = engine::power::PowerParams::new();
+    params.insert("power_address".into(), input.hostname.clone());
+    params.insert("power_id".into(), dom.name.clone());
+    if let Some(p) = &input.password {
+        params.insert("power_pass".into(), p.clone());
+    }
+    Found {
+        key: dom.name.clone(),
+        hostname: hostname_from(&dom.name),
+        arch: engine::names::normalise_arch(&dom.arch).unwrap_or_else(|| format!("{}/generic", dom.arch)),
+        macs: dom.macs.clone(),
+        power_type: "virsh",
+        params,
+    }
+}
+
+/// A UCS server: MAAS enlists them as amd64 with the manager's URL and
+/// account and the server's UUID as power parameters.
+fn from_ucsm(input: &ChassisInput, server: &UcsmServer) -> Found {
+    let mut params = engine::power::PowerParams::new();
+    params.insert("power_address".into(), input.hostname.clone());
+    params.insert("power_user".into(), input.username.clone().unwrap_or_default());
+    params.insert("power_pass".into(), input.password.clone().unwrap_or_default());
+    params.insert("uuid".into(), server.uuid.clone());
+    Found {
+        key: server.uuid.clone(),
+        hostname: None,
+        arch: "amd64/generic".into(),
+        macs: server.macs.clone(),
+        power_type: "ucsm",
+        params,
+    }
+}
+
 /// Step 2: the machines, in one transaction.
 fn create_machines(
     c: &mut DbConn,
     actor: &User,
     input: &ChassisInput,
     domain_name: Option<&str>,
-    found: &[VirshDomain],
+    found: &[Found],
 ) -> Result<ChassisReport> {
     let domain_id = engine::nodes::create::resolve_domain(c, domain_name)?;
     let mut report = ChassisReport::default();
-    for dom in found {
-        let macs: Vec<String> = dom.macs.iter().filter_map(|m| engine::names::normalise_mac(m)).collect();
+    for m in found {
+        let macs: Vec<String> = m.macs.iter().filter_map(|x| engine::names::normalise_mac(x)).collect();
         let macs: Vec<String> = macs.into_iter().collect::<BTreeSet<_>>().into_iter().collect();
         if macs.is_empty() || !db::nodes::node_ids_with_macs(c, &macs)?.is_empty() {
-            report.skipped.push(dom.name.clone());
+            report.skipped.push(m.key.clone());
             continue;
         }
-        // The domain's name when it is a free host name, else a generated one.
-        let hostname = match hostname_from(&dom.name) {
-            Some(h) if !db::nodes::hostname_taken(c, &h, domain_id, None)? => h,
+        // The suggested name when it is a free host name, else a generated one.
+        let hostname = match &m.hostname {
+            Some(h) if !db::nodes::hostname_taken(c, h, domain_id, None)? => h.clone(),
             _ => engine::nodes::create::pick_hostname(c, None, domain_id)?,
         };
-        let mut params = engine::power::PowerParams::new();
-        params.insert("power_address".into(), input.hostname.clone());
-        params.insert("power_id".into(), dom.name.clone());
-        if let Some(p) = &input.password {
-            params.insert("power_pass".into(), p.clone());
-        }
-        let params = engine::power::validate("virsh", params, false)?;
-        let arch = engine::names::normalise_arch(&dom.arch).unwrap_or_else(|| format!("{}/generic", dom.arch));
+        let params = engine::power::validate(m.power_type, m.params.clone(), false)?;
         let system_id = new_unique_system_id(c)?;
         let base = blank_node(system_id, NodeType::Machine, hostname, domain_id, engine::defaults::DEFAULT_ZONE_ID);
         let node = insert_with_macs(
             c,
             &NewNode {
-                architecture: Some(arch),
+                architecture: Some(m.arch.clone()),
                 pool_id: Some(engine::defaults::DEFAULT_POOL_ID),
-                power_type: "virsh".into(),
+                power_type: m.power_type.into(),
                 power_parameters: engine::string_map_json(&params),
                 netboot: true,
                 ..base
@@ -140,7 +193,7 @@ fn create_machines(
             engine::interfaces::enlistment_vlan(),
         )?;
         event(c, &node, &actor.username, level::INFO, "Node created", &format!("From chassis {}", input.hostname))?;
-        report.created.push((node.system_id, dom.name.clone()));
+        report.created.push((node.system_id, m.key.clone()));
     }
     Ok(report)
 }
@@ -166,18 +219,38 @@ fn probe_error(hostname: &str, e: PowerError) -> Error {
     }
 }
 
-/// Enlists the domains of a virsh host (the steps in the module doc).
+/// Enlists the domains of a virsh host or the servers of a UCS Manager
+/// (the steps in the module doc).
 pub async fn add_chassis(db: &Datastore, hub: &PowerHub, actor: User, input: ChassisInput) -> Result<ChassisReport> {
     let checked = input.clone();
     let domain_name = db.run(move |c| check(c, &checked)).await?;
-    let found = hub
-        .virsh
-        .probe(&input.hostname, input.password.as_deref(), input.prefix_filter.as_deref())
-        .await
-        .map_err(|e| probe_error(&input.hostname, e))?;
+    let found: Vec<Found> = if input.chassis_type == "ucsm" {
+        let user = input.username.as_deref().unwrap_or("");
+        let pass = input.password.as_deref().unwrap_or("");
+        let probe = hub
+            .ucsm
+            .probe_and_prepare(&input.hostname, user, pass)
+            .await
+            .map_err(|e| probe_error(&input.hostname, e))?;
+        for (dn, why) in &probe.skipped {
+            tracing::info!(chassis = %input.hostname, server = %dn, reason = why, "UCS server not enlisted");
+        }
+        probe.servers.iter().map(|s| from_ucsm(&input, s)).collect()
+    } else {
+        hub.virsh
+            .probe(&input.hostname, input.password.as_deref(), input.prefix_filter.as_deref())
+            .await
+            .map_err(|e| probe_error(&input.hostname, e))?
+            .iter()
+            .map(|d| from_virsh(&input, d))
+            .collect()
+    };
     let (who, what) = (actor.clone(), input.clone());
     let report = db.write(move |c| create_machines(c, &who, &what, domain_name.as_deref(), &found)).await?;
-    for (sid, power_id) in &report.created {
+    // UCS servers were set to boot from LAN during the probe; virsh
+    // domains are prepared now that they are machines.
+    let virsh_created = if input.chassis_type == "ucsm" { &[][..] } else { &report.created[..] };
+    for (sid, power_id) in virsh_created {
         // A failure here leaves the machine enlisted (it is), with the
         // reason in an event.
         if let Err(e) = hub.virsh.prepare_for_enlistment(&input.hostname, input.password.as_deref(), power_id).await {
