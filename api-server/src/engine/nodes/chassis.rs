@@ -95,7 +95,7 @@ pub fn hostname_from(name: &str) -> Option<String> {
 }
 
 /// Step 2: the machines, in one transaction.
-fn create_machines(
+pub(crate) fn create_machines(
     c: &mut DbConn,
     actor: &User,
     input: &ChassisInput,
