@@ -98,6 +98,9 @@ pub struct RegionConfig {
     /// Where it fetches `gh:<user>` keys (`<url>/users/<user>/keys`),
     /// MAAS's `https://api.github.com`.
     pub github_api_url: String,
+    /// The emulator domains composed on VM hosts name (`<emulator>`);
+    /// `None` lets libvirt pick its default for the architecture.
+    pub virsh_emulator: Option<String>,
 }
 
 /// Who may scrape the region's metrics. MAAS serves `/MAAS/metrics` to
@@ -152,6 +155,7 @@ impl RegionConfig {
             metrics_access: MetricsAccess::Loopback,
             launchpad_url: "https://launchpad.net".into(),
             github_api_url: "https://api.github.com".into(),
+            virsh_emulator: None,
         }
     }
 

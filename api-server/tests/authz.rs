@@ -307,6 +307,19 @@ async fn fixtures(s: &TestServer, admin: &ApiKey, alice: &ApiKey) -> (Fixtures, 
     let snippet =
         made(s, admin, "dhcp-snippets/", &[("name", "authz"), ("value", "option ntp-servers 10.0.0.1;")]).await;
     f.set("dhcp-snippets", "id", id(&snippet));
+    // VM hosts on libvirt's built-in test driver (in the virsh process, no
+    // daemon): refresh and compose answer without a real host. One per URL
+    // family (each deletes its own).
+    for family in ["vm-hosts", "pods"] {
+        let h = made(
+            s,
+            admin,
+            &format!("{family}/"),
+            &[("type", "virsh"), ("power_address", "test:///default"), ("name", family)],
+        )
+        .await;
+        f.set(family, "id", id(&h));
+    }
     (f, sid)
 }
 
@@ -334,6 +347,11 @@ async fn restore_machine(s: &TestServer, sid: &str) {
         .unwrap();
 }
 
+/// Rows whose answer to an authorized caller is MAAS's 503 with these
+/// fixtures: composing on the test driver's host, whose one domain already
+/// takes more memory than the host has (MAAS's over-commit PodProblem).
+const MAAS_503: &[&str] = &["POST /MAAS/api/2.0/vm-hosts/{id}/ compose", "POST /MAAS/api/2.0/pods/{id}/ compose"];
+
 async fn call(s: &TestServer, who: Option<&ApiKey>, row: &Row, path: &str) -> u16 {
     let mut url = format!("{}{path}", s.origin);
     if let Some(op) = row.op {
@@ -345,7 +363,8 @@ async fn call(s: &TestServer, who: Option<&ApiKey>, row: &Row, path: &str) -> u1
         rb = rb.header(reqwest::header::AUTHORIZATION, k.plaintext());
     }
     let r = read(rb.send().await.unwrap()).await;
-    assert!(r.status < 500, "{} as {:?}: {} {}", row.key(), who.map(|k| &k.token), r.status, r.body);
+    let maas_503 = MAAS_503.contains(&row.key().as_str()) && r.status == 503;
+    assert!(r.status < 500 || maas_503, "{} as {:?}: {} {}", row.key(), who.map(|k| &k.token), r.status, r.body);
     r.status
 }
 

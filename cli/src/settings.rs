@@ -103,6 +103,8 @@ pub struct FileConfig {
     /// SSH key import sources (`lp:`, `gh:`): defaults are MAAS's sites.
     pub launchpad_url: Option<String>,
     pub github_api_url: Option<String>,
+    /// The emulator VM hosts' composed domains name (default: libvirt's).
+    pub virsh_emulator: Option<String>,
 }
 
 pub struct Settings {
@@ -202,6 +204,9 @@ impl Settings {
         }
         if let Some(v) = file.github_api_url {
             region.github_api_url = v;
+        }
+        if let Some(v) = file.virsh_emulator {
+            region.virsh_emulator = Some(v);
         }
         region.secrets_key_file = args.secrets_key_file.clone().or(file.secrets_key_file);
         Settings {

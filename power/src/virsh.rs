@@ -66,6 +66,9 @@ pub struct VirshDomain {
     pub arch: String,
     pub macs: Vec<String>,
     pub state: PowerState,
+    /// vCPUs and memory (MiB) the domain is defined with (VM hosts count them as used).
+    pub cores: u32,
+    pub memory_mib: u64,
 }
 
 /// MAAS's table from `virsh domstate` to a power state.
@@ -135,6 +138,27 @@ pub fn with_pxe_boot(xml: &str) -> Option<String> {
         os.trim_end(),
         &xml[os_end..]
     ))
+}
+
+/// The text of the first `<tag …>text</tag>` (or `<tag>text</tag>`).
+fn element_text(xml: &str, tag: &str) -> Option<String> {
+    let start = xml.find(&format!("<{tag}>")).or_else(|| xml.find(&format!("<{tag} ")))?;
+    let open_end = start + xml[start..].find('>')? + 1;
+    let close = open_end + xml[open_end..].find(&format!("</{tag}>"))?;
+    Some(xml[open_end..close].trim().to_string())
+}
+
+/// A libvirt memory amount in MiB (libvirt's units: KiB by default).
+fn to_mib(value: u64, unit: &str) -> u64 {
+    match unit {
+        "b" | "bytes" => value / (1024 * 1024),
+        "KB" => value * 1000 / (1024 * 1024),
+        "MB" => value * 1000 * 1000 / (1024 * 1024),
+        "M" | "MiB" => value,
+        "G" | "GiB" => value * 1024,
+        "GB" => value * 1000 * 1000 * 1000 / (1024 * 1024),
+        _ => value / 1024,
+    }
 }
 
 /// Where a run connects and with what: the URI libvirt gets and the
@@ -258,7 +282,12 @@ impl VirshDriver {
                 rest = &rest[end..];
             }
             let state = self.domstate(&conn, name).await?;
-            found.push(VirshDomain { name: name.to_string(), arch, macs, state });
+            let cores = element_text(&xml, "vcpu").and_then(|v| v.parse().ok()).unwrap_or(1);
+            let memory_mib = element_text(&xml, "memory")
+                .and_then(|v| v.parse::<u64>().ok())
+                .map(|v| to_mib(v, attr_of(&xml, "memory", "unit").as_deref().unwrap_or("KiB")))
+                .unwrap_or(0);
+            found.push(VirshDomain { name: name.to_string(), arch, macs, state, cores, memory_mib });
         }
         Ok(found)
     }
@@ -314,6 +343,15 @@ pub struct StoragePool {
     pub active: bool,
 }
 
+/// What `virsh capabilities` says a host runs.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HostCapabilities {
+    /// Debian names (`amd64`, …).
+    pub architectures: Vec<String>,
+    pub kvm: bool,
+    pub version: String,
+}
+
 /// What a composed domain gets (`vm-hosts/{id}/?op=compose`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ComposeSpec {
@@ -327,6 +365,9 @@ pub struct ComposeSpec {
     /// libvirt network.
     pub macs: Vec<String>,
     pub network: Option<String>,
+    /// NICs on this host bridge instead (libvirt `<interface type='bridge'>`);
+    /// wins over `network`.
+    pub bridge: Option<String>,
     /// `kvm` where the host has it, `qemu` (TCG) otherwise.
     pub domain_type: String,
     /// The emulator binary; `None` lets libvirt choose its default.
@@ -395,6 +436,9 @@ impl VirshDriver {
         if let Some(n) = &spec.network {
             check_name("network", n)?;
         }
+        if let Some(b) = &spec.bridge {
+            check_name("bridge", b)?;
+        }
         let conn = self.connect(address, password)?;
         let mut disks = String::new();
         let mut made: Vec<(String, String)> = Vec::new();
@@ -425,9 +469,10 @@ impl VirshDriver {
         let nics: String = spec
             .macs
             .iter()
-            .map(|m| match &spec.network {
-                Some(n) => format!("<interface type='network'><source network='{n}'/><mac address='{m}'/><model type='virtio'/></interface>"),
-                None => format!("<interface type='user'><mac address='{m}'/><model type='virtio'/></interface>"),
+            .map(|m| match (&spec.bridge, &spec.network) {
+                (Some(b), _) => format!("<interface type='bridge'><source bridge='{b}'/><mac address='{m}'/><model type='virtio'/></interface>"),
+                (None, Some(n)) => format!("<interface type='network'><source network='{n}'/><mac address='{m}'/><model type='virtio'/></interface>"),
+                (None, None) => format!("<interface type='user'><mac address='{m}'/><model type='virtio'/></interface>"),
             })
             .collect();
         let emulator = spec.emulator.as_ref().map(|e| format!("<emulator>{e}</emulator>")).unwrap_or_default();
@@ -454,6 +499,54 @@ impl VirshDriver {
             return Err(e);
         }
         Ok(())
+    }
+
+    /// What the host can run: the guest architectures (Debian names) and
+    /// whether it has kvm, from `virsh capabilities`, and libvirt's version.
+    pub async fn capabilities(&self, address: &str, password: Option<&str>) -> Result<HostCapabilities, PowerError> {
+        let conn = self.connect(address, password)?;
+        let xml = self.run(&conn, &["capabilities"]).await?;
+        let mut architectures = Vec::new();
+        let mut kvm = false;
+        let mut rest = xml.as_str();
+        while let Some(i) = rest.find("<guest>") {
+            let end = rest[i..].find("</guest>").map(|j| i + j).unwrap_or(rest.len());
+            let guest = &rest[i..end];
+            if let Some(a) = attr_of(guest, "arch", "name") {
+                let a = debian_arch(&a);
+                if !architectures.contains(&a) {
+                    architectures.push(a);
+                }
+            }
+            kvm |= guest.contains("<domain type='kvm'") || guest.contains("<domain type=\"kvm\"");
+            rest = &rest[end..];
+        }
+        // A host whose emulator libvirt cannot find lists no guests; its
+        // own CPU's architecture is what it would run.
+        if architectures.is_empty() {
+            if let Some(a) = element_text(&xml, "arch") {
+                architectures.push(debian_arch(&a));
+            }
+        }
+        // `virsh version` fails while no emulator is installed; its absence is
+        // no error here.
+        let version = self
+            .run(&conn, &["version", "--daemon"])
+            .await
+            .ok()
+            .and_then(|v| {
+                info_field(&v, "Running against daemon").or(info_field(&v, "Using library")).map(|s| s.to_string())
+            })
+            .map(|v| v.trim_start_matches("libvirt").trim().to_string())
+            .unwrap_or_default();
+        Ok(HostCapabilities { architectures, kvm, version })
+    }
+
+    /// The host's libvirt networks, by name.
+    pub async fn networks(&self, address: &str, password: Option<&str>) -> Result<Vec<String>, PowerError> {
+        let conn = self.connect(address, password)?;
+        let out = self.run(&conn, &["net-list", "--all", "--name"]).await?;
+        Ok(out.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect())
     }
 
     /// Removes a domain and its storage (`vm-hosts` decompose / machine delete).

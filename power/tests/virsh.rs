@@ -170,6 +170,7 @@ async fn virsh_host_info_compose_and_decompose() {
         disks: vec![(pool.0.clone(), 16 * 1024 * 1024)],
         macs: guard.macs.clone(),
         network: None,
+        bridge: None,
         domain_type: "qemu".into(),
         emulator: Some(emulator.display().to_string()),
     };

@@ -31,6 +31,7 @@ pub mod users;
 pub mod v1;
 pub mod version;
 pub mod views;
+pub mod vm_hosts;
 
 use crate::http::registry::Handler;
 
@@ -60,5 +61,6 @@ pub fn handlers() -> Vec<Handler> {
     all.extend(reserved_ips::handlers());
     all.extend(discoveries::handlers());
     all.extend(dhcp_snippets::handlers());
+    all.extend(vm_hosts::handlers());
     all
 }

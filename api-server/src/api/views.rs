@@ -34,6 +34,7 @@ pub mod tag;
 pub mod user;
 pub mod v1;
 pub mod version;
+pub mod vm_host;
 
 /// A view as a JSON value. Views are structs with derived `Serialize`,
 /// string keys and no fallible fields, for which serde_json cannot fail;

@@ -38,6 +38,7 @@ pub mod tokens;
 pub mod types;
 pub mod ui_sessions;
 pub mod users;
+pub mod vm_hosts;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;

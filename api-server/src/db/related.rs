@@ -36,6 +36,8 @@ pub struct Related {
     pub storage: HashMap<i64, db::storage::NodeStorage>,
     /// tmpfs/ramfs mounts per node (`mount_special`).
     pub special_filesystems: HashMap<i64, Vec<db::special_filesystems::SpecialFilesystem>>,
+    /// The VM host (id, name) of each machine that runs on one (`pod`).
+    pub pods: HashMap<i64, (i64, String)>,
 }
 
 pub fn load_related(c: &mut DbConn, list: &[Node]) -> Result<Related> {
@@ -107,6 +109,7 @@ pub fn load_related(c: &mut DbConn, list: &[Node]) -> Result<Related> {
             r.interfaces.entry(i.node_id).or_default().push(i);
         }
         r.storage.extend(db::storage::load_for_nodes(c, &ids)?);
+        r.pods.extend(db::vm_hosts::pods_of(c, &ids)?);
         for f in db::special_filesystems::of_nodes(c, &ids)? {
             r.special_filesystems.entry(f.node_id).or_default().push(f);
         }

@@ -595,6 +595,37 @@ tables! {
         expires_at -> Timestamp,
     }
 
+    vm_hosts (id) {
+        id -> BigInt,
+        name -> Text,
+        host_type -> Text,
+        power_parameters -> Text,
+        zone_id -> BigInt,
+        pool_id -> BigInt,
+        tags -> Text,
+        cpu_over_commit_ratio -> Double,
+        memory_over_commit_ratio -> Double,
+        default_storage_pool -> Nullable<Text>,
+        cores -> BigInt,
+        memory -> BigInt,
+        local_storage -> BigInt,
+        architectures -> Text,
+        storage_pools -> Text,
+        version -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+
+    vm_host_machines (node_id) {
+        node_id -> BigInt,
+        vm_host_id -> BigInt,
+        domain -> Text,
+        cores -> BigInt,
+        memory -> BigInt,
+        disks -> Text,
+        composed -> Bool,
+    }
+
     script_results (id) {
         id -> BigInt,
         node_id -> BigInt,
@@ -649,6 +680,10 @@ diesel::joinable!(reserved_ips -> subnets (subnet_id));
 diesel::joinable!(discoveries -> nodes (observer_id));
 diesel::joinable!(dhcp_snippet_versions -> dhcp_snippets (snippet_id));
 diesel::joinable!(special_filesystems -> nodes (node_id));
+diesel::joinable!(vm_hosts -> zones (zone_id));
+diesel::joinable!(vm_hosts -> resource_pools (pool_id));
+diesel::joinable!(vm_host_machines -> vm_hosts (vm_host_id));
+diesel::joinable!(vm_host_machines -> nodes (node_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     api_tokens,
@@ -701,4 +736,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     reserved_ips,
     discoveries,
     ui_sessions,
+    vm_hosts,
+    vm_host_machines,
 );

@@ -199,6 +199,9 @@ pub const TOKEN_SECRET: &str = "api_tokens.token_secret";
 pub const NODE_TOKEN_SECRET: &str = "node_tokens.token_secret";
 pub const NODE_BOOT_SECRET: &str = "node_tokens.boot_secret";
 pub const POWER_PARAMETERS: &str = "nodes.power_parameters";
+/// A VM host's power parameters (its libvirt password), sealed like a
+/// node's but bound to their own column.
+pub const VM_HOST_PARAMETERS: &str = "vm_hosts.power_parameters";
 pub const RACK_KEY: &str = "rack_controllers.rack_key";
 /// The config row holding the racks' shared registration secret.
 pub const RACK_SECRET: &str = "config.rack_secret";
@@ -207,21 +210,28 @@ pub const RACK_SECRET: &str = "config.rack_secret";
 /// `k_g`, `power_token`) sealed; other fields stay readable (an operator
 /// looking at the table still sees which BMC a machine has).
 pub fn seal_power_parameters(json: &str) -> Result<String> {
-    map_power_secrets(json, |v| {
-        if v.starts_with(PREFIX) || v.is_empty() {
-            Ok(None)
-        } else {
-            seal(POWER_PARAMETERS, v).map(Some)
-        }
-    })
+    seal_parameters_of(POWER_PARAMETERS, json)
 }
 
 /// The power-parameter JSON object with its secret fields opened.
 pub fn open_power_parameters(json: &str) -> Result<String> {
+    open_parameters_of(POWER_PARAMETERS, json)
+}
+
+/// [`seal_power_parameters`] for another column holding power parameters.
+pub fn seal_parameters_of(column: &str, json: &str) -> Result<String> {
+    map_power_secrets(
+        json,
+        |v| if v.starts_with(PREFIX) || v.is_empty() { Ok(None) } else { seal(column, v).map(Some) },
+    )
+}
+
+/// [`open_power_parameters`] for another column holding power parameters.
+pub fn open_parameters_of(column: &str, json: &str) -> Result<String> {
     if !json.contains(PREFIX) {
         return Ok(json.to_string());
     }
-    map_power_secrets(json, |v| if v.starts_with(PREFIX) { open(POWER_PARAMETERS, v).map(Some) } else { Ok(None) })
+    map_power_secrets(json, |v| if v.starts_with(PREFIX) { open(column, v).map(Some) } else { Ok(None) })
 }
 
 /// Rewrites the secret string fields of a JSON object with `f` (`None`:
@@ -257,6 +267,7 @@ pub struct TokenSecret;
 pub struct NodeTokenSecret;
 pub struct NodeBootSecret;
 pub struct PowerParameters;
+pub struct VmHostParameters;
 
 impl SecretColumn for TokenSecret {
     fn open(stored: &str) -> Result<String> {
@@ -276,6 +287,11 @@ impl SecretColumn for NodeBootSecret {
 impl SecretColumn for PowerParameters {
     fn open(stored: &str) -> Result<String> {
         open_power_parameters(stored)
+    }
+}
+impl SecretColumn for VmHostParameters {
+    fn open(stored: &str) -> Result<String> {
+        open_parameters_of(VM_HOST_PARAMETERS, stored)
     }
 }
 

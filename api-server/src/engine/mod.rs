@@ -46,6 +46,7 @@ pub mod sessions;
 pub mod sshkeys;
 pub mod storage;
 pub mod tags;
+pub mod vmhosts;
 
 /// Values MAAS (Django) accepts as booleans: `true/false`, `t/f`, `yes/no`,
 /// `y/n`, `on/off`, `1/0`, any case. Blank is false.

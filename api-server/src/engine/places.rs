@@ -40,6 +40,7 @@ pub fn delete_zone(c: &mut DbConn, z: &Zone) -> Result<()> {
         return Err(Error::BadRequest("This zone is the default zone, it cannot be deleted.".into()));
     }
     db::places::move_zone_nodes(c, z.id, engine::defaults::DEFAULT_ZONE_ID)?;
+    db::vm_hosts::move_zone(c, z.id, engine::defaults::DEFAULT_ZONE_ID)?;
     db::places::zone_delete(c, z.id)
 }
 
@@ -66,6 +67,8 @@ pub fn delete_pool(c: &mut DbConn, p: &Pool) -> Result<()> {
             p.name
         )));
     }
+    // VM hosts compose into their pool by default; they move to the default one.
+    db::vm_hosts::move_pool(c, p.id, engine::defaults::DEFAULT_POOL_ID)?;
     db::places::pool_delete(c, p.id)
 }
 

@@ -444,6 +444,27 @@ const DHCP_SNIPPET: Fields = &[
     ("resource_uri", "string"),
 ];
 
+const VM_HOST: Fields = &[
+    ("id", "integer"),
+    ("name", "string"),
+    ("tags", "[string]"),
+    ("type", "string"),
+    ("architectures", "[string]"),
+    ("capabilities", "[string]"),
+    ("total", "object"),
+    ("used", "object"),
+    ("available", "object"),
+    ("zone", "#Zone"),
+    ("cpu_over_commit_ratio", "number"),
+    ("memory_over_commit_ratio", "number"),
+    ("storage_pools", "[object]"),
+    ("pool", "#ResourcePool"),
+    ("host", "object"),
+    ("default_macvlan_mode", "any"),
+    ("version", "string"),
+    ("resource_uri", "string"),
+];
+
 const VERSION: Fields = &[("capabilities", "[string]"), ("version", "string"), ("subversion", "string")];
 
 /// Every schema, by component name.
@@ -480,6 +501,7 @@ const ALL: &[(&str, Fields)] = &[
     ("BootSourceSelection", BOOT_SOURCE_SELECTION),
     ("DNSResource", DNS_RESOURCE),
     ("DHCPSnippet", DHCP_SNIPPET),
+    ("VmHost", VM_HOST),
     ("Version", VERSION),
 ];
 
@@ -546,6 +568,10 @@ const HANDLERS: &[(&str, &str)] = &[
     ("SSLKeyHandler", "SSLKey"),
     ("DHCPSnippetsHandler", "DHCPSnippet"),
     ("DHCPSnippetHandler", "DHCPSnippet"),
+    ("VmHostsHandler", "VmHost"),
+    ("VmHostHandler", "VmHost"),
+    ("PodsHandler", "VmHost"),
+    ("PodHandler", "VmHost"),
     ("VersionHandler", "Version"),
 ];
 
@@ -567,6 +593,12 @@ const RESOURCE_OPS: &[(&str, &str)] = &[
     ("DeviceHandler", "restore_default_configuration"),
     ("DeviceHandler", "restore_networking_configuration"),
     ("DHCPSnippetHandler", "revert"),
+    ("VmHostHandler", "refresh"),
+    ("VmHostHandler", "add_tag"),
+    ("VmHostHandler", "remove_tag"),
+    ("PodHandler", "refresh"),
+    ("PodHandler", "add_tag"),
+    ("PodHandler", "remove_tag"),
     ("UsersHandler", "whoami"),
     ("EventsHandler", "query"),
 ];

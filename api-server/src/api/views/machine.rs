@@ -116,7 +116,7 @@ pub struct MachineView<'a> {
     sync_interval: Option<()>,
     enable_hw_sync: bool,
     enable_kernel_crash_dump: bool,
-    pod: Option<()>,
+    pod: Option<Value>,
     virtualmachine_id: Option<()>,
     resource_uri: String,
 }
@@ -249,7 +249,7 @@ impl<'a> MachineView<'a> {
             sync_interval: None,
             enable_hw_sync: n.enable_hw_sync,
             enable_kernel_crash_dump: n.enable_kernel_crash_dump,
-            pod: None,
+            pod: rel.pods.get(&n.id).map(|(id, name)| api::views::vm_host::pod_ref(*id, name)),
             virtualmachine_id: None,
             resource_uri: resource_uri(&format!("{}/{}/", node_collection(n.node_type), n.system_id)),
         }

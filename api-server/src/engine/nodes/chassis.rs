@@ -155,7 +155,7 @@ fn from_ucsm(input: &ChassisInput, server: &UcsmServer) -> Found {
 }
 
 /// Step 2: the machines, in one transaction.
-fn create_machines(
+pub(crate) fn create_machines(
     c: &mut DbConn,
     actor: &User,
     input: &ChassisInput,

@@ -1,0 +1,2 @@
+DROP TABLE vm_host_machines;
+DROP TABLE vm_hosts;
