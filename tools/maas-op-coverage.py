@@ -4,7 +4,8 @@
     tools/maas-op-coverage.py MAAS_SRC [--url http://HOST:PORT/MAAS/ | --describe FILE]
                               [--anon] [--json]
 
-MAAS_SRC is a checkout of github.com/canonical/maas. The MAAS side is read
+MAAS_SRC is a checkout of github.com/canonical/maas: a work tree, or a bare
+repository / git directory (read at $MAAS_REF, default HEAD). The MAAS side is read
 statically (Python's `ast`, nothing of MAAS is imported or run):
 
 * the handlers are the classes `src/maasserver/urls_api.py` wraps in a
@@ -78,10 +79,33 @@ def operation_export(func):
     return None
 
 
-def parse_classes(api_dir):
+class Source:
+    """MAAS's files, from a work tree or (with `git show`) a bare repository."""
+
+    def __init__(self, root):
+        self.root = Path(root)
+        self.bare = not (self.root / "src" / "maasserver").is_dir()
+        self.ref = os.environ.get("MAAS_REF", "HEAD")
+
+    def read(self, rel):
+        if not self.bare:
+            return (self.root / rel).read_text()
+        return subprocess.run(["git", "--git-dir", str(self.root), "show", f"{self.ref}:{rel}"],
+                              check=True, capture_output=True, text=True).stdout
+
+    def list_py(self, rel_dir):
+        if not self.bare:
+            return sorted(str(p.relative_to(self.root)) for p in (self.root / rel_dir).glob("*.py"))
+        out = subprocess.run(["git", "--git-dir", str(self.root), "ls-tree", "--name-only", f"{self.ref}:{rel_dir}"],
+                             check=True, capture_output=True, text=True).stdout
+        return sorted(f"{rel_dir}/{n}" for n in out.split() if n.endswith(".py"))
+
+
+def parse_classes(src, api_dir):
     classes = {}
-    for path in sorted(api_dir.glob("*.py")):
-        tree = ast.parse(path.read_text(), str(path))
+    for rel in src.list_py(api_dir):
+        path = Path(rel)
+        tree = ast.parse(src.read(rel), rel)
         for node in tree.body:
             if not isinstance(node, ast.ClassDef):
                 continue
@@ -162,8 +186,8 @@ def exports(classes, name):
     return ops
 
 
-def registered_handlers(urls_py):
-    tree = ast.parse(urls_py.read_text())
+def registered_handlers(text):
+    tree = ast.parse(text)
     names = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and (base_name(node.func) or "").endswith("Resource") and node.args:
@@ -173,10 +197,11 @@ def registered_handlers(urls_py):
     return names
 
 
-def maas_ops(src, anon):
-    api = src / "src" / "maasserver" / "api"
-    classes = parse_classes(api)
-    handlers = registered_handlers(src / "src" / "maasserver" / "urls_api.py")
+def maas_ops(root, anon):
+    src = Source(root)
+    api = "src/maasserver/api"
+    classes = parse_classes(src, api)
+    handlers = registered_handlers(src.read("src/maasserver/urls_api.py"))
     ops = {}
     for h in handlers:
         if h not in classes:

@@ -659,6 +659,46 @@ def _ready_machine():
     _ = (a, st)
 
 
+@block
+def _machine_lifecycle():
+    fam("machines")
+    ms = maas("machines", "read", "status=ready", check=is_list)
+    ready = [m for m in ms if m["status_name"] == "Ready"]
+    if len(ready) < 2:
+        raise Skip()
+    sid = ready[-1]["system_id"]
+    maas("machines", "read", "zone=default", "pool=default", "status=ready", check=lambda v: len(v) >= 1)
+    maas("machines", "read", f"id={sid}", check=lambda v: len(v) == 1)
+    maas("machines", "is-registered", f"mac_address={ready[-1]['boot_interface']['mac_address']}",
+         check=lambda v: v is True)
+    maas("machines", "accept-all", check=is_list)
+    maas("machine", "lock", sid, "comment=cli", check=lambda v: v["locked"] is True)
+    maas("machine", "unlock", sid, check=lambda v: v["locked"] is False)
+    maas("machine", "get-token", sid, expect="any")
+    fam("interfaces")
+    ifs = maas("interfaces", "read", sid, check=is_list)
+    eth = ifs[0]
+    for link in eth.get("links", []):
+        tryit("interface", "unlink-subnet", sid, eth["id"], f"id={link['id']}", check=is_dict)
+    sub = state.get("demo_subnet")
+    subs = maas("subnets", "read", check=is_list)
+    sub = next((x for x in subs if x["vlan"]["id"] == eth["vlan"]["id"]), None)
+    if sub:
+        ln = maas("interface", "link-subnet", sid, eth["id"], "mode=AUTO", f"subnet={sub['id']}",
+                  check=lambda v: any(lk["mode"] == "auto" for lk in v["links"]))
+        _ = ln
+    maas("interface", "update", sid, eth["id"], "mtu=1500", check=is_dict)
+    tryit("interface", "add-tag", sid, eth["id"], "tag=cli", check=is_dict)
+    tryit("interface", "remove-tag", sid, eth["id"], "tag=cli", check=is_dict)
+    tryit("interfaces", "create-physical", sid, "mac_address=52:54:00:ee:00:07", "name=eth7", check=is_dict)
+    fam("machines")
+    maas("machine", "commission", sid, "skip_networking=1", check=lambda v: v["status_name"] == "Commissioning")
+    maas("machine", "abort", sid, expect="any")
+    st = wait_status(sid, {"New", "Ready", "Failed commissioning"}, timeout=60)
+    maas("machine", "read", sid, check=lambda v: v["status_name"] in ("New", "Ready", "Failed commissioning"))
+    _ = st
+
+
 # --- report -------------------------------------------------------------------
 print()
 print(f"{'family':<26}{'run':>5}{'passed':>8}{'failed':>8}{'not run':>9}")
