@@ -650,6 +650,9 @@ def _ready_machine():
     st = wait_status(sid, {"Deployed", "Failed deployment"})
     maas("machine", "read", sid, check=lambda v: v["status_name"] == "Deployed")
     maas("machine", "query-power-state", sid, check=lambda v: v["state"] in ("on", "off", "unknown"))
+    # MAAS locks only deployed (or deploying) machines.
+    maas("machine", "lock", sid, "comment=cli", check=lambda v: v["locked"] is True)
+    maas("machine", "unlock", sid, check=lambda v: v["locked"] is False)
     tryit("machine", "get-curtin-config", sid, expect="any")
     maas("machine", "release", sid, "comment=done", check=is_dict)
     wait_status(sid, {"Ready"})
@@ -672,15 +675,12 @@ def _machine_lifecycle():
     maas("machines", "is-registered", f"mac_address={ready[-1]['boot_interface']['mac_address']}",
          check=lambda v: v is True)
     maas("machines", "accept-all", check=is_list)
-    maas("machine", "lock", sid, "comment=cli", check=lambda v: v["locked"] is True)
-    maas("machine", "unlock", sid, check=lambda v: v["locked"] is False)
     maas("machine", "get-token", sid, expect="any")
     fam("interfaces")
     ifs = maas("interfaces", "read", sid, check=is_list)
     eth = ifs[0]
     for link in eth.get("links", []):
         tryit("interface", "unlink-subnet", sid, eth["id"], f"id={link['id']}", check=is_dict)
-    sub = state.get("demo_subnet")
     subs = maas("subnets", "read", check=is_list)
     sub = next((x for x in subs if x["vlan"]["id"] == eth["vlan"]["id"]), None)
     if sub:
