@@ -70,7 +70,12 @@ impl Row {
             Method::Get => (0, 0),
             Method::Post | Method::Put => (1, 0),
             Method::Delete if self.template.contains("/users/") => (3, 0),
-            Method::Delete => (2, -(self.template.matches('/').count() as i64)),
+            Method::Delete => {
+                // A subnet's delete takes its ranges, reservations and static
+                // routes with it (as in MAAS), so it runs after theirs.
+                let later = i64::from(self.template.contains("/subnets/"));
+                (2, later - self.template.matches('/').count() as i64)
+            }
         }
     }
 }

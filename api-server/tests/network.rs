@@ -244,10 +244,8 @@ backend_tests!(subnets_ranges_reservations, |b| async move {
     let ips = s.get(Some(&user), &format!("subnets/{sid}/?op=ip_addresses")).await.json();
     assert_eq!(ips.as_array().unwrap().len(), 1);
     assert_eq!(ips[0]["user"], "user");
-    // A subnet with addresses in use is not deleted from under them.
-    let r = s.call(Some(&admin), "DELETE", &format!("subnets/{sid}/"), &[]).await;
-    assert_eq!(r.status, 400);
-    assert!(r.body.contains("in use"));
+    // (Only addresses on nodes' interfaces keep a subnet from being deleted,
+    // as in MAAS; a user reservation goes with it: see subnet_delete_rule.)
     // Shrinking the subnet below its ranges is refused.
     let r = s.call(Some(&admin), "PUT", &format!("subnets/{sid}/"), &[("cidr", "10.20.0.0/26")]).await;
     assert_eq!(r.status, 400, "{}", r.body);
@@ -744,4 +742,48 @@ backend_tests!(allocation_by_network, |b| async move {
     let r = s.post(Some(&admin), &format!("machines/{m2}/?op=deploy"), &[]).await;
     let ips = r.json()["ip_addresses"].clone();
     assert_eq!(ips, serde_json::json!(["10.10.0.1", "10.20.0.1"]), "{}", r.body);
+});
+
+// MAAS's Subnet.delete: only addresses held by nodes' interfaces block a
+// delete (400 in MAAS's words, `force` overrides); a user reservation goes
+// with the subnet. The `maas` CLI's `subnet delete` after `ipaddresses
+// reserve` failed before (compat-tests/maascli found it).
+backend_tests!(subnet_delete_rule, |b| async move {
+    let s = TestServer::start(b);
+    let admin = s.user("admin", true).await;
+    let sub = s.post(Some(&admin), "subnets/", &[("cidr", "10.41.0.0/24")]).await.json();
+    let sid = sub["id"].as_i64().unwrap().to_string();
+    assert_eq!(s.post(Some(&admin), "ipaddresses/?op=reserve", &[("ip", "10.41.0.5")]).await.status, 200);
+    let d = s.post(Some(&admin), "devices/", &[("hostname", "printer"), ("mac_addresses", "52:54:00:41:00:01")]).await;
+    assert_eq!(d.status, 200, "{}", d.body);
+    let dev = d.json()["system_id"].as_str().unwrap().to_string();
+    let iface = d.json()["interface_set"][0]["id"].as_i64().unwrap();
+    let r = s
+        .post(
+            Some(&admin),
+            &format!("nodes/{dev}/interfaces/{iface}/?op=link_subnet"),
+            &[("mode", "STATIC"), ("subnet", &sid), ("ip_address", "10.41.0.9")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = s.call(Some(&admin), "DELETE", &format!("subnets/{sid}/"), &[]).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(
+        r.body,
+        "Cannot delete a subnet that has IP addresses in use by nodes. (Use the 'force' parameter to override.)"
+    );
+    // force: the subnet goes, and with it the device's address and the reservation.
+    let r = s.call(Some(&admin), "DELETE", &format!("subnets/{sid}/?force=true"), &[]).await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_eq!(s.get(Some(&admin), &format!("subnets/{sid}/")).await.status, 404);
+    assert_eq!(s.get(Some(&admin), &format!("devices/{dev}/")).await.json()["ip_addresses"], serde_json::json!([]));
+    assert_eq!(s.get(Some(&admin), "ipaddresses/?all=true").await.json(), serde_json::json!([]));
+
+    // A subnet holding only a user reservation is deleted without force.
+    let sub = s.post(Some(&admin), "subnets/", &[("cidr", "10.42.0.0/24")]).await.json();
+    let sid = sub["id"].as_i64().unwrap().to_string();
+    assert_eq!(s.post(Some(&admin), "ipaddresses/?op=reserve", &[("ip", "10.42.0.5")]).await.status, 200);
+    let r = s.call(Some(&admin), "DELETE", &format!("subnets/{sid}/"), &[]).await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_eq!(s.get(Some(&admin), "ipaddresses/?all=true").await.json(), serde_json::json!([]));
 });

@@ -132,7 +132,13 @@ pub fn handlers() -> Vec<Handler> {
             .action(
                 Action::new(Method::Put, None, "Update a subnet", handler_fn!(subnet_update)).params(&subnet_params),
             )
-            .action(Action::new(Method::Delete, None, "Delete a subnet", handler_fn!(subnet_delete)))
+            .action(Action::new(Method::Delete, None, "Delete a subnet", handler_fn!(subnet_delete)).params(&[
+                optional(
+                    "force",
+                    "Boolean",
+                    "Delete even when nodes' interfaces hold addresses in it (they are removed with it).",
+                ),
+            ]))
             .action(
                 Action::new(
                     Method::Get,
@@ -498,9 +504,10 @@ async fn subnet_update(ctx: Ctx) -> Result<Reply> {
 
 async fn subnet_delete(ctx: Ctx) -> Result<Reply> {
     let key = ctx.path("id").to_string();
+    let force = ctx.params.flag("force")?.unwrap_or(false);
     delete(&ctx, true, move |c, _| {
         let o = engine::network::subnet(c, &key)?;
-        engine::network::delete_subnet(c, &o)
+        engine::network::delete_subnet(c, &o, force)
     })
     .await
 }

@@ -557,16 +557,21 @@ pub fn update_subnet(c: &mut DbConn, s: &Subnet, input: &SubnetInput) -> Result<
     db::network::subnet_by_id(c, s.id)?.ok_or(Error::NotFound("Subnet"))
 }
 
-/// Deletes a subnet; refused while addresses in it are assigned, so no
-/// deployed machine or reservation silently loses its address.
-pub fn delete_subnet(c: &mut DbConn, s: &Subnet) -> Result<()> {
-    let used = db::network::addresses_in_subnet(c, s.id)?.into_iter().filter(|a| a.ip.is_some()).count();
-    if used > 0 {
-        return Err(Error::BadRequest(format!(
-            "Subnet {} has {used} IP address(es) in use; release them before deleting it.",
-            s.cidr
-        )));
+/// Deletes a subnet with MAAS's rule: refused (unless `force`) while a node's
+/// interface holds an address in it; user reservations, DNS-resource addresses,
+/// DHCP leases and discovered addresses go with the subnet, as in MAAS (the
+/// `maas` CLI's `subnet delete` after an `ipaddresses reserve` must succeed).
+pub fn delete_subnet(c: &mut DbConn, s: &Subnet, force: bool) -> Result<()> {
+    let in_use_by_nodes = db::network::addresses_in_subnet(c, s.id)?
+        .into_iter()
+        .any(|a| a.ip.is_some() && a.interface_id.is_some() && !matches!(a.mode.as_str(), "dhcp" | "discovered"));
+    if in_use_by_nodes && !force {
+        return Err(Error::BadRequest(
+            "Cannot delete a subnet that has IP addresses in use by nodes. (Use the 'force' parameter to override.)"
+                .into(),
+        ));
     }
+    // The addresses (and their DNS-resource links) go by ON DELETE CASCADE.
     db::network::subnet_delete(c, s.id)
 }
 

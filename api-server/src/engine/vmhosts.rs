@@ -372,7 +372,7 @@ fn apply_discovery(c: &mut DbConn, actor: &User, h: &VmHost, d: &Discovery) -> R
     // Domains no node has yet become machines, as add_chassis makes them.
     let (address, pass) = credentials(&h);
     let input = ChassisInput { chassis_type: "virsh".into(), hostname: address, password: pass, ..Default::default() };
-    chassis::create_machines(c, actor, &input, None, &d.domains)?;
+    chassis::create_domain_machines(c, actor, &input, None, &d.domains)?;
     for dom in &d.domains {
         let macs: Vec<String> = dom.macs.iter().filter_map(|m| engine::names::normalise_mac(m)).collect();
         if macs.is_empty() {

@@ -154,8 +154,21 @@ fn from_ucsm(input: &ChassisInput, server: &UcsmServer) -> Found {
     }
 }
 
+/// Step 2 for a virsh host's domains (a VM host's refresh enlists them as
+/// add_chassis does).
+pub(crate) fn create_domain_machines(
+    c: &mut DbConn,
+    actor: &User,
+    input: &ChassisInput,
+    domain_name: Option<&str>,
+    domains: &[VirshDomain],
+) -> Result<ChassisReport> {
+    let found: Vec<Found> = domains.iter().map(|d| from_virsh(input, d)).collect();
+    create_machines(c, actor, input, domain_name, &found)
+}
+
 /// Step 2: the machines, in one transaction.
-pub(crate) fn create_machines(
+fn create_machines(
     c: &mut DbConn,
     actor: &User,
     input: &ChassisInput,
