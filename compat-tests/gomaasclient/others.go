@@ -170,11 +170,56 @@ func configuration() error {
 	return nil
 }
 
+// vmHost replays maas_vm_host without a machine to deploy: register a virsh
+// host, read, update, read, refresh, parameters, delete. The host is
+// libvirt's built-in test driver (`test:///default`), which virsh opens
+// in-process, so no libvirtd is needed.
 func vmHost() error {
 	if _, err := c.VMHosts.Get(); err != nil {
 		return unserved("VMHosts.Get", err)
 	}
-	return skipf("vm-hosts/ is served, but registering one needs a libvirt host; the libvirt suite covers it")
+	name := "tf-vmhost-" + sfx
+	h, err := c.VMHosts.Create(&entity.VMHostParams{Type: "virsh", PowerAddress: "test:///default", Name: name,
+		Tags: "tf", CPUOverCommitRatio: 2})
+	if err != nil {
+		return step("VMHosts.Create", err)
+	}
+	if h, err = c.VMHost.Get(h.ID); err != nil {
+		return step("VMHost.Get", err)
+	}
+	if err := all(eq("name", h.Name, name), eq("type", h.Type, "virsh"), eq("cpu_over_commit_ratio", h.CPUOverCommitRatio, 2.0),
+		eq("tags", fmt.Sprint(h.Tags), "[tf]")); err != nil {
+		return err
+	}
+	if h.Total.Cores <= 0 || h.Total.Memory <= 0 {
+		return fmt.Errorf("total resources not discovered: %+v", h.Total)
+	}
+	if _, err := c.VMHost.Update(h.ID, &entity.VMHostParams{Name: name + "-2", MemoryOverCommitRatio: 1.5}); err != nil {
+		return step("VMHost.Update", err)
+	}
+	if h, err = c.VMHost.Get(h.ID); err != nil {
+		return step("VMHost.Get", err)
+	}
+	if err := all(eq("name", h.Name, name+"-2"), eq("memory_over_commit_ratio", h.MemoryOverCommitRatio, 1.5)); err != nil {
+		return err
+	}
+	if _, err := c.VMHost.Refresh(h.ID); err != nil {
+		return step("VMHost.Refresh", err)
+	}
+	p, err := c.VMHost.GetParameters(h.ID)
+	if err != nil {
+		return step("VMHost.GetParameters", err)
+	}
+	if err := eq("parameters.power_address", p["power_address"], "test:///default"); err != nil {
+		return err
+	}
+	if err := c.VMHost.Delete(h.ID); err != nil {
+		return step("VMHost.Delete", err)
+	}
+	if _, err := c.VMHost.Get(h.ID); err == nil {
+		return fmt.Errorf("VM host %d still readable after delete", h.ID)
+	}
+	return nil
 }
 
 func nodeScript() error {

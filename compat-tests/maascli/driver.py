@@ -518,6 +518,26 @@ def _controllers():
 
 
 @block
+def _vmhosts():
+    # libvirt's built-in test driver: virsh opens it in-process, no libvirtd.
+    fam("vm-hosts")
+    h = maas("vm-hosts", "create", "type=virsh", "power_address=test:///default", f"name=vmh-{uniq}",
+             check=lambda v: v["type"] == "virsh" and v["total"]["cores"] > 0)
+    maas("vm-hosts", "read", check=lambda v: any(x["id"] == h["id"] for x in v))
+    maas("vm-host", "read", h["id"], check=lambda v: v["name"] == f"vmh-{uniq}")
+    maas("vm-host", "update", h["id"], "cpu_over_commit_ratio=2", check=lambda v: v["cpu_over_commit_ratio"] == 2)
+    maas("vm-host", "add-tag", h["id"], "tag=cli", check=lambda v: "cli" in v["tags"])
+    maas("vm-host", "remove-tag", h["id"], "tag=cli", check=lambda v: "cli" not in v["tags"])
+    maas("vm-host", "refresh", h["id"], check=is_dict)
+    maas("vm-host", "parameters", h["id"], check=lambda v: v["power_address"] == "test:///default")
+    fam("pods")
+    maas("pods", "read", check=lambda v: any(x["id"] == h["id"] for x in v))
+    maas("pod", "read", h["id"], check=lambda v: v["resource_uri"].startswith("/MAAS/api/2.0/pods/"))
+    fam("vm-hosts")
+    maas("vm-host", "delete", h["id"], expect="any")
+
+
+@block
 def _tags():
     fam("tags")
     t = f"tag{uniq}"
