@@ -17,6 +17,11 @@ use crate::error::{Error, Result};
 /// here only together with its driver in `ironpool-power`.
 pub const POWER_TYPES: &[&str] = &["ipmi", "manual", "redfish", "ucsm", "virsh", "virtual", "webhook"];
 
+/// The chassis types this region can probe for `add_chassis` (MAAS's
+/// `powerkvm` is the old name for a virsh host). Declared with the power
+/// types so the table can say which drivers probe (`can_probe`).
+pub const CHASSIS_TYPES: &[&str] = &["powerkvm", "ucsm", "virsh"];
+
 /// MAAS 3.6's other power types: known names without a driver here. They
 /// are refused (400 naming the supported types) rather than stored, so a
 /// machine never waits for a power action nothing can perform.
@@ -230,7 +235,7 @@ pub fn describe() -> Vec<PowerTypeInfo> {
             // As MAAS's drivers declare them: a Redfish manager may hold
             // several systems, but MAAS's Redfish driver cannot probe.
             chassis: matches!(name, "redfish" | "ucsm" | "virsh"),
-            can_probe: crate::engine::nodes::chassis::CHASSIS_TYPES.contains(&name),
+            can_probe: CHASSIS_TYPES.contains(&name),
             fields: fields(name)
                 .into_iter()
                 .map(|f| FieldInfo {

@@ -35,9 +35,7 @@ use crate::engine::nodes::create::{blank_node, insert_with_macs, new_unique_syst
 use crate::engine::power::{PowerError, PowerHub, UcsmServer, VirshDomain};
 use crate::error::{Error, Result};
 
-/// The chassis types this region can probe (MAAS's `powerkvm` is the old
-/// name for a virsh host).
-pub const CHASSIS_TYPES: &[&str] = &["powerkvm", "ucsm", "virsh"];
+pub use crate::engine::power::CHASSIS_TYPES;
 
 /// What `add_chassis` asks for, checked for shape by the handler.
 #[derive(Debug, Clone, Default)]
