@@ -258,9 +258,21 @@ fn machine_handler() -> Handler {
             Action::new(Method::Post, Some("commission"), "Commission a machine", handler_fn!(commission))
                 .describe("Administrators only.")
                 .params(&[
-                    optional("enable_ssh", "Boolean", "Keep SSH enabled."),
+                    optional("enable_ssh", "Boolean", "Keep SSH enabled (the owner's keys) and the machine on afterwards."),
+                    optional("skip_bmc_config", "Boolean", "Do not configure the BMC (recorded on the script set)."),
                     optional("skip_networking", "Boolean", "Keep the network configuration."),
                     optional("skip_storage", "Boolean", "Keep the storage configuration."),
+                    optional("commissioning_scripts", "String", "Comma-separated commissioning script names or tags to run as well."),
+                    optional("testing_scripts", "String", "Comma-separated testing script names or tags, or none."),
+                ]),
+        )
+        .action(
+            Action::new(Method::Post, Some("test"), "Begin testing process for a node", handler_fn!(test))
+                .describe("Administrators only. Ready, allocated, deployed, broken or failed machines run testing scripts; passing returns them to where they were (Ready after a failure).")
+                .params(&[
+                    optional("enable_ssh", "Boolean", "Keep SSH enabled (the owner's keys) and the machine on afterwards."),
+                    optional("testing_scripts", "String", "Comma-separated testing script names or tags (default: those tagged commissioning)."),
+                    optional("parameters", "String", "Script parameters as <param> or <script>_<param> fields."),
                 ]),
         )
         .action(
@@ -1002,11 +1014,44 @@ pub(crate) async fn release_one(ctx: Ctx) -> Result<Reply> {
     with_machine(ctx, move |c, user, n| engine::nodes::release::release(c, user, &n, input)).await
 }
 
-pub(crate) async fn commission(ctx: Ctx) -> Result<Reply> {
-    for f in ["enable_ssh", "skip_bmc_config", "skip_networking", "skip_storage"] {
-        ctx.params.bool(f)?;
+/// A scripts field (`commissioning_scripts`, `testing_scripts`): comma
+/// separated and/or repeated, as MAAS's forms split it; `None` when absent.
+fn script_list(p: &Params, name: &str) -> Option<Vec<String>> {
+    let all = p.get_all(name);
+    if all.is_empty() {
+        return None;
     }
-    with_machine(ctx, |c, user, n| engine::nodes::commission::commission(c, user, &n)).await
+    Some(all.iter().flat_map(|v| v.split(',')).map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+}
+
+/// The request's fields as script parameters (`<script>_<param>` or `<param>`).
+fn script_parameters(p: &Params) -> std::collections::HashMap<String, String> {
+    p.pairs().iter().filter(|(k, _)| k != "op").map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+pub(crate) async fn commission(ctx: Ctx) -> Result<Reply> {
+    let p = &ctx.params;
+    let input = engine::nodes::commission::CommissionInput {
+        enable_ssh: flag(p, "enable_ssh")?,
+        skip_bmc_config: flag(p, "skip_bmc_config")?,
+        skip_networking: flag(p, "skip_networking")?,
+        skip_storage: flag(p, "skip_storage")?,
+        commissioning_scripts: script_list(p, "commissioning_scripts"),
+        testing_scripts: script_list(p, "testing_scripts"),
+        parameters: script_parameters(p),
+    };
+    with_machine(ctx, move |c, user, n| engine::nodes::commission::commission_with(c, user, &n, &input)).await
+}
+
+/// `test`: MAAS's TestForm (enable_ssh, testing_scripts, parameters).
+pub(crate) async fn test(ctx: Ctx) -> Result<Reply> {
+    let p = &ctx.params;
+    let input = engine::nodes::testing::TestInput {
+        enable_ssh: flag(p, "enable_ssh")?,
+        testing_scripts: script_list(p, "testing_scripts"),
+        parameters: script_parameters(p),
+    };
+    with_machine(ctx, move |c, user, n| engine::nodes::testing::test(c, user, &n, &input)).await
 }
 
 pub(crate) async fn abort(ctx: Ctx) -> Result<Reply> {
@@ -1114,7 +1159,8 @@ pub(crate) async fn mark_fixed(ctx: Ctx) -> Result<Reply> {
 }
 
 pub(crate) async fn override_failed_testing(ctx: Ctx) -> Result<Reply> {
-    with_machine(ctx, |c, user, n| engine::nodes::commission::override_failed_testing(c, user, &n)).await
+    let cm = comment(&ctx.params);
+    with_machine(ctx, move |c, user, n| engine::nodes::commission::override_failed_testing(c, user, &n, &cm)).await
 }
 
 pub(crate) async fn lock(ctx: Ctx) -> Result<Reply> {

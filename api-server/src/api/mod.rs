@@ -22,6 +22,7 @@ pub mod places;
 pub mod racks;
 pub mod raid;
 pub mod reserved_ips;
+pub mod results;
 pub mod site;
 pub mod sshkeys;
 pub mod storage;
@@ -62,5 +63,6 @@ pub fn handlers() -> Vec<Handler> {
     all.extend(discoveries::handlers());
     all.extend(dhcp_snippets::handlers());
     all.extend(vm_hosts::handlers());
+    all.extend(results::handlers());
     all
 }

@@ -53,6 +53,8 @@ pub fn token_by_keys(c: &mut DbConn, consumer_key: &str, token_key: &str) -> Res
         .map_err(from_diesel)
 }
 
+/// One script's result within a script set (`db::results` holds the sets
+/// and the queries over both).
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = script_results)]
 pub struct ScriptResult {
@@ -69,53 +71,23 @@ pub struct ScriptResult {
     pub runtime: String,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub script_set_id: i64,
+    /// The script's parameters as MAAS renders them (JSON object).
+    pub parameters: String,
+    pub started: Option<NaiveDateTime>,
+    pub ended: Option<NaiveDateTime>,
+    pub suppressed: bool,
+    pub hardware_type: i32,
+    pub physical_blockdevice_id: Option<i64>,
+    pub interface_id: Option<i64>,
 }
 
-#[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = script_results)]
-pub struct NewScriptResult {
-    pub node_id: i64,
-    pub phase: i32,
-    pub name: String,
-    pub status: i32,
-    pub exit_status: Option<i32>,
-    pub output: Vec<u8>,
-    pub stdout: Vec<u8>,
-    pub stderr: Vec<u8>,
-    pub result: Vec<u8>,
-    pub runtime: String,
-    pub created_at: NaiveDateTime,
-    pub updated_at: NaiveDateTime,
-}
-
-/// Records a script's result, replacing the previous result of the same
-/// script on this node (one row per node and script name).
-pub fn upsert_result(c: &mut DbConn, r: &NewScriptResult) -> Result<()> {
-    diesel::delete(
-        script_results::table.filter(script_results::node_id.eq(r.node_id)).filter(script_results::name.eq(&r.name)),
-    )
-    .execute(c)
-    .map_err(from_diesel)?;
-    diesel::insert_into(script_results::table).values(r).execute(c).map_err(from_diesel)?;
-    Ok(())
-}
-
-/// A node's script results, by name.
+/// A node's script results (every set), by name then id.
 pub fn results_of(c: &mut DbConn, node_id: i64) -> Result<Vec<ScriptResult>> {
     script_results::table
         .filter(script_results::node_id.eq(node_id))
-        .order(script_results::name)
+        .order((script_results::name, script_results::id))
         .select(ScriptResult::as_select())
         .load(c)
         .map_err(from_diesel)
-}
-
-/// Forgets a node's results of one phase (a new commissioning run starts clean).
-pub fn clear_phase(c: &mut DbConn, node_id: i64, phase: i32) -> Result<()> {
-    diesel::delete(
-        script_results::table.filter(script_results::node_id.eq(node_id)).filter(script_results::phase.eq(phase)),
-    )
-    .execute(c)
-    .map_err(from_diesel)?;
-    Ok(())
 }

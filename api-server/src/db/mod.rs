@@ -27,6 +27,7 @@ pub mod places;
 pub mod racks;
 pub mod regions;
 pub mod related;
+pub mod results;
 pub mod reserved_ips;
 pub mod schema;
 pub mod secrets;

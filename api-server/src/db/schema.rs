@@ -640,6 +640,25 @@ tables! {
         runtime -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        script_set_id -> BigInt,
+        parameters -> Text,
+        started -> Nullable<Timestamp>,
+        ended -> Nullable<Timestamp>,
+        suppressed -> Bool,
+        hardware_type -> Integer,
+        physical_blockdevice_id -> Nullable<BigInt>,
+        interface_id -> Nullable<BigInt>,
+    }
+
+    script_sets (id) {
+        id -> BigInt,
+        node_id -> BigInt,
+        result_type -> Integer,
+        last_ping -> Nullable<Timestamp>,
+        requested_scripts -> Text,
+        script_parameters -> Text,
+        options -> Text,
+        created_at -> Timestamp,
     }
 }
 
@@ -675,6 +694,8 @@ diesel::joinable!(boot_resource_files -> boot_resource_sets (set_id));
 diesel::joinable!(boot_source_selections -> boot_sources (boot_source_id));
 diesel::joinable!(node_tokens -> nodes (node_id));
 diesel::joinable!(script_results -> nodes (node_id));
+diesel::joinable!(script_results -> script_sets (script_set_id));
+diesel::joinable!(script_sets -> nodes (node_id));
 diesel::joinable!(region_controllers -> nodes (node_id));
 diesel::joinable!(reserved_ips -> subnets (subnet_id));
 diesel::joinable!(discoveries -> nodes (observer_id));
@@ -738,4 +759,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     ui_sessions,
     vm_hosts,
     vm_host_machines,
+    script_sets,
 );

@@ -12,7 +12,7 @@ use ironpool_common::inventory::{Inventory, COMMISSIONING_SCRIPT};
 
 use crate::db;
 use crate::db::interfaces::NewInterface;
-use crate::db::metadata::{NewScriptResult, NodeToken};
+use crate::db::metadata::NodeToken;
 use crate::db::nodes::{Node, NodeChanges};
 use crate::db::DbConn;
 use crate::engine;
@@ -116,7 +116,49 @@ pub fn get_preseed(c: &mut DbConn, base: &str, system_id: &str, caller: ByIdCall
         )));
     }
     let t = token::ensure_token(c, &n)?;
-    Ok(preseed(base, Some((&n, &t))))
+    let mut doc = preseed(base, Some((&n, &t)));
+    if let Some(keys) = ssh_for_run(c, &n)? {
+        doc.push_str(&ssh_block(&keys));
+    }
+    Ok(doc)
+}
+
+/// The SSH keys to put in the ephemeral environment when its run was
+/// started with `enable_ssh` (MAAS: the owner's, else the requester's keys);
+/// `None` when SSH stays off.
+fn ssh_for_run(c: &mut DbConn, n: &Node) -> Result<Option<Vec<String>>> {
+    if !matches!(n.status, Status::Commissioning | Status::Testing) {
+        return Ok(None);
+    }
+    let opts = engine::results::run_options(c, n, engine::results::result_type_for(n.status))?;
+    if !opts.get("enable_ssh").and_then(|v| v.as_bool()).unwrap_or(false) {
+        return Ok(None);
+    }
+    let user = n.owner_id.or_else(|| opts.get("requested_by").and_then(|v| v.as_i64()));
+    let keys = match user {
+        Some(u) => db::sshkeys::ssh_list(c, u)?.into_iter().map(|k| k.key).collect(),
+        None => Vec::new(),
+    };
+    Ok(Some(keys))
+}
+
+/// The cloud-config lines that keep SSH on in the ephemeral environment:
+/// cloud-init's `ssh_authorized_keys` (it installs them for the default
+/// user) and our agent's `enable_ssh` flag under `ironpool` (it then leaves
+/// sshd running and the machine on). Appended after the `ironpool` block,
+/// so `enable_ssh` lands inside it.
+fn ssh_block(keys: &[String]) -> String {
+    let quote = |k: &str| format!("\"{}\"", k.replace('\\', "\\\\").replace('"', "\\\""));
+    let mut out = String::from("  enable_ssh: true\nssh_pwauth: false\nssh_authorized_keys:");
+    if keys.is_empty() {
+        out.push_str(" []\n");
+    } else {
+        out.push('\n');
+        for k in keys {
+            out.push_str(&format!("  - {}\n", quote(k)));
+        }
+    }
+    out
 }
 
 /// Whether a `by-id/` caller is node `n` in its current phase: the phase's
@@ -449,13 +491,24 @@ pub fn signal(c: &mut DbConn, n: &Node, s: &Signal) -> Result<()> {
             engine::nodes::state::enter_timed(c, n, Status::Testing, ACTOR, "", NodeChanges::default())?;
         }
         (Status::Testing, "OK") => {
-            let to = match n.previous_status {
-                Status::New => Status::New,
-                Status::Deployed => Status::Deployed,
-                _ => Status::Ready,
-            };
+            let rtype = engine::results::result_type::TESTING;
+            if let Some(bad) = engine::results::first_failure(c, n, rtype)? {
+                return fail(c, n, &script_failure(&bad));
+            }
+            engine::results::close_run(c, n, rtype, false)?;
+            let to = engine::nodes::testing::after_testing(n);
             let node = engine::nodes::state::transition(c, n, to, ACTOR, "", cleared())?;
-            power_off(c, &node)?;
+            if !keeps_ssh(c, &node, rtype)? {
+                power_off(c, &node)?;
+            }
+        }
+        (Status::Commissioning | Status::Testing, "FAILED" | "TIMEDOUT") => {
+            let rtype = engine::results::result_type_for(st);
+            let why = match engine::results::first_failure(c, n, rtype)? {
+                Some(bad) => script_failure(&bad),
+                None => reason.clone(),
+            };
+            fail(c, n, &why)?;
         }
         (Status::DiskErasing | Status::Releasing, "OK") => {
             // READY arrives with the final webhook event.
@@ -485,9 +538,22 @@ fn cleared() -> NodeChanges {
 /// The in-progress status failed: its failed counterpart, an event, power off.
 fn fail(c: &mut DbConn, n: &Node, reason: &str) -> Result<()> {
     let Some(to) = n.status.failed_counterpart() else { return Ok(()) };
-    let node = engine::nodes::state::transition(c, n, to, ACTOR, "", cleared())?;
+    // A failed run's scripts that never reported are aborted (MAAS).
+    if matches!(n.status, Status::Commissioning | Status::Testing) {
+        engine::results::close_run(c, n, engine::results::result_type::COMMISSIONING, true)?;
+        engine::results::close_run(c, n, engine::results::result_type::TESTING, true)?;
+    }
+    let changes = NodeChanges { error_description: (!reason.is_empty()).then(|| reason.to_string()), ..cleared() };
+    let node = engine::nodes::state::transition(c, n, to, ACTOR, "", changes)?;
     let why = if reason.is_empty() { "the machine reported a failure" } else { reason };
-    event(c, &node, ACTOR, engine::events::level::ERROR, "Marking node failed", why)?;
+    // Commissioning and testing failures carry MAAS's event names
+    // ("Failed commissioning", "Failed testing") with the failing script.
+    let kind = if matches!(to, Status::FailedCommissioning | Status::FailedTesting) {
+        to.label()
+    } else {
+        "Marking node failed"
+    };
+    event(c, &node, ACTOR, engine::events::level::ERROR, kind, why)?;
     power_off(c, &node)
 }
 
@@ -495,15 +561,17 @@ fn power_off(c: &mut DbConn, n: &Node) -> Result<()> {
     engine::nodes::power::request_power(c, n, ACTOR, PowerAction::Off)
 }
 
-/// Stores each script named by the signal's files (or by `name`).
+/// Stores each script named by the signal's files (or by `name`) in the
+/// node's current script set of the phase (`engine::results`).
 fn record_results(c: &mut DbConn, n: &Node, s: &Signal) -> Result<()> {
-    let mut groups = group_files(&s.files);
+    let mut groups: Vec<(String, Option<Outputs>)> = group_files(&s.files).into_iter().map(|(g, o)| (g, Some(o))).collect();
     if let Some(name) = s.name.as_deref().filter(|x| !x.is_empty()) {
-        if !groups.iter().any(|(g, _)| g == name) && s.exit_status.is_some() {
-            groups.push((name.to_string(), Outputs::default()));
+        // A bare name reports progress (WORKING) or an exit status.
+        if !groups.iter().any(|(g, _)| g == name) && (s.exit_status.is_some() || s.status == "WORKING") {
+            groups.push((name.to_string(), None));
         }
     }
-    let now = db::now();
+    let rtype = engine::results::result_type_for(n.status);
     let single = groups.len() == 1;
     for (name, o) in groups {
         // exit_status belongs to the named script, or to the only one sent.
@@ -518,23 +586,33 @@ fn record_results(c: &mut DbConn, n: &Node, s: &Signal) -> Result<()> {
             ("APPLYING_NETCONF", None) => script_status::APPLYING_NETCONF,
             (_, None) => script_status::PASSED,
         };
-        db::metadata::upsert_result(
+        let o = o.map(|o| (o.output, o.stdout, o.stderr, o.result));
+        engine::results::record(
             c,
-            &NewScriptResult {
-                node_id: n.id,
-                phase: n.status.code(),
-                name,
+            n,
+            rtype,
+            &engine::results::Report {
+                name: name.clone(),
                 status,
                 exit_status: exit,
-                output: o.output,
-                stdout: o.stdout,
-                stderr: o.stderr,
-                result: o.result,
-                runtime: s.runtime.clone().unwrap_or_default(),
-                created_at: now,
-                updated_at: now,
+                output: o.as_ref().map(|o| o.0.clone()),
+                stdout: o.as_ref().map(|o| o.1.clone()),
+                stderr: o.as_ref().map(|o| o.2.clone()),
+                result: o.as_ref().map(|o| o.3.clone()),
+                runtime: s.runtime.clone(),
             },
         )?;
+        if engine::results::is_failed(status) {
+            // MAAS's SCRIPT_DID_NOT_COMPLETE event: "<script> failed".
+            log_event(
+                c,
+                n,
+                ACTOR,
+                engine::events::level::INFO,
+                "Script",
+                &format!("{name} {}", engine::results::status_name(status).to_lowercase()),
+            )?;
+        }
     }
     Ok(())
 }
@@ -543,21 +621,40 @@ fn record_results(c: &mut DbConn, n: &Node, s: &Signal) -> Result<()> {
 /// inventory (if reported) becomes the model and the machine is READY (NEW
 /// while enlisting), then powered off.
 fn finish_commissioning(c: &mut DbConn, n: &Node) -> Result<()> {
-    let results: Vec<_> =
-        db::metadata::results_of(c, n.id)?.into_iter().filter(|r| r.phase == Status::Commissioning.code()).collect();
-    if let Some(bad) = results.iter().find(|r| r.status == script_status::FAILED || r.status == script_status::TIMEDOUT)
-    {
-        let why = format!("Commissioning script '{}' failed (exit status {:?}).", bad.name, bad.exit_status);
-        return fail(c, n, &why);
+    let rtype = engine::results::result_type::COMMISSIONING;
+    let results = engine::results::current_results(c, n, rtype)?;
+    if let Some(bad) = engine::results::first_failure(c, n, rtype)? {
+        return fail(c, n, &script_failure(&bad));
     }
+    engine::results::close_run(c, n, rtype, false)?;
     let mut node = n.clone();
     if let Some(r) = results.iter().find(|r| r.name == COMMISSIONING_SCRIPT) {
         let doc = [&r.stdout, &r.output, &r.result].into_iter().find(|d| !d.is_empty()).cloned().unwrap_or_default();
         let inv = parse_inventory(&doc)?;
-        node = apply_inventory(c, &node, &inv)?;
+        let keep = Keep {
+            storage: engine::results::commissioning_option(c, &node, "skip_storage")?,
+            networking: engine::results::commissioning_option(c, &node, "skip_networking")?,
+        };
+        node = apply_inventory_keeping(c, &node, &inv, keep)?;
     }
     let node = engine::nodes::commission::complete_commissioning(c, &node, ACTOR)?;
+    // Tests chosen with the commissioning run that the environment did not
+    // go on to run (it never signalled TESTING) did not run.
+    engine::results::close_run(c, &node, engine::results::result_type::TESTING, false)?;
+    if keeps_ssh(c, &node, rtype)? {
+        return Ok(()); // enable_ssh: MAAS leaves the machine on for the operator
+    }
     power_off(c, &node)
+}
+
+/// MAAS's description of a failed script: "<name> failed" (or "timed out").
+fn script_failure(r: &crate::db::metadata::ScriptResult) -> String {
+    format!("{} {}", r.name, engine::results::status_name(r.status).to_lowercase())
+}
+
+/// Whether the current run of `rtype` asked for `enable_ssh`.
+fn keeps_ssh(c: &mut DbConn, n: &Node, rtype: i32) -> Result<bool> {
+    Ok(engine::results::run_options(c, n, rtype)?.get("enable_ssh").and_then(|v| v.as_bool()).unwrap_or(false))
 }
 
 /// Parses the inventory document; a 400 that says what is wrong otherwise.
@@ -612,6 +709,20 @@ fn maas_arch(kernel: &str) -> Option<String> {
 /// info, physical block devices, and physical interfaces matched by MAC
 /// (renamed and re-speeded when known, created when new).
 pub fn apply_inventory(c: &mut DbConn, n: &Node, inv: &Inventory) -> Result<Node> {
+    apply_inventory_keeping(c, n, inv, Keep::default())
+}
+
+/// What a commissioning run was asked to leave alone (`skip_storage`,
+/// `skip_networking`): the operator's layout, or interfaces and links.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Keep {
+    pub storage: bool,
+    pub networking: bool,
+}
+
+/// [`apply_inventory`], leaving block devices or interfaces untouched as
+/// `keep` says (MAAS's hooks skip them the same way).
+pub fn apply_inventory_keeping(c: &mut DbConn, n: &Node, inv: &Inventory, keep: Keep) -> Result<Node> {
     let cpu = &inv.resources.cpu;
     let socket = cpu.sockets.first();
     let kernel_arch = if inv.architecture.is_empty() { cpu.architecture.as_str() } else { inv.architecture.as_str() };
@@ -648,8 +759,12 @@ pub fn apply_inventory(c: &mut DbConn, n: &Node, inv: &Inventory) -> Result<Node
             firmware_version: Some(d.firmware_version.clone()).filter(|s| !s.is_empty()),
         })
         .collect();
-    engine::storage::devices::record_block_devices(c, n.id, &disks)?;
-    record_interfaces(c, &node, inv)?;
+    if !keep.storage {
+        engine::storage::devices::record_block_devices(c, n.id, &disks)?;
+    }
+    if !keep.networking {
+        record_interfaces(c, &node, inv)?;
+    }
     node = db::nodes::by_ids(c, &[n.id])?.pop().ok_or(Error::NotFound("Machine"))?;
     Ok(node)
 }
@@ -780,7 +895,7 @@ pub fn status_event(c: &mut DbConn, n: &Node, ev: &StatusEvent) -> Result<()> {
         // sub-steps would flood the log.
         log_event(c, n, ACTOR, engine::events::level::DEBUG, &format!("{} finished", ev.origin), &detail)?;
     }
-    // Attached files become results of the current phase.
+    // Attached files become results of the current phase's script set.
     for f in &ev.files {
         let name = f.path.clone().or_else(|| f.name.clone()).unwrap_or_default();
         if name.is_empty() {
@@ -793,22 +908,16 @@ pub fn status_event(c: &mut DbConn, n: &Node, ev: &StatusEvent) -> Result<()> {
         } else {
             f.content.clone().into_bytes()
         };
-        let now = db::now();
-        db::metadata::upsert_result(
+        engine::results::record(
             c,
-            &NewScriptResult {
-                node_id: n.id,
-                phase: n.status.code(),
+            n,
+            engine::results::result_type_for(n.status),
+            &engine::results::Report {
                 name,
                 status: if f.result.unwrap_or(0) == 0 { script_status::PASSED } else { script_status::FAILED },
                 exit_status: f.result,
-                output: data,
-                stdout: Vec::new(),
-                stderr: Vec::new(),
-                result: Vec::new(),
-                runtime: String::new(),
-                created_at: now,
-                updated_at: now,
+                output: Some(data),
+                ..Default::default()
             },
         )?;
     }

@@ -16,3 +16,4 @@ pub mod owner_data;
 pub mod power;
 pub mod release;
 pub mod state;
+pub mod testing;

@@ -1,5 +1,9 @@
 //! Commissioning and the operator's state changes around it: accept, commission, abort, broken/fixed, failed testing, rescue mode.
 
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
 use crate::db;
 use crate::db::nodes::{Node, NodeChanges};
 use crate::db::users::User;
@@ -14,12 +18,71 @@ use crate::engine::nodes::release::released_changes;
 use crate::engine::nodes::state::enter_timed;
 use crate::engine::nodes::state::transition;
 use crate::engine::nodes::state::wrong_state;
+use crate::engine::results::{result_type, RunRequest};
 use crate::error::{Error, Result};
 
-pub(crate) fn start_commissioning(c: &mut DbConn, actor: &User, n: &Node, _comment: &str) -> Result<Node> {
-    // An admin commissioning (or accepting) a machine takes it out of
-    // enlistment; the new run's results replace the old ones.
-    db::metadata::clear_phase(c, n.id, Status::Commissioning.code())?;
+/// What `commission` was asked for (MAAS's CommissionForm).
+#[derive(Debug, Clone, Default)]
+pub struct CommissionInput {
+    pub enable_ssh: bool,
+    pub skip_bmc_config: bool,
+    pub skip_networking: bool,
+    pub skip_storage: bool,
+    /// Names or tags; `None`: the defaults.
+    pub commissioning_scripts: Option<Vec<String>>,
+    /// Names or tags; `None`: the default tests; `["none"]`: no tests.
+    pub testing_scripts: Option<Vec<String>>,
+    /// The request's other fields, for script parameters.
+    pub parameters: HashMap<String, String>,
+}
+
+pub(crate) fn start_commissioning(c: &mut DbConn, actor: &User, n: &Node, comment: &str) -> Result<Node> {
+    start_commissioning_with(c, actor, n, comment, &CommissionInput::default())
+}
+
+fn start_commissioning_with(
+    c: &mut DbConn,
+    actor: &User,
+    n: &Node,
+    _comment: &str,
+    input: &CommissionInput,
+) -> Result<Node> {
+    // The run's scripts: a commissioning set, and a testing set for the
+    // tests chosen with it (MAAS creates both up front).
+    let commissioning = engine::results::select(
+        c,
+        result_type::COMMISSIONING,
+        input.commissioning_scripts.as_deref(),
+        &input.parameters,
+        "commissioning_scripts",
+    )?;
+    let testing = engine::results::select(
+        c,
+        result_type::TESTING,
+        input.testing_scripts.as_deref(),
+        &input.parameters,
+        "testing_scripts",
+    )?;
+    let mut options = Map::new();
+    for (k, v) in [
+        ("enable_ssh", input.enable_ssh),
+        ("skip_bmc_config", input.skip_bmc_config),
+        ("skip_networking", input.skip_networking),
+        ("skip_storage", input.skip_storage),
+    ] {
+        options.insert(k.into(), Value::Bool(v));
+    }
+    // Whose SSH keys an enable_ssh run gets when the machine has no owner.
+    options.insert("requested_by".into(), Value::from(actor.id));
+    let req = |requested: &Option<Vec<String>>| RunRequest {
+        requested: requested.clone().unwrap_or_default(),
+        parameters: input.parameters.clone(),
+        options: options.clone(),
+    };
+    engine::results::create_set(c, n, result_type::COMMISSIONING, &commissioning, &req(&input.commissioning_scripts))?;
+    if !testing.is_empty() {
+        engine::results::create_set(c, n, result_type::TESTING, &testing, &req(&input.testing_scripts))?;
+    }
     // Only administrators get here (accept, commission, creation with
     // commission=true): their decision is what releases power settings an
     // anonymous enlistment brought.
@@ -36,6 +99,12 @@ pub(crate) fn start_commissioning(c: &mut DbConn, actor: &User, n: &Node, _comme
 
 /// `commission` (admin): from the commissionable statuses, with a power type.
 pub fn commission(c: &mut DbConn, actor: &User, n: &Node) -> Result<Node> {
+    commission_with(c, actor, n, &CommissionInput::default())
+}
+
+/// `commission` with MAAS's options: scripts, parameters, enable_ssh and
+/// the skip_* flags, stored on the run's script set.
+pub fn commission_with(c: &mut DbConn, actor: &User, n: &Node, input: &CommissionInput) -> Result<Node> {
     require_admin(actor, n)?;
     let st = n.status;
     if !COMMISSIONABLE.contains(&st) {
@@ -49,7 +118,7 @@ pub fn commission(c: &mut DbConn, actor: &User, n: &Node) -> Result<Node> {
             "Machine cannot be commissioned: it has no power type. Set one (power_type=manual at least) first.".into(),
         ));
     }
-    start_commissioning(c, actor, n, "")
+    start_commissioning_with(c, actor, n, "", input)
 }
 
 /// The commissioning environment reported success: inventory done, READY
@@ -59,7 +128,12 @@ pub fn complete_commissioning(c: &mut DbConn, n: &Node, actor: &str) -> Result<N
         return Err(wrong_state("complete commissioning of", n));
     }
     let to = if n.enlisting { Status::New } else { Status::Ready };
-    engine::interfaces::initial_links(c, n)?;
+    // skip_networking / skip_storage keep what the operator configured.
+    let keep_networking = engine::results::commissioning_option(c, n, "skip_networking")?;
+    let keep_storage = engine::results::commissioning_option(c, n, "skip_storage")?;
+    if !keep_networking {
+        engine::interfaces::initial_links(c, n)?;
+    }
     let node = transition(
         c,
         n,
@@ -68,7 +142,9 @@ pub fn complete_commissioning(c: &mut DbConn, n: &Node, actor: &str) -> Result<N
         "",
         NodeChanges { status_expires_at: Some(None), enlisting: Some(false), ..Default::default() },
     )?;
-    engine::storage::layouts::apply_default_layout(c, &node)?;
+    if !keep_storage {
+        engine::storage::layouts::apply_default_layout(c, &node)?;
+    }
     Ok(node)
 }
 
@@ -153,17 +229,19 @@ pub fn mark_fixed(c: &mut DbConn, actor: &User, n: &Node, _comment: &str) -> Res
     transition(c, n, to, &actor.username, "", NodeChanges { error_description: Some(String::new()), ..extra })
 }
 
-/// `override_failed_testing` (admin): FAILED_TESTING → READY or DEPLOYED.
-pub fn override_failed_testing(c: &mut DbConn, actor: &User, n: &Node) -> Result<Node> {
+/// `override_failed_testing` (admin): FAILED_TESTING → READY, or DEPLOYED
+/// when an OS is installed; the error description is cleared (MAAS).
+pub fn override_failed_testing(c: &mut DbConn, actor: &User, n: &Node, comment: &str) -> Result<Node> {
     require_admin(actor, n)?;
     if n.status != Status::FailedTesting {
-        return Err(Error::Conflict(format!(
-            "Unable to override failed testing: the machine is '{}', not 'Failed testing'.",
-            n.status.label()
-        )));
+        return Err(Error::Conflict(
+            "Unable to override node status. Node is not in 'Failed testing' status.".into(),
+        ));
     }
+    let note = if comment.is_empty() { String::new() } else { format!(" ({comment})") };
+    event(c, n, &actor.username, level::INFO, "User overrode 'Failed testing' status", &note)?;
     let to = if n.osystem.is_empty() { Status::Ready } else { Status::Deployed };
-    transition(c, n, to, &actor.username, "", NodeChanges::default())
+    transition(c, n, to, &actor.username, "", NodeChanges { error_description: Some(String::new()), ..Default::default() })
 }
 
 /// `rescue_mode` (admin).

@@ -1,0 +1,201 @@
+//! Queries of script sets (MAAS's `ScriptSet`: one commissioning, testing or
+//! installation run on a node) and the script results that belong to them.
+//! The rules (which set is current, statuses, what a signal changes) live in
+//! `engine::results`.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::metadata::ScriptResult;
+use crate::db::schema::{script_results, script_sets};
+use crate::db::{from_diesel, DbConn};
+use crate::error::Result;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = script_sets)]
+pub struct ScriptSet {
+    pub id: i64,
+    pub node_id: i64,
+    pub result_type: i32,
+    pub last_ping: Option<NaiveDateTime>,
+    /// The scripts (names or tags) the run was asked for, JSON list.
+    pub requested_scripts: String,
+    /// Script parameters given with the request, JSON object.
+    pub script_parameters: String,
+    /// The request's options (enable_ssh, skip_*), JSON object.
+    pub options: String,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = script_sets)]
+pub struct NewScriptSet {
+    pub node_id: i64,
+    pub result_type: i32,
+    pub last_ping: Option<NaiveDateTime>,
+    pub requested_scripts: String,
+    pub script_parameters: String,
+    pub options: String,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = script_results)]
+pub struct NewScriptResult {
+    pub node_id: i64,
+    pub script_set_id: i64,
+    pub phase: i32,
+    pub name: String,
+    pub status: i32,
+    pub exit_status: Option<i32>,
+    pub output: Vec<u8>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub result: Vec<u8>,
+    pub runtime: String,
+    pub parameters: String,
+    pub started: Option<NaiveDateTime>,
+    pub ended: Option<NaiveDateTime>,
+    pub suppressed: bool,
+    pub hardware_type: i32,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// What a signal changes on a result.
+#[derive(Debug, Clone, Default, AsChangeset)]
+#[diesel(table_name = script_results)]
+pub struct ResultChanges {
+    pub status: Option<i32>,
+    pub exit_status: Option<Option<i32>>,
+    pub output: Option<Vec<u8>>,
+    pub stdout: Option<Vec<u8>>,
+    pub stderr: Option<Vec<u8>>,
+    pub result: Option<Vec<u8>>,
+    pub runtime: Option<String>,
+    pub started: Option<Option<NaiveDateTime>>,
+    pub ended: Option<Option<NaiveDateTime>>,
+    pub suppressed: Option<bool>,
+    pub updated_at: Option<NaiveDateTime>,
+}
+
+pub fn insert_set(c: &mut DbConn, s: &NewScriptSet) -> Result<i64> {
+    diesel::insert_into(script_sets::table).values(s).returning(script_sets::id).get_result(c).map_err(from_diesel)
+}
+
+pub fn insert_result(c: &mut DbConn, r: &NewScriptResult) -> Result<i64> {
+    diesel::insert_into(script_results::table)
+        .values(r)
+        .returning(script_results::id)
+        .get_result(c)
+        .map_err(from_diesel)
+}
+
+pub fn update_result(c: &mut DbConn, id: i64, ch: &ResultChanges) -> Result<()> {
+    diesel::update(script_results::table.find(id)).set(ch).execute(c).map_err(from_diesel)?;
+    Ok(())
+}
+
+/// The node's set with this id, if it is the node's.
+pub fn set_of_node(c: &mut DbConn, node_id: i64, id: i64) -> Result<Option<ScriptSet>> {
+    script_sets::table
+        .filter(script_sets::id.eq(id))
+        .filter(script_sets::node_id.eq(node_id))
+        .select(ScriptSet::as_select())
+        .first(c)
+        .optional()
+        .map_err(from_diesel)
+}
+
+/// The node's newest set of this result type: the current one.
+pub fn latest_set(c: &mut DbConn, node_id: i64, result_type: i32) -> Result<Option<ScriptSet>> {
+    script_sets::table
+        .filter(script_sets::node_id.eq(node_id))
+        .filter(script_sets::result_type.eq(result_type))
+        .order(script_sets::id.desc())
+        .select(ScriptSet::as_select())
+        .first(c)
+        .optional()
+        .map_err(from_diesel)
+}
+
+/// The node's sets, oldest first, optionally of one result type.
+pub fn sets_of(c: &mut DbConn, node_id: i64, result_type: Option<i32>) -> Result<Vec<ScriptSet>> {
+    let mut q = script_sets::table.filter(script_sets::node_id.eq(node_id)).into_boxed();
+    if let Some(t) = result_type {
+        q = q.filter(script_sets::result_type.eq(t));
+    }
+    q.order(script_sets::id).select(ScriptSet::as_select()).load(c).map_err(from_diesel)
+}
+
+/// The results of these sets, by set, name and id.
+pub fn results_in(c: &mut DbConn, set_ids: &[i64]) -> Result<Vec<ScriptResult>> {
+    script_results::table
+        .filter(script_results::script_set_id.eq_any(set_ids))
+        .order((script_results::script_set_id, script_results::name, script_results::id))
+        .select(ScriptResult::as_select())
+        .load(c)
+        .map_err(from_diesel)
+}
+
+pub fn delete_set(c: &mut DbConn, id: i64) -> Result<()> {
+    // Results go with their set (ON DELETE CASCADE), deleted explicitly too
+    // so nothing depends on the connection's foreign-key setting.
+    diesel::delete(script_results::table.filter(script_results::script_set_id.eq(id))).execute(c).map_err(from_diesel)?;
+    diesel::delete(script_sets::table.find(id)).execute(c).map_err(from_diesel)?;
+    Ok(())
+}
+
+pub fn touch_set(c: &mut DbConn, id: i64, at: NaiveDateTime) -> Result<()> {
+    diesel::update(script_sets::table.find(id)).set(script_sets::last_ping.eq(Some(at))).execute(c).map_err(from_diesel)?;
+    Ok(())
+}
+
+/// Moves the results of these sets that are in one of `from` to `to`.
+pub fn move_statuses(c: &mut DbConn, set_ids: &[i64], from: &[i32], to: i32, at: NaiveDateTime) -> Result<()> {
+    diesel::update(
+        script_results::table
+            .filter(script_results::script_set_id.eq_any(set_ids))
+            .filter(script_results::status.eq_any(from)),
+    )
+    .set((script_results::status.eq(to), script_results::updated_at.eq(at)))
+    .execute(c)
+    .map_err(from_diesel)?;
+    Ok(())
+}
+
+/// The current set of each result type of each of these nodes, with its
+/// results' (status, suppressed, hardware_type): what the node views
+/// summarise. Two queries whatever the number of nodes.
+pub type SetSummary = (ScriptSet, Vec<(i32, bool, i32)>);
+
+pub fn current_summaries(c: &mut DbConn, node_ids: &[i64]) -> Result<Vec<SetSummary>> {
+    if node_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sets: Vec<ScriptSet> = script_sets::table
+        .filter(script_sets::node_id.eq_any(node_ids))
+        .order(script_sets::id.desc())
+        .select(ScriptSet::as_select())
+        .load(c)
+        .map_err(from_diesel)?;
+    let mut current: Vec<ScriptSet> = Vec::new();
+    for s in sets {
+        if !current.iter().any(|x| x.node_id == s.node_id && x.result_type == s.result_type) {
+            current.push(s);
+        }
+    }
+    let ids: Vec<i64> = current.iter().map(|s| s.id).collect();
+    let rows: Vec<(i64, i32, bool, i32)> = script_results::table
+        .filter(script_results::script_set_id.eq_any(&ids))
+        .select((script_results::script_set_id, script_results::status, script_results::suppressed, script_results::hardware_type))
+        .load(c)
+        .map_err(from_diesel)?;
+    Ok(current
+        .into_iter()
+        .map(|s| {
+            let rs = rows.iter().filter(|r| r.0 == s.id).map(|r| (r.1, r.2, r.3)).collect();
+            (s, rs)
+        })
+        .collect())
+}
