@@ -38,6 +38,8 @@ pub struct Related {
     pub special_filesystems: HashMap<i64, Vec<db::special_filesystems::SpecialFilesystem>>,
     /// The VM host (id, name) of each machine that runs on one (`pod`).
     pub pods: HashMap<i64, (i64, String)>,
+    /// Each node's current script sets with their results' statuses.
+    pub script_sets: HashMap<i64, Vec<db::results::SetSummary>>,
 }
 
 pub fn load_related(c: &mut DbConn, list: &[Node]) -> Result<Related> {
@@ -110,6 +112,9 @@ pub fn load_related(c: &mut DbConn, list: &[Node]) -> Result<Related> {
         }
         r.storage.extend(db::storage::load_for_nodes(c, &ids)?);
         r.pods.extend(db::vm_hosts::pods_of(c, &ids)?);
+        for s in db::results::current_summaries(c, &ids)? {
+            r.script_sets.entry(s.0.node_id).or_default().push(s);
+        }
         for f in db::special_filesystems::of_nodes(c, &ids)? {
             r.special_filesystems.entry(f.node_id).or_default().push(f);
         }

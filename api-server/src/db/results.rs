@@ -165,37 +165,51 @@ pub fn move_statuses(c: &mut DbConn, set_ids: &[i64], from: &[i32], to: i32, at:
 }
 
 /// The current set of each result type of each of these nodes, with its
-/// results' (status, suppressed, hardware_type): what the node views
-/// summarise. Two queries whatever the number of nodes.
-pub type SetSummary = (ScriptSet, Vec<(i32, bool, i32)>);
+/// results' (status, suppressed, hardware_type): what node views
+/// summarise. One query whatever the number of nodes (lists stay N+1-free).
+pub type SetSummary = (SetHead, Vec<(i32, bool, i32)>);
+
+/// The identifying part of a set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SetHead {
+    pub id: i64,
+    pub node_id: i64,
+    pub result_type: i32,
+}
 
 pub fn current_summaries(c: &mut DbConn, node_ids: &[i64]) -> Result<Vec<SetSummary>> {
     if node_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let sets: Vec<ScriptSet> = script_sets::table
+    type Row = (i64, i64, i32, Option<i32>, Option<bool>, Option<i32>);
+    let rows: Vec<Row> = script_sets::table
+        .left_join(script_results::table)
         .filter(script_sets::node_id.eq_any(node_ids))
-        .order(script_sets::id.desc())
-        .select(ScriptSet::as_select())
+        .select((
+            script_sets::id,
+            script_sets::node_id,
+            script_sets::result_type,
+            script_results::status.nullable(),
+            script_results::suppressed.nullable(),
+            script_results::hardware_type.nullable(),
+        ))
         .load(c)
         .map_err(from_diesel)?;
-    let mut current: Vec<ScriptSet> = Vec::new();
-    for s in sets {
-        if !current.iter().any(|x| x.node_id == s.node_id && x.result_type == s.result_type) {
-            current.push(s);
-        }
+    // The newest set of each (node, type) is current.
+    let mut current: std::collections::HashMap<(i64, i32), i64> = std::collections::HashMap::new();
+    for r in &rows {
+        let e = current.entry((r.1, r.2)).or_insert(r.0);
+        *e = (*e).max(r.0);
     }
-    let ids: Vec<i64> = current.iter().map(|s| s.id).collect();
-    let rows: Vec<(i64, i32, bool, i32)> = script_results::table
-        .filter(script_results::script_set_id.eq_any(&ids))
-        .select((script_results::script_set_id, script_results::status, script_results::suppressed, script_results::hardware_type))
-        .load(c)
-        .map_err(from_diesel)?;
-    Ok(current
-        .into_iter()
-        .map(|s| {
-            let rs = rows.iter().filter(|r| r.0 == s.id).map(|r| (r.1, r.2, r.3)).collect();
-            (s, rs)
-        })
-        .collect())
+    let mut out: Vec<SetSummary> = Vec::new();
+    for ((node_id, result_type), id) in current {
+        let results = rows
+            .iter()
+            .filter(|r| r.0 == id)
+            .filter_map(|r| Some((r.3?, r.4?, r.5?)))
+            .collect();
+        out.push((SetHead { id, node_id, result_type }, results));
+    }
+    out.sort_by_key(|s| s.0.id);
+    Ok(out)
 }

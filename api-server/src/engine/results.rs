@@ -507,24 +507,23 @@ pub struct NodeSummary {
     pub test_status_by_hw: [i32; 5],
 }
 
-/// Summaries for these nodes, keyed by node id (two queries).
-pub fn summaries(c: &mut DbConn, node_ids: &[i64]) -> Result<HashMap<i64, NodeSummary>> {
-    let mut out: HashMap<i64, NodeSummary> = HashMap::new();
-    for (set, rows) in db::results::current_summaries(c, node_ids)? {
-        let s = out.entry(set.node_id).or_insert_with(|| NodeSummary {
-            commissioning_status: -1,
-            testing_status: -1,
-            test_status_by_hw: [-1; 5],
-            ..Default::default()
-        });
+/// A node's summary from its current sets (`db::results::current_summaries`).
+pub fn summarise(sets: &[db::results::SetSummary]) -> NodeSummary {
+    let mut s = NodeSummary {
+        commissioning_status: -1,
+        testing_status: -1,
+        test_status_by_hw: [-1; 5],
+        ..Default::default()
+    };
+    for (set, rows) in sets {
         match set.result_type {
             result_type::COMMISSIONING => {
                 s.current_commissioning = Some(set.id);
-                s.commissioning_status = overall_status(&rows);
+                s.commissioning_status = overall_status(rows);
             }
             result_type::TESTING => {
                 s.current_testing = Some(set.id);
-                s.testing_status = overall_status(&rows);
+                s.testing_status = overall_status(rows);
                 for (hw, slot) in s.test_status_by_hw.iter_mut().enumerate() {
                     *slot = overall_status(rows.iter().filter(|r| r.2 == hw as i32));
                 }
@@ -533,7 +532,7 @@ pub fn summaries(c: &mut DbConn, node_ids: &[i64]) -> Result<HashMap<i64, NodeSu
             _ => {}
         }
     }
-    Ok(out)
+    s
 }
 
 // ---- nodes/{system_id}/results/ --------------------------------------------------

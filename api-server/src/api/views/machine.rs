@@ -12,6 +12,7 @@ use crate::api::views::shared::Shared;
 use crate::db::nodes::Node;
 use crate::db::related::Related;
 use crate::engine::lifecycle::NodeType;
+use crate::engine::results::{hardware_type, status_name, summarise};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
@@ -153,7 +154,8 @@ impl<'a> MachineView<'a> {
         let boot = ifaces.iter().find(|i| i.is_boot).or_else(|| ifaces.first());
         // Owner data is stored as a JSON object of strings; anything else reads as {}.
         let owner_data = raw(&n.owner_data, "{}");
-        const UNKNOWN: (i32, &str) = (-1, "Unknown");
+        let results = summarise(rel.script_sets.get(&n.id).map(Vec::as_slice).unwrap_or(&[]));
+        let hw = |t: i32| results.test_status_by_hw.get(t as usize).copied().unwrap_or(-1);
         let disks = api::views::storage::MachineStorageView::new(n, rel.storage.get(&n.id));
         MachineView {
             system_id: &n.system_id,
@@ -218,25 +220,25 @@ impl<'a> MachineView<'a> {
             },
             node_type: ntype.code(),
             node_type_name: ntype.label(),
-            current_commissioning_result_id: None,
-            current_testing_result_id: None,
-            current_installation_result_id: None,
-            commissioning_status: UNKNOWN.0,
-            commissioning_status_name: UNKNOWN.1,
-            testing_status: UNKNOWN.0,
-            testing_status_name: UNKNOWN.1,
-            cpu_test_status: UNKNOWN.0,
-            cpu_test_status_name: UNKNOWN.1,
-            memory_test_status: UNKNOWN.0,
-            memory_test_status_name: UNKNOWN.1,
-            network_test_status: UNKNOWN.0,
-            network_test_status_name: UNKNOWN.1,
-            storage_test_status: UNKNOWN.0,
-            storage_test_status_name: UNKNOWN.1,
-            other_test_status: UNKNOWN.0,
-            other_test_status_name: UNKNOWN.1,
-            interface_test_status: UNKNOWN.0,
-            interface_test_status_name: UNKNOWN.1,
+            current_commissioning_result_id: results.current_commissioning,
+            current_testing_result_id: results.current_testing,
+            current_installation_result_id: results.current_installation,
+            commissioning_status: results.commissioning_status,
+            commissioning_status_name: status_name(results.commissioning_status),
+            testing_status: results.testing_status,
+            testing_status_name: status_name(results.testing_status),
+            cpu_test_status: hw(hardware_type::CPU),
+            cpu_test_status_name: status_name(hw(hardware_type::CPU)),
+            memory_test_status: hw(hardware_type::MEMORY),
+            memory_test_status_name: status_name(hw(hardware_type::MEMORY)),
+            network_test_status: hw(hardware_type::NETWORK),
+            network_test_status_name: status_name(hw(hardware_type::NETWORK)),
+            storage_test_status: hw(hardware_type::STORAGE),
+            storage_test_status_name: status_name(hw(hardware_type::STORAGE)),
+            other_test_status: hw(hardware_type::NODE),
+            other_test_status_name: status_name(hw(hardware_type::NODE)),
+            interface_test_status: hw(hardware_type::NETWORK),
+            interface_test_status_name: status_name(hw(hardware_type::NETWORK)),
             hardware_info: raw(&n.hardware_info, "{}"),
             numanode_set: [Numa {
                 index: 0,
