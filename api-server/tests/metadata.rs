@@ -96,7 +96,11 @@ async fn script_result_count(s: &TestServer, sid: &str) -> usize {
         .db
         .run(move |c| {
             let n = ironpool_region::db::nodes::by_system_id(c, &sid)?.unwrap();
-            Ok(ironpool_region::db::metadata::results_of(c, n.id)?.len())
+            // Results the machine reported: a run's scripts wait as
+            // PENDING rows from its start, and end SKIPPED if never run.
+            use ironpool_region::engine::results::status;
+            let rs = ironpool_region::db::metadata::results_of(c, n.id)?;
+            Ok(rs.iter().filter(|r| r.status != status::PENDING && r.status != status::SKIPPED).count())
         })
         .await
         .unwrap()
