@@ -187,6 +187,7 @@ async fn fixtures(s: &TestServer, admin: &ApiKey, alice: &ApiKey) -> (Fixtures, 
         f.set(n, "system_id", &sid);
     }
     f.set("interfaces", "id", id(&m["interface_set"][0]));
+    f.set("results", "id", "current-commissioning");
     f.set("blockdevices", "id", d("sdb"));
     f.set("blockdevices", "device_id", d("sdb"));
     f.set("partition", "id", id(&part));
