@@ -509,6 +509,11 @@ pub fn signal(c: &mut DbConn, n: &Node, s: &Signal) -> Result<()> {
                 None => reason.clone(),
             };
             fail(c, n, &why)?;
+            // The machine's own error text, when it sent one, is the
+            // error description; the event names the script.
+            if !reason.is_empty() {
+                db::nodes::update(c, n.id, &NodeChanges { error_description: Some(reason), ..Default::default() })?;
+            }
         }
         (Status::DiskErasing | Status::Releasing, "OK") => {
             // READY arrives with the final webhook event.
