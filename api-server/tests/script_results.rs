@@ -144,7 +144,11 @@ backend_tests!(results_api, |b| async move {
     let r = s.get(Some(&admin), &format!("nodes/{sid}/results/?type=1")).await;
     assert_eq!(r.json().as_array().unwrap().len(), 0);
     expect(&s.get(Some(&admin), &format!("nodes/{sid}/results/?type=bogus")).await, 400, "Invalid result type name");
-    expect(&s.get(Some(&admin), &format!("nodes/{sid}/results/?type=9")).await, 400, "Invalid result type numeric value.");
+    expect(
+        &s.get(Some(&admin), &format!("nodes/{sid}/results/?type=9")).await,
+        400,
+        "Invalid result type numeric value.",
+    );
     let r = s.get(Some(&admin), &format!("nodes/{sid}/results/?hardware_type=storage")).await;
     assert_eq!(names(&r.json()[0]), Vec::<String>::new());
     assert_eq!(names(&r.json()[1]), vec!["smartctl-validate"]);
@@ -180,7 +184,11 @@ backend_tests!(results_api, |b| async move {
         "No current installation script set exists for this node.",
     );
     expect(&s.get(Some(&admin), &format!("nodes/{sid}/results/latest/")).await, 400, "Unknown id \"latest\" must be");
-    expect(&s.get(Some(&admin), &format!("nodes/{sid}/results/999999/")).await, 404, "No ScriptSet matches the given query.");
+    expect(
+        &s.get(Some(&admin), &format!("nodes/{sid}/results/999999/")).await,
+        404,
+        "No ScriptSet matches the given query.",
+    );
     expect(&s.get(Some(&admin), "nodes/nosuch/results/").await, 404, "No Node matches the given query.");
 
     // Download: one file raw; several as titled text; tar.xz; bad filetype.
@@ -212,7 +220,11 @@ backend_tests!(results_api, |b| async move {
         entries.contains(&(format!("res1-commissioning-{cid}/10-extra.out"), b"standard out".to_vec())),
         "{entries:?}"
     );
-    expect(&s.get(Some(&admin), &format!("{dl}&filetype=zip")).await, 400, "Unknown filetype \"zip\" must be txt or tar.xz");
+    expect(
+        &s.get(Some(&admin), &format!("{dl}&filetype=zip")).await,
+        400,
+        "Unknown filetype \"zip\" must be txt or tar.xz",
+    );
 
     // Suppressing: admins only; the set's status ignores suppressed results.
     let put = format!("nodes/{sid}/results/{cid}/");
@@ -277,7 +289,11 @@ backend_tests!(test_op, |b| async move {
     // test → Testing with a pending set of the chosen scripts (tags too);
     // the preseed keeps SSH on with the admin's key.
     let r = s
-        .post(Some(&admin), &op, &[("testing_scripts", "memory,smartctl-validate"), ("enable_ssh", "1"), ("storage", "sda")])
+        .post(
+            Some(&admin),
+            &op,
+            &[("testing_scripts", "memory,smartctl-validate"), ("enable_ssh", "1"), ("storage", "sda")],
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["status_name"], "Testing");
@@ -295,7 +311,8 @@ backend_tests!(test_op, |b| async move {
 
     // Both pass → back to Ready, with the results.
     signal(&s, &key, "WORKING", &[("name", "memtester"), ("exit_status", "0")], &[("memtester.out", b"ok")]).await;
-    signal(&s, &key, "OK", &[("name", "smartctl-validate"), ("exit_status", "0")], &[("smartctl-validate.out", b"ok")]).await;
+    signal(&s, &key, "OK", &[("name", "smartctl-validate"), ("exit_status", "0")], &[("smartctl-validate.out", b"ok")])
+        .await;
     let m = machine(&s, &admin, &sid).await;
     assert_eq!(m["status_name"], "Ready", "{}", m["status_message"]);
     assert_eq!(m["testing_status_name"], "Passed");
@@ -324,7 +341,10 @@ backend_tests!(test_op, |b| async move {
         ev["events"].as_array().unwrap().iter().map(|e| format!("{}: {}", e["type"], e["description"])).collect();
     assert!(descs.iter().any(|d| d.contains("memtester failed")), "{descs:?}");
     // Older sets stay: the tests chosen with commissioning and both runs.
-    assert_eq!(s.get(Some(&admin), &format!("nodes/{sid}/results/?type=testing")).await.json().as_array().unwrap().len(), 3);
+    assert_eq!(
+        s.get(Some(&admin), &format!("nodes/{sid}/results/?type=testing")).await.json().as_array().unwrap().len(),
+        3
+    );
 
     // override_failed_testing: admins only; back to Ready; only from Failed testing.
     let ov = format!("machines/{sid}/?op=override_failed_testing");
@@ -333,7 +353,11 @@ backend_tests!(test_op, |b| async move {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["status_name"], "Ready");
     assert_eq!(r.json()["error_description"], "");
-    expect(&s.post(Some(&admin), &ov, &[]).await, 409, "Unable to override node status. Node is not in 'Failed testing' status.");
+    expect(
+        &s.post(Some(&admin), &ov, &[]).await,
+        409,
+        "Unable to override node status. Node is not in 'Failed testing' status.",
+    );
 
     // Testing a deployed machine: destructive tests refused; passing tests
     // return it to Deployed.
@@ -362,7 +386,14 @@ backend_tests!(test_op, |b| async move {
     let r = s.post(Some(&admin), &dop, &[("testing_scripts", "cpu")]).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let key = node_key(&s, &admin, &dep).await;
-    signal(&s, &key, "OK", &[("name", "stress-ng-cpu-short"), ("exit_status", "0")], &[("stress-ng-cpu-short.out", b"ok")]).await;
+    signal(
+        &s,
+        &key,
+        "OK",
+        &[("name", "stress-ng-cpu-short"), ("exit_status", "0")],
+        &[("stress-ng-cpu-short.out", b"ok")],
+    )
+    .await;
     let m = machine(&s, &admin, &dep).await;
     assert_eq!(m["status_name"], "Deployed", "{}", m["status_message"]);
     assert_eq!(m["cpu_test_status_name"], "Passed");
@@ -397,7 +428,12 @@ backend_tests!(commission_options, |b| async move {
         .post(
             Some(&admin),
             &commission,
-            &[("skip_storage", "true"), ("skip_networking", "true"), ("skip_bmc_config", "1"), ("testing_scripts", "none")],
+            &[
+                ("skip_storage", "true"),
+                ("skip_networking", "true"),
+                ("skip_bmc_config", "1"),
+                ("testing_scripts", "none"),
+            ],
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);

@@ -19,11 +19,19 @@ use crate::http::Ctx;
 pub fn handlers() -> Vec<Handler> {
     let filters = || {
         vec![
-            optional("hardware_type", "String", "Only results of scripts for this hardware type: node, cpu, memory, storage, network or gpu."),
+            optional(
+                "hardware_type",
+                "String",
+                "Only results of scripts for this hardware type: node, cpu, memory, storage, network or gpu.",
+            ),
             optional("filters", "String", "Comma-separated script names, tags or result ids to show."),
         ]
     };
-    let include = optional("include_output", "String", "Any value includes each result's base64-encoded output, stdout, stderr and result.");
+    let include = optional(
+        "include_output",
+        "String",
+        "Any value includes each result's base64-encoded output, stdout, stderr and result.",
+    );
     vec![
         Handler::new(
             "NodeScriptResultsHandler",
@@ -33,13 +41,18 @@ pub fn handlers() -> Vec<Handler> {
         )
         .describe("The script sets (commissioning, testing, installation runs) of a node the caller may view.")
         .action(
-            Action::new(Method::Get, None, "Return script results", handler_fn!(list))
-                .params(&[
-                    vec![optional("type", "String", "Only sets of this type: commissioning, testing, installation (or their numbers).")],
+            Action::new(Method::Get, None, "Return script results", handler_fn!(list)).params(
+                &[
+                    vec![optional(
+                        "type",
+                        "String",
+                        "Only sets of this type: commissioning, testing, installation (or their numbers).",
+                    )],
                     filters(),
                     vec![include.clone()],
                 ]
-                .concat()),
+                .concat(),
+            ),
         ),
         Handler::new(
             "NodeScriptResultHandler",

@@ -141,13 +141,18 @@ pub fn results_in(c: &mut DbConn, set_ids: &[i64]) -> Result<Vec<ScriptResult>> 
 pub fn delete_set(c: &mut DbConn, id: i64) -> Result<()> {
     // Results go with their set (ON DELETE CASCADE), deleted explicitly too
     // so nothing depends on the connection's foreign-key setting.
-    diesel::delete(script_results::table.filter(script_results::script_set_id.eq(id))).execute(c).map_err(from_diesel)?;
+    diesel::delete(script_results::table.filter(script_results::script_set_id.eq(id)))
+        .execute(c)
+        .map_err(from_diesel)?;
     diesel::delete(script_sets::table.find(id)).execute(c).map_err(from_diesel)?;
     Ok(())
 }
 
 pub fn touch_set(c: &mut DbConn, id: i64, at: NaiveDateTime) -> Result<()> {
-    diesel::update(script_sets::table.find(id)).set(script_sets::last_ping.eq(Some(at))).execute(c).map_err(from_diesel)?;
+    diesel::update(script_sets::table.find(id))
+        .set(script_sets::last_ping.eq(Some(at)))
+        .execute(c)
+        .map_err(from_diesel)?;
     Ok(())
 }
 
@@ -203,11 +208,7 @@ pub fn current_summaries(c: &mut DbConn, node_ids: &[i64]) -> Result<Vec<SetSumm
     }
     let mut out: Vec<SetSummary> = Vec::new();
     for ((node_id, result_type), id) in current {
-        let results = rows
-            .iter()
-            .filter(|r| r.0 == id)
-            .filter_map(|r| Some((r.3?, r.4?, r.5?)))
-            .collect();
+        let results = rows.iter().filter(|r| r.0 == id).filter_map(|r| Some((r.3?, r.4?, r.5?))).collect();
         out.push((SetHead { id, node_id, result_type }, results));
     }
     out.sort_by_key(|s| s.0.id);

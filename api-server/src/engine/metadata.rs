@@ -569,7 +569,8 @@ fn power_off(c: &mut DbConn, n: &Node) -> Result<()> {
 /// Stores each script named by the signal's files (or by `name`) in the
 /// node's current script set of the phase (`engine::results`).
 fn record_results(c: &mut DbConn, n: &Node, s: &Signal) -> Result<()> {
-    let mut groups: Vec<(String, Option<Outputs>)> = group_files(&s.files).into_iter().map(|(g, o)| (g, Some(o))).collect();
+    let mut groups: Vec<(String, Option<Outputs>)> =
+        group_files(&s.files).into_iter().map(|(g, o)| (g, Some(o))).collect();
     if let Some(name) = s.name.as_deref().filter(|x| !x.is_empty()) {
         // A bare name reports progress (WORKING) or an exit status.
         if !groups.iter().any(|(g, _)| g == name) && (s.exit_status.is_some() || s.status == "WORKING") {

@@ -232,8 +232,7 @@ pub fn select(
     field: &str,
 ) -> Result<Vec<Selected>> {
     let of_type: Vec<&Builtin> = BUILTINS.iter().filter(|b| b.result_type == rtype).collect();
-    let wanted: Vec<&str> =
-        requested.unwrap_or_default().iter().map(|s| s.trim()).filter(|s| !s.is_empty()).collect();
+    let wanted: Vec<&str> = requested.unwrap_or_default().iter().map(|s| s.trim()).filter(|s| !s.is_empty()).collect();
     let mut chosen: Vec<&Builtin> = Vec::new();
     if rtype == result_type::COMMISSIONING {
         chosen.extend(of_type.iter().filter(|b| b.default));
@@ -446,10 +445,7 @@ pub fn first_failure(c: &mut DbConn, n: &Node, rtype: i32) -> Result<Option<Scri
 }
 
 pub fn is_failed(s: i32) -> bool {
-    matches!(
-        s,
-        status::FAILED | status::TIMEDOUT | status::FAILED_INSTALLING | status::FAILED_APPLYING_NETCONF
-    )
+    matches!(s, status::FAILED | status::TIMEDOUT | status::FAILED_INSTALLING | status::FAILED_APPLYING_NETCONF)
 }
 
 /// A run ended: results it never reported are SKIPPED (ok) or ABORTED
@@ -509,12 +505,8 @@ pub struct NodeSummary {
 
 /// A node's summary from its current sets (`db::results::current_summaries`).
 pub fn summarise(sets: &[db::results::SetSummary]) -> NodeSummary {
-    let mut s = NodeSummary {
-        commissioning_status: -1,
-        testing_status: -1,
-        test_status_by_hw: [-1; 5],
-        ..Default::default()
-    };
+    let mut s =
+        NodeSummary { commissioning_status: -1, testing_status: -1, test_status_by_hw: [-1; 5], ..Default::default() };
     for (set, rows) in sets {
         match set.result_type {
             result_type::COMMISSIONING => {
@@ -617,9 +609,8 @@ pub fn resolve(c: &mut DbConn, n: &Node, id: &str) -> Result<ScriptSet> {
         _ => None,
     };
     if let Some(t) = current {
-        return db::results::latest_set(c, n.id, t)?.ok_or_else(|| {
-            Error::BadRequest(format!("No {} script set exists for this node.", id.replace('-', " ")))
-        });
+        return db::results::latest_set(c, n.id, t)?
+            .ok_or_else(|| Error::BadRequest(format!("No {} script set exists for this node.", id.replace('-', " "))));
     }
     if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) {
         let num = id.parse::<i64>().map_err(|_| Error::NotFound("ScriptSet"))?;
@@ -743,12 +734,8 @@ pub fn download(set: &SetWithResults, output: Option<OutputKind>, filetype: &str
             Ok(Download { content_type: "application/binary", body: out })
         }
         "tar.xz" => {
-            let root = format!(
-                "{}-{}-{}",
-                set.hostname,
-                result_type_name(set.set.result_type).to_lowercase(),
-                set.set.id
-            );
+            let root =
+                format!("{}-{}-{}", set.hostname, result_type_name(set.set.result_type).to_lowercase(), set.set.id);
             let mut tar = tar::Builder::new(Vec::new());
             for (name, data, mtime) in &files {
                 let mut h = tar::Header::new_gnu();

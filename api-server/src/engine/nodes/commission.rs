@@ -234,14 +234,19 @@ pub fn mark_fixed(c: &mut DbConn, actor: &User, n: &Node, _comment: &str) -> Res
 pub fn override_failed_testing(c: &mut DbConn, actor: &User, n: &Node, comment: &str) -> Result<Node> {
     require_admin(actor, n)?;
     if n.status != Status::FailedTesting {
-        return Err(Error::Conflict(
-            "Unable to override node status. Node is not in 'Failed testing' status.".into(),
-        ));
+        return Err(Error::Conflict("Unable to override node status. Node is not in 'Failed testing' status.".into()));
     }
     let note = if comment.is_empty() { String::new() } else { format!(" ({comment})") };
     event(c, n, &actor.username, level::INFO, "User overrode 'Failed testing' status", &note)?;
     let to = if n.osystem.is_empty() { Status::Ready } else { Status::Deployed };
-    transition(c, n, to, &actor.username, "", NodeChanges { error_description: Some(String::new()), ..Default::default() })
+    transition(
+        c,
+        n,
+        to,
+        &actor.username,
+        "",
+        NodeChanges { error_description: Some(String::new()), ..Default::default() },
+    )
 }
 
 /// `rescue_mode` (admin).

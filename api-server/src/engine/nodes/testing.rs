@@ -56,7 +56,9 @@ pub fn test(c: &mut DbConn, actor: &User, n: &Node, input: &TestInput) -> Result
         return Err(Error::field("__all__", "Test is not available because of the current state of the node."));
     }
     if n.power_type.is_empty() {
-        return Err(Error::BadRequest("Unconfigured power type. Please configure the power type and try again.".into()));
+        return Err(Error::BadRequest(
+            "Unconfigured power type. Please configure the power type and try again.".into(),
+        ));
     }
     if n.status == Status::New && db::results::latest_set(c, n.id, result_type::COMMISSIONING)?.is_none() {
         return Err(Error::field(
