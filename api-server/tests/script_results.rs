@@ -84,6 +84,11 @@ backend_tests!(results_api, |b| async move {
     let alice = s.user("alice", false).await;
     let sid = commissioning_machine(&s, &admin, "52:54:00:5c:00:01", "res1").await;
 
+    // The maas CLI builds its commands from describe/.
+    let d = s.get(Some(&alice), "describe/").await.json();
+    let described: Vec<&str> = d["handlers"].as_array().unwrap().iter().map(|h| h["name"].as_str().unwrap()).collect();
+    assert!(described.contains(&"NodeScriptResultsHandler") && described.contains(&"NodeScriptResultHandler"));
+
     // Commissioning created its sets up front: the built-in script pending,
     // and the default tests.
     let m = machine(&s, &admin, &sid).await;

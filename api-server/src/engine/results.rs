@@ -28,6 +28,7 @@ pub mod result_type {
     pub const COMMISSIONING: i32 = 0;
     pub const INSTALLATION: i32 = 1;
     pub const TESTING: i32 = 2;
+    pub const RELEASE: i32 = 3;
 }
 
 /// MAAS's `SCRIPT_STATUS`.
@@ -82,7 +83,7 @@ pub fn result_type_name(t: i32) -> &'static str {
         result_type::COMMISSIONING => "Commissioning",
         result_type::INSTALLATION => "Installation",
         result_type::TESTING => "Testing",
-        3 => "Release",
+        result_type::RELEASE => "Release",
         _ => "Deployment",
     }
 }
@@ -99,7 +100,7 @@ pub fn parse_result_type(s: &str) -> Result<i32> {
         "test" | "testing" => Ok(result_type::TESTING),
         "commission" | "commissioning" => Ok(result_type::COMMISSIONING),
         "install" | "installation" => Ok(result_type::INSTALLATION),
-        "release" => Ok(3),
+        "release" => Ok(result_type::RELEASE),
         "deployment" => Ok(4),
         _ => Err(Error::BadRequest("Invalid result type name".into())),
     }
@@ -339,6 +340,7 @@ fn phase_of(rtype: i32) -> i32 {
     match rtype {
         result_type::TESTING => Status::Testing.code(),
         result_type::INSTALLATION => Status::Deploying.code(),
+        result_type::RELEASE => Status::Releasing.code(),
         _ => Status::Commissioning.code(),
     }
 }
@@ -349,6 +351,9 @@ pub fn result_type_for(st: Status) -> i32 {
     match st {
         Status::Testing => result_type::TESTING,
         Status::Deploying | Status::Deployed => result_type::INSTALLATION,
+        // Erasing and release scripts are a release run (MAAS's RELEASE
+        // set), not part of the machine's commissioning results.
+        Status::DiskErasing | Status::Releasing => result_type::RELEASE,
         _ => result_type::COMMISSIONING,
     }
 }

@@ -16,11 +16,12 @@ CREATE TABLE script_sets (
 CREATE INDEX script_sets_node_type ON script_sets (node_id, result_type);
 
 -- Existing results get one set per node and result type (testing phase 21,
--- deploying 9, anything else commissioning), so nothing reported is lost.
+-- deploying 9, releasing 12 and erasing 14 release, anything else
+-- commissioning), so nothing reported is lost.
 INSERT INTO script_sets (node_id, result_type, created_at)
-SELECT node_id, CASE phase WHEN 21 THEN 2 WHEN 9 THEN 1 ELSE 0 END, MIN(created_at)
+SELECT node_id, CASE phase WHEN 21 THEN 2 WHEN 9 THEN 1 WHEN 12 THEN 3 WHEN 14 THEN 3 ELSE 0 END, MIN(created_at)
 FROM script_results
-GROUP BY node_id, CASE phase WHEN 21 THEN 2 WHEN 9 THEN 1 ELSE 0 END;
+GROUP BY node_id, CASE phase WHEN 21 THEN 2 WHEN 9 THEN 1 WHEN 12 THEN 3 WHEN 14 THEN 3 ELSE 0 END;
 
 -- SQLite cannot drop the old UNIQUE (node_id, name) in place (a node now
 -- keeps one result per script per set), so the table is rebuilt with the
@@ -53,7 +54,7 @@ INSERT INTO script_results_new (id, node_id, phase, name, status, exit_status, o
 SELECT r.id, r.node_id, r.phase, r.name, r.status, r.exit_status, r.output, r.stdout, r.stderr, r.result,
     r.runtime, r.created_at, r.updated_at,
     (SELECT s.id FROM script_sets s WHERE s.node_id = r.node_id
-        AND s.result_type = CASE r.phase WHEN 21 THEN 2 WHEN 9 THEN 1 ELSE 0 END),
+        AND s.result_type = CASE r.phase WHEN 21 THEN 2 WHEN 9 THEN 1 WHEN 12 THEN 3 WHEN 14 THEN 3 ELSE 0 END),
     r.updated_at
 FROM script_results r;
 DROP TABLE script_results;
