@@ -251,7 +251,7 @@ backend_tests!(results_api, |b| async move {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(s.get(Some(&alice), &format!("nodes/{sid}/results/")).await.status, 403);
     assert_eq!(s.get(Some(&alice), &format!("nodes/{sid}/results/{cid}/")).await.status, 403);
-    assert_eq!(s.get(Some(&alice), &format!("{dl}")).await.status, 403);
+    assert_eq!(s.get(Some(&alice), &dl).await.status, 403);
     assert_eq!(s.get(None, &format!("nodes/{sid}/results/")).await.status, 401);
 
     // Devices have results too (none yet).

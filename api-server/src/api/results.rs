@@ -49,7 +49,7 @@ pub fn handlers() -> Vec<Handler> {
                         "Only sets of this type: commissioning, testing, installation (or their numbers).",
                     )],
                     filters(),
-                    vec![include.clone()],
+                    vec![include],
                 ]
                 .concat(),
             ),
@@ -63,7 +63,7 @@ pub fn handlers() -> Vec<Handler> {
         .describe("id is a set's id, current-commissioning, current-testing or current-installation.")
         .action(
             Action::new(Method::Get, None, "Get specific script result", handler_fn!(read))
-                .params(&[filters(), vec![include.clone()]].concat()),
+                .params(&[filters(), vec![include]].concat()),
         )
         .action(
             Action::new(Method::Put, None, "Update specific script result", handler_fn!(update))

@@ -386,7 +386,7 @@ pub fn record(c: &mut DbConn, n: &Node, rtype: i32, r: &Report) -> Result<()> {
     let set = current_or_new(c, n, rtype)?;
     let now = db::now();
     db::results::touch_set(c, set.id, now)?;
-    let existing = db::results::results_in(c, &[set.id])?.into_iter().filter(|x| x.name == r.name).next_back();
+    let existing = db::results::results_in(c, &[set.id])?.into_iter().rfind(|x| x.name == r.name);
     let finished = !RUNNING_OR_PENDING.contains(&r.status);
     match existing {
         Some(x) => {
