@@ -641,6 +641,13 @@ tables! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
     }
+
+    node_details (node_id) {
+        node_id -> BigInt,
+        lshw -> Nullable<Binary>,
+        lldp -> Nullable<Binary>,
+        updated_at -> Timestamp,
+    }
 }
 
 diesel::joinable!(api_tokens -> users (user_id));
@@ -675,6 +682,7 @@ diesel::joinable!(boot_resource_files -> boot_resource_sets (set_id));
 diesel::joinable!(boot_source_selections -> boot_sources (boot_source_id));
 diesel::joinable!(node_tokens -> nodes (node_id));
 diesel::joinable!(script_results -> nodes (node_id));
+diesel::joinable!(node_details -> nodes (node_id));
 diesel::joinable!(region_controllers -> nodes (node_id));
 diesel::joinable!(reserved_ips -> subnets (subnet_id));
 diesel::joinable!(discoveries -> nodes (observer_id));
@@ -738,4 +746,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     ui_sessions,
     vm_hosts,
     vm_host_machines,
+    node_details,
 );

@@ -8,7 +8,7 @@
 //! behind: no script result, no disk, no status change.
 
 use base64::Engine as _;
-use ironpool_common::inventory::{Inventory, COMMISSIONING_SCRIPT};
+use ironpool_common::inventory::{Inventory, COMMISSIONING_SCRIPT, LLDP_SCRIPT, LSHW_SCRIPT};
 
 use crate::db;
 use crate::db::interfaces::NewInterface;
@@ -556,8 +556,27 @@ fn finish_commissioning(c: &mut DbConn, n: &Node) -> Result<()> {
         let inv = parse_inventory(&doc)?;
         node = apply_inventory(c, &node, &inv)?;
     }
+    record_details(c, &node, &results)?;
     let node = engine::nodes::commission::complete_commissioning(c, &node, ACTOR)?;
     power_off(c, &node)
+}
+
+/// Keeps the lshw and LLDP documents this commissioning sent (their
+/// scripts' stdout, as MAAS reads them) and re-evaluates the node's tags.
+/// A commissioning that sent neither leaves earlier details in place.
+fn record_details(c: &mut DbConn, n: &Node, results: &[db::metadata::ScriptResult]) -> Result<()> {
+    let out = |name: &str| {
+        results
+            .iter()
+            .find(|r| r.name == name && r.status == script_status::PASSED)
+            .map(|r| if r.stdout.is_empty() { r.output.clone() } else { r.stdout.clone() })
+            .filter(|d| !d.is_empty())
+    };
+    let (lshw, lldp) = (out(LSHW_SCRIPT), out(LLDP_SCRIPT));
+    if lshw.is_none() && lldp.is_none() {
+        return Ok(());
+    }
+    engine::details::record(c, n.id, lshw, lldp)
 }
 
 /// Parses the inventory document; a 400 that says what is wrong otherwise.
