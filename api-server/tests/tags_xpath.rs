@@ -149,10 +149,32 @@ backend_tests!(details_and_xpath_tags, |b| async move {
     let big_inv = inventory_with(11, "52:54:00:d0:00:01", 2_000_000_000_000);
     let big_lshw = lshw::fake(11, &big_inv).lshw;
     commission(&s, &admin, &big, &big_inv, Some((&big_lshw, LLDP.as_bytes()))).await;
-    let small_inv = inventory_with(12, "52:54:00:d0:00:02", 500_000_000);
+    let mut small_inv = inventory_with(12, "52:54:00:d0:00:02", 500_000_000);
+    small_inv.resources.storage.disks[0].removable = true;
     let small_details = lshw::fake(12, &small_inv);
     commission(&s, &admin, &small, &small_inv, Some((&small_details.lshw, &small_details.lldp))).await;
     commission(&s, &admin, &bare, &inventory_with(13, "52:54:00:d0:00:03", 500_000_000), None).await;
+
+    // Inventory fields: MAAS's disk tags, hardware_info from the lshw
+    // system, board and firmware (a vendor's placeholder is Unknown).
+    let disks = s.get(Some(&admin), &format!("nodes/{big}/blockdevices/")).await.json();
+    for (got, want) in disks.as_array().unwrap().iter().zip(&big_inv.resources.storage.disks) {
+        let want_tags: Vec<String> =
+            if want.rpm > 0 { vec!["rotary".into(), format!("{}rpm", want.rpm)] } else { vec!["ssd".into()] };
+        assert_eq!(got["tags"], serde_json::json!(want_tags), "{got}");
+    }
+    let disks = s.get(Some(&admin), &format!("nodes/{small}/blockdevices/")).await.json();
+    assert!(disks[0]["tags"].as_array().unwrap().iter().any(|t| t == "removable"), "{}", disks[0]);
+    let info = machine(&s, &admin, &big).await["hardware_info"].clone();
+    assert_eq!(info["system_vendor"], "Supermicro", "{info}");
+    assert_eq!(info["system_product"], "SYS-1029P-WTR");
+    assert_eq!(info["system_serial"], "S000000011");
+    assert_eq!(info["system_version"], "Unknown");
+    assert_eq!(info["mainboard_product"], "X11DDW-L");
+    assert_eq!(info["mainboard_firmware_vendor"], "American Megatrends Inc.");
+    assert_eq!(info["mainboard_firmware_date"], "10/18/2021");
+    assert_eq!(info["cpu_model"], big_inv.resources.cpu.sockets[0].name);
+    assert_eq!(machine(&s, &admin, &bare).await["hardware_info"]["system_vendor"], "Unknown");
 
     // details: the very bytes the machine sent, for any user who sees it.
     let d = details(&s, &alice, &format!("machines/{big}/")).await;

@@ -244,3 +244,37 @@ pub fn populate_tag(c: &mut DbConn, tag: &Tag) -> Result<()> {
     db::tags::attach(c, tag.id, &matching)?;
     Ok(())
 }
+
+/// `hardware_info` entries MAAS fills from the system's DMI data (hooks.py
+/// `_process_system_information`), read here from the lshw document: the
+/// system node, its motherboard (`core`) and the motherboard's firmware.
+/// `None` for what is missing or a vendor's placeholder (`0123456789`,
+/// `None`), which MAAS shows as `Unknown`. `None` overall when the document
+/// has no system node.
+pub fn hardware_info(lshw: &[u8]) -> Option<Vec<(&'static str, Option<String>)>> {
+    let text = std::str::from_utf8(lshw).ok()?;
+    let doc = roxmltree::Document::parse(text).ok()?;
+    let is_node = |n: &roxmltree::Node, class: &str| n.has_tag_name("node") && n.attribute("class") == Some(class);
+    let system = doc.descendants().find(|n| is_node(n, "system"))?;
+    let board = system.children().find(|n| is_node(n, "bus") && n.attribute("id") == Some("core"));
+    let firmware =
+        board.and_then(|b| b.children().find(|n| is_node(n, "memory") && n.attribute("id") == Some("firmware")));
+    let value = |n: Option<roxmltree::Node>, tag: &str| -> Option<String> {
+        let v = n?.children().find(|c| c.has_tag_name(tag))?.text()?.trim().to_string();
+        let placeholder = v.is_empty() || v == "0123456789" || v.eq_ignore_ascii_case("none");
+        (!placeholder).then_some(v)
+    };
+    Some(vec![
+        ("system_vendor", value(Some(system), "vendor")),
+        ("system_product", value(Some(system), "product")),
+        ("system_version", value(Some(system), "version")),
+        ("system_serial", value(Some(system), "serial")),
+        ("mainboard_vendor", value(board, "vendor")),
+        ("mainboard_product", value(board, "product")),
+        ("mainboard_serial", value(board, "serial")),
+        ("mainboard_version", value(board, "version")),
+        ("mainboard_firmware_vendor", value(firmware, "vendor")),
+        ("mainboard_firmware_date", value(firmware, "date")),
+        ("mainboard_firmware_version", value(firmware, "version")),
+    ])
+}

@@ -576,6 +576,14 @@ fn record_details(c: &mut DbConn, n: &Node, results: &[db::metadata::ScriptResul
     if lshw.is_none() && lldp.is_none() {
         return Ok(());
     }
+    if let Some(found) = lshw.as_deref().and_then(engine::details::hardware_info) {
+        let mut info: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&n.hardware_info).unwrap_or_default();
+        for (k, v) in found {
+            info.insert(k.to_string(), v.unwrap_or_else(|| "Unknown".into()).into());
+        }
+        db::nodes::set_hardware_info(c, n.id, &serde_json::Value::Object(info).to_string())?;
+    }
     engine::details::record(c, n.id, lshw, lldp)
 }
 
@@ -665,6 +673,8 @@ pub fn apply_inventory(c: &mut DbConn, n: &Node, inv: &Inventory) -> Result<Node
             rotational: d.is_rotational(),
             id_path: d.id_path(),
             firmware_version: Some(d.firmware_version.clone()).filter(|s| !s.is_empty()),
+            rpm: d.rpm,
+            removable: d.removable,
         })
         .collect();
     engine::storage::devices::record_block_devices(c, n.id, &disks)?;
