@@ -541,7 +541,7 @@ pub fn render(inv: &Inventory, p: &Platform) -> String {
 
 /// `10Gbit/s`, `100Mbit/s`: lshw's way of writing a link speed (Mbit/s in).
 fn human_speed(mbit: u64) -> String {
-    if mbit >= 1000 && mbit % 1000 == 0 {
+    if mbit >= 1000 && mbit.is_multiple_of(1000) {
         format!("{}Gbit/s", mbit / 1000)
     } else {
         format!("{mbit}Mbit/s")
