@@ -685,6 +685,17 @@ mod tests {
     }
 
     #[test]
+    fn this_machine_gives_a_well_formed_document() {
+        let inv = inventory::collect(Path::new("/"));
+        let d = collect(Path::new("/"), &inv);
+        let xml = String::from_utf8(d.lshw).unwrap();
+        let doc = roxmltree::Document::parse(&xml).unwrap();
+        let disks = doc.descendants().filter(|n| n.attribute("class") == Some("disk")).count();
+        assert_eq!(disks, inv.resources.storage.disks.len());
+        assert!(roxmltree::Document::parse(std::str::from_utf8(&d.lldp).unwrap()).is_ok());
+    }
+
+    #[test]
     fn dmi_sizes() {
         let mut raw = vec![0u8; 0x22];
         raw[0x0C..0x0E].copy_from_slice(&8192u16.to_le_bytes());
