@@ -41,6 +41,12 @@ command -v dhclient >/dev/null || missing+=(isc-dhcp-client)
 # Chromium driven over WebDriver.
 [ -x /usr/lib/chromium/chromium ] || missing+=(chromium)
 command -v chromedriver >/dev/null || missing+=(chromium-driver)
+# Tag definitions are XPath evaluated by libxml2 (the `libxml` crate, as
+# MAAS uses it through lxml): its headers and pkg-config file, and libclang
+# for the crate's bindgen step.
+[ -e /usr/include/libxml2/libxml/xpath.h ] || missing+=(libxml2-dev)
+command -v pkg-config >/dev/null || missing+=(pkg-config)
+ls /usr/lib/llvm-*/lib/libclang.so >/dev/null 2>&1 || ls /usr/lib/*/libclang*.so >/dev/null 2>&1 || missing+=(libclang-dev)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"
   as_root apt-get update -qq

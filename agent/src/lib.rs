@@ -7,7 +7,8 @@
 //! - **enlisting** (no credentials): register anonymously through
 //!   `machines/` (`commission=true`), fetch its own preseed, commission;
 //! - **commissioning**: collect the inventory and `signal` OK with it as
-//!   `50-maas-01-commissioning.out`;
+//!   `50-maas-01-commissioning.out`, with the lshw and LLDP details
+//!   ([`lshw`]) as `maas-lshw.out` and `maas-capture-lldpd.out`;
 //! - **deploying**: a real machine ([`Agent::writes_disks`]) writes the image
 //!   named by `curtin/latest/user-data` to its boot disk with the first-boot
 //!   seed ([`deploy`]), calls `netboot_off` and reboots into it; the
@@ -26,10 +27,11 @@
 pub mod client;
 pub mod deploy;
 pub mod inventory;
+pub mod lshw;
 
 use std::time::Duration;
 
-use ironpool_common::inventory::{Inventory, COMMISSIONING_SCRIPT};
+use ironpool_common::inventory::{Inventory, COMMISSIONING_SCRIPT, LLDP_SCRIPT, LSHW_SCRIPT};
 use serde_json::json;
 
 pub use client::{AgentError, Credentials, MetadataClient, Preseed, Result};
@@ -38,6 +40,8 @@ pub use client::{AgentError, Credentials, MetadataClient, Preseed, Result};
 #[derive(Debug, Clone)]
 pub struct Agent {
     pub inventory: Inventory,
+    /// The lshw and LLDP documents sent with the inventory.
+    pub details: lshw::Details,
     /// Reported at enlistment (`manual` for a real machine whose BMC we do
     /// not detect yet; `virtual` for simulated ones).
     pub power_type: String,
@@ -144,14 +148,19 @@ impl Agent {
     }
 
     /// Reports the inventory: one `signal` OK carrying the machine-resources
-    /// style JSON as the commissioning script's stdout.
+    /// style JSON as the commissioning script's stdout, and the lshw and
+    /// LLDP documents as the stdout of MAAS's scripts that make them.
     pub async fn commission(&self, md: &MetadataClient) -> Result<()> {
         let doc = serde_json::to_vec_pretty(&self.inventory)
             .map_err(|e| AgentError::Protocol(format!("cannot encode the inventory: {e}")))?;
         md.signal(
             "OK",
             &[("name", COMMISSIONING_SCRIPT.to_string()), ("exit_status", "0".into()), ("runtime", "0.5".into())],
-            vec![(format!("{COMMISSIONING_SCRIPT}.out"), doc)],
+            vec![
+                (format!("{COMMISSIONING_SCRIPT}.out"), doc),
+                (format!("{LSHW_SCRIPT}.out"), self.details.lshw.clone()),
+                (format!("{LLDP_SCRIPT}.out"), self.details.lldp.clone()),
+            ],
         )
         .await
     }

@@ -15,6 +15,14 @@ use serde::{Deserialize, Serialize};
 /// script that runs machine-resources).
 pub const COMMISSIONING_SCRIPT: &str = "50-maas-01-commissioning";
 
+/// The script whose output is the `lshw -xml` document (MAAS's name; its
+/// stdout is the `lshw` detail that tag definitions are evaluated against).
+pub const LSHW_SCRIPT: &str = "maas-lshw";
+
+/// The script whose output is the LLDP neighbours (`lldpctl -f xml`), the
+/// `lldp` detail.
+pub const LLDP_SCRIPT: &str = "maas-capture-lldpd";
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Inventory {
     #[serde(default = "api_version")]

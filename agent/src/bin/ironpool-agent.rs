@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use ironpool_agent::{client, inventory, Agent};
+use ironpool_agent::{client, inventory, lshw, Agent};
 
 fn main() -> ExitCode {
     let url = std::env::args()
@@ -17,8 +17,10 @@ fn main() -> ExitCode {
         eprintln!("ironpool-agent: no cloud-config-url= on the kernel command line and none given");
         return ExitCode::from(2);
     };
+    let inv = inventory::collect(Path::new("/"));
     let agent = Agent {
-        inventory: inventory::collect(Path::new("/")),
+        details: lshw::collect(Path::new("/"), &inv),
+        inventory: inv,
         // BMC detection is not done yet: the operator sets power afterwards.
         power_type: "manual".into(),
         power_parameters: serde_json::json!({}),

@@ -195,8 +195,14 @@ where
 async fn details(ctx: Ctx) -> Result<Reply> {
     let user = ctx.user()?.clone();
     let sid = ctx.path("system_id").to_string();
-    ctx.db().run(move |c| device(c, &user, &sid).map(|_| ())).await?;
-    Ok(machines::details_reply())
+    let d = ctx
+        .db()
+        .run(move |c| {
+            let n = device(c, &user, &sid)?;
+            crate::db::node_details::of(c, n.id)
+        })
+        .await?;
+    Ok(machines::details_reply(d))
 }
 
 async fn power_parameters(ctx: Ctx) -> Result<Reply> {

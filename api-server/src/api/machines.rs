@@ -1102,7 +1102,7 @@ pub(crate) async fn power_parameters_one(ctx: Ctx) -> Result<Reply> {
 }
 
 /// Minimal BSON: a document mapping probe names to binary XML blobs (empty
-/// documents until commissioning stores real probe output). knife-maas
+/// documents where commissioning stored no probe output). knife-maas
 /// parses each value as XML, so they are never null.
 fn bson_blobs(entries: &[(&str, &[u8])]) -> Vec<u8> {
     let mut body = Vec::new();
@@ -1124,14 +1124,25 @@ fn bson_blobs(entries: &[(&str, &[u8])]) -> Vec<u8> {
 pub(crate) async fn details(ctx: Ctx) -> Result<Reply> {
     let user = ctx.user()?.clone();
     let sid = ctx.path("system_id").to_string();
-    ctx.db().run(move |c| engine::access::get_visible(c, &user, &sid, "Node").map(|_| ())).await?;
-    Ok(details_reply())
+    let d = ctx
+        .db()
+        .run(move |c| {
+            let n = engine::access::get_visible(c, &user, &sid, "Node")?;
+            db::node_details::of(c, n.id)
+        })
+        .await?;
+    Ok(details_reply(d))
 }
 
-/// The `details` answer every node type gives (machines, devices, nodes).
-pub(crate) fn details_reply() -> Reply {
-    let lshw: &[u8] = b"<?xml version=\"1.0\" standalone=\"yes\" ?>\n<list>\n</list>\n";
-    let lldp: &[u8] = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<lldp label=\"LLDP neighbors\"/>\n";
+/// The `details` answer every node type gives (machines, devices, nodes):
+/// MAAS's BSON `{"lldp": binary, "lshw": binary}` with what the last
+/// commissioning reported, an empty document for what it did not.
+pub(crate) fn details_reply(d: Option<db::node_details::NodeDetails>) -> Reply {
+    let empty_lshw: &[u8] = b"<?xml version=\"1.0\" standalone=\"yes\" ?>\n<list>\n</list>\n";
+    let empty_lldp: &[u8] = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<lldp label=\"LLDP neighbors\"/>\n";
+    let d = d.unwrap_or_default();
+    let lshw = d.lshw.as_deref().unwrap_or(empty_lshw);
+    let lldp = d.lldp.as_deref().unwrap_or(empty_lldp);
     Reply::Bytes("application/bson", bson_blobs(&[("lshw", lshw), ("lldp", lldp)]))
 }
 

@@ -21,7 +21,7 @@ pub fn handlers() -> Vec<Handler> {
         optional(
             "definition",
             "String",
-            "XPath over hardware details (not supported yet; leave empty for a manual tag).",
+            "XPath 1.0 over the hardware details (lshw XML; LLDP under the lldp: prefix); empty for a manual tag.",
         ),
         optional("kernel_opts", "String", "Kernel options for nodes with this tag."),
     ];
@@ -160,6 +160,7 @@ async fn update_nodes(ctx: Ctx) -> Result<Reply> {
     let add: Vec<String> = ctx.params.get_all("add").iter().map(|s| s.to_string()).collect();
     let remove: Vec<String> = ctx.params.get_all("remove").iter().map(|s| s.to_string()).collect();
     let definition = ctx.params.get("definition").map(str::to_string);
+    let definition_shown = definition.clone();
     let v = ctx
         .db()
         .write(move |c| {
@@ -172,6 +173,7 @@ async fn update_nodes(ctx: Ctx) -> Result<Reply> {
                     )));
                 }
             }
+            engine::tags::check_manual_update(&t, definition_shown.as_deref())?;
             let resolve = |c: &mut db::DbConn, ids: &[String]| -> Result<Vec<i64>> {
                 Ok(engine::access::resolve_bulk(c, ids, false)?.iter().map(|n| n.id).collect())
             };
@@ -188,7 +190,14 @@ async fn update_nodes(ctx: Ctx) -> Result<Reply> {
 async fn rebuild(ctx: Ctx) -> Result<Reply> {
     ctx.admin()?;
     let key = ctx.path("name").to_string();
-    let t = ctx.db().run(move |c| db::tags::by_name(c, &key)?.ok_or(Error::NotFound("Tag"))).await?;
+    let t = ctx
+        .db()
+        .write(move |c| {
+            let t = db::tags::by_name(c, &key)?.ok_or(Error::NotFound("Tag"))?;
+            engine::tags::rebuild(c, &t)?;
+            Ok(t)
+        })
+        .await?;
     Ok(Reply::json(crate::api::views::tag::Rebuilding { rebuilding: &t.name }))
 }
 

@@ -21,6 +21,7 @@ pub mod jobs;
 pub mod license_keys;
 pub mod metadata;
 pub mod network;
+pub mod node_details;
 pub mod nodes;
 pub mod oauth_nonces;
 pub mod places;

@@ -660,6 +660,13 @@ tables! {
         options -> Text,
         created_at -> Timestamp,
     }
+
+    node_details (node_id) {
+        node_id -> BigInt,
+        lshw -> Nullable<Binary>,
+        lldp -> Nullable<Binary>,
+        updated_at -> Timestamp,
+    }
 }
 
 diesel::joinable!(api_tokens -> users (user_id));
@@ -696,6 +703,7 @@ diesel::joinable!(node_tokens -> nodes (node_id));
 diesel::joinable!(script_results -> nodes (node_id));
 diesel::joinable!(script_results -> script_sets (script_set_id));
 diesel::joinable!(script_sets -> nodes (node_id));
+diesel::joinable!(node_details -> nodes (node_id));
 diesel::joinable!(region_controllers -> nodes (node_id));
 diesel::joinable!(reserved_ips -> subnets (subnet_id));
 diesel::joinable!(discoveries -> nodes (observer_id));
@@ -760,4 +768,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     vm_hosts,
     vm_host_machines,
     script_sets,
+    node_details,
 );

@@ -8,7 +8,7 @@
 //! behind: no script result, no disk, no status change.
 
 use base64::Engine as _;
-use ironpool_common::inventory::{Inventory, COMMISSIONING_SCRIPT};
+use ironpool_common::inventory::{Inventory, COMMISSIONING_SCRIPT, LLDP_SCRIPT, LSHW_SCRIPT};
 
 use crate::db;
 use crate::db::interfaces::NewInterface;
@@ -643,6 +643,7 @@ fn finish_commissioning(c: &mut DbConn, n: &Node) -> Result<()> {
         };
         node = apply_inventory_keeping(c, &node, &inv, keep)?;
     }
+    record_details(c, &node, &results)?;
     let node = engine::nodes::commission::complete_commissioning(c, &node, ACTOR)?;
     // Tests chosen with the commissioning run that the environment did not
     // go on to run (it never signalled TESTING) did not run.
@@ -661,6 +662,32 @@ fn script_failure(r: &crate::db::metadata::ScriptResult) -> String {
 /// Whether the current run of `rtype` asked for `enable_ssh`.
 fn keeps_ssh(c: &mut DbConn, n: &Node, rtype: i32) -> Result<bool> {
     Ok(engine::results::run_options(c, n, rtype)?.get("enable_ssh").and_then(|v| v.as_bool()).unwrap_or(false))
+}
+
+/// Keeps the lshw and LLDP documents this commissioning sent (their
+/// scripts' stdout, as MAAS reads them) and re-evaluates the node's tags.
+/// A commissioning that sent neither leaves earlier details in place.
+fn record_details(c: &mut DbConn, n: &Node, results: &[db::metadata::ScriptResult]) -> Result<()> {
+    let out = |name: &str| {
+        results
+            .iter()
+            .find(|r| r.name == name && r.status == script_status::PASSED)
+            .map(|r| if r.stdout.is_empty() { r.output.clone() } else { r.stdout.clone() })
+            .filter(|d| !d.is_empty())
+    };
+    let (lshw, lldp) = (out(LSHW_SCRIPT), out(LLDP_SCRIPT));
+    if lshw.is_none() && lldp.is_none() {
+        return Ok(());
+    }
+    if let Some(found) = lshw.as_deref().and_then(engine::details::hardware_info) {
+        let mut info: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&n.hardware_info).unwrap_or_default();
+        for (k, v) in found {
+            info.insert(k.to_string(), v.unwrap_or_else(|| "Unknown".into()).into());
+        }
+        db::nodes::set_hardware_info(c, n.id, &serde_json::Value::Object(info).to_string())?;
+    }
+    engine::details::record(c, n.id, lshw, lldp)
 }
 
 /// Parses the inventory document; a 400 that says what is wrong otherwise.
@@ -763,6 +790,8 @@ pub fn apply_inventory_keeping(c: &mut DbConn, n: &Node, inv: &Inventory, keep: 
             rotational: d.is_rotational(),
             id_path: d.id_path(),
             firmware_version: Some(d.firmware_version.clone()).filter(|s| !s.is_empty()),
+            rpm: d.rpm,
+            removable: d.removable,
         })
         .collect();
     if !keep.storage {

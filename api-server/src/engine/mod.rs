@@ -15,6 +15,7 @@ pub mod boot_resources;
 pub mod changes;
 pub mod config;
 pub mod defaults;
+pub mod details;
 pub mod dhcp_snippets;
 pub mod discoveries;
 pub mod dns;

@@ -1,22 +1,22 @@
-//! Tags: names, the XPath definitions MAAS evaluates against hardware details (refused until commissioning stores them), kernel options.
+//! Tags: names, kernel options, and definitions: XPath over the hardware
+//! details commissioning stores, evaluated as MAAS evaluates them
+//! ([`crate::engine::details`]). A tag with a definition is kept in step by
+//! the region: on create, when its definition changes, on `rebuild` and
+//! after each commissioning.
 
 use crate::db;
 use crate::db::tags::Tag;
 use crate::db::DbConn;
+use crate::engine::details;
 use crate::engine::places::validate_name;
 use crate::error::{Error, Result};
 
 pub fn create_tag(c: &mut DbConn, name: &str, comment: &str, definition: &str, kernel_opts: &str) -> Result<Tag> {
     validate_name("name", name, ".:+")?;
-    if !definition.trim().is_empty() {
-        // Definitions are XPath over commissioning data, evaluated once the
-        // inventory exists; until then refuse rather than silently ignore.
-        return Err(Error::field(
-            "definition",
-            "Tag definitions (XPath over hardware details) are not supported yet: create a manual tag and use update_nodes.",
-        ));
-    }
-    db::tags::insert(c, name, definition, comment, kernel_opts)
+    details::validate_definition(definition)?;
+    let t = db::tags::insert(c, name, definition, comment, kernel_opts)?;
+    details::populate_tag(c, &t)?;
+    Ok(t)
 }
 
 pub fn update_tag(
@@ -29,8 +29,8 @@ pub fn update_tag(
 ) -> Result<Tag> {
     let new_name = name.unwrap_or(&t.name);
     validate_name("name", new_name, ".:+")?;
-    if definition.is_some_and(|d| !d.trim().is_empty()) {
-        return Err(Error::field("definition", "Tag definitions (XPath over hardware details) are not supported yet."));
+    if let Some(d) = definition {
+        details::validate_definition(d)?;
     }
     db::tags::update(
         c,
@@ -40,5 +40,26 @@ pub fn update_tag(
         comment.unwrap_or(&t.comment),
         kernel_opts.unwrap_or(&t.kernel_opts),
     )?;
-    db::tags::by_name(c, new_name)?.ok_or(Error::NotFound("Tag"))
+    let updated = db::tags::by_name(c, new_name)?.ok_or(Error::NotFound("Tag"))?;
+    // MAAS repopulates only when the definition changed (and is not empty).
+    if updated.definition != t.definition {
+        details::populate_tag(c, &updated)?;
+    }
+    Ok(updated)
+}
+
+/// `rebuild`: re-evaluates a defined tag against every node now.
+pub fn rebuild(c: &mut DbConn, t: &Tag) -> Result<()> {
+    details::populate_tag(c, t)
+}
+
+/// `update_nodes` on a tag with a definition: the region owns that
+/// mapping, so a manual change is refused (MAAS's words for the same
+/// refusal in its UI), unless the caller shows the current definition, the
+/// way MAAS's workers pushed their evaluation.
+pub fn check_manual_update(t: &Tag, shown_definition: Option<&str>) -> Result<()> {
+    if !t.definition.trim().is_empty() && shown_definition.is_none() {
+        return Err(Error::Conflict(format!("Cannot add tag {} to node because it has a definition", t.name)));
+    }
+    Ok(())
 }

@@ -41,8 +41,10 @@ pub fn start_machine(state: &Arc<AppState>, region: &str, seed: u64, step_delay:
         state.power.virtual_bmcs.add(address.clone(), VirtualBmc::default());
     }
     let mut rx = state.power.virtual_bmcs.watch(&address);
+    let inv = inventory::fake(seed);
     let agent = Agent {
-        inventory: inventory::fake(seed),
+        details: ironpool_agent::lshw::fake(seed, &inv),
+        inventory: inv,
         power_type: "virtual".into(),
         power_parameters: serde_json::json!({ "power_address": address }),
         step_delay,

@@ -420,6 +420,7 @@ pub fn disk(name: &str, gb: i64, rotational: bool) -> ironpool_region::engine::s
         rotational,
         id_path: Some(format!("/dev/disk/by-id/wwn-0x5000c500{name}")),
         firmware_version: Some("2.5+".into()),
+        ..Default::default()
     }
 }
 

@@ -35,10 +35,35 @@ pub struct DiskInventory {
     pub rotational: bool,
     pub id_path: Option<String>,
     pub firmware_version: Option<String>,
+    /// Spindle speed when known (0: unknown, or not spinning).
+    pub rpm: u64,
+    /// USB sticks, SD cards (/sys's `removable`).
+    pub removable: bool,
+}
+
+impl DiskInventory {
+    /// MAAS's tags for a commissioned disk (hooks.py
+    /// `_get_tags_from_block_info`): `rotary` and `<rpm>rpm` for spinning
+    /// media, `ssd` otherwise, and `removable`.
+    pub fn tags(&self) -> Vec<String> {
+        let mut tags = Vec::new();
+        if self.rotational || self.rpm > 0 {
+            tags.push("rotary".to_string());
+            if self.rpm > 0 {
+                tags.push(format!("{}rpm", self.rpm));
+            }
+        } else {
+            tags.push("ssd".to_string());
+        }
+        if self.removable {
+            tags.push("removable".to_string());
+        }
+        tags
+    }
 }
 
 /// Replaces a node's disks with what commissioning found: every storage row
-/// goes, the disks are recorded tagged `rotary` or `ssd` as MAAS does.
+/// goes, the disks are recorded with MAAS's tags ([`DiskInventory::tags`]).
 pub fn record_block_devices(c: &mut DbConn, node_id: i64, disks: &[DiskInventory]) -> Result<Vec<BlockDevice>> {
     db::storage::delete_all(c, node_id)?;
     let mut out = Vec::new();
@@ -61,7 +86,7 @@ pub fn record_block_devices(c: &mut DbConn, node_id: i64, disks: &[DiskInventory
                 firmware_version: d.firmware_version.clone(),
                 size: d.size,
                 block_size: d.block_size,
-                tags: engine::string_list_json(&[if d.rotational { "rotary" } else { "ssd" }.to_string()]),
+                tags: engine::string_list_json(&d.tags()),
                 uuid: None,
                 storage_pool: None,
                 numa_node: 0,
