@@ -23,6 +23,7 @@ pub mod metadata;
 pub mod network;
 pub mod nodes;
 pub mod oauth_nonces;
+pub mod package_repositories;
 pub mod places;
 pub mod racks;
 pub mod regions;

@@ -27,6 +27,7 @@ pub mod interfaces;
 pub mod ipam;
 pub mod jobs;
 pub mod license_keys;
+pub mod package_repositories;
 pub mod lifecycle;
 pub mod login_guard;
 pub mod metadata;
