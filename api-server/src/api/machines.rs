@@ -1213,7 +1213,7 @@ pub(crate) async fn get_curtin_config(ctx: Ctx) -> Result<Reply> {
             if !matches!(n.status, Status::Deploying | Status::Deployed | Status::FailedDeployment) {
                 return Err(Error::BadRequest(format!("Machine {} is not in a deployment state.", n.hostname)));
             }
-            engine::metadata::install_document(c, &dir, &base, &n)
+            engine::metadata::install_view(c, &dir, &base, &n)
         })
         .await?;
     let yaml = serde_norway::to_string(&cfg).map_err(Error::internal)?;

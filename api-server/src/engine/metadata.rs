@@ -336,15 +336,47 @@ pub fn install_document(
         }),
         ephemeral_deploy: n.ephemeral_deploy,
     };
-    // The release as the image names it: `ubuntu/noble` → ("ubuntu", "noble").
-    let (osystem, series) = img.name.split_once('/').unwrap_or(("custom", img.name.as_str()));
-    let apt = engine::package_repositories::apt_config(c, &arch, osystem, series)?;
+    let apt = node_apt(c, n, &names, &arch)?;
     Ok(CurtinConfig {
         sources: [("00".to_string(), CurtinSource { kind: deploy::curtin_type(&file.filetype).into(), uri: url })]
             .into(),
         apt: Some(apt),
         ironpool: plan,
     })
+}
+
+/// The apt configuration for the release the node deploys (`names[0]` is
+/// its `os/series`, e.g. `ubuntu/noble`, `custom/tiny`).
+fn node_apt(c: &mut DbConn, n: &Node, names: &[String], arch: &str) -> Result<ironpool_common::deploy::AptConfig> {
+    let release = names.first().cloned().unwrap_or_else(|| format!("custom/{}", n.distro_series));
+    let (osystem, series) = release.split_once('/').unwrap_or(("custom", release.as_str()));
+    engine::package_repositories::apt_config(c, arch, osystem, series)
+}
+
+/// What `machines/{id}/?op=get_curtin_config` shows: the install document;
+/// for a machine whose image is no longer (or never was) here, the same
+/// document without `sources`, saying which image is missing (MAAS renders
+/// its config whatever the image store holds).
+pub fn install_view(c: &mut DbConn, data_dir: &std::path::Path, base: &str, n: &Node) -> Result<serde_json::Value> {
+    match install_document(c, data_dir, base, n) {
+        Ok(cfg) => serde_json::to_value(cfg).map_err(Error::internal),
+        Err(Error::NotFoundText(why)) => {
+            let names = image_names(c, n)?;
+            let arch = n.architecture.as_deref().unwrap_or("amd64/generic").split('/').next().unwrap_or("amd64");
+            let apt = node_apt(c, n, &names, arch)?;
+            Ok(serde_json::json!({
+                "sources": {},
+                "apt": apt,
+                "ironpool": {
+                    "system_id": n.system_id,
+                    "hostname": fqdn(c, n)?,
+                    "ephemeral_deploy": n.ephemeral_deploy,
+                    "missing_image": why,
+                },
+            }))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// `op=netboot_on` / `op=netboot_off`.

@@ -13,7 +13,7 @@ pub mod commission;
 pub mod create;
 pub mod deploy;
 pub mod owner_data;
-pub mod restore;
 pub mod power;
 pub mod release;
+pub mod restore;
 pub mod state;

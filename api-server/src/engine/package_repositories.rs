@@ -109,7 +109,10 @@ fn clean_url(v: &str) -> std::result::Result<String, String> {
     }
     let full = if v.contains("://") { v.to_string() } else { format!("http://{v}") };
     match url::Url::parse(&full) {
-        Ok(u) if matches!(u.scheme(), "http" | "https" | "ftp" | "ftps") && u.host_str().is_some_and(|h| !h.is_empty()) => {
+        Ok(u)
+            if matches!(u.scheme(), "http" | "https" | "ftp" | "ftps")
+                && u.host_str().is_some_and(|h| !h.is_empty()) =>
+        {
             Ok(full)
         }
         _ => Err(INVALID.into()),
@@ -126,7 +129,10 @@ fn apply(base: &PackageRepository, input: &RepositoryInput, creating: bool) -> R
         (Some(n), _) if !n.trim().is_empty() => {
             let n = n.trim();
             if n.chars().count() > NAME_MAX {
-                err("name", format!("Ensure this value has at most {NAME_MAX} characters (it has {}).", n.chars().count()));
+                err(
+                    "name",
+                    format!("Ensure this value has at most {NAME_MAX} characters (it has {}).", n.chars().count()),
+                );
             }
             r.name = n.to_string();
         }
@@ -249,7 +255,10 @@ fn one_line_sources(a: &PackageRepository) -> String {
     let src = if a.disable_sources { "# " } else { "" };
     let mut out = format!("deb {url} $RELEASE {comps}\n{src}deb-src {url} $RELEASE {comps}\n", url = a.url);
     for p in enabled_pockets(a) {
-        out.push_str(&format!("deb {url} $RELEASE-{p} {comps}\n{src}deb-src {url} $RELEASE-{p} {comps}\n", url = a.url));
+        out.push_str(&format!(
+            "deb {url} $RELEASE-{p} {comps}\n{src}deb-src {url} $RELEASE-{p} {comps}\n",
+            url = a.url
+        ));
     }
     out
 }
@@ -329,5 +338,32 @@ mod tests {
         assert_eq!(python_list(&POCKETS_TO_DISABLE), "['updates', 'security', 'backports']");
         let r = PackageRepository { id: 7, name: "My [PPA]!".into(), ..Default::default() };
         assert_eq!(clean_repo_name(&r), "my_ppa_7");
+    }
+
+    #[test]
+    fn archive_lines() {
+        let mut a = PackageRepository {
+            url: "http://m/ubuntu".into(),
+            disable_sources: true,
+            disabled_pockets: vec!["security".into(), "backports".into()],
+            disabled_components: vec!["universe".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            deb822_sources(&a),
+            "Types: deb\nURIs: http://m/ubuntu\nSuites: $RELEASE $RELEASE-updates\n\
+             Components: main restricted multiverse\nSigned-By: /usr/share/keyrings/ubuntu-archive-keyring.gpg\n"
+        );
+        a.disable_sources = false;
+        a.key = "K".into();
+        assert!(deb822_sources(&a).starts_with("Types: deb deb-src\n"));
+        assert!(!deb822_sources(&a).contains("Signed-By"), "a keyed archive is signed by its own key");
+        assert_eq!(
+            one_line_sources(&a),
+            "deb http://m/ubuntu $RELEASE main restricted multiverse\n\
+             deb-src http://m/ubuntu $RELEASE main restricted multiverse\n\
+             deb http://m/ubuntu $RELEASE-updates main restricted multiverse\n\
+             deb-src http://m/ubuntu $RELEASE-updates main restricted multiverse\n"
+        );
     }
 }

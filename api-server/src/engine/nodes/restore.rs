@@ -86,10 +86,11 @@ fn commissioning_inventory(c: &mut DbConn, n: &Node) -> Result<Option<Inventory>
 fn restore_interfaces(c: &mut DbConn, n: &Node) -> Result<()> {
     let inv = commissioning_inventory(c, n)?.ok_or_else(|| {
         // MAAS's NetworkingResetProblem: nothing to restore from.
-        Error::Conflict("Missing network information from commissioning script, please commission the machine again".into())
+        Error::Conflict(
+            "Missing network information from commissioning script, please commission the machine again".into(),
+        )
     })?;
-    let macs: Vec<String> =
-        inv.ports().filter_map(|(_, p)| engine::names::normalise_mac(&p.address)).collect();
+    let macs: Vec<String> = inv.ports().filter_map(|(_, p)| engine::names::normalise_mac(&p.address)).collect();
     let ifaces = db::network::interfaces_of(c, n.id)?;
     let ids: Vec<i64> = ifaces.iter().map(|i| i.id).collect();
     // Links first (their addresses leave DNS), then the interfaces
