@@ -46,6 +46,8 @@ pub struct Preseed {
     pub region_url: Option<String>,
     /// Disk erasing: `quick`, `secure` or `full`.
     pub erase: Option<String>,
+    /// Deploying ephemerally (MAAS 3.5's `ephemeral_deploy`): no disk is written.
+    pub ephemeral_deploy: bool,
 }
 
 /// Reads the keys the agent needs out of a cloud-config. Not a YAML parser:
@@ -83,6 +85,7 @@ pub fn parse_preseed(text: &str) -> Result<Preseed> {
             ("ironpool", _, "system_id") => p.system_id = Some(v),
             ("ironpool", _, "region_url") => p.region_url = Some(v),
             ("ironpool", _, "erase") => p.erase = Some(v),
+            ("ironpool", _, "ephemeral_deploy") => p.ephemeral_deploy = v == "true",
             _ => {}
         }
     }

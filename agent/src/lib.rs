@@ -14,7 +14,10 @@
 //!   seed ([`deploy`]), calls `netboot_off` and reboots into it; the
 //!   installed OS reports `modules-final`, which marks it Deployed. A
 //!   simulated machine skips the disk and plays the installed OS's first
-//!   boot itself (reads meta-data and user-data, reports `modules-final`);
+//!   boot itself (reads meta-data and user-data, reports `modules-final`).
+//!   An ephemeral deployment (`ephemeral_deploy` in the preseed) does that
+//!   first boot in the network-booted environment on every machine, real or
+//!   not: no disk is written and network boot stays on;
 //! - **disk_erasing**: erase the disks as the preseed says (quick, secure,
 //!   full), `signal` OK, then `modules-final`; **releasing** likewise
 //!   without the erase;
@@ -166,6 +169,12 @@ impl Agent {
     }
 
     async fn deploy(&self, md: &MetadataClient, p: &Preseed) -> Result<Outcome> {
+        if p.ephemeral_deploy {
+            // MAAS 3.5's ephemeral deployment: this network-booted
+            // environment is the deployed system. No disk is touched and
+            // network boot stays on (every boot comes back here).
+            return self.first_boot(md, p).await;
+        }
         if self.writes_disks {
             let report = match deploy::install(md, &self.inventory, p.webhook.clone()).await {
                 Ok(r) => r,
@@ -191,8 +200,13 @@ impl Agent {
             return Ok(Outcome::Installed { report: summary });
         }
         md.netboot(false).await?;
+        self.first_boot(md, p).await
+    }
+
+    /// The deployed system's first boot: what its cloud-init reads, then
+    /// `modules-final` (which marks the machine Deployed).
+    async fn first_boot(&self, md: &MetadataClient, p: &Preseed) -> Result<Outcome> {
         self.pause().await;
-        // First boot of the installed OS: what its cloud-init reads.
         let hostname = md.meta_data("local-hostname").await?;
         let public_keys = md.meta_data("public-keys").await?;
         let user_data = md.user_data().await?;

@@ -313,6 +313,8 @@ async fn fixtures(s: &TestServer, admin: &ApiKey, alice: &ApiKey) -> (Fixtures, 
     let snippet =
         made(s, admin, "dhcp-snippets/", &[("name", "authz"), ("value", "option ntp-servers 10.0.0.1;")]).await;
     f.set("dhcp-snippets", "id", id(&snippet));
+    let repo = made(s, admin, "package-repositories/", &[("name", "authz"), ("url", "http://authz.example/")]).await;
+    f.set("package-repositories", "id", id(&repo));
     // VM hosts on libvirt's built-in test driver (in the virsh process, no
     // daemon): refresh and compose answer without a real host. One per URL
     // family (each deletes its own).

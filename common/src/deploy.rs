@@ -13,7 +13,34 @@ use serde::{Deserialize, Serialize};
 pub struct CurtinConfig {
     /// curtin's shape: `{"00": {"type": "dd-gz", "uri": "…"}}`.
     pub sources: std::collections::BTreeMap<String, CurtinSource>,
+    /// curtin's (and cloud-init's) `apt` section: the Ubuntu archive and the
+    /// enabled package repositories (`package-repositories/`). Older
+    /// regions sent none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apt: Option<AptConfig>,
     pub ironpool: DeployPlan,
+}
+
+/// MAAS's `apt` configuration (compose_preseed's `get_archive_config`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AptConfig {
+    pub preserve_sources_list: bool,
+    /// The archive's lines: deb822 for Ubuntu 24.04 and later, one-line
+    /// `deb` entries before (`$RELEASE` is cloud-init's placeholder).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sources_list: String,
+    /// Extra sources by file name: `{source, key}` (the archive's own key
+    /// is `archive_key`, with no source).
+    #[serde(default)]
+    pub sources: std::collections::BTreeMap<String, AptSource>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AptSource {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,6 +61,10 @@ pub struct DeployPlan {
     /// kernel name, then size); `None` means the first disk.
     #[serde(default)]
     pub boot_disk: Option<DiskHint>,
+    /// `deploy ephemeral_deploy=true`: nothing is written to a disk; the
+    /// deployment runs in the network-booted environment (MAAS 3.5).
+    #[serde(default)]
+    pub ephemeral_deploy: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -464,6 +464,21 @@ def _license():
     tryit("license-key", "delete", "windows", "win2012", expect="any")
 
 
+@block
+def _package_repositories():
+    fam("package-repositories")
+    maas("package-repositories", "read", check=lambda v: [r["name"] for r in v][:2] == ["main_archive", "ports_archive"])
+    r = maas("package-repositories", "create", f"name=extras-{uniq}", "url=http://repo.example.com/ubuntu",
+             "components=main,universe", "distributions=noble", check=lambda v: v["arches"] == ["amd64", "i386"])
+    maas("package-repository", "read", r["id"], check=is_dict)
+    maas("package-repository", "update", r["id"], "enabled=false", check=lambda v: v["enabled"] is False)
+    maas("package-repository", "update", 1, "disabled_pockets=backports",
+         check=lambda v: v["disabled_pockets"] == ["backports"])
+    maas("package-repository", "update", 1, "disabled_pockets=", check=lambda v: v["disabled_pockets"] == [])
+    maas("package-repository", "delete", 1, expect="any", allow_fail=True)
+    maas("package-repository", "delete", r["id"], expect="any")
+
+
 # --- misc ---------------------------------------------------------------------
 @block
 def _notifications():
@@ -673,7 +688,7 @@ def _ready_machine():
     # MAAS locks only deployed (or deploying) machines.
     maas("machine", "lock", sid, "comment=cli", check=lambda v: v["locked"] is True)
     maas("machine", "unlock", sid, check=lambda v: v["locked"] is False)
-    tryit("machine", "get-curtin-config", sid, expect="any")
+    maas("machine", "get-curtin-config", sid, expect="text")
     maas("machine", "release", sid, "comment=done", check=is_dict)
     wait_status(sid, {"Ready"})
     maas("machine", "power-off", sid, check=is_dict)

@@ -375,6 +375,27 @@ fn machine_handler() -> Handler {
             .describe("On a Ready or Allocated machine.")
             .params(&[required("mount_point", "String", "Path of the special filesystem to unmount.")]),
         )
+        .action(
+            Action::new(Method::Get, Some("get_curtin_config"), "Get curtin configuration", handler_fn!(get_curtin_config))
+                .returns(Returns::Bytes("text/plain"))
+                .describe("The installation document (YAML) of a Deploying, Deployed or Failed deployment machine: image, boot disk and apt configuration."),
+        )
+        .action(
+            Action::new(Method::Post, Some("restore_networking_configuration"), "Restore networking options", handler_fn!(restore_networking))
+                .describe("Administrators only; Ready or Failed testing machines. Interfaces as commissioning reported them, the boot interface linked AUTO."),
+        )
+        .action(
+            Action::new(Method::Post, Some("restore_storage_configuration"), "Restore storage configuration", handler_fn!(restore_storage))
+                .describe("Administrators only; Ready or Failed testing machines. The default storage layout again."),
+        )
+        .action(
+            Action::new(Method::Post, Some("restore_default_configuration"), "Restore default configuration", handler_fn!(restore_default))
+                .describe("Administrators only; Ready or Failed testing machines. Both restores."),
+        )
+        .action(
+            Action::new(Method::Post, Some("clear_default_gateways"), "Clear set default gateways", handler_fn!(clear_default_gateways))
+                .describe("Administrators only. The deployment then chooses the gateways itself."),
+        )
 }
 
 // ---- helpers -------------------------------------------------------------
@@ -1231,6 +1252,49 @@ pub(crate) async fn unmount_special(ctx: Ctx) -> Result<Reply> {
         Ok(n)
     })
     .await
+}
+
+/// `get_curtin_config`: MAAS's status rule (400 outside the deployment
+/// states, naming the hostname) and its answer, YAML as `text/plain`.
+pub(crate) async fn get_curtin_config(ctx: Ctx) -> Result<Reply> {
+    let user = ctx.user()?.clone();
+    let sid = ctx.path("system_id").to_string();
+    let (base, dir) = (ctx.origin.clone(), ctx.state.config.data_dir.clone());
+    let cfg = ctx
+        .db()
+        .run(move |c| {
+            let n = engine::access::get_visible(c, &user, &sid, "Machine")?;
+            if n.node_type != NodeType::Machine {
+                return Err(Error::NotFound("Machine"));
+            }
+            if !matches!(n.status, Status::Deploying | Status::Deployed | Status::FailedDeployment) {
+                return Err(Error::BadRequest(format!("Machine {} is not in a deployment state.", n.hostname)));
+            }
+            engine::metadata::install_view(c, &dir, &base, &n)
+        })
+        .await?;
+    let yaml = serde_norway::to_string(&cfg).map_err(Error::internal)?;
+    Ok(Reply::Bytes("text/plain", yaml.into_bytes()))
+}
+
+async fn restore(ctx: Ctx, what: engine::nodes::restore::Restore) -> Result<Reply> {
+    with_machine(ctx, move |c, user, n| engine::nodes::restore::restore(c, user, &n, what)).await
+}
+
+pub(crate) async fn restore_networking(ctx: Ctx) -> Result<Reply> {
+    restore(ctx, engine::nodes::restore::Restore::Networking).await
+}
+
+pub(crate) async fn restore_storage(ctx: Ctx) -> Result<Reply> {
+    restore(ctx, engine::nodes::restore::Restore::Storage).await
+}
+
+pub(crate) async fn restore_default(ctx: Ctx) -> Result<Reply> {
+    restore(ctx, engine::nodes::restore::Restore::Both).await
+}
+
+pub(crate) async fn clear_default_gateways(ctx: Ctx) -> Result<Reply> {
+    with_machine(ctx, |c, user, n| engine::nodes::restore::clear_default_gateways(c, user, &n)).await
 }
 
 /// The key=value pairs of `set_owner_data` / `set_workload_annotations`:

@@ -18,6 +18,7 @@ pub mod metadata;
 pub mod metrics;
 pub mod network;
 pub mod notifications;
+pub mod package_repositories;
 pub mod places;
 pub mod racks;
 pub mod raid;
@@ -59,6 +60,7 @@ pub fn handlers() -> Vec<Handler> {
     all.extend(racks::handlers());
     all.extend(boot_resources::handlers());
     all.extend(license_keys::handlers());
+    all.extend(package_repositories::handlers());
     all.extend(reserved_ips::handlers());
     all.extend(discoveries::handlers());
     all.extend(dhcp_snippets::handlers());

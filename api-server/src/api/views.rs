@@ -22,6 +22,7 @@ pub mod license_key;
 pub mod machine;
 pub mod network;
 pub mod notification;
+pub mod package_repository;
 pub mod place;
 pub mod power;
 pub mod rack;

@@ -24,6 +24,7 @@ pub mod network;
 pub mod node_details;
 pub mod nodes;
 pub mod oauth_nonces;
+pub mod package_repositories;
 pub mod places;
 pub mod racks;
 pub mod regions;

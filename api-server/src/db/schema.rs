@@ -626,6 +626,23 @@ tables! {
         composed -> Bool,
     }
 
+    package_repositories (id) {
+        id -> BigInt,
+        name -> Text,
+        url -> Text,
+        distributions -> Text,
+        disabled_pockets -> Text,
+        disabled_components -> Text,
+        disable_sources -> Bool,
+        components -> Text,
+        arches -> Text,
+        key -> Text,
+        is_default -> Bool,
+        enabled -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+
     script_results (id) {
         id -> BigInt,
         node_id -> BigInt,
@@ -769,4 +786,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     vm_host_machines,
     script_sets,
     node_details,
+    package_repositories,
 );

@@ -62,6 +62,9 @@ pub fn preseed(base: &str, node: Option<(&Node, &NodeToken)>) -> String {
              ironpool:\n  phase: \"{phase}\"\n  system_id: \"{sid}\"\n  region_url: \"{base}/MAAS/\"\n{erase}",
             erase = if n.status == Status::DiskErasing {
                 format!("  erase: \"{}\"\n", if n.erase_mode.is_empty() { "full" } else { &n.erase_mode })
+            } else if n.status == Status::Deploying && n.ephemeral_deploy {
+                // MAAS 3.5: the deployment runs in this environment; no disk is written.
+                "  ephemeral_deploy: \"true\"\n".to_string()
             } else {
                 String::new()
             },
@@ -306,8 +309,9 @@ fn image_names(c: &mut DbConn, n: &Node) -> Result<Vec<String>> {
 /// (served by the rack the machine talks through, at `base`), its boot disk
 /// and hostname. A 404 names what is missing when no uploaded or imported
 /// image fits, so the installer can fail the deployment with that message.
+/// An ephemeral deployment writes no disk, so it has nothing to install
+/// (its agent never asks; an installer that did is refused).
 pub fn curtin_config(c: &mut DbConn, data_dir: &std::path::Path, base: &str, n: &Node) -> Result<String> {
-    use ironpool_common::deploy::{self, CurtinConfig, CurtinSource, DeployImage, DeployPlan, DiskHint};
     if n.status != Status::Deploying {
         return Err(Error::Conflict(format!(
             "Machine {} is not deploying ('{}'); there is no installation config.",
@@ -315,6 +319,26 @@ pub fn curtin_config(c: &mut DbConn, data_dir: &std::path::Path, base: &str, n: 
             n.status.label()
         )));
     }
+    if n.ephemeral_deploy {
+        return Err(Error::Conflict(format!(
+            "Machine {} is deployed ephemerally: nothing is installed to its disks.",
+            n.system_id
+        )));
+    }
+    let cfg = install_document(c, data_dir, base, n)?;
+    serde_json::to_string_pretty(&cfg).map_err(|e| Error::Internal(format!("curtin config: {e}")))
+}
+
+/// The installation document of `n` whatever its status (what
+/// `machines/{id}/?op=get_curtin_config` shows): image, boot disk, hostname
+/// and the `apt` configuration from `package-repositories/`.
+pub fn install_document(
+    c: &mut DbConn,
+    data_dir: &std::path::Path,
+    base: &str,
+    n: &Node,
+) -> Result<ironpool_common::deploy::CurtinConfig> {
+    use ironpool_common::deploy::{self, CurtinConfig, CurtinSource, DeployImage, DeployPlan, DiskHint};
     let names = image_names(c, n)?;
     let arch = n.architecture.as_deref().unwrap_or("amd64/generic").split('/').next().unwrap_or("amd64").to_string();
     let images = engine::boot_resources::complete_in(c, data_dir)?;
@@ -352,13 +376,49 @@ pub fn curtin_config(c: &mut DbConn, data_dir: &std::path::Path, base: &str, n: 
             serial: d.serial.clone().unwrap_or_default(),
             size: d.size.max(0) as u64,
         }),
+        ephemeral_deploy: n.ephemeral_deploy,
     };
-    let cfg = CurtinConfig {
+    let apt = node_apt(c, n, &names, &arch)?;
+    Ok(CurtinConfig {
         sources: [("00".to_string(), CurtinSource { kind: deploy::curtin_type(&file.filetype).into(), uri: url })]
             .into(),
+        apt: Some(apt),
         ironpool: plan,
-    };
-    serde_json::to_string_pretty(&cfg).map_err(|e| Error::Internal(format!("curtin config: {e}")))
+    })
+}
+
+/// The apt configuration for the release the node deploys (`names[0]` is
+/// its `os/series`, e.g. `ubuntu/noble`, `custom/tiny`).
+fn node_apt(c: &mut DbConn, n: &Node, names: &[String], arch: &str) -> Result<ironpool_common::deploy::AptConfig> {
+    let release = names.first().cloned().unwrap_or_else(|| format!("custom/{}", n.distro_series));
+    let (osystem, series) = release.split_once('/').unwrap_or(("custom", release.as_str()));
+    engine::package_repositories::apt_config(c, arch, osystem, series)
+}
+
+/// What `machines/{id}/?op=get_curtin_config` shows: the install document;
+/// for a machine whose image is no longer (or never was) here, the same
+/// document without `sources`, saying which image is missing (MAAS renders
+/// its config whatever the image store holds).
+pub fn install_view(c: &mut DbConn, data_dir: &std::path::Path, base: &str, n: &Node) -> Result<serde_json::Value> {
+    match install_document(c, data_dir, base, n) {
+        Ok(cfg) => serde_json::to_value(cfg).map_err(Error::internal),
+        Err(Error::NotFoundText(why)) => {
+            let names = image_names(c, n)?;
+            let arch = n.architecture.as_deref().unwrap_or("amd64/generic").split('/').next().unwrap_or("amd64");
+            let apt = node_apt(c, n, &names, arch)?;
+            Ok(serde_json::json!({
+                "sources": {},
+                "apt": apt,
+                "ironpool": {
+                    "system_id": n.system_id,
+                    "hostname": fqdn(c, n)?,
+                    "ephemeral_deploy": n.ephemeral_deploy,
+                    "missing_image": why,
+                },
+            }))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// `op=netboot_on` / `op=netboot_off`.
@@ -804,7 +864,9 @@ pub fn apply_inventory_keeping(c: &mut DbConn, n: &Node, inv: &Inventory, keep: 
     Ok(node)
 }
 
-fn record_interfaces(c: &mut DbConn, n: &Node, inv: &Inventory) -> Result<()> {
+/// Physical interfaces as commissioning saw them, matched by MAC (also what
+/// `restore_networking_configuration` re-applies).
+pub fn record_interfaces(c: &mut DbConn, n: &Node, inv: &Inventory) -> Result<()> {
     let existing = db::network::interfaces_of(c, n.id)?;
     let ports: Vec<(String, String, bool, i64, String)> = inv
         .ports()

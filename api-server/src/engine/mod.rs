@@ -35,6 +35,7 @@ pub mod names;
 pub mod netmatch;
 pub mod network;
 pub mod nodes;
+pub mod package_repositories;
 pub mod paging;
 pub mod places;
 pub mod power;

@@ -15,5 +15,6 @@ pub mod deploy;
 pub mod owner_data;
 pub mod power;
 pub mod release;
+pub mod restore;
 pub mod state;
 pub mod testing;

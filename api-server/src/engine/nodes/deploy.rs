@@ -78,7 +78,9 @@ pub fn complete_deployment(c: &mut DbConn, n: &Node, actor: &str) -> Result<Node
         "",
         NodeChanges {
             status_expires_at: Some(None),
-            netboot: Some(false),
+            // An ephemeral deployment lives in the network-booted
+            // environment: MAAS keeps network boot first for it.
+            netboot: Some(n.ephemeral_deploy),
             power_state: Some("on".into()),
             ..Default::default()
         },
