@@ -6,8 +6,11 @@
 //!
 //! - **enlisting** (no credentials): register anonymously through
 //!   `machines/` (`commission=true`), fetch its own preseed, commission;
-//! - **commissioning**: collect the inventory and `signal` OK with it as
-//!   `50-maas-01-commissioning.out`;
+//! - **commissioning**: run the phase's scripts from `maas-scripts`
+//!   ([`scripts`]; the inventory script `50-maas-01-commissioning` is the
+//!   agent's own inventory, uploaded as `50-maas-01-commissioning.out`),
+//!   then `signal` OK; a region that serves no scripts gets the inventory
+//!   alone with the OK;
 //! - **deploying**: a real machine ([`Agent::writes_disks`]) writes the image
 //!   named by `curtin/latest/user-data` to its boot disk with the first-boot
 //!   seed ([`deploy`]), calls `netboot_off` and reboots into it; the
@@ -17,7 +20,9 @@
 //! - **disk_erasing**: erase the disks as the preseed says (quick, secure,
 //!   full), `signal` OK, then `modules-final`; **releasing** likewise
 //!   without the erase;
-//! - **testing** / **rescue**: `signal` OK.
+//! - **testing**: run the testing scripts from `maas-scripts`, then
+//!   `signal` OK, or FAILED naming the scripts that failed;
+//! - **rescue**: `signal` OK.
 //!
 //! The same code drives the real agent (`ironpool-agent`) and the
 //! simulated machines of `ironpool demo`; only the inventory and power
@@ -26,6 +31,7 @@
 pub mod client;
 pub mod deploy;
 pub mod inventory;
+pub mod scripts;
 
 use std::time::Duration;
 
@@ -47,6 +53,9 @@ pub struct Agent {
     /// A real machine: deploying writes the disk and disk erasing erases
     /// it. Simulated machines leave their (non-existent) disks alone.
     pub writes_disks: bool,
+    /// Whether scripts really run ([`scripts::Mode::Simulated`] for the
+    /// region's simulated machines, which run nothing on the region host).
+    pub scripts: scripts::Mode,
 }
 
 /// What one boot did.
@@ -132,7 +141,14 @@ impl Agent {
                 Ok(if p.phase == "disk_erasing" { Outcome::Erased } else { Outcome::Released })
             }
             "testing" => {
-                md.signal("OK", &[], Vec::new()).await?;
+                let report = scripts::run_phase(&md, &self.inventory, self.scripts, "testing").await?;
+                let failed = report.as_ref().map(|r| r.failures()).unwrap_or_default();
+                if failed.is_empty() {
+                    md.signal("OK", &[], Vec::new()).await?;
+                } else {
+                    let why = format!("Testing failed: {}.", failed.join(", "));
+                    md.signal("FAILED", &[("error", why)], Vec::new()).await?;
+                }
                 Ok(Outcome::Tested)
             }
             "rescue" => {
@@ -143,9 +159,16 @@ impl Agent {
         }
     }
 
-    /// Reports the inventory: one `signal` OK carrying the machine-resources
-    /// style JSON as the commissioning script's stdout.
+    /// Runs the commissioning scripts (each result its own `signal`
+    /// WORKING), then `signal` OK: the region then judges the results and
+    /// applies the inventory. The inventory is always reported, as the
+    /// commissioning script's stdout.
     pub async fn commission(&self, md: &MetadataClient) -> Result<()> {
+        if let Some(report) = scripts::run_phase(md, &self.inventory, self.scripts, "commissioning").await? {
+            if report.ran(COMMISSIONING_SCRIPT) {
+                return md.signal("OK", &[], Vec::new()).await;
+            }
+        }
         let doc = serde_json::to_vec_pretty(&self.inventory)
             .map_err(|e| AgentError::Protocol(format!("cannot encode the inventory: {e}")))?;
         md.signal(

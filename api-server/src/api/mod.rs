@@ -22,6 +22,7 @@ pub mod places;
 pub mod racks;
 pub mod raid;
 pub mod reserved_ips;
+pub mod scripts;
 pub mod site;
 pub mod sshkeys;
 pub mod storage;
@@ -59,6 +60,7 @@ pub fn handlers() -> Vec<Handler> {
     all.extend(boot_resources::handlers());
     all.extend(license_keys::handlers());
     all.extend(reserved_ips::handlers());
+    all.extend(scripts::handlers());
     all.extend(discoveries::handlers());
     all.extend(dhcp_snippets::handlers());
     all.extend(vm_hosts::handlers());

@@ -26,6 +26,7 @@ pub mod place;
 pub mod power;
 pub mod rack;
 pub mod reserved_ip;
+pub mod script;
 pub mod shared;
 pub mod site;
 pub mod sshkey;

@@ -29,6 +29,7 @@ pub mod regions;
 pub mod related;
 pub mod reserved_ips;
 pub mod schema;
+pub mod scripts;
 pub mod secrets;
 pub mod special_filesystems;
 pub mod sshkeys;

@@ -41,6 +41,7 @@ pub mod racks;
 pub mod rate_limit;
 pub mod regions;
 pub mod reserved_ips;
+pub mod scripts;
 pub mod search;
 pub mod sessions;
 pub mod sshkeys;
