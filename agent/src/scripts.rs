@@ -475,7 +475,8 @@ mod tests {
         assert_eq!(runs[0], vec![format!("--storage=/dev/{}", inv.resources.storage.disks[0].id)]);
         let runs = instances(&e(json!({"url": {"type": "url", "value": "http://r/MAAS/"}})), &inv);
         assert_eq!(runs, vec![vec!["--url=http://r/MAAS/".to_string()]]);
-        let runs = instances(&e(json!({"n": {"type": "string", "default": "a b", "argument_format": "{input}"}})), &inv);
+        let runs =
+            instances(&e(json!({"n": {"type": "string", "default": "a b", "argument_format": "{input}"}})), &inv);
         assert_eq!(runs, vec![vec!["a".to_string(), "b".to_string()]]);
         assert_eq!(instances(&e(json!({})), &inv), vec![Vec::<String>::new()]);
     }
@@ -490,7 +491,11 @@ mod tests {
         let r = execute(&entry, &[], &dir.0).await;
         assert!(r.timed_out, "{r:?}");
         assert_eq!(String::from_utf8_lossy(&r.stdout), "started\n");
-        std::fs::write(dir.0.join("testing/s"), "#!/bin/sh\necho out\necho err >&2\necho 'status: passed' > \"$RESULT_PATH\"\nexit 3\n").unwrap();
+        std::fs::write(
+            dir.0.join("testing/s"),
+            "#!/bin/sh\necho out\necho err >&2\necho 'status: passed' > \"$RESULT_PATH\"\nexit 3\n",
+        )
+        .unwrap();
         let r = execute(&entry, &[], &dir.0).await;
         assert_eq!((r.timed_out, r.exit_status), (false, Some(3)));
         assert_eq!((r.stdout.as_slice(), r.stderr.as_slice()), (&b"out\n"[..], &b"err\n"[..]));

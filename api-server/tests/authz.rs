@@ -312,6 +312,8 @@ async fn fixtures(s: &TestServer, admin: &ApiKey, alice: &ApiKey) -> (Fixtures, 
     let snippet =
         made(s, admin, "dhcp-snippets/", &[("name", "authz"), ("value", "option ntp-servers 10.0.0.1;")]).await;
     f.set("dhcp-snippets", "id", id(&snippet));
+    made(s, admin, "scripts/", &[("name", "authz-script"), ("script", "#!/bin/sh\necho authz\n")]).await;
+    f.set("scripts", "name", "authz-script");
     // VM hosts on libvirt's built-in test driver (in the virsh process, no
     // daemon): refresh and compose answer without a real host. One per URL
     // family (each deletes its own).

@@ -131,8 +131,7 @@ fn input(p: &Params) -> Result<ScriptInput> {
     let files = p.files();
     let (mut name, mut script) = (text("name"), text("script"));
     let file_text = |f: &crate::http::params::FilePart| -> Result<String> {
-        String::from_utf8(f.in_memory()?.to_vec())
-            .map_err(|_| Error::field("script", "The script must be UTF-8 text."))
+        String::from_utf8(f.in_memory()?.to_vec()).map_err(|_| Error::field("script", "The script must be UTF-8 text."))
     };
     if let Some(f) = files.iter().find(|f| f.name == "script") {
         script = Some(file_text(f)?);

@@ -80,12 +80,7 @@ pub fn by_id(c: &mut DbConn, id: i64) -> Result<Option<Script>> {
 }
 
 pub fn by_name(c: &mut DbConn, name: &str) -> Result<Option<Script>> {
-    scripts::table
-        .filter(scripts::name.eq(name))
-        .select(Script::as_select())
-        .first(c)
-        .optional()
-        .map_err(from_diesel)
+    scripts::table.filter(scripts::name.eq(name)).select(Script::as_select()).first(c).optional().map_err(from_diesel)
 }
 
 pub fn insert(c: &mut DbConn, f: &ScriptFields) -> Result<i64> {
@@ -107,9 +102,7 @@ pub fn update(c: &mut DbConn, id: i64, f: &ScriptFields) -> Result<()> {
 
 /// Deletes the script and its history.
 pub fn delete(c: &mut DbConn, id: i64) -> Result<()> {
-    diesel::delete(script_versions::table.filter(script_versions::script_id.eq(id)))
-        .execute(c)
-        .map_err(from_diesel)?;
+    diesel::delete(script_versions::table.filter(script_versions::script_id.eq(id))).execute(c).map_err(from_diesel)?;
     diesel::delete(scripts::table.find(id)).execute(c).map_err(from_diesel)?;
     Ok(())
 }
@@ -156,6 +149,9 @@ pub fn delete_versions_after(c: &mut DbConn, script_id: i64, keep_id: i64) -> Re
 
 /// Marks the script changed (a revert changes only its versions).
 pub fn touch(c: &mut DbConn, id: i64) -> Result<()> {
-    diesel::update(scripts::table.find(id)).set(scripts::updated_at.eq(super::now())).execute(c).map_err(from_diesel)?;
+    diesel::update(scripts::table.find(id))
+        .set(scripts::updated_at.eq(super::now()))
+        .execute(c)
+        .map_err(from_diesel)?;
     Ok(())
 }

@@ -478,23 +478,24 @@ fn resolve(c: &mut DbConn, old: Option<&Loaded>, input: &ScriptInput, edit_defau
             push(&mut errors, field, format!("Ensure this value has at most 255 characters (it has {n})."));
         }
     }
-    let description =
-        data.get("description").cloned().or_else(|| s.map(|s| s.description.clone())).unwrap_or_default();
+    let description = data.get("description").cloned().or_else(|| s.map(|s| s.description.clone())).unwrap_or_default();
     let mut tags: Vec<String> = match data.get("tags") {
         Some(t) => t.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_string).collect(),
         None => old.map(|o| o.tags()).unwrap_or_default(),
     };
-    let mut choice = |field: &str, f: fn(&str) -> std::result::Result<i32, String>, old: Option<i32>, dflt: i32| {
-        match data.get(field).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+    let mut choice =
+        |field: &str, f: fn(&str) -> std::result::Result<i32, String>, old: Option<i32>, dflt: i32| match data
+            .get(field)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+        {
             None => old.unwrap_or(dflt),
             Some(v) => f(v).unwrap_or_else(|e| {
                 push(&mut errors, field, e);
                 dflt
             }),
-        }
-    };
-    let script_type =
-        choice("script_type", translate_script_type, s.map(|s| s.script_type), script_type::TESTING);
+        };
+    let script_type = choice("script_type", translate_script_type, s.map(|s| s.script_type), script_type::TESTING);
     let hw = choice("hardware_type", translate_hardware_type, s.map(|s| s.hardware_type), hardware_type::NODE);
     let par = choice("parallel", translate_parallel, s.map(|s| s.parallel), parallel::DISABLED);
     let timeout_seconds = match data.get("timeout").map(|v| v.trim()).filter(|v| !v.is_empty()) {
@@ -524,16 +525,18 @@ fn resolve(c: &mut DbConn, old: Option<&Loaded>, input: &ScriptInput, edit_defau
 
     // MAAS's `Script.save`: the hardware type's label and `destructive`
     // are tags the script always carries (or never, when not true).
-    for (i, label) in HARDWARE_TYPE_NAMES.iter().enumerate() {
-        let label = label.to_lowercase();
-        tags.retain(|t| *t != label);
-        if i as i32 == hw {
-            tags.push(label);
+    // A tag already there keeps its place (MAAS's add_tag appends only
+    // what is missing).
+    let keep = |tags: &mut Vec<String>, tag: String, on: bool| {
+        if !on {
+            tags.retain(|t| *t != tag);
+        } else if !tags.contains(&tag) {
+            tags.push(tag);
         }
-    }
-    tags.retain(|t| t != "destructive");
-    if destructive {
-        tags.push("destructive".into());
+    };
+    keep(&mut tags, "destructive".into(), destructive);
+    for (i, label) in HARDWARE_TYPE_NAMES.iter().enumerate() {
+        keep(&mut tags, label.to_lowercase(), i as i32 == hw);
     }
     let mut unique = Vec::new();
     for t in tags {
@@ -594,7 +597,12 @@ fn resolve(c: &mut DbConn, old: Option<&Loaded>, input: &ScriptInput, edit_defau
 
 /// MAAS's `_clean_script`: the YAML's values go where the request sent
 /// nothing; a sent value that differs from the YAML is refused.
-fn merge_yaml(data: &mut BTreeMap<&'static str, String>, errors: &mut Errors, mut yaml: Map<String, Value>, creating: bool) {
+fn merge_yaml(
+    data: &mut BTreeMap<&'static str, String>,
+    errors: &mut Errors,
+    mut yaml: Map<String, Value>,
+    creating: bool,
+) {
     if let Some(tags) = yaml.remove("tags") {
         if creating && !data.contains_key("tags") {
             let joined = match &tags {
@@ -684,7 +692,9 @@ fn clean_packages(v: &str, errors: &mut Errors) -> Value {
                 if !o.get("name").is_some_and(Value::is_string) {
                     push(errors, "packages", "Snap package name must be defined.");
                 }
-                if o.get("channel").is_some_and(|c| !["stable", "edge", "beta", "candidate"].contains(&c.as_str().unwrap_or(""))) {
+                if o.get("channel")
+                    .is_some_and(|c| !["stable", "edge", "beta", "candidate"].contains(&c.as_str().unwrap_or("")))
+                {
                     push(errors, "packages", "Snap channel must be stable, edge, beta, or candidate.");
                 }
                 if o.get("mode").is_some_and(|m| !["classic", "dev", "jail"].contains(&m.as_str().unwrap_or(""))) {
@@ -784,12 +794,12 @@ fn validate_parameters(parameters: &Value, errors: &mut Errors) {
         let ty = f.get("type");
         let required = f.get("required").and_then(Value::as_bool).unwrap_or(true);
         match ty.and_then(Value::as_str) {
-            None => push(errors, "parameters", format!("{}: type must be a string", form_text(ty.unwrap_or(&Value::Null)))),
-            Some(t) if !PARAMETER_TYPES.contains(&t) && required => push(
-                errors,
-                "parameters",
-                format!("{t}: type must be one of {}", PARAMETER_TYPES.join(", ")),
-            ),
+            None => {
+                push(errors, "parameters", format!("{}: type must be a string", form_text(ty.unwrap_or(&Value::Null))))
+            }
+            Some(t) if !PARAMETER_TYPES.contains(&t) && required => {
+                push(errors, "parameters", format!("{t}: type must be one of {}", PARAMETER_TYPES.join(", ")))
+            }
             Some(_) => {}
         }
         for key in ["min", "max"] {
@@ -968,7 +978,9 @@ pub fn seed_builtins(c: &mut DbConn) -> Result<()> {
 /// none.
 pub fn for_node_phase(c: &mut DbConn, node: &Node) -> Result<Vec<Loaded>> {
     let mut chosen: Vec<Loaded> = match node.status {
-        Status::Commissioning => all(c)?.into_iter().filter(|s| s.script.script_type == script_type::COMMISSIONING).collect(),
+        Status::Commissioning => {
+            all(c)?.into_iter().filter(|s| s.script.script_type == script_type::COMMISSIONING).collect()
+        }
         Status::Testing => all(c)?
             .into_iter()
             .filter(|s| s.script.script_type == script_type::TESTING && s.tags().iter().any(|t| t == "commissioning"))
@@ -1079,7 +1091,8 @@ mod tests {
         assert_eq!(m["name"], "x");
         assert_eq!(m["tags"], json!(["a", "b"]));
         assert_eq!(embedded_metadata("#!/bin/sh\necho\n").unwrap(), None);
-        let bad = "#!/bin/sh\n# --- Start MAAS 1.0 script metadata ---\nname: x\n# --- End MAAS 1.0 script metadata ---\n";
+        let bad =
+            "#!/bin/sh\n# --- Start MAAS 1.0 script metadata ---\nname: x\n# --- End MAAS 1.0 script metadata ---\n";
         assert_eq!(embedded_metadata(bad).unwrap_err(), "Missing \"#\" on YAML line.");
     }
 
