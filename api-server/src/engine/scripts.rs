@@ -819,7 +819,8 @@ fn validate_parameters(parameters: &Value, errors: &mut Errors) {
         if matches!(t, "storage" | "interface" | "url" | "choice") && (f.contains_key("min") || f.contains_key("max")) {
             push(errors, "parameters", "Type doesn't support min or max");
         }
-        if t == "choice" && !f.get("choices").is_some_and(|c| c.as_array().is_some_and(|a| !a.is_empty())) {
+        let has_choices = f.get("choices").and_then(Value::as_array).is_some_and(|a| !a.is_empty());
+        if t == "choice" && !has_choices {
             push(errors, "parameters", "choices must be given with a \"choice\" parameter type!");
         }
         if f.contains_key("choices") && t != "choice" {
