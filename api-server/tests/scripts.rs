@@ -474,3 +474,40 @@ backend_tests!(the_agent_runs_a_user_testing_script_and_its_output_is_stored, |b
     assert!(!results.iter().any(|r| r.name == "smartctl-validate"), "no disks, no runs");
     assert_eq!(machine(&s, &admin, &sid).await["status_name"], "Ready");
 });
+
+backend_tests!(simulated_machines_report_every_builtin_commissioning_script, |b| async move {
+    let s = TestServer::start(b);
+    let admin = s.user("admin", true).await;
+    let admin_row = s.state.db.run(|c| ironpool_region::db::users::by_username(c, "admin")).await.unwrap().unwrap();
+    let ids =
+        ironpool_region::sim::ensure_machines(&s.state, &admin_row, &s.origin, 1, std::time::Duration::ZERO, None)
+            .await
+            .unwrap();
+    let sid = ids[0].clone();
+    let mut status = String::new();
+    for _ in 0..300 {
+        status = machine(&s, &admin, &sid).await["status_name"].as_str().unwrap().to_string();
+        if status != "Commissioning" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "Ready");
+    let sid2 = sid.clone();
+    let results = s
+        .state
+        .db
+        .run(move |c| {
+            let n = ironpool_region::db::nodes::by_system_id(c, &sid2)?.unwrap();
+            ironpool_region::db::metadata::results_of(c, n.id)
+        })
+        .await
+        .unwrap();
+    let mut got: Vec<&str> = results.iter().map(|r| r.name.as_str()).collect();
+    got.sort();
+    assert_eq!(got, BUILTIN_COMMISSIONING.to_vec());
+    let lshw = results.iter().find(|r| r.name == "maas-lshw").unwrap();
+    assert!(String::from_utf8_lossy(&lshw.stdout).contains("was not run"), "simulated, deterministic");
+    let inv = results.iter().find(|r| r.name == "50-maas-01-commissioning").unwrap();
+    assert!(serde_json::from_slice::<Value>(&inv.stdout).is_ok(), "the inventory, as before");
+});
