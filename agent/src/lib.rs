@@ -6,9 +6,12 @@
 //!
 //! - **enlisting** (no credentials): register anonymously through
 //!   `machines/` (`commission=true`), fetch its own preseed, commission;
-//! - **commissioning**: collect the inventory and `signal` OK with it as
-//!   `50-maas-01-commissioning.out`, with the lshw and LLDP details
-//!   ([`lshw`]) as `maas-lshw.out` and `maas-capture-lldpd.out`;
+//! - **commissioning**: run the phase's scripts from `maas-scripts`
+//!   ([`scripts`]; the inventory script `50-maas-01-commissioning` and
+//!   `maas-lshw` are answered in-process from the agent's own inventory
+//!   and lshw document ([`lshw`])), then `signal` OK with the LLDP document
+//!   as `maas-capture-lldpd.out`; a region that serves no scripts gets the
+//!   inventory, lshw and LLDP documents alone with the OK;
 //! - **deploying**: a real machine ([`Agent::writes_disks`]) writes the image
 //!   named by `curtin/latest/user-data` to its boot disk with the first-boot
 //!   seed ([`deploy`]), calls `netboot_off` and reboots into it; the
@@ -21,7 +24,9 @@
 //! - **disk_erasing**: erase the disks as the preseed says (quick, secure,
 //!   full), `signal` OK, then `modules-final`; **releasing** likewise
 //!   without the erase;
-//! - **testing** / **rescue**: `signal` OK.
+//! - **testing**: run the testing scripts from `maas-scripts`, then
+//!   `signal` OK, or FAILED naming the scripts that failed;
+//! - **rescue**: `signal` OK.
 //!
 //! The same code drives the real agent (`ironpool-agent`) and the
 //! simulated machines of `ironpool demo`; only the inventory and power
@@ -31,6 +36,7 @@ pub mod client;
 pub mod deploy;
 pub mod inventory;
 pub mod lshw;
+pub mod scripts;
 
 use std::time::Duration;
 
@@ -54,6 +60,9 @@ pub struct Agent {
     /// A real machine: deploying writes the disk and disk erasing erases
     /// it. Simulated machines leave their (non-existent) disks alone.
     pub writes_disks: bool,
+    /// Whether scripts really run ([`scripts::Mode::Simulated`] for the
+    /// region's simulated machines, which run nothing on the region host).
+    pub scripts: scripts::Mode,
 }
 
 /// What one boot did.
@@ -139,7 +148,14 @@ impl Agent {
                 Ok(if p.phase == "disk_erasing" { Outcome::Erased } else { Outcome::Released })
             }
             "testing" => {
-                md.signal("OK", &[], Vec::new()).await?;
+                let report = scripts::run_phase(&md, &self.inventory, &[], self.scripts, "testing").await?;
+                let failed = report.as_ref().map(|r| r.failures()).unwrap_or_default();
+                if failed.is_empty() {
+                    md.signal("OK", &[], Vec::new()).await?;
+                } else {
+                    let why = format!("Testing failed: {}.", failed.join(", "));
+                    md.signal("FAILED", &[("error", why)], Vec::new()).await?;
+                }
                 Ok(Outcome::Tested)
             }
             "rescue" => {
@@ -150,12 +166,26 @@ impl Agent {
         }
     }
 
-    /// Reports the inventory: one `signal` OK carrying the machine-resources
-    /// style JSON as the commissioning script's stdout, and the lshw and
-    /// LLDP documents as the stdout of MAAS's scripts that make them.
+    /// Runs the commissioning scripts (each result its own `signal`
+    /// WORKING), then `signal` OK: the region then judges the results and
+    /// applies the inventory. The inventory is always reported, as the
+    /// commissioning script's stdout, and the lshw and LLDP documents as the
+    /// stdout of MAAS's scripts that make them.
     pub async fn commission(&self, md: &MetadataClient) -> Result<()> {
         let doc = serde_json::to_vec_pretty(&self.inventory)
             .map_err(|e| AgentError::Protocol(format!("cannot encode the inventory: {e}")))?;
+        let own = [(COMMISSIONING_SCRIPT, doc.clone()), (LSHW_SCRIPT, self.details.lshw.clone())];
+        if let Some(report) = scripts::run_phase(md, &self.inventory, &own, self.scripts, "commissioning").await? {
+            if report.ran(COMMISSIONING_SCRIPT) {
+                // LLDP is not one of the served scripts here: it rides on the OK.
+                let files = if report.ran(LLDP_SCRIPT) {
+                    Vec::new()
+                } else {
+                    vec![(format!("{LLDP_SCRIPT}.out"), self.details.lldp.clone())]
+                };
+                return md.signal("OK", &[], files).await;
+            }
+        }
         md.signal(
             "OK",
             &[("name", COMMISSIONING_SCRIPT.to_string()), ("exit_status", "0".into()), ("runtime", "0.5".into())],

@@ -65,6 +65,11 @@ pub fn state(config: RegionConfig) -> Result<Arc<AppState>> {
             .ok_or_else(|| Error::Internal("cannot create the rack secret".into()))?,
     };
     engine::racks::write_secret_file(&config.data_dir, &rack_secret)?;
+    // Built-in scripts; a region starting at the same moment may have
+    // inserted some first (unique names): the second pass finds them.
+    if db.blocking(engine::scripts::seed_builtins).is_err() {
+        db.blocking(engine::scripts::seed_builtins)?;
+    }
     let images = engine::image_store::ImageStore::new(&config.data_dir);
     engine::image_import::sweep_scratch(&images);
     let files = engine::files::store(&config.data_dir);

@@ -315,6 +315,8 @@ async fn fixtures(s: &TestServer, admin: &ApiKey, alice: &ApiKey) -> (Fixtures, 
     f.set("dhcp-snippets", "id", id(&snippet));
     let repo = made(s, admin, "package-repositories/", &[("name", "authz"), ("url", "http://authz.example/")]).await;
     f.set("package-repositories", "id", id(&repo));
+    made(s, admin, "scripts/", &[("name", "authz-script"), ("script", "#!/bin/sh\necho authz\n")]).await;
+    f.set("scripts", "name", "authz-script");
     // VM hosts on libvirt's built-in test driver (in the virsh process, no
     // daemon): refresh and compose answer without a real host. One per URL
     // family (each deletes its own).

@@ -422,6 +422,7 @@ backend_tests!(ephemeral_deploy_writes_no_disk, |b| async move {
         power_parameters: json!({}),
         step_delay: Duration::ZERO,
         writes_disks: true,
+        scripts: ironpool_agent::scripts::Mode::Simulated,
     };
     let outcome = agent.boot(&http, &url).await.unwrap();
     assert!(matches!(outcome, ironpool_agent::Outcome::Deployed { .. }), "{outcome:?}");

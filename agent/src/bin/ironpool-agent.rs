@@ -1,7 +1,8 @@
 //! `ironpool-agent`: runs in the ephemeral environment after a network boot.
 //! Reads `cloud-config-url=` from /proc/cmdline (or the first argument),
 //! collects this machine's inventory from /proc and /sys, and does what the
-//! preseed's phase asks (see the library docs).
+//! preseed's phase asks (see the library docs). `--inventory` prints the
+//! inventory instead.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -10,6 +11,20 @@ use std::time::Duration;
 use ironpool_agent::{client, inventory, lshw, Agent};
 
 fn main() -> ExitCode {
+    // `--inventory`: print this machine's inventory (what the built-in
+    // script 50-maas-01-commissioning runs outside the agent).
+    if std::env::args().nth(1).as_deref() == Some("--inventory") {
+        return match serde_json::to_string_pretty(&inventory::collect(Path::new("/"))) {
+            Ok(doc) => {
+                println!("{doc}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("ironpool-agent: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let url = std::env::args()
         .nth(1)
         .or_else(|| std::fs::read_to_string("/proc/cmdline").ok().and_then(|c| client::cloud_config_url(&c)));
@@ -26,6 +41,7 @@ fn main() -> ExitCode {
         power_parameters: serde_json::json!({}),
         step_delay: Duration::ZERO,
         writes_disks: true,
+        scripts: ironpool_agent::scripts::Mode::Real,
     };
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,

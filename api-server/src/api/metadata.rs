@@ -327,11 +327,17 @@ async fn versioned(req: &HttpRequest, payload: web::Payload, state: Arc<AppState
             }
         }
         ["maas-scripts", ""] | ["maas-scripts"] => {
-            // Our agent carries its own commissioning logic: nothing to run.
+            // The scripts of the node's phase as MAAS's tar (index.json and
+            // the files); 204 when there is nothing to run, as MAAS.
             method(req, &["GET"])?;
             let r = read(req, payload, &state).await?;
-            node_of(&r)?;
-            Ok(Reply::Empty(StatusCode::NO_CONTENT))
+            let node = node_of(&r)?.clone();
+            let region = format!("{base}/MAAS/");
+            let tar = state.db.run(move |c| engine::scripts::maas_scripts_tar(c, &node, &region)).await?;
+            Ok(match tar {
+                Some(bytes) => Reply::Bytes("application/x-tar", bytes),
+                None => Reply::Empty(StatusCode::NO_CONTENT),
+            })
         }
         _ => Ok(not_found("Not found")),
     }

@@ -24,6 +24,7 @@ pub mod racks;
 pub mod raid;
 pub mod reserved_ips;
 pub mod results;
+pub mod scripts;
 pub mod site;
 pub mod sshkeys;
 pub mod storage;
@@ -62,6 +63,7 @@ pub fn handlers() -> Vec<Handler> {
     all.extend(license_keys::handlers());
     all.extend(package_repositories::handlers());
     all.extend(reserved_ips::handlers());
+    all.extend(scripts::handlers());
     all.extend(discoveries::handlers());
     all.extend(dhcp_snippets::handlers());
     all.extend(vm_hosts::handlers());

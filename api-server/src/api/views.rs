@@ -27,6 +27,7 @@ pub mod place;
 pub mod power;
 pub mod rack;
 pub mod reserved_ip;
+pub mod script;
 pub mod script_result;
 pub mod shared;
 pub mod site;

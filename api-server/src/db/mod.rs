@@ -32,6 +32,7 @@ pub mod related;
 pub mod reserved_ips;
 pub mod results;
 pub mod schema;
+pub mod scripts;
 pub mod secrets;
 pub mod special_filesystems;
 pub mod sshkeys;

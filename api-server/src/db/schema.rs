@@ -643,6 +643,37 @@ tables! {
         updated_at -> Timestamp,
     }
 
+    scripts (id) {
+        id -> BigInt,
+        name -> Text,
+        title -> Text,
+        description -> Text,
+        tags -> Text,
+        script_type -> Integer,
+        hardware_type -> Integer,
+        parallel -> Integer,
+        results -> Text,
+        parameters -> Text,
+        packages -> Text,
+        timeout_seconds -> BigInt,
+        destructive -> Bool,
+        is_default -> Bool,
+        for_hardware -> Text,
+        may_reboot -> Bool,
+        recommission -> Bool,
+        apply_configured_networking -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+
+    script_versions (id) {
+        id -> BigInt,
+        script_id -> BigInt,
+        data -> Text,
+        comment -> Text,
+        created_at -> Timestamp,
+    }
+
     script_results (id) {
         id -> BigInt,
         node_id -> BigInt,
@@ -726,6 +757,7 @@ diesel::joinable!(reserved_ips -> subnets (subnet_id));
 diesel::joinable!(discoveries -> nodes (observer_id));
 diesel::joinable!(dhcp_snippet_versions -> dhcp_snippets (snippet_id));
 diesel::joinable!(special_filesystems -> nodes (node_id));
+diesel::joinable!(script_versions -> scripts (script_id));
 diesel::joinable!(vm_hosts -> zones (zone_id));
 diesel::joinable!(vm_hosts -> resource_pools (pool_id));
 diesel::joinable!(vm_host_machines -> vm_hosts (vm_host_id));
@@ -787,4 +819,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     script_sets,
     node_details,
     package_repositories,
+    scripts,
+    script_versions,
 );

@@ -44,6 +44,7 @@ pub mod rate_limit;
 pub mod regions;
 pub mod reserved_ips;
 pub mod results;
+pub mod scripts;
 pub mod search;
 pub mod sessions;
 pub mod sshkeys;

@@ -20,6 +20,7 @@ use crate::db::metadata::ScriptResult;
 use crate::db::nodes::Node;
 use crate::db::results::{NewScriptResult, NewScriptSet, ResultChanges, ScriptSet};
 use crate::db::DbConn;
+use crate::engine;
 use crate::engine::lifecycle::Status;
 use crate::error::{Error, Result};
 
@@ -226,25 +227,26 @@ pub struct Selected {
 /// The one place that decides selection, so the scripts table can take over
 /// the catalogue without touching callers.
 pub fn select(
-    _c: &mut DbConn,
+    c: &mut DbConn,
     rtype: i32,
     requested: Option<&[String]>,
     params: &HashMap<String, String>,
     field: &str,
 ) -> Result<Vec<Selected>> {
-    let of_type: Vec<&Builtin> = BUILTINS.iter().filter(|b| b.result_type == rtype).collect();
+    let catalogue = catalogue(c, rtype)?;
+    let of_type: Vec<&Entry> = catalogue.iter().collect();
     let wanted: Vec<&str> = requested.unwrap_or_default().iter().map(|s| s.trim()).filter(|s| !s.is_empty()).collect();
-    let mut chosen: Vec<&Builtin> = Vec::new();
+    let mut chosen: Vec<&Entry> = Vec::new();
     if rtype == result_type::COMMISSIONING {
         chosen.extend(of_type.iter().filter(|b| b.default));
     }
     if wanted.is_empty() {
         if rtype == result_type::TESTING {
-            chosen.extend(of_type.iter().filter(|b| b.tags.contains(&"commissioning")));
+            chosen.extend(of_type.iter().filter(|b| b.tags.iter().any(|t| t == "commissioning")));
         }
     } else if !(wanted == ["none"] && rtype == result_type::TESTING) {
         for w in &wanted {
-            let hits: Vec<&&Builtin> = of_type.iter().filter(|b| b.name == *w || b.tags.contains(w)).collect();
+            let hits: Vec<&&Entry> = of_type.iter().filter(|b| b.name == *w || b.tags.iter().any(|t| t == w)).collect();
             if hits.is_empty() {
                 return Err(Error::field(
                     field,
@@ -260,19 +262,82 @@ pub fn select(
             continue;
         }
         let mut p = Map::new();
-        for (pname, ptype, default) in b.params {
+        for (pname, ptype, default) in &b.params {
             let given = params
                 .get(&format!("{}_{pname}", b.name))
-                .or_else(|| params.get(*pname))
+                .or_else(|| params.get(pname.as_str()))
                 .cloned()
-                .unwrap_or_else(|| default.to_string());
-            p.insert(pname.to_string(), json!({"type": ptype, "value": given}));
+                .unwrap_or_else(|| default.clone());
+            p.insert(pname.clone(), json!({"type": ptype, "value": given}));
         }
         out.push(Selected {
-            name: b.name.to_string(),
+            name: b.name.clone(),
             hardware_type: b.hardware_type,
             destructive: b.destructive,
             parameters: Value::Object(p),
+        });
+    }
+    Ok(out)
+}
+
+/// One script selection can choose: from the `scripts` table (built-ins
+/// and uploads), or from [`BUILTINS`] for names the table lacks.
+struct Entry {
+    name: String,
+    tags: Vec<String>,
+    hardware_type: i32,
+    destructive: bool,
+    default: bool,
+    params: Vec<(String, String, String)>,
+}
+
+/// The scripts a run of `rtype` can choose from. Every commissioning
+/// script in the table runs by default (MAAS: built-ins always, uploads
+/// unless the operator names others).
+fn catalogue(c: &mut DbConn, rtype: i32) -> Result<Vec<Entry>> {
+    let mut out: Vec<Entry> = Vec::new();
+    for s in engine::scripts::all(c)? {
+        if s.script.script_type != rtype {
+            continue;
+        }
+        let mut params = Vec::new();
+        if let Some(map) = engine::scripts::Loaded::json_field(&s.script.parameters).as_object() {
+            for (pname, p) in map {
+                let ty = p.get("type").and_then(Value::as_str).unwrap_or("string").to_string();
+                let default = match p.get("default") {
+                    Some(Value::String(d)) => d.clone(),
+                    Some(Value::Null) | None => {
+                        if matches!(ty.as_str(), "storage" | "interface") {
+                            "all".to_string()
+                        } else {
+                            String::new()
+                        }
+                    }
+                    Some(other) => other.to_string(),
+                };
+                params.push((pname.clone(), ty, default));
+            }
+        }
+        out.push(Entry {
+            tags: s.tags(),
+            hardware_type: s.script.hardware_type,
+            destructive: s.script.destructive,
+            default: rtype == result_type::COMMISSIONING,
+            name: s.script.name.clone(),
+            params,
+        });
+    }
+    for b in BUILTINS.iter().filter(|b| b.result_type == rtype) {
+        if out.iter().any(|e| e.name == b.name) {
+            continue;
+        }
+        out.push(Entry {
+            name: b.name.to_string(),
+            tags: b.tags.iter().map(|t| t.to_string()).collect(),
+            hardware_type: b.hardware_type,
+            destructive: b.destructive,
+            default: b.default,
+            params: b.params.iter().map(|(n, t, d)| (n.to_string(), t.to_string(), d.to_string())).collect(),
         });
     }
     Ok(out)

@@ -49,6 +49,7 @@ pub fn start_machine(state: &Arc<AppState>, region: &str, seed: u64, step_delay:
         power_parameters: serde_json::json!({ "power_address": address }),
         step_delay,
         writes_disks: false,
+        scripts: ironpool_agent::scripts::Mode::Simulated,
     };
     let mac = inventory::fake_macs(seed, 1).remove(0);
     let state = state.clone();

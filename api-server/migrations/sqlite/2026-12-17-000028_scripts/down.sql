@@ -1,0 +1,2 @@
+DROP TABLE script_versions;
+DROP TABLE scripts;
