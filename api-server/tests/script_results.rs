@@ -487,3 +487,63 @@ backend_tests!(commission_options, |b| async move {
     // failure, and MAAS ranks Aborted before Failed in a set's status.
     assert_eq!(m["commissioning_status_name"], "Aborted");
 });
+
+// Issue 17's "Done when": a user-uploaded testing script with a parameter,
+// chosen through `test`, runs in the real agent (its runner, a real shell)
+// and its output comes back through `nodes/{id}/results/`.
+backend_tests!(a_user_testing_script_with_a_parameter_runs_in_the_agent, |b| async move {
+    let s = TestServer::start(b);
+    let admin = s.user("admin", true).await;
+    let mac = "52:54:00:5c:02:01";
+    let sid = commissioned(&s, &admin, mac, "param1", 21).await;
+    let text = "#!/bin/sh\n\
+                # --- Start MAAS 1.0 script metadata ---\n\
+                # name: greet\n\
+                # script_type: testing\n\
+                # parameters:\n\
+                #   msg: {type: string, default: hello}\n\
+                # --- End MAAS 1.0 script metadata ---\n\
+                echo \"greet $1\"\n";
+    let r = s.post(Some(&admin), "scripts/", &[("script", text)]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = s
+        .post(Some(&admin), &format!("machines/{sid}/?op=test"), &[("testing_scripts", "greet"), ("greet_msg", "bye")])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["status_name"], "Testing");
+
+    // The machine boots the way the rack would boot it.
+    let mac_s = mac.to_string();
+    let action = s.state.db.run(move |c| ironpool_region::engine::metadata::boot_action(c, &mac_s)).await.unwrap();
+    let ironpool_region::engine::metadata::BootAction::Ephemeral { preseed_path, .. } = action else {
+        panic!("not an ephemeral boot: {action:?}")
+    };
+    let mut inv = inventory::fake(21);
+    inv.resources.storage.disks.clear();
+    inv.resources.network.cards[0].ports[0].address = mac.into();
+    let agent = ironpool_agent::Agent {
+        details: ironpool_agent::lshw::fake(21, &inv),
+        inventory: inv,
+        power_type: "manual".into(),
+        power_parameters: serde_json::json!({}),
+        step_delay: std::time::Duration::ZERO,
+        writes_disks: false,
+        scripts: ironpool_agent::scripts::Mode::Real,
+    };
+    let url = format!("{}/MAAS/metadata/{preseed_path}", s.origin);
+    let outcome = agent.boot(&ironpool_agent::client::http_client(), &url).await.unwrap();
+    assert_eq!(outcome, ironpool_agent::Outcome::Tested);
+    let m = machine(&s, &admin, &sid).await;
+    assert_eq!(m["status_name"], "Ready");
+    assert_eq!(m["testing_status_name"], "Passed");
+
+    let r = s.get(Some(&admin), &format!("nodes/{sid}/results/current-testing/?include_output=1")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let set = r.json();
+    let greet = set["results"].as_array().unwrap().iter().find(|x| x["name"] == "greet").expect("greet ran");
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    assert_eq!(greet["stdout"], b64("greet --msg=bye\n"), "{greet}");
+    assert_eq!(greet["status_name"], "Passed");
+    assert_eq!(greet["exit_status"], 0);
+    assert_eq!(greet["parameters"]["msg"]["value"], "bye", "{greet}");
+});
