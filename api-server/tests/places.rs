@@ -93,7 +93,10 @@ backend_tests!(zones_pools_tags, |b| async move {
     );
     assert_eq!(s.post(Some(&user), "tags/", &[("name", "x")]).await.status, 403);
     assert_eq!(s.post(Some(&admin), "tags/", &[("name", "ssd")]).await.status, 400);
-    assert_eq!(s.post(Some(&admin), "tags/", &[("name", "xp"), ("definition", "//node")]).await.status, 400);
+    // Definitions are XPath: a broken one is a 400, a valid one a tag.
+    assert_eq!(s.post(Some(&admin), "tags/", &[("name", "xp"), ("definition", "//node[")]).await.status, 400);
+    assert_eq!(s.post(Some(&admin), "tags/", &[("name", "xp"), ("definition", "//node")]).await.status, 200);
+    assert_eq!(s.call(Some(&admin), "DELETE", "tags/xp/", &[]).await.status, 204);
     let r = s.post(Some(&admin), "tags/ssd/?op=update_nodes", &[("add", &sid)]).await;
     assert_eq!(r.json(), json!({"added": 1, "removed": 0}));
     let r = s.post(Some(&admin), "tags/ssd/?op=update_nodes", &[("add", &sid)]).await;

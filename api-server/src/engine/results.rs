@@ -48,15 +48,8 @@ pub mod status {
     pub const FAILED_APPLYING_NETCONF: i32 = 11;
 }
 
-/// MAAS's `HARDWARE_TYPE`.
-pub mod hardware_type {
-    pub const NODE: i32 = 0;
-    pub const CPU: i32 = 1;
-    pub const MEMORY: i32 = 2;
-    pub const STORAGE: i32 = 3;
-    pub const NETWORK: i32 = 4;
-    pub const GPU: i32 = 5;
-}
+/// MAAS's `HARDWARE_TYPE` (one list, kept with the scripts that declare it).
+pub use crate::engine::scripts::hardware_type;
 
 const RUNNING_OR_PENDING: [i32; 4] = [status::PENDING, status::RUNNING, status::INSTALLING, status::APPLYING_NETCONF];
 
@@ -109,21 +102,7 @@ pub fn parse_result_type(s: &str) -> Result<i32> {
 
 /// MAAS's `translate_hardware_type`, with its error texts.
 pub fn parse_hardware_type(s: &str) -> Result<i32> {
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-        return match s.parse::<i32>() {
-            Ok(n @ 0..=5) => Ok(n),
-            _ => Err(Error::BadRequest("Invalid hardware type numeric value.".into())),
-        };
-    }
-    match s.to_ascii_lowercase().as_str() {
-        "node" | "machine" | "controller" | "other" | "generic" => Ok(hardware_type::NODE),
-        "cpu" | "processor" => Ok(hardware_type::CPU),
-        "memory" | "ram" => Ok(hardware_type::MEMORY),
-        "storage" | "disk" | "ssd" => Ok(hardware_type::STORAGE),
-        "network" | "net" | "interface" => Ok(hardware_type::NETWORK),
-        "gpu" | "graphics" => Ok(hardware_type::GPU),
-        _ => Err(Error::BadRequest("Hardware type must be node, cpu, memory, storage, or gpu".into())),
-    }
+    engine::scripts::translate_hardware_type(s).map_err(Error::BadRequest)
 }
 
 /// A script the region knows before the scripts table exists: MAAS's

@@ -154,10 +154,14 @@ impl Browser {
         let end = tokio::time::Instant::now() + timeout;
         let mut last = String::new();
         loop {
+            // The page may navigate or redraw between finding the element
+            // and reading it (a stale element): that is "not yet", not a failure.
             if let Some(e) = self.try_find(css).await {
-                last = self.text(&e).await;
-                if ok(&last) {
-                    return last;
+                if let Some(t) = self.try_cmd(reqwest::Method::GET, &format!("/element/{}/text", e.0), None).await {
+                    last = t.as_str().unwrap_or("").to_string();
+                    if ok(&last) {
+                        return last;
+                    }
                 }
             }
             if tokio::time::Instant::now() > end {
