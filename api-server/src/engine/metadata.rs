@@ -694,8 +694,13 @@ fn finish_commissioning(c: &mut DbConn, n: &Node) -> Result<()> {
     }
     engine::results::close_run(c, n, rtype, false)?;
     let mut node = n.clone();
-    if let Some(r) = results.iter().find(|r| r.name == COMMISSIONING_SCRIPT) {
-        let doc = [&r.stdout, &r.output, &r.result].into_iter().find(|d| !d.is_empty()).cloned().unwrap_or_default();
+    // The run lists the inventory script from the start (pending); only a
+    // report of it carries a document. A bare OK keeps the current model.
+    let reported = results
+        .iter()
+        .filter(|r| r.name == COMMISSIONING_SCRIPT)
+        .find_map(|r| [&r.stdout, &r.output, &r.result].into_iter().find(|d| !d.is_empty()).cloned());
+    if let Some(doc) = reported {
         let inv = parse_inventory(&doc)?;
         let keep = Keep {
             storage: engine::results::commissioning_option(c, &node, "skip_storage")?,
