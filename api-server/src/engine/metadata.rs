@@ -134,7 +134,7 @@ fn ssh_for_run(c: &mut DbConn, n: &Node) -> Result<Option<Vec<String>>> {
         return Ok(None);
     }
     let opts = engine::results::run_options(c, n, engine::results::result_type_for(n.status))?;
-    if !opts.get("enable_ssh").and_then(|v| v.as_bool()).unwrap_or(false) {
+    if !engine::results::option_set(&opts, "enable_ssh") {
         return Ok(None);
     }
     let user = n.owner_id.or_else(|| opts.get("requested_by").and_then(|v| v.as_i64()));
@@ -340,7 +340,7 @@ pub fn install_document(
 ) -> Result<ironpool_common::deploy::CurtinConfig> {
     use ironpool_common::deploy::{self, CurtinConfig, CurtinSource, DeployImage, DeployPlan, DiskHint};
     let names = image_names(c, n)?;
-    let arch = n.architecture.as_deref().unwrap_or("amd64/generic").split('/').next().unwrap_or("amd64").to_string();
+    let arch = node_arch(n);
     let images = engine::boot_resources::complete_in(c, data_dir)?;
     let found = images
         .iter()
@@ -387,6 +387,11 @@ pub fn install_document(
     })
 }
 
+/// The node's architecture without its subarchitecture (`amd64`).
+fn node_arch(n: &Node) -> String {
+    n.architecture.as_deref().unwrap_or("amd64/generic").split('/').next().unwrap_or("amd64").to_string()
+}
+
 /// The apt configuration for the release the node deploys (`names[0]` is
 /// its `os/series`, e.g. `ubuntu/noble`, `custom/tiny`).
 fn node_apt(c: &mut DbConn, n: &Node, names: &[String], arch: &str) -> Result<ironpool_common::deploy::AptConfig> {
@@ -404,8 +409,7 @@ pub fn install_view(c: &mut DbConn, data_dir: &std::path::Path, base: &str, n: &
         Ok(cfg) => serde_json::to_value(cfg).map_err(Error::internal),
         Err(Error::NotFoundText(why)) => {
             let names = image_names(c, n)?;
-            let arch = n.architecture.as_deref().unwrap_or("amd64/generic").split('/').next().unwrap_or("amd64");
-            let apt = node_apt(c, n, &names, arch)?;
+            let apt = node_apt(c, n, &names, &node_arch(n))?;
             Ok(serde_json::json!({
                 "sources": {},
                 "apt": apt,
@@ -558,7 +562,7 @@ pub fn signal(c: &mut DbConn, n: &Node, s: &Signal) -> Result<()> {
             engine::results::close_run(c, n, rtype, false)?;
             let to = engine::nodes::testing::after_testing(n);
             let node = engine::nodes::state::transition(c, n, to, ACTOR, "", cleared())?;
-            if !keeps_ssh(c, &node, rtype)? {
+            if !engine::results::run_option(c, &node, rtype, "enable_ssh")? {
                 power_off(c, &node)?;
             }
         }
@@ -689,9 +693,10 @@ fn record_results(c: &mut DbConn, n: &Node, s: &Signal) -> Result<()> {
 fn finish_commissioning(c: &mut DbConn, n: &Node) -> Result<()> {
     let rtype = engine::results::result_type::COMMISSIONING;
     let results = engine::results::current_results(c, n, rtype)?;
-    if let Some(bad) = engine::results::first_failure(c, n, rtype)? {
-        return fail(c, n, &script_failure(&bad));
+    if let Some(bad) = engine::results::first_failed(&results) {
+        return fail(c, n, &script_failure(bad));
     }
+    let options = engine::results::run_options(c, n, rtype)?;
     engine::results::close_run(c, n, rtype, false)?;
     let mut node = n.clone();
     // The run lists the inventory script from the start (pending); only a
@@ -703,8 +708,8 @@ fn finish_commissioning(c: &mut DbConn, n: &Node) -> Result<()> {
     if let Some(doc) = reported {
         let inv = parse_inventory(&doc)?;
         let keep = Keep {
-            storage: engine::results::commissioning_option(c, &node, "skip_storage")?,
-            networking: engine::results::commissioning_option(c, &node, "skip_networking")?,
+            storage: engine::results::option_set(&options, "skip_storage"),
+            networking: engine::results::option_set(&options, "skip_networking"),
         };
         node = apply_inventory_keeping(c, &node, &inv, keep)?;
     }
@@ -713,7 +718,7 @@ fn finish_commissioning(c: &mut DbConn, n: &Node) -> Result<()> {
     // Tests chosen with the commissioning run that the environment did not
     // go on to run (it never signalled TESTING) did not run.
     engine::results::close_run(c, &node, engine::results::result_type::TESTING, false)?;
-    if keeps_ssh(c, &node, rtype)? {
+    if engine::results::option_set(&options, "enable_ssh") {
         return Ok(()); // enable_ssh: MAAS leaves the machine on for the operator
     }
     power_off(c, &node)
@@ -722,11 +727,6 @@ fn finish_commissioning(c: &mut DbConn, n: &Node) -> Result<()> {
 /// MAAS's description of a failed script: "<name> failed" (or "timed out").
 fn script_failure(r: &crate::db::metadata::ScriptResult) -> String {
     format!("{} {}", r.name, engine::results::status_name(r.status).to_lowercase())
-}
-
-/// Whether the current run of `rtype` asked for `enable_ssh`.
-fn keeps_ssh(c: &mut DbConn, n: &Node, rtype: i32) -> Result<bool> {
-    Ok(engine::results::run_options(c, n, rtype)?.get("enable_ssh").and_then(|v| v.as_bool()).unwrap_or(false))
 }
 
 /// Keeps the lshw and LLDP documents this commissioning sent (their

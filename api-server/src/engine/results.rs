@@ -489,8 +489,13 @@ pub fn current_results(c: &mut DbConn, n: &Node, rtype: i32) -> Result<Vec<Scrip
 /// The first failed (or timed out) result of the node's current set of
 /// `rtype`, by name: the script a failure message names.
 pub fn first_failure(c: &mut DbConn, n: &Node, rtype: i32) -> Result<Option<ScriptResult>> {
-    let rs = current_results(c, n, rtype)?;
-    Ok(rs.into_iter().find(|r| is_failed(r.status) && !r.suppressed))
+    Ok(first_failed(&current_results(c, n, rtype)?).cloned())
+}
+
+/// The first failed (or timed out) unsuppressed result among `results`
+/// (for callers that already hold the run's results).
+pub fn first_failed(results: &[ScriptResult]) -> Option<&ScriptResult> {
+    results.iter().find(|r| is_failed(r.status) && !r.suppressed)
 }
 
 pub fn is_failed(s: i32) -> bool {
@@ -819,8 +824,13 @@ pub fn run_options(c: &mut DbConn, n: &Node, rtype: i32) -> Result<Map<String, V
         .unwrap_or_default())
 }
 
-/// Whether the node's current commissioning run was asked to keep `option`
-/// (`skip_storage`, `skip_networking`).
-pub fn commissioning_option(c: &mut DbConn, n: &Node, option: &str) -> Result<bool> {
-    Ok(run_options(c, n, result_type::COMMISSIONING)?.get(option).and_then(Value::as_bool).unwrap_or(false))
+/// Whether the node's current run of `rtype` was asked for `option`
+/// (`enable_ssh`, `skip_storage`, `skip_networking`).
+pub fn run_option(c: &mut DbConn, n: &Node, rtype: i32, option: &str) -> Result<bool> {
+    Ok(option_set(&run_options(c, n, rtype)?, option))
+}
+
+/// Whether `option` is on in a run's options (from [`run_options`]).
+pub fn option_set(options: &Map<String, Value>, option: &str) -> bool {
+    options.get(option).and_then(Value::as_bool).unwrap_or(false)
 }

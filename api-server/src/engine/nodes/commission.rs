@@ -129,8 +129,9 @@ pub fn complete_commissioning(c: &mut DbConn, n: &Node, actor: &str) -> Result<N
     }
     let to = if n.enlisting { Status::New } else { Status::Ready };
     // skip_networking / skip_storage keep what the operator configured.
-    let keep_networking = engine::results::commissioning_option(c, n, "skip_networking")?;
-    let keep_storage = engine::results::commissioning_option(c, n, "skip_storage")?;
+    let keep_networking =
+        engine::results::run_option(c, n, engine::results::result_type::COMMISSIONING, "skip_networking")?;
+    let keep_storage = engine::results::run_option(c, n, engine::results::result_type::COMMISSIONING, "skip_storage")?;
     if !keep_networking {
         engine::interfaces::initial_links(c, n)?;
     }
