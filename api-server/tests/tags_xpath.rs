@@ -228,16 +228,22 @@ backend_tests!(details_and_xpath_tags, |b| async move {
     assert!(r.json()["definition"][0].as_str().unwrap().starts_with("Invalid xpath expression: "));
     assert_eq!(s.get(Some(&admin), "tags/gpu/").await.json()["definition"], r#"//node[@class="display"]"#);
 
-    // update_nodes on a defined tag: refused unless the caller shows the
-    // current definition (MAAS's worker protocol); rebuild undoes it.
-    let r = s.post(Some(&admin), "tags/big-disk/?op=update_nodes", &[("add", bare.as_str())]).await;
-    assert_eq!(r.status, 409, "{}", r.body);
-    assert_eq!(r.body, "Cannot add tag big-disk to node because it has a definition");
     let def = r#"//node[@class="disk"]/size > 1000000000"#;
+    // update_nodes on a defined tag: MAAS takes it (a definition, when
+    // given, must match the current one: 409 otherwise); rebuild undoes it.
+    let r = s
+        .post(Some(&admin), "tags/big-disk/?op=update_nodes", &[("add", bare.as_str()), ("definition", "//other")])
+        .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(r.body.starts_with("Definition supplied '//other' doesn't match"), "{}", r.body);
+    assert_eq!(tagged(&s, &admin, "big-disk").await, sorted(&[&big]));
+    let r = s.post(Some(&admin), "tags/big-disk/?op=update_nodes", &[("add", bare.as_str())]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["added"], 1);
+    // The matching definition is accepted too (MAAS's workers sent it).
     let r =
         s.post(Some(&admin), "tags/big-disk/?op=update_nodes", &[("add", bare.as_str()), ("definition", def)]).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.json()["added"], 1);
     assert_eq!(tagged(&s, &admin, "big-disk").await, sorted(&[&big, &bare]));
     let r = s.post(Some(&admin), "tags/big-disk/?op=rebuild", &[]).await;
     assert_eq!(r.status, 200, "{}", r.body);

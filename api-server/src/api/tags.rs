@@ -160,7 +160,6 @@ async fn update_nodes(ctx: Ctx) -> Result<Reply> {
     let add: Vec<String> = ctx.params.get_all("add").iter().map(|s| s.to_string()).collect();
     let remove: Vec<String> = ctx.params.get_all("remove").iter().map(|s| s.to_string()).collect();
     let definition = ctx.params.get("definition").map(str::to_string);
-    let definition_shown = definition.clone();
     let v = ctx
         .db()
         .write(move |c| {
@@ -173,7 +172,6 @@ async fn update_nodes(ctx: Ctx) -> Result<Reply> {
                     )));
                 }
             }
-            engine::tags::check_manual_update(&t, definition_shown.as_deref())?;
             let resolve = |c: &mut db::DbConn, ids: &[String]| -> Result<Vec<i64>> {
                 Ok(engine::access::resolve_bulk(c, ids, false)?.iter().map(|n| n.id).collect())
             };

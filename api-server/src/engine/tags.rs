@@ -52,14 +52,3 @@ pub fn update_tag(
 pub fn rebuild(c: &mut DbConn, t: &Tag) -> Result<()> {
     details::populate_tag(c, t)
 }
-
-/// `update_nodes` on a tag with a definition: the region owns that
-/// mapping, so a manual change is refused (MAAS's words for the same
-/// refusal in its UI), unless the caller shows the current definition, the
-/// way MAAS's workers pushed their evaluation.
-pub fn check_manual_update(t: &Tag, shown_definition: Option<&str>) -> Result<()> {
-    if !t.definition.trim().is_empty() && shown_definition.is_none() {
-        return Err(Error::Conflict(format!("Cannot add tag {} to node because it has a definition", t.name)));
-    }
-    Ok(())
-}
