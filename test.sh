@@ -101,6 +101,11 @@ tools/check-readme-demo.sh
 # seeds (~2.5 min with the sanitizer build); installs cargo-fuzz if missing.
 log "fuzz targets, ${FUZZ_SECONDS:-20}s each (tools/fuzz.sh)"
 FUZZ_SECONDS=${FUZZ_SECONDS:-20} tools/fuzz.sh
+# python-libmaas's venv before the Rust tests: the qemu end-to-end test
+# reads script results through it (the compat suite below reuses it).
+log "python-libmaas venv (compat-tests/python/run.sh --venv-only)"
+compat-tests/python/run.sh --venv-only
+export IRONPOOL_LIBMAAS_PYTHON="$PWD/compat-tests/python/.venv/bin/python"
 log "cargo test"
 TEST_LOG="$PGDIR/cargo-test.log"
 cargo test --workspace --no-fail-fast 2>&1 | tee "$TEST_LOG"

@@ -148,14 +148,7 @@ impl Agent {
                 Ok(if p.phase == "disk_erasing" { Outcome::Erased } else { Outcome::Released })
             }
             "testing" => {
-                let report = scripts::run_phase(&md, &self.inventory, &[], self.scripts, "testing").await?;
-                let failed = report.as_ref().map(|r| r.failures()).unwrap_or_default();
-                if failed.is_empty() {
-                    md.signal("OK", &[], Vec::new()).await?;
-                } else {
-                    let why = format!("Testing failed: {}.", failed.join(", "));
-                    md.signal("FAILED", &[("error", why)], Vec::new()).await?;
-                }
+                self.test(&md).await?;
                 Ok(Outcome::Tested)
             }
             "rescue" => {
@@ -163,6 +156,19 @@ impl Agent {
                 Ok(Outcome::Rescue)
             }
             other => Ok(Outcome::Idle(other.to_string())),
+        }
+    }
+
+    /// Runs the testing scripts the region serves and ends the phase: OK,
+    /// or FAILED naming the scripts that failed.
+    async fn test(&self, md: &MetadataClient) -> Result<()> {
+        let report = scripts::run_phase(md, &self.inventory, &[], self.scripts, "testing").await?;
+        let failed = report.as_ref().map(|r| r.failures()).unwrap_or_default();
+        if failed.is_empty() {
+            md.signal("OK", &[], Vec::new()).await
+        } else {
+            let why = format!("Testing failed: {}.", failed.join(", "));
+            md.signal("FAILED", &[("error", why)], Vec::new()).await
         }
     }
 
@@ -183,7 +189,14 @@ impl Agent {
                 } else {
                     vec![(format!("{LLDP_SCRIPT}.out"), self.details.lldp.clone())]
                 };
-                return md.signal("OK", &[], files).await;
+                if !report.tests_follow {
+                    return md.signal("OK", &[], files).await;
+                }
+                // The run's tests come next (MAAS's runner does the same):
+                // TESTING makes the region apply what commissioning found
+                // and serve the tests; they end the run with OK or FAILED.
+                md.signal("TESTING", &[], files).await?;
+                return self.test(md).await;
             }
         }
         md.signal(

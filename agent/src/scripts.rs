@@ -92,6 +92,9 @@ impl RunResult {
 #[derive(Debug, Clone, Default)]
 pub struct Report {
     pub results: Vec<(String, RunResult)>,
+    /// A commissioning index that also lists testing scripts: the run goes
+    /// on to them (signal TESTING, then the testing phase).
+    pub tests_follow: bool,
 }
 
 impl Report {
@@ -163,7 +166,11 @@ pub async fn run_phase(
     let Some(list) = index["1.0"][format!("{phase}_scripts")].as_array().cloned() else { return Ok(None) };
     let mut entries: Vec<Entry> = list.iter().filter_map(entry).collect();
     entries.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut report = Report::default();
+    let mut report = Report {
+        tests_follow: phase == "commissioning"
+            && index["1.0"]["testing_scripts"].as_array().is_some_and(|t| !t.is_empty()),
+        ..Report::default()
+    };
     let mut i = 0;
     while i < entries.len() {
         // A run of `any` scripts goes together; anything else alone (its

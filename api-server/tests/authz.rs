@@ -188,6 +188,10 @@ async fn fixtures(s: &TestServer, admin: &ApiKey, alice: &ApiKey) -> (Fixtures, 
     }
     f.set("interfaces", "id", id(&m["interface_set"][0]));
     f.set("results", "id", "current-commissioning");
+    // Node devices come only from a commissioning's inventory, which this
+    // machine never reported: each role's row shows its permission check
+    // (403, or the 404 a visible node's missing device gets).
+    f.set("devices", "id", "999999");
     f.set("blockdevices", "id", d("sdb"));
     f.set("blockdevices", "device_id", d("sdb"));
     f.set("partition", "id", id(&part));

@@ -11,8 +11,11 @@
 //!   power goes region → rack → freeipmi → BMC → VM.
 //!
 //! 1. The unknown VM PXE-boots, enlists and commissions itself: New.
-//! 2. With its BMC set, `commission` powers it on: Ready with the VM's CPU
-//!    count, memory and disk size.
+//! 2. With its BMC set, `commission` (with a user testing script and a
+//!    parameter) powers it on: Ready with the VM's CPU count, memory and
+//!    disk size, its lshw details, XPath tags that do and do not match it,
+//!    every default commissioning script passed and the testing script's
+//!    output, read through the API and through python-libmaas.
 //! 3. A custom disk image (`tools/build-test-image.sh`: Debian kernel +
 //!    busybox, syslinux, an empty `cidata` partition) is uploaded through
 //!    `boot-resources/`.
@@ -99,7 +102,8 @@ impl Bmc {
              sel_enable 0x20 1000 0x0a\nmc_enable 0x20\n",
         )
         .unwrap();
-        // 2 CPUs, 768 MiB, the disk with a serial, an e1000 NIC on the tap;
+        // 2 CPUs, 768 MiB in two NUMA nodes of one CPU each, the disk with
+        // a serial, an e1000 NIC on the tap;
         // network first, then the disk (iPXE's local-boot answer falls
         // through to it). Every power-on appends to console.log.
         std::fs::write(
@@ -107,6 +111,8 @@ impl Bmc {
             format!(
                 "#!/bin/sh\necho $$ > {d}/qemu.pid\necho \"=== power on $(date +%s)\" >> {d}/console.log\n\
                  exec {q}/root/usr/bin/qemu-system-x86_64 -L {q}/data -accel tcg -smp 2 -m 768 -boot order=nc -nographic \
+                 -object memory-backend-ram,id=m0,size=384M -object memory-backend-ram,id=m1,size=384M \
+                 -numa node,nodeid=0,cpus=0,memdev=m0 -numa node,nodeid=1,cpus=1,memdev=m1 \
                  -netdev tap,id=n0,ifname={tap},script=no,downscript=no -device e1000,netdev=n0,mac={VM_MAC} \
                  -drive file={disk},format=raw,if=none,id=d0 -device virtio-blk-pci,drive=d0,serial={DISK_SERIAL} \
                  >> {d}/console.log 2>&1 < /dev/null\n",
@@ -225,6 +231,122 @@ fn gunzip(path: &Path) -> Vec<u8> {
     out.stdout
 }
 
+/// Issue 17's "Done when" on the real VM: the hardware details its agent
+/// collected (BSON with the lshw document naming the VM's disk), XPath tags
+/// evaluated against them, a passed result for every default commissioning
+/// script, and the user testing script's output through the API and
+/// through python-libmaas.
+async fn what_commissioning_found(s: &TestServer, admin: &ApiKey, sid: &str) {
+    let r = s.get(Some(admin), &format!("machines/{sid}/?op=details")).await;
+    assert_eq!((r.status, r.content_type.as_deref()), (200, Some("application/bson")));
+    assert!(r.body.contains("lshw") && r.body.contains("<node"), "no lshw document: {}", r.body);
+    assert!(r.body.contains(DISK_SERIAL), "the lshw document does not name the VM's disk: {}", r.body);
+
+    for (name, definition, matches) in [
+        ("e2e-big-disk", r#"//node[@class="disk"]/size > 1000000000"#, true),
+        ("e2e-huge-disk", r#"//node[@class="disk"]/size > 1000000000000"#, false),
+    ] {
+        let r = s.post(Some(admin), "tags/", &[("name", name), ("definition", definition)]).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let tagged = s.get(Some(admin), &format!("tags/{name}/?op=machines")).await.json();
+        let ids: Vec<&str> = tagged.as_array().unwrap().iter().filter_map(|m| m["system_id"].as_str()).collect();
+        assert_eq!(ids.contains(&sid), matches, "{name} ({definition}): {ids:?}");
+    }
+
+    // The PCI devices, linked to the NIC and the disk they back; the two
+    // NUMA nodes qemu was given.
+    let m = s.get(Some(admin), &format!("machines/{sid}/")).await.json();
+    let numa = m["numanode_set"].as_array().unwrap();
+    assert_eq!(numa.len(), 2, "{m}");
+    for (i, n) in numa.iter().enumerate() {
+        assert_eq!((n["index"].as_u64(), n["cores"].clone()), (Some(i as u64), serde_json::json!([i])), "{n}");
+        assert!((200..=384).contains(&n["memory"].as_i64().unwrap()), "{n}");
+    }
+    let r = s.get(Some(admin), &format!("nodes/{sid}/devices/")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let devices = r.json();
+    let devices = devices.as_array().unwrap();
+    let nic = devices
+        .iter()
+        .find(|d| d["vendor_id"] == "8086" && d["product_id"] == "100e")
+        .unwrap_or_else(|| panic!("no e1000: {devices:?}"));
+    assert_eq!((&nic["bus_name"], &nic["hardware_type_name"]), (&"PCIE".into(), &"Network".into()), "{nic}");
+    assert_eq!(nic["commissioning_driver"], "e1000", "{nic}");
+    assert_eq!(nic["physical_interface"]["mac_address"], VM_MAC, "{nic}");
+    let disk_name = m["blockdevice_set"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["serial"] == DISK_SERIAL)
+        .map(|d| d["name"].clone())
+        .unwrap();
+    let blk = devices
+        .iter()
+        .find(|d| d["physical_blockdevice"]["name"] == disk_name)
+        .unwrap_or_else(|| panic!("no device backs {disk_name}: {devices:?}"));
+    assert_eq!((&blk["vendor_id"], &blk["hardware_type_name"]), (&"1af4".into(), &"Storage".into()), "{blk}");
+    let pci = blk["pci_address"].as_str().unwrap();
+    let one = s.get(Some(admin), &format!("nodes/{sid}/devices/{pci}/")).await.json();
+    assert_eq!(one["id"], blk["id"], "{one}");
+
+    let scripts = s.get(Some(admin), "scripts/?type=commissioning").await.json();
+    let defaults: Vec<&str> = scripts
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["default"] == true)
+        .filter_map(|x| x["name"].as_str())
+        .collect();
+    assert!(defaults.len() >= 5, "{scripts}");
+    let set = s.get(Some(admin), &format!("nodes/{sid}/results/current-commissioning/")).await.json();
+    let results = set["results"].as_array().unwrap();
+    for name in &defaults {
+        let mine: Vec<_> = results.iter().filter(|x| x["name"] == *name).collect();
+        assert!(!mine.is_empty(), "no result for {name}: {set}");
+        for x in mine {
+            assert_eq!(x["status_name"], "Passed", "{name}: {x}");
+        }
+    }
+
+    let r = s.get(Some(admin), &format!("nodes/{sid}/results/current-testing/?include_output=1")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let set = r.json();
+    let results = set["results"].as_array().unwrap();
+    let greet = results.iter().find(|x| x["name"] == "e2e-greet").unwrap_or_else(|| panic!("e2e-greet: {set}"));
+    assert_eq!(greet["status_name"], "Passed", "{greet}");
+    assert_eq!(greet["parameters"]["msg"]["value"], "from-e2e", "{greet}");
+    let out = base64::engine::general_purpose::STANDARD.decode(greet["stdout"].as_str().unwrap()).unwrap();
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.starts_with("greet --msg=from-e2e\n") && out.contains(VM_MAC), "{out}");
+    let smart: Vec<_> = results.iter().filter(|x| x["name"] == "smartctl-validate").collect();
+    assert!(!smart.is_empty() && smart.iter().all(|x| x["status_name"] == "Passed"), "{set}");
+
+    // The same output through python-libmaas's describe-driven handlers,
+    // when test.sh has built its venv (compat-tests/python/run.sh --venv-only).
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let python = std::env::var_os("IRONPOOL_LIBMAAS_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("compat-tests/python/.venv/bin/python"));
+    if !python.exists() {
+        eprintln!("SKIP (the libmaas part): no python-libmaas venv at {}", python.display());
+        return;
+    }
+    let code = "import base64, sys\n\
+                from maas.client import connect\n\
+                c = connect(sys.argv[1], apikey=sys.argv[2])\n\
+                s = c._origin.session\n\
+                one = s.NodeScriptResult.read(system_id=sys.argv[3], id='current-testing', include_output='1')\n\
+                for x in one['results']:\n\
+                \x20   if x['name'] == 'e2e-greet':\n\
+                \x20       print(base64.b64decode(x['stdout']).decode(), end='')\n";
+    let key = format!("{}:{}:{}", admin.consumer, admin.token, admin.secret);
+    let out =
+        Command::new(&python).args(["-c", code, &format!("{}/MAAS/api/2.0/", s.origin), &key, sid]).output().unwrap();
+    assert!(out.status.success(), "libmaas: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("greet --msg=from-e2e\n") && text.contains(VM_MAC), "libmaas read: {text}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn qemu_vm_enlists_commissions_deploys_and_releases() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -313,8 +435,27 @@ async fn qemu_vm_enlists_commissions_deploys_and_releases() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
+    // A user testing script with a parameter, run after the commissioning
+    // scripts; what it prints can only come from inside the VM.
+    let greet = "#!/bin/sh\n\
+                 # --- Start MAAS 1.0 script metadata ---\n\
+                 # name: e2e-greet\n\
+                 # script_type: testing\n\
+                 # parameters:\n\
+                 #   msg: {type: string, default: hello}\n\
+                 # --- End MAAS 1.0 script metadata ---\n\
+                 echo \"greet $1\"\n\
+                 cat /sys/class/net/*/address\n";
+    let r = s.post(Some(&admin), "scripts/", &[("script", greet)]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
     let t = Instant::now();
-    let r = s.post(Some(&admin), &format!("machines/{sid}/?op=commission"), &[]).await;
+    let r = s
+        .post(
+            Some(&admin),
+            &format!("machines/{sid}/?op=commission"),
+            &[("testing_scripts", "smartctl-validate,e2e-greet"), ("e2e-greet_msg", "from-e2e")],
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let m = wait("the machine to be Ready", PHASE, &console, async || {
         status_is(&sid, "Ready", "Failed commissioning").await
@@ -328,6 +469,7 @@ async fn qemu_vm_enlists_commissions_deploys_and_releases() {
     let d = disks.iter().find(|d| d["serial"] == DISK_SERIAL).unwrap_or_else(|| panic!("no disk: {m}"));
     assert_eq!(d["size"].as_u64(), Some(DISK_SIZE), "{d}");
     bmc.wait_vm_off("the VM to power off after commissioning", &console).await;
+    what_commissioning_found(&s, &admin, &sid).await;
 
     // 3. The custom image, uploaded.
     let t = Instant::now();

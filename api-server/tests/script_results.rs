@@ -547,3 +547,102 @@ backend_tests!(a_user_testing_script_with_a_parameter_runs_in_the_agent, |b| asy
     assert_eq!(greet["exit_status"], 0);
     assert_eq!(greet["parameters"]["msg"]["value"], "bye", "{greet}");
 });
+
+// Issue 17's inventory fields: the NUMA nodes and the PCI/USB devices
+// (`nodes/{id}/devices/`) recorded from a commissioning's inventory, with
+// MAAS's filters, id forms, messages and permissions.
+backend_tests!(node_devices_and_numa_from_commissioning, |b| async move {
+    let s = TestServer::start(b);
+    let admin = s.user("admin", true).await;
+    let alice = s.user("alice", false).await;
+    let mac = "52:54:00:5c:03:01";
+    let seed = 31;
+    let sid = commissioned(&s, &admin, mac, "devs1", seed).await;
+    let inv = inventory::fake(seed);
+
+    let m = machine(&s, &admin, &sid).await;
+    let numa = m["numanode_set"].as_array().unwrap();
+    assert_eq!(numa.len(), inv.resources.memory.nodes.len(), "{m}");
+    for (n, want) in numa.iter().zip(&inv.resources.memory.nodes) {
+        assert_eq!(n["index"], want.numa_node);
+        assert_eq!(n["cores"], serde_json::json!(want.cpus));
+        assert_eq!(n["memory"], want.total / (1024 * 1024));
+    }
+
+    let list = |q: &'static str| {
+        let (s, admin, sid) = (&s, &admin, &sid);
+        async move {
+            let r = s.get(Some(admin), &format!("nodes/{sid}/devices/{q}")).await;
+            assert_eq!(r.status, 200, "{q}: {}", r.body);
+            r.json().as_array().unwrap().clone()
+        }
+    };
+    let all = list("").await;
+    let (npci, nusb) = (inv.resources.pci.devices.len(), inv.resources.usb.devices.len());
+    assert_eq!(all.len(), npci + nusb, "{all:?}");
+    assert_eq!(list("?bus=usb").await.len(), nusb);
+    assert_eq!(list("?bus=PCIE").await.len(), npci);
+    assert_eq!(list("?bus=1").await.len(), npci);
+    let gpus = list("?hardware_type=gpu").await;
+    assert_eq!(gpus.len(), 1, "{gpus:?}");
+    assert_eq!(gpus[0]["hardware_type_name"], "GPU");
+    assert_eq!(list("?commissioning_driver=AHCI").await.len(), 1);
+    let intel = list("?vendor_name=intel%20corporation").await;
+    assert_eq!(intel.len(), 1 + inv.resources.network.cards.len(), "{intel:?}");
+    for (q, msg) in [
+        ("?bus=3", "Invalid bus numeric value!"),
+        ("?bus=pci", "Bus must be PCIE or USB!"),
+        ("?hardware_type=toaster", "Hardware type must be"),
+    ] {
+        let r = s.get(Some(&admin), &format!("nodes/{sid}/devices/{q}")).await;
+        assert_eq!(r.status, 400, "{q}: {}", r.body);
+        assert!(r.body.contains(msg), "{q}: {}", r.body);
+    }
+
+    // Each device links to what it backs.
+    let sata = all.iter().find(|d| d["commissioning_driver"] == "ahci").unwrap();
+    assert_eq!(sata["hardware_type_name"], "Storage");
+    assert_eq!(sata["physical_blockdevice"]["name"], inv.resources.storage.disks[0].id, "{sata}");
+    assert_eq!(sata["pci_address"], "0000:00:1f.2");
+    assert_eq!((sata["bus_number"].as_i64(), sata["device_number"].as_i64()), (Some(0), Some(0x1f)));
+    let nic = all.iter().find(|d| d["physical_interface"]["mac_address"] == mac).expect("the NIC is linked");
+    assert_eq!(
+        (&nic["hardware_type_name"], &nic["bus_name"], &nic["numa_node"]),
+        (&"Network".into(), &"PCIE".into(), &1.into())
+    );
+    let usb = all.iter().find(|d| d["bus_name"] == "USB").unwrap();
+    assert_eq!(usb["pci_address"], serde_json::Value::Null);
+    assert_eq!(usb["resource_uri"], format!("/MAAS/api/2.0/nodes/{sid}/devices/{}/", usb["id"]));
+
+    // By id, PCI address or bus:device; MAAS's 400 for a miss by the last two.
+    for id in [sata["id"].to_string(), "0000:00:1f.2".into()] {
+        let r = s.get(Some(&alice), &format!("nodes/{sid}/devices/{id}/")).await;
+        assert_eq!(r.status, 200, "{id}: {}", r.body);
+        assert_eq!(r.json()["id"], sata["id"]);
+    }
+    let r = s.get(Some(&admin), &format!("nodes/{sid}/devices/{}:{}/", usb["bus_number"], usb["device_number"])).await;
+    assert_eq!(r.json()["id"], usb["id"], "{}", r.body);
+    for id in ["0000:99:00.0", "x:y"] {
+        let r = s.get(Some(&admin), &format!("nodes/{sid}/devices/{id}/")).await;
+        assert_eq!((r.status, r.body.as_str()), (400, "Invalid id format!"), "{id}");
+    }
+    let r = s.get(Some(&admin), &format!("nodes/{sid}/devices/999999/")).await;
+    assert_eq!(r.status, 404, "{}", r.body);
+    let r = s.get(Some(&admin), "nodes/nosuch/devices/").await;
+    assert_eq!((r.status, r.body.as_str()), (404, "No Node matches the given query."));
+    assert_eq!(s.get(None, &format!("nodes/{sid}/devices/")).await.status, 401);
+
+    // Deleting is for administrators; commissioning brings it back.
+    let one = format!("nodes/{sid}/devices/{}/", usb["id"]);
+    assert_eq!(s.call(Some(&alice), "DELETE", &one, &[]).await.status, 403);
+    assert_eq!(s.call(Some(&admin), "DELETE", &one, &[]).await.status, 204);
+    assert_eq!(s.get(Some(&admin), &one).await.status, 404);
+    assert_eq!(list("").await.len(), npci + nusb - 1);
+    let r = s.post(Some(&admin), &format!("machines/{sid}/?op=commission"), &[("testing_scripts", "none")]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let key = node_key(&s, &admin, &sid).await;
+    let out = format!("{COMMISSIONING_SCRIPT}.out");
+    signal(&s, &key, "OK", &[], &[(&out, &inventory_for(seed, mac))]).await;
+    assert_eq!(machine(&s, &admin, &sid).await["status_name"], "Ready");
+    assert_eq!(list("").await.len(), npci + nusb);
+});

@@ -45,6 +45,12 @@ pub struct Resources {
     pub storage: Storage,
     #[serde(default)]
     pub network: Network,
+    /// PCI(e) devices (machine-resources' `pci.devices`).
+    #[serde(default)]
+    pub pci: Pci,
+    /// USB devices (machine-resources' `usb.devices`).
+    #[serde(default)]
+    pub usb: Usb,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -75,6 +81,23 @@ pub struct CpuSocket {
 pub struct Memory {
     /// Bytes of RAM.
     pub total: u64,
+    /// Per NUMA node (machine-resources' `memory.nodes`); empty on a
+    /// machine that does not report NUMA, which the region reads as one node.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<MemoryNode>,
+}
+
+/// One NUMA node: its memory as machine-resources reports it, and the
+/// logical CPUs in it (`cpus`, Ironpool's addition: machine-resources
+/// spreads this over `cpu.sockets[].cores[].threads[].numa_node`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MemoryNode {
+    pub numa_node: u32,
+    /// Bytes.
+    #[serde(default)]
+    pub total: u64,
+    #[serde(default)]
+    pub cpus: Vec<u32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -110,6 +133,10 @@ pub struct Disk {
     pub firmware_version: String,
     #[serde(default)]
     pub removable: bool,
+    /// The controller's PCI address (`0000:00:04.0`), linking the disk to
+    /// its entry in `pci.devices`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub pci_address: String,
 }
 
 fn sector() -> u64 {
@@ -150,6 +177,9 @@ pub struct NetworkCard {
     pub product: String,
     #[serde(default)]
     pub ports: Vec<NetworkPort>,
+    /// The card's PCI address, linking it to its entry in `pci.devices`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub pci_address: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -163,6 +193,61 @@ pub struct NetworkPort {
     /// Mbit/s; 0 when unknown or down.
     #[serde(default)]
     pub link_speed: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Pci {
+    #[serde(default)]
+    pub devices: Vec<PciDevice>,
+}
+
+/// One PCI function, in machine-resources' field names.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PciDevice {
+    /// Domain:bus:device.function, `0000:00:03.0`.
+    pub pci_address: String,
+    /// Four hex digits, `8086`.
+    #[serde(default)]
+    pub vendor_id: String,
+    #[serde(default)]
+    pub product_id: String,
+    /// Names from the PCI ID database, where the environment has one.
+    #[serde(default)]
+    pub vendor: String,
+    #[serde(default)]
+    pub product: String,
+    /// The kernel driver bound to it.
+    #[serde(default)]
+    pub driver: String,
+    #[serde(default)]
+    pub numa_node: u32,
+    /// The PCI class code (`0x020000` for Ethernet), which says what kind of
+    /// device it is where no disk or card names it (Ironpool's addition).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub class: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Usb {
+    #[serde(default)]
+    pub devices: Vec<UsbDevice>,
+}
+
+/// One USB device, in machine-resources' field names.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UsbDevice {
+    pub bus_address: u32,
+    pub device_address: u32,
+    #[serde(default)]
+    pub vendor_id: String,
+    #[serde(default)]
+    pub product_id: String,
+    #[serde(default)]
+    pub vendor: String,
+    #[serde(default)]
+    pub product: String,
+    #[serde(default)]
+    pub driver: String,
 }
 
 impl Inventory {

@@ -8,17 +8,27 @@
 # Exits with pytest's exit code.
 set -euo pipefail
 
-if [[ -z "${IRONPOOL_BIN:-}" ]]; then
+# --venv-only: build (or reuse) the venv and stop; test.sh does this before
+# `cargo test` so the qemu end-to-end test can read results through libmaas.
+venv_only=0
+if [[ "${1:-}" == --venv-only ]]; then
+    venv_only=1
+    shift
+fi
+
+if [[ $venv_only == 0 && -z "${IRONPOOL_BIN:-}" ]]; then
     echo "run.sh: set IRONPOOL_BIN to a built ironpool binary, e.g." >&2
     echo "  IRONPOOL_BIN=target/debug/ironpool $0" >&2
     exit 2
 fi
-# pytest runs from this script's directory; make a relative path absolute first.
-[[ "$IRONPOOL_BIN" == /* ]] || IRONPOOL_BIN="$PWD/$IRONPOOL_BIN"
-export IRONPOOL_BIN
-if [[ ! -x "$IRONPOOL_BIN" ]]; then
-    echo "run.sh: IRONPOOL_BIN=$IRONPOOL_BIN is not an executable file" >&2
-    exit 2
+if [[ $venv_only == 0 ]]; then
+    # pytest runs from this script's directory; make a relative path absolute first.
+    [[ "$IRONPOOL_BIN" == /* ]] || IRONPOOL_BIN="$PWD/$IRONPOOL_BIN"
+    export IRONPOOL_BIN
+    if [[ ! -x "$IRONPOOL_BIN" ]]; then
+        echo "run.sh: IRONPOOL_BIN=$IRONPOOL_BIN is not an executable file" >&2
+        exit 2
+    fi
 fi
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -52,6 +62,8 @@ if [[ ! -x .venv/bin/python || "$want" != "$have" ]]; then
 else
     echo "run.sh: reusing .venv (requirements unchanged)" >&2
 fi
+
+[[ $venv_only == 0 ]] || exit 0
 
 set +e
 .venv/bin/python -m pytest -q -W ignore::DeprecationWarning "$@"

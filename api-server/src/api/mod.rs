@@ -17,6 +17,7 @@ pub mod machines;
 pub mod metadata;
 pub mod metrics;
 pub mod network;
+pub mod node_devices;
 pub mod notifications;
 pub mod package_repositories;
 pub mod places;
@@ -68,5 +69,6 @@ pub fn handlers() -> Vec<Handler> {
     all.extend(dhcp_snippets::handlers());
     all.extend(vm_hosts::handlers());
     all.extend(results::handlers());
+    all.extend(node_devices::handlers());
     all
 }

@@ -21,6 +21,7 @@ pub mod interface;
 pub mod license_key;
 pub mod machine;
 pub mod network;
+pub mod node_device;
 pub mod notification;
 pub mod package_repository;
 pub mod place;

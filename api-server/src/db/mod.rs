@@ -22,6 +22,7 @@ pub mod license_keys;
 pub mod metadata;
 pub mod network;
 pub mod node_details;
+pub mod node_devices;
 pub mod nodes;
 pub mod oauth_nonces;
 pub mod package_repositories;

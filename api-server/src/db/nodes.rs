@@ -75,6 +75,9 @@ pub struct Node {
     /// contact the BMC they name until an administrator accepts the machine
     /// (`engine::nodes::power::require_trusted_power`).
     pub power_quarantined: bool,
+    /// JSON array of NUMA nodes (`{"index", "cores", "memory"}`, memory in
+    /// MiB) from the last commissioning; `[]` until one reports them.
+    pub numa: String,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -498,6 +501,11 @@ pub fn cas_status(c: &mut DbConn, id: i64, expected: Status, changes: &NodeChang
 }
 
 /// Replaces the hardware info JSON (commissioning).
+pub fn set_numa(c: &mut DbConn, id: i64, numa: &str) -> Result<()> {
+    diesel::update(nodes::table.find(id)).set(nodes::numa.eq(numa)).execute(c).map_err(from_diesel)?;
+    Ok(())
+}
+
 pub fn set_hardware_info(c: &mut DbConn, id: i64, info: &str) -> Result<()> {
     diesel::update(nodes::table.find(id)).set(nodes::hardware_info.eq(info)).execute(c).map_err(from_diesel)?;
     Ok(())

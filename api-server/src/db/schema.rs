@@ -169,6 +169,7 @@ tables! {
         enlisting -> Bool,
         erase_mode -> Text,
         power_quarantined -> Bool,
+        numa -> Text,
     }
 
     interfaces (id) {
@@ -709,6 +710,24 @@ tables! {
         created_at -> Timestamp,
     }
 
+    node_devices (id) {
+        id -> BigInt,
+        node_id -> BigInt,
+        bus -> Integer,
+        hardware_type -> Integer,
+        vendor_id -> Text,
+        product_id -> Text,
+        vendor_name -> Text,
+        product_name -> Text,
+        commissioning_driver -> Text,
+        bus_number -> Integer,
+        device_number -> Integer,
+        pci_address -> Nullable<Text>,
+        numa_node -> Integer,
+        physical_blockdevice_id -> Nullable<BigInt>,
+        physical_interface_id -> Nullable<BigInt>,
+    }
+
     node_details (node_id) {
         node_id -> BigInt,
         lshw -> Nullable<Binary>,
@@ -752,6 +771,7 @@ diesel::joinable!(script_results -> nodes (node_id));
 diesel::joinable!(script_results -> script_sets (script_set_id));
 diesel::joinable!(script_sets -> nodes (node_id));
 diesel::joinable!(node_details -> nodes (node_id));
+diesel::joinable!(node_devices -> nodes (node_id));
 diesel::joinable!(region_controllers -> nodes (node_id));
 diesel::joinable!(reserved_ips -> subnets (subnet_id));
 diesel::joinable!(discoveries -> nodes (observer_id));
@@ -818,6 +838,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     vm_host_machines,
     script_sets,
     node_details,
+    node_devices,
     package_repositories,
     scripts,
     script_versions,

@@ -552,7 +552,9 @@ pub fn signal(c: &mut DbConn, n: &Node, s: &Signal) -> Result<()> {
             finish_commissioning(c, n)?;
         }
         (Status::Commissioning, "TESTING") => {
-            engine::nodes::state::enter_timed(c, n, Status::Testing, ACTOR, "", NodeChanges::default())?;
+            // The commissioning scripts are done and the run goes on to its
+            // tests: the model is updated now, the machine is Testing.
+            finish_commissioning_into(c, n, true)?;
         }
         (Status::Testing, "OK") => {
             let rtype = engine::results::result_type::TESTING;
@@ -561,8 +563,20 @@ pub fn signal(c: &mut DbConn, n: &Node, s: &Signal) -> Result<()> {
             }
             engine::results::close_run(c, n, rtype, false)?;
             let to = engine::nodes::testing::after_testing(n);
-            let node = engine::nodes::state::transition(c, n, to, ACTOR, "", cleared())?;
-            if !engine::results::run_option(c, &node, rtype, "enable_ssh")? {
+            // An enlisting machine's tests end its enlistment (New).
+            let changes = NodeChanges { enlisting: Some(false), ..cleared() };
+            let node = engine::nodes::state::transition(c, n, to, ACTOR, "", changes)?;
+            // enable_ssh was given to `test`, or to the `commission` whose
+            // tests these were.
+            let ssh = engine::results::run_option(c, &node, rtype, "enable_ssh")?
+                || (n.previous_status == Status::Commissioning
+                    && engine::results::run_option(
+                        c,
+                        &node,
+                        engine::results::result_type::COMMISSIONING,
+                        "enable_ssh",
+                    )?);
+            if !ssh {
                 power_off(c, &node)?;
             }
         }
@@ -691,6 +705,13 @@ fn record_results(c: &mut DbConn, n: &Node, s: &Signal) -> Result<()> {
 /// inventory (if reported) becomes the model and the machine is READY (NEW
 /// while enlisting), then powered off.
 fn finish_commissioning(c: &mut DbConn, n: &Node) -> Result<()> {
+    finish_commissioning_into(c, n, false)
+}
+
+/// Judges the commissioning scripts' results and applies what they found;
+/// then Ready (New while enlisting) and a power-off, or, with `testing`
+/// (the run's tests come next), Testing with the machine left on.
+fn finish_commissioning_into(c: &mut DbConn, n: &Node, testing: bool) -> Result<()> {
     let rtype = engine::results::result_type::COMMISSIONING;
     let results = engine::results::current_results(c, n, rtype)?;
     if let Some(bad) = engine::results::first_failed(&results) {
@@ -714,6 +735,10 @@ fn finish_commissioning(c: &mut DbConn, n: &Node) -> Result<()> {
         node = apply_inventory_keeping(c, &node, &inv, keep)?;
     }
     record_details(c, &node, &results)?;
+    if testing {
+        engine::nodes::commission::complete_commissioning_into_testing(c, &node, ACTOR)?;
+        return Ok(());
+    }
     let node = engine::nodes::commission::complete_commissioning(c, &node, ACTOR)?;
     // Tests chosen with the commissioning run that the environment did not
     // go on to run (it never signalled TESTING) did not run.
@@ -865,6 +890,7 @@ pub fn apply_inventory_keeping(c: &mut DbConn, n: &Node, inv: &Inventory, keep: 
     if !keep.networking {
         record_interfaces(c, &node, inv)?;
     }
+    engine::node_devices::record(c, &node, inv)?;
     node = db::nodes::by_ids(c, &[n.id])?.pop().ok_or(Error::NotFound("Machine"))?;
     Ok(node)
 }

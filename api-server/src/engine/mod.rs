@@ -34,6 +34,7 @@ pub mod metadata;
 pub mod names;
 pub mod netmatch;
 pub mod network;
+pub mod node_devices;
 pub mod nodes;
 pub mod package_repositories;
 pub mod paging;

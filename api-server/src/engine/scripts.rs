@@ -1010,6 +1010,30 @@ pub fn for_node_phase(c: &mut DbConn, node: &Node) -> Result<Vec<(Loaded, Option
     Ok(chosen)
 }
 
+/// The tests a commissioning run goes on to: the scripts its testing set
+/// still lists as pending (none when `testing_scripts=none`, or when the
+/// machine has no testing set, as one that enlisted by itself).
+fn tests_after_commissioning(c: &mut DbConn, node: &Node) -> Result<Vec<(Loaded, Option<Value>)>> {
+    /// MAAS's SCRIPT_STATUS.PENDING.
+    const PENDING: i32 = 0;
+    let Some(set) = db::results::latest_set(c, node.id, script_type::TESTING)? else { return Ok(Vec::new()) };
+    let results = db::results::results_in(c, &[set.id])?;
+    if !results.iter().any(|r| r.status == PENDING) {
+        return Ok(Vec::new());
+    }
+    let mut chosen: Vec<(Loaded, Option<Value>)> = all(c)?
+        .into_iter()
+        .filter(|s| s.script.script_type == script_type::TESTING)
+        .filter_map(|s| {
+            let r = results.iter().find(|r| r.name == s.script.name && r.status == PENDING)?;
+            let params = serde_json::from_str::<Value>(&r.parameters).ok().filter(Value::is_object);
+            Some((s, params))
+        })
+        .collect();
+    chosen.sort_by(|a, b| a.0.script.name.cmp(&b.0.script.name));
+    Ok(chosen)
+}
+
 /// The `maas-scripts` tar for `node`: `index.json` (`{"1.0":
 /// {"commissioning_scripts"|"testing_scripts": [...]}}`) and each script
 /// at its `path`. `None` when the node has nothing to run (MAAS's 204).
@@ -1024,15 +1048,26 @@ pub fn maas_scripts_tar(c: &mut DbConn, node: &Node, region_url: &str) -> Result
         Status::Testing => ("testing_scripts", "testing"),
         _ => ("commissioning_scripts", "commissioning"),
     };
+    // A commissioning run's tests come in the same index, as MAAS's do:
+    // the runner sees it has tests to go on to (it signals TESTING and
+    // fetches them again once the machine is Testing).
+    let tests = if node.status == Status::Commissioning { tests_after_commissioning(c, node)? } else { Vec::new() };
     let mtime = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
-    let mut entries = Vec::new();
     let mut tar = tar::Builder::new(Vec::new());
-    for (s, chosen) in &scripts {
-        let path = format!("{prefix}/{}", s.script.name);
-        add_file(&mut tar, &path, s.text().as_bytes(), 0o755, mtime)?;
-        entries.push(index_entry(s, chosen.as_ref(), &path, region_url));
+    let mut index = Map::new();
+    for (key, prefix, scripts) in [(key, prefix, &scripts), ("testing_scripts", "testing", &tests)] {
+        if scripts.is_empty() {
+            continue;
+        }
+        let mut entries = Vec::new();
+        for (s, chosen) in scripts {
+            let path = format!("{prefix}/{}", s.script.name);
+            add_file(&mut tar, &path, s.text().as_bytes(), 0o755, mtime)?;
+            entries.push(index_entry(s, chosen.as_ref(), &path, region_url));
+        }
+        index.insert(key.to_string(), Value::Array(entries));
     }
-    let index = json!({ "1.0": { key: entries } });
+    let index = json!({ "1.0": index });
     add_file(&mut tar, "index.json", index.to_string().as_bytes(), 0o644, mtime)?;
     let bytes = tar.into_inner().map_err(|e| Error::Internal(format!("maas-scripts tar: {e}")))?;
     Ok(Some(bytes))

@@ -333,7 +333,7 @@ const MACHINE: Fields = &[
     ("interface_test_status", "integer"),
     ("interface_test_status_name", "string"),
     ("hardware_info", "object"),
-    ("numanode_set", "[object]"),
+    ("numanode_set", "[#NumaNode]"),
     ("last_sync", "any"),
     ("next_sync", "any"),
     ("sync_interval", "any"),
@@ -465,6 +465,30 @@ const VM_HOST: Fields = &[
     ("resource_uri", "string"),
 ];
 
+const NUMA_NODE: Fields =
+    &[("index", "integer"), ("cores", "[integer]"), ("memory", "integer"), ("hugepages_set", "[object]")];
+
+const NODE_DEVICE: Fields = &[
+    ("id", "integer"),
+    ("bus", "integer"),
+    ("bus_name", "string"),
+    ("hardware_type", "integer"),
+    ("hardware_type_name", "string"),
+    ("system_id", "string"),
+    ("numa_node", "integer"),
+    ("physical_blockdevice", "?object"),
+    ("physical_interface", "?object"),
+    ("vendor_id", "string"),
+    ("product_id", "string"),
+    ("vendor_name", "string"),
+    ("product_name", "string"),
+    ("commissioning_driver", "string"),
+    ("bus_number", "integer"),
+    ("device_number", "integer"),
+    ("pci_address", "?string"),
+    ("resource_uri", "string"),
+];
+
 const VERSION: Fields = &[("capabilities", "[string]"), ("version", "string"), ("subversion", "string")];
 
 /// Every schema, by component name.
@@ -502,6 +526,8 @@ const ALL: &[(&str, Fields)] = &[
     ("DNSResource", DNS_RESOURCE),
     ("DHCPSnippet", DHCP_SNIPPET),
     ("VmHost", VM_HOST),
+    ("NumaNode", NUMA_NODE),
+    ("NodeDevice", NODE_DEVICE),
     ("Version", VERSION),
 ];
 
@@ -572,6 +598,8 @@ const HANDLERS: &[(&str, &str)] = &[
     ("VmHostHandler", "VmHost"),
     ("PodsHandler", "VmHost"),
     ("PodHandler", "VmHost"),
+    ("NodeDevicesHandler", "NodeDevice"),
+    ("NodeDeviceHandler", "NodeDevice"),
     ("VersionHandler", "Version"),
 ];
 

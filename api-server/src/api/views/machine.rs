@@ -35,6 +35,15 @@ struct Numa {
     hugepages_set: [u8; 0],
 }
 
+/// `numanode_set`: the nodes commissioning recorded (`nodes.numa`, already
+/// JSON), or the single node MAAS assumes before that.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum NumaSet {
+    Recorded(Box<RawValue>),
+    One([Numa; 1]),
+}
+
 /// A machine (or any node) in MAAS's full shape (`maas-api.md` §10.1). One
 /// typed view serves both single objects and lists, so lists serialise
 /// straight to bytes without building a JSON tree per machine.
@@ -111,7 +120,7 @@ pub struct MachineView<'a> {
     interface_test_status: i32,
     interface_test_status_name: &'static str,
     hardware_info: Box<RawValue>,
-    numanode_set: [Numa; 1],
+    numanode_set: NumaSet,
     last_sync: Option<()>,
     next_sync: Option<()>,
     sync_interval: Option<()>,
@@ -240,12 +249,18 @@ impl<'a> MachineView<'a> {
             interface_test_status: hw(hardware_type::NETWORK),
             interface_test_status_name: status_name(hw(hardware_type::NETWORK)),
             hardware_info: raw(&n.hardware_info, "{}"),
-            numanode_set: [Numa {
-                index: 0,
-                cores: (0..n.cpu_count.max(0)).collect(),
-                memory: n.memory,
-                hugepages_set: [],
-            }],
+            numanode_set: if n.numa.trim().is_empty() || n.numa.trim() == "[]" {
+                // Until commissioning reports NUMA: one node with every CPU
+                // and all memory, as MAAS creates node 0.
+                NumaSet::One([Numa {
+                    index: 0,
+                    cores: (0..n.cpu_count.max(0)).collect(),
+                    memory: n.memory,
+                    hugepages_set: [],
+                }])
+            } else {
+                NumaSet::Recorded(raw(&n.numa, "[]"))
+            },
             last_sync: None,
             next_sync: None,
             sync_interval: None,

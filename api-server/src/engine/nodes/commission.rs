@@ -128,13 +128,7 @@ pub fn complete_commissioning(c: &mut DbConn, n: &Node, actor: &str) -> Result<N
         return Err(wrong_state("complete commissioning of", n));
     }
     let to = if n.enlisting { Status::New } else { Status::Ready };
-    // skip_networking / skip_storage keep what the operator configured.
-    let keep_networking =
-        engine::results::run_option(c, n, engine::results::result_type::COMMISSIONING, "skip_networking")?;
-    let keep_storage = engine::results::run_option(c, n, engine::results::result_type::COMMISSIONING, "skip_storage")?;
-    if !keep_networking {
-        engine::interfaces::initial_links(c, n)?;
-    }
+    let keep_storage = commissioned_networking(c, n)?;
     let node = transition(
         c,
         n,
@@ -147,6 +141,34 @@ pub fn complete_commissioning(c: &mut DbConn, n: &Node, actor: &str) -> Result<N
         engine::storage::layouts::apply_default_layout(c, &node)?;
     }
     Ok(node)
+}
+
+/// The commissioning scripts are done and the run's tests come next: the
+/// same model updates as [`complete_commissioning`], then Testing (timed;
+/// passing tests end in Ready, or New while enlisting:
+/// `engine::nodes::testing::after_testing`).
+pub fn complete_commissioning_into_testing(c: &mut DbConn, n: &Node, actor: &str) -> Result<Node> {
+    if n.status != Status::Commissioning {
+        return Err(wrong_state("complete commissioning of", n));
+    }
+    let keep_storage = commissioned_networking(c, n)?;
+    let node = engine::nodes::state::enter_timed(c, n, Status::Testing, actor, "", NodeChanges::default())?;
+    if !keep_storage {
+        engine::storage::layouts::apply_default_layout(c, &node)?;
+    }
+    Ok(node)
+}
+
+/// Links the boot interface unless the run kept networking
+/// (`skip_networking`); says whether it keeps storage (`skip_storage`).
+fn commissioned_networking(c: &mut DbConn, n: &Node) -> Result<bool> {
+    let keep_networking =
+        engine::results::run_option(c, n, engine::results::result_type::COMMISSIONING, "skip_networking")?;
+    let keep_storage = engine::results::run_option(c, n, engine::results::result_type::COMMISSIONING, "skip_storage")?;
+    if !keep_networking {
+        engine::interfaces::initial_links(c, n)?;
+    }
+    Ok(keep_storage)
 }
 
 /// `accept` (admin): NEW machines start commissioning; others are skipped.

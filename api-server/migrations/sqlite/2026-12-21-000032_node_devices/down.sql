@@ -1,0 +1,2 @@
+DROP TABLE node_devices;
+ALTER TABLE nodes DROP COLUMN numa;
