@@ -43,6 +43,7 @@ pub enum Mode {
 
 /// MAAS's SCRIPT_PARALLEL numbers.
 const PARALLEL_DISABLED: i64 = 0;
+const PARALLEL_INSTANCE: i64 = 1;
 const PARALLEL_ANY: i64 = 2;
 
 /// One `index.json` entry (the keys the runner uses).
@@ -173,12 +174,19 @@ pub async fn run_phase(
     };
     let mut i = 0;
     while i < entries.len() {
-        // A run of `any` scripts goes together; anything else alone (its
-        // instances together when it is `instance`).
+        // A run of `any` scripts goes together; an `instance` script's
+        // entries (one per disk or interface) go together; anything else
+        // alone.
         let mut group = vec![entries[i].clone()];
         i += 1;
         if group[0].parallel == PARALLEL_ANY {
             while i < entries.len() && entries[i].parallel == PARALLEL_ANY {
+                group.push(entries[i].clone());
+                i += 1;
+            }
+        } else if group[0].parallel == PARALLEL_INSTANCE {
+            // The region's per-device entries of one script: together.
+            while i < entries.len() && entries[i].name == group[0].name {
                 group.push(entries[i].clone());
                 i += 1;
             }
@@ -223,12 +231,16 @@ pub fn instances(e: &Entry, inventory: &Inventory) -> Vec<Vec<String>> {
     for (key, p) in &e.parameters {
         let ty = p.get("type").and_then(Value::as_str).unwrap_or("");
         let fmt = p.get("argument_format").and_then(Value::as_str);
+        // A device the region chose (one instance of a per-device run):
+        // only that disk or port.
+        let device = p.get("value").and_then(|v| v.get("name")).and_then(Value::as_str);
         let choices: Vec<Vec<String>> = match ty {
             "storage" => inventory
                 .resources
                 .storage
                 .disks
                 .iter()
+                .filter(|d| device.is_none_or(|n| n == d.id))
                 .map(|d| {
                     let path = format!("/dev/{}", d.id);
                     let vals = [
@@ -244,6 +256,7 @@ pub fn instances(e: &Entry, inventory: &Inventory) -> Vec<Vec<String>> {
                 .collect(),
             "interface" => inventory
                 .ports()
+                .filter(|(_, port)| device.is_none_or(|n| n == port.id))
                 .map(|(card, port)| {
                     let vals = [
                         ("name", port.id.clone()),
@@ -501,6 +514,12 @@ mod tests {
             instances(&e(json!({"n": {"type": "string", "default": "a b", "argument_format": "{input}"}})), &inv);
         assert_eq!(runs, vec![vec!["a".to_string(), "b".to_string()]]);
         assert_eq!(instances(&e(json!({})), &inv), vec![Vec::<String>::new()]);
+        // One disk the region chose: that disk alone.
+        let one = json!({"storage": {"type": "storage", "value": {"name": inv.resources.storage.disks[0].id, "physical_blockdevice_id": 7}}});
+        assert_eq!(
+            instances(&e(one), &inv),
+            vec![vec![format!("--storage=/dev/{}", inv.resources.storage.disks[0].id)]]
+        );
     }
 
     #[tokio::test]

@@ -646,3 +646,71 @@ backend_tests!(node_devices_and_numa_from_commissioning, |b| async move {
     assert_eq!(machine(&s, &admin, &sid).await["status_name"], "Ready");
     assert_eq!(list("").await.len(), npci + nusb);
 });
+
+// MAAS's per-device results: a storage script runs once per disk, each run
+// reporting to its own result (`script_result_id` in the index), with the
+// disk in its `storage` parameter; the real agent runs each on its disk.
+backend_tests!(a_storage_script_runs_once_per_disk_each_its_own_result, |b| async move {
+    let s = TestServer::start(b);
+    let admin = s.user("admin", true).await;
+    let seed = (0..200).find(|&x| inventory::fake(x).resources.storage.disks.len() == 2).unwrap();
+    let mac = "52:54:00:5c:04:01";
+    let sid = commissioned(&s, &admin, mac, "perdisk", seed).await;
+    let text = "#!/bin/sh\n\
+                # --- Start MAAS 1.0 script metadata ---\n\
+                # name: each-disk\n\
+                # script_type: testing\n\
+                # hardware_type: storage\n\
+                # parallel: instance\n\
+                # parameters:\n\
+                #   storage: {type: storage}\n\
+                # --- End MAAS 1.0 script metadata ---\n\
+                echo \"disk $1\"\n";
+    let r = s.post(Some(&admin), "scripts/", &[("script", text)]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = s.post(Some(&admin), &format!("machines/{sid}/?op=test"), &[("testing_scripts", "each-disk")]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    let mac_s = mac.to_string();
+    let action = s.state.db.run(move |c| ironpool_region::engine::metadata::boot_action(c, &mac_s)).await.unwrap();
+    let ironpool_region::engine::metadata::BootAction::Ephemeral { preseed_path, .. } = action else {
+        panic!("not an ephemeral boot: {action:?}")
+    };
+    let mut inv = inventory::fake(seed);
+    inv.resources.network.cards[0].ports[0].address = mac.into();
+    let agent = ironpool_agent::Agent {
+        details: ironpool_agent::lshw::fake(seed, &inv),
+        inventory: inv.clone(),
+        power_type: "manual".into(),
+        power_parameters: serde_json::json!({}),
+        step_delay: std::time::Duration::ZERO,
+        writes_disks: false,
+        scripts: ironpool_agent::scripts::Mode::Real,
+    };
+    let url = format!("{}/MAAS/metadata/{preseed_path}", s.origin);
+    let outcome = agent.boot(&ironpool_agent::client::http_client(), &url).await.unwrap();
+    assert_eq!(outcome, ironpool_agent::Outcome::Tested);
+    let m = machine(&s, &admin, &sid).await;
+    assert_eq!((m["status_name"].as_str(), m["testing_status_name"].as_str()), (Some("Ready"), Some("Passed")));
+
+    let set = s.get(Some(&admin), &format!("nodes/{sid}/results/current-testing/?include_output=1")).await.json();
+    let runs: Vec<&serde_json::Value> =
+        set["results"].as_array().unwrap().iter().filter(|x| x["name"] == "each-disk").collect();
+    assert_eq!(runs.len(), 2, "one result per disk: {set}");
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let mut seen = Vec::new();
+    for x in runs {
+        assert_eq!(x["status_name"], "Passed", "{x}");
+        let disk = &x["parameters"]["storage"]["value"];
+        let name = disk["name"].as_str().unwrap().to_string();
+        let bd = m["blockdevice_set"].as_array().unwrap().iter().find(|d| d["name"] == name.as_str()).unwrap();
+        assert_eq!(disk["physical_blockdevice_id"], bd["id"], "{x}");
+        assert_eq!(disk["serial"], bd["serial"], "{x}");
+        assert_eq!(x["stdout"], b64(&format!("disk --storage=/dev/{name}\n")), "{x}");
+        seen.push(name);
+    }
+    seen.sort();
+    let mut want: Vec<String> = inv.resources.storage.disks.iter().map(|d| d.id.clone()).collect();
+    want.sort();
+    assert_eq!(seen, want);
+});

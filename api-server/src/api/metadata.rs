@@ -333,7 +333,15 @@ async fn versioned(req: &HttpRequest, payload: web::Payload, state: Arc<AppState
             let r = read(req, payload, &state).await?;
             let node = node_of(&r)?.clone();
             let region = format!("{base}/MAAS/");
-            let tar = state.db.run(move |c| engine::scripts::maas_scripts_tar(c, &node, &region)).await?;
+            // Per-device scripts get their result rows (one per disk or
+            // interface) before they are served: a write.
+            let tar = state
+                .db
+                .write(move |c| {
+                    engine::results::expand_instances(c, &node)?;
+                    engine::scripts::maas_scripts_tar(c, &node, &region)
+                })
+                .await?;
             Ok(match tar {
                 Some(bytes) => Reply::Bytes("application/x-tar", bytes),
                 None => Reply::Empty(StatusCode::NO_CONTENT),
@@ -379,13 +387,18 @@ fn unrecognised(method: &str, op: Option<&str>) -> Error {
 }
 
 /// Decodes `signal`'s form: `status`, `error`, `name`, `exit_status` (or its
-/// aliases `script_result`, `result`), `runtime`, and the file parts.
+/// aliases `script_result`, `result`), `runtime`, `script_result_id`, and
+/// the file parts.
 fn signal_input(p: &Params) -> Result<Signal> {
     let status = p.get_nonempty("status").ok_or_else(|| Error::required("status"))?.to_string();
     let exit_raw = p.get_nonempty("exit_status").or(p.get_nonempty("script_result")).or(p.get_nonempty("result"));
     let exit_status = match exit_raw {
         None => None,
         Some(v) => Some(v.parse::<i32>().map_err(|_| Error::field("exit_status", "Enter a whole number."))?),
+    };
+    let script_result_id = match p.get_nonempty("script_result_id") {
+        None => None,
+        Some(v) => Some(v.parse::<i64>().map_err(|_| Error::field("script_result_id", "Enter a whole number."))?),
     };
     let files = p
         .files()
@@ -398,6 +411,7 @@ fn signal_input(p: &Params) -> Result<Signal> {
         name: p.get_nonempty("name").map(str::to_string),
         exit_status,
         runtime: p.get_nonempty("runtime").map(str::to_string),
+        script_result_id,
         files,
     })
 }

@@ -60,6 +60,10 @@ pub struct NewScriptResult {
     pub hardware_type: i32,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// The disk or interface this instance of a storage or network script
+    /// runs on (MAAS's per-device results).
+    pub physical_blockdevice_id: Option<i64>,
+    pub interface_id: Option<i64>,
 }
 
 /// What a signal changes on a result.
@@ -89,6 +93,11 @@ pub fn insert_result(c: &mut DbConn, r: &NewScriptResult) -> Result<i64> {
         .returning(script_results::id)
         .get_result(c)
         .map_err(from_diesel)
+}
+
+pub fn delete_result(c: &mut DbConn, id: i64) -> Result<()> {
+    diesel::delete(script_results::table.find(id)).execute(c).map_err(from_diesel)?;
+    Ok(())
 }
 
 pub fn update_result(c: &mut DbConn, id: i64, ch: &ResultChanges) -> Result<()> {

@@ -465,6 +465,9 @@ pub struct Signal {
     pub name: Option<String>,
     pub exit_status: Option<i32>,
     pub runtime: Option<String>,
+    /// The result row the report is for (one instance of a per-device
+    /// script), as the runner was given it in `index.json`.
+    pub script_result_id: Option<i64>,
     /// File parts: (part name, content).
     pub files: Vec<(String, Vec<u8>)>,
 }
@@ -684,6 +687,8 @@ fn record_results(c: &mut DbConn, n: &Node, s: &Signal) -> Result<()> {
                 stderr: o.as_ref().map(|o| o.2.clone()),
                 result: o.as_ref().map(|o| o.3.clone()),
                 runtime: s.runtime.clone(),
+                // The id belongs to the named script (or the only one sent).
+                result_id: if s.name.as_deref() == Some(name.as_str()) || single { s.script_result_id } else { None },
             },
         )?;
         if engine::results::is_failed(status) {

@@ -372,6 +372,8 @@ pub fn create_set(c: &mut DbConn, n: &Node, rtype: i32, scripts: &[Selected], re
                 hardware_type: s.hardware_type,
                 created_at: now,
                 updated_at: now,
+                physical_blockdevice_id: None,
+                interface_id: None,
             },
         )?;
     }
@@ -422,15 +424,21 @@ pub struct Report {
     pub stderr: Option<Vec<u8>>,
     pub result: Option<Vec<u8>>,
     pub runtime: Option<String>,
+    /// The result row the runner was given (`script_result_id`): one
+    /// instance of a per-disk or per-interface script.
+    pub result_id: Option<i64>,
 }
 
-/// Records a report in the node's current set of `rtype`: the result with
-/// that name (the newest), else a new one. Started/ended follow the status.
+/// Records a report in the node's current set of `rtype`: the result the
+/// report names by id, else the one with that name (the newest), else a new
+/// one. Started/ended follow the status.
 pub fn record(c: &mut DbConn, n: &Node, rtype: i32, r: &Report) -> Result<()> {
     let set = current_or_new(c, n, rtype)?;
     let now = db::now();
     db::results::touch_set(c, set.id, now)?;
-    let existing = db::results::results_in(c, &[set.id])?.into_iter().rfind(|x| x.name == r.name);
+    let results = db::results::results_in(c, &[set.id])?;
+    let by_id = r.result_id.and_then(|id| results.iter().find(|x| x.id == id && x.name == r.name)).cloned();
+    let existing = by_id.or_else(|| results.into_iter().rfind(|x| x.name == r.name));
     let finished = !RUNNING_OR_PENDING.contains(&r.status);
     match existing {
         Some(x) => {
@@ -471,11 +479,124 @@ pub fn record(c: &mut DbConn, n: &Node, rtype: i32, r: &Report) -> Result<()> {
                     hardware_type: hardware_type_of(&r.name),
                     created_at: now,
                     updated_at: now,
+                    physical_blockdevice_id: None,
+                    interface_id: None,
                 },
             )?;
             Ok(())
         }
     }
+}
+
+/// MAAS runs a storage (network) script once per disk (interface), each run
+/// its own result. A run's pending result whose `storage` or `interface`
+/// parameter says `all` (or names one device) becomes one result per
+/// matching physical disk (interface), its parameter's value the device as
+/// MAAS renders it, before the runner is given the scripts. A node whose
+/// devices are not known yet (a first commissioning) keeps the one result,
+/// and the runner merges its runs into it.
+pub fn expand_instances(c: &mut DbConn, n: &Node) -> Result<()> {
+    let rtype = match n.status {
+        Status::Commissioning => result_type::COMMISSIONING,
+        Status::Testing => result_type::TESTING,
+        _ => return Ok(()),
+    };
+    let Some(set) = db::results::latest_set(c, n.id, rtype)? else { return Ok(()) };
+    let results = db::results::results_in(c, &[set.id])?;
+    let pending = results
+        .iter()
+        .filter(|r| r.status == status::PENDING && r.physical_blockdevice_id.is_none() && r.interface_id.is_none());
+    let mut disks: Option<Vec<db::storage::BlockDevice>> = None;
+    let mut ifaces: Option<Vec<db::interfaces::Interface>> = None;
+    let now = db::now();
+    for r in pending {
+        let Ok(Value::Object(params)) = serde_json::from_str::<Value>(&r.parameters) else { continue };
+        let Some((pname, kind, wanted)) = params.iter().find_map(|(k, p)| {
+            let ty = p.get("type").and_then(Value::as_str)?;
+            let v = p.get("value").and_then(Value::as_str).unwrap_or("all");
+            matches!(ty, "storage" | "interface").then(|| (k.clone(), ty.to_string(), v.to_string()))
+        }) else {
+            continue;
+        };
+        // (device value as MAAS renders it, disk id, interface id)
+        let devices: Vec<(Value, Option<i64>, Option<i64>)> = if kind == "storage" {
+            let all = match &disks {
+                Some(d) => d,
+                None => disks.insert(
+                    db::storage::load_node(c, n.id)?.devices.into_iter().filter(|d| d.dev_type == "physical").collect(),
+                ),
+            };
+            all.iter()
+                .filter(|d| wanted == "all" || d.name == wanted || d.id.to_string() == wanted)
+                .map(|d| {
+                    let v = json!({
+                        "name": d.name,
+                        "model": d.model.clone().unwrap_or_default(),
+                        "serial": d.serial.clone().unwrap_or_default(),
+                        "id_path": d.id_path.clone().unwrap_or_else(|| format!("/dev/{}", d.name)),
+                        "physical_blockdevice_id": d.id,
+                    });
+                    (v, Some(d.id), None)
+                })
+                .collect()
+        } else {
+            let all = match &ifaces {
+                Some(i) => i,
+                None => ifaces.insert(
+                    db::network::interfaces_of(c, n.id)?.into_iter().filter(|i| i.iftype == "physical").collect(),
+                ),
+            };
+            all.iter()
+                .filter(|i| wanted == "all" || i.name == wanted || i.id.to_string() == wanted)
+                .map(|i| {
+                    let v = json!({
+                        "name": i.name,
+                        "mac_address": i.mac_address.clone().unwrap_or_default(),
+                        "vendor": i.vendor.clone().unwrap_or_default(),
+                        "product": i.product.clone().unwrap_or_default(),
+                        "interface_id": i.id,
+                    });
+                    (v, None, Some(i.id))
+                })
+                .collect()
+        };
+        if devices.is_empty() {
+            continue;
+        }
+        for (value, disk, iface) in devices {
+            let mut p = params.clone();
+            if let Some(Value::Object(one)) = p.get_mut(&pname) {
+                one.insert("value".into(), value);
+            }
+            db::results::insert_result(
+                c,
+                &NewScriptResult {
+                    node_id: n.id,
+                    script_set_id: set.id,
+                    phase: r.phase,
+                    name: r.name.clone(),
+                    status: status::PENDING,
+                    exit_status: None,
+                    output: Vec::new(),
+                    stdout: Vec::new(),
+                    stderr: Vec::new(),
+                    result: Vec::new(),
+                    runtime: String::new(),
+                    parameters: Value::Object(p).to_string(),
+                    started: None,
+                    ended: None,
+                    suppressed: r.suppressed,
+                    hardware_type: r.hardware_type,
+                    created_at: now,
+                    updated_at: now,
+                    physical_blockdevice_id: disk,
+                    interface_id: iface,
+                },
+            )?;
+        }
+        db::results::delete_result(c, r.id)?;
+    }
+    Ok(())
 }
 
 /// The results of the node's current set of `rtype` (empty without one).

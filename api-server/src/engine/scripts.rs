@@ -977,7 +977,7 @@ pub fn seed_builtins(c: &mut DbConn) -> Result<()> {
 /// unless the operator chose); testing runs the testing scripts tagged
 /// `commissioning` (MAAS's default testing selection). Other phases run
 /// none.
-pub fn for_node_phase(c: &mut DbConn, node: &Node) -> Result<Vec<(Loaded, Option<Value>)>> {
+pub fn for_node_phase(c: &mut DbConn, node: &Node) -> Result<Vec<Serving>> {
     let rtype = match node.status {
         Status::Commissioning => script_type::COMMISSIONING,
         Status::Testing => script_type::TESTING,
@@ -987,51 +987,57 @@ pub fn for_node_phase(c: &mut DbConn, node: &Node) -> Result<Vec<(Loaded, Option
     // parameters) decides; a node without one runs the defaults.
     if let Some(set) = db::results::latest_set(c, node.id, rtype)? {
         let results = db::results::results_in(c, &[set.id])?;
-        let mut chosen: Vec<(Loaded, Option<Value>)> = all(c)?
-            .into_iter()
-            .filter_map(|s| {
-                let r = results.iter().find(|r| r.name == s.script.name)?;
-                let params = serde_json::from_str::<Value>(&r.parameters).ok().filter(Value::is_object);
-                Some((s, params))
-            })
-            .collect();
-        chosen.sort_by(|a, b| a.0.script.name.cmp(&b.0.script.name));
-        return Ok(chosen);
+        return Ok(serving(all(c)?, &results, |_| true));
     }
-    let mut chosen: Vec<(Loaded, Option<Value>)> = all(c)?
+    let mut chosen: Vec<Serving> = all(c)?
         .into_iter()
         .filter(|s| {
             s.script.script_type == rtype
                 && (rtype == script_type::COMMISSIONING || s.tags().iter().any(|t| t == "commissioning"))
         })
-        .map(|s| (s, None))
+        .map(|script| Serving { script, parameters: None, result_id: None })
         .collect();
-    chosen.sort_by(|a, b| a.0.script.name.cmp(&b.0.script.name));
+    chosen.sort_by(|a, b| a.script.script.name.cmp(&b.script.script.name));
     Ok(chosen)
+}
+
+/// One `index.json` entry to serve: a script, the parameters its run asked
+/// for, and the result it reports to (one per disk or interface for a
+/// per-device script: `engine::results::expand_instances`).
+pub struct Serving {
+    pub script: Loaded,
+    pub parameters: Option<Value>,
+    pub result_id: Option<i64>,
+}
+
+/// An entry per result of `results` that `keep` accepts and whose script
+/// exists, in name order (then result order).
+fn serving(
+    scripts: Vec<Loaded>,
+    results: &[db::metadata::ScriptResult],
+    keep: impl Fn(&db::metadata::ScriptResult) -> bool,
+) -> Vec<Serving> {
+    let mut out = Vec::new();
+    for s in scripts {
+        for r in results.iter().filter(|r| r.name == s.script.name && keep(r)) {
+            let parameters = serde_json::from_str::<Value>(&r.parameters).ok().filter(Value::is_object);
+            out.push(Serving { script: s.clone(), parameters, result_id: Some(r.id) });
+        }
+    }
+    out.sort_by(|a, b| (&a.script.script.name, a.result_id).cmp(&(&b.script.script.name, b.result_id)));
+    out
 }
 
 /// The tests a commissioning run goes on to: the scripts its testing set
 /// still lists as pending (none when `testing_scripts=none`, or when the
 /// machine has no testing set, as one that enlisted by itself).
-fn tests_after_commissioning(c: &mut DbConn, node: &Node) -> Result<Vec<(Loaded, Option<Value>)>> {
+fn tests_after_commissioning(c: &mut DbConn, node: &Node) -> Result<Vec<Serving>> {
     /// MAAS's SCRIPT_STATUS.PENDING.
     const PENDING: i32 = 0;
     let Some(set) = db::results::latest_set(c, node.id, script_type::TESTING)? else { return Ok(Vec::new()) };
     let results = db::results::results_in(c, &[set.id])?;
-    if !results.iter().any(|r| r.status == PENDING) {
-        return Ok(Vec::new());
-    }
-    let mut chosen: Vec<(Loaded, Option<Value>)> = all(c)?
-        .into_iter()
-        .filter(|s| s.script.script_type == script_type::TESTING)
-        .filter_map(|s| {
-            let r = results.iter().find(|r| r.name == s.script.name && r.status == PENDING)?;
-            let params = serde_json::from_str::<Value>(&r.parameters).ok().filter(Value::is_object);
-            Some((s, params))
-        })
-        .collect();
-    chosen.sort_by(|a, b| a.0.script.name.cmp(&b.0.script.name));
-    Ok(chosen)
+    let tests: Vec<Loaded> = all(c)?.into_iter().filter(|s| s.script.script_type == script_type::TESTING).collect();
+    Ok(serving(tests, &results, |r| r.status == PENDING))
 }
 
 /// The `maas-scripts` tar for `node`: `index.json` (`{"1.0":
@@ -1060,10 +1066,13 @@ pub fn maas_scripts_tar(c: &mut DbConn, node: &Node, region_url: &str) -> Result
             continue;
         }
         let mut entries = Vec::new();
-        for (s, chosen) in scripts {
-            let path = format!("{prefix}/{}", s.script.name);
-            add_file(&mut tar, &path, s.text().as_bytes(), 0o755, mtime)?;
-            entries.push(index_entry(s, chosen.as_ref(), &path, region_url));
+        let mut added = std::collections::HashSet::new();
+        for e in scripts.iter() {
+            let path = format!("{prefix}/{}", e.script.script.name);
+            if added.insert(path.clone()) {
+                add_file(&mut tar, &path, e.script.text().as_bytes(), 0o755, mtime)?;
+            }
+            entries.push(index_entry(e, &path, region_url));
         }
         index.insert(key.to_string(), Value::Array(entries));
     }
@@ -1085,17 +1094,24 @@ fn add_file(tar: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8], mode: u32,
 /// One `index.json` entry, MAAS's keys. Parameters keep their definitions;
 /// the runner resolves `storage` and `interface` ones against the disks
 /// and interfaces it finds (one run each), the others get their `value`
-/// here: the default, or the region for a `url` without one. There is no
-/// `script_result_id` until results are created ahead of the run.
+/// here: the default, or the region for a `url` without one. A served
+/// result's id is its `script_result_id` (what the runner reports to).
 /// `chosen` are the parameters the run asked for (`{name: {"value": ..}}`);
 /// a value given there wins over the script's default.
-fn index_entry(s: &Loaded, chosen: Option<&Value>, path: &str, region_url: &str) -> Value {
+fn index_entry(e: &Serving, path: &str, region_url: &str) -> Value {
+    let (s, chosen) = (&e.script, e.parameters.as_ref());
     let mut params = Loaded::json_field(&s.script.parameters);
     if let Some(map) = params.as_object_mut() {
         for (name, p) in map.iter_mut() {
             let Some(p) = p.as_object_mut() else { continue };
-            let asked =
-                chosen.and_then(|c| c.get(name)).and_then(|v| v.get("value")).map(form_text).filter(|v| !v.is_empty());
+            let given = chosen.and_then(|c| c.get(name)).and_then(|v| v.get("value"));
+            // One disk or interface of a per-device run: the device as MAAS
+            // renders it; the runner runs on it alone.
+            if let Some(device) = given.filter(|v| v.is_object()) {
+                p.insert("value".into(), device.clone());
+                continue;
+            }
+            let asked = given.map(form_text).filter(|v| !v.is_empty());
             if let Some(v) = asked {
                 p.insert("value".into(), json!(v));
                 continue;
@@ -1114,6 +1130,7 @@ fn index_entry(s: &Loaded, chosen: Option<&Value>, path: &str, region_url: &str)
         "name": s.script.name,
         "path": path,
         "script_version_id": s.version_id(),
+        "script_result_id": e.result_id,
         "timeout_seconds": s.script.timeout_seconds as f64,
         "parallel": s.script.parallel,
         "hardware_type": s.script.hardware_type,
