@@ -5,8 +5,8 @@
 #   tools/build-ephemeral.sh OUTDIR
 #
 # OUTDIR/vmlinuz      Debian's linux-image-amd64 kernel
-# OUTDIR/initrd.gz    busybox-static, a small module closure, /init and a
-#                     static ironpool-agent
+# OUTDIR/initrd.gz    busybox-static, a small module closure, /init, a
+#                     static ironpool-agent and Debian's pci.ids
 # OUTDIR/mirror/      a simplestreams mirror (os "ironpool", release
 #                     "bookworm", amd64, boot-kernel + boot-initrd) for
 #                     `boot-sources/` + `boot-resources/?op=import`
@@ -37,6 +37,17 @@ KVER=${KPKG#linux-image-}
 prepare_kernel "$C" "$KPKG"
 K="$C/kernel-$KVER"
 BB="$C/busybox/bin/busybox"
+
+# PCI vendor and device names for the agent's device inventory: Debian's
+# pci.ids (what lspci reads), at the path the agent looks in.
+if [ ! -e "$C/pci.ids/usr/share/misc/pci.ids" ]; then
+  if ! ls "$C/debs"/pci.ids_*.deb >/dev/null 2>&1; then
+    log "downloading pci.ids"
+    (cd "$C/debs" && { apt-get download pci.ids >/dev/null 2>&1 ||
+      { as_root apt-get update -qq && apt-get download pci.ids >/dev/null; }; })
+  fi
+  rm -rf "$C/pci.ids" && dpkg -x "$C"/debs/pci.ids_*.deb "$C/pci.ids"
+fi
 
 # --- the agent ----------------------------------------------------------------
 AGENT_TARGET=${AGENT_TARGET_DIR:-$ROOT/target-static}
@@ -69,6 +80,8 @@ ln -s busybox "$R/bin/sh"
 install -m 0755 "$INIT" "$R/init"
 install -m 0755 "$UDHCPC" "$R/etc/udhcpc.script"
 install -m 0755 "$AGENT" "$R/bin/ironpool-agent"
+mkdir -p "$R/usr/share/misc"
+cp "$C/pci.ids/usr/share/misc/pci.ids" "$R/usr/share/misc/pci.ids"
 # Debug symbols are most of a debug build: leave them out of the initramfs.
 strip "$R/bin/ironpool-agent" 2>/dev/null || true
 add_modules "$R" "$K/lib/modules/$KVER" "$KVER" $MODS

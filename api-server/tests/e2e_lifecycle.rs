@@ -272,6 +272,9 @@ async fn what_commissioning_found(s: &TestServer, admin: &ApiKey, sid: &str) {
         .unwrap_or_else(|| panic!("no e1000: {devices:?}"));
     assert_eq!((&nic["bus_name"], &nic["hardware_type_name"]), (&"PCIE".into(), &"Network".into()), "{nic}");
     assert_eq!(nic["commissioning_driver"], "e1000", "{nic}");
+    // Names from the pci.ids the ephemeral environment carries.
+    assert_eq!(nic["vendor_name"], "Intel Corporation", "{nic}");
+    assert!(nic["product_name"].as_str().unwrap().contains("82540EM"), "{nic}");
     assert_eq!(nic["physical_interface"]["mac_address"], VM_MAC, "{nic}");
     let disk_name = m["blockdevice_set"]
         .as_array()

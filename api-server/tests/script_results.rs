@@ -12,7 +12,7 @@ mod common;
 use base64::Engine as _;
 use common::*;
 use ironpool_agent::inventory;
-use ironpool_common::inventory::COMMISSIONING_SCRIPT;
+use ironpool_common::inventory::{Inventory, COMMISSIONING_SCRIPT};
 
 fn md_url(s: &TestServer, rel: &str) -> String {
     format!("{}/MAAS/metadata/{rel}", s.origin)
@@ -72,6 +72,27 @@ async fn commissioned(s: &TestServer, admin: &ApiKey, mac: &str, hostname: &str,
     let m = machine(s, admin, &sid).await;
     assert_eq!(m["status_name"], "Ready", "{}", m["status_message"]);
     sid
+}
+
+/// Boots the machine with this MAC the way the rack would (its boot action's
+/// preseed) with the real agent, which really runs the scripts it is served.
+async fn boot_real_agent(s: &TestServer, mac: &str, seed: u64, inv: Inventory) -> ironpool_agent::Outcome {
+    let mac_s = mac.to_string();
+    let action = s.state.db.run(move |c| ironpool_region::engine::metadata::boot_action(c, &mac_s)).await.unwrap();
+    let ironpool_region::engine::metadata::BootAction::Ephemeral { preseed_path, .. } = action else {
+        panic!("not an ephemeral boot: {action:?}")
+    };
+    let agent = ironpool_agent::Agent {
+        details: ironpool_agent::lshw::fake(seed, &inv),
+        inventory: inv,
+        power_type: "manual".into(),
+        power_parameters: serde_json::json!({}),
+        step_delay: std::time::Duration::ZERO,
+        writes_disks: false,
+        scripts: ironpool_agent::scripts::Mode::Real,
+    };
+    let url = format!("{}/MAAS/metadata/{preseed_path}", s.origin);
+    agent.boot(&ironpool_agent::client::http_client(), &url).await.unwrap()
 }
 
 fn names(set: &serde_json::Value) -> Vec<String> {
@@ -513,26 +534,10 @@ backend_tests!(a_user_testing_script_with_a_parameter_runs_in_the_agent, |b| asy
     assert_eq!(r.json()["status_name"], "Testing");
 
     // The machine boots the way the rack would boot it.
-    let mac_s = mac.to_string();
-    let action = s.state.db.run(move |c| ironpool_region::engine::metadata::boot_action(c, &mac_s)).await.unwrap();
-    let ironpool_region::engine::metadata::BootAction::Ephemeral { preseed_path, .. } = action else {
-        panic!("not an ephemeral boot: {action:?}")
-    };
     let mut inv = inventory::fake(21);
     inv.resources.storage.disks.clear();
     inv.resources.network.cards[0].ports[0].address = mac.into();
-    let agent = ironpool_agent::Agent {
-        details: ironpool_agent::lshw::fake(21, &inv),
-        inventory: inv,
-        power_type: "manual".into(),
-        power_parameters: serde_json::json!({}),
-        step_delay: std::time::Duration::ZERO,
-        writes_disks: false,
-        scripts: ironpool_agent::scripts::Mode::Real,
-    };
-    let url = format!("{}/MAAS/metadata/{preseed_path}", s.origin);
-    let outcome = agent.boot(&ironpool_agent::client::http_client(), &url).await.unwrap();
-    assert_eq!(outcome, ironpool_agent::Outcome::Tested);
+    assert_eq!(boot_real_agent(&s, mac, 21, inv).await, ironpool_agent::Outcome::Tested);
     let m = machine(&s, &admin, &sid).await;
     assert_eq!(m["status_name"], "Ready");
     assert_eq!(m["testing_status_name"], "Passed");
@@ -671,25 +676,9 @@ backend_tests!(a_storage_script_runs_once_per_disk_each_its_own_result, |b| asyn
     let r = s.post(Some(&admin), &format!("machines/{sid}/?op=test"), &[("testing_scripts", "each-disk")]).await;
     assert_eq!(r.status, 200, "{}", r.body);
 
-    let mac_s = mac.to_string();
-    let action = s.state.db.run(move |c| ironpool_region::engine::metadata::boot_action(c, &mac_s)).await.unwrap();
-    let ironpool_region::engine::metadata::BootAction::Ephemeral { preseed_path, .. } = action else {
-        panic!("not an ephemeral boot: {action:?}")
-    };
     let mut inv = inventory::fake(seed);
     inv.resources.network.cards[0].ports[0].address = mac.into();
-    let agent = ironpool_agent::Agent {
-        details: ironpool_agent::lshw::fake(seed, &inv),
-        inventory: inv.clone(),
-        power_type: "manual".into(),
-        power_parameters: serde_json::json!({}),
-        step_delay: std::time::Duration::ZERO,
-        writes_disks: false,
-        scripts: ironpool_agent::scripts::Mode::Real,
-    };
-    let url = format!("{}/MAAS/metadata/{preseed_path}", s.origin);
-    let outcome = agent.boot(&ironpool_agent::client::http_client(), &url).await.unwrap();
-    assert_eq!(outcome, ironpool_agent::Outcome::Tested);
+    assert_eq!(boot_real_agent(&s, mac, seed, inv.clone()).await, ironpool_agent::Outcome::Tested);
     let m = machine(&s, &admin, &sid).await;
     assert_eq!((m["status_name"].as_str(), m["testing_status_name"].as_str()), (Some("Ready"), Some("Passed")));
 

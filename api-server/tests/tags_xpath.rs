@@ -244,6 +244,7 @@ backend_tests!(details_and_xpath_tags, |b| async move {
     let r =
         s.post(Some(&admin), "tags/big-disk/?op=update_nodes", &[("add", bare.as_str()), ("definition", def)]).await;
     assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["added"], 1, "MAAS counts the nodes named, tagged before or not");
     assert_eq!(tagged(&s, &admin, "big-disk").await, sorted(&[&big, &bare]));
     let r = s.post(Some(&admin), "tags/big-disk/?op=rebuild", &[]).await;
     assert_eq!(r.status, 200, "{}", r.body);

@@ -177,8 +177,10 @@ async fn update_nodes(ctx: Ctx) -> Result<Reply> {
             };
             let add_ids = resolve(c, &add)?;
             let remove_ids = resolve(c, &remove)?;
-            let added = db::tags::attach(c, t.id, &add_ids)?;
-            let removed = db::tags::detach(c, t.id, &remove_ids)?;
+            db::tags::attach(c, t.id, &add_ids)?;
+            db::tags::detach(c, t.id, &remove_ids)?;
+            // MAAS counts the nodes named, tagged before or not.
+            let (added, removed) = (add_ids.len(), remove_ids.len());
             Ok(crate::api::views::to_value(crate::api::views::tag::TagChanges { added, removed }))
         })
         .await?;
