@@ -217,21 +217,26 @@ pub fn list(c: &mut DbConn, n: &Node, f: &DeviceFilter) -> Result<Vec<DeviceView
 /// address. MAAS answers "Invalid id format!" (400) for any miss by the
 /// last two forms; a number that names no device is a 404.
 pub fn get(c: &mut DbConn, n: &Node, id: &str) -> Result<DeviceView> {
-    let all = db::node_devices::of(c, n.id)?;
-    let invalid = || Error::BadRequest("Invalid id format!".into());
-    let found = if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) {
-        let want: i64 = id.parse().map_err(|_| Error::NotFound("NodeDevice"))?;
-        all.into_iter().find(|d| d.id == want).ok_or(Error::NotFound("NodeDevice"))?
-    } else if let Some((b, d)) = id.split_once(':').filter(|_| id.matches(':').count() == 1) {
-        let (b, d) = (b.parse::<i32>().map_err(|_| invalid())?, d.parse::<i32>().map_err(|_| invalid())?);
-        all.into_iter().find(|x| x.bus_number == b && x.device_number == d).ok_or_else(invalid)?
-    } else {
-        all.into_iter().find(|x| x.pci_address.as_deref() == Some(id)).ok_or_else(invalid)?
-    };
+    let found = find(c, n, id)?;
     Ok(views(c, n, vec![found])?.remove(0))
 }
 
+/// The device `id` names, in [`get`]'s forms and with its errors.
+fn find(c: &mut DbConn, n: &Node, id: &str) -> Result<NodeDevice> {
+    let all = db::node_devices::of(c, n.id)?;
+    let invalid = || Error::BadRequest("Invalid id format!".into());
+    if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) {
+        let want: i64 = id.parse().map_err(|_| Error::NotFound("NodeDevice"))?;
+        all.into_iter().find(|d| d.id == want).ok_or(Error::NotFound("NodeDevice"))
+    } else if let Some((b, d)) = id.split_once(':').filter(|_| id.matches(':').count() == 1) {
+        let (b, d) = (b.parse::<i32>().map_err(|_| invalid())?, d.parse::<i32>().map_err(|_| invalid())?);
+        all.into_iter().find(|x| x.bus_number == b && x.device_number == d).ok_or_else(invalid)
+    } else {
+        all.into_iter().find(|x| x.pci_address.as_deref() == Some(id)).ok_or_else(invalid)
+    }
+}
+
 pub fn delete(c: &mut DbConn, n: &Node, id: &str) -> Result<()> {
-    let d = get(c, n, id)?;
-    db::node_devices::delete(c, d.device.id)
+    let d = find(c, n, id)?;
+    db::node_devices::delete(c, d.id)
 }

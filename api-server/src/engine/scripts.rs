@@ -977,7 +977,8 @@ pub fn seed_builtins(c: &mut DbConn) -> Result<()> {
 /// unless the operator chose); testing runs the testing scripts tagged
 /// `commissioning` (MAAS's default testing selection). Other phases run
 /// none.
-pub fn for_node_phase(c: &mut DbConn, node: &Node) -> Result<Vec<Serving>> {
+/// `scripts` is the whole table ([`all`]), loaded once by the caller.
+pub fn for_node_phase(c: &mut DbConn, node: &Node, scripts: &[Loaded]) -> Result<Vec<Serving>> {
     let rtype = match node.status {
         Status::Commissioning => script_type::COMMISSIONING,
         Status::Testing => script_type::TESTING,
@@ -987,15 +988,15 @@ pub fn for_node_phase(c: &mut DbConn, node: &Node) -> Result<Vec<Serving>> {
     // parameters) decides; a node without one runs the defaults.
     if let Some(set) = db::results::latest_set(c, node.id, rtype)? {
         let results = db::results::results_in(c, &[set.id])?;
-        return Ok(serving(all(c)?, &results, |_| true));
+        return Ok(serving(scripts.iter(), &results, |_| true));
     }
-    let mut chosen: Vec<Serving> = all(c)?
-        .into_iter()
+    let mut chosen: Vec<Serving> = scripts
+        .iter()
         .filter(|s| {
             s.script.script_type == rtype
                 && (rtype == script_type::COMMISSIONING || s.tags().iter().any(|t| t == "commissioning"))
         })
-        .map(|script| Serving { script, parameters: None, result_id: None })
+        .map(|script| Serving { script: script.clone(), parameters: None, result_id: None })
         .collect();
     chosen.sort_by(|a, b| a.script.script.name.cmp(&b.script.script.name));
     Ok(chosen)
@@ -1012,8 +1013,8 @@ pub struct Serving {
 
 /// An entry per result of `results` that `keep` accepts and whose script
 /// exists, in name order (then result order).
-fn serving(
-    scripts: Vec<Loaded>,
+fn serving<'a>(
+    scripts: impl Iterator<Item = &'a Loaded>,
     results: &[db::metadata::ScriptResult],
     keep: impl Fn(&db::metadata::ScriptResult) -> bool,
 ) -> Vec<Serving> {
@@ -1031,12 +1032,12 @@ fn serving(
 /// The tests a commissioning run goes on to: the scripts its testing set
 /// still lists as pending (none when `testing_scripts=none`, or when the
 /// machine has no testing set, as one that enlisted by itself).
-fn tests_after_commissioning(c: &mut DbConn, node: &Node) -> Result<Vec<Serving>> {
+fn tests_after_commissioning(c: &mut DbConn, node: &Node, scripts: &[Loaded]) -> Result<Vec<Serving>> {
     /// MAAS's SCRIPT_STATUS.PENDING.
     const PENDING: i32 = 0;
     let Some(set) = db::results::latest_set(c, node.id, script_type::TESTING)? else { return Ok(Vec::new()) };
     let results = db::results::results_in(c, &[set.id])?;
-    let tests: Vec<Loaded> = all(c)?.into_iter().filter(|s| s.script.script_type == script_type::TESTING).collect();
+    let tests = scripts.iter().filter(|s| s.script.script_type == script_type::TESTING);
     Ok(serving(tests, &results, |r| r.status == PENDING))
 }
 
@@ -1046,7 +1047,8 @@ fn tests_after_commissioning(c: &mut DbConn, node: &Node) -> Result<Vec<Serving>
 /// `region_url` is the region's `/MAAS/` URL as the node reached it: the
 /// value of a `url` parameter that has no default.
 pub fn maas_scripts_tar(c: &mut DbConn, node: &Node, region_url: &str) -> Result<Option<Vec<u8>>> {
-    let scripts = for_node_phase(c, node)?;
+    let table = all(c)?;
+    let scripts = for_node_phase(c, node, &table)?;
     if scripts.is_empty() {
         return Ok(None);
     }
@@ -1057,7 +1059,8 @@ pub fn maas_scripts_tar(c: &mut DbConn, node: &Node, region_url: &str) -> Result
     // A commissioning run's tests come in the same index, as MAAS's do:
     // the runner sees it has tests to go on to (it signals TESTING and
     // fetches them again once the machine is Testing).
-    let tests = if node.status == Status::Commissioning { tests_after_commissioning(c, node)? } else { Vec::new() };
+    let tests =
+        if node.status == Status::Commissioning { tests_after_commissioning(c, node, &table)? } else { Vec::new() };
     let mtime = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
     let mut tar = tar::Builder::new(Vec::new());
     let mut index = Map::new();

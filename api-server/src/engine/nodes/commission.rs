@@ -124,23 +124,7 @@ pub fn commission_with(c: &mut DbConn, actor: &User, n: &Node, input: &Commissio
 /// The commissioning environment reported success: inventory done, READY
 /// (NEW again for machines enlisted but never accepted).
 pub fn complete_commissioning(c: &mut DbConn, n: &Node, actor: &str) -> Result<Node> {
-    if n.status != Status::Commissioning {
-        return Err(wrong_state("complete commissioning of", n));
-    }
-    let to = if n.enlisting { Status::New } else { Status::Ready };
-    let keep_storage = commissioned_networking(c, n)?;
-    let node = transition(
-        c,
-        n,
-        to,
-        actor,
-        "",
-        NodeChanges { status_expires_at: Some(None), enlisting: Some(false), ..Default::default() },
-    )?;
-    if !keep_storage {
-        engine::storage::layouts::apply_default_layout(c, &node)?;
-    }
-    Ok(node)
+    complete(c, n, actor, false)
 }
 
 /// The commissioning scripts are done and the run's tests come next: the
@@ -148,27 +132,33 @@ pub fn complete_commissioning(c: &mut DbConn, n: &Node, actor: &str) -> Result<N
 /// passing tests end in Ready, or New while enlisting:
 /// `engine::nodes::testing::after_testing`).
 pub fn complete_commissioning_into_testing(c: &mut DbConn, n: &Node, actor: &str) -> Result<Node> {
+    complete(c, n, actor, true)
+}
+
+/// Links the boot interface and applies the default layout unless the run
+/// kept them (`skip_networking`, `skip_storage`: what the operator
+/// configured), then Ready/New, or Testing when tests follow.
+fn complete(c: &mut DbConn, n: &Node, actor: &str, tests_follow: bool) -> Result<Node> {
     if n.status != Status::Commissioning {
         return Err(wrong_state("complete commissioning of", n));
     }
-    let keep_storage = commissioned_networking(c, n)?;
-    let node = engine::nodes::state::enter_timed(c, n, Status::Testing, actor, "", NodeChanges::default())?;
-    if !keep_storage {
-        engine::storage::layouts::apply_default_layout(c, &node)?;
-    }
-    Ok(node)
-}
-
-/// Links the boot interface unless the run kept networking
-/// (`skip_networking`); says whether it keeps storage (`skip_storage`).
-fn commissioned_networking(c: &mut DbConn, n: &Node) -> Result<bool> {
     let keep_networking =
         engine::results::run_option(c, n, engine::results::result_type::COMMISSIONING, "skip_networking")?;
     let keep_storage = engine::results::run_option(c, n, engine::results::result_type::COMMISSIONING, "skip_storage")?;
     if !keep_networking {
         engine::interfaces::initial_links(c, n)?;
     }
-    Ok(keep_storage)
+    let node = if tests_follow {
+        engine::nodes::state::enter_timed(c, n, Status::Testing, actor, "", NodeChanges::default())?
+    } else {
+        let to = if n.enlisting { Status::New } else { Status::Ready };
+        let changes = NodeChanges { status_expires_at: Some(None), enlisting: Some(false), ..Default::default() };
+        transition(c, n, to, actor, "", changes)?
+    };
+    if !keep_storage {
+        engine::storage::layouts::apply_default_layout(c, &node)?;
+    }
+    Ok(node)
 }
 
 /// `accept` (admin): NEW machines start commissioning; others are skipped.
