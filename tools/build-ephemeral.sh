@@ -62,8 +62,9 @@ fi
 
 # --- initramfs ----------------------------------------------------------------
 # vfat: the image's cidata seed; ext4 (+ crc32c, a soft dependency): root
-# filesystems that take the seed in /var/lib/cloud.
-MODS="virtio_pci virtio_net virtio_blk virtio_scsi e1000 e1000e ahci ata_piix sd_mod nvme vfat nls_cp437 nls_ascii nls_utf8 ext4 crc32c_generic"
+# filesystems that take the seed in /var/lib/cloud. ipmi_*: the BMC's host
+# interface, for the agent's BMC configuration (30-maas-01-bmc-config).
+MODS="virtio_pci virtio_net virtio_blk virtio_scsi e1000 e1000e ahci ata_piix sd_mod nvme vfat nls_cp437 nls_ascii nls_utf8 ext4 crc32c_generic ipmi_msghandler ipmi_devintf ipmi_si ipmi_ssif"
 INIT="$ROOT/tools/ephemeral/init"
 UDHCPC="$ROOT/tools/ephemeral/udhcpc.script"
 stamp=$(cat "$INIT" "$UDHCPC" "$AGENT" "$0" "$ROOT/tools/lib/initramfs.sh" | sha256sum | cut -c1-16)-$KVER

@@ -9,7 +9,8 @@
 //! - **commissioning**: run the phase's scripts from `maas-scripts`
 //!   ([`scripts`]; the inventory script `50-maas-01-commissioning` and
 //!   `maas-lshw` are answered in-process from the agent's own inventory
-//!   and lshw document ([`lshw`])), then `signal` OK with the LLDP document
+//!   and lshw document ([`lshw`]), and `30-maas-01-bmc-config` by
+//!   configuring the BMC itself ([`bmc`])), then `signal` OK with the LLDP document
 //!   as `maas-capture-lldpd.out`; a region that serves no scripts gets the
 //!   inventory, lshw and LLDP documents alone with the OK;
 //! - **deploying**: a real machine ([`Agent::writes_disks`]) writes the image
@@ -32,6 +33,7 @@
 //! simulated machines of `ironpool demo`; only the inventory and power
 //! details differ.
 
+pub mod bmc;
 pub mod client;
 pub mod deploy;
 pub mod inventory;
@@ -51,8 +53,9 @@ pub struct Agent {
     pub inventory: Inventory,
     /// The lshw and LLDP documents sent with the inventory.
     pub details: lshw::Details,
-    /// Reported at enlistment (`manual` for a real machine whose BMC we do
-    /// not detect yet; `virtual` for simulated ones).
+    /// Reported at enlistment (`manual` for a real machine: its BMC is
+    /// detected by the commissioning that follows; `virtual` for simulated
+    /// ones).
     pub power_type: String,
     pub power_parameters: serde_json::Value,
     /// Pause before each step (simulated boots take a few seconds).

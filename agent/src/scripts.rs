@@ -20,7 +20,10 @@
 //!   reported as one result: every instance's output, headed by its
 //!   arguments, and the first failing exit status.
 //! - The inventory script (`50-maas-01-commissioning`) is answered
-//!   in-process from the agent's inventory, as before.
+//!   in-process from the agent's inventory, and `30-maas-01-bmc-config` by
+//!   the agent's own BMC configuration ([`crate::bmc`]), whose credentials
+//!   go with its result as `power_type` and `power_parameters` (MAAS's
+//!   runner sends them the same way).
 //! - A simulated machine ([`Mode::Simulated`]) runs nothing: each script
 //!   reports one deterministic line saying it was not run, exit status 0
 //!   (the inventory script reports the simulated inventory).
@@ -37,6 +40,13 @@ use crate::client::{AgentError, MetadataClient, Result};
 /// Whether scripts really run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
+    /// On the machine being commissioned (the ephemeral environment):
+    /// scripts run, and the agent's own steps that change the hardware
+    /// (the BMC's user) are done.
+    Machine,
+    /// Scripts run, but the host is not the machine (tests run the real
+    /// runner on the developer's or CI's host): the hardware-changing
+    /// steps report themselves skipped instead of reconfiguring its BMC.
     Real,
     Simulated,
 }
@@ -81,6 +91,8 @@ pub struct RunResult {
     pub stderr: Vec<u8>,
     pub result: Vec<u8>,
     pub runtime: f64,
+    /// `(power_type, power_parameters)` a BMC configuration produced.
+    pub power: Option<(String, Value)>,
 }
 
 impl RunResult {
@@ -326,7 +338,31 @@ async fn run_one(
                 .into_bytes();
                 RunResult { exit_status: Some(0), combined: line.clone(), stdout: line, ..Default::default() }
             }
-            Mode::Real => execute(&e, &args, &dir).await,
+            Mode::Real if e.name == crate::bmc::BMC_CONFIG_SCRIPT => {
+                let line = b"INFO: not configuring this host's BMC: the agent is not running on the machine being commissioned.\n".to_vec();
+                RunResult {
+                    exit_status: Some(0),
+                    combined: line.clone(),
+                    stdout: line,
+                    result: b"status: skipped\n".to_vec(),
+                    ..Default::default()
+                }
+            }
+            Mode::Machine if e.name == crate::bmc::BMC_CONFIG_SCRIPT => {
+                let a = args.clone();
+                match tokio::task::spawn_blocking(move || crate::bmc::run(&a)).await {
+                    Ok(o) => RunResult {
+                        exit_status: Some(o.exit_status),
+                        combined: o.combined,
+                        stdout: o.stdout,
+                        stderr: o.stderr,
+                        power: o.power,
+                        ..Default::default()
+                    },
+                    Err(err) => failed_to_start(&format!("the BMC configuration crashed: {err}")),
+                }
+            }
+            Mode::Real | Mode::Machine => execute(&e, &args, &dir).await,
         }
     };
     r.args = args;
@@ -455,6 +491,9 @@ fn merge(mut results: Vec<RunResult>) -> RunResult {
             m.result.extend_from_slice(&r.result);
         }
         m.timed_out |= r.timed_out;
+        if m.power.is_none() {
+            m.power.clone_from(&r.power);
+        }
         m.runtime += r.runtime;
     }
     m.exit_status = results.iter().map(|r| r.exit_status).find(|s| *s != Some(0)).unwrap_or(Some(0));
@@ -471,6 +510,10 @@ async fn upload(md: &MetadataClient, e: &Entry, r: &RunResult) -> Result<()> {
     }
     if let Some(v) = e.script_result_id {
         fields.push(("script_result_id", v.to_string()));
+    }
+    if let Some((ty, params)) = &r.power {
+        fields.push(("power_type", ty.clone()));
+        fields.push(("power_parameters", params.to_string()));
     }
     let mut files = vec![
         (e.name.clone(), r.combined.clone()),

@@ -8,11 +8,18 @@
 //!   and the images on a bridge.
 //! - The VM's "BMC" is OpenIPMI's `ipmi_sim` whose chassis control starts
 //!   and kills the qemu process (what virtualbmc does for libvirt), so
-//!   power goes region → rack → freeipmi → BMC → VM.
+//!   power goes region → rack → freeipmi → BMC → VM. The VM also has the
+//!   BMC's host side: qemu's `isa-ipmi-kcs` + `ipmi-bmc-extern` connected
+//!   to the same ipmi_sim (its `serial kcs … codec VM`), so the ephemeral
+//!   environment's `/dev/ipmi0` reaches it as a server's KCS interface
+//!   reaches its BMC.
 //!
-//! 1. The unknown VM PXE-boots, enlists and commissions itself: New.
-//! 2. With its BMC set, `commission` (with a user testing script and a
-//!    parameter) powers it on: Ready with the VM's CPU count, memory and
+//! 1. The unknown VM PXE-boots, enlists and commissions itself: New, with
+//!    the BMC it configured (a `maas` user with a random password, made
+//!    through KCS) as its power settings, which work over the LAN.
+//! 2. With nothing typed but a hostname, `commission` (with a user testing
+//!    script and a parameter) powers it on through the detected
+//!    credentials: Ready with the VM's CPU count, memory and
 //!    disk size, its lshw details, XPath tags that do and do not match it,
 //!    every default commissioning script passed and the testing script's
 //!    output, read through the API and through python-libmaas.
@@ -45,6 +52,7 @@ use common::*;
 use ironpool_rack::link::Rack;
 
 const VM_MAC: &str = "52:54:00:e2:e0:01";
+const BMC_MAC: &str = "52:54:00:e2:b0:01";
 const DISK_SERIAL: &str = "IPE2EDISK01";
 const DISK_SIZE: u64 = 2 << 30;
 const PHASE: Duration = Duration::from_secs(300);
@@ -68,31 +76,46 @@ async fn wait<T>(what: &str, timeout: Duration, console: &Path, mut f: impl Asyn
     }
 }
 
-fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
+
+/// The BMC's LAN address: what it reports through KCS is all the region
+/// learns, so it listens on IPMI's own port (623) at an address of its own.
+const BMC_ADDR: &str = "127.0.0.23";
 
 /// ipmi_sim whose chassis power starts and kills the VM; both are stopped
 /// on drop.
 struct Bmc {
     dir: PathBuf,
-    port: u16,
     sim: std::process::Child,
 }
 
 impl Bmc {
     fn start(dir: &Path, qemu_root: &Path, tap: &str, disk: &Path) -> Bmc {
-        let port = free_udp_port();
+        let kcs = free_tcp_port();
         let d = dir.display();
         let q = qemu_root.display();
         std::fs::write(
             dir.join("lan.conf"),
             format!(
-                "name \"e2ebmc\"\nset_working_mc 0x20\n  startlan 1\n    addr 127.0.0.1 {port}\n    priv_limit admin\n\
+                "name \"e2ebmc\"\nset_working_mc 0x20\n  startlan 1\n    addr {BMC_ADDR} 623\n    priv_limit admin\n\
                  \x20   allowed_auths_callback none md2 md5 straight\n    allowed_auths_user none md2 md5 straight\n\
                  \x20   allowed_auths_operator none md2 md5 straight\n    allowed_auths_admin none md2 md5 straight\n\
-                 \x20   guid a123456789abcdefa123456789abcdee\n  endlan\n  chassis_control \"{d}/chassis.sh 0x20\"\n\
+                 \x20   guid a123456789abcdefa123456789abcdee\n    lan_config_program \"{d}/lancontrol.sh eth0\"\n  endlan\n\
+                 \x20 serial kcs 127.0.0.1 {kcs} codec VM\n  chassis_control \"{d}/chassis.sh 0x20\"\n\
                  \x20 user 2 true  \"admin\" \"password\" admin 10 none md2 md5 straight\n"
+            ),
+        )
+        .unwrap();
+        // The LAN settings the BMC reports (ipmi_sim asks a program).
+        std::fs::write(
+            dir.join("lancontrol.sh"),
+            format!(
+                "#!/bin/sh\n[ \"$2\" = get ] || exit 0\nshift 2\nfor p in \"$@\"; do case $p in\n\
+                 \x20 ip_addr) echo ip_addr:{BMC_ADDR};;\n  ip_addr_src) echo ip_addr_src:static;;\n\
+                 \x20 mac_addr) echo mac_addr:{BMC_MAC};;\n  subnet_mask) echo subnet_mask:255.0.0.0;;\n\
+                 \x20 *_ip_addr) echo $p:0.0.0.0;;\n  *_mac_addr) echo $p:00:00:00:00:00:00;;\nesac; done\n"
             ),
         )
         .unwrap();
@@ -115,6 +138,8 @@ impl Bmc {
                  -numa node,nodeid=0,cpus=0,memdev=m0 -numa node,nodeid=1,cpus=1,memdev=m1 \
                  -netdev tap,id=n0,ifname={tap},script=no,downscript=no -device e1000,netdev=n0,mac={VM_MAC} \
                  -drive file={disk},format=raw,if=none,id=d0 -device virtio-blk-pci,drive=d0,serial={DISK_SERIAL} \
+                 -chardev socket,id=ipmi0,host=127.0.0.1,port={kcs},reconnect=2 \
+                 -device ipmi-bmc-extern,chardev=ipmi0,id=bmc0 -device isa-ipmi-kcs,bmc=bmc0 \
                  >> {d}/console.log 2>&1 < /dev/null\n",
                 disk = disk.display()
             ),
@@ -146,7 +171,7 @@ esac
 "#,
         )
         .unwrap();
-        for f in ["chassis.sh", "vm.sh"] {
+        for f in ["chassis.sh", "vm.sh", "lancontrol.sh"] {
             assert!(Command::new("chmod").arg("755").arg(dir.join(f)).status().unwrap().success());
         }
         std::fs::create_dir_all(dir.join("state")).unwrap();
@@ -163,7 +188,7 @@ esac
             .stderr(Stdio::null())
             .spawn()
             .expect("ipmi_sim starts");
-        let bmc = Bmc { dir: dir.to_path_buf(), port, sim };
+        let bmc = Bmc { dir: dir.to_path_buf(), sim };
         let up = (0..50).any(|_| {
             let ok = bmc.ipmitool(&["chassis", "power", "status"]).is_some();
             if !ok {
@@ -176,9 +201,14 @@ esac
     }
 
     fn ipmitool(&self, args: &[&str]) -> Option<String> {
-        let port = self.port.to_string();
+        self.ipmitool_as("admin", "password", args)
+    }
+
+    /// ipmitool over the LAN as `user`: whether the BMC takes these
+    /// credentials.
+    fn ipmitool_as(&self, user: &str, pass: &str, args: &[&str]) -> Option<String> {
         let out = Command::new("ipmitool")
-            .args(["-I", "lanplus", "-C", "3", "-H", "127.0.0.1", "-p", &port, "-U", "admin", "-P", "password"])
+            .args(["-I", "lanplus", "-C", "3", "-H", BMC_ADDR, "-U", user, "-P", pass])
             .args(args)
             .output()
             .ok()?;
@@ -229,6 +259,30 @@ fn gunzip(path: &Path) -> Vec<u8> {
     let out = Command::new("gzip").arg("-dc").arg(path).output().unwrap();
     assert!(out.status.success());
     out.stdout
+}
+
+/// Issue 17's BMC detection on the VM: the machine's power is the `maas`
+/// user its agent made on the BMC through KCS, at the address the BMC
+/// reported, and those credentials work over the LAN. Returns the password.
+async fn detected_bmc(s: &TestServer, admin: &ApiKey, bmc: &Bmc, sid: &str) -> String {
+    let m = s.get(Some(admin), &format!("machines/{sid}/")).await.json();
+    assert_eq!(m["power_type"], "ipmi", "{m}");
+    let p = s.get(Some(admin), &format!("machines/{sid}/?op=power_parameters")).await.json();
+    assert_eq!(p["power_address"], BMC_ADDR, "{p}");
+    assert_eq!(p["power_user"], "maas", "{p}");
+    assert_eq!(p["power_driver"], "LAN_2_0", "{p}");
+    assert_eq!(p["mac_address"], BMC_MAC, "{p}");
+    let pass = p["power_pass"].as_str().unwrap().to_string();
+    assert!((10..=20).contains(&pass.len()), "{p}");
+    assert!(bmc.ipmitool_as("maas", &pass, &["chassis", "power", "status"]).is_some(), "the BMC refuses {p}");
+    let set = s.get(Some(admin), &format!("nodes/{sid}/results/current-commissioning/?include_output=1")).await.json();
+    let r = set["results"].as_array().unwrap().iter().find(|r| r["name"] == "30-maas-01-bmc-config").cloned();
+    let r = r.unwrap_or_else(|| panic!("no BMC configuration result: {set}"));
+    assert_eq!(r["status_name"], "Passed", "{r}");
+    let out = base64::engine::general_purpose::STANDARD.decode(r["output"].as_str().unwrap()).unwrap();
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.contains("INFO: IPMI detected!") && !out.contains(&pass), "{out}");
+    pass
 }
 
 /// Issue 17's "Done when" on the real VM: the hardware details its agent
@@ -417,26 +471,13 @@ async fn qemu_vm_enlists_commissions_deploys_and_releases() {
     let sid = m["system_id"].as_str().unwrap().to_string();
     bmc.wait_vm_off("the VM to power off after enlisting", &console).await;
 
-    // 2. Commissioning, powered through the rack and the BMC.
-    let port = bmc.port.to_string();
-    let addr = format!("127.0.0.1:{port}");
-    let r = s
-        .call(
-            Some(&admin),
-            "PUT",
-            &format!("machines/{sid}/"),
-            &[
-                ("hostname", "e2e-vm"),
-                ("power_type", "ipmi"),
-                ("power_parameters_power_driver", "LAN_2_0"),
-                ("power_parameters_power_address", &addr),
-                ("power_parameters_power_user", "admin"),
-                ("power_parameters_power_pass", "password"),
-                ("power_parameters_cipher_suite_id", "3"),
-                ("power_parameters_privilege_level", "OPERATOR"),
-            ],
-        )
-        .await;
+    // The BMC it configured through KCS is its power: a `maas` user whose
+    // password works over the LAN.
+    let enlisted_pass = detected_bmc(&s, &admin, &bmc, &sid).await;
+
+    // 2. Commissioning, powered through the rack and the BMC with the
+    // detected credentials: nothing about power is typed.
+    let r = s.call(Some(&admin), "PUT", &format!("machines/{sid}/"), &[("hostname", "e2e-vm")]).await;
     assert_eq!(r.status, 200, "{}", r.body);
     // A user testing script with a parameter, run after the commissioning
     // scripts; what it prints can only come from inside the VM.
@@ -473,6 +514,14 @@ async fn qemu_vm_enlists_commissions_deploys_and_releases() {
     assert_eq!(d["size"].as_u64(), Some(DISK_SIZE), "{d}");
     bmc.wait_vm_off("the VM to power off after commissioning", &console).await;
     what_commissioning_found(&s, &admin, &sid).await;
+    // Commissioning configured the BMC again (MAAS does): the same user,
+    // a new password, which is the one stored.
+    let pass = detected_bmc(&s, &admin, &bmc, &sid).await;
+    assert_ne!(pass, enlisted_pass, "the password was not renewed");
+    assert!(
+        bmc.ipmitool_as("maas", &enlisted_pass, &["chassis", "power", "status"]).is_none(),
+        "the old password still works"
+    );
 
     // 3. The custom image, uploaded.
     let t = Instant::now();

@@ -1,8 +1,10 @@
 //! Issue 17: `scripts/` with MAAS's shapes, embedded metadata, history,
 //! `download`, `revert`, tags, permissions and error words; the built-in
 //! scripts seeded at start; the `maas-scripts` tar a node fetches in its
-//! phase; and the real agent library running a user's testing script with
-//! a parameter against this region, its output landing in the results.
+//! phase; the real agent library running a user's testing script with
+//! a parameter against this region, its output landing in the results;
+//! and BMC configuration's region side (parameters from the maas_auto_ipmi
+//! settings, the credentials a signal brings, skip_bmc_config).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
 
@@ -16,8 +18,9 @@ use ironpool_agent::client::{Credentials, MetadataClient};
 use ironpool_agent::{inventory, scripts::Mode, Agent, Outcome};
 use serde_json::{json, Value};
 
-const BUILTIN_COMMISSIONING: [&str; 6] = [
+const BUILTIN_COMMISSIONING: [&str; 7] = [
     "20-maas-02-dhcp-unconfigured-ifaces",
+    "30-maas-01-bmc-config",
     "50-maas-01-commissioning",
     "maas-kernel-cmdline",
     "maas-list-modaliases",
@@ -497,7 +500,8 @@ backend_tests!(simulated_machines_report_every_builtin_commissioning_script, |b|
     let mut status = String::new();
     for _ in 0..300 {
         status = machine(&s, &admin, &sid).await["status_name"].as_str().unwrap().to_string();
-        if status != "Commissioning" {
+        // Commissioning goes on to its tests (Testing) before Ready.
+        if status != "Commissioning" && status != "Testing" {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -527,4 +531,170 @@ backend_tests!(simulated_machines_report_every_builtin_commissioning_script, |b|
     assert!(String::from_utf8_lossy(&cmdline.stdout).contains("was not run"), "simulated, deterministic");
     let inv = results.iter().find(|r| r.name == "50-maas-01-commissioning").unwrap();
     assert!(serde_json::from_slice::<Value>(&inv.stdout).is_ok(), "the inventory, as before");
+});
+
+const BMC: &str = "30-maas-01-bmc-config";
+
+/// What the current commissioning set says of one script.
+async fn current_result(s: &TestServer, admin: &ApiKey, sid: &str, name: &str) -> Value {
+    let r = s.get(Some(admin), &format!("nodes/{sid}/results/current-commissioning/?include_output=1")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let set = r.json();
+    set["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {name}: {set}"))
+}
+
+backend_tests!(bmc_config_takes_settings_as_defaults_and_its_credentials_set_power, |b| async move {
+    let s = TestServer::start(b);
+    let admin = s.user("admin", true).await;
+    for (k, v) in [("maas_auto_ipmi_user", "opsbmc"), ("maas_auto_ipmi_k_g_bmc_key", "0123456789abcdefghij")] {
+        let r = s.post(Some(&admin), "maas/?op=set_config", &[("name", k), ("value", v)]).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let sid = commissioning_machine(&s, &admin, "52:54:00:5c:00:31", "bmc1").await;
+    let md = MetadataClient::new(
+        ironpool_agent::client::http_client(),
+        &format!("{}/MAAS/metadata/", s.origin),
+        node_creds(&s, &admin, &sid).await,
+    );
+
+    // The runner is given the script with the settings as its arguments'
+    // values (MAAS's DEFAULTS_FROM_MAAS_CONFIG).
+    let (index, files) = untar(&md.get("maas-scripts/").await.unwrap().unwrap());
+    let list = index["1.0"]["commissioning_scripts"].as_array().unwrap();
+    let e = list.iter().find(|e| e["name"] == BMC).unwrap_or_else(|| panic!("{BMC} not served: {index}"));
+    let p = &e["parameters"];
+    assert_eq!(p["maas_auto_ipmi_user"]["value"], "opsbmc", "{e}");
+    assert_eq!(p["maas_auto_ipmi_user"]["argument_format"], "--username={input}");
+    assert_eq!(p["maas_auto_ipmi_user_privilege_level"]["value"], "ADMIN");
+    assert_eq!(p["maas_auto_ipmi_cipher_suite_id"]["value"], "3");
+    assert_eq!(p["maas_auto_ipmi_k_g_bmc_key"]["value"], "0123456789abcdefghij");
+    assert!(files[&format!("commissioning/{BMC}")].contains("ironpool-agent --bmc-config"));
+    assert!(e["tags"].as_array().unwrap().contains(&json!("bmc-config")), "{e}");
+    // The result keeps the run's values; the K_g key is a password there.
+    let r = current_result(&s, &admin, &sid, BMC).await;
+    assert_eq!(r["parameters"]["maas_auto_ipmi_user"]["value"], "opsbmc", "{r}");
+    assert_eq!(r["parameters"]["maas_auto_ipmi_k_g_bmc_key"]["value"], "REDACTED", "{r}");
+
+    // Credentials that cannot be used are refused and change nothing.
+    let report = |ty: &str, params: String| {
+        let md = &md;
+        let fields = vec![
+            ("name", BMC.to_string()),
+            ("exit_status", "0".to_string()),
+            ("power_type", ty.to_string()),
+            ("power_parameters", params),
+        ];
+        async move { md.signal("WORKING", &fields, vec![(format!("{BMC}.out"), b"INFO: IPMI detected!\n".to_vec())]).await }
+    };
+    let e = report("ipmi", "{not json".into()).await.unwrap_err().to_string();
+    assert!(e.contains("400") && e.contains("Failed to parse JSON power_parameters"), "{e}");
+    let e = report("moonshot", "{}".into()).await.unwrap_err().to_string();
+    assert!(e.contains("400") && e.contains("Bad power_type 'moonshot'"), "{e}");
+    assert_eq!(machine(&s, &admin, &sid).await["power_type"], "manual");
+
+    // What the agent's BMC configuration sends: the machine's power is set
+    // (keys ipmi does not have are dropped), and an event says by what.
+    let creds = json!({
+        "power_address": "10.9.8.7", "power_user": "opsbmc", "power_pass": "s3cretPW99",
+        "power_driver": "LAN_2_0", "power_boot_type": "auto", "k_g": "", "cipher_suite_id": "3",
+        "privilege_level": "ADMIN", "mac_address": null, "power_hwaddress": "moonshot's"
+    });
+    report("ipmi", creds.to_string()).await.unwrap();
+    assert_eq!(machine(&s, &admin, &sid).await["power_type"], "ipmi");
+    let p = s.get(Some(&admin), &format!("machines/{sid}/?op=power_parameters")).await.json();
+    assert_eq!((p["power_address"].as_str(), p["power_user"].as_str()), (Some("10.9.8.7"), Some("opsbmc")), "{p}");
+    assert_eq!((p["power_pass"].as_str(), p["power_driver"].as_str()), (Some("s3cretPW99"), Some("LAN_2_0")), "{p}");
+    assert!(p.get("power_hwaddress").is_none(), "{p}");
+    assert_eq!(current_result(&s, &admin, &sid, BMC).await["status_name"], "Passed");
+    let ev = s.get(Some(&admin), &format!("events/?op=query&id={sid}")).await.json();
+    assert!(ev.to_string().contains(&format!("BMC credentials (ipmi) reconfigured by {BMC}")), "{ev}");
+    assert!(!ev.to_string().contains("s3cretPW99"), "the password is in an event: {ev}");
+
+    // A script's own verdict in its result YAML wins over its exit status;
+    // YAML that does not parse is logged and the exit status stands.
+    md.signal(
+        "WORKING",
+        &[("name", "20-probe".into()), ("exit_status", "0".into())],
+        vec![("20-probe.yaml".into(), b"status: skipped\n".to_vec())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(current_result(&s, &admin, &sid, "20-probe").await["status_name"], "Skipped");
+    md.signal(
+        "WORKING",
+        &[("name", "20-other".into()), ("exit_status", "0".into())],
+        vec![("20-other.yaml".into(), b"status: [unclosed\n".to_vec())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(current_result(&s, &admin, &sid, "20-other").await["status_name"], "Passed");
+    let ev = s.get(Some(&admin), &format!("events/?op=query&id={sid}")).await.json();
+    assert!(ev.to_string().contains("sent a script result with invalid YAML"), "{ev}");
+
+    // skip_bmc_config: the run keeps the script's result, skipped with
+    // MAAS's words, and the runner is not given it; power stays as it was.
+    md.signal("OK", &[], Vec::new()).await.unwrap();
+    assert_eq!(machine(&s, &admin, &sid).await["status_name"], "Ready");
+    let r = s
+        .post(
+            Some(&admin),
+            &format!("machines/{sid}/?op=commission"),
+            &[("skip_bmc_config", "true"), ("testing_scripts", "none")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = current_result(&s, &admin, &sid, BMC).await;
+    assert_eq!((r["status_name"].as_str(), r["exit_status"].as_i64()), (Some("Skipped"), Some(0)), "{r}");
+    let out =
+        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(r["output"].as_str().unwrap()).unwrap())
+            .unwrap();
+    assert!(out.starts_with("INFO: User admin (") && out.contains("has choosen to skip BMC configuration"), "{out}");
+    let md = MetadataClient::new(
+        ironpool_agent::client::http_client(),
+        &format!("{}/MAAS/metadata/", s.origin),
+        node_creds(&s, &admin, &sid).await,
+    );
+    let (index, _) = untar(&md.get("maas-scripts/").await.unwrap().unwrap());
+    let served: Vec<&str> =
+        index["1.0"]["commissioning_scripts"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert!(!served.contains(&BMC) && served.contains(&"50-maas-01-commissioning"), "{served:?}");
+    assert_eq!(machine(&s, &admin, &sid).await["power_type"], "ipmi");
+});
+
+// The real runner on a host that is not the machine (a test, CI): the BMC
+// step reports itself skipped and touches nothing.
+backend_tests!(the_agent_off_the_machine_skips_bmc_configuration, |b| async move {
+    let s = TestServer::start(b);
+    let admin = s.user("admin", true).await;
+    let mac = "52:54:00:5c:00:32";
+    let sid = commissioning_machine(&s, &admin, mac, "bmc2").await;
+    let mac_s = mac.to_string();
+    let action = s.state.db.run(move |c| ironpool_region::engine::metadata::boot_action(c, &mac_s)).await.unwrap();
+    let ironpool_region::engine::metadata::BootAction::Ephemeral { preseed_path, .. } = action else {
+        panic!("not an ephemeral boot: {action:?}")
+    };
+    let mut inv = inventory::fake(8);
+    inv.resources.network.cards[0].ports[0].address = mac.into();
+    let agent = Agent {
+        details: ironpool_agent::lshw::fake(1, &inv),
+        inventory: inv,
+        power_type: "manual".into(),
+        power_parameters: json!({}),
+        step_delay: std::time::Duration::ZERO,
+        writes_disks: false,
+        scripts: Mode::Real,
+    };
+    let url = format!("{}/MAAS/metadata/{preseed_path}", s.origin);
+    let outcome = agent.boot(&ironpool_agent::client::http_client(), &url).await.unwrap();
+    assert_eq!(outcome, Outcome::Commissioned);
+    let r = current_result(&s, &admin, &sid, BMC).await;
+    assert_eq!(r["status_name"], "Skipped", "{r}");
+    let m = machine(&s, &admin, &sid).await;
+    assert_eq!((m["status_name"].as_str(), m["power_type"].as_str()), (Some("Ready"), Some("manual")), "{m}");
 });

@@ -2,7 +2,10 @@
 //! Reads `cloud-config-url=` from /proc/cmdline (or the first argument),
 //! collects this machine's inventory from /proc and /sys, and does what the
 //! preseed's phase asks (see the library docs). `--inventory` prints the
-//! inventory instead.
+//! inventory instead; `--bmc-config [ARGS]` configures the BMC as the
+//! built-in script `30-maas-01-bmc-config` does and writes the credentials
+//! as YAML to `$BMC_CONFIG_PATH` (MAAS's runner's contract), never to the
+//! output.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -25,6 +28,26 @@ fn main() -> ExitCode {
             }
         };
     }
+    if std::env::args().nth(1).as_deref() == Some("--bmc-config") {
+        let args: Vec<String> = std::env::args().skip(2).collect();
+        let out = ironpool_agent::bmc::run(&args);
+        use std::io::Write;
+        let _ = std::io::stdout().write_all(&out.stdout);
+        let _ = std::io::stderr().write_all(&out.stderr);
+        if let (Some((ty, params)), Ok(path)) = (&out.power, std::env::var("BMC_CONFIG_PATH")) {
+            let mut doc = serde_json::Map::new();
+            doc.insert("power_type".into(), serde_json::Value::from(ty.clone()));
+            if let Some(p) = params.as_object() {
+                doc.extend(p.clone());
+            }
+            // JSON is YAML: MAAS's runner reads this with yaml.safe_load.
+            if let Err(e) = std::fs::write(&path, serde_json::Value::Object(doc).to_string()) {
+                eprintln!("ERROR: cannot write {path}: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+        return ExitCode::from(u8::try_from(out.exit_status).unwrap_or(1));
+    }
     let url = std::env::args()
         .nth(1)
         .or_else(|| std::fs::read_to_string("/proc/cmdline").ok().and_then(|c| client::cloud_config_url(&c)));
@@ -36,12 +59,13 @@ fn main() -> ExitCode {
     let agent = Agent {
         details: lshw::collect(Path::new("/"), &inv),
         inventory: inv,
-        // BMC detection is not done yet: the operator sets power afterwards.
+        // The BMC, if any, is detected by the commissioning that follows
+        // enlistment (30-maas-01-bmc-config), which reports its credentials.
         power_type: "manual".into(),
         power_parameters: serde_json::json!({}),
         step_delay: Duration::ZERO,
         writes_disks: true,
-        scripts: ironpool_agent::scripts::Mode::Real,
+        scripts: ironpool_agent::scripts::Mode::Machine,
     };
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,

@@ -387,8 +387,8 @@ fn unrecognised(method: &str, op: Option<&str>) -> Error {
 }
 
 /// Decodes `signal`'s form: `status`, `error`, `name`, `exit_status` (or its
-/// aliases `script_result`, `result`), `runtime`, `script_result_id`, and
-/// the file parts.
+/// aliases `script_result`, `result`), `runtime`, `script_result_id`,
+/// `power_type` and `power_parameters`, and the file parts.
 fn signal_input(p: &Params) -> Result<Signal> {
     let status = p.get_nonempty("status").ok_or_else(|| Error::required("status"))?.to_string();
     let exit_raw = p.get_nonempty("exit_status").or(p.get_nonempty("script_result")).or(p.get_nonempty("result"));
@@ -413,5 +413,7 @@ fn signal_input(p: &Params) -> Result<Signal> {
         runtime: p.get_nonempty("runtime").map(str::to_string),
         script_result_id,
         files,
+        power_type: p.get("power_type").map(str::to_string),
+        power_parameters: p.get("power_parameters").map(str::to_string),
     })
 }

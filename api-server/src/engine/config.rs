@@ -7,7 +7,7 @@
 use serde_json::{json, Value};
 
 use crate::db;
-use crate::db::Datastore;
+use crate::db::{Datastore, DbConn};
 use crate::engine;
 use crate::error::{Error, Result};
 
@@ -266,8 +266,15 @@ pub async fn get(db: &Datastore, name: &str, is_admin: bool) -> Result<Value> {
     if def.secret && !is_admin {
         return Err(Error::Forbidden(format!("Only administrators may read '{}'.", def.name)));
     }
-    let stored = db.run(move |c| db::config::get(c, def.name)).await?;
-    Ok(match stored {
+    db.run(move |c| value_in(c, def.name)).await
+}
+
+/// One value inside the caller's transaction (its default when unset), for
+/// engine code that acts on a setting; secrets included, so what it reads
+/// must not be rendered to non-administrators.
+pub fn value_in(c: &mut DbConn, name: &str) -> Result<Value> {
+    let def = def(name)?;
+    Ok(match db::config::get(c, def.name)? {
         Some(s) => {
             serde_json::from_str(&s).map_err(|e| Error::Internal(format!("corrupt config {}: {e}", def.name)))?
         }

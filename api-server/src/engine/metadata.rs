@@ -470,6 +470,10 @@ pub struct Signal {
     pub script_result_id: Option<i64>,
     /// File parts: (part name, content).
     pub files: Vec<(String, Vec<u8>)>,
+    /// The BMC the machine configured (`30-maas-01-bmc-config`): a power
+    /// type and its parameters as a JSON object.
+    pub power_type: Option<String>,
+    pub power_parameters: Option<String>,
 }
 
 /// The outputs of one script, gathered from a signal's file parts.
@@ -542,6 +546,9 @@ pub fn signal(c: &mut DbConn, n: &Node, s: &Signal) -> Result<()> {
         return Err(Error::Conflict(format!("Machine status isn't valid (status is {})", st.label())));
     }
     record_results(c, n, s)?;
+    if matches!(st, Status::New | Status::Commissioning) {
+        store_power(c, n, s)?;
+    }
     if let Some(e) = s.error.as_deref().filter(|e| !e.is_empty()) {
         db::nodes::update(c, n.id, &NodeChanges { error_description: Some(e.to_string()), ..Default::default() })?;
     }
@@ -674,6 +681,22 @@ fn record_results(c: &mut DbConn, n: &Node, s: &Signal) -> Result<()> {
             (_, None) => script_status::PASSED,
         };
         let o = o.map(|o| (o.output, o.stdout, o.stderr, o.result));
+        // The script's own verdict (`status:` in its result YAML) wins.
+        let status = match o.as_ref().map(|o| engine::results::status_from_result(&o.3)) {
+            Some(Ok(Some(own))) => own,
+            Some(Err(why)) => {
+                log_event(
+                    c,
+                    n,
+                    ACTOR,
+                    engine::events::level::ERROR,
+                    "Script result error",
+                    &format!("{}({}) sent a script result with invalid YAML: {why}", n.hostname, n.system_id),
+                )?;
+                status
+            }
+            _ => status,
+        };
         engine::results::record(
             c,
             n,
@@ -704,6 +727,74 @@ fn record_results(c: &mut DbConn, n: &Node, s: &Signal) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// MAAS's `store_node_power_parameters`: a commissioning signal carrying
+/// `power_type` (and `power_parameters`, a JSON object; without it the
+/// stored ones) sets the machine's power, so a BMC the environment
+/// configured is used without anyone typing its credentials. A Redfish
+/// machine stays Redfish (its address and credentials are taken), an
+/// `mscm` (Moonshot) one is left alone. Keys the power type does not know
+/// are dropped and its defaults filled. While the machine is enlisting
+/// (anonymous) the settings are quarantined like an enlistment's own: not
+/// used until an administrator accepts or commissions it.
+fn store_power(c: &mut DbConn, n: &Node, s: &Signal) -> Result<()> {
+    let Some(mut ptype) = s.power_type.clone() else { return Ok(()) };
+    if n.power_type == "mscm" {
+        return Ok(());
+    }
+    if !ptype.is_empty() && !engine::power::POWER_TYPES.contains(&ptype.as_str()) {
+        return Err(Error::field("power_type", format!("Bad power_type '{ptype}'")));
+    }
+    let given: Option<serde_json::Map<String, serde_json::Value>> = match s.power_parameters.as_deref() {
+        None | Some("") => None,
+        Some(raw) => Some(
+            serde_json::from_str::<serde_json::Value>(raw)
+                .ok()
+                .and_then(|v| v.as_object().cloned())
+                .ok_or_else(|| Error::field("power_parameters", "Failed to parse JSON power_parameters"))?,
+        ),
+    };
+    let mut params: engine::power::PowerParams = match given {
+        Some(map) => map
+            .into_iter()
+            .filter_map(|(k, v)| match v {
+                serde_json::Value::Null => None,
+                serde_json::Value::String(t) => Some((k, t)),
+                other => Some((k, other.to_string())),
+            })
+            .collect(),
+        None => serde_json::from_str(&n.power_parameters).unwrap_or_default(),
+    };
+    if n.power_type == "redfish" {
+        // Don't overwrite a Redfish BMC with its IPMI face (MAAS).
+        ptype = "redfish".into();
+        let mut kept: engine::power::PowerParams = serde_json::from_str(&n.power_parameters).unwrap_or_default();
+        kept.extend(params);
+        params = kept
+            .into_iter()
+            .filter(|(k, _)| ["node_id", "power_address", "power_pass", "power_user"].contains(&k.as_str()))
+            .collect();
+    }
+    let known: Vec<&str> = engine::power::fields(&ptype).iter().map(|f| f.name).collect();
+    params.retain(|k, _| known.contains(&k.as_str()));
+    let params = engine::power::validate(&ptype, params, false)?;
+    let ch = NodeChanges {
+        power_quarantined: Some(n.enlisting && !engine::power::region_can_drive(&ptype)),
+        power_type: Some(ptype.clone()),
+        power_parameters: Some(engine::string_map_json(&params)),
+        ..Default::default()
+    };
+    db::nodes::update(c, n.id, &ch)?;
+    let by = s.name.as_deref().unwrap_or("the commissioning environment");
+    log_event(
+        c,
+        n,
+        ACTOR,
+        engine::events::level::INFO,
+        "Power configuration",
+        &format!("BMC credentials ({ptype}) reconfigured by {by}"),
+    )
 }
 
 /// COMMISSIONING + OK: any failed script fails commissioning; otherwise the

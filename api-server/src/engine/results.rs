@@ -213,6 +213,7 @@ pub fn select(
     field: &str,
 ) -> Result<Vec<Selected>> {
     let catalogue = catalogue(c, rtype)?;
+    let settings = engine::scripts::config_defaults(c)?;
     let of_type: Vec<&Entry> = catalogue.iter().collect();
     let wanted: Vec<&str> = requested.unwrap_or_default().iter().map(|s| s.trim()).filter(|s| !s.is_empty()).collect();
     let mut chosen: Vec<&Entry> = Vec::new();
@@ -246,6 +247,7 @@ pub fn select(
                 .get(&format!("{}_{pname}", b.name))
                 .or_else(|| params.get(pname.as_str()))
                 .cloned()
+                .or_else(|| settings.get(pname.as_str()).filter(|_| default.is_empty()).cloned())
                 .unwrap_or_else(|| default.clone());
             p.insert(pname.clone(), json!({"type": ptype, "value": given}));
         }
@@ -378,6 +380,60 @@ pub fn create_set(c: &mut DbConn, n: &Node, rtype: i32, scripts: &[Selected], re
         )?;
     }
     db::results::set_of_node(c, n.id, id)?.ok_or(Error::NotFound("ScriptSet"))
+}
+
+/// Marks `set`'s pending results of the scripts tagged `tag` as done
+/// without running: exit status 0, `note` as their output and MAAS's
+/// `status: skipped` result, so they show Skipped and the runner is not
+/// given them (`commission` with `skip_bmc_config`: MAAS keeps the BMC
+/// scripts' results in the set so the UI says they were skipped).
+pub fn skip_tagged(c: &mut DbConn, set: &ScriptSet, tag: &str, note: &[u8]) -> Result<()> {
+    let tagged: Vec<String> = engine::scripts::all(c)?
+        .into_iter()
+        .filter(|s| s.tags().iter().any(|t| t == tag))
+        .map(|s| s.script.name.clone())
+        .collect();
+    let now = db::now();
+    for r in db::results::results_in(c, &[set.id])? {
+        if r.status != status::PENDING || !tagged.contains(&r.name) {
+            continue;
+        }
+        let ch = ResultChanges {
+            status: Some(status::SKIPPED),
+            exit_status: Some(Some(0)),
+            output: Some(note.to_vec()),
+            stdout: Some(note.to_vec()),
+            result: Some(b"status: skipped".to_vec()),
+            started: Some(Some(now)),
+            ended: Some(Some(now)),
+            updated_at: Some(now),
+            ..Default::default()
+        };
+        db::results::update_result(c, r.id, &ch)?;
+    }
+    Ok(())
+}
+
+/// The status a result's YAML (what the script wrote to `$RESULT_PATH`)
+/// sets, as MAAS's `store_result` reads it: `status:` passed, failed,
+/// degraded, timedout or skipped override what the exit status said.
+/// `Err` is the parser's complaint (MAAS logs it and keeps the status).
+pub fn status_from_result(yaml: &[u8]) -> std::result::Result<Option<i32>, String> {
+    if yaml.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let v: Value = serde_norway::from_slice(yaml).map_err(|e| e.to_string())?;
+    if !(v.is_object() || v.is_null()) {
+        return Err("The results YAML must be a dictionary.".into());
+    }
+    Ok(match v.get("status").and_then(Value::as_str) {
+        Some("passed") => Some(status::PASSED),
+        Some("failed") => Some(status::FAILED),
+        Some("degraded") => Some(status::DEGRADED),
+        Some("timedout") => Some(status::TIMEDOUT),
+        Some("skipped") => Some(status::SKIPPED),
+        _ => None,
+    })
 }
 
 /// The node status a result type's results are reported in (the legacy

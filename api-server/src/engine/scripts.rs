@@ -63,6 +63,26 @@ const PARALLEL_NAMES: [&str; 3] =
     ["Disabled", "Run along other instances of this script", "Run along any other script."];
 
 /// MAAS's parameter types (`forms/parameters.py`).
+/// Parameters whose default is the MAAS setting of the same name (MAAS's
+/// `DEFAULTS_FROM_MAAS_CONFIG`: how `30-maas-01-bmc-config` learns the
+/// BMC user, privilege, K_g and cipher suite the operator configured).
+pub const DEFAULTS_FROM_CONFIG: [&str; 4] = [
+    "maas_auto_ipmi_user",
+    "maas_auto_ipmi_user_privilege_level",
+    "maas_auto_ipmi_k_g_bmc_key",
+    "maas_auto_ipmi_cipher_suite_id",
+];
+
+/// The current values of [`DEFAULTS_FROM_CONFIG`] as parameter text.
+pub fn config_defaults(c: &mut DbConn) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for name in DEFAULTS_FROM_CONFIG {
+        let v = crate::engine::config::value_in(c, name)?;
+        out.insert(name.to_string(), form_text(&v));
+    }
+    Ok(out)
+}
+
 pub const PARAMETER_TYPES: [&str; 8] =
     ["boolean", "choice", "interface", "password", "runtime", "storage", "string", "url"];
 
@@ -987,8 +1007,12 @@ pub fn for_node_phase(c: &mut DbConn, node: &Node, scripts: &[Loaded]) -> Result
     // The run's script set (commission/test chose its scripts and their
     // parameters) decides; a node without one runs the defaults.
     if let Some(set) = db::results::latest_set(c, node.id, rtype)? {
+        // Scripts that already ran (or were skipped, as skip_bmc_config's)
+        // are not run again (MAAS: only running or pending ones).
+        /// MAAS's SCRIPT_STATUS_RUNNING_OR_PENDING.
+        const RUNNING_OR_PENDING: [i32; 4] = [0, 1, 7, 10];
         let results = db::results::results_in(c, &[set.id])?;
-        return Ok(serving(scripts.iter(), &results, |_| true));
+        return Ok(serving(scripts.iter(), &results, |r| RUNNING_OR_PENDING.contains(&r.status)));
     }
     let mut chosen: Vec<Serving> = scripts
         .iter()
@@ -1052,6 +1076,7 @@ pub fn maas_scripts_tar(c: &mut DbConn, node: &Node, region_url: &str) -> Result
     if scripts.is_empty() {
         return Ok(None);
     }
+    let settings = config_defaults(c)?;
     let (key, prefix) = match node.status {
         Status::Testing => ("testing_scripts", "testing"),
         _ => ("commissioning_scripts", "commissioning"),
@@ -1075,7 +1100,7 @@ pub fn maas_scripts_tar(c: &mut DbConn, node: &Node, region_url: &str) -> Result
             if added.insert(path.clone()) {
                 add_file(&mut tar, &path, e.script.text().as_bytes(), 0o755, mtime)?;
             }
-            entries.push(index_entry(e, &path, region_url));
+            entries.push(index_entry(e, &path, region_url, &settings));
         }
         index.insert(key.to_string(), Value::Array(entries));
     }
@@ -1100,8 +1125,9 @@ fn add_file(tar: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8], mode: u32,
 /// here: the default, or the region for a `url` without one. A served
 /// result's id is its `script_result_id` (what the runner reports to).
 /// `chosen` are the parameters the run asked for (`{name: {"value": ..}}`);
-/// a value given there wins over the script's default.
-fn index_entry(e: &Serving, path: &str, region_url: &str) -> Value {
+/// a value given there wins over the script's default, and `settings`
+/// ([`config_defaults`]) give the default of the parameters named after them.
+fn index_entry(e: &Serving, path: &str, region_url: &str, settings: &BTreeMap<String, String>) -> Value {
     let (s, chosen) = (&e.script, e.parameters.as_ref());
     let mut params = Loaded::json_field(&s.script.parameters);
     if let Some(map) = params.as_object_mut() {
@@ -1125,7 +1151,11 @@ fn index_entry(e: &Serving, path: &str, region_url: &str) -> Value {
                 continue;
             }
             let default = p.get("default").filter(|d| !d.is_null()).map(form_text).unwrap_or_default();
-            let value = if default.is_empty() && ty == "url" { region_url.to_string() } else { default };
+            let value = match settings.get(name.as_str()) {
+                Some(setting) if default.is_empty() => setting.clone(),
+                _ if default.is_empty() && ty == "url" => region_url.to_string(),
+                _ => default,
+            };
             p.insert("value".into(), json!(value));
         }
     }

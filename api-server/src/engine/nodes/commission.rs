@@ -79,7 +79,21 @@ fn start_commissioning_with(
         parameters: input.parameters.clone(),
         options: options.clone(),
     };
-    engine::results::create_set(c, n, result_type::COMMISSIONING, &commissioning, &req(&input.commissioning_scripts))?;
+    let set = engine::results::create_set(
+        c,
+        n,
+        result_type::COMMISSIONING,
+        &commissioning,
+        &req(&input.commissioning_scripts),
+    )?;
+    if input.skip_bmc_config {
+        // MAAS's words; the results stay in the set so the skip shows.
+        let note = format!(
+            "INFO: User {} ({}) has choosen to skip BMC configuration during commissioning\n",
+            actor.username, actor.id
+        );
+        engine::results::skip_tagged(c, &set, "bmc-config", note.as_bytes())?;
+    }
     if !testing.is_empty() {
         engine::results::create_set(c, n, result_type::TESTING, &testing, &req(&input.testing_scripts))?;
     }

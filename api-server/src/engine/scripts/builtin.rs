@@ -6,6 +6,7 @@
 /// (name, text) of every built-in script, in name order.
 pub const BUILTIN: &[(&str, &str)] = &[
     ("20-maas-02-dhcp-unconfigured-ifaces", include_str!("builtin/20-maas-02-dhcp-unconfigured-ifaces")),
+    ("30-maas-01-bmc-config", include_str!("builtin/30-maas-01-bmc-config")),
     ("50-maas-01-commissioning", include_str!("builtin/50-maas-01-commissioning")),
     ("internet-connectivity", include_str!("builtin/internet-connectivity")),
     ("maas-kernel-cmdline", include_str!("builtin/maas-kernel-cmdline")),
