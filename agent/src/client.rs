@@ -176,6 +176,12 @@ impl MetadataClient {
         format!("{}latest/{rel}", self.base)
     }
 
+    /// The HTTP client (for downloads that are not metadata: a script's
+    /// URL packages).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     /// GETs `latest/<rel>`; `None` on 404.
     pub async fn get(&self, rel: &str) -> Result<Option<Vec<u8>>> {
         let url = self.url(rel);

@@ -116,13 +116,7 @@ pub fn unpack(input: impl Read + Send + 'static, packing: Packing, out: &mut imp
         return Err(err("root filesystem tarballs (tgz/tbz/txz) need a bootloader installed from the image, which \
              Ironpool's installer does not do; upload a disk image (ddraw, ddgz, ddxz, ddtgz, …) instead"));
     };
-    let input = BufReader::with_capacity(1 << 20, input);
-    let mut decoded: Box<dyn Read> = match compression {
-        Compression::None => Box::new(input),
-        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
-        Compression::Bzip2 => Box::new(bzip2_rs::DecoderReader::new(input)),
-        Compression::Xz => Box::new(XzReader::new(input)),
-    };
+    let mut decoded = decoder(BufReader::with_capacity(1 << 20, input), compression);
     if !tar {
         return copy(&mut decoded, out);
     }
@@ -135,6 +129,17 @@ pub fn unpack(input: impl Read + Send + 'static, packing: Packing, out: &mut imp
         }
     }
     Err(err("the image's tar archive holds no file"))
+}
+
+/// `input` decompressed as `compression` says (also the runner's URL
+/// packages: `crate::packages`).
+pub(crate) fn decoder(input: impl std::io::BufRead + Send + 'static, compression: Compression) -> Box<dyn Read> {
+    match compression {
+        Compression::None => Box::new(input),
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
+        Compression::Bzip2 => Box::new(bzip2_rs::DecoderReader::new(input)),
+        Compression::Xz => Box::new(XzReader::new(input)),
+    }
 }
 
 fn copy(from: &mut dyn Read, to: &mut impl Write) -> Result<u64> {

@@ -38,6 +38,7 @@ pub mod client;
 pub mod deploy;
 pub mod inventory;
 pub mod lshw;
+pub mod packages;
 pub mod scripts;
 
 use std::time::Duration;

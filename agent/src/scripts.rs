@@ -19,6 +19,9 @@
 //!   the index has one). Instances of one script without a result id are
 //!   reported as one result: every instance's output, headed by its
 //!   arguments, and the first failing exit status.
+//! - Packages: a script's `packages` are installed before it runs
+//!   ([`crate::packages`]); if that fails it does not run and its result is
+//!   the installer's output (Failed installing).
 //! - The inventory script (`50-maas-01-commissioning`) is answered
 //!   in-process from the agent's inventory, and `30-maas-01-bmc-config` by
 //!   the agent's own BMC configuration ([`crate::bmc`]), whose credentials
@@ -66,6 +69,8 @@ pub struct Entry {
     pub timeout_seconds: f64,
     pub parallel: i64,
     pub parameters: Map<String, Value>,
+    /// `{apt: [...], snap: [...], url: [...]}` to install first.
+    pub packages: Value,
 }
 
 fn entry(v: &Value) -> Option<Entry> {
@@ -77,6 +82,7 @@ fn entry(v: &Value) -> Option<Entry> {
         timeout_seconds: v.get("timeout_seconds").and_then(Value::as_f64).unwrap_or(0.0),
         parallel: v.get("parallel").and_then(Value::as_i64).unwrap_or(0),
         parameters: v.get("parameters").and_then(Value::as_object).cloned().unwrap_or_default(),
+        packages: v.get("packages").cloned().unwrap_or(Value::Null),
     })
 }
 
@@ -91,6 +97,9 @@ pub struct RunResult {
     pub stderr: Vec<u8>,
     pub result: Vec<u8>,
     pub runtime: f64,
+    /// The script's packages could not be installed: it did not run
+    /// (reported as INSTALLING with the installer's exit status).
+    pub install_failed: bool,
     /// `(power_type, power_parameters)` a BMC configuration produced.
     pub power: Option<(String, Value)>,
 }
@@ -184,6 +193,7 @@ pub async fn run_phase(
             && index["1.0"]["testing_scripts"].as_array().is_some_and(|t| !t.is_empty()),
         ..Report::default()
     };
+    let mut installed: Vec<(String, crate::packages::Installed)> = Vec::new();
     let mut i = 0;
     while i < entries.len() {
         // A run of `any` scripts goes together; an `instance` script's
@@ -207,6 +217,41 @@ pub async fn run_phase(
         let concurrent = group.len() > 1 || group[0].parallel != PARALLEL_DISABLED;
         let mut runs: Vec<(Entry, Vec<tokio::task::JoinHandle<RunResult>>)> = Vec::new();
         for e in group {
+            // Packages first (once per script, whatever its instances); a
+            // script whose packages fail does not run.
+            if mode != Mode::Simulated && crate::packages::wanted(&e.packages) {
+                let mut progress = vec![("name", e.name.clone())];
+                if let Some(id) = e.script_result_id {
+                    progress.push(("script_result_id", id.to_string()));
+                }
+                md.signal("INSTALLING", &progress, Vec::new()).await?;
+                let installed = match installed.iter().find(|(n, _)| *n == e.name) {
+                    Some((_, r)) => r.clone(),
+                    None => {
+                        let r = crate::packages::install(
+                            md.http(),
+                            &e.packages,
+                            &dir.join("downloads").join(&e.name),
+                            mode == Mode::Machine,
+                        )
+                        .await;
+                        installed.push((e.name.clone(), r.clone()));
+                        r
+                    }
+                };
+                if let Err((code, log)) = installed {
+                    let r = RunResult {
+                        exit_status: Some(code),
+                        combined: log.clone(),
+                        stderr: log,
+                        install_failed: true,
+                        ..Default::default()
+                    };
+                    upload(md, &e, &r).await?;
+                    report.results.push((e.name.clone(), r));
+                    continue;
+                }
+            }
             let mut handles = Vec::new();
             for args in instances(&e, inventory) {
                 let job = run_one(e.clone(), args, dir.clone(), mode, own.clone());
@@ -389,7 +434,10 @@ async fn execute(e: &Entry, args: &[String], dir: &Path) -> RunResult {
         let _ = std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755));
     }
     let run_dir = dir.join("out").join(format!("{}-{}", e.name, args.join("_").replace('/', "_")));
-    let _ = std::fs::create_dir_all(run_dir.join("downloads"));
+    // Shared by the script's instances, where its URL packages went (MAAS).
+    let downloads = dir.join("downloads").join(&e.name);
+    let _ = std::fs::create_dir_all(&downloads);
+    let _ = std::fs::create_dir_all(&run_dir);
     let paths = |ext: &str| run_dir.join(format!("{}{ext}", e.name));
     let mut cmd = tokio::process::Command::new(&script);
     cmd.args(args)
@@ -398,7 +446,7 @@ async fn execute(e: &Entry, args: &[String], dir: &Path) -> RunResult {
         .env("OUTPUT_STDOUT_PATH", paths(".out"))
         .env("OUTPUT_STDERR_PATH", paths(".err"))
         .env("RESULT_PATH", paths(".yaml"))
-        .env("DOWNLOAD_PATH", run_dir.join("downloads"))
+        .env("DOWNLOAD_PATH", &downloads)
         .env("RUNTIME", format!("{}", e.timeout_seconds as u64))
         .env("HAS_STARTED", "False")
         .stdin(std::process::Stdio::null())
@@ -523,7 +571,14 @@ async fn upload(md: &MetadataClient, e: &Entry, r: &RunResult) -> Result<()> {
     if !r.result.is_empty() {
         files.push((format!("{}.yaml", e.name), r.result.clone()));
     }
-    md.signal(if r.timed_out { "TIMEDOUT" } else { "WORKING" }, &fields, files).await
+    let status = if r.timed_out {
+        "TIMEDOUT"
+    } else if r.install_failed {
+        "INSTALLING"
+    } else {
+        "WORKING"
+    };
+    md.signal(status, &fields, files).await
 }
 
 #[cfg(test)]
@@ -540,6 +595,7 @@ mod tests {
             timeout_seconds: 0.0,
             parallel: 0,
             parameters: params.as_object().cloned().unwrap(),
+            packages: Value::Null,
         }
     }
 

@@ -698,3 +698,101 @@ backend_tests!(the_agent_off_the_machine_skips_bmc_configuration, |b| async move
     let m = machine(&s, &admin, &sid).await;
     assert_eq!((m["status_name"].as_str(), m["power_type"].as_str()), (Some("Ready"), Some("manual")), "{m}");
 });
+
+/// Serves `body` to every HTTP GET on a local port; returns the base URL.
+async fn serve_bytes(body: Vec<u8>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = l.accept().await {
+            let body = body.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/x-tar\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = sock.write_all(head.as_bytes()).await;
+                let _ = sock.write_all(&body).await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+// A script's `packages`: a URL package is downloaded and unpacked into its
+// DOWNLOAD_PATH before it runs; apt packages are not installed into a host
+// that is not the machine, so that script fails installing and never runs.
+backend_tests!(script_packages_are_installed_before_the_script_runs, |b| async move {
+    let s = TestServer::start(b);
+    let admin = s.user("admin", true).await;
+    let mut t = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(12);
+    h.set_mode(0o755);
+    h.set_cksum();
+    t.append_data(&mut h, "tool/VERSION", &b"tool 1.2.3\n\n"[..]).unwrap();
+    let base = serve_bytes(t.into_inner().unwrap()).await;
+    let uses_url = with_header(
+        "uses-url",
+        &["script_type: testing", "packages:", &format!("  url: [{base}/dl/tool.tar]")],
+        "head -n1 \"$DOWNLOAD_PATH/tool/VERSION\"\n",
+    );
+    let uses_apt =
+        with_header("uses-apt", &["script_type: testing", "packages: {apt: [fio]}"], "echo this must not run\n");
+    for text in [&uses_url, &uses_apt] {
+        let r = s.post(Some(&admin), "scripts/", &[("script", text.as_str())]).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let mac = "52:54:00:5c:00:33";
+    let sid = commissioning_machine(&s, &admin, mac, "pkgs").await;
+    let md = MetadataClient::new(
+        ironpool_agent::client::http_client(),
+        &format!("{}/MAAS/metadata/", s.origin),
+        node_creds(&s, &admin, &sid).await,
+    );
+    md.signal("OK", &[], Vec::new()).await.unwrap();
+    let r =
+        s.post(Some(&admin), &format!("machines/{sid}/?op=test"), &[("testing_scripts", "uses-url,uses-apt")]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mac_s = mac.to_string();
+    let action = s.state.db.run(move |c| ironpool_region::engine::metadata::boot_action(c, &mac_s)).await.unwrap();
+    let ironpool_region::engine::metadata::BootAction::Ephemeral { preseed_path, .. } = action else {
+        panic!("not an ephemeral boot: {action:?}")
+    };
+    let mut inv = inventory::fake(9);
+    inv.resources.network.cards[0].ports[0].address = mac.into();
+    let agent = Agent {
+        details: ironpool_agent::lshw::fake(1, &inv),
+        inventory: inv,
+        power_type: "manual".into(),
+        power_parameters: json!({}),
+        step_delay: std::time::Duration::ZERO,
+        writes_disks: false,
+        scripts: Mode::Real,
+    };
+    let url = format!("{}/MAAS/metadata/{preseed_path}", s.origin);
+    assert_eq!(agent.boot(&ironpool_agent::client::http_client(), &url).await.unwrap(), Outcome::Tested);
+
+    let set = s.get(Some(&admin), &format!("nodes/{sid}/results/current-testing/?include_output=1")).await.json();
+    let find = |name: &str| set["results"].as_array().unwrap().iter().find(|r| r["name"] == name).cloned().unwrap();
+    let text = |r: &Value, k: &str| {
+        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(r[k].as_str().unwrap()).unwrap()).unwrap()
+    };
+    let ok = find("uses-url");
+    assert_eq!(ok["status_name"], "Passed", "{ok}");
+    assert_eq!(text(&ok, "stdout"), "tool 1.2.3\n");
+    let bad = find("uses-apt");
+    assert_eq!(
+        (bad["status_name"].as_str(), bad["exit_status"].as_i64()),
+        (Some("Failed installing dependencies"), Some(1)),
+        "{bad}"
+    );
+    let out = text(&bad, "output");
+    assert!(out.contains("not installing apt packages fio") && !out.contains("must not run"), "{out}");
+    let m = machine(&s, &admin, &sid).await;
+    assert_eq!(m["status_name"], "Failed testing", "{m}");
+    assert!(m["status_message"].as_str().unwrap_or("").contains("uses-apt"), "{m}");
+});

@@ -447,15 +447,8 @@ pub const SIGNAL_STATUSES: [&str; 10] = [
     "DEPLOYING",
 ];
 
-/// MAAS's script status codes.
-mod script_status {
-    pub const RUNNING: i32 = 1;
-    pub const PASSED: i32 = 2;
-    pub const FAILED: i32 = 3;
-    pub const TIMEDOUT: i32 = 4;
-    pub const INSTALLING: i32 = 7;
-    pub const APPLYING_NETCONF: i32 = 10;
-}
+/// MAAS's script status codes (one list, with the results).
+use crate::engine::results::status as script_status;
 
 /// One `signal` call, decoded.
 #[derive(Debug, Clone, Default)]
@@ -673,6 +666,10 @@ fn record_results(c: &mut DbConn, n: &Node, s: &Signal) -> Result<()> {
         let status = match (s.status.as_str(), exit) {
             ("TIMEDOUT", _) => script_status::TIMEDOUT,
             (_, Some(0)) => script_status::PASSED,
+            // The runner could not install the script's packages (or
+            // apply its network configuration): it did not run.
+            ("INSTALLING", Some(_)) => script_status::FAILED_INSTALLING,
+            ("APPLYING_NETCONF", Some(_)) => script_status::FAILED_APPLYING_NETCONF,
             (_, Some(_)) => script_status::FAILED,
             ("FAILED", None) => script_status::FAILED,
             ("WORKING", None) => script_status::RUNNING,
