@@ -97,6 +97,12 @@ log "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 log "the README's demo command, verbatim (tools/check-readme-demo.sh)"
 tools/check-readme-demo.sh
+# The demo built the release binary: package it, install it, upgrade it in
+# place, run its units as they are written, remove and purge it.
+if [ "$(id -u)" = 0 ]; then
+  log "the Debian package (packaging/test-deb.sh)"
+  packaging/test-deb.sh "${CARGO_TARGET_DIR:-$PWD/target}/release/ironpool"
+fi
 # The request parsers under libFuzzer for a bounded time from the checked-in
 # seeds (~2.5 min with the sanitizer build); installs cargo-fuzz if missing.
 log "fuzz targets, ${FUZZ_SECONDS:-20}s each (tools/fuzz.sh)"

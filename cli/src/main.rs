@@ -54,16 +54,16 @@ enum Command {
         #[arg(long, env = "IRONPOOL_RACK_DATA_DIR", default_value = "/var/lib/ironpool-rack")]
         rack_data_dir: std::path::PathBuf,
         /// HTTP boot server address ("off" disables it).
-        #[arg(long, default_value = "0.0.0.0:5248")]
+        #[arg(long, env = "IRONPOOL_RACK_HTTP_LISTEN", default_value = "0.0.0.0:5248")]
         http_listen: String,
         /// TFTP server address ("off" disables it).
-        #[arg(long, default_value = "0.0.0.0:69")]
+        #[arg(long, env = "IRONPOOL_RACK_TFTP_LISTEN", default_value = "0.0.0.0:69")]
         tftp_listen: String,
         /// DHCP server address ("off" disables it); it serves only VLANs the region enables.
-        #[arg(long, default_value = "0.0.0.0:67")]
+        #[arg(long, env = "IRONPOOL_RACK_DHCP_LISTEN", default_value = "0.0.0.0:67")]
         dhcp_listen: String,
         /// Bind DHCP to this interface.
-        #[arg(long)]
+        #[arg(long, env = "IRONPOOL_RACK_DHCP_INTERFACE")]
         dhcp_interface: Option<String>,
     },
     /// Print the shared secret racks use to join this region (like MAAS's
