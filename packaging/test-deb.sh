@@ -17,7 +17,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${1:?usage: test-deb.sh BIN}
 [ "$(id -u)" = 0 ] || { echo "test-deb: needs root (dpkg -i)"; exit 1; }
-if dpkg-query -W -f='${Status}' ironpool 2>/dev/null | grep -q installed; then
+if [ "$(dpkg-query -W -f='${Status}' ironpool 2>/dev/null || true)" = "install ok installed" ]; then
   echo "test-deb: an ironpool package is already installed here; not touching it" >&2; exit 1
 fi
 W=$(mktemp -d /tmp/ironpool-deb.XXXXXX)
@@ -37,14 +37,14 @@ API="http://127.0.0.1:$PORT/MAAS/api/2.0"
 D1=$("$ROOT/packaging/build-deb.sh" "$BIN" "$W/deb" 1)
 D2=$("$ROOT/packaging/build-deb.sh" "$BIN" "$W/deb" 2)
 say "built $(basename "$D1") and $(basename "$D2") ($(stat -c %s "$D2") bytes)"
-dpkg-deb --info "$D1" | grep -q '^ Package: ironpool' || fail "no control file"
+[ "$(dpkg-deb -f "$D1" Package)" = ironpool ] || fail "no control file"
 
 say "install revision 1"
 dpkg -i "$D1" >"$W/dpkg1.log" 2>&1 || fail "dpkg -i $D1"
 getent passwd ironpool >/dev/null || fail "no ironpool user"
 [ "$(stat -c '%a %U' /var/lib/ironpool)" = "700 ironpool" ] || fail "/var/lib/ironpool is $(stat -c '%a %U' /var/lib/ironpool)"
 [ "$(stat -c '%a %G' /etc/ironpool/region.toml)" = "640 ironpool" ] || fail "region.toml is $(stat -c '%a %G' /etc/ironpool/region.toml)"
-ls /var/lib/ironpool/*.db* >/dev/null 2>&1 || ls /var/lib/ironpool | grep -q . || fail "postinst did not migrate (empty /var/lib/ironpool)"
+[ -n "$(ls -A /var/lib/ironpool)" ] || fail "postinst did not migrate (empty /var/lib/ironpool)"
 for u in ironpool-region ironpool-rack; do
   out=$(systemd-analyze verify "/lib/systemd/system/$u.service" 2>&1 || true)
   [ -z "$out" ] || fail "systemd-analyze verify $u.service: $out"
@@ -85,9 +85,12 @@ dpkg -i "$D2" >"$W/dpkg2.log" 2>&1 || fail "dpkg -i $D2 (upgrade)"
 [ "$(dpkg-query -W -f='${Version}' ironpool)" = "$(dpkg-deb -f "$D2" Version)" ] || fail "not upgraded"
 grep -q "^listen = \"127.0.0.1:$PORT\"" /etc/ironpool/region.toml || fail "the edited conffile was replaced"
 R=$(start_region 2)
-curl -fsS -H "Authorization: $(auth)" "$API/zones/pkg-zone/" | grep -q '"description": *"kept"' || fail "the zone did not survive the upgrade"
+curl -fsS -H "Authorization: $(auth)" "$API/zones/pkg-zone/" >"$W/zone2" || fail "reading the zone after the upgrade"
+grep -q '"description": *"kept"' "$W/zone2" || fail "the zone did not survive the upgrade: $(cat "$W/zone2")"
 
 say "the rack unit joins the region"
+curl -fsS -H "Authorization: $(auth)" "$API/rackcontrollers/" >"$W/racks0" || fail "rackcontrollers/"
+grep -q '"system_id"' "$W/racks0" && fail "a rack controller before the rack started: $(cat "$W/racks0")"
 install -m 0640 -g ironpool /var/lib/ironpool/secret /etc/ironpool/rack.secret
 cat >>/etc/ironpool/rack.env <<ENV
 IRONPOOL_REGION_URL=http://127.0.0.1:$PORT/MAAS
@@ -100,7 +103,7 @@ K=$("$ROOT/packaging/run-unit.sh" /lib/systemd/system/ironpool-rack.service "$W/
 PIDS+=("$K")
 ok=""
 for _ in $(seq 1 100); do
-  curl -fsS -H "Authorization: $(auth)" "$API/rackcontrollers/" 2>/dev/null | grep -q '"system_id"' && { ok=1; break; }
+  curl -fsS -H "Authorization: $(auth)" "$API/rackcontrollers/" >"$W/racks" 2>/dev/null && grep -q '"system_id"' "$W/racks" && { ok=1; break; }
   sleep 0.3
 done
 [ -n "$ok" ] || fail "the rack did not register"
