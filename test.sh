@@ -47,6 +47,10 @@ command -v chromedriver >/dev/null || missing+=(chromium-driver)
 [ -e /usr/include/libxml2/libxml/xpath.h ] || missing+=(libxml2-dev)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
 ls /usr/lib/llvm-*/lib/libclang.so >/dev/null 2>&1 || ls /usr/lib/*/libclang*.so >/dev/null 2>&1 || missing+=(libclang-dev)
+# The Debian package's test (packaging/test-deb.sh): its units are checked
+# with systemd-analyze; dpkg-deb, adduser and setpriv come with Debian.
+command -v systemd-analyze >/dev/null || missing+=(systemd)
+command -v adduser >/dev/null || missing+=(adduser)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"
   as_root apt-get update -qq
