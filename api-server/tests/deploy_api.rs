@@ -437,3 +437,128 @@ backend_tests!(ephemeral_deploy_writes_no_disk, |b| async move {
     assert!(doc["ironpool"]["missing_image"].as_str().unwrap().contains("ubuntu/noble"), "{doc}");
     assert!(doc["apt"]["sources_list"].as_str().unwrap().contains("Types: deb\n"), "noble gets deb822: {doc}");
 });
+
+/// The install document's `storage` (curtin's version 1), checked for what
+/// the model says and for dependency order: every operation comes after the
+/// ones it names.
+fn storage_ops(body: &str) -> Vec<Value> {
+    let doc: Value = serde_norway::from_str(body).unwrap();
+    assert_eq!(doc["storage"]["version"], 1, "{body}");
+    let ops = doc["storage"]["config"].as_array().unwrap().clone();
+    let mut seen: Vec<String> = Vec::new();
+    for op in &ops {
+        let mut needs: Vec<&str> = Vec::new();
+        for k in ["device", "volume", "volgroup", "backing_device", "cache_device"] {
+            needs.extend(op.get(k).and_then(Value::as_str));
+        }
+        for k in ["devices", "spare_devices"] {
+            needs.extend(op.get(k).and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str));
+        }
+        for n in needs {
+            assert!(seen.iter().any(|s| s == n), "{} needs {n} first: {ops:#?}", op["id"]);
+        }
+        seen.push(op["id"].as_str().unwrap().to_string());
+    }
+    ops
+}
+
+fn op<'a>(ops: &'a [Value], id: &str) -> &'a Value {
+    ops.iter().find(|o| o["id"] == id).unwrap_or_else(|| panic!("no {id}: {ops:#?}"))
+}
+
+backend_tests!(curtin_storage_follows_the_storage_model, |b| async move {
+    let s = TestServer::start(b);
+    let admin = s.user("admin", true).await;
+    let image: Vec<u8> = (0..65_536u32).map(|i| (i % 251) as u8).collect();
+    let fields = [("name", "custom/tiny"), ("architecture", "amd64/generic"), ("filetype", "ddraw")];
+    assert_eq!(upload_boot_resource(&s, &admin, &fields, Some(image)).await.status, 201);
+    let deploy = async |sid: &str| {
+        let r = s
+            .post(
+                Some(&admin),
+                &format!("machines/{sid}/?op=deploy"),
+                &[("osystem", "custom"), ("distro_series", "tiny")],
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let r = s.get(Some(&admin), &format!("machines/{sid}/?op=get_curtin_config")).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        storage_ops(&r.body)
+    };
+
+    // The LVM layout on the boot disk of a BIOS machine: an MBR table, one
+    // partition as the physical volume, the volume group and its root
+    // volume, its format, and a /srv filesystem on the second disk; mounts
+    // last in path order.
+    let sid =
+        ready_machine_with_disks(&s, &admin, "lvm-one", 2, 2048, vec![disk("sda", 100, false), disk("sdb", 50, true)])
+            .await;
+    let r = s.post(Some(&admin), &format!("machines/{sid}/?op=set_storage_layout"), &[("storage_layout", "lvm")]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let sdb = device(&machine(&s, &admin, &sid).await, "sdb")["id"].to_string();
+    for (opn, form) in [("format", ("fstype", "xfs")), ("mount", ("mount_point", "/srv"))] {
+        let r = s.post(Some(&admin), &format!("nodes/{sid}/blockdevices/{sdb}/?op={opn}"), &[form]).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let ops = deploy(&sid).await;
+    let sda = op(&ops, "sda");
+    assert_eq!((sda["type"].as_str(), sda["ptable"].as_str()), (Some("disk"), Some("msdos")), "{sda}");
+    assert_eq!((sda["serial"].as_str(), sda["grub_device"].as_bool()), (Some("QM-sda"), Some(true)), "{sda}");
+    assert!(op(&ops, "sdb").get("grub_device").is_none() && op(&ops, "sdb").get("ptable").is_none());
+    let p1 = op(&ops, "sda-part1");
+    assert_eq!(
+        (p1["number"].as_i64(), p1["offset"].as_str(), p1["device"].as_str()),
+        (Some(1), Some("4194304B"), Some("sda"))
+    );
+    let vg = ops.iter().find(|o| o["type"] == "lvm_volgroup").unwrap();
+    assert_eq!(vg["devices"], json!(["sda-part1"]), "{vg}");
+    let lv = ops.iter().find(|o| o["type"] == "lvm_partition").unwrap();
+    assert_eq!(lv["volgroup"], vg["id"]);
+    assert!(lv["size"].as_str().unwrap().ends_with('B'));
+    let lv_id = lv["id"].as_str().unwrap();
+    assert_eq!(op(&ops, &format!("{lv_id}_format"))["fstype"], "ext4");
+    let root = op(&ops, &format!("{lv_id}_mount"));
+    assert_eq!((root["path"].as_str(), root["device"].as_str()), (Some("/"), Some(format!("{lv_id}_format").as_str())));
+    let mounts: Vec<&str> = ops.iter().filter(|o| o["type"] == "mount").filter_map(|o| o["path"].as_str()).collect();
+    assert_eq!(mounts, ["/", "/srv"], "mounts last, in path order");
+    assert_eq!(op(&ops, "sdb_format")["fstype"], "xfs");
+    assert_eq!(op(&ops, "sdb_mount")["device"], "sdb_format");
+    assert!(ops.iter().rev().take(mounts.len()).all(|o| o["type"] == "mount"));
+
+    // RAID 1 of two whole disks holding /: both disks get grub, the array
+    // names them as its devices, its format and mount follow it.
+    let sid = ready_machine_with_disks(
+        &s,
+        &admin,
+        "raid-one",
+        2,
+        2048,
+        vec![disk("sda", 100, false), disk("sdb", 100, false)],
+    )
+    .await;
+    let r =
+        s.post(Some(&admin), &format!("machines/{sid}/?op=set_storage_layout"), &[("storage_layout", "blank")]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let m = machine(&s, &admin, &sid).await;
+    let (a, b2) = (device(&m, "sda")["id"].to_string(), device(&m, "sdb")["id"].to_string());
+    let r = s
+        .post(
+            Some(&admin),
+            &format!("nodes/{sid}/raids/"),
+            &[("level", "raid-1"), ("block_devices", &a), ("block_devices", &b2)],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let md = r.json()["virtual_device"]["id"].to_string();
+    for (opn, form) in [("format", ("fstype", "ext4")), ("mount", ("mount_point", "/"))] {
+        let r = s.post(Some(&admin), &format!("nodes/{sid}/blockdevices/{md}/?op={opn}"), &[form]).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let ops = deploy(&sid).await;
+    let raid = ops.iter().find(|o| o["type"] == "raid").unwrap();
+    assert_eq!((raid["raidlevel"].as_i64(), &raid["devices"]), (Some(1), &json!(["sda", "sdb"])), "{raid}");
+    assert_eq!(op(&ops, "sda")["grub_device"], true);
+    assert_eq!(op(&ops, "sdb")["grub_device"], true);
+    let name = raid["id"].as_str().unwrap();
+    assert_eq!(op(&ops, &format!("{name}_mount"))["path"], "/");
+});

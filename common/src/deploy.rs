@@ -18,6 +18,11 @@ pub struct CurtinConfig {
     /// regions sent none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub apt: Option<AptConfig>,
+    /// curtin's storage configuration (`{"version": 1, "config": [...]}`)
+    /// rendered from the machine's storage model: what to partition,
+    /// assemble, format and mount. Older regions sent none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<serde_json::Value>,
     pub ironpool: DeployPlan,
 }
 

@@ -330,8 +330,9 @@ pub fn curtin_config(c: &mut DbConn, data_dir: &std::path::Path, base: &str, n: 
 }
 
 /// The installation document of `n` whatever its status (what
-/// `machines/{id}/?op=get_curtin_config` shows): image, boot disk, hostname
-/// and the `apt` configuration from `package-repositories/`.
+/// `machines/{id}/?op=get_curtin_config` shows): image, boot disk, hostname,
+/// the `apt` configuration from `package-repositories/` and curtin's
+/// `storage` configuration from the storage model.
 pub fn install_document(
     c: &mut DbConn,
     data_dir: &std::path::Path,
@@ -383,6 +384,7 @@ pub fn install_document(
         sources: [("00".to_string(), CurtinSource { kind: deploy::curtin_type(&file.filetype).into(), uri: url })]
             .into(),
         apt: Some(apt),
+        storage: Some(engine::storage::curtin::storage_config(&engine::storage::model::Storage::new(n, &storage))),
         ironpool: plan,
     })
 }
@@ -410,9 +412,12 @@ pub fn install_view(c: &mut DbConn, data_dir: &std::path::Path, base: &str, n: &
         Err(Error::NotFoundText(why)) => {
             let names = image_names(c, n)?;
             let apt = node_apt(c, n, &names, &node_arch(n))?;
+            let storage = db::storage::load_node(c, n.id)?;
+            let storage = engine::storage::curtin::storage_config(&engine::storage::model::Storage::new(n, &storage));
             Ok(serde_json::json!({
                 "sources": {},
                 "apt": apt,
+                "storage": storage,
                 "ironpool": {
                     "system_id": n.system_id,
                     "hostname": fqdn(c, n)?,

@@ -38,6 +38,7 @@
 //! on top; `matching` is the storage allocation constraint.
 
 pub mod bcache;
+pub mod curtin;
 pub mod devices;
 pub mod filesystems;
 pub mod groups;

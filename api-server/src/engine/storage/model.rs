@@ -233,6 +233,17 @@ impl<'a> Storage<'a> {
         Storage { node, st }
     }
 
+    /// Every filesystem group (volume groups, RAIDs, bcaches, cache sets),
+    /// in id order.
+    pub fn all_groups(&self) -> &'a [VolumeGroup] {
+        &self.st.volume_groups
+    }
+
+    /// Every filesystem, in id order.
+    pub fn all_filesystems(&self) -> &'a [Filesystem] {
+        &self.st.filesystems
+    }
+
     pub fn device(&self, id: i64) -> Option<&'a BlockDevice> {
         self.st.devices.iter().find(|d| d.id == id)
     }
@@ -298,7 +309,7 @@ impl<'a> Storage<'a> {
         self.boot_disk().is_some_and(|b| b.id == d.id)
     }
 
-    fn arch(&self) -> &'a str {
+    pub fn arch(&self) -> &'a str {
         self.node.architecture.as_deref().unwrap_or("").split('/').next().unwrap_or("")
     }
 
@@ -334,7 +345,7 @@ impl<'a> Storage<'a> {
 
     /// The partition numbering of GPT boot disks that carry a PReP or
     /// bios_grub partition starts at 2.
-    fn reserved_first(&self, d: &BlockDevice) -> bool {
+    pub fn reserved_first(&self, d: &BlockDevice) -> bool {
         d.partition_table_type.as_deref() == Some("GPT")
             && self.is_boot_disk(d)
             && (self.arch() == "ppc64el" || (self.arch() == "amd64" && !self.uefi() && d.size >= GPT_REQUIRED_SIZE))
