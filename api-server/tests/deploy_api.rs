@@ -562,3 +562,102 @@ backend_tests!(curtin_storage_follows_the_storage_model, |b| async move {
     let name = raid["id"].as_str().unwrap();
     assert_eq!(op(&ops, &format!("{name}_mount"))["path"], "/");
 });
+
+// The install document's `network`: cloud-init's version 1 from the
+// interface model (a bond of two NICs with a static address, the default
+// gateway, DNS and a route; a VLAN on the bond with DHCP), parents first.
+backend_tests!(curtin_network_follows_the_interface_model, |b| async move {
+    let s = TestServer::start(b);
+    let admin = s.user("admin", true).await;
+    let image: Vec<u8> = (0..65_536u32).map(|i| (i % 251) as u8).collect();
+    let fields = [("name", "custom/tiny"), ("architecture", "amd64/generic"), ("filetype", "ddraw")];
+    assert_eq!(upload_boot_resource(&s, &admin, &fields, Some(image)).await.status, 201);
+    let sid = ready_machine_with_disks(&s, &admin, "net-one", 2, 2048, vec![disk("sda", 100, false)]).await;
+    let base = format!("nodes/{sid}/interfaces/");
+    let post = async |url: &str, form: &[(&str, &str)]| {
+        let r = s.post(Some(&admin), url, form).await;
+        assert_eq!(r.status, 200, "{url}: {}", r.body);
+        r.json()
+    };
+    let m = machine(&s, &admin, &sid).await;
+    let eth0 = m["interface_set"][0]["id"].to_string();
+    let eth0_name = m["interface_set"][0]["name"].as_str().unwrap().to_string();
+    let eth1 =
+        post(&format!("{base}?op=create_physical"), &[("name", "eth9"), ("mac_address", "52:54:00:ee:00:09")]).await;
+    let eth1 = eth1["id"].to_string();
+    let net =
+        post("subnets/", &[("cidr", "10.60.0.0/24"), ("gateway_ip", "10.60.0.1"), ("dns_servers", "10.60.0.53")]).await;
+    let far = post("subnets/", &[("cidr", "10.62.0.0/24")]).await;
+    post(
+        "static-routes/",
+        &[("source", &net["id"].to_string()), ("destination", &far["id"].to_string()), ("gateway_ip", "10.60.0.254")],
+    )
+    .await;
+    let bond = post(
+        &format!("{base}?op=create_bond"),
+        &[
+            ("name", "bond0"),
+            ("parents", &eth0),
+            ("parents", &eth1),
+            ("bond_mode", "active-backup"),
+            ("bond_num_grat_arp", "3"),
+            ("bond_lacp_rate", "fast"),
+            ("mtu", "9000"),
+        ],
+    )
+    .await;
+    let bond_id = bond["id"].to_string();
+    post(
+        &format!("{base}{bond_id}/?op=link_subnet"),
+        &[("mode", "STATIC"), ("subnet", &net["id"].to_string()), ("ip_address", "10.60.0.10")],
+    )
+    .await;
+    post(&format!("{base}{bond_id}/?op=set_default_gateway"), &[]).await;
+    let vlan = post("fabrics/0/vlans/", &[("vid", "77")]).await;
+    let vnet = post("subnets/", &[("cidr", "10.61.0.0/24"), ("vlan", &vlan["id"].to_string())]).await;
+    let v = post(&format!("{base}?op=create_vlan"), &[("vlan", &vlan["id"].to_string()), ("parent", &bond_id)]).await;
+    post(&format!("{base}{}/?op=link_subnet", v["id"]), &[("mode", "DHCP"), ("subnet", &vnet["id"].to_string())]).await;
+
+    let r = s
+        .post(Some(&admin), &format!("machines/{sid}/?op=deploy"), &[("osystem", "custom"), ("distro_series", "tiny")])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = s.get(Some(&admin), &format!("machines/{sid}/?op=get_curtin_config")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let doc: Value = serde_norway::from_str(&r.body).unwrap();
+    assert_eq!(doc["network"]["version"], 1, "{}", r.body);
+    let cfg = doc["network"]["config"].as_array().unwrap().clone();
+    let pos = |name: &str| cfg.iter().position(|e| e["name"] == name).unwrap_or_else(|| panic!("no {name}: {cfg:#?}"));
+    let vname = v["name"].as_str().unwrap();
+    assert!(pos(&eth0_name) < pos("bond0") && pos("eth9") < pos("bond0") && pos("bond0") < pos(vname), "{cfg:#?}");
+    let e9 = &cfg[pos("eth9")];
+    assert_eq!((e9["type"].as_str(), e9["mac_address"].as_str()), (Some("physical"), Some("52:54:00:ee:00:09")));
+    let b0 = &cfg[pos("bond0")];
+    assert_eq!(b0["type"], "bond");
+    let mut members: Vec<&str> = b0["bond_interfaces"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    members.sort();
+    let mut want = vec![eth0_name.as_str(), "eth9"];
+    want.sort();
+    assert_eq!(members, want);
+    assert_eq!(b0["params"]["bond-mode"], "active-backup", "{b0}");
+    assert_eq!(
+        b0["params"]["bond-num-grat-arp"].as_str().or(b0["params"]["bond-num-grat-arp"].as_i64().map(|_| "3")),
+        Some("3")
+    );
+    assert!(b0["params"].get("bond-lacp-rate").is_none(), "lacp-rate only for 802.3ad: {b0}");
+    assert_eq!(b0["mtu"], 9000);
+    let sub = &b0["subnets"][0];
+    assert_eq!((sub["type"].as_str(), sub["address"].as_str()), (Some("static"), Some("10.60.0.10/24")), "{b0}");
+    assert_eq!(sub["gateway"], "10.60.0.1");
+    assert_eq!(sub["dns_nameservers"], json!(["10.60.0.53"]));
+    assert_eq!(sub["routes"][0]["destination"], "10.62.0.0/24");
+    assert_eq!(sub["routes"][0]["gateway"], "10.60.0.254");
+    let vl = &cfg[pos(vname)];
+    assert_eq!(
+        (vl["type"].as_str(), vl["vlan_link"].as_str(), vl["vlan_id"].as_i64()),
+        (Some("vlan"), Some("bond0"), Some(77))
+    );
+    assert_eq!(vl["subnets"], json!([{"type": "dhcp4"}]));
+    let last = cfg.last().unwrap();
+    assert_eq!((last["type"].as_str(), &last["address"]), (Some("nameserver"), &json!(["10.60.0.53"])), "{last}");
+});

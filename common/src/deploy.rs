@@ -23,6 +23,10 @@ pub struct CurtinConfig {
     /// assemble, format and mount. Older regions sent none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage: Option<serde_json::Value>,
+    /// cloud-init's network configuration (version 1) rendered from the
+    /// machine's interfaces, links and routes. Older regions sent none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<serde_json::Value>,
     pub ironpool: DeployPlan,
 }
 

@@ -331,8 +331,9 @@ pub fn curtin_config(c: &mut DbConn, data_dir: &std::path::Path, base: &str, n: 
 
 /// The installation document of `n` whatever its status (what
 /// `machines/{id}/?op=get_curtin_config` shows): image, boot disk, hostname,
-/// the `apt` configuration from `package-repositories/` and curtin's
-/// `storage` configuration from the storage model.
+/// the `apt` configuration from `package-repositories/`, curtin's `storage`
+/// configuration from the storage model and cloud-init's `network`
+/// configuration from the interfaces.
 pub fn install_document(
     c: &mut DbConn,
     data_dir: &std::path::Path,
@@ -385,6 +386,7 @@ pub fn install_document(
             .into(),
         apt: Some(apt),
         storage: Some(engine::storage::curtin::storage_config(&engine::storage::model::Storage::new(n, &storage))),
+        network: Some(engine::netconfig::network_config(c, n)?),
         ironpool: plan,
     })
 }
@@ -418,6 +420,7 @@ pub fn install_view(c: &mut DbConn, data_dir: &std::path::Path, base: &str, n: &
                 "sources": {},
                 "apt": apt,
                 "storage": storage,
+                "network": engine::netconfig::network_config(c, n)?,
                 "ironpool": {
                     "system_id": n.system_id,
                     "hostname": fqdn(c, n)?,

@@ -32,6 +32,7 @@ pub mod lifecycle;
 pub mod login_guard;
 pub mod metadata;
 pub mod names;
+pub mod netconfig;
 pub mod netmatch;
 pub mod network;
 pub mod node_devices;
