@@ -36,6 +36,7 @@
 pub mod bmc;
 pub mod client;
 pub mod deploy;
+pub mod install_plan;
 pub mod inventory;
 pub mod lshw;
 pub mod packages;

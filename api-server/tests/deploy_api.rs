@@ -462,6 +462,26 @@ fn storage_ops(body: &str) -> Vec<Value> {
     ops
 }
 
+/// The agent's installer plans the document's storage on a machine with
+/// the disks the test machines were given (serial `QM-<name>`).
+fn agent_plan(body: &str, disks: &[&str]) -> ironpool_agent::install_plan::Plan {
+    let doc: Value = serde_norway::from_str(body).unwrap();
+    let mut inv = ironpool_agent::inventory::fake(1);
+    let template = inv.resources.storage.disks[0].clone();
+    inv.resources.storage.disks = disks
+        .iter()
+        .map(|d| {
+            let mut x = template.clone();
+            x.id = d.to_string();
+            x.serial = format!("QM-{d}");
+            x.model = "QEMU HARDDISK".into();
+            x
+        })
+        .collect();
+    ironpool_agent::install_plan::plan(&doc["storage"], &inv, "/target")
+        .unwrap_or_else(|e| panic!("the agent cannot plan the region's storage: {e}\n{body}"))
+}
+
 fn op<'a>(ops: &'a [Value], id: &str) -> &'a Value {
     ops.iter().find(|o| o["id"] == id).unwrap_or_else(|| panic!("no {id}: {ops:#?}"))
 }
@@ -483,7 +503,7 @@ backend_tests!(curtin_storage_follows_the_storage_model, |b| async move {
         assert_eq!(r.status, 200, "{}", r.body);
         let r = s.get(Some(&admin), &format!("machines/{sid}/?op=get_curtin_config")).await;
         assert_eq!(r.status, 200, "{}", r.body);
-        storage_ops(&r.body)
+        (storage_ops(&r.body), agent_plan(&r.body, &["sda", "sdb"]))
     };
 
     // The LVM layout on the boot disk of a BIOS machine: an MBR table, one
@@ -500,7 +520,11 @@ backend_tests!(curtin_storage_follows_the_storage_model, |b| async move {
         let r = s.post(Some(&admin), &format!("nodes/{sid}/blockdevices/{sdb}/?op={opn}"), &[form]).await;
         assert_eq!(r.status, 200, "{}", r.body);
     }
-    let ops = deploy(&sid).await;
+    let (ops, plan) = deploy(&sid).await;
+    let steps: Vec<String> = plan.steps.iter().map(|s| s.argv.join(" ")).collect();
+    assert!(steps.iter().any(|s| s.starts_with("vgcreate -y vgroot")), "{steps:#?}");
+    assert!(steps.iter().any(|s| s.starts_with("mkfs.xfs") && s.ends_with("/dev/sdb")), "{steps:#?}");
+    assert!(plan.fstab.contains("\t/\text4\t") && plan.fstab.contains("\t/srv\txfs\t"), "{}", plan.fstab);
     let sda = op(&ops, "sda");
     assert_eq!((sda["type"].as_str(), sda["ptable"].as_str()), (Some("disk"), Some("msdos")), "{sda}");
     assert_eq!((sda["serial"].as_str(), sda["grub_device"].as_bool()), (Some("QM-sda"), Some(true)), "{sda}");
@@ -554,7 +578,14 @@ backend_tests!(curtin_storage_follows_the_storage_model, |b| async move {
         let r = s.post(Some(&admin), &format!("nodes/{sid}/blockdevices/{md}/?op={opn}"), &[form]).await;
         assert_eq!(r.status, 200, "{}", r.body);
     }
-    let ops = deploy(&sid).await;
+    let (ops, plan) = deploy(&sid).await;
+    let steps: Vec<String> = plan.steps.iter().map(|s| s.argv.join(" ")).collect();
+    assert!(
+        steps.iter().any(|s| s.starts_with(
+            "mdadm --create /dev/md/md0 --run --metadata=1.2 --level=1 --raid-devices=2 /dev/sda /dev/sdb"
+        )),
+        "{steps:#?}"
+    );
     let raid = ops.iter().find(|o| o["type"] == "raid").unwrap();
     assert_eq!((raid["raidlevel"].as_i64(), &raid["devices"]), (Some(1), &json!(["sda", "sdb"])), "{raid}");
     assert_eq!(op(&ops, "sda")["grub_device"], true);
