@@ -20,13 +20,19 @@
 
 pub mod account;
 pub mod calls;
+pub mod controllers;
+pub mod domains;
+pub mod forms;
 pub mod layout;
 pub mod live;
 pub mod machine;
 pub mod machines;
+pub mod places;
 pub mod respond;
 pub mod router;
 pub mod session;
+pub mod settings;
+pub mod tags;
 pub mod viewer;
 
 pub use respond::{is_entry, to_entry, PREFIX};
