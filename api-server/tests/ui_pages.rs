@@ -50,6 +50,13 @@ fn says(p: &Page, words: &str) -> bool {
     p.body.replace("&#39;", "'").replace("&quot;", "\"").contains(words)
 }
 
+/// The value of the text input named `name`.
+fn field(p: &Page, name: &str) -> String {
+    let at = p.body.find(&format!("name=\"{name}\"")).unwrap_or_else(|| panic!("no field {name}: {}", p.body));
+    let tag = &p.body[at..at + p.body[at..].find('>').unwrap()];
+    tag.split("value=\"").nth(1).unwrap().split('"').next().unwrap().to_string()
+}
+
 /// What a non-admin must not be offered on a list page.
 fn assert_no_controls(p: &Page, section: &str) {
     assert_eq!(p.status, 200, "{}", p.body);
@@ -452,8 +459,8 @@ backend_tests!(settings_page, |b| async move {
 
     let p = ui.get("/MAAS/r/settings").await;
     assert_eq!(p.status, 200, "{}", p.body);
-    assert!(p.body.contains("name=\"maas_name\" value=\"lab-region\""), "{}", p.body);
-    assert!(p.body.contains("name=\"ntp_servers\" value=\"ntp.ubuntu.com\""));
+    assert_eq!(field(&p, "maas_name"), "lab-region");
+    assert_eq!(field(&p, "ntp_servers"), "ntp.ubuntu.com", "the default until set");
     let csrf = p.csrf();
 
     // One bad value: the engine's words, and nothing stored (not even the good ones).
@@ -471,7 +478,8 @@ backend_tests!(settings_page, |b| async move {
         .await;
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(says(&r, "ntp_servers: 'host!' is neither an IP address nor a host name."), "{}", r.body);
-    assert!(r.body.contains("value=\"not a host!\""), "what was typed is kept");
+    assert_eq!(field(&r, "ntp_servers"), "not a host!", "what was typed is kept");
+    assert_eq!(field(&r, "maas_name"), "renamed");
     assert_eq!(get("maas_name").await, "lab-region");
 
     // A good form: stored, as the API reads it.

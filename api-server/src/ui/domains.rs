@@ -78,7 +78,7 @@ fn render(viewer: &Viewer, domains: &Value, n: &Option<Notice>) -> Markup {
         @if viewer.is_admin() {
             section.card #create {
                 h2 { "Add domain" }
-                form method="post" action="/MAAS/r/domains/create" {
+                form.stacked method="post" action="/MAAS/r/domains/create" {
                     (csrf(viewer))
                     (forms::error_in(n, "create"))
                     label for="new-name" { "Name" }

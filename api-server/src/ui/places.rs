@@ -159,10 +159,10 @@ fn render(viewer: &Viewer, kind: Kind, rows: &[Place], n: &Option<Notice>) -> Ma
                             td { (p.description) }
                             td.num { a href=(machines_link(kind, &p.name)) { (p.machines) } }
                             @if viewer.is_admin() {
-                                td {
+                                td.row-actions {
                                     details open[forms::is_failed(n, &edit)] {
                                         summary { "Edit" }
-                                        form method="post" action={ (base) "/edit" } {
+                                        form.stacked method="post" action={ (base) "/edit" } {
                                             (csrf(viewer))
                                             input type="hidden" name="key" value=(p.key);
                                             (forms::error_in(n, &edit))
@@ -187,7 +187,7 @@ fn render(viewer: &Viewer, kind: Kind, rows: &[Place], n: &Option<Notice>) -> Ma
         @if viewer.is_admin() {
             section.card #create {
                 h2 { "Add " (kind.one()) }
-                form method="post" action={ (base) "/create" } {
+                form.stacked method="post" action={ (base) "/create" } {
                     (csrf(viewer))
                     (forms::error_in(n, "create"))
                     label for="new-name" { "Name" }

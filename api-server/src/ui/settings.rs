@@ -70,13 +70,13 @@ fn render(viewer: &Viewer, current: &[(&str, String)], n: &Option<Notice>) -> Ma
         section.card #configuration {
             h2 { "Configuration" }
             @if viewer.is_admin() {
-                form method="post" action="/MAAS/r/settings" {
+                form.stacked method="post" action="/MAAS/r/settings" {
                     (csrf(viewer))
                     (forms::error_in(n, "settings"))
                     @for (name, label, help) in FIELDS {
                         label for=(name) { (label) }
-                        input id=(name) type="text" name=(name) value=(forms::value(n, "settings", name, cur(name)));
-                        p.sub { (help) }
+                        input id=(name) type="text" name=(name) aria-describedby={ (name) "-help" } value=(forms::value(n, "settings", name, cur(name)));
+                        p.sub id={ (name) "-help" } { (help) }
                     }
                     label.check { input type="checkbox" name=(ANALYTICS) value="true" checked[analytics]; " Enable analytics" }
                     button.primary type="submit" { "Save" }

@@ -104,10 +104,10 @@ fn render(viewer: &Viewer, rows: &[(Tag, i64)], n: &Option<Notice>) -> Markup {
                                 td { @if !t.kernel_opts.is_empty() { code { (t.kernel_opts) } } }
                                 td.num { a href=(tag_link(&t.name)) { (count) } }
                                 @if viewer.is_admin() {
-                                    td {
+                                    td.row-actions {
                                         details open[forms::is_failed(n, &edit)] {
                                             summary { "Edit" }
-                                            form method="post" action="/MAAS/r/tags/edit" {
+                                            form.stacked method="post" action="/MAAS/r/tags/edit" {
                                                 (csrf(viewer))
                                                 input type="hidden" name="key" value=(t.name);
                                                 (forms::error_in(n, &edit))
@@ -132,7 +132,7 @@ fn render(viewer: &Viewer, rows: &[(Tag, i64)], n: &Option<Notice>) -> Markup {
         @if viewer.is_admin() {
             section.card #create {
                 h2 { "Add tag" }
-                form method="post" action="/MAAS/r/tags/create" {
+                form.stacked method="post" action="/MAAS/r/tags/create" {
                     (csrf(viewer))
                     (forms::error_in(n, "create"))
                     (fields(n, "create", None))
