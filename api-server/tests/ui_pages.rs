@@ -311,6 +311,18 @@ backend_tests!(tags_list_page_and_changes, |b| async move {
     assert_eq!(r.status, 400);
     assert!(row(&r, "virtual").contains("Invalid xpath expression: "), "{}", row(&r, "virtual"));
 
+    // A name with punctuation links to its own page; an edit of a tag
+    // deleted meanwhile says so at the top of the page.
+    assert_eq!(s.post(Some(&admin), "tags/", &[("name", "rack:a.1+x")]).await.status, 200);
+    let p = ui.get("/MAAS/r/tags").await;
+    let href = row(&p, "rack:a.1+x").split("href=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let t = ui.get(&href).await;
+    assert_eq!(t.status, 200, "{href}: {}", t.body);
+    assert!(t.body.contains("<h1>Tag rack:a.1+x</h1>"), "{}", t.body);
+    let r = ui.post("/MAAS/r/tags/edit", &[("key", "gone"), ("name", "gone"), ("csrfmiddlewaretoken", &csrf)]).await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("<p class=\"error\" role=\"alert\">No Tag matches the given query.</p>"), "{}", r.body);
+
     // Delete after confirmation.
     let r = ui.post("/MAAS/r/tags/delete", &[("key", "ssd"), ("csrfmiddlewaretoken", &csrf)]).await;
     assert!(r.body.contains("Delete tag ssd?"), "{}", r.body);

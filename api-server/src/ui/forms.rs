@@ -83,17 +83,27 @@ pub async fn run(
 /// when it is not about what was typed.
 pub fn refused(e: Error, form_id: &str, values: &Params) -> Result<Notice> {
     match e {
-        e @ (Error::Validation(_) | Error::BadRequest(_) | Error::NotFound(_) | Error::Conflict(_)) => {
+        // The object is gone (deleted meanwhile): its row and form are not
+        // on the page any more, so the words go to the top of the page.
+        e @ Error::NotFound(_) => {
+            Ok(Notice::Failed { form: String::new(), message: message(&e), values: values.clone() })
+        }
+        e @ (Error::Validation(_) | Error::BadRequest(_) | Error::Conflict(_)) => {
             Ok(Notice::Failed { form: form_id.to_string(), message: message(&e), values: values.clone() })
         }
         e => Err(e),
     }
 }
 
-/// The "done" banner at the top of a page.
+/// The banner at the top of a page: what was done, or a refusal that
+/// belongs to no form.
 pub fn banner(n: &Option<Notice>) -> Markup {
     html! {
-        @if let Some(Notice::Done(m)) = n { p.notice role="status" { (m) } }
+        @match n {
+            Some(Notice::Done(m)) => { p.notice role="status" { (m) } }
+            Some(Notice::Failed { form, message, .. }) if form.is_empty() => { p.error role="alert" { (message) } }
+            _ => {}
+        }
     }
 }
 
