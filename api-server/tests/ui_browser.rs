@@ -4,7 +4,10 @@
 //! and PostgreSQL. One scenario per backend: log in, search, bulk-commission
 //! two machines and watch them reach Ready without a reload, read a machine
 //! page, be refused without a CSRF token, see only what a non-admin may see,
-//! log out. A failing run leaves a screenshot in `target/test-artifacts/`
+//! log out. A second, shorter scenario drives the zones, tags and settings
+//! forms (add, edit in the folded row form, delete after confirmation, an
+//! engine refusal shown in the form). A failing run leaves a screenshot in
+//! `target/test-artifacts/`
 //! (or `$IRONPOOL_TEST_ARTIFACTS`). With `UPDATE_SCREENSHOTS=1` the SQLite
 //! run also refreshes the PNGs `docs/ui.md` shows.
 
@@ -182,6 +185,62 @@ backend_tests!(browser_lifecycle, |b| async move {
     let run = AssertUnwindSafe(scenario(&s, &browser, b)).catch_unwind().await;
     if let Err(panic) = run {
         let path = artifacts_dir().join(format!("ui_browser_{b:?}.png"));
+        browser.save_screenshot(&path).await;
+        eprintln!("screenshot of the failure: {}", path.display());
+        std::panic::resume_unwind(panic);
+    }
+});
+
+/// The list pages' forms in a browser: a zone added, edited through the
+/// row's folded form, deleted after confirmation; a tag refused for its
+/// XPath with the words in the form; settings saved.
+async fn list_pages(s: &TestServer, b: &Browser, backend: Backend) {
+    let admin = s.user("admin", true).await;
+    assert_eq!(s.post(Some(&admin), "zones/", &[("name", "rack-a"), ("description", "first row")]).await.status, 200);
+    let r =
+        s.post(Some(&admin), "tags/", &[("name", "gpu"), ("comment", "has a GPU"), ("kernel_opts", "nomodeset")]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    login(b, s, "admin").await;
+
+    b.goto(&format!("{}/MAAS/r/zones", s.origin)).await;
+    b.type_into(&b.find("#new-name").await, "rack-b").await;
+    b.type_into(&b.find("#new-description").await, "spare").await;
+    b.click(&b.find("#create button.primary").await).await;
+    b.wait_text("p.notice", Duration::from_secs(10), |t| t == "Added zone rack-b.").await;
+    assert_eq!(s.get(Some(&admin), "zones/rack-b/").await.json()["description"], "spare");
+    doc_shot(b, backend, "zones").await;
+    b.click(&b.find("tr[data-name='rack-b'] summary").await).await;
+    let name = b.find("tr[data-name='rack-b'] input[name=name]").await;
+    b.type_into(&name, "rack-c").await;
+    b.click(&b.find("tr[data-name='rack-b'] details button.primary").await).await;
+    b.wait_text("p.notice", Duration::from_secs(10), |t| t == "Saved zone rack-c.").await;
+    b.click(&b.find("tr[data-name='rack-c'] button.danger").await).await;
+    b.wait_text("h1", Duration::from_secs(10), |t| t == "Delete zone rack-c?").await;
+    b.click(&b.find("#confirm").await).await;
+    b.wait_text("p.notice", Duration::from_secs(10), |t| t == "Deleted the zone.").await;
+    assert_eq!(s.get(Some(&admin), "zones/rack-c/").await.status, 404);
+
+    b.goto(&format!("{}/MAAS/r/tags", s.origin)).await;
+    b.type_into(&b.find("#create input[name=name]").await, "broken").await;
+    b.type_into(&b.find("#create input[name=definition]").await, "//node[@id=").await;
+    b.click(&b.find("#create button.primary").await).await;
+    b.wait_text("#create p.error", Duration::from_secs(10), |t| t.contains("Invalid xpath expression: ")).await;
+    doc_shot(b, backend, "tags").await;
+
+    b.goto(&format!("{}/MAAS/r/settings", s.origin)).await;
+    b.type_into(&b.find("#maas_name").await, "lab-region").await;
+    b.click(&b.find("#configuration button.primary").await).await;
+    b.wait_text("p.notice", Duration::from_secs(10), |t| t == "Settings saved.").await;
+    assert_eq!(s.get(Some(&admin), "maas/?op=get_config&name=maas_name").await.json(), "lab-region");
+    doc_shot(b, backend, "settings").await;
+}
+
+backend_tests!(browser_list_pages, |b| async move {
+    let s = TestServer::start(b);
+    let browser = Browser::start().await;
+    let run = AssertUnwindSafe(list_pages(&s, &browser, b)).catch_unwind().await;
+    if let Err(panic) = run {
+        let path = artifacts_dir().join(format!("ui_browser_list_pages_{b:?}.png"));
         browser.save_screenshot(&path).await;
         eprintln!("screenshot of the failure: {}", path.display());
         std::panic::resume_unwind(panic);

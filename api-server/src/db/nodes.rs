@@ -5,6 +5,8 @@
 //! owners, tags and interfaces for any number of nodes in a fixed number of
 //! queries.
 
+use std::collections::HashMap;
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -409,6 +411,42 @@ pub fn list(c: &mut DbConn, f: &NodeFilter) -> Result<Vec<Node>> {
 pub fn statuses(c: &mut DbConn, f: &NodeFilter) -> Result<Vec<Status>> {
     let whole = NodeFilter { after_id: None, limit: None, offset: None, ..f.clone() };
     apply(&whole).select(nodes::status).load(c).map_err(from_diesel)
+}
+
+/// What [`count_by`] groups nodes by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CountBy {
+    Zone,
+    Pool,
+    Tag,
+}
+
+/// How many nodes matching `f` are in each zone or pool, or carry each tag
+/// (keyed by its id), for the web UI's list pages. A fixed number of narrow
+/// scans (one column of the matching nodes; for tags, also the tag links),
+/// however many zones, pools, tags and nodes there are, as [`statuses`]
+/// counts the machines table's groups.
+pub fn count_by(c: &mut DbConn, f: &NodeFilter, by: CountBy) -> Result<HashMap<i64, i64>> {
+    let whole = NodeFilter { after_id: None, limit: None, offset: None, ..f.clone() };
+    let keys: Vec<i64> = match by {
+        CountBy::Zone => apply(&whole).select(nodes::zone_id).load(c).map_err(from_diesel)?,
+        CountBy::Pool => {
+            let pools: Vec<Option<i64>> = apply(&whole).select(nodes::pool_id).load(c).map_err(from_diesel)?;
+            pools.into_iter().flatten().collect()
+        }
+        CountBy::Tag => {
+            let ids: std::collections::HashSet<i64> =
+                apply(&whole).select(nodes::id).load::<i64>(c).map_err(from_diesel)?.into_iter().collect();
+            let links: Vec<(i64, i64)> =
+                node_tags::table.select((node_tags::node_id, node_tags::tag_id)).load(c).map_err(from_diesel)?;
+            links.into_iter().filter(|(n, _)| ids.contains(n)).map(|(_, t)| t).collect()
+        }
+    };
+    let mut out = HashMap::new();
+    for k in keys {
+        *out.entry(k).or_default() += 1;
+    }
+    Ok(out)
 }
 
 /// Internal ids only (allocation scans candidates without loading them whole).

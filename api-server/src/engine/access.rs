@@ -64,11 +64,19 @@ pub fn require_edit(user: &User, n: &Node) -> Result<()> {
     Ok(())
 }
 
+/// Administrators only: the API's refusal of anyone else (one set of words
+/// for the API's handlers and the web UI's forms).
+pub fn require_superuser(user: &User) -> Result<()> {
+    if user.is_superuser {
+        Ok(())
+    } else {
+        Err(Error::Forbidden("You don't have permission to do this: administrators only.".into()))
+    }
+}
+
 /// Admin operations on a node that is not locked.
 pub fn require_admin(user: &User, n: &Node) -> Result<()> {
-    if !user.is_superuser {
-        return Err(Error::Forbidden("You don't have permission to do this: administrators only.".into()));
-    }
+    require_superuser(user)?;
     if n.locked {
         return Err(Error::Forbidden(format!("Machine {} is locked; unlock it first.", n.system_id)));
     }

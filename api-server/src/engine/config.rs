@@ -282,6 +282,12 @@ pub fn value_in(c: &mut DbConn, name: &str) -> Result<Value> {
     })
 }
 
+/// Validates one value without storing it, with [`set`]'s words (a form
+/// that sets several values checks them all before storing any).
+pub fn check(name: &str, raw: &str) -> Result<()> {
+    validate(def(name)?, raw).map(|_| ())
+}
+
 /// Validates and stores one value.
 pub async fn set(db: &Datastore, name: &str, raw: &str) -> Result<()> {
     let def = def(name)?;

@@ -91,11 +91,8 @@ impl Ctx {
     /// The caller, who must be an administrator (403 otherwise, as MAAS).
     pub fn admin(&self) -> Result<&User> {
         let u = self.user()?;
-        if u.is_superuser {
-            Ok(u)
-        } else {
-            Err(Error::Forbidden("You don't have permission to do this: administrators only.".into()))
-        }
+        crate::engine::access::require_superuser(u)?;
+        Ok(u)
     }
 
     /// A placeholder value of the matched URL template.

@@ -10,7 +10,12 @@
 //! - Reads use the API's handlers too where one exists (a machine's JSON,
 //!   its events, power parameters); the machines table, which must stay
 //!   fast at 10,000 machines, reads through the same engine filter the
-//!   `machines/` list uses (`engine::allocation`, `engine::access`).
+//!   `machines/` list uses (`engine::allocation`, `engine::access`). The
+//!   zones, pools and tags pages read their rows and the machine counts
+//!   the viewer may see directly (`db::nodes::count_by` over the same
+//!   filter, narrowed by `engine::access::restrict_list`), because no API
+//!   answer carries those counts; every list page costs a fixed number of
+//!   queries (`tests/ui_query_count.rs`).
 //! - Sessions are server-side rows (`engine::sessions`); every POST carries
 //!   the session's CSRF token ([`session`]).
 //! - Templates are compiled (maud); CSS and JavaScript are embedded in the
@@ -20,13 +25,19 @@
 
 pub mod account;
 pub mod calls;
+pub mod controllers;
+pub mod domains;
+pub mod forms;
 pub mod layout;
 pub mod live;
 pub mod machine;
 pub mod machines;
+pub mod places;
 pub mod respond;
 pub mod router;
 pub mod session;
+pub mod settings;
+pub mod tags;
 pub mod viewer;
 
 pub use respond::{is_entry, to_entry, PREFIX};

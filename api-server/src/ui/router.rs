@@ -9,8 +9,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use crate::error::Error;
 use crate::http::AppState;
 use crate::ui::layout::error_page;
+use crate::ui::places::Kind;
 use crate::ui::respond::{redirect, PREFIX};
-use crate::ui::{account, layout, live, machine, machines, session};
+use crate::ui::{account, controllers, domains, layout, live, machine, machines, places, session, settings, tags};
 
 /// The path of a request relative to [`PREFIX`], split on `/`.
 fn segments(rest: &str) -> Vec<&str> {
@@ -41,13 +42,34 @@ pub async fn route(req: HttpRequest, payload: web::Payload, state: Arc<AppState>
         ("GET", ["live"]) => live::stream(&req, &state, &viewer).await,
         ("GET", ["account", "prefs"]) => account::page(&req, &state, &viewer, None).await,
         ("POST", ["account", "prefs", what]) => account::change(&req, payload, &state, &viewer, what).await,
+        ("GET", ["zones"]) => places::list(&state, &viewer, Kind::Zone, None).await,
+        ("POST", ["zones", what]) => places::change(&req, payload, &state, &viewer, Kind::Zone, what).await,
+        ("GET", ["pools"]) => places::list(&state, &viewer, Kind::Pool, None).await,
+        ("POST", ["pools", what]) => places::change(&req, payload, &state, &viewer, Kind::Pool, what).await,
+        ("GET", ["tags"]) => tags::list(&state, &viewer, None).await,
+        ("POST", ["tags", what]) => tags::change(&req, payload, &state, &viewer, what).await,
+        ("GET", ["tag", name]) => tags::page(&state, &viewer, name).await,
+        ("GET", ["domains"]) => domains::list(&state, &viewer, None).await,
+        ("POST", ["domains", what]) => domains::change(&req, payload, &state, &viewer, what).await,
+        ("GET", ["controllers"]) => controllers::list(&state, &viewer, controllers::Which::Controllers).await,
+        ("GET", ["devices"]) => controllers::list(&state, &viewer, controllers::Which::Devices).await,
+        ("GET", ["settings"]) => settings::page(&state, &viewer, None).await,
+        ("POST", ["settings"]) => settings::save(&req, payload, &state, &viewer).await,
         ("GET", [section]) if layout::NAV.iter().any(|(s, _)| s == section) => Ok(layout::not_built(&viewer, section)),
-        (_, ["logout"] | ["machines", "action"] | ["account", "prefs", _]) => {
-            Err(Error::MethodNotAllowed { allow: vec!["POST"] })
-        }
-        (_, ["machines"] | ["machine", _] | ["live"] | ["account", "prefs"]) => {
-            Err(Error::MethodNotAllowed { allow: vec!["GET"] })
-        }
+        (
+            _,
+            ["logout"] | ["machines", "action"] | ["account", "prefs", _] | ["zones" | "pools" | "tags" | "domains", _],
+        ) => Err(Error::MethodNotAllowed { allow: vec!["POST"] }),
+        (
+            _,
+            ["machines"]
+            | ["machine", _]
+            | ["live"]
+            | ["account", "prefs"]
+            | ["zones" | "pools" | "tags" | "domains" | "controllers" | "devices"]
+            | ["tag", _],
+        ) => Err(Error::MethodNotAllowed { allow: vec!["GET"] }),
+        (_, ["settings"]) => Err(Error::MethodNotAllowed { allow: vec!["GET", "POST"] }),
         _ => Err(Error::NotFoundText(format!("There is no page at {PREFIX}{rest}."))),
     };
     result.unwrap_or_else(|e| error_page(Some(&viewer), &e))

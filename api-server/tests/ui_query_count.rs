@@ -1,0 +1,136 @@
+//! The web UI's list pages are N+1-free: zones, pools, tags, a tag's page,
+//! domains, controllers, devices and settings cost the same number of SQL
+//! statements with 3 of everything as with 150. Alone in its test binary
+//! because it counts queries through diesel's process-wide
+//! instrumentation (as `query_count.rs` does for the API's machine list).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use common::ui::UiClient;
+use common::*;
+use diesel::connection::{Instrumentation, InstrumentationEvent};
+use ironpool_region::db;
+use ironpool_region::engine;
+use ironpool_region::engine::nodes::create::{create_device, create_machine, DeviceInput, MachineInput};
+
+static QUERIES: AtomicUsize = AtomicUsize::new(0);
+
+struct Counter;
+
+impl Instrumentation for Counter {
+    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+        if matches!(event, InstrumentationEvent::StartQuery { .. }) {
+            QUERIES.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+const PAGES: &[&str] = &[
+    "/MAAS/r/zones",
+    "/MAAS/r/pools",
+    "/MAAS/r/tags",
+    "/MAAS/r/tag/t0",
+    "/MAAS/r/domains",
+    "/MAAS/r/controllers",
+    "/MAAS/r/devices",
+    "/MAAS/r/settings",
+];
+
+/// The fewest statements a page took over three loads: a background task
+/// of the region (its heartbeat) can only add statements to one load, so
+/// the minimum is the page's own cost.
+async fn cost(ui: &mut UiClient, path: &str) -> usize {
+    let mut fewest = usize::MAX;
+    for _ in 0..3 {
+        let before = QUERIES.load(Ordering::SeqCst);
+        let p = ui.get(path).await;
+        assert_eq!(p.status, 200, "{path}: {}", p.body);
+        fewest = fewest.min(QUERIES.load(Ordering::SeqCst) - before);
+    }
+    fewest
+}
+
+/// Zone, pool, tag, domain, machine (in that zone and pool, with that tag)
+/// and a device under that machine, for every `i` in `from..to`.
+async fn seed(s: &TestServer, from: usize, to: usize) {
+    s.state
+        .db
+        .write(move |c| {
+            let admin = db::users::by_username(c, "admin")?.unwrap();
+            for i in from..to {
+                engine::places::create_zone(c, &format!("z{i}"), "")?;
+                engine::places::create_pool(c, &format!("p{i}"), "")?;
+                let tag = engine::tags::create_tag(c, &format!("t{i}"), "", "", "")?;
+                db::dns::domain_insert(c, &format!("d{i}.example"), true, None, "")?;
+                let m = create_machine(
+                    c,
+                    Some(&admin),
+                    MachineInput {
+                        architecture: Some("amd64".into()),
+                        mac_addresses: vec![format!("02:00:00:00:{:02x}:{:02x}", i / 256, i % 256)],
+                        hostname: Some(format!("m{i}")),
+                        power_type: "manual".into(),
+                        commission: false,
+                        zone: Some(format!("z{i}")),
+                        pool: Some(format!("p{i}")),
+                        ..Default::default()
+                    },
+                )?;
+                db::tags::attach(c, tag.id, &[m.id])?;
+                // Every machine carries t0 too, so the tag page grows.
+                if i > 0 {
+                    let t0 = db::tags::by_name(c, "t0")?.unwrap();
+                    db::tags::attach(c, t0.id, &[m.id])?;
+                }
+                create_device(
+                    c,
+                    &admin,
+                    DeviceInput {
+                        hostname: Some(format!("dev{i}")),
+                        parent: Some(m.system_id.clone()),
+                        mac_addresses: vec![format!("02:00:00:01:{:02x}:{:02x}", i / 256, i % 256)],
+                        ..Default::default()
+                    },
+                )?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
+
+async fn check(b: Backend) {
+    let s = TestServer::start_with(b, |c| {
+        c.run_jobs = false;
+        c.db_pool_size = 1;
+        c.http_workers = 1;
+    });
+    s.user("admin", true).await;
+    let mut ui = UiClient::new(&s.origin);
+    ui.login("admin", "admin-password").await;
+    seed(&s, 0, 3).await;
+    for p in PAGES {
+        cost(&mut ui, p).await; // warm-up: connection setup is not counted
+    }
+    let mut few = Vec::new();
+    for p in PAGES {
+        few.push(cost(&mut ui, p).await);
+    }
+    seed(&s, 3, 150).await;
+    for (p, n) in PAGES.iter().zip(&few) {
+        let many = cost(&mut ui, p).await;
+        println!("{b:?}: {p}: 3 of each = {n} queries, 150 = {many}");
+        assert_eq!(*n, many, "{b:?}: {p} must not cost more queries with more objects");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ui_list_pages_query_count_is_fixed() {
+    diesel::connection::set_default_instrumentation(|| Some(Box::new(Counter))).unwrap();
+    check(Backend::Sqlite).await;
+    check(Backend::Postgres).await;
+}
