@@ -193,6 +193,10 @@ pub struct RackConfig {
     /// enabled; `None` means the rack runs no DHCP server.
     #[serde(default)]
     pub dhcp: Option<DhcpConfig>,
+    /// DHCPv6 for the IPv6 subnets of those VLANs; `None` (and absent from
+    /// the JSON, so IPv4-only configurations hash as before) runs none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dhcp6: Option<crate::dhcp6::Dhcp6Config>,
     pub boot: BootConfig,
 }
 
