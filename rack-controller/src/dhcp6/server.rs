@@ -580,7 +580,7 @@ impl Dhcp6Server {
                 state: LeaseState::Bound,
             });
             self.persist();
-            tracing::info!(%ip, mac = ?ctx.mac, duid = %key.duid, iaid = key.iaid, kind, "DHCPv6 lease bound");
+            tracing::info!(%ip, mac = ?ctx.mac, duid = %key.duid, iaid = key.iaid, msg_type = kind, "DHCPv6 lease bound");
         } else if !already {
             self.leases.insert(Lease6 {
                 key: key.clone(),
