@@ -28,6 +28,8 @@ fn rack_options(s: &TestServer, urls: Vec<String>, dir: &std::path::Path, addr: 
     o.http_listen = Some("127.0.0.1:0".parse().unwrap());
     o.tftp_listen = None;
     o.dhcp_listen = None;
+    // As root, [::]:547 would serve the host's own links.
+    o.dhcp6_listen = None;
     o.heartbeat = Some(Duration::from_millis(100));
     o.max_backoff = Duration::from_millis(300);
     o.request_timeout = Duration::from_secs(5);
@@ -215,6 +217,70 @@ backend_tests!(registers_fails_over_and_serves_boot_scripts, |b| async move {
     let r = s.call(Some(&admin), "DELETE", &format!("rackcontrollers/{sid}/"), &[("force", "true")]).await;
     assert_eq!(r.status, 204, "{}", r.body);
     assert_eq!(s.get(Some(&admin), "vlans/5001/").await.json()["dhcp_on"], false);
+});
+
+// An IPv6 subnet with a dynamic range on a VLAN the rack serves: the rack's
+// configuration carries it for DHCPv6 (its address in the subnet, the
+// range, the subnet's DNS servers, reservations by MAC), and nothing for
+// DHCPv4 when the VLAN has no IPv4 subnet.
+backend_tests!(ipv6_subnets_reach_the_rack_for_dhcpv6, |b| async move {
+    let s = TestServer::start(b);
+    let admin = s.user("admin", true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let rack = Rack::start(rack_options(&s, vec![s.origin.clone()], dir.path(), "2001:db8:78::2/64")).await.unwrap();
+    let sid = eventually("registration", Duration::from_secs(10), || rack.state.system_id()).await;
+    let subnets = s.get(Some(&admin), "subnets/").await.json();
+    let sub =
+        subnets.as_array().unwrap().iter().find(|x| x["cidr"] == "2001:db8:78::/64").expect("rack subnet").clone();
+    let vlan = sub["vlan"]["id"].as_i64().unwrap();
+    let r =
+        s.call(Some(&admin), "PUT", &format!("subnets/{}/", sub["id"]), &[("dns_servers", "2001:db8:78::53")]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = s
+        .post(
+            Some(&admin),
+            "ipranges/",
+            &[("type", "dynamic"), ("start_ip", "2001:db8:78::100"), ("end_ip", "2001:db8:78::1ff")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r =
+        s.post(Some(&admin), "reservedips/", &[("ip", "2001:db8:78::20"), ("mac_address", "52:54:00:0f:00:20")]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r =
+        s.call(Some(&admin), "PUT", &format!("vlans/{vlan}/"), &[("dhcp_on", "true"), ("primary_rack", &sid)]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let cfg =
+        eventually("DHCPv6 config", Duration::from_secs(10), || rack.state.config().filter(|c| c.dhcp6.is_some()))
+            .await;
+    assert!(cfg.dhcp.is_none(), "no IPv4 subnet to serve: {:?}", cfg.dhcp);
+    let d6 = cfg.dhcp6.clone().unwrap();
+    assert_eq!(d6.subnets.len(), 1);
+    let s6 = &d6.subnets[0];
+    assert_eq!(s6.cidr.to_string(), "2001:db8:78::/64");
+    assert_eq!(s6.server_address.to_string(), "2001:db8:78::2");
+    assert_eq!(
+        (s6.range_start.to_string(), s6.range_end.to_string()),
+        ("2001:db8:78::100".into(), "2001:db8:78::1ff".into())
+    );
+    assert_eq!(s6.dns_servers.iter().map(|a| a.to_string()).collect::<Vec<_>>(), vec!["2001:db8:78::53"]);
+    // The reserved IP, and the rack's own address (node addresses are
+    // reserved for their MAC, as for IPv4).
+    let mut reserved: Vec<(String, String)> =
+        d6.reservations.iter().map(|r| (r.mac.to_string(), r.ip.to_string())).collect();
+    reserved.sort();
+    assert_eq!(
+        reserved,
+        vec![
+            (RACK_MAC.to_string(), "2001:db8:78::2".to_string()),
+            ("52:54:00:0f:00:20".to_string(), "2001:db8:78::20".to_string())
+        ]
+    );
+    // DHCP off: the rack gets no DHCPv6 configuration either.
+    let r = s.call(Some(&admin), "PUT", &format!("vlans/{vlan}/"), &[("dhcp_on", "false")]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    eventually("DHCPv6 off", Duration::from_secs(10), || rack.state.config().filter(|c| c.dhcp6.is_none())).await;
+    rack.stop().await;
 });
 
 fn free_port() -> u16 {

@@ -414,7 +414,8 @@ pub fn verify(secret: &str, method: &str, path_and_query: &str, s: &Signed<'_>, 
     mac_over(secret, method, path_and_query, s.ts, s.nonce, body).verify_slice(&expected).is_ok()
 }
 
-fn unhex(s: &str) -> Option<Vec<u8>> {
+/// Bytes from lower- or upper-case hex; `None` for anything else.
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
     if !s.len().is_multiple_of(2) {
         return None;
     }

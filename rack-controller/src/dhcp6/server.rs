@@ -363,6 +363,8 @@ impl Dhcp6Server {
     /// client (skipping relays that leave it unspecified), or, for a
     /// directly attached client, the subnet holding one of the server's
     /// addresses on the arrival interface; with a single subnet, that one.
+    /// (Not by `server_address`: a relayed subnet's is the rack's address
+    /// on another link.)
     fn select_subnet(&self, hops: &[RelayHop], link: &[Ipv6Addr]) -> Option<usize> {
         let subnets = &self.cfg.subnets;
         if !hops.is_empty() {
@@ -370,7 +372,7 @@ impl Dhcp6Server {
             return subnets.iter().position(|s| s.cidr.contains(addr));
         }
         link.iter()
-            .find_map(|a| subnets.iter().position(|s| s.server_address == *a || s.cidr.contains(*a)))
+            .find_map(|a| subnets.iter().position(|s| s.cidr.contains(*a)))
             .or(if subnets.len() == 1 { Some(0) } else { None })
     }
 
