@@ -371,9 +371,11 @@ impl Dhcp6Server {
             let addr = hops.iter().rev().map(|h| h.link).find(|l| !l.is_unspecified())?;
             return subnets.iter().position(|s| s.cidr.contains(addr));
         }
-        link.iter()
-            .find_map(|a| subnets.iter().position(|s| s.cidr.contains(*a)))
-            .or(if subnets.len() == 1 { Some(0) } else { None })
+        link.iter().find_map(|a| subnets.iter().position(|s| s.cidr.contains(*a))).or(if subnets.len() == 1 {
+            Some(0)
+        } else {
+            None
+        })
     }
 
     fn message(
@@ -473,14 +475,18 @@ impl Dhcp6Server {
                 w.status(STATUS_SUCCESS, "released");
             }
             DECLINE => {
+                // Only an address the IA holds can be declined: otherwise
+                // any client could take the whole range out of use.
                 for ia in &ias {
                     let key = IaKey { duid: duid.clone(), iaid: ia.iaid };
-                    for a in &ia.addrs {
-                        tracing::warn!(ip = %a.ip, "DHCPv6 DECLINE: address in use by another host");
-                        self.leases.decline(a.ip, now + u64::from(self.cfg.decline_hold));
-                        if self.leases.get(&key).is_some_and(|l| l.ip == a.ip) {
+                    let held = self.leases.get(&key).map(|l| l.ip).filter(|ip| ia.addrs.iter().any(|a| a.ip == *ip));
+                    match held {
+                        Some(ip) => {
+                            tracing::warn!(%ip, "DHCPv6 DECLINE: address in use by another host");
+                            self.leases.decline(ip, now + u64::from(self.cfg.decline_hold));
                             self.leases.remove(&key);
                         }
+                        None => w.ia_na(ia.iaid, 0, 0, &[], Some((STATUS_NO_BINDING, "no binding"))),
                     }
                 }
                 self.persist();
@@ -560,12 +566,21 @@ impl Dhcp6Server {
     fn answer_ia(&mut self, w: &mut Writer, ia: &IaNa, duid: &str, ctx: &Context, kind: u8, bind: bool, now: u64) {
         let key = IaKey { duid: duid.to_string(), iaid: ia.iaid };
         let lt = self.cfg.subnets[ctx.subnet].lease_time;
+        // A renewing client is told, with zero lifetimes, to drop addresses
+        // it holds but may no longer use (RFC 8415 §18.3.4, §18.3.5); other
+        // messages list only what the server assigns.
+        let renewing = kind == RENEW || kind == REBIND;
+        let dropped = |keep: Option<Ipv6Addr>| -> Vec<IaAddr> {
+            ia.addrs
+                .iter()
+                .filter(|a| renewing && Some(a.ip) != keep)
+                .map(|a| IaAddr { ip: a.ip, preferred: 0, valid: 0 })
+                .collect()
+        };
         let Some(ip) = self.choose(&key, ia, ctx, now) else {
             bump(&self.stats.exhausted);
             tracing::warn!(subnet = %self.cfg.subnets[ctx.subnet].cidr, "no free address in the DHCPv6 dynamic range");
-            // Renewing clients keep nothing they cannot have.
-            let gone: Vec<IaAddr> = ia.addrs.iter().map(|a| IaAddr { ip: a.ip, preferred: 0, valid: 0 }).collect();
-            w.ia_na(ia.iaid, 0, 0, &gone, Some((STATUS_NO_ADDRS_AVAIL, "no addresses available")));
+            w.ia_na(ia.iaid, 0, 0, &dropped(None), Some((STATUS_NO_ADDRS_AVAIL, "no addresses available")));
             return;
         };
         let hostname =
@@ -593,10 +608,8 @@ impl Dhcp6Server {
                 state: LeaseState::Offered,
             });
         }
-        // Addresses the client holds that it may no longer use get zero
-        // lifetimes (RFC 8415 §18.3.4/§18.3.5), so it drops them at once.
         let mut addrs = vec![IaAddr { ip, preferred: lt, valid: lt }];
-        addrs.extend(ia.addrs.iter().filter(|a| a.ip != ip).map(|a| IaAddr { ip: a.ip, preferred: 0, valid: 0 }));
+        addrs.extend(dropped(Some(ip)));
         w.ia_na(ia.iaid, lt / 2, lt / 8 * 7, &addrs, None);
     }
 

@@ -168,6 +168,7 @@ fn known_mac_gets_its_reservation_by_duid_and_through_a_relay() {
     let thief = Client { duid: duid(9), iaid: 1 };
     let adv = send(&mut s, &thief.msg(SOLICIT, false, &[v6("2001:db8:1::20")], &[])).unwrap();
     assert_ne!(adv.addr(), v6("2001:db8:1::20"));
+    assert_eq!(adv.ia().addrs.len(), 1, "an ADVERTISE lists only what is assigned");
 
     // Relayed, with a DUID-EN (no MAC in it): the relay's Client Link-Layer
     // Address option identifies the machine. The reply goes back to the
@@ -262,6 +263,10 @@ fn exhaustion_decline_and_prefix_delegation_refused() {
     let ia = IaNa::parse(r.get(OPT_IA_NA).unwrap()).unwrap();
     assert!(ia.addrs.is_empty());
     assert_eq!(s.stats().exhausted.load(Ordering::Relaxed), 1);
+    // Declining an address the client does not hold changes nothing.
+    let r = send(&mut s, &late.msg(DECLINE, true, &[v6("2001:db8:1::101")], &[])).unwrap();
+    assert_eq!(IaNa::parse(r.get(OPT_IA_NA).unwrap()).unwrap().iaid, 1);
+    assert!(s.leases().iter().any(|l| l.ip == v6("2001:db8:1::101") && l.key.duid == hex(&duid(11))));
     // The holder of ::100 declines it: it is free but not handed out.
     let first = Client { duid: duid(10), iaid: 1 };
     let r = send(&mut s, &first.msg(DECLINE, true, &[v6("2001:db8:1::100")], &[])).unwrap();
