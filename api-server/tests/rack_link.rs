@@ -483,6 +483,111 @@ async fn dhcp_from_region_state_survives_a_region_restart() {
     rack.stop().await;
 }
 
+/// `dhclient -6` once in the namespace of `v`; returns the newest lease's
+/// address and stops the daemon it left behind (by its pid file).
+fn dhclient6(v: &Veth, dir: &std::path::Path, name: &str) -> String {
+    let lf = dir.join(format!("{name}.leases6"));
+    let pf = dir.join(format!("{name}.pid6"));
+    let cf = dir.join(format!("{name}.conf6"));
+    std::fs::write(&cf, "request dhcp6.name-servers;\n").unwrap();
+    let out = Command::new("ip")
+        .args(["netns", "exec", &v.ns, "dhclient", "-6", "-1", "-v", "-cf"])
+        .arg(&cf)
+        .arg("-lf")
+        .arg(&lf)
+        .arg("-pf")
+        .arg(&pf)
+        .arg("cli0")
+        .output()
+        .expect("dhclient -6");
+    let _ = Command::new("ip").args(["netns", "exec", &v.ns, "dhclient", "-6", "-x", "-pf"]).arg(&pf).output();
+    let text = std::fs::read_to_string(&lf).unwrap_or_default();
+    assert!(out.status.success(), "dhclient -6: {}", String::from_utf8_lossy(&out.stderr));
+    let newest = text.rsplit("lease6 {").next().unwrap_or_default();
+    newest
+        .lines()
+        .find_map(|l| Some(l.trim().strip_prefix("iaaddr ")?.split_whitespace().next()?.to_string()))
+        .unwrap_or_else(|| panic!("no lease: {text}"))
+}
+
+// The rack daemon serving DHCPv6 from the region's model: an IPv6 subnet
+// with a dynamic range and a reserved IP, DHCP turned on for its VLAN, and
+// dhclient -6 in a namespace behind a veth pair getting the reserved
+// address for the known MAC and a range address for another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dhcpv6_from_region_state() {
+    if !is_root() || Command::new("dhclient").arg("--version").output().is_err() {
+        eprintln!("SKIP: needs root and dhclient");
+        return;
+    }
+    let Some(v) = Veth::new("r6") else { return };
+    // No duplicate address detection (a tentative link-local address cannot
+    // send); the links go down and up so they get fresh addresses without it.
+    let host_key = format!("net.ipv6.conf.{}.accept_dad=0", v.host);
+    assert!(Command::new("sysctl").args(["-q", "-w", &host_key]).status().unwrap().success());
+    let cli_key = "net.ipv6.conf.cli0.accept_dad=0";
+    assert!(Command::new("ip")
+        .args(["netns", "exec", &v.ns, "sysctl", "-q", "-w", cli_key])
+        .status()
+        .unwrap()
+        .success());
+    for args in [["link", "set", v.host.as_str(), "down"], ["link", "set", v.host.as_str(), "up"]] {
+        assert!(Command::new("ip").args(args).status().unwrap().success());
+    }
+    let o = Command::new("ip").args(["addr", "add", "2001:db8:79::1/64", "dev", &v.host, "nodad"]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s = TestServer::start(Backend::Sqlite);
+    let admin = s.user("admin", true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = rack_options(&s, vec![s.origin.clone()], dir.path(), "2001:db8:79::1/64");
+    o.dhcp6_listen = Some(SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 547)));
+    o.dhcp_interface = Some(v.host.clone());
+    let rack = Rack::start(o).await.unwrap();
+    let sid = eventually("registration", Duration::from_secs(10), || rack.state.system_id()).await;
+    let subnets = s.get(Some(&admin), "subnets/").await.json();
+    let sub =
+        subnets.as_array().unwrap().iter().find(|x| x["cidr"] == "2001:db8:79::/64").expect("rack subnet").clone();
+    let vlan = sub["vlan"]["id"].as_i64().unwrap();
+    let r = s
+        .post(
+            Some(&admin),
+            "ipranges/",
+            &[("type", "dynamic"), ("start_ip", "2001:db8:79::100"), ("end_ip", "2001:db8:79::1ff")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = s.post(Some(&admin), "reservedips/", &[("ip", "2001:db8:79::20"), ("mac_address", KNOWN_MAC)]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r =
+        s.call(Some(&admin), "PUT", &format!("vlans/{vlan}/"), &[("dhcp_on", "true"), ("primary_rack", &sid)]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    eventually("DHCPv6 configuration", Duration::from_secs(10), || {
+        rack.state.config().and_then(|c| c.dhcp6.clone()).filter(|d| !d.reservations.is_empty())
+    })
+    .await;
+
+    v.set_mac(KNOWN_MAC);
+    let v = std::sync::Arc::new(v);
+    let (v2, d) = (v.clone(), dir.path().to_path_buf());
+    let got = tokio::task::spawn_blocking(move || dhclient6(&v2, &d, "known")).await.unwrap();
+    assert_eq!(got, "2001:db8:79::20");
+    v.set_mac("52:54:00:0f:01:79");
+    let (v2, d) = (v.clone(), dir.path().to_path_buf());
+    let dynamic: std::net::Ipv6Addr =
+        tokio::task::spawn_blocking(move || dhclient6(&v2, &d, "unknown")).await.unwrap().parse().unwrap();
+    let last = dynamic.segments()[7];
+    assert!(
+        dynamic.segments()[..7] == [0x2001, 0xdb8, 0x79, 0, 0, 0, 0] && (0x100..=0x1ff).contains(&last),
+        "{dynamic}"
+    );
+    // Leases and the server identifier are kept in the rack's data dir.
+    let leases = std::fs::read_to_string(dir.path().join("dhcp6-leases.json")).unwrap_or_default();
+    assert!(leases.contains("2001:db8:79::20"), "{leases}");
+    let duid = std::fs::read_to_string(dir.path().join("dhcp6-duid")).unwrap();
+    assert!(duid.starts_with("00030001"), "a DUID-LL: {duid}");
+    rack.stop().await;
+}
+
 /// A one-product simplestreams mirror holding a kernel and an initrd.
 fn tiny_mirror(dir: &std::path::Path) -> (Vec<u8>, Vec<u8>) {
     use serde_json::json;
