@@ -98,6 +98,7 @@ IRONPOOL_SECRET_FILE=/etc/ironpool/rack.secret
 IRONPOOL_RACK_HTTP_LISTEN=off
 IRONPOOL_RACK_TFTP_LISTEN=off
 IRONPOOL_RACK_DHCP_LISTEN=off
+IRONPOOL_RACK_DHCP6_LISTEN=off
 ENV
 K=$("$ROOT/packaging/run-unit.sh" /lib/systemd/system/ironpool-rack.service "$W/rack.log") || fail "the rack unit did not start"
 PIDS+=("$K")

@@ -28,6 +28,8 @@ fn rack_options(s: &TestServer, urls: Vec<String>, dir: &std::path::Path, addr: 
     o.http_listen = Some("127.0.0.1:0".parse().unwrap());
     o.tftp_listen = None;
     o.dhcp_listen = None;
+    // As root, [::]:547 would serve the host's own links.
+    o.dhcp6_listen = None;
     o.heartbeat = Some(Duration::from_millis(100));
     o.max_backoff = Duration::from_millis(300);
     o.request_timeout = Duration::from_secs(5);
@@ -215,6 +217,70 @@ backend_tests!(registers_fails_over_and_serves_boot_scripts, |b| async move {
     let r = s.call(Some(&admin), "DELETE", &format!("rackcontrollers/{sid}/"), &[("force", "true")]).await;
     assert_eq!(r.status, 204, "{}", r.body);
     assert_eq!(s.get(Some(&admin), "vlans/5001/").await.json()["dhcp_on"], false);
+});
+
+// An IPv6 subnet with a dynamic range on a VLAN the rack serves: the rack's
+// configuration carries it for DHCPv6 (its address in the subnet, the
+// range, the subnet's DNS servers, reservations by MAC), and nothing for
+// DHCPv4 when the VLAN has no IPv4 subnet.
+backend_tests!(ipv6_subnets_reach_the_rack_for_dhcpv6, |b| async move {
+    let s = TestServer::start(b);
+    let admin = s.user("admin", true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let rack = Rack::start(rack_options(&s, vec![s.origin.clone()], dir.path(), "2001:db8:78::2/64")).await.unwrap();
+    let sid = eventually("registration", Duration::from_secs(10), || rack.state.system_id()).await;
+    let subnets = s.get(Some(&admin), "subnets/").await.json();
+    let sub =
+        subnets.as_array().unwrap().iter().find(|x| x["cidr"] == "2001:db8:78::/64").expect("rack subnet").clone();
+    let vlan = sub["vlan"]["id"].as_i64().unwrap();
+    let r =
+        s.call(Some(&admin), "PUT", &format!("subnets/{}/", sub["id"]), &[("dns_servers", "2001:db8:78::53")]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = s
+        .post(
+            Some(&admin),
+            "ipranges/",
+            &[("type", "dynamic"), ("start_ip", "2001:db8:78::100"), ("end_ip", "2001:db8:78::1ff")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r =
+        s.post(Some(&admin), "reservedips/", &[("ip", "2001:db8:78::20"), ("mac_address", "52:54:00:0f:00:20")]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r =
+        s.call(Some(&admin), "PUT", &format!("vlans/{vlan}/"), &[("dhcp_on", "true"), ("primary_rack", &sid)]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let cfg =
+        eventually("DHCPv6 config", Duration::from_secs(10), || rack.state.config().filter(|c| c.dhcp6.is_some()))
+            .await;
+    assert!(cfg.dhcp.is_none(), "no IPv4 subnet to serve: {:?}", cfg.dhcp);
+    let d6 = cfg.dhcp6.clone().unwrap();
+    assert_eq!(d6.subnets.len(), 1);
+    let s6 = &d6.subnets[0];
+    assert_eq!(s6.cidr.to_string(), "2001:db8:78::/64");
+    assert_eq!(s6.server_address.to_string(), "2001:db8:78::2");
+    assert_eq!(
+        (s6.range_start.to_string(), s6.range_end.to_string()),
+        ("2001:db8:78::100".into(), "2001:db8:78::1ff".into())
+    );
+    assert_eq!(s6.dns_servers.iter().map(|a| a.to_string()).collect::<Vec<_>>(), vec!["2001:db8:78::53"]);
+    // The reserved IP, and the rack's own address (node addresses are
+    // reserved for their MAC, as for IPv4).
+    let mut reserved: Vec<(String, String)> =
+        d6.reservations.iter().map(|r| (r.mac.to_string(), r.ip.to_string())).collect();
+    reserved.sort();
+    assert_eq!(
+        reserved,
+        vec![
+            (RACK_MAC.to_string(), "2001:db8:78::2".to_string()),
+            ("52:54:00:0f:00:20".to_string(), "2001:db8:78::20".to_string())
+        ]
+    );
+    // DHCP off: the rack gets no DHCPv6 configuration either.
+    let r = s.call(Some(&admin), "PUT", &format!("vlans/{vlan}/"), &[("dhcp_on", "false")]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    eventually("DHCPv6 off", Duration::from_secs(10), || rack.state.config().filter(|c| c.dhcp6.is_none())).await;
+    rack.stop().await;
 });
 
 fn free_port() -> u16 {
@@ -414,6 +480,111 @@ async fn dhcp_from_region_state_survives_a_region_restart() {
     let r = s.call(Some(&admin), "PUT", "vlans/5001/", &[("dhcp_on", "false")]).await;
     assert_eq!(r.status, 200, "{}", r.body);
     eventually("DHCP off", Duration::from_secs(10), || rack.state.config().filter(|c| c.dhcp.is_none())).await;
+    rack.stop().await;
+}
+
+/// `dhclient -6` once in the namespace of `v`; returns the newest lease's
+/// address and stops the daemon it left behind (by its pid file).
+fn dhclient6(v: &Veth, dir: &std::path::Path, name: &str) -> String {
+    let lf = dir.join(format!("{name}.leases6"));
+    let pf = dir.join(format!("{name}.pid6"));
+    let cf = dir.join(format!("{name}.conf6"));
+    std::fs::write(&cf, "request dhcp6.name-servers;\n").unwrap();
+    let out = Command::new("ip")
+        .args(["netns", "exec", &v.ns, "dhclient", "-6", "-1", "-v", "-cf"])
+        .arg(&cf)
+        .arg("-lf")
+        .arg(&lf)
+        .arg("-pf")
+        .arg(&pf)
+        .arg("cli0")
+        .output()
+        .expect("dhclient -6");
+    let _ = Command::new("ip").args(["netns", "exec", &v.ns, "dhclient", "-6", "-x", "-pf"]).arg(&pf).output();
+    let text = std::fs::read_to_string(&lf).unwrap_or_default();
+    assert!(out.status.success(), "dhclient -6: {}", String::from_utf8_lossy(&out.stderr));
+    let newest = text.rsplit("lease6 {").next().unwrap_or_default();
+    newest
+        .lines()
+        .find_map(|l| Some(l.trim().strip_prefix("iaaddr ")?.split_whitespace().next()?.to_string()))
+        .unwrap_or_else(|| panic!("no lease: {text}"))
+}
+
+// The rack daemon serving DHCPv6 from the region's model: an IPv6 subnet
+// with a dynamic range and a reserved IP, DHCP turned on for its VLAN, and
+// dhclient -6 in a namespace behind a veth pair getting the reserved
+// address for the known MAC and a range address for another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dhcpv6_from_region_state() {
+    if !is_root() || Command::new("dhclient").arg("--version").output().is_err() {
+        eprintln!("SKIP: needs root and dhclient");
+        return;
+    }
+    let Some(v) = Veth::new("r6") else { return };
+    // No duplicate address detection (a tentative link-local address cannot
+    // send); the links go down and up so they get fresh addresses without it.
+    let host_key = format!("net.ipv6.conf.{}.accept_dad=0", v.host);
+    assert!(Command::new("sysctl").args(["-q", "-w", &host_key]).status().unwrap().success());
+    let cli_key = "net.ipv6.conf.cli0.accept_dad=0";
+    assert!(Command::new("ip")
+        .args(["netns", "exec", &v.ns, "sysctl", "-q", "-w", cli_key])
+        .status()
+        .unwrap()
+        .success());
+    for args in [["link", "set", v.host.as_str(), "down"], ["link", "set", v.host.as_str(), "up"]] {
+        assert!(Command::new("ip").args(args).status().unwrap().success());
+    }
+    let o = Command::new("ip").args(["addr", "add", "2001:db8:79::1/64", "dev", &v.host, "nodad"]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s = TestServer::start(Backend::Sqlite);
+    let admin = s.user("admin", true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = rack_options(&s, vec![s.origin.clone()], dir.path(), "2001:db8:79::1/64");
+    o.dhcp6_listen = Some(SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 547)));
+    o.dhcp_interface = Some(v.host.clone());
+    let rack = Rack::start(o).await.unwrap();
+    let sid = eventually("registration", Duration::from_secs(10), || rack.state.system_id()).await;
+    let subnets = s.get(Some(&admin), "subnets/").await.json();
+    let sub =
+        subnets.as_array().unwrap().iter().find(|x| x["cidr"] == "2001:db8:79::/64").expect("rack subnet").clone();
+    let vlan = sub["vlan"]["id"].as_i64().unwrap();
+    let r = s
+        .post(
+            Some(&admin),
+            "ipranges/",
+            &[("type", "dynamic"), ("start_ip", "2001:db8:79::100"), ("end_ip", "2001:db8:79::1ff")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = s.post(Some(&admin), "reservedips/", &[("ip", "2001:db8:79::20"), ("mac_address", KNOWN_MAC)]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r =
+        s.call(Some(&admin), "PUT", &format!("vlans/{vlan}/"), &[("dhcp_on", "true"), ("primary_rack", &sid)]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    eventually("DHCPv6 configuration", Duration::from_secs(10), || {
+        rack.state.config().and_then(|c| c.dhcp6.clone()).filter(|d| !d.reservations.is_empty())
+    })
+    .await;
+
+    v.set_mac(KNOWN_MAC);
+    let v = std::sync::Arc::new(v);
+    let (v2, d) = (v.clone(), dir.path().to_path_buf());
+    let got = tokio::task::spawn_blocking(move || dhclient6(&v2, &d, "known")).await.unwrap();
+    assert_eq!(got, "2001:db8:79::20");
+    v.set_mac("52:54:00:0f:01:79");
+    let (v2, d) = (v.clone(), dir.path().to_path_buf());
+    let dynamic: std::net::Ipv6Addr =
+        tokio::task::spawn_blocking(move || dhclient6(&v2, &d, "unknown")).await.unwrap().parse().unwrap();
+    let last = dynamic.segments()[7];
+    assert!(
+        dynamic.segments()[..7] == [0x2001, 0xdb8, 0x79, 0, 0, 0, 0] && (0x100..=0x1ff).contains(&last),
+        "{dynamic}"
+    );
+    // Leases and the server identifier are kept in the rack's data dir.
+    let leases = std::fs::read_to_string(dir.path().join("dhcp6-leases.json")).unwrap_or_default();
+    assert!(leases.contains("2001:db8:79::20"), "{leases}");
+    let duid = std::fs::read_to_string(dir.path().join("dhcp6-duid")).unwrap();
+    assert!(duid.starts_with("00030001"), "a DUID-LL: {duid}");
     rack.stop().await;
 }
 

@@ -62,7 +62,11 @@ enum Command {
         /// DHCP server address ("off" disables it); it serves only VLANs the region enables.
         #[arg(long, env = "IRONPOOL_RACK_DHCP_LISTEN", default_value = "0.0.0.0:67")]
         dhcp_listen: String,
-        /// Bind DHCP to this interface.
+        /// DHCPv6 server address ("off" disables it); it serves only the
+        /// IPv6 subnets of VLANs the region enables DHCP on.
+        #[arg(long, env = "IRONPOOL_RACK_DHCP6_LISTEN", default_value = "[::]:547")]
+        dhcp6_listen: String,
+        /// Bind DHCP (and DHCPv6) to this interface.
         #[arg(long, env = "IRONPOOL_RACK_DHCP_INTERFACE")]
         dhcp_interface: Option<String>,
     },
@@ -206,6 +210,7 @@ fn main() -> ExitCode {
         http_listen,
         tftp_listen,
         dhcp_listen,
+        dhcp6_listen,
         dhcp_interface,
     } = cli.command
     {
@@ -231,6 +236,7 @@ fn main() -> ExitCode {
             http_listen,
             tftp_listen,
             dhcp_listen,
+            dhcp6_listen,
             dhcp_interface,
         };
         return match rack::run(args) {

@@ -21,6 +21,7 @@ pub struct RackArgs {
     pub http_listen: String,
     pub tftp_listen: String,
     pub dhcp_listen: String,
+    pub dhcp6_listen: String,
     pub dhcp_interface: Option<String>,
 }
 
@@ -31,6 +32,7 @@ pub fn run(a: RackArgs) -> anyhow::Result<()> {
     opts.http_listen = listen("http-listen", &a.http_listen)?;
     opts.tftp_listen = listen("tftp-listen", &a.tftp_listen)?;
     opts.dhcp_listen = listen("dhcp-listen", &a.dhcp_listen)?;
+    opts.dhcp6_listen = listen("dhcp6-listen", &a.dhcp6_listen)?;
     opts.dhcp_interface = a.dhcp_interface;
     actix_web::rt::System::new().block_on(async move {
         let rack = Rack::start(opts).await?;
@@ -62,13 +64,14 @@ pub fn adopt_region_identity(rack_dir: &std::path::Path, region_system_id: &str)
 ///
 /// `dhcp: false` keeps the rack's DHCP server off whatever the region says:
 /// the demo turns DHCP on for its made-up boot network, and a server on
-/// 0.0.0.0:67 would answer real machines on the host's own LAN.
+/// 0.0.0.0:67 (or [::]:547) would answer real machines on the host's own LAN.
 pub async fn start_embedded(region: SocketAddr, secret: &str, data_dir: PathBuf, dhcp: bool) -> anyhow::Result<Rack> {
     let port = region.port();
     let mut opts = RackOptions::new(vec![format!("http://127.0.0.1:{port}")], secret.to_string(), data_dir);
     opts.best_effort = true;
     if !dhcp {
         opts.dhcp_listen = None;
+        opts.dhcp6_listen = None;
     }
     Rack::start(opts).await
 }

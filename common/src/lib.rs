@@ -8,6 +8,7 @@ pub mod apikey;
 pub mod constraints;
 pub mod deploy;
 pub mod dhcp;
+pub mod dhcp6;
 #[cfg(feature = "http-files")]
 pub mod http_body;
 #[cfg(feature = "http-files")]

@@ -193,6 +193,10 @@ pub struct RackConfig {
     /// enabled; `None` means the rack runs no DHCP server.
     #[serde(default)]
     pub dhcp: Option<DhcpConfig>,
+    /// DHCPv6 for the IPv6 subnets of those VLANs; `None` (and absent from
+    /// the JSON, so IPv4-only configurations hash as before) runs none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dhcp6: Option<crate::dhcp6::Dhcp6Config>,
     pub boot: BootConfig,
 }
 
@@ -410,7 +414,8 @@ pub fn verify(secret: &str, method: &str, path_and_query: &str, s: &Signed<'_>, 
     mac_over(secret, method, path_and_query, s.ts, s.nonce, body).verify_slice(&expected).is_ok()
 }
 
-fn unhex(s: &str) -> Option<Vec<u8>> {
+/// Bytes from lower- or upper-case hex; `None` for anything else.
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
     if !s.len().is_multiple_of(2) {
         return None;
     }

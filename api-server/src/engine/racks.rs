@@ -10,11 +10,12 @@
 //! both ends compile against one definition.
 
 use std::collections::HashSet;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use chrono::Utc;
 use ipnet::IpNet;
 use ironpool_common::dhcp::{Cidr, DhcpConfig, LeaseEventKind, MacAddr, Reservation, SubnetConfig};
+use ironpool_common::dhcp6::{Cidr6, Dhcp6Config, Reservation6, Subnet6Config};
 use ironpool_common::rack_link::{
     self as proto, BootConfig, BootEntry, BootEventReport, BootMachine, ImageRef, LeaseReport, Purpose, RackConfig,
     RegisterRequest, RegisterResponse, SyncRequest, SyncResponse,
@@ -422,6 +423,7 @@ pub fn config_for(c: &mut DbConn, rack: &Node, images: &BootImages) -> Result<Ra
         .filter(|s| served.contains(&s.vlan_id) || relayed.iter().any(|(v, _)| *v == s.vlan_id))
         .collect();
     subs.sort_by_key(|s| s.id);
+    let (dhcp6_subnets, subnet6_ids) = dhcp6_subnets(c, &subs, &rack_ips, &model, &relayed, domain.as_deref())?;
     for s in subs {
         let Ok(IpNet::V4(cidr)) = s.cidr.parse::<IpNet>() else { continue };
         let direct = rack_ips.iter().find_map(|(ip, sid)| match ip {
@@ -486,6 +488,8 @@ pub fn config_for(c: &mut DbConn, rack: &Node, images: &BootImages) -> Result<Ra
         }
     };
 
+    let dhcp6 = dhcp6_config(c, rack, dhcp6_subnets, &subnet6_ids)?;
+
     let metadata_root = "http://{rack}/MAAS/metadata/";
     let metadata = "http://{rack}/MAAS/metadata/latest";
     let enlist = entry(
@@ -528,7 +532,95 @@ pub fn config_for(c: &mut DbConn, rack: &Node, images: &BootImages) -> Result<Ra
             }
         })
         .collect();
-    Ok(RackConfig { dhcp, boot: BootConfig { enlist, machines, images: images.deploy.clone() } })
+    Ok(RackConfig { dhcp, dhcp6, boot: BootConfig { enlist, machines, images: images.deploy.clone() } })
+}
+
+/// The IPv6 subnets among `subs` (the served and relayed VLANs' subnets)
+/// the rack can serve by DHCPv6: a dynamic range, and an address of the
+/// rack in the subnet or, for a relayed VLAN, on the VLAN it is relayed to.
+/// Returns them with their ids (for reservations).
+fn dhcp6_subnets(
+    c: &mut DbConn,
+    subs: &[&db::network::Subnet],
+    rack_ips: &[(IpAddr, i64)],
+    model: &db::network::Model,
+    relayed: &[(i64, i64)],
+    domain: Option<&str>,
+) -> Result<(Vec<Subnet6Config>, Vec<i64>)> {
+    let own_on_vlan = |vlan_id: i64| {
+        rack_ips.iter().find_map(|(ip, sid)| match ip {
+            IpAddr::V6(v6) if model.subnets.get(sid).is_some_and(|s| s.vlan_id == vlan_id) => Some(*v6),
+            _ => None,
+        })
+    };
+    let (mut out, mut ids) = (Vec::new(), Vec::new());
+    for s in subs {
+        let Ok(IpNet::V6(cidr)) = s.cidr.parse::<IpNet>() else { continue };
+        let direct = rack_ips.iter().find_map(|(ip, sid)| match ip {
+            IpAddr::V6(v6) if *sid == s.id => Some(*v6),
+            _ => None,
+        });
+        let via_relay = || relayed.iter().find(|(v, _)| *v == s.vlan_id).and_then(|(_, target)| own_on_vlan(*target));
+        let Some(own) = direct.or_else(via_relay) else {
+            tracing::debug!(subnet = %s.cidr, "DHCP is on but the rack has no IPv6 address for the subnet");
+            continue;
+        };
+        let Some(range) = db::network::ranges(c, Some(s.id))?.into_iter().find(|r| r.range_type == "dynamic") else {
+            continue;
+        };
+        let (Ok(start), Ok(end)) = (range.start_ip.parse::<Ipv6Addr>(), range.end_ip.parse::<Ipv6Addr>()) else {
+            continue;
+        };
+        ids.push(s.id);
+        out.push(Subnet6Config {
+            cidr: Cidr6 { network: cidr.network(), prefix: cidr.prefix_len() },
+            server_address: own,
+            // The subnet's IPv6 DNS servers; IPv4 ones cannot go in option 23.
+            dns_servers: s.dns_servers.split([' ', ',']).filter_map(|d| d.parse().ok()).collect(),
+            domain: domain.map(str::to_string),
+            range_start: start,
+            range_end: end,
+            lease_time: 600,
+        });
+    }
+    Ok((out, ids))
+}
+
+/// The DHCPv6 configuration for `subnets`: reservations for node addresses
+/// and reserved IPs in them, by MAC (MAAS's DHCPv6 host entries match the
+/// client's MAC too).
+fn dhcp6_config(
+    c: &mut DbConn,
+    rack: &Node,
+    subnets: Vec<Subnet6Config>,
+    subnet_ids: &[i64],
+) -> Result<Option<Dhcp6Config>> {
+    if subnets.is_empty() {
+        return Ok(None);
+    }
+    let mut cfg = Dhcp6Config::new(subnets);
+    let mut seen_mac = HashSet::new();
+    let mut seen_ip = HashSet::new();
+    for (mac, ip, hostname) in db::racks::addresses_to_reserve(c, subnet_ids)? {
+        let (Ok(mac), Ok(ip)) = (mac.parse::<MacAddr>(), ip.parse::<Ipv6Addr>()) else { continue };
+        if seen_mac.insert(mac) && seen_ip.insert(ip) {
+            cfg.reservations.push(Reservation6 { mac, ip, hostname: Some(hostname) });
+        }
+    }
+    for r in db::reserved_ips::in_subnets(c, subnet_ids)? {
+        let (Ok(mac), Ok(ip)) = (r.mac_address.parse::<MacAddr>(), r.ip.parse::<Ipv6Addr>()) else { continue };
+        if !seen_mac.contains(&mac) && seen_ip.insert(ip) {
+            seen_mac.insert(mac);
+            cfg.reservations.push(Reservation6 { mac, ip, hostname: None });
+        }
+    }
+    match cfg.validate() {
+        Ok(()) => Ok(Some(cfg)),
+        Err(e) => {
+            tracing::error!(rack = %rack.system_id, error = %e, "DHCPv6 configuration not sent");
+            Ok(None)
+        }
+    }
 }
 
 /// DHCP lease events: a known machine's DHCP link gets the address (MAAS

@@ -119,7 +119,8 @@ impl Leases {
 }
 
 /// Writes `leases` to `path` atomically: temporary file, fsync, rename.
-pub fn save(path: &Path, leases: &[Lease]) -> Result<(), DhcpError> {
+/// Generic so the DHCPv6 table is persisted the same way.
+pub fn save<T: Serialize>(path: &Path, leases: &[T]) -> Result<(), DhcpError> {
     let err = |source| DhcpError::LeaseFile { path: path.display().to_string(), source };
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;

@@ -24,8 +24,10 @@ use super::client::{LinkError, RegionClient};
 use super::state::RackState;
 use super::tls::RegionPins;
 use crate::dhcp::{bind_socket, DhcpServer};
+use crate::dhcp6::{bind_socket6, duid_ll, Dhcp6Server};
 use crate::tftp::{DynamicSource, TftpConfig, TftpServer};
-use ironpool_common::dhcp::DhcpConfig;
+use ironpool_common::dhcp::{DhcpConfig, MacAddr};
+use ironpool_common::dhcp6::Dhcp6Config;
 use ironpool_common::power::PowerAction;
 use ironpool_common::rack_link::{
     self, BootEvent, BootEventReport, LeaseReport, PowerCommand, PowerResult, PowerResultReport, RackConfig,
@@ -58,7 +60,11 @@ pub struct RackOptions {
     pub tftp_listen: Option<SocketAddr>,
     /// DHCP server (port 67); `None` disables it even if the region enables DHCP.
     pub dhcp_listen: Option<SocketAddr>,
-    /// Bind DHCP to this interface (SO_BINDTODEVICE).
+    /// DHCPv6 server (`[::]:547`); `None` disables it even if the region
+    /// sends IPv6 subnets.
+    pub dhcp6_listen: Option<SocketAddr>,
+    /// Bind DHCP and DHCPv6 to this interface (SO_BINDTODEVICE; DHCPv6
+    /// joins ff02::1:2 there, or on every interface when unset).
     pub dhcp_interface: Option<String>,
     /// Overrides the heartbeat interval the region asks for.
     pub heartbeat: Option<Duration>,
@@ -84,6 +90,7 @@ impl RackOptions {
             http_limits: Default::default(),
             tftp_listen: Some(SocketAddr::from(([0, 0, 0, 0], 69))),
             dhcp_listen: Some(SocketAddr::from(([0, 0, 0, 0], 67))),
+            dhcp6_listen: Some(SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 547))),
             dhcp_interface: None,
             heartbeat: None,
             max_backoff: Duration::from_secs(30),
@@ -112,6 +119,7 @@ pub struct Rack {
     http: Option<actix_web::dev::ServerHandle>,
     tasks: Vec<JoinHandle<()>>,
     dhcp: Arc<DhcpControl>,
+    dhcp6: Arc<Dhcp6Control>,
 }
 
 impl Rack {
@@ -196,9 +204,17 @@ impl Rack {
             http_port: http_addr.map(|a| a.port()).unwrap_or(5248),
             running: Mutex::new(None),
         });
+        let dhcp6 = Arc::new(Dhcp6Control {
+            listen: opts.dhcp6_listen,
+            interface: opts.dhcp_interface.clone(),
+            data_dir: opts.data_dir.clone(),
+            http_port: http_addr.map(|a| a.port()).unwrap_or(5248),
+            running: Mutex::new(None),
+        });
         if let Some(cfg) = state.config() {
             // Serve from the cache at once; the region may be down.
             dhcp.apply(&state, cfg.dhcp.clone());
+            dhcp6.apply(cfg.dhcp6.clone());
         }
         let link = Link {
             opts: opts.clone(),
@@ -206,13 +222,14 @@ impl Rack {
             client,
             state: state.clone(),
             dhcp: dhcp.clone(),
+            dhcp6: dhcp6.clone(),
             services: services(&http_addr, &tftp_addr),
             // Virtual BMCs live in the region's process; a rack has none.
             drivers: Drivers::standard(VirtualBmcs::new()),
             power_slots: Arc::new(tokio::sync::Semaphore::new(POWER_CONCURRENCY)),
         };
         tasks.push(tokio::spawn(link.run()));
-        Ok(Rack { state, region_tls, http_addr, tftp_addr, http, tasks, dhcp })
+        Ok(Rack { state, region_tls, http_addr, tftp_addr, http, tasks, dhcp, dhcp6 })
     }
 
     /// Stops every server and the link.
@@ -221,6 +238,7 @@ impl Rack {
             h.stop(true).await;
         }
         self.dhcp.stop();
+        self.dhcp6.stop();
         for t in self.tasks {
             t.abort();
         }
@@ -406,12 +424,138 @@ impl DhcpControl {
     }
 }
 
+/// A running DHCPv6 server: its configuration channel and its task.
+type RunningDhcp6 = (mpsc::Sender<Dhcp6Config>, JoinHandle<()>);
+
+/// Starts, reconfigures and stops the DHCPv6 server as configurations
+/// arrive, like [`DhcpControl`] for IPv4.
+struct Dhcp6Control {
+    listen: Option<SocketAddr>,
+    interface: Option<String>,
+    data_dir: PathBuf,
+    http_port: u16,
+    running: Mutex<Option<RunningDhcp6>>,
+}
+
+impl Dhcp6Control {
+    /// The rack's own ports and file names: iPXE scripts come from its HTTP
+    /// server, UEFI PXE clients get iPXE (as for IPv4), leases live in the
+    /// data directory.
+    fn localise(&self, mut cfg: Dhcp6Config) -> Dhcp6Config {
+        cfg.lease_file = Some(self.data_dir.join("dhcp6-leases.json"));
+        cfg.boot.ipxe_script_url = format!("http://{{server}}:{}/ipxe.cfg-{{mac}}", self.http_port);
+        cfg.boot.uefi_x64_tftp = "tftp://{server}/ipxe.efi".into();
+        cfg
+    }
+
+    fn is_running(&self) -> bool {
+        self.running.lock().unwrap_or_else(|e| e.into_inner()).as_ref().is_some_and(|(_, t)| !t.is_finished())
+    }
+
+    fn apply(&self, cfg: Option<Dhcp6Config>) {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let (Some(cfg), Some(listen)) = (cfg, self.listen) else {
+            if let Some((_, task)) = running.take() {
+                tracing::info!("DHCPv6 disabled by the region");
+                task.abort();
+            }
+            return;
+        };
+        let cfg = self.localise(cfg);
+        if let Some((tx, _)) = running.as_ref() {
+            match tx.try_send(cfg.clone()) {
+                Ok(()) => return,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    tracing::warn!("DHCPv6 server busy; the configuration is applied on the next sync");
+                    return;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => *running = None,
+            }
+        }
+        let socket = match bind_socket6(listen, self.interface.as_deref()).and_then(tokio::net::UdpSocket::from_std) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(%listen, error = %e, "cannot bind the DHCPv6 socket; DHCPv6 is not served");
+                return;
+            }
+        };
+        let duid = server_duid(&self.data_dir, self.interface.as_deref());
+        let server = match Dhcp6Server::new(cfg, duid) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!(error = %e, "DHCPv6 configuration from the region refused");
+                return;
+            }
+        };
+        let (tx, rx) = mpsc::channel(4);
+        let serve = tokio::spawn(async move {
+            if let Err(e) = server.run_with_updates(socket, rx).await {
+                tracing::error!(error = %e, "DHCPv6 server stopped");
+            }
+        });
+        *running = Some((tx, serve));
+    }
+
+    fn stop(&self) {
+        if let Some((_, task)) = self.running.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            task.abort();
+        }
+    }
+}
+
+/// Where the DHCPv6 server identifier is kept.
+const DUID_FILE: &str = "dhcp6-duid";
+
+/// The DHCPv6 server identifier: the one saved in the data directory, or
+/// else a DUID-LL from the MAC of the DHCP interface (or of the first
+/// interface with a MAC), saved there. Clients renew with the server whose
+/// identifier they hold, so it must not change when the rack restarts or
+/// its interfaces are renamed or replaced.
+fn server_duid(dir: &Path, interface: Option<&str>) -> Vec<u8> {
+    let path = dir.join(DUID_FILE);
+    if let Some(d) = std::fs::read_to_string(&path).ok().and_then(|t| rack_link::unhex(t.trim())) {
+        if (2..=130).contains(&d.len()) {
+            return d;
+        }
+    }
+    let mac_of = |name: &str| -> Option<MacAddr> {
+        let m: MacAddr = std::fs::read_to_string(format!("/sys/class/net/{name}/address")).ok()?.trim().parse().ok()?;
+        (m.0 != [0; 6]).then_some(m)
+    };
+    let mac = interface.and_then(mac_of).or_else(|| {
+        let mut names: Vec<String> = std::fs::read_dir("/sys/class/net")
+            .ok()?
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n != "lo")
+            .collect();
+        names.sort();
+        names.iter().find_map(|n| mac_of(n))
+    });
+    // No MAC anywhere (a container without interfaces yet): a random,
+    // locally administered one, saved like any other.
+    let mac = mac.unwrap_or_else(|| {
+        let mut b = [0u8; 6];
+        if let Some(r) = rack_link::unhex(&rack_link::new_secret()) {
+            b.copy_from_slice(&r[..6]);
+        }
+        b[0] = (b[0] & 0xfe) | 0x02;
+        MacAddr(b)
+    });
+    let duid = duid_ll(mac);
+    let text: String = duid.iter().map(|b| format!("{b:02x}")).collect();
+    if let Err(e) = std::fs::write(&path, text) {
+        tracing::warn!(path = %path.display(), error = %e, "cannot save the DHCPv6 server DUID");
+    }
+    duid
+}
+
 struct Link {
     opts: RackOptions,
     region_tls: Option<Arc<RegionPins>>,
     client: Arc<RegionClient>,
     state: Arc<RackState>,
     dhcp: Arc<DhcpControl>,
+    dhcp6: Arc<Dhcp6Control>,
     services: Vec<ServiceStatus>,
     drivers: Drivers,
     /// Bounds BMC conversations in flight (a power sync hands out every
@@ -554,6 +698,12 @@ impl Link {
             .into(),
             status_info: String::new(),
         });
+        // MAAS racks report DHCPv6 as its own service.
+        services.push(ServiceStatus {
+            name: "dhcpd6".into(),
+            status: if self.dhcp6.is_running() { "running" } else { "off" }.into(),
+            status_info: String::new(),
+        });
         let req = SyncRequest { system_id: system_id.clone(), config_hash: self.state.config_hash(), services };
         let resp: SyncResponse = self.client.post("sync", &req).await?;
         self.state.syncs.fetch_add(1, Ordering::Relaxed);
@@ -565,6 +715,7 @@ impl Link {
                 &serde_json::json!({ "hash": resp.config_hash, "config": cfg }),
             );
             self.dhcp.apply(&self.state, cfg.dhcp.clone());
+            self.dhcp6.apply(cfg.dhcp6.clone());
             self.state.set_config(resp.config_hash, cfg);
         }
         let leases = self.state.take_leases();
@@ -699,5 +850,17 @@ mod tests {
         assert_eq!(i[0].mac, "52:54:00:aa:bb:cc");
         assert_eq!(i[0].addresses, vec!["10.0.0.2/24", "2001:db8::2/64"]);
         assert!(parse_ip_json(b"junk").is_empty());
+    }
+
+    #[test]
+    fn dhcp6_server_duid_is_kept_across_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = server_duid(dir.path(), Some("no-such-interface"));
+        assert_eq!(&first[..4], &[0, 3, 0, 1], "a DUID-LL for Ethernet");
+        assert_eq!(first.len(), 10);
+        // Whatever the interfaces are now, the saved identifier wins.
+        assert_eq!(server_duid(dir.path(), None), first);
+        std::fs::write(dir.path().join(DUID_FILE), "0003000152540000beef").unwrap();
+        assert_eq!(server_duid(dir.path(), None), vec![0, 3, 0, 1, 0x52, 0x54, 0, 0, 0xbe, 0xef]);
     }
 }
