@@ -4,7 +4,8 @@
 # unit does (packaging/run-unit.sh; systemd-analyze verifies the units),
 # creates data through the API, upgrades in place to the second revision
 # (postinst migrates; the edited conffile stays), checks the data and
-# version/ again, starts the rack unit against the region, removes the
+# version/ again, starts the rack unit against the region (and scrapes its
+# /metrics), removes the
 # package (data kept) and purges it (data gone).
 #
 #   packaging/test-deb.sh BIN
@@ -31,7 +32,9 @@ cleanup() {
 trap cleanup EXIT
 say() { echo "test-deb: $*"; }
 fail() { echo "test-deb: FAILED: $*" >&2; for l in "$W"/*.log; do [ -e "$l" ] && { echo "== $l"; tail -n 30 "$l"; }; done >&2; exit 1; }
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+PORT=$(free_port)
+MPORT=$(free_port)
 API="http://127.0.0.1:$PORT/MAAS/api/2.0"
 
 D1=$("$ROOT/packaging/build-deb.sh" "$BIN" "$W/deb" 1)
@@ -99,6 +102,7 @@ IRONPOOL_RACK_HTTP_LISTEN=off
 IRONPOOL_RACK_TFTP_LISTEN=off
 IRONPOOL_RACK_DHCP_LISTEN=off
 IRONPOOL_RACK_DHCP6_LISTEN=off
+IRONPOOL_RACK_METRICS_LISTEN=127.0.0.1:$MPORT
 ENV
 K=$("$ROOT/packaging/run-unit.sh" /lib/systemd/system/ironpool-rack.service "$W/rack.log") || fail "the rack unit did not start"
 PIDS+=("$K")
@@ -108,6 +112,14 @@ for _ in $(seq 1 100); do
   sleep 0.3
 done
 [ -n "$ok" ] || fail "the rack did not register"
+# Its metrics, on the loopback port the env file gives, say it is linked.
+ok=""
+for _ in $(seq 1 50); do
+  curl -fsS "http://127.0.0.1:$MPORT/metrics" >"$W/rack-metrics" 2>/dev/null &&
+    grep -qx 'ironpool_rack_region_connected 1' "$W/rack-metrics" && { ok=1; break; }
+  sleep 0.3
+done
+[ -n "$ok" ] || fail "the rack's /metrics does not say it is connected: $(head -c 2000 "$W/rack-metrics" 2>/dev/null)"
 [ -n "$(ls -A /var/lib/ironpool-rack)" ] || fail "the rack kept nothing in its state directory"
 kill -TERM -- "-$K" || true
 stop_region "$R"

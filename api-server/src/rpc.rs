@@ -167,7 +167,7 @@ async fn dispatch(
             let r: SyncRequest = decode(&body)?;
             let rack = signing_rack(&caller, &r.system_id)?;
             let images = ephemeral_images(state).await?;
-            let resp = db.write(move |c| engine::racks::sync(c, &rack, &r, &images)).await?;
+            let resp = engine::racks::sync_waiting(&db, rack, r, images).await?;
             Ok(json(&resp))
         }
         ("POST", "leases") => {

@@ -249,6 +249,21 @@ pub fn bind(config: RegionConfig) -> Result<Region> {
         }
         _ => None,
     };
+    // Other regions' commits wake this one's job worker and long polls.
+    state.db.listen_for_other_regions();
+    // actix stops gracefully on SIGTERM/SIGINT, waiting for requests in
+    // flight: racks' long-polled syncs answer at once instead of holding
+    // the shutdown for up to their wait.
+    let wakeups = state.db.wakeups().clone();
+    tokio::task::spawn_local(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut term) = signal(SignalKind::terminate()) else { return };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        wakeups.close();
+    });
     let report = region_report(&state, addr, tls.as_ref().map(|t| t.addr));
     let system_id = engine::regions::start(&state.db, &state.config.data_dir, &report)?;
     tokio::task::spawn_local(engine::regions::heartbeat_loop(

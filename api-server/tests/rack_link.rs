@@ -733,3 +733,258 @@ backend_tests!(power_actions_run_on_the_rack, |b| async move {
     assert!(!failed["description"].as_str().unwrap().contains("wrong"), "{failed}");
     rack.stop().await;
 });
+
+// ---------------------------------------------------------------- metrics
+
+/// `name{labels} value` lines of a Prometheus text scrape, by series.
+fn series(text: &str) -> std::collections::HashMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| {
+            let (k, v) = l.rsplit_once(' ')?;
+            Some((k.to_string(), v.parse().ok()?))
+        })
+        .collect()
+}
+
+async fn scrape(rack: &Rack) -> std::collections::HashMap<String, f64> {
+    let (st, body) = get_text(&format!("http://{}/metrics", rack.metrics_addr.unwrap())).await;
+    assert_eq!(st, 200, "{body}");
+    series(&body)
+}
+
+/// One TFTP read of a small file (a single DATA block), acknowledged.
+fn tftp_read(server: SocketAddr, file: &str) -> Vec<u8> {
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut rrq = vec![0, 1];
+    rrq.extend_from_slice(file.as_bytes());
+    rrq.push(0);
+    rrq.extend_from_slice(b"octet\0");
+    sock.send_to(&rrq, server).unwrap();
+    let mut buf = [0u8; 1024];
+    let (n, from) = sock.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..2], &[0, 3], "not DATA: {:?}", &buf[..n]);
+    assert!(n - 4 < 512, "the test reads one-block files only");
+    sock.send_to(&[0, 4, buf[2], buf[3]], from).unwrap();
+    buf[4..n].to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rack_metrics_follow_its_servers_and_its_link() {
+    let s = TestServer::start(Backend::Sqlite);
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = rack_options(&s, vec![s.origin.clone()], dir.path(), "10.81.0.2/24");
+    o.tftp_listen = Some("127.0.0.1:0".parse().unwrap());
+    o.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    let rack = Rack::start(o).await.unwrap();
+    let sid = eventually("registration", Duration::from_secs(10), || {
+        rack.state.system_id().filter(|_| rack.state.syncs.load(std::sync::atomic::Ordering::Relaxed) > 0)
+    })
+    .await;
+
+    let m = scrape(&rack).await;
+    assert_eq!(m["ironpool_rack_region_connected"], 1.0, "{m:?}");
+    assert!(m["ironpool_rack_syncs_total"] >= 1.0);
+    assert!(m["ironpool_rack_registrations_total"] >= 1.0);
+    assert!(m["ironpool_rack_last_sync_age_seconds"] < 60.0);
+    assert_eq!(m["ironpool_rack_config_loaded"], 1.0);
+    let info = format!("ironpool_rack_info{{system_id=\"{sid}\",version=\"{}\"}}", ironpool_common::IRONPOOL_VERSION);
+    assert_eq!(m.get(&info), Some(&1.0), "{m:?}");
+    // DHCP never ran (the region enabled it nowhere): no DHCP series.
+    assert!(!m.keys().any(|k| k.starts_with("ironpool_rack_dhcp_")), "{m:?}");
+
+    // The HTTP boot server counts by route and status.
+    let http = format!("http://{}", rack.http_addr.unwrap());
+    assert_eq!(get_text(&format!("{http}/ipxe.cfg")).await.0, 200);
+    assert_eq!(get_text(&format!("{http}/ipxe.cfg-notamac")).await.0, 404);
+    assert_eq!(get_text(&format!("{http}/ipxe.cfg-notamac")).await.0, 404);
+    // TFTP: a read served from the rack's generated files.
+    let tftp = rack.tftp_addr.unwrap();
+    let chain = tokio::task::spawn_blocking(move || tftp_read(tftp, "ipxe.cfg")).await.unwrap();
+    assert!(chain.starts_with(b"#!ipxe"), "{}", String::from_utf8_lossy(&chain));
+    let m = eventually_async_scrape(&rack, |m| {
+        m.get("ironpool_rack_tftp_transfers_total{result=\"completed\"}").is_some_and(|v| *v >= 1.0)
+    })
+    .await;
+    assert_eq!(m["ironpool_rack_http_responses_total{route=\"chain\",status=\"200\"}"], 1.0, "{m:?}");
+    assert_eq!(m["ironpool_rack_http_responses_total{route=\"script\",status=\"404\"}"], 2.0, "{m:?}");
+    assert!(m["ironpool_rack_tftp_requests_total"] >= 1.0);
+    assert!(m["ironpool_rack_tftp_sent_bytes_total"] >= chain.len() as f64);
+
+    // Only /metrics is served on the metrics listener.
+    assert_eq!(get_text(&format!("http://{}/", rack.metrics_addr.unwrap())).await.0, 404);
+
+    // The region goes away: the scrape says so.
+    s.stop().await;
+    eventually_async_scrape(&rack, |m| m.get("ironpool_rack_region_connected") == Some(&0.0)).await;
+    rack.stop().await;
+}
+
+/// Scrapes until `ok` holds (background work decides when counters move).
+async fn eventually_async_scrape(
+    rack: &Rack,
+    ok: impl Fn(&std::collections::HashMap<String, f64>) -> bool,
+) -> std::collections::HashMap<String, f64> {
+    let start = Instant::now();
+    loop {
+        let m = scrape(rack).await;
+        if ok(&m) {
+            return m;
+        }
+        assert!(start.elapsed() < Duration::from_secs(15), "metrics never got there: {m:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+// ---------------------------------------------------------------- long poll
+
+/// A rack waits in a long-polled sync for a heartbeat; a power command
+/// issued meanwhile reaches it when the job worker hands the job out, not
+/// when the poll ends. With a 20 s heartbeat, a command that waited for the
+/// poll would take up to 20 s; the test allows 10.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_power_command_reaches_a_long_polling_rack_without_waiting_a_heartbeat() {
+    let s = TestServer::start(Backend::Sqlite);
+    let admin = s.user("admin", true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = rack_options(&s, vec![s.origin.clone()], dir.path(), "10.82.0.2/24");
+    o.http_listen = None;
+    o.heartbeat = Some(Duration::from_secs(20));
+    let rack = Rack::start(o).await.unwrap();
+    eventually("first sync", Duration::from_secs(10), || {
+        (rack.state.syncs.load(std::sync::atomic::Ordering::Relaxed) > 0).then_some(())
+    })
+    .await;
+    // Let the next poll begin and settle into its wait.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let polls_before = rack.state.syncs.load(std::sync::atomic::Ordering::Relaxed);
+
+    // Creating a machine commissions it, which powers it on through the
+    // rack (its BMC is a closed port: the command's outcome does not matter).
+    let r = s
+        .post(
+            Some(&admin),
+            "machines/",
+            &[
+                ("architecture", "amd64/generic"),
+                ("mac_addresses", "52:54:00:0f:02:01"),
+                ("hostname", "long-poll"),
+                ("power_type", "redfish"),
+                ("power_parameters_power_address", &format!("http://127.0.0.1:{}", free_port())),
+                ("power_parameters_power_user", "admin"),
+                ("power_parameters_power_pass", "password"),
+                ("power_parameters_node_id", "00000000-0000-4000-8000-000000000001"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    eventually("the power command on the rack", Duration::from_secs(10), || {
+        (rack.state.power_commands.load(std::sync::atomic::Ordering::Relaxed) >= 1).then_some(())
+    })
+    .await;
+    // It came in the poll that was waiting (or the one after it), not in a
+    // heartbeat's worth of polls.
+    assert!(rack.state.syncs.load(std::sync::atomic::Ordering::Relaxed) <= polls_before + 2);
+    // The result goes back beside the next poll and the job is done.
+    let db = s.state.db.clone();
+    let start = Instant::now();
+    loop {
+        let n = db
+            .run(|c| {
+                use diesel::prelude::*;
+                use ironpool_region::db::schema::jobs;
+                Ok(jobs::table.filter(jobs::kind.eq("power")).count().get_result::<i64>(c).unwrap())
+            })
+            .await
+            .unwrap();
+        if n == 0 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(15), "the power result never reached the region");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    rack.stop().await;
+}
+
+/// Two regions on one PostgreSQL: a commit in one wakes the other's
+/// waiters (NOTIFY on commit, LISTEN in each region), and a rack long-polling
+/// the second region gets a command issued through the first without waiting
+/// for its heartbeat, whichever region's worker hands the job out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_regions_commit_wakes_a_long_poll() {
+    use ironpool_region::db::wake::{mark, Wake};
+    let s1 = TestServer::start(Backend::Postgres);
+    let s2 = s1.second_region();
+    let admin = s1.user("admin", true).await;
+
+    // The transport alone: region 2's rack waiters wake for region 1's mark.
+    // The listener connects in the background: mark until it answers.
+    let w2 = s2.state.db.wakeups().clone();
+    let start = Instant::now();
+    loop {
+        let woken = w2.racks.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        s1.state
+            .db
+            .write(|_| {
+                mark(Wake::Racks);
+                Ok(())
+            })
+            .await
+            .unwrap();
+        if tokio::time::timeout(Duration::from_secs(2), woken).await.is_ok() {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "region 2 never heard region 1's commit");
+    }
+    // Nothing is sent, and no one woken, for a transaction that fails.
+    let woken = w2.racks.notified();
+    tokio::pin!(woken);
+    woken.as_mut().enable();
+    let failed: Result<(), _> = s1
+        .state
+        .db
+        .write(|_| {
+            mark(Wake::Racks);
+            Err(ironpool_region::error::Error::BadRequest("no".into()))
+        })
+        .await;
+    assert!(failed.is_err());
+    assert!(tokio::time::timeout(Duration::from_millis(1500), woken).await.is_err(), "woken by a rolled-back write");
+
+    // End to end: the rack polls region 2 with a 20 s heartbeat.
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = rack_options(&s2, vec![s2.origin.clone()], dir.path(), "10.83.0.2/24");
+    o.http_listen = None;
+    o.heartbeat = Some(Duration::from_secs(20));
+    let rack = Rack::start(o).await.unwrap();
+    eventually("first sync", Duration::from_secs(10), || {
+        (rack.state.syncs.load(std::sync::atomic::Ordering::Relaxed) > 0).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let r = s1
+        .post(
+            Some(&admin),
+            "machines/",
+            &[
+                ("architecture", "amd64/generic"),
+                ("mac_addresses", "52:54:00:0f:03:01"),
+                ("hostname", "cross-region"),
+                ("power_type", "redfish"),
+                ("power_parameters_power_address", &format!("http://127.0.0.1:{}", free_port())),
+                ("power_parameters_power_user", "admin"),
+                ("power_parameters_power_pass", "password"),
+                ("power_parameters_node_id", "00000000-0000-4000-8000-000000000002"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    eventually("the power command on the rack", Duration::from_secs(10), || {
+        (rack.state.power_commands.load(std::sync::atomic::Ordering::Relaxed) >= 1).then_some(())
+    })
+    .await;
+    rack.stop().await;
+}

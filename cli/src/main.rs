@@ -69,6 +69,10 @@ enum Command {
         /// Bind DHCP (and DHCPv6) to this interface.
         #[arg(long, env = "IRONPOOL_RACK_DHCP_INTERFACE")]
         dhcp_interface: Option<String>,
+        /// Prometheus metrics address, `GET /metrics` ("off" disables it;
+        /// MAAS's rack port, on loopback: expose it deliberately).
+        #[arg(long, env = "IRONPOOL_RACK_METRICS_LISTEN", default_value = "127.0.0.1:5249")]
+        metrics_listen: String,
     },
     /// Print the shared secret racks use to join this region (like MAAS's
     /// /var/lib/maas/secret); created on the region's first start.
@@ -212,6 +216,7 @@ fn main() -> ExitCode {
         dhcp_listen,
         dhcp6_listen,
         dhcp_interface,
+        metrics_listen,
     } = cli.command
     {
         let secret = match secrets::resolve("--secret", "IRONPOOL_SECRET", secret, secret_file.as_deref(), true) {
@@ -238,6 +243,7 @@ fn main() -> ExitCode {
             dhcp_listen,
             dhcp6_listen,
             dhcp_interface,
+            metrics_listen,
         };
         return match rack::run(args) {
             Ok(()) => ExitCode::SUCCESS,

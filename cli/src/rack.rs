@@ -23,6 +23,7 @@ pub struct RackArgs {
     pub dhcp_listen: String,
     pub dhcp6_listen: String,
     pub dhcp_interface: Option<String>,
+    pub metrics_listen: String,
 }
 
 /// Runs a standalone rack until SIGINT/SIGTERM.
@@ -34,9 +35,10 @@ pub fn run(a: RackArgs) -> anyhow::Result<()> {
     opts.dhcp_listen = listen("dhcp-listen", &a.dhcp_listen)?;
     opts.dhcp6_listen = listen("dhcp6-listen", &a.dhcp6_listen)?;
     opts.dhcp_interface = a.dhcp_interface;
+    opts.metrics_listen = listen("metrics-listen", &a.metrics_listen)?;
     actix_web::rt::System::new().block_on(async move {
         let rack = Rack::start(opts).await?;
-        tracing::info!(http = ?rack.http_addr, tftp = ?rack.tftp_addr, "rack controller running");
+        tracing::info!(http = ?rack.http_addr, tftp = ?rack.tftp_addr, metrics = ?rack.metrics_addr, "rack controller running");
         wait_for_signal().await;
         tracing::info!("rack controller stopping");
         rack.stop().await;

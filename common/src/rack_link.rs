@@ -136,7 +136,22 @@ pub struct SyncRequest {
     pub config_hash: Option<String>,
     #[serde(default)]
     pub services: Vec<ServiceStatus>,
+    /// Long poll: the region may hold the answer this long (milliseconds)
+    /// until it has power commands the rack is not already running, or the
+    /// time is up. `None`: answer at once (and the rack waits a heartbeat
+    /// before its next sync).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_ms: Option<u64>,
+    /// Power jobs the rack is running or holds results for, so a long poll
+    /// does not return at once for a job the region repeats until its result
+    /// arrives.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub power_in_flight: Vec<i64>,
 }
+
+/// The longest a region holds a long-polled `sync` (a rack's request
+/// timeout must exceed the wait it asks for).
+pub const MAX_SYNC_WAIT_MS: u64 = 60_000;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SyncResponse {
@@ -148,6 +163,11 @@ pub struct SyncResponse {
     /// every sync until their result arrives (the rack runs each job once).
     #[serde(default)]
     pub power: Vec<PowerCommand>,
+    /// The region honoured `wait_ms` (held the answer until there was work
+    /// or the time was up). A region that predates long polls leaves it
+    /// false, and the rack then waits a heartbeat between syncs itself.
+    #[serde(default)]
+    pub long_poll: bool,
 }
 
 /// One BMC action for the rack to perform (a durable job on the region).

@@ -4,6 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::db::schema::jobs;
+use crate::db::wake::{self, Wake};
 use crate::db::{from_diesel, DbConn};
 use crate::error::Result;
 
@@ -39,6 +40,10 @@ pub fn insert(c: &mut DbConn, kind: &str, node_id: Option<i64>, payload: &str, r
         ))
         .execute(c)
         .map_err(from_diesel)?;
+    if run_after <= now {
+        // Due now: the worker need not wait for its next poll.
+        wake::mark(Wake::Jobs);
+    }
     Ok(())
 }
 
@@ -138,6 +143,8 @@ pub fn assign(c: &mut DbConn, id: i64, who: &str, until: NaiveDateTime) -> Resul
         ))
         .execute(c)
         .map_err(from_diesel)?;
+    // A rack waiting in a long-polled sync picks it up at once.
+    wake::mark(Wake::Racks);
     Ok(())
 }
 

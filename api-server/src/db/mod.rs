@@ -44,6 +44,7 @@ pub mod types;
 pub mod ui_sessions;
 pub mod users;
 pub mod vm_hosts;
+pub mod wake;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -304,6 +305,10 @@ pub struct Datastore {
     /// does not count its waiters, so [`Datastore::run`] does, with one
     /// atomic add and subtract around the wait.
     waiting: Arc<AtomicI64>,
+    /// Waiters woken when a transaction that concerns them commits.
+    wakeups: Arc<wake::Wakeups>,
+    /// PostgreSQL: where [`Datastore::listen_for_other_regions`] connects.
+    pg_url: Option<String>,
 }
 
 /// The pool's occupancy at one moment, for `/metrics`.
@@ -350,6 +355,7 @@ impl Datastore {
             Backend::Sqlite => sqlite_path(url).to_string(),
             Backend::Postgres => pg_url_with_connect_timeout(url, options.connect_timeout),
         };
+        let pg_url = (backend == Backend::Postgres).then(|| target.clone());
         let pool = Pool::builder()
             .max_size(options.pool_size.max(1))
             .min_idle(Some(1))
@@ -357,7 +363,7 @@ impl Datastore {
             .connection_customizer(Box::new(Customizer { busy_timeout: options.busy_timeout }))
             .build(Manager { target, backend })
             .map_err(|e| Error::Internal(format!("cannot open the database pool: {e}")))?;
-        Ok(Datastore { pool, backend, key, waiting: Arc::default() })
+        Ok(Datastore { pool, backend, key, waiting: Arc::default(), wakeups: Arc::default(), pg_url })
     }
 
     /// The key of the secret columns.
@@ -367,6 +373,20 @@ impl Datastore {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// What waits for this datastore's commits (`wake`).
+    pub fn wakeups(&self) -> &Arc<wake::Wakeups> {
+        &self.wakeups
+    }
+
+    /// PostgreSQL: wakes this datastore's waiters for other regions'
+    /// commits too (`wake::listen`; a connection and a thread of its own,
+    /// for as long as the datastore lives). SQLite: nothing to do.
+    pub fn listen_for_other_regions(&self) {
+        if let Some(url) = &self.pg_url {
+            wake::listen(url.clone(), &self.wakeups);
+        }
     }
 
     /// How full the pool is, and how many calls wait for it.
@@ -389,13 +409,24 @@ impl Datastore {
         let pool = self.pool.clone();
         let key = self.key.clone();
         let waiting = self.waiting.clone();
+        let wakeups = self.wakeups.clone();
         tokio::task::spawn_blocking(move || {
             let _key = secrets::KeyScope::enter(&key);
             let wait = Waiting::enter(&waiting);
             let got = pool.get();
             drop(wait);
             let mut conn = got.map_err(|e| pool_error(e, pool.max_size()))?;
-            f(&mut conn)
+            // Marks left by an earlier closure on this thread are not ours.
+            wake::take();
+            let out = f(&mut conn);
+            let marks = wake::take();
+            if out.is_ok() && marks != 0 {
+                wakeups.fire(marks);
+                if let DbConn::Pg(pg) = &mut *conn {
+                    wake::notify_others(pg, marks);
+                }
+            }
+            out
         })
         .await
         .map_err(|e| Error::Internal(format!("database task failed: {e}")))?
@@ -416,7 +447,16 @@ impl Datastore {
     pub fn blocking<T>(&self, f: impl FnOnce(&mut DbConn) -> Result<T, Error>) -> Result<T, Error> {
         let _key = secrets::KeyScope::enter(&self.key);
         let mut conn = self.pool.get().map_err(|e| pool_error(e, self.pool.max_size()))?;
-        write_tx(&mut conn, f)
+        wake::take();
+        let out = write_tx(&mut conn, f);
+        let marks = wake::take();
+        if out.is_ok() && marks != 0 {
+            self.wakeups.fire(marks);
+            if let DbConn::Pg(pg) = &mut *conn {
+                wake::notify_others(pg, marks);
+            }
+        }
+        out
     }
 }
 

@@ -322,13 +322,55 @@ pub fn sync(c: &mut DbConn, rack: &Node, req: &SyncRequest, boot_images: &BootIm
     let services = serde_json::to_string(&req.services).map_err(Error::internal)?;
     db::racks::touch(c, rack.id, &services, Utc::now().naive_utc())?;
     if !is_accepted(c, rack)? {
-        return Ok(SyncResponse { config_hash: String::new(), config: None, power: Vec::new() });
+        return Ok(SyncResponse { config_hash: String::new(), config: None, power: Vec::new(), long_poll: false });
     }
     let cfg = config_for(c, rack, boot_images)?;
     let hash = proto::config_hash(&cfg);
     let changed = req.config_hash.as_deref() != Some(hash.as_str());
     let power = engine::jobs::power::rack_power_commands(c, &rack.system_id)?;
-    Ok(SyncResponse { config_hash: hash, config: changed.then_some(cfg), power })
+    Ok(SyncResponse { config_hash: hash, config: changed.then_some(cfg), power, long_poll: req.wait_ms.is_some() })
+}
+
+/// A long-polled [`sync`]: when the answer has nothing new for the rack (its
+/// configuration is current and every power command is one it already
+/// runs), holds it until a power job is handed to a rack in this region
+/// (`db::wake`) or `req.wait_ms` (at most [`proto::MAX_SYNC_WAIT_MS`]) is
+/// up, then answers afresh. So a power command reaches a waiting rack as
+/// soon as the job worker assigns it, not at the rack's next heartbeat;
+/// the configuration sent with it is read in the same answer, so a machine
+/// told to boot finds its boot purpose on the rack. Each wakeup re-reads
+/// the database; nothing is held between reads.
+pub async fn sync_waiting(
+    db: &db::Datastore,
+    rack: Node,
+    req: SyncRequest,
+    boot_images: BootImages,
+) -> Result<SyncResponse> {
+    let wait = std::time::Duration::from_millis(req.wait_ms.unwrap_or(0).min(proto::MAX_SYNC_WAIT_MS));
+    let deadline = tokio::time::Instant::now() + wait;
+    let req = std::sync::Arc::new(req);
+    let wakeups = db.wakeups().clone();
+    loop {
+        // Registered before the read: a job assigned between the read and
+        // the wait still wakes this call.
+        let woken = wakeups.racks.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        let (r, rk, im) = (req.clone(), rack.clone(), boot_images.clone());
+        let mut resp = db.write(move |c| sync(c, &rk, &r, &im)).await?;
+        if wakeups.is_closing() {
+            // Stopping: the rack waits a heartbeat, then finds another region.
+            resp.long_poll = false;
+        }
+        let news = resp.config.is_some() || resp.power.iter().any(|p| !req.power_in_flight.contains(&p.job_id));
+        if news || !resp.long_poll || tokio::time::Instant::now() >= deadline {
+            return Ok(resp);
+        }
+        tokio::select! {
+            _ = &mut woken => {}
+            _ = tokio::time::sleep_until(deadline) => {}
+        }
+    }
 }
 
 fn require_accepted(c: &mut DbConn, rack: &Node) -> Result<()> {

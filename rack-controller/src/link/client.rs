@@ -45,6 +45,8 @@ pub struct RegionClient {
     /// The rack's own (system_id, key), once the region issued one.
     identity: RwLock<Option<(String, String)>>,
     http: reqwest::Client,
+    /// Per-request timeout (a long-polled call adds its wait).
+    timeout: Duration,
 }
 
 fn base_url(u: &str) -> String {
@@ -97,6 +99,7 @@ impl RegionClient {
             secret: secret.trim().to_string(),
             identity: RwLock::new(None),
             http,
+            timeout,
         })
     }
 
@@ -144,6 +147,17 @@ impl RegionClient {
         call: &str,
         body: &Req,
     ) -> Result<Resp, LinkError> {
+        self.post_waiting(call, body, std::time::Duration::ZERO).await
+    }
+
+    /// [`RegionClient::post`] for a call the region may hold for `wait` (a
+    /// long-polled sync): the request timeout is `wait` plus the usual one.
+    pub async fn post_waiting<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        call: &str,
+        body: &Req,
+        wait: std::time::Duration,
+    ) -> Result<Resp, LinkError> {
         let body = serde_json::to_vec(body).map_err(|e| LinkError::Protocol(e.to_string()))?;
         let path = format!("{RPC_PREFIX}{call}");
         let (key, rack) = self.signer();
@@ -155,6 +169,7 @@ impl RegionClient {
                 .post(format!("{base}{path}"))
                 .header(rack_link::AUTH_HEADER, auth)
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .timeout(self.timeout + wait)
                 .body(body.clone())
                 .send()
                 .await;

@@ -63,6 +63,9 @@ pub struct RackOptions {
     /// DHCPv6 server (`[::]:547`); `None` disables it even if the region
     /// sends IPv6 subnets.
     pub dhcp6_listen: Option<SocketAddr>,
+    /// Prometheus metrics (`GET /metrics`; MAAS's rack uses port 5249,
+    /// which `ironpool rack` binds on loopback); `None` disables them.
+    pub metrics_listen: Option<SocketAddr>,
     /// Bind DHCP and DHCPv6 to this interface (SO_BINDTODEVICE; DHCPv6
     /// joins ff02::1:2 there, or on every interface when unset).
     pub dhcp_interface: Option<String>,
@@ -91,6 +94,7 @@ impl RackOptions {
             tftp_listen: Some(SocketAddr::from(([0, 0, 0, 0], 69))),
             dhcp_listen: Some(SocketAddr::from(([0, 0, 0, 0], 67))),
             dhcp6_listen: Some(SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 547))),
+            metrics_listen: None,
             dhcp_interface: None,
             heartbeat: None,
             max_backoff: Duration::from_secs(30),
@@ -116,7 +120,9 @@ pub struct Rack {
     pub region_tls: Option<Arc<RegionPins>>,
     pub http_addr: Option<SocketAddr>,
     pub tftp_addr: Option<SocketAddr>,
+    pub metrics_addr: Option<SocketAddr>,
     http: Option<actix_web::dev::ServerHandle>,
+    metrics: Option<actix_web::dev::ServerHandle>,
     tasks: Vec<JoinHandle<()>>,
     dhcp: Arc<DhcpControl>,
     dhcp6: Arc<Dhcp6Control>,
@@ -179,6 +185,21 @@ impl Rack {
                 Err(e) => tolerate("HTTP boot", listen, e)?,
             }
         }
+        let (mut metrics_addr, mut metrics) = (None, None);
+        if let Some(listen) = opts.metrics_listen {
+            match super::metrics::bind(listen, state.clone()) {
+                Ok((addr, server)) => {
+                    metrics = Some(server.handle());
+                    tasks.push(tokio::spawn(async move {
+                        if let Err(e) = server.await {
+                            tracing::error!(error = %e, "rack metrics server stopped");
+                        }
+                    }));
+                    metrics_addr = Some(addr);
+                }
+                Err(e) => tolerate("metrics", listen, e)?,
+            }
+        }
         let mut tftp_addr = None;
         if let Some(listen) = opts.tftp_listen {
             let root = opts.data_dir.join("tftp");
@@ -187,6 +208,7 @@ impl Rack {
             match TftpServer::bind(listen, TftpConfig::new(root)).await {
                 Ok(server) => {
                     let server = server.with_dynamic(Arc::new(TftpScripts { http_port, state: state.clone() }));
+                    state.set_tftp_stats(server.stats());
                     tftp_addr = Some(server.local_addr()?);
                     tasks.push(tokio::spawn(async move {
                         if let Err(e) = server.serve().await {
@@ -214,7 +236,7 @@ impl Rack {
         if let Some(cfg) = state.config() {
             // Serve from the cache at once; the region may be down.
             dhcp.apply(&state, cfg.dhcp.clone());
-            dhcp6.apply(cfg.dhcp6.clone());
+            dhcp6.apply(&state, cfg.dhcp6.clone());
         }
         let link = Link {
             opts: opts.clone(),
@@ -229,12 +251,15 @@ impl Rack {
             power_slots: Arc::new(tokio::sync::Semaphore::new(POWER_CONCURRENCY)),
         };
         tasks.push(tokio::spawn(link.run()));
-        Ok(Rack { state, region_tls, http_addr, tftp_addr, http, tasks, dhcp, dhcp6 })
+        Ok(Rack { state, region_tls, http_addr, tftp_addr, metrics_addr, http, metrics, tasks, dhcp, dhcp6 })
     }
 
     /// Stops every server and the link.
     pub async fn stop(self) {
         if let Some(h) = self.http {
+            h.stop(true).await;
+        }
+        if let Some(h) = self.metrics {
             h.stop(true).await;
         }
         self.dhcp.stop();
@@ -452,7 +477,7 @@ impl Dhcp6Control {
         self.running.lock().unwrap_or_else(|e| e.into_inner()).as_ref().is_some_and(|(_, t)| !t.is_finished())
     }
 
-    fn apply(&self, cfg: Option<Dhcp6Config>) {
+    fn apply(&self, state: &RackState, cfg: Option<Dhcp6Config>) {
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
         let (Some(cfg), Some(listen)) = (cfg, self.listen) else {
             if let Some((_, task)) = running.take() {
@@ -487,6 +512,7 @@ impl Dhcp6Control {
                 return;
             }
         };
+        state.set_dhcp6_stats(server.stats());
         let (tx, rx) = mpsc::channel(4);
         let serve = tokio::spawn(async move {
             if let Err(e) = server.run_with_updates(socket, rx).await {
@@ -597,13 +623,17 @@ impl Link {
         let mut heartbeat = Duration::from_secs(10);
         loop {
             match self.round(&mut registered, &mut heartbeat).await {
-                Ok(()) => {
+                Ok(long_polled) => {
                     if !self.state.set_connected(true) {
                         tracing::info!(region = self.client.current_url(), "connected to region");
                     }
                     backoff = Duration::from_millis(250);
-                    // Wake early when there are leases or boot events to report.
-                    let _ = tokio::time::timeout(heartbeat, self.state.reports_waiting()).await;
+                    if !long_polled {
+                        // The region answered at once (it predates long
+                        // polls, or has not accepted this rack): wait a
+                        // heartbeat, waking early for reports.
+                        let _ = tokio::time::timeout(heartbeat, self.state.reports_waiting()).await;
+                    }
                     // Let a burst of events collect into one report.
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
@@ -626,7 +656,11 @@ impl Link {
         }
     }
 
-    async fn round(&self, registered: &mut bool, heartbeat: &mut Duration) -> Result<(), LinkError> {
+    /// One exchange: (re)register if needed, a long-polled sync (reports
+    /// that arrive meanwhile are sent beside it), then the reports. Returns
+    /// whether the region held the sync (long poll), so the caller knows
+    /// whether to wait a heartbeat itself.
+    async fn round(&self, registered: &mut bool, heartbeat: &mut Duration) -> Result<bool, LinkError> {
         if !*registered {
             let interfaces = match &self.opts.interfaces {
                 Some(i) => i.clone(),
@@ -704,9 +738,41 @@ impl Link {
             status: if self.dhcp6.is_running() { "running" } else { "off" }.into(),
             status_info: String::new(),
         });
-        let req = SyncRequest { system_id: system_id.clone(), config_hash: self.state.config_hash(), services };
-        let resp: SyncResponse = self.client.post("sync", &req).await?;
-        self.state.syncs.fetch_add(1, Ordering::Relaxed);
+        // The region holds the sync until it has a power command for this
+        // rack, or a heartbeat has passed: commands start as soon as they
+        // are issued, not at the next heartbeat.
+        let wait = (*heartbeat).min(Duration::from_millis(rack_link::MAX_SYNC_WAIT_MS));
+        let req = SyncRequest {
+            system_id: system_id.clone(),
+            config_hash: self.state.config_hash(),
+            services,
+            wait_ms: Some(u64::try_from(wait.as_millis()).unwrap_or(rack_link::MAX_SYNC_WAIT_MS)),
+            power_in_flight: self.state.power_jobs_in_flight(),
+        };
+        let sync = self.client.post_waiting::<_, SyncResponse>("sync", &req, wait);
+        tokio::pin!(sync);
+        let resp = loop {
+            tokio::select! {
+                biased;
+                r = &mut sync => break r?,
+                // Reports do not wait for the poll to end.
+                _ = self.state.reports_waiting() => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    if self.state.power_results_waiting() {
+                        // This poll's answer may have been read before the
+                        // region takes these results, and so still list
+                        // their jobs; once reported, the rack forgets them
+                        // and would run them again. Drop the poll unread,
+                        // report, and poll afresh.
+                        self.send_reports(&system_id).await?;
+                        return Ok(true);
+                    }
+                    // Leases and boot events go beside the poll.
+                    self.send_events(&system_id).await?;
+                }
+            }
+        };
+        self.state.synced();
         self.start_power(resp.power);
         if let Some(cfg) = resp.config {
             tracing::info!(hash = %resp.config_hash, machines = cfg.boot.machines.len(), dhcp = cfg.dhcp.is_some(), "new configuration from the region");
@@ -715,9 +781,31 @@ impl Link {
                 &serde_json::json!({ "hash": resp.config_hash, "config": cfg }),
             );
             self.dhcp.apply(&self.state, cfg.dhcp.clone());
-            self.dhcp6.apply(cfg.dhcp6.clone());
+            self.dhcp6.apply(&self.state, cfg.dhcp6.clone());
             self.state.set_config(resp.config_hash, cfg);
         }
+        self.send_reports(&system_id).await?;
+        Ok(resp.long_poll)
+    }
+
+    /// Sends the reports waiting for the region; those it does not take
+    /// are put back for the next round.
+    async fn send_reports(&self, system_id: &str) -> Result<(), LinkError> {
+        let power = self.state.take_power_results();
+        if !power.is_empty() {
+            let report = PowerResultReport { system_id: system_id.to_string(), results: power.clone() };
+            if let Err(e) = self.client.post::<_, serde_json::Value>("power-results", &report).await {
+                self.state.put_back_power_results(power);
+                return Err(e);
+            }
+            self.state.release_power_jobs(&power);
+        }
+        self.send_events(system_id).await
+    }
+
+    /// Sends the DHCP lease and boot events waiting for the region.
+    async fn send_events(&self, system_id: &str) -> Result<(), LinkError> {
+        let system_id = system_id.to_string();
         let leases = self.state.take_leases();
         if !leases.is_empty() {
             let report = LeaseReport { system_id: system_id.clone(), events: leases.clone() };
@@ -725,15 +813,6 @@ impl Link {
                 self.state.put_back_leases(leases);
                 return Err(e);
             }
-        }
-        let power = self.state.take_power_results();
-        if !power.is_empty() {
-            let report = PowerResultReport { system_id: system_id.clone(), results: power.clone() };
-            if let Err(e) = self.client.post::<_, serde_json::Value>("power-results", &report).await {
-                self.state.put_back_power_results(power);
-                return Err(e);
-            }
-            self.state.release_power_jobs(&power);
         }
         let boots = self.state.take_boot_events();
         if !boots.is_empty() {

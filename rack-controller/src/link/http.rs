@@ -12,8 +12,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{header, StatusCode};
-use actix_web::middleware::from_fn;
+use actix_web::middleware::{from_fn, Next};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use ironpool_common::http_body::{self, Pace, ReadError};
 use ironpool_common::http_files::serve_file;
@@ -64,6 +66,7 @@ pub fn bind(
             .app_data(shared.clone())
             .app_data(limits.pace)
             .wrap(from_fn(http_body::paced_bodies))
+            .wrap(from_fn(count_responses))
             .route("/ipxe.cfg", web::get().to(chain))
             .route("/ipxe.cfg-{key}", web::get().to(per_mac))
             .route("/images/{sha256}", web::get().to(image))
@@ -76,6 +79,40 @@ pub fn bind(
     .bind(listen)?;
     let addr = *server.addrs().first().ok_or_else(|| std::io::Error::other("no address bound"))?;
     Ok((addr, server.run()))
+}
+
+/// The route a request path takes, as the metrics name it (a fixed set, never
+/// the raw path).
+fn route_of(path: &str) -> &'static str {
+    if path == "/ipxe.cfg" {
+        "chain"
+    } else if path.starts_with("/ipxe.cfg-") {
+        "script"
+    } else if path.starts_with("/images/") {
+        "image"
+    } else if forwarded_path(path).is_some() {
+        "proxy"
+    } else {
+        "other"
+    }
+}
+
+/// Counts each response by route and status (the rack's `/metrics`).
+async fn count_responses(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let route = route_of(req.path());
+    let state = req.app_data::<web::Data<Shared>>().map(|s| s.state.clone());
+    let res = next.call(req).await;
+    if let Some(state) = state {
+        let status = match &res {
+            Ok(r) => r.status(),
+            Err(e) => e.as_response_error().status_code(),
+        };
+        state.http_response(route, status.as_u16());
+    }
+    res
 }
 
 /// `http://<host as the client addressed us>`.

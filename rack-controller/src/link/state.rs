@@ -7,13 +7,15 @@
 //! servers and drives the link, the servers read and report through this
 //! state, and this module depends on neither.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::sync::Notify;
 
 use crate::dhcp::DhcpStats;
+use crate::dhcp6::Dhcp6Stats;
+use crate::tftp::TftpStats;
 use ironpool_common::dhcp::LeaseEvent;
 use ironpool_common::rack_link::{BootEvent, ImageRef, PowerResult, RackConfig};
 
@@ -31,6 +33,9 @@ pub struct RackState {
     pub syncs: AtomicU64,
     /// Registrations since start (one per (re)connection).
     pub registrations: AtomicU64,
+    /// When the last sync succeeded, in milliseconds since the Unix epoch
+    /// (0: never), for the metrics' sync age.
+    last_sync_ms: AtomicU64,
     pending_leases: Mutex<Vec<LeaseEvent>>,
     pending_boot: Mutex<Vec<BootEvent>>,
     pending_power: Mutex<Vec<PowerResult>>,
@@ -40,7 +45,19 @@ pub struct RackState {
     pub power_commands: AtomicU64,
     downloads: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     dhcp_stats: Mutex<Option<Arc<DhcpStats>>>,
+    dhcp6_stats: Mutex<Option<Arc<Dhcp6Stats>>>,
+    tftp_stats: Mutex<Option<Arc<TftpStats>>>,
+    /// HTTP boot server responses by route and status, for the metrics.
+    http_responses: Mutex<BTreeMap<(&'static str, u16), u64>>,
     flush: Notify,
+}
+
+/// How many reports wait for a region, by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PendingReports {
+    pub leases: usize,
+    pub boot_events: usize,
+    pub power_results: usize,
 }
 
 // Every lock below holds plain data that a panicking holder cannot leave
@@ -82,6 +99,62 @@ impl RackState {
 
     pub(crate) fn set_dhcp_stats(&self, stats: Arc<DhcpStats>) {
         *self.dhcp_stats.lock().unwrap_or_else(|e| e.into_inner()) = Some(stats);
+    }
+
+    pub fn dhcp6_stats(&self) -> Option<Arc<Dhcp6Stats>> {
+        self.dhcp6_stats.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(crate) fn set_dhcp6_stats(&self, stats: Arc<Dhcp6Stats>) {
+        *self.dhcp6_stats.lock().unwrap_or_else(|e| e.into_inner()) = Some(stats);
+    }
+
+    pub fn tftp_stats(&self) -> Option<Arc<TftpStats>> {
+        self.tftp_stats.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(crate) fn set_tftp_stats(&self, stats: Arc<TftpStats>) {
+        *self.tftp_stats.lock().unwrap_or_else(|e| e.into_inner()) = Some(stats);
+    }
+
+    /// Records a successful sync (count and time).
+    pub(crate) fn synced(&self) {
+        self.syncs.fetch_add(1, Ordering::Relaxed);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        self.last_sync_ms.store(now, Ordering::Relaxed);
+    }
+
+    /// Seconds since the last successful sync; `None` before the first.
+    pub fn last_sync_age(&self) -> Option<f64> {
+        let at = self.last_sync_ms.load(Ordering::Relaxed);
+        if at == 0 {
+            return None;
+        }
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?.as_millis() as u64;
+        Some(now.saturating_sub(at) as f64 / 1000.0)
+    }
+
+    /// Counts a response of the HTTP boot server (`route` is a fixed name,
+    /// never the raw path, so the label values stay bounded).
+    pub(crate) fn http_response(&self, route: &'static str, status: u16) {
+        *self.http_responses.lock().unwrap_or_else(|e| e.into_inner()).entry((route, status)).or_default() += 1;
+    }
+
+    /// HTTP boot server responses so far, by route and status.
+    pub fn http_responses(&self) -> Vec<((&'static str, u16), u64)> {
+        self.http_responses.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(k, v)| (*k, *v)).collect()
+    }
+
+    /// Reports waiting for a region.
+    pub fn pending(&self) -> PendingReports {
+        PendingReports {
+            leases: queued(&self.pending_leases),
+            boot_events: queued(&self.pending_boot),
+            power_results: queued(&self.pending_power),
+        }
     }
 
     /// A boot file or deployable image the current configuration names.
@@ -127,6 +200,13 @@ impl RackState {
         true
     }
 
+    /// Power jobs running or holding results for the region.
+    pub(crate) fn power_jobs_in_flight(&self) -> Vec<i64> {
+        let mut v: Vec<i64> = self.power_in_flight.lock().unwrap_or_else(|e| e.into_inner()).iter().copied().collect();
+        v.sort_unstable();
+        v
+    }
+
     /// Forgets power jobs whose results the region has taken.
     pub(crate) fn release_power_jobs(&self, results: &[PowerResult]) {
         let mut in_flight = self.power_in_flight.lock().unwrap_or_else(|e| e.into_inner());
@@ -146,6 +226,11 @@ impl RackState {
 
     pub(crate) fn put_back_leases(&self, items: Vec<LeaseEvent>) {
         put_back(&self.pending_leases, items)
+    }
+
+    /// Whether power results wait for a region.
+    pub(crate) fn power_results_waiting(&self) -> bool {
+        queued(&self.pending_power) > 0
     }
 
     pub(crate) fn take_power_results(&self) -> Vec<PowerResult> {
@@ -171,6 +256,10 @@ fn push_bounded<T>(q: &Mutex<Vec<T>>, item: T) {
         q.remove(0);
     }
     q.push(item);
+}
+
+fn queued<T>(q: &Mutex<Vec<T>>) -> usize {
+    q.lock().unwrap_or_else(|e| e.into_inner()).len()
 }
 
 fn take<T>(q: &Mutex<Vec<T>>) -> Vec<T> {

@@ -115,14 +115,21 @@ pub fn enqueue_power_sync(c: &mut DbConn) -> Result<usize> {
     Ok(n)
 }
 
-/// Polls for due jobs twice a second for as long as the region runs, and
-/// queues a power-state sync of every machine every `power_sync` (zero: never).
+/// Runs due jobs as soon as a transaction that made one due commits
+/// (`db::wake`), and polls twice a second for the rest (jobs scheduled for
+/// later, or made due by another region), for as long as the region runs;
+/// queues a power-state sync of every machine every `power_sync` (zero:
+/// never).
 pub fn spawn_worker(db: Datastore, hub: PowerHub, power_sync: Duration) {
     tokio::task::spawn_local(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         let mut next_sync = tokio::time::Instant::now() + power_sync;
+        let wakeups = db.wakeups().clone();
         loop {
-            tick.tick().await;
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = wakeups.jobs.notified() => {}
+            }
             if !power_sync.is_zero() && tokio::time::Instant::now() >= next_sync {
                 next_sync = tokio::time::Instant::now() + power_sync;
                 match db.write(enqueue_power_sync).await {
