@@ -32,13 +32,16 @@ pub mod layout;
 pub mod live;
 pub mod machine;
 pub mod machines;
+pub mod networks;
 pub mod places;
 pub mod respond;
 pub mod router;
 pub mod session;
 pub mod settings;
+pub mod subnet;
 pub mod tags;
 pub mod viewer;
+pub mod vlan;
 
 pub use respond::{is_entry, to_entry, PREFIX};
 pub use router::route;
