@@ -148,18 +148,19 @@ fn render(viewer: &Viewer, net: &Net, n: &Option<Notice>) -> Markup {
                         th scope="col" { "DHCP" }
                         th scope="col" { "Subnet" }
                         th scope="col" { "Space" }
+                        @if admin { th scope="col" { span.visually-hidden { "Actions" } } }
                     }
                 }
                 @for f in &fabrics {
                     @let edit = format!("fabric-edit:{}", f.id);
                     tbody data-fabric=(f.name) {
                         tr.group data-name=(f.name) {
-                            th colspan="3" scope="rowgroup" {
+                            th colspan="4" scope="rowgroup" {
                                 "Fabric " (f.name)
                                 @if !f.description.is_empty() { " " span.sub { (f.description) } }
                             }
-                            td.row-actions {
-                                @if admin {
+                            @if admin {
+                                td.row-actions {
                                     details open[forms::is_failed(n, &edit)] {
                                         summary { "Edit" }
                                         form.stacked method="post" action="/MAAS/r/networks/fabric/edit" {
@@ -189,6 +190,7 @@ fn render(viewer: &Viewer, net: &Net, n: &Option<Notice>) -> Markup {
                                     td { (dhcp_label(model, v)) }
                                     td { span.muted { "no subnets" } }
                                     td { (space) }
+                                    @if admin { td {} }
                                 }
                             }
                             @for s in subnets {
@@ -200,6 +202,7 @@ fn render(viewer: &Viewer, net: &Net, n: &Option<Notice>) -> Markup {
                                         @if s.name != s.cidr { " " span.sub { (s.name) } }
                                     }
                                     td { (space) }
+                                    @if admin { td {} }
                                 }
                             }
                         }
