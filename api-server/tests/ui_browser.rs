@@ -6,7 +6,8 @@
 //! page, be refused without a CSRF token, see only what a non-admin may see,
 //! log out. A second, shorter scenario drives the zones, tags and settings
 //! forms (add, edit in the folded row form, delete after confirmation, an
-//! engine refusal shown in the form). A failing run leaves a screenshot in
+//! engine refusal shown in the form). A third adds a subnet and a reserved
+//! range through the networks and subnet pages. A failing run leaves a screenshot in
 //! `target/test-artifacts/`
 //! (or `$IRONPOOL_TEST_ARTIFACTS`). With `UPDATE_SCREENSHOTS=1` the SQLite
 //! run also refreshes the PNGs `docs/ui.md` shows.
@@ -241,6 +242,59 @@ backend_tests!(browser_list_pages, |b| async move {
     let run = AssertUnwindSafe(list_pages(&s, &browser, b)).catch_unwind().await;
     if let Err(panic) = run {
         let path = artifacts_dir().join(format!("ui_browser_list_pages_{b:?}.png"));
+        browser.save_screenshot(&path).await;
+        eprintln!("screenshot of the failure: {}", path.display());
+        std::panic::resume_unwind(panic);
+    }
+});
+
+/// The networks pages in a browser: a subnet added through the networks
+/// page's form (a bad CIDR first, refused in the form with the API's
+/// words), then a reserved range through the subnet page's folded form.
+async fn networks_pages(s: &TestServer, b: &Browser, backend: Backend) {
+    let admin = s.user("admin", true).await;
+    let r = s.post(Some(&admin), "fabrics/", &[("name", "fab-a"), ("description", "rack row A")]).await;
+    let fabric = r.json()["id"].as_i64().unwrap();
+    let r = s.post(Some(&admin), &format!("fabrics/{fabric}/vlans/"), &[("vid", "42"), ("name", "storage")]).await;
+    let vlan = r.json()["id"].as_i64().unwrap().to_string();
+    let r = s.post(Some(&admin), "subnets/", &[("cidr", "10.42.0.0/24"), ("vlan", &vlan)]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    login(b, s, "admin").await;
+
+    b.goto(&format!("{}/MAAS/r/networks", s.origin)).await;
+    b.type_into(&b.find("#create-subnet input[name=cidr]").await, "10.9.0.0/33").await;
+    b.click(&b.find("#create-subnet button.primary").await).await;
+    b.wait_text("#create-subnet p.error", Duration::from_secs(10), |t| t.contains("Required format")).await;
+    b.type_into(&b.find("#create-subnet input[name=cidr]").await, "10.9.0.0/24").await;
+    b.type_into(&b.find("#create-subnet input[name=name]").await, "lab").await;
+    b.type_into(&b.find("#create-subnet input[name=gateway_ip]").await, "10.9.0.1").await;
+    b.click(&b.find("#create-subnet button.primary").await).await;
+    b.wait_text("p.notice", Duration::from_secs(10), |t| t == "Added subnet 10.9.0.0/24.").await;
+    assert_eq!(s.get(Some(&admin), "subnets/lab/").await.json()["gateway_ip"], "10.9.0.1");
+    doc_shot(b, backend, "networks").await;
+
+    b.click(&b.find("tr[data-subnet='10.9.0.0/24'] a[href^='/MAAS/r/subnet/']").await).await;
+    b.wait_text("h1", Duration::from_secs(10), |t| t.starts_with("Subnet 10.9.0.0/24")).await;
+    b.click(&b.find("#add-range summary").await).await;
+    b.type_into(&b.find("#add-range input[name=start_ip]").await, "10.9.0.10").await;
+    b.type_into(&b.find("#add-range input[name=end_ip]").await, "10.9.0.20").await;
+    b.type_into(&b.find("#add-range input[name=comment]").await, "switches").await;
+    b.click(&b.find("#add-range button.primary").await).await;
+    b.wait_text("p.notice", Duration::from_secs(10), |t| t == "Added a reserved range 10.9.0.10 – 10.9.0.20.").await;
+    let ranges = s.get(Some(&admin), "ipranges/").await.json();
+    let r = ranges.as_array().unwrap().iter().find(|r| r["comment"] == "switches").unwrap().clone();
+    assert_eq!((r["type"].as_str(), r["end_ip"].as_str()), (Some("reserved"), Some("10.9.0.20")));
+    b.find("tr[data-range='10.9.0.10-10.9.0.20']").await;
+    b.script("document.querySelector('#utilisation').scrollIntoView(); return 1;").await;
+    doc_shot(b, backend, "subnet").await;
+}
+
+backend_tests!(browser_networks, |b| async move {
+    let s = TestServer::start(b);
+    let browser = Browser::start().await;
+    let run = AssertUnwindSafe(networks_pages(&s, &browser, b)).catch_unwind().await;
+    if let Err(panic) = run {
+        let path = artifacts_dir().join(format!("ui_browser_networks_{b:?}.png"));
         browser.save_screenshot(&path).await;
         eprintln!("screenshot of the failure: {}", path.display());
         std::panic::resume_unwind(panic);

@@ -1,6 +1,7 @@
 //! The web UI's list pages are N+1-free: zones, pools, tags, a tag's page,
-//! domains, controllers, devices and settings cost the same number of SQL
-//! statements with 3 of everything as with 150. Alone in its test binary
+//! domains, controllers, devices, settings, networks, a subnet's page (its
+//! ranges, used addresses and routes) and a VLAN's page cost the same
+//! number of SQL statements with 3 of everything as with 150. Alone in its test binary
 //! because it counts queries through diesel's process-wide
 //! instrumentation (as `query_count.rs` does for the API's machine list).
 
@@ -15,6 +16,9 @@ use common::*;
 use diesel::connection::{Instrumentation, InstrumentationEvent};
 use ironpool_region::db;
 use ironpool_region::engine;
+use ironpool_region::engine::network::{
+    FabricInput, RangeInput, ReserveInput, RouteInput, SpaceInput, SubnetInput, VlanInput,
+};
 use ironpool_region::engine::nodes::create::{create_device, create_machine, DeviceInput, MachineInput};
 
 static QUERIES: AtomicUsize = AtomicUsize::new(0);
@@ -38,6 +42,9 @@ const PAGES: &[&str] = &[
     "/MAAS/r/controllers",
     "/MAAS/r/devices",
     "/MAAS/r/settings",
+    "/MAAS/r/networks",
+    // The default VLAN: every seeded subnet is on it.
+    "/MAAS/r/vlan/5001",
 ];
 
 /// The fewest statements a page took over three loads: a background task
@@ -55,7 +62,10 @@ async fn cost(ui: &mut UiClient, path: &str) -> usize {
 }
 
 /// Zone, pool, tag, domain, machine (in that zone and pool, with that tag)
-/// and a device under that machine, for every `i` in `from..to`.
+/// and a device under that machine, for every `i` in `from..to`; and for
+/// the networks pages a fabric with a tagged VLAN, a space, a subnet on the
+/// default VLAN, and in subnet `s0` (10.0.0.0/16) a reserved range, a user
+/// reservation, the machine's static address and a route to the new subnet.
 async fn seed(s: &TestServer, from: usize, to: usize) {
     s.state
         .db
@@ -86,6 +96,70 @@ async fn seed(s: &TestServer, from: usize, to: usize) {
                     let t0 = db::tags::by_name(c, "t0")?.unwrap();
                     db::tags::attach(c, t0.id, &[m.id])?;
                 }
+                let fabric = engine::network::create_fabric(
+                    c,
+                    &FabricInput { name: Some(format!("f{i}")), ..Default::default() },
+                )?;
+                engine::network::create_vlan(c, &fabric, &VlanInput { vid: Some(100), ..Default::default() })?;
+                engine::network::create_space(c, &SpaceInput { name: Some(format!("sp{i}")), ..Default::default() })?;
+                if i == 0 {
+                    let s0 = SubnetInput {
+                        cidr: Some("10.0.0.0/16".into()),
+                        name: Some("s0".into()),
+                        gateway_ip: Some("10.0.0.1".into()),
+                        ..Default::default()
+                    };
+                    engine::network::create_subnet(c, &s0)?;
+                }
+                let s0 = engine::network::subnet(c, "s0")?;
+                let sub = engine::network::create_subnet(
+                    c,
+                    &SubnetInput {
+                        cidr: Some(format!("10.{}.{}.0/24", 1 + i / 256, i % 256)),
+                        name: Some(format!("n{i}")),
+                        ..Default::default()
+                    },
+                )?;
+                let ip = |last: u8| format!("10.0.{i}.{last}");
+                engine::network::create_range(
+                    c,
+                    &admin,
+                    &RangeInput {
+                        range_type: Some("reserved".into()),
+                        start_ip: Some(ip(10)),
+                        end_ip: Some(ip(20)),
+                        subnet: Some("s0".into()),
+                        comment: Some(format!("r{i}")),
+                    },
+                )?;
+                engine::network::reserve(
+                    c,
+                    &admin,
+                    &ReserveInput { ip: Some(ip(100)), subnet: Some("s0".into()), ..Default::default() },
+                )?;
+                let iface = db::network::interfaces_of(c, m.id)?.remove(0);
+                db::network::address_insert(
+                    c,
+                    &db::network::NewIpAddress {
+                        ip: Some(ip(101)),
+                        mode: "static".into(),
+                        subnet_id: Some(s0.id),
+                        interface_id: Some(iface.id),
+                        user_id: None,
+                        hostname: String::new(),
+                        mac_address: None,
+                        created_at: chrono::Utc::now().naive_utc(),
+                    },
+                )?;
+                engine::network::create_route(
+                    c,
+                    &RouteInput {
+                        source: Some("s0".into()),
+                        destination: Some(sub.id.to_string()),
+                        gateway_ip: Some("10.0.0.254".into()),
+                        metric: Some(0),
+                    },
+                )?;
                 create_device(
                     c,
                     &admin,
@@ -113,15 +187,18 @@ async fn check(b: Backend) {
     let mut ui = UiClient::new(&s.origin);
     ui.login("admin", "admin-password").await;
     seed(&s, 0, 3).await;
-    for p in PAGES {
+    let s0 = s.state.db.run(|c| engine::network::subnet(c, "s0")).await.unwrap();
+    let mut pages: Vec<String> = PAGES.iter().map(|p| p.to_string()).collect();
+    pages.push(format!("/MAAS/r/subnet/{}", s0.id));
+    for p in &pages {
         cost(&mut ui, p).await; // warm-up: connection setup is not counted
     }
     let mut few = Vec::new();
-    for p in PAGES {
+    for p in &pages {
         few.push(cost(&mut ui, p).await);
     }
     seed(&s, 3, 150).await;
-    for (p, n) in PAGES.iter().zip(&few) {
+    for (p, n) in pages.iter().zip(&few) {
         let many = cost(&mut ui, p).await;
         println!("{b:?}: {p}: 3 of each = {n} queries, 150 = {many}");
         assert_eq!(*n, many, "{b:?}: {p} must not cost more queries with more objects");

@@ -14,8 +14,11 @@
 //!   zones, pools and tags pages read their rows and the machine counts
 //!   the viewer may see directly (`db::nodes::count_by` over the same
 //!   filter, narrowed by `engine::access::restrict_list`), because no API
-//!   answer carries those counts; every list page costs a fixed number of
-//!   queries (`tests/ui_query_count.rs`).
+//!   answer carries those counts; the networks pages read the network
+//!   model (`db::network`) and a subnet's addresses with their interfaces
+//!   and nodes by id, because the API's `?op=ip_addresses` reads those one
+//!   address at a time. Every list page costs a fixed number of queries
+//!   (`tests/ui_query_count.rs`).
 //! - Sessions are server-side rows (`engine::sessions`); every POST carries
 //!   the session's CSRF token ([`session`]).
 //! - Templates are compiled (maud); CSS and JavaScript are embedded in the
@@ -32,13 +35,16 @@ pub mod layout;
 pub mod live;
 pub mod machine;
 pub mod machines;
+pub mod networks;
 pub mod places;
 pub mod respond;
 pub mod router;
 pub mod session;
 pub mod settings;
+pub mod subnet;
 pub mod tags;
 pub mod viewer;
+pub mod vlan;
 
 pub use respond::{is_entry, to_entry, PREFIX};
 pub use router::route;

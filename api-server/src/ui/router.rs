@@ -11,7 +11,10 @@ use crate::http::AppState;
 use crate::ui::layout::error_page;
 use crate::ui::places::Kind;
 use crate::ui::respond::{redirect, PREFIX};
-use crate::ui::{account, controllers, domains, layout, live, machine, machines, places, session, settings, tags};
+use crate::ui::{
+    account, controllers, domains, layout, live, machine, machines, networks, places, session, settings, subnet, tags,
+    vlan,
+};
 
 /// The path of a request relative to [`PREFIX`], split on `/`.
 fn segments(rest: &str) -> Vec<&str> {
@@ -53,12 +56,22 @@ pub async fn route(req: HttpRequest, payload: web::Payload, state: Arc<AppState>
         ("POST", ["domains", what]) => domains::change(&req, payload, &state, &viewer, what).await,
         ("GET", ["controllers"]) => controllers::list(&state, &viewer, controllers::Which::Controllers).await,
         ("GET", ["devices"]) => controllers::list(&state, &viewer, controllers::Which::Devices).await,
+        ("GET", ["networks"]) => networks::list(&state, &viewer, None).await,
+        ("POST", ["networks", kind, what]) => networks::change(&req, payload, &state, &viewer, kind, what).await,
+        ("GET", ["subnet", id]) => subnet::page(&state, &viewer, id, None).await,
+        ("POST", ["subnet", id, what]) => subnet::change(&req, payload, &state, &viewer, id, what).await,
+        ("GET", ["vlan", id]) => vlan::page(&state, &viewer, id, None).await,
+        ("POST", ["vlan", id, what]) => vlan::change(&req, payload, &state, &viewer, id, what).await,
         ("GET", ["settings"]) => settings::page(&state, &viewer, None).await,
         ("POST", ["settings"]) => settings::save(&req, payload, &state, &viewer).await,
         ("GET", [section]) if layout::NAV.iter().any(|(s, _)| s == section) => Ok(layout::not_built(&viewer, section)),
         (
             _,
-            ["logout"] | ["machines", "action"] | ["account", "prefs", _] | ["zones" | "pools" | "tags" | "domains", _],
+            ["logout"]
+            | ["machines", "action"]
+            | ["account", "prefs", _]
+            | ["zones" | "pools" | "tags" | "domains", _]
+            | ["networks" | "subnet" | "vlan", _, _],
         ) => Err(Error::MethodNotAllowed { allow: vec!["POST"] }),
         (
             _,
@@ -66,8 +79,8 @@ pub async fn route(req: HttpRequest, payload: web::Payload, state: Arc<AppState>
             | ["machine", _]
             | ["live"]
             | ["account", "prefs"]
-            | ["zones" | "pools" | "tags" | "domains" | "controllers" | "devices"]
-            | ["tag", _],
+            | ["zones" | "pools" | "tags" | "domains" | "controllers" | "devices" | "networks"]
+            | ["tag" | "subnet" | "vlan", _],
         ) => Err(Error::MethodNotAllowed { allow: vec!["GET"] }),
         (_, ["settings"]) => Err(Error::MethodNotAllowed { allow: vec!["GET", "POST"] }),
         _ => Err(Error::NotFoundText(format!("There is no page at {PREFIX}{rest}."))),
