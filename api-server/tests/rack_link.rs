@@ -839,6 +839,34 @@ async fn eventually_async_scrape(
 
 // ---------------------------------------------------------------- long poll
 
+/// Creates a machine through `s` (which commissions it, powering it on
+/// through a rack; its BMC is a closed port, so the command's outcome does
+/// not matter) and waits up to 10 s for the command to be on `rack`.
+async fn power_on_through_the_rack(s: &TestServer, admin: &ApiKey, rack: &Rack, mac: &str, hostname: &str) {
+    let bmc = format!("http://127.0.0.1:{}", free_port());
+    let r = s
+        .post(
+            Some(admin),
+            "machines/",
+            &[
+                ("architecture", "amd64/generic"),
+                ("mac_addresses", mac),
+                ("hostname", hostname),
+                ("power_type", "redfish"),
+                ("power_parameters_power_address", &bmc),
+                ("power_parameters_power_user", "admin"),
+                ("power_parameters_power_pass", "password"),
+                ("power_parameters_node_id", "00000000-0000-4000-8000-000000000001"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    eventually("the power command on the rack", Duration::from_secs(10), || {
+        (rack.state.power_commands.load(std::sync::atomic::Ordering::Relaxed) >= 1).then_some(())
+    })
+    .await;
+}
+
 /// A rack waits in a long-polled sync for a heartbeat; a power command
 /// issued meanwhile reaches it when the job worker hands the job out, not
 /// when the poll ends. With a 20 s heartbeat, a command that waited for the
@@ -860,29 +888,7 @@ async fn a_power_command_reaches_a_long_polling_rack_without_waiting_a_heartbeat
     tokio::time::sleep(Duration::from_millis(500)).await;
     let polls_before = rack.state.syncs.load(std::sync::atomic::Ordering::Relaxed);
 
-    // Creating a machine commissions it, which powers it on through the
-    // rack (its BMC is a closed port: the command's outcome does not matter).
-    let r = s
-        .post(
-            Some(&admin),
-            "machines/",
-            &[
-                ("architecture", "amd64/generic"),
-                ("mac_addresses", "52:54:00:0f:02:01"),
-                ("hostname", "long-poll"),
-                ("power_type", "redfish"),
-                ("power_parameters_power_address", &format!("http://127.0.0.1:{}", free_port())),
-                ("power_parameters_power_user", "admin"),
-                ("power_parameters_power_pass", "password"),
-                ("power_parameters_node_id", "00000000-0000-4000-8000-000000000001"),
-            ],
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    eventually("the power command on the rack", Duration::from_secs(10), || {
-        (rack.state.power_commands.load(std::sync::atomic::Ordering::Relaxed) >= 1).then_some(())
-    })
-    .await;
+    power_on_through_the_rack(&s, &admin, &rack, "52:54:00:0f:02:01", "long-poll").await;
     // It came in the poll that was waiting (or the one after it), not in a
     // heartbeat's worth of polls.
     assert!(rack.state.syncs.load(std::sync::atomic::Ordering::Relaxed) <= polls_before + 2);
@@ -965,26 +971,6 @@ async fn another_regions_commit_wakes_a_long_poll() {
     })
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let r = s1
-        .post(
-            Some(&admin),
-            "machines/",
-            &[
-                ("architecture", "amd64/generic"),
-                ("mac_addresses", "52:54:00:0f:03:01"),
-                ("hostname", "cross-region"),
-                ("power_type", "redfish"),
-                ("power_parameters_power_address", &format!("http://127.0.0.1:{}", free_port())),
-                ("power_parameters_power_user", "admin"),
-                ("power_parameters_power_pass", "password"),
-                ("power_parameters_node_id", "00000000-0000-4000-8000-000000000002"),
-            ],
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    eventually("the power command on the rack", Duration::from_secs(10), || {
-        (rack.state.power_commands.load(std::sync::atomic::Ordering::Relaxed) >= 1).then_some(())
-    })
-    .await;
+    power_on_through_the_rack(&s1, &admin, &rack, "52:54:00:0f:03:01", "cross-region").await;
     rack.stop().await;
 }
