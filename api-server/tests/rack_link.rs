@@ -714,6 +714,12 @@ backend_tests!(power_actions_run_on_the_rack, |b| async move {
     assert_eq!(r.status, 200, "{}", r.body);
     wait_power("off").await;
     assert!(rack.state.power_commands.load(std::sync::atomic::Ordering::Relaxed) > before);
+    // query_power_state asks the BMC through the rack, as MAAS's rack does.
+    let before = rack.state.power_commands.load(std::sync::atomic::Ordering::Relaxed);
+    let r = s.get(Some(&admin), &format!("machines/{sid}/?op=query_power_state")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["state"], "off", "{}", r.body);
+    assert!(rack.state.power_commands.load(std::sync::atomic::Ordering::Relaxed) > before, "not through the rack");
 
     // A wrong password: power_state error and an event saying why (no password in it).
     let r = s.call(Some(&admin), "PUT", &format!("machines/{sid}/"), &[("power_parameters_power_pass", "wrong")]).await;
@@ -731,6 +737,11 @@ backend_tests!(power_actions_run_on_the_rack, |b| async move {
         .clone();
     assert!(failed["description"].as_str().unwrap().contains("auth"), "{failed}");
     assert!(!failed["description"].as_str().unwrap().contains("wrong"), "{failed}");
+    // A query the rack cannot answer is a 503 that says why.
+    let r = s.get(Some(&admin), &format!("machines/{sid}/?op=query_power_state")).await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(r.body.contains("Unable to query the power state") && r.body.contains("auth"), "{}", r.body);
+    assert!(!r.body.contains("wrong"), "{}", r.body);
     rack.stop().await;
 });
 

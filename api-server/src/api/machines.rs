@@ -1096,6 +1096,8 @@ pub(crate) async fn power_off(ctx: Ctx) -> Result<Reply> {
 
 /// `query_power_state`: asks the BMC now (MAAS does too) and records the
 /// answer; a BMC that fails leaves `error` and an event, and the caller a 503.
+/// The rack that drives the BMC asks when one is connected (as MAAS's rack
+/// does), else the region.
 pub(crate) async fn query_power_state(ctx: Ctx) -> Result<Reply> {
     let user = ctx.user()?.clone();
     let sid = ctx.path("system_id").to_string();
@@ -1104,6 +1106,12 @@ pub(crate) async fn query_power_state(ctx: Ctx) -> Result<Reply> {
         return Ok(Reply::json(crate::api::views::machine::PowerStateView { state: &n.power_state }));
     }
     engine::nodes::power::require_trusted_power(&n)?;
+    let node = n.clone();
+    if let Some(q) = ctx.db().write(move |c| engine::jobs::power::query_on_rack(c, &node)).await? {
+        let state = engine::jobs::power::wait_for_query(ctx.db(), q).await?;
+        let state = state.map_err(Error::Unavailable)?;
+        return Ok(Reply::json(crate::api::views::machine::PowerStateView { state: &state }));
+    }
     let hub = &ctx.state.power;
     let params = engine::power::driver_params(&n.system_id, &n.power_parameters);
     let result = hub.drivers.act(&n.power_type, engine::power::PowerAction::Query, &params, &hub.retry).await;

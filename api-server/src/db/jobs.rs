@@ -26,8 +26,19 @@ pub struct Job {
 }
 
 pub fn insert(c: &mut DbConn, kind: &str, node_id: Option<i64>, payload: &str, run_after: NaiveDateTime) -> Result<()> {
+    insert_returning_id(c, kind, node_id, payload, run_after).map(|_| ())
+}
+
+/// [`insert`], answering the new job's id.
+pub fn insert_returning_id(
+    c: &mut DbConn,
+    kind: &str,
+    node_id: Option<i64>,
+    payload: &str,
+    run_after: NaiveDateTime,
+) -> Result<i64> {
     let now = super::now();
-    diesel::insert_into(jobs::table)
+    let id = diesel::insert_into(jobs::table)
         .values((
             jobs::kind.eq(kind),
             jobs::node_id.eq(node_id),
@@ -38,13 +49,14 @@ pub fn insert(c: &mut DbConn, kind: &str, node_id: Option<i64>, payload: &str, r
             jobs::created_at.eq(now),
             jobs::updated_at.eq(now),
         ))
-        .execute(c)
+        .returning(jobs::id)
+        .get_result(c)
         .map_err(from_diesel)?;
     if run_after <= now {
         // Due now: the worker need not wait for its next poll.
         wake::mark(Wake::Jobs);
     }
-    Ok(())
+    Ok(id)
 }
 
 /// The oldest pending job that is due, if any, locked for this

@@ -83,6 +83,92 @@ pub(crate) fn apply_power(
     Ok(())
 }
 
+/// A power query for `node` handed straight to the rack that drives its BMC,
+/// as MAAS asks its rack (the BMC network is often reachable from the rack
+/// only). The job is assigned in the same transaction it is created in, so
+/// no worker takes it, and the rack's long-polled sync picks it up at once.
+/// `None` when the region drives this power type itself, or no rack is
+/// connected: the caller asks the BMC from here.
+pub fn query_on_rack(c: &mut DbConn, node: &db::nodes::Node) -> Result<Option<RackQuery>> {
+    if engine::power::region_can_drive(&node.power_type) || node.power_quarantined {
+        return Ok(None);
+    }
+    let Some(rack) = engine::racks::liveness::pick_power_rack(c, node.id)? else { return Ok(None) };
+    let events_before = db::events::max_id(c)?;
+    let now = db::now();
+    let payload = serde_json::json!({ "action": "query" }).to_string();
+    let job = db::jobs::insert_returning_id(c, POWER, Some(node.id), &payload, now)?;
+    db::jobs::assign(c, job, &rack_claim(&rack), now + chrono::Duration::seconds(POWER_LEASE_SECS))?;
+    Ok(Some(RackQuery { job, node_id: node.id, events_before, rack }))
+}
+
+/// A power query a rack is running for [`wait_for_query`].
+#[derive(Debug, Clone)]
+pub struct RackQuery {
+    job: i64,
+    node_id: i64,
+    events_before: i64,
+    rack: String,
+}
+
+/// How long `query_power_state` waits for a rack's answer (a BMC that does
+/// not answer takes the driver's retries; MAAS's own query waits about as
+/// long).
+pub const RACK_QUERY_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Waits for the rack's answer to `q`: the state, or why not (for a 503),
+/// including no answer within [`RACK_QUERY_WAIT`] (the job stays with the
+/// rack and is recorded when it comes).
+pub async fn wait_for_query(db: &db::Datastore, q: RackQuery) -> Result<std::result::Result<String, String>> {
+    let deadline = tokio::time::Instant::now() + RACK_QUERY_WAIT;
+    loop {
+        let (job, node_id, before) = (q.job, q.node_id, q.events_before);
+        if let Some(outcome) = db.run(move |c| query_outcome(c, job, node_id, before)).await? {
+            return Ok(outcome);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(Err(format!(
+                "Rack controller {} did not answer the power query within {} seconds.",
+                q.rack,
+                RACK_QUERY_WAIT.as_secs()
+            )));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Where a query from [`query_on_rack`] stands: `None` while its job is
+/// pending; then the observed state, or why it failed (the newest
+/// "Failed to query node's BMC" event after `events_before`, for a 503).
+pub fn query_outcome(
+    c: &mut DbConn,
+    job_id: i64,
+    node_id: i64,
+    events_before: i64,
+) -> Result<Option<std::result::Result<String, String>>> {
+    if db::jobs::by_id(c, job_id)?.is_some() {
+        return Ok(None);
+    }
+    let node = db::nodes::by_ids(c, &[node_id])?.pop().ok_or(Error::NotFound("Machine"))?;
+    if node.power_state != "error" {
+        return Ok(Some(Ok(node.power_state)));
+    }
+    let q = db::events::EventQuery {
+        node_ids: Some(vec![node.id]),
+        min_level: 0,
+        exact_level: None,
+        before: None,
+        after: Some(events_before),
+        limit: 50,
+    };
+    let why = db::events::query(c, &q)?
+        .into_iter()
+        .find(|e| e.type_name == "Failed to query node's BMC")
+        .map(|e| e.description)
+        .unwrap_or_else(|| "the rack reported no reason".into());
+    Ok(Some(Err(format!("Unable to query the power state of {}: {why}", node.system_id))))
+}
+
 /// Records the answer of a direct power query; a failure is recorded like a
 /// failed job (committed) and handed back as the reason, for a 503.
 pub fn record_query(
