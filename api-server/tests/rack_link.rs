@@ -878,16 +878,10 @@ async fn power_on_through_the_rack(s: &TestServer, admin: &ApiKey, rack: &Rack, 
     .await;
 }
 
-/// A rack waits in a long-polled sync for a heartbeat; a power command
-/// issued meanwhile reaches it when the job worker hands the job out, not
-/// when the poll ends. With a 20 s heartbeat, a command that waited for the
-/// poll would take up to 20 s; the test allows 10.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_power_command_reaches_a_long_polling_rack_without_waiting_a_heartbeat() {
-    let s = TestServer::start(Backend::Sqlite);
-    let admin = s.user("admin", true).await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut o = rack_options(&s, vec![s.origin.clone()], dir.path(), "10.82.0.2/24");
+/// A rack on `s` with a 20 s heartbeat, past its first sync and settled
+/// into the long poll after it.
+async fn long_polling_rack(s: &TestServer, dir: &std::path::Path, addr: &str) -> Rack {
+    let mut o = rack_options(s, vec![s.origin.clone()], dir, addr);
     o.http_listen = None;
     o.heartbeat = Some(Duration::from_secs(20));
     let rack = Rack::start(o).await.unwrap();
@@ -897,6 +891,19 @@ async fn a_power_command_reaches_a_long_polling_rack_without_waiting_a_heartbeat
     .await;
     // Let the next poll begin and settle into its wait.
     tokio::time::sleep(Duration::from_millis(500)).await;
+    rack
+}
+
+/// A rack waits in a long-polled sync for a heartbeat; a power command
+/// issued meanwhile reaches it when the job worker hands the job out, not
+/// when the poll ends. With a 20 s heartbeat, a command that waited for the
+/// poll would take up to 20 s; the test allows 10.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_power_command_reaches_a_long_polling_rack_without_waiting_a_heartbeat() {
+    let s = TestServer::start(Backend::Sqlite);
+    let admin = s.user("admin", true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let rack = long_polling_rack(&s, dir.path(), "10.82.0.2/24").await;
     let polls_before = rack.state.syncs.load(std::sync::atomic::Ordering::Relaxed);
 
     power_on_through_the_rack(&s, &admin, &rack, "52:54:00:0f:02:01", "long-poll").await;
@@ -973,15 +980,7 @@ async fn another_regions_commit_wakes_a_long_poll() {
 
     // End to end: the rack polls region 2 with a 20 s heartbeat.
     let dir = tempfile::tempdir().unwrap();
-    let mut o = rack_options(&s2, vec![s2.origin.clone()], dir.path(), "10.83.0.2/24");
-    o.http_listen = None;
-    o.heartbeat = Some(Duration::from_secs(20));
-    let rack = Rack::start(o).await.unwrap();
-    eventually("first sync", Duration::from_secs(10), || {
-        (rack.state.syncs.load(std::sync::atomic::Ordering::Relaxed) > 0).then_some(())
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rack = long_polling_rack(&s2, dir.path(), "10.83.0.2/24").await;
     power_on_through_the_rack(&s1, &admin, &rack, "52:54:00:0f:03:01", "cross-region").await;
     rack.stop().await;
 }

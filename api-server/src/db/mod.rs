@@ -416,17 +416,7 @@ impl Datastore {
             let got = pool.get();
             drop(wait);
             let mut conn = got.map_err(|e| pool_error(e, pool.max_size()))?;
-            // Marks left by an earlier closure on this thread are not ours.
-            wake::take();
-            let out = f(&mut conn);
-            let marks = wake::take();
-            if out.is_ok() && marks != 0 {
-                wakeups.fire(marks);
-                if let DbConn::Pg(pg) = &mut *conn {
-                    wake::notify_others(pg, marks);
-                }
-            }
-            out
+            firing_wakeups(&wakeups, &mut conn, f)
         })
         .await
         .map_err(|e| Error::Internal(format!("database task failed: {e}")))?
@@ -447,17 +437,28 @@ impl Datastore {
     pub fn blocking<T>(&self, f: impl FnOnce(&mut DbConn) -> Result<T, Error>) -> Result<T, Error> {
         let _key = secrets::KeyScope::enter(&self.key);
         let mut conn = self.pool.get().map_err(|e| pool_error(e, self.pool.max_size()))?;
-        wake::take();
-        let out = write_tx(&mut conn, f);
-        let marks = wake::take();
-        if out.is_ok() && marks != 0 {
-            self.wakeups.fire(marks);
-            if let DbConn::Pg(pg) = &mut *conn {
-                wake::notify_others(pg, marks);
-            }
-        }
-        out
+        firing_wakeups(&self.wakeups, &mut conn, |c| write_tx(c, f))
     }
+}
+
+/// Runs `f` and, when it succeeds, fires the wakeups its queries marked
+/// (`wake`): here, and on PostgreSQL in the other regions too.
+fn firing_wakeups<T>(
+    wakeups: &wake::Wakeups,
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<T, Error>,
+) -> Result<T, Error> {
+    // Marks left by an earlier closure on this thread are not ours.
+    wake::take();
+    let out = f(conn);
+    let marks = wake::take();
+    if out.is_ok() && marks != 0 {
+        wakeups.fire(marks);
+        if let DbConn::Pg(pg) = conn {
+            wake::notify_others(pg, marks);
+        }
+    }
+    out
 }
 
 /// One write transaction on whichever backend `conn` is.

@@ -108,7 +108,8 @@ pub fn render(state: &RackState) -> prometheus::Result<String> {
         g.set(age);
         s.registry.register(Box::new(g))?;
     }
-    let machines = state.config().map(|c| c.boot.machines.len()).unwrap_or(0);
+    let config = state.config();
+    let machines = config.as_ref().map(|c| c.boot.machines.len()).unwrap_or(0);
     s.gauge(
         "ironpool_rack_config_machines",
         "Machines in the boot configuration the rack serves.",
@@ -117,7 +118,7 @@ pub fn render(state: &RackState) -> prometheus::Result<String> {
     s.gauge(
         "ironpool_rack_config_loaded",
         "1 when the rack holds a configuration from a region (fresh or cached), else 0.",
-        i64::from(state.config().is_some()),
+        i64::from(config.is_some()),
     )?;
     let p = state.pending();
     let pending = IntGaugeVec::new(

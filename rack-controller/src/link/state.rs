@@ -120,11 +120,7 @@ impl RackState {
     /// Records a successful sync (count and time).
     pub(crate) fn synced(&self) {
         self.syncs.fetch_add(1, Ordering::Relaxed);
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
-        self.last_sync_ms.store(now, Ordering::Relaxed);
+        self.last_sync_ms.store(unix_ms(), Ordering::Relaxed);
     }
 
     /// Seconds since the last successful sync; `None` before the first.
@@ -133,8 +129,7 @@ impl RackState {
         if at == 0 {
             return None;
         }
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?.as_millis() as u64;
-        Some(now.saturating_sub(at) as f64 / 1000.0)
+        Some(unix_ms().saturating_sub(at) as f64 / 1000.0)
     }
 
     /// Counts a response of the HTTP boot server (`route` is a fixed name,
@@ -256,6 +251,11 @@ fn push_bounded<T>(q: &Mutex<Vec<T>>, item: T) {
         q.remove(0);
     }
     q.push(item);
+}
+
+/// Milliseconds since the Unix epoch (0 if the clock is before it).
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 fn queued<T>(q: &Mutex<Vec<T>>) -> usize {

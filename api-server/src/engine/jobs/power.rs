@@ -112,8 +112,7 @@ pub struct RackQuery {
 }
 
 /// How long `query_power_state` waits for a rack's answer (a BMC that does
-/// not answer takes the driver's retries; MAAS's own query waits about as
-/// long).
+/// not answer takes the driver's retries first).
 pub const RACK_QUERY_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Waits for the rack's answer to `q`: the state, or why not (for a 503),
