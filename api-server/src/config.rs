@@ -55,6 +55,10 @@ pub struct RegionConfig {
     /// Seconds between power-state syncs of every machine with a BMC
     /// (MAAS polls every 5 minutes); 0 disables them.
     pub power_sync_interval_secs: u64,
+    /// The UI's change feed looks at the database at least this often while
+    /// pages listen, even when no commit woke it (`engine::changes`). Not a
+    /// setting operators need; tests make it long to prove the wakeups.
+    pub change_feed_fallback: std::time::Duration,
     /// Wrong passwords for one username before its password logins are
     /// refused with 429 (`engine::login_guard`); 0 turns the limit off.
     pub login_max_failures: u32,
@@ -139,6 +143,7 @@ impl RegionConfig {
             run_jobs: true,
             dns_bind: "127.0.0.1:0".into(),
             power_sync_interval_secs: 300,
+            change_feed_fallback: crate::engine::changes::INTERVAL,
             login_max_failures: 10,
             login_failure_window_secs: 900,
             login_lockout_secs: 300,

@@ -195,7 +195,7 @@ pub fn bind(config: RegionConfig) -> Result<Region> {
             std::time::Duration::from_secs(state.config.power_sync_interval_secs),
         );
     }
-    tokio::task::spawn_local(state.changes.clone().run(state.db.clone(), engine::changes::INTERVAL));
+    tokio::task::spawn_local(state.changes.clone().run(state.db.clone(), state.config.change_feed_fallback));
     // Content of files/ rows from before it moved to disk, and leftovers.
     tokio::task::spawn_local(engine::files::start(state.db.clone(), state.files.clone()));
     if !state.config.dns_bind.is_empty() {

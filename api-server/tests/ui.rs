@@ -447,6 +447,43 @@ backend_tests!(account_keys, |b| async move {
     assert!(r.body.contains("SSH key deleted.") && r.body.contains("No SSH keys yet."), "{}", r.body);
 });
 
+// The change feed is told of commits (`db::wake`) rather than finding
+// them by polling: with its fallback look an hour away, a change made
+// through the API still reaches an open stream, and on PostgreSQL so does
+// one made through another region sharing the database (NOTIFY/LISTEN).
+// Without the wakeups the stream ends after its minute with nothing.
+backend_tests!(live_stream_is_woken_by_commits, |b| async move {
+    let hour = Duration::from_secs(3600);
+    let s = TestServer::start_with(b, |c| c.change_feed_fallback = hour);
+    let (admin, ui) = admin_ui(&s).await;
+    let sid = ready_machine(&s, &admin, "woken-1", 1, 1024).await;
+    let mut resp = ui.stream(&format!("/MAAS/r/live?ids={sid}")).await;
+    assert_eq!(wait_for_event(&mut resp, |n, _| n == "node").await["status"], "Ready");
+    let r = s.post(Some(&admin), &format!("machines/{sid}/?op=mark_broken"), &[("comment", "psu")]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    wait_for_event(&mut resp, |n, v| n == "node" && v["status"] == "Broken").await;
+    wait_for_event(&mut resp, |n, v| n == "event" && v["node"] == sid.as_str()).await;
+
+    if b == Backend::Postgres {
+        // A page on region B hears a change made through region A.
+        let s2 = s.second_region_with(|c| c.change_feed_fallback = hour);
+        // Region B hears region A's commits once its LISTEN is in place.
+        let end = tokio::time::Instant::now() + Duration::from_secs(30);
+        while !s2.state.db.wakeups().is_listening() {
+            assert!(tokio::time::Instant::now() < end, "region B never listened");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let mut ui2 = UiClient::new(&s2.origin);
+        ui2.login("admin", "admin-password").await;
+        let mut resp2 = ui2.stream(&format!("/MAAS/r/live?ids={sid}")).await;
+        assert_eq!(wait_for_event(&mut resp2, |n, _| n == "node").await["status"], "Broken");
+        let r = s.post(Some(&admin), &format!("machines/{sid}/?op=mark_fixed"), &[]).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        wait_for_event(&mut resp2, |n, v| n == "node" && v["status"] == "Ready").await;
+        s2.stop().await;
+    }
+});
+
 /// Reads server-sent events until one satisfies `want` (or the stream ends).
 async fn wait_for_event(
     resp: &mut reqwest::Response,

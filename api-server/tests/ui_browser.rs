@@ -2,15 +2,19 @@
 //! driven over WebDriver (`chromedriver`), against a real region with
 //! simulated machines (virtual BMCs and the real agent library), on SQLite
 //! and PostgreSQL. One scenario per backend: log in, search, bulk-commission
-//! two machines and watch them reach Ready without a reload, read a machine
-//! page, be refused without a CSRF token, see only what a non-admin may see,
-//! log out. A second, shorter scenario drives the zones, tags and settings
-//! forms (add, edit in the folded row form, delete after confirmation, an
-//! engine refusal shown in the form). A third adds a subnet and a reserved
-//! range through the networks and subnet pages. A failing run leaves a screenshot in
-//! `target/test-artifacts/`
-//! (or `$IRONPOOL_TEST_ARTIFACTS`). With `UPDATE_SCREENSHOTS=1` the SQLite
-//! run also refreshes the PNGs `docs/ui.md` shows.
+//! two machines and watch them reach Ready without a reload, deploy one with
+//! user data and watch it reach Deployed, release it with a quick erase and
+//! watch it come back to Ready, read a machine page, be refused without a
+//! CSRF token, upload an SSH key, generate an API key (shown once) and call
+//! the API with it, see only what a non-admin may see, log out. A second,
+//! shorter scenario drives the zones, tags and settings forms (add, edit in
+//! the folded row form, delete after confirmation, an engine refusal shown
+//! in the form). A third adds a subnet and a reserved range through the
+//! networks and subnet pages. A fourth checks every page's accessibility
+//! basics and the keyboard's way into a page. A failing run leaves a
+//! screenshot in `target/test-artifacts/` (or `$IRONPOOL_TEST_ARTIFACTS`).
+//! With `UPDATE_SCREENSHOTS=1` the SQLite run also refreshes the PNGs
+//! `docs/ui.md` shows.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -134,6 +138,52 @@ async fn scenario(s: &TestServer, b: &Browser, backend: Backend) {
     let again = ev["events"].as_array().unwrap().iter().any(|e| e["description"] == "From 'Ready' to 'Commissioning'");
     assert!(again, "commissioned again: {ev}");
 
+    // Deploy one machine from the browser (release, kernel left default,
+    // cloud-init user data typed in), watch it reach Deployed live, then
+    // release it and watch it come back to Ready.
+    b.goto(&format!("{}/MAAS/r/machines", s.origin)).await;
+    b.click(&b.find(&format!("input[name=system_id][value='{}']", ids[0])).await).await;
+    b.select("#bulk-action", "deploy").await;
+    b.click(&b.find("#bulk button.primary").await).await;
+    b.wait_text("h1", Duration::from_secs(10), |t| t == "Deploy 1 machine?").await;
+    b.type_into(&b.find("#distro_series").await, "noble").await;
+    b.type_into(&b.find("#user_data").await, "#cloud-config\nruncmd: [echo from-the-browser]\n").await;
+    b.click(&b.find("#confirm").await).await;
+    b.wait_text("h1", Duration::from_secs(30), |t| t == "Deploy: 1 of 1 done").await;
+    b.script("window.__noReload = 'deploying'; return 1;").await;
+    b.wait_text(&format!("tr[data-sid='{}'] [data-field=status]", ids[0]), LIFECYCLE, |t| t == "Deployed").await;
+    assert_eq!(b.script("return window.__noReload;").await, "deploying");
+    let m = machine(s, &admin, &ids[0]).await;
+    assert_eq!(
+        (m["status_name"].as_str(), m["owner"].as_str(), m["distro_series"].as_str()),
+        (Some("Deployed"), Some("admin"), Some("noble"))
+    );
+    // The user data is stored as typed (the form base64-encodes it for the
+    // API; the machine's metadata serves these bytes).
+    let sid0 = ids[0].clone();
+    let node = s.state.db.run(move |c| ironpool_region::db::nodes::by_system_id(c, &sid0)).await.unwrap().unwrap();
+    // (LF line breaks, not the CRLF browsers submit; a final line break
+    // may be trimmed with the rest of the field's surrounding space.)
+    let stored = String::from_utf8(node.user_data.unwrap()).unwrap();
+    assert_eq!(stored.trim_end(), "#cloud-config\nruncmd: [echo from-the-browser]");
+    b.goto(&format!("{}/MAAS/r/machines", s.origin)).await;
+    b.click(&b.find(&format!("input[name=system_id][value='{}']", ids[0])).await).await;
+    b.select("#bulk-action", "release").await;
+    b.click(&b.find("#bulk button.primary").await).await;
+    b.wait_text("h1", Duration::from_secs(10), |t| t == "Release 1 machine?").await;
+    b.click(&b.find("input[name=quick_erase]").await).await;
+    b.click(&b.find("input[name=erase]").await).await;
+    b.click(&b.find("#confirm").await).await;
+    b.wait_text("h1", Duration::from_secs(30), |t| t == "Release: 1 of 1 done").await;
+    b.wait_text(&format!("tr[data-sid='{}'] [data-field=status]", ids[0]), LIFECYCLE, |t| t == "Ready").await;
+    let ev = s.get(Some(&admin), &format!("events/?op=query&id={}&level=DEBUG&limit=100", ids[0])).await.json();
+    let erased = ev["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["description"] == "From 'Deployed' to 'Disk erasing' (quick erase)");
+    assert!(erased, "released with a disk erase: {ev}");
+
     // A machine page: interfaces with MACs, disks, events.
     b.click(&b.find(&format!("tr[data-sid='{}'] a", ids[0])).await).await;
     b.wait_text("#network h2", Duration::from_secs(10), |t| t == "Network").await;
@@ -155,9 +205,27 @@ async fn scenario(s: &TestServer, b: &Browser, backend: Backend) {
     b.wait_text("main", Duration::from_secs(10), |t| t.contains("CSRF verification failed. Request aborted.")).await;
     assert_eq!(machine(s, &admin, &ids[1]).await["status_name"], "Ready");
 
-    // Account page (for the docs), then log out.
+    // Account page: upload an SSH key, generate an API key (shown once)
+    // and use it against the API; then log out.
     b.goto(&format!("{}/MAAS/r/account/prefs", s.origin)).await;
     b.wait_text("h1", Duration::from_secs(10), |t| t.starts_with("Account")).await;
+    let pubkey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJyb3dzZXItdGVzdC1rZXktbWF0ZXJpYWwtMDAwMDAw admin@browser";
+    b.type_into(&b.find("#key").await, pubkey).await;
+    b.click(&b.find("#ssh-keys button.primary").await).await;
+    b.wait_text("#ssh-keys", Duration::from_secs(10), |t| t.contains("admin@browser")).await;
+    let keys = s.get(Some(&admin), "account/prefs/sshkeys/").await.json();
+    assert!(keys.as_array().unwrap().iter().any(|k| k["key"] == pubkey), "{keys}");
+    b.type_into(&b.find("#token-name").await, "browser").await;
+    b.click(&b.find("#api-keys button.primary").await).await;
+    let token = b.wait_text("#new-api-key", Duration::from_secs(10), |t| t.split(':').count() == 3).await;
+    let parts: Vec<&str> = token.trim().split(':').collect();
+    let fresh = ApiKey { consumer: parts[0].into(), token: parts[1].into(), secret: parts[2].into() };
+    let me = s.get(Some(&fresh), "users/?op=whoami").await;
+    assert_eq!((me.status, me.json()["username"].as_str()), (200, Some("admin")), "{}", me.body);
+    // Shown once: a reload shows only the key's public half.
+    b.goto(&format!("{}/MAAS/r/account/prefs", s.origin)).await;
+    b.wait_text("#api-keys", Duration::from_secs(10), |t| t.contains("browser")).await;
+    assert!(!b.source().await.contains(parts[2]), "the API key's secret is shown again");
     doc_shot(b, backend, "account").await;
     b.click(&b.find("header form button").await).await;
     b.wait_text("h1", Duration::from_secs(10), |t| t.contains("Ironpool")).await;
@@ -300,3 +368,87 @@ backend_tests!(browser_networks, |b| async move {
         std::panic::resume_unwind(panic);
     }
 });
+
+/// Every page's accessibility basics in the browser (labels, headings,
+/// focus order: `Browser::accessibility_problems`), and the keyboard path
+/// into a page: the first Tab reaches "Skip to content", which moves the
+/// focus to the page's main content.
+async fn accessibility(s: &TestServer, b: &Browser) {
+    let admin = s.user("admin", true).await;
+    let sid = ready_machine(s, &admin, "a11y-1", 2, 2048).await;
+    let r = s.post(Some(&admin), "subnets/", &[("cidr", "10.77.0.0/24"), ("name", "a11y-net")]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let subnet = r.json();
+    let vlan = subnet["vlan"]["id"].as_i64().unwrap();
+    assert_eq!(s.post(Some(&admin), "tags/", &[("name", "a11y")]).await.status, 200);
+
+    // The checker itself finds what it looks for, on a page made wrong.
+    b.goto(
+        "data:text/html,<html><body><input name=q><h1>A</h1><h3>B</h3><a href=/x></a><p tabindex=2>p</p></body></html>",
+    )
+    .await;
+    let bad = b.accessibility_problems().await;
+    for want in ["unlabelled input name=q", "H3 after H1: B", "nameless a /x", "positive tabindex on p", "no lang"] {
+        assert!(bad.iter().any(|p| p.starts_with(want)), "the checker missed {want:?}: {bad:?}");
+    }
+
+    b.goto(&format!("{}/MAAS/r/login", s.origin)).await;
+    b.find("#username").await;
+    let mut problems = Vec::new();
+    for p in b.accessibility_problems().await {
+        problems.push(format!("login: {p}"));
+    }
+    login(b, s, "admin").await;
+    let pages = [
+        "machines".to_string(),
+        format!("machine/{sid}"),
+        "account/prefs".into(),
+        "zones".into(),
+        "pools".into(),
+        "tags".into(),
+        "tag/a11y".into(),
+        "domains".into(),
+        "controllers".into(),
+        "devices".into(),
+        "networks".into(),
+        format!("subnet/{}", subnet["id"]),
+        format!("vlan/{vlan}"),
+        "settings".into(),
+        "images".into(),
+    ];
+    for page in &pages {
+        b.goto(&format!("{}/MAAS/r/{page}", s.origin)).await;
+        b.find("main h1").await;
+        for p in b.accessibility_problems().await {
+            problems.push(format!("{page}: {p}"));
+        }
+    }
+    assert!(problems.is_empty(), "accessibility problems:\n{}", problems.join("\n"));
+
+    // The keyboard's way in: Tab, Enter on the skip link, focus in main.
+    b.goto(&format!("{}/MAAS/r/machines", s.origin)).await;
+    b.find("main h1").await;
+    b.keys("\u{E004}").await;
+    let f = b.focused().await;
+    assert!(f.starts_with("a#.skip") && f.contains("Skip to content"), "first Tab focused {f:?}");
+    b.keys("\u{E007}").await;
+    let f = b.focused().await;
+    assert!(f.starts_with("main#main"), "the skip link moved the focus to {f:?}");
+    // The next Tab stays in the content: the search box comes first.
+    b.keys("\u{E004}").await;
+    let inside = b.script("return document.getElementById('main').contains(document.activeElement);").await;
+    assert_eq!(inside, true, "after the skip link, Tab left the content: {}", b.focused().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_accessibility_basics() {
+    let s = TestServer::start(Backend::Sqlite);
+    let browser = Browser::start().await;
+    let run = AssertUnwindSafe(accessibility(&s, &browser)).catch_unwind().await;
+    if let Err(panic) = run {
+        let path = artifacts_dir().join("ui_browser_accessibility.png");
+        browser.save_screenshot(&path).await;
+        eprintln!("screenshot of the failure: {}", path.display());
+        std::panic::resume_unwind(panic);
+    }
+}

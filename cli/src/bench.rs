@@ -112,7 +112,7 @@ fn mac(i: usize, nic: usize) -> String {
     format!("0a:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", nic, (i >> 24) & 0xff, (i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff)
 }
 
-fn free_port() -> anyhow::Result<u16> {
+pub(crate) fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
@@ -226,20 +226,34 @@ async fn ui_login(base: &str, username: &str, password: &str) -> anyhow::Result<
 
 /// A bare actix server returning fixed bytes: the floor any handler sits on.
 fn spawn_baseline(body: Vec<u8>) -> anyhow::Result<u16> {
+    spawn_static(Vec::new(), Some(("application/json; charset=utf-8", body)))
+}
+
+/// A bare actix server answering each path in `routes` with its fixed
+/// (content type, bytes), any other path with `fallback` or 404.
+fn spawn_static(
+    routes: Vec<(String, &'static str, Vec<u8>)>,
+    fallback: Option<(&'static str, Vec<u8>)>,
+) -> anyhow::Result<u16> {
+    type Reply = (&'static str, Arc<Vec<u8>>);
     let port = free_port()?;
-    let body = Arc::new(body);
+    let routes: Arc<std::collections::HashMap<String, Reply>> =
+        Arc::new(routes.into_iter().map(|(path, ct, body)| (path, (ct, Arc::new(body)))).collect());
+    let fallback: Option<Reply> = fallback.map(|(ct, body)| (ct, Arc::new(body)));
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
-            let b = body.clone();
             let server = actix_web::HttpServer::new(move || {
-                let b = b.clone();
-                actix_web::App::new().default_service(actix_web::web::to(move || {
-                    let b = b.clone();
+                let (routes, fallback) = (routes.clone(), fallback.clone());
+                actix_web::App::new().default_service(actix_web::web::to(move |req: actix_web::HttpRequest| {
+                    let reply = routes.get(req.path()).cloned().or_else(|| fallback.clone());
                     async move {
-                        actix_web::HttpResponse::Ok()
-                            .content_type("application/json; charset=utf-8")
-                            .body(b.as_ref().clone())
+                        match reply {
+                            Some((ct, body)) => {
+                                actix_web::HttpResponse::Ok().content_type(ct).body(body.as_ref().clone())
+                            }
+                            None => actix_web::HttpResponse::NotFound().finish(),
+                        }
                     }
                 }))
             })
@@ -258,6 +272,54 @@ fn spawn_baseline(body: Vec<u8>) -> anyhow::Result<u16> {
     });
     rx.recv()?.context("binding the baseline server")?;
     Ok(port)
+}
+
+/// Fetches `path` of `base` with `cookie`: the bytes a baseline serves.
+async fn fetch_bytes(client: &reqwest::Client, base: &str, path: &str, cookie: &str) -> anyhow::Result<Vec<u8>> {
+    let r = client.get(format!("{base}{path}")).header("cookie", cookie).send().await?;
+    if !r.status().is_success() {
+        bail!("GET {path}: {}", r.status());
+    }
+    Ok(r.bytes().await?.to_vec())
+}
+
+/// First contentful paint in headless Chromium of the machines page and a
+/// machine page, each beside the same bytes from a bare handler; `None`
+/// without a browser.
+async fn browser_figures(
+    client: &reqwest::Client,
+    base: &str,
+    cookie: &str,
+    machine_path: &str,
+) -> anyhow::Result<Option<Vec<(String, crate::bench_browser::Paint, crate::bench_browser::Paint)>>> {
+    let Some(browser) = crate::bench_browser::Chromium::start().await? else { return Ok(None) };
+    let measured = async {
+        browser.set_cookie(base, cookie).await?;
+        let mut out = Vec::new();
+        for (label, path) in [("/MAAS/r/machines", "/MAAS/r/machines"), ("/MAAS/r/machine/{id}", machine_path)] {
+            let ours = browser.paint(&format!("{base}{path}"), 5).await?;
+            let routes = vec![
+                (path.to_string(), "text/html; charset=utf-8", fetch_bytes(client, base, path, cookie).await?),
+                (
+                    "/MAAS/r/static/ui.css".into(),
+                    "text/css",
+                    fetch_bytes(client, base, "/MAAS/r/static/ui.css", cookie).await?,
+                ),
+                (
+                    "/MAAS/r/static/ui.js".into(),
+                    "text/javascript",
+                    fetch_bytes(client, base, "/MAAS/r/static/ui.js", cookie).await?,
+                ),
+            ];
+            let bport = spawn_static(routes, None)?;
+            let floor = browser.paint(&format!("http://127.0.0.1:{bport}{path}"), 5).await?;
+            out.push((label.to_string(), ours, floor));
+        }
+        Ok::<_, anyhow::Error>(out)
+    }
+    .await;
+    browser.close().await;
+    measured.map(Some)
 }
 
 /// Fires `total` POSTs with at most `concurrency` in flight; returns wall
@@ -353,6 +415,7 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         };
         let (ui_machine, ui_machine_size) =
             timed_get_with(&client, &format!("{base}/MAAS/r/machine/{first_sid}"), &cookie, 20).await?;
+        let paints = browser_figures(&client, &base, &cookie[0].1, &format!("/MAAS/r/machine/{first_sid}")).await?;
 
         // Allocation burst: more callers than Ready machines.
         let (alloc_time, results) = burst(&client, &format!("{api}machines/?op=allocate"), Some(&user), opts.allocations, opts.concurrency).await?;
@@ -394,6 +457,20 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
             ui_filtered_size as f64 / 1e3, ms(ui_filtered));
         println!("| UI /MAAS/r/machine/{{id}} ({:.0} kB), median of 20 | {:.1} ms | {:.2} ms | {:.1}x |",
             ui_machine_size as f64 / 1e3, ms(ui_machine), ms(base_one), ms(ui_machine) / ms(base_one));
+        match &paints {
+            Some(paints) => {
+                for (label, ours, floor) in paints {
+                    println!(
+                        "| UI {label} first contentful paint in headless Chromium (first byte at {:.0} ms), median of 5 | {:.0} ms | {:.0} ms | {:.1}x |",
+                        ours.response_start,
+                        ours.fcp,
+                        floor.fcp,
+                        ours.fcp / floor.fcp
+                    );
+                }
+            }
+            None => println!("| UI first paint in headless Chromium | skipped: no chromedriver | — | — |"),
+        }
         let rate = results.len() as f64 / alloc_time.as_secs_f64();
         let base_rate = opts.allocations as f64 / base_burst.as_secs_f64();
         println!("| {} allocate calls over {} Ready ({} in flight) | {:.0} calls/s ({} won, {} got 409, none twice) | {:.0} calls/s | {:.2}x |",

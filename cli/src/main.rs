@@ -3,6 +3,7 @@
 //! (`createadmin`, `apikey`, `migrate`).
 
 mod bench;
+mod bench_browser;
 mod images;
 mod rack;
 mod secrets;

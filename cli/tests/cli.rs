@@ -504,3 +504,409 @@ fn secrets_stay_off_the_command_line() {
     BufReader::new(child.child().stderr.take().unwrap()).read_line(&mut first).unwrap();
     assert!(first.contains(warning) && first.contains("--secret-file"), "{first}");
 }
+
+/// Like [`http`], but a connection refused or cut (a killed server) is an
+/// `Err` rather than a panic.
+fn try_http(addr: &str, path: &str, auth: &str) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\nAuthorization: {auth}\r\n\r\n"
+    );
+    s.write_all(req.as_bytes())?;
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(e) if !raw.is_empty() && e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => return Err(e),
+        }
+    }
+    let resp = String::from_utf8_lossy(&raw).into_owned();
+    let status = resp.get(9..12).and_then(|s| s.parse().ok()).ok_or(std::io::ErrorKind::UnexpectedEof)?;
+    let body = resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    Ok((status, body))
+}
+
+/// Issue 19: a region killed with SIGKILL in the middle of an allocate
+/// storm loses nothing. Two region processes share one PostgreSQL; 500
+/// allocate calls over 400 Ready machines go to both, as a client that
+/// knows both regions' URLs sends them (a call whose region is gone goes to
+/// the other); region A is killed once 100 calls have been answered.
+/// Afterwards: no machine was handed to two calls; every machine is either
+/// Ready and unowned or Allocated to the caller (none lost or stuck between
+/// the two); every answered allocation is in the database, and the only
+/// other Allocated machines are those of calls cut off by the kill (their
+/// commit may have happened, their answer never came); the surviving
+/// region then allocates exactly the machines left.
+#[test]
+fn a_region_killed_mid_allocate_storm_loses_nothing() {
+    use std::collections::HashSet;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use ironpool_region::db::nodes as nodes_db;
+    use ironpool_region::engine::accounts::{self, UserInput};
+    use ironpool_region::engine::lifecycle::Status;
+    use ironpool_region::engine::nodes::create::{create_machine, MachineInput};
+    use ironpool_region::engine::nodes::state::transition;
+
+    const READY: usize = 400;
+    const CALLS: usize = 500;
+    const THREADS: usize = 25;
+    const KILL_AFTER: usize = 100;
+
+    let dir = tempfile::tempdir().unwrap();
+    let db_url = databases(dir.path()).pop().unwrap(); // the PostgreSQL one
+    let key_file = dir.path().join("secrets.key");
+    let secrets_key = ironpool_region::db::secrets::SecretsKey::load_or_create(&key_file).unwrap();
+    let db = ironpool_region::db::at_rest::open(&db_url, 2, secrets_key).unwrap();
+    let user = accounts::create_user_blocking(
+        &db,
+        UserInput { username: "u".into(), email: "u@example.com".into(), password: "p".into(), is_superuser: true },
+    )
+    .unwrap();
+    let key = db.blocking(|c| accounts::token_for_login(c, user.id, None)).unwrap().api_key();
+    db.blocking(|c| {
+        for i in 0..READY {
+            let n = create_machine(
+                c,
+                Some(&user),
+                MachineInput {
+                    architecture: Some("amd64".into()),
+                    mac_addresses: vec![format!("02:00:00:00:{:02x}:{:02x}", i / 256, i % 256)],
+                    hostname: Some(format!("storm{i}")),
+                    power_type: "manual".into(),
+                    commission: false,
+                    ..Default::default()
+                },
+            )?;
+            transition(c, &n, Status::Ready, "test", "", nodes_db::NodeChanges::default())?;
+        }
+        Ok(())
+    })
+    .unwrap();
+
+    let (mut a, addr_a, _) = start(dir.path(), &db_url, &["region"]);
+    let dir_b = tempfile::tempdir().unwrap();
+    let (b, addr_b, _) = start(dir_b.path(), &db_url, &["region", "--secrets-key-file", key_file.to_str().unwrap()]);
+
+    let a_dead = Arc::new(AtomicBool::new(false));
+    let answered = Arc::new(AtomicUsize::new(0));
+    // (system_ids won, 409s, calls cut off on A whose outcome is unknown)
+    let outcome = Arc::new(Mutex::new((Vec::<String>::new(), 0usize, 0usize)));
+    let next = Arc::new(AtomicUsize::new(0));
+    let workers: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let (addr_a, addr_b, key) = (addr_a.clone(), addr_b.clone(), key.clone());
+            let (a_dead, answered, outcome, next) = (a_dead.clone(), answered.clone(), outcome.clone(), next.clone());
+            std::thread::spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= CALLS {
+                    return;
+                }
+                let path = "/MAAS/api/2.0/machines/?op=allocate";
+                let on_a = i % 2 == 0 && !a_dead.load(Ordering::SeqCst);
+                let first = try_http(if on_a { &addr_a } else { &addr_b }, path, &oauth(&key));
+                let result = match first {
+                    Ok(r) => r,
+                    Err(e) => {
+                        assert!(on_a, "region B failed a call: {e}");
+                        // Region A died under this call: it may or may not
+                        // have committed. A client retries on the other region.
+                        outcome.lock().unwrap().2 += 1;
+                        try_http(&addr_b, path, &oauth(&key)).expect("region B answers")
+                    }
+                };
+                let mut o = outcome.lock().unwrap();
+                match result {
+                    (200, body) => {
+                        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+                        o.0.push(v["system_id"].as_str().unwrap().to_string());
+                    }
+                    (409, _) => o.1 += 1,
+                    (status, body) => panic!("allocate answered {status}: {body}"),
+                }
+                drop(o);
+                answered.fetch_add(1, Ordering::SeqCst);
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while answered.load(Ordering::SeqCst) < KILL_AFTER {
+        assert!(Instant::now() < deadline, "the storm never reached {KILL_AFTER} answers");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    a.child().kill().unwrap(); // SIGKILL: no graceful anything
+    a.child().wait().unwrap();
+    a_dead.store(true, Ordering::SeqCst);
+    for w in workers {
+        w.join().unwrap();
+    }
+
+    let (won, conflicts, cut) = outcome.lock().unwrap().clone();
+    eprintln!("storm: {} won, {conflicts} got 409, {cut} cut off by the kill", won.len());
+    assert_eq!(won.len() + conflicts, CALLS, "every call got an answer");
+    let won_set: HashSet<&String> = won.iter().collect();
+    assert_eq!(won_set.len(), won.len(), "a machine was allocated to two calls");
+    let machines =
+        nodes_db::NodeFilter { node_types: vec![ironpool_region::db::types::NodeType::Machine], ..Default::default() };
+    let nodes = db.blocking(move |c| nodes_db::list(c, &machines)).unwrap();
+    assert_eq!(nodes.len(), READY, "no machine lost");
+    let mut allocated = HashSet::new();
+    for n in &nodes {
+        match n.status {
+            Status::Ready => assert_eq!(n.owner_id, None, "{} Ready but owned", n.system_id),
+            Status::Allocated => {
+                assert_eq!(n.owner_id, Some(user.id), "{} Allocated without its owner", n.system_id);
+                allocated.insert(n.system_id.clone());
+            }
+            other => panic!("{} stuck in {other:?}", n.system_id),
+        }
+    }
+    for sid in &won {
+        assert!(allocated.contains(sid), "{sid} was answered as allocated but is not");
+    }
+    assert!(
+        allocated.len() - won.len() <= cut,
+        "{} Allocated machines nobody was told of, but only {cut} calls were cut off",
+        allocated.len() - won.len()
+    );
+    // The surviving region hands out exactly what is left, then says 409.
+    let mut more = 0;
+    loop {
+        match try_http(&addr_b, "/MAAS/api/2.0/machines/?op=allocate", &oauth(&key)).unwrap() {
+            (200, _) => more += 1,
+            (409, _) => break,
+            (status, body) => panic!("allocate answered {status}: {body}"),
+        }
+        assert!(more <= READY, "region B allocates more machines than exist");
+    }
+    assert_eq!(allocated.len() + more, READY, "the Ready machines left are all allocatable");
+    terminate(b);
+}
+
+/// The resets a [`counting_redfish_bmc`] was asked for, by system id.
+type Resets = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<String>>>>;
+
+/// A Redfish BMC for many machines (`/redfish/v1/Systems/<id>`), counting
+/// every reset it is asked for: enough of the protocol for the region's
+/// Redfish driver (state, the PXE boot override, `ComputerSystem.Reset`).
+/// Returns its port and the resets by system.
+fn counting_redfish_bmc() -> (u16, Resets) {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    let resets: Resets = Arc::default();
+    let power: Arc<Mutex<HashMap<String, bool>>> = Arc::default();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (r, p) = (resets.clone(), power.clone());
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            actix_web::HttpServer::new(move || {
+                let (r, p) = (r.clone(), p.clone());
+                actix_web::App::new().default_service(actix_web::web::to(
+                    move |req: actix_web::HttpRequest, body: actix_web::web::Bytes| {
+                        let (r, p) = (r.clone(), p.clone());
+                        async move {
+                            let path = req.path().trim_end_matches('/').to_string();
+                            let Some(rest) = path.strip_prefix("/redfish/v1/Systems/") else {
+                                return actix_web::HttpResponse::NotFound().finish();
+                            };
+                            if let Some(id) = rest.strip_suffix("/Actions/ComputerSystem.Reset") {
+                                // A BMC takes its time: commands are still in
+                                // flight on the rack when a region dies.
+                                actix_web::rt::time::sleep(Duration::from_millis(500)).await;
+                                let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                                let kind = v["ResetType"].as_str().unwrap_or("").to_string();
+                                p.lock().unwrap().insert(id.to_string(), kind != "ForceOff");
+                                r.lock().unwrap().entry(id.to_string()).or_default().push(kind);
+                                return actix_web::HttpResponse::NoContent().finish();
+                            }
+                            if req.method() == actix_web::http::Method::PATCH {
+                                return actix_web::HttpResponse::Ok().json(serde_json::json!({}));
+                            }
+                            let on = p.lock().unwrap().get(rest).copied().unwrap_or(false);
+                            actix_web::HttpResponse::Ok().json(serde_json::json!({
+                                "Id": rest,
+                                "PowerState": if on { "On" } else { "Off" },
+                                "Actions": {"#ComputerSystem.Reset": {
+                                    "target": format!("/redfish/v1/Systems/{rest}/Actions/ComputerSystem.Reset")
+                                }}
+                            }))
+                        }
+                    },
+                ))
+            })
+            .listen(listener)
+            .unwrap()
+            .workers(2)
+            .run()
+            .await
+            .unwrap();
+        });
+    });
+    (port, resets)
+}
+
+/// Issue 19: a region killed with SIGKILL in the middle of a batch of power
+/// jobs: every job still runs, and runs once. Two region processes on one
+/// PostgreSQL and a rack process that knows both; 40 machines behind a
+/// counting Redfish BMC are powered on through region A's API, and A is
+/// killed after half the calls (the rest go to B). The rack, whose region
+/// died under it, moves to B and reports there. Every machine ends up on,
+/// its BMC having been told exactly one "On" (a second run of a job would
+/// show as another reset, a ForceRestart), and no power job is left.
+#[test]
+fn a_region_killed_mid_power_batch_runs_every_job_once() {
+    use ironpool_region::db::nodes as nodes_db;
+    use ironpool_region::engine::accounts::{self, UserInput};
+    use ironpool_region::engine::lifecycle::Status;
+    use ironpool_region::engine::nodes::create::{create_machine, MachineInput};
+    use ironpool_region::engine::nodes::state::transition;
+
+    const MACHINES: usize = 40;
+    let machines_only = || nodes_db::NodeFilter {
+        node_types: vec![ironpool_region::db::types::NodeType::Machine],
+        ..Default::default()
+    };
+    let (bmc_port, resets) = counting_redfish_bmc();
+    let dir = tempfile::tempdir().unwrap();
+    let db_url = databases(dir.path()).pop().unwrap(); // the PostgreSQL one
+    let key_file = dir.path().join("secrets.key");
+    let secrets_key = ironpool_region::db::secrets::SecretsKey::load_or_create(&key_file).unwrap();
+    let db = ironpool_region::db::at_rest::open(&db_url, 2, secrets_key).unwrap();
+    let admin = accounts::create_user_blocking(
+        &db,
+        UserInput { username: "a".into(), email: "a@example.com".into(), password: "p".into(), is_superuser: true },
+    )
+    .unwrap();
+    let key = db.blocking(|c| accounts::token_for_login(c, admin.id, None)).unwrap().api_key();
+    let sids: Vec<String> = db
+        .blocking(|c| {
+            let mut sids = Vec::new();
+            for i in 0..MACHINES {
+                let params = [
+                    ("power_address", format!("http://127.0.0.1:{bmc_port}")),
+                    ("power_user", "admin".into()),
+                    ("power_pass", "secret".into()),
+                    ("node_id", format!("m{i}")),
+                ];
+                let n = create_machine(
+                    c,
+                    Some(&admin),
+                    MachineInput {
+                        architecture: Some("amd64".into()),
+                        mac_addresses: vec![format!("02:00:00:00:02:{i:02x}")],
+                        hostname: Some(format!("bmc{i}")),
+                        power_type: "redfish".into(),
+                        power_parameters: params.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+                        commission: false,
+                        ..Default::default()
+                    },
+                )?;
+                transition(c, &n, Status::Ready, "test", "", nodes_db::NodeChanges::default())?;
+                sids.push(n.system_id);
+            }
+            Ok(sids)
+        })
+        .unwrap();
+
+    let (mut a, addr_a, _) = start(dir.path(), &db_url, &["region"]);
+    let dir_b = tempfile::tempdir().unwrap();
+    let (b, addr_b, _) = start(dir_b.path(), &db_url, &["region", "--secrets-key-file", key_file.to_str().unwrap()]);
+    let rack_dir = tempfile::tempdir().unwrap();
+    let mut rack = Server(Some(
+        Command::new(BIN)
+            .args(["rack", "--region-url", &format!("http://{addr_a}/MAAS,http://{addr_b}/MAAS")])
+            .args(["--secret-file", dir.path().join("secret").to_str().unwrap()])
+            .args(["--rack-data-dir", rack_dir.path().to_str().unwrap()])
+            .args(["--http-listen", "off", "--tftp-listen", "off", "--dhcp-listen", "off"])
+            .args(["--dhcp6-listen", "off", "--metrics-listen", "off"])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    ));
+    let auth = || oauth(&key);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, body) = http(&addr_b, "GET", "/MAAS/api/2.0/rackcontrollers/", &[("Authorization", &auth())], "");
+        if status == 200 && body.contains("system_id") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the rack never registered: {status} {body}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // Powering on is for machines someone has allocated (MAAS's rule).
+    for sid in &sids {
+        let (status, body) = http(
+            &addr_b,
+            "POST",
+            &format!("/MAAS/api/2.0/machines/?op=allocate&system_id={sid}"),
+            &[("Authorization", &auth())],
+            "",
+        );
+        assert_eq!(status, 200, "allocate {sid}: {body}");
+    }
+    for (i, sid) in sids.iter().enumerate() {
+        if i == MACHINES / 2 {
+            a.child().kill().unwrap(); // SIGKILL, with power jobs in flight
+            a.child().wait().unwrap();
+            // Each reset takes the BMC 500 ms, so the last of A's commands
+            // (at least) is unfinished: on the rack, or still in the queue.
+            let done = resets.lock().unwrap().values().map(Vec::len).sum::<usize>();
+            eprintln!("region A killed with {done} of its {} power commands done", MACHINES / 2);
+            assert!(done < MACHINES / 2);
+        }
+        let addr = if i < MACHINES / 2 { &addr_a } else { &addr_b };
+        let (status, body) = http(
+            addr,
+            "POST",
+            &format!("/MAAS/api/2.0/machines/{sid}/?op=power_on"),
+            &[("Authorization", &auth())],
+            "",
+        );
+        assert_eq!(status, 200, "power_on {sid}: {body}");
+    }
+
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let nodes = db.blocking(|c| nodes_db::list(c, &machines_only())).unwrap();
+        let off: Vec<&str> =
+            nodes.iter().filter(|n| n.power_state != "on").map(|n| n.hostname.as_str()).collect::<Vec<_>>();
+        if off.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not powered on after the kill: {off:?}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // Whatever was still queued would have run by now; nothing is left.
+    let pending = db
+        .blocking(|c| {
+            let mut n = 0;
+            for node in nodes_db::list(c, &machines_only())? {
+                n += ironpool_region::db::jobs::pending_for_node(c, node.id)?
+                    .iter()
+                    .filter(|j| j.kind.starts_with("power"))
+                    .count();
+            }
+            Ok(n)
+        })
+        .unwrap();
+    assert_eq!(pending, 0, "power jobs left over");
+    let resets = resets.lock().unwrap().clone();
+    for i in 0..MACHINES {
+        let got = resets.get(&format!("m{i}")).cloned().unwrap_or_default();
+        assert_eq!(got, vec!["On".to_string()], "machine m{i}'s BMC was told {got:?}");
+    }
+    drop(rack.0.take().map(|mut c| {
+        let _ = c.kill();
+        c.wait()
+    }));
+    terminate(b);
+}

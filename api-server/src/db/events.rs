@@ -38,6 +38,7 @@ pub struct NewEvent<'a> {
 
 pub fn insert(c: &mut DbConn, e: &NewEvent<'_>) -> Result<()> {
     diesel::insert_into(events::table).values(e).execute(c).map_err(from_diesel)?;
+    crate::db::wake::mark(crate::db::wake::Wake::Nodes);
     Ok(())
 }
 

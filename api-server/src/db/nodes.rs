@@ -512,7 +512,15 @@ pub fn insert(c: &mut DbConn, new: &NewNode) -> Result<Node> {
             from_diesel(e)
         }
     })?;
+    live_changed();
     nodes::table.find(id).select(Node::as_select()).first(c).map_err(from_diesel)
+}
+
+/// Tells the change feed (after commit) that a node's live state may have
+/// changed. Marked by every write that can touch [`LiveState`]'s columns
+/// and not by the others (hardware info, NUMA), which pages do not follow.
+fn live_changed() {
+    db::wake::mark(db::wake::Wake::Nodes);
 }
 
 pub fn update(c: &mut DbConn, id: i64, changes: &NodeChanges) -> Result<Node> {
@@ -524,6 +532,7 @@ pub fn update(c: &mut DbConn, id: i64, changes: &NodeChanges) -> Result<Node> {
             from_diesel(e)
         }
     })?;
+    live_changed();
     nodes::table.find(id).select(Node::as_select()).first(c).map_err(from_diesel)
 }
 
@@ -535,6 +544,9 @@ pub fn cas_status(c: &mut DbConn, id: i64, expected: Status, changes: &NodeChang
         .set(changes.as_ref())
         .execute(c)
         .map_err(from_diesel)?;
+    if n == 1 {
+        live_changed();
+    }
     Ok(n == 1)
 }
 
@@ -554,6 +566,7 @@ pub fn set_status_message(c: &mut DbConn, id: i64, message: &str, action: &str) 
         .set((nodes::status_message.eq(message), nodes::status_action.eq(action)))
         .execute(c)
         .map_err(from_diesel)?;
+    live_changed();
     Ok(())
 }
 

@@ -126,6 +126,7 @@ pub fn transfer_owned(c: &mut DbConn, from: i64, to: i64) -> Result<()> {
         .set((nodes::owner_id.eq(Some(to)), nodes::updated_at.eq(crate::db::now())))
         .execute(c)
         .map_err(from_diesel)?;
+    crate::db::wake::mark(crate::db::wake::Wake::Nodes);
     diesel::update(ip_addresses::table.filter(ip_addresses::user_id.eq(from)))
         .set(ip_addresses::user_id.eq(Some(to)))
         .execute(c)

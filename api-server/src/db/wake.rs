@@ -35,7 +35,14 @@ pub enum Wake {
     /// A power job was handed to a rack (racks waiting in a long-polled
     /// sync should look).
     Racks = 2,
+    /// A node's live state (status, power, owner, lock, status message)
+    /// changed, a node was added, or an event was recorded (the UI's change
+    /// feed should look).
+    Nodes = 4,
 }
+
+/// Every mark: what a notification that cannot be read stands for.
+const ALL: u8 = Wake::Jobs as u8 | Wake::Racks as u8 | Wake::Nodes as u8;
 
 thread_local! {
     static MARKED: Cell<u8> = const { Cell::new(0) };
@@ -62,9 +69,14 @@ pub struct Wakeups {
     /// `Notified` before it reads the database, so no commit between the
     /// read and the wait is missed.
     pub racks: Notify,
+    /// The change feed (`engine::changes`): `notify_one`, one feed per
+    /// region, and a change during its look is kept for the next one.
+    pub nodes: Notify,
     /// The region is stopping: long polls answer now rather than hold up
     /// its graceful shutdown.
     closing: AtomicBool,
+    /// [`listen`] holds a connection that has run `LISTEN` (PostgreSQL).
+    listening: AtomicBool,
 }
 
 impl Wakeups {
@@ -78,6 +90,12 @@ impl Wakeups {
         self.closing.load(Ordering::SeqCst)
     }
 
+    /// Whether other regions' commits reach this one now (PostgreSQL; a
+    /// region on SQLite has no others and never listens).
+    pub fn is_listening(&self) -> bool {
+        self.listening.load(Ordering::SeqCst)
+    }
+
     /// Fires what `marks` (from [`take`]) name.
     pub(crate) fn fire(&self, marks: u8) {
         if marks & Wake::Jobs as u8 != 0 {
@@ -85,6 +103,9 @@ impl Wakeups {
         }
         if marks & Wake::Racks as u8 != 0 {
             self.racks.notify_waiters();
+        }
+        if marks & Wake::Nodes as u8 != 0 {
+            self.nodes.notify_one();
         }
     }
 }
@@ -127,13 +148,17 @@ pub fn listen(url: String, wakeups: &Arc<Wakeups>) {
                 }
             };
             backoff = Duration::from_secs(1);
+            if let Some(w) = weak.upgrade() {
+                w.listening.store(true, Ordering::SeqCst);
+            }
             'listening: loop {
                 let Some(w) = weak.upgrade() else { return };
                 for n in conn.notifications_iter() {
                     match n {
-                        Ok(n) => w.fire(n.payload.parse().unwrap_or(Wake::Jobs as u8 | Wake::Racks as u8)),
+                        Ok(n) => w.fire(n.payload.parse().unwrap_or(ALL)),
                         Err(e) => {
                             tracing::warn!(error = %e, "lost the connection listening for other regions' commits");
+                            w.listening.store(false, Ordering::SeqCst);
                             break 'listening;
                         }
                     }
@@ -159,6 +184,8 @@ mod tests {
         mark(Wake::Racks);
         mark(Wake::Jobs);
         assert_eq!(take(), Wake::Jobs as u8 | Wake::Racks as u8);
+        mark(Wake::Nodes);
+        assert_eq!(take(), Wake::Nodes as u8);
         assert_eq!(take(), 0);
     }
 }

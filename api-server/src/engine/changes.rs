@@ -7,10 +7,19 @@
 //! regions sharing PostgreSQL. Watching the tables catches all of them with
 //! one mechanism. While anyone listens, [`ChangeFeed::run`] compares every
 //! node's [`LiveState`] with its previous look and reads the events newer
-//! than the last one seen, once per interval, and broadcasts the
-//! differences; while nobody listens it reads nothing (after a first look
-//! at start, which every later look is compared with). One feed per region
-//! process serves every open page, so the cost does not grow with viewers.
+//! than the last one seen, and broadcasts the differences; while nobody
+//! listens it reads nothing (after a first look at start, which every
+//! later look is compared with). One feed per region process serves every
+//! open page, so the cost does not grow with viewers.
+//!
+//! When to look: the writes that can change what the feed reports mark
+//! `db::wake::Wake::Nodes`, fired after their commit (and carried to the
+//! other regions by PostgreSQL's NOTIFY), so a change reaches open pages
+//! about [`MIN_GAP`] after it commits. Looks are at least [`MIN_GAP`]
+//! apart, so a burst of writes (an allocation storm) costs a few looks a
+//! second, not one per write. A look every [`INTERVAL`] regardless catches
+//! what no wakeup announced (a notification lost while a region's listener
+//! reconnected, a write made by hand in the database).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,8 +32,10 @@ use crate::db::events::Event;
 use crate::db::nodes::LiveState;
 use crate::db::Datastore;
 
-/// How often the feed looks while someone listens.
-pub const INTERVAL: Duration = Duration::from_secs(1);
+/// How often the feed looks while someone listens and no wakeup came.
+pub const INTERVAL: Duration = Duration::from_secs(5);
+/// The least time between two looks (how long a burst is gathered).
+pub const MIN_GAP: Duration = Duration::from_millis(100);
 /// At most this many new events are read per look (a burst is spread over
 /// the next looks, never dropped).
 const EVENTS_PER_LOOK: i64 = 500;
@@ -59,13 +70,20 @@ impl ChangeFeed {
         self.tx.subscribe()
     }
 
-    /// Watches the database for as long as the region runs.
+    /// Watches the database for as long as the region runs: looks when
+    /// `db`'s node wakeups fire, and every `interval` without one.
     pub async fn run(self, db: Datastore, interval: Duration) {
         let mut seen: Option<(HashMap<i64, LiveState>, i64)> = None;
-        let mut tick = tokio::time::interval(interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let wakeups = db.wakeups().clone();
+        let mut last_look: Option<tokio::time::Instant> = None;
         loop {
-            tick.tick().await;
+            if let Some(at) = last_look {
+                // Either a wakeup or the fallback interval, whichever comes
+                // first; a wakeup fired during the last look is a stored
+                // permit, so it ends this wait at once.
+                let _ = tokio::time::timeout(interval, wakeups.nodes.notified()).await;
+                tokio::time::sleep_until(at + MIN_GAP).await;
+            }
             // Nobody listens: nothing is read. The last look is kept, so the
             // first look after a page connects reports everything that
             // changed meanwhile, including between that page's render and
@@ -73,6 +91,7 @@ impl ChangeFeed {
             if self.tx.receiver_count() == 0 && seen.is_some() {
                 continue;
             }
+            last_look = Some(tokio::time::Instant::now());
             let last_event = seen.as_ref().map(|(_, id)| *id);
             let looked = db
                 .run(move |c| {
@@ -95,6 +114,10 @@ impl ChangeFeed {
                     continue;
                 }
             };
+            if events.len() as i64 == EVENTS_PER_LOOK {
+                // More are waiting: the next look comes after MIN_GAP.
+                wakeups.nodes.notify_one();
+            }
             let now: HashMap<i64, LiveState> = states.into_iter().map(|s| (s.id, s)).collect();
             if let Some((before, _)) = &seen {
                 for (id, state) in &now {

@@ -360,7 +360,10 @@ fn api_call(action: &str, sid: &str, p: &crate::http::params::Params) -> Result<
         "deploy" => {
             let mut v: Vec<(String, String)> = ["distro_series", "hwe_kernel"].iter().filter_map(|k| opt(k)).collect();
             // The form takes user data as text; the API takes it base64-encoded.
+            // Browsers submit a textarea's line breaks as CRLF; a script's
+            // `#!/bin/sh\r` would not run, so they go back to the LF typed.
             if let Some(ud) = p.get_nonempty("user_data") {
+                let ud = ud.replace("\r\n", "\n");
                 v.push(("user_data".into(), base64::engine::general_purpose::STANDARD.encode(ud)));
             }
             (Method::Post, one, Some("deploy"), v)

@@ -91,10 +91,18 @@ impl TestServer {
     /// A second region on the same database as `self` (PostgreSQL: several
     /// regions share one database).
     pub fn second_region(&self) -> TestServer {
+        self.second_region_with(|_| {})
+    }
+
+    /// [`Self::second_region`] with its configuration changed by `tweak`.
+    pub fn second_region_with(&self, tweak: impl FnOnce(&mut RegionConfig)) -> TestServer {
         let db = TestDb { url: self.db.url.clone(), dir: tempfile::tempdir().expect("temp dir") };
         // Regions sharing a database share its secrets key.
         let key = self.state.config.secrets_key_path();
-        Self::start_on(db, move |c| c.secrets_key_file = Some(key))
+        Self::start_on(db, move |c| {
+            c.secrets_key_file = Some(key);
+            tweak(c);
+        })
     }
 
     pub fn start_on(db: TestDb, tweak: impl FnOnce(&mut RegionConfig)) -> TestServer {

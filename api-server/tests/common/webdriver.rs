@@ -187,6 +187,70 @@ impl Browser {
         }
     }
 
+    /// Presses keys (WebDriver key codes, e.g. `"\u{E004}"` for Tab) on
+    /// whatever has the focus, as a keyboard user would.
+    pub async fn keys(&self, keys: &str) {
+        let mut actions = Vec::new();
+        for k in keys.chars() {
+            actions.push(json!({"type": "keyDown", "value": k.to_string()}));
+            actions.push(json!({"type": "keyUp", "value": k.to_string()}));
+        }
+        let body = json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]});
+        self.cmd(reqwest::Method::POST, "/actions", Some(body)).await;
+    }
+
+    /// The focused element's tag, id, class and text, for focus-order checks.
+    pub async fn focused(&self) -> String {
+        let v = self
+            .script(
+                "var e = document.activeElement; return e ? (e.tagName.toLowerCase() + '#' + (e.id || '') + '.' \
+                 + (e.className || '') + ' ' + (e.textContent || '').trim().slice(0, 40)) : '';",
+            )
+            .await;
+        v.as_str().unwrap_or("").to_string()
+    }
+
+    /// Accessibility basics of the current page, as a list of problems (empty
+    /// when none): every visible form control has a label (`<label for>`, an
+    /// enclosing label, `aria-label`/`aria-labelledby`); one `<h1>` and no
+    /// heading level skipped; no positive `tabindex` (which reorders the
+    /// keyboard's focus away from the reading order); no button or link
+    /// without text or a name; the document's language set; images with alt.
+    pub async fn accessibility_problems(&self) -> Vec<String> {
+        let v = self
+            .script(
+                r#"var problems = [];
+                document.querySelectorAll('input, select, textarea').forEach(function (el) {
+                  if (['hidden', 'submit', 'button', 'reset'].indexOf(el.type) >= 0) return;
+                  var byFor = el.id && document.querySelector('label[for="' + el.id + '"]');
+                  if (!(byFor || el.closest('label') || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby')))
+                    problems.push('unlabelled ' + el.tagName.toLowerCase() + ' name=' + el.name);
+                });
+                var h1 = document.querySelectorAll('h1').length;
+                if (h1 !== 1) problems.push(h1 + ' <h1> elements');
+                var last = 0;
+                document.querySelectorAll('h1, h2, h3, h4, h5, h6').forEach(function (h) {
+                  var level = +h.tagName[1];
+                  if (last && level > last + 1) problems.push(h.tagName + ' after H' + last + ': ' + h.textContent.trim().slice(0, 40));
+                  last = level;
+                });
+                document.querySelectorAll('[tabindex]').forEach(function (el) {
+                  if (+el.getAttribute('tabindex') > 0) problems.push('positive tabindex on ' + el.tagName.toLowerCase());
+                });
+                document.querySelectorAll('button, a[href]').forEach(function (el) {
+                  if (!el.textContent.trim() && !el.getAttribute('aria-label') && !el.getAttribute('title'))
+                    problems.push('nameless ' + el.tagName.toLowerCase() + ' ' + (el.getAttribute('href') || ''));
+                });
+                document.querySelectorAll('img').forEach(function (el) {
+                  if (!el.hasAttribute('alt')) problems.push('img without alt ' + el.src);
+                });
+                if (!document.documentElement.lang) problems.push('no lang on <html>');
+                return problems;"#,
+            )
+            .await;
+        v.as_array().unwrap().iter().map(|p| p.as_str().unwrap_or("").to_string()).collect()
+    }
+
     pub async fn delete_cookies(&self) {
         self.cmd(reqwest::Method::DELETE, "/cookie", None).await;
     }
