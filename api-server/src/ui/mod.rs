@@ -29,8 +29,10 @@
 pub mod account;
 pub mod calls;
 pub mod controllers;
+pub mod domain;
 pub mod domains;
 pub mod forms;
+pub mod images;
 pub mod layout;
 pub mod live;
 pub mod machine;
@@ -43,6 +45,7 @@ pub mod session;
 pub mod settings;
 pub mod subnet;
 pub mod tags;
+pub mod users;
 pub mod viewer;
 pub mod vlan;
 
