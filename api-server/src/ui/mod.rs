@@ -17,7 +17,10 @@
 //!   answer carries those counts; the networks pages read the network
 //!   model (`db::network`) and a subnet's addresses with their interfaces
 //!   and nodes by id, because the API's `?op=ip_addresses` reads those one
-//!   address at a time. Every list page costs a fixed number of queries
+//!   address at a time; the images page reads the boot resources with
+//!   their sets and files, and the users page the users with the machines
+//!   each owns, because the API reads those one object at a time or not at
+//!   all. Every list page costs a fixed number of queries
 //!   (`tests/ui_query_count.rs`).
 //! - Sessions are server-side rows (`engine::sessions`); every POST carries
 //!   the session's CSRF token ([`session`]).
