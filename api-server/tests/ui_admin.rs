@@ -39,10 +39,8 @@ fn says(p: &Page, words: &str) -> bool {
 
 /// The `<tr {attr}="{value}"` row, up to its end.
 fn row<'a>(p: &'a Page, attr: &str, value: &str) -> &'a str {
-    let at = p
-        .body
-        .find(&format!("<tr {attr}=\"{value}\""))
-        .unwrap_or_else(|| panic!("no row {attr}={value}: {}", p.body));
+    let at =
+        p.body.find(&format!("<tr {attr}=\"{value}\"")).unwrap_or_else(|| panic!("no row {attr}={value}: {}", p.body));
     let rest = &p.body[at..];
     &rest[..rest.find("</tr>").unwrap()]
 }
@@ -141,7 +139,13 @@ backend_tests!(images_list_upload_delete, |b| async move {
     .await;
     assert_eq!(r.status, 201, "{}", r.body);
     let sets = r.json()["sets"].clone();
-    let file = sets.as_object().unwrap().values().next().unwrap()["files"].as_object().unwrap().values().next().unwrap().clone();
+    let file = sets.as_object().unwrap().values().next().unwrap()["files"]
+        .as_object()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap()
+        .clone();
     let uri = file["upload_uri"].as_str().unwrap().to_string();
     let r = read(
         client()
@@ -232,8 +236,15 @@ backend_tests!(images_list_upload_delete, |b| async move {
     .await;
     assert_eq!(r.status, 403, "{}", r.body);
     assert!(r.body.contains("CSRF verification failed."), "{}", r.body);
-    let names: Vec<Value> =
-        s.get(Some(&admin), "boot-resources/").await.json().as_array().unwrap().iter().map(|x| x["name"].clone()).collect();
+    let names: Vec<Value> = s
+        .get(Some(&admin), "boot-resources/")
+        .await
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["name"].clone())
+        .collect();
     assert!(!names.contains(&json!("custom/bad")) && !names.contains(&json!("custom/forged")), "{names:?}");
     assert!(!names.contains(&json!("custom/empty")), "{names:?}");
     // Nothing is left in the spool by refused uploads.
@@ -264,7 +275,9 @@ backend_tests!(images_list_upload_delete, |b| async move {
     let p = bob.get("/MAAS/r/images").await;
     assert_eq!(p.status, 200, "{}", p.body);
     assert!(has_row(&p, "data-resource", "custom/api-img amd64/generic"));
-    for needle in ["/MAAS/r/images/upload", "/MAAS/r/images/import", "/MAAS/r/images/delete", "/MAAS/r/images/source-create"] {
+    for needle in
+        ["/MAAS/r/images/upload", "/MAAS/r/images/import", "/MAAS/r/images/delete", "/MAAS/r/images/source-create"]
+    {
         assert!(!p.body.contains(needle), "a non-admin is offered {needle}");
     }
     assert!(!p.body.contains("id=\"sources\""));
@@ -283,7 +296,14 @@ backend_tests!(images_list_upload_delete, |b| async move {
         assert_eq!(r.status, 403, "{path}: {}", r.body);
         assert!(r.body.contains("administrators only"), "{}", r.body);
     }
-    assert!(s.get(Some(&admin), "boot-resources/").await.json().as_array().unwrap().iter().all(|x| x["name"] != "custom/bobs"));
+    assert!(s
+        .get(Some(&admin), "boot-resources/")
+        .await
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|x| x["name"] != "custom/bobs"));
     assert_eq!(ui.get("/MAAS/r/images/upload").await.status, 405);
 });
 
@@ -299,7 +319,10 @@ fn tiny_mirror() -> tempfile::TempDir {
         let rel = format!("jammy/amd64/20240501/{ftype}");
         std::fs::create_dir_all(root.join(&rel).parent().unwrap()).unwrap();
         std::fs::write(root.join(&rel), &data).unwrap();
-        items.insert(ftype.to_string(), json!({"ftype": ftype, "path": rel, "sha256": sha256_hex(&data), "size": data.len()}));
+        items.insert(
+            ftype.to_string(),
+            json!({"ftype": ftype, "path": rel, "sha256": sha256_hex(&data), "size": data.len()}),
+        );
     }
     let products = json!({"com.ubuntu.maas.stable:v3:boot:22.04:amd64:ga-22.04": {
         "os": "ubuntu", "release": "jammy", "arch": "amd64", "subarch": "ga-22.04", "release_title": "22.04 LTS",
@@ -338,7 +361,10 @@ backend_tests!(images_sources_selections_and_import, |b| async move {
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let sources = s.get(Some(&admin), "boot-sources/").await.json();
-    assert_eq!((sources[0]["url"].as_str(), sources[0]["skip_keyring_verification"].as_bool()), (Some(url.as_str()), Some(true)));
+    assert_eq!(
+        (sources[0]["url"].as_str(), sources[0]["skip_keyring_verification"].as_bool()),
+        (Some(url.as_str()), Some(true))
+    );
     let src = sources[0]["id"].as_i64().unwrap().to_string();
     assert!(r.body.contains("not verified (skip_keyring_verification)"), "{}", r.body);
 
@@ -354,7 +380,13 @@ backend_tests!(images_sources_selections_and_import, |b| async move {
     let r = ui
         .post(
             "/MAAS/r/images/selection-create",
-            &[("key", &src), ("os", "ubuntu"), ("release", "jammy"), ("arches", "amd64"), ("csrfmiddlewaretoken", &csrf)],
+            &[
+                ("key", &src),
+                ("os", "ubuntu"),
+                ("release", "jammy"),
+                ("arches", "amd64"),
+                ("csrfmiddlewaretoken", &csrf),
+            ],
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
@@ -431,9 +463,7 @@ backend_tests!(images_import_in_progress_refreshes_and_stops, |b| async move {
     let s = TestServer::start(b);
     let (admin, mut ui) = admin_ui(&s).await;
     let mirror = StalledMirror::start().await;
-    let r = s
-        .post(Some(&admin), "boot-sources/", &[("url", &mirror.url), ("skip_keyring_verification", "true")])
-        .await;
+    let r = s.post(Some(&admin), "boot-sources/", &[("url", &mirror.url), ("skip_keyring_verification", "true")]).await;
     assert_eq!(r.status, 201, "{}", r.body);
     let src = r.json()["id"].as_i64().unwrap();
     let r = s
@@ -449,7 +479,9 @@ backend_tests!(images_import_in_progress_refreshes_and_stops, |b| async move {
     assert_eq!(status, 200, "{body}");
     assert_eq!(refresh.as_deref(), Some("5; url=/MAAS/r/images"));
     assert!(body.contains("Importing images from the boot sources."), "{body}");
-    assert!(body.contains("action=\"/MAAS/r/images/stop-import\"") && !body.contains("action=\"/MAAS/r/images/import\""));
+    assert!(
+        body.contains("action=\"/MAAS/r/images/stop-import\"") && !body.contains("action=\"/MAAS/r/images/import\"")
+    );
     assert_eq!(s.get(Some(&admin), "boot-resources/?op=is_importing").await.json(), json!(true));
     // A non-admin sees it running too, without the button.
     let (_, bob) = user_ui(&s, "bob").await;
@@ -513,7 +545,10 @@ backend_tests!(domain_records_add_edit_delete, |b| async move {
     assert!(says(&r, "CNAME records for a name cannot coexist with other records or addresses."), "{}", r.body);
     let list = s.get(Some(&admin), "dnsresourcerecords/?domain=example.com").await.json();
     let mx = list.as_array().unwrap().iter().find(|x| x["rrtype"] == "MX").unwrap().clone();
-    assert_eq!((mx["fqdn"].as_str(), mx["rrdata"].as_str(), mx["ttl"].as_i64()), (Some("mail.example.com"), Some("10 mx.example.com"), Some(300)));
+    assert_eq!(
+        (mx["fqdn"].as_str(), mx["rrdata"].as_str(), mx["ttl"].as_i64()),
+        (Some("mail.example.com"), Some("10 mx.example.com"), Some(300))
+    );
     assert!(list.as_array().unwrap().iter().all(|x| x["rrdata"] != "10.0.0.300"));
     let mx_key = format!("r{}", mx["id"]);
 
@@ -521,7 +556,14 @@ backend_tests!(domain_records_add_edit_delete, |b| async move {
     let r = ui
         .post(
             &format!("{base}/record-edit"),
-            &[("key", &mx_key), ("name", "mail"), ("rrtype", "MX"), ("rrdata", "20 mx2.example.com"), ("ttl", ""), ("csrfmiddlewaretoken", &csrf)],
+            &[
+                ("key", &mx_key),
+                ("name", "mail"),
+                ("rrtype", "MX"),
+                ("rrdata", "20 mx2.example.com"),
+                ("ttl", ""),
+                ("csrfmiddlewaretoken", &csrf),
+            ],
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
@@ -531,7 +573,14 @@ backend_tests!(domain_records_add_edit_delete, |b| async move {
     let r = ui
         .post(
             &format!("{base}/record-edit"),
-            &[("key", &mx_key), ("name", "mail"), ("rrtype", "MX"), ("rrdata", "mx-without-preference"), ("ttl", ""), ("csrfmiddlewaretoken", &csrf)],
+            &[
+                ("key", &mx_key),
+                ("name", "mail"),
+                ("rrtype", "MX"),
+                ("rrdata", "mx-without-preference"),
+                ("ttl", ""),
+                ("csrfmiddlewaretoken", &csrf),
+            ],
         )
         .await;
     assert_eq!(r.status, 400, "{}", r.body);
@@ -562,7 +611,10 @@ backend_tests!(domain_records_add_edit_delete, |b| async move {
 
     // The domain: edited from its page (a bad name is refused), and from the list; made the default.
     let r = ui
-        .post(&format!("{base}/edit"), &[("name", "bad name!"), ("authoritative", "true"), ("csrfmiddlewaretoken", &csrf)])
+        .post(
+            &format!("{base}/edit"),
+            &[("name", "bad name!"), ("authoritative", "true"), ("csrfmiddlewaretoken", &csrf)],
+        )
         .await;
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(says(&r, "Invalid domain name 'bad name!'."), "{}", r.body);
@@ -572,16 +624,28 @@ backend_tests!(domain_records_add_edit_delete, |b| async move {
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let d = s.get(Some(&admin), &format!("domains/{did}/")).await.json();
-    assert_eq!((d["name"].as_str(), d["ttl"].as_i64(), d["authoritative"].as_bool()), (Some("example.org"), Some(120), Some(false)));
+    assert_eq!(
+        (d["name"].as_str(), d["ttl"].as_i64(), d["authoritative"].as_bool()),
+        (Some("example.org"), Some(120), Some(false))
+    );
     let r = ui
         .post(
             "/MAAS/r/domains/edit",
-            &[("key", &did.to_string()), ("name", "example.net"), ("authoritative", "true"), ("ttl", ""), ("csrfmiddlewaretoken", &csrf)],
+            &[
+                ("key", &did.to_string()),
+                ("name", "example.net"),
+                ("authoritative", "true"),
+                ("ttl", ""),
+                ("csrfmiddlewaretoken", &csrf),
+            ],
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let d = s.get(Some(&admin), &format!("domains/{did}/")).await.json();
-    assert_eq!((d["name"].as_str(), d["ttl"].clone(), d["authoritative"].as_bool()), (Some("example.net"), Value::Null, Some(true)));
+    assert_eq!(
+        (d["name"].as_str(), d["ttl"].clone(), d["authoritative"].as_bool()),
+        (Some("example.net"), Value::Null, Some(true))
+    );
     let r = ui.post("/MAAS/r/domains/set-default", &[("key", &did.to_string()), ("csrfmiddlewaretoken", &csrf)]).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(s.get(Some(&admin), &format!("domains/{did}/")).await.json()["is_default"], true);
@@ -598,7 +662,10 @@ backend_tests!(domain_records_add_edit_delete, |b| async move {
     assert!(!p.body.contains("record-create") && !p.body.contains("record-delete") && !p.body.contains("/edit\""));
     let c = p.csrf();
     let r = bob
-        .post(&format!("{base}/record-create"), &[("name", "bobs"), ("rrtype", "TXT"), ("rrdata", "x"), ("csrfmiddlewaretoken", &c)])
+        .post(
+            &format!("{base}/record-create"),
+            &[("name", "bobs"), ("rrtype", "TXT"), ("rrdata", "x"), ("csrfmiddlewaretoken", &c)],
+        )
         .await;
     assert_eq!(r.status, 403, "{}", r.body);
     assert!(r.body.contains("administrators only"), "{}", r.body);
@@ -635,7 +702,13 @@ backend_tests!(users_add_edit_delete, |b| async move {
     let r = ui
         .post(
             "/MAAS/r/settings/users/create",
-            &[("username", "dave"), ("email", "dave@example.com"), ("password", "s3cret-pass"), ("is_superuser", "true"), ("csrfmiddlewaretoken", &csrf)],
+            &[
+                ("username", "dave"),
+                ("email", "dave@example.com"),
+                ("password", "s3cret-pass"),
+                ("is_superuser", "true"),
+                ("csrfmiddlewaretoken", &csrf),
+            ],
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
@@ -647,7 +720,12 @@ backend_tests!(users_add_edit_delete, |b| async move {
     let r = ui
         .post(
             "/MAAS/r/settings/users/create",
-            &[("username", "dave"), ("email", "d2@example.com"), ("password", "another-pass"), ("csrfmiddlewaretoken", &csrf)],
+            &[
+                ("username", "dave"),
+                ("email", "d2@example.com"),
+                ("password", "another-pass"),
+                ("csrfmiddlewaretoken", &csrf),
+            ],
         )
         .await;
     assert_eq!(r.status, 400, "{}", r.body);
@@ -681,9 +759,16 @@ backend_tests!(users_add_edit_delete, |b| async move {
     assert!(says(&r, "An administrator cannot self-delete."), "{}", r.body);
     // A user with a machine: refused, then deleted with its machine given to admin.
     let r = ui.post("/MAAS/r/settings/users/delete", &[("key", "alice"), ("csrfmiddlewaretoken", &csrf)]).await;
-    assert!(r.body.contains("They own 1 machine(s).") && r.body.contains("name=\"transfer_resources_to\""), "{}", r.body);
+    assert!(
+        r.body.contains("They own 1 machine(s).") && r.body.contains("name=\"transfer_resources_to\""),
+        "{}",
+        r.body
+    );
     let r = ui
-        .post("/MAAS/r/settings/users/delete", &[("key", "alice"), ("confirm", "1"), ("transfer_resources_to", ""), ("csrfmiddlewaretoken", &csrf)])
+        .post(
+            "/MAAS/r/settings/users/delete",
+            &[("key", "alice"), ("confirm", "1"), ("transfer_resources_to", ""), ("csrfmiddlewaretoken", &csrf)],
+        )
         .await;
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(says(&r, "User alice cannot be deleted: 1 node(s) are still allocated"), "{}", r.body);
@@ -712,9 +797,20 @@ backend_tests!(users_add_edit_delete, |b| async move {
     assert!(!settings.body.contains("/MAAS/r/settings/users"));
     let c = settings.csrf();
     for (path, form) in [
-        ("/MAAS/r/settings/users/create", vec![("username", "eve"), ("email", "e@x.org"), ("password", "pw-eve-123"), ("csrfmiddlewaretoken", c.as_str())]),
+        (
+            "/MAAS/r/settings/users/create",
+            vec![
+                ("username", "eve"),
+                ("email", "e@x.org"),
+                ("password", "pw-eve-123"),
+                ("csrfmiddlewaretoken", c.as_str()),
+            ],
+        ),
         ("/MAAS/r/settings/users/edit", vec![("key", "carol"), ("csrfmiddlewaretoken", c.as_str())]),
-        ("/MAAS/r/settings/users/delete", vec![("key", "carol"), ("confirm", "1"), ("csrfmiddlewaretoken", c.as_str())]),
+        (
+            "/MAAS/r/settings/users/delete",
+            vec![("key", "carol"), ("confirm", "1"), ("csrfmiddlewaretoken", c.as_str())],
+        ),
     ] {
         let r = bob.post(path, &form).await;
         assert_eq!(r.status, 403, "{path}: {}", r.body);
@@ -775,6 +871,9 @@ backend_tests!(controllers_show_rack_health, |b| async move {
     let p = bob.get("/MAAS/r/controllers").await;
     assert_eq!(p.status, 200, "{}", p.body);
     let rack = row(&p, "data-sid", &sid);
-    assert!(rack.contains("Rack disconnected") && rack.contains("10 min ago") && rack.contains("none reported"), "{rack}");
+    assert!(
+        rack.contains("Rack disconnected") && rack.contains("10 min ago") && rack.contains("none reported"),
+        "{rack}"
+    );
     assert!(!p.body.contains("method=\"post\" action=\"/MAAS/r/controllers"));
 });

@@ -211,7 +211,7 @@ fn seed_admin_pages(c: &mut db::DbConn, i: usize, machine: i64) -> ironpool_regi
             filetype: "root-tgz".into(),
             sha256: format!("{i:064x}"),
             size: 1000,
-            complete: i % 2 == 0,
+            complete: i.is_multiple_of(2),
         },
     )?;
     let src = db::boot_resources::source_insert(

@@ -32,7 +32,7 @@ use crate::ui::calls;
 use crate::ui::domains;
 use crate::ui::forms::{self, Notice};
 use crate::ui::layout::{self, csrf};
-use crate::ui::networks::{id_key, select};
+use crate::ui::networks::select;
 use crate::ui::respond::html as page_response;
 use crate::ui::viewer::Viewer;
 
@@ -94,7 +94,13 @@ fn rows(domain: &str, resources: &Value) -> Vec<Row> {
                 continue;
             }
             let rrtype = if ip.contains(':') { "AAAA" } else { "A" };
-            out.push(Row { name: name.clone(), rrtype: rrtype.into(), ttl: addr_ttl, data: ip.clone(), what: Kind::Address(rid, ip) });
+            out.push(Row {
+                name: name.clone(),
+                rrtype: rrtype.into(),
+                ttl: addr_ttl,
+                data: ip.clone(),
+                what: Kind::Address(rid, ip),
+            });
         }
         for rec in r.get("resource_records").and_then(Value::as_array).into_iter().flatten() {
             out.push(Row {
@@ -113,8 +119,9 @@ fn rows(domain: &str, resources: &Value) -> Vec<Row> {
 /// The domain (the API's JSON) and its names.
 async fn load(state: &Arc<AppState>, viewer: &Viewer, id: i64) -> Result<(Value, Value)> {
     let d = calls::json(state, viewer, Method::Get, &format!("domains/{id}/"), None, vec![]).await?;
-    let res = calls::json(state, viewer, Method::Get, "dnsresources/", None, calls::params(&[("domain", &id.to_string())]))
-        .await?;
+    let res =
+        calls::json(state, viewer, Method::Get, "dnsresources/", None, calls::params(&[("domain", &id.to_string())]))
+            .await?;
     Ok((d, res))
 }
 
@@ -279,7 +286,8 @@ pub async fn change(
         }
         "record-create" => {
             let call = (Method::Post, "dnsresourcerecords/".to_string(), None, record_params(&p, did));
-            let done = format!("Added {} record {}.", p.get("rrtype").unwrap_or(""), p.get("name").unwrap_or("").trim());
+            let done =
+                format!("Added {} record {}.", p.get("rrtype").unwrap_or(""), p.get("name").unwrap_or("").trim());
             forms::run(state, viewer, call, done, "create", &p).await?
         }
         "record-edit" => {
@@ -295,10 +303,17 @@ pub async fn change(
             let kind = parse_key(&key)?;
             if p.get("confirm").is_none() {
                 let (d, res) = load(state, viewer, did).await?;
-                let row = rows(s(&d, "name"), &res).into_iter().find(|r| r.key() == key).ok_or(Error::NotFound("DNSData"))?;
+                let row =
+                    rows(s(&d, "name"), &res).into_iter().find(|r| r.key() == key).ok_or(Error::NotFound("DNSData"))?;
                 let what = format!("{} record {} → {}", row.rrtype, row.name, row.data);
-                let body =
-                    forms::confirm_delete(viewer, &what, &format!("/MAAS/r/domain/{did}/record-delete"), &key, &format!("/MAAS/r/domain/{did}"), "");
+                let body = forms::confirm_delete(
+                    viewer,
+                    &what,
+                    &format!("/MAAS/r/domain/{did}/record-delete"),
+                    &key,
+                    &format!("/MAAS/r/domain/{did}"),
+                    "",
+                );
                 return Ok(page_response(StatusCode::OK, layout::page(viewer, "Domains", "domains", &[], body)));
             }
             let form_id = format!("delete:{key}");

@@ -132,8 +132,8 @@ async fn load(state: &Arc<AppState>, viewer: &Viewer) -> Result<Page> {
             Image { resource: r, set, files }
         })
         .collect();
-    let importing =
-        calls::json(state, viewer, Method::Get, "boot-resources/", Some("is_importing"), vec![]).await? == Value::Bool(true);
+    let importing = calls::json(state, viewer, Method::Get, "boot-resources/", Some("is_importing"), vec![]).await?
+        == Value::Bool(true);
     Ok(Page { images, sources, importing, last: state.importer.last_report() })
 }
 
@@ -522,7 +522,12 @@ pub async fn change(
         }
         "selection-create" => {
             let key = id_key(&p)?;
-            let call = (Method::Post, format!("boot-sources/{key}/selections/"), None, fields(&p, &["os", "release", "arches"]));
+            let call = (
+                Method::Post,
+                format!("boot-sources/{key}/selections/"),
+                None,
+                fields(&p, &["os", "release", "arches"]),
+            );
             let done = format!(
                 "Added selection {}/{}.",
                 p.get("os").unwrap_or("").trim(),
@@ -542,7 +547,13 @@ pub async fn change(
                 );
                 let note = "The next clean import removes the synced images only this selection wanted.";
                 let key = format!("{src}/{sel}");
-                return Ok(confirm(viewer, &format!("selection {name}"), "/MAAS/r/images/selection-delete", &key, note));
+                return Ok(confirm(
+                    viewer,
+                    &format!("selection {name}"),
+                    "/MAAS/r/images/selection-delete",
+                    &key,
+                    note,
+                ));
             }
             let call = (Method::Delete, rel, None, vec![]);
             forms::run(

@@ -12,8 +12,8 @@ use crate::ui::layout::error_page;
 use crate::ui::places::Kind;
 use crate::ui::respond::{redirect, PREFIX};
 use crate::ui::{
-    account, controllers, domain, domains, images, layout, live, machine, machines, networks, places, session, settings,
-    subnet, tags, users, vlan,
+    account, controllers, domain, domains, images, layout, live, machine, machines, networks, places, session,
+    settings, subnet, tags, users, vlan,
 };
 
 /// The path of a request relative to [`PREFIX`], split on `/`.

@@ -147,7 +147,9 @@ fn render(viewer: &Viewer, rows: &[(User, i64)], n: &Option<Notice>) -> Markup {
 /// some, with its words, unless they go to someone).
 fn confirm_delete(viewer: &Viewer, rows: &[(User, i64)], username: &str) -> Markup {
     let mut others = vec![(String::new(), "(nobody: refuse if they own anything)".to_string())];
-    others.extend(rows.iter().filter(|(u, _)| u.username != username).map(|(u, _)| (u.username.clone(), u.username.clone())));
+    others.extend(
+        rows.iter().filter(|(u, _)| u.username != username).map(|(u, _)| (u.username.clone(), u.username.clone())),
+    );
     let machines = rows.iter().find(|(u, _)| u.username == username).map(|(_, m)| *m).unwrap_or(0);
     html! {
         h1 { "Delete user " (username) "?" }
@@ -196,7 +198,8 @@ pub async fn change(
         "edit" => {
             let key = forms::key(&p)?;
             let active = if p.get("is_active").is_some() { "true" } else { "false" };
-            let call = (Method::Put, format!("users/{}/", enc(&key)), None, vec![("is_active".to_string(), active.into())]);
+            let call =
+                (Method::Put, format!("users/{}/", enc(&key)), None, vec![("is_active".to_string(), active.into())]);
             let done = format!("Saved user {key}.");
             forms::run(state, viewer, call, done, &format!("edit:{key}"), &p).await?
         }
