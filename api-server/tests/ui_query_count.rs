@@ -1,7 +1,9 @@
 //! The web UI's list pages are N+1-free: zones, pools, tags, a tag's page,
-//! domains, controllers, devices, settings, networks, a subnet's page (its
-//! ranges, used addresses and routes) and a VLAN's page cost the same
-//! number of SQL statements with 3 of everything as with 150. Alone in its test binary
+//! domains, a domain's records, controllers (with their rack and region
+//! state), devices, settings, users, images (with their sets, files,
+//! sources and selections), networks, a subnet's page (its ranges, used
+//! addresses and routes) and a VLAN's page cost the same number of SQL
+//! statements with 3 of everything as with 150. Alone in its test binary
 //! because it counts queries through diesel's process-wide
 //! instrumentation (as `query_count.rs` does for the API's machine list).
 
@@ -45,6 +47,8 @@ const PAGES: &[&str] = &[
     "/MAAS/r/networks",
     // The default VLAN: every seeded subnet is on it.
     "/MAAS/r/vlan/5001",
+    "/MAAS/r/images",
+    "/MAAS/r/settings/users",
 ];
 
 /// The fewest statements a page took over three loads: a background task
@@ -170,11 +174,111 @@ async fn seed(s: &TestServer, from: usize, to: usize) {
                         ..Default::default()
                     },
                 )?;
+                seed_admin_pages(c, i, m.id)?;
             }
             Ok(())
         })
         .await
         .unwrap();
+}
+
+/// For the administration pages: an uploaded image with a set and a file,
+/// a boot source with a selection, a user owning the machine `m{i}`, a
+/// record in domain `d0.example`, and a rack controller that reported
+/// its services.
+fn seed_admin_pages(c: &mut db::DbConn, i: usize, machine: i64) -> ironpool_region::error::Result<()> {
+    let now = chrono::Utc::now().naive_utc();
+    let id = db::boot_resources::insert(
+        c,
+        &db::boot_resources::NewResource {
+            rtype: engine::boot_resources::UPLOADED,
+            name: format!("custom/img{i}"),
+            architecture: "amd64/generic".into(),
+            title: String::new(),
+            base_image: String::new(),
+            subarches: "generic".into(),
+            kflavor: String::new(),
+            created_at: now,
+            updated_at: now,
+        },
+    )?;
+    let set = db::boot_resources::insert_set(c, id, "20240501", "uploaded", now)?;
+    db::boot_resources::insert_file(
+        c,
+        set,
+        &db::boot_resources::NewFile {
+            filename: "root-tgz".into(),
+            filetype: "root-tgz".into(),
+            sha256: format!("{i:064x}"),
+            size: 1000,
+            complete: i.is_multiple_of(2),
+        },
+    )?;
+    let src = db::boot_resources::source_insert(
+        c,
+        &db::boot_resources::BootSource {
+            id: 0,
+            url: format!("http://mirror{i}.example/"),
+            keyring_filename: String::new(),
+            keyring_data: Vec::new(),
+            created_at: now,
+            updated_at: now,
+            skip_keyring_verification: true,
+        },
+        now,
+    )?;
+    db::boot_resources::selection_insert(
+        c,
+        &db::boot_resources::Selection {
+            id: 0,
+            boot_source_id: src,
+            os: "ubuntu".into(),
+            release: format!("r{i}"),
+            arches: "amd64".into(),
+            subarches: "*".into(),
+            labels: "*".into(),
+        },
+    )?;
+    let user = db::users::insert(
+        c,
+        &db::users::NewUser {
+            username: &format!("u{i}"),
+            email: &format!("u{i}@example.com"),
+            password_hash: "",
+            is_superuser: false,
+            is_active: true,
+            is_local: true,
+            created_at: now,
+        },
+    )?;
+    db::nodes::update(c, machine, &db::nodes::NodeChanges { owner_id: Some(Some(user.id)), ..Default::default() })?;
+    engine::dns::create_record(
+        c,
+        &engine::dns::DnsRecordInput {
+            target: engine::dns::TargetInput {
+                name: Some(format!("h{i}")),
+                domain: Some("d0.example".into()),
+                fqdn: None,
+            },
+            rrtype: Some("TXT".into()),
+            rrdata: Some(format!("record {i}")),
+            ttl: None,
+        },
+    )?;
+    let req = ironpool_common::rack_link::RegisterRequest {
+        system_id: None,
+        hostname: format!("rack{i}"),
+        version: "test".into(),
+        interfaces: vec![ironpool_common::rack_link::RackInterface {
+            name: "eth0".into(),
+            mac: format!("02:00:00:02:{:02x}:{:02x}", i / 256, i % 256),
+            addresses: Vec::new(),
+        }],
+    };
+    let rack = engine::racks::register(c, &req, None)?;
+    let node = db::nodes::by_system_id(c, &rack.system_id)?.expect("the rack's node");
+    db::racks::touch(c, node.id, r#"[{"name":"rackd","status":"running","status_info":""}]"#, now)?;
+    Ok(())
 }
 
 async fn check(b: Backend) {
@@ -188,8 +292,10 @@ async fn check(b: Backend) {
     ui.login("admin", "admin-password").await;
     seed(&s, 0, 3).await;
     let s0 = s.state.db.run(|c| engine::network::subnet(c, "s0")).await.unwrap();
+    let d0 = s.state.db.run(|c| engine::dns::domain(c, "d0.example")).await.unwrap();
     let mut pages: Vec<String> = PAGES.iter().map(|p| p.to_string()).collect();
     pages.push(format!("/MAAS/r/subnet/{}", s0.id));
+    pages.push(format!("/MAAS/r/domain/{}", d0.id));
     for p in &pages {
         cost(&mut ui, p).await; // warm-up: connection setup is not counted
     }

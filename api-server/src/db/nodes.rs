@@ -419,10 +419,12 @@ pub enum CountBy {
     Zone,
     Pool,
     Tag,
+    /// The owning user (unowned nodes are not counted).
+    Owner,
 }
 
-/// How many nodes matching `f` are in each zone or pool, or carry each tag
-/// (keyed by its id), for the web UI's list pages. A fixed number of narrow
+/// How many nodes matching `f` are in each zone or pool, carry each tag,
+/// or belong to each user (keyed by its id), for the web UI's list pages. A fixed number of narrow
 /// scans (one column of the matching nodes; for tags, also the tag links),
 /// however many zones, pools, tags and nodes there are, as [`statuses`]
 /// counts the machines table's groups.
@@ -433,6 +435,10 @@ pub fn count_by(c: &mut DbConn, f: &NodeFilter, by: CountBy) -> Result<HashMap<i
         CountBy::Pool => {
             let pools: Vec<Option<i64>> = apply(&whole).select(nodes::pool_id).load(c).map_err(from_diesel)?;
             pools.into_iter().flatten().collect()
+        }
+        CountBy::Owner => {
+            let owners: Vec<Option<i64>> = apply(&whole).select(nodes::owner_id).load(c).map_err(from_diesel)?;
+            owners.into_iter().flatten().collect()
         }
         CountBy::Tag => {
             let ids: std::collections::HashSet<i64> =

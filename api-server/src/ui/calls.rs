@@ -33,20 +33,34 @@ pub async fn call(
     op: Option<&str>,
     params: Vec<(String, String)>,
 ) -> Result<Reply> {
+    let mut p = Params::default();
+    for (k, v) in params {
+        p.push(k, v);
+    }
+    call_params(state, viewer, method, rel, op, p).await
+}
+
+/// [`call`] with parameters already decoded, file parts included (an
+/// upload form's spooled file goes to the API's action as the dispatcher
+/// would hand it over).
+pub async fn call_params(
+    state: &Arc<AppState>,
+    viewer: &Viewer,
+    method: Method,
+    rel: &str,
+    op: Option<&str>,
+    params: Params,
+) -> Result<Reply> {
     let route = registry().route(rel).ok_or_else(|| Error::UnknownEndpoint(rel.to_string()))?;
     let handler = route.auth.ok_or_else(|| Error::UnknownEndpoint(rel.to_string()))?;
     let action = handler.actions.iter().find(|a| a.method == method && a.op == op).ok_or_else(|| {
         Error::UnrecognisedSignature { method: method.as_str().into(), op: op.unwrap_or("None").into() }
     })?;
-    let mut p = Params::default();
-    for (k, v) in params {
-        p.push(k, v);
-    }
     let ctx = Ctx {
         state: state.clone(),
         user: Some(viewer.user.clone()),
         path_params: route.path_params.clone(),
-        params: p,
+        params,
         origin: viewer.origin.clone(),
         body: None,
         peer: viewer.peer,

@@ -1,10 +1,13 @@
 //! `/MAAS/r/domains`: DNS domains with their authoritative flag, TTL and
-//! record counts; administrators create and delete them.
+//! record counts; administrators create, edit (name, authoritative, TTL),
+//! make one the default and delete them. Each name leads to the domain's
+//! records (`ui::domain`).
 //!
 //! The list is the API's `domains/` answer, which counts every domain's
 //! records in a fixed number of queries (`db::dns::record_counts`). Changes
-//! are the API's actions, so the engine's rules and words apply (the
-//! default domain, or one that still has nodes, cannot be deleted).
+//! are the API's actions (`domains/`, `domains/{id}/`, `?op=set_default`),
+//! so the engine's rules and words apply (names are checked; the default
+//! domain, or one that still has nodes, cannot be deleted).
 
 use std::sync::Arc;
 
@@ -14,11 +17,13 @@ use maud::{html, Markup};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::http::params::Params;
 use crate::http::registry::Method;
 use crate::http::AppState;
 use crate::ui::calls;
 use crate::ui::forms::{self, Notice};
 use crate::ui::layout::{self, csrf};
+use crate::ui::networks::id_key;
 use crate::ui::respond::html as page_response;
 use crate::ui::viewer::Viewer;
 
@@ -29,14 +34,43 @@ pub async fn list(state: &Arc<AppState>, viewer: &Viewer, notice: Option<Notice>
     Ok(page_response(status, layout::page(viewer, "Domains", "domains", &[], render(viewer, &domains, &notice))))
 }
 
+/// The fields of a domain's form (`create`, `edit:{id}`, the domain page's
+/// `edit`), filled from `d` (the API's JSON of the domain) or, after a
+/// refusal, from what was typed.
+pub fn fields(n: &Option<Notice>, id: &str, d: Option<&Value>) -> Markup {
+    let name = d.and_then(|d| d.get("name")).and_then(Value::as_str).unwrap_or("");
+    let ttl = d.and_then(|d| d.get("ttl")).and_then(Value::as_i64).map(|t| t.to_string()).unwrap_or_default();
+    // A new domain is authoritative (the API's default); after a refusal, what was chosen.
+    let authoritative = match n {
+        Some(Notice::Failed { form, values, .. }) if form == id => values.get("authoritative").is_some(),
+        _ => d.is_none_or(|d| d.get("authoritative") == Some(&Value::Bool(true))),
+    };
+    html! {
+        label { "Name" input type="text" name="name" value=(forms::value(n, id, "name", name)) required; }
+        label.check { input type="checkbox" name="authoritative" value="true" checked[authoritative]; " Authoritative (this region answers for the domain)" }
+        label { "TTL (seconds; empty for the default)" input type="text" name="ttl" inputmode="numeric" value=(forms::value(n, id, "ttl", &ttl)); }
+    }
+}
+
+/// The API parameters of a domain form: an unticked box is absent from the
+/// form, so it is sent as false; an empty TTL clears it on an edit and is
+/// left out on a create (the API's default).
+pub fn params(p: &Params, create: bool) -> Vec<(String, String)> {
+    let auth = if p.get("authoritative").is_some() { "true" } else { "false" };
+    let mut out = vec![
+        ("name".to_string(), p.get("name").unwrap_or("").to_string()),
+        ("authoritative".to_string(), auth.to_string()),
+    ];
+    match p.get("ttl").map(str::trim) {
+        Some("") | None if create => {}
+        ttl => out.push(("ttl".into(), ttl.unwrap_or("").to_string())),
+    }
+    out
+}
+
 fn render(viewer: &Viewer, domains: &Value, n: &Option<Notice>) -> Markup {
     let empty = Vec::new();
     let rows = domains.as_array().unwrap_or(&empty);
-    // A fresh form is authoritative (the API's default); after a refusal, what was chosen.
-    let authoritative = match n {
-        Some(Notice::Failed { form, values, .. }) if form == "create" => values.get("authoritative").is_some(),
-        _ => true,
-    };
     html! {
         h1 { "Domains " span.count.muted { (rows.len()) } }
         (forms::banner(n))
@@ -55,13 +89,33 @@ fn render(viewer: &Viewer, domains: &Value, n: &Option<Notice>) -> Markup {
                     @for d in rows {
                         @let name = d.get("name").and_then(Value::as_str).unwrap_or("");
                         @let id = d.get("id").and_then(Value::as_i64).unwrap_or(0).to_string();
+                        @let is_default = d.get("is_default") == Some(&Value::Bool(true));
+                        @let edit = format!("edit:{id}");
                         tr data-name=(name) {
-                            td { (name) @if d.get("is_default") == Some(&Value::Bool(true)) { " " span.tag { "default" } } }
+                            td { a href={ "/MAAS/r/domain/" (id) } { (name) } @if is_default { " " span.tag { "default" } } }
                             td { @if d.get("authoritative") == Some(&Value::Bool(true)) { "Yes" } @else { "No" } }
                             td.num { @match d.get("ttl").and_then(Value::as_i64) { Some(t) => { (t) } None => { span.muted { "default" } } } }
                             td.num { (d.get("resource_record_count").and_then(Value::as_i64).unwrap_or(0)) }
                             @if viewer.is_admin() {
-                                td {
+                                td.row-actions {
+                                    details open[forms::is_failed(n, &edit)] {
+                                        summary { "Edit" }
+                                        form.stacked method="post" action="/MAAS/r/domains/edit" {
+                                            (csrf(viewer))
+                                            input type="hidden" name="key" value=(id);
+                                            (forms::error_in(n, &edit))
+                                            (fields(n, &edit, Some(d)))
+                                            button.primary type="submit" { "Save" }
+                                        }
+                                    }
+                                    @if !is_default {
+                                        form.inline method="post" action="/MAAS/r/domains/set-default" {
+                                            (csrf(viewer))
+                                            input type="hidden" name="key" value=(id);
+                                            (forms::error_in(n, &format!("set-default:{id}")))
+                                            button type="submit" aria-label={ "Make " (name) " the default domain" } { "Set default" }
+                                        }
+                                    }
                                     form.inline method="post" action="/MAAS/r/domains/delete" {
                                         (csrf(viewer))
                                         input type="hidden" name="key" value=(id);
@@ -81,11 +135,7 @@ fn render(viewer: &Viewer, domains: &Value, n: &Option<Notice>) -> Markup {
                 form.stacked method="post" action="/MAAS/r/domains/create" {
                     (csrf(viewer))
                     (forms::error_in(n, "create"))
-                    label for="new-name" { "Name" }
-                    input #new-name type="text" name="name" value=(forms::value(n, "create", "name", "")) required;
-                    label.check { input type="checkbox" name="authoritative" value="true" checked[authoritative]; " Authoritative (this region answers for the domain)" }
-                    label for="new-ttl" { "TTL (seconds; empty for the default)" }
-                    input #new-ttl type="text" name="ttl" inputmode="numeric" value=(forms::value(n, "create", "ttl", ""));
+                    (fields(n, "create", None))
                     button.primary type="submit" { "Add domain" }
                 }
             }
@@ -93,7 +143,7 @@ fn render(viewer: &Viewer, domains: &Value, n: &Option<Notice>) -> Markup {
     }
 }
 
-/// `POST /MAAS/r/domains/{create|delete}`: administrators only.
+/// `POST /MAAS/r/domains/{create|edit|set-default|delete}`: administrators only.
 pub async fn change(
     req: &HttpRequest,
     payload: web::Payload,
@@ -102,23 +152,25 @@ pub async fn change(
     what: &str,
 ) -> Result<HttpResponse> {
     let p = forms::admin_post(req, payload, viewer).await?;
+    let name = p.get("name").unwrap_or("").trim().to_string();
     let notice = match what {
         "create" => {
-            let name = p.get("name").unwrap_or("").to_string();
-            // An unchecked box is absent from the form: not authoritative.
-            let auth = if p.get("authoritative").is_some() { "true" } else { "false" };
-            let mut params = vec![("name".to_string(), name.clone()), ("authoritative".to_string(), auth.to_string())];
-            if let Some(ttl) = p.get_nonempty("ttl") {
-                params.push(("ttl".into(), ttl.trim().to_string()));
-            }
-            let call = (Method::Post, "domains/".to_string(), None, params);
-            forms::run(state, viewer, call, format!("Added domain {}.", name.trim()), "create", &p).await?
+            let call = (Method::Post, "domains/".to_string(), None, params(&p, true));
+            forms::run(state, viewer, call, format!("Added domain {name}."), "create", &p).await?
+        }
+        "edit" => {
+            let key = id_key(&p)?;
+            let call = (Method::Put, format!("domains/{key}/"), None, params(&p, false));
+            forms::run(state, viewer, call, format!("Saved domain {name}."), &format!("edit:{key}"), &p).await?
+        }
+        "set-default" => {
+            let key = id_key(&p)?;
+            let call = (Method::Post, format!("domains/{key}/"), Some("set_default"), vec![]);
+            let done = "Changed the default domain: new machines get it.".to_string();
+            forms::run(state, viewer, call, done, &format!("set-default:{key}"), &p).await?
         }
         "delete" => {
-            let key = forms::key(&p)?;
-            if !key.chars().all(|c| c.is_ascii_digit()) {
-                return Err(Error::field("key", "Choose a domain to delete."));
-            }
+            let key = id_key(&p)?;
             if p.get("confirm").is_none() {
                 let d = calls::json(state, viewer, Method::Get, &format!("domains/{key}/"), None, vec![]).await?;
                 let name = d.get("name").and_then(Value::as_str).unwrap_or("").to_string();

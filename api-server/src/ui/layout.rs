@@ -171,27 +171,6 @@ pub fn error(v: Option<&Viewer>, status: StatusCode, message: &str) -> Markup {
     }
 }
 
-/// A section the UI does not have yet: says so, and where the API is.
-pub fn not_built(v: &Viewer, section: &str) -> HttpResponse {
-    let label = NAV.iter().find(|(s, _)| *s == section).map(|(_, l)| *l).unwrap_or(section);
-    crate::ui::respond::html(
-        StatusCode::OK,
-        page(
-            v,
-            label,
-            section,
-            &[],
-            html! {
-                h1 { (label) }
-                section.card.empty {
-                    p.big { "This page is not in the web UI yet." }
-                    p.muted { "Everything here can be done through the API: see the " a href="/MAAS/api/docs/" { "API documentation" } "." }
-                }
-            },
-        ),
-    )
-}
-
 /// Bytes as MAAS shows them (decimal units).
 pub fn bytes(n: i64) -> String {
     let n = n as f64;

@@ -17,7 +17,10 @@
 //!   answer carries those counts; the networks pages read the network
 //!   model (`db::network`) and a subnet's addresses with their interfaces
 //!   and nodes by id, because the API's `?op=ip_addresses` reads those one
-//!   address at a time. Every list page costs a fixed number of queries
+//!   address at a time; the images page reads the boot resources with
+//!   their sets and files, and the users page the users with the machines
+//!   each owns, because the API reads those one object at a time or not at
+//!   all. Every list page costs a fixed number of queries
 //!   (`tests/ui_query_count.rs`).
 //! - Sessions are server-side rows (`engine::sessions`); every POST carries
 //!   the session's CSRF token ([`session`]).
@@ -29,8 +32,10 @@
 pub mod account;
 pub mod calls;
 pub mod controllers;
+pub mod domain;
 pub mod domains;
 pub mod forms;
+pub mod images;
 pub mod layout;
 pub mod live;
 pub mod machine;
@@ -43,6 +48,7 @@ pub mod session;
 pub mod settings;
 pub mod subnet;
 pub mod tags;
+pub mod users;
 pub mod viewer;
 pub mod vlan;
 

@@ -12,8 +12,8 @@ use crate::ui::layout::error_page;
 use crate::ui::places::Kind;
 use crate::ui::respond::{redirect, PREFIX};
 use crate::ui::{
-    account, controllers, domains, layout, live, machine, machines, networks, places, session, settings, subnet, tags,
-    vlan,
+    account, controllers, domain, domains, images, layout, live, machine, machines, networks, places, session,
+    settings, subnet, tags, users, vlan,
 };
 
 /// The path of a request relative to [`PREFIX`], split on `/`.
@@ -64,14 +64,23 @@ pub async fn route(req: HttpRequest, payload: web::Payload, state: Arc<AppState>
         ("POST", ["vlan", id, what]) => vlan::change(&req, payload, &state, &viewer, id, what).await,
         ("GET", ["settings"]) => settings::page(&state, &viewer, None).await,
         ("POST", ["settings"]) => settings::save(&req, payload, &state, &viewer).await,
-        ("GET", [section]) if layout::NAV.iter().any(|(s, _)| s == section) => Ok(layout::not_built(&viewer, section)),
+        ("GET", ["images"]) => images::page(&state, &viewer, None).await,
+        ("POST", ["images", "upload"]) => images::upload(&req, payload, &state, &viewer).await,
+        ("POST", ["images", what]) => images::change(&req, payload, &state, &viewer, what).await,
+        ("GET", ["domain", id]) => domain::page(&state, &viewer, id, None).await,
+        ("POST", ["domain", id, what]) => domain::change(&req, payload, &state, &viewer, id, what).await,
+        ("GET", ["settings", "users"]) => users::list(&state, &viewer, None).await,
+        ("POST", ["settings", "users", what]) => users::change(&req, payload, &state, &viewer, what).await,
         (
             _,
             ["logout"]
             | ["machines", "action"]
             | ["account", "prefs", _]
             | ["zones" | "pools" | "tags" | "domains", _]
-            | ["networks" | "subnet" | "vlan", _, _],
+            | ["networks" | "subnet" | "vlan", _, _]
+            | ["images", _]
+            | ["domain", _, _]
+            | ["settings", "users", _],
         ) => Err(Error::MethodNotAllowed { allow: vec!["POST"] }),
         (
             _,
@@ -80,7 +89,10 @@ pub async fn route(req: HttpRequest, payload: web::Payload, state: Arc<AppState>
             | ["live"]
             | ["account", "prefs"]
             | ["zones" | "pools" | "tags" | "domains" | "controllers" | "devices" | "networks"]
-            | ["tag" | "subnet" | "vlan", _],
+            | ["tag" | "subnet" | "vlan", _]
+            | ["images"]
+            | ["domain", _]
+            | ["settings", "users"],
         ) => Err(Error::MethodNotAllowed { allow: vec!["GET"] }),
         (_, ["settings"]) => Err(Error::MethodNotAllowed { allow: vec!["GET", "POST"] }),
         _ => Err(Error::NotFoundText(format!("There is no page at {PREFIX}{rest}."))),

@@ -1,6 +1,7 @@
 //! `/MAAS/r/settings`: a few MAAS configuration values (the region's name,
 //! the default OS and release, NTP servers, analytics). Everyone sees them;
-//! administrators change them.
+//! administrators change them, and have a second tab, the users
+//! (`ui::users`).
 //!
 //! Reading is `engine::config::value_in` per name (a fixed five reads, one
 //! connection). Saving checks every value with the engine's validation
@@ -58,6 +59,18 @@ pub async fn page(state: &Arc<AppState>, viewer: &Viewer, notice: Option<Notice>
     Ok(page_response(status, layout::page(viewer, "Settings", "settings", &[], render(viewer, &current, &notice))))
 }
 
+/// The settings' tabs (administrators only: the users tab is theirs).
+pub fn tabs(viewer: &Viewer, active: &str) -> Markup {
+    html! {
+        @if viewer.is_admin() {
+            nav.tabs aria-label="Settings" {
+                a href="/MAAS/r/settings" aria-current=[(active == "configuration").then_some("page")] { "Configuration" }
+                a href="/MAAS/r/settings/users" aria-current=[(active == "users").then_some("page")] { "Users" }
+            }
+        }
+    }
+}
+
 fn render(viewer: &Viewer, current: &[(&str, String)], n: &Option<Notice>) -> Markup {
     let cur = |name: &str| current.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str()).unwrap_or("");
     let analytics = match n {
@@ -65,6 +78,7 @@ fn render(viewer: &Viewer, current: &[(&str, String)], n: &Option<Notice>) -> Ma
         _ => cur(ANALYTICS) == "true",
     };
     html! {
+        (tabs(viewer, "configuration"))
         h1 { "Settings" }
         (forms::banner(n))
         section.card #configuration {
