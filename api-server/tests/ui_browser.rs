@@ -399,6 +399,20 @@ async fn accessibility(s: &TestServer, b: &Browser) {
         problems.push(format!("login: {p}"));
     }
     login(b, s, "admin").await;
+    // A custom image uploaded through the images page's form (a real file
+    // input), so that page has something to show.
+    let image = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(image.path(), vec![0x5au8; 64 * 1024]).unwrap();
+    b.goto(&format!("{}/MAAS/r/images", s.origin)).await;
+    let form = "form[action='/MAAS/r/images/upload']";
+    b.type_into(&b.find(&format!("{form} input[name=name]")).await, "custom/browser-img").await;
+    b.type_into(&b.find(&format!("{form} input[name=title]")).await, "Uploaded from the browser").await;
+    b.select(&format!("{form} select[name=filetype]"), "ddraw").await;
+    b.send_keys(&b.find(&format!("{form} input[name=content]")).await, image.path().to_str().unwrap()).await;
+    b.click(&b.find(&format!("{form} button.primary")).await).await;
+    b.wait_text("main", Duration::from_secs(30), |t| t.contains("Uploaded custom/browser-img")).await;
+    let list = s.get(Some(&admin), "boot-resources/").await.json();
+    assert!(list.as_array().unwrap().iter().any(|r| r["name"] == "custom/browser-img"), "{list}");
     let pages = [
         "machines".to_string(),
         format!("machine/{sid}"),
@@ -414,11 +428,19 @@ async fn accessibility(s: &TestServer, b: &Browser) {
         format!("subnet/{}", subnet["id"]),
         format!("vlan/{vlan}"),
         "settings".into(),
+        "settings/users".into(),
         "images".into(),
+        format!("domain/{}", s.get(Some(&admin), "domains/").await.json()[0]["id"]),
     ];
     for page in &pages {
         b.goto(&format!("{}/MAAS/r/{page}", s.origin)).await;
         b.find("main h1").await;
+        match page.as_str() {
+            "images" | "controllers" => doc_shot(b, Backend::Sqlite, page).await,
+            "settings/users" => doc_shot(b, Backend::Sqlite, "users").await,
+            p if p.starts_with("domain/") => doc_shot(b, Backend::Sqlite, "domain").await,
+            _ => {}
+        }
         for p in b.accessibility_problems().await {
             problems.push(format!("{page}: {p}"));
         }

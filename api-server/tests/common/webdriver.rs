@@ -130,6 +130,12 @@ impl Browser {
         self.cmd(reqwest::Method::POST, &format!("/element/{}/value", e.0), Some(json!({ "text": text }))).await;
     }
 
+    /// Types into `e` without clearing it first (a file input takes a
+    /// local path this way: chromedriver runs on this machine).
+    pub async fn send_keys(&self, e: &Element, text: &str) {
+        self.cmd(reqwest::Method::POST, &format!("/element/{}/value", e.0), Some(json!({ "text": text }))).await;
+    }
+
     pub async fn text(&self, e: &Element) -> String {
         self.cmd(reqwest::Method::GET, &format!("/element/{}/text", e.0), None).await.as_str().unwrap_or("").to_string()
     }
