@@ -34,12 +34,13 @@ const RUNS: &[(&str, &str)] = &[
     ("current_installation_result_id", "Installation"),
 ];
 
-/// Outputs a result has, as the API's download names them: (value, label).
-const OUTPUTS: &[(&str, &str)] = &[
-    ("combined", "Combined output"),
-    ("stdout", "Standard output"),
-    ("stderr", "Standard error"),
-    ("result", "Result (YAML)"),
+/// Outputs a result has: (the name the API's download uses, the result
+/// JSON's field, label).
+const OUTPUTS: &[(&str, &str, &str)] = &[
+    ("combined", "output", "Combined output"),
+    ("stdout", "stdout", "Standard output"),
+    ("stderr", "stderr", "Standard error"),
+    ("result", "result", "Result (YAML)"),
 ];
 
 /// Outputs longer than this are cut on the page (the API's download has
@@ -179,10 +180,10 @@ pub async fn output(
         _ => return Err(Error::NotFoundText(format!("There is no page at {here}."))),
     };
     let which = query(req).get("output").unwrap_or("combined").to_string();
-    let Some((_, label)) = OUTPUTS.iter().find(|(k, _)| *k == which) else {
+    let Some((_, field, label)) = OUTPUTS.iter().find(|(k, _, _)| *k == which) else {
         return Err(Error::BadRequest(format!(
             "Unknown output \"{which}\": it must be one of {}.",
-            OUTPUTS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
+            OUTPUTS.iter().map(|(k, _, _)| *k).collect::<Vec<_>>().join(", ")
         )));
     };
     // The machine first: its name for the page, and the API's 403/404 for
@@ -198,7 +199,7 @@ pub async fn output(
         .iter()
         .find(|r| r.get("id").and_then(Value::as_i64) == Some(rid))
         .ok_or(Error::NotFound("ScriptResult"))?;
-    let bytes = base64::engine::general_purpose::STANDARD.decode(s(r, &which)).map_err(Error::internal)?;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(s(r, field)).map_err(Error::internal)?;
     let body = render_output(&m, &run, r, &here, &which, label, &bytes);
     Ok(page_response(StatusCode::OK, layout::page(viewer, s(r, "name"), "machines", &[], body)))
 }
@@ -224,7 +225,7 @@ fn render_output(m: &Value, run: &Value, r: &Value, here: &str, which: &str, lab
             }
         }
         nav.tabs aria-label="Outputs" {
-            @for (k, l) in OUTPUTS {
+            @for (k, _, l) in OUTPUTS {
                 a href={ (here) "?output=" (k) } aria-current=[(*k == which).then_some("page")] { (l) }
             }
         }
