@@ -112,6 +112,10 @@ backend_tests!(add_machine_through_the_form, |b| async move {
     assert!(r.body.contains("type=\"password\" name=\"power_parameters_power_pass\""), "secrets are password inputs");
     assert!(r.body.contains("value=\"web-8\"") && r.body.contains("<option value=\"rack-z\" selected>"));
     assert!(r.body.contains("name=\"shown_power_type\" value=\"ipmi\""));
+    // The type's defaults are filled in (MAAS's IPMI driver and privilege).
+    assert!(r.body.contains("<option value=\"LAN_2_0\" selected>"), "{}", r.body);
+    assert!(r.body.contains("<option value=\"OPERATOR\" selected>"));
+    assert!(r.body.contains("name=\"power_parameters_workaround_flags\" value=\"opensesspriv\""));
     assert_eq!(machine_count(&s, &admin).await, 0);
 
     // A missing power parameter: the API's words beside the field, its

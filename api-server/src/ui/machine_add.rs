@@ -161,15 +161,15 @@ fn invalid(r: Option<&Refusal>, name: &str) -> Option<&'static str> {
     r.and_then(|r| r.fields.get(name)).map(|_| "true")
 }
 
-/// A field's value: what was posted if the form was posted, else `default`.
+/// A field's value: what was posted, else `default`. A browser posts every
+/// text input and select of the form, even empty, so an absent one was not
+/// on the form that was posted (a power type's fields before it was
+/// chosen) and gets its default.
 fn value(p: &Params, name: &str, default: &str) -> String {
-    if posted(p) {
-        p.get(name).unwrap_or("").to_string()
-    } else {
-        default.to_string()
-    }
+    p.get(name).unwrap_or(default).to_string()
 }
 
+/// Whether the form was posted (a checkbox's absence then means unticked).
 fn posted(p: &Params) -> bool {
     p.contains(CSRF_FIELD)
 }
@@ -315,7 +315,7 @@ fn machine_form(
                 (field_error(refusal, "pool"))
                 label for="description" { "Description (optional)" }
                 input #description type="text" name="description" value=(value(p, "description", ""));
-                fieldset.power {
+                fieldset.power-settings {
                     legend { "Power" }
                     label for="power_type" { "Power type" }
                     select #power_type name="power_type" data-redraw aria-invalid=[invalid(refusal, "power_type")] {
