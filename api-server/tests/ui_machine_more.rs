@@ -131,6 +131,7 @@ backend_tests!(add_machine_through_the_form, |b| async move {
     assert_eq!(refused.status, 400, "{}", refused.body);
     says(&r, &refused);
     assert!(r.body.contains("id=\"err-power_parameters_power_address\""), "{}", r.body);
+    assert!(r.body.contains("aria-invalid=\"true\" aria-describedby=\"err-power_parameters_power_address\""));
     assert!(r.body.contains("value=\"root\"") && r.body.contains("value=\"web-8\""));
     assert_eq!(machine_count(&s, &admin).await, 0);
 

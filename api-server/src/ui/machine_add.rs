@@ -161,6 +161,11 @@ fn invalid(r: Option<&Refusal>, name: &str) -> Option<&'static str> {
     r.and_then(|r| r.fields.get(name)).map(|_| "true")
 }
 
+/// Ties an input to its words (read out by screen readers with the input).
+fn described(r: Option<&Refusal>, name: &str) -> Option<String> {
+    r.and_then(|r| r.fields.get(name)).map(|_| format!("err-{name}"))
+}
+
 /// A field's value: what was posted, else `default`. A browser posts every
 /// text input and select of the form, even empty, so an absent one was not
 /// on the form that was posted (a power type's fields before it was
@@ -174,9 +179,9 @@ fn posted(p: &Params) -> bool {
     p.contains(CSRF_FIELD)
 }
 
-fn select(id: &str, name: &str, options: &[String], chosen: &str) -> Markup {
+fn select(id: &str, name: &str, options: &[String], chosen: &str, r: Option<&Refusal>) -> Markup {
     html! {
-        select id=(id) name=(name) {
+        select id=(id) name=(name) aria-invalid=[invalid(r, name)] aria-describedby=[described(r, name)] {
             @for o in options { option value=(o) selected[o == chosen] { (o) } }
         }
     }
@@ -294,31 +299,31 @@ fn machine_form(
                 (csrf(viewer))
                 input type="hidden" name="shown_power_type" value=(ty.map(|t| t.name.as_str()).unwrap_or(""));
                 label for="hostname" { "Hostname (optional)" }
-                input #hostname type="text" name="hostname" value=(value(p, "hostname", "")) aria-invalid=[invalid(refusal, "hostname")] placeholder="generated when empty";
+                input #hostname type="text" name="hostname" value=(value(p, "hostname", "")) aria-invalid=[invalid(refusal, "hostname")] aria-describedby=[described(refusal, "hostname")] placeholder="generated when empty";
                 (field_error(refusal, "hostname"))
                 label for="domain" { "Domain" }
-                (select("domain", "domain", &ch.domains, &value(p, "domain", &ch.default_domain)))
+                (select("domain", "domain", &ch.domains, &value(p, "domain", &ch.default_domain), refusal))
                 (field_error(refusal, "domain"))
                 label for="architecture" { "Architecture" }
-                (select("architecture", "architecture", &arches, &value(p, "architecture", "amd64/generic")))
+                (select("architecture", "architecture", &arches, &value(p, "architecture", "amd64/generic"), refusal))
                 (field_error(refusal, "architecture"))
                 label for="mac_addresses" { "PXE MAC address" }
-                input #mac_addresses type="text" name="mac_addresses" value=(value(p, "mac_addresses", "")) required aria-invalid=[invalid(refusal, "mac_addresses")] placeholder="52:54:00:12:34:56";
+                input #mac_addresses type="text" name="mac_addresses" value=(value(p, "mac_addresses", "")) required aria-invalid=[invalid(refusal, "mac_addresses")] aria-describedby=[described(refusal, "mac_addresses")] placeholder="52:54:00:12:34:56";
                 label for="extra_macs" { "Other MAC addresses (optional, separated by commas)" }
                 input #extra_macs type="text" name="extra_macs" value=(value(p, "extra_macs", ""));
                 (field_error(refusal, "mac_addresses"))
                 label for="zone" { "Zone" }
-                (select("zone", "zone", &ch.zones, &value(p, "zone", ch.zones.first().map(String::as_str).unwrap_or(""))))
+                (select("zone", "zone", &ch.zones, &value(p, "zone", ch.zones.first().map(String::as_str).unwrap_or("")), refusal))
                 (field_error(refusal, "zone"))
                 label for="pool" { "Resource pool" }
-                (select("pool", "pool", &ch.pools, &value(p, "pool", ch.pools.first().map(String::as_str).unwrap_or(""))))
+                (select("pool", "pool", &ch.pools, &value(p, "pool", ch.pools.first().map(String::as_str).unwrap_or("")), refusal))
                 (field_error(refusal, "pool"))
                 label for="description" { "Description (optional)" }
                 input #description type="text" name="description" value=(value(p, "description", ""));
                 fieldset.power-settings {
                     legend { "Power" }
                     label for="power_type" { "Power type" }
-                    select #power_type name="power_type" data-redraw aria-invalid=[invalid(refusal, "power_type")] {
+                    select #power_type name="power_type" data-redraw aria-invalid=[invalid(refusal, "power_type")] aria-describedby=[described(refusal, "power_type")] {
                         option value="" selected[chosen.is_empty()] { "Choose a power type" }
                         @for t in types {
                             option value=(t.name) selected[t.name == chosen] { (t.description) }
@@ -335,15 +340,15 @@ fn machine_form(
                             @let v = value(p, &name, &f.default);
                             label for=(id) { (f.label) @if f.required { " (required)" } }
                             @if !f.choices.is_empty() {
-                                select id=(id) name=(name) aria-invalid=[invalid(refusal, &name)] {
+                                select id=(id) name=(name) aria-invalid=[invalid(refusal, &name)] aria-describedby=[described(refusal, &name)] {
                                     @for c in &f.choices {
                                         option value=(c) selected[*c == v] { @if c.is_empty() { "(none)" } @else { (c) } }
                                     }
                                 }
                             } @else if f.secret {
-                                input id=(id) type="password" name=(name) value=(v) autocomplete="new-password" aria-invalid=[invalid(refusal, &name)];
+                                input id=(id) type="password" name=(name) value=(v) autocomplete="new-password" aria-invalid=[invalid(refusal, &name)] aria-describedby=[described(refusal, &name)];
                             } @else {
-                                input id=(id) type="text" name=(name) value=(v) aria-invalid=[invalid(refusal, &name)];
+                                input id=(id) type="text" name=(name) value=(v) aria-invalid=[invalid(refusal, &name)] aria-describedby=[described(refusal, &name)];
                             }
                             (field_error(refusal, &name))
                         }

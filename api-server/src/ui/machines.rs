@@ -13,6 +13,10 @@
 //! the first POST shows what will happen to how many machines, the second
 //! (with `confirm`) runs the API action once per machine and reports every
 //! failure with the API's words, never skipping one silently.
+//! Tagging is one `tags/{name}/?op=update_nodes` call per machine (rather
+//! than one for all) so that each machine's outcome is its own.
+//!
+//! Administrators also get the "Add hardware" links (`ui::machine_add`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
