@@ -1,6 +1,8 @@
 // Ironpool web UI: progressive enhancement only; every page works without
-// it. Two jobs: bulk selection on the machines table, and live updates of
-// the machines a page shows over server-sent events (/MAAS/r/live).
+// it. Three jobs: bulk selection on the machines table, live updates of
+// the machines a page shows over server-sent events (/MAAS/r/live), and
+// redrawing a form whose fields depend on a select (the add machine form's
+// power parameters) when that select changes.
 (function () {
   "use strict";
 
@@ -71,5 +73,21 @@
     document.body.setAttribute("data-live-connected", "1");
   }
 
-  document.addEventListener("DOMContentLoaded", function () { selection(); live(); });
+  // A select marked data-redraw asks the server for the form again (with
+  // what was typed) when it changes; the server only redraws, it never
+  // saves on such a request. Without this the form's save does it.
+  function redraw() {
+    document.querySelectorAll("select[data-redraw]").forEach(function (sel) {
+      sel.addEventListener("change", function () {
+        var form = sel.form;
+        if (!form) return;
+        var marker = document.createElement("input");
+        marker.type = "hidden"; marker.name = "redraw"; marker.value = "1";
+        form.appendChild(marker);
+        form.submit();
+      });
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { selection(); live(); redraw(); });
 })();

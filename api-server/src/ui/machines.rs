@@ -13,6 +13,10 @@
 //! the first POST shows what will happen to how many machines, the second
 //! (with `confirm`) runs the API action once per machine and reports every
 //! failure with the API's words, never skipping one silently.
+//! Tagging is one `tags/{name}/?op=update_nodes` call per machine (rather
+//! than one for all) so that each machine's outcome is its own.
+//!
+//! Administrators also get the "Add hardware" links (`ui::machine_add`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -212,6 +216,7 @@ fn search_url(q: &str, grouped: bool, limit: usize, cursor: Option<&str>) -> Str
 /// The bulk actions: (form value, label, admin only).
 pub const ACTIONS: &[(&str, &str, bool)] = &[
     ("commission", "Commission", true),
+    ("test", "Test", true),
     ("allocate", "Allocate", false),
     ("deploy", "Deploy", false),
     ("release", "Release", false),
@@ -224,6 +229,7 @@ pub const ACTIONS: &[(&str, &str, bool)] = &[
     ("unlock", "Unlock", false),
     ("set-zone", "Set zone", true),
     ("set-pool", "Set resource pool", true),
+    ("tag", "Tag", true),
     ("delete", "Delete", true),
 ];
 
@@ -256,6 +262,13 @@ fn table(viewer: &Viewer, q: &str, grouped: bool, limit: usize, first_page: bool
     html! {
         div.page-head {
             h1 { "Machines" span.count data-total=(l.total) { (l.total) } }
+            @if viewer.is_admin() {
+                nav.add-hardware aria-label="Add hardware" {
+                    a.secondary href="/MAAS/r/machines/add" { "Add machine" }
+                    " "
+                    a.secondary href="/MAAS/r/machines/add-chassis" { "Add chassis" }
+                }
+            }
         }
         form.search role="search" method="get" action="/MAAS/r/machines" {
             label for="q" { "Search machines" }
@@ -268,7 +281,7 @@ fn table(viewer: &Viewer, q: &str, grouped: bool, limit: usize, first_page: bool
             section.card.empty {
                 @if q.is_empty() {
                     p.big { "No machines yet." }
-                    p.muted { "Machines appear here when they network-boot and enlist, or when added through the API." }
+                    p.muted { "Machines appear here when they network-boot and enlist, or when an administrator adds them (Add machine, Add chassis) or adds them through the API." }
                 } @else {
                     p.big { "No machines match this search." }
                     p { a href="/MAAS/r/machines" { "Clear the search" } }
@@ -356,6 +369,15 @@ fn api_call(action: &str, sid: &str, p: &crate::http::params::Params) -> Result<
     let comment = opt("comment").into_iter().collect::<Vec<_>>();
     let (method, rel, op, params) = match action {
         "commission" => (Method::Post, one, Some("commission"), vec![]),
+        // MAAS's TestForm: which scripts (names or tags; the defaults when
+        // none), and whether to leave SSH open for the administrator.
+        "test" => {
+            let mut v: Vec<(String, String)> = opt("testing_scripts").into_iter().collect();
+            if p.get("enable_ssh").is_some() {
+                v.push(("enable_ssh".into(), "true".into()));
+            }
+            (Method::Post, one, Some("test"), v)
+        }
         "allocate" => (Method::Post, "machines/".into(), Some("allocate"), vec![("system_id".into(), sid.into())]),
         "deploy" => {
             let mut v: Vec<(String, String)> = ["distro_series", "hwe_kernel"].iter().filter_map(|k| opt(k)).collect();
@@ -387,6 +409,13 @@ fn api_call(action: &str, sid: &str, p: &crate::http::params::Params) -> Result<
         "set-zone" => (Method::Put, one, None, vec![("zone".into(), p.required("zone")?.to_string())]),
         "set-pool" => (Method::Put, one, None, vec![("pool".into(), p.required("pool")?.to_string())]),
         "delete" => (Method::Delete, one, None, vec![]),
+        // One machine per call, so each one's outcome is its own.
+        "tag" => {
+            let tag = p.required("tag")?.trim();
+            let field = if p.get("tag_mode") == Some("remove") { "remove" } else { "add" };
+            let rel = format!("tags/{}/", crate::api::views::enc(tag));
+            (Method::Post, rel, Some("update_nodes"), vec![(field.to_string(), sid.to_string())])
+        }
         other => return Err(Error::field("action", format!("'{other}' is not a machine action."))),
     };
     Ok(ApiCall { method, rel, op, params })
@@ -428,7 +457,7 @@ pub async fn action(
     // id only (the API will refuse them, and that is reported).
     let user = viewer.user.clone();
     let wanted = ids.clone();
-    let (targets, zones, pools) = state
+    let (targets, zones, pools, tags) = state
         .db
         .run(move |c| {
             let nodes = db::nodes::list(
@@ -449,11 +478,12 @@ pub async fn action(
                 .collect();
             let zones: Vec<String> = db::places::zones(c)?.into_iter().map(|z| z.name).collect();
             let pools: Vec<String> = db::places::pools(c)?.into_iter().map(|p| p.name).collect();
-            Ok((targets, zones, pools))
+            let tags: Vec<String> = db::tags::list(c)?.into_iter().map(|t| t.name).collect();
+            Ok((targets, zones, pools, tags))
         })
         .await?;
     if p.get("confirm").is_none() {
-        let body = confirm_page(viewer, &action, label, &targets, &zones, &pools);
+        let body = confirm_page(viewer, &action, label, &targets, &Names { zones, pools, tags });
         return Ok(page_response(StatusCode::OK, body_page(viewer, body, &[])));
     }
     let mut results: Vec<(Target, std::result::Result<(), String>)> = Vec::new();
@@ -473,7 +503,15 @@ pub async fn action(
     Ok(page_response(StatusCode::OK, body_page(viewer, body, &live)))
 }
 
-fn options_for(action: &str, zones: &[String], pools: &[String]) -> Markup {
+/// What the confirmation's options offer: every zone, pool and tag name.
+struct Names {
+    zones: Vec<String>,
+    pools: Vec<String>,
+    tags: Vec<String>,
+}
+
+fn options_for(action: &str, names: &Names) -> Markup {
+    let Names { zones, pools, tags } = names;
     html! {
         @match action {
             "deploy" => {
@@ -500,6 +538,24 @@ fn options_for(action: &str, zones: &[String], pools: &[String]) -> Markup {
                 label for="pool" { "Resource pool" }
                 select #pool name="pool" required { @for p in pools { option value=(p) { (p) } } }
             }
+            "test" => {
+                label for="testing_scripts" { "Testing scripts (optional)" }
+                input #testing_scripts type="text" name="testing_scripts" placeholder="names or tags, separated by commas; the default tests when empty";
+                label.check { input type="checkbox" name="enable_ssh"; " Allow SSH access and keep the machine on after testing" }
+            }
+            "tag" => {
+                @if tags.is_empty() {
+                    p.error role="alert" { "There are no tags yet: " a href="/MAAS/r/tags" { "create one on the Tags page" } " first." }
+                } @else {
+                    fieldset {
+                        legend { "Change" }
+                        label.check { input type="radio" name="tag_mode" value="add" checked; " Add the tag" }
+                        label.check { input type="radio" name="tag_mode" value="remove"; " Remove the tag" }
+                    }
+                    label for="tag" { "Tag" }
+                    select #tag name="tag" required { @for t in tags { option value=(t) { (t) } } }
+                }
+            }
             "commission" | "allocate" | "delete" => {}
             _ => {
                 label for="comment" { "Comment (optional)" }
@@ -509,14 +565,7 @@ fn options_for(action: &str, zones: &[String], pools: &[String]) -> Markup {
     }
 }
 
-fn confirm_page(
-    viewer: &Viewer,
-    action: &str,
-    label: &str,
-    targets: &[Target],
-    zones: &[String],
-    pools: &[String],
-) -> Markup {
+fn confirm_page(viewer: &Viewer, action: &str, label: &str, targets: &[Target], names: &Names) -> Markup {
     let n = targets.len();
     let what = format!("{label} {n} machine{}", if n == 1 { "" } else { "s" });
     html! {
@@ -529,7 +578,7 @@ fn confirm_page(
                 input type="hidden" name="action" value=(action);
                 input type="hidden" name="confirm" value="1";
                 @for t in targets { input type="hidden" name="system_id" value=(t.system_id); }
-                (options_for(action, zones, pools))
+                (options_for(action, names))
                 div.buttons {
                     button class={ "primary" @if action == "delete" { " danger" } } type="submit" #confirm { (what) }
                     a.secondary href="/MAAS/r/machines" { "Cancel" }

@@ -39,6 +39,8 @@ pub mod images;
 pub mod layout;
 pub mod live;
 pub mod machine;
+pub mod machine_add;
+pub mod machine_results;
 pub mod machines;
 pub mod networks;
 pub mod places;

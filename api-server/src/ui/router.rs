@@ -12,8 +12,8 @@ use crate::ui::layout::error_page;
 use crate::ui::places::Kind;
 use crate::ui::respond::{redirect, PREFIX};
 use crate::ui::{
-    account, controllers, domain, domains, images, layout, live, machine, machines, networks, places, session,
-    settings, subnet, tags, users, vlan,
+    account, controllers, domain, domains, images, layout, live, machine, machine_add, machine_results, machines,
+    networks, places, session, settings, subnet, tags, users, vlan,
 };
 
 /// The path of a request relative to [`PREFIX`], split on `/`.
@@ -41,7 +41,15 @@ pub async fn route(req: HttpRequest, payload: web::Payload, state: Arc<AppState>
         ("POST", ["logout"]) => session::logout(&req, payload, &state, &viewer).await,
         ("GET", ["machines"]) => machines::list(&req, &state, &viewer).await,
         ("POST", ["machines", "action"]) => machines::action(&req, payload, &state, &viewer).await,
+        ("GET", ["machines", "add"]) => machine_add::machine_page(&state, &viewer).await,
+        ("POST", ["machines", "add"]) => machine_add::machine_post(&req, payload, &state, &viewer).await,
+        ("GET", ["machines", "add-chassis"]) => machine_add::chassis_page(&state, &viewer).await,
+        ("POST", ["machines", "add-chassis"]) => machine_add::chassis_post(&req, payload, &state, &viewer).await,
         ("GET", ["machine", sid]) => machine::page(&req, &state, &viewer, sid).await,
+        ("POST", ["machine", sid, what]) => machine::change(&req, payload, &state, &viewer, sid, what).await,
+        ("GET", ["machine", sid, "result", set, result]) => {
+            machine_results::output(&req, &state, &viewer, sid, set, result).await
+        }
         ("GET", ["live"]) => live::stream(&req, &state, &viewer).await,
         ("GET", ["account", "prefs"]) => account::page(&req, &state, &viewer, None).await,
         ("POST", ["account", "prefs", what]) => account::change(&req, payload, &state, &viewer, what).await,
@@ -75,6 +83,7 @@ pub async fn route(req: HttpRequest, payload: web::Payload, state: Arc<AppState>
             _,
             ["logout"]
             | ["machines", "action"]
+            | ["machine", _, _]
             | ["account", "prefs", _]
             | ["zones" | "pools" | "tags" | "domains", _]
             | ["networks" | "subnet" | "vlan", _, _]
@@ -86,6 +95,7 @@ pub async fn route(req: HttpRequest, payload: web::Payload, state: Arc<AppState>
             _,
             ["machines"]
             | ["machine", _]
+            | ["machine", _, "result", _, _]
             | ["live"]
             | ["account", "prefs"]
             | ["zones" | "pools" | "tags" | "domains" | "controllers" | "devices" | "networks"]
@@ -94,7 +104,9 @@ pub async fn route(req: HttpRequest, payload: web::Payload, state: Arc<AppState>
             | ["domain", _]
             | ["settings", "users"],
         ) => Err(Error::MethodNotAllowed { allow: vec!["GET"] }),
-        (_, ["settings"]) => Err(Error::MethodNotAllowed { allow: vec!["GET", "POST"] }),
+        (_, ["settings"] | ["machines", "add" | "add-chassis"]) => {
+            Err(Error::MethodNotAllowed { allow: vec!["GET", "POST"] })
+        }
         _ => Err(Error::NotFoundText(format!("There is no page at {PREFIX}{rest}."))),
     };
     result.unwrap_or_else(|e| error_page(Some(&viewer), &e))
