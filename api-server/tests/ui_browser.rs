@@ -415,6 +415,8 @@ async fn accessibility(s: &TestServer, b: &Browser) {
     assert!(list.as_array().unwrap().iter().any(|r| r["name"] == "custom/browser-img"), "{list}");
     let pages = [
         "machines".to_string(),
+        "machines/add".into(),
+        "machines/add-chassis".into(),
         format!("machine/{sid}"),
         "account/prefs".into(),
         "zones".into(),

@@ -112,7 +112,7 @@ fn mac(i: usize, nic: usize) -> String {
     format!("0a:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", nic, (i >> 24) & 0xff, (i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff)
 }
 
-pub(crate) fn free_port() -> anyhow::Result<u16> {
+fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 

@@ -49,7 +49,7 @@ impl Chromium {
         if !std::path::Path::new(CHROMIUM).exists() {
             return Ok(None);
         }
-        let port = crate::bench::free_port()?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let mut child = Command::new(driver)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
