@@ -340,46 +340,74 @@ fn demo_survives_a_closed_stdout() {
     terminate(child);
 }
 
-#[test]
-fn two_region_processes_on_one_postgres_never_double_allocate() {
-    use ironpool_region::db::nodes as nodes_db;
-    use ironpool_region::engine::accounts::{self, UserInput};
-    use ironpool_region::engine::lifecycle::Status;
-    use ironpool_region::engine::nodes::create::{create_machine, MachineInput};
-    use ironpool_region::engine::nodes::state::transition;
+/// A fresh PostgreSQL database for regions that share it, with an
+/// administrator and their API key.
+struct SharedPg {
+    url: String,
+    /// The secrets key file every region on the database must use.
+    key_file: std::path::PathBuf,
+    db: ironpool_region::db::Datastore,
+    admin: ironpool_region::db::users::User,
+    key: String,
+}
 
-    let dir = tempfile::tempdir().unwrap();
-    let db_url = databases(dir.path()).pop().unwrap(); // the PostgreSQL one
-    let key_file = dir.path().join("secrets.key");
+fn shared_postgres(dir: &std::path::Path) -> SharedPg {
+    use ironpool_region::engine::accounts::{self, UserInput};
+    let url = databases(dir).pop().unwrap(); // the PostgreSQL one
+    let key_file = dir.join("secrets.key");
     let secrets_key = ironpool_region::db::secrets::SecretsKey::load_or_create(&key_file).unwrap();
-    let db = ironpool_region::db::at_rest::open(&db_url, 2, secrets_key).unwrap();
-    let user = accounts::create_user_blocking(
+    let db = ironpool_region::db::at_rest::open(&url, 2, secrets_key).unwrap();
+    let admin = accounts::create_user_blocking(
         &db,
         UserInput { username: "u".into(), email: "u@example.com".into(), password: "p".into(), is_superuser: true },
     )
     .unwrap();
-    let key = db.blocking(|c| accounts::token_for_login(c, user.id, None)).unwrap().api_key();
+    let key = db.blocking(|c| accounts::token_for_login(c, admin.id, None)).unwrap().api_key();
+    SharedPg { url, key_file, db, admin, key }
+}
+
+/// `n` machines made straight in the database and moved to Ready (how
+/// they got there is not what these tests are about); their system_ids.
+fn ready_machines(
+    pg: &SharedPg,
+    n: usize,
+    input: impl Fn(usize) -> ironpool_region::engine::nodes::create::MachineInput + Send + 'static,
+) -> Vec<String> {
+    use ironpool_region::db::nodes::NodeChanges;
+    use ironpool_region::engine::lifecycle::Status;
+    use ironpool_region::engine::nodes::create::create_machine;
+    use ironpool_region::engine::nodes::state::transition;
+    let admin = pg.admin.clone();
+    pg.db
+        .blocking(move |c| {
+            let mut sids = Vec::new();
+            for i in 0..n {
+                let m = create_machine(c, Some(&admin), input(i))?;
+                transition(c, &m, Status::Ready, "test", "", NodeChanges::default())?;
+                sids.push(m.system_id);
+            }
+            Ok(sids)
+        })
+        .unwrap()
+}
+
+#[test]
+fn two_region_processes_on_one_postgres_never_double_allocate() {
+    use ironpool_region::engine::nodes::create::MachineInput;
+
+    let dir = tempfile::tempdir().unwrap();
+    let pg = shared_postgres(dir.path());
+    let (db_url, key_file, key) = (pg.url.clone(), pg.key_file.clone(), pg.key.clone());
     const MACHINES: usize = 8;
-    db.blocking(|c| {
-        for i in 0..MACHINES {
-            let n = create_machine(
-                c,
-                Some(&user),
-                MachineInput {
-                    architecture: Some("amd64".into()),
-                    mac_addresses: vec![format!("02:00:00:00:01:{i:02x}")],
-                    hostname: Some(format!("p{i}")),
-                    power_type: "manual".into(),
-                    commission: false,
-                    ..Default::default()
-                },
-            )?;
-            transition(c, &n, Status::Ready, "test", "", nodes_db::NodeChanges::default())?;
-        }
-        Ok(())
-    })
-    .unwrap();
-    drop(db);
+    ready_machines(&pg, MACHINES, |i| MachineInput {
+        architecture: Some("amd64".into()),
+        mac_addresses: vec![format!("02:00:00:00:01:{i:02x}")],
+        hostname: Some(format!("p{i}")),
+        power_type: "manual".into(),
+        commission: false,
+        ..Default::default()
+    });
+    drop(pg);
 
     // Two separate region processes on the same database.
     let (a, addr_a, _) = start(dir.path(), &db_url, &["region"]);
@@ -548,10 +576,8 @@ fn a_region_killed_mid_allocate_storm_loses_nothing() {
     use std::sync::{Arc, Mutex};
 
     use ironpool_region::db::nodes as nodes_db;
-    use ironpool_region::engine::accounts::{self, UserInput};
     use ironpool_region::engine::lifecycle::Status;
-    use ironpool_region::engine::nodes::create::{create_machine, MachineInput};
-    use ironpool_region::engine::nodes::state::transition;
+    use ironpool_region::engine::nodes::create::MachineInput;
 
     const READY: usize = 400;
     const CALLS: usize = 500;
@@ -559,35 +585,17 @@ fn a_region_killed_mid_allocate_storm_loses_nothing() {
     const KILL_AFTER: usize = 100;
 
     let dir = tempfile::tempdir().unwrap();
-    let db_url = databases(dir.path()).pop().unwrap(); // the PostgreSQL one
-    let key_file = dir.path().join("secrets.key");
-    let secrets_key = ironpool_region::db::secrets::SecretsKey::load_or_create(&key_file).unwrap();
-    let db = ironpool_region::db::at_rest::open(&db_url, 2, secrets_key).unwrap();
-    let user = accounts::create_user_blocking(
-        &db,
-        UserInput { username: "u".into(), email: "u@example.com".into(), password: "p".into(), is_superuser: true },
-    )
-    .unwrap();
-    let key = db.blocking(|c| accounts::token_for_login(c, user.id, None)).unwrap().api_key();
-    db.blocking(|c| {
-        for i in 0..READY {
-            let n = create_machine(
-                c,
-                Some(&user),
-                MachineInput {
-                    architecture: Some("amd64".into()),
-                    mac_addresses: vec![format!("02:00:00:00:{:02x}:{:02x}", i / 256, i % 256)],
-                    hostname: Some(format!("storm{i}")),
-                    power_type: "manual".into(),
-                    commission: false,
-                    ..Default::default()
-                },
-            )?;
-            transition(c, &n, Status::Ready, "test", "", nodes_db::NodeChanges::default())?;
-        }
-        Ok(())
-    })
-    .unwrap();
+    let pg = shared_postgres(dir.path());
+    let (db_url, key_file, key, db, user) =
+        (pg.url.clone(), pg.key_file.clone(), pg.key.clone(), pg.db.clone(), pg.admin.clone());
+    ready_machines(&pg, READY, |i| MachineInput {
+        architecture: Some("amd64".into()),
+        mac_addresses: vec![format!("02:00:00:00:{:02x}:{:02x}", i / 256, i % 256)],
+        hostname: Some(format!("storm{i}")),
+        power_type: "manual".into(),
+        commission: false,
+        ..Default::default()
+    });
 
     let (mut a, addr_a, _) = start(dir.path(), &db_url, &["region"]);
     let dir_b = tempfile::tempdir().unwrap();
@@ -762,10 +770,7 @@ fn counting_redfish_bmc() -> (u16, Resets) {
 #[test]
 fn a_region_killed_mid_power_batch_runs_every_job_once() {
     use ironpool_region::db::nodes as nodes_db;
-    use ironpool_region::engine::accounts::{self, UserInput};
-    use ironpool_region::engine::lifecycle::Status;
-    use ironpool_region::engine::nodes::create::{create_machine, MachineInput};
-    use ironpool_region::engine::nodes::state::transition;
+    use ironpool_region::engine::nodes::create::MachineInput;
 
     const MACHINES: usize = 40;
     let machines_only = || nodes_db::NodeFilter {
@@ -774,45 +779,25 @@ fn a_region_killed_mid_power_batch_runs_every_job_once() {
     };
     let (bmc_port, resets) = counting_redfish_bmc();
     let dir = tempfile::tempdir().unwrap();
-    let db_url = databases(dir.path()).pop().unwrap(); // the PostgreSQL one
-    let key_file = dir.path().join("secrets.key");
-    let secrets_key = ironpool_region::db::secrets::SecretsKey::load_or_create(&key_file).unwrap();
-    let db = ironpool_region::db::at_rest::open(&db_url, 2, secrets_key).unwrap();
-    let admin = accounts::create_user_blocking(
-        &db,
-        UserInput { username: "a".into(), email: "a@example.com".into(), password: "p".into(), is_superuser: true },
-    )
-    .unwrap();
-    let key = db.blocking(|c| accounts::token_for_login(c, admin.id, None)).unwrap().api_key();
-    let sids: Vec<String> = db
-        .blocking(|c| {
-            let mut sids = Vec::new();
-            for i in 0..MACHINES {
-                let params = [
-                    ("power_address", format!("http://127.0.0.1:{bmc_port}")),
-                    ("power_user", "admin".into()),
-                    ("power_pass", "secret".into()),
-                    ("node_id", format!("m{i}")),
-                ];
-                let n = create_machine(
-                    c,
-                    Some(&admin),
-                    MachineInput {
-                        architecture: Some("amd64".into()),
-                        mac_addresses: vec![format!("02:00:00:00:02:{i:02x}")],
-                        hostname: Some(format!("bmc{i}")),
-                        power_type: "redfish".into(),
-                        power_parameters: params.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
-                        commission: false,
-                        ..Default::default()
-                    },
-                )?;
-                transition(c, &n, Status::Ready, "test", "", nodes_db::NodeChanges::default())?;
-                sids.push(n.system_id);
-            }
-            Ok(sids)
-        })
-        .unwrap();
+    let pg = shared_postgres(dir.path());
+    let (db_url, key_file, key, db) = (pg.url.clone(), pg.key_file.clone(), pg.key.clone(), pg.db.clone());
+    let sids = ready_machines(&pg, MACHINES, move |i| {
+        let params = [
+            ("power_address", format!("http://127.0.0.1:{bmc_port}")),
+            ("power_user", "admin".into()),
+            ("power_pass", "secret".into()),
+            ("node_id", format!("m{i}")),
+        ];
+        MachineInput {
+            architecture: Some("amd64".into()),
+            mac_addresses: vec![format!("02:00:00:00:02:{i:02x}")],
+            hostname: Some(format!("bmc{i}")),
+            power_type: "redfish".into(),
+            power_parameters: params.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+            commission: false,
+            ..Default::default()
+        }
+    });
 
     let (mut a, addr_a, _) = start(dir.path(), &db_url, &["region"]);
     let dir_b = tempfile::tempdir().unwrap();
