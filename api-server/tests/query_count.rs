@@ -7,24 +7,9 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use common::*;
-use diesel::connection::{Instrumentation, InstrumentationEvent};
 use ironpool_region::engine::events::event;
 use ironpool_region::engine::nodes::create::{create_machine, MachineInput};
-
-static QUERIES: AtomicUsize = AtomicUsize::new(0);
-
-struct Counter;
-
-impl Instrumentation for Counter {
-    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
-        if matches!(event, InstrumentationEvent::StartQuery { .. }) {
-            QUERIES.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-}
 
 /// The fewest statements seen over three listings. The counter is
 /// process-wide, so a background task of the region (its heartbeat every
@@ -34,10 +19,10 @@ async fn count_list(s: &TestServer, key: &ApiKey) -> (usize, usize) {
     let mut fewest = usize::MAX;
     let mut listed = 0;
     for _ in 0..3 {
-        let before = QUERIES.load(Ordering::SeqCst);
+        let before = common::query_count::queries();
         let r = s.get(Some(key), "machines/").await;
         assert_eq!(r.status, 200);
-        fewest = fewest.min(QUERIES.load(Ordering::SeqCst) - before);
+        fewest = fewest.min(common::query_count::queries() - before);
         listed = r.json().as_array().unwrap().len();
     }
     (fewest, listed)
@@ -120,7 +105,7 @@ async fn check(b: Backend) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn machine_list_query_count_is_fixed() {
-    diesel::connection::set_default_instrumentation(|| Some(Box::new(Counter))).unwrap();
+    common::query_count::install();
     check(Backend::Sqlite).await;
     check(Backend::Postgres).await;
 }

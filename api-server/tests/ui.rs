@@ -10,15 +10,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::ui::UiClient;
+use common::ui::{logged_in, UiClient};
 use common::*;
-
-async fn admin_ui(s: &TestServer) -> (ApiKey, UiClient) {
-    let admin = s.user("admin", true).await;
-    let mut ui = UiClient::new(&s.origin);
-    ui.login("admin", "admin-password").await;
-    (admin, ui)
-}
 
 backend_tests!(login_sessions_and_csrf, |b| async move {
     let s = TestServer::start(b);
@@ -166,7 +159,7 @@ async fn ipmi_machine(s: &TestServer, admin: &ApiKey, hostname: &str, mac: &str)
 
 backend_tests!(machines_search_and_permissions, |b| async move {
     let s = TestServer::start(b);
-    let (admin, mut ui) = admin_ui(&s).await;
+    let (admin, mut ui) = logged_in(&s, "admin", true).await;
     let alice = s.user("alice", false).await;
     s.user("bob", false).await;
     let gpu = ready_machine(&s, &admin, "gpu-01", 8, 16384).await;
@@ -281,7 +274,7 @@ fn url_escape(q: &str) -> String {
 
 backend_tests!(bulk_actions_confirm_and_report_failures, |b| async move {
     let s = TestServer::start(b);
-    let (admin, mut ui) = admin_ui(&s).await;
+    let (admin, mut ui) = logged_in(&s, "admin", true).await;
     let m1 = ready_machine(&s, &admin, "bulk-1", 2, 2048).await;
     let m2 = ready_machine(&s, &admin, "bulk-2", 2, 2048).await;
     let page = ui.get("/MAAS/r/machines").await;
@@ -455,7 +448,7 @@ backend_tests!(account_keys, |b| async move {
 backend_tests!(live_stream_is_woken_by_commits, |b| async move {
     let hour = Duration::from_secs(3600);
     let s = TestServer::start_with(b, |c| c.change_feed_fallback = hour);
-    let (admin, ui) = admin_ui(&s).await;
+    let (admin, ui) = logged_in(&s, "admin", true).await;
     let sid = ready_machine(&s, &admin, "woken-1", 1, 1024).await;
     let mut resp = ui.stream(&format!("/MAAS/r/live?ids={sid}")).await;
     assert_eq!(wait_for_event(&mut resp, |n, _| n == "node").await["status"], "Ready");
@@ -520,7 +513,7 @@ async fn wait_for_event(
 
 backend_tests!(live_stream_follows_api_changes, |b| async move {
     let s = TestServer::start(b);
-    let (admin, ui) = admin_ui(&s).await;
+    let (admin, ui) = logged_in(&s, "admin", true).await;
     let alice = s.user("alice", false).await;
     let sid = ready_machine(&s, &admin, "live-1", 2, 2048).await;
 

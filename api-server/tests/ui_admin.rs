@@ -13,29 +13,10 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::ui::{Page, UiClient};
+use common::ui::{logged_in, Page, UiClient};
 use common::*;
 use ironpool_region::engine::image_store::sha256_hex;
 use serde_json::{json, Value};
-
-async fn admin_ui(s: &TestServer) -> (ApiKey, UiClient) {
-    let admin = s.user("admin", true).await;
-    let mut ui = UiClient::new(&s.origin);
-    ui.login("admin", "admin-password").await;
-    (admin, ui)
-}
-
-async fn user_ui(s: &TestServer, name: &str) -> (ApiKey, UiClient) {
-    let key = s.user(name, false).await;
-    let mut ui = UiClient::new(&s.origin);
-    ui.login(name, &format!("{name}-password")).await;
-    (key, ui)
-}
-
-/// Whether a page says `words` (quotes may be escaped).
-fn says(p: &Page, words: &str) -> bool {
-    p.body.replace("&#39;", "'").replace("&quot;", "\"").contains(words)
-}
 
 /// The `<tr {attr}="{value}"` row, up to its end.
 fn row<'a>(p: &'a Page, attr: &str, value: &str) -> &'a str {
@@ -112,7 +93,7 @@ async fn bad_upload(ui: &UiClient, csrf: &str, filetype: &str, arch: &str) -> Pa
 
 backend_tests!(images_list_upload_delete, |b| async move {
     let s = TestServer::start(b);
-    let (admin, mut ui) = admin_ui(&s).await;
+    let (admin, mut ui) = logged_in(&s, "admin", true).await;
 
     // What the API uploaded: complete; a chunked upload half-way: its progress.
     let r = upload_boot_resource(
@@ -201,11 +182,11 @@ backend_tests!(images_list_upload_delete, |b| async move {
     // The API's refusals, with its words and 400; what was typed is kept.
     let r = bad_upload(&ui, &csrf, "zip", "amd64/generic").await;
     assert_eq!(r.status, 400, "{}", r.body);
-    assert!(says(&r, "filetype: 'zip' is not a valid filetype: use one of tgz"), "{}", r.body);
+    assert!(r.says("filetype: 'zip' is not a valid filetype: use one of tgz"), "{}", r.body);
     assert!(r.body.contains("value=\"custom/bad\""), "the typed name is kept");
     let r = bad_upload(&ui, &csrf, "tgz", "sparc/generic").await;
     assert_eq!(r.status, 400, "{}", r.body);
-    assert!(says(&r, "architecture: 'sparc/generic' is not a valid architecture"), "{}", r.body);
+    assert!(r.says("architecture: 'sparc/generic' is not a valid architecture"), "{}", r.body);
     // No file chosen: the API's words about missing content.
     let r = post_multipart(
         &ui,
@@ -215,7 +196,7 @@ backend_tests!(images_list_upload_delete, |b| async move {
     )
     .await;
     assert_eq!(r.status, 400, "{}", r.body);
-    assert!(says(&r, "sha256: Required when no content is uploaded."), "{}", r.body);
+    assert!(r.says("sha256: Required when no content is uploaded."), "{}", r.body);
     // A duplicate: the API's 409 words, in the form.
     let r = post_multipart(
         &ui,
@@ -225,7 +206,7 @@ backend_tests!(images_list_upload_delete, |b| async move {
     )
     .await;
     assert_eq!(r.status, 400, "{}", r.body);
-    assert!(says(&r, "already exists; delete it first."), "{}", r.body);
+    assert!(r.says("already exists; delete it first."), "{}", r.body);
     // Without the CSRF token: 403, nothing made.
     let r = post_multipart(
         &ui,
@@ -271,7 +252,7 @@ backend_tests!(images_list_upload_delete, |b| async move {
     assert!(r.body.contains("No BootResource matches the given query."), "{}", r.body);
 
     // A non-admin: the list, read-only; no sources, no forms; POSTs are 403.
-    let (_, mut bob) = user_ui(&s, "bob").await;
+    let (_, mut bob) = logged_in(&s, "bob", false).await;
     let p = bob.get("/MAAS/r/images").await;
     assert_eq!(p.status, 200, "{}", p.body);
     assert!(has_row(&p, "data-resource", "custom/api-img amd64/generic"));
@@ -338,7 +319,7 @@ fn tiny_mirror() -> tempfile::TempDir {
 
 backend_tests!(images_sources_selections_and_import, |b| async move {
     let s = TestServer::start(b);
-    let (admin, mut ui) = admin_ui(&s).await;
+    let (admin, mut ui) = logged_in(&s, "admin", true).await;
     let mirror = tiny_mirror();
     let url = format!("file://{}", mirror.path().display());
     let p = ui.get("/MAAS/r/images").await;
@@ -348,11 +329,11 @@ backend_tests!(images_sources_selections_and_import, |b| async move {
     // A boot source through the form; a bad URL or a missing keyring: the API's words.
     let r = ui.post("/MAAS/r/images/source-create", &[("url", "gopher://x"), ("csrfmiddlewaretoken", &csrf)]).await;
     assert_eq!(r.status, 400, "{}", r.body);
-    assert!(says(&r, "url: 'gopher://x' is not a valid URL"), "{}", r.body);
+    assert!(r.says("url: 'gopher://x' is not a valid URL"), "{}", r.body);
     assert!(r.body.contains("<details id=\"add-source\" open>"), "the form opens again");
     let r = ui.post("/MAAS/r/images/source-create", &[("url", &url), ("csrfmiddlewaretoken", &csrf)]).await;
     assert_eq!(r.status, 400, "{}", r.body);
-    assert!(says(&r, "One of keyring_data or keyring_filename must be specified."), "{}", r.body);
+    assert!(r.says("One of keyring_data or keyring_filename must be specified."), "{}", r.body);
     let r = ui
         .post(
             "/MAAS/r/images/source-create",
@@ -376,7 +357,7 @@ backend_tests!(images_sources_selections_and_import, |b| async move {
         )
         .await;
     assert_eq!(r.status, 400, "{}", r.body);
-    assert!(says(&r, "'bad release!' is not a valid os or release name."), "{}", r.body);
+    assert!(r.says("'bad release!' is not a valid os or release name."), "{}", r.body);
     let r = ui
         .post(
             "/MAAS/r/images/selection-create",
@@ -461,7 +442,7 @@ impl StalledMirror {
 
 backend_tests!(images_import_in_progress_refreshes_and_stops, |b| async move {
     let s = TestServer::start(b);
-    let (admin, mut ui) = admin_ui(&s).await;
+    let (admin, mut ui) = logged_in(&s, "admin", true).await;
     let mirror = StalledMirror::start().await;
     let r = s.post(Some(&admin), "boot-sources/", &[("url", &mirror.url), ("skip_keyring_verification", "true")]).await;
     assert_eq!(r.status, 201, "{}", r.body);
@@ -484,7 +465,7 @@ backend_tests!(images_import_in_progress_refreshes_and_stops, |b| async move {
     );
     assert_eq!(s.get(Some(&admin), "boot-resources/?op=is_importing").await.json(), json!(true));
     // A non-admin sees it running too, without the button.
-    let (_, bob) = user_ui(&s, "bob").await;
+    let (_, bob) = logged_in(&s, "bob", false).await;
     let (_, refresh, body) = get_with_refresh(&bob, "/MAAS/r/images").await;
     assert!(refresh.is_some() && body.contains("Importing images") && !body.contains("stop-import"), "{body}");
 
@@ -513,7 +494,7 @@ async fn add_record(ui: &mut UiClient, base: &str, csrf: &str, f: [&str; 4]) -> 
 
 backend_tests!(domain_records_add_edit_delete, |b| async move {
     let s = TestServer::start(b);
-    let (admin, mut ui) = admin_ui(&s).await;
+    let (admin, mut ui) = logged_in(&s, "admin", true).await;
     let r = s.post(Some(&admin), "domains/", &[("name", "example.com")]).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let did = r.json()["id"].as_i64().unwrap();
@@ -535,14 +516,14 @@ backend_tests!(domain_records_add_edit_delete, |b| async move {
     assert!(has_row(&r, "data-record", "mail MX 10 mx.example.com"), "{}", r.body);
     let r = add_record(&mut ui, &base, &csrf, ["bad", "A", "10.0.0.300", ""]).await;
     assert_eq!(r.status, 400, "{}", r.body);
-    assert!(says(&r, "rrdata: Invalid A data '10.0.0.300': expected an IPv4 address."), "{}", r.body);
+    assert!(r.says("rrdata: Invalid A data '10.0.0.300': expected an IPv4 address."), "{}", r.body);
     assert!(r.body.contains("value=\"10.0.0.300\""), "what was typed is kept");
     let r = add_record(&mut ui, &base, &csrf, ["api", "A", "10.0.0.5", ""]).await;
     assert_eq!(r.status, 200, "{}", r.body);
     // A CNAME beside it: the engine's rule, its words.
     let r = add_record(&mut ui, &base, &csrf, ["api", "CNAME", "www.example.com", ""]).await;
     assert_eq!(r.status, 400, "{}", r.body);
-    assert!(says(&r, "CNAME records for a name cannot coexist with other records or addresses."), "{}", r.body);
+    assert!(r.says("CNAME records for a name cannot coexist with other records or addresses."), "{}", r.body);
     let list = s.get(Some(&admin), "dnsresourcerecords/?domain=example.com").await.json();
     let mx = list.as_array().unwrap().iter().find(|x| x["rrtype"] == "MX").unwrap().clone();
     assert_eq!(
@@ -584,7 +565,7 @@ backend_tests!(domain_records_add_edit_delete, |b| async move {
         )
         .await;
     assert_eq!(r.status, 400, "{}", r.body);
-    assert!(says(&r, "Invalid MX data 'mx-without-preference'"), "{}", r.body);
+    assert!(r.says("Invalid MX data 'mx-without-preference'"), "{}", r.body);
     assert!(row(&r, "data-record", "mail MX 20 mx2.example.com").contains("<details open>"));
 
     // Delete a record: a confirmation, then gone.
@@ -617,7 +598,7 @@ backend_tests!(domain_records_add_edit_delete, |b| async move {
         )
         .await;
     assert_eq!(r.status, 400, "{}", r.body);
-    assert!(says(&r, "Invalid domain name 'bad name!'."), "{}", r.body);
+    assert!(r.says("Invalid domain name 'bad name!'."), "{}", r.body);
     assert!(r.body.contains("<details id=\"edit\" open>"), "{}", r.body);
     let r = ui
         .post(&format!("{base}/edit"), &[("name", "example.org"), ("ttl", "120"), ("csrfmiddlewaretoken", &csrf)])
@@ -655,7 +636,7 @@ backend_tests!(domain_records_add_edit_delete, |b| async move {
     let r = ui.post(&format!("{base}/record-create"), &[("name", "forged"), ("rrtype", "TXT"), ("rrdata", "x")]).await;
     assert_eq!(r.status, 403, "{}", r.body);
     // A non-admin: the records, no forms, 403 on a POST.
-    let (_, mut bob) = user_ui(&s, "bob").await;
+    let (_, mut bob) = logged_in(&s, "bob", false).await;
     let p = bob.get(&base).await;
     assert_eq!(p.status, 200, "{}", p.body);
     assert!(has_row(&p, "data-record", "api A 10.0.0.5"), "{}", p.body);
@@ -680,8 +661,8 @@ backend_tests!(domain_records_add_edit_delete, |b| async move {
 
 backend_tests!(users_add_edit_delete, |b| async move {
     let s = TestServer::start(b);
-    let (admin, mut ui) = admin_ui(&s).await;
-    let (alice, _) = user_ui(&s, "alice").await;
+    let (admin, mut ui) = logged_in(&s, "admin", true).await;
+    let (alice, _) = logged_in(&s, "alice", false).await;
     s.user("carol", false).await;
     let m = ready_machine(&s, &admin, "a-1", 2, 2048).await;
     let r = s.post(Some(&alice), "machines/?op=allocate", &[("system_id", &m)]).await;
@@ -729,7 +710,7 @@ backend_tests!(users_add_edit_delete, |b| async move {
         )
         .await;
     assert_eq!(r.status, 400, "{}", r.body);
-    assert!(says(&r, "A user with that username already exists."), "{}", r.body);
+    assert!(r.says("A user with that username already exists."), "{}", r.body);
     assert!(r.body.contains("value=\"d2@example.com\"") && !r.body.contains("another-pass"), "{}", r.body);
 
     // Edit: deactivate carol; an administrator cannot deactivate themself.
@@ -740,7 +721,7 @@ backend_tests!(users_add_edit_delete, |b| async move {
     assert!(!carol.is_active);
     let r = ui.post("/MAAS/r/settings/users/edit", &[("key", "admin"), ("csrfmiddlewaretoken", &csrf)]).await;
     assert_eq!(r.status, 400, "{}", r.body);
-    assert!(says(&r, "An administrator cannot deactivate their own account."), "{}", r.body);
+    assert!(r.says("An administrator cannot deactivate their own account."), "{}", r.body);
     assert!(row(&r, "data-name", "admin").contains("<details open>"));
     let r = ui
         .post("/MAAS/r/settings/users/edit", &[("key", "carol"), ("is_active", "true"), ("csrfmiddlewaretoken", &csrf)])
@@ -756,7 +737,7 @@ backend_tests!(users_add_edit_delete, |b| async move {
         .post("/MAAS/r/settings/users/delete", &[("key", "admin"), ("confirm", "1"), ("csrfmiddlewaretoken", &csrf)])
         .await;
     assert_eq!(r.status, 400, "{}", r.body);
-    assert!(says(&r, "An administrator cannot self-delete."), "{}", r.body);
+    assert!(r.says("An administrator cannot self-delete."), "{}", r.body);
     // A user with a machine: refused, then deleted with its machine given to admin.
     let r = ui.post("/MAAS/r/settings/users/delete", &[("key", "alice"), ("csrfmiddlewaretoken", &csrf)]).await;
     assert!(
@@ -771,7 +752,7 @@ backend_tests!(users_add_edit_delete, |b| async move {
         )
         .await;
     assert_eq!(r.status, 400, "{}", r.body);
-    assert!(says(&r, "User alice cannot be deleted: 1 node(s) are still allocated"), "{}", r.body);
+    assert!(r.says("User alice cannot be deleted: 1 node(s) are still allocated"), "{}", r.body);
     let r = ui
         .post(
             "/MAAS/r/settings/users/delete",
@@ -789,7 +770,7 @@ backend_tests!(users_add_edit_delete, |b| async move {
     assert_eq!(s.get(Some(&admin), "users/carol/").await.status, 200);
 
     // A non-admin: 403 with the API's words, on the page and on every POST; no tab.
-    let (_, mut bob) = user_ui(&s, "bob").await;
+    let (_, mut bob) = logged_in(&s, "bob", false).await;
     let p = bob.get("/MAAS/r/settings/users").await;
     assert_eq!(p.status, 403, "{}", p.body);
     assert!(p.body.contains("administrators only") && !p.body.contains("carol@example.com"), "{}", p.body);
@@ -825,7 +806,7 @@ backend_tests!(users_add_edit_delete, |b| async move {
 backend_tests!(controllers_show_rack_health, |b| async move {
     use ironpool_common::rack_link::RegisterRequest;
     let s = TestServer::start(b);
-    let (_, mut ui) = admin_ui(&s).await;
+    let (_, mut ui) = logged_in(&s, "admin", true).await;
     let services = r#"[{"name":"rackd","status":"running","status_info":""},{"name":"dhcpd","status":"dead","status_info":"no interface"},{"name":"tftp","status":"running","status_info":"on :69"}]"#;
     let sid = s
         .state
@@ -867,7 +848,7 @@ backend_tests!(controllers_show_rack_health, |b| async move {
         })
         .await
         .unwrap();
-    let (_, mut bob) = user_ui(&s, "bob").await;
+    let (_, mut bob) = logged_in(&s, "bob", false).await;
     let p = bob.get("/MAAS/r/controllers").await;
     assert_eq!(p.status, 200, "{}", p.body);
     let rack = row(&p, "data-sid", &sid);

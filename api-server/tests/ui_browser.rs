@@ -20,13 +20,10 @@
 
 mod common;
 
-use std::panic::AssertUnwindSafe;
-use std::path::PathBuf;
 use std::time::Duration;
 
-use common::webdriver::{artifacts_dir, Browser};
+use common::webdriver::{doc_shot, Browser};
 use common::*;
-use futures_util::FutureExt;
 
 /// Long enough for a simulated commissioning on a loaded CI machine; the
 /// tests wait for outcomes, this only bounds a broken run.
@@ -42,24 +39,6 @@ async fn wait_status(s: &TestServer, admin: &ApiKey, sid: &str, want: &str) {
         assert!(tokio::time::Instant::now() < end, "{sid} never reached {want}: {}", m["status_name"]);
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-}
-
-/// Saves a documentation screenshot when asked to.
-async fn doc_shot(b: &Browser, backend: Backend, name: &str) {
-    if backend == Backend::Sqlite && std::env::var_os("UPDATE_SCREENSHOTS").is_some() {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/ui");
-        std::fs::create_dir_all(&dir).unwrap();
-        b.save_screenshot(&dir.join(format!("{name}.png"))).await;
-    }
-}
-
-async fn login(b: &Browser, s: &TestServer, user: &str) {
-    b.goto(&format!("{}/MAAS/r/machines", s.origin)).await;
-    assert!(b.url().await.contains("/MAAS/r/login"), "not sent to login: {}", b.url().await);
-    b.type_into(&b.find("#username").await, user).await;
-    b.type_into(&b.find("#password").await, &format!("{user}-password")).await;
-    b.click(&b.find("button[type=submit]").await).await;
-    b.wait_text("h1", Duration::from_secs(30), |t| t.starts_with("Machines")).await;
 }
 
 async fn rows(b: &Browser) -> Vec<String> {
@@ -89,7 +68,7 @@ async fn scenario(s: &TestServer, b: &Browser, backend: Backend) {
     b.goto(&format!("{}/MAAS/", s.origin)).await;
     b.find("#username").await;
     doc_shot(b, backend, "login").await;
-    login(b, s, "admin").await;
+    b.log_in(s, "admin").await;
     assert_eq!(rows(b).await, sorted);
     doc_shot(b, backend, "machines").await;
 
@@ -237,7 +216,7 @@ async fn scenario(s: &TestServer, b: &Browser, backend: Backend) {
     // admin actions, no power configuration.
     let r = s.post(Some(&alice), "machines/?op=allocate", &[("system_id", &ids[0])]).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    login(b, s, "bob").await;
+    b.log_in(s, "bob").await;
     assert_eq!(rows(b).await, vec![ids[1].clone()]);
     let options = b.script("return Array.from(document.querySelectorAll('#bulk-action option')).map(function (o) { return o.value; });").await;
     assert!(!options.as_array().unwrap().iter().any(|o| o == "delete" || o == "commission"), "{options}");
@@ -251,13 +230,7 @@ async fn scenario(s: &TestServer, b: &Browser, backend: Backend) {
 backend_tests!(browser_lifecycle, |b| async move {
     let s = TestServer::start(b);
     let browser = Browser::start().await;
-    let run = AssertUnwindSafe(scenario(&s, &browser, b)).catch_unwind().await;
-    if let Err(panic) = run {
-        let path = artifacts_dir().join(format!("ui_browser_{b:?}.png"));
-        browser.save_screenshot(&path).await;
-        eprintln!("screenshot of the failure: {}", path.display());
-        std::panic::resume_unwind(panic);
-    }
+    browser.screenshot_on_failure(&format!("ui_browser_{b:?}"), scenario(&s, &browser, b)).await;
 });
 
 /// The list pages' forms in a browser: a zone added, edited through the
@@ -269,7 +242,7 @@ async fn list_pages(s: &TestServer, b: &Browser, backend: Backend) {
     let r =
         s.post(Some(&admin), "tags/", &[("name", "gpu"), ("comment", "has a GPU"), ("kernel_opts", "nomodeset")]).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    login(b, s, "admin").await;
+    b.log_in(s, "admin").await;
 
     b.goto(&format!("{}/MAAS/r/zones", s.origin)).await;
     b.type_into(&b.find("#new-name").await, "rack-b").await;
@@ -307,13 +280,7 @@ async fn list_pages(s: &TestServer, b: &Browser, backend: Backend) {
 backend_tests!(browser_list_pages, |b| async move {
     let s = TestServer::start(b);
     let browser = Browser::start().await;
-    let run = AssertUnwindSafe(list_pages(&s, &browser, b)).catch_unwind().await;
-    if let Err(panic) = run {
-        let path = artifacts_dir().join(format!("ui_browser_list_pages_{b:?}.png"));
-        browser.save_screenshot(&path).await;
-        eprintln!("screenshot of the failure: {}", path.display());
-        std::panic::resume_unwind(panic);
-    }
+    browser.screenshot_on_failure(&format!("ui_browser_list_pages_{b:?}"), list_pages(&s, &browser, b)).await;
 });
 
 /// The networks pages in a browser: a subnet added through the networks
@@ -327,7 +294,7 @@ async fn networks_pages(s: &TestServer, b: &Browser, backend: Backend) {
     let vlan = r.json()["id"].as_i64().unwrap().to_string();
     let r = s.post(Some(&admin), "subnets/", &[("cidr", "10.42.0.0/24"), ("vlan", &vlan)]).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    login(b, s, "admin").await;
+    b.log_in(s, "admin").await;
 
     b.goto(&format!("{}/MAAS/r/networks", s.origin)).await;
     b.type_into(&b.find("#create-subnet input[name=cidr]").await, "10.9.0.0/33").await;
@@ -360,13 +327,7 @@ async fn networks_pages(s: &TestServer, b: &Browser, backend: Backend) {
 backend_tests!(browser_networks, |b| async move {
     let s = TestServer::start(b);
     let browser = Browser::start().await;
-    let run = AssertUnwindSafe(networks_pages(&s, &browser, b)).catch_unwind().await;
-    if let Err(panic) = run {
-        let path = artifacts_dir().join(format!("ui_browser_networks_{b:?}.png"));
-        browser.save_screenshot(&path).await;
-        eprintln!("screenshot of the failure: {}", path.display());
-        std::panic::resume_unwind(panic);
-    }
+    browser.screenshot_on_failure(&format!("ui_browser_networks_{b:?}"), networks_pages(&s, &browser, b)).await;
 });
 
 /// Every page's accessibility basics in the browser (labels, headings,
@@ -398,7 +359,7 @@ async fn accessibility(s: &TestServer, b: &Browser) {
     for p in b.accessibility_problems().await {
         problems.push(format!("login: {p}"));
     }
-    login(b, s, "admin").await;
+    b.log_in(s, "admin").await;
     // A custom image uploaded through the images page's form (a real file
     // input), so that page has something to show.
     let image = tempfile::NamedTempFile::new().unwrap();
@@ -468,11 +429,5 @@ async fn accessibility(s: &TestServer, b: &Browser) {
 async fn browser_accessibility_basics() {
     let s = TestServer::start(Backend::Sqlite);
     let browser = Browser::start().await;
-    let run = AssertUnwindSafe(accessibility(&s, &browser)).catch_unwind().await;
-    if let Err(panic) = run {
-        let path = artifacts_dir().join("ui_browser_accessibility.png");
-        browser.save_screenshot(&path).await;
-        eprintln!("screenshot of the failure: {}", path.display());
-        std::panic::resume_unwind(panic);
-    }
+    browser.screenshot_on_failure("ui_browser_accessibility", accessibility(&s, &browser)).await;
 }

@@ -12,36 +12,17 @@
 
 mod common;
 
-use std::panic::AssertUnwindSafe;
-use std::path::PathBuf;
 use std::time::Duration;
 
-use common::webdriver::{artifacts_dir, Browser};
+use common::webdriver::{doc_shot, Browser};
 use common::*;
-use futures_util::FutureExt;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-async fn doc_shot(b: &Browser, backend: Backend, name: &str) {
-    if backend == Backend::Sqlite && std::env::var_os("UPDATE_SCREENSHOTS").is_some() {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/ui");
-        std::fs::create_dir_all(&dir).unwrap();
-        b.save_screenshot(&dir.join(format!("{name}.png"))).await;
-    }
-}
-
-async fn login(b: &Browser, s: &TestServer, user: &str) {
-    b.goto(&format!("{}/MAAS/r/machines", s.origin)).await;
-    b.type_into(&b.find("#username").await, user).await;
-    b.type_into(&b.find("#password").await, &format!("{user}-password")).await;
-    b.click(&b.find("button[type=submit]").await).await;
-    b.wait_text("h1", WAIT, |t| t.starts_with("Machines")).await;
-}
 
 async fn scenario(s: &TestServer, b: &Browser, backend: Backend) {
     let admin = s.user("admin", true).await;
     assert_eq!(s.post(Some(&admin), "zones/", &[("name", "rack-b")]).await.status, 200);
-    login(b, s, "admin").await;
+    b.log_in(s, "admin").await;
 
     // From the machines page to the form.
     b.click(&b.find("nav.add-hardware a[href='/MAAS/r/machines/add']").await).await;
@@ -81,11 +62,5 @@ async fn scenario(s: &TestServer, b: &Browser, backend: Backend) {
 backend_tests!(browser_machine_forms, |b| async move {
     let s = TestServer::start_with(b, |c| c.run_jobs = false);
     let browser = Browser::start().await;
-    let run = AssertUnwindSafe(scenario(&s, &browser, b)).catch_unwind().await;
-    if let Err(panic) = run {
-        let path = artifacts_dir().join(format!("ui_browser_machines_{b:?}.png"));
-        browser.save_screenshot(&path).await;
-        eprintln!("screenshot of the failure: {}", path.display());
-        std::panic::resume_unwind(panic);
-    }
+    browser.screenshot_on_failure(&format!("ui_browser_machines_{b:?}"), scenario(&s, &browser, b)).await;
 });

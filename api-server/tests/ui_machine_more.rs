@@ -15,7 +15,7 @@ mod common;
 #[path = "../../power/tests/ucsm_service/mod.rs"]
 mod ucsm_service;
 
-use common::ui::{Page, UiClient};
+use common::ui::{logged_in, Page, UiClient};
 use common::*;
 use ironpool_region::engine::results::{result_type, status, Report};
 use ironpool_region::{db, engine};
@@ -24,18 +24,6 @@ use serde_json::Value;
 const ADD: &str = "/MAAS/r/machines/add";
 const CHASSIS: &str = "/MAAS/r/machines/add-chassis";
 const ACTION: &str = "/MAAS/r/machines/action";
-
-async fn login(s: &TestServer, name: &str, admin: bool) -> (ApiKey, UiClient) {
-    let key = s.user(name, admin).await;
-    let mut ui = UiClient::new(&s.origin);
-    ui.login(name, &format!("{name}-password")).await;
-    (key, ui)
-}
-
-/// A page's text with maud's escapes undone, to compare with the API's words.
-fn text(p: &Page) -> String {
-    p.body.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&#39;", "'").replace("&amp;", "&")
-}
 
 /// The API's words in an error answer: every field message of a
 /// validation error, or the plain body.
@@ -50,7 +38,7 @@ fn api_words(r: &Resp) -> Vec<String> {
 
 /// Asserts the page says every one of the API's words.
 fn says(p: &Page, r: &Resp) {
-    let t = text(p);
+    let t = p.text();
     for w in api_words(r) {
         assert!(t.contains(&w), "the API's words {w:?} are not on the page: {}", p.body);
     }
@@ -69,7 +57,7 @@ async fn machine_count(s: &TestServer, admin: &ApiKey) -> usize {
 
 backend_tests!(add_machine_through_the_form, |b| async move {
     let s = TestServer::start(b);
-    let (admin, mut ui) = login(&s, "admin", true).await;
+    let (admin, mut ui) = logged_in(&s, "admin", true).await;
     assert_eq!(s.post(Some(&admin), "zones/", &[("name", "rack-z")]).await.status, 200);
     assert_eq!(s.post(Some(&admin), "resourcepools/", &[("name", "gpu-pool")]).await.status, 200);
 
@@ -141,7 +129,7 @@ backend_tests!(add_machine_through_the_form, |b| async move {
     bad.push(("power_parameters_power_address", "10.0.0.5"));
     let r = send(&mut ui, ADD, &csrf, &bad).await;
     assert_eq!(r.status, 400, "{}", r.body);
-    assert!(text(&r).contains("'zz:zz:zz' is not a valid MAC address."), "{}", r.body);
+    assert!(r.text().contains("'zz:zz:zz' is not a valid MAC address."), "{}", r.body);
     assert!(r.body.contains("value=\"zz:zz:zz\"") && r.body.contains("value=\"10.0.0.5\""));
 
     // Saved: the machine's page, and the API has what the form said.
@@ -206,7 +194,7 @@ backend_tests!(add_machine_through_the_form, |b| async move {
     assert_eq!(r.status, 403);
     assert!(r.body.contains("CSRF verification failed."));
     // A non-admin: no link, 403 on the page and the POST, nothing added.
-    let (_, mut bob) = login(&s, "bob", false).await;
+    let (_, mut bob) = logged_in(&s, "bob", false).await;
     let list = bob.get("/MAAS/r/machines").await;
     assert!(!list.body.contains("/MAAS/r/machines/add"));
     let r = bob.get(ADD).await;
@@ -219,7 +207,7 @@ backend_tests!(add_machine_through_the_form, |b| async move {
 
 backend_tests!(add_chassis_through_the_form, |b| async move {
     let s = TestServer::start(b);
-    let (admin, mut ui) = login(&s, "admin", true).await;
+    let (admin, mut ui) = logged_in(&s, "admin", true).await;
     let form = ui.get(CHASSIS).await;
     assert_eq!(form.status, 200, "{}", form.body);
     // The chassis types are the power types the API can probe.
@@ -235,7 +223,7 @@ backend_tests!(add_chassis_through_the_form, |b| async move {
     let r = send(&mut ui, CHASSIS, &csrf, &virsh_user).await;
     assert_eq!(r.status, 400, "{}", r.body);
     says(&r, &s.post(Some(&admin), "machines/?op=add_chassis", &virsh_user).await);
-    assert!(text(&r).contains("username can not be specified when using the virsh chassis."));
+    assert!(r.text().contains("username can not be specified when using the virsh chassis."));
     assert!(r.body.contains("value=\"qemu:///system\"") && r.body.contains("value=\"root\""));
     let svc = ucsm_service::UcsService::start();
     let url = svc.url.clone();
@@ -247,7 +235,7 @@ backend_tests!(add_chassis_through_the_form, |b| async move {
     let wrong = [("chassis_type", "ucsm"), ("hostname", url.as_str()), ("username", "admin"), ("password", "hunter2")];
     let r = send(&mut ui, CHASSIS, &csrf, &wrong).await;
     assert_eq!(r.status, 400, "{}", r.body);
-    assert!(text(&r).contains(&format!("Unable to probe chassis {url}")), "{}", r.body);
+    assert!(r.text().contains(&format!("Unable to probe chassis {url}")), "{}", r.body);
     // A manager that does not answer: the API's 503 and words, not a 500.
     let closed = format!("http://127.0.0.1:{}/", common::peers::free_tcp_port());
     let gone = [("chassis_type", "ucsm"), ("hostname", closed.as_str()), ("username", "a"), ("password", "b")];
@@ -296,7 +284,7 @@ backend_tests!(add_chassis_through_the_form, |b| async move {
     let r = send(&mut ui, CHASSIS, &csrf, &ok).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("Added <span class=\"added-count\">3</span> machines from"), "{}", r.body);
-    assert!(text(&r).contains(&format!("Asking region to add machines from chassis {url}")));
+    assert!(r.text().contains(&format!("Asking region to add machines from chassis {url}")));
     let list = s.get(Some(&admin), "machines/").await.json();
     let list = list.as_array().unwrap();
     assert_eq!(list.len(), 3);
@@ -313,7 +301,7 @@ backend_tests!(add_chassis_through_the_form, |b| async move {
 
     // Without the token, and for a non-admin: 403.
     assert_eq!(ui.post(CHASSIS, &ok).await.status, 403);
-    let (_, mut bob) = login(&s, "bob", false).await;
+    let (_, mut bob) = logged_in(&s, "bob", false).await;
     assert_eq!(bob.get(CHASSIS).await.status, 403);
     let c = bob.get("/MAAS/r/machines").await.csrf();
     assert_eq!(send(&mut bob, CHASSIS, &c, &ok).await.status, 403);
@@ -321,7 +309,7 @@ backend_tests!(add_chassis_through_the_form, |b| async move {
 
 backend_tests!(bulk_test_and_tag, |b| async move {
     let s = TestServer::start(b);
-    let (admin, mut ui) = login(&s, "admin", true).await;
+    let (admin, mut ui) = logged_in(&s, "admin", true).await;
     let m1 = ready_machine(&s, &admin, "bt-1", 2, 2048).await;
     let m2 = commissioning_machine(&s, &admin, "52:54:00:7b:00:02", "bt-2").await;
     let page = ui.get("/MAAS/r/machines").await;
@@ -384,7 +372,7 @@ backend_tests!(bulk_test_and_tag, |b| async move {
     assert!(r.body.contains("Tag: 0 of 1 done") && r.body.contains("No Tag matches the given query."), "{}", r.body);
 
     // A non-admin is offered neither; posted anyway, the API refuses each machine.
-    let (_, mut carol) = login(&s, "carol", false).await;
+    let (_, mut carol) = logged_in(&s, "carol", false).await;
     let p = carol.get("/MAAS/r/machines").await;
     assert!(!p.body.contains("value=\"test\"") && !p.body.contains("value=\"tag\""));
     let c = p.csrf();
@@ -424,7 +412,7 @@ async fn result_ids(s: &TestServer, admin: &ApiKey, sid: &str, run: &str, name: 
 
 backend_tests!(machine_page_results_and_configuration, |b| async move {
     let s = TestServer::start(b);
-    let (admin, mut ui) = login(&s, "admin", true).await;
+    let (admin, mut ui) = logged_in(&s, "admin", true).await;
     let m1 = commissioning_machine(&s, &admin, "52:54:00:7c:00:01", "res-1").await;
     let failed = Report {
         name: "30-check-disks".into(),
@@ -481,7 +469,7 @@ backend_tests!(machine_page_results_and_configuration, |b| async move {
 
     // Another user's machine: its results are as hidden as the API hides them.
     let m3 = ready_machine(&s, &admin, "res-3", 2, 2048).await;
-    let (alice_key, mut alice) = login(&s, "alice", false).await;
+    let (alice_key, mut alice) = logged_in(&s, "alice", false).await;
     assert_eq!(s.post(Some(&alice_key), "machines/?op=allocate", &[("system_id", &m3)]).await.status, 200);
     record(
         &s,
@@ -498,7 +486,7 @@ backend_tests!(machine_page_results_and_configuration, |b| async move {
     let (set3, rid3) = result_ids(&s, &admin, &m3, "commissioning", "secret-check").await;
     let link3 = format!("/MAAS/r/machine/{m3}/result/{set3}/{rid3}");
     assert!(alice.get(&link3).await.body.contains("alice only"));
-    let (bob_key, mut bob) = login(&s, "bob", false).await;
+    let (bob_key, mut bob) = logged_in(&s, "bob", false).await;
     let api = s.get(Some(&bob_key), &format!("nodes/{m3}/results/{set3}/")).await;
     let r = bob.get(&link3).await;
     assert_eq!(r.status, api.status, "the API's answer: {}", api.body);

@@ -8,41 +8,12 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use common::ui::UiClient;
 use common::*;
-use diesel::connection::{Instrumentation, InstrumentationEvent};
 use ironpool_region::db;
 use ironpool_region::engine;
 use ironpool_region::engine::nodes::create::{create_machine, MachineInput};
 use ironpool_region::engine::results::{result_type, status, Report};
-
-static QUERIES: AtomicUsize = AtomicUsize::new(0);
-
-struct Counter;
-
-impl Instrumentation for Counter {
-    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
-        if matches!(event, InstrumentationEvent::StartQuery { .. }) {
-            QUERIES.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-}
-
-/// The fewest statements a page took over three loads: a background task
-/// of the region can only add statements to one load, so the minimum is
-/// the page's own cost.
-async fn cost(ui: &mut UiClient, path: &str) -> usize {
-    let mut fewest = usize::MAX;
-    for _ in 0..3 {
-        let before = QUERIES.load(Ordering::SeqCst);
-        let p = ui.get(path).await;
-        assert_eq!(p.status, 200, "{path}: {}", p.body);
-        fewest = fewest.min(QUERIES.load(Ordering::SeqCst) - before);
-    }
-    fewest
-}
 
 /// For every `i` in `from..to`: tag `t{i}` on the machine, and a result
 /// `script-{i}` with some output in each of its three runs.
@@ -107,17 +78,17 @@ async fn check(b: Backend) {
     let output = format!("/MAAS/r/machine/{sid}/result/{}/{}", set["id"], set["results"][0]["id"]);
     let pages = [format!("/MAAS/r/machine/{sid}"), output];
     for p in &pages {
-        cost(&mut ui, p).await; // warm-up: connection setup is not counted
+        common::query_count::page_cost(&mut ui, p).await; // warm-up: connection setup is not counted
     }
     let mut few = Vec::new();
     for p in &pages {
-        few.push(cost(&mut ui, p).await);
+        few.push(common::query_count::page_cost(&mut ui, p).await);
     }
     seed(&s, &sid, 3, 150).await;
     let page = ui.get(&pages[0]).await;
     assert!(page.body.contains("script-149") && page.body.contains("data-tag=\"t149\""), "the page shows them all");
     for (p, n) in pages.iter().zip(&few) {
-        let many = cost(&mut ui, p).await;
+        let many = common::query_count::page_cost(&mut ui, p).await;
         println!("{b:?}: {p}: 3 of each = {n} queries, 150 = {many}");
         assert_eq!(*n, many, "{b:?}: {p} must not cost more queries with more results and tags");
     }
@@ -125,7 +96,7 @@ async fn check(b: Backend) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn machine_page_query_count_is_fixed() {
-    diesel::connection::set_default_instrumentation(|| Some(Box::new(Counter))).unwrap();
+    common::query_count::install();
     check(Backend::Sqlite).await;
     check(Backend::Postgres).await;
 }

@@ -12,21 +12,9 @@
 
 mod common;
 
-use common::ui::{Page, UiClient};
+use common::ui::{logged_in, Page};
 use common::*;
 use serde_json::Value;
-
-async fn login(s: &TestServer, name: &str, admin: bool) -> (ApiKey, UiClient) {
-    let key = s.user(name, admin).await;
-    let mut ui = UiClient::new(&s.origin);
-    ui.login(name, &format!("{name}-password")).await;
-    (key, ui)
-}
-
-/// A page's text with maud's escapes undone, to compare with the API's words.
-fn text(p: &Page) -> String {
-    p.body.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&#39;", "'").replace("&amp;", "&")
-}
 
 /// The API's words in an error answer: the first field message of a
 /// validation error, or the plain body.
@@ -99,7 +87,7 @@ async fn model(s: &TestServer, admin: &ApiKey) -> (String, String, String) {
 
 backend_tests!(networks_pages_show_the_model, |b| async move {
     let s = TestServer::start(b);
-    let (admin, mut ui) = login(&s, "admin", true).await;
+    let (admin, mut ui) = logged_in(&s, "admin", true).await;
     let (vlan, subnet, other) = model(&s, &admin).await;
 
     // The list: fabric → VLAN → subnet, and the spaces.
@@ -168,7 +156,7 @@ backend_tests!(networks_pages_show_the_model, |b| async move {
 
 backend_tests!(admin_creates_edits_and_deletes, |b| async move {
     let s = TestServer::start(b);
-    let (admin, mut ui) = login(&s, "admin", true).await;
+    let (admin, mut ui) = logged_in(&s, "admin", true).await;
     let p = ui.get("/MAAS/r/networks").await;
     let csrf = p.csrf();
     let post = |path: &str, form: &[(&str, &str)]| {
@@ -197,7 +185,7 @@ backend_tests!(admin_creates_edits_and_deletes, |b| async move {
     let vlan = v["id"].as_i64().unwrap().to_string();
     let r = send!("/MAAS/r/networks/vlan/create", &[("fabric", &fid), ("vid", "5000")]);
     assert_eq!(r.status, 400);
-    assert!(text(&r).contains("VLAN id must be an integer between 0 and 4094: '5000'."), "{}", r.body);
+    assert!(r.text().contains("VLAN id must be an integer between 0 and 4094: '5000'."), "{}", r.body);
     let r = send!("/MAAS/r/networks/space/create", &[("name", "dmz"), ("description", "edge")]);
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(row(&r, "data-name=\"dmz\"").contains("edge"));
@@ -228,14 +216,14 @@ backend_tests!(admin_creates_edits_and_deletes, |b| async move {
     assert_eq!(api.status, 400, "{}", api.body);
     let r = send!("/MAAS/r/networks/subnet/create", &[("cidr", "10.0.0.300/24"), ("name", "oops")]);
     assert_eq!(r.status, 400, "{}", r.body);
-    assert!(text(&r).contains(&api_words(&api)), "{} not in {}", api_words(&api), r.body);
+    assert!(r.text().contains(&api_words(&api)), "{} not in {}", api_words(&api), r.body);
     assert!(r.body.contains("value=\"10.0.0.300/24\"") && r.body.contains("value=\"oops\""));
     // An overlapping subnet: likewise.
     let api = s.post(Some(&admin), "subnets/", &[("cidr", "10.50.0.0/25")]).await;
     assert_eq!(api.status, 400, "{}", api.body);
     let r = send!("/MAAS/r/networks/subnet/create", &[("cidr", "10.50.0.0/25")]);
     assert_eq!(r.status, 400);
-    assert!(text(&r).contains(&api_words(&api)), "{} not in {}", api_words(&api), r.body);
+    assert!(r.text().contains(&api_words(&api)), "{} not in {}", api_words(&api), r.body);
 
     // A reserved range through the subnet page's form.
     let base = format!("/MAAS/r/subnet/{sid}");
@@ -264,7 +252,7 @@ backend_tests!(admin_creates_edits_and_deletes, |b| async move {
             &[("type", "reserved"), ("start_ip", "10.60.0.1"), ("end_ip", "10.60.0.5"), ("subnet", &sid)],
         )
         .await;
-    assert!(text(&r).contains(&api_words(&api)), "{} not in {}", api_words(&api), r.body);
+    assert!(r.text().contains(&api_words(&api)), "{} not in {}", api_words(&api), r.body);
     assert!(r.body.contains("<details id=\"add-range\" open>"), "the refused form stays open");
     // Edit the range.
     let r = send!(
@@ -353,9 +341,9 @@ backend_tests!(admin_creates_edits_and_deletes, |b| async move {
 
 backend_tests!(non_admin_reads_only_and_csrf_is_checked, |b| async move {
     let s = TestServer::start(b);
-    let (admin, mut admin_ui) = login(&s, "admin", true).await;
+    let (admin, mut admin_ui) = logged_in(&s, "admin", true).await;
     let (vlan, subnet, _) = model(&s, &admin).await;
-    let (_, mut ui) = login(&s, "alice", false).await;
+    let (_, mut ui) = logged_in(&s, "alice", false).await;
 
     // The same pages, no controls.
     let pages = ["/MAAS/r/networks".to_string(), format!("/MAAS/r/subnet/{subnet}"), format!("/MAAS/r/vlan/{vlan}")];

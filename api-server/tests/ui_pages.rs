@@ -10,22 +10,8 @@
 
 mod common;
 
-use common::ui::{Page, UiClient};
+use common::ui::{logged_in, Page};
 use common::*;
-
-async fn admin_ui(s: &TestServer) -> (ApiKey, UiClient) {
-    let admin = s.user("admin", true).await;
-    let mut ui = UiClient::new(&s.origin);
-    ui.login("admin", "admin-password").await;
-    (admin, ui)
-}
-
-async fn user_ui(s: &TestServer, name: &str) -> (ApiKey, UiClient) {
-    let key = s.user(name, false).await;
-    let mut ui = UiClient::new(&s.origin);
-    ui.login(name, &format!("{name}-password")).await;
-    (key, ui)
-}
 
 /// The `<tr data-name="…">` row of `name`, up to its end.
 fn row<'a>(p: &'a Page, name: &str) -> &'a str {
@@ -43,11 +29,6 @@ fn count_in(row: &str) -> String {
     let cell = row.rsplit("<td class=\"num\">").next().unwrap();
     let text = if cell.starts_with("<a") { &cell[cell.find('>').unwrap() + 1..] } else { cell };
     text.split('<').next().unwrap().to_string()
-}
-
-/// Whether a page says `words` (apostrophes may be escaped as `&#39;`).
-fn says(p: &Page, words: &str) -> bool {
-    p.body.replace("&#39;", "'").replace("&quot;", "\"").contains(words)
 }
 
 /// The value of the text input named `name`.
@@ -69,8 +50,8 @@ fn assert_no_controls(p: &Page, section: &str) {
 
 backend_tests!(zones_list_create_edit_delete, |b| async move {
     let s = TestServer::start(b);
-    let (admin, mut ui) = admin_ui(&s).await;
-    let (alice, _) = user_ui(&s, "alice").await;
+    let (admin, mut ui) = logged_in(&s, "admin", true).await;
+    let (alice, _) = logged_in(&s, "alice", false).await;
     let r = s.post(Some(&admin), "zones/", &[("name", "rack-a"), ("description", "first row")]).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let m1 = ready_machine(&s, &admin, "z-1", 2, 2048).await;
@@ -103,7 +84,7 @@ backend_tests!(zones_list_create_edit_delete, |b| async move {
     assert!(r.body.contains("Zone with this Name already exists."), "{}", r.body);
     let r = ui.post("/MAAS/r/zones/create", &[("name", "bad name!"), ("csrfmiddlewaretoken", &csrf)]).await;
     assert_eq!(r.status, 400);
-    assert!(says(&r, "Invalid name 'bad name!'"), "{}", r.body);
+    assert!(r.says("Invalid name 'bad name!'"), "{}", r.body);
     assert!(r.body.contains("value=\"bad name!\""), "the typed name is kept");
 
     // Edit: name and description.
@@ -153,7 +134,7 @@ backend_tests!(zones_list_create_edit_delete, |b| async move {
     // A non-admin: the list (with the counts of machines they may see), no controls, 403.
     let r = s.post(Some(&alice), "machines/?op=allocate", &[("system_id", &m2)]).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let (_, mut bob) = user_ui(&s, "bob").await;
+    let (_, mut bob) = logged_in(&s, "bob", false).await;
     let p = bob.get("/MAAS/r/zones").await;
     assert_no_controls(&p, "zones");
     assert!(row(&p, "rack-c").contains("moved"));
@@ -176,7 +157,7 @@ backend_tests!(zones_list_create_edit_delete, |b| async move {
 
 backend_tests!(pools_list_create_edit_delete, |b| async move {
     let s = TestServer::start(b);
-    let (admin, mut ui) = admin_ui(&s).await;
+    let (admin, mut ui) = logged_in(&s, "admin", true).await;
     let r = s.post(Some(&admin), "resourcepools/", &[("name", "gpu-pool"), ("description", "GPUs")]).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let gpu_pool = r.json()["id"].as_i64().unwrap().to_string();
@@ -221,7 +202,7 @@ backend_tests!(pools_list_create_edit_delete, |b| async move {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(s.get(Some(&admin), &format!("resourcepool/{spare_id}/")).await.status, 404);
 
-    let (_, mut bob) = user_ui(&s, "bob").await;
+    let (_, mut bob) = logged_in(&s, "bob", false).await;
     let p = bob.get("/MAAS/r/pools").await;
     assert_no_controls(&p, "pools");
     assert!(has_row(&p, "gpu-pool"));
@@ -233,7 +214,7 @@ backend_tests!(pools_list_create_edit_delete, |b| async move {
 
 backend_tests!(tags_list_page_and_changes, |b| async move {
     let s = TestServer::start(b);
-    let (admin, mut ui) = admin_ui(&s).await;
+    let (admin, mut ui) = logged_in(&s, "admin", true).await;
     let gpu_machine = ready_machine(&s, &admin, "t-1", 2, 2048).await;
     ready_machine(&s, &admin, "t-2", 2, 2048).await;
     let r =
@@ -332,7 +313,7 @@ backend_tests!(tags_list_page_and_changes, |b| async move {
     assert_eq!(s.get(Some(&admin), "tags/ssd/").await.status, 404);
 
     // A non-admin: list and tag page, no controls, 403 on POST.
-    let (_, mut bob) = user_ui(&s, "bob").await;
+    let (_, mut bob) = logged_in(&s, "bob", false).await;
     let p = bob.get("/MAAS/r/tags").await;
     assert_no_controls(&p, "tags");
     assert_eq!(count_in(row(&p, "gpu")), "1");
@@ -345,7 +326,7 @@ backend_tests!(tags_list_page_and_changes, |b| async move {
 
 backend_tests!(domains_list_create_delete, |b| async move {
     let s = TestServer::start(b);
-    let (admin, mut ui) = admin_ui(&s).await;
+    let (admin, mut ui) = logged_in(&s, "admin", true).await;
     let r = s.post(Some(&admin), "domains/", &[("name", "example.com"), ("authoritative", "false")]).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let r = s.post(Some(&admin), "dnsresources/", &[("fqdn", "www.example.com"), ("ip_addresses", "10.1.2.3")]).await;
@@ -382,7 +363,7 @@ backend_tests!(domains_list_create_delete, |b| async move {
     let r =
         ui.post("/MAAS/r/domains/delete", &[("key", &maas_id), ("confirm", "1"), ("csrfmiddlewaretoken", &csrf)]).await;
     assert_eq!(r.status, 400);
-    assert!(says(&r, "Domain 'maas' is the default domain; it cannot be deleted."), "{}", r.body);
+    assert!(r.says("Domain 'maas' is the default domain; it cannot be deleted."), "{}", r.body);
     let lab_id = lab["id"].to_string();
     let r = ui.post("/MAAS/r/domains/delete", &[("key", &lab_id), ("csrfmiddlewaretoken", &csrf)]).await;
     assert!(r.body.contains("Delete domain lab.example?"), "{}", r.body);
@@ -391,7 +372,7 @@ backend_tests!(domains_list_create_delete, |b| async move {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(s.get(Some(&admin), &format!("domains/{lab_id}/")).await.status, 404);
 
-    let (_, mut bob) = user_ui(&s, "bob").await;
+    let (_, mut bob) = logged_in(&s, "bob", false).await;
     let p = bob.get("/MAAS/r/domains").await;
     assert_no_controls(&p, "domains");
     assert!(has_row(&p, "example.com"));
@@ -404,8 +385,8 @@ backend_tests!(domains_list_create_delete, |b| async move {
 
 backend_tests!(controllers_and_devices_lists, |b| async move {
     let s = TestServer::start(b);
-    let (admin, mut ui) = admin_ui(&s).await;
-    let (alice, _) = user_ui(&s, "alice").await;
+    let (admin, mut ui) = logged_in(&s, "admin", true).await;
+    let (alice, _) = logged_in(&s, "alice", false).await;
     let r = s.post(Some(&admin), "devices/", &[("hostname", "printer"), ("mac_addresses", "52:54:00:01:02:03")]).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let printer = r.json()["system_id"].as_str().unwrap().to_string();
@@ -419,7 +400,7 @@ backend_tests!(controllers_and_devices_lists, |b| async move {
     assert!(p.body.contains(&format!("<tr data-sid=\"{printer}\"")) && p.body.contains("52:54:00:01:02:03"));
     assert!(p.body.contains(&format!("<tr data-sid=\"{cam}\"")) && p.body.contains("alices-cam"));
     // Bob sees what the API shows him.
-    let (bob_key, mut bob) = user_ui(&s, "bob").await;
+    let (bob_key, mut bob) = logged_in(&s, "bob", false).await;
     let api_ids: Vec<String> = s
         .get(Some(&bob_key), "devices/")
         .await
@@ -459,7 +440,7 @@ backend_tests!(controllers_and_devices_lists, |b| async move {
 
 backend_tests!(settings_page, |b| async move {
     let s = TestServer::start(b);
-    let (admin, mut ui) = admin_ui(&s).await;
+    let (admin, mut ui) = logged_in(&s, "admin", true).await;
     let get = |name: &'static str| {
         let s = &s;
         let admin = &admin;
@@ -489,7 +470,7 @@ backend_tests!(settings_page, |b| async move {
         )
         .await;
     assert_eq!(r.status, 400, "{}", r.body);
-    assert!(says(&r, "ntp_servers: 'host!' is neither an IP address nor a host name."), "{}", r.body);
+    assert!(r.says("ntp_servers: 'host!' is neither an IP address nor a host name."), "{}", r.body);
     assert_eq!(field(&r, "ntp_servers"), "not a host!", "what was typed is kept");
     assert_eq!(field(&r, "maas_name"), "renamed");
     assert_eq!(get("maas_name").await, "lab-region");
@@ -531,7 +512,7 @@ backend_tests!(settings_page, |b| async move {
     assert_eq!(get("enable_analytics").await, false);
 
     // A non-admin reads them, has no form, and is refused.
-    let (_, mut bob) = user_ui(&s, "bob").await;
+    let (_, mut bob) = logged_in(&s, "bob", false).await;
     let p = bob.get("/MAAS/r/settings").await;
     assert_eq!(p.status, 200);
     assert!(p.body.contains("<dd data-config=\"maas_name\">renamed</dd>"), "{}", p.body);

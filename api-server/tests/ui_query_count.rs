@@ -11,29 +11,14 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use common::ui::UiClient;
 use common::*;
-use diesel::connection::{Instrumentation, InstrumentationEvent};
 use ironpool_region::db;
 use ironpool_region::engine;
 use ironpool_region::engine::network::{
     FabricInput, RangeInput, ReserveInput, RouteInput, SpaceInput, SubnetInput, VlanInput,
 };
 use ironpool_region::engine::nodes::create::{create_device, create_machine, DeviceInput, MachineInput};
-
-static QUERIES: AtomicUsize = AtomicUsize::new(0);
-
-struct Counter;
-
-impl Instrumentation for Counter {
-    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
-        if matches!(event, InstrumentationEvent::StartQuery { .. }) {
-            QUERIES.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-}
 
 const PAGES: &[&str] = &[
     "/MAAS/r/zones",
@@ -50,20 +35,6 @@ const PAGES: &[&str] = &[
     "/MAAS/r/images",
     "/MAAS/r/settings/users",
 ];
-
-/// The fewest statements a page took over three loads: a background task
-/// of the region (its heartbeat) can only add statements to one load, so
-/// the minimum is the page's own cost.
-async fn cost(ui: &mut UiClient, path: &str) -> usize {
-    let mut fewest = usize::MAX;
-    for _ in 0..3 {
-        let before = QUERIES.load(Ordering::SeqCst);
-        let p = ui.get(path).await;
-        assert_eq!(p.status, 200, "{path}: {}", p.body);
-        fewest = fewest.min(QUERIES.load(Ordering::SeqCst) - before);
-    }
-    fewest
-}
 
 /// Zone, pool, tag, domain, machine (in that zone and pool, with that tag)
 /// and a device under that machine, for every `i` in `from..to`; and for
@@ -297,15 +268,15 @@ async fn check(b: Backend) {
     pages.push(format!("/MAAS/r/subnet/{}", s0.id));
     pages.push(format!("/MAAS/r/domain/{}", d0.id));
     for p in &pages {
-        cost(&mut ui, p).await; // warm-up: connection setup is not counted
+        common::query_count::page_cost(&mut ui, p).await; // warm-up: connection setup is not counted
     }
     let mut few = Vec::new();
     for p in &pages {
-        few.push(cost(&mut ui, p).await);
+        few.push(common::query_count::page_cost(&mut ui, p).await);
     }
     seed(&s, 3, 150).await;
     for (p, n) in pages.iter().zip(&few) {
-        let many = cost(&mut ui, p).await;
+        let many = common::query_count::page_cost(&mut ui, p).await;
         println!("{b:?}: {p}: 3 of each = {n} queries, 150 = {many}");
         assert_eq!(*n, many, "{b:?}: {p} must not cost more queries with more objects");
     }
@@ -313,7 +284,7 @@ async fn check(b: Backend) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ui_list_pages_query_count_is_fixed() {
-    diesel::connection::set_default_instrumentation(|| Some(Box::new(Counter))).unwrap();
+    common::query_count::install();
     check(Backend::Sqlite).await;
     check(Backend::Postgres).await;
 }

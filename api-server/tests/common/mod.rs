@@ -20,6 +20,7 @@ use ironpool_region::{server, RegionConfig};
 /// copy, shared with the power and rack tests.
 #[path = "../../../power/tests/common/mod.rs"]
 pub mod peers;
+pub mod query_count;
 
 pub mod ui;
 pub mod webdriver;

@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use super::{ApiKey, TestServer};
+
 pub struct UiClient {
     pub origin: String,
     http: reqwest::Client,
@@ -20,7 +22,31 @@ pub struct Page {
     pub body: String,
 }
 
+/// A user made on `s` (an administrator or not) and logged in to the UI
+/// with their password: their API key, and the client holding the session.
+pub async fn logged_in(s: &TestServer, name: &str, admin: bool) -> (ApiKey, UiClient) {
+    let key = s.user(name, admin).await;
+    let mut ui = UiClient::new(&s.origin);
+    ui.login(name, &format!("{name}-password")).await;
+    (key, ui)
+}
+
 impl Page {
+    /// The body with maud's escapes undone, to compare with the API's words.
+    pub fn text(&self) -> String {
+        self.body
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&amp;", "&")
+    }
+
+    /// Whether the page says `words` (apostrophes and quotes may be escaped).
+    pub fn says(&self, words: &str) -> bool {
+        self.body.replace("&#39;", "'").replace("&quot;", "\"").contains(words)
+    }
+
     /// The value of the first hidden `csrfmiddlewaretoken` field.
     pub fn csrf(&self) -> String {
         let marker = "name=\"csrfmiddlewaretoken\" value=\"";

@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::peers::{free_tcp_port, need_program, spawn, wait_for, ChildGuard};
+use super::{Backend, TestServer};
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
@@ -259,6 +260,43 @@ impl Browser {
 
     pub async fn delete_cookies(&self) {
         self.cmd(reqwest::Method::DELETE, "/cookie", None).await;
+    }
+}
+
+/// Saves a documentation screenshot as `docs/ui/{name}.png` when
+/// `UPDATE_SCREENSHOTS` is set (from the SQLite runs only, so each picture
+/// is taken once).
+pub async fn doc_shot(b: &Browser, backend: Backend, name: &str) {
+    if backend == Backend::Sqlite && std::env::var_os("UPDATE_SCREENSHOTS").is_some() {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/ui");
+        std::fs::create_dir_all(&dir).unwrap();
+        b.save_screenshot(&dir.join(format!("{name}.png"))).await;
+    }
+}
+
+impl Browser {
+    /// Logs `user` in through the login form (password `{user}-password`,
+    /// as `TestServer::user` makes it), starting from a page that must send
+    /// a browser without a session there.
+    pub async fn log_in(&self, s: &TestServer, user: &str) {
+        self.goto(&format!("{}/MAAS/r/machines", s.origin)).await;
+        assert!(self.url().await.contains("/MAAS/r/login"), "not sent to login: {}", self.url().await);
+        self.type_into(&self.find("#username").await, user).await;
+        self.type_into(&self.find("#password").await, &format!("{user}-password")).await;
+        self.click(&self.find("button[type=submit]").await).await;
+        self.wait_text("h1", Duration::from_secs(30), |t| t.starts_with("Machines")).await;
+    }
+
+    /// Runs a scenario; if it panics, saves a screenshot of where it was as
+    /// `{name}.png` in [`artifacts_dir`] and panics on.
+    pub async fn screenshot_on_failure(&self, name: &str, scenario: impl std::future::Future<Output = ()>) {
+        use futures_util::FutureExt;
+        if let Err(panic) = std::panic::AssertUnwindSafe(scenario).catch_unwind().await {
+            let path = artifacts_dir().join(format!("{name}.png"));
+            self.save_screenshot(&path).await;
+            eprintln!("screenshot of the failure: {}", path.display());
+            std::panic::resume_unwind(panic);
+        }
     }
 }
 
