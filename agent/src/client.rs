@@ -200,6 +200,12 @@ impl MetadataClient {
         Ok(Some(b.to_vec()))
     }
 
+    /// `http://…/MAAS/metadata/`: what the installed OS's cloud-init is
+    /// pointed at.
+    pub fn metadata_url(&self) -> &str {
+        &self.base
+    }
+
     pub fn credentials(&self) -> &Credentials {
         &self.creds
     }

@@ -113,8 +113,8 @@ pub fn pick_disk<'a>(inv: &'a Inventory, hint: Option<&DiskHint>) -> Result<&'a 
 /// written. A tar must hold the disk image as its first regular file.
 pub fn unpack(input: impl Read + Send + 'static, packing: Packing, out: &mut impl Write) -> Result<u64> {
     let Packing::Disk { compression, tar } = packing else {
-        return Err(err("root filesystem tarballs (tgz/tbz/txz) need a bootloader installed from the image, which \
-             Ironpool's installer does not do; upload a disk image (ddraw, ddgz, ddxz, ddtgz, …) instead"));
+        return Err(err("a root filesystem image (tgz, tbz, txz, squashfs) is not a disk image: it is installed \
+             into the filesystems of the machine's storage layout, not written to a disk"));
     };
     let mut decoded = decoder(BufReader::with_capacity(1 << 20, input), compression);
     if !tar {
@@ -238,13 +238,18 @@ impl Read for ChannelReader {
 }
 
 /// What an install did, for the closing signal and the logs.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct InstallReport {
     pub disk: String,
     pub downloaded: u64,
     pub written: u64,
     pub seconds: f64,
     pub seed: String,
+    /// The installer's log (root images), sent as the installation result.
+    pub log: Option<String>,
+    /// The one-line summary, or why the install failed (after the log was
+    /// kept).
+    pub outcome: Result<String>,
 }
 
 /// Streams the plan's image onto `target` (a block device, or a file in
@@ -252,22 +257,36 @@ pub struct InstallReport {
 pub async fn write_image(md: &MetadataClient, plan: &DeployPlan, target: &Path) -> Result<(u64, u64)> {
     let packing = deploy::packing(&plan.image.filetype)
         .ok_or_else(|| err(format!("'{}' is not a deployable image file type", plan.image.filetype)))?;
-    if packing == Packing::RootTar {
-        // Refuse before touching the disk.
+    if packing.is_root() {
+        // Refuse before touching the disk: root images go through the
+        // installer (`crate::installer`).
         return unpack(std::io::empty(), packing, &mut std::io::sink()).map(|_| (0, 0));
     }
-    let mut resp = md.download(&plan.image.url).await?;
-    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
     let path = target.to_path_buf();
-    let writer = tokio::task::spawn_blocking(move || -> Result<u64> {
+    stream_image(md, &plan.image, move |input| {
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .open(&path)
             .map_err(|e| err(format!("cannot open {} for writing: {e}", path.display())))?;
-        let n = unpack(ChannelReader { rx, buf: Vec::new(), pos: 0 }, packing, &mut f)?;
+        let n = unpack(input, packing, &mut f)?;
         f.sync_all().map_err(|e| err(format!("cannot flush {}: {e}", path.display())))?;
         Ok(n)
-    });
+    })
+    .await
+}
+
+/// Downloads `image`, handing the bytes as they arrive to `consume` (on a
+/// blocking thread) while hashing them; fails unless what came matches the
+/// image's size and SHA-256, or when `consume` fails. Returns the bytes
+/// downloaded and what `consume` returned.
+pub(crate) async fn stream_image<T: Send + 'static>(
+    md: &MetadataClient,
+    image: &deploy::DeployImage,
+    consume: impl FnOnce(Box<dyn Read + Send>) -> Result<T> + Send + 'static,
+) -> Result<(u64, T)> {
+    let mut resp = md.download(&image.url).await?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
+    let writer = tokio::task::spawn_blocking(move || consume(Box::new(ChannelReader { rx, buf: Vec::new(), pos: 0 })));
     let mut hash = Sha256::new();
     let mut got = 0u64;
     let mut download_error = None;
@@ -288,19 +307,18 @@ pub async fn write_image(md: &MetadataClient, plan: &DeployPlan, target: &Path) 
         }
     }
     drop(tx);
-    let written = writer.await.map_err(|e| err(format!("the disk writer crashed: {e}")))?;
+    let written = writer.await.map_err(|e| err(format!("the image writer crashed: {e}")))?;
     if let Some(e) = download_error {
         return Err(err(e));
     }
-    let written = written?;
     let sha = hex::encode(hash.finalize());
-    if got != plan.image.size || sha != plan.image.sha256 {
+    if got != image.size || sha != image.sha256 {
         return Err(err(format!(
             "the downloaded image does not match: {got} bytes with SHA-256 {sha}, expected {} bytes with {}",
-            plan.image.size, plan.image.sha256
+            image.size, image.sha256
         )));
     }
-    Ok((got, written))
+    Ok((got, written?))
 }
 
 /// Overwrites the first MiB of `target`, so a disk whose install failed
@@ -422,12 +440,34 @@ pub fn install_seed(disk: &str, seed: &Seed) -> Result<String> {
     )))
 }
 
-/// Deploys: config → image on disk → seed. The caller signals and reboots.
+/// Deploys: the installation document, then a disk image written to the
+/// boot disk with a first-boot seed, or a root image installed onto the
+/// storage layout (`crate::installer`). The caller signals and reboots.
 pub async fn install(md: &MetadataClient, inv: &Inventory, webhook: Option<String>) -> Result<InstallReport> {
     let started = Instant::now();
     let raw = md.curtin_config().await?;
     let cfg: CurtinConfig = serde_json::from_slice(&raw)
         .map_err(|e| err(format!("the installation config is not what this agent understands: {e}")))?;
+    let packing = deploy::packing(&cfg.ironpool.image.filetype)
+        .ok_or_else(|| err(format!("'{}' is not a deployable image file type", cfg.ironpool.image.filetype)))?;
+    if packing.is_root() {
+        let ds = crate::installer::Datasource {
+            metadata_url: md.metadata_url().to_string(),
+            webhook,
+            credentials: md.credentials().clone(),
+        };
+        let mut log = crate::installer::Log::default();
+        let r = crate::installer::install_root(md, inv, &cfg, packing, &ds, &mut log).await;
+        return Ok(InstallReport {
+            disk: String::new(),
+            downloaded: r.as_ref().map(|r| r.downloaded).unwrap_or(0),
+            written: 0,
+            seconds: started.elapsed().as_secs_f64(),
+            seed: String::new(),
+            log: Some(log.text().to_string()),
+            outcome: r.map(|r| r.summary),
+        });
+    }
     let plan = cfg.ironpool;
     let disk = pick_disk(inv, plan.boot_disk.as_ref())?.id.clone();
     let target = PathBuf::from(format!("/dev/{disk}"));
@@ -453,7 +493,19 @@ pub async fn install(md: &MetadataClient, inv: &Inventory, webhook: Option<Strin
         webhook: webhook.map(|w| (w, md.credentials().clone())),
     };
     let where_ = install_seed(&disk, &seed)?;
-    Ok(InstallReport { disk, downloaded, written, seconds: started.elapsed().as_secs_f64(), seed: where_ })
+    let summary = format!(
+        "{downloaded} bytes downloaded, {written} written to /dev/{disk} in {:.1} s; {where_}",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(InstallReport {
+        disk,
+        downloaded,
+        written,
+        seconds: started.elapsed().as_secs_f64(),
+        seed: where_,
+        log: None,
+        outcome: Ok(summary),
+    })
 }
 
 /// How much of each disk an erase overwrites at both ends in quick mode

@@ -52,6 +52,21 @@ fn step(argv: &[&str]) -> Step {
 pub struct Plan {
     pub steps: Vec<Step>,
     pub fstab: String,
+    /// The disks (device nodes) the document wipes, in order: what a
+    /// failed install spoils so a half-written disk never boots.
+    pub disks: Vec<String>,
+    /// The disks the bootloader goes on (`grub_device: true`).
+    pub grub_devices: Vec<String>,
+    /// Where the plan mounts filesystems, in mount order (unmounted in
+    /// reverse).
+    pub mounts: Vec<String>,
+    /// The plan assembles RAID arrays: the installed OS needs them in its
+    /// `mdadm.conf` and initramfs to find its root.
+    pub raid: bool,
+    /// (device, UUID) of each filesystem made with a UUID: the
+    /// `/dev/disk/by-uuid` names udev would make, which the bootloader's
+    /// configuration looks for to name the root by UUID.
+    pub filesystems: Vec<(String, String)>,
 }
 
 /// GPT partition type GUIDs, and MBR types, by curtin flag.
@@ -146,6 +161,10 @@ pub fn plan(storage: &Value, inv: &Inventory, target: &str) -> Result<Plan, Stri
                     ));
                 };
                 out.steps.push(step(&["wipefs", "-a", &node]));
+                out.disks.push(node.clone());
+                if op.get("grub_device").and_then(Value::as_bool) == Some(true) {
+                    out.grub_devices.push(node.clone());
+                }
                 if let Some(t) = s(op, "ptable") {
                     let label = match t {
                         "gpt" => "gpt",
@@ -196,6 +215,17 @@ pub fn plan(storage: &Value, inv: &Inventory, target: &str) -> Result<Plan, Stri
                         .rfind(|o| s(o, "type") == Some("partition") && s(o, "device") == Some(parent_id.as_str()))
                 {
                     out.steps.push(step(&["partx", "-u", &parent]));
+                    // What an earlier install left where the new partitions
+                    // start (a RAID or LVM superblock, a filesystem) would
+                    // otherwise surface in them.
+                    for o in ops
+                        .iter()
+                        .filter(|o| s(o, "type") == Some("partition") && s(o, "device") == Some(parent_id.as_str()))
+                    {
+                        if let Some(n) = o.get("number").and_then(Value::as_u64) {
+                            out.steps.push(step(&["wipefs", "-a", &partition_device(&parent, n)]));
+                        }
+                    }
                 }
                 dev.insert(id, partition_device(&parent, n));
             }
@@ -223,6 +253,7 @@ pub fn plan(storage: &Value, inv: &Inventory, target: &str) -> Result<Plan, Stri
                 argv.extend(devices);
                 argv.extend(spares);
                 out.steps.push(Step { argv, stdin: None });
+                out.raid = true;
                 if let Some(t) = s(op, "ptable") {
                     let label = if t == "gpt" { "gpt" } else { "dos" };
                     out.steps.push(Step {
@@ -296,6 +327,9 @@ pub fn plan(storage: &Value, inv: &Inventory, target: &str) -> Result<Plan, Stri
                 }
                 argv.push(node.clone());
                 out.steps.push(Step { argv, stdin: None });
+                if !uuid.is_empty() && !matches!(fstype.as_str(), "vfat" | "fat32") {
+                    out.filesystems.push((node.clone(), uuid.clone()));
+                }
                 formats.insert(id.clone(), (node, fstype, uuid));
                 dev.insert(id, String::new());
             }
@@ -329,6 +363,7 @@ pub fn plan(storage: &Value, inv: &Inventory, target: &str) -> Result<Plan, Stri
                 let at = if at.is_empty() { "/".to_string() } else { at };
                 out.steps.push(step(&["mkdir", "-p", &at]));
                 out.steps.push(step(&["mount", "-t", &fstype, &node, &at]));
+                out.mounts.push(at);
             }
             other => return Err(format!("storage operation '{other}' ({id}) is not supported")),
         }
@@ -377,6 +412,7 @@ mod tests {
                 "sfdisk --wipe=always --quiet /dev/vda",
                 "sfdisk --append --quiet --no-reread /dev/vda",
                 "partx -u /dev/vda",
+                "wipefs -a /dev/vda1",
                 "mkfs.ext4 -F -q -L root -U 0c1e8e2c-0000-4000-8000-000000000001 /dev/vda1",
                 "mkdir -p /target",
                 "mount -t ext4 /dev/vda1 /target",
@@ -386,6 +422,10 @@ mod tests {
         // MBR: no partition UUIDs, sectors of 512 bytes.
         assert_eq!(p.steps[2].stdin.as_deref(), Some("start=8192, size=20971520, type=83\n"));
         assert_eq!(p.fstab, "UUID=0c1e8e2c-0000-4000-8000-000000000001\t/\text4\tdefaults\t0\t1\n");
+        assert_eq!(
+            (p.disks, p.grub_devices, p.mounts, p.raid),
+            (vec!["/dev/vda".into()], vec!["/dev/vda".into()], vec!["/target".into()], false)
+        );
     }
 
     #[test]
@@ -424,6 +464,11 @@ mod tests {
         let bios = p.steps.iter().find(|s| s.stdin.as_deref().is_some_and(|x| x.contains("21686148"))).unwrap();
         assert_eq!(bios.stdin.as_deref(), Some("start=8192, size=2048, type=21686148-6449-6E6F-744E-656564454649\n"));
         assert_eq!(p.fstab, "UUID=u-root\t/\txfs\tdefaults\t0\t1\nUUID=u-swap\tnone\tswap\tsw\t0\t0\n");
+        assert!(p.raid && p.disks == ["/dev/vda", "/dev/vdb"] && p.grub_devices == ["/dev/vda"], "{p:?}");
+        assert_eq!(
+            p.filesystems,
+            [("/dev/vg0/root".to_string(), "u-root".to_string()), ("/dev/vg0/swap".into(), "u-swap".into())]
+        );
     }
 
     #[test]

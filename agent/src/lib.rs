@@ -37,6 +37,7 @@ pub mod bmc;
 pub mod client;
 pub mod deploy;
 pub mod install_plan;
+pub mod installer;
 pub mod inventory;
 pub mod lshw;
 pub mod packages;
@@ -224,25 +225,43 @@ impl Agent {
             return self.first_boot(md, p).await;
         }
         if self.writes_disks {
-            let report = match deploy::install(md, &self.inventory, p.webhook.clone()).await {
-                Ok(r) => r,
+            let (outcome, log) = match deploy::install(md, &self.inventory, p.webhook.clone()).await {
+                Ok(r) => (r.outcome, r.log),
+                Err(e) => (Err(e), None),
+            };
+            // curtin's last event: its result, with the installer's log
+            // attached (the installation result, `/tmp/install.log`).
+            let finish = |result: &str, description: String| {
+                let mut ev = json!({
+                    "event_type": "finish", "origin": "curtin", "name": "cmd-install",
+                    "description": description, "result": result,
+                    "timestamp": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs_f64(),
+                });
+                if let Some(l) = &log {
+                    use base64::Engine as _;
+                    ev["files"] = json!([{
+                        "path": installer::INSTALL_LOG, "encoding": "base64",
+                        "content": base64::engine::general_purpose::STANDARD.encode(l),
+                        "result": if result == "SUCCESS" { 0 } else { 1 },
+                    }]);
+                }
+                ev
+            };
+            let summary = match outcome {
+                Ok(s) => s,
                 Err(e) => {
+                    if let (Some(endpoint), Some(_)) = (&p.webhook, &log) {
+                        // Best effort: the signal below fails the deployment
+                        // whatever happens to this report.
+                        let _ = md.status_event(endpoint, &finish("FAIL", e.to_string())).await;
+                    }
                     // Failed deployment, with the reason for the operator.
                     md.signal("FAILED", &[("error", e.to_string())], Vec::new()).await?;
                     return Err(e);
                 }
             };
-            let summary = format!(
-                "{} bytes downloaded, {} written to /dev/{} in {:.1} s; {}",
-                report.downloaded, report.written, report.disk, report.seconds, report.seed
-            );
-            let event = json!({
-                "event_type": "finish", "origin": "curtin", "name": "cmd-install",
-                "description": summary, "result": "SUCCESS",
-                "timestamp": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs_f64(),
-            });
             if let Some(endpoint) = &p.webhook {
-                md.status_event(endpoint, &event).await?;
+                md.status_event(endpoint, &finish("SUCCESS", summary.clone())).await?;
             }
             md.netboot(false).await?;
             return Ok(Outcome::Installed { report: summary });

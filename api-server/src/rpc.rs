@@ -229,12 +229,23 @@ async fn ephemeral_images(state: &AppState) -> Result<BootImages> {
             })
         })
         .collect();
-    let ephemeral = all
-        .iter()
-        .filter(|i| i.arch == "amd64")
-        .max_by_key(|i| i.id)
+    // A resource that is only a kernel and an initrd is an ephemeral
+    // environment; one that also carries a root filesystem or disk image is
+    // an OS to deploy (its kernel boots that OS, not the agent), so it is
+    // the commissioning environment only when nothing else is there.
+    let deployable = |i: &&engine::boot_resources::BootImage| {
+        i.files.iter().any(|f| ironpool_common::deploy::packing(&f.filetype).is_some())
+    };
+    let amd64: Vec<&engine::boot_resources::BootImage> = all.iter().filter(|i| i.arch == "amd64").collect();
+    let newest_first = |only_boot: bool| {
+        let mut v: Vec<&engine::boot_resources::BootImage> =
+            amd64.iter().copied().filter(|i| !only_boot || !deployable(i)).collect();
+        v.sort_by_key(|i| std::cmp::Reverse(i.id));
+        v
+    };
+    let ephemeral = newest_first(true)
         .into_iter()
-        .chain(all.iter().filter(|i| i.arch == "amd64").rev())
+        .chain(newest_first(false))
         .find_map(|i| Some((pick(i, "boot-kernel")?, pick(i, "boot-initrd")?)));
     let (kernel, initrd) = ephemeral.map(|(k, i)| (Some(k), Some(i))).unwrap_or_default();
     Ok(BootImages { kernel, initrd, deploy })

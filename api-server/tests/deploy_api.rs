@@ -227,6 +227,12 @@ backend_tests!(curtin_config_yaml_and_apt_sources, |b| async move {
     let image: Vec<u8> = (0..65_536u32).map(|i| (i % 251) as u8).collect();
     let fields = [("name", "custom/tiny"), ("architecture", "amd64/generic"), ("filetype", "ddraw")];
     assert_eq!(upload_boot_resource(&s, &admin, &fields, Some(image)).await.status, 201);
+    // apt goes through the configured proxy (enable_http_proxy is on by
+    // default).
+    let r = s
+        .post(Some(&admin), "maas/?op=set_config", &[("name", "http_proxy"), ("value", "http://proxy.example:3128/")])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
     let r = s
         .post(Some(&admin), &format!("machines/{sid}/?op=deploy"), &[("osystem", "custom"), ("distro_series", "tiny")])
         .await;
@@ -264,6 +270,7 @@ backend_tests!(curtin_config_yaml_and_apt_sources, |b| async move {
     assert_eq!(e.key.as_deref(), Some("EXTRAS KEY"));
     assert_eq!(apt.sources[&format!("maas_{}", ppa["id"])].source.as_deref(), Some("ppa:maas/stable"));
     assert_eq!(apt.sources.len(), 3, "disabled and arm64-only repositories are left out: {:?}", apt.sources);
+    assert_eq!(apt.proxy.as_deref(), Some("http://proxy.example:3128/"));
 
     // The installer's copy (metadata API) carries the same apt section.
     let yaml_doc: Value = serde_norway::from_str(&r.body).unwrap();

@@ -42,6 +42,9 @@ pub struct AptConfig {
     /// is `archive_key`, with no source).
     #[serde(default)]
     pub sources: std::collections::BTreeMap<String, AptSource>,
+    /// The HTTP proxy apt uses (`http_proxy` when `enable_http_proxy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -111,9 +114,21 @@ pub const SEED_REPORTING: &str = "reporting.cfg";
 pub enum Packing {
     /// A disk image, compressed with `compression`, optionally inside a tar.
     Disk { compression: Compression, tar: bool },
-    /// A root filesystem tarball (MAAS's `tgz`): needs partitioning and a
-    /// bootloader install.
-    RootTar,
+    /// A root filesystem tarball (MAAS's `tgz`, `tbz`, `txz`): extracted
+    /// into the filesystems the storage model builds, then given a
+    /// bootloader from inside the image.
+    RootTar { compression: Compression },
+    /// A squashfs root filesystem (how MAAS publishes Ubuntu): unpacked
+    /// like a root tarball.
+    Squashfs,
+}
+
+impl Packing {
+    /// A root filesystem (not a disk image): the installer partitions,
+    /// extracts and installs a bootloader.
+    pub fn is_root(&self) -> bool {
+        matches!(self, Packing::RootTar { .. } | Packing::Squashfs)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,7 +154,10 @@ pub fn packing(filetype: &str) -> Option<Packing> {
         "root-dd.gz" => disk(Gzip, false),
         "root-dd.xz" => disk(Xz, false),
         "root-dd.bz2" => disk(Bzip2, false),
-        "root-tgz" | "root-tbz" | "root-txz" => Some(Packing::RootTar),
+        "root-tgz" => Some(Packing::RootTar { compression: Gzip }),
+        "root-tbz" => Some(Packing::RootTar { compression: Bzip2 }),
+        "root-txz" => Some(Packing::RootTar { compression: Xz }),
+        "squashfs" => Some(Packing::Squashfs),
         _ => Option::None,
     }
 }
@@ -157,6 +175,8 @@ pub fn curtin_type(filetype: &str) -> &'static str {
         "root-dd.bz2" => "dd-bz2",
         "root-tbz" => "tbz",
         "root-txz" => "txz",
+        // curtin's name for a filesystem image it mounts and copies.
+        "squashfs" => "fsimage",
         _ => "tgz",
     }
 }
@@ -169,7 +189,11 @@ mod tests {
     fn packings() {
         assert_eq!(packing("root-dd.gz"), Some(Packing::Disk { compression: Compression::Gzip, tar: false }));
         assert_eq!(packing("root-dd.tar.xz"), Some(Packing::Disk { compression: Compression::Xz, tar: true }));
-        assert_eq!(packing("root-tgz"), Some(Packing::RootTar));
+        assert_eq!(packing("root-tgz"), Some(Packing::RootTar { compression: Compression::Gzip }));
+        assert_eq!(packing("root-txz"), Some(Packing::RootTar { compression: Compression::Xz }));
+        assert_eq!(packing("squashfs"), Some(Packing::Squashfs));
+        assert!(packing("squashfs").unwrap().is_root() && !packing("root-dd.gz").unwrap().is_root());
+        assert_eq!(curtin_type("squashfs"), "fsimage");
         assert_eq!(packing("boot-kernel"), None);
         assert_eq!(curtin_type("root-dd.raw"), "dd-raw");
     }

@@ -295,7 +295,17 @@ pub fn apt_config(c: &mut DbConn, arch: &str, osystem: &str, series: &str) -> Re
         .into_iter()
         .filter(|r| r.enabled && r.arches.iter().any(|a| a == arch))
         .collect();
-    let mut apt = AptConfig { preserve_sources_list: false, sources_list: String::new(), sources: BTreeMap::new() };
+    // MAAS would point apt at its own proxy when none is set; Ironpool runs
+    // none, so only a configured one is used.
+    let proxy = match (
+        crate::engine::config::value_in(c, "enable_http_proxy")?.as_bool(),
+        crate::engine::config::value_in(c, "http_proxy")?.as_str().map(str::to_string),
+    ) {
+        (Some(true), Some(p)) if !p.is_empty() => Some(p),
+        _ => None,
+    };
+    let mut apt =
+        AptConfig { preserve_sources_list: false, sources_list: String::new(), sources: BTreeMap::new(), proxy };
     if let Some(archive) = repos.iter().find(|r| r.is_default) {
         let deb822 = osystem == "ubuntu" && !PRE_DEB822_SERIES.contains(&series);
         apt.sources_list = if deb822 { deb822_sources(archive) } else { one_line_sources(archive) };

@@ -23,6 +23,7 @@ pub mod peers;
 pub mod query_count;
 
 pub mod ui;
+pub mod vm;
 pub mod webdriver;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -583,26 +584,41 @@ impl Drop for Veth {
     }
 }
 
-/// A bridge holding the rack's address 203.0.113.1/24 and a tap for a VM;
+/// A bridge holding the rack's address 203.0.113.1/24 and taps for a VM;
 /// removed on drop. `tag` keeps the names of different tests apart.
 pub struct Bridge {
     pub br: String,
+    /// The first tap.
     pub tap: String,
+    pub taps: Vec<String>,
 }
 
 impl Bridge {
     pub fn new(tag: &str) -> Bridge {
+        Bridge::with_taps(tag, 1)
+    }
+
+    /// A bridge with `n` taps (a VM with several NICs on one network).
+    pub fn with_taps(tag: &str, n: usize) -> Bridge {
         let id = std::process::id() % 10_000;
-        let b = Bridge { br: format!("ip{tag}br{id}"), tap: format!("ip{tag}tap{id}") };
+        let taps: Vec<String> =
+            (0..n).map(|i| if i == 0 { format!("ip{tag}tap{id}") } else { format!("ip{tag}t{i}{id}") }).collect();
+        let b = Bridge { br: format!("ip{tag}br{id}"), tap: taps[0].clone(), taps };
         for args in [
             vec!["link", "add", &b.br, "type", "bridge"],
             vec!["addr", "add", "203.0.113.1/24", "dev", &b.br],
             vec!["link", "set", &b.br, "up"],
-            vec!["tuntap", "add", "dev", &b.tap, "mode", "tap"],
-            vec!["link", "set", &b.tap, "master", &b.br],
-            vec!["link", "set", &b.tap, "up"],
         ] {
             assert!(ip_ok(&args), "ip {args:?} failed");
+        }
+        for tap in &b.taps {
+            for args in [
+                vec!["tuntap", "add", "dev", tap, "mode", "tap"],
+                vec!["link", "set", tap, "master", &b.br],
+                vec!["link", "set", tap, "up"],
+            ] {
+                assert!(ip_ok(&args), "ip {args:?} failed");
+            }
         }
         b
     }
@@ -610,7 +626,9 @@ impl Bridge {
 
 impl Drop for Bridge {
     fn drop(&mut self) {
-        ip_ok(&["link", "del", &self.tap]);
+        for tap in &self.taps {
+            ip_ok(&["link", "del", tap]);
+        }
         ip_ok(&["link", "del", &self.br]);
     }
 }
@@ -630,24 +648,36 @@ impl Drop for Vm {
 /// mirror (tools/build-ephemeral.sh's) is unsigned: the source opts out of
 /// signature verification.
 pub async fn import_mirror(s: &TestServer, admin: &ApiKey, mirror: &std::path::Path) {
-    let r = s
-        .post(Some(admin), "boot-sources/", &[("url", mirror.to_str().unwrap()), ("skip_keyring_verification", "true")])
-        .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    let src = r.json()["id"].as_i64().unwrap();
-    let r = s
-        .post(
-            Some(admin),
-            &format!("boot-sources/{src}/selections/"),
-            &[("os", "ironpool"), ("release", "bookworm"), ("arches", "amd64")],
-        )
-        .await;
-    assert!(r.status == 200 || r.status == 201, "{}", r.body);
+    import_mirrors(s, admin, &[(mirror, "ironpool", "bookworm")]).await
+}
+
+/// Adds each unsigned mirror as a boot source selecting its os/release on
+/// amd64, imports them all and waits for the import.
+pub async fn import_mirrors(s: &TestServer, admin: &ApiKey, mirrors: &[(&std::path::Path, &str, &str)]) {
+    for (mirror, os, release) in mirrors {
+        let r = s
+            .post(
+                Some(admin),
+                "boot-sources/",
+                &[("url", mirror.to_str().unwrap()), ("skip_keyring_verification", "true")],
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let src = r.json()["id"].as_i64().unwrap();
+        let r = s
+            .post(
+                Some(admin),
+                &format!("boot-sources/{src}/selections/"),
+                &[("os", os), ("release", release), ("arches", "amd64")],
+            )
+            .await;
+        assert!(r.status == 200 || r.status == 201, "{}", r.body);
+    }
     let r = s.post(Some(admin), "boot-resources/?op=import", &[]).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let start = std::time::Instant::now();
     while s.get(Some(admin), "boot-resources/?op=is_importing").await.body.trim() != "false" {
-        assert!(start.elapsed() < std::time::Duration::from_secs(60), "import never finished");
+        assert!(start.elapsed() < std::time::Duration::from_secs(120), "import never finished");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
