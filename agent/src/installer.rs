@@ -131,29 +131,33 @@ pub struct Datasource {
 }
 
 impl Datasource {
-    /// cloud.cfg.d YAML (JSON is YAML): only the MAAS datasource, and
-    /// MAAS's webhook reporter, as curtin configures an installed Ubuntu.
+    /// cloud.cfg.d YAML: only the MAAS datasource, and MAAS's webhook
+    /// reporter, as curtin configures an installed Ubuntu. Block style with
+    /// `datasource_list:` at the start of a line, because cloud-init's
+    /// `ds-identify` (which decides at boot whether cloud-init runs at all)
+    /// reads that key with a line-based parser, not a YAML one: given JSON
+    /// it finds no list, probes for MAAS, and disables cloud-init.
     pub fn cloud_config(&self) -> String {
+        let q = |v: &str| serde_json::to_string(v).unwrap_or_default();
         let c = &self.credentials;
-        let mut doc = json!({
-            "datasource_list": ["MAAS"],
-            "datasource": {"MAAS": {
-                "metadata_url": self.metadata_url,
-                "consumer_key": c.consumer_key,
-                "token_key": c.token_key,
-                "token_secret": c.token_secret,
-            }},
-        });
+        let keys = |indent: &str| {
+            format!(
+                "{indent}consumer_key: {}\n{indent}token_key: {}\n{indent}token_secret: {}\n",
+                q(&c.consumer_key),
+                q(&c.token_key),
+                q(&c.token_secret)
+            )
+        };
+        let mut out = format!(
+            "# Written by Ironpool's installer: cloud-init reads its metadata from the region.\n\
+             datasource_list: [ MAAS ]\ndatasource:\n  MAAS:\n    metadata_url: {}\n{}",
+            q(&self.metadata_url),
+            keys("    ")
+        );
         if let Some(w) = &self.webhook {
-            doc["reporting"] = json!({"maas": {
-                "type": "webhook",
-                "endpoint": w,
-                "consumer_key": c.consumer_key,
-                "token_key": c.token_key,
-                "token_secret": c.token_secret,
-            }});
+            out.push_str(&format!("reporting:\n  maas:\n    type: webhook\n    endpoint: {}\n{}", q(w), keys("    ")));
         }
-        format!("# Written by Ironpool's installer: cloud-init reads its metadata from the region.\n{doc:#}\n")
+        out
     }
 }
 
@@ -559,11 +563,14 @@ mod tests {
         };
         let net = yaml("etc/cloud/cloud.cfg.d/50-curtin-networking.cfg");
         assert_eq!(net["network"]["config"][0]["name"], "eth0");
-        let maas = yaml("etc/cloud/cloud.cfg.d/90_dpkg_maas.cfg");
-        assert_eq!(maas["datasource_list"], json!(["MAAS"]));
-        assert_eq!(maas["datasource"]["MAAS"]["metadata_url"], "http://10.0.0.1:5248/MAAS/metadata/");
-        assert_eq!(maas["datasource"]["MAAS"]["token_secret"], "ts");
-        assert_eq!(maas["reporting"]["maas"]["endpoint"], "http://10.0.0.1:5248/MAAS/metadata/status/abc123");
+        let maas = read("etc/cloud/cloud.cfg.d/90_dpkg_maas.cfg");
+        assert!(maas.lines().any(|l| l == "datasource_list: [ MAAS ]"), "ds-identify reads this line: {maas}");
+        assert!(maas.contains("  MAAS:\n    metadata_url: \"http://10.0.0.1:5248/MAAS/metadata/\"\n"), "{maas}");
+        assert!(maas.contains("    token_secret: \"ts\"\n"), "{maas}");
+        assert!(
+            maas.contains("reporting:\n  maas:\n    type: webhook\n    endpoint: \"http://10.0.0.1:5248/MAAS/metadata/status/abc123\"\n"),
+            "{maas}"
+        );
 
         let dir = tempfile::tempdir().unwrap();
         let wrote = write_config(dir.path(), &doc("ubuntu/noble"), &plan, &ds()).unwrap();
