@@ -89,6 +89,10 @@ log "ephemeral environment and test image for the end-to-end lifecycle test"
 # target/x86_64-unknown-linux-gnu, and build scripts/proc macros are reused.
 AGENT_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}" tools/build-ephemeral.sh tests/.ephemeral
 EPHEMERAL_CACHE="$PWD/tests/.ephemeral/cache" tools/build-test-image.sh tests/.test-image
+# A real Debian 12 to deploy (root tarball, squashfs and a simplestreams
+# mirror) with mmdebstrap, which needs root; cached: seconds when nothing
+# changed.
+as_root tools/build-os-image.sh tests/.os-image
 
 # --- checks and tests ---------------------------------------------------------
 # One build on a clean clone gains nothing from incremental state, which is

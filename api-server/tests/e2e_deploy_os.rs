@@ -95,7 +95,11 @@ fn reports(console: &Path, mark: usize) -> std::collections::HashMap<String, Str
     let log = std::fs::read_to_string(console).unwrap_or_default();
     log[mark.min(log.len())..]
         .lines()
-        .filter_map(|l| l.split_once("IRONPOOL-OS ")?.1.split_once(": "))
+        .filter_map(|l| {
+            let rest = l.split_once("IRONPOOL-OS ")?.1;
+            // `name: value`, or a bare `name` (the closing marker).
+            Some(rest.split_once(": ").unwrap_or((rest.trim(), "")))
+        })
         .map(|(k, v)| (k.to_string(), v.trim().to_string()))
         .collect()
 }

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers shared by tools/build-ephemeral.sh and tools/build-test-image.sh
 # (bash; source it). The callers define log and as_root; add_modules and
 # pack_initramfs expect $BB to be a static busybox.
@@ -53,10 +54,12 @@ add_modules() {
     seen[$f]=1
     mkdir -p "$root/lib/modules/$kver/$(dirname "$f")"
     cp "$md/$f" "$root/lib/modules/$kver/$f"
+    # shellcheck disable=SC2013 # modules.dep lists words
     for d in $(awk -F: -v f="$f" '$1 == f { print $2; exit }' "$md/modules.dep"); do queue+=("$d"); done
   done
   cp "$md"/modules.order "$md"/modules.builtin "$root/lib/modules/$kver/" 2>/dev/null || true
   "$BB" depmod -b "$root" "$kver"
+  # shellcheck disable=SC2034 # for the caller
   MODULE_COUNT=${#seen[@]}
 }
 
@@ -64,4 +67,47 @@ add_modules() {
 # in a stable order, gzipped into OUT.
 pack_initramfs() {
   (cd "$1" && find . | LC_ALL=C sort | "$BB" cpio -o -H newc -R 0:0 2>/dev/null) | gzip "-$3n" > "$2"
+}
+
+# add_binaries ROOT PROGRAM...: copies host programs (names on PATH) with
+# the shared libraries they load into ROOT, so that they run there:
+# - each program into ROOT/usr/sbin or ROOT/usr/bin, as on the host; a
+#   program that is a symlink to another (pvcreate -> lvm, mkfs.ext4 ->
+#   mke2fs) stays a symlink next to a copy of its target, since those
+#   programs act on the name they are called by;
+# - every library ldd lists, and the dynamic loader, at the path ldd gives
+#   (/lib/x86_64-linux-gnu/..., /lib64/ld-linux-x86-64.so.2: the loader's
+#   path is compiled into each program), plus an ld.so.cache for them.
+# Libraries a program dlopen()s are not seen by ldd: add those by hand.
+# Sets BINARY_BYTES to the bytes added.
+add_binaries() {
+  local root=$1
+  shift
+  local -A libs=()
+  local prog p real dir lib before
+  before=$(du -sb "$root" | cut -f1)
+  for prog in "$@"; do
+    p=$(command -v "$prog") || { echo "add_binaries: $prog is not installed" >&2; return 1; }
+    real=$(readlink -f "$p")
+    case "$real" in */sbin/*) dir=usr/sbin ;; *) dir=usr/bin ;; esac
+    mkdir -p "$root/$dir"
+    [ -e "$root/$dir/${real##*/}" ] || cp "$real" "$root/$dir/${real##*/}"
+    [ "${real##*/}" = "$prog" ] || ln -sfn "${real##*/}" "$root/$dir/$prog"
+    # "\tlibfoo.so.1 => /lib/x86_64-linux-gnu/libfoo.so.1 (0x...)" and
+    # "\t/lib64/ld-linux-x86-64.so.2 (0x...)"; linux-vdso has no file.
+    for lib in $(ldd "$real" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
+      libs[$lib]=1
+    done
+  done
+  for lib in "${!libs[@]}"; do
+    mkdir -p "$root$(dirname "$lib")"
+    cp -L "$lib" "$root$lib"
+  done
+  # The loader finds libraries through ld.so.cache (or its built-in default
+  # directories, which differ between glibc builds): make the cache.
+  mkdir -p "$root/etc"
+  printf '/lib/x86_64-linux-gnu\n/usr/lib/x86_64-linux-gnu\n' > "$root/etc/ld.so.conf"
+  "$(command -v ldconfig || echo /sbin/ldconfig)" -r "$root"
+  # shellcheck disable=SC2034 # for the caller
+  BINARY_BYTES=$(($(du -sb "$root" | cut -f1) - before))
 }
