@@ -154,6 +154,14 @@ RESUME=none
 EOF
 )
 
+# Servers have no floppy drive, but the PC platform (and qemu's default
+# machine) advertises a controller: the driver then probes a missing disk, in
+# the initramfs and again when blkid/cloud-init scan the block devices, and
+# waits on its I/O errors. In place before the first initrd is built, which
+# copies /etc/modprobe.d.
+MODPROBE_CONF='# Ironpool server image: no floppy drives on servers.
+blacklist floppy'
+
 # --- host tools ------------------------------------------------------------------
 missing=()
 command -v mmdebstrap >/dev/null || missing+=(mmdebstrap)
@@ -185,7 +193,7 @@ SECURITY=${SECURITY:-http://deb.debian.org/debian-security}
 
 # --- bootstrap (cached) ----------------------------------------------------------
 BASE="$C/base"
-base_stamp=$(printf '%s\n' "${PACKAGES[*]}" "$EXCLUDES" "$INITRAMFS_CONF" "$MIRROR" "$SECURITY" | sha256sum | cut -c1-16)
+base_stamp=$(printf '%s\n' "${PACKAGES[*]}" "$EXCLUDES" "$INITRAMFS_CONF" "$MODPROBE_CONF" "$MIRROR" "$SECURITY" | sha256sum | cut -c1-16)
 bootstrap() {
   # Into a new directory: a failed run (e.g. the mirror unreachable) keeps
   # the previous root.
@@ -195,11 +203,12 @@ bootstrap() {
   rm -rf "$tmp" && mkdir -p "$tmp"
   echo "$EXCLUDES" > "$tmp/excludes"
   echo "$INITRAMFS_CONF" > "$tmp/initramfs.conf"
+  echo "$MODPROBE_CONF" > "$tmp/modprobe.conf"
   # merged-usr hook: makes /bin, /lib, ... symlinks into /usr the way
   # debootstrap does and installs usr-is-merged; otherwise apt satisfies
   # init-system-helpers' "usrmerge | usr-is-merged" with usrmerge, which
   # pulls in perl (55 MB) to convert a /usr that is already merged.
-  # setup-hook: before any package is unpacked, so the kernel's postinst
+  # setup-hooks: before any package is unpacked, so the kernel's postinst
   # builds the initrd with these settings.
   # shellcheck disable=SC2016 # $1 is expanded by mmdebstrap's hook shell
   mmdebstrap --mode=root --variant=minbase --arch=amd64 \
@@ -207,8 +216,9 @@ bootstrap() {
     --dpkgopt="$tmp/excludes" \
     --aptopt='Acquire::Languages "none"' \
     --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
-    --setup-hook='mkdir -p "$1/etc/initramfs-tools/conf.d"' \
+    --setup-hook='mkdir -p "$1/etc/initramfs-tools/conf.d" "$1/etc/modprobe.d"' \
     --setup-hook="upload $tmp/initramfs.conf /etc/initramfs-tools/conf.d/ironpool.conf" \
+    --setup-hook="upload $tmp/modprobe.conf /etc/modprobe.d/ironpool-no-floppy.conf" \
     bookworm "$BASE.new" \
     "deb $MIRROR bookworm main" \
     "deb $MIRROR bookworm-updates main" \
@@ -310,10 +320,6 @@ EOF
   # - modprobe@drm: the image has no DRM drivers (drivers/gpu excluded).
   systemctl --root="$R" mask apt-daily.timer apt-daily-upgrade.timer \
     e2scrub_all.timer e2scrub_reap.service modprobe@drm.service >/dev/null 2>&1
-  # Servers have no floppy drive, but the PC platform (and qemu's default
-  # machine) advertises a controller: the driver then probes a missing disk
-  # and blkid/cloud-init's device scans wait on its I/O errors.
-  echo 'blacklist floppy' > "$R/etc/modprobe.d/ironpool-no-floppy.conf"
 
   # Left-overs of the build.
   rm -rf "$R"/var/lib/apt/lists/* "$R"/var/cache/apt/*.bin "$R"/var/cache/apt/archives/*.deb \
@@ -363,6 +369,9 @@ step "tgz" make_tgz
 # lz4 -Xhc 0.9 s / 263 MB / 91 s, zstd -9 1.2 s / 215 MB / 8 s, gzip 1.6 s /
 # 224 MB / 121 s, zstd -19 1.5 s / 202 MB / 258 s, xz 5.9 s / 187 MB / 142 s.
 SQUASHFS_COMP=(-comp zstd -Xcompression-level 9)
+# (mksquashfs warns "Unrecognised xattr prefix system.posix_acl_*": the ACLs
+# systemd puts on /var/log/journal, which squashfs cannot store; tmpfiles.d
+# sets them again at boot. The tgz keeps them.)
 make_squashfs() {
   rm -f "$OUT/$NAME.squashfs.tmp"
   mksquashfs "$R" "$OUT/$NAME.squashfs.tmp" -noappend -quiet -no-progress -xattrs "${SQUASHFS_COMP[@]}" >/dev/null
