@@ -240,11 +240,6 @@ impl Read for ChannelReader {
 /// What an install did, for the closing signal and the logs.
 #[derive(Debug)]
 pub struct InstallReport {
-    pub disk: String,
-    pub downloaded: u64,
-    pub written: u64,
-    pub seconds: f64,
-    pub seed: String,
     /// The installer's log (root images), sent as the installation result.
     pub log: Option<String>,
     /// The one-line summary, or why the install failed (after the log was
@@ -458,15 +453,7 @@ pub async fn install(md: &MetadataClient, inv: &Inventory, webhook: Option<Strin
         };
         let mut log = crate::installer::Log::default();
         let r = crate::installer::install_root(md, inv, &cfg, packing, &ds, &mut log).await;
-        return Ok(InstallReport {
-            disk: String::new(),
-            downloaded: r.as_ref().map(|r| r.downloaded).unwrap_or(0),
-            written: 0,
-            seconds: started.elapsed().as_secs_f64(),
-            seed: String::new(),
-            log: Some(log.text().to_string()),
-            outcome: r.map(|r| r.summary),
-        });
+        return Ok(InstallReport { log: Some(log.text().to_string()), outcome: r.map(|r| r.summary) });
     }
     let plan = cfg.ironpool;
     let disk = pick_disk(inv, plan.boot_disk.as_ref())?.id.clone();
@@ -497,15 +484,7 @@ pub async fn install(md: &MetadataClient, inv: &Inventory, webhook: Option<Strin
         "{downloaded} bytes downloaded, {written} written to /dev/{disk} in {:.1} s; {where_}",
         started.elapsed().as_secs_f64()
     );
-    Ok(InstallReport {
-        disk,
-        downloaded,
-        written,
-        seconds: started.elapsed().as_secs_f64(),
-        seed: where_,
-        log: None,
-        outcome: Ok(summary),
-    })
+    Ok(InstallReport { log: None, outcome: Ok(summary) })
 }
 
 /// How much of each disk an erase overwrites at both ends in quick mode

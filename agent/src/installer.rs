@@ -295,16 +295,17 @@ pub async fn install_root(
     let mut phases = Vec::new();
     let result = phases_in_order(md, cfg, packing, ds, &plan, &report, log, &mut phases).await;
     let teardown = teardown(&plan, log);
-    if let Err(e) = result {
-        for d in &plan.disks {
-            deploy::spoil(Path::new(d));
+    let downloaded = match result {
+        Ok(n) => n,
+        Err(e) => {
+            for d in &plan.disks {
+                deploy::spoil(Path::new(d));
+            }
+            log.note(format!("failed: {e}; the start of {} zeroed", plan.disks.join(", ")));
+            return Err(e);
         }
-        log.note(format!("failed: {e}; the start of {} zeroed", plan.disks.join(", ")));
-        return Err(e);
-    }
+    };
     teardown?;
-    let downloaded = phases.iter().find(|p| p.0 == "bytes").map(|p| p.1 as u64).unwrap_or(0);
-    phases.retain(|p| p.0 != "bytes");
     let summary = format!(
         "{} installed on {} ({}): {}",
         cfg.ironpool.image.name,
@@ -325,7 +326,7 @@ async fn phases_in_order(
     report: &Reporter<'_>,
     log: &mut Log,
     phases: &mut Vec<(&'static str, f64)>,
-) -> Result<()> {
+) -> Result<u64> {
     const PARTITIONING: &str = "cmd-install/stage-partitioning/builtin/cmd-block-meta";
     const EXTRACT: &str = "cmd-install/stage-extract/builtin/cmd-extract";
     const CURTHOOKS: &str = "cmd-install/stage-curthooks/builtin/cmd-curthooks";
@@ -346,7 +347,6 @@ async fn phases_in_order(
     report.event(EXTRACT, "finish", &what, Some(r.is_ok())).await;
     let downloaded = r?;
     phases.push(("extract", t.elapsed().as_secs_f64()));
-    phases.push(("bytes", downloaded as f64));
 
     let t = Instant::now();
     report.event(CURTHOOKS, "start", "configuring installed system", None).await;
@@ -354,7 +354,7 @@ async fn phases_in_order(
     report.event(CURTHOOKS, "finish", "configuring installed system", Some(r.is_ok())).await;
     r?;
     phases.push(("curthooks", t.elapsed().as_secs_f64()));
-    Ok(())
+    Ok(downloaded)
 }
 
 /// Runs steps in order on a blocking thread; the log comes back either way.
