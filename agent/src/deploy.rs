@@ -15,9 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ironpool_common::deploy::{self, Compression, CurtinConfig, DeployPlan, DiskHint, Packing};
+use ironpool_common::deploy::{self, CurtinConfig, DeployPlan, DiskHint, Packing};
 use ironpool_common::inventory::{Disk, Inventory};
-use sha2::{Digest, Sha256};
 
 use crate::client::{AgentError, Credentials, MetadataClient, Result};
 
@@ -116,7 +115,7 @@ pub fn unpack(input: impl Read + Send + 'static, packing: Packing, out: &mut imp
         return Err(err("a root filesystem image (tgz, tbz, txz, squashfs) is not a disk image: it is installed \
              into the filesystems of the machine's storage layout, not written to a disk"));
     };
-    let mut decoded = decoder(BufReader::with_capacity(1 << 20, input), compression);
+    let mut decoded = crate::image::decoder(BufReader::with_capacity(1 << 20, input), compression);
     if !tar {
         return copy(&mut decoded, out);
     }
@@ -129,17 +128,6 @@ pub fn unpack(input: impl Read + Send + 'static, packing: Packing, out: &mut imp
         }
     }
     Err(err("the image's tar archive holds no file"))
-}
-
-/// `input` decompressed as `compression` says (also the runner's URL
-/// packages: `crate::packages`).
-pub(crate) fn decoder(input: impl std::io::BufRead + Send + 'static, compression: Compression) -> Box<dyn Read> {
-    match compression {
-        Compression::None => Box::new(input),
-        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
-        Compression::Bzip2 => Box::new(bzip2_rs::DecoderReader::new(input)),
-        Compression::Xz => Box::new(XzReader::new(input)),
-    }
 }
 
 fn copy(from: &mut dyn Read, to: &mut impl Write) -> Result<u64> {
@@ -157,84 +145,6 @@ fn copy(from: &mut dyn Read, to: &mut impl Write) -> Result<u64> {
     }
     to.flush().map_err(|e| err(format!("cannot write to the disk: {e}")))?;
     Ok(total)
-}
-
-/// lzma-rs decodes xz from a reader into a writer in one call; this runs it
-/// on a thread and exposes the output as a reader.
-struct XzReader {
-    rx: std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
-    buf: Vec<u8>,
-    pos: usize,
-}
-
-impl XzReader {
-    fn new(input: impl std::io::BufRead + Send + 'static) -> Self {
-        let (tx, rx) = std::sync::mpsc::sync_channel(4);
-        std::thread::spawn(move || {
-            struct Tx(std::sync::mpsc::SyncSender<std::io::Result<Vec<u8>>>);
-            impl Write for Tx {
-                fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-                    self.0.send(Ok(b.to_vec())).map_err(|_| std::io::Error::other("reader gone"))?;
-                    Ok(b.len())
-                }
-                fn flush(&mut self) -> std::io::Result<()> {
-                    Ok(())
-                }
-            }
-            let mut input = input;
-            let mut w = std::io::BufWriter::with_capacity(1 << 20, Tx(tx.clone()));
-            let r = lzma_rs::xz_decompress(&mut input, &mut w).map_err(|e| std::io::Error::other(format!("xz: {e:?}")));
-            let r = r.and_then(|_| w.flush());
-            if let Err(e) = r {
-                let _ = tx.send(Err(e));
-            }
-        });
-        XzReader { rx, buf: Vec::new(), pos: 0 }
-    }
-}
-
-impl Read for XzReader {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        while self.pos >= self.buf.len() {
-            match self.rx.recv() {
-                Ok(Ok(b)) => {
-                    self.buf = b;
-                    self.pos = 0;
-                }
-                Ok(Err(e)) => return Err(e),
-                Err(_) => return Ok(0),
-            }
-        }
-        let n = out.len().min(self.buf.len() - self.pos);
-        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
-}
-
-/// Bytes arriving from the download task, as a blocking reader.
-struct ChannelReader {
-    rx: tokio::sync::mpsc::Receiver<Vec<u8>>,
-    buf: Vec<u8>,
-    pos: usize,
-}
-
-impl Read for ChannelReader {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        while self.pos >= self.buf.len() {
-            match self.rx.blocking_recv() {
-                Some(b) => {
-                    self.buf = b;
-                    self.pos = 0;
-                }
-                None => return Ok(0),
-            }
-        }
-        let n = out.len().min(self.buf.len() - self.pos);
-        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
 }
 
 /// What an install did, for the closing signal and the logs.
@@ -258,7 +168,7 @@ pub async fn write_image(md: &MetadataClient, plan: &DeployPlan, target: &Path) 
         return unpack(std::io::empty(), packing, &mut std::io::sink()).map(|_| (0, 0));
     }
     let path = target.to_path_buf();
-    stream_image(md, &plan.image, move |input| {
+    crate::image::stream_image(md, &plan.image, move |input| {
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .open(&path)
@@ -268,61 +178,6 @@ pub async fn write_image(md: &MetadataClient, plan: &DeployPlan, target: &Path) 
         Ok(n)
     })
     .await
-}
-
-/// Downloads `image`, handing the bytes as they arrive to `consume` (on a
-/// blocking thread) while hashing them; fails unless what came matches the
-/// image's size and SHA-256, or when `consume` fails. Returns the bytes
-/// downloaded and what `consume` returned.
-pub(crate) async fn stream_image<T: Send + 'static>(
-    md: &MetadataClient,
-    image: &deploy::DeployImage,
-    consume: impl FnOnce(Box<dyn Read + Send>) -> Result<T> + Send + 'static,
-) -> Result<(u64, T)> {
-    let mut resp = md.download(&image.url).await?;
-    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
-    let writer = tokio::task::spawn_blocking(move || consume(Box::new(ChannelReader { rx, buf: Vec::new(), pos: 0 })));
-    let mut hash = Sha256::new();
-    let mut got = 0u64;
-    let mut download_error = None;
-    loop {
-        match resp.chunk().await {
-            Ok(Some(b)) => {
-                hash.update(&b);
-                got += b.len() as u64;
-                if tx.send(b.to_vec()).await.is_err() {
-                    break; // the writer failed; its error says why
-                }
-            }
-            Ok(None) => break,
-            Err(e) => {
-                download_error = Some(format!("the image download broke off after {got} bytes: {e}"));
-                break;
-            }
-        }
-    }
-    drop(tx);
-    let written = writer.await.map_err(|e| err(format!("the image writer crashed: {e}")))?;
-    if let Some(e) = download_error {
-        return Err(err(e));
-    }
-    let sha = hex::encode(hash.finalize());
-    if got != image.size || sha != image.sha256 {
-        return Err(err(format!(
-            "the downloaded image does not match: {got} bytes with SHA-256 {sha}, expected {} bytes with {}",
-            image.size, image.sha256
-        )));
-    }
-    Ok((got, written?))
-}
-
-/// Overwrites the first MiB of `target`, so a disk whose install failed
-/// half-way does not boot a half-written image.
-pub fn spoil(target: &Path) {
-    if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(target) {
-        let _ = f.write_all(&vec![0u8; 1 << 20]);
-        let _ = f.sync_all();
-    }
 }
 
 fn run(cmd: &str, args: &[&str]) -> Result<String> {
@@ -462,7 +317,7 @@ pub async fn install(md: &MetadataClient, inv: &Inventory, webhook: Option<Strin
     let (downloaded, written) = match write_image(md, &plan, &target).await {
         Ok(v) => v,
         Err(e) => {
-            spoil(&target);
+            crate::image::spoil(&target);
             return Err(e);
         }
     };

@@ -38,7 +38,7 @@ use ironpool_common::inventory::Inventory;
 use serde_json::json;
 
 use crate::client::{AgentError, Credentials, MetadataClient, Result};
-use crate::deploy;
+use crate::image;
 use crate::install_plan::{self, Plan, Step};
 
 /// Where the installed system's root is mounted while it is built.
@@ -299,7 +299,7 @@ pub async fn install_root(
         Ok(n) => n,
         Err(e) => {
             for d in &plan.disks {
-                deploy::spoil(Path::new(d));
+                image::spoil(Path::new(d));
             }
             log.note(format!("failed: {e}; the start of {} zeroed", plan.disks.join(", ")));
             return Err(e);
@@ -376,8 +376,8 @@ async fn extract(md: &MetadataClient, cfg: &CurtinConfig, packing: Packing, log:
     let image = &cfg.ironpool.image;
     match packing {
         Packing::RootTar { compression } => {
-            let (got, entries) = deploy::stream_image(md, image, move |input| {
-                let decoded = deploy::decoder(std::io::BufReader::with_capacity(1 << 20, input), compression);
+            let (got, entries) = image::stream_image(md, image, move |input| {
+                let decoded = image::decoder(std::io::BufReader::with_capacity(1 << 20, input), compression);
                 unpack_tar(decoded, Path::new(TARGET))
             })
             .await?;
@@ -389,7 +389,7 @@ async fn extract(md: &MetadataClient, cfg: &CurtinConfig, packing: Packing, log:
             // root filesystem itself (RAM may be smaller than the image).
             let spool = PathBuf::from(TARGET).join(".ironpool-root.squashfs");
             let path = spool.clone();
-            let (got, _) = deploy::stream_image(md, image, move |mut input| {
+            let (got, _) = image::stream_image(md, image, move |mut input| {
                 let mut f =
                     std::fs::File::create(&path).map_err(|e| err(format!("cannot create {}: {e}", path.display())))?;
                 std::io::copy(&mut input, &mut f)

@@ -36,6 +36,7 @@
 pub mod bmc;
 pub mod client;
 pub mod deploy;
+pub mod image;
 pub mod install_plan;
 pub mod installer;
 pub mod inventory;

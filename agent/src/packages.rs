@@ -215,7 +215,7 @@ fn unpack_if_tar(file: &Path, dir: &Path, log: &mut Vec<u8>) -> Installed {
         _ => Compression::None,
     };
     let mut plain = Vec::new();
-    let mut reader = crate::deploy::decoder(std::io::Cursor::new(data), compression);
+    let mut reader = crate::image::decoder(std::io::Cursor::new(data), compression);
     if let Err(e) = std::io::Read::read_to_end(&mut reader, &mut plain) {
         // A compressed file that is not a tar (or is damaged): kept as is.
         log.extend_from_slice(
