@@ -122,6 +122,12 @@ pub fn oauth_header(c: &Credentials) -> String {
     )
 }
 
+/// The first pause before a metadata request is tried again.
+const RETRY_FIRST: Duration = Duration::from_millis(250);
+/// How long a metadata request keeps being tried while the region is
+/// unreachable or unavailable.
+const RETRY_FOR: Duration = Duration::from_secs(60);
+
 /// An HTTP client fit for the agent: rustls, bounded timeouts.
 pub fn try_http_client() -> std::result::Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder().timeout(Duration::from_secs(60)).connect_timeout(Duration::from_secs(10)).build()
@@ -182,16 +188,37 @@ impl MetadataClient {
         &self.http
     }
 
+    /// Sends the request `build` makes, signed afresh on each attempt, and
+    /// tries again while the region cannot be reached or says it is
+    /// unavailable (a connection refused or cut, 502/503/504): a region
+    /// restarting, or the rack failing over to another region, is a pause
+    /// for a booting machine, not the end of its phase (cloud-init's URL
+    /// helper waits likewise). Other answers come back as they are.
+    async fn send(
+        &self,
+        url: &str,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response> {
+        let mut wait = RETRY_FIRST;
+        let started = std::time::Instant::now();
+        loop {
+            let r = build(&self.http).header("Authorization", oauth_header(&self.creds)).send().await;
+            let transient = match &r {
+                Ok(resp) => matches!(resp.status().as_u16(), 502..=504),
+                Err(e) => e.is_connect() || e.is_request(),
+            };
+            if !transient || started.elapsed() >= RETRY_FOR {
+                return r.map_err(|source| AgentError::Http { url: url.to_string(), source });
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(5));
+        }
+    }
+
     /// GETs `latest/<rel>`; `None` on 404.
     pub async fn get(&self, rel: &str) -> Result<Option<Vec<u8>>> {
         let url = self.url(rel);
-        let r = self
-            .http
-            .get(&url)
-            .header("Authorization", oauth_header(&self.creds))
-            .send()
-            .await
-            .map_err(|source| AgentError::Http { url: url.clone(), source })?;
+        let r = self.send(&url, |h| h.get(&url)).await?;
         if r.status().as_u16() == 404 {
             return Ok(None);
         }
@@ -214,8 +241,7 @@ impl MetadataClient {
     /// write where. A 404 carries the region's reason.
     pub async fn curtin_config(&self) -> Result<Vec<u8>> {
         let url = format!("{}curtin/latest/user-data", self.base);
-        let r = self.http.get(&url).header("Authorization", oauth_header(&self.creds)).send().await;
-        let r = check(&url, r).await?;
+        let r = check(&url, Ok(self.send(&url, |h| h.get(&url)).await?)).await?;
         Ok(r.bytes().await.map_err(|source| AgentError::Http { url, source })?.to_vec())
     }
 
@@ -239,28 +265,30 @@ impl MetadataClient {
     /// script (`<name>.out`, `.err`, `.yaml`).
     pub async fn signal(&self, status: &str, fields: &[(&str, String)], files: Vec<(String, Vec<u8>)>) -> Result<()> {
         let url = format!("{}?op=signal", self.url(""));
-        let mut form = reqwest::multipart::Form::new().text("status", status.to_string());
-        for (k, v) in fields {
-            form = form.text(k.to_string(), v.clone());
-        }
-        for (name, data) in files {
-            form = form.part(name.clone(), reqwest::multipart::Part::bytes(data).file_name(name));
-        }
-        let r = self.http.post(&url).header("Authorization", oauth_header(&self.creds)).multipart(form).send().await;
-        check(&url, r).await.map(|_| ())
+        // A multipart body is consumed by sending: each attempt makes its own.
+        let form = || {
+            let mut form = reqwest::multipart::Form::new().text("status", status.to_string());
+            for (k, v) in fields {
+                form = form.text(k.to_string(), v.clone());
+            }
+            for (name, data) in &files {
+                form = form.part(name.clone(), reqwest::multipart::Part::bytes(data.clone()).file_name(name.clone()));
+            }
+            form
+        };
+        let r = self.send(&url, |h| h.post(&url).multipart(form())).await;
+        check(&url, Ok(r?)).await.map(|_| ())
     }
 
     /// `POST latest/?op=netboot_off|netboot_on`.
     pub async fn netboot(&self, on: bool) -> Result<()> {
         let url = format!("{}?op={}", self.url(""), if on { "netboot_on" } else { "netboot_off" });
-        let r = self.http.post(&url).header("Authorization", oauth_header(&self.creds)).send().await;
-        check(&url, r).await.map(|_| ())
+        check(&url, Ok(self.send(&url, |h| h.post(&url)).await?)).await.map(|_| ())
     }
 
     /// Posts one status event to the webhook (`status/<system_id>`).
     pub async fn status_event(&self, endpoint: &str, event: &serde_json::Value) -> Result<()> {
-        let r = self.http.post(endpoint).header("Authorization", oauth_header(&self.creds)).json(event).send().await;
-        check(endpoint, r).await.map(|_| ())
+        check(endpoint, Ok(self.send(endpoint, |h| h.post(endpoint).json(event)).await?)).await.map(|_| ())
     }
 }
 

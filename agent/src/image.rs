@@ -161,3 +161,70 @@ pub fn spoil(target: &Path) {
         let _ = f.sync_all();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::Credentials;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A one-shot HTTP server on loopback answering every request with
+    /// `body`; its URL.
+    async fn serve(body: &'static [u8]) -> String {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/images/x", l.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = l.accept().await {
+                let mut req = vec![0u8; 4096];
+                let _ = sock.read(&mut req).await;
+                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+                let _ = sock.write_all(head.as_bytes()).await;
+                let _ = sock.write_all(body).await;
+            }
+        });
+        url
+    }
+
+    fn client() -> MetadataClient {
+        let creds = Credentials { consumer_key: "c".into(), token_key: "t".into(), token_secret: "s".into() };
+        MetadataClient::new(crate::client::http_client(), "http://127.0.0.1:1/MAAS/metadata/", creds)
+    }
+
+    fn image(url: String, body: &[u8]) -> DeployImage {
+        DeployImage {
+            name: "custom/x".into(),
+            filetype: "tgz".into(),
+            url,
+            sha256: hex::encode(Sha256::digest(body)),
+            size: body.len() as u64,
+        }
+    }
+
+    fn drain(mut r: Box<dyn Read + Send>) -> Result<u64> {
+        std::io::copy(&mut r, &mut std::io::sink()).map_err(|e| err(e.to_string()))
+    }
+
+    #[tokio::test]
+    async fn what_arrives_is_checked_against_size_and_sha256() {
+        let body: &'static [u8] = b"the image as the region has it";
+        let url = serve(body).await;
+        let (got, kept) = stream_image(&client(), &image(url.clone(), body), |mut r| {
+            let mut v = Vec::new();
+            r.read_to_end(&mut v).map_err(|e| err(e.to_string()))?;
+            Ok(v)
+        })
+        .await
+        .unwrap();
+        assert_eq!((got, kept.as_slice()), (body.len() as u64, body));
+
+        // The same length with other bytes: a corrupted copy on the rack.
+        let mut want = image(url, b"the image as the region had it");
+        let e = stream_image(&client(), &want, drain).await.unwrap_err().to_string();
+        assert!(e.contains("does not match") && e.contains(&want.sha256), "{e}");
+        // Shorter than the document says: cut off.
+        want.sha256 = hex::encode(Sha256::digest(body));
+        want.size += 1;
+        let e = stream_image(&client(), &want, drain).await.unwrap_err().to_string();
+        assert!(e.contains(&format!("{} bytes", body.len())), "{e}");
+    }
+}

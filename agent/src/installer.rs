@@ -110,7 +110,7 @@ pub fn run(step: &Step, log: &mut Log) -> Result<String> {
     Err(err(format!("`{}` failed ({}): {}", step.argv.join(" "), out.status, tail.join(" / "))))
 }
 
-fn cmd(argv: &[&str]) -> Step {
+pub(crate) fn cmd(argv: &[&str]) -> Step {
     Step { argv: argv.iter().map(|s| s.to_string()).collect(), stdin: None }
 }
 
@@ -171,14 +171,14 @@ fn write(path: &Path, data: &[u8]) -> Result<()> {
 /// The files the installed OS is configured by (everything of the
 /// curthooks phase that is not a command): fstab, hostname, network,
 /// datasource, apt. Returns the paths written, relative to `target`.
-pub fn write_config(target: &Path, cfg: &CurtinConfig, plan: &Plan, ds: &Datasource) -> Result<Vec<String>> {
+pub fn write_config(target: &Path, cfg: &CurtinConfig, fstab: &str, ds: &Datasource) -> Result<Vec<String>> {
     let mut wrote = Vec::new();
     let mut put = |rel: &str, data: String| -> Result<()> {
         write(&target.join(rel), data.as_bytes())?;
         wrote.push(format!("/{rel}"));
         Ok(())
     };
-    put("etc/fstab", format!("# Written by Ironpool's installer from the machine's storage layout.\n{}", plan.fstab))?;
+    put("etc/fstab", format!("# Written by Ironpool's installer from the machine's storage layout.\n{fstab}"))?;
     let fqdn = &cfg.ironpool.hostname;
     let short = fqdn.split('.').next().unwrap_or(fqdn);
     put("etc/hostname", format!("{short}\n"))?;
@@ -358,7 +358,7 @@ async fn phases_in_order(
 }
 
 /// Runs steps in order on a blocking thread; the log comes back either way.
-async fn run_all(steps: Vec<Step>, log: &mut Log) -> Result<()> {
+pub(crate) async fn run_all(steps: Vec<Step>, log: &mut Log) -> Result<()> {
     let mut mine = std::mem::take(log);
     let (back, r) = tokio::task::spawn_blocking(move || {
         let r = steps.iter().try_for_each(|s| run(s, &mut mine).map(|_| ()));
@@ -453,7 +453,7 @@ async fn curthooks(cfg: &CurtinConfig, plan: &Plan, ds: &Datasource, log: &mut L
             cfg.ironpool.image.name
         )));
     }
-    let wrote = write_config(Path::new(TARGET), cfg, plan, ds)?;
+    let wrote = write_config(Path::new(TARGET), cfg, &plan.fstab, ds)?;
     log.note(format!("wrote {}", wrote.join(", ")));
     let uefi = Path::new("/sys/firmware/efi").exists();
     let mut steps = Vec::new();
@@ -547,7 +547,7 @@ mod tests {
     fn configures_the_installed_system() {
         let dir = tempfile::tempdir().unwrap();
         let plan = Plan { fstab: "UUID=u\t/\text4\tdefaults\t0\t1\n".into(), ..Default::default() };
-        let wrote = write_config(dir.path(), &doc("debian/bookworm"), &plan, &ds()).unwrap();
+        let wrote = write_config(dir.path(), &doc("debian/bookworm"), &plan.fstab, &ds()).unwrap();
         assert!(wrote.contains(&"/etc/fstab".to_string()) && wrote.len() == 5, "{wrote:?}");
         // A Debian image keeps its own sources; the proxy applies.
         let apt = std::fs::read_to_string(dir.path().join("etc/cloud/cloud.cfg.d/90_ironpool_apt.cfg")).unwrap();
@@ -573,7 +573,7 @@ mod tests {
         );
 
         let dir = tempfile::tempdir().unwrap();
-        let wrote = write_config(dir.path(), &doc("ubuntu/noble"), &plan, &ds()).unwrap();
+        let wrote = write_config(dir.path(), &doc("ubuntu/noble"), &plan.fstab, &ds()).unwrap();
         assert!(wrote.contains(&"/etc/cloud/cloud.cfg.d/90_ironpool_apt.cfg".to_string()), "{wrote:?}");
     }
 

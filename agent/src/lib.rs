@@ -19,9 +19,10 @@
 //!   installed OS reports `modules-final`, which marks it Deployed. A
 //!   simulated machine skips the disk and plays the installed OS's first
 //!   boot itself (reads meta-data and user-data, reports `modules-final`).
-//!   An ephemeral deployment (`ephemeral_deploy` in the preseed) does that
-//!   first boot in the network-booted environment on every machine, real or
-//!   not: no disk is written and network boot stays on;
+//!   An ephemeral deployment (`ephemeral_deploy` in the preseed) writes no
+//!   disk and keeps network boot on: a real machine builds the image's root
+//!   in memory and switches to it, where the image's own cloud-init does
+//!   the first boot ([`ram_boot`]); a simulated one plays that first boot;
 //! - **disk_erasing**: erase the disks as the preseed says (quick, secure,
 //!   full), `signal` OK, then `modules-final`; **releasing** likewise
 //!   without the erase;
@@ -42,6 +43,7 @@ pub mod installer;
 pub mod inventory;
 pub mod lshw;
 pub mod packages;
+pub mod ram_boot;
 pub mod scripts;
 
 use std::time::Duration;
@@ -87,6 +89,11 @@ pub enum Outcome {
     },
     /// The image is on the disk; the machine reboots into it.
     Installed {
+        report: String,
+    },
+    /// The image's root is ready in memory (an ephemeral deployment);
+    /// `/init` switches to it.
+    InMemory {
         report: String,
     },
     Erased,
@@ -219,56 +226,69 @@ impl Agent {
     }
 
     async fn deploy(&self, md: &MetadataClient, p: &Preseed) -> Result<Outcome> {
-        if p.ephemeral_deploy {
-            // MAAS 3.5's ephemeral deployment: this network-booted
-            // environment is the deployed system. No disk is touched and
-            // network boot stays on (every boot comes back here).
+        if !self.writes_disks {
+            // A simulated machine plays the deployed system's first boot.
+            if !p.ephemeral_deploy {
+                md.netboot(false).await?;
+            }
             return self.first_boot(md, p).await;
         }
-        if self.writes_disks {
-            let (outcome, log) = match deploy::install(md, &self.inventory, p.webhook.clone()).await {
+        // MAAS 3.5's ephemeral deployment runs the image from memory
+        // (`ram_boot`): no disk is touched and network boot stays on.
+        let (outcome, log) = if p.ephemeral_deploy {
+            let ds = installer::Datasource {
+                metadata_url: md.metadata_url().to_string(),
+                webhook: p.webhook.clone(),
+                credentials: md.credentials().clone(),
+            };
+            let mut log = installer::Log::default();
+            let r = ram_boot::prepare(md, &ds, &mut log).await;
+            (r, Some(log.text().to_string()))
+        } else {
+            match deploy::install(md, &self.inventory, p.webhook.clone()).await {
                 Ok(r) => (r.outcome, r.log),
                 Err(e) => (Err(e), None),
-            };
-            // curtin's last event: its result, with the installer's log
-            // attached (the installation result, `/tmp/install.log`).
-            let finish = |result: &str, description: String| {
-                let mut ev = json!({
-                    "event_type": "finish", "origin": "curtin", "name": "cmd-install",
-                    "description": description, "result": result,
-                    "timestamp": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs_f64(),
-                });
-                if let Some(l) = &log {
-                    use base64::Engine as _;
-                    ev["files"] = json!([{
-                        "path": installer::INSTALL_LOG, "encoding": "base64",
-                        "content": base64::engine::general_purpose::STANDARD.encode(l),
-                        "result": if result == "SUCCESS" { 0 } else { 1 },
-                    }]);
-                }
-                ev
-            };
-            let summary = match outcome {
-                Ok(s) => s,
-                Err(e) => {
-                    if let (Some(endpoint), Some(_)) = (&p.webhook, &log) {
-                        // Best effort: the signal below fails the deployment
-                        // whatever happens to this report.
-                        let _ = md.status_event(endpoint, &finish("FAIL", e.to_string())).await;
-                    }
-                    // Failed deployment, with the reason for the operator.
-                    md.signal("FAILED", &[("error", e.to_string())], Vec::new()).await?;
-                    return Err(e);
-                }
-            };
-            if let Some(endpoint) = &p.webhook {
-                md.status_event(endpoint, &finish("SUCCESS", summary.clone())).await?;
             }
-            md.netboot(false).await?;
-            return Ok(Outcome::Installed { report: summary });
+        };
+        // curtin's last event: its result, with the installer's log
+        // attached (the installation result, `/tmp/install.log`).
+        let finish = |result: &str, description: String| {
+            let mut ev = json!({
+                "event_type": "finish", "origin": "curtin", "name": "cmd-install",
+                "description": description, "result": result,
+                "timestamp": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs_f64(),
+            });
+            if let Some(l) = &log {
+                use base64::Engine as _;
+                ev["files"] = json!([{
+                    "path": installer::INSTALL_LOG, "encoding": "base64",
+                    "content": base64::engine::general_purpose::STANDARD.encode(l),
+                    "result": if result == "SUCCESS" { 0 } else { 1 },
+                }]);
+            }
+            ev
+        };
+        let summary = match outcome {
+            Ok(s) => s,
+            Err(e) => {
+                if let (Some(endpoint), Some(_)) = (&p.webhook, &log) {
+                    // Best effort: the signal below fails the deployment
+                    // whatever happens to this report.
+                    let _ = md.status_event(endpoint, &finish("FAIL", e.to_string())).await;
+                }
+                // Failed deployment, with the reason for the operator.
+                md.signal("FAILED", &[("error", e.to_string())], Vec::new()).await?;
+                return Err(e);
+            }
+        };
+        if let Some(endpoint) = &p.webhook {
+            md.status_event(endpoint, &finish("SUCCESS", summary.clone())).await?;
+        }
+        if p.ephemeral_deploy {
+            return Ok(Outcome::InMemory { report: summary });
         }
         md.netboot(false).await?;
-        self.first_boot(md, p).await
+        Ok(Outcome::Installed { report: summary })
     }
 
     /// The deployed system's first boot: what its cloud-init reads, then

@@ -398,6 +398,20 @@ backend_tests!(restore_networking_resets_links_and_gateways, |b| async move {
     assert_eq!(b["links"].as_array().unwrap().len(), 1);
 });
 
+/// An agent for the fake machine `n`, as the ephemeral environment runs it.
+fn agent_for(n: u64) -> ironpool_agent::Agent {
+    let inventory = ironpool_agent::inventory::fake(n);
+    ironpool_agent::Agent {
+        details: ironpool_agent::lshw::fake(n, &inventory),
+        inventory,
+        power_type: "manual".into(),
+        power_parameters: json!({}),
+        step_delay: Duration::ZERO,
+        writes_disks: true,
+        scripts: ironpool_agent::scripts::Mode::Simulated,
+    }
+}
+
 backend_tests!(ephemeral_deploy_writes_no_disk, |b| async move {
     let s = TestServer::start(b);
     let admin = s.user("admin", true).await;
@@ -418,19 +432,9 @@ backend_tests!(ephemeral_deploy_writes_no_disk, |b| async move {
     assert!(preseed.contains("ephemeral_deploy: \"true\""), "{preseed}");
     assert!(ironpool_agent::client::parse_preseed(&preseed).unwrap().ephemeral_deploy);
 
-    // An agent that would write disks: for an ephemeral deployment it runs
-    // the deployed system where it is (the disk path would ask for the
-    // install document, which the region refuses, and fail the deployment).
-    let inventory = ironpool_agent::inventory::fake(77);
-    let agent = ironpool_agent::Agent {
-        details: ironpool_agent::lshw::fake(77, &inventory),
-        inventory,
-        power_type: "manual".into(),
-        power_parameters: json!({}),
-        step_delay: Duration::ZERO,
-        writes_disks: true,
-        scripts: ironpool_agent::scripts::Mode::Simulated,
-    };
+    // A simulated machine plays the image's first boot (a real one builds
+    // the image's root in memory first: e2e_deploy_os).
+    let agent = ironpool_agent::Agent { writes_disks: false, ..agent_for(77) };
     let outcome = agent.boot(&http, &url).await.unwrap();
     assert!(matches!(outcome, ironpool_agent::Outcome::Deployed { .. }), "{outcome:?}");
     let m = wait_status(&s, &admin, &sid, "Deployed").await;
@@ -695,4 +699,26 @@ backend_tests!(curtin_network_follows_the_interface_model, |b| async move {
     assert_eq!(vl["subnets"], json!([{"type": "dhcp4"}]));
     let last = cfg.last().unwrap();
     assert_eq!((last["type"].as_str(), &last["address"]), (Some("nameserver"), &json!(["10.60.0.53"])), "{last}");
+});
+
+backend_tests!(ephemeral_deploy_without_an_image_fails_saying_so, |b| async move {
+    let s = TestServer::start(b);
+    let admin = s.user("admin", true).await;
+    let sid = ready_machine(&s, &admin, "eph-two", 2, 2048).await;
+    let mac = machine(&s, &admin, &sid).await["interface_set"][0]["mac_address"].as_str().unwrap().to_string();
+    let r = s.post(Some(&admin), &format!("machines/{sid}/?op=deploy"), &[("ephemeral_deploy", "true")]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let action = s.state.db.run(move |c| ironpool_region::engine::metadata::boot_action(c, &mac)).await.unwrap();
+    let ironpool_region::engine::metadata::BootAction::Ephemeral { preseed_path, .. } = action else {
+        panic!("a deploying machine boots its ephemeral environment: {action:?}");
+    };
+    let url = format!("{}/MAAS/metadata/{preseed_path}", s.origin);
+    let http = ironpool_agent::client::http_client();
+    // A real machine reads the installation document before it touches
+    // anything; with no image to run, the deployment fails with the
+    // region's reason instead of hanging until the timeout.
+    let e = agent_for(78).boot(&http, &url).await.unwrap_err();
+    assert!(e.to_string().contains("No deployable amd64 image named ubuntu/noble"), "{e}");
+    let m = wait_status(&s, &admin, &sid, "Failed deployment").await;
+    assert!(m["error_description"].as_str().unwrap_or("").contains("No deployable"), "{m}");
 });

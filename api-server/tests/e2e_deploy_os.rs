@@ -26,7 +26,11 @@
 //! 3. A root tarball that is no OS (no bootloader in it) fails the
 //!    deployment in the installer with the reason as an event and the
 //!    log kept; released again, nothing stands in the way of:
-//! 4. the real Debian root tarball (`tgz`) with the flat layout and DHCP.
+//! 4. the real Debian root tarball (`tgz`) with the flat layout and DHCP;
+//! 5. released without erase, the squashfs deployed ephemerally (MAAS
+//!    3.5's `ephemeral_deploy`): the image runs from memory (an overlay on
+//!    the squashfs), its own cloud-init reports Deployed, network boot
+//!    stays on, and the disk keeps the filesystems step 4 installed.
 //!
 //! Needs root, qemu (`tests/qemu-setup.sh`), ipmi_sim + freeipmi
 //! (`rack-controller/tests/peers-setup.sh`), ssh, and the images in
@@ -70,6 +74,7 @@ r vlan 'ip -o -d link show type vlan'
 r hostname 'hostname'
 r keys 'cat /home/*/.ssh/authorized_keys'
 r datasource 'cloud-id'
+r disks 'lsblk -rno NAME,FSTYPE,UUID /dev/vda'
 echo "IRONPOOL-OS userdata-done" > /dev/ttyS0
 "#;
 
@@ -446,16 +451,59 @@ async fn a_real_os_is_installed_as_the_api_describes_it() {
     assert_eq!(got("hostname").trim(), "os-vm", "{rep:#?}");
     assert!(got("keys").contains(&key_body), "{rep:#?}");
 
+    let disks_after_tgz = got("disks");
+    assert!(disks_after_tgz.contains("vda1 ext4 "), "{rep:#?}");
+
+    // 5. Released (no erase), then the squashfs run from memory.
+    post(&format!("machines/{sid}/?op=release"), &[]).await;
+    wait_status(&s, &admin, &sid, "Ready", "Failed releasing", PHASE, &console).await;
+    bmc.wait_vm_off("the VM to power off after releasing", &console).await;
+    post("machines/?op=allocate", &[("system_id", &sid)]).await;
+    let mark = console_len(&console);
+    let t = Instant::now();
+    let r = s
+        .post(
+            Some(&admin),
+            &format!("machines/{sid}/?op=deploy"),
+            &[("osystem", "debian"), ("distro_series", "bookworm"), ("user_data", &ud), ("ephemeral_deploy", "true")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    wait_status(&s, &admin, &sid, "Deployed", "Failed deployment", DEPLOY, &console).await;
+    let t_deploy_ram = t.elapsed();
+    let log = std::fs::read_to_string(&console).unwrap_or_default();
+    assert!(
+        log[mark.min(log.len())..].contains("IRONPOOL: switching to the deployed image in memory"),
+        "the ephemeral environment did not hand over to the image"
+    );
+    let rep = wait("the user data's report", PHASE, &console, async || {
+        let r = reports(&console, mark);
+        r.contains_key("userdata-done").then_some(r)
+    })
+    .await;
+    let got = |k: &str| rep.get(k).cloned().unwrap_or_else(|| panic!("no {k} in {rep:#?}"));
+    assert!(got("root").contains("overlay"), "the root is not the in-memory overlay: {rep:#?}");
+    assert_eq!(got("disks"), disks_after_tgz, "the ephemeral deployment touched the disk");
+    assert!(got("addr").contains("inet 203.0.113."), "{rep:#?}");
+    assert_eq!(got("hostname").trim(), "os-vm", "{rep:#?}");
+    assert!(got("keys").contains(&key_body), "{rep:#?}");
+    assert_eq!(got("datasource"), "maas", "not the MAAS datasource: {rep:#?}");
+    let m = s.get(Some(&admin), &format!("machines/{sid}/")).await.json();
+    assert_eq!(m["netboot"], true, "an ephemeral deployment keeps booting from the network: {m}");
+    assert_eq!(m["ephemeral_deploy"], true, "{m}");
+
     eprintln!(
         "e2e deploy OS: import {:.1}s, commission -> Ready {:.1}s, squashfs deploy: installer done {:.1}s, \
-         Deployed {:.1}s; release (quick erase) {:.1}s; tgz upload {:.1}s, tgz deploy -> Deployed {:.1}s",
+         Deployed {:.1}s; release (quick erase) {:.1}s; tgz upload {:.1}s, tgz deploy -> Deployed {:.1}s; \
+         ephemeral (in memory) deploy -> Deployed {:.1}s",
         t_import.as_secs_f64(),
         t_commission.as_secs_f64(),
         t_install.as_secs_f64(),
         t_deploy.as_secs_f64(),
         t_release.as_secs_f64(),
         t_upload.as_secs_f64(),
-        t_deploy_tgz.as_secs_f64()
+        t_deploy_tgz.as_secs_f64(),
+        t_deploy_ram.as_secs_f64()
     );
     rack.stop().await;
     drop(bmc);

@@ -85,9 +85,16 @@ fn main() -> ExitCode {
         Ok(outcome) => {
             println!("ironpool-agent: {outcome:?}");
             // /init powers off after exit code 0; after an install it
-            // reboots instead (into the disk, the rack now says local boot).
-            if matches!(outcome, ironpool_agent::Outcome::Installed { .. }) {
-                let _ = std::fs::write("/run/ironpool-next", "reboot\n");
+            // reboots instead (into the disk, the rack now says local
+            // boot), and an ephemeral deployment switches to the image's
+            // root in memory.
+            let next = match outcome {
+                ironpool_agent::Outcome::Installed { .. } => Some("reboot\n"),
+                ironpool_agent::Outcome::InMemory { .. } => Some("switch_root\n"),
+                _ => None,
+            };
+            if let Some(next) = next {
+                let _ = std::fs::write("/run/ironpool-next", next);
             }
             ExitCode::SUCCESS
         }

@@ -309,20 +309,15 @@ fn image_names(c: &mut DbConn, n: &Node) -> Result<Vec<String>> {
 /// (served by the rack the machine talks through, at `base`), its boot disk
 /// and hostname. A 404 names what is missing when no uploaded or imported
 /// image fits, so the installer can fail the deployment with that message.
-/// An ephemeral deployment writes no disk, so it has nothing to install
-/// (its agent never asks; an installer that did is refused).
+/// An ephemeral deployment reads the same document (`ironpool.ephemeral_deploy`
+/// set): its agent runs the image from memory with the network, apt and
+/// hostname it gives, and ignores the storage.
 pub fn curtin_config(c: &mut DbConn, data_dir: &std::path::Path, base: &str, n: &Node) -> Result<String> {
     if n.status != Status::Deploying {
         return Err(Error::Conflict(format!(
             "Machine {} is not deploying ('{}'); there is no installation config.",
             n.system_id,
             n.status.label()
-        )));
-    }
-    if n.ephemeral_deploy {
-        return Err(Error::Conflict(format!(
-            "Machine {} is deployed ephemerally: nothing is installed to its disks.",
-            n.system_id
         )));
     }
     let cfg = install_document(c, data_dir, base, n)?;
