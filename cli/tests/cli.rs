@@ -895,3 +895,141 @@ fn a_region_killed_mid_power_batch_runs_every_job_once() {
     }));
     terminate(b);
 }
+
+/// A loopback port nothing listens on (for a server that takes no port 0).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Region A is killed while 100 simulated machines commission through a
+/// rack that forwards their metadata calls (`/MAAS/…`, as machines that
+/// reach only their rack do) to A, then to B. Every machine must finish
+/// commissioning through B: Ready with its inventory, none lost or stuck.
+#[test]
+fn a_region_killed_mid_commissioning_loses_no_machine() {
+    use ironpool_agent::{inventory, lshw, scripts, Agent};
+    use ironpool_region::db::nodes as nodes_db;
+    use ironpool_region::engine::lifecycle::Status;
+    use ironpool_region::engine::metadata::{boot_action, BootAction};
+    use ironpool_region::engine::nodes::create::MachineInput;
+
+    const MACHINES: usize = 100;
+    const KILL_AT_READY: usize = 20;
+    let seed = |i: usize| 7000 + i as u64;
+    let machines_only = || nodes_db::NodeFilter {
+        node_types: vec![ironpool_region::db::types::NodeType::Machine],
+        ..Default::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let pg = shared_postgres(dir.path());
+    let (db_url, key_file, key, db) = (pg.url.clone(), pg.key_file.clone(), pg.key.clone(), pg.db.clone());
+    let sids = ready_machines(&pg, MACHINES, move |i| MachineInput {
+        architecture: Some("amd64".into()),
+        mac_addresses: inventory::fake_macs(seed(i), inventory::fake_nic_count(seed(i))),
+        hostname: Some(format!("com{i}")),
+        power_type: "manual".into(),
+        commission: false,
+        ..Default::default()
+    });
+
+    let (mut a, addr_a, _) = start(dir.path(), &db_url, &["region"]);
+    let dir_b = tempfile::tempdir().unwrap();
+    let (b, addr_b, _) = start(dir_b.path(), &db_url, &["region", "--secrets-key-file", key_file.to_str().unwrap()]);
+    let rack_dir = tempfile::tempdir().unwrap();
+    let rack_http = format!("127.0.0.1:{}", free_port());
+    let _rack = Server(Some(
+        Command::new(BIN)
+            .args(["rack", "--region-url", &format!("http://{addr_a}/MAAS,http://{addr_b}/MAAS")])
+            .args(["--secret-file", dir.path().join("secret").to_str().unwrap()])
+            .args(["--rack-data-dir", rack_dir.path().to_str().unwrap()])
+            .args(["--http-listen", &rack_http, "--tftp-listen", "off", "--dhcp-listen", "off"])
+            .args(["--dhcp6-listen", "off", "--metrics-listen", "off"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    ));
+    let auth = || oauth(&key);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, body) = http(&addr_b, "GET", "/MAAS/api/2.0/rackcontrollers/", &[("Authorization", &auth())], "");
+        if status == 200 && body.contains("system_id") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the rack never registered: {status} {body}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for sid in &sids {
+        let path = format!("/MAAS/api/2.0/machines/{sid}/?op=commission");
+        let (status, body) = http(&addr_b, "POST", &path, &[("Authorization", &auth())], "");
+        assert_eq!(status, 200, "commission {sid}: {body}");
+    }
+
+    // The machines boot a few at a time (as a rack's worth powered on
+    // together does) and run the commissioning scripts at a machine's pace.
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let runs: Vec<_> = (0..MACHINES)
+        .map(|i| {
+            let (db, rack_http) = (db.clone(), rack_http.clone());
+            rt.spawn(async move {
+                tokio::time::sleep(Duration::from_millis(60 * i as u64)).await;
+                let mac = inventory::fake_macs(seed(i), 1).remove(0);
+                let action = db.run(move |c| boot_action(c, &mac)).await.unwrap();
+                let BootAction::Ephemeral { preseed_path, .. } = action else {
+                    panic!("machine {i} is not sent to its commissioning environment: {action:?}");
+                };
+                let inv = inventory::fake(seed(i));
+                let agent = Agent {
+                    details: lshw::fake(seed(i), &inv),
+                    inventory: inv,
+                    power_type: "manual".into(),
+                    power_parameters: serde_json::json!({}),
+                    step_delay: Duration::from_millis(200),
+                    writes_disks: false,
+                    scripts: scripts::Mode::Simulated,
+                };
+                let url = format!("http://{rack_http}/MAAS/metadata/{preseed_path}");
+                agent.boot(&ironpool_agent::client::http_client(), &url).await.map_err(|e| format!("machine {i}: {e}"))
+            })
+        })
+        .collect();
+    let count_ready = || {
+        db.blocking(move |c| nodes_db::list(c, &machines_only()))
+            .unwrap()
+            .iter()
+            .filter(|n| n.status == Status::Ready && n.cpu_count > 0)
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let at_kill = loop {
+        let ready = count_ready();
+        if ready >= KILL_AT_READY {
+            break ready;
+        }
+        assert!(Instant::now() < deadline, "only {ready} machines commissioned before the kill");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    a.child().kill().unwrap(); // SIGKILL, with commissioning in flight
+    a.child().wait().unwrap();
+    assert!(at_kill < MACHINES, "every machine finished before region A was killed");
+
+    let outcomes = rt.block_on(async {
+        let mut out = Vec::new();
+        for r in runs {
+            out.push(tokio::time::timeout(Duration::from_secs(240), r).await.expect("a machine hung").unwrap());
+        }
+        out
+    });
+    let failed: Vec<&String> = outcomes.iter().filter_map(|r| r.as_ref().err()).collect();
+    eprintln!("region A killed with {at_kill} of {MACHINES} Ready; agents that ended in an error: {failed:?}");
+    let nodes = db.blocking(move |c| nodes_db::list(c, &machines_only())).unwrap();
+    assert_eq!(nodes.len(), MACHINES, "no machine lost");
+    for n in &nodes {
+        assert_eq!(n.status, Status::Ready, "{} ended {:?}: {}", n.hostname, n.status, n.error_description);
+        assert!(n.cpu_count > 0 && n.memory > 0, "{} has no inventory", n.hostname);
+        assert_eq!(n.owner_id, None, "{} owned after commissioning", n.hostname);
+    }
+    assert!(failed.is_empty(), "machines whose commissioning broke off: {failed:?}");
+    terminate(b);
+}
