@@ -32,6 +32,12 @@ pub struct RegionConfig {
     /// does. Turning it off accepts clients that reuse one header for a whole run
     /// (the MAAS Ansible collection) at the cost of replay protection.
     pub oauth_reject_nonce_reuse: bool,
+    /// How long a cached OAuth token lookup may be believed, in seconds
+    /// (`http::oauth::AuthCache`; 0 reads the token on every call). Changes
+    /// made through any region end the entry at once whatever this says;
+    /// the limit is for changes made around the regions (an admin command
+    /// on the SQLite file).
+    pub oauth_cache_secs: u64,
     /// Request-body limit for API calls that do not upload files (an
     /// action that takes uploads declares its own), and for every
     /// form-encoded body, which is read before authentication because OAuth
@@ -137,6 +143,7 @@ impl RegionConfig {
             http_workers: 0,
             oauth_timestamp_window_secs: 300,
             oauth_reject_nonce_reuse: true,
+            oauth_cache_secs: 2,
             max_body_bytes: 2 * 1024 * 1024,
             max_anonymous_body_bytes: 1024 * 1024,
             body_pace: Pace::default(),

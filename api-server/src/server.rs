@@ -96,6 +96,7 @@ pub fn state(config: RegionConfig) -> Result<Arc<AppState>> {
         spool,
         config,
         nonces: NonceCache::default(),
+        auth_cache: Default::default(),
         power: Default::default(),
         dns_addr: Default::default(),
         https_addr: Default::default(),

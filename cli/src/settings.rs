@@ -70,6 +70,7 @@ pub struct FileConfig {
     pub http_workers: Option<usize>,
     pub oauth_timestamp_window_secs: Option<i64>,
     pub oauth_reject_nonce_reuse: Option<bool>,
+    pub oauth_cache_secs: Option<u64>,
     pub max_body_bytes: Option<usize>,
     pub max_anonymous_body_bytes: Option<usize>,
     /// Request bodies: longest pause, and grace beyond `body_min_rate` (408 after).
@@ -146,6 +147,9 @@ impl Settings {
         }
         if let Some(v) = file.oauth_timestamp_window_secs {
             region.oauth_timestamp_window_secs = v;
+        }
+        if let Some(v) = file.oauth_cache_secs {
+            region.oauth_cache_secs = v;
         }
         if let Some(v) = file.oauth_reject_nonce_reuse {
             region.oauth_reject_nonce_reuse = v;

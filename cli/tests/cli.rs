@@ -1033,3 +1033,64 @@ fn a_region_killed_mid_commissioning_loses_no_machine() {
     assert!(failed.is_empty(), "machines whose commissioning broke off: {failed:?}");
     terminate(b);
 }
+
+/// Regions cache OAuth token lookups, yet a token deleted through one
+/// region stops working at once there and, through `NOTIFY`, in the other:
+/// both regions believe a cached lookup for an hour here, so only the
+/// notification can end it.
+#[test]
+fn a_revoked_token_stops_working_in_every_region() {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = shared_postgres(dir.path());
+    let (db_url, key_file, key) = (pg.url.clone(), pg.key_file.clone(), pg.key.clone());
+    drop(pg);
+    let config = dir.path().join("region.toml");
+    std::fs::write(&config, "oauth_cache_secs = 3600\n").unwrap();
+    let cfg = config.to_str().unwrap();
+    let (a, addr_a, _) = start(dir.path(), &db_url, &["region", "--config", cfg]);
+    let dir_b = tempfile::tempdir().unwrap();
+    let (b, addr_b, _) =
+        start(dir_b.path(), &db_url, &["region", "--config", cfg, "--secrets-key-file", key_file.to_str().unwrap()]);
+
+    // A second token, used (and so cached) in both regions.
+    let (status, body) = http(
+        &addr_a,
+        "POST",
+        "/MAAS/api/2.0/account/?op=create_authorisation_token",
+        &[("Authorization", &oauth(&key))],
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+    let t: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let (ck, tk, ts) =
+        (t["consumer_key"].as_str().unwrap(), t["token_key"].as_str().unwrap(), t["token_secret"].as_str().unwrap());
+    let second = format!("{ck}:{tk}:{ts}");
+    let whoami =
+        |addr: &str| http(addr, "GET", "/MAAS/api/2.0/users/?op=whoami", &[("Authorization", &oauth(&second))], "").0;
+    // Region B must be listening before the revocation, or it bypasses its
+    // cache (and the test would prove nothing): its listener connects at start.
+    std::thread::sleep(Duration::from_millis(500));
+    for _ in 0..3 {
+        assert_eq!(whoami(&addr_a), 200);
+        assert_eq!(whoami(&addr_b), 200);
+    }
+
+    let (status, body) = http(
+        &addr_a,
+        "POST",
+        &format!("/MAAS/api/2.0/account/?op=delete_authorisation_token&token_key={tk}"),
+        &[("Authorization", &oauth(&key))],
+        "",
+    );
+    assert!(status == 204 || status == 200, "{status} {body}");
+    assert_eq!(whoami(&addr_a), 401, "the region that deleted the token still takes it");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while whoami(&addr_b) != 401 {
+        assert!(Instant::now() < deadline, "the other region still takes the deleted token");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The first token is untouched.
+    assert_eq!(http(&addr_b, "GET", "/MAAS/api/2.0/users/?op=whoami", &[("Authorization", &oauth(&key))], "").0, 200);
+    terminate(a);
+    terminate(b);
+}

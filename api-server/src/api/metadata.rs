@@ -124,6 +124,7 @@ async fn read(req: &HttpRequest, payload: web::Payload, state: &AppState) -> Res
     let policy = http::oauth::Policy {
         window_secs: config.oauth_timestamp_window_secs,
         reject_nonce_reuse: config.oauth_reject_nonce_reuse,
+        cache_for: std::time::Duration::from_secs(config.oauth_cache_secs),
     };
     let caller = http::oauth::verify_node(&state.db, &state.nonces, policy, attempt.as_ref(), &signed_req).await?;
     if let Some(p) = payload.take() {

@@ -65,6 +65,7 @@ fn upgrade_plaintext(c: &mut DbConn) -> Result<usize> {
         .load(c)
         .map_err(from_diesel)?;
     for (id, plain) in tokens {
+        super::wake::mark(super::wake::Wake::Auth);
         diesel::update(api_tokens::table.find(id))
             .set(api_tokens::token_secret.eq(seal(TOKEN_SECRET, &plain)?))
             .execute(c)

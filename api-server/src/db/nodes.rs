@@ -556,6 +556,31 @@ pub fn cas_status(c: &mut DbConn, id: i64, expected: Status, changes: &NodeChang
     Ok(n == 1)
 }
 
+/// Of `ids`, the nodes still in `status` that this transaction could lock
+/// for itself, in the order given. PostgreSQL: `FOR UPDATE SKIP LOCKED`, so
+/// concurrent allocations each take a different candidate instead of all
+/// queueing on the cheapest one's row lock and then finding it gone.
+/// SQLite: the write transaction already holds the whole database, so
+/// every id is free (the status is left to the caller's compare-and-set).
+pub fn lock_free_in_status(c: &mut DbConn, ids: &[i64], status: Status) -> Result<Vec<i64>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let got: Vec<i64> = match c {
+        DbConn::Pg(pg) => nodes::table
+            .filter(nodes::id.eq_any(ids))
+            .filter(nodes::status.eq(status))
+            .select(nodes::id)
+            .for_update()
+            .skip_locked()
+            .load(pg)
+            .map_err(from_diesel)?,
+        // No statement: the caller's compare-and-set checks the status.
+        DbConn::Sqlite(_) => return Ok(ids.to_vec()),
+    };
+    Ok(ids.iter().copied().filter(|id| got.contains(id)).collect())
+}
+
 /// Replaces the hardware info JSON (commissioning).
 pub fn set_numa(c: &mut DbConn, id: i64, numa: &str) -> Result<()> {
     diesel::update(nodes::table.find(id)).set(nodes::numa.eq(numa)).execute(c).map_err(from_diesel)?;

@@ -74,11 +74,13 @@ pub fn by_token_key(c: &mut DbConn, user_id: i64, token_key: &str) -> Result<Opt
 
 pub fn delete(c: &mut DbConn, id: i64) -> Result<()> {
     diesel::delete(api_tokens::table.find(id)).execute(c).map_err(from_diesel)?;
+    super::wake::mark(super::wake::Wake::Auth);
     Ok(())
 }
 
 pub fn rename(c: &mut DbConn, id: i64, name: &str) -> Result<()> {
     diesel::update(api_tokens::table.find(id)).set(api_tokens::name.eq(name)).execute(c).map_err(from_diesel)?;
+    super::wake::mark(super::wake::Wake::Auth);
     Ok(())
 }
 

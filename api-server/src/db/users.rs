@@ -84,6 +84,7 @@ pub fn count(c: &mut DbConn) -> Result<i64> {
 
 pub fn delete(c: &mut DbConn, id: i64) -> Result<()> {
     diesel::delete(users::table.find(id)).execute(c).map_err(from_diesel)?;
+    super::wake::mark(super::wake::Wake::Auth);
     Ok(())
 }
 
@@ -139,6 +140,7 @@ pub fn transfer_owned(c: &mut DbConn, from: i64, to: i64) -> Result<()> {
 }
 
 pub fn set_active(c: &mut DbConn, id: i64, active: bool) -> Result<User> {
+    super::wake::mark(super::wake::Wake::Auth);
     diesel::update(users::table.find(id))
         .set(users::is_active.eq(active))
         .returning(users::all_columns)

@@ -18,7 +18,7 @@
 //! rack long-polling region B reaches it at once too. SQLite has one region.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -39,10 +39,13 @@ pub enum Wake {
     /// changed, a node was added, or an event was recorded (the UI's change
     /// feed should look).
     Nodes = 4,
+    /// An API token or its user changed or went (cached OAuth lookups
+    /// are stale).
+    Auth = 8,
 }
 
 /// Every mark: what a notification that cannot be read stands for.
-const ALL: u8 = Wake::Jobs as u8 | Wake::Racks as u8 | Wake::Nodes as u8;
+const ALL: u8 = Wake::Jobs as u8 | Wake::Racks as u8 | Wake::Nodes as u8 | Wake::Auth as u8;
 
 thread_local! {
     static MARKED: Cell<u8> = const { Cell::new(0) };
@@ -77,6 +80,10 @@ pub struct Wakeups {
     closing: AtomicBool,
     /// [`listen`] holds a connection that has run `LISTEN` (PostgreSQL).
     listening: AtomicBool,
+    /// Counts the commits that changed API tokens or users, here or (when
+    /// listening) in another region: a cached OAuth lookup is good only
+    /// while this is what it was when the lookup read the database.
+    auth_epoch: AtomicU64,
 }
 
 impl Wakeups {
@@ -96,8 +103,23 @@ impl Wakeups {
         self.listening.load(Ordering::SeqCst)
     }
 
+    /// The current [`Wakeups::auth_epoch`] count.
+    pub fn auth_epoch(&self) -> u64 {
+        self.auth_epoch.load(Ordering::SeqCst)
+    }
+
+    /// Whether every change to tokens and users reaches
+    /// [`Wakeups::auth_epoch`]: always with one region (SQLite), and on
+    /// PostgreSQL while [`listen`] hears the other regions.
+    pub fn sees_all_auth_changes(&self, single_region: bool) -> bool {
+        single_region || self.is_listening()
+    }
+
     /// Fires what `marks` (from [`take`]) name.
     pub(crate) fn fire(&self, marks: u8) {
+        if marks & Wake::Auth as u8 != 0 {
+            self.auth_epoch.fetch_add(1, Ordering::SeqCst);
+        }
         if marks & Wake::Jobs as u8 != 0 {
             self.jobs.notify_one();
         }
@@ -149,6 +171,8 @@ pub fn listen(url: String, wakeups: &Arc<Wakeups>) {
             };
             backoff = Duration::from_secs(1);
             if let Some(w) = weak.upgrade() {
+                // Whatever changed while nobody listened is unknown.
+                w.auth_epoch.fetch_add(1, Ordering::SeqCst);
                 w.listening.store(true, Ordering::SeqCst);
             }
             'listening: loop {
@@ -159,6 +183,7 @@ pub fn listen(url: String, wakeups: &Arc<Wakeups>) {
                         Err(e) => {
                             tracing::warn!(error = %e, "lost the connection listening for other regions' commits");
                             w.listening.store(false, Ordering::SeqCst);
+                            w.auth_epoch.fetch_add(1, Ordering::SeqCst);
                             break 'listening;
                         }
                     }

@@ -593,6 +593,12 @@ pub fn allocate(c: &mut DbConn, actor: &User, req: &Request) -> Result<(Node, Va
             if req.dry_run {
                 return Ok((n, by_type));
             }
+            // A candidate another allocation is claiming is passed over, not
+            // waited for (PostgreSQL; one row locked at a time, so each
+            // transaction holds only the row it claims).
+            if db::nodes::lock_free_in_status(c, &[n.id], Status::Ready)?.is_empty() {
+                continue;
+            }
             // Claim: only if still READY (another allocation may have won).
             // The status message rides on the same UPDATE (one write, not two).
             let note = format!(" (to {})", actor.username);

@@ -34,6 +34,8 @@ pub struct AppState {
     pub db: Datastore,
     pub config: RegionConfig,
     pub nonces: oauth::NonceCache,
+    /// Recent OAuth token lookups (`oauth::AuthCache`).
+    pub auth_cache: oauth::AuthCache,
     /// The power drivers this process runs (embedded rack).
     pub power: engine::power::PowerHub,
     /// Where the DNS server listens, once started (tests query it).

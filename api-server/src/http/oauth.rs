@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
@@ -142,6 +142,47 @@ impl NonceCache {
     }
 }
 
+/// Recent OAuth token lookups (token and user by consumer and token key),
+/// so a client's every call does not read them again.
+///
+/// Safe because an entry is used only while nothing that could change it
+/// has committed since it was read: each commit that changes or removes a
+/// token or a user advances the datastore's auth epoch (`db::wake`), here
+/// at once and in the other regions through `NOTIFY` (on PostgreSQL the
+/// cache is bypassed whenever the region is not listening). Changes made
+/// outside any region (an admin command against the SQLite file) are seen
+/// when the entry expires (`oauth_cache_secs`, 2 s by default).
+#[derive(Default)]
+pub struct AuthCache {
+    entries: Mutex<HashMap<(String, String), CachedAuth>>,
+}
+
+struct CachedAuth {
+    epoch: u64,
+    read_at: Instant,
+    token: db::tokens::Token,
+    user: User,
+}
+
+/// Entries kept at most (the cache is emptied when it would hold more).
+const AUTH_CACHE_MAX: usize = 10_000;
+
+impl AuthCache {
+    fn get(&self, key: &(String, String), epoch: u64, ttl: Duration) -> Option<(db::tokens::Token, User)> {
+        let map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let e = map.get(key)?;
+        (e.epoch == epoch && e.read_at.elapsed() < ttl).then(|| (e.token.clone(), e.user.clone()))
+    }
+
+    fn put(&self, key: (String, String), epoch: u64, read_at: Instant, token: db::tokens::Token, user: User) {
+        let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= AUTH_CACHE_MAX {
+            map.clear();
+        }
+        map.insert(key, CachedAuth { epoch, read_at, token, user });
+    }
+}
+
 /// A verified HMAC-SHA1 request's nonce, still to be recorded in the database.
 struct PendingNonce {
     token_key: String,
@@ -183,12 +224,15 @@ async fn record_nonce(
 pub struct Policy {
     pub window_secs: i64,
     pub reject_nonce_reuse: bool,
+    /// How long a cached token lookup is believed ([`AuthCache`]).
+    pub cache_for: Duration,
 }
 
 /// Verifies `p` and returns the authenticated user.
 pub async fn verify(
     db: &Datastore,
     nonces: &NonceCache,
+    cache: &AuthCache,
     policy: Policy,
     p: &OAuthParams,
     req: &SignedRequest<'_>,
@@ -197,17 +241,32 @@ pub async fn verify(
     if !version.is_empty() && version != "1.0" {
         return Err(Error::OAuth(format!("'OAuth version {version} not supported.'")));
     }
-    let consumer_key = p.consumer_key().to_string();
-    let token_key = p.token_key().to_string();
-    let found = db.run(move |c| db::tokens::lookup_for_auth(c, &consumer_key, &token_key)).await?;
-    let (token, user) = match found {
-        db::tokens::AuthLookup::UnknownConsumer => {
-            return Err(Error::OAuth("Invalid API key.".into()));
+    let key = (p.consumer_key().to_string(), p.token_key().to_string());
+    let cacheable =
+        !policy.cache_for.is_zero() && db.wakeups().sees_all_auth_changes(db.backend() == db::Backend::Sqlite);
+    // Read before the lookup: a change committed during it makes the entry stale.
+    let epoch = db.wakeups().auth_epoch();
+    let cached = if cacheable { cache.get(&key, epoch, policy.cache_for) } else { None };
+    let (token, user) = match cached {
+        Some(found) => found,
+        None => {
+            let read_at = Instant::now();
+            let (consumer_key, token_key) = key.clone();
+            let found = db.run(move |c| db::tokens::lookup_for_auth(c, &consumer_key, &token_key)).await?;
+            let (token, user) = match found {
+                db::tokens::AuthLookup::UnknownConsumer => {
+                    return Err(Error::OAuth("Invalid API key.".into()));
+                }
+                db::tokens::AuthLookup::UnknownToken => {
+                    return Err(Error::OAuth(format!("'Invalid access token: {}'", p.token_key())));
+                }
+                db::tokens::AuthLookup::Found(found) => *found,
+            };
+            if cacheable {
+                cache.put(key, epoch, read_at, token.clone(), user.clone());
+            }
+            (token, user)
         }
-        db::tokens::AuthLookup::UnknownToken => {
-            return Err(Error::OAuth(format!("'Invalid access token: {}'", p.token_key())));
-        }
-        db::tokens::AuthLookup::Found(found) => *found,
     };
     let pending = check_signature(nonces, policy, p, req, &token.token_secret)?;
     if !user.is_active {

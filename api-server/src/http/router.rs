@@ -209,10 +209,11 @@ async fn api(
         let policy = oauth::Policy {
             window_secs: config.oauth_timestamp_window_secs,
             reject_nonce_reuse: config.oauth_reject_nonce_reuse,
+            cache_for: std::time::Duration::from_secs(config.oauth_cache_secs),
         };
         let mut last_err = None;
         for attempt in &attempts {
-            match oauth::verify(&state.db, &state.nonces, policy, attempt, &signed_req).await {
+            match oauth::verify(&state.db, &state.nonces, &state.auth_cache, policy, attempt, &signed_req).await {
                 Ok(u) => {
                     user = Some(u);
                     break;
