@@ -398,6 +398,16 @@ backend_tests!(restore_networking_resets_links_and_gateways, |b| async move {
     assert_eq!(b["links"].as_array().unwrap().len(), 1);
 });
 
+/// The preseed URL the rack puts on the kernel command line of the deploying
+/// machine with `mac`.
+async fn preseed_url(s: &TestServer, mac: String) -> String {
+    let action = s.state.db.run(move |c| ironpool_region::engine::metadata::boot_action(c, &mac)).await.unwrap();
+    let ironpool_region::engine::metadata::BootAction::Ephemeral { preseed_path, .. } = action else {
+        panic!("a deploying machine boots its ephemeral environment: {action:?}");
+    };
+    format!("{}/MAAS/metadata/{preseed_path}", s.origin)
+}
+
 /// An agent for the fake machine `n`, as the ephemeral environment runs it.
 fn agent_for(n: u64) -> ironpool_agent::Agent {
     let inventory = ironpool_agent::inventory::fake(n);
@@ -422,11 +432,7 @@ backend_tests!(ephemeral_deploy_writes_no_disk, |b| async move {
     assert_eq!(r.json()["ephemeral_deploy"], true);
 
     // The boot the rack hands out: the machine's preseed says ephemeral.
-    let action = s.state.db.run(move |c| ironpool_region::engine::metadata::boot_action(c, &mac)).await.unwrap();
-    let ironpool_region::engine::metadata::BootAction::Ephemeral { preseed_path, .. } = action else {
-        panic!("a deploying machine boots its ephemeral environment: {action:?}");
-    };
-    let url = format!("{}/MAAS/metadata/{preseed_path}", s.origin);
+    let url = preseed_url(&s, mac).await;
     let http = ironpool_agent::client::http_client();
     let preseed = ironpool_agent::client::fetch_text(&http, &url).await.unwrap();
     assert!(preseed.contains("ephemeral_deploy: \"true\""), "{preseed}");
@@ -708,11 +714,7 @@ backend_tests!(ephemeral_deploy_without_an_image_fails_saying_so, |b| async move
     let mac = machine(&s, &admin, &sid).await["interface_set"][0]["mac_address"].as_str().unwrap().to_string();
     let r = s.post(Some(&admin), &format!("machines/{sid}/?op=deploy"), &[("ephemeral_deploy", "true")]).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let action = s.state.db.run(move |c| ironpool_region::engine::metadata::boot_action(c, &mac)).await.unwrap();
-    let ironpool_region::engine::metadata::BootAction::Ephemeral { preseed_path, .. } = action else {
-        panic!("a deploying machine boots its ephemeral environment: {action:?}");
-    };
-    let url = format!("{}/MAAS/metadata/{preseed_path}", s.origin);
+    let url = preseed_url(&s, mac).await;
     let http = ironpool_agent::client::http_client();
     // A real machine reads the installation document before it touches
     // anything; with no image to run, the deployment fails with the

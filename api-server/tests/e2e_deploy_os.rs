@@ -109,6 +109,15 @@ fn reports(console: &Path, mark: usize) -> std::collections::HashMap<String, Str
         .collect()
 }
 
+/// Waits for the user data's closing marker after `mark`; its reports.
+async fn user_data_report(console: &Path, mark: usize) -> std::collections::HashMap<String, String> {
+    wait("the user data's report", PHASE, console, async || {
+        let r = reports(console, mark);
+        r.contains_key("userdata-done").then_some(r)
+    })
+    .await
+}
+
 fn console_len(console: &Path) -> usize {
     std::fs::metadata(console).map(|m| m.len() as usize).unwrap_or(0)
 }
@@ -342,11 +351,7 @@ async fn a_real_os_is_installed_as_the_api_describes_it() {
     assert!(over_ssh.contains(&format!("vlan protocol 802.1Q id {VLAN_ID}")), "{over_ssh}");
 
     // The user data ran; what it saw.
-    let rep = wait("the user data's report", PHASE, &console, async || {
-        let r = reports(&console, mark);
-        r.contains_key("userdata-done").then_some(r)
-    })
-    .await;
+    let rep = user_data_report(&console, mark).await;
     let got = |k: &str| rep.get(k).cloned().unwrap_or_else(|| panic!("no {k} in {rep:#?}"));
     assert!(got("root").contains(&format!("/dev/mapper/{vg_name}-lvroot")) && got("root").contains("ext4"), "{rep:#?}");
     let pvs = got("pvs");
@@ -438,11 +443,7 @@ async fn a_real_os_is_installed_as_the_api_describes_it() {
     assert_eq!(r.status, 200, "{}", r.body);
     wait_status(&s, &admin, &sid, "Deployed", "Failed deployment", DEPLOY, &console).await;
     let t_deploy_tgz = t.elapsed();
-    let rep = wait("the user data's report", PHASE, &console, async || {
-        let r = reports(&console, mark);
-        r.contains_key("userdata-done").then_some(r)
-    })
-    .await;
+    let rep = user_data_report(&console, mark).await;
     let got = |k: &str| rep.get(k).cloned().unwrap_or_else(|| panic!("no {k} in {rep:#?}"));
     assert!(got("root").starts_with("/dev/vda") && got("root").contains("ext4"), "{rep:#?}");
     assert!(got("pvs").is_empty() || !got("pvs").contains("vd"), "an old volume group survived: {rep:#?}");
@@ -476,11 +477,7 @@ async fn a_real_os_is_installed_as_the_api_describes_it() {
         log[mark.min(log.len())..].contains("IRONPOOL: switching to the deployed image in memory"),
         "the ephemeral environment did not hand over to the image"
     );
-    let rep = wait("the user data's report", PHASE, &console, async || {
-        let r = reports(&console, mark);
-        r.contains_key("userdata-done").then_some(r)
-    })
-    .await;
+    let rep = user_data_report(&console, mark).await;
     let got = |k: &str| rep.get(k).cloned().unwrap_or_else(|| panic!("no {k} in {rep:#?}"));
     assert!(got("root").contains("overlay"), "the root is not the in-memory overlay: {rep:#?}");
     assert_eq!(got("disks"), disks_after_tgz, "the ephemeral deployment touched the disk");

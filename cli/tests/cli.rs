@@ -696,6 +696,42 @@ fn a_region_killed_mid_allocate_storm_loses_nothing() {
     terminate(b);
 }
 
+/// Starts `ironpool rack` against `regions` (in that order of preference),
+/// its HTTP boot server on `http_listen` ("off" for none) and no other
+/// service, and waits until the last region lists it.
+fn start_rack(
+    secret: &std::path::Path,
+    data_dir: &std::path::Path,
+    regions: &[&str],
+    http_listen: &str,
+    key: &str,
+) -> Server {
+    let urls: Vec<String> = regions.iter().map(|a| format!("http://{a}/MAAS")).collect();
+    let rack = Server(Some(
+        Command::new(BIN)
+            .args(["rack", "--region-url", &urls.join(",")])
+            .args(["--secret-file", secret.to_str().unwrap()])
+            .args(["--rack-data-dir", data_dir.to_str().unwrap()])
+            .args(["--http-listen", http_listen, "--tftp-listen", "off", "--dhcp-listen", "off"])
+            .args(["--dhcp6-listen", "off", "--metrics-listen", "off"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    ));
+    let last = regions.last().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, body) = http(last, "GET", "/MAAS/api/2.0/rackcontrollers/", &[("Authorization", &oauth(key))], "");
+        if status == 200 && body.contains("system_id") {
+            return rack;
+        }
+        assert!(Instant::now() < deadline, "the rack never registered: {status} {body}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// The resets a [`counting_redfish_bmc`] was asked for, by system id.
 type Resets = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<String>>>>;
 
@@ -803,29 +839,8 @@ fn a_region_killed_mid_power_batch_runs_every_job_once() {
     let dir_b = tempfile::tempdir().unwrap();
     let (b, addr_b, _) = start(dir_b.path(), &db_url, &["region", "--secrets-key-file", key_file.to_str().unwrap()]);
     let rack_dir = tempfile::tempdir().unwrap();
-    let mut rack = Server(Some(
-        Command::new(BIN)
-            .args(["rack", "--region-url", &format!("http://{addr_a}/MAAS,http://{addr_b}/MAAS")])
-            .args(["--secret-file", dir.path().join("secret").to_str().unwrap()])
-            .args(["--rack-data-dir", rack_dir.path().to_str().unwrap()])
-            .args(["--http-listen", "off", "--tftp-listen", "off", "--dhcp-listen", "off"])
-            .args(["--dhcp6-listen", "off", "--metrics-listen", "off"])
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap(),
-    ));
+    let mut rack = start_rack(&dir.path().join("secret"), rack_dir.path(), &[&addr_a, &addr_b], "off", &key);
     let auth = || oauth(&key);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (status, body) = http(&addr_b, "GET", "/MAAS/api/2.0/rackcontrollers/", &[("Authorization", &auth())], "");
-        if status == 200 && body.contains("system_id") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the rack never registered: {status} {body}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 
     // Powering on is for machines someone has allocated (MAAS's rule).
     for sid in &sids {
@@ -937,29 +952,8 @@ fn a_region_killed_mid_commissioning_loses_no_machine() {
     let (b, addr_b, _) = start(dir_b.path(), &db_url, &["region", "--secrets-key-file", key_file.to_str().unwrap()]);
     let rack_dir = tempfile::tempdir().unwrap();
     let rack_http = format!("127.0.0.1:{}", free_port());
-    let _rack = Server(Some(
-        Command::new(BIN)
-            .args(["rack", "--region-url", &format!("http://{addr_a}/MAAS,http://{addr_b}/MAAS")])
-            .args(["--secret-file", dir.path().join("secret").to_str().unwrap()])
-            .args(["--rack-data-dir", rack_dir.path().to_str().unwrap()])
-            .args(["--http-listen", &rack_http, "--tftp-listen", "off", "--dhcp-listen", "off"])
-            .args(["--dhcp6-listen", "off", "--metrics-listen", "off"])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap(),
-    ));
+    let _rack = start_rack(&dir.path().join("secret"), rack_dir.path(), &[&addr_a, &addr_b], &rack_http, &key);
     let auth = || oauth(&key);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (status, body) = http(&addr_b, "GET", "/MAAS/api/2.0/rackcontrollers/", &[("Authorization", &auth())], "");
-        if status == 200 && body.contains("system_id") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the rack never registered: {status} {body}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
     for sid in &sids {
         let path = format!("/MAAS/api/2.0/machines/{sid}/?op=commission");
         let (status, body) = http(&addr_b, "POST", &path, &[("Authorization", &auth())], "");
