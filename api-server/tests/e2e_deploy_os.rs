@@ -25,7 +25,9 @@
 //! 2. Release with a quick erase.
 //! 3. A root tarball that is no OS (no bootloader in it) fails the
 //!    deployment in the installer with the reason as an event and the
-//!    log kept; released again, nothing stands in the way of:
+//!    log kept; then the squashfs from a corrupted rack cache fails on its
+//!    checksum after partitioning; released again, nothing stands in the
+//!    way of:
 //! 4. the real Debian root tarball (`tgz`) with the flat layout and DHCP;
 //! 5. released without erase, the squashfs deployed ephemerally (MAAS
 //!    3.5's `ephemeral_deploy`): the image runs from memory (an overlay on
@@ -408,6 +410,40 @@ async fn a_real_os_is_installed_as_the_api_describes_it() {
     let r = s.get(Some(&admin), &format!("nodes/{sid}/results/current-installation/?include_output=1")).await;
     assert!(r.body.contains("/tmp/install.log"), "the failed install's log is not kept: {}", r.body);
     bmc.wait_vm_off("the VM to power off after the failure", &console).await;
+    post(&format!("machines/{sid}/?op=release"), &[]).await;
+    wait_status(&s, &admin, &sid, "Ready", "Failed releasing", PHASE, &console).await;
+
+    // 3b. The squashfs again, but the rack's cached copy is corrupted (same
+    // size, one byte flipped): the installer has partitioned the disk when
+    // the download's checksum fails; the deployment fails saying so, and
+    // the next deployment is not hindered.
+    let cache = dir.path().join("rack/images");
+    let squashfs = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .unwrap();
+    let good = std::fs::read(&squashfs).unwrap();
+    let mut bad = good.clone();
+    let middle = bad.len() / 2;
+    bad[middle] ^= 0xff;
+    std::fs::write(&squashfs, &bad).unwrap();
+    post("machines/?op=allocate", &[("system_id", &sid)]).await;
+    let r = s
+        .post(
+            Some(&admin),
+            &format!("machines/{sid}/?op=deploy"),
+            &[("osystem", "debian"), ("distro_series", "bookworm")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    wait_status(&s, &admin, &sid, "Failed deployment", "Deployed", PHASE, &console).await;
+    let m = s.get(Some(&admin), &format!("machines/{sid}/")).await.json();
+    let why = m["error_description"].as_str().unwrap_or("").to_string();
+    assert!(why.contains("does not match"), "the checksum failure is not the reason given: {m}");
+    bmc.wait_vm_off("the VM to power off after the checksum failure", &console).await;
+    std::fs::write(&squashfs, &good).unwrap();
+    drop((good, bad));
     post(&format!("machines/{sid}/?op=release"), &[]).await;
     wait_status(&s, &admin, &sid, "Ready", "Failed releasing", PHASE, &console).await;
 
