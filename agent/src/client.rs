@@ -238,11 +238,14 @@ impl MetadataClient {
     }
 
     /// The installation config (`curtin/latest/user-data`): what image to
-    /// write where. A 404 carries the region's reason.
-    pub async fn curtin_config(&self) -> Result<Vec<u8>> {
+    /// write where, parsed. A 404 carries the region's reason.
+    pub async fn curtin_config(&self) -> Result<ironpool_common::deploy::CurtinConfig> {
         let url = format!("{}curtin/latest/user-data", self.base);
         let r = check(&url, Ok(self.send(&url, |h| h.get(&url)).await?)).await?;
-        Ok(r.bytes().await.map_err(|source| AgentError::Http { url, source })?.to_vec())
+        let raw = r.bytes().await.map_err(|source| AgentError::Http { url, source })?;
+        serde_json::from_slice(&raw).map_err(|e| {
+            AgentError::Protocol(format!("the installation config is not what this agent understands: {e}"))
+        })
     }
 
     /// Starts an anonymous download (images on the rack), with no overall

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ironpool_common::deploy::{self, CurtinConfig, DeployPlan, DiskHint, Packing};
+use ironpool_common::deploy::{self, DeployPlan, DiskHint, Packing};
 use ironpool_common::inventory::{Disk, Inventory};
 
 use crate::client::{AgentError, Credentials, MetadataClient, Result};
@@ -295,9 +295,7 @@ pub fn install_seed(disk: &str, seed: &Seed) -> Result<String> {
 /// storage layout (`crate::installer`). The caller signals and reboots.
 pub async fn install(md: &MetadataClient, inv: &Inventory, webhook: Option<String>) -> Result<InstallReport> {
     let started = Instant::now();
-    let raw = md.curtin_config().await?;
-    let cfg: CurtinConfig = serde_json::from_slice(&raw)
-        .map_err(|e| err(format!("the installation config is not what this agent understands: {e}")))?;
+    let cfg = md.curtin_config().await?;
     let packing = deploy::packing(&cfg.ironpool.image.filetype)
         .ok_or_else(|| err(format!("'{}' is not a deployable image file type", cfg.ironpool.image.filetype)))?;
     if packing.is_root() {

@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use ironpool_common::deploy::{CurtinConfig, Packing};
+use ironpool_common::deploy::{Compression, CurtinConfig, DeployImage, Packing};
 use ironpool_common::inventory::Inventory;
 use serde_json::json;
 
@@ -375,38 +375,51 @@ pub(crate) async fn run_all(steps: Vec<Step>, log: &mut Log) -> Result<()> {
 async fn extract(md: &MetadataClient, cfg: &CurtinConfig, packing: Packing, log: &mut Log) -> Result<u64> {
     let image = &cfg.ironpool.image;
     match packing {
-        Packing::RootTar { compression } => {
-            let (got, entries) = image::stream_image(md, image, move |input| {
-                let decoded = image::decoder(std::io::BufReader::with_capacity(1 << 20, input), compression);
-                unpack_tar(decoded, Path::new(TARGET))
-            })
-            .await?;
-            log.note(format!("unpacked {entries} entries ({got} bytes downloaded)"));
-            Ok(got)
-        }
+        Packing::RootTar { compression } => unpack_root_tar(md, image, compression, TARGET, log).await,
         Packing::Squashfs => {
             // unsquashfs reads at random: the image is spooled onto the new
             // root filesystem itself (RAM may be smaller than the image).
-            let spool = PathBuf::from(TARGET).join(".ironpool-root.squashfs");
-            let path = spool.clone();
-            let (got, _) = image::stream_image(md, image, move |mut input| {
-                let mut f =
-                    std::fs::File::create(&path).map_err(|e| err(format!("cannot create {}: {e}", path.display())))?;
-                std::io::copy(&mut input, &mut f)
-                    .map_err(|e| err(format!("cannot spool the image to {}: {e}", path.display())))
-            })
-            .await
-            .inspect_err(|_| {
-                let _ = std::fs::remove_file(&spool);
+            let spool_at = PathBuf::from(TARGET).join(".ironpool-root.squashfs");
+            let got = spool(md, image, spool_at.clone()).await.inspect_err(|_| {
+                let _ = std::fs::remove_file(&spool_at);
             })?;
-            let s = spool.to_string_lossy().into_owned();
+            let s = spool_at.to_string_lossy().into_owned();
             let r = run_all(vec![cmd(&["unsquashfs", "-f", "-n", "-d", TARGET, &s])], log).await;
-            let _ = std::fs::remove_file(&spool);
+            let _ = std::fs::remove_file(&spool_at);
             r?;
             Ok(got)
         }
         Packing::Disk { .. } => Err(err("a disk image is written to the boot disk, not extracted")),
     }
+}
+
+/// Unpacks the root tarball `image` into `target` as it downloads; the
+/// bytes downloaded.
+pub(crate) async fn unpack_root_tar(
+    md: &MetadataClient,
+    image: &DeployImage,
+    compression: Compression,
+    target: &'static str,
+    log: &mut Log,
+) -> Result<u64> {
+    let (got, entries) = image::stream_image(md, image, move |input| {
+        let decoded = image::decoder(std::io::BufReader::with_capacity(1 << 20, input), compression);
+        unpack_tar(decoded, Path::new(target))
+    })
+    .await?;
+    log.note(format!("unpacked {entries} entries ({got} bytes downloaded)"));
+    Ok(got)
+}
+
+/// Downloads `image` into the file `path` (checked as it arrives); the
+/// bytes downloaded.
+pub(crate) async fn spool(md: &MetadataClient, image: &DeployImage, path: PathBuf) -> Result<u64> {
+    let (got, _) = image::stream_image(md, image, move |mut input| {
+        let mut f = std::fs::File::create(&path).map_err(|e| err(format!("cannot create {}: {e}", path.display())))?;
+        std::io::copy(&mut input, &mut f).map_err(|e| err(format!("cannot spool the image to {}: {e}", path.display())))
+    })
+    .await?;
+    Ok(got)
 }
 
 /// Unpacks a root filesystem tar into `target`: numeric owners, full modes

@@ -28,7 +28,6 @@ use std::path::Path;
 use ironpool_common::deploy::{self, CurtinConfig, Packing};
 
 use crate::client::{AgentError, MetadataClient, Result};
-use crate::image;
 use crate::install_plan::Step;
 use crate::installer::{self, cmd, run_all, Datasource, Log};
 
@@ -95,30 +94,15 @@ fn overlay_steps() -> Vec<Step> {
 /// binary then tells `/init` to switch to it. Returns the one-line summary.
 pub async fn prepare(md: &MetadataClient, ds: &Datasource, log: &mut Log) -> Result<String> {
     let started = std::time::Instant::now();
-    let raw = md.curtin_config().await?;
-    let cfg: CurtinConfig = serde_json::from_slice(&raw)
-        .map_err(|e| err(format!("the installation config is not what this agent understands: {e}")))?;
+    let cfg = md.curtin_config().await?;
     let packing = runnable(&cfg).map_err(err)?;
     let image = cfg.ironpool.image.clone();
     log.note(format!("running {} ({}, {} bytes) from memory at {NEW_ROOT}", image.name, image.filetype, image.size));
     run_all(mount_steps(packing), log).await?;
     let got = match packing {
-        Packing::RootTar { compression } => {
-            let (got, entries) = image::stream_image(md, &image, move |input| {
-                let decoded = image::decoder(std::io::BufReader::with_capacity(1 << 20, input), compression);
-                installer::unpack_tar(decoded, Path::new(NEW_ROOT))
-            })
-            .await?;
-            log.note(format!("unpacked {entries} entries"));
-            got
-        }
+        Packing::RootTar { compression } => installer::unpack_root_tar(md, &image, compression, NEW_ROOT, log).await?,
         _ => {
-            let file = format!("{RAM}/root.squashfs");
-            let (got, _) = image::stream_image(md, &image, move |mut input| {
-                let mut f = std::fs::File::create(&file).map_err(|e| err(format!("cannot create {file}: {e}")))?;
-                std::io::copy(&mut input, &mut f).map_err(|e| err(format!("cannot keep the image in memory: {e}")))
-            })
-            .await?;
+            let got = installer::spool(md, &image, format!("{RAM}/root.squashfs").into()).await?;
             run_all(overlay_steps(), log).await?;
             got
         }
