@@ -51,6 +51,9 @@ ls /usr/lib/llvm-*/lib/libclang.so >/dev/null 2>&1 || ls /usr/lib/*/libclang*.so
 # with systemd-analyze; dpkg-deb, adduser and setpriv come with Debian.
 command -v systemd-analyze >/dev/null || missing+=(systemd)
 command -v adduser >/dev/null || missing+=(adduser)
+# The boot storm (`ironpool bench storm`, cli/tests/cli.rs): the iPXE
+# bootstrap the rack serves over TFTP.
+[ -e /usr/lib/ipxe/undionly.kpxe ] || missing+=(ipxe)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"
   as_root apt-get update -qq

@@ -24,12 +24,12 @@ pub struct Options {
     pub database: Option<String>,
 }
 
-struct Key(String, String, String);
+pub(crate) struct Key(String, String, String);
 
 static NONCE: AtomicU64 = AtomicU64::new(0);
 
 impl Key {
-    fn header(&self) -> String {
+    pub(crate) fn header(&self) -> String {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         format!(
             "OAuth oauth_version=\"1.0\", oauth_signature_method=\"PLAINTEXT\", oauth_consumer_key=\"{}\", oauth_token=\"{}\", oauth_signature=\"%26{}\", oauth_nonce=\"b{}-{}\", oauth_timestamp=\"{}\"",
@@ -43,7 +43,7 @@ impl Key {
     }
 }
 
-fn key_of(t: &ironpool_region::db::tokens::Token) -> Key {
+pub(crate) fn key_of(t: &ironpool_region::db::tokens::Token) -> Key {
     Key(t.consumer_key.clone(), t.token_key.clone(), t.token_secret.clone())
 }
 
@@ -112,12 +112,12 @@ fn mac(i: usize, nic: usize) -> String {
     format!("0a:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", nic, (i >> 24) & 0xff, (i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff)
 }
 
-fn free_port() -> anyhow::Result<u16> {
+pub(crate) fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 /// The region under test, as its own process so its RSS is its own.
-fn spawn_region(db_url: &str, data_dir: &std::path::Path, port: u16) -> anyhow::Result<Child> {
+pub(crate) fn spawn_region(db_url: &str, data_dir: &std::path::Path, port: u16) -> anyhow::Result<Child> {
     let exe = std::env::current_exe()?;
     Ok(Command::new(exe)
         .args(["region", "--listen", &format!("127.0.0.1:{port}")])
@@ -129,14 +129,14 @@ fn spawn_region(db_url: &str, data_dir: &std::path::Path, port: u16) -> anyhow::
         .spawn()?)
 }
 
-fn peak_rss_mib(pid: u32) -> Option<f64> {
+pub(crate) fn peak_rss_mib(pid: u32) -> Option<f64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
 }
 
-async fn wait_up(client: &reqwest::Client, base: &str) -> anyhow::Result<()> {
+pub(crate) async fn wait_up(client: &reqwest::Client, base: &str) -> anyhow::Result<()> {
     for _ in 0..200 {
         if client.get(format!("{base}/MAAS/api/2.0/version/")).send().await.is_ok() {
             return Ok(());

@@ -8,6 +8,7 @@ mod images;
 mod rack;
 mod secrets;
 mod settings;
+mod storm;
 
 use std::process::ExitCode;
 
@@ -147,6 +148,8 @@ enum Command {
         /// Allocate calls in flight at once.
         #[arg(long, default_value_t = 500)]
         concurrency: usize,
+        #[command(subcommand)]
+        kind: Option<BenchKind>,
     },
     /// Print the OpenAPI document (YAML, or JSON with --json); the checked-in
     /// copy is regenerated with `ironpool openapi > openapi/openapi.yaml`.
@@ -166,6 +169,31 @@ enum Command {
         /// Delete this key.
         #[arg(long, value_name = "KEY")]
         delete: Option<String>,
+    },
+}
+
+/// Benchmarks other than the default API one.
+#[derive(Subcommand, Debug)]
+enum BenchKind {
+    /// A boot storm: N machines power on at once and go through DHCP, TFTP,
+    /// HTTP and the metadata API against one rack until all are Ready; then
+    /// the boot-file phase against tftpd-hpa.
+    Storm {
+        #[arg(long, default_value_t = 100)]
+        machines: usize,
+        /// Size of the commissioning kernel (our ephemeral environment's).
+        #[arg(long, default_value_t = 8_247_232)]
+        kernel_bytes: u64,
+        /// Size of the commissioning initrd (our ephemeral environment's).
+        #[arg(long, default_value_t = 16_460_520)]
+        initrd_bytes: u64,
+        /// The agent's pause before each commissioning step, in ms.
+        #[arg(long, default_value_t = 0)]
+        step_delay_ms: u64,
+        /// Clients in the boot-file comparison with tftpd-hpa (default: as
+        /// many as machines; 0 skips it).
+        #[arg(long)]
+        compare: Option<usize>,
     },
 }
 
@@ -196,7 +224,28 @@ fn main() -> ExitCode {
             }
         };
     }
-    if let Command::Bench { machines, ready, allocations, concurrency } = cli.command {
+    if let Command::Bench {
+        kind: Some(BenchKind::Storm { machines, kernel_bytes, initrd_bytes, step_delay_ms, compare }),
+        ..
+    } = cli.command
+    {
+        let opts = storm::Options {
+            machines,
+            database: cli.common.database.clone(),
+            kernel_bytes,
+            initrd_bytes,
+            step_delay: std::time::Duration::from_millis(step_delay_ms),
+            compare: compare.unwrap_or(machines),
+        };
+        return match storm::run(opts) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("ironpool bench storm: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if let Command::Bench { machines, ready, allocations, concurrency, kind: None } = cli.command {
         let opts = bench::Options { machines, ready, allocations, concurrency, database: cli.common.database.clone() };
         return match bench::run(opts) {
             Ok(()) => ExitCode::SUCCESS,

@@ -64,6 +64,14 @@ pub struct TftpConfig {
     /// the PXE network can send requests, so the number must be bounded.
     /// PXE clients retry a refused request after a pause.
     pub max_sessions: usize,
+    /// Requests that wait for one of the `max_sessions` slots instead of
+    /// being refused: a boot storm's thousand PXE ROMs ask at once, and a
+    /// ROM that reads "busy" gives up on the network boot. Each waiting
+    /// request holds only a task. Its client's retransmitted RRQs are
+    /// ignored meanwhile; one that waited longer than the client keeps
+    /// trying (`timeout` × `retries`) is dropped, and the client's next RRQ
+    /// is a new request. Beyond this, "server busy".
+    pub max_waiting: usize,
 }
 
 impl TftpConfig {
@@ -77,6 +85,7 @@ impl TftpConfig {
             read_chunk: 256 * 1024,
             max_netascii: 16 * 1024 * 1024,
             max_sessions: 256,
+            max_waiting: 4096,
         }
     }
 }
@@ -109,8 +118,13 @@ pub struct TftpStats {
     pub failed: AtomicU64,
     pub not_found: AtomicU64,
     pub refused: AtomicU64,
-    /// Requests answered "server busy": `max_sessions` transfers were running.
+    /// Requests answered "server busy": `max_sessions` transfers were
+    /// running and `max_waiting` requests waiting.
     pub busy: AtomicU64,
+    /// Requests that waited for a free slot before their transfer began.
+    pub waited: AtomicU64,
+    /// Waiting requests dropped because their client had stopped trying.
+    pub wait_expired: AtomicU64,
     pub malformed: AtomicU64,
     pub bytes_sent: AtomicU64,
     pub retransmits: AtomicU64,
@@ -249,19 +263,28 @@ fn to_netascii(data: &[u8]) -> Vec<u8> {
 }
 
 /// The TFTP server. `serve` runs until the socket fails.
+/// Receive buffer asked for on the listening socket.
+const RECV_BUFFER: usize = 4 << 20;
+
 pub struct TftpServer {
     socket: Arc<UdpSocket>,
     cfg: Arc<TftpConfig>,
     root: PathBuf,
     dynamic: Option<Arc<dyn DynamicSource>>,
     stats: Arc<TftpStats>,
+    /// Clients with a transfer running or waiting for a slot.
     active: Arc<Mutex<HashSet<SocketAddr>>>,
+    /// `max_sessions` permits: a transfer runs while it holds one.
+    slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl TftpServer {
     /// Binds `addr` and checks the root directory exists.
     pub async fn bind(addr: SocketAddr, cfg: TftpConfig) -> io::Result<Self> {
         let socket = UdpSocket::bind(addr).await?;
+        // Room for a boot storm's burst of RRQs (the default buffer holds
+        // about a hundred on loopback); the kernel caps it at rmem_max.
+        socket2::SockRef::from(&socket).set_recv_buffer_size(RECV_BUFFER)?;
         Self::from_socket(socket, cfg)
     }
 
@@ -271,6 +294,7 @@ impl TftpServer {
             .map_err(|e| io::Error::new(e.kind(), format!("TFTP root {}: {e}", cfg.root.display())))?;
         Ok(TftpServer {
             socket: Arc::new(socket),
+            slots: Arc::new(tokio::sync::Semaphore::new(cfg.max_sessions)),
             cfg: Arc::new(cfg),
             root,
             dynamic: None,
@@ -326,7 +350,7 @@ impl TftpServer {
                 if active.contains(&peer) {
                     continue;
                 }
-                active.len() < self.cfg.max_sessions && active.insert(peer)
+                active.len() < self.cfg.max_sessions + self.cfg.max_waiting && active.insert(peer)
             };
             if !admitted {
                 self.stats.busy.fetch_add(1, Ordering::Relaxed);
@@ -343,9 +367,24 @@ impl TftpServer {
                 dynamic: self.dynamic.clone(),
                 stats: self.stats.clone(),
             };
-            let active = self.active.clone();
+            let (active, slots, stats) = (self.active.clone(), self.slots.clone(), self.stats.clone());
+            // A client stops retransmitting its RRQ after about this long.
+            let patience = self.cfg.timeout * self.cfg.retries.max(1);
             tokio::spawn(async move {
-                session.run(req).await;
+                let slot = match slots.clone().try_acquire_owned() {
+                    Ok(p) => Some(p),
+                    Err(_) => {
+                        stats.waited.fetch_add(1, Ordering::Relaxed);
+                        tokio::time::timeout(patience, slots.acquire_owned()).await.ok().and_then(Result::ok)
+                    }
+                };
+                if slot.is_some() {
+                    session.run(req).await;
+                } else {
+                    stats.wait_expired.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(%peer, path = %req.path, "TFTP request waited too long for a free slot; dropped");
+                }
+                drop(slot);
                 active.lock().unwrap_or_else(|e| e.into_inner()).remove(&peer);
             });
         }

@@ -417,14 +417,16 @@ fn error_pkt(code: u16, msg: &str) -> Vec<u8> {
 }
 
 // Anyone on the PXE network could open transfers without bound (each holds
-// a socket and a thread). With `max_sessions` running, a new request gets
-// a TFTP ERROR "server busy"; once a transfer ends, requests are served again.
+// a socket and a thread). With `max_sessions` running and `max_waiting`
+// waiting, a new request gets a TFTP ERROR "server busy"; once a transfer
+// ends, requests are served again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_beyond_max_sessions_are_refused_busy() {
     // Sessions wait long for ACKs, so the two held ones outlive the test
     // steps however slowly it runs; they are ended by the clients' ERRORs.
     let f = start_with(|c| {
         c.max_sessions = 2;
+        c.max_waiting = 0;
         c.timeout = std::time::Duration::from_secs(30);
     })
     .await;
@@ -465,4 +467,37 @@ async fn requests_beyond_max_sessions_are_refused_busy() {
     for (c, tid) in held {
         c.sock.send_to(&error_pkt(0, "client abort"), tid).await.unwrap();
     }
+}
+
+// A boot storm asks for more transfers than `max_sessions` at once: the
+// extra requests wait for a slot (a PXE ROM told "busy" gives up on the
+// network boot) and start when one frees; their retransmitted RRQs do not
+// start a second transfer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_beyond_max_sessions_wait_for_a_slot() {
+    let f = start_with(|c| {
+        c.max_sessions = 1;
+        c.timeout = std::time::Duration::from_secs(30);
+    })
+    .await;
+    let holder = RawClient::new(f.addr).await;
+    holder.send(&rrq("sub/big.bin", &[])).await;
+    let (op, block, _, held_tid) = holder.recv(PATIENCE).await.expect("DATA");
+    assert_eq!((op, block), (3, 1), "the held session gets its first block");
+
+    let waiting = RawClient::new(f.addr).await;
+    waiting.send(&rrq("small.txt", &[])).await;
+    assert!(waiting.recv(std::time::Duration::from_millis(500)).await.is_none(), "no answer while it waits");
+    waiting.send(&rrq("small.txt", &[])).await; // the client's retransmission
+                                                // The slot frees: the waiting request is served, once.
+    holder.sock.send_to(&error_pkt(0, "client abort"), held_tid).await.unwrap();
+    let (op, block, len, tid) = waiting.recv(PATIENCE).await.expect("DATA once the slot is free");
+    assert_eq!((op, block, len), (3, 1, 20));
+    waiting.sock.send_to(&ack(1), tid).await.unwrap();
+    assert!(
+        waiting.recv(std::time::Duration::from_millis(500)).await.is_none(),
+        "the retransmitted RRQ started no second transfer"
+    );
+    assert_eq!(f.stats.busy.load(Ordering::Relaxed), 0, "nobody was told busy");
+    assert_eq!(f.stats.waited.load(Ordering::Relaxed), 1);
 }

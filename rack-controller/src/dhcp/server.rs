@@ -30,6 +30,9 @@ fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
 }
 
+/// Receive buffer asked for on the server's socket.
+pub const RECV_BUFFER: usize = 4 << 20;
+
 /// Opens the server's UDP socket: address reuse, broadcast allowed, and
 /// bound to `interface` (SO_BINDTODEVICE) when given, so a server on
 /// 0.0.0.0:67 only sees that interface's broadcasts.
@@ -38,6 +41,10 @@ pub fn bind_socket(addr: SocketAddr, interface: Option<&str>) -> io::Result<std:
     let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
     s.set_reuse_address(true)?;
     s.set_broadcast(true)?;
+    // A boot storm's DISCOVERs arrive together: the default buffer (about
+    // a hundred datagrams on loopback) drops the rest, and each client then
+    // waits seconds to retransmit. The kernel caps this at rmem_max.
+    s.set_recv_buffer_size(RECV_BUFFER)?;
     if let Some(dev) = interface {
         s.bind_device(Some(dev.as_bytes()))?;
     }

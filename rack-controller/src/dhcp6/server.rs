@@ -51,6 +51,8 @@ pub fn bind_socket6(addr: SocketAddr, interface: Option<&str>) -> io::Result<std
     let s = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP))?;
     s.set_only_v6(true)?;
     s.set_reuse_address(true)?;
+    // As for DHCPv4: room for a boot storm's burst of SOLICITs.
+    s.set_recv_buffer_size(crate::dhcp::server::RECV_BUFFER)?;
     if let Some(dev) = interface {
         s.bind_device(Some(dev.as_bytes()))?;
     }

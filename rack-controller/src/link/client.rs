@@ -56,6 +56,19 @@ fn base_url(u: &str) -> String {
     u.strip_suffix("/MAAS").unwrap_or(u).to_string()
 }
 
+/// An error and its causes, `: `-joined: reqwest's own message ("error
+/// sending request") says nothing an operator can act on; its sources do.
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut next = e.source();
+    while let Some(c) = next {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        next = c.source();
+    }
+    s
+}
+
 fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
@@ -174,7 +187,7 @@ impl RegionClient {
                 .send()
                 .await;
             match r {
-                Err(e) => failures.push(format!("{base}: {e}")),
+                Err(e) => failures.push(format!("{base}: {}", causes(&e))),
                 Ok(resp) if resp.status().is_server_error() => {
                     failures.push(format!("{base}: HTTP {}", resp.status()));
                 }
@@ -207,7 +220,7 @@ impl RegionClient {
             }
             let mut resp = match req.send().await {
                 Err(e) => {
-                    failures.push(format!("{base}: {e}"));
+                    failures.push(format!("{base}: {}", causes(&e)));
                     continue;
                 }
                 Ok(r) if r.status().is_server_error() => {
@@ -275,7 +288,7 @@ impl RegionClient {
                     self.current.store(k, Ordering::Relaxed);
                     return Ok(resp);
                 }
-                Err(e) => failures.push(format!("{base}: {e}")),
+                Err(e) => failures.push(format!("{base}: {}", causes(&e))),
             }
         }
         Err(LinkError::Unreachable(failures.join("; ")))

@@ -211,7 +211,13 @@ pub fn render(state: &RackState) -> prometheus::Result<String> {
                 ("refused", load(&t.refused)),
                 ("busy", load(&t.busy)),
                 ("malformed", load(&t.malformed)),
+                ("wait_expired", load(&t.wait_expired)),
             ],
+        )?;
+        s.counter(
+            "ironpool_rack_tftp_waited_total",
+            "TFTP requests that waited for a free transfer slot before starting.",
+            load(&t.waited),
         )?;
         s.counter("ironpool_rack_tftp_sent_bytes_total", "Bytes of completed TFTP transfers.", load(&t.bytes_sent))?;
         s.counter("ironpool_rack_tftp_retransmits_total", "TFTP blocks sent again.", load(&t.retransmits))?;
