@@ -1,5 +1,6 @@
-//! Rack benchmarks: `cargo run --release -p ironpool-rack --example rack_bench -- [tftp|dhcp|power|all]`.
-//! Needs root for tftpd-hpa; set ATFTPD=/path/to/atftpd to add atftpd as a
+//! Rack benchmarks: `cargo run --release -p ironpool-rack --example rack_bench -- [tftp|dhcp|dhcp-compare|power|all]`.
+//! Needs root for tftpd-hpa and for dhcp-compare (a network namespace and
+//! dnsmasq); set ATFTPD=/path/to/atftpd to add atftpd as a
 //! reference server. See docs/rack.md for the figures and setup.
 
 use std::io::Write;
@@ -29,6 +30,15 @@ async fn main() {
             Ok(r) => print(&r),
             Err(e) => {
                 eprintln!("dhcp benchmark: {e}");
+                failed = true;
+            }
+        }
+    }
+    if what == "dhcp-compare" || what == "all" {
+        match bench::dhcp_compare(32, 5, 10_000).await {
+            Ok(r) => print(&r.report),
+            Err(e) => {
+                eprintln!("dhcp comparison: {e}");
                 failed = true;
             }
         }

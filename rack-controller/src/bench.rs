@@ -1,7 +1,8 @@
 //! Benchmarks of the rack's protocol servers against real peers, for
 //! `examples/rack_bench.rs` (and later `ironpool bench rack`): TFTP against
-//! tftpd-hpa with the same atftp client, a DHCP DISCOVER→OFFER load generator,
-//! and a power sync over simulated BMCs. Each returns its report as text.
+//! tftpd-hpa with the same atftp client, a DHCP DISCOVER→OFFER load generator
+//! (and the same load against dnsmasq, [`dhcp_compare`]), and a power sync
+//! over simulated BMCs. Each returns its report as text.
 
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -10,6 +11,9 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use tokio::process::Command;
+
+mod dhcp_compare;
+pub use dhcp_compare::compare as dhcp_compare;
 
 /// A benchmark that could not run.
 #[derive(Debug, thiserror::Error)]

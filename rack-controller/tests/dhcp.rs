@@ -353,3 +353,22 @@ async fn leases_survive_a_restart() {
         }
     }
 }
+
+// The DHCP comparison's harness at a small scale: the same broadcasting
+// clients get offers and acknowledgements from our server and from
+// dnsmasq, with and without 1,000 reservations, each writing its lease
+// file. It asserts that both served every row, not how fast (the
+// figures are `rack_bench dhcp-compare`'s, in docs/rack.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dhcp_comparison_gets_answers_from_ours_and_dnsmasq() {
+    if !need_root("the_dhcp_comparison_gets_answers_from_ours_and_dnsmasq") {
+        return;
+    }
+    need_program("dnsmasq");
+    let c = ironpool_rack::bench::dhcp_compare(4, 1, 1000).await.unwrap();
+    eprintln!("{}", c.report);
+    assert_eq!(c.rows.len(), 4, "{}", c.report);
+    for r in &c.rows {
+        assert!(r.ours > 0.0 && r.dnsmasq > 0.0, "a server answered nothing: {r:?}\n{}", c.report);
+    }
+}

@@ -7,6 +7,7 @@
 #   freeipmi-tools  ipmipower, ipmi-chassis-config (what the ipmi driver runs)
 #   ipmitool        a second IPMI client, for debugging
 #   tftpd-hpa       reference TFTP server for the benchmark (needs root)
+#   dnsmasq-base    reference DHCP server for the DHCP comparison
 #   tftp-hpa        tftp client; atftp: client with blksize/windowsize
 #   isc-dhcp-client dhclient; busybox: udhcpc
 #   iproute2        ip netns / veth
@@ -16,7 +17,7 @@ cd "$(dirname "$0")"
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-want=(openipmi freeipmi-tools ipmitool tftpd-hpa tftp-hpa atftp isc-dhcp-client busybox iproute2 python3-venv)
+want=(openipmi freeipmi-tools ipmitool tftpd-hpa dnsmasq-base tftp-hpa atftp isc-dhcp-client busybox iproute2 python3-venv)
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
