@@ -6,13 +6,62 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::Ipv4Addr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use ironpool_common::dhcp::MacAddr;
 
 use super::DhcpError;
+
+/// How often a server's lease writer is handed a copy of a changed table.
+pub const PERSIST_EVERY: Duration = Duration::from_millis(100);
+
+/// A server's lease-file writer: a task that saves the latest copy of the
+/// table it was handed (a slow disk never delays a reply), and a dirty
+/// mark. Copying the whole table on every change cost more than answering
+/// (10,000 leases: 4,000 exchanges a second against 48,000); the server
+/// hands a copy at most every [`PERSIST_EVERY`] instead, so a crash loses
+/// at most that much, and those clients' renewals bring their leases back.
+pub struct Persister<T> {
+    tx: tokio::sync::watch::Sender<Vec<T>>,
+    dirty: bool,
+}
+
+impl<T: Serialize + Clone + Send + Sync + 'static> Persister<T> {
+    /// Starts the writer for `path`; `table` is what the file holds now.
+    pub fn spawn(path: PathBuf, table: Vec<T>, what: &'static str) -> Self {
+        let (tx, mut rx) = tokio::sync::watch::channel(table);
+        tokio::spawn(async move {
+            while rx.changed().await.is_ok() {
+                let snapshot = rx.borrow_and_update().clone();
+                let path = path.clone();
+                match tokio::task::spawn_blocking(move || save(&path, &snapshot)).await {
+                    Ok(Err(e)) => tracing::error!(error = %e, what, "cannot persist leases"),
+                    Err(e) => tracing::error!(error = %e, what, "lease writer failed"),
+                    Ok(Ok(())) => {}
+                }
+            }
+        });
+        Persister { tx, dirty: false }
+    }
+
+    /// The table changed.
+    pub fn mark(&mut self) {
+        self.dirty = true;
+    }
+
+    pub fn is_dirty(&self) -> bool {
+        self.dirty
+    }
+
+    /// Hands the writer the current table.
+    pub fn flush(&mut self, table: Vec<T>) {
+        self.dirty = false;
+        let _ = self.tx.send(table);
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

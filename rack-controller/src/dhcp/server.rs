@@ -16,7 +16,7 @@ use dhcproto::v4::{
 };
 use dhcproto::{Decodable, Decoder, Encodable};
 use tokio::net::UdpSocket;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 use ironpool_common::dhcp::{DhcpConfig, LeaseEvent, LeaseEventKind, MacAddr, SubnetConfig};
 
@@ -29,9 +29,6 @@ const CLIENT_PORT: u16 = 68;
 fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
 }
-
-/// How often the lease writer gets a copy of a changed table.
-const PERSIST_EVERY: Duration = Duration::from_millis(100);
 
 /// Receive buffer asked for on the server's socket.
 pub const RECV_BUFFER: usize = 4 << 20;
@@ -67,9 +64,7 @@ pub struct DhcpServer {
     cursor: Vec<u32>,
     stats: Arc<DhcpStats>,
     events: mpsc::Sender<LeaseEvent>,
-    persist: Option<watch::Sender<Vec<Lease>>>,
-    /// The table changed since the lease writer was last handed a copy.
-    dirty: bool,
+    persist: Option<leases::Persister<Lease>>,
     lease_file: Option<PathBuf>,
 }
 
@@ -109,7 +104,6 @@ impl DhcpServer {
                 stats: Arc::default(),
                 events: tx,
                 persist: None,
-                dirty: false,
                 lease_file,
             },
             rx,
@@ -161,24 +155,12 @@ impl DhcpServer {
         mut updates: mpsc::Receiver<DhcpConfig>,
     ) -> io::Result<()> {
         if let Some(path) = self.lease_file.clone() {
-            let (tx, mut rx) = watch::channel(self.leases.bound());
-            self.persist = Some(tx);
-            tokio::spawn(async move {
-                while rx.changed().await.is_ok() {
-                    let snapshot = rx.borrow_and_update().clone();
-                    let path = path.clone();
-                    match tokio::task::spawn_blocking(move || leases::save(&path, &snapshot)).await {
-                        Ok(Err(e)) => tracing::error!(error = %e, "cannot persist DHCP leases"),
-                        Err(e) => tracing::error!(error = %e, "lease writer failed"),
-                        Ok(Ok(())) => {}
-                    }
-                }
-            });
+            self.persist = Some(leases::Persister::spawn(path, self.leases.bound(), "DHCP"));
         }
         tracing::info!(local = %socket.local_addr()?, subnets = self.cfg.subnets.len(), "DHCP server listening");
         let mut buf = vec![0u8; 4096];
         let mut sweep = tokio::time::interval(Duration::from_secs(15));
-        let mut flush = tokio::time::interval(PERSIST_EVERY);
+        let mut flush = tokio::time::interval(leases::PERSIST_EVERY);
         flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -196,10 +178,10 @@ impl DhcpServer {
                     }
                 }
                 _ = sweep.tick() => self.expire(now_secs()),
-                _ = flush.tick(), if self.dirty => {
-                    self.dirty = false;
-                    if let Some(tx) = &self.persist {
-                        let _ = tx.send(self.leases.bound());
+                _ = flush.tick(), if self.persist.as_ref().is_some_and(|p| p.is_dirty()) => {
+                    let table = self.leases.bound();
+                    if let Some(p) = self.persist.as_mut() {
+                        p.flush(table);
                     }
                 }
                 Some(cfg) = updates.recv() => {
@@ -230,14 +212,10 @@ impl DhcpServer {
         }
     }
 
-    /// Marks the table for the lease writer. Copying the whole table per
-    /// ACK cost more than answering (10,000 leases: 4,000 exchanges a
-    /// second); the copy is made at most every [`PERSIST_EVERY`] instead,
-    /// so a crash loses at most that much of the table, and those clients'
-    /// renewals bring their leases back.
+    /// Marks the table for the lease writer ([`leases::Persister`]).
     fn persist(&mut self) {
-        if self.persist.is_some() {
-            self.dirty = true;
+        if let Some(p) = self.persist.as_mut() {
+            p.mark();
         } else if let Some(path) = &self.lease_file {
             // Not running the socket loop (tests, benchmarks): write inline.
             if let Err(e) = leases::save(path, &self.leases.bound()) {

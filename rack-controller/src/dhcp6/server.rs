@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::net::UdpSocket;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 use ironpool_common::dhcp::MacAddr;
 use ironpool_common::dhcp6::{Dhcp6Config, Subnet6Config};
@@ -140,7 +140,7 @@ pub struct Dhcp6Server {
     /// Next address to try per subnet (offset into its range).
     cursor: Vec<u128>,
     stats: Arc<Dhcp6Stats>,
-    persist: Option<watch::Sender<Vec<Lease6>>>,
+    persist: Option<leases::Persister<Lease6>>,
     lease_file: Option<PathBuf>,
 }
 
@@ -223,23 +223,13 @@ impl Dhcp6Server {
         mut updates: mpsc::Receiver<Dhcp6Config>,
     ) -> io::Result<()> {
         if let Some(path) = self.lease_file.clone() {
-            let (tx, mut rx) = watch::channel(self.leases.bound());
-            self.persist = Some(tx);
-            tokio::spawn(async move {
-                while rx.changed().await.is_ok() {
-                    let snapshot = rx.borrow_and_update().clone();
-                    let path = path.clone();
-                    match tokio::task::spawn_blocking(move || leases::save(&path, &snapshot)).await {
-                        Ok(Err(e)) => tracing::error!(error = %e, "cannot persist DHCPv6 leases"),
-                        Err(e) => tracing::error!(error = %e, "DHCPv6 lease writer failed"),
-                        Ok(Ok(())) => {}
-                    }
-                }
-            });
+            self.persist = Some(leases::Persister::spawn(path, self.leases.bound(), "DHCPv6"));
         }
         tracing::info!(local = %socket.local_addr()?, subnets = self.cfg.subnets.len(), duid = %hex(&self.duid), "DHCPv6 server listening");
         let mut buf = vec![0u8; 65_536];
         let mut sweep = tokio::time::interval(Duration::from_secs(15));
+        let mut flush = tokio::time::interval(leases::PERSIST_EVERY);
+        flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Interface addresses change rarely; look them up again when a
         // packet arrives on an interface not seen yet, or every 10 s.
         let mut ifaddrs = interface_addresses();
@@ -266,6 +256,12 @@ impl Dhcp6Server {
                     }
                 }
                 _ = sweep.tick() => self.expire(now_secs()),
+                _ = flush.tick(), if self.persist.as_ref().is_some_and(|p| p.is_dirty()) => {
+                    let table = self.leases.bound();
+                    if let Some(p) = self.persist.as_mut() {
+                        p.flush(table);
+                    }
+                }
                 Some(cfg) = updates.recv() => {
                     if let Err(e) = self.reconfigure(cfg) {
                         tracing::error!(error = %e, "DHCPv6 configuration refused; keeping the current one");
@@ -287,9 +283,10 @@ impl Dhcp6Server {
         self.persist();
     }
 
-    fn persist(&self) {
-        if let Some(tx) = &self.persist {
-            let _ = tx.send(self.leases.bound());
+    /// Marks the table for the lease writer ([`leases::Persister`]).
+    fn persist(&mut self) {
+        if let Some(p) = self.persist.as_mut() {
+            p.mark();
         } else if let Some(path) = &self.lease_file {
             // Not running the socket loop (tests): write inline.
             if let Err(e) = leases::save(path, &self.leases.bound()) {
