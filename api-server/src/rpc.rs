@@ -167,7 +167,7 @@ async fn dispatch(
             let r: SyncRequest = decode(&body)?;
             let rack = signing_rack(&caller, &r.system_id)?;
             let images = ephemeral_images(state).await?;
-            let resp = engine::racks::sync_waiting(&db, rack, r, images).await?;
+            let resp = engine::racks::sync_waiting(&db, rack, r, images, state.sent_configs.clone()).await?;
             Ok(json(&resp))
         }
         ("POST", "leases") => {

@@ -97,6 +97,7 @@ pub fn state(config: RegionConfig) -> Result<Arc<AppState>> {
         config,
         nonces: NonceCache::default(),
         auth_cache: Default::default(),
+        sent_configs: Default::default(),
         power: Default::default(),
         dns_addr: Default::default(),
         https_addr: Default::default(),

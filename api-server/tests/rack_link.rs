@@ -984,3 +984,45 @@ async fn another_regions_commit_wakes_a_long_poll() {
     power_on_through_the_rack(&s1, &admin, &rack, "52:54:00:0f:03:01", "cross-region").await;
     rack.stop().await;
 }
+
+// A change to one machine among many reaches the rack as a delta, not as
+// the whole document again: the rack applies it to the configuration it
+// holds and checks the result against the region's hash before serving it.
+backend_tests!(configuration_changes_reach_the_rack_as_deltas, |b| async move {
+    use std::sync::atomic::Ordering::Relaxed;
+    let s = TestServer::start(b);
+    let admin = s.user("admin", true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let rack = Rack::start(rack_options(&s, vec![s.origin.clone()], dir.path(), "10.81.0.2/24")).await.unwrap();
+    eventually("registration", Duration::from_secs(10), || {
+        rack.state.system_id().filter(|_| rack.state.syncs.load(Relaxed) > 0)
+    })
+    .await;
+    let macs: Vec<String> = (0..30).map(|i| format!("52:54:00:81:00:{i:02x}")).collect();
+    let mut sids = Vec::new();
+    for (i, mac) in macs.iter().enumerate() {
+        sids.push(commissioning_machine(&s, &admin, mac, &format!("delta{i}")).await);
+    }
+    eventually("every machine on the rack", Duration::from_secs(20), || {
+        macs.iter().all(|m| purpose_of(&rack, m) == Some(Purpose::Commissioning)).then_some(())
+    })
+    .await;
+    let whole = rack.state.configs_whole.load(Relaxed);
+    let deltas = rack.state.configs_delta.load(Relaxed);
+    assert!(whole >= 1, "the first configuration comes whole");
+
+    finish_commissioning(&s, &sids[5]).await;
+    eventually("the finished machine to boot locally", Duration::from_secs(20), || {
+        purpose_of(&rack, &macs[5]).filter(|p| *p == Purpose::Local)
+    })
+    .await;
+    assert!(rack.state.configs_delta.load(Relaxed) > deltas, "the change came as a delta");
+    assert_eq!(rack.state.configs_whole.load(Relaxed), whole, "no whole document was sent again");
+    let cfg = rack.state.config().unwrap();
+    assert_eq!(cfg.boot.machines.len(), 30);
+    for (i, mac) in macs.iter().enumerate() {
+        let want = if i == 5 { Purpose::Local } else { Purpose::Commissioning };
+        assert_eq!(purpose_of(&rack, mac), Some(want), "{mac}");
+    }
+    rack.stop().await;
+});

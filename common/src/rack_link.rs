@@ -72,6 +72,9 @@ use sha2::{Digest, Sha256};
 
 use crate::dhcp::{DhcpConfig, LeaseEvent};
 
+pub mod delta;
+pub use delta::ConfigDelta;
+
 /// Where the rack protocol lives on the region.
 pub const RPC_PREFIX: &str = "/MAAS/rpc/v1/";
 /// The header carrying the signature.
@@ -156,9 +159,17 @@ pub const MAX_SYNC_WAIT_MS: u64 = 60_000;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SyncResponse {
     pub config_hash: String,
-    /// Present only when `config_hash` differs from the rack's.
+    /// The whole configuration, when `config_hash` differs from the rack's
+    /// and the region cannot send `delta` instead.
     #[serde(default)]
     pub config: Option<RackConfig>,
+    /// What changed since the configuration the rack holds (its hash is
+    /// `delta.base_hash`): sent instead of `config` when the region knows
+    /// that configuration. A rack that cannot apply it (another base, or
+    /// a result that does not hash to `config_hash`) asks for the whole
+    /// document by sending no hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta: Option<ConfigDelta>,
     /// BMC actions assigned to this rack and not yet reported; repeated on
     /// every sync until their result arrives (the rack runs each job once).
     #[serde(default)]

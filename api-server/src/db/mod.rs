@@ -433,6 +433,17 @@ impl Datastore {
         self.run(move |conn| write_tx(conn, f)).await
     }
 
+    /// Runs `f` inside one read-only transaction: one consistent snapshot,
+    /// without SQLite's write lock (which [`write`](Self::write) holds
+    /// from the start), so a long read does not queue every writer.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, Error> + Send + 'static,
+    {
+        self.run(move |conn| read_tx(conn, f)).await
+    }
+
     /// Synchronous access for CLI commands that run outside any runtime.
     pub fn blocking<T>(&self, f: impl FnOnce(&mut DbConn) -> Result<T, Error>) -> Result<T, Error> {
         let _key = secrets::KeyScope::enter(&self.key);
@@ -468,9 +479,29 @@ fn firing_wakeups<T>(
 /// stays truthful: a panic inside `f` leaves the connection marked broken and
 /// the pool discards it instead of handing out a connection stuck mid-transaction.
 pub fn write_tx<T>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, Error>) -> Result<T, Error> {
+    in_tx(conn, "BEGIN IMMEDIATE", None, f)
+}
+
+/// [`write_tx`] for reads: one snapshot, read-only, no write lock
+/// (SQLite's deferred `BEGIN`).
+pub fn read_tx<T>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, Error>) -> Result<T, Error> {
+    in_tx(conn, "BEGIN", Some("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"), f)
+}
+
+/// `f` between `BEGIN` (as given per backend; PostgreSQL's default when
+/// `None`) and `COMMIT`, or `ROLLBACK` when it fails.
+fn in_tx<T>(
+    conn: &mut DbConn,
+    sqlite_begin: &str,
+    pg_begin: Option<&str>,
+    f: impl FnOnce(&mut DbConn) -> Result<T, Error>,
+) -> Result<T, Error> {
     match conn {
-        DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE"),
-        DbConn::Pg(c) => AnsiTransactionManager::begin_transaction(c),
+        DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, sqlite_begin),
+        DbConn::Pg(c) => match pg_begin {
+            Some(sql) => AnsiTransactionManager::begin_transaction_sql(c, sql),
+            None => AnsiTransactionManager::begin_transaction(c),
+        },
     }
     .map_err(from_diesel)?;
     match f(conn) {

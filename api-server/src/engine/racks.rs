@@ -313,38 +313,81 @@ fn model_vlan_of_fabric(c: &mut DbConn, fabric_id: i64) -> Result<i64> {
         .ok_or_else(|| Error::Internal("new fabric has no untagged VLAN".into()))
 }
 
-/// Heartbeat: records contact and services, returns the configuration when
-/// the rack's copy is out of date.
-/// An accepted rack gets its configuration and the power jobs leased to it
-/// (BMC credentials included, and only those); a rack not yet accepted only
-/// heartbeats.
-pub fn sync(c: &mut DbConn, rack: &Node, req: &SyncRequest, boot_images: &BootImages) -> Result<SyncResponse> {
+/// The configuration this region last sent each rack (by system_id) and
+/// its hash, so that the next change can go as a delta
+/// ([`proto::ConfigDelta`]). Per process: a rack that moves to another
+/// region, or a region that restarts, gets the whole document once.
+#[derive(Default)]
+pub struct SentConfigs(std::sync::Mutex<std::collections::HashMap<String, (String, std::sync::Arc<RackConfig>)>>);
+
+impl SentConfigs {
+    /// The configuration sent to `rack` if it hashes to `hash`.
+    fn base(&self, rack: &str, hash: Option<&str>) -> Option<std::sync::Arc<RackConfig>> {
+        let hash = hash?;
+        let sent = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        sent.get(rack).filter(|(h, _)| h == hash).map(|(_, c)| c.clone())
+    }
+
+    fn remember(&self, rack: &str, hash: String, cfg: std::sync::Arc<RackConfig>) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(rack.to_string(), (hash, cfg));
+    }
+}
+
+/// Heartbeat: records contact and services, and hands an accepted rack
+/// the power jobs leased to it (BMC credentials included, and only those).
+/// The configuration is read apart ([`answer_config`]). Returns whether
+/// the rack is accepted.
+pub fn heartbeat(c: &mut DbConn, rack: &Node, req: &SyncRequest) -> Result<(bool, Vec<proto::PowerCommand>)> {
     let services = serde_json::to_string(&req.services).map_err(Error::internal)?;
     db::racks::touch(c, rack.id, &services, Utc::now().naive_utc())?;
     if !is_accepted(c, rack)? {
-        return Ok(SyncResponse { config_hash: String::new(), config: None, power: Vec::new(), long_poll: false });
+        return Ok((false, Vec::new()));
     }
-    let cfg = config_for(c, rack, boot_images)?;
-    let hash = proto::config_hash(&cfg);
-    let changed = req.config_hash.as_deref() != Some(hash.as_str());
-    let power = engine::jobs::power::rack_power_commands(c, &rack.system_id)?;
-    Ok(SyncResponse { config_hash: hash, config: changed.then_some(cfg), power, long_poll: req.wait_ms.is_some() })
+    Ok((true, engine::jobs::power::rack_power_commands(c, &rack.system_id)?))
 }
 
-/// A long-polled [`sync`]: when the answer has nothing new for the rack (its
+/// The configuration part of a sync answer: nothing when the rack's copy
+/// is current, a delta from the copy when this region sent it, else the
+/// whole document. Returns (hash, whole, delta).
+fn answer_config(
+    cfg: RackConfig,
+    rack: &str,
+    held: Option<&str>,
+    sent: &SentConfigs,
+) -> (String, Option<RackConfig>, Option<proto::ConfigDelta>) {
+    let cfg = proto::delta::canonical(cfg);
+    let hash = proto::config_hash(&cfg);
+    if held == Some(hash.as_str()) {
+        return (hash, None, None);
+    }
+    let cfg = std::sync::Arc::new(cfg);
+    let answer = match sent.base(rack, held) {
+        Some(base) => (None, Some(proto::ConfigDelta::between(&base, &cfg, held.unwrap_or_default()))),
+        None => (Some(RackConfig::clone(&cfg)), None),
+    };
+    sent.remember(rack, hash.clone(), cfg);
+    (hash, answer.0, answer.1)
+}
+
+/// A sync: the heartbeat in a write transaction, then the configuration
+/// read in a read transaction (building it for thousands of machines must
+/// not hold SQLite's write lock). The read comes after the write, so a
+/// power job handed out here finds its machine's boot purpose in the same
+/// answer.
+///
+/// Long-polled: when the answer has nothing new for the rack (its
 /// configuration is current and every power command is one it already
 /// runs), holds it until a power job is handed to a rack in this region
 /// (`db::wake`) or `req.wait_ms` (at most [`proto::MAX_SYNC_WAIT_MS`]) is
 /// up, then answers afresh. So a power command reaches a waiting rack as
-/// soon as the job worker assigns it, not at the rack's next heartbeat;
-/// the configuration sent with it is read in the same answer, so a machine
-/// told to boot finds its boot purpose on the rack. Each wakeup re-reads
-/// the database; nothing is held between reads.
+/// soon as the job worker assigns it, not at the rack's next heartbeat.
+/// Each wakeup re-reads the database; nothing is held between reads.
 pub async fn sync_waiting(
     db: &db::Datastore,
     rack: Node,
     req: SyncRequest,
     boot_images: BootImages,
+    sent: std::sync::Arc<SentConfigs>,
 ) -> Result<SyncResponse> {
     let wait = std::time::Duration::from_millis(req.wait_ms.unwrap_or(0).min(proto::MAX_SYNC_WAIT_MS));
     let deadline = tokio::time::Instant::now() + wait;
@@ -356,13 +399,26 @@ pub async fn sync_waiting(
         let woken = wakeups.racks.notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
-        let (r, rk, im) = (req.clone(), rack.clone(), boot_images.clone());
-        let mut resp = db.write(move |c| sync(c, &rk, &r, &im)).await?;
-        if wakeups.is_closing() {
-            // Stopping: the rack waits a heartbeat, then finds another region.
-            resp.long_poll = false;
+        let (r, rk) = (req.clone(), rack.clone());
+        let (accepted, power) = db.write(move |c| heartbeat(c, &rk, &r)).await?;
+        if !accepted {
+            return Ok(SyncResponse {
+                config_hash: String::new(),
+                config: None,
+                delta: None,
+                power: Vec::new(),
+                long_poll: false,
+            });
         }
-        let news = resp.config.is_some() || resp.power.iter().any(|p| !req.power_in_flight.contains(&p.job_id));
+        let (rk, im) = (rack.clone(), boot_images.clone());
+        let cfg = db.read(move |c| config_for(c, &rk, &im)).await?;
+        let (config_hash, config, delta) = answer_config(cfg, &rack.system_id, req.config_hash.as_deref(), &sent);
+        // Stopping: the rack waits a heartbeat, then finds another region.
+        let long_poll = req.wait_ms.is_some() && !wakeups.is_closing();
+        let resp = SyncResponse { config_hash, config, delta, power, long_poll };
+        let news = resp.config.is_some()
+            || resp.delta.is_some()
+            || resp.power.iter().any(|p| !req.power_in_flight.contains(&p.job_id));
         if news || !resp.long_poll || tokio::time::Instant::now() >= deadline {
             return Ok(resp);
         }

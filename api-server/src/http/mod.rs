@@ -36,6 +36,8 @@ pub struct AppState {
     pub nonces: oauth::NonceCache,
     /// Recent OAuth token lookups (`oauth::AuthCache`).
     pub auth_cache: oauth::AuthCache,
+    /// The configuration last sent to each rack, for deltas.
+    pub sent_configs: std::sync::Arc<crate::engine::racks::SentConfigs>,
     /// The power drivers this process runs (embedded rack).
     pub power: engine::power::PowerHub,
     /// Where the DNS server listens, once started (tests query it).

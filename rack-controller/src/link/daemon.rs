@@ -30,8 +30,8 @@ use ironpool_common::dhcp::{DhcpConfig, MacAddr};
 use ironpool_common::dhcp6::Dhcp6Config;
 use ironpool_common::power::PowerAction;
 use ironpool_common::rack_link::{
-    self, BootEvent, BootEventReport, LeaseReport, PowerCommand, PowerResult, PowerResultReport, RackConfig,
-    RackInterface, RegisterRequest, RegisterResponse, ServiceStatus, SyncRequest, SyncResponse,
+    self, BootEvent, BootEventReport, ConfigDelta, LeaseReport, PowerCommand, PowerResult, PowerResultReport,
+    RackConfig, RackInterface, RegisterRequest, RegisterResponse, ServiceStatus, SyncRequest, SyncResponse,
 };
 use ironpool_power::virtual_bmc::VirtualBmcs;
 use ironpool_power::{Drivers, RetryPolicy};
@@ -774,8 +774,7 @@ impl Link {
         };
         self.state.synced();
         self.start_power(resp.power);
-        if let Some(cfg) = resp.config {
-            tracing::info!(hash = %resp.config_hash, machines = cfg.boot.machines.len(), dhcp = cfg.dhcp.is_some(), "new configuration from the region");
+        if let Some(cfg) = self.new_config(resp.config, resp.delta, &resp.config_hash) {
             save_json(
                 &self.opts.data_dir.join("config.json"),
                 &serde_json::json!({ "hash": resp.config_hash, "config": cfg }),
@@ -786,6 +785,34 @@ impl Link {
         }
         self.send_reports(&system_id).await?;
         Ok(resp.long_poll)
+    }
+
+    /// The configuration a sync answer brings: the whole document, or the
+    /// held one with the delta applied when the result hashes to what the
+    /// region sent. A delta that does not fit is dropped and the held
+    /// configuration's hash forgotten, so the next sync brings the whole.
+    fn new_config(&self, whole: Option<RackConfig>, delta: Option<ConfigDelta>, hash: &str) -> Option<RackConfig> {
+        if let Some(cfg) = whole {
+            tracing::info!(%hash, machines = cfg.boot.machines.len(), dhcp = cfg.dhcp.is_some(), "new configuration from the region");
+            self.state.configs_whole.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Some(cfg);
+        }
+        let d = delta?;
+        let held = self.state.config().filter(|_| self.state.config_hash().as_deref() == Some(d.base_hash.as_str()));
+        let Some(base) = held else {
+            tracing::warn!(base = %d.base_hash, "configuration delta for a configuration this rack does not hold; asking for the whole");
+            self.state.forget_config_hash();
+            return None;
+        };
+        let cfg = d.apply(&base);
+        if rack_link::config_hash(&cfg) != hash {
+            tracing::warn!(%hash, "configuration delta did not rebuild the region's configuration; asking for the whole");
+            self.state.forget_config_hash();
+            return None;
+        }
+        tracing::info!(%hash, changes = d.size(), machines = cfg.boot.machines.len(), "configuration delta from the region");
+        self.state.configs_delta.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Some(cfg)
     }
 
     /// Sends the reports waiting for the region; those it does not take

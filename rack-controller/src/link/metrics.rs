@@ -103,6 +103,12 @@ pub fn render(state: &RackState) -> prometheus::Result<String> {
         load(&state.registrations),
     )?;
     s.counter("ironpool_rack_syncs_total", "Successful syncs with a region since start.", load(&state.syncs))?;
+    s.counters(
+        "ironpool_rack_config_updates_total",
+        "Configurations received from the region, whole or as a delta applied.",
+        "kind",
+        &[("whole", load(&state.configs_whole)), ("delta", load(&state.configs_delta))],
+    )?;
     if let Some(age) = state.last_sync_age() {
         let g = Gauge::new("ironpool_rack_last_sync_age_seconds", "Seconds since the last successful sync.")?;
         g.set(age);

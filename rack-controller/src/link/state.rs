@@ -31,6 +31,9 @@ pub struct RackState {
     connected: AtomicBool,
     /// Successful syncs since start.
     pub syncs: AtomicU64,
+    /// Configurations received whole, and as deltas applied.
+    pub configs_whole: AtomicU64,
+    pub configs_delta: AtomicU64,
     /// Registrations since start (one per (re)connection).
     pub registrations: AtomicU64,
     /// When the last sync succeeded, in milliseconds since the Unix epoch
@@ -77,6 +80,15 @@ impl RackState {
 
     pub(crate) fn config_hash(&self) -> Option<String> {
         self.config.read().unwrap_or_else(|e| e.into_inner()).as_ref().map(|(h, _)| h.clone())
+    }
+
+    /// Keeps serving the configuration but stops vouching for its hash, so
+    /// the next sync gets the whole document (a delta that could not be
+    /// applied).
+    pub(crate) fn forget_config_hash(&self) {
+        if let Some((h, _)) = self.config.write().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            h.clear();
+        }
     }
 
     pub(crate) fn set_config(&self, hash: String, cfg: RackConfig) {
