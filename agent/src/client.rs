@@ -199,17 +199,34 @@ impl MetadataClient {
         url: &str,
         build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response> {
+        self.send_noting_doubt(url, build).await.0
+    }
+
+    /// [`send`](Self::send), and whether an earlier attempt may have
+    /// reached the region all the same: a connection cut after sending,
+    /// or a 502–504 from the rack's proxy when its region went away
+    /// mid-request. A refused connection delivered nothing.
+    async fn send_noting_doubt(
+        &self,
+        url: &str,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> (Result<reqwest::Response>, bool) {
         let mut wait = RETRY_FIRST;
         let started = std::time::Instant::now();
+        let mut doubt = false;
         loop {
             let r = build(&self.http).header("Authorization", oauth_header(&self.creds)).send().await;
-            let transient = match &r {
-                Ok(resp) => matches!(resp.status().as_u16(), 502..=504),
-                Err(e) => e.is_connect() || e.is_request(),
+            let (transient, maybe_delivered) = match &r {
+                Ok(resp) => {
+                    let t = matches!(resp.status().as_u16(), 502..=504);
+                    (t, t)
+                }
+                Err(e) => (e.is_connect() || e.is_request(), !e.is_connect() && e.is_request()),
             };
             if !transient || started.elapsed() >= RETRY_FOR {
-                return r.map_err(|source| AgentError::Http { url: url.to_string(), source });
+                return (r.map_err(|source| AgentError::Http { url: url.to_string(), source }), doubt);
             }
+            doubt |= maybe_delivered;
             tokio::time::sleep(wait).await;
             wait = (wait * 2).min(Duration::from_secs(5));
         }
@@ -279,8 +296,17 @@ impl MetadataClient {
             }
             form
         };
-        let r = self.send(&url, |h| h.post(&url).multipart(form())).await;
-        check(&url, Ok(r?)).await.map(|_| ())
+        let (r, doubt) = self.send_noting_doubt(&url, |h| h.post(&url).multipart(form())).await;
+        let r = r?;
+        // A signal that ends the phase revokes the phase's token. If an
+        // earlier attempt may have been taken and only its answer was lost
+        // (the region died after committing), the retry meets a revoked
+        // token: the phase ended as this signal asked.
+        if doubt && r.status().as_u16() == 401 && matches!(status, "OK" | "FAILED") {
+            tracing::warn!(%url, status, "signal retried after a lost answer is refused: the region had taken it and ended the phase");
+            return Ok(());
+        }
+        check(&url, Ok(r)).await.map(|_| ())
     }
 
     /// `POST latest/?op=netboot_off|netboot_on`.
@@ -308,6 +334,64 @@ mod tests {
         assert_eq!(p.webhook.as_deref(), Some("http://r:5240/MAAS/metadata/status/abc"));
         assert_eq!(p.phase, "deploying");
         assert!(parse_preseed("#cloud-config\n").is_err());
+    }
+
+    /// A region that answers each connection as `script` says, in turn:
+    /// `None` reads the request and hangs up without an answer (it died
+    /// after committing), `Some(code)` answers with that status.
+    fn scripted_region(script: Vec<Option<u16>>) -> String {
+        use std::io::{Read, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for step in script {
+                let Ok((mut c, _)) = l.accept() else { return };
+                let mut req = Vec::new();
+                let mut buf = [0u8; 4096];
+                // The headers, then as much body as they announce.
+                let body_done = |req: &[u8]| {
+                    let text = String::from_utf8_lossy(req);
+                    let Some(end) = text.find("\r\n\r\n") else { return false };
+                    let len = text[..end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string())
+                        })
+                        .and_then(|v| v.parse::<usize>().ok())
+                        .unwrap_or(0);
+                    req.len() >= end + 4 + len
+                };
+                while !body_done(&req) {
+                    match c.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                if let Some(code) = step {
+                    let _ = write!(c, "HTTP/1.1 {code} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                }
+            }
+        });
+        format!("http://{addr}/MAAS/metadata/")
+    }
+
+    fn client(url: &str) -> MetadataClient {
+        let creds = Credentials { consumer_key: "c".into(), token_key: "t".into(), token_secret: "s".into() };
+        MetadataClient::new(reqwest::Client::new(), url, creds)
+    }
+
+    #[tokio::test]
+    async fn a_final_signal_whose_answer_was_lost_is_taken_as_delivered() {
+        // The first attempt reached the region, which ended the phase and
+        // revoked the token; the retry meets 401.
+        let c = client(&scripted_region(vec![None, Some(401)]));
+        c.signal("OK", &[], vec![]).await.unwrap();
+        // A signal that does not end the phase cannot explain the 401.
+        let c = client(&scripted_region(vec![None, Some(401)]));
+        assert!(c.signal("WORKING", &[], vec![]).await.is_err());
+        // Nor can a first attempt that was answered 401.
+        let c = client(&scripted_region(vec![Some(401)]));
+        assert!(c.signal("OK", &[], vec![]).await.is_err());
     }
 
     #[test]

@@ -115,6 +115,22 @@ fn kernel_to_maas_arch(a: &str) -> &'static str {
 }
 
 impl Agent {
+    /// Simulated machine `seed`: its fake inventory and lshw document
+    /// ([`inventory::fake`], [`lshw::fake`]), scripts simulated, disks left
+    /// alone, reporting `power_type` with `power_parameters`.
+    pub fn simulated(seed: u64, power_type: &str, power_parameters: serde_json::Value, step_delay: Duration) -> Agent {
+        let inv = inventory::fake(seed);
+        Agent {
+            details: lshw::fake(seed, &inv),
+            inventory: inv,
+            power_type: power_type.into(),
+            power_parameters,
+            step_delay,
+            writes_disks: false,
+            scripts: scripts::Mode::Simulated,
+        }
+    }
+
     /// Boots with the preseed at `cloud_config_url`.
     pub async fn boot(&self, http: &reqwest::Client, cloud_config_url: &str) -> Result<Outcome> {
         let text = client::fetch_text(http, cloud_config_url).await?;

@@ -27,7 +27,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use ironpool_agent::{inventory, lshw, scripts, Agent, Outcome};
+use ironpool_agent::{inventory, Agent, Outcome};
 use ironpool_region::engine::accounts::{self, UserInput};
 use ironpool_region::engine::nodes::create::{create_machine, MachineInput};
 use sha2::{Digest, Sha256};
@@ -179,16 +179,7 @@ async fn boot_machine(i: usize, rack: Rackside, started: Instant, step_delay: Du
     p.files_done = started.elapsed();
 
     let t = Instant::now();
-    let inv = inventory::fake(seed(i));
-    let agent = Agent {
-        details: lshw::fake(seed(i), &inv),
-        inventory: inv,
-        power_type: "manual".into(),
-        power_parameters: serde_json::json!({}),
-        step_delay,
-        writes_disks: false,
-        scripts: scripts::Mode::Simulated,
-    };
+    let agent = Agent::simulated(seed(i), "manual", serde_json::json!({}), step_delay);
     match agent.boot(&http, &preseed).await.context("commissioning")? {
         Outcome::Commissioned => {}
         other => bail!("the boot ended {other:?}, not commissioned"),

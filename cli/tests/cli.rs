@@ -922,7 +922,7 @@ fn free_port() -> u16 {
 /// commissioning through B: Ready with its inventory, none lost or stuck.
 #[test]
 fn a_region_killed_mid_commissioning_loses_no_machine() {
-    use ironpool_agent::{inventory, lshw, scripts, Agent};
+    use ironpool_agent::{inventory, Agent};
     use ironpool_region::db::nodes as nodes_db;
     use ironpool_region::engine::lifecycle::Status;
     use ironpool_region::engine::metadata::{boot_action, BootAction};
@@ -973,16 +973,7 @@ fn a_region_killed_mid_commissioning_loses_no_machine() {
                 let BootAction::Ephemeral { preseed_path, .. } = action else {
                     panic!("machine {i} is not sent to its commissioning environment: {action:?}");
                 };
-                let inv = inventory::fake(seed(i));
-                let agent = Agent {
-                    details: lshw::fake(seed(i), &inv),
-                    inventory: inv,
-                    power_type: "manual".into(),
-                    power_parameters: serde_json::json!({}),
-                    step_delay: Duration::from_millis(200),
-                    writes_disks: false,
-                    scripts: scripts::Mode::Simulated,
-                };
+                let agent = Agent::simulated(seed(i), "manual", serde_json::json!({}), Duration::from_millis(200));
                 let url = format!("http://{rack_http}/MAAS/metadata/{preseed_path}");
                 agent.boot(&ironpool_agent::client::http_client(), &url).await.map_err(|e| format!("machine {i}: {e}"))
             })

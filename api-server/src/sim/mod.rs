@@ -41,16 +41,7 @@ pub fn start_machine(state: &Arc<AppState>, region: &str, seed: u64, step_delay:
         state.power.virtual_bmcs.add(address.clone(), VirtualBmc::default());
     }
     let mut rx = state.power.virtual_bmcs.watch(&address);
-    let inv = inventory::fake(seed);
-    let agent = Agent {
-        details: ironpool_agent::lshw::fake(seed, &inv),
-        inventory: inv,
-        power_type: "virtual".into(),
-        power_parameters: serde_json::json!({ "power_address": address }),
-        step_delay,
-        writes_disks: false,
-        scripts: ironpool_agent::scripts::Mode::Simulated,
-    };
+    let agent = Agent::simulated(seed, "virtual", serde_json::json!({ "power_address": address }), step_delay);
     let mac = inventory::fake_macs(seed, 1).remove(0);
     let state = state.clone();
     let region = region.trim_end_matches('/').to_string();
