@@ -191,11 +191,7 @@ async fn boot_machine(i: usize, rack: Rackside, started: Instant, step_delay: Du
 
 /// Only the boot files: the bootstrap over TFTP, kernel and initrd over
 /// HTTP (`http` = Some(base)) or over TFTP from `tftp`.
-async fn fetch_boot_files(
-    tftp: SocketAddr,
-    http: Option<(String, String, String)>,
-    names: (String, String),
-) -> anyhow::Result<u64> {
+async fn fetch_boot_files(tftp: SocketAddr, http: Option<(String, String, String)>) -> anyhow::Result<u64> {
     let (mut total, _) = wire::tftp_get(tftp, BOOTSTRAP, BLKSIZE).await?;
     match http {
         Some((client_base, kernel_sha, initrd_sha)) => {
@@ -205,8 +201,8 @@ async fn fetch_boot_files(
             }
         }
         None => {
-            for f in [names.0, names.1] {
-                total += wire::tftp_get(tftp, &f, BLKSIZE).await?.0;
+            for f in ["kernel", "initrd"] {
+                total += wire::tftp_get(tftp, f, BLKSIZE).await?.0;
             }
         }
     }
@@ -224,7 +220,7 @@ async fn boot_file_phase(
     let jobs: Vec<_> = (0..clients)
         .map(|_| {
             let http = http.clone();
-            tokio::spawn(fetch_boot_files(tftp, http, ("kernel".into(), "initrd".into())))
+            tokio::spawn(fetch_boot_files(tftp, http))
         })
         .collect();
     for j in jobs {

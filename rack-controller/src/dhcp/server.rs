@@ -179,9 +179,8 @@ impl DhcpServer {
                 }
                 _ = sweep.tick() => self.expire(now_secs()),
                 _ = flush.tick(), if self.persist.as_ref().is_some_and(|p| p.is_dirty()) => {
-                    let table = self.leases.bound();
                     if let Some(p) = self.persist.as_mut() {
-                        p.flush(table);
+                        p.flush(self.leases.bound());
                     }
                 }
                 Some(cfg) = updates.recv() => {

@@ -257,9 +257,8 @@ impl Dhcp6Server {
                 }
                 _ = sweep.tick() => self.expire(now_secs()),
                 _ = flush.tick(), if self.persist.as_ref().is_some_and(|p| p.is_dirty()) => {
-                    let table = self.leases.bound();
                     if let Some(p) = self.persist.as_mut() {
-                        p.flush(table);
+                        p.flush(self.leases.bound());
                     }
                 }
                 Some(cfg) = updates.recv() => {
