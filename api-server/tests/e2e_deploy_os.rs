@@ -393,25 +393,33 @@ async fn a_real_os_is_installed_as_the_api_describes_it() {
     let fields = [("name", "custom/not-an-os"), ("architecture", "amd64/generic"), ("filetype", "tgz")];
     let r = upload_boot_resource(&s, &admin, &fields, Some(not_an_os())).await;
     assert_eq!(r.status, 201, "{}", r.body);
+    // A deployment the installer fails: the machine, once Failed deployment.
+    let deploy_failing = async |osystem: &str, series: &str| -> Value {
+        post("machines/?op=allocate", &[("system_id", &sid)]).await;
+        let r = s
+            .post(
+                Some(&admin),
+                &format!("machines/{sid}/?op=deploy"),
+                &[("osystem", osystem), ("distro_series", series)],
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        wait_status(&s, &admin, &sid, "Failed deployment", "Deployed", PHASE, &console).await;
+        s.get(Some(&admin), &format!("machines/{sid}/")).await.json()
+    };
+    // ... then the VM powers off and the machine is released to Ready.
+    let release_failed = async |what: &str| {
+        bmc.wait_vm_off(what, &console).await;
+        post(&format!("machines/{sid}/?op=release"), &[]).await;
+        wait_status(&s, &admin, &sid, "Ready", "Failed releasing", PHASE, &console).await;
+    };
     post(&format!("machines/{sid}/?op=set_storage_layout"), &[("storage_layout", "flat")]).await;
-    post("machines/?op=allocate", &[("system_id", &sid)]).await;
-    let r = s
-        .post(
-            Some(&admin),
-            &format!("machines/{sid}/?op=deploy"),
-            &[("osystem", "custom"), ("distro_series", "not-an-os")],
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    wait_status(&s, &admin, &sid, "Failed deployment", "Deployed", PHASE, &console).await;
-    let m = s.get(Some(&admin), &format!("machines/{sid}/")).await.json();
+    let m = deploy_failing("custom", "not-an-os").await;
     let why = m["error_description"].as_str().unwrap_or("").to_string();
     assert!(why.contains("grub-install"), "the reason is not given: {m}");
     let r = s.get(Some(&admin), &format!("nodes/{sid}/results/current-installation/?include_output=1")).await;
     assert!(r.body.contains("/tmp/install.log"), "the failed install's log is not kept: {}", r.body);
-    bmc.wait_vm_off("the VM to power off after the failure", &console).await;
-    post(&format!("machines/{sid}/?op=release"), &[]).await;
-    wait_status(&s, &admin, &sid, "Ready", "Failed releasing", PHASE, &console).await;
+    release_failed("the VM to power off after the failure").await;
 
     // 3b. The squashfs again, but the rack's cached copy is corrupted (same
     // size, one byte flipped): the installer has partitioned the disk when
@@ -423,29 +431,19 @@ async fn a_real_os_is_installed_as_the_api_describes_it() {
         .map(|e| e.unwrap().path())
         .max_by_key(|p| std::fs::metadata(p).unwrap().len())
         .unwrap();
-    let good = std::fs::read(&squashfs).unwrap();
-    let mut bad = good.clone();
-    let middle = bad.len() / 2;
-    bad[middle] ^= 0xff;
-    std::fs::write(&squashfs, &bad).unwrap();
-    post("machines/?op=allocate", &[("system_id", &sid)]).await;
-    let r = s
-        .post(
-            Some(&admin),
-            &format!("machines/{sid}/?op=deploy"),
-            &[("osystem", "debian"), ("distro_series", "bookworm")],
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    wait_status(&s, &admin, &sid, "Failed deployment", "Deployed", PHASE, &console).await;
-    let m = s.get(Some(&admin), &format!("machines/{sid}/")).await.json();
+    // One byte flipped in place (the file is a few hundred MB).
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::OpenOptions::new().read(true).write(true).open(&squashfs).unwrap();
+    let middle = file.metadata().unwrap().len() / 2;
+    let mut byte = [0u8];
+    file.read_exact_at(&mut byte, middle).unwrap();
+    file.write_all_at(&[byte[0] ^ 0xff], middle).unwrap();
+    let m = deploy_failing("debian", "bookworm").await;
     let why = m["error_description"].as_str().unwrap_or("").to_string();
     assert!(why.contains("does not match"), "the checksum failure is not the reason given: {m}");
-    bmc.wait_vm_off("the VM to power off after the checksum failure", &console).await;
-    std::fs::write(&squashfs, &good).unwrap();
-    drop((good, bad));
-    post(&format!("machines/{sid}/?op=release"), &[]).await;
-    wait_status(&s, &admin, &sid, "Ready", "Failed releasing", PHASE, &console).await;
+    file.write_all_at(&byte, middle).unwrap();
+    drop(file);
+    release_failed("the VM to power off after the checksum failure").await;
 
     // 4. The Debian root tarball, the flat layout, DHCP on the first NIC.
     let t = Instant::now();
