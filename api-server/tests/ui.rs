@@ -477,6 +477,45 @@ backend_tests!(live_stream_is_woken_by_commits, |b| async move {
     }
 });
 
+/// On PostgreSQL an event's id is taken at insert, not at commit: an event
+/// whose transaction commits after a newer one's must still reach the page
+/// (CI once lost a mark_broken's event that a job's event overtook).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_committed_after_a_newer_one_still_arrives() {
+    use diesel::{Connection, PgConnection, RunQueryDsl};
+    let s = TestServer::start(Backend::Postgres);
+    let (admin, ui) = logged_in(&s, "admin", true).await;
+    let sid = ready_machine(&s, &admin, "late-1", 1, 1024).await;
+    let mut resp = ui.stream(&format!("/MAAS/r/live?ids={sid}")).await;
+    wait_for_event(&mut resp, |n, _| n == "node").await;
+    let before = s.get(Some(&admin), &format!("events/?op=query&id={sid}&level=DEBUG&limit=1")).await.json();
+    let last_event = before["events"][0]["id"].as_i64().unwrap();
+
+    // An event inserted in a transaction held open: it takes the next id.
+    let mut held = PgConnection::establish(&s.db.url).unwrap();
+    diesel::sql_query("BEGIN").execute(&mut held).unwrap();
+    diesel::sql_query(format!(
+        "INSERT INTO events (node_id, system_id, hostname, username, level, type_name, action, description, created_at) \
+         SELECT id, system_id, hostname, '', 20, 'Note', '', 'committed late', now() FROM nodes WHERE system_id = '{sid}'"
+    ))
+    .execute(&mut held)
+    .unwrap();
+    // A newer event commits and reaches the page first.
+    let r = s.post(Some(&admin), &format!("machines/{sid}/?op=mark_broken"), &[("comment", "overtaking")]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    wait_for_event(&mut resp, |n, v| {
+        n == "event" && v["id"].as_i64().unwrap() > last_event && v["description"] != "committed late"
+    })
+    .await;
+    // Then the older one commits; it arrives too (within the feed's fallback
+    // look, nothing wakes it).
+    diesel::sql_query("COMMIT").execute(&mut held).unwrap();
+    let late = wait_for_event(&mut resp, |n, v| n == "event" && v["description"] == "committed late").await;
+    assert_eq!(late["node"], sid.as_str());
+    drop(resp);
+    s.stop().await;
+}
+
 /// Reads server-sent events until one satisfies `want` (or the stream ends).
 async fn wait_for_event(
     resp: &mut reqwest::Response,

@@ -97,6 +97,16 @@ pub fn after(c: &mut DbConn, after: i64, limit: i64) -> Result<Vec<Event>> {
         .map_err(from_diesel)
 }
 
+/// The events among `ids` (those that exist), by id.
+pub fn with_ids(c: &mut DbConn, ids: &[i64]) -> Result<Vec<Event>> {
+    events::table
+        .filter(events::id.eq_any(ids))
+        .order(events::id.asc())
+        .select(Event::as_select())
+        .load(c)
+        .map_err(from_diesel)
+}
+
 /// The newest event id (0 when there are none).
 pub fn max_id(c: &mut DbConn) -> Result<i64> {
     let m: Option<i64> = events::table.select(diesel::dsl::max(events::id)).first(c).map_err(from_diesel)?;

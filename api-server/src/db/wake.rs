@@ -78,6 +78,8 @@ pub struct Wakeups {
     /// The region is stopping: long polls answer now rather than hold up
     /// its graceful shutdown.
     closing: AtomicBool,
+    /// Fired once, by [`Wakeups::close`], for [`Wakeups::closed`].
+    closed: Notify,
     /// [`listen`] holds a connection that has run `LISTEN` (PostgreSQL).
     listening: AtomicBool,
     /// Counts the commits that changed API tokens or users, here or (when
@@ -91,6 +93,20 @@ impl Wakeups {
     pub fn close(&self) {
         self.closing.store(true, Ordering::SeqCst);
         self.racks.notify_waiters();
+        self.closed.notify_waiters();
+    }
+
+    /// Resolves once the region is stopping: open streams (the UI's live
+    /// updates) end then, rather than hold the shutdown for its 30 s.
+    pub async fn closed(&self) {
+        let notified = self.closed.notified();
+        tokio::pin!(notified);
+        // Registered before the check, so a close in between is not missed.
+        notified.as_mut().enable();
+        if self.is_closing() {
+            return;
+        }
+        notified.await;
     }
 
     pub fn is_closing(&self) -> bool {

@@ -9,7 +9,9 @@
 //! lets them see (`engine::access::can_view_owned`), checked on every
 //! change, since owners change. Each stream ends after [`STREAM_LIFETIME`];
 //! the browser's EventSource reconnects by itself, which re-checks the
-//! session (a logged-out or deactivated user stops hearing).
+//! session (a logged-out or deactivated user stops hearing). A stopping
+//! region ends its streams at once (`Wakeups::closed`) so they do not hold
+//! its graceful shutdown; the browser reconnects to whichever region is up.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -60,6 +62,7 @@ struct Stream {
     ids: HashSet<String>,
     user: crate::db::users::User,
     deadline: tokio::time::Instant,
+    wakeups: Arc<db::wake::Wakeups>,
     first: Option<String>,
     done: bool,
 }
@@ -78,7 +81,11 @@ async fn next_chunk(mut st: Stream) -> Option<(std::result::Result<Bytes, std::c
             return None;
         }
         let wait = KEEPALIVE.min(st.deadline - now);
-        match tokio::time::timeout(wait, st.rx.recv()).await {
+        let next = tokio::select! {
+            next = tokio::time::timeout(wait, st.rx.recv()) => next,
+            () = st.wakeups.closed() => return None,
+        };
+        match next {
             Err(_) => return Some((Ok(Bytes::from_static(b": keepalive\n\n")), st)),
             Ok(Err(RecvError::Closed)) => return None,
             Ok(Err(RecvError::Lagged(_))) => {
@@ -158,6 +165,7 @@ pub async fn stream(req: &HttpRequest, state: &Arc<AppState>, viewer: &Viewer) -
         ids: ids.into_iter().collect(),
         user: viewer.user.clone(),
         deadline: tokio::time::Instant::now() + STREAM_LIFETIME,
+        wakeups: state.db.wakeups().clone(),
         first: Some(first),
         done: false,
     };

@@ -112,8 +112,10 @@ impl TestServer {
         TestServer { origin: format!("http://{addr}"), state, handle, db }
     }
 
-    /// Stops the server (in-flight requests finish), leaving the database.
+    /// Stops the server as SIGTERM does (long polls and live streams end,
+    /// in-flight requests finish), leaving the database.
     pub async fn stop(&self) {
+        self.state.db.wakeups().close();
         self.handle.stop(true).await;
     }
 
