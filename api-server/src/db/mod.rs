@@ -172,6 +172,14 @@ impl CustomizeConnection<DbConn, diesel::r2d2::Error> for Customizer {
     fn on_acquire(&self, conn: &mut DbConn) -> Result<(), diesel::r2d2::Error> {
         if let DbConn::Sqlite(c) = conn {
             configure_sqlite(c, self.busy_timeout).map_err(diesel::r2d2::Error::QueryError)?;
+            // Without statistics SQLite's planner takes any index for as
+            // good as any other: `node_type IN (..) AND hostname IN (..)`
+            // went through (node_type, status), that is every machine,
+            // instead of the hostname index (3 ms instead of 0.1 at 10,000
+            // machines). SQLite's advice for long-lived connections: this
+            // at open (it analyzes what has never been or has grown), and
+            // `PRAGMA optimize` now and then ([`Datastore::optimize`]).
+            c.batch_execute("PRAGMA optimize = 0x10002;").map_err(diesel::r2d2::Error::QueryError)?;
         }
         Ok(())
     }
@@ -361,6 +369,10 @@ impl Datastore {
             .min_idle(Some(1))
             .connection_timeout(options.connect_timeout)
             .connection_customizer(Box::new(Customizer { busy_timeout: options.busy_timeout }))
+            // A pooled PostgreSQL connection can die with its server (a
+            // restart): test it before use. An SQLite connection cannot,
+            // and the test was a statement on every call.
+            .test_on_check_out(backend == Backend::Postgres)
             .build(Manager { target, backend })
             .map_err(|e| Error::Internal(format!("cannot open the database pool: {e}")))?;
         Ok(Datastore { pool, backend, key, waiting: Arc::default(), wakeups: Arc::default(), pg_url })
@@ -387,6 +399,20 @@ impl Datastore {
         if let Some(url) = &self.pg_url {
             wake::listen(url.clone(), &self.wakeups);
         }
+    }
+
+    /// Refreshes the planner's statistics where they went stale (SQLite's
+    /// `PRAGMA optimize`, a no-op when nothing grew). PostgreSQL's
+    /// autovacuum does this by itself.
+    pub async fn optimize(&self) -> Result<(), Error> {
+        if self.backend != Backend::Sqlite {
+            return Ok(());
+        }
+        self.run(|c| match c {
+            DbConn::Sqlite(c) => c.batch_execute("PRAGMA optimize;").map_err(from_diesel),
+            DbConn::Pg(_) => Ok(()),
+        })
+        .await
     }
 
     /// How full the pool is, and how many calls wait for it.
