@@ -1,9 +1,11 @@
-//! SQLite plans its queries from statistics the region keeps up to date.
-//! Without them every index looks as good as any other, and
+//! SQLite plans without statistics (the region never runs ANALYZE: stats
+//! taken while a table is small mislead the planner once it has grown; the
+//! boot storm's region p99 went from 197 to 499 ms with them). Without
+//! them an index matching one equality is as good as any other, and
 //! `machines/?hostname=` read every machine through the (node_type,
-//! status) index: 3 ms at 10,000 machines instead of 0.1. A region's pooled
-//! connections run `PRAGMA optimize` when they open; this proves that a
-//! region opened on a grown database plans the lookup by hostname.
+//! status) index: 3 ms at 10,000 machines instead of 0.5. The
+//! (node_type, hostname) index matches both of the lookup's equalities;
+//! this proves the planner takes it on a grown database.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
 
@@ -58,13 +60,7 @@ async fn a_region_on_a_grown_database_looks_machines_up_by_hostname() {
         })
         .await
         .unwrap();
-    // The database grew under the running region; a region opened now (a
-    // restart) has statistics, and plans by hostname.
-    let key = db::secrets::SecretsKey::load_or_create(&s.db.dir.path().join("planner.key")).unwrap();
-    let reopened = db::Datastore::open(&s.db.url, 1, key).unwrap();
-    let plan = reopened.run(|c| Ok(hostname_plan(c))).await.unwrap();
-    assert!(plan.contains("(hostname=?)"), "the lookup does not use the hostname index: {plan}");
-    // The hourly refresh runs too (a no-op now: nothing grew).
-    reopened.optimize().await.unwrap();
+    let plan = s.state.db.run(|c| Ok(hostname_plan(c))).await.unwrap();
+    assert!(plan.contains("(node_type=? AND hostname=?)"), "the lookup does not use both equalities: {plan}");
     s.stop().await;
 }

@@ -172,14 +172,6 @@ impl CustomizeConnection<DbConn, diesel::r2d2::Error> for Customizer {
     fn on_acquire(&self, conn: &mut DbConn) -> Result<(), diesel::r2d2::Error> {
         if let DbConn::Sqlite(c) = conn {
             configure_sqlite(c, self.busy_timeout).map_err(diesel::r2d2::Error::QueryError)?;
-            // Without statistics SQLite's planner takes any index for as
-            // good as any other: `node_type IN (..) AND hostname IN (..)`
-            // went through (node_type, status), that is every machine,
-            // instead of the hostname index (3 ms instead of 0.1 at 10,000
-            // machines). SQLite's advice for long-lived connections: this
-            // at open (it analyzes what has never been or has grown), and
-            // `PRAGMA optimize` now and then ([`Datastore::optimize`]).
-            c.batch_execute("PRAGMA optimize = 0x10002;").map_err(diesel::r2d2::Error::QueryError)?;
         }
         Ok(())
     }
@@ -399,20 +391,6 @@ impl Datastore {
         if let Some(url) = &self.pg_url {
             wake::listen(url.clone(), &self.wakeups);
         }
-    }
-
-    /// Refreshes the planner's statistics where they went stale (SQLite's
-    /// `PRAGMA optimize`, a no-op when nothing grew). PostgreSQL's
-    /// autovacuum does this by itself.
-    pub async fn optimize(&self) -> Result<(), Error> {
-        if self.backend != Backend::Sqlite {
-            return Ok(());
-        }
-        self.run(|c| match c {
-            DbConn::Sqlite(c) => c.batch_execute("PRAGMA optimize;").map_err(from_diesel),
-            DbConn::Pg(_) => Ok(()),
-        })
-        .await
     }
 
     /// How full the pool is, and how many calls wait for it.

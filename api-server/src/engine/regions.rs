@@ -189,17 +189,8 @@ pub async fn heartbeat_loop(
 ) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(HEARTBEAT_SECS));
     tick.tick().await;
-    let mut beats: u64 = 0;
     loop {
         tick.tick().await;
-        beats += 1;
-        // Hourly: the planner's statistics follow the tables' growth (a
-        // region started empty has 10,000 machines a week later).
-        if beats.is_multiple_of(3600 / HEARTBEAT_SECS) {
-            if let Err(e) = db.optimize().await {
-                tracing::warn!(error = %e, "refreshing the database statistics failed");
-            }
-        }
         let (sid, services) = (system_id.clone(), report.services.clone());
         match db.write(move |c| heartbeat(c, &sid, &services)).await {
             Ok(true) => {}
