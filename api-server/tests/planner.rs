@@ -5,7 +5,10 @@
 //! `machines/?hostname=` read every machine through the (node_type,
 //! status) index: 3 ms at 10,000 machines instead of 0.5. The
 //! (node_type, hostname) index matches both of the lookup's equalities;
-//! this proves the planner takes it on a grown database.
+//! this proves the planner takes it on a grown database. Likewise lists,
+//! `node_type IN (..) ORDER BY id`, come from (node_type, id) in order
+//! instead of sorting every machine, and allocation's candidates come
+//! cheapest first from an index on that order.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
 
@@ -23,19 +26,15 @@ struct PlanLine {
     detail: String,
 }
 
-/// The plan of a machine lookup by hostname, one line per step.
-fn hostname_plan(c: &mut DbConn) -> String {
+/// The plan of `query`, one line per step.
+fn plan(c: &mut DbConn, query: &str) -> String {
     let DbConn::Sqlite(c) = c else { panic!("SQLite only") };
-    let lines: Vec<PlanLine> = diesel::sql_query(
-        "EXPLAIN QUERY PLAN SELECT id FROM nodes WHERE node_type IN (0) AND hostname IN ('m250') ORDER BY id",
-    )
-    .load(c)
-    .unwrap();
+    let lines: Vec<PlanLine> = diesel::sql_query(format!("EXPLAIN QUERY PLAN {query}")).load(c).unwrap();
     lines.into_iter().map(|l| l.detail).collect::<Vec<_>>().join("; ")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_region_on_a_grown_database_looks_machines_up_by_hostname() {
+async fn machine_lookups_and_lists_are_planned_on_indexes() {
     let s = TestServer::start_with(Backend::Sqlite, |c| c.run_jobs = false);
     s.user("admin", true).await;
     s.state
@@ -60,7 +59,37 @@ async fn a_region_on_a_grown_database_looks_machines_up_by_hostname() {
         })
         .await
         .unwrap();
-    let plan = s.state.db.run(|c| Ok(hostname_plan(c))).await.unwrap();
-    assert!(plan.contains("(node_type=? AND hostname=?)"), "the lookup does not use both equalities: {plan}");
+    let (by_hostname, list, cheapest) = s
+        .state
+        .db
+        .run(|c| {
+            Ok((
+                plan(c, "SELECT id FROM nodes WHERE node_type IN (0) AND hostname IN ('m250') ORDER BY id"),
+                plan(c, "SELECT * FROM nodes WHERE node_type IN (0) ORDER BY id LIMIT 100"),
+                plan(
+                    c,
+                    &format!(
+                        "SELECT * FROM nodes WHERE node_type IN (0) AND status IN (4) \
+                         AND (owner_id IS NULL OR owner_id = 1) ORDER BY {}, id LIMIT 8",
+                        db::nodes::CHEAPEST
+                    ),
+                ),
+            ))
+        })
+        .await
+        .unwrap();
+    assert!(
+        by_hostname.contains("(node_type=? AND hostname=?)"),
+        "the lookup does not use both equalities: {by_hostname}"
+    );
+    // A list (or a page of one) comes in id order from an index, without
+    // sorting every machine first.
+    assert!(!list.contains("TEMP B-TREE"), "the list sorts every machine: {list}");
+    // Allocation's candidates, cheapest first, likewise: it reads a batch
+    // of 8, not every Ready machine, while it holds the write lock.
+    assert!(
+        cheapest.contains("nodes_cheapest_first") && !cheapest.contains("TEMP B-TREE"),
+        "allocation sorts every Ready machine: {cheapest}"
+    );
     s.stop().await;
 }

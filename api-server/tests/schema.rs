@@ -356,7 +356,12 @@ fn extras_sqlite(url: &str) -> Extras {
         .unwrap();
         for ix in list.into_iter().filter(|ix| ix.origin != "pk") {
             let cols: Vec<SqliteIndexCol> =
-                diesel::sql_query(format!("SELECT name FROM pragma_index_info('{}') ORDER BY seqno", ix.name))
+                // An expression column has no name here, and no attribute in
+                // PostgreSQL's catalogue: both sides compare the named columns.
+                diesel::sql_query(format!(
+                    "SELECT name FROM pragma_index_info('{}') WHERE name IS NOT NULL ORDER BY seqno",
+                    ix.name
+                ))
                     .load(&mut c)
                     .unwrap();
             indexes.push(Index {

@@ -255,6 +255,11 @@ fn contains_pattern(word: &str) -> String {
 
 type Boxed<'a> = nodes::BoxedQuery<'a, db::MultiBackend>;
 
+/// What "cheapest first" orders by. The index `nodes_cheapest_first`
+/// (migration 000034) is on this very expression; SQLite uses an
+/// expression index only when the query's expression is the same.
+pub const CHEAPEST: &str = "(cpu_count + memory / 1024.0)";
+
 fn apply<'a>(f: &'a NodeFilter) -> Boxed<'a> {
     let mut q = nodes::table.into_boxed();
     if !f.node_types.is_empty() {
@@ -396,7 +401,7 @@ fn apply<'a>(f: &'a NodeFilter) -> Boxed<'a> {
         q = q.offset(offset);
     }
     if f.cheapest_first {
-        q.order(diesel::dsl::sql::<diesel::sql_types::Double>("(cpu_count + memory / 1024.0)")).then_order_by(nodes::id)
+        q.order(diesel::dsl::sql::<diesel::sql_types::Double>(CHEAPEST)).then_order_by(nodes::id)
     } else {
         q.order(nodes::id)
     }
