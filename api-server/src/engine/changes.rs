@@ -180,8 +180,8 @@ impl ChangeFeed {
                 wakeups.nodes.notify_one();
             }
             let now: HashMap<i64, LiveState> = states.into_iter().map(|s| (s.id, s)).collect();
-            let cursor = match (seen.take(), start) {
-                (Some((before, mut cursor)), _) => {
+            let cursor = match seen.take() {
+                Some((before, mut cursor)) => {
                     for (id, state) in &now {
                         if before.get(id) != Some(state) {
                             let _ = self.tx.send(Arc::new(Change::Node(state.clone())));
@@ -193,7 +193,8 @@ impl ChangeFeed {
                     }
                     cursor
                 }
-                (None, start) => EventCursor::starting_after(start.unwrap_or(0)),
+                // The first look only notes where the events stand.
+                None => EventCursor::starting_after(start.unwrap_or(0)),
             };
             seen = Some((now, cursor));
         }
